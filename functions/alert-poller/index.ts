@@ -1,0 +1,3 @@
+import { createPollerHandler } from '../../shared/alerts/poller-handler.ts';
+
+export const handler = createPollerHandler();

@@ -1,0 +1,3 @@
+import { createFamilyHandler } from '../../shared/events/family-handler.ts';
+
+export const handler = createFamilyHandler('investigation');

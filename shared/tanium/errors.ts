@@ -1,0 +1,96 @@
+/**
+ * The error kinds of the contract (tanium-api.md 1.7). Every failure that reaches a result is one of
+ * these; `retryable` tells the event layer whether SQS redelivery can help.
+ */
+export const ERROR_KINDS = [
+  'validation',
+  'config',
+  'auth',
+  'permission',
+  'not_found',
+  'connection',
+  'tanium',
+  'transient',
+  'unknown_outcome',
+  'transport',
+  'vault',
+  'too_large',
+] as const;
+
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+export interface ErrorInfo {
+  kind: ErrorKind;
+  retryable: boolean;
+}
+
+export class TaniumError extends Error {
+  readonly kind: ErrorKind;
+  readonly retryable: boolean;
+  /** HTTP status of the final response, when there was one. */
+  readonly status: number | undefined;
+
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    options: { retryable?: boolean; status?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TaniumError';
+    this.kind = kind;
+    this.retryable = options.retryable ?? false;
+    this.status = options.status;
+  }
+
+  get info(): ErrorInfo {
+    return { kind: this.kind, retryable: this.retryable };
+  }
+
+  /** The same error with a prefix on its message (e.g. `Close connection failed. `). */
+  withPrefix(prefix: string): TaniumError {
+    const copy = new TaniumError(this.kind, `${prefix}${this.message}`, {
+      retryable: this.retryable,
+      status: this.status,
+      cause: this,
+    });
+    return copy;
+  }
+}
+
+/** Bad input: a parameter, an event, a request envelope. Never retried. */
+export class ValidationError extends TaniumError {
+  constructor(message: string) {
+    super('validation', message);
+    this.name = 'ValidationError';
+  }
+}
+
+/** Bad or missing configuration (secret fields, environment). Never retried. */
+export class ConfigError extends TaniumError {
+  constructor(message: string, cause?: unknown) {
+    super('config', message, { cause });
+    this.name = 'ConfigError';
+  }
+}
+
+/** Errors from the S3 vault; retryable as S3 says, never for a missing object. */
+export class VaultError extends TaniumError {
+  constructor(message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+    super('vault', message, options);
+    this.name = 'VaultError';
+  }
+}
+
+export class TooLargeError extends TaniumError {
+  constructor(message: string) {
+    super('too_large', message);
+    this.name = 'TooLargeError';
+  }
+}
+
+/** Turns anything thrown into a TaniumError without losing a typed one. */
+export function toTaniumError(error: unknown): TaniumError {
+  if (error instanceof TaniumError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new TaniumError('tanium', `Unexpected error: ${message}`, { cause: error });
+}

@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** A moto server (real S3, SQS, Secrets Manager, EventBridge, DynamoDB endpoints) on a loopback port. */
+export interface MotoServer {
+  endpoint: string;
+  port: number;
+  pid: number;
+  /** Sets the SDK's standard environment so every AWS client in this process talks to moto. */
+  applyEnv(): void;
+  stop(): Promise<void>;
+}
+
+const INSTALL_HINT = "moto's server is not available to python3. Install it with: pip install 'moto[server]'";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function motoAvailable(): boolean {
+  const probe = spawnSync('python3', ['-c', 'import moto.server, flask'], { stdio: 'ignore' });
+  return probe.status === 0;
+}
+
+/** Starts `python3 -m moto.server` on a free loopback port and waits until it answers. */
+export async function startMoto(): Promise<MotoServer> {
+  if (!motoAvailable()) throw new Error(INSTALL_HINT);
+  const port = await freePort();
+  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`moto server exited with ${child.exitCode}: ${stderr}`);
+    try {
+      const response = await fetch(`${endpoint}/moto-api/`);
+      if (response.ok || response.status < 500) {
+        await response.arrayBuffer();
+        break;
+      }
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`moto server did not start within 30 s: ${stderr}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const pid = child.pid ?? 0;
+  return {
+    endpoint,
+    port,
+    pid,
+    applyEnv() {
+      process.env.AWS_ENDPOINT_URL = endpoint;
+      process.env.AWS_REGION = 'us-east-1';
+      process.env.AWS_ACCESS_KEY_ID = 'testing';
+      process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+      process.env.AWS_SESSION_TOKEN = 'testing';
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      process.kill(pid, 'SIGTERM');
+      const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Clears all of moto's state between tests without restarting it. */
+export async function resetMoto(endpoint: string): Promise<void> {
+  const response = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
+  await response.arrayBuffer();
+}
