@@ -1,11 +1,65 @@
+import type { TaniumClient } from '../tanium/client.ts';
 import type { ErrorInfo } from '../tanium/errors.ts';
+import type { ParamShape, ParamsOf } from './params.ts';
 
 /** The connector's result model (tanium-api.md 1.8), plus a machine-readable error on failures. */
 export interface ActionResult {
   status: 'success' | 'failed';
   message: string;
+  /** The validated parameters (the raw ones when validation failed). */
   parameter: Record<string, unknown>;
   data: unknown[];
   summary: Record<string, unknown>;
   error?: ErrorInfo;
+}
+
+/** What an action's `run` returns; `execute` adds `parameter` and fills the defaults. */
+export interface ActionOutcome {
+  status?: 'success' | 'failed';
+  message: string;
+  data?: unknown[];
+  summary?: Record<string, unknown>;
+  error?: ErrorInfo;
+}
+
+export const FAMILIES = ['connections', 'snapshots', 'investigation', 'evidence', 'intel', 'alerts'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+/** The vault operations actions need; implemented over S3 in `shared/vault/`. */
+export interface VaultPort {
+  [operation: string]: unknown;
+}
+
+/** Everything an action may use besides its parameters. */
+export interface ActionContext {
+  client: TaniumClient;
+  /** Epoch ms: no Tanium call may run past this (the invocation deadline minus the publishing margin). */
+  deadline: number;
+  requestId: string;
+  /** The S3 vault (get file, upload intel doc); absent where no bucket is configured. */
+  vault?: VaultPort;
+  /** Injected for tests: waiting between polls. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Injected for tests: the current time. */
+  now?: () => number;
+}
+
+export interface ActionDefinition<S extends ParamShape = ParamShape> {
+  /** The connector's display name, e.g. `get process tree`. */
+  name: string;
+  /** The connector's identifier, e.g. `get_process_tree`. */
+  id: string;
+  family: Family;
+  /** Read-only actions never change Tanium; the others are idempotent per requestId. */
+  readOnly: boolean;
+  description: string;
+  /** The Tanium permission named in a 403 message, where the connector documents one. */
+  permission?: string;
+  params: S;
+  run(ctx: ActionContext, params: ParamsOf<S>): Promise<ActionOutcome>;
+}
+
+/** Keeps the parameter types of one definition while the table holds many. */
+export function defineAction<S extends ParamShape>(definition: ActionDefinition<S>): ActionDefinition<S> {
+  return definition;
 }

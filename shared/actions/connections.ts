@@ -1,0 +1,297 @@
+import * as z from 'zod/mini';
+import { TaniumError } from '../tanium/errors.ts';
+import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
+import { failed } from './execute.ts';
+import { enumeration, integer, requiredText } from './params.ts';
+import { type ActionContext, defineAction } from './types.ts';
+
+const USE_API = 'threat response use api';
+
+const DESTINATION_TYPES = ['hostname', 'ip_address', 'client_id'] as const;
+type DestinationType = (typeof DESTINATION_TYPES)[number];
+const LOOKUP_KEY: Record<DestinationType, string> = {
+  hostname: 'hostname',
+  ip_address: 'ip',
+  client_id: 'clientId',
+};
+
+const connectionId = requiredText('connection_id', { description: 'Connection id, e.g. remote:host:123:1' });
+const destinationParams = {
+  destination: requiredText('destination', {
+    description: 'Hostname, IP address or client id of the endpoint',
+  }),
+  destination_type: enumeration('destination_type', DESTINATION_TYPES, {
+    default: 'hostname',
+    description: 'What destination is',
+  }),
+};
+
+const connectionRow = z.looseObject({ id: z.optional(z.unknown()), status: z.optional(z.unknown()) });
+const connectionList = z.array(connectionRow);
+const endpointRows = z.array(z.looseObject({}));
+
+async function lookupEndpoints(
+  ctx: ActionContext,
+  destination: string,
+  type: DestinationType,
+  action: string,
+) {
+  const response = await ctx.client.request({
+    method: 'GET',
+    path: `${DEC}/endpoints`,
+    query: query([[LOOKUP_KEY[type], destination]]),
+    deadline: ctx.deadline,
+    action,
+  });
+  const payload = response.payload ?? [];
+  const rows = endpointRows.safeParse(payload);
+  if (!rows.success) {
+    throw new TaniumError(
+      'tanium',
+      'Error occurred while processing the response from server. Expected a list of endpoints',
+    );
+  }
+  return rows.data;
+}
+
+async function listConnections(ctx: ActionContext, action: string, errorPrefix = '') {
+  let payload: unknown;
+  try {
+    payload = (
+      await ctx.client.request({ method: 'GET', path: `${TR}/conns`, deadline: ctx.deadline, action })
+    ).payload;
+  } catch (error) {
+    if (error instanceof TaniumError && errorPrefix) throw error.withPrefix(errorPrefix);
+    throw error;
+  }
+  const rows = connectionList.safeParse(payload);
+  if (!rows.success) {
+    throw new TaniumError(
+      'tanium',
+      'Error occurred while processing the response from server. Expected a list of connections',
+    );
+  }
+  return rows.data;
+}
+
+/** The id Tanium answered: a JSON string, plain text, `{id}` or (unwrapped) `{data}`. */
+function connectionIdFrom(payload: unknown): string | undefined {
+  let value: unknown = payload;
+  if (value && typeof value === 'object' && !Array.isArray(value)) value = (value as { id?: unknown }).id;
+  if (typeof value === 'number') value = String(value);
+  if (typeof value !== 'string') return undefined;
+  const id = value
+    .trim()
+    .replace(/^"+|"+$/g, '')
+    .trim();
+  return id === '' ? undefined : id;
+}
+
+export const testConnectivity = defineAction({
+  name: 'test connectivity',
+  id: 'test_connectivity',
+  family: 'connections',
+  readOnly: true,
+  description: 'Checks the credentials and that Threat Response answers.',
+  permission: USE_API,
+  params: {},
+  async run(ctx) {
+    const response = await ctx.client.request({
+      method: 'GET',
+      path: `${TR}/status`,
+      deadline: ctx.deadline,
+      action: 'test connectivity',
+      permission: USE_API,
+    });
+    return { message: 'Test Connectivity Passed', summary: { auth: response.auth } };
+  },
+});
+
+export const listConnectionsAction = defineAction({
+  name: 'list connections',
+  id: 'list_connections',
+  family: 'connections',
+  readOnly: true,
+  description: 'Lists the live-response connections and their states.',
+  params: {},
+  async run(ctx) {
+    const rows = await listConnections(
+      ctx,
+      'list connections',
+      'Unable to list connections. Error message: ',
+    );
+    const active = rows.filter((row) => row.status === 'connected').length;
+    const inactive = rows.filter((row) => row.status === 'disconnected').length;
+    const summary: Record<string, number> = { total_connections: rows.length };
+    if (active > 0) summary.active_connections = active;
+    if (inactive > 0) summary.inactive_connections = inactive;
+    return {
+      message: `Number of total connections: ${rows.length}, Number of active connections: ${active}, Number of inactive connections: ${inactive}`,
+      data: rows,
+      summary,
+    };
+  },
+});
+
+const POLL_INTERVAL_MS = 2000;
+
+export const createConnection = defineAction({
+  name: 'create connection',
+  id: 'create_connection',
+  family: 'connections',
+  readOnly: false,
+  description: 'Opens a live-response connection to an endpoint; optionally waits until it is connected.',
+  params: {
+    ...destinationParams,
+    wait_seconds: integer('wait_seconds', {
+      default: 0,
+      allowZero: true,
+      max: { value: 900, message: 'Please provide a value between 0 and 900 in the wait_seconds parameter' },
+      description: 'Seconds to wait for the connection to become connected (0: do not wait)',
+    }),
+  },
+  async run(ctx, params) {
+    const action = 'create connection';
+    let rows: Array<Record<string, unknown>>;
+    try {
+      rows = await lookupEndpoints(ctx, params.destination, params.destination_type, action);
+    } catch (error) {
+      if (error instanceof TaniumError)
+        throw error.withPrefix('Get endpoint info for new connection failed. ');
+      throw error;
+    }
+    if (rows.length === 0) {
+      throw new TaniumError(
+        'not_found',
+        `Get endpoint info for new connection failed. Endpoint does not exist: ${params.destination}`,
+      );
+    }
+    const wanted = params.destination.toLowerCase();
+    const candidates = rows.filter(
+      (row) =>
+        (typeof row.hostname === 'string' && row.hostname.toLowerCase() === wanted) ||
+        row.ip === params.destination ||
+        String(row.clientId) === params.destination,
+    );
+    // Rows come in registration order: the last candidate is the most recently registered endpoint.
+    const endpoint = (candidates.length > 0 ? candidates : rows).at(-1) as Record<string, unknown>;
+    if (!['hostname', 'ip', 'clientId', 'platform'].every((key) => Object.hasOwn(endpoint, key))) {
+      throw new TaniumError('tanium', 'Endpoint data lookup failure in create_connection');
+    }
+    let created: unknown;
+    try {
+      created = (
+        await ctx.client.request({
+          method: 'POST',
+          path: `${TR}/conns/connect`,
+          json: {
+            target: {
+              hostname: endpoint.hostname,
+              ip: endpoint.ip,
+              clientId: endpoint.clientId,
+              platform: endpoint.platform,
+            },
+          },
+          deadline: ctx.deadline,
+          action,
+        })
+      ).payload;
+    } catch (error) {
+      if (error instanceof TaniumError) throw error.withPrefix('Create connection failed. ');
+      throw error;
+    }
+    const id = connectionIdFrom(created);
+    if (id === undefined)
+      throw new TaniumError('tanium', 'Create connection failed. Tanium returned no connection id');
+    if (params.wait_seconds === 0) {
+      return { message: 'Connection created successfully', data: [{ id }], summary: { connection_id: id } };
+    }
+    return waitForConnection(ctx, id, params.wait_seconds);
+  },
+});
+
+async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: number) {
+  const now = ctx.now ?? Date.now;
+  const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const until = Math.min(now() + waitSeconds * 1000, ctx.deadline);
+  let status: string | undefined;
+  for (;;) {
+    try {
+      const rows = await listConnections(ctx, 'create connection');
+      const row = rows.find((item) => item.id === id);
+      status = typeof row?.status === 'string' ? row.status : undefined;
+    } catch {
+      // a failed poll is not the connection's state; keep waiting
+    }
+    if (status !== undefined && status !== 'waiting') break;
+    if (now() + POLL_INTERVAL_MS > until) break;
+    await sleep(POLL_INTERVAL_MS);
+  }
+  const data = [{ id, status: status ?? null }];
+  const summary = { connection_id: id, connection_status: status ?? null };
+  if (status === 'connected') return { message: 'Connection created successfully', data, summary };
+  const message =
+    status === undefined || status === 'waiting'
+      ? `Connection created but still waiting after ${waitSeconds} seconds. Current state: ${status ?? 'not listed'}`
+      : `Connection created but not active. Current state: ${status}`;
+  return failed(new TaniumError('connection', message), { data, summary });
+}
+
+export const getEndpoint = defineAction({
+  name: 'get endpoint',
+  id: 'get_endpoint',
+  family: 'connections',
+  readOnly: true,
+  description: 'Looks an endpoint up by hostname, IP address or client id.',
+  params: destinationParams,
+  async run(ctx, params) {
+    const rows = await lookupEndpoints(ctx, params.destination, params.destination_type, 'get endpoint');
+    const last = rows.at(-1);
+    if (!last) throw new TaniumError('not_found', 'Get endpoint info failed or endpoint does not exist');
+    return {
+      message: 'Endpoint information fetched successfully',
+      data: rows,
+      summary: { hostname: last.hostname ?? null, ip: last.ip ?? null, total_endpoints: rows.length },
+    };
+  },
+});
+
+function connectionCommand(kind: 'close' | 'delete') {
+  const verb = kind === 'close' ? 'Close' : 'Delete';
+  return defineAction({
+    name: `${kind} connection`,
+    id: `${kind}_connection`,
+    family: 'connections',
+    readOnly: false,
+    description:
+      kind === 'close' ? 'Closes a live-response connection.' : 'Deletes a connection and its data.',
+    params: { connection_id: connectionId },
+    async run(ctx, params) {
+      try {
+        await ctx.client.request({
+          method: 'DELETE',
+          path: `${TR}/conns/${kind}/${connectionSegment('connection_id', params.connection_id)}`,
+          deadline: ctx.deadline,
+          action: `${kind} connection`,
+        });
+      } catch (error) {
+        if (error instanceof TaniumError && error.kind !== 'validation')
+          throw error.withPrefix(`${verb} connection failed. `);
+        throw error;
+      }
+      return { message: `${verb} connection requested` };
+    },
+  });
+}
+
+export const closeConnection = connectionCommand('close');
+export const deleteConnection = connectionCommand('delete');
+
+export const connectionActions = [
+  testConnectivity,
+  listConnectionsAction,
+  createConnection,
+  getEndpoint,
+  closeConnection,
+  deleteConnection,
+];

@@ -1,0 +1,49 @@
+import { type TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { parseParams } from './params.ts';
+import type { ActionContext, ActionDefinition, ActionOutcome, ActionResult } from './types.ts';
+
+/** A failed outcome carrying the error's message and kind. */
+export function failed(
+  error: TaniumError,
+  extra: { data?: unknown[]; summary?: Record<string, unknown> } = {},
+): ActionOutcome {
+  return { status: 'failed', message: error.message, error: error.info, ...extra };
+}
+
+/**
+ * Runs one action: validates its parameters before any call, runs it, and turns every error into the
+ * failed result of the contract. Never throws for a Tanium or validation problem.
+ */
+export async function executeAction(
+  definition: ActionDefinition,
+  rawParams: Record<string, unknown>,
+  ctx: ActionContext,
+): Promise<ActionResult> {
+  const parsed = parseParams(definition.params, rawParams);
+  if (!parsed.ok) {
+    return {
+      status: 'failed',
+      message: parsed.message,
+      parameter: rawParams,
+      data: [],
+      summary: {},
+      error: { kind: 'validation', retryable: false },
+    };
+  }
+  const parameter = parsed.value as Record<string, unknown>;
+  let outcome: ActionOutcome;
+  try {
+    outcome = await definition.run(ctx, parsed.value);
+  } catch (error) {
+    outcome = failed(toTaniumError(error));
+  }
+  const result: ActionResult = {
+    status: outcome.status ?? 'success',
+    message: outcome.message,
+    parameter,
+    data: outcome.data ?? [],
+    summary: outcome.summary ?? {},
+  };
+  if (outcome.error) result.error = outcome.error;
+  return result;
+}

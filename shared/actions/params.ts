@@ -1,0 +1,230 @@
+import * as z from 'zod/mini';
+
+/**
+ * Parameter kinds with the contract's exact messages (tanium-api.md 1.9). Each kind is a zod schema
+ * (so an action's parameters are one `z.object`) plus a description used by the CLI and the README.
+ */
+
+export interface ParamDoc {
+  type: 'string' | 'integer' | 'enum' | 'list';
+  required: boolean;
+  default?: string | number;
+  values?: readonly string[];
+  description: string;
+}
+
+export interface Param<T> {
+  schema: z.ZodMiniType<T>;
+  doc: ParamDoc;
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const MAX_UINT64 = 18446744073709551615n;
+
+type Ctx = z.core.ParsePayload<unknown>;
+
+function fail(ctx: Ctx, message: string): never {
+  ctx.issues.push({ code: 'custom', message, input: ctx.value });
+  return z.NEVER as never;
+}
+
+function kind<T>(doc: ParamDoc, parse: (value: unknown, fail: (message: string) => never) => T): Param<T> {
+  const schema = z.pipe(
+    z.unknown(),
+    z.transform((value: unknown, ctx) => parse(value, (message) => fail(ctx as unknown as Ctx, message))),
+  ) as unknown as z.ZodMiniType<T>;
+  return { schema, doc };
+}
+
+function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+}
+
+export const requiredMessage = (name: string) => `Please provide a value for the '${name}' parameter`;
+const stringMessage = (name: string) => `Please provide a string value in the '${name}' parameter`;
+export const enumMessage = (name: string, values: readonly string[]) =>
+  `Please provide valid input from [${values.map((v) => `'${v}'`).join(', ')}] in '${name}' action parameter`;
+
+interface TextOptions {
+  description: string;
+  /** Identifiers are trimmed; free text (paths, documents, queries) is kept as given. */
+  trim?: boolean;
+}
+
+/** A required string. */
+export function requiredText(name: string, options: TextOptions): Param<string> {
+  return kind({ type: 'string', required: true, description: options.description }, (value, fail) => {
+    if (isBlank(value)) return fail(requiredMessage(name));
+    if (typeof value !== 'string') return fail(stringMessage(name));
+    return options.trim === false ? value : value.trim();
+  });
+}
+
+/** An optional string; blank counts as absent. */
+export function optionalText(name: string, options: TextOptions): Param<string | undefined> {
+  return kind({ type: 'string', required: false, description: options.description }, (value, fail) => {
+    if (isBlank(value)) return undefined;
+    if (typeof value !== 'string') return fail(stringMessage(name));
+    return options.trim === false ? value : value.trim();
+  });
+}
+
+/** Parses the integer forms of 1.9: a whole JSON number, or ASCII digits with an optional `-`. */
+function parseInteger(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value === 'string' && /^\s*-?\d+\s*$/.test(value)) {
+    const parsed = Number(value.trim());
+    return Number.isSafeInteger(parsed) && Math.abs(parsed) <= MAX_SAFE ? parsed : undefined;
+  }
+  return undefined;
+}
+
+interface IntegerOptions {
+  description: string;
+  /** Zero allowed (offset, wait_seconds, numeric group ids). */
+  allowZero?: boolean;
+  default?: number;
+  max?: { value: number; message: string };
+}
+
+function integerParser(name: string, options: IntegerOptions) {
+  return (value: unknown, fail: (message: string) => never): number => {
+    const parsed = parseInteger(value);
+    if (parsed === undefined) return fail(`Please provide a valid integer value in the ${name} parameter`);
+    if (parsed < 0) return fail(`Please provide a valid non-negative integer value in the ${name} parameter`);
+    if (parsed === 0 && !options.allowZero) {
+      return fail(`Please provide a valid non-zero positive integer value in the ${name} parameter`);
+    }
+    if (options.max && parsed > options.max.value) return fail(options.max.message);
+    return parsed;
+  };
+}
+
+/** An integer with a default (applied when absent or blank). */
+export function integer(name: string, options: IntegerOptions & { default: number }): Param<number> {
+  const parse = integerParser(name, options);
+  return kind(
+    { type: 'integer', required: false, default: options.default, description: options.description },
+    (value, fail) => (isBlank(value) ? options.default : parse(value, fail)),
+  );
+}
+
+/** A required integer. */
+export function requiredInteger(name: string, options: IntegerOptions): Param<number> {
+  const parse = integerParser(name, options);
+  return kind({ type: 'integer', required: true, description: options.description }, (value, fail) =>
+    isBlank(value) ? fail(requiredMessage(name)) : parse(value, fail),
+  );
+}
+
+/** A 64-bit id (process_table_id): positive, up to 2^64-1, kept as a canonical decimal string. */
+export function requiredId64(name: string, description: string): Param<string> {
+  return kind({ type: 'integer', required: true, description }, (value, fail) => {
+    if (isBlank(value)) return fail(requiredMessage(name));
+    let text: string;
+    if (typeof value === 'number') {
+      // A JS number above 2^53 has already lost digits, so only safe integers are accepted as numbers.
+      if (!Number.isSafeInteger(value))
+        return fail(`Please provide a valid integer value in the ${name} parameter`);
+      text = String(value);
+    } else if (typeof value === 'string' && /^\s*-?\d+\s*$/.test(value)) {
+      text = value.trim();
+    } else {
+      return fail(`Please provide a valid integer value in the ${name} parameter`);
+    }
+    const big = BigInt(text);
+    if (big < 0n) return fail(`Please provide a valid non-negative integer value in the ${name} parameter`);
+    if (big === 0n)
+      return fail(`Please provide a valid non-zero positive integer value in the ${name} parameter`);
+    if (big > MAX_UINT64) return fail(`Please provide a valid integer value in the ${name} parameter`);
+    return big.toString();
+  });
+}
+
+/** One of a fixed set of values; blank takes the default. */
+export function enumeration<V extends string>(
+  name: string,
+  values: readonly V[],
+  options: { description: string; default?: V },
+): Param<V> {
+  const doc: ParamDoc = {
+    type: 'enum',
+    required: options.default === undefined,
+    values,
+    description: options.description,
+  };
+  if (options.default !== undefined) doc.default = options.default;
+  return kind(doc, (value, fail) => {
+    if (isBlank(value)) return options.default ?? fail(requiredMessage(name));
+    if (typeof value !== 'string') return fail(stringMessage(name));
+    const trimmed = value.trim();
+    return (values as readonly string[]).includes(trimmed) ? (trimmed as V) : fail(enumMessage(name, values));
+  });
+}
+
+/** Splits a comma list: trimmed, empty items dropped. */
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+interface ListOptions {
+  description: string;
+  required?: boolean;
+  /** Drop repeated items, keeping the first occurrence (order is meaning: sort priority). */
+  dedupe?: boolean;
+  values?: readonly string[];
+  /** Message when a required list has no item after parsing. */
+  emptyMessage?: string;
+}
+
+/** A comma-separated list (also accepts a JSON array of strings). Absent -> undefined. */
+export function list(name: string, options: ListOptions): Param<string[] | undefined> {
+  const doc: ParamDoc = {
+    type: 'list',
+    required: options.required ?? false,
+    description: options.description,
+  };
+  if (options.values) doc.values = options.values;
+  return kind(doc, (value, fail) => {
+    if (isBlank(value)) return options.required ? fail(requiredMessage(name)) : undefined;
+    let items: string[];
+    if (typeof value === 'string') items = splitList(value);
+    else if (Array.isArray(value) && value.every((item) => typeof item === 'string')) {
+      items = value.map((item) => item.trim()).filter((item) => item !== '');
+    } else return fail(stringMessage(name));
+    if (options.dedupe) items = [...new Set(items)];
+    if (options.values) {
+      const allowed = options.values;
+      if (items.some((item) => !allowed.includes(item))) return fail(enumMessage(name, allowed));
+    }
+    if (items.length === 0) {
+      return options.required ? fail(options.emptyMessage ?? requiredMessage(name)) : undefined;
+    }
+    return items;
+  });
+}
+
+export type ParamShape = Record<string, Param<unknown>>;
+export type ParamsOf<S extends ParamShape> = { [K in keyof S]: S[K] extends Param<infer T> ? T : never };
+
+/**
+ * Validates raw parameters field by field in declaration order (so the first message is about the first
+ * parameter a user sees) and returns the typed values, or the first failure's message. Unknown keys are
+ * ignored, as SOAR did.
+ */
+export function parseParams<S extends ParamShape>(
+  shape: S,
+  raw: Record<string, unknown>,
+): { ok: true; value: ParamsOf<S> } | { ok: false; message: string } {
+  const out: Record<string, unknown> = {};
+  for (const [key, param] of Object.entries(shape)) {
+    const parsed = param.schema.safeParse(raw[key]);
+    if (!parsed.success)
+      return { ok: false, message: parsed.error.issues[0]?.message ?? `Invalid '${key}' parameter` };
+    if (parsed.data !== undefined) out[key] = parsed.data;
+  }
+  return { ok: true, value: out as ParamsOf<S> };
+}

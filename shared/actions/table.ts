@@ -1,0 +1,30 @@
+import { connectionActions } from './connections.ts';
+import { investigationActions } from './investigation.ts';
+import { snapshotActions } from './snapshots.ts';
+import type { ActionDefinition, Family } from './types.ts';
+
+/**
+ * The one table of actions. The family handlers, the CLI, the docs generator and the tests all iterate
+ * it; adding an action is adding an entry here (and its test).
+ */
+export const ACTIONS: readonly ActionDefinition[] = [
+  ...connectionActions,
+  ...snapshotActions,
+  ...investigationActions,
+] as unknown as readonly ActionDefinition[];
+
+const byKey = new Map<string, ActionDefinition>();
+for (const action of ACTIONS) {
+  byKey.set(action.name, action);
+  byKey.set(action.id, action);
+}
+
+/** Resolves a display name (`get process tree`) or an identifier (`get_process_tree`), case-insensitively. */
+export function findAction(nameOrId: string): ActionDefinition | undefined {
+  const key = nameOrId.trim().toLowerCase();
+  return byKey.get(key) ?? byKey.get(key.replace(/\s+/g, '_')) ?? byKey.get(key.replace(/_/g, ' '));
+}
+
+export function actionsOf(family: Family): ActionDefinition[] {
+  return ACTIONS.filter((action) => action.family === family);
+}

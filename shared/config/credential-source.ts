@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { ConfigError } from '../tanium/errors.ts';
+import { parseCredentials, type TaniumCredentials } from './credentials.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** How long a container keeps the secret before reading it again (rotation is picked up after this). */
+export const SECRET_MAX_AGE_SECONDS = 300;
+
+let provider: SecretsProvider | undefined;
+
+/** Reads the credentials secret through Powertools parameters, cached per container for 5 minutes. */
+export async function credentialsFromSecret(secretId: string): Promise<TaniumCredentials> {
+  provider ??= new SecretsProvider();
+  let value: unknown;
+  try {
+    value = await provider.get(secretId, { maxAge: SECRET_MAX_AGE_SECONDS, transform: 'json' });
+  } catch (error) {
+    // The SDK's and Powertools' messages name the secret and the problem, never the value.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(
+      `Unable to read the Tanium credentials secret '${secretId}': ${reason.includes('JSON') ? 'it is not valid JSON' : reason}`,
+      error,
+    );
+  }
+  if (value === undefined || value === null) {
+    throw new ConfigError(
+      `The Tanium credentials secret '${secretId}' has no value yet; put the JSON credentials in it`,
+    );
+  }
+  return parseCredentials(value, `secret '${secretId}'`);
+}
+
+/** Reads a local JSON file with the secret's fields (for the CLI and local runs). */
+export function credentialsFromFile(path: string): TaniumCredentials {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      `Unable to read the Tanium credentials file ${path}: ${(error as Error).message}`,
+      error,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`The Tanium credentials file ${path} is not valid JSON`);
+  }
+  return parseCredentials(json, `file ${path}`);
+}
+
+function parseBoolean(name: string, value: string): boolean {
+  const normalized = value.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(normalized)) return true;
+  if (['false', '0', 'no'].includes(normalized)) return false;
+  throw new ConfigError(`Invalid Tanium credentials in environment: ${name} must be true or false`);
+}
+
+/** Reads `TANIUM_*` environment variables (for the CLI and local runs). */
+export function credentialsFromEnv(env: Env): TaniumCredentials {
+  if (!env.TANIUM_BASE_URL) {
+    throw new ConfigError(
+      'No Tanium credentials configured: set TANIUM_SECRET_ID, TANIUM_CREDENTIALS_FILE, or TANIUM_BASE_URL with TANIUM_API_TOKEN (or TANIUM_USERNAME and TANIUM_PASSWORD)',
+    );
+  }
+  const raw: Record<string, unknown> = {
+    base_url: env.TANIUM_BASE_URL,
+    api_token: env.TANIUM_API_TOKEN,
+    username: env.TANIUM_USERNAME,
+    password: env.TANIUM_PASSWORD,
+    domain: env.TANIUM_DOMAIN,
+  };
+  if (env.TANIUM_VERIFY_SERVER_CERT) {
+    raw.verify_server_cert = parseBoolean('TANIUM_VERIFY_SERVER_CERT', env.TANIUM_VERIFY_SERVER_CERT);
+  }
+  if (env.TANIUM_TIMEOUT_SECONDS) {
+    const seconds = Number(env.TANIUM_TIMEOUT_SECONDS);
+    if (!Number.isInteger(seconds)) {
+      throw new ConfigError(
+        'Invalid Tanium credentials in environment: TANIUM_TIMEOUT_SECONDS must be an integer',
+      );
+    }
+    raw.timeout_seconds = seconds;
+  }
+  if (env.TANIUM_CA_BUNDLE) {
+    try {
+      raw.ca_bundle = readFileSync(env.TANIUM_CA_BUNDLE, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        `Unable to read TANIUM_CA_BUNDLE ${env.TANIUM_CA_BUNDLE}: ${(error as Error).message}`,
+        error,
+      );
+    }
+  }
+  return parseCredentials(raw, 'environment (TANIUM_*)');
+}
+
+/**
+ * Where credentials come from, in order: the Secrets Manager secret named by `TANIUM_SECRET_ID` (Lambda),
+ * a local JSON file named by `TANIUM_CREDENTIALS_FILE`, or `TANIUM_*` variables.
+ */
+export async function loadCredentials(env: Env = process.env): Promise<TaniumCredentials> {
+  if (env.TANIUM_SECRET_ID) return credentialsFromSecret(env.TANIUM_SECRET_ID);
+  if (env.TANIUM_CREDENTIALS_FILE) return credentialsFromFile(env.TANIUM_CREDENTIALS_FILE);
+  return credentialsFromEnv(env);
+}
+
+/** Forgets the cached secret (tests). */
+export function resetCredentialCache(): void {
+  provider = undefined;
+}

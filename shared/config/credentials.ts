@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import * as z from 'zod/mini';
+import { ConfigError } from '../tanium/errors.ts';
+import { describeIssue } from './zod-messages.ts';
+
+/** The credentials secret (design.md §3, tanium-api.md 1.1), validated. */
+export interface TaniumCredentials {
+  /** `https://host[:port][/prefix]` without trailing `/` or `\`. */
+  baseUrl: string;
+  apiToken?: string;
+  username?: string;
+  password?: string;
+  domain?: string;
+  verifyServerCert: boolean;
+  /** Extra trusted CAs (PEM), added to the system roots. */
+  caBundle?: string;
+  timeoutSeconds: number;
+}
+
+const optionalText = z.optional(z.nullable(z.string()));
+
+const secretSchema = z.object({
+  base_url: z.string().check(z.minLength(1)),
+  api_token: optionalText,
+  username: optionalText,
+  password: optionalText,
+  domain: optionalText,
+  verify_server_cert: z.optional(z.nullable(z.boolean())),
+  ca_bundle: optionalText,
+  timeout_seconds: z.optional(z.nullable(z.int().check(z.minimum(1), z.maximum(900)))),
+});
+
+export const NO_CREDENTIALS_MESSAGE =
+  'Please provide either an API token, or username and password credentials';
+
+function blankToUndefined(value: string | null | undefined): string | undefined {
+  return value === null || value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/**
+ * Validates the secret's JSON fields. `source` names where they came from (secret id, file, environment)
+ * so the message tells the operator what to fix; no field value is ever part of a message.
+ */
+export function parseCredentials(raw: unknown, source: string): TaniumCredentials {
+  const parsed = secretSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => describeIssue(issue)).join('; ');
+    throw new ConfigError(`Invalid Tanium credentials in ${source}: ${problems}`);
+  }
+  const secret = parsed.data;
+  const baseUrl = secret.base_url.trim().replace(/[/\\]+$/, '');
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new ConfigError(
+      `Invalid Tanium credentials in ${source}: field 'base_url' must be a URL like https://tanium.example.com`,
+    );
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(
+      `Invalid Tanium credentials in ${source}: field 'base_url' must start with https:// (or http://)`,
+    );
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    throw new ConfigError(
+      `Invalid Tanium credentials in ${source}: field 'base_url' must not contain a query, fragment or user info`,
+    );
+  }
+  const caBundle = blankToUndefined(secret.ca_bundle);
+  if (caBundle !== undefined && !caBundle.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(
+      `Invalid Tanium credentials in ${source}: field 'ca_bundle' must hold PEM certificates`,
+    );
+  }
+  const credentials: TaniumCredentials = {
+    baseUrl,
+    verifyServerCert: secret.verify_server_cert ?? true,
+    timeoutSeconds: secret.timeout_seconds ?? 60,
+  };
+  const apiToken = blankToUndefined(secret.api_token);
+  const username = blankToUndefined(secret.username);
+  const password = blankToUndefined(secret.password);
+  const domain = blankToUndefined(secret.domain);
+  if (apiToken !== undefined) credentials.apiToken = apiToken.trim();
+  if (username !== undefined) credentials.username = username;
+  if (password !== undefined) credentials.password = password;
+  if (domain !== undefined) credentials.domain = domain;
+  if (caBundle !== undefined) credentials.caBundle = caBundle;
+  return credentials;
+}
+
+/** Fails the way every action must when no usable credential is configured (kind `config`). */
+export function assertHasCredential(credentials: TaniumCredentials): void {
+  if (
+    credentials.apiToken === undefined &&
+    (credentials.username === undefined || credentials.password === undefined)
+  ) {
+    throw new ConfigError(NO_CREDENTIALS_MESSAGE);
+  }
+}
+
+/** SHA-256 over the fields that identify a credential: a changed secret starts a fresh session cache. */
+export function credentialFingerprint(credentials: TaniumCredentials): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify([
+        credentials.baseUrl,
+        credentials.apiToken ?? null,
+        credentials.username ?? null,
+        credentials.password ?? null,
+        credentials.domain ?? null,
+      ]),
+    )
+    .digest('hex');
+}
+
+/** Every secret string a message or log line must never show. */
+export function secretValues(credentials: TaniumCredentials): string[] {
+  const values = [credentials.apiToken, credentials.password];
+  if (credentials.username !== undefined && credentials.password !== undefined) {
+    values.push(Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64'));
+  }
+  return values.filter((v): v is string => typeof v === 'string' && v.length > 0);
+}

@@ -1,0 +1,549 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
+import {
+  assertHasCredential,
+  credentialFingerprint,
+  secretValues,
+  type TaniumCredentials,
+} from '../config/credentials.ts';
+import { agentFor } from './agent.ts';
+import { errorBodyText, looksLikeHtml, redact } from './error-text.ts';
+import { TaniumError } from './errors.ts';
+import {
+  backoffMs,
+  isIdempotent,
+  MAX_ATTEMPTS,
+  MIN_ATTEMPT_MS,
+  RETRYABLE_STATUSES,
+  retryAfterMs,
+} from './retry-policy.ts';
+import { API_V2 } from './routes.ts';
+import { type SessionEntry, sessionEntry } from './session-cache.ts';
+import {
+  classifyTransportError,
+  neverSent,
+  transientFailure,
+  transportError,
+  UNKNOWN_OUTCOME_SUFFIX,
+} from './transport-errors.ts';
+import { USER_AGENT } from './version.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface TaniumRequest {
+  method: HttpMethod;
+  /** An encoded path built with `routes.ts` (starts with `/`; the base URL's prefix is added). */
+  path: string;
+  query?: URLSearchParams;
+  /** A JSON body (sent with `Content-Type: application/json`). */
+  json?: unknown;
+  /** A raw body; `contentType` says what it is. */
+  body?: Uint8Array | string;
+  contentType?: string;
+  headers?: Record<string, string>;
+  accept?: string;
+  /** The Tanium permission the route needs, named when a final 403 is reported. */
+  permission?: string;
+  /** The action's display name, for messages. */
+  action?: string;
+  /** Epoch ms after which no attempt may run (the invocation deadline). */
+  deadline?: number;
+}
+
+export interface TaniumResponse<T = unknown> {
+  status: number;
+  /** The body with a `{data: ...}` wrapper removed; `null` for an empty body. */
+  payload: T;
+  /** `body.meta` when the body was wrapped. */
+  meta?: unknown;
+  headers: IncomingHttpHeaders;
+  /** Which credential the successful attempt used. */
+  auth: 'token' | 'session';
+}
+
+export interface TaniumStream {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Readable;
+  auth: 'token' | 'session';
+}
+
+export interface ClientLogger {
+  debug(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
+const silentLogger: ClientLogger = { debug() {}, warn() {} };
+
+export const MAX_JSON_BYTES = 50 * 1024 * 1024;
+/** The invocation deadline leaves this much for publishing the result. */
+const NO_DEADLINE = Number.POSITIVE_INFINITY;
+
+interface Credential {
+  kind: 'token' | 'session';
+  value: string;
+}
+
+type Body = Dispatcher.ResponseData['body'];
+
+/** A response whose body is read already (`text`), or handed over as a stream (2xx in stream mode). */
+interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  body?: Body;
+}
+
+type Mode = 'json' | 'stream';
+
+const warnedOrigins = new Set<string>();
+
+/**
+ * The Tanium Threat Response HTTP client: one per container, over a shared keep-alive agent.
+ * It owns authentication (token, session login, the single replay of 1.2), retries (1.4), URL safety
+ * (1.5) and the reading of responses and errors (1.6, 1.7). It knows nothing of actions or AWS.
+ */
+export class TaniumClient {
+  readonly credentials: TaniumCredentials;
+  private readonly origin: string;
+  private readonly prefix: string;
+  private readonly host: string;
+  private readonly port: string;
+  private readonly entry: SessionEntry;
+  private readonly logger: ClientLogger;
+  private readonly random: () => number;
+
+  constructor(
+    credentials: TaniumCredentials,
+    options: { logger?: ClientLogger; random?: () => number } = {},
+  ) {
+    assertHasCredential(credentials);
+    this.credentials = credentials;
+    const base = new URL(credentials.baseUrl);
+    this.origin = base.origin;
+    this.prefix = base.pathname.replace(/\/+$/, '');
+    this.host = base.hostname;
+    this.port = base.port || (base.protocol === 'https:' ? '443' : '80');
+    this.entry = sessionEntry(credentialFingerprint(credentials));
+    this.logger = options.logger ?? silentLogger;
+    this.random = options.random ?? Math.random;
+    if (!warnedOrigins.has(this.origin)) {
+      warnedOrigins.add(this.origin);
+      if (!credentials.verifyServerCert) {
+        this.logger.warn('TLS certificate verification is disabled for Tanium (verify_server_cert is false)');
+      }
+      if (base.protocol === 'http:')
+        this.logger.warn('The Tanium base URL uses plain http://; credentials travel unencrypted');
+    }
+  }
+
+  /** A JSON request: the payload, or a TaniumError with the contract's message and kind. */
+  async request<T = unknown>(request: TaniumRequest): Promise<TaniumResponse<T>> {
+    const { response, credential } = await this.authenticated(request, 'json');
+    const contentType = header(response.headers, 'content-type');
+    if (response.status < 200 || response.status >= 300) {
+      throw this.httpError(request, response.status, response.text, contentType, credential.kind);
+    }
+    const body = this.parseBody(response.status, response.text, contentType);
+    const result: TaniumResponse<T> = {
+      status: response.status,
+      payload: body.payload as T,
+      headers: response.headers,
+      auth: credential.kind,
+    };
+    if (body.meta !== undefined) result.meta = body.meta;
+    return result;
+  }
+
+  /** A streaming request (get file): the body is handed over unread on 2xx. */
+  async stream(request: TaniumRequest): Promise<TaniumStream> {
+    const { response, credential } = await this.authenticated(request, 'stream');
+    if (response.status < 200 || response.status >= 300 || response.body === undefined) {
+      throw this.httpError(
+        request,
+        response.status,
+        response.text,
+        header(response.headers, 'content-type'),
+        credential.kind,
+      );
+    }
+    return { status: response.status, headers: response.headers, body: response.body, auth: credential.kind };
+  }
+
+  /** Strings that must never appear in a message or log line. */
+  secrets(): string[] {
+    return [...secretValues(this.credentials), ...this.entry.issued];
+  }
+
+  redact(text: string): string {
+    return redact(text, this.secrets());
+  }
+
+  // --- authentication (1.2) ---------------------------------------------------------------------
+
+  private async authenticated(
+    request: TaniumRequest,
+    mode: Mode,
+  ): Promise<{ response: RawResponse; credential: Credential }> {
+    const deadline = request.deadline ?? NO_DEADLINE;
+    let credential = await this.currentCredential(deadline, request);
+    let response = await this.withRetries(request, credential, mode);
+    if (response.status !== 401 && response.status !== 403) return { response, credential };
+
+    const { username, password } = this.credentials;
+    const canLogin = username !== undefined && password !== undefined;
+    if (credential.kind === 'token' && !canLogin) return { response, credential };
+
+    const session = await this.login(
+      deadline,
+      request,
+      credential.kind === 'session' ? credential.value : undefined,
+    );
+    const sentWith = credential.kind;
+    credential = { kind: 'session', value: session };
+    response = await this.withRetries(request, credential, mode);
+    if (sentWith === 'token' && response.status !== 401 && response.status !== 403) {
+      // The session worked where the token did not (expired, IP not trusted): stop sending the token.
+      this.entry.tokenRejected = true;
+      this.logger.warn(
+        'The Tanium API token was rejected; this container now uses a username/password session',
+      );
+    }
+    return { response, credential };
+  }
+
+  private async currentCredential(deadline: number, request: TaniumRequest): Promise<Credential> {
+    const { apiToken } = this.credentials;
+    if (apiToken !== undefined && !this.entry.tokenRejected) return { kind: 'token', value: apiToken };
+    if (this.entry.session !== undefined) return { kind: 'session', value: this.entry.session };
+    return { kind: 'session', value: await this.login(deadline, request, undefined) };
+  }
+
+  /** Logs in once for all concurrent callers; `stale` is the session that just failed, if any. */
+  private login(deadline: number, request: TaniumRequest, stale: string | undefined): Promise<string> {
+    if (this.entry.login) return this.entry.login;
+    // Another request already replaced the failed session: use the new one instead of logging in again.
+    if (stale !== undefined && this.entry.session !== undefined && this.entry.session !== stale) {
+      return Promise.resolve(this.entry.session);
+    }
+    const login = this.performLogin(deadline, request).finally(() => {
+      this.entry.login = undefined;
+    });
+    this.entry.login = login;
+    return login;
+  }
+
+  private async performLogin(deadline: number, request: TaniumRequest): Promise<string> {
+    const { username = '', password = '', domain } = this.credentials;
+    const action = request.action;
+    try {
+      const modern = await this.withRetries(
+        {
+          method: 'POST',
+          path: `${API_V2}/session/login`,
+          json: domain === undefined ? { username, password } : { username, password, domain },
+          deadline,
+          ...(action ? { action } : {}),
+        },
+        undefined,
+        'json',
+      );
+      let session: string | undefined;
+      if (modern.status === 404) {
+        session = await this.legacyLogin(deadline, action);
+      } else {
+        if (modern.status < 200 || modern.status >= 300) {
+          throw this.httpError(
+            { method: 'POST', path: `${API_V2}/session/login` },
+            modern.status,
+            modern.text,
+            header(modern.headers, 'content-type'),
+            undefined,
+          );
+        }
+        const parsed = this.parseBody(
+          modern.status,
+          modern.text,
+          header(modern.headers, 'content-type'),
+        ).payload;
+        const value =
+          parsed && typeof parsed === 'object' ? (parsed as { session?: unknown }).session : undefined;
+        session = typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+        if (session === undefined) {
+          throw new TaniumError('auth', 'Tanium answered the login without a session');
+        }
+      }
+      this.entry.session = session;
+      this.entry.issued.add(session);
+      this.logger.debug('Logged in to Tanium with username and password');
+      return session;
+    } catch (error) {
+      if (error instanceof TaniumError) {
+        // A login changes nothing on the server, so an uncertain outcome is simply transient.
+        const uncertain = error.kind === 'unknown_outcome';
+        const kind = uncertain
+          ? 'transient'
+          : ['tanium', 'not_found', 'permission'].includes(error.kind)
+            ? 'auth'
+            : error.kind;
+        const message = uncertain ? error.message.replace(`.${UNKNOWN_OUTCOME_SUFFIX}`, '') : error.message;
+        throw new TaniumError(kind, `Login failed: ${message}`, {
+          retryable: uncertain || error.retryable,
+          ...(error.status === undefined ? {} : { status: error.status }),
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  private async legacyLogin(deadline: number, action: string | undefined): Promise<string> {
+    const { username = '', password = '', domain } = this.credentials;
+    if (domain !== undefined)
+      this.logger.warn("Tanium's legacy /auth login does not support a domain; it is ignored");
+    const basic = Buffer.from(`${username}:${password}`).toString('base64');
+    const response = await this.withRetries(
+      {
+        method: 'POST',
+        path: '/auth',
+        headers: { authorization: `Basic ${basic}` },
+        body: '',
+        deadline,
+        ...(action ? { action } : {}),
+      },
+      undefined,
+      'json',
+    );
+    if (response.status < 200 || response.status >= 300) {
+      throw this.httpError(
+        { method: 'POST', path: '/auth' },
+        response.status,
+        response.text,
+        header(response.headers, 'content-type'),
+        undefined,
+      );
+    }
+    const session = response.text.trim();
+    if (session === '') throw new TaniumError('auth', 'Tanium answered the login without a session');
+    return session;
+  }
+
+  // --- retries (1.4) ----------------------------------------------------------------------------
+
+  private async withRetries(
+    request: TaniumRequest,
+    credential: Credential | undefined,
+    mode: Mode,
+  ): Promise<RawResponse> {
+    const deadline = request.deadline ?? NO_DEADLINE;
+    const idempotent = isIdempotent(request.method);
+    for (let attempt = 1; ; attempt++) {
+      if (deadline - Date.now() < MIN_ATTEMPT_MS) {
+        throw transportError('deadline', '', this.describe(request), undefined);
+      }
+      let response: RawResponse;
+      try {
+        response = await this.exchange(request, credential, deadline, mode);
+      } catch (error) {
+        if (error instanceof TaniumError) throw error;
+        const deadlineHit = Date.now() >= deadline - 5;
+        const { failure, code } = classifyTransportError(error, deadlineHit);
+        const retryable = neverSent(failure) || (idempotent && transientFailure(failure));
+        const wait = backoffMs(attempt, this.random);
+        if (retryable && attempt < MAX_ATTEMPTS && Date.now() + wait + MIN_ATTEMPT_MS <= deadline) {
+          this.logger.debug('Retrying Tanium request after a transport failure', {
+            method: request.method,
+            path: request.path,
+            attempt,
+            failure,
+          });
+          await sleep(wait);
+          continue;
+        }
+        throw transportError(failure, code, this.describe(request), error);
+      }
+      if (!idempotent || !RETRYABLE_STATUSES.has(response.status) || attempt >= MAX_ATTEMPTS) return response;
+      const wait = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt, this.random);
+      if (Date.now() + wait + MIN_ATTEMPT_MS > deadline) return response;
+      this.logger.debug('Retrying Tanium request', {
+        method: request.method,
+        path: request.path,
+        status: response.status,
+        attempt,
+        waitMs: wait,
+      });
+      await sleep(wait);
+    }
+  }
+
+  /** One HTTP exchange, bounded by the per-request timeout and the invocation deadline. */
+  private async exchange(
+    request: TaniumRequest,
+    credential: Credential | undefined,
+    deadline: number,
+    mode: Mode,
+  ): Promise<RawResponse> {
+    const url = this.url(request);
+    const headers: Record<string, string> = {
+      'user-agent': USER_AGENT,
+      accept: request.accept ?? 'application/json',
+      ...request.headers,
+    };
+    if (credential) headers.session = credential.value;
+    let body: string | Uint8Array | undefined;
+    if (request.json !== undefined) {
+      body = JSON.stringify(request.json);
+      headers['content-type'] = 'application/json';
+    } else if (request.body !== undefined) {
+      body = request.body;
+      if (request.contentType) headers['content-type'] = request.contentType;
+      if (body.length === 0) headers['content-length'] = '0';
+    }
+    const timeoutMs = this.credentials.timeoutSeconds * 1000;
+    const remaining = deadline - Date.now();
+    const started = Date.now();
+    const response = await agentFor(this.credentials).request({
+      origin: this.origin,
+      path: url,
+      method: request.method,
+      headers,
+      body: body ?? null,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      ...(Number.isFinite(remaining) ? { signal: AbortSignal.timeout(Math.max(1, remaining)) } : {}),
+    });
+    this.logger.debug('Tanium request', {
+      method: request.method,
+      path: request.path,
+      status: response.statusCode,
+      ms: Date.now() - started,
+      auth: credential?.kind ?? 'none',
+    });
+    const status = response.statusCode;
+    if (mode === 'stream' && status >= 200 && status < 300) {
+      return { status, headers: response.headers, text: '', body: response.body };
+    }
+    // Read inside the retry loop, so a reset mid-body is retried like a reset before the headers.
+    const text = await readText(response.body, MAX_JSON_BYTES);
+    return { status, headers: response.headers, text };
+  }
+
+  /** The path and query, checked to stay on the base URL's origin (1.5). */
+  private url(request: TaniumRequest): string {
+    if (!request.path.startsWith('/')) throw new TaniumError('validation', `Invalid route ${request.path}`);
+    const search = request.query?.toString();
+    const pathAndQuery = `${this.prefix}${request.path}${search ? `?${search}` : ''}`;
+    const resolved = new URL(pathAndQuery, this.origin);
+    if (resolved.origin !== this.origin) {
+      throw new TaniumError('validation', 'Refusing a request that would leave the configured Tanium server');
+    }
+    return pathAndQuery;
+  }
+
+  private describe(request: TaniumRequest) {
+    return {
+      method: request.method,
+      path: `${this.prefix}${request.path}`,
+      host: this.host,
+      port: this.port,
+      timeoutSeconds: this.credentials.timeoutSeconds,
+    };
+  }
+
+  // --- responses (1.6, 1.7) ---------------------------------------------------------------------
+
+  private parseBody(status: number, text: string, contentType: string): { payload: unknown; meta?: unknown } {
+    if (text.trim() === '') return { payload: null };
+    let parsed: unknown;
+    if (contentType.includes('json')) {
+      try {
+        parsed = JSON.parse(text);
+      } catch (error) {
+        throw new TaniumError('tanium', `Unable to parse JSON response. Error: ${(error as Error).message}`, {
+          status,
+        });
+      }
+    } else if (looksLikeHtml(text, contentType)) {
+      throw new TaniumError(
+        'tanium',
+        `Unexpected HTML response from server. Status Code: ${status} Data from server: ${this.redact(errorBodyText(text, 'text/html'))}`,
+        { status },
+      );
+    } else {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return { payload: text };
+      }
+    }
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.hasOwn(parsed, 'data')) {
+      const wrapped = parsed as { data: unknown; meta?: unknown };
+      return wrapped.meta === undefined
+        ? { payload: wrapped.data }
+        : { payload: wrapped.data, meta: wrapped.meta };
+    }
+    return { payload: parsed };
+  }
+
+  private httpError(
+    request: Pick<TaniumRequest, 'method' | 'path' | 'permission' | 'action'>,
+    status: number,
+    text: string,
+    contentType: string,
+    /** The credential of the final attempt; undefined for a login. */
+    sentWith: Credential['kind'] | undefined,
+  ): TaniumError {
+    const isLogin = sentWith === undefined;
+    const said = this.redact(errorBodyText(text, contentType));
+    const action = request.action ?? 'this request';
+    if (status === 403 && !isLogin) {
+      const what = request.permission
+        ? `the '${request.permission}' permission`
+        : 'a Threat Response permission';
+      return new TaniumError(
+        'permission',
+        `Permission denied (HTTP 403): the Tanium user or API token lacks ${what} needed by ${action}. Tanium said: ${said}`,
+        { status },
+      );
+    }
+    if (status === 401 && !isLogin) {
+      return new TaniumError(
+        'auth',
+        sentWith === 'token'
+          ? `Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: ${said} Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).`
+          : `Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: ${said}`,
+        { status },
+      );
+    }
+    const message = `Error from server. Status Code: ${status} Data from server: ${said}`;
+    if (status === 404) return new TaniumError('not_found', message, { status });
+    if (RETRYABLE_STATUSES.has(status)) {
+      return isIdempotent(request.method)
+        ? new TaniumError('transient', message, { status, retryable: true })
+        : new TaniumError('unknown_outcome', `${message}.${UNKNOWN_OUTCOME_SUFFIX}`, { status });
+    }
+    return new TaniumError('tanium', message, { status });
+  }
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string {
+  const value = headers[name];
+  return (Array.isArray(value) ? value[0] : value)?.toLowerCase() ?? '';
+}
+
+async function readText(body: Body, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) {
+      body.destroy();
+      throw new TaniumError('tanium', 'Response from server is too large');
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

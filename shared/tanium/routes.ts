@@ -1,0 +1,34 @@
+import { ValidationError } from './errors.ts';
+
+/** Threat Response 4.x resources. */
+export const TR = '/plugin/products/threat-response/api/v1';
+/** Endpoint lookup (Direct Endpoint Connections). */
+export const DEC = '/plugin/products/dec/v1';
+/** Platform routes: login, computer groups. */
+export const API_V2 = '/api/v2';
+
+/**
+ * One dynamic path segment, encoded so that no parameter value can change the route: `/`, `?`, `#`
+ * and `%` are escaped, and `.`/`..` (which URL normalisation would resolve) are refused outright.
+ */
+export function segment(name: string, value: string | number): string {
+  const text = String(value);
+  if (text === '.' || text === '..') {
+    throw new ValidationError(
+      `Please provide a valid value in the '${name}' parameter: '.' and '..' are not allowed`,
+    );
+  }
+  return encodeURIComponent(text);
+}
+
+/** A connection id segment: encoded like any other, but `:` stays literal as Tanium writes it. */
+export function connectionSegment(name: string, value: string): string {
+  return segment(name, value).replace(/%3A/gi, ':');
+}
+
+/** Builds a query string in the given order (URLSearchParams: space -> `+`, `,` -> `%2C`). */
+export function query(pairs: Iterable<readonly [string, string | number]>): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [key, value] of pairs) params.append(key, String(value));
+  return params;
+}

@@ -1,0 +1,158 @@
+import { CONNECT_TIMEOUT_MS } from './agent.ts';
+import { TaniumError } from './errors.ts';
+
+/** What went wrong below HTTP, and whether the request can have reached Tanium. */
+export type TransportFailure =
+  | 'tls'
+  | 'dns'
+  | 'refused'
+  | 'connect_timeout'
+  | 'response_timeout'
+  | 'reset'
+  | 'deadline'
+  | 'other';
+
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH',
+]);
+
+function errorCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : '';
+}
+
+export function classifyTransportError(
+  error: unknown,
+  deadlineHit: boolean,
+): { failure: TransportFailure; code: string } {
+  const code = errorCode(error);
+  if (deadlineHit) return { failure: 'deadline', code };
+  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL'))
+    return { failure: 'tls', code };
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return { failure: 'dns', code };
+  if (code === 'ECONNREFUSED') return { failure: 'refused', code };
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return { failure: 'connect_timeout', code };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
+    return { failure: 'response_timeout', code };
+  if (
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === 'UND_ERR_SOCKET' ||
+    code === 'UND_ERR_CLOSED' ||
+    code === 'ECONNABORTED' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE'
+  ) {
+    return { failure: 'reset', code };
+  }
+  return { failure: 'other', code };
+}
+
+/** A failure before any byte could have reached Tanium: a POST may be retried after it. */
+export function neverSent(failure: TransportFailure): boolean {
+  return failure === 'dns' || failure === 'refused' || failure === 'connect_timeout';
+}
+
+/** A failure that retrying the same request may cure. */
+export function transientFailure(failure: TransportFailure): boolean {
+  return failure === 'connect_timeout' || failure === 'response_timeout' || failure === 'reset';
+}
+
+export const UNKNOWN_OUTCOME_SUFFIX =
+  ' The request may have been processed by Tanium; check before running it again.';
+
+export interface RequestDescription {
+  method: string;
+  path: string;
+  host: string;
+  port: string;
+  timeoutSeconds: number;
+}
+
+/** The contract's `Error connecting to server: ...` message and error kind for a transport failure. */
+export function transportError(
+  failure: TransportFailure,
+  code: string,
+  request: RequestDescription,
+  cause: unknown,
+): TaniumError {
+  const { method, path, host, port } = request;
+  const prefix = 'Error connecting to server: ';
+  const isWrite = method === 'POST' || method === 'PUT';
+  switch (failure) {
+    case 'tls':
+      return new TaniumError(
+        'transport',
+        `${prefix}TLS certificate verification failed (${code}). Check ca_bundle or the server certificate.`,
+        { retryable: false, cause },
+      );
+    case 'dns':
+      return new TaniumError('transport', `${prefix}DNS lookup failed for ${host} (${code})`, {
+        retryable: true,
+        cause,
+      });
+    case 'refused':
+      return new TaniumError('transport', `${prefix}connection refused by ${host}:${port}`, {
+        retryable: true,
+        cause,
+      });
+    case 'connect_timeout':
+      return new TaniumError(
+        'transport',
+        `${prefix}connection to ${host}:${port} timed out after ${CONNECT_TIMEOUT_MS / 1000} s`,
+        { retryable: true, cause },
+      );
+    case 'response_timeout':
+      return isWrite
+        ? new TaniumError(
+            'unknown_outcome',
+            `${prefix}no response from ${host} within ${request.timeoutSeconds} s (${method} ${path}).${UNKNOWN_OUTCOME_SUFFIX}`,
+            { cause },
+          )
+        : new TaniumError(
+            'transient',
+            `${prefix}no response from ${host} within ${request.timeoutSeconds} s (${method} ${path})`,
+            { retryable: true, cause },
+          );
+    case 'reset':
+      return isWrite
+        ? new TaniumError(
+            'unknown_outcome',
+            `${prefix}connection reset by ${host} (${method} ${path}).${UNKNOWN_OUTCOME_SUFFIX}`,
+            { cause },
+          )
+        : new TaniumError('transient', `${prefix}connection reset by ${host} (${method} ${path})`, {
+            retryable: true,
+            cause,
+          });
+    case 'deadline':
+      return new TaniumError(
+        isWrite ? 'unknown_outcome' : 'transient',
+        `${prefix}the invocation ran out of time during ${method} ${path}${isWrite ? `.${UNKNOWN_OUTCOME_SUFFIX}` : ''}`,
+        { retryable: !isWrite, cause },
+      );
+    default: {
+      const detail = cause instanceof Error ? cause.message : String(cause);
+      return new TaniumError('transport', `${prefix}${detail}${code ? ` (${code})` : ''}`, {
+        retryable: false,
+        cause,
+      });
+    }
+  }
+}

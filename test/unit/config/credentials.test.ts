@@ -1,0 +1,164 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  credentialsFromEnv,
+  credentialsFromFile,
+  loadCredentials,
+  resetCredentialCache,
+} from '../../../shared/config/credential-source.ts';
+import {
+  assertHasCredential,
+  credentialFingerprint,
+  parseCredentials,
+} from '../../../shared/config/credentials.ts';
+import { ConfigError } from '../../../shared/tanium/errors.ts';
+import { CLIENT_VERSION } from '../../../shared/tanium/version.ts';
+
+const secretsManager = mockClient(SecretsManagerClient);
+
+describe('Credentials', () => {
+  afterEach(() => {
+    secretsManager.reset();
+    resetCredentialCache();
+  });
+
+  it('applies the defaults and trims the base URL', () => {
+    // Act
+    const credentials = parseCredentials(
+      { base_url: 'https://tanium.example.com/prefix//\\', api_token: 'token-1' },
+      'test',
+    );
+
+    // Assess
+    expect(credentials).toEqual({
+      baseUrl: 'https://tanium.example.com/prefix',
+      apiToken: 'token-1',
+      verifyServerCert: true,
+      timeoutSeconds: 60,
+    });
+  });
+
+  it('names the field that is wrong and never the value', () => {
+    const attempt = () =>
+      parseCredentials(
+        { base_url: 'https://t.example.com', password: 12345678, timeout_seconds: 1000 },
+        'secret x',
+      );
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow("Invalid Tanium credentials in secret x: field 'password' must be a string");
+    expect(attempt).toThrow("field 'timeout_seconds' must be at most 900");
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as Error).message).not.toContain('12345678');
+    }
+  });
+
+  it('rejects a base URL without a scheme or with a query', () => {
+    expect(() => parseCredentials({ base_url: 'tanium.example.com' }, 'f')).toThrow(
+      "field 'base_url' must be a URL",
+    );
+    expect(() => parseCredentials({ base_url: 'ftp://t.example.com' }, 'f')).toThrow(
+      'must start with https://',
+    );
+    expect(() => parseCredentials({ base_url: 'https://t.example.com/?a=b' }, 'f')).toThrow(
+      'must not contain a query',
+    );
+  });
+
+  it('requires a token or both username and password', () => {
+    const onlyUser = parseCredentials({ base_url: 'https://t.example.com', username: 'bob' }, 'f');
+    expect(() => assertHasCredential(onlyUser)).toThrow(
+      'Please provide either an API token, or username and password credentials',
+    );
+    const both = parseCredentials(
+      { base_url: 'https://t.example.com', username: 'bob', password: 'pw' },
+      'f',
+    );
+    expect(() => assertHasCredential(both)).not.toThrow();
+  });
+
+  it('gives a changed secret a different fingerprint', () => {
+    const a = parseCredentials({ base_url: 'https://t.example.com', api_token: 'a' }, 'f');
+    const b = parseCredentials({ base_url: 'https://t.example.com', api_token: 'b' }, 'f');
+    expect(credentialFingerprint(a)).not.toBe(credentialFingerprint(b));
+    expect(credentialFingerprint(a)).toBe(credentialFingerprint({ ...a }));
+  });
+
+  it('reads TANIUM_* environment variables, including a CA bundle file', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'creds-'));
+    const caPath = join(dir, 'ca.pem');
+    writeFileSync(caPath, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+
+    // Act
+    const credentials = credentialsFromEnv({
+      TANIUM_BASE_URL: 'https://t.example.com',
+      TANIUM_USERNAME: 'bob',
+      TANIUM_PASSWORD: 'pw',
+      TANIUM_DOMAIN: 'CORP',
+      TANIUM_VERIFY_SERVER_CERT: 'false',
+      TANIUM_CA_BUNDLE: caPath,
+      TANIUM_TIMEOUT_SECONDS: '30',
+    });
+
+    // Assess
+    expect(credentials).toMatchObject({
+      username: 'bob',
+      domain: 'CORP',
+      verifyServerCert: false,
+      timeoutSeconds: 30,
+      caBundle: readFileSync(caPath, 'utf8'),
+    });
+  });
+
+  it('explains how to configure credentials when none are set', () => {
+    expect(() => credentialsFromEnv({})).toThrow('No Tanium credentials configured: set TANIUM_SECRET_ID');
+    expect(() =>
+      credentialsFromEnv({ TANIUM_BASE_URL: 'https://t', TANIUM_VERIFY_SERVER_CERT: 'maybe' }),
+    ).toThrow('TANIUM_VERIFY_SERVER_CERT must be true or false');
+  });
+
+  it('reads a local JSON file with the secret fields', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'creds-'));
+    const path = join(dir, 'tanium.json');
+    writeFileSync(path, JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok' }));
+    expect(credentialsFromFile(path).apiToken).toBe('tok');
+    writeFileSync(path, '{not json');
+    expect(() => credentialsFromFile(path)).toThrow('is not valid JSON');
+  });
+
+  it('reads the Secrets Manager secret once and caches it for the container', async () => {
+    // Prepare
+    secretsManager.on(GetSecretValueCommand).resolves({
+      SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok' }),
+    });
+
+    // Act
+    const first = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
+    const second = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
+
+    // Assess
+    expect(first.apiToken).toBe('tok');
+    expect(second).toEqual(first);
+    expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
+  it('reports a secret that is not JSON without showing its value', async () => {
+    secretsManager.on(GetSecretValueCommand).resolves({ SecretString: 'hunter2-not-json' });
+    const failure = loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
+    await expect(failure).rejects.toThrow("Unable to read the Tanium credentials secret 'tanium/creds'");
+    await expect(failure).rejects.not.toThrow('hunter2');
+  });
+
+  it('keeps the client version equal to package.json', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(CLIENT_VERSION).toBe(pkg.version);
+  });
+});

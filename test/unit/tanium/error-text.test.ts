@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { errorBodyText, htmlToText, redact } from '../../../shared/tanium/error-text.ts';
+
+describe('Tanium error bodies', () => {
+  it.each([
+    [
+      '{"text":"GroupNotFound: no group named \'All Windowz\'"}',
+      "GroupNotFound: no group named 'All Windowz'",
+    ],
+    [
+      '{"errors":[{"message":"Connection remote:web-02:3380012345:2 is not active"},{"text":"second"},"third"]}',
+      'Connection remote:web-02:3380012345:2 is not active; second; third',
+    ],
+    ['{"message":"Intel doc 9999 not found"}', 'Intel doc 9999 not found'],
+    ['{"other":{"a":1}}', '{"other":{"a":1}}'],
+    ['plain words', 'plain words'],
+    ['', 'Empty response'],
+  ])('takes the server text from %s', (body, expected) => {
+    expect(errorBodyText(body, 'application/json')).toBe(expected);
+  });
+
+  it('keeps only the visible text of an HTML page', () => {
+    const page =
+      '<html><head><title>502 Bad Gateway</title><style>h1{color:red}</style><script>alert(1)</script></head><body><h1>502   Bad Gateway</h1></body></html>';
+    expect(errorBodyText(page, 'text/html')).toBe('502 Bad Gateway 502 Bad Gateway');
+    expect(htmlToText(`<p>${'x'.repeat(400)}</p>`)).toHaveLength(300);
+  });
+
+  it('redacts secrets and caps the length at 1000 characters', () => {
+    expect(redact('token token-abc123 leaked', ['token-abc123'])).toBe('token [redacted] leaked');
+    expect(redact('y'.repeat(1500), []).length).toBe(1001);
+  });
+
+  it('does not double braces', () => {
+    expect(errorBodyText('{"text":"bad {value}"}', 'application/json')).toBe('bad {value}');
+  });
+});

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../shared/tanium/errors.ts';
+import { connectionSegment, query, segment } from '../../../shared/tanium/routes.ts';
+
+describe('Tanium routes', () => {
+  it('encodes a hostile value so it cannot change the path, query or fragment', () => {
+    // Act
+    const encoded = segment('file_id', '../x?y#z');
+
+    // Assess
+    expect(encoded).toBe('..%2Fx%3Fy%23z');
+    expect(new URL(`https://tanium.example.com/api/${encoded}`).pathname).toBe('/api/..%2Fx%3Fy%23z');
+  });
+
+  it.each(['.', '..'])('refuses %j as a path segment before any call', (value) => {
+    expect(() => segment('connection_id', value)).toThrow(ValidationError);
+    expect(() => segment('connection_id', value)).toThrow(
+      "Please provide a valid value in the 'connection_id' parameter: '.' and '..' are not allowed",
+    );
+  });
+
+  it('keeps the colons of a connection id literal and encodes everything else', () => {
+    expect(connectionSegment('connection_id', 'remote:host:123:1')).toBe('remote:host:123:1');
+    expect(connectionSegment('connection_id', 'remote:a/b:1?:#')).toBe('remote:a%2Fb:1%3F:%23');
+  });
+
+  it('builds queries in the given order with form encoding', () => {
+    const built = query([
+      ['limit', 1000],
+      ['sort', '-timestamp,id'],
+      ['v0', 'C:\\Windows cmd'],
+    ]);
+    expect(built.toString()).toBe('limit=1000&sort=-timestamp%2Cid&v0=C%3A%5CWindows+cmd');
+  });
+});
