@@ -545,5 +545,8 @@ async function readText(body: Body, limit: number): Promise<string> {
     }
     chunks.push(buffer);
   }
+  // undici frees the socket for reuse a moment after the body ends; yielding once here lets the caller's
+  // next request find it idle instead of opening a second connection.
+  await new Promise((resolve) => setImmediate(resolve));
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,0 +1,71 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmulator } from './server.ts';
+import type { EmulatorOptions } from './types.ts';
+
+const USAGE = `Usage: emulator [--port <n>] [--http] [--manual-clock]
+  --port <n>       listen on this port (default: a free one)
+  --http           plain HTTP instead of HTTPS
+  --manual-clock   time only moves through POST /__emulator/clock`;
+
+export function parseArgs(argv: readonly string[]): EmulatorOptions | string {
+  const options: EmulatorOptions = { clock: 'real' };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--http') options.tls = false;
+    else if (arg === '--manual-clock') options.clock = 'manual';
+    else if (arg === '--port' || arg.startsWith('--port=')) {
+      const value = arg.includes('=') ? arg.slice(7) : argv[++i];
+      if (!value || !/^\d+$/.test(value) || Number(value) > 65535)
+        return `Invalid --port value: ${value ?? ''}`;
+      options.port = Number(value);
+    } else if (arg === '--help' || arg === '-h') return USAGE;
+    else return `Unknown option: ${arg}\n${USAGE}`;
+  }
+  return options;
+}
+
+/**
+ * Starts the emulator for manual use and the local pipeline; prints where it listens and how to log in,
+ * and runs until SIGINT or SIGTERM.
+ */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const options = parseArgs(argv);
+  if (typeof options === 'string') {
+    process.stderr.write(`${options}\n`);
+    process.exitCode = options === USAGE ? 0 : 2;
+    return;
+  }
+  const emulator = await startEmulator(options);
+  let caDir: string | undefined;
+  let caFile: string | undefined;
+  if (emulator.ca) {
+    caDir = await mkdtemp(join(tmpdir(), 'tanium-emulator-ca-'));
+    caFile = join(caDir, 'ca.pem');
+    await writeFile(caFile, emulator.ca);
+  }
+  const lines = [
+    `Tanium TR emulator listening on ${emulator.url}`,
+    caFile ? `CA certificate (ca_bundle): ${caFile}` : 'Plain HTTP (no CA)',
+    `api_token: ${emulator.credentials.apiToken}`,
+    `username: ${emulator.credentials.username}`,
+    `password: ${emulator.credentials.password}`,
+    `domain: ${emulator.credentials.domain}`,
+    `clock: ${emulator.clock.mode}; controls under ${emulator.url}/__emulator/ (see test/emulator/README.md)`,
+    'Press Ctrl+C to stop.',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await emulator.close();
+  if (caDir) await rm(caDir, { recursive: true, force: true });
+  process.stdout.write('Tanium TR emulator stopped.\n');
+}

@@ -1,0 +1,159 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { generatedChunks, SEEDED, startEmulator } from './index.ts';
+import { TestClient, TR_PATH } from './test-client.ts';
+import type { Emulator } from './types.ts';
+import { ZipCryptoCipher } from './zipcrypto.ts';
+
+const run = promisify(execFile);
+const DATA = `${TR_PATH}/filedownload/data/${SEEDED.fileEvidenceUuid}`;
+
+describe('Emulator: file evidence downloads are real ZipCrypto archives', () => {
+  let emulator: Emulator;
+  let client: TestClient;
+  let dir: string;
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    client = new TestClient(emulator);
+    dir = await mkdtemp(join(tmpdir(), 'emulator-zip-test-'));
+  });
+  afterAll(async () => {
+    await client.close();
+    await emulator.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => emulator.reset());
+
+  /** Runs Info-ZIP's integrity test; resolves with its output, rejects when it reports an error. */
+  const unzipTest = async (body: Buffer, name: string, password = 'infected') => {
+    const file = join(dir, name);
+    await writeFile(file, body);
+    const { stdout } = await run('unzip', ['-P', password, '-t', file]);
+    return stdout;
+  };
+
+  it('sends one encrypted, deflated entry with Content-Length and Content-Disposition', async () => {
+    // Act
+    const response = await client.get(DATA);
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toBe('application/zip');
+    expect(response.headers['content-disposition']).toBe(
+      `attachment; filename="${SEEDED.fileEvidenceUuid}.zip"`,
+    );
+    expect(Number(response.headers['content-length'])).toBe(response.body.length);
+    expect(response.body.readUInt16LE(6) & 0x1).toBe(1);
+    expect(response.body.readUInt16LE(8)).toBe(8);
+    expect(await unzipTest(response.body, 'single.zip')).toMatch(/testing: evil\.exe\s+OK/);
+  });
+
+  it('is accepted by unzip with several entries and with data descriptors', async () => {
+    // Prepare
+    emulator.switches.downloadMultipleEntries = true;
+    emulator.switches.downloadDataDescriptor = true;
+
+    // Act
+    const response = await client.get(DATA);
+
+    // Assess
+    expect(response.body.readUInt16LE(6) & 0x8).toBe(0x8);
+    const output = await unzipTest(response.body, 'multi.zip');
+    expect(output).toMatch(/testing: evil\.exe\s+OK/);
+    expect(output).toMatch(/testing: collected\/metadata\.txt\s+OK/);
+    expect(output).toMatch(/No errors detected/);
+  });
+
+  it('fails unzip with the wrong password and with a corrupt archive', async () => {
+    // Prepare
+    const good = (await client.get(DATA)).body;
+    emulator.switches.downloadArchive = 'corrupt';
+    const corrupt = (await client.get(DATA)).body;
+
+    // Act
+    const exitCode = (body: Buffer, name: string, password?: string) =>
+      unzipTest(body, name, password).then(
+        () => 0,
+        (error: { code?: number }) => error.code,
+      );
+    const wrongPassword = await exitCode(good, 'wrong.zip', 'not-the-password');
+    const damaged = await exitCode(corrupt, 'corrupt.zip');
+    const intact = await exitCode(good, 'good.zip');
+
+    // Assess
+    expect(wrongPassword).not.toBe(0);
+    expect(damaged).not.toBe(0);
+    expect(intact).toBe(0);
+  });
+
+  it('honours the header switches: no Content-Disposition, octet-stream, chunked', async () => {
+    // Prepare
+    emulator.switches.downloadNoContentDisposition = true;
+    emulator.switches.downloadOctetStream = true;
+    emulator.switches.downloadChunked = true;
+
+    // Act
+    const response = await client.get(DATA);
+
+    // Assess
+    expect(response.headers['content-disposition']).toBeUndefined();
+    expect(response.headers['content-type']).toBe('application/octet-stream');
+    expect(response.headers['content-length']).toBeUndefined();
+    expect(response.headers['transfer-encoding']).toBe('chunked');
+    expect(await unzipTest(response.body, 'chunked.zip')).toMatch(/No errors detected/);
+  });
+
+  it('streams a generated large file with an exact Content-Length and the generator bytes', async () => {
+    // Prepare
+    const size = 3 * 1024 * 1024 + 123;
+    emulator.switches.downloadLargeFileBytes = size;
+    const expected = createHash('sha1');
+    for await (const chunk of generatedChunks(size)) expected.update(chunk);
+
+    // Act
+    const response = await client.get(DATA);
+    const file = join(dir, 'large.zip');
+    await writeFile(file, response.body);
+    const { stdout } = await run('unzip', ['-P', 'infected', '-p', file], {
+      encoding: 'buffer',
+      maxBuffer: 16 * 1024 * 1024,
+    });
+
+    // Assess
+    expect(Number(response.headers['content-length'])).toBe(response.body.length);
+    expect(stdout.length).toBe(size);
+    expect(createHash('sha1').update(stdout).digest('hex')).toBe(expected.digest('hex'));
+  });
+
+  it('answers a JSON 200 and 404 for unknown evidence', async () => {
+    // Prepare
+    emulator.switches.downloadJson200 = true;
+
+    // Act
+    const jsonAnswer = await client.get(DATA);
+    const unknown = await client.get(`${TR_PATH}/filedownload/data/00000000-0000-4000-8000-000000000000`);
+
+    // Assess
+    expect(jsonAnswer.headers['content-type']).toMatch(/^application\/json/);
+    expect(unknown.status).toBe(404);
+  });
+
+  it('round-trips the ZipCrypto cipher', () => {
+    // Prepare
+    const plain = Buffer.from('The quick brown fox jumps over the lazy dog');
+
+    // Act
+    const encrypted = new ZipCryptoCipher('infected').encrypt(plain);
+    const decrypted = new ZipCryptoCipher('infected').decrypt(encrypted);
+
+    // Assess
+    expect(encrypted.equals(plain)).toBe(false);
+    expect(decrypted.equals(plain)).toBe(true);
+  });
+});

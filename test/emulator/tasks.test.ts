@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SEEDED, startEmulator } from './index.ts';
+import { TestClient, TR_PATH } from './test-client.ts';
+import type { Emulator } from './types.ts';
+
+type Accepted = { status: string; taskInfo: { id: number; status: string } };
+type Task = {
+  data: { status: string; error: string | null; results: { fileResults?: { finalPath: string }[] } | null };
+};
+const CONN = `${TR_PATH}/conns/${SEEDED.connectedConnectionId}`;
+
+describe('Emulator: snapshot and file tasks', () => {
+  let emulator: Emulator;
+  let client: TestClient;
+
+  beforeAll(async () => {
+    emulator = await startEmulator({ tls: false });
+    client = new TestClient(emulator);
+  });
+  afterAll(async () => {
+    await client.close();
+    await emulator.close();
+  });
+  beforeEach(() => emulator.reset());
+
+  const task = async (id: number) => (await client.get(`${TR_PATH}/tasks/${id}`)).json as Task;
+
+  it('accepts a snapshot at once and lists it only when its task completes', async () => {
+    // Prepare
+    const before = (await client.get(`${TR_PATH}/snapshot?limit=100`)).json as { totalCount: number };
+
+    // Act
+    const accepted = (
+      await client.call('POST', `${CONN}/snapshot`, { headers: { 'content-type': 'application/json' } })
+    ).json as Accepted;
+    const started = await task(accepted.taskInfo.id);
+    const during = (await client.get(`${TR_PATH}/snapshot?limit=100`)).json as { totalCount: number };
+    emulator.clock.advance(1000);
+    const completed = await task(accepted.taskInfo.id);
+    const after = (await client.get(`${TR_PATH}/snapshot?limit=100&sort=-created`)).json as {
+      totalCount: number;
+      snapshots: { name: string; connectionId: string }[];
+    };
+
+    // Assess
+    expect(accepted.status).toBe('ACCEPTED');
+    expect(accepted.taskInfo.status).toBe('STARTED');
+    expect(started.data.status).toBe('STARTED');
+    expect(during.totalCount).toBe(before.totalCount);
+    expect(completed.data.status).toBe('COMPLETED');
+    expect(after.totalCount).toBe(before.totalCount + 1);
+    expect(after.snapshots[0]?.name).toMatch(/^test-client-1-\d+\.db$/);
+  });
+
+  it('adds file evidence named by the task result when a file task completes', async () => {
+    // Act
+    const accepted = (await client.call('POST', `${CONN}/file`, { json: { path: 'C:\\Users\\bob\\x.dll' } }))
+      .json as Accepted;
+    emulator.completeTasks();
+    const done = await task(accepted.taskInfo.id);
+    const list = (await client.get(`${TR_PATH}/filedownload?limit=100`)).json as {
+      fileEvidence: { uuid: string; path: string }[];
+    };
+
+    // Assess
+    const uuid = /([0-9a-f-]{36})\.zip$/.exec(done.data.results?.fileResults?.[0]?.finalPath ?? '')?.[1];
+    expect(done.data.status).toBe('COMPLETED');
+    expect(list.fileEvidence.find((item) => item.uuid === uuid)?.path).toBe('C:\\Users\\bob\\x.dll');
+  });
+
+  it('fails the task for a path absent on the endpoint, on failTask and under the switch', async () => {
+    // Act
+    const absent = (await client.call('POST', `${CONN}/file`, { json: { path: 'C:\\missing\\nothing.exe' } }))
+      .json as Accepted;
+    const manual = (await client.call('POST', `${CONN}/snapshot`)).json as Accepted;
+    emulator.failTask(manual.taskInfo.id, 'disk full');
+    emulator.switches.taskFailure = 'recorder unavailable';
+    const switched = (await client.call('POST', `${CONN}/snapshot`)).json as Accepted;
+    emulator.clock.advance(1000);
+
+    // Assess
+    expect((await task(absent.taskInfo.id)).data).toMatchObject({
+      status: 'FAILED',
+      error: 'File not found: C:\\missing\\nothing.exe',
+    });
+    expect((await task(manual.taskInfo.id)).data).toMatchObject({ status: 'FAILED', error: 'disk full' });
+    expect((await task(switched.taskInfo.id)).data).toMatchObject({
+      status: 'FAILED',
+      error: 'recorder unavailable',
+    });
+  });
+
+  it('answers 404 for an unknown task and deletes snapshots by id', async () => {
+    // Act
+    const unknown = await client.get(`${TR_PATH}/tasks/99999`);
+    const deleted = await client.call('DELETE', `${TR_PATH}/snapshot`, {
+      json: { ids: [SEEDED.snapshotUuid] },
+    });
+    const list = (await client.get(`${TR_PATH}/snapshot?limit=100`)).json as {
+      snapshots: { uuid: string }[];
+    };
+
+    // Assess
+    expect(unknown.status).toBe(404);
+    expect(deleted.status).toBe(204);
+    expect(list.snapshots.map((snapshot) => snapshot.uuid)).not.toContain(SEEDED.snapshotUuid);
+  });
+});

@@ -1,0 +1,243 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { closeAgents } from '../../../shared/tanium/agent.ts';
+import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { TR } from '../../../shared/tanium/routes.ts';
+import { capturingLogger, clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
+
+const STATUS = { method: 'GET', path: `${TR}/status` } as const;
+const LOGIN = '/api/v2/session/login';
+
+async function failure(promise: Promise<unknown>): Promise<TaniumError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TaniumError);
+  return error as TaniumError;
+}
+
+describe('Tanium client: authentication', () => {
+  let emulator: Emulator;
+
+  beforeAll(async () => {
+    emulator = await startTestEmulator();
+  });
+  afterAll(async () => {
+    await closeAgents();
+    await emulator.close();
+  });
+  beforeEach(() => emulator.reset());
+
+  it('sends the API token in the session header and no login', async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'both' });
+
+    // Act
+    const response = await client.request(STATUS);
+
+    // Assess
+    expect(response.auth).toBe('token');
+    expect(emulator.requests.map((r) => [r.method, r.path, r.credentialKind])).toEqual([
+      ['GET', `${TR}/status`, 'token'],
+    ]);
+    expect(emulator.requests[0]?.headers['user-agent']).toBe('tanium-tr-serverless/0.1.0');
+    expect(emulator.requests[0]?.headers['content-type']).toBeUndefined();
+  });
+
+  it('logs in with username and password when no token is configured, and reuses the session', async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'password' });
+
+    // Act
+    await client.request(STATUS);
+    const second = await client.request(STATUS);
+
+    // Assess
+    expect(second.auth).toBe('session');
+    expect(emulator.requests.map((r) => [r.method, r.path, r.credentialKind])).toEqual([
+      ['POST', LOGIN, 'none'],
+      ['GET', `${TR}/status`, 'session'],
+      ['GET', `${TR}/status`, 'session'],
+    ]);
+    expect(emulator.requests[0]?.json).toMatchObject({
+      username: emulator.credentials.username,
+      domain: 'CORP',
+    });
+  });
+
+  it('replays once with a session when the token has expired, then keeps using the session', async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'both' });
+    emulator.expireToken();
+
+    // Act
+    const first = await client.request(STATUS);
+    const second = await client.request(STATUS);
+
+    // Assess
+    expect(first.auth).toBe('session');
+    expect(second.auth).toBe('session');
+    expect(emulator.requests.map((r) => [r.path, r.credentialKind, r.status])).toEqual([
+      [`${TR}/status`, 'token', 401],
+      [LOGIN, 'none', 200],
+      [`${TR}/status`, 'session', 200],
+      [`${TR}/status`, 'session', 200],
+    ]);
+  });
+
+  it('reports an expired token without username and password as an authentication problem with the trusted-IP hint', async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'token' });
+    emulator.expireToken();
+
+    // Act
+    const error = await failure(client.request({ ...STATUS, action: 'test connectivity' }));
+
+    // Assess
+    expect(error.kind).toBe('auth');
+    expect(error.retryable).toBe(false);
+    expect(error.message).toBe(
+      "Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: Unauthorized Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).",
+    );
+    expect(emulator.requests).toHaveLength(1);
+  });
+
+  it('reports a token used from an untrusted IP the same way', async () => {
+    const client = clientFor(emulator, { auth: 'token' });
+    emulator.setTrustedIps(['192.0.2.10']);
+    const error = await failure(client.request(STATUS));
+    expect(error.kind).toBe('auth');
+    expect(error.message).toContain('api_token_trusted_ip_address_list');
+  });
+
+  it('logs in again and replays once when the session expires mid-run', async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'password' });
+    await client.request(STATUS);
+    emulator.expireAllSessions();
+    emulator.clearRequests();
+
+    // Act
+    const response = await client.request(STATUS);
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(emulator.requests.map((r) => [r.path, r.status])).toEqual([
+      [`${TR}/status`, 403],
+      [LOGIN, 200],
+      [`${TR}/status`, 200],
+    ]);
+  });
+
+  it('shares one login between concurrent requests', async () => {
+    const client = clientFor(emulator, { auth: 'password' });
+    await Promise.all([client.request(STATUS), client.request(STATUS), client.request(STATUS)]);
+    expect(emulator.requestCount({ path: LOGIN })).toBe(1);
+  });
+
+  it('names the missing permission when a 403 survives a fresh login', async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'both' });
+    emulator.removePermission('full', 'threat response alerts read');
+
+    // Act
+    const error = await failure(
+      client.request({
+        method: 'GET',
+        path: `${TR}/alerts`,
+        action: 'list alerts',
+        permission: 'threat response alerts read',
+      }),
+    );
+
+    // Assess
+    expect(error.kind).toBe('permission');
+    expect(error.message).toBe(
+      "Permission denied (HTTP 403): the Tanium user or API token lacks the 'threat response alerts read' permission needed by list alerts. Tanium said: Forbidden: missing permission threat response alerts read",
+    );
+    // The token got 403, a login and one replay with the session also got 403: nothing more.
+    expect(emulator.requests.map((r) => [r.path, r.status])).toEqual([
+      [`${TR}/alerts`, 403],
+      [LOGIN, 200],
+      [`${TR}/alerts`, 403],
+    ]);
+  });
+
+  it('uses a generic permission text when the action documents none', async () => {
+    const client = clientFor(emulator, { auth: 'token' });
+    emulator.removePermission('full', 'threat response use api');
+    const error = await failure(client.request({ ...STATUS, action: 'list snapshots' }));
+    expect(error.message).toBe(
+      'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by list snapshots. Tanium said: Forbidden: missing permission threat response use api',
+    );
+  });
+
+  it('falls back to the legacy /auth route only when the login route answers 404', async () => {
+    // Prepare
+    emulator.switches.loginRoute404 = true;
+    const client = clientFor(emulator, { auth: 'password' });
+
+    // Act
+    const response = await client.request(STATUS);
+
+    // Assess
+    expect(response.auth).toBe('session');
+    expect(emulator.requests.map((r) => [r.method, r.path, r.status])).toEqual([
+      ['POST', LOGIN, 404],
+      ['POST', '/auth', 200],
+      ['GET', `${TR}/status`, 200],
+    ]);
+    expect(emulator.requests[1]?.headers.authorization).not.toContain(emulator.credentials.password);
+  });
+
+  it('reports bad credentials as a failed login', async () => {
+    const client = clientFor(emulator, { auth: 'password', secret: { password: 'wrong-password-123' } });
+    const error = await failure(client.request(STATUS));
+    expect(error.kind).toBe('auth');
+    expect(error.message).toBe(
+      'Login failed: Error from server. Status Code: 401 Data from server: Invalid credentials',
+    );
+  });
+
+  it('reports bad credentials on the legacy route as a failed login', async () => {
+    emulator.switches.loginRoute404 = true;
+    const client = clientFor(emulator, { auth: 'password', secret: { password: 'wrong-password-123' } });
+    const error = await failure(client.request(STATUS));
+    expect(error.kind).toBe('auth');
+    expect(error.message).toBe(
+      'Login failed: Error from server. Status Code: 401 Data from server: Unauthorized',
+    );
+  });
+
+  it('never logs or reports the token, the password or the session', async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { auth: 'both', logger, secret: { verify_server_cert: false } });
+    emulator.expireToken();
+    const messages: string[] = [];
+
+    // Act
+    await client.request(STATUS);
+    emulator.removePermission('full', 'threat response use api');
+    messages.push((await failure(client.request(STATUS))).message);
+    emulator.faults.add({
+      kind: 'status',
+      status: 500,
+      shape: 'text',
+      message: `echo ${emulator.credentials.apiToken}`,
+    });
+    messages.push((await failure(client.request(STATUS))).message);
+
+    // Assess
+    const everything = [...logger.lines, ...messages].join('\n');
+    expect(logger.lines.length).toBeGreaterThan(3);
+    expect(everything).toContain('[redacted]');
+    for (const secret of [
+      emulator.credentials.apiToken,
+      emulator.credentials.password,
+      ...client.secrets(),
+    ]) {
+      expect(everything).not.toContain(secret);
+    }
+  });
+});

@@ -1,0 +1,321 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { closeAgents } from '../../../shared/tanium/agent.ts';
+import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { segment, TR } from '../../../shared/tanium/routes.ts';
+import { freePort } from '../../helpers/moto.ts';
+import { clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
+
+const CONNS = `${TR}/conns`;
+
+async function failure(promise: Promise<unknown>): Promise<TaniumError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TaniumError);
+  return error as TaniumError;
+}
+
+describe('Tanium client: transport, retries and responses', () => {
+  let emulator: Emulator;
+
+  beforeAll(async () => {
+    emulator = await startTestEmulator();
+  });
+  afterAll(async () => {
+    await closeAgents();
+    await emulator.close();
+  });
+  beforeEach(() => emulator.reset());
+
+  describe('TLS', () => {
+    it('verifies the certificate against the configured CA bundle', async () => {
+      const client = clientFor(emulator);
+      await expect(client.request({ method: 'GET', path: CONNS })).resolves.toMatchObject({ status: 200 });
+    });
+
+    it('refuses a certificate it cannot verify, without retrying', async () => {
+      // Prepare
+      const client = clientFor(emulator, { secret: { ca_bundle: null } });
+
+      // Act
+      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+
+      // Assess
+      expect(error.kind).toBe('transport');
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(
+        /^Error connecting to server: TLS certificate verification failed \([A-Z_]+\)\. Check ca_bundle or the server certificate\.$/,
+      );
+      expect(emulator.requests).toHaveLength(0);
+    });
+
+    it('accepts any certificate when verify_server_cert is false', async () => {
+      const client = clientFor(emulator, { secret: { ca_bundle: null, verify_server_cert: false } });
+      await expect(client.request({ method: 'GET', path: CONNS })).resolves.toMatchObject({ status: 200 });
+    });
+  });
+
+  describe('retries', () => {
+    it('retries a GET on 503 and succeeds on the third attempt', async () => {
+      // Prepare
+      emulator.faults.add({ method: 'GET', path: CONNS, times: 2, kind: 'status', status: 503 });
+      const client = clientFor(emulator);
+
+      // Act
+      const response = await client.request({ method: 'GET', path: CONNS });
+
+      // Assess
+      expect(response.status).toBe(200);
+      expect(emulator.requestCount({ path: CONNS })).toBe(3);
+    });
+
+    it('gives up after three attempts with a retryable transient error', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status: 502 });
+      const client = clientFor(emulator);
+      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      expect(error.kind).toBe('transient');
+      expect(error.retryable).toBe(true);
+      expect(error.message).toMatch(
+        /^Error from server\. Status Code: 502 Data from server: 502 Bad Gateway/,
+      );
+      expect(emulator.requestCount({ path: CONNS })).toBe(3);
+    });
+
+    it('waits for Retry-After on a 429', async () => {
+      // Prepare
+      emulator.faults.add({
+        method: 'GET',
+        path: CONNS,
+        times: 1,
+        kind: 'status',
+        status: 429,
+        retryAfter: 1,
+      });
+      const client = clientFor(emulator);
+
+      // Act
+      await client.request({ method: 'GET', path: CONNS });
+
+      // Assess
+      const [first, second] = emulator.requests;
+      expect(second!.time - first!.time).toBeGreaterThanOrEqual(950);
+    });
+
+    it('does not wait past the deadline for a Retry-After', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status: 429, retryAfter: 30 });
+      const client = clientFor(emulator);
+      const error = await failure(
+        client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 5000 }),
+      );
+      expect(error.kind).toBe('transient');
+      expect(emulator.requestCount({ path: CONNS })).toBe(1);
+    });
+
+    it('never retries a 500', async () => {
+      emulator.faults.add({
+        method: 'GET',
+        path: CONNS,
+        kind: 'status',
+        status: 500,
+        shape: 'message',
+        message: 'boom',
+      });
+      const client = clientFor(emulator);
+      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      expect(error).toMatchObject({ kind: 'tanium', retryable: false, status: 500 });
+      expect(error.message).toBe('Error from server. Status Code: 500 Data from server: boom');
+      expect(emulator.requestCount({ path: CONNS })).toBe(1);
+    });
+
+    it('never retries a POST that reached the server, and says its outcome is unknown', async () => {
+      // Prepare
+      const path = `${TR}/on-demand-scans`;
+      emulator.faults.add({ method: 'POST', path, kind: 'status', status: 503, processRequest: true });
+      const client = clientFor(emulator);
+
+      // Act
+      const error = await failure(
+        client.request({ method: 'POST', path, json: { intelDocId: 11, computerGroupId: 34 } }),
+      );
+
+      // Assess
+      expect(error.kind).toBe('unknown_outcome');
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(/check before running it again\.$/);
+      expect(emulator.requestCount({ path })).toBe(1);
+      expect(emulator.state.scans.scans).toHaveLength(1);
+    });
+
+    it('retries a GET whose connection is reset mid-body', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'resetMidBody' });
+      const client = clientFor(emulator);
+      const response = await client.request({ method: 'GET', path: CONNS });
+      expect(Array.isArray(response.payload)).toBe(true);
+      expect(emulator.requestCount({ path: CONNS })).toBe(2);
+    });
+
+    it('reports a reset that persists as a retryable transient error', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'resetBeforeHeaders' });
+      const client = clientFor(emulator);
+      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      expect(error).toMatchObject({ kind: 'transient', retryable: true });
+      expect(error.message).toBe(`Error connecting to server: connection reset by 127.0.0.1 (GET ${CONNS})`);
+    });
+
+    it('retries a POST when the connection is refused (it never reached Tanium)', async () => {
+      const port = await freePort();
+      const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` } });
+      const error = await failure(client.request({ method: 'POST', path: `${TR}/intels`, body: 'x' }));
+      expect(error).toMatchObject({ kind: 'transport', retryable: true });
+      expect(error.message).toBe(`Error connecting to server: connection refused by 127.0.0.1:${port}`);
+    });
+  });
+
+  describe('timeouts', () => {
+    it('stops waiting for headers after timeout_seconds and retries a GET', async () => {
+      // Prepare
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 1500 });
+      const client = clientFor(emulator, { secret: { timeout_seconds: 1 } });
+
+      // Act
+      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+
+      // Assess
+      expect(error).toMatchObject({ kind: 'transient', retryable: true });
+      expect(error.message).toBe(
+        `Error connecting to server: no response from 127.0.0.1 within 1 s (GET ${CONNS})`,
+      );
+      expect(emulator.requestCount({ path: CONNS })).toBe(3);
+    });
+
+    it('cuts an attempt at the invocation deadline', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 4000 });
+      const client = clientFor(emulator);
+      const started = Date.now();
+      const error = await failure(
+        client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 1500 }),
+      );
+      expect(error.message).toBe(
+        `Error connecting to server: the invocation ran out of time during GET ${CONNS}`,
+      );
+      expect(Date.now() - started).toBeLessThan(3500);
+    });
+
+    it('starts no attempt with less than a second left', async () => {
+      const client = clientFor(emulator);
+      const error = await failure(client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 500 }));
+      expect(error.message).toContain('ran out of time');
+      expect(emulator.requests).toHaveLength(0);
+    });
+  });
+
+  describe('URLs', () => {
+    it('keeps a hostile value inside its path segment', async () => {
+      // Prepare
+      const client = clientFor(emulator);
+
+      // Act
+      const error = await failure(
+        client.request({ method: 'GET', path: `${TR}/filedownload/${segment('file_id', '../x?y#z')}` }),
+      );
+
+      // Assess
+      expect(error.kind).toBe('not_found');
+      expect(emulator.requests[0]).toMatchObject({ path: `${TR}/filedownload/..%2Fx%3Fy%23z`, rawQuery: '' });
+    });
+
+    it('keeps the base URL path prefix', async () => {
+      const prefixed = await startTestEmulator({ pathPrefix: '/tanium' });
+      try {
+        const client = clientFor(prefixed);
+        await client.request({ method: 'GET', path: CONNS });
+        expect(prefixed.requests[0]?.path).toBe(`/tanium${CONNS}`);
+      } finally {
+        await prefixed.close();
+      }
+    });
+
+    it('does not follow redirects', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'redirect' });
+      const client = clientFor(emulator);
+      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      expect(error.kind).toBe('tanium');
+      expect(error.message).toMatch(/^Error from server\. Status Code: 302/);
+      expect(emulator.requests).toHaveLength(1);
+    });
+  });
+
+  describe('responses', () => {
+    it.each(['text', 'errors', 'message', 'plain'] as const)('reads a %s error body', async (shape) => {
+      emulator.faults.add({
+        method: 'GET',
+        path: CONNS,
+        kind: 'status',
+        status: 400,
+        shape,
+        message: 'first error',
+      });
+      const client = clientFor(emulator);
+      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      expect(error.message).toBe('Error from server. Status Code: 400 Data from server: first error');
+    });
+
+    it('reads an empty error body', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status: 400, shape: 'empty' });
+      const error = await failure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
+      expect(error.message).toBe('Error from server. Status Code: 400 Data from server: Empty response');
+    });
+
+    it('reports HTML where JSON was expected', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'html200' });
+      const error = await failure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
+      expect(error.kind).toBe('tanium');
+      expect(error.message).toMatch(
+        /^Unexpected HTML response from server\. Status Code: 200 Data from server: \S/,
+      );
+    });
+
+    it('reports JSON that does not parse', async () => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'malformedJson' });
+      const error = await failure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
+      expect(error.kind).toBe('tanium');
+      expect(error.message).toMatch(/^Unable to parse JSON response\. Error: /);
+    });
+
+    it('unwraps {data} and keeps meta', async () => {
+      const response = await clientFor(emulator).request({ method: 'GET', path: `${TR}/alerts` });
+      expect(Array.isArray(response.payload)).toBe(true);
+      expect(response.meta).toMatchObject({ totalCount: 8, filteredCount: 8 });
+    });
+
+    it('accepts a bare body and an empty body', async () => {
+      const client = clientFor(emulator);
+      expect(Array.isArray((await client.request({ method: 'GET', path: CONNS })).payload)).toBe(true);
+      emulator.switches.eventsCountEmptyBody = true;
+      const empty = await client.request({
+        method: 'GET',
+        path: `${TR}/conns/remote:test-client-1:2029399999:1/views/network/eventsCount`,
+      });
+      expect(empty.payload).toBeNull();
+    });
+  });
+
+  it('makes sequential calls over one kept-alive TCP connection', async () => {
+    // Prepare
+    const fresh = await startTestEmulator();
+    try {
+      await closeAgents();
+      const client = clientFor(fresh);
+
+      // Act
+      for (let i = 0; i < 20; i++) await client.request({ method: 'GET', path: CONNS });
+
+      // Assess
+      expect(fresh.requestCount()).toBe(20);
+      expect(fresh.connectionCount).toBe(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
