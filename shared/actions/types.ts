@@ -1,5 +1,6 @@
 import type { TaniumClient } from '../tanium/client.ts';
 import type { ErrorInfo } from '../tanium/errors.ts';
+import type { Vault } from '../vault/index.ts';
 import type { ParamShape, ParamsOf } from './params.ts';
 
 /** The connector's result model (tanium-api.md 1.8), plus a machine-readable error on failures. */
@@ -25,10 +26,8 @@ export interface ActionOutcome {
 export const FAMILIES = ['connections', 'snapshots', 'investigation', 'evidence', 'intel', 'alerts'] as const;
 export type Family = (typeof FAMILIES)[number];
 
-/** The vault operations actions need; implemented over S3 in `shared/vault/`. */
-export interface VaultPort {
-  [operation: string]: unknown;
-}
+/** The vault operations actions use (the S3 vault of `shared/vault/`). */
+export type VaultPort = Vault;
 
 /** Everything an action may use besides its parameters. */
 export interface ActionContext {
@@ -37,7 +36,11 @@ export interface ActionContext {
   deadline: number;
   requestId: string;
   /** The S3 vault (get file, upload intel doc); absent where no bucket is configured. */
-  vault?: VaultPort;
+  vault?: Vault;
+  /** GET_FILE_MAX_BYTES where the vault is configured; get file reads the settings when absent. */
+  getFileMaxBytes?: number;
+  /** What get file keeps when the request does not say (default `extract`). */
+  getFileKeep?: 'extract' | 'archive' | 'both';
   /** Injected for tests: waiting between polls. */
   sleep?: (ms: number) => Promise<void>;
   /** Injected for tests: the current time. */

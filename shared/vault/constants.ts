@@ -1,0 +1,20 @@
+export const VAULT_PREFIX = 'vault/';
+/** Uploads in progress; every object here is deleted by the call that wrote it (success or failure). */
+export const INCOMING_PREFIX = 'incoming/';
+export const RESULTS_PREFIX = 'results/';
+export const OCTET_STREAM = 'application/octet-stream';
+
+export const DEFAULTS = {
+  /** lib-storage part size: memory held per upload is about (queueSize + 1) x partSize. */
+  partSize: 8 * 1024 * 1024,
+  minPartSize: 5 * 1024 * 1024,
+  queueSize: 2,
+  /** S3 allows 10,000 parts; keep a margin so a file at the cap never needs more. */
+  maxParts: 9000,
+  /** CopyObject handles up to 5 GiB; above that, UploadPartCopy. */
+  multipartCopyThreshold: 5 * 1024 * 1024 * 1024,
+  copyPartSize: 512 * 1024 * 1024,
+  intelDocMaxBytes: 10 * 1024 * 1024,
+  /** GET_FILE_MAX_BYTES when the environment does not say. */
+  getFileMaxBytes: 536_870_912,
+} as const;

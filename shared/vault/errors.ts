@@ -1,0 +1,80 @@
+import { TaniumError, TooLargeError, VaultError } from '../tanium/errors.ts';
+
+/** Prefix of every bad-archive message (tanium-api.md 2.17). */
+export const ARCHIVE_ERROR_PREFIX = 'Error while creating file. ';
+/** Prefix of every S3 failure while storing evidence (tanium-api.md 2.17). */
+export const VAULT_ADD_ERROR_PREFIX = 'Error occurred while adding the file to vault. ';
+
+/**
+ * The download was not a usable archive: corrupt, truncated, wrong password, AES, no file entry. Kind
+ * `tanium` (an unusable 2xx body) and never retried: downloading the same bytes again cannot help.
+ */
+export class ArchiveError extends TaniumError {
+  constructor(details: string, options: { cause?: unknown } = {}) {
+    super('tanium', `${ARCHIVE_ERROR_PREFIX}${details}`, { retryable: false, cause: options.cause });
+    this.name = 'ArchiveError';
+  }
+}
+
+export function getFileTooLarge(maxBytes: number): TooLargeError {
+  return new TooLargeError(
+    `File is larger than the maximum of ${maxBytes} bytes allowed by GET_FILE_MAX_BYTES`,
+  );
+}
+
+interface S3LikeError {
+  name?: string;
+  message?: string;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: number };
+  $fault?: string;
+  code?: string;
+}
+
+const THROTTLING = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'InternalError',
+  'ServiceUnavailable',
+]);
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Whether S3 (or the network under it) says trying again can help: 5xx, throttling, resets. */
+export function isRetryableS3Error(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as S3LikeError;
+  if (e.$retryable) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  if (e.name && THROTTLING.has(e.name)) return true;
+  if (e.name === 'TimeoutError') return true;
+  if (e.code && NETWORK_CODES.has(e.code)) return true;
+  return false;
+}
+
+export function s3ErrorDetails(error: unknown): string {
+  if (error instanceof Error) {
+    const status = (error as S3LikeError).$metadata?.httpStatusCode;
+    const name = error.name && error.name !== 'Error' ? `${error.name}: ` : '';
+    const suffix = status ? ` (HTTP ${status})` : '';
+    return `${name}${error.message || 'unknown error'}${suffix}`;
+  }
+  return String(error);
+}
+
+/** Wraps an S3 failure as `Error occurred while adding the file to vault. <details>`. */
+export function vaultAddError(error: unknown): VaultError {
+  return new VaultError(`${VAULT_ADD_ERROR_PREFIX}${s3ErrorDetails(error)}`, {
+    retryable: isRetryableS3Error(error),
+    cause: error,
+  });
+}

@@ -1,0 +1,483 @@
+import { randomUUID } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
+import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, RESULTS_PREFIX, VAULT_PREFIX } from './constants.ts';
+import {
+  ArchiveError,
+  getFileTooLarge,
+  isRetryableS3Error,
+  s3ErrorDetails,
+  vaultAddError,
+} from './errors.ts';
+import { HashingStream } from './hashing.ts';
+import { buildMetadata, decodeMetadataValue, METADATA_KEYS } from './metadata.ts';
+import type {
+  ByteStream,
+  EvidenceMetadata,
+  IntelDocSource,
+  ObjectRef,
+  StoreArchiveOptions,
+  StoredEvidence,
+  StoreEvidenceOptions,
+  VaultFileItem,
+} from './types.ts';
+import { baseName } from './zip/names.ts';
+import { ZipReader } from './zip/reader.ts';
+
+export interface VaultOptions {
+  /** The vault bucket (VAULT_BUCKET). */
+  bucket: string;
+  /** An S3 client to use; otherwise one is created on first use (path-style when AWS_ENDPOINT_URL is set). */
+  client?: S3Client;
+  /** Multipart upload part size in bytes (default 8 MiB, at least 5 MiB; raised to keep under 10,000 parts). */
+  partSize?: number;
+  /** Parts uploaded at the same time (default 2). Memory held is about (queueSize + 1) x partSize. */
+  queueSize?: number;
+  /** Objects above this size are copied with UploadPartCopy (default 5 GiB, the CopyObject limit). */
+  multipartCopyThreshold?: number;
+  /** Range per UploadPartCopy (default 512 MiB). */
+  copyPartSize?: number;
+}
+
+/** S3 client settings: path-style addressing when an endpoint override (moto, local S3) is configured. */
+export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
+  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  return endpoint ? { endpoint, forcePathStyle: true } : {};
+}
+
+export function vaultKey(vaultId: string): string {
+  return `${VAULT_PREFIX}${vaultId.toLowerCase()}`;
+}
+
+/** `results/<requestId>.json`; the id is percent-encoded so a caller-chosen id cannot add key segments. */
+export function resultKey(requestId: string): string {
+  return `${RESULTS_PREFIX}${encodeURIComponent(requestId)}.json`;
+}
+
+const VAULT_ID = /^[0-9a-f]{40}$/i;
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+function toReadable(body: ByteStream): Readable {
+  return body instanceof Readable ? body : Readable.from(body, { objectMode: false });
+}
+
+/**
+ * The S3 evidence vault: files stored content-addressed under `vault/<sha1>`, streamed (never held
+ * whole) through `incoming/<uuid>`, which never outlives a call: on any failure the multipart upload is
+ * aborted and the incoming object deleted. Completed `vault/<sha1>` objects are immutable and shared by
+ * every request that stores the same bytes, so they are never rolled back.
+ */
+export class Vault {
+  readonly bucket: string;
+  private client: S3Client | undefined;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly multipartCopyThreshold: number;
+  private readonly copyPartSize: number;
+
+  constructor(options: VaultOptions) {
+    this.bucket = options.bucket;
+    this.client = options.client;
+    this.partSize = Math.max(DEFAULTS.minPartSize, options.partSize ?? DEFAULTS.partSize);
+    this.queueSize = Math.max(1, options.queueSize ?? DEFAULTS.queueSize);
+    this.multipartCopyThreshold = options.multipartCopyThreshold ?? DEFAULTS.multipartCopyThreshold;
+    this.copyPartSize = Math.max(DEFAULTS.minPartSize, options.copyPartSize ?? DEFAULTS.copyPartSize);
+  }
+
+  /** The S3 client, created once on first use (not at import, so a frozen init holds no stale credential). */
+  get s3(): S3Client {
+    this.client ??= new S3Client(s3ClientConfig());
+    return this.client;
+  }
+
+  /**
+   * Streams one file to the vault: to `incoming/<uuid>` with sha1, sha256, md5 and size computed on the
+   * way, then content-addressed as `vault/<sha1>` (copied with metadata, or left alone when it exists).
+   * A failure of the data (size cap, bad archive, upstream error) is rethrown as it is; an S3 failure is a
+   * VaultError `Error occurred while adding the file to vault. <details>`, retryable as S3 says. Either
+   * way nothing partial stays in the bucket.
+   */
+  async storeEvidence(
+    body: ByteStream,
+    metadata: EvidenceMetadata,
+    options: StoreEvidenceOptions = {},
+  ): Promise<StoredEvidence> {
+    const source = toReadable(body);
+    const hasher = new HashingStream({
+      maxBytes: options.maxBytes,
+      tooLarge: options.tooLarge ?? getFileTooLarge,
+    });
+    source.pipe(hasher);
+    // pipe() does not forward errors; the source's error is what the caller must see.
+    source.once('error', (error) => hasher.destroy(error));
+    const incomingKey = `${INCOMING_PREFIX}${randomUUID()}`;
+    const partSize = Math.max(this.partSize, Math.ceil((options.maxBytes ?? 0) / DEFAULTS.maxParts));
+    const upload = new Upload({
+      client: this.s3,
+      params: { Bucket: this.bucket, Key: incomingKey, Body: hasher, ContentType: OCTET_STREAM },
+      partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      const sourceError = hasher.sourceError;
+      // Stop the source too when S3 failed (an archive entry stream aborts the whole archive read).
+      const stop = sourceError ?? vaultAddError(error);
+      hasher.destroy(stop);
+      if (!source.destroyed) source.destroy(stop);
+      await this.discardIncoming(incomingKey, upload.uploadId);
+      throw stop;
+    }
+    const digests = hasher.digests;
+    const key = vaultKey(digests.sha1);
+    try {
+      const alreadyStored = await this.exists(key);
+      if (!alreadyStored) {
+        const objectMetadata = buildMetadata({
+          fileName: metadata.fileName,
+          size: digests.size,
+          sha1: digests.sha1,
+          sha256: digests.sha256,
+          md5: digests.md5,
+          fileId: metadata.fileId,
+          host: metadata.host,
+          remotePath: metadata.remotePath,
+          requestId: metadata.requestId,
+          archiveName: metadata.archiveName,
+          action: metadata.action ?? 'get file',
+        });
+        await this.copy(incomingKey, key, digests.size, objectMetadata);
+      }
+      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: incomingKey }));
+      return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
+    } catch (error) {
+      await this.discardIncoming(incomingKey, undefined);
+      throw error instanceof VaultError ? error : vaultAddError(error);
+    }
+  }
+
+  /**
+   * The get file pipeline: reads the downloaded zip once (decrypting and inflating while streaming),
+   * stores every file entry (and, by policy, the archive itself) and returns one result item per stored
+   * file, extracted files first. Errors: TooLargeError (GET_FILE_MAX_BYTES), ArchiveError
+   * (`Error while creating file. ...`), VaultError, or the body's own error (a reset stays retryable).
+   */
+  async storeArchive(body: ByteStream, options: StoreArchiveOptions): Promise<VaultFileItem[]> {
+    const keep = options.keep ?? 'extract';
+    const tooLarge = getFileTooLarge;
+    const source = toReadable(body);
+    if (options.contentLength !== undefined && options.contentLength > options.maxBytes) {
+      source.destroy();
+      throw tooLarge(options.maxBytes);
+    }
+    const common: Omit<EvidenceMetadata, 'fileName'> = {
+      fileId: options.fileId,
+      host: options.host,
+      remotePath: options.remotePath,
+      requestId: options.requestId,
+      archiveName: options.archiveName,
+    };
+
+    let archiveBody: PassThrough | undefined;
+    let archiveStore: Promise<StoredEvidence> | undefined;
+    let archiveFailure: unknown;
+    if (keep !== 'extract') {
+      archiveBody = new PassThrough({ highWaterMark: 64 * 1024 });
+      archiveStore = this.storeEvidence(
+        archiveBody,
+        { ...common, fileName: options.archiveName },
+        { maxBytes: options.maxBytes, tooLarge },
+      );
+      archiveStore.catch((error: unknown) => {
+        archiveFailure = error;
+      });
+    }
+    const input = archiveBody ? teeInto(source, archiveBody, () => archiveFailure) : source;
+    const reader = new ZipReader(input, {
+      password: options.password ?? 'infected',
+      maxArchiveBytes: options.maxBytes,
+      maxEntryBytes: options.maxBytes,
+      tooLarge,
+    });
+
+    const stored: { name: string; evidence: StoredEvidence }[] = [];
+    try {
+      for await (const entry of reader) {
+        const name = entry.baseName || baseName(options.remotePath ?? '') || options.fileId;
+        if (keep === 'archive') {
+          // Still read every entry: a wrong password or a corrupt archive must fail here as well.
+          entry.stream.resume();
+          continue;
+        }
+        const evidence = await this.storeEvidence(entry.stream, { ...common, fileName: name });
+        stored.push({ name, evidence });
+      }
+      if (reader.entries === 0) throw new ArchiveError('The archive contains no file');
+      archiveBody?.end();
+    } catch (error) {
+      archiveBody?.destroy(error instanceof Error ? error : new Error(String(error)));
+      if (!source.destroyed) source.destroy();
+      await archiveStore?.catch(() => undefined);
+      // When storing the archive failed, the read failed because of it: report the S3 error.
+      throw archiveFailure instanceof VaultError ? archiveFailure : error;
+    }
+    const archiveSize = reader.bytesRead;
+    const items = stored.map(({ name, evidence }) => this.item(evidence, name, options, archiveSize, false));
+    if (archiveStore) {
+      const archive = await archiveStore;
+      items.push(this.item(archive, options.archiveName, options, archiveSize, true));
+    }
+    return items;
+  }
+
+  /**
+   * Reads `vault/<vaultId>` for upload intel doc, streaming and stopping at `maxBytes`. A missing object
+   * is a VaultError `Unable to read vault_id <id> from the vault: <reason>` (not retryable); above the
+   * limit: TooLargeError `Intel document is larger than <maxBytes> bytes`.
+   */
+  async readForIntelDoc(
+    vaultId: string,
+    maxBytes: number = DEFAULTS.intelDocMaxBytes,
+  ): Promise<IntelDocSource> {
+    const fail = (reason: string, retryable: boolean, cause?: unknown) =>
+      new VaultError(`Unable to read vault_id ${vaultId} from the vault: ${reason}`, { retryable, cause });
+    const tooLarge = () => new TooLargeError(`Intel document is larger than ${maxBytes} bytes`);
+    if (!VAULT_ID.test(vaultId)) throw fail('not a vault id (40 hex characters)', false);
+    let response: GetObjectCommandOutput;
+    try {
+      response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: vaultKey(vaultId) }));
+    } catch (error) {
+      if (isNotFound(error)) throw fail('no such file in the vault', false, error);
+      throw fail(s3ErrorDetails(error), isRetryableS3Error(error), error);
+    }
+    const stream = response.Body as Readable | undefined;
+    const name = decodeMetadataValue(response.Metadata?.[METADATA_KEYS.fileName]);
+    if (!stream) return { bytes: Buffer.alloc(0), name, size: 0 };
+    if (response.ContentLength !== undefined && response.ContentLength > maxBytes) {
+      stream.destroy();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of stream) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) {
+          stream.destroy();
+          throw tooLarge();
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (error) {
+      if (error instanceof TooLargeError) throw error;
+      throw fail(s3ErrorDetails(error), true, error);
+    }
+    return { bytes: Buffer.concat(chunks, size), name, size };
+  }
+
+  /** Stores a body under `key` (JSON content type); used for results too big for an EventBridge entry. */
+  async putResult(key: string, body: string | Uint8Array): Promise<ObjectRef> {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    try {
+      await this.s3.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentType: 'application/json' }),
+      );
+    } catch (error) {
+      throw new VaultError(`Error occurred while storing the result in the vault. ${s3ErrorDetails(error)}`, {
+        retryable: isRetryableS3Error(error),
+        cause: error,
+      });
+    }
+    return { bucket: this.bucket, key, bytes: bytes.length };
+  }
+
+  /** Stores a whole action result as JSON under `results/<requestId>.json`; returns the event's dataRef. */
+  async storeResult(requestId: string, result: unknown): Promise<ObjectRef> {
+    return this.putResult(resultKey(requestId), JSON.stringify(result));
+  }
+
+  private item(
+    evidence: StoredEvidence,
+    name: string,
+    options: StoreArchiveOptions,
+    archiveSize: number,
+    isArchive: boolean,
+  ): VaultFileItem {
+    const { sha1, sha256, md5, size } = evidence;
+    return {
+      vault_id: sha1,
+      name,
+      size,
+      hash: sha1,
+      sha1,
+      sha256,
+      md5,
+      archive_name: options.archiveName,
+      archive_size: archiveSize,
+      file_id: options.fileId,
+      mime_type: OCTET_STREAM,
+      metadata: { sha1, sha256, md5, size, archive_size: archiveSize, contains: [], action: 'get file' },
+      bucket: evidence.bucket,
+      key: evidence.key,
+      already_stored: evidence.alreadyStored,
+      is_archive: isArchive,
+    };
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Server-side copy with new metadata; UploadPartCopy above the single-copy limit (5 GiB). */
+  private async copy(
+    from: string,
+    to: string,
+    size: number,
+    metadata: Record<string, string>,
+  ): Promise<void> {
+    const copySource = `${this.bucket}/${from}`;
+    if (size <= this.multipartCopyThreshold) {
+      await this.s3.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: copySource,
+          MetadataDirective: 'REPLACE',
+          Metadata: metadata,
+          ContentType: OCTET_STREAM,
+          // A fresh full-object checksum: the source's is a per-part composite of the multipart upload.
+          ChecksumAlgorithm: 'CRC32',
+        }),
+      );
+      return;
+    }
+    const created = await this.s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: to,
+        Metadata: metadata,
+        ContentType: OCTET_STREAM,
+      }),
+    );
+    const uploadId = created.UploadId!;
+    try {
+      const ranges: { partNumber: number; start: number; end: number }[] = [];
+      for (let start = 0, partNumber = 1; start < size; start += this.copyPartSize, partNumber++) {
+        ranges.push({ partNumber, start, end: Math.min(size, start + this.copyPartSize) - 1 });
+      }
+      const parts: { PartNumber: number; ETag: string }[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < ranges.length) {
+          const range = ranges[next++]!;
+          const result = await this.s3.send(
+            new UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key: to,
+              UploadId: uploadId,
+              PartNumber: range.partNumber,
+              CopySource: copySource,
+              CopySourceRange: `bytes=${range.start}-${range.end}`,
+            }),
+          );
+          parts.push({ PartNumber: range.partNumber, ETag: result.CopyPartResult?.ETag ?? '' });
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.queueSize * 2, ranges.length) }, worker));
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: to,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+    } catch (error) {
+      await this.s3
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId }))
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */
+  private async discardIncoming(key: string, uploadId: string | undefined): Promise<void> {
+    if (uploadId) {
+      await this.s3
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+        .catch(() => undefined);
+    }
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+  }
+}
+
+/**
+ * Feeds every archive chunk to `sink` (the archive's own upload) before the zip reader sees it, waiting
+ * while the sink is full, so both consumers advance together and memory stays bounded.
+ */
+async function* teeInto(
+  source: Readable,
+  sink: PassThrough,
+  sinkFailure: () => unknown,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  for await (const chunk of source) {
+    if (sink.destroyed) throw sinkFailure() ?? new Error('The archive upload stopped');
+    if (!sink.write(chunk)) {
+      await drainOrClose(sink);
+      if (sink.destroyed) throw sinkFailure() ?? new Error('The archive upload stopped');
+    }
+    yield chunk as Uint8Array;
+  }
+}
+
+/** Resolves on 'drain' or 'close', removing both listeners (racing two `once()` would leave one per wait). */
+function drainOrClose(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+let shared: Vault | undefined;
+
+/** The container's Vault over VAULT_BUCKET, created on first use. */
+export function getVault(env: NodeJS.ProcessEnv = process.env): Vault {
+  if (shared) return shared;
+  const bucket = env.VAULT_BUCKET;
+  if (!bucket) throw new ConfigError('VAULT_BUCKET is not set: the vault bucket is needed to store files');
+  shared = new Vault({ bucket });
+  return shared;
+}

@@ -1,0 +1,563 @@
+import { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { ArchiveError, getFileTooLarge } from '../errors.ts';
+import { crc32 } from './crc32.ts';
+import { decodeEntryName, baseName as pathBaseName } from './names.ts';
+import { ByteSource, truncatedArchive } from './source.ts';
+import { ZIPCRYPTO_HEADER_LENGTH, ZipCryptoDecoder } from './zipcrypto.ts';
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_EOCD = 0x06054b50;
+const SIG_ZIP64_EOCD = 0x06064b50;
+const SIG_ZIP64_LOCATOR = 0x07064b50;
+const SIG_DIGITAL_SIGNATURE = 0x05054b50;
+const SIG_ARCHIVE_EXTRA_DATA = 0x08064b50;
+const SIG_DESCRIPTOR = 0x08074b50;
+const SIG_SPANNED_SINGLE = 0x30304b50;
+const DESCRIPTOR_SIG_BYTES = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
+
+const FLAG_ENCRYPTED = 0x1;
+const FLAG_DESCRIPTOR = 0x8;
+const FLAG_STRONG_ENCRYPTION = 0x40;
+const METHOD_STORE = 0;
+const METHOD_DEFLATE = 8;
+const METHOD_AES = 99;
+const U32 = 0x1_0000_0000;
+
+export interface ZipReaderOptions {
+  /** Password for ZipCrypto entries (the Tanium convention is `infected`). Unencrypted entries need none. */
+  password?: string | Uint8Array;
+  /** Maximum number of archive bytes read from the input; checked while reading. */
+  maxArchiveBytes?: number;
+  /** Maximum number of extracted bytes per entry; checked while inflating. */
+  maxEntryBytes?: number;
+  /** The error thrown when a limit is exceeded (default: the GET_FILE_MAX_BYTES TooLargeError). */
+  tooLarge?: (maxBytes: number) => Error;
+  /** Buffer of each entry stream, in bytes (default 64 KiB). */
+  highWaterMark?: number;
+}
+
+/** One file of the archive. Read `stream` to the end (or `resume()` it) before asking for the next entry. */
+export interface ZipEntry {
+  /** The name as stored (may contain directories, with `/` or `\`). */
+  name: string;
+  /** The last segment of `name`, split on `/` and `\`; may be empty for odd names. */
+  baseName: string;
+  flags: number;
+  /** 0 = stored, 8 = deflated. */
+  method: number;
+  encrypted: boolean;
+  /** Whether sizes and CRC follow the data in a data descriptor (general purpose flag bit 3). */
+  hasDataDescriptor: boolean;
+  /** Extracted size from the local header; undefined when it is only in the data descriptor. */
+  declaredSize: number | undefined;
+  /**
+   * The decrypted, inflated bytes. The stream ends only after the CRC-32 and sizes were verified, and
+   * errors (ArchiveError, TooLargeError, or the upstream error) instead of ending when they do not match.
+   */
+  stream: Readable;
+}
+
+interface LocalHeader {
+  name: string;
+  flags: number;
+  method: number;
+  modTime: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  zip64: boolean;
+}
+
+/**
+ * A streaming ZIP reader: it reads local headers in order (the central directory is not needed), so the
+ * archive never has to be held whole or seeked. Traditional PKWARE encryption is decrypted on the way;
+ * AES / strong encryption is rejected. Directory entries are skipped.
+ *
+ * Iterate it once: `for await (const entry of new ZipReader(body, options)) { ... }`.
+ */
+export class ZipReader implements AsyncIterable<ZipEntry> {
+  private readonly source: ByteSource;
+  private readonly password: Uint8Array | undefined;
+  private readonly tooLarge: (maxBytes: number) => Error;
+  private started = false;
+  private entryCount = 0;
+
+  constructor(
+    input: AsyncIterable<Uint8Array | string>,
+    private readonly options: ZipReaderOptions = {},
+  ) {
+    this.tooLarge = options.tooLarge ?? getFileTooLarge;
+    this.source = new ByteSource(input, options.maxArchiveBytes, this.tooLarge);
+    const { password } = options;
+    this.password = typeof password === 'string' ? Buffer.from(password, 'utf8') : password;
+  }
+
+  /** Archive bytes read so far (the whole archive once iteration has finished). */
+  get bytesRead(): number {
+    return this.source.bytesRead;
+  }
+
+  /** File entries seen so far (directories not counted). */
+  get entries(): number {
+    return this.entryCount;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<ZipEntry, void, undefined> {
+    if (this.started) throw new Error('A ZipReader can be iterated only once');
+    this.started = true;
+    let current: EntryPump | undefined;
+    try {
+      for (let index = 0; ; index++) {
+        const header = await this.readLocalHeader(index);
+        if (header === null) return;
+        current = new EntryPump(header, this.source, this.password, this.options, this.tooLarge);
+        current.start();
+        const isDirectory = /[/\\]$/.test(header.name);
+        if (isDirectory) {
+          current.stream.resume();
+        } else {
+          this.entryCount++;
+          yield current.entry();
+          // A consumer that never read the stream still gets the next entry: drain it unread.
+          if (current.stream.readableFlowing === null) current.stream.resume();
+        }
+        await current.done;
+        current = undefined;
+      }
+    } finally {
+      if (current !== undefined)
+        current.abort(new Error('The archive reader was closed before the entry ended'));
+      await this.source.close().catch(() => undefined);
+    }
+  }
+
+  /** The next local file header, or null when the central directory (the end of the entries) is reached. */
+  private async readLocalHeader(index: number): Promise<LocalHeader | null> {
+    const source = this.source;
+    let signatureBytes = await source.peek(4);
+    if (index === 0 && signatureBytes.length === 4) {
+      const first = signatureBytes.readUInt32LE(0);
+      // Single-segment archives written for spanning may start with a marker; it carries no data.
+      if (first === SIG_SPANNED_SINGLE || first === SIG_DESCRIPTOR) {
+        await source.readExact(4);
+        signatureBytes = await source.peek(4);
+      }
+    }
+    if (signatureBytes.length < 4) {
+      if (index === 0 && signatureBytes.length === 0) throw new ArchiveError('The archive is empty');
+      throw index === 0 ? new ArchiveError('The download is not a zip archive') : truncatedArchive();
+    }
+    const signature = signatureBytes.readUInt32LE(0);
+    if (signature === SIG_ARCHIVE_EXTRA_DATA) {
+      throw new ArchiveError(
+        'The archive uses strong encryption (encrypted central directory), which is not supported',
+      );
+    }
+    if (
+      signature === SIG_CENTRAL ||
+      signature === SIG_EOCD ||
+      signature === SIG_ZIP64_EOCD ||
+      signature === SIG_ZIP64_LOCATOR ||
+      signature === SIG_DIGITAL_SIGNATURE
+    ) {
+      await this.drainTrailer();
+      return null;
+    }
+    if (signature !== SIG_LOCAL) {
+      throw new ArchiveError(
+        index === 0
+          ? 'The download is not a zip archive'
+          : `Corrupt archive: unexpected signature 0x${signature.toString(16).padStart(8, '0')} after entry ${index}`,
+      );
+    }
+    const fixed = await source.readExact(30);
+    const flags = fixed.readUInt16LE(6);
+    const method = fixed.readUInt16LE(8);
+    const modTime = fixed.readUInt16LE(10);
+    const crc = fixed.readUInt32LE(14);
+    let compressedSize = fixed.readUInt32LE(18);
+    let size = fixed.readUInt32LE(22);
+    const nameLength = fixed.readUInt16LE(26);
+    const extraLength = fixed.readUInt16LE(28);
+    const rawName = await source.readExact(nameLength);
+    const extra = await source.readExact(extraLength);
+
+    let zip64 = false;
+    let unicodePath: string | undefined;
+    for (let offset = 0; offset + 4 <= extra.length; ) {
+      const id = extra.readUInt16LE(offset);
+      const length = extra.readUInt16LE(offset + 2);
+      const body = extra.subarray(offset + 4, offset + 4 + length);
+      if (id === 0x0001) {
+        zip64 = true;
+        let at = 0;
+        if (size === 0xffffffff && at + 8 <= body.length) {
+          size = Number(body.readBigUInt64LE(at));
+          at += 8;
+        }
+        if (compressedSize === 0xffffffff && at + 8 <= body.length) {
+          compressedSize = Number(body.readBigUInt64LE(at));
+        }
+      } else if (id === 0x7075 && body.length >= 5 && body[0] === 1) {
+        unicodePath = body.subarray(5).toString('utf8');
+      }
+      offset += 4 + length;
+    }
+    const name = decodeEntryName(rawName, flags, unicodePath);
+    if (method === METHOD_AES || flags & FLAG_STRONG_ENCRYPTION) {
+      throw new ArchiveError(
+        `Entry ${name} uses AES or strong encryption, which is not supported (only traditional PKWARE encryption is)`,
+      );
+    }
+    if (method !== METHOD_STORE && method !== METHOD_DEFLATE) {
+      throw new ArchiveError(
+        `Entry ${name} uses compression method ${method}, which is not supported (only stored and deflated)`,
+      );
+    }
+    if (flags & FLAG_ENCRYPTED && this.password === undefined) {
+      throw new ArchiveError(`Entry ${name} is encrypted and no password was given`);
+    }
+    return { name, flags, method, modTime, crc, compressedSize, size, zip64 };
+  }
+
+  /**
+   * Reads the central directory to the end, so the whole body is consumed (and counted against the
+   * limit), and checks that a complete end-of-central-directory record ends it: otherwise the download
+   * was cut. Only the last 64 KiB + 22 bytes (the record and its longest comment) are kept.
+   */
+  private async drainTrailer(): Promise<void> {
+    const keep = 0xffff + 22;
+    let tail = Buffer.alloc(0);
+    for (;;) {
+      const chunk = await this.source.next();
+      if (chunk === null) break;
+      tail = Buffer.concat([tail, chunk]);
+      if (tail.length > keep * 2) tail = Buffer.from(tail.subarray(tail.length - keep));
+    }
+    for (let at = tail.length - 22; at >= 0 && at >= tail.length - keep; at--) {
+      if (tail.readUInt32LE(at) === SIG_EOCD && at + 22 + tail.readUInt16LE(at + 20) === tail.length) return;
+    }
+    throw truncatedArchive();
+  }
+}
+
+/** Reads one entry's data from the source into its output stream, verifying it on the way. */
+class EntryPump {
+  readonly stream: Readable;
+  done: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+  private finished = false;
+  /** Rejecters of the waits in progress; a Set (not Promise.race on one long-lived promise) so nothing leaks. */
+  private readonly waiters = new Set<(error: Error) => void>();
+  private readWaiter: (() => void) | undefined;
+  private inflater: zlib.InflateRaw | undefined;
+  private decoder: ZipCryptoDecoder | undefined;
+  private crc = 0;
+  private size = 0;
+  private readonly displayName: string;
+
+  constructor(
+    private readonly header: LocalHeader,
+    private readonly source: ByteSource,
+    private readonly password: Uint8Array | undefined,
+    private readonly options: ZipReaderOptions,
+    private readonly tooLarge: (maxBytes: number) => Error,
+  ) {
+    this.displayName = header.name;
+    this.stream = new Readable({
+      highWaterMark: options.highWaterMark ?? 64 * 1024,
+      read: () => {
+        const waiter = this.readWaiter;
+        this.readWaiter = undefined;
+        waiter?.();
+        if (this.inflater?.isPaused()) this.inflater.resume();
+      },
+      destroy: (error, callback) => {
+        if (!this.finished) this.abort(error ?? new Error('The entry stream was destroyed before its end'));
+        callback(error);
+      },
+    });
+    // Every failure also reaches the iterator, so an entry nobody listens to must not crash the process.
+    this.stream.on('error', () => undefined);
+  }
+
+  entry(): ZipEntry {
+    const { header } = this;
+    return {
+      name: header.name,
+      baseName: pathBaseName(header.name),
+      flags: header.flags,
+      method: header.method,
+      encrypted: (header.flags & FLAG_ENCRYPTED) !== 0,
+      hasDataDescriptor: (header.flags & FLAG_DESCRIPTOR) !== 0,
+      declaredSize: header.flags & FLAG_DESCRIPTOR ? undefined : header.size,
+      stream: this.stream,
+    };
+  }
+
+  start(): void {
+    this.done = this.run().then(
+      () => {
+        this.finished = true;
+        this.stream.push(null);
+      },
+      (error: unknown) => {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        this.abort(failure);
+        throw this.failure ?? failure;
+      },
+    );
+    this.done.catch(() => undefined);
+  }
+
+  /** Stops the entry: the stream errors with `error` and the pump's pending wait rejects. */
+  abort(error: Error): void {
+    if (this.failure !== undefined || this.finished) return;
+    this.failure = error;
+    for (const reject of this.waiters) reject(error);
+    this.waiters.clear();
+    this.inflater?.destroy();
+    this.stream.destroy(error);
+  }
+
+  /** Awaits `promise` unless the entry is aborted first. */
+  private wait<T>(promise: Promise<T>): Promise<T> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise<T>((resolve, reject) => {
+      this.waiters.add(reject);
+      promise.then(
+        (value) => {
+          this.waiters.delete(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.waiters.delete(reject);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private async run(): Promise<void> {
+    const { header } = this;
+    const hasDescriptor = (header.flags & FLAG_DESCRIPTOR) !== 0;
+    let consumed = 0;
+    if (header.flags & FLAG_ENCRYPTED) {
+      const encryptionHeader = await this.wait(this.source.readExact(ZIPCRYPTO_HEADER_LENGTH));
+      this.decoder = new ZipCryptoDecoder(this.password!);
+      const plain = Buffer.allocUnsafe(ZIPCRYPTO_HEADER_LENGTH);
+      this.decoder.decrypt(encryptionHeader, plain);
+      const check = plain[ZIPCRYPTO_HEADER_LENGTH - 1]!;
+      const timeCheck = (header.modTime >>> 8) & 0xff;
+      const crcCheck = header.crc >>> 24;
+      const expected = hasDescriptor ? timeCheck : crcCheck;
+      // Some writers use the CRC byte even with a data descriptor; accept either there.
+      if (check !== expected && !(hasDescriptor && header.crc !== 0 && check === crcCheck)) {
+        throw new ArchiveError(`Wrong password for entry ${this.displayName}`);
+      }
+      consumed = ZIPCRYPTO_HEADER_LENGTH;
+    }
+    if (header.method === METHOD_DEFLATE) {
+      consumed = await this.inflate(consumed, hasDescriptor);
+    } else if (!hasDescriptor) {
+      consumed = await this.copyStored(consumed);
+    } else {
+      // A stored entry of unknown size: its end is the data descriptor that matches what came before it.
+      await this.scanStoredForDescriptor(consumed);
+      return;
+    }
+    if (hasDescriptor) await this.readDescriptor(consumed);
+    else this.verify(header.crc, header.size);
+  }
+
+  private checkError(kind: 'CRC-32' | 'size'): ArchiveError {
+    const hint = this.decoder ? ' (wrong password or corrupt data)' : '';
+    return new ArchiveError(`Corrupt archive: ${kind} mismatch for entry ${this.displayName}${hint}`);
+  }
+
+  private verify(expectedCrc: number, expectedSize: number): void {
+    if (this.size !== expectedSize) throw this.checkError('size');
+    if (this.crc !== expectedCrc >>> 0) throw this.checkError('CRC-32');
+  }
+
+  /** Decrypts a chunk into a new buffer: the raw bytes may be shared (tee) or given back to the source. */
+  private decrypt(raw: Buffer): Buffer {
+    if (!this.decoder) return raw;
+    const plain = Buffer.allocUnsafe(raw.length);
+    this.decoder.decrypt(raw, plain);
+    return plain;
+  }
+
+  /** Counts, checks and checksums extracted bytes; false when the entry went over its limit. */
+  private account(plain: Buffer): boolean {
+    this.size += plain.length;
+    const max = this.options.maxEntryBytes;
+    if (max !== undefined && this.size > max) {
+      this.abort(this.tooLarge(max));
+      return false;
+    }
+    this.crc = crc32(plain, this.crc);
+    return true;
+  }
+
+  private async emit(plain: Buffer): Promise<void> {
+    if (plain.length === 0) return;
+    if (!this.account(plain)) throw this.failure;
+    if (!this.stream.push(plain)) {
+      await this.wait(
+        new Promise<void>((resolve) => {
+          this.readWaiter = resolve;
+        }),
+      );
+    }
+  }
+
+  private async copyStored(consumedBefore: number): Promise<number> {
+    let remaining = this.header.compressedSize - consumedBefore;
+    if (remaining < 0) throw new ArchiveError(`Corrupt archive: bad sizes for entry ${this.displayName}`);
+    while (remaining > 0) {
+      const raw = await this.wait(this.source.next(remaining));
+      if (raw === null) throw truncatedArchive();
+      remaining -= raw.length;
+      await this.emit(this.decrypt(raw));
+    }
+    return this.header.compressedSize;
+  }
+
+  private async inflate(consumedBefore: number, hasDescriptor: boolean): Promise<number> {
+    const inflater = zlib.createInflateRaw({ chunkSize: 64 * 1024 });
+    this.inflater = inflater;
+    const ended = new Promise<void>((resolve) => inflater.once('end', resolve));
+    inflater.once('error', (error: Error) => {
+      const hint = this.decoder ? ' (wrong password or corrupt data)' : '';
+      this.abort(new ArchiveError(`Corrupt archive: ${error.message} in entry ${this.displayName}${hint}`));
+    });
+    inflater.on('data', (plain: Buffer) => {
+      if (this.failure !== undefined) return;
+      if (!this.account(plain)) return;
+      if (!this.stream.push(plain)) inflater.pause();
+    });
+
+    let remaining = hasDescriptor ? Number.POSITIVE_INFINITY : this.header.compressedSize - consumedBefore;
+    if (remaining < 0) throw new ArchiveError(`Corrupt archive: bad sizes for entry ${this.displayName}`);
+    let consumed = consumedBefore;
+    let fed = 0;
+    let streamEnded = false;
+    while (remaining > 0) {
+      const raw = await this.wait(this.source.next(remaining));
+      if (raw === null) throw truncatedArchive();
+      const plain = this.decrypt(raw);
+      await this.wait(
+        new Promise<void>((resolve, reject) => {
+          inflater.write(plain, (error) => (error ? reject(error) : resolve()));
+        }),
+      );
+      fed += plain.length;
+      // zlib stops taking input at the end of the deflate stream; what it left belongs to what follows.
+      const leftover = fed - inflater.bytesWritten;
+      consumed += raw.length - leftover;
+      remaining -= raw.length;
+      if (leftover > 0) {
+        streamEnded = true;
+        if (hasDescriptor) this.source.unread(raw.subarray(raw.length - leftover));
+        break;
+      }
+    }
+    if (!hasDescriptor) {
+      // Bytes after the end of the deflate stream but inside the declared size are skipped, as unzip does.
+      while (streamEnded && remaining > 0) {
+        const raw = await this.wait(this.source.next(remaining));
+        if (raw === null) throw truncatedArchive();
+        remaining -= raw.length;
+      }
+      consumed = this.header.compressedSize;
+    }
+    inflater.end();
+    await this.wait(ended);
+    return consumed;
+  }
+
+  /** Reads the data descriptor after a bit-3 entry, in its 32-bit or Zip64 form, with or without signature. */
+  private async readDescriptor(consumed: number): Promise<void> {
+    const bytes = await this.wait(this.source.peek(24));
+    const hasSignature = bytes.length >= 4 && bytes.readUInt32LE(0) === SIG_DESCRIPTOR;
+    const widths = this.header.zip64 ? [8, 4] : [4, 8];
+    const offsets = hasSignature ? [4, 0] : [0];
+    for (const offset of offsets) {
+      for (const width of widths) {
+        const length = offset + 4 + 2 * width;
+        if (bytes.length < length) continue;
+        const crc = bytes.readUInt32LE(offset);
+        const compressed =
+          width === 8 ? Number(bytes.readBigUInt64LE(offset + 4)) : bytes.readUInt32LE(offset + 4);
+        const size =
+          width === 8 ? Number(bytes.readBigUInt64LE(offset + 12)) : bytes.readUInt32LE(offset + 8);
+        const modulus = width === 8 ? Number.MAX_SAFE_INTEGER : U32;
+        if (compressed !== consumed % modulus || size !== this.size % modulus) continue;
+        await this.wait(this.source.readExact(length));
+        if (this.crc !== crc) throw this.checkError('CRC-32');
+        return;
+      }
+    }
+    if (bytes.length < 12) throw truncatedArchive();
+    throw new ArchiveError(
+      `Corrupt archive: the data descriptor of entry ${this.displayName} does not match its data${
+        this.decoder ? ' (wrong password or corrupt data)' : ''
+      }`,
+    );
+  }
+
+  /**
+   * Stored data of unknown length (Info-ZIP writes this for `-0` from stdin): process bytes in order and
+   * stop at the first descriptor signature whose sizes and CRC match everything before it. The last 23
+   * bytes are held back because a descriptor may start there.
+   */
+  private async scanStoredForDescriptor(consumedBefore: number): Promise<void> {
+    const holdBack = 23;
+    let consumed = consumedBefore;
+    let carry: Buffer = Buffer.alloc(0);
+    let sizesMatched = false;
+    for (;;) {
+      const chunk = await this.wait(this.source.next());
+      if (chunk === null) throw sizesMatched ? this.checkError('CRC-32') : truncatedArchive();
+      const buffer = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      let processed = 0;
+      let keepFrom = Math.max(0, buffer.length - holdBack);
+      let searchFrom = 0;
+      for (;;) {
+        const at = buffer.indexOf(DESCRIPTOR_SIG_BYTES, searchFrom);
+        if (at === -1 || buffer.length - at < 16) break;
+        await this.emit(this.decrypt(buffer.subarray(processed, at)));
+        consumed += at - processed;
+        processed = at;
+        const crc = buffer.readUInt32LE(at + 4);
+        const matches32 =
+          buffer.readUInt32LE(at + 8) === consumed % U32 && buffer.readUInt32LE(at + 12) === this.size % U32;
+        let length = 0;
+        if (matches32) length = 16;
+        else if (buffer.length - at >= 24) {
+          const matches64 =
+            Number(buffer.readBigUInt64LE(at + 8)) === consumed &&
+            Number(buffer.readBigUInt64LE(at + 16)) === this.size;
+          if (matches64) length = 24;
+        } else {
+          // The wide form may still match once more bytes arrive.
+          keepFrom = at;
+          break;
+        }
+        if (length > 0 && this.crc === crc) {
+          this.source.unread(buffer.subarray(at + length));
+          return;
+        }
+        if (length > 0) sizesMatched = true;
+        searchFrom = at + 1;
+      }
+      keepFrom = Math.max(keepFrom, processed);
+      await this.emit(this.decrypt(buffer.subarray(processed, keepFrom)));
+      consumed += keepFrom - processed;
+      carry = Buffer.from(buffer.subarray(keepFrom));
+    }
+  }
+}

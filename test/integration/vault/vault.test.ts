@@ -1,0 +1,412 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
+import { ArchiveError } from '../../../shared/vault/errors.ts';
+import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
+import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+import { chunked, sampleText, ZipWorkspace } from '../../unit/vault/zip-fixtures.ts';
+
+const BUCKET = 'vault-test';
+const MiB = 1024 * 1024;
+
+function digest(algorithm: string, data: Uint8Array): string {
+  return createHash(algorithm).update(data).digest('hex');
+}
+
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('Vault: S3 evidence store (moto)', () => {
+  let moto: MotoServer;
+  let s3: S3Client;
+  const workspace = new ZipWorkspace();
+  const files: Record<string, Buffer> = {};
+  let archive: Buffer;
+
+  const vault = (options: Partial<VaultOptions> = {}) =>
+    new Vault({ bucket: BUCKET, client: s3, ...options });
+
+  async function bucketState(): Promise<{ keys: string[]; uploads: number }> {
+    const objects = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+    return {
+      keys: (objects.Contents ?? []).map((object) => object.Key!).sort(),
+      uploads: uploads.Uploads?.length ?? 0,
+    };
+  }
+
+  async function objectBytes(key: string): Promise<Buffer> {
+    const response = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    return Buffer.from(await response.Body!.transformToByteArray());
+  }
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    moto.applyEnv();
+    s3 = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    files['report.txt'] = sampleText(200_000);
+    // Over one 5 MiB part, so this entry goes up as a real multipart upload.
+    files['dump.bin'] = randomBytes(6 * MiB);
+    files['résumé.txt'] = Buffer.from('non-ASCII name\n');
+    for (const [name, data] of Object.entries(files)) workspace.file(name, data);
+    archive = workspace.zip('evidence.zip', ['-P', 'infected', 'evidence.zip', ...Object.keys(files)]);
+  });
+
+  afterAll(async () => {
+    workspace.remove();
+    await moto?.stop();
+  });
+
+  beforeEach(async () => {
+    await resetMoto(moto.endpoint);
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  });
+
+  it('stores every entry of an encrypted archive as vault/<sha1> with hashes and metadata', async () => {
+    // Act
+    const items = await vault({ partSize: 5 * MiB }).storeArchive(chunked(archive, 16_384), {
+      archiveName: 'evidence.zip',
+      fileId: 'f0e1d2c3-0000-4000-8000-000000000001',
+      host: 'host-1.example',
+      remotePath: 'C:\\Users\\Bob\\Desktop\\évidence',
+      requestId: 'req-1',
+      maxBytes: 64 * MiB,
+    });
+
+    // Assess
+    expect(items.map((item) => item.name)).toEqual(['report.txt', 'dump.bin', 'résumé.txt']);
+    for (const item of items) {
+      const original = files[item.name]!;
+      const sha1 = digest('sha1', original);
+      expect(item).toEqual({
+        vault_id: sha1,
+        name: item.name,
+        size: original.length,
+        hash: sha1,
+        sha1,
+        sha256: digest('sha256', original),
+        md5: digest('md5', original),
+        archive_name: 'evidence.zip',
+        archive_size: archive.length,
+        file_id: 'f0e1d2c3-0000-4000-8000-000000000001',
+        mime_type: 'application/octet-stream',
+        metadata: {
+          sha1,
+          sha256: digest('sha256', original),
+          md5: digest('md5', original),
+          size: original.length,
+          archive_size: archive.length,
+          contains: [],
+          action: 'get file',
+        },
+        bucket: BUCKET,
+        key: `vault/${sha1}`,
+        already_stored: false,
+        is_archive: false,
+      });
+      expect((await objectBytes(item.key)).equals(original)).toBe(true);
+    }
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: items[2]!.key }));
+    const metadata = Object.fromEntries(
+      Object.entries(head.Metadata ?? {}).map(([key, value]) => [key, decodeMetadataValue(value)]),
+    );
+    expect(metadata).toMatchObject({
+      'file-name': 'résumé.txt',
+      size: String(files['résumé.txt']!.length),
+      sha256: items[2]!.sha256,
+      md5: items[2]!.md5,
+      'file-id': 'f0e1d2c3-0000-4000-8000-000000000001',
+      host: 'host-1.example',
+      'remote-path': 'C:\\Users\\Bob\\Desktop\\évidence',
+      'request-id': 'req-1',
+    });
+    expect(head.Metadata!['file-name']).toBe('r%C3%A9sum%C3%A9.txt');
+    expect(await bucketState()).toEqual({ keys: items.map((item) => item.key).sort(), uploads: 0 });
+  });
+
+  it('stores the same content once and reports it as already stored the second time', async () => {
+    // Prepare
+    const options = { archiveName: 'evidence.zip', fileId: 'id-1', requestId: 'first', maxBytes: 64 * MiB };
+    const first = await vault().storeArchive(chunked(archive), options);
+    const before = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: first[0]!.key }));
+
+    // Act
+    const second = await vault().storeArchive(chunked(archive), { ...options, requestId: 'second' });
+
+    // Assess
+    const after = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: first[0]!.key }));
+    expect(second.map((item) => item.already_stored)).toEqual([true, true, true]);
+    expect(second.map((item) => item.vault_id)).toEqual(first.map((item) => item.vault_id));
+    expect(after.ETag).toBe(before.ETag);
+    expect(after.LastModified).toEqual(before.LastModified);
+    expect(after.Metadata!['request-id']).toBe('first');
+    expect(await bucketState()).toEqual({ keys: first.map((item) => item.key).sort(), uploads: 0 });
+  });
+
+  it('aborts the multipart upload and leaves nothing when an entry is over the limit', async () => {
+    // Prepare: 12 MB of text deflates to far less than the limit, but extracts above it
+    workspace.file('huge.txt', sampleText(12 * MiB));
+    const big = workspace.zip('huge.zip', ['-P', 'infected', 'huge.zip', 'huge.txt']);
+    expect(big.length).toBeLessThan(11 * MiB);
+
+    // Act
+    const error = await failure(
+      vault({ partSize: 5 * MiB }).storeArchive(chunked(big, 65_536), {
+        archiveName: 'huge.zip',
+        fileId: 'id-2',
+        maxBytes: 11 * MiB,
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(error.message).toBe(
+      `File is larger than the maximum of ${11 * MiB} bytes allowed by GET_FILE_MAX_BYTES`,
+    );
+    expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+  });
+
+  it('rejects an archive whose Content-Length is over the limit before reading it', async () => {
+    // Prepare
+    const body = Readable.from(chunked(archive));
+
+    // Act
+    const error = await failure(
+      vault().storeArchive(body, {
+        archiveName: 'e.zip',
+        fileId: 'id',
+        maxBytes: 1000,
+        contentLength: archive.length,
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(body.destroyed).toBe(true);
+    expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+  });
+
+  it('propagates an upstream error mid-body and leaves no object or upload behind', async () => {
+    // Prepare: stop inside dump.bin, after more than one part has been sent
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    const cut = archive.indexOf(Buffer.from('dump.bin')) + 5.5 * MiB;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      yield* chunked(archive.subarray(0, cut), 65_536);
+      throw reset;
+    }
+
+    // Act
+    const error = await failure(
+      vault({ partSize: 5 * MiB }).storeArchive(body(), {
+        archiveName: 'evidence.zip',
+        fileId: 'id-3',
+        maxBytes: 64 * MiB,
+        keep: 'both',
+      }),
+    );
+
+    // Assess: report.txt completed before the reset and stays (immutable, content-addressed)
+    expect(error).toBe(reset);
+    const state = await bucketState();
+    expect(state.uploads).toBe(0);
+    expect(state.keys).toEqual([`vault/${digest('sha1', files['report.txt']!)}`]);
+  });
+
+  it('fails with a clear error and stores nothing for a wrong password', async () => {
+    // Act
+    const error = await failure(
+      vault().storeArchive(chunked(archive), {
+        archiveName: 'evidence.zip',
+        fileId: 'id-4',
+        maxBytes: 64 * MiB,
+        password: 'wrong',
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toMatch(/^Error while creating file\. /);
+    expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+  });
+
+  it('fails when the archive holds no file', async () => {
+    // Prepare
+    mkdirSync(join(workspace.dir, 'empty-dir'));
+    const onlyDirectory = workspace.zip('dir.zip', ['-P', 'infected', 'dir.zip', 'empty-dir']);
+
+    // Act
+    const error = await failure(
+      vault().storeArchive(chunked(onlyDirectory), { archiveName: 'dir.zip', fileId: 'id-5', maxBytes: MiB }),
+    );
+
+    // Assess
+    expect(error.message).toBe('Error while creating file. The archive contains no file');
+    expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+  });
+
+  it('keeps the original archive as well when the policy is both', async () => {
+    // Act
+    const items = await vault().storeArchive(chunked(archive), {
+      archiveName: 'evidence.zip',
+      fileId: 'id-6',
+      maxBytes: 64 * MiB,
+      keep: 'both',
+    });
+
+    // Assess
+    expect(items.map((item) => [item.name, item.is_archive])).toEqual([
+      ['report.txt', false],
+      ['dump.bin', false],
+      ['résumé.txt', false],
+      ['evidence.zip', true],
+    ]);
+    const archiveItem = items[3]!;
+    expect(archiveItem.vault_id).toBe(digest('sha1', archive));
+    expect(archiveItem.size).toBe(archive.length);
+    expect(archiveItem.md5).toBe(digest('md5', archive));
+    expect((await objectBytes(archiveItem.key)).equals(archive)).toBe(true);
+    expect((await bucketState()).keys).toHaveLength(4);
+  });
+
+  it('keeps only the archive when the policy is archive, after checking it', async () => {
+    // Act
+    const items = await vault().storeArchive(chunked(archive), {
+      archiveName: 'evidence.zip',
+      fileId: 'id-7',
+      maxBytes: 64 * MiB,
+      keep: 'archive',
+    });
+    const wrong = await failure(
+      vault().storeArchive(chunked(archive), {
+        archiveName: 'evidence.zip',
+        fileId: 'id-7',
+        maxBytes: 64 * MiB,
+        keep: 'archive',
+        password: 'wrong',
+      }),
+    );
+
+    // Assess
+    expect(items.map((item) => [item.name, item.vault_id, item.already_stored])).toEqual([
+      ['evidence.zip', digest('sha1', archive), false],
+    ]);
+    expect(wrong).toBeInstanceOf(ArchiveError);
+    expect(await bucketState()).toEqual({ keys: [`vault/${digest('sha1', archive)}`], uploads: 0 });
+  });
+
+  it('copies large objects with UploadPartCopy above the copy threshold', async () => {
+    // Act
+    const items = await vault({ multipartCopyThreshold: MiB, copyPartSize: 5 * MiB }).storeArchive(
+      chunked(archive),
+      {
+        archiveName: 'evidence.zip',
+        fileId: 'id-8',
+        maxBytes: 64 * MiB,
+      },
+    );
+
+    // Assess
+    const dump = items.find((item) => item.name === 'dump.bin')!;
+    expect((await objectBytes(dump.key)).equals(files['dump.bin']!)).toBe(true);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: dump.key }));
+    expect(head.Metadata!.sha256).toBe(digest('sha256', files['dump.bin']!));
+    expect(await bucketState()).toEqual({ keys: items.map((item) => item.key).sort(), uploads: 0 });
+  });
+
+  it('wraps S3 failures as a vault error and stops reading the body', async () => {
+    // Prepare
+    const body = Readable.from(chunked(archive));
+
+    // Act
+    const error = await failure(
+      new Vault({ bucket: 'no-such-bucket', client: s3 }).storeArchive(body, {
+        archiveName: 'evidence.zip',
+        fileId: 'id-9',
+        maxBytes: 64 * MiB,
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toMatch(/^Error occurred while adding the file to vault\. NoSuchBucket/);
+    expect((error as VaultError).retryable).toBe(false);
+    expect(body.destroyed).toBe(true);
+  });
+
+  it('reads a vault file back for upload intel doc, with its stored name', async () => {
+    // Prepare
+    const rule = Buffer.from('rule demo { strings: $a = "evil" condition: $a }\n');
+    workspace.file('demo.yara', rule);
+    const yaraZip = workspace.zip('yara.zip', ['-P', 'infected', 'yara.zip', 'demo.yara']);
+    const [item] = await vault().storeArchive(chunked(yaraZip), {
+      archiveName: 'yara.zip',
+      fileId: 'id-10',
+      maxBytes: MiB,
+    });
+
+    // Act
+    const read = await vault().readForIntelDoc(item!.vault_id.toUpperCase());
+
+    // Assess
+    expect(read.name).toBe('demo.yara');
+    expect(read.bytes.equals(rule)).toBe(true);
+    expect(read.size).toBe(rule.length);
+  });
+
+  it('fails to read a missing vault id, not retryable, and refuses files over the limit', async () => {
+    // Prepare
+    const missing = 'a'.repeat(40);
+    const [item] = await vault().storeArchive(chunked(archive), {
+      archiveName: 'evidence.zip',
+      fileId: 'id-11',
+      maxBytes: 64 * MiB,
+    });
+
+    // Act
+    const notFound = await failure(vault().readForIntelDoc(missing));
+    const tooBig = await failure(vault().readForIntelDoc(item!.vault_id, 1000));
+
+    // Assess
+    expect(notFound).toBeInstanceOf(VaultError);
+    expect(notFound.message).toBe(
+      `Unable to read vault_id ${missing} from the vault: no such file in the vault`,
+    );
+    expect((notFound as VaultError).retryable).toBe(false);
+    expect(tooBig).toBeInstanceOf(TooLargeError);
+    expect(tooBig.message).toBe('Intel document is larger than 1000 bytes');
+  });
+
+  it('stores an oversized action result under results/<requestId>.json', async () => {
+    // Prepare
+    const result = { requestId: 'req/42', data: [{ big: 'x'.repeat(1000) }] };
+
+    // Act
+    const ref = await vault().storeResult('req/42', result);
+
+    // Assess
+    expect(ref).toEqual({
+      bucket: BUCKET,
+      key: 'results/req%2F42.json',
+      bytes: JSON.stringify(result).length,
+    });
+    expect(JSON.parse((await objectBytes(ref.key)).toString('utf8'))).toEqual(result);
+  });
+});

@@ -1,0 +1,125 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
+import { getFileTooLarge, isRetryableS3Error, vaultAddError } from '../../../shared/vault/errors.ts';
+import { HashingStream } from '../../../shared/vault/hashing.ts';
+import {
+  buildMetadata,
+  decodeMetadataValue,
+  encodeMetadataValue,
+  MAX_METADATA_VALUE_LENGTH,
+} from '../../../shared/vault/metadata.ts';
+import { resultKey, s3ClientConfig, vaultKey } from '../../../shared/vault/vault.ts';
+
+describe('Vault: helpers', () => {
+  it('percent-encodes non-ASCII metadata values and decodes them back', () => {
+    // Prepare
+    const names = ['plain.txt', 'résumé 100%.txt', 'C:\\Temp\\日本.exe', 'tab\there'];
+
+    // Act
+    const encoded = names.map(encodeMetadataValue);
+
+    // Assess
+    expect(encoded[0]).toBe('plain.txt');
+    expect(encoded[1]).toBe('r%C3%A9sum%C3%A9 100%25.txt');
+    for (const value of encoded) expect(value).toMatch(/^[\x20-\x7e]*$/);
+    expect(encoded.map(decodeMetadataValue)).toEqual(names);
+  });
+
+  it('cuts long metadata values at an escape boundary', () => {
+    // Act
+    const encoded = encodeMetadataValue('é'.repeat(1000));
+
+    // Assess
+    expect(encoded.length).toBeLessThanOrEqual(MAX_METADATA_VALUE_LENGTH);
+    expect(decodeMetadataValue(encoded)).toBe('é'.repeat(encoded.length / 6));
+  });
+
+  it('leaves unknown values out of the metadata', () => {
+    // Act
+    const metadata = buildMetadata({ fileName: 'a.txt', size: 3, host: undefined, remotePath: '' });
+
+    // Assess
+    expect(metadata).toEqual({ 'file-name': 'a.txt', size: '3' });
+  });
+
+  it('computes sha1, sha256, md5 and size while passing the bytes through', async () => {
+    // Prepare
+    const data = randomBytes(300_000);
+    const hasher = new HashingStream();
+    const out: Buffer[] = [];
+
+    // Act
+    await pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), hasher, async (source) => {
+      for await (const chunk of source) out.push(chunk as Buffer);
+    });
+
+    // Assess
+    expect(Buffer.concat(out).equals(data)).toBe(true);
+    expect(hasher.digests).toEqual({
+      sha1: createHash('sha1').update(data).digest('hex'),
+      sha256: createHash('sha256').update(data).digest('hex'),
+      md5: createHash('md5').update(data).digest('hex'),
+      size: data.length,
+    });
+  });
+
+  it('fails the hashing stream above its byte limit and remembers the error', async () => {
+    // Prepare
+    const hasher = new HashingStream({ maxBytes: 10, tooLarge: getFileTooLarge });
+
+    // Act
+    const error = await pipeline(
+      Readable.from([Buffer.alloc(8), Buffer.alloc(8)]),
+      hasher,
+      async (source) => {
+        for await (const _chunk of source) {
+          // drain
+        }
+      },
+    ).catch((caught: unknown) => caught);
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect((error as Error).message).toBe(
+      'File is larger than the maximum of 10 bytes allowed by GET_FILE_MAX_BYTES',
+    );
+    expect(hasher.sourceError).toBe(error);
+  });
+
+  it('wraps S3 errors as vault errors, retryable for 5xx and throttling only', () => {
+    // Prepare
+    const s3Error = (name: string, status: number) =>
+      Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status } });
+
+    // Act
+    const slowDown = vaultAddError(s3Error('SlowDown', 503));
+    const denied = vaultAddError(s3Error('AccessDenied', 403));
+
+    // Assess
+    expect(slowDown).toBeInstanceOf(VaultError);
+    expect(slowDown.message).toBe(
+      'Error occurred while adding the file to vault. SlowDown: SlowDown happened (HTTP 503)',
+    );
+    expect(slowDown.info).toEqual({ kind: 'vault', retryable: true });
+    expect(denied.info).toEqual({ kind: 'vault', retryable: false });
+    expect(isRetryableS3Error(s3Error('InternalError', 500))).toBe(true);
+    expect(isRetryableS3Error(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isRetryableS3Error(s3Error('NoSuchKey', 404))).toBe(false);
+  });
+
+  it('builds vault and result keys and a path-style client config when an endpoint is set', () => {
+    // Assess
+    expect(vaultKey('ABCDEF0123456789ABCDEF0123456789ABCDEF01')).toBe(
+      'vault/abcdef0123456789abcdef0123456789abcdef01',
+    );
+    expect(resultKey('req/1 ../x')).toBe('results/req%2F1%20..%2Fx.json');
+    expect(s3ClientConfig({ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' })).toEqual({
+      endpoint: 'http://127.0.0.1:5000',
+      forcePathStyle: true,
+    });
+    expect(s3ClientConfig({})).toEqual({});
+  });
+});

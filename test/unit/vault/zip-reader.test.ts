@@ -1,0 +1,449 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TooLargeError } from '../../../shared/tanium/errors.ts';
+import { ArchiveError } from '../../../shared/vault/errors.ts';
+import { baseName } from '../../../shared/vault/zip/names.ts';
+import { ZipReader, type ZipReaderOptions } from '../../../shared/vault/zip/reader.ts';
+import { chunked, craftZip, sampleText, sha256, ZipWorkspace } from './zip-fixtures.ts';
+
+interface Extracted {
+  name: string;
+  baseName: string;
+  method: number;
+  encrypted: boolean;
+  hasDataDescriptor: boolean;
+  data: Buffer;
+}
+
+async function extractAll(
+  input: AsyncIterable<Uint8Array>,
+  options: ZipReaderOptions = { password: 'infected' },
+): Promise<Extracted[]> {
+  const out: Extracted[] = [];
+  for await (const entry of new ZipReader(input, options)) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry.stream) chunks.push(chunk as Buffer);
+    out.push({
+      name: entry.name,
+      baseName: entry.baseName,
+      method: entry.method,
+      encrypted: entry.encrypted,
+      hasDataDescriptor: entry.hasDataDescriptor,
+      data: Buffer.concat(chunks),
+    });
+  }
+  return out;
+}
+
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('Vault: streaming ZIP reader', () => {
+  const workspace = new ZipWorkspace();
+  let text: Buffer;
+  let random: Buffer;
+  let small: Buffer;
+  let encrypted: Buffer;
+
+  beforeAll(() => {
+    text = sampleText(300_000);
+    random = randomBytes(150_000);
+    small = Buffer.from('hello vault\n');
+    workspace.file('report.txt', text);
+    workspace.file('blob.bin', random);
+    workspace.file('small.txt', small);
+    mkdirSync(join(workspace.dir, 'folder', 'sub'), { recursive: true });
+    workspace.file('folder/sub/inner.txt', small);
+    // -n .bin stores blob.bin, so the archive mixes stored and deflated entries.
+    encrypted = workspace.zip('multi.zip', [
+      '-P',
+      'infected',
+      '-n',
+      '.bin',
+      'multi.zip',
+      'report.txt',
+      'blob.bin',
+      'small.txt',
+    ]);
+  });
+
+  afterAll(() => workspace.remove());
+
+  it('decrypts and inflates every entry of an Info-ZIP encrypted archive, stored and deflated', async () => {
+    // Act
+    const entries = await extractAll(chunked(encrypted, 1000));
+
+    // Assess
+    expect(entries.map((entry) => [entry.name, entry.encrypted])).toEqual([
+      ['report.txt', true],
+      ['blob.bin', true],
+      ['small.txt', true],
+    ]);
+    expect(entries[0]!.method).toBe(8);
+    expect(entries[1]!.method).toBe(0);
+    expect(sha256(entries[0]!.data)).toBe(sha256(text));
+    expect(sha256(entries[1]!.data)).toBe(sha256(random));
+    expect(sha256(entries[2]!.data)).toBe(sha256(small));
+  });
+
+  it('reads the same archive whatever the chunking of the body', async () => {
+    for (const size of [7, 12, 30, 65536, encrypted.length]) {
+      // Act
+      const entries = await extractAll(chunked(encrypted, size));
+
+      // Assess
+      expect(entries.map((entry) => sha256(entry.data))).toEqual([
+        sha256(text),
+        sha256(random),
+        sha256(small),
+      ]);
+    }
+  });
+
+  it('reads a deflated entry streamed from stdin (bit 3 data descriptor, Zip64 sizes)', async () => {
+    // Prepare
+    const archive = workspace.zip('-', ['-P', 'infected', '-', '-'], text);
+
+    // Act
+    const [entry, ...rest] = await extractAll(chunked(archive, 4096));
+
+    // Assess
+    expect(rest).toEqual([]);
+    expect(entry!.hasDataDescriptor).toBe(true);
+    expect(entry!.method).toBe(8);
+    expect(entry!.name).toBe('-');
+    expect(sha256(entry!.data)).toBe(sha256(text));
+  });
+
+  it('reads a stored entry of unknown size streamed from stdin by finding its data descriptor', async () => {
+    // Prepare: random data containing descriptor signatures that must not end the entry early
+    const tricky = Buffer.concat([
+      random.subarray(0, 5000),
+      Buffer.from('PK\x07\x08'),
+      randomBytes(40),
+      random,
+    ]);
+    const archive = workspace.zip('-', ['-0', '-P', 'infected', '-', '-'], tricky);
+
+    // Act
+    const [entry] = await extractAll(chunked(archive, 333));
+
+    // Assess
+    expect(entry!.method).toBe(0);
+    expect(entry!.hasDataDescriptor).toBe(true);
+    expect(sha256(entry!.data)).toBe(sha256(tricky));
+  });
+
+  it('reads archives written with forced data descriptors (zip -fd)', async () => {
+    // Prepare
+    const archive = workspace.zip('fd.zip', ['-fd', '-P', 'infected', 'fd.zip', 'report.txt', 'small.txt']);
+
+    // Act
+    const entries = await extractAll(chunked(archive, 2048));
+
+    // Assess
+    expect(entries.map((entry) => [entry.name, entry.hasDataDescriptor, sha256(entry.data)])).toEqual([
+      ['report.txt', true, sha256(text)],
+      ['small.txt', true, sha256(small)],
+    ]);
+  });
+
+  it('accepts unencrypted entries', async () => {
+    // Prepare
+    const archive = workspace.zip('plain.zip', ['plain.zip', 'report.txt', 'blob.bin']);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+
+    // Assess
+    expect(entries.map((entry) => [entry.name, entry.encrypted, sha256(entry.data)])).toEqual([
+      ['report.txt', false, sha256(text)],
+      ['blob.bin', false, sha256(random)],
+    ]);
+  });
+
+  it('skips directory entries and gives the base name of nested files', async () => {
+    // Prepare
+    const archive = workspace.zip('tree.zip', ['-r', '-P', 'infected', 'tree.zip', 'folder']);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+
+    // Assess
+    expect(entries.map((entry) => [entry.name, entry.baseName])).toEqual([
+      ['folder/sub/inner.txt', 'inner.txt'],
+    ]);
+    expect(entries[0]!.data.equals(small)).toBe(true);
+  });
+
+  it('splits names on both slashes and backslashes for the base name', () => {
+    // Assess
+    expect(baseName('C:\\Windows\\Temp\\evil.exe')).toBe('evil.exe');
+    expect(baseName('a/b\\c/d.txt')).toBe('d.txt');
+    expect(baseName('dir/')).toBe('dir');
+    expect(baseName('')).toBe('');
+  });
+
+  it('delivers the next entry when the consumer skipped reading the previous one', async () => {
+    // Prepare
+    const names: string[] = [];
+    let last = Buffer.alloc(0);
+
+    // Act
+    for await (const entry of new ZipReader(chunked(encrypted), { password: 'infected' })) {
+      names.push(entry.name);
+      if (entry.name === 'small.txt') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry.stream) chunks.push(chunk as Buffer);
+        last = Buffer.concat(chunks);
+      }
+    }
+
+    // Assess
+    expect(names).toEqual(['report.txt', 'blob.bin', 'small.txt']);
+    expect(last.equals(small)).toBe(true);
+  });
+
+  it('fails with a clear error when the password is wrong', async () => {
+    // Act
+    const error = await failure(extractAll(chunked(encrypted), { password: 'not-infected' }));
+
+    // Assess: the check byte catches 255 of 256 wrong passwords; the CRC catches the rest
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toMatch(
+      /^Error while creating file\. (Wrong password for entry report\.txt|Corrupt archive: .*wrong password)/,
+    );
+    expect((error as ArchiveError).retryable).toBe(false);
+  });
+
+  it('fails when an encrypted entry comes without a password', async () => {
+    // Act
+    const error = await failure(extractAll(chunked(encrypted), {}));
+
+    // Assess
+    expect(error.message).toBe(
+      'Error while creating file. Entry report.txt is encrypted and no password was given',
+    );
+  });
+
+  it('rejects AES (method 99) and strong encryption entries', async () => {
+    // Prepare
+    const aes = craftZip([{ name: 'secret.txt', data: randomBytes(64), method: 99, flags: 0x1 }]);
+    const strong = craftZip([{ name: 'strong.txt', data: randomBytes(64), flags: 0x41 }]);
+
+    // Act
+    const aesError = await failure(extractAll(chunked(aes)));
+    const strongError = await failure(extractAll(chunked(strong)));
+
+    // Assess
+    expect(aesError).toBeInstanceOf(ArchiveError);
+    expect(aesError.message).toBe(
+      'Error while creating file. Entry secret.txt uses AES or strong encryption, which is not supported (only traditional PKWARE encryption is)',
+    );
+    expect(strongError.message).toMatch(
+      /^Error while creating file\. Entry strong\.txt uses AES or strong encryption/,
+    );
+  });
+
+  it('rejects compression methods other than store and deflate', async () => {
+    // Prepare
+    const bzip2 = craftZip([{ name: 'x.bz2', data: randomBytes(10), method: 12 }]);
+
+    // Act
+    const error = await failure(extractAll(chunked(bzip2)));
+
+    // Assess
+    expect(error.message).toBe(
+      'Error while creating file. Entry x.bz2 uses compression method 12, which is not supported (only stored and deflated)',
+    );
+  });
+
+  it('reports a CRC-32 mismatch instead of ending the entry stream', async () => {
+    // Prepare
+    const archive = craftZip([{ name: 'a.txt', data: small, crc: 0x12345678 }]);
+    const entryErrors: unknown[] = [];
+    let ended = false;
+
+    // Act
+    const error = await failure(
+      (async () => {
+        for await (const entry of new ZipReader(chunked(archive))) {
+          entry.stream.on('end', () => {
+            ended = true;
+          });
+          try {
+            for await (const _chunk of entry.stream) {
+              // drain
+            }
+          } catch (streamError) {
+            entryErrors.push(streamError);
+            throw streamError;
+          }
+        }
+      })(),
+    );
+
+    // Assess
+    expect(error.message).toBe('Error while creating file. Corrupt archive: CRC-32 mismatch for entry a.txt');
+    expect(entryErrors).toEqual([error]);
+    expect(ended).toBe(false);
+  });
+
+  it('detects corrupt bytes inside encrypted deflated data', async () => {
+    // Prepare
+    const corrupt = Buffer.from(encrypted);
+    for (let i = 2000; i < 2100; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
+
+    // Act
+    const error = await failure(extractAll(chunked(corrupt)));
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toMatch(/^Error while creating file\. Corrupt archive: .*report\.txt/);
+  });
+
+  it('detects a corrupt data descriptor', async () => {
+    // Prepare: change the CRC in the descriptor of the stdin entry (just after "PK\x07\x08")
+    const archive = Buffer.from(workspace.zip('-', ['-P', 'infected', '-', '-'], small));
+    const at = archive.indexOf(Buffer.from('PK\x07\x08'), 30);
+    archive[at + 4] = archive[at + 4]! ^ 0xff;
+
+    // Act
+    const error = await failure(extractAll(chunked(archive)));
+
+    // Assess
+    expect(error.message).toMatch(
+      /^Error while creating file\. Corrupt archive: CRC-32 mismatch for entry -/,
+    );
+  });
+
+  it('fails on input that is not a zip archive, or is empty', async () => {
+    // Act
+    const notZip = await failure(extractAll(chunked(Buffer.from('<html>Service unavailable</html>'))));
+    const empty = await failure(extractAll(chunked(Buffer.alloc(0))));
+
+    // Assess
+    expect(notZip.message).toBe('Error while creating file. The download is not a zip archive');
+    expect(empty.message).toBe('Error while creating file. The archive is empty');
+  });
+
+  it('fails on a truncated archive, wherever it is cut', async () => {
+    for (const length of [20, 100, Math.floor(encrypted.length / 2), encrypted.length - 10]) {
+      // Act
+      const error = await failure(extractAll(chunked(encrypted.subarray(0, length))));
+
+      // Assess
+      expect(error).toBeInstanceOf(ArchiveError);
+      expect(error.message).toBe(
+        'Error while creating file. The archive is truncated (the data ended before the end of the archive)',
+      );
+    }
+  });
+
+  it('propagates the upstream error unchanged when the body fails mid-download', async () => {
+    // Prepare
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    async function* body(): AsyncGenerator<Uint8Array> {
+      yield encrypted.subarray(0, 50_000);
+      throw reset;
+    }
+
+    // Act
+    const error = await failure(extractAll(body()));
+
+    // Assess
+    expect(error).toBe(reset);
+  });
+
+  it('enforces the archive byte limit while reading', async () => {
+    // Act
+    const error = await failure(
+      extractAll(chunked(encrypted), { password: 'infected', maxArchiveBytes: 100_000 }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(error.message).toBe(
+      'File is larger than the maximum of 100000 bytes allowed by GET_FILE_MAX_BYTES',
+    );
+  });
+
+  it('enforces the per-entry extracted byte limit', async () => {
+    // Prepare: report.txt deflates far below the limit, its extracted size is above it
+    const archive = workspace.zip('one.zip', ['-P', 'infected', 'one.zip', 'report.txt']);
+    expect(archive.length).toBeLessThan(200_000);
+
+    // Act
+    const error = await failure(
+      extractAll(chunked(archive), {
+        password: 'infected',
+        maxArchiveBytes: 200_000,
+        maxEntryBytes: 200_000,
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(error.message).toBe(
+      'File is larger than the maximum of 200000 bytes allowed by GET_FILE_MAX_BYTES',
+    );
+  });
+
+  it('does not read ahead of a consumer that stops draining (backpressure)', async () => {
+    // Prepare: a 6 MB entry; count what the reader pulls from the body
+    const big = sampleText(6_000_000);
+    const archive = workspace.zip('-', ['-0', '-P', 'infected', '-', '-'], big);
+    let pulled = 0;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of chunked(archive, 16_384)) {
+        pulled += chunk.length;
+        yield chunk;
+      }
+    }
+    const reader = new ZipReader(body(), { password: 'infected', highWaterMark: 16_384 });
+    const iterator = reader[Symbol.asyncIterator]();
+
+    // Act: read one chunk, then let the event loop run while nobody reads
+    const { value: entry } = await iterator.next();
+    const stream = entry!.stream;
+    await new Promise<void>((resolve) => stream.once('readable', () => resolve()));
+    stream.read(1000);
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    const pulledWhilePaused = pulled;
+    stream.resume();
+    await iterator.next();
+
+    // Assess
+    expect(pulledWhilePaused).toBeLessThan(200_000);
+    expect(pulled).toBe(archive.length);
+  });
+
+  it('closes the body when the consumer stops iterating early', async () => {
+    // Prepare
+    let closed = false;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      try {
+        yield* chunked(encrypted, 1000);
+      } finally {
+        closed = true;
+      }
+    }
+
+    // Act
+    for await (const entry of new ZipReader(body(), { password: 'infected' })) {
+      entry.stream.destroy();
+      break;
+    }
+
+    // Assess
+    expect(closed).toBe(true);
+  });
+});
