@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import {
   assertHasCredential,
   credentialFingerprint,
@@ -114,6 +114,7 @@ export class TaniumClient {
   private readonly entry: SessionEntry;
   private readonly logger: ClientLogger;
   private readonly random: () => number;
+  private agent: Agent;
 
   constructor(
     credentials: TaniumCredentials,
@@ -129,6 +130,7 @@ export class TaniumClient {
     this.entry = sessionEntry(credentialFingerprint(credentials));
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
+    this.agent = agentFor(credentials);
     if (!warnedOrigins.has(this.origin)) {
       warnedOrigins.add(this.origin);
       if (!credentials.verifyServerCert) {
@@ -404,7 +406,9 @@ export class TaniumClient {
     const timeoutMs = this.credentials.timeoutSeconds * 1000;
     const remaining = deadline - Date.now();
     const started = Date.now();
-    const response = await agentFor(this.credentials).request({
+    // A closed agent (closeAgents() at CLI exit or in tests) is replaced by a fresh one from the cache.
+    if (this.agent.closed) this.agent = agentFor(this.credentials);
+    const response = await this.agent.request({
       origin: this.origin,
       path: url,
       method: request.method,

@@ -1,0 +1,94 @@
+/**
+ * Client overhead: TaniumClient calls/second against the emulator next to raw undici calls/second
+ * against the same endpoint, same run, same concurrency. Target: client_vs_raw_undici >= 0.9.
+ *
+ *   npm run bench -- client [--requests N] [--concurrency C]
+ */
+import { Agent } from 'undici';
+import { parseCredentials } from '../shared/config/credentials.ts';
+import { closeAgents } from '../shared/tanium/agent.ts';
+import { TaniumClient } from '../shared/tanium/client.ts';
+import { TR } from '../shared/tanium/routes.ts';
+import { startEmulatorProcess } from './support/emulator-process.ts';
+
+function flag(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+const REQUESTS = flag('requests', 4000);
+const CONCURRENCY = flag('concurrency', 8);
+const ROUNDS = flag('rounds', 7);
+const PATH = `${TR}/conns`;
+
+async function measure(call: () => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next++ < REQUESTS) await call();
+    }),
+  );
+  return REQUESTS / ((performance.now() - started) / 1000);
+}
+
+const emulator = await startEmulatorProcess();
+const client = new TaniumClient(
+  parseCredentials(
+    { base_url: emulator.url, api_token: emulator.credentials.apiToken, ca_bundle: emulator.ca },
+    'bench',
+  ),
+);
+const raw = new Agent({ connect: { ca: emulator.ca }, keepAliveTimeout: 30_000, connections: 32 });
+const origin = new URL(emulator.url).origin;
+const token = emulator.credentials.apiToken;
+
+const viaClient = () => client.request({ method: 'GET', path: PATH });
+const viaRaw = async () => {
+  const response = await raw.request({
+    origin,
+    path: PATH,
+    method: 'GET',
+    headers: { session: token, accept: 'application/json', 'user-agent': 'bench' },
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`raw request failed: ${response.statusCode}`);
+  return JSON.parse(text) as unknown;
+};
+
+// Warm both paths (TLS handshakes, JIT), then alternate rounds so drift affects both sides alike.
+await measure(viaClient);
+await measure(viaRaw);
+const clientRates: number[] = [];
+const rawRates: number[] = [];
+const ratios: number[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  // Alternate which side goes first so warm-up and drift do not favour one of them.
+  const clientFirst = round % 2 === 0;
+  const a = await measure(clientFirst ? viaClient : viaRaw);
+  const b = await measure(clientFirst ? viaRaw : viaClient);
+  const [c, r] = clientFirst ? [a, b] : [b, a];
+  clientRates.push(c);
+  rawRates.push(r);
+  ratios.push(c / r);
+}
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+const clientRps = median(clientRates);
+const rawRps = median(rawRates);
+
+await raw.close();
+await closeAgents();
+await emulator.stop();
+
+console.error(
+  `client: ${clientRates.map((r) => r.toFixed(0)).join(', ')} req/s; raw undici: ${rawRates.map((r) => r.toFixed(0)).join(', ')} req/s (${REQUESTS} requests x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, HTTPS keep-alive, emulator in its own process; ratio = median of per-round ratios)`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'client',
+    client_rps: Math.round(clientRps),
+    raw_undici_rps: Math.round(rawRps),
+    client_vs_raw_undici: Number(median(ratios).toFixed(3)),
+  }),
+);
