@@ -1,7 +1,12 @@
+import { alertActions } from './alerts.ts';
 import { connectionActions } from './connections.ts';
+import { evidenceActions } from './evidence.ts';
+import { getFile } from './get-file.ts';
+import { intelActions } from './intel.ts';
 import { investigationActions } from './investigation.ts';
 import { snapshotActions } from './snapshots.ts';
 import type { ActionDefinition, Family } from './types.ts';
+import { uploadIntelDoc } from './upload-intel-doc.ts';
 
 /**
  * The one table of actions. The family handlers, the CLI, the docs generator and the tests all iterate
@@ -11,6 +16,11 @@ export const ACTIONS: readonly ActionDefinition[] = [
   ...connectionActions,
   ...snapshotActions,
   ...investigationActions,
+  ...evidenceActions,
+  getFile,
+  ...intelActions,
+  uploadIntelDoc,
+  ...alertActions,
 ] as unknown as readonly ActionDefinition[];
 
 const byKey = new Map<string, ActionDefinition>();

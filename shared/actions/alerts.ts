@@ -1,0 +1,45 @@
+import { ALERTS_READ, enrichAlert, listAlertsPage, parseAlertQuery } from '../tanium/alerts.ts';
+import { integer, optionalText } from './params.ts';
+import { defineAction } from './types.ts';
+
+/** The alerts family (tanium-api.md 2.20). */
+
+export const listAlerts = defineAction({
+  name: 'list alerts',
+  id: 'list_alerts',
+  family: 'alerts',
+  readOnly: true,
+  description: 'Lists Threat Response alerts, filtered by a URL-style query, with path, type and hashes.',
+  permission: ALERTS_READ,
+  // `ph` (the connector's placeholder) is not declared: unknown parameters are ignored.
+  params: {
+    query: optionalText('query', {
+      trim: false,
+      description:
+        'Filters as a URL query, e.g. state=unresolved&state=inprogress&priority=high (repeat a key for OR)',
+    }),
+    limit: integer('limit', { default: 100, description: 'Maximum number of alerts to return' }),
+    offset: integer('offset', { default: 0, allowZero: true, description: 'Number of alerts to skip' }),
+  },
+  async run(ctx, params) {
+    // Parsed before the call: a malformed query is a validation failure, not a request.
+    const pairs = parseAlertQuery(params.query);
+    const page = await listAlertsPage(ctx.client, {
+      limit: params.limit,
+      offset: params.offset,
+      pairs,
+      deadline: ctx.deadline,
+      action: 'list alerts',
+    });
+    const data = page.alerts.map(enrichAlert);
+    const summary: Record<string, unknown> = {};
+    if (page.meta) {
+      if (page.meta.totalCount !== undefined) summary.totalCount = page.meta.totalCount;
+      if (page.meta.filteredCount !== undefined) summary.filteredCount = page.meta.filteredCount;
+    }
+    summary.total_alerts = data.length;
+    return { message: 'Listed alerts successfully', data, summary };
+  },
+});
+
+export const alertActions = [listAlerts];

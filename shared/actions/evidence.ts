@@ -1,0 +1,131 @@
+import * as z from 'zod/mini';
+import { TaniumError } from '../tanium/errors.ts';
+import { connectionSegment, query, segment, TR } from '../tanium/routes.ts';
+import { withConnectionCheck } from './connection-check.ts';
+import { integer, optionalText, requiredText } from './params.ts';
+import { defineAction } from './types.ts';
+
+/** The evidence family (tanium-api.md 2.14-2.17). */
+
+const filePage = z.looseObject({
+  fileEvidence: z.optional(z.nullable(z.array(z.unknown()))),
+  totalCount: z.optional(z.nullable(z.number())),
+});
+
+function unexpected(what: string): TaniumError {
+  return new TaniumError(
+    'tanium',
+    `Error occurred while processing the response from server. Expected ${what}`,
+  );
+}
+
+/** True for the bodies the connector reported as "No results found": empty, `{}` or `[]`. */
+function isEmptyBody(payload: unknown): boolean {
+  if (payload === null || payload === undefined || payload === '') return true;
+  if (Array.isArray(payload)) return payload.length === 0;
+  return typeof payload === 'object' && Object.keys(payload).length === 0;
+}
+
+/** `taskInfo.id` as Tanium sent it (a number today; a string passes through unchanged). */
+function taskIdOf(payload: unknown): unknown {
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return null;
+  const taskInfo = (payload as { taskInfo?: unknown }).taskInfo;
+  if (!taskInfo || typeof taskInfo !== 'object' || Array.isArray(taskInfo)) return null;
+  const id = (taskInfo as { id?: unknown }).id;
+  return typeof id === 'number' || typeof id === 'string' ? id : null;
+}
+
+export const listFiles = defineAction({
+  name: 'list files',
+  id: 'list_files',
+  family: 'evidence',
+  readOnly: true,
+  description: 'Lists the files collected from endpoints (file evidence), one page at a time.',
+  params: {
+    limit: integer('limit', { default: 1000, description: 'Maximum number of files to return' }),
+    offset: integer('offset', { default: 0, allowZero: true, description: 'Number of files to skip' }),
+    sort: optionalText('sort', {
+      description:
+        'Sort column (uuid, hostname, path, downloaded, size), `-` prefix for descending; passed to Tanium as given',
+    }),
+  },
+  async run(ctx, params) {
+    const pairs: Array<[string, string | number]> = [['limit', params.limit]];
+    if (params.offset > 0) pairs.push(['offset', params.offset]);
+    if (params.sort !== undefined) pairs.push(['sort', params.sort]);
+    const response = await ctx.client.request({
+      method: 'GET',
+      path: `${TR}/filedownload`,
+      query: query(pairs),
+      deadline: ctx.deadline,
+      action: 'list files',
+    });
+    const payload = response.payload;
+    if (isEmptyBody(payload)) return { message: 'No results found' };
+    const parsed = filePage.safeParse(payload);
+    if (!parsed.success || Array.isArray(payload)) throw unexpected('a list of files');
+    const total = parsed.data.totalCount ?? 0;
+    return {
+      message: `File count: ${total}`,
+      data: parsed.data.fileEvidence ?? [],
+      summary: { file_count: total },
+    };
+  },
+});
+
+export const saveFile = defineAction({
+  name: 'save file',
+  id: 'save_file',
+  family: 'evidence',
+  readOnly: false,
+  description:
+    'Collects a file from the endpoint behind a live connection; it appears in list files when done.',
+  params: {
+    connection_id: requiredText('connection_id', { description: 'Connection id, e.g. remote:host:123:1' }),
+    file_path: requiredText('file_path', {
+      trim: false,
+      description: 'Path of the file on the endpoint, e.g. C:\\Users\\bob\\evil.exe',
+    }),
+  },
+  async run(ctx, params) {
+    const response = await withConnectionCheck(ctx, params.connection_id, () =>
+      ctx.client.request({
+        method: 'POST',
+        path: `${TR}/conns/${connectionSegment('connection_id', params.connection_id)}/file`,
+        json: { path: params.file_path },
+        deadline: ctx.deadline,
+        action: 'save file',
+      }),
+    );
+    const payload = response.payload;
+    const empty = payload === null || payload === undefined || payload === '';
+    return {
+      message: 'Save file requested',
+      data: empty ? [] : [payload],
+      summary: { task_id: taskIdOf(payload) },
+    };
+  },
+});
+
+export const deleteFile = defineAction({
+  name: 'delete file',
+  id: 'delete_file',
+  family: 'evidence',
+  readOnly: false,
+  description: 'Deletes a collected file (file evidence) by its uuid.',
+  params: {
+    file_id: requiredText('file_id', { description: 'File evidence uuid, as listed by list files' }),
+  },
+  async run(ctx, params) {
+    await ctx.client.request({
+      method: 'DELETE',
+      path: `${TR}/filedownload/${segment('file_id', params.file_id)}`,
+      deadline: ctx.deadline,
+      action: 'delete file',
+    });
+    return { message: 'Delete file requested' };
+  },
+});
+
+// get file (2.17) joins this family with the vault: add `getFile` here and to the array below.
+export const evidenceActions = [listFiles, saveFile, deleteFile];

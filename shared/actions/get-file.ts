@@ -1,0 +1,287 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import * as z from 'zod/mini';
+import { loadSettings } from '../config/settings.ts';
+import type { TaniumClient } from '../tanium/client.ts';
+import { errorBodyText } from '../tanium/error-text.ts';
+import { ConfigError, TaniumError } from '../tanium/errors.ts';
+import { segment, TR } from '../tanium/routes.ts';
+import { classifyTransportError, transportError } from '../tanium/transport-errors.ts';
+import { getFileTooLarge } from '../vault/errors.ts';
+import { KEEP_POLICIES, type KeepPolicy, type VaultFileItem } from '../vault/types.ts';
+import { baseName } from '../vault/zip/names.ts';
+import { enumeration, type Param, requiredText } from './params.ts';
+import { type ActionContext, defineAction } from './types.ts';
+
+/** get file (tanium-api.md 2.17): a collected file, downloaded as a zip and stored in the S3 vault. */
+
+const ACTION = 'get file';
+const ACCEPT = 'application/zip, application/octet-stream';
+/** How much of an unexpected (non-zip) body is read for the error message. */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+const evidenceResponse = z.looseObject({
+  evidence: z.optional(
+    z.nullable(
+      z.looseObject({
+        path: z.optional(z.unknown()),
+        hostname: z.optional(z.unknown()),
+      }),
+    ),
+  ),
+});
+
+/**
+ * An optional enumeration: blank is absent (the context's default applies later), anything else must
+ * be one of `values`, with the contract's enumeration message.
+ */
+function optionalEnumeration<V extends string>(
+  name: string,
+  values: readonly V[],
+  description: string,
+): Param<V | undefined> {
+  const inner = enumeration(name, values, { description });
+  const schema = z.pipe(
+    z.unknown(),
+    z.transform((value: unknown, ctx) => {
+      if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
+        return undefined;
+      }
+      const parsed = inner.schema.safeParse(value);
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) {
+        ctx.issues.push({ code: 'custom', message: issue.message, input: value });
+      }
+      return z.NEVER;
+    }),
+  ) as unknown as z.ZodMiniType<V | undefined>;
+  return { schema, doc: { ...inner.doc, required: false } };
+}
+
+function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Percent-decodes an RFC 5987 value (`charset'lang'%xx...`); undefined when it cannot be read. */
+function decodeExtendedValue(value: string): string | undefined {
+  const match = /^([^']*)'[^']*'(.*)$/s.exec(value);
+  if (!match) return undefined;
+  const charset = match[1]!.trim().toLowerCase();
+  const text = match[2]!;
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (char === '%' && /^[0-9a-f]{2}$/i.test(text.slice(i + 1, i + 3))) {
+      bytes.push(Number.parseInt(text.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(char, 'utf8'));
+    }
+  }
+  const buffer = Buffer.from(bytes);
+  if (charset === 'utf-8' || charset === 'utf8' || charset === '') {
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(buffer);
+    } catch {
+      return undefined;
+    }
+  }
+  if (charset === 'iso-8859-1' || charset === 'latin1') return buffer.toString('latin1');
+  return undefined;
+}
+
+/**
+ * The file name a `Content-Disposition` header carries: `filename*` (RFC 5987) wins over `filename`
+ * (quoted or not), reduced to its base name. Undefined when the header names no usable file.
+ */
+export function dispositionFileName(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const params = new Map<string, string>();
+  for (const match of header.matchAll(/(?:^|;)\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
+    const key = match[1]!.toLowerCase();
+    let value = match[2]!.trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) {
+      value = value.slice(1, -1).replace(/\\(.)/gs, '$1');
+    }
+    if (!params.has(key)) params.set(key, value);
+  }
+  const extended = params.get('filename*');
+  const candidates = [
+    extended === undefined ? undefined : decodeExtendedValue(extended),
+    params.get('filename'),
+  ];
+  for (const candidate of candidates) {
+    const name = candidate === undefined ? '' : baseName(candidate.trim());
+    if (name !== '') return name;
+  }
+  return undefined;
+}
+
+/** Turns a failure of the download body (reset, stall, deadline) into the transport error of 1.7. */
+function bodyFailure(client: TaniumClient, path: string, deadline: number, error: unknown): TaniumError {
+  if (error instanceof TaniumError) return error;
+  const base = new URL(client.credentials.baseUrl);
+  const { failure, code } = classifyTransportError(error, Date.now() >= deadline - 5);
+  return transportError(
+    failure,
+    code,
+    {
+      method: 'GET',
+      path: `${base.pathname.replace(/\/+$/, '')}${path}`,
+      host: base.hostname,
+      port: base.port || (base.protocol === 'https:' ? '443' : '80'),
+      timeoutSeconds: client.credentials.timeoutSeconds,
+    },
+    error,
+  );
+}
+
+/** The download body with its transport errors already in the contract's terms (a reset stays retryable). */
+async function* translated(
+  body: Readable,
+  toError: (error: unknown) => TaniumError,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    for await (const chunk of body) yield chunk as Uint8Array;
+  } catch (error) {
+    throw toError(error);
+  }
+}
+
+async function readStart(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= limit) break;
+    }
+  } catch {
+    // What arrived before the failure is enough for the message.
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+}
+
+/** `evidence.path` and `evidence.hostname`, or nothing: this lookup never fails the action. */
+async function evidenceDetails(
+  ctx: ActionContext,
+  fileId: string,
+): Promise<{ host?: string; remotePath?: string }> {
+  try {
+    const response = await ctx.client.request({
+      method: 'GET',
+      path: `${TR}/filedownload/${segment('file_id', fileId)}`,
+      deadline: ctx.deadline,
+      action: ACTION,
+    });
+    const parsed = evidenceResponse.safeParse(response.payload);
+    const evidence = parsed.success ? parsed.data.evidence : undefined;
+    const details: { host?: string; remotePath?: string } = {};
+    if (typeof evidence?.hostname === 'string' && evidence.hostname !== '') details.host = evidence.hostname;
+    if (typeof evidence?.path === 'string' && evidence.path !== '') details.remotePath = evidence.path;
+    return details;
+  } catch {
+    return {};
+  }
+}
+
+/** The data item of 2.17 (plus where the object is). */
+function dataItem(item: VaultFileItem) {
+  return {
+    vault_id: item.vault_id,
+    name: item.name,
+    size: item.size,
+    hash: item.hash,
+    sha1: item.sha1,
+    sha256: item.sha256,
+    md5: item.md5,
+    archive_name: item.archive_name,
+    archive_size: item.archive_size,
+    file_id: item.file_id,
+    mime_type: item.mime_type,
+    metadata: item.metadata,
+    bucket: item.bucket,
+    key: item.key,
+  };
+}
+
+function maxBytesOf(ctx: ActionContext): number {
+  return ctx.getFileMaxBytes ?? loadSettings().getFileMaxBytes;
+}
+
+export const getFile = defineAction({
+  name: ACTION,
+  id: 'get_file',
+  family: 'evidence',
+  // It writes to the vault; the event layer makes it idempotent per requestId.
+  readOnly: false,
+  description:
+    'Downloads a collected file (a zip protected with the password "infected") and stores every file in it in the S3 vault.',
+  params: {
+    file_id: requiredText('file_id', { description: 'File evidence uuid, as listed by list files' }),
+    keep: optionalEnumeration(
+      'keep',
+      KEEP_POLICIES,
+      'What to store: the extracted files (extract), the password-protected archive as downloaded (archive), or both; default extract unless the deployment says otherwise',
+    ),
+  },
+  async run(ctx, params) {
+    const vault = ctx.vault;
+    if (!vault) throw new ConfigError('get file needs the vault: set VAULT_BUCKET');
+    const maxBytes = maxBytesOf(ctx);
+    const keep: KeepPolicy = params.keep ?? ctx.getFileKeep ?? 'extract';
+    const fileId = params.file_id;
+    const path = `${TR}/filedownload/data/${segment('file_id', fileId)}`;
+
+    const download = await ctx.client.stream({
+      method: 'GET',
+      path,
+      accept: ACCEPT,
+      deadline: ctx.deadline,
+      action: ACTION,
+    });
+    const body = download.body;
+    try {
+      const contentType = firstHeader(download.headers, 'content-type') ?? '';
+      if (!/zip|octet-stream/i.test(contentType)) {
+        const text = await readStart(body, ERROR_BODY_BYTES);
+        const said = ctx.client.redact(errorBodyText(text, contentType.toLowerCase()));
+        throw new TaniumError(
+          'tanium',
+          `Expected a zip archive but Tanium returned ${contentType || 'no content type'}: ${said}`,
+          { status: download.status },
+        );
+      }
+      const lengthHeader = firstHeader(download.headers, 'content-length');
+      const contentLength = lengthHeader && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+      // Checked before the metadata lookup too: an archive over the cap needs no second request.
+      if (contentLength !== undefined && contentLength > maxBytes) throw getFileTooLarge(maxBytes);
+
+      const nameFromHeader = dispositionFileName(firstHeader(download.headers, 'content-disposition'));
+      // The connector always asked for the evidence; only a nameless download needs it (for its name).
+      const details = nameFromHeader === undefined ? await evidenceDetails(ctx, fileId) : {};
+      const items = await vault.storeArchive(
+        translated(body, (error) => bodyFailure(ctx.client, path, ctx.deadline, error)),
+        {
+          archiveName: nameFromHeader ?? `${fileId}.zip`,
+          fileId,
+          ...details,
+          requestId: ctx.requestId,
+          maxBytes,
+          ...(contentLength === undefined ? {} : { contentLength }),
+          keep,
+        },
+      );
+      return {
+        message: 'File downloaded to vault',
+        data: items.map(dataItem),
+        summary: { vault_id: items[0]?.vault_id ?? null, total_files: items.length },
+      };
+    } finally {
+      // A failed or refused download must not keep the socket (or a stalled body) open.
+      if (!body.destroyed) body.destroy();
+    }
+  },
+});

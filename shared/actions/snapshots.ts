@@ -1,0 +1,139 @@
+import * as z from 'zod/mini';
+import { TaniumError } from '../tanium/errors.ts';
+import { connectionSegment, query, TR } from '../tanium/routes.ts';
+import { withConnectionCheck } from './connection-check.ts';
+import { integer, list, optionalText, requiredText } from './params.ts';
+import { defineAction } from './types.ts';
+
+/** The snapshots family (tanium-api.md 2.7-2.9). */
+
+const createResponse = z.looseObject({
+  status: z.optional(z.unknown()),
+  taskInfo: z.optional(z.unknown()),
+});
+const snapshotPage = z.looseObject({
+  snapshots: z.optional(z.nullable(z.array(z.looseObject({})))),
+  totalCount: z.optional(z.nullable(z.number())),
+});
+
+function unexpected(what: string): TaniumError {
+  return new TaniumError(
+    'tanium',
+    `Error occurred while processing the response from server. Expected ${what}`,
+  );
+}
+
+/** `taskInfo.id` as Tanium sent it (a number today; a string passes through unchanged). */
+function taskIdOf(taskInfo: unknown): unknown {
+  if (taskInfo && typeof taskInfo === 'object' && !Array.isArray(taskInfo)) {
+    const id = (taskInfo as { id?: unknown }).id;
+    if (typeof id === 'number' || typeof id === 'string') return id;
+  }
+  return null;
+}
+
+export const createSnapshot = defineAction({
+  name: 'create snapshot',
+  id: 'create_snapshot',
+  family: 'snapshots',
+  readOnly: false,
+  description:
+    'Starts a snapshot of the endpoint behind a live connection; it appears in list snapshots when done.',
+  params: {
+    connection_id: requiredText('connection_id', { description: 'Connection id, e.g. remote:host:123:1' }),
+  },
+  async run(ctx, params) {
+    const path = `${TR}/conns/${connectionSegment('connection_id', params.connection_id)}/snapshot`;
+    const response = await withConnectionCheck(ctx, params.connection_id, () =>
+      ctx.client.request({
+        method: 'POST',
+        path,
+        // Tanium expects the JSON content type on this bodiless POST.
+        body: '',
+        contentType: 'application/json',
+        deadline: ctx.deadline,
+        action: 'create snapshot',
+      }),
+    );
+    const payload = response.payload;
+    if (payload === null || payload === undefined || payload === '') {
+      return { message: 'Create snapshot request status' };
+    }
+    const parsed = createResponse.safeParse(payload);
+    if (!parsed.success || Array.isArray(payload)) throw unexpected('a snapshot task');
+    const status = parsed.data.status;
+    const shown = status === undefined || status === null || status === '' ? 'None' : String(status);
+    return {
+      message: `Create snapshot request status: ${shown}`,
+      data: [parsed.data],
+      summary: { task_id: taskIdOf(parsed.data.taskInfo) },
+    };
+  },
+});
+
+export const listSnapshots = defineAction({
+  name: 'list snapshots',
+  id: 'list_snapshots',
+  family: 'snapshots',
+  readOnly: true,
+  description: 'Lists the snapshots, one page at a time.',
+  params: {
+    limit: integer('limit', { default: 1000, description: 'Maximum number of snapshots to return' }),
+    offset: integer('offset', {
+      default: 0,
+      allowZero: true,
+      description: 'Number of snapshots to skip',
+    }),
+    sort: optionalText('sort', {
+      description: 'Sort column, `-` prefix for descending (e.g. -created); passed to Tanium as given',
+    }),
+  },
+  async run(ctx, params) {
+    const pairs: Array<[string, string | number]> = [['limit', params.limit]];
+    if (params.offset > 0) pairs.push(['offset', params.offset]);
+    if (params.sort !== undefined) pairs.push(['sort', params.sort]);
+    const response = await ctx.client.request({
+      method: 'GET',
+      path: `${TR}/snapshot`,
+      query: query(pairs),
+      deadline: ctx.deadline,
+      action: 'list snapshots',
+    });
+    const payload = response.payload ?? {};
+    const parsed = snapshotPage.safeParse(payload);
+    if (!parsed.success || Array.isArray(payload)) throw unexpected('a list of snapshots');
+    const rows = parsed.data.snapshots ?? [];
+    const total = parsed.data.totalCount ?? 0;
+    return { message: `Total snapshots: ${total}`, data: rows, summary: { total_snapshots: total } };
+  },
+});
+
+export const deleteSnapshot = defineAction({
+  name: 'delete snapshot',
+  id: 'delete_snapshot',
+  family: 'snapshots',
+  readOnly: false,
+  description: 'Deletes snapshots by uuid, in one request.',
+  params: {
+    snapshot_ids: list('snapshot_ids', {
+      required: true,
+      dedupe: true,
+      emptyMessage: "Please provide at least one snapshot id in the 'snapshot_ids' parameter",
+      description: 'Comma list of snapshot uuids',
+    }),
+  },
+  async run(ctx, params) {
+    // `required` guarantees at least one id; the type cannot say so.
+    const ids = params.snapshot_ids ?? [];
+    await ctx.client.request({
+      method: 'DELETE',
+      path: `${TR}/snapshot`,
+      json: { ids },
+      deadline: ctx.deadline,
+      action: 'delete snapshot',
+    });
+    return { message: 'Delete snapshot requested' };
+  },
+});
+
+export const snapshotActions = [createSnapshot, listSnapshots, deleteSnapshot];

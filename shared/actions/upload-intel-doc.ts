@@ -1,0 +1,128 @@
+import { ConfigError, TooLargeError, ValidationError, VaultError } from '../tanium/errors.ts';
+import { TR } from '../tanium/routes.ts';
+import { DEFAULTS } from '../vault/constants.ts';
+import { optionalText, requiredMessage } from './params.ts';
+import { defineAction } from './types.ts';
+
+/** upload intel doc (tanium-api.md 2.18): a YARA / OpenIOC / STIX document, from text or the vault. */
+
+const ACTION = 'upload intel doc';
+const INTELS_WRITE = 'threat response intels write';
+const MAX_BYTES = DEFAULTS.intelDocMaxBytes;
+const MAX_NAME_BYTES = 255;
+const VAULT_ID = /^[0-9a-f]{40}$/i;
+
+const NOT_BOTH = "Please provide either 'intel_doc' or 'vault_id', not both";
+const DOC_AND_NAME = 'Error: please provide an intel doc and target file name';
+const BAD_VAULT_ID = "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter";
+const NOT_PLAIN = "Please provide a plain file name in the 'file_name' parameter";
+
+/** A name Tanium can store as is: no directories, no control characters, at most 255 UTF-8 bytes. */
+function isPlainFileName(name: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[/\\\u0000-\u001f\u007f-\u009f]/.test(name)) return false;
+  return Buffer.byteLength(name, 'utf8') <= MAX_NAME_BYTES;
+}
+
+/**
+ * `attachment; filename="<ascii fallback>"; filename*=UTF-8''<percent-encoded name>` (RFC 6266 / 5987):
+ * servers that only read `filename` get a safe ASCII name, the others the exact one.
+ */
+export function intelDocDisposition(name: string): string {
+  let fallback = '';
+  for (const char of name) {
+    const code = char.codePointAt(0)!;
+    fallback += code > 0x7e || char === '"' || char === '\\' ? '_' : char;
+  }
+  // encodeURIComponent leaves ' ( ) * unescaped; RFC 5987's attr-char does not allow them.
+  const encoded = encodeURIComponent(name).replace(
+    /['()*]/g,
+    (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}
+
+function intelDocIdOf(payload: unknown): unknown {
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return null;
+  const id = (payload as { id?: unknown }).id;
+  return typeof id === 'number' || typeof id === 'string' ? id : null;
+}
+
+function isEmptyPayload(payload: unknown): boolean {
+  if (payload === null || payload === undefined || payload === '') return true;
+  if (Array.isArray(payload)) return payload.length === 0;
+  return typeof payload === 'object' && Object.keys(payload).length === 0;
+}
+
+export const uploadIntelDoc = defineAction({
+  name: ACTION,
+  id: 'upload_intel_doc',
+  family: 'intel',
+  readOnly: false,
+  description:
+    'Uploads an intel document (YARA, OpenIOC or STIX, told by the file name) to Threat Response, from text or from a vault file.',
+  permission: INTELS_WRITE,
+  params: {
+    file_name: optionalText('file_name', {
+      description:
+        'Target file name; its extension tells Tanium the type (.yara/.yar, .ioc, .stix/.xml). Default with vault_id: the vault file name',
+    }),
+    intel_doc: optionalText('intel_doc', { trim: false, description: 'The document text' }),
+    vault_id: optionalText('vault_id', {
+      description: 'Vault id (SHA-1, 40 hex characters) of the document',
+    }),
+  },
+  async run(ctx, params) {
+    // Every rule is checked before the vault or Tanium is touched, in the contract's order.
+    if (params.intel_doc !== undefined && params.vault_id !== undefined) throw new ValidationError(NOT_BOTH);
+    if (params.vault_id === undefined && (params.file_name === undefined || params.intel_doc === undefined)) {
+      throw new ValidationError(DOC_AND_NAME);
+    }
+    if (params.vault_id !== undefined && !VAULT_ID.test(params.vault_id))
+      throw new ValidationError(BAD_VAULT_ID);
+    if (params.file_name !== undefined && !isPlainFileName(params.file_name))
+      throw new ValidationError(NOT_PLAIN);
+
+    let body: Buffer;
+    let name = params.file_name;
+    if (params.intel_doc !== undefined) {
+      body = Buffer.from(params.intel_doc, 'utf8');
+      if (body.length > MAX_BYTES)
+        throw new TooLargeError(`Intel document is larger than ${MAX_BYTES} bytes`);
+    } else {
+      const vaultId = params.vault_id!.toLowerCase();
+      if (!ctx.vault)
+        throw new ConfigError('upload intel doc needs the vault for vault_id: set VAULT_BUCKET');
+      // A failed read fails the action: posting an empty or partial body would replace a real document.
+      const source = await ctx.vault.readForIntelDoc(vaultId, MAX_BYTES);
+      if (source.size === 0) {
+        throw new VaultError(`Unable to read vault_id ${vaultId} from the vault: the file is empty`);
+      }
+      body = source.bytes;
+      if (name === undefined) {
+        if (source.name === undefined || source.name === '')
+          throw new ValidationError(requiredMessage('file_name'));
+        if (!isPlainFileName(source.name)) throw new ValidationError(NOT_PLAIN);
+        name = source.name;
+      }
+    }
+
+    // A POST is retried only when it never reached Tanium (client rule): one request, one revision.
+    const response = await ctx.client.request({
+      method: 'POST',
+      path: `${TR}/intels`,
+      body,
+      contentType: 'application/octet-stream',
+      headers: { 'content-disposition': intelDocDisposition(name!) },
+      deadline: ctx.deadline,
+      action: ACTION,
+      permission: INTELS_WRITE,
+    });
+    const payload = response.payload;
+    return {
+      message: 'Uploaded intel document to Tanium Threat Response',
+      data: isEmptyPayload(payload) ? [] : [payload],
+      summary: { intel_doc_id: intelDocIdOf(payload) },
+    };
+  },
+});

@@ -1,0 +1,169 @@
+import * as z from 'zod/mini';
+import type { TaniumClient } from './client.ts';
+import { TaniumError, ValidationError } from './errors.ts';
+import { query, TR } from './routes.ts';
+
+/**
+ * Threat Response alerts (tanium-api.md 2.20, 3.3, 4.8): one page of them, the query syntax of list
+ * alerts, and the enrichment shared by the list alerts action and the alert poller.
+ */
+
+export const ALERTS_READ = 'threat response alerts read';
+
+/** An alert as Tanium sends it; every field passes through, `details` is a JSON-encoded string. */
+export const alertSchema = z.looseObject({
+  id: z.optional(z.unknown()),
+  guid: z.optional(z.unknown()),
+  createdAt: z.optional(z.unknown()),
+  details: z.optional(z.unknown()),
+});
+export type Alert = z.infer<typeof alertSchema>;
+
+const alertList = z.array(alertSchema);
+
+export interface AlertsMeta {
+  totalCount?: number;
+  filteredCount?: number;
+  [key: string]: unknown;
+}
+
+/** The fields enrichment adds; `details` stays as received. */
+export interface AlertEnrichment {
+  path: string;
+  event_type: string;
+  md5?: string;
+  sha1?: string;
+  sha256?: string;
+  details_error?: string;
+}
+
+export type EnrichedAlert = Alert & AlertEnrichment;
+
+type Json = Record<string, unknown>;
+
+function asObject(value: unknown): Json | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * `details` as an object: the JSON string decoded, or an object used as is. A missing value, text that is
+ * not JSON, or JSON that is not an object gives the reason instead.
+ */
+export function parseAlertDetails(details: unknown): { details: Json } | { error: string } {
+  if (details === undefined || details === null) return { error: 'details is missing' };
+  let value: unknown = details;
+  if (typeof details === 'string') {
+    try {
+      value = JSON.parse(details);
+    } catch (error) {
+      return { error: (error as Error).message };
+    }
+  }
+  const object = asObject(value);
+  return object ? { details: object } : { error: 'details is not a JSON object' };
+}
+
+/**
+ * The derived fields of 2.20. The hash preference differs on purpose: `md5` prefers the match's own
+ * property, `sha1`/`sha256` the nested file's. The connector wrote `fullpath` into `md5`; this does not.
+ */
+export function alertEnrichment(details: unknown): AlertEnrichment {
+  const parsed = parseAlertDetails(details);
+  if ('error' in parsed) {
+    return { path: '', event_type: '', details_error: `Unable to parse details: ${parsed.error}` };
+  }
+  const match = asObject(parsed.details.match);
+  const properties = asObject(match?.properties) ?? {};
+  const file = asObject(properties.file) ?? {};
+  const enrichment: AlertEnrichment = {
+    path:
+      (typeof properties.fullpath === 'string' ? properties.fullpath : undefined) ??
+      (typeof file.fullpath === 'string' ? file.fullpath : undefined) ??
+      '',
+    event_type: typeof match?.type === 'string' ? match.type : '',
+  };
+  const md5 = nonEmpty(properties.md5) ?? nonEmpty(file.md5);
+  const sha1 = nonEmpty(file.sha1) ?? nonEmpty(properties.sha1);
+  const sha256 = nonEmpty(file.sha256) ?? nonEmpty(properties.sha256);
+  if (md5 !== undefined) enrichment.md5 = md5;
+  if (sha1 !== undefined) enrichment.sha1 = sha1;
+  if (sha256 !== undefined) enrichment.sha256 = sha256;
+  return enrichment;
+}
+
+/**
+ * The alert with `path`, `event_type`, the hashes and, when `details` cannot be read, `details_error`.
+ * The alert is never dropped: one bad `details` must not hide the others.
+ */
+export function enrichAlert(alert: Alert): EnrichedAlert {
+  return { ...alert, ...alertEnrichment(alert.details) };
+}
+
+/**
+ * Parses list alerts' `query` (tanium-api.md 2.20): a leading `?` dropped, URL query decoding, repeated
+ * keys kept in order, `limit`/`offset` dropped (the parameters win). Throws a ValidationError for a part
+ * that is not `key=value`.
+ */
+export function parseAlertQuery(text: string | undefined): Array<[string, string]> {
+  if (text === undefined) return [];
+  const body = text.startsWith('?') ? text.slice(1) : text;
+  for (const part of body.split('&')) {
+    if (part === '') continue;
+    if (part.indexOf('=') <= 0) {
+      throw new ValidationError(
+        `Unable to parse provided query: every part must be key=value (got '${part}')`,
+      );
+    }
+  }
+  const pairs: Array<[string, string]> = [];
+  for (const [key, value] of new URLSearchParams(body)) {
+    if (key !== 'limit' && key !== 'offset') pairs.push([key, value]);
+  }
+  return pairs;
+}
+
+export interface AlertsPageRequest {
+  limit: number;
+  /** Sent only when > 0. */
+  offset?: number;
+  /** Filters and `sort`, in order, after `limit` and `offset`. */
+  pairs?: ReadonlyArray<readonly [string, string]>;
+  deadline: number;
+  /** The display name used in messages (default `list alerts`). */
+  action?: string;
+}
+
+export interface AlertsPage {
+  /** The alerts as Tanium sent them (not enriched). */
+  alerts: Alert[];
+  /** `meta` of the response (`totalCount`, `filteredCount`), when Tanium sent one. */
+  meta?: AlertsMeta;
+}
+
+/** `GET TR/alerts?limit=<n>[&offset=<n>][&<pairs>]`: one page, the wrapped or the bare form. */
+export async function listAlertsPage(client: TaniumClient, request: AlertsPageRequest): Promise<AlertsPage> {
+  const pairs: Array<readonly [string, string | number]> = [['limit', request.limit]];
+  if (request.offset !== undefined && request.offset > 0) pairs.push(['offset', request.offset]);
+  pairs.push(...(request.pairs ?? []));
+  const response = await client.request({
+    method: 'GET',
+    path: `${TR}/alerts`,
+    query: query(pairs),
+    deadline: request.deadline,
+    action: request.action ?? 'list alerts',
+    permission: ALERTS_READ,
+  });
+  const alerts = alertList.safeParse(response.payload ?? []);
+  if (!alerts.success) {
+    throw new TaniumError(
+      'tanium',
+      'Error occurred while processing the response from server. Expected a list of alerts',
+    );
+  }
+  const meta = asObject(response.meta);
+  return meta ? { alerts: alerts.data, meta: meta as AlertsMeta } : { alerts: alerts.data };
+}

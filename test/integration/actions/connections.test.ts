@@ -1,0 +1,282 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  closeConnection,
+  createConnection,
+  deleteConnection,
+  getEndpoint,
+  listConnectionsAction,
+  testConnectivity,
+} from '../../../shared/actions/connections.ts';
+import { executeAction } from '../../../shared/actions/execute.ts';
+import type { ActionContext, ActionDefinition } from '../../../shared/actions/types.ts';
+import { TaniumClient } from '../../../shared/tanium/client.ts';
+import { DEC, TR } from '../../../shared/tanium/routes.ts';
+import {
+  clientFor,
+  contextFor,
+  credentialsFor,
+  type Emulator,
+  SEEDED,
+  startTestEmulator,
+} from '../../helpers/tanium.ts';
+
+describe('Actions: connections family', () => {
+  let emulator: Emulator;
+  let ctx: ActionContext;
+
+  beforeAll(async () => {
+    emulator = await startTestEmulator();
+  });
+  afterAll(async () => {
+    await emulator.close();
+  });
+  beforeEach(() => {
+    emulator.reset();
+    ctx = contextFor(clientFor(emulator), emulator);
+  });
+
+  const run = (action: unknown, params: Record<string, unknown> = {}, context = ctx) =>
+    executeAction(action as ActionDefinition, params, context);
+
+  describe('Action: test connectivity', () => {
+    it('passes with the token and says which credential worked', async () => {
+      const result = await run(testConnectivity);
+      expect(result).toEqual({
+        status: 'success',
+        message: 'Test Connectivity Passed',
+        parameter: {},
+        data: [],
+        summary: { auth: 'token' },
+      });
+      expect(emulator.requests.map((r) => r.path)).toEqual([`${TR}/status`]);
+    });
+
+    it('reports a session login when only username and password are configured', async () => {
+      const result = await run(testConnectivity, {}, contextFor(clientFor(emulator, { auth: 'password' })));
+      expect(result.summary).toEqual({ auth: 'session' });
+    });
+
+    it('fails with the permission it needs', async () => {
+      emulator.removePermission('full', 'threat response use api');
+      const result = await run(testConnectivity);
+      expect(result.status).toBe('failed');
+      expect(result.error).toEqual({ kind: 'permission', retryable: false });
+      expect(result.message).toContain(
+        "lacks the 'threat response use api' permission needed by test connectivity",
+      );
+    });
+
+    it('fails before any call when no credential is configured', () => {
+      const credentials = credentialsFor(emulator, { secret: { api_token: null } });
+      expect(() => new TaniumClient(credentials)).toThrow(
+        'Please provide either an API token, or username and password credentials',
+      );
+      expect(emulator.requests).toHaveLength(0);
+    });
+  });
+
+  describe('Action: list connections', () => {
+    it('lists every connection unchanged and counts active and inactive ones', async () => {
+      // Act
+      const result = await run(listConnectionsAction);
+
+      // Assess
+      expect(result.status).toBe('success');
+      const ids = result.data.map((c) => (c as { id: string }).id);
+      expect(ids).toContain(SEEDED.connectedConnectionId);
+      const statuses = result.data.map((c) => (c as { status: string }).status);
+      const active = statuses.filter((s) => s === 'connected').length;
+      const inactive = statuses.filter((s) => s === 'disconnected').length;
+      expect(result.summary).toEqual({
+        total_connections: result.data.length,
+        active_connections: active,
+        inactive_connections: inactive,
+      });
+      expect(result.message).toBe(
+        `Number of total connections: ${result.data.length}, Number of active connections: ${active}, Number of inactive connections: ${inactive}`,
+      );
+      expect(result.data[0]).toHaveProperty('initiatedAt');
+    });
+
+    it('leaves out zero counts from the summary but prints them in the message', async () => {
+      emulator.reset({ seed: false });
+      const result = await run(listConnectionsAction);
+      expect(result.summary).toEqual({ total_connections: 0 });
+      expect(result.message).toBe(
+        'Number of total connections: 0, Number of active connections: 0, Number of inactive connections: 0',
+      );
+    });
+
+    it('prefixes a Tanium error', async () => {
+      emulator.faults.add({ path: `${TR}/conns`, kind: 'status', status: 500, message: 'database down' });
+      const result = await run(listConnectionsAction);
+      expect(result.message).toBe(
+        'Unable to list connections. Error message: Error from server. Status Code: 500 Data from server: database down',
+      );
+      expect(result.error).toEqual({ kind: 'tanium', retryable: false });
+    });
+  });
+
+  describe('Action: get endpoint', () => {
+    it('returns every matching row and summarises the last one', async () => {
+      const result = await run(getEndpoint, { destination: 'dup-host' });
+      expect(result.status).toBe('success');
+      expect(result.message).toBe('Endpoint information fetched successfully');
+      expect(result.data).toHaveLength(2);
+      expect(result.summary).toEqual({ hostname: 'dup-host', ip: expect.any(String), total_endpoints: 2 });
+      expect((result.data[1] as { clientId: string }).clientId).toBe('1111111112');
+      expect(emulator.requests[0]).toMatchObject({ path: `${DEC}/endpoints`, rawQuery: 'hostname=dup-host' });
+    });
+
+    it.each([
+      ['ip_address', '10.0.0.5', 'ip=10.0.0.5'],
+      ['client_id', '2029399999', 'clientId=2029399999'],
+    ])('looks up by %s', async (type, destination, rawQuery) => {
+      const result = await run(getEndpoint, { destination, destination_type: type });
+      expect(result.summary).toMatchObject({ hostname: 'test-client-1', total_endpoints: 1 });
+      expect(emulator.requests[0]?.rawQuery).toBe(rawQuery);
+    });
+
+    it('fails when no endpoint matches', async () => {
+      const result = await run(getEndpoint, { destination: 'nobody' });
+      expect(result).toMatchObject({
+        status: 'failed',
+        message: 'Get endpoint info failed or endpoint does not exist',
+        error: { kind: 'not_found', retryable: false },
+      });
+    });
+
+    it('names the allowed destination types', async () => {
+      const result = await run(getEndpoint, { destination: 'x', destination_type: 'mac' });
+      expect(result.message).toBe(
+        "Please provide valid input from ['hostname', 'ip_address', 'client_id'] in 'destination_type' action parameter",
+      );
+      expect(emulator.requests).toHaveLength(0);
+    });
+  });
+
+  describe('Action: create connection', () => {
+    it('creates a connection to the most recently registered matching endpoint', async () => {
+      // Act
+      const result = await run(createConnection, { destination: 'dup-host' });
+
+      // Assess
+      expect(result.status).toBe('success');
+      expect(result.message).toBe('Connection created successfully');
+      const id = (result.data[0] as { id: string }).id;
+      expect(id).toMatch(/^remote:dup-host:1111111112:\d+$/);
+      expect(result.summary).toEqual({ connection_id: id });
+      const connect = emulator.requests.find((r) => r.path === `${TR}/conns/connect`);
+      expect(connect?.json).toEqual({
+        target: {
+          hostname: 'dup-host',
+          ip: expect.any(String),
+          clientId: '1111111112',
+          platform: expect.anything(),
+        },
+      });
+    });
+
+    it('accepts the id as plain text', async () => {
+      emulator.switches.connectTextPlain = true;
+      const result = await run(createConnection, { destination: 'web-02' });
+      expect((result.data[0] as { id: string }).id).toMatch(/^remote:web-02:3380012345:\d+$/);
+    });
+
+    it('waits until the connection is connected when wait_seconds is set', async () => {
+      // Act
+      const result = await run(createConnection, { destination: 'test-client-1', wait_seconds: 10 });
+
+      // Assess
+      expect(result.status).toBe('success');
+      expect(result.data[0]).toMatchObject({ status: 'connected' });
+      expect(result.summary).toMatchObject({ connection_status: 'connected' });
+      expect(emulator.requestCount({ path: `${TR}/conns` })).toBeGreaterThanOrEqual(2);
+    });
+
+    it('fails with the state when the connection times out while waiting', async () => {
+      const result = await run(createConnection, { destination: 'offline-01', wait_seconds: 60 });
+      expect(result.status).toBe('failed');
+      expect(result.message).toBe('Connection created but not active. Current state: timeout');
+      expect(result.summary).toMatchObject({ connection_status: 'timeout' });
+      expect(result.error).toEqual({ kind: 'connection', retryable: false });
+    });
+
+    it('fails when the connection is still waiting after wait_seconds', async () => {
+      const result = await run(createConnection, { destination: 'offline-01', wait_seconds: 5 });
+      expect(result.message).toBe(
+        'Connection created but still waiting after 5 seconds. Current state: waiting',
+      );
+      expect(result.data[0]).toMatchObject({ status: 'waiting' });
+    });
+
+    it('explains a missing endpoint with its name', async () => {
+      const result = await run(createConnection, { destination: 'ghost' });
+      expect(result.message).toBe(
+        'Get endpoint info for new connection failed. Endpoint does not exist: ghost',
+      );
+      expect(emulator.requestCount({ path: `${TR}/conns/connect` })).toBe(0);
+    });
+
+    it('keeps the lookup error text', async () => {
+      emulator.faults.add({
+        path: `${DEC}/endpoints`,
+        kind: 'status',
+        status: 500,
+        message: 'DEC unavailable',
+      });
+      const result = await run(createConnection, { destination: 'web-02' });
+      expect(result.message).toBe(
+        'Get endpoint info for new connection failed. Error from server. Status Code: 500 Data from server: DEC unavailable',
+      );
+    });
+
+    it('validates wait_seconds before any call', async () => {
+      const result = await run(createConnection, { destination: 'web-02', wait_seconds: 901 });
+      expect(result.message).toBe('Please provide a value between 0 and 900 in the wait_seconds parameter');
+      const negative = await run(createConnection, { destination: 'web-02', wait_seconds: '-1' });
+      expect(negative.message).toBe(
+        'Please provide a valid non-negative integer value in the wait_seconds parameter',
+      );
+      expect(emulator.requests).toHaveLength(0);
+    });
+
+    it('requires a destination', async () => {
+      const result = await run(createConnection, { destination: '  ' });
+      expect(result.message).toBe("Please provide a value for the 'destination' parameter");
+      expect(result.error).toEqual({ kind: 'validation', retryable: false });
+    });
+  });
+
+  describe.each([
+    ['close', closeConnection, 'Close'],
+    ['delete', deleteConnection, 'Delete'],
+  ] as const)('Action: %s connection', (kind, action, verb) => {
+    it(`${kind}s the connection with one request`, async () => {
+      const result = await run(action, { connection_id: SEEDED.connectedConnectionId });
+      expect(result).toMatchObject({ status: 'success', message: `${verb} connection requested`, data: [] });
+      expect(emulator.requests.map((r) => [r.method, r.path])).toEqual([
+        ['DELETE', `${TR}/conns/${kind}/${SEEDED.connectedConnectionId}`],
+      ]);
+    });
+
+    it('keeps the server error text', async () => {
+      const result = await run(action, { connection_id: 'remote:nope:1:1' });
+      expect(result.status).toBe('failed');
+      expect(result.message).toBe(
+        `${verb} connection failed. Error from server. Status Code: 404 Data from server: Connection not found: remote:nope:1:1`,
+      );
+      expect(result.error?.kind).toBe('not_found');
+    });
+
+    it('encodes a hostile connection id and refuses dot segments', async () => {
+      await run(action, { connection_id: 'remote:x/../../y?z#w:1' });
+      expect(emulator.requests[0]?.path).toBe(`${TR}/conns/${kind}/remote:x%2F..%2F..%2Fy%3Fz%23w:1`);
+      const dots = await run(action, { connection_id: '..' });
+      expect(dots.message).toBe(
+        "Please provide a valid value in the 'connection_id' parameter: '.' and '..' are not allowed",
+      );
+      expect(emulator.requests).toHaveLength(1);
+    });
+  });
+});

@@ -1,0 +1,367 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { executeAction } from '../../../shared/actions/execute.ts';
+import { clearGroupCache, GROUP_CACHE_TTL_MS, startQuickScan } from '../../../shared/actions/intel.ts';
+import { findAction } from '../../../shared/actions/table.ts';
+import type { ActionContext, ActionDefinition } from '../../../shared/actions/types.ts';
+import type { TaniumClient } from '../../../shared/tanium/client.ts';
+import { API_V2, TR } from '../../../shared/tanium/routes.ts';
+import { FULL_PERSONA, PERMISSIONS } from '../../emulator/index.ts';
+import { clientFor, contextFor, type Emulator, SEEDED, startTestEmulator } from '../../helpers/tanium.ts';
+
+const NO_GROUP = (input: string) =>
+  `No group exists with name ${input}. Also, please verify that your account has sufficient permissions to access the groups`;
+
+describe('Action: start quick scan', () => {
+  let emulator: Emulator;
+  let client: TaniumClient;
+  let ctx: ActionContext;
+
+  beforeAll(async () => {
+    emulator = await startTestEmulator();
+    client = clientFor(emulator);
+  });
+  afterAll(async () => {
+    await emulator.close();
+  });
+  beforeEach(() => {
+    emulator.reset();
+    clearGroupCache();
+    // The group cache reads the injected clock: the emulator's manual one.
+    ctx = contextFor(client, emulator);
+  });
+
+  const scan = (params: Record<string, unknown>, context: ActionContext = ctx) =>
+    executeAction(startQuickScan as unknown as ActionDefinition, params, context);
+  const calls = () => emulator.requests.map((request) => `${request.method} ${request.path}`);
+
+  it('is registered in the intel family with its permission', () => {
+    expect(findAction('start_quick_scan')?.family).toBe('intel');
+    expect(findAction('start quick scan')?.permission).toBe('threat response on demand scans write');
+  });
+
+  it('resolves a group name and starts one scan, returning the wrapped scan as the connector did', async () => {
+    // Act
+    const result = await scan({ intel_doc_id: SEEDED.intelDocId, computer_group_name: 'All Windows' });
+
+    // Assess
+    expect(emulator.state.scans.scans).toHaveLength(1);
+    const started = emulator.state.scans.scans[0];
+    expect(result).toEqual({
+      status: 'success',
+      message: 'Started quick scan successfully',
+      parameter: { intel_doc_id: 11, computer_group_name: 'All Windows' },
+      data: [{ data: started }],
+      summary: { scan_id: started?.id, computer_group_id: 34 },
+    });
+    expect(calls()).toEqual([`GET ${API_V2}/groups/by-name/All%20Windows`, `POST ${TR}/on-demand-scans`]);
+    const post = emulator.requests[1];
+    expect(post?.json).toEqual({ intelDocId: 11, computerGroupId: 34 });
+    expect(post?.headers['content-type']).toBe('application/json');
+  });
+
+  it('sends intelDocId as a number when given as a string of digits', async () => {
+    // Act
+    const result = await scan({ intel_doc_id: ' 11 ', computer_group_name: 'All Windows' });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(emulator.requests[1]?.json).toEqual({ intelDocId: 11, computerGroupId: 34 });
+  });
+
+  it('looks an all-digit input up as a management-rights group id first', async () => {
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: '34' });
+
+    // Assess
+    expect(result.summary).toEqual({ scan_id: emulator.state.scans.scans[0]?.id, computer_group_id: 34 });
+    expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/34`, `POST ${TR}/on-demand-scans`]);
+  });
+
+  it('falls back to the name lookup only when the numeric id does not exist (404)', async () => {
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: '1234' });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.summary.computer_group_id).toBe(SEEDED.numericNamedGroup.id);
+    expect(calls()).toEqual([
+      `GET ${API_V2}/management_rights_groups/1234`,
+      `GET ${API_V2}/groups/by-name/1234`,
+      `POST ${TR}/on-demand-scans`,
+    ]);
+  });
+
+  it('keeps the digits as typed in the name fallback (007 is not 7)', async () => {
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: '007' });
+
+    // Assess
+    expect(result.message).toBe(NO_GROUP('007'));
+    expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/7`, `GET ${API_V2}/groups/by-name/007`]);
+  });
+
+  it.each([
+    ['Servers / Linux', 58, 'Servers%20%2F%20Linux'],
+    ['Who? Me', 59, 'Who%3F%20Me'],
+    ['Team #1', 60, 'Team%20%231'],
+    ['Finance & HR 100%', 61, 'Finance%20%26%20HR%20100%25'],
+    ['Ünïcödé Group', 62, '%C3%9Cn%C3%AFc%C3%B6d%C3%A9%20Group'],
+  ])('encodes the group name %j so it cannot change the route', async (name, id, encoded) => {
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: name });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.summary.computer_group_id).toBe(id);
+    expect(emulator.requests[0]?.path).toBe(`${API_V2}/groups/by-name/${encoded}`);
+  });
+
+  it('reports an unknown name as not_found with the contract text and starts no scan', async () => {
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: 'All Windowz' });
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(result.message).toBe(NO_GROUP('All Windowz'));
+    expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+    expect(emulator.requestCount()).toBe(1);
+    expect(emulator.state.scans.scans).toHaveLength(0);
+  });
+
+  it('reports a numeric id that is neither a management-rights group nor a name as no group', async () => {
+    // Act (group 99 exists but has no management rights flag)
+    const result = await scan({ intel_doc_id: 11, computer_group_name: '99' });
+
+    // Assess
+    expect(result.message).toBe(NO_GROUP('99'));
+    expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+    expect(emulator.requestCount()).toBe(2);
+  });
+
+  it('reports an empty data answer to the name lookup as no group', async () => {
+    // Prepare
+    emulator.switches.groupsByNameEmptyData = true;
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: 'Nobody' });
+
+    // Assess
+    expect(result.message).toBe(NO_GROUP('Nobody'));
+    expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+    expect(emulator.requestCount({ method: 'POST' })).toBe(0);
+  });
+
+  it('reports a group without a numeric id as no group', async () => {
+    // Prepare
+    emulator.faults.add({
+      path: `${API_V2}/groups/by-name/*`,
+      kind: 'status',
+      status: 200,
+      shape: 'plain',
+      message: JSON.stringify({ data: { id: '34', name: 'All Windows' } }),
+    });
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+
+    // Assess
+    expect(result.message).toBe(NO_GROUP('All Windows'));
+    expect(emulator.requestCount({ method: 'POST' })).toBe(0);
+  });
+
+  it('does not fall back to the name lookup when the id lookup is forbidden (403)', async () => {
+    // Prepare
+    emulator.removePermission(FULL_PERSONA, PERMISSIONS.groupsRead);
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: '1234' });
+
+    // Assess
+    expect(result.message).toBe(
+      "Permission denied (HTTP 403): the Tanium user or API token lacks the 'computer groups read' permission needed by start quick scan. Tanium said: Forbidden: missing permission computer groups read",
+    );
+    expect(result.error).toEqual({ kind: 'permission', retryable: false });
+    expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/1234`]);
+  });
+
+  it('does not fall back to the name lookup when the id lookup fails with a 500', async () => {
+    // Prepare
+    emulator.faults.add({
+      path: `${API_V2}/management_rights_groups/*`,
+      kind: 'status',
+      status: 500,
+      message: 'database unavailable',
+    });
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: '34' });
+
+    // Assess
+    expect(result.message).toBe('Error from server. Status Code: 500 Data from server: database unavailable');
+    expect(result.error).toEqual({ kind: 'tanium', retryable: false });
+    expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/34`]);
+  });
+
+  it('fails with the permission named when the scan itself is forbidden', async () => {
+    // Prepare
+    emulator.removePermission(FULL_PERSONA, PERMISSIONS.scansWrite);
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+
+    // Assess
+    expect(result.message).toBe(
+      "Permission denied (HTTP 403): the Tanium user or API token lacks the 'threat response on demand scans write' permission needed by start quick scan. Tanium said: Forbidden: missing permission threat response on demand scans write",
+    );
+    expect(result.error).toEqual({ kind: 'permission', retryable: false });
+  });
+
+  it("fails with Tanium's text for an unknown intel document", async () => {
+    // Act
+    const result = await scan({ intel_doc_id: 9999, computer_group_name: 'All Windows' });
+
+    // Assess
+    expect(result.message).toBe(
+      'Error from server. Status Code: 404 Data from server: Intel doc 9999 not found',
+    );
+    expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+  });
+
+  it('never sends the scan twice when its answer is lost (503 after Tanium processed it)', async () => {
+    // Prepare
+    emulator.faults.add({
+      method: 'POST',
+      path: `${TR}/on-demand-scans`,
+      kind: 'status',
+      status: 503,
+      processRequest: true,
+    });
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(result.error).toEqual({ kind: 'unknown_outcome', retryable: false });
+    expect(result.message).toMatch(/may have been processed by Tanium; check before running it again\.$/);
+    expect(emulator.requestCount({ method: 'POST' })).toBe(1);
+    expect(emulator.state.scans.scans).toHaveLength(1);
+  });
+
+  describe('group cache', () => {
+    it('skips the lookup for the same trimmed input within five minutes', async () => {
+      // Prepare
+      await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+      emulator.clearRequests();
+      emulator.clock.advance(GROUP_CACHE_TTL_MS - 1);
+
+      // Act
+      const result = await scan({ intel_doc_id: 11, computer_group_name: '  All Windows ' });
+
+      // Assess
+      expect(result.summary.computer_group_id).toBe(34);
+      expect(calls()).toEqual([`POST ${TR}/on-demand-scans`]);
+      expect(emulator.state.scans.scans).toHaveLength(2);
+    });
+
+    it('looks the group up again after five minutes', async () => {
+      // Prepare
+      await scan({ intel_doc_id: 11, computer_group_name: '34' });
+      emulator.clearRequests();
+      emulator.clock.advance(GROUP_CACHE_TTL_MS);
+
+      // Act
+      await scan({ intel_doc_id: 11, computer_group_name: '34' });
+
+      // Assess
+      expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/34`, `POST ${TR}/on-demand-scans`]);
+    });
+
+    it('keeps a resolution when the scan after it fails', async () => {
+      // Prepare
+      await scan({ intel_doc_id: 9999, computer_group_name: 'All Windows' });
+      emulator.clearRequests();
+
+      // Act
+      const result = await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+
+      // Assess
+      expect(result.status).toBe('success');
+      expect(calls()).toEqual([`POST ${TR}/on-demand-scans`]);
+    });
+
+    it('does not cache a failed resolution', async () => {
+      // Prepare
+      await scan({ intel_doc_id: 11, computer_group_name: 'Late Group' });
+      emulator.state.groups.push({
+        id: 70,
+        name: 'Late Group',
+        text: 'Created after the first try',
+        management_rights_flag: true,
+        deleted_flag: false,
+        content_set: { id: 0, name: '' },
+      });
+      emulator.clearRequests();
+
+      // Act
+      const result = await scan({ intel_doc_id: 11, computer_group_name: 'Late Group' });
+
+      // Assess
+      expect(result.summary.computer_group_id).toBe(70);
+      expect(calls()).toEqual([`GET ${API_V2}/groups/by-name/Late%20Group`, `POST ${TR}/on-demand-scans`]);
+    });
+
+    it('keeps the entries of different credentials apart', async () => {
+      // Prepare
+      await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+      emulator.clearRequests();
+      const other = clientFor(emulator, { auth: 'password' });
+
+      // Act
+      const result = await scan(
+        { intel_doc_id: 11, computer_group_name: 'All Windows' },
+        { ...ctx, client: other },
+      );
+
+      // Assess
+      expect(result.status).toBe('success');
+      expect(emulator.requestCount({ method: 'GET', path: `${API_V2}/groups/by-name/All%20Windows` })).toBe(
+        1,
+      );
+    });
+  });
+
+  it.each([
+    [{ computer_group_name: 'All Windows' }, "Please provide a value for the 'intel_doc_id' parameter"],
+    [
+      { intel_doc_id: 0, computer_group_name: 'All Windows' },
+      'Please provide a valid non-zero positive integer value in the intel_doc_id parameter',
+    ],
+    [
+      { intel_doc_id: '11.0', computer_group_name: 'All Windows' },
+      'Please provide a valid integer value in the intel_doc_id parameter',
+    ],
+    [{ intel_doc_id: 11 }, "Please provide a value for the 'computer_group_name' parameter"],
+    [
+      { intel_doc_id: 11, computer_group_name: '  ' },
+      "Please provide a value for the 'computer_group_name' parameter",
+    ],
+    [
+      { intel_doc_id: 11, computer_group_name: '9007199254740993' },
+      'Please provide a valid integer value in the computer_group_name parameter',
+    ],
+    [
+      { intel_doc_id: 11, computer_group_name: '..' },
+      "Please provide a valid value in the 'computer_group_name' parameter: '.' and '..' are not allowed",
+    ],
+  ])('fails validation for %j before any call', async (params, message) => {
+    // Act
+    const result = await scan(params);
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(result.message).toBe(message);
+    expect(result.error).toEqual({ kind: 'validation', retryable: false });
+    expect(emulator.requestCount()).toBe(0);
+  });
+});

@@ -1,0 +1,235 @@
+import { describe, expect, it } from 'vitest';
+import { alertEnrichment, enrichAlert, parseAlertQuery } from '../../../shared/tanium/alerts.ts';
+import { ValidationError } from '../../../shared/tanium/errors.ts';
+
+const FULLPATH = 'C:\\Windows\\System32\\test.exe';
+const MD5 = '9dd4e461268c8034f5c8564e155c67a6';
+const SHA1 = '11f6ad8ec52a2984abaafd7c3b516503785c2072';
+const SHA256 = '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881';
+
+function details(match: unknown): string {
+  return JSON.stringify({ match });
+}
+
+describe('Alert enrichment', () => {
+  it('derives path, event_type and the three hashes from the contract example and keeps details as received', () => {
+    // Prepare
+    const raw = details({
+      type: 'process',
+      properties: {
+        fullpath: FULLPATH,
+        md5: MD5,
+        file: { fullpath: FULLPATH, md5: MD5, sha1: SHA1, sha256: SHA256 },
+      },
+    });
+    const alert = { id: 1, guid: '0b7e6a3c-5d89-477e-bf14-8d6577842aa9', eid: 1, details: raw };
+
+    // Act
+    const enriched = enrichAlert(alert);
+
+    // Assess
+    expect(enriched).toEqual({
+      id: 1,
+      guid: '0b7e6a3c-5d89-477e-bf14-8d6577842aa9',
+      eid: 1,
+      details: raw,
+      path: FULLPATH,
+      event_type: 'process',
+      md5: MD5,
+      sha1: SHA1,
+      sha256: SHA256,
+    });
+    expect(enriched.details).toBe(raw);
+  });
+
+  it('puts the md5 into md5, not the fullpath, when properties.md5 exists (the connector bug)', () => {
+    // Act
+    const enriched = alertEnrichment(
+      details({ type: 'process', properties: { fullpath: FULLPATH, md5: MD5 } }),
+    );
+
+    // Assess
+    expect(enriched.md5).toBe(MD5);
+    expect(enriched.path).toBe(FULLPATH);
+  });
+
+  it('prefers properties.md5 but file.sha1 and file.sha256 when both levels carry hashes', () => {
+    // Prepare
+    const raw = details({
+      type: 'file',
+      properties: {
+        md5: 'top-md5',
+        sha1: 'top-sha1',
+        sha256: 'top-sha256',
+        file: { md5: 'file-md5', sha1: 'file-sha1', sha256: 'file-sha256' },
+      },
+    });
+
+    // Act
+    const enriched = alertEnrichment(raw);
+
+    // Assess
+    expect(enriched).toMatchObject({ md5: 'top-md5', sha1: 'file-sha1', sha256: 'file-sha256' });
+  });
+
+  it('falls back to the other level for each hash, and to file.fullpath for the path', () => {
+    // Prepare
+    const raw = details({
+      type: 'file',
+      properties: { sha1: 'top-sha1', file: { fullpath: '/home/dev/x.sh', md5: 'file-md5' } },
+    });
+
+    // Act
+    const enriched = alertEnrichment(raw);
+
+    // Assess
+    expect(enriched).toEqual({
+      path: '/home/dev/x.sh',
+      event_type: 'file',
+      md5: 'file-md5',
+      sha1: 'top-sha1',
+    });
+  });
+
+  it('omits empty hashes and uses the next candidate', () => {
+    // Act
+    const enriched = alertEnrichment(
+      details({ type: 'file', properties: { md5: '', file: { md5: 'file-md5', sha1: '', sha256: '' } } }),
+    );
+
+    // Assess
+    expect(enriched).toEqual({ path: '', event_type: 'file', md5: 'file-md5' });
+  });
+
+  it('uses file.fullpath when properties.fullpath is not a string', () => {
+    // Act
+    const enriched = alertEnrichment(
+      details({ type: 'file', properties: { fullpath: 42, file: { fullpath: '/tmp/a' } } }),
+    );
+
+    // Assess
+    expect(enriched.path).toBe('/tmp/a');
+  });
+
+  it('gives empty path and event_type without an error when the match has no properties', () => {
+    // Act
+    const enriched = alertEnrichment(JSON.stringify({ other: true }));
+
+    // Assess
+    expect(enriched).toEqual({ path: '', event_type: '' });
+  });
+
+  it('uses a details object as is', () => {
+    // Act
+    const enriched = alertEnrichment({ match: { type: 'network', properties: { fullpath: '/bin/nc' } } });
+
+    // Assess
+    expect(enriched).toEqual({ path: '/bin/nc', event_type: 'network' });
+  });
+
+  it('keeps an alert with invalid JSON details and explains why', () => {
+    // Prepare
+    const alert = { id: 7, details: '{"match": ' };
+
+    // Act
+    const enriched = enrichAlert(alert);
+
+    // Assess
+    expect(enriched.id).toBe(7);
+    expect(enriched.details).toBe('{"match": ');
+    expect(enriched.path).toBe('');
+    expect(enriched.event_type).toBe('');
+    expect(enriched.details_error).toMatch(/^Unable to parse details: .+/);
+    expect(enriched).not.toHaveProperty('md5');
+  });
+
+  it('keeps an alert without details and explains why', () => {
+    // Act
+    const missing = enrichAlert({ id: 8 });
+    const nulled = enrichAlert({ id: 9, details: null });
+
+    // Assess
+    expect(missing).toEqual({
+      id: 8,
+      path: '',
+      event_type: '',
+      details_error: 'Unable to parse details: details is missing',
+    });
+    expect(nulled.details_error).toBe('Unable to parse details: details is missing');
+  });
+
+  it('reports JSON that is not an object as a details error', () => {
+    // Act
+    const enriched = alertEnrichment('[1,2]');
+
+    // Assess
+    expect(enriched).toEqual({
+      path: '',
+      event_type: '',
+      details_error: 'Unable to parse details: details is not a JSON object',
+    });
+  });
+});
+
+describe('Alert query parsing', () => {
+  it('keeps repeated keys in order and decodes + and %xx', () => {
+    // Act
+    const pairs = parseAlertQuery('state=unresolved&state=inprogress&computerName=web%2D02+x&priority=high');
+
+    // Assess
+    expect(pairs).toEqual([
+      ['state', 'unresolved'],
+      ['state', 'inprogress'],
+      ['computerName', 'web-02 x'],
+      ['priority', 'high'],
+    ]);
+  });
+
+  it('drops a leading ?, keeps values as strings (007 stays 007) and text after a second =', () => {
+    // Act
+    const pairs = parseAlertQuery('?intelDocId=007&computerName=a=b');
+
+    // Assess
+    expect(pairs).toEqual([
+      ['intelDocId', '007'],
+      ['computerName', 'a=b'],
+    ]);
+  });
+
+  it('drops limit and offset keys so the parameters win', () => {
+    // Act
+    const pairs = parseAlertQuery('limit=5&priority=high&offset=10');
+
+    // Assess
+    expect(pairs).toEqual([['priority', 'high']]);
+  });
+
+  it('ignores empty parts and accepts an empty value', () => {
+    // Act
+    const pairs = parseAlertQuery('a=1&&b=&');
+
+    // Assess
+    expect(pairs).toEqual([
+      ['a', '1'],
+      ['b', ''],
+    ]);
+  });
+
+  it('returns no pairs without a query', () => {
+    expect(parseAlertQuery(undefined)).toEqual([]);
+    expect(parseAlertQuery('?')).toEqual([]);
+  });
+
+  it.each([
+    ['priority', 'priority'],
+    ['a=1&broken', 'broken'],
+    ['=high', '=high'],
+  ])('refuses %j with a validation error naming the part', (text, part) => {
+    // Act
+    const act = () => parseAlertQuery(text);
+
+    // Assess
+    expect(act).toThrow(ValidationError);
+    expect(act).toThrow(`Unable to parse provided query: every part must be key=value (got '${part}')`);
+  });
+});
