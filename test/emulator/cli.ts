@@ -53,6 +53,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     `password: ${emulator.credentials.password}`,
     `domain: ${emulator.credentials.domain}`,
     `clock: ${emulator.clock.mode}; controls under ${emulator.url}/__emulator/ (see test/emulator/README.md)`,
+    '',
+    'To run actions against it from another shell:',
+    `  export TANIUM_BASE_URL=${emulator.url}`,
+    `  export TANIUM_API_TOKEN=${emulator.credentials.apiToken}`,
+    ...(caFile ? [`  export TANIUM_CA_BUNDLE=${caFile}`] : []),
+    '  npx tanium-tr run "list connections"',
+    '',
     'Press Ctrl+C to stop.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

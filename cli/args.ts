@@ -1,0 +1,48 @@
+/** A usage problem: exit status 2 with the message and a hint. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface RunArgs {
+  action: string;
+  params: Record<string, string>;
+  json: boolean;
+  timeoutSeconds: number;
+}
+
+/** Parses `run "<action>" --param name=value ... [--json] [--timeout <s>]`. */
+export function parseRunArgs(args: readonly string[]): RunArgs {
+  const params: Record<string, string> = {};
+  let action: string | undefined;
+  let json = false;
+  let timeoutSeconds = 900;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--json') json = true;
+    else if (arg === '--param' || arg === '-p') {
+      const pair = args[++i];
+      if (pair === undefined) throw new UsageError('--param needs name=value');
+      addParam(params, pair);
+    } else if (arg.startsWith('--param=')) addParam(params, arg.slice('--param='.length));
+    else if (arg === '--timeout') {
+      const value = Number(args[++i]);
+      if (!Number.isInteger(value) || value <= 0)
+        throw new UsageError('--timeout needs a positive number of seconds');
+      timeoutSeconds = value;
+    } else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg}`);
+    else if (action === undefined) action = arg;
+    else throw new UsageError(`Unexpected argument '${arg}' (quote action names that contain spaces)`);
+  }
+  if (action === undefined)
+    throw new UsageError('Name the action to run, e.g. tanium-tr run "list connections"');
+  return { action, params, json, timeoutSeconds };
+}
+
+function addParam(params: Record<string, string>, pair: string): void {
+  const at = pair.indexOf('=');
+  if (at <= 0) throw new UsageError(`--param needs name=value (got '${pair}')`);
+  params[pair.slice(0, at)] = pair.slice(at + 1);
+}

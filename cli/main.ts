@@ -1,0 +1,110 @@
+import { executeAction } from '../shared/actions/execute.ts';
+import { findAction } from '../shared/actions/table.ts';
+import type { ActionContext, ActionResult } from '../shared/actions/types.ts';
+import { loadCredentials } from '../shared/config/credential-source.ts';
+import { closeAgents } from '../shared/tanium/agent.ts';
+import { TaniumClient } from '../shared/tanium/client.ts';
+import { TaniumError } from '../shared/tanium/errors.ts';
+import { actionInfos, formatActions } from './actions-list.ts';
+import { parseRunArgs, UsageError } from './args.ts';
+import { formatResult } from './format.ts';
+
+const USAGE = `Usage:
+  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
+      Runs one action against the configured Tanium. Credentials: TANIUM_CREDENTIALS_FILE (a JSON file with
+      the secret's fields), or TANIUM_BASE_URL with TANIUM_API_TOKEN (or TANIUM_USERNAME/TANIUM_PASSWORD),
+      TANIUM_VERIFY_SERVER_CERT, TANIUM_CA_BUNDLE (PEM file), TANIUM_TIMEOUT_SECONDS; or TANIUM_SECRET_ID.
+  tanium-tr actions [--json]      Lists the actions and their parameters.
+  tanium-tr emulator [--port <n>] [--http] [--manual-clock]
+      Starts the bundled Tanium Threat Response emulator and prints its URL and credentials.
+  tanium-tr local                 Runs the whole pipeline locally (emulator + moto), the README's run command.
+  tanium-tr docs                  Regenerates the README's action reference from the action table.
+Exit status: 0 success, 1 failed result, 2 usage error.`;
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const stdio: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+/** Runs the command line; returns the exit status. */
+export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest, io);
+      case 'actions': {
+        const infos = actionInfos();
+        io.out(rest.includes('--json') ? JSON.stringify(infos, null, 2) : formatActions(infos));
+        return 0;
+      }
+      case 'emulator': {
+        const { main: emulatorMain } = await import('../test/emulator/cli.ts');
+        await emulatorMain(rest);
+        return 0;
+      }
+      case 'docs': {
+        const { writeReadmeDocs } = await import('./docs.ts');
+        await writeReadmeDocs(new URL('../README.md', import.meta.url).pathname);
+        io.out('README.md action reference regenerated');
+        return 0;
+      }
+      case 'local': {
+        const { runLocalPipeline } = await import('./local-pipeline.ts');
+        return await runLocalPipeline(rest);
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`Unknown command '${command}'`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function runCommand(args: readonly string[], io: Io): Promise<number> {
+  const parsed = parseRunArgs(args);
+  const action = findAction(parsed.action);
+  if (!action) {
+    throw new UsageError(`Unknown action '${parsed.action}'. Run 'tanium-tr actions' to list them.`);
+  }
+  let result: ActionResult;
+  try {
+    const client = new TaniumClient(await loadCredentials());
+    const ctx: ActionContext = {
+      client,
+      deadline: Date.now() + parsed.timeoutSeconds * 1000,
+      requestId: `cli-${Date.now()}`,
+    };
+    result = await executeAction(action, parsed.params, ctx);
+  } catch (error) {
+    // Configuration problems (no credentials, bad secret) are reported like any failed action.
+    if (!(error instanceof TaniumError)) throw error;
+    result = {
+      status: 'failed',
+      message: error.message,
+      parameter: parsed.params,
+      data: [],
+      summary: {},
+      error: error.info,
+    };
+  } finally {
+    await closeAgents();
+  }
+  io.out(parsed.json ? JSON.stringify(result, null, 2) : formatResult(result));
+  return result.status === 'success' ? 0 : 1;
+}

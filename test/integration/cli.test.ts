@@ -1,0 +1,138 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTIONS } from '../../shared/actions/table.ts';
+import { freePort } from '../helpers/moto.ts';
+
+const BIN = fileURLToPath(new URL('../../cli/tanium-tr.mjs', import.meta.url));
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('Command line: tanium-tr against the emulator started from the command line', () => {
+  let emulator: ChildProcess;
+  let env: Record<string, string>;
+
+  const cli = (...args: string[]): Run => {
+    const run = spawnSync(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  };
+
+  beforeAll(async () => {
+    // Prepare: `tanium-tr emulator`, reading the export lines it prints
+    const port = await freePort();
+    emulator = spawn(process.execPath, [BIN, 'emulator', '--port', String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      emulator.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('Press Ctrl+C')) resolve();
+      });
+      emulator.once('exit', (code) => reject(new Error(`emulator exited with ${code}: ${output}`)));
+    });
+    env = {};
+    for (const match of output.matchAll(/export (TANIUM_[A-Z_]+)=(\S+)/g))
+      env[match[1] as string] = match[2] as string;
+  }, 60_000);
+
+  afterAll(async () => {
+    const exited = new Promise((resolve) => emulator.once('exit', resolve));
+    emulator.kill('SIGTERM');
+    await exited;
+  });
+
+  it('prints the credentials a shell needs', () => {
+    expect(Object.keys(env).sort()).toEqual(['TANIUM_API_TOKEN', 'TANIUM_BASE_URL', 'TANIUM_CA_BUNDLE']);
+  });
+
+  it('runs an action and prints the result readably, with a table for the data', () => {
+    // Act
+    const run = cli('run', 'list connections');
+
+    // Assess
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^SUCCESS: Number of total connections: \d+/);
+    expect(run.stdout).toContain('total_connections:');
+    expect(run.stdout).toMatch(/\nid\s+status\s+/);
+    expect(run.stdout).toContain('remote:test-client-1:2029399999:1');
+  });
+
+  it('prints the result object alone with --json', () => {
+    const run = cli(
+      'run',
+      'get_process_tree',
+      '--param',
+      'connection_id=remote:test-client-1:2029399999:1',
+      '--param',
+      'process_table_id=72057594038528503',
+      '--json',
+    );
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(result).toMatchObject({
+      status: 'success',
+      message: 'Process tree retrieved',
+      parameter: { process_table_id: '72057594038528503' },
+    });
+  });
+
+  it('exits 1 for a failed result', () => {
+    const run = cli('run', 'get endpoint', '--param', 'destination=nobody', '--json');
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      status: 'failed',
+      message: 'Get endpoint info failed or endpoint does not exist',
+      error: { kind: 'not_found', retryable: false },
+    });
+  });
+
+  it('exits 1 with a clear message when no credentials are configured', () => {
+    const run = spawnSync(process.execPath, [BIN, 'run', 'list connections'], {
+      env: { PATH: process.env.PATH ?? '' },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain('FAILED: No Tanium credentials configured');
+  });
+
+  it.each([
+    [['run', 'no such action'], "Unknown action 'no such action'"],
+    [['run'], 'Name the action to run'],
+    [['run', 'list connections', '--param', 'novalue'], '--param needs name=value'],
+    [['frobnicate'], "Unknown command 'frobnicate'"],
+  ])('exits 2 for the usage error %j', (args, message) => {
+    const run = cli(...args);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stdout).toBe('');
+  });
+
+  it('lists every action with its parameters as JSON', () => {
+    const run = cli('actions', '--json');
+    expect(run.status).toBe(0);
+    const listed = JSON.parse(run.stdout) as Array<{
+      name: string;
+      id: string;
+      family: string;
+      readOnly: boolean;
+    }>;
+    expect(listed.map((a) => a.id)).toEqual(ACTIONS.map((a) => a.id));
+    expect(listed.find((a) => a.id === 'get_events')).toMatchObject({
+      name: 'get events',
+      family: 'investigation',
+      readOnly: true,
+      parameters: expect.arrayContaining([
+        expect.objectContaining({ name: 'event_type', type: 'enum', required: true }),
+        expect.objectContaining({ name: 'limit', type: 'integer', default: 1000 }),
+      ]),
+    });
+  });
+});
