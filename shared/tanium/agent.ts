@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
+import { Agent } from './undici-core.ts';
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 

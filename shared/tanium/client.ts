@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Agent, Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import {
   assertHasCredential,
   credentialFingerprint,
@@ -28,6 +28,7 @@ import {
   transportError,
   UNKNOWN_OUTCOME_SUFFIX,
 } from './transport-errors.ts';
+import { type Agent, request as undiciRequest } from './undici-core.ts';
 import { USER_AGENT } from './version.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -408,7 +409,7 @@ export class TaniumClient {
     const started = Date.now();
     // A closed agent (closeAgents() at CLI exit or in tests) is replaced by a fresh one from the cache.
     if (this.agent.closed) this.agent = agentFor(this.credentials);
-    const response = await this.agent.request({
+    const response = await undiciRequest(this.agent, {
       origin: this.origin,
       path: url,
       method: request.method,
