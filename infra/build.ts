@@ -1,0 +1,30 @@
+import { type App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { type EnvironmentOverrides, resolveEnvironment } from './environments.ts';
+import { TaniumThreatResponseStack } from './stack.ts';
+
+/** The stack name of an environment. */
+export function stackName(envName: string): string {
+  return `TaniumThreatResponse-${envName}`;
+}
+
+/**
+ * Adds the stack of environment `envName` to `app`, checked by cdk-nag's AwsSolutions pack: synthesis
+ * fails on any finding not acknowledged with a reason.
+ */
+export function buildApp(
+  app: App,
+  envName: string,
+  overrides: EnvironmentOverrides = {},
+): TaniumThreatResponseStack {
+  const config = resolveEnvironment(envName, overrides);
+  const stack = new TaniumThreatResponseStack(app, stackName(config.name), {
+    config,
+    env: {
+      account: config.account ?? process.env.CDK_DEFAULT_ACCOUNT,
+      region: config.region ?? process.env.CDK_DEFAULT_REGION,
+    },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return stack;
+}

@@ -1,0 +1,67 @@
+/**
+ * The one definition of how a function is bundled. The CDK functions (infra/constructs/tanium-function.ts)
+ * and the benchmarks build with these settings, so a measured bundle is the deployed bundle.
+ *
+ * No CDK import here: the benchmark calls esbuild directly with `esbuildBuildOptions`.
+ */
+export const BUNDLE_SETTINGS = {
+  format: 'esm',
+  platform: 'node',
+  /** Matches the Lambda runtime (nodejs22.x). */
+  target: 'node22',
+  minify: true,
+  sourcemap: true,
+  // Source maps carry names and positions only: the sources would double their size for no gain.
+  sourcesContent: false,
+  // ESM builds of dependencies first; they tree-shake better than their CommonJS builds.
+  mainFields: ['module', 'main'],
+  /** Nothing external: the AWS SDK is bundled too, pinned to the version the tests ran with. */
+  external: [] as string[],
+  // Some bundled CommonJS dependencies call `require` for Node built-ins, which ESM output lacks.
+  banner:
+    "import { createRequire as topLevelCreateRequire } from 'node:module';const require = topLevelCreateRequire(import.meta.url);",
+  /** File name Lambda loads for an ESM bundle (`index.handler`). */
+  outFile: 'index.mjs',
+} as const;
+
+/** Roughly esbuild's BuildOptions, kept structural so this file needs no esbuild types at runtime. */
+export interface EsbuildBuildOptions {
+  entryPoints: string[];
+  outfile: string;
+  bundle: true;
+  format: 'esm';
+  platform: 'node';
+  target: string;
+  minify: boolean;
+  sourcemap: boolean;
+  sourcesContent: boolean;
+  mainFields: string[];
+  external: string[];
+  banner: { js: string };
+  metafile: boolean;
+}
+
+/**
+ * esbuild options equivalent to what CDK's NodejsFunction runs for `entry`, writing `outfile`.
+ * Pass the result to `esbuild.build()`.
+ */
+export function esbuildBuildOptions(entry: string, outfile: string): EsbuildBuildOptions {
+  return {
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: BUNDLE_SETTINGS.format,
+    platform: BUNDLE_SETTINGS.platform,
+    target: BUNDLE_SETTINGS.target,
+    minify: BUNDLE_SETTINGS.minify,
+    sourcemap: BUNDLE_SETTINGS.sourcemap,
+    sourcesContent: BUNDLE_SETTINGS.sourcesContent,
+    mainFields: [...BUNDLE_SETTINGS.mainFields],
+    external: [...BUNDLE_SETTINGS.external],
+    banner: { js: BUNDLE_SETTINGS.banner },
+    metafile: true,
+  };
+}
+
+/** The deployed size limit the tests hold every bundle to (bytes of `index.mjs`). */
+export const MAX_BUNDLE_BYTES = 1_200_000;

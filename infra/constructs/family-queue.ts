@@ -1,0 +1,66 @@
+import { Duration } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { DETAIL_TYPES, type Family, familyActionNames } from '../families.ts';
+
+export interface FamilyQueueProps {
+  readonly family: Family;
+  readonly bus: events.IEventBus;
+  /** The consuming function's timeout; the queue hides a record for six of them plus the batching window. */
+  readonly functionTimeoutSeconds: number;
+  readonly maxBatchingWindowSeconds: number;
+  readonly maxReceiveCount: number;
+  /** Sources allowed to send requests through the rule; empty accepts any. */
+  readonly requestSources: readonly string[];
+}
+
+/** Six function timeouts plus the batching window: AWS's guidance for Lambda event source queues. */
+export function visibilityTimeoutSeconds(
+  functionTimeoutSeconds: number,
+  maxBatchingWindowSeconds: number,
+): number {
+  return 6 * functionTimeoutSeconds + maxBatchingWindowSeconds;
+}
+
+/**
+ * A family's inbox: an encrypted, TLS-only queue with a DLQ after `maxReceiveCount` deliveries, and a
+ * bus rule that routes "Action Request" events naming one of the family's actions into it.
+ */
+export class FamilyQueue extends Construct {
+  public readonly queue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly rule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: FamilyQueueProps) {
+    super(scope, id);
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      // SQS-managed keys: EventBridge can deliver to them without a customer key policy.
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(
+        visibilityTimeoutSeconds(props.functionTimeoutSeconds, props.maxBatchingWindowSeconds),
+      ),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+    });
+
+    this.rule = new events.Rule(this, 'Rule', {
+      eventBus: props.bus,
+      description: `Action requests for the ${props.family} family`,
+      eventPattern: {
+        ...(props.requestSources.length > 0 ? { source: [...props.requestSources] } : {}),
+        detailType: [DETAIL_TYPES.request],
+        detail: { action: familyActionNames(props.family) },
+      },
+      // Events EventBridge cannot deliver land in the family DLQ instead of vanishing.
+      targets: [new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue })],
+    });
+  }
+}

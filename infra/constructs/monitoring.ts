@@ -1,0 +1,140 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { AlarmConfig } from '../environments.ts';
+import type { TaniumFunction } from './tanium-function.ts';
+
+/**
+ * The poller's lag metric (Powertools, milliseconds): now minus the creation time of the newest alert it
+ * published. It is emitted only when a run published something or is behind, so silence means caught up.
+ */
+export const POLLER_LAG_METRIC = 'AlertLag';
+
+/** The poller instance the stack runs (`POLLER_NAME`): a metric dimension and its state record's key. */
+export const POLLER_NAME = 'default';
+
+export interface MonitoringProps {
+  readonly alarms: AlarmConfig;
+  readonly metricsNamespace: string;
+  readonly retainData: boolean;
+}
+
+/** Alarms on everything that loses or delays work, optionally notifying an encrypted SNS topic. */
+export class Monitoring extends Construct {
+  public readonly topic?: sns.Topic;
+  public readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly props: MonitoringProps;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    this.props = props;
+    if (props.alarms.topic) {
+      // A customer key: CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key.
+      const key = new kms.Key(this, 'AlarmTopicKey', {
+        description: 'Encrypts the Tanium Threat Response alarm topic',
+        enableKeyRotation: true,
+        removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      });
+      key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
+      this.topic = new sns.Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
+      for (const email of props.alarms.emailSubscriptions) {
+        this.topic.addSubscription(new subscriptions.EmailSubscription(email));
+      }
+    }
+  }
+
+  /** Any message in a dead-letter queue is work that was not done. */
+  watchDeadLetterQueue(id: string, queue: sqs.IQueue, what: string): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, `${id}DlqAlarm`, {
+        alarmDescription: `Messages in the dead-letter queue of ${what}`,
+        metric: queue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /** Invocations that failed as a whole (a thrown error or timeout, not a partial batch failure). */
+  watchFunctionErrors(id: string, fn: TaniumFunction): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, `${id}ErrorsAlarm`, {
+        alarmDescription: `Errors in the ${id} function (whole invocations, not single records)`,
+        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /** The newest published alert is older than the threshold: the poller is falling behind. */
+  watchPollerLag(): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, 'PollerLagAlarm', {
+        alarmDescription: `Alert poller more than ${this.props.alarms.pollerLagSeconds} s behind the newest alert`,
+        metric: new cloudwatch.Metric({
+          namespace: this.props.metricsNamespace,
+          metricName: POLLER_LAG_METRIC,
+          dimensionsMap: { service: 'alert-poller', poller: POLLER_NAME },
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: this.props.alarms.pollerLagSeconds * 1000,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        // The poller reports lag only while it has something to catch up on.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /** No poll ran for ten minutes: the schedule or the function is not working at all. */
+  watchPollerStopped(fn: TaniumFunction): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, 'PollerStoppedAlarm', {
+        alarmDescription: 'The alert poller has not run for 10 minutes',
+        metric: fn.metricInvocations({ period: Duration.minutes(10), statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      }),
+    );
+  }
+
+  /** Repeated poller failures (it runs every minute, so one failure alone heals on the next run). */
+  watchPollerFailures(fn: TaniumFunction): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, 'PollerFailuresAlarm', {
+        alarmDescription: `At least ${this.props.alarms.pollerFailureThreshold} failed alert polls within 5 minutes`,
+        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: this.props.alarms.pollerFailureThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  private add(alarm: cloudwatch.Alarm): cloudwatch.Alarm {
+    if (this.topic) {
+      alarm.addAlarmAction(new actions.SnsAction(this.topic));
+      alarm.addOkAction(new actions.SnsAction(this.topic));
+    }
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}

@@ -1,0 +1,50 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { VpcConfig } from '../environments.ts';
+
+export interface NetworkProps {
+  readonly vpc: VpcConfig;
+  readonly retainData: boolean;
+}
+
+/**
+ * A VPC whose private subnets reach the internet only through NAT gateways with Elastic IPs, so every
+ * call to Tanium leaves from a known address (for `api_token_trusted_ip_address_list`).
+ */
+export class Network extends Construct {
+  public readonly vpc: ec2.Vpc;
+  public readonly securityGroup: ec2.SecurityGroup;
+  /** The public addresses calls to Tanium come from, one per NAT gateway. */
+  public readonly egressIps: string[];
+
+  constructor(scope: Construct, id: string, props: NetworkProps) {
+    super(scope, id);
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: props.vpc.maxAzs,
+      natGateways: props.vpc.natGateways,
+      subnetConfiguration: [
+        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+      ],
+    });
+    const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
+      retention: props.vpc.flowLogRetention,
+      removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    this.vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup) });
+
+    // Outbound only: the functions call Tanium and AWS APIs; nothing connects to them.
+    this.securityGroup = new ec2.SecurityGroup(this, 'FunctionsSecurityGroup', {
+      vpc: this.vpc,
+      description: 'Tanium Threat Response functions (egress only)',
+      allowAllOutbound: true,
+    });
+
+    this.egressIps = this.vpc.publicSubnets
+      .map((subnet) => subnet.node.tryFindChild('EIP'))
+      .filter((eip): eip is ec2.CfnEIP => eip instanceof ec2.CfnEIP)
+      .map((eip) => eip.attrPublicIp);
+  }
+}

@@ -1,0 +1,143 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { acknowledgeWildcardResource } from '../nag.ts';
+import type { TaniumFunction } from './tanium-function.ts';
+
+/** Key prefixes of the vault bucket (design.md §3). */
+export const VAULT_PREFIXES = {
+  /** Evidence by content address: `vault/<sha1>`. */
+  vault: 'vault/',
+  /** Uploads in flight, renamed to their content address once hashed. */
+  incoming: 'incoming/',
+  /** Action results too big for an EventBridge entry. */
+  results: 'results/',
+} as const;
+
+/** Writing an object, including lib-storage's multipart path and its clean-up after a failed upload. */
+const WRITE_ACTIONS = ['s3:PutObject', 's3:AbortMultipartUpload'];
+
+export interface VaultBucketProps {
+  readonly retainData: boolean;
+  readonly resultsExpirationDays: number;
+  readonly accessLogsExpirationDays: number;
+}
+
+/**
+ * The S3 vault: private, TLS only, encrypted, versioned, owner-enforced, with server access logs in a
+ * bucket of their own. The `grant*` methods give each function only the prefixes and verbs it uses.
+ */
+export class VaultBucket extends Construct {
+  public readonly bucket: s3.Bucket;
+  public readonly accessLogsBucket: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: VaultBucketProps) {
+    super(scope, id);
+    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    // Emptied on deletion only where data is disposable (dev); production keeps its evidence.
+    const autoDeleteObjects = !props.retainData;
+
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      // Server access log delivery supports SSE-S3 only.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: Duration.days(props.accessLogsExpirationDays) },
+      ],
+      removalPolicy,
+      autoDeleteObjects,
+    });
+
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'vault/',
+      lifecycleRules: [
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        {
+          id: 'expire-incoming',
+          prefix: VAULT_PREFIXES.incoming,
+          expiration: Duration.days(1),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
+          id: 'expire-results',
+          prefix: VAULT_PREFIXES.results,
+          expiration: Duration.days(props.resultsExpirationDays),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        // Versioning guards evidence against an accidental overwrite or delete; old versions need not live forever.
+        {
+          id: 'expire-noncurrent-evidence',
+          prefix: VAULT_PREFIXES.vault,
+          noncurrentVersionExpiration: Duration.days(30),
+          expiredObjectDeleteMarker: true,
+        },
+      ],
+      removalPolicy,
+      autoDeleteObjects,
+    });
+  }
+
+  /** `VAULT_BUCKET` for the function. */
+  private bind(fn: TaniumFunction): void {
+    fn.addEnvironment('VAULT_BUCKET', this.bucket.bucketName);
+  }
+
+  private allow(fn: TaniumFunction, actions: string[], prefixes: string[]): void {
+    const resourceArns = prefixes.map((prefix) => this.bucket.arnForObjects(`${prefix}*`));
+    iam.Grant.addToPrincipal({ grantee: fn, actions, resourceArns });
+    for (const arn of resourceArns) {
+      acknowledgeWildcardResource(
+        fn.role!,
+        arn,
+        'Object keys under this prefix (content addresses, request ids) are known only at run time; access stops at the prefix.',
+      );
+    }
+  }
+
+  /**
+   * Family functions store oversized results: write `results/*`.
+   */
+  grantResultsWrite(fn: TaniumFunction): void {
+    this.bind(fn);
+    this.allow(fn, WRITE_ACTIONS, [VAULT_PREFIXES.results]);
+  }
+
+  /**
+   * Read the vault by id (upload intel doc). Listing the bucket lets a missing id read as NoSuchKey
+   * rather than AccessDenied, so the failed result says what is wrong.
+   */
+  grantVaultRead(fn: TaniumFunction): void {
+    this.bind(fn);
+    this.allow(fn, ['s3:GetObject'], [VAULT_PREFIXES.vault]);
+    this.grantList(fn);
+  }
+
+  /**
+   * The evidence function: stream uploads into `incoming/`, copy them to `vault/<sha1>` (read + write),
+   * then delete the `incoming/` object.
+   */
+  grantEvidence(fn: TaniumFunction): void {
+    this.bind(fn);
+    this.allow(fn, ['s3:GetObject'], [VAULT_PREFIXES.vault, VAULT_PREFIXES.incoming]);
+    this.allow(fn, WRITE_ACTIONS, [VAULT_PREFIXES.vault, VAULT_PREFIXES.incoming]);
+    this.allow(fn, ['s3:DeleteObject'], [VAULT_PREFIXES.incoming]);
+    this.grantList(fn);
+  }
+
+  private grantList(fn: TaniumFunction): void {
+    iam.Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+    });
+  }
+}

@@ -1,0 +1,43 @@
+import { ACTIONS } from '../shared/actions/table.ts';
+import { FAMILIES as ACTION_FAMILIES, type Family } from '../shared/actions/types.ts';
+
+export type { Family };
+
+/**
+ * Which actions each family's queue receives from the bus, derived from the action table so a rule
+ * can never miss an action the functions handle.
+ */
+export const FAMILY_ACTIONS = Object.fromEntries(
+  ACTION_FAMILIES.map((family) => [family, ACTIONS.filter((a) => a.family === family).map((a) => a.name)]),
+) as unknown as Record<Family, readonly string[]>;
+
+/** Every function the app deploys: one per family plus the scheduled alert poller. */
+export type FunctionName = Family | 'alert-poller';
+
+export const FAMILIES: readonly Family[] = ACTION_FAMILIES;
+
+export const FUNCTION_NAMES: readonly FunctionName[] = [...FAMILIES, 'alert-poller'];
+
+/** `get process tree` -> `get_process_tree`: the connector's action identifier. */
+export function actionIdentifier(displayName: string): string {
+  return displayName.replaceAll(' ', '_');
+}
+
+/** Both spellings a request may use for the family's actions (design.md §3), display names first. */
+export function familyActionNames(family: Family): string[] {
+  const names = FAMILY_ACTIONS[family];
+  return [...names, ...names.map(actionIdentifier)];
+}
+
+/** Families with actions that change state in Tanium and therefore keep idempotency records (design.md §4). */
+export const MUTATING_FAMILIES: readonly Family[] = ACTION_FAMILIES.filter((family) =>
+  ACTIONS.some((a) => a.family === family && !a.readOnly),
+);
+
+/** The contract of the events the functions publish (design.md §3). */
+export const EVENT_SOURCE = 'tanium.threat-response';
+export const DETAIL_TYPES = {
+  request: 'Action Request',
+  result: 'Action Result',
+  alert: 'Alert',
+} as const;

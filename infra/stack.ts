@@ -1,0 +1,268 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { FamilyQueue } from './constructs/family-queue.ts';
+import { Monitoring, POLLER_NAME } from './constructs/monitoring.ts';
+import { Network } from './constructs/network.ts';
+import {
+  IDEMPOTENCY_TABLE_ACTIONS,
+  POLLER_TABLE_ACTIONS,
+  TaniumFunction,
+  type TaniumFunctionProps,
+} from './constructs/tanium-function.ts';
+import { VaultBucket } from './constructs/vault-bucket.ts';
+import type { EnvironmentConfig } from './environments.ts';
+import { FAMILIES, type Family, type FunctionName, MUTATING_FAMILIES } from './families.ts';
+import { acknowledgeWildcardResource } from './nag.ts';
+
+/** Feature flags this stack relies on, set on the stack so they hold whatever cdk.json says. */
+const FEATURE_FLAGS = {
+  // Access log delivery by bucket policy: the log bucket keeps ACLs disabled (BucketOwnerEnforced).
+  '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
+} as const;
+
+/** The construct id (and output prefix) of a function: `alert-poller` -> `AlertPoller`. */
+export function pascalCase(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_m, _dash, c: string) => c.toUpperCase());
+}
+
+export interface TaniumThreatResponseStackProps extends StackProps {
+  readonly config: EnvironmentConfig;
+}
+
+/**
+ * Everything one environment needs: the bus and its rules, a queue and a function per family, the
+ * scheduled alert poller, the vault bucket, the credentials secret, the state table and the alarms.
+ */
+export class TaniumThreatResponseStack extends Stack {
+  public readonly config: EnvironmentConfig;
+  public readonly bus: events.EventBus;
+  public readonly vault: VaultBucket;
+  public readonly stateTable: dynamodb.Table;
+  public readonly credentials: secretsmanager.ISecret;
+  public readonly queues: Record<Family, FamilyQueue>;
+  public readonly functions: Record<FunctionName, TaniumFunction>;
+  public readonly pollerSchedule: scheduler.Schedule;
+  public readonly pollerScheduleDlq: sqs.Queue;
+  public readonly pollerScheduleRole: iam.Role;
+  public readonly monitoring: Monitoring;
+  public readonly network?: Network;
+
+  constructor(scope: Construct, id: string, props: TaniumThreatResponseStackProps) {
+    const { config, ...stackProps } = props;
+    super(scope, id, {
+      terminationProtection: config.terminationProtection,
+      description: `Tanium Threat Response actions as event-driven Lambda functions (${config.name})`,
+      ...stackProps,
+    });
+    this.config = config;
+    for (const [flag, value] of Object.entries(FEATURE_FLAGS)) this.node.setContext(flag, value);
+    Tags.of(this).add('project', 'tanium-tr-serverless');
+    Tags.of(this).add('environment', config.name);
+    const retention = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.bus = new events.EventBus(this, 'Bus', {
+      eventBusName: config.eventBusName,
+      description: 'Tanium Threat Response action requests, action results and alerts',
+    });
+
+    this.vault = new VaultBucket(this, 'Vault', {
+      retainData: config.retainData,
+      resultsExpirationDays: config.resultsExpirationDays,
+      accessLogsExpirationDays: config.accessLogsExpirationDays,
+    });
+
+    this.stateTable = new dynamodb.Table(this, 'StateTable', {
+      // Powertools idempotency's default key; the poller's records share it with their own prefixes.
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: 'expiration',
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: config.retainData,
+      removalPolicy: retention,
+    });
+
+    const { secret, secretId, kmsKeyArn } = this.credentialsSecret(config, retention);
+    this.credentials = secret;
+
+    if (config.vpc.enabled)
+      this.network = new Network(this, 'Network', { vpc: config.vpc, retainData: config.retainData });
+
+    const common = (name: FunctionName): TaniumFunctionProps => ({
+      name,
+      settings: config.functions[name],
+      logRetention: config.logRetention,
+      logRemovalPolicy: retention,
+      logLevel: config.logLevel,
+      metricsNamespace: config.metricsNamespace,
+      vpc: this.network?.vpc,
+      securityGroups: this.network ? [this.network.securityGroup] : undefined,
+    });
+
+    this.queues = {} as Record<Family, FamilyQueue>;
+    this.functions = {} as Record<FunctionName, TaniumFunction>;
+    for (const family of FAMILIES) {
+      const settings = config.functions[family];
+      const queue = new FamilyQueue(this, `${pascalCase(family)}Queue`, {
+        family,
+        bus: this.bus,
+        functionTimeoutSeconds: settings.timeoutSeconds,
+        maxBatchingWindowSeconds: settings.maxBatchingWindowSeconds,
+        maxReceiveCount: config.maxReceiveCount,
+        requestSources: config.requestSources,
+      });
+      const fn = new TaniumFunction(this, `${pascalCase(family)}Function`, {
+        ...common(family),
+        environment: family === 'evidence' ? { GET_FILE_MAX_BYTES: String(config.getFileMaxBytes) } : {},
+      });
+      fn.consumeQueue(queue.queue, config.maxReceiveCount);
+      fn.grantCredentials(secret, secretId, kmsKeyArn);
+      fn.grantPublish(this.bus);
+      this.vault.grantResultsWrite(fn);
+      if (family === 'evidence') this.vault.grantEvidence(fn);
+      if (family === 'intel') this.vault.grantVaultRead(fn);
+      if (MUTATING_FAMILIES.includes(family)) fn.grantState(this.stateTable, IDEMPOTENCY_TABLE_ACTIONS);
+      this.queues[family] = queue;
+      this.functions[family] = fn;
+    }
+
+    const poller = new TaniumFunction(this, 'AlertPollerFunction', {
+      ...common('alert-poller'),
+      // Two polls at once would race on the checkpoint.
+      reservedConcurrentExecutions: 1,
+      environment: { POLLER_NAME, POLLER_FIRST_RUN_HOURS: String(config.poller.firstRunHours) },
+    });
+    poller.grantCredentials(secret, secretId, kmsKeyArn);
+    poller.grantPublish(this.bus);
+    poller.grantState(this.stateTable, POLLER_TABLE_ACTIONS);
+    // A poll that fails or waits behind a running one is not worth repeating: the next minute's poll
+    // starts from the same checkpoint.
+    poller.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
+    this.functions['alert-poller'] = poller;
+
+    this.pollerScheduleDlq = new sqs.Queue(this, 'PollerScheduleDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.pollerScheduleDlq).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is the dead-letter queue of the poller schedule; it has no dead-letter queue of its own.',
+    });
+    const schedulerRole = new iam.Role(this, 'PollerScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+      description: 'Lets EventBridge Scheduler invoke the alert poller',
+    });
+    this.pollerScheduleRole = schedulerRole;
+    this.pollerSchedule = new scheduler.Schedule(this, 'PollerSchedule', {
+      description: 'Runs the Tanium alert poller',
+      schedule: scheduler.ScheduleExpression.expression(config.poller.schedule),
+      enabled: config.poller.enabled,
+      target: new schedulerTargets.LambdaInvoke(poller, {
+        role: schedulerRole,
+        retryAttempts: config.poller.retryAttempts,
+        maxEventAge: Duration.seconds(config.poller.maxEventAgeSeconds),
+        deadLetterQueue: this.pollerScheduleDlq,
+      }),
+    });
+    acknowledgeWildcardResource(
+      schedulerRole,
+      `${poller.functionArn}:*`,
+      "CDK's Lambda schedule target also allows the poller's versions and aliases; it names one function.",
+    );
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      alarms: config.alarms,
+      metricsNamespace: config.metricsNamespace,
+      retainData: config.retainData,
+    });
+    for (const family of FAMILIES) {
+      this.monitoring.watchDeadLetterQueue(
+        pascalCase(family),
+        this.queues[family].deadLetterQueue,
+        `the ${family} queue`,
+      );
+    }
+    this.monitoring.watchDeadLetterQueue('PollerSchedule', this.pollerScheduleDlq, 'the poller schedule');
+    // The poller heals on its next run; its own alarm below waits for repeated failures.
+    for (const family of FAMILIES) {
+      this.monitoring.watchFunctionErrors(pascalCase(family), this.functions[family]);
+    }
+    this.monitoring.watchPollerLag();
+    this.monitoring.watchPollerFailures(poller);
+    if (config.poller.enabled) this.monitoring.watchPollerStopped(poller);
+
+    this.addOutputs();
+  }
+
+  private credentialsSecret(
+    config: EnvironmentConfig,
+    removalPolicy: RemovalPolicy,
+  ): { secret: secretsmanager.ISecret; secretId: string; kmsKeyArn?: string } {
+    const c = config.credentials;
+    if (c.mode === 'create') {
+      const secret = new secretsmanager.Secret(this, 'CredentialsSecret', {
+        secretName: c.secretName,
+        description:
+          'Tanium Threat Response credentials (JSON: base_url, api_token or username/password, ...)',
+        // Created empty; the operator writes the JSON with put-secret-value, which later deploys leave alone.
+        secretObjectValue: {},
+        removalPolicy,
+      });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'The secret holds a Tanium API token or user password issued by Tanium; it is rotated in Tanium and written with put-secret-value, there is no rotation Lambda.',
+      });
+      return { secret, secretId: secret.secretArn };
+    }
+    if ('secretCompleteArn' in c) {
+      const secret = secretsmanager.Secret.fromSecretCompleteArn(
+        this,
+        'CredentialsSecret',
+        c.secretCompleteArn,
+      );
+      return { secret, secretId: secret.secretArn, kmsKeyArn: c.kmsKeyArn };
+    }
+    const secret = secretsmanager.Secret.fromSecretNameV2(this, 'CredentialsSecret', c.secretName);
+    // Secrets Manager resolves a name; a partial ARN would be ambiguous.
+    return { secret, secretId: c.secretName, kmsKeyArn: c.kmsKeyArn };
+  }
+
+  private addOutputs(): void {
+    new CfnOutput(this, 'EventBusName', {
+      value: this.bus.eventBusName,
+      description: 'Send "Action Request" events here',
+    });
+    new CfnOutput(this, 'EventBusArn', { value: this.bus.eventBusArn });
+    for (const family of FAMILIES) {
+      new CfnOutput(this, `${pascalCase(family)}QueueUrl`, {
+        value: this.queues[family].queue.queueUrl,
+        description: `Action requests for the ${family} family`,
+      });
+    }
+    for (const [name, fn] of Object.entries(this.functions)) {
+      new CfnOutput(this, `${pascalCase(name)}FunctionName`, { value: fn.functionName });
+    }
+    new CfnOutput(this, 'VaultBucketName', { value: this.vault.bucket.bucketName });
+    new CfnOutput(this, 'CredentialsSecretArn', { value: this.credentials.secretArn });
+    new CfnOutput(this, 'StateTableName', { value: this.stateTable.tableName });
+    if (this.monitoring.topic)
+      new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+    this.network?.egressIps.forEach((ip, i) => {
+      new CfnOutput(this, `EgressIp${i + 1}`, {
+        value: ip,
+        description: 'Fixed egress address of the functions: add it to the Tanium API token trusted IP list',
+      });
+    });
+  }
+}

@@ -1,0 +1,188 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { BUNDLE_SETTINGS, esbuildBuildOptions } from '../../infra/bundling.ts';
+import { visibilityTimeoutSeconds } from '../../infra/constructs/family-queue.ts';
+import { cdkBundlingOptions, PROJECT_ROOT } from '../../infra/constructs/tanium-function.ts';
+import { ENVIRONMENT_NAMES, ENVIRONMENTS, resolveEnvironment } from '../../infra/environments.ts';
+import { FAMILIES, FAMILY_ACTIONS, familyActionNames } from '../../infra/families.ts';
+import { flattenCfnReference } from '../../infra/nag.ts';
+
+const run = promisify(execFile);
+
+describe('Infrastructure configuration: environments', () => {
+  it('offers dev and prod', () => {
+    expect(ENVIRONMENT_NAMES).toEqual(expect.arrayContaining(['dev', 'prod']));
+  });
+
+  it('retains data and protects the stack in prod, and lets dev be destroyed', () => {
+    // Act
+    const dev = resolveEnvironment('dev');
+    const prod = resolveEnvironment('prod');
+
+    // Assess
+    expect(prod.retainData).toBe(true);
+    expect(prod.terminationProtection).toBe(true);
+    expect(dev.retainData).toBe(false);
+    expect(dev.terminationProtection).toBe(false);
+    expect(dev.vpc.enabled).toBe(false);
+    expect(prod.vpc.enabled).toBe(false);
+  });
+
+  it('names the known environments when asked for an unknown one', () => {
+    expect(() => resolveEnvironment('staging')).toThrow(
+      "Unknown environment 'staging': use -c env=<dev|prod>",
+    );
+  });
+
+  it('rejects a receive count outside 1..1000, naming the setting', () => {
+    expect(() => resolveEnvironment('dev', { maxReceiveCount: 0 })).toThrow(/maxReceiveCount must be/);
+  });
+
+  it('rejects more NAT gateways than availability zones', () => {
+    expect(() =>
+      resolveEnvironment('prod', {
+        vpc: { ...ENVIRONMENTS.prod.vpc, enabled: true, maxAzs: 1, natGateways: 2 },
+      }),
+    ).toThrow(/vpc.natGateways/);
+  });
+
+  it('rejects alarm e-mails without the alarm topic', () => {
+    expect(() =>
+      resolveEnvironment('dev', {
+        alarms: { ...ENVIRONMENTS.dev.alarms, emailSubscriptions: ['soc@example.com'] },
+      }),
+    ).toThrow(/alarms.emailSubscriptions/);
+  });
+
+  it('rejects a function timeout the queue visibility timeout cannot cover', () => {
+    expect(() =>
+      resolveEnvironment('dev', {
+        functions: {
+          ...ENVIRONMENTS.dev.functions,
+          evidence: { ...ENVIRONMENTS.dev.functions.evidence, timeoutSeconds: 901 },
+        },
+      }),
+    ).toThrow(/evidence: timeoutSeconds must be 1..900/);
+  });
+});
+
+describe('Infrastructure configuration: families', () => {
+  it('covers the 20 connector actions, each in one family', () => {
+    const all = Object.values(FAMILY_ACTIONS).flat();
+    expect(all).toHaveLength(20);
+    expect(new Set(all).size).toBe(20);
+  });
+
+  it('matches display names and identifiers', () => {
+    expect(familyActionNames('investigation')).toEqual([
+      'get process',
+      'get process tree',
+      'get events',
+      'get events summary',
+      'get_process',
+      'get_process_tree',
+      'get_events',
+      'get_events_summary',
+    ]);
+  });
+
+  it('has the families of design.md §1', () => {
+    expect(FAMILIES).toEqual(['connections', 'snapshots', 'investigation', 'evidence', 'intel', 'alerts']);
+  });
+});
+
+describe('Infrastructure configuration: bundling and helpers', () => {
+  it('feeds CDK and esbuild the same settings', () => {
+    // Act
+    const cdk = cdkBundlingOptions();
+    const direct = esbuildBuildOptions('entry.ts', 'out/index.mjs');
+
+    // Assess
+    expect(cdk).toMatchObject({
+      format: 'esm',
+      minify: true,
+      sourceMap: true,
+      sourceMapMode: 'default',
+      sourcesContent: false,
+      target: 'node22',
+      externalModules: [],
+      mainFields: ['module', 'main'],
+      banner: BUNDLE_SETTINGS.banner,
+      forceDockerBundling: false,
+    });
+    expect(direct).toMatchObject({
+      bundle: true,
+      format: cdk.format,
+      platform: 'node',
+      minify: cdk.minify,
+      sourcemap: cdk.sourceMap,
+      sourcesContent: cdk.sourcesContent,
+      target: cdk.target,
+      external: cdk.externalModules,
+      mainFields: cdk.mainFields,
+      banner: { js: cdk.banner },
+    });
+  });
+
+  it('hides a queued record for six function timeouts plus the batching window', () => {
+    expect(visibilityTimeoutSeconds(120, 0)).toBe(720);
+    expect(visibilityTimeoutSeconds(60, 5)).toBe(365);
+  });
+
+  it('spells CloudFormation references the way cdk-nag names findings', () => {
+    expect(
+      flattenCfnReference({ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket1', 'Arn'] }, '/results/*']] }),
+    ).toBe('<Bucket1.Arn>/results/*');
+    expect(flattenCfnReference({ Ref: 'Secret1' })).toBe('<Secret1>');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an Fn::Sub template, not a JavaScript one.
+    expect(flattenCfnReference({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::x' })).toBe(
+      'arn:<AWS::Partition>:s3:::x',
+    );
+  });
+});
+
+describe('Infrastructure app entry (cdk.json)', () => {
+  // What the CDK CLI does for `cdk synth -c env=<name>`: run the app with the context in CDK_CONTEXT_JSON.
+  async function runApp(context: Record<string, unknown>) {
+    const outdir = mkdtempSync(join(tmpdir(), 'tanium-app-'));
+    try {
+      const result = await run(process.execPath, ['--import', 'tsx', 'infra/app.ts'], {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          CDK_OUTDIR: outdir,
+          // Bundling is covered by stack.test.ts; skip it here.
+          CDK_CONTEXT_JSON: JSON.stringify({ ...context, 'aws:cdk:bundling-stacks': [] }),
+        },
+      }).then(
+        () => ({ ok: true as const, stderr: '' }),
+        (error: { stderr: string }) => ({ ok: false as const, stderr: error.stderr }),
+      );
+      return { ...result, files: readdirSync(outdir) };
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  }
+
+  it('synthesizes the stack of the environment given with -c env', async () => {
+    // Act
+    const result = await runApp({ env: 'prod' });
+
+    // Assess
+    expect(result.ok).toBe(true);
+    expect(result.files).toContain('TaniumThreatResponse-prod.template.json');
+  });
+
+  it('fails with the list of environments when -c env names none', async () => {
+    // Act
+    const result = await runApp({ env: 'staging' });
+
+    // Assess
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain("Unknown environment 'staging'");
+  });
+});

@@ -1,0 +1,602 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as esbuild from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLE_SETTINGS, esbuildBuildOptions, MAX_BUNDLE_BYTES } from '../../infra/bundling.ts';
+import { visibilityTimeoutSeconds } from '../../infra/constructs/family-queue.ts';
+import { POLLER_LAG_METRIC, POLLER_NAME } from '../../infra/constructs/monitoring.ts';
+import {
+  IDEMPOTENCY_TABLE_ACTIONS,
+  POLLER_TABLE_ACTIONS,
+  PROJECT_ROOT,
+} from '../../infra/constructs/tanium-function.ts';
+import { ENVIRONMENT_NAMES } from '../../infra/environments.ts';
+import {
+  FAMILIES,
+  FUNCTION_NAMES,
+  type FunctionName,
+  familyActionNames,
+  MUTATING_FAMILIES,
+} from '../../infra/families.ts';
+import { pascalCase } from '../../infra/stack.ts';
+import {
+  cleanup,
+  getAtt,
+  logicalId,
+  nagViolations,
+  permissionsOf,
+  ref,
+  type Synthesized,
+  synthesize,
+} from './synth.ts';
+
+// One synthesis per environment, with real esbuild bundling and cdk-nag, shared by every test below.
+describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName) => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize(envName);
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  const id = (construct: Parameters<typeof logicalId>[1]) => logicalId(s.stack, construct);
+  const fnId = (name: FunctionName) => id(s.stack.functions[name]);
+  const fnResource = (name: FunctionName) => s.template.toJSON().Resources[fnId(name)];
+  const retained = () => (s.config.retainData ? 'Retain' : 'Delete');
+
+  describe('cdk-nag (AwsSolutions)', () => {
+    it('reports no finding that is not acknowledged', () => {
+      expect(nagViolations(s)).toEqual([]);
+    });
+
+    it('gives every acknowledgement a reason', () => {
+      // Prepare
+      const acknowledgements = s.assembly
+        .getStackByName(s.stack.stackName)
+        .findMetadataByType('aws:cdk:acknowledged-rules')
+        .flatMap((entry) => Object.entries(entry.data as unknown as Record<string, string>));
+
+      // Assess
+      expect(acknowledgements.length).toBeGreaterThan(0);
+      for (const [rule, reason] of acknowledgements) {
+        expect(rule).toMatch(/AwsSolutions-/);
+        expect(reason.length, rule).toBeGreaterThan(30);
+      }
+    });
+  });
+
+  describe('event bus and family queues', () => {
+    it('creates the named bus', () => {
+      s.template.hasResourceProperties('AWS::Events::EventBus', { Name: s.config.eventBusName });
+    });
+
+    it.each(FAMILIES)(
+      'routes "Action Request" events for %s actions (both spellings) to its queue',
+      (family) => {
+        // Prepare
+        const queue = s.stack.queues[family];
+
+        // Assess
+        s.template.hasResourceProperties('AWS::Events::Rule', {
+          EventBusName: ref(id(s.stack.bus)),
+          EventPattern: {
+            'detail-type': ['Action Request'],
+            detail: { action: familyActionNames(family) },
+          },
+          Targets: [
+            Match.objectLike({
+              Arn: getAtt(id(queue.queue)),
+              DeadLetterConfig: { Arn: getAtt(id(queue.deadLetterQueue)) },
+            }),
+          ],
+        });
+      },
+    );
+
+    it.each(FAMILIES)(
+      'gives the %s queue a DLQ, SSE, TLS only and a visibility timeout of 6x the function',
+      (family) => {
+        // Prepare
+        const queue = s.stack.queues[family];
+        const settings = s.config.functions[family];
+        const resources = s.template.toJSON().Resources;
+
+        // Assess
+        const props = resources[id(queue.queue)].Properties;
+        expect(props.RedrivePolicy).toEqual({
+          deadLetterTargetArn: getAtt(id(queue.deadLetterQueue)),
+          maxReceiveCount: s.config.maxReceiveCount,
+        });
+        expect(props.SqsManagedSseEnabled).toBe(true);
+        expect(resources[id(queue.deadLetterQueue)].Properties.SqsManagedSseEnabled).toBe(true);
+        expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * settings.timeoutSeconds);
+        expect(props.VisibilityTimeout).toBe(
+          visibilityTimeoutSeconds(settings.timeoutSeconds, settings.maxBatchingWindowSeconds),
+        );
+        for (const q of [queue.queue, queue.deadLetterQueue]) {
+          s.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+            Queues: [ref(id(q))],
+            PolicyDocument: {
+              Statement: Match.arrayWith([
+                Match.objectLike({
+                  Effect: 'Deny',
+                  Action: 'sqs:*',
+                  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+                }),
+              ]),
+            },
+          });
+        }
+      },
+    );
+
+    it('lets only the rule of its family send to each queue', () => {
+      for (const family of FAMILIES) {
+        const queue = s.stack.queues[family];
+        s.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [ref(id(queue.queue))],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Allow',
+                Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+                Principal: { Service: 'events.amazonaws.com' },
+                Condition: { ArnEquals: { 'aws:SourceArn': getAtt(id(queue.rule)) } },
+              }),
+            ]),
+          },
+        });
+      }
+    });
+  });
+
+  describe('functions', () => {
+    it.each(FUNCTION_NAMES)('runs %s on nodejs22.x arm64 with its memory, timeout and log group', (name) => {
+      // Prepare
+      const settings = s.config.functions[name];
+      const fn = s.stack.functions[name];
+
+      // Act
+      const props = fnResource(name).Properties;
+
+      // Assess
+      expect(props.Runtime).toBe('nodejs22.x');
+      expect(props.Architectures).toEqual(['arm64']);
+      expect(props.Handler).toBe('index.handler');
+      expect(props.MemorySize).toBe(settings.memoryMiB);
+      expect(props.Timeout).toBe(settings.timeoutSeconds);
+      expect(props.EphemeralStorage?.Size).toBe(settings.ephemeralStorageMiB);
+      expect(props.LoggingConfig).toEqual({ LogGroup: ref(id(fn.functionLogGroup)) });
+      const logGroup = s.template.toJSON().Resources[id(fn.functionLogGroup)];
+      expect(logGroup.Properties.RetentionInDays).toBe(s.config.logRetention);
+      expect(logGroup.DeletionPolicy).toBe(retained());
+    });
+
+    it('gives get file more memory and /tmp than the other families', () => {
+      const evidence = s.config.functions.evidence;
+      for (const name of FUNCTION_NAMES.filter((n) => n !== 'evidence')) {
+        expect(evidence.memoryMiB).toBeGreaterThan(s.config.functions[name].memoryMiB);
+      }
+      expect(fnResource('evidence').Properties.EphemeralStorage.Size).toBeGreaterThan(512);
+    });
+
+    it.each(FUNCTION_NAMES)('configures %s through the environment variables of design.md §3', (name) => {
+      // Prepare
+      const expected: Record<string, unknown> = {
+        POWERTOOLS_SERVICE_NAME: name,
+        POWERTOOLS_LOG_LEVEL: s.config.logLevel,
+        POWERTOOLS_METRICS_NAMESPACE: s.config.metricsNamespace,
+        NODE_OPTIONS: '--enable-source-maps',
+        TANIUM_SECRET_ID: ref(id(s.stack.credentials as never)),
+        EVENT_BUS_NAME: ref(id(s.stack.bus)),
+      };
+      if (name !== 'alert-poller') {
+        expected.VAULT_BUCKET = ref(id(s.stack.vault.bucket));
+        expected.MAX_RECEIVE_COUNT = String(s.config.maxReceiveCount);
+      } else {
+        expected.POLLER_FIRST_RUN_HOURS = String(s.config.poller.firstRunHours);
+        expected.POLLER_NAME = POLLER_NAME;
+      }
+      if (name === 'alert-poller' || MUTATING_FAMILIES.includes(name)) {
+        expected.STATE_TABLE = ref(id(s.stack.stateTable));
+      }
+      if (name === 'evidence') expected.GET_FILE_MAX_BYTES = String(s.config.getFileMaxBytes);
+
+      // Assess
+      expect(fnResource(name).Properties.Environment.Variables).toEqual(expected);
+    });
+
+    it.each(FAMILIES)('feeds %s from its queue with partial batch failures', (family) => {
+      const settings = s.config.functions[family];
+      s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: getAtt(id(s.stack.queues[family].queue)),
+        FunctionName: ref(fnId(family)),
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BatchSize: settings.batchSize,
+        MaximumBatchingWindowInSeconds:
+          settings.maxBatchingWindowSeconds > 0 ? settings.maxBatchingWindowSeconds : Match.absent(),
+      });
+    });
+
+    it('has one event source per family queue and none for the poller', () => {
+      const mappings = Object.values(s.template.findResources('AWS::Lambda::EventSourceMapping'));
+      expect(mappings).toHaveLength(FAMILIES.length);
+      expect(
+        mappings.every((m) => m.Properties.FunctionResponseTypes?.includes('ReportBatchItemFailures')),
+      ).toBe(true);
+      expect(
+        mappings.some(
+          (m) => JSON.stringify(m.Properties.FunctionName) === JSON.stringify(ref(fnId('alert-poller'))),
+        ),
+      ).toBe(false);
+    });
+  });
+
+  describe('bundles', () => {
+    const assetDir = (name: FunctionName) => {
+      const key: string = fnResource(name).Properties.Code.S3Key;
+      return join(s.assembly.directory, `asset.${key.replace(/\.zip$/, '')}`);
+    };
+
+    it.each(FUNCTION_NAMES)('bundles %s as minified ESM under 1.2 MB with a separate source map', (name) => {
+      // Prepare
+      const dir = assetDir(name);
+
+      // Act
+      const code = readFileSync(join(dir, BUNDLE_SETTINGS.outFile), 'utf8');
+      const map = JSON.parse(readFileSync(join(dir, `${BUNDLE_SETTINGS.outFile}.map`), 'utf8'));
+
+      // Assess (booleans, so a failure does not print a megabyte of bundle)
+      expect(statSync(join(dir, BUNDLE_SETTINGS.outFile)).size).toBeLessThan(MAX_BUNDLE_BYTES);
+      expect(code.startsWith(BUNDLE_SETTINGS.banner), 'starts with the createRequire banner').toBe(true);
+      expect(
+        /export\s*\{[^}]*\bas handler\b|export\s*\{\s*handler\b/.test(code),
+        'exports handler as ESM',
+      ).toBe(true);
+      expect(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/.test(code), 'links the separate map').toBe(true);
+      expect(map.sourcesContent, 'map without sources').toBeUndefined();
+      // The AWS SDK is bundled, not left to the runtime's copy.
+      expect(/(from|import\()\s*["']@aws-sdk\//.test(code), 'no external @aws-sdk import').toBe(false);
+      expect(existsSync(join(dir, 'index.js'))).toBe(false);
+    });
+
+    it('builds the same bundle as esbuild with the shared settings (what the benchmark measures)', async () => {
+      // Prepare
+      const out = mkdtempSync(join(tmpdir(), 'tanium-bundle-'));
+      try {
+        const outfile = join(out, BUNDLE_SETTINGS.outFile);
+
+        // Act
+        await esbuild.build({
+          ...esbuildBuildOptions(join(PROJECT_ROOT, 'functions/connections/index.ts'), outfile),
+          logLevel: 'silent',
+        });
+
+        // Assess
+        const same = readFileSync(outfile).equals(
+          readFileSync(join(assetDir('connections'), BUNDLE_SETTINGS.outFile)),
+        );
+        expect(same, 'esbuild output equals the deployed bundle').toBe(true);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('least privilege', () => {
+    const vaultArn = () => `<${id(s.stack.vault.bucket)}.Arn>`;
+
+    /** Everything each function may do, resource by resource; anything else is a failure. */
+    function expectedPermissions(name: FunctionName): Record<string, string[]> {
+      const fn = s.stack.functions[name];
+      const p: Record<string, string[]> = {};
+      const add = (actions: readonly string[], resources: string[]) => {
+        for (const action of actions) p[action] = [...(p[action] ?? []), ...resources].sort();
+      };
+      add(['logs:CreateLogStream', 'logs:PutLogEvents'], [`<${id(fn.functionLogGroup)}.Arn>`]);
+      add(['secretsmanager:GetSecretValue'], [`<${id(s.stack.credentials as never)}>`]);
+      add(['events:PutEvents'], [`<${id(s.stack.bus)}.Arn>`]);
+      if (name === 'alert-poller') {
+        add(POLLER_TABLE_ACTIONS, [`<${id(s.stack.stateTable)}.Arn>`]);
+        return p;
+      }
+      add(
+        [
+          'sqs:ReceiveMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueUrl',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+        ],
+        [`<${id(s.stack.queues[name].queue)}.Arn>`],
+      );
+      add(['s3:PutObject', 's3:AbortMultipartUpload'], [`${vaultArn()}/results/*`]);
+      if (name === 'evidence') {
+        add(['s3:GetObject'], [`${vaultArn()}/vault/*`, `${vaultArn()}/incoming/*`]);
+        add(
+          ['s3:PutObject', 's3:AbortMultipartUpload'],
+          [`${vaultArn()}/vault/*`, `${vaultArn()}/incoming/*`],
+        );
+        add(['s3:DeleteObject'], [`${vaultArn()}/incoming/*`]);
+        add(['s3:ListBucket'], [vaultArn()]);
+      }
+      if (name === 'intel') {
+        add(['s3:GetObject'], [`${vaultArn()}/vault/*`]);
+        add(['s3:ListBucket'], [vaultArn()]);
+      }
+      if (MUTATING_FAMILIES.includes(name))
+        add(IDEMPOTENCY_TABLE_ACTIONS, [`<${id(s.stack.stateTable)}.Arn>`]);
+      return p;
+    }
+
+    it.each(FUNCTION_NAMES)('grants %s exactly the actions and resources it uses', (name) => {
+      // Act
+      const actual = permissionsOf(s.template, id(s.stack.functions[name].role as never));
+
+      // Assess
+      expect(actual).toEqual(expectedPermissions(name));
+      expect(Object.keys(actual).filter((action) => action.includes('*'))).toEqual([]);
+    });
+
+    it.each(FUNCTION_NAMES)('attaches no managed or inline policy to the %s role', (name) => {
+      const role = s.template.toJSON().Resources[id(s.stack.functions[name].role as never)];
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(role.Properties.Policies).toBeUndefined();
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+      ]);
+    });
+
+    it('keeps idempotency records away from the read-only families', () => {
+      for (const name of ['investigation', 'alerts'] as const) {
+        const actual = permissionsOf(s.template, id(s.stack.functions[name].role as never));
+        expect(Object.keys(actual).some((a) => a.startsWith('dynamodb:'))).toBe(false);
+      }
+    });
+  });
+
+  describe('vault bucket', () => {
+    it('blocks public access, enforces TLS, encrypts, versions and disables ACLs', () => {
+      // Prepare
+      const bucket = s.template.toJSON().Resources[id(s.stack.vault.bucket)];
+
+      // Assess
+      expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
+        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+      ]);
+      expect(bucket.Properties.OwnershipControls).toEqual({
+        Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }],
+      });
+      expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(bucket.Properties.LoggingConfiguration.DestinationBucketName).toEqual(
+        ref(id(s.stack.vault.accessLogsBucket)),
+      );
+      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: ref(id(s.stack.vault.bucket)),
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 's3:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('aborts stale multipart uploads and expires incoming/ and results/', () => {
+      // Act
+      const rules =
+        s.template.toJSON().Resources[id(s.stack.vault.bucket)].Properties.LifecycleConfiguration.Rules;
+
+      // Assess
+      expect(rules).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+            Status: 'Enabled',
+          }),
+          expect.objectContaining({ Prefix: 'incoming/', ExpirationInDays: 1, Status: 'Enabled' }),
+          expect.objectContaining({
+            Prefix: 'results/',
+            ExpirationInDays: s.config.resultsExpirationDays,
+            Status: 'Enabled',
+          }),
+        ]),
+      );
+      expect(
+        rules.some(
+          (r: { Prefix?: string; ExpirationInDays?: number }) => r.Prefix === 'vault/' && r.ExpirationInDays,
+        ),
+      ).toBe(false);
+    });
+
+    it('keeps the bucket and its access logs according to the environment', () => {
+      const resources = s.template.toJSON().Resources;
+      for (const bucket of [s.stack.vault.bucket, s.stack.vault.accessLogsBucket]) {
+        expect(resources[id(bucket)].DeletionPolicy).toBe(retained());
+        expect(resources[id(bucket)].UpdateReplacePolicy).toBe(retained());
+      }
+      s.template.resourceCountIs('Custom::S3AutoDeleteObjects', s.config.retainData ? 0 : 2);
+    });
+  });
+
+  describe('credentials, state and schedule', () => {
+    it('creates the credentials secret empty, for put-secret-value', () => {
+      const secret = s.template.toJSON().Resources[id(s.stack.credentials as never)];
+      expect(secret.Type).toBe('AWS::SecretsManager::Secret');
+      expect(secret.Properties.SecretString).toBe('{}');
+      expect(secret.Properties.GenerateSecretString).toBeUndefined();
+      expect(secret.DeletionPolicy).toBe(retained());
+    });
+
+    it('creates the on-demand state table with key id, TTL expiration and point-in-time recovery', () => {
+      const table = s.template.toJSON().Resources[id(s.stack.stateTable)];
+      expect(table.Properties).toMatchObject({
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: s.config.retainData,
+      });
+      expect(table.DeletionPolicy).toBe(retained());
+    });
+
+    it('runs the poller on a schedule with retries and a dead-letter queue', () => {
+      s.template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: s.config.poller.schedule,
+        State: 'ENABLED',
+        Target: Match.objectLike({
+          Arn: getAtt(fnId('alert-poller')),
+          RetryPolicy: {
+            MaximumRetryAttempts: s.config.poller.retryAttempts,
+            MaximumEventAgeInSeconds: s.config.poller.maxEventAgeSeconds,
+          },
+          DeadLetterConfig: { Arn: getAtt(id(s.stack.pollerScheduleDlq)) },
+          RoleArn: getAtt(id(s.stack.pollerScheduleRole)),
+        }),
+      });
+      s.template.hasResourceProperties('AWS::SQS::Queue', {
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 1_209_600,
+      });
+    });
+
+    it('lets the schedule invoke only the poller', () => {
+      const roleId = id(s.stack.pollerScheduleRole);
+      expect(permissionsOf(s.template, roleId)).toEqual({
+        'lambda:InvokeFunction': [`<${fnId('alert-poller')}.Arn>`, `<${fnId('alert-poller')}.Arn>:*`].sort(),
+        'sqs:SendMessage': [`<${id(s.stack.pollerScheduleDlq)}.Arn>`],
+      });
+    });
+
+    it('runs one poll at a time and drops polls that waited behind it', () => {
+      expect(fnResource('alert-poller').Properties.ReservedConcurrentExecutions).toBe(1);
+      for (const family of FAMILIES) {
+        expect(fnResource(family).Properties.ReservedConcurrentExecutions).toBeUndefined();
+      }
+      s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: ref(fnId('alert-poller')),
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+      });
+    });
+  });
+
+  describe('alarms', () => {
+    const alarms = () => Object.values(s.template.findResources('AWS::CloudWatch::Alarm'));
+
+    it('alarms on a visible message in every dead-letter queue', () => {
+      const dlqs = [...FAMILIES.map((f) => s.stack.queues[f].deadLetterQueue), s.stack.pollerScheduleDlq];
+      for (const dlq of dlqs) {
+        s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: getAtt(id(dlq), 'QueueName') }],
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: 0,
+        });
+      }
+    });
+
+    it.each(FAMILIES)('alarms on any error of the %s function', (name) => {
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: ref(fnId(name)) }],
+        Threshold: 1,
+      });
+    });
+
+    it('alarms when the poller falls behind the newest alert', () => {
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: s.config.metricsNamespace,
+        MetricName: POLLER_LAG_METRIC,
+        Dimensions: [
+          { Name: 'poller', Value: POLLER_NAME },
+          { Name: 'service', Value: 'alert-poller' },
+        ],
+        Statistic: 'Maximum',
+        // The metric is in milliseconds; the setting in seconds.
+        Threshold: s.config.alarms.pollerLagSeconds * 1000,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      expect(fnResource('alert-poller').Properties.Environment.Variables.POLLER_NAME).toBe(POLLER_NAME);
+    });
+
+    it('alarms on repeated poller failures and when the poller stops running', () => {
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: ref(fnId('alert-poller')) }],
+        Threshold: s.config.alarms.pollerFailureThreshold,
+      });
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Invocations',
+        Dimensions: [{ Name: 'FunctionName', Value: ref(fnId('alert-poller')) }],
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        TreatMissingData: 'breaching',
+      });
+      // A DLQ alarm per family and for the schedule, an error alarm per family, and three for the poller.
+      expect(alarms()).toHaveLength(2 * FAMILIES.length + 4);
+    });
+
+    it('notifies the alarm topic when the environment has one', () => {
+      const topic = s.stack.monitoring.topic;
+      s.template.resourceCountIs('AWS::SNS::Topic', s.config.alarms.topic ? 1 : 0);
+      for (const alarm of alarms()) {
+        if (topic) {
+          expect(alarm.Properties.AlarmActions).toEqual([ref(id(topic))]);
+          expect(alarm.Properties.OKActions).toEqual([ref(id(topic))]);
+        } else {
+          expect(alarm.Properties.AlarmActions).toBeUndefined();
+        }
+      }
+    });
+  });
+
+  describe('outputs and environment', () => {
+    it('outputs the bus, the queue URLs, the bucket and the secret', () => {
+      // Prepare
+      const outputs = s.template.toJSON().Outputs;
+
+      // Assess
+      expect(outputs.EventBusName.Value).toEqual(ref(id(s.stack.bus)));
+      expect(outputs.EventBusArn.Value).toEqual(getAtt(id(s.stack.bus)));
+      for (const family of FAMILIES) {
+        expect(outputs[`${pascalCase(family)}QueueUrl`].Value).toEqual(ref(id(s.stack.queues[family].queue)));
+      }
+      expect(outputs.VaultBucketName.Value).toEqual(ref(id(s.stack.vault.bucket)));
+      expect(outputs.CredentialsSecretArn.Value).toEqual(ref(id(s.stack.credentials as never)));
+    });
+
+    it('names the stack after the environment and protects production from deletion', () => {
+      expect(s.stack.stackName).toBe(`TaniumThreatResponse-${envName}`);
+      expect(s.stack.terminationProtection).toBe(envName === 'prod');
+      expect(s.config.retainData).toBe(envName === 'prod');
+    });
+
+    it('places no function in a VPC unless the environment asks for it', () => {
+      s.template.resourceCountIs('AWS::EC2::VPC', s.config.vpc.enabled ? 1 : 0);
+      for (const name of FUNCTION_NAMES) {
+        expect(fnResource(name).Properties.VpcConfig === undefined).toBe(!s.config.vpc.enabled);
+      }
+    });
+  });
+});

@@ -1,0 +1,278 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENVIRONMENTS } from '../../infra/environments.ts';
+import { FAMILIES, FUNCTION_NAMES } from '../../infra/families.ts';
+import {
+  cleanup,
+  getAtt,
+  logicalId,
+  nagViolations,
+  permissionsOf,
+  ref,
+  type Synthesized,
+  synthesize,
+} from './synth.ts';
+
+// Configuration variants a platform team may switch on. Each is synthesized once, checked by cdk-nag,
+// without esbuild (the bundles are covered by stack.test.ts).
+
+const KEY_ARN = 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:tanium/tr-AbCdEf';
+
+describe('Infrastructure variant: VPC placement with fixed egress', () => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize(
+      'prod',
+      { vpc: { enabled: true, maxAzs: 2, natGateways: 2, flowLogRetention: RetentionDays.ONE_MONTH } },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  it('passes cdk-nag with no unacknowledged finding', () => {
+    expect(nagViolations(s)).toEqual([]);
+  });
+
+  it('puts every function in the private subnets behind the NAT gateways', () => {
+    // Prepare
+    const network = s.stack.network!;
+    const privateSubnets = network.vpc.privateSubnets.map((subnet) => ref(logicalId(s.stack, subnet)));
+
+    // Assess
+    s.template.resourceCountIs('AWS::EC2::NatGateway', 2);
+    for (const name of FUNCTION_NAMES) {
+      s.template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: name }) },
+        VpcConfig: {
+          SubnetIds: privateSubnets,
+          SecurityGroupIds: [getAtt(logicalId(s.stack, network.securityGroup), 'GroupId')],
+        },
+      });
+    }
+  });
+
+  it('outputs one egress address per NAT gateway for the trusted IP list', () => {
+    // Act
+    const outputs = s.template.toJSON().Outputs;
+
+    // Assess
+    expect(Object.keys(outputs).filter((key) => key.startsWith('EgressIp'))).toEqual([
+      'EgressIp1',
+      'EgressIp2',
+    ]);
+    expect(outputs.EgressIp1.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/EIP/), 'PublicIp'] });
+  });
+
+  it('opens no inbound port and records flow logs', () => {
+    s.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: 'Tanium Threat Response functions (egress only)',
+      SecurityGroupIngress: Match.absent(),
+    });
+    s.template.resourceCountIs('AWS::EC2::FlowLog', 1);
+  });
+
+  it('grants the network interface actions inline, not through a managed policy', () => {
+    // Prepare
+    const fn = s.stack.functions.investigation;
+
+    // Act
+    const permissions = permissionsOf(s.template, logicalId(s.stack, fn.role as never));
+
+    // Assess
+    for (const action of [
+      'ec2:CreateNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSubnets',
+      'ec2:DeleteNetworkInterface',
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:UnassignPrivateIpAddresses',
+    ]) {
+      expect(permissions[action]).toEqual(['*']);
+    }
+    const roles = Object.values(s.template.findResources('AWS::IAM::Role'));
+    expect(roles.filter((role) => role.Properties.ManagedPolicyArns)).toEqual([]);
+  });
+});
+
+describe('Infrastructure variant: alarm e-mails', () => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize(
+      'dev',
+      { alarms: { ...ENVIRONMENTS.dev.alarms, topic: true, emailSubscriptions: ['soc@example.com'] } },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  it('passes cdk-nag with no unacknowledged finding', () => {
+    expect(nagViolations(s)).toEqual([]);
+  });
+
+  it('subscribes the addresses to a TLS-only topic encrypted with a rotated key CloudWatch may use', () => {
+    // Prepare
+    const topic = s.stack.monitoring.topic!;
+    const topicId = logicalId(s.stack, topic);
+
+    // Assess
+    s.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'soc@example.com',
+      TopicArn: ref(topicId),
+    });
+    s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    s.template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+          }),
+        ]),
+      },
+    });
+    s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    for (const alarm of Object.values(s.template.findResources('AWS::CloudWatch::Alarm'))) {
+      expect(alarm.Properties.AlarmActions).toEqual([ref(topicId)]);
+    }
+  });
+});
+
+describe('Infrastructure variant: an imported credentials secret', () => {
+  let byArn: Synthesized;
+  let byName: Synthesized;
+
+  beforeAll(() => {
+    byArn = synthesize(
+      'dev',
+      { credentials: { mode: 'import', secretCompleteArn: SECRET_ARN } },
+      { bundling: false },
+    );
+    byName = synthesize(
+      'dev',
+      { credentials: { mode: 'import', secretName: 'tanium/tr', kmsKeyArn: KEY_ARN } },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(byArn);
+    cleanup(byName);
+  });
+
+  it('passes cdk-nag with no unacknowledged finding', () => {
+    expect(nagViolations(byArn)).toEqual([]);
+    expect(nagViolations(byName)).toEqual([]);
+  });
+
+  it('reads a secret imported by complete ARN and creates none', () => {
+    // Prepare
+    const fn = byArn.stack.functions.connections;
+
+    // Act
+    const permissions = permissionsOf(byArn.template, logicalId(byArn.stack, fn.role as never));
+
+    // Assess
+    byArn.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(permissions['secretsmanager:GetSecretValue']).toEqual([SECRET_ARN]);
+    byArn.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TANIUM_SECRET_ID: SECRET_ARN }) },
+    });
+    expect(byArn.template.toJSON().Outputs.CredentialsSecretArn.Value).toBe(SECRET_ARN);
+  });
+
+  it('reads a secret imported by name (any suffix) and decrypts it with the given key', () => {
+    // Prepare
+    const fn = byName.stack.functions['alert-poller'];
+
+    // Act
+    const permissions = permissionsOf(byName.template, logicalId(byName.stack, fn.role as never));
+
+    // Assess
+    expect(permissions['secretsmanager:GetSecretValue']).toEqual([
+      'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:tanium/tr-??????',
+    ]);
+    expect(permissions['kms:Decrypt']).toEqual([KEY_ARN]);
+    byName.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TANIUM_SECRET_ID: 'tanium/tr' }) },
+    });
+  });
+});
+
+describe('Infrastructure variant: queue tuning and request sources', () => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize(
+      'dev',
+      {
+        maxReceiveCount: 5,
+        requestSources: ['soar.pipeline'],
+        functions: {
+          ...ENVIRONMENTS.dev.functions,
+          investigation: {
+            memoryMiB: 768,
+            timeoutSeconds: 90,
+            batchSize: 10,
+            maxBatchingWindowSeconds: 20,
+            maxConcurrency: 4,
+          },
+        },
+      },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  it('applies batch size, batching window and concurrency to the event source', () => {
+    s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: getAtt(logicalId(s.stack, s.stack.queues.investigation.queue)),
+      BatchSize: 10,
+      MaximumBatchingWindowInSeconds: 20,
+      ScalingConfig: { MaximumConcurrency: 4 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('hides a record for six function timeouts plus the batching window', () => {
+    const queue = s.template.toJSON().Resources[logicalId(s.stack, s.stack.queues.investigation.queue)];
+    expect(queue.Properties.VisibilityTimeout).toBe(6 * 90 + 20);
+  });
+
+  it('uses the configured receive count for every queue and tells the functions', () => {
+    for (const family of FAMILIES) {
+      const queue = s.template.toJSON().Resources[logicalId(s.stack, s.stack.queues[family].queue)];
+      expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(5);
+    }
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ MAX_RECEIVE_COUNT: '5' }) },
+    });
+  });
+
+  it('accepts requests only from the configured sources', () => {
+    for (const family of FAMILIES) {
+      const rule = s.template.toJSON().Resources[logicalId(s.stack, s.stack.queues[family].rule)];
+      expect(rule.Properties.EventPattern.source).toEqual(['soar.pipeline']);
+    }
+  });
+});
