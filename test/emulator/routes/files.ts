@@ -1,4 +1,5 @@
 import { empty, json, type Reply } from '../http.ts';
+import { cachedArchive, recordArchive } from '../large-archive-cache.ts';
 import type { Route } from '../router.ts';
 import { type FileEvidence, fileContent, generatedChunks } from '../state/files.ts';
 import type { EmulatorState } from '../state/index.ts';
@@ -84,11 +85,14 @@ async function download(state: EmulatorState, uuid: string): Promise<Reply> {
   const entries = archiveEntries(state, evidence);
   let reply: Reply;
   if (switches.downloadLargeFileBytes > 0) {
-    const length = predictStoredLength(entries[0]!);
+    const { stream: _stream, ...shape } = entries[0]!;
+    const key = JSON.stringify(shape);
+    const cached = cachedArchive(key);
+    const length = cached?.length ?? predictStoredLength(entries[0]!);
     reply = {
       status: 200,
       headers,
-      body: zipChunks(entries),
+      body: cached?.body ?? recordArchive(key, zipChunks(entries)),
       ...(length !== undefined && !switches.downloadChunked ? { length } : {}),
     };
   } else {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { executeAction } from '../../../shared/actions/execute.ts';
@@ -35,7 +36,10 @@ describe('Action: upload intel doc', () => {
 
   /** Stores a document in the vault the way get file would, returning its vault id. */
   async function storeInVault(content: string | Buffer, fileName: string): Promise<string> {
-    const stored = await vault.storeEvidence([Buffer.from(content)], { fileName, action: 'test' });
+    const stored = await vault.storeEvidence(Readable.from([Buffer.from(content)]), {
+      fileName,
+      action: 'test',
+    });
     return stored.vaultId;
   }
 
