@@ -1,8 +1,120 @@
-// Placeholder until the event plumbing lands (issue 4): the factory every family entry point uses.
-export type Family = 'connections' | 'snapshots' | 'investigation' | 'evidence' | 'intel' | 'alerts';
+import { randomUUID } from 'node:crypto';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Family } from '../actions/types.ts';
+import type { TaniumClient } from '../tanium/client.ts';
+import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest } from './envelope.ts';
+import { type DeliveryInfo, RequestProcessor } from './processor.ts';
+import type { ResultDetail } from './result.ts';
+import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
-export function createFamilyHandler(family: Family) {
-  return async (_event: unknown): Promise<never> => {
-    throw new Error(`The ${family} handler is not implemented yet`);
+export type { Family } from '../actions/types.ts';
+export type { FamilyHandlerOptions } from './runtime.ts';
+
+/** Time kept back from the invocation's remaining time for publishing the result after the last call. */
+export const PUBLISH_RESERVE_MS = 5_000;
+/** The deadline when there is no Lambda context (a local run): Lambda's own maximum. */
+const NO_CONTEXT_BUDGET_MS = 15 * 60_000;
+
+/**
+ * What a family handler returns: the partial batch response for SQS, the result detail for an
+ * EventBridge event or a direct invocation.
+ */
+export type FamilyHandlerResponse = SQSBatchResponse | ResultDetail;
+
+export type FamilyHandler = (event: unknown, context?: Context) => Promise<FamilyHandlerResponse>;
+
+export function isSqsEvent(event: unknown): event is SQSEvent {
+  if (typeof event !== 'object' || event === null) return false;
+  const records = (event as { Records?: unknown }).Records;
+  return (
+    Array.isArray(records) &&
+    records.every(
+      (record) =>
+        typeof record === 'object' &&
+        record !== null &&
+        (record as { eventSource?: unknown }).eventSource === 'aws:sqs',
+    )
+  );
+}
+
+/**
+ * The one handler of every family function. It accepts the three shapes a request arrives in:
+ * - an SQS batch: records run concurrently; only the records that failed transiently are reported in
+ *   `batchItemFailures` (so only they are redelivered); on a record's last attempt its failed result is
+ *   published before it goes to the dead-letter queue;
+ * - an EventBridge event: `detail` is the request;
+ * - a direct invocation: the payload is the request, and the result is also the return value.
+ * Each request ends in exactly one `Action Result` event (EventBridge and direct invocations are not
+ * redelivered, so their transient failures are published as they are, with `error.retryable`).
+ */
+export function createFamilyHandler(family: Family, options: FamilyHandlerOptions = {}): FamilyHandler {
+  const runtime = new FamilyRuntime(family, options);
+
+  return async function handler(event: unknown, context?: Context): Promise<FamilyHandlerResponse> {
+    if (context) runtime.addLambdaContext(context);
+    const settings = runtime.settings();
+    const metrics = runtime.metrics();
+    const now = runtime.now();
+    const remaining = context ? context.getRemainingTimeInMillis() : NO_CONTEXT_BUDGET_MS;
+    const deadline = now + Math.max(0, remaining - PUBLISH_RESERVE_MS);
+    // One credential read per invocation, shared by every record of the batch.
+    let client: Promise<TaniumClient> | undefined;
+    const processor = new RequestProcessor({
+      family,
+      client: () => {
+        client ??= runtime.client();
+        return client;
+      },
+      idempotency: () => runtime.idempotency(),
+      vault: () => runtime.vault(),
+      logger: runtime.logger,
+      metrics,
+      now: () => runtime.now(),
+      ...(runtime.sleep ? { sleep: runtime.sleep } : {}),
+    });
+    const delivery = (attempt: number, redelivered: boolean): DeliveryInfo => ({
+      redelivered,
+      attempt,
+      maxAttempts: settings.maxReceiveCount,
+      deadline,
+      ...(context ? { lambdaContext: context } : {}),
+    });
+
+    try {
+      if (isSqsEvent(event)) {
+        // Fails the whole invocation when no bus is configured: the messages stay queued, nothing is lost.
+        const sink = runtime.sink();
+        const recordHandler = async (record: SQSRecord): Promise<void> => {
+          const attempt = Math.max(1, Number(record.attributes?.ApproximateReceiveCount) || 1);
+          const parsed = parseMessageBody(record.body, record.messageId);
+          const disposition = await processor.process(parsed, delivery(attempt, true));
+          if (disposition.kind !== 'retry') await sink.publish(disposition.detail);
+          if (disposition.kind !== 'final') throw disposition.error;
+        };
+        // A batch whose records all failed is reported like any partial failure: SQS redelivers them
+        // and the dead-letter queue alarms, instead of counting routine retries as function errors.
+        return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
+          ...(context ? { context } : {}),
+          throwOnFullBatchFailure: false,
+        });
+      }
+      let parsed: ParsedRequest;
+      if (isEventBridgeEvent(event)) {
+        parsed = parseRequest(
+          event.detail,
+          typeof event.id === 'string' && event.id ? event.id : randomUUID(),
+        );
+        const disposition = await processor.process(parsed, delivery(1, false));
+        await runtime.sink().publish(disposition.detail);
+        return disposition.detail;
+      }
+      parsed = parseRequest(event, randomUUID());
+      const disposition = await processor.process(parsed, delivery(1, false));
+      if (runtime.canPublish()) await runtime.sink().publish(disposition.detail);
+      return disposition.detail;
+    } finally {
+      metrics.flush();
+    }
   };
 }

@@ -1,0 +1,288 @@
+/**
+ * Handler overhead and container start.
+ *
+ * 1. Overhead: N `list connections` requests as SQS records through the connections family handler
+ *    (envelope, routing, validation, the action, the Powertools logger and metrics, publishing to an
+ *    EventBridge client stubbed in-process with aws-sdk-client-mock) next to N raw undici GETs of the same
+ *    Tanium route (`GET .../conns`, token auth, JSON parsed) against the same emulator, same run, same
+ *    concurrency. Each handler invocation is one SQS batch of `--concurrency` records, which the handler
+ *    runs concurrently (as Lambda hands a batch to one function); the raw side sends the same bursts of
+ *    `--concurrency` requests, so both sides have the same requests in flight and the ratio is the
+ *    handler's own cost. Raw undici with that many requests kept in flight continuously is printed too, for
+ *    reference. Alternating rounds; the ratio is the median of per-round ratios. Target: >= 0.8.
+ * 2. Container start: every function bundled with the stack's esbuild settings (`infra/bundling.ts`);
+ *    bundle size (kB = 1000 bytes, the unit of the 1.2 MB limit) and the time to import it in a fresh Node
+ *    process (median of `--imports` runs). Targets: every bundle under 1,200 kB and 200 ms.
+ *
+ *   node --import tsx bench/handler.ts [--requests N] [--concurrency C] [--rounds R] [--imports K]
+ *
+ * Ends with one JSON line: {"bench":"handler","handler_vs_raw_undici":...,"max_bundle_kb":...,
+ * "max_import_ms":...,"bundles":{"<function>":{"kb":...,"import_ms":...}}}.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { build } from 'esbuild';
+import { Agent } from 'undici';
+import { esbuildBuildOptions, MAX_BUNDLE_BYTES } from '../infra/bundling.ts';
+import { parseCredentials } from '../shared/config/credentials.ts';
+import { createFamilyHandler } from '../shared/events/family-handler.ts';
+import { closeAgents } from '../shared/tanium/agent.ts';
+import { TR } from '../shared/tanium/routes.ts';
+import { startEmulatorProcess } from './support/emulator-process.ts';
+
+function flag(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const REQUESTS = flag('requests', 3000);
+const CONCURRENCY = flag('concurrency', 10);
+const ROUNDS = flag('rounds', 7);
+const IMPORTS = flag('imports', 7);
+const PATH = `${TR}/conns`;
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const MAX_IMPORT_MS = 200;
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+// --- 1. handler overhead ---------------------------------------------------------------------------
+
+async function handlerOverhead(): Promise<{
+  ratio: number;
+  handlerRps: number;
+  rawRps: number;
+  note: string;
+}> {
+  const emulator = await startEmulatorProcess();
+  const eventBridge = mockClient(EventBridgeClient);
+  eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: unknown[] }) => ({
+    FailedEntryCount: 0,
+    Entries: (input.Entries ?? []).map(() => ({ EventId: 'bench' })),
+  }));
+  const credentials = parseCredentials(
+    { base_url: emulator.url, api_token: emulator.credentials.apiToken, ca_bundle: emulator.ca },
+    'bench',
+  );
+  process.env.POWERTOOLS_METRICS_NAMESPACE ??= 'Bench';
+  const handler = createFamilyHandler('connections', {
+    env: { EVENT_BUS_NAME: 'bench-bus', MAX_RECEIVE_COUNT: '3', POWERTOOLS_METRICS_NAMESPACE: 'Bench' },
+    credentials: async () => credentials,
+    eventBridgeClient: new EventBridgeClient({ region: 'us-east-1' }),
+  });
+  const raw = new Agent({ connect: { ca: emulator.ca }, keepAliveTimeout: 30_000, connections: 32 });
+  const origin = new URL(emulator.url).origin;
+  const token = emulator.credentials.apiToken;
+  let sequence = 0;
+  const record = (): SQSRecord => {
+    sequence += 1;
+    const id = `bench-${sequence}`;
+    return {
+      messageId: id,
+      receiptHandle: id,
+      body: JSON.stringify({ action: 'list connections', parameters: {}, requestId: id }),
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '0',
+        SenderId: 'bench',
+        ApproximateFirstReceiveTimestamp: '0',
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:bench',
+      awsRegion: 'us-east-1',
+    };
+  };
+  const context = {
+    callbackWaitsForEmptyEventLoop: false,
+    functionVersion: '$LATEST',
+    functionName: 'bench-connections',
+    memoryLimitInMB: '512',
+    logGroupName: '/aws/lambda/bench-connections',
+    logStreamName: 'bench',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:bench-connections',
+    awsRequestId: 'bench',
+    getRemainingTimeInMillis: () => 60_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+
+  const viaHandler = async () => {
+    let left = REQUESTS;
+    const started = performance.now();
+    while (left > 0) {
+      const size = Math.min(CONCURRENCY, left);
+      left -= size;
+      const response = (await handler(
+        { Records: Array.from({ length: size }, record) },
+        context,
+      )) as SQSBatchResponse;
+      if (response.batchItemFailures.length > 0) throw new Error('a bench record failed');
+    }
+    return REQUESTS / ((performance.now() - started) / 1000);
+  };
+  const rawGet = async () => {
+    const response = await raw.request({
+      origin,
+      path: PATH,
+      method: 'GET',
+      headers: { session: token, accept: 'application/json', 'user-agent': 'bench' },
+    });
+    const text = await response.body.text();
+    if (response.statusCode !== 200) throw new Error(`raw request failed: ${response.statusCode}`);
+    return JSON.parse(text) as unknown;
+  };
+  // The same shape as the handler side: bursts of CONCURRENCY requests, each burst awaited as a whole.
+  const viaRaw = async () => {
+    let left = REQUESTS;
+    const started = performance.now();
+    while (left > 0) {
+      const size = Math.min(CONCURRENCY, left);
+      left -= size;
+      await Promise.all(Array.from({ length: size }, rawGet));
+    }
+    return REQUESTS / ((performance.now() - started) / 1000);
+  };
+  // For reference only: CONCURRENCY requests kept in flight without bursts.
+  const viaRawContinuous = async () => {
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next++ < REQUESTS) await rawGet();
+      }),
+    );
+    return REQUESTS / ((performance.now() - started) / 1000);
+  };
+
+  // Lambda's stdout goes to CloudWatch; here the log and EMF lines are formatted as in Lambda and dropped.
+  const write = process.stdout.write.bind(process.stdout);
+  const mute = () => {
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+  };
+  const unmute = () => {
+    process.stdout.write = write;
+  };
+  const handlerRates: number[] = [];
+  const rawRates: number[] = [];
+  const ratios: number[] = [];
+  const continuousRates: number[] = [];
+  try {
+    mute();
+    await viaHandler();
+    await viaRaw();
+    for (let round = 0; round < ROUNDS; round++) {
+      const handlerFirst = round % 2 === 0;
+      const a = await (handlerFirst ? viaHandler : viaRaw)();
+      const b = await (handlerFirst ? viaRaw : viaHandler)();
+      const [h, r] = handlerFirst ? [a, b] : [b, a];
+      handlerRates.push(h);
+      rawRates.push(r);
+      ratios.push(h / r);
+      continuousRates.push(await viaRawContinuous());
+    }
+  } finally {
+    unmute();
+    await raw.close();
+    await closeAgents();
+    eventBridge.restore();
+    await emulator.stop();
+  }
+  const note = `handler: ${handlerRates.map((r) => r.toFixed(0)).join(', ')} req/s; raw undici: ${rawRates
+    .map((r) => r.toFixed(0))
+    .join(', ')} req/s; raw undici without bursts (reference): ${continuousRates
+    .map((r) => r.toFixed(0))
+    .join(
+      ', ',
+    )} req/s (${REQUESTS} requests x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, HTTPS keep-alive, emulator in its own process)`;
+  return { ratio: median(ratios), handlerRps: median(handlerRates), rawRps: median(rawRates), note };
+}
+
+// --- 2. container start ----------------------------------------------------------------------------
+
+interface BundleFigures {
+  kb: number;
+  import_ms: number;
+}
+
+function importMs(file: string): number {
+  const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); process.stdout.write(String(performance.now() - t));`;
+  const times: number[] = [];
+  for (let run = 0; run < IMPORTS; run++) {
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        AWS_REGION: 'us-east-1',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    });
+    if (child.status !== 0) throw new Error(`importing ${file} failed: ${child.stderr}`);
+    times.push(Number(child.stdout));
+  }
+  return median(times);
+}
+
+async function containerStart(): Promise<Record<string, BundleFigures>> {
+  const functions = readdirSync(join(ROOT, 'functions'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
+  const out = mkdtempSync(join(tmpdir(), 'bench-handler-bundles-'));
+  const figures: Record<string, BundleFigures> = {};
+  try {
+    for (const name of functions) {
+      const outfile = join(out, name, 'index.mjs');
+      await build({
+        ...esbuildBuildOptions(join(ROOT, 'functions', name, 'index.ts'), outfile),
+        logLevel: 'error',
+      });
+      figures[name] = {
+        kb: Number((statSync(outfile).size / 1000).toFixed(1)),
+        import_ms: Number(importMs(outfile).toFixed(1)),
+      };
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+  return figures;
+}
+
+const overhead = await handlerOverhead();
+const bundles = await containerStart();
+const maxKb = Math.max(...Object.values(bundles).map((b) => b.kb));
+const maxImport = Math.max(...Object.values(bundles).map((b) => b.import_ms));
+
+console.error(overhead.note);
+console.error(
+  `handler ${overhead.handlerRps.toFixed(0)} req/s vs raw undici ${overhead.rawRps.toFixed(0)} req/s: ratio ${overhead.ratio.toFixed(3)} (target >= 0.8)`,
+);
+for (const [name, b] of Object.entries(bundles)) {
+  console.error(
+    `  ${name.padEnd(14)} ${String(b.kb).padStart(7)} kB  import ${String(b.import_ms).padStart(6)} ms (median of ${IMPORTS})`,
+  );
+}
+console.error(
+  `largest bundle ${maxKb} kB (limit ${MAX_BUNDLE_BYTES / 1000} kB), slowest import ${maxImport} ms (target < ${MAX_IMPORT_MS} ms)`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'handler',
+    handler_vs_raw_undici: Number(overhead.ratio.toFixed(3)),
+    handler_rps: Math.round(overhead.handlerRps),
+    raw_undici_rps: Math.round(overhead.rawRps),
+    max_bundle_kb: maxKb,
+    max_import_ms: maxImport,
+    bundles,
+  }),
+);

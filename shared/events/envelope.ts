@@ -1,0 +1,119 @@
+import * as z from 'zod/mini';
+import { describeIssue } from '../config/zod-messages.ts';
+
+/** An action request (design.md §3) after validation; `requestId` is always set. */
+export interface ActionRequest {
+  action: string;
+  parameters: Record<string, unknown>;
+  requestId: string;
+  /** Echoed back unchanged in the result; `undefined` when the request had none. */
+  context?: unknown;
+}
+
+/**
+ * A request that could not be read: what is known of it (for the failed result) and why.
+ * `action` is the raw value when it was a string, otherwise empty.
+ */
+export interface RejectedRequest {
+  action: string;
+  parameters: Record<string, unknown>;
+  requestId: string;
+  context?: unknown;
+  message: string;
+}
+
+export type ParsedRequest = { ok: true; request: ActionRequest } | { ok: false; rejected: RejectedRequest };
+
+/** The fields of an EventBridge event this layer reads (the rest is ignored). */
+export interface EventBridgeEnvelope {
+  id?: string;
+  source: string;
+  'detail-type': string;
+  detail: unknown;
+}
+
+export const MAX_REQUEST_ID_LENGTH = 256;
+
+const requestSchema = z.strictObject({
+  action: z.string().check(z.minLength(1)),
+  parameters: z.optional(z.nullable(z.looseObject({}))),
+  requestId: z.optional(z.nullable(z.string().check(z.minLength(1), z.maxLength(MAX_REQUEST_ID_LENGTH)))),
+  context: z.optional(z.unknown()),
+});
+
+const INVALID = 'Invalid request: ';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** True for an EventBridge event (a bus rule delivering to a Lambda, or to a queue whose body is the event). */
+export function isEventBridgeEvent(value: unknown): value is EventBridgeEnvelope {
+  return (
+    isObject(value) &&
+    'detail' in value &&
+    typeof value['detail-type'] === 'string' &&
+    typeof value.source === 'string'
+  );
+}
+
+/**
+ * Validates a request payload. `fallbackId` is used when the request carries no `requestId`: callers pass
+ * an id that is stable across redeliveries (the SQS message id, the EventBridge event id), so a redelivered
+ * request keeps its idempotency key.
+ */
+export function parseRequest(payload: unknown, fallbackId: string): ParsedRequest {
+  if (isEventBridgeEvent(payload)) {
+    return parseRequest(
+      payload.detail,
+      typeof payload.id === 'string' && payload.id ? payload.id : fallbackId,
+    );
+  }
+  if (!isObject(payload)) {
+    return reject(
+      {},
+      fallbackId,
+      `${INVALID}the request must be a JSON object with 'action' and 'parameters' fields`,
+    );
+  }
+  const parsed = requestSchema.safeParse(payload);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => describeIssue(issue));
+    return reject(payload, fallbackId, `${INVALID}${problems.join('; ')}`);
+  }
+  const request: ActionRequest = {
+    action: parsed.data.action.trim(),
+    parameters: parsed.data.parameters ?? {},
+    requestId: parsed.data.requestId ?? fallbackId,
+  };
+  if (parsed.data.context !== undefined) request.context = parsed.data.context;
+  return { ok: true, request };
+}
+
+/** Reads an SQS message body: JSON, either a request or a whole EventBridge event wrapping one. */
+export function parseMessageBody(body: string, fallbackId: string): ParsedRequest {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(body);
+  } catch {
+    return reject({}, fallbackId, `${INVALID}the message body is not valid JSON`);
+  }
+  return parseRequest(payload, fallbackId);
+}
+
+function reject(raw: Record<string, unknown>, fallbackId: string, message: string): ParsedRequest {
+  const requestId =
+    typeof raw.requestId === 'string' &&
+    raw.requestId.length > 0 &&
+    raw.requestId.length <= MAX_REQUEST_ID_LENGTH
+      ? raw.requestId
+      : fallbackId;
+  const rejected: RejectedRequest = {
+    action: typeof raw.action === 'string' ? raw.action.trim() : '',
+    parameters: isObject(raw.parameters) ? raw.parameters : {},
+    requestId,
+    message,
+  };
+  if (raw.context !== undefined) rejected.context = raw.context;
+  return { ok: false, rejected };
+}

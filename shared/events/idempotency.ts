@@ -1,0 +1,136 @@
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Context } from 'aws-lambda';
+import type { ActionResult } from '../actions/types.ts';
+import { TaniumError } from '../tanium/errors.ts';
+
+/** What a mutating request's record keeps: the result and when it ran, so a replay is identical. */
+export interface StoredOutcome {
+  result: ActionResult;
+  startedAt: number;
+  durationMs: number;
+}
+
+/** The payload hashed for the key (`requestId` + `action`) and for validation (`parameters`). */
+export interface IdempotencyKey {
+  requestId: string;
+  /** The action's identifier, so both spellings of a name share one record. */
+  action: string;
+  parameters: Record<string, unknown>;
+}
+
+export interface IdempotentRun {
+  outcome: StoredOutcome;
+  /** True when the stored result was returned and the action did not run. */
+  replayed: boolean;
+}
+
+export interface IdempotentExecutor {
+  execute(key: IdempotencyKey, run: () => Promise<StoredOutcome>, context?: Context): Promise<IdempotentRun>;
+}
+
+/**
+ * A redelivery that arrives after its DLQ redrive must still find the record, so records live as long as
+ * the dead-letter queue keeps messages (14 days).
+ */
+export const IDEMPOTENCY_EXPIRES_SECONDS = 14 * 24 * 3600;
+export const IDEMPOTENCY_KEY_PREFIX = 'action-request';
+
+/** Thrown out of the idempotent function so Powertools deletes the in-progress record instead of storing it. */
+class RetryableOutcome extends Error {
+  readonly outcome: StoredOutcome;
+  constructor(outcome: StoredOutcome) {
+    super(outcome.result.message);
+    this.name = 'RetryableOutcome';
+    this.outcome = outcome;
+  }
+}
+
+function isRetryable(outcome: StoredOutcome): boolean {
+  return outcome.result.status === 'failed' && outcome.result.error?.retryable === true;
+}
+
+function causeText(error: Error): string {
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.message}${cause}`;
+}
+
+/**
+ * Powertools idempotency over DynamoDB (`STATE_TABLE`, key `id`, TTL `expiration`). Powertools stores
+ * what the function returns and deletes the record when it throws: successes and final failures are
+ * returned (a redelivery replays them without calling Tanium), transient failures are thrown so a
+ * redelivery runs the action for real.
+ */
+export function createIdempotentExecutor(options: {
+  tableName: string;
+  client?: DynamoDBClient;
+  expiresAfterSeconds?: number;
+}): IdempotentExecutor {
+  const config = new IdempotencyConfig({
+    eventKeyJmesPath: '[requestId, action]',
+    payloadValidationJmesPath: 'parameters',
+    expiresAfterSeconds: options.expiresAfterSeconds ?? IDEMPOTENCY_EXPIRES_SECONDS,
+    throwOnNoIdempotencyKey: true,
+  });
+  const persistenceStore = new DynamoDBPersistenceLayer(
+    options.client
+      ? { tableName: options.tableName, awsSdkV3Client: options.client }
+      : { tableName: options.tableName },
+  );
+  const idempotent = makeIdempotent(
+    async (_key: IdempotencyKey, run: () => Promise<StoredOutcome>): Promise<StoredOutcome> => {
+      const outcome = await run();
+      if (isRetryable(outcome)) throw new RetryableOutcome(outcome);
+      return outcome;
+    },
+    { persistenceStore, config, keyPrefix: IDEMPOTENCY_KEY_PREFIX },
+  );
+
+  return {
+    async execute(key, run, context) {
+      // The in-progress record expires with the invocation, so a crashed attempt does not block redelivery.
+      if (context) config.registerLambdaContext(context);
+      let produced: StoredOutcome | undefined;
+      try {
+        const outcome = await idempotent(key, async () => {
+          produced = await run();
+          return produced;
+        });
+        return { outcome, replayed: produced === undefined };
+      } catch (error) {
+        if (error instanceof RetryableOutcome) return { outcome: error.outcome, replayed: false };
+        const name = error instanceof Error ? error.name : '';
+        // The action ran but its record could not be completed (or deleted): a final result is published
+        // now, since running it again on redelivery would repeat the call; a transient one is retried anyway.
+        if (produced !== undefined) return { outcome: produced, replayed: false };
+        if (name === 'IdempotencyValidationError') {
+          throw new IdempotencyConflict(key);
+        }
+        if (name === 'IdempotencyAlreadyInProgressError') {
+          throw new TaniumError(
+            'transient',
+            `Request ${key.requestId} is already being processed by another delivery; it will be retried`,
+            { retryable: true, cause: error },
+          );
+        }
+        const reason = error instanceof Error ? causeText(error) : String(error);
+        throw new TaniumError('transient', `The idempotency store is unavailable: ${reason}`, {
+          retryable: true,
+          cause: error,
+        });
+      }
+    },
+  };
+}
+
+/** A requestId used again with other parameters: a caller mistake, never retried. */
+export class IdempotencyConflict extends TaniumError {
+  constructor(key: IdempotencyKey) {
+    super(
+      'validation',
+      `Request ${key.requestId} was already used for '${key.action}' with different parameters; send a new requestId`,
+    );
+    this.name = 'IdempotencyConflict';
+  }
+}

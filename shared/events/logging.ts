@@ -1,0 +1,46 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
+import type { Context } from 'aws-lambda';
+import type { ClientLogger } from '../tanium/client.ts';
+
+/** The small logging surface the event layer uses; Powertools' Logger fits behind it. */
+export interface EventLogger {
+  debug(message: string, extra?: Record<string, unknown>): void;
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+/**
+ * The keys that tie a log line to its request. The records of a batch run concurrently, so the
+ * correlation id travels with each call instead of being set on the logger; an AsyncLocalStorage would
+ * do it implicitly but turns on promise hooks for the whole process, which costs every Tanium call.
+ */
+export function requestKeys(requestId: string, action: string): Record<string, string> {
+  return { correlation_id: requestId, action };
+}
+
+/** The Tanium client's logger (retries, TLS warnings): container-wide, so its lines carry no request id. */
+export function clientLogger(logger: EventLogger): ClientLogger {
+  return {
+    debug: (message, extra) => logger.debug(message, extra),
+    warn: (message, extra) => logger.warn(message, extra),
+  };
+}
+
+/**
+ * A Powertools Logger (JSON; it reads POWERTOOLS_LOG_LEVEL itself) behind the EventLogger surface.
+ * Nothing the event layer logs holds parameters or credentials; the Tanium client redacts its own lines.
+ */
+export function createPowertoolsLogger(
+  serviceName: string,
+): EventLogger & { addContext(context: Context): void } {
+  const logger = new Logger({ serviceName });
+  return {
+    debug: (message, extra = {}) => logger.debug(message, extra as LogAttributes),
+    info: (message, extra = {}) => logger.info(message, extra as LogAttributes),
+    warn: (message, extra = {}) => logger.warn(message, extra as LogAttributes),
+    error: (message, extra = {}) => logger.error(message, extra as LogAttributes),
+    addContext: (context) => logger.addContext(context),
+  };
+}

@@ -1,0 +1,187 @@
+import type { Context } from 'aws-lambda';
+import { executeAction } from '../actions/execute.ts';
+import { actionsOf, findAction } from '../actions/table.ts';
+import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
+import type { TaniumClient } from '../tanium/client.ts';
+import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import type { ActionRequest, ParsedRequest } from './envelope.ts';
+import type { IdempotentExecutor, StoredOutcome } from './idempotency.ts';
+import { type EventLogger, requestKeys } from './logging.ts';
+import type { ActionMetrics } from './metrics.ts';
+import { failedResult, type ResultDetail, resultDetail } from './result.ts';
+
+/**
+ * What to do with a request once processed:
+ * - `final`: publish the result; the delivery is done.
+ * - `retry`: a transient failure; publish nothing and fail the delivery so SQS redelivers it.
+ * - `gave-up`: a transient failure on the last attempt; publish the failed result and fail the delivery
+ *   so the message lands in the dead-letter queue.
+ */
+export type Disposition =
+  | { kind: 'final'; detail: ResultDetail }
+  | { kind: 'retry'; detail: ResultDetail; error: TaniumError }
+  | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError };
+
+export interface DeliveryInfo {
+  /** Whether a failed delivery comes back (SQS). EventBridge and direct invocations publish every failure. */
+  redelivered: boolean;
+  /** 1 for the first delivery (`ApproximateReceiveCount`). */
+  attempt: number;
+  /** The queue's `maxReceiveCount`: the attempt after which the message goes to the DLQ. */
+  maxAttempts: number;
+  /** Epoch ms: no Tanium call may run past this. */
+  deadline: number;
+  /** The Lambda context, for the idempotency record's in-progress expiry. */
+  lambdaContext?: Context;
+}
+
+/** What the processor needs from the container: built lazily, reused across requests. */
+export interface ProcessorDependencies {
+  family: Family;
+  client(): Promise<TaniumClient>;
+  /** Only called for mutating actions. */
+  idempotency(): IdempotentExecutor;
+  vault(): VaultPort | undefined;
+  logger: EventLogger;
+  metrics: ActionMetrics;
+  now(): number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export function unknownActionMessage(action: string, family: Family): string {
+  const names = actionsOf(family).map((definition) => definition.name);
+  return `Unknown action '${action}'. The ${family} function runs: ${names.join(', ')}`;
+}
+
+export function otherFamilyMessage(definition: ActionDefinition, family: Family): string {
+  return `The action '${definition.name}' belongs to the ${definition.family} family: send it to the ${definition.family} queue, not the ${family} one`;
+}
+
+export function gaveUpMessage(attempts: number, message: string): string {
+  return `Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${message}`;
+}
+
+/**
+ * Turns one request into one disposition. Never throws: envelope, routing and parameter problems are
+ * final failed results; everything retryable is a `retry` (or `gave-up` on the last attempt).
+ */
+export class RequestProcessor {
+  private readonly deps: ProcessorDependencies;
+
+  constructor(deps: ProcessorDependencies) {
+    this.deps = deps;
+  }
+
+  async process(parsed: ParsedRequest, delivery: DeliveryInfo): Promise<Disposition> {
+    const startedAt = this.deps.now();
+    if (!parsed.ok) {
+      const { rejected } = parsed;
+      const result = failedResult(rejected.message, 'validation', rejected.parameters);
+      return this.finish(rejected, rejected.action, { result, startedAt, durationMs: 0 }, delivery, false);
+    }
+    const { request } = parsed;
+    const definition = findAction(request.action);
+    const routingProblem = !definition
+      ? unknownActionMessage(request.action, this.deps.family)
+      : definition.family !== this.deps.family
+        ? otherFamilyMessage(definition, this.deps.family)
+        : undefined;
+    if (!definition || routingProblem) {
+      const result = failedResult(routingProblem ?? '', 'validation', request.parameters);
+      return this.finish(
+        request,
+        definition?.name ?? request.action,
+        { result, startedAt, durationMs: 0 },
+        delivery,
+        false,
+      );
+    }
+    let outcome: StoredOutcome;
+    let replayed = false;
+    try {
+      const ctx = await this.actionContext(request, delivery);
+      const run = async (): Promise<StoredOutcome> => {
+        const started = this.deps.now();
+        const result = await executeAction(definition, request.parameters, ctx);
+        return { result, startedAt: started, durationMs: this.deps.now() - started };
+      };
+      if (definition.readOnly) {
+        outcome = await run();
+      } else {
+        const key = { requestId: request.requestId, action: definition.id, parameters: request.parameters };
+        ({ outcome, replayed } = await this.deps.idempotency().execute(key, run, delivery.lambdaContext));
+      }
+    } catch (error) {
+      // Credentials, configuration or the idempotency store: the action itself never ran.
+      const failure = toTaniumError(error);
+      const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
+      outcome = { result, startedAt, durationMs: this.deps.now() - startedAt };
+    }
+    return this.finish(request, definition.name, outcome, delivery, replayed);
+  }
+
+  private async actionContext(request: ActionRequest, delivery: DeliveryInfo): Promise<ActionContext> {
+    const ctx: ActionContext = {
+      client: await this.deps.client(),
+      deadline: delivery.deadline,
+      requestId: request.requestId,
+    };
+    const vault = this.deps.vault();
+    if (vault) ctx.vault = vault;
+    if (this.deps.sleep) ctx.sleep = this.deps.sleep;
+    return ctx;
+  }
+
+  private finish(
+    request: { requestId: string; context?: unknown },
+    action: string,
+    outcome: StoredOutcome,
+    delivery: DeliveryInfo,
+    replayed: boolean,
+  ): Disposition {
+    const { result } = outcome;
+    const transient = result.status === 'failed' && result.error?.retryable === true;
+    const lastAttempt = delivery.attempt >= delivery.maxAttempts;
+    let published: ActionResult = result;
+    if (transient && delivery.redelivered && lastAttempt) {
+      published = { ...result, message: gaveUpMessage(delivery.attempt, result.message) };
+    }
+    const detail = resultDetail(
+      { requestId: request.requestId, action, context: request.context },
+      published,
+      outcome,
+    );
+    const retrying = transient && delivery.redelivered && !lastAttempt;
+    this.deps.metrics.record({ action, status: result.status, retrying, durationMs: detail.durationMs });
+    const log = {
+      ...requestKeys(request.requestId, action),
+      status: detail.status,
+      durationMs: detail.durationMs,
+      ...(result.error ? { errorKind: result.error.kind } : {}),
+      ...(replayed ? { replayed } : {}),
+      attempt: delivery.attempt,
+    };
+    if (!transient || !delivery.redelivered) {
+      this.deps.logger.info(replayed ? 'Replayed the stored result' : 'Request completed', log);
+      return { kind: 'final', detail };
+    }
+    const transientError = new TaniumError(result.error?.kind ?? 'transient', result.message, {
+      retryable: true,
+    });
+    if (lastAttempt) {
+      this.deps.logger.error(
+        'Request gave up on its last attempt; the message goes to the dead-letter queue',
+        {
+          ...log,
+          message: result.message,
+        },
+      );
+      return { kind: 'gave-up', detail, error: transientError };
+    }
+    this.deps.logger.warn('Transient failure; the message will be redelivered', {
+      ...log,
+      message: result.message,
+    });
+    return { kind: 'retry', detail, error: transientError };
+  }
+}

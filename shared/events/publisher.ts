@@ -1,0 +1,195 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsCommandOutput,
+  type PutEventsRequestEntry,
+} from '@aws-sdk/client-eventbridge';
+import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
+import { type ResultStore, resultObjectKey } from './result-store.ts';
+
+/** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
+export interface ResultSink {
+  publish(detail: ResultDetail): Promise<void>;
+}
+
+/** EventBridge's limit for one PutEvents entry (and for the whole request). */
+export const MAX_ENTRY_BYTES = 256 * 1024;
+/** PutEvents accepts at most 10 entries per call. */
+export const MAX_ENTRIES_PER_CALL = 10;
+/** Attempts for an entry PutEvents reports as failed (the SDK retries thrown errors itself). */
+export const PUBLISH_ATTEMPTS = 4;
+const MESSAGE_LIMIT_WHEN_STRIPPED = 2048;
+
+/**
+ * The size EventBridge counts for an entry: source, detail type, detail (UTF-8 bytes) and 14 bytes for
+ * the time field, which the service adds even when the entry has none.
+ */
+export function entrySize(entry: Pick<PutEventsRequestEntry, 'Source' | 'DetailType' | 'Detail'>): number {
+  return (
+    14 +
+    Buffer.byteLength(entry.Source ?? '', 'utf8') +
+    Buffer.byteLength(entry.DetailType ?? '', 'utf8') +
+    Buffer.byteLength(entry.Detail ?? '', 'utf8')
+  );
+}
+
+export interface EventBridgeSinkOptions {
+  busName: string;
+  client?: EventBridgeClient;
+  /** Needed only when a result is over the size limit. */
+  store?: () => ResultStore;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Publishes one `Action Result` event per result; results ready together share a PutEvents call.
+ * PutEvents can accept the call and still fail some entries (throttling, internal errors): every entry's
+ * outcome is checked and only the failed entries are sent again, with backoff. A result over the entry limit is stored whole under `results/` and the event carries
+ * `dataRef` instead of `data`.
+ */
+export class EventBridgeResultSink implements ResultSink {
+  readonly busName: string;
+  private client: EventBridgeClient | undefined;
+  private readonly store: (() => ResultStore) | undefined;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private queue: Pending[] = [];
+  private queuedBytes = 0;
+  private scheduled: NodeJS.Immediate | undefined;
+
+  constructor(options: EventBridgeSinkOptions) {
+    this.busName = options.busName;
+    this.client = options.client;
+    this.store = options.store;
+    this.sleep = options.sleep ?? ((ms) => delay(ms));
+  }
+
+  async publish(detail: ResultDetail): Promise<void> {
+    const entry = await this.entryFor(detail);
+    await this.put(entry);
+  }
+
+  private entry(detail: unknown): PutEventsRequestEntry {
+    return {
+      EventBusName: this.busName,
+      Source: RESULT_SOURCE,
+      DetailType: RESULT_DETAIL_TYPE,
+      Detail: JSON.stringify(detail),
+    };
+  }
+
+  private async entryFor(detail: ResultDetail): Promise<PutEventsRequestEntry> {
+    const whole = this.entry(detail);
+    if (entrySize(whole) <= MAX_ENTRY_BYTES) return whole;
+    if (!this.store) {
+      throw new ConfigError(
+        `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
+      );
+    }
+    const key = resultObjectKey(detail.requestId);
+    let dataRef: ResultDetail['dataRef'];
+    try {
+      dataRef = await this.store().putResult(key, whole.Detail ?? '');
+    } catch (error) {
+      const failure = toTaniumError(error);
+      if (failure.retryable) throw failure;
+      // Redelivery cannot fix a refused write: tell the requester instead of looping to the DLQ.
+      const { data: _data, dataRef: _ref, ...rest } = detail;
+      return this.entry({
+        ...rest,
+        status: 'failed',
+        message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+        summary: {},
+        error: failure.info,
+      });
+    }
+    const { data: _data, ...withoutData } = detail;
+    const referenced = this.entry({ ...withoutData, dataRef });
+    if (entrySize(referenced) <= MAX_ENTRY_BYTES) return referenced;
+    // Huge parameters or context: the event keeps what identifies the request; the object has the rest.
+    return this.entry({
+      requestId: detail.requestId,
+      action: detail.action,
+      status: detail.status,
+      message: detail.message.slice(0, MESSAGE_LIMIT_WHEN_STRIPPED),
+      ...(detail.error ? { error: detail.error } : {}),
+      startedAt: detail.startedAt,
+      durationMs: detail.durationMs,
+      dataRef,
+    });
+  }
+
+  /**
+   * Queues the entry for the next PutEvents call. Results that are ready in the same turn of the event
+   * loop (the records of one SQS batch finishing together) share a call of up to 10 entries and 256 KB.
+   */
+  private put(entry: PutEventsRequestEntry): Promise<void> {
+    const size = entrySize(entry);
+    return new Promise<void>((resolve, reject) => {
+      if (this.queuedBytes + size > MAX_ENTRY_BYTES) this.flush();
+      this.queue.push({ entry, size, resolve, reject });
+      this.queuedBytes += size;
+      if (this.queue.length >= MAX_ENTRIES_PER_CALL) this.flush();
+      else this.scheduled ??= setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (batch.length > 0) void this.send(batch);
+  }
+
+  /** Sends a batch, then again the entries PutEvents reported as failed, until none is left or attempts run out. */
+  private async send(batch: Pending[]): Promise<void> {
+    this.client ??= new EventBridgeClient({});
+    let pending = batch;
+    let lastError = '';
+    for (let attempt = 1; attempt <= PUBLISH_ATTEMPTS && pending.length > 0; attempt++) {
+      if (attempt > 1) await this.sleep(Math.min(2000, 100 * 2 ** (attempt - 2)) * (0.5 + Math.random() / 2));
+      let response: PutEventsCommandOutput;
+      try {
+        response = await this.client.send(
+          new PutEventsCommand({ Entries: pending.map((item) => item.entry) }),
+        );
+      } catch (error) {
+        // The SDK has retried what it considers retryable already.
+        const failure = publishError(error instanceof Error ? error.message : String(error), error);
+        for (const item of pending) item.reject(failure);
+        return;
+      }
+      const failed: Pending[] = [];
+      pending.forEach((item, index) => {
+        const outcome = response.Entries?.[index];
+        if (outcome && !outcome.ErrorCode) {
+          item.resolve();
+        } else {
+          lastError = `${outcome?.ErrorCode ?? 'UnknownError'}: ${outcome?.ErrorMessage ?? 'no entry outcome returned'}`;
+          failed.push(item);
+        }
+      });
+      pending = failed;
+    }
+    if (pending.length === 0) return;
+    const failure = publishError(`${lastError} (after ${PUBLISH_ATTEMPTS} attempts)`);
+    for (const item of pending) item.reject(failure);
+  }
+}
+
+interface Pending {
+  entry: PutEventsRequestEntry;
+  size: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+function publishError(reason: string, cause?: unknown): TaniumError {
+  return new TaniumError('transient', `Unable to publish the result to EventBridge: ${reason}`, {
+    retryable: true,
+    cause,
+  });
+}

@@ -1,0 +1,65 @@
+import type { ActionResult } from '../actions/types.ts';
+import type { ErrorInfo, ErrorKind } from '../tanium/errors.ts';
+
+/** The contract of result events (design.md §3). */
+export const RESULT_SOURCE = 'tanium.threat-response';
+export const RESULT_DETAIL_TYPE = 'Action Result';
+
+/** Where an oversized result was stored whole. */
+export interface DataRef {
+  bucket: string;
+  key: string;
+  bytes: number;
+}
+
+/** The `detail` of an `Action Result` event, and the return value of a direct invocation. */
+export interface ResultDetail {
+  requestId: string;
+  /** The action's display name, or the name as requested when it matched no action. */
+  action: string;
+  status: 'success' | 'failed';
+  message: string;
+  parameter: Record<string, unknown>;
+  /** Absent only when the result was stored whole under `dataRef`. */
+  data?: unknown[];
+  summary?: Record<string, unknown>;
+  error?: ErrorInfo;
+  /** The request's `context`, unchanged (`{}` when it had none). */
+  context: unknown;
+  /** ISO 8601. */
+  startedAt: string;
+  durationMs: number;
+  dataRef?: DataRef;
+}
+
+/** A failed ActionResult for problems found before an action runs (envelope, routing, configuration). */
+export function failedResult(
+  message: string,
+  kind: ErrorKind,
+  parameter: Record<string, unknown>,
+  retryable = false,
+): ActionResult {
+  return { status: 'failed', message, parameter, data: [], summary: {}, error: { kind, retryable } };
+}
+
+/** Joins what was requested with what the action returned and when it ran. */
+export function resultDetail(
+  request: { requestId: string; action: string; context?: unknown },
+  result: ActionResult,
+  timing: { startedAt: number; durationMs: number },
+): ResultDetail {
+  const detail: ResultDetail = {
+    requestId: request.requestId,
+    action: request.action,
+    status: result.status,
+    message: result.message,
+    parameter: result.parameter,
+    data: result.data,
+    summary: result.summary,
+    context: request.context ?? {},
+    startedAt: new Date(timing.startedAt).toISOString(),
+    durationMs: Math.max(0, Math.round(timing.durationMs)),
+  };
+  if (result.error) detail.error = result.error;
+  return detail;
+}

@@ -1,0 +1,187 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import type { Family, VaultPort } from '../actions/types.ts';
+import { loadCredentials } from '../config/credential-source.ts';
+import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
+import { loadSettings, requireSetting, type Settings } from '../config/settings.ts';
+import { TaniumClient } from '../tanium/client.ts';
+import { createIdempotentExecutor, type IdempotentExecutor } from './idempotency.ts';
+import { clientLogger, createPowertoolsLogger, type EventLogger } from './logging.ts';
+import { type ActionMetrics, PowertoolsActionMetrics } from './metrics.ts';
+import { EventBridgeResultSink, type ResultSink } from './publisher.ts';
+import { type ResultStore, S3ResultStore } from './result-store.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** Everything a family handler builds for itself; each can be replaced (tests, the local pipeline, benches). */
+export interface FamilyHandlerOptions {
+  /** Environment to read the settings from (default `process.env`, read at the first invocation). */
+  env?: Env;
+  credentials?: () => Promise<TaniumCredentials>;
+  /** Options for the Tanium client (tests: a fixed `random` for backoff). */
+  clientOptions?: { random?: () => number };
+  eventBridgeClient?: EventBridgeClient;
+  s3Client?: S3Client;
+  dynamoDBClient?: DynamoDBClient;
+  /** Replaces EventBridge publishing altogether. */
+  sink?: ResultSink;
+  resultStore?: ResultStore;
+  idempotency?: IdempotentExecutor;
+  /**
+   * Builds the vault handed to actions (get file, upload intel doc). Only the evidence and intel entry
+   * points pass one (`vault-family-handler.ts`), so the other bundles carry no vault code.
+   */
+  vault?: (settings: Settings) => VaultPort | undefined;
+  /** A Powertools Logger (default) or anything with the same four methods. */
+  logger?: EventLogger;
+  metrics?: ActionMetrics;
+  now?: () => number;
+  /** Waits between polls inside actions and between publish attempts. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * The per-container state of one family function: settings, one Tanium client, AWS clients, the result
+ * sink. Nothing is built at import time (a frozen init must not hold a stale credential); each piece is
+ * built on first use and reused by later invocations.
+ */
+export class FamilyRuntime {
+  readonly family: Family;
+  readonly logger: EventLogger;
+  readonly serviceName: string;
+  private readonly options: FamilyHandlerOptions;
+  private cachedSettings: Settings | undefined;
+  private cachedClient: { fingerprint: string; client: TaniumClient } | undefined;
+  private cachedSink: ResultSink | undefined;
+  private cachedStore: ResultStore | undefined;
+  private cachedIdempotency: IdempotentExecutor | undefined;
+  private cachedVault: VaultPort | undefined;
+  private vaultBuilt = false;
+  private cachedMetrics: ActionMetrics | undefined;
+  private powertoolsLogger: { addContext(context: Context): void } | undefined;
+
+  constructor(family: Family, options: FamilyHandlerOptions = {}) {
+    this.family = family;
+    this.options = options;
+    // The logger is the one piece built eagerly: it holds no credential and reads nothing remote.
+    const env = options.env ?? process.env;
+    this.serviceName = env.POWERTOOLS_SERVICE_NAME?.trim() || `tanium-tr-${family}`;
+    let base = options.logger;
+    if (!base) {
+      const logger = createPowertoolsLogger(this.serviceName);
+      this.powertoolsLogger = logger;
+      base = logger;
+    }
+    this.logger = base;
+  }
+
+  settings(): Settings {
+    this.cachedSettings ??= loadSettings(this.options.env ?? process.env);
+    return this.cachedSettings;
+  }
+
+  /** Adds the Lambda context (function name, request id, cold start) to every log line. */
+  addLambdaContext(context: Context): void {
+    this.powertoolsLogger?.addContext(context);
+  }
+
+  /**
+   * The container's Tanium client. Credentials are read through their cached source on each call (one
+   * call per invocation); the client, its agent and its session cache are rebuilt only when the
+   * credential itself changed (a rotated secret).
+   */
+  async client(): Promise<TaniumClient> {
+    const credentials = await (
+      this.options.credentials ?? (() => loadCredentials(this.options.env ?? process.env))
+    )();
+    const fingerprint = credentialFingerprint(credentials);
+    if (this.cachedClient?.fingerprint !== fingerprint) {
+      const clientOptions = { logger: clientLogger(this.logger), ...this.options.clientOptions };
+      this.cachedClient = { fingerprint, client: new TaniumClient(credentials, clientOptions) };
+    }
+    return this.cachedClient.client;
+  }
+
+  /** Where results go; a ConfigError when no bus is configured. */
+  sink(): ResultSink {
+    if (this.options.sink) return this.options.sink;
+    if (!this.cachedSink) {
+      const settings = this.settings();
+      const busName = requireSetting(
+        settings,
+        'eventBusName',
+        'results are published to this EventBridge bus',
+      );
+      const sinkOptions: ConstructorParameters<typeof EventBridgeResultSink>[0] = {
+        busName,
+        store: () => this.resultStore(),
+      };
+      if (this.options.eventBridgeClient) sinkOptions.client = this.options.eventBridgeClient;
+      if (this.options.sleep) sinkOptions.sleep = this.options.sleep;
+      this.cachedSink = new EventBridgeResultSink(sinkOptions);
+    }
+    return this.cachedSink;
+  }
+
+  /** Whether results have somewhere to go besides the direct-invocation return value. */
+  canPublish(): boolean {
+    return this.options.sink !== undefined || this.settings().eventBusName !== undefined;
+  }
+
+  resultStore(): ResultStore {
+    if (this.options.resultStore) return this.options.resultStore;
+    this.cachedStore ??= new S3ResultStore(
+      requireSetting(
+        this.settings(),
+        'vaultBucket',
+        'results too big for an EventBridge event are stored there',
+      ),
+      this.options.s3Client,
+    );
+    return this.cachedStore;
+  }
+
+  idempotency(): IdempotentExecutor {
+    if (this.options.idempotency) return this.options.idempotency;
+    if (!this.cachedIdempotency) {
+      const tableName = requireSetting(
+        this.settings(),
+        'stateTable',
+        'mutating actions keep their idempotency records in this DynamoDB table',
+      );
+      this.cachedIdempotency = createIdempotentExecutor(
+        this.options.dynamoDBClient ? { tableName, client: this.options.dynamoDBClient } : { tableName },
+      );
+    }
+    return this.cachedIdempotency;
+  }
+
+  /** The vault handed to actions (evidence and intel); undefined when the handler was built without one. */
+  vault(): VaultPort | undefined {
+    if (!this.options.vault) return undefined;
+    if (!this.vaultBuilt) {
+      this.cachedVault = this.options.vault(this.settings());
+      this.vaultBuilt = true;
+    }
+    return this.cachedVault;
+  }
+
+  metrics(): ActionMetrics {
+    if (this.options.metrics) return this.options.metrics;
+    this.cachedMetrics ??= new PowertoolsActionMetrics({
+      namespace: this.settings().metricsNamespace,
+      serviceName: this.serviceName,
+    });
+    return this.cachedMetrics;
+  }
+
+  now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  get sleep(): ((ms: number) => Promise<void>) | undefined {
+    return this.options.sleep;
+  }
+}

@@ -1,0 +1,20 @@
+import type { Family } from '../actions/types.ts';
+import { Vault } from '../vault/vault.ts';
+import { createFamilyHandler as createBaseHandler, type FamilyHandler } from './family-handler.ts';
+import type { FamilyHandlerOptions } from './runtime.ts';
+
+/**
+ * The family handler with the S3 vault (`VAULT_BUCKET`) in every action context: the entry point of the
+ * families whose actions read or write evidence (evidence, intel). It is a separate module so that only
+ * those bundles carry the vault and lib-storage.
+ */
+export function createFamilyHandler(family: Family, options: FamilyHandlerOptions = {}): FamilyHandler {
+  return createBaseHandler(family, {
+    vault: (settings) => {
+      if (settings.vaultBucket === undefined) return undefined;
+      const client = options.s3Client;
+      return new Vault(client ? { bucket: settings.vaultBucket, client } : { bucket: settings.vaultBucket });
+    },
+    ...options,
+  });
+}

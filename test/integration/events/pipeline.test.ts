@@ -1,0 +1,243 @@
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  deleteRecords,
+  deliverOnce,
+  type LocalEnvironment,
+  localLambdaContext,
+  receiveRecords,
+  startLocalEnvironment,
+} from '../../../cli/local-pipeline.ts';
+import type { Family } from '../../../shared/actions/types.ts';
+import type { ResultDetail } from '../../../shared/events/result.ts';
+import { SEEDED } from '../../emulator/index.ts';
+import type { LogLine } from '../../unit/events/fixtures.ts';
+
+const TR = '/plugin/products/threat-response/api/v1';
+const RESULT_WAIT_MS = 20_000;
+
+let env: LocalEnvironment;
+const logs: LogLine[] = [];
+let sequence = 0;
+
+function requestId(label: string): string {
+  sequence += 1;
+  return `it-${label}-${sequence}-${Date.now()}`;
+}
+
+/** Sends one request, runs one poll of the family's event source, and waits for its result on the bus. */
+async function roundTrip(family: Family, request: { action: string; parameters: Record<string, unknown> }) {
+  const id = requestId(family);
+  await env.send(family, { ...request, requestId: id });
+  await deliverUntilReceived(family);
+  return env.results.waitFor(id, RESULT_WAIT_MS);
+}
+
+async function deliverUntilReceived(family: Family): Promise<void> {
+  for (let poll = 0; poll < 20; poll++) {
+    const { received } = await deliverOnce(
+      env.aws.sqs,
+      env.resources.queues[family],
+      env.handlers[family],
+      family,
+    );
+    if (received > 0) return;
+  }
+  throw new Error(`Nothing arrived on the ${family} queue`);
+}
+
+beforeAll(async () => {
+  const at =
+    (level: string) =>
+    (message: string, extra: Record<string, unknown> = {}) =>
+      logs.push({ level, message, extra });
+  env = await startLocalEnvironment({
+    visibilityTimeoutSeconds: 1,
+    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+  });
+});
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+beforeEach(() => {
+  env.emulator.faults.clear();
+  env.emulator.clearRequests();
+});
+
+describe('Pipeline: SQS -> family handler -> EventBridge rule -> results queue', () => {
+  it('answers a connections request', async () => {
+    // Act
+    const detail = await roundTrip('connections', { action: 'list connections', parameters: {} });
+
+    // Assess
+    expect(detail).toMatchObject({ action: 'list connections', status: 'success', context: {} });
+    expect(detail.data).toContainEqual(expect.objectContaining({ id: SEEDED.connectedConnectionId }));
+  });
+
+  it('answers a snapshots request', async () => {
+    // Act
+    const detail = await roundTrip('snapshots', { action: 'list_snapshots', parameters: {} });
+
+    // Assess
+    expect(detail).toMatchObject({ action: 'list snapshots', status: 'success' });
+    expect(detail.data?.length).toBeGreaterThan(0);
+  });
+
+  it('answers an investigation request', async () => {
+    // Act
+    const detail = await roundTrip('investigation', {
+      action: 'get events',
+      parameters: { connection_id: SEEDED.connectedConnectionId, event_type: 'process', limit: 5 },
+    });
+
+    // Assess
+    expect(detail).toMatchObject({
+      action: 'get events',
+      status: 'success',
+      message: 'Type: process, More data: True',
+      summary: { type: 'process', more_data: true },
+    });
+    expect(detail.data).toHaveLength(5);
+  });
+
+  it('answers an evidence request', async () => {
+    // Act
+    const detail = await roundTrip('evidence', { action: 'list files', parameters: {} });
+
+    // Assess
+    expect(detail).toMatchObject({ action: 'list files', status: 'success' });
+    expect(detail.data).toContainEqual(expect.objectContaining({ uuid: SEEDED.fileEvidenceUuid }));
+  });
+
+  it('answers an intel request', async () => {
+    // Act
+    const detail = await roundTrip('intel', {
+      action: 'start quick scan',
+      parameters: { intel_doc_id: SEEDED.intelDocId, computer_group_name: SEEDED.groupName },
+    });
+
+    // Assess
+    expect(detail).toMatchObject({ action: 'start quick scan', status: 'success' });
+  });
+
+  it('answers an alerts request', async () => {
+    // Act
+    const detail = await roundTrip('alerts', { action: 'list alerts', parameters: { limit: 3 } });
+
+    // Assess
+    expect(detail).toMatchObject({ action: 'list alerts', status: 'success' });
+    expect(detail.data).toHaveLength(3);
+  });
+
+  it('answers a request sent to the wrong queue with a failed result and deletes the message', async () => {
+    // Act
+    const detail = await roundTrip('alerts', { action: 'list files', parameters: {} });
+
+    // Assess
+    expect(detail).toMatchObject({ status: 'failed', error: { kind: 'validation', retryable: false } });
+    expect(await receiveRecords(env.aws.sqs, env.resources.queues.alerts, { waitSeconds: 0 })).toEqual([]);
+  });
+});
+
+describe('Pipeline: redelivery', () => {
+  it('calls Tanium once for a redelivered mutating request and publishes two identical results', async () => {
+    // Prepare
+    const id = requestId('close');
+    const connectionId = 'remote:db-01:6660000001:5';
+    await env.send('connections', {
+      action: 'close connection',
+      parameters: { connection_id: connectionId },
+      requestId: id,
+    });
+    const queue = env.resources.queues.connections;
+
+    // Act: the first invocation publishes but its messages are not deleted (as if the function crashed
+    // afterwards), so SQS hands the message out again after the visibility timeout.
+    let first: Awaited<ReturnType<typeof receiveRecords>> = [];
+    while (first.length === 0) first = await receiveRecords(env.aws.sqs, queue);
+    await env.handlers.connections({ Records: first }, localLambdaContext('connections'));
+    const firstResult = await env.results.waitFor(id, RESULT_WAIT_MS, 1);
+    let second: Awaited<ReturnType<typeof receiveRecords>> = [];
+    while (second.length === 0) second = await receiveRecords(env.aws.sqs, queue);
+    await env.handlers.connections({ Records: second }, localLambdaContext('connections'));
+    await deleteRecords(env.aws.sqs, queue, second);
+    const secondResult = await env.results.waitFor(id, RESULT_WAIT_MS, 2);
+
+    // Assess
+    expect(second[0]?.attributes.ApproximateReceiveCount).toBe('2');
+    expect(env.emulator.requestCount({ method: 'DELETE', path: `${TR}/conns/close/${connectionId}` })).toBe(
+      1,
+    );
+    expect(firstResult).toMatchObject({
+      requestId: id,
+      status: 'success',
+      message: 'Close connection requested',
+    });
+    expect(secondResult).toEqual(firstResult);
+    expect(
+      logs.some((line) => line.message === 'Replayed the stored result' && line.extra.correlation_id === id),
+    ).toBe(true);
+  });
+
+  it('retries a transient failure through SQS, then publishes that it gave up and leaves the message to the DLQ', async () => {
+    // Prepare
+    env.emulator.faults.add({ method: 'GET', path: `${TR}/snapshot`, kind: 'status', status: 503 });
+    const id = requestId('gave-up');
+    await env.send('snapshots', { action: 'list snapshots', parameters: {}, requestId: id });
+    const queue = env.resources.queues.snapshots;
+
+    // Act: three deliveries (MAX_RECEIVE_COUNT), each failing the record, then one more receive that
+    // SQS answers by moving the message to the dead-letter queue.
+    const failedCounts: number[] = [];
+    for (let poll = 0; poll < 30 && failedCounts.length < 3; poll++) {
+      const { received, failed } = await deliverOnce(env.aws.sqs, queue, env.handlers.snapshots, 'snapshots');
+      if (received > 0) failedCounts.push(failed);
+      if (received > 0 && failed === 0) break;
+    }
+    const detail: ResultDetail = await env.results.waitFor(id, RESULT_WAIT_MS);
+    let deadLetters: Awaited<ReturnType<typeof receiveRecords>> = [];
+    for (let poll = 0; poll < 10 && deadLetters.length === 0; poll++) {
+      await receiveRecords(env.aws.sqs, queue, { waitSeconds: 1 });
+      deadLetters = await receiveRecords(env.aws.sqs, queue.deadLetter, { waitSeconds: 0 });
+    }
+
+    // Assess
+    expect(failedCounts).toEqual([1, 1, 1]);
+    expect(env.results.resultsFor(id)).toHaveLength(1);
+    expect(detail).toMatchObject({
+      status: 'failed',
+      error: { kind: 'transient', retryable: true },
+    });
+    expect(detail.message).toMatch(/^Gave up after 3 attempts: /);
+    expect(deadLetters.map((record) => JSON.parse(record.body).requestId)).toEqual([id]);
+  });
+});
+
+describe('Pipeline: results over the EventBridge limit', () => {
+  it('stores the whole result in the vault bucket and publishes a dataRef', async () => {
+    // Prepare
+    const connectionId = SEEDED.connectedConnectionId;
+    env.emulator.generateEvents(connectionId, 'process', 3000);
+
+    // Act
+    const detail = await roundTrip('investigation', {
+      action: 'get events',
+      parameters: { connection_id: connectionId, event_type: 'process', limit: 1000 },
+    });
+
+    // Assess
+    expect(detail.data).toBeUndefined();
+    expect(detail.dataRef).toMatchObject({
+      bucket: env.resources.names.bucket,
+      key: `results/${detail.requestId}.json`,
+    });
+    const object = await env.aws.s3.send(
+      new GetObjectCommand({ Bucket: detail.dataRef?.bucket, Key: detail.dataRef?.key }),
+    );
+    const stored = JSON.parse(await (object.Body?.transformToString() ?? '')) as ResultDetail;
+    expect(stored).toMatchObject({ requestId: detail.requestId, status: 'success', summary: detail.summary });
+    expect(stored.data).toHaveLength(1000);
+  });
+});

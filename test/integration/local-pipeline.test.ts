@@ -1,0 +1,56 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { INVESTIGATION } from '../../cli/local-pipeline.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function runNpmStart(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['start'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await response.arrayBuffer();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm start (the local pipeline)', () => {
+  it('runs the typical investigation, prints every step result, stops what it started and exits 0', async () => {
+    // Act
+    const { code, stdout, stderr } = await runNpmStart();
+
+    // Assess
+    expect(stderr).not.toMatch(/\b(warn|error)\b/);
+    expect(code).toBe(0);
+    for (const [index, step] of INVESTIGATION.entries()) {
+      expect(stdout).toContain(
+        `[${index + 1}/${INVESTIGATION.length}] ${step.action} -> ${step.family} queue`,
+      );
+    }
+    expect(stdout.match(/^ {6}success: /gm)).toHaveLength(INVESTIGATION.length);
+    expect(stdout).toMatch(
+      /summary: \{"connection_id":"remote:test-client-1:\d+:\d+","connection_status":"connected"\}/,
+    );
+    expect(stdout).toContain(`All ${INVESTIGATION.length} steps succeeded.`);
+    const moto = stdout.match(/^moto: (http:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+    expect(moto).toBeDefined();
+    expect(await answers(`${moto}/moto-api/`)).toBe(false);
+  }, 180_000);
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { loadSettings, requireSetting } from '../../../shared/config/settings.ts';
+import { ConfigError } from '../../../shared/tanium/errors.ts';
+
+describe('Function settings', () => {
+  it('reads every variable the stack sets', () => {
+    // Prepare
+    const env = {
+      TANIUM_SECRET_ID: 'tanium-tr/credentials',
+      EVENT_BUS_NAME: 'tanium-tr-bus',
+      VAULT_BUCKET: 'tanium-tr-vault',
+      STATE_TABLE: 'tanium-tr-state',
+      MAX_RECEIVE_COUNT: '5',
+      GET_FILE_MAX_BYTES: '1048576',
+      POWERTOOLS_SERVICE_NAME: 'evidence',
+      POWERTOOLS_LOG_LEVEL: 'debug',
+      POWERTOOLS_METRICS_NAMESPACE: 'TaniumTR',
+    };
+
+    // Act
+    const settings = loadSettings(env);
+
+    // Assess
+    expect(settings).toEqual({
+      taniumSecretId: 'tanium-tr/credentials',
+      eventBusName: 'tanium-tr-bus',
+      vaultBucket: 'tanium-tr-vault',
+      stateTable: 'tanium-tr-state',
+      maxReceiveCount: 5,
+      getFileMaxBytes: 1_048_576,
+      serviceName: 'evidence',
+      logLevel: 'DEBUG',
+      metricsNamespace: 'TaniumTR',
+    });
+  });
+
+  it('uses the defaults when variables are unset or blank', () => {
+    // Act
+    const settings = loadSettings({ EVENT_BUS_NAME: '  ', MAX_RECEIVE_COUNT: '' });
+
+    // Assess
+    expect(settings).toEqual({
+      maxReceiveCount: 3,
+      getFileMaxBytes: 536_870_912,
+      metricsNamespace: 'TaniumThreatResponse',
+    });
+  });
+
+  it('names every invalid variable without echoing its value', () => {
+    // Act
+    const load = () =>
+      loadSettings({ MAX_RECEIVE_COUNT: '0', GET_FILE_MAX_BYTES: '12MB', POWERTOOLS_LOG_LEVEL: 'verbose' });
+
+    // Assess
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(
+      'Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; POWERTOOLS_LOG_LEVEL must be one of TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL, SILENT',
+    );
+  });
+
+  it('says which variable to set when an operation needs one', () => {
+    // Prepare
+    const settings = loadSettings({});
+
+    // Act
+    const require = () =>
+      requireSetting(settings, 'stateTable', 'mutating actions keep their idempotency records there');
+
+    // Assess
+    expect(require).toThrow('STATE_TABLE is not set: mutating actions keep their idempotency records there');
+  });
+});

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { parseMessageBody, parseRequest } from '../../../shared/events/envelope.ts';
+import { eventBridgeEvent } from '../../helpers/lambda.ts';
+
+describe('Request envelope', () => {
+  it('reads action, parameters, requestId and context', () => {
+    // Act
+    const parsed = parseRequest(
+      {
+        action: ' get process tree ',
+        parameters: { connection_id: 'c' },
+        requestId: 'r-1',
+        context: [1, { a: 2 }],
+      },
+      'fallback',
+    );
+
+    // Assess
+    expect(parsed).toEqual({
+      ok: true,
+      request: {
+        action: 'get process tree',
+        parameters: { connection_id: 'c' },
+        requestId: 'r-1',
+        context: [1, { a: 2 }],
+      },
+    });
+  });
+
+  it('uses the fallback id and empty parameters when they are absent', () => {
+    // Act
+    const parsed = parseRequest({ action: 'list connections', parameters: null, requestId: null }, 'msg-1');
+
+    // Assess
+    expect(parsed).toEqual({
+      ok: true,
+      request: { action: 'list connections', parameters: {}, requestId: 'msg-1' },
+    });
+  });
+
+  it('unwraps an EventBridge event and keys it on the event id', () => {
+    // Act
+    const parsed = parseMessageBody(
+      JSON.stringify(eventBridgeEvent({ action: 'list connections' }, { id: 'ev-1' })),
+      'msg-1',
+    );
+
+    // Assess
+    expect(parsed).toEqual({
+      ok: true,
+      request: { action: 'list connections', parameters: {}, requestId: 'ev-1' },
+    });
+  });
+
+  it('rejects what is not a request object, keeping what it can for the failed result', () => {
+    // Act
+    const notJson = parseMessageBody('nope', 'msg-1');
+    const array = parseRequest([1, 2], 'msg-2');
+    const noAction = parseRequest({ parameters: { a: 1 }, requestId: 'r-3', context: 'c' }, 'msg-3');
+    const badParameters = parseRequest({ action: 'get events', parameters: 'all' }, 'msg-4');
+
+    // Assess
+    expect(notJson).toEqual({
+      ok: false,
+      rejected: {
+        action: '',
+        parameters: {},
+        requestId: 'msg-1',
+        message: 'Invalid request: the message body is not valid JSON',
+      },
+    });
+    expect(array).toMatchObject({
+      ok: false,
+      rejected: {
+        message: "Invalid request: the request must be a JSON object with 'action' and 'parameters' fields",
+      },
+    });
+    expect(noAction).toEqual({
+      ok: false,
+      rejected: {
+        action: '',
+        parameters: { a: 1 },
+        requestId: 'r-3',
+        context: 'c',
+        message: "Invalid request: field 'action' must be a string",
+      },
+    });
+    expect(badParameters).toMatchObject({
+      ok: false,
+      rejected: {
+        action: 'get events',
+        requestId: 'msg-4',
+        message: "Invalid request: field 'parameters' must be an object",
+      },
+    });
+  });
+
+  it('refuses a request id longer than 256 characters', () => {
+    // Act
+    const parsed = parseRequest({ action: 'list connections', requestId: 'x'.repeat(257) }, 'msg-1');
+
+    // Assess
+    expect(parsed).toMatchObject({
+      ok: false,
+      rejected: {
+        requestId: 'msg-1',
+        message: "Invalid request: field 'requestId' must be at most 256 characters long",
+      },
+    });
+  });
+});

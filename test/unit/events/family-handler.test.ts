@@ -1,0 +1,777 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { createFamilyHandler } from '../../../shared/events/family-handler.ts';
+import type { ResultDetail } from '../../../shared/events/result.ts';
+import { TaniumClient } from '../../../shared/tanium/client.ts';
+import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { eventBridgeEvent, lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
+import {
+  acceptAllEntries,
+  BUCKET,
+  BUS,
+  buildHandler,
+  ENV,
+  fakeIdempotencyTable,
+  publishedDetails,
+  taniumResponse,
+} from './fixtures.ts';
+
+const eventBridge = mockClient(EventBridgeClient);
+const s3 = mockClient(S3Client);
+const dynamo = mockClient(DynamoDBClient);
+
+const CONNECTIONS = [
+  { id: 'remote:host-a:1:1', status: 'connected' },
+  { id: 'remote:host-b:2:2', status: 'disconnected' },
+];
+
+const listConnections = (requestId = 'req-list') => ({
+  action: 'list connections',
+  parameters: {},
+  requestId,
+});
+const closeConnection = (requestId = 'req-close') => ({
+  action: 'close_connection',
+  parameters: { connection_id: 'remote:host-a:1:1' },
+  requestId,
+});
+
+function transient(message = 'Tanium answered HTTP 503') {
+  return new TaniumError('transient', message, { retryable: true, status: 503 });
+}
+
+let request: MockInstance<TaniumClient['request']>;
+
+beforeEach(() => {
+  acceptAllEntries(eventBridge);
+  s3.on(PutObjectCommand).resolves({});
+  fakeIdempotencyTable(dynamo);
+  request = vi.spyOn(TaniumClient.prototype, 'request').mockImplementation(async (req) => {
+    if (req.method === 'GET') return taniumResponse(CONNECTIONS);
+    return taniumResponse(null);
+  });
+});
+
+afterEach(() => {
+  eventBridge.reset();
+  s3.reset();
+  dynamo.reset();
+});
+
+describe('Family handler: event shapes', () => {
+  it('runs each record of an SQS batch and publishes one Action Result per request', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = (await handler(
+      sqsEvent(
+        sqsRecord(listConnections('req-1')),
+        sqsRecord({ ...listConnections('req-2'), context: { case: 7 } }),
+      ),
+      lambdaContext(),
+    )) as SQSBatchResponse;
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const entries = eventBridge.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries);
+    expect(entries).toHaveLength(2);
+    expect(entries[0]).toMatchObject({
+      EventBusName: BUS,
+      Source: 'tanium.threat-response',
+      DetailType: 'Action Result',
+    });
+    const details = publishedDetails(eventBridge).sort((a, b) => a.requestId.localeCompare(b.requestId));
+    expect(details[0]).toMatchObject({
+      requestId: 'req-1',
+      action: 'list connections',
+      status: 'success',
+      message:
+        'Number of total connections: 2, Number of active connections: 1, Number of inactive connections: 1',
+      parameter: {},
+      data: CONNECTIONS,
+      summary: { total_connections: 2, active_connections: 1, inactive_connections: 1 },
+      context: {},
+    });
+    expect(details[0]?.error).toBeUndefined();
+    expect(Date.parse(details[0]?.startedAt ?? '')).not.toBeNaN();
+    expect(details[0]?.durationMs).toBeGreaterThanOrEqual(0);
+    expect(details[1]).toMatchObject({ requestId: 'req-2', context: { case: 7 } });
+  });
+
+  it('unwraps an SQS body that is a whole EventBridge event', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+    const wrapped = eventBridgeEvent({ action: 'list_connections', parameters: {} }, { id: 'eb-event-9' });
+
+    // Act
+    const response = await handler(sqsEvent(sqsRecord(wrapped)), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const [detail] = publishedDetails(eventBridge);
+    expect(detail).toMatchObject({ requestId: 'eb-event-9', action: 'list connections', status: 'success' });
+  });
+
+  it('takes the request from the detail of an EventBridge event and returns the result', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      eventBridgeEvent(listConnections('req-eb')),
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result).toMatchObject({
+      requestId: 'req-eb',
+      status: 'success',
+      summary: { total_connections: 2 },
+    });
+    expect(publishedDetails(eventBridge)).toEqual([result]);
+  });
+
+  it('returns the result of a direct invocation and publishes it too', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      { action: 'list connections', parameters: {} },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(publishedDetails(eventBridge)).toEqual([result]);
+  });
+
+  it('only returns the result of a direct invocation when no bus is configured', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections', { env: { STATE_TABLE: 'state' } });
+
+    // Act
+    const result = (await handler(listConnections(), lambdaContext())) as ResultDetail;
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('uses the SQS message id as the request id when the request has none, so redeliveries keep it', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(sqsRecord({ action: 'list connections' }, { messageId: 'msg-42' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]?.requestId).toBe('msg-42');
+  });
+
+  it('gives the action a deadline 5 s before the invocation ends', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections', { now: () => 1_000_000 });
+    const context = { ...lambdaContext(), getRemainingTimeInMillis: () => 60_000 };
+
+    // Act
+    await handler(sqsEvent(sqsRecord(listConnections())), context);
+
+    // Assess
+    expect(request.mock.calls[0]?.[0].deadline).toBe(1_000_000 + 55_000);
+  });
+
+  it('fails the whole invocation when no bus is configured, so the messages stay queued', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections', { env: {} });
+
+    // Act
+    const invocation = handler(sqsEvent(sqsRecord(listConnections())), lambdaContext());
+
+    // Assess
+    await expect(invocation).rejects.toThrow('EVENT_BUS_NAME is not set');
+    expect(request).not.toHaveBeenCalled();
+  });
+});
+
+describe('Family handler: requests that fail for good', () => {
+  it('answers an action of another family with one failed result and never retries it', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord({ action: 'list snapshots', parameters: {}, requestId: 'req-other' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        requestId: 'req-other',
+        action: 'list snapshots',
+        status: 'failed',
+        message:
+          "The action 'list snapshots' belongs to the snapshots family: send it to the snapshots queue, not the connections one",
+        error: { kind: 'validation', retryable: false },
+        data: [],
+        summary: {},
+      }),
+    ]);
+    expect(request).not.toHaveBeenCalled();
+  });
+
+  it('answers an unknown action with the actions the function runs', async () => {
+    // Prepare
+    const { handler } = buildHandler('snapshots');
+
+    // Act
+    await handler(sqsEvent(sqsRecord({ action: 'reboot endpoint', parameters: {} })), lambdaContext());
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      action: 'reboot endpoint',
+      status: 'failed',
+      message:
+        "Unknown action 'reboot endpoint'. The snapshots function runs: create snapshot, list snapshots, delete snapshot",
+      error: { kind: 'validation', retryable: false },
+    });
+  });
+
+  it('answers a body that is not JSON with a failed result under the message id', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord('{"action": ', { messageId: 'msg-bad' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        requestId: 'msg-bad',
+        action: '',
+        status: 'failed',
+        message: 'Invalid request: the message body is not valid JSON',
+        error: { kind: 'validation', retryable: false },
+      }),
+    ]);
+  });
+
+  it('names the envelope field that is wrong', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(
+        sqsRecord({ action: 'list connections', params: {}, requestId: 'req-typo', context: { a: 1 } }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      requestId: 'req-typo',
+      action: 'list connections',
+      status: 'failed',
+      message: "Invalid request: unknown field 'params'",
+      context: { a: 1 },
+    });
+  });
+
+  it('answers invalid parameters with the parameter message and no Tanium call', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord({ action: 'close connection', parameters: {}, requestId: 'req-params' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      status: 'failed',
+      message: "Please provide a value for the 'connection_id' parameter",
+      error: { kind: 'validation', retryable: false },
+    });
+    expect(request).not.toHaveBeenCalled();
+  });
+
+  it("publishes Tanium's own error for a final Tanium failure and does not retry", async () => {
+    // Prepare
+    request.mockRejectedValue(new TaniumError('not_found', 'Connection not found', { status: 404 }));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(sqsEvent(sqsRecord(closeConnection())), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      status: 'failed',
+      message: 'Close connection failed. Connection not found',
+      error: { kind: 'not_found', retryable: false },
+    });
+  });
+
+  it('answers with a configuration failure when the credentials cannot be read', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections', {
+      credentials: async () => {
+        throw new TaniumError('config', "Unable to read the Tanium credentials secret 'tr': AccessDenied");
+      },
+    });
+
+    // Act
+    const response = await handler(sqsEvent(sqsRecord(listConnections())), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      status: 'failed',
+      message: "Unable to read the Tanium credentials secret 'tr': AccessDenied",
+      error: { kind: 'config', retryable: false },
+    });
+  });
+});
+
+describe('Family handler: transient failures', () => {
+  it('fails only the record that failed transiently and publishes nothing for it', async () => {
+    // Prepare
+    request.mockImplementation(async (req) => {
+      if (req.method === 'DELETE') throw transient();
+      return taniumResponse(CONNECTIONS);
+    });
+    const { handler } = buildHandler('connections');
+    const failing = sqsRecord(closeConnection('req-transient'), { messageId: 'msg-2' });
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(listConnections('req-a'), { messageId: 'msg-1' }),
+        failing,
+        sqsRecord(listConnections('req-c')),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-2' }] });
+    expect(
+      publishedDetails(eventBridge)
+        .map((d) => d.requestId)
+        .sort(),
+    ).toEqual(['req-a', 'req-c']);
+  });
+
+  it('publishes a failed result saying it gave up when the record is on its last attempt', async () => {
+    // Prepare
+    request.mockRejectedValue(transient());
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(listConnections('req-last'), { messageId: 'msg-last', receiveCount: 3 })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-last' }] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        requestId: 'req-last',
+        status: 'failed',
+        message:
+          'Gave up after 3 attempts: Unable to list connections. Error message: Tanium answered HTTP 503',
+        error: { kind: 'transient', retryable: true },
+      }),
+    ]);
+  });
+
+  it('reads the last attempt from the configured MAX_RECEIVE_COUNT', async () => {
+    // Prepare
+    request.mockRejectedValue(transient());
+    const { handler } = buildHandler('connections', { env: { ...ENV, MAX_RECEIVE_COUNT: '5' } });
+
+    // Act
+    const early = await handler(sqsEvent(sqsRecord(listConnections(), { receiveCount: 3 })), lambdaContext());
+    const published = publishedDetails(eventBridge).length;
+    await handler(sqsEvent(sqsRecord(listConnections(), { receiveCount: 5 })), lambdaContext());
+
+    // Assess
+    expect(early).toMatchObject({ batchItemFailures: [expect.anything()] });
+    expect(published).toBe(0);
+    expect(publishedDetails(eventBridge)[0]?.message).toMatch(/^Gave up after 5 attempts: /);
+  });
+
+  it('publishes a transient failure of an EventBridge event as it is, since nothing redelivers it', async () => {
+    // Prepare
+    request.mockRejectedValue(transient());
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      eventBridgeEvent(listConnections('req-eb')),
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result).toMatchObject({
+      status: 'failed',
+      message: 'Unable to list connections. Error message: Tanium answered HTTP 503',
+      error: { kind: 'transient', retryable: true },
+    });
+    expect(publishedDetails(eventBridge)).toHaveLength(1);
+  });
+
+  it('fails the record when the idempotency table is unavailable, before calling Tanium', async () => {
+    // Prepare
+    dynamo.reset();
+    dynamo.rejects(Object.assign(new Error('Service unavailable'), { name: 'InternalServerError' }));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection(), { messageId: 'msg-ddb' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-ddb' }] });
+    expect(request).not.toHaveBeenCalled();
+    expect(publishedDetails(eventBridge)).toHaveLength(0);
+  });
+});
+
+describe('Family handler: publishing', () => {
+  it('sends a PutEvents entry again when EventBridge reports it failed', async () => {
+    // Prepare
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 1,
+        Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+      })
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-2' }] });
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(sqsEvent(sqsRecord(listConnections())), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(2);
+  });
+
+  it('fails the record when the entry keeps failing, so the request is redelivered', async () => {
+    // Prepare
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
+    });
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-pub' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-pub' }] });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(4);
+    expect(logs.some((line) => line.level === 'info' && line.message === 'Request completed')).toBe(true);
+  });
+
+  it('stores a result over the EventBridge limit in the vault and publishes a dataRef instead of data', async () => {
+    // Prepare
+    const rows = Array.from({ length: 3000 }, (_, i) => ({
+      id: `remote:host-${i}:${i}:1`,
+      status: 'connected',
+      note: 'x'.repeat(80),
+    }));
+    request.mockResolvedValue(taniumResponse(rows));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(sqsEvent(sqsRecord(listConnections('req/big 1'))), lambdaContext());
+
+    // Assess
+    const [put] = s3.commandCalls(PutObjectCommand);
+    expect(put?.args[0].input).toMatchObject({
+      Bucket: BUCKET,
+      Key: 'results/req%2Fbig%201.json',
+      ContentType: 'application/json',
+    });
+    const stored = JSON.parse(
+      Buffer.from(put?.args[0].input.Body as Uint8Array).toString('utf8'),
+    ) as ResultDetail;
+    expect(stored.data).toHaveLength(3000);
+    expect(stored).toMatchObject({
+      requestId: 'req/big 1',
+      status: 'success',
+      summary: { total_connections: 3000 },
+    });
+    const [detail] = publishedDetails(eventBridge);
+    expect(detail?.data).toBeUndefined();
+    expect(detail).toMatchObject({
+      requestId: 'req/big 1',
+      status: 'success',
+      summary: { total_connections: 3000 },
+      dataRef: {
+        bucket: BUCKET,
+        key: 'results/req%2Fbig%201.json',
+        bytes: Buffer.byteLength(JSON.stringify(stored)),
+      },
+    });
+  });
+});
+
+describe('Family handler: idempotent mutating actions', () => {
+  it('replays the stored result for a redelivered request: one Tanium call, two identical results', async () => {
+    // Prepare
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    await handler(sqsEvent(sqsRecord(closeConnection('req-once'))), lambdaContext());
+    await handler(sqsEvent(sqsRecord(closeConnection('req-once'), { receiveCount: 2 })), lambdaContext());
+
+    // Assess
+    expect(request).toHaveBeenCalledTimes(1);
+    const [first, second] = publishedDetails(eventBridge);
+    expect(first).toMatchObject({
+      requestId: 'req-once',
+      status: 'success',
+      message: 'Close connection requested',
+    });
+    expect(second).toEqual(first);
+    expect(logs.filter((line) => line.message === 'Replayed the stored result')).toHaveLength(1);
+  });
+
+  it('keys the record on requestId and action, whichever spelling of the action was used', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(closeConnection('req-spelling'), lambdaContext());
+    await handler({ ...closeConnection('req-spelling'), action: 'close connection' }, lambdaContext());
+    await handler(closeConnection('req-other-id'), lambdaContext());
+
+    // Assess
+    expect(request).toHaveBeenCalledTimes(2);
+  });
+
+  it('does not store a transient failure, so the redelivery calls Tanium again', async () => {
+    // Prepare
+    request.mockRejectedValueOnce(transient());
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const first = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-retry'), { messageId: 'm' })),
+      lambdaContext(),
+    );
+    const second = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-retry'), { receiveCount: 2 })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: 'm' }] });
+    expect(second).toEqual({ batchItemFailures: [] });
+    expect(request).toHaveBeenCalledTimes(2);
+    expect(publishedDetails(eventBridge)).toEqual([expect.objectContaining({ status: 'success' })]);
+  });
+
+  it('stores a final failure, so the redelivery replays it without calling Tanium', async () => {
+    // Prepare
+    request.mockRejectedValue(new TaniumError('not_found', 'Connection not found', { status: 404 }));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(closeConnection('req-404'), lambdaContext());
+    await handler(closeConnection('req-404'), lambdaContext());
+
+    // Assess
+    expect(request).toHaveBeenCalledTimes(1);
+    const [first, second] = publishedDetails(eventBridge);
+    expect(second).toEqual(first);
+    expect(first?.status).toBe('failed');
+  });
+
+  it('refuses a requestId reused with different parameters', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(closeConnection('req-reused'), lambdaContext());
+    const result = (await handler(
+      { ...closeConnection('req-reused'), parameters: { connection_id: 'remote:host-b:2:2' } },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(result).toMatchObject({
+      status: 'failed',
+      message:
+        "Request req-reused was already used for 'close_connection' with different parameters; send a new requestId",
+      error: { kind: 'validation', retryable: false },
+    });
+  });
+
+  it('retries a duplicate of a request that is still running instead of running it twice', async () => {
+    // Prepare
+    let release: () => void = () => undefined;
+    request.mockImplementationOnce(
+      () => new Promise((resolve) => (release = () => resolve(taniumResponse(null)))),
+    );
+    const { handler } = buildHandler('connections');
+    const running = handler(sqsEvent(sqsRecord(closeConnection('req-dup'))), lambdaContext());
+    await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(1));
+
+    // Act
+    const duplicate = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-dup'), { messageId: 'msg-dup' })),
+      lambdaContext(),
+    );
+    release();
+    const original = await running;
+
+    // Assess
+    expect(duplicate).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-dup' }] });
+    expect(original).toEqual({ batchItemFailures: [] });
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(publishedDetails(eventBridge)).toHaveLength(1);
+  });
+
+  it('never touches the idempotency table for read-only actions', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(listConnections(), lambdaContext());
+
+    // Assess
+    expect(dynamo.calls()).toHaveLength(0);
+  });
+});
+
+describe('Family handler: container state, logs and metrics', () => {
+  it('reads the credentials once per invocation and keeps one Tanium client across invocations', async () => {
+    // Prepare
+    const clients = new Set<TaniumClient>();
+    request.mockImplementation(async function (this: TaniumClient) {
+      clients.add(this);
+      return taniumResponse(CONNECTIONS);
+    });
+    const { handler, credentialReads } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(sqsRecord(listConnections('a')), sqsRecord(listConnections('b'))),
+      lambdaContext(),
+    );
+    await handler(sqsEvent(sqsRecord(listConnections('c'))), lambdaContext());
+
+    // Assess
+    expect(credentialReads.count).toBe(2);
+    expect(clients.size).toBe(1);
+  });
+
+  it('builds a new Tanium client when the credential changes', async () => {
+    // Prepare
+    const clients = new Set<TaniumClient>();
+    request.mockImplementation(async function (this: TaniumClient) {
+      clients.add(this);
+      return taniumResponse(CONNECTIONS);
+    });
+    let token = 'first-token';
+    const { handler } = buildHandler('connections', { token: () => token });
+
+    // Act
+    await handler(listConnections('a'), lambdaContext());
+    token = 'rotated-token';
+    await handler(listConnections('b'), lambdaContext());
+
+    // Assess
+    expect(clients.size).toBe(2);
+  });
+
+  it('logs each request with its request id as correlation id and no credential', async () => {
+    // Prepare
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    await handler(sqsEvent(sqsRecord(listConnections('req-log'))), lambdaContext());
+
+    // Assess
+    expect(logs).toContainEqual({
+      level: 'info',
+      message: 'Request completed',
+      extra: expect.objectContaining({
+        correlation_id: 'req-log',
+        action: 'list connections',
+        status: 'success',
+      }),
+    });
+    expect(JSON.stringify(logs)).not.toContain('unit-test-token');
+  });
+
+  it('records count, failure and duration per action and flushes them once per invocation', async () => {
+    // Prepare
+    request.mockImplementation(async (req) => {
+      if (req.method === 'DELETE') throw transient();
+      return taniumResponse(CONNECTIONS);
+    });
+    const { handler, observations, metrics } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(sqsRecord(listConnections('ok')), sqsRecord(closeConnection('retry'))),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(observations).toHaveLength(2);
+    expect(observations).toContainEqual(
+      expect.objectContaining({ action: 'list connections', status: 'success', retrying: false }),
+    );
+    expect(observations).toContainEqual(
+      expect.objectContaining({ action: 'close connection', status: 'failed', retrying: true }),
+    );
+    expect(metrics.flushes).toBe(1);
+  });
+
+  it('reports a bad MAX_RECEIVE_COUNT by name', async () => {
+    // Prepare
+    const handler = createFamilyHandler('connections', {
+      env: { ...ENV, MAX_RECEIVE_COUNT: 'three' },
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+
+    // Act
+    const invocation = handler(sqsEvent(sqsRecord(listConnections())), lambdaContext());
+
+    // Assess
+    await expect(invocation).rejects.toThrow(
+      'Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000',
+    );
+  });
+});

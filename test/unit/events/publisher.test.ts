@@ -1,0 +1,246 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventBridgeResultSink, entrySize, MAX_ENTRY_BYTES } from '../../../shared/events/publisher.ts';
+import type { ResultDetail } from '../../../shared/events/result.ts';
+import type { ResultStore } from '../../../shared/events/result-store.ts';
+import { VaultError } from '../../../shared/tanium/errors.ts';
+import { acceptAllEntries, publishedDetails } from './fixtures.ts';
+
+const eventBridge = mockClient(EventBridgeClient);
+
+function detail(overrides: Partial<ResultDetail> = {}): ResultDetail {
+  return {
+    requestId: 'req-1',
+    action: 'get events',
+    status: 'success',
+    message: 'Fetched 1 events',
+    parameter: { connection_id: 'c' },
+    data: [{ id: 1 }],
+    summary: { total_events: 1 },
+    context: {},
+    startedAt: '2026-01-01T00:00:00.000Z',
+    durationMs: 12,
+    ...overrides,
+  };
+}
+
+function storeWith(put: ResultStore['putResult']): ResultStore & { keys: string[] } {
+  const keys: string[] = [];
+  return {
+    keys,
+    putResult: async (key, body) => {
+      keys.push(key);
+      return put(key, body);
+    },
+  };
+}
+
+beforeEach(() => {
+  acceptAllEntries(eventBridge);
+});
+
+afterEach(() => {
+  eventBridge.reset();
+});
+
+describe('Result publishing', () => {
+  it('counts an entry the way EventBridge does: UTF-8 bytes of source, detail type and detail plus the time', () => {
+    // Act
+    const size = entrySize({ Source: 'abc', DetailType: 'de', Detail: '{"é":1}' });
+
+    // Assess
+    expect(size).toBe(14 + 3 + 2 + 8);
+  });
+
+  it('publishes an entry of exactly the limit as it is', async () => {
+    // Prepare
+    const store = storeWith(async () => ({ bucket: 'b', key: 'k', bytes: 0 }));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+    const base = detail({ data: [''] });
+    const overhead = entrySize({
+      Source: 'tanium.threat-response',
+      DetailType: 'Action Result',
+      Detail: JSON.stringify(base),
+    });
+    const exact = detail({ data: ['x'.repeat(MAX_ENTRY_BYTES - overhead)] });
+
+    // Act
+    await sink.publish(exact);
+
+    // Assess
+    expect(store.keys).toEqual([]);
+    expect(publishedDetails(eventBridge)).toEqual([exact]);
+  });
+
+  it('keeps only what identifies the request when parameters or context alone exceed the limit', async () => {
+    // Prepare
+    const store = storeWith(async (key, body) => ({ bucket: 'vault', key, bytes: Buffer.byteLength(body) }));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+    const huge = detail({
+      context: { note: 'y'.repeat(MAX_ENTRY_BYTES) },
+      error: { kind: 'tanium', retryable: false },
+    });
+
+    // Act
+    await sink.publish(huge);
+
+    // Assess
+    const [published] = publishedDetails(eventBridge);
+    expect(published).toEqual({
+      requestId: 'req-1',
+      action: 'get events',
+      status: 'success',
+      message: 'Fetched 1 events',
+      error: { kind: 'tanium', retryable: false },
+      startedAt: '2026-01-01T00:00:00.000Z',
+      durationMs: 12,
+      dataRef: { bucket: 'vault', key: 'results/req-1.json', bytes: Buffer.byteLength(JSON.stringify(huge)) },
+    });
+  });
+
+  it('publishes a failed result when the vault refuses the oversized result for good', async () => {
+    // Prepare
+    const store = storeWith(async () => {
+      throw new VaultError(
+        'Error occurred while storing the result in the vault. AccessDenied: denied (HTTP 403)',
+      );
+    });
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+
+    // Act
+    await sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
+
+    // Assess
+    const [published] = publishedDetails(eventBridge);
+    expect(published).toMatchObject({
+      requestId: 'req-1',
+      status: 'failed',
+      message:
+        'The result is larger than an EventBridge event allows and could not be stored: Error occurred while storing the result in the vault. AccessDenied: denied (HTTP 403)',
+      error: { kind: 'vault', retryable: false },
+      summary: {},
+    });
+    expect(published?.data).toBeUndefined();
+  });
+
+  it('throws when the vault fails transiently, so the delivery is retried', async () => {
+    // Prepare
+    const store = storeWith(async () => {
+      throw new VaultError('Error occurred while storing the result in the vault. SlowDown (HTTP 503)', {
+        retryable: true,
+      });
+    });
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+
+    // Act
+    const publishing = sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
+
+    // Assess
+    await expect(publishing).rejects.toMatchObject({ kind: 'vault', retryable: true });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('sends results that are ready together in one PutEvents call and resends only the failed entry', async () => {
+    // Prepare
+    eventBridge
+      .on(PutEventsCommand)
+      .callsFakeOnce((input: { Entries: unknown[] }) => ({
+        FailedEntryCount: 1,
+        Entries: input.Entries.map((_, index) =>
+          index === 1
+            ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
+            : { EventId: `e-${index}` },
+        ),
+      }))
+      .callsFake((input: { Entries: unknown[] }) => ({
+        FailedEntryCount: 0,
+        Entries: input.Entries.map((_, index) => ({ EventId: `retry-${index}` })),
+      }));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      sleep: async () => undefined,
+    });
+
+    // Act
+    await Promise.all([
+      sink.publish(detail({ requestId: 'a' })),
+      sink.publish(detail({ requestId: 'b' })),
+      sink.publish(detail({ requestId: 'c' })),
+    ]);
+
+    // Assess
+    const calls = eventBridge
+      .commandCalls(PutEventsCommand)
+      .map((call) =>
+        (call.args[0].input.Entries ?? []).map(
+          (entry) => (JSON.parse(entry.Detail ?? '{}') as ResultDetail).requestId,
+        ),
+      );
+    expect(calls).toEqual([['a', 'b', 'c'], ['b']]);
+  });
+
+  it('never puts more than 10 entries in one call', async () => {
+    // Prepare
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+
+    // Act
+    await Promise.all(Array.from({ length: 23 }, (_, i) => sink.publish(detail({ requestId: `r-${i}` }))));
+
+    // Assess
+    const sizes = eventBridge
+      .commandCalls(PutEventsCommand)
+      .map((call) => call.args[0].input.Entries?.length);
+    expect(sizes).toEqual([10, 10, 3]);
+  });
+
+  it('keeps each PutEvents call within 256 KB in total', async () => {
+    // Prepare
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+    const big = (id: string) => detail({ requestId: id, data: ['x'.repeat(100_000)] });
+
+    // Act
+    await Promise.all([sink.publish(big('a')), sink.publish(big('b')), sink.publish(big('c'))]);
+
+    // Assess
+    const sizes = eventBridge
+      .commandCalls(PutEventsCommand)
+      .map((call) => call.args[0].input.Entries?.length);
+    expect(sizes).toEqual([2, 1]);
+  });
+
+  it('turns a PutEvents call failure into a retryable error', async () => {
+    // Prepare
+    eventBridge
+      .on(PutEventsCommand)
+      .rejects(Object.assign(new Error('Bus not found'), { name: 'ResourceNotFoundException' }));
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+
+    // Act
+    const publishing = sink.publish(detail());
+
+    // Assess
+    await expect(publishing).rejects.toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      message: 'Unable to publish the result to EventBridge: Bus not found',
+    });
+  });
+});
