@@ -155,6 +155,31 @@ describe('Credentials', () => {
     await expect(failure).rejects.not.toThrow('hunter2');
   });
 
+  it('reports throttling while reading the secret as retryable, and a missing secret as not', async () => {
+    // Prepare
+    const throttled = Object.assign(new Error('Rate exceeded'), {
+      name: 'ThrottlingException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    secretsManager.on(GetSecretValueCommand).rejectsOnce(throttled);
+
+    // Act
+    const transient = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' }).catch((e: unknown) => e);
+    resetCredentialCache();
+    secretsManager.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error("Secrets Manager can't find the specified secret."), {
+        name: 'ResourceNotFoundException',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
+    const missing = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' }).catch((e: unknown) => e);
+
+    // Assess
+    expect(transient).toMatchObject({ kind: 'transient', retryable: true });
+    expect(missing).toBeInstanceOf(ConfigError);
+    expect((missing as ConfigError).message).toContain("can't find the specified secret");
+  });
+
   it('keeps the client version equal to package.json', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
       version: string;
