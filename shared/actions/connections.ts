@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { TaniumError } from '../tanium/errors.ts';
+import { TaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
 import { failed } from './execute.ts';
 import { enumeration, integer, requiredText } from './params.ts';
@@ -46,10 +46,7 @@ async function lookupEndpoints(
   const payload = response.payload ?? [];
   const rows = endpointRows.safeParse(payload);
   if (!rows.success) {
-    throw new TaniumError(
-      'tanium',
-      'Error occurred while processing the response from server. Expected a list of endpoints',
-    );
+    throw unexpectedResponse('a list of endpoints');
   }
   return rows.data;
 }
@@ -66,10 +63,7 @@ async function listConnections(ctx: ActionContext, action: string, errorPrefix =
   }
   const rows = connectionList.safeParse(payload);
   if (!rows.success) {
-    throw new TaniumError(
-      'tanium',
-      'Error occurred while processing the response from server. Expected a list of connections',
-    );
+    throw unexpectedResponse('a list of connections');
   }
   return rows.data;
 }

@@ -1,8 +1,9 @@
 import * as z from 'zod/mini';
-import { TaniumError } from '../tanium/errors.ts';
+import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, query, segment, TR } from '../tanium/routes.ts';
 import { withConnectionCheck } from './connection-check.ts';
 import { integer, optionalText, requiredText } from './params.ts';
+import { taskIdOf } from './task-response.ts';
 import { defineAction } from './types.ts';
 
 /** The evidence family (tanium-api.md 2.14-2.17). */
@@ -12,27 +13,11 @@ const filePage = z.looseObject({
   totalCount: z.optional(z.nullable(z.number())),
 });
 
-function unexpected(what: string): TaniumError {
-  return new TaniumError(
-    'tanium',
-    `Error occurred while processing the response from server. Expected ${what}`,
-  );
-}
-
 /** True for the bodies the connector reported as "No results found": empty, `{}` or `[]`. */
 function isEmptyBody(payload: unknown): boolean {
   if (payload === null || payload === undefined || payload === '') return true;
   if (Array.isArray(payload)) return payload.length === 0;
   return typeof payload === 'object' && Object.keys(payload).length === 0;
-}
-
-/** `taskInfo.id` as Tanium sent it (a number today; a string passes through unchanged). */
-function taskIdOf(payload: unknown): unknown {
-  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return null;
-  const taskInfo = (payload as { taskInfo?: unknown }).taskInfo;
-  if (!taskInfo || typeof taskInfo !== 'object' || Array.isArray(taskInfo)) return null;
-  const id = (taskInfo as { id?: unknown }).id;
-  return typeof id === 'number' || typeof id === 'string' ? id : null;
 }
 
 export const listFiles = defineAction({
@@ -63,7 +48,7 @@ export const listFiles = defineAction({
     const payload = response.payload;
     if (isEmptyBody(payload)) return { message: 'No results found' };
     const parsed = filePage.safeParse(payload);
-    if (!parsed.success || Array.isArray(payload)) throw unexpected('a list of files');
+    if (!parsed.success || Array.isArray(payload)) throw unexpectedResponse('a list of files');
     const total = parsed.data.totalCount ?? 0;
     return {
       message: `File count: ${total}`,

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { TaniumError } from '../tanium/errors.ts';
+import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, query, segment, TR } from '../tanium/routes.ts';
 import { withConnectionCheck } from './connection-check.ts';
 import { filterPairs, filterParams } from './event-filters.ts';
@@ -52,10 +52,7 @@ async function getRows(
   );
   const parsed = rows.safeParse(response.payload ?? []);
   if (!parsed.success) {
-    throw new TaniumError(
-      'tanium',
-      `Error occurred while processing the response from server. Expected a list of ${what}`,
-    );
+    throw unexpectedResponse(`a list of ${what}`);
   }
   return parsed.data;
 }
@@ -204,10 +201,7 @@ export const getEventsSummary = defineAction({
     }
     const parsed = eventCount.safeParse(payload);
     if (!parsed.success) {
-      throw new TaniumError(
-        'tanium',
-        'Error occurred while processing the response from server. Expected an event count',
-      );
+      throw unexpectedResponse('an event count');
     }
     const count = parsed.data.count ?? 0;
     return { message: `${label}: ${count}`, data: [parsed.data], summary: { [key]: count } };

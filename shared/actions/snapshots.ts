@@ -1,8 +1,9 @@
 import * as z from 'zod/mini';
-import { TaniumError } from '../tanium/errors.ts';
+import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, query, TR } from '../tanium/routes.ts';
 import { withConnectionCheck } from './connection-check.ts';
 import { integer, list, optionalText, requiredText } from './params.ts';
+import { taskIdOf } from './task-response.ts';
 import { defineAction } from './types.ts';
 
 /** The snapshots family (tanium-api.md 2.7-2.9). */
@@ -15,22 +16,6 @@ const snapshotPage = z.looseObject({
   snapshots: z.optional(z.nullable(z.array(z.looseObject({})))),
   totalCount: z.optional(z.nullable(z.number())),
 });
-
-function unexpected(what: string): TaniumError {
-  return new TaniumError(
-    'tanium',
-    `Error occurred while processing the response from server. Expected ${what}`,
-  );
-}
-
-/** `taskInfo.id` as Tanium sent it (a number today; a string passes through unchanged). */
-function taskIdOf(taskInfo: unknown): unknown {
-  if (taskInfo && typeof taskInfo === 'object' && !Array.isArray(taskInfo)) {
-    const id = (taskInfo as { id?: unknown }).id;
-    if (typeof id === 'number' || typeof id === 'string') return id;
-  }
-  return null;
-}
 
 export const createSnapshot = defineAction({
   name: 'create snapshot',
@@ -60,13 +45,13 @@ export const createSnapshot = defineAction({
       return { message: 'Create snapshot request status' };
     }
     const parsed = createResponse.safeParse(payload);
-    if (!parsed.success || Array.isArray(payload)) throw unexpected('a snapshot task');
+    if (!parsed.success || Array.isArray(payload)) throw unexpectedResponse('a snapshot task');
     const status = parsed.data.status;
     const shown = status === undefined || status === null || status === '' ? 'None' : String(status);
     return {
       message: `Create snapshot request status: ${shown}`,
       data: [parsed.data],
-      summary: { task_id: taskIdOf(parsed.data.taskInfo) },
+      summary: { task_id: taskIdOf(parsed.data) },
     };
   },
 });
@@ -101,7 +86,7 @@ export const listSnapshots = defineAction({
     });
     const payload = response.payload ?? {};
     const parsed = snapshotPage.safeParse(payload);
-    if (!parsed.success || Array.isArray(payload)) throw unexpected('a list of snapshots');
+    if (!parsed.success || Array.isArray(payload)) throw unexpectedResponse('a list of snapshots');
     const rows = parsed.data.snapshots ?? [];
     const total = parsed.data.totalCount ?? 0;
     return { message: `Total snapshots: ${total}`, data: rows, summary: { total_snapshots: total } };

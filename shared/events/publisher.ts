@@ -6,8 +6,8 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
-import { type ResultStore, resultObjectKey } from './result-store.ts';
 
 /** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
 export interface ResultSink {
@@ -87,7 +87,7 @@ export class EventBridgeResultSink implements ResultSink {
         `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
       );
     }
-    const key = resultObjectKey(detail.requestId);
+    const key = resultKey(detail.requestId);
     let dataRef: ResultDetail['dataRef'];
     try {
       dataRef = await this.store().putResult(key, whole.Detail ?? '');

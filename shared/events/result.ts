@@ -1,16 +1,14 @@
 import type { ActionResult } from '../actions/types.ts';
 import type { ErrorInfo, ErrorKind } from '../tanium/errors.ts';
+import type { ObjectRef } from '../vault/types.ts';
 
 /** The contract of result events (design.md §3). */
 export const RESULT_SOURCE = 'tanium.threat-response';
 export const RESULT_DETAIL_TYPE = 'Action Result';
 
 /** Where an oversized result was stored whole. */
-export interface DataRef {
-  bucket: string;
-  key: string;
-  bytes: number;
-}
+/** Where a result too big for an event was stored. */
+export type DataRef = ObjectRef;
 
 /** The `detail` of an `Action Result` event, and the return value of a direct invocation. */
 export interface ResultDetail {

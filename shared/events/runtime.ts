@@ -7,11 +7,11 @@ import { loadCredentials } from '../config/credential-source.ts';
 import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.ts';
 import { TaniumClient } from '../tanium/client.ts';
+import { type ResultStore, S3ResultStore } from '../vault/result-store.ts';
 import { createIdempotentExecutor, type IdempotentExecutor } from './idempotency.ts';
 import { clientLogger, createPowertoolsLogger, type EventLogger } from './logging.ts';
 import { type ActionMetrics, PowertoolsActionMetrics } from './metrics.ts';
 import { EventBridgeResultSink, type ResultSink } from './publisher.ts';
-import { type ResultStore, S3ResultStore } from './result-store.ts';
 
 type Env = Record<string, string | undefined>;
 

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import type { TaniumClient } from './client.ts';
-import { TaniumError, ValidationError } from './errors.ts';
+import { unexpectedResponse, ValidationError } from './errors.ts';
 import { query, TR } from './routes.ts';
 
 /**
@@ -159,10 +159,7 @@ export async function listAlertsPage(client: TaniumClient, request: AlertsPageRe
   });
   const alerts = alertList.safeParse(response.payload ?? []);
   if (!alerts.success) {
-    throw new TaniumError(
-      'tanium',
-      'Error occurred while processing the response from server. Expected a list of alerts',
-    );
+    throw unexpectedResponse('a list of alerts');
   }
   const meta = asObject(response.meta);
   return meta ? { alerts: alerts.data, meta: meta as AlertsMeta } : { alerts: alerts.data };

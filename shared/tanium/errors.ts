@@ -94,3 +94,11 @@ export function toTaniumError(error: unknown): TaniumError {
   const message = error instanceof Error ? error.message : String(error);
   return new TaniumError('tanium', `Unexpected error: ${message}`, { cause: error });
 }
+
+/** A 2xx body that is not the shape the action reads (kind `tanium`, not retryable). */
+export function unexpectedResponse(what: string): TaniumError {
+  return new TaniumError(
+    'tanium',
+    `Error occurred while processing the response from server. Expected ${what}`,
+  );
+}

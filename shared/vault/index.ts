@@ -9,6 +9,8 @@ export {
 } from './errors.ts';
 export { type Digests, HashingStream } from './hashing.ts';
 export { decodeMetadataValue, encodeMetadataValue, METADATA_KEYS } from './metadata.ts';
+export { type ResultStore, resultKey, S3ResultStore } from './result-store.ts';
+export { s3ClientConfig } from './s3-config.ts';
 export type {
   ByteStream,
   EvidenceMetadata,
@@ -21,5 +23,5 @@ export type {
   VaultFileItem,
 } from './types.ts';
 export { KEEP_POLICIES } from './types.ts';
-export { getVault, resultKey, s3ClientConfig, Vault, type VaultOptions, vaultKey } from './vault.ts';
+export { getVault, Vault, type VaultOptions, vaultKey } from './vault.ts';
 export { baseName, type ZipEntry, ZipReader, type ZipReaderOptions } from './zip/index.ts';

@@ -9,14 +9,12 @@ import {
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
-  PutObjectCommand,
   S3Client,
-  type S3ClientConfig,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
-import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, RESULTS_PREFIX, VAULT_PREFIX } from './constants.ts';
+import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
 import {
   ArchiveError,
   getFileTooLarge,
@@ -26,11 +24,11 @@ import {
 } from './errors.ts';
 import { HashingStream } from './hashing.ts';
 import { buildMetadata, decodeMetadataValue, METADATA_KEYS } from './metadata.ts';
+import { s3ClientConfig } from './s3-config.ts';
 import type {
   ByteStream,
   EvidenceMetadata,
   IntelDocSource,
-  ObjectRef,
   StoreArchiveOptions,
   StoredEvidence,
   StoreEvidenceOptions,
@@ -54,19 +52,8 @@ export interface VaultOptions {
   copyPartSize?: number;
 }
 
-/** S3 client settings: path-style addressing when an endpoint override (moto, local S3) is configured. */
-export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
-  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-  return endpoint ? { endpoint, forcePathStyle: true } : {};
-}
-
 export function vaultKey(vaultId: string): string {
   return `${VAULT_PREFIX}${vaultId.toLowerCase()}`;
-}
-
-/** `results/<requestId>.json`; the id is percent-encoded so a caller-chosen id cannot add key segments. */
-export function resultKey(requestId: string): string {
-  return `${RESULTS_PREFIX}${encodeURIComponent(requestId)}.json`;
 }
 
 const VAULT_ID = /^[0-9a-f]{40}$/i;
@@ -294,27 +281,6 @@ export class Vault {
       throw fail(s3ErrorDetails(error), true, error);
     }
     return { bytes: Buffer.concat(chunks, size), name, size };
-  }
-
-  /** Stores a body under `key` (JSON content type); used for results too big for an EventBridge entry. */
-  async putResult(key: string, body: string | Uint8Array): Promise<ObjectRef> {
-    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    try {
-      await this.s3.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentType: 'application/json' }),
-      );
-    } catch (error) {
-      throw new VaultError(`Error occurred while storing the result in the vault. ${s3ErrorDetails(error)}`, {
-        retryable: isRetryableS3Error(error),
-        cause: error,
-      });
-    }
-    return { bucket: this.bucket, key, bytes: bytes.length };
-  }
-
-  /** Stores a whole action result as JSON under `results/<requestId>.json`; returns the event's dataRef. */
-  async storeResult(requestId: string, result: unknown): Promise<ObjectRef> {
-    return this.putResult(resultKey(requestId), JSON.stringify(result));
   }
 
   private item(

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
+import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 import { chunked, sampleText, ZipWorkspace } from '../../unit/vault/zip-fixtures.ts';
@@ -394,12 +395,12 @@ describe('Vault: S3 evidence store (moto)', () => {
     expect(tooBig.message).toBe('Intel document is larger than 1000 bytes');
   });
 
-  it('stores an oversized action result under results/<requestId>.json', async () => {
+  it('stores an oversized action result under results/<encoded requestId>.json', async () => {
     // Prepare
     const result = { requestId: 'req/42', data: [{ big: 'x'.repeat(1000) }] };
 
     // Act
-    const ref = await vault().storeResult('req/42', result);
+    const ref = await new S3ResultStore(BUCKET, s3).putResult(resultKey('req/42'), JSON.stringify(result));
 
     // Assess
     expect(ref).toEqual({

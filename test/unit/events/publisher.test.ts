@@ -3,8 +3,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBridgeResultSink, entrySize, MAX_ENTRY_BYTES } from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
-import type { ResultStore } from '../../../shared/events/result-store.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
+import type { ResultStore } from '../../../shared/vault/result-store.ts';
 import { acceptAllEntries, publishedDetails } from './fixtures.ts';
 
 const eventBridge = mockClient(EventBridgeClient);

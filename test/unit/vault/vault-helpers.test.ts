@@ -11,7 +11,9 @@ import {
   encodeMetadataValue,
   MAX_METADATA_VALUE_LENGTH,
 } from '../../../shared/vault/metadata.ts';
-import { resultKey, s3ClientConfig, vaultKey } from '../../../shared/vault/vault.ts';
+import { resultKey } from '../../../shared/vault/result-store.ts';
+import { s3ClientConfig } from '../../../shared/vault/s3-config.ts';
+import { vaultKey } from '../../../shared/vault/vault.ts';
 
 describe('Vault: helpers', () => {
   it('percent-encodes non-ASCII metadata values and decodes them back', () => {

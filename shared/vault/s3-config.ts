@@ -1,0 +1,7 @@
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+
+/** S3 client settings: path-style addressing when an endpoint override (moto, local S3) is configured. */
+export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
+  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  return endpoint ? { endpoint, forcePathStyle: true } : {};
+}
