@@ -10,7 +10,7 @@ import { classifyTransportError, transportError } from '../tanium/transport-erro
 import { getFileTooLarge } from '../vault/errors.ts';
 import { KEEP_POLICIES, type KeepPolicy, type VaultFileItem } from '../vault/types.ts';
 import { baseName } from '../vault/zip/names.ts';
-import { enumeration, type Param, requiredText } from './params.ts';
+import { optionalEnumeration, requiredText } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
 
 /** get file (tanium-api.md 2.17): a collected file, downloaded as a zip and stored in the S3 vault. */
@@ -30,33 +30,6 @@ const evidenceResponse = z.looseObject({
     ),
   ),
 });
-
-/**
- * An optional enumeration: blank is absent (the context's default applies later), anything else must
- * be one of `values`, with the contract's enumeration message.
- */
-function optionalEnumeration<V extends string>(
-  name: string,
-  values: readonly V[],
-  description: string,
-): Param<V | undefined> {
-  const inner = enumeration(name, values, { description });
-  const schema = z.pipe(
-    z.unknown(),
-    z.transform((value: unknown, ctx) => {
-      if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
-        return undefined;
-      }
-      const parsed = inner.schema.safeParse(value);
-      if (parsed.success) return parsed.data;
-      for (const issue of parsed.error.issues) {
-        ctx.issues.push({ code: 'custom', message: issue.message, input: value });
-      }
-      return z.NEVER;
-    }),
-  ) as unknown as z.ZodMiniType<V | undefined>;
-  return { schema, doc: { ...inner.doc, required: false } };
-}
 
 function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -221,11 +194,10 @@ export const getFile = defineAction({
     'Downloads a collected file (a zip protected with the password "infected") and stores every file in it in the S3 vault.',
   params: {
     file_id: requiredText('file_id', { description: 'File evidence uuid, as listed by list files' }),
-    keep: optionalEnumeration(
-      'keep',
-      KEEP_POLICIES,
-      'What to store: the extracted files (extract), the password-protected archive as downloaded (archive), or both; default extract unless the deployment says otherwise',
-    ),
+    keep: optionalEnumeration('keep', KEEP_POLICIES, {
+      description:
+        'What to store: the extracted files (extract), the password-protected archive as downloaded (archive), or both; default extract unless the deployment says otherwise',
+    }),
   },
   async run(ctx, params) {
     const vault = ctx.vault;

@@ -162,6 +162,20 @@ export function enumeration<V extends string>(
   });
 }
 
+/** One of a fixed set of values, or absent (blank counts as absent; the caller applies its default). */
+export function optionalEnumeration<V extends string>(
+  name: string,
+  values: readonly V[],
+  options: { description: string },
+): Param<V | undefined> {
+  return kind({ type: 'enum', required: false, values, description: options.description }, (value, fail) => {
+    if (isBlank(value)) return undefined;
+    if (typeof value !== 'string') return fail(stringMessage(name));
+    const trimmed = value.trim();
+    return (values as readonly string[]).includes(trimmed) ? (trimmed as V) : fail(enumMessage(name, values));
+  });
+}
+
 /** Splits a comma list: trimmed, empty items dropped. */
 export function splitList(value: string): string[] {
   return value
