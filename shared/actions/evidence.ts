@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, query, segment, TR } from '../tanium/routes.ts';
 import { withConnectionCheck } from './connection-check.ts';
+import { getFile } from './get-file.ts';
 import { integer, optionalText, requiredText } from './params.ts';
 import { taskIdOf } from './task-response.ts';
 import { defineAction } from './types.ts';
@@ -112,5 +113,4 @@ export const deleteFile = defineAction({
   },
 });
 
-// get file (2.17) joins this family with the vault: add `getFile` here and to the array below.
-export const evidenceActions = [listFiles, saveFile, deleteFile];
+export const evidenceActions = [listFiles, saveFile, deleteFile, getFile];

@@ -3,6 +3,7 @@ import { TaniumError, ValidationError } from '../tanium/errors.ts';
 import { API_V2, segment, TR } from '../tanium/routes.ts';
 import { requiredInteger, requiredText } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
+import { uploadIntelDoc } from './upload-intel-doc.ts';
 
 /** The intel family (tanium-api.md 2.18-2.19). */
 
@@ -154,5 +155,4 @@ export const startQuickScan = defineAction({
   },
 });
 
-// upload intel doc (2.18) joins this family with the vault: add `uploadIntelDoc` here and to the array.
-export const intelActions = [startQuickScan];
+export const intelActions = [uploadIntelDoc, startQuickScan];

@@ -1,12 +1,10 @@
 import { alertActions } from './alerts.ts';
 import { connectionActions } from './connections.ts';
 import { evidenceActions } from './evidence.ts';
-import { getFile } from './get-file.ts';
 import { intelActions } from './intel.ts';
 import { investigationActions } from './investigation.ts';
 import { snapshotActions } from './snapshots.ts';
 import type { ActionDefinition, Family } from './types.ts';
-import { uploadIntelDoc } from './upload-intel-doc.ts';
 
 /**
  * The one table of actions. The family handlers, the CLI, the docs generator and the tests all iterate
@@ -17,9 +15,7 @@ export const ACTIONS: readonly ActionDefinition[] = [
   ...snapshotActions,
   ...investigationActions,
   ...evidenceActions,
-  getFile,
   ...intelActions,
-  uploadIntelDoc,
   ...alertActions,
 ] as unknown as readonly ActionDefinition[];
 
