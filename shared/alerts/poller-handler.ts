@@ -1,6 +1,194 @@
-// Placeholder until the alert poller lands (issue 6).
-export function createPollerHandler() {
-  return async (_event: unknown): Promise<never> => {
-    throw new Error('The alert poller is not implemented yet');
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { Context } from 'aws-lambda';
+import { loadCredentials } from '../config/credential-source.ts';
+import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
+import { TaniumClient } from '../tanium/client.ts';
+import { TaniumError } from '../tanium/errors.ts';
+import { runPoller } from './poller.ts';
+import { EventBridgePublisher } from './publisher.ts';
+import { loadPollerConfig, type PollerConfig } from './settings.ts';
+import { TaniumAlertSource } from './source.ts';
+import { DynamoStateStore, stateKey } from './state-store.ts';
+import type { AlertPublisher, AlertSource, PollerLogger, RunReport, StateStore } from './types.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** Records one run's numbers; the default writes CloudWatch EMF through Powertools. */
+export interface PollerMetrics {
+  record(report: RunReport): void;
+}
+
+export const POLLER_METRIC_NAMES = {
+  published: 'AlertsPublished',
+  lag: 'AlertLag',
+  taniumRequests: 'TaniumRequests',
+  intelRequests: 'IntelDocLookups',
+  putEventsCalls: 'PutEventsCalls',
+  timeLimitHit: 'RunsHitTimeLimit',
+  requestLimitHit: 'RunsHitRequestLimit',
+  failed: 'RunsFailed',
+  skipped: 'RunsSkipped',
+  unparseable: 'UnparseableDetails',
+} as const;
+
+export class PowertoolsPollerMetrics implements PollerMetrics {
+  private readonly metrics: Metrics;
+
+  constructor(options: { namespace: string; serviceName: string; pollerName: string }) {
+    this.metrics = new Metrics({
+      namespace: options.namespace,
+      serviceName: options.serviceName,
+      defaultDimensions: { poller: options.pollerName },
+    });
+  }
+
+  record(report: RunReport): void {
+    const m = this.metrics;
+    const names = POLLER_METRIC_NAMES;
+    m.addMetric(names.published, MetricUnit.Count, report.published);
+    m.addMetric(names.taniumRequests, MetricUnit.Count, report.taniumRequests);
+    m.addMetric(names.intelRequests, MetricUnit.Count, report.intelRequests);
+    m.addMetric(names.putEventsCalls, MetricUnit.Count, report.putEventsCalls);
+    m.addMetric(names.timeLimitHit, MetricUnit.Count, report.stoppedBy === 'time_limit' ? 1 : 0);
+    m.addMetric(names.requestLimitHit, MetricUnit.Count, report.stoppedBy === 'request_limit' ? 1 : 0);
+    m.addMetric(
+      names.failed,
+      MetricUnit.Count,
+      report.status === 'failed' || report.status === 'lease_lost' ? 1 : 0,
+    );
+    m.addMetric(names.skipped, MetricUnit.Count, report.status === 'skipped' ? 1 : 0);
+    m.addMetric(names.unparseable, MetricUnit.Count, report.unparseableDetails);
+    if (report.lagMs !== undefined) m.addMetric(names.lag, MetricUnit.Milliseconds, report.lagMs);
+    m.publishStoredMetrics();
+  }
+}
+
+/** Everything the handler builds for itself; each piece can be replaced (tests, the benchmark, the CLI). */
+export interface PollerHandlerOptions {
+  /** Environment to read the configuration from (default `process.env`, read at the first invocation). */
+  env?: Env;
+  credentials?: () => Promise<TaniumCredentials>;
+  clientOptions?: { random?: () => number };
+  /** Replaces Tanium altogether. */
+  source?: AlertSource;
+  store?: StateStore;
+  publisher?: AlertPublisher;
+  dynamoDBClient?: DynamoDBClient;
+  eventBridgeClient?: EventBridgeClient;
+  logger?: PollerLogger;
+  metrics?: PollerMetrics;
+  /** Wall-clock time for alert ages (first-run window, lag). */
+  now?: () => number;
+}
+
+/** The scheduled event is ignored; the context gives the deadline and the lease owner. */
+export type PollerHandler = (event: unknown, context?: Partial<Context>) => Promise<RunReport>;
+
+/** When the Lambda is certainly dead: its deadline plus room for clock skew between two containers. */
+const LEASE_MARGIN_MS = 60_000;
+/** Remaining time assumed outside Lambda (CLI, tests) when no context says otherwise. */
+const DEFAULT_REMAINING_MS = 60_000;
+
+function powertoolsLogger(serviceName: string): PollerLogger & { addContext(context: Context): void } {
+  const logger = new Logger({ serviceName });
+  return {
+    debug: (message, extra = {}) => logger.debug(message, extra as LogAttributes),
+    info: (message, extra = {}) => logger.info(message, extra as LogAttributes),
+    warn: (message, extra = {}) => logger.warn(message, extra as LogAttributes),
+    error: (message, extra = {}) => logger.error(message, extra as LogAttributes),
+    addContext: (context) => logger.addContext(context),
+  };
+}
+
+/**
+ * The alert poller's Lambda handler (functions/alert-poller). Configuration, AWS clients and the Tanium
+ * client are built at the first invocation and reused; a rotated secret gets a new Tanium client. A
+ * failed run (Tanium, PutEvents or DynamoDB) throws after saving what it published, so the Lambda's
+ * error metric shows it; the next scheduled run carries on from the saved state.
+ */
+export function createPollerHandler(options: PollerHandlerOptions = {}): PollerHandler {
+  let config: PollerConfig | undefined;
+  let logger: (PollerLogger & { addContext?(context: Context): void }) | undefined;
+  let store: StateStore | undefined;
+  let publisher: AlertPublisher | undefined;
+  let metrics: PollerMetrics | undefined;
+  let cachedClient: { fingerprint: string; source: AlertSource } | undefined;
+
+  async function alertSource(settings: PollerConfig, log: PollerLogger): Promise<AlertSource> {
+    if (options.source) return options.source;
+    const credentials = await (options.credentials ?? (() => loadCredentials(options.env ?? process.env)))();
+    const fingerprint = credentialFingerprint(credentials);
+    if (cachedClient?.fingerprint !== fingerprint) {
+      const client = new TaniumClient(credentials, {
+        logger: { debug: (m, e) => log.debug(m, e), warn: (m, e) => log.warn(m, e) },
+        ...(options.clientOptions ?? {}),
+      });
+      cachedClient = { fingerprint, source: new TaniumAlertSource(client, settings.filterPairs) };
+    }
+    return cachedClient.source;
+  }
+
+  return async (_event, context) => {
+    const started = Date.now();
+    const remaining = context?.getRemainingTimeInMillis?.() ?? DEFAULT_REMAINING_MS;
+    if (!logger) {
+      const serviceName =
+        (options.env ?? process.env).POWERTOOLS_SERVICE_NAME?.trim() || 'tanium-tr-alert-poller';
+      logger = options.logger ?? powertoolsLogger(serviceName);
+    }
+    if (context?.awsRequestId && logger.addContext) logger.addContext(context as Context);
+    config ??= loadPollerConfig(options.env ?? process.env);
+    const settings = config;
+    store ??=
+      options.store ??
+      new DynamoStateStore(
+        options.dynamoDBClient ?? new DynamoDBClient({}),
+        settings.stateTable,
+        stateKey(settings.pollerName),
+      );
+    publisher ??=
+      options.publisher ??
+      new EventBridgePublisher(options.eventBridgeClient ?? new EventBridgeClient({}), settings.eventBusName);
+    metrics ??=
+      options.metrics ??
+      new PowertoolsPollerMetrics({
+        namespace: settings.metricsNamespace,
+        serviceName: settings.serviceName,
+        pollerName: settings.pollerName,
+      });
+
+    const source = await alertSource(settings, logger);
+    let budget = remaining - settings.reserveSeconds * 1000;
+    if (settings.maxRunSeconds > 0) budget = Math.min(budget, settings.maxRunSeconds * 1000);
+    const report = await runPoller(
+      {
+        source,
+        store,
+        publisher,
+        logger,
+        owner: context?.awsRequestId ?? randomUUID(),
+        stopAt: started + Math.max(0, budget),
+        leaseUntil: started + remaining + LEASE_MARGIN_MS,
+        ...(options.now ? { now: options.now } : {}),
+      },
+      settings,
+    );
+    metrics.record(report);
+    const summary = { ...report };
+    if (report.status === 'failed') {
+      logger.error('Alert poller run failed', summary);
+      const error = report.error;
+      throw new TaniumError(
+        (error?.kind as TaniumError['kind']) ?? 'tanium',
+        error?.message ?? 'Alert poller run failed',
+      );
+    }
+    logger.info('Alert poller run finished', summary);
+    return report;
   };
 }

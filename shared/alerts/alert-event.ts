@@ -1,0 +1,83 @@
+import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
+import type { AlertEntry } from './types.ts';
+
+export const ALERT_SOURCE = 'tanium.threat-response';
+export const ALERT_DETAIL_TYPE = 'Alert';
+/** PutEvents limits: entries per call and bytes per call (the sum of the entries' sizes). */
+export const MAX_ENTRIES_PER_CALL = 10;
+export const MAX_REQUEST_BYTES = 256 * 1024;
+
+export const DETAILS_OMITTED = 'details omitted: the alert exceeds the EventBridge entry size limit';
+
+/**
+ * The event's `detail` (design.md §3): the alert as Tanium sent it, `details` decoded into an object and
+ * the derived fields of list alerts. An unreadable `details` becomes `null` with the original text in
+ * `details_raw`, so consumers matching on `detail.details.*` never see a string there.
+ */
+export function alertDetail(alert: Alert, intelDocName?: string): Record<string, unknown> {
+  const parsed = parseAlertDetails(alert.details);
+  const detail: Record<string, unknown> = { ...alert, ...alertEnrichment(alert.details) };
+  if ('details' in parsed) detail.details = parsed.details;
+  else {
+    detail.details = null;
+    if (alert.details !== undefined && alert.details !== null) detail.details_raw = alert.details;
+  }
+  if (intelDocName !== undefined) detail.intelDocName = intelDocName;
+  return detail;
+}
+
+/** The size EventBridge counts for an entry (Source, DetailType, Detail; no Time or Resources here). */
+export function entrySize(entry: AlertEntry): number {
+  return (
+    Buffer.byteLength(entry.Source) + Buffer.byteLength(entry.DetailType) + Buffer.byteLength(entry.Detail)
+  );
+}
+
+const KEPT_WHEN_SHRUNK = [
+  'id',
+  'guid',
+  'type',
+  'state',
+  'priority',
+  'severity',
+  'intelDocId',
+  'intelDocName',
+  'scanConfigId',
+  'computerName',
+  'computerIpAddress',
+  'createdAt',
+  'alertedAt',
+  'updatedAt',
+  'path',
+  'event_type',
+  'md5',
+  'sha1',
+  'sha256',
+] as const;
+
+/**
+ * An entry for one alert. An alert too big for a PutEvents call loses its `details` (and then every
+ * field but the identifying ones) rather than blocking the poller forever.
+ */
+export function alertEntry(
+  detail: Record<string, unknown>,
+  options: { source?: string; detailType?: string; eventBusName?: string } = {},
+): AlertEntry {
+  const make = (body: Record<string, unknown>): AlertEntry => {
+    const entry: AlertEntry = {
+      Source: options.source ?? ALERT_SOURCE,
+      DetailType: options.detailType ?? ALERT_DETAIL_TYPE,
+      Detail: JSON.stringify(body),
+    };
+    if (options.eventBusName) entry.EventBusName = options.eventBusName;
+    return entry;
+  };
+  let entry = make(detail);
+  if (entrySize(entry) <= MAX_REQUEST_BYTES) return entry;
+  const { details: _details, details_raw: _raw, ...rest } = detail;
+  entry = make({ ...rest, details: null, details_omitted: DETAILS_OMITTED });
+  if (entrySize(entry) <= MAX_REQUEST_BYTES) return entry;
+  const minimal: Record<string, unknown> = { details: null, details_omitted: DETAILS_OMITTED };
+  for (const key of KEPT_WHEN_SHRUNK) if (detail[key] !== undefined) minimal[key] = detail[key];
+  return make(minimal);
+}

@@ -1,0 +1,691 @@
+/**
+ * The alert poller's core: which alerts to read, in which order to publish them, when to move the cursor.
+ *
+ * WHAT THE API GIVES US (tanium-api.md 4.8). Only `sort=-createdAt` (newest first) with `limit`/`offset`
+ * paging, plus `meta.filteredCount`. No ascending sort, no id order, no time filter. Between two requests
+ * new alerts are inserted at offset 0 (every later alert moves to a higher offset), Tanium prunes the
+ * OLDEST alerts (the highest offsets; lower offsets do not move), alerts sharing a `createdAt` come in an
+ * unspecified order, and ids say nothing about time.
+ *
+ * WHY REASON IN TIME, NOT OFFSETS. Offsets move under us, and a page boundary inside a group of equal
+ * `createdAt` can drop or repeat members. What a page proves is a time range: a page whose first item is
+ * at t1 and last at t2 holds EVERY alert with t2 < createdAt < t1 that existed when it was read (the list
+ * is sorted); the groups at t1 and t2 may be partial. A page at offset 0 also holds everything above t2,
+ * and a short page (fewer than `limit`) everything below t1.
+ *
+ * STATE (Checkpoint, one DynamoDB item per poller, saved with conditional writes):
+ *   floor F       every alert with createdAt < F is done (published, or older than the first run);
+ *   recent R      the ids of every published alert with createdAt >= F (grouped by millisecond);
+ *   olderCount    a hint: how many filtered alerts were older than F, to find F's offset in one request
+ *                 (olderBounds: what an unfinished search learnt, so a tiny budget still converges).
+ * So "published" = {createdAt < F} ∪ R, and an alert is NEW iff createdAt >= F and its id is not in R.
+ * Near the top of the list F trails the newest published createdAt by the overlap window W (bounded to
+ * about one page of alerts, so the steady state stays one request), so an alert that becomes visible a
+ * little late (commit delay), or shares the cursor's millisecond, is still found and published once. Deep in a backlog F follows the cursor itself: anything older than (newest alert
+ * at this run's head read − W) was visible before the walk read it, and re-reading a window of old,
+ * already published alerts on every run would only cost requests.
+ *
+ * ONE RUN
+ *  1. Lease: a conditional write makes this run the only one (expires after the Lambda's hard deadline,
+ *     so a crashed run cannot block the next one for long and a live one cannot be overtaken).
+ *  2. Head: read offset 0. If it reaches below F (or is the whole list), everything new is in it: the
+ *     steady state costs exactly one request.
+ *  3. Locate (backlog): find a page that straddles F (last item < F, first >= F). The first probe comes
+ *     from filteredCount − olderCount; otherwise a binary search over offsets, bounds kept in "index of
+ *     the first alert below F" and widened by filteredCount growth (arrivals) between probes.
+ *  4. Walk up toward offset 0 with pages that overlap by M items. `coveredTop` is the time below which
+ *     everything from F up was read. A new page is accepted only if it CONNECTS to what was read:
+ *     its last item is older than coveredTop (the whole coveredTop group lies inside it), or it is short
+ *     (end of list). If arrivals pushed it too high (a gap), it is re-read deeper, shifted by the growth
+ *     of filteredCount (or by M when unknown). If its bottom falls inside the coveredTop group, it is
+ *     re-read so that the group sits inside the page; only a group bigger than a page is accepted on
+ *     shared ids (that alone relies on Tanium keeping one order between two requests).
+ *  5. Publish, oldest first: NEW alerts with createdAt < coveredTop (∞ once offset 0 connects), sorted by
+ *     (createdAt, id), in PutEvents batches (10 entries, within 256 KB). After EACH batch, with c its
+ *     newest createdAt: R += batch, F = max(F, c − W, min(c, headTop − W)), R pruned below F, and the
+ *     checkpoint saved.
+ *     Correct because every alert below c was read and is published (ascending order), and ties at c are
+ *     still in R. A crash between PutEvents and the save re-publishes that one batch, nothing more.
+ *  6. Stop before the request budget or the time limit runs out; what is published is saved; the next
+ *     run continues from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
+ *
+ * WHAT CANNOT BE GUARANTEED: alerts Tanium prunes before they are read, alerts that become visible (or
+ * start matching a filter) more than W below the newest published createdAt, and the members of a
+ * single-millisecond group larger than a page if Tanium reorders them between requests.
+ */
+import type { Alert } from '../tanium/alerts.ts';
+import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import {
+  alertDetail,
+  alertEntry,
+  entrySize,
+  MAX_ENTRIES_PER_CALL,
+  MAX_REQUEST_BYTES,
+} from './alert-event.ts';
+import { LeaseLostError } from './errors.ts';
+import type {
+  AlertEntry,
+  AlertId,
+  AlertPublisher,
+  AlertSource,
+  Checkpoint,
+  PollerLogger,
+  PollerSettings,
+  RecentGroup,
+  RunReport,
+  SourcePage,
+  StateStore,
+} from './types.ts';
+
+export interface PollerDeps {
+  source: AlertSource;
+  store: StateStore;
+  publisher: AlertPublisher;
+  logger: PollerLogger;
+  /** Identifies this run in the lease (the Lambda request id). */
+  owner: string;
+  /** Epoch ms (Date.now scale): no Tanium request or publish starts after this. */
+  stopAt: number;
+  /** Epoch ms (Date.now scale) until which the lease holds: after the hardest possible end of this run. */
+  leaseUntil: number;
+  /** Wall-clock time for alert ages (first-run window, lag); Date.now by default. */
+  now?: () => number;
+  /** Date.now by default; the time limit is checked against it. */
+  clock?: () => number;
+}
+
+interface Page {
+  offset: number;
+  limit: number;
+  alerts: Alert[];
+  /** createdAt in epoch ms, per alert (an unreadable value takes its neighbour's, to keep the order). */
+  ts: number[];
+  filteredCount: number | undefined;
+  full: boolean;
+}
+
+interface Candidate {
+  alert: Alert;
+  key: string;
+  ts: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+function first(page: Page): number {
+  return page.ts[0] ?? Number.NaN;
+}
+
+function last(page: Page): number {
+  return page.ts[page.ts.length - 1] ?? Number.NaN;
+}
+
+/** The id that makes an alert unique (Tanium's `id`, else its `guid`). */
+export function alertKey(alert: Alert): string | undefined {
+  const id = alert.id ?? alert.guid;
+  return id === undefined || id === null ? undefined : String(id);
+}
+
+function storedId(alert: Alert, key: string): AlertId {
+  return typeof alert.id === 'number' ? alert.id : key;
+}
+
+function pageTimes(alerts: Alert[]): number[] {
+  const ts = alerts.map((alert) => Date.parse(String(alert.createdAt)));
+  for (let i = 1; i < ts.length; i++) if (Number.isNaN(ts[i])) ts[i] = ts[i - 1]!;
+  for (let i = ts.length - 2; i >= 0; i--) if (Number.isNaN(ts[i])) ts[i] = ts[i + 1]!;
+  return ts;
+}
+
+function compareKeys(a: string, b: string): number {
+  const x = Number(a);
+  const y = Number(b);
+  if (Number.isFinite(x) && Number.isFinite(y) && x !== y) return x - y;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function oldestFirst(a: Candidate, b: Candidate): number {
+  return a.ts - b.ts || compareKeys(a.key, b.key);
+}
+
+/** Runs the poller once. Never throws for Tanium or publishing failures: they are in the report. */
+export async function runPoller(deps: PollerDeps, settings: PollerSettings): Promise<RunReport> {
+  return new PollerRun(deps, settings).run();
+}
+
+class PollerRun {
+  private readonly pageSize: number;
+  /** Items shared by two consecutive pages of the walk. */
+  private readonly overlap: number;
+  /** Ids kept below the newest published millisecond: fewer than a page. */
+  private readonly windowIds: number;
+  private readonly now: () => number;
+  private readonly clock: () => number;
+
+  private version = 0;
+  private floor = 0;
+  private recent = new Map<number, AlertId[]>();
+  private recentKeys = new Set<string>();
+  private olderCount: number | undefined;
+  /** Bounds on the number of filtered alerts older than the floor (see locate). */
+  private olderMin = 0;
+  private olderMax = Number.POSITIVE_INFINITY;
+  private searched = false;
+  private newestPublishedAt: number | undefined;
+
+  private readonly pending = new Map<string, Candidate>();
+  private coveredTop = Number.NEGATIVE_INFINITY;
+  private readonly pages: Page[] = [];
+  private readonly intelNames = new Map<string, string | undefined>();
+  private readFailed = false;
+  /** filteredCount growth between recent consecutive reads: arrivals to expect before the next one. */
+  private readonly growth: number[] = [];
+  /** createdAt of the newest alert at the head read. */
+  private headTop: number | undefined;
+
+  private readonly report: RunReport = {
+    status: 'partial',
+    published: 0,
+    taniumRequests: 0,
+    intelRequests: 0,
+    putEventsCalls: 0,
+    batches: 0,
+    unparseableDetails: 0,
+  };
+
+  constructor(
+    private readonly deps: PollerDeps,
+    private readonly settings: PollerSettings,
+  ) {
+    this.pageSize = settings.pageSize;
+    this.overlap = Math.max(1, Math.floor(settings.pageSize / 10));
+    this.windowIds = settings.pageSize - 2 * this.overlap;
+    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  async run(): Promise<RunReport> {
+    const { store, owner, logger } = this.deps;
+    const leased = await store.acquire(owner, this.deps.leaseUntil, this.clock());
+    if (!leased) {
+      logger.info('Another poller run holds the lease; skipping this run');
+      return { ...this.report, status: 'skipped' };
+    }
+    this.version = leased.version;
+    if (leased.checkpoint) this.restore(leased.checkpoint);
+    let failure: TaniumError | undefined;
+    try {
+      const head = await this.read(0);
+      if (head.alerts.length > 0) this.headTop = first(head);
+      if (!leased.checkpoint && (await this.firstRun(head))) return this.finish();
+      const start = this.classify(head) === 'found' ? head : await this.locate(head);
+      if (start) await this.walkUp(start);
+      // A search that published nothing still learnt where the floor is: keep that for the next run.
+      if (this.searched && this.report.batches === 0) await this.save();
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        logger.error('Another poller run took over the state; stopping without saving', {
+          owner,
+        });
+        return { ...this.report, status: 'lease_lost' };
+      }
+      failure = toTaniumError(error);
+    }
+    if (failure) {
+      this.report.stoppedBy = 'error';
+      this.report.error = { kind: failure.kind, message: failure.message };
+      // What is proven complete can still go out, so a failing Tanium call does not stall the backlog;
+      // after a PutEvents or DynamoDB failure nothing more is published (at most one batch is repeated).
+      try {
+        if (this.readFailed) await this.publishEligible(true);
+      } catch (error) {
+        if (error instanceof LeaseLostError) return { ...this.report, status: 'lease_lost' };
+        logger.warn('Publishing after a failure failed too', { error: toTaniumError(error).message });
+      }
+    }
+    return this.finish(failure);
+  }
+
+  private async finish(failure?: TaniumError): Promise<RunReport> {
+    const report = this.report;
+    if (failure) report.status = 'failed';
+    else if (this.coveredTop === Number.POSITIVE_INFINITY && !this.hasEligible()) report.status = 'caught_up';
+    report.floor = new Date(this.floor).toISOString();
+    if (this.newestPublishedAt !== undefined && (report.published > 0 || report.status !== 'caught_up')) {
+      report.lagMs = Math.max(0, this.now() - this.newestPublishedAt);
+    }
+    try {
+      await this.deps.store.release(this.deps.owner);
+    } catch (error) {
+      this.deps.logger.warn('Could not release the poller lease; it expires on its own', {
+        error: toTaniumError(error).message,
+      });
+    }
+    return report;
+  }
+
+  // --- state ------------------------------------------------------------------------------------
+
+  private restore(checkpoint: Checkpoint): void {
+    this.floor = checkpoint.floor;
+    for (const [ts, ids] of checkpoint.recent) {
+      this.recent.set(ts, [...ids]);
+      for (const id of ids) this.recentKeys.add(String(id));
+    }
+    this.olderCount = checkpoint.olderCount;
+    if (checkpoint.olderBounds) [this.olderMin, this.olderMax] = checkpoint.olderBounds;
+    this.newestPublishedAt = checkpoint.newestPublishedAt;
+  }
+
+  /** Sets the initial floor; returns true when the run is over (nothing to publish). */
+  private async firstRun(head: Page): Promise<boolean> {
+    const { firstRunHours, overlapWindowMs } = this.settings;
+    if (firstRunHours > 0) {
+      this.floor = this.now() - firstRunHours * HOUR_MS;
+      this.deps.logger.info('First run: publishing the alerts of the last hours', {
+        hours: firstRunHours,
+        floor: new Date(this.floor).toISOString(),
+      });
+      // The head page was read before the floor existed.
+      this.pending.clear();
+      for (const page of this.pages) this.addCandidates(page);
+      await this.save();
+      return false;
+    }
+    // Nothing that exists now is published; the window below the newest alert is remembered as done so
+    // that a late-visible alert from before the first run is not mistaken for a new one.
+    if (head.alerts.length > 0) {
+      const floor = first(head) - overlapWindowMs;
+      this.floor = head.full ? Math.max(floor, last(head) + 1) : floor;
+      head.alerts.forEach((alert, i) => {
+        const key = alertKey(alert);
+        if (key !== undefined && head.ts[i]! >= this.floor)
+          this.remember(storedId(alert, key), key, head.ts[i]!);
+      });
+    }
+    this.deps.logger.info('First run: existing alerts are not published', {
+      floor: new Date(this.floor).toISOString(),
+    });
+    this.pending.clear();
+    this.coveredTop = Number.POSITIVE_INFINITY;
+    await this.save();
+    return true;
+  }
+
+  private remember(id: AlertId, key: string, ts: number): void {
+    const group = this.recent.get(ts);
+    if (group) group.push(id);
+    else this.recent.set(ts, [id]);
+    this.recentKeys.add(key);
+  }
+
+  /**
+   * Moves the floor up and forgets the ids below it. Besides the time window, `recent` keeps at most
+   * about one page of ids (never dropping the newest millisecond, whose other members may still be
+   * unpublished), so the steady state's head page always reaches below the floor: one request.
+   */
+  private raiseFloor(floor: number, newest: number): void {
+    const before = this.floor;
+    if (floor > this.floor) this.floor = floor;
+    const limit = Math.min(this.settings.maxRecentIds, this.windowIds);
+    let size = this.recentKeys.size;
+    for (const ts of [...this.recent.keys()].sort((a, b) => a - b)) {
+      if (ts >= this.floor && (size <= limit || ts >= newest)) break;
+      if (ts >= this.floor) this.floor = ts + 1;
+      for (const id of this.recent.get(ts) ?? []) this.recentKeys.delete(String(id));
+      this.recent.delete(ts);
+      size = this.recentKeys.size;
+    }
+    if (this.floor !== before) {
+      this.olderMin = 0;
+      this.olderMax = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  private checkpoint(): Checkpoint {
+    const recent: RecentGroup[] = [...this.recent.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([ts, ids]) => [ts, [...ids]]);
+    const checkpoint: Checkpoint = { floor: this.floor, recent };
+    const olderCount = this.olderCountHint();
+    if (olderCount !== undefined) checkpoint.olderCount = olderCount;
+    if (this.olderMin > 0 || this.olderMax !== Number.POSITIVE_INFINITY) {
+      checkpoint.olderBounds = [this.olderMin, Math.min(this.olderMax, Number.MAX_SAFE_INTEGER)];
+    }
+    if (this.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = this.newestPublishedAt;
+    return checkpoint;
+  }
+
+  private async save(): Promise<void> {
+    this.version = await this.deps.store.save(this.deps.owner, this.version, this.checkpoint());
+  }
+
+  /** Alerts older than the floor, from the latest page that shows where the floor falls. */
+  private olderCountHint(): number | undefined {
+    for (let i = this.pages.length - 1; i >= 0; i--) {
+      const page = this.pages[i]!;
+      if (page.filteredCount === undefined || page.alerts.length === 0) continue;
+      const index = page.ts.findIndex((ts) => ts < this.floor);
+      if (index > 0 || (index === 0 && page.offset === 0)) {
+        return Math.max(0, page.filteredCount - (page.offset + index));
+      }
+      if (index === -1 && !page.full) return 0;
+    }
+    return this.olderCount;
+  }
+
+  // --- reading ----------------------------------------------------------------------------------
+
+  private budgetLeft(): boolean {
+    if (this.clock() >= this.deps.stopAt) {
+      this.report.stoppedBy = 'time_limit';
+      return false;
+    }
+    if (this.report.taniumRequests >= this.settings.maxRequestsPerRun) {
+      this.report.stoppedBy = 'request_limit';
+      return false;
+    }
+    return true;
+  }
+
+  private async read(offset: number): Promise<Page> {
+    this.report.taniumRequests++;
+    let result: SourcePage;
+    try {
+      result = await this.deps.source.page(offset, this.pageSize, this.deps.stopAt);
+    } catch (error) {
+      this.readFailed = true;
+      throw error;
+    }
+    const page: Page = {
+      offset,
+      limit: this.pageSize,
+      alerts: result.alerts,
+      ts: pageTimes(result.alerts),
+      filteredCount: result.filteredCount,
+      full: result.alerts.length >= this.pageSize,
+    };
+    const previous = this.pages.at(-1);
+    if (previous?.filteredCount !== undefined && page.filteredCount !== undefined) {
+      this.growth.push(Math.max(0, page.filteredCount - previous.filteredCount));
+      if (this.growth.length > 4) this.growth.shift();
+    }
+    this.pages.push(page);
+    if (this.pages.length > 8) this.pages.shift();
+    this.addCandidates(page);
+    return page;
+  }
+
+  private addCandidates(page: Page): void {
+    page.alerts.forEach((alert, i) => {
+      const ts = page.ts[i]!;
+      if (!(ts >= this.floor)) return;
+      const key = alertKey(alert);
+      if (key === undefined) {
+        this.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
+          createdAt: alert.createdAt,
+        });
+        return;
+      }
+      if (this.recentKeys.has(key) || this.pending.has(key)) return;
+      this.pending.set(key, { alert, key, ts });
+    });
+  }
+
+  /** found: the page straddles the floor; shallow: the floor is deeper; deep: the page is all older. */
+  private classify(page: Page): 'found' | 'shallow' | 'deep' {
+    if (page.alerts.length === 0) return page.offset === 0 ? 'found' : 'deep';
+    const reachesBelow = !page.full || last(page) < this.floor;
+    const startsAbove = page.offset === 0 || first(page) >= this.floor;
+    if (reachesBelow && startsAbove) return 'found';
+    return startsAbove ? 'shallow' : 'deep';
+  }
+
+  /**
+   * A page that straddles the floor, found by bisection on K, the offset of the first alert below the
+   * floor. With filteredCount known the bounds are kept as bounds on the number of alerts OLDER than the
+   * floor (older = filteredCount − K), which arrivals do not change: a shallow page at o proves
+   * older <= count − o − length, a deep one older >= count − o. They are saved when the search does not
+   * finish, so even a tiny request budget converges over runs.
+   */
+  private async locate(head: Page): Promise<Page | undefined> {
+    const P = this.pageSize;
+    const M = this.overlap;
+    const headLength = head.alerts.length;
+    let count = head.filteredCount;
+    let kLow = headLength;
+    let kHigh: number | undefined;
+    let guess = this.olderCount;
+    this.searched = true;
+    while (this.budgetLeft()) {
+      let low = kLow;
+      let high = kHigh;
+      let target: number | undefined;
+      if (count !== undefined) {
+        low = Math.max(headLength, count - this.olderMax);
+        high = count - this.olderMin;
+        // Pruning lowers the number of older alerts, which can leave a stale lower bound behind.
+        if (high < low) {
+          this.olderMin = 0;
+          high = count;
+        }
+        if (high < low) {
+          this.olderMax = Number.POSITIVE_INFINITY;
+          low = headLength;
+        }
+        if (guess !== undefined && count - guess >= low && count - guess <= high) target = count - guess;
+      }
+      guess = undefined;
+      let offset: number;
+      if (target !== undefined) offset = target - (P - M);
+      else if (high === undefined) offset = Math.max(2 * low, low + P) - (P - M);
+      else if (high - low <= P - M - 1) offset = low - M;
+      else offset = Math.floor((low + high) / 2) - Math.floor(P / 2);
+      const page = await this.read(Math.max(0, offset));
+      if (page.filteredCount !== undefined) count = page.filteredCount;
+      const verdict = this.classify(page);
+      if (verdict === 'found') return page;
+      if (verdict === 'shallow') {
+        kLow = Math.max(kLow, page.offset + page.alerts.length);
+        if (page.filteredCount !== undefined) {
+          this.olderMax = Math.min(this.olderMax, page.filteredCount - page.offset - page.alerts.length);
+        }
+      } else {
+        kHigh = page.offset;
+        if (page.filteredCount !== undefined) {
+          this.olderMin = Math.max(this.olderMin, page.filteredCount - page.offset);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** Walks toward offset 0 from a page that straddles the floor, publishing as coverage grows. */
+  private async walkUp(start: Page): Promise<void> {
+    const P = this.pageSize;
+    const M = this.overlap;
+    const step = P - M;
+    let top = start;
+    this.coveredTop =
+      start.offset === 0 || start.alerts.length === 0 ? Number.POSITIVE_INFINITY : first(start);
+    if (!(await this.publishEligible(this.coveredTop === Number.POSITIVE_INFINITY))) return;
+    let target = Math.max(0, top.offset - step);
+    while (this.coveredTop !== Number.POSITIVE_INFINITY) {
+      if (!this.budgetLeft()) break;
+      const page = await this.read(target);
+      const grown =
+        top.filteredCount !== undefined && page.filteredCount !== undefined
+          ? page.filteredCount - top.filteredCount
+          : 0;
+      if (page.alerts.length === 0) {
+        // Pruning shortened the list below `target`: read its end instead (a short page connects).
+        const end = page.filteredCount;
+        target = end !== undefined && end - step < target ? Math.max(0, end - step) : Math.floor(target / 2);
+        continue;
+      }
+      const bottom = last(page);
+      if (page.full && bottom > this.coveredTop) {
+        // A gap: arrivals pushed the alerts we need below this page. Read deeper.
+        const estimate = Math.max(0, top.offset + grown + this.expectedGrowth() - step);
+        target = estimate > target ? estimate : target + M;
+        continue;
+      }
+      if (page.full && bottom === this.coveredTop) {
+        const group = page.ts.filter((ts) => ts === bottom).length;
+        if (group < P - 1) {
+          // The page ends inside the coveredTop group: re-read it so the group sits inside the page.
+          target = target + (P - group - 1);
+          continue;
+        }
+        if (!this.sharesIds(page, top, bottom)) {
+          target = target + M;
+          continue;
+        }
+        this.deps.logger.warn(
+          'More alerts share one createdAt than fit in a page; relying on a stable order',
+          {
+            createdAt: new Date(bottom).toISOString(),
+          },
+        );
+      }
+      if (page.offset === 0) this.coveredTop = Number.POSITIVE_INFINITY;
+      if (first(page) >= this.coveredTop) {
+        if (this.coveredTop !== Number.POSITIVE_INFINITY) this.coveredTop = first(page);
+        top = page;
+      }
+      if (!(await this.publishEligible(this.coveredTop === Number.POSITIVE_INFINITY))) return;
+      const shift =
+        top.filteredCount !== undefined && page.filteredCount !== undefined
+          ? page.filteredCount - top.filteredCount
+          : 0;
+      target = Math.max(0, top.offset + Math.max(0, shift) + this.expectedGrowth() - step);
+    }
+    // Out of budget: what is proven complete still goes out.
+    await this.publishEligible(true);
+  }
+
+  /** Arrivals to allow for before the next read: the largest recent growth, so gaps stay rare. */
+  private expectedGrowth(): number {
+    return this.growth.length === 0
+      ? 0
+      : Math.min(Math.max(...this.growth), this.pageSize - 2 * this.overlap);
+  }
+
+  private sharesIds(page: Page, top: Page, ts: number): boolean {
+    const keys = new Set<string>();
+    top.alerts.forEach((alert, i) => {
+      const key = alertKey(alert);
+      if (key !== undefined && top.ts[i] === ts) keys.add(key);
+    });
+    return page.alerts.some((alert) => {
+      const key = alertKey(alert);
+      return key !== undefined && keys.has(key);
+    });
+  }
+
+  // --- publishing -------------------------------------------------------------------------------
+
+  private eligible(): Candidate[] {
+    const list: Candidate[] = [];
+    for (const candidate of this.pending.values()) if (candidate.ts < this.coveredTop) list.push(candidate);
+    return list.sort(oldestFirst);
+  }
+
+  private hasEligible(): boolean {
+    for (const candidate of this.pending.values()) if (candidate.ts < this.coveredTop) return true;
+    return false;
+  }
+
+  /**
+   * Publishes the eligible alerts oldest first: whole batches only, or everything when `flush`.
+   * Returns false when the time limit stopped it.
+   */
+  private async publishEligible(flush: boolean): Promise<boolean> {
+    const eligible = this.eligible();
+    let next = 0;
+    while (eligible.length - next >= MAX_ENTRIES_PER_CALL || (flush && next < eligible.length)) {
+      if (this.clock() >= this.deps.stopAt) {
+        this.report.stoppedBy = 'time_limit';
+        return false;
+      }
+      next += await this.publishBatch(eligible.slice(next, next + MAX_ENTRIES_PER_CALL));
+    }
+    return true;
+  }
+
+  /** Publishes a prefix of `candidates` that fits one PutEvents call; returns how many went out. */
+  private async publishBatch(candidates: Candidate[]): Promise<number> {
+    const entries: AlertEntry[] = [];
+    let unparseable = 0;
+    let bytes = 0;
+    for (const candidate of candidates) {
+      const name = await this.intelDocName(candidate.alert);
+      const detail = alertDetail(candidate.alert, name);
+      const entry = alertEntry(detail, {
+        source: this.settings.source,
+        detailType: this.settings.detailType,
+      });
+      const size = entrySize(entry);
+      if (entries.length > 0 && bytes + size > MAX_REQUEST_BYTES) break;
+      entries.push(entry);
+      bytes += size;
+      if (detail.details_error !== undefined) unparseable++;
+    }
+    const batch = candidates.slice(0, entries.length);
+    try {
+      this.report.putEventsCalls += await this.deps.publisher.publish(entries);
+    } catch (error) {
+      throw new PublishError(toTaniumError(error));
+    }
+    this.report.batches++;
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const candidate of batch) {
+      this.remember(storedId(candidate.alert, candidate.key), candidate.key, candidate.ts);
+      this.pending.delete(candidate.key);
+      if (candidate.ts > newest) newest = candidate.ts;
+    }
+    this.report.published += batch.length;
+    this.report.unparseableDetails += unparseable;
+    if (this.newestPublishedAt === undefined || newest > this.newestPublishedAt)
+      this.newestPublishedAt = newest;
+    // Everything read below `newest` is published (oldest first). The window W stays open only near the
+    // top of the list: an alert older than (newest at the head read − W) was visible before this walk.
+    const W = this.settings.overlapWindowMs;
+    const visibleBelow = this.headTop === undefined ? newest : this.headTop - W;
+    this.raiseFloor(Math.max(newest - W, Math.min(newest, visibleBelow)), newest);
+    await this.save();
+    return batch.length;
+  }
+
+  private async intelDocName(alert: Alert): Promise<string | undefined> {
+    const { source } = this.deps;
+    if (!this.settings.enrichIntelNames || !source.intelDocName) return undefined;
+    const id = alert.intelDocId;
+    if (id === undefined || id === null || id === '') return undefined;
+    const key = String(id);
+    if (this.intelNames.has(key)) return this.intelNames.get(key);
+    // Cached even when it fails: one slow or missing intel doc must not cost a request per alert.
+    this.intelNames.set(key, undefined);
+    if (this.clock() >= this.deps.stopAt) return undefined;
+    this.report.intelRequests++;
+    try {
+      const name = await source.intelDocName(key, this.deps.stopAt);
+      this.intelNames.set(key, name);
+      return name;
+    } catch (error) {
+      this.deps.logger.warn('Intel doc name lookup failed; alerts are published without it', {
+        intelDocId: key,
+        error: toTaniumError(error).message,
+      });
+      return undefined;
+    }
+  }
+}
+
+/** A PutEvents failure that survived the retries: the batch is not checkpointed. */
+class PublishError extends TaniumError {
+  constructor(cause: TaniumError) {
+    super(cause.kind, cause.message, { retryable: cause.retryable, cause });
+    this.name = 'PublishError';
+  }
+}

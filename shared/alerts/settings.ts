@@ -1,0 +1,162 @@
+import * as z from 'zod/mini';
+import { describeIssue } from '../config/zod-messages.ts';
+import { parseAlertQuery } from '../tanium/alerts.ts';
+import { ConfigError, TaniumError } from '../tanium/errors.ts';
+import { ALERT_DETAIL_TYPE, ALERT_SOURCE } from './alert-event.ts';
+import type { PollerSettings } from './types.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** The poller's configuration: the function settings it needs plus the POLLER_* knobs (README.md). */
+export interface PollerConfig extends PollerSettings {
+  stateTable: string;
+  eventBusName: string;
+  /** Names the state item (`poller#<name>`): several pollers (say, with different filters) share a table. */
+  pollerName: string;
+  /** Seconds kept free before the Lambda deadline for the last batch and checkpoint. */
+  reserveSeconds: number;
+  /** Upper bound on one run's duration, below the Lambda timeout (0: the Lambda's remaining time). */
+  maxRunSeconds: number;
+  serviceName: string;
+  metricsNamespace: string;
+}
+
+export const POLLER_DEFAULTS = {
+  pollerName: 'default',
+  firstRunHours: 24,
+  pageSize: 200,
+  maxRequestsPerRun: 100,
+  overlapSeconds: 60,
+  reserveSeconds: 10,
+  maxRunSeconds: 0,
+  maxRecentIds: 20_000,
+  serviceName: 'tanium-tr-alert-poller',
+  metricsNamespace: 'TaniumThreatResponse',
+} as const;
+
+const blankIsUnset = (value: string | undefined) =>
+  value === undefined || value.trim() === '' ? undefined : value.trim();
+
+const text = z.optional(z.string().check(z.minLength(1), z.maxLength(2048)));
+const integer = (min: number, max: number) =>
+  z.optional(
+    z.pipe(
+      z.string().check(z.regex(/^\d+$/, 'must be a non-negative integer')),
+      z.pipe(
+        z.transform((value: string) => Number(value)),
+        z.int().check(z.minimum(min), z.maximum(max)),
+      ),
+    ),
+  );
+const flag = z.optional(
+  z.pipe(
+    z.transform((value: unknown) => String(value).toLowerCase()),
+    z.enum(['true', 'false', '1', '0', 'yes', 'no']),
+  ),
+);
+const list = z.optional(z.string().check(z.maxLength(2048)));
+
+const environmentSchema = z.object({
+  STATE_TABLE: text,
+  EVENT_BUS_NAME: text,
+  POLLER_NAME: z.optional(
+    z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -')),
+  ),
+  POLLER_FIRST_RUN_HOURS: integer(0, 24 * 366),
+  POLLER_PAGE_SIZE: integer(10, 1000),
+  POLLER_MAX_REQUESTS_PER_RUN: integer(5, 100_000),
+  POLLER_OVERLAP_SECONDS: integer(0, 86_400),
+  POLLER_RESERVE_SECONDS: integer(1, 600),
+  POLLER_MAX_RUN_SECONDS: integer(0, 900),
+  POLLER_MAX_RECENT_IDS: integer(100, 40_000),
+  POLLER_FILTER_STATE: list,
+  POLLER_FILTER_PRIORITY: list,
+  POLLER_FILTER_SEVERITY: list,
+  POLLER_FILTER_INTEL_DOC_ID: list,
+  POLLER_FILTER_QUERY: list,
+  POLLER_ENRICH_INTEL_NAMES: flag,
+  POWERTOOLS_SERVICE_NAME: text,
+  POWERTOOLS_METRICS_NAMESPACE: text,
+});
+
+const KEYS = Object.keys(environmentSchema.shape) as (keyof typeof environmentSchema.shape)[];
+
+function items(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/**
+ * The filters as query pairs, in a fixed order: the named filters (each comma list becoming repeated keys,
+ * which Tanium treats as alternatives), then the raw query. `limit`, `offset` and `sort` belong to the
+ * poller and are dropped from the raw query.
+ */
+export function filterPairs(env: {
+  state?: string | undefined;
+  priority?: string | undefined;
+  severity?: string | undefined;
+  intelDocId?: string | undefined;
+  query?: string | undefined;
+}): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const state of items(env.state)) pairs.push(['state', state]);
+  for (const priority of items(env.priority)) pairs.push(['priority', priority]);
+  for (const severity of items(env.severity)) pairs.push(['severity', severity]);
+  for (const id of items(env.intelDocId)) {
+    if (!/^\d+$/.test(id)) {
+      throw new ConfigError('Invalid poller configuration: POLLER_FILTER_INTEL_DOC_ID must list integers');
+    }
+    pairs.push(['intelDocId', id]);
+  }
+  let raw: Array<[string, string]>;
+  try {
+    raw = parseAlertQuery(env.query);
+  } catch (error) {
+    const message = error instanceof TaniumError ? error.message : String(error);
+    throw new ConfigError(`Invalid poller configuration: POLLER_FILTER_QUERY: ${message}`);
+  }
+  for (const pair of raw) if (pair[0] !== 'sort') pairs.push(pair);
+  return pairs;
+}
+
+/** Reads and validates the poller's environment; a bad value is a ConfigError naming the variable. */
+export function loadPollerConfig(env: Env = process.env): PollerConfig {
+  const raw: Record<string, string | undefined> = {};
+  for (const key of KEYS) raw[key] = blankIsUnset(env[key]);
+  const parsed = environmentSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => describeIssue(issue, 'environment variable'));
+    throw new ConfigError(`Invalid poller configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const missing = (['STATE_TABLE', 'EVENT_BUS_NAME'] as const).filter((key) => e[key] === undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(`Invalid poller configuration: ${missing.join(' and ')} must be set`);
+  }
+  return {
+    stateTable: e.STATE_TABLE!,
+    eventBusName: e.EVENT_BUS_NAME!,
+    pollerName: e.POLLER_NAME ?? POLLER_DEFAULTS.pollerName,
+    firstRunHours: e.POLLER_FIRST_RUN_HOURS ?? POLLER_DEFAULTS.firstRunHours,
+    pageSize: e.POLLER_PAGE_SIZE ?? POLLER_DEFAULTS.pageSize,
+    maxRequestsPerRun: e.POLLER_MAX_REQUESTS_PER_RUN ?? POLLER_DEFAULTS.maxRequestsPerRun,
+    overlapWindowMs: (e.POLLER_OVERLAP_SECONDS ?? POLLER_DEFAULTS.overlapSeconds) * 1000,
+    reserveSeconds: e.POLLER_RESERVE_SECONDS ?? POLLER_DEFAULTS.reserveSeconds,
+    maxRunSeconds: e.POLLER_MAX_RUN_SECONDS ?? POLLER_DEFAULTS.maxRunSeconds,
+    maxRecentIds: e.POLLER_MAX_RECENT_IDS ?? POLLER_DEFAULTS.maxRecentIds,
+    filterPairs: filterPairs({
+      state: e.POLLER_FILTER_STATE,
+      priority: e.POLLER_FILTER_PRIORITY,
+      severity: e.POLLER_FILTER_SEVERITY,
+      intelDocId: e.POLLER_FILTER_INTEL_DOC_ID,
+      query: e.POLLER_FILTER_QUERY,
+    }),
+    enrichIntelNames: ['true', '1', 'yes'].includes(e.POLLER_ENRICH_INTEL_NAMES ?? 'false'),
+    source: ALERT_SOURCE,
+    detailType: ALERT_DETAIL_TYPE,
+    serviceName: e.POWERTOOLS_SERVICE_NAME ?? POLLER_DEFAULTS.serviceName,
+    metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE ?? POLLER_DEFAULTS.metricsNamespace,
+  };
+}

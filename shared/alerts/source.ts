@@ -1,0 +1,44 @@
+import { listAlertsPage } from '../tanium/alerts.ts';
+import type { TaniumClient } from '../tanium/client.ts';
+import { segment, TR } from '../tanium/routes.ts';
+import type { AlertSource, SourcePage } from './types.ts';
+
+const ACTION = 'alert poller';
+
+/**
+ * Tanium as the poller's alert source: `GET TR/alerts?limit&offset&sort=-createdAt&<filters>`. The sort
+ * is sent explicitly because it is the only order the poller may rely on (tanium-api.md 4.8).
+ */
+export class TaniumAlertSource implements AlertSource {
+  constructor(
+    private readonly client: TaniumClient,
+    private readonly filterPairs: ReadonlyArray<readonly [string, string]> = [],
+  ) {}
+
+  async page(offset: number, limit: number, deadline: number): Promise<SourcePage> {
+    const page = await listAlertsPage(this.client, {
+      limit,
+      offset,
+      pairs: [['sort', '-createdAt'], ...this.filterPairs],
+      deadline,
+      action: ACTION,
+    });
+    const count = page.meta?.filteredCount ?? page.meta?.totalCount;
+    return typeof count === 'number' && Number.isFinite(count)
+      ? { alerts: page.alerts, filteredCount: count }
+      : { alerts: page.alerts };
+  }
+
+  /** `GET TR/intels/{id}`: the intel doc's `name`. */
+  async intelDocName(id: string, deadline: number): Promise<string | undefined> {
+    const response = await this.client.request<{ name?: unknown } | null>({
+      method: 'GET',
+      path: `${TR}/intels/${segment('intelDocId', id)}`,
+      deadline,
+      action: ACTION,
+      permission: 'threat response use api',
+    });
+    const name = response.payload?.name;
+    return typeof name === 'string' ? name : undefined;
+  }
+}

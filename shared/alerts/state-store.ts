@@ -1,0 +1,137 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { LeaseLostError } from './errors.ts';
+import type { Checkpoint, LeasedState, RecentGroup, StateStore } from './types.ts';
+
+/** The item id: a prefix that cannot collide with Powertools idempotency records in the same table. */
+export function stateKey(pollerName: string): string {
+  return `poller#${pollerName}`;
+}
+
+interface StateItem {
+  id: string;
+  leaseOwner?: string;
+  leaseUntil?: number;
+  version?: number;
+  floor?: number;
+  /** JSON of RecentGroup[]: one string attribute is far smaller than nested DynamoDB lists. */
+  recent?: string;
+  olderCount?: number;
+  olderBounds?: [number, number];
+  newestPublishedAt?: number;
+  updatedAt?: string;
+}
+
+function toLeased(item: StateItem | undefined): LeasedState {
+  const version = item?.version ?? 0;
+  if (item?.floor === undefined) return { checkpoint: undefined, version };
+  const checkpoint: Checkpoint = {
+    floor: item.floor,
+    recent: item.recent ? (JSON.parse(item.recent) as RecentGroup[]) : [],
+  };
+  if (item.olderCount !== undefined) checkpoint.olderCount = item.olderCount;
+  if (item.olderBounds !== undefined) checkpoint.olderBounds = [item.olderBounds[0], item.olderBounds[1]];
+  if (item.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = item.newestPublishedAt;
+  return { checkpoint, version };
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
+  );
+}
+
+/**
+ * The poller's state in the DynamoDB table shared with the idempotency records (partition key `id`).
+ * The item never gets an `expiration`, so the table's TTL leaves it alone. Every write is conditional:
+ * the lease on owner and expiry, a save on owner and version, so two runs can never both advance it.
+ */
+export class DynamoStateStore implements StateStore {
+  private readonly documents: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly table: string,
+    private readonly key: string,
+  ) {
+    this.documents = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+  }
+
+  async acquire(owner: string, leaseUntil: number, now: number): Promise<LeasedState | undefined> {
+    try {
+      const result = await this.documents.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id: this.key },
+          UpdateExpression:
+            'SET leaseOwner = :owner, leaseUntil = :until, #version = if_not_exists(#version, :zero)',
+          ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':owner': owner, ':until': leaseUntil, ':now': now, ':zero': 0 },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toLeased(result.Attributes as StateItem | undefined);
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async save(owner: string, version: number, checkpoint: Checkpoint): Promise<number> {
+    const next = version + 1;
+    const values: Record<string, unknown> = {
+      ':owner': owner,
+      ':version': version,
+      ':next': next,
+      ':floor': checkpoint.floor,
+      ':recent': JSON.stringify(checkpoint.recent),
+      ':updatedAt': new Date().toISOString(),
+    };
+    const sets = ['#version = :next', 'floor = :floor', 'recent = :recent', 'updatedAt = :updatedAt'];
+    const removes: string[] = [];
+    for (const name of ['olderCount', 'olderBounds', 'newestPublishedAt'] as const) {
+      const value = checkpoint[name];
+      if (value === undefined) removes.push(name);
+      else {
+        sets.push(`${name} = :${name}`);
+        values[`:${name}`] = value;
+      }
+    }
+    try {
+      await this.documents.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id: this.key },
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ConditionExpression: 'leaseOwner = :owner AND #version = :version',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) throw new LeaseLostError(undefined, { cause: error });
+      throw error;
+    }
+    return next;
+  }
+
+  async release(owner: string): Promise<void> {
+    try {
+      await this.documents.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id: this.key },
+          UpdateExpression: 'SET leaseUntil = :zero',
+          ConditionExpression: 'leaseOwner = :owner',
+          ExpressionAttributeValues: { ':owner': owner, ':zero': 0 },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+}

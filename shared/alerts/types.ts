@@ -1,0 +1,114 @@
+import type { Alert } from '../tanium/alerts.ts';
+
+/** One page of `GET TR/alerts?sort=-createdAt&limit&offset` (newest first). */
+export interface SourcePage {
+  alerts: Alert[];
+  /** `meta.filteredCount` (else `totalCount`) when Tanium sent it: the length of the filtered list. */
+  filteredCount?: number;
+}
+
+/** Where alerts come from: Tanium in production, an in-memory list in unit tests. */
+export interface AlertSource {
+  /** One newest-first page; `deadline` is epoch ms (Date.now scale) after which no attempt may start. */
+  page(offset: number, limit: number, deadline: number): Promise<SourcePage>;
+  /** The intel doc's name, for the optional enrichment; may throw (the poller carries on without it). */
+  intelDocName?(id: string, deadline: number): Promise<string | undefined>;
+}
+
+/** An alert id as Tanium sends it (a number); kept as is in the state. */
+export type AlertId = number | string;
+
+/** Published ids that share one `createdAt` millisecond. */
+export type RecentGroup = [createdAtMs: number, ids: AlertId[]];
+
+/** What the poller remembers between runs (see the invariants in poller.ts). */
+export interface Checkpoint {
+  /** Every alert with `createdAt` below this (epoch ms) is done: published, or older than the first run. */
+  floor: number;
+  /** Every alert published with `createdAt >= floor`, grouped by millisecond, ascending. */
+  recent: RecentGroup[];
+  /** Filtered alerts older than `floor` when last seen: a hint to find the floor's offset in one request. */
+  olderCount?: number;
+  /** Bounds on that number learnt by an unfinished search: [at least, at most]. */
+  olderBounds?: [number, number];
+  /** Newest `createdAt` published so far (epoch ms). */
+  newestPublishedAt?: number;
+}
+
+export interface LeasedState {
+  /** Undefined on the very first run. */
+  checkpoint: Checkpoint | undefined;
+  version: number;
+}
+
+/** Persistence with a lease: at most one run holds it, and every save is fenced by owner and version. */
+export interface StateStore {
+  /** The state, or undefined when another live run holds the lease. */
+  acquire(owner: string, leaseUntil: number, now: number): Promise<LeasedState | undefined>;
+  /** Saves and returns the new version; throws LeaseLostError when another run took over. */
+  save(owner: string, version: number, checkpoint: Checkpoint): Promise<number>;
+  release(owner: string): Promise<void>;
+}
+
+/** One EventBridge entry, ready for PutEvents. */
+export interface AlertEntry {
+  Source: string;
+  DetailType: string;
+  Detail: string;
+  EventBusName?: string;
+}
+
+export interface AlertPublisher {
+  /**
+   * Publishes every entry (at most 10, within the request size limit), retrying failed entries; throws
+   * when some could not be published. Returns the number of PutEvents calls made.
+   */
+  publish(entries: AlertEntry[]): Promise<number>;
+}
+
+export interface PollerLogger {
+  debug(message: string, extra?: Record<string, unknown>): void;
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+export interface PollerSettings {
+  /** `limit` of every page request. */
+  pageSize: number;
+  /** Page requests allowed per run (the locate search included). */
+  maxRequestsPerRun: number;
+  /** How far below the newest published `createdAt` late-visible alerts are still looked for. */
+  overlapWindowMs: number;
+  /** First run: publish the alerts of the last N hours; 0 publishes none of the existing ones. */
+  firstRunHours: number;
+  /** Filter pairs sent after `limit`, `offset` and `sort`. */
+  filterPairs: Array<[string, string]>;
+  /** Upper bound on ids kept in `recent` (the DynamoDB item must stay below 400 KB). */
+  maxRecentIds: number;
+  enrichIntelNames: boolean;
+  source: string;
+  detailType: string;
+}
+
+export type RunStatus = 'caught_up' | 'partial' | 'skipped' | 'lease_lost' | 'failed';
+
+export interface RunReport {
+  status: RunStatus;
+  /** Why a partial run stopped. */
+  stoppedBy?: 'time_limit' | 'request_limit' | 'error';
+  published: number;
+  /** Alert page requests to Tanium. */
+  taniumRequests: number;
+  /** Intel doc look-ups (enrichment). */
+  intelRequests: number;
+  putEventsCalls: number;
+  batches: number;
+  /** Published alerts whose `details` could not be parsed. */
+  unparseableDetails: number;
+  /** now − newest published createdAt, when something was published or the poller is behind. */
+  lagMs?: number;
+  /** The floor after the run (ISO). */
+  floor?: string;
+  error?: { kind: string; message: string };
+}

@@ -1,0 +1,398 @@
+import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateEventBusCommand,
+  EventBridgeClient,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from '@aws-sdk/client-eventbridge';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createPollerHandler } from '../../../shared/alerts/poller-handler.ts';
+import { EventBridgePublisher } from '../../../shared/alerts/publisher.ts';
+import { TaniumAlertSource } from '../../../shared/alerts/source.ts';
+import type {
+  AlertEntry,
+  AlertPublisher,
+  AlertSource,
+  PollerLogger,
+  RunReport,
+} from '../../../shared/alerts/types.ts';
+import { TaniumClient } from '../../../shared/tanium/client.ts';
+import { TR } from '../../../shared/tanium/routes.ts';
+import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
+import type { Alert } from '../../emulator/index.ts';
+import { lambdaContext } from '../../helpers/lambda.ts';
+import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+import { credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
+
+const TABLE = 'tanium-tr-state';
+const BUS = 'tanium-tr-bus';
+const ALERTS_PATH = `${TR}/alerts`;
+
+const quiet: PollerLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+let moto: MotoServer;
+let emulator: Emulator;
+let dynamo: DynamoDBClient;
+let eventBridge: EventBridgeClient;
+let sqs: SQSClient;
+let queueUrl: string;
+
+/** Forwards to EventBridge (moto) and remembers what went out, so tests can count without a queue. */
+class RecordingPublisher implements AlertPublisher {
+  readonly ids: number[] = [];
+  calls = 0;
+  /** Throws after this call's PutEvents succeeded, as a crash before the checkpoint would. */
+  crashAfterCall: number | undefined;
+  private readonly inner = new EventBridgePublisher(eventBridge, BUS);
+
+  async publish(entries: AlertEntry[]): Promise<number> {
+    const calls = await this.inner.publish(entries);
+    this.calls += calls;
+    for (const entry of entries) this.ids.push((JSON.parse(entry.Detail) as { id: number }).id);
+    if (this.crashAfterCall !== undefined && this.calls >= this.crashAfterCall) {
+      this.crashAfterCall = undefined;
+      throw new Error('Runtime.ExitError');
+    }
+    return calls;
+  }
+}
+
+/** The Tanium source with a hook before each page: alerts arrive or disappear while the poller walks. */
+class HookedSource implements AlertSource {
+  pages = 0;
+  constructor(
+    private readonly inner: TaniumAlertSource,
+    private readonly before: (page: number) => void,
+  ) {}
+  page(offset: number, limit: number, deadline: number) {
+    this.before(++this.pages);
+    return this.inner.page(offset, limit, deadline);
+  }
+  intelDocName(id: string, deadline: number) {
+    return this.inner.intelDocName(id, deadline);
+  }
+}
+
+function env(overrides: Record<string, string> = {}) {
+  return {
+    STATE_TABLE: TABLE,
+    EVENT_BUS_NAME: BUS,
+    POLLER_FIRST_RUN_HOURS: '48',
+    POLLER_PAGE_SIZE: '100',
+    POLLER_MAX_REQUESTS_PER_RUN: '25',
+    ...overrides,
+  };
+}
+
+function poller(
+  options: { env?: Record<string, string>; publisher?: AlertPublisher; source?: AlertSource } = {},
+) {
+  return createPollerHandler({
+    env: env(options.env),
+    credentials: async () => credentialsFor(emulator),
+    dynamoDBClient: dynamo,
+    eventBridgeClient: eventBridge,
+    logger: quiet,
+    metrics: { record() {} },
+    now: () => emulator.clock.now(),
+    ...(options.publisher ? { publisher: options.publisher } : {}),
+    ...(options.source ? { source: options.source } : {}),
+  });
+}
+
+function taniumSource(filterPairs: Array<[string, string]> = []): TaniumAlertSource {
+  return new TaniumAlertSource(new TaniumClient(credentialsFor(emulator)), filterPairs);
+}
+
+async function untilCaughtUp(handler: ReturnType<typeof poller>, max = 100): Promise<RunReport[]> {
+  const reports: RunReport[] = [];
+  for (let i = 0; i < max; i++) {
+    const report = await handler({}, lambdaContext());
+    reports.push(report);
+    if (report.status === 'caught_up') return reports;
+  }
+  throw new Error(`not caught up after ${max} runs`);
+}
+
+function duplicates(ids: number[]): number[] {
+  const seen = new Set<number>();
+  const twice: number[] = [];
+  for (const id of ids) {
+    if (seen.has(id)) twice.push(id);
+    seen.add(id);
+  }
+  return twice;
+}
+
+function sortedIds(alerts: Iterable<{ id: number }>): number[] {
+  return [...alerts].map((a) => a.id).sort((a, b) => a - b);
+}
+
+function sorted(ids: Iterable<number>): number[] {
+  return [...ids].sort((a, b) => a - b);
+}
+
+/** Every event delivered to the rule's queue. */
+async function drainQueue(): Promise<
+  Array<{ source: string; 'detail-type': string; detail: Record<string, unknown> }>
+> {
+  const events: Array<{ source: string; 'detail-type': string; detail: Record<string, unknown> }> = [];
+  for (;;) {
+    const answer = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
+    const messages = answer.Messages ?? [];
+    if (messages.length === 0) return events;
+    for (const message of messages) events.push(JSON.parse(message.Body!));
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
+  }
+}
+
+/**
+ * Routes Alert events to an SQS queue (a rule with a queue target). moto delivers to the queue slowly
+ * (most of a second per PutEvents), so only the test that reads events back uses it.
+ */
+async function routeToQueue(): Promise<void> {
+  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'alerts' }))).QueueUrl!;
+  const attributes = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  await eventBridge.send(
+    new PutRuleCommand({
+      Name: 'alerts',
+      EventBusName: BUS,
+      EventPattern: JSON.stringify({ source: ['tanium.threat-response'], 'detail-type': ['Alert'] }),
+    }),
+  );
+  await eventBridge.send(
+    new PutTargetsCommand({
+      Rule: 'alerts',
+      EventBusName: BUS,
+      Targets: [{ Id: 'queue', Arn: attributes.Attributes!.QueueArn! }],
+    }),
+  );
+}
+
+beforeAll(async () => {
+  moto = await startMoto();
+  moto.applyEnv();
+  dynamo = new DynamoDBClient({});
+  eventBridge = new EventBridgeClient({});
+  sqs = new SQSClient({});
+  emulator = await startTestEmulator({ seed: false });
+});
+
+afterAll(async () => {
+  await emulator?.close();
+  dynamo?.destroy();
+  eventBridge?.destroy();
+  sqs?.destroy();
+  await moto?.stop();
+});
+
+beforeEach(async () => {
+  emulator.reset({ seed: false });
+  clearSessionCache();
+  await resetMoto(moto.endpoint);
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: TABLE,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  await eventBridge.send(new CreateEventBusCommand({ Name: BUS }));
+});
+
+describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
+  it('delivers each alert once as an Alert event with parsed details, and saves its state', async () => {
+    // Prepare
+    const now = emulator.clock.now();
+    const alerts = [
+      ...emulator.state.alerts.addOutOfOrder(40, 1000),
+      ...emulator.state.alerts.addBurst(15, now - 500),
+      ...emulator.addAlerts([
+        { createdAt: now - 100, details: '{"match":{"type":"process",' },
+        { createdAt: now - 50, details: null },
+      ]),
+    ];
+    await routeToQueue();
+    const handler = poller();
+    // Act
+    const report = await handler({}, lambdaContext());
+    const events = await drainQueue();
+    // Assess
+    expect(report).toMatchObject({
+      status: 'caught_up',
+      published: 57,
+      taniumRequests: 1,
+      putEventsCalls: 6,
+    });
+    expect(sortedIds(events.map((e) => e.detail as { id: number }))).toEqual(sortedIds(alerts));
+    expect(events.every((e) => e.source === 'tanium.threat-response' && e['detail-type'] === 'Alert')).toBe(
+      true,
+    );
+    const good = events.find((e) => e.detail.id === alerts[0]!.id)!.detail;
+    expect(good).toMatchObject({
+      guid: alerts[0]!.guid,
+      event_type: expect.any(String),
+      details: { match: {} },
+    });
+    expect(typeof good.path).toBe('string');
+    expect(events.filter((e) => e.detail.details === null)).toHaveLength(2);
+    const item = await dynamo.send(
+      new GetItemCommand({ TableName: TABLE, Key: { id: { S: 'poller#default' } } }),
+    );
+    expect(item.Item?.floor?.N).toBeDefined();
+    expect(item.Item?.expiration).toBeUndefined();
+  });
+
+  it('needs one Tanium request per run in the steady state', async () => {
+    // Prepare
+    emulator.state.alerts.addBacklog(500, 1000);
+    const handler = poller();
+    await untilCaughtUp(handler);
+    emulator.clearRequests();
+    // Act
+    const reports = [await handler({}, lambdaContext()), await handler({}, lambdaContext())];
+    // Assess
+    expect(reports.map((r) => r.taniumRequests)).toEqual([1, 1]);
+    expect(emulator.requestCount({ path: ALERTS_PATH })).toBe(2);
+    expect(reports.every((r) => r.published === 0)).toBe(true);
+  });
+
+  it('drains a backlog oldest first over several runs while alerts keep arriving, bursting and being pruned', async () => {
+    // Prepare
+    const backlog = emulator.state.alerts.addBacklog(3000, 1000);
+    const all = new Map<number, Alert>(emulator.state.alerts.all().map((a) => [a.id, a]));
+    expect(backlog).toBe(3000);
+    const pruned = new Set<number>();
+    const source = new HookedSource(taniumSource(), (page) => {
+      emulator.clock.advance(700);
+      const arrived =
+        page % 3 === 0
+          ? emulator.state.alerts.addBurst(1 + (page % 12))
+          : page % 3 === 1
+            ? emulator.state.alerts.addOutOfOrder(3, 100)
+            : [];
+      for (const alert of arrived) all.set(alert.id, alert);
+      if (page % 17 === 0) {
+        const before = new Set(emulator.state.alerts.all().map((a) => a.id));
+        emulator.pruneAlerts(3000 * 1000 - page * 2000);
+        for (const id of before) if (!emulator.state.alerts.get(id)) pruned.add(id);
+      }
+    });
+    const publisher = new RecordingPublisher();
+    const handler = poller({ source, publisher });
+    // Act
+    const during: RunReport[] = [];
+    for (let run = 0; run < 8; run++) during.push(await handler({}, lambdaContext()));
+    const after = await untilCaughtUp(poller({ source: taniumSource(), publisher }));
+    // Assess
+    expect(during.every((r) => r.taniumRequests <= 25)).toBe(true);
+    expect(during.some((r) => r.stoppedBy === 'request_limit')).toBe(true);
+    expect(after.at(-1)?.status).toBe('caught_up');
+    expect(duplicates(publisher.ids)).toEqual([]);
+    const published = new Set(publisher.ids);
+    const missing = [...all.keys()].filter((id) => !published.has(id) && !pruned.has(id));
+    expect(pruned.size).toBeGreaterThan(0);
+    expect(missing).toEqual([]);
+  });
+
+  it('carries on after Tanium errors mid-walk, without losing or repeating alerts', async () => {
+    // Prepare
+    emulator.state.alerts.addBacklog(1500, 1000);
+    const source = new HookedSource(taniumSource(), (page) => {
+      if (page === 6) emulator.faults.add({ path: ALERTS_PATH, kind: 'status', status: 500, times: 1 });
+    });
+    const publisher = new RecordingPublisher();
+    const handler = poller({ source, publisher });
+    // Act
+    const failure = await handler({}, lambdaContext()).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const reports = await untilCaughtUp(handler);
+    // Assess
+    expect(failure).toMatchObject({ kind: 'tanium', message: expect.stringContaining('Status Code: 500') });
+    expect(reports.at(-1)?.status).toBe('caught_up');
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
+  });
+
+  it('re-publishes at most one batch after a crash between PutEvents and the checkpoint', async () => {
+    // Prepare
+    emulator.state.alerts.addBacklog(400, 1000);
+    const publisher = new RecordingPublisher();
+    publisher.crashAfterCall = 7;
+    const handler = poller({ publisher });
+    // Act
+    await expect(handler({}, lambdaContext())).rejects.toThrow();
+    await untilCaughtUp(handler);
+    // Assess
+    const twice = duplicates(publisher.ids);
+    expect(twice.length).toBeGreaterThan(0);
+    expect(twice.length).toBeLessThanOrEqual(10);
+    expect(sorted(new Set(publisher.ids))).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
+  });
+
+  it('lets two concurrent pollers on one table publish each alert once between them', async () => {
+    // Prepare
+    emulator.state.alerts.addBacklog(1200, 1000);
+    const publisherA = new RecordingPublisher();
+    const publisherB = new RecordingPublisher();
+    const a = poller({ publisher: publisherA, env: { POLLER_MAX_REQUESTS_PER_RUN: '6' } });
+    const b = poller({ publisher: publisherB, env: { POLLER_MAX_REQUESTS_PER_RUN: '6' } });
+    // Slow alert pages keep every run open long enough for the other poller to meet its lease.
+    emulator.faults.add({ method: 'GET', path: ALERTS_PATH, kind: 'delay', ms: 30 });
+    // Act
+    const statuses: string[] = [];
+    for (let round = 0; round < 30; round++) {
+      if (round % 4 === 0) emulator.state.alerts.addBurst(7);
+      const [ra, rb] = await Promise.all([a({}, lambdaContext()), b({}, lambdaContext())]);
+      statuses.push(ra.status, rb.status);
+    }
+    await untilCaughtUp(a);
+    // Assess
+    const union = [...publisherA.ids, ...publisherB.ids];
+    expect(statuses).toContain('skipped');
+    expect(duplicates(union)).toEqual([]);
+    expect(sorted(union)).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
+  });
+
+  it('applies the filters and publishes without intel names when their look-up fails', async () => {
+    // Prepare
+    emulator.state.alerts.addBacklog(200, 1000);
+    const publisher = new RecordingPublisher();
+    const handler = poller({
+      publisher,
+      env: {
+        POLLER_FILTER_STATE: 'unresolved,inprogress',
+        POLLER_FILTER_PRIORITY: 'high',
+        POLLER_ENRICH_INTEL_NAMES: 'true',
+      },
+    });
+    // Act
+    const report = await handler({}, lambdaContext());
+    // Assess
+    const matching = emulator.state.alerts
+      .all()
+      .filter((a) => ['unresolved', 'inprogress'].includes(a.state) && a.priority === 'high');
+    expect(report.status).toBe('caught_up');
+    expect(report.intelRequests).toBeGreaterThan(0);
+    expect(sorted(publisher.ids)).toEqual(sortedIds(matching));
+    const query = emulator.requests.find((r) => r.path === ALERTS_PATH)!.rawQuery;
+    expect(query).toBe('limit=100&sort=-createdAt&state=unresolved&state=inprogress&priority=high');
+  });
+});

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ALERT_DETAIL_TYPE,
+  ALERT_SOURCE,
+  alertDetail,
+  alertEntry,
+  DETAILS_OMITTED,
+  entrySize,
+  MAX_REQUEST_BYTES,
+} from '../../../shared/alerts/alert-event.ts';
+
+const processDetails = JSON.stringify({
+  match: {
+    type: 'process',
+    properties: {
+      fullpath: 'C:\\Windows\\System32\\test.exe',
+      md5: '9dd4e461268c8034f5c8564e155c67a6',
+      file: {
+        fullpath: 'C:\\Windows\\System32\\test.exe',
+        md5: 'ffffffffffffffffffffffffffffffff',
+        sha1: '11f6ad8ec52a2984abaafd7c3b516503785c2072',
+        sha256: '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881',
+      },
+    },
+  },
+});
+
+describe('Alert event: detail', () => {
+  it('parses details and derives path, hashes and event type (md5 from the match, never the path)', () => {
+    // Act
+    const detail = alertDetail({
+      id: 1,
+      guid: 'g',
+      createdAt: '2024-01-15T10:00:00.000Z',
+      details: processDetails,
+    });
+    // Assess
+    expect(detail).toMatchObject({
+      id: 1,
+      guid: 'g',
+      path: 'C:\\Windows\\System32\\test.exe',
+      event_type: 'process',
+      md5: '9dd4e461268c8034f5c8564e155c67a6',
+      sha1: '11f6ad8ec52a2984abaafd7c3b516503785c2072',
+      sha256: '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881',
+    });
+    expect(detail.details).toEqual(JSON.parse(processDetails));
+    expect(detail).not.toHaveProperty('details_error');
+  });
+
+  it('takes path and md5 from the nested file for a file match', () => {
+    // Act
+    const detail = alertDetail({
+      id: 2,
+      details: JSON.stringify({
+        match: { type: 'file', properties: { file: { fullpath: '/home/dev/x.sh', md5: 'abc' } } },
+      }),
+    });
+    // Assess
+    expect(detail).toMatchObject({ path: '/home/dev/x.sh', md5: 'abc', event_type: 'file' });
+    expect(detail).not.toHaveProperty('sha1');
+  });
+
+  it('keeps an alert with unreadable details, with the raw text and the reason', () => {
+    // Act
+    const detail = alertDetail({ id: 3, details: '{"match":' });
+    // Assess
+    expect(detail).toMatchObject({
+      id: 3,
+      details: null,
+      details_raw: '{"match":',
+      path: '',
+      event_type: '',
+    });
+    expect(String(detail.details_error)).toMatch(/^Unable to parse details: /);
+  });
+
+  it('adds the intel doc name when given', () => {
+    // Act
+    const detail = alertDetail({ id: 4, intelDocId: 11, details: processDetails }, 'Mimikatz');
+    // Assess
+    expect(detail.intelDocName).toBe('Mimikatz');
+  });
+});
+
+describe('Alert event: entry', () => {
+  it('uses the contract source and detail type', () => {
+    // Act
+    const entry = alertEntry({ id: 1 });
+    // Assess
+    expect(entry).toEqual({ Source: ALERT_SOURCE, DetailType: ALERT_DETAIL_TYPE, Detail: '{"id":1}' });
+    expect(entrySize(entry)).toBe(ALERT_SOURCE.length + ALERT_DETAIL_TYPE.length + 8);
+  });
+
+  it('drops details from an alert too big for one PutEvents call, keeping the identifying fields', () => {
+    // Prepare
+    const huge = { match: { type: 'process', blob: 'x'.repeat(MAX_REQUEST_BYTES) } };
+    // Act
+    const entry = alertEntry({ id: 5, guid: 'g5', path: 'p', details: huge, details_raw: undefined });
+    // Assess
+    expect(entrySize(entry)).toBeLessThanOrEqual(MAX_REQUEST_BYTES);
+    expect(JSON.parse(entry.Detail)).toEqual({
+      id: 5,
+      guid: 'g5',
+      path: 'p',
+      details: null,
+      details_omitted: DETAILS_OMITTED,
+    });
+  });
+});

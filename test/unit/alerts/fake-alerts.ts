@@ -1,0 +1,189 @@
+import type {
+  AlertEntry,
+  AlertPublisher,
+  AlertSource,
+  PollerLogger,
+  PollerSettings,
+  SourcePage,
+} from '../../../shared/alerts/types.ts';
+import type { Alert } from '../../../shared/tanium/alerts.ts';
+import { TaniumError } from '../../../shared/tanium/errors.ts';
+
+export const T0 = Date.parse('2024-01-15T10:00:00.000Z');
+
+export interface FakeAlert {
+  id: number;
+  guid: string;
+  createdAt: string;
+  createdMs: number;
+  details?: string;
+  intelDocId?: number;
+  state?: string;
+}
+
+/** How alerts sharing a millisecond are ordered in each answer. */
+export type TieOrder = 'highest-id-first' | 'lowest-id-first' | 'shuffled';
+
+/**
+ * An in-memory Tanium alert list with the behaviours of tanium-api.md 4.8: newest first, arrivals at
+ * offset 0, pruning of the oldest, ties in an unspecified order, and a hook that runs before each
+ * request so a test can change the list between the pages of one walk.
+ */
+export class FakeAlerts implements AlertSource {
+  alerts: FakeAlert[] = [];
+  nextId = 1;
+  requests = 0;
+  intelRequests = 0;
+  tieOrder: TieOrder = 'highest-id-first';
+  /** Runs before each page is answered (request number from 1). */
+  beforeRequest: ((request: number) => void) | undefined;
+  /** Requests (by number) that fail with a transient error. */
+  failing = new Set<number>();
+  intelNames = new Map<string, string>();
+  intelFailing = new Set<string>();
+  private seed = 12345;
+
+  add(createdMs: number, fields: Partial<FakeAlert> = {}): FakeAlert {
+    const id = fields.id ?? this.nextId;
+    this.nextId = Math.max(this.nextId, id + 1);
+    const alert: FakeAlert = {
+      id,
+      guid: `guid-${id}`,
+      createdAt: new Date(createdMs).toISOString(),
+      createdMs,
+      details: JSON.stringify({
+        match: { type: 'process', properties: { fullpath: `C:\\x${id}.exe`, md5: 'a'.repeat(32) } },
+      }),
+      ...fields,
+    };
+    this.alerts.push(alert);
+    return alert;
+  }
+
+  /** `count` alerts `spacingMs` apart, the last at `endMs`, ids in time order. */
+  addSteady(count: number, spacingMs: number, endMs: number): FakeAlert[] {
+    return Array.from({ length: count }, (_, i) => this.add(endMs - (count - 1 - i) * spacingMs));
+  }
+
+  addBurst(count: number, atMs: number): FakeAlert[] {
+    return Array.from({ length: count }, () => this.add(atMs));
+  }
+
+  /** Ids grow while createdAt goes back in time. */
+  addOutOfOrder(count: number, newestMs: number, stepMs: number): FakeAlert[] {
+    return Array.from({ length: count }, (_, i) => this.add(newestMs - i * stepMs));
+  }
+
+  /** Removes alerts created before `cutoffMs`; returns their ids. */
+  prune(cutoffMs: number): number[] {
+    const gone = this.alerts.filter((a) => a.createdMs < cutoffMs).map((a) => a.id);
+    this.alerts = this.alerts.filter((a) => a.createdMs >= cutoffMs);
+    return gone;
+  }
+
+  private random(): number {
+    this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
+    return this.seed / 2147483648;
+  }
+
+  private ordered(): FakeAlert[] {
+    const keyed = this.alerts.map((a) => ({ a, r: this.random() }));
+    keyed.sort((x, y) => {
+      if (y.a.createdMs !== x.a.createdMs) return y.a.createdMs - x.a.createdMs;
+      if (this.tieOrder === 'lowest-id-first') return x.a.id - y.a.id;
+      if (this.tieOrder === 'shuffled') return x.r - y.r;
+      return y.a.id - x.a.id;
+    });
+    return keyed.map((k) => k.a);
+  }
+
+  async page(offset: number, limit: number): Promise<SourcePage> {
+    this.requests++;
+    this.beforeRequest?.(this.requests);
+    if (this.failing.has(this.requests)) {
+      throw new TaniumError('transient', 'Error from server. Status Code: 503 Data from server: busy', {
+        retryable: true,
+        status: 503,
+      });
+    }
+    const ordered = this.ordered();
+    const alerts = ordered.slice(offset, offset + limit).map((a) => {
+      const alert: Alert = { id: a.id, guid: a.guid, createdAt: a.createdAt, state: a.state ?? 'unresolved' };
+      if (a.details !== undefined) alert.details = a.details;
+      if (a.intelDocId !== undefined) alert.intelDocId = a.intelDocId;
+      return alert;
+    });
+    return { alerts, filteredCount: ordered.length };
+  }
+
+  async intelDocName(id: string): Promise<string | undefined> {
+    this.intelRequests++;
+    if (this.intelFailing.has(id)) throw new TaniumError('not_found', 'Error from server. Status Code: 404');
+    return this.intelNames.get(id);
+  }
+}
+
+/** Records every entry; can fail a chosen call to simulate PutEvents trouble. */
+export class CapturePublisher implements AlertPublisher {
+  calls = 0;
+  readonly batches: Array<Record<string, unknown>[]> = [];
+  failOnCall: number | undefined;
+  /** Runs after a successful call (a test can make the next save fail, as a crash would). */
+  afterPublish: ((call: number) => void) | undefined;
+
+  async publish(entries: AlertEntry[]): Promise<number> {
+    this.calls++;
+    if (this.failOnCall === this.calls) throw new Error('PutEvents failed');
+    this.batches.push(entries.map((entry) => JSON.parse(entry.Detail) as Record<string, unknown>));
+    this.afterPublish?.(this.calls);
+    return 1;
+  }
+
+  get details(): Record<string, unknown>[] {
+    return this.batches.flat();
+  }
+
+  get ids(): number[] {
+    return this.details.map((detail) => detail.id as number);
+  }
+}
+
+export const silentLogger: PollerLogger & { warnings: string[]; errors: string[] } = {
+  warnings: [],
+  errors: [],
+  debug() {},
+  info() {},
+  warn(message: string) {
+    silentLogger.warnings.push(message);
+  },
+  error(message: string) {
+    silentLogger.errors.push(message);
+  },
+};
+
+export function settings(overrides: Partial<PollerSettings> = {}): PollerSettings {
+  return {
+    pageSize: 50,
+    maxRequestsPerRun: 1000,
+    overlapWindowMs: 60_000,
+    firstRunHours: 24 * 365,
+    filterPairs: [],
+    maxRecentIds: 20_000,
+    enrichIntelNames: false,
+    source: 'tanium.threat-response',
+    detailType: 'Alert',
+    ...overrides,
+  };
+}
+
+/** Ids that occur more than once. */
+export function duplicates(ids: number[]): number[] {
+  const seen = new Set<number>();
+  const twice = new Set<number>();
+  for (const id of ids) (seen.has(id) ? twice : seen).add(id);
+  return [...twice].sort((a, b) => a - b);
+}
+
+export function sorted(ids: Iterable<number>): number[] {
+  return [...ids].sort((a, b) => a - b);
+}

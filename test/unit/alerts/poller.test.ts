@@ -1,0 +1,483 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
+import { runPoller } from '../../../shared/alerts/poller.ts';
+import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
+import {
+  CapturePublisher,
+  duplicates,
+  type FakeAlert,
+  FakeAlerts,
+  settings,
+  silentLogger,
+  sorted,
+  T0,
+} from './fake-alerts.ts';
+
+let tanium: FakeAlerts;
+let store: MemoryStateStore;
+let publisher: CapturePublisher;
+let now: number;
+let runs: number;
+
+function poll(
+  overrides: Partial<PollerSettings> = {},
+  extra: { stopAt?: number; clock?: () => number } = {},
+) {
+  runs++;
+  return runPoller(
+    {
+      source: tanium,
+      store,
+      publisher,
+      logger: silentLogger,
+      owner: `run-${runs}`,
+      stopAt: extra.stopAt ?? Date.now() + 60_000,
+      leaseUntil: Date.now() + 120_000,
+      now: () => now,
+      ...(extra.clock ? { clock: extra.clock } : {}),
+    },
+    settings(overrides),
+  );
+}
+
+/** Runs until the poller reports it is caught up (or `max` runs). */
+async function pollUntilCaughtUp(overrides: Partial<PollerSettings> = {}, max = 200): Promise<RunReport[]> {
+  const reports: RunReport[] = [];
+  for (let i = 0; i < max; i++) {
+    const report = await poll(overrides);
+    reports.push(report);
+    if (report.status === 'caught_up') return reports;
+  }
+  throw new Error(`not caught up after ${max} runs`);
+}
+
+function ids(alerts: FakeAlert[]): number[] {
+  return sorted(alerts.map((a) => a.id));
+}
+
+beforeEach(() => {
+  tanium = new FakeAlerts();
+  store = new MemoryStateStore();
+  publisher = new CapturePublisher();
+  now = T0;
+  runs = 0;
+});
+
+describe('Alert poller: first run', () => {
+  it('publishes nothing that exists when the first-run window is 0, then only later alerts', async () => {
+    // Prepare
+    tanium.addSteady(120, 1000, T0);
+    // Act
+    const first = await poll({ firstRunHours: 0 });
+    const later = tanium.addSteady(5, 10, T0 + 5000);
+    now = T0 + 10_000;
+    const second = await poll({ firstRunHours: 0 });
+    // Assess
+    expect(first.published).toBe(0);
+    expect(first.taniumRequests).toBe(1);
+    expect(second.published).toBe(5);
+    expect(sorted(publisher.ids)).toEqual(ids(later));
+  });
+
+  it('publishes only the alerts of the last N hours, oldest first', async () => {
+    // Prepare
+    const old = tanium.addSteady(30, 60_000, T0 - 3 * 3_600_000);
+    const recent = tanium.addSteady(300, 20_000, T0);
+    // Act
+    await pollUntilCaughtUp({ firstRunHours: 2 });
+    // Assess
+    const inWindow = recent.filter((a) => a.createdMs >= T0 - 2 * 3_600_000);
+    expect(sorted(publisher.ids)).toEqual(ids(inWindow));
+    expect(publisher.ids).not.toContain(old[0]!.id);
+    const times = publisher.details.map((d) => Date.parse(d.createdAt as string));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  it('publishes nothing and needs one request when Tanium has no alerts', async () => {
+    // Act
+    const report = await poll({ firstRunHours: 0 });
+    const added = tanium.add(T0 - 3_600_000 * 48);
+    const next = await poll({ firstRunHours: 0 });
+    // Assess
+    expect(report).toMatchObject({ published: 0, taniumRequests: 1, status: 'caught_up' });
+    expect(next.published).toBe(1);
+    expect(publisher.ids).toEqual([added.id]);
+  });
+});
+
+describe('Alert poller: steady state', () => {
+  it('makes exactly one request per run when there are no new alerts', async () => {
+    // Prepare
+    tanium.addSteady(400, 1000, T0);
+    await pollUntilCaughtUp();
+    publisher.batches.length = 0;
+    // Act: the 60 s overlap window holds 60 alerts, more than the 50 of a page
+    const reports = [await poll(), await poll(), await poll()];
+    // Assess
+    expect(reports.map((r) => r.taniumRequests)).toEqual([1, 1, 1]);
+    expect(reports.every((r) => r.status === 'caught_up' && r.published === 0)).toBe(true);
+    expect(publisher.calls).toBeGreaterThan(0);
+    expect(publisher.batches).toHaveLength(0);
+  });
+
+  it('publishes every alert of a steady arrival exactly once over many runs', async () => {
+    // Prepare
+    const expected: FakeAlert[] = [];
+    // Act
+    for (let minute = 0; minute < 30; minute++) {
+      now = T0 + minute * 60_000;
+      expected.push(...tanium.addSteady(7 + (minute % 5) * 3, 60_000 / 20, now));
+      await poll({ firstRunHours: 1 });
+    }
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('batches PutEvents by 10 entries', async () => {
+    // Prepare
+    tanium.addSteady(35, 100, T0);
+    // Act
+    await poll();
+    // Assess
+    expect(publisher.batches.map((b) => b.length)).toEqual([10, 10, 10, 5]);
+  });
+});
+
+describe('Alert poller: ties, order and arrivals', () => {
+  it('publishes every member of equal-createdAt bursts that straddle pages and runs', async () => {
+    // Prepare
+    tanium.tieOrder = 'shuffled';
+    const expected = [
+      ...tanium.addSteady(40, 1000, T0 - 10_000),
+      ...tanium.addBurst(15, T0 - 5000),
+      ...tanium.addBurst(3, T0 - 4000),
+      ...tanium.addBurst(18, T0 - 3000),
+      ...tanium.addBurst(12, T0),
+    ];
+    // Act
+    await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 6 });
+    const late = tanium.addBurst(9, T0); // same millisecond as the cursor
+    expected.push(...late);
+    await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 6 });
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('publishes a single-millisecond group larger than a page when Tanium keeps its order', async () => {
+    // Prepare
+    tanium.tieOrder = 'lowest-id-first';
+    const expected = [
+      ...tanium.addSteady(10, 1000, T0 - 20_000),
+      ...tanium.addBurst(130, T0 - 10_000),
+      ...tanium.addSteady(10, 500, T0),
+    ];
+    // Act
+    await pollUntilCaughtUp({ pageSize: 40, maxRequestsPerRun: 8 });
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('does not rely on ids being in createdAt order', async () => {
+    // Prepare
+    const expected = [...tanium.addOutOfOrder(120, T0, 700)];
+    await pollUntilCaughtUp({ pageSize: 25 });
+    // Act: newer ids, older times, but within the overlap window of the cursor
+    now = T0 + 30_000;
+    expected.push(...tanium.addOutOfOrder(20, T0 + 15_000, 1000));
+    await pollUntilCaughtUp({ pageSize: 25 });
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('publishes an alert that becomes visible late, inside the overlap window', async () => {
+    // Prepare
+    const expected = tanium.addSteady(20, 1000, T0);
+    await poll();
+    // Act: committed late, 40 s older than the newest published alert
+    expected.push(tanium.add(T0 - 40_000));
+    const report = await poll();
+    // Assess
+    expect(report.published).toBe(1);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('loses nothing when alerts arrive between the pages of a walk', async () => {
+    // Prepare
+    const expected = tanium.addSteady(2000, 1000, T0);
+    let clock = T0;
+    tanium.beforeRequest = () => {
+      // 0 to 30 new alerts before every request, sometimes several in one millisecond
+      clock += 1000;
+      const count = (tanium.requests * 37) % 31;
+      for (let i = 0; i < count; i++) expected.push(tanium.add(clock + (i % 3)));
+    };
+    // Act
+    const reports: RunReport[] = [];
+    for (let run = 0; run < 20; run++) reports.push(await poll({ pageSize: 50, maxRequestsPerRun: 40 }));
+    tanium.beforeRequest = undefined;
+    await pollUntilCaughtUp({ pageSize: 50, maxRequestsPerRun: 40 });
+    // Assess
+    expect(reports.every((r) => r.published > 0)).toBe(true);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+});
+
+describe('Alert poller: backlog', () => {
+  it('drains a large backlog oldest first over several runs with bounded requests per run', async () => {
+    // Prepare
+    const expected = tanium.addSteady(5000, 1000, T0);
+    // Act
+    const reports = await pollUntilCaughtUp({ pageSize: 100, maxRequestsPerRun: 12 });
+    // Assess
+    expect(reports.length).toBeGreaterThan(3);
+    expect(Math.max(...reports.map((r) => r.taniumRequests))).toBeLessThanOrEqual(12);
+    expect(reports.slice(0, -1).every((r) => r.stoppedBy === 'request_limit')).toBe(true);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    const times = publisher.details.map((d) => Date.parse(d.createdAt as string));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  it('finds the cursor again in one request per run from the saved hint', async () => {
+    // Prepare
+    tanium.addSteady(3000, 1000, T0);
+    // Act
+    const first = await poll({ pageSize: 100, maxRequestsPerRun: 10 });
+    const second = await poll({ pageSize: 100, maxRequestsPerRun: 10 });
+    // Assess: head + one locate probe, then walking pages only
+    expect(first.published).toBeGreaterThan(0);
+    expect(second.published).toBeGreaterThanOrEqual(8 * 90 - 10);
+  });
+
+  it('keeps going when Tanium prunes the oldest alerts while the backlog drains', async () => {
+    // Prepare
+    const all = tanium.addSteady(4000, 1000, T0);
+    const pruned = new Set<number>();
+    let cutoff = T0 - 4000 * 1000;
+    tanium.beforeRequest = (n) => {
+      if (n % 7 === 0) {
+        cutoff += 30_000;
+        for (const id of tanium.prune(cutoff)) pruned.add(id);
+      }
+    };
+    // Act
+    await pollUntilCaughtUp({ pageSize: 100, maxRequestsPerRun: 15 });
+    // Assess
+    const published = new Set(publisher.ids);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(pruned.size).toBeGreaterThan(0);
+    const missing = all.filter((a) => !published.has(a.id) && !pruned.has(a.id));
+    expect(missing).toEqual([]);
+  });
+
+  it('stops at the time limit with the cursor saved, and the next run continues', async () => {
+    // Prepare
+    const expected = tanium.addSteady(1500, 1000, T0);
+    let fakeClock = 0;
+    tanium.beforeRequest = () => {
+      fakeClock += 10;
+    };
+    // Act
+    const limited = await poll({ pageSize: 100 }, { stopAt: 55, clock: () => fakeClock });
+    const savedFloor = store.checkpoint?.floor;
+    tanium.beforeRequest = undefined;
+    await pollUntilCaughtUp({ pageSize: 100 });
+    // Assess
+    expect(limited.stoppedBy).toBe('time_limit');
+    expect(limited.status).toBe('partial');
+    expect(limited.taniumRequests).toBeLessThanOrEqual(6);
+    expect(savedFloor).toBeGreaterThan(T0 - 1500 * 1000);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+});
+
+describe('Alert poller: failures', () => {
+  it('publishes what is proven complete when Tanium fails mid-walk, and the next run finishes', async () => {
+    // Prepare
+    const expected = tanium.addSteady(1200, 1000, T0);
+    tanium.failing = new Set([8]);
+    // Act
+    const failed = await poll({ pageSize: 100 });
+    const rest = await pollUntilCaughtUp({ pageSize: 100 });
+    // Assess
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.kind).toBe('transient');
+    expect(failed.published).toBeGreaterThan(0);
+    expect(rest.at(-1)?.status).toBe('caught_up');
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('fails a head request without touching the state', async () => {
+    // Prepare
+    const expected = tanium.addSteady(30, 1000, T0);
+    await poll();
+    tanium.add(T0 + 1000);
+    tanium.failing = new Set([tanium.requests + 1]);
+    const version = store.version;
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report.status).toBe('failed');
+    expect(store.version).toBe(version);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('re-publishes at most one batch after a crash between PutEvents and the checkpoint', async () => {
+    // Prepare
+    const expected = tanium.addSteady(95, 1000, T0);
+    const save = store.save.bind(store);
+    let crashNextSave = false;
+    publisher.afterPublish = (call) => {
+      if (call === 4) crashNextSave = true;
+    };
+    store.save = async (...args) => {
+      if (crashNextSave) {
+        crashNextSave = false;
+        throw new Error('Runtime exited');
+      }
+      return save(...args);
+    };
+    // Act
+    const crashed = await poll();
+    const next = await poll();
+    // Assess
+    expect(crashed.status).toBe('failed');
+    expect(crashed.published).toBe(40);
+    expect(next.status).toBe('caught_up');
+    const twice = duplicates(publisher.ids);
+    expect(twice.length).toBeLessThanOrEqual(10);
+    expect(twice).toEqual(sorted(publisher.batches[3]!.map((d) => d.id as number)));
+    expect(sorted(new Set(publisher.ids))).toEqual(ids(expected));
+  });
+
+  it('does not advance the cursor past a batch that PutEvents did not take', async () => {
+    // Prepare
+    const expected = tanium.addSteady(45, 1000, T0);
+    publisher.failOnCall = 3;
+    // Act
+    const failed = await poll();
+    const next = await poll();
+    // Assess
+    expect(failed.status).toBe('failed');
+    expect(failed.published).toBe(20);
+    expect(next.published).toBe(25);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('publishes alerts whose details cannot be parsed, with the reason', async () => {
+    // Prepare
+    tanium.add(T0 - 2000, { details: '{"match":{"type":"process",' });
+    tanium.add(T0 - 1000, { details: undefined });
+    tanium.add(T0);
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report.published).toBe(3);
+    expect(report.unparseableDetails).toBe(2);
+    const [broken, missing, good] = publisher.details;
+    expect(broken).toMatchObject({ details: null, path: '', event_type: '' });
+    expect(broken?.details_raw).toBe('{"match":{"type":"process",');
+    expect(String(broken?.details_error)).toMatch(/^Unable to parse details: /);
+    expect(missing).toMatchObject({
+      details: null,
+      details_error: 'Unable to parse details: details is missing',
+    });
+    expect(good).toMatchObject({ event_type: 'process', details: { match: { type: 'process' } } });
+  });
+});
+
+describe('Alert poller: concurrency', () => {
+  it('lets only one of two overlapping runs publish', async () => {
+    // Prepare
+    const expected = tanium.addSteady(300, 1000, T0);
+    // Act
+    const [a, b] = await Promise.all([poll(), poll()]);
+    await pollUntilCaughtUp();
+    // Assess
+    expect([a.status, b.status].sort()).toEqual(['caught_up', 'skipped']);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('stops a run whose lease was taken over after it expired', async () => {
+    // Prepare
+    tanium.addSteady(60, 1000, T0);
+    publisher.afterPublish = (call) => {
+      // Another run takes over (as if this one had stalled past its lease)
+      if (call === 2) store.leaseOwner = 'someone-else';
+    };
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report.status).toBe('lease_lost');
+    expect(publisher.calls).toBe(2);
+    expect(store.version).toBe(2);
+  });
+});
+
+describe('Alert poller: intel doc names', () => {
+  it('adds intel doc names, looked up once per run, and carries on when a lookup fails', async () => {
+    // Prepare
+    tanium.intelNames.set('11', 'Mimikatz');
+    tanium.intelFailing.add('527');
+    for (let i = 0; i < 12; i++) tanium.add(T0 - 1000 * i, { intelDocId: i % 2 ? 11 : 527 });
+    // Act
+    const report = await poll({ enrichIntelNames: true });
+    // Assess
+    expect(report.published).toBe(12);
+    expect(report.intelRequests).toBe(2);
+    expect(tanium.intelRequests).toBe(2);
+    const named = publisher.details.filter((d) => d.intelDocId === 11);
+    expect(named.every((d) => d.intelDocName === 'Mimikatz')).toBe(true);
+    expect(publisher.details.filter((d) => d.intelDocId === 527).every((d) => !('intelDocName' in d))).toBe(
+      true,
+    );
+  });
+});
+
+describe('Alert poller: randomized histories', () => {
+  it('publishes every surviving alert exactly once under mixed arrivals, bursts, shuffles and pruning', async () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      // Prepare
+      tanium = new FakeAlerts();
+      store = new MemoryStateStore();
+      publisher = new CapturePublisher();
+      tanium.tieOrder = seed % 3 === 0 ? 'shuffled' : seed % 3 === 1 ? 'lowest-id-first' : 'highest-id-first';
+      let state = seed * 7919;
+      const random = () => {
+        state = (state * 48271) % 2147483647;
+        return state / 2147483647;
+      };
+      let clock = T0;
+      const all = [...tanium.addSteady(800 + seed * 50, 900, clock)];
+      const pruned = new Set<number>();
+      tanium.beforeRequest = () => {
+        clock += Math.floor(random() * 3000);
+        const roll = random();
+        if (roll < 0.3) all.push(...tanium.addBurst(1 + Math.floor(random() * 25), clock));
+        else if (roll < 0.6) all.push(...tanium.addSteady(1 + Math.floor(random() * 20), 97, clock));
+        else if (roll < 0.65) for (const id of tanium.prune(clock - 700_000)) pruned.add(id);
+      };
+      // Act
+      for (let run = 0; run < 60; run++) {
+        now = clock;
+        await poll({ pageSize: 30 + seed, maxRequestsPerRun: 10 + seed });
+      }
+      tanium.beforeRequest = undefined;
+      await pollUntilCaughtUp({ pageSize: 30 + seed, maxRequestsPerRun: 10 + seed });
+      // Assess
+      const published = new Set(publisher.ids);
+      expect(duplicates(publisher.ids), `seed ${seed}`).toEqual([]);
+      const missing = all.filter((a) => !published.has(a.id) && !pruned.has(a.id)).map((a) => a.id);
+      expect(missing, `seed ${seed}`).toEqual([]);
+    }
+  });
+});

@@ -1,0 +1,88 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventBridgePublisher } from '../../../shared/alerts/publisher.ts';
+import type { AlertEntry } from '../../../shared/alerts/types.ts';
+
+const eventBridge = mockClient(EventBridgeClient);
+
+function entries(count: number): AlertEntry[] {
+  return Array.from({ length: count }, (_, i) => ({
+    Source: 'tanium.threat-response',
+    DetailType: 'Alert',
+    Detail: JSON.stringify({ id: i + 1 }),
+  }));
+}
+
+function publisher(attempts = 5) {
+  return new EventBridgePublisher(new EventBridgeClient({ region: 'us-east-1' }), 'bus', {
+    attempts,
+    baseDelayMs: 1,
+    random: () => 0,
+  });
+}
+
+afterEach(() => {
+  eventBridge.reset();
+});
+
+describe('Alert publisher: PutEvents', () => {
+  it('sends the entries to the bus in one call when all succeed', async () => {
+    // Prepare
+    eventBridge
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 0, Entries: entries(3).map((_, i) => ({ EventId: `e${i}` })) });
+    // Act
+    const calls = await publisher().publish(entries(3));
+    // Assess
+    expect(calls).toBe(1);
+    const sent = eventBridge.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries!;
+    expect(sent).toHaveLength(3);
+    expect(sent.every((entry) => entry.EventBusName === 'bus')).toBe(true);
+  });
+
+  it('retries only the entries that failed', async () => {
+    // Prepare
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 2,
+        Entries: [
+          { EventId: 'a' },
+          { ErrorCode: 'ThrottlingException' },
+          { EventId: 'c' },
+          { ErrorCode: 'InternalFailure' },
+        ],
+      })
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'b' }, { EventId: 'd' }] });
+    // Act
+    const calls = await publisher().publish(entries(4));
+    // Assess
+    expect(calls).toBe(2);
+    const retried = eventBridge.commandCalls(PutEventsCommand)[1]!.args[0].input.Entries!;
+    expect(retried.map((entry) => JSON.parse(entry.Detail!).id)).toEqual([2, 4]);
+  });
+
+  it('throws when entries still fail after the last attempt', async () => {
+    // Prepare
+    eventBridge
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure' }] });
+    // Act
+    const attempt = publisher(3).publish(entries(1));
+    // Assess
+    await expect(attempt).rejects.toThrow(
+      'EventBridge rejected 1 of 1 alert events after 3 attempts (InternalFailure)',
+    );
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(3);
+  });
+
+  it('lets a whole-call failure through', async () => {
+    // Prepare
+    eventBridge.on(PutEventsCommand).rejects(new Error('AccessDeniedException'));
+    // Act
+    const attempt = publisher().publish(entries(2));
+    // Assess
+    await expect(attempt).rejects.toThrow('AccessDeniedException');
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { filterPairs, loadPollerConfig, POLLER_DEFAULTS } from '../../../shared/alerts/settings.ts';
+import { ConfigError } from '../../../shared/tanium/errors.ts';
+
+const base = { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' };
+
+describe('Alert poller settings', () => {
+  it('uses the documented defaults', () => {
+    // Act
+    const config = loadPollerConfig(base);
+    // Assess
+    expect(config).toMatchObject({
+      stateTable: 'state',
+      eventBusName: 'bus',
+      pollerName: 'default',
+      firstRunHours: 24,
+      pageSize: POLLER_DEFAULTS.pageSize,
+      maxRequestsPerRun: POLLER_DEFAULTS.maxRequestsPerRun,
+      overlapWindowMs: 60_000,
+      filterPairs: [],
+      enrichIntelNames: false,
+      source: 'tanium.threat-response',
+      detailType: 'Alert',
+    });
+  });
+
+  it('reads the POLLER_* variables', () => {
+    // Act
+    const config = loadPollerConfig({
+      ...base,
+      POLLER_NAME: 'high-only',
+      POLLER_FIRST_RUN_HOURS: '0',
+      POLLER_PAGE_SIZE: '500',
+      POLLER_MAX_REQUESTS_PER_RUN: '20',
+      POLLER_OVERLAP_SECONDS: '30',
+      POLLER_ENRICH_INTEL_NAMES: 'true',
+      POLLER_FILTER_STATE: 'unresolved, inprogress',
+      POLLER_FILTER_PRIORITY: 'high',
+      POLLER_FILTER_INTEL_DOC_ID: '11',
+      POLLER_FILTER_QUERY: '?computerName=web%2002&sort=id&limit=5',
+    });
+    // Assess
+    expect(config).toMatchObject({
+      pollerName: 'high-only',
+      firstRunHours: 0,
+      pageSize: 500,
+      maxRequestsPerRun: 20,
+      overlapWindowMs: 30_000,
+      enrichIntelNames: true,
+    });
+    expect(config.filterPairs).toEqual([
+      ['state', 'unresolved'],
+      ['state', 'inprogress'],
+      ['priority', 'high'],
+      ['intelDocId', '11'],
+      ['computerName', 'web 02'],
+    ]);
+  });
+
+  it('names the variable that is wrong', () => {
+    // Act / Assess
+    expect(() => loadPollerConfig({ ...base, POLLER_PAGE_SIZE: '5' })).toThrow(
+      /environment variable 'POLLER_PAGE_SIZE' must be at least 10/,
+    );
+    expect(() => loadPollerConfig({ ...base, POLLER_FIRST_RUN_HOURS: '-1' })).toThrow(ConfigError);
+    expect(() => loadPollerConfig({ EVENT_BUS_NAME: 'bus' })).toThrow('STATE_TABLE must be set');
+  });
+
+  it('rejects a raw query that is not key=value', () => {
+    // Act / Assess
+    expect(() => filterPairs({ query: 'state' })).toThrow(
+      "Invalid poller configuration: POLLER_FILTER_QUERY: Unable to parse provided query: every part must be key=value (got 'state')",
+    );
+    expect(() => filterPairs({ intelDocId: 'abc' })).toThrow(ConfigError);
+  });
+});
