@@ -32,4 +32,14 @@ export const intelRoutes: Route[] = [
       return json(200, { data: state.intels.upload(name, body, state.clock.now()) });
     },
   },
+  {
+    // Not used by the actions; the alert poller reads intel doc names with it.
+    method: 'GET',
+    pattern: 'TR/intels/:id',
+    permission: 'threat response use api',
+    handler: ({ state, params }) => {
+      const doc = /^\d+$/.test(params.id!) ? state.intels.docs.get(Number(params.id)) : undefined;
+      return doc ? json(200, { data: doc }) : json(404, { message: `Intel doc ${params.id} not found` });
+    },
+  },
 ];

@@ -47,6 +47,7 @@ let queueUrl: string;
 /** Forwards to EventBridge (moto) and remembers what went out, so tests can count without a queue. */
 class RecordingPublisher implements AlertPublisher {
   readonly ids: number[] = [];
+  readonly details: Array<Record<string, unknown>> = [];
   calls = 0;
   /** Throws after this call's PutEvents succeeded, as a crash before the checkpoint would. */
   crashAfterCall: number | undefined;
@@ -55,7 +56,11 @@ class RecordingPublisher implements AlertPublisher {
   async publish(entries: AlertEntry[]): Promise<number> {
     const calls = await this.inner.publish(entries);
     this.calls += calls;
-    for (const entry of entries) this.ids.push((JSON.parse(entry.Detail) as { id: number }).id);
+    for (const entry of entries) {
+      const detail = JSON.parse(entry.Detail) as { id: number } & Record<string, unknown>;
+      this.ids.push(detail.id);
+      this.details.push(detail);
+    }
     if (this.crashAfterCall !== undefined && this.calls >= this.crashAfterCall) {
       this.crashAfterCall = undefined;
       throw new Error('Runtime.ExitError');
@@ -371,7 +376,7 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(sorted(union)).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
   });
 
-  it('applies the filters and publishes without intel names when their look-up fails', async () => {
+  it('applies the filters, adds intel doc names, and publishes without a name when its look-up fails', async () => {
     // Prepare
     emulator.state.alerts.addBacklog(200, 1000);
     const publisher = new RecordingPublisher();
@@ -392,6 +397,14 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(report.status).toBe('caught_up');
     expect(report.intelRequests).toBeGreaterThan(0);
     expect(sorted(publisher.ids)).toEqual(sortedIds(matching));
+    const seededName = emulator.state.intels.docs.get(11)?.name;
+    for (const detail of publisher.details) {
+      // Intel doc 11 is seeded; 527 does not exist, so its look-up fails and the alert goes out unnamed.
+      if (detail.intelDocId === 11) expect(detail.intelDocName).toBe(seededName);
+      else expect(detail).not.toHaveProperty('intelDocName');
+    }
+    expect(publisher.details.some((d) => d.intelDocId === 11)).toBe(true);
+    expect(publisher.details.some((d) => d.intelDocId !== 11)).toBe(true);
     const query = emulator.requests.find((r) => r.path === ALERTS_PATH)!.rawQuery;
     expect(query).toBe('limit=100&sort=-createdAt&state=unresolved&state=inprogress&priority=high');
   });
