@@ -445,26 +445,51 @@ class EntryPump {
     let consumed = consumedBefore;
     let fed = 0;
     let streamEnded = false;
-    while (remaining > 0) {
-      const raw = await this.wait(this.source.next(remaining));
-      if (raw === null) throw truncatedArchive();
-      const plain = this.decrypt(raw);
-      await this.wait(
+    const write = (plain: Buffer) =>
+      this.wait(
         new Promise<void>((resolve, reject) => {
           inflater.write(plain, (error) => (error ? reject(error) : resolve()));
         }),
       );
+    // zlib inflates on the thread pool: one chunk is in flight while the next one is read and decrypted,
+    // so decryption and inflation overlap instead of taking turns.
+    let inFlight: { raw: Buffer; plain: Buffer; written: Promise<void> } | undefined;
+    /** Settles the chunk in flight; true when the deflate stream ended inside it. */
+    const settle = async (ahead: Buffer | undefined): Promise<boolean> => {
+      if (!inFlight) return false;
+      const { raw, plain, written } = inFlight;
+      inFlight = undefined;
+      await written;
       fed += plain.length;
       // zlib stops taking input at the end of the deflate stream; what it left belongs to what follows.
       const leftover = fed - inflater.bytesWritten;
       consumed += raw.length - leftover;
-      remaining -= raw.length;
-      if (leftover > 0) {
-        streamEnded = true;
-        if (hasDescriptor) this.source.unread(raw.subarray(raw.length - leftover));
+      if (leftover === 0) return false;
+      streamEnded = true;
+      if (hasDescriptor) {
+        // Give back what follows the stream, nearest first: the chunk read ahead, then this one's tail.
+        if (ahead) this.source.unread(ahead);
+        this.source.unread(raw.subarray(raw.length - leftover));
+      }
+      return true;
+    };
+    while (remaining > 0) {
+      const raw = await this.wait(this.source.next(remaining));
+      if (raw === null) {
+        if (await settle(undefined)) break;
+        throw truncatedArchive();
+      }
+      const plain = this.decrypt(raw);
+      if (await settle(raw)) {
+        // The chunk read ahead is past the stream: unread (descriptor case), or inside the declared size
+        // and skipped below.
+        if (!hasDescriptor) remaining -= raw.length;
         break;
       }
+      remaining -= raw.length;
+      inFlight = { raw, plain, written: write(plain) };
     }
+    if (!streamEnded) await settle(undefined);
     if (!hasDescriptor) {
       // Bytes after the end of the deflate stream but inside the declared size are skipped, as unzip does.
       while (streamEnded && remaining > 0) {
