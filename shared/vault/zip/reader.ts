@@ -487,7 +487,11 @@ class EntryPump {
         break;
       }
       remaining -= raw.length;
-      inFlight = { raw, plain, written: write(plain) };
+      const written = write(plain);
+      // Awaited by settle(); when the loop leaves early (upstream error, abort) nobody will, and the
+      // original failure is what gets reported.
+      written.catch(() => undefined);
+      inFlight = { raw, plain, written };
     }
     if (!streamEnded) await settle(undefined);
     if (!hasDescriptor) {
