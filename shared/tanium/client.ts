@@ -9,8 +9,9 @@ import {
   type TaniumCredentials,
 } from '../config/credentials.ts';
 import { agentFor } from './agent.ts';
-import { errorBodyText, looksLikeHtml, redact } from './error-text.ts';
+import { redact } from './error-text.ts';
 import { TaniumError } from './errors.ts';
+import { httpError, parseBody } from './responses.ts';
 import {
   backoffMs,
   isIdempotent,
@@ -116,6 +117,7 @@ export class TaniumClient {
   private readonly logger: ClientLogger;
   private readonly random: () => number;
   private agent: Agent;
+  private readonly redactor = (text: string) => this.redact(text);
 
   constructor(
     credentials: TaniumCredentials,
@@ -147,9 +149,9 @@ export class TaniumClient {
     const { response, credential } = await this.authenticated(request, 'json');
     const contentType = header(response.headers, 'content-type');
     if (response.status < 200 || response.status >= 300) {
-      throw this.httpError(request, response.status, response.text, contentType, credential.kind);
+      throw httpError(this.redactor, request, response.status, response.text, contentType, credential.kind);
     }
-    const body = this.parseBody(response.status, response.text, contentType);
+    const body = parseBody(this.redactor, response.status, response.text, contentType);
     const result: TaniumResponse<T> = {
       status: response.status,
       payload: body.payload as T,
@@ -164,7 +166,8 @@ export class TaniumClient {
   async stream(request: TaniumRequest): Promise<TaniumStream> {
     const { response, credential } = await this.authenticated(request, 'stream');
     if (response.status < 200 || response.status >= 300 || response.body === undefined) {
-      throw this.httpError(
+      throw httpError(
+        this.redactor,
         request,
         response.status,
         response.text,
@@ -258,15 +261,17 @@ export class TaniumClient {
         session = await this.legacyLogin(deadline, action);
       } else {
         if (modern.status < 200 || modern.status >= 300) {
-          throw this.httpError(
-            { method: 'POST', path: `${API_V2}/session/login` },
+          throw httpError(
+            this.redactor,
+            { method: 'POST' },
             modern.status,
             modern.text,
             header(modern.headers, 'content-type'),
             undefined,
           );
         }
-        const parsed = this.parseBody(
+        const parsed = parseBody(
+          this.redactor,
           modern.status,
           modern.text,
           header(modern.headers, 'content-type'),
@@ -320,8 +325,9 @@ export class TaniumClient {
       'json',
     );
     if (response.status < 200 || response.status >= 300) {
-      throw this.httpError(
-        { method: 'POST', path: '/auth' },
+      throw httpError(
+        this.redactor,
+        { method: 'POST' },
         response.status,
         response.text,
         header(response.headers, 'content-type'),
@@ -455,81 +461,6 @@ export class TaniumClient {
       port: this.port,
       timeoutSeconds: this.credentials.timeoutSeconds,
     };
-  }
-
-  // --- responses (1.6, 1.7) ---------------------------------------------------------------------
-
-  private parseBody(status: number, text: string, contentType: string): { payload: unknown; meta?: unknown } {
-    if (text.trim() === '') return { payload: null };
-    let parsed: unknown;
-    if (contentType.includes('json')) {
-      try {
-        parsed = JSON.parse(text);
-      } catch (error) {
-        throw new TaniumError('tanium', `Unable to parse JSON response. Error: ${(error as Error).message}`, {
-          status,
-        });
-      }
-    } else if (looksLikeHtml(text, contentType)) {
-      throw new TaniumError(
-        'tanium',
-        `Unexpected HTML response from server. Status Code: ${status} Data from server: ${this.redact(errorBodyText(text, 'text/html'))}`,
-        { status },
-      );
-    } else {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        return { payload: text };
-      }
-    }
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.hasOwn(parsed, 'data')) {
-      const wrapped = parsed as { data: unknown; meta?: unknown };
-      return wrapped.meta === undefined
-        ? { payload: wrapped.data }
-        : { payload: wrapped.data, meta: wrapped.meta };
-    }
-    return { payload: parsed };
-  }
-
-  private httpError(
-    request: Pick<TaniumRequest, 'method' | 'path' | 'permission' | 'action'>,
-    status: number,
-    text: string,
-    contentType: string,
-    /** The credential of the final attempt; undefined for a login. */
-    sentWith: Credential['kind'] | undefined,
-  ): TaniumError {
-    const isLogin = sentWith === undefined;
-    const said = this.redact(errorBodyText(text, contentType));
-    const action = request.action ?? 'this request';
-    if (status === 403 && !isLogin) {
-      const what = request.permission
-        ? `the '${request.permission}' permission`
-        : 'a Threat Response permission';
-      return new TaniumError(
-        'permission',
-        `Permission denied (HTTP 403): the Tanium user or API token lacks ${what} needed by ${action}. Tanium said: ${said}`,
-        { status },
-      );
-    }
-    if (status === 401 && !isLogin) {
-      return new TaniumError(
-        'auth',
-        sentWith === 'token'
-          ? `Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: ${said} Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).`
-          : `Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: ${said}`,
-        { status },
-      );
-    }
-    const message = `Error from server. Status Code: ${status} Data from server: ${said}`;
-    if (status === 404) return new TaniumError('not_found', message, { status });
-    if (RETRYABLE_STATUSES.has(status)) {
-      return isIdempotent(request.method)
-        ? new TaniumError('transient', message, { status, retryable: true })
-        : new TaniumError('unknown_outcome', `${message}.${UNKNOWN_OUTCOME_SUFFIX}`, { status });
-    }
-    return new TaniumError('tanium', message, { status });
   }
 }
 

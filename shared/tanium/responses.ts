@@ -1,0 +1,102 @@
+import { errorBodyText, looksLikeHtml } from './error-text.ts';
+import { TaniumError } from './errors.ts';
+import { isIdempotent, RETRYABLE_STATUSES } from './retry-policy.ts';
+import { UNKNOWN_OUTCOME_SUFFIX } from './transport-errors.ts';
+
+/** Reading Tanium's answers (tanium-api.md 1.6) and turning HTTP errors into messages and kinds (1.7). */
+
+type Redact = (text: string) => string;
+
+export interface RequestFacts {
+  method: string;
+  /** The action's display name, for messages. */
+  action?: string | undefined;
+  /** The permission the route needs, named in a final 403. */
+  permission?: string | undefined;
+}
+
+/**
+ * A 2xx body: unwrapped from `{data: ...}` (keeping `meta`), `null` when empty, text when it is neither
+ * JSON nor HTML; JSON that does not parse, or HTML where JSON was expected, is an error.
+ */
+export function parseBody(
+  redact: Redact,
+  status: number,
+  text: string,
+  contentType: string,
+): { payload: unknown; meta?: unknown } {
+  if (text.trim() === '') return { payload: null };
+  let parsed: unknown;
+  if (contentType.includes('json')) {
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new TaniumError('tanium', `Unable to parse JSON response. Error: ${(error as Error).message}`, {
+        status,
+      });
+    }
+  } else if (looksLikeHtml(text, contentType)) {
+    throw new TaniumError(
+      'tanium',
+      `Unexpected HTML response from server. Status Code: ${status} Data from server: ${redact(errorBodyText(text, 'text/html'))}`,
+      { status },
+    );
+  } else {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return { payload: text };
+    }
+  }
+  if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.hasOwn(parsed, 'data')) {
+    const wrapped = parsed as { data: unknown; meta?: unknown };
+    return wrapped.meta === undefined
+      ? { payload: wrapped.data }
+      : { payload: wrapped.data, meta: wrapped.meta };
+  }
+  return { payload: parsed };
+}
+
+/**
+ * The error for a final non-2xx answer. `sentWith` is the credential of the final attempt (undefined for
+ * a login, whose 401/403 are plain HTTP errors that the login reports itself).
+ */
+export function httpError(
+  redact: Redact,
+  request: RequestFacts,
+  status: number,
+  text: string,
+  contentType: string,
+  sentWith: 'token' | 'session' | undefined,
+): TaniumError {
+  const isLogin = sentWith === undefined;
+  const said = redact(errorBodyText(text, contentType));
+  const action = request.action ?? 'this request';
+  if (status === 403 && !isLogin) {
+    const what = request.permission
+      ? `the '${request.permission}' permission`
+      : 'a Threat Response permission';
+    return new TaniumError(
+      'permission',
+      `Permission denied (HTTP 403): the Tanium user or API token lacks ${what} needed by ${action}. Tanium said: ${said}`,
+      { status },
+    );
+  }
+  if (status === 401 && !isLogin) {
+    return new TaniumError(
+      'auth',
+      sentWith === 'token'
+        ? `Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: ${said} Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).`
+        : `Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: ${said}`,
+      { status },
+    );
+  }
+  const message = `Error from server. Status Code: ${status} Data from server: ${said}`;
+  if (status === 404) return new TaniumError('not_found', message, { status });
+  if (RETRYABLE_STATUSES.has(status)) {
+    return isIdempotent(request.method)
+      ? new TaniumError('transient', message, { status, retryable: true })
+      : new TaniumError('unknown_outcome', `${message}.${UNKNOWN_OUTCOME_SUFFIX}`, { status });
+  }
+  return new TaniumError('tanium', message, { status });
+}
