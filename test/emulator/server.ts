@@ -60,10 +60,12 @@ function startTimeOf(options: EmulatorOptions): number | undefined {
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const useTls = options.tls !== false;
   const clock = createClock(options.clock ?? 'manual', startTimeOf(options));
-  const config: EmulatorConfig = { ...DEFAULT_CONFIG };
+  const initialConfig: EmulatorConfig = { ...DEFAULT_CONFIG };
   for (const key of Object.keys(DEFAULT_CONFIG) as (keyof EmulatorConfig)[]) {
-    if (typeof options[key] === 'number') config[key] = options[key];
+    if (typeof options[key] === 'number') initialConfig[key] = options[key];
   }
+  // Mutable for tests; reset() restores the values given at start.
+  const config: EmulatorConfig = { ...initialConfig };
   const switches = createSwitches(options.switches);
   const credentials: EmulatorCredentials = {
     apiToken: `token-${randomBytes(16).toString('hex')}`,
@@ -261,6 +263,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     config,
     reset: (resetOptions) => {
       resetSwitches(switches, options.switches);
+      Object.assign(config, initialConfig);
       faults.clear();
       requests.length = 0;
       state.reset(resetOptions?.seed ?? options.seed !== false);

@@ -202,7 +202,7 @@ export interface Emulator {
   /** Mutable switches; `reset()` restores the defaults given at start. */
   readonly switches: Switches;
   readonly config: EmulatorConfig;
-  /** Re-seeds the state (credentials stay), clears faults, switches and the request log. */
+  /** Re-seeds the state (credentials stay), clears faults and the request log, restores switches and config. */
   reset(options?: { seed?: boolean }): void;
   clearRequests(): void;
   expireToken(token?: string): void;
