@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { INVESTIGATION } from '../../cli/local-pipeline.ts';
+import { INVESTIGATION } from '../../cli/local/investigation.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

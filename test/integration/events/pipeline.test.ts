@@ -1,13 +1,12 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type LocalEnvironment, startLocalEnvironment } from '../../../cli/local/environment.ts';
 import {
   deleteRecords,
   deliverOnce,
-  type LocalEnvironment,
   localLambdaContext,
   receiveRecords,
-  startLocalEnvironment,
-} from '../../../cli/local-pipeline.ts';
+} from '../../../cli/local/sqs-event-source.ts';
 import type { Family } from '../../../shared/actions/types.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { SEEDED } from '../../emulator/index.ts';

@@ -1,0 +1,168 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { FAMILIES, type Family } from '../../shared/actions/types.ts';
+import type { FamilyHandler } from '../../shared/events/family-handler.ts';
+import type { EventLogger } from '../../shared/events/logging.ts';
+import type { ActionMetrics } from '../../shared/events/metrics.ts';
+import type { ResultDetail } from '../../shared/events/result.ts';
+import { closeAgents } from '../../shared/tanium/agent.ts';
+import { startEmulator } from '../../test/emulator/index.ts';
+import { type MotoServer, startMoto } from '../../test/helpers/moto.ts';
+import { type LocalAws, type LocalResources, localAws, provisionLocalResources } from './aws-resources.ts';
+import { stderrLogger, stdio } from './console.ts';
+import { createLocalHandlers } from './family-handlers.ts';
+import { ResultListener } from './result-listener.ts';
+import { deliverOnce } from './sqs-event-source.ts';
+
+// The bundled emulator and moto helper live under test/: the local pipeline is their one non-test user.
+
+type Emulator = Awaited<ReturnType<typeof startEmulator>>;
+
+export interface LocalEnvironment {
+  emulator: Emulator;
+  moto: MotoServer;
+  aws: LocalAws;
+  resources: LocalResources;
+  handlers: Record<Family, FamilyHandler>;
+  results: ResultListener;
+  /** Sends a request to a family queue as an SQS message. */
+  send(family: Family, request: Record<string, unknown>): Promise<void>;
+  /** Polls every family queue like Lambda's event sources until `stop()`. */
+  startPollers(): void;
+  stop(): Promise<void>;
+}
+
+export interface LocalEnvironmentOptions {
+  /** Handler logs; default: warnings and errors only, on stderr. */
+  logger?: EventLogger;
+  metrics?: ActionMetrics;
+  visibilityTimeoutSeconds?: number;
+  onResult?: (detail: ResultDetail) => void;
+  /** Called when a queue poll fails (moto or a handler bug); the pollers keep going. */
+  onPollError?: (family: Family, error: unknown) => void;
+}
+
+const quietMetrics: ActionMetrics = { record: () => undefined, flush: () => undefined };
+
+/**
+ * Starts the emulator and moto, creates the resources and builds one handler per family. Whatever was
+ * started is stopped again when a later step fails; `stop()` stops all of it.
+ */
+export async function startLocalEnvironment(
+  options: LocalEnvironmentOptions = {},
+): Promise<LocalEnvironment> {
+  const stack: Array<() => Promise<void> | void> = [];
+  const unwind = async () => {
+    for (const stop of stack.reverse()) {
+      try {
+        await stop();
+      } catch {
+        // stopping the rest matters more than one failed stop
+      }
+    }
+    stack.length = 0;
+  };
+  try {
+    const emulator = await startEmulator({
+      tls: true,
+      clock: 'real',
+      connectDelayMs: 500,
+      taskDurationMs: 200,
+    });
+    stack.push(() => emulator.close());
+    const moto = await startMoto();
+    stack.push(() => moto.stop());
+    // The handlers' own clients (secret, bus, table, bucket) find moto through the SDK's standard variables.
+    const saved = saveEnv([
+      'AWS_ENDPOINT_URL',
+      'AWS_REGION',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_SESSION_TOKEN',
+    ]);
+    moto.applyEnv();
+    stack.push(() => restoreEnv(saved));
+    const aws = localAws(moto.endpoint);
+    stack.push(() => aws.destroy());
+    stack.push(() => closeAgents());
+    const secret: Record<string, unknown> = {
+      base_url: emulator.url,
+      api_token: emulator.credentials.apiToken,
+      ...(emulator.ca ? { ca_bundle: emulator.ca } : {}),
+    };
+    const resources = await provisionLocalResources(
+      aws,
+      secret,
+      options.visibilityTimeoutSeconds === undefined
+        ? {}
+        : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds },
+    );
+    const handlers = createLocalHandlers(
+      resources,
+      options.logger ?? stderrLogger(stdio),
+      options.metrics ?? quietMetrics,
+    );
+    const controller = new AbortController();
+    const results = new ResultListener(aws.sqs, resources.results, options.onResult);
+    const running: Promise<void>[] = [];
+    running.push(results.run(controller.signal).catch(() => undefined));
+    stack.push(async () => {
+      controller.abort();
+      await Promise.allSettled(running);
+    });
+    let polling = false;
+    return {
+      emulator,
+      moto,
+      aws,
+      resources,
+      handlers,
+      results,
+      async send(family, request) {
+        await aws.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: resources.queues[family].url,
+            MessageBody: JSON.stringify(request),
+          }),
+        );
+      },
+      startPollers() {
+        if (polling) return;
+        polling = true;
+        for (const family of FAMILIES) {
+          running.push(
+            (async () => {
+              while (!controller.signal.aborted) {
+                try {
+                  await deliverOnce(aws.sqs, resources.queues[family], handlers[family], family, {
+                    waitSeconds: 1,
+                    abortSignal: controller.signal,
+                  });
+                } catch (error) {
+                  if (controller.signal.aborted) return;
+                  options.onPollError?.(family, error);
+                  await delay(500);
+                }
+              }
+            })(),
+          );
+        }
+      },
+      stop: unwind,
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
+
+function saveEnv(keys: string[]): Record<string, string | undefined> {
+  return Object.fromEntries(keys.map((key) => [key, process.env[key]]));
+}
+
+function restoreEnv(saved: Record<string, string | undefined>): void {
+  for (const [key, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+}

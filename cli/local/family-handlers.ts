@@ -1,0 +1,35 @@
+import { FAMILIES, type Family } from '../../shared/actions/types.ts';
+import { createFamilyHandler, type FamilyHandler } from '../../shared/events/family-handler.ts';
+import type { EventLogger } from '../../shared/events/logging.ts';
+import type { ActionMetrics } from '../../shared/events/metrics.ts';
+import { createFamilyHandler as createVaultFamilyHandler } from '../../shared/events/vault-family-handler.ts';
+import { LOCAL_MAX_RECEIVE_COUNT, type LocalResources } from './aws-resources.ts';
+
+const VAULT_FAMILIES: ReadonlySet<Family> = new Set(['evidence', 'intel']);
+
+/** The function configuration the stack would set (design.md §3). */
+export function functionEnv(resources: LocalResources, family: Family): Record<string, string> {
+  return {
+    TANIUM_SECRET_ID: resources.names.secret,
+    EVENT_BUS_NAME: resources.names.bus,
+    VAULT_BUCKET: resources.names.bucket,
+    STATE_TABLE: resources.names.table,
+    MAX_RECEIVE_COUNT: String(LOCAL_MAX_RECEIVE_COUNT),
+    POWERTOOLS_SERVICE_NAME: family,
+  };
+}
+
+/** One handler per family, built as each family's Lambda entry point builds it. */
+export function createLocalHandlers(
+  resources: LocalResources,
+  logger: EventLogger,
+  metrics: ActionMetrics,
+): Record<Family, FamilyHandler> {
+  const handlers = {} as Record<Family, FamilyHandler>;
+  for (const family of FAMILIES) {
+    // As the entry points do: only evidence and intel get the vault.
+    const create = VAULT_FAMILIES.has(family) ? createVaultFamilyHandler : createFamilyHandler;
+    handlers[family] = create(family, { env: functionEnv(resources, family), logger, metrics });
+  }
+  return handlers;
+}

@@ -1,0 +1,69 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
+import type { ResultDetail } from '../../shared/events/result.ts';
+import type { QueueRef } from './aws-resources.ts';
+import { deleteRecords, receiveRecords } from './sqs-event-source.ts';
+
+/** Reads the results queue and hands each `Action Result` detail to whoever waits for its request id. */
+export class ResultListener {
+  private readonly sqs: SQSClient;
+  private readonly queue: QueueRef;
+  private readonly waiting = new Map<string, (detail: ResultDetail) => void>();
+  private readonly arrived = new Map<string, ResultDetail[]>();
+  private readonly onResult: ((detail: ResultDetail) => void) | undefined;
+
+  constructor(sqs: SQSClient, queue: QueueRef, onResult?: (detail: ResultDetail) => void) {
+    this.sqs = sqs;
+    this.queue = queue;
+    this.onResult = onResult;
+  }
+
+  /** Polls until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let records: SQSRecord[];
+      try {
+        records = await receiveRecords(this.sqs, this.queue, { waitSeconds: 1, abortSignal: signal });
+      } catch (error) {
+        if (signal.aborted) return;
+        throw error;
+      }
+      for (const record of records) {
+        const event = JSON.parse(record.body) as { detail: ResultDetail };
+        const detail = event.detail;
+        this.onResult?.(detail);
+        const list = this.arrived.get(detail.requestId) ?? [];
+        list.push(detail);
+        this.arrived.set(detail.requestId, list);
+        this.waiting.get(detail.requestId)?.(detail);
+      }
+      await deleteRecords(this.sqs, this.queue, records);
+    }
+  }
+
+  /** Every result that arrived for `requestId` so far. */
+  resultsFor(requestId: string): ResultDetail[] {
+    return this.arrived.get(requestId) ?? [];
+  }
+
+  /** Resolves with the `count`-th result of `requestId` (1 = the first). */
+  waitFor(requestId: string, timeoutMs: number, count = 1): Promise<ResultDetail> {
+    const have = this.resultsFor(requestId);
+    if (have.length >= count) return Promise.resolve(have[count - 1] as ResultDetail);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(requestId);
+        reject(new Error(`No result for request ${requestId} within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      // A wait cut short by Ctrl-C must not keep the process alive.
+      timer.unref();
+      this.waiting.set(requestId, () => {
+        const all = this.resultsFor(requestId);
+        if (all.length < count) return;
+        clearTimeout(timer);
+        this.waiting.delete(requestId);
+        resolve(all[count - 1] as ResultDetail);
+      });
+    });
+  }
+}
