@@ -6,8 +6,7 @@ import type { ObjectRef } from '../vault/types.ts';
 export const RESULT_SOURCE = 'tanium.threat-response';
 export const RESULT_DETAIL_TYPE = 'Action Result';
 
-/** Where an oversized result was stored whole. */
-/** Where a result too big for an event was stored. */
+/** Where a result too big for an event was stored whole. */
 export type DataRef = ObjectRef;
 
 /** The `detail` of an `Action Result` event, and the return value of a direct invocation. */
