@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
-import { connectionSegment, query, segment, TR } from '../tanium/routes.ts';
+import { connectionSegment, pagePairs, query, segment, TR } from '../tanium/routes.ts';
 import { withConnectionCheck } from './connection-check.ts';
 import { getFile } from './get-file.ts';
 import { integer, optionalText, requiredText } from './params.ts';
@@ -36,13 +36,10 @@ export const listFiles = defineAction({
     }),
   },
   async run(ctx, params) {
-    const pairs: Array<[string, string | number]> = [['limit', params.limit]];
-    if (params.offset > 0) pairs.push(['offset', params.offset]);
-    if (params.sort !== undefined) pairs.push(['sort', params.sort]);
     const response = await ctx.client.request({
       method: 'GET',
       path: `${TR}/filedownload`,
-      query: query(pairs),
+      query: query(pagePairs(params.limit, params.offset, params.sort)),
       deadline: ctx.deadline,
       action: 'list files',
     });

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
-import { connectionSegment, query, segment, TR } from '../tanium/routes.ts';
+import { connectionSegment, pagePairs, query, segment, TR } from '../tanium/routes.ts';
 import { withConnectionCheck } from './connection-check.ts';
 import { filterPairs, filterParams } from './event-filters.ts';
 import { enumeration, integer, list, requiredId64, requiredText } from './params.ts';
@@ -139,10 +139,7 @@ export const getEvents = defineAction({
   async run(ctx, params) {
     const filters = filterPairs(params);
     const limit = Math.min(params.limit, MAX_EVENTS);
-    const pairs: Array<readonly [string, string | number]> = [['limit', limit]];
-    if (params.offset > 0) pairs.push(['offset', params.offset]);
-    if (params.sort) pairs.push(['sort', params.sort.join(',')]);
-    pairs.push(...filters);
+    const pairs = [...pagePairs(limit, params.offset, params.sort?.join(',')), ...filters];
     const path = connectionPath(
       params.connection_id,
       'views',

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
-import { connectionSegment, query, TR } from '../tanium/routes.ts';
+import { connectionSegment, pagePairs, query, TR } from '../tanium/routes.ts';
 import { withConnectionCheck } from './connection-check.ts';
 import { integer, list, optionalText, requiredText } from './params.ts';
 import { taskIdOf } from './task-response.ts';
@@ -74,13 +74,10 @@ export const listSnapshots = defineAction({
     }),
   },
   async run(ctx, params) {
-    const pairs: Array<[string, string | number]> = [['limit', params.limit]];
-    if (params.offset > 0) pairs.push(['offset', params.offset]);
-    if (params.sort !== undefined) pairs.push(['sort', params.sort]);
     const response = await ctx.client.request({
       method: 'GET',
       path: `${TR}/snapshot`,
-      query: query(pairs),
+      query: query(pagePairs(params.limit, params.offset, params.sort)),
       deadline: ctx.deadline,
       action: 'list snapshots',
     });

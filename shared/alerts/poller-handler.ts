@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@aws-lambda-powertools/logger';
-import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import { loadCredentials } from '../config/credential-source.ts';
 import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
+import { createPowertoolsLogger } from '../events/logging.ts';
 import { TaniumClient } from '../tanium/client.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { runPoller } from './poller.ts';
@@ -94,17 +93,6 @@ const LEASE_MARGIN_MS = 60_000;
 /** Remaining time assumed outside Lambda (CLI, tests) when no context says otherwise. */
 const DEFAULT_REMAINING_MS = 60_000;
 
-function powertoolsLogger(serviceName: string): PollerLogger & { addContext(context: Context): void } {
-  const logger = new Logger({ serviceName });
-  return {
-    debug: (message, extra = {}) => logger.debug(message, extra as LogAttributes),
-    info: (message, extra = {}) => logger.info(message, extra as LogAttributes),
-    warn: (message, extra = {}) => logger.warn(message, extra as LogAttributes),
-    error: (message, extra = {}) => logger.error(message, extra as LogAttributes),
-    addContext: (context) => logger.addContext(context),
-  };
-}
-
 /**
  * The alert poller's Lambda handler (functions/alert-poller). Configuration, AWS clients and the Tanium
  * client are built at the first invocation and reused; a rotated secret gets a new Tanium client. A
@@ -139,7 +127,7 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
     if (!logger) {
       const serviceName =
         (options.env ?? process.env).POWERTOOLS_SERVICE_NAME?.trim() || 'tanium-tr-alert-poller';
-      logger = options.logger ?? powertoolsLogger(serviceName);
+      logger = options.logger ?? createPowertoolsLogger(serviceName);
     }
     if (context?.awsRequestId && logger.addContext) logger.addContext(context as Context);
     config ??= loadPollerConfig(options.env ?? process.env);

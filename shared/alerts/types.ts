@@ -1,3 +1,4 @@
+import type { EventLogger } from '../events/logging.ts';
 import type { Alert } from '../tanium/alerts.ts';
 
 /** One page of `GET TR/alerts?sort=-createdAt&limit&offset` (newest first). */
@@ -66,12 +67,8 @@ export interface AlertPublisher {
   publish(entries: AlertEntry[]): Promise<number>;
 }
 
-export interface PollerLogger {
-  debug(message: string, extra?: Record<string, unknown>): void;
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-}
+/** The poller logs through the same structured logger surface as the family handlers. */
+export type PollerLogger = EventLogger;
 
 export interface PollerSettings {
   /** `limit` of every page request. */

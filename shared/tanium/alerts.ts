@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import type { TaniumClient } from './client.ts';
 import { unexpectedResponse, ValidationError } from './errors.ts';
-import { query, TR } from './routes.ts';
+import { pagePairs, query, TR } from './routes.ts';
 
 /**
  * Threat Response alerts (tanium-api.md 2.20, 3.3, 4.8): one page of them, the query syntax of list
@@ -146,9 +146,7 @@ export interface AlertsPage {
 
 /** `GET TR/alerts?limit=<n>[&offset=<n>][&<pairs>]`: one page, the wrapped or the bare form. */
 export async function listAlertsPage(client: TaniumClient, request: AlertsPageRequest): Promise<AlertsPage> {
-  const pairs: Array<readonly [string, string | number]> = [['limit', request.limit]];
-  if (request.offset !== undefined && request.offset > 0) pairs.push(['offset', request.offset]);
-  pairs.push(...(request.pairs ?? []));
+  const pairs = [...pagePairs(request.limit, request.offset), ...(request.pairs ?? [])];
   const response = await client.request({
     method: 'GET',
     path: `${TR}/alerts`,

@@ -32,3 +32,18 @@ export function query(pairs: Iterable<readonly [string, string | number]>): URLS
   for (const [key, value] of pairs) params.append(key, String(value));
   return params;
 }
+
+/**
+ * The paging pairs every list route takes, in the order the connector sent them: `limit`, then
+ * `offset` only when above 0, then `sort` when given.
+ */
+export function pagePairs(
+  limit: number,
+  offset = 0,
+  sort?: string,
+): Array<readonly [string, string | number]> {
+  const pairs: Array<readonly [string, string | number]> = [['limit', limit]];
+  if (offset > 0) pairs.push(['offset', offset]);
+  if (sort !== undefined && sort !== '') pairs.push(['sort', sort]);
+  return pairs;
+}
