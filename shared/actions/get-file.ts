@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import * as z from 'zod/mini';
 import { loadSettings } from '../config/settings.ts';
-import type { TaniumClient } from '../tanium/client.ts';
+import type { TaniumApi } from '../tanium/client.ts';
 import { errorBodyText } from '../tanium/error-text.ts';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { segment, TR } from '../tanium/routes.ts';
@@ -92,7 +92,7 @@ export function dispositionFileName(header: string | undefined): string | undefi
 }
 
 /** Turns a failure of the download body (reset, stall, deadline) into the transport error of 1.7. */
-function bodyFailure(client: TaniumClient, path: string, deadline: number, error: unknown): TaniumError {
+function bodyFailure(client: TaniumApi, path: string, deadline: number, error: unknown): TaniumError {
   if (error instanceof TaniumError) return error;
   const base = new URL(client.credentials.baseUrl);
   const { failure, code } = classifyTransportError(error, Date.now() >= deadline - 5);

@@ -1,4 +1,4 @@
-import type { TaniumClient } from '../tanium/client.ts';
+import type { TaniumApi } from '../tanium/client.ts';
 import type { ErrorInfo } from '../tanium/errors.ts';
 import type { Vault } from '../vault/index.ts';
 import type { ParamShape, ParamsOf } from './params.ts';
@@ -31,7 +31,7 @@ export type VaultPort = Vault;
 
 /** Everything an action may use besides its parameters. */
 export interface ActionContext {
-  client: TaniumClient;
+  client: TaniumApi;
   /** Epoch ms: no Tanium call may run past this (the invocation deadline minus the publishing margin). */
   deadline: number;
   requestId: string;

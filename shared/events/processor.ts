@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { executeAction } from '../actions/execute.ts';
 import { actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
-import type { TaniumClient } from '../tanium/client.ts';
+import { type TaniumClient, withLogContext } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import type { IdempotentExecutor, StoredOutcome } from './idempotency.ts';
@@ -122,7 +122,7 @@ export class RequestProcessor {
 
   private async actionContext(request: ActionRequest, delivery: DeliveryInfo): Promise<ActionContext> {
     const ctx: ActionContext = {
-      client: await this.deps.client(),
+      client: withLogContext(await this.deps.client(), { requestId: request.requestId }),
       deadline: delivery.deadline,
       requestId: request.requestId,
     };

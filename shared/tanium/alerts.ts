@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import type { TaniumClient } from './client.ts';
+import type { TaniumApi } from './client.ts';
 import { unexpectedResponse, ValidationError } from './errors.ts';
 import { pagePairs, query, TR } from './routes.ts';
 
@@ -145,7 +145,7 @@ export interface AlertsPage {
 }
 
 /** `GET TR/alerts?limit=<n>[&offset=<n>][&<pairs>]`: one page, the wrapped or the bare form. */
-export async function listAlertsPage(client: TaniumClient, request: AlertsPageRequest): Promise<AlertsPage> {
+export async function listAlertsPage(client: TaniumApi, request: AlertsPageRequest): Promise<AlertsPage> {
   const pairs = [...pagePairs(request.limit, request.offset), ...(request.pairs ?? [])];
   const response = await client.request({
     method: 'GET',

@@ -52,6 +52,8 @@ export interface TaniumRequest {
   action?: string;
   /** Epoch ms after which no attempt may run (the invocation deadline). */
   deadline?: number;
+  /** Added to this request's log lines (e.g. the requestId the line belongs to). Never credentials. */
+  logContext?: Record<string, unknown>;
 }
 
 export interface TaniumResponse<T = unknown> {
@@ -363,6 +365,7 @@ export class TaniumClient {
         const wait = backoffMs(attempt, this.random);
         if (retryable && attempt < MAX_ATTEMPTS && Date.now() + wait + MIN_ATTEMPT_MS <= deadline) {
           this.logger.debug('Retrying Tanium request after a transport failure', {
+            ...request.logContext,
             method: request.method,
             path: request.path,
             attempt,
@@ -377,6 +380,7 @@ export class TaniumClient {
       const wait = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt, this.random);
       if (Date.now() + wait + MIN_ATTEMPT_MS > deadline) return response;
       this.logger.debug('Retrying Tanium request', {
+        ...request.logContext,
         method: request.method,
         path: request.path,
         status: response.status,
@@ -426,6 +430,7 @@ export class TaniumClient {
       ...(Number.isFinite(remaining) ? { signal: AbortSignal.timeout(Math.max(1, remaining)) } : {}),
     });
     this.logger.debug('Tanium request', {
+      ...request.logContext,
       method: request.method,
       path: request.path,
       status: response.statusCode,
@@ -485,4 +490,21 @@ async function readText(body: Body, limit: number): Promise<string> {
   // next request find it idle instead of opening a second connection.
   await new Promise((resolve) => setImmediate(resolve));
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** What actions use of the client; `withLogContext` returns the same surface for one request. */
+export type TaniumApi = Pick<TaniumClient, 'request' | 'stream' | 'credentials' | 'redact'>;
+
+/**
+ * The container's client seen from one request: every call carries `context` into the client's log
+ * lines (the records of a batch run concurrently, so the correlation id cannot be process-wide).
+ * Sessions, sockets and retries stay shared.
+ */
+export function withLogContext(client: TaniumApi, context: Record<string, unknown>): TaniumApi {
+  return {
+    credentials: client.credentials,
+    redact: (text) => client.redact(text),
+    request: (request) => client.request({ ...request, logContext: { ...context, ...request.logContext } }),
+    stream: (request) => client.stream({ ...request, logContext: { ...context, ...request.logContext } }),
+  };
 }

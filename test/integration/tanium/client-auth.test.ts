@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
+import { withLogContext } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import { capturingLogger, clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
@@ -207,6 +208,25 @@ describe('Tanium client: authentication', () => {
     expect(error.message).toBe(
       'Login failed: Error from server. Status Code: 401 Data from server: Unauthorized',
     );
+  });
+
+  it('tags its log lines with the request they serve', async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { logger });
+    emulator.faults.add({ method: 'GET', path: `${TR}/status`, times: 1, kind: 'status', status: 503 });
+
+    // Act
+    await withLogContext(client, { requestId: 'req-42' }).request(STATUS);
+
+    // Assess
+    const lines = logger.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => line.message)).toEqual([
+      'Tanium request',
+      'Retrying Tanium request',
+      'Tanium request',
+    ]);
+    for (const line of lines) expect(line.requestId).toBe('req-42');
   });
 
   it('never logs or reports the token, the password or the session', async () => {
