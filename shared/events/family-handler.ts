@@ -71,6 +71,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       logger: runtime.logger,
       metrics,
       now: () => runtime.now(),
+      getFileMaxBytes: settings.getFileMaxBytes,
       ...(runtime.sleep ? { sleep: runtime.sleep } : {}),
     });
     const delivery = (attempt: number, redelivered: boolean): DeliveryInfo => ({

@@ -46,6 +46,8 @@ export interface ProcessorDependencies {
   metrics: ActionMetrics;
   now(): number;
   sleep?: (ms: number) => Promise<void>;
+  /** GET_FILE_MAX_BYTES, read once per container with the other settings. */
+  getFileMaxBytes?: number;
 }
 
 export function unknownActionMessage(action: string, family: Family): string {
@@ -129,6 +131,7 @@ export class RequestProcessor {
     const vault = this.deps.vault();
     if (vault) ctx.vault = vault;
     if (this.deps.sleep) ctx.sleep = this.deps.sleep;
+    if (this.deps.getFileMaxBytes !== undefined) ctx.getFileMaxBytes = this.deps.getFileMaxBytes;
     return ctx;
   }
 

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -8,6 +9,7 @@ import { createFamilyHandler } from '../../../shared/events/family-handler.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { Vault } from '../../../shared/vault/vault.ts';
 import { eventBridgeEvent, lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
 import {
   acceptAllEntries,
@@ -670,6 +672,40 @@ describe('Family handler: idempotent mutating actions', () => {
 
     // Assess
     expect(dynamo.calls()).toHaveLength(0);
+  });
+});
+
+describe('Family handler: settings reach the actions', () => {
+  it('caps get file with GET_FILE_MAX_BYTES read once with the other settings', async () => {
+    // Prepare
+    const stream = vi.spyOn(TaniumClient.prototype, 'stream').mockResolvedValue({
+      status: 200,
+      headers: { 'content-type': 'application/zip', 'content-length': '1000' },
+      body: Readable.from([]),
+      auth: 'token',
+    });
+    const { handler } = buildHandler('evidence', {
+      env: { ...ENV, GET_FILE_MAX_BYTES: '10' },
+      vault: (settings) => new Vault({ bucket: settings.vaultBucket ?? BUCKET, client: new S3Client({}) }),
+    });
+
+    // Act
+    const detail = (await handler(
+      {
+        action: 'get file',
+        parameters: { file_id: '79478f3e-061b-4b59-a99a-349415df99a0' },
+        requestId: 'req-cap',
+      },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(stream).toHaveBeenCalledTimes(1);
+    expect(detail).toMatchObject({
+      status: 'failed',
+      message: 'File is larger than the maximum of 10 bytes allowed by GET_FILE_MAX_BYTES',
+      error: { kind: 'too_large', retryable: false },
+    });
   });
 });
 
