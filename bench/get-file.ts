@@ -87,7 +87,8 @@ async function child(config: ChildConfig): Promise<void> {
       client,
       deadline: Date.now() + 30 * 60_000,
       requestId: 'bench',
-      vault: new Vault({ bucket: BUCKET, client: s3 }),
+      // Spool up to the cap, as a function with ephemeral storage sized for GET_FILE_MAX_BYTES would.
+      vault: new Vault({ bucket: BUCKET, client: s3, spoolMaxBytes: config.maxBytes }),
       getFileMaxBytes: config.maxBytes,
     },
   );

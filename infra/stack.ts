@@ -27,6 +27,16 @@ const FEATURE_FLAGS = {
   '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
 } as const;
 
+/**
+ * The largest per-file cap the evidence function spools to /tmp: half its ephemeral storage after
+ * 256 MiB of headroom, since keep=both spools the archive and a file at once. A larger GET_FILE_MAX_BYTES
+ * streams through incoming/ instead, so a small /tmp never fails a download.
+ */
+export function spoolMaxBytes(ephemeralStorageMiB: number | undefined): number {
+  const mib = ephemeralStorageMiB ?? 512;
+  return Math.max(0, Math.floor(((mib - 256) * 1024 * 1024) / 2));
+}
+
 /** The construct id (and output prefix) of a function: `alert-poller` -> `AlertPoller`. */
 export function pascalCase(name: string): string {
   return name.replace(/(^|-)([a-z])/g, (_m, _dash, c: string) => c.toUpperCase());
@@ -119,7 +129,13 @@ export class TaniumThreatResponseStack extends Stack {
       });
       const fn = new TaniumFunction(this, `${pascalCase(family)}Function`, {
         ...common(family),
-        environment: family === 'evidence' ? { GET_FILE_MAX_BYTES: String(config.getFileMaxBytes) } : {},
+        environment:
+          family === 'evidence'
+            ? {
+                GET_FILE_MAX_BYTES: String(config.getFileMaxBytes),
+                VAULT_SPOOL_MAX_BYTES: String(spoolMaxBytes(settings.ephemeralStorageMiB)),
+              }
+            : {},
       });
       fn.consumeQueue(queue.queue, config.maxReceiveCount);
       fn.grantCredentials(secret, secretId, kmsKeyArn);

@@ -16,6 +16,11 @@ export interface Settings {
   /** The queue's redrive setting: a record received this many times is on its last attempt. */
   maxReceiveCount: number;
   getFileMaxBytes: number;
+  /**
+   * VAULT_SPOOL_MAX_BYTES: files whose cap fits are spooled to local storage (Lambda's /tmp, sized by the
+   * function's ephemeral storage) and uploaded straight to `vault/<sha1>`; 0 streams every file.
+   */
+  vaultSpoolMaxBytes: number;
   /** POWERTOOLS_SERVICE_NAME; the stack sets the function's name (each function defaults its own). */
   serviceName?: string;
   logLevel?: LogLevel;
@@ -30,6 +35,8 @@ export const SETTING_DEFAULTS = {
   maxReceiveCount: 3,
   /** 512 MiB, the vault's default cap for get file. */
   getFileMaxBytes: 536_870_912,
+  /** 1 GiB: the default cap, twice (keep=both), fits the evidence function's 2 GiB of /tmp. */
+  vaultSpoolMaxBytes: 1_073_741_824,
   metricsNamespace: 'TaniumThreatResponse',
 } as const;
 
@@ -38,18 +45,20 @@ const blankIsUnset = (value: string | undefined) =>
 
 const name = z.optional(z.string().check(z.maxLength(2048, 'must be at most 2048 characters long')));
 
-const positiveInteger = (max: number) =>
+const positiveInteger = (max: number, min = 1) =>
   z.optional(
     z.pipe(
-      z.string().check(z.refine((text) => /^\d+$/.test(text), `must be a whole number from 1 to ${max}`)),
+      z
+        .string()
+        .check(z.refine((text) => /^\d+$/.test(text), `must be a whole number from ${min} to ${max}`)),
       z.pipe(
         z.transform((text: string) => Number(text)),
         z
           .number()
           .check(
             z.refine(
-              (value) => Number.isSafeInteger(value) && value >= 1 && value <= max,
-              `must be a whole number from 1 to ${max}`,
+              (value) => Number.isSafeInteger(value) && value >= min && value <= max,
+              `must be a whole number from ${min} to ${max}`,
             ),
           ),
       ),
@@ -63,6 +72,7 @@ const environmentSchema = z.object({
   STATE_TABLE: name,
   MAX_RECEIVE_COUNT: positiveInteger(1000),
   GET_FILE_MAX_BYTES: positiveInteger(Number.MAX_SAFE_INTEGER),
+  VAULT_SPOOL_MAX_BYTES: positiveInteger(Number.MAX_SAFE_INTEGER, 0),
   POWERTOOLS_SERVICE_NAME: name,
   POWERTOOLS_LOG_LEVEL: z.optional(
     z.pipe(
@@ -93,6 +103,7 @@ export function loadSettings(env: Env = process.env): Settings {
   const settings: Settings = {
     maxReceiveCount: e.MAX_RECEIVE_COUNT ?? SETTING_DEFAULTS.maxReceiveCount,
     getFileMaxBytes: e.GET_FILE_MAX_BYTES ?? SETTING_DEFAULTS.getFileMaxBytes,
+    vaultSpoolMaxBytes: e.VAULT_SPOOL_MAX_BYTES ?? SETTING_DEFAULTS.vaultSpoolMaxBytes,
     metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE ?? SETTING_DEFAULTS.metricsNamespace,
   };
   if (e.TANIUM_SECRET_ID !== undefined) settings.taniumSecretId = e.TANIUM_SECRET_ID;

@@ -13,7 +13,12 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     vault: (settings) => {
       if (settings.vaultBucket === undefined) return undefined;
       const client = options.s3Client;
-      return new Vault(client ? { bucket: settings.vaultBucket, client } : { bucket: settings.vaultBucket });
+      const spool = { spoolMaxBytes: settings.vaultSpoolMaxBytes };
+      return new Vault(
+        client
+          ? { bucket: settings.vaultBucket, client, ...spool }
+          : { bucket: settings.vaultBucket, ...spool },
+      );
     },
     ...options,
   });

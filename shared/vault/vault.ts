@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -22,7 +27,7 @@ import {
   s3ErrorDetails,
   vaultAddError,
 } from './errors.ts';
-import { HashingStream } from './hashing.ts';
+import { type Digests, HashingStream } from './hashing.ts';
 import { buildMetadata, decodeMetadataValue, METADATA_KEYS } from './metadata.ts';
 import { s3ClientConfig } from './s3-config.ts';
 import type {
@@ -50,6 +55,13 @@ export interface VaultOptions {
   multipartCopyThreshold?: number;
   /** Range per UploadPartCopy (default 512 MiB). */
   copyPartSize?: number;
+  /** Where extracted files are spooled (default the OS temporary directory: Lambda's /tmp). */
+  spoolDir?: string;
+  /**
+   * Files whose cap (`maxBytes`) is at most this are spooled to `spoolDir` and uploaded straight to
+   * `vault/<sha1>` (default 1 GiB; 0 never spools). Larger caps stream through `incoming/` instead.
+   */
+  spoolMaxBytes?: number;
 }
 
 export function vaultKey(vaultId: string): string {
@@ -80,6 +92,8 @@ export class Vault {
   private readonly queueSize: number;
   private readonly multipartCopyThreshold: number;
   private readonly copyPartSize: number;
+  private readonly spoolDir: string;
+  private readonly spoolMaxBytes: number;
 
   constructor(options: VaultOptions) {
     this.bucket = options.bucket;
@@ -88,6 +102,8 @@ export class Vault {
     this.queueSize = Math.max(1, options.queueSize ?? DEFAULTS.queueSize);
     this.multipartCopyThreshold = options.multipartCopyThreshold ?? DEFAULTS.multipartCopyThreshold;
     this.copyPartSize = Math.max(DEFAULTS.minPartSize, options.copyPartSize ?? DEFAULTS.copyPartSize);
+    this.spoolDir = options.spoolDir ?? tmpdir();
+    this.spoolMaxBytes = Math.max(0, options.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes);
   }
 
   /** The S3 client, created once on first use (not at import, so a frozen init holds no stale credential). */
@@ -97,18 +113,102 @@ export class Vault {
   }
 
   /**
-   * Streams one file to the vault: to `incoming/<uuid>` with sha1, sha256, md5 and size computed on the
-   * way, then content-addressed as `vault/<sha1>` (copied with metadata, or left alone when it exists).
-   * A failure of the data (size cap, bad archive, upstream error) is rethrown as it is; an S3 failure is a
-   * VaultError `Error occurred while adding the file to vault. <details>`, retryable as S3 says. Either
-   * way nothing partial stays in the bucket.
+   * Stores one file in the vault as `vault/<sha1>` with sha1, sha256, md5 and size computed on the way,
+   * and leaves an existing object alone. When the file's cap fits the spool, the file is written to local
+   * storage first and then uploaded straight to its content address (a known file is never uploaded);
+   * otherwise it streams to `incoming/<uuid>` and is copied. A failure of the data (size cap, bad archive,
+   * upstream error) is rethrown as it is; an S3 failure is a VaultError `Error occurred while adding the
+   * file to vault. <details>`, retryable as S3 says. Either way nothing partial stays in the bucket or in
+   * the spool.
    */
   async storeEvidence(
     body: ByteStream,
     metadata: EvidenceMetadata,
     options: StoreEvidenceOptions = {},
   ): Promise<StoredEvidence> {
-    const source = toReadable(body);
+    if (options.maxBytes !== undefined && options.maxBytes <= this.spoolMaxBytes) {
+      return this.storeSpooled(toReadable(body), metadata, options);
+    }
+    return this.storeStreamed(toReadable(body), metadata, options);
+  }
+
+  /**
+   * The spool path: with the bytes on local disk and the SHA-1 known before anything is sent, there is
+   * no copy inside S3 (which costs as much as the upload for large files) and no upload for a duplicate.
+   */
+  private async storeSpooled(
+    source: Readable,
+    metadata: EvidenceMetadata,
+    options: StoreEvidenceOptions,
+  ): Promise<StoredEvidence> {
+    const hasher = new HashingStream({
+      maxBytes: options.maxBytes,
+      tooLarge: options.tooLarge ?? getFileTooLarge,
+    });
+    const file = join(this.spoolDir, `tanium-vault-${randomUUID()}`);
+    const sink = createWriteStream(file);
+    let writeError: Error | undefined;
+    sink.once('error', (error) => {
+      writeError = error;
+    });
+    try {
+      try {
+        await pipeline(source, hasher, sink);
+      } catch (error) {
+        // A full or unwritable spool is a vault problem; the data's own failure is reported as it is.
+        throw writeError ? vaultAddError(writeError) : (hasher.sourceError ?? error);
+      }
+      const digests = hasher.digests;
+      const key = vaultKey(digests.sha1);
+      try {
+        const alreadyStored = await this.exists(key);
+        if (!alreadyStored) {
+          const upload = new Upload({
+            client: this.s3,
+            params: {
+              Bucket: this.bucket,
+              Key: key,
+              Body: createReadStream(file),
+              ContentType: OCTET_STREAM,
+              Metadata: this.objectMetadata(metadata, digests),
+            },
+            partSize: Math.max(this.partSize, Math.ceil(digests.size / DEFAULTS.maxParts)),
+            queueSize: this.queueSize,
+            leavePartsOnError: false,
+          });
+          await upload.done();
+        }
+        return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
+      } catch (error) {
+        throw error instanceof VaultError ? error : vaultAddError(error);
+      }
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  private objectMetadata(metadata: EvidenceMetadata, digests: Digests): Record<string, string> {
+    return buildMetadata({
+      fileName: metadata.fileName,
+      size: digests.size,
+      sha1: digests.sha1,
+      sha256: digests.sha256,
+      md5: digests.md5,
+      fileId: metadata.fileId,
+      host: metadata.host,
+      remotePath: metadata.remotePath,
+      requestId: metadata.requestId,
+      archiveName: metadata.archiveName,
+      action: metadata.action ?? 'get file',
+    });
+  }
+
+  /** The streaming path, for caps larger than the spool: `incoming/<uuid>`, then a copy to `vault/<sha1>`. */
+  private async storeStreamed(
+    source: Readable,
+    metadata: EvidenceMetadata,
+    options: StoreEvidenceOptions,
+  ): Promise<StoredEvidence> {
     const hasher = new HashingStream({
       maxBytes: options.maxBytes,
       tooLarge: options.tooLarge ?? getFileTooLarge,
@@ -140,22 +240,8 @@ export class Vault {
     const key = vaultKey(digests.sha1);
     try {
       const alreadyStored = await this.exists(key);
-      if (!alreadyStored) {
-        const objectMetadata = buildMetadata({
-          fileName: metadata.fileName,
-          size: digests.size,
-          sha1: digests.sha1,
-          sha256: digests.sha256,
-          md5: digests.md5,
-          fileId: metadata.fileId,
-          host: metadata.host,
-          remotePath: metadata.remotePath,
-          requestId: metadata.requestId,
-          archiveName: metadata.archiveName,
-          action: metadata.action ?? 'get file',
-        });
-        await this.copy(incomingKey, key, digests.size, objectMetadata);
-      }
+      if (!alreadyStored)
+        await this.copy(incomingKey, key, digests.size, this.objectMetadata(metadata, digests));
       await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: incomingKey }));
       return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
     } catch (error) {
@@ -217,7 +303,12 @@ export class Vault {
           entry.stream.resume();
           continue;
         }
-        const evidence = await this.storeEvidence(entry.stream, { ...common, fileName: name });
+        // The reader enforces the cap per entry too; passing it here picks the spool when the cap fits it.
+        const evidence = await this.storeEvidence(
+          entry.stream,
+          { ...common, fileName: name },
+          { maxBytes: options.maxBytes, tooLarge },
+        );
         stored.push({ name, evidence });
       }
       if (reader.entries === 0) throw new ArchiveError('The archive contains no file');

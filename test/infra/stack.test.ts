@@ -20,7 +20,7 @@ import {
   familyActionNames,
   MUTATING_FAMILIES,
 } from '../../infra/families.ts';
-import { pascalCase } from '../../infra/stack.ts';
+import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
 import {
   cleanup,
   getAtt,
@@ -205,7 +205,14 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       if (name === 'alert-poller' || MUTATING_FAMILIES.includes(name)) {
         expected.STATE_TABLE = ref(id(s.stack.stateTable));
       }
-      if (name === 'evidence') expected.GET_FILE_MAX_BYTES = String(s.config.getFileMaxBytes);
+      if (name === 'evidence') {
+        expected.GET_FILE_MAX_BYTES = String(s.config.getFileMaxBytes);
+        // Half of /tmp after headroom: the default cap fits twice (keep=both) in the default 2 GiB.
+        expected.VAULT_SPOOL_MAX_BYTES = String(
+          spoolMaxBytes(s.config.functions.evidence.ephemeralStorageMiB),
+        );
+        expect(Number(expected.VAULT_SPOOL_MAX_BYTES)).toBeGreaterThanOrEqual(s.config.getFileMaxBytes);
+      }
 
       // Assess
       expect(fnResource(name).Properties.Environment.Variables).toEqual(expected);

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -10,7 +11,7 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
@@ -35,15 +36,19 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a failure');
 }
 
-describe('Vault: S3 evidence store (moto)', () => {
+describe.each([
+  ['spooled to local storage, then uploaded to vault/<sha1>', {}],
+  ['streamed through incoming/, then copied to vault/<sha1>', { spoolMaxBytes: 0 }],
+] as const)('Vault: S3 evidence store (moto), %s', (_mode, modeOptions: Partial<VaultOptions>) => {
   let moto: MotoServer;
   let s3: S3Client;
   const workspace = new ZipWorkspace();
   const files: Record<string, Buffer> = {};
   let archive: Buffer;
+  const spoolDir = mkdtempSync(join(tmpdir(), 'vault-spool-'));
 
   const vault = (options: Partial<VaultOptions> = {}) =>
-    new Vault({ bucket: BUCKET, client: s3, ...options });
+    new Vault({ bucket: BUCKET, client: s3, spoolDir, ...modeOptions, ...options });
 
   async function bucketState(): Promise<{ keys: string[]; uploads: number }> {
     const objects = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
@@ -73,7 +78,13 @@ describe('Vault: S3 evidence store (moto)', () => {
 
   afterAll(async () => {
     workspace.remove();
+    rmSync(spoolDir, { recursive: true, force: true });
     await moto?.stop();
+  });
+
+  afterEach(() => {
+    // Whatever happened, no spooled file outlives the call that wrote it.
+    expect(readdirSync(spoolDir)).toEqual([]);
   });
 
   beforeEach(async () => {
@@ -315,14 +326,15 @@ describe('Vault: S3 evidence store (moto)', () => {
 
   it('copies large objects with UploadPartCopy above the copy threshold', async () => {
     // Act
-    const items = await vault({ multipartCopyThreshold: MiB, copyPartSize: 5 * MiB }).storeArchive(
-      chunked(archive),
-      {
-        archiveName: 'evidence.zip',
-        fileId: 'id-8',
-        maxBytes: 64 * MiB,
-      },
-    );
+    const items = await vault({
+      multipartCopyThreshold: MiB,
+      copyPartSize: 5 * MiB,
+      spoolMaxBytes: 0,
+    }).storeArchive(chunked(archive), {
+      archiveName: 'evidence.zip',
+      fileId: 'id-8',
+      maxBytes: 64 * MiB,
+    });
 
     // Assess
     const dump = items.find((item) => item.name === 'dump.bin')!;
@@ -338,7 +350,7 @@ describe('Vault: S3 evidence store (moto)', () => {
 
     // Act
     const error = await failure(
-      new Vault({ bucket: 'no-such-bucket', client: s3 }).storeArchive(body, {
+      vault({ bucket: 'no-such-bucket' }).storeArchive(body, {
         archiveName: 'evidence.zip',
         fileId: 'id-9',
         maxBytes: 64 * MiB,
@@ -350,6 +362,30 @@ describe('Vault: S3 evidence store (moto)', () => {
     expect(error.message).toMatch(/^Error occurred while adding the file to vault\. NoSuchBucket/);
     expect((error as VaultError).retryable).toBe(false);
     expect(body.destroyed).toBe(true);
+  });
+
+  it('reports a spool it cannot write as a vault error and leaves nothing behind', async () => {
+    // Prepare: a spool directory that does not exist (in streamed mode the spool is not used at all)
+    const unwritable = vault({ spoolDir: join(spoolDir, 'missing', 'dir') });
+
+    // Act
+    const result = await unwritable
+      .storeArchive(chunked(archive), { archiveName: 'evidence.zip', fileId: 'id-10', maxBytes: 64 * MiB })
+      .then(
+        (items) => ({ items }),
+        (error: unknown) => ({ error: error as Error }),
+      );
+
+    // Assess
+    if (modeOptions.spoolMaxBytes === 0) {
+      expect('items' in result && result.items).toHaveLength(3);
+    } else {
+      expect('error' in result && result.error).toBeInstanceOf(VaultError);
+      expect('error' in result && result.error.message).toMatch(
+        /^Error occurred while adding the file to vault\. .*ENOENT/,
+      );
+      expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+    }
   });
 
   it('reads a vault file back for upload intel doc, with its stored name', async () => {

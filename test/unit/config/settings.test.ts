@@ -12,6 +12,7 @@ describe('Function settings', () => {
       STATE_TABLE: 'tanium-tr-state',
       MAX_RECEIVE_COUNT: '5',
       GET_FILE_MAX_BYTES: '1048576',
+      VAULT_SPOOL_MAX_BYTES: '0',
       POWERTOOLS_SERVICE_NAME: 'evidence',
       POWERTOOLS_LOG_LEVEL: 'debug',
       POWERTOOLS_METRICS_NAMESPACE: 'TaniumTR',
@@ -28,6 +29,7 @@ describe('Function settings', () => {
       stateTable: 'tanium-tr-state',
       maxReceiveCount: 5,
       getFileMaxBytes: 1_048_576,
+      vaultSpoolMaxBytes: 0,
       serviceName: 'evidence',
       logLevel: 'DEBUG',
       metricsNamespace: 'TaniumTR',
@@ -42,6 +44,7 @@ describe('Function settings', () => {
     expect(settings).toEqual({
       maxReceiveCount: 3,
       getFileMaxBytes: 536_870_912,
+      vaultSpoolMaxBytes: 1_073_741_824,
       metricsNamespace: 'TaniumThreatResponse',
     });
   });
