@@ -173,7 +173,8 @@ export class Vault {
               Metadata: this.objectMetadata(metadata, digests),
             },
             partSize: Math.max(this.partSize, Math.ceil(digests.size / DEFAULTS.maxParts)),
-            queueSize: this.queueSize,
+            // Reading from local disk costs no decryption, so more parts in flight only wait on S3.
+            queueSize: Math.max(this.queueSize, 4),
             leavePartsOnError: false,
           });
           await upload.done();
