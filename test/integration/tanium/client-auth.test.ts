@@ -1,21 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
-import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
+import { taniumFailure } from '../../helpers/failure.ts';
 import { capturingLogger, clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
 const STATUS = { method: 'GET', path: `${TR}/status` } as const;
 const LOGIN = '/api/v2/session/login';
-
-async function failure(promise: Promise<unknown>): Promise<TaniumError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TaniumError);
-  return error as TaniumError;
-}
 
 describe('Tanium client: authentication', () => {
   let emulator: Emulator;
@@ -92,7 +83,7 @@ describe('Tanium client: authentication', () => {
     emulator.expireToken();
 
     // Act
-    const error = await failure(client.request({ ...STATUS, action: 'test connectivity' }));
+    const error = await taniumFailure(client.request({ ...STATUS, action: 'test connectivity' }));
 
     // Assess
     expect(error.kind).toBe('auth');
@@ -106,7 +97,7 @@ describe('Tanium client: authentication', () => {
   it('reports a token used from an untrusted IP the same way', async () => {
     const client = clientFor(emulator, { auth: 'token' });
     emulator.setTrustedIps(['192.0.2.10']);
-    const error = await failure(client.request(STATUS));
+    const error = await taniumFailure(client.request(STATUS));
     expect(error.kind).toBe('auth');
     expect(error.message).toContain('api_token_trusted_ip_address_list');
   });
@@ -142,7 +133,7 @@ describe('Tanium client: authentication', () => {
     emulator.removePermission('full', 'threat response alerts read');
 
     // Act
-    const error = await failure(
+    const error = await taniumFailure(
       client.request({
         method: 'GET',
         path: `${TR}/alerts`,
@@ -167,7 +158,7 @@ describe('Tanium client: authentication', () => {
   it('uses a generic permission text when the action documents none', async () => {
     const client = clientFor(emulator, { auth: 'token' });
     emulator.removePermission('full', 'threat response use api');
-    const error = await failure(client.request({ ...STATUS, action: 'list snapshots' }));
+    const error = await taniumFailure(client.request({ ...STATUS, action: 'list snapshots' }));
     expect(error.message).toBe(
       'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by list snapshots. Tanium said: Forbidden: missing permission threat response use api',
     );
@@ -193,7 +184,7 @@ describe('Tanium client: authentication', () => {
 
   it('reports bad credentials as a failed login', async () => {
     const client = clientFor(emulator, { auth: 'password', secret: { password: 'wrong-password-123' } });
-    const error = await failure(client.request(STATUS));
+    const error = await taniumFailure(client.request(STATUS));
     expect(error.kind).toBe('auth');
     expect(error.message).toBe(
       'Login failed: Error from server. Status Code: 401 Data from server: Invalid credentials',
@@ -203,7 +194,7 @@ describe('Tanium client: authentication', () => {
   it('reports bad credentials on the legacy route as a failed login', async () => {
     emulator.switches.loginRoute404 = true;
     const client = clientFor(emulator, { auth: 'password', secret: { password: 'wrong-password-123' } });
-    const error = await failure(client.request(STATUS));
+    const error = await taniumFailure(client.request(STATUS));
     expect(error.kind).toBe('auth');
     expect(error.message).toBe(
       'Login failed: Error from server. Status Code: 401 Data from server: Unauthorized',
@@ -239,14 +230,14 @@ describe('Tanium client: authentication', () => {
     // Act
     await client.request(STATUS);
     emulator.removePermission('full', 'threat response use api');
-    messages.push((await failure(client.request(STATUS))).message);
+    messages.push((await taniumFailure(client.request(STATUS))).message);
     emulator.faults.add({
       kind: 'status',
       status: 500,
       shape: 'text',
       message: `echo ${emulator.credentials.apiToken}`,
     });
-    messages.push((await failure(client.request(STATUS))).message);
+    messages.push((await taniumFailure(client.request(STATUS))).message);
 
     // Assess
     const everything = [...logger.lines, ...messages].join('\n');

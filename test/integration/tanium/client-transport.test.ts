@@ -1,20 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
-import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { segment, TR } from '../../../shared/tanium/routes.ts';
+import { taniumFailure } from '../../helpers/failure.ts';
 import { freePort } from '../../helpers/moto.ts';
 import { clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
 const CONNS = `${TR}/conns`;
-
-async function failure(promise: Promise<unknown>): Promise<TaniumError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TaniumError);
-  return error as TaniumError;
-}
 
 describe('Tanium client: transport, retries and responses', () => {
   let emulator: Emulator;
@@ -39,7 +30,7 @@ describe('Tanium client: transport, retries and responses', () => {
       const client = clientFor(emulator, { secret: { ca_bundle: null } });
 
       // Act
-      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
 
       // Assess
       expect(error.kind).toBe('transport');
@@ -73,7 +64,7 @@ describe('Tanium client: transport, retries and responses', () => {
     it('gives up after three attempts with a retryable transient error', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status: 502 });
       const client = clientFor(emulator);
-      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
       expect(error.kind).toBe('transient');
       expect(error.retryable).toBe(true);
       expect(error.message).toMatch(
@@ -105,7 +96,7 @@ describe('Tanium client: transport, retries and responses', () => {
     it('does not wait past the deadline for a Retry-After', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status: 429, retryAfter: 30 });
       const client = clientFor(emulator);
-      const error = await failure(
+      const error = await taniumFailure(
         client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 5000 }),
       );
       expect(error.kind).toBe('transient');
@@ -122,7 +113,7 @@ describe('Tanium client: transport, retries and responses', () => {
         message: 'boom',
       });
       const client = clientFor(emulator);
-      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
       expect(error).toMatchObject({ kind: 'tanium', retryable: false, status: 500 });
       expect(error.message).toBe('Error from server. Status Code: 500 Data from server: boom');
       expect(emulator.requestCount({ path: CONNS })).toBe(1);
@@ -135,7 +126,7 @@ describe('Tanium client: transport, retries and responses', () => {
       const client = clientFor(emulator);
 
       // Act
-      const error = await failure(
+      const error = await taniumFailure(
         client.request({ method: 'POST', path, json: { intelDocId: 11, computerGroupId: 34 } }),
       );
 
@@ -158,7 +149,7 @@ describe('Tanium client: transport, retries and responses', () => {
     it('reports a reset that persists as a retryable transient error', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'resetBeforeHeaders' });
       const client = clientFor(emulator);
-      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
       expect(error).toMatchObject({ kind: 'transient', retryable: true });
       expect(error.message).toBe(`Error connecting to server: connection reset by 127.0.0.1 (GET ${CONNS})`);
     });
@@ -166,7 +157,7 @@ describe('Tanium client: transport, retries and responses', () => {
     it('retries a POST when the connection is refused (it never reached Tanium)', async () => {
       const port = await freePort();
       const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` } });
-      const error = await failure(client.request({ method: 'POST', path: `${TR}/intels`, body: 'x' }));
+      const error = await taniumFailure(client.request({ method: 'POST', path: `${TR}/intels`, body: 'x' }));
       expect(error).toMatchObject({ kind: 'transport', retryable: true });
       expect(error.message).toBe(`Error connecting to server: connection refused by 127.0.0.1:${port}`);
     });
@@ -179,7 +170,7 @@ describe('Tanium client: transport, retries and responses', () => {
       const client = clientFor(emulator, { secret: { timeout_seconds: 1 } });
 
       // Act
-      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
 
       // Assess
       expect(error).toMatchObject({ kind: 'transient', retryable: true });
@@ -193,7 +184,7 @@ describe('Tanium client: transport, retries and responses', () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 4000 });
       const client = clientFor(emulator);
       const started = Date.now();
-      const error = await failure(
+      const error = await taniumFailure(
         client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 1500 }),
       );
       expect(error.message).toBe(
@@ -204,7 +195,9 @@ describe('Tanium client: transport, retries and responses', () => {
 
     it('starts no attempt with less than a second left', async () => {
       const client = clientFor(emulator);
-      const error = await failure(client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 500 }));
+      const error = await taniumFailure(
+        client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 500 }),
+      );
       expect(error.message).toContain('ran out of time');
       expect(emulator.requests).toHaveLength(0);
     });
@@ -216,7 +209,7 @@ describe('Tanium client: transport, retries and responses', () => {
       const client = clientFor(emulator);
 
       // Act
-      const error = await failure(
+      const error = await taniumFailure(
         client.request({ method: 'GET', path: `${TR}/filedownload/${segment('file_id', '../x?y#z')}` }),
       );
 
@@ -239,7 +232,7 @@ describe('Tanium client: transport, retries and responses', () => {
     it('does not follow redirects', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'redirect' });
       const client = clientFor(emulator);
-      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
       expect(error.kind).toBe('tanium');
       expect(error.message).toMatch(/^Error from server\. Status Code: 302/);
       expect(emulator.requests).toHaveLength(1);
@@ -257,19 +250,19 @@ describe('Tanium client: transport, retries and responses', () => {
         message: 'first error',
       });
       const client = clientFor(emulator);
-      const error = await failure(client.request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
       expect(error.message).toBe('Error from server. Status Code: 400 Data from server: first error');
     });
 
     it('reads an empty error body', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status: 400, shape: 'empty' });
-      const error = await failure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
       expect(error.message).toBe('Error from server. Status Code: 400 Data from server: Empty response');
     });
 
     it('reports HTML where JSON was expected', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'html200' });
-      const error = await failure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
       expect(error.kind).toBe('tanium');
       expect(error.message).toMatch(
         /^Unexpected HTML response from server\. Status Code: 200 Data from server: \S/,
@@ -278,7 +271,7 @@ describe('Tanium client: transport, retries and responses', () => {
 
     it('reports JSON that does not parse', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'malformedJson' });
-      const error = await failure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
+      const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
       expect(error.kind).toBe('tanium');
       expect(error.message).toMatch(/^Unable to parse JSON response\. Error: /);
     });

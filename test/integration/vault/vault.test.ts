@@ -17,6 +17,7 @@ import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
 import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { failure } from '../../helpers/failure.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 import { chunked, sampleText, ZipWorkspace } from '../../unit/vault/zip-fixtures.ts';
 
@@ -25,15 +26,6 @@ const MiB = 1024 * 1024;
 
 function digest(algorithm: string, data: Uint8Array): string {
   return createHash(algorithm).update(data).digest('hex');
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a failure');
 }
 
 describe.each([

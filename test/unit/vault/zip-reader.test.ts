@@ -6,6 +6,7 @@ import { TooLargeError } from '../../../shared/tanium/errors.ts';
 import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { baseName } from '../../../shared/vault/zip/names.ts';
 import { ZipReader, type ZipReaderOptions } from '../../../shared/vault/zip/reader.ts';
+import { failure } from '../../helpers/failure.ts';
 import { chunked, craftZip, sampleText, sha256, ZipWorkspace } from './zip-fixtures.ts';
 
 interface Extracted {
@@ -35,15 +36,6 @@ async function extractAll(
     });
   }
   return out;
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('Vault: streaming ZIP reader', () => {
