@@ -4,12 +4,12 @@
  *
  *   npm run bench -- client [--requests N] [--concurrency C]
  */
-import { Agent } from 'undici';
 import { parseCredentials } from '../shared/config/credentials.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
 import { TR } from '../shared/tanium/routes.ts';
 import { startEmulatorProcess } from './support/emulator-process.ts';
+import { rawUndiciGet } from './support/raw-undici.ts';
 
 function flag(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -39,22 +39,10 @@ const client = new TaniumClient(
     'bench',
   ),
 );
-const raw = new Agent({ connect: { ca: emulator.ca }, keepAliveTimeout: 30_000, connections: 32 });
-const origin = new URL(emulator.url).origin;
-const token = emulator.credentials.apiToken;
+const raw = rawUndiciGet(emulator, PATH);
 
 const viaClient = () => client.request({ method: 'GET', path: PATH });
-const viaRaw = async () => {
-  const response = await raw.request({
-    origin,
-    path: PATH,
-    method: 'GET',
-    headers: { session: token, accept: 'application/json', 'user-agent': 'bench' },
-  });
-  const text = await response.body.text();
-  if (response.statusCode !== 200) throw new Error(`raw request failed: ${response.statusCode}`);
-  return JSON.parse(text) as unknown;
-};
+const viaRaw = raw.get;
 
 // Warm both paths (TLS handshakes, JIT), then alternate rounds so drift affects both sides alike.
 await measure(viaClient);

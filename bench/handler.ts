@@ -28,13 +28,13 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
-import { Agent } from 'undici';
 import { esbuildBuildOptions, MAX_BUNDLE_BYTES } from '../infra/bundling.ts';
 import { parseCredentials } from '../shared/config/credentials.ts';
 import { createFamilyHandler } from '../shared/events/family-handler.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TR } from '../shared/tanium/routes.ts';
 import { startEmulatorProcess } from './support/emulator-process.ts';
+import { rawUndiciGet } from './support/raw-undici.ts';
 
 function flag(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -78,9 +78,7 @@ async function handlerOverhead(): Promise<{
     credentials: async () => credentials,
     eventBridgeClient: new EventBridgeClient({ region: 'us-east-1' }),
   });
-  const raw = new Agent({ connect: { ca: emulator.ca }, keepAliveTimeout: 30_000, connections: 32 });
-  const origin = new URL(emulator.url).origin;
-  const token = emulator.credentials.apiToken;
+  const raw = rawUndiciGet(emulator, PATH);
   let sequence = 0;
   const record = (): SQSRecord => {
     sequence += 1;
@@ -131,17 +129,7 @@ async function handlerOverhead(): Promise<{
     }
     return REQUESTS / ((performance.now() - started) / 1000);
   };
-  const rawGet = async () => {
-    const response = await raw.request({
-      origin,
-      path: PATH,
-      method: 'GET',
-      headers: { session: token, accept: 'application/json', 'user-agent': 'bench' },
-    });
-    const text = await response.body.text();
-    if (response.statusCode !== 200) throw new Error(`raw request failed: ${response.statusCode}`);
-    return JSON.parse(text) as unknown;
-  };
+  const rawGet = raw.get;
   // The same shape as the handler side: bursts of CONCURRENCY requests, each burst awaited as a whole.
   const viaRaw = async () => {
     let left = REQUESTS;

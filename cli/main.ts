@@ -5,6 +5,7 @@ import { loadCredentials } from '../shared/config/credential-source.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
 import { TaniumError } from '../shared/tanium/errors.ts';
+import { getVault } from '../shared/vault/vault.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
 import { parseRunArgs, UsageError } from './args.ts';
 import { formatResult } from './format.ts';
@@ -14,6 +15,7 @@ const USAGE = `Usage:
       Runs one action against the configured Tanium. Credentials: TANIUM_CREDENTIALS_FILE (a JSON file with
       the secret's fields), or TANIUM_BASE_URL with TANIUM_API_TOKEN (or TANIUM_USERNAME/TANIUM_PASSWORD),
       TANIUM_VERIFY_SERVER_CERT, TANIUM_CA_BUNDLE (PEM file), TANIUM_TIMEOUT_SECONDS; or TANIUM_SECRET_ID.
+      get file and upload intel doc from the vault also need VAULT_BUCKET (and AWS credentials).
   tanium-tr actions [--json]      Lists the actions and their parameters.
   tanium-tr emulator [--port <n>] [--http] [--manual-clock]
       Starts the bundled Tanium Threat Response emulator and prints its URL and credentials.
@@ -90,6 +92,8 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
       deadline: Date.now() + parsed.timeoutSeconds * 1000,
       requestId: `cli-${Date.now()}`,
     };
+    // get file and upload intel doc (vault_id) need the vault; the other actions run without a bucket.
+    if (process.env.VAULT_BUCKET) ctx.vault = getVault(process.env);
     result = await executeAction(action, parsed.params, ctx);
   } catch (error) {
     // Configuration problems (no credentials, bad secret) are reported like any failed action.

@@ -1,6 +1,38 @@
-import { TaniumError } from '../tanium/errors.ts';
+import * as z from 'zod/mini';
+import { TaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { TR } from '../tanium/routes.ts';
 import type { ActionContext } from './types.ts';
+
+const connectionList = z.array(
+  z.looseObject({ id: z.optional(z.unknown()), status: z.optional(z.unknown()) }),
+);
+export type ConnectionRow = z.infer<typeof connectionList>[number];
+
+/**
+ * `GET TR/conns`, every row kept as Tanium sent it; a body that is not a list is an error. `errorPrefix`
+ * goes in front of the request's own failures (not of a malformed body).
+ */
+export async function fetchConnections(
+  ctx: ActionContext,
+  action?: string,
+  errorPrefix = '',
+): Promise<ConnectionRow[]> {
+  let payload: unknown;
+  try {
+    ({ payload } = await ctx.client.request({
+      method: 'GET',
+      path: `${TR}/conns`,
+      deadline: ctx.deadline,
+      ...(action ? { action } : {}),
+    }));
+  } catch (error) {
+    if (error instanceof TaniumError && errorPrefix) throw error.withPrefix(errorPrefix);
+    throw error;
+  }
+  const rows = connectionList.safeParse(payload);
+  if (!rows.success) throw unexpectedResponse('a list of connections');
+  return rows.data;
+}
 
 /**
  * Runs a per-connection call and explains its failure (tanium-api.md 1.10). The state check happens only
@@ -28,18 +60,13 @@ export async function withConnectionCheck<T>(
 }
 
 async function explainConnection(ctx: ActionContext, connectionId: string): Promise<TaniumError | undefined> {
-  let connections: unknown;
+  let connections: ConnectionRow[];
   try {
-    connections = (await ctx.client.request({ method: 'GET', path: `${TR}/conns`, deadline: ctx.deadline }))
-      .payload;
+    connections = await fetchConnections(ctx);
   } catch {
     return undefined; // the lookup failing must not hide the original error
   }
-  if (!Array.isArray(connections)) return undefined;
-  const match = connections.find(
-    (item): item is Record<string, unknown> =>
-      typeof item === 'object' && item !== null && (item as Record<string, unknown>).id === connectionId,
-  );
+  const match = connections.find((row) => row.id === connectionId);
   if (!match) return new TaniumError('connection', 'Could not find connection');
   const status = match.status;
   if (typeof status !== 'string' || status === '') {

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { TaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
+import { fetchConnections } from './connection-check.ts';
 import { failed } from './execute.ts';
 import { enumeration, integer, requiredText } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
@@ -26,8 +27,6 @@ const destinationParams = {
   }),
 };
 
-const connectionRow = z.looseObject({ id: z.optional(z.unknown()), status: z.optional(z.unknown()) });
-const connectionList = z.array(connectionRow);
 const endpointRows = z.array(z.looseObject({}));
 
 async function lookupEndpoints(
@@ -47,23 +46,6 @@ async function lookupEndpoints(
   const rows = endpointRows.safeParse(payload);
   if (!rows.success) {
     throw unexpectedResponse('a list of endpoints');
-  }
-  return rows.data;
-}
-
-async function listConnections(ctx: ActionContext, action: string, errorPrefix = '') {
-  let payload: unknown;
-  try {
-    payload = (
-      await ctx.client.request({ method: 'GET', path: `${TR}/conns`, deadline: ctx.deadline, action })
-    ).payload;
-  } catch (error) {
-    if (error instanceof TaniumError && errorPrefix) throw error.withPrefix(errorPrefix);
-    throw error;
-  }
-  const rows = connectionList.safeParse(payload);
-  if (!rows.success) {
-    throw unexpectedResponse('a list of connections');
   }
   return rows.data;
 }
@@ -109,7 +91,7 @@ export const listConnectionsAction = defineAction({
   description: 'Lists the live-response connections and their states.',
   params: {},
   async run(ctx) {
-    const rows = await listConnections(
+    const rows = await fetchConnections(
       ctx,
       'list connections',
       'Unable to list connections. Error message: ',
@@ -211,7 +193,7 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
   let status: string | undefined;
   for (;;) {
     try {
-      const rows = await listConnections(ctx, 'create connection');
+      const rows = await fetchConnections(ctx, 'create connection');
       const row = rows.find((item) => item.id === id);
       status = typeof row?.status === 'string' ? row.status : undefined;
     } catch {

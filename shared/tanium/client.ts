@@ -262,16 +262,7 @@ export class TaniumClient {
       if (modern.status === 404) {
         session = await this.legacyLogin(deadline, action);
       } else {
-        if (modern.status < 200 || modern.status >= 300) {
-          throw httpError(
-            this.redactor,
-            { method: 'POST' },
-            modern.status,
-            modern.text,
-            header(modern.headers, 'content-type'),
-            undefined,
-          );
-        }
+        if (modern.status < 200 || modern.status >= 300) throw this.loginFailure(modern);
         const parsed = parseBody(
           this.redactor,
           modern.status,
@@ -326,19 +317,23 @@ export class TaniumClient {
       undefined,
       'json',
     );
-    if (response.status < 200 || response.status >= 300) {
-      throw httpError(
-        this.redactor,
-        { method: 'POST' },
-        response.status,
-        response.text,
-        header(response.headers, 'content-type'),
-        undefined,
-      );
-    }
+    if (response.status < 200 || response.status >= 300) throw this.loginFailure(response);
     const session = response.text.trim();
     if (session === '') throw new TaniumError('auth', 'Tanium answered the login without a session');
     return session;
+  }
+
+  /** A login answered with an error status; performLogin turns it into `Login failed: ...`. */
+  private loginFailure(response: RawResponse): TaniumError {
+    const contentType = header(response.headers, 'content-type');
+    return httpError(
+      this.redactor,
+      { method: 'POST' },
+      response.status,
+      response.text,
+      contentType,
+      undefined,
+    );
   }
 
   // --- retries (1.4) ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { loadSettings } from '../config/settings.ts';
 import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
 import {
@@ -141,10 +142,7 @@ export class Vault {
     metadata: EvidenceMetadata,
     options: StoreEvidenceOptions,
   ): Promise<StoredEvidence> {
-    const hasher = new HashingStream({
-      maxBytes: options.maxBytes,
-      tooLarge: options.tooLarge ?? getFileTooLarge,
-    });
+    const hasher = hashingFor(options);
     const file = join(this.spoolDir, `tanium-vault-${randomUUID()}`);
     const sink = createWriteStream(file);
     let writeError: Error | undefined;
@@ -210,10 +208,7 @@ export class Vault {
     metadata: EvidenceMetadata,
     options: StoreEvidenceOptions,
   ): Promise<StoredEvidence> {
-    const hasher = new HashingStream({
-      maxBytes: options.maxBytes,
-      tooLarge: options.tooLarge ?? getFileTooLarge,
-    });
+    const hasher = hashingFor(options);
     source.pipe(hasher);
     // pipe() does not forward errors; the source's error is what the caller must see.
     source.once('error', (error) => hasher.destroy(error));
@@ -497,6 +492,11 @@ export class Vault {
   }
 }
 
+/** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */
+function hashingFor(options: StoreEvidenceOptions): HashingStream {
+  return new HashingStream({ maxBytes: options.maxBytes, tooLarge: options.tooLarge ?? getFileTooLarge });
+}
+
 /**
  * Feeds every archive chunk to `sink` (the archive's own upload) before the zip reader sees it, waiting
  * while the sink is full, so both consumers advance together and memory stays bounded.
@@ -531,11 +531,13 @@ function drainOrClose(stream: PassThrough): Promise<void> {
 
 let shared: Vault | undefined;
 
-/** The container's Vault over VAULT_BUCKET, created on first use. */
+/** The container's Vault over VAULT_BUCKET (and VAULT_SPOOL_MAX_BYTES), created on first use. */
 export function getVault(env: NodeJS.ProcessEnv = process.env): Vault {
   if (shared) return shared;
-  const bucket = env.VAULT_BUCKET;
-  if (!bucket) throw new ConfigError('VAULT_BUCKET is not set: the vault bucket is needed to store files');
-  shared = new Vault({ bucket });
+  const settings = loadSettings(env);
+  if (!settings.vaultBucket) {
+    throw new ConfigError('VAULT_BUCKET is not set: the vault bucket is needed to store files');
+  }
+  shared = new Vault({ bucket: settings.vaultBucket, spoolMaxBytes: settings.vaultSpoolMaxBytes });
   return shared;
 }

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../../shared/actions/table.ts';
-import { freePort } from '../helpers/moto.ts';
+import { freePort, startMoto } from '../helpers/moto.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/tanium-tr.mjs', import.meta.url));
 
@@ -82,6 +83,47 @@ describe('Command line: tanium-tr against the emulator started from the command 
       message: 'Process tree retrieved',
       parameter: { process_table_id: '72057594038528503' },
     });
+  });
+
+  it('stores get file evidence in the vault bucket named by VAULT_BUCKET', async () => {
+    // Prepare: moto stands in for S3
+    const moto = await startMoto();
+    try {
+      const s3 = new S3Client({
+        endpoint: moto.endpoint,
+        forcePathStyle: true,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      });
+      await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault' }));
+      const aws = {
+        AWS_ENDPOINT_URL: moto.endpoint,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+        VAULT_BUCKET: 'cli-vault',
+      };
+
+      // Act
+      const run = spawnSync(
+        process.execPath,
+        [BIN, 'run', 'get file', '--param', 'file_id=79478f3e-061b-4b59-a99a-349415df99a0', '--json'],
+        { env: { ...process.env, ...env, ...aws }, encoding: 'utf8' },
+      );
+
+      // Assess
+      expect(run.status).toBe(0);
+      const result = JSON.parse(run.stdout) as {
+        message: string;
+        data: Array<{ key: string; name: string }>;
+      };
+      expect(result.message).toBe('File downloaded to vault');
+      const stored = await s3.send(new HeadObjectCommand({ Bucket: 'cli-vault', Key: result.data[0]!.key }));
+      expect(stored.ContentLength).toBeGreaterThan(0);
+      expect(result.data[0]!.name).toBe('evil.exe');
+    } finally {
+      await moto.stop();
+    }
   });
 
   it('exits 1 for a failed result', () => {
