@@ -28,6 +28,9 @@ export function clientLogger(logger: EventLogger): ClientLogger {
   };
 }
 
+/** Powertools' numeric threshold for DEBUG (TRACE is lower still). */
+const DEBUG_LEVEL = 8;
+
 /**
  * A Powertools Logger (JSON; it reads POWERTOOLS_LOG_LEVEL itself) behind the EventLogger surface.
  * Nothing the event layer logs holds parameters or credentials; the Tanium client redacts its own lines.
@@ -37,7 +40,11 @@ export function createPowertoolsLogger(
 ): EventLogger & { addContext(context: Context): void } {
   const logger = new Logger({ serviceName });
   return {
-    debug: (message, extra = {}) => logger.debug(message, extra as LogAttributes),
+    // Checked here because Powertools prepares a line (trace id, level lookups) before dropping it, and
+    // the Tanium client writes a debug line per request that production levels never print.
+    debug: (message, extra = {}) => {
+      if (logger.level <= DEBUG_LEVEL) logger.debug(message, extra as LogAttributes);
+    },
     info: (message, extra = {}) => logger.info(message, extra as LogAttributes),
     warn: (message, extra = {}) => logger.warn(message, extra as LogAttributes),
     error: (message, extra = {}) => logger.error(message, extra as LogAttributes),

@@ -22,15 +22,25 @@ export const METRIC_NAMES = {
   duration: 'Duration',
 } as const;
 
+/** What one action's requests added up to in the current invocation. */
+interface Tally {
+  requests: number;
+  failures: number;
+  retries: number;
+  durations: number[];
+}
+
 /**
  * EMF metrics per action (dimension `action`): requests, failures, transient retries and duration.
  * One Powertools `Metrics` per action keeps each action's values in one EMF document per invocation,
- * however many records of a batch ran it.
+ * however many records of a batch ran it. Counts are summed per invocation and handed to Powertools at
+ * flush (its per-value bookkeeping costs more than a batch's requests need); every duration is kept.
  */
 export class PowertoolsActionMetrics implements ActionMetrics {
   private readonly namespace: string;
   private readonly serviceName: string;
   private readonly byAction = new Map<string, Metrics>();
+  private readonly tallies = new Map<string, Tally>();
 
   constructor(options: { namespace: string; serviceName: string }) {
     this.namespace = options.namespace;
@@ -39,6 +49,32 @@ export class PowertoolsActionMetrics implements ActionMetrics {
 
   record(observation: RequestObservation): void {
     const name = observation.action || 'unknown';
+    let tally = this.tallies.get(name);
+    if (!tally) {
+      tally = { requests: 0, failures: 0, retries: 0, durations: [] };
+      this.tallies.set(name, tally);
+    }
+    tally.requests += 1;
+    if (observation.status === 'failed') tally.failures += 1;
+    if (observation.retrying) tally.retries += 1;
+    tally.durations.push(observation.durationMs);
+  }
+
+  flush(): void {
+    for (const [name, tally] of this.tallies) {
+      const metrics = this.metricsFor(name);
+      metrics.addMetric(METRIC_NAMES.requests, MetricUnit.Count, tally.requests);
+      metrics.addMetric(METRIC_NAMES.failures, MetricUnit.Count, tally.failures);
+      metrics.addMetric(METRIC_NAMES.retries, MetricUnit.Count, tally.retries);
+      for (const duration of tally.durations) {
+        metrics.addMetric(METRIC_NAMES.duration, MetricUnit.Milliseconds, duration);
+      }
+      metrics.publishStoredMetrics();
+    }
+    this.tallies.clear();
+  }
+
+  private metricsFor(name: string): Metrics {
     let metrics = this.byAction.get(name);
     if (!metrics) {
       metrics = new Metrics({
@@ -48,15 +84,6 @@ export class PowertoolsActionMetrics implements ActionMetrics {
       });
       this.byAction.set(name, metrics);
     }
-    metrics.addMetric(METRIC_NAMES.requests, MetricUnit.Count, 1);
-    metrics.addMetric(METRIC_NAMES.failures, MetricUnit.Count, observation.status === 'failed' ? 1 : 0);
-    metrics.addMetric(METRIC_NAMES.retries, MetricUnit.Count, observation.retrying ? 1 : 0);
-    metrics.addMetric(METRIC_NAMES.duration, MetricUnit.Milliseconds, observation.durationMs);
-  }
-
-  flush(): void {
-    for (const metrics of this.byAction.values()) {
-      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
-    }
+    return metrics;
   }
 }

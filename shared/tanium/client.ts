@@ -9,6 +9,7 @@ import {
   type TaniumCredentials,
 } from '../config/credentials.ts';
 import { agentFor } from './agent.ts';
+import { DeadlineSignals } from './deadline-signals.ts';
 import { redact } from './error-text.ts';
 import { TaniumError } from './errors.ts';
 import { httpError, parseBody } from './responses.ts';
@@ -120,10 +121,17 @@ export class TaniumClient {
   private readonly random: () => number;
   private agent: Agent;
   private readonly redactor = (text: string) => this.redact(text);
+  private readonly deadlines = new DeadlineSignals();
+  private readonly maxJsonBytes: number;
 
   constructor(
     credentials: TaniumCredentials,
-    options: { logger?: ClientLogger; random?: () => number } = {},
+    options: {
+      logger?: ClientLogger;
+      random?: () => number;
+      /** The largest JSON answer read (default MAX_JSON_BYTES); a larger one is an error. */
+      maxJsonBytes?: number;
+    } = {},
   ) {
     assertHasCredential(credentials);
     this.credentials = credentials;
@@ -135,6 +143,7 @@ export class TaniumClient {
     this.entry = sessionEntry(credentialFingerprint(credentials));
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
+    this.maxJsonBytes = options.maxJsonBytes ?? MAX_JSON_BYTES;
     this.agent = agentFor(credentials);
     if (!warnedOrigins.has(this.origin)) {
       warnedOrigins.add(this.origin);
@@ -422,7 +431,7 @@ export class TaniumClient {
       body: body ?? null,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-      ...(Number.isFinite(remaining) ? { signal: AbortSignal.timeout(Math.max(1, remaining)) } : {}),
+      ...(Number.isFinite(remaining) ? { signal: this.deadlines.at(deadline) } : {}),
     });
     this.logger.debug('Tanium request', {
       ...request.logContext,
@@ -437,7 +446,7 @@ export class TaniumClient {
       return { status, headers: response.headers, text: '', body: response.body };
     }
     // Read inside the retry loop, so a reset mid-body is retried like a reset before the headers.
-    const text = await readText(response.body, MAX_JSON_BYTES);
+    const text = await readText(response.body, this.maxJsonBytes);
     return { status, headers: response.headers, text };
   }
 
@@ -469,22 +478,30 @@ function header(headers: IncomingHttpHeaders, name: string): string {
   return (Array.isArray(value) ? value[0] : value)?.toLowerCase() ?? '';
 }
 
-async function readText(body: Body, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limit) {
-      body.destroy();
-      throw new TaniumError('tanium', 'Response from server is too large');
-    }
-    chunks.push(buffer);
-  }
-  // undici frees the socket for reuse a moment after the body ends; yielding once here lets the caller's
-  // next request find it idle instead of opening a second connection.
-  await new Promise((resolve) => setImmediate(resolve));
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * Reads a JSON answer whole, up to `limit` bytes. Listeners rather than async iteration: this runs for
+ * every request, and an async iterator costs a promise per chunk.
+ */
+function readText(body: Body, limit: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        body.destroy();
+        reject(new TaniumError('tanium', 'Response from server is too large'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('error', reject);
+    body.once('end', () => {
+      // undici frees the socket for reuse a moment after the body ends; resolving on the next turn lets
+      // the caller's next request find it idle instead of opening a second connection.
+      setImmediate(() => resolve(Buffer.concat(chunks, size).toString('utf8')));
+    });
+  });
 }
 
 /** What actions use of the client; `withLogContext` returns the same surface for one request. */

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
+import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { segment, TR } from '../../../shared/tanium/routes.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { freePort } from '../../helpers/moto.ts';
-import { clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
+import { clientFor, credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
 const CONNS = `${TR}/conns`;
 
@@ -193,6 +194,27 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(Date.now() - started).toBeLessThan(3500);
     });
 
+    it('cuts every request sharing a deadline at it, with no listener warning', async () => {
+      // Prepare: a batch's worth of requests in flight at once, all under one invocation deadline.
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 4000 });
+      const client = clientFor(emulator);
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning);
+      process.on('warning', onWarning);
+      const deadline = Date.now() + 1500;
+      // Act
+      const errors = await Promise.all(
+        Array.from({ length: 15 }, () =>
+          taniumFailure(client.request({ method: 'GET', path: CONNS, deadline })),
+        ),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+      process.off('warning', onWarning);
+      // Assert
+      for (const error of errors) expect(error.message).toContain('ran out of time');
+      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+    });
+
     it('starts no attempt with less than a second left', async () => {
       const client = clientFor(emulator);
       const error = await taniumFailure(
@@ -274,6 +296,17 @@ describe('Tanium client: transport, retries and responses', () => {
       const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
       expect(error.kind).toBe('tanium');
       expect(error.message).toMatch(/^Unable to parse JSON response\. Error: /);
+    });
+
+    it('refuses a JSON answer over the size limit', async () => {
+      const client = new TaniumClient(credentialsFor(emulator), { maxJsonBytes: 64, random: () => 0 });
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+      expect(error.kind).toBe('tanium');
+      expect(error.message).toBe('Response from server is too large');
+      // The same request under the default limit reads the whole list.
+      expect(Array.isArray((await clientFor(emulator).request({ method: 'GET', path: CONNS })).payload)).toBe(
+        true,
+      );
     });
 
     it('unwraps {data} and keeps meta', async () => {

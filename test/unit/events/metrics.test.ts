@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { METRIC_NAMES, PowertoolsActionMetrics } from '../../../shared/events/metrics.ts';
+
+interface EmfDocument {
+  _aws: {
+    CloudWatchMetrics: {
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: { Name: string; Unit: string }[];
+    }[];
+  };
+  action: string;
+  [metric: string]: unknown;
+}
+
+/** The EMF documents written to stdout while `run` runs. */
+function emitted(run: () => void): EmfDocument[] {
+  const lines: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  try {
+    run();
+  } finally {
+    spy.mockRestore();
+  }
+  return lines
+    .flatMap((line) => line.split('\n'))
+    .filter((line) => line.includes('"_aws"'))
+    .map((line) => JSON.parse(line) as EmfDocument);
+}
+
+describe('per-action metrics', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('writes one EMF document per action per invocation, counts summed and every duration kept', () => {
+    const metrics = new PowertoolsActionMetrics({
+      namespace: 'TaniumTR',
+      serviceName: 'tanium-tr-connections',
+    });
+    const documents = emitted(() => {
+      metrics.record({ action: 'list connections', status: 'success', retrying: false, durationMs: 12 });
+      metrics.record({ action: 'list connections', status: 'failed', retrying: true, durationMs: 30 });
+      metrics.record({ action: 'list connections', status: 'failed', retrying: false, durationMs: 7 });
+      metrics.record({ action: 'get endpoint', status: 'success', retrying: false, durationMs: 5 });
+      metrics.flush();
+    });
+
+    expect(documents).toHaveLength(2);
+    const list = documents.find((document) => document.action === 'list connections');
+    expect(list).toMatchObject({
+      [METRIC_NAMES.requests]: 3,
+      [METRIC_NAMES.failures]: 2,
+      [METRIC_NAMES.retries]: 1,
+      [METRIC_NAMES.duration]: [12, 30, 7],
+      service: 'tanium-tr-connections',
+    });
+    const directive = list?._aws.CloudWatchMetrics[0];
+    expect(directive?.Namespace).toBe('TaniumTR');
+    expect(directive?.Dimensions[0]).toContain('action');
+    expect(documents.find((document) => document.action === 'get endpoint')).toMatchObject({
+      [METRIC_NAMES.requests]: 1,
+      [METRIC_NAMES.failures]: 0,
+      [METRIC_NAMES.retries]: 0,
+      [METRIC_NAMES.duration]: 5,
+    });
+  });
+
+  it('starts every invocation from zero and writes nothing for an invocation without requests', () => {
+    const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
+    emitted(() => {
+      metrics.record({ action: 'list connections', status: 'failed', retrying: false, durationMs: 3 });
+      metrics.flush();
+    });
+    expect(emitted(() => metrics.flush())).toHaveLength(0);
+    const next = emitted(() => {
+      metrics.record({ action: 'list connections', status: 'success', retrying: false, durationMs: 4 });
+      metrics.flush();
+    });
+    expect(next[0]).toMatchObject({
+      [METRIC_NAMES.requests]: 1,
+      [METRIC_NAMES.failures]: 0,
+      [METRIC_NAMES.duration]: 4,
+    });
+  });
+});
