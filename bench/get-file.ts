@@ -60,6 +60,11 @@ interface ChildReport {
   sampledPeakRssMb: number;
   /** RSS once the modules are loaded, before the action runs. */
   baselineRssMb: number;
+  /** Download, decryption, inflation and hashing into the spool: until the first S3 call. */
+  extractSeconds: number;
+  /** From the first S3 call to the end: existence check, upload, CompleteMultipartUpload. */
+  s3Seconds: number;
+  completeSeconds: number;
 }
 
 function credentialsFor(config: { baseUrl: string; apiToken: string; ca: string }) {
@@ -78,6 +83,21 @@ async function child(config: ChildConfig): Promise<void> {
     sampledPeak = Math.max(sampledPeak, process.memoryUsage().rss);
   }, 50);
   const s3 = new S3Client({ endpoint: config.motoEndpoint, forcePathStyle: true, region: 'us-east-1' });
+  // Where the time goes: the vault calls S3 only once the file is extracted, hashed and spooled.
+  let firstS3Call: number | undefined;
+  let completeMs = 0;
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const at = performance.now();
+      firstS3Call ??= at;
+      try {
+        return await next(args);
+      } finally {
+        if (context.commandName === 'CompleteMultipartUploadCommand') completeMs += performance.now() - at;
+      }
+    },
+    { step: 'initialize', name: 'benchS3Timing' },
+  );
   const client = new TaniumClient(credentialsFor(config));
   const started = performance.now();
   const result = await executeAction(
@@ -92,7 +112,8 @@ async function child(config: ChildConfig): Promise<void> {
       getFileMaxBytes: config.maxBytes,
     },
   );
-  const seconds = (performance.now() - started) / 1000;
+  const ended = performance.now();
+  const seconds = (ended - started) / 1000;
   clearInterval(sampler);
   sampledPeak = Math.max(sampledPeak, process.memoryUsage().rss);
   const item = (result.data[0] ?? {}) as { size?: number; sha256?: string };
@@ -105,6 +126,9 @@ async function child(config: ChildConfig): Promise<void> {
     maxRssMb: process.resourceUsage().maxRSS / 1024,
     sampledPeakRssMb: sampledPeak / MiB,
     baselineRssMb: baseline / MiB,
+    extractSeconds: ((firstS3Call ?? ended) - started) / 1000,
+    s3Seconds: (ended - (firstS3Call ?? ended)) / 1000,
+    completeSeconds: completeMs / 1000,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
   s3.destroy();
@@ -284,7 +308,8 @@ async function measure(
     copyMbPerS: mbPerS(copySeconds),
   };
   const rss = (r: ChildReport) =>
-    `peak RSS ${r.maxRssMb.toFixed(0)} MB (sampled ${r.sampledPeakRssMb.toFixed(0)} MB, ${r.baselineRssMb.toFixed(0)} MB before the action)`;
+    `peak RSS ${r.maxRssMb.toFixed(0)} MB (sampled ${r.sampledPeakRssMb.toFixed(0)} MB, ${r.baselineRssMb.toFixed(0)} MB before the action)\n` +
+    `    extraction into the spool ${r.extractSeconds.toFixed(1)} s, S3 ${r.s3Seconds.toFixed(1)} s (CompleteMultipartUpload ${r.completeSeconds.toFixed(1)} s)`;
   console.error(
     `${mib} MiB (archive ${(archiveBytes / MiB).toFixed(1)} MiB):\n` +
       `  get file from the emulator  ${figures.getFileMbPerS.toFixed(1)} MB/s in ${report.seconds.toFixed(1)} s, ${rss(report)}\n` +

@@ -1,5 +1,6 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { type FileDigests, WorkerDigester } from './hash-worker.ts';
 
 export interface Digests {
   sha1: string;
@@ -12,6 +13,34 @@ export interface HashingStreamOptions {
   /** Fails the stream with `tooLarge(maxBytes)` once more than this many bytes went through. */
   maxBytes?: number;
   tooLarge?: (maxBytes: number) => Error;
+  /**
+   * Hash on the container's hashing worker thread (default), beside decryption, or on this thread
+   * (`false`: what a single small file or a single-CPU machine gains nothing from).
+   */
+  worker?: boolean;
+}
+
+interface Digester {
+  /** A promise when the caller must wait before the next chunk (backpressure). */
+  update(chunk: Uint8Array): Promise<void> | undefined;
+  digests(): Promise<FileDigests>;
+  cancel(): void;
+}
+
+class InlineDigester implements Digester {
+  private readonly hashes = [createHash('sha1'), createHash('sha256'), createHash('md5')] as const;
+
+  update(chunk: Uint8Array): undefined {
+    for (const hash of this.hashes) hash.update(chunk);
+    return undefined;
+  }
+
+  digests(): Promise<FileDigests> {
+    const [sha1, sha256, md5] = this.hashes.map((hash) => hash.digest('hex')) as [string, string, string];
+    return Promise.resolve({ sha1, sha256, md5 });
+  }
+
+  cancel(): void {}
 }
 
 /**
@@ -20,9 +49,7 @@ export interface HashingStreamOptions {
  * (kept as it is) from a failure of the destination (wrapped as a vault error).
  */
 export class HashingStream extends Transform {
-  private readonly sha1 = createHash('sha1');
-  private readonly sha256 = createHash('sha256');
-  private readonly md5 = createHash('md5');
+  private readonly digester: Digester;
   private bytes = 0;
   private result: Digests | undefined;
   /** The error this stream was destroyed with, if any. */
@@ -30,6 +57,7 @@ export class HashingStream extends Transform {
 
   constructor(private readonly options: HashingStreamOptions = {}) {
     super({ highWaterMark: 64 * 1024 });
+    this.digester = options.worker === false ? new InlineDigester() : new WorkerDigester();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -39,25 +67,21 @@ export class HashingStream extends Transform {
       callback(tooLarge ? tooLarge(maxBytes) : new RangeError(`More than ${maxBytes} bytes`));
       return;
     }
-    this.sha1.update(chunk);
-    this.sha256.update(chunk);
-    this.md5.update(chunk);
-    callback(null, chunk);
+    const wait = this.digester.update(chunk);
+    if (wait === undefined) callback(null, chunk);
+    else wait.then(() => callback(null, chunk), callback);
   }
 
   override _flush(callback: TransformCallback): void {
-    const digest = (hash: Hash) => hash.digest('hex');
-    this.result = {
-      sha1: digest(this.sha1),
-      sha256: digest(this.sha256),
-      md5: digest(this.md5),
-      size: this.bytes,
-    };
-    callback();
+    this.digester.digests().then((digests) => {
+      this.result = { ...digests, size: this.bytes };
+      callback();
+    }, callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (error && this.sourceError === undefined) this.sourceError = error;
+    if (this.result === undefined) this.digester.cancel();
     callback(error);
   }
 

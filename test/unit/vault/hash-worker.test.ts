@@ -1,0 +1,121 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  activeHashJobs,
+  HASH_BLOCK_BYTES,
+  HASH_BLOCKS_PER_FILE,
+  terminateHashWorker,
+} from '../../../shared/vault/hash-worker.ts';
+import { type Digests, HashingStream } from '../../../shared/vault/hashing.ts';
+
+function expected(data: Buffer): Digests {
+  const hex = (algorithm: string) => createHash(algorithm).update(data).digest('hex');
+  return { sha1: hex('sha1'), sha256: hex('sha256'), md5: hex('md5'), size: data.length };
+}
+
+/** Splits `data` into chunks of uneven sizes, so blocks and chunks never line up. */
+function* unevenChunks(data: Buffer): Generator<Buffer> {
+  const sizes = [1, 7_000, 65_536, 300_001, 13];
+  for (let offset = 0, i = 0; offset < data.length; i++) {
+    const size = sizes[i % sizes.length] as number;
+    yield data.subarray(offset, offset + size);
+    offset += size;
+  }
+}
+
+/** A slow consumer: what the hashing stream passes on must be the same bytes, in order. */
+function collector(): { sink: Writable; bytes(): Buffer } {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    highWaterMark: 16 * 1024,
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(Buffer.from(chunk));
+      setImmediate(callback);
+    },
+  });
+  return { sink, bytes: () => Buffer.concat(chunks) };
+}
+
+async function hashThrough(data: Buffer, worker: boolean): Promise<{ digests: Digests; passed: Buffer }> {
+  const hasher = new HashingStream({ worker });
+  const out = collector();
+  await pipeline(Readable.from(unevenChunks(data)), hasher, out.sink);
+  return { digests: hasher.digests, passed: out.bytes() };
+}
+
+describe('hashing on the worker thread', () => {
+  afterEach(async () => {
+    await terminateHashWorker();
+  });
+
+  it('computes the same digests as node:crypto over more blocks than are in flight', async () => {
+    // More than HASH_BLOCKS_PER_FILE blocks, and not a whole number of them: the stream has to wait for
+    // blocks to come back, and the last block is partial.
+    const data = randomBytes(HASH_BLOCK_BYTES * (HASH_BLOCKS_PER_FILE + 2) + 12_345);
+    const { digests, passed } = await hashThrough(data, true);
+    expect(digests).toEqual(expected(data));
+    expect(passed.equals(data)).toBe(true);
+  });
+
+  it('agrees with hashing on the calling thread', async () => {
+    const data = randomBytes(3 * HASH_BLOCK_BYTES + 1);
+    const [onWorker, inline] = await Promise.all([hashThrough(data, true), hashThrough(data, false)]);
+    expect(onWorker.digests).toEqual(inline.digests);
+    expect(inline.digests).toEqual(expected(data));
+  });
+
+  it('hashes an empty file', async () => {
+    const { digests } = await hashThrough(Buffer.alloc(0), true);
+    expect(digests).toEqual(expected(Buffer.alloc(0)));
+  });
+
+  it('keeps files hashed at the same time apart', async () => {
+    const files = [
+      randomBytes(2 * HASH_BLOCK_BYTES + 5),
+      randomBytes(HASH_BLOCK_BYTES - 5),
+      randomBytes(777),
+    ];
+    const results = await Promise.all(files.map((data) => hashThrough(data, true)));
+    for (const [i, result] of results.entries()) expect(result.digests).toEqual(expected(files[i] as Buffer));
+    expect(activeHashJobs()).toBe(0);
+  });
+
+  it('drops a file destroyed half way and goes on hashing the next ones', async () => {
+    const hasher = new HashingStream({ worker: true });
+    const failed = new Promise((resolve) => hasher.once('error', resolve));
+    hasher.write(randomBytes(HASH_BLOCK_BYTES + 10));
+    expect(activeHashJobs()).toBe(1);
+    hasher.destroy(new Error('the download broke'));
+    await failed;
+    expect(hasher.sourceError?.message).toBe('the download broke');
+    expect(activeHashJobs()).toBe(0);
+    const data = randomBytes(HASH_BLOCK_BYTES * 2);
+    expect((await hashThrough(data, true)).digests).toEqual(expected(data));
+  });
+
+  it('fails the file when the worker dies, and starts a new worker for the next file', async () => {
+    const hasher = new HashingStream({ worker: true });
+    const source = new Readable({ read() {} });
+    const done = pipeline(source, hasher, collector().sink);
+    source.push(randomBytes(HASH_BLOCK_BYTES * 2));
+    await new Promise((resolve) => setImmediate(resolve));
+    await terminateHashWorker();
+    source.push(null);
+    await expect(done).rejects.toThrow(/hashing worker stopped/);
+    const data = randomBytes(HASH_BLOCK_BYTES + 3);
+    expect((await hashThrough(data, true)).digests).toEqual(expected(data));
+  });
+
+  it('enforces the size cap before hashing', async () => {
+    const hasher = new HashingStream({
+      worker: true,
+      maxBytes: 100,
+      tooLarge: (max) => new RangeError(`over ${max}`),
+    });
+    await expect(
+      pipeline(Readable.from([randomBytes(60), randomBytes(60)]), hasher, collector().sink),
+    ).rejects.toThrow('over 100');
+  });
+});
