@@ -87,11 +87,21 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         // Fails the whole invocation when no bus is configured: the messages stay queued, nothing is lost.
         const sink = runtime.sink();
         const recordHandler = async (record: SQSRecord): Promise<void> => {
-          const attempt = Math.max(1, Number(record.attributes?.ApproximateReceiveCount) || 1);
-          const parsed = parseMessageBody(record.body, record.messageId);
-          const disposition = await processor.process(parsed, delivery(attempt, true));
-          if (disposition.kind !== 'retry') await sink.publish(disposition.detail);
-          if (disposition.kind !== 'final') throw disposition.error;
+          // The batch's results share PutEvents calls: each record holds the sink until its own is queued.
+          const release = sink.hold?.() ?? (() => {});
+          try {
+            const attempt = Math.max(1, Number(record.attributes?.ApproximateReceiveCount) || 1);
+            const parsed = parseMessageBody(record.body, record.messageId);
+            const disposition = await processor.process(parsed, delivery(attempt, true));
+            if (disposition.kind !== 'retry') {
+              const published = sink.publish(disposition.detail);
+              release();
+              await published;
+            }
+            if (disposition.kind !== 'final') throw disposition.error;
+          } finally {
+            release();
+          }
         };
         // A batch whose records all failed is reported like any partial failure: SQS redelivers them
         // and the dead-letter queue alarms, instead of counting routine retries as function errors.

@@ -12,12 +12,20 @@ import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.t
 /** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
 export interface ResultSink {
   publish(detail: ResultDetail): Promise<void>;
+  /**
+   * Announces a result still being worked on (a record of the batch in progress), so results that are
+   * ready wait for it to share a call instead of going out one by one. Returns the release, called once
+   * the result was handed to `publish` or will not be.
+   */
+  hold?(): () => void;
 }
 
 /** EventBridge's limit for one PutEvents entry (and for the whole request). */
 export const MAX_ENTRY_BYTES = 256 * 1024;
 /** PutEvents accepts at most 10 entries per call. */
 export const MAX_ENTRIES_PER_CALL = 10;
+/** The longest a ready result waits for the results still held before it is sent anyway. */
+export const MAX_HOLD_MS = 25;
 /** Attempts for an entry PutEvents reports as failed (the SDK retries thrown errors itself). */
 export const PUBLISH_ATTEMPTS = 4;
 const MESSAGE_LIMIT_WHEN_STRIPPED = 2048;
@@ -56,7 +64,8 @@ export class EventBridgeResultSink implements ResultSink {
   private readonly sleep: (ms: number) => Promise<void>;
   private queue: Pending[] = [];
   private queuedBytes = 0;
-  private scheduled: NodeJS.Immediate | undefined;
+  private holds = 0;
+  private scheduled: { cancel(): void; held: boolean } | undefined;
 
   constructor(options: EventBridgeSinkOptions) {
     this.busName = options.busName;
@@ -68,6 +77,17 @@ export class EventBridgeResultSink implements ResultSink {
   async publish(detail: ResultDetail): Promise<void> {
     const entry = await this.entryFor(detail);
     await this.put(entry);
+  }
+
+  hold(): () => void {
+    this.holds += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds -= 1;
+      if (this.queue.length > 0) this.schedule();
+    };
   }
 
   private entry(detail: unknown): PutEventsRequestEntry {
@@ -121,8 +141,9 @@ export class EventBridgeResultSink implements ResultSink {
   }
 
   /**
-   * Queues the entry for the next PutEvents call. Results that are ready in the same turn of the event
-   * loop (the records of one SQS batch finishing together) share a call of up to 10 entries and 256 KB.
+   * Queues the entry for the next PutEvents call, of up to 10 entries and 256 KB. The call goes out on
+   * the next turn of the event loop, or, while results are still held (records of the same SQS batch
+   * still running), once the last of them is released or after MAX_HOLD_MS, whichever comes first.
    */
   private put(entry: PutEventsRequestEntry): Promise<void> {
     const size = entrySize(entry);
@@ -131,12 +152,25 @@ export class EventBridgeResultSink implements ResultSink {
       this.queue.push({ entry, size, resolve, reject });
       this.queuedBytes += size;
       if (this.queue.length >= MAX_ENTRIES_PER_CALL) this.flush();
-      else this.scheduled ??= setImmediate(() => this.flush());
+      else this.schedule();
     });
   }
 
+  private schedule(): void {
+    const held = this.holds > 0;
+    if (this.scheduled && (this.scheduled.held === held || !this.scheduled.held)) return;
+    this.scheduled?.cancel();
+    if (held) {
+      const timer = setTimeout(() => this.flush(), MAX_HOLD_MS);
+      this.scheduled = { held, cancel: () => clearTimeout(timer) };
+    } else {
+      const immediate = setImmediate(() => this.flush());
+      this.scheduled = { held, cancel: () => clearImmediate(immediate) };
+    }
+  }
+
   private flush(): void {
-    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled?.cancel();
     this.scheduled = undefined;
     const batch = this.queue;
     this.queue = [];

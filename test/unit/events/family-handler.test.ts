@@ -65,6 +65,26 @@ afterEach(() => {
 });
 
 describe('Family handler: event shapes', () => {
+  it('publishes the results of a batch in one PutEvents call even when its records finish apart', async () => {
+    // Prepare: Tanium answers each record's request a little later than the previous one.
+    let answered = 0;
+    request.mockImplementation(async () => {
+      answered += 1;
+      await new Promise((resolve) => setTimeout(resolve, 3 * answered));
+      return taniumResponse(CONNECTIONS);
+    });
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const records = Array.from({ length: 6 }, (_, i) => sqsRecord(listConnections(`req-${i}`)));
+    const response = (await handler(sqsEvent(...records), lambdaContext())) as SQSBatchResponse;
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const calls = eventBridge.commandCalls(PutEventsCommand);
+    expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([6]);
+  });
+
   it('runs each record of an SQS batch and publishes one Action Result per request', async () => {
     // Prepare
     const { handler } = buildHandler('connections');

@@ -1,7 +1,12 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventBridgeResultSink, entrySize, MAX_ENTRY_BYTES } from '../../../shared/events/publisher.ts';
+import {
+  EventBridgeResultSink,
+  entrySize,
+  MAX_ENTRY_BYTES,
+  MAX_HOLD_MS,
+} from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import type { ResultStore } from '../../../shared/vault/result-store.ts';
@@ -195,6 +200,45 @@ describe('Result publishing', () => {
         ),
       );
     expect(calls).toEqual([['a', 'b', 'c'], ['b']]);
+  });
+
+  it('keeps a ready result for the results still held, then sends them together', async () => {
+    // Prepare: three records of one batch, finishing a few milliseconds apart.
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+    const releases = [sink.hold(), sink.hold(), sink.hold()];
+    const finish = (index: number) => {
+      const published = sink.publish(detail({ requestId: `r-${index}` }));
+      releases[index]?.();
+      return published;
+    };
+
+    // Act
+    const first = finish(0);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const callsWhileHeld = eventBridge.commandCalls(PutEventsCommand).length;
+    await Promise.all([first, finish(1), finish(2)]);
+
+    // Assess
+    expect(callsWhileHeld).toBe(0);
+    const calls = eventBridge.commandCalls(PutEventsCommand);
+    expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([3]);
+  });
+
+  it('sends a held result after at most MAX_HOLD_MS when another record is still running', async () => {
+    // Prepare
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+    const release = sink.hold();
+    sink.hold(); // a record still running, for longer than the test
+
+    // Act
+    const started = performance.now();
+    const published = sink.publish(detail({ requestId: 'fast' }));
+    release();
+    await published;
+
+    // Assess
+    expect(performance.now() - started).toBeGreaterThanOrEqual(MAX_HOLD_MS - 2);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
   });
 
   it('never puts more than 10 entries in one call', async () => {
