@@ -1,4 +1,6 @@
 import { Worker } from 'node:worker_threads';
+import { VaultError } from '../tanium/errors.ts';
+import { VAULT_ADD_ERROR_PREFIX } from './errors.ts';
 
 /**
  * SHA-1, SHA-256 and MD5 of evidence computed on a worker thread. ZipCrypto decryption keeps the main
@@ -91,8 +93,11 @@ class HashWorkerPool {
       this.jobs.clear();
       for (const job of jobs) job.onFailure(error);
     };
-    worker.on('error', (error) => fail(new Error(`The hashing worker failed: ${error.message}`)));
-    worker.on('exit', (code) => fail(new Error(`The hashing worker stopped (exit code ${code})`)));
+    // Nothing is wrong with the file or the request: a new worker on redelivery can hash it.
+    const lost = (what: string) =>
+      new VaultError(`${VAULT_ADD_ERROR_PREFIX}The hashing worker ${what}`, { retryable: true });
+    worker.on('error', (error) => fail(lost(`failed: ${error.message}`)));
+    worker.on('exit', (code) => fail(lost(`stopped (exit code ${code})`)));
     worker.unref();
     this.worker = worker;
     return worker;

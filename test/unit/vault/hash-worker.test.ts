@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { VaultError } from '../../../shared/tanium/errors.ts';
 import {
   activeHashJobs,
   HASH_BLOCK_BYTES,
@@ -103,7 +104,17 @@ describe('hashing on the worker thread', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await terminateHashWorker();
     source.push(null);
-    await expect(done).rejects.toThrow(/hashing worker stopped/);
+    const error = await done.then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error).toMatchObject({
+      retryable: true,
+      message: expect.stringMatching(
+        /^Error occurred while adding the file to vault\. The hashing worker stopped/,
+      ),
+    });
     const data = randomBytes(HASH_BLOCK_BYTES + 3);
     expect((await hashThrough(data, true)).digests).toEqual(expected(data));
   });
