@@ -158,8 +158,12 @@ export class EventBridgeResultSink implements ResultSink {
 
   private schedule(): void {
     const held = this.holds > 0;
-    if (this.scheduled && (this.scheduled.held === held || !this.scheduled.held)) return;
-    this.scheduled?.cancel();
+    if (this.scheduled) {
+      // A pending immediate is already the soonest a call can go; a pending timer stays while results
+      // are held and gives way to an immediate once none is.
+      if (!this.scheduled.held || held) return;
+      this.scheduled.cancel();
+    }
     if (held) {
       const timer = setTimeout(() => this.flush(), MAX_HOLD_MS);
       this.scheduled = { held, cancel: () => clearTimeout(timer) };

@@ -419,7 +419,6 @@ export class TaniumClient {
       if (body.length === 0) headers['content-length'] = '0';
     }
     const timeoutMs = this.credentials.timeoutSeconds * 1000;
-    const remaining = deadline - Date.now();
     const started = Date.now();
     // A closed agent (closeAgents() at CLI exit or in tests) is replaced by a fresh one from the cache.
     if (this.agent.closed) this.agent = agentFor(this.credentials);
@@ -431,7 +430,7 @@ export class TaniumClient {
       body: body ?? null,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-      ...(Number.isFinite(remaining) ? { signal: this.deadlines.at(deadline) } : {}),
+      ...(Number.isFinite(deadline) ? { signal: this.deadlines.at(deadline) } : {}),
     });
     this.logger.debug('Tanium request', {
       ...request.logContext,

@@ -135,6 +135,8 @@ export function terminateHashWorker(): Promise<void> {
  */
 export class WorkerDigester {
   private readonly free: ArrayBuffer[] = [];
+  /** Blocks allocated so far: only as many as the file needs, at most HASH_BLOCKS_PER_FILE. */
+  private allocated = 0;
   private block: Uint8Array | undefined;
   private filled = 0;
   private waiting: { resolve(): void; reject(error: Error): void } | undefined;
@@ -143,7 +145,6 @@ export class WorkerDigester {
   private readonly channel: ReturnType<HashWorkerPool['open']>;
 
   constructor() {
-    for (let i = 0; i < HASH_BLOCKS_PER_FILE; i++) this.free.push(new ArrayBuffer(HASH_BLOCK_BYTES));
     this.channel = pool.open({
       onBlock: (buffer) => {
         this.free.push(buffer);
@@ -164,7 +165,7 @@ export class WorkerDigester {
     let offset = 0;
     while (offset < chunk.length) {
       if (!this.block) {
-        const buffer = this.free.pop();
+        const buffer = this.free.pop() ?? this.newBlock();
         // Every block is with the worker: continue with the rest of the chunk once one comes back.
         if (!buffer) return this.blockReturned().then(() => this.update(chunk.subarray(offset)));
         this.block = new Uint8Array(buffer);
@@ -203,6 +204,12 @@ export class WorkerDigester {
       block.buffer as ArrayBuffer,
     ]);
     this.filled = 0;
+  }
+
+  private newBlock(): ArrayBuffer | undefined {
+    if (this.allocated >= HASH_BLOCKS_PER_FILE) return undefined;
+    this.allocated += 1;
+    return new ArrayBuffer(HASH_BLOCK_BYTES);
   }
 
   private blockReturned(): Promise<void> {

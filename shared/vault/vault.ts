@@ -63,11 +63,6 @@ export interface VaultOptions {
    * `vault/<sha1>` (default 1 GiB; 0 never spools). Larger caps stream through `incoming/` instead.
    */
   spoolMaxBytes?: number;
-  /**
-   * Compute the digests on a worker thread, beside decryption (default true). Off, they are computed on
-   * the calling thread.
-   */
-  hashOnWorker?: boolean;
 }
 
 export function vaultKey(vaultId: string): string {
@@ -100,7 +95,6 @@ export class Vault {
   private readonly copyPartSize: number;
   private readonly spoolDir: string;
   private readonly spoolMaxBytes: number;
-  private readonly hashOnWorker: boolean;
 
   constructor(options: VaultOptions) {
     this.bucket = options.bucket;
@@ -111,7 +105,6 @@ export class Vault {
     this.copyPartSize = Math.max(DEFAULTS.minPartSize, options.copyPartSize ?? DEFAULTS.copyPartSize);
     this.spoolDir = options.spoolDir ?? tmpdir();
     this.spoolMaxBytes = Math.max(0, options.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes);
-    this.hashOnWorker = options.hashOnWorker ?? true;
   }
 
   /** The S3 client, created once on first use (not at import, so a frozen init holds no stale credential). */
@@ -149,7 +142,7 @@ export class Vault {
     metadata: EvidenceMetadata,
     options: StoreEvidenceOptions,
   ): Promise<StoredEvidence> {
-    const hasher = this.hashing(options);
+    const hasher = hashingFor(options);
     const file = join(this.spoolDir, `tanium-vault-${randomUUID()}`);
     const sink = createWriteStream(file);
     let writeError: Error | undefined;
@@ -215,7 +208,7 @@ export class Vault {
     metadata: EvidenceMetadata,
     options: StoreEvidenceOptions,
   ): Promise<StoredEvidence> {
-    const hasher = this.hashing(options);
+    const hasher = hashingFor(options);
     source.pipe(hasher);
     // pipe() does not forward errors; the source's error is what the caller must see.
     source.once('error', (error) => hasher.destroy(error));
@@ -488,15 +481,6 @@ export class Vault {
     }
   }
 
-  /** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */
-  private hashing(options: StoreEvidenceOptions): HashingStream {
-    return new HashingStream({
-      maxBytes: options.maxBytes,
-      tooLarge: options.tooLarge ?? getFileTooLarge,
-      worker: this.hashOnWorker,
-    });
-  }
-
   /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */
   private async discardIncoming(key: string, uploadId: string | undefined): Promise<void> {
     if (uploadId) {
@@ -506,6 +490,11 @@ export class Vault {
     }
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
   }
+}
+
+/** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */
+function hashingFor(options: StoreEvidenceOptions): HashingStream {
+  return new HashingStream({ maxBytes: options.maxBytes, tooLarge: options.tooLarge ?? getFileTooLarge });
 }
 
 /**

@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { TR } from '../../../shared/tanium/routes.ts';
 import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
 import { fileContent } from '../../emulator/state/files.ts';
+import { hexDigest } from '../../helpers/digests.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 import { clientFor, contextFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
@@ -32,9 +32,7 @@ const FILE_SIZE = 204800;
 const DATA_PATH = `${TR}/filedownload/data/${FILE_ID}`;
 const EVIDENCE_PATH = `${TR}/filedownload/${FILE_ID}`;
 
-function digest(algorithm: string, data: Uint8Array): string {
-  return createHash(algorithm).update(data).digest('hex');
-}
+const digest = hexDigest;
 
 /** What the vault must report for bytes the emulator put in the archive, hashed here independently. */
 function expectedHashes(bytes: Buffer) {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import type { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
 import { FULL_PERSONA } from '../../emulator/index.ts';
+import { hexDigest } from '../../helpers/digests.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 import { clientFor, contextFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
@@ -18,9 +18,7 @@ const INTELS = `${TR}/intels`;
 const RULE = 'rule ExampleRule { strings: $a = "text here" condition: $a }';
 const MISSING_ID = 'f'.repeat(40);
 
-function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+const sha256 = (data: string | Uint8Array) => hexDigest('sha256', data);
 
 describe('Action: upload intel doc', () => {
   let moto: MotoServer;
@@ -111,9 +109,7 @@ describe('Action: upload intel doc', () => {
     );
     expect(post.bodyDigest).toBe(sha256(Buffer.from(text, 'utf8')));
     expect(post.bodyLength).toBe(Buffer.byteLength(text, 'utf8'));
-    expect(result.data).toEqual([
-      expect.objectContaining({ name, md5: createHash('md5').update(text).digest('hex') }),
-    ]);
+    expect(result.data).toEqual([expect.objectContaining({ name, md5: hexDigest('md5', text) })]);
   });
 
   it('keeps the document text exactly as given (no trimming)', async () => {
@@ -185,7 +181,7 @@ describe('Action: upload intel doc', () => {
 
   it('fails without posting anything when the vault file is empty', async () => {
     // Prepare: an empty object placed directly (get file never stores one, but a bucket can hold it).
-    const emptySha1 = createHash('sha1').update('').digest('hex');
+    const emptySha1 = hexDigest('sha1', '');
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `vault/${emptySha1}`, Body: '' }));
 
     // Act
@@ -203,7 +199,7 @@ describe('Action: upload intel doc', () => {
   it('asks for file_name when the vault file has no stored name, before posting', async () => {
     // Prepare
     const content = Buffer.from(RULE);
-    const sha1 = createHash('sha1').update(content).digest('hex');
+    const sha1 = hexDigest('sha1', content);
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `vault/${sha1}`, Body: content }));
 
     // Act

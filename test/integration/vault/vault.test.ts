@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
 import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { hexDigest } from '../../helpers/digests.ts';
 import { failure } from '../../helpers/failure.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 import { chunked, sampleText, ZipWorkspace } from '../../unit/vault/zip-fixtures.ts';
@@ -24,9 +25,7 @@ import { chunked, sampleText, ZipWorkspace } from '../../unit/vault/zip-fixtures
 const BUCKET = 'vault-test';
 const MiB = 1024 * 1024;
 
-function digest(algorithm: string, data: Uint8Array): string {
-  return createHash(algorithm).update(data).digest('hex');
-}
+const digest = hexDigest;
 
 describe.each([
   ['spooled to local storage, then uploaded to vault/<sha1>', {}],

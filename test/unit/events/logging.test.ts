@@ -1,26 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
-
-/** The JSON log lines written while `run` runs. */
-function linesOf(run: () => void): Record<string, unknown>[] {
-  const lines: string[] = [];
-  const capture = (chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  };
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-  try {
-    run();
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return lines
-    .flatMap((line) => line.split('\n'))
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
+import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
 
 describe('the Powertools logger behind the event layer', () => {
   afterEach(() => vi.unstubAllEnvs());
@@ -28,7 +8,7 @@ describe('the Powertools logger behind the event layer', () => {
   it('drops debug lines at INFO and prints info lines with their keys', () => {
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'INFO');
     const logger = createPowertoolsLogger('tanium-tr-test');
-    const lines = linesOf(() => {
+    const lines = jsonLinesWrittenBy(() => {
       logger.debug('Tanium request', { path: '/plugin/products/threat-response/api/v1/conns' });
       logger.info('Request completed', { correlation_id: 'req-1', action: 'list connections' });
     });
@@ -45,7 +25,7 @@ describe('the Powertools logger behind the event layer', () => {
   it('prints debug lines when the level is DEBUG', () => {
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'DEBUG');
     const logger = createPowertoolsLogger('tanium-tr-test');
-    const lines = linesOf(() => logger.debug('Tanium request', { status: 200 }));
+    const lines = jsonLinesWrittenBy(() => logger.debug('Tanium request', { status: 200 }));
     expect(lines).toEqual([
       expect.objectContaining({ level: 'DEBUG', message: 'Tanium request', status: 200 }),
     ]);

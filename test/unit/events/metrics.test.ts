@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { METRIC_NAMES, PowertoolsActionMetrics } from '../../../shared/events/metrics.ts';
+import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
 
 interface EmfDocument {
   _aws: {
@@ -13,22 +14,9 @@ interface EmfDocument {
   [metric: string]: unknown;
 }
 
-/** The EMF documents written to stdout while `run` runs. */
+/** The EMF documents written while `run` runs. */
 function emitted(run: () => void): EmfDocument[] {
-  const lines: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  try {
-    run();
-  } finally {
-    spy.mockRestore();
-  }
-  return lines
-    .flatMap((line) => line.split('\n'))
-    .filter((line) => line.includes('"_aws"'))
-    .map((line) => JSON.parse(line) as EmfDocument);
+  return jsonLinesWrittenBy(run).filter((line) => '_aws' in line) as unknown as EmfDocument[];
 }
 
 describe('per-action metrics', () => {

@@ -1,6 +1,6 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   EventBridgeResultSink,
   entrySize,
@@ -202,8 +202,10 @@ describe('Result publishing', () => {
     expect(calls).toEqual([['a', 'b', 'c'], ['b']]);
   });
 
-  it('keeps a ready result for the results still held, then sends them together', async () => {
-    // Prepare: three records of one batch, finishing a few milliseconds apart.
+  it('keeps a ready result for the results still held, then sends them together at once', async () => {
+    // Prepare: three records of one batch finishing apart. The hold timer never fires here, so the call
+    // can only go out because the last record released its hold.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
     const releases = [sink.hold(), sink.hold(), sink.hold()];
     const finish = (index: number) => {
@@ -211,17 +213,27 @@ describe('Result publishing', () => {
       releases[index]?.();
       return published;
     };
+    const turns = async (count: number) => {
+      for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
 
-    // Act
-    const first = finish(0);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    const callsWhileHeld = eventBridge.commandCalls(PutEventsCommand).length;
-    await Promise.all([first, finish(1), finish(2)]);
+    try {
+      // Act
+      const first = finish(0);
+      await turns(5);
+      const callsWhileHeld = eventBridge.commandCalls(PutEventsCommand).length;
+      const second = finish(1);
+      await turns(5);
+      const callsWhileOneHeld = eventBridge.commandCalls(PutEventsCommand).length;
+      await Promise.all([first, second, finish(2)]);
 
-    // Assess
-    expect(callsWhileHeld).toBe(0);
-    const calls = eventBridge.commandCalls(PutEventsCommand);
-    expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([3]);
+      // Assess
+      expect([callsWhileHeld, callsWhileOneHeld]).toEqual([0, 0]);
+      const calls = eventBridge.commandCalls(PutEventsCommand);
+      expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([3]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('sends a held result after at most MAX_HOLD_MS when another record is still running', async () => {
