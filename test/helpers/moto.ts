@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 /** A moto server (real S3, SQS, Secrets Manager, EventBridge, DynamoDB endpoints) on a loopback port. */
 export interface MotoServer {
@@ -31,13 +32,16 @@ export function motoAvailable(): boolean {
   return probe.status === 0;
 }
 
-/** Starts `python3 -m moto.server` on a free loopback port and waits until it answers. */
+/** moto's server with DynamoDB's atomic conditional writes restored (see the script's docstring). */
+const LAUNCHER = fileURLToPath(new URL('./moto_server.py', import.meta.url));
+
+/** Starts moto's server (`python3 -m moto.server`, through LAUNCHER) on a free loopback port. */
 export async function startMoto(): Promise<MotoServer> {
   if (!motoAvailable()) throw new Error(INSTALL_HINT);
   const port = await freePort();
-  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+  const child: ChildProcess = spawn('python3', [LAUNCHER, '127.0.0.1', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', MOTO_PORT: String(port) },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -1,0 +1,44 @@
+"""moto's server (what `python3 -m moto.server` runs), with DynamoDB requests handled one at a time.
+
+DynamoDB applies a conditional write atomically: of two runs racing for the alert poller's lease, one
+wins. moto's threaded server evaluates the condition and applies the update without a lock, so under CPU
+load two racing requests can both pass the condition (measured: 22 of 1,500 rounds of four concurrent
+lease requests). The code under test relies on the real service's guarantee, so this launcher restores
+it; every other service is served exactly as moto serves it.
+
+Usage: python3 moto_server.py HOST PORT
+"""
+
+import signal
+import sys
+import threading
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+
+class SerializedDynamoDB:
+    """WSGI middleware: DynamoDB requests (JSON protocol, X-Amz-Target DynamoDB_*) take one lock."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self.lock:
+            # The response is produced inside the lock, so the next request sees this one's write.
+            return list(self.app(environ, start_response))
+
+
+def main() -> None:
+    host, port = sys.argv[1], int(sys.argv[2])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(host, port, SerializedDynamoDB(app), threaded=True)
+
+
+if __name__ == "__main__":
+    main()
