@@ -56,7 +56,9 @@ export class HashingStream extends Transform {
   sourceError: Error | undefined;
 
   constructor(private readonly options: HashingStreamOptions = {}) {
-    super({ highWaterMark: 64 * 1024 });
+    // Room for a few inflated batches: the extracting thread delivers in bursts between decryptions, and a
+    // full buffer here would pause zlib and then decryption.
+    super({ highWaterMark: 1024 * 1024 });
     this.digester = options.worker === false ? new InlineDigester() : new WorkerDigester();
   }
 

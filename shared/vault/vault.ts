@@ -144,7 +144,8 @@ export class Vault {
   ): Promise<StoredEvidence> {
     const hasher = hashingFor(options);
     const file = join(this.spoolDir, `tanium-vault-${randomUUID()}`);
-    const sink = createWriteStream(file);
+    // Large writes (the default is 16 KiB) keep the spool off the extraction's critical path.
+    const sink = createWriteStream(file, { highWaterMark: 1024 * 1024 });
     let writeError: Error | undefined;
     sink.once('error', (error) => {
       writeError = error;

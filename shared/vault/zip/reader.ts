@@ -24,6 +24,39 @@ const METHOD_STORE = 0;
 const METHOD_DEFLATE = 8;
 const METHOD_AES = 99;
 const U32 = 0x1_0000_0000;
+/** Decrypted bytes per zlib write, and zlib's output buffer: one thread-pool pass per batch, usually. */
+const INFLATE_BATCH_BYTES = 256 * 1024;
+/** Batches handed to zlib and not yet done, at most, besides the one being decrypted. */
+const INFLATE_BATCHES_AHEAD = 2;
+/** Decrypted bytes between two turns of the event loop (about half a millisecond of decryption). */
+const YIELD_EVERY_BYTES = 64 * 1024;
+
+/** Decrypted bytes on their way to zlib, and the raw bytes they came from (given back if past the end). */
+interface InflateBatch {
+  buffer: Buffer;
+  length: number;
+  raws: Buffer[];
+  /** Bytes written to zlib up to and including this batch. */
+  fedThrough: number;
+  /** Once zlib is done with the batch: the bytes it had taken by then. */
+  taken: Promise<number> | undefined;
+}
+
+/** The last `length` bytes of `chunks` taken together, as one buffer. */
+function tailOf(chunks: Buffer[], length: number): Buffer {
+  const parts: Buffer[] = [];
+  let needed = length;
+  for (let i = chunks.length - 1; i >= 0 && needed > 0; i--) {
+    const chunk = chunks[i]!;
+    const part = chunk.length <= needed ? chunk : chunk.subarray(chunk.length - needed);
+    parts.unshift(part);
+    needed -= part.length;
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const EMPTY = Buffer.alloc(0);
 
 export interface ZipReaderOptions {
   /** Password for ZipCrypto entries (the Tanium convention is `infected`). Unencrypted entries need none. */
@@ -34,7 +67,7 @@ export interface ZipReaderOptions {
   maxEntryBytes?: number;
   /** The error thrown when a limit is exceeded (default: the GET_FILE_MAX_BYTES TooLargeError). */
   tooLarge?: (maxBytes: number) => Error;
-  /** Buffer of each entry stream, in bytes (default 64 KiB). */
+  /** Buffer of each entry stream, in bytes (default 1 MiB). */
   highWaterMark?: number;
 }
 
@@ -267,7 +300,7 @@ class EntryPump {
   ) {
     this.displayName = header.name;
     this.stream = new Readable({
-      highWaterMark: options.highWaterMark ?? 64 * 1024,
+      highWaterMark: options.highWaterMark ?? 1024 * 1024,
       read: () => {
         const waiter = this.readWaiter;
         this.readWaiter = undefined;
@@ -427,7 +460,7 @@ class EntryPump {
   }
 
   private async inflate(consumedBefore: number, hasDescriptor: boolean): Promise<number> {
-    const inflater = zlib.createInflateRaw({ chunkSize: 64 * 1024 });
+    const inflater = zlib.createInflateRaw({ chunkSize: INFLATE_BATCH_BYTES });
     this.inflater = inflater;
     const ended = new Promise<void>((resolve) => inflater.once('end', resolve));
     inflater.once('error', (error: Error) => {
@@ -442,70 +475,95 @@ class EntryPump {
 
     let remaining = hasDescriptor ? Number.POSITIVE_INFINITY : this.header.compressedSize - consumedBefore;
     if (remaining < 0) throw new ArchiveError(`Corrupt archive: bad sizes for entry ${this.displayName}`);
-    let consumed = consumedBefore;
+    // zlib inflates on the thread pool, but each batch it finishes is handed the next one from this
+    // thread. Decrypted bytes therefore go to zlib in large batches, a few queued ahead, so this thread
+    // (decryption is the bottleneck) rarely waits for zlib and zlib rarely waits for it.
+    const inFlight: InflateBatch[] = [];
+    const spare: Buffer[] = [];
+    const emptyBatch = (): InflateBatch => ({
+      buffer: EMPTY,
+      length: 0,
+      raws: [],
+      fedThrough: 0,
+      taken: undefined,
+    });
+    let batch = emptyBatch();
     let fed = 0;
     let streamEnded = false;
-    const write = (plain: Buffer) =>
-      this.wait(
-        new Promise<void>((resolve, reject) => {
-          inflater.write(plain, (error) => (error ? reject(error) : resolve()));
-        }),
-      );
-    // zlib inflates on the thread pool: one chunk is in flight while the next one is read and decrypted,
-    // so decryption and inflation overlap instead of taking turns.
-    let inFlight: { raw: Buffer; plain: Buffer; written: Promise<void> } | undefined;
-    /** Settles the chunk in flight; true when the deflate stream ended inside it. */
-    const settle = async (ahead: Buffer | undefined): Promise<boolean> => {
-      if (!inFlight) return false;
-      const { raw, plain, written } = inFlight;
-      inFlight = undefined;
-      await written;
-      fed += plain.length;
+    let sinceYield = 0;
+
+    /** Settles the oldest batch; true when the deflate stream ended inside it. */
+    const settleOldest = async (): Promise<boolean> => {
+      const oldest = inFlight.shift()!;
+      const taken = await this.wait(oldest.taken!);
+      spare.push(oldest.buffer);
       // zlib stops taking input at the end of the deflate stream; what it left belongs to what follows.
-      const leftover = fed - inflater.bytesWritten;
-      consumed += raw.length - leftover;
+      const leftover = oldest.fedThrough - taken;
       if (leftover === 0) return false;
-      streamEnded = true;
+      const later = inFlight.splice(0);
+      // Batches queued after the end are not inflated, but zlib still calls back for each of them.
+      await this.wait(Promise.all(later.map((queued) => queued.taken)));
       if (hasDescriptor) {
-        // Give back what follows the stream, nearest first: the chunk read ahead, then this one's tail.
-        if (ahead) this.source.unread(ahead);
-        this.source.unread(raw.subarray(raw.length - leftover));
+        // Give back what follows the stream; the source reads what was given back last first.
+        for (const raw of [batch, ...later.reverse()].flatMap((pending) => pending.raws.reverse())) {
+          this.source.unread(raw);
+        }
+        this.source.unread(tailOf(oldest.raws, leftover));
       }
       return true;
     };
-    while (remaining > 0) {
-      const raw = await this.wait(this.source.next(remaining));
-      if (raw === null) {
-        if (await settle(undefined)) break;
-        throw truncatedArchive();
+    /** Hands the batch being filled to zlib, once there is room in the queue. */
+    const submit = async (): Promise<boolean> => {
+      while (inFlight.length >= INFLATE_BATCHES_AHEAD) {
+        if (await settleOldest()) return true;
       }
-      const plain = this.decrypt(raw);
-      if (await settle(raw)) {
-        // The chunk read ahead is past the stream: unread (descriptor case), or inside the declared size
-        // and skipped below.
-        if (!hasDescriptor) remaining -= raw.length;
-        break;
-      }
-      remaining -= raw.length;
-      const written = write(plain);
-      // Awaited by settle(); when the loop leaves early (upstream error, abort) nobody will, and the
+      fed += batch.length;
+      batch.fedThrough = fed;
+      const input = batch.buffer.subarray(0, batch.length);
+      batch.taken = new Promise<number>((resolve, reject) => {
+        // Read in the callback: zlib may be into the next batch by the time the caller looks.
+        inflater.write(input, (error) => (error ? reject(error) : resolve(inflater.bytesWritten)));
+      });
+      // Awaited by settleOldest(); when the loop leaves early (upstream error, abort) nobody will, and the
       // original failure is what gets reported.
-      written.catch(() => undefined);
-      inFlight = { raw, plain, written };
+      batch.taken.catch(() => undefined);
+      inFlight.push(batch);
+      batch = emptyBatch();
+      return false;
+    };
+
+    while (remaining > 0 && !streamEnded) {
+      const raw = await this.wait(this.source.next(Math.min(remaining, INFLATE_BATCH_BYTES - batch.length)));
+      if (raw === null) break;
+      if (!hasDescriptor) remaining -= raw.length;
+      if (batch.length === 0) batch.buffer = spare.pop() ?? Buffer.allocUnsafe(INFLATE_BATCH_BYTES);
+      if (this.decoder) this.decoder.decrypt(raw, batch.buffer, 0, raw.length, batch.length);
+      else raw.copy(batch.buffer, batch.length);
+      batch.raws.push(raw);
+      batch.length += raw.length;
+      if (batch.length === INFLATE_BATCH_BYTES) streamEnded = await submit();
+      sinceYield += raw.length;
+      if (sinceYield >= YIELD_EVERY_BYTES) {
+        // Let callbacks run: zlib gets its next batch (or its next pass over this one) from them, and the
+        // body may have bytes ready, so this loop would otherwise go on through microtasks alone.
+        sinceYield = 0;
+        await yieldToEventLoop();
+      }
     }
-    if (!streamEnded) await settle(undefined);
+    if (!streamEnded && batch.length > 0) streamEnded = await submit();
+    while (!streamEnded && inFlight.length > 0) streamEnded = await settleOldest();
+    if (!streamEnded && remaining > 0) throw truncatedArchive();
     if (!hasDescriptor) {
       // Bytes after the end of the deflate stream but inside the declared size are skipped, as unzip does.
-      while (streamEnded && remaining > 0) {
+      while (remaining > 0) {
         const raw = await this.wait(this.source.next(remaining));
         if (raw === null) throw truncatedArchive();
         remaining -= raw.length;
       }
-      consumed = this.header.compressedSize;
     }
     inflater.end();
     await this.wait(ended);
-    return consumed;
+    return hasDescriptor ? consumedBefore + inflater.bytesWritten : this.header.compressedSize;
   }
 
   /** Reads the data descriptor after a bit-3 entry, in its 32-bit or Zip64 form, with or without signature. */

@@ -148,6 +148,38 @@ describe('Vault: streaming ZIP reader', () => {
     ]);
   });
 
+  it('finds where each deflated entry ends when bytes after it were already queued for inflation', async () => {
+    // Prepare: entries of several inflate batches each, sizes only in data descriptors, so the reader
+    // learns where an entry ends only from zlib, after it has decrypted and queued what follows
+    const bigRandom = randomBytes(1_500_000);
+    const bigText = sampleText(3_000_000);
+    workspace.file('big.bin', bigRandom);
+    workspace.file('big.txt', bigText);
+    const archive = workspace.zip('fd-big.zip', [
+      '-fd',
+      '-P',
+      'infected',
+      'fd-big.zip',
+      'big.bin',
+      'big.txt',
+      'small.txt',
+      'blob.bin',
+    ]);
+
+    for (const size of [1000, 65_536, 300_000]) {
+      // Act
+      const entries = await extractAll(chunked(archive, size));
+
+      // Assess
+      expect(entries.map((entry) => [entry.name, entry.method, sha256(entry.data)])).toEqual([
+        ['big.bin', 8, sha256(bigRandom)],
+        ['big.txt', 8, sha256(bigText)],
+        ['small.txt', 8, sha256(small)],
+        ['blob.bin', 8, sha256(random)],
+      ]);
+    }
+  });
+
   it('accepts unencrypted entries', async () => {
     // Prepare
     const archive = workspace.zip('plain.zip', ['plain.zip', 'report.txt', 'blob.bin']);
