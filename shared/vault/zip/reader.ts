@@ -26,6 +26,8 @@ const METHOD_AES = 99;
 const U32 = 0x1_0000_0000;
 /** Decrypted bytes per zlib write, and zlib's output buffer: one thread-pool pass per batch, usually. */
 const INFLATE_BATCH_BYTES = 256 * 1024;
+/** zlib's output buffer for entries declared smaller than a batch (zlib's default is 16 KiB). */
+const MIN_INFLATE_CHUNK_BYTES = 16 * 1024;
 /** Batches handed to zlib and not yet done, at most, besides the one being decrypted. */
 const INFLATE_BATCHES_AHEAD = 2;
 /** Decrypted bytes between two turns of the event loop (about half a millisecond of decryption). */
@@ -460,7 +462,11 @@ class EntryPump {
   }
 
   private async inflate(consumedBefore: number, hasDescriptor: boolean): Promise<number> {
-    const inflater = zlib.createInflateRaw({ chunkSize: INFLATE_BATCH_BYTES });
+    // A small entry (size known from its header) gets buffers to its size, not a batch's.
+    const declared = hasDescriptor ? INFLATE_BATCH_BYTES : this.header.size;
+    const inflater = zlib.createInflateRaw({
+      chunkSize: Math.min(INFLATE_BATCH_BYTES, Math.max(MIN_INFLATE_CHUNK_BYTES, declared)),
+    });
     this.inflater = inflater;
     const ended = new Promise<void>((resolve) => inflater.once('end', resolve));
     inflater.once('error', (error: Error) => {
@@ -535,8 +541,11 @@ class EntryPump {
     while (remaining > 0 && !streamEnded) {
       const raw = await this.wait(this.source.next(Math.min(remaining, INFLATE_BATCH_BYTES - batch.length)));
       if (raw === null) break;
+      if (batch.length === 0) {
+        // What is still to come fits: `remaining` only shrinks, so reused buffers are never too small.
+        batch.buffer = spare.pop() ?? Buffer.allocUnsafe(Math.min(INFLATE_BATCH_BYTES, remaining));
+      }
       if (!hasDescriptor) remaining -= raw.length;
-      if (batch.length === 0) batch.buffer = spare.pop() ?? Buffer.allocUnsafe(INFLATE_BATCH_BYTES);
       if (this.decoder) this.decoder.decrypt(raw, batch.buffer, 0, raw.length, batch.length);
       else raw.copy(batch.buffer, batch.length);
       batch.raws.push(raw);
