@@ -450,6 +450,33 @@ describe('Vault: streaming ZIP reader', () => {
     expect(pulled).toBe(archive.length);
   });
 
+  it('bounds what it decrypts and queues for inflation ahead of a consumer that stops draining', async () => {
+    // Prepare: an 8 MB deflated entry that does not compress, so compressed and extracted sizes match
+    const big = randomBytes(8_000_000);
+    workspace.file('big-random.bin', big);
+    const archive = workspace.zip('big-random.zip', ['-P', 'infected', 'big-random.zip', 'big-random.bin']);
+    let pulled = 0;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of chunked(archive, 65_536)) {
+        pulled += chunk.length;
+        yield chunk;
+      }
+    }
+    const iterator = new ZipReader(body(), { password: 'infected' })[Symbol.asyncIterator]();
+
+    // Act: take the entry, read nothing, let the event loop run
+    const { value: entry } = await iterator.next();
+    for (let i = 0; i < 200; i++) await new Promise((resolve) => setImmediate(resolve));
+    const pulledWhilePaused = pulled;
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry!.stream) chunks.push(chunk as Buffer);
+
+    // Assess: the entry stream's 1 MiB, zlib's buffers and the batches queued ahead, not the archive
+    expect(pulledWhilePaused).toBeGreaterThan(1_000_000);
+    expect(pulledWhilePaused).toBeLessThan(3_500_000);
+    expect(sha256(Buffer.concat(chunks))).toBe(sha256(big));
+  });
+
   it('closes the body when the consumer stops iterating early', async () => {
     // Prepare
     let closed = false;
