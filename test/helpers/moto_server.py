@@ -29,7 +29,14 @@ class SerializedDynamoDB:
             return self.app(environ, start_response)
         with self.lock:
             # The response is produced inside the lock, so the next request sees this one's write.
-            return list(self.app(environ, start_response))
+            result = self.app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                # WSGI: whoever consumes the iterable closes it.
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
 
 
 def main() -> None:
