@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import * as zlib from 'node:zlib';
 import { ArchiveError, getFileTooLarge } from '../errors.ts';
 import { crc32 } from './crc32.ts';
@@ -26,6 +27,12 @@ const METHOD_AES = 99;
 const U32 = 0x1_0000_0000;
 /** Decrypted bytes per zlib write, and zlib's output buffer: one thread-pool pass per batch, usually. */
 const INFLATE_BATCH_BYTES = 256 * 1024;
+/**
+ * The first batch of an entry whose size is only in its data descriptor. Its end is known only once zlib
+ * has inflated it, and everything read by then past it is decrypted for nothing; batches double from
+ * here, so an archive of many small such entries is not decrypted many times over.
+ */
+const FIRST_DESCRIPTOR_BATCH_BYTES = 4 * 1024;
 /** zlib's output buffer for entries declared smaller than a batch (zlib's default is 16 KiB). */
 const MIN_INFLATE_CHUNK_BYTES = 16 * 1024;
 /** Batches handed to zlib and not yet done, at most, besides the one being decrypted. */
@@ -36,6 +43,8 @@ const YIELD_EVERY_BYTES = 64 * 1024;
 /** Decrypted bytes on their way to zlib, and the raw bytes they came from (given back if past the end). */
 interface InflateBatch {
   buffer: Buffer;
+  /** Bytes this batch takes before it goes to zlib (at most the buffer's length). */
+  capacity: number;
   length: number;
   raws: Buffer[];
   /** Bytes written to zlib up to and including this batch. */
@@ -57,7 +66,6 @@ function tailOf(chunks: Buffer[], length: number): Buffer {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
 }
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const EMPTY = Buffer.alloc(0);
 
 export interface ZipReaderOptions {
@@ -488,12 +496,14 @@ class EntryPump {
     const spare: Buffer[] = [];
     const emptyBatch = (): InflateBatch => ({
       buffer: EMPTY,
+      capacity: 0,
       length: 0,
       raws: [],
       fedThrough: 0,
       taken: undefined,
     });
     let batch = emptyBatch();
+    let batchBytes = hasDescriptor ? FIRST_DESCRIPTOR_BATCH_BYTES : INFLATE_BATCH_BYTES;
     let fed = 0;
     let streamEnded = false;
     let sinceYield = 0;
@@ -505,7 +515,10 @@ class EntryPump {
       spare.push(oldest.buffer);
       // zlib stops taking input at the end of the deflate stream; what it left belongs to what follows.
       const leftover = oldest.fedThrough - taken;
-      if (leftover === 0) return false;
+      if (leftover === 0) {
+        batchBytes = Math.min(INFLATE_BATCH_BYTES, batchBytes * 2);
+        return false;
+      }
       const later = inFlight.splice(0);
       // Batches queued after the end are not inflated, but zlib still calls back for each of them.
       await this.wait(Promise.all(later.map((queued) => queued.taken)));
@@ -539,24 +552,28 @@ class EntryPump {
     };
 
     while (remaining > 0 && !streamEnded) {
-      const raw = await this.wait(this.source.next(Math.min(remaining, INFLATE_BATCH_BYTES - batch.length)));
-      if (raw === null) break;
       if (batch.length === 0) {
-        // What is still to come fits: `remaining` only shrinks, so reused buffers are never too small.
-        batch.buffer = spare.pop() ?? Buffer.allocUnsafe(Math.min(INFLATE_BATCH_BYTES, remaining));
+        // A small entry gets a buffer to its size; a reused one is taken only when it is large enough.
+        batch.capacity = Math.min(batchBytes, remaining);
+        const reused = spare.pop();
+        batch.buffer =
+          reused && reused.length >= batch.capacity ? reused : Buffer.allocUnsafe(batch.capacity);
       }
+      const raw = await this.wait(this.source.next(Math.min(remaining, batch.capacity - batch.length)));
+      if (raw === null) break;
       if (!hasDescriptor) remaining -= raw.length;
       if (this.decoder) this.decoder.decrypt(raw, batch.buffer, 0, raw.length, batch.length);
       else raw.copy(batch.buffer, batch.length);
-      batch.raws.push(raw);
+      // Only bytes past the end of a descriptor entry are ever given back.
+      if (hasDescriptor) batch.raws.push(raw);
       batch.length += raw.length;
-      if (batch.length === INFLATE_BATCH_BYTES) streamEnded = await submit();
+      if (batch.length === batch.capacity) streamEnded = await submit();
       sinceYield += raw.length;
       if (sinceYield >= YIELD_EVERY_BYTES) {
         // Let callbacks run: zlib gets its next batch (or its next pass over this one) from them, and the
         // body may have bytes ready, so this loop would otherwise go on through microtasks alone.
         sinceYield = 0;
-        await yieldToEventLoop();
+        await setImmediate();
       }
     }
     if (!streamEnded && batch.length > 0) streamEnded = await submit();
