@@ -3,8 +3,11 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Family } from '../actions/types.ts';
 import type { TaniumClient } from '../tanium/client.ts';
+import { toTaniumError } from '../tanium/errors.ts';
 import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest } from './envelope.ts';
+import { requestKeys } from './logging.ts';
 import { type DeliveryInfo, RequestProcessor } from './processor.ts';
+import type { ResultSink } from './publisher.ts';
 import type { ResultDetail } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
@@ -74,6 +77,22 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       getFileMaxBytes: settings.getFileMaxBytes,
       ...(runtime.sleep ? { sleep: runtime.sleep } : {}),
     });
+    /**
+     * Publishes a result (queued at once, before the first await); a failure is logged here, since the
+     * request itself was already logged as done.
+     */
+    const publish = async (sink: ResultSink, detail: ResultDetail): Promise<void> => {
+      try {
+        await sink.publish(detail);
+      } catch (error) {
+        runtime.logger.error('Could not publish the result event', {
+          ...requestKeys(detail.requestId, detail.action),
+          status: detail.status,
+          error: toTaniumError(error).message,
+        });
+        throw error;
+      }
+    };
     const delivery = (attempt: number, redelivered: boolean): DeliveryInfo => ({
       redelivered,
       attempt,
@@ -94,7 +113,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const parsed = parseMessageBody(record.body, record.messageId);
             const disposition = await processor.process(parsed, delivery(attempt, true));
             if (disposition.kind !== 'retry') {
-              const published = sink.publish(disposition.detail);
+              const published = publish(sink, disposition.detail);
               release();
               await published;
             }
@@ -112,17 +131,19 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       }
       let parsed: ParsedRequest;
       if (isEventBridgeEvent(event)) {
+        // As for SQS: with no bus configured, fail before Tanium is called, not after.
+        const sink = runtime.sink();
         parsed = parseRequest(
           event.detail,
           typeof event.id === 'string' && event.id ? event.id : randomUUID(),
         );
         const disposition = await processor.process(parsed, delivery(1, false));
-        await runtime.sink().publish(disposition.detail);
+        await publish(sink, disposition.detail);
         return disposition.detail;
       }
       parsed = parseRequest(event, randomUUID());
       const disposition = await processor.process(parsed, delivery(1, false));
-      if (runtime.canPublish()) await runtime.sink().publish(disposition.detail);
+      if (runtime.canPublish()) await publish(runtime.sink(), disposition.detail);
       return disposition.detail;
     } finally {
       metrics.flush();

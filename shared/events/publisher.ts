@@ -179,7 +179,13 @@ export class EventBridgeResultSink implements ResultSink {
     const batch = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
-    if (batch.length > 0) void this.send(batch);
+    if (batch.length === 0) return;
+    // Whatever send() did not settle when it threw (a client that cannot be built, a failing sleep) fails
+    // now instead of leaving its records waiting until the invocation times out.
+    this.send(batch).catch((error: unknown) => {
+      const failure = publishError(error instanceof Error ? error.message : String(error), error);
+      for (const item of batch) item.reject(failure);
+    });
   }
 
   /** Sends a batch, then again the entries PutEvents reported as failed, until none is left or attempts run out. */

@@ -223,6 +223,18 @@ describe('Family handler: event shapes', () => {
     await expect(invocation).rejects.toThrow('EVENT_BUS_NAME is not set');
     expect(request).not.toHaveBeenCalled();
   });
+
+  it('fails an EventBridge event before calling Tanium when no bus is configured', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections', { env: {} });
+
+    // Act
+    const invocation = handler(eventBridgeEvent(listConnections('req-eb-nobus')), lambdaContext());
+
+    // Assess: Tanium is not called for a result that cannot be published (EventBridge retries the event)
+    await expect(invocation).rejects.toThrow('EVENT_BUS_NAME is not set');
+    expect(request).not.toHaveBeenCalled();
+  });
 });
 
 describe('Family handler: requests that fail for good', () => {
@@ -519,6 +531,12 @@ describe('Family handler: publishing', () => {
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-pub' }] });
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(4);
     expect(logs.some((line) => line.level === 'info' && line.message === 'Request completed')).toBe(true);
+    expect(logs.filter((line) => line.level === 'error')).toEqual([
+      expect.objectContaining({
+        message: 'Could not publish the result event',
+        extra: expect.objectContaining({ correlation_id: 'req-list', action: 'list connections' }),
+      }),
+    ]);
   });
 
   it('stores a result over the EventBridge limit in the vault and publishes a dataRef instead of data', async () => {

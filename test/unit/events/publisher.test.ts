@@ -202,6 +202,30 @@ describe('Result publishing', () => {
     expect(calls).toEqual([['a', 'b', 'c'], ['b']]);
   });
 
+  it('fails the results of a batch whose sending throws, instead of leaving them waiting', async () => {
+    // Prepare: the first call reports a failed entry, and waiting before the retry throws
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+    });
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      sleep: async () => {
+        throw new Error('timer broke');
+      },
+    });
+
+    // Act
+    const outcome = await sink.publish(detail({ requestId: 'a' })).then(
+      () => 'published',
+      (error: Error) => error.message,
+    );
+
+    // Assess
+    expect(outcome).toBe('Unable to publish the result to EventBridge: timer broke');
+  });
+
   it('keeps a ready result for the results still held, then sends them together at once', async () => {
     // Prepare: three records of one batch finishing apart. The hold timer never fires here, so the call
     // can only go out because the last record released its hold.
