@@ -1,11 +1,13 @@
+import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from '../events/eventbridge-limits.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
 import type { AlertEntry } from './types.ts';
 
+export { entrySize, MAX_ENTRIES_PER_CALL };
+/** PutEvents limit for a call: the sum of its entries' sizes (and so for one entry). */
+export const MAX_REQUEST_BYTES = MAX_ENTRY_BYTES;
+
 export const ALERT_SOURCE = 'tanium.threat-response';
 export const ALERT_DETAIL_TYPE = 'Alert';
-/** PutEvents limits: entries per call and bytes per call (the sum of the entries' sizes). */
-export const MAX_ENTRIES_PER_CALL = 10;
-export const MAX_REQUEST_BYTES = 256 * 1024;
 
 export const DETAILS_OMITTED = 'details omitted: the alert exceeds the EventBridge entry size limit';
 
@@ -24,13 +26,6 @@ export function alertDetail(alert: Alert, intelDocName?: string): Record<string,
   }
   if (intelDocName !== undefined) detail.intelDocName = intelDocName;
   return detail;
-}
-
-/** The size EventBridge counts for an entry (Source, DetailType, Detail; no Time or Resources here). */
-export function entrySize(entry: AlertEntry): number {
-  return (
-    Buffer.byteLength(entry.Source) + Buffer.byteLength(entry.DetailType) + Buffer.byteLength(entry.Detail)
-  );
 }
 
 const KEPT_WHEN_SHRUNK = [

@@ -7,7 +7,10 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
+import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
+
+export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 
 /** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
 export interface ResultSink {
@@ -20,28 +23,11 @@ export interface ResultSink {
   hold?(): () => void;
 }
 
-/** EventBridge's limit for one PutEvents entry (and for the whole request). */
-export const MAX_ENTRY_BYTES = 256 * 1024;
-/** PutEvents accepts at most 10 entries per call. */
-export const MAX_ENTRIES_PER_CALL = 10;
 /** The longest a ready result waits for the results still held before it is sent anyway. */
 export const MAX_HOLD_MS = 25;
 /** Attempts for an entry PutEvents reports as failed (the SDK retries thrown errors itself). */
 export const PUBLISH_ATTEMPTS = 4;
 const MESSAGE_LIMIT_WHEN_STRIPPED = 2048;
-
-/**
- * The size EventBridge counts for an entry: source, detail type, detail (UTF-8 bytes) and 14 bytes for
- * the time field, which the service adds even when the entry has none.
- */
-export function entrySize(entry: Pick<PutEventsRequestEntry, 'Source' | 'DetailType' | 'Detail'>): number {
-  return (
-    14 +
-    Buffer.byteLength(entry.Source ?? '', 'utf8') +
-    Buffer.byteLength(entry.DetailType ?? '', 'utf8') +
-    Buffer.byteLength(entry.Detail ?? '', 'utf8')
-  );
-}
 
 export interface EventBridgeSinkOptions {
   busName: string;
