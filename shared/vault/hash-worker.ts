@@ -59,13 +59,14 @@ interface Job {
 /** The one worker of this container, shared by every file being hashed; started on first use. */
 class HashWorkerPool {
   private worker: Worker | undefined;
-  private readonly jobs = new Map<number, Job>();
+  /** Jobs by id, with the worker each was opened on (a replacement may already run while one dies). */
+  private readonly jobs = new Map<number, { job: Job; worker: Worker }>();
   private nextJob = 1;
 
   open(job: Job): { id: number; post(message: object, transfer?: ArrayBuffer[]): void; close(): void } {
     const worker = this.started();
     const id = this.nextJob++;
-    this.jobs.set(id, job);
+    this.jobs.set(id, { job, worker });
     // Only while a file is being hashed does the worker keep the process alive.
     worker.ref();
     return {
@@ -73,25 +74,31 @@ class HashWorkerPool {
       post: (message, transfer) => worker.postMessage({ job: id, ...message }, transfer),
       close: () => {
         this.jobs.delete(id);
-        if (this.jobs.size === 0) worker.unref();
+        if (this.jobsOn(worker).length === 0) worker.unref();
       },
     };
+  }
+
+  private jobsOn(worker: Worker): number[] {
+    return [...this.jobs].filter(([, open]) => open.worker === worker).map(([id]) => id);
   }
 
   private started(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.on('message', (reply: Reply) => {
-      const job = this.jobs.get(reply.job);
+      const job = this.jobs.get(reply.job)?.job;
       if (!job) return;
       if (reply.type === 'block') job.onBlock(reply.buffer);
       else job.onDigests({ sha1: reply.sha1, sha256: reply.sha256, md5: reply.md5 });
     });
     const fail = (error: Error) => {
       if (this.worker === worker) this.worker = undefined;
-      const jobs = [...this.jobs.values()];
-      this.jobs.clear();
-      for (const job of jobs) job.onFailure(error);
+      for (const id of this.jobsOn(worker)) {
+        const { job } = this.jobs.get(id)!;
+        this.jobs.delete(id);
+        job.onFailure(error);
+      }
     };
     // Nothing is wrong with the file or the request: a new worker on redelivery can hash it.
     const lost = (what: string) =>

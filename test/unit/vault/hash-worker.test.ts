@@ -115,4 +115,30 @@ describe('hashing on the worker thread', () => {
     const data = randomBytes(HASH_BLOCK_BYTES + 3);
     expect((await hashThrough(data, true)).digests).toEqual(digestsOf(data));
   });
+
+  it('fails only the files of the dying worker, not one already started on its replacement', async () => {
+    // Prepare: a file on the first worker
+    const source = new Readable({ read() {} });
+    const dying = pipeline(source, new HashingStream({ worker: true }), collector().sink).then(
+      () => 'hashed',
+      (error: Error) => error.message,
+    );
+    source.push(randomBytes(HASH_BLOCK_BYTES * 2));
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Act: the worker is stopping while the next file starts on a new one
+    const stopping = terminateHashWorker();
+    const data = randomBytes(HASH_BLOCK_BYTES * 3);
+    const next = hashThrough(data, true);
+    for (let i = 0; i < 1000 && activeHashJobs() < 2; i++)
+      await new Promise((resolve) => setImmediate(resolve));
+    const openTogether = activeHashJobs();
+    await stopping;
+    source.push(null);
+
+    // Assess
+    expect(openTogether).toBe(2);
+    expect(await dying).toMatch(/The hashing worker stopped/);
+    expect((await next).digests).toEqual(digestsOf(data));
+  });
 });
