@@ -36,7 +36,7 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     io.out('Starting the Tanium emulator and moto (local AWS)...');
     environment = await startLocalEnvironment({
       logger: stderrLogger(io),
-      onPollError: (family, error) => io.err(`  ${family} poll failed: ${(error as Error).message}`),
+      onPollError: (queue, error) => io.err(`  ${queue} poll failed: ${(error as Error).message}`),
     });
     const { emulator, moto, resources } = environment;
     io.out(`Tanium emulator: ${emulator.url}`);

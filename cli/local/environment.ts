@@ -39,7 +39,7 @@ export interface LocalEnvironmentOptions {
   visibilityTimeoutSeconds?: number;
   onResult?: (detail: ResultDetail) => void;
   /** Called when a queue poll fails (moto or a handler bug); the pollers keep going. */
-  onPollError?: (family: Family, error: unknown) => void;
+  onPollError?: (queue: Family | 'results', error: unknown) => void;
 }
 
 const quietMetrics: ActionMetrics = { record: () => undefined, flush: () => undefined };
@@ -105,7 +105,19 @@ export async function startLocalEnvironment(
     const controller = new AbortController();
     const results = new ResultListener(aws.sqs, resources.results, options.onResult);
     const running: Promise<void>[] = [];
-    running.push(results.run(controller.signal).catch(() => undefined));
+    /** Runs `poll` until stopped; a failure is reported and the polling goes on, as Lambda's would. */
+    const keepPolling = async (queue: Family | 'results', poll: () => Promise<void>) => {
+      while (!controller.signal.aborted) {
+        try {
+          await poll();
+        } catch (error) {
+          if (controller.signal.aborted) return;
+          options.onPollError?.(queue, error);
+          await delay(500);
+        }
+      }
+    };
+    running.push(keepPolling('results', () => results.run(controller.signal)));
     stack.push(async () => {
       controller.abort();
       await Promise.allSettled(running);
@@ -131,20 +143,12 @@ export async function startLocalEnvironment(
         polling = true;
         for (const family of FAMILIES) {
           running.push(
-            (async () => {
-              while (!controller.signal.aborted) {
-                try {
-                  await deliverOnce(aws.sqs, resources.queues[family], handlers[family], family, {
-                    waitSeconds: 1,
-                    abortSignal: controller.signal,
-                  });
-                } catch (error) {
-                  if (controller.signal.aborted) return;
-                  options.onPollError?.(family, error);
-                  await delay(500);
-                }
-              }
-            })(),
+            keepPolling(family, () =>
+              deliverOnce(aws.sqs, resources.queues[family], handlers[family], family, {
+                waitSeconds: 1,
+                abortSignal: controller.signal,
+              }).then(() => undefined),
+            ),
           );
         }
       },

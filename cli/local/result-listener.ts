@@ -28,9 +28,13 @@ export class ResultListener {
         if (signal.aborted) return;
         throw error;
       }
+      let unreadable: string | undefined;
       for (const record of records) {
-        const event = JSON.parse(record.body) as { detail: ResultDetail };
-        const detail = event.detail;
+        const detail = readResult(record.body);
+        if (!detail) {
+          unreadable ??= record.body.slice(0, 200);
+          continue;
+        }
         this.onResult?.(detail);
         const list = this.arrived.get(detail.requestId) ?? [];
         list.push(detail);
@@ -38,6 +42,9 @@ export class ResultListener {
         this.waiting.get(detail.requestId)?.(detail);
       }
       await deleteRecords(this.sqs, this.queue, records);
+      // Deleted first, so it is reported once instead of on every redelivery.
+      if (unreadable !== undefined)
+        throw new Error(`Not an Action Result event on the results queue: ${unreadable}`);
     }
   }
 
@@ -65,5 +72,15 @@ export class ResultListener {
         resolve(all[count - 1] as ResultDetail);
       });
     });
+  }
+}
+
+/** The result detail of an `Action Result` event body, or undefined when the body is not one. */
+function readResult(body: string): ResultDetail | undefined {
+  try {
+    const event = JSON.parse(body) as { detail?: ResultDetail };
+    return typeof event.detail?.requestId === 'string' ? event.detail : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,4 +1,5 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../cli/local/environment.ts';
 import {
@@ -17,6 +18,7 @@ const RESULT_WAIT_MS = 20_000;
 
 let env: LocalEnvironment;
 const logs: LogLine[] = [];
+const pollErrors: string[] = [];
 let sequence = 0;
 
 function requestId(label: string): string {
@@ -53,6 +55,7 @@ beforeAll(async () => {
   env = await startLocalEnvironment({
     visibilityTimeoutSeconds: 1,
     logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+    onPollError: (queue, error) => pollErrors.push(`${queue}: ${(error as Error).message}`),
   });
 });
 
@@ -137,6 +140,22 @@ describe('Pipeline: SQS -> family handler -> EventBridge rule -> results queue',
     // Assess
     expect(detail).toMatchObject({ status: 'failed', error: { kind: 'validation', retryable: false } });
     expect(await receiveRecords(env.aws.sqs, env.resources.queues.alerts, { waitSeconds: 0 })).toEqual([]);
+  });
+
+  it('reports a message on the results queue that is not a result once, and goes on listening', async () => {
+    // Prepare
+    pollErrors.length = 0;
+    await env.aws.sqs.send(
+      new SendMessageCommand({ QueueUrl: env.resources.results.url, MessageBody: 'not an event' }),
+    );
+
+    // Act: a request after it still gets its result
+    const detail = await roundTrip('connections', { action: 'list connections', parameters: {} });
+
+    // Assess (the failure is reported once the listener has deleted the batch it came in)
+    for (let i = 0; i < 50 && pollErrors.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(detail.status).toBe('success');
+    expect(pollErrors).toEqual(['results: Not an Action Result event on the results queue: not an event']);
   });
 });
 
