@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
+import { isRetryableAwsError } from './aws-errors.ts';
 import { parseCredentials, type TaniumCredentials } from './credentials.ts';
 
 type Env = Record<string, string | undefined>;
@@ -9,35 +10,6 @@ type Env = Record<string, string | undefined>;
 export const SECRET_MAX_AGE_SECONDS = 300;
 
 let provider: SecretsProvider | undefined;
-
-const TRANSIENT_NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-]);
-
-/** Whether an AWS SDK error (possibly wrapped by Powertools) is one that retrying can cure. */
-export function transientAwsError(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
-    const candidate = current as {
-      name?: string;
-      code?: string;
-      $retryable?: unknown;
-      $metadata?: { httpStatusCode?: number };
-      cause?: unknown;
-    };
-    const status = candidate.$metadata?.httpStatusCode ?? 0;
-    if (candidate.$retryable || status >= 500 || status === 429) return true;
-    if (candidate.name === 'ThrottlingException' || candidate.name === 'TimeoutError') return true;
-    if (candidate.code && TRANSIENT_NETWORK_CODES.has(candidate.code)) return true;
-    current = candidate.cause;
-  }
-  return false;
-}
 
 /** Reads the credentials secret through Powertools parameters, cached per container for 5 minutes. */
 export async function credentialsFromSecret(secretId: string): Promise<TaniumCredentials> {
@@ -51,7 +23,7 @@ export async function credentialsFromSecret(secretId: string): Promise<TaniumCre
     const message = `Unable to read the Tanium credentials secret '${secretId}': ${reason.includes('JSON') ? 'it is not valid JSON' : reason}`;
     // Throttling, a 5xx or a network failure is worth another delivery; a missing secret or a denied
     // read is not.
-    if (transientAwsError(error))
+    if (isRetryableAwsError(error))
       throw new TaniumError('transient', message, { retryable: true, cause: error });
     throw new ConfigError(message, error);
   }

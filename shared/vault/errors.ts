@@ -1,3 +1,4 @@
+import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { TaniumError, TooLargeError, VaultError } from '../tanium/errors.ts';
 
 /** Prefix of every bad-archive message (tanium-api.md 2.17). */
@@ -31,36 +32,6 @@ interface S3LikeError {
   code?: string;
 }
 
-const THROTTLING = new Set([
-  'SlowDown',
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'RequestTimeout',
-  'RequestTimeTooSkewed',
-  'InternalError',
-  'ServiceUnavailable',
-]);
-
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
-
-/** Whether S3 (or the network under it) says trying again can help: 5xx, throttling, resets. */
-export function isRetryableS3Error(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const e = error as S3LikeError;
-  if (e.$retryable) return true;
-  const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined && (status >= 500 || status === 429)) return true;
-  if (e.name && THROTTLING.has(e.name)) return true;
-  if (e.name === 'TimeoutError') return true;
-  if (e.code && NETWORK_CODES.has(e.code)) return true;
-  return false;
-}
-
 export function s3ErrorDetails(error: unknown): string {
   if (error instanceof Error) {
     const status = (error as S3LikeError).$metadata?.httpStatusCode;
@@ -74,7 +45,7 @@ export function s3ErrorDetails(error: unknown): string {
 /** Wraps an S3 failure as `Error occurred while adding the file to vault. <details>`. */
 export function vaultAddError(error: unknown): VaultError {
   return new VaultError(`${VAULT_ADD_ERROR_PREFIX}${s3ErrorDetails(error)}`, {
-    retryable: isRetryableS3Error(error),
+    retryable: isRetryableAwsError(error),
     cause: error,
   });
 }

@@ -3,7 +3,6 @@ export {
   ARCHIVE_ERROR_PREFIX,
   ArchiveError,
   getFileTooLarge,
-  isRetryableS3Error,
   VAULT_ADD_ERROR_PREFIX,
   vaultAddError,
 } from './errors.ts';

@@ -1,7 +1,8 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { VaultError } from '../tanium/errors.ts';
 import { RESULTS_PREFIX } from './constants.ts';
-import { isRetryableS3Error, s3ErrorDetails } from './errors.ts';
+import { s3ErrorDetails } from './errors.ts';
 import { s3ClientConfig } from './s3-config.ts';
 import type { ObjectRef } from './types.ts';
 
@@ -38,7 +39,7 @@ export class S3ResultStore implements ResultStore {
       );
     } catch (error) {
       throw new VaultError(`Error occurred while storing the result in the vault. ${s3ErrorDetails(error)}`, {
-        retryable: isRetryableS3Error(error),
+        retryable: isRetryableAwsError(error),
         cause: error,
       });
     }

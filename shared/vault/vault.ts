@@ -18,16 +18,11 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { loadSettings } from '../config/settings.ts';
 import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
-import {
-  ArchiveError,
-  getFileTooLarge,
-  isRetryableS3Error,
-  s3ErrorDetails,
-  vaultAddError,
-} from './errors.ts';
+import { ArchiveError, getFileTooLarge, s3ErrorDetails, vaultAddError } from './errors.ts';
 import { type Digests, HashingStream } from './hashing.ts';
 import { buildMetadata, decodeMetadataValue, METADATA_KEYS } from './metadata.ts';
 import { s3ClientConfig } from './s3-config.ts';
@@ -344,7 +339,7 @@ export class Vault {
       response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: vaultKey(vaultId) }));
     } catch (error) {
       if (isNotFound(error)) throw fail('no such file in the vault', false, error);
-      throw fail(s3ErrorDetails(error), isRetryableS3Error(error), error);
+      throw fail(s3ErrorDetails(error), isRetryableAwsError(error), error);
     }
     const stream = response.Body as Readable | undefined;
     const name = decodeMetadataValue(response.Metadata?.[METADATA_KEYS.fileName]);

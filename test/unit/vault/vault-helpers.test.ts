@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
-import { getFileTooLarge, isRetryableS3Error, vaultAddError } from '../../../shared/vault/errors.ts';
+import { getFileTooLarge, vaultAddError } from '../../../shared/vault/errors.ts';
 import { HashingStream } from '../../../shared/vault/hashing.ts';
 import {
   buildMetadata,
@@ -85,9 +85,6 @@ describe('Vault: helpers', () => {
     );
     expect(slowDown.info).toEqual({ kind: 'vault', retryable: true });
     expect(denied.info).toEqual({ kind: 'vault', retryable: false });
-    expect(isRetryableS3Error(s3Error('InternalError', 500))).toBe(true);
-    expect(isRetryableS3Error(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe(true);
-    expect(isRetryableS3Error(s3Error('NoSuchKey', 404))).toBe(false);
   });
 
   it('builds vault and result keys and a path-style client config when an endpoint is set', () => {

@@ -1,0 +1,44 @@
+/** AWS error names that mean "try again later" whatever the service (S3 spells some its own way). */
+const RETRYABLE_NAMES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'InternalError',
+  'ServiceUnavailable',
+  'TimeoutError',
+]);
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+interface AwsLikeError {
+  name?: string;
+  code?: string;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
+}
+
+/**
+ * Whether an AWS SDK error, or the network under it, is one that retrying can cure: marked retryable,
+ * 5xx or 429, throttling, a timeout, a reset. Causes are followed a few levels (Powertools and the SDK
+ * wrap errors).
+ */
+export function isRetryableAwsError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const candidate = current as AwsLikeError;
+    const status = candidate.$metadata?.httpStatusCode ?? 0;
+    if (candidate.$retryable || status >= 500 || status === 429) return true;
+    if (candidate.name && RETRYABLE_NAMES.has(candidate.name)) return true;
+    if (candidate.code && NETWORK_CODES.has(candidate.code)) return true;
+    current = candidate.cause;
+  }
+  return false;
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { isRetryableAwsError } from '../../../shared/config/aws-errors.ts';
+
+const awsError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
+  Object.assign(new Error(`${name} happened`), {
+    name,
+    ...(status === undefined ? {} : { $metadata: { httpStatusCode: status } }),
+    ...extra,
+  });
+
+describe('AWS errors: which ones retrying can cure', () => {
+  it('retries server errors, throttling, timeouts and network failures', () => {
+    expect(isRetryableAwsError(awsError('InternalError', 500))).toBe(true);
+    expect(isRetryableAwsError(awsError('TooManyRequestsException', 429))).toBe(true);
+    expect(isRetryableAwsError(awsError('SlowDown'))).toBe(true);
+    expect(isRetryableAwsError(awsError('ThrottlingException', 400))).toBe(true);
+    expect(isRetryableAwsError(awsError('TimeoutError'))).toBe(true);
+    expect(isRetryableAwsError(awsError('Whatever', 400, { $retryable: {} }))).toBe(true);
+    expect(isRetryableAwsError(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe(true);
+  });
+
+  it('finds the cause under the wrappers of Powertools and the SDK', () => {
+    const wrapped = new Error('Failed to get secret', {
+      cause: new Error('outer', { cause: awsError('ServiceUnavailable', 503) }),
+    });
+    expect(isRetryableAwsError(wrapped)).toBe(true);
+  });
+
+  it('does not retry what the caller must fix', () => {
+    expect(isRetryableAwsError(awsError('AccessDeniedException', 403))).toBe(false);
+    expect(isRetryableAwsError(awsError('NoSuchKey', 404))).toBe(false);
+    expect(isRetryableAwsError(awsError('ResourceNotFoundException', 400))).toBe(false);
+    expect(isRetryableAwsError('not an error')).toBe(false);
+    expect(isRetryableAwsError(undefined)).toBe(false);
+  });
+});
