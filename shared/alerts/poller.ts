@@ -206,7 +206,16 @@ class PollerRun {
 
   async run(): Promise<RunReport> {
     const { store, owner, logger } = this.deps;
-    const leased = await store.acquire(owner, this.deps.leaseUntil, this.clock());
+    let leased: Awaited<ReturnType<StateStore['acquire']>>;
+    try {
+      leased = await store.acquire(owner, this.deps.leaseUntil, this.clock());
+    } catch (error) {
+      // A failed run like any other (reported, counted), not a rejection that skips the metrics.
+      const failure = toTaniumError(error);
+      this.report.stoppedBy = 'error';
+      this.report.error = { kind: failure.kind, message: failure.message };
+      return this.finish(failure);
+    }
     if (!leased) {
       logger.info('Another poller run holds the lease; skipping this run');
       return { ...this.report, status: 'skipped' };

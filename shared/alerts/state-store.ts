@@ -27,12 +27,24 @@ function toLeased(item: StateItem | undefined): LeasedState {
   if (item?.floor === undefined) return { checkpoint: undefined, version };
   const checkpoint: Checkpoint = {
     floor: item.floor,
-    recent: item.recent ? (JSON.parse(item.recent) as RecentGroup[]) : [],
+    recent: item.recent ? parseRecent(item.id, item.recent) : [],
   };
   if (item.olderCount !== undefined) checkpoint.olderCount = item.olderCount;
   if (item.olderBounds !== undefined) checkpoint.olderBounds = [item.olderBounds[0], item.olderBounds[1]];
   if (item.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = item.newestPublishedAt;
   return { checkpoint, version };
+}
+
+function parseRecent(id: string, recent: string): RecentGroup[] {
+  try {
+    return JSON.parse(recent) as RecentGroup[];
+  } catch (error) {
+    throw new Error(
+      `The poller state item ${id} has an unreadable 'recent' attribute (${(error as Error).message}); ` +
+        'fix or delete the item to start again from the first-run window',
+      { cause: error },
+    );
+  }
 }
 
 function isConditionFailure(error: unknown): boolean {

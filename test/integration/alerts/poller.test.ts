@@ -1,4 +1,4 @@
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateEventBusCommand,
   EventBridgeClient,
@@ -261,6 +261,27 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     );
     expect(item.Item?.floor?.N).toBeDefined();
     expect(item.Item?.expiration).toBeUndefined();
+  });
+
+  it('fails with what to do when its saved state cannot be read, without calling Tanium', async () => {
+    // Prepare
+    await dynamo.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: { id: { S: 'poller#default' }, version: { N: '3' }, floor: { N: '1' }, recent: { S: '[[1,' } },
+      }),
+    );
+    emulator.clearRequests();
+    // Act
+    const failure = await poller()({}, lambdaContext()).then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+    // Assess
+    expect(failure).toMatch(
+      /The poller state item poller#default has an unreadable 'recent' attribute \(.+\); fix or delete the item/,
+    );
+    expect(emulator.requests).toEqual([]);
   });
 
   it('needs one Tanium request per run in the steady state', async () => {

@@ -329,6 +329,24 @@ describe('Alert poller: failures', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
+  it('reports a state store that cannot be read as a failed run, without reading Tanium', async () => {
+    // Prepare
+    tanium.addSteady(30, 1000, T0);
+    store.acquire = async () => {
+      throw new Error('ProvisionedThroughputExceededException: slow down');
+    };
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report).toMatchObject({
+      status: 'failed',
+      stoppedBy: 'error',
+      taniumRequests: 0,
+      error: { message: expect.stringContaining('slow down') },
+    });
+    expect(publisher.ids).toEqual([]);
+  });
+
   it('re-publishes at most one batch after a crash between PutEvents and the checkpoint', async () => {
     // Prepare
     const expected = tanium.addSteady(95, 1000, T0);
