@@ -11,7 +11,7 @@ const KEPT = 8;
 export class DeadlineSignals {
   private readonly signals = new Map<number, AbortSignal>();
 
-  /** A signal that aborts at `deadline` (epoch ms); one already aborted when the deadline has passed. */
+  /** A signal that aborts at `deadline` (epoch ms), or within a millisecond when it has passed. */
   at(deadline: number): AbortSignal {
     let signal = this.signals.get(deadline);
     if (signal) return signal;

@@ -66,23 +66,34 @@ afterEach(() => {
 
 describe('Family handler: event shapes', () => {
   it('publishes the results of a batch in one PutEvents call even when its records finish apart', async () => {
-    // Prepare: Tanium answers each record's request a little later than the previous one.
-    let answered = 0;
-    request.mockImplementation(async () => {
-      answered += 1;
-      await new Promise((resolve) => setTimeout(resolve, 3 * answered));
-      return taniumResponse(CONNECTIONS);
-    });
+    // Prepare: Tanium answers the records one turn of the event loop apart. Timers are faked, so the
+    // sink's hold timer never fires: one call can only come from the records' holds.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const answers: Array<() => void> = [];
+    request.mockImplementation(
+      () => new Promise((resolve) => answers.push(() => resolve(taniumResponse(CONNECTIONS)))),
+    );
     const { handler } = buildHandler('connections');
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
 
-    // Act
-    const records = Array.from({ length: 6 }, (_, i) => sqsRecord(listConnections(`req-${i}`)));
-    const response = (await handler(sqsEvent(...records), lambdaContext())) as SQSBatchResponse;
+    try {
+      // Act
+      const records = Array.from({ length: 6 }, (_, i) => sqsRecord(listConnections(`req-${i}`)));
+      const invocation = handler(sqsEvent(...records), lambdaContext());
+      for (let answered = 0; answered < 6; answered++) {
+        for (let i = 0; i < 100 && answers.length === 0; i++) await turn();
+        answers.shift()?.();
+        for (let i = 0; i < 3; i++) await turn();
+      }
+      const response = (await invocation) as SQSBatchResponse;
 
-    // Assess
-    expect(response).toEqual({ batchItemFailures: [] });
-    const calls = eventBridge.commandCalls(PutEventsCommand);
-    expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([6]);
+      // Assess
+      expect(response).toEqual({ batchItemFailures: [] });
+      const calls = eventBridge.commandCalls(PutEventsCommand);
+      expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([6]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('runs each record of an SQS batch and publishes one Action Result per request', async () => {
@@ -612,9 +623,14 @@ describe('Family handler: idempotent mutating actions', () => {
     await handler(closeConnection('req-spelling'), lambdaContext());
     await handler({ ...closeConnection('req-spelling'), action: 'close connection' }, lambdaContext());
     await handler(closeConnection('req-other-id'), lambdaContext());
+    const other = await handler(
+      { ...closeConnection('req-spelling'), action: 'delete connection' },
+      lambdaContext(),
+    );
 
-    // Assess
-    expect(request).toHaveBeenCalledTimes(2);
+    // Assess: the same spelling replays; another id, or another action under the same id, runs
+    expect(request).toHaveBeenCalledTimes(3);
+    expect(other).toMatchObject({ status: 'success', message: 'Delete connection requested' });
   });
 
   it('does not store a transient failure, so the redelivery calls Tanium again', async () => {
@@ -812,6 +828,7 @@ describe('Family handler: container state, logs and metrics', () => {
     // Prepare
     request.mockImplementation(async (req) => {
       if (req.method === 'DELETE') throw transient();
+      await new Promise((resolve) => setTimeout(resolve, 30));
       return taniumResponse(CONNECTIONS);
     });
     const { handler, observations, metrics } = buildHandler('connections');
@@ -830,6 +847,9 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(observations).toContainEqual(
       expect.objectContaining({ action: 'close connection', status: 'failed', retrying: true }),
     );
+    // The Tanium call took 30 ms: the duration covers it
+    const listed = observations.find((observation) => observation.action === 'list connections');
+    expect(listed?.durationMs).toBeGreaterThanOrEqual(25);
     expect(metrics.flushes).toBe(1);
   });
 
