@@ -1,13 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  EventBridgeClient,
-  PutEventsCommand,
-  type PutEventsCommandOutput,
-  type PutEventsRequestEntry,
-} from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
+import { type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
@@ -177,36 +173,24 @@ export class EventBridgeResultSink implements ResultSink {
   /** Sends a batch, then again the entries PutEvents reported as failed, until none is left or attempts run out. */
   private async send(batch: Pending[]): Promise<void> {
     this.client ??= new EventBridgeClient({});
-    let pending = batch;
-    let lastError = '';
-    for (let attempt = 1; attempt <= PUBLISH_ATTEMPTS && pending.length > 0; attempt++) {
-      if (attempt > 1) await this.sleep(Math.min(2000, 100 * 2 ** (attempt - 2)) * (0.5 + Math.random() / 2));
-      let response: PutEventsCommandOutput;
-      try {
-        response = await this.client.send(
-          new PutEventsCommand({ Entries: pending.map((item) => item.entry) }),
-        );
-      } catch (error) {
-        // The SDK has retried what it considers retryable already.
-        const failure = publishError(error instanceof Error ? error.message : String(error), error);
-        for (const item of pending) item.reject(failure);
-        return;
-      }
-      const failed: Pending[] = [];
-      pending.forEach((item, index) => {
-        const outcome = response.Entries?.[index];
-        if (outcome && !outcome.ErrorCode) {
-          item.resolve();
-        } else {
-          lastError = `${outcome?.ErrorCode ?? 'UnknownError'}: ${outcome?.ErrorMessage ?? 'no entry outcome returned'}`;
-          failed.push(item);
-        }
-      });
-      pending = failed;
+    let outcome: PutEventsOutcome;
+    try {
+      outcome = await putEventsWithRetry(
+        this.client,
+        batch.map((item) => item.entry),
+        { attempts: PUBLISH_ATTEMPTS, sleep: this.sleep },
+      );
+    } catch (error) {
+      const failure = publishError(error instanceof Error ? error.message : String(error), error);
+      for (const item of batch) item.reject(failure);
+      return;
     }
-    if (pending.length === 0) return;
-    const failure = publishError(`${lastError} (after ${PUBLISH_ATTEMPTS} attempts)`);
-    for (const item of pending) item.reject(failure);
+    const failed = new Set(outcome.failed);
+    const failure = publishError(`${outcome.lastError} (after ${PUBLISH_ATTEMPTS} attempts)`);
+    for (const [index, item] of batch.entries()) {
+      if (failed.has(index)) item.reject(failure);
+      else item.resolve();
+    }
   }
 }
 

@@ -63,6 +63,21 @@ describe('Alert publisher: PutEvents', () => {
     expect(retried.map((entry) => JSON.parse(entry.Detail!).id)).toEqual([2, 4]);
   });
 
+  it('sends every entry again when PutEvents reports a failure count without saying which', async () => {
+    // Prepare
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({ FailedEntryCount: 1, Entries: [{ EventId: 'a' }, { EventId: 'b' }] })
+      .resolvesOnce({ FailedEntryCount: 2 })
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'a' }, { EventId: 'b' }] });
+    // Act
+    const calls = await publisher().publish(entries(2));
+    // Assess
+    expect(calls).toBe(3);
+    const sent = eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries!.length);
+    expect(sent).toEqual([2, 2, 2]);
+  });
+
   it('throws when entries still fail after the last attempt', async () => {
     // Prepare
     eventBridge
