@@ -212,6 +212,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           spoolMaxBytes(s.config.functions.evidence.ephemeralStorageMiB),
         );
         expect(Number(expected.VAULT_SPOOL_MAX_BYTES)).toBeGreaterThanOrEqual(s.config.getFileMaxBytes);
+        // Pinned for the default 2 GiB: (2048 - 256 MiB of headroom) / 2 = 896 MiB
+        if (s.config.functions.evidence.ephemeralStorageMiB === 2048) {
+          expect(expected.VAULT_SPOOL_MAX_BYTES).toBe('939524096');
+        }
       }
 
       // Assess

@@ -11,7 +11,7 @@ import {
 import type { Family } from '../../../shared/actions/types.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { SEEDED } from '../../emulator/index.ts';
-import type { LogLine } from '../../unit/events/fixtures.ts';
+import { type LogLine, recordingLogger } from '../../unit/events/fixtures.ts';
 
 const TR = '/plugin/products/threat-response/api/v1';
 const RESULT_WAIT_MS = 20_000;
@@ -48,13 +48,9 @@ async function deliverUntilReceived(family: Family): Promise<void> {
 }
 
 beforeAll(async () => {
-  const at =
-    (level: string) =>
-    (message: string, extra: Record<string, unknown> = {}) =>
-      logs.push({ level, message, extra });
   env = await startLocalEnvironment({
     visibilityTimeoutSeconds: 1,
-    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+    logger: recordingLogger(logs),
     onPollError: (queue, error) => pollErrors.push(`${queue}: ${(error as Error).message}`),
   });
 });
