@@ -6,6 +6,8 @@ import type { ClientLogger } from '../tanium/client.ts';
 /** The small logging surface the event layer uses; Powertools' Logger fits behind it. */
 export interface EventLogger {
   debug(message: string, extra?: Record<string, unknown>): void;
+  /** False when debug lines are dropped, so callers can skip building them. Absent: assume enabled. */
+  debugEnabled?(): boolean;
   info(message: string, extra?: Record<string, unknown>): void;
   warn(message: string, extra?: Record<string, unknown>): void;
   error(message: string, extra?: Record<string, unknown>): void;
@@ -25,6 +27,7 @@ export function clientLogger(logger: EventLogger): ClientLogger {
   return {
     debug: (message, extra) => logger.debug(message, extra),
     warn: (message, extra) => logger.warn(message, extra),
+    debugEnabled: () => logger.debugEnabled?.() ?? true,
   };
 }
 
@@ -39,12 +42,14 @@ export function createPowertoolsLogger(
   serviceName: string,
 ): EventLogger & { addContext(context: Context): void } {
   const logger = new Logger({ serviceName });
+  // Checked here because Powertools prepares a line (trace id, level lookups) before dropping it, and
+  // the Tanium client writes a debug line per request that production levels never print.
+  const debugEnabled = () => logger.level <= DEBUG_LEVEL;
   return {
-    // Checked here because Powertools prepares a line (trace id, level lookups) before dropping it, and
-    // the Tanium client writes a debug line per request that production levels never print.
     debug: (message, extra = {}) => {
-      if (logger.level <= DEBUG_LEVEL) logger.debug(message, extra as LogAttributes);
+      if (debugEnabled()) logger.debug(message, extra as LogAttributes);
     },
+    debugEnabled,
     info: (message, extra = {}) => logger.info(message, extra as LogAttributes),
     warn: (message, extra = {}) => logger.warn(message, extra as LogAttributes),
     error: (message, extra = {}) => logger.error(message, extra as LogAttributes),

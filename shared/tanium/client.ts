@@ -78,9 +78,14 @@ export interface TaniumStream {
 export interface ClientLogger {
   debug(message: string, extra?: Record<string, unknown>): void;
   warn(message: string, extra?: Record<string, unknown>): void;
+  /**
+   * False when debug lines are dropped. The client writes one per request; building its attributes
+   * cost more than the rest of the client's own work, for a line production levels never print.
+   */
+  debugEnabled?(): boolean;
 }
 
-const silentLogger: ClientLogger = { debug() {}, warn() {} };
+const silentLogger: ClientLogger = { debug() {}, warn() {}, debugEnabled: () => false };
 
 export const MAX_JSON_BYTES = 50 * 1024 * 1024;
 /** The invocation deadline leaves this much for publishing the result. */
@@ -432,14 +437,16 @@ export class TaniumClient {
       bodyTimeout: timeoutMs,
       ...(Number.isFinite(deadline) ? { signal: this.deadlines.at(deadline) } : {}),
     });
-    this.logger.debug('Tanium request', {
-      ...request.logContext,
-      method: request.method,
-      path: request.path,
-      status: response.statusCode,
-      ms: Date.now() - started,
-      auth: credential?.kind ?? 'none',
-    });
+    if (this.logger.debugEnabled?.() ?? true) {
+      this.logger.debug('Tanium request', {
+        ...request.logContext,
+        method: request.method,
+        path: request.path,
+        status: response.statusCode,
+        ms: Date.now() - started,
+        auth: credential?.kind ?? 'none',
+      });
+    }
     const status = response.statusCode;
     if (mode === 'stream' && status >= 200 && status < 300) {
       return { status, headers: response.headers, text: '', body: response.body };

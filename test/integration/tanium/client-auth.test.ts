@@ -220,6 +220,20 @@ describe('Tanium client: authentication', () => {
     for (const line of lines) expect(line.requestId).toBe('req-42');
   });
 
+  it('skips the per-request debug line when its logger drops debug lines', async () => {
+    // Prepare
+    const logger = { ...capturingLogger(), debugEnabled: () => false };
+    const client = clientFor(emulator, { logger });
+    emulator.faults.add({ method: 'GET', path: `${TR}/status`, times: 1, kind: 'status', status: 503 });
+
+    // Act
+    await withLogContext(client, { requestId: 'req-43' }).request(STATUS);
+
+    // Assess: the rare retry line is still handed over (the logger drops it); the per-request one is not built
+    const messages = logger.lines.map((line) => (JSON.parse(line) as { message: string }).message);
+    expect(messages).toEqual(['Retrying Tanium request']);
+  });
+
   it('never logs or reports the token, the password or the session', async () => {
     // Prepare
     const logger = capturingLogger();

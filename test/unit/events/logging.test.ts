@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
+import { clientLogger, createPowertoolsLogger } from '../../../shared/events/logging.ts';
 import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
 
 describe('the Powertools logger behind the event layer', () => {
@@ -29,5 +29,28 @@ describe('the Powertools logger behind the event layer', () => {
     expect(lines).toEqual([
       expect.objectContaining({ level: 'DEBUG', message: 'Tanium request', status: 200 }),
     ]);
+  });
+
+  it('tells the Tanium client whether debug lines are printed, as the level changes', () => {
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'INFO');
+    const logger = createPowertoolsLogger('tanium-tr-test');
+    const forClient = clientLogger(logger);
+    expect(logger.debugEnabled?.()).toBe(false);
+    expect(forClient.debugEnabled?.()).toBe(false);
+
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'DEBUG');
+    const debugLogger = clientLogger(createPowertoolsLogger('tanium-tr-test'));
+    expect(debugLogger.debugEnabled?.()).toBe(true);
+  });
+
+  it('assumes debug lines are printed when a logger cannot tell', () => {
+    const lines: string[] = [];
+    const forClient = clientLogger({
+      debug: (message) => lines.push(message),
+      info: () => {},
+      warn: () => {},
+      error: () => {},
+    });
+    expect(forClient.debugEnabled?.()).toBe(true);
   });
 });
