@@ -20,7 +20,7 @@ import type { Context } from 'aws-lambda';
 import { MemoryStateStore } from '../shared/alerts/memory-store.ts';
 import { createPollerHandler } from '../shared/alerts/poller-handler.ts';
 import { EventBridgePublisher } from '../shared/alerts/publisher.ts';
-import type { AlertEntry, AlertPublisher, RunReport } from '../shared/alerts/types.ts';
+import type { AlertEntry, AlertPublisher, PublishOutcome, RunReport } from '../shared/alerts/types.ts';
 import { parseCredentials } from '../shared/config/credentials.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TR } from '../shared/tanium/routes.ts';
@@ -47,14 +47,14 @@ const MAX_RUNS = 1000;
 class CountingPublisher implements AlertPublisher {
   readonly ids: number[] = [];
   constructor(private readonly inner: AlertPublisher) {}
-  async publish(entries: AlertEntry[]): Promise<number> {
-    const calls = await this.inner.publish(entries);
+  async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
+    const outcome = await this.inner.publish(entries);
     for (const entry of entries) this.ids.push((JSON.parse(entry.Detail) as { id: number }).id);
-    return calls;
+    return outcome;
   }
 }
 
-const memoryEventBridge: AlertPublisher = { publish: async () => 1 };
+const memoryEventBridge: AlertPublisher = { publish: async () => ({ calls: 1, refused: [] }) };
 
 function context(run: number): Partial<Context> {
   const end = Date.now() + RUN_MS;

@@ -214,6 +214,7 @@ export class TaniumThreatResponseStack extends Stack {
       this.monitoring.watchFunctionErrors(pascalCase(family), this.functions[family]);
     }
     this.monitoring.watchPollerLag();
+    this.monitoring.watchRefusedAlerts();
     this.monitoring.watchPollerFailures(poller);
     if (config.poller.enabled) this.monitoring.watchPollerStopped(poller);
 

@@ -16,6 +16,9 @@ import type { TaniumFunction } from './tanium-function.ts';
  */
 export const POLLER_LAG_METRIC = 'AlertLag';
 
+/** Alerts EventBridge refused even with their identifying fields only: dropped, each logged with its id. */
+export const POLLER_REFUSED_METRIC = 'AlertsRefused';
+
 /** The poller instance the stack runs (`POLLER_NAME`): a metric dimension and its state record's key. */
 export const POLLER_NAME = 'default';
 
@@ -96,6 +99,27 @@ export class Monitoring extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
         // The poller reports lag only while it has something to catch up on.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /** An alert was dropped because EventBridge refused even its reduced event: it needs a look by hand. */
+  watchRefusedAlerts(): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, 'PollerRefusedAlertsAlarm', {
+        alarmDescription:
+          'The alert poller dropped an alert EventBridge refused; its id is in the poller log (error level)',
+        metric: new cloudwatch.Metric({
+          namespace: this.props.metricsNamespace,
+          metricName: POLLER_REFUSED_METRIC,
+          dimensionsMap: { service: 'alert-poller', poller: POLLER_NAME },
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );

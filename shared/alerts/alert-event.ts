@@ -10,6 +10,7 @@ export const ALERT_SOURCE = 'tanium.threat-response';
 export const ALERT_DETAIL_TYPE = 'Alert';
 
 export const DETAILS_OMITTED = 'details omitted: the alert exceeds the EventBridge entry size limit';
+export const REFUSED_OMITTED = 'details omitted: EventBridge refused the whole alert';
 
 /**
  * The event's `detail` (design.md §3): the alert as Tanium sent it, `details` decoded into an object and
@@ -50,29 +51,42 @@ const KEPT_WHEN_SHRUNK = [
   'sha256',
 ] as const;
 
+export interface AlertEntryOptions {
+  source?: string;
+  detailType?: string;
+  eventBusName?: string;
+}
+
+function makeEntry(body: Record<string, unknown>, options: AlertEntryOptions): AlertEntry {
+  const entry: AlertEntry = {
+    Source: options.source ?? ALERT_SOURCE,
+    DetailType: options.detailType ?? ALERT_DETAIL_TYPE,
+    Detail: JSON.stringify(body),
+  };
+  if (options.eventBusName) entry.EventBusName = options.eventBusName;
+  return entry;
+}
+
 /**
  * An entry for one alert. An alert too big for a PutEvents call loses its `details` (and then every
  * field but the identifying ones) rather than blocking the poller forever.
  */
-export function alertEntry(
-  detail: Record<string, unknown>,
-  options: { source?: string; detailType?: string; eventBusName?: string } = {},
-): AlertEntry {
-  const make = (body: Record<string, unknown>): AlertEntry => {
-    const entry: AlertEntry = {
-      Source: options.source ?? ALERT_SOURCE,
-      DetailType: options.detailType ?? ALERT_DETAIL_TYPE,
-      Detail: JSON.stringify(body),
-    };
-    if (options.eventBusName) entry.EventBusName = options.eventBusName;
-    return entry;
-  };
-  let entry = make(detail);
+export function alertEntry(detail: Record<string, unknown>, options: AlertEntryOptions = {}): AlertEntry {
+  let entry = makeEntry(detail, options);
   if (entrySize(entry) <= MAX_REQUEST_BYTES) return entry;
   const { details: _details, details_raw: _raw, ...rest } = detail;
-  entry = make({ ...rest, details: null, details_omitted: DETAILS_OMITTED });
+  entry = makeEntry({ ...rest, details: null, details_omitted: DETAILS_OMITTED }, options);
   if (entrySize(entry) <= MAX_REQUEST_BYTES) return entry;
-  const minimal: Record<string, unknown> = { details: null, details_omitted: DETAILS_OMITTED };
+  return reducedAlertEntry(detail, DETAILS_OMITTED, options);
+}
+
+/** The alert's identifying fields only, with `details_omitted` saying why the rest is missing. */
+export function reducedAlertEntry(
+  detail: Record<string, unknown>,
+  why: string,
+  options: AlertEntryOptions = {},
+): AlertEntry {
+  const minimal: Record<string, unknown> = { details: null, details_omitted: why };
   for (const key of KEPT_WHEN_SHRUNK) if (detail[key] !== undefined) minimal[key] = detail[key];
-  return make(minimal);
+  return makeEntry(minimal, options);
 }

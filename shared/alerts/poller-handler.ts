@@ -33,6 +33,8 @@ export const POLLER_METRIC_NAMES = {
   failed: 'RunsFailed',
   skipped: 'RunsSkipped',
   unparseable: 'UnparseableDetails',
+  reduced: 'AlertsReduced',
+  refused: 'AlertsRefused',
 } as const;
 
 export class PowertoolsPollerMetrics implements PollerMetrics {
@@ -62,6 +64,8 @@ export class PowertoolsPollerMetrics implements PollerMetrics {
     );
     m.addMetric(names.skipped, MetricUnit.Count, report.status === 'skipped' ? 1 : 0);
     m.addMetric(names.unparseable, MetricUnit.Count, report.unparseableDetails);
+    m.addMetric(names.reduced, MetricUnit.Count, report.reducedAlerts);
+    m.addMetric(names.refused, MetricUnit.Count, report.refusedAlerts);
     if (report.lagMs !== undefined) m.addMetric(names.lag, MetricUnit.Milliseconds, report.lagMs);
     m.publishStoredMetrics();
   }

@@ -46,6 +46,8 @@
  *     checkpoint saved.
  *     Correct because every alert below c was read and is published (ascending order), and ties at c are
  *     still in R. A crash between PutEvents and the save re-publishes that one batch, nothing more.
+ *     An entry EventBridge refuses for its content goes again reduced to the identifying fields; one
+ *     refused even so is dropped, logged and counted, but still done: it must not block every later one.
  *  6. Stop before the request budget or the time limit runs out; what is published is saved; the next
  *     run continues from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
  *
@@ -61,6 +63,8 @@ import {
   entrySize,
   MAX_ENTRIES_PER_CALL,
   MAX_REQUEST_BYTES,
+  REFUSED_OMITTED,
+  reducedAlertEntry,
 } from './alert-event.ts';
 import { LeaseLostError } from './errors.ts';
 import type {
@@ -191,6 +195,8 @@ class PollerRun {
     putEventsCalls: 0,
     batches: 0,
     unparseableDetails: 0,
+    reducedAlerts: 0,
+    refusedAlerts: 0,
   };
 
   constructor(
@@ -625,36 +631,31 @@ class PollerRun {
   /** Publishes a prefix of `candidates` that fits one PutEvents call; returns how many went out. */
   private async publishBatch(candidates: Candidate[]): Promise<number> {
     const entries: AlertEntry[] = [];
-    let unparseable = 0;
+    const details: Record<string, unknown>[] = [];
     let bytes = 0;
     for (const candidate of candidates) {
       const name = await this.intelDocName(candidate.alert);
       const detail = alertDetail(candidate.alert, name);
-      const entry = alertEntry(detail, {
-        source: this.settings.source,
-        detailType: this.settings.detailType,
-      });
+      const entry = alertEntry(detail, this.entryOptions());
       const size = entrySize(entry);
       if (entries.length > 0 && bytes + size > MAX_REQUEST_BYTES) break;
       entries.push(entry);
+      details.push(detail);
       bytes += size;
-      if (detail.details_error !== undefined) unparseable++;
     }
     const batch = candidates.slice(0, entries.length);
-    try {
-      this.report.putEventsCalls += await this.deps.publisher.publish(entries);
-    } catch (error) {
-      throw new PublishError(toTaniumError(error));
-    }
+    const dropped = await this.publishEntries(entries, details);
     this.report.batches++;
+    this.report.unparseableDetails += details.filter(
+      (detail, index) => detail.details_error !== undefined && !dropped.has(index),
+    ).length;
     let newest = Number.NEGATIVE_INFINITY;
     for (const candidate of batch) {
       this.remember(storedId(candidate.alert, candidate.key), candidate.key, candidate.ts);
       this.pending.delete(candidate.key);
       if (candidate.ts > newest) newest = candidate.ts;
     }
-    this.report.published += batch.length;
-    this.report.unparseableDetails += unparseable;
+    this.report.published += batch.length - dropped.size;
     if (this.newestPublishedAt === undefined || newest > this.newestPublishedAt)
       this.newestPublishedAt = newest;
     // Everything read below `newest` is published (oldest first). The window W stays open only near the
@@ -664,6 +665,54 @@ class PollerRun {
     this.raiseFloor(Math.max(newest - W, Math.min(newest, visibleBelow)), newest);
     await this.save();
     return batch.length;
+  }
+
+  private entryOptions() {
+    return { source: this.settings.source, detailType: this.settings.detailType };
+  }
+
+  /**
+   * Publishes one batch. An entry EventBridge refuses for its content goes again with the alert's
+   * identifying fields only; one refused even so is dropped (logged with its id) so that it cannot stop
+   * every later alert. Returns the indexes of the dropped ones; they still count as done.
+   */
+  private async publishEntries(
+    entries: AlertEntry[],
+    details: Record<string, unknown>[],
+  ): Promise<Set<number>> {
+    const send = async (sent: AlertEntry[]) => {
+      try {
+        const outcome = await this.deps.publisher.publish(sent);
+        this.report.putEventsCalls += outcome.calls;
+        return outcome.refused;
+      } catch (error) {
+        throw new PublishError(toTaniumError(error));
+      }
+    };
+    const refused = await send(entries);
+    if (refused.length === 0) return new Set();
+    for (const refusal of refused) {
+      this.deps.logger.warn('EventBridge refused an alert event; publishing its identifying fields only', {
+        alertId: details[refusal.index]?.id,
+        code: refusal.code,
+        error: refusal.message,
+      });
+    }
+    const reduced = refused.map((refusal) =>
+      reducedAlertEntry(details[refusal.index] ?? {}, REFUSED_OMITTED, this.entryOptions()),
+    );
+    const refusedAgain = await send(reduced);
+    const dropped = new Set(refusedAgain.map((refusal) => refused[refusal.index]?.index ?? -1));
+    for (const refusal of refusedAgain) {
+      this.deps.logger.error('EventBridge refused an alert event even reduced; it is not published', {
+        alertId: details[refused[refusal.index]?.index ?? -1]?.id,
+        code: refusal.code,
+        error: refusal.message,
+      });
+    }
+    this.report.reducedAlerts += refused.length - dropped.size;
+    this.report.refusedAlerts += dropped.size;
+    return dropped;
   }
 
   private async intelDocName(alert: Alert): Promise<string | undefined> {

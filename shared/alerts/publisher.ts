@@ -1,11 +1,21 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { putEventsWithRetry } from '../events/put-events.ts';
 import { PollerError } from './errors.ts';
-import type { AlertEntry, AlertPublisher } from './types.ts';
+import type { AlertEntry, AlertPublisher, PublishOutcome } from './types.ts';
 
 export const PUT_EVENTS_ATTEMPTS = 5;
 
-/** Alert events to the bus with the shared per-entry retry; entries still refused fail the batch. */
+/**
+ * Entry error codes about the entry itself (PutEventsResultEntry). The other final codes (access denied,
+ * not authorised for the source or detail type) refuse every entry alike: a configuration to fix, so the
+ * run fails and the alerts wait for the next one.
+ */
+const CONTENT_CODES = new Set(['InvalidArgument', 'MalformedDetail']);
+
+/**
+ * Alert events to the bus with the shared per-entry retry. Entries refused for their content are
+ * returned; any other entry still failing fails the call.
+ */
 export class EventBridgePublisher implements AlertPublisher {
   constructor(
     private readonly client: EventBridgeClient,
@@ -13,7 +23,7 @@ export class EventBridgePublisher implements AlertPublisher {
     private readonly options: { attempts?: number; baseDelayMs?: number; random?: () => number } = {},
   ) {}
 
-  async publish(entries: AlertEntry[]): Promise<number> {
+  async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
     const attempts = this.options.attempts ?? PUT_EVENTS_ATTEMPTS;
     const outcome = await putEventsWithRetry(
       this.client,
@@ -24,11 +34,13 @@ export class EventBridgePublisher implements AlertPublisher {
         ...(this.options.random ? { random: this.options.random } : {}),
       },
     );
-    if (outcome.failed.length > 0) {
+    const failing = outcome.errors.filter((error) => !CONTENT_CODES.has(error.code));
+    if (failing.length > 0) {
+      const codes = [...new Set(failing.map((error) => error.code))].join(', ');
       throw new PollerError(
-        `EventBridge rejected ${outcome.failed.length} of ${entries.length} alert events after ${attempts} attempts (${outcome.codes.join(', ') || 'no error code'})`,
+        `EventBridge rejected ${failing.length} of ${entries.length} alert events after ${outcome.calls} attempt${outcome.calls === 1 ? '' : 's'} (${codes}): ${failing[0]?.message}`,
       );
     }
-    return outcome.calls;
+    return { calls: outcome.calls, refused: outcome.errors };
   }
 }

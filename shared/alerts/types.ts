@@ -59,12 +59,28 @@ export interface AlertEntry {
   EventBusName?: string;
 }
 
+/** An entry EventBridge refused for what it holds: sent again as it is, it would be refused again. */
+export interface RefusedEntry {
+  /** Index into the entries given. */
+  index: number;
+  code: string;
+  message: string;
+}
+
+export interface PublishOutcome {
+  /** PutEvents calls made. */
+  calls: number;
+  /** Entries refused for their content; every other entry was published. */
+  refused: RefusedEntry[];
+}
+
 export interface AlertPublisher {
   /**
-   * Publishes every entry (at most 10, within the request size limit), retrying failed entries; throws
-   * when some could not be published. Returns the number of PutEvents calls made.
+   * Publishes every entry (at most 10, within the request size limit), retrying failed entries. Throws
+   * when some could not be published for a reason that may pass (throttling, permissions, a failed
+   * call); returns the entries refused for their content, which the poller handles itself.
    */
-  publish(entries: AlertEntry[]): Promise<number>;
+  publish(entries: AlertEntry[]): Promise<PublishOutcome>;
 }
 
 /** The poller logs through the same structured logger surface as the family handlers. */
@@ -103,6 +119,10 @@ export interface RunReport {
   batches: number;
   /** Published alerts whose `details` could not be parsed. */
   unparseableDetails: number;
+  /** Alerts EventBridge refused whole, published with their identifying fields only. */
+  reducedAlerts: number;
+  /** Alerts EventBridge refused even reduced: not published, logged with their ids, not tried again. */
+  refusedAlerts: number;
   /** now − newest published createdAt, when something was published or the poller is behind. */
   lagMs?: number;
   /** The floor after the run (ISO). */

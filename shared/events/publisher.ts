@@ -3,7 +3,7 @@ import { EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-e
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
-import { type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
+import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
@@ -185,11 +185,16 @@ export class EventBridgeResultSink implements ResultSink {
       for (const item of batch) item.reject(failure);
       return;
     }
-    const failed = new Set(outcome.failed);
-    const failure = publishError(`${outcome.lastError} (after ${PUBLISH_ATTEMPTS} attempts)`);
+    const errors = new Map(outcome.errors.map((error) => [error.index, error]));
     for (const [index, item] of batch.entries()) {
-      if (failed.has(index)) item.reject(failure);
-      else item.resolve();
+      const error = errors.get(index);
+      if (!error) {
+        item.resolve();
+        continue;
+      }
+      // Still retryable: the record fails and SQS delivers it again (its stored result is replayed).
+      const tries = isRetryableEntryCode(error.code) ? ` (after ${outcome.calls} attempts)` : '';
+      item.reject(publishError(`${error.code}: ${error.message}${tries}`));
     }
   }
 }

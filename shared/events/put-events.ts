@@ -14,20 +14,42 @@ export interface PutEventsRetryOptions {
   random?: () => number;
 }
 
+export interface EntryError {
+  /** Index into the entries given. */
+  index: number;
+  code: string;
+  message: string;
+}
+
 export interface PutEventsOutcome {
   calls: number;
   /** Indexes (into the entries given) of the entries still refused after the last attempt. */
   failed: number[];
-  /** The error codes of the last attempt, and the last `code: message` seen. */
+  /** Why each of `failed` was refused, the last time it was sent. */
+  errors: EntryError[];
+  /** The distinct codes of `errors`, and the last `code: message` seen. */
   codes: string[];
   lastError: string;
 }
 
 /**
+ * Entry error codes worth sending again (PutEventsResultEntry: InternalFailure and ThrottlingException
+ * are the retryable ones). `UnknownError` stands for an entry without an outcome. Every other code
+ * (InvalidArgument, MalformedDetail, AccessDeniedException, NotAuthorizedForSourceException, ...) says
+ * the same entry would be refused again.
+ */
+const RETRYABLE_ENTRY_CODES = new Set(['InternalFailure', 'ThrottlingException', 'UnknownError']);
+
+export function isRetryableEntryCode(code: string): boolean {
+  return RETRYABLE_ENTRY_CODES.has(code);
+}
+
+/**
  * PutEvents with the per-entry retry the API needs: a 200 answer can still report failed entries
- * (throttling, internal errors), and only those are sent again, with backoff and jitter. A failure count
- * without per-entry outcomes sends them all again. Errors thrown by the call itself propagate: the SDK
- * has already retried what it considers retryable.
+ * (throttling, internal errors), and only those are sent again, with backoff and jitter. An entry refused
+ * for a reason that would not change (an invalid or unauthorised entry) is not sent again: it is reported
+ * at once. A failure count without per-entry outcomes sends them all again. Errors thrown by the call
+ * itself propagate: the SDK has already retried what it considers retryable.
  */
 export async function putEventsWithRetry(
   client: EventBridgeClient,
@@ -38,30 +60,40 @@ export async function putEventsWithRetry(
   const random = options.random ?? Math.random;
   const base = options.baseDelayMs ?? 100;
   let pending = entries.map((_, index) => index);
+  const final: EntryError[] = [];
+  let retryable: EntryError[] = [];
   let calls = 0;
   let lastError = '';
-  let codes = new Set<string>();
   for (let attempt = 1; attempt <= options.attempts && pending.length > 0; attempt++) {
     if (attempt > 1) await sleep(random() * Math.min(2000, base * 2 ** (attempt - 2)));
     calls++;
-    codes = new Set();
     const response = await client.send(
       new PutEventsCommand({ Entries: pending.map((index) => entries[index]!) }),
     );
-    const failed = pending.filter((_, i) => {
+    retryable = [];
+    let refused = 0;
+    for (const [i, index] of pending.entries()) {
       const outcome = response.Entries?.[i];
-      if (outcome && !outcome.ErrorCode) return false;
+      if (outcome && !outcome.ErrorCode) continue;
       const code = outcome?.ErrorCode ?? 'UnknownError';
-      codes.add(code);
-      lastError = `${code}: ${outcome?.ErrorMessage ?? 'no entry outcome returned'}`;
-      return true;
-    });
-    // A failure count without per-entry codes: nothing tells which ones, so all of them go again.
-    pending = failed.length === 0 && (response.FailedEntryCount ?? 0) > 0 ? pending : failed;
-    if (failed.length === 0 && pending.length > 0) {
-      codes.add('UnknownError');
-      lastError = 'UnknownError: a failure count without entry outcomes';
+      const message = outcome?.ErrorMessage ?? (outcome ? 'no error message' : 'no entry outcome returned');
+      const error = { index, code, message };
+      lastError = `${code}: ${error.message}`;
+      refused++;
+      (isRetryableEntryCode(code) ? retryable : final).push(error);
     }
+    if (refused === 0 && (response.FailedEntryCount ?? 0) > 0) {
+      // A failure count without per-entry codes: nothing tells which ones, so all of them go again.
+      lastError = 'UnknownError: a failure count without entry outcomes';
+      retryable = pending.map((index) => ({
+        index,
+        code: 'UnknownError',
+        message: 'a failure count without entry outcomes',
+      }));
+    }
+    pending = retryable.map((error) => error.index);
   }
-  return { calls, failed: pending, codes: [...codes], lastError };
+  const errors = [...final, ...retryable].sort((a, b) => a.index - b.index);
+  const codes = [...new Set(errors.map((error) => error.code))];
+  return { calls, failed: errors.map((error) => error.index), errors, codes, lastError };
 }

@@ -6,7 +6,7 @@ import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_SETTINGS, esbuildBuildOptions, MAX_BUNDLE_BYTES } from '../../infra/bundling.ts';
 import { visibilityTimeoutSeconds } from '../../infra/constructs/family-queue.ts';
-import { POLLER_LAG_METRIC, POLLER_NAME } from '../../infra/constructs/monitoring.ts';
+import { POLLER_LAG_METRIC, POLLER_NAME, POLLER_REFUSED_METRIC } from '../../infra/constructs/monitoring.ts';
 import {
   IDEMPOTENCY_TABLE_ACTIONS,
   POLLER_TABLE_ACTIONS,
@@ -21,6 +21,7 @@ import {
   MUTATING_FAMILIES,
 } from '../../infra/families.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
+import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';
 import {
   cleanup,
   getAtt,
@@ -549,6 +550,22 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(fnResource('alert-poller').Properties.Environment.Variables.POLLER_NAME).toBe(POLLER_NAME);
     });
 
+    it('alarms when the poller drops an alert EventBridge refused, on the metric the poller emits', () => {
+      expect(POLLER_REFUSED_METRIC).toBe(POLLER_METRIC_NAMES.refused);
+      expect(POLLER_LAG_METRIC).toBe(POLLER_METRIC_NAMES.lag);
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: s.config.metricsNamespace,
+        MetricName: POLLER_REFUSED_METRIC,
+        Dimensions: [
+          { Name: 'poller', Value: POLLER_NAME },
+          { Name: 'service', Value: 'alert-poller' },
+        ],
+        Statistic: 'Sum',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    });
+
     it('alarms on repeated poller failures and when the poller stops running', () => {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -564,8 +581,9 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         Threshold: 1,
         TreatMissingData: 'breaching',
       });
-      // A DLQ alarm per family and for the schedule, an error alarm per family, and three for the poller.
-      expect(alarms()).toHaveLength(2 * FAMILIES.length + 4);
+      // A DLQ alarm per family and for the schedule, an error alarm per family, and four for the poller
+      // (lag, dropped alerts, repeated failures, stopped).
+      expect(alarms()).toHaveLength(2 * FAMILIES.length + 5);
     });
 
     it('notifies the alarm topic when the environment has one', () => {

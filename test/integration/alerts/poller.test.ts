@@ -21,6 +21,7 @@ import type {
   AlertPublisher,
   AlertSource,
   PollerLogger,
+  PublishOutcome,
   RunReport,
 } from '../../../shared/alerts/types.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
@@ -53,9 +54,9 @@ class RecordingPublisher implements AlertPublisher {
   crashAfterCall: number | undefined;
   private readonly inner = new EventBridgePublisher(eventBridge, BUS);
 
-  async publish(entries: AlertEntry[]): Promise<number> {
-    const calls = await this.inner.publish(entries);
-    this.calls += calls;
+  async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
+    const outcome = await this.inner.publish(entries);
+    this.calls += outcome.calls;
     for (const entry of entries) {
       const detail = JSON.parse(entry.Detail) as { id: number } & Record<string, unknown>;
       this.ids.push(detail.id);
@@ -65,7 +66,7 @@ class RecordingPublisher implements AlertPublisher {
       this.crashAfterCall = undefined;
       throw new Error('Runtime.ExitError');
     }
-    return calls;
+    return outcome;
   }
 }
 

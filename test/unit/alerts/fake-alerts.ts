@@ -4,6 +4,7 @@ import type {
   AlertSource,
   PollerLogger,
   PollerSettings,
+  PublishOutcome,
   SourcePage,
 } from '../../../shared/alerts/types.ts';
 import type { Alert } from '../../../shared/tanium/alerts.ts';
@@ -131,12 +132,19 @@ export class CapturePublisher implements AlertPublisher {
   /** Runs after a successful call (a test can make the next save fail, as a crash would). */
   afterPublish: ((call: number) => void) | undefined;
 
-  async publish(entries: AlertEntry[]): Promise<number> {
+  /** Refuses the entries this says no to, as EventBridge refuses an entry for its content. */
+  refuse: ((detail: Record<string, unknown>) => boolean) | undefined;
+
+  async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
     this.calls++;
     if (this.failOnCall === this.calls) throw new Error('PutEvents failed');
-    this.batches.push(entries.map((entry) => JSON.parse(entry.Detail) as Record<string, unknown>));
+    const details = entries.map((entry) => JSON.parse(entry.Detail) as Record<string, unknown>);
+    const refused = details.flatMap((detail, index) =>
+      this.refuse?.(detail) ? [{ index, code: 'InvalidArgument', message: 'Event refused' }] : [],
+    );
+    this.batches.push(details.filter((_, index) => !refused.some((refusal) => refusal.index === index)));
     this.afterPublish?.(this.calls);
-    return 1;
+    return { calls: 1, refused };
   }
 
   get details(): Record<string, unknown>[] {

@@ -390,6 +390,57 @@ describe('Alert poller: failures', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
+  it('publishes an alert EventBridge refuses whole with its identifying fields only', async () => {
+    // Prepare: EventBridge refuses the full event of the 3rd alert, not its reduced form
+    const expected = tanium.addSteady(12, 1000, T0);
+    const refusedId = expected[2]!.id;
+    publisher.refuse = (detail) => detail.id === refusedId && detail.details_omitted === undefined;
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report.status).toBe('caught_up');
+    expect(report.published).toBe(12);
+    expect(report.reducedAlerts).toBe(1);
+    expect(report.refusedAlerts).toBe(0);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    const reduced = publisher.details.find((detail) => detail.id === refusedId);
+    expect(reduced).toMatchObject({
+      id: refusedId,
+      details: null,
+      details_omitted: 'details omitted: EventBridge refused the whole alert',
+    });
+    // Identifying fields stay (the guid, the time, the enrichment's path); everything else goes
+    expect(reduced).toMatchObject({ guid: expected[2]!.guid, createdAt: expected[2]!.createdAt });
+    expect(reduced?.path).toBe(`C:\\x${refusedId}.exe`);
+    expect(publisher.details.find((detail) => detail.id === expected[3]!.id)).toMatchObject({
+      details: { match: { type: 'process' } },
+    });
+  });
+
+  it('drops an alert EventBridge refuses even reduced, logs it, and carries on with the later ones', async () => {
+    // Prepare
+    const first = tanium.addSteady(12, 1000, T0);
+    const refusedId = first[4]!.id;
+    publisher.refuse = (detail) => detail.id === refusedId;
+    silentLogger.errors.length = 0;
+    // Act
+    const report = await poll();
+    const later = tanium.addSteady(3, 10, T0 + 5000);
+    now = T0 + 10_000;
+    const next = await poll();
+    // Assess
+    expect(report.status).toBe('caught_up');
+    expect(report.published).toBe(11);
+    expect(report.refusedAlerts).toBe(1);
+    expect(silentLogger.errors).toEqual([
+      'EventBridge refused an alert event even reduced; it is not published',
+    ]);
+    expect(next.published).toBe(3);
+    expect(next.refusedAlerts).toBe(0);
+    expect(sorted(publisher.ids)).toEqual(ids([...first, ...later].filter((a) => a.id !== refusedId)));
+    expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
   it('publishes alerts whose details cannot be parsed, with the reason', async () => {
     // Prepare
     tanium.add(T0 - 2000, { details: '{"match":{"type":"process",' });

@@ -33,9 +33,10 @@ describe('Alert publisher: PutEvents', () => {
       .on(PutEventsCommand)
       .resolves({ FailedEntryCount: 0, Entries: entries(3).map((_, i) => ({ EventId: `e${i}` })) });
     // Act
-    const calls = await publisher().publish(entries(3));
+    const { calls, refused } = await publisher().publish(entries(3));
     // Assess
     expect(calls).toBe(1);
+    expect(refused).toEqual([]);
     const sent = eventBridge.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries!;
     expect(sent).toHaveLength(3);
     expect(sent.every((entry) => entry.EventBusName === 'bus')).toBe(true);
@@ -56,7 +57,7 @@ describe('Alert publisher: PutEvents', () => {
       })
       .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'b' }, { EventId: 'd' }] });
     // Act
-    const calls = await publisher().publish(entries(4));
+    const { calls } = await publisher().publish(entries(4));
     // Assess
     expect(calls).toBe(2);
     const retried = eventBridge.commandCalls(PutEventsCommand)[1]!.args[0].input.Entries!;
@@ -71,7 +72,7 @@ describe('Alert publisher: PutEvents', () => {
       .resolvesOnce({ FailedEntryCount: 2 })
       .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'a' }, { EventId: 'b' }] });
     // Act
-    const calls = await publisher().publish(entries(2));
+    const { calls } = await publisher().publish(entries(2));
     // Assess
     expect(calls).toBe(3);
     const sent = eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries!.length);
@@ -87,7 +88,7 @@ describe('Alert publisher: PutEvents', () => {
     const attempt = publisher(3).publish(entries(1));
     // Assess
     await expect(attempt).rejects.toThrow(
-      'EventBridge rejected 1 of 1 alert events after 3 attempts (InternalFailure)',
+      'EventBridge rejected 1 of 1 alert events after 3 attempts (InternalFailure): no error message',
     );
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(3);
   });
@@ -99,5 +100,43 @@ describe('Alert publisher: PutEvents', () => {
     const attempt = publisher().publish(entries(2));
     // Assess
     await expect(attempt).rejects.toThrow('AccessDeniedException');
+  });
+
+  it('returns the entries refused for their content, without sending them again', async () => {
+    // Prepare
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [
+        { EventId: 'a' },
+        { ErrorCode: 'InvalidArgument', ErrorMessage: 'Detail is not valid' },
+        { EventId: 'c' },
+      ],
+    });
+    // Act
+    const outcome = await publisher().publish(entries(3));
+    // Assess
+    expect(outcome).toEqual({
+      calls: 1,
+      refused: [{ index: 1, code: 'InvalidArgument', message: 'Detail is not valid' }],
+    });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+  });
+
+  it('throws at once when the bus refuses the source: a configuration to fix, not an alert to drop', async () => {
+    // Prepare
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 2,
+      Entries: [
+        { ErrorCode: 'NotAuthorizedForSourceException', ErrorMessage: 'Not authorized for the source' },
+        { ErrorCode: 'NotAuthorizedForSourceException', ErrorMessage: 'Not authorized for the source' },
+      ],
+    });
+    // Act
+    const attempt = publisher().publish(entries(2));
+    // Assess
+    await expect(attempt).rejects.toThrow(
+      'EventBridge rejected 2 of 2 alert events after 1 attempt (NotAuthorizedForSourceException): Not authorized for the source',
+    );
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
   });
 });

@@ -202,6 +202,41 @@ describe('Result publishing', () => {
     expect(calls).toEqual([['a', 'b', 'c'], ['b']]);
   });
 
+  it('does not resend an entry EventBridge refuses for its content, and says why it failed', async () => {
+    // Prepare: 'a' is refused for good, 'b' is throttled on every call
+    eventBridge.on(PutEventsCommand).callsFake((input: { Entries: Array<{ Detail?: string }> }) => ({
+      FailedEntryCount: input.Entries.length,
+      Entries: input.Entries.map((entry) =>
+        (JSON.parse(entry.Detail ?? '{}') as ResultDetail).requestId === 'a'
+          ? { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed' }
+          : { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
+      ),
+    }));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      sleep: async () => undefined,
+    });
+    const failure = (requestId: string) =>
+      sink.publish(detail({ requestId })).then(
+        () => 'published',
+        (error: Error) => error.message,
+      );
+
+    // Act
+    const [a, b] = await Promise.all([failure('a'), failure('b')]);
+
+    // Assess
+    expect(a).toBe('Unable to publish the result to EventBridge: MalformedDetail: Detail is malformed');
+    expect(b).toBe(
+      'Unable to publish the result to EventBridge: ThrottlingException: Rate exceeded (after 4 attempts)',
+    );
+    const sent = eventBridge
+      .commandCalls(PutEventsCommand)
+      .map((call) => (call.args[0].input.Entries ?? []).length);
+    expect(sent).toEqual([2, 1, 1, 1]);
+  });
+
   it('fails the results of a batch whose sending throws, instead of leaving them waiting', async () => {
     // Prepare: the first call reports a failed entry, and waiting before the retry throws
     eventBridge.on(PutEventsCommand).resolves({
