@@ -1,19 +1,8 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { FunctionName } from './families.ts';
+import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
 
-/** Size and limits of one function, and how its queue feeds it (ignored for the poller). */
-export interface FunctionSettings {
-  readonly memoryMiB: number;
-  readonly timeoutSeconds: number;
-  /** `/tmp` size; Lambda's default is 512. */
-  readonly ephemeralStorageMiB?: number;
-  /** SQS records per invocation. */
-  readonly batchSize: number;
-  /** How long SQS gathers records before invoking; 0 invokes as soon as a record arrives. */
-  readonly maxBatchingWindowSeconds: number;
-  /** Upper bound on concurrent invocations from the queue (2..1000), to spare the Tanium server. */
-  readonly maxConcurrency?: number;
-}
+export type { FunctionSettings } from './function-defaults.ts';
 
 /**
  * Where the Tanium credentials come from. `create` makes an empty secret (`{}`) for the operator to
@@ -87,30 +76,6 @@ export interface EnvironmentConfig {
   /** Namespace of the functions' custom metrics (Powertools). */
   readonly metricsNamespace: string;
 }
-
-const DEFAULT_FAMILY: FunctionSettings = {
-  memoryMiB: 512,
-  timeoutSeconds: 120,
-  batchSize: 5,
-  maxBatchingWindowSeconds: 0,
-};
-
-const DEFAULT_FUNCTIONS: Record<FunctionName, FunctionSettings> = {
-  connections: DEFAULT_FAMILY,
-  snapshots: DEFAULT_FAMILY,
-  investigation: DEFAULT_FAMILY,
-  // get file streams archives of up to GET_FILE_MAX_BYTES, hashes and spools entries through /tmp.
-  evidence: {
-    ...DEFAULT_FAMILY,
-    memoryMiB: 1024,
-    timeoutSeconds: 600,
-    ephemeralStorageMiB: 2048,
-    batchSize: 1,
-  },
-  intel: DEFAULT_FAMILY,
-  alerts: DEFAULT_FAMILY,
-  'alert-poller': { ...DEFAULT_FAMILY, memoryMiB: 512, timeoutSeconds: 120, batchSize: 1 },
-};
 
 const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName'> = {
   retainData: false,

@@ -6,22 +6,26 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { DEFAULT_FUNCTIONS } from '../../infra/function-defaults.ts';
 import type { Family } from '../../shared/actions/types.ts';
 import type { FamilyHandler } from '../../shared/events/family-handler.ts';
 import { LOCAL_REGION, type QueueRef } from './aws-resources.ts';
 
-/** Lambda's remaining time for each local invocation (the family functions' timeout in the stack). */
-const FUNCTION_TIMEOUT_MS = 120_000;
-
-/** A Lambda context for one local invocation. */
-export function localLambdaContext(family: Family, timeoutMs = FUNCTION_TIMEOUT_MS): Context {
+/**
+ * A Lambda context for one local invocation, with the remaining time and memory the stack gives the
+ * family's function by default (evidence: 600 s, the others 120 s).
+ */
+export function localLambdaContext(
+  family: Family,
+  timeoutMs = DEFAULT_FUNCTIONS[family].timeoutSeconds * 1000,
+): Context {
   const end = Date.now() + timeoutMs;
   const functionName = `tanium-tr-local-${family}`;
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionVersion: '$LATEST',
     functionName,
-    memoryLimitInMB: '512',
+    memoryLimitInMB: String(DEFAULT_FUNCTIONS[family].memoryMiB),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',
     invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:123456789012:function:${functionName}`,
@@ -93,7 +97,8 @@ export async function deliverOnce(
   family: Family,
   options: { waitSeconds?: number; abortSignal?: AbortSignal } = {},
 ): Promise<{ received: number; failed: number }> {
-  const records = await receiveRecords(sqs, queue, options);
+  // As many records per invocation as the stack's event source hands the function.
+  const records = await receiveRecords(sqs, queue, { ...options, max: DEFAULT_FUNCTIONS[family].batchSize });
   if (records.length === 0) return { received: 0, failed: 0 };
   let failedIds: Set<string>;
   try {

@@ -1,5 +1,6 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../cli/local/environment.ts';
 import {
@@ -8,6 +9,7 @@ import {
   localLambdaContext,
   receiveRecords,
 } from '../../../cli/local/sqs-event-source.ts';
+import { DEFAULT_FUNCTIONS } from '../../../infra/function-defaults.ts';
 import type { Family } from '../../../shared/actions/types.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { SEEDED } from '../../emulator/index.ts';
@@ -193,6 +195,41 @@ describe('Pipeline: redelivery', () => {
     expect(
       logs.some((line) => line.message === 'Replayed the stored result' && line.extra.correlation_id === id),
     ).toBe(true);
+  });
+
+  it('invokes each family as the stack does: its batch size, its timeout as the remaining time', async () => {
+    // Prepare: seven requests waiting on the connections queue
+    const ids = Array.from({ length: 7 }, () => requestId('batch'));
+    for (const id of ids)
+      await env.send('connections', { action: 'list connections', parameters: {}, requestId: id });
+    const invocations: Array<{ records: number; remainingMs: number }> = [];
+    const recording = async (event: unknown, context?: Context) => {
+      invocations.push({
+        records: (event as SQSEvent).Records.length,
+        remainingMs: context?.getRemainingTimeInMillis() ?? 0,
+      });
+      return env.handlers.connections(event, context);
+    };
+
+    // Act
+    let delivered = 0;
+    for (let poll = 0; poll < 20 && delivered < ids.length; poll++) {
+      delivered += (
+        await deliverOnce(env.aws.sqs, env.resources.queues.connections, recording, 'connections')
+      ).received;
+    }
+    await Promise.all(ids.map((id) => env.results.waitFor(id, RESULT_WAIT_MS)));
+
+    // Assess
+    expect(Math.max(...invocations.map((invocation) => invocation.records))).toBe(
+      DEFAULT_FUNCTIONS.connections.batchSize,
+    );
+    for (const { remainingMs } of invocations) {
+      expect(remainingMs).toBeGreaterThan(DEFAULT_FUNCTIONS.connections.timeoutSeconds * 1000 - 5_000);
+      expect(remainingMs).toBeLessThanOrEqual(DEFAULT_FUNCTIONS.connections.timeoutSeconds * 1000);
+    }
+    expect(localLambdaContext('evidence').getRemainingTimeInMillis()).toBeGreaterThan(590_000);
+    expect(localLambdaContext('evidence').memoryLimitInMB).toBe('1024');
   });
 
   it('retries a transient failure through SQS, then publishes that it gave up and leaves the message to the DLQ', async () => {
