@@ -1,11 +1,9 @@
 import * as z from 'zod/mini';
-import { describeIssue } from '../config/zod-messages.ts';
+import { type Env, envInteger, envText, readEnvironment } from '../config/environment.ts';
 import { parseAlertQuery } from '../tanium/alerts.ts';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { ALERT_DETAIL_TYPE, ALERT_SOURCE } from './alert-event.ts';
 import type { PollerSettings } from './types.ts';
-
-type Env = Record<string, string | undefined>;
 
 /** The poller's configuration: the function settings it needs plus the POLLER_* knobs (README.md). */
 export interface PollerConfig extends PollerSettings {
@@ -34,52 +32,35 @@ export const POLLER_DEFAULTS = {
   metricsNamespace: 'TaniumThreatResponse',
 } as const;
 
-const blankIsUnset = (value: string | undefined) =>
-  value === undefined || value.trim() === '' ? undefined : value.trim();
-
-const text = z.optional(z.string().check(z.minLength(1), z.maxLength(2048)));
-const integer = (min: number, max: number) =>
-  z.optional(
-    z.pipe(
-      z.string().check(z.regex(/^\d+$/, 'must be a non-negative integer')),
-      z.pipe(
-        z.transform((value: string) => Number(value)),
-        z.int().check(z.minimum(min), z.maximum(max)),
-      ),
-    ),
-  );
 const flag = z.optional(
   z.pipe(
     z.transform((value: unknown) => String(value).toLowerCase()),
-    z.enum(['true', 'false', '1', '0', 'yes', 'no']),
+    z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false'),
   ),
 );
-const list = z.optional(z.string().check(z.maxLength(2048)));
 
 const environmentSchema = z.object({
-  STATE_TABLE: text,
-  EVENT_BUS_NAME: text,
+  STATE_TABLE: envText,
+  EVENT_BUS_NAME: envText,
   POLLER_NAME: z.optional(
     z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -')),
   ),
-  POLLER_FIRST_RUN_HOURS: integer(0, 24 * 366),
-  POLLER_PAGE_SIZE: integer(10, 1000),
-  POLLER_MAX_REQUESTS_PER_RUN: integer(5, 100_000),
-  POLLER_OVERLAP_SECONDS: integer(0, 86_400),
-  POLLER_RESERVE_SECONDS: integer(1, 600),
-  POLLER_MAX_RUN_SECONDS: integer(0, 900),
-  POLLER_MAX_RECENT_IDS: integer(100, 40_000),
-  POLLER_FILTER_STATE: list,
-  POLLER_FILTER_PRIORITY: list,
-  POLLER_FILTER_SEVERITY: list,
-  POLLER_FILTER_INTEL_DOC_ID: list,
-  POLLER_FILTER_QUERY: list,
+  POLLER_FIRST_RUN_HOURS: envInteger(0, 24 * 366),
+  POLLER_PAGE_SIZE: envInteger(10, 1000),
+  POLLER_MAX_REQUESTS_PER_RUN: envInteger(5, 100_000),
+  POLLER_OVERLAP_SECONDS: envInteger(0, 86_400),
+  POLLER_RESERVE_SECONDS: envInteger(1, 600),
+  POLLER_MAX_RUN_SECONDS: envInteger(0, 900),
+  POLLER_MAX_RECENT_IDS: envInteger(100, 40_000),
+  POLLER_FILTER_STATE: envText,
+  POLLER_FILTER_PRIORITY: envText,
+  POLLER_FILTER_SEVERITY: envText,
+  POLLER_FILTER_INTEL_DOC_ID: envText,
+  POLLER_FILTER_QUERY: envText,
   POLLER_ENRICH_INTEL_NAMES: flag,
-  POWERTOOLS_SERVICE_NAME: text,
-  POWERTOOLS_METRICS_NAMESPACE: text,
+  POWERTOOLS_SERVICE_NAME: envText,
+  POWERTOOLS_METRICS_NAMESPACE: envText,
 });
-
-const KEYS = Object.keys(environmentSchema.shape) as (keyof typeof environmentSchema.shape)[];
 
 function items(value: string | undefined): string[] {
   return (value ?? '')
@@ -123,14 +104,7 @@ export function filterPairs(env: {
 
 /** Reads and validates the poller's environment; a bad value is a ConfigError naming the variable. */
 export function loadPollerConfig(env: Env = process.env): PollerConfig {
-  const raw: Record<string, string | undefined> = {};
-  for (const key of KEYS) raw[key] = blankIsUnset(env[key]);
-  const parsed = environmentSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => describeIssue(issue, 'environment variable'));
-    throw new ConfigError(`Invalid poller configuration: ${problems.join('; ')}`);
-  }
-  const e = parsed.data;
+  const e = readEnvironment(environmentSchema, env, 'poller configuration');
   const missing = (['STATE_TABLE', 'EVENT_BUS_NAME'] as const).filter((key) => e[key] === undefined);
   if (missing.length > 0) {
     throw new ConfigError(`Invalid poller configuration: ${missing.join(' and ')} must be set`);

@@ -31,6 +31,9 @@ export function clientLogger(logger: EventLogger): ClientLogger {
   };
 }
 
+/** The levels Powertools knows (POWERTOOLS_LOG_LEVEL). */
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+
 /** Powertools' numeric threshold for DEBUG (TRACE is lower still). */
 const DEBUG_LEVEL = 8;
 
@@ -40,8 +43,21 @@ const DEBUG_LEVEL = 8;
  */
 export function createPowertoolsLogger(
   serviceName: string,
+  env: Record<string, string | undefined> = process.env,
 ): EventLogger & { addContext(context: Context): void } {
-  const logger = new Logger({ serviceName });
+  // Powertools matches POWERTOOLS_LOG_LEVEL in upper case only and ignores anything else without a word;
+  // a hand-edited `debug` or a typo would then log at INFO with no sign of why.
+  const requested = env.POWERTOOLS_LOG_LEVEL?.trim().toUpperCase() || undefined;
+  const known = requested !== undefined && (LOG_LEVELS as readonly string[]).includes(requested);
+  const logger = new Logger({
+    serviceName,
+    ...(known ? { logLevel: requested as (typeof LOG_LEVELS)[number] } : {}),
+  });
+  if (requested !== undefined && !known) {
+    logger.warn(
+      `POWERTOOLS_LOG_LEVEL is not one of ${LOG_LEVELS.join(', ')}; logging at ${logger.getLevelName()}`,
+    );
+  }
   // Checked here because Powertools prepares a line (trace id, level lookups) before dropping it, and
   // the Tanium client writes a debug line per request that production levels never print.
   const debugEnabled = () => logger.level <= DEBUG_LEVEL;

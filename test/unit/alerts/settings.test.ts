@@ -59,8 +59,15 @@ describe('Alert poller settings', () => {
 
   it('names the variable that is wrong', () => {
     // Act / Assess
-    expect(() => loadPollerConfig({ ...base, POLLER_PAGE_SIZE: '5' })).toThrow(
-      /environment variable 'POLLER_PAGE_SIZE' must be at least 10/,
+    expect(() =>
+      loadPollerConfig({
+        ...base,
+        POLLER_PAGE_SIZE: '5',
+        POLLER_FIRST_RUN_HOURS: '-1',
+        POLLER_ENRICH_INTEL_NAMES: 'sometimes',
+      }),
+    ).toThrow(
+      'Invalid poller configuration: POLLER_FIRST_RUN_HOURS must be a whole number from 0 to 8784; POLLER_PAGE_SIZE must be a whole number from 10 to 1000; POLLER_ENRICH_INTEL_NAMES must be true or false',
     );
     expect(() => loadPollerConfig({ ...base, POLLER_FIRST_RUN_HOURS: '-1' })).toThrow(ConfigError);
     expect(() => loadPollerConfig({ EVENT_BUS_NAME: 'bus' })).toThrow('STATE_TABLE must be set');

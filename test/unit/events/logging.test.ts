@@ -53,4 +53,27 @@ describe('the Powertools logger behind the event layer', () => {
     });
     expect(forClient.debugEnabled?.()).toBe(true);
   });
+
+  it('takes a lower-case POWERTOOLS_LOG_LEVEL, which Powertools alone would ignore', () => {
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', ' debug ');
+    const logger = createPowertoolsLogger('tanium-tr-test');
+    const lines = jsonLinesWrittenBy(() => logger.debug('Tanium request', { status: 200 }));
+    expect(lines).toEqual([expect.objectContaining({ level: 'DEBUG', message: 'Tanium request' })]);
+  });
+
+  it('says once that POWERTOOLS_LOG_LEVEL is not a level, and logs at INFO', () => {
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'verbose');
+    const lines = jsonLinesWrittenBy(() => {
+      const logger = createPowertoolsLogger('tanium-tr-test');
+      logger.debug('Tanium request', { status: 200 });
+      logger.info('Request completed', { correlation_id: 'req-1' });
+    });
+    expect(lines.map((line) => [line.level, line.message])).toEqual([
+      [
+        'WARN',
+        'POWERTOOLS_LOG_LEVEL is not one of TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL, SILENT; logging at INFO',
+      ],
+      ['INFO', 'Request completed'],
+    ]);
+  });
 });
