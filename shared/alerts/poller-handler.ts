@@ -4,9 +4,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import { loadCredentials } from '../config/credential-source.ts';
-import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
-import { createPowertoolsLogger } from '../events/logging.ts';
-import { TaniumClient } from '../tanium/client.ts';
+import type { TaniumCredentials } from '../config/credentials.ts';
+import { clientLogger, createPowertoolsLogger } from '../events/logging.ts';
+import type { TaniumClient } from '../tanium/client.ts';
+import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { runPoller } from './poller.ts';
 import { EventBridgePublisher } from './publisher.ts';
@@ -109,20 +110,21 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
   let store: StateStore | undefined;
   let publisher: AlertPublisher | undefined;
   let metrics: PollerMetrics | undefined;
-  let cachedClient: { fingerprint: string; source: AlertSource } | undefined;
+  let clients: TaniumClientCache | undefined;
+  let cachedSource: { client: TaniumClient; source: AlertSource } | undefined;
 
   async function alertSource(settings: PollerConfig, log: PollerLogger): Promise<AlertSource> {
     if (options.source) return options.source;
-    const credentials = await (options.credentials ?? (() => loadCredentials(options.env ?? process.env)))();
-    const fingerprint = credentialFingerprint(credentials);
-    if (cachedClient?.fingerprint !== fingerprint) {
-      const client = new TaniumClient(credentials, {
-        logger: { debug: (m, e) => log.debug(m, e), warn: (m, e) => log.warn(m, e) },
-        ...(options.clientOptions ?? {}),
-      });
-      cachedClient = { fingerprint, source: new TaniumAlertSource(client, settings.filterPairs) };
+    clients ??= new TaniumClientCache({
+      credentials: options.credentials ?? (() => loadCredentials(options.env ?? process.env)),
+      logger: clientLogger(log),
+      ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
+    });
+    const client = await clients.get();
+    if (cachedSource?.client !== client) {
+      cachedSource = { client, source: new TaniumAlertSource(client, settings.filterPairs) };
     }
-    return cachedClient.source;
+    return cachedSource.source;
   }
 
   return async (_event, context) => {

@@ -4,9 +4,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import type { Family, VaultPort } from '../actions/types.ts';
 import { loadCredentials } from '../config/credential-source.ts';
-import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
+import type { TaniumCredentials } from '../config/credentials.ts';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.ts';
-import { TaniumClient } from '../tanium/client.ts';
+import type { TaniumClient } from '../tanium/client.ts';
+import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { type ResultStore, S3ResultStore } from '../vault/result-store.ts';
 import { createIdempotentExecutor, type IdempotentExecutor } from './idempotency.ts';
 import { clientLogger, createPowertoolsLogger, type EventLogger } from './logging.ts';
@@ -53,7 +54,7 @@ export class FamilyRuntime {
   readonly serviceName: string;
   private readonly options: FamilyHandlerOptions;
   private cachedSettings: Settings | undefined;
-  private cachedClient: { fingerprint: string; client: TaniumClient } | undefined;
+  private clients: TaniumClientCache | undefined;
   private cachedSink: ResultSink | undefined;
   private cachedStore: ResultStore | undefined;
   private cachedIdempotency: IdempotentExecutor | undefined;
@@ -87,21 +88,14 @@ export class FamilyRuntime {
     this.powertoolsLogger?.addContext(context);
   }
 
-  /**
-   * The container's Tanium client. Credentials are read through their cached source on each call (one
-   * call per invocation); the client, its agent and its session cache are rebuilt only when the
-   * credential itself changed (a rotated secret).
-   */
-  async client(): Promise<TaniumClient> {
-    const credentials = await (
-      this.options.credentials ?? (() => loadCredentials(this.options.env ?? process.env))
-    )();
-    const fingerprint = credentialFingerprint(credentials);
-    if (this.cachedClient?.fingerprint !== fingerprint) {
-      const clientOptions = { logger: clientLogger(this.logger), ...this.options.clientOptions };
-      this.cachedClient = { fingerprint, client: new TaniumClient(credentials, clientOptions) };
-    }
-    return this.cachedClient.client;
+  /** The container's Tanium client, rebuilt only when the credential changed (a rotated secret). */
+  client(): Promise<TaniumClient> {
+    this.clients ??= new TaniumClientCache({
+      credentials: this.options.credentials ?? (() => loadCredentials(this.options.env ?? process.env)),
+      logger: clientLogger(this.logger),
+      ...(this.options.clientOptions ? { clientOptions: this.options.clientOptions } : {}),
+    });
+    return this.clients.get();
   }
 
   /** Where results go; a ConfigError when no bus is configured. */

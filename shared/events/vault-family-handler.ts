@@ -1,4 +1,6 @@
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Family } from '../actions/types.ts';
+import { s3ClientConfig } from '../vault/s3-config.ts';
 import { Vault } from '../vault/vault.ts';
 import { createFamilyHandler as createBaseHandler, type FamilyHandler } from './family-handler.ts';
 import type { FamilyHandlerOptions } from './runtime.ts';
@@ -9,17 +11,26 @@ import type { FamilyHandlerOptions } from './runtime.ts';
  * those bundles carry the vault and lib-storage.
  */
 export function createFamilyHandler(family: Family, options: FamilyHandlerOptions = {}): FamilyHandler {
-  return createBaseHandler(family, {
+  return createBaseHandler(family, withVault(options));
+}
+
+/**
+ * `options` with the vault added. One S3 client serves the vault and the results too big for an event:
+ * one connection pool and one set of credentials per container instead of two. Building it reads
+ * nothing remote.
+ */
+export function withVault(options: FamilyHandlerOptions): FamilyHandlerOptions {
+  const s3Client = options.s3Client ?? new S3Client(s3ClientConfig());
+  return {
     vault: (settings) => {
       if (settings.vaultBucket === undefined) return undefined;
-      const client = options.s3Client;
-      const spool = { spoolMaxBytes: settings.vaultSpoolMaxBytes };
-      return new Vault(
-        client
-          ? { bucket: settings.vaultBucket, client, ...spool }
-          : { bucket: settings.vaultBucket, ...spool },
-      );
+      return new Vault({
+        bucket: settings.vaultBucket,
+        client: s3Client,
+        spoolMaxBytes: settings.vaultSpoolMaxBytes,
+      });
     },
     ...options,
-  });
+    s3Client,
+  };
 }

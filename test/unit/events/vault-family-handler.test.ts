@@ -1,0 +1,39 @@
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FamilyRuntime } from '../../../shared/events/runtime.ts';
+import { withVault } from '../../../shared/events/vault-family-handler.ts';
+
+const s3 = mockClient(S3Client);
+
+afterEach(() => {
+  s3.reset();
+});
+
+describe('The vault families (evidence, intel)', () => {
+  it('use one S3 client for the vault and for results too big for an event', async () => {
+    // Prepare
+    s3.on(PutObjectCommand).resolves({});
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey' }));
+    const runtime = new FamilyRuntime('evidence', withVault({ env: { VAULT_BUCKET: 'vault' } }));
+
+    // Act
+    await runtime.resultStore().putResult('results/req-1.json', '{}');
+    await runtime
+      .vault()
+      ?.readForIntelDoc('a'.repeat(40))
+      .catch(() => undefined);
+
+    // Assess: both calls went out, through one client instance
+    expect(s3.calls().map((call) => call.args[0].constructor.name)).toEqual([
+      'PutObjectCommand',
+      'GetObjectCommand',
+    ]);
+    expect(new Set(s3.send.thisValues).size).toBe(1);
+  });
+
+  it('use the S3 client they are given', () => {
+    const client = new S3Client({ region: 'us-east-1' });
+    expect(withVault({ s3Client: client }).s3Client).toBe(client);
+  });
+});
