@@ -1,3 +1,4 @@
+import { entrySize } from '../../../shared/alerts/alert-event.ts';
 import type {
   AlertEntry,
   AlertPublisher,
@@ -128,6 +129,8 @@ export class FakeAlerts implements AlertSource {
 export class CapturePublisher implements AlertPublisher {
   calls = 0;
   readonly batches: Array<Record<string, unknown>[]> = [];
+  /** The size of each call as EventBridge counts it (the sum of its entries). */
+  readonly callBytes: number[] = [];
   failOnCall: number | undefined;
   /** Runs after a successful call (a test can make the next save fail, as a crash would). */
   afterPublish: ((call: number) => void) | undefined;
@@ -143,6 +146,7 @@ export class CapturePublisher implements AlertPublisher {
       this.refuse?.(detail) ? [{ index, code: 'InvalidArgument', message: 'Event refused' }] : [],
     );
     this.batches.push(details.filter((_, index) => !refused.some((refusal) => refusal.index === index)));
+    this.callBytes.push(entries.reduce((sum, entry) => sum + entrySize(entry), 0));
     this.afterPublish?.(this.calls);
     return { calls: 1, refused };
   }

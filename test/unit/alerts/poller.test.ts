@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { MAX_REQUEST_BYTES } from '../../../shared/alerts/alert-event.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
@@ -145,6 +146,24 @@ describe('Alert poller: steady state', () => {
 });
 
 describe('Alert poller: ties, order and arrivals', () => {
+  it('cuts a batch where the next alert would take the call past 256 KB', async () => {
+    // Prepare: ten alerts of about 70 KB each: three fit in one PutEvents call
+    const blob = 'x'.repeat(70_000);
+    const expected = Array.from({ length: 10 }, (_, i) =>
+      tanium.add(T0 - (10 - i) * 1000, {
+        details: JSON.stringify({ match: { type: 'process', properties: { fullpath: 'C:\\a.exe', blob } } }),
+      }),
+    );
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report.published).toBe(10);
+    expect(publisher.batches.map((batch) => batch.length)).toEqual([3, 3, 3, 1]);
+    for (const bytes of publisher.callBytes) expect(bytes).toBeLessThanOrEqual(MAX_REQUEST_BYTES);
+    expect(publisher.ids).toEqual(expected.map((alert) => alert.id));
+    expect(publisher.details.every((detail) => detail.details_omitted === undefined)).toBe(true);
+  });
+
   it('publishes every member of equal-createdAt bursts that straddle pages and runs', async () => {
     // Prepare
     tanium.tieOrder = 'shuffled';
@@ -302,13 +321,24 @@ describe('Alert poller: failures', () => {
     // Prepare
     const expected = tanium.addSteady(1200, 1000, T0);
     tanium.failing = new Set([8]);
+    const newestOfEachPage: number[] = [];
+    const page = tanium.page.bind(tanium);
+    tanium.page = async (offset, limit) => {
+      const answer = await page(offset, limit);
+      newestOfEachPage.push(Date.parse(answer.alerts[0]!.createdAt as string));
+      return answer;
+    };
     // Act
     const failed = await poll({ pageSize: 100 });
+    const failedRun = [...publisher.ids];
     const rest = await pollUntilCaughtUp({ pageSize: 100 });
-    // Assess
+    // Assess: the walk reads upward; everything below the newest alert of its last page is proven
+    // complete and goes out, the last few in a partial batch of their own
     expect(failed.status).toBe('failed');
     expect(failed.error?.kind).toBe('transient');
-    expect(failed.published).toBeGreaterThan(0);
+    const provenBelow = newestOfEachPage.at(-1)!;
+    expect(sorted(failedRun)).toEqual(ids(expected.filter((alert) => alert.createdMs < provenBelow)));
+    expect(failed.published % 10).not.toBe(0);
     expect(rest.at(-1)?.status).toBe('caught_up');
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));

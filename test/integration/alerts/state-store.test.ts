@@ -1,0 +1,92 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LeaseLostError } from '../../../shared/alerts/errors.ts';
+import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.ts';
+import type { Checkpoint } from '../../../shared/alerts/types.ts';
+import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+
+const TABLE = 'tanium-tr-state';
+const NOW = 1_700_000_000_000;
+const checkpoint = (floor: number): Checkpoint => ({ floor, recent: [[floor, [1, 2]]] });
+
+let moto: MotoServer;
+let dynamo: DynamoDBClient;
+let store: DynamoStateStore;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  moto.applyEnv();
+  dynamo = new DynamoDBClient({});
+});
+
+afterAll(async () => {
+  dynamo?.destroy();
+  await moto?.stop();
+});
+
+beforeEach(async () => {
+  await resetMoto(moto.endpoint);
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: TABLE,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  store = new DynamoStateStore(dynamo, TABLE, stateKey('default'));
+});
+
+describe('Poller state in DynamoDB: the lease and fenced saves', () => {
+  it('gives the lease to one run at a time, and to another once it expired', async () => {
+    // Act
+    const first = await store.acquire('run-a', NOW + 60_000, NOW);
+    const whileHeld = await store.acquire('run-b', NOW + 60_000, NOW + 1_000);
+    const afterExpiry = await store.acquire('run-b', NOW + 200_000, NOW + 61_000);
+
+    // Assess
+    expect(first).toEqual({ checkpoint: undefined, version: 0 });
+    expect(whileHeld).toBeUndefined();
+    expect(afterExpiry).toEqual({ checkpoint: undefined, version: 0 });
+  });
+
+  it('refuses the save of a run whose expired lease another run took, even at the same version', async () => {
+    // Prepare: run A's lease expires mid-run and run B takes over before A saves
+    const a = await store.acquire('run-a', NOW + 60_000, NOW);
+    await store.acquire('run-b', NOW + 200_000, NOW + 61_000);
+
+    // Act
+    const late = store.save('run-a', a!.version, checkpoint(NOW - 5_000));
+
+    // Assess: A is fenced off; B saves and A's checkpoint never lands
+    await expect(late).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await store.save('run-b', 0, checkpoint(NOW - 1_000))).toBe(1);
+    const next = await store.acquire('run-c', NOW + 400_000, NOW + 300_000);
+    expect(next).toEqual({ checkpoint: checkpoint(NOW - 1_000), version: 1 });
+  });
+
+  it('refuses a save from a stale version of the same owner', async () => {
+    // Prepare
+    await store.acquire('run-a', NOW + 60_000, NOW);
+    expect(await store.save('run-a', 0, checkpoint(NOW - 5_000))).toBe(1);
+
+    // Act / Assess
+    await expect(store.save('run-a', 0, checkpoint(NOW - 9_000))).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await store.save('run-a', 1, checkpoint(NOW - 4_000))).toBe(2);
+  });
+
+  it('lets only the owner release the lease', async () => {
+    // Prepare
+    await store.acquire('run-a', NOW + 60_000, NOW);
+
+    // Act
+    await store.release('run-b');
+    const afterOtherRelease = await store.acquire('run-c', NOW + 60_000, NOW + 1_000);
+    await store.release('run-a');
+    const afterOwnRelease = await store.acquire('run-c', NOW + 60_000, NOW + 1_000);
+
+    // Assess
+    expect(afterOtherRelease).toBeUndefined();
+    expect(afterOwnRelease).toEqual({ checkpoint: undefined, version: 0 });
+  });
+});
