@@ -8,17 +8,13 @@ import { parseCredentials } from '../shared/config/credentials.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
 import { TR } from '../shared/tanium/routes.ts';
+import { median, numberFlag } from './support/args.ts';
 import { startEmulatorProcess } from './support/emulator-process.ts';
 import { rawUndiciGet } from './support/raw-undici.ts';
 
-function flag(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
-
-const REQUESTS = flag('requests', 4000);
-const CONCURRENCY = flag('concurrency', 8);
-const ROUNDS = flag('rounds', 7);
+const REQUESTS = numberFlag('requests', 4000);
+const CONCURRENCY = numberFlag('concurrency', 8);
+const ROUNDS = numberFlag('rounds', 7);
 const PATH = `${TR}/conns`;
 
 async function measure(call: () => Promise<unknown>): Promise<number> {
@@ -60,8 +56,6 @@ for (let round = 0; round < ROUNDS; round++) {
   rawRates.push(r);
   ratios.push(c / r);
 }
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 const clientRps = median(clientRates);
 const rawRps = median(rawRates);
 

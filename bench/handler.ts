@@ -33,26 +33,20 @@ import { parseCredentials } from '../shared/config/credentials.ts';
 import { createFamilyHandler } from '../shared/events/family-handler.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TR } from '../shared/tanium/routes.ts';
+import { lambdaContext, sqsRecord } from '../test/helpers/lambda.ts';
+import { median, numberFlag } from './support/args.ts';
 import { startEmulatorProcess } from './support/emulator-process.ts';
 import { rawUndiciGet } from './support/raw-undici.ts';
 
-function flag(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
-
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const REQUESTS = flag('requests', 3000);
-const CONCURRENCY = flag('concurrency', 10);
-const ROUNDS = flag('rounds', 7);
-const IMPORTS = flag('imports', 7);
+const REQUESTS = numberFlag('requests', 3000);
+const CONCURRENCY = numberFlag('concurrency', 10);
+const ROUNDS = numberFlag('rounds', 7);
+const IMPORTS = numberFlag('imports', 7);
 const PATH = `${TR}/conns`;
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const MAX_IMPORT_MS = 200;
-
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 // --- 1. handler overhead ---------------------------------------------------------------------------
 
@@ -83,37 +77,10 @@ async function handlerOverhead(): Promise<{
   const record = (): SQSRecord => {
     sequence += 1;
     const id = `bench-${sequence}`;
-    return {
-      messageId: id,
-      receiptHandle: id,
-      body: JSON.stringify({ action: 'list connections', parameters: {}, requestId: id }),
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: '0',
-        SenderId: 'bench',
-        ApproximateFirstReceiveTimestamp: '0',
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:bench',
-      awsRegion: 'us-east-1',
-    };
+    return sqsRecord({ action: 'list connections', parameters: {}, requestId: id }, { messageId: id });
   };
-  const context = {
-    callbackWaitsForEmptyEventLoop: false,
-    functionVersion: '$LATEST',
-    functionName: 'bench-connections',
-    memoryLimitInMB: '512',
-    logGroupName: '/aws/lambda/bench-connections',
-    logStreamName: 'bench',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:bench-connections',
-    awsRequestId: 'bench',
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  // Far from its end, so that no round runs into the invocation deadline.
+  const context = lambdaContext({ remainingMs: 3_600_000, functionName: 'bench-connections' });
 
   const viaHandler = async () => {
     let left = REQUESTS;

@@ -26,13 +26,9 @@ import { closeAgents } from '../shared/tanium/agent.ts';
 import { TR } from '../shared/tanium/routes.ts';
 import { startEmulator } from '../test/emulator/index.ts';
 import { type MotoServer, motoAvailable, startMoto } from '../test/helpers/moto.ts';
+import { flag } from './support/args.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
-function flag(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? (process.argv[at + 1] ?? fallback) : fallback;
-}
 
 const BACKLOG = Number(flag('backlog', '100000'));
 const STEADY_RUNS = Number(flag('steady', '5'));

@@ -1,0 +1,20 @@
+/** Command-line flags and statistics shared by the benchmarks. */
+
+/** The value after `--<name>` on the command line, or `fallback`. */
+export function flag(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? (process.argv[at + 1] ?? fallback) : fallback;
+}
+
+/** A numeric `--<name>` flag; a value that is not a number is an error, not a silent NaN. */
+export function numberFlag(name: string, fallback: number): number {
+  const value = Number(flag(name, String(fallback)));
+  if (!Number.isFinite(value)) throw new Error(`--${name} must be a number`);
+  return value;
+}
+
+/** The middle value (the upper one of the two middles for an even count). */
+export function median(values: number[]): number {
+  if (values.length === 0) throw new Error('median of no values');
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+}
