@@ -220,6 +220,25 @@ describe('Tanium client: authentication', () => {
     for (const line of lines) expect(line.requestId).toBe('req-42');
   });
 
+  it('tags its transport-failure retry line with the request it serves', async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { logger });
+    emulator.faults.add({ method: 'GET', path: `${TR}/status`, times: 1, kind: 'resetBeforeHeaders' });
+
+    // Act
+    await withLogContext(client, { requestId: 'req-44' }).request(STATUS);
+
+    // Assess
+    const lines = logger.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => line.message)).toEqual([
+      'Retrying Tanium request after a transport failure',
+      'Tanium request',
+    ]);
+    expect(lines[0]).toMatchObject({ requestId: 'req-44', failure: expect.any(String), attempt: 1 });
+    for (const line of lines) expect(line.requestId).toBe('req-44');
+  });
+
   it('skips the per-request debug line when its logger drops debug lines', async () => {
     // Prepare
     const logger = { ...capturingLogger(), debugEnabled: () => false };

@@ -8,6 +8,7 @@ import {
   HASH_BLOCK_BYTES,
   HASH_BLOCKS_PER_FILE,
   terminateHashWorker,
+  WorkerDigester,
 } from '../../../shared/vault/hash-worker.ts';
 import { type Digests, HashingStream } from '../../../shared/vault/hashing.ts';
 import { digestsOf } from '../../helpers/digests.ts';
@@ -140,5 +141,41 @@ describe('hashing on the worker thread', () => {
     expect(openTogether).toBe(2);
     expect(await dying).toMatch(/The hashing worker stopped/);
     expect((await next).digests).toEqual(digestsOf(data));
+  });
+
+  it('has at most HASH_BLOCKS_PER_FILE blocks in flight, then makes the stream wait for one', async () => {
+    // Prepare
+    const digester = new WorkerDigester();
+    const blocks = Array.from({ length: HASH_BLOCKS_PER_FILE + 1 }, () => randomBytes(HASH_BLOCK_BYTES));
+
+    // Act: no turn of the event loop in between, so no block can have come back yet
+    const waited = blocks.map((block) => digester.update(block));
+
+    // Assess
+    expect(waited.map((wait) => wait !== undefined)).toEqual([
+      ...Array(HASH_BLOCKS_PER_FILE).fill(false),
+      true,
+    ]);
+    await waited.at(-1);
+    const { size: _size, ...expected } = digestsOf(Buffer.concat(blocks));
+    expect(await digester.digests()).toEqual(expected);
+    expect(activeHashJobs()).toBe(0);
+  });
+
+  it('refuses more bytes once cancelled, and closes the file', async () => {
+    // Prepare
+    const digester = new WorkerDigester();
+    digester.update(randomBytes(HASH_BLOCK_BYTES + 1));
+    expect(activeHashJobs()).toBe(1);
+
+    // Act
+    digester.cancel();
+
+    // Assess
+    expect(activeHashJobs()).toBe(0);
+    await expect(digester.update(randomBytes(10)) ?? Promise.resolve()).rejects.toThrow(
+      'Hashing was cancelled',
+    );
+    await expect(digester.digests()).rejects.toThrow('Hashing was cancelled');
   });
 });
