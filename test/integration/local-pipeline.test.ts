@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { INVESTIGATION } from '../../cli/local/investigation.ts';
@@ -31,6 +32,19 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
+/** Whether anything still accepts TCP connections on the URL's port (TLS or not). */
+function accepts(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 describe('npm start (the local pipeline)', () => {
   it('runs the typical investigation, prints every step result, stops what it started and exits 0', async () => {
     // Act
@@ -52,5 +66,43 @@ describe('npm start (the local pipeline)', () => {
     const moto = stdout.match(/^moto: (http:\/\/127\.0\.0\.1:\d+)/m)?.[1];
     expect(moto).toBeDefined();
     expect(await answers(`${moto}/moto-api/`)).toBe(false);
+  }, 180_000);
+
+  it('stops what it started and exits 130 on Ctrl-C', async () => {
+    // Prepare: the CLI itself (not npm), so the signal reaches the pipeline's process
+    const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
+      cwd: ROOT,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const started = new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+        if (stdout.includes(`[1/${INVESTIGATION.length}]`)) resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+
+    // Act
+    await started;
+    child.kill('SIGINT');
+    const code = await exited;
+
+    // Assess
+    expect(code).toBe(130);
+    expect(stderr).toContain('Interrupted.');
+    expect(stdout).toContain('Stopping the emulator and moto...');
+    expect(stdout).not.toContain('steps succeeded');
+    const moto = stdout.match(/^moto: (http:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+    const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+    expect(moto).toBeDefined();
+    expect(emulator).toBeDefined();
+    expect(await accepts(moto!)).toBe(false);
+    expect(await accepts(emulator!)).toBe(false);
   }, 180_000);
 });
