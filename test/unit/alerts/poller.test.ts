@@ -331,12 +331,12 @@ describe('Alert poller: failures', () => {
     // Act
     const failed = await poll({ pageSize: 100 });
     const failedRun = [...publisher.ids];
+    const provenBelow = newestOfEachPage.at(-1)!;
     const rest = await pollUntilCaughtUp({ pageSize: 100 });
     // Assess: the walk reads upward; everything below the newest alert of its last page is proven
     // complete and goes out, the last few in a partial batch of their own
     expect(failed.status).toBe('failed');
     expect(failed.error?.kind).toBe('transient');
-    const provenBelow = newestOfEachPage.at(-1)!;
     expect(sorted(failedRun)).toEqual(ids(expected.filter((alert) => alert.createdMs < provenBelow)));
     expect(failed.published % 10).not.toBe(0);
     expect(rest.at(-1)?.status).toBe('caught_up');
