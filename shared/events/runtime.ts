@@ -132,7 +132,8 @@ export class FamilyRuntime {
         'vaultBucket',
         'results too big for an EventBridge event are stored there',
       ),
-      this.options.s3Client,
+      // The vault's client where there is a vault: one S3 client per container.
+      this.options.s3Client ?? this.vault()?.s3,
     );
     return this.cachedStore;
   }

@@ -1,6 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import type { Family } from '../actions/types.ts';
-import { s3ClientConfig } from '../vault/s3-config.ts';
 import { Vault } from '../vault/vault.ts';
 import { createFamilyHandler as createBaseHandler, type FamilyHandler } from './family-handler.ts';
 import type { FamilyHandlerOptions } from './runtime.ts';
@@ -15,22 +13,22 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 }
 
 /**
- * `options` with the vault added. One S3 client serves the vault and the results too big for an event:
- * one connection pool and one set of credentials per container instead of two. Building it reads
- * nothing remote.
+ * `options` with the vault added. The vault builds its S3 client on first use (not at import: a frozen
+ * init would hold a stale credential); the result store (results too big for an event) borrows it, so a
+ * container has one connection pool and one set of credentials, not two.
  */
 export function withVault(options: FamilyHandlerOptions): FamilyHandlerOptions {
-  const s3Client = options.s3Client ?? new S3Client(s3ClientConfig());
   return {
     vault: (settings) => {
       if (settings.vaultBucket === undefined) return undefined;
-      return new Vault({
-        bucket: settings.vaultBucket,
-        client: s3Client,
-        spoolMaxBytes: settings.vaultSpoolMaxBytes,
-      });
+      const client = options.s3Client;
+      const spool = { spoolMaxBytes: settings.vaultSpoolMaxBytes };
+      return new Vault(
+        client
+          ? { bucket: settings.vaultBucket, client, ...spool }
+          : { bucket: settings.vaultBucket, ...spool },
+      );
     },
     ...options,
-    s3Client,
   };
 }

@@ -32,8 +32,20 @@ describe('The vault families (evidence, intel)', () => {
     expect(new Set(s3.send.thisValues).size).toBe(1);
   });
 
-  it('use the S3 client they are given', () => {
+  it('use the S3 client they are given', async () => {
+    // Prepare
+    s3.on(PutObjectCommand).resolves({});
     const client = new S3Client({ region: 'us-east-1' });
-    expect(withVault({ s3Client: client }).s3Client).toBe(client);
+    const runtime = new FamilyRuntime(
+      'intel',
+      withVault({ env: { VAULT_BUCKET: 'vault' }, s3Client: client }),
+    );
+
+    // Act
+    await runtime.resultStore().putResult('results/req-2.json', '{}');
+
+    // Assess
+    expect(runtime.vault()?.s3).toBe(client);
+    expect(s3.send.thisValues).toEqual([client]);
   });
 });
