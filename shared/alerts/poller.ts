@@ -48,6 +48,7 @@
  *     still in R. A crash between PutEvents and the save re-publishes that one batch, nothing more.
  *     An entry EventBridge refuses for its content goes again reduced to the identifying fields; one
  *     refused even so is dropped, logged and counted, but still done: it must not block every later one.
+ *     Only once the bus has taken some entry in the run, though: refusing everything points at the bus.
  *  6. Stop before the request budget or the time limit runs out; what is published is saved; the next
  *     run continues from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
  *
@@ -75,6 +76,7 @@ import type {
   Checkpoint,
   PollerLogger,
   PollerSettings,
+  PublishOutcome,
   RecentGroup,
   RunReport,
   SourcePage,
@@ -182,6 +184,8 @@ class PollerRun {
   private readonly pages: Page[] = [];
   private readonly intelNames = new Map<string, string | undefined>();
   private readFailed = false;
+  /** Whether EventBridge has taken at least one entry in this run: the bus itself works. */
+  private busTookAnEntry = false;
   /** filteredCount growth between recent consecutive reads: arrivals to expect before the next one. */
   private readonly growth: number[] = [];
   /** createdAt of the newest alert at the head read. */
@@ -674,26 +678,34 @@ class PollerRun {
   /**
    * Publishes one batch. An entry EventBridge refuses for its content goes again with the alert's
    * identifying fields only; one refused even so is dropped (logged with its id) so that it cannot stop
-   * every later alert. Returns the indexes of the dropped ones; they still count as done.
+   * every later alert, but only once the bus has taken some entry in this run: when it takes none, the
+   * bus is the likelier cause, and the run fails with nothing dropped. Returns the indexes of the dropped
+   * alerts; they still count as done.
    */
   private async publishEntries(
     entries: AlertEntry[],
     details: Record<string, unknown>[],
   ): Promise<Set<number>> {
     const send = async (sent: AlertEntry[]) => {
+      let outcome: PublishOutcome;
       try {
-        const outcome = await this.deps.publisher.publish(sent);
-        this.report.putEventsCalls += outcome.calls;
-        return outcome.refused;
+        outcome = await this.deps.publisher.publish(sent);
       } catch (error) {
         throw new PublishError(toTaniumError(error));
       }
+      this.report.putEventsCalls += outcome.calls;
+      if (outcome.refused.length < sent.length) this.busTookAnEntry = true;
+      return outcome.refused;
+    };
+    const identity = (index: number) => {
+      const detail = details[index] ?? {};
+      return { alertId: detail.id, guid: detail.guid, createdAt: detail.createdAt };
     };
     const refused = await send(entries);
     if (refused.length === 0) return new Set();
     for (const refusal of refused) {
       this.deps.logger.warn('EventBridge refused an alert event; publishing its identifying fields only', {
-        alertId: details[refusal.index]?.id,
+        ...identity(refusal.index),
         code: refusal.code,
         error: refusal.message,
       });
@@ -701,15 +713,32 @@ class PollerRun {
     const reduced = refused.map((refusal) =>
       reducedAlertEntry(details[refusal.index] ?? {}, REFUSED_OMITTED, this.entryOptions()),
     );
-    const refusedAgain = await send(reduced);
-    const dropped = new Set(refusedAgain.map((refusal) => refused[refusal.index]?.index ?? -1));
-    for (const refusal of refusedAgain) {
+    // Indexes into `entries` of the alerts refused again, with both refusals.
+    const refusedAgain = (await send(reduced)).map((again) => ({
+      index: refused[again.index]!.index,
+      first: refused[again.index]!,
+      again,
+    }));
+    if (refusedAgain.length > 0 && !this.busTookAnEntry) {
+      const { again } = refusedAgain[0]!;
+      throw new PublishError(
+        new TaniumError(
+          'transient',
+          `EventBridge refused every alert event of this run, even reduced to identifying fields (${again.code}: ${again.message}); none was dropped. Check the bus and its rules`,
+          { retryable: true },
+        ),
+      );
+    }
+    for (const { index, first, again } of refusedAgain) {
       this.deps.logger.error('EventBridge refused an alert event even reduced; it is not published', {
-        alertId: details[refused[refusal.index]?.index ?? -1]?.id,
-        code: refusal.code,
-        error: refusal.message,
+        ...identity(index),
+        code: again.code,
+        error: again.message,
+        firstCode: first.code,
+        firstError: first.message,
       });
     }
+    const dropped = new Set(refusedAgain.map(({ index }) => index));
     this.report.reducedAlerts += refused.length - dropped.size;
     this.report.refusedAlerts += dropped.size;
     return dropped;

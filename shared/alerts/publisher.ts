@@ -1,5 +1,5 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { putEventsWithRetry } from '../events/put-events.ts';
+import { isRetryableEntryCode, putEventsWithRetry } from '../events/put-events.ts';
 import { PollerError } from './errors.ts';
 import type { AlertEntry, AlertPublisher, PublishOutcome } from './types.ts';
 
@@ -37,8 +37,12 @@ export class EventBridgePublisher implements AlertPublisher {
     const failing = outcome.errors.filter((error) => !CONTENT_CODES.has(error.code));
     if (failing.length > 0) {
       const codes = [...new Set(failing.map((error) => error.code))].join(', ');
+      // Retried entries were sent on every call; an entry refused for good, once.
+      const tries = failing.some((error) => isRetryableEntryCode(error.code))
+        ? ` after ${outcome.calls} attempt${outcome.calls === 1 ? '' : 's'}`
+        : '';
       throw new PollerError(
-        `EventBridge rejected ${failing.length} of ${entries.length} alert events after ${outcome.calls} attempt${outcome.calls === 1 ? '' : 's'} (${codes}): ${failing[0]?.message}`,
+        `EventBridge rejected ${failing.length} of ${entries.length} alert events${tries} (${codes}): ${failing[0]?.message}`,
       );
     }
     return { calls: outcome.calls, refused: outcome.errors };

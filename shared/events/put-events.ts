@@ -27,9 +27,6 @@ export interface PutEventsOutcome {
   failed: number[];
   /** Why each of `failed` was refused, the last time it was sent. */
   errors: EntryError[];
-  /** The distinct codes of `errors`, and the last `code: message` seen. */
-  codes: string[];
-  lastError: string;
 }
 
 /**
@@ -63,7 +60,6 @@ export async function putEventsWithRetry(
   const final: EntryError[] = [];
   let retryable: EntryError[] = [];
   let calls = 0;
-  let lastError = '';
   for (let attempt = 1; attempt <= options.attempts && pending.length > 0; attempt++) {
     if (attempt > 1) await sleep(random() * Math.min(2000, base * 2 ** (attempt - 2)));
     calls++;
@@ -78,13 +74,11 @@ export async function putEventsWithRetry(
       const code = outcome?.ErrorCode ?? 'UnknownError';
       const message = outcome?.ErrorMessage ?? (outcome ? 'no error message' : 'no entry outcome returned');
       const error = { index, code, message };
-      lastError = `${code}: ${error.message}`;
       refused++;
       (isRetryableEntryCode(code) ? retryable : final).push(error);
     }
     if (refused === 0 && (response.FailedEntryCount ?? 0) > 0) {
       // A failure count without per-entry codes: nothing tells which ones, so all of them go again.
-      lastError = 'UnknownError: a failure count without entry outcomes';
       retryable = pending.map((index) => ({
         index,
         code: 'UnknownError',
@@ -94,6 +88,5 @@ export async function putEventsWithRetry(
     pending = retryable.map((error) => error.index);
   }
   const errors = [...final, ...retryable].sort((a, b) => a.index - b.index);
-  const codes = [...new Set(errors.map((error) => error.code))];
-  return { calls, failed: errors.map((error) => error.index), errors, codes, lastError };
+  return { calls, failed: errors.map((error) => error.index), errors };
 }

@@ -160,16 +160,29 @@ export class CapturePublisher implements AlertPublisher {
   }
 }
 
-export const silentLogger: PollerLogger & { warnings: string[]; errors: string[] } = {
+/** Keeps warnings and errors (message and fields) for the tests to read; `clear()` between tests. */
+export const silentLogger: PollerLogger & {
+  warnings: string[];
+  errors: string[];
+  errorFields: Array<Record<string, unknown>>;
+  clear(): void;
+} = {
   warnings: [],
   errors: [],
+  errorFields: [],
   debug() {},
   info() {},
   warn(message: string) {
     silentLogger.warnings.push(message);
   },
-  error(message: string) {
+  error(message: string, extra: Record<string, unknown> = {}) {
     silentLogger.errors.push(message);
+    silentLogger.errorFields.push(extra);
+  },
+  clear() {
+    silentLogger.warnings.length = 0;
+    silentLogger.errors.length = 0;
+    silentLogger.errorFields.length = 0;
   },
 };
 

@@ -57,6 +57,7 @@ function ids(alerts: FakeAlert[]): number[] {
 }
 
 beforeEach(() => {
+  silentLogger.clear();
   tanium = new FakeAlerts();
   store = new MemoryStateStore();
   publisher = new CapturePublisher();
@@ -421,10 +422,12 @@ describe('Alert poller: failures', () => {
   });
 
   it('publishes an alert EventBridge refuses whole with its identifying fields only', async () => {
-    // Prepare: EventBridge refuses the full event of the 3rd alert, not its reduced form
+    // Prepare: EventBridge refuses the full event of the 3rd alert (whose details cannot be parsed, so
+    // the full event carries details_raw and details_error), not its reduced form
     const expected = tanium.addSteady(12, 1000, T0);
-    const refusedId = expected[2]!.id;
-    publisher.refuse = (detail) => detail.id === refusedId && detail.details_omitted === undefined;
+    const refused = expected[2]!;
+    refused.details = '{"match":';
+    publisher.refuse = (detail) => detail.id === refused.id && detail.details_omitted === undefined;
     // Act
     const report = await poll();
     // Assess
@@ -433,15 +436,17 @@ describe('Alert poller: failures', () => {
     expect(report.reducedAlerts).toBe(1);
     expect(report.refusedAlerts).toBe(0);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
-    const reduced = publisher.details.find((detail) => detail.id === refusedId);
-    expect(reduced).toMatchObject({
-      id: refusedId,
+    const reduced = publisher.details.find((detail) => detail.id === refused.id);
+    expect(reduced).toEqual({
+      id: refused.id,
+      guid: refused.guid,
+      state: 'unresolved',
+      createdAt: refused.createdAt,
+      path: '',
+      event_type: '',
       details: null,
       details_omitted: 'details omitted: EventBridge refused the whole alert',
     });
-    // Identifying fields stay (the guid, the time, the enrichment's path); everything else goes
-    expect(reduced).toMatchObject({ guid: expected[2]!.guid, createdAt: expected[2]!.createdAt });
-    expect(reduced?.path).toBe(`C:\\x${refusedId}.exe`);
     expect(publisher.details.find((detail) => detail.id === expected[3]!.id)).toMatchObject({
       details: { match: { type: 'process' } },
     });
@@ -452,7 +457,6 @@ describe('Alert poller: failures', () => {
     const first = tanium.addSteady(12, 1000, T0);
     const refusedId = first[4]!.id;
     publisher.refuse = (detail) => detail.id === refusedId;
-    silentLogger.errors.length = 0;
     // Act
     const report = await poll();
     const later = tanium.addSteady(3, 10, T0 + 5000);
@@ -461,14 +465,54 @@ describe('Alert poller: failures', () => {
     // Assess
     expect(report.status).toBe('caught_up');
     expect(report.published).toBe(11);
+    expect(report.reducedAlerts).toBe(0);
     expect(report.refusedAlerts).toBe(1);
     expect(silentLogger.errors).toEqual([
       'EventBridge refused an alert event even reduced; it is not published',
     ]);
+    expect(silentLogger.errorFields[0]).toMatchObject({
+      alertId: refusedId,
+      guid: first[4]!.guid,
+      code: 'InvalidArgument',
+      firstCode: 'InvalidArgument',
+    });
     expect(next.published).toBe(3);
     expect(next.refusedAlerts).toBe(0);
     expect(sorted(publisher.ids)).toEqual(ids([...first, ...later].filter((a) => a.id !== refusedId)));
     expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
+  it('reduces one refused alert and drops another in the same batch, and counts each once', async () => {
+    // Prepare: the 2nd alert is refused whole only; the 5th, whose details cannot be parsed, always
+    const alerts = tanium.addSteady(10, 1000, T0);
+    const [reducedOne, droppedOne] = [alerts[1]!, alerts[4]!];
+    droppedOne.details = 'not json';
+    publisher.refuse = (detail) =>
+      detail.id === droppedOne.id || (detail.id === reducedOne.id && detail.details_omitted === undefined);
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report).toMatchObject({ published: 9, reducedAlerts: 1, refusedAlerts: 1, unparseableDetails: 0 });
+    expect(silentLogger.errorFields.map((fields) => fields.alertId)).toEqual([droppedOne.id]);
+    expect(sorted(publisher.ids)).toEqual(ids(alerts.filter((a) => a.id !== droppedOne.id)));
+  });
+
+  it('drops nothing when the bus refuses every alert of the run, even reduced, and fails the run', async () => {
+    // Prepare
+    const expected = tanium.addSteady(12, 1000, T0);
+    publisher.refuse = () => true;
+    // Act
+    const failed = await poll();
+    publisher.refuse = undefined;
+    const next = await poll();
+    // Assess
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.message).toMatch(
+      /^EventBridge refused every alert event of this run, even reduced to identifying fields \(InvalidArgument: Event refused\); none was dropped/,
+    );
+    expect(failed.refusedAlerts).toBe(0);
+    expect(next.status).toBe('caught_up');
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
   it('publishes alerts whose details cannot be parsed, with the reason', async () => {
