@@ -133,7 +133,7 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
     if (!logger) {
       const serviceName =
         (options.env ?? process.env).POWERTOOLS_SERVICE_NAME?.trim() || 'tanium-tr-alert-poller';
-      logger = options.logger ?? createPowertoolsLogger(serviceName);
+      logger = options.logger ?? createPowertoolsLogger(serviceName, options.env ?? process.env);
     }
     if (context?.awsRequestId && logger.addContext) logger.addContext(context as Context);
     config ??= loadPollerConfig(options.env ?? process.env);

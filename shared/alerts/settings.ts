@@ -35,7 +35,7 @@ export const POLLER_DEFAULTS = {
 const flag = z.optional(
   z.pipe(
     z.transform((value: unknown) => String(value).toLowerCase()),
-    z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false'),
+    z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be one of true, false, 1, 0, yes, no'),
   ),
 );
 

@@ -38,8 +38,9 @@ export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL'
 const DEBUG_LEVEL = 8;
 
 /**
- * A Powertools Logger (JSON; it reads POWERTOOLS_LOG_LEVEL itself) behind the EventLogger surface.
- * Nothing the event layer logs holds parameters or credentials; the Tanium client redacts its own lines.
+ * A Powertools Logger (JSON) behind the EventLogger surface, at the level POWERTOOLS_LOG_LEVEL in `env`
+ * names (any case; Powertools' own rules otherwise, Advanced Logging Controls included). Nothing the
+ * event layer logs holds parameters or credentials; the Tanium client redacts its own lines.
  */
 export function createPowertoolsLogger(
   serviceName: string,

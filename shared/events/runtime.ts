@@ -71,7 +71,7 @@ export class FamilyRuntime {
     this.serviceName = env.POWERTOOLS_SERVICE_NAME?.trim() || `tanium-tr-${family}`;
     let base = options.logger;
     if (!base) {
-      const logger = createPowertoolsLogger(this.serviceName);
+      const logger = createPowertoolsLogger(this.serviceName, env);
       this.powertoolsLogger = logger;
       base = logger;
     }

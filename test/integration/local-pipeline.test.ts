@@ -89,9 +89,17 @@ describe('npm start (the local pipeline)', () => {
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
 
     // Act
-    await started;
-    child.kill('SIGINT');
-    const code = await exited;
+    let code: number | null;
+    try {
+      // A CLI that exits before its first step must fail here, with what it said, not time out.
+      const first = await Promise.race([started.then(() => 'started' as const), exited]);
+      if (first !== 'started')
+        throw new Error(`the pipeline exited (${first}) before its first step: ${stderr}`);
+      child.kill('SIGINT');
+      code = await exited;
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
 
     // Assess
     expect(code).toBe(130);

@@ -10,7 +10,7 @@ import {
   receiveRecords,
 } from '../../../cli/local/sqs-event-source.ts';
 import { DEFAULT_FUNCTIONS } from '../../../infra/function-defaults.ts';
-import type { Family } from '../../../shared/actions/types.ts';
+import { FAMILIES, type Family } from '../../../shared/actions/types.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { SEEDED } from '../../emulator/index.ts';
 import { type LogLine, recordingLogger } from '../../unit/events/fixtures.ts';
@@ -228,8 +228,34 @@ describe('Pipeline: redelivery', () => {
       expect(remainingMs).toBeGreaterThan(DEFAULT_FUNCTIONS.connections.timeoutSeconds * 1000 - 5_000);
       expect(remainingMs).toBeLessThanOrEqual(DEFAULT_FUNCTIONS.connections.timeoutSeconds * 1000);
     }
-    expect(localLambdaContext('evidence').getRemainingTimeInMillis()).toBeGreaterThan(590_000);
-    expect(localLambdaContext('evidence').memoryLimitInMB).toBe('1024');
+    for (const family of FAMILIES) {
+      const context = localLambdaContext(family);
+      expect(context.memoryLimitInMB).toBe(String(DEFAULT_FUNCTIONS[family].memoryMiB));
+      expect(context.getRemainingTimeInMillis()).toBeGreaterThan(
+        DEFAULT_FUNCTIONS[family].timeoutSeconds * 1000 - 5_000,
+      );
+    }
+  });
+
+  it('hands the evidence function one record per invocation, as its event source does', async () => {
+    // Prepare: two evidence requests waiting; a stand-in handler only counts what it is given
+    for (let i = 0; i < 2; i++) {
+      await env.send('evidence', { action: 'list files', parameters: {}, requestId: requestId('evidence') });
+    }
+    const sizes: number[] = [];
+    const counting = async (event: unknown) => {
+      sizes.push((event as SQSEvent).Records.length);
+      return { batchItemFailures: [] };
+    };
+
+    // Act
+    for (let poll = 0; poll < 20 && sizes.length < 2; poll++) {
+      await deliverOnce(env.aws.sqs, env.resources.queues.evidence, counting, 'evidence');
+    }
+
+    // Assess
+    expect(DEFAULT_FUNCTIONS.evidence.batchSize).toBe(1);
+    expect(sizes).toEqual([1, 1]);
   });
 
   it('retries a transient failure through SQS, then publishes that it gave up and leaves the message to the DLQ', async () => {

@@ -67,7 +67,7 @@ describe('Alert poller settings', () => {
         POLLER_ENRICH_INTEL_NAMES: 'sometimes',
       }),
     ).toThrow(
-      'Invalid poller configuration: POLLER_FIRST_RUN_HOURS must be a whole number from 0 to 8784; POLLER_PAGE_SIZE must be a whole number from 10 to 1000; POLLER_ENRICH_INTEL_NAMES must be true or false',
+      'Invalid poller configuration: POLLER_FIRST_RUN_HOURS must be a whole number from 0 to 8784; POLLER_PAGE_SIZE must be a whole number from 10 to 1000; POLLER_ENRICH_INTEL_NAMES must be one of true, false, 1, 0, yes, no',
     );
     expect(() => loadPollerConfig({ ...base, POLLER_FIRST_RUN_HOURS: '-1' })).toThrow(ConfigError);
     expect(() => loadPollerConfig({ EVENT_BUS_NAME: 'bus' })).toThrow('STATE_TABLE must be set');

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { clientLogger, createPowertoolsLogger } from '../../../shared/events/logging.ts';
+import { FamilyRuntime } from '../../../shared/events/runtime.ts';
 import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
 
 describe('the Powertools logger behind the event layer', () => {
@@ -31,7 +32,7 @@ describe('the Powertools logger behind the event layer', () => {
     ]);
   });
 
-  it('tells the Tanium client whether debug lines are printed, as the level changes', () => {
+  it('tells the Tanium client whether debug lines are printed, at INFO and at DEBUG', () => {
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'INFO');
     const logger = createPowertoolsLogger('tanium-tr-test');
     const forClient = clientLogger(logger);
@@ -44,9 +45,8 @@ describe('the Powertools logger behind the event layer', () => {
   });
 
   it('assumes debug lines are printed when a logger cannot tell', () => {
-    const lines: string[] = [];
     const forClient = clientLogger({
-      debug: (message) => lines.push(message),
+      debug: () => {},
       info: () => {},
       warn: () => {},
       error: () => {},
@@ -75,5 +75,12 @@ describe('the Powertools logger behind the event layer', () => {
       ],
       ['INFO', 'Request completed'],
     ]);
+  });
+
+  it('takes the level from the environment a family handler is given', () => {
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'INFO');
+    const runtime = new FamilyRuntime('connections', { env: { POWERTOOLS_LOG_LEVEL: 'DEBUG' } });
+    expect(runtime.logger.debugEnabled?.()).toBe(true);
+    expect(new FamilyRuntime('connections', { env: {} }).logger.debugEnabled?.()).toBe(false);
   });
 });

@@ -15,7 +15,10 @@ describe('The vault families (evidence, intel)', () => {
     // Prepare
     s3.on(PutObjectCommand).resolves({});
     s3.on(GetObjectCommand).rejects(Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey' }));
-    const runtime = new FamilyRuntime('evidence', withVault({ env: { VAULT_BUCKET: 'vault' } }));
+    const options = withVault({ env: { VAULT_BUCKET: 'vault' } });
+    // Built on first use, not with the handler: a frozen init must not hold a stale credential
+    expect(options.s3Client).toBeUndefined();
+    const runtime = new FamilyRuntime('evidence', options);
 
     // Act
     await runtime.resultStore().putResult('results/req-1.json', '{}');
@@ -46,6 +49,7 @@ describe('The vault families (evidence, intel)', () => {
 
     // Assess
     expect(runtime.vault()?.s3).toBe(client);
-    expect(s3.send.thisValues).toEqual([client]);
+    expect(s3.send.thisValues).toHaveLength(1);
+    expect(s3.send.thisValues[0]).toBe(client);
   });
 });

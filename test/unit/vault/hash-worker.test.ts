@@ -164,15 +164,16 @@ describe('hashing on the worker thread', () => {
 
   it('refuses more bytes once cancelled, and closes the file', async () => {
     // Prepare
+    const before = activeHashJobs();
     const digester = new WorkerDigester();
     digester.update(randomBytes(HASH_BLOCK_BYTES + 1));
-    expect(activeHashJobs()).toBe(1);
+    expect(activeHashJobs()).toBe(before + 1);
 
     // Act
     digester.cancel();
 
     // Assess
-    expect(activeHashJobs()).toBe(0);
+    expect(activeHashJobs()).toBe(before);
     await expect(digester.update(randomBytes(10)) ?? Promise.resolve()).rejects.toThrow(
       'Hashing was cancelled',
     );
