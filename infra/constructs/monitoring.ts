@@ -83,18 +83,23 @@ export class Monitoring extends Construct {
     );
   }
 
+  /** One of the poller's own metrics (Powertools EMF, dimensions service and poller), over 5 minutes. */
+  private pollerMetric(metricName: string, statistic: 'Maximum' | 'Sum'): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.props.metricsNamespace,
+      metricName,
+      dimensionsMap: { service: 'alert-poller', poller: POLLER_NAME },
+      period: Duration.minutes(5),
+      statistic,
+    });
+  }
+
   /** The newest published alert is older than the threshold: the poller is falling behind. */
   watchPollerLag(): cloudwatch.Alarm {
     return this.add(
       new cloudwatch.Alarm(this, 'PollerLagAlarm', {
         alarmDescription: `Alert poller more than ${this.props.alarms.pollerLagSeconds} s behind the newest alert`,
-        metric: new cloudwatch.Metric({
-          namespace: this.props.metricsNamespace,
-          metricName: POLLER_LAG_METRIC,
-          dimensionsMap: { service: 'alert-poller', poller: POLLER_NAME },
-          period: Duration.minutes(5),
-          statistic: 'Maximum',
-        }),
+        metric: this.pollerMetric(POLLER_LAG_METRIC, 'Maximum'),
         threshold: this.props.alarms.pollerLagSeconds * 1000,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -110,13 +115,7 @@ export class Monitoring extends Construct {
       new cloudwatch.Alarm(this, 'PollerRefusedAlertsAlarm', {
         alarmDescription:
           'The alert poller dropped an alert EventBridge refused; its id is in the poller log (error level)',
-        metric: new cloudwatch.Metric({
-          namespace: this.props.metricsNamespace,
-          metricName: POLLER_REFUSED_METRIC,
-          dimensionsMap: { service: 'alert-poller', poller: POLLER_NAME },
-          period: Duration.minutes(5),
-          statistic: 'Sum',
-        }),
+        metric: this.pollerMetric(POLLER_REFUSED_METRIC, 'Sum'),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,

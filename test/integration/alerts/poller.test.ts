@@ -1,4 +1,4 @@
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateEventBusCommand,
   EventBridgeClient,
@@ -28,6 +28,7 @@ import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
 import type { Alert } from '../../emulator/index.ts';
+import { createStateTable } from '../../helpers/dynamo.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 import { credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
@@ -210,14 +211,7 @@ beforeEach(async () => {
   emulator.reset({ seed: false });
   clearSessionCache();
   await resetMoto(moto.endpoint);
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createStateTable(dynamo, TABLE);
   await eventBridge.send(new CreateEventBusCommand({ Name: BUS }));
 });
 

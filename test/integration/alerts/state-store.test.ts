@@ -1,8 +1,9 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../../../shared/alerts/errors.ts';
 import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.ts';
 import type { Checkpoint } from '../../../shared/alerts/types.ts';
+import { createStateTable } from '../../helpers/dynamo.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 
 const TABLE = 'tanium-tr-state';
@@ -26,14 +27,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await resetMoto(moto.endpoint);
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createStateTable(dynamo, TABLE);
   store = new DynamoStateStore(dynamo, TABLE, stateKey('default'));
 });
 
