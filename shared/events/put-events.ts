@@ -23,9 +23,7 @@ export interface EntryError {
 
 export interface PutEventsOutcome {
   calls: number;
-  /** Indexes (into the entries given) of the entries still refused after the last attempt. */
-  failed: number[];
-  /** Why each of `failed` was refused, the last time it was sent. */
+  /** The entries still refused after the last attempt (by index), and why, the last time each was sent. */
   errors: EntryError[];
 }
 
@@ -88,5 +86,5 @@ export async function putEventsWithRetry(
     pending = retryable.map((error) => error.index);
   }
   const errors = [...final, ...retryable].sort((a, b) => a.index - b.index);
-  return { calls, failed: errors.map((error) => error.index), errors };
+  return { calls, errors };
 }
