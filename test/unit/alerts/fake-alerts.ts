@@ -41,6 +41,8 @@ export class FakeAlerts implements AlertSource {
   beforeRequest: ((request: number) => void) | undefined;
   /** Requests (by number) that fail with a transient error. */
   failing = new Set<number>();
+  /** Answer without `filteredCount`, as a Tanium that sends no `meta` does: arrivals cannot be counted. */
+  omitFilteredCount = false;
   intelNames = new Map<string, string>();
   intelFailing = new Set<string>();
   private seed = 12345;
@@ -115,7 +117,7 @@ export class FakeAlerts implements AlertSource {
       if (a.intelDocId !== undefined) alert.intelDocId = a.intelDocId;
       return alert;
     });
-    return { alerts, filteredCount: ordered.length };
+    return this.omitFilteredCount ? { alerts } : { alerts, filteredCount: ordered.length };
   }
 
   async intelDocName(id: string): Promise<string | undefined> {

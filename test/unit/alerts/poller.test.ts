@@ -220,6 +220,29 @@ describe('Alert poller: ties, order and arrivals', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
+  it('re-reads a page inside a group larger than a page that shares no ids with what it read before', async () => {
+    // Prepare: 60 alerts in one millisecond, pages of 20, no filteredCount (arrivals cannot be counted),
+    // no overlap window (nothing below the newest published alert is looked at again), and 10 arrivals
+    // just before the 5th request: the next page lands 10 alerts higher, inside the group, past members
+    // not read yet
+    tanium.tieOrder = 'lowest-id-first';
+    tanium.omitFilteredCount = true;
+    const expected = [
+      ...tanium.addSteady(5, 1000, T0 - 20_000),
+      ...tanium.addBurst(60, T0 - 10_000),
+      ...tanium.addSteady(5, 500, T0),
+    ];
+    tanium.beforeRequest = (request) => {
+      if (request === 5) expected.push(...tanium.addSteady(10, 1, T0 + 1000));
+    };
+    // Act
+    await pollUntilCaughtUp({ pageSize: 20, overlapWindowMs: 0 });
+    await pollUntilCaughtUp({ pageSize: 20, overlapWindowMs: 0 });
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
   it('does not rely on ids being in createdAt order', async () => {
     // Prepare
     const expected = [...tanium.addOutOfOrder(120, T0, 700)];
