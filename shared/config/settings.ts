@@ -4,9 +4,9 @@ import { type Env, envInteger, envText, readEnvironment } from './environment.ts
 
 /**
  * The function configuration of design.md §3, read from the environment the stack sets. Not here:
- * TANIUM_SECRET_ID (read by the credential source, config/credential-source.ts) and Powertools' own
- * POWERTOOLS_SERVICE_NAME and POWERTOOLS_LOG_LEVEL (read by Powertools, which falls back to INFO on an
- * unknown level rather than failing every request).
+ * TANIUM_SECRET_ID (read by the credential source, config/credential-source.ts), POWERTOOLS_SERVICE_NAME
+ * (read where the logger and metrics are built) and POWERTOOLS_LOG_LEVEL (read by the logger,
+ * events/logging.ts, which warns and runs at INFO on an unknown level rather than failing every request).
  */
 export interface Settings {
   /** Where results are published; required by every invocation that publishes. */

@@ -533,18 +533,25 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       });
     });
 
-    it('alarms when the poller falls behind the newest alert', () => {
+    /** An alarm on one of the poller's own metrics (namespace, dimensions as the poller emits them). */
+    const hasPollerMetricAlarm = (metricName: string, properties: Record<string, unknown>) =>
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: s.config.metricsNamespace,
-        MetricName: POLLER_LAG_METRIC,
+        MetricName: metricName,
         Dimensions: [
           { Name: 'poller', Value: POLLER_NAME },
           { Name: 'service', Value: 'alert-poller' },
         ],
+        ComparisonOperator: 'GreaterThanThreshold',
+        ...properties,
+      });
+
+    it('alarms when the poller falls behind the newest alert', () => {
+      expect(POLLER_LAG_METRIC).toBe(POLLER_METRIC_NAMES.lag);
+      hasPollerMetricAlarm(POLLER_LAG_METRIC, {
         Statistic: 'Maximum',
         // The metric is in milliseconds; the setting in seconds.
         Threshold: s.config.alarms.pollerLagSeconds * 1000,
-        ComparisonOperator: 'GreaterThanThreshold',
         TreatMissingData: 'notBreaching',
       });
       expect(fnResource('alert-poller').Properties.Environment.Variables.POLLER_NAME).toBe(POLLER_NAME);
@@ -552,18 +559,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
 
     it('alarms when the poller drops an alert EventBridge refused, on the metric the poller emits', () => {
       expect(POLLER_REFUSED_METRIC).toBe(POLLER_METRIC_NAMES.refused);
-      expect(POLLER_LAG_METRIC).toBe(POLLER_METRIC_NAMES.lag);
-      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: s.config.metricsNamespace,
-        MetricName: POLLER_REFUSED_METRIC,
-        Dimensions: [
-          { Name: 'poller', Value: POLLER_NAME },
-          { Name: 'service', Value: 'alert-poller' },
-        ],
-        Statistic: 'Sum',
-        Threshold: 0,
-        ComparisonOperator: 'GreaterThanThreshold',
-      });
+      hasPollerMetricAlarm(POLLER_REFUSED_METRIC, { Statistic: 'Sum', Threshold: 0 });
     });
 
     it('alarms on repeated poller failures and when the poller stops running', () => {

@@ -541,6 +541,21 @@ describe('Alert poller: failures', () => {
     expect(sorted(publisher.ids)).toEqual(ids(alerts.filter((a) => a.id !== droppedOne.id)));
   });
 
+  it('keeps a lone refused alert until a newer one shows the bus works, then drops it', async () => {
+    // Prepare: the only new alert is refused even reduced
+    const [lone] = tanium.addSteady(1, 1000, T0);
+    publisher.refuse = (detail) => detail.id === lone!.id;
+    // Act
+    const alone = await poll();
+    const newer = tanium.addSteady(2, 10, T0 + 5000);
+    now = T0 + 10_000;
+    const withNewer = await poll();
+    // Assess
+    expect(alone).toMatchObject({ status: 'failed', refusedAlerts: 0, published: 0 });
+    expect(withNewer).toMatchObject({ status: 'caught_up', refusedAlerts: 1, published: 2 });
+    expect(sorted(publisher.ids)).toEqual(ids(newer));
+  });
+
   it('drops nothing when the bus refuses every alert of the run, even reduced, and fails the run', async () => {
     // Prepare
     const expected = tanium.addSteady(12, 1000, T0);

@@ -55,6 +55,12 @@ describe('Function settings', () => {
     );
   });
 
+  it('leaves POWERTOOLS_LOG_LEVEL to the logger: a bad level does not fail the function', () => {
+    expect(loadSettings({ POWERTOOLS_LOG_LEVEL: 'verbose', EVENT_BUS_NAME: 'bus' })).toMatchObject({
+      eventBusName: 'bus',
+    });
+  });
+
   it('says which variable to set when an operation needs one', () => {
     // Prepare
     const settings = loadSettings({});
