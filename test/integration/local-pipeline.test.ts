@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { request } from 'node:https';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +43,30 @@ function accepts(url: string): Promise<boolean> {
       resolve(true);
     });
     socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Adds a fault through the emulator's control surface. The emulator runs in the pipeline's process with
+ * a CA of its own; this one call to loopback control needs no trust in it.
+ */
+function addFault(emulatorUrl: string, fault: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(fault);
+    const req = request(
+      new URL('/__emulator/faults', emulatorUrl),
+      { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
+      (response) => {
+        response.resume();
+        response.on('end', () =>
+          response.statusCode === 200
+            ? resolve()
+            : reject(new Error(`fault refused: ${response.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -110,6 +135,67 @@ describe('npm start (the local pipeline)', () => {
     const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
     expect(moto).toBeDefined();
     expect(emulator).toBeDefined();
+    expect(await accepts(moto!)).toBe(false);
+    expect(await accepts(emulator!)).toBe(false);
+  }, 180_000);
+
+  it('reports the failed step, still runs the rest, stops what it started and exits 1', async () => {
+    // Prepare: the CLI, with get process tree answered 404 by Tanium from before its step is sent
+    const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
+      cwd: ROOT,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    let faultAt = -1;
+    let faulted: Promise<void> | undefined;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+      const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+      if (emulator && !faulted) {
+        faulted = addFault(emulator, {
+          kind: 'status',
+          status: 404,
+          shape: 'text',
+          message: 'Process table id not found',
+          pathRegex: '/processtrees/',
+        }).then(() => {
+          faultAt = stdout.length;
+        });
+        faulted.catch(() => undefined);
+      }
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+
+    // Act
+    let code: number | null;
+    try {
+      code = await exited;
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+
+    // Assess
+    await faulted;
+    const treeStep = `[3/${INVESTIGATION.length}] get process tree -> investigation queue`;
+    expect(faultAt).toBeGreaterThan(-1);
+    // The fault must be in place before the step is sent, or this test proves nothing.
+    expect(stdout.indexOf(treeStep)).toBeGreaterThan(faultAt - 1);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(
+      /get process tree -> investigation queue\n.*\n {6}failed: .*Process table id not found/,
+    );
+    expect(stdout.match(/^ {6}success: /gm)).toHaveLength(INVESTIGATION.length - 1);
+    expect(stdout).toContain(`1 of ${INVESTIGATION.length} steps failed.`);
+    expect(stdout).not.toContain('steps succeeded');
+    expect(stderr).not.toContain('The local pipeline failed');
+    expect(stdout).toContain('Stopping the emulator and moto...');
+    const moto = stdout.match(/^moto: (http:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+    const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
     expect(await accepts(moto!)).toBe(false);
     expect(await accepts(emulator!)).toBe(false);
   }, 180_000);
