@@ -361,7 +361,7 @@ export class TaniumClient {
     const idempotent = isIdempotent(request.method);
     for (let attempt = 1; ; attempt++) {
       if (deadline - Date.now() < MIN_ATTEMPT_MS) {
-        throw transportError('deadline', '', this.describe(request), undefined);
+        throw transportError('no_time', '', this.describe(request), undefined);
       }
       let response: RawResponse;
       try {

@@ -10,6 +10,7 @@ export type TransportFailure =
   | 'response_timeout'
   | 'reset'
   | 'deadline'
+  | 'no_time'
   | 'other';
 
 const TLS_CODES = new Set([
@@ -66,7 +67,7 @@ export function classifyTransportError(
 
 /** A failure before any byte could have reached Tanium: a POST may be retried after it. */
 export function neverSent(failure: TransportFailure): boolean {
-  return failure === 'dns' || failure === 'refused' || failure === 'connect_timeout';
+  return failure === 'dns' || failure === 'refused' || failure === 'connect_timeout' || failure === 'no_time';
 }
 
 /** A failure that retrying the same request may cure. */
@@ -146,6 +147,13 @@ export function transportError(
         isWrite ? 'unknown_outcome' : 'transient',
         `${prefix}the invocation ran out of time during ${method} ${path}${isWrite ? `.${UNKNOWN_OUTCOME_SUFFIX}` : ''}`,
         { retryable: !isWrite, cause },
+      );
+    case 'no_time':
+      // Nothing was sent, so even a POST is safe to run again in a later delivery.
+      return new TaniumError(
+        'transient',
+        `${prefix}too little of the invocation was left to send ${method} ${path}; nothing was sent`,
+        { retryable: true, cause },
       );
     default: {
       const detail = cause instanceof Error ? cause.message : String(cause);
