@@ -141,7 +141,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         await publish(sink, disposition.detail);
         return disposition.detail;
       }
-      parsed = parseRequest(event, randomUUID());
+      // Lambda keeps the request id across its retries of an asynchronous invocation: with it as the
+      // fallback, a retried mutating request finds its idempotency record instead of running again.
+      parsed = parseRequest(event, context?.awsRequestId || randomUUID());
       const disposition = await processor.process(parsed, delivery(1, false));
       if (runtime.canPublish()) await publish(runtime.sink(), disposition.detail);
       return disposition.detail;

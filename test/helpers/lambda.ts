@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Context, EventBridgeEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 
 /** A Lambda context whose remaining time counts down from `remainingMs` (default 60 s) in real time. */
-export function lambdaContext(options: { remainingMs?: number; functionName?: string } = {}): Context {
+export function lambdaContext(
+  options: { remainingMs?: number; functionName?: string; awsRequestId?: string } = {},
+): Context {
   const functionName = options.functionName ?? 'tanium-tr-test-function';
   const end = Date.now() + (options.remainingMs ?? 60_000);
   return {
@@ -13,7 +15,7 @@ export function lambdaContext(options: { remainingMs?: number; functionName?: st
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: '2026/01/01/[$LATEST]abcdef123456abcdef123456abcdef12',
     invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
-    awsRequestId: randomUUID(),
+    awsRequestId: options.awsRequestId ?? randomUUID(),
     getRemainingTimeInMillis: () => Math.max(0, end - Date.now()),
     done: () => undefined,
     fail: () => undefined,

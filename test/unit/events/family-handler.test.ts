@@ -176,13 +176,27 @@ describe('Family handler: event shapes', () => {
     // Act
     const result = (await handler(
       { action: 'list connections', parameters: {} },
-      lambdaContext(),
+      lambdaContext({ awsRequestId: 'direct-1' }),
     )) as ResultDetail;
 
     // Assess
     expect(result.status).toBe('success');
-    expect(result.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(result.requestId).toBe('direct-1');
     expect(publishedDetails(eventBridge)).toEqual([result]);
+  });
+
+  it('keeps the Lambda request id as the request id across retries of an asynchronous invocation', async () => {
+    // Prepare: Lambda retries an asynchronous invocation with the same request id
+    const { handler } = buildHandler('connections');
+    const context = lambdaContext({ awsRequestId: 'async-invocation-1' });
+
+    // Act
+    const first = (await handler({ action: 'list connections', parameters: {} }, context)) as ResultDetail;
+    const retry = (await handler({ action: 'list connections', parameters: {} }, context)) as ResultDetail;
+
+    // Assess
+    expect(first.requestId).toBe('async-invocation-1');
+    expect(retry.requestId).toBe('async-invocation-1');
   });
 
   it('only returns the result of a direct invocation when no bus is configured', async () => {
