@@ -81,9 +81,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
      * Publishes a result (queued at once, before the first await); a failure is logged here, since the
      * request itself was already logged as done.
      */
-    const publish = async (sink: ResultSink, detail: ResultDetail): Promise<void> => {
+    const publish = async (sink: ResultSink, detail: ResultDetail, lastAttempt = false): Promise<void> => {
       try {
-        await sink.publish(detail);
+        await sink.publish(detail, { lastAttempt });
       } catch (error) {
         runtime.logger.error('Could not publish the result event', {
           ...requestKeys(detail.requestId, detail.action),
@@ -113,7 +113,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const parsed = parseMessageBody(record.body, record.messageId);
             const disposition = await processor.process(parsed, delivery(attempt, true));
             if (disposition.kind !== 'retry') {
-              const published = publish(sink, disposition.detail);
+              const published = publish(sink, disposition.detail, attempt >= settings.maxReceiveCount);
               release();
               await published;
             }

@@ -10,7 +10,11 @@ export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-
 
 /** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
 export interface ResultSink {
-  publish(detail: ResultDetail): Promise<void>;
+  /**
+   * `lastAttempt`: no redelivery will follow, so a failure a retry could cure is reported in the event
+   * instead of failing the record into the DLQ with no result at all.
+   */
+  publish(detail: ResultDetail, options?: { lastAttempt?: boolean }): Promise<void>;
   /**
    * Announces a result still being worked on (a record of the batch in progress), so results that are
    * ready wait for it to share a call instead of going out one by one. Returns the release, called once
@@ -56,8 +60,8 @@ export class EventBridgeResultSink implements ResultSink {
     this.sleep = options.sleep ?? ((ms) => delay(ms));
   }
 
-  async publish(detail: ResultDetail): Promise<void> {
-    const entry = await this.entryFor(detail);
+  async publish(detail: ResultDetail, options: { lastAttempt?: boolean } = {}): Promise<void> {
+    const entry = await this.entryFor(detail, options.lastAttempt ?? false);
     await this.put(entry);
   }
 
@@ -81,7 +85,7 @@ export class EventBridgeResultSink implements ResultSink {
     };
   }
 
-  private async entryFor(detail: ResultDetail): Promise<PutEventsRequestEntry> {
+  private async entryFor(detail: ResultDetail, lastAttempt: boolean): Promise<PutEventsRequestEntry> {
     const whole = this.entry(detail);
     if (entrySize(whole) <= MAX_ENTRY_BYTES) return whole;
     if (!this.store) {
@@ -89,14 +93,15 @@ export class EventBridgeResultSink implements ResultSink {
         `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
       );
     }
-    const key = resultKey(detail.requestId);
+    const key = resultKey(detail);
     let dataRef: ResultDetail['dataRef'];
     try {
       dataRef = await this.store().putResult(key, whole.Detail ?? '');
     } catch (error) {
       const failure = toTaniumError(error);
-      if (failure.retryable) throw failure;
-      // Redelivery cannot fix a refused write: tell the requester instead of looping to the DLQ.
+      if (failure.retryable && !lastAttempt) throw failure;
+      // Redelivery cannot fix a refused write, and none follows the last attempt: tell the requester
+      // instead of looping to the DLQ or reaching it with no result.
       const { data: _data, dataRef: _ref, ...rest } = detail;
       return this.entry({
         ...rest,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { VaultError } from '../tanium/errors.ts';
@@ -15,9 +16,25 @@ export interface ResultStore {
   putResult(key: string, body: string): Promise<ObjectRef>;
 }
 
-/** `results/<requestId>.json`; the id is percent-encoded so a caller-chosen id cannot add key segments. */
-export function resultKey(requestId: string): string {
-  return `${RESULTS_PREFIX}${encodeURIComponent(requestId)}.json`;
+/** Characters of the encoded request id kept in a result's key: S3 keys end at 1,024 bytes. */
+const KEY_ID_CHARS = 200;
+
+/**
+ * `results/<requestId>/<digest>.json`. The id is percent-encoded so a caller-chosen id cannot add key
+ * segments, and cut to 200 characters. The digest of the request id, the action and the start time
+ * tells apart every run sharing a request id (another action, a read-only request sent twice), while a
+ * replayed result, which keeps its start time, is stored under the same key again.
+ */
+export function resultKey(result: { requestId: string; action: string; startedAt: string }): string {
+  const digest = createHash('sha256')
+    .update(`${result.requestId}\n${result.action}\n${result.startedAt}`)
+    .digest('hex')
+    .slice(0, 32);
+  // Cut before a partial %XX escape, so the readable part stays valid percent-encoding.
+  const id = encodeURIComponent(result.requestId)
+    .slice(0, KEY_ID_CHARS)
+    .replace(/%[0-9A-F]?$/, '');
+  return `${RESULTS_PREFIX}${id}/${digest}.json`;
 }
 
 /** Stores results with one PutObject. */

@@ -425,17 +425,22 @@ describe.each([
     expect(tooBig.message).toBe('Intel document is larger than 1000 bytes');
   });
 
-  it('stores an oversized action result under results/<encoded requestId>.json', async () => {
+  it('stores an oversized action result under results/<encoded requestId>/', async () => {
     // Prepare
-    const result = { requestId: 'req/42', data: [{ big: 'x'.repeat(1000) }] };
+    const result = {
+      requestId: 'req/42',
+      action: 'get events',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      data: [{ big: 'x'.repeat(1000) }],
+    };
 
     // Act
-    const ref = await new S3ResultStore(BUCKET, s3).putResult(resultKey('req/42'), JSON.stringify(result));
+    const ref = await new S3ResultStore(BUCKET, s3).putResult(resultKey(result), JSON.stringify(result));
 
     // Assess
     expect(ref).toEqual({
       bucket: BUCKET,
-      key: 'results/req%2F42.json',
+      key: expect.stringMatching(/^results\/req%2F42\/[0-9a-f]{32}\.json$/),
       bytes: JSON.stringify(result).length,
     });
     expect(JSON.parse((await objectBytes(ref.key)).toString('utf8'))).toEqual(result);

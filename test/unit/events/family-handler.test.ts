@@ -581,7 +581,7 @@ describe('Family handler: publishing', () => {
     const [put] = s3.commandCalls(PutObjectCommand);
     expect(put?.args[0].input).toMatchObject({
       Bucket: BUCKET,
-      Key: 'results/req%2Fbig%201.json',
+      Key: expect.stringMatching(/^results\/req%2Fbig%201\/[0-9a-f]{32}\.json$/),
       ContentType: 'application/json',
     });
     const stored = JSON.parse(
@@ -601,11 +601,53 @@ describe('Family handler: publishing', () => {
       summary: { total_connections: 3000 },
       dataRef: {
         bucket: BUCKET,
-        key: 'results/req%2Fbig%201.json',
+        key: put?.args[0].input.Key,
         bytes: Buffer.byteLength(JSON.stringify(stored)),
       },
     });
   });
+
+  it.each([
+    [2, 'fails the record for redelivery', 1, 0],
+    [3, 'publishes a failed result on the last attempt instead of reaching the DLQ with none', 0, 1],
+  ])(
+    'when the vault is throttled storing an oversized result on attempt %i of 3, %s',
+    async (receiveCount, _what, failedRecords, results) => {
+      // Prepare
+      const rows = Array.from({ length: 3000 }, (_, i) => ({
+        id: `remote:host-${i}:${i}:1`,
+        note: 'x'.repeat(80),
+      }));
+      request.mockResolvedValue(taniumResponse(rows));
+      s3.on(PutObjectCommand).rejects(
+        Object.assign(new Error('Please reduce your request rate.'), {
+          name: 'SlowDown',
+          $metadata: { httpStatusCode: 503 },
+        }),
+      );
+      const { handler } = buildHandler('connections');
+
+      // Act
+      const response = (await handler(
+        sqsEvent(sqsRecord(listConnections('req-big'), { messageId: 'msg-big', receiveCount })),
+        lambdaContext(),
+      )) as SQSBatchResponse;
+
+      // Assess
+      expect(response.batchItemFailures).toHaveLength(failedRecords);
+      const published = publishedDetails(eventBridge);
+      expect(published).toHaveLength(results);
+      if (results > 0) {
+        expect(published[0]).toMatchObject({
+          requestId: 'req-big',
+          status: 'failed',
+          message: expect.stringContaining('could not be stored'),
+          error: { kind: 'vault' },
+        });
+        expect(published[0]?.data).toBeUndefined();
+      }
+    },
+  );
 });
 
 describe('Family handler: idempotent mutating actions', () => {

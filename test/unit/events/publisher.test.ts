@@ -9,7 +9,7 @@ import {
 } from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
-import type { ResultStore } from '../../../shared/vault/result-store.ts';
+import { type ResultStore, resultKey } from '../../../shared/vault/result-store.ts';
 import { acceptAllEntries, publishedDetails } from './fixtures.ts';
 
 const eventBridge = mockClient(EventBridgeClient);
@@ -108,7 +108,7 @@ describe('Result publishing', () => {
       error: { kind: 'tanium', retryable: false },
       startedAt: '2026-01-01T00:00:00.000Z',
       durationMs: 12,
-      dataRef: { bucket: 'vault', key: 'results/req-1.json', bytes: Buffer.byteLength(JSON.stringify(huge)) },
+      dataRef: { bucket: 'vault', key: resultKey(huge), bytes: Buffer.byteLength(JSON.stringify(huge)) },
     });
   });
 
@@ -160,6 +160,34 @@ describe('Result publishing', () => {
     // Assess
     await expect(publishing).rejects.toMatchObject({ kind: 'vault', retryable: true });
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('publishes a failed result when the vault fails transiently on the last attempt, as none follows', async () => {
+    // Prepare
+    const store = storeWith(async () => {
+      throw new VaultError('Error occurred while storing the result in the vault. SlowDown (HTTP 503)', {
+        retryable: true,
+      });
+    });
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+
+    // Act
+    await sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), { lastAttempt: true });
+
+    // Assess
+    const [published] = publishedDetails(eventBridge);
+    expect(published).toMatchObject({
+      requestId: 'req-1',
+      status: 'failed',
+      message:
+        'The result is larger than an EventBridge event allows and could not be stored: Error occurred while storing the result in the vault. SlowDown (HTTP 503)',
+      error: { kind: 'vault', retryable: true },
+    });
+    expect(published?.data).toBeUndefined();
   });
 
   it('sends results that are ready together in one PutEvents call and resends only the failed entry', async () => {

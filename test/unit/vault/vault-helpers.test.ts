@@ -14,6 +14,8 @@ import { resultKey } from '../../../shared/vault/result-store.ts';
 import { s3ClientConfig } from '../../../shared/vault/s3-config.ts';
 import { vaultKey } from '../../../shared/vault/vault.ts';
 
+const START = '2026-01-01T00:00:00.000Z';
+
 describe('Vault: helpers', () => {
   it('percent-encodes non-ASCII metadata values and decodes them back', () => {
     // Prepare
@@ -87,12 +89,45 @@ describe('Vault: helpers', () => {
     expect(denied.info).toEqual({ kind: 'vault', retryable: false });
   });
 
+  it('gives every run sharing a request id its own result key, and a replayed result the same one', () => {
+    // Prepare
+    const run = { requestId: 'req-1', action: 'get events', startedAt: START };
+
+    // Act
+    const keys = [
+      resultKey(run),
+      resultKey({ ...run, action: 'get process tree' }),
+      resultKey({ ...run, startedAt: '2026-01-01T00:00:00.001Z' }),
+    ];
+
+    // Assess
+    expect(new Set(keys).size).toBe(3);
+    expect(resultKey({ ...run })).toBe(keys[0]);
+  });
+
+  it("keeps a result key under S3's 1,024 bytes and whole escapes for the longest request id", () => {
+    // Prepare: 256 characters of three UTF-8 bytes each encode to 2,304 characters
+    const requestId = `${'é'.repeat(255)}€`;
+
+    // Act
+    const key = resultKey({ requestId, action: 'get events', startedAt: START });
+
+    // Assess
+    expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024);
+    const readable = key.split('/')[1] ?? '';
+    expect(readable.length).toBeLessThanOrEqual(200);
+    expect(readable.length).toBeGreaterThan(190);
+    expect(decodeURIComponent(readable)).toMatch(/^é+$/);
+  });
+
   it('builds vault and result keys and a path-style client config when an endpoint is set', () => {
     // Assess
     expect(vaultKey('ABCDEF0123456789ABCDEF0123456789ABCDEF01')).toBe(
       'vault/abcdef0123456789abcdef0123456789abcdef01',
     );
-    expect(resultKey('req/1 ../x')).toBe('results/req%2F1%20..%2Fx.json');
+    expect(resultKey({ requestId: 'req/1 ../x', action: 'get events', startedAt: START })).toMatch(
+      /^results\/req%2F1%20..%2Fx\/[0-9a-f]{32}\.json$/,
+    );
     expect(s3ClientConfig({ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' })).toEqual({
       endpoint: 'http://127.0.0.1:5000',
       forcePathStyle: true,
