@@ -16,6 +16,15 @@ export interface RequestFacts {
 }
 
 /**
+ * The parser's message without the piece of the body V8 quotes in it (`"sess-TOPSE"... is not valid
+ * JSON`): a body that does not parse may be a session or token, and the message reaches results and logs.
+ */
+export function jsonParserMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/,\s*".*"(?:\.\.\.)? is not valid JSON$/s, ' (the body is not valid JSON)');
+}
+
+/**
  * A 2xx body: unwrapped from `{data: ...}` (keeping `meta`), `null` when empty, text when it is neither
  * JSON nor HTML; JSON that does not parse, or HTML where JSON was expected, is an error.
  */
@@ -31,7 +40,7 @@ export function parseBody(
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new TaniumError('tanium', `Unable to parse JSON response. Error: ${(error as Error).message}`, {
+      throw new TaniumError('tanium', `Unable to parse JSON response. Error: ${jsonParserMessage(error)}`, {
         status,
       });
     }

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { parseBody } from '../../../shared/tanium/responses.ts';
+
+const keep = (text: string) => text;
+
+function parseFailure(text: string): TaniumError {
+  try {
+    parseBody(keep, 200, text, 'application/json');
+  } catch (error) {
+    if (error instanceof TaniumError) return error;
+    throw error;
+  }
+  throw new Error('the body parsed');
+}
+
+describe('Tanium answers: JSON that does not parse', () => {
+  it('does not quote the body, which may be a session or token, in the message', () => {
+    // Act: a login answered with the bare session under a JSON content type
+    const error = parseFailure('sess-TOPSECRET-0123456789');
+
+    // Assess
+    expect(error.message).toBe(
+      "Unable to parse JSON response. Error: Unexpected token 's' (the body is not valid JSON)",
+    );
+    expect(error.message).not.toContain('TOPSE');
+    expect(error.kind).toBe('tanium');
+  });
+
+  it("keeps the parser's position when it gives one", () => {
+    // Act
+    const error = parseFailure('{"a":1');
+
+    // Assess
+    // Newer V8 appends the line and column.
+    expect(error.message).toMatch(
+      /^Unable to parse JSON response\. Error: Expected ',' or '}' after property value in JSON at position 6/,
+    );
+  });
+});
