@@ -41,3 +41,41 @@ export const DETAIL_TYPES = {
   result: 'Action Result',
   alert: 'Alert',
 } as const;
+
+/** An `Action Request` rule's pattern, in CDK's `EventPattern` shape (`detailType`) with plain matchers. */
+export interface RequestPattern {
+  source?: string[];
+  detailType: string[];
+  detail: { action: Array<Record<string, unknown>> };
+}
+
+function requestPattern(sources: readonly string[], action: Array<Record<string, unknown>>): RequestPattern {
+  return {
+    ...(sources.length > 0 ? { source: [...sources] } : {}),
+    detailType: [DETAIL_TYPES.request],
+    detail: { action },
+  };
+}
+
+/**
+ * The requests a family's queue receives: either spelling of its actions, in any case, as the
+ * functions themselves accept them (`Get Process Tree` is routed, not dropped by the bus).
+ */
+export function familyRequestPattern(family: Family, sources: readonly string[]): RequestPattern {
+  return requestPattern(
+    sources,
+    familyActionNames(family).map((name) => ({ 'equals-ignore-case': name })),
+  );
+}
+
+/**
+ * The requests no family rule takes: an unknown action, or none. EventBridge drops an event no rule
+ * matches, so without this rule such a request would end in nothing at all instead of a failed result.
+ */
+export function unroutedRequestPattern(sources: readonly string[]): RequestPattern {
+  const everyName = FAMILIES.flatMap((family) => familyActionNames(family));
+  return requestPattern(sources, [
+    { exists: false },
+    { 'anything-but': { 'equals-ignore-case': everyName } },
+  ]);
+}

@@ -7,7 +7,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { FamilyQueue } from './constructs/family-queue.ts';
+import { FamilyQueue, routeUnroutedRequests } from './constructs/family-queue.ts';
 import { Monitoring, POLLER_NAME } from './constructs/monitoring.ts';
 import { Network } from './constructs/network.ts';
 import {
@@ -57,6 +57,8 @@ export class TaniumThreatResponseStack extends Stack {
   public readonly stateTable: dynamodb.Table;
   public readonly credentials: secretsmanager.ISecret;
   public readonly queues: Record<Family, FamilyQueue>;
+  /** Sends the `Action Request` events no family rule matches to the connections queue. */
+  public readonly unroutedRequestsRule: events.Rule;
   public readonly functions: Record<FunctionName, TaniumFunction>;
   public readonly pollerSchedule: scheduler.Schedule;
   public readonly pollerScheduleDlq: sqs.Queue;
@@ -147,6 +149,12 @@ export class TaniumThreatResponseStack extends Stack {
       this.queues[family] = queue;
       this.functions[family] = fn;
     }
+    // The connections function is the lightest: it answers unknown actions with a failed result.
+    this.unroutedRequestsRule = routeUnroutedRequests(this, 'UnroutedRequestsRule', {
+      bus: this.bus,
+      into: this.queues.connections,
+      requestSources: config.requestSources,
+    });
 
     const poller = new TaniumFunction(this, 'AlertPollerFunction', {
       ...common('alert-poller'),

@@ -3,7 +3,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DETAIL_TYPES, type Family, familyActionNames } from '../families.ts';
+import { type Family, familyRequestPattern, unroutedRequestPattern } from '../families.ts';
 
 export interface FamilyQueueProps {
   readonly family: Family;
@@ -54,13 +54,26 @@ export class FamilyQueue extends Construct {
     this.rule = new events.Rule(this, 'Rule', {
       eventBus: props.bus,
       description: `Action requests for the ${props.family} family`,
-      eventPattern: {
-        ...(props.requestSources.length > 0 ? { source: [...props.requestSources] } : {}),
-        detailType: [DETAIL_TYPES.request],
-        detail: { action: familyActionNames(props.family) },
-      },
+      eventPattern: familyRequestPattern(props.family, props.requestSources),
       // Events EventBridge cannot deliver land in the family DLQ instead of vanishing.
       targets: [new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue })],
     });
   }
+}
+
+/**
+ * Routes the `Action Request` events no family rule matches (an unknown action, or none) into one
+ * family's queue, whose function answers each with a failed result: EventBridge would drop them.
+ */
+export function routeUnroutedRequests(
+  scope: Construct,
+  id: string,
+  props: { bus: events.IEventBus; into: FamilyQueue; requestSources: readonly string[] },
+): events.Rule {
+  return new events.Rule(scope, id, {
+    eventBus: props.bus,
+    description: 'Action requests no family rule matches; answered with a failed result',
+    eventPattern: unroutedRequestPattern(props.requestSources),
+    targets: [new targets.SqsQueue(props.into.queue, { deadLetterQueue: props.into.deadLetterQueue })],
+  });
 }

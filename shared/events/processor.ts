@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { executeAction } from '../actions/execute.ts';
-import { actionsOf, findAction } from '../actions/table.ts';
+import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { type TaniumClient, withLogContext } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
@@ -52,8 +52,13 @@ export interface ProcessorDependencies {
 
 export function unknownActionMessage(action: string, family: Family): string {
   const names = actionsOf(family).map((definition) => definition.name);
-  return `Unknown action '${action}'. The ${family} function runs: ${names.join(', ')}`;
+  const others = ACTIONS.filter((definition) => definition.family !== family).map((d) => d.name);
+  // Requests the bus could not route reach one family; the sender may have meant any action.
+  return `Unknown action '${action}'. The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
 }
+
+/** The metric dimension for a request: a known action's name, never a caller's arbitrary string. */
+const UNKNOWN_ACTION_DIMENSION = 'unknown';
 
 export function otherFamilyMessage(definition: ActionDefinition, family: Family): string {
   return `The action '${definition.name}' belongs to the ${definition.family} family: send it to the ${definition.family} queue, not the ${family} one`;
@@ -155,7 +160,13 @@ export class RequestProcessor {
       outcome,
     );
     const retrying = transient && delivery.redelivered && !lastAttempt;
-    this.deps.metrics.record({ action, status: result.status, retrying, durationMs: detail.durationMs });
+    this.deps.metrics.record({
+      // Unknown or malformed actions share one dimension: each distinct string would be a new metric.
+      action: findAction(action)?.name ?? UNKNOWN_ACTION_DIMENSION,
+      status: result.status,
+      retrying,
+      durationMs: detail.durationMs,
+    });
     const log = {
       ...requestKeys(request.requestId, action),
       status: detail.status,

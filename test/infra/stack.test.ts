@@ -77,7 +77,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
     });
 
     it.each(FAMILIES)(
-      'routes "Action Request" events for %s actions (both spellings) to its queue',
+      'routes "Action Request" events for %s actions (both spellings, any case) to its queue',
       (family) => {
         // Prepare
         const queue = s.stack.queues[family];
@@ -86,8 +86,9 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         s.template.hasResourceProperties('AWS::Events::Rule', {
           EventBusName: ref(id(s.stack.bus)),
           EventPattern: {
+            ...(s.config.requestSources.length > 0 ? { source: s.config.requestSources } : {}),
             'detail-type': ['Action Request'],
-            detail: { action: familyActionNames(family) },
+            detail: { action: familyActionNames(family).map((name) => ({ 'equals-ignore-case': name })) },
           },
           Targets: [
             Match.objectLike({
@@ -98,6 +99,32 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         });
       },
     );
+
+    it('routes requests no family rule takes (unknown action, none) to the connections queue', () => {
+      // Prepare
+      const queue = s.stack.queues.connections;
+
+      // Assess: the pattern's matching itself is checked against moto in request-routing.test.ts
+      s.template.hasResourceProperties('AWS::Events::Rule', {
+        EventBusName: ref(id(s.stack.bus)),
+        EventPattern: {
+          ...(s.config.requestSources.length > 0 ? { source: s.config.requestSources } : {}),
+          'detail-type': ['Action Request'],
+          detail: {
+            action: [
+              { exists: false },
+              { 'anything-but': { 'equals-ignore-case': FAMILIES.flatMap(familyActionNames) } },
+            ],
+          },
+        },
+        Targets: [
+          Match.objectLike({
+            Arn: getAtt(id(queue.queue)),
+            DeadLetterConfig: { Arn: getAtt(id(queue.deadLetterQueue)) },
+          }),
+        ],
+      });
+    });
 
     it.each(FAMILIES)(
       'gives the %s queue a DLQ, SSE, TLS only and a visibility timeout of 6x the function',

@@ -302,7 +302,7 @@ describe('Family handler: requests that fail for good', () => {
       action: 'reboot endpoint',
       status: 'failed',
       message:
-        "Unknown action 'reboot endpoint'. The snapshots function runs: create snapshot, list snapshots, delete snapshot",
+        "Unknown action 'reboot endpoint'. The snapshots function runs: create snapshot, list snapshots, delete snapshot; the other actions are: test connectivity, list connections, create connection, get endpoint, close connection, delete connection, get process, get process tree, get events, get events summary, list files, save file, delete file, get file, upload intel doc, start quick scan, list alerts",
       error: { kind: 'validation', retryable: false },
     });
   });
@@ -907,6 +907,29 @@ describe('Family handler: container state, logs and metrics', () => {
     const listed = observations.find((observation) => observation.action === 'list connections');
     expect(listed?.durationMs).toBeGreaterThanOrEqual(25);
     expect(metrics.flushes).toBe(1);
+  });
+
+  it('counts unknown and malformed actions under one metric dimension, and a spelling under its action', async () => {
+    // Prepare
+    request.mockResolvedValue(taniumResponse(CONNECTIONS));
+    const { handler, observations } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(
+        sqsRecord({ action: 'x'.repeat(2000), parameters: {} }),
+        sqsRecord({ action: 42, parameters: {} }),
+        sqsRecord({ action: 'LIST_CONNECTIONS', parameters: {} }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(observations.map((observation) => observation.action).sort()).toEqual([
+      'list connections',
+      'unknown',
+      'unknown',
+    ]);
   });
 
   it('reports a bad MAX_RECEIVE_COUNT by name', async () => {

@@ -1,0 +1,176 @@
+import {
+  CreateEventBusCommand,
+  EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsRequestEntry,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from '@aws-sdk/client-eventbridge';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  actionIdentifier,
+  FAMILIES,
+  FAMILY_ACTIONS,
+  type Family,
+  familyRequestPattern,
+  type RequestPattern,
+  unroutedRequestPattern,
+} from '../../../infra/families.ts';
+import { type MotoServer, startMoto } from '../../helpers/moto.ts';
+
+/** PutRule refuses a longer pattern. */
+const MAX_PATTERN_CHARS = 4096;
+const ACCEPTED_SOURCE = 'soar.pipeline';
+
+const spellings = FAMILIES.flatMap((family: Family) =>
+  FAMILY_ACTIONS[family].flatMap(
+    (name): Array<[string, Family]> => [
+      [name, family],
+      [actionIdentifier(name), family],
+      [name.toUpperCase(), family],
+    ],
+  ),
+);
+const unrouted: Array<[string, Record<string, unknown>]> = [
+  ['an unknown action', { action: 'reboot endpoint' }],
+  ['an empty action', { action: '' }],
+  ['no action', { parameters: {} }],
+  ['a number for an action', { action: 7 }],
+];
+
+function wire(pattern: RequestPattern): string {
+  const { detailType, ...rest } = pattern;
+  return JSON.stringify({ ...rest, 'detail-type': detailType });
+}
+
+let moto: MotoServer;
+let eventBridge: EventBridgeClient;
+let sqs: SQSClient;
+/** For each event (by its `detail.tag`) the rules that delivered it, on each bus. */
+const delivered = { open: new Map<string, string[]>(), restricted: new Map<string, string[]>() };
+
+/**
+ * A bus with the stack's request rules, each delivering into a queue of its own, as EventBridge (here
+ * moto) matches them. `sources` is the environment's `requestSources`.
+ */
+async function busWithRules(name: string, sources: readonly string[]): Promise<Map<string, string>> {
+  await eventBridge.send(new CreateEventBusCommand({ Name: name }));
+  const rules: Array<[string, RequestPattern]> = [
+    ...FAMILIES.map((family): [string, RequestPattern] => [family, familyRequestPattern(family, sources)]),
+    ['unrouted', unroutedRequestPattern(sources)],
+  ];
+  const queues = new Map<string, string>();
+  for (const [rule, pattern] of rules) {
+    const { QueueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${rule}` }));
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    await eventBridge.send(
+      new PutRuleCommand({ Name: rule, EventBusName: name, EventPattern: wire(pattern) }),
+    );
+    await eventBridge.send(
+      new PutTargetsCommand({
+        Rule: rule,
+        EventBusName: name,
+        Targets: [{ Id: 'q', Arn: Attributes?.QueueArn }],
+      }),
+    );
+    queues.set(rule, QueueUrl);
+  }
+  return queues;
+}
+
+async function send(
+  bus: string,
+  entries: Array<{ tag: string; detail: Record<string, unknown>; source: string }>,
+) {
+  for (let i = 0; i < entries.length; i += 10) {
+    const batch: PutEventsRequestEntry[] = entries.slice(i, i + 10).map((entry) => ({
+      EventBusName: bus,
+      Source: entry.source,
+      DetailType: 'Action Request',
+      Detail: JSON.stringify({ ...entry.detail, tag: entry.tag }),
+    }));
+    const { FailedEntryCount } = await eventBridge.send(new PutEventsCommand({ Entries: batch }));
+    expect(FailedEntryCount).toBe(0);
+  }
+}
+
+async function drain(queues: Map<string, string>, into: Map<string, string[]>): Promise<void> {
+  for (const [rule, url] of queues) {
+    for (;;) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
+      if (Messages.length === 0) break;
+      for (const message of Messages) {
+        const tag = String((JSON.parse(message.Body ?? '{}') as { detail?: { tag?: string } }).detail?.tag);
+        into.set(tag, [...(into.get(tag) ?? []), rule]);
+      }
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: url,
+          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+    }
+  }
+}
+
+beforeAll(async () => {
+  moto = await startMoto();
+  moto.applyEnv();
+  eventBridge = new EventBridgeClient({});
+  sqs = new SQSClient({});
+  const open = await busWithRules('open', []);
+  const restricted = await busWithRules('restricted', [ACCEPTED_SOURCE]);
+  const events = [
+    ...spellings.map(([action]) => ({ tag: `action:${action}`, detail: { action, parameters: {} } })),
+    ...unrouted.map(([what, detail]) => ({ tag: what, detail })),
+  ];
+  await send(
+    'open',
+    events.map((event) => ({ ...event, source: ACCEPTED_SOURCE })),
+  );
+  await send('restricted', [
+    { tag: 'accepted', detail: { action: 'list connections' }, source: ACCEPTED_SOURCE },
+    { tag: 'other routed', detail: { action: 'list connections' }, source: 'other' },
+    { tag: 'other unrouted', detail: { action: 'nope' }, source: 'other' },
+  ]);
+  await drain(open, delivered.open);
+  await drain(restricted, delivered.restricted);
+}, 60_000);
+
+afterAll(async () => {
+  eventBridge?.destroy();
+  sqs?.destroy();
+  await moto?.stop();
+});
+
+describe('Routing action requests on the bus', () => {
+  it.each(spellings)('routes "%s" to the %s queue and nowhere else', (action, family) => {
+    expect(delivered.open.get(`action:${action}`)).toEqual([family]);
+  });
+
+  it.each(unrouted)('sends %s to the unrouted rule alone, so it gets a failed result', (what) => {
+    expect(delivered.open.get(what)).toEqual(['unrouted']);
+  });
+
+  it('takes nothing from a source the environment does not accept', () => {
+    expect(delivered.restricted.get('accepted')).toEqual(['connections']);
+    expect(delivered.restricted.get('other routed')).toBeUndefined();
+    expect(delivered.restricted.get('other unrouted')).toBeUndefined();
+  });
+
+  it('keeps every pattern within what PutRule accepts', () => {
+    const patterns = [...FAMILIES.map((f) => familyRequestPattern(f, [])), unroutedRequestPattern([])];
+    for (const pattern of patterns) expect(wire(pattern).length).toBeLessThanOrEqual(MAX_PATTERN_CHARS);
+  });
+});
