@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { TaniumError, unexpectedResponse } from '../tanium/errors.ts';
+import { TaniumError, toTaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
 import { fetchConnections } from './connection-check.ts';
 import { failed } from './execute.ts';
@@ -42,12 +42,20 @@ async function lookupEndpoints(
     deadline: ctx.deadline,
     action,
   });
+  // An answer without `data` (`{}`, `{"meta":...}`) lists no endpoint (tanium-api.md 2.4): the client
+  // unwraps `data` when it is there, so an object left here had none.
   const payload = response.payload ?? [];
-  const rows = endpointRows.safeParse(payload);
+  const rows = endpointRows.safeParse(isObjectWithoutData(payload) ? [] : payload);
   if (!rows.success) {
     throw unexpectedResponse('a list of endpoints');
   }
   return rows.data;
+}
+
+function isObjectWithoutData(value: unknown): boolean {
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !Object.hasOwn(value, 'data')
+  );
 }
 
 /** The id Tanium answered: a JSON string, plain text, `{id}` or (unwrapped) `{data}`. */
@@ -196,8 +204,20 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
       const rows = await fetchConnections(ctx, 'create connection');
       const row = rows.find((item) => item.id === id);
       status = typeof row?.status === 'string' ? row.status : undefined;
-    } catch {
-      // a failed poll is not the connection's state; keep waiting
+    } catch (error) {
+      // A transient failed poll is not the connection's state: keep waiting (tanium-api.md 2.3). Any
+      // other failure (permission, auth, a 500) would fail every poll alike and hide behind "not listed".
+      const failure = toTaniumError(error);
+      // Final whatever the cause: the connection exists, and running the request again would open another.
+      if (!failure.retryable) {
+        return failed(
+          new TaniumError(
+            failure.kind,
+            `Connection created but its state could not be read. ${failure.message}`,
+          ),
+          { data: [{ id, status: null }], summary: { connection_id: id, connection_status: null } },
+        );
+      }
     }
     if (status !== undefined && status !== 'waiting') break;
     if (now() + POLL_INTERVAL_MS > until) break;

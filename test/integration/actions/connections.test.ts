@@ -146,6 +146,22 @@ describe('Actions: connections family', () => {
       });
     });
 
+    it.each([
+      ['get endpoint', 'Get endpoint info failed or endpoint does not exist'],
+      ['create connection', 'Get endpoint info for new connection failed. Endpoint does not exist: web-02'],
+    ])('%s: an answer without data means no endpoint', async (action, message) => {
+      // Prepare: 200 with a JSON object that has no `data`
+      emulator.faults.add({ path: `${DEC}/endpoints`, kind: 'status', status: 200, shape: 'message' });
+
+      // Act
+      const result = await run(action === 'get endpoint' ? getEndpoint : createConnection, {
+        destination: 'web-02',
+      });
+
+      // Assess
+      expect(result).toMatchObject({ status: 'failed', message, error: { kind: 'not_found' } });
+    });
+
     it('names the allowed destination types', async () => {
       const result = await run(getEndpoint, { destination: 'x', destination_type: 'mac' });
       expect(result.message).toBe(
@@ -208,6 +224,41 @@ describe('Actions: connections family', () => {
         'Connection created but still waiting after 5 seconds. Current state: waiting',
       );
       expect(result.data[0]).toMatchObject({ status: 'waiting' });
+    });
+
+    it('fails at once with the reason when polling is refused, and keeps the created id', async () => {
+      // Prepare: the listing answers 403 every time, which waiting cannot cure
+      emulator.faults.add({
+        method: 'GET',
+        path: `${TR}/conns`,
+        kind: 'status',
+        status: 403,
+        message: 'No access',
+      });
+
+      // Act
+      const result = await run(createConnection, { destination: 'offline-01', wait_seconds: 60 });
+
+      // Assess
+      expect(result.status).toBe('failed');
+      expect(result.message).toMatch(/^Connection created but its state could not be read\. .*No access/);
+      expect(result.error).toEqual({ kind: 'permission', retryable: false });
+      const id = (result.data[0] as { id: string }).id;
+      expect(id).toMatch(/^remote:offline-01:/);
+      expect(result.summary).toEqual({ connection_id: id, connection_status: null });
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(1);
+    });
+
+    it('keeps waiting through a transient polling failure', async () => {
+      // Prepare: the first poll answers 503 (after the client's own retries), later ones work
+      emulator.faults.add({ method: 'GET', path: `${TR}/conns`, kind: 'status', status: 503, times: 3 });
+
+      // Act
+      const result = await run(createConnection, { destination: 'test-client-1', wait_seconds: 20 });
+
+      // Assess
+      expect(result.status).toBe('success');
+      expect(result.summary).toMatchObject({ connection_status: 'connected' });
     });
 
     it('explains a missing endpoint with its name', async () => {
