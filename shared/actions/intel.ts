@@ -8,8 +8,6 @@ import { uploadIntelDoc } from './upload-intel-doc.ts';
 /** The intel family (tanium-api.md 2.18-2.19). */
 
 const SCANS_WRITE = 'threat response on demand scans write';
-/** Not a documented Threat Response permission: the read access to computer groups 2.19 asks for. */
-const GROUPS_READ = 'computer groups read';
 
 export const GROUP_CACHE_TTL_MS = 5 * 60 * 1000;
 
@@ -53,7 +51,8 @@ async function getGroup(ctx: ActionContext, path: string): Promise<unknown> {
     path,
     deadline: ctx.deadline,
     action: 'start quick scan',
-    permission: GROUPS_READ,
+    // No documented permission covers the group routes: naming one would send admins after a name
+    // that exists only in the emulator (tanium-api.md 1.2, 4.1).
   });
   return response.payload;
 }

@@ -178,7 +178,7 @@ describe('Action: start quick scan', () => {
 
     // Assess
     expect(result.message).toBe(
-      "Permission denied (HTTP 403): the Tanium user or API token lacks the 'computer groups read' permission needed by start quick scan. Tanium said: Forbidden: missing permission computer groups read",
+      'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by start quick scan. Tanium said: Forbidden: missing permission computer groups read',
     );
     expect(result.error).toEqual({ kind: 'permission', retryable: false });
     expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/1234`]);
