@@ -30,7 +30,6 @@ export async function executeAction(
       error: { kind: 'validation', retryable: false },
     };
   }
-  const parameter = parsed.value as Record<string, unknown>;
   let outcome: ActionOutcome;
   try {
     outcome = await definition.run(ctx, parsed.value);
@@ -40,7 +39,9 @@ export async function executeAction(
   const result: ActionResult = {
     status: outcome.status ?? 'success',
     message: outcome.message,
-    parameter,
+    // As received (tanium-api.md 1.8), as on a validation failure: what the sender wrote, not our
+    // normalised values with defaults filled in.
+    parameter: rawParams,
     data: outcome.data ?? [],
     summary: outcome.summary ?? {},
   };

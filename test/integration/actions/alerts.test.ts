@@ -48,7 +48,8 @@ describe('Action: list alerts', () => {
     // Assess
     expect(result.status).toBe('success');
     expect(result.message).toBe('Listed alerts successfully');
-    expect(result.parameter).toEqual({ limit: 100, offset: 0 });
+    // As received (tanium-api.md 1.8): the defaults are not filled in
+    expect(result.parameter).toEqual({});
     expect(result.summary).toEqual({ totalCount: 8, filteredCount: 8, total_alerts: 8 });
     expect(ids(result.data)).toHaveLength(8);
     expect(ids(result.data)[0]).toBe(8);
@@ -119,7 +120,7 @@ describe('Action: list alerts', () => {
     // Assess
     expect(emulator.requests[0]?.rawQuery).toBe('limit=1&offset=1&priority=high');
     expect(result.summary).toEqual({ totalCount: 8, filteredCount: 3, total_alerts: 1 });
-    expect(result.parameter).toEqual({ query: 'limit=50&priority=high&offset=7', limit: 1, offset: 1 });
+    expect(result.parameter).toEqual({ query: 'limit=50&priority=high&offset=7', limit: '1', offset: '1' });
   });
 
   it('decodes + and %xx and keeps values as strings (007 is not 7)', async () => {
@@ -145,7 +146,7 @@ describe('Action: list alerts', () => {
 
     // Assess
     expect(result.status).toBe('success');
-    expect(result.parameter).toEqual({ limit: 100, offset: 0 });
+    expect(result.parameter).toEqual({ ph: 'anything' });
     expect(emulator.requests[0]?.rawQuery).toBe('limit=100');
   });
 

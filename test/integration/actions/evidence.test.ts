@@ -43,7 +43,7 @@ describe('Actions: evidence family', () => {
       expect(result).toEqual({
         status: 'success',
         message: 'File count: 3',
-        parameter: { limit: 1000, offset: 0 },
+        parameter: {},
         data: expected,
         summary: { file_count: 3 },
       });
@@ -97,7 +97,7 @@ describe('Actions: evidence family', () => {
       expect(result).toEqual({
         status: 'success',
         message: 'No results found',
-        parameter: { limit: 1000, offset: 0 },
+        parameter: {},
         data: [],
         summary: {},
       });
@@ -181,7 +181,10 @@ describe('Actions: evidence family', () => {
       // Assess
       expect(result.status).toBe('success');
       expect(result.message).toBe('Save file requested');
-      expect(result.parameter).toEqual({ connection_id: SEEDED.connectedConnectionId, file_path: path });
+      expect(result.parameter).toEqual({
+        connection_id: ` ${SEEDED.connectedConnectionId} `,
+        file_path: path,
+      });
       const [response] = result.data as Array<{ status: string; taskInfo: { id: number; status: string } }>;
       expect(result.data).toHaveLength(1);
       expect(response?.status).toBe('ACCEPTED');
@@ -299,7 +302,7 @@ describe('Actions: evidence family', () => {
       expect(result).toEqual({
         status: 'success',
         message: 'Delete file requested',
-        parameter: { file_id: SEEDED.fileEvidenceUuid },
+        parameter: { file_id: ` ${SEEDED.fileEvidenceUuid} ` },
         data: [],
         summary: {},
       });

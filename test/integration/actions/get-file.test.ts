@@ -114,7 +114,7 @@ describe('Action: get file', () => {
     expect(result).toEqual({
       status: 'success',
       message: 'File downloaded to vault',
-      parameter: { file_id: FILE_ID },
+      parameter: { file_id: ` ${FILE_ID} ` },
       data: [
         {
           ...hashes,

@@ -86,7 +86,8 @@ describe('Actions: investigation family', () => {
       });
 
       // Assess
-      expect(result.parameter.process_table_id).toBe('72057594038528503');
+      // Echoed as received (tanium-api.md 1.8); Tanium gets the canonical id
+      expect(result.parameter.process_table_id).toBe(` 000${SEEDED_PTIDS.cmd} `);
       expect(emulator.requests[0]?.path).toBe(connPath(CONNECTED, 'processevents/72057594038528503/process'));
     });
 
@@ -252,7 +253,7 @@ describe('Actions: investigation family', () => {
       expect(result).toEqual({
         status: 'success',
         message: 'Process tree retrieved',
-        parameter: { connection_id: CONNECTED, process_table_id: SEEDED_PTIDS.cmd, limit: 100 },
+        parameter: { connection_id: CONNECTED, process_table_id: SEEDED_PTIDS.cmd },
         data: expected,
         summary: { total_items: expected.length },
       });
@@ -278,7 +279,7 @@ describe('Actions: investigation family', () => {
       });
 
       // Assess
-      expect(result.parameter.process_context).toEqual(['children', 'node']);
+      expect(result.parameter.process_context).toBe(' children , node,children');
       expect(emulator.requests[0]?.rawQuery).toBe('limit=5&context=children%2Cnode');
       expect(result.data).toEqual(tree(SEEDED_PTIDS.cmd, ['children', 'node'], 5));
       expect(new Set(result.data.map((item) => (item as { context: string }).context))).toEqual(
@@ -363,9 +364,6 @@ describe('Actions: investigation family', () => {
         parameter: {
           connection_id: CONNECTED,
           event_type: 'network',
-          limit: 1000,
-          offset: 0,
-          filter_type: 'all',
         },
         data: expected,
         summary: { type: 'network', more_data: false },
@@ -433,7 +431,7 @@ describe('Actions: investigation family', () => {
       });
 
       // Assess
-      expect(result.parameter.sort).toEqual(['user_name', '-create_time_raw']);
+      expect(result.parameter.sort).toBe('user_name, -create_time_raw,user_name');
       expect(emulator.requests[0]?.rawQuery).toBe('limit=1000&sort=user_name%2C-create_time_raw');
       const rows = result.data as Array<{ user_name: string; create_time_raw: number }>;
       for (let i = 1; i < rows.length; i++) {
@@ -544,7 +542,7 @@ describe('Actions: investigation family', () => {
       expect(result).toEqual({
         status: 'success',
         message: `Network events count: ${count}`,
-        parameter: { connection_id: CONNECTED, event_type: 'network', filter_type: 'all' },
+        parameter: { connection_id: CONNECTED, event_type: 'network' },
         data: [{ count, has_more: false }],
         summary: { network_events_count: count },
       });
@@ -602,7 +600,7 @@ describe('Actions: investigation family', () => {
       expect(result).toEqual({
         status: 'success',
         message: 'Registry events count: 0',
-        parameter: { connection_id: CONNECTED, event_type: 'registry', filter_type: 'all' },
+        parameter: { connection_id: CONNECTED, event_type: 'registry' },
         data: [],
         summary: { registry_events_count: 0 },
       });

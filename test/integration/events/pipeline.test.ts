@@ -308,7 +308,7 @@ describe('Pipeline: results over the EventBridge limit', () => {
     expect(detail.data).toBeUndefined();
     expect(detail.dataRef).toMatchObject({
       bucket: env.resources.names.bucket,
-      key: `results/${detail.requestId}.json`,
+      key: expect.stringMatching(new RegExp(`^results/${detail.requestId}/[0-9a-f]{32}\\.json$`)),
     });
     const object = await env.aws.s3.send(
       new GetObjectCommand({ Bucket: detail.dataRef?.bucket, Key: detail.dataRef?.key }),
