@@ -7,6 +7,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { IDEMPOTENCY_KEY_PREFIX, POLLER_KEY_PREFIX } from '../shared/config/state-keys.ts';
 import { FamilyQueue, routeUnroutedRequests } from './constructs/family-queue.ts';
 import { Monitoring, POLLER_NAME } from './constructs/monitoring.ts';
 import { Network } from './constructs/network.ts';
@@ -145,7 +146,8 @@ export class TaniumThreatResponseStack extends Stack {
       this.vault.grantResultsWrite(fn);
       if (family === 'evidence') this.vault.grantEvidence(fn);
       if (family === 'intel') this.vault.grantVaultRead(fn);
-      if (MUTATING_FAMILIES.includes(family)) fn.grantState(this.stateTable, IDEMPOTENCY_TABLE_ACTIONS);
+      if (MUTATING_FAMILIES.includes(family))
+        fn.grantState(this.stateTable, IDEMPOTENCY_TABLE_ACTIONS, `${IDEMPOTENCY_KEY_PREFIX}#`);
       this.queues[family] = queue;
       this.functions[family] = fn;
     }
@@ -164,7 +166,7 @@ export class TaniumThreatResponseStack extends Stack {
     });
     poller.grantCredentials(secret, secretId, kmsKeyArn);
     poller.grantPublish(this.bus);
-    poller.grantState(this.stateTable, POLLER_TABLE_ACTIONS);
+    poller.grantState(this.stateTable, POLLER_TABLE_ACTIONS, POLLER_KEY_PREFIX);
     // A poll that fails or waits behind a running one is not worth repeating: the next minute's poll
     // starts from the same checkpoint.
     poller.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });

@@ -166,10 +166,19 @@ export class TaniumFunction extends NodejsFunction {
     bus.grantPutEventsTo(this);
   }
 
-  /** Use the state table: `STATE_TABLE` and exactly `actions` on it. */
-  grantState(table: dynamodb.ITable, actions: readonly string[]): void {
+  /**
+   * Use the state table: `STATE_TABLE` and exactly `actions` on it, on the items whose key starts with
+   * `keyPrefix` only. The family functions and the poller share the table: neither may touch the
+   * other's records (a family function could otherwise overwrite the poller's checkpoint).
+   */
+  grantState(table: dynamodb.ITable, actions: readonly string[], keyPrefix: string): void {
     this.addEnvironment('STATE_TABLE', table.tableName);
-    table.grant(this, ...actions);
+    iam.Grant.addToPrincipal({
+      grantee: this,
+      actions: [...actions],
+      resourceArns: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${keyPrefix}*`] } },
+    });
   }
 
   /**

@@ -104,11 +104,12 @@ export class VaultBucket extends Construct {
   }
 
   /**
-   * Family functions store oversized results: write `results/*`.
+   * Family functions store oversized results: write `results/*`, with one PutObject (no multipart
+   * upload to abort).
    */
   grantResultsWrite(fn: TaniumFunction): void {
     this.bind(fn);
-    this.allow(fn, WRITE_ACTIONS, [VAULT_PREFIXES.results]);
+    this.allow(fn, ['s3:PutObject'], [VAULT_PREFIXES.results]);
   }
 
   /**

@@ -196,14 +196,14 @@ export const getFile = defineAction({
     file_id: requiredText('file_id', { description: 'File evidence uuid, as listed by list files' }),
     keep: optionalEnumeration('keep', KEEP_POLICIES, {
       description:
-        'What to store: the extracted files (extract), the password-protected archive as downloaded (archive), or both; default extract unless the deployment says otherwise',
+        'What to store: the extracted files (extract), the password-protected archive as downloaded (archive), or both; default extract',
     }),
   },
   async run(ctx, params) {
     const vault = ctx.vault;
     if (!vault) throw new ConfigError('get file needs the vault: set VAULT_BUCKET');
     const maxBytes = maxBytesOf(ctx);
-    const keep: KeepPolicy = params.keep ?? ctx.getFileKeep ?? 'extract';
+    const keep: KeepPolicy = params.keep ?? 'extract';
     const fileId = params.file_id;
     const path = `${TR}/filedownload/data/${segment('file_id', fileId)}`;
 

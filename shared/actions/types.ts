@@ -39,8 +39,6 @@ export interface ActionContext {
   vault?: Vault;
   /** GET_FILE_MAX_BYTES where the vault is configured; get file reads the settings when absent. */
   getFileMaxBytes?: number;
-  /** What get file keeps when the request does not say (default `extract`). */
-  getFileKeep?: 'extract' | 'archive' | 'both';
   /** Injected for tests: waiting between polls. */
   sleep?: (ms: number) => Promise<void>;
   /** Injected for tests: the current time. */

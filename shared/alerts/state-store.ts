@@ -1,11 +1,12 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { POLLER_KEY_PREFIX } from '../config/state-keys.ts';
 import { LeaseLostError } from './errors.ts';
 import type { Checkpoint, LeasedState, RecentGroup, StateStore } from './types.ts';
 
 /** The item id: a prefix that cannot collide with Powertools idempotency records in the same table. */
 export function stateKey(pollerName: string): string {
-  return `poller#${pollerName}`;
+  return `${POLLER_KEY_PREFIX}${pollerName}`;
 }
 
 interface StateItem {

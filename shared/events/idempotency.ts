@@ -3,6 +3,7 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import type { ActionResult } from '../actions/types.ts';
+import { IDEMPOTENCY_KEY_PREFIX } from '../config/state-keys.ts';
 import { TaniumError } from '../tanium/errors.ts';
 
 /** What a mutating request's record keeps: the result and when it ran, so a replay is identical. */
@@ -35,7 +36,6 @@ export interface IdempotentExecutor {
  * the dead-letter queue keeps messages (14 days).
  */
 export const IDEMPOTENCY_EXPIRES_SECONDS = 14 * 24 * 3600;
-export const IDEMPOTENCY_KEY_PREFIX = 'action-request';
 
 /** Thrown out of the idempotent function so Powertools deletes the in-progress record instead of storing it. */
 class RetryableOutcome extends Error {

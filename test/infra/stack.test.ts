@@ -22,6 +22,7 @@ import {
 } from '../../infra/families.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
 import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';
+import { IDEMPOTENCY_KEY_PREFIX, POLLER_KEY_PREFIX } from '../../shared/config/state-keys.ts';
 import {
   cleanup,
   getAtt,
@@ -354,7 +355,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         ],
         [`<${id(s.stack.queues[name].queue)}.Arn>`],
       );
-      add(['s3:PutObject', 's3:AbortMultipartUpload'], [`${vaultArn()}/results/*`]);
+      add(['s3:PutObject'], [`${vaultArn()}/results/*`]);
       if (name === 'evidence') {
         add(['s3:GetObject'], [`${vaultArn()}/vault/*`, `${vaultArn()}/incoming/*`]);
         add(
@@ -389,6 +390,26 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
         { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
       ]);
+    });
+
+    it.each([
+      ...MUTATING_FAMILIES.map((name): [FunctionName, string] => [name, `${IDEMPOTENCY_KEY_PREFIX}#*`]),
+      ['alert-poller', `${POLLER_KEY_PREFIX}*`] as [FunctionName, string],
+    ])('limits %s to its own items in the state table (keys %s)', (name, keys) => {
+      // Prepare
+      const roleId = id(s.stack.functions[name].role as never);
+      const statements = Object.values(s.template.findResources('AWS::IAM::Policy'))
+        .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(roleId))
+        .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>)
+        .filter((statement) => [statement.Action].flat().some((a) => String(a).startsWith('dynamodb:')));
+
+      // Assess
+      expect(statements.length).toBeGreaterThan(0);
+      for (const statement of statements) {
+        expect(statement.Condition).toEqual({
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys] },
+        });
+      }
     });
 
     it('keeps idempotency records away from the read-only families', () => {

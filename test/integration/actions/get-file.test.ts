@@ -469,19 +469,6 @@ describe('Action: get file', () => {
     expect((await bucketState()).keys).toEqual(items.map((item) => item.key).sort());
   });
 
-  it("uses the context's keep policy when the request does not say, and the request's when it does", async () => {
-    // Prepare
-    const archiving = { ...ctx, getFileKeep: 'archive' as const };
-
-    // Act
-    const byDefault = await run({ file_id: FILE_ID }, archiving);
-    const overridden = await run({ file_id: FILE_ID, keep: 'extract' }, archiving);
-
-    // Assess
-    expect((byDefault.data[0] as { name: string }).name).toBe(`${FILE_ID}.zip`);
-    expect(overridden.data[0]).toMatchObject({ name: 'evil.exe', ...expectedHashes(evilExe) });
-  });
-
   it('fails with the Tanium error text when the file does not exist (404)', async () => {
     // Act
     const result = await run({ file_id: 'no-such-file' });

@@ -1,3 +1,4 @@
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
@@ -11,6 +12,7 @@ import {
 } from '../../../cli/local/sqs-event-source.ts';
 import { DEFAULT_FUNCTIONS } from '../../../infra/function-defaults.ts';
 import { FAMILIES, type Family } from '../../../shared/actions/types.ts';
+import { IDEMPOTENCY_KEY_PREFIX } from '../../../shared/config/state-keys.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { SEEDED } from '../../emulator/index.ts';
 import { type LogLine, recordingLogger } from '../../unit/events/fixtures.ts';
@@ -195,6 +197,12 @@ describe('Pipeline: redelivery', () => {
     expect(
       logs.some((line) => line.message === 'Replayed the stored result' && line.extra.correlation_id === id),
     ).toBe(true);
+    // The stack lets the family functions touch only items under this prefix (dynamodb:LeadingKeys).
+    const { Items = [] } = await env.aws.dynamodb.send(
+      new ScanCommand({ TableName: env.resources.names.table }),
+    );
+    expect(Items.length).toBeGreaterThan(0);
+    for (const item of Items) expect(item.id?.S).toMatch(new RegExp(`^${IDEMPOTENCY_KEY_PREFIX}#`));
   });
 
   it('invokes each family as the stack does: its batch size, its timeout as the remaining time', async () => {
