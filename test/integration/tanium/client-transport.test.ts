@@ -167,7 +167,8 @@ describe('Tanium client: transport, retries and responses', () => {
   describe('timeouts', () => {
     it('stops waiting for headers after timeout_seconds and retries a GET', async () => {
       // Prepare
-      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 1500 });
+      // Well past the timeout: a loaded machine runs both timers late, and a close margin let the answer win.
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 3000 });
       const client = clientFor(emulator, { secret: { timeout_seconds: 1 } });
 
       // Act
