@@ -15,8 +15,23 @@ export const BUNDLE_SETTINGS = {
   sourcesContent: false,
   // ESM builds of dependencies first; they tree-shake better than their CommonJS builds.
   mainFields: ['module', 'main'],
-  /** Nothing external: the AWS SDK is bundled too, pinned to the version the tests ran with. */
-  external: [] as string[],
+  /**
+   * The AWS SDK is bundled, pinned to the version the tests ran with, except the credential providers
+   * Lambda never reaches. Lambda puts the role's credentials in the environment, so the SDK's default
+   * chain stops at its first link (`fromEnv`); every later link (SSO, shared ini files, a credential
+   * process, web identity, container and instance metadata) is loaded by a dynamic `import()` only when
+   * the ones before it failed. Left out, they take 108 kB (the STS/SSO clients among them) and about a
+   * tenth of the import time off every function (BENCHMARKS.md). Outside Lambda without credentials in
+   * the environment, a bundle fails with "Cannot find package '@aws-sdk/credential-provider-ini'".
+   */
+  external: [
+    '@aws-sdk/credential-provider-sso',
+    '@aws-sdk/credential-provider-ini',
+    '@aws-sdk/credential-provider-process',
+    '@aws-sdk/credential-provider-web-identity',
+    '@aws-sdk/credential-provider-http',
+    '@smithy/credential-provider-imds',
+  ] as string[],
   // Some bundled CommonJS dependencies call `require` for Node built-ins, which ESM output lacks.
   banner:
     "import { createRequire as topLevelCreateRequire } from 'node:module';const require = topLevelCreateRequire(import.meta.url);",

@@ -109,7 +109,7 @@ describe('Infrastructure configuration: bundling and helpers', () => {
       sourceMapMode: 'default',
       sourcesContent: false,
       target: 'node22',
-      externalModules: [],
+      externalModules: BUNDLE_SETTINGS.external,
       mainFields: ['module', 'main'],
       banner: BUNDLE_SETTINGS.banner,
       forceDockerBundling: false,

@@ -300,8 +300,16 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       ).toBe(true);
       expect(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/.test(code), 'links the separate map').toBe(true);
       expect(map.sourcesContent, 'map without sources').toBeUndefined();
-      // The AWS SDK is bundled, not left to the runtime's copy.
-      expect(/(from|import\()\s*["']@aws-sdk\//.test(code), 'no external @aws-sdk import').toBe(false);
+      // The AWS SDK is bundled, not left to the runtime's copy: no static import of it at all, and the
+      // only dynamic ones are the credential providers Lambda never reaches.
+      expect(/from\s*["']@(aws-sdk|smithy)\//.test(code), 'no static external SDK import').toBe(false);
+      const dynamic = [...code.matchAll(/import\(\s*["'](@(?:aws-sdk|smithy)\/[^"']+)["']\s*\)/g)].map(
+        (m) => m[1],
+      );
+      expect(
+        dynamic.every((name) => BUNDLE_SETTINGS.external.includes(name ?? '')),
+        dynamic.join(),
+      ).toBe(true);
       expect(existsSync(join(dir, 'index.js'))).toBe(false);
     });
 
