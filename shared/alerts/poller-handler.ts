@@ -3,6 +3,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
+import { awsClientConfig } from '../config/aws-client-config.ts';
 import { loadCredentials } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
 import { clientLogger, createPowertoolsLogger } from '../events/logging.ts';
@@ -141,13 +142,16 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
     store ??=
       options.store ??
       new DynamoStateStore(
-        options.dynamoDBClient ?? new DynamoDBClient({}),
+        options.dynamoDBClient ?? new DynamoDBClient(awsClientConfig()),
         settings.stateTable,
         stateKey(settings.pollerName),
       );
     publisher ??=
       options.publisher ??
-      new EventBridgePublisher(options.eventBridgeClient ?? new EventBridgeClient({}), settings.eventBusName);
+      new EventBridgePublisher(
+        options.eventBridgeClient ?? new EventBridgeClient(awsClientConfig()),
+        settings.eventBusName,
+      );
     metrics ??=
       options.metrics ??
       new PowertoolsPollerMetrics({

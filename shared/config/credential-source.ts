@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
+import { awsClientConfig } from './aws-client-config.ts';
 import { isRetryableAwsError } from './aws-errors.ts';
 import { parseCredentials, type TaniumCredentials } from './credentials.ts';
 
@@ -13,7 +14,7 @@ let provider: SecretsProvider | undefined;
 
 /** Reads the credentials secret through Powertools parameters, cached per container for 5 minutes. */
 export async function credentialsFromSecret(secretId: string): Promise<TaniumCredentials> {
-  provider ??= new SecretsProvider();
+  provider ??= new SecretsProvider({ clientConfig: awsClientConfig() });
   let value: unknown;
   try {
     value = await provider.get(secretId, { maxAge: SECRET_MAX_AGE_SECONDS, transform: 'json' });

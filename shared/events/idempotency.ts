@@ -3,6 +3,7 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import type { ActionResult } from '../actions/types.ts';
+import { awsClientConfig } from '../config/aws-client-config.ts';
 import { IDEMPOTENCY_KEY_PREFIX } from '../config/state-keys.ts';
 import { TaniumError } from '../tanium/errors.ts';
 
@@ -76,7 +77,7 @@ export function createIdempotentExecutor(options: {
   const persistenceStore = new DynamoDBPersistenceLayer(
     options.client
       ? { tableName: options.tableName, awsSdkV3Client: options.client }
-      : { tableName: options.tableName },
+      : { tableName: options.tableName, clientConfig: awsClientConfig() },
   );
   const idempotent = makeIdempotent(
     async (_key: IdempotencyKey, run: () => Promise<StoredOutcome>): Promise<StoredOutcome> => {

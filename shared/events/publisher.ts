@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { awsClientConfig } from '../config/aws-client-config.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
@@ -177,7 +178,7 @@ export class EventBridgeResultSink implements ResultSink {
 
   /** Sends a batch, then again the entries PutEvents reported as failed, until none is left or attempts run out. */
   private async send(batch: Pending[]): Promise<void> {
-    this.client ??= new EventBridgeClient({});
+    this.client ??= new EventBridgeClient(awsClientConfig());
     let outcome: PutEventsOutcome;
     try {
       outcome = await putEventsWithRetry(

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
+import { AWS_HTTP_OPTIONS } from '../../../shared/config/aws-client-config.ts';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { getFileTooLarge, vaultAddError } from '../../../shared/vault/errors.ts';
 import { HashingStream } from '../../../shared/vault/hashing.ts';
@@ -131,7 +132,8 @@ describe('Vault: helpers', () => {
     expect(s3ClientConfig({ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' })).toEqual({
       endpoint: 'http://127.0.0.1:5000',
       forcePathStyle: true,
+      requestHandler: AWS_HTTP_OPTIONS,
     });
-    expect(s3ClientConfig({})).toEqual({});
+    expect(s3ClientConfig({})).toEqual({ requestHandler: AWS_HTTP_OPTIONS });
   });
 });

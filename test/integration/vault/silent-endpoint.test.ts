@@ -1,0 +1,62 @@
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AWS_HTTP_OPTIONS } from '../../../shared/config/aws-client-config.ts';
+import { VaultError } from '../../../shared/tanium/errors.ts';
+import { S3ResultStore } from '../../../shared/vault/result-store.ts';
+import { s3ClientConfig } from '../../../shared/vault/s3-config.ts';
+import { failure } from '../../helpers/failure.ts';
+
+/** An endpoint that accepts connections and reads requests but never answers. */
+let server: Server;
+const sockets = new Set<Socket>();
+let endpoint = '';
+
+beforeAll(async () => {
+  server = createServer((socket) => {
+    sockets.add(socket);
+    socket.resume();
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  endpoint = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.destroy();
+  server.close();
+});
+
+describe('An AWS endpoint that stops answering', () => {
+  it('gives every S3 client an inactivity timeout, so a stuck call cannot outlive the function', () => {
+    expect(AWS_HTTP_OPTIONS.socketTimeout).toBeGreaterThan(0);
+    expect(AWS_HTTP_OPTIONS.connectionTimeout).toBeGreaterThan(0);
+    expect(s3ClientConfig({ AWS_ENDPOINT_URL: endpoint }).requestHandler).toEqual(AWS_HTTP_OPTIONS);
+  });
+
+  it('fails a result store as a retryable vault error once the socket has been idle too long', async () => {
+    // Prepare: the stores' own settings, with the inactivity limit shortened for the test
+    const client = new S3Client({
+      ...s3ClientConfig({ AWS_ENDPOINT_URL: endpoint }),
+      requestHandler: { ...AWS_HTTP_OPTIONS, socketTimeout: 300 },
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      maxAttempts: 1,
+    });
+    const store = new S3ResultStore('bucket', client);
+
+    // Act
+    const started = Date.now();
+    const error = await failure(store.putResult('results/x/y.json', '{}'));
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error).toMatchObject({ kind: 'vault', retryable: true });
+    expect(error.message).toContain('timed out');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    client.destroy();
+  });
+});
