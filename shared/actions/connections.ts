@@ -42,20 +42,18 @@ async function lookupEndpoints(
     deadline: ctx.deadline,
     action,
   });
-  // An answer without `data` (`{}`, `{"meta":...}`) lists no endpoint (tanium-api.md 2.4): the client
-  // unwraps `data` when it is there, so an object left here had none.
+  // An answer without `data` (`{}`, `{"meta":...}`) lists no endpoint (tanium-api.md 2.4); a `data`
+  // that is not a list is a bad answer.
   const payload = response.payload ?? [];
-  const rows = endpointRows.safeParse(isObjectWithoutData(payload) ? [] : payload);
+  const rows = endpointRows.safeParse(!response.wrapped && isPlainObject(payload) ? [] : payload);
   if (!rows.success) {
     throw unexpectedResponse('a list of endpoints');
   }
   return rows.data;
 }
 
-function isObjectWithoutData(value: unknown): boolean {
-  return (
-    typeof value === 'object' && value !== null && !Array.isArray(value) && !Object.hasOwn(value, 'data')
-  );
+function isPlainObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The id Tanium answered: a JSON string, plain text, `{id}` or (unwrapped) `{data}`. */

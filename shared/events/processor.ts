@@ -61,7 +61,8 @@ export function unknownActionMessage(action: string, family: Family): string {
 const UNKNOWN_ACTION_DIMENSION = 'unknown';
 
 export function otherFamilyMessage(definition: ActionDefinition, family: Family): string {
-  return `The action '${definition.name}' belongs to the ${definition.family} family: send it to the ${definition.family} queue, not the ${family} one`;
+  // Also reached from the bus, where a spelling no family rule takes ('get  process tree') ends here.
+  return `The action '${definition.name}' belongs to the ${definition.family} family, not the ${family} one: send it to the ${definition.family} queue, or on the bus name it exactly '${definition.name}' or '${definition.id}' (any case)`;
 }
 
 export function gaveUpMessage(attempts: number, message: string): string {

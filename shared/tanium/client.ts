@@ -63,6 +63,8 @@ export interface TaniumResponse<T = unknown> {
   payload: T;
   /** `body.meta` when the body was wrapped. */
   meta?: unknown;
+  /** The body was a `{data: ...}` object: `payload` is its `data`. */
+  wrapped?: boolean;
   headers: IncomingHttpHeaders;
   /** Which credential the successful attempt used. */
   auth: 'token' | 'session';
@@ -175,6 +177,7 @@ export class TaniumClient {
       auth: credential.kind,
     };
     if (body.meta !== undefined) result.meta = body.meta;
+    if (body.wrapped) result.wrapped = true;
     return result;
   }
 

@@ -21,7 +21,11 @@ export interface RequestFacts {
  */
 export function jsonParserMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/,\s*".*"(?:\.\.\.)? is not valid JSON$/s, ' (the body is not valid JSON)');
+  // `Unexpected token 'x', <piece of the body> is not valid JSON`: keep the token, drop the piece, which
+  // V8 quotes from the start or (`..."...`) from the middle of the text. Other messages give a position.
+  if (!/ is not valid JSON$/.test(message)) return message;
+  const token = /^(Unexpected token '.*?'),/s.exec(message)?.[1] ?? 'Unexpected input';
+  return `${token} (the body is not valid JSON)`;
 }
 
 /**
@@ -33,7 +37,7 @@ export function parseBody(
   status: number,
   text: string,
   contentType: string,
-): { payload: unknown; meta?: unknown } {
+): { payload: unknown; meta?: unknown; wrapped?: true } {
   if (text.trim() === '') return { payload: null };
   let parsed: unknown;
   if (contentType.includes('json')) {
@@ -60,8 +64,8 @@ export function parseBody(
   if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.hasOwn(parsed, 'data')) {
     const wrapped = parsed as { data: unknown; meta?: unknown };
     return wrapped.meta === undefined
-      ? { payload: wrapped.data }
-      : { payload: wrapped.data, meta: wrapped.meta };
+      ? { payload: wrapped.data, wrapped: true }
+      : { payload: wrapped.data, meta: wrapped.meta, wrapped: true };
   }
   return { payload: parsed };
 }

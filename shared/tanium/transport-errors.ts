@@ -152,7 +152,7 @@ export function transportError(
       // Nothing was sent, so even a POST is safe to run again in a later delivery.
       return new TaniumError(
         'transient',
-        `${prefix}too little of the invocation was left to send ${method} ${path}; nothing was sent`,
+        `${prefix}the invocation ran out of time during ${method} ${path} (nothing was sent)`,
         { retryable: true, cause },
       );
     default: {

@@ -162,6 +162,27 @@ describe('Actions: connections family', () => {
       expect(result).toMatchObject({ status: 'failed', message, error: { kind: 'not_found' } });
     });
 
+    it('reports a data that is not a list as a bad answer, not as a missing endpoint', async () => {
+      // Prepare: {"data": {...}} answered for the lookup
+      const client = clientFor(emulator);
+      const request = client.request.bind(client);
+      client.request = (async (req: Parameters<typeof client.request>[0]) => {
+        const response = await request(req);
+        return req.path === `${DEC}/endpoints`
+          ? { ...response, payload: { hostname: 'web-02' }, wrapped: true }
+          : response;
+      }) as typeof client.request;
+
+      // Act
+      const result = await run(getEndpoint, { destination: 'web-02' }, contextFor(client, emulator));
+
+      // Assess
+      expect(result).toMatchObject({
+        status: 'failed',
+        message: 'Error occurred while processing the response from server. Expected a list of endpoints',
+      });
+    });
+
     it('names the allowed destination types', async () => {
       const result = await run(getEndpoint, { destination: 'x', destination_type: 'mac' });
       expect(result.message).toBe(

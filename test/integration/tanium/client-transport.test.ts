@@ -229,7 +229,7 @@ describe('Tanium client: transport, retries and responses', () => {
           }),
         );
         expect(error.message).toBe(
-          `Error connecting to server: too little of the invocation was left to send ${method} ${CONNS}; nothing was sent`,
+          `Error connecting to server: the invocation ran out of time during ${method} ${CONNS} (nothing was sent)`,
         );
         // A POST that never left must not be reported as possibly processed: a later delivery runs it.
         expect(error).toMatchObject({ kind: 'transient', retryable: true });

@@ -281,7 +281,7 @@ describe('Family handler: requests that fail for good', () => {
         action: 'list snapshots',
         status: 'failed',
         message:
-          "The action 'list snapshots' belongs to the snapshots family: send it to the snapshots queue, not the connections one",
+          "The action 'list snapshots' belongs to the snapshots family, not the connections one: send it to the snapshots queue, or on the bus name it exactly 'list snapshots' or 'list_snapshots' (any case)",
         error: { kind: 'validation', retryable: false },
         data: [],
         summary: {},

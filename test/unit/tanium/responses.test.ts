@@ -27,6 +27,20 @@ describe('Tanium answers: JSON that does not parse', () => {
     expect(error.kind).toBe('tanium');
   });
 
+  it.each([
+    '{"ok":1,"session":sess-TOPSECRETabcdefgh}',
+    '{"session":"sess-TOPSECRET-abcdefgh", "x": oops-and-more-text-here}',
+  ])('does not quote a piece from the middle of the body either: %s', (body) => {
+    // Act
+    const error = parseFailure(body);
+
+    // Assess
+    expect(error.message).toMatch(
+      /^Unable to parse JSON response\. Error: Unexpected token '.' \(the body is not valid JSON\)$/,
+    );
+    expect(error.message).not.toMatch(/TOPSE|abcdefgh|sess-/);
+  });
+
   it("keeps the parser's position when it gives one", () => {
     // Act
     const error = parseFailure('{"a":1');
