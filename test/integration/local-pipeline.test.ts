@@ -70,6 +70,39 @@ function addFault(emulatorUrl: string, fault: Record<string, unknown>): Promise<
   });
 }
 
+/** The CLI itself (not npm), so a signal reaches the pipeline's process; `onStdout` sees all output so far. */
+function runCli(onStdout: (stdout: string) => void = () => undefined) {
+  const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
+    cwd: ROOT,
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stderr.on('data', (chunk: Buffer) => {
+    output.stderr += chunk.toString('utf8');
+  });
+  child.stdout.on('data', (chunk: Buffer) => {
+    output.stdout += chunk.toString('utf8');
+    onStdout(output.stdout);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  return { child, output, exited, kill };
+}
+
+/** Both servers the pipeline printed are gone. */
+async function expectStopped(stdout: string): Promise<void> {
+  expect(stdout).toContain('Stopping the emulator and moto...');
+  const moto = stdout.match(/^moto: (http:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+  const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+  expect(moto).toBeDefined();
+  expect(emulator).toBeDefined();
+  expect(await accepts(moto ?? '')).toBe(false);
+  expect(await accepts(emulator ?? '')).toBe(false);
+}
+
 describe('npm start (the local pipeline)', () => {
   it('runs the typical investigation, prints every step result, stops what it started and exits 0', async () => {
     // Act
@@ -94,67 +127,40 @@ describe('npm start (the local pipeline)', () => {
   }, 180_000);
 
   it('stops what it started and exits 130 on Ctrl-C', async () => {
-    // Prepare: the CLI itself (not npm), so the signal reaches the pipeline's process
-    const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
-      cwd: ROOT,
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
+    // Prepare
+    let onStarted: () => void = () => undefined;
     const started = new Promise<void>((resolve) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString('utf8');
-        if (stdout.includes(`[1/${INVESTIGATION.length}]`)) resolve();
-      });
+      onStarted = resolve;
     });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const cli = runCli((stdout) => {
+      if (stdout.includes(`[1/${INVESTIGATION.length}]`)) onStarted();
+    });
 
     // Act
     let code: number | null;
     try {
       // A CLI that exits before its first step must fail here, with what it said, not time out.
-      const first = await Promise.race([started.then(() => 'started' as const), exited]);
+      const first = await Promise.race([started.then(() => 'started' as const), cli.exited]);
       if (first !== 'started')
-        throw new Error(`the pipeline exited (${first}) before its first step: ${stderr}`);
-      child.kill('SIGINT');
-      code = await exited;
+        throw new Error(`the pipeline exited (${first}) before its first step: ${cli.output.stderr}`);
+      cli.child.kill('SIGINT');
+      code = await cli.exited;
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      cli.kill();
     }
 
     // Assess
     expect(code).toBe(130);
-    expect(stderr).toContain('Interrupted.');
-    expect(stdout).toContain('Stopping the emulator and moto...');
-    expect(stdout).not.toContain('steps succeeded');
-    const moto = stdout.match(/^moto: (http:\/\/127\.0\.0\.1:\d+)/m)?.[1];
-    const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
-    expect(moto).toBeDefined();
-    expect(emulator).toBeDefined();
-    expect(await accepts(moto!)).toBe(false);
-    expect(await accepts(emulator!)).toBe(false);
+    expect(cli.output.stderr).toContain('Interrupted.');
+    expect(cli.output.stdout).not.toContain('steps succeeded');
+    await expectStopped(cli.output.stdout);
   }, 180_000);
 
   it('reports the failed step, still runs the rest, stops what it started and exits 1', async () => {
-    // Prepare: the CLI, with get process tree answered 404 by Tanium from before its step is sent
-    const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
-      cwd: ROOT,
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
+    // Prepare: get process tree answered 404 by Tanium from before its step is sent
     let faultAt = -1;
     let faulted: Promise<void> | undefined;
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
+    const cli = runCli((stdout) => {
       const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
       if (emulator && !faulted) {
         faulted = addFault(emulator, {
@@ -164,23 +170,23 @@ describe('npm start (the local pipeline)', () => {
           message: 'Process table id not found',
           pathRegex: '/processtrees/',
         }).then(() => {
-          faultAt = stdout.length;
+          faultAt = cli.output.stdout.length;
         });
         faulted.catch(() => undefined);
       }
     });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
 
     // Act
     let code: number | null;
     try {
-      code = await exited;
+      code = await cli.exited;
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      cli.kill();
     }
 
     // Assess
     await faulted;
+    const { stdout, stderr } = cli.output;
     const treeStep = `[3/${INVESTIGATION.length}] get process tree -> investigation queue`;
     expect(faultAt).toBeGreaterThan(-1);
     // The fault must be in place before the step is sent, or this test proves nothing.
@@ -193,10 +199,6 @@ describe('npm start (the local pipeline)', () => {
     expect(stdout).toContain(`1 of ${INVESTIGATION.length} steps failed.`);
     expect(stdout).not.toContain('steps succeeded');
     expect(stderr).not.toContain('The local pipeline failed');
-    expect(stdout).toContain('Stopping the emulator and moto...');
-    const moto = stdout.match(/^moto: (http:\/\/127\.0\.0\.1:\d+)/m)?.[1];
-    const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
-    expect(await accepts(moto!)).toBe(false);
-    expect(await accepts(emulator!)).toBe(false);
+    await expectStopped(stdout);
   }, 180_000);
 });

@@ -141,21 +141,23 @@ describe('Result publishing', () => {
     expect(published?.data).toBeUndefined();
   });
 
-  it('throws when the vault fails transiently, so the delivery is retried', async () => {
-    // Prepare
+  /** A sink whose vault is throttled. */
+  function throttledSink(): EventBridgeResultSink {
     const store = storeWith(async () => {
       throw new VaultError('Error occurred while storing the result in the vault. SlowDown (HTTP 503)', {
         retryable: true,
       });
     });
-    const sink = new EventBridgeResultSink({
+    return new EventBridgeResultSink({
       busName: 'bus',
       client: new EventBridgeClient({}),
       store: () => store,
     });
+  }
 
+  it('throws when the vault fails transiently, so the delivery is retried', async () => {
     // Act
-    const publishing = sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
+    const publishing = throttledSink().publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
 
     // Assess
     await expect(publishing).rejects.toMatchObject({ kind: 'vault', retryable: true });
@@ -163,20 +165,8 @@ describe('Result publishing', () => {
   });
 
   it('publishes a failed result when the vault fails transiently on the last attempt, as none follows', async () => {
-    // Prepare
-    const store = storeWith(async () => {
-      throw new VaultError('Error occurred while storing the result in the vault. SlowDown (HTTP 503)', {
-        retryable: true,
-      });
-    });
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      store: () => store,
-    });
-
     // Act
-    await sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), { lastAttempt: true });
+    await throttledSink().publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), { lastAttempt: true });
 
     // Assess
     const [published] = publishedDetails(eventBridge);
