@@ -131,21 +131,36 @@ export async function provisionLocalResources(
     });
     queues[family] = { ...queue, deadLetter };
   }
-  const results = await createQueue(aws.sqs, `${names.prefix}-results`);
-  const rule = `${names.prefix}-results`;
+  const results = await routeToNewQueue(aws, {
+    bus: names.bus,
+    name: `${names.prefix}-results`,
+    pattern: { source: [RESULT_SOURCE], 'detail-type': [RESULT_DETAIL_TYPE] },
+  });
+  return { names, queues, results };
+}
+
+/**
+ * A rule on `bus` that delivers what `pattern` matches into a new queue, both called `name`: how a
+ * consumer receives results or alerts, and how the tests watch the bus.
+ */
+export async function routeToNewQueue(
+  aws: Pick<LocalAws, 'sqs' | 'eventBridge'>,
+  options: { bus: string; name: string; pattern: Record<string, unknown> },
+): Promise<QueueRef> {
+  const queue = await createQueue(aws.sqs, options.name);
   await aws.eventBridge.send(
     new PutRuleCommand({
-      Name: rule,
-      EventBusName: names.bus,
-      EventPattern: JSON.stringify({ source: [RESULT_SOURCE], 'detail-type': [RESULT_DETAIL_TYPE] }),
+      Name: options.name,
+      EventBusName: options.bus,
+      EventPattern: JSON.stringify(options.pattern),
     }),
   );
   await aws.eventBridge.send(
     new PutTargetsCommand({
-      Rule: rule,
-      EventBusName: names.bus,
-      Targets: [{ Id: 'results', Arn: results.arn }],
+      Rule: options.name,
+      EventBusName: options.bus,
+      Targets: [{ Id: 'queue', Arn: queue.arn }],
     }),
   );
-  return { names, queues, results };
+  return queue;
 }

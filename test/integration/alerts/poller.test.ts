@@ -1,18 +1,8 @@
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import {
-  CreateEventBusCommand,
-  EventBridgeClient,
-  PutRuleCommand,
-  PutTargetsCommand,
-} from '@aws-sdk/client-eventbridge';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { routeToNewQueue } from '../../../cli/local/aws-resources.ts';
 import { createPollerHandler } from '../../../shared/alerts/poller-handler.ts';
 import { EventBridgePublisher } from '../../../shared/alerts/publisher.ts';
 import { TaniumAlertSource } from '../../../shared/alerts/source.ts';
@@ -31,6 +21,7 @@ import type { Alert } from '../../emulator/index.ts';
 import { createStateTable } from '../../helpers/dynamo.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+import { drainQueue } from '../../helpers/queues.ts';
 import { credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
 const TABLE = 'tanium-tr-state';
@@ -146,48 +137,18 @@ function sorted(ids: Iterable<number>): number[] {
   return [...ids].sort((a, b) => a - b);
 }
 
-/** Every event delivered to the rule's queue. */
-async function drainQueue(): Promise<
-  Array<{ source: string; 'detail-type': string; detail: Record<string, unknown> }>
-> {
-  const events: Array<{ source: string; 'detail-type': string; detail: Record<string, unknown> }> = [];
-  for (;;) {
-    const answer = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
-    const messages = answer.Messages ?? [];
-    if (messages.length === 0) return events;
-    for (const message of messages) events.push(JSON.parse(message.Body!));
-    await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-      }),
-    );
-  }
-}
+type BusEvent = { source: string; 'detail-type': string; detail: Record<string, unknown> };
 
 /**
  * Routes Alert events to an SQS queue (a rule with a queue target). moto delivers to the queue slowly
  * (most of a second per PutEvents), so only the test that reads events back uses it.
  */
 async function routeToQueue(): Promise<void> {
-  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'alerts' }))).QueueUrl!;
-  const attributes = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  const queue = await routeToNewQueue(
+    { sqs, eventBridge },
+    { bus: BUS, name: 'alerts', pattern: { source: ['tanium.threat-response'], 'detail-type': ['Alert'] } },
   );
-  await eventBridge.send(
-    new PutRuleCommand({
-      Name: 'alerts',
-      EventBusName: BUS,
-      EventPattern: JSON.stringify({ source: ['tanium.threat-response'], 'detail-type': ['Alert'] }),
-    }),
-  );
-  await eventBridge.send(
-    new PutTargetsCommand({
-      Rule: 'alerts',
-      EventBusName: BUS,
-      Targets: [{ Id: 'queue', Arn: attributes.Attributes!.QueueArn! }],
-    }),
-  );
+  queueUrl = queue.url;
 }
 
 beforeAll(async () => {
@@ -231,7 +192,7 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     const handler = poller();
     // Act
     const report = await handler({}, lambdaContext());
-    const events = await drainQueue();
+    const events = await drainQueue<BusEvent>(sqs, queueUrl);
     // Assess
     expect(report).toMatchObject({
       status: 'caught_up',

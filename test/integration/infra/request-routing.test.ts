@@ -3,17 +3,10 @@ import {
   EventBridgeClient,
   PutEventsCommand,
   type PutEventsRequestEntry,
-  PutRuleCommand,
-  PutTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routeToNewQueue } from '../../../cli/local/aws-resources.ts';
 import {
   actionIdentifier,
   FAMILIES,
@@ -24,6 +17,7 @@ import {
   unroutedRequestPattern,
 } from '../../../infra/families.ts';
 import { type MotoServer, startMoto } from '../../helpers/moto.ts';
+import { drainQueue } from '../../helpers/queues.ts';
 
 /** PutRule refuses a longer pattern. */
 const MAX_PATTERN_CHARS = 4096;
@@ -45,9 +39,10 @@ const unrouted: Array<[string, Record<string, unknown>]> = [
   ['a number for an action', { action: 7 }],
 ];
 
-function wire(pattern: RequestPattern): string {
+/** The pattern as PutRule takes it (`detail-type`, not CDK's `detailType`). */
+function wire(pattern: RequestPattern): Record<string, unknown> {
   const { detailType, ...rest } = pattern;
-  return JSON.stringify({ ...rest, 'detail-type': detailType });
+  return { ...rest, 'detail-type': detailType };
 }
 
 let moto: MotoServer;
@@ -68,21 +63,11 @@ async function busWithRules(name: string, sources: readonly string[]): Promise<M
   ];
   const queues = new Map<string, string>();
   for (const [rule, pattern] of rules) {
-    const { QueueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${rule}` }));
-    const { Attributes } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+    const queue = await routeToNewQueue(
+      { sqs, eventBridge },
+      { bus: name, name: `${name}-${rule}`, pattern: wire(pattern) },
     );
-    await eventBridge.send(
-      new PutRuleCommand({ Name: rule, EventBusName: name, EventPattern: wire(pattern) }),
-    );
-    await eventBridge.send(
-      new PutTargetsCommand({
-        Rule: rule,
-        EventBusName: name,
-        Targets: [{ Id: 'q', Arn: Attributes?.QueueArn }],
-      }),
-    );
-    queues.set(rule, QueueUrl);
+    queues.set(rule, queue.url);
   }
   return queues;
 }
@@ -105,21 +90,9 @@ async function send(
 
 async function drain(queues: Map<string, string>, into: Map<string, string[]>): Promise<void> {
   for (const [rule, url] of queues) {
-    for (;;) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-      );
-      if (Messages.length === 0) break;
-      for (const message of Messages) {
-        const tag = String((JSON.parse(message.Body ?? '{}') as { detail?: { tag?: string } }).detail?.tag);
-        into.set(tag, [...(into.get(tag) ?? []), rule]);
-      }
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: url,
-          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-        }),
-      );
+    for (const event of await drainQueue<{ detail?: { tag?: string } }>(sqs, url)) {
+      const tag = String(event.detail?.tag);
+      into.set(tag, [...(into.get(tag) ?? []), rule]);
     }
   }
 }
@@ -171,6 +144,7 @@ describe('Routing action requests on the bus', () => {
 
   it('keeps every pattern within what PutRule accepts', () => {
     const patterns = [...FAMILIES.map((f) => familyRequestPattern(f, [])), unroutedRequestPattern([])];
-    for (const pattern of patterns) expect(wire(pattern).length).toBeLessThanOrEqual(MAX_PATTERN_CHARS);
+    for (const pattern of patterns)
+      expect(JSON.stringify(wire(pattern)).length).toBeLessThanOrEqual(MAX_PATTERN_CHARS);
   });
 });

@@ -112,41 +112,10 @@ describe('Result publishing', () => {
     });
   });
 
-  it('publishes a failed result when the vault refuses the oversized result for good', async () => {
-    // Prepare
+  /** A sink whose vault store fails with `error`. */
+  function sinkWhoseVaultFails(error: VaultError): EventBridgeResultSink {
     const store = storeWith(async () => {
-      throw new VaultError(
-        'Error occurred while storing the result in the vault. AccessDenied: denied (HTTP 403)',
-      );
-    });
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      store: () => store,
-    });
-
-    // Act
-    await sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
-
-    // Assess
-    const [published] = publishedDetails(eventBridge);
-    expect(published).toMatchObject({
-      requestId: 'req-1',
-      status: 'failed',
-      message:
-        'The result is larger than an EventBridge event allows and could not be stored: Error occurred while storing the result in the vault. AccessDenied: denied (HTTP 403)',
-      error: { kind: 'vault', retryable: false },
-      summary: {},
-    });
-    expect(published?.data).toBeUndefined();
-  });
-
-  /** A sink whose vault is throttled. */
-  function throttledSink(): EventBridgeResultSink {
-    const store = storeWith(async () => {
-      throw new VaultError('Error occurred while storing the result in the vault. SlowDown (HTTP 503)', {
-        retryable: true,
-      });
+      throw error;
     });
     return new EventBridgeResultSink({
       busName: 'bus',
@@ -154,30 +123,46 @@ describe('Result publishing', () => {
       store: () => store,
     });
   }
+  const refused = () =>
+    new VaultError('Error occurred while storing the result in the vault. AccessDenied: denied (HTTP 403)');
+  const throttled = () =>
+    new VaultError('Error occurred while storing the result in the vault. SlowDown (HTTP 503)', {
+      retryable: true,
+    });
 
-  it('throws when the vault fails transiently, so the delivery is retried', async () => {
+  it.each([
+    ['refuses the oversized result for good', refused, false],
+    ['fails transiently on the last attempt, as no redelivery follows', throttled, true],
+  ])('publishes a failed result when the vault %s', async (_when, error, lastAttempt) => {
+    // Prepare
+    const failure = error();
+
     // Act
-    const publishing = throttledSink().publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
-
-    // Assess
-    await expect(publishing).rejects.toMatchObject({ kind: 'vault', retryable: true });
-    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
-  });
-
-  it('publishes a failed result when the vault fails transiently on the last attempt, as none follows', async () => {
-    // Act
-    await throttledSink().publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), { lastAttempt: true });
+    await sinkWhoseVaultFails(failure).publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), {
+      lastAttempt,
+    });
 
     // Assess
     const [published] = publishedDetails(eventBridge);
     expect(published).toMatchObject({
       requestId: 'req-1',
       status: 'failed',
-      message:
-        'The result is larger than an EventBridge event allows and could not be stored: Error occurred while storing the result in the vault. SlowDown (HTTP 503)',
-      error: { kind: 'vault', retryable: true },
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+      error: failure.info,
+      summary: {},
     });
     expect(published?.data).toBeUndefined();
+  });
+
+  it('throws when the vault fails transiently, so the delivery is retried', async () => {
+    // Act
+    const publishing = sinkWhoseVaultFails(throttled()).publish(
+      detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }),
+    );
+
+    // Assess
+    await expect(publishing).rejects.toMatchObject({ kind: 'vault', retryable: true });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
   it('sends results that are ready together in one PutEvents call and resends only the failed entry', async () => {
