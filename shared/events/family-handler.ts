@@ -6,7 +6,7 @@ import type { TaniumClient } from '../tanium/client.ts';
 import { toTaniumError } from '../tanium/errors.ts';
 import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest } from './envelope.ts';
 import { requestKeys } from './logging.ts';
-import { type DeliveryInfo, RequestProcessor } from './processor.ts';
+import { type DeliveryInfo, isLastAttempt, RequestProcessor } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import type { ResultDetail } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
@@ -111,9 +111,10 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
           try {
             const attempt = Math.max(1, Number(record.attributes?.ApproximateReceiveCount) || 1);
             const parsed = parseMessageBody(record.body, record.messageId);
-            const disposition = await processor.process(parsed, delivery(attempt, true));
+            const info = delivery(attempt, true);
+            const disposition = await processor.process(parsed, info);
             if (disposition.kind !== 'retry') {
-              const published = publish(sink, disposition.detail, attempt >= settings.maxReceiveCount);
+              const published = publish(sink, disposition.detail, isLastAttempt(info));
               release();
               await published;
             }

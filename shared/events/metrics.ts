@@ -1,7 +1,11 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 /** What one request contributes to the per-action metrics. */
+/** The `action` dimension of requests naming no known action: each distinct string would be a new metric. */
+export const UNKNOWN_ACTION = 'unknown';
+
 export interface RequestObservation {
+  /** A known action's name, or `UNKNOWN_ACTION`. */
   action: string;
   status: 'success' | 'failed';
   /** A transient failure left for redelivery (no result published yet). */
@@ -48,7 +52,7 @@ export class PowertoolsActionMetrics implements ActionMetrics {
   }
 
   record(observation: RequestObservation): void {
-    const name = observation.action || 'unknown';
+    const name = observation.action || UNKNOWN_ACTION;
     let tally = this.tallies.get(name);
     if (!tally) {
       tally = { requests: 0, failures: 0, retries: 0, durations: [] };

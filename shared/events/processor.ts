@@ -7,7 +7,7 @@ import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import type { IdempotentExecutor, StoredOutcome } from './idempotency.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
-import type { ActionMetrics } from './metrics.ts';
+import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, type ResultDetail, resultDetail } from './result.ts';
 
 /**
@@ -57,12 +57,14 @@ export function unknownActionMessage(action: string, family: Family): string {
   return `Unknown action '${action}'. The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
 }
 
-/** The metric dimension for a request: a known action's name, never a caller's arbitrary string. */
-const UNKNOWN_ACTION_DIMENSION = 'unknown';
-
 export function otherFamilyMessage(definition: ActionDefinition, family: Family): string {
   // Also reached from the bus, where a spelling no family rule takes ('get  process tree') ends here.
   return `The action '${definition.name}' belongs to the ${definition.family} family, not the ${family} one: send it to the ${definition.family} queue, or on the bus name it exactly '${definition.name}' or '${definition.id}' (any case)`;
+}
+
+/** The queue's last delivery of a record: after it, a failure sends the message to the DLQ. */
+export function isLastAttempt(delivery: Pick<DeliveryInfo, 'attempt' | 'maxAttempts'>): boolean {
+  return delivery.attempt >= delivery.maxAttempts;
 }
 
 export function gaveUpMessage(attempts: number, message: string): string {
@@ -85,7 +87,15 @@ export class RequestProcessor {
     if (!parsed.ok) {
       const { rejected } = parsed;
       const result = failedResult(rejected.message, 'validation', rejected.parameters);
-      return this.finish(rejected, rejected.action, { result, startedAt, durationMs: 0 }, delivery, false);
+      const known = findAction(rejected.action);
+      return this.finish(
+        rejected,
+        rejected.action,
+        known,
+        { result, startedAt, durationMs: 0 },
+        delivery,
+        false,
+      );
     }
     const { request } = parsed;
     const definition = findAction(request.action);
@@ -98,7 +108,8 @@ export class RequestProcessor {
       const result = failedResult(routingProblem ?? '', 'validation', request.parameters);
       return this.finish(
         request,
-        definition?.name ?? request.action,
+        request.action,
+        definition,
         { result, startedAt, durationMs: 0 },
         delivery,
         false,
@@ -125,7 +136,7 @@ export class RequestProcessor {
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
       outcome = { result, startedAt, durationMs: this.deps.now() - startedAt };
     }
-    return this.finish(request, definition.name, outcome, delivery, replayed);
+    return this.finish(request, request.action, definition, outcome, delivery, replayed);
   }
 
   private async actionContext(request: ActionRequest, delivery: DeliveryInfo): Promise<ActionContext> {
@@ -141,16 +152,19 @@ export class RequestProcessor {
     return ctx;
   }
 
+  /** `requestedAction` as sent; `definition` when it names a known action (the result then uses its name). */
   private finish(
     request: { requestId: string; context?: unknown },
-    action: string,
+    requestedAction: string,
+    definition: ActionDefinition | undefined,
     outcome: StoredOutcome,
     delivery: DeliveryInfo,
     replayed: boolean,
   ): Disposition {
     const { result } = outcome;
     const transient = result.status === 'failed' && result.error?.retryable === true;
-    const lastAttempt = delivery.attempt >= delivery.maxAttempts;
+    const action = definition?.name ?? requestedAction;
+    const lastAttempt = isLastAttempt(delivery);
     let published: ActionResult = result;
     if (transient && delivery.redelivered && lastAttempt) {
       published = { ...result, message: gaveUpMessage(delivery.attempt, result.message) };
@@ -162,8 +176,7 @@ export class RequestProcessor {
     );
     const retrying = transient && delivery.redelivered && !lastAttempt;
     this.deps.metrics.record({
-      // Unknown or malformed actions share one dimension: each distinct string would be a new metric.
-      action: findAction(action)?.name ?? UNKNOWN_ACTION_DIMENSION,
+      action: definition?.name ?? UNKNOWN_ACTION,
       status: result.status,
       retrying,
       durationMs: detail.durationMs,
