@@ -1,6 +1,7 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { isRetryableEntryCode, putEventsWithRetry } from '../events/put-events.ts';
-import { PollerError } from './errors.ts';
+import { awsCallError } from '../config/aws-errors.ts';
+import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from '../events/put-events.ts';
+import { TaniumError } from '../tanium/errors.ts';
 import type { AlertEntry, AlertPublisher, PublishOutcome } from './types.ts';
 
 export const PUT_EVENTS_ATTEMPTS = 5;
@@ -25,26 +26,41 @@ export class EventBridgePublisher implements AlertPublisher {
 
   async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
     const attempts = this.options.attempts ?? PUT_EVENTS_ATTEMPTS;
-    const outcome = await putEventsWithRetry(
-      this.client,
-      entries.map((entry) => ({ ...entry, EventBusName: this.eventBusName })),
-      {
-        attempts,
-        ...(this.options.baseDelayMs === undefined ? {} : { baseDelayMs: this.options.baseDelayMs }),
-        ...(this.options.random ? { random: this.options.random } : {}),
-      },
-    );
+    let outcome: PutEventsOutcome;
+    try {
+      outcome = await putEventsWithRetry(
+        this.client,
+        entries.map((entry) => ({ ...entry, EventBusName: this.eventBusName })),
+        {
+          attempts,
+          ...(this.options.baseDelayMs === undefined ? {} : { baseDelayMs: this.options.baseDelayMs }),
+          ...(this.options.random ? { random: this.options.random } : {}),
+        },
+      );
+    } catch (error) {
+      throw awsCallError(
+        `PutEvents of ${alertEvents(entries.length)} to bus '${this.eventBusName}' failed`,
+        error,
+      );
+    }
     const failing = outcome.errors.filter((error) => !CONTENT_CODES.has(error.code));
     if (failing.length > 0) {
       const codes = [...new Set(failing.map((error) => error.code))].join(', ');
       // Retried entries were sent on every call; an entry refused for good, once.
-      const tries = failing.some((error) => isRetryableEntryCode(error.code))
-        ? ` after ${outcome.calls} attempt${outcome.calls === 1 ? '' : 's'}`
-        : '';
-      throw new PollerError(
-        `EventBridge rejected ${failing.length} of ${entries.length} alert events${tries} (${codes}): ${failing[0]?.message}`,
+      const retryable = failing.some((error) => isRetryableEntryCode(error.code));
+      const tries = retryable ? ` after ${outcome.calls} attempt${outcome.calls === 1 ? '' : 's'}` : '';
+      // Entries refused for good, not for their content, are refused for who sends them (access, source):
+      // the deployment's to fix.
+      throw new TaniumError(
+        retryable ? 'transient' : 'config',
+        `EventBridge bus '${this.eventBusName}' rejected ${failing.length} of ${alertEvents(entries.length)}${tries} (${codes}): ${failing[0]?.message}`,
+        { retryable },
       );
     }
     return { calls: outcome.calls, refused: outcome.errors };
   }
+}
+
+function alertEvents(count: number): string {
+  return `${count} alert event${count === 1 ? '' : 's'}`;
 }

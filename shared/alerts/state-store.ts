@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { awsCallError } from '../config/aws-errors.ts';
 import { POLLER_KEY_PREFIX } from '../config/state-keys.ts';
 import { LeaseLostError } from './errors.ts';
 import type { Checkpoint, LeasedState, RecentGroup, StateStore } from './types.ts';
@@ -62,12 +63,15 @@ function isConditionFailure(error: unknown): boolean {
  */
 export class DynamoStateStore implements StateStore {
   private readonly documents: DynamoDBDocumentClient;
+  /** Names the item in error messages: which table, and which poller's state. */
+  private readonly where: string;
 
   constructor(
     client: DynamoDBClient,
     private readonly table: string,
     private readonly key: string,
   ) {
+    this.where = `(item '${key}' of DynamoDB table '${table}')`;
     this.documents = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
@@ -90,7 +94,7 @@ export class DynamoStateStore implements StateStore {
       return toLeased(result.Attributes as StateItem | undefined);
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
-      throw error;
+      throw awsCallError(`Unable to lease the poller state ${this.where}`, error);
     }
   }
 
@@ -127,7 +131,7 @@ export class DynamoStateStore implements StateStore {
       );
     } catch (error) {
       if (isConditionFailure(error)) throw new LeaseLostError(undefined, { cause: error });
-      throw error;
+      throw awsCallError(`Unable to save the poller checkpoint ${this.where}`, error);
     }
     return next;
   }
@@ -144,7 +148,8 @@ export class DynamoStateStore implements StateStore {
         }),
       );
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (!isConditionFailure(error))
+        throw awsCallError(`Unable to release the poller lease ${this.where}`, error);
     }
   }
 }

@@ -1,3 +1,5 @@
+import { TaniumError } from '../tanium/errors.ts';
+
 /** AWS error names that mean "try again later" whatever the service (S3 spells some its own way). */
 const RETRYABLE_NAMES = new Set([
   'SlowDown',
@@ -41,4 +43,17 @@ export function isRetryableAwsError(error: unknown): boolean {
     current = candidate.cause;
   }
   return false;
+}
+
+/**
+ * A failed AWS call as an error that says what was being done: transient when retrying can cure it;
+ * otherwise `config`, since a missing resource or a denied call is the deployment's to fix.
+ */
+export function awsCallError(what: string, error: unknown): TaniumError {
+  const reason = error instanceof Error ? error.message : String(error);
+  const retryable = isRetryableAwsError(error);
+  return new TaniumError(retryable ? 'transient' : 'config', `${what}: ${reason}`, {
+    retryable,
+    cause: error,
+  });
 }

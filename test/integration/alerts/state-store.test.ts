@@ -83,4 +83,28 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(afterOtherRelease).toBeUndefined();
     expect(afterOwnRelease).toEqual({ checkpoint: undefined, version: 0 });
   });
+
+  it('names the table and the poller when the table is missing, as a configuration to fix', async () => {
+    // Prepare
+    const missing = new DynamoStateStore(dynamo, 'no-such-table', stateKey('edr'));
+
+    // Act
+    const lease = missing.acquire('run-a', NOW + 60_000, NOW);
+    const save = missing.save('run-a', 0, checkpoint(NOW));
+
+    // Assess
+    await expect(lease).rejects.toMatchObject({
+      kind: 'config',
+      retryable: false,
+      message: expect.stringMatching(
+        /^Unable to lease the poller state \(item 'poller#edr' of DynamoDB table 'no-such-table'\): .*not found/i,
+      ),
+    });
+    await expect(save).rejects.toMatchObject({
+      kind: 'config',
+      message: expect.stringContaining(
+        "Unable to save the poller checkpoint (item 'poller#edr' of DynamoDB table 'no-such-table')",
+      ),
+    });
+  });
 });

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventBridgePublisher } from '../../../shared/alerts/publisher.ts';
 import type { AlertEntry } from '../../../shared/alerts/types.ts';
 
+const BUS = 'tanium-tr-bus';
 const eventBridge = mockClient(EventBridgeClient);
 
 function entries(count: number): AlertEntry[] {
@@ -15,7 +16,7 @@ function entries(count: number): AlertEntry[] {
 }
 
 function publisher(attempts = 5) {
-  return new EventBridgePublisher(new EventBridgeClient({ region: 'us-east-1' }), 'bus', {
+  return new EventBridgePublisher(new EventBridgeClient({ region: 'us-east-1' }), BUS, {
     attempts,
     baseDelayMs: 1,
     random: () => 0,
@@ -39,7 +40,7 @@ describe('Alert publisher: PutEvents', () => {
     expect(refused).toEqual([]);
     const sent = eventBridge.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries!;
     expect(sent).toHaveLength(3);
-    expect(sent.every((entry) => entry.EventBusName === 'bus')).toBe(true);
+    expect(sent.every((entry) => entry.EventBusName === BUS)).toBe(true);
   });
 
   it('retries only the entries that failed', async () => {
@@ -87,19 +88,39 @@ describe('Alert publisher: PutEvents', () => {
     // Act
     const attempt = publisher(3).publish(entries(1));
     // Assess
-    await expect(attempt).rejects.toThrow(
-      'EventBridge rejected 1 of 1 alert events after 3 attempts (InternalFailure): no error message',
-    );
+    await expect(attempt).rejects.toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      message: `EventBridge bus '${BUS}' rejected 1 of 1 alert event after 3 attempts (InternalFailure): no error message`,
+    });
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(3);
   });
 
-  it('lets a whole-call failure through', async () => {
+  it('names the bus when the call itself fails, and says whether another run can cure it', async () => {
     // Prepare
-    eventBridge.on(PutEventsCommand).rejects(new Error('AccessDeniedException'));
+    const denied = Object.assign(new Error('User is not authorized to perform: events:PutEvents'), {
+      name: 'AccessDeniedException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const throttled = Object.assign(new Error('Rate exceeded'), {
+      name: 'ThrottlingException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    eventBridge.on(PutEventsCommand).rejectsOnce(denied).rejectsOnce(throttled);
     // Act
-    const attempt = publisher().publish(entries(2));
+    const first = publisher().publish(entries(2));
+    await expect(first).rejects.toMatchObject({
+      kind: 'config',
+      retryable: false,
+      message: `PutEvents of 2 alert events to bus '${BUS}' failed: User is not authorized to perform: events:PutEvents`,
+    });
+    const second = publisher().publish(entries(1));
     // Assess
-    await expect(attempt).rejects.toThrow('AccessDeniedException');
+    await expect(second).rejects.toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      message: `PutEvents of 1 alert event to bus '${BUS}' failed: Rate exceeded`,
+    });
   });
 
   it.each(['InvalidArgument', 'MalformedDetail'])(
@@ -137,9 +158,11 @@ describe('Alert publisher: PutEvents', () => {
     // Act
     const attempt = publisher().publish(entries(2));
     // Assess
-    await expect(attempt).rejects.toThrow(
-      'EventBridge rejected 2 of 2 alert events (NotAuthorizedForSourceException): Not authorized for the source',
-    );
+    await expect(attempt).rejects.toMatchObject({
+      kind: 'config',
+      retryable: false,
+      message: `EventBridge bus '${BUS}' rejected 2 of 2 alert events (NotAuthorizedForSourceException): Not authorized for the source`,
+    });
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
   });
 });
