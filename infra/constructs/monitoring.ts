@@ -11,8 +11,9 @@ import type { AlarmConfig } from '../environments.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
 /**
- * The poller's lag metric (Powertools, milliseconds): now minus the creation time of the newest alert it
- * published. It is emitted only when a run published something or is behind, so silence means caught up.
+ * The poller's lag metric (Powertools, milliseconds): how long the oldest alert known to wait for
+ * publishing has waited. A run that caught up sends 0; one that could not read Tanium sends nothing (the
+ * failure alarm covers it), so the age of the last alert on a quiet system never pages anyone.
  */
 export const POLLER_LAG_METRIC = 'AlertLag';
 
@@ -94,16 +95,16 @@ export class Monitoring extends Construct {
     });
   }
 
-  /** The newest published alert is older than the threshold: the poller is falling behind. */
+  /** An alert has waited longer than the threshold to be published: the poller is falling behind. */
   watchPollerLag(): cloudwatch.Alarm {
     return this.add(
       new cloudwatch.Alarm(this, 'PollerLagAlarm', {
-        alarmDescription: `Alert poller more than ${this.props.alarms.pollerLagSeconds} s behind the newest alert`,
+        alarmDescription: `An alert has waited more than ${this.props.alarms.pollerLagSeconds} s to be published`,
         metric: this.pollerMetric(POLLER_LAG_METRIC, 'Maximum'),
         threshold: this.props.alarms.pollerLagSeconds * 1000,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        // The poller reports lag only while it has something to catch up on.
+        // A run that could not tell (Tanium unreachable, lease held elsewhere) sends no lag.
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );

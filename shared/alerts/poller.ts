@@ -42,7 +42,8 @@
  *     shared ids (that alone relies on Tanium keeping one order between two requests).
  *  5. Publish, oldest first: NEW alerts with createdAt < coveredTop (∞ once offset 0 connects), sorted by
  *     (createdAt, id), in PutEvents batches (10 entries, within 256 KB). After EACH batch, with c its
- *     newest createdAt: R += batch, F = max(F, c − W, min(c, headTop − W)), R pruned below F, and the
+ *     newest createdAt: R += batch, F = max(F, c − W, min(c, headTop − W)) but never above now − W (an
+ *     alert stamped ahead of the real time must not hide the next ones), R pruned below F, and the
  *     checkpoint saved.
  *     Correct because every alert below c was read and is published (ascending order), and ties at c are
  *     still in R. A crash between PutEvents and the save re-publishes that one batch, nothing more.
@@ -117,6 +118,8 @@ interface Candidate {
 }
 
 const HOUR_MS = 3_600_000;
+/** Clock skew between Tanium and Lambda taken as normal before an alert counts as from the future. */
+const FUTURE_TOLERANCE_MS = 60_000;
 
 function first(page: Page): number {
   return page.ts[0] ?? Number.NaN;
@@ -190,6 +193,9 @@ class PollerRun {
   private readonly growth: number[] = [];
   /** createdAt of the newest alert at the head read. */
   private headTop: number | undefined;
+  /** Alerts read whose createdAt is ahead of this function's clock by more than the tolerance. */
+  private readonly futureKeys = new Set<string>();
+  private newestSeen = Number.NEGATIVE_INFINITY;
 
   private readonly report: RunReport = {
     status: 'partial',
@@ -270,8 +276,14 @@ class PollerRun {
     if (failure) report.status = 'failed';
     else if (this.coveredTop === Number.POSITIVE_INFINITY && !this.hasEligible()) report.status = 'caught_up';
     report.floor = new Date(this.floor).toISOString();
-    if (this.newestPublishedAt !== undefined && (report.published > 0 || report.status !== 'caught_up')) {
-      report.lagMs = Math.max(0, this.now() - this.newestPublishedAt);
+    const lag = this.lagMs(report.status);
+    if (lag !== undefined) report.lagMs = lag;
+    if (this.futureKeys.size > 0) {
+      report.futureAlerts = this.futureKeys.size;
+      this.deps.logger.warn(
+        "Alerts created in the future by this function's clock: Tanium's clock is ahead, or they carry a wrong createdAt",
+        { count: this.futureKeys.size, newest: new Date(this.newestSeen).toISOString() },
+      );
     }
     try {
       await this.deps.store.release(this.deps.owner);
@@ -281,6 +293,23 @@ class PollerRun {
       });
     }
     return report;
+  }
+
+  /**
+   * How long the oldest alert known to wait for publishing has waited: 0 when caught up, and unknown
+   * (not sent) when the run could not even read the head: the failure alarm covers that, and the age of
+   * the newest published alert on a quiet system is no lag.
+   */
+  private lagMs(status: RunReport['status']): number | undefined {
+    if (status === 'caught_up') return 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const candidate of this.pending.values()) if (candidate.ts < oldest) oldest = candidate.ts;
+    if (oldest === Number.POSITIVE_INFINITY) {
+      // Behind without a read alert in hand: the first unpublished one is above what went out last.
+      if (this.headTop === undefined || this.coveredTop === Number.POSITIVE_INFINITY) return undefined;
+      oldest = Math.max(this.floor, this.newestPublishedAt ?? Number.NEGATIVE_INFINITY);
+    }
+    return Math.max(0, this.now() - oldest);
   }
 
   // --- state ------------------------------------------------------------------------------------
@@ -314,7 +343,7 @@ class PollerRun {
     // Nothing that exists now is published; the window below the newest alert is remembered as done so
     // that a late-visible alert from before the first run is not mistaken for a new one.
     if (head.alerts.length > 0) {
-      const floor = first(head) - overlapWindowMs;
+      const floor = Math.min(first(head), this.now()) - overlapWindowMs;
       this.floor = head.full ? Math.max(floor, last(head) + 1) : floor;
       head.alerts.forEach((alert, i) => {
         const key = alertKey(alert);
@@ -345,7 +374,11 @@ class PollerRun {
    */
   private raiseFloor(floor: number, newest: number): void {
     const before = this.floor;
-    if (floor > this.floor) this.floor = floor;
+    // Never past the real time minus W: one alert stamped ahead (a Tanium clock stepped back, a wrong
+    // createdAt) would otherwise put every alert of the next hours below the floor, skipped unseen. The
+    // ids above the cap stay in `recent`, so nothing is published twice.
+    const capped = Math.min(floor, this.now() - this.settings.overlapWindowMs);
+    if (capped > this.floor) this.floor = capped;
     const limit = Math.min(this.settings.maxRecentIds, this.windowIds);
     let size = this.recentKeys.size;
     for (const ts of [...this.recent.keys()].sort((a, b) => a - b)) {
@@ -436,10 +469,15 @@ class PollerRun {
   }
 
   private addCandidates(page: Page): void {
+    const future = this.now() + FUTURE_TOLERANCE_MS;
     page.alerts.forEach((alert, i) => {
       const ts = page.ts[i]!;
       if (!(ts >= this.floor)) return;
       const key = alertKey(alert);
+      if (ts > future && key !== undefined) {
+        this.futureKeys.add(key);
+        this.newestSeen = Math.max(this.newestSeen, ts);
+      }
       if (key === undefined) {
         this.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
           createdAt: alert.createdAt,

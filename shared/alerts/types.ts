@@ -123,8 +123,13 @@ export interface RunReport {
   reducedAlerts: number;
   /** Alerts EventBridge refused even reduced: not published, logged with their ids, not tried again. */
   refusedAlerts: number;
-  /** now − newest published createdAt, when something was published or the poller is behind. */
+  /**
+   * How long the oldest alert known to wait has waited (now − its createdAt): 0 when caught up, absent
+   * when the run could not tell (the head read failed, the lease was held elsewhere).
+   */
   lagMs?: number;
+  /** Alerts read with a createdAt more than a minute ahead of the function's clock (warned about). */
+  futureAlerts?: number;
   /** The floor after the run (ISO). */
   floor?: string;
   error?: { kind: string; message: string };

@@ -602,7 +602,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         ...properties,
       });
 
-    it('alarms when the poller falls behind the newest alert', () => {
+    it('alarms when an alert has waited too long to be published', () => {
       expect(POLLER_LAG_METRIC).toBe(POLLER_METRIC_NAMES.lag);
       hasPollerMetricAlarm(POLLER_LAG_METRIC, {
         Statistic: 'Maximum',

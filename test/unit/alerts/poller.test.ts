@@ -596,6 +596,66 @@ describe('Alert poller: failures', () => {
   });
 });
 
+describe('Alert poller: clock and lag', () => {
+  it('does not let one alert stamped an hour ahead hide the alerts created after it', async () => {
+    // Prepare: caught up, then an alert from the future (a Tanium clock stepped back, a wrong createdAt)
+    tanium.addSteady(30, 1000, T0);
+    await pollUntilCaughtUp();
+    const future = tanium.add(T0 + 3_600_000);
+    now = T0 + 1000;
+    const withFuture = await poll();
+    // Act: one real alert a minute for ten minutes
+    const later: FakeAlert[] = [];
+    for (let minute = 1; minute <= 10; minute++) {
+      now = T0 + minute * 60_000;
+      later.push(tanium.add(now - 1000));
+      await poll();
+    }
+    // Assess
+    expect(withFuture).toMatchObject({ published: 1, futureAlerts: 1 });
+    expect(silentLogger.warnings.some((w) => w.includes('created in the future'))).toBe(true);
+    expect(publisher.ids.filter((id) => id === future.id)).toHaveLength(1);
+    expect(sorted(publisher.ids.filter((id) => id > future.id))).toEqual(ids(later));
+    expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
+  it('reports no lag once caught up, even after publishing alerts hours old', async () => {
+    // Prepare: a first-run backfill whose newest alert is five hours old
+    tanium.addSteady(20, 1000, T0 - 5 * 3_600_000);
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', published: 20, lagMs: 0 });
+  });
+
+  it('sends no lag when a quiet poller cannot read Tanium: the failure alarm covers that', async () => {
+    // Prepare: caught up three hours ago, nothing new since
+    tanium.addSteady(20, 1000, T0);
+    await pollUntilCaughtUp();
+    now = T0 + 3 * 3_600_000;
+    tanium.failing.add(tanium.requests + 1);
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report.status).toBe('failed');
+    expect(report.lagMs).toBeUndefined();
+  });
+
+  it('reports, while behind, how long the oldest unpublished alert has waited', async () => {
+    // Prepare: a backlog larger than one run may read
+    const backlog = tanium.addSteady(300, 1000, T0);
+    now = T0 + 10_000;
+    // Act
+    const report = await poll({ maxRequestsPerRun: 6 });
+    // Assess
+    const published = new Set(publisher.ids);
+    const oldestWaiting = Math.min(...backlog.filter((a) => !published.has(a.id)).map((a) => a.createdMs));
+    expect(report.status).toBe('partial');
+    expect(report.published).toBeGreaterThan(0);
+    expect(report.lagMs).toBe(now - oldestWaiting);
+  });
+});
+
 describe('Alert poller: concurrency', () => {
   it('lets only one of two overlapping runs publish', async () => {
     // Prepare
