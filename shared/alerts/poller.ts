@@ -163,11 +163,12 @@ export async function runPoller(deps: PollerDeps, settings: PollerSettings): Pro
 }
 
 class PollerRun {
-  private readonly pageSize: number;
+  /** The configured page size, or the smaller one Tanium proved it caps `limit` at. */
+  private pageSize: number;
   /** Items shared by two consecutive pages of the walk. */
-  private readonly overlap: number;
+  private overlap: number;
   /** Ids kept below the newest published millisecond: fewer than a page. */
-  private readonly windowIds: number;
+  private windowIds: number;
   private readonly now: () => number;
   private readonly clock: () => number;
 
@@ -214,8 +215,9 @@ class PollerRun {
     private readonly settings: PollerSettings,
   ) {
     this.pageSize = settings.pageSize;
-    this.overlap = Math.max(1, Math.floor(settings.pageSize / 10));
-    this.windowIds = settings.pageSize - 2 * this.overlap;
+    this.overlap = 0;
+    this.windowIds = 0;
+    this.usePageSize(settings.pageSize);
     this.now = deps.now ?? Date.now;
     this.clock = deps.clock ?? Date.now;
   }
@@ -440,22 +442,38 @@ class PollerRun {
     return true;
   }
 
+  private usePageSize(size: number): void {
+    this.pageSize = size;
+    this.overlap = Math.max(1, Math.floor(size / 10));
+    this.windowIds = size - 2 * this.overlap;
+  }
+
   private async read(offset: number): Promise<Page> {
     this.report.taniumRequests++;
+    const limit = this.pageSize;
     let result: SourcePage;
     try {
-      result = await this.deps.source.page(offset, this.pageSize, this.deps.stopAt);
+      result = await this.deps.source.page(offset, limit, this.deps.stopAt);
     } catch (error) {
       this.readFailed = true;
       throw error;
     }
+    const length = result.alerts.length;
+    if (result.more && length > 0 && length < limit) {
+      // Taken for the end of the list, this short page would let the floor pass every alert below it.
+      this.deps.logger.warn(
+        'Tanium answered fewer alerts than asked although more match: it caps the page size; reading on with the smaller pages',
+        { limit, answered: length, offset, filteredCount: result.filteredCount, setting: 'POLLER_PAGE_SIZE' },
+      );
+      this.usePageSize(length);
+    }
     const page: Page = {
       offset,
-      limit: this.pageSize,
+      limit,
       alerts: result.alerts,
       ts: pageTimes(result.alerts),
       filteredCount: result.filteredCount,
-      full: result.alerts.length >= this.pageSize,
+      full: length >= this.pageSize || result.more === true,
     };
     const previous = this.pages.at(-1);
     if (previous?.filteredCount !== undefined && page.filteredCount !== undefined) {

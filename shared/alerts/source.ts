@@ -24,9 +24,12 @@ export class TaniumAlertSource implements AlertSource {
       action: ACTION,
     });
     const count = page.meta?.filteredCount ?? page.meta?.totalCount;
-    return typeof count === 'number' && Number.isFinite(count)
-      ? { alerts: page.alerts, filteredCount: count }
-      : { alerts: page.alerts };
+    const result: SourcePage = { alerts: page.alerts };
+    if (typeof count === 'number' && Number.isFinite(count)) result.filteredCount = count;
+    // Only the matching count can say the list goes on: totalCount also counts what the filters hide.
+    const matching = page.meta?.filteredCount;
+    if (typeof matching === 'number' && offset + page.alerts.length < matching) result.more = true;
+    return result;
   }
 
   /** `GET TR/intels/{id}`: the intel doc's `name`. */

@@ -6,6 +6,11 @@ export interface SourcePage {
   alerts: Alert[];
   /** `meta.filteredCount` (else `totalCount`) when Tanium sent it: the length of the filtered list. */
   filteredCount?: number;
+  /**
+   * True when Tanium's own `meta.filteredCount` says matching alerts lie past this page: a page shorter
+   * than the limit is then not the end of the list (Tanium capped the limit).
+   */
+  more?: boolean;
 }
 
 /** Where alerts come from: Tanium in production, an in-memory list in unit tests. */

@@ -43,6 +43,8 @@ export class FakeAlerts implements AlertSource {
   failing = new Set<number>();
   /** Answer without `filteredCount`, as a Tanium that sends no `meta` does: arrivals cannot be counted. */
   omitFilteredCount = false;
+  /** The most alerts one answer holds whatever the limit, as a server capping `limit` would. */
+  maxLimit = Number.POSITIVE_INFINITY;
   intelNames = new Map<string, string>();
   intelFailing = new Set<string>();
   private seed = 12345;
@@ -111,13 +113,15 @@ export class FakeAlerts implements AlertSource {
       });
     }
     const ordered = this.ordered();
-    const alerts = ordered.slice(offset, offset + limit).map((a) => {
+    const alerts = ordered.slice(offset, offset + Math.min(limit, this.maxLimit)).map((a) => {
       const alert: Alert = { id: a.id, guid: a.guid, createdAt: a.createdAt, state: a.state ?? 'unresolved' };
       if (a.details !== undefined) alert.details = a.details;
       if (a.intelDocId !== undefined) alert.intelDocId = a.intelDocId;
       return alert;
     });
-    return this.omitFilteredCount ? { alerts } : { alerts, filteredCount: ordered.length };
+    if (this.omitFilteredCount) return { alerts };
+    const more = offset + alerts.length < ordered.length;
+    return more ? { alerts, filteredCount: ordered.length, more } : { alerts, filteredCount: ordered.length };
   }
 
   async intelDocName(id: string): Promise<string | undefined> {

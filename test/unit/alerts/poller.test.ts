@@ -360,6 +360,36 @@ describe('Alert poller: backlog', () => {
   });
 });
 
+describe('Alert poller: a Tanium that caps the page size', () => {
+  it('reads past a short page when Tanium counts more alerts, and loses none of a burst', async () => {
+    // Prepare: caught up, then a burst of 250 while Tanium answers at most 30 rows for a limit of 50
+    tanium.addSteady(40, 1000, T0);
+    await pollUntilCaughtUp();
+    tanium.maxLimit = 30;
+    const burst = tanium.addSteady(250, 10, T0 + 60_000);
+    now = T0 + 61_000;
+    // Act
+    const reports = await pollUntilCaughtUp();
+    const steady = [await poll(), await poll()];
+    // Assess
+    expect(sorted(publisher.ids.filter((id) => id >= burst[0]!.id))).toEqual(ids(burst));
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(reports.at(-1)!.status).toBe('caught_up');
+    expect(silentLogger.warnings.some((w) => w.includes('caps the page size'))).toBe(true);
+    expect(steady.map((r) => r.taniumRequests)).toEqual([1, 1]);
+  });
+
+  it('still takes a short page for the end of the list when Tanium sends no count', async () => {
+    // Prepare
+    tanium.omitFilteredCount = true;
+    tanium.addSteady(20, 1000, T0);
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', published: 20, taniumRequests: 1 });
+  });
+});
+
 describe('Alert poller: failures', () => {
   it('publishes what is proven complete when Tanium fails mid-walk, and the next run finishes', async () => {
     // Prepare
