@@ -102,7 +102,7 @@ export interface PollerSettings {
   firstRunHours: number;
   /** Filter pairs sent after `limit`, `offset` and `sort`. */
   filterPairs: Array<[string, string]>;
-  /** Upper bound on ids kept in `recent` (the DynamoDB item must stay below 400 KB). */
+  /** Ids kept in `recent`, when below what the page size allows (`windowIds` in poller.ts). */
   maxRecentIds: number;
   enrichIntelNames: boolean;
   source: string;
