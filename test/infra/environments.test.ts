@@ -168,7 +168,8 @@ describe('Infrastructure app entry (cdk.json)', () => {
     }
   }
 
-  it('synthesizes the stack of the environment given with -c env', async () => {
+  // A whole synth in a child process: about 20 s alone, longer on a loaded two-core machine.
+  it('synthesizes the stack of the environment given with -c env', { timeout: 90_000 }, async () => {
     // Act
     const result = await runApp({ env: 'prod' });
 
