@@ -4,7 +4,13 @@ import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { segment, TR } from '../../../shared/tanium/routes.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { freePort } from '../../helpers/moto.ts';
-import { clientFor, credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
+import {
+  capturingLogger,
+  clientFor,
+  credentialsFor,
+  type Emulator,
+  startTestEmulator,
+} from '../../helpers/tanium.ts';
 
 const CONNS = `${TR}/conns`;
 
@@ -156,11 +162,22 @@ describe('Tanium client: transport, retries and responses', () => {
     });
 
     it('retries a POST when the connection is refused (it never reached Tanium)', async () => {
+      // Prepare
       const port = await freePort();
-      const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` } });
+      const logger = capturingLogger();
+      const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` }, logger });
+
+      // Act
       const error = await taniumFailure(client.request({ method: 'POST', path: `${TR}/intels`, body: 'x' }));
+
+      // Assess
       expect(error).toMatchObject({ kind: 'transport', retryable: true });
       expect(error.message).toBe(`Error connecting to server: connection refused by 127.0.0.1:${port}`);
+      // Nothing can be counted on a closed port, so the retries are read from the client's own log.
+      const retries = logger.lines
+        .map((line) => JSON.parse(line) as { message: string; failure?: string })
+        .filter((line) => line.message === 'Retrying Tanium request after a transport failure');
+      expect(retries.map((line) => line.failure)).toEqual(['refused', 'refused']);
     });
   });
 
