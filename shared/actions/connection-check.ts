@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { TaniumError, unexpectedResponse } from '../tanium/errors.ts';
+import { LoginError, TaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { TR } from '../tanium/routes.ts';
 import type { ActionContext } from './types.ts';
 
@@ -47,16 +47,20 @@ export async function withConnectionCheck<T>(
   try {
     return await call();
   } catch (error) {
-    if (
-      !(error instanceof TaniumError) ||
-      error.status === undefined ||
-      error.status === 401 ||
-      error.status === 403
-    ) {
-      throw error;
-    }
+    if (!isRouteHttpError(error)) throw error;
     throw (await explainConnection(ctx, connectionId)) ?? error;
   }
+}
+
+/**
+ * An error status of the route itself. A failed login carries the login's status, and looking the
+ * connection up would only log in again (two more attempts against a lockout policy) and hide why it
+ * failed; a 2xx that did not parse says nothing about the connection either.
+ */
+function isRouteHttpError(error: unknown): error is TaniumError {
+  if (!(error instanceof TaniumError) || error instanceof LoginError) return false;
+  const status = error.status;
+  return status !== undefined && status >= 300 && status !== 401 && status !== 403;
 }
 
 async function explainConnection(ctx: ActionContext, connectionId: string): Promise<TaniumError | undefined> {

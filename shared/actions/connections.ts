@@ -129,7 +129,8 @@ export const createConnection = defineAction({
       default: 0,
       allowZero: true,
       max: { value: 900, message: 'Please provide a value between 0 and 900 in the wait_seconds parameter' },
-      description: 'Seconds to wait for the connection to become connected (0: do not wait)',
+      description:
+        "Seconds to wait for the connection to become connected (0: do not wait); the wait also ends at the function's time limit (the connections function's timeout, 120 s by default)",
     }),
   },
   async run(ctx, params) {
@@ -195,7 +196,9 @@ export const createConnection = defineAction({
 async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: number) {
   const now = ctx.now ?? Date.now;
   const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const until = Math.min(now() + waitSeconds * 1000, ctx.deadline);
+  const started = now();
+  const requestedUntil = started + waitSeconds * 1000;
+  const until = Math.min(requestedUntil, ctx.deadline);
   let status: string | undefined;
   for (;;) {
     try {
@@ -226,9 +229,21 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
   if (status === 'connected') return { message: 'Connection created successfully', data, summary };
   const message =
     status === undefined || status === 'waiting'
-      ? `Connection created but still waiting after ${waitSeconds} seconds. Current state: ${status ?? 'not listed'}`
+      ? stillWaiting(status, waitSeconds, until < requestedUntil ? now() - started : undefined)
       : `Connection created but not active. Current state: ${status}`;
   return failed(new TaniumError('connection', message), { data, summary });
+}
+
+/**
+ * `cutAfterMs` is set when the invocation deadline ended the wait before `wait_seconds`: the message
+ * then says how long it really waited, or a 900 s request cut after a few seconds would read as
+ * fifteen minutes of waiting.
+ */
+function stillWaiting(status: string | undefined, waitSeconds: number, cutAfterMs: number | undefined) {
+  const state = `Current state: ${status ?? 'not listed'}`;
+  if (cutAfterMs === undefined)
+    return `Connection created but still waiting after ${waitSeconds} seconds. ${state}`;
+  return `Connection created but still waiting after ${Math.floor(cutAfterMs / 1000)} seconds. ${state}. The function's time limit cut the wait short (${waitSeconds} seconds requested)`;
 }
 
 export const getEndpoint = defineAction({

@@ -1,7 +1,7 @@
 import { credentialFingerprint } from '../config/credentials.ts';
 import { TaniumError, ValidationError } from '../tanium/errors.ts';
 import { API_V2, segment, TR } from '../tanium/routes.ts';
-import { requiredInteger, requiredText } from './params.ts';
+import { requiredInteger, requiredNameOrId } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
 import { uploadIntelDoc } from './upload-intel-doc.ts';
 
@@ -125,7 +125,7 @@ export const startQuickScan = defineAction({
   permission: SCANS_WRITE,
   params: {
     intel_doc_id: requiredInteger('intel_doc_id', { description: 'Id of the intel document to scan with' }),
-    computer_group_name: requiredText('computer_group_name', {
+    computer_group_name: requiredNameOrId('computer_group_name', {
       description: 'Name of the computer group, or its numeric id',
     }),
   },

@@ -51,12 +51,34 @@ interface TextOptions {
   trim?: boolean;
 }
 
-/** A required string. */
-export function requiredText(name: string, options: TextOptions): Param<string> {
-  return kind({ type: 'string', required: true, description: options.description }, (value, fail) => {
+function requiredTextParser(name: string, options: TextOptions) {
+  return (value: unknown, fail: (message: string) => never): string => {
     if (isBlank(value)) return fail(requiredMessage(name));
     if (typeof value !== 'string') return fail(stringMessage(name));
     return options.trim === false ? value : value.trim();
+  };
+}
+
+/** A required string. */
+export function requiredText(name: string, options: TextOptions): Param<string> {
+  return kind(
+    { type: 'string', required: true, description: options.description },
+    requiredTextParser(name, options),
+  );
+}
+
+/**
+ * A required name that may also be a numeric id (1.9 lists numeric `computer_group_name` among the
+ * integers): a JSON integer is taken as its decimal digits, as if it had been sent as a string.
+ */
+export function requiredNameOrId(name: string, options: TextOptions): Param<string> {
+  const parseText = requiredTextParser(name, options);
+  return kind({ type: 'string', required: true, description: options.description }, (value, fail) => {
+    if (typeof value !== 'number') return parseText(value, fail);
+    if (!Number.isSafeInteger(value))
+      return fail(`Please provide a valid integer value in the ${name} parameter`);
+    if (value < 0) return fail(`Please provide a valid non-negative integer value in the ${name} parameter`);
+    return String(value);
   });
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
 import { type ClientLogger, TaniumClient } from './client.ts';
 
@@ -10,23 +11,40 @@ export interface TaniumClientCacheOptions {
 }
 
 /**
+ * What the client is built from: the credential plus its connection settings. A secret rotated only to
+ * fix `ca_bundle`, `verify_server_cert` or `timeout_seconds` must take effect without a new container;
+ * the session cache stays keyed on the credential alone, so such a change keeps the session.
+ */
+function clientKey(credentials: TaniumCredentials): string {
+  const caBundle = credentials.caBundle
+    ? createHash('sha256').update(credentials.caBundle).digest('hex')
+    : '';
+  return [
+    credentialFingerprint(credentials),
+    credentials.verifyServerCert,
+    caBundle,
+    credentials.timeoutSeconds,
+  ].join(':');
+}
+
+/**
  * A container's Tanium client. The credentials are read on every call (once per invocation); the client,
- * with its sockets and its session, is rebuilt only when the credential itself changed (a rotated secret).
+ * with its sockets and its session, is rebuilt only when the secret changed (a rotated value).
  */
 export class TaniumClientCache {
-  private cached: { fingerprint: string; client: TaniumClient } | undefined;
+  private cached: { key: string; client: TaniumClient } | undefined;
 
   constructor(private readonly options: TaniumClientCacheOptions) {}
 
   async get(): Promise<TaniumClient> {
     const credentials = await this.options.credentials();
-    const fingerprint = credentialFingerprint(credentials);
-    if (this.cached?.fingerprint !== fingerprint) {
+    const key = clientKey(credentials);
+    if (this.cached?.key !== key) {
       const client = new TaniumClient(credentials, {
         logger: this.options.logger,
         ...this.options.clientOptions,
       });
-      this.cached = { fingerprint, client };
+      this.cached = { key, client };
     }
     return this.cached.client;
   }

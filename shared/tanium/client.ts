@@ -11,7 +11,7 @@ import {
 import { agentFor } from './agent.ts';
 import { DeadlineSignals } from './deadline-signals.ts';
 import { redact } from './error-text.ts';
-import { TaniumError } from './errors.ts';
+import { LoginError, TaniumError } from './errors.ts';
 import { httpError, parseBody } from './responses.ts';
 import {
   backoffMs,
@@ -307,7 +307,7 @@ export class TaniumClient {
             ? 'auth'
             : error.kind;
         const message = uncertain ? error.message.replace(`.${UNKNOWN_OUTCOME_SUFFIX}`, '') : error.message;
-        throw new TaniumError(kind, `Login failed: ${message}`, {
+        throw new LoginError(kind, `Login failed: ${message}`, {
           retryable: uncertain || error.retryable,
           ...(error.status === undefined ? {} : { status: error.status }),
           cause: error,

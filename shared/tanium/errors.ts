@@ -57,6 +57,21 @@ export class TaniumError extends Error {
   }
 }
 
+/**
+ * The username/password login failed (`Login failed: ...`), whatever its status: callers that explain
+ * a route's own HTTP error (the connection check of 1.10) must not read it as one.
+ */
+export class LoginError extends TaniumError {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    options: { retryable?: boolean; status?: number; cause?: unknown },
+  ) {
+    super(kind, message, options);
+    this.name = 'LoginError';
+  }
+}
+
 /** Bad input: a parameter, an event, a request envelope. Never retried. */
 export class ValidationError extends TaniumError {
   constructor(message: string) {

@@ -6,6 +6,7 @@ export type TransportFailure =
   | 'tls'
   | 'dns'
   | 'refused'
+  | 'unreachable'
   | 'connect_timeout'
   | 'response_timeout'
   | 'reset'
@@ -28,6 +29,11 @@ const TLS_CODES = new Set([
   'HOSTNAME_MISMATCH',
 ]);
 
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']);
+
+/** connect() failed locally or on the route: no socket was ever open, so nothing reached Tanium. */
+const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
 function errorCode(error: unknown): string {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
@@ -47,8 +53,9 @@ export function classifyTransportError(
   if (deadlineHit) return { failure: 'deadline', code };
   if (TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL'))
     return { failure: 'tls', code };
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return { failure: 'dns', code };
+  if (DNS_CODES.has(code)) return { failure: 'dns', code };
   if (code === 'ECONNREFUSED') return { failure: 'refused', code };
+  if (UNREACHABLE_CODES.has(code)) return { failure: 'unreachable', code };
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return { failure: 'connect_timeout', code };
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
     return { failure: 'response_timeout', code };
@@ -67,7 +74,13 @@ export function classifyTransportError(
 
 /** A failure before any byte could have reached Tanium: a POST may be retried after it. */
 export function neverSent(failure: TransportFailure): boolean {
-  return failure === 'dns' || failure === 'refused' || failure === 'connect_timeout' || failure === 'no_time';
+  return (
+    failure === 'dns' ||
+    failure === 'refused' ||
+    failure === 'unreachable' ||
+    failure === 'connect_timeout' ||
+    failure === 'no_time'
+  );
 }
 
 /** A failure that retrying the same request may cure. */
@@ -110,6 +123,11 @@ export function transportError(
       });
     case 'refused':
       return new TaniumError('transport', `${prefix}connection refused by ${host}:${port}`, {
+        retryable: true,
+        cause,
+      });
+    case 'unreachable':
+      return new TaniumError('transport', `${prefix}${host}:${port} is unreachable (${code})`, {
         retryable: true,
         cause,
       });

@@ -247,6 +247,29 @@ describe('Actions: connections family', () => {
       expect(result.data[0]).toMatchObject({ status: 'waiting' });
     });
 
+    it('reports the seconds it really waited when the function time limit cut the wait', async () => {
+      // Prepare: 7.5 s of the invocation left; sleeping skips time on one clock shared by wait and deadline
+      let skipped = 0;
+      const cut = contextFor(clientFor(emulator), emulator, {
+        deadline: Date.now() + 7500,
+        now: () => Date.now() + skipped,
+        sleep: async (ms: number) => {
+          skipped += ms;
+          emulator.clock.advance(ms);
+        },
+      });
+
+      // Act
+      const result = await run(createConnection, { destination: 'offline-01', wait_seconds: 900 }, cut);
+
+      // Assess
+      expect(result.status).toBe('failed');
+      expect(result.message).toBe(
+        "Connection created but still waiting after 6 seconds. Current state: waiting. The function's time limit cut the wait short (900 seconds requested)",
+      );
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(4);
+    });
+
     it('fails at once with the reason when polling is refused, and keeps the created id', async () => {
       // Prepare: the listing answers 403 every time, which waiting cannot cure
       emulator.faults.add({

@@ -77,6 +77,16 @@ describe('Action: start quick scan', () => {
     expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/34`, `POST ${TR}/on-demand-scans`]);
   });
 
+  it('reads a JSON number as the same numeric group id', async () => {
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: 34 });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.summary).toEqual({ scan_id: emulator.state.scans.scans[0]?.id, computer_group_id: 34 });
+    expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/34`, `POST ${TR}/on-demand-scans`]);
+  });
+
   it('falls back to the name lookup only when the numeric id does not exist (404)', async () => {
     // Act
     const result = await scan({ intel_doc_id: 11, computer_group_name: '1234' });
@@ -349,6 +359,18 @@ describe('Action: start quick scan', () => {
     [
       { intel_doc_id: 11, computer_group_name: '9007199254740993' },
       'Please provide a valid integer value in the computer_group_name parameter',
+    ],
+    [
+      { intel_doc_id: 11, computer_group_name: 34.5 },
+      'Please provide a valid integer value in the computer_group_name parameter',
+    ],
+    [
+      { intel_doc_id: 11, computer_group_name: -34 },
+      'Please provide a valid non-negative integer value in the computer_group_name parameter',
+    ],
+    [
+      { intel_doc_id: 11, computer_group_name: true },
+      "Please provide a string value in the 'computer_group_name' parameter",
     ],
     [
       { intel_doc_id: 11, computer_group_name: '..' },

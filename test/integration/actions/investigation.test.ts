@@ -16,6 +16,7 @@ import { clientFor, contextFor, type Emulator, SEEDED, startTestEmulator } from 
 const CONNECTED = SEEDED.connectedConnectionId;
 const HOST = 'test-client-1';
 const ALL_CONTEXTS = ['parent', 'node', 'siblings', 'children'];
+const LOGIN = '/api/v2/session/login';
 const connPath = (cid: string, rest: string) => `${TR}/conns/${cid}/${rest}`;
 
 describe('Actions: investigation family', () => {
@@ -235,6 +236,78 @@ describe('Actions: investigation family', () => {
         'Error occurred while processing the response from server. Expected a list of process events',
       );
       expect(result.error?.kind).toBe('tanium');
+    });
+  });
+
+  describe('Connection check (1.10): only after an HTTP error of the route itself', () => {
+    it('reports a failed login without a connection lookup, which would log in again', async () => {
+      // Prepare
+      emulator.faults.add({
+        method: 'POST',
+        path: LOGIN,
+        times: 1,
+        kind: 'status',
+        status: 500,
+        message: 'Login broke',
+      });
+      const password = contextFor(clientFor(emulator, { auth: 'password' }), emulator);
+
+      // Act
+      const result = await executeAction(
+        getProcess as unknown as ActionDefinition,
+        { connection_id: SEEDED.waitingConnectionId, process_table_id: SEEDED_PTIDS.cmd },
+        password,
+      );
+
+      // Assess
+      expect(result.message).toBe(
+        'Login failed: Error from server. Status Code: 500 Data from server: Login broke',
+      );
+      expect(result.error?.kind).toBe('auth');
+      expect(emulator.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+        `POST ${LOGIN} 500`,
+      ]);
+    });
+
+    it('tries each login route once when both are missing', async () => {
+      // Prepare
+      emulator.faults.add({ method: 'POST', path: LOGIN, kind: 'status', status: 404, message: 'No route' });
+      emulator.faults.add({
+        method: 'POST',
+        path: '/auth',
+        kind: 'status',
+        status: 404,
+        message: 'No route',
+      });
+      const password = contextFor(clientFor(emulator, { auth: 'password' }), emulator);
+
+      // Act
+      const result = await executeAction(
+        getEvents as unknown as ActionDefinition,
+        { connection_id: CONNECTED, event_type: 'network' },
+        password,
+      );
+
+      // Assess
+      expect(result.message).toBe(
+        'Login failed: Error from server. Status Code: 404 Data from server: No route',
+      );
+      expect(emulator.requests.map((r) => `${r.method} ${r.path}`)).toEqual([`POST ${LOGIN}`, 'POST /auth']);
+    });
+
+    it('does not look the connection up after a 2xx it could not read', async () => {
+      // Prepare
+      emulator.faults.add({ path: `${TR}/conns/*`, kind: 'html200' });
+
+      // Act
+      const result = await run(getProcess, {
+        connection_id: SEEDED.waitingConnectionId,
+        process_table_id: SEEDED_PTIDS.cmd,
+      });
+
+      // Assess
+      expect(result.message).toMatch(/^Unexpected HTML response from server\. Status Code: 200/);
+      expect(emulator.requestCount()).toBe(1);
     });
   });
 

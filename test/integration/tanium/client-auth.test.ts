@@ -121,6 +121,26 @@ describe('Tanium client: authentication', () => {
     ]);
   });
 
+  it('reuses the session another request already renewed instead of logging in again', async () => {
+    // Prepare: B leaves with the expired session and is answered only after A has logged in again
+    const client = clientFor(emulator, { auth: 'password' });
+    await client.request(STATUS);
+    emulator.expireAllSessions();
+    emulator.clearRequests();
+    const CONNS = `${TR}/conns`;
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'delay', ms: 1500 });
+
+    // Act
+    const requestB = client.request({ method: 'GET', path: CONNS });
+    const responseA = await client.request(STATUS);
+    const responseB = await requestB;
+
+    // Assess
+    expect([responseA.status, responseB.status]).toEqual([200, 200]);
+    expect(emulator.requestCount({ path: LOGIN })).toBe(1);
+    expect(emulator.requests.filter((r) => r.path === CONNS).map((r) => r.status)).toEqual([403, 200]);
+  });
+
   it('shares one login between concurrent requests', async () => {
     const client = clientFor(emulator, { auth: 'password' });
     await Promise.all([client.request(STATUS), client.request(STATUS), client.request(STATUS)]);

@@ -1,10 +1,18 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
+import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { segment, TR } from '../../../shared/tanium/routes.ts';
+import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { freePort } from '../../helpers/moto.ts';
-import { clientFor, credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
+import {
+  capturingLogger,
+  clientFor,
+  credentialsFor,
+  type Emulator,
+  startTestEmulator,
+} from '../../helpers/tanium.ts';
 
 const CONNS = `${TR}/conns`;
 
@@ -40,6 +48,23 @@ describe('Tanium client: transport, retries and responses', () => {
         /^Error connecting to server: TLS certificate verification failed \([A-Z_]+\)\. Check ca_bundle or the server certificate\.$/,
       );
       expect(emulator.requests).toHaveLength(0);
+    });
+
+    it('trusts a ca_bundle added to the secret from the next request, in the same container', async () => {
+      // Prepare: the secret first lacks the CA, as when an operator has not added it yet
+      clearSessionCache();
+      let secret = credentialsFor(emulator, { secret: { ca_bundle: null } });
+      const cache = new TaniumClientCache({ credentials: async () => secret, logger: capturingLogger() });
+      const refused = await taniumFailure((await cache.get()).request({ method: 'GET', path: CONNS }));
+      expect(refused.message).toContain('Check ca_bundle');
+
+      // Act: the operator follows the message and puts the CA in the secret
+      secret = credentialsFor(emulator);
+      const response = await (await cache.get()).request({ method: 'GET', path: CONNS });
+
+      // Assess
+      expect(response.status).toBe(200);
+      expect(emulator.requestCount({ path: CONNS })).toBe(1);
     });
 
     it('accepts any certificate when verify_server_cert is false', async () => {
@@ -156,11 +181,22 @@ describe('Tanium client: transport, retries and responses', () => {
     });
 
     it('retries a POST when the connection is refused (it never reached Tanium)', async () => {
+      // Prepare
       const port = await freePort();
-      const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` } });
+      const logger = capturingLogger();
+      const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` }, logger });
+
+      // Act
       const error = await taniumFailure(client.request({ method: 'POST', path: `${TR}/intels`, body: 'x' }));
+
+      // Assess
       expect(error).toMatchObject({ kind: 'transport', retryable: true });
       expect(error.message).toBe(`Error connecting to server: connection refused by 127.0.0.1:${port}`);
+      // Nothing can be counted on a closed port, so the retries are read from the client's own log.
+      const retries = logger.lines
+        .map((line) => JSON.parse(line) as { message: string; failure?: string })
+        .filter((line) => line.message === 'Retrying Tanium request after a transport failure');
+      expect(retries.map((line) => line.failure)).toEqual(['refused', 'refused']);
     });
   });
 

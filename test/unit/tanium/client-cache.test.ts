@@ -4,8 +4,11 @@ import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 
 const silent = { debug() {}, warn() {} };
 
-function secretWith(token: string) {
-  return parseCredentials({ base_url: 'https://tanium.example.com', api_token: token }, 'test');
+const CA_ONE = '-----BEGIN CERTIFICATE-----\nMIIBone\n-----END CERTIFICATE-----\n';
+const CA_TWO = '-----BEGIN CERTIFICATE-----\nMIIBtwo\n-----END CERTIFICATE-----\n';
+
+function secretWith(token: string, fields: Record<string, unknown> = {}) {
+  return parseCredentials({ base_url: 'https://tanium.example.com', api_token: token, ...fields }, 'test');
 }
 
 describe('Tanium client cache', () => {
@@ -42,6 +45,30 @@ describe('Tanium client cache', () => {
     // Assess
     expect(after).not.toBe(before);
     expect(after.secrets()).toContain('token-two-456');
+    expect(await cache.get()).toBe(after);
+  });
+
+  it.each([
+    ['ca_bundle is added', {}, { ca_bundle: CA_ONE }],
+    ['ca_bundle is replaced', { ca_bundle: CA_ONE }, { ca_bundle: CA_TWO }],
+    ['verify_server_cert changes', { ca_bundle: CA_ONE }, { ca_bundle: CA_ONE, verify_server_cert: false }],
+    ['timeout_seconds changes', { ca_bundle: CA_ONE }, { ca_bundle: CA_ONE, timeout_seconds: 120 }],
+  ] as const)('builds a new client when only %s', async (_change, original, rotated) => {
+    // Prepare: the same token throughout; only the connection settings of the secret change
+    let fields: Record<string, unknown> = original;
+    const cache = new TaniumClientCache({
+      credentials: async () => secretWith('token-one-123', fields),
+      logger: silent,
+    });
+    const before = await cache.get();
+
+    // Act
+    fields = rotated;
+    const after = await cache.get();
+
+    // Assess
+    expect(after).not.toBe(before);
+    expect(after.credentials).toEqual(secretWith('token-one-123', rotated));
     expect(await cache.get()).toBe(after);
   });
 });

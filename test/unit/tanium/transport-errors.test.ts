@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import {
+  classifyTransportError,
+  neverSent,
+  transportError,
+} from '../../../shared/tanium/transport-errors.ts';
+
+const POST = {
+  method: 'POST',
+  path: '/plugin/products/threat-response/api/v1/intels',
+  host: 'tanium.example.com',
+  port: '443',
+  timeoutSeconds: 60,
+};
+
+/** A connect() failure as undici reports it: the system error is the cause of a TypeError. */
+function connectFailure(code: string): Error {
+  const cause = Object.assign(new Error(`connect ${code} 192.0.2.1:443`), { code, syscall: 'connect' });
+  return new TypeError('fetch failed', { cause });
+}
+
+describe('Transport errors', () => {
+  it.each(['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])(
+    'treats %s as a connection never made: a POST may run again',
+    (code) => {
+      // Act
+      const { failure } = classifyTransportError(connectFailure(code), false);
+      const error = transportError(failure, code, POST, undefined);
+
+      // Assess
+      expect(failure).toBe('unreachable');
+      expect(neverSent(failure)).toBe(true);
+      expect(error).toMatchObject({ kind: 'transport', retryable: true });
+      expect(error.message).toBe(
+        `Error connecting to server: tanium.example.com:443 is unreachable (${code})`,
+      );
+    },
+  );
+
+  it.each(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL'])(
+    'treats %s as a failed DNS lookup',
+    (code) => {
+      // Act
+      const { failure } = classifyTransportError(connectFailure(code), false);
+
+      // Assess
+      expect(failure).toBe('dns');
+      expect(neverSent(failure)).toBe(true);
+      expect(transportError(failure, code, POST, undefined)).toMatchObject({
+        kind: 'transport',
+        retryable: true,
+      });
+    },
+  );
+
+  it('keeps an unknown failure final, since it may have happened after the request left', () => {
+    // Act
+    const { failure } = classifyTransportError(connectFailure('EPROTO'), false);
+
+    // Assess
+    expect(failure).toBe('other');
+    expect(neverSent(failure)).toBe(false);
+    expect(transportError(failure, 'EPROTO', POST, new Error('boom'))).toMatchObject({
+      kind: 'transport',
+      retryable: false,
+    });
+  });
+});
