@@ -4,18 +4,32 @@ import { awsClientConfig } from '../config/aws-client-config.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
-import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
+import {
+  isRetryableEntryCode,
+  type PutEventsOutcome,
+  putEventsWithRetry,
+  unlessAborted,
+} from './put-events.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 
+export interface PublishOptions {
+  /**
+   * No redelivery will follow, so a failure a retry could cure is reported in the event instead of
+   * failing the record into the DLQ with no result at all.
+   */
+  lastAttempt?: boolean;
+  /**
+   * Aborted when the invocation is about to end: publishing stops (calls in flight are cancelled) and
+   * fails with a retryable error, so the handler still returns which records to redeliver.
+   */
+  signal?: AbortSignal;
+}
+
 /** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
 export interface ResultSink {
-  /**
-   * `lastAttempt`: no redelivery will follow, so a failure a retry could cure is reported in the event
-   * instead of failing the record into the DLQ with no result at all.
-   */
-  publish(detail: ResultDetail, options?: { lastAttempt?: boolean }): Promise<void>;
+  publish(detail: ResultDetail, options?: PublishOptions): Promise<void>;
   /**
    * Announces a result still being worked on (a record of the batch in progress), so results that are
    * ready wait for it to share a call instead of going out one by one. Returns the release, called once
@@ -61,9 +75,9 @@ export class EventBridgeResultSink implements ResultSink {
     this.sleep = options.sleep ?? ((ms) => delay(ms));
   }
 
-  async publish(detail: ResultDetail, options: { lastAttempt?: boolean } = {}): Promise<void> {
-    const entry = await this.entryFor(detail, options.lastAttempt ?? false);
-    await this.put(entry);
+  async publish(detail: ResultDetail, options: PublishOptions = {}): Promise<void> {
+    const entry = await this.entryFor(detail, options.lastAttempt ?? false, options.signal);
+    await this.put(entry, options.signal);
   }
 
   hold(): () => void {
@@ -86,7 +100,11 @@ export class EventBridgeResultSink implements ResultSink {
     };
   }
 
-  private async entryFor(detail: ResultDetail, lastAttempt: boolean): Promise<PutEventsRequestEntry> {
+  private async entryFor(
+    detail: ResultDetail,
+    lastAttempt: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<PutEventsRequestEntry> {
     const whole = this.entry(detail);
     if (entrySize(whole) <= MAX_ENTRY_BYTES) return whole;
     if (!this.store) {
@@ -97,8 +115,9 @@ export class EventBridgeResultSink implements ResultSink {
     const key = resultKey(detail);
     let dataRef: ResultDetail['dataRef'];
     try {
-      dataRef = await this.store().putResult(key, whole.Detail ?? '');
+      dataRef = await unlessAborted(this.store().putResult(key, whole.Detail ?? ''), signal);
     } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
       const failure = toTaniumError(error);
       if (failure.retryable && !lastAttempt) throw failure;
       // Redelivery cannot fix a refused write, and none follows the last attempt: tell the requester
@@ -133,11 +152,12 @@ export class EventBridgeResultSink implements ResultSink {
    * the next turn of the event loop, or, while results are still held (records of the same SQS batch
    * still running), once the last of them is released or after MAX_HOLD_MS, whichever comes first.
    */
-  private put(entry: PutEventsRequestEntry): Promise<void> {
+  private put(entry: PutEventsRequestEntry, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
     const size = entrySize(entry);
     return new Promise<void>((resolve, reject) => {
       if (this.queuedBytes + size > MAX_ENTRY_BYTES) this.flush();
-      this.queue.push({ entry, size, resolve, reject });
+      this.queue.push({ entry, size, resolve, reject, ...(signal ? { signal } : {}) });
       this.queuedBytes += size;
       if (this.queue.length >= MAX_ENTRIES_PER_CALL) this.flush();
       else this.schedule();
@@ -184,7 +204,7 @@ export class EventBridgeResultSink implements ResultSink {
       outcome = await putEventsWithRetry(
         this.client,
         batch.map((item) => item.entry),
-        { attempts: PUBLISH_ATTEMPTS, sleep: this.sleep },
+        { attempts: PUBLISH_ATTEMPTS, sleep: this.sleep, ...batchSignal(batch) },
       );
     } catch (error) {
       const failure = publishError(error instanceof Error ? error.message : String(error), error);
@@ -210,6 +230,19 @@ interface Pending {
   size: number;
   resolve: () => void;
   reject: (error: Error) => void;
+  signal?: AbortSignal;
+}
+
+/** A batch stops when the first of its results runs out of time (they all share one invocation). */
+function batchSignal(batch: Pending[]): { signal?: AbortSignal } {
+  const signals = [...new Set(batch.flatMap((item) => (item.signal ? [item.signal] : [])))];
+  if (signals.length === 0) return {};
+  return { signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
+}
+
+function abortedError(signal: AbortSignal): TaniumError {
+  const reason: unknown = signal.reason;
+  return publishError(reason instanceof Error ? reason.message : String(reason), reason);
 }
 
 function publishError(reason: string, cause?: unknown): TaniumError {

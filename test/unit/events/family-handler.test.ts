@@ -5,7 +5,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { createFamilyHandler } from '../../../shared/events/family-handler.ts';
+import { createFamilyHandler, PUBLISH_MARGIN_MS } from '../../../shared/events/family-handler.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
@@ -562,6 +562,51 @@ describe('Family handler: publishing', () => {
         extra: expect.objectContaining({ correlation_id: 'req-list', action: 'list connections' }),
       }),
     ]);
+  });
+
+  it('stops publishing before the invocation ends and fails only the records whose results did not go out', async () => {
+    // Prepare: eleven results need two PutEvents calls (ten entries at most per call); the first is
+    // accepted, the second never answers
+    eventBridge
+      .on(PutEventsCommand)
+      .callsFakeOnce((input: { Entries: unknown[] }) => ({
+        FailedEntryCount: 0,
+        Entries: input.Entries.map((_, index) => ({ EventId: `e-${index}` })),
+      }))
+      .callsFake(() => new Promise(() => undefined));
+    const { handler } = buildHandler('connections');
+    const records = Array.from({ length: 11 }, (_, i) =>
+      sqsRecord(listConnections(`req-${i}`), { messageId: `msg-${i}` }),
+    );
+    const started = Date.now();
+
+    // Act
+    const response = (await handler(
+      sqsEvent(...records),
+      lambdaContext({ remainingMs: 3_000 }),
+    )) as SQSBatchResponse;
+    const elapsedMs = Date.now() - started;
+
+    // Assess
+    const [accepted, stalled] = eventBridge.commandCalls(PutEventsCommand);
+    const requestIds = (call: typeof accepted) =>
+      (call?.args[0].input.Entries ?? []).map(
+        (entry) => (JSON.parse(entry.Detail ?? '{}') as ResultDetail).requestId,
+      );
+    expect(requestIds(accepted)).toHaveLength(10);
+    const unpublished = requestIds(stalled);
+    expect(unpublished).toHaveLength(1);
+    expect(response).toEqual({
+      batchItemFailures: unpublished.map((id) => ({ itemIdentifier: id.replace('req-', 'msg-') })),
+    });
+    expect(elapsedMs).toBeGreaterThanOrEqual(3_000 - PUBLISH_MARGIN_MS - 100);
+    expect(elapsedMs).toBeLessThan(3_000);
+    // The SDK call itself is cancelled, not only left behind
+    // (the stub's type knows only the command; the SDK's send takes its options second)
+    const options = (stalled?.args as unknown[] | undefined)?.[1] as
+      | { abortSignal?: AbortSignal }
+      | undefined;
+    expect(options?.abortSignal?.aborted).toBe(true);
   });
 
   it('stores a result over the EventBridge limit in the vault and publishes a dataRef instead of data', async () => {

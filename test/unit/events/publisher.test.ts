@@ -356,6 +356,60 @@ describe('Result publishing', () => {
     expect(sizes).toEqual([2, 1]);
   });
 
+  it('stops retrying when its time is up: the accepted result is published, the throttled one fails', async () => {
+    // Prepare: the first call throttles 'b'; the time runs out during the backoff, which would outlast it
+    const controller = new AbortController();
+    eventBridge.on(PutEventsCommand).callsFakeOnce((input: { Entries: unknown[] }) => {
+      setTimeout(() => controller.abort(new Error('the invocation is about to end')), 10);
+      return {
+        FailedEntryCount: 1,
+        Entries: input.Entries.map((_, index) =>
+          index === 1
+            ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
+            : { EventId: 'e' },
+        ),
+      };
+    });
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      sleep: () => new Promise(() => undefined),
+    });
+    const outcome = (requestId: string) =>
+      sink.publish(detail({ requestId }), { signal: controller.signal }).then(
+        () => 'published',
+        (error: Error) => error.message,
+      );
+
+    // Act
+    const [a, b] = await Promise.all([outcome('a'), outcome('b')]);
+
+    // Assess
+    expect(a).toBe('published');
+    expect(b).toBe('Unable to publish the result to EventBridge: Aborted: the invocation is about to end');
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+  });
+
+  it('stops waiting for the vault to store an oversized result when its time is up', async () => {
+    // Prepare: the vault never answers
+    const store = storeWith(() => new Promise(() => undefined));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+
+    // Act
+    const publishing = sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), {
+      lastAttempt: true,
+      signal: AbortSignal.timeout(20),
+    });
+
+    // Assess
+    await expect(publishing).rejects.toMatchObject({ kind: 'transient', retryable: true });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
   it('turns a PutEvents call failure into a retryable error', async () => {
     // Prepare
     eventBridge
