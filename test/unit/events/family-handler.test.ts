@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
@@ -816,6 +816,58 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(original).toEqual({ batchItemFailures: [] });
     expect(request).toHaveBeenCalledTimes(1);
     expect(publishedDetails(eventBridge)).toHaveLength(1);
+  });
+
+  it('keeps the parameters out of the stored record and replays them from the request', async () => {
+    // Prepare
+    const items = fakeIdempotencyTable(dynamo);
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const first = (await handler(closeConnection('req-lean'), lambdaContext())) as ResultDetail;
+    const replay = (await handler(closeConnection('req-lean'), lambdaContext())) as ResultDetail;
+
+    // Assess
+    const [item] = [...items.values()];
+    const stored = item?.data?.M?.result?.M;
+    expect(stored).toMatchObject({ status: { S: 'success' }, message: { S: 'Close connection requested' } });
+    expect(stored).not.toHaveProperty('parameter');
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(first.parameter).toEqual({ connection_id: 'remote:host-a:1:1' });
+    expect(replay).toEqual(first);
+  });
+
+  it('publishes the result and reports it when the idempotency record cannot be completed', async () => {
+    // Prepare: DynamoDB refuses the completed record (an item over 400 KB)
+    dynamo.on(UpdateItemCommand).rejects(
+      Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+        name: 'ValidationException',
+      }),
+    );
+    const { handler, logs, observations } = buildHandler('connections');
+
+    // Act
+    const response = await handler(sqsEvent(sqsRecord(closeConnection('req-unrecorded'))), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-unrecorded', status: 'success' }),
+    ]);
+    const errors = logs.filter((line) => line.level === 'error');
+    expect(errors).toEqual([
+      {
+        level: 'error',
+        message: 'The action ran but its idempotency record could not be completed',
+        extra: expect.objectContaining({
+          correlation_id: 'req-unrecorded',
+          action: 'close connection',
+          reason: expect.stringContaining('Item size has exceeded the maximum allowed size'),
+        }),
+      },
+    ]);
+    expect(JSON.stringify(errors)).not.toContain('remote:host-a:1:1');
+    expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
   });
 
   it('never touches the idempotency table for read-only actions', async () => {
