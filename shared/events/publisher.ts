@@ -43,6 +43,11 @@ export const MAX_HOLD_MS = 25;
 /** Attempts for an entry PutEvents reports as failed (the SDK retries thrown errors itself). */
 export const PUBLISH_ATTEMPTS = 4;
 const MESSAGE_LIMIT_WHEN_STRIPPED = 2048;
+/**
+ * Characters of the request id and the action kept in an event stripped to fit. A request id is at most
+ * 256 characters when validated; an unknown action's name is whatever the sender wrote.
+ */
+const NAME_LIMIT_WHEN_STRIPPED = 256;
 
 export interface EventBridgeSinkOptions {
   busName: string;
@@ -123,12 +128,22 @@ export class EventBridgeResultSink implements ResultSink {
       // Redelivery cannot fix a refused write, and none follows the last attempt: tell the requester
       // instead of looping to the DLQ or reaching it with no result.
       const { data: _data, dataRef: _ref, ...rest } = detail;
-      return this.entry({
+      const failed: ResultDetail = {
         ...rest,
         status: 'failed',
-        message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+        message: `The result is larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`,
         summary: {},
         error: failure.info,
+      };
+      const entry = this.entry(failed);
+      if (entrySize(entry) <= MAX_ENTRY_BYTES) return entry;
+      // Then the parameters, the context or the action are what is too big: the event must still fit.
+      return this.entry({
+        ...failed,
+        ...identity(detail),
+        message: `${failed.message}. Its parameter and context are left out: too large for an EventBridge event`,
+        parameter: {},
+        context: {},
       });
     }
     const { data: _data, ...withoutData } = detail;
@@ -136,10 +151,9 @@ export class EventBridgeResultSink implements ResultSink {
     if (entrySize(referenced) <= MAX_ENTRY_BYTES) return referenced;
     // Huge parameters or context: the event keeps what identifies the request; the object has the rest.
     return this.entry({
-      requestId: detail.requestId,
-      action: detail.action,
+      ...identity(detail),
       status: detail.status,
-      message: detail.message.slice(0, MESSAGE_LIMIT_WHEN_STRIPPED),
+      message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
       ...(detail.error ? { error: detail.error } : {}),
       startedAt: detail.startedAt,
       durationMs: detail.durationMs,
@@ -238,6 +252,23 @@ function batchSignal(batch: Pending[]): { signal?: AbortSignal } {
   const signals = [...new Set(batch.flatMap((item) => (item.signal ? [item.signal] : [])))];
   if (signals.length === 0) return {};
   return { signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
+}
+
+/** The request id and the action as far as an event stripped to fit keeps them. */
+function identity(detail: ResultDetail): { requestId: string; action: string } {
+  return {
+    requestId: cut(detail.requestId, NAME_LIMIT_WHEN_STRIPPED),
+    action: cut(detail.action, NAME_LIMIT_WHEN_STRIPPED),
+  };
+}
+
+/** `text` cut to at most `max` characters, ending in '…' when cut, never inside a surrogate pair. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
 }
 
 function abortedError(signal: AbortSignal): TaniumError {
