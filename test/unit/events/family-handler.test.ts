@@ -10,7 +10,13 @@ import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
-import { eventBridgeEvent, lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
+import {
+  eventBridgeEvent,
+  lambdaContext,
+  onFailureRecord,
+  sqsEvent,
+  sqsRecord,
+} from '../../helpers/lambda.ts';
 import {
   acceptAllEntries,
   BUCKET,
@@ -148,6 +154,34 @@ describe('Family handler: event shapes', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     const [detail] = publishedDetails(eventBridge);
     expect(detail).toMatchObject({ requestId: 'eb-event-9', action: 'list connections', status: 'success' });
+  });
+
+  it('runs the request of a failed asynchronous invocation redriven from the DLQ, under its key', async () => {
+    // Prepare: an asynchronous invocation ran the action, then failed (its result could not be
+    // published), and Lambda's on-failure destination put its record in the DLQ
+    eventBridge.on(PutEventsCommand).rejectsOnce(new Error('Rate exceeded'));
+    const { handler } = buildHandler('connections');
+    const invoked = { action: 'close connection', parameters: { connection_id: 'remote:host-a:1:1' } };
+    await expect(handler(invoked, lambdaContext({ awsRequestId: 'async-7' }))).rejects.toThrow(
+      'Rate exceeded',
+    );
+    acceptAllEntries(eventBridge);
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(onFailureRecord(invoked, { requestId: 'async-7' }))),
+      lambdaContext(),
+    );
+
+    // Assess: the stored result is published; Tanium saw one call
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge).at(-1)).toMatchObject({
+      requestId: 'async-7',
+      action: 'close connection',
+      status: 'success',
+      message: 'Close connection requested',
+    });
+    expect(request).toHaveBeenCalledTimes(1);
   });
 
   it('takes the request from the detail of an EventBridge event and returns the result', async () => {
