@@ -32,6 +32,17 @@ export interface EventBridgeEnvelope {
   detail: unknown;
 }
 
+/**
+ * The fields read of a Lambda invocation record: what an on-failure destination sends (here to the
+ * family's DLQ) when an asynchronous invocation failed every attempt.
+ */
+export interface InvocationRecord {
+  version: string;
+  requestContext: { requestId?: unknown; functionArn: string; condition?: unknown };
+  /** The event the function was invoked with. */
+  requestPayload: unknown;
+}
+
 export const MAX_REQUEST_ID_LENGTH = 256;
 
 const requestSchema = z.strictObject({
@@ -57,12 +68,32 @@ export function isEventBridgeEvent(value: unknown): value is EventBridgeEnvelope
   );
 }
 
+/** True for a Lambda invocation record (no request has these fields: the request schema is strict). */
+export function isInvocationRecord(value: unknown): value is InvocationRecord {
+  return (
+    isObject(value) &&
+    'requestPayload' in value &&
+    typeof value.version === 'string' &&
+    isObject(value.requestContext) &&
+    typeof value.requestContext.functionArn === 'string'
+  );
+}
+
 /**
  * Validates a request payload. `fallbackId` is used when the request carries no `requestId`: callers pass
  * an id that is stable across redeliveries (the SQS message id, the EventBridge event id), so a redelivered
  * request keeps its idempotency key.
  */
 export function parseRequest(payload: unknown, fallbackId: string): ParsedRequest {
+  if (isInvocationRecord(payload)) {
+    // A failed asynchronous invocation redriven from the DLQ. Its Lambda request id was the fallback of
+    // that invocation (an EventBridge event brings its own), so the request keeps its idempotency key.
+    const { requestId } = payload.requestContext;
+    return parseRequest(
+      payload.requestPayload,
+      typeof requestId === 'string' && requestId ? requestId : fallbackId,
+    );
+  }
   if (isEventBridgeEvent(payload)) {
     return parseRequest(
       payload.detail,
@@ -90,7 +121,10 @@ export function parseRequest(payload: unknown, fallbackId: string): ParsedReques
   return { ok: true, request };
 }
 
-/** Reads an SQS message body: JSON, either a request or a whole EventBridge event wrapping one. */
+/**
+ * Reads an SQS message body: JSON, a request, a whole EventBridge event wrapping one, or the invocation
+ * record of a failed asynchronous invocation wrapping either.
+ */
 export function parseMessageBody(body: string, fallbackId: string): ParsedRequest {
   let payload: unknown;
   try {

@@ -3,7 +3,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Family } from '../actions/types.ts';
 import type { TaniumClient } from '../tanium/client.ts';
-import { toTaniumError } from '../tanium/errors.ts';
+import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest } from './envelope.ts';
 import { requestKeys } from './logging.ts';
 import { type DeliveryInfo, isLastAttempt, RequestProcessor } from './processor.ts';
@@ -16,6 +16,11 @@ export type { FamilyHandlerOptions } from './runtime.ts';
 
 /** Time kept back from the invocation's remaining time for publishing the result after the last call. */
 export const PUBLISH_RESERVE_MS = 5_000;
+/**
+ * Publishing stops this long before the invocation ends: a publish still running when Lambda times out
+ * loses the partial batch response, and SQS redelivers the whole batch, published results included.
+ */
+export const PUBLISH_MARGIN_MS = 1_000;
 /** The deadline when there is no Lambda context (a local run): Lambda's own maximum. */
 const NO_CONTEXT_BUDGET_MS = 15 * 60_000;
 
@@ -61,6 +66,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const now = runtime.now();
     const remaining = context ? context.getRemainingTimeInMillis() : NO_CONTEXT_BUDGET_MS;
     const deadline = now + Math.max(0, remaining - PUBLISH_RESERVE_MS);
+    const publishing = context ? publishWindow(remaining - PUBLISH_MARGIN_MS) : undefined;
     // One credential read per invocation, shared by every record of the batch.
     let client: Promise<TaniumClient> | undefined;
     const processor = new RequestProcessor({
@@ -83,7 +89,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
      */
     const publish = async (sink: ResultSink, detail: ResultDetail, lastAttempt = false): Promise<void> => {
       try {
-        await sink.publish(detail, { lastAttempt });
+        await sink.publish(detail, publishing ? { lastAttempt, signal: publishing.signal } : { lastAttempt });
       } catch (error) {
         runtime.logger.error('Could not publish the result event', {
           ...requestKeys(detail.requestId, detail.action),
@@ -149,7 +155,22 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       if (runtime.canPublish()) await publish(runtime.sink(), disposition.detail);
       return disposition.detail;
     } finally {
+      publishing?.close();
       metrics.flush();
     }
   };
+}
+
+/** A signal aborted once `ms` have passed; `close` stops its timer when the invocation ends sooner. */
+function publishWindow(ms: number): { signal: AbortSignal; close(): void } {
+  const controller = new AbortController();
+  const reason = new TaniumError(
+    'transient',
+    `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+    { retryable: true },
+  );
+  const timer = setTimeout(() => controller.abort(reason), Math.max(0, ms));
+  // The timer must not keep a local run's process alive.
+  timer.unref?.();
+  return { signal: controller.signal, close: () => clearTimeout(timer) };
 }

@@ -26,6 +26,28 @@ export interface IdempotentRun {
   outcome: StoredOutcome;
   /** True when the stored result was returned and the action did not run. */
   replayed: boolean;
+  /**
+   * Set when the action ran but its record could not be completed (an item over DynamoDB's 400 KB, the
+   * table failing): why. The record stays in progress until it expires, and a later delivery runs the
+   * action again.
+   */
+  recordError?: string;
+}
+
+/**
+ * What the record keeps: the outcome without `parameter`, the request's own parameters, which payload
+ * validation guarantees a replay was sent with again. They are often the bulk of a request (an inline
+ * intel document) and would count against the item's 400 KB.
+ */
+type RecordedOutcome = Omit<StoredOutcome, 'result'> & { result: Omit<ActionResult, 'parameter'> };
+
+function recorded(outcome: StoredOutcome): RecordedOutcome {
+  const { parameter: _parameter, ...result } = outcome.result;
+  return { ...outcome, result };
+}
+
+function replayedOutcome(record: RecordedOutcome, key: IdempotencyKey): StoredOutcome {
+  return { ...record, result: { ...record.result, parameter: key.parameters } };
 }
 
 export interface IdempotentExecutor {
@@ -80,10 +102,10 @@ export function createIdempotentExecutor(options: {
       : { tableName: options.tableName, clientConfig: awsClientConfig() },
   );
   const idempotent = makeIdempotent(
-    async (_key: IdempotencyKey, run: () => Promise<StoredOutcome>): Promise<StoredOutcome> => {
+    async (_key: IdempotencyKey, run: () => Promise<StoredOutcome>): Promise<RecordedOutcome> => {
       const outcome = await run();
       if (isRetryable(outcome)) throw new RetryableOutcome(outcome);
-      return outcome;
+      return recorded(outcome);
     },
     { persistenceStore, config, keyPrefix: IDEMPOTENCY_KEY_PREFIX },
   );
@@ -94,17 +116,21 @@ export function createIdempotentExecutor(options: {
       if (context) config.registerLambdaContext(context);
       let produced: StoredOutcome | undefined;
       try {
-        const outcome = await idempotent(key, async () => {
+        const record = await idempotent(key, async () => {
           produced = await run();
           return produced;
         });
-        return { outcome, replayed: produced === undefined };
+        if (produced !== undefined) return { outcome: produced, replayed: false };
+        return { outcome: replayedOutcome(record, key), replayed: true };
       } catch (error) {
         if (error instanceof RetryableOutcome) return { outcome: error.outcome, replayed: false };
         const name = error instanceof Error ? error.name : '';
         // The action ran but its record could not be completed (or deleted): a final result is published
         // now, since running it again on redelivery would repeat the call; a transient one is retried anyway.
-        if (produced !== undefined) return { outcome: produced, replayed: false };
+        if (produced !== undefined) {
+          const recordError = error instanceof Error ? causeText(error) : String(error);
+          return { outcome: produced, replayed: false, recordError };
+        }
         if (name === 'IdempotencyValidationError') {
           throw new IdempotencyConflict(key);
         }

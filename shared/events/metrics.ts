@@ -1,9 +1,9 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
-/** What one request contributes to the per-action metrics. */
 /** The `action` dimension of requests naming no known action: each distinct string would be a new metric. */
 export const UNKNOWN_ACTION = 'unknown';
 
+/** What one request contributes to the per-action metrics. */
 export interface RequestObservation {
   /** A known action's name, or `UNKNOWN_ACTION`. */
   action: string;
@@ -11,6 +11,8 @@ export interface RequestObservation {
   /** A transient failure left for redelivery (no result published yet). */
   retrying: boolean;
   durationMs: number;
+  /** A mutating action that ran but whose idempotency record could not be completed. */
+  unrecorded?: boolean;
 }
 
 export interface ActionMetrics {
@@ -24,6 +26,7 @@ export const METRIC_NAMES = {
   failures: 'Failures',
   retries: 'Retries',
   duration: 'Duration',
+  unrecorded: 'UnrecordedResults',
 } as const;
 
 /** What one action's requests added up to in the current invocation. */
@@ -31,6 +34,7 @@ interface Tally {
   requests: number;
   failures: number;
   retries: number;
+  unrecorded: number;
   durations: number[];
 }
 
@@ -55,12 +59,13 @@ export class PowertoolsActionMetrics implements ActionMetrics {
     const name = observation.action || UNKNOWN_ACTION;
     let tally = this.tallies.get(name);
     if (!tally) {
-      tally = { requests: 0, failures: 0, retries: 0, durations: [] };
+      tally = { requests: 0, failures: 0, retries: 0, unrecorded: 0, durations: [] };
       this.tallies.set(name, tally);
     }
     tally.requests += 1;
     if (observation.status === 'failed') tally.failures += 1;
     if (observation.retrying) tally.retries += 1;
+    if (observation.unrecorded) tally.unrecorded += 1;
     tally.durations.push(observation.durationMs);
   }
 
@@ -70,6 +75,10 @@ export class PowertoolsActionMetrics implements ActionMetrics {
       metrics.addMetric(METRIC_NAMES.requests, MetricUnit.Count, tally.requests);
       metrics.addMetric(METRIC_NAMES.failures, MetricUnit.Count, tally.failures);
       metrics.addMetric(METRIC_NAMES.retries, MetricUnit.Count, tally.retries);
+      // Only when it happened: the read-only actions never keep a record, so a zero there would mislead.
+      if (tally.unrecorded > 0) {
+        metrics.addMetric(METRIC_NAMES.unrecorded, MetricUnit.Count, tally.unrecorded);
+      }
       for (const duration of tally.durations) {
         metrics.addMetric(METRIC_NAMES.duration, MetricUnit.Milliseconds, duration);
       }

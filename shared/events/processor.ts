@@ -117,6 +117,7 @@ export class RequestProcessor {
     }
     let outcome: StoredOutcome;
     let replayed = false;
+    let unrecorded = false;
     try {
       const ctx = await this.actionContext(request, delivery);
       const run = async (): Promise<StoredOutcome> => {
@@ -128,7 +129,19 @@ export class RequestProcessor {
         outcome = await run();
       } else {
         const key = { requestId: request.requestId, action: definition.id, parameters: request.parameters };
-        ({ outcome, replayed } = await this.deps.idempotency().execute(key, run, delivery.lambdaContext));
+        let recordError: string | undefined;
+        ({ outcome, replayed, recordError } = await this.deps
+          .idempotency()
+          .execute(key, run, delivery.lambdaContext));
+        if (recordError !== undefined) {
+          unrecorded = true;
+          // The result still goes out; the record stays in progress until it expires, after which a
+          // redelivery (or a duplicate) would call Tanium again.
+          this.deps.logger.error('The action ran but its idempotency record could not be completed', {
+            ...requestKeys(request.requestId, definition.name),
+            reason: recordError,
+          });
+        }
       }
     } catch (error) {
       // Credentials, configuration or the idempotency store: the action itself never ran.
@@ -136,7 +149,7 @@ export class RequestProcessor {
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
       outcome = { result, startedAt, durationMs: this.deps.now() - startedAt };
     }
-    return this.finish(request, request.action, definition, outcome, delivery, replayed);
+    return this.finish(request, request.action, definition, outcome, delivery, replayed, unrecorded);
   }
 
   private async actionContext(request: ActionRequest, delivery: DeliveryInfo): Promise<ActionContext> {
@@ -160,6 +173,7 @@ export class RequestProcessor {
     outcome: StoredOutcome,
     delivery: DeliveryInfo,
     replayed: boolean,
+    unrecorded = false,
   ): Disposition {
     const { result } = outcome;
     const transient = result.status === 'failed' && result.error?.retryable === true;
@@ -180,6 +194,7 @@ export class RequestProcessor {
       status: result.status,
       retrying,
       durationMs: detail.durationMs,
+      ...(unrecorded ? { unrecorded } : {}),
     });
     const log = {
       ...requestKeys(request.requestId, action),

@@ -4,18 +4,32 @@ import { awsClientConfig } from '../config/aws-client-config.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
-import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
+import {
+  isRetryableEntryCode,
+  type PutEventsOutcome,
+  putEventsWithRetry,
+  unlessAborted,
+} from './put-events.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 
+export interface PublishOptions {
+  /**
+   * No redelivery will follow, so a failure a retry could cure is reported in the event instead of
+   * failing the record into the DLQ with no result at all.
+   */
+  lastAttempt?: boolean;
+  /**
+   * Aborted when the invocation is about to end: publishing stops (calls in flight are cancelled) and
+   * fails with a retryable error, so the handler still returns which records to redeliver.
+   */
+  signal?: AbortSignal;
+}
+
 /** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
 export interface ResultSink {
-  /**
-   * `lastAttempt`: no redelivery will follow, so a failure a retry could cure is reported in the event
-   * instead of failing the record into the DLQ with no result at all.
-   */
-  publish(detail: ResultDetail, options?: { lastAttempt?: boolean }): Promise<void>;
+  publish(detail: ResultDetail, options?: PublishOptions): Promise<void>;
   /**
    * Announces a result still being worked on (a record of the batch in progress), so results that are
    * ready wait for it to share a call instead of going out one by one. Returns the release, called once
@@ -29,6 +43,11 @@ export const MAX_HOLD_MS = 25;
 /** Attempts for an entry PutEvents reports as failed (the SDK retries thrown errors itself). */
 export const PUBLISH_ATTEMPTS = 4;
 const MESSAGE_LIMIT_WHEN_STRIPPED = 2048;
+/**
+ * Characters of the request id and the action kept in an event stripped to fit. A request id is at most
+ * 256 characters when validated; an unknown action's name is whatever the sender wrote.
+ */
+const NAME_LIMIT_WHEN_STRIPPED = 256;
 
 export interface EventBridgeSinkOptions {
   busName: string;
@@ -61,9 +80,9 @@ export class EventBridgeResultSink implements ResultSink {
     this.sleep = options.sleep ?? ((ms) => delay(ms));
   }
 
-  async publish(detail: ResultDetail, options: { lastAttempt?: boolean } = {}): Promise<void> {
-    const entry = await this.entryFor(detail, options.lastAttempt ?? false);
-    await this.put(entry);
+  async publish(detail: ResultDetail, options: PublishOptions = {}): Promise<void> {
+    const entry = await this.entryFor(detail, options.lastAttempt ?? false, options.signal);
+    await this.put(entry, options.signal);
   }
 
   hold(): () => void {
@@ -86,7 +105,11 @@ export class EventBridgeResultSink implements ResultSink {
     };
   }
 
-  private async entryFor(detail: ResultDetail, lastAttempt: boolean): Promise<PutEventsRequestEntry> {
+  private async entryFor(
+    detail: ResultDetail,
+    lastAttempt: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<PutEventsRequestEntry> {
     const whole = this.entry(detail);
     if (entrySize(whole) <= MAX_ENTRY_BYTES) return whole;
     if (!this.store) {
@@ -97,19 +120,30 @@ export class EventBridgeResultSink implements ResultSink {
     const key = resultKey(detail);
     let dataRef: ResultDetail['dataRef'];
     try {
-      dataRef = await this.store().putResult(key, whole.Detail ?? '');
+      dataRef = await unlessAborted(this.store().putResult(key, whole.Detail ?? ''), signal);
     } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
       const failure = toTaniumError(error);
       if (failure.retryable && !lastAttempt) throw failure;
       // Redelivery cannot fix a refused write, and none follows the last attempt: tell the requester
       // instead of looping to the DLQ or reaching it with no result.
       const { data: _data, dataRef: _ref, ...rest } = detail;
-      return this.entry({
+      const failed: ResultDetail = {
         ...rest,
         status: 'failed',
-        message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+        message: `The result is larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`,
         summary: {},
         error: failure.info,
+      };
+      const entry = this.entry(failed);
+      if (entrySize(entry) <= MAX_ENTRY_BYTES) return entry;
+      // Then the parameters, the context or the action are what is too big: the event must still fit.
+      return this.entry({
+        ...failed,
+        ...identity(detail),
+        message: `${failed.message}. Its parameter and context are left out: too large for an EventBridge event`,
+        parameter: {},
+        context: {},
       });
     }
     const { data: _data, ...withoutData } = detail;
@@ -117,10 +151,9 @@ export class EventBridgeResultSink implements ResultSink {
     if (entrySize(referenced) <= MAX_ENTRY_BYTES) return referenced;
     // Huge parameters or context: the event keeps what identifies the request; the object has the rest.
     return this.entry({
-      requestId: detail.requestId,
-      action: detail.action,
+      ...identity(detail),
       status: detail.status,
-      message: detail.message.slice(0, MESSAGE_LIMIT_WHEN_STRIPPED),
+      message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
       ...(detail.error ? { error: detail.error } : {}),
       startedAt: detail.startedAt,
       durationMs: detail.durationMs,
@@ -133,11 +166,12 @@ export class EventBridgeResultSink implements ResultSink {
    * the next turn of the event loop, or, while results are still held (records of the same SQS batch
    * still running), once the last of them is released or after MAX_HOLD_MS, whichever comes first.
    */
-  private put(entry: PutEventsRequestEntry): Promise<void> {
+  private put(entry: PutEventsRequestEntry, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
     const size = entrySize(entry);
     return new Promise<void>((resolve, reject) => {
       if (this.queuedBytes + size > MAX_ENTRY_BYTES) this.flush();
-      this.queue.push({ entry, size, resolve, reject });
+      this.queue.push({ entry, size, resolve, reject, ...(signal ? { signal } : {}) });
       this.queuedBytes += size;
       if (this.queue.length >= MAX_ENTRIES_PER_CALL) this.flush();
       else this.schedule();
@@ -184,7 +218,7 @@ export class EventBridgeResultSink implements ResultSink {
       outcome = await putEventsWithRetry(
         this.client,
         batch.map((item) => item.entry),
-        { attempts: PUBLISH_ATTEMPTS, sleep: this.sleep },
+        { attempts: PUBLISH_ATTEMPTS, sleep: this.sleep, ...batchSignal(batch) },
       );
     } catch (error) {
       const failure = publishError(error instanceof Error ? error.message : String(error), error);
@@ -210,6 +244,36 @@ interface Pending {
   size: number;
   resolve: () => void;
   reject: (error: Error) => void;
+  signal?: AbortSignal;
+}
+
+/** A batch stops when the first of its results runs out of time (they all share one invocation). */
+function batchSignal(batch: Pending[]): { signal?: AbortSignal } {
+  const signals = [...new Set(batch.flatMap((item) => (item.signal ? [item.signal] : [])))];
+  if (signals.length === 0) return {};
+  return { signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
+}
+
+/** The request id and the action as far as an event stripped to fit keeps them. */
+function identity(detail: ResultDetail): { requestId: string; action: string } {
+  return {
+    requestId: cut(detail.requestId, NAME_LIMIT_WHEN_STRIPPED),
+    action: cut(detail.action, NAME_LIMIT_WHEN_STRIPPED),
+  };
+}
+
+/** `text` cut to at most `max` characters, ending in '…' when cut, never inside a surrogate pair. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}
+
+function abortedError(signal: AbortSignal): TaniumError {
+  const reason: unknown = signal.reason;
+  return publishError(reason instanceof Error ? reason.message : String(reason), reason);
 }
 
 function publishError(reason: string, cause?: unknown): TaniumError {

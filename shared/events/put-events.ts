@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   type EventBridgeClient,
   PutEventsCommand,
+  type PutEventsCommandOutput,
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 
@@ -12,6 +13,11 @@ export interface PutEventsRetryOptions {
   baseDelayMs?: number;
   sleep?: (ms: number) => Promise<unknown>;
   random?: () => number;
+  /**
+   * Aborted when the caller can wait no longer (the invocation is about to end): the call in flight is
+   * cancelled, no wait or call follows, and the entries not yet accepted are reported as `ABORTED_CODE`.
+   */
+  signal?: AbortSignal;
 }
 
 export interface EntryError {
@@ -39,12 +45,49 @@ export function isRetryableEntryCode(code: string): boolean {
   return RETRYABLE_ENTRY_CODES.has(code);
 }
 
+/** The code of the entries left unsent because the signal was aborted. */
+export const ABORTED_CODE = 'Aborted';
+
+/**
+ * Settles as `promise` does, or rejects with the signal's reason as soon as it is aborted: the caller
+ * stops waiting even for work that ignores the signal.
+ */
+export function unlessAborted<T>(work: PromiseLike<T> | T, signal: AbortSignal | undefined): Promise<T> {
+  const promise = Promise.resolve(work);
+  if (!signal) return promise;
+  if (signal.aborted) {
+    // Nobody waits for it any more; its own failure must not surface as an unhandled rejection.
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function reasonText(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : String(reason);
+}
+
 /**
  * PutEvents with the per-entry retry the API needs: a 200 answer can still report failed entries
  * (throttling, internal errors), and only those are sent again, with backoff and jitter. An entry refused
  * for a reason that would not change (an invalid or unauthorised entry) is not sent again: it is reported
  * at once. A failure count without per-entry outcomes sends them all again. Errors thrown by the call
- * itself propagate: the SDK has already retried what it considers retryable.
+ * itself propagate: the SDK has already retried what it considers retryable. Once `signal` is aborted
+ * nothing more is sent or awaited, and the entries not accepted yet come back as `ABORTED_CODE` errors.
  */
 export async function putEventsWithRetry(
   client: EventBridgeClient,
@@ -54,16 +97,29 @@ export async function putEventsWithRetry(
   const sleep = options.sleep ?? ((ms: number) => delay(ms));
   const random = options.random ?? Math.random;
   const base = options.baseDelayMs ?? 100;
+  const { signal } = options;
   let pending = entries.map((_, index) => index);
   const final: EntryError[] = [];
   let retryable: EntryError[] = [];
   let calls = 0;
   for (let attempt = 1; attempt <= options.attempts && pending.length > 0; attempt++) {
-    if (attempt > 1) await sleep(random() * Math.min(2000, base * 2 ** (attempt - 2)));
-    calls++;
-    const response = await client.send(
-      new PutEventsCommand({ Entries: pending.map((index) => entries[index]!) }),
-    );
+    let response: PutEventsCommandOutput;
+    try {
+      if (attempt > 1) {
+        await unlessAborted(sleep(random() * Math.min(2000, base * 2 ** (attempt - 2))), signal);
+      }
+      if (signal?.aborted) throw signal.reason;
+      calls++;
+      const command = new PutEventsCommand({ Entries: pending.map((index) => entries[index]!) });
+      const sent = signal ? client.send(command, { abortSignal: signal }) : client.send(command);
+      response = await unlessAborted(sent, signal);
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+      // Out of time: what earlier calls accepted stays accepted; only the rest is reported unsent.
+      const message = reasonText(signal);
+      retryable = pending.map((index) => ({ index, code: ABORTED_CODE, message }));
+      break;
+    }
     retryable = [];
     let refused = 0;
     for (const [i, index] of pending.entries()) {

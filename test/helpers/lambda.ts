@@ -67,3 +67,27 @@ export function eventBridgeEvent<T>(
     detail,
   };
 }
+
+/**
+ * The record a Lambda on-failure destination sends (to a queue: as the message body) when an
+ * asynchronous invocation failed every attempt.
+ */
+export function onFailureRecord(requestPayload: unknown, options: { requestId?: string } = {}) {
+  return {
+    version: '1.0',
+    timestamp: '2026-01-01T00:00:05.000Z',
+    requestContext: {
+      requestId: options.requestId ?? randomUUID(),
+      functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:tanium-tr-test-function:$LATEST',
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: 3,
+    },
+    requestPayload,
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    responsePayload: {
+      errorType: 'TaniumError',
+      errorMessage: 'Unable to publish the result to EventBridge: Rate exceeded',
+      trace: [],
+    },
+  };
+}

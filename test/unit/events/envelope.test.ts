@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseMessageBody, parseRequest } from '../../../shared/events/envelope.ts';
-import { eventBridgeEvent } from '../../helpers/lambda.ts';
+import { eventBridgeEvent, onFailureRecord } from '../../helpers/lambda.ts';
 
 describe('Request envelope', () => {
   it('reads action, parameters, requestId and context', () => {
@@ -49,6 +49,32 @@ describe('Request envelope', () => {
     expect(parsed).toEqual({
       ok: true,
       request: { action: 'list connections', parameters: {}, requestId: 'ev-1' },
+    });
+  });
+
+  it('unwraps the invocation record of a failed asynchronous invocation, keyed as that invocation was', () => {
+    // Act
+    const direct = parseMessageBody(
+      JSON.stringify(onFailureRecord({ action: 'close connection' }, { requestId: 'lambda-req-1' })),
+      'msg-1',
+    );
+    const fromRule = parseMessageBody(
+      JSON.stringify(
+        onFailureRecord(eventBridgeEvent({ action: 'list connections' }, { id: 'ev-2' }), {
+          requestId: 'lambda-req-2',
+        }),
+      ),
+      'msg-2',
+    );
+
+    // Assess
+    expect(direct).toEqual({
+      ok: true,
+      request: { action: 'close connection', parameters: {}, requestId: 'lambda-req-1' },
+    });
+    expect(fromRule).toEqual({
+      ok: true,
+      request: { action: 'list connections', parameters: {}, requestId: 'ev-2' },
     });
   });
 

@@ -1,16 +1,22 @@
 import { Readable } from 'node:stream';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { createFamilyHandler } from '../../../shared/events/family-handler.ts';
+import { createFamilyHandler, PUBLISH_MARGIN_MS } from '../../../shared/events/family-handler.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
-import { eventBridgeEvent, lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
+import {
+  eventBridgeEvent,
+  lambdaContext,
+  onFailureRecord,
+  sqsEvent,
+  sqsRecord,
+} from '../../helpers/lambda.ts';
 import {
   acceptAllEntries,
   BUCKET,
@@ -148,6 +154,34 @@ describe('Family handler: event shapes', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     const [detail] = publishedDetails(eventBridge);
     expect(detail).toMatchObject({ requestId: 'eb-event-9', action: 'list connections', status: 'success' });
+  });
+
+  it('runs the request of a failed asynchronous invocation redriven from the DLQ, under its key', async () => {
+    // Prepare: an asynchronous invocation ran the action, then failed (its result could not be
+    // published), and Lambda's on-failure destination put its record in the DLQ
+    eventBridge.on(PutEventsCommand).rejectsOnce(new Error('Rate exceeded'));
+    const { handler } = buildHandler('connections');
+    const invoked = { action: 'close connection', parameters: { connection_id: 'remote:host-a:1:1' } };
+    await expect(handler(invoked, lambdaContext({ awsRequestId: 'async-7' }))).rejects.toThrow(
+      'Rate exceeded',
+    );
+    acceptAllEntries(eventBridge);
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(onFailureRecord(invoked, { requestId: 'async-7' }))),
+      lambdaContext(),
+    );
+
+    // Assess: the stored result is published; Tanium saw one call
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge).at(-1)).toMatchObject({
+      requestId: 'async-7',
+      action: 'close connection',
+      status: 'success',
+      message: 'Close connection requested',
+    });
+    expect(request).toHaveBeenCalledTimes(1);
   });
 
   it('takes the request from the detail of an EventBridge event and returns the result', async () => {
@@ -564,6 +598,51 @@ describe('Family handler: publishing', () => {
     ]);
   });
 
+  it('stops publishing before the invocation ends and fails only the records whose results did not go out', async () => {
+    // Prepare: eleven results need two PutEvents calls (ten entries at most per call); the first is
+    // accepted, the second never answers
+    eventBridge
+      .on(PutEventsCommand)
+      .callsFakeOnce((input: { Entries: unknown[] }) => ({
+        FailedEntryCount: 0,
+        Entries: input.Entries.map((_, index) => ({ EventId: `e-${index}` })),
+      }))
+      .callsFake(() => new Promise(() => undefined));
+    const { handler } = buildHandler('connections');
+    const records = Array.from({ length: 11 }, (_, i) =>
+      sqsRecord(listConnections(`req-${i}`), { messageId: `msg-${i}` }),
+    );
+    const started = Date.now();
+
+    // Act
+    const response = (await handler(
+      sqsEvent(...records),
+      lambdaContext({ remainingMs: 3_000 }),
+    )) as SQSBatchResponse;
+    const elapsedMs = Date.now() - started;
+
+    // Assess
+    const [accepted, stalled] = eventBridge.commandCalls(PutEventsCommand);
+    const requestIds = (call: typeof accepted) =>
+      (call?.args[0].input.Entries ?? []).map(
+        (entry) => (JSON.parse(entry.Detail ?? '{}') as ResultDetail).requestId,
+      );
+    expect(requestIds(accepted)).toHaveLength(10);
+    const unpublished = requestIds(stalled);
+    expect(unpublished).toHaveLength(1);
+    expect(response).toEqual({
+      batchItemFailures: unpublished.map((id) => ({ itemIdentifier: id.replace('req-', 'msg-') })),
+    });
+    expect(elapsedMs).toBeGreaterThanOrEqual(3_000 - PUBLISH_MARGIN_MS - 100);
+    expect(elapsedMs).toBeLessThan(3_000);
+    // The SDK call itself is cancelled, not only left behind
+    // (the stub's type knows only the command; the SDK's send takes its options second)
+    const options = (stalled?.args as unknown[] | undefined)?.[1] as
+      | { abortSignal?: AbortSignal }
+      | undefined;
+    expect(options?.abortSignal?.aborted).toBe(true);
+  });
+
   it('stores a result over the EventBridge limit in the vault and publishes a dataRef instead of data', async () => {
     // Prepare
     const rows = Array.from({ length: 3000 }, (_, i) => ({
@@ -771,6 +850,58 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(original).toEqual({ batchItemFailures: [] });
     expect(request).toHaveBeenCalledTimes(1);
     expect(publishedDetails(eventBridge)).toHaveLength(1);
+  });
+
+  it('keeps the parameters out of the stored record and replays them from the request', async () => {
+    // Prepare
+    const items = fakeIdempotencyTable(dynamo);
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const first = (await handler(closeConnection('req-lean'), lambdaContext())) as ResultDetail;
+    const replay = (await handler(closeConnection('req-lean'), lambdaContext())) as ResultDetail;
+
+    // Assess
+    const [item] = [...items.values()];
+    const stored = item?.data?.M?.result?.M;
+    expect(stored).toMatchObject({ status: { S: 'success' }, message: { S: 'Close connection requested' } });
+    expect(stored).not.toHaveProperty('parameter');
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(first.parameter).toEqual({ connection_id: 'remote:host-a:1:1' });
+    expect(replay).toEqual(first);
+  });
+
+  it('publishes the result and reports it when the idempotency record cannot be completed', async () => {
+    // Prepare: DynamoDB refuses the completed record (an item over 400 KB)
+    dynamo.on(UpdateItemCommand).rejects(
+      Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+        name: 'ValidationException',
+      }),
+    );
+    const { handler, logs, observations } = buildHandler('connections');
+
+    // Act
+    const response = await handler(sqsEvent(sqsRecord(closeConnection('req-unrecorded'))), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-unrecorded', status: 'success' }),
+    ]);
+    const errors = logs.filter((line) => line.level === 'error');
+    expect(errors).toEqual([
+      {
+        level: 'error',
+        message: 'The action ran but its idempotency record could not be completed',
+        extra: expect.objectContaining({
+          correlation_id: 'req-unrecorded',
+          action: 'close connection',
+          reason: expect.stringContaining('Item size has exceeded the maximum allowed size'),
+        }),
+      },
+    ]);
+    expect(JSON.stringify(errors)).not.toContain('remote:host-a:1:1');
+    expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
   });
 
   it('never touches the idempotency table for read-only actions', async () => {

@@ -55,6 +55,27 @@ describe('per-action metrics', () => {
     });
   });
 
+  it('counts results whose idempotency record could not be completed, only where there were some', () => {
+    const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
+    const documents = emitted(() => {
+      metrics.record({ action: 'close connection', status: 'success', retrying: false, durationMs: 3 });
+      metrics.record({
+        action: 'close connection',
+        status: 'success',
+        retrying: false,
+        durationMs: 4,
+        unrecorded: true,
+      });
+      metrics.record({ action: 'list connections', status: 'success', retrying: false, durationMs: 2 });
+      metrics.flush();
+    });
+
+    const close = documents.find((document) => document.action === 'close connection');
+    const list = documents.find((document) => document.action === 'list connections');
+    expect(close?.[METRIC_NAMES.unrecorded]).toBe(1);
+    expect(list).not.toHaveProperty(METRIC_NAMES.unrecorded);
+  });
+
   it('starts every invocation from zero and writes nothing for an invocation without requests', () => {
     const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
     emitted(() => {

@@ -112,6 +112,36 @@ describe('Result publishing', () => {
     });
   });
 
+  it('keeps the stripped event within the limit when the action named is itself huge', async () => {
+    // Prepare: an unknown action's name is whatever the sender wrote
+    const store = storeWith(async (key, body) => ({ bucket: 'vault', key, bytes: Buffer.byteLength(body) }));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+    const huge = detail({
+      requestId: 'r'.repeat(1000),
+      action: 'x'.repeat(MAX_ENTRY_BYTES),
+      status: 'failed',
+      message: `Unknown action '${'x'.repeat(MAX_ENTRY_BYTES)}'`,
+    });
+
+    // Act
+    await sink.publish(huge);
+
+    // Assess
+    const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    const [published] = publishedDetails(eventBridge);
+    expect(published).toMatchObject({
+      requestId: `${'r'.repeat(255)}…`,
+      action: `${'x'.repeat(255)}…`,
+      message: `Unknown action '${'x'.repeat(2047 - "Unknown action '".length)}…`,
+      dataRef: { bucket: 'vault', key: resultKey(huge) },
+    });
+  });
+
   /** A sink whose vault store fails with `error`. */
   function sinkWhoseVaultFails(error: VaultError): EventBridgeResultSink {
     const store = storeWith(async () => {
@@ -152,6 +182,48 @@ describe('Result publishing', () => {
       summary: {},
     });
     expect(published?.data).toBeUndefined();
+  });
+
+  it('fits the failed result in one event when the vault refuses a result whose request is itself huge', async () => {
+    // Prepare
+    const failure = refused();
+    const huge = detail({
+      action: 'a'.repeat(MAX_ENTRY_BYTES),
+      parameter: { intel_doc: 'p'.repeat(MAX_ENTRY_BYTES) },
+      context: { note: 'c'.repeat(MAX_ENTRY_BYTES) },
+      data: ['z'.repeat(MAX_ENTRY_BYTES)],
+    });
+
+    // Act
+    await sinkWhoseVaultFails(failure).publish(huge);
+
+    // Assess
+    const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    const [published] = publishedDetails(eventBridge);
+    expect(published).toMatchObject({
+      requestId: 'req-1',
+      action: `${'a'.repeat(255)}…`,
+      status: 'failed',
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. Its parameter and context are left out: too large for an EventBridge event`,
+      parameter: {},
+      context: {},
+      error: failure.info,
+    });
+  });
+
+  it('keeps the failed result whole when the vault refuses and only the data was too big', async () => {
+    // Act
+    await sinkWhoseVaultFails(refused()).publish(
+      detail({ context: { case: 7 }, data: ['z'.repeat(MAX_ENTRY_BYTES)] }),
+    );
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      action: 'get events',
+      parameter: { connection_id: 'c' },
+      context: { case: 7 },
+    });
   });
 
   it('throws when the vault fails transiently, so the delivery is retried', async () => {
@@ -354,6 +426,60 @@ describe('Result publishing', () => {
       .commandCalls(PutEventsCommand)
       .map((call) => call.args[0].input.Entries?.length);
     expect(sizes).toEqual([2, 1]);
+  });
+
+  it('stops retrying when its time is up: the accepted result is published, the throttled one fails', async () => {
+    // Prepare: the first call throttles 'b'; the time runs out during the backoff, which would outlast it
+    const controller = new AbortController();
+    eventBridge.on(PutEventsCommand).callsFakeOnce((input: { Entries: unknown[] }) => {
+      setTimeout(() => controller.abort(new Error('the invocation is about to end')), 10);
+      return {
+        FailedEntryCount: 1,
+        Entries: input.Entries.map((_, index) =>
+          index === 1
+            ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
+            : { EventId: 'e' },
+        ),
+      };
+    });
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      sleep: () => new Promise(() => undefined),
+    });
+    const outcome = (requestId: string) =>
+      sink.publish(detail({ requestId }), { signal: controller.signal }).then(
+        () => 'published',
+        (error: Error) => error.message,
+      );
+
+    // Act
+    const [a, b] = await Promise.all([outcome('a'), outcome('b')]);
+
+    // Assess
+    expect(a).toBe('published');
+    expect(b).toBe('Unable to publish the result to EventBridge: Aborted: the invocation is about to end');
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+  });
+
+  it('stops waiting for the vault to store an oversized result when its time is up', async () => {
+    // Prepare: the vault never answers
+    const store = storeWith(() => new Promise(() => undefined));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+
+    // Act
+    const publishing = sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), {
+      lastAttempt: true,
+      signal: AbortSignal.timeout(20),
+    });
+
+    // Assess
+    await expect(publishing).rejects.toMatchObject({ kind: 'transient', retryable: true });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
   it('turns a PutEvents call failure into a retryable error', async () => {
