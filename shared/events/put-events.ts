@@ -85,8 +85,10 @@ function reasonText(signal: AbortSignal): string {
  * PutEvents with the per-entry retry the API needs: a 200 answer can still report failed entries
  * (throttling, internal errors), and only those are sent again, with backoff and jitter. An entry refused
  * for a reason that would not change (an invalid or unauthorised entry) is not sent again: it is reported
- * at once. A failure count without per-entry outcomes sends them all again. Errors thrown by the call
- * itself propagate: the SDK has already retried what it considers retryable. Once `signal` is aborted
+ * at once. A failure count without per-entry outcomes sends them all again. An error thrown by the first
+ * call propagates (the SDK has already retried what it considers retryable); thrown by a later one, it
+ * fails only the entries still pending, under the error's name, since earlier calls published the rest.
+ * Once `signal` is aborted
  * nothing more is sent or awaited, and the entries not accepted yet come back as `ABORTED_CODE` errors.
  */
 export async function putEventsWithRetry(
@@ -114,10 +116,20 @@ export async function putEventsWithRetry(
       const sent = signal ? client.send(command, { abortSignal: signal }) : client.send(command);
       response = await unlessAborted(sent, signal);
     } catch (error) {
-      if (!signal?.aborted) throw error;
-      // Out of time: what earlier calls accepted stays accepted; only the rest is reported unsent.
-      const message = reasonText(signal);
-      retryable = pending.map((index) => ({ index, code: ABORTED_CODE, message }));
+      if (signal?.aborted) {
+        // Out of time: what earlier calls accepted stays accepted; only the rest is reported unsent.
+        const message = reasonText(signal);
+        retryable = pending.map((index) => ({ index, code: ABORTED_CODE, message }));
+        break;
+      }
+      // Thrown before anything went out: the caller reports the call's own error.
+      if (pending.length === entries.length) throw error;
+      // An earlier call published the others: failing them too would have them sent again (a second
+      // result, a repeated alert). Only the entries still pending fail, under the call's error.
+      const named = error instanceof Error ? error : undefined;
+      const code = named?.name && named.name !== 'Error' ? named.name : 'RequestFailed';
+      const message = named?.message ?? String(error);
+      retryable = pending.map((index) => ({ index, code, message }));
       break;
     }
     retryable = [];

@@ -336,6 +336,38 @@ describe('Result publishing', () => {
     expect(outcome).toBe('Unable to publish the result to EventBridge: timer broke');
   });
 
+  it('keeps a result an earlier call published when the retry for another one throws', async () => {
+    // Prepare: 'b' is throttled on the first call, and the call resending it fails outright
+    eventBridge
+      .on(PutEventsCommand)
+      .callsFakeOnce((input: { Entries: unknown[] }) => ({
+        FailedEntryCount: 1,
+        Entries: input.Entries.map((_, index) =>
+          index === 1
+            ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
+            : { EventId: `e-${index}` },
+        ),
+      }))
+      .rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      sleep: async () => undefined,
+    });
+    const outcome = (requestId: string) =>
+      sink.publish(detail({ requestId })).then(
+        () => 'published',
+        (error: Error) => error.message,
+      );
+
+    // Act
+    const [a, b] = await Promise.all([outcome('a'), outcome('b')]);
+
+    // Assess: 'a' went out with the first call; failing it would have it redelivered and sent twice
+    expect(a).toBe('published');
+    expect(b).toBe('Unable to publish the result to EventBridge: TimeoutError: socket hang up');
+  });
+
   it('keeps a ready result for the results still held, then sends them together at once', async () => {
     // Prepare: three records of one batch finishing apart. The hold timer never fires here, so the call
     // can only go out because the last record released its hold.
