@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -22,10 +20,17 @@ import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { loadSettings } from '../config/settings.ts';
 import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
-import { ArchiveError, getFileTooLarge, s3ErrorDetails, vaultAddError } from './errors.ts';
+import {
+  ArchiveError,
+  deadlinePassedError,
+  getFileTooLarge,
+  s3ErrorDetails,
+  vaultAddError,
+} from './errors.ts';
 import { type Digests, HashingStream } from './hashing.ts';
 import { buildMetadata, decodeMetadataValue, METADATA_KEYS } from './metadata.ts';
 import { s3ClientConfig } from './s3-config.ts';
+import { claimSpoolFile, releaseSpoolFile, removeStaleSpoolFiles } from './spool.ts';
 import type {
   ByteStream,
   EvidenceMetadata,
@@ -138,7 +143,7 @@ export class Vault {
     options: StoreEvidenceOptions,
   ): Promise<StoredEvidence> {
     const hasher = hashingFor(options);
-    const file = join(this.spoolDir, `tanium-vault-${randomUUID()}`);
+    const file = claimSpoolFile(this.spoolDir);
     // Large writes (the default is 16 KiB) keep the spool off the extraction's critical path.
     const sink = createWriteStream(file, { highWaterMark: 1024 * 1024 });
     let writeError: Error | undefined;
@@ -154,6 +159,7 @@ export class Vault {
       }
       const digests = hasher.digests;
       const key = vaultKey(digests.sha1);
+      const deadline = deadlineAbort(options.deadline);
       try {
         const alreadyStored = await this.exists(key);
         if (!alreadyStored) {
@@ -170,15 +176,20 @@ export class Vault {
             // Reading from local disk costs no decryption, so more parts in flight only wait on S3.
             queueSize: Math.max(this.queueSize, 4),
             leavePartsOnError: false,
+            // Stopped before the invocation times out, so the spool file is still removed below.
+            abortController: deadline.controller,
           });
           await upload.done();
         }
         return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
       } catch (error) {
+        if (deadline.controller.signal.aborted) throw deadlinePassedError(error);
         throw error instanceof VaultError ? error : vaultAddError(error);
+      } finally {
+        deadline.clear();
       }
     } finally {
-      await rm(file, { force: true });
+      await releaseSpoolFile(file);
     }
   }
 
@@ -256,6 +267,9 @@ export class Vault {
       source.destroy();
       throw tooLarge(options.maxBytes);
     }
+    // A file left by an invocation killed at its timeout would otherwise fill the spool for good. Swept
+    // here, before any entry stream exists: an entry failing during the sweep would have no listener yet.
+    if (options.maxBytes <= this.spoolMaxBytes) await removeStaleSpoolFiles(this.spoolDir);
     const common: Omit<EvidenceMetadata, 'fileName'> = {
       fileId: options.fileId,
       host: options.host,
@@ -272,7 +286,7 @@ export class Vault {
       archiveStore = this.storeEvidence(
         archiveBody,
         { ...common, fileName: options.archiveName },
-        { maxBytes: options.maxBytes, tooLarge },
+        { maxBytes: options.maxBytes, tooLarge, deadline: options.deadline },
       );
       archiveStore.catch((error: unknown) => {
         archiveFailure = error;
@@ -299,7 +313,7 @@ export class Vault {
         const evidence = await this.storeEvidence(
           entry.stream,
           { ...common, fileName: name },
-          { maxBytes: options.maxBytes, tooLarge },
+          { maxBytes: options.maxBytes, tooLarge, deadline: options.deadline },
         );
         stored.push({ name, evidence });
       }
@@ -491,6 +505,15 @@ export class Vault {
 /** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */
 function hashingFor(options: StoreEvidenceOptions): HashingStream {
   return new HashingStream({ maxBytes: options.maxBytes, tooLarge: options.tooLarge ?? getFileTooLarge });
+}
+
+/** An abort controller that fires at `deadline` (epoch ms), or never without one. */
+function deadlineAbort(deadline: number | undefined): { controller: AbortController; clear: () => void } {
+  const controller = new AbortController();
+  if (deadline === undefined) return { controller, clear: () => undefined };
+  const timer = setTimeout(() => controller.abort(), Math.max(0, deadline - Date.now()));
+  timer.unref();
+  return { controller, clear: () => clearTimeout(timer) };
 }
 
 /**

@@ -134,6 +134,20 @@ describe('Vault: helpers', () => {
     expect(denied.info).toEqual({ kind: 'vault', retryable: false });
   });
 
+  it('wraps a full spool or exhausted file descriptors as a retryable vault error', () => {
+    // Prepare
+    const local = (code: string) => Object.assign(new Error(`${code}: write failed`), { code });
+
+    // Act
+    const errors = ['ENOSPC', 'EMFILE', 'ENFILE'].map((code) => vaultAddError(local(code)));
+    const denied = vaultAddError(local('EACCES'));
+
+    // Assess
+    for (const error of errors) expect(error.info).toEqual({ kind: 'vault', retryable: true });
+    expect(errors[0]!.message).toBe('Error occurred while adding the file to vault. ENOSPC: write failed');
+    expect(denied.info).toEqual({ kind: 'vault', retryable: false });
+  });
+
   it('gives every run sharing a request id its own result key, and a replayed result the same one', () => {
     // Prepare
     const run = { requestId: 'req-1', action: 'get events', startedAt: START };
