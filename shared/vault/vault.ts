@@ -457,23 +457,36 @@ export class Vault {
       }
       const parts: { PartNumber: number; ETag: string }[] = [];
       let next = 0;
+      let failed = false;
       const worker = async () => {
-        while (next < ranges.length) {
+        // After a failure no new range starts: the upload is about to be aborted.
+        while (!failed && next < ranges.length) {
           const range = ranges[next++]!;
-          const result = await this.s3.send(
-            new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key: to,
-              UploadId: uploadId,
-              PartNumber: range.partNumber,
-              CopySource: copySource,
-              CopySourceRange: `bytes=${range.start}-${range.end}`,
-            }),
-          );
-          parts.push({ PartNumber: range.partNumber, ETag: result.CopyPartResult?.ETag ?? '' });
+          try {
+            const result = await this.s3.send(
+              new UploadPartCopyCommand({
+                Bucket: this.bucket,
+                Key: to,
+                UploadId: uploadId,
+                PartNumber: range.partNumber,
+                CopySource: copySource,
+                CopySourceRange: `bytes=${range.start}-${range.end}`,
+              }),
+            );
+            parts.push({ PartNumber: range.partNumber, ETag: result.CopyPartResult?.ETag ?? '' });
+          } catch (error) {
+            failed = true;
+            throw error;
+          }
         }
       };
-      await Promise.all(Array.from({ length: Math.min(this.queueSize * 2, ranges.length) }, worker));
+      // Every part in flight settles before the abort (S3 may keep the storage of a part that completes
+      // after it), and before incoming/, which the copies read, is deleted.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: Math.min(this.queueSize * 2, ranges.length) }, worker),
+      );
+      const rejected = outcomes.find((outcome) => outcome.status === 'rejected');
+      if (rejected) throw rejected.reason;
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.s3.send(
         new CompleteMultipartUploadCommand({
