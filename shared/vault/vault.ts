@@ -43,9 +43,18 @@ import type {
 import { baseName } from './zip/names.ts';
 import { ZipReader } from './zip/reader.ts';
 
+/** Where the vault reports what it worked around (the function's logger). */
+export interface VaultLogger {
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
+const silentLogger: VaultLogger = { warn() {} };
+
 export interface VaultOptions {
   /** The vault bucket (VAULT_BUCKET). */
   bucket: string;
+  /** Default: silent. */
+  logger?: VaultLogger;
   /** An S3 client to use; otherwise one is created on first use (path-style when AWS_ENDPOINT_URL is set). */
   client?: S3Client;
   /** Multipart upload part size in bytes (default 8 MiB, at least 5 MiB; raised to keep under 10,000 parts). */
@@ -83,7 +92,7 @@ function toReadable(body: ByteStream): Readable {
 /**
  * The S3 evidence vault: files stored content-addressed under `vault/<sha1>`, streamed (never held
  * whole) through `incoming/<uuid>`, which never outlives a call: on any failure the multipart upload is
- * aborted and the incoming object deleted. Completed `vault/<sha1>` objects are immutable and shared by
+ * aborted and the incoming object deleted (a delete failing once the file is stored is only logged). Completed `vault/<sha1>` objects are immutable and shared by
  * every request that stores the same bytes, so they are never rolled back.
  */
 export class Vault {
@@ -95,10 +104,12 @@ export class Vault {
   private readonly copyPartSize: number;
   private readonly spoolDir: string;
   private readonly spoolMaxBytes: number;
+  private readonly logger: VaultLogger;
 
   constructor(options: VaultOptions) {
     this.bucket = options.bucket;
     this.client = options.client;
+    this.logger = options.logger ?? silentLogger;
     this.partSize = Math.max(DEFAULTS.minPartSize, options.partSize ?? DEFAULTS.partSize);
     this.queueSize = Math.max(1, options.queueSize ?? DEFAULTS.queueSize);
     this.multipartCopyThreshold = options.multipartCopyThreshold ?? DEFAULTS.multipartCopyThreshold;
@@ -241,15 +252,31 @@ export class Vault {
     }
     const digests = hasher.digests;
     const key = vaultKey(digests.sha1);
+    let alreadyStored: boolean;
     try {
-      const alreadyStored = await this.exists(key);
+      alreadyStored = await this.exists(key);
       if (!alreadyStored)
         await this.copy(incomingKey, key, digests.size, this.objectMetadata(metadata, digests));
-      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: incomingKey }));
-      return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
     } catch (error) {
       await this.discardIncoming(incomingKey, undefined);
       throw error instanceof VaultError ? error : vaultAddError(error);
+    }
+    await this.removeIncoming(incomingKey);
+    return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
+  }
+
+  /**
+   * Deletes `incoming/<uuid>` once `vault/<sha1>` is complete. A failure does not fail the file: it is
+   * stored, and a retry would only store it again; the bucket's lifecycle rule expires what is left.
+   */
+  private async removeIncoming(key: string): Promise<void> {
+    try {
+      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      this.logger.warn(
+        'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
+        { bucket: this.bucket, key, error: s3ErrorDetails(error) },
+      );
     }
   }
 

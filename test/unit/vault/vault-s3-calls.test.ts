@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   HeadObjectCommand,
@@ -12,9 +13,9 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VaultError } from '../../../shared/tanium/errors.ts';
-import { Vault } from '../../../shared/vault/vault.ts';
+import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { failure } from '../../helpers/failure.ts';
 
 const BUCKET = 'vault-unit';
@@ -27,7 +28,7 @@ function s3Error(name: string, status: number): Error {
 }
 
 /** A streamed vault (no spool) over the mocked client, copying in 5 MiB ranges above 1 MiB. */
-function streamedVault(): Vault {
+function streamedVault(options: Partial<VaultOptions> = {}): Vault {
   const client = new S3Client({
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
@@ -39,6 +40,7 @@ function streamedVault(): Vault {
     partSize: 5 * MiB,
     multipartCopyThreshold: MiB,
     copyPartSize: 5 * MiB,
+    ...options,
   });
 }
 
@@ -102,5 +104,29 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
     expect(events.filter((event) => event.startsWith('settled'))).toHaveLength(4);
     expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(1);
     expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
+  });
+
+  it('stores the file when deleting incoming/ after the copy fails, with a warning', async () => {
+    // Prepare
+    const logger = { warn: vi.fn() };
+    s3.on(CopyObjectCommand).resolves({});
+    s3.on(DeleteObjectCommand).rejects(s3Error('InternalError', 500));
+    const body = Buffer.from('evidence');
+
+    // Act
+    const stored = await streamedVault({ logger }).storeEvidence(Readable.from([body]), {
+      fileName: 'a.txt',
+    });
+
+    // Assess: vault/<sha1> is complete; the bucket's lifecycle rule expires incoming/
+    const copy = s3.commandCalls(CopyObjectCommand)[0]!.args[0].input;
+    const incoming = s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key;
+    expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: false });
+    expect(copy).toMatchObject({ Key: stored.key, CopySource: `${BUCKET}/${incoming}` });
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(1);
+    expect(logger.warn).toHaveBeenCalledWith(
+      'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
+      { bucket: BUCKET, key: incoming, error: 'InternalError: InternalError happened (HTTP 500)' },
+    );
   });
 });
