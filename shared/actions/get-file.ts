@@ -244,6 +244,7 @@ export const getFile = defineAction({
           maxBytes,
           ...(contentLength === undefined ? {} : { contentLength }),
           keep,
+          deadline: ctx.deadline,
         },
       );
       return {

@@ -34,7 +34,7 @@ export interface FamilyHandlerOptions {
    * Builds the vault handed to actions (get file, upload intel doc). Only the evidence and intel entry
    * points pass one (`vault-family-handler.ts`), so the other bundles carry no vault code.
    */
-  vault?: (settings: Settings) => VaultPort | undefined;
+  vault?: (settings: Settings, logger: EventLogger) => VaultPort | undefined;
   /** A Powertools Logger (default) or anything with the same four methods. */
   logger?: EventLogger;
   metrics?: ActionMetrics;
@@ -157,7 +157,7 @@ export class FamilyRuntime {
   vault(): VaultPort | undefined {
     if (!this.options.vault) return undefined;
     if (!this.vaultBuilt) {
-      this.cachedVault = this.options.vault(this.settings());
+      this.cachedVault = this.options.vault(this.settings(), this.logger);
       this.vaultBuilt = true;
     }
     return this.cachedVault;

@@ -19,14 +19,14 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
  */
 export function withVault(options: FamilyHandlerOptions): FamilyHandlerOptions {
   return {
-    vault: (settings) => {
+    vault: (settings, logger) => {
       if (settings.vaultBucket === undefined) return undefined;
       const client = options.s3Client;
-      const spool = { spoolMaxBytes: settings.vaultSpoolMaxBytes };
+      const common = { spoolMaxBytes: settings.vaultSpoolMaxBytes, logger };
       return new Vault(
         client
-          ? { bucket: settings.vaultBucket, client, ...spool }
-          : { bucket: settings.vaultBucket, ...spool },
+          ? { bucket: settings.vaultBucket, client, ...common }
+          : { bucket: settings.vaultBucket, ...common },
       );
     },
     ...options,

@@ -1,5 +1,8 @@
 export const VAULT_PREFIX = 'vault/';
-/** Uploads in progress; every object here is deleted by the call that wrote it (success or failure). */
+/**
+ * Uploads in progress; every object here is deleted by the call that wrote it (success or failure), but
+ * for a failed delete once the file is stored: the bucket's lifecycle rule expires that one.
+ */
 export const INCOMING_PREFIX = 'incoming/';
 export const RESULTS_PREFIX = 'results/';
 export const OCTET_STREAM = 'application/octet-stream';

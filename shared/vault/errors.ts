@@ -42,10 +42,28 @@ export function s3ErrorDetails(error: unknown): string {
   return String(error);
 }
 
-/** Wraps an S3 failure as `Error occurred while adding the file to vault. <details>`. */
+/**
+ * Local storage or descriptors exhausted (a full spool, too many open files): another delivery may land
+ * on a fresh container, and a sweep of stale spool files may have freed the space meanwhile.
+ */
+const EXHAUSTED_LOCAL_CODES = new Set(['ENOSPC', 'EMFILE', 'ENFILE']);
+
+function isLocalExhaustion(error: unknown): boolean {
+  return EXHAUSTED_LOCAL_CODES.has((error as S3LikeError | undefined)?.code ?? '');
+}
+
+/** Wraps an S3 or spool failure as `Error occurred while adding the file to vault. <details>`. */
 export function vaultAddError(error: unknown): VaultError {
   return new VaultError(`${VAULT_ADD_ERROR_PREFIX}${s3ErrorDetails(error)}`, {
-    retryable: isRetryableAwsError(error),
+    retryable: isRetryableAwsError(error) || isLocalExhaustion(error),
     cause: error,
   });
+}
+
+/** The invocation deadline stopped an upload: retryable, as any timeout is (tanium-api.md 1.7). */
+export function deadlinePassedError(cause: unknown): VaultError {
+  return new VaultError(
+    `${VAULT_ADD_ERROR_PREFIX}The invocation deadline passed before the upload finished`,
+    { retryable: true, cause },
+  );
 }

@@ -33,6 +33,8 @@ export interface StoreEvidenceOptions {
   /** Fails with `tooLarge(maxBytes)` (default: the GET_FILE_MAX_BYTES error) above this many bytes. */
   maxBytes?: number;
   tooLarge?: (maxBytes: number) => Error;
+  /** Epoch ms: an upload of a spooled file still running then is stopped (and the spool file removed). */
+  deadline?: number;
 }
 
 /** A file stored content-addressed under `vault/<sha1>`. */
@@ -65,6 +67,8 @@ export interface StoreArchiveOptions {
   password?: string;
   /** Default `extract`. */
   keep?: KeepPolicy;
+  /** Epoch ms by which every upload must be done (the invocation deadline less a margin). */
+  deadline?: number;
 }
 
 /** One data item of the get file result (tanium-api.md 2.17), plus where the object is. */

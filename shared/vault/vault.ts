@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -22,10 +20,17 @@ import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { loadSettings } from '../config/settings.ts';
 import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
-import { ArchiveError, getFileTooLarge, s3ErrorDetails, vaultAddError } from './errors.ts';
+import {
+  ArchiveError,
+  deadlinePassedError,
+  getFileTooLarge,
+  s3ErrorDetails,
+  vaultAddError,
+} from './errors.ts';
 import { type Digests, HashingStream } from './hashing.ts';
 import { buildMetadata, decodeMetadataValue, METADATA_KEYS } from './metadata.ts';
 import { s3ClientConfig } from './s3-config.ts';
+import { claimSpoolFile, releaseSpoolFile, removeStaleSpoolFiles } from './spool.ts';
 import type {
   ByteStream,
   EvidenceMetadata,
@@ -38,9 +43,18 @@ import type {
 import { baseName } from './zip/names.ts';
 import { ZipReader } from './zip/reader.ts';
 
+/** Where the vault reports what it worked around (the function's logger). */
+export interface VaultLogger {
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
+const silentLogger: VaultLogger = { warn() {} };
+
 export interface VaultOptions {
   /** The vault bucket (VAULT_BUCKET). */
   bucket: string;
+  /** Default: silent. */
+  logger?: VaultLogger;
   /** An S3 client to use; otherwise one is created on first use (path-style when AWS_ENDPOINT_URL is set). */
   client?: S3Client;
   /** Multipart upload part size in bytes (default 8 MiB, at least 5 MiB; raised to keep under 10,000 parts). */
@@ -78,7 +92,7 @@ function toReadable(body: ByteStream): Readable {
 /**
  * The S3 evidence vault: files stored content-addressed under `vault/<sha1>`, streamed (never held
  * whole) through `incoming/<uuid>`, which never outlives a call: on any failure the multipart upload is
- * aborted and the incoming object deleted. Completed `vault/<sha1>` objects are immutable and shared by
+ * aborted and the incoming object deleted (a delete failing once the file is stored is only logged). Completed `vault/<sha1>` objects are immutable and shared by
  * every request that stores the same bytes, so they are never rolled back.
  */
 export class Vault {
@@ -90,10 +104,12 @@ export class Vault {
   private readonly copyPartSize: number;
   private readonly spoolDir: string;
   private readonly spoolMaxBytes: number;
+  private readonly logger: VaultLogger;
 
   constructor(options: VaultOptions) {
     this.bucket = options.bucket;
     this.client = options.client;
+    this.logger = options.logger ?? silentLogger;
     this.partSize = Math.max(DEFAULTS.minPartSize, options.partSize ?? DEFAULTS.partSize);
     this.queueSize = Math.max(1, options.queueSize ?? DEFAULTS.queueSize);
     this.multipartCopyThreshold = options.multipartCopyThreshold ?? DEFAULTS.multipartCopyThreshold;
@@ -138,7 +154,7 @@ export class Vault {
     options: StoreEvidenceOptions,
   ): Promise<StoredEvidence> {
     const hasher = hashingFor(options);
-    const file = join(this.spoolDir, `tanium-vault-${randomUUID()}`);
+    const file = claimSpoolFile(this.spoolDir);
     // Large writes (the default is 16 KiB) keep the spool off the extraction's critical path.
     const sink = createWriteStream(file, { highWaterMark: 1024 * 1024 });
     let writeError: Error | undefined;
@@ -154,6 +170,7 @@ export class Vault {
       }
       const digests = hasher.digests;
       const key = vaultKey(digests.sha1);
+      const deadline = deadlineAbort(options.deadline);
       try {
         const alreadyStored = await this.exists(key);
         if (!alreadyStored) {
@@ -170,15 +187,20 @@ export class Vault {
             // Reading from local disk costs no decryption, so more parts in flight only wait on S3.
             queueSize: Math.max(this.queueSize, 4),
             leavePartsOnError: false,
+            // Stopped before the invocation times out, so the spool file is still removed below.
+            abortController: deadline.controller,
           });
           await upload.done();
         }
         return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
       } catch (error) {
+        if (deadline.controller.signal.aborted) throw deadlinePassedError(error);
         throw error instanceof VaultError ? error : vaultAddError(error);
+      } finally {
+        deadline.clear();
       }
     } finally {
-      await rm(file, { force: true });
+      await releaseSpoolFile(file);
     }
   }
 
@@ -230,15 +252,31 @@ export class Vault {
     }
     const digests = hasher.digests;
     const key = vaultKey(digests.sha1);
+    let alreadyStored: boolean;
     try {
-      const alreadyStored = await this.exists(key);
+      alreadyStored = await this.exists(key);
       if (!alreadyStored)
         await this.copy(incomingKey, key, digests.size, this.objectMetadata(metadata, digests));
-      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: incomingKey }));
-      return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
     } catch (error) {
       await this.discardIncoming(incomingKey, undefined);
       throw error instanceof VaultError ? error : vaultAddError(error);
+    }
+    await this.removeIncoming(incomingKey);
+    return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
+  }
+
+  /**
+   * Deletes `incoming/<uuid>` once `vault/<sha1>` is complete. A failure does not fail the file: it is
+   * stored, and a retry would only store it again; the bucket's lifecycle rule expires what is left.
+   */
+  private async removeIncoming(key: string): Promise<void> {
+    try {
+      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      this.logger.warn(
+        'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
+        { bucket: this.bucket, key, error: s3ErrorDetails(error) },
+      );
     }
   }
 
@@ -256,6 +294,9 @@ export class Vault {
       source.destroy();
       throw tooLarge(options.maxBytes);
     }
+    // A file left by an invocation killed at its timeout would otherwise fill the spool for good. Swept
+    // here, before any entry stream exists: an entry failing during the sweep would have no listener yet.
+    if (options.maxBytes <= this.spoolMaxBytes) await removeStaleSpoolFiles(this.spoolDir);
     const common: Omit<EvidenceMetadata, 'fileName'> = {
       fileId: options.fileId,
       host: options.host,
@@ -272,7 +313,7 @@ export class Vault {
       archiveStore = this.storeEvidence(
         archiveBody,
         { ...common, fileName: options.archiveName },
-        { maxBytes: options.maxBytes, tooLarge },
+        { maxBytes: options.maxBytes, tooLarge, deadline: options.deadline },
       );
       archiveStore.catch((error: unknown) => {
         archiveFailure = error;
@@ -299,7 +340,7 @@ export class Vault {
         const evidence = await this.storeEvidence(
           entry.stream,
           { ...common, fileName: name },
-          { maxBytes: options.maxBytes, tooLarge },
+          { maxBytes: options.maxBytes, tooLarge, deadline: options.deadline },
         );
         stored.push({ name, evidence });
       }
@@ -443,23 +484,36 @@ export class Vault {
       }
       const parts: { PartNumber: number; ETag: string }[] = [];
       let next = 0;
+      let failed = false;
       const worker = async () => {
-        while (next < ranges.length) {
+        // After a failure no new range starts: the upload is about to be aborted.
+        while (!failed && next < ranges.length) {
           const range = ranges[next++]!;
-          const result = await this.s3.send(
-            new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key: to,
-              UploadId: uploadId,
-              PartNumber: range.partNumber,
-              CopySource: copySource,
-              CopySourceRange: `bytes=${range.start}-${range.end}`,
-            }),
-          );
-          parts.push({ PartNumber: range.partNumber, ETag: result.CopyPartResult?.ETag ?? '' });
+          try {
+            const result = await this.s3.send(
+              new UploadPartCopyCommand({
+                Bucket: this.bucket,
+                Key: to,
+                UploadId: uploadId,
+                PartNumber: range.partNumber,
+                CopySource: copySource,
+                CopySourceRange: `bytes=${range.start}-${range.end}`,
+              }),
+            );
+            parts.push({ PartNumber: range.partNumber, ETag: result.CopyPartResult?.ETag ?? '' });
+          } catch (error) {
+            failed = true;
+            throw error;
+          }
         }
       };
-      await Promise.all(Array.from({ length: Math.min(this.queueSize * 2, ranges.length) }, worker));
+      // Every part in flight settles before the abort (S3 may keep the storage of a part that completes
+      // after it), and before incoming/, which the copies read, is deleted.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: Math.min(this.queueSize * 2, ranges.length) }, worker),
+      );
+      const rejected = outcomes.find((outcome) => outcome.status === 'rejected');
+      if (rejected) throw rejected.reason;
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.s3.send(
         new CompleteMultipartUploadCommand({
@@ -491,6 +545,15 @@ export class Vault {
 /** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */
 function hashingFor(options: StoreEvidenceOptions): HashingStream {
   return new HashingStream({ maxBytes: options.maxBytes, tooLarge: options.tooLarge ?? getFileTooLarge });
+}
+
+/** An abort controller that fires at `deadline` (epoch ms), or never without one. */
+function deadlineAbort(deadline: number | undefined): { controller: AbortController; clear: () => void } {
+  const controller = new AbortController();
+  if (deadline === undefined) return { controller, clear: () => undefined };
+  const timer = setTimeout(() => controller.abort(), Math.max(0, deadline - Date.now()));
+  timer.unref();
+  return { controller, clear: () => clearTimeout(timer) };
 }
 
 /**

@@ -16,6 +16,8 @@ const SIG_DIGITAL_SIGNATURE = 0x05054b50;
 const SIG_ARCHIVE_EXTRA_DATA = 0x08064b50;
 const SIG_DESCRIPTOR = 0x08074b50;
 const SIG_SPANNED_SINGLE = 0x30304b50;
+/** Bytes after the end-of-central-directory record that are ignored (more is a truncated archive). */
+const MAX_TRAILING_BYTES = 64 * 1024;
 const DESCRIPTOR_SIG_BYTES = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
 
 const FLAG_ENCRYPTED = 0x1;
@@ -267,11 +269,13 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
 
   /**
    * Reads the central directory to the end, so the whole body is consumed (and counted against the
-   * limit), and checks that a complete end-of-central-directory record ends it: otherwise the download
-   * was cut. Only the last 64 KiB + 22 bytes (the record and its longest comment) are kept.
+   * limit), and checks that a complete end-of-central-directory record is there: otherwise the download
+   * was cut. Bytes after the record (padding some writers and transfers add; every entry is read and
+   * verified by then) are ignored, up to MAX_TRAILING_BYTES. Only the last bytes that can hold the
+   * record, its longest comment and that padding are kept.
    */
   private async drainTrailer(): Promise<void> {
-    const keep = 0xffff + 22;
+    const keep = 0xffff + 22 + MAX_TRAILING_BYTES;
     let tail = Buffer.alloc(0);
     for (;;) {
       const chunk = await this.source.next();
@@ -280,7 +284,7 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
       if (tail.length > keep * 2) tail = Buffer.from(tail.subarray(tail.length - keep));
     }
     for (let at = tail.length - 22; at >= 0 && at >= tail.length - keep; at--) {
-      if (tail.readUInt32LE(at) === SIG_EOCD && at + 22 + tail.readUInt16LE(at + 20) === tail.length) return;
+      if (tail.readUInt32LE(at) === SIG_EOCD && at + 22 + tail.readUInt16LE(at + 20) <= tail.length) return;
     }
     throw truncatedArchive();
   }

@@ -340,12 +340,23 @@ describe('Action: get file', () => {
   });
 
   it('reports a large download cut mid-body after the upload started as retryable, aborting the upload', async () => {
-    // Prepare: reset half-way through a 12 MiB stored entry, after at least one 8 MiB part went up.
+    // Prepare: reset half-way through a 24 MiB stored entry, after at least one 8 MiB part went up. The
+    // vault streams (no spool), so the entry goes to incoming/ as a multipart upload while it arrives.
     emulator.switches.downloadLargeFileBytes = 24 * MiB;
     emulator.faults.add({ method: 'GET', path: DATA_PATH, kind: 'resetMidBody' });
+    const sent: string[] = [];
+    const recording = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    recording.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push(context.commandName ?? '');
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const streamed = { ...ctx, vault: new Vault({ bucket: BUCKET, client: recording, spoolMaxBytes: 0 }) };
 
     // Act
-    const result = await run({ file_id: FILE_ID });
+    const result = await run({ file_id: FILE_ID }, streamed);
 
     // Assess
     expect(result.message).toBe(
@@ -354,7 +365,10 @@ describe('Action: get file', () => {
     expect(result.error).toEqual({ kind: 'transient', retryable: true });
     // The reset came after the headers: the action reports it instead of downloading again.
     expect(calls()).toEqual([`GET ${DATA_PATH}`]);
+    expect(sent).toContain('CreateMultipartUploadCommand');
+    expect(sent).toContain('UploadPartCommand');
     expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+    recording.destroy();
   });
 
   it('reports a download that stalls mid-body as a retryable timeout and leaves nothing behind', async () => {

@@ -152,6 +152,28 @@ describe('Action: upload intel doc', () => {
     );
   });
 
+  it('uploads a vault file under its whole stored name when the name is long and non-ASCII', async () => {
+    // Prepare: 191 UTF-8 bytes, 551 characters once percent-encoded for the object metadata
+    const name = `${'マルウェア検出ルール_'.repeat(6)}.yara`;
+    const stored = await vault.storeEvidence(Readable.from([Buffer.from(RULE)]), {
+      fileName: name,
+      fileId: 'f'.repeat(36),
+      host: `${'h'.repeat(60)}.example`,
+      remotePath: `C:\\${'証拠\\'.repeat(60)}${name}`,
+      requestId: 'r'.repeat(100),
+      archiveName: `${'アーカイブ'.repeat(20)}.zip`,
+      action: 'get file',
+    });
+
+    // Act
+    const result = await run({ vault_id: stored.vaultId });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.data[0]).toMatchObject({ name, type: 'yara' });
+    expect(emulator.requests[0]?.headers['content-disposition']).toBe(intelDocDisposition(name));
+  });
+
   it('uses file_name over the stored name and accepts an upper-case vault id', async () => {
     // Prepare
     const vaultId = await storeInVault(RULE, 'stored.bin');

@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
@@ -378,6 +379,63 @@ describe.each([
       expect('error' in result && result.error.message).toMatch(
         /^Error occurred while adding the file to vault\. .*ENOENT/,
       );
+      expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+    }
+  });
+
+  it('removes spool files left by a process that is gone before spooling, and keeps those of a live one', async () => {
+    // Prepare: an invocation killed at its timeout left a large file; a parallel process is still writing
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    const stale = join(spoolDir, `tanium-vault-p${gone}-${randomUUID()}`);
+    const unheld = join(spoolDir, `tanium-vault-p${process.pid}-${randomUUID()}`);
+    const live = join(spoolDir, `tanium-vault-p${process.ppid}-${randomUUID()}`);
+    const other = join(spoolDir, 'someone-else.tmp');
+    writeFileSync(stale, Buffer.alloc(0));
+    truncateSync(stale, 256 * MiB);
+    for (const file of [unheld, live, other]) writeFileSync(file, 'x');
+
+    // Act
+    const items = await vault().storeArchive(chunked(archive), {
+      archiveName: 'evidence.zip',
+      fileId: 'id-12',
+      maxBytes: 64 * MiB,
+    });
+
+    // Assess
+    const left = readdirSync(spoolDir).sort();
+    for (const file of [live, other]) rmSync(file);
+    expect(items).toHaveLength(3);
+    if (modeOptions.spoolMaxBytes === 0) {
+      for (const file of [stale, unheld]) rmSync(file);
+      expect(left).toEqual([stale, unheld, live, other].map((file) => basename(file)).sort());
+    } else {
+      expect(left).toEqual([basename(live), basename(other)].sort());
+    }
+  });
+
+  it('stops the upload of a spooled file at the deadline, retryable, and leaves nothing behind', async () => {
+    // Act
+    const result = await vault()
+      .storeArchive(chunked(archive), {
+        archiveName: 'evidence.zip',
+        fileId: 'id-13',
+        maxBytes: 64 * MiB,
+        deadline: Date.now() - 1,
+      })
+      .then(
+        (items) => ({ items }),
+        (error: unknown) => ({ error: error as VaultError }),
+      );
+
+    // Assess: the streamed path needs no deadline of its own, the download it reads has one
+    if (modeOptions.spoolMaxBytes === 0) {
+      expect('items' in result && result.items).toHaveLength(3);
+    } else {
+      expect('error' in result && result.error).toBeInstanceOf(VaultError);
+      expect('error' in result && result.error.message).toBe(
+        'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+      );
+      expect('error' in result && result.error.retryable).toBe(true);
       expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
     }
   });

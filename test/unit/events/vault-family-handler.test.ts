@@ -1,6 +1,14 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FamilyRuntime } from '../../../shared/events/runtime.ts';
 import { withVault } from '../../../shared/events/vault-family-handler.ts';
 
@@ -51,5 +59,28 @@ describe('The vault families (evidence, intel)', () => {
     expect(runtime.vault()?.s3).toBe(client);
     expect(s3.send.thisValues).toHaveLength(1);
     expect(s3.send.thisValues[0]).toBe(client);
+  });
+
+  it("report what the vault worked around through the function's logger", async () => {
+    // Prepare: the file is stored, only the cleanup of incoming/ fails
+    s3.on(PutObjectCommand).resolves({});
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(CopyObjectCommand).resolves({});
+    s3.on(DeleteObjectCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+    const logger = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+    const client = new S3Client({ region: 'us-east-1' });
+    const runtime = new FamilyRuntime(
+      'evidence',
+      withVault({ env: { VAULT_BUCKET: 'vault' }, s3Client: client, logger }),
+    );
+
+    // Act
+    await runtime.vault()?.storeEvidence(Readable.from([Buffer.from('x')]), { fileName: 'x.txt' });
+
+    // Assess
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.stringMatching(/^Could not delete the incoming object/),
+      expect.objectContaining({ bucket: 'vault', error: 'AccessDenied: denied' }),
+    );
   });
 });

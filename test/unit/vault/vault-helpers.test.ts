@@ -9,7 +9,10 @@ import {
   buildMetadata,
   decodeMetadataValue,
   encodeMetadataValue,
-  MAX_METADATA_VALUE_LENGTH,
+  encodeWithin,
+  MAX_METADATA_BYTES,
+  METADATA_KEYS,
+  METADATA_VALUE_BUDGETS,
 } from '../../../shared/vault/metadata.ts';
 import { resultKey } from '../../../shared/vault/result-store.ts';
 import { s3ClientConfig } from '../../../shared/vault/s3-config.ts';
@@ -34,11 +37,52 @@ describe('Vault: helpers', () => {
 
   it('cuts long metadata values at an escape boundary', () => {
     // Act
-    const encoded = encodeMetadataValue('é'.repeat(1000));
+    const encoded = encodeWithin('é'.repeat(1000), 512);
 
     // Assess
-    expect(encoded.length).toBeLessThanOrEqual(MAX_METADATA_VALUE_LENGTH);
+    expect(encoded.length).toBeLessThanOrEqual(512);
     expect(decodeMetadataValue(encoded)).toBe('é'.repeat(encoded.length / 6));
+  });
+
+  it("keeps every file name of at most 255 UTF-8 bytes whole, within S3's 2 KB of metadata", () => {
+    // Prepare: the worst case, 3 encoded characters per byte
+    const name = `${'検'.repeat(83)}.yara`;
+    expect(Buffer.byteLength(name)).toBe(254);
+    const longest = Object.fromEntries(
+      Object.entries(METADATA_VALUE_BUDGETS).map(([field, budget]) => [field, 'x'.repeat(budget + 50)]),
+    );
+
+    // Act
+    const metadata = buildMetadata({ ...longest, fileName: name });
+    const full = buildMetadata(longest);
+
+    // Assess
+    expect(decodeMetadataValue(metadata['file-name'])).toBe(name);
+    const bytes = Object.entries(full).reduce(
+      (total, [key, value]) => total + Buffer.byteLength(key) + Buffer.byteLength(value),
+      0,
+    );
+    expect(Object.keys(full)).toEqual(Object.values(METADATA_KEYS));
+    expect(bytes).toBeLessThanOrEqual(MAX_METADATA_BYTES);
+  });
+
+  it('keeps the extension of a file name it has to cut', () => {
+    // Prepare
+    const name = `${'マルウェア検出ルール_'.repeat(40)}.yara`;
+    const archive = `${'証拠'.repeat(200)}.zip`;
+
+    // Act
+    const metadata = buildMetadata({ fileName: name, archiveName: archive, remotePath: `C:\\${name}` });
+
+    // Assess
+    const fileName = decodeMetadataValue(metadata['file-name'])!;
+    expect(metadata['file-name']!.length).toBeLessThanOrEqual(METADATA_VALUE_BUDGETS.fileName);
+    expect(fileName).toMatch(/^(マルウェア検出ルール_)+マ?.*\.yara$/);
+    expect(name.startsWith(fileName.slice(0, -'.yara'.length))).toBe(true);
+    expect(decodeMetadataValue(metadata['archive-name'])).toMatch(/^(証拠)+証?\.zip$/);
+    expect(metadata['archive-name']!.length).toBeLessThanOrEqual(METADATA_VALUE_BUDGETS.archiveName);
+    // A path keeps its start: where the file was matters more than its (separately stored) name.
+    expect(decodeMetadataValue(metadata['remote-path'])).toMatch(/^C:\\マルウェア/);
   });
 
   it('leaves unknown values out of the metadata', () => {
@@ -87,6 +131,20 @@ describe('Vault: helpers', () => {
       'Error occurred while adding the file to vault. SlowDown: SlowDown happened (HTTP 503)',
     );
     expect(slowDown.info).toEqual({ kind: 'vault', retryable: true });
+    expect(denied.info).toEqual({ kind: 'vault', retryable: false });
+  });
+
+  it('wraps a full spool or exhausted file descriptors as a retryable vault error', () => {
+    // Prepare
+    const local = (code: string) => Object.assign(new Error(`${code}: write failed`), { code });
+
+    // Act
+    const errors = ['ENOSPC', 'EMFILE', 'ENFILE'].map((code) => vaultAddError(local(code)));
+    const denied = vaultAddError(local('EACCES'));
+
+    // Assess
+    for (const error of errors) expect(error.info).toEqual({ kind: 'vault', retryable: true });
+    expect(errors[0]!.message).toBe('Error occurred while adding the file to vault. ENOSPC: write failed');
     expect(denied.info).toEqual({ kind: 'vault', retryable: false });
   });
 

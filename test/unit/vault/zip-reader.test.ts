@@ -409,6 +409,28 @@ describe('Vault: streaming ZIP reader', () => {
     }
   });
 
+  it('reads an archive followed by bytes after its end-of-central-directory record', async () => {
+    // Prepare: some writers and transfers pad the file; the record itself is complete
+    const padded = Buffer.concat([encrypted, Buffer.alloc(10)]);
+
+    // Act
+    const entries = await extractAll(chunked(padded, 7_000));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['report.txt', 'blob.bin', 'small.txt']);
+    expect(sha256(entries[1]!.data)).toBe(sha256(random));
+  });
+
+  it('still reports an archive cut inside its end-of-central-directory record as truncated', async () => {
+    // Act
+    const error = await failure(extractAll(chunked(encrypted.subarray(0, encrypted.length - 5))));
+
+    // Assess
+    expect(error.message).toBe(
+      'Error while creating file. The archive is truncated (the data ended before the end of the archive)',
+    );
+  });
+
   it('propagates the upstream error unchanged when the body fails mid-download', async () => {
     // Prepare
     const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });

@@ -1,0 +1,132 @@
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { VaultError } from '../../../shared/tanium/errors.ts';
+import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { failure } from '../../helpers/failure.ts';
+
+const BUCKET = 'vault-unit';
+const MiB = 1024 * 1024;
+
+const s3 = mockClient(S3Client);
+
+function s3Error(name: string, status: number): Error {
+  return Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status } });
+}
+
+/** A streamed vault (no spool) over the mocked client, copying in 5 MiB ranges above 1 MiB. */
+function streamedVault(options: Partial<VaultOptions> = {}): Vault {
+  const client = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  return new Vault({
+    bucket: BUCKET,
+    client,
+    spoolMaxBytes: 0,
+    partSize: 5 * MiB,
+    multipartCopyThreshold: MiB,
+    copyPartSize: 5 * MiB,
+    ...options,
+  });
+}
+
+function zeros(bytes: number): Readable {
+  return Readable.from(
+    (function* () {
+      for (let left = bytes; left > 0; left -= MiB) yield Buffer.alloc(Math.min(MiB, left));
+    })(),
+  );
+}
+
+beforeEach(() => {
+  // The upload to incoming/ goes through; vault/<sha1> does not exist yet.
+  s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
+  s3.on(UploadPartCommand).resolves({ ETag: '"part"' });
+  s3.on(CompleteMultipartUploadCommand).resolves({});
+  s3.on(PutObjectCommand).resolves({});
+  s3.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
+  s3.on(DeleteObjectCommand).resolves({});
+});
+
+afterEach(() => {
+  s3.reset();
+});
+
+describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
+  it('starts no part copy after one failed and aborts the copy only once every started part settled', async () => {
+    // Prepare: 6 ranges, 4 copied at a time; part 2 fails while parts 1, 3 and 4 are still copying
+    const events: string[] = [];
+    s3.on(UploadPartCopyCommand).callsFake(async (input: { PartNumber: number }) => {
+      const part = input.PartNumber;
+      events.push(`start ${part}`);
+      await sleep(part === 2 ? 5 : 50);
+      events.push(`settled ${part}`);
+      if (part === 2) throw s3Error('InternalError', 500);
+      return { CopyPartResult: { ETag: `"copy-${part}"` } };
+    });
+    s3.on(AbortMultipartUploadCommand).callsFake(async (input: { Key: string }) => {
+      events.push(`abort ${input.Key.split('/')[0]}`);
+      return {};
+    });
+
+    // Act
+    const error = await failure(streamedVault().storeEvidence(zeros(26 * MiB), { fileName: 'big.bin' }));
+    // Long enough for any copy still running in the background to finish and take another range.
+    await sleep(200);
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500)',
+    );
+    expect((error as VaultError).retryable).toBe(true);
+    expect(events.filter((event) => event.startsWith('start')).sort()).toEqual([
+      'start 1',
+      'start 2',
+      'start 3',
+      'start 4',
+    ]);
+    expect(events.slice(-1)).toEqual(['abort vault']);
+    expect(events.filter((event) => event.startsWith('settled'))).toHaveLength(4);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(1);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
+  });
+
+  it('stores the file when deleting incoming/ after the copy fails, with a warning', async () => {
+    // Prepare
+    const logger = { warn: vi.fn() };
+    s3.on(CopyObjectCommand).resolves({});
+    s3.on(DeleteObjectCommand).rejects(s3Error('InternalError', 500));
+    const body = Buffer.from('evidence');
+
+    // Act
+    const stored = await streamedVault({ logger }).storeEvidence(Readable.from([body]), {
+      fileName: 'a.txt',
+    });
+
+    // Assess: vault/<sha1> is complete; the bucket's lifecycle rule expires incoming/
+    const copy = s3.commandCalls(CopyObjectCommand)[0]!.args[0].input;
+    const incoming = s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key;
+    expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: false });
+    expect(copy).toMatchObject({ Key: stored.key, CopySource: `${BUCKET}/${incoming}` });
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(1);
+    expect(logger.warn).toHaveBeenCalledWith(
+      'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
+      { bucket: BUCKET, key: incoming, error: 'InternalError: InternalError happened (HTTP 500)' },
+    );
+  });
+});
