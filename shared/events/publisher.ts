@@ -120,7 +120,7 @@ export class EventBridgeResultSink implements ResultSink {
     const key = resultKey(detail);
     let dataRef: ResultDetail['dataRef'];
     try {
-      dataRef = await unlessAborted(this.store().putResult(key, whole.Detail ?? ''), signal);
+      dataRef = await unlessAborted(this.store().putResult(key, whole.Detail ?? '', signal), signal);
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       const failure = toTaniumError(error);

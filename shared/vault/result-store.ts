@@ -13,7 +13,8 @@ import type { ObjectRef } from './types.ts';
  * lib-storage.
  */
 export interface ResultStore {
-  putResult(key: string, body: string): Promise<ObjectRef>;
+  /** `signal` cancels the write (the invocation is about to end). */
+  putResult(key: string, body: string, signal?: AbortSignal): Promise<ObjectRef>;
 }
 
 /** Characters of the encoded request id kept in a result's key: S3 keys end at 1,024 bytes. */
@@ -47,13 +48,17 @@ export class S3ResultStore implements ResultStore {
     this.client = client;
   }
 
-  async putResult(key: string, body: string): Promise<ObjectRef> {
+  async putResult(key: string, body: string, signal?: AbortSignal): Promise<ObjectRef> {
     const bytes = Buffer.from(body, 'utf8');
     this.client ??= new S3Client(s3ClientConfig());
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      Body: bytes,
+      ContentType: 'application/json',
+    });
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentType: 'application/json' }),
-      );
+      await (signal ? this.client.send(command, { abortSignal: signal }) : this.client.send(command));
     } catch (error) {
       throw new VaultError(`Error occurred while storing the result in the vault. ${s3ErrorDetails(error)}`, {
         retryable: isRetryableAwsError(error),

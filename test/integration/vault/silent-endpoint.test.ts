@@ -59,4 +59,24 @@ describe('An AWS endpoint that stops answering', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     client.destroy();
   });
+
+  it('stops a result write at once when its signal is aborted, whatever the inactivity limit', async () => {
+    // Prepare: the production settings, 30 s of inactivity allowed
+    const client = new S3Client({
+      ...s3ClientConfig({ AWS_ENDPOINT_URL: endpoint }),
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      maxAttempts: 1,
+    });
+    const store = new S3ResultStore('bucket', client);
+
+    // Act
+    const started = Date.now();
+    const error = await failure(store.putResult('results/x/y.json', '{}', AbortSignal.timeout(200)));
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    client.destroy();
+  });
 });

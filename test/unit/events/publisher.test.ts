@@ -30,13 +30,18 @@ function detail(overrides: Partial<ResultDetail> = {}): ResultDetail {
   };
 }
 
-function storeWith(put: ResultStore['putResult']): ResultStore & { keys: string[] } {
+function storeWith(
+  put: ResultStore['putResult'],
+): ResultStore & { keys: string[]; signals: Array<AbortSignal | undefined> } {
   const keys: string[] = [];
+  const signals: Array<AbortSignal | undefined> = [];
   return {
     keys,
-    putResult: async (key, body) => {
+    signals,
+    putResult: async (key, body, signal) => {
       keys.push(key);
-      return put(key, body);
+      signals.push(signal);
+      return put(key, body, signal);
     },
   };
 }
@@ -512,6 +517,8 @@ describe('Result publishing', () => {
     // Assess
     await expect(publishing).rejects.toMatchObject({ kind: 'transient', retryable: true });
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+    // The write itself is told to stop, not only left behind.
+    expect(store.signals[0]?.aborted).toBe(true);
   });
 
   it('turns a PutEvents call failure into a retryable error', async () => {
