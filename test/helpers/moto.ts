@@ -7,12 +7,29 @@ export interface MotoServer {
   endpoint: string;
   port: number;
   pid: number;
-  /** Sets the SDK's standard environment so every AWS client in this process talks to moto. */
-  applyEnv(): void;
+  /**
+   * Sets the SDK's standard environment so every AWS client in this process talks to moto, removing what
+   * would override it; returns a function that puts the environment back as it was.
+   */
+  applyEnv(): () => void;
   stop(): Promise<void>;
 }
 
 const INSTALL_HINT = "moto's server is not available to python3. Install it with: pip install 'moto[server]'";
+
+/**
+ * Variables that would take the SDK away from moto: with AWS_PROFILE set the default credential chain
+ * uses the profile, not the credentials in the environment, and a service's AWS_ENDPOINT_URL_<SERVICE>
+ * wins over AWS_ENDPOINT_URL. Engineers' shells often set them.
+ */
+function overridesMoto(key: string): boolean {
+  return key === 'AWS_PROFILE' || key === 'AWS_DEFAULT_PROFILE' || key.startsWith('AWS_ENDPOINT_URL_');
+}
+
+/** `env` without the variables that would take an SDK client (or moto's own boto3) away from moto. */
+export function withoutAwsOverrides(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !overridesMoto(key)));
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -41,7 +58,12 @@ export async function startMoto(): Promise<MotoServer> {
   const port = await freePort();
   const child: ChildProcess = spawn('python3', [LAUNCHER, '127.0.0.1', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', MOTO_PORT: String(port) },
+    // moto's boto3 fails every request with a 500 page when AWS_PROFILE names a profile it cannot find.
+    env: {
+      ...withoutAwsOverrides(process.env),
+      MOTO_ALLOW_NONEXISTENT_REGION: 'true',
+      MOTO_PORT: String(port),
+    },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -72,11 +94,23 @@ export async function startMoto(): Promise<MotoServer> {
     port,
     pid,
     applyEnv() {
-      process.env.AWS_ENDPOINT_URL = endpoint;
-      process.env.AWS_REGION = 'us-east-1';
-      process.env.AWS_ACCESS_KEY_ID = 'testing';
-      process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-      process.env.AWS_SESSION_TOKEN = 'testing';
+      const motoEnv: Record<string, string> = {
+        AWS_ENDPOINT_URL: endpoint,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+        AWS_SESSION_TOKEN: 'testing',
+      };
+      const changed = [...Object.keys(motoEnv), ...Object.keys(process.env).filter(overridesMoto)];
+      const saved = new Map(changed.map((key) => [key, process.env[key]]));
+      for (const key of changed) delete process.env[key];
+      Object.assign(process.env, motoEnv);
+      return () => {
+        for (const [key, value] of saved) {
+          if (value === undefined) delete process.env[key];
+          else process.env[key] = value;
+        }
+      };
     },
     async stop() {
       if (child.exitCode !== null) return;

@@ -7,9 +7,11 @@ import { INVESTIGATION } from '../../cli/local/investigation.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-function runNpmStart(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runNpmStart(
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['start'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -105,8 +107,16 @@ async function expectStopped(stdout: string): Promise<void> {
 
 describe('npm start (the local pipeline)', () => {
   it('runs the typical investigation, prints every step result, stops what it started and exits 0', async () => {
+    // Prepare: a platform engineer's shell, with a profile (one this machine does not have) and an endpoint
+    const shell = {
+      ...process.env,
+      AWS_PROFILE: 'does-not-exist',
+      AWS_DEFAULT_PROFILE: 'does-not-exist',
+      AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9',
+    };
+
     // Act
-    const { code, stdout, stderr } = await runNpmStart();
+    const { code, stdout, stderr } = await runNpmStart(shell);
 
     // Assess
     expect(stderr).not.toMatch(/\b(warn|error)\b/);
