@@ -45,6 +45,12 @@ export interface PollerConfig {
   readonly retryAttempts: number;
   readonly maxEventAgeSeconds: number;
   readonly enabled: boolean;
+  /**
+   * Concurrency reserved for the poller; unset reserves none. The poller's lease already makes an
+   * overlapping run skip; a reservation only saves starting it. Accounts with a low concurrency quota
+   * (new ones have 10) refuse any reservation, so a sandbox deploy must leave this unset.
+   */
+  readonly reservedConcurrency?: number;
 }
 
 export interface EnvironmentConfig {
@@ -120,6 +126,7 @@ export const ENVIRONMENTS = {
     ...BASE,
     name: 'prod',
     eventBusName: 'tanium-tr-prod',
+    poller: { ...BASE.poller, reservedConcurrency: 1 },
     retainData: true,
     terminationProtection: true,
     logRetention: RetentionDays.THREE_MONTHS,
@@ -175,6 +182,10 @@ function validateEnvironment(config: EnvironmentConfig): void {
     if (6 * s.timeoutSeconds + s.maxBatchingWindowSeconds > 43_200) {
       problems.push(`${fn}: timeoutSeconds too large for the queue's visibility timeout`);
     }
+  }
+  const reserved = config.poller.reservedConcurrency;
+  if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1 || reserved > 1000)) {
+    problems.push('poller.reservedConcurrency must be unset or an integer from 1 to 1000');
   }
   if (config.vpc.enabled && (config.vpc.natGateways < 1 || config.vpc.natGateways > config.vpc.maxAzs)) {
     problems.push('vpc.natGateways must be 1..vpc.maxAzs: the fixed egress addresses are the NAT gateways');

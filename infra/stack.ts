@@ -160,8 +160,8 @@ export class TaniumThreatResponseStack extends Stack {
 
     const poller = new TaniumFunction(this, 'AlertPollerFunction', {
       ...common('alert-poller'),
-      // Two polls at once would race on the checkpoint.
-      reservedConcurrentExecutions: 1,
+      // Two polls at once would only race for the lease; where the account allows, prod reserves one.
+      reservedConcurrentExecutions: config.poller.reservedConcurrency,
       environment: { POLLER_NAME, POLLER_FIRST_RUN_HOURS: String(config.poller.firstRunHours) },
     });
     poller.grantCredentials(secret, secretId, kmsKeyArn);

@@ -42,6 +42,17 @@ describe('Infrastructure configuration: environments', () => {
     expect(() => resolveEnvironment('dev', { maxReceiveCount: 0 })).toThrow(/maxReceiveCount must be/);
   });
 
+  it('reserves concurrency for the poller in prod only, so dev deploys to a low-quota sandbox account', () => {
+    expect(resolveEnvironment('prod').poller.reservedConcurrency).toBe(1);
+    expect(resolveEnvironment('dev').poller.reservedConcurrency).toBeUndefined();
+  });
+
+  it.each([0, 1.5, 1001])('rejects a poller reserved concurrency of %s, naming the setting', (value) => {
+    expect(() =>
+      resolveEnvironment('dev', { poller: { ...ENVIRONMENTS.dev.poller, reservedConcurrency: value } }),
+    ).toThrow(/poller.reservedConcurrency must be unset or an integer from 1 to 1000/);
+  });
+
   it('rejects more NAT gateways than availability zones', () => {
     expect(() =>
       resolveEnvironment('prod', {

@@ -551,8 +551,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       });
     });
 
-    it('runs one poll at a time and drops polls that waited behind it', () => {
-      expect(fnResource('alert-poller').Properties.ReservedConcurrentExecutions).toBe(1);
+    it('reserves the configured concurrency for the poller and drops polls that waited behind it', () => {
+      expect(fnResource('alert-poller').Properties.ReservedConcurrentExecutions).toBe(
+        s.config.poller.reservedConcurrency,
+      );
       for (const family of FAMILIES) {
         expect(fnResource(family).Properties.ReservedConcurrentExecutions).toBeUndefined();
       }

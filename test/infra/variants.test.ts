@@ -276,3 +276,40 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
     }
   });
 });
+
+describe('Infrastructure variant: a sandbox account with a low concurrency quota', () => {
+  let dev: Synthesized;
+  let reserved: Synthesized;
+
+  beforeAll(() => {
+    dev = synthesize('dev', {}, { bundling: false });
+    reserved = synthesize(
+      'dev',
+      { poller: { ...ENVIRONMENTS.dev.poller, reservedConcurrency: 2 } },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(dev);
+    cleanup(reserved);
+  });
+
+  const reservations = (s: Synthesized) =>
+    Object.values(s.template.findResources('AWS::Lambda::Function')).map(
+      (fn) => fn.Properties.ReservedConcurrentExecutions,
+    );
+
+  it('reserves no concurrency in dev, which an account with a quota of 10 would refuse', () => {
+    expect(reservations(dev).filter((value) => value !== undefined)).toEqual([]);
+  });
+
+  it('reserves the configured concurrency for the poller only', () => {
+    // Prepare
+    const pollerId = logicalId(reserved.stack, reserved.stack.functions['alert-poller']);
+
+    // Assess
+    expect(reserved.template.toJSON().Resources[pollerId].Properties.ReservedConcurrentExecutions).toBe(2);
+    expect(reservations(reserved).filter((value) => value !== undefined)).toEqual([2]);
+  });
+});
