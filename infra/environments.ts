@@ -62,7 +62,11 @@ export interface EnvironmentConfig {
   readonly retainData: boolean;
   readonly terminationProtection: boolean;
   readonly eventBusName: string;
-  /** Deliveries before a request goes to its family's DLQ (also given to the functions). */
+  /**
+   * Deliveries before a request goes to its family's DLQ (also given to the functions, which publish
+   * the "gave up" result on the last one). A receive whose batch Lambda throttles counts too, and then
+   * no result is published, hence AWS's advice of at least 5 for queues Lambda consumes.
+   */
   readonly maxReceiveCount: number;
   /** Retention of `results/` objects (oversized action results) in the vault bucket. */
   readonly resultsExpirationDays: number;
@@ -86,7 +90,7 @@ export interface EnvironmentConfig {
 const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName'> = {
   retainData: false,
   terminationProtection: false,
-  maxReceiveCount: 3,
+  maxReceiveCount: 5,
   resultsExpirationDays: 30,
   accessLogsExpirationDays: 90,
   logRetention: RetentionDays.ONE_MONTH,
@@ -174,6 +178,12 @@ function validateEnvironment(config: EnvironmentConfig): void {
     if (s.batchSize < 1 || s.batchSize > 10) {
       // Above 10 SQS requires a batching window and the whole batch shares one timeout; keep it simple.
       problems.push(`${fn}: batchSize must be 1..10`);
+    }
+    if (
+      s.maxConcurrency !== undefined &&
+      (!Number.isInteger(s.maxConcurrency) || s.maxConcurrency < 2 || s.maxConcurrency > 1000)
+    ) {
+      problems.push(`${fn}: maxConcurrency must be unset or an integer from 2 to 1000`);
     }
     if (s.maxBatchingWindowSeconds < 0 || s.maxBatchingWindowSeconds > 300) {
       problems.push(`${fn}: maxBatchingWindowSeconds must be 0..300`);

@@ -38,6 +38,31 @@ describe('Infrastructure configuration: environments', () => {
     );
   });
 
+  it.each(ENVIRONMENT_NAMES)(
+    'lets %s survive throttled receives: 5 deliveries and a bounded concurrency per family',
+    (name) => {
+      // Act
+      const config = resolveEnvironment(name);
+
+      // Assess: AWS's advice for queues Lambda consumes; a throttled receive counts as a delivery
+      expect(config.maxReceiveCount).toBeGreaterThanOrEqual(5);
+      for (const family of FAMILIES) {
+        expect(config.functions[family].maxConcurrency).toBeGreaterThanOrEqual(2);
+      }
+    },
+  );
+
+  it.each([1, 2.5, 1001])('rejects a family maxConcurrency of %s, naming the function', (value) => {
+    expect(() =>
+      resolveEnvironment('dev', {
+        functions: {
+          ...ENVIRONMENTS.dev.functions,
+          intel: { ...ENVIRONMENTS.dev.functions.intel, maxConcurrency: value },
+        },
+      }),
+    ).toThrow(/intel: maxConcurrency must be unset or an integer from 2 to 1000/);
+  });
+
   it('rejects a receive count outside 1..1000, naming the setting', () => {
     expect(() => resolveEnvironment('dev', { maxReceiveCount: 0 })).toThrow(/maxReceiveCount must be/);
   });

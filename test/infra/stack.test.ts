@@ -260,6 +260,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         BatchSize: settings.batchSize,
         MaximumBatchingWindowInSeconds:
           settings.maxBatchingWindowSeconds > 0 ? settings.maxBatchingWindowSeconds : Match.absent(),
+        ScalingConfig: { MaximumConcurrency: settings.maxConcurrency },
       });
     });
 

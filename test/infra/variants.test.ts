@@ -223,7 +223,7 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
     s = synthesize(
       'dev',
       {
-        maxReceiveCount: 5,
+        maxReceiveCount: 7,
         requestSources: ['soar.pipeline'],
         functions: {
           ...ENVIRONMENTS.dev.functions,
@@ -262,10 +262,10 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
   it('uses the configured receive count for every queue and tells the functions', () => {
     for (const family of FAMILIES) {
       const queue = s.template.toJSON().Resources[logicalId(s.stack, s.stack.queues[family].queue)];
-      expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(5);
+      expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(7);
     }
     s.template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ MAX_RECEIVE_COUNT: '5' }) },
+      Environment: { Variables: Match.objectLike({ MAX_RECEIVE_COUNT: '7' }) },
     });
   });
 
