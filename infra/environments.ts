@@ -1,8 +1,10 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
+import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
 
 export type { FunctionSettings } from './function-defaults.ts';
+export type { PollerSettings } from './poller-settings.ts';
 
 /**
  * Where the Tanium credentials come from. `create` makes an empty secret (`{}`) for the operator to
@@ -51,6 +53,8 @@ export interface PollerConfig {
    * (new ones have 10) refuse any reservation, so a sandbox deploy must leave this unset.
    */
   readonly reservedConcurrency?: number;
+  /** The poller's tuning and filters (POLLER_* variables); unset ones keep the poller's defaults. */
+  readonly settings?: PollerSettings;
 }
 
 export interface EnvironmentConfig {
@@ -197,6 +201,13 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1 || reserved > 1000)) {
     problems.push('poller.reservedConcurrency must be unset or an integer from 1 to 1000');
   }
+  problems.push(
+    ...pollerSettingsProblems(
+      config.poller.settings ?? {},
+      config.poller.firstRunHours,
+      config.functions['alert-poller'].timeoutSeconds,
+    ),
+  );
   if (config.vpc.enabled && (config.vpc.natGateways < 1 || config.vpc.natGateways > config.vpc.maxAzs)) {
     problems.push('vpc.natGateways must be 1..vpc.maxAzs: the fixed egress addresses are the NAT gateways');
   }

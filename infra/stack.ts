@@ -21,6 +21,7 @@ import { VaultBucket } from './constructs/vault-bucket.ts';
 import type { EnvironmentConfig } from './environments.ts';
 import { FAMILIES, type Family, type FunctionName, MUTATING_FAMILIES } from './families.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
+import { pollerSettingsEnvironment } from './poller-settings.ts';
 
 /** Feature flags this stack relies on, set on the stack so they hold whatever cdk.json says. */
 const FEATURE_FLAGS = {
@@ -162,7 +163,11 @@ export class TaniumThreatResponseStack extends Stack {
       ...common('alert-poller'),
       // Two polls at once would only race for the lease; where the account allows, prod reserves one.
       reservedConcurrentExecutions: config.poller.reservedConcurrency,
-      environment: { POLLER_NAME, POLLER_FIRST_RUN_HOURS: String(config.poller.firstRunHours) },
+      environment: {
+        ...pollerSettingsEnvironment(config.poller.settings ?? {}),
+        POLLER_NAME,
+        POLLER_FIRST_RUN_HOURS: String(config.poller.firstRunHours),
+      },
     });
     poller.grantCredentials(secret, secretId, kmsKeyArn);
     poller.grantPublish(this.bus);

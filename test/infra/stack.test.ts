@@ -20,6 +20,7 @@ import {
   familyActionNames,
   MUTATING_FAMILIES,
 } from '../../infra/families.ts';
+import { pollerSettingsEnvironment } from '../../infra/poller-settings.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
 import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';
 import { IDEMPOTENCY_KEY_PREFIX, POLLER_KEY_PREFIX } from '../../shared/config/state-keys.ts';
@@ -230,6 +231,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       } else {
         expected.POLLER_FIRST_RUN_HOURS = String(s.config.poller.firstRunHours);
         expected.POLLER_NAME = POLLER_NAME;
+        Object.assign(expected, pollerSettingsEnvironment(s.config.poller.settings ?? {}));
       }
       if (name === 'alert-poller' || MUTATING_FAMILIES.includes(name)) {
         expected.STATE_TABLE = ref(id(s.stack.stateTable));

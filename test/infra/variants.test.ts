@@ -2,7 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENVIRONMENTS } from '../../infra/environments.ts';
-import { FAMILIES, FUNCTION_NAMES } from '../../infra/families.ts';
+import { FAMILIES, FUNCTION_NAMES, type FunctionName } from '../../infra/families.ts';
 import {
   cleanup,
   getAtt,
@@ -311,5 +311,46 @@ describe('Infrastructure variant: a sandbox account with a low concurrency quota
     // Assess
     expect(reserved.template.toJSON().Resources[pollerId].Properties.ReservedConcurrentExecutions).toBe(2);
     expect(reservations(reserved).filter((value) => value !== undefined)).toEqual([2]);
+  });
+});
+
+describe('Infrastructure variant: poller filters and tuning', () => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize(
+      'dev',
+      {
+        poller: {
+          ...ENVIRONMENTS.dev.poller,
+          settings: { filterState: 'unresolved,inprogress', pageSize: 500, enrichIntelNames: true },
+        },
+      },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  const variables = (name: FunctionName) =>
+    s.template.toJSON().Resources[logicalId(s.stack, s.stack.functions[name])].Properties.Environment
+      .Variables as Record<string, string>;
+
+  it('gives the poller its settings as the variables it reads, beside the ones the stack sets', () => {
+    expect(variables('alert-poller')).toMatchObject({
+      POLLER_FILTER_STATE: 'unresolved,inprogress',
+      POLLER_PAGE_SIZE: '500',
+      POLLER_ENRICH_INTEL_NAMES: 'true',
+      POLLER_NAME: expect.any(String),
+      POLLER_FIRST_RUN_HOURS: String(ENVIRONMENTS.dev.poller.firstRunHours),
+    });
+  });
+
+  it('gives no family function a poller setting', () => {
+    for (const family of FAMILIES) {
+      expect(Object.keys(variables(family)).filter((key) => key.startsWith('POLLER_'))).toEqual([]);
+    }
   });
 });
