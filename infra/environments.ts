@@ -62,7 +62,7 @@ export interface EnvironmentConfig {
   /** Account and region to deploy to; when absent the CDK CLI's defaults (the current profile) apply. */
   readonly account?: string;
   readonly region?: string;
-  /** Keep data (bucket, table, secret, logs) when the stack or a resource is deleted. */
+  /** Keep data (bucket, table, secret, logs, dead-letter queues) when the stack or a resource is deleted. */
   readonly retainData: boolean;
   readonly terminationProtection: boolean;
   readonly eventBusName: string;

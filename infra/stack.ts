@@ -130,6 +130,7 @@ export class TaniumThreatResponseStack extends Stack {
         maxBatchingWindowSeconds: settings.maxBatchingWindowSeconds,
         maxReceiveCount: config.maxReceiveCount,
         requestSources: config.requestSources,
+        retainData: config.retainData,
       });
       const fn = new TaniumFunction(this, `${pascalCase(family)}Function`, {
         ...common(family),
@@ -181,6 +182,7 @@ export class TaniumThreatResponseStack extends Stack {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      removalPolicy: retention,
     });
     Validations.of(this.pollerScheduleDlq).acknowledge({
       id: 'AwsSolutions-SQS3',

@@ -144,6 +144,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         });
         expect(props.SqsManagedSseEnabled).toBe(true);
         expect(resources[id(queue.deadLetterQueue)].Properties.SqsManagedSseEnabled).toBe(true);
+        expect(resources[id(queue.deadLetterQueue)].DeletionPolicy).toBe(retained());
+        expect(resources[id(queue.deadLetterQueue)].UpdateReplacePolicy).toBe(retained());
         expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * settings.timeoutSeconds);
         expect(props.VisibilityTimeout).toBe(
           visibilityTimeoutSeconds(settings.timeoutSeconds, settings.maxBatchingWindowSeconds),
@@ -544,6 +546,9 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         SqsManagedSseEnabled: true,
         MessageRetentionPeriod: 1_209_600,
       });
+      const dlq = s.template.toJSON().Resources[id(s.stack.pollerScheduleDlq)];
+      expect(dlq.DeletionPolicy).toBe(retained());
+      expect(dlq.UpdateReplacePolicy).toBe(retained());
     });
 
     it('lets the schedule invoke only the poller', () => {
