@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { MotoInterrupted } from '../test/helpers/moto.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 import { type LocalEnvironment, startLocalEnvironment } from './local/environment.ts';
 import { describeResult, INVESTIGATION } from './local/investigation.ts';
@@ -81,7 +82,8 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     );
     return failures === 0 ? 0 : 1;
   } catch (error) {
-    if (interrupted.signal.aborted) {
+    // Ctrl-C reaches python3 too; its probe can end before this process has handled the signal.
+    if (interrupted.signal.aborted || error instanceof MotoInterrupted) {
       io.err('Interrupted.');
       return 130;
     }

@@ -44,16 +44,38 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** moto's start was cut short by Ctrl-C (or SIGTERM), which the terminal sends to python3 as well. */
+export class MotoInterrupted extends Error {
+  constructor(signal: string) {
+    super(`moto's start was interrupted (${signal})`);
+    this.name = 'MotoInterrupted';
+  }
+}
+
+const INTERRUPTS: readonly string[] = ['SIGINT', 'SIGTERM'];
+
 export function motoAvailable(): boolean {
   const probe = spawnSync('python3', ['-c', 'import moto.server, flask'], { stdio: 'ignore' });
+  // An interrupted probe says nothing about moto: the install hint would mislead.
+  if (probe.signal && INTERRUPTS.includes(probe.signal)) throw new MotoInterrupted(probe.signal);
   return probe.status === 0;
+}
+
+/** Whether the child has ended: by a signal it has no exit code, only a signal code. */
+function ended(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
 }
 
 /** moto's server with DynamoDB's atomic conditional writes restored (see the script's docstring). */
 const LAUNCHER = fileURLToPath(new URL('./moto_server.py', import.meta.url));
 
 /** Starts moto's server (`python3 -m moto.server`, through LAUNCHER) on a free loopback port. */
-export async function startMoto(): Promise<MotoServer> {
+export async function startMoto(
+  options: {
+    /** Sees the server's process as soon as it is spawned (tests interrupt it there). */
+    onSpawn?: (pid: number) => void;
+  } = {},
+): Promise<MotoServer> {
   if (!motoAvailable()) throw new Error(INSTALL_HINT);
   const port = await freePort();
   const child: ChildProcess = spawn('python3', [LAUNCHER, '127.0.0.1', String(port)], {
@@ -69,10 +91,15 @@ export async function startMoto(): Promise<MotoServer> {
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-4000);
   });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const endpoint = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto server exited with ${child.exitCode}: ${stderr}`);
+    if (child.signalCode && INTERRUPTS.includes(child.signalCode))
+      throw new MotoInterrupted(child.signalCode);
+    if (ended(child)) {
+      throw new Error(`moto server exited with ${child.exitCode ?? child.signalCode}: ${stderr}`);
+    }
     try {
       const response = await fetch(`${endpoint}/moto-api/`);
       if (response.ok || response.status < 500) {
@@ -113,10 +140,11 @@ export async function startMoto(): Promise<MotoServer> {
       };
     },
     async stop() {
-      if (child.exitCode !== null) return;
+      // Ctrl-C reaches moto too: it may be gone already, and 'exit' would never come again.
+      if (ended(child)) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      process.kill(pid, 'SIGTERM');
-      const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 5000);
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => ended(child) || child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
     },

@@ -166,6 +166,47 @@ describe('npm start (the local pipeline)', () => {
     await expectStopped(cli.output.stdout);
   }, 180_000);
 
+  it.each([500, 1500, 3000])(
+    'exits 130 within seconds on a terminal Ctrl-C %i ms into starting moto',
+    async (afterMs) => {
+      // Prepare: a terminal sends Ctrl-C to the whole process group, python3 (probe, then moto) included
+      const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
+        cwd: ROOT,
+        env: process.env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      let signalledAt = 0;
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+        if (signalledAt === 0 && stdout.includes('Starting the Tanium emulator and moto')) {
+          signalledAt = -1;
+          setTimeout(() => {
+            signalledAt = Date.now();
+            if (child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
+          }, afterMs);
+        }
+      });
+
+      // Act
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      const tookMs = Date.now() - signalledAt;
+
+      // Assess
+      expect(signalledAt).toBeGreaterThan(0);
+      expect(code).toBe(130);
+      expect(stderr).toContain('Interrupted.');
+      expect(stderr).not.toContain('pip install');
+      expect(tookMs).toBeLessThan(10_000);
+    },
+    60_000,
+  );
+
   it('reports the failed step, still runs the rest, stops what it started and exits 1', async () => {
     // Prepare: get process tree answered 404 by Tanium from before its step is sent
     let faultAt = -1;
