@@ -5,7 +5,7 @@ import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionResult } from '../shared/actions/types.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { Vault } from '../shared/vault/index.ts';
-import { startMoto } from '../test/helpers/moto.ts';
+import { type MotoServer, startMoto } from '../test/helpers/moto.ts';
 import { clientFor, contextFor, startTestEmulator } from '../test/helpers/tanium.ts';
 import { ACTION_EXAMPLES } from './action-examples.ts';
 import { type ActionInfo, actionInfos } from './actions-list.ts';
@@ -48,10 +48,12 @@ function exampleJson(result: ActionResult): string {
 /** Runs every example against a fresh emulator (and moto's S3 for the vault) and renders the reference. */
 export async function generateActionDocs(): Promise<string> {
   const emulator = await startTestEmulator();
-  const moto = await startMoto();
+  let moto: MotoServer | undefined;
   const saved = { ...process.env };
-  moto.applyEnv();
   try {
+    // Inside the try: when moto cannot start, the emulator must still be closed.
+    moto = await startMoto();
+    moto.applyEnv();
     const s3 = new S3Client({ forcePathStyle: true });
     await s3.send(new CreateBucketCommand({ Bucket: EXAMPLE_BUCKET }));
     const vault = new Vault({ bucket: EXAMPLE_BUCKET, client: s3 });
@@ -106,7 +108,7 @@ export async function generateActionDocs(): Promise<string> {
     process.env = saved;
     await closeAgents();
     await emulator.close();
-    await moto.stop();
+    await moto?.stop();
   }
 }
 

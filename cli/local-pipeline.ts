@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { MotoInterrupted } from '../test/helpers/moto.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 import { type LocalEnvironment, startLocalEnvironment } from './local/environment.ts';
 import { describeResult, INVESTIGATION } from './local/investigation.ts';
@@ -81,7 +83,10 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     );
     return failures === 0 ? 0 : 1;
   } catch (error) {
-    if (interrupted.signal.aborted) {
+    // Ctrl-C also ends the children (openssl, python3): their failure can arrive before this process's
+    // own SIGINT handler has run, so give the signal a moment before calling this a failure.
+    if (!interrupted.signal.aborted) await delay(100);
+    if (interrupted.signal.aborted || error instanceof MotoInterrupted) {
       io.err('Interrupted.');
       return 130;
     }

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { executeAction } from '../shared/actions/execute.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionResult } from '../shared/actions/types.ts';
@@ -33,6 +34,11 @@ const stdio: Io = {
   err: (text) => process.stderr.write(`${text}\n`),
 };
 
+/** The README next to `cli/`; a file path, so a checkout path with a space works (URL paths encode it). */
+export function readmePath(moduleUrl: string): string {
+  return fileURLToPath(new URL('../README.md', moduleUrl));
+}
+
 /** Runs the command line; returns the exit status. */
 export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -52,7 +58,13 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       }
       case 'docs': {
         const { writeReadmeDocs } = await import('./docs.ts');
-        await writeReadmeDocs(new URL('../README.md', import.meta.url).pathname);
+        try {
+          await writeReadmeDocs(readmePath(import.meta.url));
+        } catch (error) {
+          // Say what is missing (moto, say) instead of a stack trace.
+          io.err(`npm run docs failed: ${error instanceof Error ? error.message : String(error)}`);
+          return 1;
+        }
         io.out('README.md action reference regenerated');
         return 0;
       }

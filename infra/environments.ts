@@ -1,8 +1,10 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
+import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
 
 export type { FunctionSettings } from './function-defaults.ts';
+export type { PollerSettings } from './poller-settings.ts';
 
 /**
  * Where the Tanium credentials come from. `create` makes an empty secret (`{}`) for the operator to
@@ -45,6 +47,14 @@ export interface PollerConfig {
   readonly retryAttempts: number;
   readonly maxEventAgeSeconds: number;
   readonly enabled: boolean;
+  /**
+   * Concurrency reserved for the poller; unset reserves none. The poller's lease already makes an
+   * overlapping run skip; a reservation only saves starting it. Accounts with a low concurrency quota
+   * (new ones have 10) refuse any reservation, so a sandbox deploy must leave this unset.
+   */
+  readonly reservedConcurrency?: number;
+  /** The poller's tuning and filters (POLLER_* variables); unset ones keep the poller's defaults. */
+  readonly settings?: PollerSettings;
 }
 
 export interface EnvironmentConfig {
@@ -52,11 +62,15 @@ export interface EnvironmentConfig {
   /** Account and region to deploy to; when absent the CDK CLI's defaults (the current profile) apply. */
   readonly account?: string;
   readonly region?: string;
-  /** Keep data (bucket, table, secret, logs) when the stack or a resource is deleted. */
+  /** Keep data (bucket, table, secret, logs, dead-letter queues) when the stack or a resource is deleted. */
   readonly retainData: boolean;
   readonly terminationProtection: boolean;
   readonly eventBusName: string;
-  /** Deliveries before a request goes to its family's DLQ (also given to the functions). */
+  /**
+   * Deliveries before a request goes to its family's DLQ (also given to the functions, which publish
+   * the "gave up" result on the last one). A receive whose batch Lambda throttles counts too, and then
+   * no result is published, hence AWS's advice of at least 5 for queues Lambda consumes.
+   */
   readonly maxReceiveCount: number;
   /** Retention of `results/` objects (oversized action results) in the vault bucket. */
   readonly resultsExpirationDays: number;
@@ -80,7 +94,7 @@ export interface EnvironmentConfig {
 const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName'> = {
   retainData: false,
   terminationProtection: false,
-  maxReceiveCount: 3,
+  maxReceiveCount: 5,
   resultsExpirationDays: 30,
   accessLogsExpirationDays: 90,
   logRetention: RetentionDays.ONE_MONTH,
@@ -120,6 +134,7 @@ export const ENVIRONMENTS = {
     ...BASE,
     name: 'prod',
     eventBusName: 'tanium-tr-prod',
+    poller: { ...BASE.poller, reservedConcurrency: 1 },
     retainData: true,
     terminationProtection: true,
     logRetention: RetentionDays.THREE_MONTHS,
@@ -168,6 +183,12 @@ function validateEnvironment(config: EnvironmentConfig): void {
       // Above 10 SQS requires a batching window and the whole batch shares one timeout; keep it simple.
       problems.push(`${fn}: batchSize must be 1..10`);
     }
+    if (
+      s.maxConcurrency !== undefined &&
+      (!Number.isInteger(s.maxConcurrency) || s.maxConcurrency < 2 || s.maxConcurrency > 1000)
+    ) {
+      problems.push(`${fn}: maxConcurrency must be unset or an integer from 2 to 1000`);
+    }
     if (s.maxBatchingWindowSeconds < 0 || s.maxBatchingWindowSeconds > 300) {
       problems.push(`${fn}: maxBatchingWindowSeconds must be 0..300`);
     }
@@ -176,6 +197,17 @@ function validateEnvironment(config: EnvironmentConfig): void {
       problems.push(`${fn}: timeoutSeconds too large for the queue's visibility timeout`);
     }
   }
+  const reserved = config.poller.reservedConcurrency;
+  if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1 || reserved > 1000)) {
+    problems.push('poller.reservedConcurrency must be unset or an integer from 1 to 1000');
+  }
+  problems.push(
+    ...pollerSettingsProblems(
+      config.poller.settings ?? {},
+      config.poller.firstRunHours,
+      config.functions['alert-poller'].timeoutSeconds,
+    ),
+  );
   if (config.vpc.enabled && (config.vpc.natGateways < 1 || config.vpc.natGateways > config.vpc.maxAzs)) {
     problems.push('vpc.natGateways must be 1..vpc.maxAzs: the fixed egress addresses are the NAT gateways');
   }

@@ -14,7 +14,11 @@ export interface FunctionSettings {
   readonly batchSize: number;
   /** How long SQS gathers records before invoking; 0 invokes as soon as a record arrives. */
   readonly maxBatchingWindowSeconds: number;
-  /** Upper bound on concurrent invocations from the queue (2..1000), to spare the Tanium server. */
+  /**
+   * Upper bound on concurrent invocations from the queue (2..1000; unset: as many as Lambda scales to).
+   * It spares the Tanium server, and a burst waits in the queue instead of reaching the account's
+   * concurrency limit, where every throttled batch still costs its records a receive.
+   */
   readonly maxConcurrency?: number;
 }
 
@@ -23,6 +27,7 @@ const DEFAULT_FAMILY: FunctionSettings = {
   timeoutSeconds: 120,
   batchSize: 5,
   maxBatchingWindowSeconds: 0,
+  maxConcurrency: 5,
 };
 
 export const DEFAULT_FUNCTIONS: Record<FunctionName, FunctionSettings> = {

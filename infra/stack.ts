@@ -21,6 +21,7 @@ import { VaultBucket } from './constructs/vault-bucket.ts';
 import type { EnvironmentConfig } from './environments.ts';
 import { FAMILIES, type Family, type FunctionName, MUTATING_FAMILIES } from './families.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
+import { pollerSettingsEnvironment } from './poller-settings.ts';
 
 /** Feature flags this stack relies on, set on the stack so they hold whatever cdk.json says. */
 const FEATURE_FLAGS = {
@@ -129,6 +130,7 @@ export class TaniumThreatResponseStack extends Stack {
         maxBatchingWindowSeconds: settings.maxBatchingWindowSeconds,
         maxReceiveCount: config.maxReceiveCount,
         requestSources: config.requestSources,
+        retainData: config.retainData,
       });
       const fn = new TaniumFunction(this, `${pascalCase(family)}Function`, {
         ...common(family),
@@ -160,9 +162,13 @@ export class TaniumThreatResponseStack extends Stack {
 
     const poller = new TaniumFunction(this, 'AlertPollerFunction', {
       ...common('alert-poller'),
-      // Two polls at once would race on the checkpoint.
-      reservedConcurrentExecutions: 1,
-      environment: { POLLER_NAME, POLLER_FIRST_RUN_HOURS: String(config.poller.firstRunHours) },
+      // Two polls at once would only race for the lease; where the account allows, prod reserves one.
+      reservedConcurrentExecutions: config.poller.reservedConcurrency,
+      environment: {
+        ...pollerSettingsEnvironment(config.poller.settings ?? {}),
+        POLLER_NAME,
+        POLLER_FIRST_RUN_HOURS: String(config.poller.firstRunHours),
+      },
     });
     poller.grantCredentials(secret, secretId, kmsKeyArn);
     poller.grantPublish(this.bus);
@@ -176,6 +182,7 @@ export class TaniumThreatResponseStack extends Stack {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      removalPolicy: retention,
     });
     Validations.of(this.pollerScheduleDlq).acknowledge({
       id: 'AwsSolutions-SQS3',

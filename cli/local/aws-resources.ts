@@ -12,7 +12,10 @@ import { FAMILIES, type Family } from '../../shared/actions/types.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE } from '../../shared/events/result.ts';
 
 export const LOCAL_REGION = 'us-east-1';
-/** The stack's redrive setting. */
+/**
+ * Fewer deliveries than the stack's 5 (infra/environments.ts): locally nothing throttles a receive, and a
+ * redelivery test reaches the DLQ in three polls.
+ */
 export const LOCAL_MAX_RECEIVE_COUNT = 3;
 
 export interface LocalNames {

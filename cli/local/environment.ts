@@ -73,15 +73,7 @@ export async function startLocalEnvironment(
     const moto = await startMoto();
     stack.push(() => moto.stop());
     // The handlers' own clients (secret, bus, table, bucket) find moto through the SDK's standard variables.
-    const saved = saveEnv([
-      'AWS_ENDPOINT_URL',
-      'AWS_REGION',
-      'AWS_ACCESS_KEY_ID',
-      'AWS_SECRET_ACCESS_KEY',
-      'AWS_SESSION_TOKEN',
-    ]);
-    moto.applyEnv();
-    stack.push(() => restoreEnv(saved));
+    stack.push(moto.applyEnv());
     const aws = localAws(moto.endpoint);
     stack.push(() => aws.destroy());
     stack.push(() => closeAgents());
@@ -157,16 +149,5 @@ export async function startLocalEnvironment(
   } catch (error) {
     await unwind();
     throw error;
-  }
-}
-
-function saveEnv(keys: string[]): Record<string, string | undefined> {
-  return Object.fromEntries(keys.map((key) => [key, process.env[key]]));
-}
-
-function restoreEnv(saved: Record<string, string | undefined>): void {
-  for (const [key, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
   }
 }

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -14,6 +14,8 @@ export interface FamilyQueueProps {
   readonly maxReceiveCount: number;
   /** Sources allowed to send requests through the rule; empty accepts any. */
   readonly requestSources: readonly string[];
+  /** Keep the DLQ, and the requests that failed for good in it, when the stack is deleted. */
+  readonly retainData: boolean;
 }
 
 /** Six function timeouts plus the batching window: AWS's guidance for Lambda event source queues. */
@@ -39,6 +41,7 @@ export class FamilyQueue extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
     this.queue = new sqs.Queue(this, 'Queue', {
       // SQS-managed keys: EventBridge can deliver to them without a customer key policy.

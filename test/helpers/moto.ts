@@ -7,12 +7,29 @@ export interface MotoServer {
   endpoint: string;
   port: number;
   pid: number;
-  /** Sets the SDK's standard environment so every AWS client in this process talks to moto. */
-  applyEnv(): void;
+  /**
+   * Sets the SDK's standard environment so every AWS client in this process talks to moto, removing what
+   * would override it; returns a function that puts the environment back as it was.
+   */
+  applyEnv(): () => void;
   stop(): Promise<void>;
 }
 
 const INSTALL_HINT = "moto's server is not available to python3. Install it with: pip install 'moto[server]'";
+
+/**
+ * Variables that would take the SDK away from moto: with AWS_PROFILE set the default credential chain
+ * uses the profile, not the credentials in the environment, and a service's AWS_ENDPOINT_URL_<SERVICE>
+ * wins over AWS_ENDPOINT_URL. Engineers' shells often set them.
+ */
+function overridesMoto(key: string): boolean {
+  return key === 'AWS_PROFILE' || key === 'AWS_DEFAULT_PROFILE' || key.startsWith('AWS_ENDPOINT_URL_');
+}
+
+/** `env` without the variables that would take an SDK client (or moto's own boto3) away from moto. */
+export function withoutAwsOverrides(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !overridesMoto(key)));
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -27,30 +44,62 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** moto's start was cut short by Ctrl-C (or SIGTERM), which the terminal sends to python3 as well. */
+export class MotoInterrupted extends Error {
+  constructor(signal: string) {
+    super(`moto's start was interrupted (${signal})`);
+    this.name = 'MotoInterrupted';
+  }
+}
+
+const INTERRUPTS: readonly string[] = ['SIGINT', 'SIGTERM'];
+
 export function motoAvailable(): boolean {
   const probe = spawnSync('python3', ['-c', 'import moto.server, flask'], { stdio: 'ignore' });
+  // An interrupted probe says nothing about moto: the install hint would mislead.
+  if (probe.signal && INTERRUPTS.includes(probe.signal)) throw new MotoInterrupted(probe.signal);
   return probe.status === 0;
+}
+
+/** Whether the child has ended: by a signal it has no exit code, only a signal code. */
+function ended(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
 }
 
 /** moto's server with DynamoDB's atomic conditional writes restored (see the script's docstring). */
 const LAUNCHER = fileURLToPath(new URL('./moto_server.py', import.meta.url));
 
 /** Starts moto's server (`python3 -m moto.server`, through LAUNCHER) on a free loopback port. */
-export async function startMoto(): Promise<MotoServer> {
+export async function startMoto(
+  options: {
+    /** Sees the server's process as soon as it is spawned (tests interrupt it there). */
+    onSpawn?: (pid: number) => void;
+  } = {},
+): Promise<MotoServer> {
   if (!motoAvailable()) throw new Error(INSTALL_HINT);
   const port = await freePort();
   const child: ChildProcess = spawn('python3', [LAUNCHER, '127.0.0.1', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', MOTO_PORT: String(port) },
+    // moto's boto3 fails every request with a 500 page when AWS_PROFILE names a profile it cannot find.
+    env: {
+      ...withoutAwsOverrides(process.env),
+      MOTO_ALLOW_NONEXISTENT_REGION: 'true',
+      MOTO_PORT: String(port),
+    },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-4000);
   });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const endpoint = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto server exited with ${child.exitCode}: ${stderr}`);
+    if (child.signalCode && INTERRUPTS.includes(child.signalCode))
+      throw new MotoInterrupted(child.signalCode);
+    if (ended(child)) {
+      throw new Error(`moto server exited with ${child.exitCode ?? child.signalCode}: ${stderr}`);
+    }
     try {
       const response = await fetch(`${endpoint}/moto-api/`);
       if (response.ok || response.status < 500) {
@@ -72,17 +121,30 @@ export async function startMoto(): Promise<MotoServer> {
     port,
     pid,
     applyEnv() {
-      process.env.AWS_ENDPOINT_URL = endpoint;
-      process.env.AWS_REGION = 'us-east-1';
-      process.env.AWS_ACCESS_KEY_ID = 'testing';
-      process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-      process.env.AWS_SESSION_TOKEN = 'testing';
+      const motoEnv: Record<string, string> = {
+        AWS_ENDPOINT_URL: endpoint,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+        AWS_SESSION_TOKEN: 'testing',
+      };
+      const changed = [...Object.keys(motoEnv), ...Object.keys(process.env).filter(overridesMoto)];
+      const saved = new Map(changed.map((key) => [key, process.env[key]]));
+      for (const key of changed) delete process.env[key];
+      Object.assign(process.env, motoEnv);
+      return () => {
+        for (const [key, value] of saved) {
+          if (value === undefined) delete process.env[key];
+          else process.env[key] = value;
+        }
+      };
     },
     async stop() {
-      if (child.exitCode !== null) return;
+      // Ctrl-C reaches moto too: it may be gone already, and 'exit' would never come again.
+      if (ended(child)) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      process.kill(pid, 'SIGTERM');
-      const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 5000);
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => ended(child) || child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
     },

@@ -10,6 +10,12 @@ import { cdkBundlingOptions, PROJECT_ROOT } from '../../infra/constructs/tanium-
 import { ENVIRONMENT_NAMES, ENVIRONMENTS, resolveEnvironment } from '../../infra/environments.ts';
 import { FAMILIES, FAMILY_ACTIONS, familyActionNames } from '../../infra/families.ts';
 import { flattenCfnReference } from '../../infra/nag.ts';
+import {
+  POLLER_SETTING_VARIABLES,
+  type PollerSettings,
+  pollerSettingsEnvironment,
+} from '../../infra/poller-settings.ts';
+import { loadPollerConfig, POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
 
 const run = promisify(execFile);
 
@@ -38,8 +44,44 @@ describe('Infrastructure configuration: environments', () => {
     );
   });
 
+  it.each(ENVIRONMENT_NAMES)(
+    'lets %s survive throttled receives: 5 deliveries and a bounded concurrency per family',
+    (name) => {
+      // Act
+      const config = resolveEnvironment(name);
+
+      // Assess: AWS's advice for queues Lambda consumes; a throttled receive counts as a delivery
+      expect(config.maxReceiveCount).toBeGreaterThanOrEqual(5);
+      for (const family of FAMILIES) {
+        expect(config.functions[family].maxConcurrency).toBeGreaterThanOrEqual(2);
+      }
+    },
+  );
+
+  it.each([1, 2.5, 1001])('rejects a family maxConcurrency of %s, naming the function', (value) => {
+    expect(() =>
+      resolveEnvironment('dev', {
+        functions: {
+          ...ENVIRONMENTS.dev.functions,
+          intel: { ...ENVIRONMENTS.dev.functions.intel, maxConcurrency: value },
+        },
+      }),
+    ).toThrow(/intel: maxConcurrency must be unset or an integer from 2 to 1000/);
+  });
+
   it('rejects a receive count outside 1..1000, naming the setting', () => {
     expect(() => resolveEnvironment('dev', { maxReceiveCount: 0 })).toThrow(/maxReceiveCount must be/);
+  });
+
+  it('reserves concurrency for the poller in prod only, so dev deploys to a low-quota sandbox account', () => {
+    expect(resolveEnvironment('prod').poller.reservedConcurrency).toBe(1);
+    expect(resolveEnvironment('dev').poller.reservedConcurrency).toBeUndefined();
+  });
+
+  it.each([0, 1.5, 1001])('rejects a poller reserved concurrency of %s, naming the setting', (value) => {
+    expect(() =>
+      resolveEnvironment('dev', { poller: { ...ENVIRONMENTS.dev.poller, reservedConcurrency: value } }),
+    ).toThrow(/poller.reservedConcurrency must be unset or an integer from 1 to 1000/);
   });
 
   it('rejects more NAT gateways than availability zones', () => {
@@ -67,6 +109,57 @@ describe('Infrastructure configuration: environments', () => {
         },
       }),
     ).toThrow(/evidence: timeoutSeconds must be 1..900/);
+  });
+});
+
+describe('Infrastructure configuration: poller settings', () => {
+  /** Every setting, each with a valid value other than the poller's default. */
+  const EVERY_SETTING: Required<PollerSettings> = {
+    pageSize: POLLER_DEFAULTS.pageSize + 50,
+    maxRequestsPerRun: POLLER_DEFAULTS.maxRequestsPerRun + 1,
+    overlapSeconds: POLLER_DEFAULTS.overlapSeconds + 1,
+    reserveSeconds: POLLER_DEFAULTS.reserveSeconds + 1,
+    maxRunSeconds: 90,
+    maxRecentIds: POLLER_DEFAULTS.maxRecentIds + 1,
+    filterState: 'unresolved,inprogress',
+    filterPriority: 'high',
+    filterSeverity: 'critical',
+    filterIntelDocId: '12,34',
+    filterQuery: 'computerName=web-02',
+    enrichIntelNames: true,
+  };
+  const withPoller = (settings: PollerSettings) => ({
+    poller: { ...ENVIRONMENTS.dev.poller, settings },
+  });
+  const REQUIRED = { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' };
+
+  it.each(Object.entries(POLLER_SETTING_VARIABLES))(
+    'passes %s as %s, a variable the poller reads',
+    (name, variable) => {
+      // Prepare
+      const value = EVERY_SETTING[name as keyof PollerSettings];
+
+      // Act
+      const env = pollerSettingsEnvironment({ [name]: value });
+
+      // Assess
+      expect(env).toEqual({ [variable]: String(value) });
+      expect(loadPollerConfig({ ...REQUIRED, ...env })).not.toEqual(loadPollerConfig(REQUIRED));
+    },
+  );
+
+  it('accepts every setting with a valid value', () => {
+    expect(resolveEnvironment('dev', withPoller(EVERY_SETTING)).poller.settings).toEqual(EVERY_SETTING);
+  });
+
+  it.each([
+    [{ pageSize: 5 }, /poller.settings: .*POLLER_PAGE_SIZE must be a whole number from 10 to 1000/],
+    [{ filterIntelDocId: 'abc' }, /poller.settings: .*POLLER_FILTER_INTEL_DOC_ID must list integers/],
+    [{ maxRecentIds: 50_000 }, /POLLER_MAX_RECENT_IDS/],
+    [{ reserveSeconds: 120 }, /poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds/],
+    [{ pageSiz: 100 } as PollerSettings, /poller.settings: unknown pageSiz \(known: pageSize, /],
+  ])('rejects %j as the poller would, naming the setting', (settings, message) => {
+    expect(() => resolveEnvironment('dev', withPoller(settings))).toThrow(message);
   });
 });
 

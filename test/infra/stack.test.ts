@@ -20,6 +20,7 @@ import {
   familyActionNames,
   MUTATING_FAMILIES,
 } from '../../infra/families.ts';
+import { pollerSettingsEnvironment } from '../../infra/poller-settings.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
 import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';
 import { IDEMPOTENCY_KEY_PREFIX, POLLER_KEY_PREFIX } from '../../shared/config/state-keys.ts';
@@ -143,6 +144,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         });
         expect(props.SqsManagedSseEnabled).toBe(true);
         expect(resources[id(queue.deadLetterQueue)].Properties.SqsManagedSseEnabled).toBe(true);
+        expect(resources[id(queue.deadLetterQueue)].DeletionPolicy).toBe(retained());
+        expect(resources[id(queue.deadLetterQueue)].UpdateReplacePolicy).toBe(retained());
         expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * settings.timeoutSeconds);
         expect(props.VisibilityTimeout).toBe(
           visibilityTimeoutSeconds(settings.timeoutSeconds, settings.maxBatchingWindowSeconds),
@@ -230,6 +233,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       } else {
         expected.POLLER_FIRST_RUN_HOURS = String(s.config.poller.firstRunHours);
         expected.POLLER_NAME = POLLER_NAME;
+        Object.assign(expected, pollerSettingsEnvironment(s.config.poller.settings ?? {}));
       }
       if (name === 'alert-poller' || MUTATING_FAMILIES.includes(name)) {
         expected.STATE_TABLE = ref(id(s.stack.stateTable));
@@ -260,6 +264,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         BatchSize: settings.batchSize,
         MaximumBatchingWindowInSeconds:
           settings.maxBatchingWindowSeconds > 0 ? settings.maxBatchingWindowSeconds : Match.absent(),
+        ScalingConfig: { MaximumConcurrency: settings.maxConcurrency },
       });
     });
 
@@ -541,6 +546,9 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         SqsManagedSseEnabled: true,
         MessageRetentionPeriod: 1_209_600,
       });
+      const dlq = s.template.toJSON().Resources[id(s.stack.pollerScheduleDlq)];
+      expect(dlq.DeletionPolicy).toBe(retained());
+      expect(dlq.UpdateReplacePolicy).toBe(retained());
     });
 
     it('lets the schedule invoke only the poller', () => {
@@ -551,8 +559,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       });
     });
 
-    it('runs one poll at a time and drops polls that waited behind it', () => {
-      expect(fnResource('alert-poller').Properties.ReservedConcurrentExecutions).toBe(1);
+    it('reserves the configured concurrency for the poller and drops polls that waited behind it', () => {
+      expect(fnResource('alert-poller').Properties.ReservedConcurrentExecutions).toBe(
+        s.config.poller.reservedConcurrency,
+      );
       for (const family of FAMILIES) {
         expect(fnResource(family).Properties.ReservedConcurrentExecutions).toBeUndefined();
       }

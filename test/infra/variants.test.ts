@@ -2,7 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENVIRONMENTS } from '../../infra/environments.ts';
-import { FAMILIES, FUNCTION_NAMES } from '../../infra/families.ts';
+import { FAMILIES, FUNCTION_NAMES, type FunctionName } from '../../infra/families.ts';
 import {
   cleanup,
   getAtt,
@@ -223,7 +223,7 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
     s = synthesize(
       'dev',
       {
-        maxReceiveCount: 5,
+        maxReceiveCount: 7,
         requestSources: ['soar.pipeline'],
         functions: {
           ...ENVIRONMENTS.dev.functions,
@@ -262,10 +262,10 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
   it('uses the configured receive count for every queue and tells the functions', () => {
     for (const family of FAMILIES) {
       const queue = s.template.toJSON().Resources[logicalId(s.stack, s.stack.queues[family].queue)];
-      expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(5);
+      expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(7);
     }
     s.template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ MAX_RECEIVE_COUNT: '5' }) },
+      Environment: { Variables: Match.objectLike({ MAX_RECEIVE_COUNT: '7' }) },
     });
   });
 
@@ -273,6 +273,84 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
     for (const family of FAMILIES) {
       const rule = s.template.toJSON().Resources[logicalId(s.stack, s.stack.queues[family].rule)];
       expect(rule.Properties.EventPattern.source).toEqual(['soar.pipeline']);
+    }
+  });
+});
+
+describe('Infrastructure variant: a sandbox account with a low concurrency quota', () => {
+  let dev: Synthesized;
+  let reserved: Synthesized;
+
+  beforeAll(() => {
+    dev = synthesize('dev', {}, { bundling: false });
+    reserved = synthesize(
+      'dev',
+      { poller: { ...ENVIRONMENTS.dev.poller, reservedConcurrency: 2 } },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(dev);
+    cleanup(reserved);
+  });
+
+  const reservations = (s: Synthesized) =>
+    Object.values(s.template.findResources('AWS::Lambda::Function')).map(
+      (fn) => fn.Properties.ReservedConcurrentExecutions,
+    );
+
+  it('reserves no concurrency in dev, which an account with a quota of 10 would refuse', () => {
+    expect(reservations(dev).filter((value) => value !== undefined)).toEqual([]);
+  });
+
+  it('reserves the configured concurrency for the poller only', () => {
+    // Prepare
+    const pollerId = logicalId(reserved.stack, reserved.stack.functions['alert-poller']);
+
+    // Assess
+    expect(reserved.template.toJSON().Resources[pollerId].Properties.ReservedConcurrentExecutions).toBe(2);
+    expect(reservations(reserved).filter((value) => value !== undefined)).toEqual([2]);
+  });
+});
+
+describe('Infrastructure variant: poller filters and tuning', () => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize(
+      'dev',
+      {
+        poller: {
+          ...ENVIRONMENTS.dev.poller,
+          settings: { filterState: 'unresolved,inprogress', pageSize: 500, enrichIntelNames: true },
+        },
+      },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  const variables = (name: FunctionName) =>
+    s.template.toJSON().Resources[logicalId(s.stack, s.stack.functions[name])].Properties.Environment
+      .Variables as Record<string, string>;
+
+  it('gives the poller its settings as the variables it reads, beside the ones the stack sets', () => {
+    expect(variables('alert-poller')).toMatchObject({
+      POLLER_FILTER_STATE: 'unresolved,inprogress',
+      POLLER_PAGE_SIZE: '500',
+      POLLER_ENRICH_INTEL_NAMES: 'true',
+      POLLER_NAME: expect.any(String),
+      POLLER_FIRST_RUN_HOURS: String(ENVIRONMENTS.dev.poller.firstRunHours),
+    });
+  });
+
+  it('gives no family function a poller setting', () => {
+    for (const family of FAMILIES) {
+      expect(Object.keys(variables(family)).filter((key) => key.startsWith('POLLER_'))).toEqual([]);
     }
   });
 });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../../shared/actions/table.ts';
-import { freePort, startMoto } from '../helpers/moto.ts';
+import { freePort, startMoto, withoutAwsOverrides } from '../helpers/moto.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/tanium-tr.mjs', import.meta.url));
 
@@ -108,7 +108,7 @@ describe('Command line: tanium-tr against the emulator started from the command 
       const run = spawnSync(
         process.execPath,
         [BIN, 'run', 'get file', '--param', 'file_id=79478f3e-061b-4b59-a99a-349415df99a0', '--json'],
-        { env: { ...process.env, ...env, ...aws }, encoding: 'utf8' },
+        { env: { ...withoutAwsOverrides(process.env), ...env, ...aws }, encoding: 'utf8' },
       );
 
       // Assess

@@ -7,9 +7,11 @@ import { INVESTIGATION } from '../../cli/local/investigation.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-function runNpmStart(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runNpmStart(
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['start'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -105,8 +107,16 @@ async function expectStopped(stdout: string): Promise<void> {
 
 describe('npm start (the local pipeline)', () => {
   it('runs the typical investigation, prints every step result, stops what it started and exits 0', async () => {
+    // Prepare: a platform engineer's shell, with a profile (one this machine does not have) and an endpoint
+    const shell = {
+      ...process.env,
+      AWS_PROFILE: 'does-not-exist',
+      AWS_DEFAULT_PROFILE: 'does-not-exist',
+      AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9',
+    };
+
     // Act
-    const { code, stdout, stderr } = await runNpmStart();
+    const { code, stdout, stderr } = await runNpmStart(shell);
 
     // Assess
     expect(stderr).not.toMatch(/\b(warn|error)\b/);
@@ -155,6 +165,47 @@ describe('npm start (the local pipeline)', () => {
     expect(cli.output.stdout).not.toContain('steps succeeded');
     await expectStopped(cli.output.stdout);
   }, 180_000);
+
+  it.each([500, 1500, 3000])(
+    'exits 130 within seconds on a terminal Ctrl-C %i ms into starting moto',
+    async (afterMs) => {
+      // Prepare: a terminal sends Ctrl-C to the whole process group, python3 (probe, then moto) included
+      const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
+        cwd: ROOT,
+        env: process.env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      let signalledAt = 0;
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+        if (signalledAt === 0 && stdout.includes('Starting the Tanium emulator and moto')) {
+          signalledAt = -1;
+          setTimeout(() => {
+            signalledAt = Date.now();
+            if (child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
+          }, afterMs);
+        }
+      });
+
+      // Act
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      const tookMs = Date.now() - signalledAt;
+
+      // Assess
+      expect(signalledAt).toBeGreaterThan(0);
+      expect(code).toBe(130);
+      expect(stderr).toContain('Interrupted.');
+      expect(stderr).not.toContain('pip install');
+      expect(tookMs).toBeLessThan(10_000);
+    },
+    60_000,
+  );
 
   it('reports the failed step, still runs the rest, stops what it started and exits 1', async () => {
     // Prepare: get process tree answered 404 by Tanium from before its step is sent

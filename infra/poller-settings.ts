@@ -1,0 +1,86 @@
+import { loadPollerConfig } from '../shared/alerts/settings.ts';
+
+/**
+ * The alert poller's tuning and filters (README "Alert events"), each given to the function as its
+ * POLLER_* variable. Set here, they survive deploys; a change in the console is undone by the next one.
+ * `POLLER_NAME` and `POLLER_FIRST_RUN_HOURS` are not among them: the stack sets those itself.
+ */
+export interface PollerSettings {
+  readonly pageSize?: number;
+  readonly maxRequestsPerRun?: number;
+  readonly overlapSeconds?: number;
+  readonly reserveSeconds?: number;
+  readonly maxRunSeconds?: number;
+  readonly maxRecentIds?: number;
+  /** Comma list, e.g. `unresolved,inprogress`. */
+  readonly filterState?: string;
+  readonly filterPriority?: string;
+  readonly filterSeverity?: string;
+  /** Comma list of intel doc ids. */
+  readonly filterIntelDocId?: string;
+  /** Raw query like list alerts' `query`. */
+  readonly filterQuery?: string;
+  readonly enrichIntelNames?: boolean;
+}
+
+/** The variable each setting becomes. */
+export const POLLER_SETTING_VARIABLES = {
+  pageSize: 'POLLER_PAGE_SIZE',
+  maxRequestsPerRun: 'POLLER_MAX_REQUESTS_PER_RUN',
+  overlapSeconds: 'POLLER_OVERLAP_SECONDS',
+  reserveSeconds: 'POLLER_RESERVE_SECONDS',
+  maxRunSeconds: 'POLLER_MAX_RUN_SECONDS',
+  maxRecentIds: 'POLLER_MAX_RECENT_IDS',
+  filterState: 'POLLER_FILTER_STATE',
+  filterPriority: 'POLLER_FILTER_PRIORITY',
+  filterSeverity: 'POLLER_FILTER_SEVERITY',
+  filterIntelDocId: 'POLLER_FILTER_INTEL_DOC_ID',
+  filterQuery: 'POLLER_FILTER_QUERY',
+  enrichIntelNames: 'POLLER_ENRICH_INTEL_NAMES',
+} as const satisfies Record<keyof PollerSettings, `POLLER_${string}`>;
+
+function isSettingName(name: string): name is keyof PollerSettings {
+  return Object.hasOwn(POLLER_SETTING_VARIABLES, name);
+}
+
+/** The function's environment variables for `settings`; unset settings leave the poller's defaults. */
+export function pollerSettingsEnvironment(settings: PollerSettings): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(settings)) {
+    if (value !== undefined && isSettingName(name)) env[POLLER_SETTING_VARIABLES[name]] = String(value);
+  }
+  return env;
+}
+
+/**
+ * What is wrong with `settings`, as the poller itself would judge it at run time (its own parser reads
+ * the variables), so a bad value fails the synthesis instead of every scheduled run.
+ */
+export function pollerSettingsProblems(
+  settings: PollerSettings,
+  firstRunHours: number,
+  timeoutSeconds: number,
+): string[] {
+  const unknown = Object.keys(settings).filter((name) => !isSettingName(name));
+  if (unknown.length > 0) {
+    const known = Object.keys(POLLER_SETTING_VARIABLES).join(', ');
+    return [`poller.settings: unknown ${unknown.join(', ')} (known: ${known})`];
+  }
+  const problems: string[] = [];
+  try {
+    loadPollerConfig({
+      // Set by the stack; placeholders here so the check covers the settings alone.
+      STATE_TABLE: 'state',
+      EVENT_BUS_NAME: 'bus',
+      POLLER_FIRST_RUN_HOURS: String(firstRunHours),
+      ...pollerSettingsEnvironment(settings),
+    });
+  } catch (error) {
+    problems.push(`poller.settings: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  // A reserve as long as the function's timeout leaves every run no time to poll.
+  if (settings.reserveSeconds !== undefined && settings.reserveSeconds >= timeoutSeconds) {
+    problems.push('poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds');
+  }
+  return problems;
+}
