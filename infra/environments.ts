@@ -1,4 +1,5 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { SETTING_DEFAULTS } from '../shared/config/settings.ts';
 import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
 import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
@@ -94,7 +95,7 @@ export interface EnvironmentConfig {
 const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName'> = {
   retainData: false,
   terminationProtection: false,
-  maxReceiveCount: 5,
+  maxReceiveCount: SETTING_DEFAULTS.maxReceiveCount,
   resultsExpirationDays: 30,
   accessLogsExpirationDays: 90,
   logRetention: RetentionDays.ONE_MONTH,

@@ -27,8 +27,8 @@ export interface Settings {
 }
 
 export const SETTING_DEFAULTS = {
-  /** The stack's default redrive setting (infra/environments.ts). */
-  maxReceiveCount: 3,
+  /** The stack's redrive default too (infra/environments.ts takes it from here). */
+  maxReceiveCount: 5,
   /** 512 MiB, the vault's default cap for get file. */
   getFileMaxBytes: 536_870_912,
   /** 1 GiB: the default cap, twice (keep=both), fits the evidence function's 2 GiB of /tmp. */

@@ -36,7 +36,7 @@ describe('Function settings', () => {
 
     // Assess
     expect(settings).toEqual({
-      maxReceiveCount: 3,
+      maxReceiveCount: 5,
       getFileMaxBytes: 536_870_912,
       vaultSpoolMaxBytes: 1_073_741_824,
       metricsNamespace: 'TaniumThreatResponse',
