@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -19,11 +19,19 @@ import { ConfigError } from '../../../shared/tanium/errors.ts';
 import { CLIENT_VERSION } from '../../../shared/tanium/version.ts';
 
 const secretsManager = mockClient(SecretsManagerClient);
+const tempDirs: string[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'creds-'));
+  tempDirs.push(dir);
+  return dir;
+}
 
 describe('Credentials', () => {
   afterEach(() => {
     secretsManager.reset();
     resetCredentialCache();
+    for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
   it('applies the defaults and trims the base URL', () => {
@@ -91,7 +99,7 @@ describe('Credentials', () => {
 
   it('reads TANIUM_* environment variables, including a CA bundle file', () => {
     // Prepare
-    const dir = mkdtempSync(join(tmpdir(), 'creds-'));
+    const dir = tempDir();
     const caPath = join(dir, 'ca.pem');
     writeFileSync(caPath, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
 
@@ -124,7 +132,7 @@ describe('Credentials', () => {
   });
 
   it('reads a local JSON file with the secret fields', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'creds-'));
+    const dir = tempDir();
     const path = join(dir, 'tanium.json');
     writeFileSync(path, JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok' }));
     expect(credentialsFromFile(path).apiToken).toBe('tok');
