@@ -2,6 +2,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags, Valid
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -143,6 +144,10 @@ export class TaniumThreatResponseStack extends Stack {
             : {},
       });
       fn.consumeQueue(queue.queue, config.maxReceiveCount);
+      // A rule or a caller invoking the function directly (asynchronously) gets Lambda's two retries;
+      // after them the event goes to the family's DLQ instead of vanishing, and redriven to the queue it
+      // runs under its original key (the envelope unwraps the invocation record).
+      fn.configureAsyncInvoke({ onFailure: new SqsDestination(queue.deadLetterQueue) });
       fn.grantCredentials(secret, secretId, kmsKeyArn);
       fn.grantPublish(this.bus);
       this.vault.grantResultsWrite(fn);

@@ -368,6 +368,11 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         ],
         [`<${id(s.stack.queues[name].queue)}.Arn>`],
       );
+      // The on-failure destination of asynchronous invocations.
+      add(
+        ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        [`<${id(s.stack.queues[name].deadLetterQueue)}.Arn>`],
+      );
       add(['s3:PutObject'], [`${vaultArn()}/results/*`]);
       if (name === 'evidence') {
         add(['s3:GetObject'], [`${vaultArn()}/vault/*`, `${vaultArn()}/incoming/*`]);
@@ -571,6 +576,17 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         MaximumRetryAttempts: 0,
         MaximumEventAgeInSeconds: 60,
       });
+    });
+
+    it("sends a family's failed asynchronous invocations to its DLQ, not into the void", () => {
+      for (const family of FAMILIES) {
+        s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+          FunctionName: ref(fnId(family)),
+          DestinationConfig: {
+            OnFailure: { Destination: getAtt(id(s.stack.queues[family].deadLetterQueue), 'Arn') },
+          },
+        });
+      }
     });
   });
 
