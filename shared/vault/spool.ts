@@ -24,7 +24,8 @@ export async function releaseSpoolFile(file: string): Promise<void> {
   }
 }
 
-function isRunning(pid: number): boolean {
+/** Whether a process with this id runs (a file or directory named after its writer's pid is stale if not). */
+export function isProcessRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -51,7 +52,7 @@ export async function removeStaleSpoolFiles(dir: string): Promise<void> {
     if (!name.startsWith(PREFIX) || active.has(join(dir, name))) return false;
     const pid = SPOOL_NAME.exec(name)?.[1];
     // Files named before the pid was part of the name predate this code, so no running call holds them.
-    return pid === undefined || Number(pid) === process.pid || !isRunning(Number(pid));
+    return pid === undefined || Number(pid) === process.pid || !isProcessRunning(Number(pid));
   });
   await Promise.all(stale.map((name) => rm(join(dir, name), { force: true }).catch(() => undefined)));
 }

@@ -1,6 +1,18 @@
-import { createReadStream, createWriteStream, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isProcessRunning } from '../../shared/vault/spool.ts';
+
+const PREFIX = 'tanium-emulator-archives-';
+const OWNED = /^tanium-emulator-archives-p(\d+)-/;
 
 /**
  * Large generated archives are built (deflated and encrypted in JavaScript, slower than a client can
@@ -10,9 +22,23 @@ import { join } from 'node:path';
 let dir: string | undefined;
 const ready = new Map<string, { path: string; length: number }>();
 
+/**
+ * The cache of a process that is gone: a test worker ended by a signal never runs its 'exit' handler,
+ * and each cache holds up to hundreds of MB.
+ */
+function removeDeadCaches(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = OWNED.exec(name)?.[1];
+    if (pid !== undefined && !isProcessRunning(Number(pid))) {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
 function cacheDir(): string {
   if (!dir) {
-    dir = mkdtempSync(join(tmpdir(), 'tanium-emulator-archives-'));
+    removeDeadCaches();
+    dir = mkdtempSync(join(tmpdir(), `${PREFIX}p${process.pid}-`));
     const created = dir;
     process.once('exit', () => rmSync(created, { recursive: true, force: true }));
   }
