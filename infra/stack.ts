@@ -237,6 +237,7 @@ export class TaniumThreatResponseStack extends Stack {
     }
     this.monitoring.watchPollerLag();
     this.monitoring.watchRefusedAlerts();
+    this.monitoring.watchUnidentifiedAlerts();
     this.monitoring.watchPollerFailures(poller);
     if (config.poller.enabled) this.monitoring.watchPollerStopped(poller);
 

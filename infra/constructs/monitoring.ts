@@ -20,6 +20,9 @@ export const POLLER_LAG_METRIC = 'AlertLag';
 /** Alerts EventBridge refused even with their identifying fields only: dropped, each logged with its id. */
 export const POLLER_REFUSED_METRIC = 'AlertsRefused';
 
+/** Alerts Tanium sent with neither id nor guid: never published (nothing to deduplicate them by). */
+export const POLLER_UNIDENTIFIED_METRIC = 'AlertsWithoutId';
+
 /** The poller instance the stack runs (`POLLER_NAME`): a metric dimension and its state record's key. */
 export const POLLER_NAME = 'default';
 
@@ -117,6 +120,21 @@ export class Monitoring extends Construct {
         alarmDescription:
           'The alert poller dropped an alert EventBridge refused; its id is in the poller log (error level)',
         metric: this.pollerMetric(POLLER_REFUSED_METRIC, 'Sum'),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /** Tanium sent an alert without id or guid: the poller cannot publish it exactly once, so it skips it. */
+  watchUnidentifiedAlerts(): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, 'PollerUnidentifiedAlertsAlarm', {
+        alarmDescription:
+          'The alert poller skipped an alert without id or guid; its createdAt is in the poller log (error level)',
+        metric: this.pollerMetric(POLLER_UNIDENTIFIED_METRIC, 'Sum'),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,

@@ -37,6 +37,7 @@ export const POLLER_METRIC_NAMES = {
   unparseable: 'UnparseableDetails',
   reduced: 'AlertsReduced',
   refused: 'AlertsRefused',
+  unidentified: 'AlertsWithoutId',
 } as const;
 
 export class PowertoolsPollerMetrics implements PollerMetrics {
@@ -68,6 +69,7 @@ export class PowertoolsPollerMetrics implements PollerMetrics {
     m.addMetric(names.unparseable, MetricUnit.Count, report.unparseableDetails);
     m.addMetric(names.reduced, MetricUnit.Count, report.reducedAlerts);
     m.addMetric(names.refused, MetricUnit.Count, report.refusedAlerts);
+    m.addMetric(names.unidentified, MetricUnit.Count, report.unidentifiedAlerts);
     if (report.lagMs !== undefined) m.addMetric(names.lag, MetricUnit.Milliseconds, report.lagMs);
     m.publishStoredMetrics();
   }

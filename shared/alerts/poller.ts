@@ -208,7 +208,10 @@ class PollerRun {
     unparseableDetails: 0,
     reducedAlerts: 0,
     refusedAlerts: 0,
+    unidentifiedAlerts: 0,
   };
+  /** Positions (createdAt and index) of the alerts without an id already counted in this run. */
+  private readonly unidentified = new Set<string>();
 
   constructor(
     private readonly deps: PollerDeps,
@@ -497,9 +500,15 @@ class PollerRun {
         this.newestSeen = Math.max(this.newestSeen, ts);
       }
       if (key === undefined) {
-        this.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
-          createdAt: alert.createdAt,
-        });
+        // Pages overlap: count each one once per run (it has nothing else to tell it apart by).
+        const seen = `${ts}:${String(alert.createdAt)}:${JSON.stringify(alert.details ?? null)}`;
+        if (!this.unidentified.has(seen)) {
+          this.unidentified.add(seen);
+          this.report.unidentifiedAlerts++;
+          this.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
+            createdAt: alert.createdAt,
+          });
+        }
         return;
       }
       if (this.recentKeys.has(key) || this.pending.has(key)) return;

@@ -128,6 +128,8 @@ export interface RunReport {
   reducedAlerts: number;
   /** Alerts EventBridge refused even reduced: not published, logged with their ids, not tried again. */
   refusedAlerts: number;
+  /** Alerts read with neither `id` nor `guid`: they cannot be deduplicated, so they are not published. */
+  unidentifiedAlerts: number;
   /**
    * How long the oldest alert known to wait has waited (now − its createdAt): 0 when caught up, absent
    * when the run could not tell (the head read failed, the lease was held elsewhere).

@@ -6,7 +6,12 @@ import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_SETTINGS, esbuildBuildOptions, MAX_BUNDLE_BYTES } from '../../infra/bundling.ts';
 import { visibilityTimeoutSeconds } from '../../infra/constructs/family-queue.ts';
-import { POLLER_LAG_METRIC, POLLER_NAME, POLLER_REFUSED_METRIC } from '../../infra/constructs/monitoring.ts';
+import {
+  POLLER_LAG_METRIC,
+  POLLER_NAME,
+  POLLER_REFUSED_METRIC,
+  POLLER_UNIDENTIFIED_METRIC,
+} from '../../infra/constructs/monitoring.ts';
 import {
   IDEMPOTENCY_TABLE_ACTIONS,
   POLLER_TABLE_ACTIONS,
@@ -644,6 +649,11 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       hasPollerMetricAlarm(POLLER_REFUSED_METRIC, { Statistic: 'Sum', Threshold: 0 });
     });
 
+    it('alarms when the poller skips an alert without id or guid, on the metric the poller emits', () => {
+      expect(POLLER_UNIDENTIFIED_METRIC).toBe(POLLER_METRIC_NAMES.unidentified);
+      hasPollerMetricAlarm(POLLER_UNIDENTIFIED_METRIC, { Statistic: 'Sum', Threshold: 0 });
+    });
+
     it('alarms on repeated poller failures and when the poller stops running', () => {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -659,9 +669,9 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         Threshold: 1,
         TreatMissingData: 'breaching',
       });
-      // A DLQ alarm per family and for the schedule, an error alarm per family, and four for the poller
-      // (lag, dropped alerts, repeated failures, stopped).
-      expect(alarms()).toHaveLength(2 * FAMILIES.length + 5);
+      // A DLQ alarm per family and for the schedule, an error alarm per family, and five for the poller
+      // (lag, dropped alerts, alerts without id, repeated failures, stopped).
+      expect(alarms()).toHaveLength(2 * FAMILIES.length + 6);
     });
 
     it('notifies the alarm topic when the environment has one', () => {

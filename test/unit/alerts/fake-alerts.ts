@@ -21,6 +21,8 @@ export interface FakeAlert {
   details?: string;
   intelDocId?: number;
   state?: string;
+  /** Sent with neither id nor guid, as a malformed alert would be. */
+  anonymous?: boolean;
 }
 
 /** How alerts sharing a millisecond are ordered in each answer. */
@@ -114,7 +116,9 @@ export class FakeAlerts implements AlertSource {
     }
     const ordered = this.ordered();
     const alerts = ordered.slice(offset, offset + Math.min(limit, this.maxLimit)).map((a) => {
-      const alert: Alert = { id: a.id, guid: a.guid, createdAt: a.createdAt, state: a.state ?? 'unresolved' };
+      const alert: Alert = a.anonymous
+        ? { createdAt: a.createdAt, state: a.state ?? 'unresolved' }
+        : { id: a.id, guid: a.guid, createdAt: a.createdAt, state: a.state ?? 'unresolved' };
       if (a.details !== undefined) alert.details = a.details;
       if (a.intelDocId !== undefined) alert.intelDocId = a.intelDocId;
       return alert;

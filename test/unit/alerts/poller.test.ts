@@ -360,6 +360,24 @@ describe('Alert poller: backlog', () => {
   });
 });
 
+describe('Alert poller: alerts without an id', () => {
+  it('skips an alert without id or guid, counts it once per run, and publishes the others', async () => {
+    // Prepare: a backlog whose walk ends by reading the head page again, one alert there without id or guid
+    const all = tanium.addSteady(120, 1000, T0);
+    const anonymous = all[115]!;
+    anonymous.anonymous = true;
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', unidentifiedAlerts: 1 });
+    expect(report.taniumRequests).toBeGreaterThan(1);
+    expect(sorted(publisher.ids)).toEqual(ids(all.filter((a) => a !== anonymous)));
+    expect(silentLogger.errors).toEqual([
+      'An alert without id or guid cannot be deduplicated; it is skipped',
+    ]);
+  });
+});
+
 describe('Alert poller: a Tanium that caps the page size', () => {
   it('reads past a short page when Tanium counts more alerts, and loses none of a burst', async () => {
     // Prepare: caught up, then a burst of 250 while Tanium answers at most 30 rows for a limit of 50
