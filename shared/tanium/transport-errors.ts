@@ -34,6 +34,17 @@ const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']);
 /** connect() failed locally or on the route: no socket was ever open, so nothing reached Tanium. */
 const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
+/** The system call that failed, from the first error in the cause chain that names one. */
+function failedSyscall(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const syscall = (current as { syscall?: unknown }).syscall;
+    if (typeof syscall === 'string') return syscall;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 function errorCode(error: unknown): string {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
@@ -55,7 +66,10 @@ export function classifyTransportError(
     return { failure: 'tls', code };
   if (DNS_CODES.has(code)) return { failure: 'dns', code };
   if (code === 'ECONNREFUSED') return { failure: 'refused', code };
-  if (UNREACHABLE_CODES.has(code)) return { failure: 'unreachable', code };
+  if (UNREACHABLE_CODES.has(code)) {
+    // The same codes on an open socket (the route died mid-request) say nothing about what Tanium got.
+    return { failure: failedSyscall(error) === 'connect' ? 'unreachable' : 'reset', code };
+  }
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return { failure: 'connect_timeout', code };
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
     return { failure: 'response_timeout', code };

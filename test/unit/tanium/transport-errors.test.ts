@@ -37,6 +37,18 @@ describe('Transport errors', () => {
     },
   );
 
+  it('treats EHOSTUNREACH on a socket already open as a reset: the POST may have reached Tanium', () => {
+    // Prepare: the route to Tanium died while the request was being read
+    const cause = Object.assign(new Error('read EHOSTUNREACH'), { code: 'EHOSTUNREACH', syscall: 'read' });
+
+    // Act
+    const { failure } = classifyTransportError(new TypeError('fetch failed', { cause }), false);
+
+    // Assess
+    expect(failure).toBe('reset');
+    expect(neverSent(failure)).toBe(false);
+  });
+
   it.each(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL'])(
     'treats %s as a failed DNS lookup',
     (code) => {
