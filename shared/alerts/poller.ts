@@ -118,6 +118,8 @@ interface Candidate {
 }
 
 const HOUR_MS = 3_600_000;
+/** The smallest page a run adopts from Tanium (POLLER_PAGE_SIZE's own minimum). */
+const MIN_PAGE_SIZE = 10;
 /** Clock skew between Tanium and Lambda taken as normal before an alert counts as from the future. */
 const FUTURE_TOLERANCE_MS = 60_000;
 
@@ -462,8 +464,10 @@ class PollerRun {
       throw error;
     }
     const length = result.alerts.length;
-    if (result.more && length > 0 && length < limit) {
-      // Taken for the end of the list, this short page would let the floor pass every alert below it.
+    // Taken for the end of the list, a short page Tanium says is not the end would let the floor pass
+    // every alert below it: it counts as full. Only the head read (before the walk has fixed its steps)
+    // sets the page size for the run; deeper, a short page is as likely a count taken before a prune.
+    if (result.more && offset === 0 && length >= MIN_PAGE_SIZE && length < limit) {
       this.deps.logger.warn(
         'Tanium answered fewer alerts than asked although more match: it caps the page size; reading on with the smaller pages',
         { limit, answered: length, offset, filteredCount: result.filteredCount, setting: 'POLLER_PAGE_SIZE' },

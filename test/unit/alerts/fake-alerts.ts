@@ -47,6 +47,8 @@ export class FakeAlerts implements AlertSource {
   omitFilteredCount = false;
   /** The most alerts one answer holds whatever the limit, as a server capping `limit` would. */
   maxLimit = Number.POSITIVE_INFINITY;
+  /** Requests (by number) answered with only this many rows, counts unchanged. */
+  shortAnswers = new Map<number, number>();
   intelNames = new Map<string, string>();
   intelFailing = new Set<string>();
   private seed = 12345;
@@ -115,7 +117,8 @@ export class FakeAlerts implements AlertSource {
       });
     }
     const ordered = this.ordered();
-    const alerts = ordered.slice(offset, offset + Math.min(limit, this.maxLimit)).map((a) => {
+    const rows = Math.min(limit, this.maxLimit, this.shortAnswers.get(this.requests) ?? limit);
+    const alerts = ordered.slice(offset, offset + rows).map((a) => {
       const alert: Alert = a.anonymous
         ? { createdAt: a.createdAt, state: a.state ?? 'unresolved' }
         : { id: a.id, guid: a.guid, createdAt: a.createdAt, state: a.state ?? 'unresolved' };

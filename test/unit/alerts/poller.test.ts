@@ -397,6 +397,21 @@ describe('Alert poller: a Tanium that caps the page size', () => {
     expect(steady.map((r) => r.taniumRequests)).toEqual([1, 1]);
   });
 
+  it.each([1, 5, 20, 49])(
+    'reads on when one deeper answer holds only %i rows, without shrinking the pages of the run',
+    async (rows) => {
+      // Prepare: a backlog; the second answer of the run is short although Tanium counts more
+      const backlog = tanium.addSteady(400, 1000, T0);
+      tanium.shortAnswers.set(2, rows);
+      // Act
+      const reports = await pollUntilCaughtUp();
+      // Assess
+      expect(sorted(publisher.ids)).toEqual(ids(backlog));
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(reports[0]!.taniumRequests).toBeLessThan(40);
+    },
+  );
+
   it('still takes a short page for the end of the list when Tanium sends no count', async () => {
     // Prepare
     tanium.omitFilteredCount = true;
