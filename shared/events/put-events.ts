@@ -5,6 +5,7 @@ import {
   type PutEventsCommandOutput,
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
+import { isRetryableAwsError } from '../config/aws-errors.ts';
 
 export interface PutEventsRetryOptions {
   /** PutEvents calls at most, the first included. */
@@ -39,7 +40,18 @@ export interface PutEventsOutcome {
  * (InvalidArgument, MalformedDetail, AccessDeniedException, NotAuthorizedForSourceException, ...) says
  * the same entry would be refused again.
  */
-const RETRYABLE_ENTRY_CODES = new Set(['InternalFailure', 'ThrottlingException', 'UnknownError']);
+const RETRYABLE_ENTRY_CODES = new Set([
+  'InternalFailure',
+  'ThrottlingException',
+  'UnknownError',
+  'CallFailed',
+]);
+
+/**
+ * The code of entries left pending when a later PutEvents call threw a retryable error (a timeout, a
+ * reset, throttling): the message names the error.
+ */
+export const CALL_FAILED_CODE = 'CallFailed';
 
 export function isRetryableEntryCode(code: string): boolean {
   return RETRYABLE_ENTRY_CODES.has(code);
@@ -127,8 +139,9 @@ export async function putEventsWithRetry(
       // An earlier call published the others: failing them too would have them sent again (a second
       // result, a repeated alert). Only the entries still pending fail, under the call's error.
       const named = error instanceof Error ? error : undefined;
-      const code = named?.name && named.name !== 'Error' ? named.name : 'RequestFailed';
-      const message = named?.message ?? String(error);
+      const name = named?.name && named.name !== 'Error' ? named.name : 'RequestFailed';
+      const message = named ? `${name}: ${named.message}` : String(error);
+      const code = isRetryableAwsError(error) ? CALL_FAILED_CODE : name;
       retryable = pending.map((index) => ({ index, code, message }));
       break;
     }

@@ -123,6 +123,25 @@ describe('Alert publisher: PutEvents', () => {
     });
   });
 
+  it('calls a timeout on the call resending a throttled entry transient, not a rejection to fix', async () => {
+    // Prepare: the first call takes one entry and throttles the other; the retry times out
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 1,
+        Entries: [{ EventId: 'a' }, { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+      })
+      .rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
+    // Act
+    const attempt = publisher().publish(entries(2));
+    // Assess
+    await expect(attempt).rejects.toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      message: `EventBridge bus '${BUS}' rejected 1 of 2 alert events after 2 attempts (CallFailed): TimeoutError: socket hang up`,
+    });
+  });
+
   it.each(['InvalidArgument', 'MalformedDetail'])(
     'returns the entries refused with %s, without sending them again',
     async (code) => {

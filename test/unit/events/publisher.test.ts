@@ -370,7 +370,9 @@ describe('Result publishing', () => {
 
     // Assess: 'a' went out with the first call; failing it would have it redelivered and sent twice
     expect(a).toBe('published');
-    expect(b).toBe('Unable to publish the result to EventBridge: TimeoutError: socket hang up');
+    expect(b).toBe(
+      'Unable to publish the result to EventBridge: CallFailed: TimeoutError: socket hang up (after 2 attempts)',
+    );
   });
 
   it('keeps a ready result for the results still held, then sends them together at once', async () => {
