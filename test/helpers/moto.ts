@@ -127,6 +127,11 @@ export async function startMoto(
         AWS_ACCESS_KEY_ID: 'testing',
         AWS_SECRET_ACCESS_KEY: 'testing',
         AWS_SESSION_TOKEN: 'testing',
+        // Set, not only unset: a config file (even its default profile) can turn these on, and each
+        // makes the SDK refuse or skip the custom endpoint. Variables win over the file.
+        AWS_USE_FIPS_ENDPOINT: 'false',
+        AWS_USE_DUALSTACK_ENDPOINT: 'false',
+        AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'false',
       };
       const changed = [...Object.keys(motoEnv), ...Object.keys(process.env).filter(overridesMoto)];
       const saved = new Map(changed.map((key) => [key, process.env[key]]));

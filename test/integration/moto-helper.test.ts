@@ -2,11 +2,17 @@ import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MotoInterrupted, type MotoServer, motoAvailable, startMoto } from '../helpers/moto.ts';
 
-/** What a platform engineer's shell often sets: a named profile and a service's own endpoint. */
+/**
+ * What a platform engineer's shell may set: a named profile, a service's own endpoint, and settings
+ * that make the SDK refuse or skip a custom endpoint.
+ */
 const SHELL = {
   AWS_PROFILE: 'does-not-exist',
   AWS_DEFAULT_PROFILE: 'does-not-exist',
   AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9',
+  AWS_USE_FIPS_ENDPOINT: 'true',
+  AWS_USE_DUALSTACK_ENDPOINT: 'true',
+  AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true',
 };
 
 describe('moto helper', () => {
