@@ -1,4 +1,4 @@
-import { loadPollerConfig } from '../shared/alerts/settings.ts';
+import { loadPollerConfig, POLLER_DEFAULTS } from '../shared/alerts/settings.ts';
 
 /**
  * The alert poller's tuning and filters (README "Alert events"), each given to the function as its
@@ -78,9 +78,14 @@ export function pollerSettingsProblems(
   } catch (error) {
     problems.push(`poller.settings: ${error instanceof Error ? error.message : String(error)}`);
   }
-  // A reserve as long as the function's timeout leaves every run no time to poll.
-  if (settings.reserveSeconds !== undefined && settings.reserveSeconds >= timeoutSeconds) {
-    problems.push('poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds');
+  // A reserve as long as the function's timeout leaves every run no time to poll; the default counts too
+  // (a short timeout with the default reserve polls nothing).
+  const reserve = settings.reserveSeconds ?? POLLER_DEFAULTS.reserveSeconds;
+  if (reserve >= timeoutSeconds) {
+    const which = settings.reserveSeconds === undefined ? ', the default' : '';
+    problems.push(
+      `poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds (${reserve}${which}, against ${timeoutSeconds})`,
+    );
   }
   return problems;
 }

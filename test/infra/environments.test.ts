@@ -148,6 +148,19 @@ describe('Infrastructure configuration: poller settings', () => {
     },
   );
 
+  it('rejects a poller timeout the default reserve would use up, naming both settings', () => {
+    expect(() =>
+      resolveEnvironment('dev', {
+        functions: {
+          ...ENVIRONMENTS.dev.functions,
+          'alert-poller': { ...ENVIRONMENTS.dev.functions['alert-poller'], timeoutSeconds: 10 },
+        },
+      }),
+    ).toThrow(
+      'poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds (10, the default, against 10)',
+    );
+  });
+
   it('accepts every setting with a valid value', () => {
     expect(resolveEnvironment('dev', withPoller(EVERY_SETTING)).poller.settings).toEqual(EVERY_SETTING);
   });
