@@ -115,26 +115,28 @@ export class Monitoring extends Construct {
 
   /** An alert was dropped because EventBridge refused even its reduced event: it needs a look by hand. */
   watchRefusedAlerts(): cloudwatch.Alarm {
-    return this.add(
-      new cloudwatch.Alarm(this, 'PollerRefusedAlertsAlarm', {
-        alarmDescription:
-          'The alert poller dropped an alert EventBridge refused; its id is in the poller log (error level)',
-        metric: this.pollerMetric(POLLER_REFUSED_METRIC, 'Sum'),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    return this.onAnyAlert(
+      'PollerRefusedAlertsAlarm',
+      POLLER_REFUSED_METRIC,
+      'The alert poller dropped an alert EventBridge refused; its id is in the poller log (error level)',
     );
   }
 
   /** Tanium sent an alert without id or guid: the poller cannot publish it exactly once, so it skips it. */
   watchUnidentifiedAlerts(): cloudwatch.Alarm {
+    return this.onAnyAlert(
+      'PollerUnidentifiedAlertsAlarm',
+      POLLER_UNIDENTIFIED_METRIC,
+      'The alert poller skipped an alert without id or guid; its createdAt is in the poller log (error level)',
+    );
+  }
+
+  /** Any alert counted in `metric` (a count the poller writes every run) is one to look at by hand. */
+  private onAnyAlert(id: string, metric: string, description: string): cloudwatch.Alarm {
     return this.add(
-      new cloudwatch.Alarm(this, 'PollerUnidentifiedAlertsAlarm', {
-        alarmDescription:
-          'The alert poller skipped an alert without id or guid; its createdAt is in the poller log (error level)',
-        metric: this.pollerMetric(POLLER_UNIDENTIFIED_METRIC, 'Sum'),
+      new cloudwatch.Alarm(this, id, {
+        alarmDescription: description,
+        metric: this.pollerMetric(metric, 'Sum'),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,

@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryStateStore } from '../../shared/alerts/memory-store.ts';
 import { createPollerHandler } from '../../shared/alerts/poller-handler.ts';
@@ -8,6 +6,7 @@ import { createIdempotentExecutor } from '../../shared/events/idempotency.ts';
 import { EventBridgeResultSink } from '../../shared/events/publisher.ts';
 import { taniumFailure } from '../helpers/failure.ts';
 import { lambdaContext } from '../helpers/lambda.ts';
+import { type SilentEndpoint, startSilentEndpoint } from '../helpers/silent-endpoint.ts';
 import { FakeAlerts, silentLogger } from '../unit/alerts/fake-alerts.ts';
 
 /**
@@ -29,22 +28,13 @@ vi.mock('../../shared/config/aws-client-config.ts', async (importOriginal) => {
 
 const STUCK_MS = 8_000;
 
-let server: Server;
-const sockets = new Set<Socket>();
+let silent: SilentEndpoint;
 const saved: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
-  server = createServer((socket) => {
-    sockets.add(socket);
-    socket.resume();
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  silent = await startSilentEndpoint();
   const env = {
-    AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+    AWS_ENDPOINT_URL: silent.url,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
@@ -61,8 +51,7 @@ afterAll(() => {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
-  for (const socket of sockets) socket.destroy();
-  server.close();
+  silent.close();
 });
 
 describe('AWS clients against an endpoint that stops answering', () => {

@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AWS_HTTP_OPTIONS } from '../../../shared/config/aws-client-config.ts';
@@ -7,27 +5,18 @@ import { VaultError } from '../../../shared/tanium/errors.ts';
 import { S3ResultStore } from '../../../shared/vault/result-store.ts';
 import { s3ClientConfig } from '../../../shared/vault/s3-config.ts';
 import { failure } from '../../helpers/failure.ts';
+import { type SilentEndpoint, startSilentEndpoint } from '../../helpers/silent-endpoint.ts';
 
-/** An endpoint that accepts connections and reads requests but never answers. */
-let server: Server;
-const sockets = new Set<Socket>();
+let silent: SilentEndpoint;
 let endpoint = '';
 
 beforeAll(async () => {
-  server = createServer((socket) => {
-    sockets.add(socket);
-    socket.resume();
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  endpoint = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  silent = await startSilentEndpoint();
+  endpoint = silent.url;
 });
 
-afterAll(async () => {
-  for (const socket of sockets) socket.destroy();
-  server.close();
+afterAll(() => {
+  silent.close();
 });
 
 describe('An AWS endpoint that stops answering', () => {

@@ -30,6 +30,35 @@ function detail(overrides: Partial<ResultDetail> = {}): ResultDetail {
   };
 }
 
+/** A sink that retries failed entries at once (no backoff wait). */
+function retryingSink(): EventBridgeResultSink {
+  return new EventBridgeResultSink({
+    busName: 'bus',
+    client: new EventBridgeClient({}),
+    sleep: async () => undefined,
+  });
+}
+
+/** 'published', or the message the publish failed with. */
+function outcomeOf(sink: EventBridgeResultSink, requestId: string): Promise<string> {
+  return sink.publish(detail({ requestId })).then(
+    () => 'published',
+    (error: Error) => error.message,
+  );
+}
+
+/** A PutEvents answer taking every entry but the second, which is throttled. */
+function throttleSecondEntry(input: { Entries: unknown[] }) {
+  return {
+    FailedEntryCount: 1,
+    Entries: input.Entries.map((_, index) =>
+      index === 1
+        ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
+        : { EventId: `e-${index}` },
+    ),
+  };
+}
+
 function storeWith(
   put: ResultStore['putResult'],
 ): ResultStore & { keys: string[]; signals: Array<AbortSignal | undefined> } {
@@ -246,23 +275,12 @@ describe('Result publishing', () => {
     // Prepare
     eventBridge
       .on(PutEventsCommand)
-      .callsFakeOnce((input: { Entries: unknown[] }) => ({
-        FailedEntryCount: 1,
-        Entries: input.Entries.map((_, index) =>
-          index === 1
-            ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
-            : { EventId: `e-${index}` },
-        ),
-      }))
+      .callsFakeOnce(throttleSecondEntry)
       .callsFake((input: { Entries: unknown[] }) => ({
         FailedEntryCount: 0,
         Entries: input.Entries.map((_, index) => ({ EventId: `retry-${index}` })),
       }));
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      sleep: async () => undefined,
-    });
+    const sink = retryingSink();
 
     // Act
     await Promise.all([
@@ -292,19 +310,10 @@ describe('Result publishing', () => {
           : { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
       ),
     }));
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      sleep: async () => undefined,
-    });
-    const failure = (requestId: string) =>
-      sink.publish(detail({ requestId })).then(
-        () => 'published',
-        (error: Error) => error.message,
-      );
+    const sink = retryingSink();
 
     // Act
-    const [a, b] = await Promise.all([failure('a'), failure('b')]);
+    const [a, b] = await Promise.all([outcomeOf(sink, 'a'), outcomeOf(sink, 'b')]);
 
     // Assess
     expect(a).toBe('Unable to publish the result to EventBridge: MalformedDetail: Detail is malformed');
@@ -345,28 +354,12 @@ describe('Result publishing', () => {
     // Prepare: 'b' is throttled on the first call, and the call resending it fails outright
     eventBridge
       .on(PutEventsCommand)
-      .callsFakeOnce((input: { Entries: unknown[] }) => ({
-        FailedEntryCount: 1,
-        Entries: input.Entries.map((_, index) =>
-          index === 1
-            ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
-            : { EventId: `e-${index}` },
-        ),
-      }))
+      .callsFakeOnce(throttleSecondEntry)
       .rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      sleep: async () => undefined,
-    });
-    const outcome = (requestId: string) =>
-      sink.publish(detail({ requestId })).then(
-        () => 'published',
-        (error: Error) => error.message,
-      );
+    const sink = retryingSink();
 
     // Act
-    const [a, b] = await Promise.all([outcome('a'), outcome('b')]);
+    const [a, b] = await Promise.all([outcomeOf(sink, 'a'), outcomeOf(sink, 'b')]);
 
     // Assess: 'a' went out with the first call; failing it would have it redelivered and sent twice
     expect(a).toBe('published');
