@@ -75,6 +75,17 @@ function storeWith(
   };
 }
 
+/** A sink whose vault stores every oversized result it is given. */
+function storingSink() {
+  const store = storeWith(async (key, body) => ({ bucket: 'vault', key, bytes: Buffer.byteLength(body) }));
+  const sink = new EventBridgeResultSink({
+    busName: 'bus',
+    client: new EventBridgeClient({}),
+    store: () => store,
+  });
+  return { store, sink };
+}
+
 beforeEach(() => {
   acceptAllEntries(eventBridge);
 });
@@ -118,12 +129,7 @@ describe('Result publishing', () => {
 
   it('keeps only what identifies the request when parameters or context alone exceed the limit', async () => {
     // Prepare
-    const store = storeWith(async (key, body) => ({ bucket: 'vault', key, bytes: Buffer.byteLength(body) }));
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      store: () => store,
-    });
+    const { sink } = storingSink();
     const huge = detail({
       context: { note: 'y'.repeat(MAX_ENTRY_BYTES) },
       error: { kind: 'tanium', retryable: false },
@@ -148,12 +154,7 @@ describe('Result publishing', () => {
 
   it('keeps the stripped event within the limit when the action named is itself huge', async () => {
     // Prepare: an unknown action's name is whatever the sender wrote
-    const store = storeWith(async (key, body) => ({ bucket: 'vault', key, bytes: Buffer.byteLength(body) }));
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      store: () => store,
-    });
+    const { sink } = storingSink();
     const huge = detail({
       requestId: 'r'.repeat(1000),
       action: 'x'.repeat(MAX_ENTRY_BYTES),
