@@ -86,16 +86,7 @@ export class RequestProcessor {
     const startedAt = this.deps.now();
     if (!parsed.ok) {
       const { rejected } = parsed;
-      const result = failedResult(rejected.message, 'validation', rejected.parameters);
-      const known = findAction(rejected.action);
-      return this.finish(
-        rejected,
-        rejected.action,
-        known,
-        { result, startedAt, durationMs: 0 },
-        delivery,
-        false,
-      );
+      return this.refuse(rejected, findAction(rejected.action), rejected.message, startedAt, delivery);
     }
     const { request } = parsed;
     const definition = findAction(request.action);
@@ -105,15 +96,7 @@ export class RequestProcessor {
         ? otherFamilyMessage(definition, this.deps.family)
         : undefined;
     if (!definition || routingProblem) {
-      const result = failedResult(routingProblem ?? '', 'validation', request.parameters);
-      return this.finish(
-        request,
-        request.action,
-        definition,
-        { result, startedAt, durationMs: 0 },
-        delivery,
-        false,
-      );
+      return this.refuse(request, definition, routingProblem ?? '', startedAt, delivery);
     }
     let outcome: StoredOutcome;
     let replayed = false;
@@ -166,6 +149,25 @@ export class RequestProcessor {
   }
 
   /** `requestedAction` as sent; `definition` when it names a known action (the result then uses its name). */
+  /** A request that cannot run (invalid, unknown or misrouted): one failed validation result. */
+  private refuse(
+    request: { requestId: string; action: string; parameters: Record<string, unknown>; context?: unknown },
+    definition: ActionDefinition | undefined,
+    message: string,
+    startedAt: number,
+    delivery: DeliveryInfo,
+  ): Disposition {
+    const result = failedResult(message, 'validation', request.parameters);
+    return this.finish(
+      request,
+      request.action,
+      definition,
+      { result, startedAt, durationMs: 0 },
+      delivery,
+      false,
+    );
+  }
+
   private finish(
     request: { requestId: string; context?: unknown },
     requestedAction: string,

@@ -240,16 +240,20 @@ describe('Actions: investigation family', () => {
   });
 
   describe('Connection check (1.10): only after an HTTP error of the route itself', () => {
-    it('reports a failed login without a connection lookup, which would log in again', async () => {
-      // Prepare
+    /** Answers the login POST at `path` with `status` (every time unless `times` is given). */
+    const failLogin = (path: string, status: number, message: string, times?: number) =>
       emulator.faults.add({
         method: 'POST',
-        path: LOGIN,
-        times: 1,
+        path,
         kind: 'status',
-        status: 500,
-        message: 'Login broke',
+        status,
+        message,
+        ...(times === undefined ? {} : { times }),
       });
+
+    it('reports a failed login without a connection lookup, which would log in again', async () => {
+      // Prepare
+      failLogin(LOGIN, 500, 'Login broke', 1);
       const password = contextFor(clientFor(emulator, { auth: 'password' }), emulator);
 
       // Act
@@ -271,14 +275,8 @@ describe('Actions: investigation family', () => {
 
     it('tries each login route once when both are missing', async () => {
       // Prepare
-      emulator.faults.add({ method: 'POST', path: LOGIN, kind: 'status', status: 404, message: 'No route' });
-      emulator.faults.add({
-        method: 'POST',
-        path: '/auth',
-        kind: 'status',
-        status: 404,
-        message: 'No route',
-      });
+      failLogin(LOGIN, 404, 'No route');
+      failLogin('/auth', 404, 'No route');
       const password = contextFor(clientFor(emulator, { auth: 'password' }), emulator);
 
       // Act
