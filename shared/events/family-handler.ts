@@ -164,12 +164,18 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 /** A signal aborted once `ms` have passed; `close` stops its timer when the invocation ends sooner. */
 function publishWindow(ms: number): { signal: AbortSignal; close(): void } {
   const controller = new AbortController();
-  const reason = new TaniumError(
-    'transient',
-    `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
-    { retryable: true },
+  // The reason is built only when it fires: most invocations end long before, and an error captures a stack.
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new TaniumError(
+          'transient',
+          `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+          { retryable: true },
+        ),
+      ),
+    Math.max(0, ms),
   );
-  const timer = setTimeout(() => controller.abort(reason), Math.max(0, ms));
   // The timer must not keep a local run's process alive.
   timer.unref?.();
   return { signal: controller.signal, close: () => clearTimeout(timer) };

@@ -92,8 +92,9 @@ function toReadable(body: ByteStream): Readable {
 /**
  * The S3 evidence vault: files stored content-addressed under `vault/<sha1>`, streamed (never held
  * whole) through `incoming/<uuid>`, which never outlives a call: on any failure the multipart upload is
- * aborted and the incoming object deleted (a delete failing once the file is stored is only logged). Completed `vault/<sha1>` objects are immutable and shared by
- * every request that stores the same bytes, so they are never rolled back.
+ * aborted and the incoming object deleted (a delete failing once the file is stored is only logged).
+ * Completed `vault/<sha1>` objects are immutable and shared by every request that stores the same bytes,
+ * so they are never rolled back.
  */
 export class Vault {
   readonly bucket: string;

@@ -119,9 +119,8 @@ describe('AWS clients against an endpoint that stops answering', () => {
     const error = await taniumFailure(handler({}, lambdaContext()));
 
     expect(error.kind).toBe('transient');
-    expect(error.message).toBe(
-      "Unable to lease the poller state (item 'poller#default' of DynamoDB table 'state'): " +
-        '@smithy/node-http-handler - the request socket timed out after 300 ms of inactivity (configured by client requestHandler).',
+    expect(error.message).toMatch(
+      /^Unable to lease the poller state \(item 'poller#default' of DynamoDB table 'state'\): .*timed out/,
     );
   });
 
