@@ -172,10 +172,11 @@ export class Vault {
       const digests = hasher.digests;
       const key = vaultKey(digests.sha1);
       const deadline = deadlineAbort(options.deadline);
+      let upload: Upload | undefined;
       try {
         const alreadyStored = await this.exists(key);
         if (!alreadyStored) {
-          const upload = new Upload({
+          upload = new Upload({
             client: this.s3,
             params: {
               Bucket: this.bucket,
@@ -195,7 +196,13 @@ export class Vault {
         }
         return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
       } catch (error) {
-        if (deadline.controller.signal.aborted) throw deadlinePassedError(error);
+        if (deadline.controller.signal.aborted) {
+          // lib-storage rejects done() at once but aborts the multipart upload only after its parts in
+          // flight settle, in the background: a sandbox frozen before that would leave the parts stored
+          // until the lifecycle rule. The upload's key is vault/<sha1>, so nothing is deleted.
+          await this.abortUpload(key, upload?.uploadId);
+          throw deadlinePassedError(error);
+        }
         throw error instanceof VaultError ? error : vaultAddError(error);
       } finally {
         deadline.clear();
@@ -525,21 +532,23 @@ export class Vault {
         }),
       );
     } catch (error) {
-      await this.s3
-        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId }))
-        .catch(() => undefined);
+      await this.abortUpload(to, uploadId);
       throw error;
     }
   }
 
   /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */
   private async discardIncoming(key: string, uploadId: string | undefined): Promise<void> {
-    if (uploadId) {
-      await this.s3
-        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
-        .catch(() => undefined);
-    }
+    await this.abortUpload(key, uploadId);
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+  }
+
+  /** Best effort: a failure leaves the parts to the bucket's lifecycle rule for incomplete uploads. */
+  private async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
+    if (!uploadId) return;
+    await this.s3
+      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+      .catch(() => undefined);
   }
 }
 

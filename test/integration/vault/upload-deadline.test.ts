@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  CreateBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VaultError } from '../../../shared/tanium/errors.ts';
+import { Vault } from '../../../shared/vault/vault.ts';
+import { failure } from '../../helpers/failure.ts';
+import { type MotoServer, startMoto } from '../../helpers/moto.ts';
+
+const BUCKET = 'vault-deadline-test';
+const MiB = 1024 * 1024;
+/** How long a part stays in flight after the deadline: longer than the vault may take to give up. */
+const PART_HELD_MS = 1_500;
+
+let moto: MotoServer;
+let s3: S3Client;
+const spoolDir = mkdtempSync(join(tmpdir(), 'vault-deadline-'));
+
+beforeAll(async () => {
+  moto = await startMoto();
+  moto.applyEnv();
+  s3 = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+});
+
+afterAll(async () => {
+  rmSync(spoolDir, { recursive: true, force: true });
+  await moto?.stop();
+});
+
+async function bucketState(): Promise<{ keys: string[]; uploads: number }> {
+  const objects = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
+  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+  return {
+    keys: (objects.Contents ?? []).map((object) => object.Key!).sort(),
+    uploads: uploads.Uploads?.length ?? 0,
+  };
+}
+
+describe('Vault: the invocation deadline in the middle of a spooled upload', () => {
+  it('aborts the multipart upload before failing, though a part is still in flight', async () => {
+    // Prepare: every part is held in flight until well after the deadline, as a slow S3 would
+    const deadline = Date.now() + 2_000;
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand') {
+          await delay(Math.max(0, deadline - Date.now()) + PART_HELD_MS);
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'holdParts' },
+    );
+    const vault = new Vault({ bucket: BUCKET, client: s3, spoolDir });
+    const body = randomBytes(12 * MiB);
+
+    // Act
+    const error = await failure(
+      vault.storeEvidence(
+        Readable.from([body]),
+        { fileName: 'memory.dmp' },
+        { maxBytes: 64 * MiB, deadline },
+      ),
+    );
+    const whenFailed = await bucketState();
+    await delay(PART_HELD_MS + 500);
+    const afterwards = await bucketState();
+
+    // Assess: nothing waits on the parts lib-storage still has in flight, or on a later cleanup
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+    expect(error).toMatchObject({ retryable: true });
+    expect(whenFailed).toEqual({ keys: [], uploads: 0 });
+    expect(afterwards).toEqual({ keys: [], uploads: 0 });
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+});
