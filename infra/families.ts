@@ -29,9 +29,14 @@ export function familyActionNames(family: Family): string[] {
   return [...names, ...names.map(actionIdentifier)];
 }
 
-/** Families with actions that change state in Tanium and therefore keep idempotency records (design.md §4). */
-export const MUTATING_FAMILIES: readonly Family[] = ACTION_FAMILIES.filter((family) =>
-  ACTIONS.some((a) => a.family === family && !a.readOnly),
+/** The family's actions that change state in Tanium and therefore keep idempotency records (design.md §4). */
+export function mutatingActionNames(family: Family): string[] {
+  return ACTIONS.filter((a) => a.family === family && !a.readOnly).map((a) => a.name);
+}
+
+/** Families with at least one mutating action. */
+export const MUTATING_FAMILIES: readonly Family[] = ACTION_FAMILIES.filter(
+  (family) => mutatingActionNames(family).length > 0,
 );
 
 /** The contract of the events the functions publish (design.md §3). */

@@ -20,7 +20,13 @@ import {
 } from './constructs/tanium-function.ts';
 import { VaultBucket } from './constructs/vault-bucket.ts';
 import type { EnvironmentConfig } from './environments.ts';
-import { FAMILIES, type Family, type FunctionName, MUTATING_FAMILIES } from './families.ts';
+import {
+  FAMILIES,
+  type Family,
+  type FunctionName,
+  MUTATING_FAMILIES,
+  mutatingActionNames,
+} from './families.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import { pollerSettingsEnvironment } from './poller-settings.ts';
 
@@ -234,6 +240,9 @@ export class TaniumThreatResponseStack extends Stack {
     // The poller heals on its next run; its own alarm below waits for repeated failures.
     for (const family of FAMILIES) {
       this.monitoring.watchFunctionErrors(pascalCase(family), this.functions[family]);
+    }
+    for (const family of MUTATING_FAMILIES) {
+      this.monitoring.watchUnrecordedResults(pascalCase(family), family, mutatingActionNames(family));
     }
     this.monitoring.watchPollerLag();
     this.monitoring.watchRefusedAlerts();

@@ -23,6 +23,9 @@ export const POLLER_REFUSED_METRIC = 'AlertsRefused';
 /** Alerts Tanium sent with neither id nor guid: never published (nothing to deduplicate them by). */
 export const POLLER_UNIDENTIFIED_METRIC = 'AlertsWithoutId';
 
+/** Results of mutating actions whose idempotency record could not be completed (the family handlers'). */
+export const UNRECORDED_RESULTS_METRIC = 'UnrecordedResults';
+
 /** The poller instance the stack runs (`POLLER_NAME`): a metric dimension and its state record's key. */
 export const POLLER_NAME = 'default';
 
@@ -81,6 +84,42 @@ export class Monitoring extends Construct {
         metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /**
+   * A mutating action ran (Tanium changed) but its idempotency record could not be completed: until the
+   * in-progress record expires a redelivery is refused, and after it one would call Tanium again. The
+   * handlers count it per action (dimensions service and action), so the alarm sums the family's
+   * mutating actions.
+   */
+  watchUnrecordedResults(id: string, service: string, actions: readonly string[]): cloudwatch.Alarm {
+    const usingMetrics = Object.fromEntries(
+      actions.map((action, index) => [
+        `m${index}`,
+        new cloudwatch.Metric({
+          namespace: this.props.metricsNamespace,
+          metricName: UNRECORDED_RESULTS_METRIC,
+          dimensionsMap: { service, action },
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+      ]),
+    );
+    return this.add(
+      new cloudwatch.Alarm(this, `${id}UnrecordedResultsAlarm`, {
+        alarmDescription: `The ${service} function ran an action whose idempotency record it could not complete: a redelivery may call Tanium again (request ids in its log, error level)`,
+        metric: new cloudwatch.MathExpression({
+          expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
+          usingMetrics,
+          label: `${UNRECORDED_RESULTS_METRIC} (${service})`,
+          period: Duration.minutes(5),
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),

@@ -11,6 +11,7 @@ import {
   POLLER_NAME,
   POLLER_REFUSED_METRIC,
   POLLER_UNIDENTIFIED_METRIC,
+  UNRECORDED_RESULTS_METRIC,
 } from '../../infra/constructs/monitoring.ts';
 import {
   IDEMPOTENCY_TABLE_ACTIONS,
@@ -27,8 +28,10 @@ import {
 } from '../../infra/families.ts';
 import { pollerSettingsEnvironment } from '../../infra/poller-settings.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
+import { ACTIONS } from '../../shared/actions/table.ts';
 import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';
 import { IDEMPOTENCY_KEY_PREFIX, POLLER_KEY_PREFIX } from '../../shared/config/state-keys.ts';
+import { METRIC_NAMES } from '../../shared/events/metrics.ts';
 import {
   cleanup,
   getAtt,
@@ -39,6 +42,17 @@ import {
   type Synthesized,
   synthesize,
 } from './synth.ts';
+
+/** An entry of an alarm's `Metrics` (a metric math alarm). */
+interface MetricQuery {
+  Id: string;
+  Expression?: string;
+  ReturnData?: boolean;
+  MetricStat?: {
+    Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] };
+    Stat: string;
+  };
+}
 
 // One synthesis per environment, with real esbuild bundling and cdk-nag, shared by every test below.
 describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName) => {
@@ -654,6 +668,43 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       hasPollerMetricAlarm(POLLER_UNIDENTIFIED_METRIC, { Statistic: 'Sum', Threshold: 0 });
     });
 
+    it.each(MUTATING_FAMILIES)(
+      'alarms when the %s function cannot complete an idempotency record, on every mutating action it runs',
+      (family) => {
+        expect(UNRECORDED_RESULTS_METRIC).toBe(METRIC_NAMES.unrecorded);
+        const service = fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME;
+        const mutating = ACTIONS.filter((a) => a.family === family && !a.readOnly).map((a) => a.name);
+        const dimension = (query: MetricQuery, name: string) =>
+          query.MetricStat?.Metric.Dimensions.find((d) => d.Name === name)?.Value;
+        const alarm = alarms().find((candidate) =>
+          (candidate.Properties.Metrics ?? []).some(
+            (query: MetricQuery) =>
+              query.MetricStat?.Metric.MetricName === UNRECORDED_RESULTS_METRIC &&
+              dimension(query, 'service') === service,
+          ),
+        );
+        expect(alarm?.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+        const queries: MetricQuery[] = alarm?.Properties.Metrics ?? [];
+        const stats = queries.filter((query) => query.MetricStat);
+        // Exactly the dimensions the handlers' EMF documents carry (service and action), no other.
+        expect(
+          stats.map((query) => [
+            query.MetricStat?.Metric.MetricName,
+            query.MetricStat?.Metric.Dimensions.map((d) => d.Name).sort(),
+            dimension(query, 'service'),
+            dimension(query, 'action'),
+          ]),
+        ).toEqual(
+          mutating.map((action) => [UNRECORDED_RESULTS_METRIC, ['action', 'service'], service, action]),
+        );
+        expect(stats.every((query) => query.MetricStat?.Stat === 'Sum' && query.ReturnData === false)).toBe(
+          true,
+        );
+        const sum = queries.find((query) => query.Expression);
+        expect(sum?.Expression).toBe(`SUM([${stats.map((query) => query.Id).join(', ')}])`);
+      },
+    );
+
     it('alarms on repeated poller failures and when the poller stops running', () => {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -669,9 +720,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         Threshold: 1,
         TreatMissingData: 'breaching',
       });
-      // A DLQ alarm per family and for the schedule, an error alarm per family, and five for the poller
-      // (lag, dropped alerts, alerts without id, repeated failures, stopped).
-      expect(alarms()).toHaveLength(2 * FAMILIES.length + 6);
+      // A DLQ alarm per family and for the schedule, an error alarm per family, one per family with
+      // mutating actions, and five for the poller (lag, dropped alerts, alerts without id, repeated
+      // failures, stopped).
+      expect(alarms()).toHaveLength(2 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
     });
 
     it('notifies the alarm topic when the environment has one', () => {

@@ -46,7 +46,8 @@ describe('per-action metrics', () => {
     });
     const directive = list?._aws.CloudWatchMetrics[0];
     expect(directive?.Namespace).toBe('TaniumTR');
-    expect(directive?.Dimensions[0]).toContain('action');
+    // The stack's alarms on these metrics name exactly these dimensions.
+    expect(directive?.Dimensions).toEqual([['service', 'action']]);
     expect(documents.find((document) => document.action === 'get endpoint')).toMatchObject({
       [METRIC_NAMES.requests]: 1,
       [METRIC_NAMES.failures]: 0,
