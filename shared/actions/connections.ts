@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { TaniumError, toTaniumError, unexpectedResponse } from '../tanium/errors.ts';
+import { MIN_ATTEMPT_MS } from '../tanium/retry-policy.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
 import { fetchConnections } from './connection-check.ts';
 import { failed } from './execute.ts';
@@ -198,13 +199,17 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
   const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const started = now();
   const requestedUntil = started + waitSeconds * 1000;
-  const until = Math.min(requestedUntil, ctx.deadline);
+  // The last poll goes out at the end of the wait, or while the invocation still leaves the client time
+  // for one attempt: stopping at the last 2 s step instead gave up on a connection that came up between
+  // it and the end (wait_seconds 3, connected after 2.5 s), and the message overstated the wait.
+  const until = Math.min(requestedUntil, ctx.deadline - MIN_ATTEMPT_MS);
   let status: string | undefined;
   for (;;) {
     try {
       const rows = await fetchConnections(ctx, 'create connection');
       const row = rows.find((item) => item.id === id);
-      status = typeof row?.status === 'string' ? row.status : undefined;
+      // An empty status is no state (tanium-api.md 1.10): keep waiting, and report it as not listed.
+      status = typeof row?.status === 'string' && row.status.trim() !== '' ? row.status : undefined;
     } catch (error) {
       // A transient failed poll is not the connection's state: keep waiting (tanium-api.md 2.3). Any
       // other failure (permission, auth, a 500) would fail every poll alike and hide behind "not listed".
@@ -221,8 +226,9 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
       }
     }
     if (status !== undefined && status !== 'waiting') break;
-    if (now() + POLL_INTERVAL_MS > until) break;
-    await sleep(POLL_INTERVAL_MS);
+    const left = until - now();
+    if (left <= 0) break;
+    await sleep(Math.min(POLL_INTERVAL_MS, left));
   }
   const data = [{ id, status: status ?? null }];
   const summary = { connection_id: id, connection_status: status ?? null };

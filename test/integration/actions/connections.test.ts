@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   closeConnection,
   createConnection,
@@ -33,6 +33,9 @@ describe('Actions: connections family', () => {
   beforeEach(() => {
     emulator.reset();
     ctx = contextFor(clientFor(emulator), emulator);
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
   });
 
   const run = (action: unknown, params: Record<string, unknown> = {}, context = ctx) =>
@@ -231,6 +234,57 @@ describe('Actions: connections family', () => {
       expect(emulator.requestCount({ path: `${TR}/conns` })).toBeGreaterThanOrEqual(2);
     });
 
+    it('polls once more at the end of a wait that is not a multiple of the 2 s step', async () => {
+      // Prepare: web-02 style, connected 2.5 s after the connect call
+      emulator.config.connectDelayMs = 2500;
+
+      // Act
+      const result = await run(createConnection, { destination: 'web-02', wait_seconds: 3 });
+
+      // Assess: polls at 0, 2 and 3 s; the last one sees it connected
+      expect(result.status).toBe('success');
+      expect(result.summary).toMatchObject({ connection_status: 'connected' });
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(3);
+    });
+
+    it('waits the whole of a 1 s wait before saying it is still waiting', async () => {
+      // Act
+      const started = emulator.clock.now();
+      const result = await run(createConnection, { destination: 'web-02', wait_seconds: 1 });
+
+      // Assess
+      expect(result.message).toBe(
+        'Connection created but still waiting after 1 seconds. Current state: waiting',
+      );
+      expect(emulator.clock.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(2);
+    });
+
+    it('treats an empty status as no state: it keeps waiting and reports it as not listed', async () => {
+      // Prepare: Tanium lists the connection with an empty status
+      const client = clientFor(emulator);
+      const request = client.request.bind(client);
+      vi.spyOn(client, 'request').mockImplementation(async (call) => {
+        const response = await request(call);
+        if (call.path !== `${TR}/conns` || !Array.isArray(response.payload)) return response;
+        return { ...response, payload: response.payload.map((row: object) => ({ ...row, status: '' })) };
+      });
+
+      // Act
+      const result = await run(
+        createConnection,
+        { destination: 'web-02', wait_seconds: 4 },
+        contextFor(client, emulator),
+      );
+
+      // Assess
+      expect(result.message).toBe(
+        'Connection created but still waiting after 4 seconds. Current state: not listed',
+      );
+      expect(result.summary).toMatchObject({ connection_status: null });
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(3);
+    });
+
     it('fails with the state when the connection times out while waiting', async () => {
       const result = await run(createConnection, { destination: 'offline-01', wait_seconds: 60 });
       expect(result.status).toBe('failed');
@@ -267,7 +321,8 @@ describe('Actions: connections family', () => {
       expect(result.message).toBe(
         "Connection created but still waiting after 6 seconds. Current state: waiting. The function's time limit cut the wait short (900 seconds requested)",
       );
-      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(4);
+      // Polls at 0, 2, 4 and 6 s, and at 6.5 s: the last second is the client's minimum for one attempt.
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(5);
     });
 
     it('fails at once with the reason when polling is refused, and keeps the created id', async () => {
