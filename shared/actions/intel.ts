@@ -147,8 +147,9 @@ export const startQuickScan = defineAction({
     const scan = response.payload;
     return {
       message: 'Started quick scan successfully',
-      // The connector returned the response with its `data` wrapper; playbooks read `data.*.data.id`.
-      data: [{ data: scan }],
+      // The connector returned the whole response with its `data` wrapper (playbooks read
+      // `data.*.data.id`), `meta` included when Tanium sends one; a bare response is wrapped.
+      data: [response.meta === undefined ? { data: scan } : { data: scan, meta: response.meta }],
       summary: { scan_id: scanIdOf(scan), computer_group_id: groupId },
     };
   },

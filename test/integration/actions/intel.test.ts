@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { executeAction } from '../../../shared/actions/execute.ts';
 import { clearGroupCache, GROUP_CACHE_TTL_MS, startQuickScan } from '../../../shared/actions/intel.ts';
 import { findAction } from '../../../shared/actions/table.ts';
@@ -29,6 +29,9 @@ describe('Action: start quick scan', () => {
     // The group cache reads the injected clock: the emulator's manual one.
     ctx = contextFor(client, emulator);
   });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
 
   const scan = (params: Record<string, unknown>, context: ActionContext = ctx) =>
     executeAction(startQuickScan as unknown as ActionDefinition, params, context);
@@ -57,6 +60,27 @@ describe('Action: start quick scan', () => {
     const post = emulator.requests[1];
     expect(post?.json).toEqual({ intelDocId: 11, computerGroupId: 34 });
     expect(post?.headers['content-type']).toBe('application/json');
+  });
+
+  it("keeps the response's meta beside its data, as the connector returned the whole response", async () => {
+    // Prepare: a Tanium that answers the scan with a meta object as well
+    const scanClient = clientFor(emulator);
+    const request = scanClient.request.bind(scanClient);
+    vi.spyOn(scanClient, 'request').mockImplementation(async (call) => {
+      const response = await request(call);
+      return call.method === 'POST' ? { ...response, meta: { queued: 1 } } : response;
+    });
+
+    // Act
+    const result = await scan(
+      { intel_doc_id: SEEDED.intelDocId, computer_group_name: 'All Windows' },
+      contextFor(scanClient, emulator),
+    );
+
+    // Assess
+    const started = emulator.state.scans.scans[0];
+    expect(result.data).toEqual([{ data: started, meta: { queued: 1 } }]);
+    expect(result.summary).toEqual({ scan_id: started?.id, computer_group_id: 34 });
   });
 
   it('sends intelDocId as a number when given as a string of digits', async () => {
