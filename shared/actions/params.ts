@@ -229,7 +229,9 @@ export function list(name: string, options: ListOptions): Param<string[] | undef
     let items: string[];
     if (typeof value === 'string') items = splitList(value);
     else if (Array.isArray(value) && value.every((item) => typeof item === 'string')) {
-      items = value.map((item) => item.trim()).filter((item) => item !== '');
+      // An item can never hold a comma (tanium-api.md 1.9): Tanium splits the joined list on it, so an
+      // array item 'a,b' is two items here too, and de-duplication and counts see what Tanium will.
+      items = value.flatMap(splitList);
     } else return fail(stringMessage(name));
     if (options.dedupe) items = [...new Set(items)];
     if (options.values) {
