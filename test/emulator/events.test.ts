@@ -58,6 +58,24 @@ describe('Emulator: recorder events, counts and process trees', () => {
     expect(page).toHaveLength(1001);
   });
 
+  it('compares 64-bit ids exactly, where doubles would make neighbours equal', async () => {
+    // Prepare: two ids past 2^53 that are one apart
+    const ids = (await rows('limit=1000', 'combined')).map((row) => String(row.id));
+    const id = ids.find((candidate) => ids.includes(String(BigInt(candidate) + 1n)))!;
+    const next = String(BigInt(id) + 1n);
+    expect(Number(id)).toBe(Number(next));
+
+    // Act
+    const eq = await rows(`limit=1000&f0=id&o0=eq&v0=${id}`, 'combined');
+    const ne = await rows(`limit=1000&f0=id&o0=ne&v0=${id}`, 'combined');
+    const gt = await rows(`limit=1000&f0=id&o0=gt&v0=${id}`, 'combined');
+
+    // Assess
+    expect(eq.map((row) => row.id)).toEqual([id]);
+    expect(ne).toHaveLength(ids.length - 1);
+    expect(gt.map((row) => row.id)).toContain(next);
+  });
+
   it('filters with eq, co and the all/any group match', async () => {
     // Act
     const eq = await rows('limit=1000&f0=operation&o0=eq&v0=Write');

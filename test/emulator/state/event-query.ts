@@ -31,7 +31,19 @@ function asNumber(value: unknown): number | undefined {
   return undefined;
 }
 
+const INTEGER = /^\s*-?\d+\s*$/;
+
+/**
+ * Integers compare exactly (64-bit ids are strings past 2^53: as doubles, neighbouring ids would be
+ * equal), other numbers as numbers, everything else as text.
+ */
 function compare(actual: unknown, expected: string): number {
+  const integer = typeof actual === 'number' ? Number.isSafeInteger(actual) : INTEGER.test(String(actual));
+  if (integer && INTEGER.test(expected)) {
+    const x = BigInt(String(actual).trim());
+    const y = BigInt(expected.trim());
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
   const a = asNumber(actual);
   const b = asNumber(expected);
   if (a !== undefined && b !== undefined) return a - b;
