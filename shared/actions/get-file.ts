@@ -3,7 +3,6 @@ import type { Readable } from 'node:stream';
 import * as z from 'zod/mini';
 import { loadSettings } from '../config/settings.ts';
 import type { TaniumApi } from '../tanium/client.ts';
-import { errorBodyText } from '../tanium/error-text.ts';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { segment, TR } from '../tanium/routes.ts';
 import { classifyTransportError, transportError } from '../tanium/transport-errors.ts';
@@ -219,7 +218,7 @@ export const getFile = defineAction({
       const contentType = firstHeader(download.headers, 'content-type') ?? '';
       if (!/zip|octet-stream/i.test(contentType)) {
         const text = await readStart(body, ERROR_BODY_BYTES);
-        const said = ctx.client.redact(errorBodyText(text, contentType.toLowerCase()));
+        const said = ctx.client.errorText(text, contentType.toLowerCase());
         throw new TaniumError(
           'tanium',
           `Expected a zip archive but Tanium returned ${contentType || 'no content type'}: ${said}`,

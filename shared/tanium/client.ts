@@ -10,7 +10,7 @@ import {
 } from '../config/credentials.ts';
 import { agentFor } from './agent.ts';
 import { DeadlineSignals } from './deadline-signals.ts';
-import { redact } from './error-text.ts';
+import { errorText, looksLikeHtml } from './error-text.ts';
 import { LoginError, TaniumError } from './errors.ts';
 import { httpError, parseBody } from './responses.ts';
 import {
@@ -90,6 +90,23 @@ export interface ClientLogger {
 const silentLogger: ClientLogger = { debug() {}, warn() {}, debugEnabled: () => false };
 
 export const MAX_JSON_BYTES = 50 * 1024 * 1024;
+/** What the `session` header can carry: printable ASCII without spaces. */
+const SESSION_TOKEN = /^[\x21-\x7e]+$/;
+
+/**
+ * The session a login answered, trimmed. One the header cannot carry would be cached and fail every
+ * later call before sending, never with the 401 that starts a new login. The value is not quoted in the
+ * message: it may be a session after all.
+ */
+function usableSession(value: string): string {
+  const session = value.trim();
+  if (session === '') throw new TaniumError('auth', 'Tanium answered the login without a session');
+  if (!SESSION_TOKEN.test(session)) {
+    throw new TaniumError('auth', 'Tanium answered the login with a session the session header cannot carry');
+  }
+  return session;
+}
+
 /** The invocation deadline leaves this much for publishing the result. */
 const NO_DEADLINE = Number.POSITIVE_INFINITY;
 
@@ -127,7 +144,7 @@ export class TaniumClient {
   private readonly logger: ClientLogger;
   private readonly random: () => number;
   private agent: Agent;
-  private readonly redactor = (text: string) => this.redact(text);
+  private readonly errorTextOf = (body: string, contentType: string) => this.errorText(body, contentType);
   private readonly deadlines = new DeadlineSignals();
   private readonly maxJsonBytes: number;
 
@@ -167,9 +184,16 @@ export class TaniumClient {
     const { response, credential } = await this.authenticated(request, 'json');
     const contentType = header(response.headers, 'content-type');
     if (response.status < 200 || response.status >= 300) {
-      throw httpError(this.redactor, request, response.status, response.text, contentType, credential.kind);
+      throw httpError(
+        this.errorTextOf,
+        request,
+        response.status,
+        response.text,
+        contentType,
+        credential.kind,
+      );
     }
-    const body = parseBody(this.redactor, response.status, response.text, contentType);
+    const body = parseBody(this.errorTextOf, response.status, response.text, contentType);
     const result: TaniumResponse<T> = {
       status: response.status,
       payload: body.payload as T,
@@ -186,7 +210,7 @@ export class TaniumClient {
     const { response, credential } = await this.authenticated(request, 'stream');
     if (response.status < 200 || response.status >= 300 || response.body === undefined) {
       throw httpError(
-        this.redactor,
+        this.errorTextOf,
         request,
         response.status,
         response.text,
@@ -202,8 +226,9 @@ export class TaniumClient {
     return [...secretValues(this.credentials), ...this.entry.issued];
   }
 
-  redact(text: string): string {
-    return redact(text, this.secrets());
+  /** An error body's text for a message (tanium-api.md 1.7), without any secret. */
+  errorText(body: string, contentType: string): string {
+    return errorText(body, contentType, this.secrets());
   }
 
   // --- authentication (1.2) ---------------------------------------------------------------------
@@ -281,17 +306,14 @@ export class TaniumClient {
       } else {
         if (modern.status < 200 || modern.status >= 300) throw this.loginFailure(modern);
         const parsed = parseBody(
-          this.redactor,
+          this.errorTextOf,
           modern.status,
           modern.text,
           header(modern.headers, 'content-type'),
         ).payload;
         const value =
           parsed && typeof parsed === 'object' ? (parsed as { session?: unknown }).session : undefined;
-        session = typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-        if (session === undefined) {
-          throw new TaniumError('auth', 'Tanium answered the login without a session');
-        }
+        session = usableSession(typeof value === 'string' ? value : '');
       }
       this.entry.session = session;
       this.entry.issued.add(session);
@@ -335,16 +357,23 @@ export class TaniumClient {
       'json',
     );
     if (response.status < 200 || response.status >= 300) throw this.loginFailure(response);
-    const session = response.text.trim();
-    if (session === '') throw new TaniumError('auth', 'Tanium answered the login without a session');
-    return session;
+    const contentType = header(response.headers, 'content-type');
+    // A proxy's or portal's catch-all page answers 200 too.
+    if (looksLikeHtml(response.text, contentType)) {
+      throw new TaniumError(
+        'tanium',
+        `Unexpected HTML response from server. Status Code: ${response.status} Data from server: ${this.errorText(response.text, 'text/html')}`,
+        { status: response.status },
+      );
+    }
+    return usableSession(response.text);
   }
 
   /** A login answered with an error status; performLogin turns it into `Login failed: ...`. */
   private loginFailure(response: RawResponse): TaniumError {
     const contentType = header(response.headers, 'content-type');
     return httpError(
-      this.redactor,
+      this.errorTextOf,
       { method: 'POST' },
       response.status,
       response.text,
@@ -514,7 +543,7 @@ function readText(body: Body, limit: number): Promise<string> {
 }
 
 /** What actions use of the client; `withLogContext` returns the same surface for one request. */
-export type TaniumApi = Pick<TaniumClient, 'request' | 'stream' | 'credentials' | 'redact'>;
+export type TaniumApi = Pick<TaniumClient, 'request' | 'stream' | 'credentials' | 'errorText'>;
 
 /**
  * The container's client seen from one request: every call carries `context` into the client's log
@@ -524,7 +553,7 @@ export type TaniumApi = Pick<TaniumClient, 'request' | 'stream' | 'credentials' 
 export function withLogContext(client: TaniumApi, context: Record<string, unknown>): TaniumApi {
   return {
     credentials: client.credentials,
-    redact: (text) => client.redact(text),
+    errorText: (body, contentType) => client.errorText(body, contentType),
     request: (request) => client.request({ ...request, logContext: { ...context, ...request.logContext } }),
     stream: (request) => client.stream({ ...request, logContext: { ...context, ...request.logContext } }),
   };

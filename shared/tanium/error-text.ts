@@ -61,11 +61,47 @@ export function errorBodyText(body: string, contentType: string): string {
   return JSON.stringify(parsed);
 }
 
-/** Replaces every secret with `[redacted]` and caps the length. */
-export function redact(text: string, secrets: readonly string[]): string {
+/** Shorter secrets are not searched for: every such run of letters in a message would be replaced. */
+const MIN_SECRET_LENGTH = 4;
+
+/**
+ * The forms a secret takes in a body that echoes it: as is, escaped inside a JSON string, percent-encoded
+ * and HTML-escaped. A password with a quote or a backslash is never written as is in JSON.
+ */
+function secretForms(secret: string): string[] {
+  const html = secret
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret), html])];
+}
+
+/** Every secret, in each of its forms, replaced with `[redacted]`; the text is not cut. */
+export function withoutSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join('[redacted]');
+    if (secret.length < MIN_SECRET_LENGTH) continue;
+    // Longest first: a form that contains another is replaced whole.
+    for (const form of secretForms(secret).sort((a, b) => b.length - a.length)) {
+      out = out.split(form).join('[redacted]');
+    }
   }
-  return out.length > MAX_TEXT ? `${out.slice(0, MAX_TEXT)}…` : out;
+  return out;
+}
+
+/** Replaces every secret with `[redacted]` and caps the length at 1000 characters, the ellipsis included. */
+export function redact(text: string, secrets: readonly string[]): string {
+  const out = withoutSecrets(text, secrets);
+  return out.length > MAX_TEXT ? `${out.slice(0, MAX_TEXT - 1)}…` : out;
+}
+
+/**
+ * The text of an error body for a message (1.7), without secrets: removed from the whole body before
+ * the text is extracted and cut (a cut secret would no longer match), and again after, where decoding
+ * HTML entities or JSON escapes wrote one out as is.
+ */
+export function errorText(body: string, contentType: string, secrets: readonly string[]): string {
+  return redact(errorBodyText(withoutSecrets(body, secrets), contentType), secrets);
 }

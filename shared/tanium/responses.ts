@@ -1,11 +1,12 @@
-import { errorBodyText, looksLikeHtml } from './error-text.ts';
+import { looksLikeHtml } from './error-text.ts';
 import { TaniumError } from './errors.ts';
 import { isIdempotent, RETRYABLE_STATUSES } from './retry-policy.ts';
 import { UNKNOWN_OUTCOME_SUFFIX } from './transport-errors.ts';
 
 /** Reading Tanium's answers (tanium-api.md 1.6) and turning HTTP errors into messages and kinds (1.7). */
 
-type Redact = (text: string) => string;
+/** An error body's text for a message, without secrets (the client's `errorText`). */
+type ErrorText = (body: string, contentType: string) => string;
 
 export interface RequestFacts {
   method: string;
@@ -33,7 +34,7 @@ export function jsonParserMessage(error: unknown): string {
  * JSON nor HTML; JSON that does not parse, or HTML where JSON was expected, is an error.
  */
 export function parseBody(
-  redact: Redact,
+  errorText: ErrorText,
   status: number,
   text: string,
   contentType: string,
@@ -51,7 +52,7 @@ export function parseBody(
   } else if (looksLikeHtml(text, contentType)) {
     throw new TaniumError(
       'tanium',
-      `Unexpected HTML response from server. Status Code: ${status} Data from server: ${redact(errorBodyText(text, 'text/html'))}`,
+      `Unexpected HTML response from server. Status Code: ${status} Data from server: ${errorText(text, 'text/html')}`,
       { status },
     );
   } else {
@@ -75,7 +76,7 @@ export function parseBody(
  * a login, whose 401/403 are plain HTTP errors that the login reports itself).
  */
 export function httpError(
-  redact: Redact,
+  errorText: ErrorText,
   request: RequestFacts,
   status: number,
   text: string,
@@ -83,7 +84,7 @@ export function httpError(
   sentWith: 'token' | 'session' | undefined,
 ): TaniumError {
   const isLogin = sentWith === undefined;
-  const said = redact(errorBodyText(text, contentType));
+  const said = errorText(text, contentType);
   const action = request.action ?? 'this request';
   if (status === 403 && !isLogin) {
     const what = request.permission

@@ -202,6 +202,24 @@ describe('Tanium client: authentication', () => {
     expect(emulator.requests[1]?.headers.authorization).not.toContain(emulator.credentials.password);
   });
 
+  it('refuses a page answered 200 by the legacy route as the session, and logs in again next time', async () => {
+    // Prepare: a catch-all page (a proxy's, a portal's) where /auth should be
+    emulator.switches.loginRoute404 = true;
+    const client = clientFor(emulator, { auth: 'password' });
+    const page = emulator.faults.add({ method: 'POST', path: '/auth', kind: 'html200' });
+
+    // Act
+    const error = await taniumFailure(client.request(STATUS));
+    emulator.faults.clear(page);
+    const response = await client.request(STATUS);
+
+    // Assess: nothing of the page was cached as the session
+    expect(error.kind).toBe('auth');
+    expect(error.message).toMatch(/^Login failed: Unexpected HTML response from server\. Status Code: 200 /);
+    expect(response.auth).toBe('session');
+    expect(emulator.requests.filter((r) => r.path === '/auth').map((r) => r.status)).toEqual([200, 200]);
+  });
+
   it('reports bad credentials as a failed login', async () => {
     const client = clientFor(emulator, { auth: 'password', secret: { password: 'wrong-password-123' } });
     const error = await taniumFailure(client.request(STATUS));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorBodyText, htmlToText, redact } from '../../../shared/tanium/error-text.ts';
+import { errorBodyText, errorText, htmlToText, redact } from '../../../shared/tanium/error-text.ts';
 
 describe('Tanium error bodies', () => {
   it.each([
@@ -28,7 +28,39 @@ describe('Tanium error bodies', () => {
 
   it('redacts secrets and caps the length at 1000 characters', () => {
     expect(redact('token token-abc123 leaked', ['token-abc123'])).toBe('token [redacted] leaked');
-    expect(redact('y'.repeat(1500), []).length).toBe(1001);
+    expect(redact('y'.repeat(1500), [])).toHaveLength(1000);
+    expect(redact('y'.repeat(1500), []).endsWith('…')).toBe(true);
+  });
+
+  describe('secrets in an error body', () => {
+    const token = 'token-0123456789abcdef';
+    const password = 'Pa"ss\\wörd&<9>';
+
+    it('leaves no piece of a secret that the 300-character cut of an HTML page would split', () => {
+      // The token crosses character 300 of the page's text; with it redacted, the cut falls after it.
+      const page = `<html><body><p>${'x'.repeat(285)} ${token} more text</p></body></html>`;
+
+      const said = errorText(page, 'text/html', [token]);
+
+      expect(said).not.toMatch(/token-0/);
+      expect(said.endsWith('x [redacted] mor')).toBe(true);
+    });
+
+    it.each([
+      ['escaped inside JSON', JSON.stringify({ other: { password } }), 'application/json'],
+      ['percent-encoded', `denied for ${encodeURIComponent(password)}`, 'text/plain'],
+      [
+        'HTML-escaped',
+        '<p>bad password Pa&quot;ss\\w&ouml;rd&amp;&lt;9&gt;</p>'.replace('&ouml;', 'ö'),
+        'text/html',
+      ],
+    ])('removes a password %s', (_form, body, contentType) => {
+      const said = errorText(body, contentType, [password]);
+
+      expect(said).toContain('[redacted]');
+      expect(said).not.toContain('wörd');
+      expect(said).not.toContain('w%C3%B6rd');
+    });
   });
 
   it('does not double braces', () => {
