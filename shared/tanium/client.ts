@@ -328,7 +328,7 @@ export class TaniumClient {
           : ['tanium', 'not_found', 'permission'].includes(error.kind)
             ? 'auth'
             : error.kind;
-        const message = uncertain ? error.message.replace(`.${UNKNOWN_OUTCOME_SUFFIX}`, '') : error.message;
+        const message = uncertain ? error.message.replace(UNKNOWN_OUTCOME_SUFFIX, '') : error.message;
         throw new LoginError(kind, `Login failed: ${message}`, {
           retryable: uncertain || error.retryable,
           ...(error.status === undefined ? {} : { status: error.status }),

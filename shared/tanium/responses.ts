@@ -110,7 +110,7 @@ export function httpError(
   if (RETRYABLE_STATUSES.has(status)) {
     return isIdempotent(request.method)
       ? new TaniumError('transient', message, { status, retryable: true })
-      : new TaniumError('unknown_outcome', `${message}.${UNKNOWN_OUTCOME_SUFFIX}`, { status });
+      : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, { status });
   }
   return new TaniumError('tanium', message, { status });
 }

@@ -70,7 +70,12 @@ export function classifyTransportError(
     // The same codes on an open socket (the route died mid-request) say nothing about what Tanium got.
     return { failure: failedSyscall(error) === 'connect' ? 'unreachable' : 'reset', code };
   }
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return { failure: 'connect_timeout', code };
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { failure: 'connect_timeout', code };
+  if (code === 'ETIMEDOUT') {
+    // Only a connect that timed out proves nothing was sent; on an open socket (TCP keep-alive or
+    // retransmissions giving up mid-request) a POST may have reached Tanium.
+    return { failure: failedSyscall(error) === 'connect' ? 'connect_timeout' : 'reset', code };
+  }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
     return { failure: 'response_timeout', code };
   if (
@@ -155,7 +160,7 @@ export function transportError(
       return isWrite
         ? new TaniumError(
             'unknown_outcome',
-            `${prefix}no response from ${host} within ${request.timeoutSeconds} s (${method} ${path}).${UNKNOWN_OUTCOME_SUFFIX}`,
+            `${prefix}no response from ${host} within ${request.timeoutSeconds} s (${method} ${path})${UNKNOWN_OUTCOME_SUFFIX}`,
             { cause },
           )
         : new TaniumError(
@@ -167,7 +172,7 @@ export function transportError(
       return isWrite
         ? new TaniumError(
             'unknown_outcome',
-            `${prefix}connection reset by ${host} (${method} ${path}).${UNKNOWN_OUTCOME_SUFFIX}`,
+            `${prefix}connection reset by ${host} (${method} ${path})${UNKNOWN_OUTCOME_SUFFIX}`,
             { cause },
           )
         : new TaniumError('transient', `${prefix}connection reset by ${host} (${method} ${path})`, {
@@ -177,7 +182,7 @@ export function transportError(
     case 'deadline':
       return new TaniumError(
         isWrite ? 'unknown_outcome' : 'transient',
-        `${prefix}the invocation ran out of time during ${method} ${path}${isWrite ? `.${UNKNOWN_OUTCOME_SUFFIX}` : ''}`,
+        `${prefix}the invocation ran out of time during ${method} ${path}${isWrite ? UNKNOWN_OUTCOME_SUFFIX : ''}`,
         { retryable: !isWrite, cause },
       );
     case 'no_time':

@@ -159,7 +159,10 @@ describe('Tanium client: transport, retries and responses', () => {
       // Assess
       expect(error.kind).toBe('unknown_outcome');
       expect(error.retryable).toBe(false);
-      expect(error.message).toMatch(/check before running it again\.$/);
+      // The contract's suffix as is, after the server's text (tanium-api.md 1.7).
+      expect(error.message).toBe(
+        'Error from server. Status Code: 503 Data from server: 503 Service Unavailable 503 Service Unavailable nginx The request may have been processed by Tanium; check before running it again.',
+      );
       expect(emulator.requestCount({ path })).toBe(1);
       expect(emulator.state.scans.scans).toHaveLength(1);
     });

@@ -49,6 +49,26 @@ describe('Transport errors', () => {
     expect(neverSent(failure)).toBe(false);
   });
 
+  it('treats ETIMEDOUT as a connect timeout only when the connect timed out', () => {
+    // Prepare: TCP keep-alive giving up on a socket that already carried the request
+    const cause = Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT', syscall: 'read' });
+
+    // Act
+    const onOpenSocket = classifyTransportError(new TypeError('fetch failed', { cause }), false);
+    const onConnect = classifyTransportError(connectFailure('ETIMEDOUT'), false);
+
+    // Assess: the POST is not sent again, and says its outcome is unknown
+    expect(onOpenSocket.failure).toBe('reset');
+    expect(neverSent(onOpenSocket.failure)).toBe(false);
+    expect(transportError(onOpenSocket.failure, 'ETIMEDOUT', POST, cause)).toMatchObject({
+      kind: 'unknown_outcome',
+      retryable: false,
+      message: `Error connecting to server: connection reset by tanium.example.com (POST ${POST.path}) The request may have been processed by Tanium; check before running it again.`,
+    });
+    expect(onConnect.failure).toBe('connect_timeout');
+    expect(neverSent(onConnect.failure)).toBe(true);
+  });
+
   it.each(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL'])(
     'treats %s as a failed DNS lookup',
     (code) => {
