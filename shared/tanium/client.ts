@@ -11,7 +11,7 @@ import {
 import { agentFor } from './agent.ts';
 import { DeadlineSignals } from './deadline-signals.ts';
 import { errorText, looksLikeHtml } from './error-text.ts';
-import { LoginError, TaniumError } from './errors.ts';
+import { LoginError, TaniumError, TooLargeError } from './errors.ts';
 import { httpError, parseBody } from './responses.ts';
 import {
   backoffMs,
@@ -127,7 +127,8 @@ interface RawResponse {
 
 type Mode = 'json' | 'stream';
 
-const warnedOrigins = new Set<string>();
+/** Warnings already logged by this container, keyed by what they are about. */
+const warned = new Set<string>();
 
 /**
  * The Tanium Threat Response HTTP client: one per container, over a shared keep-alive agent.
@@ -169,14 +170,25 @@ export class TaniumClient {
     this.random = options.random ?? Math.random;
     this.maxJsonBytes = options.maxJsonBytes ?? MAX_JSON_BYTES;
     this.agent = agentFor(credentials);
-    if (!warnedOrigins.has(this.origin)) {
-      warnedOrigins.add(this.origin);
-      if (!credentials.verifyServerCert) {
-        this.logger.warn('TLS certificate verification is disabled for Tanium (verify_server_cert is false)');
-      }
-      if (base.protocol === 'http:')
-        this.logger.warn('The Tanium base URL uses plain http://; credentials travel unencrypted');
+    // Once per origin and setting: a rotated secret that turns verification off must still be heard.
+    if (!credentials.verifyServerCert) {
+      this.warnOnce(
+        `insecure ${this.origin}`,
+        'TLS certificate verification is disabled for Tanium (verify_server_cert is false)',
+      );
     }
+    if (base.protocol === 'http:') {
+      this.warnOnce(
+        `http ${this.origin}`,
+        'The Tanium base URL uses plain http://; credentials travel unencrypted',
+      );
+    }
+  }
+
+  private warnOnce(key: string, message: string): void {
+    if (warned.has(key)) return;
+    warned.add(key);
+    this.logger.warn(message);
   }
 
   /** A JSON request: the payload, or a TaniumError with the contract's message and kind. */
@@ -528,7 +540,7 @@ function readText(body: Body, limit: number): Promise<string> {
       size += chunk.length;
       if (size > limit) {
         body.destroy();
-        reject(new TaniumError('tanium', 'Response from server is too large'));
+        reject(new TooLargeError('Response from server is too large'));
         return;
       }
       chunks.push(chunk);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseCredentials } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
@@ -65,6 +66,31 @@ describe('Tanium client: transport, retries and responses', () => {
       // Assess
       expect(response.status).toBe(200);
       expect(emulator.requestCount({ path: CONNS })).toBe(1);
+    });
+
+    it('warns once that verification is off, even when an earlier client of the origin verified', async () => {
+      // Prepare: an origin no other test uses (the warnings are once per container)
+      const base = `https://127.0.0.1:${await freePort()}/`;
+      const clientWith = (verify: boolean) => {
+        const logger = capturingLogger();
+        new TaniumClient(
+          parseCredentials({ base_url: base, api_token: 'token-abcdef', verify_server_cert: verify }, 'test'),
+          { logger },
+        );
+        return logger.lines.map((line) => (JSON.parse(line) as { message: string }).message);
+      };
+
+      // Act: verification on, then a rotated secret turns it off, then another client with it off
+      const verified = clientWith(true);
+      const turnedOff = clientWith(false);
+      const again = clientWith(false);
+
+      // Assess
+      expect(verified).toEqual([]);
+      expect(turnedOff).toEqual([
+        'TLS certificate verification is disabled for Tanium (verify_server_cert is false)',
+      ]);
+      expect(again).toEqual([]);
     });
 
     it('accepts any certificate when verify_server_cert is false', async () => {
@@ -353,7 +379,7 @@ describe('Tanium client: transport, retries and responses', () => {
     it('refuses a JSON answer over the size limit', async () => {
       const client = new TaniumClient(credentialsFor(emulator), { maxJsonBytes: 64, random: () => 0 });
       const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
-      expect(error.kind).toBe('tanium');
+      expect(error.kind).toBe('too_large');
       expect(error.message).toBe('Response from server is too large');
       // The same request under the default limit reads the whole list.
       expect(Array.isArray((await clientFor(emulator).request({ method: 'GET', path: CONNS })).payload)).toBe(
