@@ -151,8 +151,10 @@ export function transportError(
         cause,
       });
     case 'connect_timeout':
+      // After the retries of a GET or DELETE a timeout is transient (1.7); a POST's, never sent, stays a
+      // connection failure like DNS or refused.
       return new TaniumError(
-        'transport',
+        isWrite ? 'transport' : 'transient',
         `${prefix}connection to ${host}:${port} timed out after ${CONNECT_TIMEOUT_MS / 1000} s`,
         { retryable: true, cause },
       );

@@ -69,6 +69,17 @@ describe('Transport errors', () => {
     expect(neverSent(onConnect.failure)).toBe(true);
   });
 
+  it('reports a connect timeout as transient for a GET and as a connection failure for a POST', () => {
+    // Act
+    const get = transportError('connect_timeout', 'ETIMEDOUT', { ...POST, method: 'GET' }, undefined);
+    const post = transportError('connect_timeout', 'ETIMEDOUT', POST, undefined);
+
+    // Assess: both may run again; the message is the contract's
+    const message = 'Error connecting to server: connection to tanium.example.com:443 timed out after 10 s';
+    expect(get).toMatchObject({ kind: 'transient', retryable: true, message });
+    expect(post).toMatchObject({ kind: 'transport', retryable: true, message });
+  });
+
   it.each(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL'])(
     'treats %s as a failed DNS lookup',
     (code) => {
