@@ -51,7 +51,41 @@ function replayedOutcome(record: RecordedOutcome, key: IdempotencyKey): StoredOu
 }
 
 export interface IdempotentExecutor {
-  execute(key: IdempotencyKey, run: () => Promise<StoredOutcome>, context?: Context): Promise<IdempotentRun>;
+  /**
+   * `saveBy` (epoch ms): once the action has run, the completed record is waited for until then (at
+   * least MIN_SAVE_MS); a save still running is left to finish on its own and the run reported
+   * unrecorded, so a stuck table cannot hold the result past the invocation's end.
+   */
+  execute(
+    key: IdempotencyKey,
+    run: () => Promise<StoredOutcome>,
+    context?: Context,
+    saveBy?: number,
+  ): Promise<IdempotentRun>;
+}
+
+/** The least time the completed record is given, even for an action that ran up to its deadline. */
+export const MIN_SAVE_MS = 1_000;
+
+class SaveTimedOut extends Error {
+  constructor() {
+    super('the table did not confirm it before the invocation deadline');
+    this.name = 'SaveTimedOut';
+  }
+}
+
+/** `work`, or a SaveTimedOut once `ran` has settled and `saveBy` (or MIN_SAVE_MS) has passed. */
+function boundedSave<T>(work: Promise<T>, ran: Promise<void>, saveBy: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = ran.then(
+    () =>
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new SaveTimedOut()), Math.max(MIN_SAVE_MS, saveBy - Date.now()));
+      }),
+  );
+  // The save goes on after a timeout; its outcome no longer matters to anyone.
+  work.catch(() => undefined);
+  return Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -111,15 +145,21 @@ export function createIdempotentExecutor(options: {
   );
 
   return {
-    async execute(key, run, context) {
+    async execute(key, run, context, saveBy) {
       // The in-progress record expires with the invocation, so a crashed attempt does not block redelivery.
       if (context) config.registerLambdaContext(context);
       let produced: StoredOutcome | undefined;
+      let ran: () => void = () => undefined;
+      const actionRan = new Promise<void>((resolve) => {
+        ran = resolve;
+      });
       try {
-        const record = await idempotent(key, async () => {
+        const work = idempotent(key, async () => {
           produced = await run();
+          ran();
           return produced;
         });
+        const record = await (saveBy === undefined ? work : boundedSave(work, actionRan, saveBy));
         if (produced !== undefined) return { outcome: produced, replayed: false };
         return { outcome: replayedOutcome(record, key), replayed: true };
       } catch (error) {

@@ -115,7 +115,7 @@ export class RequestProcessor {
         let recordError: string | undefined;
         ({ outcome, replayed, recordError } = await this.deps
           .idempotency()
-          .execute(key, run, delivery.lambdaContext));
+          .execute(key, run, delivery.lambdaContext, delivery.deadline));
         if (recordError !== undefined) {
           unrecorded = true;
           // The result still goes out; the record stays in progress until it expires, after which a

@@ -904,6 +904,35 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
   });
 
+  it('publishes the result at the deadline when the table never confirms the completed record', async () => {
+    // Prepare: the record's completion hangs; 6 s left leaves 1 s before the Tanium deadline
+    dynamo.on(UpdateItemCommand).callsFake(() => new Promise(() => undefined));
+    const { handler, logs, observations } = buildHandler('connections');
+    const started = Date.now();
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-stuck-table'))),
+      lambdaContext({ remainingMs: 6_000 }),
+    );
+
+    // Assess: done before the publishing reserve runs out, with the record reported missing
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-stuck-table', status: 'success' }),
+    ]);
+    expect(logs.filter((line) => line.level === 'error')).toEqual([
+      expect.objectContaining({
+        message: 'The action ran but its idempotency record could not be completed',
+        extra: expect.objectContaining({
+          reason: 'the table did not confirm it before the invocation deadline',
+        }),
+      }),
+    ]);
+    expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
+  });
+
   it('never touches the idempotency table for read-only actions', async () => {
     // Prepare
     const { handler } = buildHandler('connections');
