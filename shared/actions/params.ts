@@ -91,12 +91,16 @@ export function optionalText(name: string, options: TextOptions): Param<string |
   });
 }
 
-/** Parses the integer forms of 1.9: a whole JSON number, or ASCII digits with an optional `-`. */
+/**
+ * Parses the integer forms of 1.9: a whole JSON number, or ASCII digits with an optional `-`. `-0` is
+ * zero (`+ 0` makes it the plain 0), so it meets the zero rule, never the negative one, and no `-0`
+ * reaches an action's arithmetic or comparisons by identity.
+ */
 function parseInteger(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value + 0 : undefined;
   if (typeof value === 'string' && /^\s*-?\d+\s*$/.test(value)) {
     const parsed = Number(value.trim());
-    return Number.isSafeInteger(parsed) && Math.abs(parsed) <= MAX_SAFE ? parsed : undefined;
+    return Number.isSafeInteger(parsed) && Math.abs(parsed) <= MAX_SAFE ? parsed + 0 : undefined;
   }
   return undefined;
 }

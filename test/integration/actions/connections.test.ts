@@ -9,7 +9,8 @@ import {
 } from '../../../shared/actions/connections.ts';
 import { executeAction } from '../../../shared/actions/execute.ts';
 import type { ActionContext, ActionDefinition } from '../../../shared/actions/types.ts';
-import { TaniumClient } from '../../../shared/tanium/client.ts';
+import { TaniumClient, type TaniumResponse } from '../../../shared/tanium/client.ts';
+import { parseBody } from '../../../shared/tanium/responses.ts';
 import { DEC, TR } from '../../../shared/tanium/routes.ts';
 import {
   clientFor,
@@ -40,6 +41,22 @@ describe('Actions: connections family', () => {
 
   const run = (action: unknown, params: Record<string, unknown> = {}, context = ctx) =>
     executeAction(action as ActionDefinition, params, context);
+
+  /**
+   * A context whose client rewrites the answer for `path` after the emulator served the real request
+   * (for answers the emulator never gives).
+   */
+  const rewriting = (path: string, rewrite: (response: TaniumResponse) => TaniumResponse) => {
+    const client = clientFor(emulator);
+    const request = client.request.bind(client);
+    vi.spyOn(client, 'request').mockImplementation(async (call) => {
+      const response = await request(call);
+      return call.path === path ? rewrite(response) : response;
+    });
+    return contextFor(client, emulator);
+  };
+  const CONNECT = `${TR}/conns/connect`;
+  const postedTarget = () => emulator.requests.find((r) => r.path === CONNECT)?.json;
 
   describe('Action: test connectivity', () => {
     it('passes with the token and says which credential worked', async () => {
@@ -108,6 +125,50 @@ describe('Actions: connections family', () => {
       expect(result.message).toBe(
         'Number of total connections: 0, Number of active connections: 0, Number of inactive connections: 0',
       );
+    });
+
+    it("returns exactly the connections in the emulator's state", async () => {
+      // Prepare: web-02 has connected by now; the state says what Tanium holds
+      emulator.clock.advance(emulator.config.connectDelayMs);
+      const { connections } = emulator.state;
+      const expected = connections.list().map((record) => connections.toJson(record));
+      const count = (status: string) => expected.filter((row) => row.status === status).length;
+
+      // Act
+      const result = await run(listConnectionsAction);
+
+      // Assess
+      expect(result.data).toEqual(expected);
+      expect(result.summary).toEqual({
+        total_connections: expected.length,
+        active_connections: count('connected'),
+        inactive_connections: count('disconnected'),
+      });
+      // The state holds both counted statuses and others, so a miscount cannot go unseen.
+      expect([expected.length, count('connected'), count('disconnected')]).toEqual([6, 4, 1]);
+    });
+
+    it('refuses an answer that is not a list, with the message of the contract', async () => {
+      // Prepare: 200 {"message": ...}
+      emulator.faults.add({
+        method: 'GET',
+        path: `${TR}/conns`,
+        kind: 'status',
+        status: 200,
+        shape: 'message',
+        message: 'ok',
+      });
+
+      // Act
+      const result = await run(listConnectionsAction);
+
+      // Assess
+      expect(result).toMatchObject({
+        status: 'failed',
+        message: 'Error occurred while processing the response from server. Expected a list of connections',
+        data: [],
+        error: { kind: 'tanium', retryable: false },
+      });
     });
 
     it('prefixes a Tanium error', async () => {
@@ -214,6 +275,232 @@ describe('Actions: connections family', () => {
           clientId: '1111111112',
           platform: expect.anything(),
         },
+      });
+    });
+
+    it.each(['hostname', 'ip', 'clientId', 'platform'])(
+      'fails without connecting when the picked endpoint row has no %s',
+      async (key) => {
+        // Prepare: the DEC rows lack one key
+        const context = rewriting(`${DEC}/endpoints`, (response) => ({
+          ...response,
+          payload: (response.payload as Array<Record<string, unknown>>).map((row) => {
+            const { [key]: _, ...rest } = row;
+            return rest;
+          }),
+        }));
+
+        // Act
+        const result = await run(createConnection, { destination: 'web-02' }, context);
+
+        // Assess
+        expect(result).toMatchObject({
+          status: 'failed',
+          message: 'Endpoint data lookup failure in create_connection',
+          error: { kind: 'tanium', retryable: false },
+        });
+        expect(emulator.requestCount({ path: CONNECT })).toBe(0);
+      },
+    );
+
+    describe('picking the endpoint row (the last candidate, else the last row)', () => {
+      const row = (clientId: unknown, hostname: unknown, ip: unknown, platform: unknown = 'Windows') => ({
+        clientId,
+        hostname,
+        ip,
+        platform,
+        ready: true,
+      });
+
+      it.each([
+        [
+          'hostname, case-insensitively',
+          { destination: 'DUP-HOST' },
+          [
+            row('1111111111', 'dup-host', '10.0.0.20'),
+            row('1111111112', 'Dup-Host', '10.0.0.21'),
+            row('7777777777', 'other-pc', '10.0.0.99'),
+          ],
+          1,
+        ],
+        [
+          'ip',
+          { destination: '10.0.0.21', destination_type: 'ip_address' },
+          [
+            row('1111111111', 'host-a', '10.0.0.21'),
+            row('1111111112', 'host-b', '10.0.0.21'),
+            row('7777777777', 'host-c', '10.0.0.22'),
+          ],
+          1,
+        ],
+        [
+          'clientId',
+          { destination: '1111111112', destination_type: 'client_id' },
+          [
+            row('1111111112', 'host-a', '10.0.0.20'),
+            row(1111111112, 'host-b', null, null),
+            row('7777777777', 'host-c', '10.0.0.22'),
+          ],
+          1,
+        ],
+        [
+          'nothing: the last row of all',
+          { destination: 'web-02' },
+          [row('1111111111', 'web-02.corp', '10.0.0.20'), row('1111111112', 'web-02-old', null, null)],
+          1,
+        ],
+      ])('matching %s', async (_, params, rows, picked) => {
+        // Prepare: DEC answers these rows in this order
+        const context = rewriting(`${DEC}/endpoints`, (response) => ({ ...response, payload: rows }));
+
+        // Act
+        const result = await run(createConnection, params, context);
+
+        // Assess: the target is the picked row's values exactly as returned, nulls and numbers included
+        expect(result.status).toBe('success');
+        const { hostname, ip, clientId, platform } = rows[picked]!;
+        expect(postedTarget()).toEqual({ target: { hostname, ip, clientId, platform } });
+      });
+
+      it('needs the keys only on the picked row', async () => {
+        // Prepare
+        const context = rewriting(`${DEC}/endpoints`, (response) => ({
+          ...response,
+          payload: [
+            { clientId: '1111111111', hostname: 'dup-host' },
+            row('1111111112', 'dup-host', '10.0.0.21'),
+          ],
+        }));
+
+        // Act
+        const result = await run(createConnection, { destination: 'dup-host' }, context);
+
+        // Assess
+        expect(result.status).toBe('success');
+        expect(postedTarget()).toMatchObject({ target: { clientId: '1111111112' } });
+      });
+    });
+
+    describe('the connect answer', () => {
+      const ID = 'remote:web-02:3380012345:9';
+
+      it('reads the JSON string Tanium answers as the id', async () => {
+        // Act
+        const result = await run(createConnection, { destination: 'web-02' });
+
+        // Assess
+        const created = emulator.state.connections.list().at(-1)!;
+        expect(created.hostname).toBe('web-02');
+        expect(result.data).toEqual([{ id: created.id }]);
+        expect(result.summary).toEqual({ connection_id: created.id });
+      });
+
+      it.each([
+        ['{"id"}', `{"id":"${ID}"}`],
+        ['{"data"} (wrapped)', `{"data":"${ID}"}`],
+        ['a JSON string with whitespace', ` "${ID}"\n`],
+      ])('reads the id from %s', async (_, body) => {
+        // Prepare: the body as the client reads it
+        const context = rewriting(CONNECT, (response) => ({
+          ...response,
+          ...parseBody((text) => text, 200, body, 'application/json'),
+        }));
+
+        // Act
+        const result = await run(createConnection, { destination: 'web-02' }, context);
+
+        // Assess
+        expect(result).toMatchObject({
+          status: 'success',
+          message: 'Connection created successfully',
+          data: [{ id: ID }],
+          summary: { connection_id: ID },
+        });
+      });
+
+      it.each([
+        ['quoted', `  "${ID}"  `],
+        // Not JSON, so the action strips the quotes itself, not the client's JSON reading
+        ['doubly quoted', ` ""${ID}"" `],
+        ['bare', `\n ${ID} \n`],
+      ])('reads the id from %s plain text, stripping quotes and whitespace', async (_, text) => {
+        // Prepare
+        emulator.faults.add({
+          method: 'POST',
+          path: CONNECT,
+          kind: 'status',
+          status: 200,
+          shape: 'plain',
+          message: text,
+        });
+
+        // Act
+        const result = await run(createConnection, { destination: 'web-02' });
+
+        // Assess
+        expect(result).toMatchObject({
+          status: 'success',
+          data: [{ id: ID }],
+          summary: { connection_id: ID },
+        });
+      });
+
+      it.each([
+        ['an empty body', { shape: 'empty' }],
+        ['an object without id', { shape: 'text', message: 'Accepted' }],
+        ['empty quotes', { shape: 'plain', message: ' "" ' }],
+      ] as const)('fails when Tanium answers %s', async (_, answer) => {
+        // Prepare
+        emulator.faults.add({ method: 'POST', path: CONNECT, kind: 'status', status: 200, ...answer });
+
+        // Act
+        const result = await run(createConnection, { destination: 'web-02' });
+
+        // Assess
+        expect(result).toMatchObject({
+          status: 'failed',
+          message: 'Create connection failed. Tanium returned no connection id',
+          data: [],
+          error: { kind: 'tanium', retryable: false },
+        });
+        expect(emulator.requestCount({ path: CONNECT })).toBe(1);
+      });
+
+      it('fails when Tanium answers {}', async () => {
+        // Prepare
+        const context = rewriting(CONNECT, (response) => ({ ...response, payload: {} }));
+
+        // Act
+        const result = await run(createConnection, { destination: 'web-02' }, context);
+
+        // Assess
+        expect(result).toMatchObject({
+          status: 'failed',
+          message: 'Create connection failed. Tanium returned no connection id',
+        });
+      });
+
+      it('keeps the prefix on a failed connect call', async () => {
+        // Prepare
+        emulator.faults.add({
+          method: 'POST',
+          path: CONNECT,
+          kind: 'status',
+          status: 500,
+          message: 'Connection manager down',
+        });
+
+        // Act
+        const result = await run(createConnection, { destination: 'web-02' });
+
+        // Assess
+        expect(result).toMatchObject({
+          status: 'failed',
+          message:
+            'Create connection failed. Error from server. Status Code: 500 Data from server: Connection manager down',
+          error: { kind: 'tanium', retryable: false },
+        });
+        expect(emulator.requestCount({ path: CONNECT })).toBe(1);
       });
     });
 
@@ -427,6 +714,32 @@ describe('Actions: connections family', () => {
         "Please provide a valid value in the 'connection_id' parameter: '.' and '..' are not allowed",
       );
       expect(emulator.requests).toHaveLength(1);
+    });
+  });
+
+  describe('Action: delete connection, then create connection', () => {
+    it('creates a connection again to the endpoint of a deleted one', async () => {
+      // Prepare
+      const first = await run(createConnection, { destination: 'web-02' });
+      const firstId = (first.data[0] as { id: string }).id;
+
+      // Act
+      const deleted = await run(deleteConnection, { connection_id: firstId });
+      const again = await run(createConnection, { destination: 'web-02', wait_seconds: 4 });
+
+      // Assess: the second connection is a new one, and it comes up
+      expect(deleted).toMatchObject({ status: 'success', message: 'Delete connection requested' });
+      expect(again).toMatchObject({ status: 'success', message: 'Connection created successfully' });
+      const againId = (again.data[0] as { id: string }).id;
+      expect(againId).toMatch(/^remote:web-02:3380012345:\d+$/);
+      expect(againId).not.toBe(firstId);
+      expect(again.summary).toEqual({ connection_id: againId, connection_status: 'connected' });
+      expect(emulator.state.connections.get(firstId)).toBeUndefined();
+      expect(emulator.requests.filter((r) => r.method !== 'GET').map((r) => [r.method, r.path])).toEqual([
+        ['POST', CONNECT],
+        ['DELETE', `${TR}/conns/delete/${firstId}`],
+        ['POST', CONNECT],
+      ]);
     });
   });
 });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { executeAction } from '../../../shared/actions/execute.ts';
 import {
   getEvents,
@@ -37,9 +37,25 @@ describe('Actions: investigation family', () => {
     Object.assign(emulator.config, defaultConfig);
     emulator.reset();
   });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
 
-  const run = (action: ActionDefinition, params: Record<string, unknown>) =>
-    executeAction(action as unknown as ActionDefinition, params, ctx);
+  const run = (action: ActionDefinition, params: Record<string, unknown>, context = ctx) =>
+    executeAction(action as unknown as ActionDefinition, params, context);
+  /**
+   * A context whose client rewrites the answer for `path` after the emulator served the real request
+   * (for answers the emulator never gives).
+   */
+  const rewriting = (path: string, rewrite: (payload: unknown) => unknown) => {
+    const client = clientFor(emulator);
+    const request = client.request.bind(client);
+    vi.spyOn(client, 'request').mockImplementation(async (call) => {
+      const response = await request(call);
+      return call.path === path ? { ...response, payload: rewrite(response.payload) } : response;
+    });
+    return contextFor(client, emulator);
+  };
   const tree = (ptid: string, contexts: readonly string[], limit: number) =>
     emulator.state.processTable(HOST).tree(ptid, contexts, limit, emulator.config.ancestorDepthLimit);
   const eventsOf = (type: Parameters<ReturnType<Emulator['state']['events']>['of']>[0]) =>
@@ -291,6 +307,35 @@ describe('Actions: investigation family', () => {
         'Login failed: Error from server. Status Code: 404 Data from server: No route',
       );
       expect(emulator.requests.map((r) => `${r.method} ${r.path}`)).toEqual([`POST ${LOGIN}`, 'POST /auth']);
+    });
+
+    it.each([
+      ['empty', (row: Record<string, unknown>) => ({ ...row, status: '' })],
+      ['missing', ({ status: _, ...row }: Record<string, unknown>) => row],
+    ])('says the state could not be read when the status is %s', async (_, rewrite) => {
+      // Prepare: the route answers 400 (the connection is waiting); Tanium lists it with that status
+      const waiting = SEEDED.waitingConnectionId;
+      const context = rewriting(`${TR}/conns`, (rows) =>
+        (rows as Array<Record<string, unknown>>).map((row) => (row.id === waiting ? rewrite(row) : row)),
+      );
+
+      // Act
+      const result = await run(
+        getProcess,
+        { connection_id: waiting, process_table_id: SEEDED_PTIDS.cmd },
+        context,
+      );
+
+      // Assess
+      expect(result).toMatchObject({
+        status: 'failed',
+        message: 'Connection not active. Error occurred while fetching the state of the connection',
+        error: { kind: 'connection', retryable: false },
+      });
+      expect(emulator.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+        `GET ${connPath(waiting, `processevents/${SEEDED_PTIDS.cmd}/process`)} 400`,
+        `GET ${TR}/conns 200`,
+      ]);
     });
 
     it('does not look the connection up after a 2xx it could not read', async () => {
@@ -677,6 +722,53 @@ describe('Actions: investigation family', () => {
       });
     });
 
+    it('counts zero and keeps the answer as data when a non-empty answer has no count', async () => {
+      // Prepare: 200 {"message": "Counting"}
+      emulator.faults.add({
+        path: connPath(CONNECTED, 'views/network/eventsCount'),
+        kind: 'status',
+        status: 200,
+        shape: 'message',
+        message: 'Counting',
+      });
+
+      // Act
+      const result = await run(getEventsSummary, { connection_id: CONNECTED, event_type: 'network' });
+
+      // Assess
+      expect(result).toEqual({
+        status: 'success',
+        message: 'Network events count: 0',
+        parameter: { connection_id: CONNECTED, event_type: 'network' },
+        data: [{ message: 'Counting' }],
+        summary: { network_events_count: 0 },
+      });
+    });
+
+    it('counts zero with the answer as data for {"has_more": true} and for {}', async () => {
+      // Prepare
+      const answers = [{ has_more: true }, {}];
+      const context = rewriting(connPath(CONNECTED, 'views/file/eventsCount'), () => answers.shift());
+
+      // Act
+      const results = [
+        await run(getEventsSummary, { connection_id: CONNECTED, event_type: 'file' }, context),
+        await run(getEventsSummary, { connection_id: CONNECTED, event_type: 'file' }, context),
+      ];
+
+      // Assess
+      expect(
+        results.map(({ status, message, data, summary }) => ({ status, message, data, summary })),
+      ).toEqual(
+        [{ has_more: true }, {}].map((answer) => ({
+          status: 'success',
+          message: 'File events count: 0',
+          data: [answer],
+          summary: { file_events_count: 0 },
+        })),
+      );
+    });
+
     it('checks the event type and the filters before any call', async () => {
       // Act
       const badType = await run(getEventsSummary, { connection_id: CONNECTED, event_type: 'Network' });
@@ -710,6 +802,94 @@ describe('Actions: investigation family', () => {
       expect(result.message).toBe('Connection not active. Current state: timeout');
       expect(result.error).toEqual({ kind: 'connection', retryable: false });
       expect(emulator.requestCount()).toBe(2);
+    });
+  });
+
+  describe('Event filters (1.11)', () => {
+    it.each([
+      ['missing', getEvents, {}, 'limit=1000&'],
+      ['blank', getEventsSummary, { filter_type: '  ' }, ''],
+    ])('combines the filters with all when filter_type is %s', async (_, action, extra, paging) => {
+      // Act
+      const result = await run(action, {
+        connection_id: CONNECTED,
+        event_type: 'process',
+        fields: 'user_name',
+        operators: 'eq',
+        values: 'bob',
+        ...extra,
+      });
+
+      // Assess
+      expect(result.status).toBe('success');
+      expect(emulator.requests[0]?.rawQuery).toBe(`${paging}f0=user_name&o0=eq&v0=bob&gm1=all&g1=0`);
+    });
+
+    it('needs a placeholder value for isempty and isnull: the counts must match', async () => {
+      // Act
+      const short = await run(getEvents, {
+        connection_id: CONNECTED,
+        event_type: 'process',
+        fields: 'user_name,group_name,process_path',
+        operators: 'isempty,isnull,co',
+        values: 'cmd.exe',
+      });
+      const none = await run(getEvents, {
+        connection_id: CONNECTED,
+        event_type: 'process',
+        fields: 'user_name',
+        operators: 'isnull',
+      });
+      const placeheld = await run(getEvents, {
+        connection_id: CONNECTED,
+        event_type: 'process',
+        fields: 'user_name,group_name',
+        operators: 'isempty,isnull',
+        values: '-,-',
+        filter_type: 'any',
+      });
+
+      // Assess
+      expect(short).toMatchObject({
+        status: 'failed',
+        message:
+          "Parameters 'fields', 'operators' and 'values' must have the same number of items (got 3, 3, 1)",
+        error: { kind: 'validation', retryable: false },
+      });
+      expect(none.message).toBe(
+        "Parameters 'fields', 'operators' and 'values' must all be provided to filter events",
+      );
+      expect(placeheld.status).toBe('success');
+      expect(emulator.requests.map((r) => r.rawQuery)).toEqual([
+        'limit=1000&f0=user_name&o0=isempty&v0=-&f1=group_name&o1=isnull&v1=-&gm1=any&g1=0%2C1',
+      ]);
+    });
+
+    it('lists every filter index in g1 with 10 filters or more', async () => {
+      // Prepare: ten names ruled out, then bob required
+      const fields = Array.from({ length: 11 }, () => 'user_name');
+      const operators = [...Array.from({ length: 10 }, () => 'ne'), 'eq'];
+      const values = [...Array.from({ length: 10 }, (_, i) => `nobody${i}`), 'bob'];
+
+      // Act
+      const result = await run(getEvents, {
+        connection_id: CONNECTED,
+        event_type: 'process',
+        fields: fields.join(','),
+        operators: operators.join(','),
+        values: values.join(','),
+      });
+
+      // Assess
+      const filters = fields.map((field, i) => `f${i}=${field}&o${i}=${operators[i]}&v${i}=${values[i]}`);
+      expect(emulator.requests[0]?.rawQuery).toBe(
+        `limit=1000&${filters.join('&')}&gm1=all&g1=0%2C1%2C2%2C3%2C4%2C5%2C6%2C7%2C8%2C9%2C10`,
+      );
+      // Tanium applied the eleventh filter too
+      const rows = result.data as Array<{ user_name: string }>;
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((row) => row.user_name === 'bob')).toBe(true);
+      expect(eventsOf('process').some((row) => row.user_name !== 'bob')).toBe(true);
     });
   });
 });

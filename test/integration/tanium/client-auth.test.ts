@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
+import { digestCredential } from '../../emulator/index.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { capturingLogger, clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
@@ -175,6 +176,26 @@ describe('Tanium client: authentication', () => {
     ]);
   });
 
+  it('keeps sending the token after a 403 that the replay with a fresh session also got', async () => {
+    // Prepare: neither the token nor the user may read alerts
+    const client = clientFor(emulator, { auth: 'both' });
+    emulator.removePermission('full', 'threat response alerts read');
+    await taniumFailure(client.request({ method: 'GET', path: `${TR}/alerts` }));
+
+    // Act
+    const next = await client.request(STATUS);
+
+    // Assess: a missing permission says nothing against the token
+    expect(next.auth).toBe('token');
+    expect(emulator.requests.map((r) => [r.path, r.credentialKind, r.status])).toEqual([
+      [`${TR}/alerts`, 'token', 403],
+      [LOGIN, 'none', 200],
+      [`${TR}/alerts`, 'session', 403],
+      [`${TR}/status`, 'token', 200],
+    ]);
+    expect(emulator.requests.at(-1)?.credentialDigest).toBe(digestCredential(emulator.credentials.apiToken));
+  });
+
   it('uses a generic permission text when the action documents none', async () => {
     const client = clientFor(emulator, { auth: 'token' });
     emulator.removePermission('full', 'threat response use api');
@@ -200,6 +221,37 @@ describe('Tanium client: authentication', () => {
       ['GET', `${TR}/status`, 200],
     ]);
     expect(emulator.requests[1]?.headers.authorization).not.toContain(emulator.credentials.password);
+  });
+
+  it('warns that the legacy /auth route ignores the domain, only when a domain is configured', async () => {
+    // Prepare
+    const warnings = (logger: ReturnType<typeof capturingLogger>) =>
+      logger.lines
+        .map((line) => JSON.parse(line) as { level: string; message: string })
+        .filter((line) => line.level === 'warn')
+        .map((line) => line.message);
+    const modern = capturingLogger();
+    const legacy = capturingLogger();
+    const legacyNoDomain = capturingLogger();
+
+    // Act
+    await clientFor(emulator, { auth: 'password', logger: modern }).request(STATUS);
+    emulator.switches.loginRoute404 = true;
+    await clientFor(emulator, { auth: 'password', logger: legacy }).request(STATUS);
+    await clientFor(emulator, {
+      auth: 'password',
+      logger: legacyNoDomain,
+      secret: { domain: null },
+    }).request(STATUS);
+
+    // Assess
+    expect(emulator.credentials.domain).toBe('CORP');
+    expect(warnings(modern)).toEqual([]);
+    expect(warnings(legacy)).toEqual([
+      "Tanium's legacy /auth login does not support a domain; it is ignored",
+    ]);
+    expect(warnings(legacyNoDomain)).toEqual([]);
+    expect(emulator.requests.filter((r) => r.path === '/auth').map((r) => r.status)).toEqual([200, 200]);
   });
 
   it('refuses a page answered 200 by the legacy route as the session, and logs in again next time', async () => {

@@ -229,6 +229,23 @@ describe('Tanium client: transport, retries and responses', () => {
     });
   });
 
+  describe('transport failures', () => {
+    it('names the host whose DNS lookup failed', async () => {
+      // Prepare: `.invalid` never resolves (RFC 6761)
+      const client = clientFor(emulator, { secret: { base_url: 'https://tanium.invalid:8443/prefix' } });
+
+      // Act
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+
+      // Assess: the host without port or path; the code is the resolver's (ENOTFOUND, or EAI_AGAIN offline)
+      expect(error).toMatchObject({ kind: 'transport', retryable: true });
+      expect(error.message).toMatch(
+        /^Error connecting to server: DNS lookup failed for tanium\.invalid \((ENOTFOUND|EAI_AGAIN)\)$/,
+      );
+      expect(emulator.requests).toHaveLength(0);
+    });
+  });
+
   describe('timeouts', () => {
     it('stops waiting for headers after timeout_seconds and retries a GET', async () => {
       // Prepare

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { list, parseParams } from '../../../shared/actions/params.ts';
+import {
+  enumeration,
+  integer,
+  list,
+  optionalText,
+  parseParams,
+  requiredText,
+} from '../../../shared/actions/params.ts';
 
 const shape = {
   sort: list('sort', { description: 'Sort keys', dedupe: true }),
@@ -41,6 +48,65 @@ describe('comma-list parameters', () => {
     expect(parseParams(shape, { values: ['a', 1] })).toEqual({
       ok: false,
       message: "Please provide a string value in the 'values' parameter",
+    });
+  });
+});
+
+describe('integer parameters (tanium-api.md 1.9)', () => {
+  const integers = {
+    limit: integer('limit', { default: 1000, description: 'Page size' }),
+    offset: integer('offset', { default: 0, allowZero: true, description: 'Rows to skip' }),
+  };
+
+  it.each([
+    ['"1e3"', '1e3'],
+    ['10.5', 10.5],
+    ['true', true],
+    ['"10.0"', '10.0'],
+    ['2^53', 9007199254740992],
+    ['"2^53"', '9007199254740992'],
+  ])('refuses %s as not an integer, naming the parameter unquoted', (_, value) => {
+    expect(parseParams(integers, { limit: value })).toEqual({
+      ok: false,
+      message: 'Please provide a valid integer value in the limit parameter',
+    });
+  });
+
+  it('reads digits with surrounding spaces as the number', () => {
+    expect(parseParams(integers, { limit: ' 10 ' })).toEqual({ ok: true, value: { limit: 10, offset: 0 } });
+  });
+
+  it('reads "-0" as zero, not as a negative number: refused where zero is, the plain 0 where it is allowed', () => {
+    // "-0" is a valid integer form (digits with a leading `-`) whose value is zero.
+    expect(parseParams(integers, { limit: '-0' })).toEqual({
+      ok: false,
+      message: 'Please provide a valid non-zero positive integer value in the limit parameter',
+    });
+    expect(parseParams(integers, { offset: '-0' })).toEqual({ ok: true, value: { limit: 1000, offset: 0 } });
+    expect(parseParams(integers, { offset: -0 })).toEqual({ ok: true, value: { limit: 1000, offset: 0 } });
+  });
+});
+
+describe('string parameters (tanium-api.md 1.9)', () => {
+  const strings = {
+    connection_id: requiredText('connection_id', { description: 'Connection id' }),
+    sort: optionalText('sort', { description: 'Sort column' }),
+    filter_type: enumeration('filter_type', ['any', 'all'] as const, {
+      default: 'all',
+      description: 'Filter mode',
+    }),
+  };
+
+  it.each([
+    ['connection_id', 42],
+    ['connection_id', true],
+    ['connection_id', { id: 'remote:x:1:1' }],
+    ['sort', 7],
+    ['filter_type', ['any']],
+  ])("refuses a non-string %s (%j) with the parameter's name", (name, value) => {
+    expect(parseParams(strings, { connection_id: 'remote:x:1:1', [name]: value })).toEqual({
+      ok: false,
+      message: `Please provide a string value in the '${name}' parameter`,
     });
   });
 });
