@@ -50,6 +50,13 @@ export interface VaultLogger {
 
 const silentLogger: VaultLogger = { warn() {} };
 
+/**
+ * How long a cleanup after a failure (aborting an upload, deleting `incoming/`) may hold the failed
+ * result: it often runs at the invocation deadline, when S3 is slow, and the bucket's lifecycle rule
+ * removes what it leaves.
+ */
+export const CLEANUP_WAIT_MS = 1_000;
+
 export interface VaultOptions {
   /** The vault bucket (VAULT_BUCKET). */
   bucket: string;
@@ -540,15 +547,34 @@ export class Vault {
   /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */
   private async discardIncoming(key: string, uploadId: string | undefined): Promise<void> {
     await this.abortUpload(key, uploadId);
-    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+    await bestEffort((abortSignal) =>
+      this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+    );
   }
 
   /** Best effort: a failure leaves the parts to the bucket's lifecycle rule for incomplete uploads. */
   private async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
     if (!uploadId) return;
-    await this.s3
-      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
-      .catch(() => undefined);
+    await bestEffort((abortSignal) =>
+      this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), {
+        abortSignal,
+      }),
+    );
+  }
+}
+
+/**
+ * Runs a cleanup call for at most CLEANUP_WAIT_MS, ignoring its failure. The race, not only the abort
+ * signal, is what bounds it: a signal reaches the HTTP request, not whatever the call is waiting on first.
+ */
+async function bestEffort(send: (abortSignal: AbortSignal) => Promise<unknown>): Promise<void> {
+  const giveUp = new AbortController();
+  const timer = setTimeout(() => giveUp.abort(), CLEANUP_WAIT_MS);
+  const gaveUp = new Promise<void>((resolve) => giveUp.signal.addEventListener('abort', () => resolve()));
+  try {
+    await Promise.race([send(giveUp.signal).catch(() => undefined), gaveUp]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VaultError } from '../../../shared/tanium/errors.ts';
-import { Vault } from '../../../shared/vault/vault.ts';
+import { CLEANUP_WAIT_MS, Vault } from '../../../shared/vault/vault.ts';
 import { failure } from '../../helpers/failure.ts';
 import { type MotoServer, startMoto } from '../../helpers/moto.ts';
 
@@ -82,6 +82,44 @@ describe('Vault: the invocation deadline in the middle of a spooled upload', () 
     expect(error).toMatchObject({ retryable: true });
     expect(whenFailed).toEqual({ keys: [], uploads: 0 });
     expect(afterwards).toEqual({ keys: [], uploads: 0 });
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('fails within the cleanup bound of the deadline when S3 holds the abort too', async () => {
+    // Prepare: a client of its own whose parts and abort are both held far past the deadline
+    const slow = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    const deadline = Date.now() + 2_000;
+    const heldMs = 8_000;
+    slow.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (
+          context.commandName === 'UploadPartCommand' ||
+          context.commandName === 'AbortMultipartUploadCommand'
+        ) {
+          await delay(Math.max(0, deadline - Date.now()) + heldMs);
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'holdPartsAndAbort' },
+    );
+    const vault = new Vault({ bucket: BUCKET, client: slow, spoolDir });
+
+    // Act
+    const error = await failure(
+      vault.storeEvidence(
+        Readable.from([randomBytes(12 * MiB)]),
+        { fileName: 'pagefile.sys' },
+        { maxBytes: 64 * MiB, deadline },
+      ),
+    );
+    const lateBy = Date.now() - deadline;
+
+    // Assess: the failure does not wait on the abort, and the spool file is gone; the parts are left
+    // to lib-storage's own abort and the lifecycle rule
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+    expect(lateBy).toBeLessThan(CLEANUP_WAIT_MS + 1_000);
     expect(readdirSync(spoolDir)).toEqual([]);
   });
 });
