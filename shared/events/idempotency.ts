@@ -52,9 +52,11 @@ function replayedOutcome(record: RecordedOutcome, key: IdempotencyKey): StoredOu
 
 export interface IdempotentExecutor {
   /**
-   * `saveBy` (epoch ms): once the action has run, the completed record is waited for until then (at
-   * least MIN_SAVE_MS); a save still running is left to finish on its own and the run reported
-   * unrecorded, so a stuck table cannot hold the result past the invocation's end.
+   * `saveBy` (epoch ms) bounds the table at both ends of the action: the in-progress record must be in
+   * place by then, or the run is given up before the action starts (a retryable failure); once the
+   * action has run, the completed record is waited for until then (at least MIN_SAVE_MS), and a save
+   * still running is left to finish on its own and the run reported unrecorded. A stuck table therefore
+   * cannot hold the result past the invocation's end.
    */
   execute(
     key: IdempotencyKey,
@@ -74,18 +76,64 @@ class SaveTimedOut extends Error {
   }
 }
 
-/** `work`, or a SaveTimedOut once `ran` has settled and `saveBy` (or MIN_SAVE_MS) has passed. */
-function boundedSave<T>(work: Promise<T>, ran: Promise<void>, saveBy: number): Promise<T> {
+/** The in-progress record was not confirmed in time: the action was not run. */
+class StoreTimedOut extends Error {
+  constructor() {
+    super('it did not confirm the in-progress record before the invocation deadline');
+    this.name = 'StoreTimedOut';
+  }
+}
+
+/** Thrown into Powertools when the in-progress record came after the run was given up: nothing runs. */
+class RunAbandoned extends Error {
+  constructor() {
+    super('the run was given up before the in-progress record was confirmed');
+    this.name = 'RunAbandoned';
+  }
+}
+
+/** What the idempotent function tells the bound: whether the action may still start, and when it has run. */
+interface RunHooks {
+  mayStart(): boolean;
+  ran(): void;
+}
+
+/**
+ * The idempotent call `start` makes, bounded by `saveBy` as IdempotentExecutor.execute describes. The
+ * action itself is not timed here: it has its own deadline.
+ */
+function boundedRun<T>(start: (hooks: RunHooks) => Promise<T>, saveBy: number | undefined): Promise<T> {
+  let state: 'waiting' | 'running' | 'ran' | 'abandoned' = 'waiting';
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = ran.then(
-    () =>
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new SaveTimedOut()), Math.max(MIN_SAVE_MS, saveBy - Date.now()));
-      }),
+  let giveUp: (error: Error) => void = () => undefined;
+  const gaveUp = new Promise<never>((_resolve, reject) => {
+    giveUp = reject;
+  });
+  const work = start({
+    mayStart: () => {
+      if (state !== 'waiting') return false;
+      state = 'running';
+      return true;
+    },
+    ran: () => {
+      state = 'ran';
+      if (saveBy === undefined) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => giveUp(new SaveTimedOut()), Math.max(MIN_SAVE_MS, saveBy - Date.now()));
+    },
+  });
+  if (saveBy === undefined) return work;
+  timer = setTimeout(
+    () => {
+      if (state !== 'waiting') return;
+      state = 'abandoned';
+      giveUp(new StoreTimedOut());
+    },
+    Math.max(0, saveBy - Date.now()),
   );
-  // The save goes on after a timeout; its outcome no longer matters to anyone.
+  // The call goes on after the bound gives up; its outcome no longer matters to anyone.
   work.catch(() => undefined);
-  return Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
+  return Promise.race([work, gaveUp]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -149,17 +197,18 @@ export function createIdempotentExecutor(options: {
       // The in-progress record expires with the invocation, so a crashed attempt does not block redelivery.
       if (context) config.registerLambdaContext(context);
       let produced: StoredOutcome | undefined;
-      let ran: () => void = () => undefined;
-      const actionRan = new Promise<void>((resolve) => {
-        ran = resolve;
-      });
       try {
-        const work = idempotent(key, async () => {
-          produced = await run();
-          ran();
-          return produced;
-        });
-        const record = await (saveBy === undefined ? work : boundedSave(work, actionRan, saveBy));
+        const record = await boundedRun(
+          (hooks) =>
+            idempotent(key, async () => {
+              // Powertools then deletes the in-progress record it has just written.
+              if (!hooks.mayStart()) throw new RunAbandoned();
+              produced = await run();
+              hooks.ran();
+              return produced;
+            }),
+          saveBy,
+        );
         if (produced !== undefined) return { outcome: produced, replayed: false };
         return { outcome: replayedOutcome(record, key), replayed: true };
       } catch (error) {

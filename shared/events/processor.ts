@@ -116,7 +116,17 @@ export class RequestProcessor {
         ({ outcome, replayed, recordError } = await this.deps
           .idempotency()
           .execute(key, run, delivery.lambdaContext, delivery.deadline));
-        if (recordError !== undefined) {
+        if (recordError !== undefined && outcome.result.error?.retryable === true) {
+          // A transient failure is run again on redelivery anyway; its in-progress record, which could
+          // not be deleted, expires with this invocation, before the queue hands the message out again.
+          this.deps.logger.warn(
+            'The action failed transiently and its in-progress idempotency record could not be deleted',
+            {
+              ...requestKeys(request.requestId, definition.name),
+              reason: recordError,
+            },
+          );
+        } else if (recordError !== undefined) {
           unrecorded = true;
           // The result still goes out; the record stays in progress until it expires, after which a
           // redelivery (or a duplicate) would call Tanium again.

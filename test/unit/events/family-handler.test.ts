@@ -1,5 +1,11 @@
 import { Readable } from 'node:stream';
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  DeleteItemCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
@@ -931,6 +937,89 @@ describe('Family handler: idempotent mutating actions', () => {
       }),
     ]);
     expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
+  });
+
+  it('waits for a slow completed record until the deadline, not only the minimum', async () => {
+    // Prepare: the table takes 2 s to confirm the completed record, with a minute left
+    dynamo.on(UpdateItemCommand).callsFake(() => delay(2_000).then(() => ({})));
+    const { handler, logs, observations } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(sqsRecord(closeConnection('req-slow-table'))),
+      lambdaContext({ remainingMs: 60_000 }),
+    );
+
+    // Assess: a slow but healthy table is not reported (it would raise the UnrecordedResults alarm)
+    expect(logs.filter((line) => line.level === 'error')).toEqual([]);
+    expect(observations).toEqual([
+      expect.objectContaining({ action: 'close connection', status: 'success' }),
+    ]);
+    expect(observations[0]).not.toHaveProperty('unrecorded');
+  });
+
+  it('gives the completed record at least a second when the action ran up to the deadline', async () => {
+    // Prepare: 6 s left puts the deadline 1 s away; the action takes that second, the save half of one
+    request.mockImplementation(() => delay(1_000).then(() => taniumResponse(null)));
+    dynamo.on(UpdateItemCommand).callsFake(() => delay(500).then(() => ({})));
+    const { handler, observations } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(sqsRecord(closeConnection('req-late-save'))),
+      lambdaContext({ remainingMs: 6_000 }),
+    );
+
+    // Assess
+    expect(observations).toEqual([
+      expect.objectContaining({ action: 'close connection', status: 'success' }),
+    ]);
+    expect(observations[0]).not.toHaveProperty('unrecorded');
+  });
+
+  it('gives up before calling Tanium when the table never confirms the in-progress record', async () => {
+    // Prepare: the in-progress record is confirmed 1.5 s late, past the deadline 1 s away
+    dynamo.on(PutItemCommand).callsFake(() => delay(1_500).then(() => ({})));
+    const { handler } = buildHandler('connections');
+    const started = Date.now();
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-stuck-put'), { messageId: 'msg-stuck-put' })),
+      lambdaContext({ remainingMs: 6_000 }),
+    );
+    const tookMs = Date.now() - started;
+    await delay(1_000);
+
+    // Assess: retried, and the late record neither runs the action nor stays in progress
+    expect(tookMs).toBeLessThan(1_500);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-stuck-put' }] });
+    expect(request).not.toHaveBeenCalled();
+    expect(dynamo.commandCalls(DeleteItemCommand)).toHaveLength(1);
+  });
+
+  it('does not report a transient failure whose in-progress record could not be deleted', async () => {
+    // Prepare: Tanium fails transiently and deleting the in-progress record hangs
+    request.mockRejectedValue(transient());
+    dynamo.on(DeleteItemCommand).callsFake(() => new Promise(() => undefined));
+    const { handler, logs, observations } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-stuck-delete'), { messageId: 'msg-stuck-delete' })),
+      lambdaContext({ remainingMs: 6_000 }),
+    );
+
+    // Assess: retried as any transient failure, with a warning instead of the unrecorded error
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-stuck-delete' }] });
+    expect(logs.filter((line) => line.level === 'error')).toEqual([]);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'The action failed transiently and its in-progress idempotency record could not be deleted',
+      }),
+    );
+    expect(observations[0]).not.toHaveProperty('unrecorded');
   });
 
   it('never touches the idempotency table for read-only actions', async () => {
