@@ -194,6 +194,9 @@ export const createConnection = defineAction({
   },
 });
 
+/** Room for a timer that fires late, so the last poll still finds MIN_ATTEMPT_MS before the deadline. */
+const TIMER_SLACK_MS = 250;
+
 async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: number) {
   const now = ctx.now ?? Date.now;
   const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -202,7 +205,9 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
   // The last poll goes out at the end of the wait, or while the invocation still leaves the client time
   // for one attempt: stopping at the last 2 s step instead gave up on a connection that came up between
   // it and the end (wait_seconds 3, connected after 2.5 s), and the message overstated the wait.
-  const until = Math.min(requestedUntil, ctx.deadline - MIN_ATTEMPT_MS);
+  // A timer fires late, never early: without the slack the last poll would find less than the client's
+  // minimum left and be refused before it was sent.
+  const until = Math.min(requestedUntil, ctx.deadline - MIN_ATTEMPT_MS - TIMER_SLACK_MS);
   let status: string | undefined;
   for (;;) {
     try {

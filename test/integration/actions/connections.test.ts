@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   closeConnection,
@@ -608,8 +609,26 @@ describe('Actions: connections family', () => {
       expect(result.message).toBe(
         "Connection created but still waiting after 6 seconds. Current state: waiting. The function's time limit cut the wait short (900 seconds requested)",
       );
-      // Polls at 0, 2, 4 and 6 s, and at 6.5 s: the last second is the client's minimum for one attempt.
+      // Polls at 0, 2, 4 and 6 s, and at 6.25 s: the client's minimum for one attempt and a timer's slack.
       expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(5);
+    });
+
+    it('sends the last poll before a deadline that cuts the wait, on real timers', async () => {
+      // Prepare: 3.6 s of the invocation left, on the real clock the client reads too; timers fire a
+      // little late, as they do on a busy machine
+      const cut = contextFor(clientFor(emulator), undefined, {
+        deadline: Date.now() + 3_600,
+        sleep: (ms: number) => delay(ms + 30),
+      });
+
+      // Act
+      const result = await run(createConnection, { destination: 'offline-01', wait_seconds: 900 }, cut);
+
+      // Assess: polls at 0 and 2 s, and one more that still leaves the client its second
+      expect(result.message).toMatch(
+        /^Connection created but still waiting after \d+ seconds\. Current state: waiting\. The function's time limit cut the wait short/,
+      );
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(3);
     });
 
     it('fails at once with the reason when polling is refused, and keeps the created id', async () => {
