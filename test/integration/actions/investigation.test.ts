@@ -597,6 +597,10 @@ describe('Actions: investigation family', () => {
         "Parameters 'fields', 'operators' and 'values' must have the same number of items (got 2, 1, 2)",
       ],
       [
+        { fields: ['cmdline'], operators: ['co'], values: ['a,b'] },
+        "Parameters 'fields', 'operators' and 'values' must have the same number of items (got 1, 1, 2)",
+      ],
+      [
         { fields: 'pid', operators: 'like', values: '1' },
         "Please provide valid input from ['co', 'nc', 'isempty', 'isnull', 'eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'range'] in 'operators' action parameter",
       ],
