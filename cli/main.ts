@@ -3,6 +3,7 @@ import { executeAction } from '../shared/actions/execute.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionResult } from '../shared/actions/types.ts';
 import { loadCredentials } from '../shared/config/credential-source.ts';
+import { clientLogger } from '../shared/events/logging.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
 import { TaniumError } from '../shared/tanium/errors.ts';
@@ -10,6 +11,7 @@ import { getVault } from '../shared/vault/vault.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
 import { parseRunArgs, UsageError } from './args.ts';
 import { formatResult } from './format.ts';
+import { type Io, stderrLogger, stdio } from './local/console.ts';
 
 const USAGE = `Usage:
   tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
@@ -23,16 +25,6 @@ const USAGE = `Usage:
   tanium-tr local                 Runs the whole pipeline locally (emulator + moto), the README's run command.
   tanium-tr docs                  Regenerates the README's action reference from the action table.
 Exit status: 0 success, 1 failed result, 2 usage error.`;
-
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
-
-const stdio: Io = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-};
 
 /** The README next to `cli/`; a file path, so a checkout path with a space works (URL paths encode it). */
 export function readmePath(moduleUrl: string): string {
@@ -98,7 +90,8 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
   }
   let result: ActionResult;
   try {
-    const client = new TaniumClient(await loadCredentials());
+    // Its warnings (TLS verification off, plain http://) go to stderr, leaving stdout to the result.
+    const client = new TaniumClient(await loadCredentials(), { logger: clientLogger(stderrLogger(io)) });
     const ctx: ActionContext = {
       client,
       deadline: Date.now() + parsed.timeoutSeconds * 1000,

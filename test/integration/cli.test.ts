@@ -126,6 +126,21 @@ describe('Command line: tanium-tr against the emulator started from the command 
     }
   });
 
+  it('warns on stderr when TLS verification is off, leaving stdout to the result', () => {
+    // Act
+    const run = spawnSync(process.execPath, [BIN, 'run', 'test connectivity', '--json'], {
+      env: { ...process.env, ...env, TANIUM_VERIFY_SERVER_CERT: 'false' },
+      encoding: 'utf8',
+    });
+
+    // Assess
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
+    expect(run.stderr).toContain(
+      'warn TLS certificate verification is disabled for Tanium (verify_server_cert is false)',
+    );
+  });
+
   it('exits 1 for a failed result', () => {
     const run = cli('run', 'get endpoint', '--param', 'destination=nobody', '--json');
     expect(run.status).toBe(1);
