@@ -65,7 +65,7 @@ export const uploadIntelDoc = defineAction({
   params: {
     file_name: optionalText('file_name', {
       description:
-        'Target file name; its extension tells Tanium the type (.yara/.yar, .ioc, .stix/.xml). Default with vault_id: the vault file name',
+        'Target file name; its extension tells Tanium the type (.yara/.yar, .ioc, .stix/.xml). Default with vault_id: the name stored with the vault file (files stored by get file have one)',
     }),
     intel_doc: optionalText('intel_doc', { trim: false, description: 'The document text' }),
     vault_id: optionalText('vault_id', {
@@ -100,9 +100,16 @@ export const uploadIntelDoc = defineAction({
       }
       body = source.bytes;
       if (name === undefined) {
+        // The contract's messages, with why: the caller gave no file_name and may not know that only
+        // files stored by get file carry a name.
         if (source.name === undefined || source.name === '')
-          throw new ValidationError(requiredMessage('file_name'));
-        if (!isPlainFileName(source.name)) throw new ValidationError(NOT_PLAIN);
+          throw new ValidationError(
+            `${requiredMessage('file_name')}: vault_id ${vaultId} has no stored file name (files stored by get file have one)`,
+          );
+        if (!isPlainFileName(source.name))
+          throw new ValidationError(
+            `${NOT_PLAIN}: the name stored with vault_id ${vaultId} is not a plain file name`,
+          );
         name = source.name;
       }
     }

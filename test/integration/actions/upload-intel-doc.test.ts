@@ -7,6 +7,7 @@ import type { ActionContext, ActionDefinition } from '../../../shared/actions/ty
 import { intelDocDisposition, uploadIntelDoc } from '../../../shared/actions/upload-intel-doc.ts';
 import type { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
+import { encodeMetadataValue, METADATA_KEYS } from '../../../shared/vault/metadata.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
 import { FULL_PERSONA } from '../../emulator/index.ts';
 import { hexDigest } from '../../helpers/digests.ts';
@@ -228,7 +229,33 @@ describe('Action: upload intel doc', () => {
     const result = await run({ vault_id: sha1 });
 
     // Assess
-    expect(result.message).toBe("Please provide a value for the 'file_name' parameter");
+    expect(result.message).toBe(
+      `Please provide a value for the 'file_name' parameter: vault_id ${sha1} has no stored file name (files stored by get file have one)`,
+    );
+    expect(result.error).toEqual({ kind: 'validation', retryable: false });
+    expect(emulator.requests).toHaveLength(0);
+  });
+
+  it('asks for file_name when the name stored with the vault file is not a plain one, before posting', async () => {
+    // Prepare: an object put by hand, whose stored name has a path in it
+    const content = Buffer.from(RULE);
+    const sha1 = hexDigest('sha1', content);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: `vault/${sha1}`,
+        Body: content,
+        Metadata: { [METADATA_KEYS.fileName]: encodeMetadataValue('rules/a.yara') },
+      }),
+    );
+
+    // Act
+    const result = await run({ vault_id: sha1 });
+
+    // Assess
+    expect(result.message).toBe(
+      `Please provide a plain file name in the 'file_name' parameter: the name stored with vault_id ${sha1} is not a plain file name`,
+    );
     expect(result.error).toEqual({ kind: 'validation', retryable: false });
     expect(emulator.requests).toHaveLength(0);
   });
