@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { executeAction } from '../shared/actions/execute.ts';
+import { ignoredParamNames } from '../shared/actions/params.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionResult } from '../shared/actions/types.ts';
 import { loadCredentials } from '../shared/config/credential-source.ts';
@@ -87,6 +88,12 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
   const action = findAction(parsed.action);
   if (!action) {
     throw new UsageError(`Unknown action '${parsed.action}'. Run 'tanium-tr actions' to list them.`);
+  }
+  const ignored = ignoredParamNames(action.params, parsed.params);
+  if (ignored.length > 0) {
+    io.err(
+      `warning: '${action.name}' does not take ${ignored.join(', ')}; ignored. Its parameters: ${Object.keys(action.params).join(', ') || 'none'}`,
+    );
   }
   let result: ActionResult;
   try {

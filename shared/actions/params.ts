@@ -252,6 +252,21 @@ export function list(name: string, options: ListOptions): Param<string[] | undef
 export type ParamShape = Record<string, Param<unknown>>;
 export type ParamsOf<S extends ParamShape> = { [K in keyof S]: S[K] extends Param<infer T> ? T : never };
 
+/** How many ignored names a warning lists, and how much of each: the keys come from the caller. */
+const IGNORED_NAMES_SHOWN = 10;
+const IGNORED_NAME_CHARS = 64;
+
+/**
+ * The parameters `raw` has that the action does not take: ignored, as SOAR did, but worth a warning,
+ * since a misspelt optional parameter (`wait_second`) would otherwise silently fall back to its default.
+ */
+export function ignoredParamNames(shape: ParamShape, raw: Record<string, unknown>): string[] {
+  return Object.keys(raw)
+    .filter((key) => !Object.hasOwn(shape, key))
+    .slice(0, IGNORED_NAMES_SHOWN)
+    .map((key) => (key.length > IGNORED_NAME_CHARS ? `${key.slice(0, IGNORED_NAME_CHARS)}…` : key));
+}
+
 /**
  * Validates raw parameters field by field in declaration order (so the first message is about the first
  * parameter a user sees) and returns the typed values, or the first failure's message. Unknown keys are

@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { executeAction } from '../actions/execute.ts';
+import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { type TaniumClient, withLogContext } from '../tanium/client.ts';
@@ -97,6 +98,14 @@ export class RequestProcessor {
         : undefined;
     if (!definition || routingProblem) {
       return this.refuse(request, definition, routingProblem ?? '', startedAt, delivery);
+    }
+    const ignored = ignoredParamNames(definition.params, request.parameters);
+    if (ignored.length > 0) {
+      this.deps.logger.warn('Parameters the action does not take were ignored', {
+        ...requestKeys(request.requestId, definition.name),
+        ignored,
+        known: Object.keys(definition.params),
+      });
     }
     let outcome: StoredOutcome;
     let replayed = false;

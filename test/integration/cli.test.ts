@@ -141,6 +141,18 @@ describe('Command line: tanium-tr against the emulator started from the command 
     );
   });
 
+  it('warns on stderr of a parameter the action does not take, and runs it', () => {
+    // Act
+    const run = cli('run', 'list connections', '--param', 'limitt=1', '--json');
+
+    // Assess
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
+    expect(run.stderr).toContain(
+      "warning: 'list connections' does not take limitt; ignored. Its parameters: none",
+    );
+  });
+
   it('exits 1 for a failed result', () => {
     const run = cli('run', 'get endpoint', '--param', 'destination=nobody', '--json');
     expect(run.status).toBe(1);

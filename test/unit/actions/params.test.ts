@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   enumeration,
+  ignoredParamNames,
   integer,
   list,
   optionalText,
@@ -108,5 +109,29 @@ describe('string parameters (tanium-api.md 1.9)', () => {
       ok: false,
       message: `Please provide a string value in the '${name}' parameter`,
     });
+  });
+});
+
+describe('parameters the action does not take', () => {
+  it('names them, in the order given, and nothing else', () => {
+    expect(ignoredParamNames(shape, { sort: 'a', wait_second: 3, context: {}, values: 'x' })).toEqual([
+      'wait_second',
+      'context',
+    ]);
+    expect(ignoredParamNames(shape, { sort: 'a' })).toEqual([]);
+  });
+
+  it('lists at most 10 names, each cut to 64 characters, since they come from the caller', () => {
+    const raw = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`${'k'.repeat(70)}${i}`, 1]));
+    const names = ignoredParamNames(shape, raw);
+    expect(names).toHaveLength(10);
+    expect(names[0]).toBe(`${'k'.repeat(64)}…`);
+  });
+
+  it('does not mistake an inherited property for a parameter', () => {
+    expect(ignoredParamNames(shape, JSON.parse('{"toString": 1, "__proto__": 2}'))).toEqual([
+      'toString',
+      '__proto__',
+    ]);
   });
 });

@@ -108,6 +108,36 @@ describe('Family handler: event shapes', () => {
     }
   });
 
+  it('runs a request with a parameter its action does not take, and logs a warning naming it', async () => {
+    // Prepare: a typo of create connection's wait_seconds would otherwise pass unnoticed
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      {
+        action: 'close connection',
+        parameters: { connection_id: 'remote:host-a:1:1', wait_second: 3 },
+        requestId: 'req-typo',
+      },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result).toMatchObject({ status: 'success', parameter: { wait_second: 3 } });
+    expect(logs.filter((line) => line.level === 'warn')).toEqual([
+      {
+        level: 'warn',
+        message: 'Parameters the action does not take were ignored',
+        extra: expect.objectContaining({
+          correlation_id: 'req-typo',
+          action: 'close connection',
+          ignored: ['wait_second'],
+          known: ['connection_id'],
+        }),
+      },
+    ]);
+  });
+
   it('runs each record of an SQS batch and publishes one Action Result per request', async () => {
     // Prepare
     const { handler } = buildHandler('connections');
