@@ -12,21 +12,34 @@ export function looksLikeHtml(text: string, contentType = ''): boolean {
   return start.startsWith('<!doctype html') || start.startsWith('<html');
 }
 
-/** Visible text of an HTML page: tags, scripts and styles removed, whitespace collapsed. */
-export function htmlToText(html: string): string {
-  return html
+const NAMED_ENTITIES = new Map([
+  ['nbsp', ' '],
+  ['lt', '<'],
+  ['gt', '>'],
+  ['quot', '"'],
+  ['apos', "'"],
+  ['amp', '&'],
+]);
+
+/** In one pass, so `&amp;#34;` stays the text `&#34;` rather than becoming a quote. */
+function decodeEntities(text: string): string {
+  return text.replace(/&(?:#(\d{1,7})|#x([0-9a-f]{1,6})|([a-z]+));/gi, (entity, decimal, hex, name) => {
+    if (name !== undefined) return NAMED_ENTITIES.get(name) ?? entity;
+    const code = decimal !== undefined ? Number.parseInt(decimal, 10) : Number.parseInt(hex, 16);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : entity;
+  });
+}
+
+/**
+ * Visible text of an HTML page: tags, scripts and styles removed, entities decoded, whitespace
+ * collapsed, the first 300 characters. Secrets go before the cut: a cut one would no longer match.
+ */
+export function htmlToText(html: string, secrets: readonly string[] = []): string {
+  const text = html
     .replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
     .replace(/<!--[\s\S]*?-->/g, ' ')
-    .replace(/<[^>]*>/g, ' ')
-    .replace(/&nbsp;/g, ' ')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&amp;/g, '&')
-    .replace(/\s+/g, ' ')
-    .trim()
-    .slice(0, MAX_HTML_TEXT);
+    .replace(/<[^>]*>/g, ' ');
+  return withoutSecrets(decodeEntities(text), secrets).replace(/\s+/g, ' ').trim().slice(0, MAX_HTML_TEXT);
 }
 
 function itemText(item: unknown): string {
@@ -42,9 +55,9 @@ function itemText(item: unknown): string {
 }
 
 /** The text Tanium put in an error body, in the order of preference of the contract. */
-export function errorBodyText(body: string, contentType: string): string {
+export function errorBodyText(body: string, contentType: string, secrets: readonly string[] = []): string {
   if (body.trim() === '') return 'Empty response';
-  if (looksLikeHtml(body, contentType)) return htmlToText(body) || 'Empty response';
+  if (looksLikeHtml(body, contentType)) return htmlToText(body, secrets) || 'Empty response';
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -64,31 +77,53 @@ export function errorBodyText(body: string, contentType: string): string {
 /** Shorter secrets are not searched for: every such run of letters in a message would be replaced. */
 const MIN_SECRET_LENGTH = 4;
 
+/** Percent-escapes in lowercase hex, as some encoders write them. */
+function lowerHex(encoded: string): string {
+  return encoded.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase());
+}
+
 /**
  * The forms a secret takes in a body that echoes it: as is, escaped inside a JSON string, percent-encoded
- * and HTML-escaped. A password with a quote or a backslash is never written as is in JSON.
+ * (as a URI component or a form field, either hex case) and HTML-escaped. A password with a quote or a
+ * backslash is never written as is in JSON.
  */
 function secretForms(secret: string): string[] {
+  const uri = encodeURIComponent(secret);
+  const form = new URLSearchParams({ s: secret }).toString().slice(2);
   const html = secret
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&#39;');
-  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret), html])];
+  return [
+    ...new Set([secret, JSON.stringify(secret).slice(1, -1), uri, lowerHex(uri), form, lowerHex(form), html]),
+  ];
 }
 
-/** Every secret, in each of its forms, replaced with `[redacted]`; the text is not cut. */
+/**
+ * Every occurrence of every secret, in each of its forms, replaced with `[redacted]`; the text is not cut.
+ * Occurrences are masked as character ranges merged before replacing: replacing one form after another
+ * would leave the rest of an overlapping occurrence, or the outside of a secret holding another.
+ */
 export function withoutSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
+  const ranges: Array<[start: number, end: number]> = [];
   for (const secret of secrets) {
     if (secret.length < MIN_SECRET_LENGTH) continue;
-    // Longest first: a form that contains another is replaced whole.
-    for (const form of secretForms(secret).sort((a, b) => b.length - a.length)) {
-      out = out.split(form).join('[redacted]');
+    for (const form of secretForms(secret)) {
+      for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) {
+        ranges.push([at, at + form.length]);
+      }
     }
   }
-  return out;
+  let out = '';
+  let copied = 0;
+  for (const [start, end] of ranges.sort((a, b) => a[0] - b[0])) {
+    // An occurrence overlapping the last one masked widens that mask instead of starting another.
+    if (start >= copied) out += `${text.slice(copied, start)}[redacted]`;
+    copied = Math.max(copied, end);
+  }
+  return out + text.slice(copied);
 }
 
 /** Replaces every secret with `[redacted]` and caps the length at 1000 characters, the ellipsis included. */
@@ -98,10 +133,10 @@ export function redact(text: string, secrets: readonly string[]): string {
 }
 
 /**
- * The text of an error body for a message (1.7), without secrets: removed from the whole body before
- * the text is extracted and cut (a cut secret would no longer match), and again after, where decoding
- * HTML entities or JSON escapes wrote one out as is.
+ * The text of an error body for a message (1.7), without secrets: removed from the whole body before the
+ * text is extracted (markup can split a secret that is whole in the body), and from the extracted text
+ * before it is cut, where decoding HTML entities or JSON escapes wrote one out as is.
  */
 export function errorText(body: string, contentType: string, secrets: readonly string[]): string {
-  return redact(errorBodyText(withoutSecrets(body, secrets), contentType), secrets);
+  return redact(errorBodyText(withoutSecrets(body, secrets), contentType, secrets), secrets);
 }

@@ -34,13 +34,20 @@ const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']);
 /** connect() failed locally or on the route: no socket was ever open, so nothing reached Tanium. */
 const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
-/** The system call that failed, from the first error in the cause chain that names one. */
+/**
+ * The system call that failed, from the first error in the cause chain that names one. A connect to a
+ * host with several addresses (happy eyeballs) fails with an AggregateError that names none; when every
+ * address failed in connect, nothing was sent either.
+ */
 function failedSyscall(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
-    const syscall = (current as { syscall?: unknown }).syscall;
+    const { syscall, errors, cause } = current as { syscall?: unknown; errors?: unknown; cause?: unknown };
     if (typeof syscall === 'string') return syscall;
-    current = (current as { cause?: unknown }).cause;
+    if (Array.isArray(errors) && errors.length > 0 && errors.every((entry) => entry?.syscall === 'connect')) {
+      return 'connect';
+    }
+    current = cause;
   }
   return undefined;
 }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
@@ -271,6 +271,49 @@ describe('Tanium client: authentication', () => {
     expect(response.auth).toBe('session');
     expect(emulator.requests.filter((r) => r.path === '/auth').map((r) => r.status)).toEqual([200, 200]);
   });
+
+  it.each([
+    { route: 'login', legacy: false, session: 'session with a space' },
+    { route: 'login', legacy: false, session: '1-224-sé' },
+    { route: 'legacy /auth', legacy: true, session: 'session with a space' },
+    { route: 'legacy /auth', legacy: true, session: '1-224-sé' },
+  ])(
+    'refuses a session the header cannot carry from the $route route ($session), and logs in afresh next time',
+    async ({ legacy, session }) => {
+      // Prepare: the first login answers a session no `session` header can hold
+      emulator.switches.loginRoute404 = legacy;
+      const client = clientFor(emulator, { auth: 'password' });
+      const login = emulator.state.auth.login.bind(emulator.state.auth);
+      vi.spyOn(emulator.state.auth, 'login').mockImplementationOnce((...args) => {
+        const issued = login(...args);
+        return issued && { ...issued, value: session };
+      });
+
+      // Act
+      const error = await taniumFailure(client.request(STATUS));
+      const response = await client.request(STATUS);
+
+      // Assess: refused without quoting it, never sent, not kept: the next call logs in again
+      expect(error).toMatchObject({
+        kind: 'auth',
+        retryable: false,
+        message: 'Login failed: Tanium answered the login with a session the session header cannot carry',
+      });
+      expect(response.auth).toBe('session');
+      const logins = legacy
+        ? [
+            ['POST', LOGIN, 404],
+            ['POST', '/auth', 200],
+          ]
+        : [['POST', LOGIN, 200]];
+      expect(emulator.requests.map((r) => [r.method, r.path, r.status])).toEqual([
+        ...logins,
+        ...logins,
+        ['GET', `${TR}/status`, 200],
+      ]);
+      expect(emulator.requests.at(-1)?.headers.session).not.toBe(session);
+    },
+  );
 
   it('reports bad credentials as a failed login', async () => {
     const client = clientFor(emulator, { auth: 'password', secret: { password: 'wrong-password-123' } });

@@ -1,4 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import dns, { type LookupAddress } from 'node:dns';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
@@ -16,6 +20,40 @@ import {
 } from '../../helpers/tanium.ts';
 
 const CONNS = `${TR}/conns`;
+
+/**
+ * A port on 127.0.0.1 whose SYNs go unanswered: its listener's thread is blocked, so it never accepts,
+ * and its accept queue is filled, so the kernel drops further connects instead of completing them.
+ */
+async function unansweredPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+    const server = require('node:net').createServer();
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      parentPort.postMessage(server.address().port);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    });`,
+    { eval: true },
+  );
+  const [port] = (await once(worker, 'message')) as [number];
+  const fillers: Socket[] = [];
+  for (;;) {
+    const socket = connect(port, '127.0.0.1').on('error', () => undefined);
+    fillers.push(socket);
+    const connected = await Promise.race([
+      once(socket, 'connect').then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(resolve, 1000, false)),
+    ]);
+    if (!connected) break;
+  }
+  return {
+    port,
+    async close() {
+      for (const socket of fillers) socket.destroy();
+      await worker.terminate();
+    },
+  };
+}
 
 describe('Tanium client: transport, retries and responses', () => {
   let emulator: Emulator;
@@ -243,6 +281,44 @@ describe('Tanium client: transport, retries and responses', () => {
         /^Error connecting to server: DNS lookup failed for tanium\.invalid \((ENOTFOUND|EAI_AGAIN)\)$/,
       );
       expect(emulator.requests).toHaveLength(0);
+    });
+
+    it('retries a POST whose connect to every address of the host failed (it never reached Tanium)', async () => {
+      // Prepare: the host resolves to an address that never answers, then to one that refuses. The client
+      // builds its own agent, so the resolver that net.connect calls is where the addresses go in.
+      const unanswered = await unansweredPort();
+      const lookup = dns.lookup;
+      vi.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: unknown, callback: unknown) => {
+        if (hostname !== 'tanium-multi.test')
+          return (lookup as (...args: unknown[]) => void)(hostname, options, callback);
+        const addresses: LookupAddress[] = [
+          { address: '127.0.0.1', family: 4 },
+          { address: '127.0.0.2', family: 4 },
+        ];
+        (callback as (error: null, addresses: LookupAddress[]) => void)(null, addresses);
+      }) as typeof dns.lookup);
+      const logger = capturingLogger();
+      const base = `https://tanium-multi.test:${unanswered.port}`;
+      const client = clientFor(emulator, { secret: { base_url: base }, logger });
+
+      try {
+        // Act
+        const error = await taniumFailure(
+          client.request({ method: 'POST', path: `${TR}/intels`, body: 'x' }),
+        );
+
+        // Assess: a connect failure, retried like a refused connection, not an unknown outcome
+        expect(error).toMatchObject({ kind: 'transport', retryable: true });
+        expect(error.message).toBe(
+          `Error connecting to server: connection to tanium-multi.test:${unanswered.port} timed out after 10 s`,
+        );
+        const retries = logger.lines
+          .map((line) => JSON.parse(line) as { message: string; failure?: string })
+          .filter((line) => line.message === 'Retrying Tanium request after a transport failure');
+        expect(retries.map((line) => line.failure)).toEqual(['connect_timeout', 'connect_timeout']);
+      } finally {
+        await unanswered.close();
+      }
     });
   });
 

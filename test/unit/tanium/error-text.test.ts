@@ -24,6 +24,8 @@ describe('Tanium error bodies', () => {
       '<html><head><title>502 Bad Gateway</title><style>h1{color:red}</style><script>alert(1)</script></head><body><h1>502   Bad Gateway</h1></body></html>';
     expect(errorBodyText(page, 'text/html')).toBe('502 Bad Gateway 502 Bad Gateway');
     expect(htmlToText(`<p>${'x'.repeat(400)}</p>`)).toHaveLength(300);
+    // Entities are decoded once: an escaped ampersand does not start another entity.
+    expect(htmlToText('<p>&amp;#34; &#x26;lt; &#60;b&#x3E;</p>')).toBe('&#34; &lt; <b>');
   });
 
   it('redacts secrets and caps the length at 1000 characters', () => {
@@ -60,6 +62,76 @@ describe('Tanium error bodies', () => {
       expect(said).toContain('[redacted]');
       expect(said).not.toContain('wörd');
       expect(said).not.toContain('w%C3%B6rd');
+    });
+  });
+
+  describe('every piece of every secret', () => {
+    it.each([
+      [
+        'form-encoded',
+        'login failed for my+pass+word',
+        'text/plain',
+        ['my pass word'],
+        'login failed for [redacted]',
+      ],
+      [
+        'percent-encoded in lowercase',
+        'bad password p%2fss%3dword',
+        'text/plain',
+        ['p/ss=word'],
+        'bad password [redacted]',
+      ],
+      [
+        'with a decimal HTML entity',
+        "<p>bad password pa&#34;ss'wd</p>",
+        'text/html',
+        ['pa"ss\'wd'],
+        'bad password [redacted]',
+      ],
+      [
+        'with a hex HTML entity',
+        '<p>bad password pa"ss&#x27;wd</p>',
+        'text/html',
+        ['pa"ss\'wd'],
+        'bad password [redacted]',
+      ],
+      [
+        'on a page that escapes only &<> and is cut inside the secret',
+        `<p>${'x'.repeat(295)} pa"ss&amp;word</p>`,
+        'text/html',
+        ['pa"ss&word'],
+        `${'x'.repeat(295)} [red`,
+      ],
+      ['in occurrences that overlap (abab)', 'said ababab', 'text/plain', ['abab'], 'said [redacted]'],
+      ['in occurrences that overlap (aaaa)', 'said aaaaaaa', 'text/plain', ['aaaa'], 'said [redacted]'],
+      [
+        'inside another secret, listed first',
+        'session XYhunter22ZW for hunter22',
+        'text/plain',
+        ['hunter22', 'XYhunter22ZW'],
+        'session [redacted] for [redacted]',
+      ],
+      [
+        'inside another secret, listed second',
+        'session XYhunter22ZW for hunter22',
+        'text/plain',
+        ['XYhunter22ZW', 'hunter22'],
+        'session [redacted] for [redacted]',
+      ],
+    ])('removes a secret %s', (_case, body, contentType, secrets, expected) => {
+      expect(errorText(body, contentType, secrets)).toBe(expected);
+    });
+
+    it('keeps a secret shorter than 4 characters: every such run of letters would go', () => {
+      expect(errorText('code abc', 'text/plain', ['abc'])).toBe('code abc');
+    });
+
+    it('caps the length at 1000 characters after redacting', () => {
+      // Prepare: the secret straddles character 1000
+      const said = errorText(`${'y'.repeat(995)} token-0123456789 tail`, 'text/plain', ['token-0123456789']);
+
+      // Assess
+      expect(said).toBe(`${'y'.repeat(995)} [re…`);
     });
   });
 

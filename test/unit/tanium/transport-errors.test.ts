@@ -19,6 +19,17 @@ function connectFailure(code: string): Error {
   return new TypeError('fetch failed', { cause });
 }
 
+/**
+ * Node's happy-eyeballs connect to a host with several addresses: an AggregateError with the first
+ * address's code and no syscall; each address's own error is in `errors`.
+ */
+function multiAddressConnectFailure(first: string, second: string): AggregateError {
+  const errors = [first, second].map((code, i) =>
+    Object.assign(new Error(`connect ${code} 192.0.2.${i + 1}:443`), { code, syscall: 'connect' }),
+  );
+  return Object.assign(new AggregateError(errors), { code: first });
+}
+
 describe('Transport errors', () => {
   it.each(['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])(
     'treats %s as a connection never made: a POST may run again',
@@ -78,6 +89,60 @@ describe('Transport errors', () => {
     const message = 'Error connecting to server: connection to tanium.example.com:443 timed out after 10 s';
     expect(get).toMatchObject({ kind: 'transient', retryable: true, message });
     expect(post).toMatchObject({ kind: 'transport', retryable: true, message });
+  });
+
+  it.each([
+    { first: 'ETIMEDOUT', second: 'ECONNREFUSED', failure: 'connect_timeout' },
+    { first: 'ENETUNREACH', second: 'ETIMEDOUT', failure: 'unreachable' },
+    { first: 'EHOSTUNREACH', second: 'ECONNREFUSED', failure: 'unreachable' },
+  ])(
+    'treats a connect to several addresses that all failed ($first, $second) as never sent',
+    ({ first, second, failure: expected }) => {
+      // Prepare: as the request API rejects, and as fetch wraps it
+      const bare = multiAddressConnectFailure(first, second);
+      const wrapped = new TypeError('fetch failed', { cause: bare });
+
+      // Act
+      const results = [bare, wrapped].map((error) => classifyTransportError(error, false));
+
+      // Assess: a POST may run again
+      for (const { failure, code } of results) {
+        expect(failure).toBe(expected);
+        expect(code).toBe(first);
+        expect(neverSent(failure)).toBe(true);
+        expect(transportError(failure, code, POST, undefined)).toMatchObject({
+          kind: 'transport',
+          retryable: true,
+        });
+      }
+    },
+  );
+
+  it('keeps a several-address failure a reset when an address failed after connecting', () => {
+    // Prepare
+    const error = multiAddressConnectFailure('ETIMEDOUT', 'ECONNREFUSED');
+    Object.assign(error.errors[1] as Error, { syscall: 'read' });
+
+    // Act
+    const { failure } = classifyTransportError(error, false);
+
+    // Assess
+    expect(failure).toBe('reset');
+  });
+
+  it('reports a GET whose connect to several addresses timed out with the connect-timeout text', () => {
+    // Act
+    const { failure, code } = classifyTransportError(
+      multiAddressConnectFailure('ETIMEDOUT', 'ETIMEDOUT'),
+      false,
+    );
+
+    // Assess
+    expect(transportError(failure, code, { ...POST, method: 'GET' }, undefined)).toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      message: 'Error connecting to server: connection to tanium.example.com:443 timed out after 10 s',
+    });
   });
 
   it.each(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL'])(
