@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { core } from 'zod/mini';
 import * as z from 'zod/mini';
 import { ConfigError } from '../tanium/errors.ts';
 import { describeIssue } from './zod-messages.ts';
@@ -19,16 +20,63 @@ export interface TaniumCredentials {
 
 const optionalText = z.optional(z.nullable(z.string()));
 
+/** The README section that shows how to write the secret; a message about an unfilled secret points there. */
+export const CREDENTIALS_README_HEADING = 'Credentials secret';
+
+// The Secrets Manager console's key/value editor stores every value as a string, so `"60"` and
+// `"false"` are taken as well as JSON numbers and booleans; nothing looser, so a typo still fails.
+const DIGITS = /^\s*[0-9]+\s*$/;
+const TRUE_OR_FALSE = /^\s*(true|false)\s*$/i;
+
+const timeoutSeconds = z.pipe(
+  z.transform((value: unknown) =>
+    typeof value === 'string' && DIGITS.test(value) ? Number(value.trim()) : value,
+  ),
+  z.int().check(z.minimum(1), z.maximum(900)),
+);
+
+const verifyServerCert = z.pipe(
+  z.transform((value: unknown) =>
+    typeof value === 'string' && TRUE_OR_FALSE.test(value) ? value.trim().toLowerCase() === 'true' : value,
+  ),
+  z.boolean(),
+);
+
+/** What a field that also takes text accepts, for the message when it gets something else. */
+const ACCEPTS: Readonly<Record<string, string>> = {
+  timeout_seconds: 'a whole number of seconds, as a number or a string of digits',
+  verify_server_cert: 'true or false',
+};
+
 const secretSchema = z.object({
-  base_url: z.string().check(z.minLength(1)),
+  base_url: z.string().check(z.trim(), z.minLength(1)),
   api_token: optionalText,
   username: optionalText,
   password: optionalText,
   domain: optionalText,
-  verify_server_cert: z.optional(z.nullable(z.boolean())),
+  verify_server_cert: z.optional(z.nullable(verifyServerCert)),
   ca_bundle: optionalText,
-  timeout_seconds: z.optional(z.nullable(z.int().check(z.minimum(1), z.maximum(900)))),
+  timeout_seconds: z.optional(z.nullable(timeoutSeconds)),
 });
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A missing field reads as "required", not as a type error, and a field that also takes text says
+ * what it takes; the received value is never part of the sentence.
+ */
+function describeCredentialIssue(issue: core.$ZodIssue, fields: Record<string, unknown>): string {
+  const field = issue.path.length === 1 ? String(issue.path[0]) : undefined;
+  if (field === undefined) return describeIssue(issue);
+  const absent = issue.code === 'invalid_type' && (fields[field] === undefined || fields[field] === null);
+  const blank = issue.code === 'too_small' && issue.origin === 'string' && issue.minimum === 1;
+  if (absent || blank) return `field '${field}' is required`;
+  const accepts = ACCEPTS[field];
+  if (issue.code === 'invalid_type' && accepts !== undefined) return `field '${field}' must be ${accepts}`;
+  return describeIssue(issue);
+}
 
 export const NO_CREDENTIALS_MESSAGE =
   'Please provide either an API token, or username and password credentials';
@@ -42,13 +90,20 @@ function blankToUndefined(value: string | null | undefined): string | undefined 
  * so the message tells the operator what to fix; no field value is ever part of a message.
  */
 export function parseCredentials(raw: unknown, source: string): TaniumCredentials {
+  // The stack creates the secret as `{}`: say it is unfilled and how to fill it, not that a field is wrong.
+  if (isRecord(raw) && Object.keys(raw).length === 0) {
+    throw new ConfigError(
+      `The Tanium credentials ${source} holds no settings yet: write a JSON object with base_url and api_token (or username and password), as shown under "${CREDENTIALS_README_HEADING}" in the README`,
+    );
+  }
   const parsed = secretSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => describeIssue(issue)).join('; ');
+    const fields = isRecord(raw) ? raw : {};
+    const problems = parsed.error.issues.map((issue) => describeCredentialIssue(issue, fields)).join('; ');
     throw new ConfigError(`Invalid Tanium credentials in ${source}: ${problems}`);
   }
   const secret = parsed.data;
-  const baseUrl = secret.base_url.trim().replace(/[/\\]+$/, '');
+  const baseUrl = secret.base_url.replace(/[/\\]+$/, '');
   let url: URL;
   try {
     url = new URL(baseUrl);

@@ -12,6 +12,7 @@ import {
 } from '../../../shared/config/credential-source.ts';
 import {
   assertHasCredential,
+  CREDENTIALS_README_HEADING,
   credentialFingerprint,
   parseCredentials,
 } from '../../../shared/config/credentials.ts';
@@ -64,6 +65,104 @@ describe('Credentials', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain('12345678');
     }
+  });
+
+  it('accepts the strings the Secrets Manager console key/value editor stores', () => {
+    // Act
+    const fromConsole = parseCredentials(
+      {
+        base_url: 'https://t.example.com',
+        api_token: 'tok',
+        timeout_seconds: ' 030 ',
+        verify_server_cert: ' FALSE ',
+      },
+      'f',
+    );
+    const trueInAnyCase = parseCredentials(
+      { base_url: 'https://t.example.com', timeout_seconds: '900', verify_server_cert: 'True' },
+      'f',
+    );
+    const fromJson = parseCredentials(
+      { base_url: 'https://t.example.com', timeout_seconds: 1, verify_server_cert: false },
+      'f',
+    );
+
+    // Assess
+    expect(fromConsole).toMatchObject({ timeoutSeconds: 30, verifyServerCert: false });
+    expect(trueInAnyCase).toMatchObject({ timeoutSeconds: 900, verifyServerCert: true });
+    expect(fromJson).toMatchObject({ timeoutSeconds: 1, verifyServerCert: false });
+  });
+
+  it('keeps the 1..900 range for a timeout given as a string', () => {
+    expect(() => parseCredentials({ base_url: 'https://t.example.com', timeout_seconds: '0' }, 'f')).toThrow(
+      "Invalid Tanium credentials in f: field 'timeout_seconds' must be at least 1",
+    );
+    expect(() =>
+      parseCredentials({ base_url: 'https://t.example.com', timeout_seconds: ' 901' }, 'f'),
+    ).toThrow("Invalid Tanium credentials in f: field 'timeout_seconds' must be at most 900");
+  });
+
+  it.each([
+    ['timeout_seconds', 'hunter2', "field 'timeout_seconds' must be a whole number of seconds"],
+    ['timeout_seconds', '1.5', "field 'timeout_seconds' must be a whole number of seconds"],
+    ['timeout_seconds', '-5', "field 'timeout_seconds' must be a whole number of seconds"],
+    ['timeout_seconds', '', "field 'timeout_seconds' must be a whole number of seconds"],
+    ['timeout_seconds', 1.5, "field 'timeout_seconds' must be a whole number of seconds"],
+    ['timeout_seconds', true, "field 'timeout_seconds' must be a whole number of seconds"],
+    ['verify_server_cert', 'hunter2', "field 'verify_server_cert' must be true or false"],
+    ['verify_server_cert', 'yes', "field 'verify_server_cert' must be true or false"],
+    ['verify_server_cert', '', "field 'verify_server_cert' must be true or false"],
+    ['verify_server_cert', 0, "field 'verify_server_cert' must be true or false"],
+  ])('rejects %s %j naming the field and what it accepts, not the value', (field, value, expected) => {
+    // Act
+    const error = (() => {
+      try {
+        parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok', [field]: value }, 'f');
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(`Invalid Tanium credentials in f: ${expected}`);
+    expect((error as Error).message).not.toContain('hunter2');
+  });
+
+  it.each([
+    ['missing', {}],
+    ['null', { base_url: null }],
+    ['blank', { base_url: '   ' }],
+  ])('says base_url is required when it is %s', (_case, fields) => {
+    expect(() => parseCredentials({ api_token: 'tok', ...fields }, "secret 'x'")).toThrow(
+      "Invalid Tanium credentials in secret 'x': field 'base_url' is required",
+    );
+  });
+
+  it('still calls a base_url of the wrong type a type error', () => {
+    expect(() => parseCredentials({ base_url: 5, api_token: 'tok' }, 'f')).toThrow(
+      "field 'base_url' must be a string",
+    );
+  });
+
+  it('explains how to fill a secret that holds no settings yet (the stack creates it as {})', async () => {
+    // Prepare
+    secretsManager.on(GetSecretValueCommand).resolves({ SecretString: '{}' });
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+
+    // Act
+    const failure = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' }).catch((e: unknown) => e);
+
+    // Assess
+    expect(failure).toBeInstanceOf(ConfigError);
+    const message = (failure as Error).message;
+    expect(message).toContain("The Tanium credentials secret 'tanium/creds' holds no settings yet");
+    expect(message).toContain('base_url');
+    expect(message).toContain('api_token');
+    expect(message).toContain(`"${CREDENTIALS_README_HEADING}"`);
+    expect(message).not.toContain('must be a string');
+    expect(readme).toContain(`\n### ${CREDENTIALS_README_HEADING}\n`);
   });
 
   it('rejects a base URL without a scheme or with a query', () => {
