@@ -3,7 +3,7 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { awsClientConfig } from './aws-client-config.ts';
 import { isRetryableAwsError } from './aws-errors.ts';
-import { parseCredentials, type TaniumCredentials } from './credentials.ts';
+import { HOW_TO_FILL_THE_SECRET, parseCredentials, type TaniumCredentials } from './credentials.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -30,7 +30,7 @@ export async function credentialsFromSecret(secretId: string): Promise<TaniumCre
   }
   if (value === undefined || value === null) {
     throw new ConfigError(
-      `The Tanium credentials secret '${secretId}' has no value yet; put the JSON credentials in it`,
+      `The Tanium credentials secret '${secretId}' has no value yet: ${HOW_TO_FILL_THE_SECRET}`,
     );
   }
   return parseCredentials(value, `secret '${secretId}'`);

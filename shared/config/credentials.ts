@@ -23,6 +23,9 @@ const optionalText = z.optional(z.nullable(z.string()));
 /** The README section that shows how to write the secret; a message about an unfilled secret points there. */
 export const CREDENTIALS_README_HEADING = 'Credentials secret';
 
+/** What an operator facing an unfilled secret needs to know. */
+export const HOW_TO_FILL_THE_SECRET = `write a JSON object with base_url and api_token (or username and password), as shown under "${CREDENTIALS_README_HEADING}" in the README`;
+
 // The Secrets Manager console's key/value editor stores every value as a string, so `"60"` and
 // `"false"` are taken as well as JSON numbers and booleans; nothing looser, so a typo still fails.
 const DIGITS = /^\s*[0-9]+\s*$/;
@@ -93,7 +96,7 @@ export function parseCredentials(raw: unknown, source: string): TaniumCredential
   // The stack creates the secret as `{}`: say it is unfilled and how to fill it, not that a field is wrong.
   if (isRecord(raw) && Object.keys(raw).length === 0) {
     throw new ConfigError(
-      `The Tanium credentials ${source} holds no settings yet: write a JSON object with base_url and api_token (or username and password), as shown under "${CREDENTIALS_README_HEADING}" in the README`,
+      `The Tanium credentials ${source} holds no settings yet: ${HOW_TO_FILL_THE_SECRET}`,
     );
   }
   const parsed = secretSchema.safeParse(raw);

@@ -255,6 +255,20 @@ describe('Credentials', () => {
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(1);
   });
 
+  it('explains how to fill a secret that has no string value', async () => {
+    // Prepare
+    secretsManager.on(GetSecretValueCommand).resolves({});
+
+    // Act
+    const failure = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/unset' }).catch((e: unknown) => e);
+
+    // Assess
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as Error).message).toBe(
+      `The Tanium credentials secret 'tanium/unset' has no value yet: write a JSON object with base_url and api_token (or username and password), as shown under "${CREDENTIALS_README_HEADING}" in the README`,
+    );
+  });
+
   it('reports a secret that is not JSON without showing its value', async () => {
     secretsManager.on(GetSecretValueCommand).resolves({ SecretString: 'hunter2-not-json' });
     const failure = loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
