@@ -1,6 +1,6 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { SETTING_DEFAULTS } from '../shared/config/settings.ts';
-import type { FunctionName } from './families.ts';
+import { FUNCTION_NAMES, type FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
 import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
 
@@ -92,6 +92,37 @@ export interface EnvironmentConfig {
   readonly metricsNamespace: string;
 }
 
+/**
+ * Every setting optional at every depth. A list is a value, not a group: one given replaces the list
+ * it overrides whole (no concatenation).
+ */
+export type DeepPartial<T> = T extends readonly unknown[]
+  ? T
+  : T extends object
+    ? { readonly [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/**
+ * Only what differs from the configuration it applies to. Groups (`functions`, `functions.<name>`,
+ * `poller`, `poller.settings`, `vpc`, `alarms`) merge key by key, so `functions: { evidence: {
+ * timeoutSeconds: 900 } }` keeps every other setting. Lists (`alarms.emailSubscriptions`,
+ * `requestSources`) replace whole, and so does `credentials`: it is a choice between creating and
+ * importing, and a merge could keep a created secret's name beside an imported secret's ARN. A key set
+ * to `undefined` unsets an optional setting, e.g. `poller: { reservedConcurrency: undefined }`.
+ */
+export type EnvironmentOverrides = DeepPartial<Omit<EnvironmentConfig, 'name' | 'credentials'>> & {
+  readonly credentials?: CredentialsSecretConfig;
+};
+
+/** One entry of ENVIRONMENTS, whose key is the environment's name. */
+export type EnvironmentDeclaration = EnvironmentOverrides & {
+  /** The environment whose resolved settings this one starts from; BASE when absent. */
+  readonly extends?: string;
+  /** Never inherited: a bus name is unique in an account and region, so two environments cannot share one. */
+  readonly eventBusName: string;
+};
+
+/** What every environment starts from (unless it extends another). */
 const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName'> = {
   retainData: false,
   terminationProtection: false,
@@ -117,54 +148,266 @@ const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName'> = {
 };
 
 /**
- * The deployable environments, selected with `cdk synth|deploy -c env=<name>`. Edit these (or add one)
- * to set an account, region, imported secret, VPC egress or alarm recipients.
+ * The deployable environments, selected with `cdk synth|deploy -c env=<name>`. Each states only what
+ * differs from BASE (or from the environment it `extends`); see EnvironmentOverrides for how groups,
+ * lists and `credentials` combine. Edit these (or add one) to set an account, region, imported secret,
+ * VPC egress or alarm recipients.
  */
 export const ENVIRONMENTS = {
   dev: {
-    ...BASE,
-    name: 'dev',
     eventBusName: 'tanium-tr-dev',
     logRetention: RetentionDays.ONE_WEEK,
     logLevel: 'DEBUG',
     resultsExpirationDays: 7,
     accessLogsExpirationDays: 14,
-    vpc: { ...BASE.vpc, flowLogRetention: RetentionDays.ONE_WEEK },
+    vpc: { flowLogRetention: RetentionDays.ONE_WEEK },
   },
   prod: {
-    ...BASE,
-    name: 'prod',
     eventBusName: 'tanium-tr-prod',
-    poller: { ...BASE.poller, reservedConcurrency: 1 },
+    poller: { reservedConcurrency: 1 },
     retainData: true,
     terminationProtection: true,
     logRetention: RetentionDays.THREE_MONTHS,
     accessLogsExpirationDays: 365,
-    alarms: { ...BASE.alarms, topic: true },
-    vpc: { ...BASE.vpc, flowLogRetention: RetentionDays.THREE_MONTHS },
+    alarms: { topic: true },
+    vpc: { flowLogRetention: RetentionDays.THREE_MONTHS },
   },
-} as const satisfies Record<string, EnvironmentConfig>;
+} as const satisfies Record<string, EnvironmentDeclaration>;
 
 export type EnvironmentName = keyof typeof ENVIRONMENTS;
 
 export const ENVIRONMENT_NAMES = Object.keys(ENVIRONMENTS) as EnvironmentName[];
 
-/** Settings a caller (a test, another app) may replace; nested groups replace whole. */
-export type EnvironmentOverrides = Partial<EnvironmentConfig>;
-
 /**
- * The configuration for `name`, with overrides applied and checked.
- * @throws Error naming the known environments when `name` is not one of them, or naming the bad setting.
+ * The configuration for `name`: BASE, then each environment it extends, then its own declaration, then
+ * `overrides`, checked. `declarations` stands in for ENVIRONMENTS in tests.
+ * @throws Error naming the known environments when `name` is not one of them, or listing every problem.
  */
-export function resolveEnvironment(name: string, overrides: EnvironmentOverrides = {}): EnvironmentConfig {
-  if (!Object.hasOwn(ENVIRONMENTS, name)) {
-    throw new Error(`Unknown environment '${name}': use -c env=<${ENVIRONMENT_NAMES.join('|')}>`);
+export function resolveEnvironment(
+  name: string,
+  overrides: EnvironmentOverrides = {},
+  declarations: Readonly<Record<string, EnvironmentDeclaration>> = ENVIRONMENTS,
+): EnvironmentConfig {
+  if (!Object.hasOwn(declarations, name)) {
+    throw new Error(`Unknown environment '${name}': use -c env=<${Object.keys(declarations).join('|')}>`);
   }
-  const config: EnvironmentConfig = { ...ENVIRONMENTS[name as EnvironmentName], ...overrides };
-  validateEnvironment(config);
-  return config;
+  const chain = extendsChain(name, declarations);
+  if (typeof chain === 'string') throwProblems(name, [chain]);
+  let merged: unknown = BASE;
+  for (const { extends: _, ...declared } of chain) merged = merge(merged, declared, CONFIG_SPEC);
+  // The name is the key: a stray `name` (no type check under tsx) must not rename the stack.
+  const config = { ...(merge(merged, overrides, CONFIG_SPEC) as object), name };
+  // The value checks read the settings as typed, so they run only once the shape is right.
+  const problems = shapeProblems(config, CONFIG_SPEC, '');
+  if (problems.length > 0) throwProblems(name, problems);
+  validateEnvironment(config as EnvironmentConfig);
+  return config as EnvironmentConfig;
 }
 
+/** The declarations `name` resolves from, the farthest ancestor first, or the problem with them. */
+function extendsChain(
+  name: string,
+  declarations: Readonly<Record<string, EnvironmentDeclaration>>,
+): EnvironmentDeclaration[] | string {
+  const names: string[] = [];
+  for (let current: string | undefined = name; current !== undefined; ) {
+    if (names.includes(current)) {
+      return `environments extend one another in a cycle: ${[...names, current].join(' -> ')}`;
+    }
+    const declaration: EnvironmentDeclaration | undefined = Object.hasOwn(declarations, current)
+      ? declarations[current]
+      : undefined;
+    if (declaration === undefined) {
+      const known = Object.keys(declarations).join(', ');
+      return `${names.at(-1)} extends '${current}', which is not an environment (known: ${known})`;
+    }
+    names.push(current);
+    current = declaration.extends;
+  }
+  return names.reverse().map((n) => declarations[n]!);
+}
+
+function throwProblems(name: string, problems: readonly string[]): never {
+  throw new Error(`Invalid configuration for environment '${name}': ${problems.join('; ')}`);
+}
+
+type Leaf = 'number' | 'string' | 'boolean' | 'strings' | 'credentials';
+
+/**
+ * What one setting of a resolved configuration must be: a leaf (`?`: may be unset) or a group of
+ * settings. One spec drives both the merge (groups merge, everything else replaces) and the shape
+ * check, so the two cannot disagree about what a group is.
+ */
+type Spec = Leaf | `${Leaf}?` | { readonly group: Readonly<Record<string, Spec>>; readonly optional?: true };
+
+interface Group<T> {
+  readonly group: SpecOf<T>;
+  readonly optional?: true;
+}
+
+type LeafOf<V> = [V] extends [boolean]
+  ? 'boolean'
+  : [V] extends [number]
+    ? 'number'
+    : [V] extends [string]
+      ? 'string'
+      : [V] extends [readonly string[]]
+        ? 'strings'
+        : [V] extends [CredentialsSecretConfig]
+          ? 'credentials'
+          : never;
+
+type SpecFor<V> = [LeafOf<V>] extends [never] ? Group<V> : LeafOf<V>;
+
+/** The spec of T's settings: tsc holds it to T's keys and to each one's type and optionality. */
+type SpecOf<T> = {
+  readonly [K in keyof T]-?: Record<never, never> extends Pick<T, K>
+    ? SpecFor<NonNullable<T[K]>> extends Leaf
+      ? `${SpecFor<NonNullable<T[K]>>}?`
+      : Group<NonNullable<T[K]>> & { readonly optional: true }
+    : SpecFor<T[K]>;
+};
+
+const FUNCTION_SPEC: Group<FunctionSettings> = {
+  group: {
+    memoryMiB: 'number',
+    timeoutSeconds: 'number',
+    ephemeralStorageMiB: 'number?',
+    batchSize: 'number',
+    maxBatchingWindowSeconds: 'number',
+    maxConcurrency: 'number?',
+  },
+};
+
+const CONFIG_SPEC: Group<EnvironmentConfig> = {
+  group: {
+    name: 'string',
+    account: 'string?',
+    region: 'string?',
+    retainData: 'boolean',
+    terminationProtection: 'boolean',
+    eventBusName: 'string',
+    maxReceiveCount: 'number',
+    resultsExpirationDays: 'number',
+    accessLogsExpirationDays: 'number',
+    logRetention: 'number',
+    logLevel: 'string',
+    getFileMaxBytes: 'number',
+    functions: {
+      group: Object.fromEntries(FUNCTION_NAMES.map((fn) => [fn, FUNCTION_SPEC])) as SpecOf<
+        Record<FunctionName, FunctionSettings>
+      >,
+    },
+    poller: {
+      group: {
+        schedule: 'string',
+        firstRunHours: 'number',
+        retryAttempts: 'number',
+        maxEventAgeSeconds: 'number',
+        enabled: 'boolean',
+        reservedConcurrency: 'number?',
+        settings: {
+          optional: true,
+          group: {
+            pageSize: 'number?',
+            maxRequestsPerRun: 'number?',
+            overlapSeconds: 'number?',
+            reserveSeconds: 'number?',
+            maxRunSeconds: 'number?',
+            maxRecentIds: 'number?',
+            filterState: 'string?',
+            filterPriority: 'string?',
+            filterSeverity: 'string?',
+            filterIntelDocId: 'string?',
+            filterQuery: 'string?',
+            enrichIntelNames: 'boolean?',
+          },
+        },
+      },
+    },
+    credentials: 'credentials',
+    vpc: {
+      group: { enabled: 'boolean', maxAzs: 'number', natGateways: 'number', flowLogRetention: 'number' },
+    },
+    alarms: {
+      group: {
+        topic: 'boolean',
+        emailSubscriptions: 'strings',
+        pollerLagSeconds: 'number',
+        pollerFailureThreshold: 'number',
+      },
+    },
+    requestSources: 'strings',
+    metricsNamespace: 'string',
+  },
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `override` on `base`: where both are objects and the spec says group, key by key; else it replaces. */
+function merge(base: unknown, override: unknown, spec: Spec): unknown {
+  if (typeof spec === 'string' || !isRecord(base) || !isRecord(override)) return override;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    const child = Object.hasOwn(spec.group, key) ? spec.group[key] : undefined;
+    // An unknown key is kept as given, for the shape check to name.
+    merged[key] = child === undefined ? value : merge(base[key], value, child);
+  }
+  return merged;
+}
+
+const LEAVES: Record<Leaf, { readonly is: (value: unknown) => boolean; readonly what: string }> = {
+  number: { is: (v) => typeof v === 'number' && Number.isFinite(v), what: 'a number' },
+  string: { is: (v) => typeof v === 'string', what: 'a string' },
+  boolean: { is: (v) => typeof v === 'boolean', what: 'true or false' },
+  strings: {
+    is: (v) => Array.isArray(v) && v.every((item) => typeof item === 'string'),
+    what: 'a list of strings',
+  },
+  credentials: {
+    is: isCredentials,
+    what: "{ mode: 'create', secretName? } or { mode: 'import', secretCompleteArn or secretName, kmsKeyArn? }",
+  },
+};
+
+function isCredentials(value: unknown): boolean {
+  if (!isRecord(value)) return false;
+  const only = (keys: readonly string[]) =>
+    Object.entries(value).every(
+      ([key, v]) => key === 'mode' || (keys.includes(key) && (v === undefined || typeof v === 'string')),
+    );
+  if (value.mode === 'create') return only(['secretName']);
+  if (value.mode !== 'import' || !only(['secretCompleteArn', 'secretName', 'kmsKeyArn'])) return false;
+  return (typeof value.secretCompleteArn === 'string') !== (typeof value.secretName === 'string');
+}
+
+/** Where `value` departs from `spec`: unknown keys, groups that are not objects, leaves of the wrong type. */
+function shapeProblems(value: unknown, spec: Spec, path: string): string[] {
+  if (typeof spec === 'string') {
+    const optional = spec.endsWith('?');
+    if (optional && value === undefined) return [];
+    const leaf = LEAVES[(optional ? spec.slice(0, -1) : spec) as Leaf];
+    return leaf.is(value) ? [] : [`${path} must be ${leaf.what}${optional ? ' or unset' : ''}`];
+  }
+  if (spec.optional && value === undefined) return [];
+  if (!isRecord(value)) return [`${path} must be a group of settings (an object)`];
+  const problems: string[] = [];
+  const unknown = Object.keys(value).filter((key) => !Object.hasOwn(spec.group, key));
+  if (unknown.length > 0) {
+    const known = Object.keys(spec.group).join(', ');
+    problems.push(`${path ? `${path}: ` : ''}unknown ${unknown.join(', ')} (known: ${known})`);
+  }
+  for (const [key, child] of Object.entries(spec.group)) {
+    problems.push(...shapeProblems(value[key], child, path ? `${path}.${key}` : key));
+  }
+  return problems;
+}
+
+const LOG_LEVELS: readonly EnvironmentConfig['logLevel'][] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
+
+/** The value checks, on a configuration whose shape is already known right. */
 function validateEnvironment(config: EnvironmentConfig): void {
   const problems: string[] = [];
   if (
@@ -174,8 +417,17 @@ function validateEnvironment(config: EnvironmentConfig): void {
   ) {
     problems.push('maxReceiveCount must be an integer from 1 to 1000');
   }
-  if (!Number.isInteger(config.resultsExpirationDays) || config.resultsExpirationDays < 1) {
-    problems.push('resultsExpirationDays must be a positive integer');
+  for (const key of ['resultsExpirationDays', 'accessLogsExpirationDays'] as const) {
+    if (!Number.isInteger(config[key]) || config[key] < 1) problems.push(`${key} must be a positive integer`);
+  }
+  if (!LOG_LEVELS.includes(config.logLevel))
+    problems.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!Object.values(RetentionDays).includes(config.logRetention)) {
+    problems.push('logRetention must be a RetentionDays value');
+  }
+  if (!Number.isSafeInteger(config.getFileMaxBytes) || config.getFileMaxBytes < 1) {
+    // What the evidence function's own parser accepts for GET_FILE_MAX_BYTES.
+    problems.push('getFileMaxBytes must be a positive integer');
   }
   for (const [fn, s] of Object.entries(config.functions)) {
     if (s.timeoutSeconds < 1 || s.timeoutSeconds > 900) problems.push(`${fn}: timeoutSeconds must be 1..900`);
@@ -189,6 +441,14 @@ function validateEnvironment(config: EnvironmentConfig): void {
       (!Number.isInteger(s.maxConcurrency) || s.maxConcurrency < 2 || s.maxConcurrency > 1000)
     ) {
       problems.push(`${fn}: maxConcurrency must be unset or an integer from 2 to 1000`);
+    }
+    if (
+      s.ephemeralStorageMiB !== undefined &&
+      (!Number.isInteger(s.ephemeralStorageMiB) ||
+        s.ephemeralStorageMiB < 512 ||
+        s.ephemeralStorageMiB > 10240)
+    ) {
+      problems.push(`${fn}: ephemeralStorageMiB must be unset or an integer from 512 to 10240`);
     }
     if (s.maxBatchingWindowSeconds < 0 || s.maxBatchingWindowSeconds > 300) {
       problems.push(`${fn}: maxBatchingWindowSeconds must be 0..300`);
@@ -215,7 +475,9 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (config.alarms.emailSubscriptions.length > 0 && !config.alarms.topic) {
     problems.push('alarms.emailSubscriptions needs alarms.topic = true');
   }
-  if (problems.length > 0) {
-    throw new Error(`Invalid configuration for environment '${config.name}': ${problems.join('; ')}`);
+  if (!(config.alarms.pollerLagSeconds > 0)) problems.push('alarms.pollerLagSeconds must be positive');
+  if (!Number.isInteger(config.alarms.pollerFailureThreshold) || config.alarms.pollerFailureThreshold < 1) {
+    problems.push('alarms.pollerFailureThreshold must be a positive integer');
   }
+  if (problems.length > 0) throwProblems(config.name, problems);
 }

@@ -7,7 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { BUNDLE_SETTINGS, esbuildBuildOptions } from '../../infra/bundling.ts';
 import { visibilityTimeoutSeconds } from '../../infra/constructs/family-queue.ts';
 import { cdkBundlingOptions, PROJECT_ROOT } from '../../infra/constructs/tanium-function.ts';
-import { ENVIRONMENT_NAMES, ENVIRONMENTS, resolveEnvironment } from '../../infra/environments.ts';
+import {
+  ENVIRONMENT_NAMES,
+  ENVIRONMENTS,
+  type EnvironmentDeclaration,
+  type EnvironmentOverrides,
+  resolveEnvironment,
+} from '../../infra/environments.ts';
 import { FAMILIES, FAMILY_ACTIONS, familyActionNames } from '../../infra/families.ts';
 import { flattenCfnReference } from '../../infra/nag.ts';
 import {
@@ -61,10 +67,7 @@ describe('Infrastructure configuration: environments', () => {
   it.each([1, 2.5, 1001])('rejects a family maxConcurrency of %s, naming the function', (value) => {
     expect(() =>
       resolveEnvironment('dev', {
-        functions: {
-          ...ENVIRONMENTS.dev.functions,
-          intel: { ...ENVIRONMENTS.dev.functions.intel, maxConcurrency: value },
-        },
+        functions: { intel: { maxConcurrency: value } },
       }),
     ).toThrow(/intel: maxConcurrency must be unset or an integer from 2 to 1000/);
   });
@@ -79,15 +82,15 @@ describe('Infrastructure configuration: environments', () => {
   });
 
   it.each([0, 1.5, 1001])('rejects a poller reserved concurrency of %s, naming the setting', (value) => {
-    expect(() =>
-      resolveEnvironment('dev', { poller: { ...ENVIRONMENTS.dev.poller, reservedConcurrency: value } }),
-    ).toThrow(/poller.reservedConcurrency must be unset or an integer from 1 to 1000/);
+    expect(() => resolveEnvironment('dev', { poller: { reservedConcurrency: value } })).toThrow(
+      /poller.reservedConcurrency must be unset or an integer from 1 to 1000/,
+    );
   });
 
   it('rejects more NAT gateways than availability zones', () => {
     expect(() =>
       resolveEnvironment('prod', {
-        vpc: { ...ENVIRONMENTS.prod.vpc, enabled: true, maxAzs: 1, natGateways: 2 },
+        vpc: { enabled: true, maxAzs: 1, natGateways: 2 },
       }),
     ).toThrow(/vpc.natGateways/);
   });
@@ -95,20 +98,252 @@ describe('Infrastructure configuration: environments', () => {
   it('rejects alarm e-mails without the alarm topic', () => {
     expect(() =>
       resolveEnvironment('dev', {
-        alarms: { ...ENVIRONMENTS.dev.alarms, emailSubscriptions: ['soc@example.com'] },
+        alarms: { emailSubscriptions: ['soc@example.com'] },
       }),
     ).toThrow(/alarms.emailSubscriptions/);
+  });
+
+  it.each([
+    [{ getFileMaxBytes: 0 }, /getFileMaxBytes must be a positive integer/],
+    [{ accessLogsExpirationDays: 0 }, /accessLogsExpirationDays must be a positive integer/],
+    [{ logRetention: 4 }, /logRetention must be a RetentionDays value/],
+    [
+      { functions: { evidence: { ephemeralStorageMiB: 256 } } },
+      /evidence: ephemeralStorageMiB must be unset or an integer from 512 to 10240/,
+    ],
+    [{ alarms: { pollerLagSeconds: 0 } }, /alarms.pollerLagSeconds must be positive/],
+    [{ alarms: { pollerFailureThreshold: 1.5 } }, /alarms.pollerFailureThreshold must be a positive integer/],
+  ] as const)('rejects %j, naming the setting', (overrides, message) => {
+    expect(() => resolveEnvironment('dev', overrides as EnvironmentOverrides)).toThrow(message);
   });
 
   it('rejects a function timeout the queue visibility timeout cannot cover', () => {
     expect(() =>
       resolveEnvironment('dev', {
-        functions: {
-          ...ENVIRONMENTS.dev.functions,
-          evidence: { ...ENVIRONMENTS.dev.functions.evidence, timeoutSeconds: 901 },
-        },
+        functions: { evidence: { timeoutSeconds: 901 } },
       }),
     ).toThrow(/evidence: timeoutSeconds must be 1..900/);
+  });
+});
+
+describe('Infrastructure configuration: partial overrides', () => {
+  /** The message of the problems list, failing the test on any other error (a TypeError above all). */
+  function problemsOf(resolve: () => unknown): string {
+    try {
+      resolve();
+    } catch (error) {
+      expect(error).not.toBeInstanceOf(TypeError);
+      expect(String((error as Error).message)).toMatch(/^Invalid configuration for environment '/);
+      return (error as Error).message;
+    }
+    return expect.fail('resolved without a problem');
+  }
+
+  it('keeps the other evidence settings and the other functions when one evidence setting changes', () => {
+    // Prepare
+    const plain = resolveEnvironment('dev');
+
+    // Act
+    const config = resolveEnvironment('dev', { functions: { evidence: { timeoutSeconds: 900 } } });
+
+    // Assess
+    expect(config).toEqual({
+      ...plain,
+      functions: { ...plain.functions, evidence: { ...plain.functions.evidence, timeoutSeconds: 900 } },
+    });
+  });
+
+  it('keeps the poller defaults when only one poller setting is given', () => {
+    // Prepare
+    const plain = resolveEnvironment('prod');
+
+    // Act
+    const config = resolveEnvironment('prod', {
+      poller: { settings: { filterState: 'unresolved,inprogress' } },
+    });
+
+    // Assess
+    expect(config).toEqual({
+      ...plain,
+      poller: { ...plain.poller, settings: { filterState: 'unresolved,inprogress' } },
+    });
+  });
+
+  it('resolves a declaration that states only what differs, at any depth, as a platform team writes it', () => {
+    // Prepare
+    const declarations = {
+      soc: {
+        eventBusName: 'tanium-tr-soc',
+        functions: { evidence: { timeoutSeconds: 900 } },
+        poller: { settings: { filterState: 'unresolved', pageSize: 500 } },
+      },
+    } satisfies Record<string, EnvironmentDeclaration>;
+    const dev = resolveEnvironment('dev');
+
+    // Act
+    const soc = resolveEnvironment('soc', { poller: { settings: { pageSize: 300 } } }, declarations);
+
+    // Assess: dev differs from BASE only in settings soc does not touch
+    expect(soc.name).toBe('soc');
+    expect(soc.eventBusName).toBe('tanium-tr-soc');
+    expect(soc.functions).toEqual({
+      ...dev.functions,
+      evidence: { ...dev.functions.evidence, timeoutSeconds: 900 },
+    });
+    expect(soc.poller).toEqual({ ...dev.poller, settings: { filterState: 'unresolved', pageSize: 300 } });
+    expect(soc.alarms).toEqual(dev.alarms);
+  });
+
+  it('starts an environment that extends another from that one, and lets it unset an optional setting', () => {
+    // Prepare
+    const declarations = {
+      ...ENVIRONMENTS,
+      staging: {
+        extends: 'prod',
+        eventBusName: 'tanium-tr-staging',
+        poller: { reservedConcurrency: undefined },
+        alarms: { emailSubscriptions: ['soc@example.com'] },
+      },
+    } satisfies Record<string, EnvironmentDeclaration>;
+    const prod = resolveEnvironment('prod');
+
+    // Act
+    const staging = resolveEnvironment('staging', {}, declarations);
+
+    // Assess
+    expect(staging).toEqual({
+      ...prod,
+      name: 'staging',
+      eventBusName: 'tanium-tr-staging',
+      poller: { ...prod.poller, reservedConcurrency: undefined },
+      alarms: { ...prod.alarms, emailSubscriptions: ['soc@example.com'] },
+    });
+  });
+
+  it('replaces lists and the credentials choice whole instead of merging them', () => {
+    // Prepare
+    const declarations = {
+      a: {
+        eventBusName: 'bus-a',
+        alarms: { topic: true, emailSubscriptions: ['a@example.com'] },
+        requestSources: ['one', 'two'],
+        credentials: {
+          mode: 'import',
+          secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tanium-AbCdEf',
+          kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1',
+        },
+      },
+      b: {
+        extends: 'a',
+        eventBusName: 'bus-b',
+        alarms: { emailSubscriptions: ['b@example.com'] },
+        requestSources: ['three'],
+        credentials: { mode: 'import', secretName: 'tanium' },
+      },
+    } satisfies Record<string, EnvironmentDeclaration>;
+
+    // Act
+    const b = resolveEnvironment('b', {}, declarations);
+
+    // Assess
+    expect(b.alarms.emailSubscriptions).toEqual(['b@example.com']);
+    expect(b.alarms.topic).toBe(true);
+    expect(b.requestSources).toEqual(['three']);
+    expect(b.credentials).toEqual({ mode: 'import', secretName: 'tanium' });
+  });
+
+  it.each([
+    [
+      'an unknown function',
+      { functions: { evidenc: { timeoutSeconds: 900 } } },
+      /functions: unknown evidenc \(known: connections, /,
+    ],
+    [
+      'a function that is not a group',
+      { functions: { evidence: 900 } },
+      /functions\.evidence must be a group of settings \(an object\)/,
+    ],
+    ['functions set to null', { functions: null }, /functions must be a group of settings/],
+    ['a poller that is a string', { poller: 'off' }, /poller must be a group of settings/],
+    ['alarms set to null', { alarms: null }, /alarms must be a group of settings/],
+    [
+      'poller settings set to null',
+      { poller: { settings: null } },
+      /poller\.settings must be a group of settings/,
+    ],
+    [
+      'an unknown poller setting',
+      { poller: { settings: { pageSiz: 100 } } },
+      /poller\.settings: unknown pageSiz \(known: pageSize, /,
+    ],
+    [
+      'a timeout given as text',
+      { functions: { evidence: { timeoutSeconds: '900' } } },
+      /functions\.evidence\.timeoutSeconds must be a number/,
+    ],
+    [
+      'a required function setting unset',
+      { functions: { evidence: { timeoutSeconds: undefined } } },
+      /functions\.evidence\.timeoutSeconds must be a number/,
+    ],
+    [
+      'a required poller setting unset',
+      { poller: { firstRunHours: undefined } },
+      /poller\.firstRunHours must be a number/,
+    ],
+    ['a switch given as text', { poller: { enabled: 'yes' } }, /poller\.enabled must be true or false/],
+    [
+      'a list given as one string',
+      { requestSources: 'soar.pipeline' },
+      /requestSources must be a list of strings/,
+    ],
+    ['an unknown vpc setting', { vpc: { enabld: true } }, /vpc: unknown enabld \(known: enabled, /],
+    ['an unknown top-level setting', { retainDta: true }, /unknown retainDta \(known: /],
+    ['an import naming no secret', { credentials: { mode: 'import' } }, /credentials must be/],
+    [
+      'a create with an ARN',
+      { credentials: { mode: 'create', secretCompleteArn: 'arn' } },
+      /credentials must be/,
+    ],
+    ['an unknown log level', { logLevel: 'TRACE' }, /logLevel must be one of DEBUG, INFO, WARN, ERROR/],
+  ])('reports %s in the problems list, not as a TypeError', (_, overrides, message) => {
+    expect(problemsOf(() => resolveEnvironment('dev', overrides as unknown as EnvironmentOverrides))).toMatch(
+      message,
+    );
+  });
+
+  it('lists every shape problem at once', () => {
+    // Act
+    const message = problemsOf(() =>
+      resolveEnvironment('dev', {
+        functions: { evidenc: {} },
+        alarms: null,
+        requestSources: 'soar.pipeline',
+      } as unknown as EnvironmentOverrides),
+    );
+
+    // Assess
+    expect(message).toMatch(/functions: unknown evidenc/);
+    expect(message).toMatch(/alarms must be a group of settings/);
+    expect(message).toMatch(/requestSources must be a list of strings/);
+  });
+
+  it('names an environment that extends an unknown one, or a cycle of them', () => {
+    expect(
+      problemsOf(() => resolveEnvironment('b', {}, { b: { extends: 'prd', eventBusName: 'bus-b' } })),
+    ).toMatch(/extends 'prd', which is not an environment \(known: b\)/);
+    expect(
+      problemsOf(() =>
+        resolveEnvironment(
+          'a',
+          {},
+          {
+            a: { extends: 'b', eventBusName: 'bus-a' },
+            b: { extends: 'a', eventBusName: 'bus-b' },
+          },
+        ),
+      ),
+    ).toMatch(/extend one another in a cycle: a -> b -> a/);
   });
 });
 
@@ -128,9 +363,7 @@ describe('Infrastructure configuration: poller settings', () => {
     filterQuery: 'computerName=web-02',
     enrichIntelNames: true,
   };
-  const withPoller = (settings: PollerSettings) => ({
-    poller: { ...ENVIRONMENTS.dev.poller, settings },
-  });
+  const withPoller = (settings: PollerSettings) => ({ poller: { settings } });
   const REQUIRED = { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' };
 
   it.each(Object.entries(POLLER_SETTING_VARIABLES))(
@@ -151,10 +384,7 @@ describe('Infrastructure configuration: poller settings', () => {
   it('rejects a poller timeout the default reserve would use up, naming both settings', () => {
     expect(() =>
       resolveEnvironment('dev', {
-        functions: {
-          ...ENVIRONMENTS.dev.functions,
-          'alert-poller': { ...ENVIRONMENTS.dev.functions['alert-poller'], timeoutSeconds: 10 },
-        },
+        functions: { 'alert-poller': { timeoutSeconds: 10 } },
       }),
     ).toThrow(
       'poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds (10, the default, against 10)',

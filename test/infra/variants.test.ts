@@ -1,8 +1,8 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENVIRONMENTS } from '../../infra/environments.ts';
 import { FAMILIES, FUNCTION_NAMES, type FunctionName } from '../../infra/families.ts';
+import { DEFAULT_FUNCTIONS } from '../../infra/function-defaults.ts';
 import {
   cleanup,
   getAtt,
@@ -106,7 +106,7 @@ describe('Infrastructure variant: alarm e-mails', () => {
   beforeAll(() => {
     s = synthesize(
       'dev',
-      { alarms: { ...ENVIRONMENTS.dev.alarms, topic: true, emailSubscriptions: ['soc@example.com'] } },
+      { alarms: { topic: true, emailSubscriptions: ['soc@example.com'] } },
       { bundling: false },
     );
   });
@@ -226,14 +226,13 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
         maxReceiveCount: 7,
         requestSources: ['soar.pipeline'],
         functions: {
-          ...ENVIRONMENTS.dev.functions,
           investigation: {
-            memoryMiB: 768,
             timeoutSeconds: 90,
             batchSize: 10,
             maxBatchingWindowSeconds: 20,
             maxConcurrency: 4,
           },
+          evidence: { timeoutSeconds: 900 },
         },
       },
       { bundling: false },
@@ -257,6 +256,29 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
   it('hides a record for six function timeouts plus the batching window', () => {
     const queue = s.template.toJSON().Resources[logicalId(s.stack, s.stack.queues.investigation.queue)];
     expect(queue.Properties.VisibilityTimeout).toBe(6 * 90 + 20);
+  });
+
+  it('changes only the function settings given, keeping the defaults of the rest', () => {
+    // Prepare
+    const props = (name: FunctionName) =>
+      s.template.toJSON().Resources[logicalId(s.stack, s.stack.functions[name])].Properties;
+
+    // Assess
+    expect(props('investigation')).toMatchObject({
+      Timeout: 90,
+      MemorySize: DEFAULT_FUNCTIONS.investigation.memoryMiB,
+    });
+    expect(props('evidence')).toMatchObject({
+      Timeout: 900,
+      MemorySize: DEFAULT_FUNCTIONS.evidence.memoryMiB,
+      EphemeralStorage: { Size: DEFAULT_FUNCTIONS.evidence.ephemeralStorageMiB },
+    });
+    for (const name of FUNCTION_NAMES.filter((n) => n !== 'investigation' && n !== 'evidence')) {
+      expect(props(name)).toMatchObject({
+        Timeout: DEFAULT_FUNCTIONS[name].timeoutSeconds,
+        MemorySize: DEFAULT_FUNCTIONS[name].memoryMiB,
+      });
+    }
   });
 
   it('uses the configured receive count for every queue and tells the functions', () => {
@@ -283,11 +305,7 @@ describe('Infrastructure variant: a sandbox account with a low concurrency quota
 
   beforeAll(() => {
     dev = synthesize('dev', {}, { bundling: false });
-    reserved = synthesize(
-      'dev',
-      { poller: { ...ENVIRONMENTS.dev.poller, reservedConcurrency: 2 } },
-      { bundling: false },
-    );
+    reserved = synthesize('dev', { poller: { reservedConcurrency: 2 } }, { bundling: false });
   });
 
   afterAll(() => {
@@ -321,10 +339,8 @@ describe('Infrastructure variant: poller filters and tuning', () => {
     s = synthesize(
       'dev',
       {
-        poller: {
-          ...ENVIRONMENTS.dev.poller,
-          settings: { filterState: 'unresolved,inprogress', pageSize: 500, enrichIntelNames: true },
-        },
+        // Only the settings, as README shows: the rest of the poller keeps dev's values.
+        poller: { settings: { filterState: 'unresolved,inprogress', pageSize: 500, enrichIntelNames: true } },
       },
       { bundling: false },
     );
@@ -344,7 +360,12 @@ describe('Infrastructure variant: poller filters and tuning', () => {
       POLLER_PAGE_SIZE: '500',
       POLLER_ENRICH_INTEL_NAMES: 'true',
       POLLER_NAME: expect.any(String),
-      POLLER_FIRST_RUN_HOURS: String(ENVIRONMENTS.dev.poller.firstRunHours),
+      POLLER_FIRST_RUN_HOURS: '24',
+    });
+    s.template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Target: Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 120 } }),
     });
   });
 
