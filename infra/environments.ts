@@ -1,6 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { SETTING_DEFAULTS } from '../shared/config/settings.ts';
-import { FUNCTION_NAMES, type FunctionName } from './families.ts';
+import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
+import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
 import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
 
@@ -194,14 +195,13 @@ export function resolveEnvironment(
   const chain = extendsChain(name, declarations);
   if (typeof chain === 'string') throwProblems(name, [chain]);
   let merged: unknown = BASE;
-  for (const { extends: _, ...declared } of chain) merged = merge(merged, declared, CONFIG_SPEC);
+  for (const { extends: _, ...declared } of chain) merged = merge(merged, declared);
   // The name is the key: a stray `name` (no type check under tsx) must not rename the stack.
-  const config = { ...(merge(merged, overrides, CONFIG_SPEC) as object), name };
+  const parsed = environmentConfigSchema.safeParse({ ...(merge(merged, overrides) as object), name });
   // The value checks read the settings as typed, so they run only once the shape is right.
-  const problems = shapeProblems(config, CONFIG_SPEC, '');
-  if (problems.length > 0) throwProblems(name, problems);
-  validateEnvironment(config as EnvironmentConfig);
-  return config as EnvironmentConfig;
+  if (!parsed.success) throwProblems(name, parsed.error.issues.map(describeSettingIssue));
+  validateEnvironment(parsed.data);
+  return parsed.data;
 }
 
 /** The declarations `name` resolves from, the farthest ancestor first, or the problem with them. */
@@ -231,181 +231,23 @@ function throwProblems(name: string, problems: readonly string[]): never {
   throw new Error(`Invalid configuration for environment '${name}': ${problems.join('; ')}`);
 }
 
-type Leaf = 'number' | 'string' | 'boolean' | 'strings' | 'credentials';
-
-/**
- * What one setting of a resolved configuration must be: a leaf (`?`: may be unset) or a group of
- * settings. One spec drives both the merge (groups merge, everything else replaces) and the shape
- * check, so the two cannot disagree about what a group is.
- */
-type Spec = Leaf | `${Leaf}?` | { readonly group: Readonly<Record<string, Spec>>; readonly optional?: true };
-
-interface Group<T> {
-  readonly group: SpecOf<T>;
-  readonly optional?: true;
-}
-
-type LeafOf<V> = [V] extends [boolean]
-  ? 'boolean'
-  : [V] extends [number]
-    ? 'number'
-    : [V] extends [string]
-      ? 'string'
-      : [V] extends [readonly string[]]
-        ? 'strings'
-        : [V] extends [CredentialsSecretConfig]
-          ? 'credentials'
-          : never;
-
-type SpecFor<V> = [LeafOf<V>] extends [never] ? Group<V> : LeafOf<V>;
-
-/** The spec of T's settings: tsc holds it to T's keys and to each one's type and optionality. */
-type SpecOf<T> = {
-  readonly [K in keyof T]-?: Record<never, never> extends Pick<T, K>
-    ? SpecFor<NonNullable<T[K]>> extends Leaf
-      ? `${SpecFor<NonNullable<T[K]>>}?`
-      : Group<NonNullable<T[K]>> & { readonly optional: true }
-    : SpecFor<T[K]>;
-};
-
-const FUNCTION_SPEC: Group<FunctionSettings> = {
-  group: {
-    memoryMiB: 'number',
-    timeoutSeconds: 'number',
-    ephemeralStorageMiB: 'number?',
-    batchSize: 'number',
-    maxBatchingWindowSeconds: 'number',
-    maxConcurrency: 'number?',
-  },
-};
-
-const CONFIG_SPEC: Group<EnvironmentConfig> = {
-  group: {
-    name: 'string',
-    account: 'string?',
-    region: 'string?',
-    retainData: 'boolean',
-    terminationProtection: 'boolean',
-    eventBusName: 'string',
-    maxReceiveCount: 'number',
-    resultsExpirationDays: 'number',
-    accessLogsExpirationDays: 'number',
-    logRetention: 'number',
-    logLevel: 'string',
-    getFileMaxBytes: 'number',
-    functions: {
-      group: Object.fromEntries(FUNCTION_NAMES.map((fn) => [fn, FUNCTION_SPEC])) as SpecOf<
-        Record<FunctionName, FunctionSettings>
-      >,
-    },
-    poller: {
-      group: {
-        schedule: 'string',
-        firstRunHours: 'number',
-        retryAttempts: 'number',
-        maxEventAgeSeconds: 'number',
-        enabled: 'boolean',
-        reservedConcurrency: 'number?',
-        settings: {
-          optional: true,
-          group: {
-            pageSize: 'number?',
-            maxRequestsPerRun: 'number?',
-            overlapSeconds: 'number?',
-            reserveSeconds: 'number?',
-            maxRunSeconds: 'number?',
-            maxRecentIds: 'number?',
-            filterState: 'string?',
-            filterPriority: 'string?',
-            filterSeverity: 'string?',
-            filterIntelDocId: 'string?',
-            filterQuery: 'string?',
-            enrichIntelNames: 'boolean?',
-          },
-        },
-      },
-    },
-    credentials: 'credentials',
-    vpc: {
-      group: { enabled: 'boolean', maxAzs: 'number', natGateways: 'number', flowLogRetention: 'number' },
-    },
-    alarms: {
-      group: {
-        topic: 'boolean',
-        emailSubscriptions: 'strings',
-        pollerLagSeconds: 'number',
-        pollerFailureThreshold: 'number',
-      },
-    },
-    requestSources: 'strings',
-    metricsNamespace: 'string',
-  },
-};
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** `override` on `base`: where both are objects and the spec says group, key by key; else it replaces. */
-function merge(base: unknown, override: unknown, spec: Spec): unknown {
-  if (typeof spec === 'string' || !isRecord(base) || !isRecord(override)) return override;
+/**
+ * `override` on `base`: where both are plain objects, key by key; anything else (a list, a value)
+ * replaces, and so does `credentials`, a choice rather than a group (see EnvironmentOverrides). An
+ * unknown key is kept as given, for the shape check to name.
+ */
+function merge(base: unknown, override: unknown, path = ''): unknown {
+  if (path === 'credentials' || !isRecord(base) || !isRecord(override)) return override;
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
-    const child = Object.hasOwn(spec.group, key) ? spec.group[key] : undefined;
-    // An unknown key is kept as given, for the shape check to name.
-    merged[key] = child === undefined ? value : merge(base[key], value, child);
+    merged[key] = merge(base[key], value, path ? `${path}.${key}` : key);
   }
   return merged;
 }
-
-const LEAVES: Record<Leaf, { readonly is: (value: unknown) => boolean; readonly what: string }> = {
-  number: { is: (v) => typeof v === 'number' && Number.isFinite(v), what: 'a number' },
-  string: { is: (v) => typeof v === 'string', what: 'a string' },
-  boolean: { is: (v) => typeof v === 'boolean', what: 'true or false' },
-  strings: {
-    is: (v) => Array.isArray(v) && v.every((item) => typeof item === 'string'),
-    what: 'a list of strings',
-  },
-  credentials: {
-    is: isCredentials,
-    what: "{ mode: 'create', secretName? } or { mode: 'import', secretCompleteArn or secretName, kmsKeyArn? }",
-  },
-};
-
-function isCredentials(value: unknown): boolean {
-  if (!isRecord(value)) return false;
-  const only = (keys: readonly string[]) =>
-    Object.entries(value).every(
-      ([key, v]) => key === 'mode' || (keys.includes(key) && (v === undefined || typeof v === 'string')),
-    );
-  if (value.mode === 'create') return only(['secretName']);
-  if (value.mode !== 'import' || !only(['secretCompleteArn', 'secretName', 'kmsKeyArn'])) return false;
-  return (typeof value.secretCompleteArn === 'string') !== (typeof value.secretName === 'string');
-}
-
-/** Where `value` departs from `spec`: unknown keys, groups that are not objects, leaves of the wrong type. */
-function shapeProblems(value: unknown, spec: Spec, path: string): string[] {
-  if (typeof spec === 'string') {
-    const optional = spec.endsWith('?');
-    if (optional && value === undefined) return [];
-    const leaf = LEAVES[(optional ? spec.slice(0, -1) : spec) as Leaf];
-    return leaf.is(value) ? [] : [`${path} must be ${leaf.what}${optional ? ' or unset' : ''}`];
-  }
-  if (spec.optional && value === undefined) return [];
-  if (!isRecord(value)) return [`${path} must be a group of settings (an object)`];
-  const problems: string[] = [];
-  const unknown = Object.keys(value).filter((key) => !Object.hasOwn(spec.group, key));
-  if (unknown.length > 0) {
-    const known = Object.keys(spec.group).join(', ');
-    problems.push(`${path ? `${path}: ` : ''}unknown ${unknown.join(', ')} (known: ${known})`);
-  }
-  for (const [key, child] of Object.entries(spec.group)) {
-    problems.push(...shapeProblems(value[key], child, path ? `${path}.${key}` : key));
-  }
-  return problems;
-}
-
-const LOG_LEVELS: readonly EnvironmentConfig['logLevel'][] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
 /** The value checks, on a configuration whose shape is already known right. */
 function validateEnvironment(config: EnvironmentConfig): void {
@@ -419,11 +261,6 @@ function validateEnvironment(config: EnvironmentConfig): void {
   }
   for (const key of ['resultsExpirationDays', 'accessLogsExpirationDays'] as const) {
     if (!Number.isInteger(config[key]) || config[key] < 1) problems.push(`${key} must be a positive integer`);
-  }
-  if (!LOG_LEVELS.includes(config.logLevel))
-    problems.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
-  if (!Object.values(RetentionDays).includes(config.logRetention)) {
-    problems.push('logRetention must be a RetentionDays value');
   }
   if (!Number.isSafeInteger(config.getFileMaxBytes) || config.getFileMaxBytes < 1) {
     // What the evidence function's own parser accepts for GET_FILE_MAX_BYTES.

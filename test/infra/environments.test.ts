@@ -299,17 +299,46 @@ describe('Infrastructure configuration: partial overrides', () => {
     ],
     ['an unknown vpc setting', { vpc: { enabld: true } }, /vpc: unknown enabld \(known: enabled, /],
     ['an unknown top-level setting', { retainDta: true }, /unknown retainDta \(known: /],
-    ['an import naming no secret', { credentials: { mode: 'import' } }, /credentials must be/],
+    [
+      'an import naming no secret',
+      { credentials: { mode: 'import' } },
+      /credentials must name the secret to import by exactly one of secretCompleteArn or secretName, with an optional kmsKeyArn, all strings/,
+    ],
+    [
+      'an import naming two secrets',
+      { credentials: { mode: 'import', secretCompleteArn: 'arn', secretName: 'tanium' } },
+      /credentials must name the secret to import by exactly one of secretCompleteArn or secretName/,
+    ],
     [
       'a create with an ARN',
       { credentials: { mode: 'create', secretCompleteArn: 'arn' } },
-      /credentials must be/,
+      /credentials: unknown secretCompleteArn \(known: mode, secretName\)/,
+    ],
+    [
+      'an unknown credentials mode',
+      { credentials: { mode: 'imported', secretName: 'tanium' } },
+      /credentials\.mode must be 'create' or 'import'/,
+    ],
+    [
+      'a flow log retention that is no RetentionDays value',
+      { vpc: { flowLogRetention: 4 } },
+      /vpc\.flowLogRetention must be a RetentionDays value/,
     ],
     ['an unknown log level', { logLevel: 'TRACE' }, /logLevel must be one of DEBUG, INFO, WARN, ERROR/],
   ])('reports %s in the problems list, not as a TypeError', (_, overrides, message) => {
     expect(problemsOf(() => resolveEnvironment('dev', overrides as unknown as EnvironmentOverrides))).toMatch(
       message,
     );
+  });
+
+  it('takes a secret name given as undefined beside an imported ARN as unset, as its type allows', () => {
+    // Act
+    const config = resolveEnvironment('dev', {
+      credentials: { mode: 'import', secretCompleteArn: 'arn', secretName: undefined },
+    });
+
+    // Assess
+    expect(config.credentials).toEqual({ mode: 'import', secretCompleteArn: 'arn' });
   });
 
   it('lists every shape problem at once', () => {
