@@ -3,6 +3,8 @@
  * server's own words where it has them, visible text of HTML pages, never a credential.
  */
 
+import { stripMarkup } from './html-text.ts';
+
 const MAX_TEXT = 1000;
 const MAX_HTML_TEXT = 300;
 
@@ -32,14 +34,16 @@ function decodeEntities(text: string): string {
 
 /**
  * Visible text of an HTML page: tags, scripts and styles removed, entities decoded, whitespace
- * collapsed, the first 300 characters. Secrets go before the cut: a cut one would no longer match.
+ * collapsed, the first 300 characters. Secrets go before the cut: a cut one would no longer match. They
+ * go both before the whitespace is collapsed (a secret with two spaces in a row) and after, in their
+ * collapsed form too (a password whose space the page wrote as a line break).
  */
 export function htmlToText(html: string, secrets: readonly string[] = []): string {
-  const text = html
-    .replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<!--[\s\S]*?-->/g, ' ')
-    .replace(/<[^>]*>/g, ' ');
-  return withoutSecrets(decodeEntities(text), secrets).replace(/\s+/g, ' ').trim().slice(0, MAX_HTML_TEXT);
+  const text = withoutSecrets(decodeEntities(stripMarkup(html)), secrets)
+    .replace(/\s+/g, ' ')
+    .trim();
+  const collapsed = secrets.map((secret) => secret.replace(/\s+/g, ' '));
+  return withoutSecrets(text, [...secrets, ...collapsed]).slice(0, MAX_HTML_TEXT);
 }
 
 function itemText(item: unknown): string {
@@ -108,11 +112,19 @@ function secretForms(secret: string): string[] {
  */
 export function withoutSecrets(text: string, secrets: readonly string[]): string {
   const ranges: Array<[start: number, end: number]> = [];
-  for (const secret of secrets) {
+  for (const secret of new Set(secrets)) {
     if (secret.length < MIN_SECRET_LENGTH) continue;
     for (const form of secretForms(secret)) {
+      let last: [number, number] | undefined;
       for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) {
-        ranges.push([at, at + form.length]);
+        // Overlapping occurrences of one form widen one range: a body repeating a secret's period
+        // ('aaaa' in a megabyte of 'a') would otherwise keep a range per character.
+        if (last && at <= last[1]) {
+          last[1] = at + form.length;
+        } else {
+          last = [at, at + form.length];
+          ranges.push(last);
+        }
       }
     }
   }

@@ -28,6 +28,26 @@ describe('Tanium error bodies', () => {
     expect(htmlToText('<p>&amp;#34; &#x26;lt; &#60;b&#x3E;</p>')).toBe('&#34; &lt; <b>');
   });
 
+  it('reads large pages whose markup never closes in one pass', () => {
+    // Each of these took the old regular expressions a scan to the end of the page per opener: hours at
+    // this size, so the test's own timeout is what fails.
+    const size = 4_000_000;
+    expect(htmlToText(`<html><body>a${' <'.repeat(size / 2)}`)).toBe(`a${' <'.repeat(150)}`.slice(0, 300));
+    expect(htmlToText(`<html><body>b${'<script>x'.repeat(size / 9)}`)).toBe(
+      `b${' x'.repeat(150)}`.slice(0, 300),
+    );
+    expect(htmlToText(`<html><body>c${'<!--x'.repeat(size / 5)}`)).toBe(`c${'<!--x'.repeat(60)}`.slice(0, 300));
+  });
+
+  it('removes markup as before: elements, comments and tags, with their closers anywhere after', () => {
+    expect(htmlToText('<p>a</p><SCRIPT type="x">b</script ><style>c</STYLE><!-- d -->e<!-->f')).toBe('a e f');
+    // A `<` is a tag up to the next `>`, wherever that is; one with no `>` after it is text.
+    expect(htmlToText('1 < 2 and <b>3</b> > 2')).toBe('1 3 > 2');
+    expect(htmlToText('3 > 2 < 1')).toBe('3 > 2 < 1');
+    expect(htmlToText('<script>never closed <b>x</b>')).toBe('never closed x');
+    expect(htmlToText('x <a <b> y')).toBe('x y');
+  });
+
   it('redacts secrets and caps the length at 1000 characters', () => {
     expect(redact('token token-abc123 leaked', ['token-abc123'])).toBe('token [redacted] leaked');
     expect(redact('y'.repeat(1500), [])).toHaveLength(1000);
@@ -101,6 +121,20 @@ describe('Tanium error bodies', () => {
         'text/html',
         ['pa"ss&word'],
         `${'x'.repeat(295)} [red`,
+      ],
+      [
+        'whose space the page wrote as a line break, cut inside it',
+        `<html><body><p>${'x'.repeat(290)} correct\n  horse battery</p></body></html>`,
+        'text/html',
+        ['correct horse battery'],
+        `${'x'.repeat(290)} [redacted]`.slice(0, 300),
+      ],
+      [
+        'in a body that repeats its period',
+        'a'.repeat(1_000_000),
+        'text/plain',
+        ['aaaa', 'aaaaa', 'aaaaaa', 'aaaaaaa'],
+        '[redacted]',
       ],
       ['in occurrences that overlap (abab)', 'said ababab', 'text/plain', ['abab'], 'said [redacted]'],
       ['in occurrences that overlap (aaaa)', 'said aaaaaaa', 'text/plain', ['aaaa'], 'said [redacted]'],
