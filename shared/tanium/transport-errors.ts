@@ -42,19 +42,31 @@ const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL
 function failedSyscall(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
-    const { syscall, errors, cause } = current as { syscall?: unknown; errors?: unknown; cause?: unknown };
+    const { syscall, cause } = current as { syscall?: unknown; cause?: unknown };
     if (typeof syscall === 'string') return syscall;
-    if (Array.isArray(errors) && errors.length > 0 && errors.every((entry) => entry?.syscall === 'connect')) {
-      return 'connect';
-    }
+    if (everyAddressFailedToConnect(current)) return 'connect';
     current = cause;
   }
   return undefined;
 }
 
+/** The per-address errors of a happy-eyeballs connect when every address failed in connect(). */
+function everyAddressFailedToConnect(error: object): Array<{ code?: unknown }> | undefined {
+  const { errors } = error as { errors?: unknown };
+  if (!Array.isArray(errors) || errors.length === 0) return undefined;
+  return errors.every((entry) => entry?.syscall === 'connect') ? errors : undefined;
+}
+
 function errorCode(error: unknown): string {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const addresses = everyAddressFailedToConnect(current);
+    if (addresses) {
+      // The aggregate carries the first address's code (often a 250 ms attempt timing out); a refusal
+      // anywhere, else the last address's outcome, says more about the host.
+      const code = (addresses.find((entry) => entry.code === 'ECONNREFUSED') ?? addresses.at(-1))?.code;
+      if (typeof code === 'string') return code;
+    }
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
     current = (current as { cause?: unknown }).cause;
