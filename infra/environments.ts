@@ -1,5 +1,6 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { SETTING_DEFAULTS } from '../shared/config/settings.ts';
+import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events/time-budget.ts';
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
 import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
@@ -268,6 +269,12 @@ function validateEnvironment(config: EnvironmentConfig): void {
   }
   for (const [fn, s] of Object.entries(config.functions)) {
     if (s.timeoutSeconds < 1 || s.timeoutSeconds > 900) problems.push(`${fn}: timeoutSeconds must be 1..900`);
+    else if (fn !== 'alert-poller' && s.timeoutSeconds < MIN_FAMILY_TIMEOUT_SECONDS) {
+      // Below it, the time kept for publishing leaves none for the action: every request would fail.
+      problems.push(
+        `${fn}: timeoutSeconds must be at least ${MIN_FAMILY_TIMEOUT_SECONDS}: ${PUBLISH_RESERVE_MS / 1000} s of every invocation are kept for publishing results`,
+      );
+    }
     if (s.memoryMiB < 128 || s.memoryMiB > 10240) problems.push(`${fn}: memoryMiB must be 128..10240`);
     if (s.batchSize < 1 || s.batchSize > 10) {
       // Above 10 SQS requires a batching window and the whole batch shares one timeout; keep it simple.

@@ -14,13 +14,10 @@ import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 export type { Family } from '../actions/types.ts';
 export type { FamilyHandlerOptions } from './runtime.ts';
 
-/** Time kept back from the invocation's remaining time for publishing the result after the last call. */
-export const PUBLISH_RESERVE_MS = 5_000;
-/**
- * Publishing stops this long before the invocation ends: a publish still running when Lambda times out
- * loses the partial batch response, and SQS redelivers the whole batch, published results included.
- */
-export const PUBLISH_MARGIN_MS = 1_000;
+import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from './time-budget.ts';
+
+export { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS };
+
 /** The deadline when there is no Lambda context (a local run): Lambda's own maximum. */
 const NO_CONTEXT_BUDGET_MS = 15 * 60_000;
 

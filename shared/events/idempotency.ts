@@ -52,9 +52,10 @@ function replayedOutcome(record: RecordedOutcome, key: IdempotencyKey): StoredOu
 
 export interface IdempotentExecutor {
   /**
-   * `saveBy` (epoch ms) bounds the table at both ends of the action: the in-progress record must be in
-   * place by then, or the run is given up before the action starts (a retryable failure); once the
-   * action has run, the completed record is waited for until then (at least MIN_SAVE_MS), and a save
+   * `saveBy` (epoch ms) bounds the table at both ends of the action, each time given at least
+   * MIN_SAVE_MS: the in-progress record must be in place by then, or the run is given up before the
+   * action starts (a retryable failure); once the action has run, the completed record is waited for
+   * until then, and a save
    * still running is left to finish on its own and the run reported unrecorded. A stuck table therefore
    * cannot hold the result past the invocation's end.
    */
@@ -129,7 +130,9 @@ function boundedRun<T>(start: (hooks: RunHooks) => Promise<T>, saveBy: number | 
       state = 'abandoned';
       giveUp(new StoreTimedOut());
     },
-    Math.max(0, saveBy - Date.now()),
+    // As for the completed record, at least MIN_SAVE_MS: an invocation that starts with its deadline
+    // already past (a short timeout) can still replay a stored result.
+    Math.max(MIN_SAVE_MS, saveBy - Date.now()),
   );
   // The call goes on after the bound gives up; its outcome no longer matters to anyone.
   work.catch(() => undefined);

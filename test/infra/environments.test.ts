@@ -124,6 +124,15 @@ describe('Infrastructure configuration: environments', () => {
       }),
     ).toThrow(/evidence: timeoutSeconds must be 1..900/);
   });
+
+  it('rejects a family timeout that the publishing reserve would use up', () => {
+    expect(() => resolveEnvironment('dev', { functions: { connections: { timeoutSeconds: 9 } } })).toThrow(
+      'connections: timeoutSeconds must be at least 10: 5 s of every invocation are kept for publishing results',
+    );
+    expect(
+      resolveEnvironment('dev', { functions: { connections: { timeoutSeconds: 10 } } }).functions.connections,
+    ).toMatchObject({ timeoutSeconds: 10 });
+  });
 });
 
 describe('Infrastructure configuration: partial overrides', () => {

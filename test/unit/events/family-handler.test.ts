@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
+  ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
   PutItemCommand,
@@ -1026,6 +1027,34 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-stuck-put' }] });
     expect(request).not.toHaveBeenCalled();
     expect(dynamo.commandCalls(DeleteItemCommand)).toHaveLength(1);
+  });
+
+  it('replays a stored result in an invocation that starts with its deadline already past', async () => {
+    // Prepare: the first delivery completes its record; the redelivery has 4 s left, under the 5 s
+    // reserve, and the table takes 20 ms to answer it
+    const items = fakeIdempotencyTable(dynamo);
+    const { handler } = buildHandler('connections');
+    const first = (await handler(closeConnection('req-short'), lambdaContext())) as ResultDetail;
+    const [stored] = [...items.values()];
+    dynamo.on(PutItemCommand).callsFake(async () => {
+      await delay(20);
+      throw new ConditionalCheckFailedException({
+        message: 'The conditional request failed',
+        $metadata: {},
+        Item: stored,
+      });
+    });
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-short'), { messageId: 'msg-short', receiveCount: 2 })),
+      lambdaContext({ remainingMs: 4_000 }),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(publishedDetails(eventBridge).at(-1)).toEqual(first);
   });
 
   it('does not report a transient failure whose in-progress record could not be deleted', async () => {
