@@ -36,7 +36,9 @@ describe('Tanium error bodies', () => {
     expect(htmlToText(`<html><body>b${'<script>x'.repeat(size / 9)}`)).toBe(
       `b${' x'.repeat(150)}`.slice(0, 300),
     );
-    expect(htmlToText(`<html><body>c${'<!--x'.repeat(size / 5)}`)).toBe(`c${'<!--x'.repeat(60)}`.slice(0, 300));
+    expect(htmlToText(`<html><body>c${'<!--x'.repeat(size / 5)}`)).toBe(
+      `c${'<!--x'.repeat(60)}`.slice(0, 300),
+    );
   });
 
   it('removes markup as before: elements, comments and tags, with their closers anywhere after', () => {
