@@ -17,13 +17,14 @@ describe('Command line: tanium-tr against the emulator started from the command 
   let emulator: ChildProcess;
   let env: Record<string, string>;
 
-  const cli = (...args: string[]): Run => {
+  const cliWith = (extraEnv: Record<string, string>, ...args: string[]): Run => {
     const run = spawnSync(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, ...extraEnv },
       encoding: 'utf8',
     });
     return { status: run.status, stdout: run.stdout, stderr: run.stderr };
   };
+  const cli = (...args: string[]): Run => cliWith({}, ...args);
 
   beforeAll(async () => {
     // Prepare: `tanium-tr emulator`, reading the export lines it prints
@@ -126,31 +127,27 @@ describe('Command line: tanium-tr against the emulator started from the command 
     }
   });
 
-  it('warns on stderr when TLS verification is off, leaving stdout to the result', () => {
-    // Act
-    const run = spawnSync(process.execPath, [BIN, 'run', 'test connectivity', '--json'], {
-      env: { ...process.env, ...env, TANIUM_VERIFY_SERVER_CERT: 'false' },
-      encoding: 'utf8',
-    });
-
-    // Assess
-    expect(run.status).toBe(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
-    expect(run.stderr).toContain(
+  it.each([
+    [
+      'TLS verification is off',
+      { TANIUM_VERIFY_SERVER_CERT: 'false' },
+      ['test connectivity'],
       'warn TLS certificate verification is disabled for Tanium (verify_server_cert is false)',
-    );
-  });
-
-  it('warns on stderr of a parameter the action does not take, and runs it', () => {
+    ],
+    [
+      'a parameter is one the action does not take',
+      {},
+      ['list connections', '--param', 'limitt=1'],
+      "warning: 'list connections' does not take limitt; ignored. Its parameters: none",
+    ],
+  ])('warns on stderr when %s, leaving stdout to the result', (_case, extraEnv, args, warning) => {
     // Act
-    const run = cli('run', 'list connections', '--param', 'limitt=1', '--json');
+    const run = cliWith(extraEnv, 'run', ...args, '--json');
 
     // Assess
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
-    expect(run.stderr).toContain(
-      "warning: 'list connections' does not take limitt; ignored. Its parameters: none",
-    );
+    expect(run.stderr).toContain(warning);
   });
 
   it('exits 1 for a failed result', () => {
