@@ -54,18 +54,14 @@ export function pollerSettingsEnvironment(settings: PollerSettings): Record<stri
 
 /**
  * What is wrong with `settings`, as the poller itself would judge it at run time (its own parser reads
- * the variables), so a bad value fails the synthesis instead of every scheduled run.
+ * the variables), so a bad value fails the synthesis instead of every scheduled run. Unknown names are
+ * the environment schema's to report.
  */
 export function pollerSettingsProblems(
   settings: PollerSettings,
   firstRunHours: number,
   timeoutSeconds: number,
 ): string[] {
-  const unknown = Object.keys(settings).filter((name) => !isSettingName(name));
-  if (unknown.length > 0) {
-    const known = Object.keys(POLLER_SETTING_VARIABLES).join(', ');
-    return [`poller.settings: unknown ${unknown.join(', ')} (known: ${known})`];
-  }
   const problems: string[] = [];
   try {
     loadPollerConfig({
