@@ -196,13 +196,36 @@ export function resolveEnvironment(
   const chain = extendsChain(name, declarations);
   if (typeof chain === 'string') throwProblems(name, [chain]);
   let merged: unknown = BASE;
-  for (const { extends: _, ...declared } of chain) merged = merge(merged, declared);
+  for (const [at, { extends: _, ...declared }] of chain.entries()) {
+    merged = merge(merged, at === chain.length - 1 ? declared : inheritable(declared));
+  }
+  if (
+    overrides.eventBusName === undefined &&
+    (merged as { eventBusName?: unknown }).eventBusName === undefined
+  ) {
+    throwProblems(name, [
+      'eventBusName is required in every environment: it is never inherited, since a bus name is unique in an account and region',
+    ]);
+  }
   // The name is the key: a stray `name` (no type check under tsx) must not rename the stack.
   const parsed = environmentConfigSchema.safeParse({ ...(merge(merged, overrides) as object), name });
   // The value checks read the settings as typed, so they run only once the shape is right.
   if (!parsed.success) throwProblems(name, parsed.error.issues.map(describeSettingIssue));
   validateEnvironment(parsed.data);
   return parsed.data;
+}
+
+/**
+ * What an environment takes from one it extends: all but the names that must be unique in an account
+ * and region, the bus and a created secret (which then gets the name CloudFormation generates for the
+ * stack). An imported secret is shared on purpose and is inherited whole.
+ */
+function inheritable(declared: Omit<EnvironmentDeclaration, 'extends'>): EnvironmentOverrides {
+  const { eventBusName: _, ...rest } = declared;
+  if (rest.credentials?.mode === 'create' && rest.credentials.secretName !== undefined) {
+    return { ...rest, credentials: { mode: 'create' } };
+  }
+  return rest;
 }
 
 /** The declarations `name` resolves from, the farthest ancestor first, or the problem with them. */

@@ -229,6 +229,33 @@ describe('Infrastructure configuration: partial overrides', () => {
     });
   });
 
+  it('does not inherit the names unique in an account: the bus and a created secret', () => {
+    // Prepare
+    const declarations = {
+      prod: { eventBusName: 'tanium-tr-prod', credentials: { mode: 'create', secretName: 'tanium-tr/prod' } },
+      soc: { extends: 'prod', eventBusName: 'tanium-tr-soc' },
+      shared: {
+        eventBusName: 'tanium-tr-shared',
+        credentials: { mode: 'import', secretName: 'tanium-tr/shared' },
+      },
+      copy: { extends: 'shared', eventBusName: 'tanium-tr-copy' },
+      // What tsc refuses and synth, under tsx, still reads
+      nameless: { extends: 'prod' } as unknown as EnvironmentDeclaration,
+    } satisfies Record<string, EnvironmentDeclaration>;
+
+    // Act
+    const soc = resolveEnvironment('soc', {}, declarations);
+    const copy = resolveEnvironment('copy', {}, declarations);
+
+    // Assess: a created secret gets the stack's generated name; an imported one is shared on purpose
+    expect(soc).toMatchObject({ eventBusName: 'tanium-tr-soc', credentials: { mode: 'create' } });
+    expect(soc.credentials).not.toHaveProperty('secretName');
+    expect(copy.credentials).toEqual({ mode: 'import', secretName: 'tanium-tr/shared' });
+    expect(problemsOf(() => resolveEnvironment('nameless', {}, declarations))).toBe(
+      "Invalid configuration for environment 'nameless': eventBusName is required in every environment: it is never inherited, since a bus name is unique in an account and region",
+    );
+  });
+
   it('replaces lists and the credentials choice whole instead of merging them', () => {
     // Prepare
     const declarations = {
