@@ -22,12 +22,21 @@ type ShapeOf<T> = {
     : z.ZodMiniType<T[K]>;
 };
 
-// zod/mini carries no messages of its own ("Invalid input"), so each schema states what it expects.
-const number = z.number({ error: 'must be a number' });
-const string = z.string({ error: 'must be a string' });
-const boolean = z.boolean({ error: 'must be true or false' });
-const strings = z.array(string, { error: 'must be a list of strings' });
-const retentionDays = z.enum(RetentionDays, { error: 'must be a RetentionDays value' });
+/**
+ * zod/mini carries no messages of its own ("Invalid input"), so each schema states what it expects. A
+ * required setting that is missing says so: `retainData: undefined` unsets nothing.
+ */
+function expecting(what: string) {
+  return {
+    error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`),
+  };
+}
+
+const number = z.number(expecting('a number'));
+const string = z.string(expecting('a string'));
+const boolean = z.boolean(expecting('true or false'));
+const strings = z.array(string, expecting('a list of strings'));
+const retentionDays = z.enum(RetentionDays, expecting('a RetentionDays value'));
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 
 /** An object of settings that names any key it does not know, with the ones it does. */

@@ -320,12 +320,18 @@ describe('Infrastructure configuration: partial overrides', () => {
     [
       'a required function setting unset',
       { functions: { evidence: { timeoutSeconds: undefined } } },
-      /functions\.evidence\.timeoutSeconds must be a number/,
+      /functions\.evidence\.timeoutSeconds is required/,
     ],
     [
       'a required poller setting unset',
       { poller: { firstRunHours: undefined } },
-      /poller\.firstRunHours must be a number/,
+      /poller\.firstRunHours is required/,
+    ],
+    ['a required switch unset', { retainData: undefined }, /retainData is required/],
+    [
+      'a required list unset',
+      { alarms: { emailSubscriptions: undefined } },
+      /alarms\.emailSubscriptions is required/,
     ],
     ['a switch given as text', { poller: { enabled: 'yes' } }, /poller\.enabled must be true or false/],
     [
