@@ -1,11 +1,11 @@
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { IDEMPOTENCY_KEY_PREFIX } from '../config/state-keys.ts';
 import { TaniumError } from '../tanium/errors.ts';
+import { OwnRecordDeletes } from './idempotency-store.ts';
 
 /** What a mutating request's record keeps: the result and when it ran, so a replay is identical. */
 export interface StoredOutcome {
@@ -181,11 +181,10 @@ export function createIdempotentExecutor(options: {
     expiresAfterSeconds: options.expiresAfterSeconds ?? IDEMPOTENCY_EXPIRES_SECONDS,
     throwOnNoIdempotencyKey: true,
   });
-  const persistenceStore = new DynamoDBPersistenceLayer(
-    options.client
-      ? { tableName: options.tableName, awsSdkV3Client: options.client }
-      : { tableName: options.tableName, clientConfig: awsClientConfig() },
-  );
+  const persistenceStore = new OwnRecordDeletes({
+    tableName: options.tableName,
+    client: options.client ?? new DynamoDBClient(awsClientConfig()),
+  });
   const idempotent = makeIdempotent(
     async (_key: IdempotencyKey, run: () => Promise<StoredOutcome>): Promise<RecordedOutcome> => {
       const outcome = await run();

@@ -1,0 +1,182 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  createIdempotentExecutor,
+  type IdempotencyKey,
+  type StoredOutcome,
+} from '../../../shared/events/idempotency.ts';
+import { createStateTable } from '../../helpers/dynamo.ts';
+import { lambdaContext } from '../../helpers/lambda.ts';
+import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+
+const TABLE = 'tanium-tr-state';
+const KEY: IdempotencyKey = {
+  requestId: 'req-late-delete',
+  action: 'close_connection',
+  parameters: { connection_id: 'c-1' },
+};
+
+const outcome = (status: 'success' | 'failed', message: string, retryable?: boolean): StoredOutcome => ({
+  result: {
+    status,
+    message,
+    parameter: KEY.parameters,
+    data: [],
+    summary: {},
+    ...(retryable === undefined ? {} : { error: { kind: 'transient', retryable } }),
+  },
+  startedAt: Date.now(),
+  durationMs: 1,
+});
+
+let moto: MotoServer;
+let dynamo: DynamoDBClient;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  moto.applyEnv();
+  dynamo = new DynamoDBClient({});
+});
+
+afterAll(async () => {
+  dynamo?.destroy();
+  await moto?.stop();
+});
+
+beforeEach(async () => {
+  await resetMoto(moto.endpoint);
+  await createStateTable(dynamo, TABLE);
+});
+
+/**
+ * A client whose DeleteItem calls wait until `release()`: a delete left pending when its invocation gave
+ * up on the table, sent only when a frozen sandbox thaws.
+ */
+function heldDeletes(): { client: DynamoDBClient; release: () => void; sent: Promise<void> } {
+  const client = new DynamoDBClient({});
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let sent: () => void = () => undefined;
+  const deleteSent = new Promise<void>((resolve) => {
+    sent = resolve;
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'DeleteItemCommand') return next(args);
+      await released;
+      try {
+        return await next(args);
+      } finally {
+        sent();
+      }
+    },
+    { step: 'initialize', name: 'holdDeletes' },
+  );
+  return { client, release, sent: deleteSent };
+}
+
+/**
+ * Delivery A fails transiently with its in-progress record's delete stuck; its bound gives up after the
+ * minimum second and the delete stays pending. Its in-progress record expires with its short invocation.
+ */
+async function abandonedDelete() {
+  const held = heldDeletes();
+  const first = createIdempotentExecutor({ tableName: TABLE, client: held.client });
+  const run = await first.execute(
+    KEY,
+    async () => outcome('failed', 'Tanium did not answer', true),
+    lambdaContext({ remainingMs: 200 }),
+    Date.now() + 200,
+  );
+  expect(run.recordError).toContain('did not confirm');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return held;
+}
+
+describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
+  it('does not erase the result a redelivery completed after the delete was sent', async () => {
+    // Prepare: A's delete is pending; redelivery B runs the action and completes the record
+    const held = await abandonedDelete();
+    const second = createIdempotentExecutor({ tableName: TABLE, client: dynamo });
+    const b = await second.execute(
+      KEY,
+      async () => outcome('success', 'closed'),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+    expect(b).toMatchObject({ replayed: false, outcome: { result: { message: 'closed' } } });
+
+    // Act: A's sandbox thaws and its delete goes out
+    held.release();
+    await held.sent;
+    const action = vi.fn(async () => outcome('success', 'closed again'));
+    const c = await second.execute(KEY, action, lambdaContext(), Date.now() + 30_000);
+
+    // Assess: a later duplicate still replays B's result, and Tanium is not called a second time
+    expect(action).not.toHaveBeenCalled();
+    expect(c).toMatchObject({
+      replayed: true,
+      outcome: { result: { status: 'success', message: 'closed' } },
+    });
+    held.client.destroy();
+  });
+
+  it("does not erase a redelivery's own in-progress record while that delivery runs", async () => {
+    // Prepare: A's delete is pending; redelivery B is running the action
+    const held = await abandonedDelete();
+    const second = createIdempotentExecutor({ tableName: TABLE, client: dynamo });
+    let finish: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    let started: () => void = () => undefined;
+    const bStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const b = second.execute(
+      KEY,
+      async () => {
+        started();
+        await running;
+        return outcome('success', 'closed');
+      },
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+    await bStarted;
+
+    // Act: A's delete goes out while B runs, then a duplicate C arrives
+    held.release();
+    await held.sent;
+    const action = vi.fn(async () => outcome('success', 'closed twice'));
+    const c = second.execute(KEY, action, lambdaContext(), Date.now() + 30_000);
+
+    // Assess: C is told to retry later instead of running the action beside B
+    await expect(c).rejects.toThrow('is already being processed by another delivery');
+    expect(action).not.toHaveBeenCalled();
+    finish();
+    await expect(b).resolves.toMatchObject({ replayed: false });
+    held.client.destroy();
+  });
+
+  it('still deletes its own in-progress record after a transient failure, so the redelivery runs', async () => {
+    // Prepare
+    const executor = createIdempotentExecutor({ tableName: TABLE, client: dynamo });
+    await executor.execute(
+      KEY,
+      async () => outcome('failed', 'Tanium did not answer', true),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+
+    // Act
+    const action = vi.fn(async () => outcome('success', 'closed'));
+    const redelivery = await executor.execute(KEY, action, lambdaContext(), Date.now() + 30_000);
+
+    // Assess
+    expect(action).toHaveBeenCalledTimes(1);
+    expect(redelivery).toMatchObject({ replayed: false, outcome: { result: { message: 'closed' } } });
+  });
+});
