@@ -123,7 +123,12 @@ interface RawResponse {
   headers: IncomingHttpHeaders;
   text: string;
   body?: Body;
+  /** An earlier attempt may have been carried out, its answer lost (see TaniumError.afterLostAnswer). */
+  afterLostAnswer?: boolean;
 }
+
+/** Gateway errors: the server behind the gateway may have carried the request out. */
+const LOST_ANSWER_STATUSES = new Set([502, 504]);
 
 type Mode = 'json' | 'stream';
 
@@ -203,6 +208,7 @@ export class TaniumClient {
         response.text,
         contentType,
         credential.kind,
+        response.afterLostAnswer,
       );
     }
     const body = parseBody(this.errorTextOf, response.status, response.text, contentType);
@@ -228,6 +234,7 @@ export class TaniumClient {
         response.text,
         header(response.headers, 'content-type'),
         credential.kind,
+        response.afterLostAnswer,
       );
     }
     return { status: response.status, headers: response.headers, body: response.body, auth: credential.kind };
@@ -403,6 +410,7 @@ export class TaniumClient {
   ): Promise<RawResponse> {
     const deadline = request.deadline ?? NO_DEADLINE;
     const idempotent = isIdempotent(request.method);
+    let lostAnswer = false;
     for (let attempt = 1; ; attempt++) {
       if (deadline - Date.now() < MIN_ATTEMPT_MS) {
         throw transportError('no_time', '', this.describe(request), undefined);
@@ -417,6 +425,7 @@ export class TaniumClient {
         const retryable = neverSent(failure) || (idempotent && transientFailure(failure));
         const wait = backoffMs(attempt, this.random);
         if (retryable && attempt < MAX_ATTEMPTS && Date.now() + wait + MIN_ATTEMPT_MS <= deadline) {
+          if (!neverSent(failure)) lostAnswer = true;
           this.logger.debug('Retrying Tanium request after a transport failure', {
             ...request.logContext,
             method: request.method,
@@ -429,9 +438,11 @@ export class TaniumClient {
         }
         throw transportError(failure, code, this.describe(request), error);
       }
+      if (lostAnswer) response.afterLostAnswer = true;
       if (!idempotent || !RETRYABLE_STATUSES.has(response.status) || attempt >= MAX_ATTEMPTS) return response;
       const wait = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt, this.random);
       if (Date.now() + wait + MIN_ATTEMPT_MS > deadline) return response;
+      if (LOST_ANSWER_STATUSES.has(response.status)) lostAnswer = true;
       this.logger.debug('Retrying Tanium request', {
         ...request.logContext,
         method: request.method,

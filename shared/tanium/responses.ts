@@ -82,6 +82,7 @@ export function httpError(
   text: string,
   contentType: string,
   sentWith: 'token' | 'session' | undefined,
+  afterLostAnswer = false,
 ): TaniumError {
   const isLogin = sentWith === undefined;
   const said = errorText(text, contentType);
@@ -93,7 +94,7 @@ export function httpError(
     return new TaniumError(
       'permission',
       `Permission denied (HTTP 403): the Tanium user or API token lacks ${what} needed by ${action}. Tanium said: ${said}`,
-      { status },
+      { status, afterLostAnswer },
     );
   }
   if (status === 401 && !isLogin) {
@@ -102,15 +103,18 @@ export function httpError(
       sentWith === 'token'
         ? `Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: ${said} Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).`
         : `Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: ${said}`,
-      { status },
+      { status, afterLostAnswer },
     );
   }
   const message = `Error from server. Status Code: ${status} Data from server: ${said}`;
-  if (status === 404) return new TaniumError('not_found', message, { status });
+  if (status === 404) return new TaniumError('not_found', message, { status, afterLostAnswer });
   if (RETRYABLE_STATUSES.has(status)) {
     return isIdempotent(request.method)
-      ? new TaniumError('transient', message, { status, retryable: true })
-      : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, { status });
+      ? new TaniumError('transient', message, { status, retryable: true, afterLostAnswer })
+      : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, {
+          status,
+          afterLostAnswer,
+        });
   }
-  return new TaniumError('tanium', message, { status });
+  return new TaniumError('tanium', message, { status, afterLostAnswer });
 }

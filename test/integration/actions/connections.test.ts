@@ -725,6 +725,29 @@ describe('Actions: connections family', () => {
       expect(result.error?.kind).toBe('not_found');
     });
 
+    it('succeeds when the first attempt lost its answer and the retry finds the connection gone', async () => {
+      // Prepare: a gateway error on the first attempt; by the retry Tanium no longer has the connection
+      const id = 'remote:gone:1:1';
+      emulator.faults.add({
+        method: 'DELETE',
+        path: `${TR}/conns/${kind}/${id}`,
+        times: 1,
+        kind: 'status',
+        status: 502,
+      });
+
+      // Act
+      const result = await run(action, { connection_id: id });
+
+      // Assess
+      expect(result).toMatchObject({
+        status: 'success',
+        message: `${verb} connection requested`,
+        summary: { [kind === 'close' ? 'already_closed' : 'already_deleted']: true },
+      });
+      expect(emulator.requests.map((r) => r.method)).toEqual(['DELETE', 'DELETE']);
+    });
+
     it('encodes a hostile connection id and refuses dot segments', async () => {
       await run(action, { connection_id: 'remote:x/../../y?z#w:1' });
       expect(emulator.requests[0]?.path).toBe(`${TR}/conns/${kind}/remote:x%2F..%2F..%2Fy%3Fz%23w:1`);

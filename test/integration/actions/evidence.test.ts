@@ -313,6 +313,54 @@ describe('Actions: evidence family', () => {
       expect(emulator.state.files.some((item) => item.uuid === SEEDED.fileEvidenceUuid)).toBe(false);
     });
 
+    it.each([
+      ['a 502', { kind: 'status', status: 502 }],
+      ['a 504', { kind: 'status', status: 504 }],
+      ['a reset', { kind: 'resetBeforeHeaders' }],
+    ] as const)(
+      'succeeds when Tanium deleted the file but %s lost the answer and the retry finds nothing',
+      async (_what, fault) => {
+        // Prepare: Tanium carries the first DELETE out, then the answer is lost
+        const path = `${TR}/filedownload/${SEEDED.fileEvidenceUuid}`;
+        emulator.faults.add({ method: 'DELETE', path, times: 1, processRequest: true, ...fault });
+
+        // Act
+        const result = await run(deleteFile, { file_id: SEEDED.fileEvidenceUuid });
+
+        // Assess: the retry's 404 confirms the deletion
+        expect(result).toMatchObject({
+          status: 'success',
+          message: 'Delete file requested',
+          summary: { already_deleted: true },
+        });
+        expect(emulator.requests.map((request) => request.method)).toEqual(['DELETE', 'DELETE']);
+        expect(emulator.state.files.some((item) => item.uuid === SEEDED.fileEvidenceUuid)).toBe(false);
+      },
+    );
+
+    it.each([429, 503])(
+      'still fails a 404 whose earlier attempt got a %d (Tanium did not carry it out)',
+      async (status) => {
+        // Prepare
+        const unknown = '00000000-0000-4000-8000-000000000000';
+        emulator.faults.add({
+          method: 'DELETE',
+          path: `${TR}/filedownload/${unknown}`,
+          times: 1,
+          kind: 'status',
+          status,
+        });
+
+        // Act
+        const result = await run(deleteFile, { file_id: unknown });
+
+        // Assess
+        expect(result.status).toBe('failed');
+        expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+        expect(emulator.requests.map((request) => request.method)).toEqual(['DELETE', 'DELETE']);
+      },
+    );
+
     it('encodes the file id so it cannot change the route', async () => {
       // Act
       const result = await run(deleteFile, { file_id: 'data/x?y#z' });
