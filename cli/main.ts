@@ -89,7 +89,7 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
   if (!action) {
     throw new UsageError(`Unknown action '${parsed.action}'. Run 'tanium-tr actions' to list them.`);
   }
-  const ignored = ignoredParamNames(action.params, parsed.params);
+  const ignored = ignoredParamNames(action.params, parsed.params, action.placeholders);
   if (ignored.length > 0) {
     io.err(
       `warning: '${action.name}' does not take ${ignored.join(', ')}; ignored. Its parameters: ${Object.keys(action.params).join(', ') || 'none'}`,

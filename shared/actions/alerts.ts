@@ -11,7 +11,8 @@ export const listAlerts = defineAction({
   readOnly: true,
   description: 'Lists Threat Response alerts, filtered by a URL-style query, with path, type and hashes.',
   permission: ALERTS_READ,
-  // `ph` (the connector's placeholder) is not declared: unknown parameters are ignored.
+  // The connector's placeholder: ported playbooks send it, and it means nothing.
+  placeholders: ['ph'],
   params: {
     query: optionalText('query', {
       trim: false,

@@ -259,10 +259,15 @@ const IGNORED_NAME_CHARS = 64;
 /**
  * The parameters `raw` has that the action does not take: ignored, as SOAR did, but worth a warning,
  * since a misspelt optional parameter (`wait_second`) would otherwise silently fall back to its default.
+ * `placeholders` are the connector's own dummy parameters, which ported playbooks send on every call.
  */
-export function ignoredParamNames(shape: ParamShape, raw: Record<string, unknown>): string[] {
+export function ignoredParamNames(
+  shape: ParamShape,
+  raw: Record<string, unknown>,
+  placeholders: readonly string[] = [],
+): string[] {
   return Object.keys(raw)
-    .filter((key) => !Object.hasOwn(shape, key))
+    .filter((key) => !Object.hasOwn(shape, key) && !placeholders.includes(key))
     .slice(0, IGNORED_NAMES_SHOWN)
     .map((key) => (key.length > IGNORED_NAME_CHARS ? `${key.slice(0, IGNORED_NAME_CHARS)}…` : key));
 }

@@ -57,6 +57,8 @@ export interface ActionDefinition<S extends ParamShape = ParamShape> {
   /** The Tanium permission named in a 403 message, where the connector documents one. */
   permission?: string;
   params: S;
+  /** Parameters the connector declared but never used (list alerts' `ph`): accepted without a warning. */
+  placeholders?: readonly string[];
   run(ctx: ActionContext, params: ParamsOf<S>): Promise<ActionOutcome>;
 }
 

@@ -99,7 +99,7 @@ export class RequestProcessor {
     if (!definition || routingProblem) {
       return this.refuse(request, definition, routingProblem ?? '', startedAt, delivery);
     }
-    const ignored = ignoredParamNames(definition.params, request.parameters);
+    const ignored = ignoredParamNames(definition.params, request.parameters, definition.placeholders);
     if (ignored.length > 0) {
       this.deps.logger.warn('Parameters the action does not take were ignored', {
         ...requestKeys(request.requestId, definition.name),

@@ -188,7 +188,7 @@ describe('Actions: connections family', () => {
       expect(result.status).toBe('success');
       expect(result.message).toBe('Endpoint information fetched successfully');
       expect(result.data).toHaveLength(2);
-      expect(result.summary).toEqual({ hostname: 'dup-host', ip: expect.any(String), total_endpoints: 2 });
+      expect(result.summary).toEqual({ hostname: 'dup-host', ip: '10.0.0.21', total_endpoints: 2 });
       expect((result.data[1] as { clientId: string }).clientId).toBe('1111111112');
       expect(emulator.requests[0]).toMatchObject({ path: `${DEC}/endpoints`, rawQuery: 'hostname=dup-host' });
     });

@@ -121,6 +121,10 @@ describe('parameters the action does not take', () => {
     expect(ignoredParamNames(shape, { sort: 'a' })).toEqual([]);
   });
 
+  it("leaves out the action's placeholders", () => {
+    expect(ignoredParamNames(shape, { ph: '', wait_second: 3 }, ['ph'])).toEqual(['wait_second']);
+  });
+
   it('lists at most 10 names, each cut to 64 characters, since they come from the caller', () => {
     const raw = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`${'k'.repeat(70)}${i}`, 1]));
     const names = ignoredParamNames(shape, raw);

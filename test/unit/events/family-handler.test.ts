@@ -139,6 +139,22 @@ describe('Family handler: event shapes', () => {
     ]);
   });
 
+  it("takes the connector's placeholder parameter of list alerts without a warning", async () => {
+    // Prepare: ported playbooks send `ph` with every list alerts
+    request.mockResolvedValue(taniumResponse([]));
+    const { handler, logs } = buildHandler('alerts');
+
+    // Act
+    const result = (await handler(
+      { action: 'list alerts', parameters: { ph: 'x', limit: 5 }, requestId: 'req-ph' },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result).toMatchObject({ status: 'success' });
+    expect(logs.filter((line) => line.level === 'warn')).toEqual([]);
+  });
+
   it('runs each record of an SQS batch and publishes one Action Result per request', async () => {
     // Prepare
     const { handler } = buildHandler('connections');
