@@ -258,6 +258,9 @@ export class TaniumClient {
   ): Promise<{ response: RawResponse; credential: Credential }> {
     const deadline = request.deadline ?? NO_DEADLINE;
     let credential = await this.currentCredential(deadline, request);
+    // The session this container had when the request went out: one that differs after the 401/403 was
+    // made by another request meanwhile, and is used instead of logging in again.
+    const sessionWhenSent = this.entry.session;
     let response = await this.withRetries(request, credential, mode);
     if (response.status !== 401 && response.status !== 403) return { response, credential };
 
@@ -265,11 +268,7 @@ export class TaniumClient {
     const canLogin = username !== undefined && password !== undefined;
     if (credential.kind === 'token' && !canLogin) return { response, credential };
 
-    const session = await this.login(
-      deadline,
-      request,
-      credential.kind === 'session' ? credential.value : undefined,
-    );
+    const session = await this.login(deadline, request, sessionWhenSent);
     const sentWith = credential.kind;
     credential = { kind: 'session', value: session };
     response = await this.withRetries(request, credential, mode);
@@ -290,11 +289,15 @@ export class TaniumClient {
     return { kind: 'session', value: await this.login(deadline, request, undefined) };
   }
 
-  /** Logs in once for all concurrent callers; `stale` is the session that just failed, if any. */
+  /**
+   * Logs in once for all concurrent callers. `stale` is the session the container had when the failed
+   * request was sent (none: it went out with the token, or before any login).
+   */
   private login(deadline: number, request: TaniumRequest, stale: string | undefined): Promise<string> {
     if (this.entry.login) return this.entry.login;
-    // Another request already replaced the failed session: use the new one instead of logging in again.
-    if (stale !== undefined && this.entry.session !== undefined && this.entry.session !== stale) {
+    // Another request logged in since this one was sent (its session failed, or its token did): use that
+    // session instead of opening another one on Tanium.
+    if (this.entry.session !== undefined && this.entry.session !== stale) {
       return Promise.resolve(this.entry.session);
     }
     const login = this.performLogin(deadline, request).finally(() => {

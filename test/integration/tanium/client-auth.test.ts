@@ -148,6 +148,44 @@ describe('Tanium client: authentication', () => {
     expect(emulator.requestCount({ path: LOGIN })).toBe(1);
   });
 
+  it('logs in once when requests sent with an expired token get their 401s at different times', async () => {
+    // Prepare: the slow request's 401 arrives after the fast one has logged in and replayed
+    const client = clientFor(emulator, { auth: 'both' });
+    emulator.expireToken();
+    const CONNS = `${TR}/conns`;
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'delay', ms: 500 });
+
+    // Act
+    const slow = client.request({ method: 'GET', path: CONNS });
+    const fast = await client.request(STATUS);
+    const late = await slow;
+
+    // Assess: the slow request replays with the session the fast one opened
+    expect([fast.auth, late.auth]).toEqual(['session', 'session']);
+    expect(emulator.requestCount({ path: LOGIN })).toBe(1);
+    expect(
+      emulator.requests.filter((r) => r.path === CONNS).map((r) => [r.credentialKind, r.status]),
+    ).toEqual([
+      ['token', 401],
+      ['session', 200],
+    ]);
+  });
+
+  it('logs in again when the session in use expires, once for concurrent requests', async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'password' });
+    await client.request(STATUS);
+    emulator.expireAllSessions();
+    emulator.clearRequests();
+
+    // Act
+    const responses = await Promise.all(Array.from({ length: 4 }, () => client.request(STATUS)));
+
+    // Assess
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(emulator.requestCount({ path: LOGIN })).toBe(1);
+  });
+
   it('names the missing permission when a 403 survives a fresh login', async () => {
     // Prepare
     const client = clientFor(emulator, { auth: 'both' });
@@ -323,6 +361,33 @@ describe('Tanium client: authentication', () => {
       'Login failed: Error from server. Status Code: 401 Data from server: Invalid credentials',
     );
   });
+
+  it.each([429, 503])(
+    'reports a login answered %d as transient, so the request is retried later rather than failed for good',
+    async (status) => {
+      // Prepare: a POST is not retried in the invocation (1.4); the login changes nothing, so SQS may retry it
+      emulator.faults.add({
+        method: 'POST',
+        path: LOGIN,
+        times: 1,
+        kind: 'status',
+        status,
+        shape: 'text',
+        message: 'Busy',
+      });
+      const client = clientFor(emulator, { auth: 'password' });
+
+      // Act
+      const error = await taniumFailure(client.request(STATUS));
+
+      // Assess
+      expect(error.info).toEqual({ kind: 'transient', retryable: true });
+      expect(error.message).toBe(
+        `Login failed: Error from server. Status Code: ${status} Data from server: Busy`,
+      );
+      expect(emulator.requestCount({ path: LOGIN })).toBe(1);
+    },
+  );
 
   it('reports bad credentials on the legacy route as a failed login', async () => {
     emulator.switches.loginRoute404 = true;
