@@ -32,6 +32,20 @@ describe('Actions: evidence family', () => {
   });
 
   describe('Action: list files', () => {
+    it('fails clearly on a plain-text 200', async () => {
+      // Prepare
+      emulator.faults.add({ kind: 'status', status: 200, shape: 'plain', message: 'odd' });
+
+      // Act
+      const result = await run(listFiles, {});
+
+      // Assess
+      expect(result.message).toBe(
+        'Error occurred while processing the response from server. Expected a list of files',
+      );
+      expect(result.error).toEqual({ kind: 'tanium', retryable: false });
+    });
+
     it('returns every file evidence item unchanged with file_count from totalCount in one request', async () => {
       // Prepare
       const expected = structuredClone(emulator.state.files);
@@ -168,6 +182,21 @@ describe('Actions: evidence family', () => {
   });
 
   describe('Action: save file', () => {
+    it('returns no data and a null task_id when Tanium accepts the request with an empty body', async () => {
+      // Prepare
+      emulator.faults.add({ method: 'POST', kind: 'status', status: 200, shape: 'empty' });
+
+      // Act
+      const result = await run(saveFile, {
+        connection_id: SEEDED.connectedConnectionId,
+        file_path: 'C:\\x.exe',
+      });
+
+      // Assess
+      expect(result).toMatchObject({ status: 'success', message: 'Save file requested', data: [] });
+      expect(result.summary).toEqual({ task_id: null });
+    });
+
     it('posts the untrimmed path and returns the task response with task_id in one request', async () => {
       // Prepare
       const path = ' C:\\Users\\bob\\evil.exe ';

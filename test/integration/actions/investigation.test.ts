@@ -896,4 +896,36 @@ describe('Actions: investigation family', () => {
       expect(eventsOf('process').some((row) => row.user_name !== 'bob')).toBe(true);
     });
   });
+
+  describe('Answers that are not what the action reads', () => {
+    it.each([
+      [
+        'get process tree',
+        getProcessTree,
+        { process_table_id: SEEDED_PTIDS.cmd },
+        'a list of process tree nodes',
+      ],
+      ['get events', getEvents, { event_type: 'dns' }, 'a list of events'],
+      ['get events summary', getEventsSummary, { event_type: 'dns' }, 'an event count'],
+    ] as const)('%s fails clearly on a plain-text 200', async (_name, action, params, expected) => {
+      // Prepare
+      emulator.faults.add({
+        path: `${TR}/conns/*`,
+        kind: 'status',
+        status: 200,
+        shape: 'plain',
+        message: 'odd',
+      });
+
+      // Act
+      const result = await run(action, { connection_id: CONNECTED, ...params });
+
+      // Assess
+      expect(result.message).toBe(
+        `Error occurred while processing the response from server. Expected ${expected}`,
+      );
+      expect(result.error).toEqual({ kind: 'tanium', retryable: false });
+      expect(emulator.requestCount()).toBe(1);
+    });
+  });
 });

@@ -377,4 +377,24 @@ describe('Actions: snapshots family', () => {
       expect(emulator.state.snapshots).toHaveLength(3);
     });
   });
+
+  describe('Answers that are not what the action reads', () => {
+    it.each([
+      ['create snapshot', createSnapshot, { connection_id: CONNECTED }, 'a snapshot task'],
+      ['list snapshots', listSnapshots, {}, 'a list of snapshots'],
+    ] as const)('%s fails clearly on a plain-text 200', async (_name, action, params, expected) => {
+      // Prepare
+      emulator.faults.add({ kind: 'status', status: 200, shape: 'plain', message: 'odd' });
+
+      // Act
+      const result = await run(action, params);
+
+      // Assess
+      expect(result.message).toBe(
+        `Error occurred while processing the response from server. Expected ${expected}`,
+      );
+      expect(result.error).toEqual({ kind: 'tanium', retryable: false });
+      expect(emulator.requestCount()).toBe(1);
+    });
+  });
 });
