@@ -385,6 +385,19 @@ describe('Actions: investigation family', () => {
       expect(emulator.requests[0]?.rawQuery).toBe('limit=100');
     });
 
+    it.each([',', ' , ', []])('asks for every context when process_context %j names none', async (empty) => {
+      // Act
+      const result = await run(getProcessTree, {
+        connection_id: CONNECTED,
+        process_table_id: SEEDED_PTIDS.cmd,
+        process_context: empty,
+      });
+
+      // Assess
+      expect(result.status).toBe('success');
+      expect(emulator.requests[0]?.rawQuery).toBe('limit=100');
+    });
+
     it('sends the checked contexts once each, in the caller order', async () => {
       // Act
       const result = await run(getProcessTree, {
