@@ -19,6 +19,9 @@
  *   olderCount    a hint: how many filtered alerts were older than F, to find F's offset in one request
  *                 (olderBounds: what an unfinished search learnt, so a tiny budget still converges).
  * So "published" = {createdAt < F} ∪ R, and an alert is NEW iff createdAt >= F and its id is not in R.
+ * The first run sets F to now − the first-run window; with a window of 0, to W below the newest alert
+ * (its ids in R), but never lower than now − W − the clock skew tolerance, even on an empty list: an
+ * alert older than that existed at the first run, whenever it appears or starts matching the filters.
  * Near the top of the list F trails the newest published createdAt by the overlap window W (bounded to
  * about one page of alerts, so the steady state stays one request), so an alert that becomes visible a
  * little late (commit delay), or shares the cursor's millisecond, is still found and published once. Deep in a backlog F follows the cursor itself: anything older than (newest alert
@@ -347,17 +350,20 @@ class PollerRun {
       await this.save();
       return false;
     }
-    // Nothing that exists now is published; the window below the newest alert is remembered as done so
-    // that a late-visible alert from before the first run is not mistaken for a new one.
-    if (head.alerts.length > 0) {
-      const floor = Math.min(first(head), this.now()) - overlapWindowMs;
-      this.floor = head.full ? Math.max(floor, last(head) + 1) : floor;
-      head.alerts.forEach((alert, i) => {
-        const key = alertKey(alert);
-        if (key !== undefined && head.ts[i]! >= this.floor)
-          this.remember(storedId(alert, key), key, head.ts[i]!);
-      });
-    }
+    // Nothing that exists now is published: the floor goes W below the newest alert, as if it had just
+    // been published, and the ids in that window are remembered as done. Only an alert that becomes
+    // visible late, created in that window, still counts as new. When the list is empty or its newest
+    // alert old, the floor still goes up to now (less the clock skew taken as normal, so that an alert
+    // created just after this run by a Tanium clock a little behind is not below it): an old alert that
+    // appears or starts matching the filters later existed at the first run, and is not published.
+    const newest = head.alerts.length > 0 ? Math.min(first(head), this.now()) : Number.NEGATIVE_INFINITY;
+    const floor = Math.max(newest, this.now() - FUTURE_TOLERANCE_MS) - overlapWindowMs;
+    this.floor = head.full ? Math.max(floor, last(head) + 1) : floor;
+    head.alerts.forEach((alert, i) => {
+      const key = alertKey(alert);
+      if (key !== undefined && head.ts[i]! >= this.floor)
+        this.remember(storedId(alert, key), key, head.ts[i]!);
+    });
     this.deps.logger.info('First run: existing alerts are not published', {
       floor: new Date(this.floor).toISOString(),
     });

@@ -100,6 +100,18 @@ describe('Alert poller: first run', () => {
     expect(sorted(publisher.ids)).toEqual(ids(later));
   });
 
+  it("publishes the first alerts after a first run that saw none, although Tanium's clock is behind", async () => {
+    // Prepare: no overlap window, and Tanium's clock 30 s behind this function's
+    await poll({ firstRunHours: 0, overlapWindowMs: 0 });
+    now = T0 + 5000;
+    const added = tanium.add(now - 30_000);
+    // Act
+    const next = await poll({ firstRunHours: 0, overlapWindowMs: 0 });
+    // Assess
+    expect(next).toMatchObject({ status: 'caught_up', published: 1 });
+    expect(publisher.ids).toEqual([added.id]);
+  });
+
   it('publishes only the alerts of the last N hours, oldest first', async () => {
     // Prepare
     const old = tanium.addSteady(30, 60_000, T0 - 3 * 3_600_000);
@@ -117,13 +129,39 @@ describe('Alert poller: first run', () => {
   it('publishes nothing and needs one request when Tanium has no alerts', async () => {
     // Act
     const report = await poll({ firstRunHours: 0 });
-    const added = tanium.add(T0 - 3_600_000 * 48);
+    const added = tanium.add(T0 + 1000);
+    now = T0 + 5000;
     const next = await poll({ firstRunHours: 0 });
     // Assess
     expect(report).toMatchObject({ published: 0, taniumRequests: 1, status: 'caught_up' });
     expect(next.published).toBe(1);
     expect(publisher.ids).toEqual([added.id]);
   });
+
+  it.each([
+    { window: '0 h', hours: 0, seen: 'no alert' },
+    { window: '0 h', hours: 0, seen: 'week-old alerts only' },
+    { window: '2 h', hours: 2, seen: 'no alert' },
+  ])(
+    'does not publish alerts older than the first-run window that appear later (window $window, first run saw $seen)',
+    async ({ hours, seen }) => {
+      // Prepare: what the first run sees (say, with a state filter that every older alert fails)
+      if (seen !== 'no alert') tanium.addSteady(5, 1000, T0 - 7 * 24 * 3_600_000);
+      await poll({ firstRunHours: hours });
+      // Act: alerts that existed at the first run start matching; one becomes visible late; one is new
+      const threeDaysOld = tanium.add(T0 - 3 * 24 * 3_600_000);
+      const hourOld = tanium.add(T0 - 3_600_000);
+      const lateVisible = tanium.add(T0 - 30_000);
+      const later = tanium.add(T0 + 5000);
+      now = T0 + 10_000;
+      const next = await poll({ firstRunHours: hours });
+      // Assess
+      expect(next.status).toBe('caught_up');
+      expect(publisher.ids).not.toContain(threeDaysOld.id);
+      const expected = hours > 0 ? [hourOld, lateVisible, later] : [lateVisible, later];
+      expect(sorted(publisher.ids)).toEqual(ids(expected));
+    },
+  );
 });
 
 describe('Alert poller: steady state', () => {
