@@ -50,6 +50,9 @@
  *     checkpoint saved.
  *     Correct because every alert below c was read and is published (ascending order), and ties at c are
  *     still in R. A crash between PutEvents and the save re-publishes that one batch, nothing more.
+ *     When PutEvents takes only part of a batch and the rest still fails after the publisher's retries,
+ *     the entries taken go into R, c is the newest of those below the first entry not taken, the
+ *     checkpoint is saved, and the run fails: the next run sends only what was not taken.
  *     An entry EventBridge refuses for its content goes again reduced to the identifying fields; one
  *     refused even so is dropped, logged and counted, but still done: it must not block every later one.
  *     Only once the bus has taken some entry in the run, though: refusing everything points at the bus.
@@ -71,7 +74,7 @@ import {
   REFUSED_OMITTED,
   reducedAlertEntry,
 } from './alert-event.ts';
-import { LeaseLostError } from './errors.ts';
+import { LeaseLostError, UnpublishedEntriesError } from './errors.ts';
 import type {
   AlertEntry,
   AlertId,
@@ -723,27 +726,59 @@ class PollerRun {
       bytes += size;
     }
     const batch = candidates.slice(0, entries.length);
-    const dropped = await this.publishEntries(entries, details);
+    let dropped: Set<number>;
+    try {
+      dropped = await this.publishEntries(entries, details);
+    } catch (error) {
+      // The bus took part of the batch before the rest failed for good: those are published, and the
+      // next run must send only the others.
+      if (error instanceof PublishError && error.accepted.size > 0) {
+        await this.settle(batch, details, error.accepted, new Set());
+      }
+      throw error;
+    }
+    await this.settle(batch, details, new Set(batch.keys()), dropped);
+    return batch.length;
+  }
+
+  /**
+   * Records a batch the bus took (`taken`, by index: every entry but after a failure) and saves: R gets
+   * every alert taken, and F rises only as far as the taken alerts below the first one not taken.
+   */
+  private async settle(
+    batch: Candidate[],
+    details: Record<string, unknown>[],
+    taken: ReadonlySet<number>,
+    dropped: ReadonlySet<number>,
+  ): Promise<void> {
     this.report.batches++;
     this.report.unparseableDetails += details.filter(
-      (detail, index) => detail.details_error !== undefined && !dropped.has(index),
+      (detail, index) => detail.details_error !== undefined && taken.has(index) && !dropped.has(index),
     ).length;
+    // The batch is sorted oldest first: below its first alert not taken, everything read is published.
     let newest = Number.NEGATIVE_INFINITY;
-    for (const candidate of batch) {
+    let complete = true;
+    batch.forEach((candidate, index) => {
+      if (!taken.has(index)) {
+        complete = false;
+        return;
+      }
       this.remember(storedId(candidate.alert, candidate.key), candidate.key, candidate.ts);
       this.pending.delete(candidate.key);
-      if (candidate.ts > newest) newest = candidate.ts;
+      if (complete && candidate.ts > newest) newest = candidate.ts;
+      if (this.newestPublishedAt === undefined || candidate.ts > this.newestPublishedAt)
+        this.newestPublishedAt = candidate.ts;
+    });
+    this.report.published += taken.size - dropped.size;
+    if (newest !== Number.NEGATIVE_INFINITY) {
+      // Everything read below `newest` is published (oldest first). The window W stays open only near
+      // the top of the list: an alert older than (newest at the head read − W) was visible before this
+      // walk.
+      const W = this.settings.overlapWindowMs;
+      const visibleBelow = this.headTop === undefined ? newest : this.headTop - W;
+      this.raiseFloor(Math.max(newest - W, Math.min(newest, visibleBelow)), newest);
     }
-    this.report.published += batch.length - dropped.size;
-    if (this.newestPublishedAt === undefined || newest > this.newestPublishedAt)
-      this.newestPublishedAt = newest;
-    // Everything read below `newest` is published (oldest first). The window W stays open only near the
-    // top of the list: an alert older than (newest at the head read − W) was visible before this walk.
-    const W = this.settings.overlapWindowMs;
-    const visibleBelow = this.headTop === undefined ? newest : this.headTop - W;
-    this.raiseFloor(Math.max(newest - W, Math.min(newest, visibleBelow)), newest);
     await this.save();
-    return batch.length;
   }
 
   private entryOptions() {
@@ -761,12 +796,22 @@ class PollerRun {
     entries: AlertEntry[],
     details: Record<string, unknown>[],
   ): Promise<Set<number>> {
-    const send = async (sent: AlertEntry[]) => {
+    /** `position` maps an index into `sent` to one into `entries`; `taken`: entries already published. */
+    const send = async (sent: AlertEntry[], position: (index: number) => number, taken: number[]) => {
       let outcome: PublishOutcome;
       try {
         outcome = await this.deps.publisher.publish(sent);
       } catch (error) {
-        throw new PublishError(toTaniumError(error));
+        const accepted = new Set(taken);
+        if (error instanceof UnpublishedEntriesError) {
+          this.report.putEventsCalls += error.calls;
+          for (const index of error.accepted) accepted.add(position(index));
+          if (error.accepted.length > 0) this.busTookAnEntry = true;
+          // Taken in their reduced form (the second call): counted as such, like the reduced ones of a
+          // batch that goes through.
+          if (sent !== entries) this.report.reducedAlerts += error.accepted.length;
+        }
+        throw new PublishError(toTaniumError(error), accepted);
       }
       this.report.putEventsCalls += outcome.calls;
       if (outcome.refused.length < sent.length) this.busTookAnEntry = true;
@@ -776,7 +821,7 @@ class PollerRun {
       const detail = details[index] ?? {};
       return { alertId: detail.id, guid: detail.guid, createdAt: detail.createdAt };
     };
-    const refused = await send(entries);
+    const refused = await send(entries, (index) => index, []);
     if (refused.length === 0) return new Set();
     for (const refusal of refused) {
       this.deps.logger.warn('EventBridge refused an alert event; publishing its identifying fields only', {
@@ -789,7 +834,14 @@ class PollerRun {
       reducedAlertEntry(details[refusal.index] ?? {}, REFUSED_OMITTED, this.entryOptions()),
     );
     // Indexes into `entries` of the alerts refused again, with both refusals.
-    const refusedAgain = (await send(reduced)).map((again) => ({
+    const wasRefused = new Set(refused.map((refusal) => refusal.index));
+    const refusedAgain = (
+      await send(
+        reduced,
+        (index) => refused[index]!.index,
+        entries.flatMap((_, index) => (wasRefused.has(index) ? [] : [index])),
+      )
+    ).map((again) => ({
       index: refused[again.index]!.index,
       first: refused[again.index]!,
       again,
@@ -844,9 +896,15 @@ class PollerRun {
   }
 }
 
-/** A PutEvents failure that survived the retries: the batch is not checkpointed. */
+/**
+ * A PutEvents failure that survived the retries: of the batch, only the entries in `accepted` (indexes
+ * into it) went out, and only those are checkpointed.
+ */
 class PublishError extends TaniumError {
-  constructor(cause: TaniumError) {
+  constructor(
+    cause: TaniumError,
+    readonly accepted: ReadonlySet<number> = new Set(),
+  ) {
     super(cause.kind, cause.message, { retryable: cause.retryable, cause });
     this.name = 'PublishError';
   }

@@ -566,6 +566,43 @@ describe('Alert poller: failures', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
+  it('remembers the events PutEvents took from a batch whose other entries kept failing', async () => {
+    // Prepare: alerts 5 minutes apart, so that the floor follows each batch closely; three alerts of
+    // the second batch stay throttled past the retries, two of them below alerts the bus took
+    const expected = tanium.addSteady(25, 300_000, T0);
+    const throttled = new Set([expected[12]!.id, expected[15]!.id, expected[19]!.id]);
+    publisher.throttle = (detail) => throttled.has(detail.id as number);
+    // Act
+    const failed = await poll();
+    const takenInFailedRun = [...publisher.ids];
+    publisher.throttle = undefined;
+    const next = await poll();
+    // Assess: the failed run still saved what went out; the next one sends only the rest
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(failed).toMatchObject({ status: 'failed', published: 17, error: { kind: 'transient' } });
+    expect(failed.error?.message).toMatch(/rejected 3 of 10 alert events after 5 attempts/);
+    expect(sorted(takenInFailedRun)).toEqual(ids(expected.slice(0, 20).filter((a) => !throttled.has(a.id))));
+    expect(next).toMatchObject({ status: 'caught_up', published: 8 });
+  });
+
+  it('remembers the events PutEvents took when the reduced form of a refused alert keeps failing', async () => {
+    // Prepare: the bus refuses the 3rd alert whole, and throttles its reduced form during the first run
+    const expected = tanium.addSteady(12, 300_000, T0);
+    const refused = expected[2]!;
+    publisher.refuse = (detail) => detail.id === refused.id && detail.details_omitted === undefined;
+    publisher.throttle = (detail) => detail.id === refused.id && detail.details_omitted !== undefined;
+    // Act
+    const failed = await poll();
+    publisher.throttle = undefined;
+    const next = await poll();
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(failed).toMatchObject({ status: 'failed', published: 9, reducedAlerts: 0 });
+    expect(next).toMatchObject({ status: 'caught_up', published: 3, reducedAlerts: 1 });
+  });
+
   it('publishes an alert EventBridge refuses whole with its identifying fields only', async () => {
     // Prepare: EventBridge refuses the full event of the 3rd alert (whose details cannot be parsed, so
     // the full event carries details_raw and details_error), not its reduced form
