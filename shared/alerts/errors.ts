@@ -1,3 +1,5 @@
+import { type ErrorKind, TaniumError } from '../tanium/errors.ts';
+
 /** Errors of the alert poller's own machinery (Tanium and configuration errors use tanium/errors.ts). */
 export class PollerError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -11,5 +13,25 @@ export class LeaseLostError extends PollerError {
   constructor(message = 'Another poller run took over the state', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'LeaseLostError';
+  }
+}
+
+/**
+ * Some entries of one publish call still failed after the retries, for a reason that may pass or a
+ * configuration to fix; the others went out. The poller must count those as published, or the next run
+ * would send them a second time.
+ */
+export class UnpublishedEntriesError extends TaniumError {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    /** Indexes, into the entries given, of the entries EventBridge accepted. */
+    readonly accepted: number[],
+    /** PutEvents calls made. */
+    readonly calls: number,
+    options: { retryable?: boolean } = {},
+  ) {
+    super(kind, message, options);
+    this.name = 'UnpublishedEntriesError';
   }
 }

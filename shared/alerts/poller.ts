@@ -19,6 +19,9 @@
  *   olderCount    a hint: how many filtered alerts were older than F, to find F's offset in one request
  *                 (olderBounds: what an unfinished search learnt, so a tiny budget still converges).
  * So "published" = {createdAt < F} ∪ R, and an alert is NEW iff createdAt >= F and its id is not in R.
+ * The first run sets F to now − the first-run window; with a window of 0, to W below the newest alert
+ * (its ids in R), but never lower than now − W − the clock skew tolerance, even on an empty list: an
+ * alert older than that existed at the first run, whenever it appears or starts matching the filters.
  * Near the top of the list F trails the newest published createdAt by the overlap window W (bounded to
  * about one page of alerts, so the steady state stays one request), so an alert that becomes visible a
  * little late (commit delay), or shares the cursor's millisecond, is still found and published once. Deep in a backlog F follows the cursor itself: anything older than (newest alert
@@ -47,6 +50,9 @@
  *     checkpoint saved.
  *     Correct because every alert below c was read and is published (ascending order), and ties at c are
  *     still in R. A crash between PutEvents and the save re-publishes that one batch, nothing more.
+ *     When PutEvents takes only part of a batch and the rest still fails after the publisher's retries,
+ *     the entries taken go into R, c is the newest of those below the first entry not taken, the
+ *     checkpoint is saved, and the run fails: the next run sends only what was not taken.
  *     An entry EventBridge refuses for its content goes again reduced to the identifying fields; one
  *     refused even so is dropped, logged and counted, but still done: it must not block every later one.
  *     Only once the bus has taken some entry in the run, though: refusing everything points at the bus.
@@ -68,7 +74,7 @@ import {
   REFUSED_OMITTED,
   reducedAlertEntry,
 } from './alert-event.ts';
-import { LeaseLostError } from './errors.ts';
+import { LeaseLostError, UnpublishedEntriesError } from './errors.ts';
 import type {
   AlertEntry,
   AlertId,
@@ -347,17 +353,20 @@ class PollerRun {
       await this.save();
       return false;
     }
-    // Nothing that exists now is published; the window below the newest alert is remembered as done so
-    // that a late-visible alert from before the first run is not mistaken for a new one.
-    if (head.alerts.length > 0) {
-      const floor = Math.min(first(head), this.now()) - overlapWindowMs;
-      this.floor = head.full ? Math.max(floor, last(head) + 1) : floor;
-      head.alerts.forEach((alert, i) => {
-        const key = alertKey(alert);
-        if (key !== undefined && head.ts[i]! >= this.floor)
-          this.remember(storedId(alert, key), key, head.ts[i]!);
-      });
-    }
+    // Nothing that exists now is published: the floor goes W below the newest alert, as if it had just
+    // been published, and the ids in that window are remembered as done. Only an alert that becomes
+    // visible late, created in that window, still counts as new. When the list is empty or its newest
+    // alert old, the floor still goes up to now (less the clock skew taken as normal, so that an alert
+    // created just after this run by a Tanium clock a little behind is not below it): an old alert that
+    // appears or starts matching the filters later existed at the first run, and is not published.
+    const newest = head.alerts.length > 0 ? Math.min(first(head), this.now()) : Number.NEGATIVE_INFINITY;
+    const floor = Math.max(newest, this.now() - FUTURE_TOLERANCE_MS) - overlapWindowMs;
+    this.floor = head.full ? Math.max(floor, last(head) + 1) : floor;
+    head.alerts.forEach((alert, i) => {
+      const key = alertKey(alert);
+      if (key !== undefined && head.ts[i]! >= this.floor)
+        this.remember(storedId(alert, key), key, head.ts[i]!);
+    });
     this.deps.logger.info('First run: existing alerts are not published', {
       floor: new Date(this.floor).toISOString(),
     });
@@ -717,27 +726,59 @@ class PollerRun {
       bytes += size;
     }
     const batch = candidates.slice(0, entries.length);
-    const dropped = await this.publishEntries(entries, details);
+    let dropped: Set<number>;
+    try {
+      dropped = await this.publishEntries(entries, details);
+    } catch (error) {
+      // The bus took part of the batch before the rest failed for good: those are published, and the
+      // next run must send only the others.
+      if (error instanceof PublishError && error.accepted.size > 0) {
+        await this.settle(batch, details, error.accepted, new Set());
+      }
+      throw error;
+    }
+    await this.settle(batch, details, new Set(batch.keys()), dropped);
+    return batch.length;
+  }
+
+  /**
+   * Records a batch the bus took (`taken`, by index: every entry but after a failure) and saves: R gets
+   * every alert taken, and F rises only as far as the taken alerts below the first one not taken.
+   */
+  private async settle(
+    batch: Candidate[],
+    details: Record<string, unknown>[],
+    taken: ReadonlySet<number>,
+    dropped: ReadonlySet<number>,
+  ): Promise<void> {
     this.report.batches++;
     this.report.unparseableDetails += details.filter(
-      (detail, index) => detail.details_error !== undefined && !dropped.has(index),
+      (detail, index) => detail.details_error !== undefined && taken.has(index) && !dropped.has(index),
     ).length;
+    // The batch is sorted oldest first: below its first alert not taken, everything read is published.
     let newest = Number.NEGATIVE_INFINITY;
-    for (const candidate of batch) {
+    let complete = true;
+    batch.forEach((candidate, index) => {
+      if (!taken.has(index)) {
+        complete = false;
+        return;
+      }
       this.remember(storedId(candidate.alert, candidate.key), candidate.key, candidate.ts);
       this.pending.delete(candidate.key);
-      if (candidate.ts > newest) newest = candidate.ts;
+      if (complete && candidate.ts > newest) newest = candidate.ts;
+      if (this.newestPublishedAt === undefined || candidate.ts > this.newestPublishedAt)
+        this.newestPublishedAt = candidate.ts;
+    });
+    this.report.published += taken.size - dropped.size;
+    if (newest !== Number.NEGATIVE_INFINITY) {
+      // Everything read below `newest` is published (oldest first). The window W stays open only near
+      // the top of the list: an alert older than (newest at the head read − W) was visible before this
+      // walk.
+      const W = this.settings.overlapWindowMs;
+      const visibleBelow = this.headTop === undefined ? newest : this.headTop - W;
+      this.raiseFloor(Math.max(newest - W, Math.min(newest, visibleBelow)), newest);
     }
-    this.report.published += batch.length - dropped.size;
-    if (this.newestPublishedAt === undefined || newest > this.newestPublishedAt)
-      this.newestPublishedAt = newest;
-    // Everything read below `newest` is published (oldest first). The window W stays open only near the
-    // top of the list: an alert older than (newest at the head read − W) was visible before this walk.
-    const W = this.settings.overlapWindowMs;
-    const visibleBelow = this.headTop === undefined ? newest : this.headTop - W;
-    this.raiseFloor(Math.max(newest - W, Math.min(newest, visibleBelow)), newest);
     await this.save();
-    return batch.length;
   }
 
   private entryOptions() {
@@ -755,12 +796,22 @@ class PollerRun {
     entries: AlertEntry[],
     details: Record<string, unknown>[],
   ): Promise<Set<number>> {
-    const send = async (sent: AlertEntry[]) => {
+    /** `position` maps an index into `sent` to one into `entries`; `taken`: entries already published. */
+    const send = async (sent: AlertEntry[], position: (index: number) => number, taken: number[]) => {
       let outcome: PublishOutcome;
       try {
         outcome = await this.deps.publisher.publish(sent);
       } catch (error) {
-        throw new PublishError(toTaniumError(error));
+        const accepted = new Set(taken);
+        if (error instanceof UnpublishedEntriesError) {
+          this.report.putEventsCalls += error.calls;
+          for (const index of error.accepted) accepted.add(position(index));
+          if (error.accepted.length > 0) this.busTookAnEntry = true;
+          // Taken in their reduced form (the second call): counted as such, like the reduced ones of a
+          // batch that goes through.
+          if (sent !== entries) this.report.reducedAlerts += error.accepted.length;
+        }
+        throw new PublishError(toTaniumError(error), accepted);
       }
       this.report.putEventsCalls += outcome.calls;
       if (outcome.refused.length < sent.length) this.busTookAnEntry = true;
@@ -770,7 +821,7 @@ class PollerRun {
       const detail = details[index] ?? {};
       return { alertId: detail.id, guid: detail.guid, createdAt: detail.createdAt };
     };
-    const refused = await send(entries);
+    const refused = await send(entries, (index) => index, []);
     if (refused.length === 0) return new Set();
     for (const refusal of refused) {
       this.deps.logger.warn('EventBridge refused an alert event; publishing its identifying fields only', {
@@ -783,7 +834,14 @@ class PollerRun {
       reducedAlertEntry(details[refusal.index] ?? {}, REFUSED_OMITTED, this.entryOptions()),
     );
     // Indexes into `entries` of the alerts refused again, with both refusals.
-    const refusedAgain = (await send(reduced)).map((again) => ({
+    const wasRefused = new Set(refused.map((refusal) => refusal.index));
+    const refusedAgain = (
+      await send(
+        reduced,
+        (index) => refused[index]!.index,
+        entries.flatMap((_, index) => (wasRefused.has(index) ? [] : [index])),
+      )
+    ).map((again) => ({
       index: refused[again.index]!.index,
       first: refused[again.index]!,
       again,
@@ -838,9 +896,15 @@ class PollerRun {
   }
 }
 
-/** A PutEvents failure that survived the retries: the batch is not checkpointed. */
+/**
+ * A PutEvents failure that survived the retries: of the batch, only the entries in `accepted` (indexes
+ * into it) went out, and only those are checkpointed.
+ */
 class PublishError extends TaniumError {
-  constructor(cause: TaniumError) {
+  constructor(
+    cause: TaniumError,
+    readonly accepted: ReadonlySet<number> = new Set(),
+  ) {
     super(cause.kind, cause.message, { retryable: cause.retryable, cause });
     this.name = 'PublishError';
   }

@@ -1,7 +1,7 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { awsCallError } from '../config/aws-errors.ts';
 import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from '../events/put-events.ts';
-import { TaniumError } from '../tanium/errors.ts';
+import { UnpublishedEntriesError } from './errors.ts';
 import type { AlertEntry, AlertPublisher, PublishOutcome } from './types.ts';
 
 export const PUT_EVENTS_ATTEMPTS = 5;
@@ -15,7 +15,8 @@ const CONTENT_CODES = new Set(['InvalidArgument', 'MalformedDetail']);
 
 /**
  * Alert events to the bus with the shared per-entry retry. Entries refused for their content are
- * returned; any other entry still failing fails the call.
+ * returned; any other entry still failing fails the call with an UnpublishedEntriesError that names the
+ * entries the bus took.
  */
 export class EventBridgePublisher implements AlertPublisher {
   constructor(
@@ -51,9 +52,12 @@ export class EventBridgePublisher implements AlertPublisher {
       const tries = retryable ? ` after ${outcome.calls} attempt${outcome.calls === 1 ? '' : 's'}` : '';
       // Entries refused for good, not for their content, are refused for who sends them (access, source):
       // the deployment's to fix.
-      throw new TaniumError(
+      const notTaken = new Set(outcome.errors.map((error) => error.index));
+      throw new UnpublishedEntriesError(
         retryable ? 'transient' : 'config',
         `EventBridge bus '${this.eventBusName}' rejected ${failing.length} of ${alertEvents(entries.length)}${tries} (${codes}): ${failing[0]?.message}`,
+        entries.flatMap((_, index) => (notTaken.has(index) ? [] : [index])),
+        outcome.calls,
         { retryable },
       );
     }

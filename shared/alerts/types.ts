@@ -83,7 +83,9 @@ export interface AlertPublisher {
   /**
    * Publishes every entry (at most 10, within the request size limit), retrying failed entries. Throws
    * when some could not be published for a reason that may pass (throttling, permissions, a failed
-   * call); returns the entries refused for their content, which the poller handles itself.
+   * call): an UnpublishedEntriesError when it knows which entries the bus took all the same, so that
+   * they are not sent again. Returns the entries refused for their content, which the poller handles
+   * itself.
    */
   publish(entries: AlertEntry[]): Promise<PublishOutcome>;
 }

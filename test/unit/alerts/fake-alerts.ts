@@ -1,4 +1,5 @@
 import { entrySize } from '../../../shared/alerts/alert-event.ts';
+import { UnpublishedEntriesError } from '../../../shared/alerts/errors.ts';
 import type {
   AlertEntry,
   AlertPublisher,
@@ -150,6 +151,11 @@ export class CapturePublisher implements AlertPublisher {
 
   /** Refuses the entries this says no to, as EventBridge refuses an entry for its content. */
   refuse: ((detail: Record<string, unknown>) => boolean) | undefined;
+  /**
+   * Throttles the entries this says yes to past every retry: the call publishes the others and throws,
+   * naming them, as EventBridgePublisher does.
+   */
+  throttle: ((detail: Record<string, unknown>) => boolean) | undefined;
 
   async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
     this.calls++;
@@ -158,8 +164,21 @@ export class CapturePublisher implements AlertPublisher {
     const refused = details.flatMap((detail, index) =>
       this.refuse?.(detail) ? [{ index, code: 'InvalidArgument', message: 'Event refused' }] : [],
     );
-    this.batches.push(details.filter((_, index) => !refused.some((refusal) => refusal.index === index)));
+    const throttled = details.flatMap((detail, index) => (this.throttle?.(detail) ? [index] : []));
+    const taken = details.flatMap((_, index) =>
+      refused.some((refusal) => refusal.index === index) || throttled.includes(index) ? [] : [index],
+    );
+    this.batches.push(taken.map((index) => details[index]!));
     this.callBytes.push(entries.reduce((sum, entry) => sum + entrySize(entry), 0));
+    if (throttled.length > 0) {
+      throw new UnpublishedEntriesError(
+        'transient',
+        `EventBridge bus 'bus' rejected ${throttled.length} of ${entries.length} alert events after 5 attempts (ThrottlingException): Rate exceeded`,
+        taken,
+        5,
+        { retryable: true },
+      );
+    }
     this.afterPublish?.(this.calls);
     return { calls: 1, refused };
   }

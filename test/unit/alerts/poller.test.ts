@@ -100,6 +100,18 @@ describe('Alert poller: first run', () => {
     expect(sorted(publisher.ids)).toEqual(ids(later));
   });
 
+  it("publishes the first alerts after a first run that saw none, although Tanium's clock is behind", async () => {
+    // Prepare: no overlap window, and Tanium's clock 30 s behind this function's
+    await poll({ firstRunHours: 0, overlapWindowMs: 0 });
+    now = T0 + 5000;
+    const added = tanium.add(now - 30_000);
+    // Act
+    const next = await poll({ firstRunHours: 0, overlapWindowMs: 0 });
+    // Assess
+    expect(next).toMatchObject({ status: 'caught_up', published: 1 });
+    expect(publisher.ids).toEqual([added.id]);
+  });
+
   it('publishes only the alerts of the last N hours, oldest first', async () => {
     // Prepare
     const old = tanium.addSteady(30, 60_000, T0 - 3 * 3_600_000);
@@ -117,13 +129,39 @@ describe('Alert poller: first run', () => {
   it('publishes nothing and needs one request when Tanium has no alerts', async () => {
     // Act
     const report = await poll({ firstRunHours: 0 });
-    const added = tanium.add(T0 - 3_600_000 * 48);
+    const added = tanium.add(T0 + 1000);
+    now = T0 + 5000;
     const next = await poll({ firstRunHours: 0 });
     // Assess
     expect(report).toMatchObject({ published: 0, taniumRequests: 1, status: 'caught_up' });
     expect(next.published).toBe(1);
     expect(publisher.ids).toEqual([added.id]);
   });
+
+  it.each([
+    { window: '0 h', hours: 0, seen: 'no alert' },
+    { window: '0 h', hours: 0, seen: 'week-old alerts only' },
+    { window: '2 h', hours: 2, seen: 'no alert' },
+  ])(
+    'does not publish alerts older than the first-run window that appear later (window $window, first run saw $seen)',
+    async ({ hours, seen }) => {
+      // Prepare: what the first run sees (say, with a state filter that every older alert fails)
+      if (seen !== 'no alert') tanium.addSteady(5, 1000, T0 - 7 * 24 * 3_600_000);
+      await poll({ firstRunHours: hours });
+      // Act: alerts that existed at the first run start matching; one becomes visible late; one is new
+      const threeDaysOld = tanium.add(T0 - 3 * 24 * 3_600_000);
+      const hourOld = tanium.add(T0 - 3_600_000);
+      const lateVisible = tanium.add(T0 - 30_000);
+      const later = tanium.add(T0 + 5000);
+      now = T0 + 10_000;
+      const next = await poll({ firstRunHours: hours });
+      // Assess
+      expect(next.status).toBe('caught_up');
+      expect(publisher.ids).not.toContain(threeDaysOld.id);
+      const expected = hours > 0 ? [hourOld, lateVisible, later] : [lateVisible, later];
+      expect(sorted(publisher.ids)).toEqual(ids(expected));
+    },
+  );
 });
 
 describe('Alert poller: steady state', () => {
@@ -526,6 +564,43 @@ describe('Alert poller: failures', () => {
     expect(next.published).toBe(25);
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('remembers the events PutEvents took from a batch whose other entries kept failing', async () => {
+    // Prepare: alerts 5 minutes apart, so that the floor follows each batch closely; three alerts of
+    // the second batch stay throttled past the retries, two of them below alerts the bus took
+    const expected = tanium.addSteady(25, 300_000, T0);
+    const throttled = new Set([expected[12]!.id, expected[15]!.id, expected[19]!.id]);
+    publisher.throttle = (detail) => throttled.has(detail.id as number);
+    // Act
+    const failed = await poll();
+    const takenInFailedRun = [...publisher.ids];
+    publisher.throttle = undefined;
+    const next = await poll();
+    // Assess: the failed run still saved what went out; the next one sends only the rest
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(failed).toMatchObject({ status: 'failed', published: 17, error: { kind: 'transient' } });
+    expect(failed.error?.message).toMatch(/rejected 3 of 10 alert events after 5 attempts/);
+    expect(sorted(takenInFailedRun)).toEqual(ids(expected.slice(0, 20).filter((a) => !throttled.has(a.id))));
+    expect(next).toMatchObject({ status: 'caught_up', published: 8 });
+  });
+
+  it('remembers the events PutEvents took when the reduced form of a refused alert keeps failing', async () => {
+    // Prepare: the bus refuses the 3rd alert whole, and throttles its reduced form during the first run
+    const expected = tanium.addSteady(12, 300_000, T0);
+    const refused = expected[2]!;
+    publisher.refuse = (detail) => detail.id === refused.id && detail.details_omitted === undefined;
+    publisher.throttle = (detail) => detail.id === refused.id && detail.details_omitted !== undefined;
+    // Act
+    const failed = await poll();
+    publisher.throttle = undefined;
+    const next = await poll();
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(failed).toMatchObject({ status: 'failed', published: 9, reducedAlerts: 0 });
+    expect(next).toMatchObject({ status: 'caught_up', published: 3, reducedAlerts: 1 });
   });
 
   it('publishes an alert EventBridge refuses whole with its identifying fields only', async () => {

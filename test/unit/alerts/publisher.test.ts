@@ -96,6 +96,41 @@ describe('Alert publisher: PutEvents', () => {
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(3);
   });
 
+  it('names the entries the bus took when others still fail after the last attempt', async () => {
+    // Prepare: of four entries the bus takes the 1st at once and the 4th on the retry; the 2nd stays
+    // throttled, the 3rd is refused for its content
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 3,
+        Entries: [
+          { EventId: 'a' },
+          { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
+          { ErrorCode: 'InvalidArgument', ErrorMessage: 'Detail is not valid' },
+          { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
+        ],
+      })
+      .resolvesOnce({
+        FailedEntryCount: 1,
+        Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }, { EventId: 'd' }],
+      })
+      .resolves({
+        FailedEntryCount: 1,
+        Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+      });
+    // Act
+    const attempt = publisher(3).publish(entries(4));
+    // Assess
+    await expect(attempt).rejects.toMatchObject({
+      name: 'UnpublishedEntriesError',
+      kind: 'transient',
+      retryable: true,
+      accepted: [0, 3],
+      calls: 3,
+      message: `EventBridge bus '${BUS}' rejected 1 of 4 alert events after 3 attempts (ThrottlingException): Rate exceeded`,
+    });
+  });
+
   it('names the bus when the call itself fails, and says whether another run can cure it', async () => {
     // Prepare
     const denied = Object.assign(new Error('User is not authorized to perform: events:PutEvents'), {
@@ -138,6 +173,7 @@ describe('Alert publisher: PutEvents', () => {
     await expect(attempt).rejects.toMatchObject({
       kind: 'transient',
       retryable: true,
+      accepted: [0],
       message: `EventBridge bus '${BUS}' rejected 1 of 2 alert events after 2 attempts (CallFailed): TimeoutError: socket hang up`,
     });
   });
