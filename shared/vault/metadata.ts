@@ -42,8 +42,9 @@ const FILE_NAME_FIELDS: ReadonlySet<MetadataField> = new Set(['fileName', 'archi
 
 /**
  * S3 user metadata travels in HTTP headers and must be printable ASCII. Every value is therefore stored
- * percent-encoded: UTF-8 bytes outside 0x20-0x7E, and `%` itself, become `%XX`, so `decodeURIComponent`
- * always restores the original text (plain ASCII names read the same either way).
+ * percent-encoded: UTF-8 bytes outside 0x20-0x7E, and `%` itself, become `%XX`, and so do spaces at
+ * either end (HTTP trims them from a header value), so `decodeURIComponent` always restores the
+ * original text (plain ASCII names read the same either way).
  */
 export function encodeMetadataValue(value: string): string {
   return encodeWithin(value, Number.POSITIVE_INFINITY);
@@ -51,11 +52,16 @@ export function encodeMetadataValue(value: string): string {
 
 /** encodeMetadataValue cut to `maxLength` at a character boundary, keeping the start (a path its root). */
 export function encodeWithin(value: string, maxLength: number): string {
+  const leading = value.length - value.replace(/^ +/, '').length;
+  const trailingFrom = value.replace(/ +$/, '').length;
   let encoded = '';
+  let index = 0;
   for (const char of value) {
     const code = char.codePointAt(0)!;
+    const atEdge = char === ' ' && (index < leading || index >= trailingFrom);
+    index += char.length;
     const piece =
-      code >= 0x20 && code <= 0x7e && char !== '%'
+      code >= 0x20 && code <= 0x7e && char !== '%' && !atEdge
         ? char
         : Array.from(
             Buffer.from(char, 'utf8'),

@@ -10,12 +10,13 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { ArchiveError } from '../../../shared/vault/errors.ts';
-import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
+import { buildMetadata, decodeMetadataValue } from '../../../shared/vault/metadata.ts';
 import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { hexDigest } from '../../helpers/digests.ts';
@@ -154,6 +155,25 @@ describe.each([
     });
     expect(head.Metadata!['file-name']).toBe('r%C3%A9sum%C3%A9.txt');
     expect(await bucketState()).toEqual({ keys: items.map((item) => item.key).sort(), uploads: 0 });
+  });
+
+  it('keeps the spaces at either end of a file name through S3 metadata', async () => {
+    // Prepare: HTTP trims a header value, and user metadata travels in headers
+    const name = '  rule.yara ';
+
+    // Act
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'vault/x',
+        Body: 'x',
+        Metadata: buildMetadata({ fileName: name }),
+      }),
+    );
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'vault/x' }));
+
+    // Assess
+    expect(decodeMetadataValue(head.Metadata?.['file-name'])).toBe(name);
   });
 
   it('stores the same content once and reports it as already stored the second time', async () => {

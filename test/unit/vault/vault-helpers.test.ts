@@ -23,7 +23,7 @@ const START = '2026-01-01T00:00:00.000Z';
 describe('Vault: helpers', () => {
   it('percent-encodes non-ASCII metadata values and decodes them back', () => {
     // Prepare
-    const names = ['plain.txt', 'résumé 100%.txt', 'C:\\Temp\\日本.exe', 'tab\there'];
+    const names = ['plain.txt', 'résumé 100%.txt', 'C:\\Temp\\日本.exe', 'tab\there', '  rule.yara ', ' '];
 
     // Act
     const encoded = names.map(encodeMetadataValue);
@@ -31,6 +31,9 @@ describe('Vault: helpers', () => {
     // Assess
     expect(encoded[0]).toBe('plain.txt');
     expect(encoded[1]).toBe('r%C3%A9sum%C3%A9 100%25.txt');
+    // HTTP trims spaces at either end of a header value: those travel encoded
+    expect(encoded[4]).toBe('%20%20rule.yara%20');
+    expect(encoded[5]).toBe('%20');
     for (const value of encoded) expect(value).toMatch(/^[\x20-\x7e]*$/);
     expect(encoded.map(decodeMetadataValue)).toEqual(names);
   });
