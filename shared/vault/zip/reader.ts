@@ -19,6 +19,9 @@ const SIG_SPANNED_SINGLE = 0x30304b50;
 /** Bytes after the end-of-central-directory record that are ignored (more is a truncated archive). */
 const MAX_TRAILING_BYTES = 64 * 1024;
 const DESCRIPTOR_SIG_BYTES = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
+const EOCD_SIG_BYTES = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+/** An end-of-central-directory record without a comment. */
+const EOCD_LENGTH = 22;
 
 const FLAG_ENCRYPTED = 0x1;
 const FLAG_DESCRIPTOR = 0x8;
@@ -638,7 +641,18 @@ class EntryPump {
     let sizesMatched = false;
     for (;;) {
       const chunk = await this.wait(this.source.next());
-      if (chunk === null) throw sizesMatched ? this.checkError('CRC-32') : truncatedArchive();
+      if (chunk === null) {
+        if (sizesMatched) throw this.checkError('CRC-32');
+        // The archive ended whole, with its end record, and no descriptor was found on the way: it has
+        // none with a signature, and without one the end of stored data cannot be told while streaming.
+        const end = carry.lastIndexOf(EOCD_SIG_BYTES);
+        if (end !== -1 && carry.length - end >= EOCD_LENGTH) {
+          throw new ArchiveError(
+            `Entry ${this.displayName} is stored without its size and without a data descriptor signature, which is not supported`,
+          );
+        }
+        throw truncatedArchive();
+      }
       const buffer = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
       let processed = 0;
       let keepFrom = Math.max(0, buffer.length - holdBack);

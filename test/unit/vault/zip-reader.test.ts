@@ -371,6 +371,22 @@ describe('Vault: streaming ZIP reader', () => {
     expect(error.message).toMatch(/^Error while creating file\. Corrupt archive: .*report\.txt/);
   });
 
+  it('says a stored entry of unknown size without a descriptor signature is not supported, not truncated', async () => {
+    // Prepare: Info-ZIP's stdin entry, stored, with the signature of its data descriptor removed
+    const archive = Buffer.from(workspace.zip('-', ['-0', '-P', 'infected', '-', '-'], small));
+    const at = archive.indexOf(Buffer.from('PK\x07\x08'), 30);
+    const unsigned = Buffer.concat([archive.subarray(0, at), archive.subarray(at + 4)]);
+
+    // Act
+    const error = await failure(extractAll(chunked(unsigned)));
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toBe(
+      'Error while creating file. Entry - is stored without its size and without a data descriptor signature, which is not supported',
+    );
+  });
+
   it('detects a corrupt data descriptor', async () => {
     // Prepare: change the CRC in the descriptor of the stdin entry (just after "PK\x07\x08")
     const archive = Buffer.from(workspace.zip('-', ['-P', 'infected', '-', '-'], small));
