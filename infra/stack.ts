@@ -38,12 +38,13 @@ const FEATURE_FLAGS = {
 
 /**
  * The largest per-file cap the evidence function spools to /tmp: half its ephemeral storage after
- * 256 MiB of headroom, since keep=both spools the archive and a file at once. A larger GET_FILE_MAX_BYTES
- * streams through incoming/ instead, so a small /tmp never fails a download.
+ * 256 MiB of headroom, since keep=both spools the archive and a file at once, shared by the records of
+ * a batch, which run at the same time. A larger GET_FILE_MAX_BYTES streams through incoming/ instead, so
+ * a small /tmp never fails a download.
  */
-export function spoolMaxBytes(ephemeralStorageMiB: number | undefined): number {
+export function spoolMaxBytes(ephemeralStorageMiB: number | undefined, batchSize = 1): number {
   const mib = ephemeralStorageMiB ?? 512;
-  return Math.max(0, Math.floor(((mib - 256) * 1024 * 1024) / 2));
+  return Math.max(0, Math.floor(((mib - 256) * 1024 * 1024) / 2 / batchSize));
 }
 
 /** The construct id (and output prefix) of a function: `alert-poller` -> `AlertPoller`. */
@@ -145,7 +146,9 @@ export class TaniumThreatResponseStack extends Stack {
           family === 'evidence'
             ? {
                 GET_FILE_MAX_BYTES: String(config.getFileMaxBytes),
-                VAULT_SPOOL_MAX_BYTES: String(spoolMaxBytes(settings.ephemeralStorageMiB)),
+                VAULT_SPOOL_MAX_BYTES: String(
+                  spoolMaxBytes(settings.ephemeralStorageMiB, settings.batchSize),
+                ),
               }
             : {},
       });

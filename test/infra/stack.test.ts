@@ -261,7 +261,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         expected.GET_FILE_MAX_BYTES = String(s.config.getFileMaxBytes);
         // Half of /tmp after headroom: the default cap fits twice (keep=both) in the default 2 GiB.
         expected.VAULT_SPOOL_MAX_BYTES = String(
-          spoolMaxBytes(s.config.functions.evidence.ephemeralStorageMiB),
+          spoolMaxBytes(
+            s.config.functions.evidence.ephemeralStorageMiB,
+            s.config.functions.evidence.batchSize,
+          ),
         );
         expect(Number(expected.VAULT_SPOOL_MAX_BYTES)).toBeGreaterThanOrEqual(s.config.getFileMaxBytes);
         // Pinned for the default 2 GiB: (2048 - 256 MiB of headroom) / 2 = 896 MiB

@@ -232,7 +232,7 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
             maxBatchingWindowSeconds: 20,
             maxConcurrency: 4,
           },
-          evidence: { timeoutSeconds: 900 },
+          evidence: { timeoutSeconds: 900, batchSize: 4 },
         },
       },
       { bundling: false },
@@ -279,6 +279,14 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
         MemorySize: DEFAULT_FUNCTIONS[name].memoryMiB,
       });
     }
+  });
+
+  it('shares the evidence spool between the records of a batch, which run at once', () => {
+    // Prepare
+    const evidence = s.template.toJSON().Resources[logicalId(s.stack, s.stack.functions.evidence)];
+
+    // Assess: (2048 MiB - 256 MiB of headroom) / 2 for keep=both / 4 records
+    expect(evidence.Properties.Environment.Variables.VAULT_SPOOL_MAX_BYTES).toBe(String(224 * 1024 * 1024));
   });
 
   it('uses the configured receive count for every queue and tells the functions', () => {
