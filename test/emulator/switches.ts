@@ -12,6 +12,7 @@ export const DEFAULT_SWITCHES: Readonly<Switches> = Object.freeze({
   downloadChunked: false,
   downloadMultipleEntries: false,
   downloadDataDescriptor: false,
+  downloadEntryName: null,
   downloadArchive: 'zipcrypto',
   downloadLargeFileBytes: 0,
   downloadLargeFileMethod: 'store',

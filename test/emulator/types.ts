@@ -52,6 +52,8 @@ export interface Switches {
   downloadMultipleEntries: boolean;
   /** Entries use data descriptors (flag bit 3). */
   downloadDataDescriptor: boolean;
+  /** The name of the file's entry in the archive; null (default): the base name of the evidence path. */
+  downloadEntryName: string | null;
   /** `zipcrypto` (default), `unencrypted`, `aes` (method 99), `corrupt` (damaged data) or `wrong-password`. */
   downloadArchive: 'zipcrypto' | 'unencrypted' | 'aes' | 'corrupt' | 'wrong-password';
   /** When > 0 every download is one generated entry of this many bytes, streamed (never held in memory). */

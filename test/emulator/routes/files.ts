@@ -34,7 +34,7 @@ function archiveEntries(state: EmulatorState, evidence: FileEvidence): ZipEntry[
     dataDescriptor: switches.downloadDataDescriptor,
     mtime: new Date(Date.parse('2021-11-16T19:19:39.000Z')),
   } as const;
-  const name = baseName(evidence.path);
+  const name = switches.downloadEntryName ?? baseName(evidence.path);
   if (switches.downloadLargeFileBytes > 0) {
     const size = switches.downloadLargeFileBytes;
     return [

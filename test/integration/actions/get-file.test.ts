@@ -227,6 +227,25 @@ describe('Action: get file', () => {
     expect(metadata['remote-path']).toBe(FILE_PATH);
   });
 
+  it.each([
+    ['the base name of the evidence path when the download names no file', true, 'evil.exe'],
+    ['the file id when nothing else names the file', false, FILE_ID],
+  ])('names an entry without a usable name after %s', async (_case, noDisposition, expected) => {
+    // Prepare: an entry whose name has no last segment ('..')
+    emulator.switches.downloadEntryName = '..';
+    emulator.switches.downloadNoContentDisposition = noDisposition;
+
+    // Act
+    const result = await run({ file_id: FILE_ID });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.data[0]).toMatchObject({ name: expected, ...expectedHashes(evilExe) });
+    expect(decodeURIComponent((await objectMetadata(`vault/${digest('sha1', evilExe)}`))['file-name']!)).toBe(
+      expected,
+    );
+  });
+
   it('still stores the file when the evidence lookup fails', async () => {
     // Prepare
     emulator.switches.downloadNoContentDisposition = true;
