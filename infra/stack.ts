@@ -301,7 +301,14 @@ export class TaniumThreatResponseStack extends Stack {
         value: this.queues[family].queue.queueUrl,
         description: `Action requests for the ${family} family`,
       });
+      // The redrive of README's Operations needs both ends (start-message-move-task takes ARNs).
+      new CfnOutput(this, `${pascalCase(family)}QueueArn`, { value: this.queues[family].queue.queueArn });
+      new CfnOutput(this, `${pascalCase(family)}DeadLetterQueueArn`, {
+        value: this.queues[family].deadLetterQueue.queueArn,
+        description: `Requests of the ${family} family that were not done`,
+      });
     }
+    new CfnOutput(this, 'PollerScheduleDeadLetterQueueArn', { value: this.pollerScheduleDlq.queueArn });
     for (const [name, fn] of Object.entries(this.functions)) {
       new CfnOutput(this, `${pascalCase(name)}FunctionName`, { value: fn.functionName });
     }

@@ -744,7 +744,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
   });
 
   describe('outputs and environment', () => {
-    it('outputs the bus, the queue URLs, the bucket and the secret', () => {
+    it('outputs the bus, the queue URLs and ARNs, the dead-letter queue ARNs, the bucket and the secret', () => {
       // Prepare
       const outputs = s.template.toJSON().Outputs;
 
@@ -753,7 +753,17 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(outputs.EventBusArn.Value).toEqual(getAtt(id(s.stack.bus)));
       for (const family of FAMILIES) {
         expect(outputs[`${pascalCase(family)}QueueUrl`].Value).toEqual(ref(id(s.stack.queues[family].queue)));
+        // Both ends of a redrive (start-message-move-task)
+        expect(outputs[`${pascalCase(family)}QueueArn`].Value).toEqual(
+          getAtt(id(s.stack.queues[family].queue), 'Arn'),
+        );
+        expect(outputs[`${pascalCase(family)}DeadLetterQueueArn`].Value).toEqual(
+          getAtt(id(s.stack.queues[family].deadLetterQueue), 'Arn'),
+        );
       }
+      expect(outputs.PollerScheduleDeadLetterQueueArn.Value).toEqual(
+        getAtt(id(s.stack.pollerScheduleDlq), 'Arn'),
+      );
       expect(outputs.VaultBucketName.Value).toEqual(ref(id(s.stack.vault.bucket)));
       expect(outputs.CredentialsSecretArn.Value).toEqual(ref(id(s.stack.credentials as never)));
     });
