@@ -4,6 +4,7 @@ import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
 import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
+import { pollIntervalMinutes } from './poller-schedule.ts';
 import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
 
 export type { FunctionSettings } from './function-defaults.ts';
@@ -325,6 +326,8 @@ function validateEnvironment(config: EnvironmentConfig): void {
       problems.push(`${fn}: timeoutSeconds too large for the queue's visibility timeout`);
     }
   }
+  const interval = pollIntervalMinutes(config.poller.schedule);
+  if (typeof interval === 'string') problems.push(interval);
   const reserved = config.poller.reservedConcurrency;
   if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1 || reserved > 1000)) {
     problems.push('poller.reservedConcurrency must be unset or an integer from 1 to 1000');

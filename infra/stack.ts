@@ -28,6 +28,7 @@ import {
   mutatingActionNames,
 } from './families.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
+import { pollIntervalMinutes } from './poller-schedule.ts';
 import { pollerSettingsEnvironment } from './poller-settings.ts';
 
 /** Feature flags this stack relies on, set on the stack so they hold whatever cdk.json says. */
@@ -250,8 +251,11 @@ export class TaniumThreatResponseStack extends Stack {
     this.monitoring.watchPollerLag();
     this.monitoring.watchRefusedAlerts();
     this.monitoring.watchUnidentifiedAlerts();
-    this.monitoring.watchPollerFailures(poller);
-    if (config.poller.enabled) this.monitoring.watchPollerStopped(poller);
+    // validateEnvironment reports this with every other problem; a config that skipped it still stops here.
+    const intervalMinutes = pollIntervalMinutes(config.poller.schedule);
+    if (typeof intervalMinutes === 'string') throw new Error(intervalMinutes);
+    this.monitoring.watchPollerFailures(poller, intervalMinutes);
+    if (config.poller.enabled) this.monitoring.watchPollerStopped(poller, intervalMinutes);
 
     this.addOutputs();
   }

@@ -8,6 +8,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { AlarmConfig } from '../environments.ts';
+import { failureAlarmMinutes, stoppedAlarmMinutes } from '../poller-schedule.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
 /**
@@ -206,12 +207,13 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** No poll ran for ten minutes: the schedule or the function is not working at all. */
-  watchPollerStopped(fn: TaniumFunction): cloudwatch.Alarm {
+  /** No poll ran for three intervals (ten minutes at least): the schedule or the function is not working. */
+  watchPollerStopped(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
+    const minutes = stoppedAlarmMinutes(intervalMinutes);
     return this.add(
       new cloudwatch.Alarm(this, 'PollerStoppedAlarm', {
-        alarmDescription: 'The alert poller has not run for 10 minutes',
-        metric: fn.metricInvocations({ period: Duration.minutes(10), statistic: 'Sum' }),
+        alarmDescription: `The alert poller has not run for ${minutes} minutes`,
+        metric: fn.metricInvocations({ period: Duration.minutes(minutes), statistic: 'Sum' }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -220,13 +222,15 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** Repeated poller failures (it runs every minute, so one failure alone heals on the next run). */
-  watchPollerFailures(fn: TaniumFunction): cloudwatch.Alarm {
+  /** Repeated poller failures: one alone heals on the next run, so the window spans `threshold` runs. */
+  watchPollerFailures(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
+    const threshold = this.props.alarms.pollerFailureThreshold;
+    const minutes = failureAlarmMinutes(intervalMinutes, threshold);
     return this.add(
       new cloudwatch.Alarm(this, 'PollerFailuresAlarm', {
-        alarmDescription: `At least ${this.props.alarms.pollerFailureThreshold} failed alert polls within 5 minutes`,
-        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-        threshold: this.props.alarms.pollerFailureThreshold,
+        alarmDescription: `At least ${threshold} failed alert polls within ${minutes} minutes`,
+        metric: fn.metricErrors({ period: Duration.minutes(minutes), statistic: 'Sum' }),
+        threshold,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,

@@ -113,6 +113,12 @@ describe('Infrastructure configuration: environments', () => {
     ],
     [{ alarms: { pollerLagSeconds: 0 } }, /alarms.pollerLagSeconds must be positive/],
     [{ alarms: { pollerFailureThreshold: 1.5 } }, /alarms.pollerFailureThreshold must be a positive integer/],
+    [{ poller: { schedule: 'every minute' } }, /poller.schedule must be a rate expression/],
+    [{ poller: { schedule: 'cron(0/5 * * * ? *)' } }, /poller.schedule must be a rate expression/],
+    [{ poller: { schedule: 'rate(1 minutes)' } }, /write 'rate\(1 minute\)' or 'rate\(<n> minutes\)'/],
+    [{ poller: { schedule: 'rate(5 minute)' } }, /write 'rate\(1 minute\)'/],
+    [{ poller: { schedule: 'rate(0 minutes)' } }, /is not valid/],
+    [{ poller: { schedule: 'rate(2 hours)' } }, /at least every 60 minutes/],
   ] as const)('rejects %j, naming the setting', (overrides, message) => {
     expect(() => resolveEnvironment('dev', overrides as EnvironmentOverrides)).toThrow(message);
   });

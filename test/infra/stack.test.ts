@@ -58,9 +58,10 @@ interface MetricQuery {
 describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName) => {
   let s: Synthesized;
 
+  // Bundles the seven functions with esbuild: well under a minute alone, longer on a loaded machine.
   beforeAll(() => {
     s = synthesize(envName);
-  });
+  }, 240_000);
 
   afterAll(() => {
     cleanup(s);

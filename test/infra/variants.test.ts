@@ -324,6 +324,35 @@ describe('Infrastructure variant: queue tuning and request sources', () => {
   });
 });
 
+describe('Infrastructure variant: a poller every 15 minutes', () => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize('prod', { poller: { schedule: 'rate(15 minutes)' } }, { bundling: false });
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  it('sizes the stopped and failure alarms from the interval', () => {
+    // Prepare
+    const alarm = (metric: string) =>
+      Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).find(
+        (resource) =>
+          resource.Properties.MetricName === metric &&
+          JSON.stringify(resource.Properties.Dimensions).includes(
+            logicalId(s.stack, s.stack.functions['alert-poller']),
+          ),
+      )?.Properties;
+
+    // Assess: three missed runs; three failed runs within three intervals
+    expect(alarm('Invocations')).toMatchObject({ Period: 45 * 60, Threshold: 1 });
+    expect(alarm('Errors')).toMatchObject({ Period: 45 * 60, Threshold: 3 });
+    s.template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(15 minutes)' });
+  });
+});
+
 describe('Infrastructure variant: a sandbox account with a low concurrency quota', () => {
   let dev: Synthesized;
   let reserved: Synthesized;
