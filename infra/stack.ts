@@ -153,7 +153,7 @@ export class TaniumThreatResponseStack extends Stack {
               }
             : {},
       });
-      fn.consumeQueue(queue.queue, config.maxReceiveCount);
+      fn.consumeQueue(queue.queue, config.maxReceiveCount, queue.visibilityTimeoutSeconds);
       // A rule or a caller invoking the function directly (asynchronously) gets Lambda's two retries;
       // after them the event goes to the family's DLQ instead of vanishing, and redriven to the queue it
       // runs under its original key (the envelope unwraps the invocation record).

@@ -42,6 +42,8 @@ export interface QueueRef {
 export interface LocalResources {
   names: LocalNames;
   queues: Record<Family, QueueRef & { deadLetter: QueueRef }>;
+  /** The family queues' visibility timeout, which the handlers are told as the stack tells them. */
+  visibilityTimeoutSeconds: number;
   /** Receives every `Action Result` through a bus rule. */
   results: QueueRef;
 }
@@ -123,10 +125,11 @@ export async function provisionLocalResources(
   );
 
   const queues = {} as LocalResources['queues'];
+  const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 5;
   for (const family of FAMILIES) {
     const deadLetter = await createQueue(aws.sqs, `${names.prefix}-${family}-dlq`);
     const queue = await createQueue(aws.sqs, `${names.prefix}-${family}`, {
-      VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 5),
+      VisibilityTimeout: String(visibilityTimeoutSeconds),
       RedrivePolicy: JSON.stringify({
         deadLetterTargetArn: deadLetter.arn,
         maxReceiveCount: options.maxReceiveCount ?? LOCAL_MAX_RECEIVE_COUNT,
@@ -139,7 +142,7 @@ export async function provisionLocalResources(
     name: `${names.prefix}-results`,
     pattern: { source: [RESULT_SOURCE], 'detail-type': [RESULT_DETAIL_TYPE] },
   });
-  return { names, queues, results };
+  return { names, queues, visibilityTimeoutSeconds, results };
 }
 
 /**

@@ -15,6 +15,7 @@ export function functionEnv(resources: LocalResources, family: Family): Record<s
     VAULT_BUCKET: resources.names.bucket,
     STATE_TABLE: resources.names.table,
     MAX_RECEIVE_COUNT: String(LOCAL_MAX_RECEIVE_COUNT),
+    QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(resources.visibilityTimeoutSeconds),
     POWERTOOLS_SERVICE_NAME: family,
   };
 }

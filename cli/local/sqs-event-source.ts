@@ -88,7 +88,7 @@ export async function deleteRecords(sqs: SQSClient, queue: QueueRef, records: SQ
 /**
  * One poll of Lambda's SQS event source: receive a batch, invoke the handler with an `SQSEvent`,
  * delete what succeeded and leave the reported failures (or the whole batch when the handler threw)
- * to come back after the visibility timeout.
+ * to come back after the visibility timeout, or the backoff the handler set on them in moto.
  */
 export async function deliverOnce(
   sqs: SQSClient,

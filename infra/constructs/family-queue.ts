@@ -34,9 +34,14 @@ export class FamilyQueue extends Construct {
   public readonly queue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
   public readonly rule: events.Rule;
+  public readonly visibilityTimeoutSeconds: number;
 
   constructor(scope: Construct, id: string, props: FamilyQueueProps) {
     super(scope, id);
+    this.visibilityTimeoutSeconds = visibilityTimeoutSeconds(
+      props.functionTimeoutSeconds,
+      props.maxBatchingWindowSeconds,
+    );
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -47,9 +52,7 @@ export class FamilyQueue extends Construct {
       // SQS-managed keys: EventBridge can deliver to them without a customer key policy.
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: Duration.seconds(
-        visibilityTimeoutSeconds(props.functionTimeoutSeconds, props.maxBatchingWindowSeconds),
-      ),
+      visibilityTimeout: Duration.seconds(this.visibilityTimeoutSeconds),
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });

@@ -17,6 +17,11 @@ export interface Settings {
   stateTable?: string;
   /** The queue's redrive setting: a record received this many times is on its last attempt. */
   maxReceiveCount: number;
+  /**
+   * The queue's visibility timeout: a record failed transiently is hidden for a shorter backoff instead
+   * (events/redelivery-backoff.ts). Unset: the queue's own timeout applies.
+   */
+  queueVisibilityTimeoutSeconds?: number;
   getFileMaxBytes: number;
   /**
    * VAULT_SPOOL_MAX_BYTES: files whose cap fits are spooled to local storage (Lambda's /tmp, sized by the
@@ -41,6 +46,8 @@ const environmentSchema = z.object({
   VAULT_BUCKET: envText,
   STATE_TABLE: envText,
   MAX_RECEIVE_COUNT: envInteger(1, 1000),
+  // SQS's own range.
+  QUEUE_VISIBILITY_TIMEOUT_SECONDS: envInteger(0, 43_200),
   GET_FILE_MAX_BYTES: envInteger(1, Number.MAX_SAFE_INTEGER),
   VAULT_SPOOL_MAX_BYTES: envInteger(0, Number.MAX_SAFE_INTEGER),
   POWERTOOLS_METRICS_NAMESPACE: envText,
@@ -58,6 +65,9 @@ export function loadSettings(env: Env = process.env): Settings {
   if (e.EVENT_BUS_NAME !== undefined) settings.eventBusName = e.EVENT_BUS_NAME;
   if (e.VAULT_BUCKET !== undefined) settings.vaultBucket = e.VAULT_BUCKET;
   if (e.STATE_TABLE !== undefined) settings.stateTable = e.STATE_TABLE;
+  if (e.QUEUE_VISIBILITY_TIMEOUT_SECONDS !== undefined) {
+    settings.queueVisibilityTimeoutSeconds = e.QUEUE_VISIBILITY_TIMEOUT_SECONDS;
+  }
   return settings;
 }
 

@@ -8,6 +8,7 @@ import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest 
 import { requestKeys } from './logging.ts';
 import { type DeliveryInfo, isLastAttempt, RequestProcessor } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
+import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
 import type { ResultDetail } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
@@ -108,6 +109,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       if (isSqsEvent(event)) {
         // Fails the whole invocation when no bus is configured: the messages stay queued, nothing is lost.
         const sink = runtime.sink();
+        const redeliveries: Redelivery[] = [];
         const recordHandler = async (record: SQSRecord): Promise<void> => {
           // The batch's results share PutEvents calls: each record holds the sink until its own is queued.
           const release = sink.hold?.() ?? (() => {});
@@ -120,6 +122,14 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
               const published = publish(sink, disposition.detail, isLastAttempt(info));
               release();
               await published;
+            } else {
+              redeliveries.push({
+                messageId: record.messageId,
+                receiptHandle: record.receiptHandle,
+                eventSourceARN: record.eventSourceARN,
+                attempt,
+                recordMayRemain: disposition.recordMayRemain,
+              });
             }
             if (disposition.kind !== 'final') throw disposition.error;
           } finally {
@@ -128,10 +138,26 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         };
         // A batch whose records all failed is reported like any partial failure: SQS redelivers them
         // and the dead-letter queue alarms, instead of counting routine retries as function errors.
-        return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
-          ...(context ? { context } : {}),
-          throwOnFullBatchFailure: false,
-        });
+        const response = await processPartialResponse(
+          event,
+          recordHandler,
+          new BatchProcessor(EventType.SQS),
+          { ...(context ? { context } : {}), throwOnFullBatchFailure: false },
+        );
+        // Once the batch is done, so a record left in progress has as little of the invocation left to
+        // outlast as possible; bounded like publishing, since the response matters more than the delay.
+        if (redeliveries.length > 0) {
+          await delayRedeliveries(() => runtime.sqs(), redeliveries, {
+            queueTimeoutSeconds: settings.queueVisibilityTimeoutSeconds,
+            remainingMs: context?.getRemainingTimeInMillis(),
+            ...(runtime.retryBackoffBaseSeconds === undefined
+              ? {}
+              : { baseSeconds: runtime.retryBackoffBaseSeconds }),
+            logger: runtime.logger,
+            ...(publishing ? { signal: publishing.signal } : {}),
+          });
+        }
+        return response;
       }
       let parsed: ParsedRequest;
       if (isEventBridgeEvent(event)) {

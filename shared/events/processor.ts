@@ -15,12 +15,14 @@ import { failedResult, type ResultDetail, resultDetail } from './result.ts';
  * What to do with a request once processed:
  * - `final`: publish the result; the delivery is done.
  * - `retry`: a transient failure; publish nothing and fail the delivery so SQS redelivers it.
+ *   `recordMayRemain`: the delivery may have left an in-progress idempotency record that only expires
+ *   with the invocation, so the redelivery must not come sooner.
  * - `gave-up`: a transient failure on the last attempt; publish the failed result and fail the delivery
  *   so the message lands in the dead-letter queue.
  */
 export type Disposition =
   | { kind: 'final'; detail: ResultDetail }
-  | { kind: 'retry'; detail: ResultDetail; error: TaniumError }
+  | { kind: 'retry'; detail: ResultDetail; error: TaniumError; recordMayRemain: boolean }
   | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError };
 
 export interface DeliveryInfo {
@@ -110,6 +112,8 @@ export class RequestProcessor {
     let outcome: StoredOutcome;
     let replayed = false;
     let unrecorded = false;
+    // Until the idempotent run says otherwise: a failure inside it may leave its record in progress.
+    let recordMayRemain = false;
     try {
       const ctx = await this.actionContext(request, delivery);
       const run = async (): Promise<StoredOutcome> => {
@@ -122,12 +126,15 @@ export class RequestProcessor {
       } else {
         const key = { requestId: request.requestId, action: definition.id, parameters: request.parameters };
         let recordError: string | undefined;
+        recordMayRemain = true;
         ({ outcome, replayed, recordError } = await this.deps
           .idempotency()
           .execute(key, run, delivery.lambdaContext, delivery.deadline));
+        recordMayRemain = recordError !== undefined;
         if (recordError !== undefined && outcome.result.error?.retryable === true) {
           // A transient failure is run again on redelivery anyway; its in-progress record, which could
-          // not be deleted, expires with this invocation, before the queue hands the message out again.
+          // not be deleted, expires with this invocation, and the message stays hidden until then
+          // (`recordMayRemain`).
           this.deps.logger.warn(
             'The action failed transiently and its in-progress idempotency record could not be deleted',
             {
@@ -151,7 +158,10 @@ export class RequestProcessor {
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
       outcome = { result, startedAt, durationMs: this.deps.now() - startedAt };
     }
-    return this.finish(request, request.action, definition, outcome, delivery, replayed, unrecorded);
+    return this.finish(request, request.action, definition, outcome, delivery, replayed, {
+      unrecorded,
+      recordMayRemain,
+    });
   }
 
   private async actionContext(request: ActionRequest, delivery: DeliveryInfo): Promise<ActionContext> {
@@ -194,7 +204,7 @@ export class RequestProcessor {
     outcome: StoredOutcome,
     delivery: DeliveryInfo,
     replayed: boolean,
-    unrecorded = false,
+    { unrecorded = false, recordMayRemain = false }: { unrecorded?: boolean; recordMayRemain?: boolean } = {},
   ): Disposition {
     const { result } = outcome;
     const transient = result.status === 'failed' && result.error?.retryable === true;
@@ -246,6 +256,6 @@ export class RequestProcessor {
       ...log,
       message: result.message,
     });
-    return { kind: 'retry', detail, error: transientError };
+    return { kind: 'retry', detail, error: transientError, recordMayRemain };
   }
 }

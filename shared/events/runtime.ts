@@ -1,8 +1,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import type { Family, VaultPort } from '../actions/types.ts';
+import { awsClientConfig } from '../config/aws-client-config.ts';
 import { loadCredentials } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.ts';
@@ -26,6 +28,10 @@ export interface FamilyHandlerOptions {
   eventBridgeClient?: EventBridgeClient;
   s3Client?: S3Client;
   dynamoDBClient?: DynamoDBClient;
+  /** Delays the redelivery of records that failed transiently. */
+  sqsClient?: SQSClient;
+  /** The first redelivery's delay (default 30 s; tests shorten it to see a redelivery come back). */
+  retryBackoffBaseSeconds?: number;
   /** Replaces EventBridge publishing altogether. */
   sink?: ResultSink;
   resultStore?: ResultStore;
@@ -61,6 +67,7 @@ export class FamilyRuntime {
   private cachedVault: VaultPort | undefined;
   private vaultBuilt = false;
   private cachedMetrics: ActionMetrics | undefined;
+  private cachedSqs: SQSClient | undefined;
   private powertoolsLogger: { addContext(context: Context): void } | undefined;
 
   constructor(family: Family, options: FamilyHandlerOptions = {}) {
@@ -163,6 +170,15 @@ export class FamilyRuntime {
     return this.cachedVault;
   }
 
+  /** Built on the first record that needs its redelivery delayed. */
+  sqs(): SQSClient {
+    if (this.options.sqsClient) return this.options.sqsClient;
+    // The queue URL is derived from the record's ARN: it names the queue, while the endpoint stays the
+    // one the SDK resolves (the region's, or AWS_ENDPOINT_URL locally).
+    this.cachedSqs ??= new SQSClient(awsClientConfig({ useQueueUrlAsEndpoint: false }));
+    return this.cachedSqs;
+  }
+
   metrics(): ActionMetrics {
     if (this.options.metrics) return this.options.metrics;
     this.cachedMetrics ??= new PowertoolsActionMetrics({
@@ -174,6 +190,10 @@ export class FamilyRuntime {
 
   now(): number {
     return (this.options.now ?? Date.now)();
+  }
+
+  get retryBackoffBaseSeconds(): number | undefined {
+    return this.options.retryBackoffBaseSeconds;
   }
 
   get sleep(): ((ms: number) => Promise<void>) | undefined {

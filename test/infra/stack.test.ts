@@ -250,6 +250,13 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       if (name !== 'alert-poller') {
         expected.VAULT_BUCKET = ref(id(s.stack.vault.bucket));
         expected.MAX_RECEIVE_COUNT = String(s.config.maxReceiveCount);
+        // The cap of a retry's backoff: the queue's own visibility timeout.
+        expected.QUEUE_VISIBILITY_TIMEOUT_SECONDS = String(
+          visibilityTimeoutSeconds(
+            s.config.functions[name].timeoutSeconds,
+            s.config.functions[name].maxBatchingWindowSeconds,
+          ),
+        );
       } else {
         expected.POLLER_FIRST_RUN_HOURS = String(s.config.poller.firstRunHours);
         expected.POLLER_NAME = POLLER_NAME;

@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryStateStore } from '../../shared/alerts/memory-store.ts';
 import { createPollerHandler } from '../../shared/alerts/poller-handler.ts';
 import { credentialsFromSecret } from '../../shared/config/credential-source.ts';
+import { createFamilyHandler } from '../../shared/events/family-handler.ts';
 import { createIdempotentExecutor } from '../../shared/events/idempotency.ts';
 import { EventBridgeResultSink } from '../../shared/events/publisher.ts';
+import { TaniumError } from '../../shared/tanium/errors.ts';
 import { taniumFailure } from '../helpers/failure.ts';
-import { lambdaContext } from '../helpers/lambda.ts';
+import { lambdaContext, sqsEvent, sqsRecord } from '../helpers/lambda.ts';
 import { type SilentEndpoint, startSilentEndpoint } from '../helpers/silent-endpoint.ts';
 import { FakeAlerts, silentLogger } from '../unit/alerts/fake-alerts.ts';
 
@@ -104,6 +106,31 @@ describe('AWS clients against an endpoint that stops answering', () => {
     expect(error).toMatchObject({ kind: 'transient', retryable: true });
     expect(error.message).toContain('The idempotency store is unavailable');
     expect(ran).toBe(false);
+  });
+
+  it('leaves a failed record to the queue when delaying its redelivery stops answering', {
+    timeout: STUCK_MS,
+  }, async () => {
+    // No Lambda context, so no invocation deadline bounds the call: only the client's own limits do.
+    const warnings: string[] = [];
+    const handler = createFamilyHandler('connections', {
+      env: { EVENT_BUS_NAME: 'bus', MAX_RECEIVE_COUNT: '5', QUEUE_VISIBILITY_TIMEOUT_SECONDS: '720' },
+      credentials: async () => {
+        throw new TaniumError('transient', 'Tanium answered HTTP 503', { retryable: true });
+      },
+      sink: { publish: async () => undefined },
+      logger: { debug() {}, info() {}, error() {}, warn: (message) => void warnings.push(message) },
+      metrics: { record() {}, flush() {} },
+    });
+
+    const response = await handler(
+      sqsEvent(sqsRecord({ action: 'list connections', parameters: {} }, { messageId: 'm-1' })),
+    );
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
+    expect(warnings).toContain(
+      'Could not delay the redelivery of failed records; they come back after the queue visibility timeout',
+    );
   });
 
   it("fails the alert poller's run when its DynamoDB state read stops answering", {

@@ -1,9 +1,10 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../cli/local/environment.ts';
+import { functionEnv } from '../../../cli/local/family-handlers.ts';
 import {
   deleteRecords,
   deliverOnce,
@@ -13,6 +14,7 @@ import {
 import { DEFAULT_FUNCTIONS } from '../../../infra/function-defaults.ts';
 import { FAMILIES, type Family } from '../../../shared/actions/types.ts';
 import { IDEMPOTENCY_KEY_PREFIX } from '../../../shared/config/state-keys.ts';
+import { createFamilyHandler } from '../../../shared/events/family-handler.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { SEEDED } from '../../emulator/index.ts';
 import { type LogLine, recordingLogger } from '../../unit/events/fixtures.ts';
@@ -297,6 +299,57 @@ describe('Pipeline: redelivery', () => {
     });
     expect(detail.message).toMatch(/^Gave up after 3 attempts: /);
     expect(deadLetters.map((record) => JSON.parse(record.body).requestId)).toEqual([id]);
+  });
+});
+
+describe('Pipeline: redelivery backoff', () => {
+  it('brings a transient failure back after its backoff, not after the queue visibility timeout', async () => {
+    // Prepare: a queue that hides a failed record for 60 s, and a handler told so, whose first backoff is 2 s
+    const name = `${env.resources.names.prefix}-backoff-${Date.now()}`;
+    const created = await env.aws.sqs.send(
+      new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '60' } }),
+    );
+    const url = created.QueueUrl ?? '';
+    const attributes = await env.aws.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    );
+    const queue = { url, arn: attributes.Attributes?.QueueArn ?? '' };
+    const handler = createFamilyHandler('snapshots', {
+      env: { ...functionEnv(env.resources, 'snapshots'), QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' },
+      logger: recordingLogger(logs),
+      metrics: { record: () => undefined, flush: () => undefined },
+      retryBackoffBaseSeconds: 2,
+    });
+    env.emulator.faults.add({ method: 'GET', path: `${TR}/snapshot`, kind: 'status', status: 503 });
+    const id = requestId('backoff');
+    await env.aws.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: url,
+        MessageBody: JSON.stringify({ action: 'list snapshots', parameters: {}, requestId: id }),
+      }),
+    );
+
+    // Act: the first delivery fails; once Tanium answers again, poll until the message comes back
+    let first = { received: 0, failed: 0 };
+    for (let poll = 0; poll < 10 && first.received === 0; poll++) {
+      first = await deliverOnce(env.aws.sqs, queue, handler, 'snapshots');
+    }
+    const failedAt = Date.now();
+    env.emulator.faults.clear();
+    let again = { received: 0, failed: 0 };
+    for (let poll = 0; poll < 15 && again.received === 0; poll++) {
+      again = await deliverOnce(env.aws.sqs, queue, handler, 'snapshots', { waitSeconds: 1 });
+    }
+    const backAfterMs = Date.now() - failedAt;
+    const detail = await env.results.waitFor(id, RESULT_WAIT_MS);
+
+    // Assess
+    expect(first).toEqual({ received: 1, failed: 1 });
+    expect(again).toEqual({ received: 1, failed: 0 });
+    expect(backAfterMs).toBeGreaterThanOrEqual(1_000);
+    expect(backAfterMs).toBeLessThan(30_000);
+    expect(detail).toMatchObject({ requestId: id, status: 'success' });
+    expect(logs.filter((line) => line.message.startsWith('Could not delay'))).toEqual([]);
   });
 });
 

@@ -10,6 +10,7 @@ describe('Function settings', () => {
       VAULT_BUCKET: 'tanium-tr-vault',
       STATE_TABLE: 'tanium-tr-state',
       MAX_RECEIVE_COUNT: '5',
+      QUEUE_VISIBILITY_TIMEOUT_SECONDS: '720',
       GET_FILE_MAX_BYTES: '1048576',
       VAULT_SPOOL_MAX_BYTES: '0',
       POWERTOOLS_METRICS_NAMESPACE: 'TaniumTR',
@@ -24,6 +25,7 @@ describe('Function settings', () => {
       vaultBucket: 'tanium-tr-vault',
       stateTable: 'tanium-tr-state',
       maxReceiveCount: 5,
+      queueVisibilityTimeoutSeconds: 720,
       getFileMaxBytes: 1_048_576,
       vaultSpoolMaxBytes: 0,
       metricsNamespace: 'TaniumTR',
@@ -46,12 +48,17 @@ describe('Function settings', () => {
   it('names every invalid variable without echoing its value', () => {
     // Act
     const load = () =>
-      loadSettings({ MAX_RECEIVE_COUNT: '0', GET_FILE_MAX_BYTES: '12MB', VAULT_SPOOL_MAX_BYTES: '-1' });
+      loadSettings({
+        MAX_RECEIVE_COUNT: '0',
+        QUEUE_VISIBILITY_TIMEOUT_SECONDS: '43201',
+        GET_FILE_MAX_BYTES: '12MB',
+        VAULT_SPOOL_MAX_BYTES: '-1',
+      });
 
     // Assess
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(
-      'Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991',
+      'Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; QUEUE_VISIBILITY_TIMEOUT_SECONDS must be a whole number from 0 to 43200; GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991',
     );
   });
 

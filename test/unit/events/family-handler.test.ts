@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
@@ -38,6 +39,7 @@ import {
 const eventBridge = mockClient(EventBridgeClient);
 const s3 = mockClient(S3Client);
 const dynamo = mockClient(DynamoDBClient);
+const sqs = mockClient(SQSClient);
 
 const CONNECTIONS = [
   { id: 'remote:host-a:1:1', status: 'connected' },
@@ -75,6 +77,7 @@ afterEach(() => {
   eventBridge.reset();
   s3.reset();
   dynamo.reset();
+  sqs.reset();
 });
 
 describe('Family handler: event shapes', () => {
@@ -602,6 +605,233 @@ describe('Family handler: transient failures', () => {
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-ddb' }] });
     expect(request).not.toHaveBeenCalled();
     expect(publishedDetails(eventBridge)).toHaveLength(0);
+  });
+});
+
+describe('Family handler: redelivery backoff', () => {
+  const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/tanium-tr-test-queue';
+  const backoffEnv = { ...ENV, MAX_RECEIVE_COUNT: '5', QUEUE_VISIBILITY_TIMEOUT_SECONDS: '720' };
+  const buildBackoffHandler = (options: Parameters<typeof buildHandler>[1] = {}) =>
+    buildHandler('connections', {
+      env: backoffEnv,
+      sqsClient: new SQSClient({ region: 'us-east-1' }),
+      ...options,
+    });
+  const visibilityEntries = () =>
+    sqs.commandCalls(ChangeMessageVisibilityBatchCommand).map((call) => call.args[0].input);
+
+  beforeEach(() => {
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+  });
+
+  it.each([
+    [1, 30],
+    [2, 60],
+    [3, 120],
+    [4, 240],
+  ])('hides only the record that failed transiently on attempt %i, for %i s', async (attempt, seconds) => {
+    // Prepare
+    request.mockImplementation(async (req) => {
+      if (req.method === 'DELETE') throw transient();
+      return taniumResponse(CONNECTIONS);
+    });
+    const { handler } = buildBackoffHandler();
+    const failing = sqsRecord(closeConnection('req-backoff'), { messageId: 'msg-2', receiveCount: attempt });
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(listConnections('req-a'), { messageId: 'msg-1', receiveCount: attempt }), failing),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-2' }] });
+    expect(visibilityEntries()).toEqual([
+      {
+        QueueUrl: QUEUE_URL,
+        Entries: [{ Id: '0', ReceiptHandle: failing.receiptHandle, VisibilityTimeout: seconds }],
+      },
+    ]);
+  });
+
+  it('leaves the queue timeout to a backoff that would reach it', async () => {
+    // Prepare: attempt 3 would wait 120 s, longer than this queue's own 100 s
+    request.mockRejectedValue(transient());
+    const { handler } = buildBackoffHandler({
+      env: { ...backoffEnv, QUEUE_VISIBILITY_TIMEOUT_SECONDS: '100' },
+    });
+
+    // Act
+    const early = await handler(
+      sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-early', receiveCount: 2 })),
+      lambdaContext(),
+    );
+    const late = await handler(
+      sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-late', receiveCount: 3 })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(early).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-early' }] });
+    expect(late).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-late' }] });
+    expect(visibilityEntries().flatMap((input) => input.Entries?.map((e) => e.VisibilityTimeout))).toEqual([
+      60,
+    ]);
+  });
+
+  it('makes no call for a record on its last attempt, a final failure or a success', async () => {
+    // Prepare
+    request.mockImplementation(async (req) => {
+      if (req.method === 'DELETE') throw transient();
+      throw new TaniumError('not_found', 'Tanium answered HTTP 404', { status: 404 });
+    });
+    const { handler } = buildBackoffHandler();
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-last'), { messageId: 'msg-last', receiveCount: 5 }),
+        sqsRecord(listConnections('req-final'), { messageId: 'msg-final' }),
+        sqsRecord({ action: 'list connections', parameters: { limit: 'x' } }, { messageId: 'msg-bad' }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-last' }] });
+    expect(publishedDetails(eventBridge)).toHaveLength(3);
+    expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand)).toHaveLength(0);
+  });
+
+  it('keeps the record failed and logs a warning when ChangeMessageVisibility fails', async () => {
+    // Prepare
+    sqs
+      .on(ChangeMessageVisibilityBatchCommand)
+      .rejects(Object.assign(new Error('Access to the resource is denied'), { name: 'AccessDenied' }));
+    request.mockRejectedValue(transient());
+    const { handler, logs } = buildBackoffHandler();
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-denied' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-denied' }] });
+    expect(publishedDetails(eventBridge)).toHaveLength(0);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message:
+          'Could not delay the redelivery of failed records; they come back after the queue visibility timeout',
+        extra: expect.objectContaining({ messageIds: ['msg-denied'] }),
+      }),
+    );
+  });
+
+  it('logs a warning for an entry SQS refused and keeps its record failed', async () => {
+    // Prepare
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({
+      Successful: [],
+      Failed: [{ Id: '0', Code: 'ReceiptHandleIsInvalid', SenderFault: true, Message: 'expired' }],
+    });
+    request.mockRejectedValue(transient());
+    const { handler, logs } = buildBackoffHandler();
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-refused' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-refused' }] });
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        extra: { messageIds: ['msg-refused'], reason: 'ReceiptHandleIsInvalid: expired' },
+      }),
+    );
+  });
+
+  it('gives up on the change before the invocation ends and still reports the record', async () => {
+    // Prepare: SQS never answers; only the invocation's end stops the call
+    request.mockRejectedValue(transient());
+    const client = new SQSClient({ region: 'us-east-1' });
+    const hang = (_command: unknown, options?: { abortSignal?: AbortSignal }) =>
+      new Promise((_resolve, reject) => {
+        options?.abortSignal?.addEventListener('abort', () => reject(options.abortSignal?.reason));
+      });
+    vi.spyOn(client, 'send').mockImplementation(hang as never);
+    const { handler, logs } = buildBackoffHandler({ sqsClient: client });
+
+    // Act
+    const started = Date.now();
+    const response = await handler(
+      sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-slow' })),
+      lambdaContext({ remainingMs: PUBLISH_MARGIN_MS + 300 }),
+    );
+
+    // Assess
+    expect(Date.now() - started).toBeLessThan(PUBLISH_MARGIN_MS + 300);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-slow' }] });
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        extra: expect.objectContaining({ messageIds: ['msg-slow'] }),
+      }),
+    );
+  });
+
+  it('keeps a record whose in-progress idempotency record may remain hidden until the invocation ends', async () => {
+    // Prepare: deleting the in-progress record hangs, so it stays until the invocation's end; the
+    // backoff alone (1 s) would bring the redelivery back before that
+    request.mockRejectedValue(transient());
+    dynamo.on(DeleteItemCommand).callsFake(() => new Promise(() => undefined));
+    const { handler } = buildBackoffHandler({ retryBackoffBaseSeconds: 1 });
+    const context = lambdaContext({ remainingMs: 7_000 });
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-held' })),
+      context,
+    );
+    const remainingMs = context.getRemainingTimeInMillis();
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-held' }] });
+    const seconds = visibilityEntries()[0]?.Entries?.[0]?.VisibilityTimeout ?? 0;
+    expect(seconds * 1000).toBeGreaterThan(remainingMs);
+    expect(seconds).toBeLessThanOrEqual(Math.ceil(remainingMs / 1000) + 2);
+  });
+
+  it('uses the backoff alone once the in-progress record of a transient failure is deleted', async () => {
+    // Prepare
+    request.mockRejectedValue(transient());
+    const { handler } = buildBackoffHandler({ retryBackoffBaseSeconds: 1 });
+
+    // Act
+    await handler(sqsEvent(sqsRecord(closeConnection('req-deleted'))), lambdaContext());
+
+    // Assess
+    expect(visibilityEntries()[0]?.Entries?.[0]?.VisibilityTimeout).toBe(1);
+  });
+
+  it('leaves the queue timeout alone when the stack did not say what it is', async () => {
+    // Prepare
+    request.mockRejectedValue(transient());
+    const { handler } = buildBackoffHandler({ env: { ...ENV } });
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(listConnections(), { messageId: 'm' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm' }] });
+    expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand)).toHaveLength(0);
   });
 });
 

@@ -1,0 +1,145 @@
+import { ChangeMessageVisibilityBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { toTaniumError } from '../tanium/errors.ts';
+import type { EventLogger } from './logging.ts';
+
+/** The first redelivery's delay; each later one doubles it. */
+export const RETRY_BACKOFF_BASE_SECONDS = 30;
+
+/** SQS takes at most ten entries per ChangeMessageVisibilityBatch call. */
+const ENTRIES_PER_CALL = 10;
+
+/** A record failed transiently, before its last attempt: it comes back after a backoff. */
+export interface Redelivery {
+  messageId: string;
+  receiptHandle: string;
+  eventSourceARN: string;
+  /** 1 for the first delivery (`ApproximateReceiveCount`). */
+  attempt: number;
+  /**
+   * The delivery may have left an in-progress idempotency record behind (a mutating action whose record
+   * could not be deleted, or whose idempotency step failed or met another delivery's record).
+   */
+  recordMayRemain: boolean;
+}
+
+export function backoffSeconds(attempt: number, baseSeconds = RETRY_BACKOFF_BASE_SECONDS): number {
+  return baseSeconds * 2 ** Math.max(0, attempt - 1);
+}
+
+/** What the delay of a redelivery depends on besides the record. */
+export interface RedeliveryTiming {
+  /** The queue's visibility timeout; unknown leaves every record to it. */
+  queueTimeoutSeconds: number | undefined;
+  /** The invocation's remaining time when the delay is set; undefined without a Lambda context. */
+  remainingMs: number | undefined;
+  /** The first backoff (default RETRY_BACKOFF_BASE_SECONDS). */
+  baseSeconds?: number;
+}
+
+/**
+ * How long the record stays hidden from now on, or undefined to leave the queue's own visibility timeout:
+ * - the backoff for the attempt that failed, 30 s x 2^(attempt-1);
+ * - when the delivery may have left an in-progress record behind, at least until this invocation ends
+ *   (plus a second for clocks): Powertools makes the record expire with the invocation that wrote it, and a
+ *   redelivery before then would find it "already being processed" and spend an attempt failing again. A
+ *   record met from another delivery expires no later: that one wrote it first, in a function with the same
+ *   timeout. With no Lambda context the record has no in-progress expiry at all, so nothing shorter helps;
+ * - never longer than the queue's own timeout (6 x the function timeout + the batching window, so it is
+ *   never shorter than the invocation): at or above it, or when it is unknown, no change is made.
+ */
+export function redeliveryDelaySeconds(
+  redelivery: Pick<Redelivery, 'attempt' | 'recordMayRemain'>,
+  { queueTimeoutSeconds, remainingMs, baseSeconds }: RedeliveryTiming,
+): number | undefined {
+  if (queueTimeoutSeconds === undefined) return undefined;
+  let delay = backoffSeconds(redelivery.attempt, baseSeconds);
+  if (redelivery.recordMayRemain) {
+    if (remainingMs === undefined) return undefined;
+    delay = Math.max(delay, Math.ceil(remainingMs / 1000) + 1);
+  }
+  return delay < queueTimeoutSeconds ? delay : undefined;
+}
+
+/** `arn:<partition>:sqs:<region>:<account>:<name>` as the queue URL SQS takes in its calls. */
+export function queueUrlFromArn(arn: string): string | undefined {
+  const parts = arn.split(':');
+  if (parts.length !== 6 || parts[0] !== 'arn' || parts[2] !== 'sqs') return undefined;
+  const [, partition, , region, account, name] = parts;
+  if (!region || !account || !name) return undefined;
+  const suffix = partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return `https://sqs.${region}.${suffix}/${account}/${name}`;
+}
+
+/**
+ * Hides each record for its delay (`redeliveryDelaySeconds`), one ChangeMessageVisibilityBatch call per
+ * queue and ten records. Never throws: a record whose change fails stays failed as it is and comes back
+ * after the queue's own visibility timeout, so a warning is all that is lost.
+ */
+export async function delayRedeliveries(
+  sqs: () => SQSClient,
+  redeliveries: readonly Redelivery[],
+  options: RedeliveryTiming & { logger: EventLogger; signal?: AbortSignal },
+): Promise<void> {
+  const byQueue = new Map<string, Array<{ redelivery: Redelivery; seconds: number }>>();
+  for (const redelivery of redeliveries) {
+    const seconds = redeliveryDelaySeconds(redelivery, options);
+    if (seconds === undefined) continue;
+    const url = queueUrlFromArn(redelivery.eventSourceARN);
+    if (url === undefined) {
+      warn(
+        options.logger,
+        [redelivery],
+        `the event source ARN '${redelivery.eventSourceARN}' names no queue`,
+      );
+      continue;
+    }
+    const entries = byQueue.get(url) ?? [];
+    entries.push({ redelivery, seconds });
+    byQueue.set(url, entries);
+  }
+  const calls: Promise<void>[] = [];
+  for (const [url, entries] of byQueue) {
+    for (let start = 0; start < entries.length; start += ENTRIES_PER_CALL) {
+      calls.push(changeVisibility(sqs, url, entries.slice(start, start + ENTRIES_PER_CALL), options));
+    }
+  }
+  await Promise.all(calls);
+}
+
+async function changeVisibility(
+  sqs: () => SQSClient,
+  url: string,
+  entries: Array<{ redelivery: Redelivery; seconds: number }>,
+  options: { logger: EventLogger; signal?: AbortSignal },
+): Promise<void> {
+  try {
+    const response = await sqs().send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: url,
+        Entries: entries.map(({ redelivery, seconds }, index) => ({
+          Id: String(index),
+          ReceiptHandle: redelivery.receiptHandle,
+          VisibilityTimeout: seconds,
+        })),
+      }),
+      options.signal ? { abortSignal: options.signal } : {},
+    );
+    for (const failed of response.Failed ?? []) {
+      const entry = entries[Number(failed.Id)];
+      if (entry) warn(options.logger, [entry.redelivery], `${failed.Code}: ${failed.Message ?? ''}`.trim());
+    }
+  } catch (error) {
+    warn(
+      options.logger,
+      entries.map((entry) => entry.redelivery),
+      toTaniumError(error).message,
+    );
+  }
+}
+
+function warn(logger: EventLogger, redeliveries: Redelivery[], reason: string): void {
+  logger.warn(
+    'Could not delay the redelivery of failed records; they come back after the queue visibility timeout',
+    { messageIds: redeliveries.map((redelivery) => redelivery.messageId), reason },
+  );
+}

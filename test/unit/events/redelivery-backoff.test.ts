@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { queueUrlFromArn, redeliveryDelaySeconds } from '../../../shared/events/redelivery-backoff.ts';
+
+describe('Redelivery backoff', () => {
+  it('derives the queue URL from the event source ARN, in the China partition too', () => {
+    expect(queueUrlFromArn('arn:aws:sqs:eu-west-1:111122223333:tanium-tr-prod-connections')).toBe(
+      'https://sqs.eu-west-1.amazonaws.com/111122223333/tanium-tr-prod-connections',
+    );
+    expect(queueUrlFromArn('arn:aws-cn:sqs:cn-north-1:111122223333:q')).toBe(
+      'https://sqs.cn-north-1.amazonaws.com.cn/111122223333/q',
+    );
+    expect(queueUrlFromArn('arn:aws:sns:eu-west-1:111122223333:topic')).toBeUndefined();
+    expect(queueUrlFromArn('not an arn')).toBeUndefined();
+  });
+
+  it('doubles the backoff per attempt and leaves what would reach the queue timeout to the queue', () => {
+    const timing = { queueTimeoutSeconds: 720, remainingMs: 100_000 };
+    const delays = [1, 2, 3, 4, 5].map((attempt) =>
+      redeliveryDelaySeconds({ attempt, recordMayRemain: false }, timing),
+    );
+
+    expect(delays).toEqual([30, 60, 120, 240, 480]);
+    expect(redeliveryDelaySeconds({ attempt: 6, recordMayRemain: false }, timing)).toBeUndefined();
+  });
+
+  it('waits out the invocation when an in-progress record may remain, and gives up without a context', () => {
+    expect(
+      redeliveryDelaySeconds(
+        { attempt: 1, recordMayRemain: true },
+        { queueTimeoutSeconds: 720, remainingMs: 100_500 },
+      ),
+    ).toBe(102);
+    expect(
+      redeliveryDelaySeconds(
+        { attempt: 1, recordMayRemain: true },
+        { queueTimeoutSeconds: 720, remainingMs: undefined },
+      ),
+    ).toBeUndefined();
+    expect(
+      redeliveryDelaySeconds(
+        { attempt: 1, recordMayRemain: false },
+        { queueTimeoutSeconds: 720, remainingMs: undefined },
+      ),
+    ).toBe(30);
+  });
+});
