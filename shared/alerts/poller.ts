@@ -20,7 +20,8 @@
  *   floor F       every alert with createdAt < F is done (published, or older than the first run);
  *   recent R      the ids of every published alert with createdAt >= F (grouped by millisecond);
  *   olderCount    a hint: how many filtered alerts were older than F, to find F's offset in one request
- *                 (olderBounds: what an unfinished search learnt, so a tiny budget still converges);
+ *                 (olderBounds: what an unfinished search learnt, so a tiny budget still converges;
+ *                 without counts, belowAtLeast: how deep F's offset was found to be at least);
  *   group G       only while a run left a single-millisecond group larger than a page unfinished (step
  *                 6): its millisecond g >= F, how many of its members are done counted from its end
  *                 deepest in the list (`passed`), and the ids of the last of them (the edge, M ids).
@@ -40,7 +41,9 @@
  *     steady state costs exactly one request.
  *  3. Locate (backlog): find a page that straddles F (last item < F, first >= F). The first probe comes
  *     from filteredCount − olderCount; otherwise a binary search over offsets, bounds kept in "index of
- *     the first alert below F" and widened by filteredCount growth (arrivals) between probes.
+ *     the first alert below F" and widened by filteredCount growth (arrivals) between probes. Without
+ *     counts the search doubles its offset from belowAtLeast (arrivals only push F deeper), reading the
+ *     page just below that bound first, so each run gets further than the last.
  *  4. Walk up toward offset 0 with pages that overlap by M items. `coveredTop` is the time below which
  *     everything from F up was read. A new page is accepted only if it CONNECTS to what was read:
  *     its last item is older than coveredTop (the whole coveredTop group lies inside it), or it is short
@@ -215,6 +218,8 @@ class PollerRun {
   /** Bounds on the number of filtered alerts older than the floor (see locate). */
   private olderMin = 0;
   private olderMax = Number.POSITIVE_INFINITY;
+  /** Without counts: the offset of the first alert below the floor is at least this (see locate). */
+  private belowAtLeast = 0;
   private searched = false;
   /** Whether the state came from a checkpoint (not the first run). */
   private restored = false;
@@ -375,6 +380,7 @@ class PollerRun {
     }
     this.olderCount = checkpoint.olderCount;
     if (checkpoint.olderBounds) [this.olderMin, this.olderMax] = checkpoint.olderBounds;
+    this.belowAtLeast = checkpoint.belowAtLeast ?? 0;
     this.newestPublishedAt = checkpoint.newestPublishedAt;
     const group = checkpoint.group;
     if (group && group.at >= this.floor) {
@@ -471,6 +477,7 @@ class PollerRun {
     if (this.floor !== before) {
       this.olderMin = 0;
       this.olderMax = Number.POSITIVE_INFINITY;
+      this.belowAtLeast = 0;
     }
   }
 
@@ -485,6 +492,7 @@ class PollerRun {
       checkpoint.olderBounds = [this.olderMin, Math.min(this.olderMax, Number.MAX_SAFE_INTEGER)];
     }
     if (this.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = this.newestPublishedAt;
+    if (this.belowAtLeast > 0) checkpoint.belowAtLeast = this.belowAtLeast;
     if (this.group) {
       const { at, passed } = this.group;
       const edge: AlertId[] = [];
@@ -646,16 +654,19 @@ class PollerRun {
    * floor. With filteredCount known the bounds are kept as bounds on the number of alerts OLDER than the
    * floor (older = filteredCount − K), which arrivals do not change: a shallow page at o proves
    * older <= count − o − length, a deep one older >= count − o. They are saved when the search does not
-   * finish, so even a tiny request budget converges over runs.
+   * finish, so even a tiny request budget converges over runs. Without counts only K's lower bound is
+   * kept (arrivals only raise K), or a backlog deeper than one run's doubling could search is never found.
    */
   private async locate(head: Page): Promise<Page | undefined> {
     const P = this.pageSize;
     const M = this.overlap;
     const headLength = head.alerts.length;
     let count = head.filteredCount;
-    let kLow = headLength;
+    let kLow = Math.max(headLength, this.belowAtLeast);
     let kHigh: number | undefined;
     let guess = this.olderCount;
+    // A saved lower bound is first read just below it: each run gets at least a page further.
+    let resume = kLow > headLength;
     this.searched = true;
     while (this.budgetLeft()) {
       let low = kLow;
@@ -678,9 +689,11 @@ class PollerRun {
       guess = undefined;
       let offset: number;
       if (target !== undefined) offset = target - (P - M);
+      else if (high === undefined && resume) offset = low - M;
       else if (high === undefined) offset = Math.max(2 * low, low + P) - (P - M);
       else if (high - low <= P - M - 1) offset = low - M;
       else offset = Math.floor((low + high) / 2) - Math.floor(P / 2);
+      resume = false;
       const page = await this.read(Math.max(0, offset));
       if (page.filteredCount !== undefined) count = page.filteredCount;
       const verdict = this.classify(page);
@@ -690,11 +703,17 @@ class PollerRun {
         if (page.filteredCount !== undefined) {
           this.olderMax = Math.min(this.olderMax, page.filteredCount - page.offset - page.alerts.length);
         }
+        if (page.filteredCount === undefined) this.belowAtLeast = kLow;
       } else {
         kHigh = page.offset;
         if (page.filteredCount !== undefined) {
           this.olderMin = Math.max(this.olderMin, page.filteredCount - page.offset);
         }
+      }
+      if (kHigh !== undefined && kHigh <= kLow) {
+        // A saved bound the list no longer bears out (alerts above the floor were pruned): start over.
+        kLow = headLength;
+        this.belowAtLeast = 0;
       }
     }
     return undefined;

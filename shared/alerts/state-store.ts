@@ -20,6 +20,7 @@ interface StateItem {
   recent?: string;
   olderCount?: number;
   olderBounds?: [number, number];
+  belowAtLeast?: number;
   newestPublishedAt?: number;
   /** JSON of GroupCursor, like `recent` (`group` is a DynamoDB reserved word). */
   groupCursor?: string;
@@ -35,6 +36,7 @@ function toLeased(item: StateItem | undefined): LeasedState {
   };
   if (item.olderCount !== undefined) checkpoint.olderCount = item.olderCount;
   if (item.olderBounds !== undefined) checkpoint.olderBounds = [item.olderBounds[0], item.olderBounds[1]];
+  if (item.belowAtLeast !== undefined) checkpoint.belowAtLeast = item.belowAtLeast;
   if (item.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = item.newestPublishedAt;
   if (item.groupCursor !== undefined) {
     checkpoint.group = parseAttribute<GroupCursor>(item.id, 'groupCursor', item.groupCursor);
@@ -118,6 +120,7 @@ export class DynamoStateStore implements StateStore {
     const optional = {
       olderCount: checkpoint.olderCount,
       olderBounds: checkpoint.olderBounds,
+      belowAtLeast: checkpoint.belowAtLeast,
       newestPublishedAt: checkpoint.newestPublishedAt,
       groupCursor: checkpoint.group === undefined ? undefined : JSON.stringify(checkpoint.group),
     };

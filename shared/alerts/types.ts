@@ -37,6 +37,8 @@ export interface Checkpoint {
   olderCount?: number;
   /** Bounds on that number learnt by an unfinished search: [at least, at most]. */
   olderBounds?: [number, number];
+  /** Without counts, what an unfinished search learnt: the first alert below `floor` is at least this deep. */
+  belowAtLeast?: number;
   /** Newest `createdAt` published so far (epoch ms). */
   newestPublishedAt?: number;
   /** How far the walk got inside a single-millisecond group larger than a page (see poller.ts). */

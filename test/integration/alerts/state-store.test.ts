@@ -70,11 +70,12 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(await store.save('run-a', 1, checkpoint(NOW - 4_000))).toBe(2);
   });
 
-  it('keeps the cursor inside a millisecond larger than a page, and drops it once a save has none', async () => {
+  it('keeps what an unfinished walk or search learnt, and drops it once a save has none', async () => {
     // Prepare
     await store.acquire('run-a', NOW + 60_000, NOW);
     const inside: Checkpoint = {
       ...checkpoint(NOW - 5_000),
+      belowAtLeast: 4_800,
       group: { at: NOW - 4_000, passed: 420, edge: [7, 'guid-8', 9] },
     };
 

@@ -367,6 +367,19 @@ describe('Alert poller: backlog', () => {
     expect(missing).toEqual([]);
   });
 
+  it('finds a backlog deeper than one run can search when Tanium sends no count', async () => {
+    // Prepare: 3,000 alerts, pages of 50, 5 requests a run, no filteredCount: the doubling search for
+    // the end of the list needs more requests than a run has
+    tanium.omitFilteredCount = true;
+    const expected = tanium.addSteady(3000, 1000, T0);
+    // Act
+    const reports = await pollUntilCaughtUp({ maxRequestsPerRun: 5 }, 300);
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(reports.at(-1)?.status).toBe('caught_up');
+  });
+
   it('stops at the time limit with the cursor saved, and the next run continues', async () => {
     // Prepare
     const expected = tanium.addSteady(1500, 1000, T0);
