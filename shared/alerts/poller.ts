@@ -11,14 +11,23 @@
  * `createdAt` can drop or repeat members. What a page proves is a time range: a page whose first item is
  * at t1 and last at t2 holds EVERY alert with t2 < createdAt < t1 that existed when it was read (the list
  * is sorted); the groups at t1 and t2 may be partial. A page at offset 0 also holds everything above t2,
- * and a short page (fewer than `limit`) everything below t1.
+ * and a short page (fewer than `limit`) everything below t1, unless Tanium caps `limit`: with
+ * `meta.filteredCount` that shows; without any count, once a run a short page that does not reach below
+ * F is checked by reading on from its end (not on the first run). Either way a cap found at the head
+ * read becomes the run's page size, with a warning.
  *
  * STATE (Checkpoint, one DynamoDB item per poller, saved with conditional writes):
  *   floor F       every alert with createdAt < F is done (published, or older than the first run);
  *   recent R      the ids of every published alert with createdAt >= F (grouped by millisecond);
  *   olderCount    a hint: how many filtered alerts were older than F, to find F's offset in one request
- *                 (olderBounds: what an unfinished search learnt, so a tiny budget still converges).
- * So "published" = {createdAt < F} ∪ R, and an alert is NEW iff createdAt >= F and its id is not in R.
+ *                 (olderBounds: what an unfinished search learnt, so a tiny budget still converges;
+ *                 without counts, belowAtLeast: how deep F's offset was found to be at least);
+ *   group G       only while a run left a single-millisecond group larger than a page unfinished (step
+ *                 6): its millisecond g >= F, how many of its members are done counted from its end
+ *                 deepest in the list (`passed`), and the ids of the last of them (the edge, M ids).
+ * So "published" = {createdAt < F} ∪ R ∪ (the `passed` deepest members of g), and an alert is NEW iff
+ * createdAt >= F, its id is not in R, and it is not one of those members. Which members those are is
+ * known by position only, so G relies on Tanium keeping the group's order, as such a group already does.
  * The first run sets F to now − the first-run window; with a window of 0, to W below the newest alert
  * (its ids in R), but never lower than now − W − the clock skew tolerance, even on an empty list: an
  * alert older than that existed at the first run, whenever it appears or starts matching the filters.
@@ -35,14 +44,21 @@
  *     steady state costs exactly one request.
  *  3. Locate (backlog): find a page that straddles F (last item < F, first >= F). The first probe comes
  *     from filteredCount − olderCount; otherwise a binary search over offsets, bounds kept in "index of
- *     the first alert below F" and widened by filteredCount growth (arrivals) between probes.
+ *     the first alert below F" and widened by filteredCount growth (arrivals) between probes. Without
+ *     counts the search doubles its offset from belowAtLeast (arrivals only push F deeper), reading the
+ *     page just below that bound first, so each run gets further than the last.
  *  4. Walk up toward offset 0 with pages that overlap by M items. `coveredTop` is the time below which
  *     everything from F up was read. A new page is accepted only if it CONNECTS to what was read:
  *     its last item is older than coveredTop (the whole coveredTop group lies inside it), or it is short
  *     (end of list). If arrivals pushed it too high (a gap), it is re-read deeper, shifted by the growth
  *     of filteredCount (or by M when unknown). If its bottom falls inside the coveredTop group, it is
  *     re-read so that the group sits inside the page; only a group bigger than a page is accepted on
- *     shared ids (that alone relies on Tanium keeping one order between two requests).
+ *     shared ids (that alone relies on Tanium keeping one order between two requests). The members of
+ *     the coveredTop millisecond get positions, counted from its deepest member (a page holding it ends
+ *     with an older alert) and carried over by the shared ids. Inside g, a page connects through any
+ *     member whose position is known (the edge included), and from below the edge the walk jumps to a
+ *     page holding the edge near its bottom, instead of reading the done members again; a jump that
+ *     misses the edge (arrivals, removals) walks on from where it was.
  *  5. Publish, oldest first: NEW alerts with createdAt < coveredTop (∞ once offset 0 connects), sorted by
  *     (createdAt, id), in PutEvents batches (10 entries, within 256 KB). After EACH batch, with c its
  *     newest createdAt: R += batch, F = max(F, c − W, min(c, headTop − W)) but never above now − W (an
@@ -56,12 +72,22 @@
  *     An entry EventBridge refuses for its content goes again reduced to the identifying fields; one
  *     refused even so is dropped, logged and counted, but still done: it must not block every later one.
  *     Only once the bus has taken some entry in the run, though: refusing everything points at the bus.
+ *     Inside g the members above the edge go out as soon as their position is known (coveredTop = g is
+ *     enough), in list order; each batch moves `passed` past them instead of adding them to R. Once a
+ *     newer alert is published, g is done: F = g + 1 and G is gone (as R's own trim would drop it).
  *  6. Stop before the request budget or the time limit runs out; what is published is saved; the next
  *     run continues from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
+ *     Progress must outlive the run, or a run that cannot get further than the last one repeats it for
+ *     ever: if the walk ran out of requests inside a group larger than a page, that group gets G and
+ *     its members read so far go out (at the time limit nothing may go out any more); if it walked
+ *     past alerts all published before (no batch moved F), F moves as if the newest alert below
+ *     coveredTop had just been published, and the checkpoint is saved.
  *
  * WHAT CANNOT BE GUARANTEED: alerts Tanium prunes before they are read, alerts that become visible (or
- * start matching a filter) more than W below the newest published createdAt, and the members of a
- * single-millisecond group larger than a page if Tanium reorders them between requests.
+ * start matching a filter) more than W below the newest published createdAt, the members of a
+ * single-millisecond group larger than a page if Tanium reorders them between requests, or, for such a
+ * group that one run cannot finish, if members join it below its edge or leave it between runs; and, on
+ * the first run, alerts past a short answer of a Tanium that sends no count and caps `limit`.
  */
 import type { Alert } from '../tanium/alerts.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
@@ -121,6 +147,15 @@ interface Candidate {
   alert: Alert;
   key: string;
   ts: number;
+  /** Position in the group cursor's millisecond (GroupTrack), once known: its publishing order. */
+  rank?: number;
+}
+
+/** Positions of the members read of one millisecond, counted from its member deepest in the list. */
+interface GroupTrack {
+  at: number;
+  pos: Map<string, number>;
+  ids: Map<number, AlertId>;
 }
 
 const HOUR_MS = 3_600_000;
@@ -162,7 +197,8 @@ function compareKeys(a: string, b: string): number {
 }
 
 function oldestFirst(a: Candidate, b: Candidate): number {
-  return a.ts - b.ts || compareKeys(a.key, b.key);
+  const byRank = a.rank !== undefined && b.rank !== undefined ? a.rank - b.rank : 0;
+  return a.ts - b.ts || byRank || compareKeys(a.key, b.key);
 }
 
 /** Runs the poller once. Never throws for Tanium or publishing failures: they are in the report. */
@@ -188,8 +224,22 @@ class PollerRun {
   /** Bounds on the number of filtered alerts older than the floor (see locate). */
   private olderMin = 0;
   private olderMax = Number.POSITIVE_INFINITY;
+  /** Without counts: the offset of the first alert below the floor is at least this (see locate). */
+  private belowAtLeast = 0;
   private searched = false;
+  /** Whether the state came from a checkpoint (not the first run). */
+  private restored = false;
+  /** Whether this run already read past a short answer to see if Tanium capped it (continuesPast). */
+  private probed = false;
   private newestPublishedAt: number | undefined;
+  /** The millisecond larger than a page the walk is inside, and how many of its members are done. */
+  private group: { at: number; passed: number; resumed: number } | undefined;
+  /** A millisecond seen to hold more alerts than a page in this walk (it gets a cursor if left unfinished). */
+  private bigAt: number | undefined;
+  /** Positions in the cursor's millisecond, or else in the coveredTop one (it may turn out too big). */
+  private tracker: GroupTrack | undefined;
+  /** Members of the cursor's millisecond known to be done: never candidates again. */
+  private readonly groupDone = new Set<string>();
 
   private readonly pending = new Map<string, Candidate>();
   private coveredTop = Number.NEGATIVE_INFINITY;
@@ -328,6 +378,7 @@ class PollerRun {
   // --- state ------------------------------------------------------------------------------------
 
   private restore(checkpoint: Checkpoint): void {
+    this.restored = true;
     this.floor = checkpoint.floor;
     for (const [ts, ids] of checkpoint.recent) {
       this.recent.set(ts, [...ids]);
@@ -335,7 +386,19 @@ class PollerRun {
     }
     this.olderCount = checkpoint.olderCount;
     if (checkpoint.olderBounds) [this.olderMin, this.olderMax] = checkpoint.olderBounds;
+    this.belowAtLeast = checkpoint.belowAtLeast ?? 0;
     this.newestPublishedAt = checkpoint.newestPublishedAt;
+    const group = checkpoint.group;
+    if (group && group.at >= this.floor) {
+      this.group = { at: group.at, passed: group.passed, resumed: group.passed };
+      this.tracker = { at: group.at, pos: new Map(), ids: new Map() };
+      group.edge.forEach((id, i) => {
+        const position = group.passed - group.edge.length + i;
+        this.tracker!.pos.set(String(id), position);
+        this.tracker!.ids.set(position, id);
+        this.groupDone.add(String(id));
+      });
+    }
   }
 
   /** Sets the initial floor; returns true when the run is over (nothing to publish). */
@@ -377,6 +440,13 @@ class PollerRun {
   }
 
   private remember(id: AlertId, key: string, ts: number): void {
+    const position = this.group?.at === ts ? this.tracker?.pos.get(key) : undefined;
+    if (this.group && position !== undefined) {
+      // Published in list order, so every member below it is done too: the cursor, not R, holds them.
+      this.group.passed = Math.max(this.group.passed, position + 1);
+      this.groupDone.add(key);
+      return;
+    }
     const group = this.recent.get(ts);
     if (group) group.push(id);
     else this.recent.set(ts, [id]);
@@ -395,6 +465,15 @@ class PollerRun {
     // ids above the cap stay in `recent`, so nothing is published twice.
     const capped = Math.min(floor, this.now() - this.settings.overlapWindowMs);
     if (capped > this.floor) this.floor = capped;
+    if (this.group && this.group.at < newest) {
+      // The whole group is done and holds more than a page: like R's own, it leaves no ids behind.
+      this.floor = Math.max(this.floor, this.group.at + 1);
+      // Members without a position were read only in pages off the walk: the cursor already had them.
+      for (const [key, candidate] of this.pending)
+        if (candidate.ts === this.group.at) this.pending.delete(key);
+      this.group = undefined;
+      this.tracker = undefined;
+    }
     const limit = Math.min(this.settings.maxRecentIds, this.windowIds);
     let size = this.recentKeys.size;
     for (const ts of [...this.recent.keys()].sort((a, b) => a - b)) {
@@ -407,6 +486,7 @@ class PollerRun {
     if (this.floor !== before) {
       this.olderMin = 0;
       this.olderMax = Number.POSITIVE_INFINITY;
+      this.belowAtLeast = 0;
     }
   }
 
@@ -421,6 +501,17 @@ class PollerRun {
       checkpoint.olderBounds = [this.olderMin, Math.min(this.olderMax, Number.MAX_SAFE_INTEGER)];
     }
     if (this.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = this.newestPublishedAt;
+    if (this.belowAtLeast > 0) checkpoint.belowAtLeast = this.belowAtLeast;
+    if (this.group) {
+      const { at, passed } = this.group;
+      const edge: AlertId[] = [];
+      for (let position = passed - 1; position >= Math.max(0, passed - this.overlap); position--) {
+        const id = this.tracker?.ids.get(position);
+        if (id === undefined) break;
+        edge.unshift(id);
+      }
+      checkpoint.group = { at, passed, edge };
+    }
     return checkpoint;
   }
 
@@ -473,10 +564,13 @@ class PollerRun {
       throw error;
     }
     const length = result.alerts.length;
+    const ts = pageTimes(result.alerts);
+    let more = result.more === true;
+    if (!more && (await this.continuesPast(result, offset, ts))) more = true;
     // Taken for the end of the list, a short page Tanium says is not the end would let the floor pass
     // every alert below it: it counts as full. Only the head read (before the walk has fixed its steps)
     // sets the page size for the run; deeper, a short page is as likely a count taken before a prune.
-    if (result.more && offset === 0 && length >= MIN_PAGE_SIZE && length < limit) {
+    if (more && offset === 0 && length >= MIN_PAGE_SIZE && length < limit) {
       this.deps.logger.warn(
         'Tanium answered fewer alerts than asked although more match: it caps the page size; reading on with the smaller pages',
         { limit, answered: length, offset, filteredCount: result.filteredCount, setting: 'POLLER_PAGE_SIZE' },
@@ -487,9 +581,9 @@ class PollerRun {
       offset,
       limit,
       alerts: result.alerts,
-      ts: pageTimes(result.alerts),
+      ts,
       filteredCount: result.filteredCount,
-      full: length >= this.pageSize || result.more === true,
+      full: length >= this.pageSize || more,
     };
     const previous = this.pages.at(-1);
     if (previous?.filteredCount !== undefined && page.filteredCount !== undefined) {
@@ -500,6 +594,32 @@ class PollerRun {
     if (this.pages.length > 8) this.pages.shift();
     this.addCandidates(page);
     return page;
+  }
+
+  /**
+   * Without any count, a short answer is the end of the list only if Tanium honours `limit`: one that
+   * caps it silently would let the floor pass every alert below the page. So once a run, a short answer
+   * that does not already reach below the floor (nothing under it is still to publish) is checked by
+   * reading on from its end; alerts there mean it was capped. Not on the first run, whose window is a
+   * backfill of its own and which must not cost a steady small list a second request.
+   */
+  private async continuesPast(result: SourcePage, offset: number, ts: number[]): Promise<boolean> {
+    const length = result.alerts.length;
+    if (result.filteredCount !== undefined || this.probed || !this.restored) return false;
+    if (length < MIN_PAGE_SIZE || length >= this.pageSize) return false;
+    if ((ts[length - 1] ?? Number.NaN) < this.floor) return false;
+    this.probed = true;
+    // No request left to check: not taking it for the end is the side that cannot lose alerts.
+    if (this.report.taniumRequests >= this.settings.maxRequestsPerRun) return true;
+    this.report.taniumRequests++;
+    let next: SourcePage;
+    try {
+      next = await this.deps.source.page(offset + length, this.pageSize, this.deps.stopAt);
+    } catch (error) {
+      this.readFailed = true;
+      throw error;
+    }
+    return next.alerts.length > 0;
   }
 
   private addCandidates(page: Page): void {
@@ -524,7 +644,7 @@ class PollerRun {
         }
         return;
       }
-      if (this.recentKeys.has(key) || this.pending.has(key)) return;
+      if (this.recentKeys.has(key) || this.pending.has(key) || this.groupDone.has(key)) return;
       this.pending.set(key, { alert, key, ts });
     });
   }
@@ -543,16 +663,19 @@ class PollerRun {
    * floor. With filteredCount known the bounds are kept as bounds on the number of alerts OLDER than the
    * floor (older = filteredCount − K), which arrivals do not change: a shallow page at o proves
    * older <= count − o − length, a deep one older >= count − o. They are saved when the search does not
-   * finish, so even a tiny request budget converges over runs.
+   * finish, so even a tiny request budget converges over runs. Without counts only K's lower bound is
+   * kept (arrivals only raise K), or a backlog deeper than one run's doubling could search is never found.
    */
   private async locate(head: Page): Promise<Page | undefined> {
     const P = this.pageSize;
     const M = this.overlap;
     const headLength = head.alerts.length;
     let count = head.filteredCount;
-    let kLow = headLength;
+    let kLow = Math.max(headLength, this.belowAtLeast);
     let kHigh: number | undefined;
     let guess = this.olderCount;
+    // A saved lower bound is first read just below it: each run gets at least a page further.
+    let resume = kLow > headLength;
     this.searched = true;
     while (this.budgetLeft()) {
       let low = kLow;
@@ -575,9 +698,11 @@ class PollerRun {
       guess = undefined;
       let offset: number;
       if (target !== undefined) offset = target - (P - M);
+      else if (high === undefined && resume) offset = low - M;
       else if (high === undefined) offset = Math.max(2 * low, low + P) - (P - M);
       else if (high - low <= P - M - 1) offset = low - M;
       else offset = Math.floor((low + high) / 2) - Math.floor(P / 2);
+      resume = false;
       const page = await this.read(Math.max(0, offset));
       if (page.filteredCount !== undefined) count = page.filteredCount;
       const verdict = this.classify(page);
@@ -587,11 +712,17 @@ class PollerRun {
         if (page.filteredCount !== undefined) {
           this.olderMax = Math.min(this.olderMax, page.filteredCount - page.offset - page.alerts.length);
         }
+        if (page.filteredCount === undefined) this.belowAtLeast = kLow;
       } else {
         kHigh = page.offset;
         if (page.filteredCount !== undefined) {
           this.olderMin = Math.max(this.olderMin, page.filteredCount - page.offset);
         }
+      }
+      if (kHigh !== undefined && kHigh <= kLow) {
+        // A saved bound the list no longer bears out (alerts above the floor were pruned): start over.
+        kLow = headLength;
+        this.belowAtLeast = 0;
       }
     }
     return undefined;
@@ -605,11 +736,18 @@ class PollerRun {
     let top = start;
     this.coveredTop =
       start.offset === 0 || start.alerts.length === 0 ? Number.POSITIVE_INFINITY : first(start);
+    this.follow();
+    this.track(start);
     if (!(await this.publishEligible(this.coveredTop === Number.POSITIVE_INFINITY))) return;
     let target = Math.max(0, top.offset - step);
+    /** Where the walk goes on if a jump to the group cursor's edge does not land on it. */
+    let unlessMissed: number | undefined;
+    let jumps = true;
     while (this.coveredTop !== Number.POSITIVE_INFINITY) {
       if (!this.budgetLeft()) break;
       const page = await this.read(target);
+      const jumped = unlessMissed;
+      unlessMissed = undefined;
       const grown =
         top.filteredCount !== undefined && page.filteredCount !== undefined
           ? page.filteredCount - top.filteredCount
@@ -628,16 +766,27 @@ class PollerRun {
         continue;
       }
       if (page.full && bottom === this.coveredTop) {
-        const group = page.ts.filter((ts) => ts === bottom).length;
-        if (group < P - 1) {
-          // The page ends inside the coveredTop group: re-read it so the group sits inside the page.
-          target = target + (P - group - 1);
+        // Inside the cursor's group, a page connects through a member whose position is known.
+        const inGroup = this.group?.at === bottom && this.connects(page);
+        if (!inGroup && jumped !== undefined) {
+          // The jump missed the edge (arrivals or removals moved it): walk on from where it was.
+          jumps = false;
+          target = jumped;
           continue;
         }
-        if (!this.sharesIds(page, top, bottom)) {
-          target = target + M;
-          continue;
+        if (!inGroup) {
+          const group = page.ts.filter((ts) => ts === bottom).length;
+          if (group < P - 1) {
+            // The page ends inside the coveredTop group: re-read it so the group sits inside the page.
+            target = target + (P - group - 1);
+            continue;
+          }
+          if (!this.sharesIds(page, top, bottom)) {
+            target = target + M;
+            continue;
+          }
         }
+        this.bigAt = bottom;
         this.deps.logger.warn(
           'More alerts share one createdAt than fit in a page; relying on a stable order',
           {
@@ -650,15 +799,136 @@ class PollerRun {
         if (this.coveredTop !== Number.POSITIVE_INFINITY) this.coveredTop = first(page);
         top = page;
       }
+      this.follow();
+      this.track(page);
       if (!(await this.publishEligible(this.coveredTop === Number.POSITIVE_INFINITY))) return;
       const shift =
         top.filteredCount !== undefined && page.filteredCount !== undefined
           ? page.filteredCount - top.filteredCount
           : 0;
       target = Math.max(0, top.offset + Math.max(0, shift) + this.expectedGrowth() - step);
+      const edge = jumps ? this.edgeTarget(top, Math.max(0, shift)) : undefined;
+      if (edge !== undefined && edge < target) {
+        unlessMissed = target;
+        target = edge;
+      }
     }
-    // Out of budget: what is proven complete still goes out.
-    await this.publishEligible(true);
+    // Out of budget: what is proven complete still goes out, and inside a group larger than a page so
+    // do its members read so far, or the next run would read the same pages again and never get past it.
+    if (this.bigAt === this.coveredTop) this.openGroup(this.coveredTop);
+    if (await this.publishEligible(true)) await this.keepCoverage(top);
+  }
+
+  /** Without a group cursor, positions are kept for the coveredTop millisecond, from its deepest member. */
+  private follow(): void {
+    if (this.group || !Number.isFinite(this.coveredTop) || this.tracker?.at === this.coveredTop) return;
+    this.tracker = { at: this.coveredTop, pos: new Map(), ids: new Map() };
+  }
+
+  /**
+   * Positions the tracked millisecond's members in an accepted page: from a member already placed
+   * (pages of the walk overlap; a restored cursor places its edge), else from the group's deepest
+   * member when the page holds it (an older alert follows it, or the list ends).
+   */
+  private track(page: Page): void {
+    const tracker = this.tracker;
+    if (!tracker) return;
+    const lo = page.ts.indexOf(tracker.at);
+    if (lo < 0) return;
+    let hi = lo;
+    while (hi + 1 < page.ts.length && page.ts[hi + 1] === tracker.at) hi++;
+    let deepest: number | undefined;
+    for (let i = lo; i <= hi && deepest === undefined; i++) {
+      const key = alertKey(page.alerts[i]!);
+      const position = key === undefined ? undefined : tracker.pos.get(key);
+      if (position !== undefined) deepest = position - (hi - i);
+    }
+    if (deepest === undefined && (hi < page.ts.length - 1 || !page.full)) deepest = 0;
+    if (deepest === undefined) return;
+    for (let i = hi; i >= lo; i--) {
+      const alert = page.alerts[i]!;
+      const key = alertKey(alert);
+      if (key === undefined) continue;
+      const position = deepest + (hi - i);
+      tracker.pos.set(key, position);
+      tracker.ids.set(position, storedId(alert, key));
+      this.place(key, position);
+    }
+  }
+
+  /**
+   * In the cursor's millisecond, a member below where this run resumed is done; one above it gets its
+   * rank. (What this run publishes itself is known by id.)
+   */
+  private place(key: string, position: number): void {
+    if (!this.group || this.group.at !== this.tracker?.at) return;
+    if (position < this.group.resumed) {
+      this.pending.delete(key);
+      this.groupDone.add(key);
+      return;
+    }
+    const candidate = this.pending.get(key);
+    if (candidate) candidate.rank = position;
+  }
+
+  /**
+   * A millisecond holding more alerts than a page that a run cannot finish gets a cursor: its members
+   * read so far go out, and the next run resumes after the last of them instead of reading them again.
+   */
+  private openGroup(at: number): void {
+    if (this.group || this.tracker?.at !== at) return;
+    this.group = { at, passed: 0, resumed: 0 };
+    for (const [key, position] of this.tracker.pos) this.place(key, position);
+  }
+
+  private connects(page: Page): boolean {
+    const tracker = this.tracker;
+    if (!tracker) return false;
+    return page.alerts.some((alert, i) => {
+      const key = alertKey(alert);
+      return page.ts[i] === tracker.at && key !== undefined && tracker.pos.has(key);
+    });
+  }
+
+  /**
+   * When the walk is inside the cursor's group below its last done member (the edge), the offset of a
+   * page that holds the edge a little above its bottom, so that nothing done is read again. Counted from
+   * `top`'s newest member of the group, whose position is known.
+   */
+  private edgeTarget(top: Page, shift: number): number | undefined {
+    const group = this.group;
+    const tracker = this.tracker;
+    if (!group || tracker?.at !== group.at || this.coveredTop !== group.at) return undefined;
+    const lo = top.ts.indexOf(group.at);
+    const key = lo < 0 ? undefined : alertKey(top.alerts[lo]!);
+    const position = key === undefined ? undefined : tracker.pos.get(key);
+    const edge = group.passed - 1;
+    if (position === undefined || position >= edge - this.overlap) return undefined;
+    const offset = top.offset + shift + this.expectedGrowth() + lo - (edge - position);
+    return Math.max(0, offset - (this.pageSize - 2 * this.overlap));
+  }
+
+  /**
+   * A run that stops early may have walked past alerts that were all published before (ids in R), so
+   * no batch moved the floor: the next run would repeat the same reads and, with a small budget, never
+   * get further. Everything below coveredTop is read and done, so the floor moves as if the newest of
+   * them had just been published, and the checkpoint is saved.
+   */
+  private async keepCoverage(top: Page): Promise<void> {
+    if (this.coveredTop === Number.POSITIVE_INFINITY || this.hasEligible()) return;
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const ts of top.ts) if (ts < this.coveredTop && ts > newest) newest = ts;
+    if (newest === Number.NEGATIVE_INFINITY) return;
+    const before = this.floor;
+    this.raiseFloor(this.floorAfter(newest), this.coveredTop);
+    if (this.floor !== before) await this.save();
+  }
+
+  /** The floor once every alert up to `newest` is done: W below it, or below the head read's newest. */
+  private floorAfter(newest: number): number {
+    const W = this.settings.overlapWindowMs;
+    const visibleBelow = this.headTop === undefined ? newest : this.headTop - W;
+    return Math.max(newest - W, Math.min(newest, visibleBelow));
   }
 
   /** Arrivals to allow for before the next read: the largest recent growth, so gaps stay rare. */
@@ -684,13 +954,24 @@ class PollerRun {
 
   private eligible(): Candidate[] {
     const list: Candidate[] = [];
-    for (const candidate of this.pending.values()) if (candidate.ts < this.coveredTop) list.push(candidate);
+    for (const candidate of this.pending.values()) if (this.isEligible(candidate)) list.push(candidate);
     return list.sort(oldestFirst);
   }
 
   private hasEligible(): boolean {
-    for (const candidate of this.pending.values()) if (candidate.ts < this.coveredTop) return true;
+    for (const candidate of this.pending.values()) if (this.isEligible(candidate)) return true;
     return false;
+  }
+
+  /**
+   * Below coveredTop; in the cursor's millisecond, only members whose position is known (read in
+   * pages that connect to its done members), and already while the walk is inside it.
+   */
+  private isEligible(candidate: Candidate): boolean {
+    if (this.group?.at === candidate.ts) {
+      return candidate.rank !== undefined && this.coveredTop >= candidate.ts;
+    }
+    return candidate.ts < this.coveredTop;
   }
 
   /**

@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { awsCallError } from '../config/aws-errors.ts';
 import { POLLER_KEY_PREFIX } from '../config/state-keys.ts';
 import { LeaseLostError } from './errors.ts';
-import type { Checkpoint, LeasedState, RecentGroup, StateStore } from './types.ts';
+import type { Checkpoint, GroupCursor, LeasedState, RecentGroup, StateStore } from './types.ts';
 
 /** The item id: a prefix that cannot collide with Powertools idempotency records in the same table. */
 export function stateKey(pollerName: string): string {
@@ -20,7 +20,10 @@ interface StateItem {
   recent?: string;
   olderCount?: number;
   olderBounds?: [number, number];
+  belowAtLeast?: number;
   newestPublishedAt?: number;
+  /** JSON of GroupCursor, like `recent` (`group` is a DynamoDB reserved word). */
+  groupCursor?: string;
   updatedAt?: string;
 }
 
@@ -29,20 +32,24 @@ function toLeased(item: StateItem | undefined): LeasedState {
   if (item?.floor === undefined) return { checkpoint: undefined, version };
   const checkpoint: Checkpoint = {
     floor: item.floor,
-    recent: item.recent ? parseRecent(item.id, item.recent) : [],
+    recent: item.recent ? parseAttribute<RecentGroup[]>(item.id, 'recent', item.recent) : [],
   };
   if (item.olderCount !== undefined) checkpoint.olderCount = item.olderCount;
   if (item.olderBounds !== undefined) checkpoint.olderBounds = [item.olderBounds[0], item.olderBounds[1]];
+  if (item.belowAtLeast !== undefined) checkpoint.belowAtLeast = item.belowAtLeast;
   if (item.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = item.newestPublishedAt;
+  if (item.groupCursor !== undefined) {
+    checkpoint.group = parseAttribute<GroupCursor>(item.id, 'groupCursor', item.groupCursor);
+  }
   return { checkpoint, version };
 }
 
-function parseRecent(id: string, recent: string): RecentGroup[] {
+function parseAttribute<T>(id: string, name: string, text: string): T {
   try {
-    return JSON.parse(recent) as RecentGroup[];
+    return JSON.parse(text) as T;
   } catch (error) {
     throw new Error(
-      `The poller state item ${id} has an unreadable 'recent' attribute (${(error as Error).message}); ` +
+      `The poller state item ${id} has an unreadable '${name}' attribute (${(error as Error).message}); ` +
         'fix or delete the item to start again from the first-run window',
       { cause: error },
     );
@@ -110,8 +117,14 @@ export class DynamoStateStore implements StateStore {
     };
     const sets = ['#version = :next', 'floor = :floor', 'recent = :recent', 'updatedAt = :updatedAt'];
     const removes: string[] = [];
-    for (const name of ['olderCount', 'olderBounds', 'newestPublishedAt'] as const) {
-      const value = checkpoint[name];
+    const optional = {
+      olderCount: checkpoint.olderCount,
+      olderBounds: checkpoint.olderBounds,
+      belowAtLeast: checkpoint.belowAtLeast,
+      newestPublishedAt: checkpoint.newestPublishedAt,
+      groupCursor: checkpoint.group === undefined ? undefined : JSON.stringify(checkpoint.group),
+    };
+    for (const [name, value] of Object.entries(optional)) {
       if (value === undefined) removes.push(name);
       else {
         sets.push(`${name} = :${name}`);

@@ -37,8 +37,25 @@ export interface Checkpoint {
   olderCount?: number;
   /** Bounds on that number learnt by an unfinished search: [at least, at most]. */
   olderBounds?: [number, number];
+  /** Without counts, what an unfinished search learnt: the first alert below `floor` is at least this deep. */
+  belowAtLeast?: number;
   /** Newest `createdAt` published so far (epoch ms). */
   newestPublishedAt?: number;
+  /** How far the walk got inside a single-millisecond group larger than a page (see poller.ts). */
+  group?: GroupCursor;
+}
+
+/**
+ * Progress inside one millisecond holding more alerts than a page, in Tanium's order of its members
+ * (which such a group already relies on being stable): its `passed` oldest-listed members are done.
+ */
+export interface GroupCursor {
+  /** The group's `createdAt` (epoch ms). */
+  at: number;
+  /** Members done, counted from the group's end deepest in the list (highest offset). */
+  passed: number;
+  /** The ids of the last done members, in list order from the deepest: where the next run resumes. */
+  edge: AlertId[];
 }
 
 export interface LeasedState {

@@ -70,6 +70,26 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(await store.save('run-a', 1, checkpoint(NOW - 4_000))).toBe(2);
   });
 
+  it('keeps what an unfinished walk or search learnt, and drops it once a save has none', async () => {
+    // Prepare
+    await store.acquire('run-a', NOW + 60_000, NOW);
+    const inside: Checkpoint = {
+      ...checkpoint(NOW - 5_000),
+      belowAtLeast: 4_800,
+      group: { at: NOW - 4_000, passed: 420, edge: [7, 'guid-8', 9] },
+    };
+
+    // Act
+    await store.save('run-a', 0, inside);
+    const saved = await store.acquire('run-a', NOW + 60_000, NOW + 1_000);
+    await store.save('run-a', 1, checkpoint(NOW - 3_000));
+    const after = await store.acquire('run-a', NOW + 60_000, NOW + 2_000);
+
+    // Assess
+    expect(saved?.checkpoint).toEqual(inside);
+    expect(after?.checkpoint).toEqual(checkpoint(NOW - 3_000));
+  });
+
   it('lets only the owner release the lease', async () => {
     // Prepare
     await store.acquire('run-a', NOW + 60_000, NOW);

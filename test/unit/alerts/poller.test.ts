@@ -258,6 +258,35 @@ describe('Alert poller: ties, order and arrivals', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
+  it.each([
+    ['with', false],
+    ['without', true],
+  ])(
+    'drains a single-millisecond group larger than one run can read over successive runs (%s filteredCount)',
+    async (_, omitFilteredCount) => {
+      // Prepare: caught up; then 1,000 alerts in one millisecond and 3 later ones, with pages of 50
+      // and 20 requests a run: getting past the group needs more pages than one run may read
+      tanium.tieOrder = 'lowest-id-first';
+      tanium.omitFilteredCount = omitFilteredCount;
+      const limits = { pageSize: 50, maxRequestsPerRun: 20, firstRunHours: 24 };
+      const expected = tanium.addSteady(5, 1000, T0 - 10_000);
+      await poll(limits);
+      expected.push(...tanium.addBurst(1000, T0), ...tanium.addSteady(3, 1000, T0 + 5000));
+      now = T0 + 60_000;
+      // Act
+      const reports = await pollUntilCaughtUp(limits, 30);
+      // Assess
+      expect(reports.length).toBeGreaterThan(1);
+      expect(reports.slice(0, -1).every((r) => r.stoppedBy === 'request_limit' && r.published > 0)).toBe(
+        true,
+      );
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(sorted(publisher.ids)).toEqual(ids(expected));
+      expect(store.checkpoint?.group).toBeUndefined();
+      expect(store.checkpoint!.recent.flatMap(([, group]) => group).length).toBeLessThanOrEqual(50);
+    },
+  );
+
   it('re-reads a page inside a group larger than a page that shares no ids with what it read before', async () => {
     // Prepare: 60 alerts in one millisecond, pages of 20, no filteredCount (arrivals cannot be counted),
     // no overlap window (nothing below the newest published alert is looked at again), and 10 arrivals
@@ -376,6 +405,19 @@ describe('Alert poller: backlog', () => {
     expect(missing).toEqual([]);
   });
 
+  it('finds a backlog deeper than one run can search when Tanium sends no count', async () => {
+    // Prepare: 3,000 alerts, pages of 50, 5 requests a run, no filteredCount: the doubling search for
+    // the end of the list needs more requests than a run has
+    tanium.omitFilteredCount = true;
+    const expected = tanium.addSteady(3000, 1000, T0);
+    // Act
+    const reports = await pollUntilCaughtUp({ maxRequestsPerRun: 5 }, 300);
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(reports.at(-1)?.status).toBe('caught_up');
+  });
+
   it('stops at the time limit with the cursor saved, and the next run continues', async () => {
     // Prepare
     const expected = tanium.addSteady(1500, 1000, T0);
@@ -449,6 +491,25 @@ describe('Alert poller: a Tanium that caps the page size', () => {
       expect(reports[0]!.taniumRequests).toBeLessThan(40);
     },
   );
+
+  it('reads past a short page when Tanium sends no count, and adopts the page size it caps `limit` at', async () => {
+    // Prepare: caught up, then 150 alerts while Tanium answers at most 100 rows and sends no meta
+    tanium.omitFilteredCount = true;
+    tanium.maxLimit = 100;
+    const expected = tanium.addSteady(10, 1000, T0 - 120_000);
+    await poll({ pageSize: 200 });
+    expected.push(...tanium.addSteady(150, 100, T0 + 300_000));
+    now = T0 + 600_000;
+    // Act
+    const report = await poll({ pageSize: 200 });
+    const next = await poll({ pageSize: 200 });
+    // Assess
+    expect(report.status).toBe('caught_up');
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(silentLogger.warnings.filter((w) => w.includes('caps the page size'))).toHaveLength(1);
+    expect(next).toMatchObject({ status: 'caught_up', published: 0, taniumRequests: 1 });
+  });
 
   it('still takes a short page for the end of the list when Tanium sends no count', async () => {
     // Prepare
@@ -844,6 +905,47 @@ describe('Alert poller: intel doc names', () => {
 });
 
 describe('Alert poller: randomized histories', () => {
+  it('keeps draining under a small request budget and bursts that nearly fill a page', async () => {
+    for (let seed = 1; seed <= 15; seed++) {
+      // Prepare: pages of 30, 5 requests a run, bursts of up to 29 alerts in one millisecond, pruning
+      // and failing requests while alerts arrive
+      tanium = new FakeAlerts();
+      store = new MemoryStateStore();
+      publisher = new CapturePublisher();
+      tanium.tieOrder = seed % 3 === 0 ? 'shuffled' : seed % 3 === 1 ? 'lowest-id-first' : 'highest-id-first';
+      let state = seed * 7919;
+      const random = () => {
+        state = (state * 48271) % 2147483647;
+        return state / 2147483647;
+      };
+      let clock = T0;
+      const all = [...tanium.addSteady(2000, 700, clock)];
+      const pruned = new Set<number>();
+      tanium.beforeRequest = (n) => {
+        clock += Math.floor(random() * 3000);
+        const roll = random();
+        if (roll < 0.3) all.push(...tanium.addBurst(1 + Math.floor(random() * 29), clock));
+        else if (roll < 0.6) all.push(...tanium.addSteady(1 + Math.floor(random() * 20), 97, clock));
+        else if (roll < 0.7) for (const id of tanium.prune(clock - 1_100_000)) pruned.add(id);
+        if (random() < 0.05) tanium.failing.add(n);
+      };
+      const limits = { pageSize: 30, maxRequestsPerRun: 5, firstRunHours: 24 };
+      // Act
+      for (let run = 0; run < 80; run++) {
+        now = clock;
+        await poll(limits);
+      }
+      tanium.beforeRequest = undefined;
+      tanium.failing.clear();
+      await pollUntilCaughtUp(limits, 300);
+      // Assess
+      const published = new Set(publisher.ids);
+      expect(duplicates(publisher.ids), `seed ${seed}`).toEqual([]);
+      const missing = all.filter((a) => !published.has(a.id) && !pruned.has(a.id)).map((a) => a.id);
+      expect(missing, `seed ${seed}`).toEqual([]);
+    }
+  });
+
   it('publishes every surviving alert exactly once under mixed arrivals, bursts, shuffles and pruning', async () => {
     for (let seed = 1; seed <= 12; seed++) {
       // Prepare
