@@ -48,33 +48,36 @@ beforeEach(async () => {
   await createStateTable(dynamo, TABLE);
 });
 
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
 /**
  * A client whose DeleteItem calls wait until `release()`: a delete left pending when its invocation gave
  * up on the table, sent only when a frozen sandbox thaws.
  */
 function heldDeletes(): { client: DynamoDBClient; release: () => void; sent: Promise<void> } {
   const client = new DynamoDBClient({});
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let sent: () => void = () => undefined;
-  const deleteSent = new Promise<void>((resolve) => {
-    sent = resolve;
-  });
+  const released = signal();
+  const deleteSent = signal();
   client.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName !== 'DeleteItemCommand') return next(args);
-      await released;
+      await released.promise;
       try {
         return await next(args);
       } finally {
-        sent();
+        deleteSent.open();
       }
     },
     { step: 'initialize', name: 'holdDeletes' },
   );
-  return { client, release, sent: deleteSent };
+  return { client, release: released.open, sent: deleteSent.promise };
 }
 
 /**
@@ -127,25 +130,19 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
     // Prepare: A's delete is pending; redelivery B is running the action
     const held = await abandonedDelete();
     const second = createIdempotentExecutor({ tableName: TABLE, client: dynamo });
-    let finish: () => void = () => undefined;
-    const running = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    let started: () => void = () => undefined;
-    const bStarted = new Promise<void>((resolve) => {
-      started = resolve;
-    });
+    const running = signal();
+    const bStarted = signal();
     const b = second.execute(
       KEY,
       async () => {
-        started();
-        await running;
+        bStarted.open();
+        await running.promise;
         return outcome('success', 'closed');
       },
       lambdaContext(),
       Date.now() + 30_000,
     );
-    await bStarted;
+    await bStarted.promise;
 
     // Act: A's delete goes out while B runs, then a duplicate C arrives
     held.release();
@@ -156,7 +153,7 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
     // Assess: C is told to retry later instead of running the action beside B
     await expect(c).rejects.toThrow('is already being processed by another delivery');
     expect(action).not.toHaveBeenCalled();
-    finish();
+    running.open();
     await expect(b).resolves.toMatchObject({ replayed: false });
     held.client.destroy();
   });

@@ -904,6 +904,20 @@ describe('Alert poller: intel doc names', () => {
   });
 });
 
+/** A reproducible random sequence in [0, 1) per seed (Park-Miller). */
+function seededRandom(seed: number): () => number {
+  let state = seed * 7919;
+  return () => {
+    state = (state * 48271) % 2147483647;
+    return state / 2147483647;
+  };
+}
+
+/** Each of Tanium's orders for alerts sharing a millisecond, in turn by seed. */
+function tieOrderFor(seed: number): FakeAlerts['tieOrder'] {
+  return seed % 3 === 0 ? 'shuffled' : seed % 3 === 1 ? 'lowest-id-first' : 'highest-id-first';
+}
+
 describe('Alert poller: randomized histories', () => {
   it('keeps draining under a small request budget and bursts that nearly fill a page', async () => {
     for (let seed = 1; seed <= 15; seed++) {
@@ -912,12 +926,8 @@ describe('Alert poller: randomized histories', () => {
       tanium = new FakeAlerts();
       store = new MemoryStateStore();
       publisher = new CapturePublisher();
-      tanium.tieOrder = seed % 3 === 0 ? 'shuffled' : seed % 3 === 1 ? 'lowest-id-first' : 'highest-id-first';
-      let state = seed * 7919;
-      const random = () => {
-        state = (state * 48271) % 2147483647;
-        return state / 2147483647;
-      };
+      tanium.tieOrder = tieOrderFor(seed);
+      const random = seededRandom(seed);
       let clock = T0;
       const all = [...tanium.addSteady(2000, 700, clock)];
       const pruned = new Set<number>();
@@ -952,12 +962,8 @@ describe('Alert poller: randomized histories', () => {
       tanium = new FakeAlerts();
       store = new MemoryStateStore();
       publisher = new CapturePublisher();
-      tanium.tieOrder = seed % 3 === 0 ? 'shuffled' : seed % 3 === 1 ? 'lowest-id-first' : 'highest-id-first';
-      let state = seed * 7919;
-      const random = () => {
-        state = (state * 48271) % 2147483647;
-        return state / 2147483647;
-      };
+      tanium.tieOrder = tieOrderFor(seed);
+      const random = seededRandom(seed);
       let clock = T0;
       const all = [...tanium.addSteady(800 + seed * 50, 900, clock)];
       const pruned = new Set<number>();
