@@ -4,7 +4,6 @@ import { MIN_ATTEMPT_MS } from '../tanium/retry-policy.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
 import { fetchConnections } from './connection-check.ts';
 import { failed } from './execute.ts';
-import { goneAfterLostAnswer } from './lost-answer.ts';
 import { enumeration, integer, requiredText } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
 
@@ -296,10 +295,6 @@ function connectionCommand(kind: 'close' | 'delete') {
           action: `${kind} connection`,
         });
       } catch (error) {
-        if (goneAfterLostAnswer(error)) {
-          const already = kind === 'close' ? 'already_closed' : 'already_deleted';
-          return { message: `${verb} connection requested`, summary: { [already]: true } };
-        }
         if (error instanceof TaniumError && error.kind !== 'validation')
           throw error.withPrefix(`${verb} connection failed. `);
         throw error;

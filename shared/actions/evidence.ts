@@ -3,7 +3,6 @@ import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, pagePairs, query, segment, TR } from '../tanium/routes.ts';
 import { withConnectionCheck } from './connection-check.ts';
 import { getFile } from './get-file.ts';
-import { goneAfterLostAnswer } from './lost-answer.ts';
 import { integer, optionalText, requiredText } from './params.ts';
 import { taskIdOf } from './task-response.ts';
 import { defineAction } from './types.ts';
@@ -101,18 +100,12 @@ export const deleteFile = defineAction({
     file_id: requiredText('file_id', { description: 'File evidence uuid, as listed by list files' }),
   },
   async run(ctx, params) {
-    try {
-      await ctx.client.request({
-        method: 'DELETE',
-        path: `${TR}/filedownload/${segment('file_id', params.file_id)}`,
-        deadline: ctx.deadline,
-        action: 'delete file',
-      });
-    } catch (error) {
-      if (goneAfterLostAnswer(error))
-        return { message: 'Delete file requested', summary: { already_deleted: true } };
-      throw error;
-    }
+    await ctx.client.request({
+      method: 'DELETE',
+      path: `${TR}/filedownload/${segment('file_id', params.file_id)}`,
+      deadline: ctx.deadline,
+      action: 'delete file',
+    });
     return { message: 'Delete file requested' };
   },
 });

@@ -123,7 +123,7 @@ interface RawResponse {
   headers: IncomingHttpHeaders;
   text: string;
   body?: Body;
-  /** An earlier attempt may have been carried out, its answer lost (see TaniumError.afterLostAnswer). */
+  /** An earlier attempt may have been carried out, its answer lost: a final 404 of a DELETE says so. */
   afterLostAnswer?: boolean;
 }
 

@@ -29,23 +29,17 @@ export class TaniumError extends Error {
   readonly retryable: boolean;
   /** HTTP status of the final response, when there was one. */
   readonly status: number | undefined;
-  /**
-   * An earlier attempt of the same request may have been carried out by Tanium, its answer lost (a
-   * gateway error, a timeout or reset after sending): this error answers the retry, not the first try.
-   */
-  readonly afterLostAnswer: boolean;
 
   constructor(
     kind: ErrorKind,
     message: string,
-    options: { retryable?: boolean; status?: number; cause?: unknown; afterLostAnswer?: boolean } = {},
+    options: { retryable?: boolean; status?: number; cause?: unknown } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TaniumError';
     this.kind = kind;
     this.retryable = options.retryable ?? false;
     this.status = options.status;
-    this.afterLostAnswer = options.afterLostAnswer ?? false;
   }
 
   get info(): ErrorInfo {
@@ -58,7 +52,6 @@ export class TaniumError extends Error {
       retryable: this.retryable,
       status: this.status,
       cause: this,
-      afterLostAnswer: this.afterLostAnswer,
     });
     return copy;
   }

@@ -75,6 +75,9 @@ export function parseBody(
  * The error for a final non-2xx answer. `sentWith` is the credential of the final attempt (undefined for
  * a login, whose 401/403 are plain HTTP errors that the login reports itself).
  */
+/** What makes an earlier attempt's outcome unknown (client.ts sets `afterLostAnswer` on them). */
+const LOST_ANSWER_CAUSES = 'HTTP 502 or 504, or the connection dropped after sending';
+
 export function httpError(
   errorText: ErrorText,
   request: RequestFacts,
@@ -94,7 +97,7 @@ export function httpError(
     return new TaniumError(
       'permission',
       `Permission denied (HTTP 403): the Tanium user or API token lacks ${what} needed by ${action}. Tanium said: ${said}`,
-      { status, afterLostAnswer },
+      { status },
     );
   }
   if (status === 401 && !isLogin) {
@@ -103,18 +106,23 @@ export function httpError(
       sentWith === 'token'
         ? `Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: ${said} Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).`
         : `Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: ${said}`,
-      { status, afterLostAnswer },
+      { status },
     );
   }
   const message = `Error from server. Status Code: ${status} Data from server: ${said}`;
-  if (status === 404) return new TaniumError('not_found', message, { status, afterLostAnswer });
+  if (status === 404) {
+    // A 404 is not proof either way then: a gateway error or a dropped connection says nothing about
+    // whether Tanium got the first attempt, and a mistyped id also answers 404.
+    const hedge =
+      afterLostAnswer && request.method === 'DELETE'
+        ? ` An earlier attempt of this request got no answer (${LOST_ANSWER_CAUSES}): Tanium may have carried it out before this 404.`
+        : '';
+    return new TaniumError('not_found', `${message}${hedge}`, { status });
+  }
   if (RETRYABLE_STATUSES.has(status)) {
     return isIdempotent(request.method)
-      ? new TaniumError('transient', message, { status, retryable: true, afterLostAnswer })
-      : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, {
-          status,
-          afterLostAnswer,
-        });
+      ? new TaniumError('transient', message, { status, retryable: true })
+      : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, { status });
   }
-  return new TaniumError('tanium', message, { status, afterLostAnswer });
+  return new TaniumError('tanium', message, { status });
 }

@@ -347,7 +347,7 @@ describe('Actions: evidence family', () => {
       ['a 504', { kind: 'status', status: 504 }],
       ['a reset', { kind: 'resetBeforeHeaders' }],
     ] as const)(
-      'succeeds when Tanium deleted the file but %s lost the answer and the retry finds nothing',
+      'says Tanium may have deleted the file when %s lost the first answer and the retry gets 404',
       async (_what, fault) => {
         // Prepare: Tanium carries the first DELETE out, then the answer is lost
         const path = `${TR}/filedownload/${SEEDED.fileEvidenceUuid}`;
@@ -356,12 +356,12 @@ describe('Actions: evidence family', () => {
         // Act
         const result = await run(deleteFile, { file_id: SEEDED.fileEvidenceUuid });
 
-        // Assess: the retry's 404 confirms the deletion
-        expect(result).toMatchObject({
-          status: 'success',
-          message: 'Delete file requested',
-          summary: { already_deleted: true },
-        });
+        // Assess: a 404 then proves nothing either way (a mistyped id answers 404 too), so it fails, saying so
+        expect(result.status).toBe('failed');
+        expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+        expect(result.message).toBe(
+          `Error from server. Status Code: 404 Data from server: File evidence not found: ${SEEDED.fileEvidenceUuid} An earlier attempt of this request got no answer (HTTP 502 or 504, or the connection dropped after sending): Tanium may have carried it out before this 404.`,
+        );
         expect(emulator.requests.map((request) => request.method)).toEqual(['DELETE', 'DELETE']);
         expect(emulator.state.files.some((item) => item.uuid === SEEDED.fileEvidenceUuid)).toBe(false);
       },
@@ -383,9 +383,12 @@ describe('Actions: evidence family', () => {
         // Act
         const result = await run(deleteFile, { file_id: unknown });
 
-        // Assess
+        // Assess: Tanium did not carry out the first attempt, so its 404 stands as it is
         expect(result.status).toBe('failed');
         expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+        expect(result.message).toBe(
+          `Error from server. Status Code: 404 Data from server: File evidence not found: ${unknown}`,
+        );
         expect(emulator.requests.map((request) => request.method)).toEqual(['DELETE', 'DELETE']);
       },
     );
