@@ -29,8 +29,9 @@
  * createdAt >= F, its id is not in R, and it is not one of those members. Which members those are is
  * known by position only, so G relies on Tanium keeping the group's order, as such a group already does.
  * The first run sets F to now − the first-run window; with a window of 0, to W below the newest alert
- * (its ids in R), but never lower than now − W − the clock skew tolerance, even on an empty list: an
- * alert older than that existed at the first run, whenever it appears or starts matching the filters.
+ * (its ids in R), but never lower than now − W − 1 h, even on an empty list: an alert older than that
+ * existed at the first run, whenever it appears or starts matching the filters (the hour is what a
+ * Tanium clock behind this function's may lag by without losing the first new alerts).
  * Near the top of the list F trails the newest published createdAt by the overlap window W (bounded to
  * about one page of alerts, so the steady state stays one request), so an alert that becomes visible a
  * little late (commit delay), or shares the cursor's millisecond, is still found and published once. Deep in a backlog F follows the cursor itself: anything older than (newest alert
@@ -163,6 +164,8 @@ const HOUR_MS = 3_600_000;
 const MIN_PAGE_SIZE = 10;
 /** Clock skew between Tanium and Lambda taken as normal before an alert counts as from the future. */
 const FUTURE_TOLERANCE_MS = 60_000;
+/** How far behind this function's clock Tanium's may be at a first run with a window of 0. */
+const FIRST_RUN_CLOCK_ALLOWANCE_MS = 3_600_000;
 
 function first(page: Page): number {
   return page.ts[0] ?? Number.NaN;
@@ -418,12 +421,13 @@ class PollerRun {
     }
     // Nothing that exists now is published: the floor goes W below the newest alert, as if it had just
     // been published, and the ids in that window are remembered as done. Only an alert that becomes
-    // visible late, created in that window, still counts as new. When the list is empty or its newest
-    // alert old, the floor still goes up to now (less the clock skew taken as normal, so that an alert
-    // created just after this run by a Tanium clock a little behind is not below it): an old alert that
-    // appears or starts matching the filters later existed at the first run, and is not published.
+    // visible late, created in that window, still counts as new. The newest alert is in Tanium's time,
+    // so a Tanium clock behind this function's loses nothing. When the list is empty or its newest alert
+    // old, the floor still goes up to an hour before now (this function's clock: the allowance is what
+    // a Tanium clock may lag by without its first new alerts falling below the floor): an older alert
+    // that appears or starts matching the filters later existed at the first run, and is not published.
     const newest = head.alerts.length > 0 ? Math.min(first(head), this.now()) : Number.NEGATIVE_INFINITY;
-    const floor = Math.max(newest, this.now() - FUTURE_TOLERANCE_MS) - overlapWindowMs;
+    const floor = Math.max(newest, this.now() - FIRST_RUN_CLOCK_ALLOWANCE_MS) - overlapWindowMs;
     this.floor = head.full ? Math.max(floor, last(head) + 1) : floor;
     head.alerts.forEach((alert, i) => {
       const key = alertKey(alert);

@@ -112,6 +112,28 @@ describe('Alert poller: first run', () => {
     expect(publisher.ids).toEqual([added.id]);
   });
 
+  it.each([
+    ['saw alerts', true],
+    ['saw none', false],
+  ])(
+    "publishes every alert after a first run that %s, with Tanium's clock 5 minutes behind",
+    async (_case, seeded) => {
+      // Prepare: the first run's floor comes from Tanium's newest alert, or allows for its clock lagging
+      const skew = 300_000;
+      if (seeded) tanium.addSteady(10, 1000, T0 - skew);
+      await poll({ firstRunHours: 0 });
+      const later: number[] = [];
+      // Act
+      for (let i = 1; i <= 6; i++) {
+        now = T0 + i * 30_000;
+        later.push(tanium.add(now - skew).id);
+        await poll({ firstRunHours: 0 });
+      }
+      // Assess
+      expect(sorted(publisher.ids)).toEqual(sorted(later));
+    },
+  );
+
   it('publishes only the alerts of the last N hours, oldest first', async () => {
     // Prepare
     const old = tanium.addSteady(30, 60_000, T0 - 3 * 3_600_000);
@@ -150,7 +172,8 @@ describe('Alert poller: first run', () => {
       await poll({ firstRunHours: hours });
       // Act: alerts that existed at the first run start matching; one becomes visible late; one is new
       const threeDaysOld = tanium.add(T0 - 3 * 24 * 3_600_000);
-      const hourOld = tanium.add(T0 - 3_600_000);
+      // Older than the hour a first run with window 0 allows for a Tanium clock that lags
+      const earlier = tanium.add(T0 - 90 * 60_000);
       const lateVisible = tanium.add(T0 - 30_000);
       const later = tanium.add(T0 + 5000);
       now = T0 + 10_000;
@@ -158,7 +181,7 @@ describe('Alert poller: first run', () => {
       // Assess
       expect(next.status).toBe('caught_up');
       expect(publisher.ids).not.toContain(threeDaysOld.id);
-      const expected = hours > 0 ? [hourOld, lateVisible, later] : [lateVisible, later];
+      const expected = hours > 0 ? [earlier, lateVisible, later] : [lateVisible, later];
       expect(sorted(publisher.ids)).toEqual(ids(expected));
     },
   );
