@@ -443,8 +443,13 @@ class PollerRun {
     return true;
   }
 
-  private remember(id: AlertId, key: string, ts: number): void {
-    const position = this.group?.at === ts ? this.tracker?.pos.get(key) : undefined;
+  /**
+   * Records a published alert. `inOrder`: every alert read before it is published too; one that went out
+   * past an alert the bus did not take (a partly failed batch) goes into R, since the group cursor would
+   * count that alert as done with it.
+   */
+  private remember(id: AlertId, key: string, ts: number, inOrder = true): void {
+    const position = this.group?.at === ts && inOrder ? this.tracker?.pos.get(key) : undefined;
     if (this.group && position !== undefined) {
       // Published in list order, so every member below it is done too: the cursor, not R, holds them.
       this.group.passed = Math.max(this.group.passed, position + 1);
@@ -1048,7 +1053,7 @@ class PollerRun {
         complete = false;
         return;
       }
-      this.remember(storedId(candidate.alert, candidate.key), candidate.key, candidate.ts);
+      this.remember(storedId(candidate.alert, candidate.key), candidate.key, candidate.ts, complete);
       this.pending.delete(candidate.key);
       if (complete && candidate.ts > newest) newest = candidate.ts;
       if (this.newestPublishedAt === undefined || candidate.ts > this.newestPublishedAt)

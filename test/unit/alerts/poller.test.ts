@@ -310,6 +310,34 @@ describe('Alert poller: ties, order and arrivals', () => {
     },
   );
 
+  it('does not count a group member the bus did not take as done when later members of its batch went out', async () => {
+    // Prepare: a 1,000-alert millisecond drained over several runs; in the first of them the bus keeps
+    // refusing the group's 3rd member while the rest of its batch goes out
+    tanium.tieOrder = 'lowest-id-first';
+    const limits = { pageSize: 50, maxRequestsPerRun: 20, firstRunHours: 24 };
+    const expected = tanium.addSteady(5, 1000, T0 - 10_000);
+    await poll(limits);
+    const burst = tanium.addBurst(1000, T0);
+    expected.push(...burst, ...tanium.addSteady(3, 1000, T0 + 5000));
+    now = T0 + 60_000;
+    const members = new Set(burst.map((alert) => alert.id));
+    let seen = 0;
+    let victim: unknown;
+    publisher.throttle = (detail) => {
+      if (!members.has(detail.id as number)) return false;
+      if (victim === undefined && ++seen === 3) victim = detail.id;
+      return detail.id === victim;
+    };
+    const failed = await poll(limits);
+    publisher.throttle = undefined;
+    // Act
+    await pollUntilCaughtUp(limits, 40);
+    // Assess
+    expect(failed.status).toBe('failed');
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
   it('re-reads a page inside a group larger than a page that shares no ids with what it read before', async () => {
     // Prepare: 60 alerts in one millisecond, pages of 20, no filteredCount (arrivals cannot be counted),
     // no overlap window (nothing below the newest published alert is looked at again), and 10 arrivals
