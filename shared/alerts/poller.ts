@@ -13,7 +13,7 @@
  * is sorted); the groups at t1 and t2 may be partial. A page at offset 0 also holds everything above t2,
  * and a short page (fewer than `limit`) everything below t1, unless Tanium caps `limit`: with
  * `meta.filteredCount` that shows; without any count, once a run a short page that does not reach below
- * F is checked by reading on from its end (not on the first run). Either way a cap found at the head
+ * F is checked by reading on from its end (not on a first run with a window of 0). Either way a cap found at the head
  * read becomes the run's page size, with a warning.
  *
  * STATE (Checkpoint, one DynamoDB item per poller, saved with conditional writes):
@@ -609,12 +609,13 @@ class PollerRun {
    * Without any count, a short answer is the end of the list only if Tanium honours `limit`: one that
    * caps it silently would let the floor pass every alert below the page. So once a run, a short answer
    * that does not already reach below the floor (nothing under it is still to publish) is checked by
-   * reading on from its end; alerts there mean it was capped. Not on the first run, whose window is a
-   * backfill of its own and which must not cost a steady small list a second request.
+   * reading on from its end; alerts there mean it was capped. Also on a first run that backfills a
+   * window (one more request, once), not on one with a window of 0, which publishes nothing it reads.
    */
   private async continuesPast(result: SourcePage, offset: number, ts: number[]): Promise<boolean> {
     const length = result.alerts.length;
-    if (result.filteredCount !== undefined || this.probed || !this.restored) return false;
+    if (result.filteredCount !== undefined || this.probed) return false;
+    if (!this.restored && this.settings.firstRunHours === 0) return false;
     if (length < MIN_PAGE_SIZE || length >= this.pageSize) return false;
     if ((ts[length - 1] ?? Number.NaN) < this.floor) return false;
     this.probed = true;

@@ -562,14 +562,31 @@ describe('Alert poller: a Tanium that caps the page size', () => {
     expect(next).toMatchObject({ status: 'caught_up', published: 0, taniumRequests: 1 });
   });
 
-  it('still takes a short page for the end of the list when Tanium sends no count', async () => {
+  it('takes a short page for the end of the list when Tanium sends no count, once checked', async () => {
     // Prepare
     tanium.omitFilteredCount = true;
     tanium.addSteady(20, 1000, T0);
-    // Act
+    // Act: the first run's backfill checks past its short page once, as does a later run whose page
+    // does not reach below the floor (its 20 alerts are all within the overlap window)
     const report = await poll();
+    now = T0 + 60_000;
+    const next = await poll();
     // Assess
-    expect(report).toMatchObject({ status: 'caught_up', published: 20, taniumRequests: 1 });
+    expect(report).toMatchObject({ status: 'caught_up', published: 20, taniumRequests: 2 });
+    expect(next).toMatchObject({ status: 'caught_up', published: 0, taniumRequests: 2 });
+  });
+
+  it('backfills past a cap on `limit` at the first run when Tanium sends no count', async () => {
+    // Prepare: 150 alerts in the first-run window; Tanium answers at most 100 rows and sends no meta
+    tanium.omitFilteredCount = true;
+    tanium.maxLimit = 100;
+    const expected = tanium.addSteady(150, 1000, T0);
+    // Act
+    await pollUntilCaughtUp({ pageSize: 200 });
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(silentLogger.warnings.filter((w) => w.includes('caps the page size'))).toHaveLength(1);
   });
 });
 
