@@ -129,6 +129,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
                 eventSourceARN: record.eventSourceARN,
                 attempt,
                 recordMayRemain: disposition.recordMayRemain,
+                heldElsewhere: disposition.heldElsewhere,
               });
             }
             if (disposition.kind !== 'final') throw disposition.error;

@@ -225,13 +225,7 @@ export function createIdempotentExecutor(options: {
         if (name === 'IdempotencyValidationError') {
           throw new IdempotencyConflict(key);
         }
-        if (name === 'IdempotencyAlreadyInProgressError') {
-          throw new TaniumError(
-            'transient',
-            `Request ${key.requestId} is already being processed by another delivery; it will be retried`,
-            { retryable: true, cause: error },
-          );
-        }
+        if (name === 'IdempotencyAlreadyInProgressError') throw new HeldByAnotherDelivery(key, error);
         const reason = error instanceof Error ? causeText(error) : String(error);
         throw new TaniumError('transient', `The idempotency store is unavailable: ${reason}`, {
           retryable: true,
@@ -250,5 +244,20 @@ export class IdempotencyConflict extends TaniumError {
       `Request ${key.requestId} was already used for '${key.action}' with different parameters; send a new requestId`,
     );
     this.name = 'IdempotencyConflict';
+  }
+}
+
+/**
+ * Another delivery of the request holds its in-progress record: retried later. That record expires with
+ * the other delivery's invocation, which may have started up to a function timeout ago or just now.
+ */
+export class HeldByAnotherDelivery extends TaniumError {
+  constructor(key: IdempotencyKey, cause: unknown) {
+    super(
+      'transient',
+      `Request ${key.requestId} is already being processed by another delivery; it will be retried`,
+      { retryable: true, cause },
+    );
+    this.name = 'HeldByAnotherDelivery';
   }
 }

@@ -6,7 +6,7 @@ import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort }
 import { type TaniumClient, withLogContext } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
-import type { IdempotentExecutor, StoredOutcome } from './idempotency.ts';
+import { HeldByAnotherDelivery, type IdempotentExecutor, type StoredOutcome } from './idempotency.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, type ResultDetail, resultDetail } from './result.ts';
@@ -16,13 +16,21 @@ import { failedResult, type ResultDetail, resultDetail } from './result.ts';
  * - `final`: publish the result; the delivery is done.
  * - `retry`: a transient failure; publish nothing and fail the delivery so SQS redelivers it.
  *   `recordMayRemain`: the delivery may have left an in-progress idempotency record that only expires
- *   with the invocation, so the redelivery must not come sooner.
+ *   with the invocation, so the redelivery must not come sooner; `heldElsewhere`: another delivery's
+ *   record stopped it, which expires with that delivery's invocation.
  * - `gave-up`: a transient failure on the last attempt; publish the failed result and fail the delivery
  *   so the message lands in the dead-letter queue.
  */
 export type Disposition =
   | { kind: 'final'; detail: ResultDetail }
-  | { kind: 'retry'; detail: ResultDetail; error: TaniumError; recordMayRemain: boolean }
+  | {
+      kind: 'retry';
+      detail: ResultDetail;
+      error: TaniumError;
+      recordMayRemain: boolean;
+      /** Another delivery's in-progress record stopped this one: when that record expires is unknown. */
+      heldElsewhere: boolean;
+    }
   | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError };
 
 export interface DeliveryInfo {
@@ -114,6 +122,7 @@ export class RequestProcessor {
     let unrecorded = false;
     // Until the idempotent run says otherwise: a failure inside it may leave its record in progress.
     let recordMayRemain = false;
+    let heldElsewhere = false;
     try {
       const ctx = await this.actionContext(request, delivery);
       const run = async (): Promise<StoredOutcome> => {
@@ -154,6 +163,7 @@ export class RequestProcessor {
       }
     } catch (error) {
       // Credentials, configuration or the idempotency store: the action itself never ran.
+      heldElsewhere = error instanceof HeldByAnotherDelivery;
       const failure = toTaniumError(error);
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
       outcome = { result, startedAt, durationMs: this.deps.now() - startedAt };
@@ -161,6 +171,7 @@ export class RequestProcessor {
     return this.finish(request, request.action, definition, outcome, delivery, replayed, {
       unrecorded,
       recordMayRemain,
+      heldElsewhere,
     });
   }
 
@@ -204,7 +215,11 @@ export class RequestProcessor {
     outcome: StoredOutcome,
     delivery: DeliveryInfo,
     replayed: boolean,
-    { unrecorded = false, recordMayRemain = false }: { unrecorded?: boolean; recordMayRemain?: boolean } = {},
+    {
+      unrecorded = false,
+      recordMayRemain = false,
+      heldElsewhere = false,
+    }: { unrecorded?: boolean; recordMayRemain?: boolean; heldElsewhere?: boolean } = {},
   ): Disposition {
     const { result } = outcome;
     const transient = result.status === 'failed' && result.error?.retryable === true;
@@ -256,6 +271,6 @@ export class RequestProcessor {
       ...log,
       message: result.message,
     });
-    return { kind: 'retry', detail, error: transientError, recordMayRemain };
+    return { kind: 'retry', detail, error: transientError, recordMayRemain, heldElsewhere };
   }
 }

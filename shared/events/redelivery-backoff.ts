@@ -20,6 +20,12 @@ export interface Redelivery {
    * could not be deleted, or whose idempotency step failed or met another delivery's record).
    */
   recordMayRemain: boolean;
+  /**
+   * Another delivery's in-progress record stopped this one. It expires with that delivery's invocation,
+   * which may end up to a whole function timeout from now: the queue's own timeout (six of them) is left
+   * to bring the record back.
+   */
+  heldElsewhere?: boolean;
 }
 
 export function backoffSeconds(attempt: number, baseSeconds = RETRY_BACKOFF_BASE_SECONDS): number {
@@ -41,17 +47,18 @@ export interface RedeliveryTiming {
  * - the backoff for the attempt that failed, 30 s x 2^(attempt-1);
  * - when the delivery may have left an in-progress record behind, at least until this invocation ends
  *   (plus a second for clocks): Powertools makes the record expire with the invocation that wrote it, and a
- *   redelivery before then would find it "already being processed" and spend an attempt failing again. A
- *   record met from another delivery expires no later: that one wrote it first, in a function with the same
- *   timeout. With no Lambda context the record has no in-progress expiry at all, so nothing shorter helps;
+ *   redelivery before then would find it "already being processed" and spend an attempt failing again.
+ *   With no Lambda context the record has no in-progress expiry at all, so nothing shorter helps;
+ * - a record met from another delivery expires with that delivery's invocation, which may have started
+ *   just before this one met it: the queue's own timeout is left to it;
  * - never longer than the queue's own timeout (6 x the function timeout + the batching window, so it is
  *   never shorter than the invocation): at or above it, or when it is unknown, no change is made.
  */
 export function redeliveryDelaySeconds(
-  redelivery: Pick<Redelivery, 'attempt' | 'recordMayRemain'>,
+  redelivery: Pick<Redelivery, 'attempt' | 'recordMayRemain' | 'heldElsewhere'>,
   { queueTimeoutSeconds, remainingMs, baseSeconds }: RedeliveryTiming,
 ): number | undefined {
-  if (queueTimeoutSeconds === undefined) return undefined;
+  if (queueTimeoutSeconds === undefined || redelivery.heldElsewhere) return undefined;
   let delay = backoffSeconds(redelivery.attempt, baseSeconds);
   if (redelivery.recordMayRemain) {
     if (remainingMs === undefined) return undefined;

@@ -806,6 +806,30 @@ describe('Family handler: redelivery backoff', () => {
     expect(seconds).toBeLessThanOrEqual(Math.ceil(remainingMs / 1000) + 2);
   });
 
+  it("leaves a record stopped by another delivery's in-progress record to the queue timeout", async () => {
+    // Prepare: a delivery of the request is running; the record it holds expires with its invocation,
+    // which may end a whole function timeout from now
+    let release: () => void = () => undefined;
+    request.mockImplementationOnce(
+      () => new Promise((resolve) => (release = () => resolve(taniumResponse(null)))),
+    );
+    const { handler } = buildBackoffHandler();
+    const running = handler(sqsEvent(sqsRecord(closeConnection('req-other'))), lambdaContext());
+    await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(1));
+
+    // Act
+    const duplicate = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-other'), { messageId: 'msg-other' })),
+      lambdaContext({ remainingMs: 5_000 }),
+    );
+    release();
+    await running;
+
+    // Assess
+    expect(duplicate).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-other' }] });
+    expect(visibilityEntries()).toEqual([]);
+  });
+
   it('uses the backoff alone once the in-progress record of a transient failure is deleted', async () => {
     // Prepare
     request.mockRejectedValue(transient());

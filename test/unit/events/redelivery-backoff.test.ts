@@ -23,6 +23,15 @@ describe('Redelivery backoff', () => {
     expect(redeliveryDelaySeconds({ attempt: 6, recordMayRemain: false }, timing)).toBeUndefined();
   });
 
+  it("leaves a record stopped by another delivery's in-progress record to the queue", () => {
+    expect(
+      redeliveryDelaySeconds(
+        { attempt: 1, recordMayRemain: true, heldElsewhere: true },
+        { queueTimeoutSeconds: 720, remainingMs: 10_000 },
+      ),
+    ).toBeUndefined();
+  });
+
   it('waits out the invocation when an in-progress record may remain, and gives up without a context', () => {
     expect(
       redeliveryDelaySeconds(
