@@ -4,7 +4,7 @@ import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
 import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
-import { pollIntervalMinutes } from './poller-schedule.ts';
+import { maxFailureThreshold, pollIntervalMinutes } from './poller-schedule.ts';
 import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
 
 export type { FunctionSettings } from './function-defaults.ts';
@@ -348,6 +348,13 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (!(config.alarms.pollerLagSeconds > 0)) problems.push('alarms.pollerLagSeconds must be positive');
   if (!Number.isInteger(config.alarms.pollerFailureThreshold) || config.alarms.pollerFailureThreshold < 1) {
     problems.push('alarms.pollerFailureThreshold must be a positive integer');
+  } else if (
+    typeof interval === 'number' &&
+    config.alarms.pollerFailureThreshold > maxFailureThreshold(interval)
+  ) {
+    problems.push(
+      `alarms.pollerFailureThreshold must be at most ${maxFailureThreshold(interval)} with poller.schedule '${config.poller.schedule}': CloudWatch evaluates an alarm over at most a day`,
+    );
   }
   if (problems.length > 0) throwProblems(config.name, problems);
 }

@@ -31,7 +31,29 @@ export function stoppedAlarmMinutes(intervalMinutes: number): number {
   return Math.max(10, 3 * intervalMinutes);
 }
 
-/** Repeated failures: `threshold` failed runs within as many intervals, and never less than five minutes. */
-export function failureAlarmMinutes(intervalMinutes: number, threshold: number): number {
-  return Math.max(5, threshold * intervalMinutes);
+/** Runs beyond the threshold in the failure alarm's window: a run that succeeds in between still alarms. */
+const FAILURE_WINDOW_SLACK_RUNS = 2;
+
+/** CloudWatch evaluates an alarm over at most a day (evaluation periods x period). */
+export const MAX_ALARM_WINDOW_MINUTES = 1440;
+
+/**
+ * Repeated failures: `threshold` of the last `threshold + 2` runs failed, one datapoint per run (a
+ * window of exactly `threshold` runs would need every one of them to fail, and clock-aligned windows
+ * would split a streak of failures between two of them).
+ */
+export function failureAlarmWindow(
+  intervalMinutes: number,
+  threshold: number,
+): { periodMinutes: number; evaluationPeriods: number; datapointsToAlarm: number } {
+  return {
+    periodMinutes: intervalMinutes,
+    evaluationPeriods: threshold + FAILURE_WINDOW_SLACK_RUNS,
+    datapointsToAlarm: threshold,
+  };
+}
+
+/** The largest failure threshold whose alarm window CloudWatch accepts for this interval. */
+export function maxFailureThreshold(intervalMinutes: number): number {
+  return Math.floor(MAX_ALARM_WINDOW_MINUTES / intervalMinutes) - FAILURE_WINDOW_SLACK_RUNS;
 }

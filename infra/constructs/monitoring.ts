@@ -8,7 +8,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { AlarmConfig } from '../environments.ts';
-import { failureAlarmMinutes, stoppedAlarmMinutes } from '../poller-schedule.ts';
+import { failureAlarmWindow, stoppedAlarmMinutes } from '../poller-schedule.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
 /**
@@ -222,17 +222,17 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** Repeated poller failures: one alone heals on the next run, so the window spans `threshold` runs. */
+  /** Repeated poller failures: one alone heals on the next run (see failureAlarmWindow). */
   watchPollerFailures(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
-    const threshold = this.props.alarms.pollerFailureThreshold;
-    const minutes = failureAlarmMinutes(intervalMinutes, threshold);
+    const window = failureAlarmWindow(intervalMinutes, this.props.alarms.pollerFailureThreshold);
     return this.add(
       new cloudwatch.Alarm(this, 'PollerFailuresAlarm', {
-        alarmDescription: `At least ${threshold} failed alert polls within ${minutes} minutes`,
-        metric: fn.metricErrors({ period: Duration.minutes(minutes), statistic: 'Sum' }),
-        threshold,
+        alarmDescription: `Failed alert polls in ${window.datapointsToAlarm} of the last ${window.evaluationPeriods} runs`,
+        metric: fn.metricErrors({ period: Duration.minutes(window.periodMinutes), statistic: 'Sum' }),
+        threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
+        evaluationPeriods: window.evaluationPeriods,
+        datapointsToAlarm: window.datapointsToAlarm,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );

@@ -119,6 +119,10 @@ describe('Infrastructure configuration: environments', () => {
     [{ poller: { schedule: 'rate(5 minute)' } }, /write 'rate\(1 minute\)'/],
     [{ poller: { schedule: 'rate(0 minutes)' } }, /is not valid/],
     [{ poller: { schedule: 'rate(2 hours)' } }, /at least every 60 minutes/],
+    [
+      { poller: { schedule: 'rate(1 hour)' }, alarms: { pollerFailureThreshold: 23 } },
+      /alarms.pollerFailureThreshold must be at most 22 with poller.schedule 'rate\(1 hour\)'/,
+    ],
   ] as const)('rejects %j, naming the setting', (overrides, message) => {
     expect(() => resolveEnvironment('dev', overrides as EnvironmentOverrides)).toThrow(message);
   });

@@ -721,7 +721,11 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         Namespace: 'AWS/Lambda',
         MetricName: 'Errors',
         Dimensions: [{ Name: 'FunctionName', Value: ref(fnId('alert-poller')) }],
-        Threshold: s.config.alarms.pollerFailureThreshold,
+        // Failed runs in `threshold` of the last `threshold + 2`, one datapoint a run (every minute)
+        Period: 60,
+        Threshold: 1,
+        DatapointsToAlarm: s.config.alarms.pollerFailureThreshold,
+        EvaluationPeriods: s.config.alarms.pollerFailureThreshold + 2,
       });
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',

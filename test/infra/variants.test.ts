@@ -346,9 +346,14 @@ describe('Infrastructure variant: a poller every 15 minutes', () => {
           ),
       )?.Properties;
 
-    // Assess: three missed runs; three failed runs within three intervals
+    // Assess: three missed runs; failures in three of the last five runs
     expect(alarm('Invocations')).toMatchObject({ Period: 45 * 60, Threshold: 1 });
-    expect(alarm('Errors')).toMatchObject({ Period: 45 * 60, Threshold: 3 });
+    expect(alarm('Errors')).toMatchObject({
+      Period: 15 * 60,
+      Threshold: 1,
+      DatapointsToAlarm: 3,
+      EvaluationPeriods: 5,
+    });
     s.template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(15 minutes)' });
   });
 });
