@@ -55,9 +55,8 @@ export interface IdempotentExecutor {
    * `saveBy` (epoch ms) bounds the table at both ends of the action, each time given at least
    * MIN_SAVE_MS: the in-progress record must be in place by then, or the run is given up before the
    * action starts (a retryable failure); once the action has run, the completed record is waited for
-   * until then, and a save
-   * still running is left to finish on its own and the run reported unrecorded. A stuck table therefore
-   * cannot hold the result past the invocation's end.
+   * until then, and a save still running is left to finish on its own and the run reported unrecorded.
+   * A stuck table therefore cannot hold the result past the invocation's end.
    */
   execute(
     key: IdempotencyKey,

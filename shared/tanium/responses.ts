@@ -71,13 +71,14 @@ export function parseBody(
   return { payload: parsed };
 }
 
-/**
- * The error for a final non-2xx answer. `sentWith` is the credential of the final attempt (undefined for
- * a login, whose 401/403 are plain HTTP errors that the login reports itself).
- */
 /** What makes an earlier attempt's outcome unknown (client.ts sets `afterLostAnswer` on them). */
 const LOST_ANSWER_CAUSES = 'HTTP 502 or 504, or the connection dropped after sending';
 
+/**
+ * The error for a final non-2xx answer. `sentWith` is the credential of the final attempt (undefined for
+ * a login, whose 401/403 are plain HTTP errors that the login reports itself). `afterLostAnswer`: an
+ * earlier attempt may have been carried out (see LOST_ANSWER_CAUSES).
+ */
 export function httpError(
   errorText: ErrorText,
   request: RequestFacts,

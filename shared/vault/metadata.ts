@@ -52,8 +52,11 @@ export function encodeMetadataValue(value: string): string {
 
 /** encodeMetadataValue cut to `maxLength` at a character boundary, keeping the start (a path its root). */
 export function encodeWithin(value: string, maxLength: number): string {
-  const leading = value.length - value.replace(/^ +/, '').length;
-  const trailingFrom = value.replace(/ +$/, '').length;
+  // Scanned, not matched with / +$/: that expression backtracks quadratically on a long run of spaces.
+  let leading = 0;
+  while (value[leading] === ' ') leading++;
+  let trailingFrom = value.length;
+  while (trailingFrom > leading && value[trailingFrom - 1] === ' ') trailingFrom--;
   let encoded = '';
   let index = 0;
   for (const char of value) {

@@ -981,9 +981,16 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-/** Each of Tanium's orders for alerts sharing a millisecond, in turn by seed. */
-function tieOrderFor(seed: number): FakeAlerts['tieOrder'] {
-  return seed % 3 === 0 ? 'shuffled' : seed % 3 === 1 ? 'lowest-id-first' : 'highest-id-first';
+/**
+ * A new Tanium, state and bus for one seeded history, Tanium ordering equal-millisecond alerts in each
+ * of its ways in turn by seed; returns the history's random sequence.
+ */
+function freshHistory(seed: number): () => number {
+  tanium = new FakeAlerts();
+  store = new MemoryStateStore();
+  publisher = new CapturePublisher();
+  tanium.tieOrder = seed % 3 === 0 ? 'shuffled' : seed % 3 === 1 ? 'lowest-id-first' : 'highest-id-first';
+  return seededRandom(seed);
 }
 
 describe('Alert poller: randomized histories', () => {
@@ -991,11 +998,7 @@ describe('Alert poller: randomized histories', () => {
     for (let seed = 1; seed <= 15; seed++) {
       // Prepare: pages of 30, 5 requests a run, bursts of up to 29 alerts in one millisecond, pruning
       // and failing requests while alerts arrive
-      tanium = new FakeAlerts();
-      store = new MemoryStateStore();
-      publisher = new CapturePublisher();
-      tanium.tieOrder = tieOrderFor(seed);
-      const random = seededRandom(seed);
+      const random = freshHistory(seed);
       let clock = T0;
       const all = [...tanium.addSteady(2000, 700, clock)];
       const pruned = new Set<number>();
@@ -1027,11 +1030,7 @@ describe('Alert poller: randomized histories', () => {
   it('publishes every surviving alert exactly once under mixed arrivals, bursts, shuffles and pruning', async () => {
     for (let seed = 1; seed <= 12; seed++) {
       // Prepare
-      tanium = new FakeAlerts();
-      store = new MemoryStateStore();
-      publisher = new CapturePublisher();
-      tanium.tieOrder = tieOrderFor(seed);
-      const random = seededRandom(seed);
+      const random = freshHistory(seed);
       let clock = T0;
       const all = [...tanium.addSteady(800 + seed * 50, 900, clock)];
       const pruned = new Set<number>();

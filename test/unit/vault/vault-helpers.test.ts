@@ -34,6 +34,10 @@ describe('Vault: helpers', () => {
     // HTTP trims spaces at either end of a header value: those travel encoded
     expect(encoded[4]).toBe('%20%20rule.yara%20');
     expect(encoded[5]).toBe('%20');
+    // Only the runs at the ends: spaces inside a value travel as they are
+    expect(encodeMetadataValue(`${' '.repeat(3)}x${' '.repeat(1_000)}y `)).toBe(
+      `${'%20'.repeat(3)}x${' '.repeat(1_000)}y%20`,
+    );
     for (const value of encoded) expect(value).toMatch(/^[\x20-\x7e]*$/);
     expect(encoded.map(decodeMetadataValue)).toEqual(names);
   });
