@@ -76,11 +76,12 @@
  *     Inside g the members above the edge go out as soon as their position is known (coveredTop = g is
  *     enough), in list order; each batch moves `passed` past them instead of adding them to R. Once a
  *     newer alert is published, g is done: F = g + 1 and G is gone (as R's own trim would drop it).
- *  6. Stop before the request budget or the time limit runs out; what is published is saved; the next
- *     run continues from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
+ *  6. Stop before the request budget or the time for reading runs out (three quarters of the run's
+ *     time: the last quarter is for publishing); what is published is saved; the next run continues
+ *     from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
  *     Progress must outlive the run, or a run that cannot get further than the last one repeats it for
- *     ever: if the walk ran out of requests inside a group larger than a page, that group gets G and
- *     its members read so far go out (at the time limit nothing may go out any more); if it walked
+ *     ever: if the walk stopped inside a group larger than a page, that group gets G and its members
+ *     read so far go out, as many as the time left allows; if it walked
  *     past alerts all published before (no batch moved F), F moves as if the newest alert below
  *     coveredTop had just been published, and the checkpoint is saved.
  *
@@ -166,6 +167,12 @@ const MIN_PAGE_SIZE = 10;
 const FUTURE_TOLERANCE_MS = 60_000;
 /** How far behind this function's clock Tanium's may be at a first run with a window of 0. */
 const FIRST_RUN_CLOCK_ALLOWANCE_MS = 3_600_000;
+/**
+ * The share of a run's time for reading Tanium; the rest is kept for publishing what was read. Inside a
+ * group larger than a page, members go out only once the walk stops: a run that read until its very end
+ * would publish none of them, and every later run would read the same pages again.
+ */
+const READ_SHARE = 0.75;
 
 function first(page: Page): number {
   return page.ts[0] ?? Number.NaN;
@@ -249,6 +256,8 @@ class PollerRun {
   private readonly pages: Page[] = [];
   private readonly intelNames = new Map<string, string | undefined>();
   private readFailed = false;
+  /** Epoch ms (the clock's scale): no Tanium read starts after this, and none runs past it. */
+  private readUntil = Number.POSITIVE_INFINITY;
   /** Whether EventBridge has taken at least one entry in this run: the bus itself works. */
   private busTookAnEntry = false;
   /** filteredCount growth between recent consecutive reads: arrivals to expect before the next one. */
@@ -288,6 +297,8 @@ class PollerRun {
 
   async run(): Promise<RunReport> {
     const { store, owner, logger } = this.deps;
+    const started = this.clock();
+    this.readUntil = started + Math.floor(Math.max(0, this.deps.stopAt - started) * READ_SHARE);
     let leased: Awaited<ReturnType<StateStore['acquire']>>;
     try {
       leased = await store.acquire(owner, this.deps.leaseUntil, this.clock());
@@ -545,7 +556,7 @@ class PollerRun {
   // --- reading ----------------------------------------------------------------------------------
 
   private budgetLeft(): boolean {
-    if (this.clock() >= this.deps.stopAt) {
+    if (this.clock() >= this.readUntil) {
       this.report.stoppedBy = 'time_limit';
       return false;
     }
@@ -567,7 +578,7 @@ class PollerRun {
     const limit = this.pageSize;
     let result: SourcePage;
     try {
-      result = await this.deps.source.page(offset, limit, this.deps.stopAt);
+      result = await this.deps.source.page(offset, limit, this.readUntil);
     } catch (error) {
       this.readFailed = true;
       throw error;
@@ -619,12 +630,12 @@ class PollerRun {
     if (length < MIN_PAGE_SIZE || length >= this.pageSize) return false;
     if ((ts[length - 1] ?? Number.NaN) < this.floor) return false;
     this.probed = true;
-    // No request left to check: not taking it for the end is the side that cannot lose alerts.
-    if (this.report.taniumRequests >= this.settings.maxRequestsPerRun) return true;
+    // No request or time left to check: not taking it for the end is the side that cannot lose alerts.
+    if (!this.budgetLeft()) return true;
     this.report.taniumRequests++;
     let next: SourcePage;
     try {
-      next = await this.deps.source.page(offset + length, this.pageSize, this.deps.stopAt);
+      next = await this.deps.source.page(offset + length, this.pageSize, this.readUntil);
     } catch (error) {
       this.readFailed = true;
       throw error;

@@ -17,7 +17,8 @@ export class DeadlineSignals {
     if (signal) return signal;
     // Forgetting a signal does not disarm it: requests still holding it are bounded all the same.
     if (this.signals.size >= KEPT) this.signals.clear();
-    signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+    // AbortSignal.timeout takes whole milliseconds only; a deadline computed as a share of a budget is not.
+    signal = AbortSignal.timeout(Math.max(1, Math.ceil(deadline - Date.now())));
     // All of a batch's requests listen to it at once; that is by design, not a leak.
     setMaxListeners(0, signal);
     this.signals.set(deadline, signal);

@@ -310,6 +310,53 @@ describe('Alert poller: ties, order and arrivals', () => {
     },
   );
 
+  it('drains a single-millisecond group larger than one run can read when the time limit, not the request budget, stops each run', async () => {
+    // Prepare: as above, but every Tanium request takes 10 ms of a 200 ms run and the request budget
+    // is never reached: each run ends at its time limit while still inside the group
+    tanium.tieOrder = 'lowest-id-first';
+    const limits = { pageSize: 50, maxRequestsPerRun: 100, firstRunHours: 24 };
+    const expected = tanium.addSteady(5, 1000, T0 - 10_000);
+    await poll(limits);
+    expected.push(...tanium.addBurst(1000, T0), ...tanium.addSteady(3, 1000, T0 + 5000));
+    now = T0 + 60_000;
+    // Past the first run's released lease, which the store keeps as expiring at 0.
+    let fakeClock = 1000;
+    tanium.beforeRequest = () => {
+      fakeClock += 10;
+    };
+    // Act
+    const reports: RunReport[] = [];
+    for (let i = 0; i < 30 && reports.at(-1)?.status !== 'caught_up'; i++) {
+      reports.push(await poll(limits, { stopAt: fakeClock + 200, clock: () => fakeClock }));
+    }
+    // Assess
+    expect(reports.at(-1)?.status).toBe('caught_up');
+    expect(reports.slice(0, -1).every((r) => r.stoppedBy === 'time_limit' && r.published > 0)).toBe(true);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(store.checkpoint?.group).toBeUndefined();
+  });
+
+  it('does not read past a short page once the time for reading is up', async () => {
+    // Prepare: no counts and a short first answer, which a run checks by reading on from its end; every
+    // request takes 100 ms of a 120 ms run
+    tanium.omitFilteredCount = true;
+    tanium.addSteady(20, 1000, T0);
+    let fakeClock = 0;
+    tanium.beforeRequest = () => {
+      fakeClock += 100;
+    };
+    // Act
+    const report = await poll({}, { stopAt: 120, clock: () => fakeClock });
+    // Assess: the short page is not taken for the end of the list either
+    expect(tanium.requests).toBe(1);
+    expect(report).toMatchObject({ stoppedBy: 'time_limit', published: 0 });
+    tanium.beforeRequest = undefined;
+    await pollUntilCaughtUp();
+    expect(sorted(publisher.ids)).toHaveLength(20);
+    expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
   it('does not count a group member the bus did not take as done when later members of its batch went out', async () => {
     // Prepare: a 1,000-alert millisecond drained over several runs; in the first of them the bus keeps
     // refusing the group's 3rd member while the rest of its batch goes out

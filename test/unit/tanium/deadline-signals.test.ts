@@ -32,6 +32,18 @@ describe('Deadline signals', () => {
     expect(past.aborted).toBe(true);
   });
 
+  it('takes a deadline that is not a whole millisecond', async () => {
+    // Prepare
+    const signals = new DeadlineSignals();
+
+    // Act
+    const signal = signals.at(Date.now() + 20.75);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+
+    // Assess
+    expect(signal.aborted).toBe(true);
+  });
+
   it('keeps a bounded number of deadlines and still answers for a forgotten one', () => {
     // Prepare
     const signals = new DeadlineSignals();
