@@ -1,15 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { awsClientConfig } from '../config/aws-client-config.ts';
+import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
-import {
-  isRetryableEntryCode,
-  type PutEventsOutcome,
-  putEventsWithRetry,
-  unlessAborted,
-} from './put-events.ts';
+import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';

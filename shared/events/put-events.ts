@@ -6,6 +6,7 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
+import { unlessAborted } from '../config/unless-aborted.ts';
 
 export interface PutEventsRetryOptions {
   /** PutEvents calls at most, the first included. */
@@ -59,34 +60,6 @@ export function isRetryableEntryCode(code: string): boolean {
 
 /** The code of the entries left unsent because the signal was aborted. */
 export const ABORTED_CODE = 'Aborted';
-
-/**
- * Settles as `promise` does, or rejects with the signal's reason as soon as it is aborted: the caller
- * stops waiting even for work that ignores the signal.
- */
-export function unlessAborted<T>(work: PromiseLike<T> | T, signal: AbortSignal | undefined): Promise<T> {
-  const promise = Promise.resolve(work);
-  if (!signal) return promise;
-  if (signal.aborted) {
-    // Nobody waits for it any more; its own failure must not surface as an unhandled rejection.
-    promise.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
 function reasonText(signal: AbortSignal): string {
   const reason: unknown = signal.reason;

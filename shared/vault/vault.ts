@@ -18,6 +18,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { loadSettings } from '../config/settings.ts';
+import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
 import {
@@ -181,7 +182,7 @@ export class Vault {
       const deadline = deadlineAbort(options.deadline);
       let upload: Upload | undefined;
       try {
-        const alreadyStored = await this.exists(key);
+        const alreadyStored = await this.exists(key, deadline.controller.signal);
         if (!alreadyStored) {
           upload = new Upload({
             client: this.s3,
@@ -247,37 +248,51 @@ export class Vault {
     source.once('error', (error) => hasher.destroy(error));
     const incomingKey = `${INCOMING_PREFIX}${randomUUID()}`;
     const partSize = Math.max(this.partSize, Math.ceil((options.maxBytes ?? 0) / DEFAULTS.maxParts));
-    const upload = new Upload({
-      client: this.s3,
-      params: { Bucket: this.bucket, Key: incomingKey, Body: hasher, ContentType: OCTET_STREAM },
-      partSize,
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
-    });
+    // The download is bounded by the deadline, but not what S3 does after it: the last parts, and the
+    // copy to vault/<sha1>, which for gigabytes takes a while. Stopped in time, the request still ends
+    // in a result (a retryable failure) instead of an invocation timeout that publishes none.
+    const deadline = deadlineAbort(options.deadline);
+    const { signal } = deadline.controller;
     try {
-      await upload.done();
-    } catch (error) {
-      const sourceError = hasher.sourceError;
-      // Stop the source too when S3 failed (an archive entry stream aborts the whole archive read).
-      const stop = sourceError ?? vaultAddError(error);
-      hasher.destroy(stop);
-      if (!source.destroyed) source.destroy(stop);
-      await this.discardIncoming(incomingKey, upload.uploadId);
-      throw stop;
+      const upload = new Upload({
+        client: this.s3,
+        params: { Bucket: this.bucket, Key: incomingKey, Body: hasher, ContentType: OCTET_STREAM },
+        partSize,
+        queueSize: this.queueSize,
+        leavePartsOnError: false,
+        abortController: deadline.controller,
+      });
+      try {
+        await upload.done();
+      } catch (error) {
+        const sourceError = hasher.sourceError;
+        // Stop the source too when S3 failed (an archive entry stream aborts the whole archive read).
+        const stop = sourceError ?? (signal.aborted ? deadlinePassedError(error) : vaultAddError(error));
+        hasher.destroy(stop);
+        if (!source.destroyed) source.destroy(stop);
+        await this.discardIncoming(incomingKey, upload.uploadId);
+        throw stop;
+      }
+      const digests = hasher.digests;
+      const key = vaultKey(digests.sha1);
+      let alreadyStored: boolean;
+      try {
+        // Raced as well: the signal reaches an HTTP request, not a retry's wait before the next one.
+        alreadyStored = await unlessAborted(this.exists(key, signal), signal);
+        if (!alreadyStored) {
+          const metadataOut = this.objectMetadata(metadata, digests);
+          await unlessAborted(this.copy(incomingKey, key, digests.size, metadataOut, signal), signal);
+        }
+      } catch (error) {
+        await this.discardIncoming(incomingKey, undefined);
+        if (signal.aborted) throw deadlinePassedError(error);
+        throw error instanceof VaultError ? error : vaultAddError(error);
+      }
+      await this.removeIncoming(incomingKey);
+      return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
+    } finally {
+      deadline.clear();
     }
-    const digests = hasher.digests;
-    const key = vaultKey(digests.sha1);
-    let alreadyStored: boolean;
-    try {
-      alreadyStored = await this.exists(key);
-      if (!alreadyStored)
-        await this.copy(incomingKey, key, digests.size, this.objectMetadata(metadata, digests));
-    } catch (error) {
-      await this.discardIncoming(incomingKey, undefined);
-      throw error instanceof VaultError ? error : vaultAddError(error);
-    }
-    await this.removeIncoming(incomingKey);
-    return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
   }
 
   /**
@@ -450,9 +465,9 @@ export class Vault {
     };
   }
 
-  private async exists(key: string): Promise<boolean> {
+  private async exists(key: string, abortSignal?: AbortSignal): Promise<boolean> {
     try {
-      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
       return true;
     } catch (error) {
       if (isNotFound(error)) return false;
@@ -466,6 +481,7 @@ export class Vault {
     to: string,
     size: number,
     metadata: Record<string, string>,
+    abortSignal?: AbortSignal,
   ): Promise<void> {
     const copySource = `${this.bucket}/${from}`;
     if (size <= this.multipartCopyThreshold) {
@@ -480,6 +496,7 @@ export class Vault {
           // A fresh full-object checksum: the source's is a per-part composite of the multipart upload.
           ChecksumAlgorithm: 'CRC32',
         }),
+        { abortSignal },
       );
       return;
     }
@@ -490,6 +507,7 @@ export class Vault {
         Metadata: metadata,
         ContentType: OCTET_STREAM,
       }),
+      { abortSignal },
     );
     const uploadId = created.UploadId!;
     try {
@@ -514,6 +532,7 @@ export class Vault {
                 CopySource: copySource,
                 CopySourceRange: `bytes=${range.start}-${range.end}`,
               }),
+              { abortSignal },
             );
             parts.push({ PartNumber: range.partNumber, ETag: result.CopyPartResult?.ETag ?? '' });
           } catch (error) {
@@ -537,6 +556,7 @@ export class Vault {
           UploadId: uploadId,
           MultipartUpload: { Parts: parts },
         }),
+        { abortSignal },
       );
     } catch (error) {
       await this.abortUpload(to, uploadId);

@@ -37,9 +37,9 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-async function bucketState(): Promise<{ keys: string[]; uploads: number }> {
-  const objects = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
-  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+async function bucketState(bucket = BUCKET): Promise<{ keys: string[]; uploads: number }> {
+  const objects = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   return {
     keys: (objects.Contents ?? []).map((object) => object.Key!).sort(),
     uploads: uploads.Uploads?.length ?? 0,
@@ -121,5 +121,46 @@ describe('Vault: the invocation deadline in the middle of a spooled upload', () 
     );
     expect(lateBy).toBeLessThan(CLEANUP_WAIT_MS + 1_000);
     expect(readdirSync(spoolDir)).toEqual([]);
+  });
+});
+
+describe('Vault: the invocation deadline after a streamed upload', () => {
+  it('stops the copy to the content address at the deadline and removes the incoming object', async () => {
+    // Prepare: a file streamed through incoming/ (no spool), whose copy S3 holds far past the deadline;
+    // a bucket of its own, since the test above leaves its parts to the lifecycle rule
+    const bucket = `${BUCKET}-streamed`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const slow = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    const deadline = Date.now() + 1_500;
+    const heldMs = 8_000;
+    slow.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CopyObjectCommand') {
+          await delay(Math.max(0, deadline - Date.now()) + heldMs);
+        }
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'holdCopy' },
+    );
+    const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
+
+    // Act
+    const error = await failure(
+      vault.storeEvidence(
+        Readable.from([randomBytes(2 * MiB)]),
+        { fileName: 'hiberfil.sys' },
+        { maxBytes: 64 * MiB, deadline },
+      ),
+    );
+    const lateBy = Date.now() - deadline;
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+    expect(error).toMatchObject({ retryable: true });
+    expect(lateBy).toBeLessThan(2 * CLEANUP_WAIT_MS + 1_000);
+    expect(await bucketState(bucket)).toEqual({ keys: [], uploads: 0 });
   });
 });
