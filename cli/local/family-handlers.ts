@@ -16,6 +16,7 @@ export function functionEnv(resources: LocalResources, family: Family): Record<s
     STATE_TABLE: resources.names.table,
     MAX_RECEIVE_COUNT: String(LOCAL_MAX_RECEIVE_COUNT),
     QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(resources.visibilityTimeoutSeconds),
+    QUEUE_URL: resources.queues[family].url,
     POWERTOOLS_SERVICE_NAME: family,
   };
 }

@@ -22,6 +22,11 @@ export interface Settings {
    * (events/redelivery-backoff.ts). Unset: the queue's own timeout applies.
    */
   queueVisibilityTimeoutSeconds?: number;
+  /**
+   * The family queue's URL, for the backoff's ChangeMessageVisibility calls. Unset (or another queue's
+   * record), the URL is built from the record's ARN, which knows the commercial and China domains only.
+   */
+  queueUrl?: string;
   getFileMaxBytes: number;
   /**
    * VAULT_SPOOL_MAX_BYTES: files whose cap fits are spooled to local storage (Lambda's /tmp, sized by the
@@ -48,6 +53,7 @@ const environmentSchema = z.object({
   MAX_RECEIVE_COUNT: envInteger(1, 1000),
   // SQS's own range.
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: envInteger(0, 43_200),
+  QUEUE_URL: envText,
   GET_FILE_MAX_BYTES: envInteger(1, Number.MAX_SAFE_INTEGER),
   VAULT_SPOOL_MAX_BYTES: envInteger(0, Number.MAX_SAFE_INTEGER),
   POWERTOOLS_METRICS_NAMESPACE: envText,
@@ -68,6 +74,7 @@ export function loadSettings(env: Env = process.env): Settings {
   if (e.QUEUE_VISIBILITY_TIMEOUT_SECONDS !== undefined) {
     settings.queueVisibilityTimeoutSeconds = e.QUEUE_VISIBILITY_TIMEOUT_SECONDS;
   }
+  if (e.QUEUE_URL !== undefined) settings.queueUrl = e.QUEUE_URL;
   return settings;
 }
 

@@ -150,6 +150,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         if (redeliveries.length > 0) {
           await delayRedeliveries(() => runtime.sqs(), redeliveries, {
             queueTimeoutSeconds: settings.queueVisibilityTimeoutSeconds,
+            queueUrl: settings.queueUrl,
             remainingMs: context?.getRemainingTimeInMillis(),
             ...(runtime.retryBackoffBaseSeconds === undefined
               ? {}

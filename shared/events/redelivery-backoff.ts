@@ -78,6 +78,25 @@ export function queueUrlFromArn(arn: string): string | undefined {
 }
 
 /**
+ * The URL of the queue a record came from: the configured one (QUEUE_URL, which the stack takes from
+ * CloudFormation and so has the right domain in every partition) when its account and name are the
+ * record's, else the one built from the record's ARN.
+ */
+export function queueUrlFor(arn: string, configured: string | undefined): string | undefined {
+  if (configured !== undefined) {
+    const parts = arn.split(':');
+    let path: string | undefined;
+    try {
+      path = new URL(configured).pathname;
+    } catch {
+      path = undefined;
+    }
+    if (parts.length === 6 && path === `/${parts[4]}/${parts[5]}`) return configured;
+  }
+  return queueUrlFromArn(arn);
+}
+
+/**
  * Hides each record for its delay (`redeliveryDelaySeconds`), one ChangeMessageVisibilityBatch call per
  * queue and ten records. Never throws: a record whose change fails stays failed as it is and comes back
  * after the queue's own visibility timeout, so a warning is all that is lost.
@@ -85,13 +104,13 @@ export function queueUrlFromArn(arn: string): string | undefined {
 export async function delayRedeliveries(
   sqs: () => SQSClient,
   redeliveries: readonly Redelivery[],
-  options: RedeliveryTiming & { logger: EventLogger; signal?: AbortSignal },
+  options: RedeliveryTiming & { logger: EventLogger; signal?: AbortSignal; queueUrl?: string | undefined },
 ): Promise<void> {
   const byQueue = new Map<string, Array<{ redelivery: Redelivery; seconds: number }>>();
   for (const redelivery of redeliveries) {
     const seconds = redeliveryDelaySeconds(redelivery, options);
     if (seconds === undefined) continue;
-    const url = queueUrlFromArn(redelivery.eventSourceARN);
+    const url = queueUrlFor(redelivery.eventSourceARN, options.queueUrl);
     if (url === undefined) {
       warn(
         options.logger,

@@ -257,6 +257,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
             s.config.functions[name].maxBatchingWindowSeconds,
           ),
         );
+        // Where the backoff changes the visibility: CloudFormation's URL, right in every partition.
+        expected.QUEUE_URL = ref(id(s.stack.queues[name].queue));
       } else {
         expected.POLLER_FIRST_RUN_HOURS = String(s.config.poller.firstRunHours);
         expected.POLLER_NAME = POLLER_NAME;

@@ -654,6 +654,21 @@ describe('Family handler: redelivery backoff', () => {
     ]);
   });
 
+  it('sends the visibility change to the queue URL the stack configured', async () => {
+    // Prepare: a partition whose queue domain the record's ARN does not give
+    request.mockRejectedValue(transient());
+    const isoUrl = 'https://sqs.us-iso-east-1.c2s.ic.gov/123456789012/tanium-tr-test-queue';
+    const { handler } = buildBackoffHandler({ env: { ...backoffEnv, QUEUE_URL: isoUrl } });
+    const record = sqsRecord(listConnections(), { messageId: 'msg-iso' });
+    record.eventSourceARN = 'arn:aws-iso:sqs:us-iso-east-1:123456789012:tanium-tr-test-queue';
+
+    // Act
+    await handler(sqsEvent(record), lambdaContext());
+
+    // Assess
+    expect(visibilityEntries().map((input) => input.QueueUrl)).toEqual([isoUrl]);
+  });
+
   it('leaves the queue timeout to a backoff that would reach it', async () => {
     // Prepare: attempt 3 would wait 120 s, longer than this queue's own 100 s
     request.mockRejectedValue(transient());

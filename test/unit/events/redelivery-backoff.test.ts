@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { queueUrlFromArn, redeliveryDelaySeconds } from '../../../shared/events/redelivery-backoff.ts';
+import {
+  queueUrlFor,
+  queueUrlFromArn,
+  redeliveryDelaySeconds,
+} from '../../../shared/events/redelivery-backoff.ts';
 
 describe('Redelivery backoff', () => {
   it('derives the queue URL from the event source ARN, in the China partition too', () => {
@@ -11,6 +15,25 @@ describe('Redelivery backoff', () => {
     );
     expect(queueUrlFromArn('arn:aws:sns:eu-west-1:111122223333:topic')).toBeUndefined();
     expect(queueUrlFromArn('not an arn')).toBeUndefined();
+  });
+
+  it("takes the configured queue URL for that queue's records, in a partition whose domain the ARN does not give", () => {
+    const isoArn = 'arn:aws-iso:sqs:us-iso-east-1:111122223333:tanium-tr-prod-evidence';
+    const isoUrl = 'https://sqs.us-iso-east-1.c2s.ic.gov/111122223333/tanium-tr-prod-evidence';
+    expect(queueUrlFor(isoArn, isoUrl)).toBe(isoUrl);
+    // Another queue's record (another name or account), or no usable setting: built from the ARN.
+    expect(queueUrlFor('arn:aws:sqs:us-east-1:111122223333:other', isoUrl)).toBe(
+      'https://sqs.us-east-1.amazonaws.com/111122223333/other',
+    );
+    expect(queueUrlFor('arn:aws:sqs:us-east-1:444455556666:tanium-tr-prod-evidence', isoUrl)).toBe(
+      'https://sqs.us-east-1.amazonaws.com/444455556666/tanium-tr-prod-evidence',
+    );
+    expect(queueUrlFor('arn:aws:sqs:us-east-1:111122223333:q', 'not a url')).toBe(
+      'https://sqs.us-east-1.amazonaws.com/111122223333/q',
+    );
+    expect(queueUrlFor('arn:aws:sqs:us-east-1:111122223333:q', undefined)).toBe(
+      'https://sqs.us-east-1.amazonaws.com/111122223333/q',
+    );
   });
 
   it('doubles the backoff per attempt and leaves what would reach the queue timeout to the queue', () => {
