@@ -25,4 +25,10 @@ export const DEFAULTS = {
    * the upload (VAULT_SPOOL_MAX_BYTES). With `keep=both` two files are spooled at once.
    */
   spoolMaxBytes: 1024 * 1024 * 1024,
+  /**
+   * Entries (files and directories) one archive may hold. Tanium's download holds the one file asked
+   * for; an archive of many tiny entries would make as many objects and result items, and run the
+   * function into its timeout instead of ending in a result.
+   */
+  maxArchiveEntries: 1000,
 } as const;

@@ -80,6 +80,8 @@ export interface VaultOptions {
    * `vault/<sha1>` (default 1 GiB; 0 never spools). Larger caps stream through `incoming/` instead.
    */
   spoolMaxBytes?: number;
+  /** Entries one archive may hold (default 1,000); more fails get file with an ArchiveError. */
+  maxArchiveEntries?: number;
 }
 
 export function vaultKey(vaultId: string): string {
@@ -113,6 +115,7 @@ export class Vault {
   private readonly copyPartSize: number;
   private readonly spoolDir: string;
   private readonly spoolMaxBytes: number;
+  private readonly maxArchiveEntries: number;
   private readonly logger: VaultLogger;
 
   constructor(options: VaultOptions) {
@@ -125,6 +128,7 @@ export class Vault {
     this.copyPartSize = Math.max(DEFAULTS.minPartSize, options.copyPartSize ?? DEFAULTS.copyPartSize);
     this.spoolDir = options.spoolDir ?? tmpdir();
     this.spoolMaxBytes = Math.max(0, options.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes);
+    this.maxArchiveEntries = options.maxArchiveEntries ?? DEFAULTS.maxArchiveEntries;
   }
 
   /** The S3 client, created once on first use (not at import, so a frozen init holds no stale credential). */
@@ -354,6 +358,7 @@ export class Vault {
       password: options.password ?? 'infected',
       maxArchiveBytes: options.maxBytes,
       maxEntryBytes: options.maxBytes,
+      maxEntries: this.maxArchiveEntries,
       tooLarge,
     });
 

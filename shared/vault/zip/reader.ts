@@ -84,6 +84,8 @@ export interface ZipReaderOptions {
   tooLarge?: (maxBytes: number) => Error;
   /** Buffer of each entry stream, in bytes (default 1 MiB). */
   highWaterMark?: number;
+  /** Entries (files and directories) the archive may hold; more is an ArchiveError. Default: no limit. */
+  maxEntries?: number;
 }
 
 /** One file of the archive. Read `stream` to the end (or `resume()` it) before asking for the next entry. */
@@ -160,6 +162,12 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
       for (let index = 0; ; index++) {
         const header = await this.readLocalHeader(index);
         if (header === null) return;
+        const { maxEntries } = this.options;
+        if (maxEntries !== undefined && index >= maxEntries) {
+          throw new ArchiveError(
+            `The archive holds more than ${maxEntries} entries, more than get file extracts`,
+          );
+        }
         current = new EntryPump(header, this.source, this.password, this.options, this.tooLarge);
         current.start();
         const isDirectory = /[/\\]$/.test(header.name);

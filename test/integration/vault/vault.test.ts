@@ -296,6 +296,24 @@ describe.each([
     expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
   });
 
+  it('fails an archive with more entries than the vault extracts', async () => {
+    // Act: three files against a limit of two
+    const error = await failure(
+      vault({ maxArchiveEntries: 2 }).storeArchive(chunked(archive), {
+        archiveName: 'evidence.zip',
+        fileId: 'id-14',
+        maxBytes: 64 * MiB,
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toBe(
+      'Error while creating file. The archive holds more than 2 entries, more than get file extracts',
+    );
+    expect((await bucketState()).uploads).toBe(0);
+  });
+
   it('keeps the original archive as well when the policy is both', async () => {
     // Act
     const items = await vault().storeArchive(chunked(archive), {

@@ -245,6 +245,22 @@ describe('Vault: streaming ZIP reader', () => {
     expect(entries[0]!.data.equals(small)).toBe(true);
   });
 
+  it('refuses an archive with more entries than allowed, directories counted', async () => {
+    // Prepare: two directory entries and one file
+    const archive = workspace.zip('tree-limit.zip', ['-r', '-P', 'infected', 'tree-limit.zip', 'folder']);
+
+    // Act
+    const refused = await failure(extractAll(chunked(archive), { password: 'infected', maxEntries: 2 }));
+    const read = await extractAll(chunked(archive), { password: 'infected', maxEntries: 3 });
+
+    // Assess
+    expect(refused).toBeInstanceOf(ArchiveError);
+    expect(refused.message).toBe(
+      'Error while creating file. The archive holds more than 2 entries, more than get file extracts',
+    );
+    expect(read.map((entry) => entry.name)).toEqual(['folder/sub/inner.txt']);
+  });
+
   it('splits names on both slashes and backslashes for the base name', () => {
     // Assess
     expect(baseName('C:\\Windows\\Temp\\evil.exe')).toBe('evil.exe');
