@@ -47,7 +47,12 @@ import { ZipReader } from './zip/reader.ts';
 /** Where the vault reports what it worked around (the function's logger). */
 export interface VaultLogger {
   warn(message: string, extra?: Record<string, unknown>): void;
+  /** Progress of a long get file; without it, none is logged. */
+  info?(message: string, extra?: Record<string, unknown>): void;
 }
+
+/** How often a get file still running logs how far it got. */
+export const PROGRESS_INTERVAL_MS = 30_000;
 
 const silentLogger: VaultLogger = { warn() {} };
 
@@ -82,6 +87,8 @@ export interface VaultOptions {
   spoolMaxBytes?: number;
   /** Entries one archive may hold (default 1,000); more fails get file with an ArchiveError. */
   maxArchiveEntries?: number;
+  /** How often a running get file logs its progress (default PROGRESS_INTERVAL_MS). */
+  progressIntervalMs?: number;
 }
 
 export function vaultKey(vaultId: string): string {
@@ -116,6 +123,7 @@ export class Vault {
   private readonly spoolDir: string;
   private readonly spoolMaxBytes: number;
   private readonly maxArchiveEntries: number;
+  private readonly progressIntervalMs: number;
   private readonly logger: VaultLogger;
 
   constructor(options: VaultOptions) {
@@ -129,6 +137,7 @@ export class Vault {
     this.spoolDir = options.spoolDir ?? tmpdir();
     this.spoolMaxBytes = Math.max(0, options.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes);
     this.maxArchiveEntries = options.maxArchiveEntries ?? DEFAULTS.maxArchiveEntries;
+    this.progressIntervalMs = options.progressIntervalMs ?? PROGRESS_INTERVAL_MS;
   }
 
   /** The S3 client, created once on first use (not at import, so a frozen init holds no stale credential). */
@@ -363,6 +372,7 @@ export class Vault {
     });
 
     const stored: { name: string; evidence: StoredEvidence }[] = [];
+    const stopProgress = this.logProgress(options, reader, () => stored.length);
     try {
       for await (const entry of reader) {
         const name = entry.baseName || baseName(options.remotePath ?? '') || options.fileId;
@@ -387,6 +397,8 @@ export class Vault {
       await archiveStore?.catch(() => undefined);
       // When storing the archive failed, the read failed because of it: report the S3 error.
       throw archiveFailure instanceof VaultError ? archiveFailure : error;
+    } finally {
+      stopProgress();
     }
     const archiveSize = reader.bytesRead;
     const items = stored.map(({ name, evidence }) => this.item(evidence, name, options, archiveSize, false));
@@ -395,6 +407,33 @@ export class Vault {
       items.push(this.item(archive, options.archiveName, options, archiveSize, true));
     }
     return items;
+  }
+
+  /**
+   * Logs, every progressIntervalMs while an archive is read, how much of it was read and how many files
+   * are stored: a multi-gigabyte get file runs for minutes, and its log would otherwise show nothing
+   * between the request and its result. Returns the stop.
+   */
+  private logProgress(
+    options: StoreArchiveOptions,
+    reader: ZipReader,
+    filesStored: () => number,
+  ): () => void {
+    const info = this.logger.info?.bind(this.logger);
+    if (!info) return () => undefined;
+    const started = Date.now();
+    const timer = setInterval(() => {
+      info('get file still running', {
+        ...(options.requestId === undefined ? {} : { correlation_id: options.requestId }),
+        fileId: options.fileId,
+        archiveBytesRead: reader.bytesRead,
+        ...(options.contentLength === undefined ? {} : { archiveBytes: options.contentLength }),
+        filesStored: filesStored(),
+        elapsedSeconds: Math.round((Date.now() - started) / 1000),
+      });
+    }, this.progressIntervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /**

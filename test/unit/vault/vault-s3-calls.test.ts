@@ -16,6 +16,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { buildZip } from '../../emulator/zip.ts';
 import { failure } from '../../helpers/failure.ts';
 
 const BUCKET = 'vault-unit';
@@ -128,5 +129,57 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
       'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
       { bucket: BUCKET, key: incoming, error: 'InternalError: InternalError happened (HTTP 500)' },
     );
+  });
+});
+
+describe('Vault: progress of a long get file', () => {
+  it('logs how far a running archive got, with the request id, and stops when it ends', async () => {
+    // Prepare: a 1 MiB archive that arrives in 64 KiB chunks 10 ms apart
+    const archive = await buildZip([
+      {
+        name: 'memory.dmp',
+        data: Buffer.alloc(MiB, 7),
+        method: 'store',
+        encryption: 'zipcrypto',
+        password: 'infected',
+        dataDescriptor: false,
+        mtime: new Date('2024-01-15T10:00:00Z'),
+      },
+    ]);
+    const slow = Readable.from(
+      (async function* () {
+        for (let at = 0; at < archive.length; at += 64 * 1024) {
+          await sleep(10);
+          yield archive.subarray(at, at + 64 * 1024);
+        }
+      })(),
+    );
+    const lines: Record<string, unknown>[] = [];
+    const logger = { warn: () => undefined, info: (_message: string, extra = {}) => lines.push(extra) };
+    const vault = streamedVault({ logger, progressIntervalMs: 25 });
+
+    // Act
+    const items = await vault.storeArchive(slow, {
+      archiveName: 'memory.zip',
+      fileId: 'file-9',
+      requestId: 'req-progress',
+      maxBytes: 64 * MiB,
+      contentLength: archive.length,
+    });
+    const after = lines.length;
+    await sleep(80);
+
+    // Assess
+    expect(items).toHaveLength(1);
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines[0]).toMatchObject({
+      correlation_id: 'req-progress',
+      fileId: 'file-9',
+      archiveBytes: archive.length,
+      filesStored: 0,
+    });
+    const read = lines.map((line) => line.archiveBytesRead as number);
+    expect(read.at(-1)).toBeGreaterThan(read[0]!);
+    expect(lines.length).toBe(after);
   });
 });
