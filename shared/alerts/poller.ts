@@ -77,8 +77,8 @@
  *     enough), in list order; each batch moves `passed` past them instead of adding them to R. Once a
  *     newer alert is published, g is done: F = g + 1 and G is gone (as R's own trim would drop it).
  *  6. Stop before the request budget or the time for reading runs out (three quarters of the run's
- *     time: the last quarter is for publishing); what is published is saved; the next run continues
- *     from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
+ *     time: the last quarter is for publishing; a read the client cuts at that point counts as running
+ *     out, not as a Tanium error); what is published is saved; the next run continues from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
  *     Progress must outlive the run, or a run that cannot get further than the last one repeats it for
  *     ever: if the walk stopped inside a group larger than a page, that group gets G and its members
  *     read so far go out, as many as the time left allows; if it walked
@@ -92,7 +92,7 @@
  * the first run, alerts past a short answer of a Tanium that sends no count and caps `limit`.
  */
 import type { Alert } from '../tanium/alerts.ts';
-import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { DeadlineError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
   alertDetail,
   alertEntry,
@@ -317,7 +317,8 @@ class PollerRun {
     if (leased.checkpoint) this.restore(leased.checkpoint);
     let failure: TaniumError | undefined;
     try {
-      const head = await this.read(0);
+      const head = await this.readInTime(0);
+      if (!head) return this.finish();
       if (head.alerts.length > 0) this.headTop = first(head);
       if (!leased.checkpoint && (await this.firstRun(head))) return this.finish();
       const start = this.classify(head) === 'found' ? head : await this.locate(head);
@@ -573,13 +574,22 @@ class PollerRun {
     this.windowIds = size - 2 * this.overlap;
   }
 
-  private async read(offset: number): Promise<Page> {
+  /**
+   * A page, or undefined when the time for reading ran out during the request (the client had no time
+   * left to send it, or it was still running at the read deadline): the run then stops as at its time
+   * limit, publishing what it read, instead of failing and leaving a large group where it was.
+   */
+  private async readInTime(offset: number): Promise<Page | undefined> {
     this.report.taniumRequests++;
     const limit = this.pageSize;
     let result: SourcePage;
     try {
       result = await this.deps.source.page(offset, limit, this.readUntil);
     } catch (error) {
+      if (error instanceof DeadlineError) {
+        this.report.stoppedBy = 'time_limit';
+        return undefined;
+      }
       this.readFailed = true;
       throw error;
     }
@@ -637,6 +647,8 @@ class PollerRun {
     try {
       next = await this.deps.source.page(offset + length, this.pageSize, this.readUntil);
     } catch (error) {
+      // Out of time to check: as with no request left, the page is not taken for the end of the list.
+      if (error instanceof DeadlineError) return true;
       this.readFailed = true;
       throw error;
     }
@@ -724,7 +736,8 @@ class PollerRun {
       else if (high - low <= P - M - 1) offset = low - M;
       else offset = Math.floor((low + high) / 2) - Math.floor(P / 2);
       resume = false;
-      const page = await this.read(Math.max(0, offset));
+      const page = await this.readInTime(Math.max(0, offset));
+      if (!page) break;
       if (page.filteredCount !== undefined) count = page.filteredCount;
       const verdict = this.classify(page);
       if (verdict === 'found') return page;
@@ -766,7 +779,8 @@ class PollerRun {
     let jumps = true;
     while (this.coveredTop !== Number.POSITIVE_INFINITY) {
       if (!this.budgetLeft()) break;
-      const page = await this.read(target);
+      const page = await this.readInTime(target);
+      if (!page) break;
       const jumped = unlessMissed;
       unlessMissed = undefined;
       const grown =

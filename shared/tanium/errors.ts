@@ -72,6 +72,18 @@ export class LoginError extends TaniumError {
   }
 }
 
+/**
+ * The caller's deadline stopped a request: no time was left to send it, or it was still running when the
+ * deadline came. Callers whose deadline is their own budget (the alert poller's time for reading) take it
+ * for the end of that budget, not for a failure of Tanium.
+ */
+export class DeadlineError extends TaniumError {
+  constructor(kind: ErrorKind, message: string, options: { retryable?: boolean; cause?: unknown }) {
+    super(kind, message, options);
+    this.name = 'DeadlineError';
+  }
+}
+
 /** Bad input: a parameter, an event, a request envelope. Never retried. */
 export class ValidationError extends TaniumError {
   constructor(message: string) {

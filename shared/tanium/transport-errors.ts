@@ -1,5 +1,5 @@
 import { CONNECT_TIMEOUT_MS } from './agent.ts';
-import { TaniumError } from './errors.ts';
+import { DeadlineError, TaniumError } from './errors.ts';
 
 /** What went wrong below HTTP, and whether the request can have reached Tanium. */
 export type TransportFailure =
@@ -201,14 +201,14 @@ export function transportError(
             cause,
           });
     case 'deadline':
-      return new TaniumError(
+      return new DeadlineError(
         isWrite ? 'unknown_outcome' : 'transient',
         `${prefix}the invocation ran out of time during ${method} ${path}${isWrite ? UNKNOWN_OUTCOME_SUFFIX : ''}`,
         { retryable: !isWrite, cause },
       );
     case 'no_time':
       // Nothing was sent, so even a POST is safe to run again in a later delivery.
-      return new TaniumError(
+      return new DeadlineError(
         'transient',
         `${prefix}the invocation ran out of time during ${method} ${path} (nothing was sent)`,
         { retryable: true, cause },

@@ -7,6 +7,7 @@ import { parseCredentials } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
+import { DeadlineError } from '../../../shared/tanium/errors.ts';
 import { segment, TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
@@ -351,6 +352,8 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(error.message).toBe(
         `Error connecting to server: the invocation ran out of time during GET ${CONNS}`,
       );
+      // What tells the alert poller its time for reading is up, not that Tanium failed.
+      expect(error).toBeInstanceOf(DeadlineError);
       expect(Date.now() - started).toBeLessThan(3500);
     });
 
@@ -392,6 +395,7 @@ describe('Tanium client: transport, retries and responses', () => {
         );
         // A POST that never left must not be reported as possibly processed: a later delivery runs it.
         expect(error).toMatchObject({ kind: 'transient', retryable: true });
+        expect(error).toBeInstanceOf(DeadlineError);
         expect(emulator.requests).toHaveLength(0);
       },
     );

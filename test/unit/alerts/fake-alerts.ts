@@ -10,7 +10,7 @@ import type {
   SourcePage,
 } from '../../../shared/alerts/types.ts';
 import type { Alert } from '../../../shared/tanium/alerts.ts';
-import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { DeadlineError, TaniumError } from '../../../shared/tanium/errors.ts';
 
 export const T0 = Date.parse('2024-01-15T10:00:00.000Z');
 
@@ -50,6 +50,11 @@ export class FakeAlerts implements AlertSource {
   maxLimit = Number.POSITIVE_INFINITY;
   /** Requests (by number) answered with only this many rows, counts unchanged. */
   shortAnswers = new Map<number, number>();
+  /**
+   * Deadlines as the real client keeps them, on this clock: a request with less than `minAttemptMs` left
+   * is not sent, and one still running at the deadline (after `beforeRequest` moved the clock) fails.
+   */
+  deadlines: { clock: () => number; minAttemptMs: number } | undefined;
   intelNames = new Map<string, string>();
   intelFailing = new Set<string>();
   private seed = 12345;
@@ -108,9 +113,18 @@ export class FakeAlerts implements AlertSource {
     return keyed.map((k) => k.a);
   }
 
-  async page(offset: number, limit: number): Promise<SourcePage> {
+  async page(offset: number, limit: number, deadline: number): Promise<SourcePage> {
+    const deadlines = this.deadlines;
+    if (deadlines && deadline - deadlines.clock() < deadlines.minAttemptMs) {
+      throw new DeadlineError('transient', 'the invocation ran out of time (nothing was sent)', {
+        retryable: true,
+      });
+    }
     this.requests++;
     this.beforeRequest?.(this.requests);
+    if (deadlines && deadlines.clock() > deadline) {
+      throw new DeadlineError('transient', 'the invocation ran out of time during GET', { retryable: true });
+    }
     if (this.failing.has(this.requests)) {
       throw new TaniumError('transient', 'Error from server. Status Code: 503 Data from server: busy', {
         retryable: true,

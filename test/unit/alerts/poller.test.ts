@@ -337,6 +337,38 @@ describe('Alert poller: ties, order and arrivals', () => {
     expect(store.checkpoint?.group).toBeUndefined();
   });
 
+  it.each([
+    [12, 5],
+    [13, 5],
+    [10, 1],
+  ])(
+    'drains such a group when a request of %i ms meets the read deadline of a client that needs %i ms to send one',
+    async (requestMs, minAttemptMs) => {
+      // Prepare: as above, but reads fail at the read deadline the way the real client's do
+      tanium.tieOrder = 'lowest-id-first';
+      const limits = { pageSize: 50, maxRequestsPerRun: 100, firstRunHours: 24 };
+      const expected = tanium.addSteady(5, 1000, T0 - 10_000);
+      await poll(limits);
+      expected.push(...tanium.addBurst(1000, T0), ...tanium.addSteady(3, 1000, T0 + 5000));
+      now = T0 + 60_000;
+      let fakeClock = 1000;
+      tanium.beforeRequest = () => {
+        fakeClock += requestMs;
+      };
+      tanium.deadlines = { clock: () => fakeClock, minAttemptMs };
+      // Act
+      const reports: RunReport[] = [];
+      for (let i = 0; i < 40 && reports.at(-1)?.status !== 'caught_up'; i++) {
+        reports.push(await poll(limits, { stopAt: fakeClock + 200, clock: () => fakeClock }));
+      }
+      // Assess: no run fails, and each one gets further
+      expect(reports.at(-1)?.status).toBe('caught_up');
+      expect(reports.slice(0, -1).every((r) => r.stoppedBy === 'time_limit' && r.published > 0)).toBe(true);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(sorted(publisher.ids)).toEqual(ids(expected));
+    },
+  );
+
   it('does not read past a short page once the time for reading is up', async () => {
     // Prepare: no counts and a short first answer, which a run checks by reading on from its end; every
     // request takes 100 ms of a 120 ms run
@@ -644,8 +676,8 @@ describe('Alert poller: failures', () => {
     tanium.failing = new Set([8]);
     const newestOfEachPage: number[] = [];
     const page = tanium.page.bind(tanium);
-    tanium.page = async (offset, limit) => {
-      const answer = await page(offset, limit);
+    tanium.page = async (offset, limit, deadline) => {
+      const answer = await page(offset, limit, deadline);
       newestOfEachPage.push(Date.parse(answer.alerts[0]!.createdAt as string));
       return answer;
     };
