@@ -266,6 +266,11 @@ export class Vault {
     // in a result (a retryable failure) instead of an invocation timeout that publishes none.
     const deadline = deadlineAbort(options.deadline);
     const { signal } = deadline.controller;
+    // Not lib-storage's own abort: it leaves the requests in flight running, and a PutObject landing
+    // after incoming/ was deleted would leave the object behind. Failing its body instead makes the upload
+    // fail once those requests settled, which is waited for (bounded) before incoming/ is deleted.
+    const stopUpload = () => hasher.destroy(deadlinePassedError(signal.reason));
+    signal.addEventListener('abort', stopUpload, { once: true });
     try {
       const upload = new Upload({
         client: this.s3,
@@ -273,11 +278,12 @@ export class Vault {
         partSize,
         queueSize: this.queueSize,
         leavePartsOnError: false,
-        abortController: deadline.controller,
       });
+      const uploading = upload.done();
       try {
-        await upload.done();
+        await unlessAborted(uploading, signal);
       } catch (error) {
+        if (signal.aborted) await settledWithin(uploading, CLEANUP_WAIT_MS);
         const sourceError = hasher.sourceError;
         // Stop the source too when S3 failed (an archive entry stream aborts the whole archive read).
         const stop = sourceError ?? (signal.aborted ? deadlinePassedError(error) : vaultAddError(error));
@@ -286,9 +292,10 @@ export class Vault {
         await this.discardIncoming(incomingKey, upload.uploadId);
         throw stop;
       }
+      signal.removeEventListener('abort', stopUpload);
       const digests = hasher.digests;
       const key = vaultKey(digests.sha1);
-      let alreadyStored: boolean;
+      let alreadyStored: boolean | undefined;
       try {
         // Raced as well: the signal reaches an HTTP request, not a retry's wait before the next one.
         alreadyStored = await unlessAborted(this.exists(key, signal), signal);
@@ -297,13 +304,26 @@ export class Vault {
           await unlessAborted(this.copy(incomingKey, key, digests.size, metadataOut, signal), signal);
         }
       } catch (error) {
+        // A copy S3 finished but answered too late, or an object that was there all along, is stored:
+        // failing would send a "not stored" result for a file in the vault.
+        const stored = signal.aborted && (await this.existsWithin(key, CLEANUP_WAIT_MS));
         await this.discardIncoming(incomingKey, undefined);
+        if (stored) {
+          return {
+            vaultId: digests.sha1,
+            bucket: this.bucket,
+            key,
+            ...digests,
+            alreadyStored: alreadyStored ?? true,
+          };
+        }
         if (signal.aborted) throw deadlinePassedError(error);
         throw error instanceof VaultError ? error : vaultAddError(error);
       }
       await this.removeIncoming(incomingKey);
       return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
     } finally {
+      signal.removeEventListener('abort', stopUpload);
       deadline.clear();
     }
   }
@@ -509,6 +529,15 @@ export class Vault {
     };
   }
 
+  /** `exists`, given at most `ms`; false when S3 does not say in time (or fails). */
+  private async existsWithin(key: string, ms: number): Promise<boolean> {
+    let found = false;
+    await bestEffort(async (abortSignal) => {
+      found = await this.exists(key, abortSignal);
+    }, ms);
+    return found;
+  }
+
   private async exists(key: string, abortSignal?: AbortSignal): Promise<boolean> {
     try {
       await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
@@ -631,9 +660,12 @@ export class Vault {
  * Runs a cleanup call for at most CLEANUP_WAIT_MS, ignoring its failure. The race, not only the abort
  * signal, is what bounds it: a signal reaches the HTTP request, not whatever the call is waiting on first.
  */
-async function bestEffort(send: (abortSignal: AbortSignal) => Promise<unknown>): Promise<void> {
+async function bestEffort(
+  send: (abortSignal: AbortSignal) => Promise<unknown>,
+  ms: number = CLEANUP_WAIT_MS,
+): Promise<void> {
   const giveUp = new AbortController();
-  const timer = setTimeout(() => giveUp.abort(), CLEANUP_WAIT_MS);
+  const timer = setTimeout(() => giveUp.abort(), ms);
   const gaveUp = new Promise<void>((resolve) => giveUp.signal.addEventListener('abort', () => resolve()));
   try {
     await Promise.race([send(giveUp.signal).catch(() => undefined), gaveUp]);
@@ -641,6 +673,21 @@ async function bestEffort(send: (abortSignal: AbortSignal) => Promise<unknown>):
     clearTimeout(timer);
   }
 }
+
+/** Waits for `work` to settle, but at most `ms`; never rejects. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([work.then(noop, noop), timeUp]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function noop(): void {}
 
 /** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */
 function hashingFor(options: StoreEvidenceOptions): HashingStream {

@@ -164,3 +164,71 @@ describe('Vault: the invocation deadline after a streamed upload', () => {
     expect(await bucketState(bucket)).toEqual({ keys: [], uploads: 0 });
   });
 });
+
+describe('Vault: the deadline and S3 requests already under way on the streamed path', () => {
+  it('waits for a PutObject in flight at the deadline before deleting incoming/, so none is left', async () => {
+    // Prepare: a file of one part, whose PutObject S3 takes until just after the deadline to store
+    const bucket = `${BUCKET}-put`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const slow = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    const deadline = Date.now() + 1_000;
+    slow.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutObjectCommand') {
+          await delay(Math.max(0, deadline - Date.now()) + CLEANUP_WAIT_MS / 2);
+        }
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'holdPut' },
+    );
+    const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
+
+    // Act
+    const error = await failure(
+      vault.storeEvidence(
+        Readable.from([randomBytes(MiB)]),
+        { fileName: 'small.bin' },
+        { maxBytes: 64 * MiB, deadline },
+      ),
+    );
+    await delay(CLEANUP_WAIT_MS * 2);
+
+    // Assess
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+    expect(await bucketState(bucket)).toEqual({ keys: [], uploads: 0 });
+  });
+
+  it('reports a file whose copy S3 finished but answered after the deadline as stored', async () => {
+    // Prepare: the copy to vault/<sha1> is done at once; its answer comes well after the deadline
+    const bucket = `${BUCKET}-late-answer`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const slow = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    const deadline = Date.now() + 1_000;
+    slow.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'CopyObjectCommand') {
+          await delay(Math.max(0, deadline - Date.now()) + 5_000);
+        }
+        return result;
+      },
+      { step: 'finalizeRequest', name: 'holdCopyAnswer' },
+    );
+    const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
+
+    // Act
+    const stored = await vault.storeEvidence(
+      Readable.from([randomBytes(MiB)]),
+      { fileName: 'late.bin' },
+      { maxBytes: 64 * MiB, deadline },
+    );
+    const lateBy = Date.now() - deadline;
+
+    // Assess
+    expect(stored).toMatchObject({ alreadyStored: false, size: MiB });
+    expect(lateBy).toBeLessThan(2 * CLEANUP_WAIT_MS + 1_000);
+    expect(await bucketState(bucket)).toEqual({ keys: [stored.key], uploads: 0 });
+  });
+});
