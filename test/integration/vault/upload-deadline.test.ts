@@ -46,20 +46,37 @@ async function bucketState(bucket = BUCKET): Promise<{ keys: string[]; uploads: 
   };
 }
 
+/**
+ * A client of its own on moto whose `commands` S3 holds until `heldMs` after the deadline: before the
+ * request is sent (a slow S3), or, `answered`, after S3 has done the work (an answer that comes late).
+ */
+function holdingClient(
+  commands: string[],
+  deadline: number,
+  heldMs: number,
+  { answered = false }: { answered?: boolean } = {},
+): S3Client {
+  const client = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+  const hold = () => delay(Math.max(0, deadline - Date.now()) + heldMs);
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const held = commands.includes(context.commandName ?? '');
+      if (held && !answered) await hold();
+      const result = await next(args);
+      if (held && answered) await hold();
+      return result;
+    },
+    { step: 'finalizeRequest', name: 'hold' },
+  );
+  return client;
+}
+
 describe('Vault: the invocation deadline in the middle of a spooled upload', () => {
   it('aborts the multipart upload before failing, though a part is still in flight', async () => {
     // Prepare: every part is held in flight until well after the deadline, as a slow S3 would
     const deadline = Date.now() + 2_000;
-    s3.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'UploadPartCommand') {
-          await delay(Math.max(0, deadline - Date.now()) + PART_HELD_MS);
-        }
-        return next(args);
-      },
-      { step: 'initialize', name: 'holdParts' },
-    );
-    const vault = new Vault({ bucket: BUCKET, client: s3, spoolDir });
+    const slow = holdingClient(['UploadPartCommand'], deadline, PART_HELD_MS);
+    const vault = new Vault({ bucket: BUCKET, client: slow, spoolDir });
     const body = randomBytes(12 * MiB);
 
     // Act
@@ -87,21 +104,8 @@ describe('Vault: the invocation deadline in the middle of a spooled upload', () 
 
   it('fails within the cleanup bound of the deadline when S3 holds the abort too', async () => {
     // Prepare: a client of its own whose parts and abort are both held far past the deadline
-    const slow = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
     const deadline = Date.now() + 2_000;
-    const heldMs = 8_000;
-    slow.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (
-          context.commandName === 'UploadPartCommand' ||
-          context.commandName === 'AbortMultipartUploadCommand'
-        ) {
-          await delay(Math.max(0, deadline - Date.now()) + heldMs);
-        }
-        return next(args);
-      },
-      { step: 'initialize', name: 'holdPartsAndAbort' },
-    );
+    const slow = holdingClient(['UploadPartCommand', 'AbortMultipartUploadCommand'], deadline, 8_000);
     const vault = new Vault({ bucket: BUCKET, client: slow, spoolDir });
 
     // Act
@@ -130,18 +134,8 @@ describe('Vault: the invocation deadline after a streamed upload', () => {
     // a bucket of its own, since the test above leaves its parts to the lifecycle rule
     const bucket = `${BUCKET}-streamed`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const slow = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
     const deadline = Date.now() + 1_500;
-    const heldMs = 8_000;
-    slow.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'CopyObjectCommand') {
-          await delay(Math.max(0, deadline - Date.now()) + heldMs);
-        }
-        return next(args);
-      },
-      { step: 'finalizeRequest', name: 'holdCopy' },
-    );
+    const slow = holdingClient(['CopyObjectCommand'], deadline, 8_000);
     const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
 
     // Act
@@ -170,17 +164,8 @@ describe('Vault: the deadline and S3 requests already under way on the streamed 
     // Prepare: a file of one part, whose PutObject S3 takes until just after the deadline to store
     const bucket = `${BUCKET}-put`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const slow = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
     const deadline = Date.now() + 1_000;
-    slow.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'PutObjectCommand') {
-          await delay(Math.max(0, deadline - Date.now()) + CLEANUP_WAIT_MS / 2);
-        }
-        return next(args);
-      },
-      { step: 'finalizeRequest', name: 'holdPut' },
-    );
+    const slow = holdingClient(['PutObjectCommand'], deadline, CLEANUP_WAIT_MS / 2);
     const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
 
     // Act
@@ -204,18 +189,8 @@ describe('Vault: the deadline and S3 requests already under way on the streamed 
     // Prepare: the copy to vault/<sha1> is done at once; its answer comes well after the deadline
     const bucket = `${BUCKET}-late-answer`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const slow = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
     const deadline = Date.now() + 1_000;
-    slow.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args);
-        if (context.commandName === 'CopyObjectCommand') {
-          await delay(Math.max(0, deadline - Date.now()) + 5_000);
-        }
-        return result;
-      },
-      { step: 'finalizeRequest', name: 'holdCopyAnswer' },
-    );
+    const slow = holdingClient(['CopyObjectCommand'], deadline, 5_000, { answered: true });
     const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
 
     // Act
