@@ -92,7 +92,7 @@
  * the first run, alerts past a short answer of a Tanium that sends no count and caps `limit`.
  */
 import type { Alert } from '../tanium/alerts.ts';
-import { DeadlineError, TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { causedByDeadline, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
   alertDetail,
   alertEntry,
@@ -576,8 +576,10 @@ class PollerRun {
 
   /**
    * A page, or undefined when the time for reading ran out during the request (the client had no time
-   * left to send it, or it was still running at the read deadline): the run then stops as at its time
-   * limit, publishing what it read, instead of failing and leaving a large group where it was.
+   * left to send it, or it was still running at the read deadline, login included): the run then stops
+   * as at its time limit, publishing what it read, instead of failing and leaving a large group where it
+   * was. Not the head read: a run that read nothing has learnt nothing, and a Tanium that never answers
+   * must fail its runs, or no alarm would tell.
    */
   private async readInTime(offset: number): Promise<Page | undefined> {
     this.report.taniumRequests++;
@@ -586,8 +588,12 @@ class PollerRun {
     try {
       result = await this.deps.source.page(offset, limit, this.readUntil);
     } catch (error) {
-      if (error instanceof DeadlineError) {
+      if (this.pages.length > 0 && causedByDeadline(error)) {
         this.report.stoppedBy = 'time_limit';
+        this.deps.logger.warn("A Tanium read was cut at the end of the run's time for reading", {
+          offset,
+          error: toTaniumError(error).message,
+        });
         return undefined;
       }
       this.readFailed = true;
@@ -648,7 +654,7 @@ class PollerRun {
       next = await this.deps.source.page(offset + length, this.pageSize, this.readUntil);
     } catch (error) {
       // Out of time to check: as with no request left, the page is not taken for the end of the list.
-      if (error instanceof DeadlineError) return true;
+      if (causedByDeadline(error)) return true;
       this.readFailed = true;
       throw error;
     }

@@ -84,6 +84,18 @@ export class DeadlineError extends TaniumError {
   }
 }
 
+/**
+ * Whether the caller's deadline is what stopped it: a DeadlineError, or an error wrapping one (a login cut
+ * at the deadline is a LoginError, a prefixed error a copy).
+ */
+export function causedByDeadline(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 8; depth++) {
+    if (cause instanceof DeadlineError) return true;
+    cause = cause.cause;
+  }
+  return false;
+}
+
 /** Bad input: a parameter, an event, a request envelope. Never retried. */
 export class ValidationError extends TaniumError {
   constructor(message: string) {

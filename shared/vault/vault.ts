@@ -392,45 +392,50 @@ export class Vault {
     });
 
     const stored: { name: string; evidence: StoredEvidence }[] = [];
+    // Until the archive's own upload is done too (keep=both), which for gigabytes outlasts the read.
     const stopProgress = this.logProgress(options, reader, () => stored.length);
     try {
-      for await (const entry of reader) {
-        const name = entry.baseName || baseName(options.remotePath ?? '') || options.fileId;
-        if (keep === 'archive') {
-          // Still read every entry: a wrong password or a corrupt archive must fail here as well.
-          entry.stream.resume();
-          continue;
+      try {
+        for await (const entry of reader) {
+          const name = entry.baseName || baseName(options.remotePath ?? '') || options.fileId;
+          if (keep === 'archive') {
+            // Still read every entry: a wrong password or a corrupt archive must fail here as well.
+            entry.stream.resume();
+            continue;
+          }
+          // The reader enforces the cap per entry too; passing it here picks the spool when the cap fits it.
+          const evidence = await this.storeEvidence(
+            entry.stream,
+            { ...common, fileName: name },
+            { maxBytes: options.maxBytes, tooLarge, deadline: options.deadline },
+          );
+          stored.push({ name, evidence });
         }
-        // The reader enforces the cap per entry too; passing it here picks the spool when the cap fits it.
-        const evidence = await this.storeEvidence(
-          entry.stream,
-          { ...common, fileName: name },
-          { maxBytes: options.maxBytes, tooLarge, deadline: options.deadline },
-        );
-        stored.push({ name, evidence });
+        if (reader.entries === 0) throw new ArchiveError('The archive contains no file');
+        archiveBody?.end();
+      } catch (error) {
+        archiveBody?.destroy(error instanceof Error ? error : new Error(String(error)));
+        if (!source.destroyed) source.destroy();
+        await archiveStore?.catch(() => undefined);
+        // When storing the archive failed, the read failed because of it: report the S3 error.
+        throw archiveFailure instanceof VaultError ? archiveFailure : error;
       }
-      if (reader.entries === 0) throw new ArchiveError('The archive contains no file');
-      archiveBody?.end();
-    } catch (error) {
-      archiveBody?.destroy(error instanceof Error ? error : new Error(String(error)));
-      if (!source.destroyed) source.destroy();
-      await archiveStore?.catch(() => undefined);
-      // When storing the archive failed, the read failed because of it: report the S3 error.
-      throw archiveFailure instanceof VaultError ? archiveFailure : error;
+      const archiveSize = reader.bytesRead;
+      const items = stored.map(({ name, evidence }) =>
+        this.item(evidence, name, options, archiveSize, false),
+      );
+      if (archiveStore) {
+        const archive = await archiveStore;
+        items.push(this.item(archive, options.archiveName, options, archiveSize, true));
+      }
+      return items;
     } finally {
       stopProgress();
     }
-    const archiveSize = reader.bytesRead;
-    const items = stored.map(({ name, evidence }) => this.item(evidence, name, options, archiveSize, false));
-    if (archiveStore) {
-      const archive = await archiveStore;
-      items.push(this.item(archive, options.archiveName, options, archiveSize, true));
-    }
-    return items;
   }
 
   /**
-   * Logs, every progressIntervalMs while an archive is read, how much of it was read and how many files
+   * Logs, every progressIntervalMs while an archive is stored, how much of it was read and how many files
    * are stored: a multi-gigabyte get file runs for minutes, and its log would otherwise show nothing
    * between the request and its result. Returns the stop.
    */
@@ -639,10 +644,13 @@ export class Vault {
 
   /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */
   private async discardIncoming(key: string, uploadId: string | undefined): Promise<void> {
-    await this.abortUpload(key, uploadId);
-    await bestEffort((abortSignal) =>
-      this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
-    );
+    // Side by side: after a deadline the cleanup eats into the time kept for publishing the result.
+    await Promise.all([
+      this.abortUpload(key, uploadId),
+      bestEffort((abortSignal) =>
+        this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+      ),
+    ]);
   }
 
   /** Best effort: a failure leaves the parts to the bucket's lifecycle rule for incomplete uploads. */

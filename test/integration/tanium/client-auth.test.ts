@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
+import { causedByDeadline, LoginError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import { digestCredential } from '../../emulator/index.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
@@ -388,6 +389,22 @@ describe('Tanium client: authentication', () => {
       expect(emulator.requestCount({ path: LOGIN })).toBe(1);
     },
   );
+
+  it('reports a login cut at the deadline as a failed login the deadline caused', async () => {
+    // Prepare
+    emulator.faults.add({ method: 'POST', path: LOGIN, times: 1, kind: 'delay', ms: 4000 });
+    const client = clientFor(emulator, { auth: 'password' });
+
+    // Act
+    const error = await taniumFailure(client.request({ ...STATUS, deadline: Date.now() + 1500 }));
+
+    // Assess: the alert poller takes it for the end of its time for reading, not for a Tanium failure
+    expect(error).toBeInstanceOf(LoginError);
+    expect(error.message).toBe(
+      `Login failed: Error connecting to server: the invocation ran out of time during POST ${LOGIN}`,
+    );
+    expect(causedByDeadline(error)).toBe(true);
+  });
 
   it('reports bad credentials on the legacy route as a failed login', async () => {
     emulator.switches.loginRoute404 = true;

@@ -3,6 +3,7 @@ import { alertDetail, alertEntry, entrySize } from '../../../shared/alerts/alert
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
+import { DeadlineError, LoginError } from '../../../shared/tanium/errors.ts';
 import {
   CapturePublisher,
   duplicates,
@@ -368,6 +369,42 @@ describe('Alert poller: ties, order and arrivals', () => {
       expect(sorted(publisher.ids)).toEqual(ids(expected));
     },
   );
+
+  it('fails a run whose head read the deadline cut, and says nothing about a time limit', async () => {
+    // Prepare: every request outlasts the run, as against a Tanium that never answers
+    tanium.addSteady(20, 1000, T0);
+    let fakeClock = 1000;
+    tanium.beforeRequest = () => {
+      fakeClock += 500;
+    };
+    tanium.deadlines = { clock: () => fakeClock, minAttemptMs: 5 };
+    // Act
+    const report = await poll({}, { stopAt: fakeClock + 200, clock: () => fakeClock });
+    // Assess
+    expect(report).toMatchObject({ status: 'failed', stoppedBy: 'error', published: 0 });
+  });
+
+  it('stops at the time for reading when a read behind a login is cut at its deadline', async () => {
+    // Prepare: a backlog; the third read's login (a LoginError around the deadline) runs out of time
+    tanium.addSteady(300, 1000, T0);
+    const page = tanium.page.bind(tanium);
+    let reads = 0;
+    tanium.page = async (offset, limit, deadline) => {
+      reads++;
+      if (reads === 3) {
+        const cut = new DeadlineError('transient', 'the invocation ran out of time during POST /login', {
+          retryable: true,
+        });
+        throw new LoginError('transient', `Login failed: ${cut.message}`, { retryable: true, cause: cut });
+      }
+      return page(offset, limit, deadline);
+    };
+    // Act
+    const report = await poll({ pageSize: 50 });
+    // Assess
+    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'time_limit' });
+    expect(silentLogger.warnings).toContain("A Tanium read was cut at the end of the run's time for reading");
+  });
 
   it('does not read past a short page once the time for reading is up', async () => {
     // Prepare: no counts and a short first answer, which a run checks by reading on from its end; every

@@ -133,8 +133,8 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
 });
 
 describe('Vault: progress of a long get file', () => {
-  it('logs how far a running archive got, with the request id, and stops when it ends', async () => {
-    // Prepare: a 1 MiB archive that arrives in 64 KiB chunks 10 ms apart
+  /** A 1 MiB archive of one file, and a body that delivers it in 64 KiB chunks 10 ms apart. */
+  async function slowArchive(): Promise<{ archive: Buffer; body: Readable }> {
     const archive = await buildZip([
       {
         name: 'memory.dmp',
@@ -146,7 +146,7 @@ describe('Vault: progress of a long get file', () => {
         mtime: new Date('2024-01-15T10:00:00Z'),
       },
     ]);
-    const slow = Readable.from(
+    const body = Readable.from(
       (async function* () {
         for (let at = 0; at < archive.length; at += 64 * 1024) {
           await sleep(10);
@@ -154,12 +154,23 @@ describe('Vault: progress of a long get file', () => {
         }
       })(),
     );
+    return { archive, body };
+  }
+
+  function progressLines(): { lines: Record<string, unknown>[]; logger: VaultOptions['logger'] } {
     const lines: Record<string, unknown>[] = [];
     const logger = { warn: () => undefined, info: (_message: string, extra = {}) => lines.push(extra) };
+    return { lines, logger };
+  }
+
+  it('logs how far a running archive got, with the request id, and stops when it ends', async () => {
+    // Prepare
+    const { archive, body } = await slowArchive();
+    const { lines, logger } = progressLines();
     const vault = streamedVault({ logger, progressIntervalMs: 25 });
 
     // Act
-    const items = await vault.storeArchive(slow, {
+    const items = await vault.storeArchive(body, {
       archiveName: 'memory.zip',
       fileId: 'file-9',
       requestId: 'req-progress',
@@ -181,5 +192,28 @@ describe('Vault: progress of a long get file', () => {
     const read = lines.map((line) => line.archiveBytesRead as number);
     expect(read.at(-1)).toBeGreaterThan(read[0]!);
     expect(lines.length).toBe(after);
+  });
+
+  it('keeps logging while the archive itself is still being stored after the read (keep=both)', async () => {
+    // Prepare: the copy of the archive to its content address takes 200 ms after everything was read
+    const { body } = await slowArchive();
+    const { lines, logger } = progressLines();
+    s3.on(CopyObjectCommand).callsFake(async (input: { Metadata?: Record<string, string> }) => {
+      if (input.Metadata?.['file-name'] === 'memory.zip') await sleep(200);
+      return {};
+    });
+    const vault = streamedVault({ logger, progressIntervalMs: 25, multipartCopyThreshold: 64 * MiB });
+
+    // Act
+    const items = await vault.storeArchive(body, {
+      archiveName: 'memory.zip',
+      fileId: 'file-10',
+      maxBytes: 64 * MiB,
+      keep: 'both',
+    });
+
+    // Assess: lines after the extracted file was stored, while the archive's copy ran
+    expect(items).toHaveLength(2);
+    expect(lines.filter((line) => line.filesStored === 1).length).toBeGreaterThan(2);
   });
 });
