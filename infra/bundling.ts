@@ -80,3 +80,12 @@ export function esbuildBuildOptions(entry: string, outfile: string): EsbuildBuil
 
 /** The deployed size limit the tests hold every bundle to (bytes of `index.mjs`). */
 export const MAX_BUNDLE_BYTES = 1_200_000;
+
+/**
+ * The functions' NODE_OPTIONS: with source maps, stack traces point into the TypeScript sources through
+ * the separate .map file, which Node then parses at every cold start. The handler benchmark imports
+ * each bundle with these options too.
+ */
+export function functionNodeOptions(sourceMaps: boolean): { NODE_OPTIONS?: string } {
+  return sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {};
+}

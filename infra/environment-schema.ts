@@ -124,6 +124,7 @@ export const environmentConfigSchema = settings({
   accessLogsExpirationDays: number,
   logRetention: retentionDays,
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
+  sourceMaps: boolean,
   getFileMaxBytes: number,
   functions: settings(
     Object.fromEntries(FUNCTION_NAMES.map((fn) => [fn, functionSettings])) as Record<

@@ -123,6 +123,7 @@ export class TaniumThreatResponseStack extends Stack {
       logRetention: config.logRetention,
       logRemovalPolicy: retention,
       logLevel: config.logLevel,
+      sourceMaps: config.sourceMaps,
       metricsNamespace: config.metricsNamespace,
       vpc: this.network?.vpc,
       securityGroups: this.network ? [this.network.securityGroup] : undefined,

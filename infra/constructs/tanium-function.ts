@@ -17,7 +17,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { BUNDLE_SETTINGS } from '../bundling.ts';
+import { BUNDLE_SETTINGS, functionNodeOptions } from '../bundling.ts';
 import type { FunctionSettings } from '../environments.ts';
 import type { FunctionName } from '../families.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
@@ -46,6 +46,8 @@ export interface TaniumFunctionProps {
   readonly logRetention: logs.RetentionDays;
   readonly logRemovalPolicy: RemovalPolicy;
   readonly logLevel: string;
+  /** NODE_OPTIONS=--enable-source-maps (see EnvironmentConfig.sourceMaps). */
+  readonly sourceMaps?: boolean;
   readonly metricsNamespace: string;
   readonly vpc?: ec2.IVpc;
   readonly securityGroups?: ec2.ISecurityGroup[];
@@ -123,8 +125,7 @@ export class TaniumFunction extends NodejsFunction {
         POWERTOOLS_SERVICE_NAME: props.name,
         POWERTOOLS_LOG_LEVEL: props.logLevel,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
-        // Stack traces point into the TypeScript sources through the separate .map file.
-        NODE_OPTIONS: '--enable-source-maps',
+        ...functionNodeOptions(props.sourceMaps ?? false),
         ...props.environment,
       },
       bundling: cdkBundlingOptions(),

@@ -243,7 +243,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         POWERTOOLS_SERVICE_NAME: name,
         POWERTOOLS_LOG_LEVEL: s.config.logLevel,
         POWERTOOLS_METRICS_NAMESPACE: s.config.metricsNamespace,
-        NODE_OPTIONS: '--enable-source-maps',
+        // Source maps cost every cold start the parse of the .map file: dev has them, prod not.
+        ...(s.config.sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
         TANIUM_SECRET_ID: ref(id(s.stack.credentials as never)),
         EVENT_BUS_NAME: ref(id(s.stack.bus)),
       };
