@@ -644,13 +644,12 @@ export class Vault {
 
   /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */
   private async discardIncoming(key: string, uploadId: string | undefined): Promise<void> {
-    // Side by side: after a deadline the cleanup eats into the time kept for publishing the result.
-    await Promise.all([
-      this.abortUpload(key, uploadId),
-      bestEffort((abortSignal) =>
-        this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
-      ),
-    ]);
+    // The abort first: a CompleteMultipartUpload still in flight then fails, instead of creating the
+    // object after a delete that found nothing.
+    await this.abortUpload(key, uploadId);
+    await bestEffort((abortSignal) =>
+      this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+    );
   }
 
   /** Best effort: a failure leaves the parts to the bucket's lifecycle rule for incomplete uploads. */

@@ -81,6 +81,12 @@ describe('Infrastructure configuration: environments', () => {
     expect(resolveEnvironment('dev').poller.reservedConcurrency).toBeUndefined();
   });
 
+  it('turns source maps on in dev only: Node parses the map at every cold start', () => {
+    expect(resolveEnvironment('dev').sourceMaps).toBe(true);
+    expect(resolveEnvironment('prod').sourceMaps).toBe(false);
+    expect(resolveEnvironment('prod', { sourceMaps: true }).sourceMaps).toBe(true);
+  });
+
   it.each([0, 1.5, 1001])('rejects a poller reserved concurrency of %s, naming the setting', (value) => {
     expect(() => resolveEnvironment('dev', { poller: { reservedConcurrency: value } })).toThrow(
       /poller.reservedConcurrency must be unset or an integer from 1 to 1000/,

@@ -244,7 +244,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         POWERTOOLS_LOG_LEVEL: s.config.logLevel,
         POWERTOOLS_METRICS_NAMESPACE: s.config.metricsNamespace,
         // Source maps cost every cold start the parse of the .map file: dev has them, prod not.
-        ...(s.config.sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
+        ...(envName === 'dev' ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
         TANIUM_SECRET_ID: ref(id(s.stack.credentials as never)),
         EVENT_BUS_NAME: ref(id(s.stack.bus)),
       };

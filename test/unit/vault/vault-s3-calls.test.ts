@@ -107,6 +107,41 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
     expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
   });
 
+  it('leaves no incoming/ object when a CompleteMultipartUpload in flight at the deadline lands late', async () => {
+    // Prepare: S3 takes 1.5 s to complete the upload (longer than the vault waits after the deadline)
+    // and 0.8 s to abort one; a bucket of one key's state decides what each call finds
+    const objects = new Set<string>();
+    let aborted = false;
+    s3.on(CompleteMultipartUploadCommand).callsFake(async (input: { Key: string }) => {
+      await sleep(1_500);
+      if (aborted) throw s3Error('NoSuchUpload', 404);
+      objects.add(input.Key);
+      return {};
+    });
+    s3.on(AbortMultipartUploadCommand).callsFake(async (input: { Key: string }) => {
+      await sleep(800);
+      if (objects.has(input.Key)) throw s3Error('NoSuchUpload', 404);
+      aborted = true;
+      return {};
+    });
+    s3.on(DeleteObjectCommand).callsFake(async (input: { Key: string }) => {
+      objects.delete(input.Key);
+      return {};
+    });
+
+    // Act
+    const error = await failure(
+      streamedVault().storeEvidence(zeros(6 * MiB), { fileName: 'dump.bin' }, { deadline: Date.now() + 100 }),
+    );
+    await sleep(1_000);
+
+    // Assess
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+    expect([...objects]).toEqual([]);
+  });
+
   it('stores the file when deleting incoming/ after the copy fails, with a warning', async () => {
     // Prepare
     const logger = { warn: vi.fn() };
