@@ -8,6 +8,7 @@ import {
   secretValues,
   type TaniumCredentials,
 } from '../config/credentials.ts';
+import { unlessAborted } from '../config/unless-aborted.ts';
 import { agentFor } from './agent.ts';
 import { DeadlineSignals } from './deadline-signals.ts';
 import { errorText, looksLikeHtml } from './error-text.ts';
@@ -485,16 +486,22 @@ export class TaniumClient {
     const started = Date.now();
     // A closed agent (closeAgents() at CLI exit or in tests) is replaced by a fresh one from the cache.
     if (this.agent.closed) this.agent = agentFor(this.credentials);
-    const response = await undiciRequest(this.agent, {
-      origin: this.origin,
-      path: url,
-      method: request.method,
-      headers,
-      body: body ?? null,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      ...(Number.isFinite(deadline) ? { signal: this.deadlines.at(deadline) } : {}),
-    });
+    const signal = Number.isFinite(deadline) ? this.deadlines.at(deadline) : undefined;
+    // Raced as well: undici acts on an abort only once the request has a connection, so a connect or TLS
+    // handshake that stalls would hold the call until the connect timeout, past the deadline.
+    const response = await unlessAborted(
+      undiciRequest(this.agent, {
+        origin: this.origin,
+        path: url,
+        method: request.method,
+        headers,
+        body: body ?? null,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        ...(signal ? { signal } : {}),
+      }),
+      signal,
+    );
     if (this.logger.debugEnabled?.() ?? true) {
       this.logger.debug('Tanium request', {
         ...request.logContext,

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
-import { closeAgents } from '../../../shared/tanium/agent.ts';
+import { CONNECT_TIMEOUT_MS, closeAgents } from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
@@ -12,6 +12,7 @@ import { segment, TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { freePort } from '../../helpers/moto.ts';
+import { startSilentEndpoint } from '../../helpers/silent-endpoint.ts';
 import {
   capturingLogger,
   clientFor,
@@ -355,6 +356,28 @@ describe('Tanium client: transport, retries and responses', () => {
       // What tells the alert poller its time for reading is up, not that Tanium failed.
       expect(error).toBeInstanceOf(DeadlineError);
       expect(Date.now() - started).toBeLessThan(3500);
+    });
+
+    it('cuts a TLS handshake that never completes at the deadline, not at the connect timeout', async () => {
+      // Prepare: a port that accepts the connection and never answers the TLS hello
+      const silent = await startSilentEndpoint();
+      const client = clientFor(emulator, { secret: { base_url: silent.url.replace('http:', 'https:') } });
+      const started = Date.now();
+      try {
+        // Act
+        const error = await taniumFailure(
+          client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 1500 }),
+        );
+
+        // Assess: the connect timeout is 10 s
+        expect(error.message).toBe(
+          `Error connecting to server: the invocation ran out of time during GET ${CONNS}`,
+        );
+        expect(error).toBeInstanceOf(DeadlineError);
+        expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_MS / 2);
+      } finally {
+        silent.close();
+      }
     });
 
     it('cuts every request sharing a deadline at it, with no listener warning', async () => {
