@@ -4,6 +4,7 @@ import { DeadlineError, TaniumError } from './errors.ts';
 /** What went wrong below HTTP, and whether the request can have reached Tanium. */
 export type TransportFailure =
   | 'tls'
+  | 'not_tls'
   | 'dns'
   | 'refused'
   | 'unreachable'
@@ -27,6 +28,17 @@ const TLS_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'HOSTNAME_MISMATCH',
+]);
+
+/**
+ * OpenSSL's answers to bytes that are not TLS at all: the port speaks plain HTTP (an `https://` base URL
+ * for an `http://` server) or something else. Not a certificate problem, whatever ca_bundle says.
+ */
+const NOT_TLS_CODES = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'ERR_SSL_HTTP_REQUEST',
+  'ERR_SSL_UNKNOWN_PROTOCOL',
 ]);
 
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']);
@@ -81,6 +93,7 @@ export function classifyTransportError(
 ): { failure: TransportFailure; code: string } {
   const code = errorCode(error);
   if (deadlineHit) return { failure: 'deadline', code };
+  if (NOT_TLS_CODES.has(code)) return { failure: 'not_tls', code };
   if (TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL'))
     return { failure: 'tls', code };
   if (DNS_CODES.has(code)) return { failure: 'dns', code };
@@ -152,6 +165,12 @@ export function transportError(
       return new TaniumError(
         'transport',
         `${prefix}TLS certificate verification failed (${code}). Check ca_bundle or the server certificate.`,
+        { retryable: false, cause },
+      );
+    case 'not_tls':
+      return new TaniumError(
+        'transport',
+        `${prefix}${host}:${port} did not answer with TLS (${code}). Check that base_url names Tanium's HTTPS address and port.`,
         { retryable: false, cause },
       );
     case 'dns':

@@ -1,6 +1,7 @@
 import dns, { type LookupAddress } from 'node:dns';
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
@@ -356,6 +357,30 @@ describe('Tanium client: transport, retries and responses', () => {
       // What tells the alert poller its time for reading is up, not that Tanium failed.
       expect(error).toBeInstanceOf(DeadlineError);
       expect(Date.now() - started).toBeLessThan(3500);
+    });
+
+    it('says a server that answers plain HTTP is not speaking TLS, rather than blaming the certificate', async () => {
+      // Prepare: an http:// server behind an https:// base URL
+      const plain = createHttpServer((_request, response) => response.end('hello'));
+      plain.listen(0, '127.0.0.1');
+      await once(plain, 'listening');
+      const { port } = plain.address() as AddressInfo;
+      const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` } });
+      try {
+        // Act
+        const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+
+        // Assess
+        expect(error).toMatchObject({ kind: 'transport', retryable: false });
+        expect(error.message).toMatch(
+          new RegExp(
+            `^Error connecting to server: 127\\.0\\.0\\.1:${port} did not answer with TLS \\(ERR_SSL_[A-Z_]+\\)\\. Check that base_url names Tanium's HTTPS address and port\\.$`,
+          ),
+        );
+      } finally {
+        plain.closeAllConnections();
+        plain.close();
+      }
     });
 
     it('cuts a TLS handshake that never completes at the deadline, not at the connect timeout', async () => {
