@@ -6,6 +6,9 @@ export class UsageError extends Error {
   }
 }
 
+/** The longest `--timeout`: a day. */
+export const MAX_TIMEOUT_SECONDS = 86_400;
+
 export interface RunArgs {
   action: string;
   params: Record<string, string>;
@@ -29,8 +32,9 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     } else if (arg.startsWith('--param=')) addParam(params, arg.slice('--param='.length));
     else if (arg === '--timeout') {
       const value = Number(args[++i]);
-      if (!Number.isInteger(value) || value <= 0)
-        throw new UsageError('--timeout needs a positive number of seconds');
+      // A day at most: the deadline becomes a timer, and Node's timers stop at 2^31 - 1 ms (24.8 days).
+      if (!Number.isInteger(value) || value <= 0 || value > MAX_TIMEOUT_SECONDS)
+        throw new UsageError(`--timeout needs a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}`);
       timeoutSeconds = value;
     } else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg}`);
     else if (action === undefined) action = arg;

@@ -40,16 +40,17 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       case 'run':
         return await runCommand(rest, io);
       case 'actions': {
+        onlyOptions(rest, ['--json']);
         const infos = actionInfos();
         io.out(rest.includes('--json') ? JSON.stringify(infos, null, 2) : formatActions(infos));
         return 0;
       }
       case 'emulator': {
         const { main: emulatorMain } = await import('../test/emulator/cli.ts');
-        await emulatorMain(rest);
-        return 0;
+        return await emulatorMain(rest);
       }
       case 'docs': {
+        onlyOptions(rest, []);
         const { writeReadmeDocs } = await import('./docs.ts');
         try {
           await writeReadmeDocs(readmePath(import.meta.url));
@@ -81,6 +82,12 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     }
     throw error;
   }
+}
+
+/** A command that takes no argument but `allowed`: anything else is a usage error, not ignored. */
+function onlyOptions(args: readonly string[], allowed: readonly string[]): void {
+  const unknown = args.find((arg) => !allowed.includes(arg));
+  if (unknown !== undefined) throw new UsageError(`Unknown option ${unknown}`);
 }
 
 async function runCommand(args: readonly string[], io: Io): Promise<number> {

@@ -28,16 +28,21 @@ export function parseArgs(argv: readonly string[]): EmulatorOptions | string {
 
 /**
  * Starts the emulator for manual use and the local pipeline; prints where it listens and how to log in,
- * and runs until SIGINT or SIGTERM.
+ * and runs until SIGINT or SIGTERM. Returns the exit status: 0, 1 when it cannot start, 2 for bad usage.
  */
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   const options = parseArgs(argv);
   if (typeof options === 'string') {
     process.stderr.write(`${options}\n`);
-    process.exitCode = options === USAGE ? 0 : 2;
-    return;
+    return options === USAGE ? 0 : 2;
   }
-  const emulator = await startEmulator(options);
+  let emulator: Awaited<ReturnType<typeof startEmulator>>;
+  try {
+    emulator = await startEmulator(options);
+  } catch (error) {
+    process.stderr.write(`The emulator could not start: ${startFailure(error, options.port)}\n`);
+    return 1;
+  }
   let caDir: string | undefined;
   let caFile: string | undefined;
   if (emulator.ca) {
@@ -75,4 +80,17 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   await emulator.close();
   if (caDir) await rm(caDir, { recursive: true, force: true });
   process.stdout.write('Tanium TR emulator stopped.\n');
+  return 0;
+}
+
+/** What a user can act on, for the failures starting the emulator meets in practice. */
+export function startFailure(error: unknown, port: number | undefined): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (code === 'EADDRINUSE')
+    return `port ${port} is already in use; pick another with --port, or leave it out`;
+  if (code === 'EACCES') return `port ${port} needs privileges this user lacks; pick one above 1023`;
+  if (code === 'ENOENT' && /openssl/.test(String((error as Error).message))) {
+    return 'openssl is needed to make its TLS certificate; install it, or run with --http';
+  }
+  return error instanceof Error ? error.message : String(error);
 }

@@ -174,11 +174,31 @@ describe('Command line: tanium-tr against the emulator started from the command 
     [['run'], 'Name the action to run'],
     [['run', 'list connections', '--param', 'novalue'], '--param needs name=value'],
     [['frobnicate'], "Unknown command 'frobnicate'"],
+    [
+      ['run', 'list connections', '--timeout', '3000000'],
+      '--timeout needs a whole number of seconds from 1 to 86400',
+    ],
+    [['actions', '--jsn'], 'Unknown option --jsn'],
+    [['docs', '--check'], 'Unknown option --check'],
+    [['emulator', '--bogus'], 'Unknown option: --bogus'],
+    [['emulator', '--port', '99999'], 'Invalid --port value: 99999'],
   ])('exits 2 for the usage error %j', (args, message) => {
     const run = cli(...args);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(message);
     expect(run.stdout).toBe('');
+  });
+
+  it('exits 1 with a plain message when the emulator port is taken', () => {
+    // Act: the port of the emulator this suite started
+    const port = new URL(env.TANIUM_BASE_URL!).port;
+    const run = cli('emulator', '--port', port);
+
+    // Assess
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim()).toBe(
+      `The emulator could not start: port ${port} is already in use; pick another with --port, or leave it out`,
+    );
   });
 
   it('lists every action with its parameters as JSON', () => {
