@@ -46,6 +46,9 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
       `moto: ${moto.endpoint} (bus ${resources.names.bus}, bucket ${resources.names.bucket}, table ${resources.names.table})`,
     );
     io.out(`Results arrive on ${resources.results.url} through a rule on the bus.`);
+    // Without moto nothing can arrive: say so at once rather than after the step's timeout.
+    const motoGone = moto.unexpectedExit.then((error) => Promise.reject(error));
+    motoGone.catch(() => undefined);
     environment.startPollers();
 
     const state = { connectionId: '' };
@@ -60,6 +63,7 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
       const detail = await Promise.race([
         environment.results.waitFor(requestId, STEP_TIMEOUT_MS),
         interruption,
+        motoGone,
       ]);
       for (const line of describeResult(detail)) io.out(line);
       if (detail.status !== 'success') failures++;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { FAMILIES, type Family } from '../../shared/actions/types.ts';
@@ -95,16 +96,24 @@ export async function startLocalEnvironment(
       options.metrics ?? quietMetrics,
     );
     const controller = new AbortController();
+    // Every poller, and the SDK calls each makes, listens to it at once: that is by design, not a leak.
+    setMaxListeners(0, controller.signal);
     const results = new ResultListener(aws.sqs, resources.results, options.onResult);
     const running: Promise<void>[] = [];
-    /** Runs `poll` until stopped; a failure is reported and the polling goes on, as Lambda's would. */
+    /**
+     * Runs `poll` until stopped; a failure is reported and the polling goes on, as Lambda's would. A
+     * failure that repeats is reported once, until a poll succeeds again.
+     */
     const keepPolling = async (queue: Family | 'results', poll: () => Promise<void>) => {
+      let failing = false;
       while (!controller.signal.aborted) {
         try {
           await poll();
+          failing = false;
         } catch (error) {
           if (controller.signal.aborted) return;
-          options.onPollError?.(queue, error);
+          if (!failing) options.onPollError?.(queue, error);
+          failing = true;
           await delay(500);
         }
       }

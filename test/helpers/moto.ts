@@ -12,6 +12,11 @@ export interface MotoServer {
    * would override it; returns a function that puts the environment back as it was.
    */
   applyEnv(): () => void;
+  /**
+   * Settles with the error to report if the server exits before `stop()` (killed, crashed): a run that
+   * waits on moto can fail at once instead of at its own timeout. Never settles otherwise.
+   */
+  unexpectedExit: Promise<Error>;
   stop(): Promise<void>;
 }
 
@@ -116,10 +121,21 @@ export async function startMoto(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const pid = child.pid ?? 0;
+  let stopping = false;
+  const unexpectedExit = new Promise<Error>((resolve) => {
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      const tail = stderr.trim().split('\n').slice(-3).join('\n');
+      resolve(
+        new Error(`moto (local AWS) exited unexpectedly (${code ?? signal})${tail ? `: ${tail}` : ''}`),
+      );
+    });
+  });
   return {
     endpoint,
     port,
     pid,
+    unexpectedExit,
     applyEnv() {
       const motoEnv: Record<string, string> = {
         AWS_ENDPOINT_URL: endpoint,
@@ -145,6 +161,7 @@ export async function startMoto(
       };
     },
     async stop() {
+      stopping = true;
       // Ctrl-C reaches moto too: it may be gone already, and 'exit' would never come again.
       if (ended(child)) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { request } from 'node:https';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { INVESTIGATION } from '../../cli/local/investigation.ts';
+import { FAMILIES } from '../../shared/actions/types.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -209,6 +210,34 @@ describe('npm start (the local pipeline)', () => {
     },
     60_000,
   );
+
+  it('fails at once, saying so, when moto exits in the middle of the run', async () => {
+    // Prepare: moto (the pipeline's python3 child) is killed once the first step is sent
+    let killed = false;
+    const cli = runCli((stdout) => {
+      if (killed || !stdout.includes(`[1/${INVESTIGATION.length}]`)) return;
+      killed = true;
+      const found = spawnSync('pgrep', ['-P', String(cli.child.pid), 'python3'], { encoding: 'utf8' });
+      for (const pid of found.stdout.split(/\s+/).filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    });
+
+    // Act
+    let code: number | null;
+    const started = Date.now();
+    try {
+      code = await cli.exited;
+    } finally {
+      cli.kill();
+    }
+
+    // Assess: well before the step's 90 s, and one line per queue at most about the failed polls
+    expect(killed).toBe(true);
+    expect(code).toBe(1);
+    expect(cli.output.stderr).toMatch(/The local pipeline failed: moto \(local AWS\) exited unexpectedly/);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(cli.output.stderr.match(/poll failed/g)?.length ?? 0).toBeLessThanOrEqual(FAMILIES.length + 1);
+    expect(cli.output.stderr).not.toContain('MaxListenersExceededWarning');
+  }, 120_000);
 
   it('reports the failed step, still runs the rest, stops what it started and exits 1', async () => {
     // Prepare: get process tree answered 404 by Tanium from before its step is sent
