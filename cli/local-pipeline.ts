@@ -36,9 +36,18 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
   let environment: LocalEnvironment | undefined;
   try {
     io.out('Starting the Tanium emulator and moto (local AWS)...');
+    // Once interrupted, moto and the emulator are going away under the handler still running: what it
+    // then fails to do (publish, record) is not news to the user who pressed Ctrl-C.
+    const quietOnceInterrupted: Io = {
+      out: (text) => io.out(text),
+      err: (text) => {
+        if (!interrupted.signal.aborted) io.err(text);
+      },
+    };
     environment = await startLocalEnvironment({
-      logger: stderrLogger(io),
-      onPollError: (queue, error) => io.err(`  ${queue} poll failed: ${(error as Error).message}`),
+      logger: stderrLogger(quietOnceInterrupted),
+      onPollError: (queue, error) =>
+        quietOnceInterrupted.err(`  ${queue} poll failed: ${(error as Error).message}`),
     });
     const { emulator, moto, resources } = environment;
     io.out(`Tanium emulator: ${emulator.url}`);

@@ -239,6 +239,36 @@ describe('npm start (the local pipeline)', () => {
     expect(cli.output.stderr).not.toContain('MaxListenersExceededWarning');
   }, 120_000);
 
+  it('prints nothing but "Interrupted." on a terminal Ctrl-C during a step', async () => {
+    // Prepare: the whole process group gets the signal once the first step is sent, so moto goes away
+    // while that step's handler is still running
+    const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
+      cwd: ROOT,
+      env: process.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      const first = !stdout.includes(`[1/${INVESTIGATION.length}]`);
+      stdout += chunk.toString('utf8');
+      if (first && stdout.includes(`[1/${INVESTIGATION.length}]`) && child.pid !== undefined) {
+        process.kill(-child.pid, 'SIGINT');
+      }
+    });
+
+    // Act
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+
+    // Assess
+    expect(code).toBe(130);
+    expect(stderr.trim()).toBe('Interrupted.');
+  }, 60_000);
+
   it('reports the failed step, still runs the rest, stops what it started and exits 1', async () => {
     // Prepare: get process tree answered 404 by Tanium from before its step is sent
     let faultAt = -1;
