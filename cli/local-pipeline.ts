@@ -34,20 +34,21 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let environment: LocalEnvironment | undefined;
+  /** Set once moto exited on its own: the reason to report, whatever call noticed it first. */
+  let motoExit: Error | undefined;
   try {
     io.out('Starting the Tanium emulator and moto (local AWS)...');
-    // Once interrupted, moto and the emulator are going away under the handler still running: what it
-    // then fails to do (publish, record) is not news to the user who pressed Ctrl-C.
-    const quietOnceInterrupted: Io = {
+    // Once interrupted, or once moto is gone, the handler still running fails to publish or record its
+    // result: that is not news next to 'Interrupted.' or the line that says moto exited.
+    const quiet: Io = {
       out: (text) => io.out(text),
       err: (text) => {
-        if (!interrupted.signal.aborted) io.err(text);
+        if (!interrupted.signal.aborted && motoExit === undefined) io.err(text);
       },
     };
     environment = await startLocalEnvironment({
-      logger: stderrLogger(quietOnceInterrupted),
-      onPollError: (queue, error) =>
-        quietOnceInterrupted.err(`  ${queue} poll failed: ${(error as Error).message}`),
+      logger: stderrLogger(quiet),
+      onPollError: (queue, error) => quiet.err(`  ${queue} poll failed: ${(error as Error).message}`),
     });
     const { emulator, moto, resources } = environment;
     io.out(`Tanium emulator: ${emulator.url}`);
@@ -56,7 +57,10 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     );
     io.out(`Results arrive on ${resources.results.url} through a rule on the bus.`);
     // Without moto nothing can arrive: say so at once rather than after the step's timeout.
-    const motoGone = moto.unexpectedExit.then((error) => Promise.reject(error));
+    const motoGone = moto.unexpectedExit.then((error) => {
+      motoExit = error;
+      return Promise.reject(error);
+    });
     motoGone.catch(() => undefined);
     environment.startPollers();
 
@@ -68,7 +72,10 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
       const parameters = step.parameters(state);
       io.out(`\n[${index + 1}/${INVESTIGATION.length}] ${step.action} -> ${step.family} queue`);
       io.out(`      parameters: ${JSON.stringify(parameters)}`);
-      await environment.send(step.family, { action: step.action, parameters, requestId });
+      await Promise.race([
+        environment.send(step.family, { action: step.action, parameters, requestId }),
+        motoGone,
+      ]);
       const detail = await Promise.race([
         environment.results.waitFor(requestId, STEP_TIMEOUT_MS),
         interruption,
@@ -103,7 +110,9 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
       io.err('Interrupted.');
       return 130;
     }
-    io.err(`The local pipeline failed: ${error instanceof Error ? error.message : String(error)}`);
+    // A call to moto (say, sending the next step) can fail before its exit is seen: name the cause.
+    const reported = motoExit ?? error;
+    io.err(`The local pipeline failed: ${reported instanceof Error ? reported.message : String(reported)}`);
     return 1;
   } finally {
     process.off('SIGINT', onSignal);

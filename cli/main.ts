@@ -41,6 +41,10 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
         return await runCommand(rest, io);
       case 'actions': {
         onlyOptions(rest, ['--json']);
+        if (rest.some(isHelp)) {
+          io.out(USAGE);
+          return 0;
+        }
         const infos = actionInfos();
         io.out(rest.includes('--json') ? JSON.stringify(infos, null, 2) : formatActions(infos));
         return 0;
@@ -51,6 +55,10 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       }
       case 'docs': {
         onlyOptions(rest, []);
+        if (rest.some(isHelp)) {
+          io.out(USAGE);
+          return 0;
+        }
         const { writeReadmeDocs } = await import('./docs.ts');
         try {
           await writeReadmeDocs(readmePath(import.meta.url));
@@ -84,10 +92,17 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   }
 }
 
-/** A command that takes no argument but `allowed`: anything else is a usage error, not ignored. */
+/**
+ * A command that takes no argument but `allowed` (and `--help`, which the caller answers): anything else is
+ * a usage error, not ignored.
+ */
 function onlyOptions(args: readonly string[], allowed: readonly string[]): void {
-  const unknown = args.find((arg) => !allowed.includes(arg));
+  const unknown = args.find((arg) => !allowed.includes(arg) && !isHelp(arg));
   if (unknown !== undefined) throw new UsageError(`Unknown option ${unknown}`);
+}
+
+function isHelp(arg: string): boolean {
+  return arg === '--help' || arg === '-h';
 }
 
 async function runCommand(args: readonly string[], io: Io): Promise<number> {

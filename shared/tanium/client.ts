@@ -424,6 +424,9 @@ export class TaniumClient {
         response = await this.exchange(request, credential, deadline, mode);
       } catch (error) {
         if (error instanceof TaniumError) throw error;
+        if (error instanceof NeverDispatched) {
+          throw transportError('no_time', '', this.describe(request), error.cause);
+        }
         const deadlineHit = Date.now() >= deadline - 5;
         const { failure, code } = classifyTransportError(error, deadlineHit);
         const retryable = neverSent(failure) || (idempotent && transientFailure(failure));
@@ -487,21 +490,38 @@ export class TaniumClient {
     // A closed agent (closeAgents() at CLI exit or in tests) is replaced by a fresh one from the cache.
     if (this.agent.closed) this.agent = agentFor(this.credentials);
     const signal = Number.isFinite(deadline) ? this.deadlines.at(deadline) : undefined;
-    // Raced as well: undici acts on an abort only once the request has a connection, so a connect or TLS
-    // handshake that stalls would hold the call until the connect timeout, past the deadline.
-    const response = await unlessAborted(
-      undiciRequest(this.agent, {
-        origin: this.origin,
-        path: url,
-        method: request.method,
-        headers,
-        body: body ?? null,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        ...(signal ? { signal } : {}),
-      }),
-      signal,
+    const pending = undiciRequest(this.agent, {
+      origin: this.origin,
+      path: url,
+      method: request.method,
+      headers,
+      body: body ?? null,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      ...(signal ? { signal } : {}),
+    });
+    let settled = false;
+    pending.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
     );
+    let response: Dispatcher.ResponseData;
+    try {
+      // Raced as well: undici acts on an abort only once the request has a connection, so a connect or
+      // TLS handshake that stalls would hold the call until the connect timeout, past the deadline.
+      response = await unlessAborted(pending, signal);
+    } catch (error) {
+      if (signal?.aborted && !settled) {
+        // A request on a connection fails at once when aborted; one that still has none was not sent.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (!settled) throw new NeverDispatched(error);
+      }
+      throw error;
+    }
     if (this.logger.debugEnabled?.() ?? true) {
       this.logger.debug('Tanium request', {
         ...request.logContext,
@@ -541,6 +561,14 @@ export class TaniumClient {
       port: this.port,
       timeoutSeconds: this.credentials.timeoutSeconds,
     };
+  }
+}
+
+/** The deadline came while the request was still waiting for a connection: nothing reached Tanium. */
+class NeverDispatched extends Error {
+  constructor(cause: unknown) {
+    super('the deadline came before the request had a connection', { cause });
+    this.name = 'NeverDispatched';
   }
 }
 

@@ -125,7 +125,13 @@ export async function startMoto(
   const unexpectedExit = new Promise<Error>((resolve) => {
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      const tail = stderr.trim().split('\n').slice(-3).join('\n');
+      // Werkzeug logs every request on stderr; those lines are no cause.
+      const tail = stderr
+        .trim()
+        .split('\n')
+        .filter((line) => line.trim() !== '' && !/^\S+ - - \[[^\]]*\] "/.test(line))
+        .slice(-3)
+        .join('\n');
       resolve(
         new Error(`moto (local AWS) exited unexpectedly (${code ?? signal})${tail ? `: ${tail}` : ''}`),
       );

@@ -189,6 +189,12 @@ describe('Command line: tanium-tr against the emulator started from the command 
     expect(run.stdout).toBe('');
   });
 
+  it.each([['actions'], ['docs']])('prints the usage and exits 0 for %s --help', (command) => {
+    const run = cli(command, '--help');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('Usage:');
+  });
+
   it('exits 1 with a plain message when the emulator port is taken', () => {
     // Act: the port of the emulator this suite started
     const port = new URL(env.TANIUM_BASE_URL!).port;

@@ -383,27 +383,36 @@ describe('Tanium client: transport, retries and responses', () => {
       }
     });
 
-    it('cuts a TLS handshake that never completes at the deadline, not at the connect timeout', async () => {
-      // Prepare: a port that accepts the connection and never answers the TLS hello
-      const silent = await startSilentEndpoint();
-      const client = clientFor(emulator, { secret: { base_url: silent.url.replace('http:', 'https:') } });
-      const started = Date.now();
-      try {
-        // Act
-        const error = await taniumFailure(
-          client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 1500 }),
-        );
+    it.each(['GET', 'POST'] as const)(
+      'cuts a %s whose TLS handshake never completes at the deadline, and says nothing was sent',
+      async (method) => {
+        // Prepare: a port that accepts the connection and never answers the TLS hello
+        const silent = await startSilentEndpoint();
+        const client = clientFor(emulator, { secret: { base_url: silent.url.replace('http:', 'https:') } });
+        const started = Date.now();
+        try {
+          // Act
+          const error = await taniumFailure(
+            client.request({
+              method,
+              path: CONNS,
+              ...(method === 'POST' ? { body: '{}' } : {}),
+              deadline: Date.now() + 1500,
+            }),
+          );
 
-        // Assess: the connect timeout is 10 s
-        expect(error.message).toBe(
-          `Error connecting to server: the invocation ran out of time during GET ${CONNS}`,
-        );
-        expect(error).toBeInstanceOf(DeadlineError);
-        expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_MS / 2);
-      } finally {
-        silent.close();
-      }
-    });
+          // Assess: at the deadline, not the 10 s connect timeout; a POST that never left may run again
+          expect(error.message).toBe(
+            `Error connecting to server: the invocation ran out of time during ${method} ${CONNS} (nothing was sent)`,
+          );
+          expect(error).toMatchObject({ kind: 'transient', retryable: true });
+          expect(error).toBeInstanceOf(DeadlineError);
+          expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_MS / 2);
+        } finally {
+          silent.close();
+        }
+      },
+    );
 
     it('cuts every request sharing a deadline at it, with no listener warning', async () => {
       // Prepare: a batch's worth of requests in flight at once, all under one invocation deadline.
