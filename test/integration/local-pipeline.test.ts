@@ -73,11 +73,16 @@ function addFault(emulatorUrl: string, fault: Record<string, unknown>): Promise<
   });
 }
 
-/** The CLI itself (not npm), so a signal reaches the pipeline's process; `onStdout` sees all output so far. */
-function runCli(onStdout: (stdout: string) => void = () => undefined) {
+/**
+ * The CLI itself (not npm), so a signal reaches the pipeline's process; `onStdout` sees all output so far.
+ * `detached`: in a process group of its own, which `process.kill(-pid)` signals whole, as a terminal's
+ * Ctrl-C does (python3 included).
+ */
+function runCli(onStdout: (stdout: string) => void = () => undefined, { detached = false } = {}) {
   const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
     cwd: ROOT,
     env: process.env,
+    detached,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { stdout: '', stderr: '' };
@@ -174,38 +179,28 @@ describe('npm start (the local pipeline)', () => {
     'exits 130 within seconds on a terminal Ctrl-C %i ms into the start',
     async (afterMs) => {
       // Prepare: a terminal sends Ctrl-C to the whole process group, python3 (probe, then moto) included
-      const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
-        cwd: ROOT,
-        env: process.env,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
       let signalledAt = 0;
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString('utf8');
-      });
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString('utf8');
-        if (signalledAt === 0 && stdout.includes('Starting the Tanium emulator and moto')) {
+      const cli = runCli(
+        (stdout) => {
+          if (signalledAt !== 0 || !stdout.includes('Starting the Tanium emulator and moto')) return;
           signalledAt = -1;
           setTimeout(() => {
             signalledAt = Date.now();
-            if (child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
+            if (cli.child.pid !== undefined) process.kill(-cli.child.pid, 'SIGINT');
           }, afterMs);
-        }
-      });
+        },
+        { detached: true },
+      );
 
       // Act
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      const code = await cli.exited;
       const tookMs = Date.now() - signalledAt;
 
       // Assess
       expect(signalledAt).toBeGreaterThan(0);
       expect(code).toBe(130);
-      expect(stderr).toContain('Interrupted.');
-      expect(stderr).not.toContain('pip install');
+      expect(cli.output.stderr).toContain('Interrupted.');
+      expect(cli.output.stderr).not.toContain('pip install');
       expect(tookMs).toBeLessThan(10_000);
     },
     60_000,
@@ -244,31 +239,23 @@ describe('npm start (the local pipeline)', () => {
   it('prints nothing but "Interrupted." on a terminal Ctrl-C during a step', async () => {
     // Prepare: the whole process group gets the signal once the first step is sent, so moto goes away
     // while that step's handler is still running
-    const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
-      cwd: ROOT,
-      env: process.env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.stdout.on('data', (chunk: Buffer) => {
-      const first = !stdout.includes(`[1/${INVESTIGATION.length}]`);
-      stdout += chunk.toString('utf8');
-      if (first && stdout.includes(`[1/${INVESTIGATION.length}]`) && child.pid !== undefined) {
-        process.kill(-child.pid, 'SIGINT');
-      }
-    });
+    let signalled = false;
+    const cli = runCli(
+      (stdout) => {
+        if (signalled || !stdout.includes(`[1/${INVESTIGATION.length}]`) || cli.child.pid === undefined)
+          return;
+        signalled = true;
+        process.kill(-cli.child.pid, 'SIGINT');
+      },
+      { detached: true },
+    );
 
     // Act
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await cli.exited;
 
     // Assess
     expect(code).toBe(130);
-    expect(stderr.trim()).toBe('Interrupted.');
+    expect(cli.output.stderr.trim()).toBe('Interrupted.');
   }, 60_000);
 
   it('reports the failed step, still runs the rest, stops what it started and exits 1', async () => {
