@@ -78,7 +78,8 @@
  *     newer alert is published, g is done: F = g + 1 and G is gone (as R's own trim would drop it).
  *  6. Stop before the request budget or the time for reading runs out (three quarters of the run's
  *     time: the last quarter is for publishing; a read the client cuts at that point counts as running
- *     out, not as a Tanium error); what is published is saved; the next run continues from F. A Tanium error mid-walk publishes what is already proven complete, then fails.
+ *     out, not as a Tanium error); what is published is saved; the next run continues from F. A Tanium
+ *     error mid-walk publishes what is already proven complete, then fails.
  *     Progress must outlive the run, or a run that cannot get further than the last one repeats it for
  *     ever: if the walk stopped inside a group larger than a page, that group gets G and its members
  *     read so far go out, as many as the time left allows; if it walked
@@ -647,6 +648,8 @@ class PollerRun {
     if ((ts[length - 1] ?? Number.NaN) < this.floor) return false;
     this.probed = true;
     // No request or time left to check: not taking it for the end is the side that cannot lose alerts.
+    // The page then counts as full and cannot reach below F (that needed no check), so the run stops
+    // at its next budget check, as budgetLeft records here.
     if (!this.budgetLeft()) return true;
     this.report.taniumRequests++;
     let next: SourcePage;
