@@ -83,17 +83,18 @@ export function queueUrlFromArn(arn: string): string | undefined {
  * record's, else the one built from the record's ARN.
  */
 export function queueUrlFor(arn: string, configured: string | undefined): string | undefined {
-  if (configured !== undefined) {
-    const parts = arn.split(':');
-    let path: string | undefined;
-    try {
-      path = new URL(configured).pathname;
-    } catch {
-      path = undefined;
-    }
-    if (parts.length === 6 && path === `/${parts[4]}/${parts[5]}`) return configured;
+  const derived = queueUrlFromArn(arn);
+  if (derived === undefined || configured === undefined) return derived;
+  // Both end in /<account>/<name>; only the host differs between partitions.
+  return pathOf(configured) === pathOf(derived) ? configured : derived;
+}
+
+function pathOf(url: string): string | undefined {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return undefined;
   }
-  return queueUrlFromArn(arn);
 }
 
 /**

@@ -283,7 +283,7 @@ export class Vault {
       try {
         await unlessAborted(uploading, signal);
       } catch (error) {
-        if (signal.aborted) await settledWithin(uploading, CLEANUP_WAIT_MS);
+        if (signal.aborted) await bestEffort(() => uploading);
         const sourceError = hasher.sourceError;
         // Stop the source too when S3 failed (an archive entry stream aborts the whole archive read).
         const stop = sourceError ?? (signal.aborted ? deadlinePassedError(error) : vaultAddError(error));
@@ -680,21 +680,6 @@ async function bestEffort(
     clearTimeout(timer);
   }
 }
-
-/** Waits for `work` to settle, but at most `ms`; never rejects. */
-async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeUp = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  try {
-    await Promise.race([work.then(noop, noop), timeUp]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function noop(): void {}
 
 /** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */
 function hashingFor(options: StoreEvidenceOptions): HashingStream {

@@ -3,33 +3,18 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../../../shared/alerts/errors.ts';
 import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.ts';
 import type { Checkpoint } from '../../../shared/alerts/types.ts';
-import { createStateTable } from '../../helpers/dynamo.ts';
+import { useMotoStateTable } from '../../helpers/dynamo.ts';
 import { failure } from '../../helpers/failure.ts';
-import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 
 const TABLE = 'tanium-tr-state';
 const NOW = 1_700_000_000_000;
 const checkpoint = (floor: number): Checkpoint => ({ floor, recent: [[floor, [1, 2]]] });
 
-let moto: MotoServer;
-let dynamo: DynamoDBClient;
+const table = useMotoStateTable(TABLE);
 let store: DynamoStateStore;
 
-beforeAll(async () => {
-  moto = await startMoto();
-  moto.applyEnv();
-  dynamo = new DynamoDBClient({});
-});
-
-afterAll(async () => {
-  dynamo?.destroy();
-  await moto?.stop();
-});
-
-beforeEach(async () => {
-  await resetMoto(moto.endpoint);
-  await createStateTable(dynamo, TABLE);
-  store = new DynamoStateStore(dynamo, TABLE, stateKey('default'));
+beforeEach(() => {
+  store = new DynamoStateStore(table.client(), TABLE, stateKey('default'));
 });
 
 describe('Poller state in DynamoDB: the lease and fenced saves', () => {
@@ -107,7 +92,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
 
   it('names the table and the poller when the table is missing, as a configuration to fix', async () => {
     // Prepare
-    const missing = new DynamoStateStore(dynamo, 'no-such-table', stateKey('edr'));
+    const missing = new DynamoStateStore(table.client(), 'no-such-table', stateKey('edr'));
 
     // Act
     const lease = await failure(missing.acquire('run-a', NOW + 60_000, NOW));

@@ -5,9 +5,8 @@ import {
   type IdempotencyKey,
   type StoredOutcome,
 } from '../../../shared/events/idempotency.ts';
-import { createStateTable } from '../../helpers/dynamo.ts';
+import { useMotoStateTable } from '../../helpers/dynamo.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
-import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 
 const TABLE = 'tanium-tr-state';
 const KEY: IdempotencyKey = {
@@ -29,24 +28,7 @@ const outcome = (status: 'success' | 'failed', message: string, retryable?: bool
   durationMs: 1,
 });
 
-let moto: MotoServer;
-let dynamo: DynamoDBClient;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  moto.applyEnv();
-  dynamo = new DynamoDBClient({});
-});
-
-afterAll(async () => {
-  dynamo?.destroy();
-  await moto?.stop();
-});
-
-beforeEach(async () => {
-  await resetMoto(moto.endpoint);
-  await createStateTable(dynamo, TABLE);
-});
+const table = useMotoStateTable(TABLE);
 
 /** A promise and the function that resolves it. */
 function signal(): { promise: Promise<void>; open: () => void } {
@@ -102,7 +84,7 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
   it('does not erase the result a redelivery completed after the delete was sent', async () => {
     // Prepare: A's delete is pending; redelivery B runs the action and completes the record
     const held = await abandonedDelete();
-    const second = createIdempotentExecutor({ tableName: TABLE, client: dynamo });
+    const second = createIdempotentExecutor({ tableName: TABLE, client: table.client() });
     const b = await second.execute(
       KEY,
       async () => outcome('success', 'closed'),
@@ -129,7 +111,7 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
   it("does not erase a redelivery's own in-progress record while that delivery runs", async () => {
     // Prepare: A's delete is pending; redelivery B is running the action
     const held = await abandonedDelete();
-    const second = createIdempotentExecutor({ tableName: TABLE, client: dynamo });
+    const second = createIdempotentExecutor({ tableName: TABLE, client: table.client() });
     const running = signal();
     const bStarted = signal();
     const b = second.execute(
@@ -160,7 +142,7 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
 
   it('still deletes its own in-progress record after a transient failure, so the redelivery runs', async () => {
     // Prepare
-    const executor = createIdempotentExecutor({ tableName: TABLE, client: dynamo });
+    const executor = createIdempotentExecutor({ tableName: TABLE, client: table.client() });
     await executor.execute(
       KEY,
       async () => outcome('failed', 'Tanium did not answer', true),

@@ -58,6 +58,30 @@ async function unansweredPort(): Promise<{ port: number; close(): Promise<void> 
   };
 }
 
+/** A GET or POST of CONNS given `ms` until its deadline; the failure it ends in. */
+function requestWithin(client: TaniumClient, method: 'GET' | 'POST', ms: number) {
+  return taniumFailure(
+    client.request({
+      method,
+      path: CONNS,
+      ...(method === 'POST' ? { body: '{}' } : {}),
+      deadline: Date.now() + ms,
+    }),
+  );
+}
+
+/**
+ * The deadline stopped `method` before anything reached Tanium. A POST that never left must not read as
+ * possibly processed: a later delivery may run it again.
+ */
+function expectNothingSent(error: Error, method: string): void {
+  expect(error.message).toBe(
+    `Error connecting to server: the invocation ran out of time during ${method} ${CONNS} (nothing was sent)`,
+  );
+  expect(error).toMatchObject({ kind: 'transient', retryable: true });
+  expect(error).toBeInstanceOf(DeadlineError);
+}
+
 describe('Tanium client: transport, retries and responses', () => {
   let emulator: Emulator;
 
@@ -392,21 +416,10 @@ describe('Tanium client: transport, retries and responses', () => {
         const started = Date.now();
         try {
           // Act
-          const error = await taniumFailure(
-            client.request({
-              method,
-              path: CONNS,
-              ...(method === 'POST' ? { body: '{}' } : {}),
-              deadline: Date.now() + 1500,
-            }),
-          );
+          const error = await requestWithin(client, method, 1500);
 
-          // Assess: at the deadline, not the 10 s connect timeout; a POST that never left may run again
-          expect(error.message).toBe(
-            `Error connecting to server: the invocation ran out of time during ${method} ${CONNS} (nothing was sent)`,
-          );
-          expect(error).toMatchObject({ kind: 'transient', retryable: true });
-          expect(error).toBeInstanceOf(DeadlineError);
+          // Assess: at the deadline, not the 10 s connect timeout
+          expectNothingSent(error, method);
           expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_MS / 2);
         } finally {
           silent.close();
@@ -439,20 +452,8 @@ describe('Tanium client: transport, retries and responses', () => {
       'starts no %s with less than a second left, and says nothing was sent so it can run again',
       async (method) => {
         const client = clientFor(emulator);
-        const error = await taniumFailure(
-          client.request({
-            method,
-            path: CONNS,
-            ...(method === 'POST' ? { body: '{}' } : {}),
-            deadline: Date.now() + 500,
-          }),
-        );
-        expect(error.message).toBe(
-          `Error connecting to server: the invocation ran out of time during ${method} ${CONNS} (nothing was sent)`,
-        );
-        // A POST that never left must not be reported as possibly processed: a later delivery runs it.
-        expect(error).toMatchObject({ kind: 'transient', retryable: true });
-        expect(error).toBeInstanceOf(DeadlineError);
+        const error = await requestWithin(client, method, 500);
+        expectNothingSent(error, method);
         expect(emulator.requests).toHaveLength(0);
       },
     );

@@ -71,6 +71,14 @@ function holdingClient(
   return client;
 }
 
+const DEADLINE_PASSED =
+  'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished';
+
+/** Stores `body` as `fileName` under a 64 MiB cap and `deadline`. */
+function store(vault: Vault, body: Buffer, fileName: string, deadline: number) {
+  return vault.storeEvidence(Readable.from([body]), { fileName }, { maxBytes: 64 * MiB, deadline });
+}
+
 describe('Vault: the invocation deadline in the middle of a spooled upload', () => {
   it('aborts the multipart upload before failing, though a part is still in flight', async () => {
     // Prepare: every part is held in flight until well after the deadline, as a slow S3 would
@@ -80,22 +88,14 @@ describe('Vault: the invocation deadline in the middle of a spooled upload', () 
     const body = randomBytes(12 * MiB);
 
     // Act
-    const error = await failure(
-      vault.storeEvidence(
-        Readable.from([body]),
-        { fileName: 'memory.dmp' },
-        { maxBytes: 64 * MiB, deadline },
-      ),
-    );
+    const error = await failure(store(vault, body, 'memory.dmp', deadline));
     const whenFailed = await bucketState();
     await delay(PART_HELD_MS + 500);
     const afterwards = await bucketState();
 
     // Assess: nothing waits on the parts lib-storage still has in flight, or on a later cleanup
     expect(error).toBeInstanceOf(VaultError);
-    expect(error.message).toBe(
-      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
-    );
+    expect(error.message).toBe(DEADLINE_PASSED);
     expect(error).toMatchObject({ retryable: true });
     expect(whenFailed).toEqual({ keys: [], uploads: 0 });
     expect(afterwards).toEqual({ keys: [], uploads: 0 });
@@ -109,20 +109,12 @@ describe('Vault: the invocation deadline in the middle of a spooled upload', () 
     const vault = new Vault({ bucket: BUCKET, client: slow, spoolDir });
 
     // Act
-    const error = await failure(
-      vault.storeEvidence(
-        Readable.from([randomBytes(12 * MiB)]),
-        { fileName: 'pagefile.sys' },
-        { maxBytes: 64 * MiB, deadline },
-      ),
-    );
+    const error = await failure(store(vault, randomBytes(12 * MiB), 'pagefile.sys', deadline));
     const lateBy = Date.now() - deadline;
 
     // Assess: the failure does not wait on the abort, and the spool file is gone; the parts are left
     // to lib-storage's own abort and the lifecycle rule
-    expect(error.message).toBe(
-      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
-    );
+    expect(error.message).toBe(DEADLINE_PASSED);
     expect(lateBy).toBeLessThan(CLEANUP_WAIT_MS + 1_000);
     expect(readdirSync(spoolDir)).toEqual([]);
   });
@@ -139,20 +131,12 @@ describe('Vault: the invocation deadline after a streamed upload', () => {
     const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
 
     // Act
-    const error = await failure(
-      vault.storeEvidence(
-        Readable.from([randomBytes(2 * MiB)]),
-        { fileName: 'hiberfil.sys' },
-        { maxBytes: 64 * MiB, deadline },
-      ),
-    );
+    const error = await failure(store(vault, randomBytes(2 * MiB), 'hiberfil.sys', deadline));
     const lateBy = Date.now() - deadline;
 
     // Assess
     expect(error).toBeInstanceOf(VaultError);
-    expect(error.message).toBe(
-      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
-    );
+    expect(error.message).toBe(DEADLINE_PASSED);
     expect(error).toMatchObject({ retryable: true });
     expect(lateBy).toBeLessThan(2 * CLEANUP_WAIT_MS + 1_000);
     expect(await bucketState(bucket)).toEqual({ keys: [], uploads: 0 });
@@ -169,19 +153,11 @@ describe('Vault: the deadline and S3 requests already under way on the streamed 
     const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
 
     // Act
-    const error = await failure(
-      vault.storeEvidence(
-        Readable.from([randomBytes(MiB)]),
-        { fileName: 'small.bin' },
-        { maxBytes: 64 * MiB, deadline },
-      ),
-    );
+    const error = await failure(store(vault, randomBytes(MiB), 'small.bin', deadline));
     await delay(CLEANUP_WAIT_MS * 2);
 
     // Assess
-    expect(error.message).toBe(
-      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
-    );
+    expect(error.message).toBe(DEADLINE_PASSED);
     expect(await bucketState(bucket)).toEqual({ keys: [], uploads: 0 });
   });
 
@@ -194,11 +170,7 @@ describe('Vault: the deadline and S3 requests already under way on the streamed 
     const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
 
     // Act
-    const stored = await vault.storeEvidence(
-      Readable.from([randomBytes(MiB)]),
-      { fileName: 'late.bin' },
-      { maxBytes: 64 * MiB, deadline },
-    );
+    const stored = await store(vault, randomBytes(MiB), 'late.bin', deadline);
     const lateBy = Date.now() - deadline;
 
     // Assess
