@@ -118,11 +118,11 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const parsed = parseMessageBody(record.body, record.messageId);
             const info = delivery(attempt, true);
             const disposition = await processor.process(parsed, info);
-            if (disposition.kind !== 'retry') {
+            if (disposition.kind === 'final' || disposition.kind === 'gave-up') {
               const published = publish(sink, disposition.detail, isLastAttempt(info));
               release();
               await published;
-            } else {
+            } else if (disposition.kind === 'retry') {
               redeliveries.push({
                 messageId: record.messageId,
                 receiptHandle: record.receiptHandle,
@@ -170,20 +170,41 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
           typeof event.id === 'string' && event.id ? event.id : randomUUID(),
         );
         const disposition = await processor.process(parsed, delivery(1, false));
-        await publish(sink, disposition.detail);
+        if (disposition.kind !== 'held') await publish(sink, disposition.detail);
         return disposition.detail;
       }
       // Lambda keeps the request id across its retries of an asynchronous invocation: with it as the
       // fallback, a retried mutating request finds its idempotency record instead of running again.
       parsed = parseRequest(event, context?.awsRequestId || randomUUID());
       const disposition = await processor.process(parsed, delivery(1, false));
-      if (runtime.canPublish()) await publish(runtime.sink(), disposition.detail);
+      if (disposition.kind !== 'held' && runtime.canPublish()) {
+        try {
+          await publish(runtime.sink(), disposition.detail);
+        } catch (error) {
+          // The invocation still fails (an asynchronous one is retried under the same request id), but
+          // a synchronous caller must learn the request id, which may have been generated here.
+          throw unpublished(disposition.detail, error);
+        }
+      }
       return disposition.detail;
     } finally {
       publishing?.close();
       metrics.flush();
     }
   };
+}
+
+/**
+ * The error of a direct invocation whose result could not be published. The action ran: invoking again
+ * with its request id replays a mutating action's stored result instead of calling Tanium again.
+ */
+function unpublished(detail: ResultDetail, error: unknown): TaniumError {
+  const failure = toTaniumError(error);
+  return new TaniumError(
+    failure.kind,
+    `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`,
+    { retryable: failure.retryable, cause: error },
+  );
 }
 
 /** A signal aborted once `ms` have passed; `close` stops its timer when the invocation ends sooner. */

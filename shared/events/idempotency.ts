@@ -247,14 +247,15 @@ export class IdempotencyConflict extends TaniumError {
 }
 
 /**
- * Another delivery of the request holds its in-progress record: retried later. That record expires with
- * the other delivery's invocation, which may have started up to a function timeout ago or just now.
+ * Another delivery of the request holds its in-progress record: an SQS message comes back later (that
+ * record expires with the other delivery's invocation, which may have started up to a function timeout
+ * ago or just now); otherwise this delivery publishes nothing and leaves the result to that one.
  */
 export class HeldByAnotherDelivery extends TaniumError {
   constructor(key: IdempotencyKey, cause: unknown) {
     super(
       'transient',
-      `Request ${key.requestId} is already being processed by another delivery; it will be retried`,
+      `Request ${key.requestId} is already being processed by another delivery, which publishes its result`,
       { retryable: true, cause },
     );
     this.name = 'HeldByAnotherDelivery';

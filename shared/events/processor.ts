@@ -20,6 +20,10 @@ import { failedResult, type ResultDetail, resultDetail } from './result.ts';
  *   record stopped it, which expires with that delivery's invocation.
  * - `gave-up`: a transient failure on the last attempt; publish the failed result and fail the delivery
  *   so the message lands in the dead-letter queue.
+ * - `held`: another delivery of the request is running it and publishes its result; this one publishes
+ *   nothing (a failed result beside that one would contradict it). Reached where this delivery cannot
+ *   simply come back later: an EventBridge event or direct invocation (the detail is still the return
+ *   value), or an SQS message on its last attempt (it fails, so it lands in the dead-letter queue).
  */
 export type Disposition =
   | { kind: 'final'; detail: ResultDetail }
@@ -31,7 +35,8 @@ export type Disposition =
       /** Another delivery's in-progress record stopped this one: when that record expires is unknown. */
       heldElsewhere: boolean;
     }
-  | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError };
+  | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError }
+  | { kind: 'held'; detail: ResultDetail; error: TaniumError };
 
 export interface DeliveryInfo {
   /** Whether a failed delivery comes back (SQS). EventBridge and direct invocations publish every failure. */
@@ -226,7 +231,7 @@ export class RequestProcessor {
     const action = definition?.name ?? requestedAction;
     const lastAttempt = isLastAttempt(delivery);
     let published: ActionResult = result;
-    if (transient && delivery.redelivered && lastAttempt) {
+    if (transient && delivery.redelivered && lastAttempt && !heldElsewhere) {
       published = { ...result, message: gaveUpMessage(delivery.attempt, result.message) };
     }
     const detail = resultDetail(
@@ -250,13 +255,22 @@ export class RequestProcessor {
       ...(replayed ? { replayed } : {}),
       attempt: delivery.attempt,
     };
+    const transientError = new TaniumError(result.error?.kind ?? 'transient', result.message, {
+      retryable: true,
+    });
+    if (heldElsewhere && (!delivery.redelivered || lastAttempt)) {
+      this.deps.logger.warn(
+        delivery.redelivered
+          ? 'Another delivery of the request is running it and publishes its result; this message goes to the dead-letter queue without one'
+          : 'Another delivery of the request is running it and publishes its result; this one publishes none',
+        log,
+      );
+      return { kind: 'held', detail, error: transientError };
+    }
     if (!transient || !delivery.redelivered) {
       this.deps.logger.info(replayed ? 'Replayed the stored result' : 'Request completed', log);
       return { kind: 'final', detail };
     }
-    const transientError = new TaniumError(result.error?.kind ?? 'transient', result.message, {
-      retryable: true,
-    });
     if (lastAttempt) {
       this.deps.logger.error(
         'Request gave up on its last attempt; the message goes to the dead-letter queue',

@@ -1,5 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../../../shared/alerts/errors.ts';
 import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.ts';
 import type { Checkpoint } from '../../../shared/alerts/types.ts';

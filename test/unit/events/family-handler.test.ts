@@ -275,6 +275,35 @@ describe('Family handler: event shapes', () => {
     expect(publishedDetails(eventBridge)).toEqual([result]);
   });
 
+  it('fails a direct invocation whose result cannot be published with its request id, and replays it', async () => {
+    // Prepare: the caller gave no request id, so it is the Lambda request id
+    let calls = 0;
+    eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: unknown[] }) => {
+      calls += 1;
+      if (calls === 1) throw Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' });
+      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map(() => ({ EventId: 'event' })) };
+    });
+    const { handler } = buildHandler('connections');
+    const payload = { action: 'close connection', parameters: { connection_id: 'remote:host-a:1:1' } };
+
+    // Act
+    const failure = await handler(payload, lambdaContext({ awsRequestId: 'sync-1' })).catch(
+      (error: Error) => error,
+    );
+    const again = (await handler(
+      { ...payload, requestId: 'sync-1' },
+      lambdaContext({ awsRequestId: 'sync-2' }),
+    )) as ResultDetail;
+
+    // Assess: the message names the request id to invoke again with; Tanium sees one call
+    expect(failure).toBeInstanceOf(TaniumError);
+    expect((failure as Error).message).toMatch(
+      /^Request sync-1 ended \(success\) but its Action Result event could not be published: .*not authorized.*Invoking again with "requestId": "sync-1" returns the stored result/,
+    );
+    expect(again).toMatchObject({ requestId: 'sync-1', status: 'success' });
+    expect(request).toHaveBeenCalledTimes(1);
+  });
+
   it('keeps the Lambda request id as the request id across retries of an asynchronous invocation', async () => {
     // Prepare: Lambda retries an asynchronous invocation with the same request id
     const { handler } = buildHandler('connections');
@@ -1172,6 +1201,75 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(original).toEqual({ batchItemFailures: [] });
     expect(request).toHaveBeenCalledTimes(1);
     expect(publishedDetails(eventBridge)).toHaveLength(1);
+  });
+
+  /** Runs `duplicate` while the first delivery of `closeConnection(requestId)` waits inside Tanium. */
+  async function duplicateWhileRunning(
+    first: unknown,
+    duplicate: (handler: ReturnType<typeof buildHandler>['handler']) => Promise<unknown>,
+  ) {
+    let release: () => void = () => undefined;
+    request.mockImplementationOnce(
+      () => new Promise((resolve) => (release = () => resolve(taniumResponse(null)))),
+    );
+    const kit = buildHandler('connections');
+    const running = kit.handler(first, lambdaContext());
+    await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(1));
+    const answer = await duplicate(kit.handler);
+    release();
+    await running;
+    return { answer, logs: kit.logs };
+  }
+
+  it.each([
+    ['an EventBridge event', (body: object) => eventBridgeEvent(body, { id: 'evt-dup' })],
+    ['a direct invocation', (body: object) => body],
+  ])(
+    'publishes nothing for a duplicate arriving as %s while the request runs: the running delivery publishes',
+    async (_shape, wrap) => {
+      // Act
+      const { answer } = await duplicateWhileRunning(wrap(closeConnection('req-held')), (handler) =>
+        handler(wrap(closeConnection('req-held')), lambdaContext()),
+      );
+
+      // Assess: one result, the real one; the duplicate's caller is told who publishes
+      expect(request).toHaveBeenCalledTimes(1);
+      expect(publishedDetails(eventBridge)).toEqual([
+        expect.objectContaining({ requestId: 'req-held', status: 'success' }),
+      ]);
+      expect(answer).toMatchObject({
+        requestId: 'req-held',
+        status: 'failed',
+        message:
+          'Request req-held is already being processed by another delivery, which publishes its result',
+        error: { kind: 'transient', retryable: true },
+      });
+    },
+  );
+
+  it('sends a duplicate met on its last attempt to the DLQ without a failed result beside the real one', async () => {
+    // Act
+    const { answer, logs } = await duplicateWhileRunning(
+      sqsEvent(sqsRecord(closeConnection('req-held'))),
+      (handler) =>
+        handler(
+          sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-last', receiveCount: 3 })),
+          lambdaContext(),
+        ),
+    );
+
+    // Assess
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-last' }] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-held', status: 'success' }),
+    ]);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message:
+          'Another delivery of the request is running it and publishes its result; this message goes to the dead-letter queue without one',
+      }),
+    );
   });
 
   it('keeps the parameters out of the stored record and replays them from the request', async () => {
