@@ -1,10 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, type RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import {
@@ -157,7 +156,19 @@ export class TaniumFunction extends NodejsFunction {
       );
     }
     if (kmsKeyArn) {
-      kms.Key.fromKeyArn(this, 'CredentialsKey', kmsKeyArn).grant(this, 'kms:Decrypt');
+      // Only as Secrets Manager's caller for this one secret: without the conditions the role could
+      // decrypt anything else encrypted under the key, directly.
+      iam.Grant.addToPrincipal({
+        grantee: this,
+        actions: ['kms:Decrypt'],
+        resourceArns: [kmsKeyArn],
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': `secretsmanager.${Stack.of(this).region}.${Stack.of(this).urlSuffix}`,
+          },
+          StringLike: { 'kms:EncryptionContext:SecretARN': secretArn },
+        },
+      });
     }
   }
 

@@ -227,6 +227,32 @@ describe('Infrastructure variant: an imported credentials secret', () => {
       'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:tanium/tr-??????',
     ]);
     expect(permissions['kms:Decrypt']).toEqual([KEY_ARN]);
+    byName.template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [ref(logicalId(byName.stack, fn.role as never))],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: 'kms:Decrypt',
+            Effect: 'Allow',
+            Resource: KEY_ARN,
+            // Through Secrets Manager, for this secret only: not any ciphertext under the key.
+            Condition: {
+              StringEquals: {
+                'kms:ViaService': {
+                  'Fn::Join': [
+                    '',
+                    ['secretsmanager.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }],
+                  ],
+                },
+              },
+              StringLike: {
+                'kms:EncryptionContext:SecretARN': Match.objectLike({ 'Fn::Join': Match.anyValue() }),
+              },
+            },
+          },
+        ]),
+      },
+    });
     byName.template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ TANIUM_SECRET_ID: 'tanium/tr' }) },
     });
