@@ -96,7 +96,11 @@ export interface EnvironmentConfig {
   readonly alarms: AlarmConfig;
   /** Limit which event sources may send requests through the bus rules; empty accepts any source. */
   readonly requestSources: readonly string[];
-  /** Namespace of the functions' custom metrics (Powertools). */
+  /**
+   * Namespace of the functions' custom metrics (Powertools), and of the alarms on them. Never inherited
+   * and by default `TaniumThreatResponse/<environment>`: two environments in one account and region
+   * sharing a namespace would each alarm on the other's metrics (the dimensions name no environment).
+   */
   readonly metricsNamespace: string;
 }
 
@@ -131,7 +135,7 @@ export type EnvironmentDeclaration = EnvironmentOverrides & {
 };
 
 /** What every environment starts from (unless it extends another). */
-const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName'> = {
+const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName' | 'metricsNamespace'> = {
   retainData: false,
   terminationProtection: false,
   maxReceiveCount: SETTING_DEFAULTS.maxReceiveCount,
@@ -153,8 +157,12 @@ const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName'> = {
   vpc: { enabled: false, maxAzs: 2, natGateways: 1, flowLogRetention: RetentionDays.ONE_MONTH },
   alarms: { topic: false, emailSubscriptions: [], pollerLagSeconds: 900, pollerFailureThreshold: 3 },
   requestSources: [],
-  metricsNamespace: 'TaniumThreatResponse',
 };
+
+/** The metrics namespace of an environment that names none (see EnvironmentConfig.metricsNamespace). */
+export function defaultMetricsNamespace(environment: string): string {
+  return `TaniumThreatResponse/${environment}`;
+}
 
 /**
  * The deployable environments, selected with `cdk synth|deploy -c env=<name>`. Each states only what
@@ -216,7 +224,11 @@ export function resolveEnvironment(
     ]);
   }
   // The name is the key: a stray `name` (no type check under tsx) must not rename the stack.
-  const parsed = environmentConfigSchema.safeParse({ ...(merge(merged, overrides) as object), name });
+  const parsed = environmentConfigSchema.safeParse({
+    metricsNamespace: defaultMetricsNamespace(name),
+    ...(merge(merged, overrides) as object),
+    name,
+  });
   // The value checks read the settings as typed, so they run only once the shape is right.
   if (!parsed.success) throwProblems(name, parsed.error.issues.map(describeSettingIssue));
   validateEnvironment(parsed.data);
@@ -225,11 +237,11 @@ export function resolveEnvironment(
 
 /**
  * What an environment takes from one it extends: all but the names that must be unique in an account
- * and region, the bus and a created secret (which then gets the name CloudFormation generates for the
- * stack). An imported secret is shared on purpose and is inherited whole.
+ * and region, the bus, the metrics namespace and a created secret (which then gets the name
+ * CloudFormation generates for the stack). An imported secret is shared on purpose and is inherited whole.
  */
 function inheritable(declared: Omit<EnvironmentDeclaration, 'extends'>): EnvironmentOverrides {
-  const { eventBusName: _, ...rest } = declared;
+  const { eventBusName: _, metricsNamespace: __, ...rest } = declared;
   if (rest.credentials?.mode === 'create' && rest.credentials.secretName !== undefined) {
     return { ...rest, credentials: { mode: 'create' } };
   }
@@ -299,6 +311,10 @@ function validateEnvironment(config: EnvironmentConfig): void {
     problems.push('getFileMaxBytes must be a positive integer');
   }
   for (const [fn, s] of Object.entries(config.functions)) {
+    // CloudFormation takes whole numbers only: a fraction would synthesize and fail at deploy.
+    for (const key of ['timeoutSeconds', 'memoryMiB', 'batchSize', 'maxBatchingWindowSeconds'] as const) {
+      if (!Number.isInteger(s[key])) problems.push(`${fn}: ${key} must be a whole number`);
+    }
     if (s.timeoutSeconds < 1 || s.timeoutSeconds > 900) problems.push(`${fn}: timeoutSeconds must be 1..900`);
     else if (fn !== 'alert-poller' && s.timeoutSeconds < MIN_FAMILY_TIMEOUT_SECONDS) {
       // Below it, the time kept for publishing leaves none for the action: every request would fail.
@@ -335,6 +351,14 @@ function validateEnvironment(config: EnvironmentConfig): void {
   }
   const interval = pollIntervalMinutes(config.poller.schedule);
   if (typeof interval === 'string') problems.push(interval);
+  // The scheduler target's retry policy, whose limits CDK would otherwise report one at a time.
+  const { retryAttempts, maxEventAgeSeconds } = config.poller;
+  if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185) {
+    problems.push('poller.retryAttempts must be an integer from 0 to 185');
+  }
+  if (!Number.isInteger(maxEventAgeSeconds) || maxEventAgeSeconds < 60 || maxEventAgeSeconds > 86_400) {
+    problems.push('poller.maxEventAgeSeconds must be an integer from 60 to 86400');
+  }
   const reserved = config.poller.reservedConcurrency;
   if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1 || reserved > 1000)) {
     problems.push('poller.reservedConcurrency must be unset or an integer from 1 to 1000');
@@ -349,6 +373,19 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (config.vpc.enabled && (config.vpc.natGateways < 1 || config.vpc.natGateways > config.vpc.maxAzs)) {
     problems.push('vpc.natGateways must be 1..vpc.maxAzs: the fixed egress addresses are the NAT gateways');
   }
+  if (
+    !Number.isInteger(config.vpc.maxAzs) ||
+    config.vpc.maxAzs < 1 ||
+    !Number.isInteger(config.vpc.natGateways)
+  ) {
+    problems.push('vpc.maxAzs and vpc.natGateways must be whole numbers, maxAzs at least 1');
+  }
+  for (const address of config.alarms.emailSubscriptions) {
+    if (!EMAIL.test(address))
+      problems.push(`alarms.emailSubscriptions: '${address}' is not an email address`);
+  }
+  const namespace = metricsNamespaceProblem(config.metricsNamespace);
+  if (namespace) problems.push(namespace);
   if (config.alarms.emailSubscriptions.length > 0 && !config.alarms.topic) {
     problems.push('alarms.emailSubscriptions needs alarms.topic = true');
   }
@@ -364,4 +401,20 @@ function validateEnvironment(config: EnvironmentConfig): void {
     );
   }
   if (problems.length > 0) throwProblems(config.name, problems);
+}
+
+/** What SNS needs to send the subscription's confirmation: one @ with a dotted domain after it. */
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s.]+$/;
+
+/**
+ * CloudWatch's rules for a namespace: 1 to 255 of its characters, not under the reserved `AWS/`. EMF
+ * metrics in an invalid namespace are dropped without an error, and their alarms never fire.
+ */
+function metricsNamespaceProblem(namespace: string): string | undefined {
+  if (!/^[0-9A-Za-z.\-_/#: ]{1,255}$/.test(namespace)) {
+    return `metricsNamespace '${namespace}' must be 1 to 255 of the characters CloudWatch allows (letters, digits, space, . - _ / # :)`;
+  }
+  if (namespace.startsWith('AWS/'))
+    return `metricsNamespace '${namespace}' must not start with AWS/ (reserved for AWS)`;
+  return undefined;
 }

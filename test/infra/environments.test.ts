@@ -129,6 +129,24 @@ describe('Infrastructure configuration: environments', () => {
       { poller: { schedule: 'rate(1 hour)' }, alarms: { pollerFailureThreshold: 23 } },
       /alarms.pollerFailureThreshold must be at most 22 with poller.schedule 'rate\(1 hour\)'/,
     ],
+    // Values CloudFormation, SNS or CloudWatch would refuse only at deploy, or drop without a word
+    [{ functions: { evidence: { memoryMiB: 512.5 } } }, /evidence: memoryMiB must be a whole number/],
+    [{ functions: { intel: { batchSize: 2.5 } } }, /intel: batchSize must be a whole number/],
+    [{ functions: { intel: { timeoutSeconds: 60.5 } } }, /intel: timeoutSeconds must be a whole number/],
+    [
+      { functions: { alerts: { maxBatchingWindowSeconds: 0.5 } } },
+      /alerts: maxBatchingWindowSeconds must be a whole number/,
+    ],
+    [{ poller: { retryAttempts: 186 } }, /poller.retryAttempts must be an integer from 0 to 185/],
+    [{ poller: { maxEventAgeSeconds: 30 } }, /poller.maxEventAgeSeconds must be an integer from 60 to 86400/],
+    [{ vpc: { maxAzs: 0 } }, /vpc.maxAzs and vpc.natGateways must be whole numbers, maxAzs at least 1/],
+    [
+      { alarms: { topic: true, emailSubscriptions: ['soc@example.com', 'not-an-email'] } },
+      /alarms.emailSubscriptions: 'not-an-email' is not an email address/,
+    ],
+    [{ metricsNamespace: '' }, /metricsNamespace '' must be 1 to 255 of the characters CloudWatch allows/],
+    [{ metricsNamespace: 'Tanium!' }, /metricsNamespace 'Tanium!' must be 1 to 255/],
+    [{ metricsNamespace: 'AWS/Lambda' }, /metricsNamespace 'AWS\/Lambda' must not start with AWS\//],
   ] as const)('rejects %j, naming the setting', (overrides, message) => {
     expect(() => resolveEnvironment('dev', overrides as EnvironmentOverrides)).toThrow(message);
   });
@@ -240,9 +258,31 @@ describe('Infrastructure configuration: partial overrides', () => {
       ...prod,
       name: 'staging',
       eventBusName: 'tanium-tr-staging',
+      metricsNamespace: 'TaniumThreatResponse/staging',
       poller: { ...prod.poller, reservedConcurrency: undefined },
       alarms: { ...prod.alarms, emailSubscriptions: ['soc@example.com'] },
     });
+  });
+
+  it('gives every environment its own metrics namespace unless it names one, and never inherits it', () => {
+    // Prepare: alarms of two environments in one account would otherwise react to each other's metrics
+    const declarations = {
+      prod: { eventBusName: 'tanium-tr-prod', metricsNamespace: 'Soc/Tanium' },
+      soc: { extends: 'prod', eventBusName: 'tanium-tr-soc' },
+    } satisfies Record<string, EnvironmentDeclaration>;
+
+    // Act
+    const prod = resolveEnvironment('prod', {}, declarations);
+    const soc = resolveEnvironment('soc', {}, declarations);
+
+    // Assess
+    expect(resolveEnvironment('dev').metricsNamespace).toBe('TaniumThreatResponse/dev');
+    expect(resolveEnvironment('prod').metricsNamespace).toBe('TaniumThreatResponse/prod');
+    expect(prod.metricsNamespace).toBe('Soc/Tanium');
+    expect(soc.metricsNamespace).toBe('TaniumThreatResponse/soc');
+    expect(resolveEnvironment('dev', { metricsNamespace: 'Custom Ns/dev#1:a' }).metricsNamespace).toBe(
+      'Custom Ns/dev#1:a',
+    );
   });
 
   it('does not inherit the names unique in an account: the bus and a created secret', () => {
