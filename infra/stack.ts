@@ -8,7 +8,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { IDEMPOTENCY_KEY_PREFIX, POLLER_KEY_PREFIX } from '../shared/config/state-keys.ts';
+import { idempotencyKeyPrefix, POLLER_KEY_PREFIX } from '../shared/config/state-keys.ts';
 import { FamilyQueue, routeUnroutedRequests } from './constructs/family-queue.ts';
 import { Monitoring, POLLER_NAME } from './constructs/monitoring.ts';
 import { Network } from './constructs/network.ts';
@@ -165,7 +165,7 @@ export class TaniumThreatResponseStack extends Stack {
       if (family === 'evidence') this.vault.grantEvidence(fn);
       if (family === 'intel') this.vault.grantVaultRead(fn);
       if (MUTATING_FAMILIES.includes(family))
-        fn.grantState(this.stateTable, IDEMPOTENCY_TABLE_ACTIONS, `${IDEMPOTENCY_KEY_PREFIX}#`);
+        fn.grantState(this.stateTable, IDEMPOTENCY_TABLE_ACTIONS, `${idempotencyKeyPrefix(family)}#`);
       this.queues[family] = queue;
       this.functions[family] = fn;
     }

@@ -3,7 +3,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
-import { IDEMPOTENCY_KEY_PREFIX } from '../config/state-keys.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { OwnRecordDeletes } from './idempotency-store.ts';
 
@@ -171,6 +170,8 @@ function causeText(error: Error): string {
  */
 export function createIdempotentExecutor(options: {
   tableName: string;
+  /** The records' key prefix (`idempotencyKeyPrefix(family)`), which the function's grant is limited to. */
+  keyPrefix: string;
   client?: DynamoDBClient;
   expiresAfterSeconds?: number;
 }): IdempotentExecutor {
@@ -190,7 +191,7 @@ export function createIdempotentExecutor(options: {
       if (isRetryable(outcome)) throw new RetryableOutcome(outcome);
       return recorded(outcome);
     },
-    { persistenceStore, config, keyPrefix: IDEMPOTENCY_KEY_PREFIX },
+    { persistenceStore, config, keyPrefix: options.keyPrefix },
   );
 
   return {

@@ -8,6 +8,7 @@ import { awsClientConfig } from '../config/aws-client-config.ts';
 import { loadCredentials } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.ts';
+import { idempotencyKeyPrefix } from '../config/state-keys.ts';
 import type { TaniumClient } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { type ResultStore, S3ResultStore } from '../vault/result-store.ts';
@@ -153,8 +154,11 @@ export class FamilyRuntime {
         'stateTable',
         'mutating actions keep their idempotency records in this DynamoDB table',
       );
+      const keyPrefix = idempotencyKeyPrefix(this.family);
       this.cachedIdempotency = createIdempotentExecutor(
-        this.options.dynamoDBClient ? { tableName, client: this.options.dynamoDBClient } : { tableName },
+        this.options.dynamoDBClient
+          ? { tableName, keyPrefix, client: this.options.dynamoDBClient }
+          : { tableName, keyPrefix },
       );
     }
     return this.cachedIdempotency;

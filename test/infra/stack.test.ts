@@ -30,7 +30,7 @@ import { pollerSettingsEnvironment } from '../../infra/poller-settings.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
 import { ACTIONS } from '../../shared/actions/table.ts';
 import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';
-import { IDEMPOTENCY_KEY_PREFIX, POLLER_KEY_PREFIX } from '../../shared/config/state-keys.ts';
+import { POLLER_KEY_PREFIX } from '../../shared/config/state-keys.ts';
 import { METRIC_NAMES } from '../../shared/events/metrics.ts';
 import {
   cleanup,
@@ -444,7 +444,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
     });
 
     it.each([
-      ...MUTATING_FAMILIES.map((name): [FunctionName, string] => [name, `${IDEMPOTENCY_KEY_PREFIX}#*`]),
+      // Each family only its own records: a compromised function cannot erase another's and rerun a mutation.
+      ...MUTATING_FAMILIES.map((name): [FunctionName, string] => [name, `action-request#${name}#*`]),
       ['alert-poller', `${POLLER_KEY_PREFIX}*`] as [FunctionName, string],
     ])('limits %s to its own items in the state table (keys %s)', (name, keys) => {
       // Prepare

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryStateStore } from '../../shared/alerts/memory-store.ts';
 import { createPollerHandler } from '../../shared/alerts/poller-handler.ts';
 import { credentialsFromSecret } from '../../shared/config/credential-source.ts';
+import { idempotencyKeyPrefix } from '../../shared/config/state-keys.ts';
 import { createFamilyHandler } from '../../shared/events/family-handler.ts';
 import { createIdempotentExecutor } from '../../shared/events/idempotency.ts';
 import { EventBridgeResultSink } from '../../shared/events/publisher.ts';
@@ -89,7 +90,10 @@ describe('AWS clients against an endpoint that stops answering', () => {
   it('fails an idempotent request as retryable when DynamoDB stops answering', {
     timeout: STUCK_MS,
   }, async () => {
-    const executor = createIdempotentExecutor({ tableName: 'state' });
+    const executor = createIdempotentExecutor({
+      tableName: 'state',
+      keyPrefix: idempotencyKeyPrefix('connections'),
+    });
     let ran = false;
 
     const error = await taniumFailure(

@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
+import { idempotencyKeyPrefix } from '../../../shared/config/state-keys.ts';
 import {
   createIdempotentExecutor,
   type IdempotencyKey,
@@ -9,6 +10,7 @@ import { useMotoStateTable } from '../../helpers/dynamo.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
 
 const TABLE = 'tanium-tr-state';
+const KEY_PREFIX = idempotencyKeyPrefix('connections');
 const KEY: IdempotencyKey = {
   requestId: 'req-late-delete',
   action: 'close_connection',
@@ -68,7 +70,7 @@ function heldDeletes(): { client: DynamoDBClient; release: () => void; sent: Pro
  */
 async function abandonedDelete() {
   const held = heldDeletes();
-  const first = createIdempotentExecutor({ tableName: TABLE, client: held.client });
+  const first = createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client: held.client });
   const run = await first.execute(
     KEY,
     async () => outcome('failed', 'Tanium did not answer', true),
@@ -84,7 +86,11 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
   it('does not erase the result a redelivery completed after the delete was sent', async () => {
     // Prepare: A's delete is pending; redelivery B runs the action and completes the record
     const held = await abandonedDelete();
-    const second = createIdempotentExecutor({ tableName: TABLE, client: table.client() });
+    const second = createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: table.client(),
+    });
     const b = await second.execute(
       KEY,
       async () => outcome('success', 'closed'),
@@ -111,7 +117,11 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
   it("does not erase a redelivery's own in-progress record while that delivery runs", async () => {
     // Prepare: A's delete is pending; redelivery B is running the action
     const held = await abandonedDelete();
-    const second = createIdempotentExecutor({ tableName: TABLE, client: table.client() });
+    const second = createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: table.client(),
+    });
     const running = signal();
     const bStarted = signal();
     const b = second.execute(
@@ -142,7 +152,11 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
 
   it('still deletes its own in-progress record after a transient failure, so the redelivery runs', async () => {
     // Prepare
-    const executor = createIdempotentExecutor({ tableName: TABLE, client: table.client() });
+    const executor = createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: table.client(),
+    });
     await executor.execute(
       KEY,
       async () => outcome('failed', 'Tanium did not answer', true),

@@ -13,7 +13,6 @@ import {
 } from '../../../cli/local/sqs-event-source.ts';
 import { DEFAULT_FUNCTIONS } from '../../../infra/function-defaults.ts';
 import { FAMILIES, type Family } from '../../../shared/actions/types.ts';
-import { IDEMPOTENCY_KEY_PREFIX } from '../../../shared/config/state-keys.ts';
 import { createFamilyHandler } from '../../../shared/events/family-handler.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { SEEDED } from '../../emulator/index.ts';
@@ -199,12 +198,15 @@ describe('Pipeline: redelivery', () => {
     expect(
       logs.some((line) => line.message === 'Replayed the stored result' && line.extra.correlation_id === id),
     ).toBe(true);
-    // The stack lets the family functions touch only items under this prefix (dynamodb:LeadingKeys).
+    // The stack lets each family function touch only items under its prefix (dynamodb:LeadingKeys).
     const { Items = [] } = await env.aws.dynamodb.send(
       new ScanCommand({ TableName: env.resources.names.table }),
     );
     expect(Items.length).toBeGreaterThan(0);
-    for (const item of Items) expect(item.id?.S).toMatch(new RegExp(`^${IDEMPOTENCY_KEY_PREFIX}#`));
+    for (const item of Items) {
+      expect(item.id?.S).toMatch(/^action-request#(connections|snapshots|evidence|intel)#/);
+    }
+    expect(Items.some((item) => item.id?.S?.startsWith('action-request#connections#'))).toBe(true);
   });
 
   it('invokes each family as the stack does: its batch size, its timeout as the remaining time', async () => {
