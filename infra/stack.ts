@@ -8,6 +8,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { UNROUTED_FAMILY } from '../shared/actions/table.ts';
 import { idempotencyKeyPrefix, POLLER_KEY_PREFIX } from '../shared/config/state-keys.ts';
 import { FamilyQueue, routeUnroutedRequests } from './constructs/family-queue.ts';
 import { Monitoring, POLLER_NAME } from './constructs/monitoring.ts';
@@ -169,10 +170,11 @@ export class TaniumThreatResponseStack extends Stack {
       this.queues[family] = queue;
       this.functions[family] = fn;
     }
-    // The connections function is the lightest: it answers unknown actions with a failed result.
+    // The connections function (UNROUTED_FAMILY) is the lightest: it answers unknown actions with a
+    // failed result.
     this.unroutedRequestsRule = routeUnroutedRequests(this, 'UnroutedRequestsRule', {
       bus: this.bus,
-      into: this.queues.connections,
+      into: this.queues[UNROUTED_FAMILY],
       requestSources: config.requestSources,
     });
 

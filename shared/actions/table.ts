@@ -25,6 +25,17 @@ for (const action of ACTIONS) {
   byKey.set(action.id, action);
 }
 
+/** The family whose function answers the requests no family's bus rule takes (the stack routes them to its queue). */
+export const UNROUTED_FAMILY: Family = 'connections';
+
+/**
+ * The family whose bus rule takes `value` as the `action`: exactly a display name or an identifier, in
+ * any case (the rules' `equals-ignore-case`), where findAction also trims and mixes the spellings.
+ */
+export function ruleFamilyOf(value: string): Family | undefined {
+  return byKey.get(value.toLowerCase())?.family;
+}
+
 /** Resolves a display name (`get process tree`) or an identifier (`get_process_tree`), case-insensitively. */
 export function findAction(nameOrId: string): ActionDefinition | undefined {
   const key = nameOrId.trim().toLowerCase();

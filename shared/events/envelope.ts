@@ -1,4 +1,6 @@
 import * as z from 'zod/mini';
+import { ruleFamilyOf, UNROUTED_FAMILY } from '../actions/table.ts';
+import type { Family } from '../actions/types.ts';
 import { describeIssue } from '../config/zod-messages.ts';
 
 /** An action request (design.md §3) after validation; `requestId` is always set. */
@@ -20,6 +22,11 @@ export interface RejectedRequest {
   requestId: string;
   context?: unknown;
   message: string;
+  /**
+   * For a bus event whose `action` is a list: the one family that answers it. EventBridge matches a
+   * list when any element matches, so several family rules (and the unrouted one) can each deliver it.
+   */
+  answeredBy?: Family;
 }
 
 export type ParsedRequest = { ok: true; request: ActionRequest } | { ok: false; rejected: RejectedRequest };
@@ -132,7 +139,26 @@ export function parseMessageBody(body: string, fallbackId: string): ParsedReques
   } catch {
     return reject({}, fallbackId, `${INVALID}the message body is not valid JSON`);
   }
-  return parseRequest(payload, fallbackId);
+  const parsed = parseRequest(payload, fallbackId);
+  // Only the stack's own wiring (bus rules into the family queues) is known to fan a list out.
+  if (!parsed.ok && isEventBridgeEvent(payload) && isObject(payload.detail)) {
+    const answeredBy = listAnswerer(payload.detail.action);
+    if (answeredBy) parsed.rejected.answeredBy = answeredBy;
+  }
+  return parsed;
+}
+
+/**
+ * Which family answers a list `action` the bus delivered: the family of the first element a family rule
+ * takes, which therefore received it; when none does, only the unrouted rule can have matched.
+ */
+function listAnswerer(action: unknown): Family | undefined {
+  if (!Array.isArray(action)) return undefined;
+  for (const element of action) {
+    const family = typeof element === 'string' ? ruleFamilyOf(element) : undefined;
+    if (family) return family;
+  }
+  return UNROUTED_FAMILY;
 }
 
 function reject(raw: Record<string, unknown>, fallbackId: string, message: string): ParsedRequest {

@@ -6,7 +6,7 @@ import type { TaniumClient } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest } from './envelope.ts';
 import { requestKeys } from './logging.ts';
-import { type DeliveryInfo, isLastAttempt, RequestProcessor } from './processor.ts';
+import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
 import type { ResultDetail } from './result.ts';
@@ -118,7 +118,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const parsed = parseMessageBody(record.body, record.messageId);
             const info = delivery(attempt, true);
             const disposition = await processor.process(parsed, info);
-            if (disposition.kind === 'final' || disposition.kind === 'gave-up') {
+            if (publishes(disposition)) {
               const published = publish(sink, disposition.detail, isLastAttempt(info));
               release();
               await published;
@@ -132,7 +132,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
                 heldElsewhere: disposition.heldElsewhere,
               });
             }
-            if (disposition.kind !== 'final') throw disposition.error;
+            if ('error' in disposition) throw disposition.error;
           } finally {
             release();
           }
@@ -170,14 +170,14 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
           typeof event.id === 'string' && event.id ? event.id : randomUUID(),
         );
         const disposition = await processor.process(parsed, delivery(1, false));
-        if (disposition.kind !== 'held') await publish(sink, disposition.detail);
+        if (publishes(disposition)) await publish(sink, disposition.detail);
         return disposition.detail;
       }
       // Lambda keeps the request id across its retries of an asynchronous invocation: with it as the
       // fallback, a retried mutating request finds its idempotency record instead of running again.
       parsed = parseRequest(event, context?.awsRequestId || randomUUID());
       const disposition = await processor.process(parsed, delivery(1, false));
-      if (disposition.kind !== 'held' && runtime.canPublish()) {
+      if (publishes(disposition) && runtime.canPublish()) {
         try {
           await publish(runtime.sink(), disposition.detail);
         } catch (error) {

@@ -20,6 +20,8 @@ import { failedResult, type ResultDetail, resultDetail } from './result.ts';
  *   record stopped it, which expires with that delivery's invocation.
  * - `gave-up`: a transient failure on the last attempt; publish the failed result and fail the delivery
  *   so the message lands in the dead-letter queue.
+ * - `answered-elsewhere`: an invalid request the bus also delivered to another family, whose function
+ *   answers it (RejectedRequest.answeredBy); publish nothing, the delivery is done.
  * - `held`: another delivery of the request is running it and publishes its result; this one publishes
  *   nothing (a failed result beside that one would contradict it). Reached where this delivery cannot
  *   simply come back later: an EventBridge event or direct invocation (the detail is still the return
@@ -36,7 +38,13 @@ export type Disposition =
       heldElsewhere: boolean;
     }
   | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError }
-  | { kind: 'held'; detail: ResultDetail; error: TaniumError };
+  | { kind: 'held'; detail: ResultDetail; error: TaniumError }
+  | { kind: 'answered-elsewhere'; detail: ResultDetail };
+
+/** Whether this delivery publishes the disposition's result. */
+export function publishes(disposition: Disposition): boolean {
+  return disposition.kind === 'final' || disposition.kind === 'gave-up';
+}
 
 export interface DeliveryInfo {
   /** Whether a failed delivery comes back (SQS). EventBridge and direct invocations publish every failure. */
@@ -102,6 +110,17 @@ export class RequestProcessor {
     const startedAt = this.deps.now();
     if (!parsed.ok) {
       const { rejected } = parsed;
+      if (rejected.answeredBy !== undefined && rejected.answeredBy !== this.deps.family) {
+        this.deps.logger.warn(
+          `The bus delivered this request to several families (its action is a list); the ${rejected.answeredBy} function answers it`,
+          requestKeys(rejected.requestId, rejected.action),
+        );
+        const result = failedResult(rejected.message, 'validation', rejected.parameters);
+        return {
+          kind: 'answered-elsewhere',
+          detail: resultDetail(rejected, result, { startedAt, durationMs: 0 }),
+        };
+      }
       return this.refuse(rejected, findAction(rejected.action), rejected.message, startedAt, delivery);
     }
     const { request } = parsed;

@@ -409,6 +409,68 @@ describe('Family handler: requests that fail for good', () => {
     expect(request).not.toHaveBeenCalled();
   });
 
+  it.each([
+    [['list connections', 'get process tree'], 'connections'],
+    [['bogus', 'Get_Process_Tree', 'list snapshots'], 'investigation'],
+    [[7, 'bogus'], 'connections'],
+  ] as const)(
+    'answers a bus event whose action is the list %j once, from the %s function, whichever rules delivered it',
+    async (action, answering) => {
+      // Prepare: EventBridge matches a list when any element does, so every family may receive it
+      const families = ['connections', 'investigation', 'snapshots'] as const;
+      const body = eventBridgeEvent({ action, parameters: {}, requestId: 'req-list' }, { id: 'evt-list' });
+
+      const kits = families.map((family) => buildHandler(family));
+
+      // Act
+      const responses = await Promise.all(
+        kits.map((kit, index) =>
+          kit.handler(sqsEvent(sqsRecord(body, { messageId: families[index] })), lambdaContext()),
+        ),
+      );
+
+      // Assess: no record is retried, and one failed result comes from the family that answers
+      expect(responses).toEqual(families.map(() => ({ batchItemFailures: [] })));
+      expect(publishedDetails(eventBridge)).toEqual([
+        expect.objectContaining({
+          requestId: 'req-list',
+          status: 'failed',
+          message: "Invalid request: field 'action' must be a string",
+        }),
+      ]);
+      const answered = families.filter((_, index) =>
+        kits[index]?.logs.some((line) => line.message === 'Request completed'),
+      );
+      expect(answered).toEqual([answering]);
+      for (const [index, family] of families.entries()) {
+        if (family === answering) continue;
+        expect(kits[index]?.logs).toContainEqual(
+          expect.objectContaining({
+            level: 'warn',
+            message: `The bus delivered this request to several families (its action is a list); the ${answering} function answers it`,
+          }),
+        );
+      }
+    },
+  );
+
+  it('answers a list action sent straight to its queue itself: only the bus fans a list out', async () => {
+    // Prepare
+    const { handler } = buildHandler('investigation');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord({ action: ['list connections'], parameters: {}, requestId: 'req-own' })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-own', status: 'failed' }),
+    ]);
+  });
+
   it('answers an unknown action with the actions the function runs', async () => {
     // Prepare
     const { handler } = buildHandler('snapshots');
