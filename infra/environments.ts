@@ -411,8 +411,8 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s.]+$/;
  * metrics in an invalid namespace are dropped without an error, and their alarms never fire.
  */
 function metricsNamespaceProblem(namespace: string): string | undefined {
-  if (!/^[0-9A-Za-z.\-_/#: ]{1,255}$/.test(namespace)) {
-    return `metricsNamespace '${namespace}' must be 1 to 255 of the characters CloudWatch allows (letters, digits, space, . - _ / # :)`;
+  if (!/^[0-9A-Za-z.\-_/# ][0-9A-Za-z.\-_/#: ]{0,254}$/.test(namespace) || namespace.trim() === '') {
+    return `metricsNamespace '${namespace}' must be 1 to 255 of the characters CloudWatch allows (letters, digits, space, . - _ / # :), not only spaces, not starting with ':'`;
   }
   if (namespace.startsWith('AWS/'))
     return `metricsNamespace '${namespace}' must not start with AWS/ (reserved for AWS)`;

@@ -52,7 +52,9 @@ export function isSqsEvent(event: unknown): event is SQSEvent {
  * - an EventBridge event: `detail` is the request;
  * - a direct invocation: the payload is the request, and the result is also the return value.
  * Each request ends in exactly one `Action Result` event (EventBridge and direct invocations are not
- * redelivered, so their transient failures are published as they are, with `error.retryable`).
+ * redelivered, so their transient failures are published as they are, with `error.retryable`). The
+ * exception is a duplicate that another delivery's in-progress record stops where SQS cannot bring it
+ * back: it publishes nothing and fails, since that delivery publishes the result (see `held`).
  */
 export function createFamilyHandler(family: Family, options: FamilyHandlerOptions = {}): FamilyHandler {
   const runtime = new FamilyRuntime(family, options);
@@ -170,6 +172,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
           typeof event.id === 'string' && event.id ? event.id : randomUUID(),
         );
         const disposition = await processor.process(parsed, delivery(1, false));
+        if (disposition.kind === 'held') throw disposition.error;
         if (publishes(disposition)) await publish(sink, disposition.detail);
         return disposition.detail;
       }
@@ -177,6 +180,8 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       // fallback, a retried mutating request finds its idempotency record instead of running again.
       parsed = parseRequest(event, context?.awsRequestId || randomUUID());
       const disposition = await processor.process(parsed, delivery(1, false));
+      // Lambda retries a failed asynchronous invocation, and then hands it to the on-failure destination.
+      if (disposition.kind === 'held') throw disposition.error;
       if (publishes(disposition) && runtime.canPublish()) {
         try {
           await publish(runtime.sink(), disposition.detail);

@@ -22,10 +22,12 @@ import { failedResult, type ResultDetail, resultDetail } from './result.ts';
  *   so the message lands in the dead-letter queue.
  * - `answered-elsewhere`: an invalid request the bus also delivered to another family, whose function
  *   answers it (RejectedRequest.answeredBy); publish nothing, the delivery is done.
- * - `held`: another delivery of the request is running it and publishes its result; this one publishes
- *   nothing (a failed result beside that one would contradict it). Reached where this delivery cannot
- *   simply come back later: an EventBridge event or direct invocation (the detail is still the return
- *   value), or an SQS message on its last attempt (it fails, so it lands in the dead-letter queue).
+ * - `held`: another delivery of the request holds its in-progress record, so it is running it and will
+ *   publish its result; this one publishes nothing (a failed result beside that one would contradict
+ *   it) and fails. Reached where an SQS `retry` cannot be: an SQS message on its last attempt (it lands
+ *   in the dead-letter queue), or an EventBridge event or direct invocation (Lambda retries an
+ *   asynchronous one, then sends it to the on-failure destination; the holder may be this request's own
+ *   earlier attempt that crashed, whose record only a later retry outlives).
  */
 export type Disposition =
   | { kind: 'final'; detail: ResultDetail }
@@ -258,7 +260,9 @@ export class RequestProcessor {
       published,
       outcome,
     );
-    const retrying = transient && delivery.redelivered && !lastAttempt;
+    const held = heldElsewhere && (!delivery.redelivered || lastAttempt);
+    // A held delivery is counted as a retry too: the request's result comes from another delivery.
+    const retrying = (transient && delivery.redelivered && !lastAttempt) || held;
     this.deps.metrics.record({
       action: definition?.name ?? UNKNOWN_ACTION,
       status: result.status,
@@ -277,11 +281,11 @@ export class RequestProcessor {
     const transientError = new TaniumError(result.error?.kind ?? 'transient', result.message, {
       retryable: true,
     });
-    if (heldElsewhere && (!delivery.redelivered || lastAttempt)) {
+    if (held) {
       this.deps.logger.warn(
         delivery.redelivered
           ? 'Another delivery of the request is running it and publishes its result; this message goes to the dead-letter queue without one'
-          : 'Another delivery of the request is running it and publishes its result; this one publishes none',
+          : 'Another delivery of the request is running it and publishes its result; this invocation fails without one',
         log,
       );
       return { kind: 'held', detail, error: transientError };

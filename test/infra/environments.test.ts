@@ -146,6 +146,8 @@ describe('Infrastructure configuration: environments', () => {
     ],
     [{ metricsNamespace: '' }, /metricsNamespace '' must be 1 to 255 of the characters CloudWatch allows/],
     [{ metricsNamespace: 'Tanium!' }, /metricsNamespace 'Tanium!' must be 1 to 255/],
+    [{ metricsNamespace: '   ' }, /metricsNamespace ' {3}' must be 1 to 255 .*not only spaces/],
+    [{ metricsNamespace: ':Tanium' }, /metricsNamespace ':Tanium' must be .*not starting with ':'/],
     [{ metricsNamespace: 'AWS/Lambda' }, /metricsNamespace 'AWS\/Lambda' must not start with AWS\//],
   ] as const)('rejects %j, naming the setting', (overrides, message) => {
     expect(() => resolveEnvironment('dev', overrides as EnvironmentOverrides)).toThrow(message);

@@ -1280,34 +1280,55 @@ describe('Family handler: idempotent mutating actions', () => {
     const answer = await duplicate(kit.handler);
     release();
     await running;
-    return { answer, logs: kit.logs };
+    return { answer, logs: kit.logs, observations: kit.observations };
   }
 
   it.each([
     ['an EventBridge event', (body: object) => eventBridgeEvent(body, { id: 'evt-dup' })],
     ['a direct invocation', (body: object) => body],
   ])(
-    'publishes nothing for a duplicate arriving as %s while the request runs: the running delivery publishes',
+    'fails a duplicate arriving as %s while the request runs, publishing nothing: the running delivery publishes',
     async (_shape, wrap) => {
       // Act
-      const { answer } = await duplicateWhileRunning(wrap(closeConnection('req-held')), (handler) =>
-        handler(wrap(closeConnection('req-held')), lambdaContext()),
+      const { answer, observations } = await duplicateWhileRunning(
+        wrap(closeConnection('req-held')),
+        (handler) =>
+          handler(wrap(closeConnection('req-held')), lambdaContext()).catch((error: Error) => error),
       );
 
-      // Assess: one result, the real one; the duplicate's caller is told who publishes
+      // Assess: one result, the real one; the duplicate's invocation fails, so Lambda retries an
+      // asynchronous one (then its on-failure destination) and a synchronous caller learns why
       expect(request).toHaveBeenCalledTimes(1);
       expect(publishedDetails(eventBridge)).toEqual([
         expect.objectContaining({ requestId: 'req-held', status: 'success' }),
       ]);
-      expect(answer).toMatchObject({
-        requestId: 'req-held',
-        status: 'failed',
-        message:
-          'Request req-held is already being processed by another delivery, which publishes its result',
-        error: { kind: 'transient', retryable: true },
-      });
+      expect(answer).toBeInstanceOf(TaniumError);
+      expect((answer as TaniumError).message).toBe(
+        'Request req-held is already being processed by another delivery, which publishes its result',
+      );
+      expect(observations).toContainEqual(
+        expect.objectContaining({ action: 'close connection', status: 'failed', retrying: true }),
+      );
     },
   );
+
+  it("fails Lambda's retry of an asynchronous invocation whose first attempt crashed holding the record", async () => {
+    // Prepare: the first attempt never ends (its sandbox died), its in-progress record stays until
+    // that invocation's timeout; Lambda's retry comes with the same request id
+    request.mockImplementationOnce(() => new Promise(() => undefined));
+    const payload = { action: 'close connection', parameters: { connection_id: 'remote:host-a:1:1' } };
+    void buildHandler('connections').handler(payload, lambdaContext({ awsRequestId: 'async-1' }));
+    await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(1));
+
+    // Act
+    const retry = buildHandler('connections')
+      .handler(payload, lambdaContext({ awsRequestId: 'async-1' }))
+      .catch((error: Error) => error);
+
+    // Assess: not a success with nothing published, which would end the request without any trace
+    await expect(retry).resolves.toBeInstanceOf(TaniumError);
+    expect(publishedDetails(eventBridge)).toEqual([]);
+  });
 
   it('sends a duplicate met on its last attempt to the DLQ without a failed result beside the real one', async () => {
     // Act
