@@ -100,6 +100,7 @@ export class TaniumThreatResponseStack extends Stack {
       retainData: config.retainData,
       resultsExpirationDays: config.resultsExpirationDays,
       accessLogsExpirationDays: config.accessLogsExpirationDays,
+      logRetention: config.logRetention,
     });
 
     this.stateTable = new dynamodb.Table(this, 'StateTable', {

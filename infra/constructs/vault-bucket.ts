@@ -1,5 +1,6 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledgeWildcardResource } from '../nag.ts';
@@ -22,7 +23,12 @@ export interface VaultBucketProps {
   readonly retainData: boolean;
   readonly resultsExpirationDays: number;
   readonly accessLogsExpirationDays: number;
+  /** Retention of the log group of the function that empties the buckets on deletion (dev). */
+  readonly logRetention: logs.RetentionDays;
 }
+
+/** The stack-wide provider CDK adds for `autoDeleteObjects`, and its function's id under it. */
+const AUTO_DELETE_PROVIDER_ID = 'Custom::S3AutoDeleteObjectsCustomResourceProvider';
 
 /**
  * The S3 vault: private, TLS only, encrypted, versioned, owner-enforced, with server access logs in a
@@ -84,6 +90,24 @@ export class VaultBucket extends Construct {
       removalPolicy,
       autoDeleteObjects,
     });
+    if (autoDeleteObjects) this.manageAutoDeleteLogs(props.logRetention);
+  }
+
+  /**
+   * CDK's function that empties the buckets writes to a log group Lambda creates on its own, which
+   * never expires and outlives `cdk destroy`. It gets one of the stack's own, deleted after it.
+   */
+  private manageAutoDeleteLogs(retention: logs.RetentionDays): void {
+    const stack = Stack.of(this);
+    const handler = stack.node.tryFindChild(AUTO_DELETE_PROVIDER_ID)?.node.tryFindChild('Handler');
+    if (!handler) throw new Error(`CDK's ${AUTO_DELETE_PROVIDER_ID} function was not found`);
+    const logGroup = new logs.LogGroup(this, 'AutoDeleteObjectsLogs', {
+      retention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const cfnHandler = handler as CfnResource;
+    cfnHandler.addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
+    cfnHandler.addDependency(logGroup.node.defaultChild as CfnResource);
   }
 
   /** `VAULT_BUCKET` for the function. */

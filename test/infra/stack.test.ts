@@ -229,6 +229,19 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(logGroup.DeletionPolicy).toBe(retained());
     });
 
+    it('gives every function in the template, CDK helpers included, a log group that expires', () => {
+      // Prepare: Lambda's own log group for a function would never expire and outlive the stack
+      const functions = s.template.findResources('AWS::Lambda::Function');
+      const logGroups = s.template.findResources('AWS::Logs::LogGroup');
+
+      // Assess
+      expect(Object.keys(functions)).toHaveLength(FUNCTION_NAMES.length + (s.config.retainData ? 0 : 1));
+      for (const fn of Object.values(functions)) {
+        const logGroupId = String(fn.Properties?.LoggingConfig?.LogGroup?.Ref);
+        expect(logGroups[logGroupId]?.Properties?.RetentionInDays).toBe(s.config.logRetention);
+      }
+    });
+
     it('gives get file more memory and /tmp than the other families', () => {
       const evidence = s.config.functions.evidence;
       for (const name of FUNCTION_NAMES.filter((n) => n !== 'evidence')) {
