@@ -1,5 +1,8 @@
 import { ACTIONS } from '../shared/actions/table.ts';
 import { FAMILIES as ACTION_FAMILIES, type Family } from '../shared/actions/types.ts';
+import { ALERT_DETAIL_TYPE } from '../shared/alerts/alert-event.ts';
+import { REQUEST_DETAIL_TYPE } from '../shared/events/envelope.ts';
+import { RESULT_DETAIL_TYPE } from '../shared/events/result.ts';
 
 export type { Family };
 
@@ -42,9 +45,9 @@ export const MUTATING_FAMILIES: readonly Family[] = ACTION_FAMILIES.filter(
 /** The contract of the events the functions publish (design.md §3). */
 export const EVENT_SOURCE = 'tanium.threat-response';
 export const DETAIL_TYPES = {
-  request: 'Action Request',
-  result: 'Action Result',
-  alert: 'Alert',
+  request: REQUEST_DETAIL_TYPE,
+  result: RESULT_DETAIL_TYPE,
+  alert: ALERT_DETAIL_TYPE,
 } as const;
 
 /** An `Action Request` rule's pattern, in CDK's `EventPattern` shape (`detailType`) with plain matchers. */

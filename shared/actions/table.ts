@@ -31,9 +31,10 @@ export const UNROUTED_FAMILY: Family = 'connections';
 /**
  * The family whose bus rule takes `value` as the `action`: exactly a display name or an identifier, in
  * any case (the rules' `equals-ignore-case`), where findAction also trims and mixes the spellings.
+ * Only A-Z fold: JavaScript's toLowerCase also folds the Kelvin sign to `k`, which the bus does not.
  */
 export function ruleFamilyOf(value: string): Family | undefined {
-  return byKey.get(value.toLowerCase())?.family;
+  return byKey.get(value.replace(/[A-Z]/g, (letter) => letter.toLowerCase()))?.family;
 }
 
 /** Resolves a display name (`get process tree`) or an identifier (`get_process_tree`), case-insensitively. */

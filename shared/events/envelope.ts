@@ -31,6 +31,9 @@ export interface RejectedRequest {
 
 export type ParsedRequest = { ok: true; request: ActionRequest } | { ok: false; rejected: RejectedRequest };
 
+/** The detail-type of the requests the stack's bus rules route to the family queues. */
+export const REQUEST_DETAIL_TYPE = 'Action Request';
+
 /** The fields of an EventBridge event this layer reads (the rest is ignored). */
 export interface EventBridgeEnvelope {
   id?: string;
@@ -140,8 +143,14 @@ export function parseMessageBody(body: string, fallbackId: string): ParsedReques
     return reject({}, fallbackId, `${INVALID}the message body is not valid JSON`);
   }
   const parsed = parseRequest(payload, fallbackId);
-  // Only the stack's own wiring (bus rules into the family queues) is known to fan a list out.
-  if (!parsed.ok && isEventBridgeEvent(payload) && isObject(payload.detail)) {
+  // Only the stack's own wiring (its rules take `Action Request` events into the family queues) is
+  // known to fan a list out.
+  if (
+    !parsed.ok &&
+    isEventBridgeEvent(payload) &&
+    payload['detail-type'] === REQUEST_DETAIL_TYPE &&
+    isObject(payload.detail)
+  ) {
     const answeredBy = listAnswerer(payload.detail.action);
     if (answeredBy) parsed.rejected.answeredBy = answeredBy;
   }
@@ -154,8 +163,9 @@ export function parseMessageBody(body: string, fallbackId: string): ParsedReques
  */
 function listAnswerer(action: unknown): Family | undefined {
   if (!Array.isArray(action)) return undefined;
-  for (const element of action) {
-    const family = typeof element === 'string' ? ruleFamilyOf(element) : undefined;
+  // The bus matches the items of nested lists too, as if flattened.
+  for (const item of action.flat(Number.POSITIVE_INFINITY)) {
+    const family = typeof item === 'string' ? ruleFamilyOf(item) : undefined;
     if (family) return family;
   }
   return UNROUTED_FAMILY;

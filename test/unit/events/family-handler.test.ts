@@ -413,11 +413,15 @@ describe('Family handler: requests that fail for good', () => {
     [['list connections', 'get process tree'], 'connections'],
     [['bogus', 'Get_Process_Tree', 'list snapshots'], 'investigation'],
     [[7, 'bogus'], 'connections'],
+    // The bus matches the items of nested lists too
+    [[['Get Process Tree']], 'investigation'],
+    // The Kelvin sign is no 'k' to the bus: no family rule takes it, so only the unrouted one did
+    [['start quic\u212A scan'], 'connections'],
   ] as const)(
     'answers a bus event whose action is the list %j once, from the %s function, whichever rules delivered it',
     async (action, answering) => {
       // Prepare: EventBridge matches a list when any element does, so every family may receive it
-      const families = ['connections', 'investigation', 'snapshots'] as const;
+      const families = ['connections', 'investigation', 'snapshots', 'intel'] as const;
       const body = eventBridgeEvent({ action, parameters: {}, requestId: 'req-list' }, { id: 'evt-list' });
 
       const kits = families.map((family) => buildHandler(family));
@@ -454,22 +458,31 @@ describe('Family handler: requests that fail for good', () => {
     },
   );
 
-  it('answers a list action sent straight to its queue itself: only the bus fans a list out', async () => {
-    // Prepare
-    const { handler } = buildHandler('investigation');
+  it.each([
+    ['a request', { action: ['list connections'], parameters: {}, requestId: 'req-own' }],
+    [
+      'an event of a detail-type no stack rule routes',
+      eventBridgeEvent(
+        { action: ['list connections'], parameters: {}, requestId: 'req-own' },
+        { detailType: 'Custom Request' },
+      ),
+    ],
+  ])(
+    'answers a list action sent straight to its queue as %s itself: only the bus rules fan a list out',
+    async (_shape, body) => {
+      // Prepare
+      const { handler } = buildHandler('investigation');
 
-    // Act
-    const response = await handler(
-      sqsEvent(sqsRecord({ action: ['list connections'], parameters: {}, requestId: 'req-own' })),
-      lambdaContext(),
-    );
+      // Act
+      const response = await handler(sqsEvent(sqsRecord(body)), lambdaContext());
 
-    // Assess
-    expect(response).toEqual({ batchItemFailures: [] });
-    expect(publishedDetails(eventBridge)).toEqual([
-      expect.objectContaining({ requestId: 'req-own', status: 'failed' }),
-    ]);
-  });
+      // Assess
+      expect(response).toEqual({ batchItemFailures: [] });
+      expect(publishedDetails(eventBridge)).toEqual([
+        expect.objectContaining({ requestId: 'req-own', status: 'failed' }),
+      ]);
+    },
+  );
 
   it('answers an unknown action with the actions the function runs', async () => {
     // Prepare
