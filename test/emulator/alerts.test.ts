@@ -1,27 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator } from './index.ts';
+import { describe, expect, it } from 'vitest';
 import type { Alert } from './state/alerts.ts';
-import { TestClient, TR_PATH } from './test-client.ts';
-import type { Emulator } from './types.ts';
+import { TR_PATH } from './test-client.ts';
+import { useEmulator } from './use-emulator.ts';
 
 type Page = { data: Alert[]; meta: { totalCount: number; filteredCount: number } };
 
 describe('Emulator: alerts, arrival and pruning', () => {
-  let emulator: Emulator;
-  let client: TestClient;
-
-  beforeAll(async () => {
-    emulator = await startEmulator({ tls: false });
-    client = new TestClient(emulator);
-  });
-  afterAll(async () => {
-    await client.close();
-    await emulator.close();
-  });
-  beforeEach(() => emulator.reset());
+  const tanium = useEmulator({ tls: false });
 
   const page = async (query = '') => {
-    const response = await client.get(`${TR_PATH}/alerts${query ? `?${query}` : ''}`);
+    const response = await tanium.client.get(`${TR_PATH}/alerts${query ? `?${query}` : ''}`);
     expect(response.status).toBe(200);
     return response.json as Page;
   };
@@ -53,12 +41,12 @@ describe('Emulator: alerts, arrival and pruning', () => {
     expect(states.meta.filteredCount).toBeLessThan(states.meta.totalCount);
     expect(combined.data.map((alert) => alert.id)).toEqual([6]);
     expect(withUnknown.meta.filteredCount).toBe(withUnknown.meta.totalCount);
-    expect(emulator.requests.at(-1)?.notes).toEqual(['ignored query key: bogus']);
+    expect(tanium.emulator.requests.at(-1)?.notes).toEqual(['ignored query key: bogus']);
   });
 
   it('pages with limit (default 100) and offset, and sorts ascending on request', async () => {
     // Prepare
-    emulator.state.alerts.addBacklog(250, 1000);
+    tanium.emulator.state.alerts.addBacklog(250, 1000);
 
     // Act
     const first = await page();
@@ -73,25 +61,25 @@ describe('Emulator: alerts, arrival and pruning', () => {
 
   it('lets steady arrivals appear as the clock reaches them', async () => {
     // Prepare
-    emulator.state.alerts.addSteady(5, 60_000);
+    tanium.emulator.state.alerts.addSteady(5, 60_000);
     const before = (await page()).meta.totalCount;
 
     // Act
-    emulator.clock.advance(120_000);
+    tanium.emulator.clock.advance(120_000);
     const after = await page('limit=2');
 
     // Assess
     expect(after.meta.totalCount).toBe(before + 2);
-    expect(after.data[0]!.createdAt).toBe(new Date(emulator.clock.now()).toISOString());
+    expect(after.data[0]!.createdAt).toBe(new Date(tanium.emulator.clock.now()).toISOString());
   });
 
   it('orders a same-millisecond burst highest id first, or lowest first under the switch', async () => {
     // Prepare
-    const burst = emulator.state.alerts.addBurst(3).map((alert) => alert.id);
+    const burst = tanium.emulator.state.alerts.addBurst(3).map((alert) => alert.id);
 
     // Act
     const natural = (await page('limit=3')).data.map((alert) => alert.id);
-    emulator.switches.alertsSameMsLowestIdFirst = true;
+    tanium.emulator.switches.alertsSameMsLowestIdFirst = true;
     const lowestFirst = (await page('limit=3')).data.map((alert) => alert.id);
 
     // Assess
@@ -101,7 +89,7 @@ describe('Emulator: alerts, arrival and pruning', () => {
 
   it('gives out-of-order alerts ids that do not follow createdAt', async () => {
     // Prepare
-    emulator.state.alerts.addOutOfOrder(3, 1000);
+    tanium.emulator.state.alerts.addOutOfOrder(3, 1000);
 
     // Act
     const ids = (await page('limit=3')).data.map((alert) => alert.id);
@@ -112,14 +100,14 @@ describe('Emulator: alerts, arrival and pruning', () => {
 
   it('prunes alerts older than a retention window, now or on the five-minute cadence', async () => {
     // Prepare
-    emulator.state.alerts.addBacklog(100, 60_000);
+    tanium.emulator.state.alerts.addBacklog(100, 60_000);
     const before = (await page()).meta.totalCount;
 
     // Act
-    const pruned = emulator.pruneAlerts(30 * 60_000);
+    const pruned = tanium.emulator.pruneAlerts(30 * 60_000);
     const afterPrune = (await page()).meta.totalCount;
-    emulator.state.alerts.retentionMs = 10 * 60_000;
-    emulator.clock.advance(5 * 60_000);
+    tanium.emulator.state.alerts.retentionMs = 10 * 60_000;
+    tanium.emulator.clock.advance(5 * 60_000);
     const afterCadence = (await page()).meta.totalCount;
 
     // Assess
@@ -131,7 +119,7 @@ describe('Emulator: alerts, arrival and pruning', () => {
 
   it('serves a page from a 100,000-alert backlog', async () => {
     // Prepare
-    emulator.state.alerts.addBacklog(100_000, 100);
+    tanium.emulator.state.alerts.addBacklog(100_000, 100);
 
     // Act
     const first = await page('limit=500');

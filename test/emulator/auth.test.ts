@@ -1,30 +1,18 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator } from './index.ts';
+import { describe, expect, it } from 'vitest';
 import { PERMISSIONS } from './state/auth.ts';
-import { TestClient, TR_PATH } from './test-client.ts';
-import type { Emulator } from './types.ts';
+import { TR_PATH } from './test-client.ts';
+import { useEmulator } from './use-emulator.ts';
 
 describe('Emulator: authentication as Tanium does it', () => {
-  let emulator: Emulator;
-  let client: TestClient;
-
-  beforeAll(async () => {
-    emulator = await startEmulator();
-    client = new TestClient(emulator);
-  });
-  afterAll(async () => {
-    await client.close();
-    await emulator.close();
-  });
-  beforeEach(() => emulator.reset());
+  const tanium = useEmulator();
 
   const login = async () => {
-    const response = await client.call('POST', '/api/v2/session/login', {
+    const response = await tanium.client.call('POST', '/api/v2/session/login', {
       session: null,
       json: {
-        username: emulator.credentials.username,
-        password: emulator.credentials.password,
-        domain: emulator.credentials.domain,
+        username: tanium.emulator.credentials.username,
+        password: tanium.emulator.credentials.password,
+        domain: tanium.emulator.credentials.domain,
       },
     });
     return (response.json as { data: { session: string } }).data.session;
@@ -32,18 +20,18 @@ describe('Emulator: authentication as Tanium does it', () => {
 
   it('accepts the API token in the session header', async () => {
     // Act
-    const response = await client.get(`${TR_PATH}/status`);
+    const response = await tanium.client.get(`${TR_PATH}/status`);
 
     // Assess
     expect(response.status).toBe(200);
-    expect(emulator.requests.at(-1)?.credentialKind).toBe('token');
-    expect(emulator.requests.at(-1)?.headers.session).toBe('[masked]');
+    expect(tanium.emulator.requests.at(-1)?.credentialKind).toBe('token');
+    expect(tanium.emulator.requests.at(-1)?.headers.session).toBe('[masked]');
   });
 
   it('answers 401 Unauthorized without a session header or with an unknown token', async () => {
     // Act
-    const missing = await client.get(`${TR_PATH}/status`, null);
-    const unknown = await client.get(`${TR_PATH}/status`, 'token-0123456789abcdef');
+    const missing = await tanium.client.get(`${TR_PATH}/status`, null);
+    const unknown = await tanium.client.get(`${TR_PATH}/status`, 'token-0123456789abcdef');
 
     // Assess
     expect(missing.status).toBe(401);
@@ -53,14 +41,14 @@ describe('Emulator: authentication as Tanium does it', () => {
 
   it('answers 401 for an expired token and for a client outside the trusted IPs', async () => {
     // Prepare
-    emulator.setTrustedIps(['10.9.9.9']);
+    tanium.emulator.setTrustedIps(['10.9.9.9']);
 
     // Act
-    const untrusted = await client.get(`${TR_PATH}/status`);
-    emulator.setTrustedIps(['127.0.0.1']);
-    const trusted = await client.get(`${TR_PATH}/status`);
-    emulator.expireToken();
-    const expired = await client.get(`${TR_PATH}/status`);
+    const untrusted = await tanium.client.get(`${TR_PATH}/status`);
+    tanium.emulator.setTrustedIps(['127.0.0.1']);
+    const trusted = await tanium.client.get(`${TR_PATH}/status`);
+    tanium.emulator.expireToken();
+    const expired = await tanium.client.get(`${TR_PATH}/status`);
 
     // Assess
     expect(untrusted.status).toBe(401);
@@ -70,7 +58,7 @@ describe('Emulator: authentication as Tanium does it', () => {
 
   it('answers 403 for a value that is not a live session', async () => {
     // Act
-    const response = await client.get(`${TR_PATH}/status`, 'not-a-session');
+    const response = await tanium.client.get(`${TR_PATH}/status`, 'not-a-session');
 
     // Assess
     expect(response.status).toBe(403);
@@ -82,9 +70,9 @@ describe('Emulator: authentication as Tanium does it', () => {
     const session = await login();
 
     // Act
-    const live = await client.get(`${TR_PATH}/status`, session);
-    emulator.expireAllSessions();
-    const expired = await client.get(`${TR_PATH}/status`, session);
+    const live = await tanium.client.get(`${TR_PATH}/status`, session);
+    tanium.emulator.expireAllSessions();
+    const expired = await tanium.client.get(`${TR_PATH}/status`, session);
 
     // Assess
     expect(session).toMatch(/^1-\d+-[0-9a-f]{64}$/);
@@ -97,10 +85,10 @@ describe('Emulator: authentication as Tanium does it', () => {
     const session = await login();
 
     // Act
-    emulator.clock.advance(emulator.config.sessionTtlMs - 1);
-    const stillLive = await client.get(`${TR_PATH}/status`, session);
-    emulator.clock.advance(emulator.config.sessionTtlMs);
-    const expired = await client.get(`${TR_PATH}/status`, session);
+    tanium.emulator.clock.advance(tanium.emulator.config.sessionTtlMs - 1);
+    const stillLive = await tanium.client.get(`${TR_PATH}/status`, session);
+    tanium.emulator.clock.advance(tanium.emulator.config.sessionTtlMs);
+    const expired = await tanium.client.get(`${TR_PATH}/status`, session);
 
     // Assess
     expect(stillLive.status).toBe(200);
@@ -109,38 +97,38 @@ describe('Emulator: authentication as Tanium does it', () => {
 
   it('rejects bad credentials with 401 Invalid credentials and masks passwords in the log', async () => {
     // Act
-    const response = await client.call('POST', '/api/v2/session/login', {
+    const response = await tanium.client.call('POST', '/api/v2/session/login', {
       session: null,
-      json: { username: emulator.credentials.username, password: 'wrong' },
+      json: { username: tanium.emulator.credentials.username, password: 'wrong' },
     });
 
     // Assess
     expect(response.status).toBe(401);
     expect(response.json).toEqual({ text: 'Invalid credentials' });
-    expect(emulator.requests.at(-1)?.json).toEqual({
-      username: emulator.credentials.username,
+    expect(tanium.emulator.requests.at(-1)?.json).toEqual({
+      username: tanium.emulator.credentials.username,
       password: '[masked]',
     });
   });
 
   it('falls back to the legacy /auth route when the login switch answers 404', async () => {
     // Prepare
-    emulator.switches.loginRoute404 = true;
-    const basic = Buffer.from(`${emulator.credentials.username}:${emulator.credentials.password}`).toString(
-      'base64',
-    );
+    tanium.emulator.switches.loginRoute404 = true;
+    const basic = Buffer.from(
+      `${tanium.emulator.credentials.username}:${tanium.emulator.credentials.password}`,
+    ).toString('base64');
 
     // Act
-    const modern = await client.call('POST', '/api/v2/session/login', { session: null, json: {} });
-    const legacy = await client.call('POST', '/auth', {
+    const modern = await tanium.client.call('POST', '/api/v2/session/login', { session: null, json: {} });
+    const legacy = await tanium.client.call('POST', '/auth', {
       session: null,
       headers: { authorization: `Basic ${basic}` },
     });
-    const bad = await client.call('POST', '/auth', {
+    const bad = await tanium.client.call('POST', '/auth', {
       session: null,
       headers: { authorization: 'Basic eDp5' },
     });
-    const used = await client.get(`${TR_PATH}/status`, legacy.text.trim());
+    const used = await tanium.client.get(`${TR_PATH}/status`, legacy.text.trim());
 
     // Assess
     expect(modern.status).toBe(404);
@@ -153,11 +141,11 @@ describe('Emulator: authentication as Tanium does it', () => {
 
   it('answers 403 missing permission when the persona lacks the route permission', async () => {
     // Prepare
-    emulator.removePermission('full', PERMISSIONS.alertsRead);
+    tanium.emulator.removePermission('full', PERMISSIONS.alertsRead);
 
     // Act
-    const alerts = await client.get(`${TR_PATH}/alerts`);
-    const status = await client.get(`${TR_PATH}/status`);
+    const alerts = await tanium.client.get(`${TR_PATH}/alerts`);
+    const status = await tanium.client.get(`${TR_PATH}/status`);
 
     // Assess
     expect(alerts.status).toBe(403);
@@ -167,8 +155,8 @@ describe('Emulator: authentication as Tanium does it', () => {
 
   it('answers 404 Not Found for unknown routes and 405 for a wrong method', async () => {
     // Act
-    const unknown = await client.get(`${TR_PATH}/nothing-here`);
-    const wrongMethod = await client.call('PUT', `${TR_PATH}/conns`);
+    const unknown = await tanium.client.get(`${TR_PATH}/nothing-here`);
+    const wrongMethod = await tanium.client.call('PUT', `${TR_PATH}/conns`);
 
     // Assess
     expect(unknown.status).toBe(404);

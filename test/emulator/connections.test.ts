@@ -1,36 +1,25 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SEEDED, startEmulator } from './index.ts';
-import { DEC_PATH, TestClient, TR_PATH } from './test-client.ts';
-import type { Emulator } from './types.ts';
+import { describe, expect, it } from 'vitest';
+import { SEEDED } from './index.ts';
+import { DEC_PATH, TR_PATH } from './test-client.ts';
+import { useEmulator } from './use-emulator.ts';
 
 type Connection = { id: string; status: string; connectedAt: number | null };
 
 describe('Emulator: endpoints and connections', () => {
-  let emulator: Emulator;
-  let client: TestClient;
-
-  beforeAll(async () => {
-    emulator = await startEmulator({ tls: false });
-    client = new TestClient(emulator);
-  });
-  afterAll(async () => {
-    await client.close();
-    await emulator.close();
-  });
-  beforeEach(() => emulator.reset());
+  const tanium = useEmulator({ tls: false });
 
   const statusOf = async (id: string) => {
-    const list = (await client.get(`${TR_PATH}/conns`)).json as Connection[];
+    const list = (await tanium.client.get(`${TR_PATH}/conns`)).json as Connection[];
     return list.find((connection) => connection.id === id)?.status;
   };
   const connect = async (target: Record<string, unknown>) =>
-    (await client.call('POST', `${TR_PATH}/conns/connect`, { json: { target } })).json as string;
+    (await tanium.client.call('POST', `${TR_PATH}/conns/connect`, { json: { target } })).json as string;
 
   it('looks endpoints up exactly, hostname case-insensitively, in registration order', async () => {
     // Act
-    const shared = await client.get(`${DEC_PATH}/endpoints?hostname=DUP-HOST`);
-    const byIp = await client.get(`${DEC_PATH}/endpoints?ip=10.0.0.9`);
-    const partial = await client.get(`${DEC_PATH}/endpoints?hostname=dup`);
+    const shared = await tanium.client.get(`${DEC_PATH}/endpoints?hostname=DUP-HOST`);
+    const byIp = await tanium.client.get(`${DEC_PATH}/endpoints?ip=10.0.0.9`);
+    const partial = await tanium.client.get(`${DEC_PATH}/endpoints?hostname=dup`);
 
     // Assess
     const rows = (shared.json as { data: { clientId: string }[] }).data;
@@ -50,9 +39,9 @@ describe('Emulator: endpoints and connections', () => {
 
     // Act
     const before = await statusOf(id);
-    emulator.clock.advance(1999);
+    tanium.emulator.clock.advance(1999);
     const almost = await statusOf(id);
-    emulator.clock.advance(1);
+    tanium.emulator.clock.advance(1);
     const after = await statusOf(id);
 
     // Assess
@@ -65,9 +54,9 @@ describe('Emulator: endpoints and connections', () => {
     const id = await connect({ hostname: 'ghost', ip: null, clientId: '42', platform: null });
 
     // Act
-    emulator.clock.advance(29_999);
+    tanium.emulator.clock.advance(29_999);
     const waiting = await statusOf(id);
-    emulator.clock.advance(1);
+    tanium.emulator.clock.advance(1);
     const timedOut = await statusOf(id);
 
     // Assess
@@ -80,11 +69,11 @@ describe('Emulator: endpoints and connections', () => {
     const path = `${TR_PATH}/conns/${SEEDED.connectedConnectionId}/views/dns/eventsCount`;
 
     // Act
-    emulator.clock.advance(500_000);
-    const used = await client.get(path);
-    emulator.clock.advance(500_000);
+    tanium.emulator.clock.advance(500_000);
+    const used = await tanium.client.get(path);
+    tanium.emulator.clock.advance(500_000);
     const alive = await statusOf(SEEDED.connectedConnectionId);
-    emulator.clock.advance(100_000);
+    tanium.emulator.clock.advance(100_000);
     const idle = await statusOf(SEEDED.connectedConnectionId);
 
     // Assess
@@ -98,12 +87,12 @@ describe('Emulator: endpoints and connections', () => {
     const id = SEEDED.connectedConnectionId;
 
     // Act
-    const closed = await client.call('DELETE', `${TR_PATH}/conns/close/${id}`);
+    const closed = await tanium.client.call('DELETE', `${TR_PATH}/conns/close/${id}`);
     const status = await statusOf(id);
-    const inactive = await client.get(`${TR_PATH}/conns/${id}/views/file/events?limit=1`);
-    const deleted = await client.call('DELETE', `${TR_PATH}/conns/delete/${id}`);
-    const gone = await client.get(`${TR_PATH}/conns/${id}/views/file/events?limit=1`);
-    const deleteAgain = await client.call('DELETE', `${TR_PATH}/conns/delete/${id}`);
+    const inactive = await tanium.client.get(`${TR_PATH}/conns/${id}/views/file/events?limit=1`);
+    const deleted = await tanium.client.call('DELETE', `${TR_PATH}/conns/delete/${id}`);
+    const gone = await tanium.client.get(`${TR_PATH}/conns/${id}/views/file/events?limit=1`);
+    const deleteAgain = await tanium.client.call('DELETE', `${TR_PATH}/conns/delete/${id}`);
 
     // Assess
     expect(closed.status).toBe(200);
@@ -118,7 +107,7 @@ describe('Emulator: endpoints and connections', () => {
 
   it('accepts connection ids with %3A-encoded colons', async () => {
     // Act
-    const response = await client.get(
+    const response = await tanium.client.get(
       `${TR_PATH}/conns/${encodeURIComponent(SEEDED.connectedConnectionId)}/views/dns/events?limit=1`,
     );
 
@@ -128,10 +117,10 @@ describe('Emulator: endpoints and connections', () => {
 
   it('answers the new id as text/plain when the switch is on', async () => {
     // Prepare
-    emulator.switches.connectTextPlain = true;
+    tanium.emulator.switches.connectTextPlain = true;
 
     // Act
-    const response = await client.call('POST', `${TR_PATH}/conns/connect`, {
+    const response = await tanium.client.call('POST', `${TR_PATH}/conns/connect`, {
       json: { target: { hostname: 'web-02', clientId: '3380012345' } },
     });
 

@@ -4,31 +4,25 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { generatedChunks, SEEDED, startEmulator } from './index.ts';
-import { TestClient, TR_PATH } from './test-client.ts';
-import type { Emulator } from './types.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatedChunks, SEEDED } from './index.ts';
+import { TR_PATH } from './test-client.ts';
+import { useEmulator } from './use-emulator.ts';
 import { ZipCryptoCipher } from './zipcrypto.ts';
 
 const run = promisify(execFile);
 const DATA = `${TR_PATH}/filedownload/data/${SEEDED.fileEvidenceUuid}`;
 
 describe('Emulator: file evidence downloads are real ZipCrypto archives', () => {
-  let emulator: Emulator;
-  let client: TestClient;
+  const tanium = useEmulator();
   let dir: string;
 
   beforeAll(async () => {
-    emulator = await startEmulator();
-    client = new TestClient(emulator);
     dir = await mkdtemp(join(tmpdir(), 'emulator-zip-test-'));
   });
   afterAll(async () => {
-    await client.close();
-    await emulator.close();
     await rm(dir, { recursive: true, force: true });
   });
-  beforeEach(() => emulator.reset());
 
   /** Runs Info-ZIP's integrity test; resolves with its output, rejects when it reports an error. */
   const unzipTest = async (body: Buffer, name: string, password = 'infected') => {
@@ -40,7 +34,7 @@ describe('Emulator: file evidence downloads are real ZipCrypto archives', () => 
 
   it('sends one encrypted, deflated entry with Content-Length and Content-Disposition', async () => {
     // Act
-    const response = await client.get(DATA);
+    const response = await tanium.client.get(DATA);
 
     // Assess
     expect(response.status).toBe(200);
@@ -56,11 +50,11 @@ describe('Emulator: file evidence downloads are real ZipCrypto archives', () => 
 
   it('is accepted by unzip with several entries and with data descriptors', async () => {
     // Prepare
-    emulator.switches.downloadMultipleEntries = true;
-    emulator.switches.downloadDataDescriptor = true;
+    tanium.emulator.switches.downloadMultipleEntries = true;
+    tanium.emulator.switches.downloadDataDescriptor = true;
 
     // Act
-    const response = await client.get(DATA);
+    const response = await tanium.client.get(DATA);
 
     // Assess
     expect(response.body.readUInt16LE(6) & 0x8).toBe(0x8);
@@ -72,9 +66,9 @@ describe('Emulator: file evidence downloads are real ZipCrypto archives', () => 
 
   it('fails unzip with the wrong password and with a corrupt archive', async () => {
     // Prepare
-    const good = (await client.get(DATA)).body;
-    emulator.switches.downloadArchive = 'corrupt';
-    const corrupt = (await client.get(DATA)).body;
+    const good = (await tanium.client.get(DATA)).body;
+    tanium.emulator.switches.downloadArchive = 'corrupt';
+    const corrupt = (await tanium.client.get(DATA)).body;
 
     // Act
     const exitCode = (body: Buffer, name: string, password?: string) =>
@@ -94,12 +88,12 @@ describe('Emulator: file evidence downloads are real ZipCrypto archives', () => 
 
   it('honours the header switches: no Content-Disposition, octet-stream, chunked', async () => {
     // Prepare
-    emulator.switches.downloadNoContentDisposition = true;
-    emulator.switches.downloadOctetStream = true;
-    emulator.switches.downloadChunked = true;
+    tanium.emulator.switches.downloadNoContentDisposition = true;
+    tanium.emulator.switches.downloadOctetStream = true;
+    tanium.emulator.switches.downloadChunked = true;
 
     // Act
-    const response = await client.get(DATA);
+    const response = await tanium.client.get(DATA);
 
     // Assess
     expect(response.headers['content-disposition']).toBeUndefined();
@@ -112,12 +106,12 @@ describe('Emulator: file evidence downloads are real ZipCrypto archives', () => 
   it('streams a generated large file with an exact Content-Length and the generator bytes', async () => {
     // Prepare
     const size = 3 * 1024 * 1024 + 123;
-    emulator.switches.downloadLargeFileBytes = size;
+    tanium.emulator.switches.downloadLargeFileBytes = size;
     const expected = createHash('sha1');
     for await (const chunk of generatedChunks(size)) expected.update(chunk);
 
     // Act
-    const response = await client.get(DATA);
+    const response = await tanium.client.get(DATA);
     const file = join(dir, 'large.zip');
     await writeFile(file, response.body);
     const { stdout } = await run('unzip', ['-P', 'infected', '-p', file], {
@@ -133,11 +127,13 @@ describe('Emulator: file evidence downloads are real ZipCrypto archives', () => 
 
   it('answers a JSON 200 and 404 for unknown evidence', async () => {
     // Prepare
-    emulator.switches.downloadJson200 = true;
+    tanium.emulator.switches.downloadJson200 = true;
 
     // Act
-    const jsonAnswer = await client.get(DATA);
-    const unknown = await client.get(`${TR_PATH}/filedownload/data/00000000-0000-4000-8000-000000000000`);
+    const jsonAnswer = await tanium.client.get(DATA);
+    const unknown = await tanium.client.get(
+      `${TR_PATH}/filedownload/data/00000000-0000-4000-8000-000000000000`,
+    );
 
     // Assess
     expect(jsonAnswer.headers['content-type']).toMatch(/^application\/json/);

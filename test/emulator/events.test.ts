@@ -1,35 +1,16 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  BUSY_CHILDREN,
-  BUSY_SIBLINGS,
-  MAX_CHILDREN,
-  MAX_SIBLINGS,
-  SEEDED,
-  SEEDED_PTIDS,
-  startEmulator,
-} from './index.ts';
-import { TestClient, TR_PATH } from './test-client.ts';
-import type { Emulator } from './types.ts';
+import { describe, expect, it } from 'vitest';
+import { BUSY_CHILDREN, BUSY_SIBLINGS, MAX_CHILDREN, MAX_SIBLINGS, SEEDED, SEEDED_PTIDS } from './index.ts';
+import { TR_PATH } from './test-client.ts';
+import { useEmulator } from './use-emulator.ts';
 
 type Row = Record<string, unknown>;
 const CONN = `${TR_PATH}/conns/${SEEDED.connectedConnectionId}`;
 
 describe('Emulator: recorder events, counts and process trees', () => {
-  let emulator: Emulator;
-  let client: TestClient;
-
-  beforeAll(async () => {
-    emulator = await startEmulator({ tls: false });
-    client = new TestClient(emulator);
-  });
-  afterAll(async () => {
-    await client.close();
-    await emulator.close();
-  });
-  beforeEach(() => emulator.reset());
+  const tanium = useEmulator({ tls: false });
 
   const rows = async (query: string, type = 'file') => {
-    const response = await client.get(`${CONN}/views/${type}/events?${query}`);
+    const response = await tanium.client.get(`${CONN}/views/${type}/events?${query}`);
     expect(response.status).toBe(200);
     return response.json as Row[];
   };
@@ -49,7 +30,7 @@ describe('Emulator: recorder events, counts and process trees', () => {
 
   it('treats a limit above 1000 as 1000', async () => {
     // Prepare
-    emulator.generateEvents(SEEDED.connectedConnectionId, 'dns', 1500);
+    tanium.emulator.generateEvents(SEEDED.connectedConnectionId, 'dns', 1500);
 
     // Act
     const page = await rows('limit=5000', 'dns');
@@ -96,10 +77,10 @@ describe('Emulator: recorder events, counts and process trees', () => {
   it('compares numerically for gt/lt and answers 400 for range and unknown operators', async () => {
     // Act
     const high = await rows('limit=1000&f0=remote_address_port&o0=gt&v0=100', 'network');
-    const range = await client.get(
+    const range = await tanium.client.get(
       `${CONN}/views/network/events?f0=remote_address_port&o0=range&v0=1&gm1=all&g1=0`,
     );
-    const unknown = await client.get(`${CONN}/views/network/events?f0=pid&o0=like&v0=1`);
+    const unknown = await tanium.client.get(`${CONN}/views/network/events?f0=pid&o0=like&v0=1`);
 
     // Assess
     expect(high.every((row) => Number(row.remote_address_port) > 100)).toBe(true);
@@ -132,14 +113,14 @@ describe('Emulator: recorder events, counts and process trees', () => {
 
   it('counts matching events and caps the count with has_more', async () => {
     // Prepare
-    emulator.generateEvents(SEEDED.connectedConnectionId, 'registry', 10_050);
+    tanium.emulator.generateEvents(SEEDED.connectedConnectionId, 'registry', 10_050);
 
     // Act
-    const network = await client.get(
+    const network = await tanium.client.get(
       `${CONN}/views/network/eventsCount?f0=remote_address&o0=eq&v0=203.0.113.7&gm1=all&g1=0`,
     );
-    const capped = await client.get(`${CONN}/views/registry/eventsCount`);
-    const unknown = await client.get(`${CONN}/views/bogus/eventsCount`);
+    const capped = await tanium.client.get(`${CONN}/views/registry/eventsCount`);
+    const unknown = await tanium.client.get(`${CONN}/views/bogus/eventsCount`);
 
     // Assess
     expect((network.json as { count: number }).count).toBeGreaterThan(0);
@@ -150,10 +131,10 @@ describe('Emulator: recorder events, counts and process trees', () => {
 
   it('answers an empty 200 for eventsCount when the switch is on', async () => {
     // Prepare
-    emulator.switches.eventsCountEmptyBody = true;
+    tanium.emulator.switches.eventsCountEmptyBody = true;
 
     // Act
-    const response = await client.get(`${CONN}/views/dns/eventsCount`);
+    const response = await tanium.client.get(`${CONN}/views/dns/eventsCount`);
 
     // Assess
     expect(response.status).toBe(200);
@@ -162,12 +143,12 @@ describe('Emulator: recorder events, counts and process trees', () => {
 
   it('returns a process node with capped siblings and children, and a pruned ancestor', async () => {
     // Act
-    const busy = (await client.get(`${CONN}/processtrees/${SEEDED_PTIDS.busySvchost}?limit=5000`))
+    const busy = (await tanium.client.get(`${CONN}/processtrees/${SEEDED_PTIDS.busySvchost}?limit=5000`))
       .json as Row[];
     const node = (
-      await client.get(`${CONN}/processtrees/${SEEDED_PTIDS.cmd}?limit=100&context=parent%2Cnode`)
+      await tanium.client.get(`${CONN}/processtrees/${SEEDED_PTIDS.cmd}?limit=100&context=parent%2Cnode`)
     ).json as Row[];
-    const unknown = (await client.get(`${CONN}/processtrees/1?limit=10`)).json as Row[];
+    const unknown = (await tanium.client.get(`${CONN}/processtrees/1?limit=10`)).json as Row[];
 
     // Assess
     const count = (context: string) => busy.filter((row) => row.context === context).length;
@@ -183,8 +164,9 @@ describe('Emulator: recorder events, counts and process trees', () => {
 
   it('answers process rows for a ptid and [] for an unknown one', async () => {
     // Act
-    const rowsOf = (await client.get(`${CONN}/processevents/${SEEDED_PTIDS.whoami}/process`)).json as Row[];
-    const none = (await client.get(`${CONN}/processevents/123/process`)).json as Row[];
+    const rowsOf = (await tanium.client.get(`${CONN}/processevents/${SEEDED_PTIDS.whoami}/process`))
+      .json as Row[];
+    const none = (await tanium.client.get(`${CONN}/processevents/123/process`)).json as Row[];
 
     // Assess
     expect(rowsOf.map((row) => row.operation)).toEqual(['CreateProcess', 'EndProcess']);

@@ -1,28 +1,16 @@
 import { request } from 'undici';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator } from './index.ts';
-import { TestClient, TR_PATH } from './test-client.ts';
-import type { Emulator } from './types.ts';
+import { describe, expect, it } from 'vitest';
+import { TR_PATH } from './test-client.ts';
+import { useEmulator } from './use-emulator.ts';
 
 const STATUS = `${TR_PATH}/status`;
 
 describe('Emulator: faults, request log and control surface', () => {
-  let emulator: Emulator;
-  let client: TestClient;
-
-  beforeAll(async () => {
-    emulator = await startEmulator();
-    client = new TestClient(emulator);
-  });
-  afterAll(async () => {
-    await client.close();
-    await emulator.close();
-  });
-  beforeEach(() => emulator.reset());
+  const tanium = useEmulator();
 
   it('answers a chosen status and body shape for the next N matching requests', async () => {
     // Prepare
-    emulator.faults.add({
+    tanium.emulator.faults.add({
       path: STATUS,
       times: 2,
       kind: 'status',
@@ -32,21 +20,21 @@ describe('Emulator: faults, request log and control surface', () => {
     });
 
     // Act
-    const first = await client.get(STATUS);
-    const second = await client.get(STATUS);
-    const third = await client.get(STATUS);
+    const first = await tanium.client.get(STATUS);
+    const second = await tanium.client.get(STATUS);
+    const third = await tanium.client.get(STATUS);
 
     // Assess
     expect(first.status).toBe(500);
     expect(first.json).toEqual({ errors: [{ message: 'boom' }] });
     expect(second.status).toBe(500);
     expect(third.status).toBe(200);
-    expect(emulator.requests.map((entry) => entry.fault)).toEqual(['status', 'status', undefined]);
+    expect(tanium.emulator.requests.map((entry) => entry.fault)).toEqual(['status', 'status', undefined]);
   });
 
   it('sends 429 with Retry-After seconds and 502 as an HTML page', async () => {
     // Prepare
-    emulator.faults.add({
+    tanium.emulator.faults.add({
       method: 'GET',
       path: `${TR_PATH}/conns*`,
       times: 1,
@@ -54,11 +42,11 @@ describe('Emulator: faults, request log and control surface', () => {
       status: 429,
       retryAfter: 3,
     });
-    emulator.faults.add({ times: 1, kind: 'status', status: 502 });
+    tanium.emulator.faults.add({ times: 1, kind: 'status', status: 502 });
 
     // Act
-    const limited = await client.get(`${TR_PATH}/conns`);
-    const gateway = await client.get(STATUS);
+    const limited = await tanium.client.get(`${TR_PATH}/conns`);
+    const gateway = await tanium.client.get(STATUS);
 
     // Assess
     expect(limited.status).toBe(429);
@@ -69,30 +57,30 @@ describe('Emulator: faults, request log and control surface', () => {
 
   it('resets the connection before headers and mid-body', async () => {
     // Prepare
-    emulator.faults.add({ times: 1, kind: 'resetBeforeHeaders' });
-    emulator.faults.add({ times: 1, kind: 'resetMidBody' });
+    tanium.emulator.faults.add({ times: 1, kind: 'resetBeforeHeaders' });
+    tanium.emulator.faults.add({ times: 1, kind: 'resetMidBody' });
 
     // Act
-    const beforeHeaders = client.get(STATUS);
+    const beforeHeaders = tanium.client.get(STATUS);
     await expect(beforeHeaders).rejects.toThrow();
-    const midBody = client.get(`${TR_PATH}/conns`);
+    const midBody = tanium.client.get(`${TR_PATH}/conns`);
 
     // Assess
     await expect(midBody).rejects.toThrow();
-    expect(emulator.requests[0]?.status).toBe(0);
-    expect(emulator.requests[1]?.status).toBe(200);
+    expect(tanium.emulator.requests[0]?.status).toBe(0);
+    expect(tanium.emulator.requests[1]?.status).toBe(200);
   });
 
   it('answers malformed JSON, HTML with 200 and a redirect to another host', async () => {
     // Prepare
-    emulator.faults.add({ times: 1, kind: 'malformedJson' });
-    emulator.faults.add({ times: 1, kind: 'html200' });
-    emulator.faults.add({ times: 1, kind: 'redirect' });
+    tanium.emulator.faults.add({ times: 1, kind: 'malformedJson' });
+    tanium.emulator.faults.add({ times: 1, kind: 'html200' });
+    tanium.emulator.faults.add({ times: 1, kind: 'redirect' });
 
     // Act
-    const malformed = await client.get(STATUS);
-    const html = await client.get(STATUS);
-    const redirect = await client.get(STATUS);
+    const malformed = await tanium.client.get(STATUS);
+    const html = await tanium.client.get(STATUS);
+    const redirect = await tanium.client.get(STATUS);
 
     // Assess
     expect(malformed.headers['content-type']).toMatch(/json/);
@@ -106,42 +94,42 @@ describe('Emulator: faults, request log and control surface', () => {
   it('processes the request before failing when asked, so the state changes', async () => {
     // Prepare
     const body = { intelDocId: 11, computerGroupId: 34 };
-    emulator.faults.add({ times: 1, kind: 'status', status: 504, processRequest: true });
+    tanium.emulator.faults.add({ times: 1, kind: 'status', status: 504, processRequest: true });
 
     // Act
-    const response = await client.call('POST', `${TR_PATH}/on-demand-scans`, { json: body });
+    const response = await tanium.client.call('POST', `${TR_PATH}/on-demand-scans`, { json: body });
 
     // Assess
     expect(response.status).toBe(504);
-    expect(emulator.state.scans.scans).toHaveLength(1);
+    expect(tanium.emulator.state.scans.scans).toHaveLength(1);
   });
 
   it('delays before headers and resumes a stalled body when given a pause', async () => {
     // Prepare
-    emulator.faults.add({ times: 1, kind: 'delay', ms: 20 });
-    emulator.faults.add({ times: 1, kind: 'stallMidBody', ms: 20 });
+    tanium.emulator.faults.add({ times: 1, kind: 'delay', ms: 20 });
+    tanium.emulator.faults.add({ times: 1, kind: 'stallMidBody', ms: 20 });
 
     // Act
-    const delayed = await client.get(`${TR_PATH}/conns`);
-    const resumed = await client.get(`${TR_PATH}/conns`);
+    const delayed = await tanium.client.get(`${TR_PATH}/conns`);
+    const resumed = await tanium.client.get(`${TR_PATH}/conns`);
 
     // Assess
     expect(delayed.status).toBe(200);
     expect(Array.isArray(delayed.json)).toBe(true);
     expect(resumed.json).toEqual(delayed.json);
-    expect(emulator.requests.map((entry) => entry.fault)).toEqual(['delay', 'stallMidBody']);
+    expect(tanium.emulator.requests.map((entry) => entry.fault)).toEqual(['delay', 'stallMidBody']);
   });
 
   it('stalls a download mid-body until the client gives up', async () => {
     // Prepare
-    emulator.switches.downloadStallMidBody = true;
+    tanium.emulator.switches.downloadStallMidBody = true;
 
     // Act
     const response = await request(
-      `${emulator.url}${TR_PATH}/filedownload/data/79478f3e-061b-4b59-a99a-349415df99a0`,
+      `${tanium.emulator.url}${TR_PATH}/filedownload/data/79478f3e-061b-4b59-a99a-349415df99a0`,
       {
-        headers: { session: emulator.credentials.apiToken },
-        dispatcher: client.agent,
+        headers: { session: tanium.emulator.credentials.apiToken },
+        dispatcher: tanium.client.agent,
         bodyTimeout: 200,
       },
     );
@@ -154,56 +142,60 @@ describe('Emulator: faults, request log and control surface', () => {
 
   it('logs requests with raw query, body digest and counts connections', async () => {
     // Prepare
-    const connectionsBefore = emulator.connectionCount;
+    const connectionsBefore = tanium.emulator.connectionCount;
 
     // Act
-    await client.get(`${TR_PATH}/alerts?limit=1&state=a%2Cb&x=1+2`);
-    await client.call('POST', `${TR_PATH}/on-demand-scans`, {
+    await tanium.client.get(`${TR_PATH}/alerts?limit=1&state=a%2Cb&x=1+2`);
+    await tanium.client.call('POST', `${TR_PATH}/on-demand-scans`, {
       json: { intelDocId: 11, computerGroupId: 34 },
     });
 
     // Assess
-    const [get, post] = emulator.requests;
+    const [get, post] = tanium.emulator.requests;
     expect(get?.rawQuery).toBe('limit=1&state=a%2Cb&x=1+2');
     expect(post?.json).toEqual({ intelDocId: 11, computerGroupId: 34 });
     expect(post?.bodyLength).toBeGreaterThan(0);
     expect(post?.bodyDigest).toMatch(/^[0-9a-f]{64}$/);
-    expect(emulator.requestCount({ method: 'POST' })).toBe(1);
-    expect(emulator.requestCount({ path: `${TR_PATH}/*` })).toBe(2);
-    expect(emulator.connectionCount - connectionsBefore).toBeLessThanOrEqual(1);
-    expect(emulator.connectionCount).toBeGreaterThanOrEqual(1);
+    expect(tanium.emulator.requestCount({ method: 'POST' })).toBe(1);
+    expect(tanium.emulator.requestCount({ path: `${TR_PATH}/*` })).toBe(2);
+    expect(tanium.emulator.connectionCount - connectionsBefore).toBeLessThanOrEqual(1);
+    expect(tanium.emulator.connectionCount).toBeGreaterThanOrEqual(1);
   });
 
   it('is driven over HTTP under /__emulator without a session', async () => {
     // Act
-    const advanced = await client.call('POST', '/__emulator/clock', {
+    const advanced = await tanium.client.call('POST', '/__emulator/clock', {
       session: null,
       json: { advance: 5000 },
     });
-    const switched = await client.call('POST', '/__emulator/switches', {
+    const switched = await tanium.client.call('POST', '/__emulator/switches', {
       session: null,
       json: { loginRoute404: true },
     });
-    const badSwitch = await client.call('POST', '/__emulator/switches', {
+    const badSwitch = await tanium.client.call('POST', '/__emulator/switches', {
       session: null,
       json: { nope: true },
     });
-    const fault = await client.call('POST', '/__emulator/faults', {
+    const fault = await tanium.client.call('POST', '/__emulator/faults', {
       session: null,
       json: { kind: 'status', status: 503, pathRegex: 'status$' },
     });
-    const faulted = await client.get(STATUS);
-    const count = await client.call('GET', `/__emulator/requests/count?path=${encodeURIComponent(STATUS)}`, {
-      session: null,
-    });
-    const alerts = await client.call('POST', '/__emulator/alerts', {
+    const faulted = await tanium.client.get(STATUS);
+    const count = await tanium.client.call(
+      'GET',
+      `/__emulator/requests/count?path=${encodeURIComponent(STATUS)}`,
+      {
+        session: null,
+      },
+    );
+    const alerts = await tanium.client.call('POST', '/__emulator/alerts', {
       session: null,
       json: { burst: { count: 4 } },
     });
-    await client.call('POST', '/__emulator/credentials/expire-token', { session: null, json: {} });
-    const expired = await client.get(`${TR_PATH}/conns`);
-    await client.call('POST', '/__emulator/reset', { session: null, json: {} });
-    const afterReset = await client.get(STATUS);
+    await tanium.client.call('POST', '/__emulator/credentials/expire-token', { session: null, json: {} });
+    const expired = await tanium.client.get(`${TR_PATH}/conns`);
+    await tanium.client.call('POST', '/__emulator/reset', { session: null, json: {} });
+    const afterReset = await tanium.client.get(STATUS);
 
     // Assess
     expect((advanced.json as { now: number }).now).toBe(Date.parse('2024-01-15T10:00:05.000Z'));
@@ -215,6 +207,6 @@ describe('Emulator: faults, request log and control surface', () => {
     expect(alerts.json).toMatchObject({ added: 4 });
     expect(expired.status).toBe(401);
     expect(afterReset.status).toBe(200);
-    expect(emulator.switches.loginRoute404).toBe(false);
+    expect(tanium.emulator.switches.loginRoute404).toBe(false);
   });
 });

@@ -1,28 +1,16 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator } from './index.ts';
-import { TestClient, TR_PATH } from './test-client.ts';
-import type { Emulator } from './types.ts';
+import { describe, expect, it } from 'vitest';
+import { TR_PATH } from './test-client.ts';
+import { useEmulator } from './use-emulator.ts';
 
 type Doc = {
   data: { id: number; revisionId: number; type: string; md5: string; size: number; contents?: string };
 };
 
 describe('Emulator: intel documents, computer groups and on-demand scans', () => {
-  let emulator: Emulator;
-  let client: TestClient;
-
-  beforeAll(async () => {
-    emulator = await startEmulator({ tls: false });
-    client = new TestClient(emulator);
-  });
-  afterAll(async () => {
-    await client.close();
-    await emulator.close();
-  });
-  beforeEach(() => emulator.reset());
+  const tanium = useEmulator({ tls: false });
 
   const upload = (disposition: string | undefined, body: string) =>
-    client.call('POST', `${TR_PATH}/intels`, {
+    tanium.client.call('POST', `${TR_PATH}/intels`, {
       headers: {
         'content-type': 'application/octet-stream',
         ...(disposition ? { 'content-disposition': disposition } : {}),
@@ -65,13 +53,13 @@ describe('Emulator: intel documents, computer groups and on-demand scans', () =>
 
   it('finds groups by id (management rights only) and by exact decoded name', async () => {
     // Act
-    const byId = await client.get('/api/v2/management_rights_groups/34');
-    const noRights = await client.get('/api/v2/management_rights_groups/99');
-    const digits = await client.get('/api/v2/management_rights_groups/1234');
-    const digitName = await client.get('/api/v2/groups/by-name/1234');
-    const special = await client.get(`/api/v2/groups/by-name/${encodeURIComponent('Who? Me')}`);
-    const hash = await client.get(`/api/v2/groups/by-name/${encodeURIComponent('Team #1')}`);
-    const missing = await client.get('/api/v2/groups/by-name/All%20Windowz');
+    const byId = await tanium.client.get('/api/v2/management_rights_groups/34');
+    const noRights = await tanium.client.get('/api/v2/management_rights_groups/99');
+    const digits = await tanium.client.get('/api/v2/management_rights_groups/1234');
+    const digitName = await tanium.client.get('/api/v2/groups/by-name/1234');
+    const special = await tanium.client.get(`/api/v2/groups/by-name/${encodeURIComponent('Who? Me')}`);
+    const hash = await tanium.client.get(`/api/v2/groups/by-name/${encodeURIComponent('Team #1')}`);
+    const missing = await tanium.client.get('/api/v2/groups/by-name/All%20Windowz');
 
     // Assess
     expect(byId.json).toMatchObject({ data: { id: 34, name: 'All Windows' } });
@@ -86,10 +74,10 @@ describe('Emulator: intel documents, computer groups and on-demand scans', () =>
 
   it('answers 200 with empty data for an unknown name under the switch', async () => {
     // Prepare
-    emulator.switches.groupsByNameEmptyData = true;
+    tanium.emulator.switches.groupsByNameEmptyData = true;
 
     // Act
-    const response = await client.get('/api/v2/groups/by-name/nobody');
+    const response = await tanium.client.get('/api/v2/groups/by-name/nobody');
 
     // Assess
     expect(response.status).toBe(200);
@@ -98,16 +86,16 @@ describe('Emulator: intel documents, computer groups and on-demand scans', () =>
 
   it('records scans and rejects unknown ids with 404 and non-numbers with 400', async () => {
     // Act
-    const started = await client.call('POST', `${TR_PATH}/on-demand-scans`, {
+    const started = await tanium.client.call('POST', `${TR_PATH}/on-demand-scans`, {
       json: { intelDocId: 11, computerGroupId: 34 },
     });
-    const unknownDoc = await client.call('POST', `${TR_PATH}/on-demand-scans`, {
+    const unknownDoc = await tanium.client.call('POST', `${TR_PATH}/on-demand-scans`, {
       json: { intelDocId: 9999, computerGroupId: 34 },
     });
-    const unknownGroup = await client.call('POST', `${TR_PATH}/on-demand-scans`, {
+    const unknownGroup = await tanium.client.call('POST', `${TR_PATH}/on-demand-scans`, {
       json: { intelDocId: 11, computerGroupId: 4242 },
     });
-    const notNumber = await client.call('POST', `${TR_PATH}/on-demand-scans`, {
+    const notNumber = await tanium.client.call('POST', `${TR_PATH}/on-demand-scans`, {
       json: { intelDocId: '11', computerGroupId: 34 },
     });
 
@@ -117,6 +105,6 @@ describe('Emulator: intel documents, computer groups and on-demand scans', () =>
     expect(unknownDoc.json).toEqual({ message: 'Intel doc 9999 not found' });
     expect(unknownGroup.status).toBe(404);
     expect(notNumber.status).toBe(400);
-    expect(emulator.state.scans.scans).toHaveLength(1);
+    expect(tanium.emulator.state.scans.scans).toHaveLength(1);
   });
 });

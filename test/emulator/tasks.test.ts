@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SEEDED, startEmulator } from './index.ts';
-import { TestClient, TR_PATH } from './test-client.ts';
-import type { Emulator } from './types.ts';
+import { describe, expect, it } from 'vitest';
+import { SEEDED } from './index.ts';
+import { TR_PATH } from './test-client.ts';
+import { useEmulator } from './use-emulator.ts';
 
 type Accepted = { status: string; taskInfo: { id: number; status: string } };
 type Task = {
@@ -10,34 +10,25 @@ type Task = {
 const CONN = `${TR_PATH}/conns/${SEEDED.connectedConnectionId}`;
 
 describe('Emulator: snapshot and file tasks', () => {
-  let emulator: Emulator;
-  let client: TestClient;
+  const tanium = useEmulator({ tls: false });
 
-  beforeAll(async () => {
-    emulator = await startEmulator({ tls: false });
-    client = new TestClient(emulator);
-  });
-  afterAll(async () => {
-    await client.close();
-    await emulator.close();
-  });
-  beforeEach(() => emulator.reset());
-
-  const task = async (id: number) => (await client.get(`${TR_PATH}/tasks/${id}`)).json as Task;
+  const task = async (id: number) => (await tanium.client.get(`${TR_PATH}/tasks/${id}`)).json as Task;
 
   it('accepts a snapshot at once and lists it only when its task completes', async () => {
     // Prepare
-    const before = (await client.get(`${TR_PATH}/snapshot?limit=100`)).json as { totalCount: number };
+    const before = (await tanium.client.get(`${TR_PATH}/snapshot?limit=100`)).json as { totalCount: number };
 
     // Act
     const accepted = (
-      await client.call('POST', `${CONN}/snapshot`, { headers: { 'content-type': 'application/json' } })
+      await tanium.client.call('POST', `${CONN}/snapshot`, {
+        headers: { 'content-type': 'application/json' },
+      })
     ).json as Accepted;
     const started = await task(accepted.taskInfo.id);
-    const during = (await client.get(`${TR_PATH}/snapshot?limit=100`)).json as { totalCount: number };
-    emulator.clock.advance(1000);
+    const during = (await tanium.client.get(`${TR_PATH}/snapshot?limit=100`)).json as { totalCount: number };
+    tanium.emulator.clock.advance(1000);
     const completed = await task(accepted.taskInfo.id);
-    const after = (await client.get(`${TR_PATH}/snapshot?limit=100&sort=-created`)).json as {
+    const after = (await tanium.client.get(`${TR_PATH}/snapshot?limit=100&sort=-created`)).json as {
       totalCount: number;
       snapshots: { name: string; connectionId: string }[];
     };
@@ -54,11 +45,12 @@ describe('Emulator: snapshot and file tasks', () => {
 
   it('adds file evidence named by the task result when a file task completes', async () => {
     // Act
-    const accepted = (await client.call('POST', `${CONN}/file`, { json: { path: 'C:\\Users\\bob\\x.dll' } }))
-      .json as Accepted;
-    emulator.completeTasks();
+    const accepted = (
+      await tanium.client.call('POST', `${CONN}/file`, { json: { path: 'C:\\Users\\bob\\x.dll' } })
+    ).json as Accepted;
+    tanium.emulator.completeTasks();
     const done = await task(accepted.taskInfo.id);
-    const list = (await client.get(`${TR_PATH}/filedownload?limit=100`)).json as {
+    const list = (await tanium.client.get(`${TR_PATH}/filedownload?limit=100`)).json as {
       fileEvidence: { uuid: string; path: string }[];
     };
 
@@ -70,13 +62,14 @@ describe('Emulator: snapshot and file tasks', () => {
 
   it('fails the task for a path absent on the endpoint, on failTask and under the switch', async () => {
     // Act
-    const absent = (await client.call('POST', `${CONN}/file`, { json: { path: 'C:\\missing\\nothing.exe' } }))
-      .json as Accepted;
-    const manual = (await client.call('POST', `${CONN}/snapshot`)).json as Accepted;
-    emulator.failTask(manual.taskInfo.id, 'disk full');
-    emulator.switches.taskFailure = 'recorder unavailable';
-    const switched = (await client.call('POST', `${CONN}/snapshot`)).json as Accepted;
-    emulator.clock.advance(1000);
+    const absent = (
+      await tanium.client.call('POST', `${CONN}/file`, { json: { path: 'C:\\missing\\nothing.exe' } })
+    ).json as Accepted;
+    const manual = (await tanium.client.call('POST', `${CONN}/snapshot`)).json as Accepted;
+    tanium.emulator.failTask(manual.taskInfo.id, 'disk full');
+    tanium.emulator.switches.taskFailure = 'recorder unavailable';
+    const switched = (await tanium.client.call('POST', `${CONN}/snapshot`)).json as Accepted;
+    tanium.emulator.clock.advance(1000);
 
     // Assess
     expect((await task(absent.taskInfo.id)).data).toMatchObject({
@@ -92,11 +85,11 @@ describe('Emulator: snapshot and file tasks', () => {
 
   it('answers 404 for an unknown task and deletes snapshots by id', async () => {
     // Act
-    const unknown = await client.get(`${TR_PATH}/tasks/99999`);
-    const deleted = await client.call('DELETE', `${TR_PATH}/snapshot`, {
+    const unknown = await tanium.client.get(`${TR_PATH}/tasks/99999`);
+    const deleted = await tanium.client.call('DELETE', `${TR_PATH}/snapshot`, {
       json: { ids: [SEEDED.snapshotUuid] },
     });
-    const list = (await client.get(`${TR_PATH}/snapshot?limit=100`)).json as {
+    const list = (await tanium.client.get(`${TR_PATH}/snapshot?limit=100`)).json as {
       snapshots: { uuid: string }[];
     };
 
