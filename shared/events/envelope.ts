@@ -163,10 +163,17 @@ export function parseMessageBody(body: string, fallbackId: string): ParsedReques
  */
 function listAnswerer(action: unknown): Family | undefined {
   if (!Array.isArray(action)) return undefined;
-  // The bus matches the items of nested lists too, as if flattened.
-  for (const item of action.flat(Number.POSITIVE_INFINITY)) {
-    const family = typeof item === 'string' ? ruleFamilyOf(item) : undefined;
-    if (family) return family;
+  // The bus matches the items of nested lists too, as if flattened. Walked with a stack of its own:
+  // `flat` recurses, and a body of a few KB nested thousands deep would overflow the call stack.
+  const pending: unknown[] = [...action].reverse();
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (Array.isArray(item)) {
+      for (let index = item.length - 1; index >= 0; index--) pending.push(item[index]);
+    } else if (typeof item === 'string') {
+      const family = ruleFamilyOf(item);
+      if (family) return family;
+    }
   }
   return UNROUTED_FAMILY;
 }

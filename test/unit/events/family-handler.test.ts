@@ -458,6 +458,27 @@ describe('Family handler: requests that fail for good', () => {
     },
   );
 
+  it('answers a bus event whose action is a list nested thousands deep, without overflowing the stack', async () => {
+    // Prepare: a 40 KB body; a recursive flatten throws here, and the record would go round to the DLQ
+    const action = `${'['.repeat(20_000)}"get process tree"${']'.repeat(20_000)}`;
+    const body = JSON.stringify(
+      eventBridgeEvent({ action: 0, parameters: {}, requestId: 'req-deep' }),
+    ).replace('"action":0', `"action":${action}`);
+
+    // Act
+    const responses = await Promise.all(
+      (['investigation', 'connections'] as const).map((family) =>
+        buildHandler(family).handler(sqsEvent(sqsRecord(body)), lambdaContext()),
+      ),
+    );
+
+    // Assess: the family whose rule the innermost item matches answers, once
+    expect(responses).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-deep', status: 'failed' }),
+    ]);
+  });
+
   it.each([
     ['a request', { action: ['list connections'], parameters: {}, requestId: 'req-own' }],
     [
