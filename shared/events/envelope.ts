@@ -55,6 +55,13 @@ export interface InvocationRecord {
 
 export const MAX_REQUEST_ID_LENGTH = 256;
 
+/**
+ * How deep a request may nest objects and lists. The result echoes `parameters` and `context`, and
+ * serialising a value nested a few thousand deep (a body of a few KB) overflows the call stack: the
+ * record would then fail on every delivery instead of getting its failed result.
+ */
+export const MAX_REQUEST_DEPTH = 100;
+
 const requestSchema = z.strictObject({
   action: z.string().check(z.minLength(1)),
   parameters: z.optional(z.nullable(z.looseObject({}))),
@@ -117,6 +124,14 @@ export function parseRequest(payload: unknown, fallbackId: string): ParsedReques
       `${INVALID}the request must be a JSON object with 'action' and 'parameters' fields`,
     );
   }
+  if (nestedDeeperThan(payload, MAX_REQUEST_DEPTH)) {
+    // Nothing nested is echoed back: only the id and a string action.
+    return reject(
+      { requestId: payload.requestId, action: payload.action },
+      fallbackId,
+      `${INVALID}it nests objects or lists more than ${MAX_REQUEST_DEPTH} levels deep`,
+    );
+  }
   const parsed = requestSchema.safeParse(payload);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => describeIssue(issue));
@@ -176,6 +191,18 @@ function listAnswerer(action: unknown): Family | undefined {
     }
   }
   return UNROUTED_FAMILY;
+}
+
+/** Whether `value` holds an object or list `limit` levels down; walked with a stack of its own. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function reject(raw: Record<string, unknown>, fallbackId: string, message: string): ParsedRequest {

@@ -134,4 +134,45 @@ describe('Request envelope', () => {
       },
     });
   });
+
+  it.each([
+    ['context', (deep: string) => `{"action":"close connection","requestId":"req-deep","context":${deep}}`],
+    [
+      'parameters',
+      (deep: string) => `{"action":"close connection","requestId":"req-deep","parameters":{"x":${deep}}}`,
+    ],
+  ])(
+    'refuses %s nested thousands deep and echoes none of it, since the result could not be serialised',
+    (_field, body) => {
+      // Prepare: a few KB of body
+      const deep = `${'['.repeat(5_000)}1${']'.repeat(5_000)}`;
+
+      // Act
+      const parsed = parseMessageBody(body(deep), 'msg-1');
+
+      // Assess
+      expect(parsed).toEqual({
+        ok: false,
+        rejected: {
+          action: 'close connection',
+          parameters: {},
+          requestId: 'req-deep',
+          message: 'Invalid request: it nests objects or lists more than 100 levels deep',
+        },
+      });
+      expect(() => JSON.stringify(parsed)).not.toThrow();
+    },
+  );
+
+  it('accepts a context nested as deep as the limit allows', () => {
+    // Prepare: the request is level 0, its context level 1
+    let context: unknown = 'leaf';
+    for (let depth = 1; depth < 100; depth++) context = { next: context };
+
+    // Act
+    const parsed = parseRequest({ action: 'list connections', context }, 'msg-1');
+
+    // Assess
+    expect(parsed.ok).toBe(true);
+  });
 });
