@@ -62,10 +62,31 @@ export const MAX_REQUEST_ID_LENGTH = 256;
  */
 export const MAX_REQUEST_DEPTH = 100;
 
+/** A UTF-16 surrogate without its other half: such a string has no UTF-8 form (S3 keys, the results). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** An id given by a wrapper (an event id, a Lambda request id) when it could be a `requestId`. */
+function usableId(value: unknown): string | undefined {
+  return typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_REQUEST_ID_LENGTH &&
+    !LONE_SURROGATE.test(value)
+    ? value
+    : undefined;
+}
+
 const requestSchema = z.strictObject({
   action: z.string().check(z.minLength(1)),
   parameters: z.optional(z.nullable(z.looseObject({}))),
-  requestId: z.optional(z.nullable(z.string().check(z.minLength(1), z.maxLength(MAX_REQUEST_ID_LENGTH)))),
+  requestId: z.optional(
+    z.nullable(
+      z.string().check(
+        z.minLength(1),
+        z.maxLength(MAX_REQUEST_ID_LENGTH),
+        z.refine((value) => !LONE_SURROGATE.test(value), 'must be well-formed text (no lone surrogate)'),
+      ),
+    ),
+  ),
   context: z.optional(z.unknown()),
 });
 
@@ -102,21 +123,25 @@ export function isInvocationRecord(value: unknown): value is InvocationRecord {
  * request keeps its idempotency key.
  */
 export function parseRequest(payload: unknown, fallbackId: string): ParsedRequest {
-  if (isInvocationRecord(payload)) {
+  let unwrapped = payload;
+  let id = fallbackId;
+  // At most the two wrappers a request arrives in, in this order: unwrapping whatever else looks like
+  // one would let a body of wrappers nested thousands deep overflow the call stack.
+  if (isInvocationRecord(unwrapped)) {
     // A failed asynchronous invocation redriven from the DLQ. Its Lambda request id was the fallback of
     // that invocation (an EventBridge event brings its own), so the request keeps its idempotency key.
-    const { requestId } = payload.requestContext;
-    return parseRequest(
-      payload.requestPayload,
-      typeof requestId === 'string' && requestId ? requestId : fallbackId,
-    );
+    id = usableId(unwrapped.requestContext.requestId) ?? id;
+    unwrapped = unwrapped.requestPayload;
   }
-  if (isEventBridgeEvent(payload)) {
-    return parseRequest(
-      payload.detail,
-      typeof payload.id === 'string' && payload.id ? payload.id : fallbackId,
-    );
+  if (isEventBridgeEvent(unwrapped)) {
+    id = usableId(unwrapped.id) ?? id;
+    unwrapped = unwrapped.detail;
   }
+  return parseBareRequest(unwrapped, id);
+}
+
+/** A request itself, unwrapped. */
+function parseBareRequest(payload: unknown, fallbackId: string): ParsedRequest {
   if (!isObject(payload)) {
     return reject(
       {},
@@ -206,12 +231,7 @@ function nestedDeeperThan(value: unknown, limit: number): boolean {
 }
 
 function reject(raw: Record<string, unknown>, fallbackId: string, message: string): ParsedRequest {
-  const requestId =
-    typeof raw.requestId === 'string' &&
-    raw.requestId.length > 0 &&
-    raw.requestId.length <= MAX_REQUEST_ID_LENGTH
-      ? raw.requestId
-      : fallbackId;
+  const requestId = usableId(raw.requestId) ?? fallbackId;
   const rejected: RejectedRequest = {
     action: typeof raw.action === 'string' ? raw.action.trim() : '',
     parameters: isObject(raw.parameters) ? raw.parameters : {},

@@ -106,17 +106,33 @@ export class EventBridgeResultSink implements ResultSink {
     lastAttempt: boolean,
     signal: AbortSignal | undefined,
   ): Promise<PutEventsRequestEntry> {
-    const whole = this.entry(detail);
+    let whole: PutEventsRequestEntry;
+    try {
+      whole = this.entry(detail);
+    } catch (error) {
+      // JSON.stringify overflows the call stack on a value nested thousands deep, which only Tanium's
+      // answer can hold here (the request's own fields are checked on arrival): no retry would help.
+      return this.entry({
+        ...detail,
+        status: 'failed',
+        message: `Unable to serialise the result (a value in Tanium's answer nests too deep): ${toTaniumError(error).message}`,
+        data: [],
+        summary: {},
+        error: { kind: 'tanium', retryable: false },
+      });
+    }
     if (entrySize(whole) <= MAX_ENTRY_BYTES) return whole;
     if (!this.store) {
       throw new ConfigError(
         `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
       );
     }
-    const key = resultKey(detail);
     let dataRef: ResultDetail['dataRef'];
     try {
-      dataRef = await unlessAborted(this.store().putResult(key, whole.Detail ?? '', signal), signal);
+      dataRef = await unlessAborted(
+        this.store().putResult(resultKey(detail), whole.Detail ?? '', signal),
+        signal,
+      );
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       const failure = toTaniumError(error);

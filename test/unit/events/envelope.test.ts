@@ -164,6 +164,43 @@ describe('Request envelope', () => {
     },
   );
 
+  it('unwraps no more than an invocation record and an EventBridge event, however deep the wrappers nest', () => {
+    // Prepare: 240 KB of event-shaped wrappers; unwrapping each in turn overflowed the call stack
+    let body = '{"action":"list connections"}';
+    for (let depth = 0; depth < 6_000; depth++) body = `{"detail-type":"","source":"","detail":${body}}`;
+
+    // Act
+    const parsed = parseMessageBody(body, 'msg-1');
+
+    // Assess
+    expect(parsed).toMatchObject({
+      ok: false,
+      rejected: {
+        requestId: 'msg-1',
+        message: 'Invalid request: it nests objects or lists more than 100 levels deep',
+      },
+    });
+  });
+
+  it('refuses a request id with a lone surrogate, and keys the request on an id it can use instead', () => {
+    // Act: such a string has no UTF-8 form, so no S3 key or stored result could carry it
+    const own = parseRequest({ action: 'list connections', requestId: '\ud800' }, 'msg-1');
+    const fromEvent = parseRequest(
+      eventBridgeEvent({ action: 'list connections' }, { id: '\udc00' }),
+      'msg-2',
+    );
+
+    // Assess
+    expect(own).toMatchObject({
+      ok: false,
+      rejected: {
+        requestId: 'msg-1',
+        message: "Invalid request: field 'requestId': must be well-formed text (no lone surrogate)",
+      },
+    });
+    expect(fromEvent).toMatchObject({ ok: true, request: { requestId: 'msg-2' } });
+  });
+
   it('accepts a context nested as deep as the limit allows', () => {
     // Prepare: the request is level 0, its context level 1
     let context: unknown = 'leaf';

@@ -1176,6 +1176,38 @@ describe('Family handler: publishing', () => {
   );
 });
 
+describe('Family handler: results that cannot be published as they are', () => {
+  it("publishes a failed result when Tanium's answer nests too deep to serialise, instead of failing the record", async () => {
+    // Prepare: JSON.stringify overflows the call stack on a value nested thousands deep
+    let deep: unknown = 1;
+    for (let depth = 0; depth < 20_000; depth++) deep = [deep];
+    request.mockResolvedValue(
+      taniumResponse([{ id: 'remote:host-a:1:1', status: 'connected', extra: deep }]),
+    );
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(listConnections('req-deep'), { receiveCount: 1 })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        requestId: 'req-deep',
+        status: 'failed',
+        message: expect.stringMatching(
+          /^Unable to serialise the result \(a value in Tanium's answer nests too deep\)/,
+        ),
+        data: [],
+        error: { kind: 'tanium', retryable: false },
+      }),
+    ]);
+  });
+});
+
 describe('Family handler: idempotent mutating actions', () => {
   it('replays the stored result for a redelivered request: one Tanium call, two identical results', async () => {
     // Prepare

@@ -261,6 +261,25 @@ describe('Result publishing', () => {
     });
   });
 
+  it('publishes a failed result when an oversized result has no key its request id can make', async () => {
+    // Prepare: a lone surrogate has no percent-encoding (encodeURIComponent throws)
+    const { store, sink } = storingSink();
+
+    // Act
+    await sink.publish(detail({ requestId: 'req-\ud800', data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
+
+    // Assess
+    expect(store.keys).toEqual([]);
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        message: expect.stringMatching(
+          /^The result is larger than an EventBridge event allows and could not be stored: .*URI malformed/,
+        ),
+      }),
+    ]);
+  });
+
   it('throws when the vault fails transiently, so the delivery is retried', async () => {
     // Act
     const publishing = sinkWhoseVaultFails(throttled()).publish(
