@@ -11,6 +11,8 @@ type Env = Record<string, string | undefined>;
 export const SECRET_MAX_AGE_SECONDS = 300;
 
 let provider: SecretsProvider | undefined;
+/** Each secret value Powertools cached, validated (see credentialsFromSecret). */
+const parsedSecrets = new WeakMap<object, TaniumCredentials>();
 
 /** Reads the credentials secret through Powertools parameters, cached per container for 5 minutes. */
 export async function credentialsFromSecret(secretId: string): Promise<TaniumCredentials> {
@@ -33,7 +35,15 @@ export async function credentialsFromSecret(secretId: string): Promise<TaniumCre
       `The Tanium credentials secret '${secretId}' has no value yet: ${HOW_TO_FILL_THE_SECRET}`,
     );
   }
-  return parseCredentials(value, `secret '${secretId}'`);
+  if (typeof value !== 'object') return parseCredentials(value, `secret '${secretId}'`);
+  // Powertools hands back the same parsed object while its cache holds: validate it once, not on every
+  // invocation (the client cache then also keys it once).
+  let parsed = parsedSecrets.get(value);
+  if (parsed === undefined) {
+    parsed = parseCredentials(value, `secret '${secretId}'`);
+    parsedSecrets.set(value, parsed);
+  }
+  return parsed;
 }
 
 /** Reads a local JSON file with the secret's fields (for the CLI and local runs). */

@@ -278,9 +278,10 @@ export class RequestProcessor {
       ...(replayed ? { replayed } : {}),
       attempt: delivery.attempt,
     };
-    const transientError = new TaniumError(result.error?.kind ?? 'transient', result.message, {
-      retryable: true,
-    });
+    // Built only for the dispositions that fail the delivery: an error captures a stack, and a
+    // success would pay for it on every record.
+    const transientError = () =>
+      new TaniumError(result.error?.kind ?? 'transient', result.message, { retryable: true });
     if (held) {
       this.deps.logger.warn(
         delivery.redelivered
@@ -288,7 +289,7 @@ export class RequestProcessor {
           : 'Another delivery of the request is running it and publishes its result; this invocation fails without one',
         log,
       );
-      return { kind: 'held', detail, error: transientError };
+      return { kind: 'held', detail, error: transientError() };
     }
     if (!transient || !delivery.redelivered) {
       this.deps.logger.info(replayed ? 'Replayed the stored result' : 'Request completed', log);
@@ -302,12 +303,12 @@ export class RequestProcessor {
           message: result.message,
         },
       );
-      return { kind: 'gave-up', detail, error: transientError };
+      return { kind: 'gave-up', detail, error: transientError() };
     }
     this.deps.logger.warn('Transient failure; the message will be redelivered', {
       ...log,
       message: result.message,
     });
-    return { kind: 'retry', detail, error: transientError, recordMayRemain, heldElsewhere };
+    return { kind: 'retry', detail, error: transientError(), recordMayRemain, heldElsewhere };
   }
 }

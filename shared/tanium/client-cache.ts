@@ -33,12 +33,18 @@ function clientKey(credentials: TaniumCredentials): string {
  */
 export class TaniumClientCache {
   private cached: { key: string; client: TaniumClient } | undefined;
+  /** The credential sources hand back the same object while their cache holds: hashed once per object. */
+  private readonly keys = new WeakMap<TaniumCredentials, string>();
 
   constructor(private readonly options: TaniumClientCacheOptions) {}
 
   async get(): Promise<TaniumClient> {
     const credentials = await this.options.credentials();
-    const key = clientKey(credentials);
+    let key = this.keys.get(credentials);
+    if (key === undefined) {
+      key = clientKey(credentials);
+      this.keys.set(credentials, key);
+    }
     if (this.cached?.key !== key) {
       const client = new TaniumClient(credentials, {
         logger: this.options.logger,

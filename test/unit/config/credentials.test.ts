@@ -249,10 +249,27 @@ describe('Credentials', () => {
     const first = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
     const second = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
 
-    // Assess
+    // Assess: the same object, validated once, so the client cache keys it once too
     expect(first.apiToken).toBe('tok');
-    expect(second).toEqual(first);
+    expect(second).toBe(first);
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
+  it('validates a secret read again (after the cache) anew', async () => {
+    // Prepare
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'one' }) })
+      .resolves({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'two' }) });
+    const first = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
+
+    // Act: a new container, or the end of the five minutes, reads it again
+    resetCredentialCache();
+    const second = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
+
+    // Assess
+    expect(first.apiToken).toBe('one');
+    expect(second.apiToken).toBe('two');
   });
 
   it('explains how to fill a secret that has no string value', async () => {
