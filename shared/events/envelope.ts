@@ -62,6 +62,9 @@ export const MAX_REQUEST_ID_LENGTH = 256;
  */
 export const MAX_REQUEST_DEPTH = 100;
 
+/** Invocation records a body may nest: a redrive that failed again wraps the first one. */
+const MAX_INVOCATION_RECORDS = 2;
+
 /** A UTF-16 surrogate without its other half: such a string has no UTF-8 form (S3 keys, the results). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -125,11 +128,12 @@ export function isInvocationRecord(value: unknown): value is InvocationRecord {
 export function parseRequest(payload: unknown, fallbackId: string): ParsedRequest {
   let unwrapped = payload;
   let id = fallbackId;
-  // At most the two wrappers a request arrives in, in this order: unwrapping whatever else looks like
-  // one would let a body of wrappers nested thousands deep overflow the call stack.
-  if (isInvocationRecord(unwrapped)) {
-    // A failed asynchronous invocation redriven from the DLQ. Its Lambda request id was the fallback of
-    // that invocation (an EventBridge event brings its own), so the request keeps its idempotency key.
+  // Only the wrappers a request arrives in, in this order: unwrapping whatever else looks like one
+  // would let a body of wrappers nested thousands deep overflow the call stack.
+  for (let records = 0; records < MAX_INVOCATION_RECORDS && isInvocationRecord(unwrapped); records++) {
+    // A failed asynchronous invocation redriven from the DLQ (twice: a redrive by invoking the function
+    // that failed again). Its Lambda request id was the fallback of that invocation (an EventBridge event
+    // brings its own), so the request keeps its idempotency key; the innermost one is the original's.
     id = usableId(unwrapped.requestContext.requestId) ?? id;
     unwrapped = unwrapped.requestPayload;
   }

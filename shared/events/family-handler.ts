@@ -9,7 +9,7 @@ import { requestKeys } from './logging.ts';
 import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
-import type { ResultDetail } from './result.ts';
+import { type ResultDetail, serialisable } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
 export type { Family } from '../actions/types.ts';
@@ -87,9 +87,17 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
      * Publishes a result (queued at once, before the first await); a failure is logged here, since the
      * request itself was already logged as done.
      */
-    const publish = async (sink: ResultSink, detail: ResultDetail, lastAttempt = false): Promise<void> => {
+    /** Resolves with the detail as published (see ResultSink.publish), which is what a caller gets back. */
+    const publish = async (
+      sink: ResultSink,
+      detail: ResultDetail,
+      lastAttempt = false,
+    ): Promise<ResultDetail> => {
       try {
-        await sink.publish(detail, publishing ? { lastAttempt, signal: publishing.signal } : { lastAttempt });
+        return await sink.publish(
+          detail,
+          publishing ? { lastAttempt, signal: publishing.signal } : { lastAttempt },
+        );
       } catch (error) {
         runtime.logger.error('Could not publish the result event', {
           ...requestKeys(detail.requestId, detail.action),
@@ -173,8 +181,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         );
         const disposition = await processor.process(parsed, delivery(1, false));
         if (disposition.kind === 'held') throw disposition.error;
-        if (publishes(disposition)) await publish(sink, disposition.detail);
-        return disposition.detail;
+        return publishes(disposition) ? await publish(sink, disposition.detail) : disposition.detail;
       }
       // Lambda keeps the request id across its retries of an asynchronous invocation: with it as the
       // fallback, a retried mutating request finds its idempotency record instead of running again.
@@ -182,16 +189,16 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       const disposition = await processor.process(parsed, delivery(1, false));
       // Lambda retries a failed asynchronous invocation, and then hands it to the on-failure destination.
       if (disposition.kind === 'held') throw disposition.error;
-      if (publishes(disposition) && runtime.canPublish()) {
-        try {
-          await publish(runtime.sink(), disposition.detail);
-        } catch (error) {
-          // The invocation still fails (an asynchronous one is retried under the same request id), but
-          // a synchronous caller must learn the request id, which may have been generated here.
-          throw unpublished(disposition.detail, error);
-        }
+      if (!publishes(disposition)) return disposition.detail;
+      // Lambda serialises what the handler returns: a detail it cannot serialise would fail the call.
+      if (!runtime.canPublish()) return serialisable(disposition.detail);
+      try {
+        return await publish(runtime.sink(), disposition.detail);
+      } catch (error) {
+        // The invocation still fails (an asynchronous one is retried under the same request id), but
+        // a synchronous caller must learn the request id, which may have been generated here.
+        throw unpublished(disposition.detail, error);
       }
-      return disposition.detail;
     } finally {
       publishing?.close();
       metrics.flush();

@@ -6,7 +6,7 @@ import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
-import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail } from './result.ts';
+import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail, unserialisableResult } from './result.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 
@@ -25,7 +25,11 @@ export interface PublishOptions {
 
 /** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
 export interface ResultSink {
-  publish(detail: ResultDetail, options?: PublishOptions): Promise<void>;
+  /**
+   * Publishes the result; resolves with the detail as published: `detail` itself, or the failed result
+   * standing in for one that cannot be serialised (`unserialisableResult`).
+   */
+  publish(detail: ResultDetail, options?: PublishOptions): Promise<ResultDetail>;
   /**
    * Announces a result still being worked on (a record of the batch in progress), so results that are
    * ready wait for it to share a call instead of going out one by one. Returns the release, called once
@@ -76,9 +80,20 @@ export class EventBridgeResultSink implements ResultSink {
     this.sleep = options.sleep ?? ((ms) => delay(ms));
   }
 
-  async publish(detail: ResultDetail, options: PublishOptions = {}): Promise<void> {
-    const entry = await this.entryFor(detail, options.lastAttempt ?? false, options.signal);
+  async publish(detail: ResultDetail, options: PublishOptions = {}): Promise<ResultDetail> {
+    const lastAttempt = options.lastAttempt ?? false;
+    let published = detail;
+    let entry: PutEventsRequestEntry;
+    try {
+      entry = await this.entryFor(detail, lastAttempt, options.signal);
+    } catch (error) {
+      if (!(error instanceof Unserialisable)) throw error;
+      // No retry would help. The stand-in goes through the same size checks as any result.
+      published = unserialisableResult(detail, error.cause);
+      entry = await this.entryFor(published, lastAttempt, options.signal);
+    }
     await this.put(entry, options.signal);
+    return published;
   }
 
   hold(): () => void {
@@ -110,16 +125,8 @@ export class EventBridgeResultSink implements ResultSink {
     try {
       whole = this.entry(detail);
     } catch (error) {
-      // JSON.stringify overflows the call stack on a value nested thousands deep, which only Tanium's
-      // answer can hold here (the request's own fields are checked on arrival): no retry would help.
-      return this.entry({
-        ...detail,
-        status: 'failed',
-        message: `Unable to serialise the result (a value in Tanium's answer nests too deep): ${toTaniumError(error).message}`,
-        data: [],
-        summary: {},
-        error: { kind: 'tanium', retryable: false },
-      });
+      // JSON.stringify overflows the call stack on a value nested thousands deep.
+      throw new Unserialisable(error);
     }
     if (entrySize(whole) <= MAX_ENTRY_BYTES) return whole;
     if (!this.store) {
@@ -267,6 +274,14 @@ function batchSignal(batch: Pending[]): { signal?: AbortSignal } {
 }
 
 /** The request id and the action as far as an event stripped to fit keeps them. */
+/** A result JSON.stringify could not serialise (its `cause`). */
+class Unserialisable extends Error {
+  constructor(cause: unknown) {
+    super('the result cannot be serialised', { cause });
+    this.name = 'Unserialisable';
+  }
+}
+
 function identity(detail: ResultDetail): { requestId: string; action: string } {
   return {
     requestId: cut(detail.requestId, NAME_LIMIT_WHEN_STRIPPED),

@@ -60,3 +60,29 @@ export function resultDetail(
   if (result.error) detail.error = result.error;
   return detail;
 }
+
+/**
+ * The failed result that stands in for one JSON.stringify cannot serialise: only Tanium's answer, in
+ * `data` or `summary`, can nest that deep (the request's own fields are checked on arrival).
+ */
+export function unserialisableResult(detail: ResultDetail, error: unknown): ResultDetail {
+  const { dataRef: _dataRef, ...rest } = detail;
+  return {
+    ...rest,
+    status: 'failed',
+    message: `Unable to serialise the result (a value in Tanium's answer nests too deep): ${error instanceof Error ? error.message : String(error)}`,
+    data: [],
+    summary: {},
+    error: { kind: 'tanium', retryable: false },
+  };
+}
+
+/** `detail`, or the failed result standing in for it when it cannot be serialised (see above). */
+export function serialisable(detail: ResultDetail): ResultDetail {
+  try {
+    JSON.stringify(detail);
+    return detail;
+  } catch (error) {
+    return unserialisableResult(detail, error);
+  }
+}

@@ -122,7 +122,7 @@ describe('AWS clients against an endpoint that stops answering', () => {
       credentials: async () => {
         throw new TaniumError('transient', 'Tanium answered HTTP 503', { retryable: true });
       },
-      sink: { publish: async () => undefined },
+      sink: { publish: async (detail) => detail },
       logger: { debug() {}, info() {}, error() {}, warn: (message) => void warnings.push(message) },
       metrics: { record() {}, flush() {} },
     });

@@ -78,6 +78,21 @@ describe('Request envelope', () => {
     });
   });
 
+  it('unwraps the record of a redrive by invocation that failed again, keyed as the original was', () => {
+    // Prepare: the DLQ body was invoked again asynchronously, failed again, and was recorded again
+    const original = onFailureRecord({ action: 'close connection' }, { requestId: 'lambda-req-1' });
+    const again = onFailureRecord(original, { requestId: 'lambda-req-2' });
+
+    // Act
+    const parsed = parseMessageBody(JSON.stringify(again), 'msg-1');
+
+    // Assess
+    expect(parsed).toEqual({
+      ok: true,
+      request: { action: 'close connection', parameters: {}, requestId: 'lambda-req-1' },
+    });
+  });
+
   it('rejects what is not a request object, keeping what it can for the failed result', () => {
     // Act
     const notJson = parseMessageBody('nope', 'msg-1');

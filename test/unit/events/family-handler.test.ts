@@ -1208,6 +1208,36 @@ describe('Family handler: results that cannot be published as they are', () => {
   });
 });
 
+describe('Family handler: results that cannot be serialised, returned', () => {
+  let deep: unknown = 1;
+  for (let depth = 0; depth < 20_000; depth++) deep = [deep];
+
+  it.each([
+    ['an EventBridge event', (body: object) => eventBridgeEvent(body), ENV],
+    ['a direct invocation', (body: object) => body, ENV],
+    ['a direct invocation with no bus', (body: object) => body, { STATE_TABLE: 'state' }],
+  ])('returns %s the failed result it publishes, which Lambda can serialise', async (_shape, wrap, env) => {
+    // Prepare: Lambda serialises the return value; a detail JSON.stringify cannot serialise fails the call
+    request.mockResolvedValue(
+      taniumResponse([{ id: 'remote:host-a:1:1', status: 'connected', extra: deep }]),
+    );
+    const { handler } = buildHandler('connections', { env });
+
+    // Act
+    const returned = (await handler(wrap(listConnections('req-deep')), lambdaContext())) as ResultDetail;
+
+    // Assess
+    expect(() => JSON.stringify(returned)).not.toThrow();
+    expect(returned).toMatchObject({
+      requestId: 'req-deep',
+      status: 'failed',
+      data: [],
+      error: { kind: 'tanium', retryable: false },
+    });
+    expect(publishedDetails(eventBridge)).toEqual(env === ENV ? [returned] : []);
+  });
+});
+
 describe('Family handler: idempotent mutating actions', () => {
   it('replays the stored result for a redelivered request: one Tanium call, two identical results', async () => {
     // Prepare

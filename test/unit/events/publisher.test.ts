@@ -280,6 +280,25 @@ describe('Result publishing', () => {
     ]);
   });
 
+  it('keeps the stand-in for an unserialisable result within the limit when the request is near it', async () => {
+    // Prepare: the failed stand-in adds a message to a request whose context nearly fills an event
+    let deep: unknown = 1;
+    for (let depth = 0; depth < 20_000; depth++) deep = [deep];
+    const { store, sink } = storingSink();
+
+    // Act
+    const published = await sink.publish(
+      detail({ data: [deep], context: { note: 'x'.repeat(MAX_ENTRY_BYTES - 300) } }),
+    );
+
+    // Assess: stored whole and referenced, as any result too large for an event
+    const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    expect(store.keys).toHaveLength(1);
+    expect(published).toMatchObject({ status: 'failed', data: [] });
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({ status: 'failed', dataRef: expect.any(Object) });
+  });
+
   it('throws when the vault fails transiently, so the delivery is retried', async () => {
     // Act
     const publishing = sinkWhoseVaultFails(throttled()).publish(
