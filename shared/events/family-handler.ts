@@ -84,17 +84,19 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       ...(runtime.sleep ? { sleep: runtime.sleep } : {}),
     });
     /**
-     * Publishes a result (queued at once, before the first await); a failure is logged here, since the
-     * request itself was already logged as done.
+     * Publishes a result (queued at once, before the first await) and resolves with the detail as
+     * published (see ResultSink.publish), which is what a caller gets back. A failure is logged here,
+     * since the request itself was already logged as done; so is a result published as failed in its
+     * place (one that could not be serialised or stored), which its log line and metrics do not show.
      */
-    /** Resolves with the detail as published (see ResultSink.publish), which is what a caller gets back. */
     const publish = async (
       sink: ResultSink,
       detail: ResultDetail,
       lastAttempt = false,
     ): Promise<ResultDetail> => {
+      let published: ResultDetail;
       try {
-        return await sink.publish(
+        published = await sink.publish(
           detail,
           publishing ? { lastAttempt, signal: publishing.signal } : { lastAttempt },
         );
@@ -106,6 +108,16 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         });
         throw error;
       }
+      reportStandIn(detail, published);
+      return published;
+    };
+    const reportStandIn = (detail: ResultDetail, published: ResultDetail): void => {
+      if (published.status === detail.status) return;
+      runtime.logger.error('The result was replaced by a failed one', {
+        ...requestKeys(detail.requestId, detail.action),
+        status: detail.status,
+        message: published.message,
+      });
     };
     const delivery = (attempt: number, redelivered: boolean): DeliveryInfo => ({
       redelivered,
@@ -191,7 +203,11 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       if (disposition.kind === 'held') throw disposition.error;
       if (!publishes(disposition)) return disposition.detail;
       // Lambda serialises what the handler returns: a detail it cannot serialise would fail the call.
-      if (!runtime.canPublish()) return serialisable(disposition.detail);
+      if (!runtime.canPublish()) {
+        const returned = serialisable(disposition.detail);
+        reportStandIn(disposition.detail, returned);
+        return returned;
+      }
       try {
         return await publish(runtime.sink(), disposition.detail);
       } catch (error) {

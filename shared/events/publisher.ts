@@ -5,10 +5,14 @@ import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
+
 import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
 import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail, unserialisableResult } from './result.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
+
+/** Lambda's limit for what a synchronous invocation returns: a larger result is returned as its reference. */
+const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
 
 export interface PublishOptions {
   /**
@@ -82,18 +86,16 @@ export class EventBridgeResultSink implements ResultSink {
 
   async publish(detail: ResultDetail, options: PublishOptions = {}): Promise<ResultDetail> {
     const lastAttempt = options.lastAttempt ?? false;
-    let published = detail;
-    let entry: PutEventsRequestEntry;
+    let outcome: EntryOutcome;
     try {
-      entry = await this.entryFor(detail, lastAttempt, options.signal);
+      outcome = await this.entryFor(detail, lastAttempt, options.signal);
     } catch (error) {
       if (!(error instanceof Unserialisable)) throw error;
       // No retry would help. The stand-in goes through the same size checks as any result.
-      published = unserialisableResult(detail, error.cause);
-      entry = await this.entryFor(published, lastAttempt, options.signal);
+      outcome = await this.entryFor(unserialisableResult(detail, error.cause), lastAttempt, options.signal);
     }
-    await this.put(entry, options.signal);
-    return published;
+    await this.put(outcome.entry, options.signal);
+    return outcome.returned;
   }
 
   hold(): () => void {
@@ -116,11 +118,12 @@ export class EventBridgeResultSink implements ResultSink {
     };
   }
 
+  /** The event for `detail`, and what a caller gets back: the detail as published (see ResultSink). */
   private async entryFor(
     detail: ResultDetail,
     lastAttempt: boolean,
     signal: AbortSignal | undefined,
-  ): Promise<PutEventsRequestEntry> {
+  ): Promise<EntryOutcome> {
     let whole: PutEventsRequestEntry;
     try {
       whole = this.entry(detail);
@@ -128,7 +131,8 @@ export class EventBridgeResultSink implements ResultSink {
       // JSON.stringify overflows the call stack on a value nested thousands deep.
       throw new Unserialisable(error);
     }
-    if (entrySize(whole) <= MAX_ENTRY_BYTES) return whole;
+    if (entrySize(whole) <= MAX_ENTRY_BYTES) return { entry: whole, returned: detail };
+    const published = (event: ResultDetail): EntryOutcome => ({ entry: this.entry(event), returned: event });
     if (!this.store) {
       throw new ConfigError(
         `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
@@ -154,10 +158,10 @@ export class EventBridgeResultSink implements ResultSink {
         summary: {},
         error: failure.info,
       };
-      const entry = this.entry(failed);
-      if (entrySize(entry) <= MAX_ENTRY_BYTES) return entry;
+      const outcome = published(failed);
+      if (entrySize(outcome.entry) <= MAX_ENTRY_BYTES) return outcome;
       // Then the parameters, the context or the action are what is too big: the event must still fit.
-      return this.entry({
+      return published({
         ...failed,
         ...identity(detail),
         message: `${failed.message}. Its parameter and context are left out: too large for an EventBridge event`,
@@ -165,19 +169,26 @@ export class EventBridgeResultSink implements ResultSink {
         context: {},
       });
     }
+    // A caller gets the whole result back unless Lambda could not return it; then the reference.
+    const returnable = Buffer.byteLength(whole.Detail ?? '') <= MAX_RESPONSE_BYTES;
     const { data: _data, ...withoutData } = detail;
-    const referenced = this.entry({ ...withoutData, dataRef });
-    if (entrySize(referenced) <= MAX_ENTRY_BYTES) return referenced;
+    const referenced = published({ ...withoutData, dataRef });
+    if (entrySize(referenced.entry) <= MAX_ENTRY_BYTES) {
+      return returnable ? { ...referenced, returned: detail } : referenced;
+    }
     // Huge parameters or context: the event keeps what identifies the request; the object has the rest.
-    return this.entry({
-      ...identity(detail),
-      status: detail.status,
-      message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
-      ...(detail.error ? { error: detail.error } : {}),
-      startedAt: detail.startedAt,
-      durationMs: detail.durationMs,
-      dataRef,
-    });
+    return {
+      entry: this.entry({
+        ...identity(detail),
+        status: detail.status,
+        message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
+        ...(detail.error ? { error: detail.error } : {}),
+        startedAt: detail.startedAt,
+        durationMs: detail.durationMs,
+        dataRef,
+      }),
+      returned: returnable ? detail : { ...withoutData, dataRef },
+    };
   }
 
   /**
@@ -273,7 +284,6 @@ function batchSignal(batch: Pending[]): { signal?: AbortSignal } {
   return { signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
 }
 
-/** The request id and the action as far as an event stripped to fit keeps them. */
 /** A result JSON.stringify could not serialise (its `cause`). */
 class Unserialisable extends Error {
   constructor(cause: unknown) {
@@ -282,6 +292,13 @@ class Unserialisable extends Error {
   }
 }
 
+/** An event to put, and the detail a caller of `publish` gets back. */
+interface EntryOutcome {
+  entry: PutEventsRequestEntry;
+  returned: ResultDetail;
+}
+
+/** The request id and the action as far as an event stripped to fit keeps them. */
 function identity(detail: ResultDetail): { requestId: string; action: string } {
   return {
     requestId: cut(detail.requestId, NAME_LIMIT_WHEN_STRIPPED),

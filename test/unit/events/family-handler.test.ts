@@ -1221,7 +1221,7 @@ describe('Family handler: results that cannot be serialised, returned', () => {
     request.mockResolvedValue(
       taniumResponse([{ id: 'remote:host-a:1:1', status: 'connected', extra: deep }]),
     );
-    const { handler } = buildHandler('connections', { env });
+    const { handler, logs } = buildHandler('connections', { env });
 
     // Act
     const returned = (await handler(wrap(listConnections('req-deep')), lambdaContext())) as ResultDetail;
@@ -1235,6 +1235,14 @@ describe('Family handler: results that cannot be serialised, returned', () => {
       error: { kind: 'tanium', retryable: false },
     });
     expect(publishedDetails(eventBridge)).toEqual(env === ENV ? [returned] : []);
+    // The request's own log line said success: this one says what went out instead
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message: 'The result was replaced by a failed one',
+        extra: expect.objectContaining({ correlation_id: 'req-deep', status: 'success' }),
+      }),
+    );
   });
 });
 

@@ -299,6 +299,24 @@ describe('Result publishing', () => {
     expect(publishedDetails(eventBridge)[0]).toMatchObject({ status: 'failed', dataRef: expect.any(Object) });
   });
 
+  it.each([
+    ['whole, under the 6 MB Lambda can return', 1, true],
+    ['as its reference, over the 6 MB Lambda can return', 7, false],
+  ])('gives a caller an oversized result %s', async (_case, mebibytes, whole) => {
+    // Prepare
+    const { sink } = storingSink();
+    const large = detail({ data: ['z'.repeat(mebibytes * 1024 * 1024)] });
+
+    // Act
+    const returned = await sink.publish(large);
+
+    // Assess
+    const [event] = publishedDetails(eventBridge);
+    expect(event?.dataRef).toBeDefined();
+    if (whole) expect(returned).toBe(large);
+    else expect(returned).toEqual({ ...large, data: undefined, dataRef: event?.dataRef });
+  });
+
   it('throws when the vault fails transiently, so the delivery is retried', async () => {
     // Act
     const publishing = sinkWhoseVaultFails(throttled()).publish(
