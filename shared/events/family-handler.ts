@@ -9,7 +9,7 @@ import { requestKeys } from './logging.ts';
 import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
-import { type ResultDetail, serialisable } from './result.ts';
+import { isReplacement, type ResultDetail, serialisable } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
 export type { Family } from '../actions/types.ts';
@@ -112,7 +112,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       return published;
     };
     const reportStandIn = (detail: ResultDetail, published: ResultDetail): void => {
-      if (published.status === detail.status) return;
+      if (!isReplacement(published)) return;
       runtime.logger.error('The result was replaced by a failed one', {
         ...requestKeys(detail.requestId, detail.action),
         status: detail.status,

@@ -7,7 +7,13 @@ import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 
 import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
-import { RESULT_DETAIL_TYPE, RESULT_SOURCE, type ResultDetail, unserialisableResult } from './result.ts';
+import {
+  markReplacement,
+  RESULT_DETAIL_TYPE,
+  RESULT_SOURCE,
+  type ResultDetail,
+  unserialisableResult,
+} from './result.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 
@@ -30,8 +36,10 @@ export interface PublishOptions {
 /** Where result details go: EventBridge in Lambda, something else in tests or on a console. */
 export interface ResultSink {
   /**
-   * Publishes the result; resolves with the detail as published: `detail` itself, or the failed result
-   * standing in for one that cannot be serialised (`unserialisableResult`).
+   * Publishes the result; resolves with what a caller (a direct invocation) gets back: `detail` itself
+   * up to the 6 MB Lambda can return, and above that the detail as published (`dataRef`, no `data`); or
+   * the failed result published in its place (`isReplacement`): a stand-in for a result that cannot be
+   * serialised, or the vault's refusal to store an oversized one.
    */
   publish(detail: ResultDetail, options?: PublishOptions): Promise<ResultDetail>;
   /**
@@ -118,7 +126,7 @@ export class EventBridgeResultSink implements ResultSink {
     };
   }
 
-  /** The event for `detail`, and what a caller gets back: the detail as published (see ResultSink). */
+  /** The event for `detail`, and what a caller gets back (see ResultSink.publish). */
   private async entryFor(
     detail: ResultDetail,
     lastAttempt: boolean,
@@ -158,16 +166,18 @@ export class EventBridgeResultSink implements ResultSink {
         summary: {},
         error: failure.info,
       };
-      const outcome = published(failed);
+      const outcome = published(markReplacement(failed));
       if (entrySize(outcome.entry) <= MAX_ENTRY_BYTES) return outcome;
       // Then the parameters, the context or the action are what is too big: the event must still fit.
-      return published({
-        ...failed,
-        ...identity(detail),
-        message: `${failed.message}. Its parameter and context are left out: too large for an EventBridge event`,
-        parameter: {},
-        context: {},
-      });
+      return published(
+        markReplacement({
+          ...failed,
+          ...identity(detail),
+          message: `${failed.message}. Its parameter and context are left out: too large for an EventBridge event`,
+          parameter: {},
+          context: {},
+        }),
+      );
     }
     // A caller gets the whole result back unless Lambda could not return it; then the reference.
     const returnable = Buffer.byteLength(whole.Detail ?? '') <= MAX_RESPONSE_BYTES;
@@ -177,18 +187,23 @@ export class EventBridgeResultSink implements ResultSink {
       return returnable ? { ...referenced, returned: detail } : referenced;
     }
     // Huge parameters or context: the event keeps what identifies the request; the object has the rest.
-    return {
-      entry: this.entry({
-        ...identity(detail),
-        status: detail.status,
-        message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
-        ...(detail.error ? { error: detail.error } : {}),
-        startedAt: detail.startedAt,
-        durationMs: detail.durationMs,
-        dataRef,
-      }),
-      returned: returnable ? detail : { ...withoutData, dataRef },
+    const stripped = {
+      ...identity(detail),
+      status: detail.status,
+      message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
+      ...(detail.error ? { error: detail.error } : {}),
+      startedAt: detail.startedAt,
+      durationMs: detail.durationMs,
+      dataRef,
     };
+    if (returnable) return { entry: this.entry(stripped), returned: detail };
+    // Parameters or context near the 6 MB a direct invocation may carry: then only what the event has.
+    const withRef = { ...withoutData, dataRef };
+    const returned =
+      Buffer.byteLength(JSON.stringify(withRef)) <= MAX_RESPONSE_BYTES
+        ? withRef
+        : { ...stripped, parameter: {}, context: {} };
+    return { entry: this.entry(stripped), returned };
   }
 
   /**

@@ -67,14 +67,31 @@ export function resultDetail(
  */
 export function unserialisableResult(detail: ResultDetail, error: unknown): ResultDetail {
   const { dataRef: _dataRef, ...rest } = detail;
-  return {
+  return markReplacement({
     ...rest,
     status: 'failed',
     message: `Unable to serialise the result (a value in Tanium's answer nests too deep): ${error instanceof Error ? error.message : String(error)}`,
     data: [],
     summary: {},
     error: { kind: 'tanium', retryable: false },
-  };
+  });
+}
+
+const replacements = new WeakSet<ResultDetail>();
+
+/** Marks `detail` as one published in place of the action's own result (see isReplacement). */
+export function markReplacement(detail: ResultDetail): ResultDetail {
+  replacements.add(detail);
+  return detail;
+}
+
+/**
+ * Whether `detail` went out in place of the action's own result: the stand-in for one that could not
+ * be serialised, or the failed result for one the vault refused to store. The request's log line and
+ * metrics describe the action's result, so its replacement has to be reported on its own.
+ */
+export function isReplacement(detail: ResultDetail): boolean {
+  return replacements.has(detail);
 }
 
 /** `detail`, or the failed result standing in for it when it cannot be serialised (see above). */

@@ -1246,6 +1246,40 @@ describe('Family handler: results that cannot be serialised, returned', () => {
   });
 });
 
+describe('Family handler: a result replaced by a failed one', () => {
+  it('logs it, also when the action had already failed: the vault refused to store the oversized result', async () => {
+    // Prepare: an unknown action (a failed result) whose context makes it too large for an event
+    s3.on(PutObjectCommand).rejects(
+      Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+    );
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    const returned = (await handler(
+      {
+        action: 'no such action',
+        parameters: {},
+        requestId: 'req-refused',
+        context: { note: 'x'.repeat(300_000) },
+      },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(returned.message).toMatch(
+      /^The result is larger than an EventBridge event allows and could not be stored/,
+    );
+    expect(publishedDetails(eventBridge)).toEqual([returned]);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message: 'The result was replaced by a failed one',
+        extra: expect.objectContaining({ correlation_id: 'req-refused', status: 'failed' }),
+      }),
+    );
+  });
+});
+
 describe('Family handler: idempotent mutating actions', () => {
   it('replays the stored result for a redelivered request: one Tanium call, two identical results', async () => {
     // Prepare

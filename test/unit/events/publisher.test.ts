@@ -317,6 +317,20 @@ describe('Result publishing', () => {
     else expect(returned).toEqual({ ...large, data: undefined, dataRef: event?.dataRef });
   });
 
+  it('gives a caller no more than Lambda can return when the request itself is near its 6 MB', async () => {
+    // Prepare: a direct invocation may carry up to 6 MB; the result adds a message, timings and more
+    const { sink } = storingSink();
+    const large = detail({ data: ['z'.repeat(1024)], context: { note: 'c'.repeat(6 * 1024 * 1024 - 150) } });
+
+    // Act
+    const returned = await sink.publish(large);
+
+    // Assess: what the event has, dataRef included
+    expect(Buffer.byteLength(JSON.stringify(returned))).toBeLessThanOrEqual(6 * 1024 * 1024);
+    expect(returned).toMatchObject({ requestId: 'req-1', status: 'success', dataRef: expect.any(Object) });
+    expect(returned.data).toBeUndefined();
+  });
+
   it('throws when the vault fails transiently, so the delivery is retried', async () => {
     // Act
     const publishing = sinkWhoseVaultFails(throttled()).publish(
