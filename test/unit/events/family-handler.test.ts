@@ -1208,6 +1208,15 @@ describe('Family handler: results that cannot be published as they are', () => {
   });
 });
 
+/** The error line saying a failed result went out in place of the action's (of `status`). */
+function replacedLog(requestId: string, status: ResultDetail['status']) {
+  return expect.objectContaining({
+    level: 'error',
+    message: 'The result was replaced by a failed one',
+    extra: expect.objectContaining({ correlation_id: requestId, status }),
+  });
+}
+
 describe('Family handler: results that cannot be serialised, returned', () => {
   let deep: unknown = 1;
   for (let depth = 0; depth < 20_000; depth++) deep = [deep];
@@ -1236,13 +1245,7 @@ describe('Family handler: results that cannot be serialised, returned', () => {
     });
     expect(publishedDetails(eventBridge)).toEqual(env === ENV ? [returned] : []);
     // The request's own log line said success: this one says what went out instead
-    expect(logs).toContainEqual(
-      expect.objectContaining({
-        level: 'error',
-        message: 'The result was replaced by a failed one',
-        extra: expect.objectContaining({ correlation_id: 'req-deep', status: 'success' }),
-      }),
-    );
+    expect(logs).toContainEqual(replacedLog('req-deep', 'success'));
   });
 });
 
@@ -1270,13 +1273,7 @@ describe('Family handler: a result replaced by a failed one', () => {
       /^The result is larger than an EventBridge event allows and could not be stored/,
     );
     expect(publishedDetails(eventBridge)).toEqual([returned]);
-    expect(logs).toContainEqual(
-      expect.objectContaining({
-        level: 'error',
-        message: 'The result was replaced by a failed one',
-        extra: expect.objectContaining({ correlation_id: 'req-refused', status: 'failed' }),
-      }),
-    );
+    expect(logs).toContainEqual(replacedLog('req-refused', 'failed'));
   });
 });
 
