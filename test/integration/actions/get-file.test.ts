@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -21,7 +20,7 @@ import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
 import { fileContent } from '../../emulator/state/files.ts';
 import { hexDigest } from '../../helpers/digests.ts';
-import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+import { useMotoBucket } from '../../helpers/s3.ts';
 import { clientFor, contextFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
 const BUCKET = 'get-file-vault';
@@ -41,8 +40,8 @@ function expectedHashes(bytes: Buffer) {
 }
 
 describe('Action: get file', () => {
-  let moto: MotoServer;
-  let s3: S3Client;
+  const motoBucket = useMotoBucket(BUCKET);
+  const { s3 } = motoBucket;
   let emulator: Emulator;
   let client: TaniumClient;
   let ctx: ActionContext;
@@ -75,23 +74,16 @@ describe('Action: get file', () => {
   }
 
   beforeAll(async () => {
-    moto = await startMoto();
-    moto.applyEnv();
-    s3 = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
     emulator = await startTestEmulator();
     client = clientFor(emulator);
   });
 
   afterAll(async () => {
     await emulator?.close();
-    s3?.destroy();
-    await moto?.stop();
   });
 
   beforeEach(async () => {
     emulator.reset();
-    await resetMoto(moto.endpoint);
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     ctx = contextFor(client, emulator, {
       vault: new Vault({ bucket: BUCKET, client: s3 }),
       getFileMaxBytes: 64 * MiB,
@@ -304,8 +296,7 @@ describe('Action: get file', () => {
     const first = await run({ file_id: FILE_ID });
     const archiveSize = (first.data[0] as { archive_size: number }).archive_size;
     expect(archiveSize).toBeLessThan(FILE_SIZE);
-    await resetMoto(moto.endpoint);
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    await motoBucket.reset();
 
     // Act
     const result = await run({ file_id: FILE_ID }, { ...ctx, getFileMaxBytes: archiveSize });
@@ -364,7 +355,11 @@ describe('Action: get file', () => {
     emulator.switches.downloadLargeFileBytes = 24 * MiB;
     emulator.faults.add({ method: 'GET', path: DATA_PATH, kind: 'resetMidBody' });
     const sent: string[] = [];
-    const recording = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    const recording = new S3Client({
+      endpoint: motoBucket.endpoint(),
+      forcePathStyle: true,
+      region: 'us-east-1',
+    });
     recording.middlewareStack.add(
       (next, context) => (args) => {
         sent.push(context.commandName ?? '');

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { executeAction } from '../../../shared/actions/execute.ts';
 import { findAction } from '../../../shared/actions/table.ts';
@@ -11,7 +11,7 @@ import { encodeMetadataValue, METADATA_KEYS } from '../../../shared/vault/metada
 import { Vault } from '../../../shared/vault/vault.ts';
 import { FULL_PERSONA } from '../../emulator/index.ts';
 import { hexDigest } from '../../helpers/digests.ts';
-import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+import { useMotoBucket } from '../../helpers/s3.ts';
 import { clientFor, contextFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
 const BUCKET = 'intel-vault';
@@ -22,8 +22,7 @@ const MISSING_ID = 'f'.repeat(40);
 const sha256 = (data: string | Uint8Array) => hexDigest('sha256', data);
 
 describe('Action: upload intel doc', () => {
-  let moto: MotoServer;
-  let s3: S3Client;
+  const { s3 } = useMotoBucket(BUCKET);
   let emulator: Emulator;
   let client: TaniumClient;
   let vault: Vault;
@@ -43,23 +42,16 @@ describe('Action: upload intel doc', () => {
   }
 
   beforeAll(async () => {
-    moto = await startMoto();
-    moto.applyEnv();
-    s3 = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
     emulator = await startTestEmulator();
     client = clientFor(emulator);
   });
 
   afterAll(async () => {
     await emulator?.close();
-    s3?.destroy();
-    await moto?.stop();
   });
 
   beforeEach(async () => {
     emulator.reset();
-    await resetMoto(moto.endpoint);
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     vault = new Vault({ bucket: BUCKET, client: s3 });
     ctx = contextFor(client, emulator, { vault });
   });

@@ -5,15 +5,13 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
 } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { buildMetadata, decodeMetadataValue } from '../../../shared/vault/metadata.ts';
@@ -21,7 +19,7 @@ import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts'
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { hexDigest } from '../../helpers/digests.ts';
 import { failure } from '../../helpers/failure.ts';
-import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+import { useMotoBucket } from '../../helpers/s3.ts';
 import { chunked, sampleText, ZipWorkspace } from '../../unit/vault/zip-fixtures.ts';
 
 const BUCKET = 'vault-test';
@@ -40,8 +38,7 @@ describe.each([
   ['spooled to local storage, then uploaded to vault/<sha1>', {}],
   ['streamed through incoming/, then copied to vault/<sha1>', { spoolMaxBytes: 0 }],
 ] as const)('Vault: S3 evidence store (moto), %s', (_mode, modeOptions: Partial<VaultOptions>) => {
-  let moto: MotoServer;
-  let s3: S3Client;
+  const { s3 } = useMotoBucket(BUCKET);
   const workspace = new ZipWorkspace();
   const files: Record<string, Buffer> = {};
   let archive: Buffer;
@@ -65,9 +62,6 @@ describe.each([
   }
 
   beforeAll(async () => {
-    moto = await startMoto();
-    moto.applyEnv();
-    s3 = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
     files['report.txt'] = sampleText(200_000);
     // Over one 5 MiB part, so this entry goes up as a real multipart upload.
     files['dump.bin'] = randomBytes(6 * MiB);
@@ -79,7 +73,6 @@ describe.each([
   afterAll(async () => {
     workspace.remove();
     rmSync(spoolDir, { recursive: true, force: true });
-    await moto?.stop();
   });
 
   afterEach(() => {
@@ -88,11 +81,6 @@ describe.each([
     const left = readdirSync(spoolDir);
     for (const name of left) rmSync(join(spoolDir, name), { recursive: true, force: true });
     expect(left).toEqual([]);
-  });
-
-  beforeEach(async () => {
-    await resetMoto(moto.endpoint);
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   });
 
   it('stores every entry of an encrypted archive as vault/<sha1> with hashes and metadata', async () => {
