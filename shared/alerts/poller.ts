@@ -318,8 +318,7 @@ class PollerRun {
     if (leased.checkpoint) this.restore(leased.checkpoint);
     let failure: TaniumError | undefined;
     try {
-      const head = await this.readInTime(0);
-      if (!head) return this.finish();
+      const head = await this.readInTime(0, true);
       if (head.alerts.length > 0) this.headTop = first(head);
       if (!leased.checkpoint && (await this.firstRun(head))) return this.finish();
       const start = this.classify(head) === 'found' ? head : await this.locate(head);
@@ -582,14 +581,16 @@ class PollerRun {
    * was. Not the head read: a run that read nothing has learnt nothing, and a Tanium that never answers
    * must fail its runs, or no alarm would tell.
    */
-  private async readInTime(offset: number): Promise<Page | undefined> {
+  private async readInTime(offset: number, head: true): Promise<Page>;
+  private async readInTime(offset: number): Promise<Page | undefined>;
+  private async readInTime(offset: number, head = false): Promise<Page | undefined> {
     this.report.taniumRequests++;
     const limit = this.pageSize;
     let result: SourcePage;
     try {
       result = await this.deps.source.page(offset, limit, this.readUntil);
     } catch (error) {
-      if (this.pages.length > 0 && causedByDeadline(error)) {
+      if (!head && causedByDeadline(error)) {
         this.report.stoppedBy = 'time_limit';
         this.deps.logger.warn("A Tanium read was cut at the end of the run's time for reading", {
           offset,

@@ -5,7 +5,6 @@ import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
-
 import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
 import {
   markReplacement,
@@ -198,10 +197,9 @@ export class EventBridgeResultSink implements ResultSink {
     };
     if (returnable) return { entry: this.entry(stripped), returned: detail };
     // Parameters or context near the 6 MB a direct invocation may carry: then only what the event has.
-    const withRef = { ...withoutData, dataRef };
     const returned =
-      Buffer.byteLength(JSON.stringify(withRef)) <= MAX_RESPONSE_BYTES
-        ? withRef
+      Buffer.byteLength(JSON.stringify(referenced.returned)) <= MAX_RESPONSE_BYTES
+        ? referenced.returned
         : { ...stripped, parameter: {}, context: {} };
     return { entry: this.entry(stripped), returned };
   }

@@ -32,26 +32,20 @@ function clientKey(credentials: TaniumCredentials): string {
  * with its sockets and its session, is rebuilt only when the secret changed (a rotated value).
  */
 export class TaniumClientCache {
-  private cached: { key: string; client: TaniumClient } | undefined;
-  /** The credential sources hand back the same object while their cache holds: hashed once per object. */
-  private readonly keys = new WeakMap<TaniumCredentials, string>();
+  private cached: { credentials: TaniumCredentials; key: string; client: TaniumClient } | undefined;
 
   constructor(private readonly options: TaniumClientCacheOptions) {}
 
   async get(): Promise<TaniumClient> {
     const credentials = await this.options.credentials();
-    let key = this.keys.get(credentials);
-    if (key === undefined) {
-      key = clientKey(credentials);
-      this.keys.set(credentials, key);
-    }
-    if (this.cached?.key !== key) {
-      const client = new TaniumClient(credentials, {
-        logger: this.options.logger,
-        ...this.options.clientOptions,
-      });
-      this.cached = { key, client };
-    }
-    return this.cached.client;
+    // The secret source hands back the same object while its cache holds: nothing to hash then.
+    if (this.cached?.credentials === credentials) return this.cached.client;
+    const key = clientKey(credentials);
+    const client =
+      this.cached?.key === key
+        ? this.cached.client
+        : new TaniumClient(credentials, { logger: this.options.logger, ...this.options.clientOptions });
+    this.cached = { credentials, key, client };
+    return client;
   }
 }

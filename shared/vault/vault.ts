@@ -673,9 +673,10 @@ async function bestEffort(
 ): Promise<void> {
   const giveUp = new AbortController();
   const timer = setTimeout(() => giveUp.abort(), ms);
-  const gaveUp = new Promise<void>((resolve) => giveUp.signal.addEventListener('abort', () => resolve()));
   try {
-    await Promise.race([send(giveUp.signal).catch(() => undefined), gaveUp]);
+    await unlessAborted(send(giveUp.signal), giveUp.signal);
+  } catch {
+    // Best effort: a failed or abandoned cleanup call is left to the bucket's lifecycle rules.
   } finally {
     clearTimeout(timer);
   }

@@ -383,6 +383,22 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(Date.now() - started).toBeLessThan(3500);
     });
 
+    it('reports a write already sent when the deadline cut it as one that may have been processed', async () => {
+      // Prepare: the POST reaches Tanium, which holds its answer past the deadline
+      emulator.faults.add({ method: 'POST', path: CONNS, kind: 'delay', ms: 4000 });
+      const client = clientFor(emulator);
+
+      // Act
+      const error = await taniumFailure(
+        client.request({ method: 'POST', path: CONNS, json: { target: {} }, deadline: Date.now() + 1500 }),
+      );
+
+      // Assess: never "nothing was sent", which would let a caller run the write again
+      expect(error.kind).toBe('unknown_outcome');
+      expect(error.message).not.toContain('nothing was sent');
+      expect(emulator.requests.some((r) => r.method === 'POST' && r.path === CONNS)).toBe(true);
+    });
+
     it('says a server that answers plain HTTP is not speaking TLS, rather than blaming the certificate', async () => {
       // Prepare: an http:// server behind an https:// base URL
       const plain = createHttpServer((_request, response) => response.end('hello'));

@@ -358,8 +358,10 @@ describe('Alert poller: ties, order and arrivals', () => {
     tanium.deadlines = { clock: () => fakeClock, minAttemptMs: 5 };
     // Act
     const report = await poll({}, { stopAt: fakeClock + 200, clock: () => fakeClock });
-    // Assess
+    // Assess: failed by the deadline itself (not by reading past a head read that came back empty)
     expect(report).toMatchObject({ status: 'failed', stoppedBy: 'error', published: 0 });
+    expect(report.error).toMatchObject({ kind: 'transient', message: expect.stringMatching(/time/) });
+    expect(report.error?.message).not.toMatch(/undefined/);
   });
 
   it('stops at the time for reading when a read behind a login is cut at its deadline', async () => {
