@@ -9,6 +9,7 @@ export type TransportFailure =
   | 'refused'
   | 'unreachable'
   | 'connect_timeout'
+  | 'handshake_closed'
   | 'response_timeout'
   | 'reset'
   | 'deadline'
@@ -40,6 +41,26 @@ const NOT_TLS_CODES = new Set([
   'ERR_SSL_HTTP_REQUEST',
   'ERR_SSL_UNKNOWN_PROTOCOL',
 ]);
+
+/**
+ * Node's error when the server ends the connection before the TLS handshake completes (a load balancer
+ * or a restarting Tanium): its code is the ECONNRESET of a reset mid-request, only the message tells
+ * them apart, and no HTTP byte can have left before the handshake.
+ */
+const HANDSHAKE_CLOSED_MESSAGE = 'before secure TLS connection was established';
+
+function closedDuringHandshake(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (
+      (current as { code?: unknown }).code === 'ECONNRESET' &&
+      current.message.includes(HANDSHAKE_CLOSED_MESSAGE)
+    )
+      return true;
+    current = current.cause;
+  }
+  return false;
+}
 
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']);
 
@@ -110,6 +131,7 @@ export function classifyTransportError(
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
     return { failure: 'response_timeout', code };
+  if (code === 'ECONNRESET' && closedDuringHandshake(error)) return { failure: 'handshake_closed', code };
   if (
     code === 'ECONNRESET' ||
     code === 'EPIPE' ||
@@ -130,13 +152,19 @@ export function neverSent(failure: TransportFailure): boolean {
     failure === 'refused' ||
     failure === 'unreachable' ||
     failure === 'connect_timeout' ||
+    failure === 'handshake_closed' ||
     failure === 'no_time'
   );
 }
 
 /** A failure that retrying the same request may cure. */
 export function transientFailure(failure: TransportFailure): boolean {
-  return failure === 'connect_timeout' || failure === 'response_timeout' || failure === 'reset';
+  return (
+    failure === 'connect_timeout' ||
+    failure === 'handshake_closed' ||
+    failure === 'response_timeout' ||
+    failure === 'reset'
+  );
 }
 
 export const UNKNOWN_OUTCOME_SUFFIX =
@@ -194,6 +222,13 @@ export function transportError(
       return new TaniumError(
         isWrite ? 'transport' : 'transient',
         `${prefix}connection to ${host}:${port} timed out after ${CONNECT_TIMEOUT_MS / 1000} s`,
+        { retryable: true, cause },
+      );
+    case 'handshake_closed':
+      // Never sent, so even a POST was retried; after the retries it stays a connection failure.
+      return new TaniumError(
+        isWrite ? 'transport' : 'transient',
+        `${prefix}${host}:${port} closed the connection during the TLS handshake`,
         { retryable: true, cause },
       );
     case 'response_timeout':

@@ -1,7 +1,7 @@
 import dns, { type LookupAddress } from 'node:dns';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
@@ -346,6 +346,44 @@ describe('Tanium client: transport, retries and responses', () => {
         expect(retries.map((line) => line.failure)).toEqual(['refused', 'refused']);
       } finally {
         await unanswered.close();
+      }
+    });
+
+    it('retries a POST whose connection was closed during the TLS handshake (it never reached Tanium)', async () => {
+      // Prepare: a port that accepts, reads the TLS hello and hangs up, as a load balancer in front of a
+      // restarting Tanium does
+      let hellos = 0;
+      const closing = createNetServer((socket) => {
+        socket
+          .on('error', () => undefined)
+          .once('data', () => {
+            hellos++;
+            socket.end();
+          });
+      });
+      closing.listen(0, '127.0.0.1');
+      await once(closing, 'listening');
+      const { port } = closing.address() as AddressInfo;
+      const logger = capturingLogger();
+      const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` }, logger });
+      try {
+        // Act
+        const error = await taniumFailure(
+          client.request({ method: 'POST', path: `${TR}/on-demand-scans`, body: '{}' }),
+        );
+
+        // Assess: retried, and never reported as a scan that may have started
+        expect(error).toMatchObject({ kind: 'transport', retryable: true });
+        expect(error.message).toBe(
+          `Error connecting to server: 127.0.0.1:${port} closed the connection during the TLS handshake`,
+        );
+        expect(hellos).toBe(3);
+        const retries = logger.lines
+          .map((line) => JSON.parse(line) as { message: string; failure?: string })
+          .filter((line) => line.message === 'Retrying Tanium request after a transport failure');
+        expect(retries.map((line) => line.failure)).toEqual(['handshake_closed', 'handshake_closed']);
+      } finally {
+        closing.close();
       }
     });
   });

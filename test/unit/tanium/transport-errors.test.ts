@@ -60,6 +60,30 @@ describe('Transport errors', () => {
     expect(neverSent(failure)).toBe(false);
   });
 
+  it('tells a connection closed during the TLS handshake from a reset mid-request', () => {
+    // Prepare: Node's two ECONNRESETs, told apart only by the message
+    const duringHandshake = Object.assign(
+      new Error('Client network socket disconnected before secure TLS connection was established'),
+      { code: 'ECONNRESET', host: 'tanium.example.com', port: 443 },
+    );
+    const midRequest = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' });
+
+    // Act
+    const [handshake, reset] = [duringHandshake, midRequest].map(
+      (cause) => classifyTransportError(new TypeError('fetch failed', { cause }), false).failure,
+    );
+
+    // Assess: only the first proves the POST never left
+    expect(handshake).toBe('handshake_closed');
+    expect(neverSent(handshake!)).toBe(true);
+    expect(transportError(handshake!, 'ECONNRESET', POST, duringHandshake)).toMatchObject({
+      kind: 'transport',
+      retryable: true,
+    });
+    expect(reset).toBe('reset');
+    expect(neverSent(reset!)).toBe(false);
+  });
+
   it('treats ETIMEDOUT as a connect timeout only when the connect timed out', () => {
     // Prepare: TCP keep-alive giving up on a socket that already carried the request
     const cause = Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT', syscall: 'read' });
