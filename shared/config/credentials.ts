@@ -30,6 +30,8 @@ export const HOW_TO_FILL_THE_SECRET = `write a JSON object with base_url and api
 // `"false"` are taken as well as JSON numbers and booleans; nothing looser, so a typo still fails.
 const DIGITS = /^\s*[0-9]+\s*$/;
 const TRUE_OR_FALSE = /^\s*(true|false)\s*$/i;
+/** Printable ASCII, spaces included: what an HTTP header value carries everywhere. */
+const HEADER_SAFE = /^[\x20-\x7e]*$/;
 
 const timeoutSeconds = z.pipe(
   z.transform((value: unknown) =>
@@ -140,7 +142,16 @@ export function parseCredentials(raw: unknown, source: string): TaniumCredential
   const username = blankToUndefined(secret.username);
   const password = blankToUndefined(secret.password);
   const domain = blankToUndefined(secret.domain);
-  if (apiToken !== undefined) credentials.apiToken = apiToken.trim();
+  if (apiToken !== undefined) {
+    // The token travels in the `session` header, which cannot carry control or non-ASCII characters:
+    // caught here it names the field, instead of every request failing as a connection error.
+    if (!HEADER_SAFE.test(apiToken.trim())) {
+      throw new ConfigError(
+        `Invalid Tanium credentials in ${source}: field 'api_token' may hold only printable ASCII characters (check for a line break or a character pasted with it)`,
+      );
+    }
+    credentials.apiToken = apiToken.trim();
+  }
   if (username !== undefined) credentials.username = username;
   if (password !== undefined) credentials.password = password;
   if (domain !== undefined) credentials.domain = domain;

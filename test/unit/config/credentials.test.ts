@@ -67,6 +67,30 @@ describe('Credentials', () => {
     }
   });
 
+  it.each([
+    ['a line break', 'SECRETtok\nen'],
+    ['DEL', 'SECRETtok\x7fen'],
+    ['a line separator', 'SECRETtok\u2028en'],
+    ['a non-ASCII letter', 'SECRETtokĀen'],
+  ])('refuses an API token with %s, which no header can carry, naming the field', (_label, token) => {
+    // Act
+    const attempt = () =>
+      parseCredentials({ base_url: 'https://t.example.com', api_token: token }, 'secret x');
+
+    // Assess: a config error, not a connection error on every request; the token is not shown
+    expect(attempt).toThrow(
+      new ConfigError(
+        "Invalid Tanium credentials in secret x: field 'api_token' may hold only printable ASCII characters (check for a line break or a character pasted with it)",
+      ),
+    );
+  });
+
+  it('takes an API token with a line break after it, as a pasted one often has', () => {
+    expect(
+      parseCredentials({ base_url: 'https://t.example.com', api_token: ' token-1 \n' }, 'x').apiToken,
+    ).toBe('token-1');
+  });
+
   it('accepts the strings the Secrets Manager console key/value editor stores', () => {
     // Act
     const fromConsole = parseCredentials(
