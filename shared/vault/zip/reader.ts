@@ -674,18 +674,20 @@ class EntryPump {
         const crc = buffer.readUInt32LE(at + 4);
         const matches32 =
           buffer.readUInt32LE(at + 8) === consumed % U32 && buffer.readUInt32LE(at + 12) === this.size % U32;
-        let length = 0;
-        if (matches32) length = 16;
-        else if (buffer.length - at >= 24) {
-          const matches64 =
-            Number(buffer.readBigUInt64LE(at + 8)) === consumed &&
-            Number(buffer.readBigUInt64LE(at + 16)) === this.size;
-          if (matches64) length = 24;
-        } else {
+        const wideKnown = buffer.length - at >= 24;
+        const matches64 =
+          wideKnown &&
+          Number(buffer.readBigUInt64LE(at + 8)) === consumed &&
+          Number(buffer.readBigUInt64LE(at + 16)) === this.size;
+        // A Zip64 entry's descriptor is read in its wide form first, as readDescriptor does: for an empty
+        // file the narrow reading of a wide descriptor matches too (all zeros) and would end 8 bytes early.
+        const wideFirst = this.header.zip64;
+        if ((wideFirst || !matches32) && !wideKnown) {
           // The wide form may still match once more bytes arrive.
           keepFrom = at;
           break;
         }
+        const length = wideFirst && matches64 ? 24 : matches32 ? 16 : matches64 ? 24 : 0;
         if (length > 0 && this.crc === crc) {
           this.source.unread(buffer.subarray(at + length));
           return;

@@ -149,6 +149,41 @@ describe('Vault: streaming ZIP reader', () => {
     ]);
   });
 
+  it.each([
+    ['encrypted', ['-P', 'infected']],
+    ['unencrypted, descriptors forced', ['-fd']],
+  ])('reads an empty file stored with a Zip64 data descriptor (zip -fz, %s)', async (_label, flags) => {
+    // Prepare: the narrow reading of an empty file's wide descriptor matches too (all zeros)
+    workspace.file('empty.txt', '');
+    const archive = workspace.zip('fz-empty.zip', [
+      '-fz',
+      ...flags,
+      'fz-empty.zip',
+      'empty.txt',
+      'small.txt',
+    ]);
+
+    // Act
+    const entries = await extractAll(chunked(archive, 7));
+
+    // Assess: the empty file, and the file after it
+    expect(entries.map((entry) => [entry.name, entry.hasDataDescriptor, sha256(entry.data)])).toEqual([
+      ['empty.txt', true, sha256(Buffer.alloc(0))],
+      ['small.txt', true, sha256(small)],
+    ]);
+  });
+
+  it('reads an empty file streamed from stdin (stored, Zip64 data descriptor)', async () => {
+    // Prepare
+    const archive = workspace.zip('-', ['-P', 'infected', '-', '-'], Buffer.alloc(0));
+
+    // Act
+    const entries = await extractAll(chunked(archive, 4096));
+
+    // Assess
+    expect(entries.map((entry) => [entry.name, entry.data.length])).toEqual([['-', 0]]);
+  });
+
   it('finds where each deflated entry ends when bytes after it were already queued for inflation', async () => {
     // Prepare: entries of several inflate batches each, sizes only in data descriptors, so the reader
     // learns where an entry ends only from zlib, after it has decrypted and queued what follows
