@@ -31,8 +31,10 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     interrupted.signal.addEventListener('abort', () => reject(new Error('interrupted')), { once: true });
   });
   interruption.catch(() => undefined);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`: a second signal while stopping would otherwise kill this process with Node's
+  // default action and leave moto running with no parent.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let environment: LocalEnvironment | undefined;
   /** Set once moto exited on its own: the reason to report, whatever call noticed it first. */
   let motoExit: Error | undefined;
@@ -49,6 +51,7 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     environment = await startLocalEnvironment({
       logger: stderrLogger(quiet),
       onPollError: (queue, error) => quiet.err(`  ${queue} poll failed: ${(error as Error).message}`),
+      signal: interrupted.signal,
     });
     const { emulator, moto, resources } = environment;
     io.out(`Tanium emulator: ${emulator.url}`);
@@ -112,7 +115,7 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     }
     // A call to moto (say, sending the next step) can fail before its exit is seen: name the cause.
     const reported = motoExit ?? error;
-    io.err(`The local pipeline failed: ${reported instanceof Error ? reported.message : String(reported)}`);
+    io.err(`The local pipeline failed: ${describeFailure(reported)}`);
     return 1;
   } finally {
     process.off('SIGINT', onSignal);
@@ -122,4 +125,12 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
       await environment.stop();
     }
   }
+}
+
+/** What a user can act on, for the failures they meet in practice. */
+function describeFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if ((error as { code?: unknown } | undefined)?.code === 'ENOENT' && /openssl/.test(message))
+    return "openssl is needed to make the Tanium emulator's TLS certificate; install it and run again";
+  return message;
 }

@@ -41,6 +41,8 @@ export interface LocalEnvironmentOptions {
   onResult?: (detail: ResultDetail) => void;
   /** Called when a queue poll fails (moto or a handler bug); the pollers keep going. */
   onPollError?: (queue: Family | 'results', error: unknown) => void;
+  /** Stops the start-up between steps (and moto's wait to be ready); what was started is stopped. */
+  signal?: AbortSignal;
 }
 
 const quietMetrics: ActionMetrics = { record: () => undefined, flush: () => undefined };
@@ -71,8 +73,10 @@ export async function startLocalEnvironment(
       taskDurationMs: 200,
     });
     stack.push(() => emulator.close());
-    const moto = await startMoto();
+    options.signal?.throwIfAborted();
+    const moto = await startMoto(options.signal ? { signal: options.signal } : {});
     stack.push(() => moto.stop());
+    options.signal?.throwIfAborted();
     // The handlers' own clients (secret, bus, table, bucket) find moto through the SDK's standard variables.
     stack.push(moto.applyEnv());
     const aws = localAws(moto.endpoint);
@@ -90,6 +94,7 @@ export async function startLocalEnvironment(
         ? {}
         : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds },
     );
+    options.signal?.throwIfAborted();
     const handlers = createLocalHandlers(
       resources,
       options.logger ?? stderrLogger(stdio),

@@ -71,6 +71,17 @@ function ended(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
+/** Ends the child with SIGTERM, SIGKILL after 5 s; resolves once it has exited. */
+async function terminate(child: ChildProcess): Promise<void> {
+  // Ctrl-C reaches moto too: it may be gone already, and 'exit' would never come again.
+  if (ended(child)) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => ended(child) || child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 /** moto's server with DynamoDB's atomic conditional writes restored (see the script's docstring). */
 const LAUNCHER = fileURLToPath(new URL('./moto_server.py', import.meta.url));
 
@@ -79,6 +90,8 @@ export async function startMoto(
   options: {
     /** Sees the server's process as soon as it is spawned (tests interrupt it there). */
     onSpawn?: (pid: number) => void;
+    /** Stops waiting for the server and ends it (throws MotoInterrupted). */
+    signal?: AbortSignal;
   } = {},
 ): Promise<MotoServer> {
   if (!motoAvailable()) throw new Error(INSTALL_HINT);
@@ -102,6 +115,10 @@ export async function startMoto(
   for (;;) {
     if (child.signalCode && INTERRUPTS.includes(child.signalCode))
       throw new MotoInterrupted(child.signalCode);
+    if (options.signal?.aborted) {
+      await terminate(child);
+      throw new MotoInterrupted('aborted');
+    }
     if (ended(child)) {
       throw new Error(`moto server exited with ${child.exitCode ?? child.signalCode}: ${stderr}`);
     }
@@ -168,13 +185,7 @@ export async function startMoto(
     },
     async stop() {
       stopping = true;
-      // Ctrl-C reaches moto too: it may be gone already, and 'exit' would never come again.
-      if (ended(child)) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => ended(child) || child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+      await terminate(child);
     },
   };
 }

@@ -1,8 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { INVESTIGATION } from '../../cli/local/investigation.ts';
 import { FAMILIES } from '../../shared/actions/types.ts';
 
@@ -73,15 +76,24 @@ function addFault(emulatorUrl: string, fault: Record<string, unknown>): Promise<
   });
 }
 
+/** Kills of the CLIs still running: a test that timed out must not leave its pipeline behind. */
+const running = new Set<() => void>();
+afterEach(() => {
+  for (const kill of running) kill();
+});
+
 /**
  * The CLI itself (not npm), so a signal reaches the pipeline's process; `onStdout` sees all output so far.
  * `detached`: in a process group of its own, which `process.kill(-pid)` signals whole, as a terminal's
  * Ctrl-C does (python3 included).
  */
-function runCli(onStdout: (stdout: string) => void = () => undefined, { detached = false } = {}) {
+function runCli(
+  onStdout: (stdout: string) => void = () => undefined,
+  { detached = false, env = process.env }: { detached?: boolean; env?: NodeJS.ProcessEnv } = {},
+) {
   const child = spawn(process.execPath, ['cli/tanium-tr.mjs', 'local'], {
     cwd: ROOT,
-    env: process.env,
+    env,
     detached,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -95,9 +107,23 @@ function runCli(onStdout: (stdout: string) => void = () => undefined, { detached
   });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // A detached CLI leads its own process group: moto goes with it.
+    if (detached && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
   };
+  running.add(kill);
+  void exited.then(() => running.delete(kill));
   return { child, output, exited, kill };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Both servers the pipeline printed are gone. */
@@ -205,6 +231,60 @@ describe('npm start (the local pipeline)', () => {
     },
     60_000,
   );
+
+  it('says openssl is needed when it is missing, rather than a bare spawn error', async () => {
+    // Prepare: a PATH with nothing on it (the emulator makes its certificate with openssl first)
+    const pathDir = mkdtempSync(join(tmpdir(), 'no-openssl-'));
+    const cli = runCli(undefined, { env: { ...process.env, PATH: pathDir } });
+    try {
+      // Act
+      const code = await cli.exited;
+
+      // Assess
+      expect(code).toBe(1);
+      expect(cli.output.stderr.trim()).toBe(
+        "The local pipeline failed: openssl is needed to make the Tanium emulator's TLS certificate; install it and run again",
+      );
+    } finally {
+      cli.kill();
+      rmSync(pathDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('stops moto when signalled twice while moto is still starting', async () => {
+    // Prepare: a supervisor that signals only the CLI's process, and again while it is stopping; the
+    // signals go as soon as moto's process exists
+    const cli = runCli();
+    let motoPid: number | undefined;
+    const watch = setInterval(() => {
+      if (motoPid !== undefined || cli.child.pid === undefined) return;
+      const found = spawnSync('pgrep', ['-P', String(cli.child.pid), '-f', 'moto_server.py'], {
+        encoding: 'utf8',
+      });
+      const pid = Number(found.stdout.split(/\s+/).find(Boolean));
+      if (!pid) return;
+      motoPid = pid;
+      cli.child.kill('SIGTERM');
+      setTimeout(() => cli.child.kill('SIGTERM'), 100);
+    }, 25);
+
+    // Act
+    let code: number | null;
+    try {
+      code = await cli.exited;
+    } finally {
+      clearInterval(watch);
+      cli.kill();
+    }
+    const motoAlive = motoPid !== undefined && isAlive(motoPid);
+    if (motoAlive) process.kill(motoPid!, 'SIGKILL');
+
+    // Assess
+    expect(motoPid).toBeDefined();
+    expect(code).toBe(130);
+    expect(cli.output.stderr).toContain('Interrupted.');
+    expect(motoAlive).toBe(false);
+  }, 60_000);
 
   it('fails at once, saying so, when moto exits in the middle of the run', async () => {
     // Prepare: moto (the pipeline's python3 child) is killed once the first step is sent
