@@ -22,6 +22,7 @@ export class TaniumAlertSource implements AlertSource {
       pairs: [['sort', '-createdAt'], ...this.filterPairs],
       deadline,
       action: ACTION,
+      placeholders: true,
     });
     const count = page.meta?.filteredCount ?? page.meta?.totalCount;
     const result: SourcePage = { alerts: page.alerts };

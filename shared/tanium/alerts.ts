@@ -19,7 +19,7 @@ export const alertSchema = z.looseObject({
 });
 export type Alert = z.infer<typeof alertSchema>;
 
-const alertList = z.array(alertSchema);
+const entryList = z.array(z.unknown());
 
 export interface AlertsMeta {
   totalCount?: number;
@@ -135,6 +135,12 @@ export interface AlertsPageRequest {
   deadline: number;
   /** The display name used in messages (default `list alerts`). */
   action?: string;
+  /**
+   * An entry that is not an object becomes an empty alert in its place instead of failing the page: the
+   * poller counts positions, and skips (and logs) an alert without id, where one bad entry would
+   * otherwise fail every run until Tanium dropped it.
+   */
+  placeholders?: boolean;
 }
 
 export interface AlertsPage {
@@ -155,10 +161,15 @@ export async function listAlertsPage(client: TaniumApi, request: AlertsPageReque
     action: request.action ?? 'list alerts',
     permission: ALERTS_READ,
   });
-  const alerts = alertList.safeParse(response.payload ?? []);
-  if (!alerts.success) {
-    throw unexpectedResponse('a list of alerts');
+  const entries = entryList.safeParse(response.payload ?? []);
+  if (!entries.success) throw unexpectedResponse('a list of alerts');
+  const alerts: Alert[] = [];
+  for (const entry of entries.data) {
+    const alert = alertSchema.safeParse(entry);
+    if (alert.success) alerts.push(alert.data);
+    else if (request.placeholders) alerts.push({});
+    else throw unexpectedResponse('a list of alerts');
   }
   const meta = asObject(response.meta);
-  return meta ? { alerts: alerts.data, meta: meta as AlertsMeta } : { alerts: alerts.data };
+  return meta ? { alerts, meta: meta as AlertsMeta } : { alerts };
 }

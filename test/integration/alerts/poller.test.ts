@@ -219,6 +219,33 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(item.Item?.expiration).toBeUndefined();
   });
 
+  it('skips an entry of the list that is not an alert, and publishes the others', async () => {
+    // Prepare: Tanium lists a null between two alerts
+    const now = emulator.clock.now();
+    const alert = (id: number, ago: number) => ({
+      id,
+      guid: `guid-${id}`,
+      createdAt: new Date(now - ago).toISOString(),
+      details: '{}',
+    });
+    emulator.faults.add({
+      path: `${TR}/alerts`,
+      kind: 'status',
+      status: 200,
+      shape: 'plain',
+      message: JSON.stringify({ data: [alert(2, 1000), null, alert(1, 2000)], meta: { filteredCount: 3 } }),
+    });
+    await routeToQueue();
+
+    // Act
+    const report = await poller()({}, lambdaContext());
+    const events = await drainQueue<BusEvent>(sqs, queueUrl);
+
+    // Assess: not a run that fails until Tanium drops the entry
+    expect(report).toMatchObject({ status: 'caught_up', published: 2, unidentifiedAlerts: 1 });
+    expect(sortedIds(events.map((e) => e.detail as { id: number }))).toEqual([1, 2]);
+  });
+
   it('fails with what to do when its saved state cannot be read, without calling Tanium', async () => {
     // Prepare
     await dynamo.send(
