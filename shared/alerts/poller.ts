@@ -146,6 +146,26 @@ interface Page {
   full: boolean;
 }
 
+/**
+ * Batches EventBridge refused whole, even reduced, before it had taken anything in the run: not yet
+ * dropped, because only a later alert the bus takes shows that the bus itself works.
+ */
+const MAX_HELD_BATCHES = 5;
+
+/** A batch held that way: its alerts, and each one's two refusals (by index into `batch`). */
+interface HeldBatch {
+  batch: Candidate[];
+  details: Record<string, unknown>[];
+  refusals: Refusal[];
+  error: PublishError;
+}
+
+interface Refusal {
+  index: number;
+  first: { code: string; message: string };
+  again: { code: string; message: string };
+}
+
 interface Candidate {
   alert: Alert;
   key: string;
@@ -261,6 +281,9 @@ class PollerRun {
   private readUntil = Number.POSITIVE_INFINITY;
   /** Whether EventBridge has taken at least one entry in this run: the bus itself works. */
   private busTookAnEntry = false;
+  /** Batches refused whole while the bus had taken nothing; their alerts are not eligible meanwhile. */
+  private readonly held: HeldBatch[] = [];
+  private readonly heldKeys = new Set<string>();
   /** filteredCount growth between recent consecutive reads: arrivals to expect before the next one. */
   private readonly growth: number[] = [];
   /** createdAt of the newest alert at the head read. */
@@ -334,6 +357,8 @@ class PollerRun {
       }
       failure = toTaniumError(error);
     }
+    // Refused alerts no later one showed the bus works for: none is dropped, and the run fails.
+    if (!failure && this.held.length > 0) failure = this.held[0]!.error;
     if (failure) {
       this.report.stoppedBy = 'error';
       this.report.error = { kind: failure.kind, message: failure.message };
@@ -960,7 +985,8 @@ class PollerRun {
    * them had just been published, and the checkpoint is saved.
    */
   private async keepCoverage(top: Page): Promise<void> {
-    if (this.coveredTop === Number.POSITIVE_INFINITY || this.hasEligible()) return;
+    // Held alerts are not done: the floor must not pass them.
+    if (this.coveredTop === Number.POSITIVE_INFINITY || this.hasEligible() || this.held.length > 0) return;
     let newest = Number.NEGATIVE_INFINITY;
     for (const ts of top.ts) if (ts < this.coveredTop && ts > newest) newest = ts;
     if (newest === Number.NEGATIVE_INFINITY) return;
@@ -1013,6 +1039,7 @@ class PollerRun {
    * pages that connect to its done members), and already while the walk is inside it.
    */
   private isEligible(candidate: Candidate): boolean {
+    if (this.heldKeys.has(candidate.key)) return false;
     if (this.group?.at === candidate.ts) {
       return candidate.rank !== undefined && this.coveredTop >= candidate.ts;
     }
@@ -1056,6 +1083,12 @@ class PollerRun {
     try {
       dropped = await this.publishEntries(entries, details);
     } catch (error) {
+      if (error instanceof RefusedWhole && this.held.length < MAX_HELD_BATCHES) {
+        // The next batches tell whether the bus refuses everything or only these alerts.
+        this.held.push({ batch, details, refusals: error.refusals, error });
+        for (const candidate of batch) this.heldKeys.add(candidate.key);
+        return batch.length;
+      }
       // The bus took part of the batch before the rest failed for good: those are published, and the
       // next run must send only the others.
       if (error instanceof PublishError && error.accepted.size > 0) {
@@ -1077,6 +1110,9 @@ class PollerRun {
     taken: ReadonlySet<number>,
     dropped: ReadonlySet<number>,
   ): Promise<void> {
+    // The bus took an alert after refusing the held ones: they are dropped, and done before this batch
+    // raises the floor past them.
+    if (taken.size > 0 && this.held.length > 0) await this.dropHeld();
     this.report.batches++;
     this.report.unparseableDetails += details.filter(
       (detail, index) => detail.details_error !== undefined && taken.has(index) && !dropped.has(index),
@@ -1143,10 +1179,7 @@ class PollerRun {
       if (outcome.refused.length < sent.length) this.busTookAnEntry = true;
       return outcome.refused;
     };
-    const identity = (index: number) => {
-      const detail = details[index] ?? {};
-      return { alertId: detail.id, guid: detail.guid, createdAt: detail.createdAt };
-    };
+    const identity = (index: number) => alertIdentity(details[index] ?? {});
     const refused = await send(entries, (index) => index, []);
     if (refused.length === 0) return new Set();
     for (const refusal of refused) {
@@ -1173,28 +1206,46 @@ class PollerRun {
       again,
     }));
     if (refusedAgain.length > 0 && !this.busTookAnEntry) {
+      // Nothing taken in this run, so every entry of the batch was refused twice.
       const { again } = refusedAgain[0]!;
-      throw new PublishError(
+      throw new RefusedWhole(
         new TaniumError(
           'transient',
           `EventBridge refused every alert event of this run, even reduced to identifying fields (${again.code}: ${again.message}); none was dropped. Check the bus and its rules`,
           { retryable: true },
         ),
+        refusedAgain,
       );
     }
-    for (const { index, first, again } of refusedAgain) {
+    this.logDropped(refusedAgain, details);
+    const dropped = new Set(refusedAgain.map(({ index }) => index));
+    this.report.reducedAlerts += refused.length - dropped.size;
+    this.report.refusedAlerts += dropped.size;
+    return dropped;
+  }
+
+  private logDropped(refusals: Refusal[], details: Record<string, unknown>[]): void {
+    for (const { index, first, again } of refusals) {
       this.deps.logger.error('EventBridge refused an alert event even reduced; it is not published', {
-        ...identity(index),
+        ...alertIdentity(details[index] ?? {}),
         code: again.code,
         error: again.message,
         firstCode: first.code,
         firstError: first.message,
       });
     }
-    const dropped = new Set(refusedAgain.map(({ index }) => index));
-    this.report.reducedAlerts += refused.length - dropped.size;
-    this.report.refusedAlerts += dropped.size;
-    return dropped;
+  }
+
+  /** Drops the held batches, oldest first, as publishEntries drops an alert refused even reduced. */
+  private async dropHeld(): Promise<void> {
+    const held = this.held.splice(0);
+    this.heldKeys.clear();
+    for (const { batch, details, refusals } of held) {
+      this.logDropped(refusals, details);
+      this.report.refusedAlerts += refusals.length;
+      const all = new Set(batch.keys());
+      await this.settle(batch, details, all, all);
+    }
   }
 
   private async intelDocName(alert: Alert): Promise<string | undefined> {
@@ -1233,5 +1284,21 @@ class PublishError extends TaniumError {
   ) {
     super(cause.kind, cause.message, { retryable: cause.retryable, cause });
     this.name = 'PublishError';
+  }
+}
+
+/** What a log line says to identify an alert. */
+function alertIdentity(detail: Record<string, unknown>) {
+  return { alertId: detail.id, guid: detail.guid, createdAt: detail.createdAt };
+}
+
+/** Every entry of a batch refused, even reduced, while the bus had taken nothing in the run. */
+class RefusedWhole extends PublishError {
+  constructor(
+    cause: TaniumError,
+    readonly refusals: Refusal[],
+  ) {
+    super(cause);
+    this.name = 'RefusedWhole';
   }
 }

@@ -919,6 +919,54 @@ describe('Alert poller: failures', () => {
     expect(sorted(publisher.ids)).toEqual(ids(newer));
   });
 
+  it('drops a whole batch of refused alerts once a newer alert shows the bus works', async () => {
+    // Prepare: the ten oldest new alerts, a whole first batch, are refused even reduced
+    const bad = tanium.addSteady(10, 1000, T0 - 100_000);
+    const good = tanium.addSteady(5, 1000, T0 - 10_000);
+    const badIds = new Set(bad.map((a) => a.id));
+    publisher.refuse = (detail) => badIds.has(detail.id as number);
+
+    // Act
+    const report = await poll();
+    const next = await poll();
+
+    // Assess: not a poller that fails on the same batch every run; the refused ones logged, not again
+    expect(report).toMatchObject({ status: 'caught_up', refusedAlerts: 10, published: 5 });
+    expect(sorted(publisher.ids)).toEqual(ids(good));
+    expect(sorted(silentLogger.errorFields.map((fields) => fields.alertId as number))).toEqual(ids(bad));
+    expect(next).toMatchObject({ status: 'caught_up', published: 0, putEventsCalls: 0 });
+  });
+
+  it('drops a lone refused alert when the newer one that shows the bus works needs a call of its own', async () => {
+    // Prepare: the refused alert and the next one do not fit one PutEvents call together
+    const lone = alertOfSize(T0 - 5000, 150_000);
+    const big = alertOfSize(T0 - 1000, 200_000);
+    publisher.refuse = (detail) => detail.id === lone.id;
+
+    // Act
+    const report = await poll();
+
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', refusedAlerts: 1, published: 1 });
+    expect(publisher.ids).toEqual([big.id]);
+  });
+
+  it('stops trying batches after five refused whole when the bus takes none, and drops nothing', async () => {
+    // Prepare
+    const expected = tanium.addSteady(80, 100, T0 - 60_000);
+    publisher.refuse = () => true;
+
+    // Act
+    const failed = await poll();
+    publisher.refuse = undefined;
+    const next = await poll();
+
+    // Assess: two calls (whole, then reduced) for each of the six batches tried, not one per alert read
+    expect(failed).toMatchObject({ status: 'failed', refusedAlerts: 0, published: 0, putEventsCalls: 12 });
+    expect(next.status).toBe('caught_up');
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
   it('drops nothing when the bus refuses every alert of the run, even reduced, and fails the run', async () => {
     // Prepare
     const expected = tanium.addSteady(12, 1000, T0);
