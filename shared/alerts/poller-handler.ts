@@ -38,6 +38,7 @@ export const POLLER_METRIC_NAMES = {
   reduced: 'AlertsReduced',
   refused: 'AlertsRefused',
   unidentified: 'AlertsWithoutId',
+  undated: 'AlertsWithoutTime',
 } as const;
 
 export class PowertoolsPollerMetrics implements PollerMetrics {
@@ -70,6 +71,7 @@ export class PowertoolsPollerMetrics implements PollerMetrics {
     m.addMetric(names.reduced, MetricUnit.Count, report.reducedAlerts);
     m.addMetric(names.refused, MetricUnit.Count, report.refusedAlerts);
     m.addMetric(names.unidentified, MetricUnit.Count, report.unidentifiedAlerts);
+    m.addMetric(names.undated, MetricUnit.Count, report.undatedAlerts);
     if (report.lagMs !== undefined) m.addMetric(names.lag, MetricUnit.Milliseconds, report.lagMs);
     m.publishStoredMetrics();
   }

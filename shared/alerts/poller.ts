@@ -303,9 +303,12 @@ class PollerRun {
     reducedAlerts: 0,
     refusedAlerts: 0,
     unidentifiedAlerts: 0,
+    undatedAlerts: 0,
   };
   /** Positions (createdAt and index) of the alerts without an id already counted in this run. */
   private readonly unidentified = new Set<string>();
+  /** Keys of the alerts without a readable createdAt already counted in this run. */
+  private readonly undated = new Set<string>();
 
   constructor(
     private readonly deps: PollerDeps,
@@ -694,7 +697,9 @@ class PollerRun {
     const future = this.now() + FUTURE_TOLERANCE_MS;
     page.alerts.forEach((alert, i) => {
       const ts = page.ts[i]!;
-      if (!(ts >= this.floor)) return;
+      // An alert without a time of its own sits at its neighbours' (pageTimes); on a page with no time
+      // at all there is nothing to compare with the floor, and its alerts are still reported below.
+      if (!(ts >= this.floor) && !Number.isNaN(ts)) return;
       const key = alertKey(alert);
       if (ts > future && key !== undefined) {
         this.futureKeys.add(key);
@@ -709,6 +714,23 @@ class PollerRun {
           this.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
             createdAt: alert.createdAt,
           });
+        }
+        return;
+      }
+      if (Number.isNaN(Date.parse(String(alert.createdAt)))) {
+        // Its borrowed time changes as the list does, and `recent` forgets ids by time: published, it
+        // would go out again and again, so it is reported instead.
+        if (!this.undated.has(key)) {
+          this.undated.add(key);
+          this.report.undatedAlerts++;
+          this.deps.logger.error(
+            'An alert without a readable createdAt cannot be deduplicated; it is skipped',
+            {
+              alertId: alert.id,
+              guid: alert.guid,
+              createdAt: alert.createdAt,
+            },
+          );
         }
         return;
       }

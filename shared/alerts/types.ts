@@ -150,6 +150,11 @@ export interface RunReport {
   /** Alerts read with neither `id` nor `guid`: they cannot be deduplicated, so they are not published. */
   unidentifiedAlerts: number;
   /**
+   * Alerts read without a createdAt that parses: they have no place in the list, so nothing tells
+   * whether they were published already; they are not published, and logged with their ids.
+   */
+  undatedAlerts: number;
+  /**
    * How long the oldest alert known to wait has waited (now − its createdAt): 0 when caught up, absent
    * when the run could not tell (the head read failed, the lease was held elsewhere).
    */

@@ -587,6 +587,62 @@ describe('Alert poller: backlog', () => {
   });
 });
 
+describe('Alert poller: alerts without a readable createdAt', () => {
+  it('never publishes one that Tanium lists first (as NULLs sort under -createdAt), and says so each run', async () => {
+    // Prepare: an alert with a null createdAt listed first, so it borrows the newest time on the page
+    const dated = tanium.add(T0 - 600_000);
+    const undated = tanium.add(8.6e15, { createdAt: null as unknown as string });
+    const arrivals: FakeAlert[] = [];
+
+    // Act: runs two minutes apart, one new alert before each
+    const reports: RunReport[] = [await poll()];
+    for (let i = 1; i <= 10; i++) {
+      now = T0 + i * 120_000;
+      arrivals.push(tanium.add(now - 1000));
+      reports.push(await poll());
+    }
+
+    // Assess: the others exactly once; the undated one counted by every run, never published
+    expect(publisher.ids).not.toContain(undated.id);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids([dated, ...arrivals]));
+    expect(reports.map((report) => report.undatedAlerts)).toEqual(Array(11).fill(1));
+    expect(silentLogger.errorFields[0]).toEqual({ alertId: undated.id, guid: undated.guid, createdAt: null });
+  });
+
+  it('reports a lone alert whose createdAt does not parse instead of holding it back in silence', async () => {
+    // Prepare
+    const undated = tanium.add(T0, { createdAt: 'yesterday' });
+
+    // Act
+    const report = await poll();
+
+    // Assess
+    expect(report).toMatchObject({ undatedAlerts: 1, published: 0 });
+    expect(silentLogger.errors).toEqual([
+      'An alert without a readable createdAt cannot be deduplicated; it is skipped',
+    ]);
+    expect(silentLogger.errorFields[0]).toMatchObject({ alertId: undated.id });
+  });
+
+  it('publishes a newer alert once when the alert read first had a createdAt that does not parse', async () => {
+    // Prepare: the undated alert is the newest when first read; then a newer one arrives
+    tanium.add(T0 - 5000);
+    const undated = tanium.add(T0 - 1000, { createdAt: 'not a time' });
+    await poll();
+    now = T0 + 60_000;
+    const newer = tanium.add(now - 1000);
+
+    // Act
+    await poll();
+
+    // Assess
+    expect(publisher.ids).not.toContain(undated.id);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(publisher.ids).toContain(newer.id);
+  });
+});
+
 describe('Alert poller: alerts without an id', () => {
   it('skips an alert without id or guid, counts it once per run, and publishes the others', async () => {
     // Prepare: a backlog whose walk ends by reading the head page again, one alert there without id or guid
