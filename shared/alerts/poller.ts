@@ -345,7 +345,8 @@ class PollerRun {
     let failure: TaniumError | undefined;
     try {
       const head = await this.readInTime(0, true);
-      if (head.alerts.length > 0) this.headTop = first(head);
+      // A head page with no readable time at all says nothing of where the list's top is.
+      if (!Number.isNaN(first(head))) this.headTop = first(head);
       if (!leased.checkpoint && (await this.firstRun(head))) return this.finish();
       const start = this.classify(head) === 'found' ? head : await this.locate(head);
       if (start) await this.walkUp(start);
@@ -466,9 +467,10 @@ class PollerRun {
     // old, the floor still goes up to an hour before now (this function's clock: the allowance is what
     // a Tanium clock may lag by without its first new alerts falling below the floor): an older alert
     // that appears or starts matching the filters later existed at the first run, and is not published.
-    const newest = head.alerts.length > 0 ? Math.min(first(head), this.now()) : Number.NEGATIVE_INFINITY;
+    // A head page without a readable time (only undated alerts) counts as empty here.
+    const newest = Number.isNaN(first(head)) ? Number.NEGATIVE_INFINITY : Math.min(first(head), this.now());
     const floor = Math.max(newest, this.now() - FIRST_RUN_CLOCK_ALLOWANCE_MS) - overlapWindowMs;
-    this.floor = head.full ? Math.max(floor, last(head) + 1) : floor;
+    this.floor = head.full && !Number.isNaN(last(head)) ? Math.max(floor, last(head) + 1) : floor;
     head.alerts.forEach((alert, i) => {
       const key = alertKey(alert);
       if (key !== undefined && head.ts[i]! >= this.floor)
@@ -696,46 +698,54 @@ class PollerRun {
   private addCandidates(page: Page): void {
     const future = this.now() + FUTURE_TOLERANCE_MS;
     page.alerts.forEach((alert, i) => {
-      const ts = page.ts[i]!;
-      // An alert without a time of its own sits at its neighbours' (pageTimes); on a page with no time
-      // at all there is nothing to compare with the floor, and its alerts are still reported below.
-      if (!(ts >= this.floor) && !Number.isNaN(ts)) return;
       const key = alertKey(alert);
-      if (ts > future && key !== undefined) {
+      // Without a time of its own an alert sits at its neighbours' (pageTimes), which says nothing about
+      // where it stands against the floor: it is reported wherever it is read.
+      const dated = !Number.isNaN(Date.parse(String(alert.createdAt)));
+      const ts = page.ts[i]!;
+      if (dated && !(ts >= this.floor)) return;
+      if (key === undefined) {
+        this.reportUnidentified(alert);
+        return;
+      }
+      if (!dated) {
+        this.reportUndated(alert, key);
+        return;
+      }
+      if (ts > future) {
         this.futureKeys.add(key);
         this.newestSeen = Math.max(this.newestSeen, ts);
       }
-      if (key === undefined) {
-        // Pages overlap: count each one once per run (it has nothing else to tell it apart by).
-        const seen = `${ts}:${String(alert.createdAt)}:${JSON.stringify(alert.details ?? null)}`;
-        if (!this.unidentified.has(seen)) {
-          this.unidentified.add(seen);
-          this.report.unidentifiedAlerts++;
-          this.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
-            createdAt: alert.createdAt,
-          });
-        }
-        return;
-      }
-      if (Number.isNaN(Date.parse(String(alert.createdAt)))) {
-        // Its borrowed time changes as the list does, and `recent` forgets ids by time: published, it
-        // would go out again and again, so it is reported instead.
-        if (!this.undated.has(key)) {
-          this.undated.add(key);
-          this.report.undatedAlerts++;
-          this.deps.logger.error(
-            'An alert without a readable createdAt cannot be deduplicated; it is skipped',
-            {
-              alertId: alert.id,
-              guid: alert.guid,
-              createdAt: alert.createdAt,
-            },
-          );
-        }
-        return;
-      }
       if (this.recentKeys.has(key) || this.pending.has(key) || this.groupDone.has(key)) return;
       this.pending.set(key, { alert, key, ts });
+    });
+  }
+
+  /** An alert without id or guid: nothing tells whether it went out already. Logged once per run. */
+  private reportUnidentified(alert: Alert): void {
+    // Pages overlap: counted once per run by what it holds (identical ones count once; the alarm
+    // needs one).
+    const seen = `${String(alert.createdAt)}:${JSON.stringify(alert.details ?? null)}`;
+    if (this.unidentified.has(seen)) return;
+    this.unidentified.add(seen);
+    this.report.unidentifiedAlerts++;
+    this.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
+      createdAt: alert.createdAt,
+    });
+  }
+
+  /**
+   * An alert without a readable createdAt: its borrowed time changes as the list does, and `recent`
+   * forgets ids by time, so published it would go out again and again. Logged once per run.
+   */
+  private reportUndated(alert: Alert, key: string): void {
+    if (this.undated.has(key)) return;
+    this.undated.add(key);
+    this.report.undatedAlerts++;
+    this.deps.logger.error('An alert without a readable createdAt cannot be deduplicated; it is skipped', {
+      alertId: alert.id,
+      guid: alert.guid,
+      createdAt: alert.createdAt,
     });
   }
 

@@ -625,6 +625,52 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(silentLogger.errorFields[0]).toMatchObject({ alertId: undated.id });
   });
 
+  it('reports one that Tanium lists last, below the floor', async () => {
+    // Prepare
+    tanium.addSteady(10, 100_000, T0 - 10_000);
+    await poll();
+    now = T0 + 60_000;
+    const undated = tanium.add(0, { createdAt: null as unknown as string });
+
+    // Act
+    const report = await poll();
+
+    // Assess
+    expect(report.undatedAlerts).toBe(1);
+    expect(silentLogger.errorFields).toEqual([{ alertId: undated.id, guid: undated.guid, createdAt: null }]);
+  });
+
+  it('reports an entry with neither id nor time wherever it is read, once per run', async () => {
+    // Prepare: a backlog walked over overlapping pages, one entry in it with nothing to place it by (what
+    // a null in Tanium's list becomes)
+    const all = tanium.addSteady(120, 1000, T0);
+    Object.assign(all[60]!, { anonymous: true, createdAt: null });
+
+    // Act
+    const report = await poll();
+
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', unidentifiedAlerts: 1, undatedAlerts: 0 });
+    expect(report.taniumRequests).toBeGreaterThan(1);
+    expect(sorted(publisher.ids)).toEqual(ids(all.filter((_, index) => index !== 60)));
+  });
+
+  it('starts from an empty-looking list when the first run reads only entries without a time', async () => {
+    // Prepare: the only entry has neither id nor time; nothing existing is to be published
+    tanium.add(T0 - 1000, { anonymous: true, createdAt: null as unknown as string });
+
+    // Act
+    const first = await poll({ firstRunHours: 0 });
+    now = T0 + 60_000;
+    const later = tanium.add(T0 + 30_000);
+    const second = await poll({ firstRunHours: 0 });
+
+    // Assess: a report, not a thrown RangeError that keeps the lease; the next run goes on
+    expect(first).toMatchObject({ status: 'caught_up', unidentifiedAlerts: 1 });
+    expect(second.status).toBe('caught_up');
+    expect(publisher.ids).toEqual([later.id]);
+  });
+
   it('publishes a newer alert once when the alert read first had a createdAt that does not parse', async () => {
     // Prepare: the undated alert is the newest when first read; then a newer one arrives
     tanium.add(T0 - 5000);
