@@ -118,11 +118,15 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     io.err(`The local pipeline failed: ${describeFailure(reported)}`);
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (environment) {
-      io.out('Stopping the emulator and moto...');
-      await environment.stop();
+    try {
+      if (environment) {
+        io.out('Stopping the emulator and moto...');
+        await environment.stop();
+      }
+    } finally {
+      // Only now: a signal while stopping must not end this process before moto is gone.
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   }
 }

@@ -286,6 +286,36 @@ describe('npm start (the local pipeline)', () => {
     expect(motoAlive).toBe(false);
   }, 60_000);
 
+  it('stops moto when signalled again while it is stopping', async () => {
+    // Prepare: SIGTERM to the CLI alone once a step runs, and again once it says it is stopping
+    let motoPid: number | undefined;
+    let signals = 0;
+    const cli = runCli((stdout) => {
+      const pid = cli.child.pid;
+      if (pid === undefined) return;
+      if (signals === 0 && stdout.includes(`[1/${INVESTIGATION.length}]`)) {
+        signals++;
+        const found = spawnSync('pgrep', ['-P', String(pid), '-f', 'moto_server.py'], { encoding: 'utf8' });
+        motoPid = Number(found.stdout.split(/\s+/).find(Boolean)) || undefined;
+        cli.child.kill('SIGTERM');
+      } else if (signals === 1 && stdout.includes('Stopping the emulator and moto...')) {
+        signals++;
+        cli.child.kill('SIGTERM');
+      }
+    });
+
+    // Act
+    const code = await cli.exited;
+    const motoAlive = motoPid !== undefined && isAlive(motoPid);
+    if (motoAlive) process.kill(motoPid!, 'SIGKILL');
+
+    // Assess
+    expect(signals).toBe(2);
+    expect(motoPid).toBeDefined();
+    expect(code).toBe(130);
+    expect(motoAlive).toBe(false);
+  }, 60_000);
+
   it('fails at once, saying so, when moto exits in the middle of the run', async () => {
     // Prepare: moto (the pipeline's python3 child) is killed once the first step is sent
     let killed = false;
