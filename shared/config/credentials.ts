@@ -30,8 +30,8 @@ export const HOW_TO_FILL_THE_SECRET = `write a JSON object with base_url and api
 // `"false"` are taken as well as JSON numbers and booleans; nothing looser, so a typo still fails.
 const DIGITS = /^\s*[0-9]+\s*$/;
 const TRUE_OR_FALSE = /^\s*(true|false)\s*$/i;
-/** Printable ASCII, spaces included: what an HTTP header value carries everywhere. */
-const HEADER_SAFE = /^[\x20-\x7e]*$/;
+/** What a token or session in the `session` header is: printable ASCII without spaces. */
+export const SESSION_HEADER_TEXT = /^[\x21-\x7e]+$/;
 
 const timeoutSeconds = z.pipe(
   z.transform((value: unknown) =>
@@ -143,11 +143,12 @@ export function parseCredentials(raw: unknown, source: string): TaniumCredential
   const password = blankToUndefined(secret.password);
   const domain = blankToUndefined(secret.domain);
   if (apiToken !== undefined) {
-    // The token travels in the `session` header, which cannot carry control or non-ASCII characters:
-    // caught here it names the field, instead of every request failing as a connection error.
-    if (!HEADER_SAFE.test(apiToken.trim())) {
+    // Anything else inside a token is a paste accident (a wrapped line, a stray character), and undici
+    // refuses some of it (control characters, anything above U+00FF) before sending: every request
+    // would fail as a connection error. Caught here, the message names the field.
+    if (!SESSION_HEADER_TEXT.test(apiToken.trim())) {
       throw new ConfigError(
-        `Invalid Tanium credentials in ${source}: field 'api_token' may hold only printable ASCII characters (check for a line break or a character pasted with it)`,
+        `Invalid Tanium credentials in ${source}: field 'api_token' may hold only printable ASCII characters without spaces (check for a line break or a character pasted with it)`,
       );
     }
     credentials.apiToken = apiToken.trim();

@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import {
   assertHasCredential,
   credentialFingerprint,
+  SESSION_HEADER_TEXT,
   secretValues,
   type TaniumCredentials,
 } from '../config/credentials.ts';
@@ -91,8 +92,6 @@ export interface ClientLogger {
 const silentLogger: ClientLogger = { debug() {}, warn() {}, debugEnabled: () => false };
 
 export const MAX_JSON_BYTES = 50 * 1024 * 1024;
-/** What the `session` header can carry: printable ASCII without spaces. */
-const SESSION_TOKEN = /^[\x21-\x7e]+$/;
 
 /**
  * The session a login answered, trimmed. One the header cannot carry would be cached and fail every
@@ -102,7 +101,7 @@ const SESSION_TOKEN = /^[\x21-\x7e]+$/;
 function usableSession(value: string): string {
   const session = value.trim();
   if (session === '') throw new TaniumError('auth', 'Tanium answered the login without a session');
-  if (!SESSION_TOKEN.test(session)) {
+  if (!SESSION_HEADER_TEXT.test(session)) {
     throw new TaniumError('auth', 'Tanium answered the login with a session the session header cannot carry');
   }
   return session;

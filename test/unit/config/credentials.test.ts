@@ -80,7 +80,7 @@ describe('Credentials', () => {
     // Assess: a config error, not a connection error on every request; the token is not shown
     expect(attempt).toThrow(
       new ConfigError(
-        "Invalid Tanium credentials in secret x: field 'api_token' may hold only printable ASCII characters (check for a line break or a character pasted with it)",
+        "Invalid Tanium credentials in secret x: field 'api_token' may hold only printable ASCII characters without spaces (check for a line break or a character pasted with it)",
       ),
     );
   });
