@@ -255,7 +255,6 @@ export class TaniumThreatResponseStack extends Stack {
     this.monitoring.watchPollerLag();
     this.monitoring.watchRefusedAlerts();
     this.monitoring.watchUnidentifiedAlerts();
-    this.monitoring.watchUndatedAlerts();
     // validateEnvironment reports this with every other problem; a config that skipped it still stops here.
     const intervalMinutes = pollIntervalMinutes(config.poller.schedule);
     if (typeof intervalMinutes === 'string') throw new Error(intervalMinutes);

@@ -24,9 +24,6 @@ export const POLLER_REFUSED_METRIC = 'AlertsRefused';
 /** Alerts Tanium sent with neither id nor guid: never published (nothing to deduplicate them by). */
 export const POLLER_UNIDENTIFIED_METRIC = 'AlertsWithoutId';
 
-/** Alerts Tanium sent without a createdAt that parses: never published (no place in the list). */
-export const POLLER_UNDATED_METRIC = 'AlertsWithoutTime';
-
 /** Results of mutating actions whose idempotency record could not be completed (the family handlers'). */
 export const UNRECORDED_RESULTS_METRIC = 'UnrecordedResults';
 
@@ -193,15 +190,6 @@ export class Monitoring extends Construct {
       'PollerUnidentifiedAlertsAlarm',
       POLLER_UNIDENTIFIED_METRIC,
       'The alert poller skipped an alert without id or guid; its createdAt is in the poller log (error level)',
-    );
-  }
-
-  /** Tanium sent an alert without a readable createdAt: the poller cannot place it, so it skips it. */
-  watchUndatedAlerts(): cloudwatch.Alarm {
-    return this.onAnyAlert(
-      'PollerUndatedAlertsAlarm',
-      POLLER_UNDATED_METRIC,
-      'The alert poller skipped an alert without a readable createdAt; its id is in the poller log (error level)',
     );
   }
 

@@ -73,6 +73,9 @@
  *     An entry EventBridge refuses for its content goes again reduced to the identifying fields; one
  *     refused even so is dropped, logged and counted, but still done: it must not block every later one.
  *     Only once the bus has taken some entry in the run, though: refusing everything points at the bus.
+ *     To find out, a batch refused whole is held (not eligible, and F does not pass it) while the next
+ *     batches go, up to MAX_HELD_BATCHES; the first entry the bus takes drops the held alerts before its
+ *     own batch moves F. If none is taken, the run fails with nothing dropped.
  *     Inside g the members above the edge go out as soon as their position is known (coveredTop = g is
  *     enough), in list order; each batch moves `passed` past them instead of adding them to R. Once a
  *     newer alert is published, g is done: F = g + 1 and G is gone (as R's own trim would drop it).
@@ -83,8 +86,11 @@
  *     Progress must outlive the run, or a run that cannot get further than the last one repeats it for
  *     ever: if the walk stopped inside a group larger than a page, that group gets G and its members
  *     read so far go out, as many as the time left allows; if it walked
- *     past alerts all published before (no batch moved F), F moves as if the newest alert below
- *     coveredTop had just been published, and the checkpoint is saved.
+ *     past alerts all published before (no batch moved F) and holds no refused batch, F moves as if the
+ *     newest alert below coveredTop had just been published, and the checkpoint is saved.
+ *  7. An alert without a readable createdAt takes its neighbours' time for the walk's positions, but is
+ *     never a candidate: a borrowed time moves as the list does. It goes out after the others of the
+ *     run and is remembered by id (U, the last UNDATED_MEMORY), never moving F.
  *
  * WHAT CANNOT BE GUARANTEED: alerts Tanium prunes before they are read, alerts that become visible (or
  * start matching a filter) more than W below the newest published createdAt, the members of a
@@ -151,6 +157,12 @@ interface Page {
  * dropped, because only a later alert the bus takes shows that the bus itself works.
  */
 const MAX_HELD_BATCHES = 5;
+
+/**
+ * Ids of published alerts without a readable createdAt kept in the checkpoint: far more than Tanium
+ * should ever send, and small next to DynamoDB's 400 KB item.
+ */
+const UNDATED_MEMORY = 1000;
 
 /** A batch held that way: its alerts, and each one's two refusals (by index into `batch`). */
 interface HeldBatch {
@@ -307,8 +319,11 @@ class PollerRun {
   };
   /** Positions (createdAt and index) of the alerts without an id already counted in this run. */
   private readonly unidentified = new Set<string>();
-  /** Keys of the alerts without a readable createdAt already counted in this run. */
-  private readonly undated = new Set<string>();
+  /** Published alerts without a readable createdAt (Checkpoint.undated), oldest first, and their keys. */
+  private undatedDone: AlertId[] = [];
+  private readonly undatedDoneKeys = new Set<string>();
+  /** Alerts without a readable createdAt read in this run and not yet published, by key. */
+  private readonly undatedPending = new Map<string, Alert>();
 
   constructor(
     private readonly deps: PollerDeps,
@@ -345,11 +360,14 @@ class PollerRun {
     let failure: TaniumError | undefined;
     try {
       const head = await this.readInTime(0, true);
-      // A head page with no readable time at all says nothing of where the list's top is.
-      if (!Number.isNaN(first(head))) this.headTop = first(head);
+      // A non-empty head page with no readable time at all (undated alerts sort first) hides where the
+      // dated alerts start: -Infinity keeps the whole window W open below what is published.
+      if (head.alerts.length > 0)
+        this.headTop = Number.isNaN(first(head)) ? Number.NEGATIVE_INFINITY : first(head);
       if (!leased.checkpoint && (await this.firstRun(head))) return this.finish();
       const start = this.classify(head) === 'found' ? head : await this.locate(head);
       if (start) await this.walkUp(start);
+      await this.publishUndated();
       // A search that published nothing still learnt where the floor is: keep that for the next run.
       if (this.searched && this.report.batches === 0) await this.save();
     } catch (error) {
@@ -381,7 +399,12 @@ class PollerRun {
   private async finish(failure?: TaniumError): Promise<RunReport> {
     const report = this.report;
     if (failure) report.status = 'failed';
-    else if (this.coveredTop === Number.POSITIVE_INFINITY && !this.hasEligible()) report.status = 'caught_up';
+    else if (
+      this.coveredTop === Number.POSITIVE_INFINITY &&
+      !this.hasEligible() &&
+      this.undatedPending.size === 0
+    )
+      report.status = 'caught_up';
     report.floor = new Date(this.floor).toISOString();
     const lag = this.lagMs(report.status);
     if (lag !== undefined) report.lagMs = lag;
@@ -432,6 +455,7 @@ class PollerRun {
     if (checkpoint.olderBounds) [this.olderMin, this.olderMax] = checkpoint.olderBounds;
     this.belowAtLeast = checkpoint.belowAtLeast ?? 0;
     this.newestPublishedAt = checkpoint.newestPublishedAt;
+    for (const id of checkpoint.undated ?? []) this.rememberUndated(id);
     const group = checkpoint.group;
     if (group && group.at >= this.floor) {
       this.group = { at: group.at, passed: group.passed, resumed: group.passed };
@@ -467,15 +491,20 @@ class PollerRun {
     // old, the floor still goes up to an hour before now (this function's clock: the allowance is what
     // a Tanium clock may lag by without its first new alerts falling below the floor): an older alert
     // that appears or starts matching the filters later existed at the first run, and is not published.
-    // A head page without a readable time (only undated alerts) counts as empty here.
+    // A head page with no readable time (undated alerts sort first) hides the newest dated alert. Taken
+    // as none: the floor is an hour below now, so existing dated alerts of that hour under the undated
+    // ones may go out, rather than, with a floor near now, a lagging Tanium clock's first new ones be lost.
     const newest = Number.isNaN(first(head)) ? Number.NEGATIVE_INFINITY : Math.min(first(head), this.now());
     const floor = Math.max(newest, this.now() - FIRST_RUN_CLOCK_ALLOWANCE_MS) - overlapWindowMs;
     this.floor = head.full && !Number.isNaN(last(head)) ? Math.max(floor, last(head) + 1) : floor;
     head.alerts.forEach((alert, i) => {
       const key = alertKey(alert);
-      if (key !== undefined && head.ts[i]! >= this.floor)
-        this.remember(storedId(alert, key), key, head.ts[i]!);
+      if (key === undefined) return;
+      // Existing, like the rest of the head page; with no time of its own, remembered by id.
+      if (this.undatedPending.has(key)) this.rememberUndated(storedId(alert, key));
+      else if (head.ts[i]! >= this.floor) this.remember(storedId(alert, key), key, head.ts[i]!);
     });
+    this.undatedPending.clear();
     this.deps.logger.info('First run: existing alerts are not published', {
       floor: new Date(this.floor).toISOString(),
     });
@@ -553,6 +582,7 @@ class PollerRun {
     }
     if (this.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = this.newestPublishedAt;
     if (this.belowAtLeast > 0) checkpoint.belowAtLeast = this.belowAtLeast;
+    if (this.undatedDone.length > 0) checkpoint.undated = [...this.undatedDone];
     if (this.group) {
       const { at, passed } = this.group;
       const edge: AlertId[] = [];
@@ -709,7 +739,7 @@ class PollerRun {
         return;
       }
       if (!dated) {
-        this.reportUndated(alert, key);
+        if (!this.undatedDoneKeys.has(key)) this.undatedPending.set(key, alert);
         return;
       }
       if (ts > future) {
@@ -734,19 +764,14 @@ class PollerRun {
     });
   }
 
-  /**
-   * An alert without a readable createdAt: its borrowed time changes as the list does, and `recent`
-   * forgets ids by time, so published it would go out again and again. Logged once per run.
-   */
-  private reportUndated(alert: Alert, key: string): void {
-    if (this.undated.has(key)) return;
-    this.undated.add(key);
-    this.report.undatedAlerts++;
-    this.deps.logger.error('An alert without a readable createdAt cannot be deduplicated; it is skipped', {
-      alertId: alert.id,
-      guid: alert.guid,
-      createdAt: alert.createdAt,
-    });
+  /** Records a published alert without a readable createdAt, forgetting the oldest beyond UNDATED_MEMORY. */
+  private rememberUndated(id: AlertId): void {
+    const key = String(id);
+    if (this.undatedDoneKeys.has(key)) return;
+    this.undatedDone.push(id);
+    this.undatedDoneKeys.add(key);
+    while (this.undatedDone.length > UNDATED_MEMORY)
+      this.undatedDoneKeys.delete(String(this.undatedDone.shift()));
   }
 
   /** found: the page straddles the floor; shallow: the floor is deeper; deep: the page is all older. */
@@ -1097,20 +1122,7 @@ class PollerRun {
 
   /** Publishes a prefix of `candidates` that fits one PutEvents call; returns how many went out. */
   private async publishBatch(candidates: Candidate[]): Promise<number> {
-    const entries: AlertEntry[] = [];
-    const details: Record<string, unknown>[] = [];
-    let bytes = 0;
-    for (const candidate of candidates) {
-      const name = await this.intelDocName(candidate.alert);
-      const detail = alertDetail(candidate.alert, name);
-      const entry = alertEntry(detail, this.entryOptions());
-      const size = entrySize(entry);
-      if (entries.length > 0 && bytes + size > MAX_REQUEST_BYTES) break;
-      entries.push(entry);
-      details.push(detail);
-      bytes += size;
-    }
-    const batch = candidates.slice(0, entries.length);
+    const { batch, entries, details } = await this.entriesFor(candidates);
     let dropped: Set<number>;
     try {
       dropped = await this.publishEntries(entries, details);
@@ -1130,6 +1142,89 @@ class PollerRun {
     }
     await this.settle(batch, details, new Set(batch.keys()), dropped);
     return batch.length;
+  }
+
+  /** The longest prefix of `candidates` that fits one PutEvents call, as entries. */
+  private async entriesFor(
+    candidates: Candidate[],
+  ): Promise<{ batch: Candidate[]; entries: AlertEntry[]; details: Record<string, unknown>[] }> {
+    const entries: AlertEntry[] = [];
+    const details: Record<string, unknown>[] = [];
+    let bytes = 0;
+    for (const candidate of candidates) {
+      const name = await this.intelDocName(candidate.alert);
+      const detail = alertDetail(candidate.alert, name);
+      const entry = alertEntry(detail, this.entryOptions());
+      const size = entrySize(entry);
+      if (entries.length > 0 && bytes + size > MAX_REQUEST_BYTES) break;
+      entries.push(entry);
+      details.push(detail);
+      bytes += size;
+    }
+    return { batch: candidates.slice(0, entries.length), entries, details };
+  }
+
+  /**
+   * Publishes the alerts without a readable createdAt read in this run, after the others: they have no
+   * place in the list, so each is remembered by id instead and never moves the floor.
+   */
+  private async publishUndated(): Promise<void> {
+    const waiting: Candidate[] = [...this.undatedPending].map(([key, alert]) => ({
+      alert,
+      key,
+      ts: Number.NaN,
+    }));
+    for (let next = 0; next < waiting.length; ) {
+      if (this.clock() >= this.deps.stopAt) {
+        this.report.stoppedBy = 'time_limit';
+        return;
+      }
+      const { batch, entries, details } = await this.entriesFor(
+        waiting.slice(next, next + MAX_ENTRIES_PER_CALL),
+      );
+      for (const candidate of batch) {
+        this.deps.logger.warn(
+          'Publishing an alert without a readable createdAt; it is remembered by its id',
+          {
+            alertId: candidate.alert.id,
+            guid: candidate.alert.guid,
+            createdAt: candidate.alert.createdAt,
+          },
+        );
+      }
+      let dropped: Set<number>;
+      try {
+        dropped = await this.publishEntries(entries, details);
+      } catch (error) {
+        if (error instanceof PublishError && error.accepted.size > 0) {
+          await this.settleUndated(batch, details, error.accepted, new Set());
+        }
+        throw error;
+      }
+      await this.settleUndated(batch, details, new Set(batch.keys()), dropped);
+      next += batch.length;
+    }
+  }
+
+  private async settleUndated(
+    batch: Candidate[],
+    details: Record<string, unknown>[],
+    taken: ReadonlySet<number>,
+    dropped: ReadonlySet<number>,
+  ): Promise<void> {
+    if (taken.size > 0 && this.held.length > 0) await this.dropHeld();
+    this.report.batches++;
+    for (const index of taken) {
+      const { alert, key } = batch[index]!;
+      this.rememberUndated(storedId(alert, key));
+      this.undatedPending.delete(key);
+      if (!dropped.has(index)) {
+        this.report.undatedAlerts++;
+        if (details[index]?.details_error !== undefined) this.report.unparseableDetails++;
+      }
+    }
+    this.report.published += taken.size - dropped.size;
+    await this.save();
   }
 
   /**

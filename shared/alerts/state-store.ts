@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { awsCallError } from '../config/aws-errors.ts';
 import { POLLER_KEY_PREFIX } from '../config/state-keys.ts';
 import { LeaseLostError } from './errors.ts';
-import type { Checkpoint, GroupCursor, LeasedState, RecentGroup, StateStore } from './types.ts';
+import type { AlertId, Checkpoint, GroupCursor, LeasedState, RecentGroup, StateStore } from './types.ts';
 
 /** The item id: a prefix that cannot collide with Powertools idempotency records in the same table. */
 export function stateKey(pollerName: string): string {
@@ -24,6 +24,8 @@ interface StateItem {
   newestPublishedAt?: number;
   /** JSON of GroupCursor, like `recent` (`group` is a DynamoDB reserved word). */
   groupCursor?: string;
+  /** JSON of AlertId[], like `recent`. */
+  undated?: string;
   updatedAt?: string;
 }
 
@@ -41,6 +43,8 @@ function toLeased(item: StateItem | undefined): LeasedState {
   if (item.groupCursor !== undefined) {
     checkpoint.group = parseAttribute<GroupCursor>(item.id, 'groupCursor', item.groupCursor);
   }
+  if (item.undated !== undefined)
+    checkpoint.undated = parseAttribute<AlertId[]>(item.id, 'undated', item.undated);
   return { checkpoint, version };
 }
 
@@ -123,6 +127,7 @@ export class DynamoStateStore implements StateStore {
       belowAtLeast: checkpoint.belowAtLeast,
       newestPublishedAt: checkpoint.newestPublishedAt,
       groupCursor: checkpoint.group === undefined ? undefined : JSON.stringify(checkpoint.group),
+      undated: checkpoint.undated?.length ? JSON.stringify(checkpoint.undated) : undefined,
     };
     for (const [name, value] of Object.entries(optional)) {
       if (value === undefined) removes.push(name);

@@ -43,6 +43,11 @@ export interface Checkpoint {
   newestPublishedAt?: number;
   /** How far the walk got inside a single-millisecond group larger than a page (see poller.ts). */
   group?: GroupCursor;
+  /**
+   * Alerts without a readable `createdAt` already published, oldest first (at most UNDATED_MEMORY):
+   * they have no place in the list, so they are remembered by id instead.
+   */
+  undated?: AlertId[];
 }
 
 /**
@@ -150,8 +155,8 @@ export interface RunReport {
   /** Alerts read with neither `id` nor `guid`: they cannot be deduplicated, so they are not published. */
   unidentifiedAlerts: number;
   /**
-   * Alerts read without a createdAt that parses: they have no place in the list, so nothing tells
-   * whether they were published already; they are not published, and logged with their ids.
+   * Alerts published in this run that have no readable createdAt: with no place in the list, each is
+   * remembered by id (Checkpoint.undated) and published once, after the others.
    */
   undatedAlerts: number;
   /**

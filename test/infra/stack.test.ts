@@ -10,7 +10,6 @@ import {
   POLLER_LAG_METRIC,
   POLLER_NAME,
   POLLER_REFUSED_METRIC,
-  POLLER_UNDATED_METRIC,
   POLLER_UNIDENTIFIED_METRIC,
   UNRECORDED_RESULTS_METRIC,
 } from '../../infra/constructs/monitoring.ts';
@@ -697,11 +696,6 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       hasPollerMetricAlarm(POLLER_UNIDENTIFIED_METRIC, { Statistic: 'Sum', Threshold: 0 });
     });
 
-    it('alarms when the poller skips an alert without a readable createdAt, on the metric the poller emits', () => {
-      expect(POLLER_UNDATED_METRIC).toBe(POLLER_METRIC_NAMES.undated);
-      hasPollerMetricAlarm(POLLER_UNDATED_METRIC, { Statistic: 'Sum', Threshold: 0 });
-    });
-
     it.each(MUTATING_FAMILIES)(
       'alarms when the %s function cannot complete an idempotency record, on every mutating action it runs',
       (family) => {
@@ -759,9 +753,9 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         TreatMissingData: 'breaching',
       });
       // A DLQ alarm per family and for the schedule, an error alarm per family, one per family with
-      // mutating actions, and six for the poller (lag, dropped alerts, alerts without id, alerts without
-      // time, repeated failures, stopped).
-      expect(alarms()).toHaveLength(2 * FAMILIES.length + MUTATING_FAMILIES.length + 7);
+      // mutating actions, and five for the poller (lag, dropped alerts, alerts without id, repeated
+      // failures, stopped).
+      expect(alarms()).toHaveLength(2 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
     });
 
     it('notifies the alarm topic when the environment has one', () => {

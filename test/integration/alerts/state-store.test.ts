@@ -61,6 +61,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
       ...checkpoint(NOW - 5_000),
       belowAtLeast: 4_800,
       group: { at: NOW - 4_000, passed: 420, edge: [7, 'guid-8', 9] },
+      undated: [12, 'guid-13'],
     };
 
     // Act

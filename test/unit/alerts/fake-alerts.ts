@@ -209,17 +209,20 @@ export class CapturePublisher implements AlertPublisher {
 /** Keeps warnings and errors (message and fields) for the tests to read; `clear()` between tests. */
 export const silentLogger: PollerLogger & {
   warnings: string[];
+  warnFields: Array<Record<string, unknown>>;
   errors: string[];
   errorFields: Array<Record<string, unknown>>;
   clear(): void;
 } = {
   warnings: [],
+  warnFields: [],
   errors: [],
   errorFields: [],
   debug() {},
   info() {},
-  warn(message: string) {
+  warn(message: string, extra: Record<string, unknown> = {}) {
     silentLogger.warnings.push(message);
+    silentLogger.warnFields.push(extra);
   },
   error(message: string, extra: Record<string, unknown> = {}) {
     silentLogger.errors.push(message);
@@ -227,6 +230,7 @@ export const silentLogger: PollerLogger & {
   },
   clear() {
     silentLogger.warnings.length = 0;
+    silentLogger.warnFields.length = 0;
     silentLogger.errors.length = 0;
     silentLogger.errorFields.length = 0;
   },

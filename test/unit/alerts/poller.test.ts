@@ -588,10 +588,12 @@ describe('Alert poller: backlog', () => {
 });
 
 describe('Alert poller: alerts without a readable createdAt', () => {
-  it('never publishes one that Tanium lists first (as NULLs sort under -createdAt), and says so each run', async () => {
+  const NULL = null as unknown as string;
+
+  it('publishes one that Tanium lists first (as NULLs sort under -createdAt) once, in all the runs', async () => {
     // Prepare: an alert with a null createdAt listed first, so it borrows the newest time on the page
     const dated = tanium.add(T0 - 600_000);
-    const undated = tanium.add(8.6e15, { createdAt: null as unknown as string });
+    const undated = tanium.add(8.6e15, { createdAt: NULL });
     const arrivals: FakeAlert[] = [];
 
     // Act: runs two minutes apart, one new alert before each
@@ -602,42 +604,76 @@ describe('Alert poller: alerts without a readable createdAt', () => {
       reports.push(await poll());
     }
 
-    // Assess: the others exactly once; the undated one counted by every run, never published
-    expect(publisher.ids).not.toContain(undated.id);
+    // Assess: every alert exactly once; the undated one remembered by id, with a warning once
     expect(duplicates(publisher.ids)).toEqual([]);
-    expect(sorted(publisher.ids)).toEqual(ids([dated, ...arrivals]));
-    expect(reports.map((report) => report.undatedAlerts)).toEqual(Array(11).fill(1));
-    expect(silentLogger.errorFields[0]).toEqual({ alertId: undated.id, guid: undated.guid, createdAt: null });
+    expect(sorted(publisher.ids)).toEqual(ids([dated, undated, ...arrivals]));
+    expect(reports.map((report) => report.undatedAlerts)).toEqual([1, ...Array(10).fill(0)]);
+    expect(reports.every((report) => report.status === 'caught_up')).toBe(true);
+    expect(silentLogger.warnFields.filter((fields) => fields.alertId === undated.id)).toEqual([
+      { alertId: undated.id, guid: undated.guid, createdAt: null },
+    ]);
+    expect(store.checkpoint?.undated).toEqual([undated.id]);
   });
 
-  it('reports a lone alert whose createdAt does not parse instead of holding it back in silence', async () => {
+  it('publishes a lone alert whose createdAt does not parse instead of holding it back in silence', async () => {
     // Prepare
     const undated = tanium.add(T0, { createdAt: 'yesterday' });
 
     // Act
     const report = await poll();
+    const next = await poll();
 
     // Assess
-    expect(report).toMatchObject({ undatedAlerts: 1, published: 0 });
-    expect(silentLogger.errors).toEqual([
-      'An alert without a readable createdAt cannot be deduplicated; it is skipped',
-    ]);
-    expect(silentLogger.errorFields[0]).toMatchObject({ alertId: undated.id });
+    expect(report).toMatchObject({ status: 'caught_up', undatedAlerts: 1, published: 1 });
+    expect(next).toMatchObject({ status: 'caught_up', published: 0 });
+    expect(publisher.ids).toEqual([undated.id]);
   });
 
-  it('reports one that Tanium lists last, below the floor', async () => {
+  it('publishes one that Tanium lists last, below the floor, once', async () => {
     // Prepare
-    tanium.addSteady(10, 100_000, T0 - 10_000);
+    const dated = tanium.addSteady(10, 100_000, T0 - 10_000);
     await poll();
     now = T0 + 60_000;
-    const undated = tanium.add(0, { createdAt: null as unknown as string });
+    const undated = tanium.add(0, { createdAt: NULL });
 
     // Act
     const report = await poll();
+    await poll();
 
     // Assess
     expect(report.undatedAlerts).toBe(1);
-    expect(silentLogger.errorFields).toEqual([{ alertId: undated.id, guid: undated.guid, createdAt: null }]);
+    expect(sorted(publisher.ids)).toEqual(ids([...dated, undated]));
+  });
+
+  it('does not publish one that existed at a first run that publishes nothing existing', async () => {
+    // Prepare
+    tanium.add(T0 - 5000);
+    tanium.add(T0 - 1000, { createdAt: NULL });
+
+    // Act
+    await poll({ firstRunHours: 0 });
+    now = T0 + 60_000;
+    const later = tanium.add(T0 + 30_000);
+    await poll({ firstRunHours: 0 });
+
+    // Assess
+    expect(publisher.ids).toEqual([later.id]);
+  });
+
+  it('keeps the overlap window below the newest alert when a page of undated ones tops the list', async () => {
+    // Prepare: more undated alerts than a page sort first, so the head read shows no time at all
+    tanium.addSteady(30, 1000, T0 - 120_000);
+    for (let i = 0; i < 10; i++) tanium.add(8.6e15, { createdAt: NULL });
+    await poll({ pageSize: 10 });
+    const late = tanium.add(T0 - 120_500);
+    now = T0 + 60_000;
+
+    // Act: an alert created just under the newest one becomes visible late
+    await poll({ pageSize: 10 });
+
+    // Assess
+    expect(publisher.ids).toContain(late.id);
+    expect(duplicates(publisher.ids)).toEqual([]);
   });
 
   it('reports an entry with neither id nor time wherever it is read, once per run', async () => {
@@ -657,7 +693,7 @@ describe('Alert poller: alerts without a readable createdAt', () => {
 
   it('starts from an empty-looking list when the first run reads only entries without a time', async () => {
     // Prepare: the only entry has neither id nor time; nothing existing is to be published
-    tanium.add(T0 - 1000, { anonymous: true, createdAt: null as unknown as string });
+    tanium.add(T0 - 1000, { anonymous: true, createdAt: NULL });
 
     // Act
     const first = await poll({ firstRunHours: 0 });
@@ -673,7 +709,7 @@ describe('Alert poller: alerts without a readable createdAt', () => {
 
   it('publishes a newer alert once when the alert read first had a createdAt that does not parse', async () => {
     // Prepare: the undated alert is the newest when first read; then a newer one arrives
-    tanium.add(T0 - 5000);
+    const older = tanium.add(T0 - 5000);
     const undated = tanium.add(T0 - 1000, { createdAt: 'not a time' });
     await poll();
     now = T0 + 60_000;
@@ -683,9 +719,8 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     await poll();
 
     // Assess
-    expect(publisher.ids).not.toContain(undated.id);
     expect(duplicates(publisher.ids)).toEqual([]);
-    expect(publisher.ids).toContain(newer.id);
+    expect(sorted(publisher.ids)).toEqual(ids([older, undated, newer]));
   });
 });
 
