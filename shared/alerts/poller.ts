@@ -885,6 +885,12 @@ class PollerRun {
         target = end !== undefined && end - step < target ? Math.max(0, end - step) : Math.floor(target / 2);
         continue;
       }
+      if (Number.isNaN(first(page)) && page.offset > 0) {
+        // Only undated alerts, which sort first: nothing dated to connect by, and nothing dated missed
+        // (addCandidates took the undated ones). The walk goes on up through them.
+        target = Math.max(0, page.offset - step);
+        continue;
+      }
       const bottom = last(page);
       if (page.full && bottom > this.coveredTop) {
         // A gap: arrivals pushed the alerts we need below this page. Read deeper.

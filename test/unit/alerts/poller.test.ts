@@ -676,6 +676,21 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(duplicates(publisher.ids)).toEqual([]);
   });
 
+  it('walks up through more undated alerts than a page at the top of the list, and catches up', async () => {
+    // Prepare: a backlog under a block of undated alerts more than two pages long
+    const dated = tanium.addSteady(100, 1000, T0 - 1000);
+    const undated = Array.from({ length: 45 }, () => tanium.add(8.6e15, { createdAt: NULL }));
+
+    // Act
+    const report = await poll({ pageSize: 20, maxRequestsPerRun: 40 });
+
+    // Assess: caught up, not a walk reading the same page until the request budget runs out
+    expect(report).toMatchObject({ status: 'caught_up', undatedAlerts: 45 });
+    expect(report.taniumRequests).toBeLessThan(20);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids([...dated, ...undated]));
+  });
+
   it('reports an entry with neither id nor time wherever it is read, once per run', async () => {
     // Prepare: a backlog walked over overlapping pages, one entry in it with nothing to place it by (what
     // a null in Tanium's list becomes)
