@@ -89,8 +89,9 @@
  *     past alerts all published before (no batch moved F) and holds no refused batch, F moves as if the
  *     newest alert below coveredTop had just been published, and the checkpoint is saved.
  *  7. An alert without a readable createdAt takes its neighbours' time for the walk's positions, but is
- *     never a candidate: a borrowed time moves as the list does. It goes out after the others of the
- *     run and is remembered by id (U, the last UNDATED_MEMORY), never moving F.
+ *     never a candidate: a borrowed time moves as the list does. It goes out before the next batch
+ *     (which may move F past where it was read) and is remembered by id (U, the last UNDATED_MEMORY),
+ *     never moving F; an id in R or U is done whether its createdAt reads now or not.
  *
  * WHAT CANNOT BE GUARANTEED: alerts Tanium prunes before they are read, alerts that become visible (or
  * start matching a filter) more than W below the newest published createdAt, the members of a
@@ -435,8 +436,12 @@ class PollerRun {
     let oldest = Number.POSITIVE_INFINITY;
     for (const candidate of this.pending.values()) if (candidate.ts < oldest) oldest = candidate.ts;
     if (oldest === Number.POSITIVE_INFINITY) {
-      // Behind without a read alert in hand: the first unpublished one is above what went out last.
-      if (this.headTop === undefined || this.coveredTop === Number.POSITIVE_INFINITY) return undefined;
+      // Behind without a read alert in hand (or with undated ones only): the first unpublished one is
+      // above what went out last.
+      const behind =
+        this.undatedPending.size > 0 ||
+        (this.headTop !== undefined && this.coveredTop !== Number.POSITIVE_INFINITY);
+      if (!behind) return undefined;
       oldest = Math.max(this.floor, this.newestPublishedAt ?? Number.NEGATIVE_INFINITY);
     }
     return Math.max(0, this.now() - oldest);
@@ -738,15 +743,17 @@ class PollerRun {
         this.reportUnidentified(alert);
         return;
       }
+      // An alert whose createdAt turned readable or unreadable since it went out is still done.
+      const published = this.recentKeys.has(key) || this.groupDone.has(key) || this.undatedDoneKeys.has(key);
       if (!dated) {
-        if (!this.undatedDoneKeys.has(key)) this.undatedPending.set(key, alert);
+        if (!published && !this.pending.has(key)) this.undatedPending.set(key, alert);
         return;
       }
       if (ts > future) {
         this.futureKeys.add(key);
         this.newestSeen = Math.max(this.newestSeen, ts);
       }
-      if (this.recentKeys.has(key) || this.pending.has(key) || this.groupDone.has(key)) return;
+      if (published || this.pending.has(key) || this.undatedPending.has(key)) return;
       this.pending.set(key, { alert, key, ts });
     });
   }
@@ -1049,7 +1056,13 @@ class PollerRun {
    */
   private async keepCoverage(top: Page): Promise<void> {
     // Held alerts are not done: the floor must not pass them.
-    if (this.coveredTop === Number.POSITIVE_INFINITY || this.hasEligible() || this.held.length > 0) return;
+    if (
+      this.coveredTop === Number.POSITIVE_INFINITY ||
+      this.hasEligible() ||
+      this.held.length > 0 ||
+      this.undatedPending.size > 0
+    )
+      return;
     let newest = Number.NEGATIVE_INFINITY;
     for (const ts of top.ts) if (ts < this.coveredTop && ts > newest) newest = ts;
     if (newest === Number.NEGATIVE_INFINITY) return;
@@ -1114,6 +1127,9 @@ class PollerRun {
    * Returns false when the time limit stopped it.
    */
   private async publishEligible(flush: boolean): Promise<boolean> {
+    // Undated alerts first: the batches below may move F past where they were read, and nothing but
+    // this run's memory holds them.
+    if (!(await this.publishUndated())) return false;
     const eligible = this.eligible();
     let next = 0;
     while (eligible.length - next >= MAX_ENTRIES_PER_CALL || (flush && next < eligible.length)) {
@@ -1171,10 +1187,11 @@ class PollerRun {
   }
 
   /**
-   * Publishes the alerts without a readable createdAt read in this run, after the others: they have no
-   * place in the list, so each is remembered by id instead and never moves the floor.
+   * Publishes the alerts without a readable createdAt read so far: they have no place in the list, so
+   * each is remembered by id instead and never moves the floor. Returns false when the time limit
+   * stopped it.
    */
-  private async publishUndated(): Promise<void> {
+  private async publishUndated(): Promise<boolean> {
     const waiting: Candidate[] = [...this.undatedPending].map(([key, alert]) => ({
       alert,
       key,
@@ -1183,7 +1200,7 @@ class PollerRun {
     for (let next = 0; next < waiting.length; ) {
       if (this.clock() >= this.deps.stopAt) {
         this.report.stoppedBy = 'time_limit';
-        return;
+        return false;
       }
       const { batch, entries, details } = await this.entriesFor(
         waiting.slice(next, next + MAX_ENTRIES_PER_CALL),
@@ -1210,6 +1227,7 @@ class PollerRun {
       await this.settleUndated(batch, details, new Set(batch.keys()), dropped);
       next += batch.length;
     }
+    return true;
   }
 
   private async settleUndated(

@@ -676,6 +676,82 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(duplicates(publisher.ids)).toEqual([]);
   });
 
+  /** A backlog with an undated alert among dated ones of its millisecond, past the first run. */
+  async function backlogAroundUndated() {
+    await poll({ firstRunHours: 0 });
+    now = T0 + 600_000;
+    const backlog = tanium.addSteady(120, 1000, T0 + 500_000);
+    backlog.push(tanium.add(T0 + 430_000, { id: 5000 }));
+    const undated = tanium.add(T0 + 430_000, { id: 5001, createdAt: NULL });
+    backlog.push(tanium.add(T0 + 430_000, { id: 5002 }));
+    return [...backlog, undated];
+  }
+
+  it('publishes an undated alert read mid-walk even when the run then fails on Tanium', async () => {
+    // Prepare: Tanium fails a read once 70 alerts went out, after the page holding the undated one
+    const expected = await backlogAroundUndated();
+    let failed = false;
+    tanium.beforeRequest = (request) => {
+      if (failed || publisher.details.length < 70) return;
+      failed = true;
+      tanium.failing.add(request);
+    };
+
+    // Act
+    await pollUntilCaughtUp({ pageSize: 10 });
+
+    // Assess: not left behind by a floor that moved past where it was read
+    expect(failed).toBe(true);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('publishes an undated alert read mid-walk even when a PutEvents call then fails', async () => {
+    // Prepare
+    const expected = await backlogAroundUndated();
+    publisher.failOnCall = publisher.calls + 11;
+
+    // Act
+    await pollUntilCaughtUp({ pageSize: 10 });
+
+    // Assess
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it.each([
+    ['readable, then not', T0 - 1000, NULL],
+    ['unreadable, then readable', 8.6e15, new Date(T0 - 2000).toISOString()],
+  ])('publishes an alert once whose createdAt turns %s', async (_label, createdMs, later) => {
+    // Prepare
+    const alert = tanium.add(createdMs, createdMs === 8.6e15 ? { createdAt: NULL } : {});
+    await poll();
+    alert.createdAt = later;
+    now = T0 + 60_000;
+
+    // Act
+    await poll();
+
+    // Assess
+    expect(publisher.ids).toEqual([alert.id]);
+  });
+
+  it('reports lag while only undated alerts wait, the time limit having stopped the run', async () => {
+    // Prepare: the clock passes the run's end once the first batch is out
+    for (let i = 0; i < 15; i++) tanium.add(8.6e15, { createdAt: NULL });
+    let late = 0;
+    publisher.afterPublish = () => {
+      late = 120_000;
+    };
+
+    // Act
+    const report = await poll({}, { stopAt: Date.now() + 60_000, clock: () => Date.now() + late });
+
+    // Assess
+    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'time_limit', undatedAlerts: 10 });
+    expect(report.lagMs).toBeGreaterThanOrEqual(0);
+  });
+
   it('walks up through more undated alerts than a page at the top of the list, and catches up', async () => {
     // Prepare: a backlog under a block of undated alerts more than two pages long
     const dated = tanium.addSteady(100, 1000, T0 - 1000);
