@@ -325,6 +325,11 @@ class PollerRun {
   private readonly undatedDoneKeys = new Set<string>();
   /** Alerts without a readable createdAt read in this run and not yet published, by key. */
   private readonly undatedPending = new Map<string, Alert>();
+  /**
+   * The bus refused a whole batch of them before taking anything in the run: they wait, nothing
+   * dropped, while dated batches go; once one is taken they go again (and a refusal then drops them).
+   */
+  private undatedRefusal: RefusedWhole | undefined;
 
   constructor(
     private readonly deps: PollerDeps,
@@ -382,6 +387,7 @@ class PollerRun {
     }
     // Refused alerts no later one showed the bus works for: none is dropped, and the run fails.
     if (!failure && this.held.length > 0) failure = this.held[0]!.error;
+    if (!failure && this.undatedRefusal && this.undatedPending.size > 0) failure = this.undatedRefusal;
     if (failure) {
       this.report.stoppedBy = 'error';
       this.report.error = { kind: failure.kind, message: failure.message };
@@ -1192,6 +1198,7 @@ class PollerRun {
    * stopped it.
    */
   private async publishUndated(): Promise<boolean> {
+    if (this.undatedRefusal && !this.busTookAnEntry) return true;
     const waiting: Candidate[] = [...this.undatedPending].map(([key, alert]) => ({
       alert,
       key,
@@ -1219,6 +1226,10 @@ class PollerRun {
       try {
         dropped = await this.publishEntries(entries, details);
       } catch (error) {
+        if (error instanceof RefusedWhole) {
+          this.undatedRefusal = error;
+          return true;
+        }
         if (error instanceof PublishError && error.accepted.size > 0) {
           await this.settleUndated(batch, details, error.accepted, new Set());
         }

@@ -736,6 +736,40 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(publisher.ids).toEqual([alert.id]);
   });
 
+  it('lets dated alerts go when the bus refuses an undated one, then drops that one', async () => {
+    // Prepare: the undated alert, published first, is refused even reduced
+    const bad = tanium.add(8.6e15, { createdAt: NULL });
+    const dated = tanium.addSteady(5, 1000, T0 - 1000);
+    publisher.refuse = (detail) => detail.id === bad.id;
+
+    // Act
+    const report = await poll();
+    const next = await poll();
+
+    // Assess: not a run that fails before any dated alert, every run
+    expect(report).toMatchObject({ status: 'caught_up', published: 5, refusedAlerts: 1 });
+    expect(sorted(publisher.ids)).toEqual(ids(dated));
+    expect(silentLogger.errorFields.map((fields) => fields.alertId)).toEqual([bad.id]);
+    expect(next).toMatchObject({ status: 'caught_up', published: 0, putEventsCalls: 0 });
+  });
+
+  it('keeps a lone refused undated alert, failing the run, until a dated one shows the bus works', async () => {
+    // Prepare
+    const bad = tanium.add(8.6e15, { createdAt: NULL });
+    publisher.refuse = (detail) => detail.id === bad.id;
+
+    // Act
+    const alone = await poll();
+    now = T0 + 60_000;
+    const newer = tanium.add(T0 + 30_000);
+    const withNewer = await poll();
+
+    // Assess
+    expect(alone).toMatchObject({ status: 'failed', refusedAlerts: 0, published: 0 });
+    expect(withNewer).toMatchObject({ status: 'caught_up', refusedAlerts: 1, published: 1 });
+    expect(publisher.ids).toEqual([newer.id]);
+  });
+
   it('reports lag while only undated alerts wait, the time limit having stopped the run', async () => {
     // Prepare: the clock passes the run's end once the first batch is out
     for (let i = 0; i < 15; i++) tanium.add(8.6e15, { createdAt: NULL });
