@@ -1247,19 +1247,30 @@ class PollerRun {
     taken: ReadonlySet<number>,
     dropped: ReadonlySet<number>,
   ): Promise<void> {
-    if (taken.size > 0 && this.held.length > 0) await this.dropHeld();
-    this.report.batches++;
+    await this.countSettled(details, taken, dropped);
     for (const index of taken) {
       const { alert, key } = batch[index]!;
       this.rememberUndated(storedId(alert, key));
       this.undatedPending.delete(key);
-      if (!dropped.has(index)) {
-        this.report.undatedAlerts++;
-        if (details[index]?.details_error !== undefined) this.report.unparseableDetails++;
-      }
     }
-    this.report.published += taken.size - dropped.size;
+    this.report.undatedAlerts += taken.size - dropped.size;
     await this.save();
+  }
+
+  /** What settling any batch starts with: held batches dropped once the bus took one, and the counts. */
+  private async countSettled(
+    details: Record<string, unknown>[],
+    taken: ReadonlySet<number>,
+    dropped: ReadonlySet<number>,
+  ): Promise<void> {
+    // The bus took an alert after refusing the held ones: they are dropped, and done before this batch
+    // raises the floor past them.
+    if (taken.size > 0 && this.held.length > 0) await this.dropHeld();
+    this.report.batches++;
+    this.report.published += taken.size - dropped.size;
+    this.report.unparseableDetails += details.filter(
+      (detail, index) => detail.details_error !== undefined && taken.has(index) && !dropped.has(index),
+    ).length;
   }
 
   /**
@@ -1272,13 +1283,7 @@ class PollerRun {
     taken: ReadonlySet<number>,
     dropped: ReadonlySet<number>,
   ): Promise<void> {
-    // The bus took an alert after refusing the held ones: they are dropped, and done before this batch
-    // raises the floor past them.
-    if (taken.size > 0 && this.held.length > 0) await this.dropHeld();
-    this.report.batches++;
-    this.report.unparseableDetails += details.filter(
-      (detail, index) => detail.details_error !== undefined && taken.has(index) && !dropped.has(index),
-    ).length;
+    await this.countSettled(details, taken, dropped);
     // The batch is sorted oldest first: below its first alert not taken, everything read is published.
     let newest = Number.NEGATIVE_INFINITY;
     let complete = true;
@@ -1293,7 +1298,6 @@ class PollerRun {
       if (this.newestPublishedAt === undefined || candidate.ts > this.newestPublishedAt)
         this.newestPublishedAt = candidate.ts;
     });
-    this.report.published += taken.size - dropped.size;
     if (newest !== Number.NEGATIVE_INFINITY) {
       // Everything read below `newest` is published (oldest first). The window W stays open only near
       // the top of the list: an alert older than (newest at the head read − W) was visible before this
