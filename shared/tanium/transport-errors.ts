@@ -50,16 +50,21 @@ const NOT_TLS_CODES = new Set([
 const HANDSHAKE_CLOSED_MESSAGE = 'before secure TLS connection was established';
 
 function closedDuringHandshake(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if (
-      (current as { code?: unknown }).code === 'ECONNRESET' &&
-      current.message.includes(HANDSHAKE_CLOSED_MESSAGE)
-    )
+  for (const current of causeChain(error)) {
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (code === 'ECONNRESET' && typeof message === 'string' && message.includes(HANDSHAKE_CLOSED_MESSAGE))
       return true;
-    current = current.cause;
   }
   return false;
+}
+
+/** `error` and its causes, five at most (undici and fetch wrap the system error once or twice). */
+function* causeChain(error: unknown): Generator<object> {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    yield current;
+    current = (current as { cause?: unknown }).cause;
+  }
 }
 
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']);
@@ -73,12 +78,10 @@ const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL
  * address failed in connect, nothing was sent either.
  */
 function failedSyscall(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
-    const { syscall, cause } = current as { syscall?: unknown; cause?: unknown };
+  for (const current of causeChain(error)) {
+    const { syscall } = current as { syscall?: unknown };
     if (typeof syscall === 'string') return syscall;
     if (everyAddressFailedToConnect(current)) return 'connect';
-    current = cause;
   }
   return undefined;
 }
@@ -91,8 +94,7 @@ function everyAddressFailedToConnect(error: object): Array<{ code?: unknown }> |
 }
 
 function errorCode(error: unknown): string {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+  for (const current of causeChain(error)) {
     const addresses = everyAddressFailedToConnect(current);
     if (addresses) {
       // The aggregate carries the first address's code (often a 250 ms attempt timing out); a refusal
@@ -102,7 +104,6 @@ function errorCode(error: unknown): string {
     }
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
-    current = (current as { cause?: unknown }).cause;
   }
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' ? code : '';
