@@ -149,6 +149,8 @@ interface Page {
   alerts: Alert[];
   /** createdAt in epoch ms, per alert (an unreadable value takes its neighbour's, to keep the order). */
   ts: number[];
+  /** Per alert, whether its own createdAt was readable. */
+  dated: boolean[];
   filteredCount: number | undefined;
   full: boolean;
 }
@@ -164,6 +166,13 @@ const MAX_HELD_BATCHES = 5;
  * should ever send, and small next to DynamoDB's 400 KB item.
  */
 const UNDATED_MEMORY = 1000;
+
+/** A prefix of candidates that fits one PutEvents call, and its events. */
+interface PreparedBatch {
+  batch: Candidate[];
+  entries: AlertEntry[];
+  details: Record<string, unknown>[];
+}
 
 /** A batch held that way: its alerts, and each one's two refusals (by index into `batch`). */
 interface HeldBatch {
@@ -226,11 +235,12 @@ function storedId(alert: Alert, key: string): AlertId {
   return typeof alert.id === 'number' ? alert.id : key;
 }
 
-function pageTimes(alerts: Alert[]): number[] {
+function pageTimes(alerts: Alert[]): { ts: number[]; dated: boolean[] } {
   const ts = alerts.map((alert) => Date.parse(String(alert.createdAt)));
+  const dated = ts.map((time) => !Number.isNaN(time));
   for (let i = 1; i < ts.length; i++) if (Number.isNaN(ts[i])) ts[i] = ts[i - 1]!;
   for (let i = ts.length - 2; i >= 0; i--) if (Number.isNaN(ts[i])) ts[i] = ts[i + 1]!;
-  return ts;
+  return { ts, dated };
 }
 
 function compareKeys(a: string, b: string): number {
@@ -318,7 +328,7 @@ class PollerRun {
     unidentifiedAlerts: 0,
     undatedAlerts: 0,
   };
-  /** Positions (createdAt and index) of the alerts without an id already counted in this run. */
+  /** What the alerts without an id counted in this run hold (createdAt and details). */
   private readonly unidentified = new Set<string>();
   /** Published alerts without a readable createdAt (Checkpoint.undated), oldest first, and their keys. */
   private undatedDone: AlertId[] = [];
@@ -673,7 +683,7 @@ class PollerRun {
       throw error;
     }
     const length = result.alerts.length;
-    const ts = pageTimes(result.alerts);
+    const { ts, dated } = pageTimes(result.alerts);
     let more = result.more === true;
     if (!more && (await this.continuesPast(result, offset, ts))) more = true;
     // Taken for the end of the list, a short page Tanium says is not the end would let the floor pass
@@ -691,6 +701,7 @@ class PollerRun {
       limit,
       alerts: result.alerts,
       ts,
+      dated,
       filteredCount: result.filteredCount,
       full: length >= this.pageSize || more,
     };
@@ -742,7 +753,7 @@ class PollerRun {
       const key = alertKey(alert);
       // Without a time of its own an alert sits at its neighbours' (pageTimes), which says nothing about
       // where it stands against the floor: it is reported wherever it is read.
-      const dated = !Number.isNaN(Date.parse(String(alert.createdAt)));
+      const dated = page.dated[i]!;
       const ts = page.ts[i]!;
       if (dated && !(ts >= this.floor)) return;
       if (key === undefined) {
@@ -1139,10 +1150,7 @@ class PollerRun {
     const eligible = this.eligible();
     let next = 0;
     while (eligible.length - next >= MAX_ENTRIES_PER_CALL || (flush && next < eligible.length)) {
-      if (this.clock() >= this.deps.stopAt) {
-        this.report.stoppedBy = 'time_limit';
-        return false;
-      }
+      if (this.publishingTimeUp()) return false;
       next += await this.publishBatch(eligible.slice(next, next + MAX_ENTRIES_PER_CALL));
     }
     return true;
@@ -1150,32 +1158,47 @@ class PollerRun {
 
   /** Publishes a prefix of `candidates` that fits one PutEvents call; returns how many went out. */
   private async publishBatch(candidates: Candidate[]): Promise<number> {
-    const { batch, entries, details } = await this.entriesFor(candidates);
+    const prepared = await this.entriesFor(candidates);
+    const { batch, details } = prepared;
+    try {
+      await this.send(prepared, (taken, dropped) => this.settle(batch, details, taken, dropped));
+    } catch (error) {
+      if (!(error instanceof RefusedWhole) || this.held.length >= MAX_HELD_BATCHES) throw error;
+      // The next batches tell whether the bus refuses everything or only these alerts.
+      this.held.push({ batch, details, refusals: error.refusals, error });
+      for (const candidate of batch) this.heldKeys.add(candidate.key);
+    }
+    return batch.length;
+  }
+
+  /**
+   * Publishes a prepared batch and records what the bus took with `record`. When it took part of the
+   * batch before the rest failed for good, those are recorded (the next run must send only the others)
+   * and the failure goes on.
+   */
+  private async send(
+    { batch, entries, details }: PreparedBatch,
+    record: (taken: ReadonlySet<number>, dropped: ReadonlySet<number>) => Promise<void>,
+  ): Promise<void> {
     let dropped: Set<number>;
     try {
       dropped = await this.publishEntries(entries, details);
     } catch (error) {
-      if (error instanceof RefusedWhole && this.held.length < MAX_HELD_BATCHES) {
-        // The next batches tell whether the bus refuses everything or only these alerts.
-        this.held.push({ batch, details, refusals: error.refusals, error });
-        for (const candidate of batch) this.heldKeys.add(candidate.key);
-        return batch.length;
-      }
-      // The bus took part of the batch before the rest failed for good: those are published, and the
-      // next run must send only the others.
-      if (error instanceof PublishError && error.accepted.size > 0) {
-        await this.settle(batch, details, error.accepted, new Set());
-      }
+      if (error instanceof PublishError && error.accepted.size > 0) await record(error.accepted, new Set());
       throw error;
     }
-    await this.settle(batch, details, new Set(batch.keys()), dropped);
-    return batch.length;
+    await record(new Set(batch.keys()), dropped);
+  }
+
+  /** Whether the run's time is up for publishing; it then stops as at its time limit. */
+  private publishingTimeUp(): boolean {
+    if (this.clock() < this.deps.stopAt) return false;
+    this.report.stoppedBy = 'time_limit';
+    return true;
   }
 
   /** The longest prefix of `candidates` that fits one PutEvents call, as entries. */
-  private async entriesFor(
-    candidates: Candidate[],
-  ): Promise<{ batch: Candidate[]; entries: AlertEntry[]; details: Record<string, unknown>[] }> {
+  private async entriesFor(candidates: Candidate[]): Promise<PreparedBatch> {
     const entries: AlertEntry[] = [];
     const details: Record<string, unknown>[] = [];
     let bytes = 0;
@@ -1205,13 +1228,9 @@ class PollerRun {
       ts: Number.NaN,
     }));
     for (let next = 0; next < waiting.length; ) {
-      if (this.clock() >= this.deps.stopAt) {
-        this.report.stoppedBy = 'time_limit';
-        return false;
-      }
-      const { batch, entries, details } = await this.entriesFor(
-        waiting.slice(next, next + MAX_ENTRIES_PER_CALL),
-      );
+      if (this.publishingTimeUp()) return false;
+      const prepared = await this.entriesFor(waiting.slice(next, next + MAX_ENTRIES_PER_CALL));
+      const { batch, details } = prepared;
       for (const candidate of batch) {
         this.deps.logger.warn(
           'Publishing an alert without a readable createdAt; it is remembered by its id',
@@ -1222,20 +1241,13 @@ class PollerRun {
           },
         );
       }
-      let dropped: Set<number>;
       try {
-        dropped = await this.publishEntries(entries, details);
+        await this.send(prepared, (taken, dropped) => this.settleUndated(batch, details, taken, dropped));
       } catch (error) {
-        if (error instanceof RefusedWhole) {
-          this.undatedRefusal = error;
-          return true;
-        }
-        if (error instanceof PublishError && error.accepted.size > 0) {
-          await this.settleUndated(batch, details, error.accepted, new Set());
-        }
-        throw error;
+        if (!(error instanceof RefusedWhole)) throw error;
+        this.undatedRefusal = error;
+        return true;
       }
-      await this.settleUndated(batch, details, new Set(batch.keys()), dropped);
       next += batch.length;
     }
     return true;

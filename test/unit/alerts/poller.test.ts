@@ -801,7 +801,24 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(sorted(publisher.ids)).toEqual(ids([...dated, ...undated]));
   });
 
-  it('reports an entry with neither id nor time wherever it is read, once per run', async () => {
+  it('reports an entry with neither id nor time that Tanium lists below the floor', async () => {
+    // Prepare: after a first run, a null entry (no id, no time) at the end of the list
+    tanium.addSteady(10, 100_000, T0 - 10_000);
+    await poll();
+    now = T0 + 60_000;
+    tanium.add(0, { anonymous: true, createdAt: NULL });
+
+    // Act
+    const report = await poll();
+
+    // Assess: its borrowed time is below the floor, yet it is not skipped in silence
+    expect(report.unidentifiedAlerts).toBe(1);
+    expect(silentLogger.errors).toEqual([
+      'An alert without id or guid cannot be deduplicated; it is skipped',
+    ]);
+  });
+
+  it('counts an entry with neither id nor time once per run across overlapping pages', async () => {
     // Prepare: a backlog walked over overlapping pages, one entry in it with nothing to place it by (what
     // a null in Tanium's list becomes)
     const all = tanium.addSteady(120, 1000, T0);
