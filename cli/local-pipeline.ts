@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { opensslMissing } from '../test/emulator/tls.ts';
 import { MotoInterrupted } from '../test/helpers/moto.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 import { type LocalEnvironment, startLocalEnvironment } from './local/environment.ts';
@@ -133,8 +134,7 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
 
 /** What a user can act on, for the failures they meet in practice. */
 function describeFailure(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  if ((error as { code?: unknown } | undefined)?.code === 'ENOENT' && /openssl/.test(message))
+  if (opensslMissing(error))
     return "openssl is needed to make the Tanium emulator's TLS certificate; install it and run again";
-  return message;
+  return error instanceof Error ? error.message : String(error);
 }

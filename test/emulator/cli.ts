@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator } from './server.ts';
+import { opensslMissing } from './tls.ts';
 import type { EmulatorOptions } from './types.ts';
 
 const USAGE = `Usage: emulator [--port <n>] [--http] [--manual-clock]
@@ -89,8 +90,7 @@ export function startFailure(error: unknown, port: number | undefined): string {
   if (code === 'EADDRINUSE')
     return `port ${port} is already in use; pick another with --port, or leave it out`;
   if (code === 'EACCES') return `port ${port} needs privileges this user lacks; pick one above 1023`;
-  if (code === 'ENOENT' && /openssl/.test(String((error as Error).message))) {
+  if (opensslMissing(error))
     return 'openssl is needed to make its TLS certificate; install it, or run with --http';
-  }
   return error instanceof Error ? error.message : String(error);
 }

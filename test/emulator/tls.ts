@@ -24,6 +24,12 @@ const SERVER_EXTENSIONS = [
 
 let cached: Promise<TlsMaterial> | undefined;
 
+/** Whether `error` is the emulator failing to run openssl for its certificate: a tool to install. */
+export function opensslMissing(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === 'ENOENT' && /openssl/.test(String(message));
+}
+
 /**
  * A CA and a server certificate for 127.0.0.1/localhost, made once per process with openssl (the
  * material is only trusted by clients given the CA, so sharing it between emulators is harmless).
