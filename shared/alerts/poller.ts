@@ -395,11 +395,13 @@ class PollerRun {
       }
       failure = toTaniumError(error);
     }
-    // Refused alerts no later one showed the bus works for: none is dropped, and the run fails.
+    // Refused alerts no later one showed the bus works for: none is dropped, and the run fails. When the
+    // run's time or requests ran out first, it keeps that reason, so the limit's metric counts it too.
+    const thrown = failure !== undefined;
     if (!failure && this.held.length > 0) failure = this.held[0]!.error;
     if (!failure && this.undatedRefusal && this.undatedPending.size > 0) failure = this.undatedRefusal;
     if (failure) {
-      this.report.stoppedBy = 'error';
+      if (thrown || !this.report.stoppedBy) this.report.stoppedBy = 'error';
       this.report.error = { kind: failure.kind, message: failure.message };
       // What is proven complete can still go out, so a failing Tanium call does not stall the backlog;
       // after a PutEvents or DynamoDB failure nothing more is published (at most one batch is repeated).

@@ -1198,6 +1198,34 @@ describe('Alert poller: failures', () => {
     expect(sorted(publisher.ids)).toEqual(ids(newer));
   });
 
+  it('counts a run its time limit stopped while it held a refused alert as failed and stopped by the limit', async () => {
+    // Prepare: the oldest new alert, too big to share a call, is refused even reduced; the clock passes
+    // the run's end after that call
+    const lone = alertOfSize(T0 - 5000, 150_000);
+    const newer = alertOfSize(T0 - 1000, 200_000);
+    publisher.refuse = (detail) => detail.id === lone.id;
+    let late = 0;
+    publisher.afterPublish = () => {
+      late = 120_000;
+    };
+
+    // Act
+    const limited = await poll({}, { stopAt: Date.now() + 60_000, clock: () => Date.now() + late });
+    publisher.afterPublish = undefined;
+    const next = await poll();
+
+    // Assess: RunsFailed and RunsHitTimeLimit both count it; the refused alert is dropped only later
+    expect(limited).toMatchObject({
+      status: 'failed',
+      stoppedBy: 'time_limit',
+      refusedAlerts: 0,
+      published: 0,
+    });
+    expect(limited.error?.message).toMatch(/refused/);
+    expect(next).toMatchObject({ status: 'caught_up', refusedAlerts: 1, published: 1 });
+    expect(publisher.ids).toEqual([newer.id]);
+  });
+
   it('drops a whole batch of refused alerts once a newer alert shows the bus works', async () => {
     // Prepare: the ten oldest new alerts, a whole first batch, are refused even reduced
     const bad = tanium.addSteady(10, 1000, T0 - 100_000);
