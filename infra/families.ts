@@ -1,8 +1,8 @@
 import { ACTIONS } from '../shared/actions/table.ts';
 import { FAMILIES as ACTION_FAMILIES, type Family } from '../shared/actions/types.ts';
-import { ALERT_DETAIL_TYPE } from '../shared/alerts/alert-event.ts';
+import { ALERT_DETAIL_TYPE, ALERT_SOURCE } from '../shared/alerts/alert-event.ts';
 import { REQUEST_DETAIL_TYPE } from '../shared/events/envelope.ts';
-import { RESULT_DETAIL_TYPE } from '../shared/events/result.ts';
+import { RESULT_DETAIL_TYPE, RESULT_SOURCE } from '../shared/events/result.ts';
 
 export type { Family };
 
@@ -42,8 +42,12 @@ export const MUTATING_FAMILIES: readonly Family[] = ACTION_FAMILIES.filter(
   (family) => mutatingActionNames(family).length > 0,
 );
 
-/** The contract of the events the functions publish (design.md §3). */
-export const EVENT_SOURCE = 'tanium.threat-response';
+/** The events the functions publish (design.md §3), as the code publishes them: all they may publish. */
+export const PUBLISHED_EVENTS = {
+  result: { source: RESULT_SOURCE, detailType: RESULT_DETAIL_TYPE },
+  alert: { source: ALERT_SOURCE, detailType: ALERT_DETAIL_TYPE },
+} as const;
+
 export const DETAIL_TYPES = {
   request: REQUEST_DETAIL_TYPE,
   result: RESULT_DETAIL_TYPE,

@@ -27,6 +27,7 @@ import {
   type FunctionName,
   MUTATING_FAMILIES,
   mutatingActionNames,
+  PUBLISHED_EVENTS,
 } from './families.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import { pollIntervalMinutes } from './poller-schedule.ts';
@@ -162,7 +163,7 @@ export class TaniumThreatResponseStack extends Stack {
       // runs under its original key (the envelope unwraps the invocation record).
       fn.configureAsyncInvoke({ onFailure: new SqsDestination(queue.deadLetterQueue) });
       fn.grantCredentials(secret, secretId, kmsKeyArn);
-      fn.grantPublish(this.bus);
+      fn.grantPublish(this.bus, PUBLISHED_EVENTS.result);
       this.vault.grantResultsWrite(fn);
       if (family === 'evidence') this.vault.grantEvidence(fn);
       if (family === 'intel') this.vault.grantVaultRead(fn);
@@ -190,7 +191,7 @@ export class TaniumThreatResponseStack extends Stack {
       },
     });
     poller.grantCredentials(secret, secretId, kmsKeyArn);
-    poller.grantPublish(this.bus);
+    poller.grantPublish(this.bus, PUBLISHED_EVENTS.alert);
     poller.grantState(this.stateTable, POLLER_TABLE_ACTIONS, POLLER_KEY_PREFIX);
     // A poll that fails or waits behind a running one is not worth repeating: the next minute's poll
     // starts from the same checkpoint.

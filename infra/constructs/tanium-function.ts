@@ -172,10 +172,22 @@ export class TaniumFunction extends NodejsFunction {
     }
   }
 
-  /** Publish results and alerts: `EVENT_BUS_NAME` and `events:PutEvents` on that bus only. */
-  grantPublish(bus: events.IEventBus): void {
+  /**
+   * Publish results or alerts: `EVENT_BUS_NAME`, and `events:PutEvents` on that bus only, for events of
+   * `event.source` and `event.detailType` only. The bus also carries `Action Request` events into the family queues:
+   * without the condition, a compromised function (the evidence one parses hostile archives) could
+   * request a mutating action of another family.
+   */
+  grantPublish(bus: events.IEventBus, event: { source: string; detailType: string }): void {
     this.addEnvironment('EVENT_BUS_NAME', bus.eventBusName);
-    bus.grantPutEventsTo(this);
+    iam.Grant.addToPrincipal({
+      grantee: this,
+      actions: ['events:PutEvents'],
+      resourceArns: [bus.eventBusArn],
+      conditions: {
+        StringEquals: { 'events:source': [event.source], 'events:detail-type': [event.detailType] },
+      },
+    });
   }
 
   /**

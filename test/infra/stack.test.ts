@@ -25,6 +25,7 @@ import {
   type FunctionName,
   familyActionNames,
   MUTATING_FAMILIES,
+  PUBLISHED_EVENTS,
 } from '../../infra/families.ts';
 import { pollerSettingsEnvironment } from '../../infra/poller-settings.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
@@ -475,6 +476,28 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys] },
         });
       }
+    });
+
+    it.each(FUNCTION_NAMES)('lets %s put only its own kind of event on the bus', (name) => {
+      // Prepare: a function able to put `Action Request` events could make another family mutate
+      const roleId = id(s.stack.functions[name].role as never);
+      const expected = name === 'alert-poller' ? PUBLISHED_EVENTS.alert : PUBLISHED_EVENTS.result;
+
+      // Act
+      const statements = Object.values(s.template.findResources('AWS::IAM::Policy'))
+        .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(roleId))
+        .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>)
+        .filter((statement) => [statement.Action].flat().includes('events:PutEvents'));
+
+      // Assess
+      expect(statements).toHaveLength(1);
+      expect(statements[0]!.Condition).toEqual({
+        StringEquals: { 'events:source': [expected.source], 'events:detail-type': [expected.detailType] },
+      });
+      expect(expected).toEqual({
+        source: 'tanium.threat-response',
+        detailType: name === 'alert-poller' ? 'Alert' : 'Action Result',
+      });
     });
 
     it('keeps idempotency records away from the read-only families', () => {
