@@ -113,7 +113,11 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     };
     const reportStandIn = (detail: ResultDetail, published: ResultDetail): void => {
       if (!isReplacement(published)) return;
-      runtime.logger.error('The result was replaced by a failed one', {
+      const text =
+        published.status === detail.status
+          ? 'The result was published without part of its request'
+          : 'The result was replaced by a failed one';
+      runtime.logger.error(text, {
         ...requestKeys(detail.requestId, detail.action),
         status: detail.status,
         message: published.message,
@@ -143,7 +147,12 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             if (publishes(disposition)) {
               const published = publish(sink, disposition.detail, isLastAttempt(info));
               release();
-              await published;
+              const result = await published;
+              // The vault failed transiently to store the result on the last attempt: as after any
+              // transient failure there, the message goes on to the DLQ, whose redrive can publish it whole.
+              if (isReplacement(result) && result.status === 'failed' && result.error?.retryable) {
+                throw new TaniumError(result.error.kind, result.message, { retryable: true });
+              }
             } else if (disposition.kind === 'retry') {
               redeliveries.push({
                 messageId: record.messageId,

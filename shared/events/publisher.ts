@@ -37,8 +37,9 @@ export interface ResultSink {
   /**
    * Publishes the result; resolves with what a caller (a direct invocation) gets back: `detail` itself
    * up to the 6 MB Lambda can return, and above that the detail as published (`dataRef`, no `data`); or
-   * the failed result published in its place (`isReplacement`): a stand-in for a result that cannot be
-   * serialised, or the vault's refusal to store an oversized one.
+   * the result published in its place (`isReplacement`): a failed stand-in for a result that cannot be
+   * serialised, and for an oversized one the vault did not store, or that result without the request's
+   * parameter and context when they are what made it too big.
    */
   publish(detail: ResultDetail, options?: PublishOptions): Promise<ResultDetail>;
   /**
@@ -116,6 +117,11 @@ export class EventBridgeResultSink implements ResultSink {
     };
   }
 
+  /** `event` as the entry to put and as what a caller gets back. */
+  private published(event: ResultDetail): EntryOutcome {
+    return { entry: this.entry(event), returned: event };
+  }
+
   private entry(detail: unknown): PutEventsRequestEntry {
     return {
       EventBusName: this.busName,
@@ -139,7 +145,7 @@ export class EventBridgeResultSink implements ResultSink {
       throw new Unserialisable(error);
     }
     if (entrySize(whole) <= MAX_ENTRY_BYTES) return { entry: whole, returned: detail };
-    const published = (event: ResultDetail): EntryOutcome => ({ entry: this.entry(event), returned: event });
+    const published = (event: ResultDetail) => this.published(event);
     if (!this.store) {
       throw new ConfigError(
         `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
@@ -157,26 +163,7 @@ export class EventBridgeResultSink implements ResultSink {
       if (failure.retryable && !lastAttempt) throw failure;
       // Redelivery cannot fix a refused write, and none follows the last attempt: tell the requester
       // instead of looping to the DLQ or reaching it with no result.
-      const { data: _data, dataRef: _ref, ...rest } = detail;
-      const failed: ResultDetail = {
-        ...rest,
-        status: 'failed',
-        message: `The result is larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`,
-        summary: {},
-        error: failure.info,
-      };
-      const outcome = published(markReplacement(failed));
-      if (entrySize(outcome.entry) <= MAX_ENTRY_BYTES) return outcome;
-      // Then the parameters, the context or the action are what is too big: the event must still fit.
-      return published(
-        markReplacement({
-          ...failed,
-          ...identity(detail),
-          message: `${failed.message}. Its parameter and context are left out: too large for an EventBridge event`,
-          parameter: {},
-          context: {},
-        }),
-      );
+      return this.unstored(detail, failure);
     }
     // A caller gets the whole result back unless Lambda could not return it; then the reference.
     const returnable = Buffer.byteLength(whole.Detail ?? '') <= MAX_RESPONSE_BYTES;
@@ -185,23 +172,76 @@ export class EventBridgeResultSink implements ResultSink {
     if (entrySize(referenced.entry) <= MAX_ENTRY_BYTES) {
       return returnable ? { ...referenced, returned: detail } : referenced;
     }
-    // Huge parameters or context: the event keeps what identifies the request; the object has the rest.
-    const stripped = {
+    // Huge parameters or context: the event keeps what identifies the request, with `parameter` and
+    // `context` empty (and `summary` too if it is what is huge); the stored object has the rest.
+    const withSummary: ResultDetail = {
       ...identity(detail),
       status: detail.status,
       message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
+      parameter: {},
+      summary: detail.summary ?? {},
       ...(detail.error ? { error: detail.error } : {}),
+      context: {},
       startedAt: detail.startedAt,
       durationMs: detail.durationMs,
       dataRef,
     };
-    if (returnable) return { entry: this.entry(stripped), returned: detail };
+    let stripped = published(withSummary);
+    if (entrySize(stripped.entry) > MAX_ENTRY_BYTES) stripped = published({ ...withSummary, summary: {} });
+    if (returnable) return { entry: stripped.entry, returned: detail };
     // Parameters or context near the 6 MB a direct invocation may carry: then only what the event has.
     const returned =
       Buffer.byteLength(JSON.stringify(referenced.returned)) <= MAX_RESPONSE_BYTES
         ? referenced.returned
-        : { ...stripped, parameter: {}, context: {} };
-    return { entry: this.entry(stripped), returned };
+        : stripped.returned;
+    return { entry: stripped.entry, returned };
+  }
+
+  /**
+   * The event for a result too big for an EventBridge event that the vault did not store. What makes a
+   * result that big is often the request's own `parameter` or `context` (an intel doc's text, a large
+   * context): without them, the action's own status, message, data and summary still go out, so a
+   * mutation that ran is never reported as failed. Otherwise a failed result stands in for it. Either
+   * way the event is marked as a replacement, which the handler logs.
+   */
+  private unstored(detail: ResultDetail, failure: TaniumError): EntryOutcome {
+    const notStored = `larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
+    const { dataRef: _ref, ...own } = detail;
+    const failed: ResultDetail = {
+      ...own,
+      status: 'failed',
+      message: `The result is ${notStored}`,
+      data: [],
+      summary: {},
+      error: failure.info,
+    };
+    const message = cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
+    // Best first: the caller's context is what it matches results by, so it goes last.
+    const candidates: ResultDetail[] = [
+      { ...own, message: `${message}. Its parameter is left out: the result is ${notStored}`, parameter: {} },
+      {
+        ...own,
+        ...identity(detail),
+        message: `${message}. Its parameter and context are left out: the result is ${notStored}`,
+        parameter: {},
+        context: {},
+      },
+      failed,
+    ];
+    for (const candidate of candidates) {
+      const outcome = this.published(markReplacement(candidate));
+      if (entrySize(outcome.entry) <= MAX_ENTRY_BYTES) return outcome;
+    }
+    // Then the parameters, the context or the action are what is too big: the event must still fit.
+    return this.published(
+      markReplacement({
+        ...failed,
+        ...identity(detail),
+        message: `${failed.message}. Its parameter and context are left out: too large for an EventBridge event`,
+        parameter: {},
+        context: {},
+      }),
+    );
   }
 
   /**

@@ -87,8 +87,9 @@ export function markReplacement(detail: ResultDetail): ResultDetail {
 
 /**
  * Whether `detail` went out in place of the action's own result: the stand-in for one that could not
- * be serialised, or the failed result for one the vault refused to store. The request's log line and
- * metrics describe the action's result, so its replacement has to be reported on its own.
+ * be serialised, or for an oversized one the vault did not store (failed, or the result without the
+ * request's parameter and context). The request's log line and metrics describe the action's result,
+ * so its replacement has to be reported on its own.
  */
 export function isReplacement(detail: ResultDetail): boolean {
   return replacements.has(detail);

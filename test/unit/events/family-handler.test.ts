@@ -1135,7 +1135,7 @@ describe('Family handler: publishing', () => {
 
   it.each([
     [2, 'fails the record for redelivery', 1, 0],
-    [3, 'publishes a failed result on the last attempt instead of reaching the DLQ with none', 0, 1],
+    [3, 'publishes a failed result on the last attempt, and the message goes on to the DLQ', 1, 1],
   ])(
     'when the vault is throttled storing an oversized result on attempt %i of 3, %s',
     async (receiveCount, _what, failedRecords, results) => {
@@ -1168,9 +1168,10 @@ describe('Family handler: publishing', () => {
           requestId: 'req-big',
           status: 'failed',
           message: expect.stringContaining('could not be stored'),
-          error: { kind: 'vault' },
+          error: { kind: 'vault', retryable: true },
+          data: [],
         });
-        expect(published[0]?.data).toBeUndefined();
+        expect(published[0]?.dataRef).toBeUndefined();
       }
     },
   );
@@ -1249,12 +1250,27 @@ describe('Family handler: results that cannot be serialised, returned', () => {
   });
 });
 
-describe('Family handler: a result replaced by a failed one', () => {
-  it('logs it, also when the action had already failed: the vault refused to store the oversized result', async () => {
-    // Prepare: an unknown action (a failed result) whose context makes it too large for an event
+/** The error line saying the result went out without its request's parameter (and context). */
+function reducedLog(requestId: string, status: ResultDetail['status']) {
+  return expect.objectContaining({
+    level: 'error',
+    message: 'The result was published without part of its request',
+    extra: expect.objectContaining({ correlation_id: requestId, status }),
+  });
+}
+
+describe('Family handler: a result the vault refused to store', () => {
+  const accessDenied = () =>
     s3.on(PutObjectCommand).rejects(
-      Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+      Object.assign(new Error('Access Denied'), {
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      }),
     );
+
+  it("publishes the action's own result without the context that made it too large, and logs it", async () => {
+    // Prepare: an unknown action (a failed result) whose context makes it too large for an event
+    accessDenied();
     const { handler, logs } = buildHandler('connections');
 
     // Act
@@ -1269,11 +1285,70 @@ describe('Family handler: a result replaced by a failed one', () => {
     )) as ResultDetail;
 
     // Assess
+    expect(returned).toMatchObject({ status: 'failed', error: { kind: 'validation' }, context: {} });
+    expect(returned.message).toMatch(
+      /Its parameter and context are left out: the result is larger than an EventBridge event allows and could not be stored: .*AccessDenied/,
+    );
+    expect(publishedDetails(eventBridge)).toEqual([returned]);
+    expect(logs).toContainEqual(reducedLog('req-refused', 'failed'));
+  });
+
+  it('reports a mutation that ran as a success, and a redelivery replays that success', async () => {
+    // Prepare: a large context makes the result too large; the vault refuses it
+    accessDenied();
+    const { handler, logs } = buildHandler('connections');
+    const body = { ...closeConnection('req-ran'), context: { note: 'x'.repeat(300_000) } };
+
+    // Act
+    const first = (await handler(sqsEvent(sqsRecord(body)), lambdaContext())) as SQSBatchResponse;
+    s3.reset();
+    s3.on(PutObjectCommand).resolves({});
+    await handler(sqsEvent(sqsRecord(body, { receiveCount: 2 })), lambdaContext());
+
+    // Assess: one Tanium call; both results say success, the second with the whole result stored
+    expect(first.batchItemFailures).toEqual([]);
+    expect(request).toHaveBeenCalledTimes(1);
+    const [reduced, replayed] = publishedDetails(eventBridge);
+    expect(reduced).toMatchObject({
+      requestId: 'req-ran',
+      status: 'success',
+      message: expect.stringMatching(/^Close connection requested\. Its parameter and context are left out/),
+      data: [],
+      context: {},
+      parameter: {},
+    });
+    expect(replayed).toMatchObject({ requestId: 'req-ran', status: 'success', dataRef: expect.any(Object) });
+    expect(logs).toContainEqual(reducedLog('req-ran', 'success'));
+  });
+
+  it('replaces the result with a failed one when its data is what is too large, and logs it', async () => {
+    // Prepare
+    accessDenied();
+    const rows = Array.from({ length: 3000 }, (_, i) => ({
+      id: `remote:host-${i}:${i}:1`,
+      note: 'x'.repeat(80),
+    }));
+    request.mockResolvedValue(taniumResponse(rows));
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    const returned = (await handler(
+      { ...listConnections('req-rows'), context: { ticket: 7 } },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess: the context stays, for the caller to match the result with its request
+    expect(returned).toMatchObject({
+      status: 'failed',
+      data: [],
+      summary: {},
+      context: { ticket: 7 },
+      error: { kind: 'vault', retryable: false },
+    });
     expect(returned.message).toMatch(
       /^The result is larger than an EventBridge event allows and could not be stored/,
     );
-    expect(publishedDetails(eventBridge)).toEqual([returned]);
-    expect(logs).toContainEqual(replacedLog('req-refused', 'failed'));
+    expect(logs).toContainEqual(replacedLog('req-rows', 'success'));
   });
 });
 

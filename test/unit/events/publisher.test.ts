@@ -7,7 +7,7 @@ import {
   MAX_ENTRY_BYTES,
   MAX_HOLD_MS,
 } from '../../../shared/events/publisher.ts';
-import type { ResultDetail } from '../../../shared/events/result.ts';
+import { isReplacement, type ResultDetail } from '../../../shared/events/result.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import { type ResultStore, resultKey } from '../../../shared/vault/result-store.ts';
 import { acceptAllEntries, publishedDetails } from './fixtures.ts';
@@ -138,17 +138,40 @@ describe('Result publishing', () => {
     // Act
     await sink.publish(huge);
 
-    // Assess
+    // Assess: every field of the contract is there, parameter and context empty
     const [published] = publishedDetails(eventBridge);
     expect(published).toEqual({
       requestId: 'req-1',
       action: 'get events',
       status: 'success',
       message: 'Fetched 1 events',
+      parameter: {},
+      summary: { total_events: 1 },
       error: { kind: 'tanium', retryable: false },
+      context: {},
       startedAt: '2026-01-01T00:00:00.000Z',
       durationMs: 12,
       dataRef: { bucket: 'vault', key: resultKey(huge), bytes: Buffer.byteLength(JSON.stringify(huge)) },
+    });
+  });
+
+  it('leaves the summary out of the stripped event too when it is what is huge', async () => {
+    // Prepare
+    const { sink } = storingSink();
+    const huge = detail({ summary: { note: 's'.repeat(MAX_ENTRY_BYTES) } });
+
+    // Act
+    await sink.publish(huge);
+
+    // Assess
+    const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      status: 'success',
+      parameter: {},
+      summary: {},
+      context: {},
+      dataRef: expect.objectContaining({ key: resultKey(huge) }),
     });
   });
 
@@ -214,10 +237,47 @@ describe('Result publishing', () => {
       status: 'failed',
       message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
       error: failure.info,
+      data: [],
       summary: {},
     });
-    expect(published?.data).toBeUndefined();
+    expect(published?.dataRef).toBeUndefined();
   });
+
+  it.each([
+    [
+      'the parameter alone',
+      { parameter: { intel_doc: 'p'.repeat(MAX_ENTRY_BYTES) } },
+      { ticket: 7 },
+      'parameter is',
+    ],
+    [
+      'the parameter and the context',
+      { parameter: { intel_doc: 'p'.repeat(1000) }, context: { note: 'c'.repeat(MAX_ENTRY_BYTES) } },
+      {},
+      'parameter and context are',
+    ],
+  ])(
+    "publishes the action's own result without %s when the vault refuses it and they are what is too big",
+    async (_what, overrides, context, left) => {
+      // Prepare: an uploaded intel doc's text, echoed in `parameter`, is what makes the result too big
+      const failure = refused();
+      const own = detail({ action: 'upload intel doc', context: { ticket: 7 }, ...overrides });
+
+      // Act
+      const returned = await sinkWhoseVaultFails(failure).publish(own);
+
+      // Assess: a mutation that ran is not reported as failed
+      const [published] = publishedDetails(eventBridge);
+      expect(published).toEqual({
+        ...own,
+        message: `Fetched 1 events. Its ${left} left out: the result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+        parameter: {},
+        context,
+      });
+      expect(returned).toEqual(published);
+      expect(isReplacement(returned)).toBe(true);
+    },
+  );
 
   it('fits the failed result in one event when the vault refuses a result whose request is itself huge', async () => {
     // Prepare
