@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Family } from '../actions/types.ts';
+import { unlessAborted } from '../config/unless-aborted.ts';
 import type { TaniumClient } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest } from './envelope.ts';
@@ -72,7 +73,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const processor = new RequestProcessor({
       family,
       client: () => {
-        client ??= runtime.client();
+        client ??= byDeadline(runtime.client(), deadline);
         return client;
       },
       idempotency: () => runtime.idempotency(),
@@ -242,6 +243,26 @@ function unpublished(detail: ResultDetail, error: unknown): TaniumError {
     `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`,
     { retryable: failure.retryable, cause: error },
   );
+}
+
+/**
+ * The Tanium client, or a retryable failure once the deadline for Tanium calls passes while the
+ * credentials are still being read (Secrets Manager unreachable, the SDK retrying for longer than the
+ * function's timeout): the records then fail and are redelivered, or get their last-attempt result,
+ * instead of the invocation timing out with the whole batch.
+ */
+async function byDeadline(client: Promise<TaniumClient>, deadline: number): Promise<TaniumClient> {
+  const signal = AbortSignal.timeout(Math.max(1, Math.ceil(deadline - Date.now())));
+  try {
+    return await unlessAborted(client, signal);
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    throw new TaniumError(
+      'transient',
+      "The Tanium credentials could not be read before the invocation's deadline",
+      { retryable: true },
+    );
+  }
 }
 
 /** A signal aborted once `ms` have passed; `close` stops its timer when the invocation ends sooner. */

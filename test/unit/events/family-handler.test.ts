@@ -1825,6 +1825,45 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(clients.size).toBe(1);
   });
 
+  it.each([
+    [2, 'fails the record for redelivery', 1],
+    [3, 'publishes its last-attempt result', 1],
+  ])(
+    "stops waiting for credentials that never come at the invocation's deadline: on attempt %i of 3 it %s",
+    async (receiveCount, _what, failedRecords) => {
+      // Prepare: Secrets Manager never answers; the invocation has less time left than the publish reserve
+      const { handler } = buildHandler('connections', { credentials: () => new Promise(() => {}) });
+
+      // Act: without the bound the handler never settles, and the test times out
+      const response = (await handler(
+        sqsEvent(
+          sqsRecord({ action: 'no such action', parameters: {}, requestId: 'req-unknown' }),
+          sqsRecord(closeConnection('req-stuck'), { messageId: 'msg-stuck', receiveCount }),
+        ),
+        lambdaContext({ remainingMs: 3000 }),
+      )) as SQSBatchResponse;
+
+      // Assess
+      expect(response.batchItemFailures).toEqual(
+        Array.from({ length: failedRecords }, () => ({ itemIdentifier: 'msg-stuck' })),
+      );
+      expect(request).not.toHaveBeenCalled();
+      const published = publishedDetails(eventBridge);
+      expect(published.map((d) => d.requestId)).toEqual(
+        receiveCount === 3 ? ['req-unknown', 'req-stuck'] : ['req-unknown'],
+      );
+      if (receiveCount === 3) {
+        expect(published[1]).toMatchObject({
+          status: 'failed',
+          message: expect.stringMatching(
+            /^Gave up after 3 attempts: The Tanium credentials could not be read before the invocation's deadline/,
+          ),
+          error: { kind: 'transient', retryable: true },
+        });
+      }
+    },
+  );
+
   it('builds a new Tanium client when the credential changes', async () => {
     // Prepare
     const clients = new Set<TaniumClient>();
