@@ -34,8 +34,10 @@ export type FamilyHandler = (event: unknown, context?: Context) => Promise<Famil
 export function isSqsEvent(event: unknown): event is SQSEvent {
   if (typeof event !== 'object' || event === null) return false;
   const records = (event as { Records?: unknown }).Records;
+  // Lambda never hands a function an empty batch: a payload with `Records: []` is a request to refuse.
   return (
     Array.isArray(records) &&
+    records.length > 0 &&
     records.every(
       (record) =>
         typeof record === 'object' &&
