@@ -239,10 +239,14 @@ export class TaniumThreatResponseStack extends Stack {
       retainData: config.retainData,
     });
     for (const family of FAMILIES) {
-      this.monitoring.watchDeadLetterQueue(
+      const queue = this.queues[family];
+      this.monitoring.watchDeadLetterQueue(pascalCase(family), queue.deadLetterQueue, `the ${family} queue`);
+      // Every delivery of a request, each hidden at most the visibility timeout, ends before this age.
+      this.monitoring.watchQueueAge(
         pascalCase(family),
-        this.queues[family].deadLetterQueue,
+        queue.queue,
         `the ${family} queue`,
+        config.maxReceiveCount * queue.visibilityTimeoutSeconds,
       );
     }
     this.monitoring.watchDeadLetterQueue('PollerSchedule', this.pollerScheduleDlq, 'the poller schedule');

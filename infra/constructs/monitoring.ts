@@ -52,28 +52,39 @@ export class Monitoring extends Construct {
         enableKeyRotation: true,
         removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       });
-      key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
+      const stack = Stack.of(this);
+      // Only for this account's alarms, as the topic policy below: the service principal alone would let
+      // any account's alarms use the key (the confused deputy).
+      const thisAccountsAlarms = {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      };
+      key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CloudWatchAlarmsUseKey',
+          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: ['*'],
+          conditions: thisAccountsAlarms,
+        }),
+      );
       this.topic = new sns.Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
       // enforceSSL gives the topic a policy of its own, which replaces SNS's default one: without this
-      // statement CloudWatch may not publish, and every alarm action fails. Only this account's alarms.
-      const stack = Stack.of(this);
+      // statement CloudWatch may not publish, and every alarm action fails.
       this.topic.addToResourcePolicy(
         new iam.PolicyStatement({
           sid: 'CloudWatchAlarmsPublish',
           principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
           actions: ['sns:Publish'],
           resources: [this.topic.topicArn],
-          conditions: {
-            StringEquals: { 'aws:SourceAccount': stack.account },
-            ArnLike: {
-              'aws:SourceArn': stack.formatArn({
-                service: 'cloudwatch',
-                resource: 'alarm',
-                resourceName: '*',
-                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-              }),
-            },
-          },
+          conditions: thisAccountsAlarms,
         }),
       );
       for (const email of props.alarms.emailSubscriptions) {
@@ -92,6 +103,27 @@ export class Monitoring extends Construct {
           statistic: 'Maximum',
         }),
         threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /**
+   * A request older than all its deliveries could take (`maxAgeSeconds`) is not being worked on: the
+   * event source mapping is disabled or cannot poll (a broken role), or the queue is backed up. Nothing
+   * fails and nothing reaches the DLQ then; the messages would expire unseen.
+   */
+  watchQueueAge(id: string, queue: sqs.IQueue, what: string, maxAgeSeconds: number): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, `${id}QueueAgeAlarm`, {
+        alarmDescription: `A request has waited more than ${maxAgeSeconds} s in ${what}: it is not being processed`,
+        metric: queue.metricApproximateAgeOfOldestMessage({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: maxAgeSeconds,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,

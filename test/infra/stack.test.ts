@@ -676,6 +676,27 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       }
     });
 
+    it.each(FAMILIES)(
+      'alarms when a request waits in the %s queue longer than all its deliveries take',
+      (name) => {
+        // Prepare: five deliveries, each hidden at most the visibility timeout
+        const queue = s.stack.queues[name];
+
+        // Assess
+        s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateAgeOfOldestMessage',
+          Dimensions: [{ Name: 'QueueName', Value: getAtt(id(queue.queue), 'QueueName') }],
+          Statistic: 'Maximum',
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: s.config.maxReceiveCount * queue.visibilityTimeoutSeconds,
+        });
+        expect(s.config.maxReceiveCount * queue.visibilityTimeoutSeconds).toBe(
+          name === 'evidence' ? 18_000 : 3600,
+        );
+      },
+    );
+
     it.each(FAMILIES)('alarms on any error of the %s function', (name) => {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -775,10 +796,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         Threshold: 1,
         TreatMissingData: 'breaching',
       });
-      // A DLQ alarm per family and for the schedule, an error alarm per family, one per family with
-      // mutating actions, and five for the poller (lag, dropped alerts, alerts without id, repeated
-      // failures, stopped).
-      expect(alarms()).toHaveLength(2 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
+      // A DLQ alarm per family and for the schedule, an error and a queue age alarm per family, one per
+      // family with mutating actions, and five for the poller (lag, dropped alerts, alerts without id,
+      // repeated failures, stopped).
+      expect(alarms()).toHaveLength(3 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
     });
 
     it('notifies the alarm topic when the environment has one', () => {

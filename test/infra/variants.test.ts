@@ -131,17 +131,24 @@ describe('Infrastructure variant: alarm e-mails', () => {
       TopicArn: ref(topicId),
     });
     s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
-    s.template.hasResourceProperties('AWS::KMS::Key', {
-      EnableKeyRotation: true,
-      KeyPolicy: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-            Principal: { Service: 'cloudwatch.amazonaws.com' },
-          }),
-        ]),
-      },
-    });
+    // Only this account's alarms may use the key (no confused deputy), and no grant without that condition
+    const keyStatements = Object.values(s.template.findResources('AWS::KMS::Key')).flatMap(
+      (key) => key.Properties.KeyPolicy.Statement as Array<Record<string, unknown>>,
+    );
+    const forCloudWatch = keyStatements.filter(
+      (statement) => JSON.stringify(statement.Principal) === '{"Service":"cloudwatch.amazonaws.com"}',
+    );
+    expect(forCloudWatch).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': expect.anything() },
+        },
+      }),
+    ]);
+    s.template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
