@@ -380,6 +380,14 @@ function validateEnvironment(config: EnvironmentConfig): void {
   ) {
     problems.push('vpc.maxAzs and vpc.natGateways must be whole numbers, maxAzs at least 1');
   }
+  const kmsKeyArn = config.credentials.mode === 'import' ? config.credentials.kmsKeyArn : undefined;
+  if (kmsKeyArn !== undefined && !KMS_KEY_ARN.test(kmsKeyArn)) {
+    // An alias ARN synthesizes and deploys, but a grant on an alias does not cover its key: every
+    // function would then fail on the secret with AccessDenied.
+    problems.push(
+      `credentials.kmsKeyArn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), not an alias: got '${kmsKeyArn}'`,
+    );
+  }
   for (const address of config.alarms.emailSubscriptions) {
     if (!EMAIL.test(address))
       problems.push(`alarms.emailSubscriptions: '${address}' is not an email address`);
@@ -405,6 +413,8 @@ function validateEnvironment(config: EnvironmentConfig): void {
 
 /** What SNS needs to send the subscription's confirmation: one @ with a dotted domain after it. */
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s.]+$/;
+/** A KMS key's ARN in any partition (aws, aws-cn, aws-us-gov, ...): the key itself, not an alias. */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
 /**
  * CloudWatch's rules for a namespace: 1 to 255 of its characters, not under the reserved `AWS/`. EMF

@@ -210,8 +210,18 @@ export class TaniumThreatResponseStack extends Stack {
         'This queue is the dead-letter queue of the poller schedule; it has no dead-letter queue of its own.',
     });
     const schedulerRole = new iam.Role(this, 'PollerScheduleRole', {
+      // Only this account's schedules in the default group (the one the schedule below is in).
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        conditions: {
+          StringEquals: {
+            'aws:SourceAccount': this.account,
+            'aws:SourceArn': this.formatArn({
+              service: 'scheduler',
+              resource: 'schedule-group',
+              resourceName: 'default',
+            }),
+          },
+        },
       }),
       description: 'Lets EventBridge Scheduler invoke the alert poller',
     });

@@ -11,7 +11,8 @@ export interface NetworkProps {
 
 /**
  * A VPC whose private subnets reach the internet only through NAT gateways with Elastic IPs, so every
- * call to Tanium leaves from a known address (for `api_token_trusted_ip_address_list`).
+ * call to Tanium leaves from a known address (for `api_token_trusted_ip_address_list`); S3 and DynamoDB
+ * through gateway endpoints.
  */
 export class Network extends Construct {
   public readonly vpc: ec2.Vpc;
@@ -28,6 +29,18 @@ export class Network extends Construct {
         { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
         { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
       ],
+      // Evidence (up to GET_FILE_MAX_BYTES a file) and the state table need no fixed address: gateway
+      // endpoints, which cost nothing, keep them off the NAT gateways, which bill every gigabyte.
+      gatewayEndpoints: {
+        S3: {
+          service: ec2.GatewayVpcEndpointAwsService.S3,
+          subnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
+        },
+        DynamoDb: {
+          service: ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+          subnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
+        },
+      },
     });
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
       retention: props.vpc.flowLogRetention,

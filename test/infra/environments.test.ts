@@ -93,6 +93,18 @@ describe('Infrastructure configuration: environments', () => {
     );
   });
 
+  it('accepts a KMS key ARN of any partition for an imported secret', () => {
+    for (const kmsKeyArn of [
+      'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      'arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab',
+    ]) {
+      const config = resolveEnvironment('dev', {
+        credentials: { mode: 'import', secretName: 'tanium', kmsKeyArn },
+      });
+      expect(config.credentials).toEqual({ mode: 'import', secretName: 'tanium', kmsKeyArn });
+    }
+  });
+
   it('rejects more NAT gateways than availability zones', () => {
     expect(() =>
       resolveEnvironment('prod', {
@@ -118,6 +130,26 @@ describe('Infrastructure configuration: environments', () => {
       /evidence: ephemeralStorageMiB must be unset or an integer from 512 to 10240/,
     ],
     [{ alarms: { pollerLagSeconds: 0 } }, /alarms.pollerLagSeconds must be positive/],
+    [
+      {
+        credentials: {
+          mode: 'import',
+          secretName: 'tanium',
+          kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:alias/tanium',
+        },
+      },
+      /credentials.kmsKeyArn must be a KMS key ARN \(arn:aws:kms:<region>:<account>:key\/<key id>\), not an alias: got 'arn:aws:kms:eu-west-1:123456789012:alias\/tanium'/,
+    ],
+    [
+      {
+        credentials: {
+          mode: 'import',
+          secretName: 'tanium',
+          kmsKeyArn: '1234abcd-12ab-34cd-56ef-1234567890ab',
+        },
+      },
+      /credentials.kmsKeyArn must be a KMS key ARN/,
+    ],
     [{ alarms: { pollerFailureThreshold: 1.5 } }, /alarms.pollerFailureThreshold must be a positive integer/],
     [{ poller: { schedule: 'every minute' } }, /poller.schedule must be a rate expression/],
     [{ poller: { schedule: 'cron(0/5 * * * ? *)' } }, /poller.schedule must be a rate expression/],

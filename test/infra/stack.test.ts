@@ -626,6 +626,37 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(dlq.UpdateReplacePolicy).toBe(retained());
     });
 
+    it("lets only this account's default schedule group assume the schedule's role", () => {
+      const role = s.template.toJSON().Resources[id(s.stack.pollerScheduleRole)];
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        {
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'scheduler.amazonaws.com' },
+          Condition: {
+            StringEquals: {
+              'aws:SourceAccount': { Ref: 'AWS::AccountId' },
+              'aws:SourceArn': {
+                'Fn::Join': [
+                  '',
+                  [
+                    'arn:',
+                    { Ref: 'AWS::Partition' },
+                    ':scheduler:',
+                    { Ref: 'AWS::Region' },
+                    ':',
+                    { Ref: 'AWS::AccountId' },
+                    ':schedule-group/default',
+                  ],
+                ],
+              },
+            },
+          },
+        },
+      ]);
+      expect(s.template.toJSON().Resources[id(s.stack.pollerSchedule)].Properties.GroupName).toBeUndefined();
+    });
+
     it('lets the schedule invoke only the poller', () => {
       const roleId = id(s.stack.pollerScheduleRole);
       expect(permissionsOf(s.template, roleId)).toEqual({

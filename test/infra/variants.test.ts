@@ -69,6 +69,25 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
     expect(outputs.EgressIp1.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/EIP/), 'PublicIp'] });
   });
 
+  it('reaches S3 and DynamoDB through gateway endpoints in the private subnets, not the NAT gateways', () => {
+    // Prepare
+    const network = s.stack.network!;
+    const privateRouteTables = network.vpc.privateSubnets.map((subnet) => ({
+      Ref: logicalId(s.stack, subnet.node.findChild('RouteTable') as never),
+    }));
+
+    // Assess
+    const endpoints = Object.values(s.template.findResources('AWS::EC2::VPCEndpoint'));
+    expect(endpoints).toHaveLength(2);
+    const services = endpoints.map((endpoint) => JSON.stringify(endpoint.Properties.ServiceName)).sort();
+    expect(services[0]).toMatch(/\.dynamodb"/);
+    expect(services[1]).toMatch(/\.s3"/);
+    for (const endpoint of endpoints) {
+      expect(endpoint.Properties.VpcEndpointType).toBe('Gateway');
+      expect(endpoint.Properties.RouteTableIds).toEqual(privateRouteTables);
+    }
+  });
+
   it('opens no inbound port and records flow logs', () => {
     s.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: 'Tanium Threat Response functions (egress only)',
