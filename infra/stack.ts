@@ -11,7 +11,7 @@ import type { Construct } from 'constructs';
 import { UNROUTED_FAMILY } from '../shared/actions/table.ts';
 import { idempotencyKeyPrefix, POLLER_KEY_PREFIX } from '../shared/config/state-keys.ts';
 import { FamilyQueue, routeUnroutedRequests } from './constructs/family-queue.ts';
-import { Monitoring, POLLER_NAME } from './constructs/monitoring.ts';
+import { Monitoring, POLLER_NAME, queueAgeAlarmSeconds } from './constructs/monitoring.ts';
 import { Network } from './constructs/network.ts';
 import {
   IDEMPOTENCY_TABLE_ACTIONS,
@@ -251,12 +251,11 @@ export class TaniumThreatResponseStack extends Stack {
     for (const family of FAMILIES) {
       const queue = this.queues[family];
       this.monitoring.watchDeadLetterQueue(pascalCase(family), queue.deadLetterQueue, `the ${family} queue`);
-      // Every delivery of a request, each hidden at most the visibility timeout, ends before this age.
       this.monitoring.watchQueueAge(
         pascalCase(family),
         queue.queue,
         `the ${family} queue`,
-        config.maxReceiveCount * queue.visibilityTimeoutSeconds,
+        queueAgeAlarmSeconds(queue.visibilityTimeoutSeconds),
       );
     }
     this.monitoring.watchDeadLetterQueue('PollerSchedule', this.pollerScheduleDlq, 'the poller schedule');

@@ -27,6 +27,16 @@ export const POLLER_UNIDENTIFIED_METRIC = 'AlertsWithoutId';
 /** Results of mutating actions whose idempotency record could not be completed (the family handlers'). */
 export const UNRECORDED_RESULTS_METRIC = 'UnrecordedResults';
 
+/**
+ * The queue age alarm's threshold: three visibility timeouts. SQS leaves messages received three times
+ * or more out of ApproximateAgeOfOldestMessage, so a message it counts has had at most two deliveries,
+ * each hidden at most one visibility timeout (the redelivery backoff stays below it). Always under the
+ * queue's 4-day retention (the timeout is at most 12 hours), whatever maxReceiveCount is.
+ */
+export function queueAgeAlarmSeconds(visibilityTimeoutSeconds: number): number {
+  return 3 * visibilityTimeoutSeconds;
+}
+
 /** The poller instance the stack runs (`POLLER_NAME`): a metric dimension and its state record's key. */
 export const POLLER_NAME = 'default';
 
@@ -111,14 +121,14 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * A request older than all its deliveries could take (`maxAgeSeconds`) is not being worked on: the
-   * event source mapping is disabled or cannot poll (a broken role), or the queue is backed up. Nothing
-   * fails and nothing reaches the DLQ then; the messages would expire unseen.
+   * A request older than `maxAgeSeconds` (see queueAgeAlarmSeconds) is not being worked on: the event
+   * source mapping is disabled or cannot poll (a broken role), or the queue is backed up. Nothing fails
+   * and nothing reaches the DLQ then; the messages would expire unseen.
    */
   watchQueueAge(id: string, queue: sqs.IQueue, what: string, maxAgeSeconds: number): cloudwatch.Alarm {
     return this.add(
       new cloudwatch.Alarm(this, `${id}QueueAgeAlarm`, {
-        alarmDescription: `A request has waited more than ${maxAgeSeconds} s in ${what}: it is not being processed`,
+        alarmDescription: `A request has waited more than ${maxAgeSeconds} s in ${what}: nothing consumes the queue, or it is backed up`,
         metric: queue.metricApproximateAgeOfOldestMessage({
           period: Duration.minutes(5),
           statistic: 'Maximum',

@@ -401,7 +401,7 @@ class PollerRun {
     if (!failure && this.held.length > 0) failure = this.held[0]!.error;
     if (!failure && this.undatedRefusal && this.undatedPending.size > 0) failure = this.undatedRefusal;
     if (failure) {
-      if (thrown || !this.report.stoppedBy) this.report.stoppedBy = 'error';
+      const stoppedBy = thrown || !this.report.stoppedBy ? 'error' : this.report.stoppedBy;
       this.report.error = { kind: failure.kind, message: failure.message };
       // What is proven complete can still go out, so a failing Tanium call does not stall the backlog;
       // after a PutEvents or DynamoDB failure nothing more is published (at most one batch is repeated).
@@ -411,6 +411,8 @@ class PollerRun {
         if (error instanceof LeaseLostError) return { ...this.report, status: 'lease_lost' };
         logger.warn('Publishing after a failure failed too', { error: toTaniumError(error).message });
       }
+      // Set after that publishing, whose time limit must not pass a thrown failure off as the limit's.
+      this.report.stoppedBy = stoppedBy;
     }
     return this.finish(failure);
   }

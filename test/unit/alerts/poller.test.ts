@@ -994,6 +994,26 @@ describe('Alert poller: failures', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
+  it('reports a Tanium failure as the reason the run stopped, even when its time ran out as it failed', async () => {
+    // Prepare: the eighth read fails, and the clock passes the run's end at that moment
+    tanium.addSteady(1200, 1000, T0);
+    tanium.failing = new Set([8]);
+    let late = 0;
+    tanium.beforeRequest = (request) => {
+      if (request === 8) late = 120_000;
+    };
+
+    // Act
+    const failed = await poll(
+      { pageSize: 100 },
+      { stopAt: Date.now() + 60_000, clock: () => Date.now() + late },
+    );
+
+    // Assess: RunsFailed, not RunsHitTimeLimit, although what was proven complete went out first
+    expect(failed).toMatchObject({ status: 'failed', stoppedBy: 'error', error: { kind: 'transient' } });
+    expect(failed.published).toBeGreaterThan(0);
+  });
+
   it('fails a head request without touching the state', async () => {
     // Prepare
     const expected = tanium.addSteady(30, 1000, T0);
