@@ -6,11 +6,11 @@ import { unlessAborted } from '../config/unless-aborted.ts';
 import type { TaniumClient } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest } from './envelope.ts';
-import { requestKeys } from './logging.ts';
+import { type EventLogger, requestKeys } from './logging.ts';
 import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
-import { isReplacement, type ResultDetail, serialisable } from './result.ts';
+import { type ResultDetail, replacementOf, serialisable } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
 export type { Family } from '../actions/types.ts';
@@ -75,7 +75,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const processor = new RequestProcessor({
       family,
       client: () => {
-        client ??= byDeadline(runtime.client(), deadline);
+        client ??= byDeadline(runtime.client(), deadline, runtime.logger);
         return client;
       },
       idempotency: () => runtime.idempotency(),
@@ -89,8 +89,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     /**
      * Publishes a result (queued at once, before the first await) and resolves with the detail as
      * published (see ResultSink.publish), which is what a caller gets back. A failure is logged here,
-     * since the request itself was already logged as done; so is a result published as failed in its
-     * place (one that could not be serialised or stored), which its log line and metrics do not show.
+     * since the request itself was already logged as done; so is a result published in another form
+     * (failed, or without part of its request: one that could not be serialised or stored), which its
+     * log line and metrics do not show. `lastAttempt`: no redelivery follows (see PublishOptions).
      */
     const publish = async (
       sink: ResultSink,
@@ -115,9 +116,10 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       return published;
     };
     const reportStandIn = (detail: ResultDetail, published: ResultDetail): void => {
-      if (!isReplacement(published)) return;
+      const replacement = replacementOf(published);
+      if (!replacement) return;
       const text =
-        published.status === detail.status
+        replacement === 'reduced'
           ? 'The result was published without part of its request'
           : 'The result was replaced by a failed one';
       runtime.logger.error(text, {
@@ -153,7 +155,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
               const result = await published;
               // The vault failed transiently to store the result on the last attempt: as after any
               // transient failure there, the message goes on to the DLQ, whose redrive can publish it whole.
-              if (isReplacement(result) && result.status === 'failed' && result.error?.retryable) {
+              if (replacementOf(result) === 'failed' && result.error?.retryable) {
                 throw new TaniumError(result.error.kind, result.message, { retryable: true });
               }
             } else if (disposition.kind === 'retry') {
@@ -205,7 +207,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         );
         const disposition = await processor.process(parsed, delivery(1, false));
         if (disposition.kind === 'held') throw disposition.error;
-        return publishes(disposition) ? await publish(sink, disposition.detail) : disposition.detail;
+        // Not redelivered: a transient failure to store an oversized result is published as such, like a
+        // transient failure of the action, instead of failing the invocation into Lambda's retries.
+        return publishes(disposition) ? await publish(sink, disposition.detail, true) : disposition.detail;
       }
       // Lambda keeps the request id across its retries of an asynchronous invocation: with it as the
       // fallback, a retried mutating request finds its idempotency record instead of running again.
@@ -221,7 +225,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         return returned;
       }
       try {
-        return await publish(runtime.sink(), disposition.detail);
+        return await publish(runtime.sink(), disposition.detail, true);
       } catch (error) {
         // The invocation still fails (an asynchronous one is retried under the same request id), but
         // a synchronous caller must learn the request id, which may have been generated here.
@@ -253,12 +257,23 @@ function unpublished(detail: ResultDetail, error: unknown): TaniumError {
  * function's timeout): the records then fail and are redelivered, or get their last-attempt result,
  * instead of the invocation timing out with the whole batch.
  */
-async function byDeadline(client: Promise<TaniumClient>, deadline: number): Promise<TaniumClient> {
+async function byDeadline(
+  client: Promise<TaniumClient>,
+  deadline: number,
+  logger: Pick<EventLogger, 'warn'>,
+): Promise<TaniumClient> {
   const signal = AbortSignal.timeout(Math.max(1, Math.ceil(deadline - Date.now())));
   try {
     return await unlessAborted(client, signal);
   } catch (error) {
     if (!signal.aborted) throw error;
+    // Why the read was slow (no route to Secrets Manager, access denied after the SDK's retries) shows
+    // only once it ends: logged then, as no record waits for it any more.
+    client.catch((late: unknown) => {
+      logger.warn('The credentials read failed after the invocation had stopped waiting for it', {
+        error: toTaniumError(late).message,
+      });
+    });
     throw new TaniumError(
       'transient',
       "The Tanium credentials could not be read before the invocation's deadline",

@@ -10,6 +10,7 @@ import {
   markReplacement,
   RESULT_DETAIL_TYPE,
   RESULT_SOURCE,
+  type Replacement,
   type ResultDetail,
   unserialisableResult,
 } from './result.ts';
@@ -172,22 +173,25 @@ export class EventBridgeResultSink implements ResultSink {
     if (entrySize(referenced.entry) <= MAX_ENTRY_BYTES) {
       return returnable ? { ...referenced, returned: detail } : referenced;
     }
-    // Huge parameters or context: the event keeps what identifies the request, with `parameter` and
-    // `context` empty (and `summary` too if it is what is huge); the stored object has the rest.
-    const withSummary: ResultDetail = {
+    // Huge parameters, context or summary: the event keeps what identifies the request, `parameter`
+    // empty and, as they must go too, the summary, then the context (what a caller matches results by);
+    // the stored object has the rest.
+    const base: ResultDetail = {
       ...identity(detail),
       status: detail.status,
       message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
       parameter: {},
       summary: detail.summary ?? {},
       ...(detail.error ? { error: detail.error } : {}),
-      context: {},
+      context: detail.context,
       startedAt: detail.startedAt,
       durationMs: detail.durationMs,
       dataRef,
     };
-    let stripped = published(withSummary);
-    if (entrySize(stripped.entry) > MAX_ENTRY_BYTES) stripped = published({ ...withSummary, summary: {} });
+    const stripped = this.firstThatFits(
+      [base, { ...base, summary: {} }, { ...base, context: {} }, { ...base, summary: {}, context: {} }],
+      (event) => event,
+    );
     if (returnable) return { entry: stripped.entry, returned: detail };
     // Parameters or context near the 6 MB a direct invocation may carry: then only what the event has.
     const returned =
@@ -207,6 +211,7 @@ export class EventBridgeResultSink implements ResultSink {
   private unstored(detail: ResultDetail, failure: TaniumError): EntryOutcome {
     const notStored = `larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
     const { dataRef: _ref, ...own } = detail;
+    const message = cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
     const failed: ResultDetail = {
       ...own,
       status: 'failed',
@@ -215,33 +220,63 @@ export class EventBridgeResultSink implements ResultSink {
       summary: {},
       error: failure.info,
     };
-    const message = cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
-    // Best first: the caller's context is what it matches results by, so it goes last.
-    const candidates: ResultDetail[] = [
-      { ...own, message: `${message}. Its parameter is left out: the result is ${notStored}`, parameter: {} },
-      {
-        ...own,
-        ...identity(detail),
-        message: `${message}. Its parameter and context are left out: the result is ${notStored}`,
-        parameter: {},
-        context: {},
-      },
-      failed,
+    const without = (left: string) => `Its ${left} left out: too large for an EventBridge event`;
+    // Best first: the action's own result before a failed one; the caller's context, which it matches
+    // results by, is the last thing left out.
+    const candidates: Array<[Replacement, ResultDetail]> = [
+      [
+        'reduced',
+        {
+          ...own,
+          message: `${message}. Its parameter is left out: the result is ${notStored}`,
+          parameter: {},
+        },
+      ],
+      [
+        'reduced',
+        {
+          ...own,
+          ...identity(detail),
+          message: `${message}. Its parameter and context are left out: the result is ${notStored}`,
+          parameter: {},
+          context: {},
+        },
+      ],
+      ['failed', failed],
+      [
+        'failed',
+        {
+          ...failed,
+          ...identity(detail),
+          message: `${failed.message}. ${without('parameter is')}`,
+          parameter: {},
+        },
+      ],
+      [
+        'failed',
+        {
+          ...failed,
+          ...identity(detail),
+          message: `${failed.message}. ${without('parameter and context are')}`,
+          parameter: {},
+          context: {},
+        },
+      ],
     ];
+    return this.firstThatFits(candidates, ([kind, event]) => markReplacement(event, kind));
+  }
+
+  /**
+   * The first of `candidates` whose event fits an EventBridge entry, else the last one (made to fit by
+   * its caller: cut names and messages, nothing of the request's own).
+   */
+  private firstThatFits<T>(candidates: readonly T[], event: (candidate: T) => ResultDetail): EntryOutcome {
+    let outcome: EntryOutcome | undefined;
     for (const candidate of candidates) {
-      const outcome = this.published(markReplacement(candidate));
+      outcome = this.published(event(candidate));
       if (entrySize(outcome.entry) <= MAX_ENTRY_BYTES) return outcome;
     }
-    // Then the parameters, the context or the action are what is too big: the event must still fit.
-    return this.published(
-      markReplacement({
-        ...failed,
-        ...identity(detail),
-        message: `${failed.message}. Its parameter and context are left out: too large for an EventBridge event`,
-        parameter: {},
-        context: {},
-      }),
-    );
+    return outcome!;
   }
 
   /**

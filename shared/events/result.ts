@@ -77,20 +77,31 @@ export function unserialisableResult(detail: ResultDetail, error: unknown): Resu
   });
 }
 
-const replacements = new WeakSet<ResultDetail>();
+/**
+ * How a result published in place of the action's own differs from it: `failed`, a failed stand-in
+ * (the result could not be serialised, or was too big and could not be stored); `reduced`, the action's
+ * own result without part of its request (`parameter`, and `context` too if need be).
+ */
+export type Replacement = 'failed' | 'reduced';
 
-/** Marks `detail` as one published in place of the action's own result (see isReplacement). */
-export function markReplacement(detail: ResultDetail): ResultDetail {
-  replacements.add(detail);
+const replacements = new WeakMap<ResultDetail, Replacement>();
+
+/** Marks `detail` as one published in place of the action's own result (see replacementOf). */
+export function markReplacement(detail: ResultDetail, kind: Replacement = 'failed'): ResultDetail {
+  replacements.set(detail, kind);
   return detail;
 }
 
 /**
- * Whether `detail` went out in place of the action's own result: the stand-in for one that could not
- * be serialised, or for an oversized one the vault did not store (failed, or the result without the
- * request's parameter and context). The request's log line and metrics describe the action's result,
- * so its replacement has to be reported on its own.
+ * How `detail` differs from the action's own result when it went out in its place, else undefined. The
+ * request's log line and metrics describe the action's result, so its replacement has to be reported
+ * on its own.
  */
+export function replacementOf(detail: ResultDetail): Replacement | undefined {
+  return replacements.get(detail);
+}
+
+/** Whether `detail` went out in place of the action's own result (see replacementOf). */
 export function isReplacement(detail: ResultDetail): boolean {
   return replacements.has(detail);
 }

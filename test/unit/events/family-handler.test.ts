@@ -14,6 +14,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { createFamilyHandler, PUBLISH_MARGIN_MS } from '../../../shared/events/family-handler.ts';
+import { EventBridgeResultSink } from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
@@ -1369,6 +1370,99 @@ describe('Family handler: a result the vault refused to store', () => {
       /^The result is larger than an EventBridge event allows and could not be stored/,
     );
     expect(logs).toContainEqual(replacedLog('req-rows', 'success'));
+  });
+});
+
+describe('Family handler: a result the vault failed to store, outside SQS', () => {
+  const slowDown = () =>
+    s3.on(PutObjectCommand).rejects(
+      Object.assign(new Error('Please reduce your request rate.'), {
+        name: 'SlowDown',
+        $metadata: { httpStatusCode: 503 },
+      }),
+    );
+  const rows = Array.from({ length: 3000 }, (_, i) => ({
+    id: `remote:host-${i}:${i}:1`,
+    note: 'x'.repeat(80),
+  }));
+
+  it.each([
+    ['an EventBridge event', (body: object) => eventBridgeEvent(body)],
+    ['a direct invocation', (body: object) => body],
+  ])(
+    'publishes a retryable failed result for %s instead of failing into retries that end with none',
+    async (_shape, wrap) => {
+      // Prepare: no SQS redelivery follows these; Lambda's own retries would meet the same vault
+      slowDown();
+      request.mockResolvedValue(taniumResponse(rows));
+      const { handler, logs } = buildHandler('connections');
+
+      // Act
+      const returned = (await handler(wrap(listConnections('req-slow')), lambdaContext())) as ResultDetail;
+
+      // Assess
+      expect(returned).toMatchObject({
+        requestId: 'req-slow',
+        status: 'failed',
+        data: [],
+        error: { kind: 'vault', retryable: true },
+      });
+      expect(publishedDetails(eventBridge)).toEqual([returned]);
+      expect(logs).toContainEqual(replacedLog('req-slow', 'success'));
+    },
+  );
+
+  it('labels the replacement of a failed result by a failed stand-in as a replacement', async () => {
+    // Prepare: a failed result (unknown action) too large to serialise is replaced, not reduced
+    let deep: unknown = 1;
+    for (let depth = 0; depth < 20_000; depth++) deep = [deep];
+    const sink = {
+      publish: async (detail: ResultDetail) =>
+        new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) }).publish({
+          ...detail,
+          data: [deep],
+        }),
+    };
+    const { handler, logs } = buildHandler('connections', { sink });
+
+    // Act
+    await handler({ action: 'no such action', parameters: {}, requestId: 'req-failed' }, lambdaContext());
+
+    // Assess
+    expect(logs).toContainEqual(replacedLog('req-failed', 'failed'));
+    expect(logs.map((line) => line.message)).not.toContain(
+      'The result was published without part of its request',
+    );
+  });
+});
+
+describe('Family handler: credentials read late', () => {
+  it('logs why the credentials read failed once it ends after the deadline', async () => {
+    // Prepare: the read fails only after the invocation stopped waiting for it
+    let fail: (error: Error) => void = () => undefined;
+    const read = new Promise<never>((_resolve, reject) => {
+      fail = reject;
+    });
+    read.catch(() => undefined);
+    const { handler, logs } = buildHandler('connections', { credentials: () => read });
+
+    // Act
+    const response = (await handler(
+      sqsEvent(sqsRecord(closeConnection('req-late'), { messageId: 'msg-late' })),
+      lambdaContext({ remainingMs: 3000 }),
+    )) as SQSBatchResponse;
+    fail(new Error('AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue'));
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'msg-late' }]);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'The credentials read failed after the invocation had stopped waiting for it',
+        extra: expect.objectContaining({ error: expect.stringContaining('AccessDeniedException') }),
+      }),
+    );
   });
 });
 

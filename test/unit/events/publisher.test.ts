@@ -155,6 +155,23 @@ describe('Result publishing', () => {
     });
   });
 
+  it('keeps a small context in the stripped event when the parameter is what is huge', async () => {
+    // Prepare: an intel doc's text in the parameter; the caller matches results by its context
+    const { sink } = storingSink();
+    const huge = detail({ parameter: { intel_doc: 'p'.repeat(MAX_ENTRY_BYTES) }, context: { ticket: 7 } });
+
+    // Act
+    await sink.publish(huge);
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      parameter: {},
+      summary: { total_events: 1 },
+      context: { ticket: 7 },
+      dataRef: expect.objectContaining({ key: resultKey(huge) }),
+    });
+  });
+
   it('leaves the summary out of the stripped event too when it is what is huge', async () => {
     // Prepare
     const { sink } = storingSink();
@@ -304,6 +321,28 @@ describe('Result publishing', () => {
       parameter: {},
       context: {},
       error: failure.info,
+    });
+  });
+
+  it('keeps the context of the failed result when the vault refuses and the data and parameter are huge', async () => {
+    // Act
+    await sinkWhoseVaultFails(refused()).publish(
+      detail({
+        parameter: { intel_doc: 'p'.repeat(MAX_ENTRY_BYTES) },
+        context: { ticket: 7 },
+        data: ['z'.repeat(MAX_ENTRY_BYTES)],
+      }),
+    );
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      status: 'failed',
+      message: expect.stringMatching(
+        /could not be stored: .*\. Its parameter is left out: too large for an EventBridge event$/,
+      ),
+      parameter: {},
+      context: { ticket: 7 },
+      data: [],
     });
   });
 
