@@ -12,6 +12,7 @@ import {
   RESULT_SOURCE,
   type Replacement,
   type ResultDetail,
+  replacementOf,
   unserialisableResult,
 } from './result.ts';
 
@@ -212,20 +213,27 @@ export class EventBridgeResultSink implements ResultSink {
     const notStored = `larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
     const { dataRef: _ref, ...own } = detail;
     const message = cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
+    // A caller told only "failed" might send the request again under a new id and run a mutation twice.
+    const ran =
+      detail.status === 'success'
+        ? `. The action itself succeeded: send the request again with "requestId": ${JSON.stringify(identity(detail).requestId)} for its result (a mutating action is not run again)`
+        : '';
     const failed: ResultDetail = {
       ...own,
       status: 'failed',
-      message: `The result is ${notStored}`,
+      message: `The result is ${notStored}${ran}`,
       data: [],
       summary: {},
       error: failure.info,
     };
     const without = (left: string) => `Its ${left} left out: too large for an EventBridge event`;
+    // A failed stand-in already (a result that could not be serialised) stays one, reduced or not.
+    const reduced: Replacement = replacementOf(detail) ?? 'reduced';
     // Best first: the action's own result before a failed one; the caller's context, which it matches
     // results by, is the last thing left out.
     const candidates: Array<[Replacement, ResultDetail]> = [
       [
-        'reduced',
+        reduced,
         {
           ...own,
           message: `${message}. Its parameter is left out: the result is ${notStored}`,
@@ -233,7 +241,7 @@ export class EventBridgeResultSink implements ResultSink {
         },
       ],
       [
-        'reduced',
+        reduced,
         {
           ...own,
           ...identity(detail),

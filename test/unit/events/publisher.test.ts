@@ -7,7 +7,7 @@ import {
   MAX_ENTRY_BYTES,
   MAX_HOLD_MS,
 } from '../../../shared/events/publisher.ts';
-import { isReplacement, type ResultDetail } from '../../../shared/events/result.ts';
+import { isReplacement, type ResultDetail, replacementOf } from '../../../shared/events/result.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import { type ResultStore, resultKey } from '../../../shared/vault/result-store.ts';
 import { acceptAllEntries, publishedDetails } from './fixtures.ts';
@@ -252,7 +252,7 @@ describe('Result publishing', () => {
     expect(published).toMatchObject({
       requestId: 'req-1',
       status: 'failed',
-      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again with "requestId": "req-1" for its result (a mutating action is not run again)`,
       error: failure.info,
       data: [],
       summary: {},
@@ -317,7 +317,7 @@ describe('Result publishing', () => {
       requestId: 'req-1',
       action: `${'a'.repeat(255)}…`,
       status: 'failed',
-      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. Its parameter and context are left out: too large for an EventBridge event`,
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again with "requestId": "req-1" for its result (a mutating action is not run again). Its parameter and context are left out: too large for an EventBridge event`,
       parameter: {},
       context: {},
       error: failure.info,
@@ -344,6 +344,22 @@ describe('Result publishing', () => {
       context: { ticket: 7 },
       data: [],
     });
+  });
+
+  it('keeps a failed stand-in for an unserialisable result marked as failed when it is reduced too', async () => {
+    // Prepare: Tanium's answer nests too deep to serialise, and the request's parameter is huge
+    let deep: unknown = 1;
+    for (let depth = 0; depth < 20_000; depth++) deep = [deep];
+
+    // Act
+    const returned = await sinkWhoseVaultFails(refused()).publish(
+      detail({ parameter: { intel_doc: 'p'.repeat(MAX_ENTRY_BYTES) }, data: [deep] }),
+    );
+
+    // Assess
+    expect(returned).toMatchObject({ status: 'failed', parameter: {} });
+    expect(returned.message).toMatch(/^Unable to serialise the result/);
+    expect(replacementOf(returned)).toBe('failed');
   });
 
   it('keeps the failed result whole when the vault refuses and only the data was too big', async () => {
