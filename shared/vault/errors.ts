@@ -37,7 +37,9 @@ export function s3ErrorDetails(error: unknown): string {
     const status = (error as S3LikeError).$metadata?.httpStatusCode;
     const name = error.name && error.name !== 'Error' ? `${error.name}: ` : '';
     const suffix = status ? ` (HTTP ${status})` : '';
-    return `${name}${error.message || 'unknown error'}${suffix}`;
+    // The SDK's own text names no setting; Lambda always sets it, a local run may not.
+    const hint = error.message === 'Region is missing' ? ': set AWS_REGION' : '';
+    return `${name}${error.message || 'unknown error'}${hint}${suffix}`;
   }
   return String(error);
 }
