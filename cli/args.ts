@@ -8,6 +8,11 @@ export class UsageError extends Error {
 
 /** The longest `--timeout`: a day. */
 export const MAX_TIMEOUT_SECONDS = 86_400;
+/**
+ * The shortest: the client starts no Tanium request with less than a second left (MIN_ATTEMPT_MS), and
+ * reading the credentials comes first, so with one second every action would fail unsent.
+ */
+export const MIN_TIMEOUT_SECONDS = 2;
 
 export interface RunArgs {
   action: string;
@@ -33,8 +38,10 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     else if (arg === '--timeout') {
       const value = Number(args[++i]);
       // A day at most: the deadline becomes a timer, and Node's timers stop at 2^31 - 1 ms (24.8 days).
-      if (!Number.isInteger(value) || value <= 0 || value > MAX_TIMEOUT_SECONDS)
-        throw new UsageError(`--timeout needs a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}`);
+      if (!Number.isInteger(value) || value < MIN_TIMEOUT_SECONDS || value > MAX_TIMEOUT_SECONDS)
+        throw new UsageError(
+          `--timeout needs a whole number of seconds from ${MIN_TIMEOUT_SECONDS} to ${MAX_TIMEOUT_SECONDS}`,
+        );
       timeoutSeconds = value;
     } else if (arg.startsWith('-')) throw new UsageError(`Unknown option ${arg}`);
     else if (action === undefined) action = arg;

@@ -176,7 +176,11 @@ describe('Command line: tanium-tr against the emulator started from the command 
     [['frobnicate'], "Unknown command 'frobnicate'"],
     [
       ['run', 'list connections', '--timeout', '3000000'],
-      '--timeout needs a whole number of seconds from 1 to 86400',
+      '--timeout needs a whole number of seconds from 2 to 86400',
+    ],
+    [
+      ['run', 'list connections', '--timeout', '1'],
+      '--timeout needs a whole number of seconds from 2 to 86400',
     ],
     [['actions', '--jsn'], 'Unknown option --jsn'],
     [['docs', '--check'], 'Unknown option --check'],
