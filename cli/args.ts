@@ -9,8 +9,8 @@ export class UsageError extends Error {
 /** The longest `--timeout`: a day. */
 export const MAX_TIMEOUT_SECONDS = 86_400;
 /**
- * The shortest: the client starts no Tanium request with less than a second left (MIN_ATTEMPT_MS), and
- * reading the credentials comes first, so with one second every action would fail unsent.
+ * The shortest: the client starts no Tanium request with less than a second left (MIN_ATTEMPT_MS), so
+ * with one second every action would fail unsent (a few milliseconds pass before its first request).
  */
 export const MIN_TIMEOUT_SECONDS = 2;
 

@@ -69,7 +69,7 @@ const MAX_INVOCATION_RECORDS = 2;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** An id given by a wrapper (an event id, a Lambda request id) when it could be a `requestId`. */
-function usableId(value: unknown): string | undefined {
+export function usableId(value: unknown): string | undefined {
   return typeof value === 'string' &&
     value.length > 0 &&
     value.length <= MAX_REQUEST_ID_LENGTH &&

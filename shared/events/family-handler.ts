@@ -5,7 +5,13 @@ import type { Family } from '../actions/types.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import type { TaniumClient } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
-import { isEventBridgeEvent, type ParsedRequest, parseMessageBody, parseRequest } from './envelope.ts';
+import {
+  isEventBridgeEvent,
+  type ParsedRequest,
+  parseMessageBody,
+  parseRequest,
+  usableId,
+} from './envelope.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
 import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
@@ -201,10 +207,8 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       if (isEventBridgeEvent(event)) {
         // As for SQS: with no bus configured, fail before Tanium is called, not after.
         const sink = runtime.sink();
-        parsed = parseRequest(
-          event.detail,
-          typeof event.id === 'string' && event.id ? event.id : randomUUID(),
-        );
+        // An event id too long, or not text, for a request id (a hand-made event) is not used, as in SQS.
+        parsed = parseRequest(event.detail, usableId(event.id) ?? randomUUID());
         const disposition = await processor.process(parsed, delivery(1, false));
         if (disposition.kind === 'held') throw disposition.error;
         // Not redelivered: a transient failure to store an oversized result is published as such, like a

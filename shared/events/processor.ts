@@ -9,7 +9,7 @@ import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import { HeldByAnotherDelivery, type IdempotentExecutor, type StoredOutcome } from './idempotency.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
-import { failedResult, type ResultDetail, resultDetail } from './result.ts';
+import { failedResult, markUnrecorded, type ResultDetail, resultDetail } from './result.ts';
 
 /**
  * What to do with a request once processed:
@@ -260,6 +260,7 @@ export class RequestProcessor {
       published,
       outcome,
     );
+    if (unrecorded) markUnrecorded(detail);
     const held = heldElsewhere && (!delivery.redelivered || lastAttempt);
     // A held delivery is counted as a retry too: the request's result comes from another delivery.
     const retrying = (transient && delivery.redelivered && !lastAttempt) || held;

@@ -4,9 +4,11 @@ import { awsClientConfig } from '../config/aws-client-config.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
+import { MAX_REQUEST_ID_LENGTH } from './envelope.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
 import {
+  isUnrecorded,
   markReplacement,
   RESULT_DETAIL_TYPE,
   RESULT_SOURCE,
@@ -213,15 +215,10 @@ export class EventBridgeResultSink implements ResultSink {
     const notStored = `larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
     const { dataRef: _ref, ...own } = detail;
     const message = cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
-    // A caller told only "failed" might send the request again under a new id and run a mutation twice.
-    const ran =
-      detail.status === 'success'
-        ? `. The action itself succeeded: send the request again with "requestId": ${JSON.stringify(identity(detail).requestId)} for its result (a mutating action is not run again)`
-        : '';
     const failed: ResultDetail = {
       ...own,
       status: 'failed',
-      message: `The result is ${notStored}${ran}`,
+      message: `The result is ${notStored}${succeeded(detail)}`,
       data: [],
       summary: {},
       error: failure.info,
@@ -392,6 +389,20 @@ class Unserialisable extends Error {
 interface EntryOutcome {
   entry: PutEventsRequestEntry;
   returned: ResultDetail;
+}
+
+/**
+ * What the failed stand-in for a successful result adds: a caller told only "failed" might send the
+ * request again under a new id and run a mutation twice. The same id replays a mutating action's stored
+ * result, unless none could be recorded, or the id is one no request can carry (a hand-made event's).
+ */
+function succeeded(detail: ResultDetail): string {
+  if (detail.status !== 'success') return '';
+  if (isUnrecorded(detail)) {
+    return '. The action itself succeeded, but its result could not be recorded: sending the request again would run it again';
+  }
+  if (detail.requestId.length > MAX_REQUEST_ID_LENGTH) return '. The action itself succeeded';
+  return `. The action itself succeeded: send the request again, with the same parameters and "requestId": ${JSON.stringify(detail.requestId)}, for its result (a mutating action is not run again)`;
 }
 
 /** The request id and the action as far as an event stripped to fit keeps them. */

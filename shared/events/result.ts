@@ -106,6 +106,22 @@ export function isReplacement(detail: ResultDetail): boolean {
   return replacements.has(detail);
 }
 
+const unrecorded = new WeakSet<ResultDetail>();
+
+/**
+ * Marks the result of a mutating action whose idempotency record could not be completed: a request
+ * sent again once the in-progress record expires runs the action again instead of replaying this.
+ */
+export function markUnrecorded(detail: ResultDetail): ResultDetail {
+  unrecorded.add(detail);
+  return detail;
+}
+
+/** Whether `detail` is a result no idempotency record keeps (see markUnrecorded). */
+export function isUnrecorded(detail: ResultDetail): boolean {
+  return unrecorded.has(detail);
+}
+
 /** `detail`, or the failed result standing in for it when it cannot be serialised (see above). */
 export function serialisable(detail: ResultDetail): ResultDetail {
   try {

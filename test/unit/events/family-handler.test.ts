@@ -276,6 +276,25 @@ describe('Family handler: event shapes', () => {
     expect(publishedDetails(eventBridge)).toEqual([result]);
   });
 
+  it.each([
+    ['longer than a request id may be', 'e'.repeat(300)],
+    ['with a lone surrogate', 'event-\ud800'],
+  ])('does not take an EventBridge event id %s as the request id', async (_what, id) => {
+    // Prepare: a hand-made event; bus events have UUIDs
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      eventBridgeEvent({ action: 'list connections', parameters: {} }, { id }),
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.requestId).not.toBe(id);
+    expect(result.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('answers a direct invocation with an empty Records list as a request, not as an empty batch', async () => {
     // Prepare
     const { handler } = buildHandler('connections');
@@ -1729,6 +1748,37 @@ describe('Family handler: idempotent mutating actions', () => {
     ]);
     expect(JSON.stringify(errors)).not.toContain('remote:host-a:1:1');
     expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
+  });
+
+  it('does not promise a replay when the vault cannot store the result of a mutation left unrecorded', async () => {
+    // Prepare: the record cannot be completed, the result is too big (Tanium's answer) and the vault refuses it
+    dynamo.on(UpdateItemCommand).rejects(
+      Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+        name: 'ValidationException',
+      }),
+    );
+    s3.on(PutObjectCommand).rejects(
+      Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+    );
+    request.mockResolvedValue(
+      taniumResponse({ status: 'ACCEPTED', taskInfo: { id: 1, note: 'x'.repeat(300_000) } }),
+    );
+    const { handler } = buildHandler('snapshots');
+
+    // Act
+    await handler(
+      sqsEvent(
+        sqsRecord({ action: 'create snapshot', parameters: { connection_id: 'c-1' }, requestId: 'req-big' }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    const [published] = publishedDetails(eventBridge);
+    expect(published).toMatchObject({ requestId: 'req-big', status: 'failed', data: [] });
+    expect(published?.message).toMatch(
+      /could not be recorded: sending the request again would run it again$/,
+    );
   });
 
   it('publishes the result at the deadline when the table never confirms the completed record', async () => {

@@ -7,7 +7,12 @@ import {
   MAX_ENTRY_BYTES,
   MAX_HOLD_MS,
 } from '../../../shared/events/publisher.ts';
-import { isReplacement, type ResultDetail, replacementOf } from '../../../shared/events/result.ts';
+import {
+  isReplacement,
+  markUnrecorded,
+  type ResultDetail,
+  replacementOf,
+} from '../../../shared/events/result.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import { type ResultStore, resultKey } from '../../../shared/vault/result-store.ts';
 import { acceptAllEntries, publishedDetails } from './fixtures.ts';
@@ -252,7 +257,7 @@ describe('Result publishing', () => {
     expect(published).toMatchObject({
       requestId: 'req-1',
       status: 'failed',
-      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again with "requestId": "req-1" for its result (a mutating action is not run again)`,
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again)`,
       error: failure.info,
       data: [],
       summary: {},
@@ -317,7 +322,7 @@ describe('Result publishing', () => {
       requestId: 'req-1',
       action: `${'a'.repeat(255)}…`,
       status: 'failed',
-      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again with "requestId": "req-1" for its result (a mutating action is not run again). Its parameter and context are left out: too large for an EventBridge event`,
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again). Its parameter and context are left out: too large for an EventBridge event`,
       parameter: {},
       context: {},
       error: failure.info,
@@ -344,6 +349,32 @@ describe('Result publishing', () => {
       context: { ticket: 7 },
       data: [],
     });
+  });
+
+  it.each([
+    [
+      'whose result no idempotency record keeps',
+      (d: ResultDetail) => markUnrecorded(d),
+      '. The action itself succeeded, but its result could not be recorded: sending the request again would run it again',
+    ],
+    [
+      'whose id no request can carry (a hand-made event id)',
+      (d: ResultDetail) => Object.assign(d, { requestId: 'e'.repeat(300) }),
+      '. The action itself succeeded',
+    ],
+  ])('does not promise a replay for a successful action %s', async (_what, adjust, ending) => {
+    // Prepare
+    const failure = refused();
+    const own = adjust(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
+
+    // Act
+    const returned = await sinkWhoseVaultFails(failure).publish(own);
+
+    // Assess
+    expect(returned.status).toBe('failed');
+    expect(returned.message).toBe(
+      `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}${ending}`,
+    );
   });
 
   it('keeps a failed stand-in for an unserialisable result marked as failed when it is reduced too', async () => {
