@@ -207,8 +207,12 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       if (isEventBridgeEvent(event)) {
         // As for SQS: with no bus configured, fail before Tanium is called, not after.
         const sink = runtime.sink();
-        // An event id too long, or not text, for a request id (a hand-made event) is not used, as in SQS.
-        parsed = parseRequest(event.detail, usableId(event.id) ?? randomUUID());
+        // An event id no request id can be (a hand-made event) is not used, as in SQS; Lambda's request id,
+        // which its retries of an asynchronous invocation keep, is the next stable key.
+        parsed = parseRequest(
+          event.detail,
+          usableId(event.id) ?? usableId(context?.awsRequestId) ?? randomUUID(),
+        );
         const disposition = await processor.process(parsed, delivery(1, false));
         if (disposition.kind === 'held') throw disposition.error;
         // Not redelivered: a transient failure to store an oversized result is published as such, like a
