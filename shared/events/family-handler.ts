@@ -16,7 +16,7 @@ import { type EventLogger, requestKeys } from './logging.ts';
 import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
-import { type ResultDetail, replacementOf, serialisable } from './result.ts';
+import { isUnrecorded, type ResultDetail, replacementOf, serialisable } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
 export type { Family } from '../actions/types.ts';
@@ -156,12 +156,15 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const info = delivery(attempt, true);
             const disposition = await processor.process(parsed, info);
             if (publishes(disposition)) {
-              const published = publish(sink, disposition.detail, isLastAttempt(info));
+              // No record replays an unrecorded result: a redelivery would run the mutation again, so its
+              // result goes out now whatever the vault does, and the message is not sent on.
+              const unrecorded = isUnrecorded(disposition.detail);
+              const published = publish(sink, disposition.detail, isLastAttempt(info) || unrecorded);
               release();
               const result = await published;
               // The vault failed transiently to store the result on the last attempt: as after any
               // transient failure there, the message goes on to the DLQ, whose redrive can publish it whole.
-              if (replacementOf(result) === 'failed' && result.error?.retryable) {
+              if (replacementOf(result) === 'failed' && result.error?.retryable && !unrecorded) {
                 throw new TaniumError(result.error.kind, result.message, { retryable: true });
               }
             } else if (disposition.kind === 'retry') {
@@ -252,9 +255,12 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
  */
 function unpublished(detail: ResultDetail, error: unknown): TaniumError {
   const failure = toTaniumError(error);
+  const again = isUnrecorded(detail)
+    ? 'Its idempotency record could not be completed: invoking again may run the action again'
+    : `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`;
   return new TaniumError(
     failure.kind,
-    `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`,
+    `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. ${again}`,
     { retryable: failure.retryable, cause: error },
   );
 }

@@ -399,10 +399,10 @@ interface EntryOutcome {
 function succeeded(detail: ResultDetail): string {
   if (detail.status !== 'success') return '';
   if (isUnrecorded(detail)) {
-    return '. The action itself succeeded, but its result could not be recorded: sending the request again would run it again';
+    return '. The action itself succeeded, but its result could not be recorded: sending the request again may run it again';
   }
   if (detail.requestId.length > MAX_REQUEST_ID_LENGTH) return '. The action itself succeeded';
-  return `. The action itself succeeded: send the request again, with the same parameters and "requestId": ${JSON.stringify(detail.requestId)}, for its result (a mutating action is not run again)`;
+  return `. The action itself succeeded: send the request again, with the same parameters and "requestId": ${JSON.stringify(detail.requestId)}, for its result (a mutating action is not run again within 14 days)`;
 }
 
 /** The request id and the action as far as an event stripped to fit keeps them. */

@@ -1775,8 +1775,73 @@ describe('Family handler: idempotent mutating actions', () => {
     // Assess
     const [published] = publishedDetails(eventBridge);
     expect(published).toMatchObject({ requestId: 'req-big', status: 'failed', data: [] });
-    expect(published?.message).toMatch(
-      /could not be recorded: sending the request again would run it again$/,
+    expect(published?.message).toMatch(/could not be recorded: sending the request again may run it again$/);
+  });
+
+  it('publishes at once, not on a redelivery that would run it again, a mutation left unrecorded that the vault fails to store', async () => {
+    // Prepare: no record completes, the result is too big and the vault is throttled on the first attempt
+    dynamo.on(UpdateItemCommand).rejects(
+      Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+        name: 'ValidationException',
+      }),
+    );
+    s3.on(PutObjectCommand).rejects(
+      Object.assign(new Error('Please reduce your request rate.'), {
+        name: 'SlowDown',
+        $metadata: { httpStatusCode: 503 },
+      }),
+    );
+    request.mockResolvedValue(
+      taniumResponse({ status: 'ACCEPTED', taskInfo: { id: 1, note: 'x'.repeat(300_000) } }),
+    );
+    const { handler } = buildHandler('snapshots');
+
+    // Act
+    const response = (await handler(
+      sqsEvent(
+        sqsRecord(
+          { action: 'create snapshot', parameters: { connection_id: 'c-1' }, requestId: 'req-once' },
+          { messageId: 'msg-once', receiveCount: 1 },
+        ),
+      ),
+      lambdaContext(),
+    )) as SQSBatchResponse;
+
+    // Assess: the record is done, with its one result saying what happened
+    expect(response.batchItemFailures).toEqual([]);
+    const published = publishedDetails(eventBridge);
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({
+      requestId: 'req-once',
+      status: 'failed',
+      error: { retryable: true },
+    });
+    expect(published[0]?.message).toMatch(
+      /could not be recorded: sending the request again may run it again$/,
+    );
+    expect(request).toHaveBeenCalledTimes(1);
+  });
+
+  it('does not promise a direct caller a replay of a mutation left unrecorded whose result was not published', async () => {
+    // Prepare
+    dynamo.on(UpdateItemCommand).rejects(
+      Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+        name: 'ValidationException',
+      }),
+    );
+    eventBridge
+      .on(PutEventsCommand)
+      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const failure = await handler(closeConnection('req-unpublished'), lambdaContext()).catch(
+      (error: Error) => error,
+    );
+
+    // Assess
+    expect((failure as Error).message).toMatch(
+      /could not be published: .*not authorized.*\. Its idempotency record could not be completed: invoking again may run the action again$/,
     );
   });
 

@@ -257,7 +257,7 @@ describe('Result publishing', () => {
     expect(published).toMatchObject({
       requestId: 'req-1',
       status: 'failed',
-      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again)`,
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again within 14 days)`,
       error: failure.info,
       data: [],
       summary: {},
@@ -322,7 +322,7 @@ describe('Result publishing', () => {
       requestId: 'req-1',
       action: `${'a'.repeat(255)}…`,
       status: 'failed',
-      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again). Its parameter and context are left out: too large for an EventBridge event`,
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again within 14 days). Its parameter and context are left out: too large for an EventBridge event`,
       parameter: {},
       context: {},
       error: failure.info,
@@ -355,7 +355,7 @@ describe('Result publishing', () => {
     [
       'whose result no idempotency record keeps',
       (d: ResultDetail) => markUnrecorded(d),
-      '. The action itself succeeded, but its result could not be recorded: sending the request again would run it again',
+      '. The action itself succeeded, but its result could not be recorded: sending the request again may run it again',
     ],
     [
       'whose id no request can carry (a hand-made event id)',
