@@ -221,7 +221,11 @@ export class EventBridgeResultSink implements ResultSink {
       message: `The result is ${notStored}${succeeded(detail)}`,
       data: [],
       summary: {},
-      error: failure.info,
+      // A caller resends what is retryable: with no record to replay, that could run a mutation twice.
+      error:
+        detail.status === 'success' && isUnrecorded(detail)
+          ? { ...failure.info, retryable: false }
+          : failure.info,
     };
     const without = (left: string) => `Its ${left} left out: too large for an EventBridge event`;
     // A failed stand-in already (a result that could not be serialised) stays one, reduced or not.

@@ -1814,7 +1814,7 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(published[0]).toMatchObject({
       requestId: 'req-once',
       status: 'failed',
-      error: { retryable: true },
+      error: { kind: 'vault', retryable: false },
     });
     expect(published[0]?.message).toMatch(
       /could not be recorded: sending the request again may run it again$/,
