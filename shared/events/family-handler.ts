@@ -4,7 +4,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Family } from '../actions/types.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import type { TaniumClient } from '../tanium/client.ts';
-import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { DeadlineError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
   isEventBridgeEvent,
   type ParsedRequest,
@@ -13,10 +13,10 @@ import {
   usableId,
 } from './envelope.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
-import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor } from './processor.ts';
+import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor, replayable } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
-import { isUnrecorded, type ResultDetail, replacementOf, serialisable } from './result.ts';
+import { type ResultDetail, replacementOf, serialisable } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
 export type { Family } from '../actions/types.ts';
@@ -97,18 +97,18 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
      * published (see ResultSink.publish), which is what a caller gets back. A failure is logged here,
      * since the request itself was already logged as done; so is a result published in another form
      * (failed, or without part of its request: one that could not be serialised or stored), which its
-     * log line and metrics do not show. `lastAttempt`: no redelivery follows (see PublishOptions).
+     * log line and metrics do not show. `options`: see PublishOptions.
      */
     const publish = async (
       sink: ResultSink,
       detail: ResultDetail,
-      lastAttempt = false,
+      options: { lastAttempt: boolean; replayable: boolean },
     ): Promise<ResultDetail> => {
       let published: ResultDetail;
       try {
         published = await sink.publish(
           detail,
-          publishing ? { lastAttempt, signal: publishing.signal } : { lastAttempt },
+          publishing ? { ...options, signal: publishing.signal } : options,
         );
       } catch (error) {
         runtime.logger.error('Could not publish the result event', {
@@ -156,15 +156,15 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const info = delivery(attempt, true);
             const disposition = await processor.process(parsed, info);
             if (publishes(disposition)) {
-              // No record replays an unrecorded result: a redelivery would run the mutation again, so its
-              // result goes out now whatever the vault does, and the message is not sent on.
-              const unrecorded = isUnrecorded(disposition.detail);
-              const published = publish(sink, disposition.detail, isLastAttempt(info) || unrecorded);
+              const published = publish(sink, disposition.detail, {
+                lastAttempt: isLastAttempt(info),
+                replayable: replayable(disposition),
+              });
               release();
               const result = await published;
               // The vault failed transiently to store the result on the last attempt: as after any
               // transient failure there, the message goes on to the DLQ, whose redrive can publish it whole.
-              if (replacementOf(result) === 'failed' && result.error?.retryable && !unrecorded) {
+              if (replacementOf(result) === 'failed' && result.error?.retryable) {
                 throw new TaniumError(result.error.kind, result.message, { retryable: true });
               }
             } else if (disposition.kind === 'retry') {
@@ -218,9 +218,14 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         );
         const disposition = await processor.process(parsed, delivery(1, false));
         if (disposition.kind === 'held') throw disposition.error;
-        // Not redelivered: a transient failure to store an oversized result is published as such, like a
-        // transient failure of the action, instead of failing the invocation into Lambda's retries.
-        return publishes(disposition) ? await publish(sink, disposition.detail, true) : disposition.detail;
+        // Not left to Lambda's retries of the invocation, which would meet the same vault: a transient
+        // failure to store an oversized result is published as such, like a transient failure of the action.
+        return publishes(disposition)
+          ? await publish(sink, disposition.detail, {
+              lastAttempt: true,
+              replayable: replayable(disposition),
+            })
+          : disposition.detail;
       }
       // Lambda keeps the request id across its retries of an asynchronous invocation: with it as the
       // fallback, a retried mutating request finds its idempotency record instead of running again.
@@ -236,11 +241,14 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         return returned;
       }
       try {
-        return await publish(runtime.sink(), disposition.detail, true);
+        return await publish(runtime.sink(), disposition.detail, {
+          lastAttempt: true,
+          replayable: replayable(disposition),
+        });
       } catch (error) {
         // The invocation still fails (an asynchronous one is retried under the same request id), but
         // a synchronous caller must learn the request id, which may have been generated here.
-        throw unpublished(disposition.detail, error);
+        throw unpublished(disposition.detail, error, replayable(disposition));
       }
     } finally {
       publishing?.close();
@@ -253,9 +261,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
  * The error of a direct invocation whose result could not be published. The action ran: invoking again
  * with its request id replays a mutating action's stored result instead of calling Tanium again.
  */
-function unpublished(detail: ResultDetail, error: unknown): TaniumError {
+function unpublished(detail: ResultDetail, error: unknown, replayable: boolean): TaniumError {
   const failure = toTaniumError(error);
-  const again = isUnrecorded(detail)
+  const again = !replayable
     ? 'Its idempotency record could not be completed: invoking again may run the action again'
     : `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`;
   return new TaniumError(
@@ -288,7 +296,7 @@ async function byDeadline(
         error: toTaniumError(late).message,
       });
     });
-    throw new TaniumError(
+    throw new DeadlineError(
       'transient',
       "The Tanium credentials could not be read before the invocation's deadline",
       { retryable: true },

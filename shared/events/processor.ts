@@ -9,7 +9,7 @@ import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import { HeldByAnotherDelivery, type IdempotentExecutor, type StoredOutcome } from './idempotency.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
-import { failedResult, markUnrecorded, type ResultDetail, resultDetail } from './result.ts';
+import { failedResult, type ResultDetail, resultDetail } from './result.ts';
 
 /**
  * What to do with a request once processed:
@@ -30,7 +30,12 @@ import { failedResult, markUnrecorded, type ResultDetail, resultDetail } from '.
  *   earlier attempt that crashed, whose record only a later retry outlives).
  */
 export type Disposition =
-  | { kind: 'final'; detail: ResultDetail }
+  | {
+      kind: 'final';
+      detail: ResultDetail;
+      /** A mutation whose idempotency record could not be completed: nothing replays this result. */
+      unrecorded?: true;
+    }
   | {
       kind: 'retry';
       detail: ResultDetail;
@@ -42,6 +47,14 @@ export type Disposition =
   | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError }
   | { kind: 'held'; detail: ResultDetail; error: TaniumError }
   | { kind: 'answered-elsewhere'; detail: ResultDetail };
+
+/**
+ * Whether an idempotency record replays the disposition's result to a redelivery or a resend: not the
+ * result of a mutation whose record could not be completed (see PublishOptions.replayable).
+ */
+export function replayable(disposition: Disposition): boolean {
+  return !(disposition.kind === 'final' && disposition.unrecorded);
+}
 
 /** Whether this delivery publishes the disposition's result. */
 export function publishes(disposition: Disposition): boolean {
@@ -260,7 +273,6 @@ export class RequestProcessor {
       published,
       outcome,
     );
-    if (unrecorded) markUnrecorded(detail);
     const held = heldElsewhere && (!delivery.redelivered || lastAttempt);
     // A held delivery is counted as a retry too: the request's result comes from another delivery.
     const retrying = (transient && delivery.redelivered && !lastAttempt) || held;
@@ -294,7 +306,7 @@ export class RequestProcessor {
     }
     if (!transient || !delivery.redelivered) {
       this.deps.logger.info(replayed ? 'Replayed the stored result' : 'Request completed', log);
-      return { kind: 'final', detail };
+      return unrecorded ? { kind: 'final', detail, unrecorded } : { kind: 'final', detail };
     }
     if (lastAttempt) {
       this.deps.logger.error(

@@ -4,15 +4,12 @@ import { awsClientConfig } from '../config/aws-client-config.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
-import { MAX_REQUEST_ID_LENGTH } from './envelope.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
 import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
 import {
-  isUnrecorded,
   markReplacement,
   RESULT_DETAIL_TYPE,
   RESULT_SOURCE,
-  type Replacement,
   type ResultDetail,
   replacementOf,
   unserialisableResult,
@@ -30,6 +27,12 @@ export interface PublishOptions {
    */
   lastAttempt?: boolean;
   /**
+   * False for a mutation whose idempotency record could not be completed: nothing replays its result, so
+   * a redelivery (or a caller resending) would run it again. It is then published now whatever the
+   * vault does, as on a last attempt, and a failed stand-in for it is not retryable.
+   */
+  replayable?: boolean;
+  /**
    * Aborted when the invocation is about to end: publishing stops (calls in flight are cancelled) and
    * fails with a retryable error, so the handler still returns which records to redeliver.
    */
@@ -41,7 +44,7 @@ export interface ResultSink {
   /**
    * Publishes the result; resolves with what a caller (a direct invocation) gets back: `detail` itself
    * up to the 6 MB Lambda can return, and above that the detail as published (`dataRef`, no `data`); or
-   * the result published in its place (`isReplacement`): a failed stand-in for a result that cannot be
+   * the result published in its place (`replacementOf`): a failed stand-in for a result that cannot be
    * serialised, and for an oversized one the vault did not store, or that result without the request's
    * parameter and context when they are what made it too big.
    */
@@ -97,14 +100,13 @@ export class EventBridgeResultSink implements ResultSink {
   }
 
   async publish(detail: ResultDetail, options: PublishOptions = {}): Promise<ResultDetail> {
-    const lastAttempt = options.lastAttempt ?? false;
     let outcome: EntryOutcome;
     try {
-      outcome = await this.entryFor(detail, lastAttempt, options.signal);
+      outcome = await this.entryFor(detail, options);
     } catch (error) {
       if (!(error instanceof Unserialisable)) throw error;
       // No retry would help. The stand-in goes through the same size checks as any result.
-      outcome = await this.entryFor(unserialisableResult(detail, error.cause), lastAttempt, options.signal);
+      outcome = await this.entryFor(unserialisableResult(detail, error.cause), options);
     }
     await this.put(outcome.entry, options.signal);
     return outcome.returned;
@@ -136,11 +138,8 @@ export class EventBridgeResultSink implements ResultSink {
   }
 
   /** The event for `detail`, and what a caller gets back (see ResultSink.publish). */
-  private async entryFor(
-    detail: ResultDetail,
-    lastAttempt: boolean,
-    signal: AbortSignal | undefined,
-  ): Promise<EntryOutcome> {
+  private async entryFor(detail: ResultDetail, options: PublishOptions): Promise<EntryOutcome> {
+    const { signal, replayable = true } = options;
     let whole: PutEventsRequestEntry;
     try {
       whole = this.entry(detail);
@@ -149,7 +148,6 @@ export class EventBridgeResultSink implements ResultSink {
       throw new Unserialisable(error);
     }
     if (entrySize(whole) <= MAX_ENTRY_BYTES) return { entry: whole, returned: detail };
-    const published = (event: ResultDetail) => this.published(event);
     if (!this.store) {
       throw new ConfigError(
         `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
@@ -164,21 +162,21 @@ export class EventBridgeResultSink implements ResultSink {
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       const failure = toTaniumError(error);
-      if (failure.retryable && !lastAttempt) throw failure;
-      // Redelivery cannot fix a refused write, and none follows the last attempt: tell the requester
-      // instead of looping to the DLQ or reaching it with no result.
-      return this.unstored(detail, failure);
+      if (failure.retryable && !options.lastAttempt && replayable) throw failure;
+      // Redelivery cannot fix a refused write, none follows the last attempt, and none may follow an
+      // unrecorded result: tell the requester instead of looping to the DLQ or reaching it with no result.
+      return this.unstored(detail, failure, replayable);
     }
     // A caller gets the whole result back unless Lambda could not return it; then the reference.
     const returnable = Buffer.byteLength(whole.Detail ?? '') <= MAX_RESPONSE_BYTES;
     const { data: _data, ...withoutData } = detail;
-    const referenced = published({ ...withoutData, dataRef });
+    const referenced = this.published({ ...withoutData, dataRef });
     if (entrySize(referenced.entry) <= MAX_ENTRY_BYTES) {
       return returnable ? { ...referenced, returned: detail } : referenced;
     }
     // Huge parameters, context or summary: the event keeps what identifies the request, `parameter`
-    // empty and, as they must go too, the summary, then the context (what a caller matches results by);
-    // the stored object has the rest.
+    // empty, then without the summary or the context, whichever is too big, then without both; the
+    // stored object has the rest.
     const base: ResultDetail = {
       ...identity(detail),
       status: detail.status,
@@ -191,10 +189,12 @@ export class EventBridgeResultSink implements ResultSink {
       durationMs: detail.durationMs,
       dataRef,
     };
-    const stripped = this.firstThatFits(
-      [base, { ...base, summary: {} }, { ...base, context: {} }, { ...base, summary: {}, context: {} }],
-      (event) => event,
-    );
+    const stripped = this.firstThatFits([
+      base,
+      { ...base, summary: {} },
+      { ...base, context: {} },
+      { ...base, summary: {}, context: {} },
+    ]);
     if (returnable) return { entry: stripped.entry, returned: detail };
     // Parameters or context near the 6 MB a direct invocation may carry: then only what the event has.
     const returned =
@@ -208,81 +208,42 @@ export class EventBridgeResultSink implements ResultSink {
    * The event for a result too big for an EventBridge event that the vault did not store. What makes a
    * result that big is often the request's own `parameter` or `context` (an intel doc's text, a large
    * context): without them, the action's own status, message, data and summary still go out, so a
-   * mutation that ran is never reported as failed. Otherwise a failed result stands in for it. Either
-   * way the event is marked as a replacement, which the handler logs.
+   * mutation that ran is not reported as failed for its request's size. Otherwise a failed result stands
+   * in for it. Either way the event is marked as a replacement, which the handler logs.
    */
-  private unstored(detail: ResultDetail, failure: TaniumError): EntryOutcome {
-    const notStored = `larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
+  private unstored(detail: ResultDetail, failure: TaniumError, replayable: boolean): EntryOutcome {
+    const notStored = `the result is larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
     const { dataRef: _ref, ...own } = detail;
-    const message = cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
     const failed: ResultDetail = {
       ...own,
       status: 'failed',
-      message: `The result is ${notStored}${succeeded(detail)}`,
+      message: `${capitalised(notStored)}${succeeded(detail, replayable)}`,
       data: [],
       summary: {},
       // A caller resends what is retryable: with no record to replay, that could run a mutation twice.
-      error:
-        detail.status === 'success' && isUnrecorded(detail)
-          ? { ...failure.info, retryable: false }
-          : failure.info,
+      error: replayable ? failure.info : { ...failure.info, retryable: false },
     };
-    const without = (left: string) => `Its ${left} left out: too large for an EventBridge event`;
     // A failed stand-in already (a result that could not be serialised) stays one, reduced or not.
-    const reduced: Replacement = replacementOf(detail) ?? 'reduced';
+    const reduced = replacementOf(detail) ?? 'reduced';
     // Best first: the action's own result before a failed one; the caller's context, which it matches
     // results by, is the last thing left out.
-    const candidates: Array<[Replacement, ResultDetail]> = [
-      [
-        reduced,
-        {
-          ...own,
-          message: `${message}. Its parameter is left out: the result is ${notStored}`,
-          parameter: {},
-        },
-      ],
-      [
-        reduced,
-        {
-          ...own,
-          ...identity(detail),
-          message: `${message}. Its parameter and context are left out: the result is ${notStored}`,
-          parameter: {},
-          context: {},
-        },
-      ],
-      ['failed', failed],
-      [
-        'failed',
-        {
-          ...failed,
-          ...identity(detail),
-          message: `${failed.message}. ${without('parameter is')}`,
-          parameter: {},
-        },
-      ],
-      [
-        'failed',
-        {
-          ...failed,
-          ...identity(detail),
-          message: `${failed.message}. ${without('parameter and context are')}`,
-          parameter: {},
-          context: {},
-        },
-      ],
-    ];
-    return this.firstThatFits(candidates, ([kind, event]) => markReplacement(event, kind));
+    const message = cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
+    return this.firstThatFits([
+      ...withoutRequest({ ...own, message }, notStored).map((event) => markReplacement(event, reduced)),
+      ...[failed, ...withoutRequest(failed, 'too large for an EventBridge event')].map((event) =>
+        markReplacement(event, 'failed'),
+      ),
+    ]);
   }
 
   /**
-   * The first of `candidates` whose event fits an EventBridge entry, else the last one (made to fit by
-   * its caller: cut names and messages, nothing of the request's own).
+   * The first of `events` that fits an EventBridge entry, else the last one, which its caller makes fit
+   * (names and messages cut, nothing of the request's own).
    */
-  private firstThatFits<T>(candidates: readonly T[], event: (candidate: T) => ResultDetail): EntryOutcome {
+  private firstThatFits(events: readonly ResultDetail[]): EntryOutcome {
     let outcome: EntryOutcome | undefined;
-    for (const candidate of candidates) {
-      outcome = this.published(event(candidate));
+    for (const event of events) {
+      outcome = this.published(event);
       if (entrySize(outcome.entry) <= MAX_ENTRY_BYTES) return outcome;
     }
     return outcome!;
@@ -398,15 +359,32 @@ interface EntryOutcome {
 /**
  * What the failed stand-in for a successful result adds: a caller told only "failed" might send the
  * request again under a new id and run a mutation twice. The same id replays a mutating action's stored
- * result, unless none could be recorded, or the id is one no request can carry (a hand-made event's).
+ * result for the records' 14 days, unless none could be recorded (`replayable` false).
  */
-function succeeded(detail: ResultDetail): string {
+function succeeded(detail: ResultDetail, replayable: boolean): string {
   if (detail.status !== 'success') return '';
-  if (isUnrecorded(detail)) {
+  if (!replayable) {
     return '. The action itself succeeded, but its result could not be recorded: sending the request again may run it again';
   }
-  if (detail.requestId.length > MAX_REQUEST_ID_LENGTH) return '. The action itself succeeded';
   return `. The action itself succeeded: send the request again, with the same parameters and "requestId": ${JSON.stringify(detail.requestId)}, for its result (a mutating action is not run again within 14 days)`;
+}
+
+/** `detail` without the request's `parameter`, then without its `context` too; `why` ends the message. */
+function withoutRequest(detail: ResultDetail, why: string): ResultDetail[] {
+  return [
+    { ...detail, message: `${detail.message}. Its parameter is left out: ${why}`, parameter: {} },
+    {
+      ...detail,
+      ...identity(detail),
+      message: `${detail.message}. Its parameter and context are left out: ${why}`,
+      parameter: {},
+      context: {},
+    },
+  ];
+}
+
+function capitalised(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
 }
 
 /** The request id and the action as far as an event stripped to fit keeps them. */

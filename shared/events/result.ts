@@ -67,14 +67,17 @@ export function resultDetail(
  */
 export function unserialisableResult(detail: ResultDetail, error: unknown): ResultDetail {
   const { dataRef: _dataRef, ...rest } = detail;
-  return markReplacement({
-    ...rest,
-    status: 'failed',
-    message: `Unable to serialise the result (a value in Tanium's answer nests too deep): ${error instanceof Error ? error.message : String(error)}`,
-    data: [],
-    summary: {},
-    error: { kind: 'tanium', retryable: false },
-  });
+  return markReplacement(
+    {
+      ...rest,
+      status: 'failed',
+      message: `Unable to serialise the result (a value in Tanium's answer nests too deep): ${error instanceof Error ? error.message : String(error)}`,
+      data: [],
+      summary: {},
+      error: { kind: 'tanium', retryable: false },
+    },
+    'failed',
+  );
 }
 
 /**
@@ -87,7 +90,7 @@ export type Replacement = 'failed' | 'reduced';
 const replacements = new WeakMap<ResultDetail, Replacement>();
 
 /** Marks `detail` as one published in place of the action's own result (see replacementOf). */
-export function markReplacement(detail: ResultDetail, kind: Replacement = 'failed'): ResultDetail {
+export function markReplacement(detail: ResultDetail, kind: Replacement): ResultDetail {
   replacements.set(detail, kind);
   return detail;
 }
@@ -99,27 +102,6 @@ export function markReplacement(detail: ResultDetail, kind: Replacement = 'faile
  */
 export function replacementOf(detail: ResultDetail): Replacement | undefined {
   return replacements.get(detail);
-}
-
-/** Whether `detail` went out in place of the action's own result (see replacementOf). */
-export function isReplacement(detail: ResultDetail): boolean {
-  return replacements.has(detail);
-}
-
-const unrecorded = new WeakSet<ResultDetail>();
-
-/**
- * Marks the result of a mutating action whose idempotency record could not be completed: a request
- * sent again once the in-progress record expires runs the action again instead of replaying this.
- */
-export function markUnrecorded(detail: ResultDetail): ResultDetail {
-  unrecorded.add(detail);
-  return detail;
-}
-
-/** Whether `detail` is a result no idempotency record keeps (see markUnrecorded). */
-export function isUnrecorded(detail: ResultDetail): boolean {
-  return unrecorded.has(detail);
 }
 
 /** `detail`, or the failed result standing in for it when it cannot be serialised (see above). */

@@ -14,7 +14,6 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { createFamilyHandler, PUBLISH_MARGIN_MS } from '../../../shared/events/family-handler.ts';
-import { EventBridgeResultSink } from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
@@ -1429,29 +1428,6 @@ describe('Family handler: a result the vault failed to store, outside SQS', () =
       expect(logs).toContainEqual(replacedLog('req-slow', 'success'));
     },
   );
-
-  it('labels the replacement of a failed result by a failed stand-in as a replacement', async () => {
-    // Prepare: a failed result (unknown action) too large to serialise is replaced, not reduced
-    let deep: unknown = 1;
-    for (let depth = 0; depth < 20_000; depth++) deep = [deep];
-    const sink = {
-      publish: async (detail: ResultDetail) =>
-        new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) }).publish({
-          ...detail,
-          data: [deep],
-        }),
-    };
-    const { handler, logs } = buildHandler('connections', { sink });
-
-    // Act
-    await handler({ action: 'no such action', parameters: {}, requestId: 'req-failed' }, lambdaContext());
-
-    // Assess
-    expect(logs).toContainEqual(replacedLog('req-failed', 'failed'));
-    expect(logs.map((line) => line.message)).not.toContain(
-      'The result was published without part of its request',
-    );
-  });
 });
 
 describe('Family handler: credentials read late', () => {

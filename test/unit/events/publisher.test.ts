@@ -7,12 +7,7 @@ import {
   MAX_ENTRY_BYTES,
   MAX_HOLD_MS,
 } from '../../../shared/events/publisher.ts';
-import {
-  isReplacement,
-  markUnrecorded,
-  type ResultDetail,
-  replacementOf,
-} from '../../../shared/events/result.ts';
+import { type ResultDetail, replacementOf } from '../../../shared/events/result.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import { type ResultStore, resultKey } from '../../../shared/vault/result-store.ts';
 import { acceptAllEntries, publishedDetails } from './fixtures.ts';
@@ -180,7 +175,7 @@ describe('Result publishing', () => {
   it('leaves the summary out of the stripped event too when it is what is huge', async () => {
     // Prepare
     const { sink } = storingSink();
-    const huge = detail({ summary: { note: 's'.repeat(MAX_ENTRY_BYTES) } });
+    const huge = detail({ summary: { note: 's'.repeat(MAX_ENTRY_BYTES) }, context: { ticket: 7 } });
 
     // Act
     await sink.publish(huge);
@@ -192,7 +187,7 @@ describe('Result publishing', () => {
       status: 'success',
       parameter: {},
       summary: {},
-      context: {},
+      context: { ticket: 7 },
       dataRef: expect.objectContaining({ key: resultKey(huge) }),
     });
   });
@@ -297,7 +292,7 @@ describe('Result publishing', () => {
         context,
       });
       expect(returned).toEqual(published);
-      expect(isReplacement(returned)).toBe(true);
+      expect(replacementOf(returned)).toBe('reduced');
     },
   );
 
@@ -352,30 +347,30 @@ describe('Result publishing', () => {
   });
 
   it.each([
-    [
-      'whose result no idempotency record keeps',
-      (d: ResultDetail) => markUnrecorded(d),
-      '. The action itself succeeded, but its result could not be recorded: sending the request again may run it again',
-    ],
-    [
-      'whose id no request can carry (a hand-made event id)',
-      (d: ResultDetail) => Object.assign(d, { requestId: 'e'.repeat(300) }),
-      '. The action itself succeeded',
-    ],
-  ])('does not promise a replay for a successful action %s', async (_what, adjust, ending) => {
-    // Prepare
-    const failure = refused();
-    const own = adjust(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
+    ['refuses the result for good', refused],
+    ['fails transiently', throttled],
+  ])(
+    'does not promise a replay, nor call retryable, a successful mutation no record keeps, when the vault %s',
+    async (_what, error) => {
+      // Prepare: its idempotency record could not be completed, so a resend would run it again
+      const failure = error();
 
-    // Act
-    const returned = await sinkWhoseVaultFails(failure).publish(own);
+      // Act
+      const returned = await sinkWhoseVaultFails(failure).publish(
+        detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }),
+        {
+          replayable: false,
+        },
+      );
 
-    // Assess
-    expect(returned.status).toBe('failed');
-    expect(returned.message).toBe(
-      `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}${ending}`,
-    );
-  });
+      // Assess: published at once, even for a transient failure a redelivery could cure
+      expect(returned).toMatchObject({ status: 'failed', error: { kind: 'vault', retryable: false } });
+      expect(returned.message).toBe(
+        `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded, but its result could not be recorded: sending the request again may run it again`,
+      );
+      expect(publishedDetails(eventBridge)).toEqual([returned]);
+    },
+  );
 
   it('keeps a failed stand-in for an unserialisable result marked as failed when it is reduced too', async () => {
     // Prepare: Tanium's answer nests too deep to serialise, and the request's parameter is huge
