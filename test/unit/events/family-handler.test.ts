@@ -1183,12 +1183,7 @@ describe('Family handler: publishing', () => {
         note: 'x'.repeat(80),
       }));
       request.mockResolvedValue(taniumResponse(rows));
-      s3.on(PutObjectCommand).rejects(
-        Object.assign(new Error('Please reduce your request rate.'), {
-          name: 'SlowDown',
-          $metadata: { httpStatusCode: 503 },
-        }),
-      );
+      vaultThrottles();
       const { handler } = buildHandler('connections');
 
       // Act
@@ -1247,14 +1242,39 @@ describe('Family handler: results that cannot be published as they are', () => {
   });
 });
 
-/** The error line saying a failed result went out in place of the action's (of `status`). */
-function replacedLog(requestId: string, status: ResultDetail['status']) {
+/** The error line saying what went out in place of the action's result (of `status`). */
+function replacementLog(message: string, requestId: string, status: ResultDetail['status']) {
   return expect.objectContaining({
     level: 'error',
-    message: 'The result was replaced by a failed one',
+    message,
     extra: expect.objectContaining({ correlation_id: requestId, status }),
   });
 }
+
+/** A failed result went out in place of the action's. */
+const replacedLog = (requestId: string, status: ResultDetail['status']) =>
+  replacementLog('The result was replaced by a failed one', requestId, status);
+
+/** The result went out without its request's parameter (and context). */
+const reducedLog = (requestId: string, status: ResultDetail['status']) =>
+  replacementLog('The result was published without part of its request', requestId, status);
+
+/** The vault refuses every write (a result too big for an event cannot be stored). */
+const vaultRefuses = () =>
+  s3
+    .on(PutObjectCommand)
+    .rejects(
+      Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+    );
+
+/** The vault is throttled on every write. */
+const vaultThrottles = () =>
+  s3.on(PutObjectCommand).rejects(
+    Object.assign(new Error('Please reduce your request rate.'), {
+      name: 'SlowDown',
+      $metadata: { httpStatusCode: 503 },
+    }),
+  );
 
 describe('Family handler: results that cannot be serialised, returned', () => {
   let deep: unknown = 1;
@@ -1288,27 +1308,10 @@ describe('Family handler: results that cannot be serialised, returned', () => {
   });
 });
 
-/** The error line saying the result went out without its request's parameter (and context). */
-function reducedLog(requestId: string, status: ResultDetail['status']) {
-  return expect.objectContaining({
-    level: 'error',
-    message: 'The result was published without part of its request',
-    extra: expect.objectContaining({ correlation_id: requestId, status }),
-  });
-}
-
 describe('Family handler: a result the vault refused to store', () => {
-  const accessDenied = () =>
-    s3.on(PutObjectCommand).rejects(
-      Object.assign(new Error('Access Denied'), {
-        name: 'AccessDenied',
-        $metadata: { httpStatusCode: 403 },
-      }),
-    );
-
   it("publishes the action's own result without the context that made it too large, and logs it", async () => {
     // Prepare: an unknown action (a failed result) whose context makes it too large for an event
-    accessDenied();
+    vaultRefuses();
     const { handler, logs } = buildHandler('connections');
 
     // Act
@@ -1333,7 +1336,7 @@ describe('Family handler: a result the vault refused to store', () => {
 
   it('reports a mutation that ran as a success, and a redelivery replays that success', async () => {
     // Prepare: a large context makes the result too large; the vault refuses it
-    accessDenied();
+    vaultRefuses();
     const { handler, logs } = buildHandler('connections');
     const body = { ...closeConnection('req-ran'), context: { note: 'x'.repeat(300_000) } };
 
@@ -1361,7 +1364,7 @@ describe('Family handler: a result the vault refused to store', () => {
 
   it('replaces the result with a failed one when its data is what is too large, and logs it', async () => {
     // Prepare
-    accessDenied();
+    vaultRefuses();
     const rows = Array.from({ length: 3000 }, (_, i) => ({
       id: `remote:host-${i}:${i}:1`,
       note: 'x'.repeat(80),
@@ -1391,13 +1394,6 @@ describe('Family handler: a result the vault refused to store', () => {
 });
 
 describe('Family handler: a result the vault failed to store, outside SQS', () => {
-  const slowDown = () =>
-    s3.on(PutObjectCommand).rejects(
-      Object.assign(new Error('Please reduce your request rate.'), {
-        name: 'SlowDown',
-        $metadata: { httpStatusCode: 503 },
-      }),
-    );
   const rows = Array.from({ length: 3000 }, (_, i) => ({
     id: `remote:host-${i}:${i}:1`,
     note: 'x'.repeat(80),
@@ -1410,7 +1406,7 @@ describe('Family handler: a result the vault failed to store, outside SQS', () =
     'publishes a retryable failed result for %s instead of failing into retries that end with none',
     async (_shape, wrap) => {
       // Prepare: no SQS redelivery follows these; Lambda's own retries would meet the same vault
-      slowDown();
+      vaultThrottles();
       request.mockResolvedValue(taniumResponse(rows));
       const { handler, logs } = buildHandler('connections');
 
@@ -1725,78 +1721,50 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
   });
 
-  it('does not promise a replay when the vault cannot store the result of a mutation left unrecorded', async () => {
-    // Prepare: the record cannot be completed, the result is too big (Tanium's answer) and the vault refuses it
-    dynamo.on(UpdateItemCommand).rejects(
-      Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
-        name: 'ValidationException',
-      }),
-    );
-    s3.on(PutObjectCommand).rejects(
-      Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
-    );
-    request.mockResolvedValue(
-      taniumResponse({ status: 'ACCEPTED', taskInfo: { id: 1, note: 'x'.repeat(300_000) } }),
-    );
-    const { handler } = buildHandler('snapshots');
+  it.each([
+    ['refuses it', vaultRefuses],
+    ['is throttled', vaultThrottles],
+  ])(
+    'publishes at once, promising no replay, a mutation left unrecorded whose result the vault %s',
+    async (_what, vault) => {
+      // Prepare: no record completes, the result is too big, and the vault fails on the first attempt
+      dynamo.on(UpdateItemCommand).rejects(
+        Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+          name: 'ValidationException',
+        }),
+      );
+      vault();
+      request.mockResolvedValue(
+        taniumResponse({ status: 'ACCEPTED', taskInfo: { id: 1, note: 'x'.repeat(300_000) } }),
+      );
+      const { handler } = buildHandler('snapshots');
 
-    // Act
-    await handler(
-      sqsEvent(
-        sqsRecord({ action: 'create snapshot', parameters: { connection_id: 'c-1' }, requestId: 'req-big' }),
-      ),
-      lambdaContext(),
-    );
-
-    // Assess
-    const [published] = publishedDetails(eventBridge);
-    expect(published).toMatchObject({ requestId: 'req-big', status: 'failed', data: [] });
-    expect(published?.message).toMatch(/could not be recorded: sending the request again may run it again$/);
-  });
-
-  it('publishes at once, not on a redelivery that would run it again, a mutation left unrecorded that the vault fails to store', async () => {
-    // Prepare: no record completes, the result is too big and the vault is throttled on the first attempt
-    dynamo.on(UpdateItemCommand).rejects(
-      Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
-        name: 'ValidationException',
-      }),
-    );
-    s3.on(PutObjectCommand).rejects(
-      Object.assign(new Error('Please reduce your request rate.'), {
-        name: 'SlowDown',
-        $metadata: { httpStatusCode: 503 },
-      }),
-    );
-    request.mockResolvedValue(
-      taniumResponse({ status: 'ACCEPTED', taskInfo: { id: 1, note: 'x'.repeat(300_000) } }),
-    );
-    const { handler } = buildHandler('snapshots');
-
-    // Act
-    const response = (await handler(
-      sqsEvent(
-        sqsRecord(
-          { action: 'create snapshot', parameters: { connection_id: 'c-1' }, requestId: 'req-once' },
-          { messageId: 'msg-once', receiveCount: 1 },
+      // Act
+      const response = (await handler(
+        sqsEvent(
+          sqsRecord(
+            { action: 'create snapshot', parameters: { connection_id: 'c-1' }, requestId: 'req-once' },
+            { messageId: 'msg-once', receiveCount: 1 },
+          ),
         ),
-      ),
-      lambdaContext(),
-    )) as SQSBatchResponse;
+        lambdaContext(),
+      )) as SQSBatchResponse;
 
-    // Assess: the record is done, with its one result saying what happened
-    expect(response.batchItemFailures).toEqual([]);
-    const published = publishedDetails(eventBridge);
-    expect(published).toHaveLength(1);
-    expect(published[0]).toMatchObject({
-      requestId: 'req-once',
-      status: 'failed',
-      error: { kind: 'vault', retryable: false },
-    });
-    expect(published[0]?.message).toMatch(
-      /could not be recorded: sending the request again may run it again$/,
-    );
-    expect(request).toHaveBeenCalledTimes(1);
-  });
+      // Assess: the record is done, with its one result saying what happened
+      expect(response.batchItemFailures).toEqual([]);
+      const published = publishedDetails(eventBridge);
+      expect(published).toHaveLength(1);
+      expect(published[0]).toMatchObject({
+        requestId: 'req-once',
+        status: 'failed',
+        error: { kind: 'vault', retryable: false },
+      });
+      expect(published[0]?.message).toMatch(
+        /could not be recorded: sending the request again may run it again$/,
+      );
+      expect(request).toHaveBeenCalledTimes(1);
+    },
+  );
 
   it('does not promise a direct caller a replay of a mutation left unrecorded whose result was not published', async () => {
     // Prepare
