@@ -262,6 +262,7 @@ export class TaniumThreatResponseStack extends Stack {
     // The poller heals on its next run; its own alarm below waits for repeated failures.
     for (const family of FAMILIES) {
       this.monitoring.watchFunctionErrors(pascalCase(family), this.functions[family]);
+      this.monitoring.watchReplacedResults(pascalCase(family), family);
     }
     for (const family of MUTATING_FAMILIES) {
       this.monitoring.watchUnrecordedResults(pascalCase(family), family, mutatingActionNames(family));

@@ -45,7 +45,11 @@ export interface LocalEnvironmentOptions {
   signal?: AbortSignal;
 }
 
-const quietMetrics: ActionMetrics = { record: () => undefined, flush: () => undefined };
+const quietMetrics: ActionMetrics = {
+  record: () => undefined,
+  replaced: () => undefined,
+  flush: () => undefined,
+};
 
 /**
  * Starts the emulator and moto, creates the resources and builds one handler per family. Whatever was

@@ -28,6 +28,12 @@ export const POLLER_UNIDENTIFIED_METRIC = 'AlertsWithoutId';
 export const UNRECORDED_RESULTS_METRIC = 'UnrecordedResults';
 
 /**
+ * Results published in another form than the action's own: too big for an event and not stored (the
+ * vault refusing writes), or not serialisable (the family handlers', dimension service only).
+ */
+export const REPLACED_RESULTS_METRIC = 'ReplacedResults';
+
+/**
  * The queue age alarm's threshold: three visibility timeouts. SQS leaves messages received three times
  * or more out of ApproximateAgeOfOldestMessage, so a message it counts has had at most two deliveries,
  * each hidden at most one visibility timeout (the redelivery backoff stays below it). Always under the
@@ -182,6 +188,30 @@ export class Monitoring extends Construct {
           usingMetrics,
           label: `${UNRECORDED_RESULTS_METRIC} (${service})`,
           period: Duration.minutes(5),
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /**
+   * A result went out failed, or without its request's parameter and context, because it could not be
+   * stored in the vault or serialised: the caller did not get what the action returned. Repeated, it is a
+   * vault that refuses writes (a bucket policy, a key), which nothing else reports.
+   */
+  watchReplacedResults(id: string, service: string): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, `${id}ReplacedResultsAlarm`, {
+        alarmDescription: `The ${service} function published results in place of the actions' own (not stored in the vault, or not serialisable; request ids in its log, error level)`,
+        metric: new cloudwatch.Metric({
+          namespace: this.props.metricsNamespace,
+          metricName: REPLACED_RESULTS_METRIC,
+          dimensionsMap: { service },
+          period: Duration.minutes(5),
+          statistic: 'Sum',
         }),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

@@ -124,6 +124,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const reportStandIn = (detail: ResultDetail, published: ResultDetail): void => {
       const replacement = replacementOf(published);
       if (!replacement) return;
+      metrics.replaced();
       const text =
         replacement === 'reduced'
           ? 'The result was published without part of its request'

@@ -17,6 +17,11 @@ export interface RequestObservation {
 
 export interface ActionMetrics {
   record(observation: RequestObservation): void;
+  /**
+   * A result published in another form than the action's own (failed, or without part of its request:
+   * it could not be serialised or stored), which `record` did not see.
+   */
+  replaced(): void;
   /** Writes what this invocation recorded (EMF on stdout). */
   flush(): void;
 }
@@ -27,6 +32,8 @@ export const METRIC_NAMES = {
   retries: 'Retries',
   duration: 'Duration',
   unrecorded: 'UnrecordedResults',
+  /** Per function (dimension `service` only): a result replaced is a vault or data problem, not an action's. */
+  replaced: 'ReplacedResults',
 } as const;
 
 /** What one action's requests added up to in the current invocation. */
@@ -49,6 +56,8 @@ export class PowertoolsActionMetrics implements ActionMetrics {
   private readonly serviceName: string;
   private readonly byAction = new Map<string, Metrics>();
   private readonly tallies = new Map<string, Tally>();
+  private familyMetrics: Metrics | undefined;
+  private replacements = 0;
 
   constructor(options: { namespace: string; serviceName: string }) {
     this.namespace = options.namespace;
@@ -85,6 +94,17 @@ export class PowertoolsActionMetrics implements ActionMetrics {
       metrics.publishStoredMetrics();
     }
     this.tallies.clear();
+    // Only when it happened, as for unrecorded results.
+    if (this.replacements > 0) {
+      this.familyMetrics ??= new Metrics({ namespace: this.namespace, serviceName: this.serviceName });
+      this.familyMetrics.addMetric(METRIC_NAMES.replaced, MetricUnit.Count, this.replacements);
+      this.familyMetrics.publishStoredMetrics();
+      this.replacements = 0;
+    }
+  }
+
+  replaced(): void {
+    this.replacements += 1;
   }
 
   private metricsFor(name: string): Metrics {

@@ -11,6 +11,7 @@ import {
   POLLER_NAME,
   POLLER_REFUSED_METRIC,
   POLLER_UNIDENTIFIED_METRIC,
+  REPLACED_RESULTS_METRIC,
   UNRECORDED_RESULTS_METRIC,
 } from '../../infra/constructs/monitoring.ts';
 import {
@@ -807,6 +808,24 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       },
     );
 
+    it.each(FAMILIES)(
+      "alarms when the %s function publishes results in place of the actions' own",
+      (family) => {
+        // The handlers write ReplacedResults with the service dimension only, whatever the action
+        expect(REPLACED_RESULTS_METRIC).toBe(METRIC_NAMES.replaced);
+        const service = fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME;
+        s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: s.config.metricsNamespace,
+          MetricName: REPLACED_RESULTS_METRIC,
+          Dimensions: [{ Name: 'service', Value: service }],
+          Statistic: 'Sum',
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+        });
+      },
+    );
+
     it('alarms on repeated poller failures and when the poller stops running', () => {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -826,10 +845,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         Threshold: 1,
         TreatMissingData: 'breaching',
       });
-      // A DLQ alarm per family and for the schedule, an error and a queue age alarm per family, one per
-      // family with mutating actions, and five for the poller (lag, dropped alerts, alerts without id,
-      // repeated failures, stopped).
-      expect(alarms()).toHaveLength(3 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
+      // A DLQ alarm per family and for the schedule, an error, a queue age and a replaced results alarm
+      // per family, one per family with mutating actions, and five for the poller (lag, dropped alerts,
+      // alerts without id, repeated failures, stopped).
+      expect(alarms()).toHaveLength(4 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
     });
 
     it('notifies the alarm topic when the environment has one', () => {

@@ -124,7 +124,7 @@ describe('AWS clients against an endpoint that stops answering', () => {
       },
       sink: { publish: async (detail) => detail },
       logger: { debug() {}, info() {}, error() {}, warn: (message) => void warnings.push(message) },
-      metrics: { record() {}, flush() {} },
+      metrics: { record() {}, replaced() {}, flush() {} },
     });
 
     const response = await handler(

@@ -319,7 +319,7 @@ describe('Pipeline: redelivery backoff', () => {
     const handler = createFamilyHandler('snapshots', {
       env: { ...functionEnv(env.resources, 'snapshots'), QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' },
       logger: recordingLogger(logs),
-      metrics: { record: () => undefined, flush: () => undefined },
+      metrics: { record: () => undefined, replaced: () => undefined, flush: () => undefined },
       retryBackoffBaseSeconds: 2,
     });
     env.emulator.faults.add({ method: 'GET', path: `${TR}/snapshot`, kind: 'status', status: 503 });

@@ -1337,7 +1337,7 @@ describe('Family handler: a result the vault refused to store', () => {
   it('reports a mutation that ran as a success, and a redelivery replays that success', async () => {
     // Prepare: a large context makes the result too large; the vault refuses it
     vaultRefuses();
-    const { handler, logs } = buildHandler('connections');
+    const { handler, logs, metrics } = buildHandler('connections');
     const body = { ...closeConnection('req-ran'), context: { note: 'x'.repeat(300_000) } };
 
     // Act
@@ -1360,6 +1360,8 @@ describe('Family handler: a result the vault refused to store', () => {
     });
     expect(replayed).toMatchObject({ requestId: 'req-ran', status: 'success', dataRef: expect.any(Object) });
     expect(logs).toContainEqual(reducedLog('req-ran', 'success'));
+    // The reduced one only: the replay was published whole
+    expect(metrics.replacements).toBe(1);
   });
 
   it('replaces the result with a failed one when its data is what is too large, and logs it', async () => {
@@ -1370,7 +1372,7 @@ describe('Family handler: a result the vault refused to store', () => {
       note: 'x'.repeat(80),
     }));
     request.mockResolvedValue(taniumResponse(rows));
-    const { handler, logs } = buildHandler('connections');
+    const { handler, logs, metrics } = buildHandler('connections');
 
     // Act
     const returned = (await handler(
@@ -1390,6 +1392,7 @@ describe('Family handler: a result the vault refused to store', () => {
       /^The result is larger than an EventBridge event allows and could not be stored/,
     );
     expect(logs).toContainEqual(replacedLog('req-rows', 'success'));
+    expect(metrics.replacements).toBe(1);
   });
 });
 

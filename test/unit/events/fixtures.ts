@@ -54,10 +54,16 @@ export function recordingLogger(lines: LogLine[]): EventLogger {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-export function recordingMetrics(observations: RequestObservation[]): ActionMetrics & { flushes: number } {
+export function recordingMetrics(
+  observations: RequestObservation[],
+): ActionMetrics & { flushes: number; replacements: number } {
   const metrics = {
     flushes: 0,
+    replacements: 0,
     record: (observation: RequestObservation) => void observations.push(observation),
+    replaced: () => {
+      metrics.replacements++;
+    },
     flush: () => {
       metrics.flushes++;
     },

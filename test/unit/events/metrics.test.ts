@@ -77,6 +77,27 @@ describe('per-action metrics', () => {
     expect(list).not.toHaveProperty(METRIC_NAMES.unrecorded);
   });
 
+  it('counts replaced results per function (dimension service only), once per invocation that had some', () => {
+    const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'connections' });
+    const documents = emitted(() => {
+      metrics.record({ action: 'list connections', status: 'success', retrying: false, durationMs: 2 });
+      metrics.replaced();
+      metrics.replaced();
+      metrics.flush();
+    });
+    const next = emitted(() => {
+      metrics.record({ action: 'list connections', status: 'success', retrying: false, durationMs: 2 });
+      metrics.flush();
+    });
+
+    const family = documents.find((document) => METRIC_NAMES.replaced in document);
+    expect(family).toMatchObject({ [METRIC_NAMES.replaced]: 2, service: 'connections' });
+    // The stack's alarm names exactly this dimension: any action, known or not, counts.
+    expect(family?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+    expect(documents.filter((document) => document.action === 'list connections')).toHaveLength(1);
+    expect(next.some((document) => METRIC_NAMES.replaced in document)).toBe(false);
+  });
+
   it('starts every invocation from zero and writes nothing for an invocation without requests', () => {
     const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
     emitted(() => {
