@@ -132,7 +132,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       runtime.logger.error(text, {
         ...requestKeys(detail.requestId, detail.action),
         status: detail.status,
-        message: published.message,
+        publishedMessage: published.message,
       });
     };
     const delivery = (attempt: number, redelivered: boolean): DeliveryInfo => ({

@@ -311,16 +311,14 @@ export class RequestProcessor {
     if (lastAttempt) {
       this.deps.logger.error(
         'Request gave up on its last attempt; the message goes to the dead-letter queue',
-        {
-          ...log,
-          message: result.message,
-        },
+        // `message` is a key Powertools keeps for the line's own text (and drops from extras).
+        { ...log, resultMessage: result.message },
       );
       return { kind: 'gave-up', detail, error: transientError() };
     }
     this.deps.logger.warn('Transient failure; the message will be redelivered', {
       ...log,
-      message: result.message,
+      resultMessage: result.message,
     });
     return { kind: 'retry', detail, error: transientError(), recordMayRemain, heldElsewhere };
   }

@@ -14,6 +14,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { createFamilyHandler, PUBLISH_MARGIN_MS } from '../../../shared/events/family-handler.ts';
+import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
@@ -1975,6 +1976,66 @@ describe('Family handler: settings reach the actions', () => {
       message: 'File is larger than the maximum of 10 bytes allowed by GET_FILE_MAX_BYTES',
       error: { kind: 'too_large', retryable: false },
     });
+  });
+});
+
+describe('Family handler: log lines through Powertools', () => {
+  /** The JSON lines the handler writes (stdout and stderr) while `run` runs. */
+  async function linesWrittenBy(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+    const chunks: string[] = [];
+    const capture = (chunk: string | Uint8Array) => {
+      chunks.push(String(chunk));
+      return true;
+    };
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+    try {
+      await run();
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+    return chunks
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  it('keeps the result message in the retry, give-up and replacement lines (Powertools drops a "message" key)', async () => {
+    // Prepare: the real logger; a transient failure on attempts 1 and 3 of 3, then a result the vault refuses
+    const logger = createPowertoolsLogger('connections', { POWERTOOLS_LOG_LEVEL: 'INFO' });
+    const { handler } = buildHandler('connections', { logger });
+
+    // Act
+    const lines = await linesWrittenBy(async () => {
+      request.mockRejectedValue(
+        new TaniumError('transient', 'Error from server. Status Code: 503', { retryable: true }),
+      );
+      await handler(sqsEvent(sqsRecord(listConnections('req-1'), { receiveCount: 1 })), lambdaContext());
+      await handler(sqsEvent(sqsRecord(listConnections('req-3'), { receiveCount: 3 })), lambdaContext());
+      vaultRefuses();
+      request.mockResolvedValue(
+        taniumResponse(
+          Array.from({ length: 3000 }, (_, i) => ({ id: `remote:h-${i}:${i}:1`, note: 'x'.repeat(80) })),
+        ),
+      );
+      await handler(listConnections('req-big'), lambdaContext());
+    });
+
+    // Assess
+    const line = (message: string) => lines.find((candidate) => candidate.message === message);
+    expect(line('Transient failure; the message will be redelivered')).toMatchObject({
+      resultMessage: 'Unable to list connections. Error message: Error from server. Status Code: 503',
+    });
+    expect(
+      line('Request gave up on its last attempt; the message goes to the dead-letter queue'),
+    ).toMatchObject({
+      resultMessage: 'Unable to list connections. Error message: Error from server. Status Code: 503',
+    });
+    expect(line('The result was replaced by a failed one')).toMatchObject({
+      publishedMessage: expect.stringMatching(/^The result is larger than an EventBridge event allows/),
+    });
+    expect(lines.filter((candidate) => String(candidate.message).includes('reserved key'))).toEqual([]);
   });
 });
 
