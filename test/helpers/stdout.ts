@@ -1,25 +1,50 @@
 import { vi } from 'vitest';
 
+/** Captures what is written to stdout and stderr until `stop`, which returns it as JSON lines. */
+function capture(): { stop(): Record<string, unknown>[] } {
+  const chunks: string[] = [];
+  const keep = (chunk: string | Uint8Array) => {
+    chunks.push(String(chunk));
+    return true;
+  };
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(keep);
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(keep);
+  return {
+    stop: () => {
+      out.mockRestore();
+      err.mockRestore();
+      return chunks
+        .flatMap((chunk) => chunk.split('\n'))
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    },
+  };
+}
+
 /**
  * The JSON lines (Powertools log lines, EMF documents) written to stdout and stderr while `run` runs;
  * nothing reaches the terminal meanwhile.
  */
 export function jsonLinesWrittenBy(run: () => void): Record<string, unknown>[] {
-  const lines: string[] = [];
-  const capture = (chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  };
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+  const capturing = capture();
+  let lines: Record<string, unknown>[] = [];
   try {
     run();
   } finally {
-    out.mockRestore();
-    err.mockRestore();
+    // The streams come back even when `run` throws.
+    lines = capturing.stop();
   }
-  return lines
-    .flatMap((line) => line.split('\n'))
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return lines;
+}
+
+/** As jsonLinesWrittenBy, for work that ends when the promise `run` returns settles. */
+export async function jsonLinesWrittenWhile(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+  const capturing = capture();
+  let lines: Record<string, unknown>[] = [];
+  try {
+    await run();
+  } finally {
+    lines = capturing.stop();
+  }
+  return lines;
 }

@@ -26,6 +26,7 @@ import {
   sqsEvent,
   sqsRecord,
 } from '../../helpers/lambda.ts';
+import { jsonLinesWrittenWhile } from '../../helpers/stdout.ts';
 import {
   acceptAllEntries,
   BUCKET,
@@ -1980,34 +1981,13 @@ describe('Family handler: settings reach the actions', () => {
 });
 
 describe('Family handler: log lines through Powertools', () => {
-  /** The JSON lines the handler writes (stdout and stderr) while `run` runs. */
-  async function linesWrittenBy(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
-    const chunks: string[] = [];
-    const capture = (chunk: string | Uint8Array) => {
-      chunks.push(String(chunk));
-      return true;
-    };
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-    try {
-      await run();
-    } finally {
-      out.mockRestore();
-      err.mockRestore();
-    }
-    return chunks
-      .flatMap((chunk) => chunk.split('\n'))
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  }
-
   it('keeps the result message in the retry, give-up and replacement lines (Powertools drops a "message" key)', async () => {
     // Prepare: the real logger; a transient failure on attempts 1 and 3 of 3, then a result the vault refuses
     const logger = createPowertoolsLogger('connections', { POWERTOOLS_LOG_LEVEL: 'INFO' });
     const { handler } = buildHandler('connections', { logger });
 
     // Act
-    const lines = await linesWrittenBy(async () => {
+    const lines = await jsonLinesWrittenWhile(async () => {
       request.mockRejectedValue(
         new TaniumError('transient', 'Error from server. Status Code: 503', { retryable: true }),
       );
