@@ -4,6 +4,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Family } from '../actions/types.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import type { TaniumClient } from '../tanium/client.ts';
+import { signalAt } from '../tanium/deadline-signals.ts';
 import { DeadlineError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
   isEventBridgeEvent,
@@ -13,7 +14,14 @@ import {
   usableId,
 } from './envelope.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
-import { type DeliveryInfo, isLastAttempt, publishes, RequestProcessor, replayable } from './processor.ts';
+import {
+  type DeliveryInfo,
+  type Disposition,
+  isLastAttempt,
+  publishes,
+  RequestProcessor,
+  replayable,
+} from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
 import { type ResultDetail, replacementOf, serialisable } from './result.ts';
@@ -97,13 +105,15 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
      * published (see ResultSink.publish), which is what a caller gets back. A failure is logged here,
      * since the request itself was already logged as done; so is a result published in another form
      * (failed, or without part of its request: one that could not be serialised or stored), which its
-     * log line and metrics do not show. `options`: see PublishOptions.
+     * log line and metrics do not show. `lastAttempt`: no redelivery follows (see PublishOptions).
      */
     const publish = async (
       sink: ResultSink,
-      detail: ResultDetail,
-      options: { lastAttempt: boolean; replayable: boolean },
+      disposition: Disposition,
+      lastAttempt: boolean,
     ): Promise<ResultDetail> => {
+      const { detail } = disposition;
+      const options = { lastAttempt, replayable: replayable(disposition) };
       let published: ResultDetail;
       try {
         published = await sink.publish(
@@ -157,10 +167,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const info = delivery(attempt, true);
             const disposition = await processor.process(parsed, info);
             if (publishes(disposition)) {
-              const published = publish(sink, disposition.detail, {
-                lastAttempt: isLastAttempt(info),
-                replayable: replayable(disposition),
-              });
+              const published = publish(sink, disposition, isLastAttempt(info));
               release();
               const result = await published;
               // The vault failed transiently to store the result on the last attempt: as after any
@@ -221,12 +228,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         if (disposition.kind === 'held') throw disposition.error;
         // Not left to Lambda's retries of the invocation, which would meet the same vault: a transient
         // failure to store an oversized result is published as such, like a transient failure of the action.
-        return publishes(disposition)
-          ? await publish(sink, disposition.detail, {
-              lastAttempt: true,
-              replayable: replayable(disposition),
-            })
-          : disposition.detail;
+        return publishes(disposition) ? await publish(sink, disposition, true) : disposition.detail;
       }
       // Lambda keeps the request id across its retries of an asynchronous invocation: with it as the
       // fallback, a retried mutating request finds its idempotency record instead of running again.
@@ -242,14 +244,11 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         return returned;
       }
       try {
-        return await publish(runtime.sink(), disposition.detail, {
-          lastAttempt: true,
-          replayable: replayable(disposition),
-        });
+        return await publish(runtime.sink(), disposition, true);
       } catch (error) {
         // The invocation still fails (an asynchronous one is retried under the same request id), but
         // a synchronous caller must learn the request id, which may have been generated here.
-        throw unpublished(disposition.detail, error, replayable(disposition));
+        throw unpublished(disposition, error);
       }
     } finally {
       publishing?.close();
@@ -260,11 +259,13 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 
 /**
  * The error of a direct invocation whose result could not be published. The action ran: invoking again
- * with its request id replays a mutating action's stored result instead of calling Tanium again.
+ * with its request id replays a mutating action's stored result instead of calling Tanium again, unless
+ * its idempotency record could not be completed.
  */
-function unpublished(detail: ResultDetail, error: unknown, replayable: boolean): TaniumError {
+function unpublished(disposition: Disposition, error: unknown): TaniumError {
+  const { detail } = disposition;
   const failure = toTaniumError(error);
-  const again = !replayable
+  const again = !replayable(disposition)
     ? 'Its idempotency record could not be completed: invoking again may run the action again'
     : `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`;
   return new TaniumError(
@@ -285,7 +286,7 @@ async function byDeadline(
   deadline: number,
   logger: Pick<EventLogger, 'warn'>,
 ): Promise<TaniumClient> {
-  const signal = AbortSignal.timeout(Math.max(1, Math.ceil(deadline - Date.now())));
+  const signal = signalAt(deadline);
   try {
     return await unlessAborted(client, signal);
   } catch (error) {
