@@ -270,6 +270,15 @@ export function transportError(
       );
     default: {
       const detail = cause instanceof Error ? cause.message : String(cause);
+      // Anything but a failed connect (a malformed answer, an unknown socket error) may come after the
+      // request reached Tanium: for a POST or PUT that is an uncertain outcome, not a connection failure.
+      if (isWrite && failedSyscall(cause) !== 'connect') {
+        return new TaniumError(
+          'unknown_outcome',
+          `${prefix}${detail}${code ? ` (${code})` : ''} (${method} ${path})${UNKNOWN_OUTCOME_SUFFIX}`,
+          { cause },
+        );
+      }
       return new TaniumError('transport', `${prefix}${detail}${code ? ` (${code})` : ''}`, {
         retryable: false,
         cause,

@@ -188,14 +188,36 @@ describe('Transport errors', () => {
     },
   );
 
+  it('reports a malformed answer to a POST as an uncertain outcome, and to a GET as a connection error', () => {
+    // Arrange: undici's parser failing on the response, after the request was written
+    const parserError = Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), {
+      code: 'HPE_INVALID_CONTENT_LENGTH',
+    });
+
+    // Act
+    const { failure, code } = classifyTransportError(parserError, false);
+    const post = transportError(failure, code, POST, parserError);
+    const get = transportError(failure, code, { ...POST, method: 'GET' }, parserError);
+
+    // Assess
+    expect(failure).toBe('other');
+    expect(post).toMatchObject({ kind: 'unknown_outcome', retryable: false });
+    expect(post.message).toBe(
+      'Error connecting to server: Response does not match the HTTP/1.1 protocol (HPE_INVALID_CONTENT_LENGTH) (POST /plugin/products/threat-response/api/v1/intels) The request may have been processed by Tanium; check before running it again.',
+    );
+    expect(get).toMatchObject({ kind: 'transport', retryable: false });
+    expect(get.message).not.toContain('may have been processed');
+  });
+
   it('keeps an unknown failure final, since it may have happened after the request left', () => {
     // Act
-    const { failure } = classifyTransportError(connectFailure('EPROTO'), false);
+    const error = connectFailure('EPROTO');
+    const { failure } = classifyTransportError(error, false);
 
     // Assess
     expect(failure).toBe('other');
     expect(neverSent(failure)).toBe(false);
-    expect(transportError(failure, 'EPROTO', POST, new Error('boom'))).toMatchObject({
+    expect(transportError(failure, 'EPROTO', POST, error)).toMatchObject({
       kind: 'transport',
       retryable: false,
     });
