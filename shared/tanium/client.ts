@@ -24,7 +24,7 @@ import {
   retryAfterMs,
 } from './retry-policy.ts';
 import { API_V2 } from './routes.ts';
-import { type SessionEntry, sessionEntry } from './session-cache.ts';
+import { rememberSession, type SessionEntry, sessionEntry } from './session-cache.ts';
 import {
   classifyTransportError,
   neverSent,
@@ -338,7 +338,7 @@ export class TaniumClient {
         session = usableSession(typeof value === 'string' ? value : '');
       }
       this.entry.session = session;
-      this.entry.issued.add(session);
+      rememberSession(this.entry, session);
       this.logger.debug('Logged in to Tanium with username and password');
       return session;
     } catch (error) {

@@ -8,8 +8,25 @@ export interface SessionEntry {
   tokenRejected: boolean;
   /** The login in flight, so concurrent requests share one login. */
   login?: Promise<string>;
-  /** Every session string issued here, so messages can redact them. */
+  /** The latest sessions issued here (see MAX_REMEMBERED_SESSIONS), so messages can redact them. */
   issued: Set<string>;
+}
+
+/**
+ * Sessions remembered for redaction. Tanium can only echo a session it was sent, and older ones are no
+ * longer sent; without a bound, a persona lacking a permission (one login per denied request) would grow
+ * the set, and the cost of redacting every error body, for the container's whole life.
+ */
+export const MAX_REMEMBERED_SESSIONS = 8;
+
+/** Records a session issued by a login, forgetting the oldest beyond MAX_REMEMBERED_SESSIONS. */
+export function rememberSession(entry: SessionEntry, session: string): void {
+  entry.issued.delete(session);
+  entry.issued.add(session);
+  for (const oldest of entry.issued) {
+    if (entry.issued.size <= MAX_REMEMBERED_SESSIONS) break;
+    entry.issued.delete(oldest);
+  }
 }
 
 const entries = new Map<string, SessionEntry>();

@@ -3,6 +3,7 @@ import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
 import { causedByDeadline, LoginError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
+import { MAX_REMEMBERED_SESSIONS } from '../../../shared/tanium/session-cache.ts';
 import { digestCredential } from '../../emulator/index.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { capturingLogger, clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
@@ -233,6 +234,29 @@ describe('Tanium client: authentication', () => {
       [`${TR}/status`, 'token', 200],
     ]);
     expect(emulator.requests.at(-1)?.credentialDigest).toBe(digestCredential(emulator.credentials.apiToken));
+  });
+
+  it('remembers only the latest sessions for redaction when every denied request logs in again', async () => {
+    // Prepare: the persona lacks a permission, so each request's token 403 leads to a login (1.2)
+    const client = clientFor(emulator, { auth: 'both' });
+    emulator.removePermission('full', 'threat response alerts read');
+    const denied = MAX_REMEMBERED_SESSIONS + 3;
+
+    // Act
+    for (let i = 0; i < denied; i++) {
+      await taniumFailure(client.request({ method: 'GET', path: `${TR}/alerts` }));
+    }
+
+    // Assess: one login per request, but the redaction list stays bounded and holds the session in use
+    const sessions = emulator.requests
+      .filter((r) => r.path === `${TR}/alerts` && r.credentialKind === 'session')
+      .map((r) => r.credentialDigest);
+    expect(new Set(sessions).size).toBe(denied);
+    const remembered = client
+      .secrets()
+      .map(digestCredential)
+      .filter((digest) => sessions.includes(digest));
+    expect(remembered).toEqual(sessions.slice(-MAX_REMEMBERED_SESSIONS));
   });
 
   it('uses a generic permission text when the action documents none', async () => {
