@@ -94,7 +94,7 @@ export const uploadIntelDoc = defineAction({
       if (!ctx.vault)
         throw new ConfigError('upload intel doc needs the vault for vault_id: set VAULT_BUCKET');
       // A failed read fails the action: posting an empty or partial body would replace a real document.
-      const source = await ctx.vault.readForIntelDoc(vaultId, MAX_BYTES);
+      const source = await ctx.vault.readForIntelDoc(vaultId, MAX_BYTES, ctx.deadline);
       if (source.size === 0) {
         throw new VaultError(`Unable to read vault_id ${vaultId} from the vault: the file is empty`);
       }

@@ -178,7 +178,8 @@ export class Vault {
     const hasher = hashingFor(options);
     const file = claimSpoolFile(this.spoolDir);
     // Large writes (the default is 16 KiB) keep the spool off the extraction's critical path.
-    const sink = createWriteStream(file, { highWaterMark: 1024 * 1024 });
+    // Only this user may read it (it holds extracted evidence, possibly malware), and it must be new.
+    const sink = createWriteStream(file, { highWaterMark: 1024 * 1024, mode: 0o600, flags: 'wx' });
     let writeError: Error | undefined;
     sink.once('error', (error) => {
       writeError = error;
@@ -333,12 +334,22 @@ export class Vault {
    * stored, and a retry would only store it again; the bucket's lifecycle rule expires what is left.
    */
   private async removeIncoming(key: string): Promise<void> {
+    // Bounded like every cleanup call: the file is stored, and a stalled S3 must not hold its result
+    // past the time kept for publishing it.
+    const giveUp = AbortSignal.timeout(CLEANUP_WAIT_MS);
     try {
-      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await unlessAborted(
+        this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: giveUp }),
+        giveUp,
+      );
     } catch (error) {
       this.logger.warn(
         'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
-        { bucket: this.bucket, key, error: s3ErrorDetails(error) },
+        {
+          bucket: this.bucket,
+          key,
+          error: giveUp.aborted ? `no answer within ${CLEANUP_WAIT_MS} ms` : s3ErrorDetails(error),
+        },
       );
     }
   }
@@ -464,46 +475,68 @@ export class Vault {
   /**
    * Reads `vault/<vaultId>` for upload intel doc, streaming and stopping at `maxBytes`. A missing object
    * is a VaultError `Unable to read vault_id <id> from the vault: <reason>` (not retryable); above the
-   * limit: TooLargeError `Intel document is larger than <maxBytes> bytes`.
+   * limit: TooLargeError `Intel document is larger than <maxBytes> bytes`. Stopped at `deadline` (epoch
+   * ms) with a retryable VaultError, so a stalled S3 ends in a result instead of an invocation timeout.
    */
   async readForIntelDoc(
     vaultId: string,
     maxBytes: number = DEFAULTS.intelDocMaxBytes,
+    deadline?: number,
   ): Promise<IntelDocSource> {
     const fail = (reason: string, retryable: boolean, cause?: unknown) =>
       new VaultError(`Unable to read vault_id ${vaultId} from the vault: ${reason}`, { retryable, cause });
     const tooLarge = () => new TooLargeError(`Intel document is larger than ${maxBytes} bytes`);
     if (!VAULT_ID.test(vaultId)) throw fail('not a vault id (40 hex characters)', false);
-    let response: GetObjectCommandOutput;
+    const stop = deadlineAbort(deadline);
+    const { signal } = stop.controller;
+    const late = (cause: unknown) =>
+      fail('the invocation deadline passed before the document was read', true, cause);
     try {
-      response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: vaultKey(vaultId) }));
-    } catch (error) {
-      if (isNotFound(error)) throw fail('no such file in the vault', false, error);
-      throw fail(s3ErrorDetails(error), isRetryableAwsError(error), error);
-    }
-    const stream = response.Body as Readable | undefined;
-    const name = decodeMetadataValue(response.Metadata?.[METADATA_KEYS.fileName]);
-    if (!stream) return { bytes: Buffer.alloc(0), name, size: 0 };
-    if (response.ContentLength !== undefined && response.ContentLength > maxBytes) {
-      stream.destroy();
-      throw tooLarge();
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of stream) {
-        size += (chunk as Buffer).length;
-        if (size > maxBytes) {
-          stream.destroy();
-          throw tooLarge();
-        }
-        chunks.push(chunk as Buffer);
+      let response: GetObjectCommandOutput;
+      try {
+        // Raced as well: the signal reaches an HTTP request, not a retry's wait before the next one.
+        response = await unlessAborted(
+          this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: vaultKey(vaultId) }), {
+            abortSignal: signal,
+          }),
+          signal,
+        );
+      } catch (error) {
+        if (signal.aborted) throw late(error);
+        if (isNotFound(error)) throw fail('no such file in the vault', false, error);
+        throw fail(s3ErrorDetails(error), isRetryableAwsError(error), error);
       }
-    } catch (error) {
-      if (error instanceof TooLargeError) throw error;
-      throw fail(s3ErrorDetails(error), true, error);
+      const stream = response.Body as Readable | undefined;
+      const name = decodeMetadataValue(response.Metadata?.[METADATA_KEYS.fileName]);
+      if (!stream) return { bytes: Buffer.alloc(0), name, size: 0 };
+      if (response.ContentLength !== undefined && response.ContentLength > maxBytes) {
+        stream.destroy();
+        throw tooLarge();
+      }
+      // A body that stalls mid-way is cut at the deadline too.
+      const cut = () => stream.destroy(late(signal.reason));
+      signal.addEventListener('abort', cut, { once: true });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      try {
+        for await (const chunk of stream) {
+          size += (chunk as Buffer).length;
+          if (size > maxBytes) {
+            stream.destroy();
+            throw tooLarge();
+          }
+          chunks.push(chunk as Buffer);
+        }
+      } catch (error) {
+        if (error instanceof TooLargeError || error instanceof VaultError) throw error;
+        throw fail(s3ErrorDetails(error), true, error);
+      } finally {
+        signal.removeEventListener('abort', cut);
+      }
+      return { bytes: Buffer.concat(chunks, size), name, size };
+    } finally {
+      stop.clear();
     }
-    return { bytes: Buffer.concat(chunks, size), name, size };
   }
 
   private item(

@@ -1,0 +1,49 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Vault } from '../../../shared/vault/vault.ts';
+
+const s3 = mockClient(S3Client);
+
+describe('Vault: the spool file', () => {
+  let spoolDir: string;
+
+  beforeEach(() => {
+    spoolDir = mkdtempSync(join(tmpdir(), 'vault-spool-mode-'));
+  });
+  afterEach(() => {
+    s3.reset();
+    rmSync(spoolDir, { recursive: true, force: true });
+  });
+
+  it('is readable by this user only while the extracted file waits in it', async () => {
+    // Prepare: look at the spool file while its upload runs
+    const modes: number[] = [];
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(PutObjectCommand).callsFake(() => {
+      for (const name of readdirSync(spoolDir)) modes.push(statSync(join(spoolDir, name)).mode & 0o777);
+      return {};
+    });
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+
+    // Act
+    await vault.storeEvidence(
+      Readable.from([Buffer.from('malware sample')]),
+      { fileName: 'a.exe' },
+      {
+        maxBytes: 1024,
+      },
+    );
+
+    // Assess: other local users (a CLI run on a shared host) cannot read the evidence
+    expect(modes).toEqual([0o600]);
+  });
+});
