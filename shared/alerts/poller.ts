@@ -225,10 +225,17 @@ function last(page: Page): number {
   return page.ts[page.ts.length - 1] ?? Number.NaN;
 }
 
-/** The id that makes an alert unique (Tanium's `id`, else its `guid`). */
+/**
+ * The id that makes an alert unique (Tanium's `id`, else its `guid`). Only a number or a non-empty string
+ * is one: any object would become "[object Object]", and every alert after the first would pass for it.
+ */
 export function alertKey(alert: Alert): string | undefined {
-  const id = alert.id ?? alert.guid;
-  return id === undefined || id === null ? undefined : String(id);
+  return usableKey(alert.id) ?? usableKey(alert.guid);
+}
+
+function usableKey(value: unknown): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : undefined;
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 function storedId(alert: Alert, key: string): AlertId {
@@ -655,7 +662,9 @@ class PollerRun {
 
   private usePageSize(size: number): void {
     this.pageSize = size;
-    this.overlap = Math.max(1, Math.floor(size / 10));
+    // At least 2: the walk steps by P - M, so with 1 each page would end on coveredTop itself, never
+    // below it, and every page would be re-read as if it ended inside a group (two reads per alert).
+    this.overlap = Math.max(2, Math.floor(size / 10));
     this.windowIds = size - 2 * this.overlap;
   }
 

@@ -51,7 +51,9 @@ const environmentSchema = z.object({
   ),
   POLLER_FIRST_RUN_HOURS: envInteger(0, 24 * 366),
   POLLER_PAGE_SIZE: envInteger(10, 1000),
-  POLLER_MAX_REQUESTS_PER_RUN: envInteger(5, 100_000),
+  // Below 8, a run that must locate the cursor, walk and re-read a page ending inside a burst of equal
+  // createdAt could end every time before saving progress, and the poller would stall (seen at 5).
+  POLLER_MAX_REQUESTS_PER_RUN: envInteger(10, 100_000),
   POLLER_OVERLAP_SECONDS: envInteger(0, 86_400),
   POLLER_RESERVE_SECONDS: envInteger(1, 600),
   POLLER_MAX_RUN_SECONDS: envInteger(0, 900),

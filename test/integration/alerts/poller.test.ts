@@ -361,8 +361,8 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     emulator.state.alerts.addBacklog(1200, 1000);
     const publisherA = new RecordingPublisher();
     const publisherB = new RecordingPublisher();
-    const a = poller({ publisher: publisherA, env: { POLLER_MAX_REQUESTS_PER_RUN: '6' } });
-    const b = poller({ publisher: publisherB, env: { POLLER_MAX_REQUESTS_PER_RUN: '6' } });
+    const a = poller({ publisher: publisherA, env: { POLLER_MAX_REQUESTS_PER_RUN: '10' } });
+    const b = poller({ publisher: publisherB, env: { POLLER_MAX_REQUESTS_PER_RUN: '10' } });
     // Slow alert pages keep every run open long enough for the other poller to meet its lease.
     emulator.faults.add({ method: 'GET', path: ALERTS_PATH, kind: 'delay', ms: 30 });
     // Act

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { alertDetail, alertEntry, entrySize } from '../../../shared/alerts/alert-event.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
-import { runPoller } from '../../../shared/alerts/poller.ts';
+import { alertKey, runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
 import { DeadlineError, LoginError } from '../../../shared/tanium/errors.ts';
 import {
@@ -520,6 +520,26 @@ describe('Alert poller: backlog', () => {
     expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
+  it('walks a backlog a page at a time with the smallest page size, and catches up on the least budget', async () => {
+    // Prepare: pages of 10 (POLLER_PAGE_SIZE's minimum, or a Tanium capping `limit`), no counts
+    tanium.omitFilteredCount = true;
+    const expected = tanium.addSteady(300, 1000, T0);
+
+    // Act
+    const one = await poll({ pageSize: 10, maxRequestsPerRun: 1000 });
+    publisher = new CapturePublisher();
+    store = new MemoryStateStore();
+    const reports = await pollUntilCaughtUp({ pageSize: 10, maxRequestsPerRun: 10 });
+
+    // Assess: one run covers the backlog in about one request per 8 alerts (pages overlapping by 2),
+    // and runs of 10 requests (POLLER_MAX_REQUESTS_PER_RUN's minimum) keep making progress
+    expect(one.status).toBe('caught_up');
+    expect(one.taniumRequests).toBeLessThan(300 / 8 + 12);
+    expect(reports.length).toBeGreaterThan(1);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
   it('finds the cursor again in one request per run from the saved hint', async () => {
     // Prepare
     tanium.addSteady(3000, 1000, T0);
@@ -867,6 +887,16 @@ describe('Alert poller: alerts without a readable createdAt', () => {
 });
 
 describe('Alert poller: alerts without an id', () => {
+  it('identifies an alert by a number or string id, else its guid, never by an object', () => {
+    // Act / Assess
+    expect(alertKey({ id: 7, guid: 'g-7' })).toBe('7');
+    expect(alertKey({ id: 'a-7' })).toBe('a-7');
+    expect(alertKey({ id: { value: 7 }, guid: 'g-7' })).toBe('g-7');
+    expect(alertKey({ id: '', guid: 'g-8' })).toBe('g-8');
+    expect(alertKey({ id: [7] })).toBeUndefined();
+    expect(alertKey({ id: null, guid: { value: 'g' } })).toBeUndefined();
+  });
+
   it('skips an alert without id or guid, counts it once per run, and publishes the others', async () => {
     // Prepare: a backlog whose walk ends by reading the head page again, one alert there without id or guid
     const all = tanium.addSteady(120, 1000, T0);

@@ -71,6 +71,10 @@ describe('Alert poller settings', () => {
     );
     expect(() => loadPollerConfig({ ...base, POLLER_FIRST_RUN_HOURS: '-1' })).toThrow(ConfigError);
     expect(() => loadPollerConfig({ EVENT_BUS_NAME: 'bus' })).toThrow('STATE_TABLE must be set');
+    // Fewer requests than a run needs to locate, walk and re-read could stall the poller for good.
+    expect(() => loadPollerConfig({ ...base, POLLER_MAX_REQUESTS_PER_RUN: '9' })).toThrow(
+      'Invalid poller configuration: POLLER_MAX_REQUESTS_PER_RUN must be a whole number from 10 to 100000',
+    );
   });
 
   it('rejects a raw query that is not key=value', () => {
