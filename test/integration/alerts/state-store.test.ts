@@ -54,11 +54,14 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(await store.save('run-a', 1, checkpoint(NOW - 4_000))).toBe(2);
   });
 
-  it('keeps what an unfinished walk or search learnt, and drops it once a save has none', async () => {
-    // Prepare
+  it('keeps the hints and what an unfinished walk or search learnt, and drops them once a save has none', async () => {
+    // Prepare: every optional field, the ones kept as plain DynamoDB numbers and lists included
     await store.acquire('run-a', NOW + 60_000, NOW);
     const inside: Checkpoint = {
       ...checkpoint(NOW - 5_000),
+      olderCount: 5_120,
+      olderBounds: [4_800, 5_300],
+      newestPublishedAt: NOW - 2_000,
       belowAtLeast: 4_800,
       group: { at: NOW - 4_000, passed: 420, edge: [7, 'guid-8', 9] },
       undated: [12, 'guid-13'],
@@ -70,9 +73,9 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     await store.save('run-a', 1, checkpoint(NOW - 3_000));
     const after = await store.acquire('run-a', NOW + 60_000, NOW + 2_000);
 
-    // Assess
+    // Assess: the later save omits them, so the store removes them rather than keep stale ones
     expect(saved?.checkpoint).toEqual(inside);
-    expect(after?.checkpoint).toEqual(checkpoint(NOW - 3_000));
+    expect(after?.checkpoint).toStrictEqual(checkpoint(NOW - 3_000));
   });
 
   it('lets only the owner release the lease', async () => {

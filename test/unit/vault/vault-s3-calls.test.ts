@@ -108,37 +108,64 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
   });
 
   it('leaves no incoming/ object when a CompleteMultipartUpload in flight at the deadline lands late', async () => {
-    // Prepare: S3 takes 1.5 s to complete the upload (longer than the vault waits after the deadline)
-    // and 0.8 s to abort one; a bucket of one key's state decides what each call finds
+    // Prepare: the deadline passes while S3 is completing the upload. Which of a late Complete and the
+    // vault's abort wins cannot be told in advance: S3 here lets the Complete win (the case that leaves an
+    // object), landing once the abort is sent, or at the latest once the vault has answered. Only the
+    // deadline's timer is faked, so the Complete can make it expire; the vault's own bounded waits run.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldAdvanceTime: true });
+    const deadlineInMs = 600_000;
+    const events: string[] = [];
     const objects = new Set<string>();
-    let aborted = false;
-    s3.on(CompleteMultipartUploadCommand).callsFake(async (input: { Key: string }) => {
-      await sleep(1_500);
-      if (aborted) throw s3Error('NoSuchUpload', 404);
-      objects.add(input.Key);
-      return {};
+    let landNow: () => void = () => undefined;
+    const mayLand = new Promise<void>((resolve) => {
+      landNow = resolve;
     });
-    s3.on(AbortMultipartUploadCommand).callsFake(async (input: { Key: string }) => {
-      await sleep(800);
-      if (objects.has(input.Key)) throw s3Error('NoSuchUpload', 404);
-      aborted = true;
-      return {};
+    let completed: Promise<unknown> = Promise.resolve();
+    s3.on(CompleteMultipartUploadCommand).callsFake((input: { Key: string }) => {
+      vi.advanceTimersByTime(deadlineInMs);
+      completed = mayLand.then(() => {
+        objects.add(input.Key);
+        events.push(`added ${input.Key}`);
+        return {};
+      });
+      return completed;
+    });
+    s3.on(AbortMultipartUploadCommand).callsFake(async () => {
+      // S3 refuses to abort an upload that its Complete has just finished.
+      landNow();
+      await completed;
+      throw s3Error('NoSuchUpload', 404);
     });
     s3.on(DeleteObjectCommand).callsFake(async (input: { Key: string }) => {
-      objects.delete(input.Key);
+      if (objects.delete(input.Key)) events.push(`deleted ${input.Key}`);
       return {};
     });
 
     // Act
-    const error = await failure(
-      streamedVault().storeEvidence(zeros(6 * MiB), { fileName: 'dump.bin' }, { deadline: Date.now() + 100 }),
-    );
-    await sleep(1_000);
+    let error: Error;
+    try {
+      error = await failure(
+        streamedVault().storeEvidence(
+          zeros(6 * MiB),
+          { fileName: 'dump.bin' },
+          { deadline: Date.now() + deadlineInMs },
+        ),
+      );
+      // Had the vault stopped without aborting, its Complete would still land: as late as S3 allows.
+      landNow();
+      await completed;
+    } finally {
+      vi.useRealTimers();
+    }
 
     // Assess
+    const incoming = s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.Key;
     expect(error.message).toBe(
       'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
     );
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(1);
+    expect(incoming).toMatch(/^incoming\//);
+    expect(events).toEqual([`added ${incoming}`, `deleted ${incoming}`]);
     expect([...objects]).toEqual([]);
   });
 
