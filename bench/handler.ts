@@ -73,6 +73,8 @@ async function handlerOverhead(): Promise<{
   const handler = createFamilyHandler('connections', {
     env: { EVENT_BUS_NAME: 'bench-bus', MAX_RECEIVE_COUNT: '3', POWERTOOLS_METRICS_NAMESPACE: 'Bench' },
     credentials: async () => credentials,
+    // As deployed: the client behind the re-read of refused credentials (TaniumClientCache).
+    freshCredentials: async () => credentials,
     eventBridgeClient: new EventBridgeClient({ region: 'us-east-1' }),
   });
   const raw = rawUndiciGet(emulator, PATH);

@@ -4,10 +4,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import { awsClientConfig } from '../config/aws-client-config.ts';
-import { loadCredentials } from '../config/credential-source.ts';
+import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
 import { clientLogger, createPowertoolsLogger } from '../events/logging.ts';
-import type { TaniumClient } from '../tanium/client.ts';
+import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { runPoller } from './poller.ts';
@@ -82,6 +82,8 @@ export interface PollerHandlerOptions {
   /** Environment to read the configuration from (default `process.env`, read at the first invocation). */
   env?: Env;
   credentials?: () => Promise<TaniumCredentials>;
+  /** The credentials past their cache (see TaniumClientCacheOptions); only used with `credentials`. */
+  freshCredentials?: () => Promise<TaniumCredentials>;
   clientOptions?: { random?: () => number };
   /** Replaces Tanium altogether. */
   source?: AlertSource;
@@ -116,12 +118,12 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
   let publisher: AlertPublisher | undefined;
   let metrics: PollerMetrics | undefined;
   let clients: TaniumClientCache | undefined;
-  let cachedSource: { client: TaniumClient; source: AlertSource } | undefined;
+  let cachedSource: { client: TaniumApi; source: AlertSource } | undefined;
 
   async function alertSource(settings: PollerConfig, log: PollerLogger): Promise<AlertSource> {
     if (options.source) return options.source;
     clients ??= new TaniumClientCache({
-      credentials: options.credentials ?? (() => loadCredentials(options.env ?? process.env)),
+      ...credentialReads(options),
       logger: clientLogger(log),
       ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
     });

@@ -1,5 +1,5 @@
 import { listAlertsPage } from '../tanium/alerts.ts';
-import type { TaniumClient } from '../tanium/client.ts';
+import type { TaniumApi } from '../tanium/client.ts';
 import { segment, TR } from '../tanium/routes.ts';
 import type { AlertSource, SourcePage } from './types.ts';
 
@@ -11,7 +11,7 @@ const ACTION = 'alert poller';
  */
 export class TaniumAlertSource implements AlertSource {
   constructor(
-    private readonly client: TaniumClient,
+    private readonly client: TaniumApi,
     private readonly filterPairs: ReadonlyArray<readonly [string, string]> = [],
   ) {}
 

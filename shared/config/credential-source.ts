@@ -14,12 +14,22 @@ let provider: SecretsProvider | undefined;
 /** Each secret value Powertools cached, validated (see credentialsFromSecret). */
 const parsedSecrets = new WeakMap<object, TaniumCredentials>();
 
-/** Reads the credentials secret through Powertools parameters, cached per container for 5 minutes. */
-export async function credentialsFromSecret(secretId: string): Promise<TaniumCredentials> {
+/**
+ * Reads the credentials secret through Powertools parameters, cached per container for 5 minutes.
+ * `fresh`: read it now whatever the cache holds (Tanium refused the cached value), refreshing the cache.
+ */
+export async function credentialsFromSecret(
+  secretId: string,
+  { fresh = false }: { fresh?: boolean } = {},
+): Promise<TaniumCredentials> {
   provider ??= new SecretsProvider({ clientConfig: awsClientConfig() });
   let value: unknown;
   try {
-    value = await provider.get(secretId, { maxAge: SECRET_MAX_AGE_SECONDS, transform: 'json' });
+    value = await provider.get(secretId, {
+      maxAge: SECRET_MAX_AGE_SECONDS,
+      transform: 'json',
+      ...(fresh ? { forceFetch: true } : {}),
+    });
   } catch (error) {
     // The SDK's and Powertools' messages name the secret and the problem, never the value.
     const reason = error instanceof Error ? error.message : String(error);
@@ -114,12 +124,40 @@ export function credentialsFromEnv(env: Env): TaniumCredentials {
 
 /**
  * Where credentials come from, in order: the Secrets Manager secret named by `TANIUM_SECRET_ID` (Lambda),
- * a local JSON file named by `TANIUM_CREDENTIALS_FILE`, or `TANIUM_*` variables.
+ * a local JSON file named by `TANIUM_CREDENTIALS_FILE`, or `TANIUM_*` variables. `fresh` bypasses the
+ * secret's cache (the file and the variables are read as they are every time).
  */
-export async function loadCredentials(env: Env = process.env): Promise<TaniumCredentials> {
-  if (env.TANIUM_SECRET_ID) return credentialsFromSecret(env.TANIUM_SECRET_ID);
+export async function loadCredentials(
+  env: Env = process.env,
+  options: { fresh?: boolean } = {},
+): Promise<TaniumCredentials> {
+  if (env.TANIUM_SECRET_ID) return credentialsFromSecret(env.TANIUM_SECRET_ID, options);
   if (env.TANIUM_CREDENTIALS_FILE) return credentialsFromFile(env.TANIUM_CREDENTIALS_FILE);
   return credentialsFromEnv(env);
+}
+
+export interface CredentialReads {
+  /** The credentials through their cache. */
+  credentials: () => Promise<TaniumCredentials>;
+  /** The credentials past their cache, for when Tanium refused the cached ones (see TaniumClientCache). */
+  freshCredentials?: () => Promise<TaniumCredentials>;
+}
+
+/**
+ * How a handler reads its credentials: the reads it was given (tests, the CLI; re-read past the cache only
+ * when given that read too), else `loadCredentials` from `env`.
+ */
+export function credentialReads(options: Partial<CredentialReads> & { env?: Env }): CredentialReads {
+  if (options.credentials) {
+    return options.freshCredentials
+      ? { credentials: options.credentials, freshCredentials: options.freshCredentials }
+      : { credentials: options.credentials };
+  }
+  const env = options.env ?? process.env;
+  return {
+    credentials: () => loadCredentials(env),
+    freshCredentials: () => loadCredentials(env, { fresh: true }),
+  };
 }
 
 /** Forgets the cached secret (tests). */

@@ -3,7 +3,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Family } from '../actions/types.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
-import type { TaniumClient } from '../tanium/client.ts';
+import type { TaniumApi } from '../tanium/client.ts';
 import { signalAt } from '../tanium/deadline-signals.ts';
 import { DeadlineError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
@@ -85,7 +85,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const deadline = now + Math.max(0, remaining - PUBLISH_RESERVE_MS);
     const publishing = context ? publishWindow(remaining - PUBLISH_MARGIN_MS) : undefined;
     // One credential read per invocation, shared by every record of the batch.
-    let client: Promise<TaniumClient> | undefined;
+    let client: Promise<TaniumApi> | undefined;
     const processor = new RequestProcessor({
       family,
       client: () => {
@@ -282,10 +282,10 @@ function unpublished(disposition: Disposition, error: unknown): TaniumError {
  * instead of the invocation timing out with the whole batch.
  */
 async function byDeadline(
-  client: Promise<TaniumClient>,
+  client: Promise<TaniumApi>,
   deadline: number,
   logger: Pick<EventLogger, 'warn'>,
-): Promise<TaniumClient> {
+): Promise<TaniumApi> {
   const signal = signalAt(deadline);
   try {
     return await unlessAborted(client, signal);

@@ -3,7 +3,7 @@ import { executeAction } from '../actions/execute.ts';
 import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
-import { type TaniumClient, withLogContext } from '../tanium/client.ts';
+import { type TaniumApi, withLogContext } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import { HeldByAnotherDelivery, type IdempotentExecutor, type StoredOutcome } from './idempotency.ts';
@@ -77,7 +77,7 @@ export interface DeliveryInfo {
 /** What the processor needs from the container: built lazily, reused across requests. */
 export interface ProcessorDependencies {
   family: Family;
-  client(): Promise<TaniumClient>;
+  client(): Promise<TaniumApi>;
   /** Only called for mutating actions. */
   idempotency(): IdempotentExecutor;
   vault(): VaultPort | undefined;

@@ -5,11 +5,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import type { Family, VaultPort } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
-import { loadCredentials } from '../config/credential-source.ts';
+import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
 import { loadSettings, requireSetting, type Settings } from '../config/settings.ts';
 import { idempotencyKeyPrefix } from '../config/state-keys.ts';
-import type { TaniumClient } from '../tanium/client.ts';
+import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { type ResultStore, S3ResultStore } from '../vault/result-store.ts';
 import { createIdempotentExecutor, type IdempotentExecutor } from './idempotency.ts';
@@ -24,6 +24,8 @@ export interface FamilyHandlerOptions {
   /** Environment to read the settings from (default `process.env`, read at the first invocation). */
   env?: Env;
   credentials?: () => Promise<TaniumCredentials>;
+  /** The credentials past their cache (see TaniumClientCacheOptions); only used with `credentials`. */
+  freshCredentials?: () => Promise<TaniumCredentials>;
   /** Options for the Tanium client (tests: a fixed `random` for backoff). */
   clientOptions?: { random?: () => number };
   eventBridgeClient?: EventBridgeClient;
@@ -97,9 +99,9 @@ export class FamilyRuntime {
   }
 
   /** The container's Tanium client, rebuilt only when the credential changed (a rotated secret). */
-  client(): Promise<TaniumClient> {
+  client(): Promise<TaniumApi> {
     this.clients ??= new TaniumClientCache({
-      credentials: this.options.credentials ?? (() => loadCredentials(this.options.env ?? process.env)),
+      ...credentialReads(this.options),
       logger: clientLogger(this.logger),
       ...(this.options.clientOptions ? { clientOptions: this.options.clientOptions } : {}),
     });

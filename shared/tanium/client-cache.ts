@@ -1,13 +1,34 @@
 import { createHash } from 'node:crypto';
 import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
-import { type ClientLogger, TaniumClient } from './client.ts';
+import { unlessAborted } from '../config/unless-aborted.ts';
+import { type ClientLogger, type TaniumApi, TaniumClient, type TaniumRequest } from './client.ts';
+import { signalAt } from './deadline-signals.ts';
+import { causedByDeadline, TaniumError, toTaniumError } from './errors.ts';
+
+/** The least time between two early re-reads of the credentials after Tanium refused them. */
+export const CREDENTIALS_RECHECK_MS = 60_000;
 
 export interface TaniumClientCacheOptions {
   /** The credentials, read through their own cache (Secrets Manager, a file, the environment). */
   credentials: () => Promise<TaniumCredentials>;
+  /**
+   * The credentials read past that cache (Secrets Manager's value now), once Tanium refused the cached
+   * ones; the read also refreshes the cache. Absent: a refused credential is final until the cache expires.
+   */
+  freshCredentials?: () => Promise<TaniumCredentials>;
   logger: ClientLogger;
   /** Options for the client (tests: a fixed `random` for backoff). */
   clientOptions?: { random?: () => number };
+  /** The clock of the re-read's rate limit (tests). */
+  now?: () => number;
+}
+
+interface Entry {
+  credentials: TaniumCredentials;
+  key: string;
+  client: TaniumClient;
+  /** What callers get: the client, or the client behind the re-check of refused credentials. */
+  api: TaniumApi;
 }
 
 /**
@@ -28,24 +49,122 @@ function clientKey(credentials: TaniumCredentials): string {
 }
 
 /**
+ * Tanium refused the credential itself (a final 401 or 403, or a login that failed on the answer), not
+ * the network or the deadline: a request Tanium never carried out, which a new credential may pass.
+ */
+function refusedCredential(error: unknown): boolean {
+  return (
+    error instanceof TaniumError &&
+    (error.kind === 'auth' || error.kind === 'permission') &&
+    !causedByDeadline(error)
+  );
+}
+
+/**
  * A container's Tanium client. The credentials are read on every call (once per invocation); the client,
  * with its sockets and its session, is rebuilt only when the secret changed (a rotated value).
+ *
+ * With `freshCredentials`, a request Tanium refuses makes the container read the secret again at once
+ * (at most once a minute) instead of when its cache expires: a token rotated and revoked at once would
+ * otherwise fail every request of a warm container for minutes, finally (`auth` is not retryable). When
+ * the value changed, the refused request is sent once more with it.
  */
 export class TaniumClientCache {
-  private cached: { credentials: TaniumCredentials; key: string; client: TaniumClient } | undefined;
+  private cached: Entry | undefined;
+  private recheck: Promise<Entry | undefined> | undefined;
+  private lastRecheck = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: TaniumClientCacheOptions) {}
 
-  async get(): Promise<TaniumClient> {
+  async get(): Promise<TaniumApi> {
     const credentials = await this.options.credentials();
     // The secret source hands back the same object while its cache holds: nothing to hash then.
-    if (this.cached?.credentials === credentials) return this.cached.client;
+    if (this.cached?.credentials === credentials) return this.cached.api;
+    return this.adopt(credentials).api;
+  }
+
+  private adopt(credentials: TaniumCredentials): Entry {
     const key = clientKey(credentials);
-    const client =
-      this.cached?.key === key
-        ? this.cached.client
-        : new TaniumClient(credentials, { logger: this.options.logger, ...this.options.clientOptions });
-    this.cached = { credentials, key, client };
-    return client;
+    if (this.cached?.key === key) {
+      this.cached = { ...this.cached, credentials };
+      return this.cached;
+    }
+    const client = new TaniumClient(credentials, {
+      logger: this.options.logger,
+      ...this.options.clientOptions,
+    });
+    const entry: Entry = { credentials, key, client, api: client };
+    if (this.options.freshCredentials) entry.api = this.rechecking(entry);
+    this.cached = entry;
+    return entry;
+  }
+
+  /** `entry`'s client, sending a request Tanium refused once more when a re-read finds a new secret. */
+  private rechecking(entry: Entry): TaniumApi {
+    let current = entry;
+    const send = async <T>(
+      request: TaniumRequest,
+      call: (client: TaniumClient) => Promise<T>,
+    ): Promise<T> => {
+      const used = current;
+      try {
+        return await call(used.client);
+      } catch (error) {
+        if (!refusedCredential(error)) throw error;
+        const fresh = await this.afterRefusal(used, request.deadline);
+        if (!fresh) throw error;
+        // Later calls of the same action go straight to the new client.
+        current = fresh;
+        return call(fresh.client);
+      }
+    };
+    return {
+      get credentials() {
+        return current.client.credentials;
+      },
+      errorText: (body, contentType) => current.client.errorText(body, contentType),
+      request: (request) => send(request, (client) => client.request(request)),
+      stream: (request) => send(request, (client) => client.stream(request)),
+    };
+  }
+
+  /**
+   * The entry to send a refused request with again: one adopted since `refused` was used, or one a
+   * re-read of the secret finds changed; undefined when the secret is the same, was re-read within the
+   * last CREDENTIALS_RECHECK_MS, or cannot be read before `deadline`.
+   */
+  private async afterRefusal(refused: Entry, deadline: number | undefined): Promise<Entry | undefined> {
+    if (this.cached && this.cached.key !== refused.key) return this.cached;
+    const now = (this.options.now ?? Date.now)();
+    if (!this.recheck) {
+      if (now - this.lastRecheck < CREDENTIALS_RECHECK_MS) return undefined;
+      this.lastRecheck = now;
+      this.recheck = this.reread(refused).finally(() => {
+        this.recheck = undefined;
+      });
+    }
+    if (deadline === undefined || !Number.isFinite(deadline)) return this.recheck;
+    try {
+      return await unlessAborted(this.recheck, signalAt(deadline));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async reread(refused: Entry): Promise<Entry | undefined> {
+    try {
+      const credentials = await this.options.freshCredentials!();
+      const entry = this.adopt(credentials);
+      if (entry.key === refused.key) return undefined;
+      this.options.logger.warn(
+        'Tanium refused the credentials this container had cached, and the secret holds new ones: using them',
+      );
+      return entry;
+    } catch (error) {
+      this.options.logger.warn('Could not read the Tanium credentials again after Tanium refused them', {
+        error: toTaniumError(error).message,
+      });
+      return undefined;
+    }
   }
 }

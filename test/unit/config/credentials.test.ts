@@ -5,6 +5,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  credentialReads,
   credentialsFromEnv,
   credentialsFromFile,
   loadCredentials,
@@ -294,6 +295,47 @@ describe('Credentials', () => {
     // Assess
     expect(first.apiToken).toBe('one');
     expect(second.apiToken).toBe('two');
+  });
+
+  it('reads the secret past its cache when asked, and keeps the new value cached', async () => {
+    // Prepare: the secret is rotated after the container cached it
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'one' }) })
+      .resolves({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'two' }) });
+    const env = { TANIUM_SECRET_ID: 'tanium/creds' };
+    await loadCredentials(env);
+
+    // Act
+    const cached = await loadCredentials(env);
+    const fresh = await loadCredentials(env, { fresh: true });
+    const afterwards = await loadCredentials(env);
+
+    // Assess
+    expect([cached.apiToken, fresh.apiToken, afterwards.apiToken]).toEqual(['one', 'two', 'two']);
+    expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+
+  it('re-reads past the cache only where the credentials come from the configuration or a given read', async () => {
+    // Prepare
+    const given = async () =>
+      parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok' }, 'test');
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'one' }) })
+      .resolves({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'two' }) });
+
+    // Act
+    const configured = credentialReads({ env: { TANIUM_SECRET_ID: 'tanium/creds' } });
+    const cached = [await configured.credentials(), await configured.credentials()];
+    const fresh = await configured.freshCredentials?.();
+    const injected = credentialReads({ credentials: given });
+    const both = credentialReads({ credentials: given, freshCredentials: given });
+
+    // Assess
+    expect([...cached, fresh].map((credentials) => credentials?.apiToken)).toEqual(['one', 'one', 'two']);
+    expect(injected).toEqual({ credentials: given });
+    expect(both).toEqual({ credentials: given, freshCredentials: given });
   });
 
   it('explains how to fill a secret that has no string value', async () => {

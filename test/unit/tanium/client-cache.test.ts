@@ -44,7 +44,7 @@ describe('Tanium client cache', () => {
 
     // Assess
     expect(after).not.toBe(before);
-    expect(after.secrets()).toContain('token-two-456');
+    expect(after.credentials.apiToken).toBe('token-two-456');
     expect(await cache.get()).toBe(after);
   });
 

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TaniumCredentials } from '../../../shared/config/credentials.ts';
+import { closeAgents } from '../../../shared/tanium/agent.ts';
+import { CREDENTIALS_RECHECK_MS, TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
+import { ConfigError } from '../../../shared/tanium/errors.ts';
+import { TR } from '../../../shared/tanium/routes.ts';
+import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
+import { digestCredential } from '../../emulator/index.ts';
+import { taniumFailure } from '../../helpers/failure.ts';
+import { capturingLogger, credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
+
+const STATUS = { method: 'GET', path: `${TR}/status` } as const;
+
+/**
+ * A Secrets Manager secret as a container sees it through Powertools: `credentials` answers from a
+ * cache, `freshCredentials` reads the secret now and refreshes that cache (forceFetch).
+ */
+class SecretStandIn {
+  value: TaniumCredentials;
+  private cached: TaniumCredentials;
+  freshReads = 0;
+
+  constructor(initial: TaniumCredentials) {
+    this.value = initial;
+    this.cached = initial;
+  }
+
+  readonly credentials = async (): Promise<TaniumCredentials> => this.cached;
+
+  readonly freshCredentials = async (): Promise<TaniumCredentials> => {
+    this.freshReads++;
+    this.cached = this.value;
+    return this.value;
+  };
+}
+
+describe('Tanium client: a secret rotated while its value is cached', () => {
+  let emulator: Emulator;
+  let now: number;
+
+  beforeAll(async () => {
+    emulator = await startTestEmulator();
+  });
+  afterAll(async () => {
+    await closeAgents();
+    await emulator.close();
+  });
+  beforeEach(() => {
+    emulator.reset();
+    clearSessionCache();
+    now = 1_000_000;
+  });
+
+  function cacheOver(secret: SecretStandIn, logger = capturingLogger()): TaniumClientCache {
+    return new TaniumClientCache({
+      credentials: secret.credentials,
+      freshCredentials: secret.freshCredentials,
+      logger,
+      clientOptions: { random: () => 0 },
+      now: () => now,
+    });
+  }
+
+  /** A second token of the full persona, as a rotation would create before revoking the first. */
+  function rotatedToken(): string {
+    return emulator.state.auth.addToken({ persona: 'full' }).value;
+  }
+
+  it('sends a request the revoked token got refused once more with the new token, and keeps it', async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const cache = cacheOver(secret, logger);
+    const api = await cache.get();
+    await api.request(STATUS);
+    const newToken = rotatedToken();
+    secret.value = credentialsFor(emulator, { secret: { api_token: newToken } });
+    emulator.expireToken(emulator.credentials.apiToken);
+
+    // Act
+    const refusedFirst = await api.request(STATUS);
+    const next = await api.request(STATUS);
+    const nextInvocation = await (await cache.get()).request(STATUS);
+
+    // Assess: one extra request and one read of the secret; the action's later calls, and the next
+    // invocation's, use the new token directly
+    expect([refusedFirst.status, next.status, nextInvocation.status]).toEqual([200, 200, 200]);
+    expect(emulator.requests.map((r) => [r.credentialDigest, r.status])).toEqual([
+      [digestCredential(emulator.credentials.apiToken), 200],
+      [digestCredential(emulator.credentials.apiToken), 401],
+      [digestCredential(newToken), 200],
+      [digestCredential(newToken), 200],
+      [digestCredential(newToken), 200],
+    ]);
+    expect(secret.freshReads).toBe(1);
+    expect(logger.lines.join('\n')).toContain('the secret holds new ones');
+    expect(logger.lines.join('\n')).not.toContain(newToken);
+  });
+
+  it('sends it once more after a failed login when the password was changed', async () => {
+    // Prepare: username and password only; the session expires, and the password changed meanwhile
+    const secret = new SecretStandIn(credentialsFor(emulator, { auth: 'password' }));
+    const cache = cacheOver(secret);
+    const api = await cache.get();
+    await api.request(STATUS);
+    const { username, domain } = emulator.credentials;
+    emulator.state.auth.addUser({ username, domain, password: 'new-password-1', persona: 'full' });
+    secret.value = credentialsFor(emulator, { auth: 'password', secret: { password: 'new-password-1' } });
+    emulator.expireAllSessions();
+
+    // Act
+    const response = await api.request(STATUS);
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(emulator.requests.map((r) => [r.path, r.status])).toEqual([
+      ['/api/v2/session/login', 200],
+      [`${TR}/status`, 200],
+      [`${TR}/status`, 403],
+      ['/api/v2/session/login', 401],
+      ['/api/v2/session/login', 200],
+      [`${TR}/status`, 200],
+    ]);
+    expect(secret.freshReads).toBe(1);
+  });
+
+  it('reports the refusal when the secret did not change, and reads it again at most once a minute', async () => {
+    // Prepare: the token expired and nobody rotated it
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret).get();
+    emulator.expireToken();
+
+    // Act
+    const first = await taniumFailure(api.request(STATUS));
+    const second = await taniumFailure(api.request(STATUS));
+    now += CREDENTIALS_RECHECK_MS;
+    const third = await taniumFailure(api.request(STATUS));
+
+    // Assess: nothing is sent twice; the refusal is the contract's final auth failure
+    expect([first.kind, second.kind, third.kind]).toEqual(['auth', 'auth', 'auth']);
+    expect(first.message).toMatch(/^Authentication failed \(HTTP 401\): Tanium rejected the API token/);
+    expect(emulator.requests).toHaveLength(3);
+    expect(secret.freshReads).toBe(2);
+  });
+
+  it('reports the refusal when the secret cannot be read again, with a warning', async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const cache = new TaniumClientCache({
+      credentials: secret.credentials,
+      freshCredentials: async () => {
+        throw new ConfigError("Unable to read the Tanium credentials secret 'tanium': not allowed");
+      },
+      logger,
+    });
+    emulator.expireToken();
+
+    // Act
+    const error = await taniumFailure((await cache.get()).request(STATUS));
+
+    // Assess
+    expect(error.kind).toBe('auth');
+    expect(emulator.requests).toHaveLength(1);
+    expect(logger.lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toContainEqual({
+      level: 'warn',
+      message: 'Could not read the Tanium credentials again after Tanium refused them',
+      error: "Unable to read the Tanium credentials secret 'tanium': not allowed",
+    });
+  });
+});
