@@ -5,7 +5,7 @@ import { type AddressInfo, connect, createServer as createNetServer, type Socket
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
-import { CONNECT_TIMEOUT_MS, closeAgents } from '../../../shared/tanium/agent.ts';
+import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
@@ -407,18 +407,24 @@ describe('Tanium client: transport, retries and responses', () => {
     });
 
     it('cuts an attempt at the invocation deadline', async () => {
+      // Prepare: Tanium holds its answer past the deadline
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 4000 });
       const client = clientFor(emulator);
-      const started = Date.now();
+
+      // Act
       const error = await taniumFailure(
         client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 1500 }),
       );
+      const sent = emulator.requests.filter((entry) => entry.path === CONNS);
+
+      // Assess: the one attempt was given up while Tanium still held its answer (no status written yet),
+      // not waited for and then reported late
       expect(error.message).toBe(
         `Error connecting to server: the invocation ran out of time during GET ${CONNS}`,
       );
       // What tells the alert poller its time for reading is up, not that Tanium failed.
       expect(error).toBeInstanceOf(DeadlineError);
-      expect(Date.now() - started).toBeLessThan(3500);
+      expect(sent.map((entry) => entry.status)).toEqual([0]);
     });
 
     it('reports a write already sent when the deadline cut it as one that may have been processed', async () => {
@@ -467,14 +473,13 @@ describe('Tanium client: transport, retries and responses', () => {
         // Prepare: a port that accepts the connection and never answers the TLS hello
         const silent = await startSilentEndpoint();
         const client = clientFor(emulator, { secret: { base_url: silent.url.replace('http:', 'https:') } });
-        const started = Date.now();
         try {
           // Act
           const error = await requestWithin(client, method, 1500);
 
-          // Assess: at the deadline, not the 10 s connect timeout
+          // Assess: cut by the deadline while the handshake was still pending ("nothing was sent" comes
+          // only from there), not ended by the 10 s connect timeout, which reads as a request cut mid-way
           expectNothingSent(error, method);
-          expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_MS / 2);
         } finally {
           silent.close();
         }

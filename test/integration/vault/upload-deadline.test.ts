@@ -71,6 +71,76 @@ function holdingClient(
   return client;
 }
 
+/** A call to a held command: the abort signal it was sent with, and whether it has settled. */
+interface HeldCall {
+  command: string;
+  signal: AbortSignal | undefined;
+  /** Whether the signal had already fired when the call was made (the deadline came before it). */
+  abortedWhenSent: boolean;
+  settled: boolean;
+  done: Promise<unknown>;
+}
+
+/**
+ * A client of its own on moto whose `commands` S3 holds until the test calls `release`: before the
+ * request is sent (a slow S3), or, `answered`, after S3 has done the work (an answer that comes late).
+ * Nothing but `release` ends the hold, so a caller that settles while a call is held did not wait for it.
+ */
+function gatedClient(
+  commands: string[],
+  { answered = false }: { answered?: boolean } = {},
+): { client: S3Client; held: HeldCall[]; release(): Promise<void> } {
+  const client = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const held = commands.includes(context.commandName ?? '');
+      if (held && !answered) await gate;
+      const result = await next(args);
+      if (held && answered) await gate;
+      return result;
+    },
+    { step: 'finalizeRequest', name: 'hold' },
+  );
+  const held: HeldCall[] = [];
+  const send = client.send.bind(client) as (command: object, options?: unknown) => Promise<unknown>;
+  client.send = ((command: object, options?: { abortSignal?: AbortSignal }) => {
+    const sent = send(command, options);
+    const name = command.constructor.name;
+    if (commands.includes(name)) {
+      const signal = options?.abortSignal;
+      const call: HeldCall = {
+        command: name,
+        signal,
+        abortedWhenSent: signal?.aborted ?? false,
+        settled: false,
+        done: sent,
+      };
+      sent.then(
+        () => (call.settled = true),
+        () => (call.settled = true),
+      );
+      held.push(call);
+    }
+    return sent;
+  }) as S3Client['send'];
+  return {
+    client,
+    held,
+    async release() {
+      open();
+      await Promise.allSettled(held.map((call) => call.done));
+    },
+  };
+}
+
+/**
+ * How long a test gives the vault to reach its held call: the deadline comes after that call is made,
+ * and only the test's release ends the hold, so the test's outcome does not depend on this margin.
+ */
+const REACH_HELD_CALL_MS = 3_000;
+
 const DEADLINE_PASSED =
   'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished';
 
@@ -103,20 +173,28 @@ describe('Vault: the invocation deadline in the middle of a spooled upload', () 
   });
 
   it('fails within the cleanup bound of the deadline when S3 holds the abort too', async () => {
-    // Prepare: a client of its own whose parts and abort are both held far past the deadline
-    const deadline = Date.now() + 2_000;
-    const slow = holdingClient(['UploadPartCommand', 'AbortMultipartUploadCommand'], deadline, 8_000);
-    const vault = new Vault({ bucket: BUCKET, client: slow, spoolDir });
+    // Prepare: a client of its own whose parts and abort are both held until the test releases them
+    const deadline = Date.now() + REACH_HELD_CALL_MS;
+    const slow = gatedClient(['UploadPartCommand', 'AbortMultipartUploadCommand']);
+    const vault = new Vault({ bucket: BUCKET, client: slow.client, spoolDir });
 
-    // Act
-    const error = await failure(store(vault, randomBytes(12 * MiB), 'pagefile.sys', deadline));
-    const lateBy = Date.now() - deadline;
+    try {
+      // Act
+      const error = await failure(store(vault, randomBytes(12 * MiB), 'pagefile.sys', deadline));
+      const parts = slow.held.filter((call) => call.command === 'UploadPartCommand');
+      const aborts = slow.held.filter((call) => call.command === 'AbortMultipartUploadCommand');
 
-    // Assess: the failure does not wait on the abort, and the spool file is gone; the parts are left
-    // to lib-storage's own abort and the lifecycle rule
-    expect(error.message).toBe(DEADLINE_PASSED);
-    expect(lateBy).toBeLessThan(CLEANUP_WAIT_MS + 1_000);
-    expect(readdirSync(spoolDir)).toEqual([]);
+      // Assess: the vault sent the abort and gave up on it (its cleanup bound cancelled it) while S3
+      // still held it, so the failure did not wait on the abort; the spool file is gone. The parts are
+      // left to lib-storage's own abort and the lifecycle rule
+      expect(error.message).toBe(DEADLINE_PASSED);
+      expect(parts.length).toBeGreaterThan(0);
+      expect(parts.every((call) => !call.abortedWhenSent && !call.settled)).toBe(true);
+      expect(aborts.map((call) => [call.settled, call.signal?.aborted])).toEqual([[false, true]]);
+      expect(readdirSync(spoolDir)).toEqual([]);
+    } finally {
+      await slow.release();
+    }
   });
 });
 
@@ -126,19 +204,27 @@ describe('Vault: the invocation deadline after a streamed upload', () => {
     // a bucket of its own, since the test above leaves its parts to the lifecycle rule
     const bucket = `${BUCKET}-streamed`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const deadline = Date.now() + 1_500;
-    const slow = holdingClient(['CopyObjectCommand'], deadline, 8_000);
-    const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
+    const deadline = Date.now() + REACH_HELD_CALL_MS;
+    const slow = gatedClient(['CopyObjectCommand']);
+    const vault = new Vault({ bucket, client: slow.client, spoolDir, spoolMaxBytes: 0 });
 
     // Act
     const error = await failure(store(vault, randomBytes(2 * MiB), 'hiberfil.sys', deadline));
-    const lateBy = Date.now() - deadline;
+    const [copy] = slow.held;
+    const copyHeldAtFailure = copy?.settled === false;
+    const whenFailed = await bucketState(bucket);
+    await slow.release();
 
-    // Assess
+    // Assess: failed while the copy was still held, the copy cancelled by the deadline, and nothing
+    // stored then or once S3 let the copy go
     expect(error).toBeInstanceOf(VaultError);
     expect(error.message).toBe(DEADLINE_PASSED);
     expect(error).toMatchObject({ retryable: true });
-    expect(lateBy).toBeLessThan(2 * CLEANUP_WAIT_MS + 1_000);
+    expect(slow.held).toHaveLength(1);
+    expect(copy?.abortedWhenSent).toBe(false);
+    expect(copyHeldAtFailure).toBe(true);
+    expect(copy?.signal?.aborted).toBe(true);
+    expect(whenFailed).toEqual({ keys: [], uploads: 0 });
     expect(await bucketState(bucket)).toEqual({ keys: [], uploads: 0 });
   });
 });
@@ -165,17 +251,24 @@ describe('Vault: the deadline and S3 requests already under way on the streamed 
     // Prepare: the copy to vault/<sha1> is done at once; its answer comes well after the deadline
     const bucket = `${BUCKET}-late-answer`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const deadline = Date.now() + 1_000;
-    const slow = holdingClient(['CopyObjectCommand'], deadline, 5_000, { answered: true });
-    const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
+    const deadline = Date.now() + REACH_HELD_CALL_MS;
+    const slow = gatedClient(['CopyObjectCommand'], { answered: true });
+    const vault = new Vault({ bucket, client: slow.client, spoolDir, spoolMaxBytes: 0 });
 
-    // Act
-    const stored = await store(vault, randomBytes(MiB), 'late.bin', deadline);
-    const lateBy = Date.now() - deadline;
+    try {
+      // Act
+      const stored = await store(vault, randomBytes(MiB), 'late.bin', deadline);
+      const [copy] = slow.held;
 
-    // Assess
-    expect(stored).toMatchObject({ alreadyStored: false, size: MiB });
-    expect(lateBy).toBeLessThan(2 * CLEANUP_WAIT_MS + 1_000);
-    expect(await bucketState(bucket)).toEqual({ keys: [stored.key], uploads: 0 });
+      // Assess: reported stored without waiting for the held answer, which the deadline cancelled
+      expect(stored).toMatchObject({ alreadyStored: false, size: MiB });
+      expect(slow.held).toHaveLength(1);
+      expect(copy?.abortedWhenSent).toBe(false);
+      expect(copy?.settled).toBe(false);
+      expect(copy?.signal?.aborted).toBe(true);
+      expect(await bucketState(bucket)).toEqual({ keys: [stored.key], uploads: 0 });
+    } finally {
+      await slow.release();
+    }
   });
 });

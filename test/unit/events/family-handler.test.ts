@@ -13,7 +13,11 @@ import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { createFamilyHandler, PUBLISH_MARGIN_MS } from '../../../shared/events/family-handler.ts';
+import {
+  createFamilyHandler,
+  PUBLISH_MARGIN_MS,
+  PUBLISH_RESERVE_MS,
+} from '../../../shared/events/family-handler.ts';
 import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
@@ -936,32 +940,48 @@ describe('Family handler: redelivery backoff', () => {
   });
 
   it('gives up on the change before the invocation ends and still reports the record', async () => {
-    // Prepare: SQS never answers; only the invocation's end stops the call
-    request.mockRejectedValue(transient());
-    const client = new SQSClient({ region: 'us-east-1' });
-    const hang = (_command: unknown, options?: { abortSignal?: AbortSignal }) =>
-      new Promise((_resolve, reject) => {
-        options?.abortSignal?.addEventListener('abort', () => reject(options.abortSignal?.reason));
-      });
-    vi.spyOn(client, 'send').mockImplementation(hang as never);
-    const { handler, logs } = buildBackoffHandler({ sqsClient: client });
+    // Prepare: SQS never answers; only the invocation's end stops the call. The clock is faked, so the
+    // call is seen cut exactly when publishing stops, PUBLISH_MARGIN_MS before the invocation's end.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      request.mockRejectedValue(transient());
+      const client = new SQSClient({ region: 'us-east-1' });
+      let sent: (signal: AbortSignal | undefined) => void = () => undefined;
+      const sending = new Promise<AbortSignal | undefined>((resolve) => (sent = resolve));
+      const hang = (_command: unknown, options?: { abortSignal?: AbortSignal }) =>
+        new Promise((_resolve, reject) => {
+          options?.abortSignal?.addEventListener('abort', () => reject(options.abortSignal?.reason));
+          sent(options?.abortSignal);
+        });
+      vi.spyOn(client, 'send').mockImplementation(hang as never);
+      const { handler, logs } = buildBackoffHandler({ sqsClient: client });
+      const context = lambdaContext({ remainingMs: PUBLISH_MARGIN_MS + 300 });
 
-    // Act
-    const started = Date.now();
-    const response = await handler(
-      sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-slow' })),
-      lambdaContext({ remainingMs: PUBLISH_MARGIN_MS + 300 }),
-    );
+      // Act
+      const invocation = handler(sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-slow' })), context);
+      const signal = await sending;
+      await vi.advanceTimersByTimeAsync(299);
+      const abortedEarly = signal?.aborted;
+      await vi.advanceTimersByTimeAsync(1);
 
-    // Assess
-    expect(Date.now() - started).toBeLessThan(PUBLISH_MARGIN_MS + 300);
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-slow' }] });
-    expect(logs).toContainEqual(
-      expect.objectContaining({
-        level: 'warn',
-        extra: expect.objectContaining({ messageIds: ['msg-slow'] }),
-      }),
-    );
+      // Assess: the call is cancelled when publishing stops, not before, and the record is still reported
+      expect(abortedEarly).toBe(false);
+      expect(signal?.aborted).toBe(true);
+      const response = await invocation;
+      expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_MARGIN_MS);
+      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-slow' }] });
+      expect(logs).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          extra: {
+            messageIds: ['msg-slow'],
+            reason: `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+          },
+        }),
+      );
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps a record whose in-progress idempotency record may remain hidden until the invocation ends', async () => {
@@ -1087,47 +1107,65 @@ describe('Family handler: publishing', () => {
 
   it('stops publishing before the invocation ends and fails only the records whose results did not go out', async () => {
     // Prepare: eleven results need two PutEvents calls (ten entries at most per call); the first is
-    // accepted, the second never answers
-    eventBridge
-      .on(PutEventsCommand)
-      .callsFakeOnce((input: { Entries: unknown[] }) => ({
-        FailedEntryCount: 0,
-        Entries: input.Entries.map((_, index) => ({ EventId: `e-${index}` })),
-      }))
-      .callsFake(() => new Promise(() => undefined));
-    const { handler } = buildHandler('connections');
-    const records = Array.from({ length: 11 }, (_, i) =>
-      sqsRecord(listConnections(`req-${i}`), { messageId: `msg-${i}` }),
-    );
-    const started = Date.now();
-
-    // Act
-    const response = (await handler(
-      sqsEvent(...records),
-      lambdaContext({ remainingMs: 3_000 }),
-    )) as SQSBatchResponse;
-    const elapsedMs = Date.now() - started;
-
-    // Assess
-    const [accepted, stalled] = eventBridge.commandCalls(PutEventsCommand);
-    const requestIds = (call: typeof accepted) =>
-      (call?.args[0].input.Entries ?? []).map(
-        (entry) => (JSON.parse(entry.Detail ?? '{}') as ResultDetail).requestId,
+    // accepted, the second never answers. The clock is faked, so the stop is seen exactly when
+    // publishing stops, PUBLISH_MARGIN_MS before the invocation's end.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      let stalling: () => void = () => undefined;
+      const stalledCall = new Promise<void>((resolve) => (stalling = resolve));
+      eventBridge
+        .on(PutEventsCommand)
+        .callsFakeOnce((input: { Entries: unknown[] }) => ({
+          FailedEntryCount: 0,
+          Entries: input.Entries.map((_, index) => ({ EventId: `e-${index}` })),
+        }))
+        .callsFake(() => {
+          stalling();
+          return new Promise(() => undefined);
+        });
+      const { handler } = buildHandler('connections');
+      const records = Array.from({ length: 11 }, (_, i) =>
+        sqsRecord(listConnections(`req-${i}`), { messageId: `msg-${i}` }),
       );
-    expect(requestIds(accepted)).toHaveLength(10);
-    const unpublished = requestIds(stalled);
-    expect(unpublished).toHaveLength(1);
-    expect(response).toEqual({
-      batchItemFailures: unpublished.map((id) => ({ itemIdentifier: id.replace('req-', 'msg-') })),
-    });
-    expect(elapsedMs).toBeGreaterThanOrEqual(3_000 - PUBLISH_MARGIN_MS - 100);
-    expect(elapsedMs).toBeLessThan(3_000);
-    // The SDK call itself is cancelled, not only left behind
-    // (the stub's type knows only the command; the SDK's send takes its options second)
-    const options = (stalled?.args as unknown[] | undefined)?.[1] as
-      | { abortSignal?: AbortSignal }
-      | undefined;
-    expect(options?.abortSignal?.aborted).toBe(true);
+      const context = lambdaContext({ remainingMs: 3_000 });
+      let settled = false;
+
+      // Act
+      const invocation = handler(sqsEvent(...records), context).finally(() => {
+        settled = true;
+      });
+      await stalledCall;
+      await vi.advanceTimersByTimeAsync(3_000 - PUBLISH_MARGIN_MS - 1);
+      const settledEarly = settled;
+      await vi.advanceTimersByTimeAsync(1);
+
+      // Assess: still waiting until publishing stops, and stopped then, with the invocation's margin left
+      expect(settledEarly).toBe(false);
+      expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_MARGIN_MS);
+      const [accepted, stalled] = eventBridge.commandCalls(PutEventsCommand);
+      // The SDK call itself is cancelled, not only left behind
+      // (the stub's type knows only the command; the SDK's send takes its options second)
+      const options = (stalled?.args as unknown[] | undefined)?.[1] as
+        | { abortSignal?: AbortSignal }
+        | undefined;
+      expect(options?.abortSignal?.aborted).toBe(true);
+      expect((options?.abortSignal?.reason as Error | undefined)?.message).toBe(
+        `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+      );
+      const response = (await invocation) as SQSBatchResponse;
+      const requestIds = (call: typeof accepted) =>
+        (call?.args[0].input.Entries ?? []).map(
+          (entry) => (JSON.parse(entry.Detail ?? '{}') as ResultDetail).requestId,
+        );
+      expect(requestIds(accepted)).toHaveLength(10);
+      const unpublished = requestIds(stalled);
+      expect(unpublished).toHaveLength(1);
+      expect(response).toEqual({
+        batchItemFailures: unpublished.map((id) => ({ itemIdentifier: id.replace('req-', 'msg-') })),
+      });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('stores a result over the EventBridge limit in the vault and publishes a dataRef instead of data', async () => {
@@ -1795,32 +1833,49 @@ describe('Family handler: idempotent mutating actions', () => {
   });
 
   it('publishes the result at the deadline when the table never confirms the completed record', async () => {
-    // Prepare: the record's completion hangs; 6 s left leaves 1 s before the Tanium deadline
-    dynamo.on(UpdateItemCommand).callsFake(() => new Promise(() => undefined));
-    const { handler, logs, observations } = buildHandler('connections');
-    const started = Date.now();
+    // Prepare: the record's completion hangs; 6 s left leaves 1 s before the Tanium deadline. The clock
+    // is faked, so the result is seen published exactly at the deadline.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      let completing: () => void = () => undefined;
+      const completion = new Promise<void>((resolve) => (completing = resolve));
+      dynamo.on(UpdateItemCommand).callsFake(() => {
+        completing();
+        return new Promise(() => undefined);
+      });
+      const { handler, logs, observations } = buildHandler('connections');
+      const context = lambdaContext({ remainingMs: 6_000 });
 
-    // Act
-    const response = await handler(
-      sqsEvent(sqsRecord(closeConnection('req-stuck-table'))),
-      lambdaContext({ remainingMs: 6_000 }),
-    );
+      // Act
+      const invocation = handler(sqsEvent(sqsRecord(closeConnection('req-stuck-table'))), context);
+      await completion;
+      await vi.advanceTimersByTimeAsync(6_000 - PUBLISH_RESERVE_MS - 1);
+      const gaveUpEarly = logs.some((line) => line.level === 'error');
+      await vi.advanceTimersByTimeAsync(1);
+      const response = await invocation;
 
-    // Assess: done before the publishing reserve runs out, with the record reported missing
-    expect(Date.now() - started).toBeLessThan(4_000);
-    expect(response).toEqual({ batchItemFailures: [] });
-    expect(publishedDetails(eventBridge)).toEqual([
-      expect.objectContaining({ requestId: 'req-stuck-table', status: 'success' }),
-    ]);
-    expect(logs.filter((line) => line.level === 'error')).toEqual([
-      expect.objectContaining({
-        message: 'The action ran but its idempotency record could not be completed',
-        extra: expect.objectContaining({
-          reason: 'the table did not confirm it before the invocation deadline',
+      // Assess: given up and published at the deadline, the whole publishing reserve left, with the
+      // record reported missing
+      expect(gaveUpEarly).toBe(false);
+      expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_RESERVE_MS);
+      expect(response).toEqual({ batchItemFailures: [] });
+      expect(publishedDetails(eventBridge)).toEqual([
+        expect.objectContaining({ requestId: 'req-stuck-table', status: 'success' }),
+      ]);
+      expect(logs.filter((line) => line.level === 'error')).toEqual([
+        expect.objectContaining({
+          message: 'The action ran but its idempotency record could not be completed',
+          extra: expect.objectContaining({
+            reason: 'the table did not confirm it before the invocation deadline',
+          }),
         }),
-      }),
-    ]);
-    expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
+      ]);
+      expect(observations).toEqual([
+        expect.objectContaining({ action: 'close connection', unrecorded: true }),
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('waits for a slow completed record until the deadline, not only the minimum', async () => {
@@ -1862,24 +1917,48 @@ describe('Family handler: idempotent mutating actions', () => {
   });
 
   it('gives up before calling Tanium when the table never confirms the in-progress record', async () => {
-    // Prepare: the in-progress record is confirmed 1.5 s late, past the deadline 1 s away
-    dynamo.on(PutItemCommand).callsFake(() => delay(1_500).then(() => ({})));
-    const { handler } = buildHandler('connections');
-    const started = Date.now();
+    // Prepare: the deadline is 1 s away; the table confirms the in-progress record only when the test
+    // says so, after the invocation has given up on it
+    let confirm: () => void = () => undefined;
+    dynamo.on(PutItemCommand).callsFake(() => new Promise((resolve) => (confirm = () => resolve({}))));
+    // The late record is then either deleted or, were the action run, completed: either write settles it
+    let settle: () => void = () => undefined;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    dynamo.on(DeleteItemCommand).callsFake(() => {
+      settle();
+      return {};
+    });
+    dynamo.on(UpdateItemCommand).callsFake(() => {
+      settle();
+      return {};
+    });
+    const { handler, logs } = buildHandler('connections');
 
-    // Act
+    // Act: the invocation ends while the record is still unconfirmed; then the late record lands
     const response = await handler(
       sqsEvent(sqsRecord(closeConnection('req-stuck-put'), { messageId: 'msg-stuck-put' })),
       lambdaContext({ remainingMs: 6_000 }),
     );
-    const tookMs = Date.now() - started;
-    await delay(1_000);
+    const deletedBeforeConfirmed = dynamo.commandCalls(DeleteItemCommand).length;
+    confirm();
+    await settled;
 
-    // Assess: retried, and the late record neither runs the action nor stays in progress
-    expect(tookMs).toBeLessThan(1_500);
+    // Assess: retried without waiting for the table, and the late record neither runs the action nor
+    // stays in progress
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-stuck-put' }] });
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        message: 'Transient failure; the message will be redelivered',
+        extra: expect.objectContaining({
+          resultMessage:
+            'The idempotency store is unavailable: it did not confirm the in-progress record before the invocation deadline',
+        }),
+      }),
+    );
+    expect(deletedBeforeConfirmed).toBe(0);
     expect(request).not.toHaveBeenCalled();
     expect(dynamo.commandCalls(DeleteItemCommand)).toHaveLength(1);
+    expect(dynamo.commandCalls(UpdateItemCommand)).toHaveLength(0);
   });
 
   it('replays a stored result in an invocation that starts with its deadline already past', async () => {
