@@ -7,6 +7,11 @@ import { causedByDeadline, TaniumError, toTaniumError } from './errors.ts';
 
 /** The least time between two early re-reads of the credentials after Tanium refused them. */
 export const CREDENTIALS_RECHECK_MS = 60_000;
+/**
+ * The longest a re-read may take. Refusals meanwhile wait for it, and the SDK's own retries of a stalled
+ * Secrets Manager call would hold each of them to its deadline.
+ */
+export const CREDENTIALS_RECHECK_TIMEOUT_MS = 5_000;
 
 export interface TaniumClientCacheOptions {
   /** The credentials, read through their own cache (Secrets Manager, a file, the environment). */
@@ -50,12 +55,14 @@ function clientKey(credentials: TaniumCredentials): string {
 
 /**
  * Tanium refused the credential itself (a final 401 or 403, or a login that failed on the answer), not
- * the network or the deadline: a request Tanium never carried out, which a new credential may pass.
+ * the network or the deadline: a request Tanium never carried out, which a new credential may pass. Not
+ * when an earlier attempt got no answer: that one may have been carried out.
  */
 function refusedCredential(error: unknown): boolean {
   return (
     error instanceof TaniumError &&
     (error.kind === 'auth' || error.kind === 'permission') &&
+    !error.afterLostAnswer &&
     !causedByDeadline(error)
   );
 }
@@ -152,8 +159,9 @@ export class TaniumClientCache {
   }
 
   private async reread(refused: Entry): Promise<Entry | undefined> {
+    const giveUp = AbortSignal.timeout(CREDENTIALS_RECHECK_TIMEOUT_MS);
     try {
-      const credentials = await this.options.freshCredentials!();
+      const credentials = await unlessAborted(this.options.freshCredentials!(), giveUp);
       const entry = this.adopt(credentials);
       if (entry.key === refused.key) return undefined;
       this.options.logger.warn(
@@ -162,7 +170,9 @@ export class TaniumClientCache {
       return entry;
     } catch (error) {
       this.options.logger.warn('Could not read the Tanium credentials again after Tanium refused them', {
-        error: toTaniumError(error).message,
+        error: giveUp.aborted
+          ? `no answer within ${CREDENTIALS_RECHECK_TIMEOUT_MS} ms`
+          : toTaniumError(error).message,
       });
       return undefined;
     }

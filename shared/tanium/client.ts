@@ -202,7 +202,7 @@ export class TaniumClient {
     const contentType = header(response.headers, 'content-type');
     if (response.status < 200 || response.status >= 300) {
       throw httpError(
-        this.errorTextOf,
+        this.errorTextWith(credential),
         request,
         response.status,
         response.text,
@@ -211,7 +211,7 @@ export class TaniumClient {
         response.afterLostAnswer,
       );
     }
-    const body = parseBody(this.errorTextOf, response.status, response.text, contentType);
+    const body = parseBody(this.errorTextWith(credential), response.status, response.text, contentType);
     const result: TaniumResponse<T> = {
       status: response.status,
       payload: body.payload as T,
@@ -228,7 +228,7 @@ export class TaniumClient {
     const { response, credential } = await this.authenticated(request, 'stream');
     if (response.status < 200 || response.status >= 300 || response.body === undefined) {
       throw httpError(
-        this.errorTextOf,
+        this.errorTextWith(credential),
         request,
         response.status,
         response.text,
@@ -248,6 +248,15 @@ export class TaniumClient {
   /** An error body's text for a message (tanium-api.md 1.7), without any secret. */
   errorText(body: string, contentType: string): string {
     return errorText(body, contentType, this.secrets());
+  }
+
+  /**
+   * The same, redacting as well the credential the answer was for: a session issued before the latest
+   * ones (MAX_REMEMBERED_SESSIONS) may still be in use by a slow request, and an echo of it must not show.
+   */
+  private errorTextWith(credential: Credential): (body: string, contentType: string) => string {
+    if (credential.kind === 'token' || this.entry.issued.has(credential.value)) return this.errorTextOf;
+    return (body, contentType) => errorText(body, contentType, [...this.secrets(), credential.value]);
   }
 
   // --- authentication (1.2) ---------------------------------------------------------------------
@@ -271,7 +280,10 @@ export class TaniumClient {
     const session = await this.login(deadline, request, sessionWhenSent);
     const sentWith = credential.kind;
     credential = { kind: 'session', value: session };
+    const lostBefore = response.afterLostAnswer === true;
     response = await this.withRetries(request, credential, mode);
+    // An attempt before the replay got no answer: a 404 now (a DELETE) still says Tanium may have acted.
+    if (lostBefore) response.afterLostAnswer = true;
     if (sentWith === 'token' && response.status !== 401 && response.status !== 403) {
       // The session worked where the token did not (expired, IP not trusted): stop sending the token.
       this.entry.tokenRejected = true;
@@ -612,7 +624,10 @@ export type TaniumApi = Pick<TaniumClient, 'request' | 'stream' | 'credentials' 
  */
 export function withLogContext(client: TaniumApi, context: Record<string, unknown>): TaniumApi {
   return {
-    credentials: client.credentials,
+    // Read when used: the client behind it may move to rotated credentials mid-action (TaniumClientCache).
+    get credentials() {
+      return client.credentials;
+    },
     errorText: (body, contentType) => client.errorText(body, contentType),
     request: (request) => client.request({ ...request, logContext: { ...context, ...request.logContext } }),
     stream: (request) => client.stream({ ...request, logContext: { ...context, ...request.logContext } }),

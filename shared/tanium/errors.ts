@@ -29,17 +29,23 @@ export class TaniumError extends Error {
   readonly retryable: boolean;
   /** HTTP status of the final response, when there was one. */
   readonly status: number | undefined;
+  /**
+   * An earlier attempt of the request got no answer (a reset, a gateway error): Tanium may have carried
+   * it out although this final answer refused it, so it must not be sent again with other credentials.
+   */
+  readonly afterLostAnswer: boolean;
 
   constructor(
     kind: ErrorKind,
     message: string,
-    options: { retryable?: boolean; status?: number; cause?: unknown } = {},
+    options: { retryable?: boolean; status?: number; cause?: unknown; afterLostAnswer?: boolean } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TaniumError';
     this.kind = kind;
     this.retryable = options.retryable ?? false;
     this.status = options.status;
+    this.afterLostAnswer = options.afterLostAnswer ?? false;
   }
 
   get info(): ErrorInfo {

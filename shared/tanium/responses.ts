@@ -98,7 +98,7 @@ export function httpError(
     return new TaniumError(
       'permission',
       `Permission denied (HTTP 403): the Tanium user or API token lacks ${what} needed by ${action}. Tanium said: ${said}`,
-      { status },
+      { status, afterLostAnswer },
     );
   }
   if (status === 401 && !isLogin) {
@@ -107,7 +107,7 @@ export function httpError(
       sentWith === 'token'
         ? `Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: ${said} Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).`
         : `Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: ${said}`,
-      { status },
+      { status, afterLostAnswer },
     );
   }
   const message = `Error from server. Status Code: ${status} Data from server: ${said}`;

@@ -146,6 +146,9 @@ export function classifyTransportError(
   return { failure: 'other', code };
 }
 
+/** The client refused the request's own arguments (undici, Node): nothing was sent. */
+const INVALID_REQUEST_CODES = /^(UND_ERR_INVALID_ARG|UND_ERR_NOT_SUPPORTED|ERR_INVALID_)/;
+
 /** A failure before any byte could have reached Tanium: a POST may be retried after it. */
 export function neverSent(failure: TransportFailure): boolean {
   return (
@@ -272,7 +275,7 @@ export function transportError(
       const detail = cause instanceof Error ? cause.message : String(cause);
       // Anything but a failed connect (a malformed answer, an unknown socket error) may come after the
       // request reached Tanium: for a POST or PUT that is an uncertain outcome, not a connection failure.
-      if (isWrite && failedSyscall(cause) !== 'connect') {
+      if (isWrite && failedSyscall(cause) !== 'connect' && !INVALID_REQUEST_CODES.test(code)) {
         return new TaniumError(
           'unknown_outcome',
           `${prefix}${detail}${code ? ` (${code})` : ''} (${method} ${path})${UNKNOWN_OUTCOME_SUFFIX}`,

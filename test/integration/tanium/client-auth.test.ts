@@ -1,9 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { credentialFingerprint } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
 import { causedByDeadline, LoginError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
-import { MAX_REMEMBERED_SESSIONS } from '../../../shared/tanium/session-cache.ts';
+import {
+  MAX_REMEMBERED_SESSIONS,
+  rememberSession,
+  sessionEntry,
+} from '../../../shared/tanium/session-cache.ts';
 import { digestCredential } from '../../emulator/index.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { capturingLogger, clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
@@ -257,6 +262,45 @@ describe('Tanium client: authentication', () => {
       .map(digestCredential)
       .filter((digest) => sessions.includes(digest));
     expect(remembered).toEqual(sessions.slice(-MAX_REMEMBERED_SESSIONS));
+  });
+
+  it('redacts the session a request was sent with even once newer logins pushed it out of the list', async () => {
+    // Prepare: a session in use (a slow request's) that is no longer among the latest remembered
+    const client = clientFor(emulator, { auth: 'password' });
+    await client.request(STATUS);
+    const entry = sessionEntry(credentialFingerprint(client.credentials));
+    const inUse = entry.session!;
+    for (let i = 0; i < MAX_REMEMBERED_SESSIONS; i++) rememberSession(entry, `1-9-newer-session-${i}`);
+    emulator.faults.add({ kind: 'status', status: 500, shape: 'text', message: `echo ${inUse}` });
+
+    // Act
+    const error = await taniumFailure(client.request(STATUS));
+
+    // Assess
+    expect(client.secrets()).not.toContain(inUse);
+    expect(error.message).toBe('Error from server. Status Code: 500 Data from server: echo [redacted]');
+  });
+
+  it('keeps the lost-answer warning on a 404 that follows a replay with a new session', async () => {
+    // Prepare: the first DELETE's answer is lost, the retry's token has expired by then, and after the
+    // login the connection is gone (Tanium may have deleted it on the first attempt)
+    const client = clientFor(emulator, { auth: 'both' });
+    const path = `${TR}/conns/remote/remote:gone:1:1`;
+    emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 502 });
+    emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 401 });
+
+    // Act
+    const error = await taniumFailure(client.request({ method: 'DELETE', path }));
+
+    // Assess
+    expect(error.kind).toBe('not_found');
+    expect(error.message).toContain('Tanium may have carried it out before this 404.');
+    expect(emulator.requests.map((r) => [r.path, r.status])).toEqual([
+      [path, 502],
+      [path, 401],
+      [LOGIN, 200],
+      [path, 404],
+    ]);
   });
 
   it('uses a generic permission text when the action documents none', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TaniumCredentials } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
+import { withLogContext } from '../../../shared/tanium/client.ts';
 import { CREDENTIALS_RECHECK_MS, TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { ConfigError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
@@ -71,7 +72,8 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     const logger = capturingLogger();
     const secret = new SecretStandIn(credentialsFor(emulator));
     const cache = cacheOver(secret, logger);
-    const api = await cache.get();
+    // As an action holds it: through the request's log context
+    const api = withLogContext(await cache.get(), { requestId: 'r-1' });
     await api.request(STATUS);
     const newToken = rotatedToken();
     secret.value = credentialsFor(emulator, { secret: { api_token: newToken } });
@@ -93,6 +95,8 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
       [digestCredential(newToken), 200],
     ]);
     expect(secret.freshReads).toBe(1);
+    // What get file names in its messages and the intel cache keys on: the credentials in use
+    expect(api.credentials.apiToken).toBe(newToken);
     expect(logger.lines.join('\n')).toContain('the secret holds new ones');
     expect(logger.lines.join('\n')).not.toContain(newToken);
   });
@@ -141,6 +145,82 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     expect(first.message).toMatch(/^Authentication failed \(HTTP 401\): Tanium rejected the API token/);
     expect(emulator.requests).toHaveLength(3);
     expect(secret.freshReads).toBe(2);
+  });
+
+  it('sends nothing again and reads nothing for a failure that is not a refusal of the credentials', async () => {
+    // Prepare: a write whose answer was lost (it may have been carried out), and a server error
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret).get();
+    secret.value = credentialsFor(emulator, { secret: { api_token: rotatedToken() } });
+    emulator.faults.add({ method: 'POST', path: `${TR}/intels`, times: 1, kind: 'status', status: 502 });
+    emulator.faults.add({ method: 'GET', path: STATUS.path, times: 1, kind: 'status', status: 500 });
+
+    // Act
+    const write = await taniumFailure(api.request({ method: 'POST', path: `${TR}/intels`, json: {} }));
+    const read = await taniumFailure(api.request(STATUS));
+
+    // Assess
+    expect([write.kind, read.kind]).toEqual(['unknown_outcome', 'tanium']);
+    expect(emulator.requests).toHaveLength(2);
+    expect(secret.freshReads).toBe(0);
+  });
+
+  it('does not send a refused DELETE again whose first attempt may have been carried out', async () => {
+    // Prepare: the first attempt's answer is lost; by the retry the token was revoked and rotated
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret).get();
+    secret.value = credentialsFor(emulator, { secret: { api_token: rotatedToken() } });
+    const path = `${TR}/conns/remote/remote:gone:1:1`;
+    emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 502 });
+    emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 401 });
+
+    // Act
+    const error = await taniumFailure(api.request({ method: 'DELETE', path }));
+
+    // Assess: the refusal is reported; a replay could only answer 404 for what Tanium may have deleted
+    expect(error.kind).toBe('auth');
+    expect(emulator.requests.map((r) => r.status)).toEqual([502, 401]);
+    expect(secret.freshReads).toBe(0);
+  });
+
+  it('reads the secret once for a batch of requests refused at once, and sends each once more', async () => {
+    // Prepare
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret).get();
+    const newToken = rotatedToken();
+    secret.value = credentialsFor(emulator, { secret: { api_token: newToken } });
+    emulator.expireToken(emulator.credentials.apiToken);
+
+    // Act
+    const responses = await Promise.all(Array.from({ length: 10 }, () => api.request(STATUS)));
+
+    // Assess
+    expect(responses.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(secret.freshReads).toBe(1);
+    expect(emulator.requests.filter((r) => r.status === 401)).toHaveLength(10);
+    expect(emulator.requests.filter((r) => r.credentialDigest === digestCredential(newToken))).toHaveLength(
+      10,
+    );
+  });
+
+  it('stops waiting for a secret read that does not answer, and reports the refusal', async () => {
+    // Prepare: Secrets Manager never answers
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const cache = new TaniumClientCache({
+      credentials: secret.credentials,
+      freshCredentials: () => new Promise<never>(() => undefined),
+      logger: capturingLogger(),
+    });
+    emulator.expireToken();
+
+    // Act
+    const error = await taniumFailure(
+      (await cache.get()).request({ ...STATUS, deadline: Date.now() + 1500 }),
+    );
+
+    // Assess: the refusal itself, in time for the request's result to be published
+    expect(error.kind).toBe('auth');
+    expect(emulator.requests).toHaveLength(1);
   });
 
   it('reports the refusal when the secret cannot be read again, with a warning', async () => {

@@ -209,6 +209,23 @@ describe('Transport errors', () => {
     expect(get.message).not.toContain('may have been processed');
   });
 
+  it('keeps a request the client refused to send (an invalid argument) a plain failure, even a POST', () => {
+    // Arrange
+    const invalid = Object.assign(new Error('invalid content-length header'), {
+      code: 'UND_ERR_INVALID_ARG',
+    });
+
+    // Act
+    const { failure, code } = classifyTransportError(invalid, false);
+
+    // Assess
+    expect(transportError(failure, code, POST, invalid)).toMatchObject({
+      kind: 'transport',
+      retryable: false,
+      message: 'Error connecting to server: invalid content-length header (UND_ERR_INVALID_ARG)',
+    });
+  });
+
   it('keeps an unknown failure final, since it may have happened after the request left', () => {
     // Act
     const error = connectFailure('EPROTO');
