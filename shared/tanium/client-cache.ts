@@ -3,6 +3,7 @@ import { credentialFingerprint, type TaniumCredentials } from '../config/credent
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { type ClientLogger, type TaniumApi, TaniumClient, type TaniumRequest } from './client.ts';
 import { signalAt } from './deadline-signals.ts';
+import { errorText } from './error-text.ts';
 import { causedByDeadline, TaniumError, toTaniumError } from './errors.ts';
 
 /** The least time between two early re-reads of the credentials after Tanium refused them. */
@@ -26,11 +27,15 @@ export interface TaniumClientCacheOptions {
   clientOptions?: { random?: () => number };
   /** The clock of the re-read's rate limit (tests). */
   now?: () => number;
+  /** The re-read's own limit (tests); CREDENTIALS_RECHECK_TIMEOUT_MS by default. */
+  recheckTimeoutMs?: number;
 }
 
 interface Entry {
   credentials: TaniumCredentials;
   key: string;
+  /** Grows with each client built: a higher one was built from a later read. */
+  generation: number;
   client: TaniumClient;
   /** What callers get: the client, or the client behind the re-check of refused credentials. */
   api: TaniumApi;
@@ -54,14 +59,15 @@ function clientKey(credentials: TaniumCredentials): string {
 }
 
 /**
- * Tanium refused the credential itself (a final 401 or 403, or a login that failed on the answer), not
- * the network or the deadline: a request Tanium never carried out, which a new credential may pass. Not
- * when an earlier attempt got no answer: that one may have been carried out.
+ * Tanium refused the credential itself (a final 401, or a failed login), not the network or the deadline:
+ * a request Tanium never carried out, which a new credential may pass. Not when an earlier attempt got no
+ * answer: that one may have been carried out. Not a 403 either: that is a credential Tanium accepted
+ * lacking a permission, which a rotation does not explain (an expired session's 403 ends in a login).
  */
 function refusedCredential(error: unknown): boolean {
   return (
     error instanceof TaniumError &&
-    (error.kind === 'auth' || error.kind === 'permission') &&
+    error.kind === 'auth' &&
     !error.afterLostAnswer &&
     !causedByDeadline(error)
   );
@@ -80,11 +86,19 @@ export class TaniumClientCache {
   private cached: Entry | undefined;
   private recheck: Promise<Entry | undefined> | undefined;
   private lastRecheck = Number.NEGATIVE_INFINITY;
+  private generations = 0;
+  /** Reads of the credentials started, and the latest re-read (by that count) whose value was adopted. */
+  private reads = 0;
+  private latestReread = 0;
 
   constructor(private readonly options: TaniumClientCacheOptions) {}
 
   async get(): Promise<TaniumApi> {
+    const read = ++this.reads;
     const credentials = await this.options.credentials();
+    // A re-read that started later and was adopted meanwhile is at least as fresh: a cached read that
+    // ended after it must not bring the revoked credentials back.
+    if (this.cached && read < this.latestReread) return this.cached.api;
     // The secret source hands back the same object while its cache holds: nothing to hash then.
     if (this.cached?.credentials === credentials) return this.cached.api;
     return this.adopt(credentials).api;
@@ -100,7 +114,7 @@ export class TaniumClientCache {
       logger: this.options.logger,
       ...this.options.clientOptions,
     });
-    const entry: Entry = { credentials, key, client, api: client };
+    const entry: Entry = { credentials, key, generation: ++this.generations, client, api: client };
     if (this.options.freshCredentials) entry.api = this.rechecking(entry);
     this.cached = entry;
     return entry;
@@ -129,19 +143,23 @@ export class TaniumClientCache {
       get credentials() {
         return current.client.credentials;
       },
-      errorText: (body, contentType) => current.client.errorText(body, contentType),
+      // A record of the batch may still read a body the old client fetched: both clients' secrets go.
+      errorText: (body, contentType) =>
+        current === entry
+          ? entry.client.errorText(body, contentType)
+          : errorText(body, contentType, [...entry.client.secrets(), ...current.client.secrets()]),
       request: (request) => send(request, (client) => client.request(request)),
       stream: (request) => send(request, (client) => client.stream(request)),
     };
   }
 
   /**
-   * The entry to send a refused request with again: one adopted since `refused` was used, or one a
-   * re-read of the secret finds changed; undefined when the secret is the same, was re-read within the
-   * last CREDENTIALS_RECHECK_MS, or cannot be read before `deadline`.
+   * The entry to send a refused request with again: one built from a later read since `refused` was
+   * used, or one a re-read of the secret finds changed; undefined when the secret is the same, was re-read
+   * within the last CREDENTIALS_RECHECK_MS, or cannot be read before `deadline`.
    */
   private async afterRefusal(refused: Entry, deadline: number | undefined): Promise<Entry | undefined> {
-    if (this.cached && this.cached.key !== refused.key) return this.cached;
+    if (this.cached && this.cached.generation > refused.generation) return this.cached;
     const now = (this.options.now ?? Date.now)();
     if (!this.recheck) {
       if (now - this.lastRecheck < CREDENTIALS_RECHECK_MS) return undefined;
@@ -159,9 +177,12 @@ export class TaniumClientCache {
   }
 
   private async reread(refused: Entry): Promise<Entry | undefined> {
-    const giveUp = AbortSignal.timeout(CREDENTIALS_RECHECK_TIMEOUT_MS);
+    const limitMs = this.options.recheckTimeoutMs ?? CREDENTIALS_RECHECK_TIMEOUT_MS;
+    const giveUp = AbortSignal.timeout(limitMs);
+    const read = ++this.reads;
     try {
       const credentials = await unlessAborted(this.options.freshCredentials!(), giveUp);
+      this.latestReread = Math.max(this.latestReread, read);
       const entry = this.adopt(credentials);
       if (entry.key === refused.key) return undefined;
       this.options.logger.warn(
@@ -170,9 +191,7 @@ export class TaniumClientCache {
       return entry;
     } catch (error) {
       this.options.logger.warn('Could not read the Tanium credentials again after Tanium refused them', {
-        error: giveUp.aborted
-          ? `no answer within ${CREDENTIALS_RECHECK_TIMEOUT_MS} ms`
-          : toTaniumError(error).message,
+        error: giveUp.aborted ? `no answer within ${limitMs} ms` : toTaniumError(error).message,
       });
       return undefined;
     }

@@ -277,7 +277,13 @@ export class TaniumClient {
     const canLogin = username !== undefined && password !== undefined;
     if (credential.kind === 'token' && !canLogin) return { response, credential };
 
-    const session = await this.login(deadline, request, sessionWhenSent);
+    let session: string;
+    try {
+      session = await this.login(deadline, request, sessionWhenSent);
+    } catch (error) {
+      // Shared by concurrent callers, so copied: this request's earlier attempt may have been carried out.
+      throw response.afterLostAnswer && error instanceof LoginError ? error.afterLost() : error;
+    }
     const sentWith = credential.kind;
     credential = { kind: 'session', value: session };
     const lostBefore = response.afterLostAnswer === true;

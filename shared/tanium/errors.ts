@@ -58,6 +58,7 @@ export class TaniumError extends Error {
       retryable: this.retryable,
       status: this.status,
       cause: this,
+      afterLostAnswer: this.afterLostAnswer,
     });
     return copy;
   }
@@ -71,10 +72,20 @@ export class LoginError extends TaniumError {
   constructor(
     kind: ErrorKind,
     message: string,
-    options: { retryable?: boolean; status?: number; cause?: unknown },
+    options: { retryable?: boolean; status?: number; cause?: unknown; afterLostAnswer?: boolean },
   ) {
     super(kind, message, options);
     this.name = 'LoginError';
+  }
+
+  /** The same failure for a request an earlier attempt of which got no answer (see afterLostAnswer). */
+  afterLost(): LoginError {
+    return new LoginError(this.kind, this.message, {
+      retryable: this.retryable,
+      ...(this.status === undefined ? {} : { status: this.status }),
+      cause: this.cause,
+      afterLostAnswer: true,
+    });
   }
 }
 

@@ -3,7 +3,7 @@ import type { TaniumCredentials } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
 import { CREDENTIALS_RECHECK_MS, TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
-import { ConfigError } from '../../../shared/tanium/errors.ts';
+import { ConfigError, LoginError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
 import { digestCredential } from '../../emulator/index.ts';
@@ -11,6 +11,7 @@ import { taniumFailure } from '../../helpers/failure.ts';
 import { capturingLogger, credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
 const STATUS = { method: 'GET', path: `${TR}/status` } as const;
+const LOGIN = '/api/v2/session/login';
 
 /**
  * A Secrets Manager secret as a container sees it through Powertools: `credentials` answers from a
@@ -26,7 +27,16 @@ class SecretStandIn {
     this.cached = initial;
   }
 
-  readonly credentials = async (): Promise<TaniumCredentials> => this.cached;
+  /** Set to hold the next cached read's answer (the value it read) until the promise settles. */
+  holdNextRead: Promise<void> | undefined;
+
+  readonly credentials = async (): Promise<TaniumCredentials> => {
+    const value = this.cached;
+    const hold = this.holdNextRead;
+    this.holdNextRead = undefined;
+    if (hold) await hold;
+    return value;
+  };
 
   readonly freshCredentials = async (): Promise<TaniumCredentials> => {
     this.freshReads++;
@@ -221,6 +231,97 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     // Assess: the refusal itself, in time for the request's result to be published
     expect(error.kind).toBe('auth');
     expect(emulator.requests).toHaveLength(1);
+  });
+
+  it('does not send again a DELETE whose answer was lost when the login after its refusal fails', async () => {
+    // Prepare: token and password; the first attempt's answer is lost, the retry's token is refused,
+    // and the login is refused too (both were rotated)
+    const secret = new SecretStandIn(credentialsFor(emulator, { auth: 'both' }));
+    const api = await cacheOver(secret).get();
+    secret.value = credentialsFor(emulator, { auth: 'both', secret: { api_token: rotatedToken() } });
+    const path = `${TR}/conns/remote/remote:gone:1:1`;
+    emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 502 });
+    emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 401 });
+    emulator.faults.add({ method: 'POST', path: LOGIN, times: 1, kind: 'status', status: 401 });
+
+    // Act
+    const error = await taniumFailure(api.request({ method: 'DELETE', path }));
+
+    // Assess
+    expect(error).toBeInstanceOf(LoginError);
+    expect(error.afterLostAnswer).toBe(true);
+    expect(emulator.requests.map((r) => [r.method, r.status])).toEqual([
+      ['DELETE', 502],
+      ['DELETE', 401],
+      ['POST', 401],
+    ]);
+    expect(secret.freshReads).toBe(0);
+  });
+
+  it('keeps the new credentials when a cached read that started before the re-read ends after it', async () => {
+    // Prepare: the next invocation's read of the cached secret is slow and still holds the old value
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const cache = cacheOver(secret);
+    const api = await cache.get();
+    const newToken = rotatedToken();
+    secret.value = credentialsFor(emulator, { secret: { api_token: newToken } });
+    emulator.expireToken(emulator.credentials.apiToken);
+    let release: () => void = () => undefined;
+    secret.holdNextRead = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slowRead = cache.get();
+
+    // Act: a refusal re-reads the secret meanwhile; then the slow read ends
+    await api.request(STATUS);
+    release();
+    const next = await (await slowRead).request(STATUS);
+
+    // Assess: the old, revoked token is not taken back
+    expect(next.status).toBe(200);
+    expect(emulator.requests.map((r) => [r.credentialDigest, r.status])).toEqual([
+      [digestCredential(emulator.credentials.apiToken), 401],
+      [digestCredential(newToken), 200],
+      [digestCredential(newToken), 200],
+    ]);
+  });
+
+  it('does not read the secret again for a missing permission', async () => {
+    // Prepare: a 403 is a credential Tanium accepted; a rotation does not explain it
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret).get();
+    emulator.removePermission('full', 'threat response alerts read');
+
+    // Act
+    const error = await taniumFailure(api.request({ method: 'GET', path: `${TR}/alerts` }));
+
+    // Assess
+    expect(error.kind).toBe('permission');
+    expect(secret.freshReads).toBe(0);
+  });
+
+  it('gives up a secret read that does not answer within its own limit, with a warning', async () => {
+    // Prepare: no deadline on the request, so only the re-read's limit ends the wait
+    const logger = capturingLogger();
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const cache = new TaniumClientCache({
+      credentials: secret.credentials,
+      freshCredentials: () => new Promise<never>(() => undefined),
+      logger,
+      recheckTimeoutMs: 50,
+    });
+    emulator.expireToken();
+
+    // Act
+    const error = await taniumFailure((await cache.get()).request(STATUS));
+
+    // Assess
+    expect(error.kind).toBe('auth');
+    expect(logger.lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toContainEqual({
+      level: 'warn',
+      message: 'Could not read the Tanium credentials again after Tanium refused them',
+      error: 'no answer within 50 ms',
+    });
   });
 
   it('reports the refusal when the secret cannot be read again, with a warning', async () => {
