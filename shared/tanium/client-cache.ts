@@ -4,7 +4,7 @@ import { unlessAborted } from '../config/unless-aborted.ts';
 import { type ClientLogger, type TaniumApi, TaniumClient, type TaniumRequest } from './client.ts';
 import { signalAt } from './deadline-signals.ts';
 import { errorText } from './error-text.ts';
-import { causedByDeadline, TaniumError, toTaniumError } from './errors.ts';
+import { TaniumError, toTaniumError } from './errors.ts';
 
 /** The least time between two early re-reads of the credentials after Tanium refused them. */
 export const CREDENTIALS_RECHECK_MS = 60_000;
@@ -34,8 +34,8 @@ export interface TaniumClientCacheOptions {
 interface Entry {
   credentials: TaniumCredentials;
   key: string;
-  /** Grows with each client built: a higher one was built from a later read. */
-  generation: number;
+  /** The credential alone (see credentialFingerprint): what a refusal is about. */
+  fingerprint: string;
   client: TaniumClient;
   /** What callers get: the client, or the client behind the re-check of refused credentials. */
   api: TaniumApi;
@@ -59,18 +59,14 @@ function clientKey(credentials: TaniumCredentials): string {
 }
 
 /**
- * Tanium refused the credential itself (a final 401, or a failed login), not the network or the deadline:
- * a request Tanium never carried out, which a new credential may pass. Not when an earlier attempt got no
- * answer: that one may have been carried out. Not a 403 either: that is a credential Tanium accepted
- * lacking a permission, which a rotation does not explain (an expired session's 403 ends in a login).
+ * A final 401, or a failed login (refused, or answered with something that is no session): either way a
+ * request Tanium never carried out, which a new credential may pass. Deadlines and the network end in
+ * other kinds. Not when an earlier attempt got no answer: that one may have been carried out. Not a 403
+ * either: that is a credential Tanium accepted lacking a permission, which a rotation does not explain
+ * (an expired session's 403 ends in a login).
  */
 function refusedCredential(error: unknown): boolean {
-  return (
-    error instanceof TaniumError &&
-    error.kind === 'auth' &&
-    !error.afterLostAnswer &&
-    !causedByDeadline(error)
-  );
+  return error instanceof TaniumError && error.kind === 'auth' && !error.afterLostAnswer;
 }
 
 /**
@@ -80,13 +76,12 @@ function refusedCredential(error: unknown): boolean {
  * With `freshCredentials`, a request Tanium refuses makes the container read the secret again at once
  * (at most once a minute) instead of when its cache expires: a token rotated and revoked at once would
  * otherwise fail every request of a warm container for minutes, finally (`auth` is not retryable). When
- * the value changed, the refused request is sent once more with it.
+ * the credential changed (not only the connection settings), the refused request is sent once more with it.
  */
 export class TaniumClientCache {
   private cached: Entry | undefined;
   private recheck: Promise<Entry | undefined> | undefined;
   private lastRecheck = Number.NEGATIVE_INFINITY;
-  private generations = 0;
   /** Reads of the credentials started, and the latest re-read (by that count) whose value was adopted. */
   private reads = 0;
   private latestReread = 0;
@@ -114,7 +109,8 @@ export class TaniumClientCache {
       logger: this.options.logger,
       ...this.options.clientOptions,
     });
-    const entry: Entry = { credentials, key, generation: ++this.generations, client, api: client };
+    const fingerprint = credentialFingerprint(credentials);
+    const entry: Entry = { credentials, key, fingerprint, client, api: client };
     if (this.options.freshCredentials) entry.api = this.rechecking(entry);
     this.cached = entry;
     return entry;
@@ -154,12 +150,14 @@ export class TaniumClientCache {
   }
 
   /**
-   * The entry to send a refused request with again: one built from a later read since `refused` was
-   * used, or one a re-read of the secret finds changed; undefined when the secret is the same, was re-read
-   * within the last CREDENTIALS_RECHECK_MS, or cannot be read before `deadline`.
+   * The entry to send a refused request with again: the current one, when it holds another credential
+   * than `refused` (a newer read; `adopt` always makes the newest current), or one a re-read of the secret
+   * finds with another credential; undefined when the credential is the same (a change of only the
+   * connection settings cannot explain a refusal), the secret was re-read within the last
+   * CREDENTIALS_RECHECK_MS, or cannot be read before `deadline`.
    */
   private async afterRefusal(refused: Entry, deadline: number | undefined): Promise<Entry | undefined> {
-    if (this.cached && this.cached.generation > refused.generation) return this.cached;
+    if (this.cached && this.cached.fingerprint !== refused.fingerprint) return this.cached;
     const now = (this.options.now ?? Date.now)();
     if (!this.recheck) {
       if (now - this.lastRecheck < CREDENTIALS_RECHECK_MS) return undefined;
@@ -168,12 +166,9 @@ export class TaniumClientCache {
         this.recheck = undefined;
       });
     }
-    if (deadline === undefined || !Number.isFinite(deadline)) return this.recheck;
-    try {
-      return await unlessAborted(this.recheck, signalAt(deadline));
-    } catch {
-      return undefined;
-    }
+    // reread never rejects: a rejection here is the deadline.
+    const signal = deadline !== undefined && Number.isFinite(deadline) ? signalAt(deadline) : undefined;
+    return unlessAborted(this.recheck, signal).catch(() => undefined);
   }
 
   private async reread(refused: Entry): Promise<Entry | undefined> {
@@ -183,8 +178,10 @@ export class TaniumClientCache {
     try {
       const credentials = await unlessAborted(this.options.freshCredentials!(), giveUp);
       this.latestReread = Math.max(this.latestReread, read);
+      // A slow re-read answering with the value from before a rotation that a later cached read already
+      // adopted would take it back; the next re-read allowed (a minute on) heals it. Too rare for more.
       const entry = this.adopt(credentials);
-      if (entry.key === refused.key) return undefined;
+      if (entry.fingerprint === refused.fingerprint) return undefined;
       this.options.logger.warn(
         'Tanium refused the credentials this container had cached, and the secret holds new ones: using them',
       );

@@ -220,6 +220,8 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
       credentials: secret.credentials,
       freshCredentials: () => new Promise<never>(() => undefined),
       logger: capturingLogger(),
+      // Longer than any test may run: only the request's deadline can end the wait.
+      recheckTimeoutMs: 600_000,
     });
     emulator.expireToken();
 
@@ -284,6 +286,24 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
       [digestCredential(newToken), 200],
       [digestCredential(newToken), 200],
     ]);
+  });
+
+  it('does not send a refused request again when only the connection settings of the secret changed', async () => {
+    // Prepare: the token was revoked; the secret's new value changes the timeout only
+    const logger = capturingLogger();
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret, logger).get();
+    secret.value = credentialsFor(emulator, { secret: { timeout_seconds: 33 } });
+    emulator.expireToken();
+
+    // Act
+    const error = await taniumFailure(api.request(STATUS));
+
+    // Assess: the same token would only be refused again; the new settings still apply from now on
+    expect(error.kind).toBe('auth');
+    expect(emulator.requests).toHaveLength(1);
+    expect(secret.freshReads).toBe(1);
+    expect(logger.lines.join('\n')).not.toContain('the secret holds new ones');
   });
 
   it('does not read the secret again for a missing permission', async () => {
