@@ -14,12 +14,18 @@ export const FAMILY_ACTIONS = Object.fromEntries(
   ACTION_FAMILIES.map((family) => [family, ACTIONS.filter((a) => a.family === family).map((a) => a.name)]),
 ) as unknown as Record<Family, readonly string[]>;
 
+/**
+ * The scheduled alert poller's function name, which is also its `POWERTOOLS_SERVICE_NAME`: the `service`
+ * dimension of the poller's metrics that its alarms watch.
+ */
+export const POLLER_FUNCTION = 'alert-poller';
+
 /** Every function the app deploys: one per family plus the scheduled alert poller. */
-export type FunctionName = Family | 'alert-poller';
+export type FunctionName = Family | typeof POLLER_FUNCTION;
 
 export const FAMILIES: readonly Family[] = ACTION_FAMILIES;
 
-export const FUNCTION_NAMES: readonly FunctionName[] = [...FAMILIES, 'alert-poller'];
+export const FUNCTION_NAMES: readonly FunctionName[] = [...FAMILIES, POLLER_FUNCTION];
 
 /** `get process tree` -> `get_process_tree`: the connector's action identifier. */
 export function actionIdentifier(displayName: string): string {

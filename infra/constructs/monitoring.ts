@@ -8,6 +8,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { AlarmConfig } from '../environments.ts';
+import { POLLER_FUNCTION } from '../families.ts';
 import { failureAlarmWindow, stoppedAlarmMinutes } from '../poller-schedule.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
@@ -226,7 +227,7 @@ export class Monitoring extends Construct {
     return new cloudwatch.Metric({
       namespace: this.props.metricsNamespace,
       metricName,
-      dimensionsMap: { service: 'alert-poller', poller: POLLER_NAME },
+      dimensionsMap: { service: POLLER_FUNCTION, poller: POLLER_NAME },
       period: Duration.minutes(5),
       statistic,
     });

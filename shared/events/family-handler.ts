@@ -252,7 +252,14 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       }
     } finally {
       publishing?.close();
-      metrics.flush();
+      try {
+        metrics.flush();
+      } catch (error) {
+        // Thrown here it would replace the batch response: every record would come back, published twice.
+        runtime.logger.error('Could not write the metrics of this invocation', {
+          error: toTaniumError(error).message,
+        });
+      }
     }
   };
 }

@@ -216,7 +216,8 @@ export class RequestProcessor {
 
   private async actionContext(request: ActionRequest, delivery: DeliveryInfo): Promise<ActionContext> {
     const ctx: ActionContext = {
-      client: withLogContext(await this.deps.client(), { requestId: request.requestId }),
+      // The key every request-scoped line uses (requestKeys), so one filter finds the Tanium calls too.
+      client: withLogContext(await this.deps.client(), { correlation_id: request.requestId }),
       deadline: delivery.deadline,
       requestId: request.requestId,
     };

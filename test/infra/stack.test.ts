@@ -759,6 +759,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         TreatMissingData: 'notBreaching',
       });
       expect(fnResource('alert-poller').Properties.Environment.Variables.POLLER_NAME).toBe(POLLER_NAME);
+      // What the poller names its `service` dimension after (its POWERTOOLS_SERVICE_NAME)
+      expect(fnResource('alert-poller').Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME).toBe(
+        'alert-poller',
+      );
     });
 
     it('alarms when the poller drops an alert EventBridge refused, on the metric the poller emits', () => {

@@ -2196,6 +2196,32 @@ describe('Family handler: container state, logs and metrics', () => {
       }),
     });
     expect(JSON.stringify(logs)).not.toContain('unit-test-token');
+    // The Tanium client's own lines (requests, retries) carry the same key
+    expect(request.mock.calls[0]?.[0].logContext).toEqual({ correlation_id: 'req-log' });
+  });
+
+  it('keeps the batch response when writing the metrics fails, and logs it', async () => {
+    // Prepare
+    const { handler, logs } = buildHandler('connections', {
+      metrics: {
+        record() {},
+        replaced() {},
+        flush() {
+          throw new Error('Too many dimensions');
+        },
+      },
+    });
+
+    // Act
+    const response = await handler(sqsEvent(sqsRecord(listConnections('m-1'))), lambdaContext());
+
+    // Assess: the record succeeded; failing the invocation would bring it back and publish it twice
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(logs).toContainEqual({
+      level: 'error',
+      message: 'Could not write the metrics of this invocation',
+      extra: { error: expect.stringContaining('Too many dimensions') },
+    });
   });
 
   it('records count, failure and duration per action and flushes them once per invocation', async () => {

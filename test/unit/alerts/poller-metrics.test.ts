@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import {
+  POLLER_LAG_METRIC,
+  POLLER_NAME,
+  POLLER_REFUSED_METRIC,
+  POLLER_UNIDENTIFIED_METRIC,
+} from '../../../infra/constructs/monitoring.ts';
+import { POLLER_FUNCTION } from '../../../infra/families.ts';
+import { PowertoolsPollerMetrics } from '../../../shared/alerts/poller-handler.ts';
+import { loadPollerConfig } from '../../../shared/alerts/settings.ts';
+import type { RunReport } from '../../../shared/alerts/types.ts';
+import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
+
+describe('Alert poller metrics', () => {
+  it('writes one EMF document with the names, namespace and dimensions its alarms watch', () => {
+    // Prepare: the poller's settings from the environment the stack gives it
+    const settings = loadPollerConfig({
+      STATE_TABLE: 'state',
+      EVENT_BUS_NAME: 'bus',
+      POLLER_NAME,
+      POWERTOOLS_SERVICE_NAME: POLLER_FUNCTION,
+      POWERTOOLS_METRICS_NAMESPACE: 'TaniumThreatResponse',
+    });
+    const metrics = new PowertoolsPollerMetrics({
+      namespace: settings.metricsNamespace,
+      serviceName: settings.serviceName,
+      pollerName: settings.pollerName,
+    });
+    const report: RunReport = {
+      status: 'partial',
+      stoppedBy: 'request_limit',
+      published: 40,
+      taniumRequests: 10,
+      intelRequests: 0,
+      putEventsCalls: 4,
+      batches: 4,
+      unparseableDetails: 0,
+      reducedAlerts: 0,
+      refusedAlerts: 1,
+      unidentifiedAlerts: 2,
+      undatedAlerts: 0,
+      lagMs: 90_000,
+    };
+
+    // Act
+    const lines = jsonLinesWrittenBy(() => metrics.record(report));
+
+    // Assess
+    expect(lines).toHaveLength(1);
+    const emf = lines[0] as { _aws: { CloudWatchMetrics: Record<string, unknown>[] } } & Record<
+      string,
+      unknown
+    >;
+    expect(emf._aws.CloudWatchMetrics).toEqual([
+      expect.objectContaining({ Namespace: 'TaniumThreatResponse', Dimensions: [['service', 'poller']] }),
+    ]);
+    expect(emf).toMatchObject({
+      service: POLLER_FUNCTION,
+      poller: POLLER_NAME,
+      [POLLER_LAG_METRIC]: 90_000,
+      [POLLER_REFUSED_METRIC]: 1,
+      [POLLER_UNIDENTIFIED_METRIC]: 2,
+      RunsHitRequestLimit: 1,
+    });
+  });
+});
