@@ -1,8 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { idempotencyKeyPrefix } from '../../../shared/config/state-keys.ts';
 import {
   createIdempotentExecutor,
+  HeldByAnotherDelivery,
   type IdempotencyKey,
   type StoredOutcome,
 } from '../../../shared/events/idempotency.ts';
@@ -171,5 +172,91 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
     // Assess
     expect(action).toHaveBeenCalledTimes(1);
     expect(redelivery).toMatchObject({ replayed: false, outcome: { result: { message: 'closed' } } });
+  });
+});
+
+describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
+  /** A client that loses the answer to its first PutItem after DynamoDB wrote it, so the SDK resends it. */
+  function firstPutAnswerLost(): DynamoDBClient {
+    const client = new DynamoDBClient({});
+    let lost = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const output = await next(args);
+        if (context.commandName === 'PutItemCommand' && !lost) {
+          lost = true;
+          throw Object.assign(new Error('the connection dropped before the answer'), {
+            name: 'TimeoutError',
+            $metadata: {},
+          });
+        }
+        return output;
+      },
+      // Inside the SDK's retry loop, as a lost answer is.
+      { step: 'deserialize', name: 'loseFirstPutAnswer' },
+    );
+    return client;
+  }
+
+  it('runs the action under the record its own resent put found, instead of waiting for nobody', async () => {
+    // Prepare
+    const client = firstPutAnswerLost();
+    const executor = createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client });
+    const action = vi.fn(async () => outcome('success', 'closed'));
+
+    // Act
+    const run = await executor.execute(KEY, action, lambdaContext(), Date.now() + 30_000);
+    const replay = await createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: table.client(),
+    }).execute(KEY, vi.fn(), lambdaContext(), Date.now() + 30_000);
+
+    // Assess: it ran once, and its result was recorded for the next delivery
+    expect(action).toHaveBeenCalledTimes(1);
+    expect(run).toMatchObject({ replayed: false, outcome: { result: { message: 'closed' } } });
+    expect(run.recordError).toBeUndefined();
+    expect(replay).toMatchObject({ replayed: true, outcome: { result: { message: 'closed' } } });
+    client.destroy();
+  });
+
+  it('still holds a second delivery of the same batch back while the first runs', async () => {
+    // Prepare: both deliveries share the invocation, so their records hold the same values (the clock
+    // is held still so that they do to the millisecond, as a resent put's do)
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const executor = createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: table.client(),
+    });
+    const context = lambdaContext();
+    const started = signal();
+    const finish = signal();
+    const first = executor.execute(
+      KEY,
+      async () => {
+        started.open();
+        await finish.promise;
+        return outcome('success', 'closed');
+      },
+      context,
+      Date.now() + 30_000,
+    );
+    await started.promise;
+
+    // Act
+    const second = vi.fn(async () => outcome('success', 'closed again'));
+    const held = await executor
+      .execute(KEY, second, context, Date.now() + 30_000)
+      .catch((error: unknown) => error);
+    finish.open();
+    await first;
+
+    // Assess
+    expect(second).not.toHaveBeenCalled();
+    expect(held).toBeInstanceOf(HeldByAnotherDelivery);
   });
 });
