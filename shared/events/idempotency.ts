@@ -1,9 +1,12 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
+import * as z from 'zod/mini';
 import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { TaniumError } from '../tanium/errors.ts';
+import { UNKNOWN_OUTCOME_SUFFIX } from '../tanium/transport-errors.ts';
 import { OwnRecordDeletes } from './idempotency-store.ts';
 
 /** What a mutating request's record keeps: the result and when it ran, so a replay is identical. */
@@ -34,19 +37,49 @@ export interface IdempotentRun {
 }
 
 /**
- * What the record keeps: the outcome without `parameter`, the request's own parameters, which payload
- * validation guarantees a replay was sent with again. They are often the bulk of a request (an inline
- * intel document) and would count against the item's 400 KB.
+ * What the record keeps: the outcome without `parameter` (the request's own parameters, which payload
+ * validation guarantees a replay was sent with again: often the bulk of a request, an inline intel
+ * document), as JSON text, gzipped above GZIP_ABOVE_BYTES. Text, because DynamoDB's marshalling refuses
+ * values JSON takes (undefined, numbers beyond 2^53); gzipped, because a DynamoDB item stops at 400 KB
+ * and a get file of a few hundred files is more than that as JSON (its hashes and keys repeat).
  */
-type RecordedOutcome = Omit<StoredOutcome, 'result'> & { result: Omit<ActionResult, 'parameter'> };
+type RecordedOutcome = { json: string } | { gzip: Uint8Array };
+
+/** Outcomes up to this size are kept as plain text, readable in the table. */
+export const GZIP_ABOVE_BYTES = 32 * 1024;
 
 function recorded(outcome: StoredOutcome): RecordedOutcome {
   const { parameter: _parameter, ...result } = outcome.result;
-  return { ...outcome, result };
+  const json = JSON.stringify({ ...outcome, result });
+  return Buffer.byteLength(json) <= GZIP_ABOVE_BYTES ? { json } : { gzip: gzipSync(json) };
 }
 
-function replayedOutcome(record: RecordedOutcome, key: IdempotencyKey): StoredOutcome {
-  return { ...record, result: { ...record.result, parameter: key.parameters } };
+/** Enough of an outcome's shape to publish it again; the rest passes through as stored. */
+const recordedShape = z.object({
+  result: z.looseObject({ status: z.enum(['success', 'failed']), message: z.string() }),
+  startedAt: z.number(),
+  durationMs: z.number(),
+});
+
+function replayedOutcome(record: unknown, key: IdempotencyKey): StoredOutcome {
+  let parsed: unknown;
+  try {
+    const stored = record as Partial<{ json: unknown; gzip: unknown }>;
+    const text =
+      typeof stored?.json === 'string'
+        ? stored.json
+        : stored?.gzip instanceof Uint8Array
+          ? gunzipSync(stored.gzip).toString('utf8')
+          : undefined;
+    if (text === undefined) throw new Error('it holds neither json nor gzip');
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UnreadableRecord(key, error instanceof Error ? error.message : String(error));
+  }
+  const outcome = recordedShape.safeParse(parsed);
+  if (!outcome.success) throw new UnreadableRecord(key, 'it is not a stored outcome');
+  const stored = parsed as Omit<StoredOutcome, 'result'> & { result: Omit<ActionResult, 'parameter'> };
+  return { ...stored, result: { ...stored.result, parameter: key.parameters } };
 }
 
 export interface IdempotentExecutor {
@@ -215,6 +248,7 @@ export function createIdempotentExecutor(options: {
         return { outcome: replayedOutcome(record, key), replayed: true };
       } catch (error) {
         if (error instanceof RetryableOutcome) return { outcome: error.outcome, replayed: false };
+        if (error instanceof UnreadableRecord) throw error;
         const name = error instanceof Error ? error.name : '';
         // The action ran but its record could not be completed (or deleted): a final result is published
         // now, since running it again on redelivery would repeat the call; a transient one is retried anyway.
@@ -234,6 +268,20 @@ export function createIdempotentExecutor(options: {
       }
     },
   };
+}
+
+/**
+ * The request's record is completed but its outcome cannot be read back: the action ran before, so it
+ * is not run again, and no delivery can do better than say so.
+ */
+export class UnreadableRecord extends TaniumError {
+  constructor(key: IdempotencyKey, reason: string) {
+    super(
+      'unknown_outcome',
+      `Request ${key.requestId} ran '${key.action}' before, but its stored result cannot be read (${reason}).${UNKNOWN_OUTCOME_SUFFIX}`,
+    );
+    this.name = 'UnreadableRecord';
+  }
 }
 
 /** A requestId used again with other parameters: a caller mistake, never retried. */

@@ -1,4 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { randomBytes } from 'node:crypto';
+import { DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { idempotencyKeyPrefix } from '../../../shared/config/state-keys.ts';
 import {
@@ -6,6 +7,7 @@ import {
   HeldByAnotherDelivery,
   type IdempotencyKey,
   type StoredOutcome,
+  UnreadableRecord,
 } from '../../../shared/events/idempotency.ts';
 import { useMotoStateTable } from '../../helpers/dynamo.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
@@ -258,5 +260,106 @@ describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
     // Assess
     expect(second).not.toHaveBeenCalled();
     expect(held).toBeInstanceOf(HeldByAnotherDelivery);
+  });
+});
+
+describe('Idempotency records in DynamoDB: what a record keeps', () => {
+  const executor = () =>
+    createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client: table.client() });
+
+  /** A get file result item as the vault builds it, with its own random hashes. */
+  function storedFile(n: number): Record<string, unknown> {
+    const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+    const [sha1, sha256, md5] = [hex(20), hex(32), hex(16)];
+    return {
+      vault_id: sha1,
+      name: `extracted-file-${n}.bin`,
+      size: 1000 + n,
+      hash: sha1,
+      sha1,
+      sha256,
+      md5,
+      archive_name: 'evidence.zip',
+      archive_size: 123_456_789,
+      file_id: 'file-evidence-1',
+      mime_type: 'application/octet-stream',
+      metadata: {
+        sha1,
+        sha256,
+        md5,
+        size: 1000 + n,
+        archive_size: 123_456_789,
+        contains: [],
+        action: 'get file',
+      },
+      bucket: 'tanium-tr-vault',
+      key: `vault/${sha1}`,
+      already_stored: false,
+      is_archive: false,
+    };
+  }
+
+  it('records and replays a result larger than a DynamoDB item holds as JSON (get file of 1,000 files)', async () => {
+    // Prepare
+    const big = outcome('success', 'Stored 1000 files');
+    big.result.data = Array.from({ length: 1000 }, (_, n) => storedFile(n));
+    expect(Buffer.byteLength(JSON.stringify(big))).toBeGreaterThan(400 * 1024);
+
+    // Act
+    const run = await executor().execute(KEY, async () => big, lambdaContext(), Date.now() + 30_000);
+    const replay = await executor().execute(KEY, vi.fn(), lambdaContext(), Date.now() + 30_000);
+
+    // Assess
+    expect(run.recordError).toBeUndefined();
+    expect(replay.replayed).toBe(true);
+    expect(replay.outcome).toEqual(big);
+  });
+
+  it('records what JSON keeps of values DynamoDB would refuse (undefined, numbers beyond 2^53)', async () => {
+    // Prepare
+    const odd = outcome('success', 'closed');
+    odd.result.summary = { total: 1.5e300, note: undefined };
+
+    // Act
+    const run = await executor().execute(KEY, async () => odd, lambdaContext(), Date.now() + 30_000);
+    const replay = await executor().execute(KEY, vi.fn(), lambdaContext(), Date.now() + 30_000);
+
+    // Assess
+    expect(run.recordError).toBeUndefined();
+    expect(replay.outcome.result.summary).toEqual({ total: 1.5e300 });
+  });
+
+  it('reports a completed record it cannot read as an uncertain outcome, without running the action', async () => {
+    // Prepare: a completed record whose stored outcome was damaged
+    await executor().execute(
+      KEY,
+      async () => outcome('success', 'closed'),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+    await table.client().send(
+      new UpdateItemCommand({
+        TableName: TABLE,
+        Key: { id: Items[0]!.id! },
+        UpdateExpression: 'SET #data = :data',
+        ExpressionAttributeNames: { '#data': 'data' },
+        ExpressionAttributeValues: { ':data': { M: { json: { S: '{"result":' } } } },
+      }),
+    );
+    const action = vi.fn(async () => outcome('success', 'closed again'));
+
+    // Act
+    const error = await executor()
+      .execute(KEY, action, lambdaContext(), Date.now() + 30_000)
+      .catch((caught: unknown) => caught);
+
+    // Assess
+    expect(action).not.toHaveBeenCalled();
+    expect(error).toBeInstanceOf(UnreadableRecord);
+    expect(error).toMatchObject({ kind: 'unknown_outcome', retryable: false });
+    expect((error as Error).message).toMatch(
+      /^Request req-late-delete ran 'close_connection' before, but its stored result cannot be read \(.+\)\. The request may have been processed by Tanium; check before running it again\.$/,
+    );
   });
 });

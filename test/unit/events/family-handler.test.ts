@@ -1723,9 +1723,9 @@ describe('Family handler: idempotent mutating actions', () => {
 
     // Assess
     const [item] = [...items.values()];
-    const stored = item?.data?.M?.result?.M;
-    expect(stored).toMatchObject({ status: { S: 'success' }, message: { S: 'Close connection requested' } });
-    expect(stored).not.toHaveProperty('parameter');
+    const stored = JSON.parse(item?.data?.M?.json?.S ?? '{}') as { result?: Record<string, unknown> };
+    expect(stored.result).toMatchObject({ status: 'success', message: 'Close connection requested' });
+    expect(stored.result).not.toHaveProperty('parameter');
     expect(request).toHaveBeenCalledTimes(1);
     expect(first.parameter).toEqual({ connection_id: 'remote:host-a:1:1' });
     expect(replay).toEqual(first);
