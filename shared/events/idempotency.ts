@@ -64,15 +64,20 @@ const recordedShape = z.object({
 function replayedOutcome(record: unknown, key: IdempotencyKey): StoredOutcome {
   let parsed: unknown;
   try {
-    const stored = record as Partial<{ json: unknown; gzip: unknown }>;
-    const text =
-      typeof stored?.json === 'string'
-        ? stored.json
-        : stored?.gzip instanceof Uint8Array
-          ? gunzipSync(stored.gzip).toString('utf8')
-          : undefined;
-    if (text === undefined) throw new Error('it holds neither json nor gzip');
-    parsed = JSON.parse(text);
+    const stored = record as Partial<{ json: unknown; gzip: unknown; result: unknown }>;
+    if (stored?.result !== undefined) {
+      // Written before outcomes were kept as text (records live 14 days): the outcome itself.
+      parsed = stored;
+    } else {
+      const text =
+        typeof stored?.json === 'string'
+          ? stored.json
+          : stored?.gzip instanceof Uint8Array
+            ? gunzipSync(stored.gzip).toString('utf8')
+            : undefined;
+      if (text === undefined) throw new Error('it holds neither json nor gzip');
+      parsed = JSON.parse(text);
+    }
   } catch (error) {
     throw new UnreadableRecord(key, error instanceof Error ? error.message : String(error));
   }

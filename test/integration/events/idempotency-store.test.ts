@@ -329,6 +329,52 @@ describe('Idempotency records in DynamoDB: what a record keeps', () => {
     expect(replay.outcome.result.summary).toEqual({ total: 1.5e300 });
   });
 
+  it('replays a record written before outcomes were kept as text', async () => {
+    // Prepare: a completed record whose outcome is the DynamoDB map the earlier format stored
+    await executor().execute(
+      KEY,
+      async () => outcome('success', 'closed'),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+    await table.client().send(
+      new UpdateItemCommand({
+        TableName: TABLE,
+        Key: { id: Items[0]!.id! },
+        UpdateExpression: 'SET #data = :data',
+        ExpressionAttributeNames: { '#data': 'data' },
+        ExpressionAttributeValues: {
+          ':data': {
+            M: {
+              result: {
+                M: {
+                  status: { S: 'success' },
+                  message: { S: 'closed earlier' },
+                  data: { L: [] },
+                  summary: { M: {} },
+                },
+              },
+              startedAt: { N: '1700000000000' },
+              durationMs: { N: '12' },
+            },
+          },
+        },
+      }),
+    );
+    const action = vi.fn(async () => outcome('success', 'closed again'));
+
+    // Act
+    const replay = await executor().execute(KEY, action, lambdaContext(), Date.now() + 30_000);
+
+    // Assess
+    expect(action).not.toHaveBeenCalled();
+    expect(replay).toMatchObject({
+      replayed: true,
+      outcome: { result: { message: 'closed earlier', parameter: KEY.parameters }, durationMs: 12 },
+    });
+  });
+
   it('reports a completed record it cannot read as an uncertain outcome, without running the action', async () => {
     // Prepare: a completed record whose stored outcome was damaged
     await executor().execute(
