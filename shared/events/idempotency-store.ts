@@ -1,31 +1,38 @@
+import { randomUUID } from 'node:crypto';
 import { IdempotencyItemAlreadyExistsError } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persistence';
-import { DeleteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 
 /** Powertools' default attribute names, which the table uses. */
 const STATUS_ATTR = 'status';
+const EXPIRY_ATTR = 'expiration';
 const IN_PROGRESS_EXPIRY_ATTR = 'in_progress_expiration';
+const VALIDATION_ATTR = 'validation';
 const IN_PROGRESS = 'INPROGRESS';
-
-/** Whether `existing` holds exactly what putting `record` writes (an in-progress record of this invocation). */
-function sameWrite(existing: IdempotencyRecord, record: IdempotencyRecord): boolean {
-  return (
-    existing.getStatus() === IN_PROGRESS &&
-    record.inProgressExpiryTimestamp !== undefined &&
-    existing.inProgressExpiryTimestamp === record.inProgressExpiryTimestamp &&
-    existing.expiryTimestamp === record.expiryTimestamp &&
-    existing.payloadHash === record.payloadHash
-  );
-}
+/** A token of the put that wrote the in-progress record (see `_putRecord`). */
+const CLAIM_ATTR = 'claim';
 
 /**
- * Powertools' DynamoDB persistence, except that a delete removes only the in-progress record this
- * container wrote. Powertools deletes by key alone, and a delete can outlive its invocation: the bound
- * on the table gives up on it, the sandbox freezes with it pending and thaws later. By then a redelivery
- * may have completed the record (erasing it would let a later duplicate call Tanium again) or be running
- * under its own in-progress record (erasing that would let a duplicate run beside it). And a put whose
- * answer was lost knows its own record when the SDK's resend finds it.
+ * Powertools' DynamoDB persistence, with two changes.
+ *
+ * A put tells its own record from another delivery's. The SDK resends a put whose answer was lost (a
+ * timeout, a reset), and the resend fails its condition against the record the first one wrote. Powertools
+ * takes that for another delivery running the request: the action never runs, the message waits out a
+ * queue timeout, and on its last attempt goes to the DLQ with no result. Values cannot tell the two apart
+ * (deliveries of one batch share the invocation's expiry), so each put writes a random token, which only
+ * a resend of the same put finds again.
+ *
+ * A delete removes only the in-progress record this container wrote. Powertools deletes by key alone,
+ * and a delete can outlive its invocation: the bound on the table gives up on it, the sandbox freezes with
+ * it pending and thaws later. By then a redelivery may have completed the record (erasing it would let a
+ * later duplicate call Tanium again) or be running under its own in-progress record (erasing that would
+ * let a duplicate run beside it).
  */
 export class OwnRecordDeletes extends DynamoDBPersistenceLayer {
   readonly #client: DynamoDBClient;
@@ -39,20 +46,56 @@ export class OwnRecordDeletes extends DynamoDBPersistenceLayer {
     this.#tableName = options.tableName;
   }
 
+  /** Powertools' conditional put (DynamoDBPersistenceLayer._putRecord), plus the claim token. */
   protected override async _putRecord(record: IdempotencyRecord): Promise<void> {
-    const key = record.idempotencyKey;
-    try {
-      await super._putRecord(record);
-    } catch (error) {
-      // The SDK resends a put whose answer was lost (a timeout, a reset), and the resend fails its
-      // condition against the record the first one wrote: that record is ours, not another delivery's,
-      // which would otherwise wait for nobody (and on the last attempt publish nothing). Only while no put
-      // of this container holds the key: two deliveries in one batch write the same values, and the
-      // first to get here claims it (the set below runs before anything else can).
-      const existing = error instanceof IdempotencyItemAlreadyExistsError ? error.existingRecord : undefined;
-      if (!existing || this.#written.has(key) || !sameWrite(existing, record)) throw error;
+    const claim = randomUUID();
+    const item: Record<string, AttributeValue> = {
+      ...this.getKey(record.idempotencyKey),
+      [EXPIRY_ATTR]: { N: String(record.expiryTimestamp) },
+      [STATUS_ATTR]: { S: record.getStatus() },
+      [CLAIM_ATTR]: { S: claim },
+    };
+    if (record.inProgressExpiryTimestamp !== undefined) {
+      item[IN_PROGRESS_EXPIRY_ATTR] = { N: String(record.inProgressExpiryTimestamp) };
     }
-    this.#written.set(key, record.inProgressExpiryTimestamp);
+    if (this.isPayloadValidationEnabled() && record.payloadHash !== undefined) {
+      item[VALIDATION_ATTR] = { S: record.payloadHash };
+    }
+    const now = Date.now();
+    try {
+      await this.#client.send(
+        new PutItemCommand({
+          TableName: this.#tableName,
+          Item: item,
+          // No record, an expired one, or an in-progress one whose invocation has ended.
+          ConditionExpression:
+            'attribute_not_exists(#id) OR #expiry < :now OR (#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)',
+          ExpressionAttributeNames: {
+            '#id': 'id',
+            '#expiry': EXPIRY_ATTR,
+            '#in_progress_expiry': IN_PROGRESS_EXPIRY_ATTR,
+            '#status': STATUS_ATTR,
+          },
+          ExpressionAttributeValues: {
+            ':now': { N: String(now / 1000) },
+            ':now_in_millis': { N: String(now) },
+            ':inprogress': { S: IN_PROGRESS },
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof Error) || error.name !== 'ConditionalCheckFailedException') throw error;
+      const existing = (error as { Item?: Record<string, AttributeValue> }).Item;
+      if (existing?.[CLAIM_ATTR]?.S !== claim) {
+        // Powertools reads the existing record itself when the error carries none.
+        throw new IdempotencyItemAlreadyExistsError(
+          `Failed to put record for already existing idempotency key: ${record.idempotencyKey}`,
+        );
+      }
+      // This put's own record, written by its first attempt.
+    }
+    this.#written.set(record.idempotencyKey, record.inProgressExpiryTimestamp);
   }
 
   protected override async _updateRecord(record: IdempotencyRecord): Promise<void> {

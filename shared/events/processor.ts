@@ -6,7 +6,12 @@ import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort }
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
-import { HeldByAnotherDelivery, type IdempotentExecutor, type StoredOutcome } from './idempotency.ts';
+import {
+  HeldByAnotherDelivery,
+  type IdempotentExecutor,
+  type StoredOutcome,
+  UnreadableRecord,
+} from './idempotency.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, type ResultDetail, resultDetail } from './result.ts';
@@ -201,8 +206,17 @@ export class RequestProcessor {
         }
       }
     } catch (error) {
-      // Credentials, configuration or the idempotency store: the action itself never ran.
+      // Credentials, configuration or the idempotency store: the action itself never ran (this time).
       heldElsewhere = error instanceof HeldByAnotherDelivery;
+      if (error instanceof UnreadableRecord) {
+        this.deps.logger.error(
+          'The stored result of the request cannot be read; the action is not run again',
+          {
+            ...requestKeys(request.requestId, definition.name),
+            reason: error.message,
+          },
+        );
+      }
       const failure = toTaniumError(error);
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
       outcome = { result, startedAt, durationMs: this.deps.now() - startedAt };

@@ -263,6 +263,79 @@ describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
   });
 });
 
+describe('Idempotency records in DynamoDB: deliveries of one batch', () => {
+  it('holds back a second delivery whose put fails before the first put has its answer', async () => {
+    // Prepare: the first put is written, but its answer waits until the second put has failed
+    const client = new DynamoDBClient({});
+    const firstWritten = signal();
+    const answerFirst = signal();
+    let puts = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'PutItemCommand' || ++puts > 1) return next(args);
+        const output = await next(args);
+        firstWritten.open();
+        await answerFirst.promise;
+        return output;
+      },
+      { step: 'deserialize', name: 'holdFirstPutAnswer' },
+    );
+    const executor = createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client });
+    const context = lambdaContext();
+    const firstAction = vi.fn(async () => outcome('success', 'closed'));
+    const first = executor.execute(KEY, firstAction, context, Date.now() + 30_000);
+    await firstWritten.promise;
+
+    // Act
+    const secondAction = vi.fn(async () => outcome('success', 'closed again'));
+    const second = await executor
+      .execute(KEY, secondAction, context, Date.now() + 30_000)
+      .catch((error: unknown) => error);
+    answerFirst.open();
+    const firstRun = await first;
+
+    // Assess
+    expect(second).toBeInstanceOf(HeldByAnotherDelivery);
+    expect(secondAction).not.toHaveBeenCalled();
+    expect(firstAction).toHaveBeenCalledTimes(1);
+    expect(firstRun.replayed).toBe(false);
+    client.destroy();
+  });
+
+  it('holds back a later delivery while a record the first could not complete stays in progress', async () => {
+    // Prepare: the first delivery runs, but the table refuses its completed record
+    const client = new DynamoDBClient({});
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UpdateItemCommand')
+          throw Object.assign(new Error('refused'), { name: 'ValidationException', $metadata: {} });
+        return next(args);
+      },
+      { step: 'initialize', name: 'refuseUpdates' },
+    );
+    const executor = createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client });
+    const context = lambdaContext();
+    const first = await executor.execute(
+      KEY,
+      async () => outcome('success', 'closed'),
+      context,
+      Date.now() + 30_000,
+    );
+
+    // Act
+    const laterAction = vi.fn(async () => outcome('success', 'closed again'));
+    const later = await executor
+      .execute(KEY, laterAction, context, Date.now() + 30_000)
+      .catch((error: unknown) => error);
+
+    // Assess: the action ran once; the record it left in progress is not taken for the later one's own
+    expect(first.recordError).toContain('refused');
+    expect(later).toBeInstanceOf(HeldByAnotherDelivery);
+    expect(laterAction).not.toHaveBeenCalled();
+    client.destroy();
+  });
+});
+
 describe('Idempotency records in DynamoDB: what a record keeps', () => {
   const executor = () =>
     createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client: table.client() });

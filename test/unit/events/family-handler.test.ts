@@ -1731,6 +1731,27 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(replay).toEqual(first);
   });
 
+  it('answers a request whose stored result cannot be read with an uncertain outcome, and logs it', async () => {
+    // Prepare: the request ran before; its stored result was damaged since
+    const items = fakeIdempotencyTable(dynamo);
+    const { handler, logs } = buildHandler('connections');
+    await handler(closeConnection('req-damaged'), lambdaContext());
+    for (const item of items.values()) item.data = { M: { json: { S: '{"result":' } } };
+    request.mockClear();
+
+    // Act
+    const result = (await handler(closeConnection('req-damaged'), lambdaContext())) as ResultDetail;
+
+    // Assess
+    expect(request).not.toHaveBeenCalled();
+    expect(result).toMatchObject({ status: 'failed', error: { kind: 'unknown_outcome', retryable: false } });
+    expect(logs).toContainEqual({
+      level: 'error',
+      message: 'The stored result of the request cannot be read; the action is not run again',
+      extra: expect.objectContaining({ correlation_id: 'req-damaged', action: 'close connection' }),
+    });
+  });
+
   it('publishes the result and reports it when the idempotency record cannot be completed', async () => {
     // Prepare: DynamoDB refuses the completed record (an item over 400 KB)
     dynamo.on(UpdateItemCommand).rejects(
