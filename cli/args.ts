@@ -19,9 +19,11 @@ export interface RunArgs {
   params: Record<string, string>;
   json: boolean;
   timeoutSeconds: number;
+  /** `--help` or `-h` was given: print run's usage, run nothing. */
+  help: boolean;
 }
 
-/** Parses `run "<action>" --param name=value ... [--json] [--timeout <s>]`. */
+/** Parses `run "<action>" --param name=value ... [--json] [--timeout <s>]` (or `run --help`). */
 export function parseRunArgs(args: readonly string[]): RunArgs {
   const params: Record<string, string> = {};
   let action: string | undefined;
@@ -29,14 +31,17 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
   let timeoutSeconds = 900;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
+    // Whatever else is on the line: someone asking for help wants the usage, not an error about the rest.
+    if (arg === '--help' || arg === '-h')
+      return { action: action ?? '', params, json, timeoutSeconds, help: true };
     if (arg === '--json') json = true;
     else if (arg === '--param' || arg === '-p') {
       const pair = args[++i];
       if (pair === undefined) throw new UsageError('--param needs name=value');
       addParam(params, pair);
     } else if (arg.startsWith('--param=')) addParam(params, arg.slice('--param='.length));
-    else if (arg === '--timeout') {
-      const value = Number(args[++i]);
+    else if (arg === '--timeout' || arg.startsWith('--timeout=')) {
+      const value = Number(arg.includes('=') ? arg.slice('--timeout='.length) : args[++i]);
       // A day at most: the deadline becomes a timer, and Node's timers stop at 2^31 - 1 ms (24.8 days).
       if (!Number.isInteger(value) || value < MIN_TIMEOUT_SECONDS || value > MAX_TIMEOUT_SECONDS)
         throw new UsageError(
@@ -49,7 +54,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
   }
   if (action === undefined)
     throw new UsageError('Name the action to run, e.g. tanium-tr run "list connections"');
-  return { action, params, json, timeoutSeconds };
+  return { action, params, json, timeoutSeconds, help: false };
 }
 
 function addParam(params: Record<string, string>, pair: string): void {

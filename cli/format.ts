@@ -2,6 +2,19 @@ import type { ActionResult } from '../shared/actions/types.ts';
 
 const MAX_CELL = 60;
 
+/**
+ * One line of text safe for a terminal: whitespace runs become one space and every other C0/C1 control
+ * character a visible `\xNN`. Results carry endpoint data (command lines, file names) an attacker chose,
+ * and ESC or BEL sequences in it would retitle, clear or rewrite the analyst's terminal.
+ */
+export function plain(text: string): string {
+  return text.replace(/\s+/g, ' ').replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
 function cell(value: unknown): string {
   const text =
     value === null || value === undefined
@@ -9,7 +22,7 @@ function cell(value: unknown): string {
       : typeof value === 'object'
         ? JSON.stringify(value)
         : String(value);
-  const flat = text.replace(/\s+/g, ' ');
+  const flat = plain(text);
   return flat.length > MAX_CELL ? `${flat.slice(0, MAX_CELL - 1)}…` : flat;
 }
 
@@ -25,25 +38,28 @@ export function table(rows: readonly unknown[]): string {
   const cells = records.map((record) =>
     columns.map((column) => cell((record as Record<string, unknown>)[column])),
   );
-  const widths = columns.map((column, i) =>
-    Math.max(column.length, ...cells.map((row) => (row[i] as string).length)),
+  // The keys come from the endpoint's data as much as the values do.
+  const headers = columns.map(plain);
+  const widths = headers.map((header, i) =>
+    Math.max(header.length, ...cells.map((row) => (row[i] as string).length)),
   );
   const line = (values: string[]) =>
     values
       .map((value, i) => value.padEnd(widths[i] as number))
       .join('  ')
       .trimEnd();
-  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 /** The readable form of a result: status and message, the summary, then the data as a table. */
 export function formatResult(result: ActionResult): string {
-  const lines = [`${result.status === 'success' ? 'SUCCESS' : 'FAILED'}: ${result.message}`];
-  if (result.error) lines.push(`error: ${result.error.kind}${result.error.retryable ? ' (retryable)' : ''}`);
+  const lines = [`${result.status === 'success' ? 'SUCCESS' : 'FAILED'}: ${plain(result.message)}`];
+  if (result.error)
+    lines.push(`error: ${plain(result.error.kind)}${result.error.retryable ? ' (retryable)' : ''}`);
   const summary = Object.entries(result.summary);
   if (summary.length > 0) {
     lines.push('', 'Summary:');
-    for (const [key, value] of summary) lines.push(`  ${key}: ${cell(value)}`);
+    for (const [key, value] of summary) lines.push(`  ${plain(key)}: ${cell(value)}`);
   }
   if (result.data.length > 0) lines.push('', `Data (${result.data.length}):`, table(result.data));
   return lines.join('\n');

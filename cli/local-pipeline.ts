@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { opensslMissing } from '../test/emulator/tls.ts';
 import { MotoInterrupted } from '../test/helpers/moto.ts';
-import { type Io, stderrLogger, stdio } from './local/console.ts';
+import { type Io, onOutputGone, stderrLogger, stdio } from './local/console.ts';
 import { type LocalEnvironment, startLocalEnvironment } from './local/environment.ts';
 import { describeResult, INVESTIGATION } from './local/investigation.ts';
 
@@ -13,7 +13,8 @@ const STEP_TIMEOUT_MS = 90_000;
  * emulator and moto, creates the resources, sends the typical investigation as SQS messages one step
  * at a time, runs the family handlers as Lambda's SQS event source would, and prints each result as it
  * arrives on the results queue. Stops everything it started on exit, Ctrl-C and failure.
- * Returns the exit status: 0 when every step succeeded, 1 when one failed, 130 when interrupted.
+ * Returns the exit status: 0 when every step succeeded, 1 when one failed, 130 when interrupted, 141 (as
+ * for a command a broken pipe ended) when what it writes to was closed.
  */
 export async function runLocalPipeline(args: readonly string[] = [], io: Io = stdio): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
@@ -28,6 +29,8 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
   }
   const interrupted = new AbortController();
   const onSignal = () => interrupted.abort();
+  /** Set once stdout or stderr broke: stopping the run is then all that is left to do. */
+  let outputGone = false;
   const interruption = new Promise<never>((_, reject) => {
     interrupted.signal.addEventListener('abort', () => reject(new Error('interrupted')), { once: true });
   });
@@ -36,6 +39,17 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
   // default action and leave moto running with no parent.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A reader that went away is handled as Ctrl-C is: stop, then stop what was started.
+  const stopWatchingOutput = onOutputGone(() => {
+    outputGone = true;
+    interrupted.abort();
+  });
+  /** The exit status of a run that was cut short, saying so where someone still reads. */
+  const stoppedEarly = (): number => {
+    if (outputGone) return 141;
+    io.err('Interrupted.');
+    return 130;
+  };
   let environment: LocalEnvironment | undefined;
   /** Set once moto exited on its own: the reason to report, whatever call noticed it first. */
   let motoExit: Error | undefined;
@@ -96,10 +110,7 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
         state.connectionId = id;
       }
     }
-    if (interrupted.signal.aborted) {
-      io.err('Interrupted.');
-      return 130;
-    }
+    if (interrupted.signal.aborted) return stoppedEarly();
     io.out(
       failures === 0
         ? `\nAll ${INVESTIGATION.length} steps succeeded.`
@@ -110,10 +121,7 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     // Ctrl-C also ends the children (openssl, python3): their failure can arrive before this process's
     // own SIGINT handler has run, so give the signal a moment before calling this a failure.
     if (!interrupted.signal.aborted) await delay(100);
-    if (interrupted.signal.aborted || error instanceof MotoInterrupted) {
-      io.err('Interrupted.');
-      return 130;
-    }
+    if (interrupted.signal.aborted || error instanceof MotoInterrupted) return stoppedEarly();
     // A call to moto (say, sending the next step) can fail before its exit is seen: name the cause.
     const reported = motoExit ?? error;
     io.err(`The local pipeline failed: ${describeFailure(reported)}`);
@@ -125,9 +133,10 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
         await environment.stop();
       }
     } finally {
-      // Only now: a signal while stopping must not end this process before moto is gone.
+      // Only now: a signal (or a broken pipe) while stopping must not end this process before moto is gone.
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      stopWatchingOutput();
     }
   }
 }

@@ -14,19 +14,23 @@ import { parseRunArgs, UsageError } from './args.ts';
 import { formatResult } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 
-const USAGE = `Usage:
-  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
+const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
       Runs one action against the configured Tanium. Credentials: TANIUM_CREDENTIALS_FILE (a JSON file with
       the secret's fields), or TANIUM_BASE_URL with TANIUM_API_TOKEN (or TANIUM_USERNAME/TANIUM_PASSWORD and
       TANIUM_DOMAIN), TANIUM_VERIFY_SERVER_CERT, TANIUM_CA_BUNDLE (PEM file), TANIUM_TIMEOUT_SECONDS; or
       TANIUM_SECRET_ID. get file and upload intel doc from the vault also need VAULT_BUCKET, AWS_REGION and
-      AWS credentials (and AWS_ENDPOINT_URL for a local S3 such as moto).
+      AWS credentials (and AWS_ENDPOINT_URL for a local S3 such as moto).`;
+
+const EXIT_STATUS = 'Exit status: 0 success, 1 failed result, 2 usage error.';
+
+const USAGE = `Usage:
+${RUN_USAGE}
   tanium-tr actions [--json]      Lists the actions and their parameters.
   tanium-tr emulator [--port <n>] [--http] [--manual-clock]
       Starts the bundled Tanium Threat Response emulator and prints its URL and credentials.
   tanium-tr local                 Runs the whole pipeline locally on the emulator and moto (what npm start runs).
   tanium-tr docs                  Regenerates the README's action reference from the action table.
-Exit status: 0 success, 1 failed result, 2 usage error.`;
+${EXIT_STATUS}`;
 
 /** The README next to `cli/`; a file path, so a checkout path with a space works (URL paths encode it). */
 export function readmePath(moduleUrl: string): string {
@@ -108,6 +112,10 @@ function isHelp(arg: string): boolean {
 
 async function runCommand(args: readonly string[], io: Io): Promise<number> {
   const parsed = parseRunArgs(args);
+  if (parsed.help) {
+    io.out(`Usage:\n${RUN_USAGE}\n${EXIT_STATUS}`);
+    return 0;
+  }
   const action = findAction(parsed.action);
   if (!action) {
     throw new UsageError(`Unknown action '${parsed.action}'. Run 'tanium-tr actions' to list them.`);

@@ -6,10 +6,30 @@ export interface Io {
   err: (text: string) => void;
 }
 
+/** Writes a line unless the stream failed before: nobody reads a broken pipe. */
+function writeLine(stream: NodeJS.WriteStream, text: string): void {
+  if (!stream.destroyed) stream.write(`${text}\n`);
+}
+
 export const stdio: Io = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
+  out: (text) => writeLine(process.stdout, text),
+  err: (text) => writeLine(process.stderr, text),
 };
+
+/**
+ * Calls `onGone` when stdout or stderr fails: EPIPE once the reader went away (`| head` has read its
+ * lines), EIO once the terminal closed. With no listener that failure is an uncaught 'error' event that
+ * ends the process before anything it started is stopped. Returns the function that stops listening.
+ */
+export function onOutputGone(onGone: (error: Error) => void): () => void {
+  const listener = (error: Error) => onGone(error);
+  process.stdout.on('error', listener);
+  process.stderr.on('error', listener);
+  return () => {
+    process.stdout.off('error', listener);
+    process.stderr.off('error', listener);
+  };
+}
 
 /** Handler warnings and errors as one short line each; the JSON logs are what Lambda would keep. */
 export function stderrLogger(io: Io): EventLogger {

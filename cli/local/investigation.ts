@@ -1,5 +1,6 @@
 import type { Family } from '../../shared/actions/types.ts';
 import type { ResultDetail } from '../../shared/events/result.ts';
+import { plain } from '../format.ts';
 
 /** One step of the investigation; `parameters` may use what earlier steps returned. */
 export interface InvestigationStep {
@@ -47,9 +48,9 @@ export const INVESTIGATION: readonly InvestigationStep[] = [
 
 /** The lines printed under a step for its result. */
 export function describeResult(detail: ResultDetail): string[] {
-  const lines = [`      ${detail.status}: ${detail.message} (${detail.durationMs} ms)`];
+  const lines = [`      ${detail.status}: ${plain(detail.message)} (${detail.durationMs} ms)`];
   if (detail.summary && Object.keys(detail.summary).length > 0) {
-    lines.push(`      summary: ${JSON.stringify(detail.summary)}`);
+    lines.push(`      summary: ${plain(JSON.stringify(detail.summary))}`);
   }
   if (detail.dataRef) lines.push(`      data: stored at s3://${detail.dataRef.bucket}/${detail.dataRef.key}`);
   else lines.push(`      data: ${detail.data?.length ?? 0} item(s)`);

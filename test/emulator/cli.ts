@@ -29,7 +29,8 @@ export function parseArgs(argv: readonly string[]): EmulatorOptions | string {
 
 /**
  * Starts the emulator for manual use and the local pipeline; prints where it listens and how to log in,
- * and runs until SIGINT or SIGTERM. Returns the exit status: 0, 1 when it cannot start, 2 for bad usage.
+ * and runs until SIGINT or SIGTERM. Returns the exit status: 0, 1 when it cannot start, 2 for bad usage,
+ * 130 when signalled before it was up.
  */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   const options = parseArgs(argv);
@@ -37,12 +38,35 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     process.stderr.write(`${options}\n`);
     return options === USAGE ? 0 : 2;
   }
+  // Listening from before the start: a signal while openssl makes the certificate would otherwise end
+  // the process at once and leave the temporary directory with the CA's private key behind. Handled, it
+  // lets the start finish (which removes that directory) and then stops.
+  const stopping = new AbortController();
+  const stop = () => stopping.abort();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    return await serve(options, stopping.signal);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** Starts the emulator and serves until `stop` is aborted; see `main`. */
+async function serve(options: EmulatorOptions, stop: AbortSignal): Promise<number> {
   let emulator: Awaited<ReturnType<typeof startEmulator>>;
   try {
     emulator = await startEmulator(options);
   } catch (error) {
+    // A terminal's Ctrl-C ends openssl too: its failure is the interruption, not a reason to report.
+    if (stop.aborted) return 130;
     process.stderr.write(`The emulator could not start: ${startFailure(error, options.port)}\n`);
     return 1;
+  }
+  if (stop.aborted) {
+    await emulator.close();
+    return 130;
   }
   let caDir: string | undefined;
   let caFile: string | undefined;
@@ -69,15 +93,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     'Press Ctrl+C to stop.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  if (!stop.aborted) await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }));
   await emulator.close();
   if (caDir) await rm(caDir, { recursive: true, force: true });
   process.stdout.write('Tanium TR emulator stopped.\n');

@@ -97,7 +97,9 @@ export async function startMoto(
   if (!motoAvailable()) throw new Error(INSTALL_HINT);
   const port = await freePort();
   const child: ChildProcess = spawn('python3', [LAUNCHER, '127.0.0.1', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    // stdin is a pipe this process never writes to or closes: the server exits at its end of file, which
+    // comes when this process ends by any means, SIGKILL and crashes included, where `stop()` never runs.
+    stdio: ['pipe', 'ignore', 'pipe'],
     // moto's boto3 fails every request with a 500 page when AWS_PROFILE names a profile it cannot find.
     env: {
       ...withoutAwsOverrides(process.env),

@@ -7,8 +7,13 @@ lease requests). The code under test relies on the real service's guarantee, so 
 it; every other service is served exactly as moto serves it.
 
 Usage: python3 moto_server.py HOST PORT
+
+stdin is the parent's lifeline: the server exits when it reaches end of file. moto.ts passes a pipe it
+never writes to or closes, so the server goes when its parent does, however that parent ends (SIGKILL,
+OOM, a crash, `| head` closing its output), instead of running on with no one to stop it.
 """
 
+import os
 import signal
 import sys
 import threading
@@ -39,10 +44,22 @@ class SerializedDynamoDB:
                     close()
 
 
+def exit_when_parent_dies() -> None:
+    """Blocks on stdin; the kernel closes the pipe's write end when the parent exits, whatever the cause."""
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    # _exit: the main thread is inside werkzeug's serve_forever, which sys.exit from here would not stop.
+    os._exit(0)
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    threading.Thread(target=exit_when_parent_dies, name="parent-watchdog", daemon=True).start()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, SerializedDynamoDB(app), threaded=True)
 

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,6 +185,7 @@ describe('Command line: tanium-tr against the emulator started from the command 
       ['run', 'list connections', '--timeout', '1'],
       '--timeout needs a whole number of seconds from 2 to 86400',
     ],
+    [['run', 'list connections', '--timeout=1'], '--timeout needs a whole number of seconds from 2 to 86400'],
     [['actions', '--jsn'], 'Unknown option --jsn'],
     [['docs', '--check'], 'Unknown option --check'],
     [['emulator', '--bogus'], 'Unknown option: --bogus'],
@@ -197,6 +201,30 @@ describe('Command line: tanium-tr against the emulator started from the command 
     const run = cli(command, '--help');
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('Usage:');
+  });
+
+  it.each([[['--help']], [['-h']], [['list connections', '--json', '--help']]])(
+    'prints the usage of run and exits 0 for run %j, running nothing',
+    (args) => {
+      // Act
+      const run = cli('run', ...args);
+
+      // Assess
+      expect(run.status).toBe(0);
+      expect(run.stdout).toMatch(/^Usage:\n {2}tanium-tr run "<action>"/);
+      expect(run.stdout).not.toContain('tanium-tr actions');
+      expect(run.stdout).not.toContain('SUCCESS');
+      expect(run.stderr).toBe('');
+    },
+  );
+
+  it('takes --timeout=<seconds> as it takes --timeout <seconds>', () => {
+    // Act
+    const run = cli('run', 'list connections', '--timeout=30', '--json');
+
+    // Assess
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
   });
 
   it('exits 1 with a plain message when the emulator port is taken', () => {
@@ -231,4 +259,48 @@ describe('Command line: tanium-tr against the emulator started from the command 
       ]),
     });
   });
+});
+
+describe('Command line: tanium-tr emulator stopped while it starts', () => {
+  it('removes the temporary directory with the CA private key when Ctrl-C comes during the certificate', () => {
+    // Prepare: a TMPDIR of the emulator's own, so what it leaves there is exactly what it created, and an
+    // openssl in front of the real one that sends the CLI SIGINT as the first certificate is being made
+    const root = mkdtempSync(join(tmpdir(), 'emulator-cli-signal-'));
+    try {
+      const childTmp = join(root, 'tmp');
+      const bin = join(root, 'bin');
+      mkdirSync(childTmp);
+      mkdirSync(bin);
+      const openssl = spawnSync('sh', ['-c', 'command -v openssl'], { encoding: 'utf8' }).stdout.trim();
+      expect(openssl).not.toBe('');
+      const marker = join(root, 'signalled');
+      writeFileSync(
+        join(bin, 'openssl'),
+        [
+          '#!/bin/sh',
+          `if [ ! -e '${marker}' ]; then : > '${marker}'; kill -INT "$PPID"; fi`,
+          `exec '${openssl}' "$@"`,
+          '',
+        ].join('\n'),
+      );
+      chmodSync(join(bin, 'openssl'), 0o755);
+
+      // Act
+      const run = spawnSync(process.execPath, [BIN, 'emulator'], {
+        env: { ...process.env, TMPDIR: childTmp, PATH: `${bin}:${process.env.PATH ?? ''}` },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+
+      // Assess: the signal came while the key was being written, and nothing of it is left
+      expect(readdirSync(root)).toContain('signalled');
+      // tsx keeps its cache there too.
+      expect(readdirSync(childTmp).filter((name) => name.startsWith('tanium-emulator-'))).toEqual([]);
+      expect(run.signal).toBeNull();
+      expect(run.status).toBe(130);
+      expect(run.stdout).not.toContain('listening');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -324,6 +324,35 @@ describe('npm start (the local pipeline)', () => {
     expect(motoAlive).toBe(false);
   }, 60_000);
 
+  it('stops what it started and exits 141 when its output is closed, as `| head` does', async () => {
+    // Prepare: the reader goes away once the servers are printed, so the first step's result meets a
+    // broken pipe
+    let servers: { moto: string; emulator: string } | undefined;
+    const cli = runCli((stdout) => {
+      const moto = stdout.match(/^moto: (http:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+      const emulator = stdout.match(/^Tanium emulator: (https:\/\/127\.0\.0\.1:\d+)/m)?.[1];
+      if (servers || !moto || !emulator) return;
+      servers = { moto, emulator };
+      cli.child.stdout.destroy();
+    });
+
+    // Act
+    let code: number | null;
+    try {
+      code = await cli.exited;
+    } finally {
+      cli.kill();
+    }
+
+    // Assess: not the uncaught EPIPE that ended the process with moto still running
+    expect(servers).toBeDefined();
+    expect(cli.output.stderr).not.toContain('EPIPE');
+    expect(cli.output.stderr.trim()).toBe('');
+    expect(code).toBe(141);
+    expect(await accepts(servers?.moto ?? '')).toBe(false);
+    expect(await accepts(servers?.emulator ?? '')).toBe(false);
+  }, 60_000);
+
   it('fails at once, saying so, when moto exits in the middle of the run', async () => {
     // Prepare: moto (the pipeline's python3 child) is killed once the first step is sent
     let killed = false;

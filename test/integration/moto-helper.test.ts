@@ -1,6 +1,33 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MotoInterrupted, type MotoServer, startMoto } from '../helpers/moto.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HELPER = fileURLToPath(new URL('../helpers/moto.ts', import.meta.url));
+
+/**
+ * Whether `pid` is a process still running. A process that has exited but is not yet reaped by whoever
+ * inherited it (a zombie: state Z in /proc on Linux) still answers signal 0, yet serves nothing.
+ */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+  try {
+    // The state follows the command name, which is in parentheses and may itself contain spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return true;
+  }
+}
 
 /**
  * What a platform engineer's shell may set: a named profile, a service's own endpoint, and settings
@@ -19,9 +46,14 @@ describe('moto helper', () => {
   let moto: MotoServer | undefined;
   const before = { ...process.env };
 
+  /** A server the killed-parent test saw started: one that outlived the test must not outlive the run. */
+  let orphan = 0;
+
   afterEach(async () => {
     await moto?.stop();
     moto = undefined;
+    if (orphan && running(orphan)) process.kill(orphan, 'SIGKILL');
+    orphan = 0;
     for (const key of Object.keys(SHELL)) delete process.env[key];
     Object.assign(process.env, before);
   });
@@ -89,4 +121,47 @@ describe('moto helper', () => {
     // Assess
     expect(stopped).toBe('stopped');
   });
+
+  it('ends the server when the process that started it is killed and cannot stop it', async () => {
+    // Prepare: a node process that starts moto through the helper and reports its pid
+    const parent = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        'const { startMoto } = await import(process.argv[1]); console.log((await startMoto()).pid);',
+        HELPER,
+      ],
+      // tsx is found from the repository, as the CLI finds it.
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let motoPid = 0;
+    try {
+      motoPid = await new Promise<number>((resolve, reject) => {
+        let stdout = '';
+        parent.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString('utf8');
+          const pid = Number(stdout.match(/^(\d+)\n/)?.[1]);
+          if (!pid) return;
+          orphan = pid;
+          resolve(pid);
+        });
+        parent.once('exit', (code) => reject(new Error(`the parent exited with ${code} before moto was up`)));
+      });
+      expect(running(motoPid)).toBe(true);
+
+      // Act: SIGKILL runs no handler, so nothing in the parent gets to stop moto
+      const parentGone = new Promise((resolve) => parent.once('exit', resolve));
+      parent.kill('SIGKILL');
+      await parentGone;
+
+      // Assess: the server goes by itself (a failure here is the test's timeout)
+      while (running(motoPid)) await delay(50);
+      expect(running(motoPid)).toBe(false);
+    } finally {
+      if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
+    }
+  }, 30_000);
 });

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { formatResult } from '../../../cli/format.ts';
+import type { ActionResult } from '../../../shared/actions/types.ts';
+
+/** Sets the window title, rings the bell and clears the screen: what an attacker's file name could carry. */
+const HOSTILE = '\u001b]0;pwned\u0007\u001b[2J';
+const SHOWN = '\\x1b]0;pwned\\x07\\x1b[2J';
+/** Whether `code` is a C0 or C1 control character (U+0000-U+001F, U+007F-U+009F). */
+const isControl = (code: number) => code < 0x20 || (code >= 0x7f && code <= 0x9f);
+/** Every C0 and C1 control character. */
+const CONTROLS = Array.from({ length: 0xa0 }, (_, code) => code)
+  .filter(isControl)
+  .map((code) => String.fromCharCode(code));
+
+function result(overrides: Partial<ActionResult>): ActionResult {
+  return { status: 'success', message: 'ok', parameter: {}, data: [], summary: {}, ...overrides };
+}
+
+describe('tanium-tr run plain-text output', () => {
+  it('shows control characters from endpoint data as visible escapes, in every field', () => {
+    // Prepare
+    const hostile = result({
+      message: `File ${HOSTILE} saved`,
+      summary: { [`key${HOSTILE}`]: `value${HOSTILE}` },
+      data: [{ name: `evil${HOSTILE}.exe`, [`column${HOSTILE}`]: 1, nested: { path: 'a\u009bb' } }],
+    });
+
+    // Act
+    const text = formatResult(hostile);
+
+    // Assess
+    const controls = [...text].filter((char) => char !== '\n' && isControl(char.charCodeAt(0)));
+    expect(controls).toEqual([]);
+    expect(text.split('\n')[0]).toBe(`SUCCESS: File ${SHOWN} saved`);
+    expect(text).toContain(`  key${SHOWN}: value${SHOWN}`);
+    expect(text).toContain(`evil${SHOWN}.exe`);
+    expect(text).toContain(`column${SHOWN}`);
+    expect(text).toContain('a\\x9bb');
+  });
+
+  it('escapes every C0 and C1 control character and still collapses whitespace to one space', () => {
+    // Prepare
+    const all = result({ message: CONTROLS.join(''), data: [{ value: `a\t\r\n b${CONTROLS.join('')}` }] });
+
+    // Act
+    const [message = '', , , , , row = ''] = formatResult(all).split('\n');
+
+    // Assess: the run \t \n \v \f \r (whitespace to JavaScript) is one space, the rest \xNN
+    expect(message).toBe(
+      'SUCCESS: \\x00\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08 \\x0e\\x0f\\x10\\x11\\x12\\x13\\x14\\x15\\x16\\x17\\x18\\x19\\x1a\\x1b\\x1c\\x1d\\x1e\\x1f\\x7f\\x80\\x81\\x82\\x83\\x84\\x85\\x86\\x87\\x88\\x89\\x8a\\x8b\\x8c\\x8d\\x8e\\x8f\\x90\\x91\\x92\\x93\\x94\\x95\\x96\\x97\\x98\\x99\\x9a\\x9b\\x9c\\x9d\\x9e\\x9f',
+    );
+    expect(row.startsWith('a b\\x00\\x01')).toBe(true);
+    expect(row).toHaveLength(60);
+    expect(row.endsWith('…')).toBe(true);
+  });
+});
