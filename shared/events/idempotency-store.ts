@@ -1,18 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { IdempotencyItemAlreadyExistsError } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import type { IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persistence';
+import { IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persistence';
+import type { IdempotencyRecordOptions } from '@aws-lambda-powertools/idempotency/types';
 import {
   type AttributeValue,
   DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 
 /** Powertools' default attribute names, which the table uses. */
 const STATUS_ATTR = 'status';
 const EXPIRY_ATTR = 'expiration';
 const IN_PROGRESS_EXPIRY_ATTR = 'in_progress_expiration';
+const DATA_ATTR = 'data';
 const VALIDATION_ATTR = 'validation';
 const IN_PROGRESS = 'INPROGRESS';
 /** A token of the put that wrote the in-progress record (see `_putRecord`). */
@@ -34,6 +37,18 @@ const CLAIM_ATTR = 'claim';
  * later duplicate call Tanium again) or be running under its own in-progress record (erasing that would
  * let a duplicate run beside it).
  */
+/** The record in an item, as Powertools reads one (DynamoDBPersistenceLayer._putRecord). */
+function existingRecord(item: Record<string, unknown>): IdempotencyRecord {
+  return new IdempotencyRecord({
+    idempotencyKey: item.id as string,
+    status: item[STATUS_ATTR] as IdempotencyRecordOptions['status'],
+    expiryTimestamp: item[EXPIRY_ATTR] as number | undefined,
+    inProgressExpiryTimestamp: item[IN_PROGRESS_EXPIRY_ATTR] as number | undefined,
+    responseData: item[DATA_ATTR] as IdempotencyRecordOptions['responseData'],
+    payloadHash: item[VALIDATION_ATTR] as string | undefined,
+  });
+}
+
 export class OwnRecordDeletes extends DynamoDBPersistenceLayer {
   readonly #client: DynamoDBClient;
   readonly #tableName: string;
@@ -86,14 +101,20 @@ export class OwnRecordDeletes extends DynamoDBPersistenceLayer {
       );
     } catch (error) {
       if (!(error instanceof Error) || error.name !== 'ConditionalCheckFailedException') throw error;
-      const existing = (error as { Item?: Record<string, AttributeValue> }).Item;
-      if (existing?.[CLAIM_ATTR]?.S !== claim) {
-        // Powertools reads the existing record itself when the error carries none.
+      const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+      const existing = item && existingRecord(unmarshall(item));
+      const ours =
+        item?.[CLAIM_ATTR]?.S === claim &&
+        existing?.getStatus() === IN_PROGRESS &&
+        existing.inProgressExpiryTimestamp === record.inProgressExpiryTimestamp;
+      // Not ours: as Powertools does, with the record found, so that it needs no second read.
+      if (!ours) {
         throw new IdempotencyItemAlreadyExistsError(
           `Failed to put record for already existing idempotency key: ${record.idempotencyKey}`,
+          existing,
         );
       }
-      // This put's own record, written by its first attempt.
+      // This put's own in-progress record, written by its first attempt.
     }
     this.#written.set(record.idempotencyKey, record.inProgressExpiryTimestamp);
   }

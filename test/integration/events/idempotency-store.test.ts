@@ -222,6 +222,59 @@ describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
     client.destroy();
   });
 
+  it('replays the result another delivery completed between the lost answer and the resend', async () => {
+    // Prepare: the first put is written and its answer lost; before the SDK resends it, another
+    // delivery (whose late completion outlived its bound) marks the record completed
+    const client = new DynamoDBClient({});
+    let lost = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const output = await next(args);
+        if (context.commandName === 'PutItemCommand' && !lost) {
+          lost = true;
+          const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+          await table.client().send(
+            new UpdateItemCommand({
+              TableName: TABLE,
+              Key: { id: Items[0]!.id! },
+              UpdateExpression: 'SET #status = :completed, #data = :data',
+              ExpressionAttributeNames: { '#status': 'status', '#data': 'data' },
+              ExpressionAttributeValues: {
+                ':completed': { S: 'COMPLETED' },
+                ':data': {
+                  M: { json: { S: JSON.stringify(outcome('success', 'closed by the other delivery')) } },
+                },
+              },
+            }),
+          );
+          throw Object.assign(new Error('the connection dropped before the answer'), {
+            name: 'TimeoutError',
+            $metadata: {},
+          });
+        }
+        return output;
+      },
+      { step: 'deserialize', name: 'loseFirstPutAnswer' },
+    );
+    const action = vi.fn(async () => outcome('success', 'closed'));
+
+    // Act
+    const run = await createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client }).execute(
+      KEY,
+      action,
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+
+    // Assess: a completed record is a result to replay, whoever's claim it carries
+    expect(action).not.toHaveBeenCalled();
+    expect(run).toMatchObject({
+      replayed: true,
+      outcome: { result: { message: 'closed by the other delivery' } },
+    });
+    client.destroy();
+  });
+
   it('still holds a second delivery of the same batch back while the first runs', async () => {
     // Prepare: both deliveries share the invocation, so their records hold the same values (the clock
     // is held still so that they do to the millisecond, as a resent put's do)
@@ -270,8 +323,10 @@ describe('Idempotency records in DynamoDB: deliveries of one batch', () => {
     const firstWritten = signal();
     const answerFirst = signal();
     let puts = 0;
+    let reads = 0;
     client.middlewareStack.add(
       (next, context) => async (args) => {
+        if (context.commandName === 'GetItemCommand') reads++;
         if (context.commandName !== 'PutItemCommand' || ++puts > 1) return next(args);
         const output = await next(args);
         firstWritten.open();
@@ -299,6 +354,8 @@ describe('Idempotency records in DynamoDB: deliveries of one batch', () => {
     expect(secondAction).not.toHaveBeenCalled();
     expect(firstAction).toHaveBeenCalledTimes(1);
     expect(firstRun.replayed).toBe(false);
+    // The failed put's answer held the record: no second read of it
+    expect(reads).toBe(0);
     client.destroy();
   });
 
