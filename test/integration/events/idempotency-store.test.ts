@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  ScanCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { idempotencyKeyPrefix } from '../../../shared/config/state-keys.ts';
 import {
@@ -42,6 +47,21 @@ function signal(): { promise: Promise<void>; open: () => void } {
     open = resolve;
   });
   return { promise, open };
+}
+
+/** Sets attributes of the table's only record, as another writer (or damage) would. */
+async function setOnTheRecord(values: Record<string, AttributeValue>): Promise<void> {
+  const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+  const names = Object.keys(values);
+  await table.client().send(
+    new UpdateItemCommand({
+      TableName: TABLE,
+      Key: { id: Items[0]!.id! },
+      UpdateExpression: `SET ${names.map((_, i) => `#a${i} = :v${i}`).join(', ')}`,
+      ExpressionAttributeNames: Object.fromEntries(names.map((name, i) => [`#a${i}`, name])),
+      ExpressionAttributeValues: Object.fromEntries(names.map((name, i) => [`:v${i}`, values[name]!])),
+    }),
+  );
 }
 
 /**
@@ -178,8 +198,11 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
 });
 
 describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
-  /** A client that loses the answer to its first PutItem after DynamoDB wrote it, so the SDK resends it. */
-  function firstPutAnswerLost(): DynamoDBClient {
+  /**
+   * A client that loses the answer to its first PutItem after DynamoDB wrote it, so the SDK resends it;
+   * `meanwhile` runs between the two (another writer's turn).
+   */
+  function firstPutAnswerLost(meanwhile: () => Promise<void> = async () => undefined): DynamoDBClient {
     const client = new DynamoDBClient({});
     let lost = false;
     client.middlewareStack.add(
@@ -187,6 +210,7 @@ describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
         const output = await next(args);
         if (context.commandName === 'PutItemCommand' && !lost) {
           lost = true;
+          await meanwhile();
           throw Object.assign(new Error('the connection dropped before the answer'), {
             name: 'TimeoutError',
             $metadata: {},
@@ -225,36 +249,11 @@ describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
   it('replays the result another delivery completed between the lost answer and the resend', async () => {
     // Prepare: the first put is written and its answer lost; before the SDK resends it, another
     // delivery (whose late completion outlived its bound) marks the record completed
-    const client = new DynamoDBClient({});
-    let lost = false;
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const output = await next(args);
-        if (context.commandName === 'PutItemCommand' && !lost) {
-          lost = true;
-          const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
-          await table.client().send(
-            new UpdateItemCommand({
-              TableName: TABLE,
-              Key: { id: Items[0]!.id! },
-              UpdateExpression: 'SET #status = :completed, #data = :data',
-              ExpressionAttributeNames: { '#status': 'status', '#data': 'data' },
-              ExpressionAttributeValues: {
-                ':completed': { S: 'COMPLETED' },
-                ':data': {
-                  M: { json: { S: JSON.stringify(outcome('success', 'closed by the other delivery')) } },
-                },
-              },
-            }),
-          );
-          throw Object.assign(new Error('the connection dropped before the answer'), {
-            name: 'TimeoutError',
-            $metadata: {},
-          });
-        }
-        return output;
-      },
-      { step: 'deserialize', name: 'loseFirstPutAnswer' },
+    const client = firstPutAnswerLost(() =>
+      setOnTheRecord({
+        status: { S: 'COMPLETED' },
+        data: { M: { json: { S: JSON.stringify(outcome('success', 'closed by the other delivery')) } } },
+      }),
     );
     const action = vi.fn(async () => outcome('success', 'closed'));
 
@@ -467,31 +466,22 @@ describe('Idempotency records in DynamoDB: what a record keeps', () => {
       lambdaContext(),
       Date.now() + 30_000,
     );
-    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
-    await table.client().send(
-      new UpdateItemCommand({
-        TableName: TABLE,
-        Key: { id: Items[0]!.id! },
-        UpdateExpression: 'SET #data = :data',
-        ExpressionAttributeNames: { '#data': 'data' },
-        ExpressionAttributeValues: {
-          ':data': {
+    await setOnTheRecord({
+      data: {
+        M: {
+          result: {
             M: {
-              result: {
-                M: {
-                  status: { S: 'success' },
-                  message: { S: 'closed earlier' },
-                  data: { L: [] },
-                  summary: { M: {} },
-                },
-              },
-              startedAt: { N: '1700000000000' },
-              durationMs: { N: '12' },
+              status: { S: 'success' },
+              message: { S: 'closed earlier' },
+              data: { L: [] },
+              summary: { M: {} },
             },
           },
+          startedAt: { N: '1700000000000' },
+          durationMs: { N: '12' },
         },
-      }),
-    );
+      },
+    });
     const action = vi.fn(async () => outcome('success', 'closed again'));
 
     // Act
@@ -513,16 +503,7 @@ describe('Idempotency records in DynamoDB: what a record keeps', () => {
       lambdaContext(),
       Date.now() + 30_000,
     );
-    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
-    await table.client().send(
-      new UpdateItemCommand({
-        TableName: TABLE,
-        Key: { id: Items[0]!.id! },
-        UpdateExpression: 'SET #data = :data',
-        ExpressionAttributeNames: { '#data': 'data' },
-        ExpressionAttributeValues: { ':data': { M: { json: { S: '{"result":' } } } },
-      }),
-    );
+    await setOnTheRecord({ data: { M: { json: { S: '{"result":' } } } });
     const action = vi.fn(async () => outcome('success', 'closed again'));
 
     // Act
