@@ -41,7 +41,9 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       addParam(params, pair);
     } else if (arg.startsWith('--param=')) addParam(params, arg.slice('--param='.length));
     else if (arg === '--timeout' || arg.startsWith('--timeout=')) {
-      const value = Number(arg.includes('=') ? arg.slice('--timeout='.length) : args[++i]);
+      const text = arg.includes('=') ? arg.slice('--timeout='.length) : args[++i];
+      // Digits only: Number() would also take 0x10 or 1e2.
+      const value = /^\d+$/.test(text ?? '') ? Number(text) : Number.NaN;
       // A day at most: the deadline becomes a timer, and Node's timers stop at 2^31 - 1 ms (24.8 days).
       if (!Number.isInteger(value) || value < MIN_TIMEOUT_SECONDS || value > MAX_TIMEOUT_SECONDS)
         throw new UsageError(

@@ -3,15 +3,42 @@ import type { ActionResult } from '../shared/actions/types.ts';
 const MAX_CELL = 60;
 
 /**
- * One line of text safe for a terminal: whitespace runs become one space and every other C0/C1 control
- * character a visible `\xNN`. Results carry endpoint data (command lines, file names) an attacker chose,
+ * Characters a terminal acts on or that disguise text: C0 and C1 controls (ESC, BEL, the one-character
+ * CSI U+009B), bidi overrides and marks (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`), zero-width
+ * characters, and the Unicode line separators.
+ */
+const UNSAFE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** UNSAFE but C0, which JSON.stringify escapes in strings itself (and whose \n lays out its lines). */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** `\xNN` for a control character, `\uNNNN` above: visible, and what a JSON or JavaScript reader takes back. */
+function escaped(char: string): string {
+  const code = char.charCodeAt(0);
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, '0')}`
+    : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * One line of text safe for a terminal: whitespace runs become one space and every other UNSAFE
+ * character a visible escape. Results carry endpoint data (command lines, file names) an attacker chose,
  * and ESC or BEL sequences in it would retitle, clear or rewrite the analyst's terminal.
  */
 export function plain(text: string): string {
-  return text.replace(/\s+/g, ' ').replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  return text.replace(/\s+/g, ' ').replace(UNSAFE, escaped);
+}
+
+/**
+ * JSON text with every UNSAFE character left in strings written as a JSON `\uNNNN` escape: the same
+ * document for a parser, nothing for a terminal to act on (JSON.stringify escapes C0 only).
+ */
+export function terminalSafeJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    UNSAFE_IN_JSON,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }
 

@@ -110,7 +110,9 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
         state.connectionId = id;
       }
     }
-    if (interrupted.signal.aborted) return stoppedEarly();
+    // A pipe that broke on the last lines reports its error a tick after the write: the stream says so now.
+    if (process.stdout.destroyed || process.stderr.destroyed) outputGone = true;
+    if (interrupted.signal.aborted || outputGone) return stoppedEarly();
     io.out(
       failures === 0
         ? `\nAll ${INVESTIGATION.length} steps succeeded.`

@@ -11,7 +11,7 @@ import { TaniumError } from '../shared/tanium/errors.ts';
 import { getVault } from '../shared/vault/vault.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
 import { parseRunArgs, UsageError } from './args.ts';
-import { formatResult } from './format.ts';
+import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
@@ -152,6 +152,6 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
   } finally {
     await closeAgents();
   }
-  io.out(parsed.json ? JSON.stringify(result, null, 2) : formatResult(result));
+  io.out(parsed.json ? terminalSafeJson(result) : formatResult(result));
   return result.status === 'success' ? 0 : 1;
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { formatResult } from '../../../cli/format.ts';
+import { formatResult, plain, terminalSafeJson } from '../../../cli/format.ts';
+import { describeResult } from '../../../cli/local/investigation.ts';
 import type { ActionResult } from '../../../shared/actions/types.ts';
+import type { ResultDetail } from '../../../shared/events/result.ts';
 
 /** Sets the window title, rings the bell and clears the screen: what an attacker's file name could carry. */
 const HOSTILE = '\u001b]0;pwned\u0007\u001b[2J';
@@ -52,5 +54,50 @@ describe('tanium-tr run plain-text output', () => {
     expect(row.startsWith('a b\\x00\\x01')).toBe(true);
     expect(row).toHaveLength(60);
     expect(row.endsWith('…')).toBe(true);
+  });
+
+  it('shows bidi overrides and invisible characters as escapes, so a file name cannot pass for another', () => {
+    // Act / Assess: U+202E would show invoice\u202Efdp.exe as invoiceexe.pdf
+    expect(plain('invoice\u202Efdp.exe')).toBe('invoice\\u202efdp.exe');
+    expect(plain('a\u200Bb\u2066c\u061Cd')).toBe('a\\u200bb\\u2066c\\u061cd');
+  });
+
+  it('escapes what JSON.stringify leaves raw in --json output, and keeps the same document', () => {
+    // Prepare: a one-character CSI (U+009B), DEL and a bidi override, which JSON.stringify passes through
+    const hostile = result({ message: 'a\u009b2J\u007fb\u202Ec', data: [{ path: 'x\ny' }] });
+
+    // Act
+    const text = terminalSafeJson(hostile);
+
+    // Assess
+    expect(text).not.toMatch(/[\u007f-\u009f\u202e]/);
+    expect(text).toContain('a\\u009b2J\\u007fb\\u202ec');
+    expect(text.split('\n').length).toBeGreaterThan(5);
+    expect(JSON.parse(text)).toEqual(hostile);
+  });
+});
+
+describe('tanium-tr local result lines', () => {
+  it('shows control characters of a result as escapes', () => {
+    // Prepare
+    const detail = {
+      requestId: 'r-1',
+      action: 'get process tree',
+      status: 'success',
+      message: `Found ${HOSTILE}`,
+      parameter: {},
+      summary: { name: `proc${HOSTILE}` },
+      data: [],
+      context: {},
+      startedAt: '2026-01-01T00:00:00.000Z',
+      durationMs: 5,
+    } satisfies ResultDetail;
+
+    // Act
+    const lines = describeResult(detail).join('\n');
+
+    // Assess
+    expect(lines).toContain(`success: Found ${SHOWN} (5 ms)`);
+    expect(lines).not.toContain('\u001b');
   });
 });
