@@ -10,11 +10,13 @@ Usage: python3 moto_server.py HOST PORT
 
 stdin is the parent's lifeline: the server exits when it reaches end of file. moto.ts passes a pipe it
 never writes to or closes, so the server goes when its parent does, however that parent ends (SIGKILL,
-OOM, a crash, `| head` closing its output), instead of running on with no one to stop it.
+OOM, a crash, `| head` closing its output), instead of running on with no one to stop it. Run by hand
+(stdin a terminal or /dev/null), it serves until stopped.
 """
 
 import os
 import signal
+import stat
 import sys
 import threading
 
@@ -59,7 +61,11 @@ def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
-    threading.Thread(target=exit_when_parent_dies, name="parent-watchdog", daemon=True).start()
+    # Only a pipe is a lifeline: started by hand, stdin is a terminal (reading it from the background
+    # would stop the server) or /dev/null (at end of file at once).
+    mode = os.fstat(0).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        threading.Thread(target=exit_when_parent_dies, name="parent-watchdog", daemon=True).start()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, SerializedDynamoDB(app), threaded=True)
 
