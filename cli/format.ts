@@ -3,23 +3,27 @@ import type { ActionResult } from '../shared/actions/types.ts';
 const MAX_CELL = 60;
 
 /**
- * Characters a terminal acts on or that disguise text: C0 and C1 controls (ESC, BEL, the one-character
+ * Characters a terminal acts on or that disguise text, beyond C0: DEL and C1 controls (the one-character
  * CSI U+009B), bidi overrides and marks (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`), zero-width
  * characters, and the Unicode line separators.
  */
-const UNSAFE =
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-  /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const UNSAFE_BEYOND_C0 = '\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff';
 
-/** UNSAFE but C0, which JSON.stringify escapes in strings itself (and whose \n lays out its lines). */
-const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+/** With the C0 controls (ESC, BEL, ...): what plain text must not carry. */
+const UNSAFE = new RegExp(`[\\u0000-\\u001f${UNSAFE_BEYOND_C0}]`, 'g');
 
-/** `\xNN` for a control character, `\uNNNN` above: visible, and what a JSON or JavaScript reader takes back. */
+/** In JSON, C0 is escaped in strings by JSON.stringify itself (and its \n lays out the lines). */
+const UNSAFE_IN_JSON = new RegExp(`[${UNSAFE_BEYOND_C0}]`, 'g');
+
+/** `\uNNNN`: visible, and what a JSON or JavaScript reader takes back. */
+function unicodeEscape(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/** `\xNN` for a control character (shorter, as terminals and C show them), `\uNNNN` above. */
 function escaped(char: string): string {
   const code = char.charCodeAt(0);
-  return code <= 0xff
-    ? `\\x${code.toString(16).padStart(2, '0')}`
-    : `\\u${code.toString(16).padStart(4, '0')}`;
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : unicodeEscape(char);
 }
 
 /**
@@ -36,10 +40,7 @@ export function plain(text: string): string {
  * document for a parser, nothing for a terminal to act on (JSON.stringify escapes C0 only).
  */
 export function terminalSafeJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(
-    UNSAFE_IN_JSON,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, unicodeEscape);
 }
 
 function cell(value: unknown): string {

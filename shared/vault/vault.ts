@@ -321,7 +321,7 @@ export class Vault {
         if (signal.aborted) throw deadlinePassedError(error);
         throw error instanceof VaultError ? error : vaultAddError(error);
       }
-      await this.removeIncoming(incomingKey);
+      await this.removeIncoming(incomingKey, metadata.requestId);
       return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
     } finally {
       signal.removeEventListener('abort', stopUpload);
@@ -333,22 +333,20 @@ export class Vault {
    * Deletes `incoming/<uuid>` once `vault/<sha1>` is complete. A failure does not fail the file: it is
    * stored, and a retry would only store it again; the bucket's lifecycle rule expires what is left.
    */
-  private async removeIncoming(key: string): Promise<void> {
+  private async removeIncoming(key: string, requestId: string | undefined): Promise<void> {
     // Bounded like every cleanup call: the file is stored, and a stalled S3 must not hold its result
     // past the time kept for publishing it.
-    const giveUp = AbortSignal.timeout(CLEANUP_WAIT_MS);
-    try {
-      await unlessAborted(
-        this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: giveUp }),
-        giveUp,
-      );
-    } catch (error) {
+    const failure = await bestEffort((abortSignal) =>
+      this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+    );
+    if (failure !== undefined) {
       this.logger.warn(
         'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
         {
+          ...(requestId === undefined ? {} : { correlation_id: requestId }),
           bucket: this.bucket,
           key,
-          error: giveUp.aborted ? `no answer within ${CLEANUP_WAIT_MS} ms` : s3ErrorDetails(error),
+          error: failure,
         },
       );
     }
@@ -697,19 +695,22 @@ export class Vault {
 }
 
 /**
- * Runs a cleanup call for at most CLEANUP_WAIT_MS, ignoring its failure. The race, not only the abort
- * signal, is what bounds it: a signal reaches the HTTP request, not whatever the call is waiting on first.
+ * Runs a cleanup call for at most CLEANUP_WAIT_MS; a failed or abandoned one is left to the bucket's
+ * lifecycle rules. Resolves with why it did not complete (for a caller that logs it), or undefined. The
+ * race, not only the abort signal, is what bounds it: a signal reaches the HTTP request, not whatever the
+ * call is waiting on first.
  */
 async function bestEffort(
   send: (abortSignal: AbortSignal) => Promise<unknown>,
   ms: number = CLEANUP_WAIT_MS,
-): Promise<void> {
+): Promise<string | undefined> {
   const giveUp = new AbortController();
   const timer = setTimeout(() => giveUp.abort(), ms);
   try {
     await unlessAborted(send(giveUp.signal), giveUp.signal);
-  } catch {
-    // Best effort: a failed or abandoned cleanup call is left to the bucket's lifecycle rules.
+    return undefined;
+  } catch (error) {
+    return giveUp.signal.aborted ? `no answer within ${ms} ms` : s3ErrorDetails(error);
   } finally {
     clearTimeout(timer);
   }

@@ -72,9 +72,14 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     });
   }
 
-  /** A second token of the full persona, as a rotation would create before revoking the first. */
-  function rotatedToken(): string {
-    return emulator.state.auth.addToken({ persona: 'full' }).value;
+  /**
+   * Rotates the secret to a second token of the full persona (created before the first is revoked, as a
+   * rotation does), unknown to the container's cache yet. Returns the new token.
+   */
+  function rotate(secret: SecretStandIn, auth: 'token' | 'both' = 'token'): string {
+    const token = emulator.state.auth.addToken({ persona: 'full' }).value;
+    secret.value = credentialsFor(emulator, { auth, secret: { api_token: token } });
+    return token;
   }
 
   it('sends a request the revoked token got refused once more with the new token, and keeps it', async () => {
@@ -85,8 +90,7 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     // As an action holds it: through the request's log context
     const api = withLogContext(await cache.get(), { requestId: 'r-1' });
     await api.request(STATUS);
-    const newToken = rotatedToken();
-    secret.value = credentialsFor(emulator, { secret: { api_token: newToken } });
+    const newToken = rotate(secret);
     emulator.expireToken(emulator.credentials.apiToken);
 
     // Act
@@ -161,7 +165,7 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     // Prepare: a write whose answer was lost (it may have been carried out), and a server error
     const secret = new SecretStandIn(credentialsFor(emulator));
     const api = await cacheOver(secret).get();
-    secret.value = credentialsFor(emulator, { secret: { api_token: rotatedToken() } });
+    rotate(secret);
     emulator.faults.add({ method: 'POST', path: `${TR}/intels`, times: 1, kind: 'status', status: 502 });
     emulator.faults.add({ method: 'GET', path: STATUS.path, times: 1, kind: 'status', status: 500 });
 
@@ -179,7 +183,7 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     // Prepare: the first attempt's answer is lost; by the retry the token was revoked and rotated
     const secret = new SecretStandIn(credentialsFor(emulator));
     const api = await cacheOver(secret).get();
-    secret.value = credentialsFor(emulator, { secret: { api_token: rotatedToken() } });
+    rotate(secret);
     const path = `${TR}/conns/remote/remote:gone:1:1`;
     emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 502 });
     emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 401 });
@@ -197,8 +201,7 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     // Prepare
     const secret = new SecretStandIn(credentialsFor(emulator));
     const api = await cacheOver(secret).get();
-    const newToken = rotatedToken();
-    secret.value = credentialsFor(emulator, { secret: { api_token: newToken } });
+    const newToken = rotate(secret);
     emulator.expireToken(emulator.credentials.apiToken);
 
     // Act
@@ -240,7 +243,7 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     // and the login is refused too (both were rotated)
     const secret = new SecretStandIn(credentialsFor(emulator, { auth: 'both' }));
     const api = await cacheOver(secret).get();
-    secret.value = credentialsFor(emulator, { auth: 'both', secret: { api_token: rotatedToken() } });
+    rotate(secret, 'both');
     const path = `${TR}/conns/remote/remote:gone:1:1`;
     emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 502 });
     emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 401 });
@@ -265,8 +268,7 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     const secret = new SecretStandIn(credentialsFor(emulator));
     const cache = cacheOver(secret);
     const api = await cache.get();
-    const newToken = rotatedToken();
-    secret.value = credentialsFor(emulator, { secret: { api_token: newToken } });
+    const newToken = rotate(secret);
     emulator.expireToken(emulator.credentials.apiToken);
     let release: () => void = () => undefined;
     secret.holdNextRead = new Promise<void>((resolve) => {

@@ -53,6 +53,7 @@ describe('Vault: S3 calls that never answer', () => {
     // Act
     const stored = await vault({ spoolMaxBytes: 0, logger }).storeEvidence(Readable.from([body]), {
       fileName: 'a.txt',
+      requestId: 'req-slow-delete',
     });
 
     // Assess: the file is stored; the bucket's lifecycle rule expires incoming/
@@ -61,7 +62,12 @@ describe('Vault: S3 calls that never answer', () => {
     expect(incoming).toMatch(/^incoming\//);
     expect(logger.warn).toHaveBeenCalledWith(
       'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
-      { bucket: BUCKET, key: incoming, error: `no answer within ${CLEANUP_WAIT_MS} ms` },
+      {
+        correlation_id: 'req-slow-delete',
+        bucket: BUCKET,
+        key: incoming,
+        error: `no answer within ${CLEANUP_WAIT_MS} ms`,
+      },
     );
   });
 
