@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { Vault } from '../../../shared/vault/vault.ts';
 
 const s3 = mockClient(S3Client);
@@ -21,7 +21,12 @@ describe('Vault: the spool file', () => {
   });
 
   it('is readable by this user only while the extracted file waits in it', async () => {
-    // Prepare: look at the spool file while its upload runs
+    // Prepare: look at the spool file while its upload runs; with no umask, only the mode given keeps
+    // others out (a umask of 077 would hide a file created 0644)
+    const umask = process.umask(0);
+    onTestFinished(() => {
+      process.umask(umask);
+    });
     const modes: number[] = [];
     s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
     s3.on(PutObjectCommand).callsFake(() => {
