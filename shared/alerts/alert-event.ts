@@ -11,6 +11,8 @@ export const ALERT_DETAIL_TYPE = 'Alert';
 
 export const DETAILS_OMITTED = 'details omitted: the alert exceeds the EventBridge entry size limit';
 export const REFUSED_OMITTED = 'details omitted: EventBridge refused the whole alert';
+export const UNSERIALISABLE_OMITTED =
+  'details omitted: a value in the alert nests too deep to be written as JSON';
 
 /**
  * The event's `detail` (design.md §3): the alert as Tanium sent it, `details` decoded into an object and
@@ -51,6 +53,9 @@ const KEPT_WHEN_SHRUNK = [
   'sha256',
 ] as const;
 
+/** Bounds the reduced entry well under the entry limit whatever the kept fields hold (19 of them). */
+const MAX_KEPT_CHARACTERS = 1024;
+
 export interface AlertEntryOptions {
   source?: string;
   detailType?: string;
@@ -68,25 +73,54 @@ function makeEntry(body: Record<string, unknown>, options: AlertEntryOptions): A
 }
 
 /**
- * An entry for one alert. An alert too big for a PutEvents call loses its `details` (and then every
- * field but the identifying ones) rather than blocking the poller forever.
+ * The entry, or undefined when `body` cannot be written as JSON: JSON.parse takes a value nested
+ * thousands deep that JSON.stringify then overflows the stack on, and an alert that failed every run
+ * would stop the poller until Tanium dropped it.
  */
-export function alertEntry(detail: Record<string, unknown>, options: AlertEntryOptions = {}): AlertEntry {
-  let entry = makeEntry(detail, options);
-  if (entrySize(entry) <= MAX_REQUEST_BYTES) return entry;
-  const { details: _details, details_raw: _raw, ...rest } = detail;
-  entry = makeEntry({ ...rest, details: null, details_omitted: DETAILS_OMITTED }, options);
-  if (entrySize(entry) <= MAX_REQUEST_BYTES) return entry;
-  return reducedAlertEntry(detail, DETAILS_OMITTED, options);
+function entryIfWritable(body: Record<string, unknown>, options: AlertEntryOptions): AlertEntry | undefined {
+  try {
+    return makeEntry(body, options);
+  } catch {
+    return undefined;
+  }
 }
 
-/** The alert's identifying fields only, with `details_omitted` saying why the rest is missing. */
+/**
+ * An entry for one alert. An alert too big for a PutEvents call, or too deeply nested to serialise, loses
+ * its `details` (and then every field but the identifying ones) rather than blocking the poller forever.
+ */
+export function alertEntry(detail: Record<string, unknown>, options: AlertEntryOptions = {}): AlertEntry {
+  const whole = entryIfWritable(detail, options);
+  if (whole && entrySize(whole) <= MAX_REQUEST_BYTES) return whole;
+  const why = whole ? DETAILS_OMITTED : UNSERIALISABLE_OMITTED;
+  const { details: _details, details_raw: _raw, ...rest } = detail;
+  const lighter = entryIfWritable({ ...rest, details: null, details_omitted: why }, options);
+  if (lighter && entrySize(lighter) <= MAX_REQUEST_BYTES) return lighter;
+  return reducedAlertEntry(detail, why, options);
+}
+
+/**
+ * The alert's identifying fields only, with `details_omitted` saying why the rest is missing. Only
+ * scalar values are kept: every field of an alert passes through as Tanium sent it, and this entry must
+ * always be writable and small.
+ */
 export function reducedAlertEntry(
   detail: Record<string, unknown>,
   why: string,
   options: AlertEntryOptions = {},
 ): AlertEntry {
   const minimal: Record<string, unknown> = { details: null, details_omitted: why };
-  for (const key of KEPT_WHEN_SHRUNK) if (detail[key] !== undefined) minimal[key] = detail[key];
+  for (const key of KEPT_WHEN_SHRUNK) {
+    const value = scalarOrUndefined(detail[key]);
+    if (value !== undefined)
+      minimal[key] = typeof value === 'string' ? value.slice(0, MAX_KEPT_CHARACTERS) : value;
+  }
   return makeEntry(minimal, options);
+}
+
+/** `value` when it is a string, number, boolean or null: what a log line or a reduced entry can carry. */
+export function scalarOrUndefined(value: unknown): string | number | boolean | null | undefined {
+  return value === null || ['string', 'number', 'boolean'].includes(typeof value)
+    ? (value as string | number | boolean | null)
+    : undefined;
 }

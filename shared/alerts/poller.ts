@@ -109,6 +109,7 @@ import {
   MAX_REQUEST_BYTES,
   REFUSED_OMITTED,
   reducedAlertEntry,
+  scalarOrUndefined,
 } from './alert-event.ts';
 import { LeaseLostError, UnpublishedEntriesError } from './errors.ts';
 import type {
@@ -792,12 +793,12 @@ class PollerRun {
   private reportUnidentified(alert: Alert): void {
     // Pages overlap: counted once per run by what it holds (identical ones count once; the alarm
     // needs one).
-    const seen = `${String(alert.createdAt)}:${JSON.stringify(alert.details ?? null)}`;
+    const seen = `${String(scalarOrUndefined(alert.createdAt))}:${jsonOrUnwritable(alert.details ?? null)}`;
     if (this.unidentified.has(seen)) return;
     this.unidentified.add(seen);
     this.report.unidentifiedAlerts++;
     this.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
-      createdAt: alert.createdAt,
+      createdAt: scalarOrUndefined(alert.createdAt),
     });
   }
 
@@ -1479,8 +1480,22 @@ class PublishError extends TaniumError {
 }
 
 /** What a log line says to identify an alert. */
+/** Scalars only: a log line holding a value nested thousands deep would fail to serialise. */
 function alertIdentity(detail: Record<string, unknown>) {
-  return { alertId: detail.id, guid: detail.guid, createdAt: detail.createdAt };
+  return {
+    alertId: scalarOrUndefined(detail.id),
+    guid: scalarOrUndefined(detail.guid),
+    createdAt: scalarOrUndefined(detail.createdAt),
+  };
+}
+
+/** The value's JSON, or a marker when it nests too deep to write (such alerts then count as one). */
+function jsonOrUnwritable(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return '(unwritable)';
+  }
 }
 
 /** Every entry of a batch refused, even reduced, while the bus had taken nothing in the run. */

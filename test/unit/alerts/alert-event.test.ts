@@ -7,6 +7,7 @@ import {
   DETAILS_OMITTED,
   entrySize,
   MAX_REQUEST_BYTES,
+  UNSERIALISABLE_OMITTED,
 } from '../../../shared/alerts/alert-event.ts';
 
 const processDetails = JSON.stringify({
@@ -104,6 +105,64 @@ describe('Alert event: entry', () => {
       id: 5,
       guid: 'g5',
       path: 'p',
+      details: null,
+      details_omitted: DETAILS_OMITTED,
+    });
+  });
+});
+
+describe('Alert event: values too deep to serialise', () => {
+  /** Valid JSON that JSON.parse reads and JSON.stringify overflows the stack on. */
+  const deep = (depth: number) => JSON.parse(`{"match":${'['.repeat(depth)}${']'.repeat(depth)}}`) as unknown;
+
+  it('publishes an alert whose details nest too deep to write, without them', () => {
+    // Prepare
+    const detail = {
+      id: 6,
+      guid: 'g6',
+      createdAt: '2026-12-05T00:00:00Z',
+      path: 'p',
+      details: deep(100_000),
+    };
+    // Act
+    const entry = alertEntry(detail);
+    // Assess
+    expect(JSON.parse(entry.Detail)).toEqual({
+      id: 6,
+      guid: 'g6',
+      createdAt: '2026-12-05T00:00:00Z',
+      path: 'p',
+      details: null,
+      details_omitted: UNSERIALISABLE_OMITTED,
+    });
+  });
+
+  it('keeps only the scalar identifying fields when another field nests too deep', () => {
+    // Prepare: every field of an alert passes through as Tanium sent it
+    const detail = { id: 7, guid: { nested: deep(100_000) }, state: 'unresolved', extra: deep(100_000) };
+    // Act
+    const entry = alertEntry(detail);
+    // Assess
+    expect(JSON.parse(entry.Detail)).toEqual({
+      id: 7,
+      state: 'unresolved',
+      details: null,
+      details_omitted: UNSERIALISABLE_OMITTED,
+    });
+  });
+
+  it('bounds the identifying fields of a reduced entry so it always fits', () => {
+    // Prepare: an alert too big even without its details, its identifying fields long text
+    const long = 'x'.repeat(MAX_REQUEST_BYTES);
+    const detail = { id: 8, computerName: long, path: long, extra: long };
+    // Act
+    const entry = alertEntry(detail);
+    // Assess
+    expect(entrySize(entry)).toBeLessThanOrEqual(MAX_REQUEST_BYTES);
+    expect(JSON.parse(entry.Detail)).toEqual({
+      id: 8,
+      computerName: 'x'.repeat(1024),
+      path: 'x'.repeat(1024),
       details: null,
       details_omitted: DETAILS_OMITTED,
     });

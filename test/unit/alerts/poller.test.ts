@@ -1,5 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { alertDetail, alertEntry, entrySize } from '../../../shared/alerts/alert-event.ts';
+import {
+  alertDetail,
+  alertEntry,
+  entrySize,
+  UNSERIALISABLE_OMITTED,
+} from '../../../shared/alerts/alert-event.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import { alertKey, runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
@@ -911,6 +916,38 @@ describe('Alert poller: alerts without an id', () => {
     expect(silentLogger.errors).toEqual([
       'An alert without id or guid cannot be deduplicated; it is skipped',
     ]);
+  });
+});
+
+describe('Alert poller: alerts too deep to serialise', () => {
+  /** Valid JSON that JSON.parse reads and JSON.stringify overflows the stack on. */
+  const deepDetails = `{"match":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+
+  it('publishes one without its details and goes on, instead of failing every run', async () => {
+    // Prepare
+    const all = tanium.addSteady(12, 1000, T0);
+    const deep = all[4]!;
+    deep.details = deepDetails;
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', published: 12 });
+    expect(sorted(publisher.ids)).toEqual(ids(all));
+    const published = publisher.batches.flat().find((detail) => detail.id === deep.id);
+    expect(published).toMatchObject({ details: null, details_omitted: UNSERIALISABLE_OMITTED });
+  });
+
+  it('skips one without id or guid, counting it, and publishes the others', async () => {
+    // Prepare
+    const all = tanium.addSteady(12, 1000, T0);
+    const anonymous = all[4]!;
+    anonymous.anonymous = true;
+    anonymous.details = JSON.parse(deepDetails) as unknown as string;
+    // Act
+    const report = await poll();
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', unidentifiedAlerts: 1 });
+    expect(sorted(publisher.ids)).toEqual(ids(all.filter((a) => a !== anonymous)));
   });
 });
 
