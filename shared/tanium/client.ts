@@ -10,7 +10,7 @@ import {
   type TaniumCredentials,
 } from '../config/credentials.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
-import { agentFor } from './agent.ts';
+import { agentFor, markUsed, usableAgent } from './agent.ts';
 import { DeadlineSignals } from './deadline-signals.ts';
 import { errorText, looksLikeHtml } from './error-text.ts';
 import { LoginError, TaniumError, TooLargeError } from './errors.ts';
@@ -504,10 +504,12 @@ export class TaniumClient {
     }
     const timeoutMs = this.credentials.timeoutSeconds * 1000;
     const started = Date.now();
-    // A closed agent (closeAgents() at CLI exit or in tests) is replaced by a fresh one from the cache.
-    if (this.agent.closed) this.agent = agentFor(this.credentials);
+    // A closed agent (closeAgents() at CLI exit or in tests), or one idle long enough that its sockets may
+    // be dead, is replaced by a fresh one.
+    const agent = usableAgent(this.agent, this.credentials, started);
+    this.agent = agent;
     const signal = Number.isFinite(deadline) ? this.deadlines.at(deadline) : undefined;
-    const pending = undiciRequest(this.agent, {
+    const pending = undiciRequest(agent, {
       origin: this.origin,
       path: url,
       method: request.method,
@@ -539,6 +541,7 @@ export class TaniumClient {
       }
       throw error;
     }
+    markUsed(agent, Date.now());
     if (this.logger.debugEnabled?.() ?? true) {
       this.logger.debug('Tanium request', {
         ...request.logContext,

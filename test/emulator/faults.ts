@@ -21,9 +21,12 @@ export class FaultRegistry implements Faults {
   }
 
   /** Finds and consumes the fault for one request, if any. */
-  take(method: string, path: string): FaultSpec | undefined {
+  take(method: string, path: string, reusedConnection = false): FaultSpec | undefined {
     const rule = this.rules.find(
-      (candidate) => methodMatches(candidate.spec.method, method) && pathMatches(candidate.spec.path, path),
+      (candidate) =>
+        methodMatches(candidate.spec.method, method) &&
+        pathMatches(candidate.spec.path, path) &&
+        (reusedConnection || !candidate.spec.reusedConnectionOnly),
     );
     if (!rule) return undefined;
     rule.hits++;

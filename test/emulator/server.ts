@@ -82,6 +82,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let seq = 0;
   let connectionCount = 0;
   let tcpConnectionCount = 0;
+  /** Tanium requests answered so far on each connection (for faults on reused connections only). */
+  const requestsOnConnection = new WeakMap<object, number>();
 
   async function dispatch(ctx: RouteContext): Promise<Reply> {
     const match = router.match(ctx.method, ctx.path);
@@ -122,6 +124,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return;
     }
     state.tick();
+    const earlierOnConnection = requestsOnConnection.get(req.socket) ?? 0;
+    requestsOnConnection.set(req.socket, earlierOnConnection + 1);
     const sessionHeader = typeof req.headers.session === 'string' ? req.headers.session : undefined;
     const isJson = /json/i.test(req.headers['content-type'] ?? '');
     const entry: RequestLogEntry = {
@@ -153,7 +157,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return (originalWriteHead as (...args: unknown[]) => ServerResponse)(status, ...rest);
     }) as typeof res.writeHead;
 
-    const fault = faults.take(method, rawPath);
+    const fault = faults.take(method, rawPath, earlierOnConnection > 0);
     if (fault) entry.fault = fault.kind;
     const respondFault = (spec: FaultSpec): boolean => {
       if (spec.kind === 'resetBeforeHeaders') {

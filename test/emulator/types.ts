@@ -79,6 +79,11 @@ export interface FaultMatch {
   times?: number;
   /** Run the route handler (state changes happen) before the fault replaces or breaks the answer. */
   processRequest?: boolean;
+  /**
+   * Only requests that are not the first on their connection: a server or NAT gateway that forgot an idle
+   * keep-alive connection resets the next request sent on it, with no FIN the client could have seen.
+   */
+  reusedConnectionOnly?: boolean;
 }
 
 export type FaultAction =

@@ -5,7 +5,7 @@ import { type AddressInfo, connect, createServer as createNetServer, type Socket
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
-import { closeAgents } from '../../../shared/tanium/agent.ts';
+import { closeAgents, IDLE_REUSE_LIMIT_MS } from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
@@ -618,6 +618,36 @@ describe('Tanium client: transport, retries and responses', () => {
       });
       expect(empty.payload).toBeNull();
     });
+  });
+
+  it('sends a POST after an idle spell on a new connection, not on one the server may have forgotten', async () => {
+    // Prepare: one call opens a connection; then the container sits idle (a frozen Lambda runs no timers,
+    // so undici never retires the socket), and the server, or a NAT gateway, forgets the connection
+    const fresh = await startTestEmulator();
+    try {
+      await closeAgents();
+      const client = clientFor(fresh);
+      await client.request({ method: 'GET', path: CONNS });
+      fresh.faults.add({ reusedConnectionOnly: true, kind: 'resetBeforeHeaders' });
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS + 1);
+      const path = `${TR}/on-demand-scans`;
+
+      // Act: a reset there would leave the scan's outcome unknown, never retried
+      const response = await client.request({
+        method: 'POST',
+        path,
+        json: { intelDocId: 11, computerGroupId: 34 },
+      });
+
+      // Assess
+      expect(response.status).toBe(200);
+      expect(fresh.connectionCount).toBe(2);
+      expect(fresh.requestCount({ path })).toBe(1);
+    } finally {
+      vi.useRealTimers();
+      await fresh.close();
+    }
   });
 
   it('makes sequential calls over one kept-alive TCP connection', async () => {
