@@ -1,7 +1,9 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod/mini';
 import { awsCallError } from '../config/aws-errors.ts';
 import { POLLER_KEY_PREFIX } from '../config/state-keys.ts';
+import { describeIssue } from '../config/zod-messages.ts';
 import { LeaseLostError } from './errors.ts';
 import type { AlertId, Checkpoint, GroupCursor, LeasedState, RecentGroup, StateStore } from './types.ts';
 
@@ -10,54 +12,109 @@ export function stateKey(pollerName: string): string {
   return `${POLLER_KEY_PREFIX}${pollerName}`;
 }
 
-interface StateItem {
-  id: string;
-  leaseOwner?: string;
-  leaseUntil?: number;
-  version?: number;
-  floor?: number;
+/** The furthest from 1970 a Date reaches (ECMA-262): the poller turns these times into ISO strings. */
+const MAX_DATE_MS = 8.64e15;
+const epochMs = z
+  .number()
+  .check(z.refine((value) => Math.abs(value) <= MAX_DATE_MS, 'must be epoch milliseconds a date can hold'));
+const alertId = z.union([z.number(), z.string()]);
+
+/**
+ * The stored item, checked as read: a damaged one (edited by hand, written by another version) would
+ * otherwise fail every run with a TypeError naming neither the item nor the attribute.
+ */
+const stateItemSchema = z.object({
+  version: z.optional(z.number()),
+  floor: z.optional(epochMs),
   /** JSON of RecentGroup[]: one string attribute is far smaller than nested DynamoDB lists. */
-  recent?: string;
-  olderCount?: number;
-  olderBounds?: [number, number];
-  belowAtLeast?: number;
-  newestPublishedAt?: number;
+  recent: z.optional(z.string()),
+  olderCount: z.optional(z.number()),
+  olderBounds: z.optional(z.tuple([z.number(), z.number()])),
+  belowAtLeast: z.optional(z.number()),
+  newestPublishedAt: z.optional(epochMs),
   /** JSON of GroupCursor, like `recent` (`group` is a DynamoDB reserved word). */
-  groupCursor?: string;
+  groupCursor: z.optional(z.string()),
   /** JSON of AlertId[], like `recent`. */
-  undated?: string;
-  updatedAt?: string;
+  undated: z.optional(z.string()),
+});
+
+/** An attribute held as JSON text, and the shape it must have in words (for the error). */
+interface JsonAttribute<T> {
+  name: string;
+  schema: z.ZodMiniType<T>;
+  shape: string;
 }
 
-function toLeased(item: StateItem | undefined): LeasedState {
-  const version = item?.version ?? 0;
-  if (item?.floor === undefined) return { checkpoint: undefined, version };
+const RECENT: JsonAttribute<RecentGroup[]> = {
+  name: 'recent',
+  schema: z.array(z.tuple([epochMs, z.array(alertId)])),
+  shape: 'a list of [createdAt, [alert ids]] groups',
+};
+const GROUP_CURSOR: JsonAttribute<GroupCursor> = {
+  name: 'groupCursor',
+  schema: z.object({ at: epochMs, passed: z.number(), edge: z.array(alertId) }),
+  shape: 'an object {at, passed, edge}',
+};
+const UNDATED: JsonAttribute<AlertId[]> = {
+  name: 'undated',
+  schema: z.array(alertId),
+  shape: 'a list of alert ids',
+};
+
+function toLeased(id: string, attributes: Record<string, unknown> | undefined): LeasedState {
+  if (attributes === undefined) return { checkpoint: undefined, version: 0 };
+  const parsed = stateItemSchema.safeParse(attributes);
+  if (!parsed.success) {
+    const { issues } = parsed.error;
+    const names = [...new Set(issues.map((issue) => String(issue.path[0])))];
+    const problems = issues.map((issue) => describeIssue(issue, 'attribute')).join('; ');
+    throw unreadable(id, names, problems);
+  }
+  const item = parsed.data;
+  const version = item.version ?? 0;
+  if (item.floor === undefined) return { checkpoint: undefined, version };
   const checkpoint: Checkpoint = {
     floor: item.floor,
-    recent: item.recent ? parseAttribute<RecentGroup[]>(item.id, 'recent', item.recent) : [],
+    recent: item.recent ? parseAttribute(id, RECENT, item.recent) : [],
   };
   if (item.olderCount !== undefined) checkpoint.olderCount = item.olderCount;
   if (item.olderBounds !== undefined) checkpoint.olderBounds = [item.olderBounds[0], item.olderBounds[1]];
   if (item.belowAtLeast !== undefined) checkpoint.belowAtLeast = item.belowAtLeast;
   if (item.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = item.newestPublishedAt;
   if (item.groupCursor !== undefined) {
-    checkpoint.group = parseAttribute<GroupCursor>(item.id, 'groupCursor', item.groupCursor);
+    checkpoint.group = parseAttribute(id, GROUP_CURSOR, item.groupCursor);
   }
-  if (item.undated !== undefined)
-    checkpoint.undated = parseAttribute<AlertId[]>(item.id, 'undated', item.undated);
+  if (item.undated !== undefined) checkpoint.undated = parseAttribute(id, UNDATED, item.undated);
   return { checkpoint, version };
 }
 
-function parseAttribute<T>(id: string, name: string, text: string): T {
+function parseAttribute<T>(id: string, { name, schema, shape }: JsonAttribute<T>, text: string): T {
+  let value: unknown;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text);
   } catch (error) {
-    throw new Error(
-      `The poller state item ${id} has an unreadable '${name}' attribute (${(error as Error).message}); ` +
-        'fix or delete the item to start again from the first-run window',
-      { cause: error },
-    );
+    throw unreadable(id, [name], (error as Error).message, error);
   }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) =>
+      describeIssue({ ...issue, path: [name, ...issue.path] }, 'attribute'),
+    );
+    throw unreadable(id, [name], `${problems.join('; ')}; it must hold ${shape}`);
+  }
+  return parsed.data;
+}
+
+function unreadable(id: string, names: string[], problems: string, cause?: unknown): Error {
+  const what =
+    names.length === 1
+      ? `an unreadable '${names[0]}' attribute`
+      : `unreadable attributes ${names.map((name) => `'${name}'`).join(', ')}`;
+  return new Error(
+    `The poller state item ${id} has ${what} (${problems}); ` +
+      'fix or delete the item to start again from the first-run window',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -102,7 +159,7 @@ export class DynamoStateStore implements StateStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return toLeased(result.Attributes as StateItem | undefined);
+      return toLeased(this.key, result.Attributes);
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
       throw awsCallError(`Unable to lease the poller state ${this.where}`, error);

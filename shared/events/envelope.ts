@@ -1,3 +1,4 @@
+import type { core } from 'zod/mini';
 import * as z from 'zod/mini';
 import { ruleFamilyOf, UNROUTED_FAMILY } from '../actions/table.ts';
 import type { Family } from '../actions/types.ts';
@@ -79,7 +80,8 @@ export function usableId(value: unknown): string | undefined {
 }
 
 const requestSchema = z.strictObject({
-  action: z.string().check(z.minLength(1)),
+  // Blank too: trimmed, it would name no action and fail as unknown, listing every action there is.
+  action: z.string().check(z.refine((value) => value.trim() !== '')),
   parameters: z.optional(z.nullable(z.looseObject({}))),
   requestId: z.optional(
     z.nullable(
@@ -163,7 +165,7 @@ function parseBareRequest(payload: unknown, fallbackId: string): ParsedRequest {
   }
   const parsed = requestSchema.safeParse(payload);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => describeIssue(issue));
+    const problems = parsed.error.issues.map((issue) => describeRequestIssue(issue, payload));
     return reject(payload, fallbackId, `${INVALID}${problems.join('; ')}`);
   }
   const request: ActionRequest = {
@@ -173,6 +175,20 @@ function parseBareRequest(payload: unknown, fallbackId: string): ParsedRequest {
   };
   if (parsed.data.context !== undefined) request.context = parsed.data.context;
   return { ok: true, request };
+}
+
+/**
+ * zod's terms for an `action` that is missing, empty or blank ("must be a string", "must be at least 1
+ * characters long") do not tell the sender what to fix.
+ */
+function describeRequestIssue(issue: core.$ZodIssue, payload: Record<string, unknown>): string {
+  if (issue.path.length === 1 && issue.path[0] === 'action') {
+    const { action } = payload;
+    if (action === undefined) return "field 'action' is required";
+    if (action === '') return "field 'action' is empty";
+    if (typeof action === 'string' && action.trim() === '') return "field 'action' is blank";
+  }
+  return describeIssue(issue);
 }
 
 /**

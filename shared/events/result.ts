@@ -21,7 +21,7 @@ export interface ResultDetail {
   data?: unknown[];
   summary?: Record<string, unknown>;
   error?: ErrorInfo;
-  /** The request's `context`, unchanged (`{}` when it had none). */
+  /** The request's `context`, unchanged, `null` included (`{}` when it had none). */
   context: unknown;
   /** ISO 8601. */
   startedAt: string;
@@ -53,7 +53,8 @@ export function resultDetail(
     parameter: result.parameter,
     data: result.data,
     summary: result.summary,
-    context: request.context ?? {},
+    // Only an absent context defaults: a caller may send `null` and match its results on it.
+    context: request.context === undefined ? {} : request.context,
     startedAt: new Date(timing.startedAt).toISOString(),
     durationMs: Math.max(0, Math.round(timing.durationMs)),
   };

@@ -123,7 +123,7 @@ describe('Request envelope', () => {
         parameters: { a: 1 },
         requestId: 'r-3',
         context: 'c',
-        message: "Invalid request: field 'action' must be a string",
+        message: "Invalid request: field 'action' is required",
       },
     });
     expect(badParameters).toMatchObject({
@@ -133,6 +133,20 @@ describe('Request envelope', () => {
         requestId: 'msg-4',
         message: "Invalid request: field 'parameters' must be an object",
       },
+    });
+  });
+
+  it.each([
+    ['empty', '', "Invalid request: field 'action' is empty"],
+    ['blank', ' \t ', "Invalid request: field 'action' is blank"],
+  ])('rejects an action that is %s as such, not as an unknown one', (_case, action, message) => {
+    // Act
+    const parsed = parseRequest({ action, parameters: {}, requestId: 'r-1', context: 'c' }, 'msg-1');
+
+    // Assess
+    expect(parsed).toEqual({
+      ok: false,
+      rejected: { action: '', parameters: {}, requestId: 'r-1', context: 'c', message },
     });
   });
 

@@ -204,6 +204,27 @@ describe('Family handler: event shapes', () => {
     expect(details[1]).toMatchObject({ requestId: 'req-2', context: { case: 7 } });
   });
 
+  it('echoes a null context as null, for a request that ran and for one that was refused', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(
+        sqsRecord({ ...listConnections('req-ran'), context: null }),
+        sqsRecord({ action: 'list connections', requestId: 'req-refused', context: null, extra: 1 }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    const details = publishedDetails(eventBridge).sort((a, b) => a.requestId.localeCompare(b.requestId));
+    expect(details).toEqual([
+      expect.objectContaining({ requestId: 'req-ran', status: 'success', context: null }),
+      expect.objectContaining({ requestId: 'req-refused', status: 'failed', context: null }),
+    ]);
+  });
+
   it('unwraps an SQS body that is a whole EventBridge event', async () => {
     // Prepare
     const { handler } = buildHandler('connections');

@@ -1,0 +1,58 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.ts';
+import { failure } from '../../helpers/failure.ts';
+
+const NOW = 1_700_000_000_000;
+const GUIDANCE = 'fix or delete the item to start again from the first-run window';
+
+const documents = mockClient(DynamoDBDocumentClient);
+
+beforeEach(() => {
+  documents.reset();
+});
+
+/** The store as it reads back an item already in the table (the lease update returns it whole). */
+function storeHolding(item: Record<string, unknown>): DynamoStateStore {
+  documents.on(UpdateCommand).resolves({
+    Attributes: { id: stateKey('default'), leaseOwner: 'run-a', leaseUntil: NOW, version: 3, ...item },
+  });
+  return new DynamoStateStore(new DynamoDBClient({ region: 'us-east-1' }), 'state', stateKey('default'));
+}
+
+describe('Poller state in DynamoDB: a damaged item', () => {
+  it.each([
+    [
+      'a recent attribute that is an object',
+      { floor: NOW, recent: '{"x":1}' },
+      "has an unreadable 'recent' attribute (attribute 'recent' must be an array; it must hold a list of [createdAt, [alert ids]] groups)",
+    ],
+    [
+      'a recent attribute whose groups are strings',
+      { floor: NOW, recent: '["a","b"]' },
+      "has an unreadable 'recent' attribute (attribute 'recent.0' must be a tuple; attribute 'recent.1' must be a tuple; it must hold a list of [createdAt, [alert ids]] groups)",
+    ],
+    [
+      'a floor that is not a number',
+      { floor: 'abc', recent: '[]' },
+      "has an unreadable 'floor' attribute (attribute 'floor' must be a number)",
+    ],
+  ])('refuses %s, naming the item, what is wrong and what to do', async (_case, item, expected) => {
+    // Prepare
+    const store = storeHolding(item);
+
+    // Act
+    const error = await failure(store.acquire('run-a', NOW + 60_000, NOW));
+
+    // Assess: a configuration error the run reports, not a TypeError from deep in the poller
+    expect(error).toMatchObject({
+      kind: 'config',
+      retryable: false,
+      message:
+        "Unable to lease the poller state (item 'poller#default' of DynamoDB table 'state'): " +
+        `The poller state item poller#default ${expected}; ${GUIDANCE}`,
+    });
+  });
+});
