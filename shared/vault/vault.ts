@@ -63,6 +63,24 @@ const silentLogger: VaultLogger = { warn() {} };
  */
 export const CLEANUP_WAIT_MS = 1_000;
 
+/**
+ * All the cleanup calls of one store after its deadline, one after another, end within this: each may
+ * wait CLEANUP_WAIT_MS, and three in a row (in-flight parts, the multipart abort, the incoming delete)
+ * used up the publishing reserve the action and its idempotency record also need (time-budget.ts).
+ */
+export const CLEANUP_AFTER_DEADLINE_MS = 1_500;
+
+/** How long the next cleanup call may wait now (0 or less: no time left for it). */
+type CleanupBudget = () => number;
+
+const EACH_CALL: CleanupBudget = () => CLEANUP_WAIT_MS;
+
+function cleanupBudget(deadline: number | undefined): CleanupBudget {
+  if (deadline === undefined) return EACH_CALL;
+  const end = deadline + CLEANUP_AFTER_DEADLINE_MS;
+  return () => Math.min(CLEANUP_WAIT_MS, end - Date.now());
+}
+
 export interface VaultOptions {
   /** The vault bucket (VAULT_BUCKET). */
   bucket: string;
@@ -222,7 +240,7 @@ export class Vault {
           // lib-storage rejects done() at once but aborts the multipart upload only after its parts in
           // flight settle, in the background: a sandbox frozen before that would leave the parts stored
           // until the lifecycle rule. The upload's key is vault/<sha1>, so nothing is deleted.
-          await this.abortUpload(key, upload?.uploadId);
+          await this.abortUpload(key, upload?.uploadId, cleanupBudget(options.deadline));
           throw deadlinePassedError(error);
         }
         throw error instanceof VaultError ? error : vaultAddError(error);
@@ -267,6 +285,7 @@ export class Vault {
     // in a result (a retryable failure) instead of an invocation timeout that publishes none.
     const deadline = deadlineAbort(options.deadline);
     const { signal } = deadline.controller;
+    const cleanup = cleanupBudget(options.deadline);
     // Not lib-storage's own abort: it leaves the requests in flight running, and a PutObject landing
     // after incoming/ was deleted would leave the object behind. Failing its body instead makes the upload
     // fail once those requests settled, which is waited for (bounded) before incoming/ is deleted.
@@ -284,13 +303,13 @@ export class Vault {
       try {
         await unlessAborted(uploading, signal);
       } catch (error) {
-        if (signal.aborted) await bestEffort(() => uploading);
+        if (signal.aborted) await bestEffort(() => uploading, cleanup());
         const sourceError = hasher.sourceError;
         // Stop the source too when S3 failed (an archive entry stream aborts the whole archive read).
         const stop = sourceError ?? (signal.aborted ? deadlinePassedError(error) : vaultAddError(error));
         hasher.destroy(stop);
         if (!source.destroyed) source.destroy(stop);
-        await this.discardIncoming(incomingKey, upload.uploadId);
+        await this.discardIncoming(incomingKey, upload.uploadId, cleanup);
         throw stop;
       }
       signal.removeEventListener('abort', stopUpload);
@@ -307,8 +326,8 @@ export class Vault {
       } catch (error) {
         // A copy S3 finished but answered too late, or an object that was there all along, is stored:
         // failing would send a "not stored" result for a file in the vault.
-        const stored = signal.aborted && (await this.existsWithin(key, CLEANUP_WAIT_MS));
-        await this.discardIncoming(incomingKey, undefined);
+        const stored = signal.aborted && (await this.existsWithin(key, cleanup()));
+        await this.discardIncoming(incomingKey, undefined, cleanup);
         if (stored) {
           return {
             vaultId: digests.sha1,
@@ -674,28 +693,40 @@ export class Vault {
   }
 
   /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */
-  private async discardIncoming(key: string, uploadId: string | undefined): Promise<void> {
+  private async discardIncoming(
+    key: string,
+    uploadId: string | undefined,
+    budget: CleanupBudget = EACH_CALL,
+  ): Promise<void> {
     // The abort first: a CompleteMultipartUpload still in flight then fails, instead of creating the
     // object after a delete that found nothing.
-    await this.abortUpload(key, uploadId);
-    await bestEffort((abortSignal) =>
-      this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+    await this.abortUpload(key, uploadId, budget);
+    await bestEffort(
+      (abortSignal) =>
+        this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+      budget(),
     );
   }
 
   /** Best effort: a failure leaves the parts to the bucket's lifecycle rule for incomplete uploads. */
-  private async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
+  private async abortUpload(
+    key: string,
+    uploadId: string | undefined,
+    budget: CleanupBudget = EACH_CALL,
+  ): Promise<void> {
     if (!uploadId) return;
-    await bestEffort((abortSignal) =>
-      this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), {
-        abortSignal,
-      }),
+    await bestEffort(
+      (abortSignal) =>
+        this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), {
+          abortSignal,
+        }),
+      budget(),
     );
   }
 }
 
 /**
- * Runs a cleanup call for at most CLEANUP_WAIT_MS; a failed or abandoned one is left to the bucket's
+ * Runs a cleanup call for at most `ms` (none when that is 0 or less); a failed or abandoned one is left to the bucket's
  * lifecycle rules. Resolves with why it did not complete (for a caller that logs it), or undefined. The
  * race, not only the abort signal, is what bounds it: a signal reaches the HTTP request, not whatever the
  * call is waiting on first.
@@ -704,6 +735,7 @@ async function bestEffort(
   send: (abortSignal: AbortSignal) => Promise<unknown>,
   ms: number = CLEANUP_WAIT_MS,
 ): Promise<string | undefined> {
+  if (ms <= 0) return 'no time left for cleanup';
   const giveUp = new AbortController();
   const timer = setTimeout(() => giveUp.abort(), ms);
   try {

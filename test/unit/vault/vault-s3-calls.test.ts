@@ -14,8 +14,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MIN_SAVE_MS } from '../../../shared/events/idempotency.ts';
+import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/time-budget.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
-import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { CLEANUP_AFTER_DEADLINE_MS, Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
 import { failure } from '../../helpers/failure.ts';
 
@@ -167,6 +169,59 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
     expect(incoming).toMatch(/^incoming\//);
     expect(events).toEqual([`added ${incoming}`, `deleted ${incoming}`]);
     expect([...objects]).toEqual([]);
+  });
+
+  it('ends every cleanup after the deadline within one shared budget when S3 stops answering', async () => {
+    // Prepare: S3 takes the upload's start, then answers nothing (a degraded network path), and the
+    // deadline passes while the first part is in flight: the part, the multipart abort and the incoming
+    // delete would each wait their full CLEANUP_WAIT_MS, one after another
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const deadlineInMs = 600_000;
+    const never = () => new Promise<never>(() => undefined);
+    let partSent: () => void = () => undefined;
+    const partInFlight = new Promise<void>((resolve) => {
+      partSent = resolve;
+    });
+    s3.on(UploadPartCommand).callsFake(() => {
+      vi.advanceTimersByTime(deadlineInMs);
+      partSent();
+      return never();
+    });
+    s3.on(AbortMultipartUploadCommand).callsFake(never);
+    s3.on(DeleteObjectCommand).callsFake(never);
+    const deadline = Date.now() + deadlineInMs;
+    let settledAt: number | undefined;
+    try {
+      const storing = streamedVault()
+        .storeEvidence(zeros(12 * MiB), { fileName: 'dump.bin' }, { deadline })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        )
+        .finally(() => {
+          settledAt = Date.now();
+        });
+
+      // Act: from the deadline on, the clock runs well past every wait there is
+      await partInFlight;
+      for (let step = 0; step < 200 && settledAt === undefined; step++) await vi.advanceTimersByTimeAsync(50);
+      const error = await storing;
+
+      // Assess: a failed store, in time for the idempotency record and the result to go out
+      expect(error).toBeInstanceOf(VaultError);
+      expect(s3.commandCalls(UploadPartCommand).length).toBeGreaterThan(0);
+      expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+      expect(settledAt! - deadline).toBeLessThanOrEqual(CLEANUP_AFTER_DEADLINE_MS);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps the cleanup budget after a deadline inside the publishing reserve', () => {
+    // The store's cleanup, then the idempotency record's delete, then PutEvents (at least a second)
+    expect(CLEANUP_AFTER_DEADLINE_MS + MIN_SAVE_MS + 1_000).toBeLessThanOrEqual(
+      PUBLISH_RESERVE_MS - PUBLISH_MARGIN_MS,
+    );
   });
 
   it('stores the file when deleting incoming/ after the copy fails, with a warning', async () => {
