@@ -16,8 +16,13 @@ import { type ActionContext, defineAction } from './types.ts';
 
 const ACTION = 'get file';
 const ACCEPT = 'application/zip, application/octet-stream';
-/** How much of an unexpected (non-zip) body is read for the error message. */
+/** How much of an unexpected (non-zip) body the error message is taken from. */
 const ERROR_BODY_BYTES = 64 * 1024;
+/**
+ * Read past ERROR_BODY_BYTES so that a secret the cut splits is whole in the longer read: longer than any
+ * secret in its longest form (percent-encoded, up to 12 bytes a character).
+ */
+const SECRET_MARGIN_BYTES = 4 * 1024;
 
 const evidenceResponse = z.looseObject({
   evidence: z.optional(
@@ -121,19 +126,47 @@ async function* translated(
   }
 }
 
-async function readStart(body: Readable, limit: number): Promise<string> {
+/** The first `limit` bytes of a body, and whether the body went on past them (or broke off). */
+async function readStart(body: Readable, limit: number): Promise<{ bytes: Buffer; cut: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
+  let cut = false;
   try {
     for await (const chunk of body) {
       chunks.push(chunk as Buffer);
       size += (chunk as Buffer).length;
-      if (size >= limit) break;
+      if (size > limit) break;
     }
   } catch {
-    // What arrived before the failure is enough for the message.
+    // What arrived before the failure is enough for the message, but it may end inside a secret.
+    cut = true;
   }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+  const bytes = Buffer.concat(chunks);
+  return { bytes: bytes.subarray(0, limit), cut: cut || bytes.length > limit };
+}
+
+/** Without the bytes of a character the cut split, which would decode to U+FFFD and hide a secret's start. */
+function decodeStart(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes, { stream: true });
+}
+
+/**
+ * The text of a non-zip body for the message. errorText redacts only whole secrets, so a cut through one
+ * would show its start. A secret split by the cut SECRET_MARGIN_BYTES before the end of what was read is
+ * whole, so redacted, in all of it; one split by the end starts after that earlier cut. Only what the two
+ * texts agree on is shown: it holds a piece of neither.
+ */
+function unexpectedBodyText(client: TaniumApi, start: { bytes: Buffer; cut: boolean }, contentType: string) {
+  if (!start.cut) return client.errorText(start.bytes.toString('utf8'), contentType);
+  const shortBytes = start.bytes.subarray(0, Math.max(0, start.bytes.length - SECRET_MARGIN_BYTES));
+  // errorText would call it an empty response, which it was not.
+  if (shortBytes.length === 0) return '';
+  const short = client.errorText(decodeStart(shortBytes), contentType);
+  const long = client.errorText(decodeStart(start.bytes), contentType);
+  if (short === long) return short;
+  let same = 0;
+  while (same < short.length && short[same] === long[same]) same++;
+  return short.slice(0, same).trimEnd();
 }
 
 /** `evidence.path` and `evidence.hostname`, or nothing: this lookup never fails the action. */
@@ -217,11 +250,11 @@ export const getFile = defineAction({
     try {
       const contentType = firstHeader(download.headers, 'content-type') ?? '';
       if (!/zip|octet-stream/i.test(contentType)) {
-        const text = await readStart(body, ERROR_BODY_BYTES);
-        const said = ctx.client.errorText(text, contentType.toLowerCase());
+        const start = await readStart(body, ERROR_BODY_BYTES + SECRET_MARGIN_BYTES);
+        const said = unexpectedBodyText(ctx.client, start, contentType.toLowerCase());
         throw new TaniumError(
           'tanium',
-          `Expected a zip archive but Tanium returned ${contentType || 'no content type'}: ${said}`,
+          `Expected a zip archive but Tanium returned ${contentType || 'no content type'}${said ? `: ${said}` : ''}`,
           { status: download.status },
         );
       }

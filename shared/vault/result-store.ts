@@ -22,9 +22,10 @@ const KEY_ID_CHARS = 200;
 
 /**
  * `results/<requestId>/<digest>.json`. The id is percent-encoded so a caller-chosen id cannot add key
- * segments, and cut to 200 characters. The digest of the request id, the action and the start time
- * tells apart every run sharing a request id (another action, a read-only request sent twice), while a
- * replayed result, which keeps its start time, is stored under the same key again.
+ * segments, its dots too so it is never a literal `.` or `..` segment (a URL built from the key would
+ * resolve it out of `results/`), and cut to 200 characters. The digest of the request id, the action and
+ * the start time tells apart every run sharing a request id (another action, a read-only request sent
+ * twice), while a replayed result, which keeps its start time, is stored under the same key again.
  */
 export function resultKey(result: { requestId: string; action: string; startedAt: string }): string {
   const digest = createHash('sha256')
@@ -33,6 +34,7 @@ export function resultKey(result: { requestId: string; action: string; startedAt
     .slice(0, 32);
   // Cut before a partial %XX escape, so the readable part stays valid percent-encoding.
   const id = encodeURIComponent(result.requestId)
+    .replaceAll('.', '%2E')
     .slice(0, KEY_ID_CHARS)
     .replace(/%[0-9A-F]?$/, '');
   return `${RESULTS_PREFIX}${id}/${digest}.json`;

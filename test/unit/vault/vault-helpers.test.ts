@@ -207,13 +207,28 @@ describe('Vault: helpers', () => {
     expect(decodeURIComponent(readable)).toMatch(/^é+$/);
   });
 
+  it('never makes the request id a dot segment of a result key, and keeps distinct ids apart', () => {
+    // Prepare
+    const ids = ['.', '..', 'a.b', '%2E', '...', 'a%2Eb'];
+
+    // Act
+    const keys = ids.map((requestId) => resultKey({ requestId, action: 'get events', startedAt: START }));
+
+    // Assess
+    const segments = keys.map((key) => key.split('/')[1] ?? '');
+    expect(segments.slice(0, 3)).toEqual(['%2E', '%2E%2E', 'a%2Eb']);
+    for (const segment of segments) expect(segment).not.toContain('.');
+    expect(segments.map((segment) => decodeURIComponent(segment))).toEqual(ids);
+    expect(new Set(segments).size).toBe(ids.length);
+  });
+
   it('builds vault and result keys and a path-style client config when an endpoint is set', () => {
     // Assess
     expect(vaultKey('ABCDEF0123456789ABCDEF0123456789ABCDEF01')).toBe(
       'vault/abcdef0123456789abcdef0123456789abcdef01',
     );
     expect(resultKey({ requestId: 'req/1 ../x', action: 'get events', startedAt: START })).toMatch(
-      /^results\/req%2F1%20..%2Fx\/[0-9a-f]{32}\.json$/,
+      /^results\/req%2F1%20%2E%2E%2Fx\/[0-9a-f]{32}\.json$/,
     );
     expect(s3ClientConfig({ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' })).toEqual({
       endpoint: 'http://127.0.0.1:5000',
