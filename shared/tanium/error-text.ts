@@ -55,7 +55,7 @@ function itemText(item: unknown): string {
       if (typeof value === 'string') return value;
     }
   }
-  return JSON.stringify(item);
+  return jsonOr(item, '(an error entry nested too deep to show)');
 }
 
 /** The text Tanium put in an error body, in the order of preference of the contract. */
@@ -75,7 +75,20 @@ export function errorBodyText(body: string, contentType: string, secrets: readon
     if (typeof record.message === 'string') return record.message;
   }
   if (typeof parsed === 'string') return parsed;
-  return JSON.stringify(parsed);
+  return jsonOr(parsed, body.trim());
+}
+
+/**
+ * JSON.stringify of a parsed body, or `fallback`: JSON.parse reads a value nested thousands deep that
+ * JSON.stringify overflows the stack on, and a RangeError here would turn, say, a retryable 503 into an
+ * unexpected error.
+ */
+function jsonOr(value: unknown, fallback: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return fallback;
+  }
 }
 
 /** Shorter secrets are not searched for: every such run of letters in a message would be replaced. */

@@ -19,6 +19,17 @@ describe('Tanium error bodies', () => {
     expect(errorBodyText(body, 'application/json')).toBe(expected);
   });
 
+  it('reads a body nested too deep to write back as JSON instead of failing on it', () => {
+    // Prepare: JSON.parse reads these; JSON.stringify overflows the stack on them
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+
+    // Act / Assess: the raw text (errorText cuts it), and a marker for one deep entry among readable ones
+    expect(errorBodyText(` ${deep} `, 'application/json')).toBe(deep);
+    expect(errorBodyText(`{"errors":["first",${deep}]}`, 'application/json')).toBe(
+      'first; (an error entry nested too deep to show)',
+    );
+  });
+
   it('keeps only the visible text of an HTML page', () => {
     const page =
       '<html><head><title>502 Bad Gateway</title><style>h1{color:red}</style><script>alert(1)</script></head><body><h1>502   Bad Gateway</h1></body></html>';
