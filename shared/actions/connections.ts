@@ -283,6 +283,7 @@ function connectionCommand(kind: 'close' | 'delete') {
     id: `${kind}_connection`,
     family: 'connections',
     readOnly: false,
+    deletes: true,
     description:
       kind === 'close' ? 'Closes a live-response connection.' : 'Deletes a connection and its data.',
     params: { connection_id: connectionId },

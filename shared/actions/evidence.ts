@@ -95,6 +95,7 @@ export const deleteFile = defineAction({
   id: 'delete_file',
   family: 'evidence',
   readOnly: false,
+  deletes: true,
   description: 'Deletes a collected file (file evidence) by its uuid.',
   params: {
     file_id: requiredText('file_id', { description: 'File evidence uuid, as listed by list files' }),

@@ -95,6 +95,7 @@ export const deleteSnapshot = defineAction({
   id: 'delete_snapshot',
   family: 'snapshots',
   readOnly: false,
+  deletes: true,
   description: 'Deletes snapshots by uuid, in one request.',
   params: {
     snapshot_ids: list('snapshot_ids', {

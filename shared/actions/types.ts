@@ -53,6 +53,12 @@ export interface ActionDefinition<S extends ParamShape = ParamShape> {
   family: Family;
   /** Read-only actions never change Tanium; the others are idempotent per requestId. */
   readOnly: boolean;
+  /**
+   * Its Tanium call is a DELETE, which an earlier delivery may have carried out without learning so (its
+   * answer cut by the deadline, a retryable failure): the 404 of a later delivery is then no proof the
+   * target never existed, and the result says so.
+   */
+  deletes?: true;
   description: string;
   /** The Tanium permission named in a 403 message, where the connector documents one. */
   permission?: string;

@@ -94,6 +94,23 @@ export interface ProcessorDependencies {
   getFileMaxBytes?: number;
 }
 
+/**
+ * A DELETE's 404 on a redelivery, said to be no proof: an earlier delivery ended without a result of its
+ * own only by failing retryably, which a DELETE cut at the deadline does after it may have reached
+ * Tanium. Within one delivery the Tanium client says the same of a retry after a lost answer.
+ */
+export function hedgedForRedelivery(
+  definition: ActionDefinition,
+  delivery: Pick<DeliveryInfo, 'attempt'>,
+  result: ActionResult,
+): ActionResult {
+  if (!definition.deletes || delivery.attempt <= 1 || result.error?.kind !== 'not_found') return result;
+  return {
+    ...result,
+    message: `${result.message} This is delivery ${delivery.attempt} of the request and an earlier one did not finish: Tanium may have carried it out before this 404.`,
+  };
+}
+
 export function unknownActionMessage(action: string, family: Family): string {
   const names = actionsOf(family).map((definition) => definition.name);
   const others = ACTIONS.filter((definition) => definition.family !== family).map((d) => d.name);
@@ -171,7 +188,11 @@ export class RequestProcessor {
       const ctx = await this.actionContext(request, delivery);
       const run = async (): Promise<StoredOutcome> => {
         const started = this.deps.now();
-        const result = await executeAction(definition, request.parameters, ctx);
+        const result = hedgedForRedelivery(
+          definition,
+          delivery,
+          await executeAction(definition, request.parameters, ctx),
+        );
         return { result, startedAt: started, durationMs: this.deps.now() - started };
       };
       if (definition.readOnly) {

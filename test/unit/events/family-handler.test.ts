@@ -1581,6 +1581,34 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(publishedDetails(eventBridge)).toEqual([expect.objectContaining({ status: 'success' })]);
   });
 
+  it("says a delete's 404 on a redelivery may follow the earlier delivery's own success, and stores that", async () => {
+    // Prepare: the first delivery's DELETE is cut at the deadline (Tanium may have closed it), the
+    // redelivery's finds nothing to close
+    request.mockRejectedValueOnce(
+      new TaniumError('transient', 'the invocation ran out of time during DELETE /conns/close/c', {
+        retryable: true,
+      }),
+    );
+    request.mockRejectedValue(new TaniumError('not_found', 'Connection not found', { status: 404 }));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(sqsEvent(sqsRecord(closeConnection('req-cut'), { messageId: 'm' })), lambdaContext());
+    await handler(sqsEvent(sqsRecord(closeConnection('req-cut'), { receiveCount: 2 })), lambdaContext());
+    await handler(sqsEvent(sqsRecord(closeConnection('req-cut'), { receiveCount: 3 })), lambdaContext());
+
+    // Assess: the stored result, replayed by the third delivery, keeps the caveat
+    expect(request).toHaveBeenCalledTimes(2);
+    const [second, third] = publishedDetails(eventBridge);
+    expect(second).toMatchObject({
+      status: 'failed',
+      message:
+        'Close connection failed. Connection not found This is delivery 2 of the request and an earlier one did not finish: Tanium may have carried it out before this 404.',
+      error: { kind: 'not_found', retryable: false },
+    });
+    expect(third).toEqual(second);
+  });
+
   it('stores a final failure, so the redelivery replays it without calling Tanium', async () => {
     // Prepare
     request.mockRejectedValue(new TaniumError('not_found', 'Connection not found', { status: 404 }));
