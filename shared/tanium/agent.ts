@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createSecureContext, rootCertificates } from 'node:tls';
-import { Agent } from './undici-core.ts';
+import type { Socket } from 'node:net';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import { Agent, buildConnector } from './undici-core.ts';
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -10,18 +11,20 @@ export interface TlsSettings {
 }
 
 /**
- * Past this idle time the agent's pooled sockets are not trusted, and the next request goes on a new
- * agent. A server closes idle keep-alive connections (Node's default after 5 s) and a NAT gateway
- * forgets them (AWS after 350 s, with no FIN at all); undici retires a socket on the server's FIN or its
- * own idle timer, but Lambda freezes the process between invocations, so neither is handled before the
- * next invocation writes its request on the dead socket. The reset that follows leaves a POST's outcome
+ * Past this idle time a pooled connection is not trusted, and the next request goes on a new agent. A
+ * server closes idle keep-alive connections (Node's default after 5 s) and a NAT gateway forgets them
+ * (AWS after 350 s, with no FIN at all); undici retires a socket on the server's FIN or its own idle
+ * timer, but Lambda freezes the process between invocations, so neither is handled before the next
+ * invocation writes its request on the dead socket. The reset that follows leaves a POST's outcome
  * unknown (tanium-api.md 1.4): it is never retried. A new TLS connection after an idle spell is cheap.
  */
 export const IDLE_REUSE_LIMIT_MS = 4_000;
 
 const agents = new Map<string, Agent>();
-/** When each agent last started or answered a request. */
-const lastUsed = new WeakMap<Agent, number>();
+/** The open connections of each agent, and when each last received anything (or connected). */
+const connections = new WeakMap<Agent, Map<Socket, number>>();
+/** Per TLS setting: parsing the system roots plus the bundle costs tens of milliseconds. */
+const secureContexts = new Map<string, SecureContext>();
 
 /**
  * One keep-alive agent per container and TLS setting: sockets (and TLS sessions) are reused across
@@ -31,48 +34,71 @@ export function agentFor(tls: TlsSettings): Agent {
   const key = agentKey(tls);
   let agent = agents.get(key);
   if (!agent) {
+    const open = new Map<Socket, number>();
+    const connect = buildConnector({
+      timeout: CONNECT_TIMEOUT_MS,
+      rejectUnauthorized: tls.verifyServerCert,
+      // One secure context for every socket: see secureContexts.
+      ...(tls.caBundle ? { secureContext: secureContextFor(key, tls.caBundle) } : {}),
+    });
     agent = new Agent({
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 300_000,
       connections: 32,
-      connect: {
-        timeout: CONNECT_TIMEOUT_MS,
-        rejectUnauthorized: tls.verifyServerCert,
-        // One secure context for every socket of the agent: parsing the system roots plus the bundle for
-        // each new connection costs tens of milliseconds.
-        ...(tls.caBundle
-          ? { secureContext: createSecureContext({ ca: [...rootCertificates, tls.caBundle] }) }
-          : {}),
-      },
+      connect: (options, callback) =>
+        connect(options, (...args) => {
+          const socket = args[1];
+          if (socket) watch(open, socket);
+          callback(...args);
+        }),
     });
+    connections.set(agent, open);
     agents.set(key, agent);
   }
   return agent;
 }
 
 /**
- * The agent to send a request on at `now`: `agent` itself, or, when it has carried nothing for
- * IDLE_REUSE_LIMIT_MS, a new one for the same TLS setting in its place (the old one closes once the
- * requests still on it are done).
+ * Notes when `socket` last received anything. 'readable', not 'data': undici reads the socket itself,
+ * and a 'data' listener would switch it to flowing mode and take the bytes from undici.
  */
-export function usableAgent(agent: Agent, tls: TlsSettings, now: number): Agent {
-  const last = lastUsed.get(agent);
-  let usable = agent;
-  if (agent.closed || (last !== undefined && now - last > IDLE_REUSE_LIMIT_MS)) {
-    const key = agentKey(tls);
-    if (agents.get(key) === agent) {
-      agents.delete(key);
-      agent.close().catch(() => undefined);
-    }
-    usable = agentFor(tls);
-  }
-  lastUsed.set(usable, now);
-  return usable;
+function watch(open: Map<Socket, number>, socket: Socket): void {
+  open.set(socket, Date.now());
+  socket.on('readable', () => {
+    if (open.has(socket)) open.set(socket, Date.now());
+  });
+  socket.once('close', () => open.delete(socket));
 }
 
-/** Records that `agent` answered a request at `now` (see usableAgent). */
-export function markUsed(agent: Agent, now: number): void {
-  lastUsed.set(agent, now);
+/**
+ * The agent to send a request on at `now`: `agent` itself, or, when one of its connections has received
+ * nothing for IDLE_REUSE_LIMIT_MS (undici may pick any of them), a new agent for the same TLS setting in
+ * its place. The old one closes once the requests still on it are done.
+ */
+export function usableAgent(agent: Agent, tls: TlsSettings, now: number): Agent {
+  if (!agent.closed && !hasStaleConnection(agent, now)) return agent;
+  const key = agentKey(tls);
+  if (agents.get(key) === agent) {
+    agents.delete(key);
+    agent.close().catch(() => undefined);
+  }
+  return agentFor(tls);
+}
+
+function hasStaleConnection(agent: Agent, now: number): boolean {
+  const open = connections.get(agent);
+  if (open === undefined) return false;
+  for (const lastActive of open.values()) if (now - lastActive > IDLE_REUSE_LIMIT_MS) return true;
+  return false;
+}
+
+function secureContextFor(key: string, caBundle: string): SecureContext {
+  let context = secureContexts.get(key);
+  if (!context) {
+    context = createSecureContext({ ca: [...rootCertificates, caBundle] });
+    secureContexts.set(key, context);
+  }
+  return context;
 }
 
 function agentKey(tls: TlsSettings): string {

@@ -10,7 +10,7 @@ import {
   type TaniumCredentials,
 } from '../config/credentials.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
-import { agentFor, markUsed, usableAgent } from './agent.ts';
+import { agentFor, usableAgent } from './agent.ts';
 import { DeadlineSignals } from './deadline-signals.ts';
 import { errorText, looksLikeHtml } from './error-text.ts';
 import { LoginError, TaniumError, TooLargeError } from './errors.ts';
@@ -541,7 +541,6 @@ export class TaniumClient {
       }
       throw error;
     }
-    markUsed(agent, Date.now());
     if (this.logger.debugEnabled?.() ?? true) {
       this.logger.debug('Tanium request', {
         ...request.logContext,

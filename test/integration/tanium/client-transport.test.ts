@@ -650,6 +650,37 @@ describe('Tanium client: transport, retries and responses', () => {
     }
   });
 
+  it('judges each pooled connection by its own idle time, not by the last request of the agent', async () => {
+    // Prepare: a batch's concurrent calls open two connections; later calls, one at a time, keep only the
+    // first busy (undici takes the first free one), so the second idles past the limit unseen
+    const fresh = await startTestEmulator();
+    try {
+      await closeAgents();
+      const client = clientFor(fresh);
+      vi.useFakeTimers({ toFake: ['Date'] });
+      const get = () => client.request({ method: 'GET', path: CONNS });
+      await Promise.all([get(), get()]);
+      expect(fresh.connectionCount).toBe(2);
+      vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS - 1000);
+      await get();
+      vi.setSystemTime(Date.now() + 2000);
+      fresh.faults.add({ reusedConnectionOnly: true, kind: 'resetBeforeHeaders' });
+      const path = `${TR}/on-demand-scans`;
+      const scan = () =>
+        client.request({ method: 'POST', path, json: { intelDocId: 11, computerGroupId: 34 } });
+
+      // Act: the next batch sends two at once, so one of them would go on the connection left idle
+      const responses = await Promise.all([scan(), scan()]);
+
+      // Assess
+      expect(responses.map((response) => response.status)).toEqual([200, 200]);
+      expect(fresh.requestCount({ path })).toBe(2);
+    } finally {
+      vi.useRealTimers();
+      await fresh.close();
+    }
+  });
+
   it('makes sequential calls over one kept-alive TCP connection', async () => {
     // Prepare
     const fresh = await startTestEmulator();
