@@ -5,6 +5,7 @@ import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { CARRIED_OUT_CAVEAT } from '../tanium/responses.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import {
   HeldByAnotherDelivery,
@@ -105,9 +106,12 @@ export function hedgedForRedelivery(
   result: ActionResult,
 ): ActionResult {
   if (!definition.deletes || delivery.attempt <= 1 || result.error?.kind !== 'not_found') return result;
+  // Once is enough: the client already says so when an attempt of this delivery lost its answer.
+  if (result.message.includes(CARRIED_OUT_CAVEAT)) return result;
+  const end = /[.!?]$/.test(result.message) ? ' ' : '. ';
   return {
     ...result,
-    message: `${result.message} This is delivery ${delivery.attempt} of the request and an earlier one did not finish: Tanium may have carried it out before this 404.`,
+    message: `${result.message}${end}This is delivery ${delivery.attempt} of the request and an earlier one did not finish: ${CARRIED_OUT_CAVEAT}.`,
   };
 }
 

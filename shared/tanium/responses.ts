@@ -71,6 +71,9 @@ export function parseBody(
   return { payload: parsed };
 }
 
+/** The caveat on a DELETE's 404 after an attempt that may have reached Tanium (here and on redelivery). */
+export const CARRIED_OUT_CAVEAT = 'Tanium may have carried it out before this 404';
+
 /** What makes an earlier attempt's outcome unknown (client.ts sets `afterLostAnswer` on them). */
 const LOST_ANSWER_CAUSES = 'HTTP 502 or 504, or the connection dropped after sending';
 
@@ -116,7 +119,7 @@ export function httpError(
     // whether Tanium got the first attempt, and a mistyped id also answers 404.
     const hedge =
       afterLostAnswer && request.method === 'DELETE'
-        ? ` An earlier attempt of this request got no answer (${LOST_ANSWER_CAUSES}): Tanium may have carried it out before this 404.`
+        ? ` An earlier attempt of this request got no answer (${LOST_ANSWER_CAUSES}): ${CARRIED_OUT_CAVEAT}.`
         : '';
     return new TaniumError('not_found', `${message}${hedge}`, { status });
   }

@@ -22,8 +22,8 @@ const KEY_ID_CHARS = 200;
 
 /**
  * `results/<requestId>/<digest>.json`. The id is percent-encoded so a caller-chosen id cannot add key
- * segments, its dots too so it is never a literal `.` or `..` segment (a URL built from the key would
- * resolve it out of `results/`), and cut to 200 characters. The digest of the request id, the action and
+ * segments, its dots too, and an id of one or two dots gets a `_`, so that no URL built from the key
+ * resolves out of `results/`; it is cut to 200 characters. The digest of the request id, the action and
  * the start time tells apart every run sharing a request id (another action, a read-only request sent
  * twice), while a replayed result, which keeps its start time, is stored under the same key again.
  */
@@ -37,7 +37,9 @@ export function resultKey(result: { requestId: string; action: string; startedAt
     .replaceAll('.', '%2E')
     .slice(0, KEY_ID_CHARS)
     .replace(/%[0-9A-F]?$/, '');
-  return `${RESULTS_PREFIX}${id}/${digest}.json`;
+  // WHATWG URL takes '%2E' and '%2E%2E' for dot segments too; the digest keeps such ids' results apart.
+  const segment = /^(%2E){1,2}$/.test(id) ? `${id}_` : id;
+  return `${RESULTS_PREFIX}${segment}/${digest}.json`;
 }
 
 /** Stores results with one PutObject. */

@@ -13,15 +13,19 @@ import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { deleteFile, saveFile } from '../../../shared/actions/evidence.ts';
+import type { ActionResult } from '../../../shared/actions/types.ts';
 import {
   createFamilyHandler,
   PUBLISH_MARGIN_MS,
   PUBLISH_RESERVE_MS,
 } from '../../../shared/events/family-handler.ts';
 import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
+import { hedgedForRedelivery } from '../../../shared/events/processor.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { CARRIED_OUT_CAVEAT } from '../../../shared/tanium/responses.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
 import {
   eventBridgeEvent,
@@ -1603,10 +1607,31 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(second).toMatchObject({
       status: 'failed',
       message:
-        'Close connection failed. Connection not found This is delivery 2 of the request and an earlier one did not finish: Tanium may have carried it out before this 404.',
+        'Close connection failed. Connection not found. This is delivery 2 of the request and an earlier one did not finish: Tanium may have carried it out before this 404.',
       error: { kind: 'not_found', retryable: false },
     });
     expect(third).toEqual(second);
+  });
+
+  it("adds the redelivery's caveat to a delete's 404 once, and to no other action or failure", () => {
+    // Prepare
+    const notFound = (message: string): ActionResult => ({
+      status: 'failed',
+      message,
+      parameter: {},
+      data: [],
+      summary: {},
+      error: { kind: 'not_found', retryable: false },
+    });
+    const hedged = `Error from server. Status Code: 404 Data from server: Not Found An earlier attempt of this request got no answer (lost): ${CARRIED_OUT_CAVEAT}.`;
+
+    // Act / Assess
+    expect(hedgedForRedelivery(deleteFile, { attempt: 2 }, notFound(hedged)).message).toBe(hedged);
+    expect(hedgedForRedelivery(deleteFile, { attempt: 2 }, notFound('Gone!')).message).toBe(
+      `Gone! This is delivery 2 of the request and an earlier one did not finish: ${CARRIED_OUT_CAVEAT}.`,
+    );
+    expect(hedgedForRedelivery(deleteFile, { attempt: 1 }, notFound('Gone')).message).toBe('Gone');
+    expect(hedgedForRedelivery(saveFile, { attempt: 2 }, notFound('Gone')).message).toBe('Gone');
   });
 
   it('stores a final failure, so the redelivery replays it without calling Tanium', async () => {

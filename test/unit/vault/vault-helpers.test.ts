@@ -207,18 +207,20 @@ describe('Vault: helpers', () => {
     expect(decodeURIComponent(readable)).toMatch(/^é+$/);
   });
 
-  it('never makes the request id a dot segment of a result key, and keeps distinct ids apart', () => {
+  it('keeps every result key inside results/ for a URL built from it, and distinct ids apart', () => {
     // Prepare
-    const ids = ['.', '..', 'a.b', '%2E', '...', 'a%2Eb'];
+    const ids = ['.', '..', 'a.b', '%2E', '...', 'a%2Eb', './x', '../..'];
 
     // Act
     const keys = ids.map((requestId) => resultKey({ requestId, action: 'get events', startedAt: START }));
 
-    // Assess
+    // Assess: WHATWG URL (fetch, browsers, presigning helpers) resolves '%2E' and '%2E%2E' segments too
+    for (const key of keys) {
+      expect(new URL(key, 'https://vault.example/').pathname).toBe(`/${key}`);
+    }
     const segments = keys.map((key) => key.split('/')[1] ?? '');
-    expect(segments.slice(0, 3)).toEqual(['%2E', '%2E%2E', 'a%2Eb']);
-    for (const segment of segments) expect(segment).not.toContain('.');
-    expect(segments.map((segment) => decodeURIComponent(segment))).toEqual(ids);
+    expect(segments.slice(0, 3)).toEqual(['%2E_', '%2E%2E_', 'a%2Eb']);
+    expect(segments.slice(3).map((segment) => decodeURIComponent(segment))).toEqual(ids.slice(3));
     expect(new Set(segments).size).toBe(ids.length);
   });
 
