@@ -5,7 +5,8 @@
  * every 50 ms) is the action's alone. In the same run, on the same archive, two references:
  * - Info-ZIP: `unzip -P infected -p <archive> | sha256sum` on the archive saved to a temporary file;
  * - a plain stream copy: the archive downloaded through the same HTTP client into a SHA-256 only.
- * Throughput is MB/s of extracted bytes (MB = 10^6 bytes) over wall time.
+ * Throughput is MB/s of extracted bytes (MB = 10^6 bytes) over wall time. Memory is in MB as Lambda's
+ * memory setting counts it: MiB (2^20 bytes), which the 256 MB target means.
  *
  *   node --import tsx bench/get-file.ts            # 100 MiB and 1 GiB
  *   node --import tsx bench/get-file.ts --quick    # 20 MiB and 100 MiB

@@ -61,10 +61,17 @@ async function handlerOverhead(): Promise<{
 }> {
   const emulator = await startEmulatorProcess();
   const eventBridge = mockClient(EventBridgeClient);
-  eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: unknown[] }) => ({
-    FailedEntryCount: 0,
-    Entries: (input.Entries ?? []).map(() => ({ EventId: 'bench' })),
-  }));
+  // A request that fails for good is a published failed result, not a batch item failure: each round's
+  // results are checked once its clock has stopped, so a wrong token or a broken route never passes for
+  // a rate.
+  let published: Array<{ Detail?: string }> = [];
+  eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: Array<{ Detail?: string }> }) => {
+    published.push(...(input.Entries ?? []));
+    return {
+      FailedEntryCount: 0,
+      Entries: (input.Entries ?? []).map(() => ({ EventId: 'bench' })),
+    };
+  });
   const credentials = parseCredentials(
     { base_url: emulator.url, api_token: emulator.credentials.apiToken, ca_bundle: emulator.ca },
     'bench',
@@ -99,6 +106,15 @@ async function handlerOverhead(): Promise<{
       if (response.batchItemFailures.length > 0) throw new Error('a bench record failed');
     }
     const rate = REQUESTS / ((performance.now() - started) / 1000);
+    const failed = published.filter(
+      (entry) => (JSON.parse(entry.Detail ?? '{}') as { status?: string }).status !== 'success',
+    );
+    if (published.length !== REQUESTS || failed.length > 0) {
+      throw new Error(
+        `of ${REQUESTS} bench requests, ${published.length} published a result, ${failed.length} failed: ${failed[0]?.Detail ?? ''}`,
+      );
+    }
+    published = [];
     // sinon, under aws-sdk-client-mock, keeps every call's arguments and a captured stack: a heap that
     // would grow across the rounds. A round's calls (one per batch) are dropped once it is timed.
     eventBridge.resetHistory();
@@ -195,7 +211,10 @@ function importMs(file: string, nodeOptions: { NODE_OPTIONS?: string } = PROD_NO
       },
     });
     if (child.status !== 0) throw new Error(`importing ${file} failed: ${child.stderr}`);
-    times.push(Number(child.stdout));
+    const ms = Number(child.stdout);
+    if (!Number.isFinite(ms))
+      throw new Error(`importing ${file} printed more than its time: ${child.stdout}`);
+    times.push(ms);
   }
   return median(times);
 }

@@ -26,12 +26,12 @@ import { closeAgents } from '../shared/tanium/agent.ts';
 import { TR } from '../shared/tanium/routes.ts';
 import { startEmulator } from '../test/emulator/index.ts';
 import { type MotoServer, motoAvailable, startMoto } from '../test/helpers/moto.ts';
-import { flag } from './support/args.ts';
+import { flag, numberFlag } from './support/args.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const BACKLOG = Number(flag('backlog', '100000'));
-const STEADY_RUNS = Number(flag('steady', '5'));
+const BACKLOG = numberFlag('backlog', 100_000);
+const STEADY_RUNS = numberFlag('steady', 5);
 const AWS = flag('aws', 'moto');
 const PAGE_SIZE = flag('page-size', '200');
 const MAX_REQUESTS = flag('max-requests', '100');

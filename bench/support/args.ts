@@ -6,10 +6,14 @@ export function flag(name: string, fallback: string): string {
   return at > 0 ? (process.argv[at + 1] ?? fallback) : fallback;
 }
 
-/** A numeric `--<name>` flag; a value that is not a number is an error, not a silent NaN. */
-export function numberFlag(name: string, fallback: number): number {
+/**
+ * A count given as `--<name>`: a whole number of at least `min` (1 by default). Anything else is an
+ * error, not a silent NaN, an endless loop (a concurrency of 0) or a rate divided by the wrong count.
+ */
+export function numberFlag(name: string, fallback: number, min = 1): number {
   const value = Number(flag(name, String(fallback)));
-  if (!Number.isFinite(value)) throw new Error(`--${name} must be a number`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new Error(`--${name} must be a whole number of at least ${min}`);
   return value;
 }
 
