@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, buildConnector } from './undici-core.ts';
 
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -23,8 +23,12 @@ export const IDLE_REUSE_LIMIT_MS = 4_000;
 const agents = new Map<string, Agent>();
 /** The open connections of each agent, and when each last received anything (or connected). */
 const connections = new WeakMap<Agent, Map<Socket, number>>();
-/** Per TLS setting: parsing the system roots plus the bundle costs tens of milliseconds. */
-const secureContexts = new Map<string, SecureContext>();
+/**
+ * Per TLS setting, kept across agents: one secure context (parsing the system roots plus the bundle
+ * costs tens of milliseconds) and undici's connector, whose TLS session cache lets the first
+ * connection of a replacing agent resume a session instead of a full handshake.
+ */
+const connectors = new Map<string, ReturnType<typeof buildConnector>>();
 
 /**
  * One keep-alive agent per container and TLS setting: sockets (and TLS sessions) are reused across
@@ -35,12 +39,7 @@ export function agentFor(tls: TlsSettings): Agent {
   let agent = agents.get(key);
   if (!agent) {
     const open = new Map<Socket, number>();
-    const connect = buildConnector({
-      timeout: CONNECT_TIMEOUT_MS,
-      rejectUnauthorized: tls.verifyServerCert,
-      // One secure context for every socket: see secureContexts.
-      ...(tls.caBundle ? { secureContext: secureContextFor(key, tls.caBundle) } : {}),
-    });
+    const connect = connectorFor(key, tls);
     agent = new Agent({
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 300_000,
@@ -92,13 +91,19 @@ function hasStaleConnection(agent: Agent, now: number): boolean {
   return false;
 }
 
-function secureContextFor(key: string, caBundle: string): SecureContext {
-  let context = secureContexts.get(key);
-  if (!context) {
-    context = createSecureContext({ ca: [...rootCertificates, caBundle] });
-    secureContexts.set(key, context);
+function connectorFor(key: string, tls: TlsSettings): ReturnType<typeof buildConnector> {
+  let connector = connectors.get(key);
+  if (!connector) {
+    connector = buildConnector({
+      timeout: CONNECT_TIMEOUT_MS,
+      rejectUnauthorized: tls.verifyServerCert,
+      ...(tls.caBundle
+        ? { secureContext: createSecureContext({ ca: [...rootCertificates, tls.caBundle] }) }
+        : {}),
+    });
+    connectors.set(key, connector);
   }
-  return context;
+  return connector;
 }
 
 function agentKey(tls: TlsSettings): string {
@@ -109,5 +114,6 @@ function agentKey(tls: TlsSettings): string {
 export async function closeAgents(): Promise<void> {
   const all = [...agents.values()];
   agents.clear();
+  connectors.clear();
   await Promise.all(all.map((agent) => agent.close().catch(() => undefined)));
 }
