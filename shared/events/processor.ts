@@ -108,7 +108,7 @@ export function hedgedForRedelivery(
   if (!definition.deletes || delivery.attempt <= 1 || result.error?.kind !== 'not_found') return result;
   // Once is enough: the client already says so when an attempt of this delivery lost its answer.
   if (result.message.includes(CARRIED_OUT_CAVEAT)) return result;
-  const end = /[.!?]$/.test(result.message) ? ' ' : '. ';
+  const end = result.message === '' ? '' : /[.!?]$/.test(result.message) ? ' ' : '. ';
   return {
     ...result,
     message: `${result.message}${end}This is delivery ${delivery.attempt} of the request and an earlier one did not finish: ${CARRIED_OUT_CAVEAT}.`,

@@ -29,6 +29,8 @@ const connections = new WeakMap<Agent, Map<Socket, number>>();
  * connection of a replacing agent resume a session instead of a full handshake.
  */
 const connectors = new Map<string, ReturnType<typeof buildConnector>>();
+/** Requests of each agent not yet done with (their body read or dropped). */
+const inFlight = new WeakMap<Agent, number>();
 
 /**
  * One keep-alive agent per container and TLS setting: sockets (and TLS sessions) are reused across
@@ -75,13 +77,26 @@ function watch(open: Map<Socket, number>, socket: Socket): void {
  * its place. The old one closes once the requests still on it are done.
  */
 export function usableAgent(agent: Agent, tls: TlsSettings, now: number): Agent {
-  if (!agent.closed && !hasStaleConnection(agent, now)) return agent;
+  // Judged only between requests: a connection waiting on a slow answer receives nothing for as long and
+  // is not dead, and a freeze happens between invocations, when none is in flight.
+  if (!agent.closed && ((inFlight.get(agent) ?? 0) > 0 || !hasStaleConnection(agent, now))) return agent;
   const key = agentKey(tls);
   if (agents.get(key) === agent) {
     agents.delete(key);
     agent.close().catch(() => undefined);
   }
   return agentFor(tls);
+}
+
+/** Counts a request on `agent` until the returned function is called (once is enough). */
+export function requestStarted(agent: Agent): () => void {
+  inFlight.set(agent, (inFlight.get(agent) ?? 0) + 1);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    inFlight.set(agent, Math.max(0, (inFlight.get(agent) ?? 1) - 1));
+  };
 }
 
 function hasStaleConnection(agent: Agent, now: number): boolean {

@@ -10,7 +10,7 @@ import {
   type TaniumCredentials,
 } from '../config/credentials.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
-import { agentFor, usableAgent } from './agent.ts';
+import { agentFor, requestStarted, usableAgent } from './agent.ts';
 import { DeadlineSignals } from './deadline-signals.ts';
 import { errorText, looksLikeHtml } from './error-text.ts';
 import { LoginError, TaniumError, TooLargeError } from './errors.ts';
@@ -509,6 +509,7 @@ export class TaniumClient {
     const agent = usableAgent(this.agent, this.credentials, started);
     this.agent = agent;
     const signal = Number.isFinite(deadline) ? this.deadlines.at(deadline) : undefined;
+    const done = requestStarted(agent);
     const pending = undiciRequest(agent, {
       origin: this.origin,
       path: url,
@@ -521,11 +522,14 @@ export class TaniumClient {
     });
     let settled = false;
     pending.then(
-      () => {
+      (answer) => {
         settled = true;
+        // Done once its body is read, streamed to its end, or dropped (undici destroys a body on error).
+        answer.body.once('close', done);
       },
       () => {
         settled = true;
+        done();
       },
     );
     let response: Dispatcher.ResponseData;

@@ -681,6 +681,32 @@ describe('Tanium client: transport, retries and responses', () => {
     }
   });
 
+  it('keeps its connections while a slow answer is awaited, which is not an idle connection', async () => {
+    // Prepare: Tanium takes a while to answer two calls; the second starts after more than the idle limit
+    const fresh = await startTestEmulator();
+    try {
+      await closeAgents();
+      const client = clientFor(fresh);
+      vi.useFakeTimers({ toFake: ['Date'] });
+      fresh.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 300, times: 2 });
+      const get = () => client.request({ method: 'GET', path: CONNS });
+      const first = get();
+      await vi.waitFor(() => expect(fresh.requestCount({ path: CONNS })).toBe(1));
+      vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS + 1000);
+      const second = get();
+      await Promise.all([first, second]);
+
+      // Act: the next batch
+      await Promise.all([get(), get()]);
+
+      // Assess: the two connections the slow calls used are used again, not dropped with their agent
+      expect(fresh.connectionCount).toBe(2);
+    } finally {
+      vi.useRealTimers();
+      await fresh.close();
+    }
+  });
+
   it('makes sequential calls over one kept-alive TCP connection', async () => {
     // Prepare
     const fresh = await startTestEmulator();
