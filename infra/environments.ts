@@ -37,9 +37,9 @@ export interface AlarmConfig {
   readonly topic: boolean;
   /** E-mail addresses subscribed to the topic (each must confirm the subscription). */
   readonly emailSubscriptions: readonly string[];
-  /** The poller is lagging when the newest alert it published is older than this. */
+  /** The poller-lag alarm fires when an alert has waited longer than this to be published. */
   readonly pollerLagSeconds: number;
-  /** Poller errors within five minutes that raise the failure alarm (it runs every minute). */
+  /** Failed poller runs, among the last threshold + 2 runs, that raise the poller-failure alarm. */
   readonly pollerFailureThreshold: number;
 }
 
@@ -207,7 +207,9 @@ export function resolveEnvironment(
   declarations: Readonly<Record<string, EnvironmentDeclaration>> = ENVIRONMENTS,
 ): EnvironmentConfig {
   if (!Object.hasOwn(declarations, name)) {
-    throw new Error(`Unknown environment '${name}': use -c env=<${Object.keys(declarations).join('|')}>`);
+    throw new EnvironmentError(
+      `Unknown environment '${name}': use -c env=<${Object.keys(declarations).join('|')}>`,
+    );
   }
   const chain = extendsChain(name, declarations);
   if (typeof chain === 'string') throwProblems(name, [chain]);
@@ -272,7 +274,15 @@ function extendsChain(
 }
 
 function throwProblems(name: string, problems: readonly string[]): never {
-  throw new Error(`Invalid configuration for environment '${name}': ${problems.join('; ')}`);
+  throw new EnvironmentError(`Invalid configuration for environment '${name}': ${problems.join('; ')}`);
+}
+
+/** An unknown environment or an invalid configuration: its message says what to fix. */
+export class EnvironmentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EnvironmentError';
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -107,7 +107,7 @@ export class VaultBucket extends Construct {
     });
     const cfnHandler = handler as CfnResource;
     cfnHandler.addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
-    cfnHandler.addDependency(logGroup.node.defaultChild as CfnResource);
+    cfnHandler.addResourceDependency(logGroup.node.defaultChild as CfnResource);
   }
 
   /** `VAULT_BUCKET` for the function. */
