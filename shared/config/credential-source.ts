@@ -10,18 +10,48 @@ type Env = Record<string, string | undefined>;
 /** How long a container keeps the secret before reading it again (rotation is picked up after this). */
 export const SECRET_MAX_AGE_SECONDS = 300;
 
+/**
+ * How often a cached secret value that cannot be used (`{}` as the stack creates it, a missing field) is
+ * read again past the cache: an operator fixing it should not see every request fail for five minutes.
+ */
+export const UNUSABLE_SECRET_RECHECK_MS = 30_000;
+
 let provider: SecretsProvider | undefined;
 /** Each secret value Powertools cached, validated (see credentialsFromSecret). */
 const parsedSecrets = new WeakMap<object, TaniumCredentials>();
+/** Per secret: when its cached value was last found unusable, or read again for being so. */
+const unusableSince = new Map<string, number>();
 
 /**
  * Reads the credentials secret through Powertools parameters, cached per container for 5 minutes.
  * `fresh`: read it now whatever the cache holds (Tanium refused the cached value), refreshing the cache.
+ * A cached value that cannot be used is read again, at most every UNUSABLE_SECRET_RECHECK_MS.
  */
 export async function credentialsFromSecret(
   secretId: string,
   { fresh = false }: { fresh?: boolean } = {},
 ): Promise<TaniumCredentials> {
+  try {
+    const credentials = await readSecret(secretId, fresh);
+    unusableSince.delete(secretId);
+    return credentials;
+  } catch (error) {
+    if (!(error instanceof UnusableSecret)) throw error;
+    const since = unusableSince.get(secretId);
+    const now = Date.now();
+    if (fresh || since === undefined || now - since < UNUSABLE_SECRET_RECHECK_MS) {
+      if (since === undefined || fresh) unusableSince.set(secretId, now);
+      throw error;
+    }
+    unusableSince.set(secretId, now);
+    return readSecret(secretId, true);
+  }
+}
+
+/** A secret read fine whose value holds no usable credentials. */
+class UnusableSecret extends ConfigError {}
+
+async function readSecret(secretId: string, fresh: boolean): Promise<TaniumCredentials> {
   provider ??= new SecretsProvider({ clientConfig: awsClientConfig() });
   let value: unknown;
   try {
@@ -33,25 +63,31 @@ export async function credentialsFromSecret(
   } catch (error) {
     // The SDK's and Powertools' messages name the secret and the problem, never the value.
     const reason = error instanceof Error ? error.message : String(error);
-    const message = `Unable to read the Tanium credentials secret '${secretId}': ${reason.includes('JSON') ? 'it is not valid JSON' : reason}`;
+    const notJson = reason.includes('JSON');
+    const message = `Unable to read the Tanium credentials secret '${secretId}': ${notJson ? 'it is not valid JSON' : reason}`;
     // Throttling, a 5xx or a network failure is worth another delivery; a missing secret or a denied
     // read is not.
     if (isRetryableAwsError(error))
       throw new TaniumError('transient', message, { retryable: true, cause: error });
-    throw new ConfigError(message, error);
+    // The JSON parser's message quotes the start of the value: not kept, even as the cause.
+    throw new ConfigError(message, notJson ? undefined : error);
   }
   if (value === undefined || value === null) {
-    throw new ConfigError(
+    throw new UnusableSecret(
       `The Tanium credentials secret '${secretId}' has no value yet: ${HOW_TO_FILL_THE_SECRET}`,
     );
   }
-  if (typeof value !== 'object') return parseCredentials(value, `secret '${secretId}'`);
   // Powertools hands back the same parsed object while its cache holds: validate it once, not on every
   // invocation (the client cache then also keys it once).
-  let parsed = parsedSecrets.get(value);
+  let parsed = typeof value === 'object' ? parsedSecrets.get(value) : undefined;
   if (parsed === undefined) {
-    parsed = parseCredentials(value, `secret '${secretId}'`);
-    parsedSecrets.set(value, parsed);
+    try {
+      parsed = parseCredentials(value, `secret '${secretId}'`);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new UnusableSecret(error.message);
+    }
+    if (typeof value === 'object') parsedSecrets.set(value, parsed);
   }
   return parsed;
 }
@@ -163,4 +199,5 @@ export function credentialReads(options: Partial<CredentialReads> & { env?: Env 
 /** Forgets the cached secret (tests). */
 export function resetCredentialCache(): void {
   provider = undefined;
+  unusableSince.clear();
 }

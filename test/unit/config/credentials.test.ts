@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   credentialReads,
   credentialsFromEnv,
   credentialsFromFile,
   loadCredentials,
   resetCredentialCache,
+  UNUSABLE_SECRET_RECHECK_MS,
 } from '../../../shared/config/credential-source.ts';
 import {
   assertHasCredential,
@@ -264,6 +265,35 @@ describe('Credentials', () => {
     expect(() => credentialsFromFile(path)).toThrow('is not valid JSON');
   });
 
+  it('reads a secret that held no usable settings again after 30 s, not after the cache expires', async () => {
+    // Prepare: the container cached the stack's {}; the operator then fills the secret in
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      secretsManager
+        .on(GetSecretValueCommand)
+        .resolvesOnce({ SecretString: '{}' })
+        .resolves({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok' }) });
+      const env = { TANIUM_SECRET_ID: 'tanium/creds' };
+      const first = await loadCredentials(env).catch((e: unknown) => e);
+      vi.setSystemTime(Date.now() + UNUSABLE_SECRET_RECHECK_MS - 1000);
+      const soon = await loadCredentials(env).catch((e: unknown) => e);
+
+      // Act
+      vi.setSystemTime(Date.now() + 2000);
+      const later = await loadCredentials(env);
+      const cachedAgain = await loadCredentials(env);
+
+      // Assess: one read for the first failures (cached), one past the cache, then the cache again
+      expect(first).toBeInstanceOf(ConfigError);
+      expect(soon).toBeInstanceOf(ConfigError);
+      expect(later.apiToken).toBe('tok');
+      expect(cachedAgain).toBe(later);
+      expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('reads the Secrets Manager secret once and caches it for the container', async () => {
     // Prepare
     secretsManager.on(GetSecretValueCommand).resolves({
@@ -357,6 +387,10 @@ describe('Credentials', () => {
     const failure = loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
     await expect(failure).rejects.toThrow("Unable to read the Tanium credentials secret 'tanium/creds'");
     await expect(failure).rejects.not.toThrow('hunter2');
+    // Not even as the cause, whose parser message quotes the value
+    const error = (await failure.catch((e: unknown) => e)) as Error;
+    expect(JSON.stringify(error, Object.getOwnPropertyNames(error))).not.toContain('hunter2');
+    expect(error.cause).toBeUndefined();
   });
 
   it('reports throttling while reading the secret as retryable, and a missing secret as not', async () => {
