@@ -9,6 +9,7 @@ import type { TaniumCredentials } from '../config/credentials.ts';
 import { clientLogger, createPowertoolsLogger } from '../events/logging.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
+import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { runPoller } from './poller.ts';
 import { EventBridgePublisher } from './publisher.ts';
@@ -166,9 +167,14 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
         pollerName: settings.pollerName,
       });
 
-    const source = await alertSource(settings, logger);
     let budget = remaining - settings.reserveSeconds * 1000;
     if (settings.maxRunSeconds > 0) budget = Math.min(budget, settings.maxRunSeconds * 1000);
+    // Bounded like the run itself: a stalled Secrets Manager otherwise ends the run as a bare timeout.
+    const source = await credentialsByDeadline(
+      alertSource(settings, logger),
+      started + Math.max(0, budget),
+      logger,
+    );
     const report = await runPoller(
       {
         source,

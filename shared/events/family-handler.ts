@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Family } from '../actions/types.ts';
-import { unlessAborted } from '../config/unless-aborted.ts';
 import type { TaniumApi } from '../tanium/client.ts';
-import { signalAt } from '../tanium/deadline-signals.ts';
-import { DeadlineError, TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
+import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
   isEventBridgeEvent,
   type ParsedRequest,
@@ -13,7 +12,7 @@ import {
   parseRequest,
   usableId,
 } from './envelope.ts';
-import { type EventLogger, requestKeys } from './logging.ts';
+import { requestKeys } from './logging.ts';
 import {
   type DeliveryInfo,
   type Disposition,
@@ -89,7 +88,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const processor = new RequestProcessor({
       family,
       client: () => {
-        client ??= byDeadline(runtime.client(), deadline, runtime.logger);
+        client ??= credentialsByDeadline(runtime.client(), deadline, runtime.logger);
         return client;
       },
       idempotency: () => runtime.idempotency(),
@@ -280,37 +279,6 @@ function unpublished(disposition: Disposition, error: unknown): TaniumError {
     `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. ${again}`,
     { retryable: failure.retryable, cause: error },
   );
-}
-
-/**
- * The Tanium client, or a retryable failure once the deadline for Tanium calls passes while the
- * credentials are still being read (Secrets Manager unreachable, the SDK retrying for longer than the
- * function's timeout): the records then fail and are redelivered, or get their last-attempt result,
- * instead of the invocation timing out with the whole batch.
- */
-async function byDeadline(
-  client: Promise<TaniumApi>,
-  deadline: number,
-  logger: Pick<EventLogger, 'warn'>,
-): Promise<TaniumApi> {
-  const signal = signalAt(deadline);
-  try {
-    return await unlessAborted(client, signal);
-  } catch (error) {
-    if (!signal.aborted) throw error;
-    // Why the read was slow (no route to Secrets Manager, access denied after the SDK's retries) shows
-    // only once it ends: logged then, as no record waits for it any more.
-    client.catch((late: unknown) => {
-      logger.warn('The credentials read failed after the invocation had stopped waiting for it', {
-        error: toTaniumError(late).message,
-      });
-    });
-    throw new DeadlineError(
-      'transient',
-      "The Tanium credentials could not be read before the invocation's deadline",
-      { retryable: true },
-    );
-  }
 }
 
 /** A signal aborted once `ms` have passed; `close` stops its timer when the invocation ends sooner. */
