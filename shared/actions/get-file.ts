@@ -192,7 +192,10 @@ async function evidenceDetails(
   }
 }
 
-/** The data item of 2.17 (plus where the object is). */
+/**
+ * The data item of 2.17, plus where the object is and `is_archive`: with keep=both the archive is an item
+ * too, and a playbook that detonates every item's vault_id must be able to leave it out.
+ */
 function dataItem(item: VaultFileItem) {
   return {
     vault_id: item.vault_id,
@@ -209,6 +212,7 @@ function dataItem(item: VaultFileItem) {
     metadata: item.metadata,
     bucket: item.bucket,
     key: item.key,
+    is_archive: item.is_archive,
   };
 }
 

@@ -127,6 +127,7 @@ describe('Action: get file', () => {
           },
           bucket: BUCKET,
           key: `vault/${hashes.sha1}`,
+          is_archive: false,
         },
       ],
       summary: { vault_id: hashes.sha1, total_files: 1 },
@@ -490,8 +491,10 @@ describe('Action: get file', () => {
     const result = await run({ file_id: FILE_ID, keep: 'both' });
 
     // Assess
-    const items = result.data as Array<{ name: string; sha1: string; key: string }>;
+    const items = result.data as Array<{ name: string; sha1: string; key: string; is_archive: boolean }>;
     expect(items.map((item) => item.name)).toEqual(['evil.exe', `${FILE_ID}.zip`]);
+    // A playbook that detonates every vault_id can leave the archive out
+    expect(items.map((item) => item.is_archive)).toEqual([false, true]);
     expect(items[0]).toMatchObject(expectedHashes(evilExe));
     expect(result.summary).toEqual({ vault_id: digest('sha1', evilExe), total_files: 2 });
     expect((await bucketState()).keys).toEqual(items.map((item) => item.key).sort());
