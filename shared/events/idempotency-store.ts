@@ -116,7 +116,15 @@ export class OwnRecordDeletes extends DynamoDBPersistenceLayer {
       }
       // This put's own in-progress record, written by its first attempt.
     }
-    this.#written.set(record.idempotencyKey, record.inProgressExpiryTimestamp);
+    const expiry = record.inProgressExpiryTimestamp;
+    if (expiry !== undefined && expiry <= Date.now()) {
+      // Answered after its own invocation ended (the sandbox froze with the put pending): that run was
+      // given up, and a redelivery may hold the key by now, whose entry this must not replace.
+      throw new Error(
+        `The in-progress record of ${record.idempotencyKey} was written after its invocation had ended`,
+      );
+    }
+    this.#written.set(record.idempotencyKey, expiry);
   }
 
   protected override async _updateRecord(record: IdempotencyRecord): Promise<void> {

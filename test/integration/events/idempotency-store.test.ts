@@ -197,6 +197,67 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
   });
 });
 
+describe('Idempotency records in DynamoDB: a put answered after its invocation', () => {
+  it("leaves a redelivery's record to that delivery when the earlier put's answer arrives late", async () => {
+    // Prepare: one container; invocation 1's put lands, but its answer is held (the sandbox froze), so
+    // invocation 1 gives up on the table after the minimum second
+    const answered = signal();
+    const client = new DynamoDBClient({});
+    let held = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const output = await next(args);
+        if (context.commandName === 'PutItemCommand' && !held) {
+          held = true;
+          await answered.promise;
+        }
+        return output;
+      },
+      { step: 'deserialize', name: 'holdFirstPutAnswer' },
+    );
+    const executor = createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client });
+    const first = await executor
+      .execute(
+        KEY,
+        async () => outcome('success', 'never run'),
+        lambdaContext({ remainingMs: 200 }),
+        Date.now() + 200,
+      )
+      .catch((error: unknown) => error);
+    expect(first).toMatchObject({ kind: 'transient', retryable: true });
+    // Invocation 2, the redelivery, once invocation 1's record has expired: its action runs
+    const bRunning = signal();
+    const bMayEnd = signal();
+    const b = executor.execute(
+      KEY,
+      async () => {
+        bRunning.open();
+        await bMayEnd.promise;
+        return outcome('failed', 'Tanium did not answer', true);
+      },
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+    await bRunning.promise;
+
+    // Act: invocation 1's answer arrives now; then B fails transiently and deletes its own record
+    answered.open();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    bMayEnd.open();
+    const second = await b;
+
+    // Assess: B's record is gone, so the next redelivery runs instead of being held for nobody
+    expect(second).toMatchObject({
+      replayed: false,
+      outcome: { result: { message: 'Tanium did not answer' } },
+    });
+    expect(second.recordError).toBeUndefined();
+    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+    expect(Items).toEqual([]);
+    client.destroy();
+  });
+});
+
 describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
   /**
    * A client that loses the answer to its first PutItem after DynamoDB wrote it, so the SDK resends it;
