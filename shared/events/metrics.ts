@@ -79,7 +79,13 @@ export class PowertoolsActionMetrics implements ActionMetrics {
   }
 
   flush(): void {
-    for (const [name, tally] of this.tallies) {
+    // Taken and cleared first: a flush that fails part-way must not write the same counts again with the
+    // next invocation's.
+    const tallies = [...this.tallies];
+    this.tallies.clear();
+    const replacements = this.replacements;
+    this.replacements = 0;
+    for (const [name, tally] of tallies) {
       const metrics = this.metricsFor(name);
       metrics.addMetric(METRIC_NAMES.requests, MetricUnit.Count, tally.requests);
       metrics.addMetric(METRIC_NAMES.failures, MetricUnit.Count, tally.failures);
@@ -91,15 +97,13 @@ export class PowertoolsActionMetrics implements ActionMetrics {
       for (const duration of tally.durations) {
         metrics.addMetric(METRIC_NAMES.duration, MetricUnit.Milliseconds, duration);
       }
-      metrics.publishStoredMetrics();
+      publishOrDrop(metrics);
     }
-    this.tallies.clear();
     // Only when it happened, as for unrecorded results.
-    if (this.replacements > 0) {
+    if (replacements > 0) {
       this.familyMetrics ??= new Metrics({ namespace: this.namespace, serviceName: this.serviceName });
-      this.familyMetrics.addMetric(METRIC_NAMES.replaced, MetricUnit.Count, this.replacements);
-      this.familyMetrics.publishStoredMetrics();
-      this.replacements = 0;
+      this.familyMetrics.addMetric(METRIC_NAMES.replaced, MetricUnit.Count, replacements);
+      publishOrDrop(this.familyMetrics);
     }
   }
 
@@ -118,5 +122,15 @@ export class PowertoolsActionMetrics implements ActionMetrics {
       this.byAction.set(name, metrics);
     }
     return metrics;
+  }
+}
+
+/** Publishes what `metrics` stored, or drops it: kept, it would be written with the next invocation's. */
+function publishOrDrop(metrics: Metrics): void {
+  try {
+    metrics.publishStoredMetrics();
+  } catch (error) {
+    metrics.clearMetrics();
+    throw error;
   }
 }

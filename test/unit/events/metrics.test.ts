@@ -1,3 +1,4 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { METRIC_NAMES, PowertoolsActionMetrics } from '../../../shared/events/metrics.ts';
 import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
@@ -114,5 +115,26 @@ describe('per-action metrics', () => {
       [METRIC_NAMES.failures]: 0,
       [METRIC_NAMES.duration]: 4,
     });
+  });
+
+  it("does not write a failed flush's counts again with the next invocation", () => {
+    // Prepare: writing the first invocation's document fails
+    const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
+    vi.spyOn(Metrics.prototype, 'publishStoredMetrics').mockImplementationOnce(() => {
+      throw new Error('stdout is gone');
+    });
+    metrics.record({ action: 'list connections', status: 'failed', retrying: false, durationMs: 3 });
+    metrics.replaced();
+    expect(() => metrics.flush()).toThrow('stdout is gone');
+
+    // Act
+    const next = emitted(() => {
+      metrics.record({ action: 'list connections', status: 'success', retrying: false, durationMs: 4 });
+      metrics.flush();
+    });
+
+    // Assess: the next invocation's own counts only
+    expect(next).toHaveLength(1);
+    expect(next[0]).toMatchObject({ [METRIC_NAMES.requests]: 1, [METRIC_NAMES.failures]: 0 });
   });
 });
