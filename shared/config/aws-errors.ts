@@ -10,6 +10,8 @@ const RETRYABLE_NAMES = new Set([
   'RequestThrottledException',
   'TooManyRequestsException',
   'RequestLimitExceeded',
+  // DynamoDB, as a 400 the SDK does not always mark retryable.
+  'ProvisionedThroughputExceededException',
   'RequestTimeout',
   'RequestTimeTooSkewed',
   'InternalError',
@@ -17,7 +19,16 @@ const RETRYABLE_NAMES = new Set([
   'TimeoutError',
 ]);
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 interface AwsLikeError {
   name?: string;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import type { core } from 'zod/mini';
 import * as z from 'zod/mini';
 import { ConfigError } from '../tanium/errors.ts';
@@ -64,6 +64,63 @@ const secretSchema = z.object({
   timeout_seconds: z.optional(z.nullable(timeoutSeconds)),
 });
 
+/** The fields the secret may hold, squashed (case and separators dropped) to catch their misspellings. */
+const SQUASHED_FIELDS = new Map(Object.keys(secretSchema.shape).map((name) => [squash(name), name]));
+
+function squash(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/**
+ * The field an unknown one was likely meant to be (`api-token`, `verify_server_certs`), or undefined.
+ * Other unknown fields are left alone (notes an operator keeps in the secret), but a misspelling would
+ * be dropped without a word: a token never sent, verification left on.
+ */
+function meantField(name: string): string | undefined {
+  if (Object.hasOwn(secretSchema.shape, name)) return undefined;
+  const squashed = squash(name);
+  for (const [known, field] of SQUASHED_FIELDS) {
+    if (squashed === known || editDistanceAtMost(squashed, known, 2)) return field;
+  }
+  return undefined;
+}
+
+/** Whether turning `a` into `b` takes at most `limit` single-character edits. */
+function editDistanceAtMost(a: string, b: string, limit: number): boolean {
+  if (Math.abs(a.length - b.length) > limit) return false;
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]! <= limit;
+}
+
+/**
+ * Problems with the PEM blocks of a CA bundle: Node ignores a block it cannot read, so a damaged one
+ * would only show as a TLS verification failure at the first request.
+ */
+function caBundleProblem(bundle: string): string | undefined {
+  const blocks = bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) return "field 'ca_bundle' must hold PEM certificates";
+  for (const [index, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      const escaped = block.includes('\\n') ? ' (it holds \\n escapes where line breaks belong)' : '';
+      return `field 'ca_bundle' holds a certificate that cannot be read (certificate ${index + 1} of ${blocks.length})${escaped}`;
+    }
+  }
+  return undefined;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -101,6 +158,17 @@ export function parseCredentials(raw: unknown, source: string): TaniumCredential
       `The Tanium credentials ${source} holds no settings yet: ${HOW_TO_FILL_THE_SECRET}`,
     );
   }
+  if (isRecord(raw)) {
+    const misspelled = Object.keys(raw).flatMap((name) => {
+      const meant = meantField(name);
+      return meant === undefined
+        ? []
+        : [`field '${name}' is not one this service reads: did you mean '${meant}'?`];
+    });
+    if (misspelled.length > 0) {
+      throw new ConfigError(`Invalid Tanium credentials in ${source}: ${misspelled.join('; ')}`);
+    }
+  }
   const parsed = secretSchema.safeParse(raw);
   if (!parsed.success) {
     const fields = isRecord(raw) ? raw : {};
@@ -128,11 +196,8 @@ export function parseCredentials(raw: unknown, source: string): TaniumCredential
     );
   }
   const caBundle = blankToUndefined(secret.ca_bundle);
-  if (caBundle !== undefined && !caBundle.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new ConfigError(
-      `Invalid Tanium credentials in ${source}: field 'ca_bundle' must hold PEM certificates`,
-    );
-  }
+  const caProblem = caBundle === undefined ? undefined : caBundleProblem(caBundle);
+  if (caProblem !== undefined) throw new ConfigError(`Invalid Tanium credentials in ${source}: ${caProblem}`);
   const credentials: TaniumCredentials = {
     baseUrl,
     verifyServerCert: secret.verify_server_cert ?? true,
@@ -153,9 +218,11 @@ export function parseCredentials(raw: unknown, source: string): TaniumCredential
     }
     credentials.apiToken = apiToken.trim();
   }
-  if (username !== undefined) credentials.username = username;
+  // A name pasted with a line break or spaces around it fails the login with nothing to say why; a
+  // password is taken as it is, since spaces may be part of it.
+  if (username !== undefined) credentials.username = username.trim();
   if (password !== undefined) credentials.password = password;
-  if (domain !== undefined) credentials.domain = domain;
+  if (domain !== undefined) credentials.domain = domain.trim();
   if (caBundle !== undefined) credentials.caBundle = caBundle;
   return credentials;
 }

@@ -17,6 +17,11 @@ describe('AWS errors: which ones retrying can cure', () => {
     expect(isRetryableAwsError(awsError('TimeoutError'))).toBe(true);
     expect(isRetryableAwsError(awsError('Whatever', 400, { $retryable: {} }))).toBe(true);
     expect(isRetryableAwsError(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe(true);
+    // DynamoDB's throughput refusal is a 400 the SDK does not always mark; routes come and go too
+    expect(isRetryableAwsError(awsError('ProvisionedThroughputExceededException', 400))).toBe(true);
+    for (const code of ['EHOSTUNREACH', 'ENETUNREACH']) {
+      expect(isRetryableAwsError(Object.assign(new Error('no route'), { code }))).toBe(true);
+    }
   });
 
   it('finds the cause under the wrappers of Powertools and the SDK', () => {

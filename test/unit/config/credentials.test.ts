@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -85,6 +86,53 @@ describe('Credentials', () => {
         "Invalid Tanium credentials in secret x: field 'api_token' may hold only printable ASCII characters without spaces (check for a line break or a character pasted with it)",
       ),
     );
+  });
+
+  it('names a misspelled field and what it was meant to be, and leaves other extra fields alone', () => {
+    // Act
+    const misspelled = () =>
+      parseCredentials(
+        { base_url: 'https://t.example.com', 'api-token': 'tok', verify_server_certs: false },
+        "secret 'tr'",
+      );
+    const withNotes = parseCredentials(
+      { base_url: 'https://t.example.com', api_token: 'tok', notes: 'rotated by the SOC team' },
+      "secret 'tr'",
+    );
+
+    // Assess
+    expect(misspelled).toThrow(
+      "Invalid Tanium credentials in secret 'tr': field 'api-token' is not one this service reads: did you mean 'api_token'?; field 'verify_server_certs' is not one this service reads: did you mean 'verify_server_cert'?",
+    );
+    expect(withNotes.apiToken).toBe('tok');
+  });
+
+  it('trims the user name and domain, not the password', () => {
+    // Act
+    const credentials = parseCredentials(
+      { base_url: 'https://t.example.com', username: ' bob\n', password: ' pw ', domain: 'CORP\n' },
+      "secret 'tr'",
+    );
+
+    // Assess
+    expect(credentials).toMatchObject({ username: 'bob', password: ' pw ', domain: 'CORP' });
+  });
+
+  it('refuses a CA bundle holding a certificate that cannot be read, before any request', () => {
+    // Prepare
+    const good = rootCertificates[0]!;
+    const damaged = good.replace(/\n[A-Za-z0-9+/]{8}/, '\n!!!!!!!!');
+    const escaped = good.replaceAll('\n', '\\n');
+    const parse = (ca_bundle: string) => () =>
+      parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok', ca_bundle }, "secret 'tr'");
+
+    // Act / Assess
+    expect(parse(`${good}\n${damaged}`)).toThrow(
+      "Invalid Tanium credentials in secret 'tr': field 'ca_bundle' holds a certificate that cannot be read (certificate 2 of 2)",
+    );
+    expect(parse(escaped)).toThrow('(it holds \\n escapes where line breaks belong)');
+    expect(parse('not a certificate')).toThrow("field 'ca_bundle' must hold PEM certificates");
+    expect(parse(`${good}\n${rootCertificates[1]}`)().caBundle).toContain('-----BEGIN CERTIFICATE-----');
   });
 
   it('takes an API token with a line break after it, as a pasted one often has', () => {
@@ -226,7 +274,7 @@ describe('Credentials', () => {
     // Prepare
     const dir = tempDir();
     const caPath = join(dir, 'ca.pem');
-    writeFileSync(caPath, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    writeFileSync(caPath, `${rootCertificates[0]}\n`);
 
     // Act
     const credentials = credentialsFromEnv({

@@ -1,11 +1,13 @@
+import { rootCertificates } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 
 const silent = { debug() {}, warn() {} };
 
-const CA_ONE = '-----BEGIN CERTIFICATE-----\nMIIBone\n-----END CERTIFICATE-----\n';
-const CA_TWO = '-----BEGIN CERTIFICATE-----\nMIIBtwo\n-----END CERTIFICATE-----\n';
+// Real certificates: the secret's CA bundle is parsed when read.
+const CA_ONE = `${rootCertificates[0]}\n`;
+const CA_TWO = `${rootCertificates[1]}\n`;
 
 function secretWith(token: string, fields: Record<string, unknown> = {}) {
   return parseCredentials({ base_url: 'https://tanium.example.com', api_token: token, ...fields }, 'test');
