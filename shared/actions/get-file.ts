@@ -289,8 +289,12 @@ export const getFile = defineAction({
         summary: { vault_id: items[0]?.vault_id ?? null, total_files: items.length },
       };
     } finally {
-      // A failed or refused download must not keep the socket (or a stalled body) open.
-      if (!body.destroyed) body.destroy();
+      // A failed or refused download must not keep the socket (or a stalled body) open. An unread body
+      // that arrived whole emits an abort error when destroyed: with no listener it would end the process.
+      if (!body.destroyed) {
+        body.on('error', () => undefined);
+        body.destroy();
+      }
     }
   },
 });

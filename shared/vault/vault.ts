@@ -527,6 +527,8 @@ export class Vault {
       const name = decodeMetadataValue(response.Metadata?.[METADATA_KEYS.fileName]);
       if (!stream) return { bytes: Buffer.alloc(0), name, size: 0 };
       if (response.ContentLength !== undefined && response.ContentLength > maxBytes) {
+        // Unread: an error its destruction emits must find a listener, or it would end the process.
+        stream.on('error', () => undefined);
         stream.destroy();
         throw tooLarge();
       }

@@ -274,6 +274,25 @@ describe('Action: get file', () => {
     expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
   });
 
+  it('refuses a small archive over the cap that arrived whole before it was refused, without crashing', async () => {
+    // Prepare: an archive of a few hundred bytes, all of it received with the headers; destroying such an
+    // unread body emits an error event, which with no listener would end the process
+    emulator.switches.downloadLargeFileBytes = 100;
+    emulator.switches.downloadLargeFileMethod = 'store';
+    const tiny = { ...ctx, getFileMaxBytes: 150 };
+
+    // Act
+    const result = await run({ file_id: FILE_ID }, tiny);
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Assess
+    expect(result).toMatchObject({
+      status: 'failed',
+      message: 'File is larger than the maximum of 150 bytes allowed by GET_FILE_MAX_BYTES',
+      error: { kind: 'too_large', retryable: false },
+    });
+  });
+
   it('aborts a chunked archive that grows past the cap while streaming, leaving no object and no upload', async () => {
     // Prepare: a 7 MiB generated entry, so the vault has started a multipart upload when the cap hits.
     emulator.switches.downloadLargeFileBytes = 7 * MiB;
