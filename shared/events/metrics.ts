@@ -85,26 +85,39 @@ export class PowertoolsActionMetrics implements ActionMetrics {
     this.tallies.clear();
     const replacements = this.replacements;
     this.replacements = 0;
+    let firstFailure: unknown;
+    const publish = (metrics: Metrics, add: () => void) => {
+      try {
+        add();
+        metrics.publishStoredMetrics();
+      } catch (error) {
+        // Dropped, or it would be written with the next invocation's; the other documents still go out.
+        metrics.clearMetrics();
+        firstFailure ??= error;
+      }
+    };
     for (const [name, tally] of tallies) {
       const metrics = this.metricsFor(name);
-      metrics.addMetric(METRIC_NAMES.requests, MetricUnit.Count, tally.requests);
-      metrics.addMetric(METRIC_NAMES.failures, MetricUnit.Count, tally.failures);
-      metrics.addMetric(METRIC_NAMES.retries, MetricUnit.Count, tally.retries);
-      // Only when it happened: the read-only actions never keep a record, so a zero there would mislead.
-      if (tally.unrecorded > 0) {
-        metrics.addMetric(METRIC_NAMES.unrecorded, MetricUnit.Count, tally.unrecorded);
-      }
-      for (const duration of tally.durations) {
-        metrics.addMetric(METRIC_NAMES.duration, MetricUnit.Milliseconds, duration);
-      }
-      publishOrDrop(metrics);
+      publish(metrics, () => {
+        metrics.addMetric(METRIC_NAMES.requests, MetricUnit.Count, tally.requests);
+        metrics.addMetric(METRIC_NAMES.failures, MetricUnit.Count, tally.failures);
+        metrics.addMetric(METRIC_NAMES.retries, MetricUnit.Count, tally.retries);
+        // Only when it happened: the read-only actions never keep a record, so a zero would mislead.
+        if (tally.unrecorded > 0) {
+          metrics.addMetric(METRIC_NAMES.unrecorded, MetricUnit.Count, tally.unrecorded);
+        }
+        for (const duration of tally.durations) {
+          metrics.addMetric(METRIC_NAMES.duration, MetricUnit.Milliseconds, duration);
+        }
+      });
     }
     // Only when it happened, as for unrecorded results.
     if (replacements > 0) {
       this.familyMetrics ??= new Metrics({ namespace: this.namespace, serviceName: this.serviceName });
-      this.familyMetrics.addMetric(METRIC_NAMES.replaced, MetricUnit.Count, replacements);
-      publishOrDrop(this.familyMetrics);
+      const family = this.familyMetrics;
+      publish(family, () => family.addMetric(METRIC_NAMES.replaced, MetricUnit.Count, replacements));
     }
+    if (firstFailure !== undefined) throw firstFailure;
   }
 
   replaced(): void {
@@ -122,15 +135,5 @@ export class PowertoolsActionMetrics implements ActionMetrics {
       this.byAction.set(name, metrics);
     }
     return metrics;
-  }
-}
-
-/** Publishes what `metrics` stored, or drops it: kept, it would be written with the next invocation's. */
-function publishOrDrop(metrics: Metrics): void {
-  try {
-    metrics.publishStoredMetrics();
-  } catch (error) {
-    metrics.clearMetrics();
-    throw error;
   }
 }

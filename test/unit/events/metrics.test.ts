@@ -117,15 +117,23 @@ describe('per-action metrics', () => {
     });
   });
 
-  it("does not write a failed flush's counts again with the next invocation", () => {
-    // Prepare: writing the first invocation's document fails
+  it("writes the other documents when one fails, and none of a failed flush's counts again later", () => {
+    // Prepare: writing the first action's document fails
     const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
     vi.spyOn(Metrics.prototype, 'publishStoredMetrics').mockImplementationOnce(() => {
       throw new Error('stdout is gone');
     });
     metrics.record({ action: 'list connections', status: 'failed', retrying: false, durationMs: 3 });
+    metrics.record({ action: 'get endpoint', status: 'success', retrying: false, durationMs: 2 });
     metrics.replaced();
-    expect(() => metrics.flush()).toThrow('stdout is gone');
+    let failure: unknown;
+    const flushed = emitted(() => {
+      try {
+        metrics.flush();
+      } catch (error) {
+        failure = error;
+      }
+    });
 
     // Act
     const next = emitted(() => {
@@ -133,7 +141,9 @@ describe('per-action metrics', () => {
       metrics.flush();
     });
 
-    // Assess: the next invocation's own counts only
+    // Assess: the failure is reported after the others went out; the next invocation has its own only
+    expect((failure as Error).message).toBe('stdout is gone');
+    expect(flushed.map((document) => document.action ?? 'family')).toEqual(['get endpoint', 'family']);
     expect(next).toHaveLength(1);
     expect(next[0]).toMatchObject({ [METRIC_NAMES.requests]: 1, [METRIC_NAMES.failures]: 0 });
   });
