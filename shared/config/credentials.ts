@@ -64,7 +64,7 @@ const secretSchema = z.object({
   timeout_seconds: z.optional(z.nullable(timeoutSeconds)),
 });
 
-/** The fields the secret may hold, squashed (case and separators dropped) to catch their misspellings. */
+/** The fields the secret may hold, squashed (case and separators dropped) to catch other spellings. */
 const SQUASHED_FIELDS = new Map(Object.keys(secretSchema.shape).map((name) => [squash(name), name]));
 
 function squash(name: string): string {
@@ -72,35 +72,15 @@ function squash(name: string): string {
 }
 
 /**
- * The field an unknown one was likely meant to be (`api-token`, `verify_server_certs`), or undefined.
- * Other unknown fields are left alone (notes an operator keeps in the secret), but a misspelling would
- * be dropped without a word: a token never sent, verification left on.
+ * The field an unknown one is another spelling of (`api-token`, `API_TOKEN`, `apiToken`, `Domain`) when
+ * that field itself is absent, or undefined. Such a field would be dropped without a word: a token never
+ * sent, verification left on. Other extra fields are left alone (notes an operator keeps in the secret,
+ * a second token kept for a staged rotation).
  */
-function meantField(name: string): string | undefined {
+function meantField(name: string, fields: Record<string, unknown>): string | undefined {
   if (Object.hasOwn(secretSchema.shape, name)) return undefined;
-  const squashed = squash(name);
-  for (const [known, field] of SQUASHED_FIELDS) {
-    if (squashed === known || editDistanceAtMost(squashed, known, 2)) return field;
-  }
-  return undefined;
-}
-
-/** Whether turning `a` into `b` takes at most `limit` single-character edits. */
-function editDistanceAtMost(a: string, b: string, limit: number): boolean {
-  if (Math.abs(a.length - b.length) > limit) return false;
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]! <= limit;
+  const meant = SQUASHED_FIELDS.get(squash(name));
+  return meant !== undefined && !Object.hasOwn(fields, meant) ? meant : undefined;
 }
 
 /**
@@ -160,7 +140,7 @@ export function parseCredentials(raw: unknown, source: string): TaniumCredential
   }
   if (isRecord(raw)) {
     const misspelled = Object.keys(raw).flatMap((name) => {
-      const meant = meantField(name);
+      const meant = meantField(name, raw);
       return meant === undefined
         ? []
         : [`field '${name}' is not one this service reads: did you mean '${meant}'?`];

@@ -88,23 +88,31 @@ describe('Credentials', () => {
     );
   });
 
-  it('names a misspelled field and what it was meant to be, and leaves other extra fields alone', () => {
+  it('names a field spelled another way and what it stands for, and leaves other extra fields alone', () => {
     // Act
-    const misspelled = () =>
+    const respelled = () =>
       parseCredentials(
-        { base_url: 'https://t.example.com', 'api-token': 'tok', verify_server_certs: false },
+        { base_url: 'https://t.example.com', 'api-token': 'tok', VerifyServerCert: false },
         "secret 'tr'",
       );
-    const withNotes = parseCredentials(
-      { base_url: 'https://t.example.com', api_token: 'tok', notes: 'rotated by the SOC team' },
+    const withExtras = parseCredentials(
+      {
+        base_url: 'https://t.example.com',
+        api_token: 'tok',
+        API_TOKEN: 'next',
+        api_token_2: 'staged',
+        password_v2: 'staged',
+        domain_id: '7',
+        notes: 'rotated by the SOC team',
+      },
       "secret 'tr'",
     );
 
     // Assess
-    expect(misspelled).toThrow(
-      "Invalid Tanium credentials in secret 'tr': field 'api-token' is not one this service reads: did you mean 'api_token'?; field 'verify_server_certs' is not one this service reads: did you mean 'verify_server_cert'?",
+    expect(respelled).toThrow(
+      "Invalid Tanium credentials in secret 'tr': field 'api-token' is not one this service reads: did you mean 'api_token'?; field 'VerifyServerCert' is not one this service reads: did you mean 'verify_server_cert'?",
     );
-    expect(withNotes.apiToken).toBe('tok');
+    expect(withExtras.apiToken).toBe('tok');
   });
 
   it('trims the user name and domain, not the password', () => {
