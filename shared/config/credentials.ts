@@ -80,7 +80,10 @@ function squash(name: string): string {
 function meantField(name: string, fields: Record<string, unknown>): string | undefined {
   if (Object.hasOwn(secretSchema.shape, name)) return undefined;
   const meant = SQUASHED_FIELDS.get(squash(name));
-  return meant !== undefined && !Object.hasOwn(fields, meant) ? meant : undefined;
+  // Empty counts as absent: a blank placeholder left beside the value spelled otherwise drops it too.
+  const given = fields[meant ?? ''];
+  const absent = given === undefined || given === null || (typeof given === 'string' && given.trim() === '');
+  return meant !== undefined && absent ? meant : undefined;
 }
 
 /**

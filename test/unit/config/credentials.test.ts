@@ -95,6 +95,12 @@ describe('Credentials', () => {
         { base_url: 'https://t.example.com', 'api-token': 'tok', VerifyServerCert: false },
         "secret 'tr'",
       );
+    // A blank placeholder left beside the value spelled otherwise is as good as absent
+    const besideBlank = () =>
+      parseCredentials(
+        { base_url: 'https://t.example.com', api_token: ' ', API_TOKEN: 'tok', username: 'u', password: 'p' },
+        "secret 'tr'",
+      );
     const withExtras = parseCredentials(
       {
         base_url: 'https://t.example.com',
@@ -112,6 +118,7 @@ describe('Credentials', () => {
     expect(respelled).toThrow(
       "Invalid Tanium credentials in secret 'tr': field 'api-token' is not one this service reads: did you mean 'api_token'?; field 'VerifyServerCert' is not one this service reads: did you mean 'verify_server_cert'?",
     );
+    expect(besideBlank).toThrow("field 'API_TOKEN' is not one this service reads: did you mean 'api_token'?");
     expect(withExtras.apiToken).toBe('tok');
   });
 
