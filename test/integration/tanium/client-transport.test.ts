@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
 import { closeAgents, IDLE_REUSE_LIMIT_MS } from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
@@ -620,76 +620,74 @@ describe('Tanium client: transport, retries and responses', () => {
     });
   });
 
-  it('sends a POST after an idle spell on a new connection, not on one the server may have forgotten', async () => {
-    // Prepare: one call opens a connection; then the container sits idle (a frozen Lambda runs no timers,
-    // so undici never retires the socket), and the server, or a NAT gateway, forgets the connection
-    const fresh = await startTestEmulator();
-    try {
+  describe('connection reuse', () => {
+    // Each test counts the connections of its own emulator, from a client with no pooled ones.
+    let fresh: Emulator;
+    let client: TaniumClient;
+    const SCANS = `${TR}/on-demand-scans`;
+    const get = () => client.request({ method: 'GET', path: CONNS });
+    const scan = () =>
+      client.request({ method: 'POST', path: SCANS, json: { intelDocId: 11, computerGroupId: 34 } });
+
+    beforeEach(async () => {
+      fresh = await startTestEmulator();
       await closeAgents();
-      const client = clientFor(fresh);
-      await client.request({ method: 'GET', path: CONNS });
+      client = clientFor(fresh);
+    });
+    afterEach(async () => {
+      vi.useRealTimers();
+      await fresh.close();
+    });
+
+    it('makes sequential calls over one kept-alive TCP connection', async () => {
+      // Act
+      for (let i = 0; i < 20; i++) await get();
+
+      // Assess
+      expect(fresh.requestCount()).toBe(20);
+      expect(fresh.connectionCount).toBe(1);
+    });
+
+    it('sends a POST after an idle spell on a new connection, not on one the server may have forgotten', async () => {
+      // Prepare: one call opens a connection; then the container sits idle (a frozen Lambda runs no
+      // timers, so undici never retires the socket), and the server, or a NAT gateway, forgets it
+      await get();
       fresh.faults.add({ reusedConnectionOnly: true, kind: 'resetBeforeHeaders' });
       vi.useFakeTimers({ toFake: ['Date'] });
       vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS + 1);
-      const path = `${TR}/on-demand-scans`;
 
       // Act: a reset there would leave the scan's outcome unknown, never retried
-      const response = await client.request({
-        method: 'POST',
-        path,
-        json: { intelDocId: 11, computerGroupId: 34 },
-      });
+      const response = await scan();
 
       // Assess
       expect(response.status).toBe(200);
       expect(fresh.connectionCount).toBe(2);
-      expect(fresh.requestCount({ path })).toBe(1);
-    } finally {
-      vi.useRealTimers();
-      await fresh.close();
-    }
-  });
+      expect(fresh.requestCount({ path: SCANS })).toBe(1);
+    });
 
-  it('judges each pooled connection by its own idle time, not by the last request of the agent', async () => {
-    // Prepare: a batch's concurrent calls open two connections; later calls, one at a time, keep only the
-    // first busy (undici takes the first free one), so the second idles past the limit unseen
-    const fresh = await startTestEmulator();
-    try {
-      await closeAgents();
-      const client = clientFor(fresh);
+    it('judges each pooled connection by its own idle time, not by the last request of the agent', async () => {
+      // Prepare: a batch's concurrent calls open two connections; later calls, one at a time, keep only
+      // the first busy (undici takes the first free one), so the second idles past the limit unseen
       vi.useFakeTimers({ toFake: ['Date'] });
-      const get = () => client.request({ method: 'GET', path: CONNS });
       await Promise.all([get(), get()]);
       expect(fresh.connectionCount).toBe(2);
       vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS - 1000);
       await get();
       vi.setSystemTime(Date.now() + 2000);
       fresh.faults.add({ reusedConnectionOnly: true, kind: 'resetBeforeHeaders' });
-      const path = `${TR}/on-demand-scans`;
-      const scan = () =>
-        client.request({ method: 'POST', path, json: { intelDocId: 11, computerGroupId: 34 } });
 
       // Act: the next batch sends two at once, so one of them would go on the connection left idle
       const responses = await Promise.all([scan(), scan()]);
 
       // Assess
       expect(responses.map((response) => response.status)).toEqual([200, 200]);
-      expect(fresh.requestCount({ path })).toBe(2);
-    } finally {
-      vi.useRealTimers();
-      await fresh.close();
-    }
-  });
+      expect(fresh.requestCount({ path: SCANS })).toBe(2);
+    });
 
-  it('keeps its connections while a slow answer is awaited, which is not an idle connection', async () => {
-    // Prepare: Tanium takes a while to answer two calls; the second starts after more than the idle limit
-    const fresh = await startTestEmulator();
-    try {
-      await closeAgents();
-      const client = clientFor(fresh);
+    it('keeps its connections while a slow answer is awaited, which is not an idle connection', async () => {
+      // Prepare: Tanium takes a while to answer two calls; the second starts after more than the limit
       vi.useFakeTimers({ toFake: ['Date'] });
       fresh.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 300, times: 2 });
-      const get = () => client.request({ method: 'GET', path: CONNS });
       const first = get();
       await vi.waitFor(() => expect(fresh.requestCount({ path: CONNS })).toBe(1));
       vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS + 1000);
@@ -701,27 +699,6 @@ describe('Tanium client: transport, retries and responses', () => {
 
       // Assess: the two connections the slow calls used are used again, not dropped with their agent
       expect(fresh.connectionCount).toBe(2);
-    } finally {
-      vi.useRealTimers();
-      await fresh.close();
-    }
-  });
-
-  it('makes sequential calls over one kept-alive TCP connection', async () => {
-    // Prepare
-    const fresh = await startTestEmulator();
-    try {
-      await closeAgents();
-      const client = clientFor(fresh);
-
-      // Act
-      for (let i = 0; i < 20; i++) await client.request({ method: 'GET', path: CONNS });
-
-      // Assess
-      expect(fresh.requestCount()).toBe(20);
-      expect(fresh.connectionCount).toBe(1);
-    } finally {
-      await fresh.close();
-    }
+    });
   });
 });
