@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { ConfigError } from '../tanium/errors.ts';
+import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { type Env, envInteger, envText, readEnvironment } from './environment.ts';
 
 /**
@@ -76,6 +76,35 @@ export function loadSettings(env: Env = process.env): Settings {
   }
   if (e.QUEUE_URL !== undefined) settings.queueUrl = e.QUEUE_URL;
   return settings;
+}
+
+/**
+ * The settings, and what is wrong with them: every variable that does not validate is dropped (its
+ * default applies) and named in `problem`, a retryable `config` failure. A family function keeps publishing
+ * under them, so each request fails with the reason, is redelivered while the operator fixes the
+ * variable, and on its last attempt publishes that it gave up, instead of the whole invocation failing
+ * with no result at all.
+ */
+export function loadSettingsReportingProblems(env: Env = process.env): {
+  settings: Settings;
+  problem?: TaniumError;
+} {
+  try {
+    return { settings: loadSettings(env) };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const usable: Env = { ...env };
+    for (const [name, schema] of Object.entries(environmentSchema.shape)) {
+      const value = env[name]?.trim();
+      if (value !== undefined && value !== '' && !schema.safeParse(value).success) delete usable[name];
+    }
+    const problem = new TaniumError(
+      'config',
+      `${error.message}; fix the function's environment (the request is retried until then)`,
+      { retryable: true },
+    );
+    return { settings: loadSettings(usable), problem };
+  }
 }
 
 /** The value of an optional setting an operation cannot do without, or a ConfigError saying what to set. */

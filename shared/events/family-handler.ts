@@ -85,9 +85,12 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const publishing = context ? publishWindow(remaining - PUBLISH_MARGIN_MS) : undefined;
     // One credential read per invocation, shared by every record of the batch.
     let client: Promise<TaniumApi> | undefined;
+    const settingsProblem = runtime.settingsProblem();
     const processor = new RequestProcessor({
       family,
       client: () => {
+        // Before any action runs, as a failed credentials read is: retried, then published on the last attempt.
+        if (settingsProblem) return Promise.reject(settingsProblem);
         client ??= credentialsByDeadline(runtime.client(), deadline, runtime.logger);
         return client;
       },

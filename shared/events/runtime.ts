@@ -7,10 +7,11 @@ import type { Family, VaultPort } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
-import { loadSettings, requireSetting, type Settings } from '../config/settings.ts';
+import { loadSettingsReportingProblems, requireSetting, type Settings } from '../config/settings.ts';
 import { idempotencyKeyPrefix } from '../config/state-keys.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
+import type { TaniumError } from '../tanium/errors.ts';
 import { type ResultStore, S3ResultStore } from '../vault/result-store.ts';
 import { createIdempotentExecutor, type IdempotentExecutor } from './idempotency.ts';
 import { clientLogger, createPowertoolsLogger, type EventLogger } from './logging.ts';
@@ -62,7 +63,7 @@ export class FamilyRuntime {
   readonly logger: EventLogger;
   readonly serviceName: string;
   private readonly options: FamilyHandlerOptions;
-  private cachedSettings: Settings | undefined;
+  private cachedSettings: { settings: Settings; problem?: TaniumError } | undefined;
   private clients: TaniumClientCache | undefined;
   private cachedSink: ResultSink | undefined;
   private cachedStore: ResultStore | undefined;
@@ -89,7 +90,24 @@ export class FamilyRuntime {
   }
 
   settings(): Settings {
-    this.cachedSettings ??= loadSettings(this.options.env ?? process.env);
+    return this.loadedSettings().settings;
+  }
+
+  /** What is wrong with the function's environment, if anything (see loadSettingsReportingProblems). */
+  settingsProblem(): TaniumError | undefined {
+    return this.loadedSettings().problem;
+  }
+
+  private loadedSettings(): { settings: Settings; problem?: TaniumError } {
+    if (!this.cachedSettings) {
+      this.cachedSettings = loadSettingsReportingProblems(this.options.env ?? process.env);
+      // Once per container: every request's result says it too.
+      if (this.cachedSettings.problem) {
+        this.logger.error('The function configuration is invalid', {
+          error: this.cachedSettings.problem.message,
+        });
+      }
+    }
     return this.cachedSettings;
   }
 

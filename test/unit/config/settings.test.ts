@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { loadSettings, requireSetting } from '../../../shared/config/settings.ts';
+import {
+  loadSettings,
+  loadSettingsReportingProblems,
+  requireSetting,
+} from '../../../shared/config/settings.ts';
 import { ConfigError } from '../../../shared/tanium/errors.ts';
 
 describe('Function settings', () => {
@@ -62,6 +66,32 @@ describe('Function settings', () => {
     expect(load).toThrow(
       'Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; QUEUE_VISIBILITY_TIMEOUT_SECONDS must be a whole number from 0 to 43200; GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991',
     );
+  });
+
+  it('keeps the valid variables and names the bad ones as a retryable problem, for the family functions', () => {
+    // Act
+    const good = loadSettingsReportingProblems({ EVENT_BUS_NAME: 'bus', MAX_RECEIVE_COUNT: '4' });
+    const bad = loadSettingsReportingProblems({
+      EVENT_BUS_NAME: 'bus',
+      MAX_RECEIVE_COUNT: '4',
+      GET_FILE_MAX_BYTES: '12MB',
+      VAULT_SPOOL_MAX_BYTES: '-1',
+    });
+
+    // Assess
+    expect(good.problem).toBeUndefined();
+    expect(bad.settings).toMatchObject({
+      eventBusName: 'bus',
+      maxReceiveCount: 4,
+      getFileMaxBytes: 536_870_912,
+      vaultSpoolMaxBytes: 1_073_741_824,
+    });
+    expect(bad.problem).toMatchObject({
+      kind: 'config',
+      retryable: true,
+      message:
+        "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991; fix the function's environment (the request is retried until then)",
+    });
   });
 
   it('leaves POWERTOOLS_LOG_LEVEL to the logger: a bad level does not fail the function', () => {

@@ -2371,19 +2371,53 @@ describe('Family handler: container state, logs and metrics', () => {
     ]);
   });
 
-  it('reports a bad MAX_RECEIVE_COUNT by name', async () => {
-    // Prepare
-    const handler = createFamilyHandler('connections', {
-      env: { ...ENV, MAX_RECEIVE_COUNT: 'three' },
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
+  it('retries each request under a bad function variable, then publishes that it gave up, naming it', async () => {
+    // Prepare: a hand-edited variable the connections function does not even use
+    const { handler, credentialReads, logs } = buildHandler('connections', {
+      env: { ...ENV, GET_FILE_MAX_BYTES: '512MB' },
     });
+    const expected =
+      "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; fix the function's environment (the request is retried until then)";
 
     // Act
-    const invocation = handler(sqsEvent(sqsRecord(listConnections())), lambdaContext());
-
-    // Assess
-    await expect(invocation).rejects.toThrow(
-      'Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000',
+    const first = await handler(
+      sqsEvent(sqsRecord(listConnections('req-env'), { messageId: 'm1' })),
+      lambdaContext(),
     );
+    const last = await handler(
+      sqsEvent(sqsRecord(listConnections('req-env'), { messageId: 'm1', receiveCount: 3 })),
+      lambdaContext(),
+    );
+
+    // Assess: redelivered while the operator can fix it, and a result before the DLQ; Tanium untouched
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+    expect(last).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        requestId: 'req-env',
+        status: 'failed',
+        message: `Gave up after 3 attempts: ${expected}`,
+        error: { kind: 'config', retryable: true },
+      }),
+    ]);
+    expect(credentialReads.count).toBe(0);
+    expect(logs.filter((line) => line.message === 'The function configuration is invalid')).toHaveLength(1);
+  });
+
+  it('judges the last attempt by the default when MAX_RECEIVE_COUNT itself is bad', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections', { env: { ...ENV, MAX_RECEIVE_COUNT: 'three' } });
+
+    // Act
+    await handler(sqsEvent(sqsRecord(listConnections('req-max'), { receiveCount: 4 })), lambdaContext());
+    await handler(sqsEvent(sqsRecord(listConnections('req-max'), { receiveCount: 5 })), lambdaContext());
+
+    // Assess: the stack's default of 5 deliveries
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        message:
+          "Gave up after 5 attempts: Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; fix the function's environment (the request is retried until then)",
+      }),
+    ]);
   });
 });
