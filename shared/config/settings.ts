@@ -80,10 +80,12 @@ export function loadSettings(env: Env = process.env): Settings {
 
 /**
  * The settings, and what is wrong with them: every variable that does not validate is dropped (its
- * default applies) and named in `problem`, a retryable `config` failure. A family function keeps publishing
- * under them, so each request fails with the reason, is redelivered while the operator fixes the
- * variable, and on its last attempt publishes that it gave up, instead of the whole invocation failing
- * with no result at all.
+ * default applies) and named in `problem`, a `config` failure. A family function keeps publishing under
+ * them, so each request ends in a result saying what to fix instead of the whole invocation failing
+ * with no result at all. The failure is retryable (SQS redelivers the request while the variable is
+ * fixed, and its last attempt publishes that it gave up) unless MAX_RECEIVE_COUNT is the bad one: no
+ * last attempt can be told then, so every request fails at once. A bad EVENT_BUS_NAME still throws:
+ * with no bus, no result can go anywhere.
  */
 export function loadSettingsReportingProblems(env: Env = process.env): {
   settings: Settings;
@@ -94,14 +96,20 @@ export function loadSettingsReportingProblems(env: Env = process.env): {
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const usable: Env = { ...env };
+    const bad: string[] = [];
     for (const [name, schema] of Object.entries(environmentSchema.shape)) {
       const value = env[name]?.trim();
-      if (value !== undefined && value !== '' && !schema.safeParse(value).success) delete usable[name];
+      if (value !== undefined && value !== '' && !schema.safeParse(value).success) {
+        delete usable[name];
+        bad.push(name);
+      }
     }
+    if (bad.includes('EVENT_BUS_NAME')) throw error;
+    const retryable = !bad.includes('MAX_RECEIVE_COUNT');
     const problem = new TaniumError(
       'config',
-      `${error.message}; fix the function's environment (the request is retried until then)`,
-      { retryable: true },
+      `${error.message}; fix the function's environment${retryable ? '' : ', then send the request again'}`,
+      { retryable },
     );
     return { settings: loadSettings(usable), problem };
   }

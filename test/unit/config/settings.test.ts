@@ -90,7 +90,7 @@ describe('Function settings', () => {
       kind: 'config',
       retryable: true,
       message:
-        "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991; fix the function's environment (the request is retried until then)",
+        "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991; fix the function's environment",
     });
   });
 

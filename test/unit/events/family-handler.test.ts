@@ -2377,7 +2377,7 @@ describe('Family handler: container state, logs and metrics', () => {
       env: { ...ENV, GET_FILE_MAX_BYTES: '512MB' },
     });
     const expected =
-      "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; fix the function's environment (the request is retried until then)";
+      "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; fix the function's environment";
 
     // Act
     const first = await handler(
@@ -2404,20 +2404,34 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(logs.filter((line) => line.message === 'The function configuration is invalid')).toHaveLength(1);
   });
 
-  it('judges the last attempt by the default when MAX_RECEIVE_COUNT itself is bad', async () => {
+  it('fails every request at once when MAX_RECEIVE_COUNT itself is bad: no last attempt can be told', async () => {
     // Prepare
     const { handler } = buildHandler('connections', { env: { ...ENV, MAX_RECEIVE_COUNT: 'three' } });
 
     // Act
-    await handler(sqsEvent(sqsRecord(listConnections('req-max'), { receiveCount: 4 })), lambdaContext());
-    await handler(sqsEvent(sqsRecord(listConnections('req-max'), { receiveCount: 5 })), lambdaContext());
+    const response = await handler(sqsEvent(sqsRecord(listConnections('req-max'))), lambdaContext());
 
-    // Assess: the stack's default of 5 deliveries
+    // Assess: one final result, not a 'gave up' on some guessed attempt (or none before the DLQ)
+    expect(response).toEqual({ batchItemFailures: [] });
     expect(publishedDetails(eventBridge)).toEqual([
       expect.objectContaining({
         message:
-          "Gave up after 5 attempts: Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; fix the function's environment (the request is retried until then)",
+          "Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; fix the function's environment, then send the request again",
+        error: { kind: 'config', retryable: false },
       }),
     ]);
+  });
+
+  it('fails the invocation when EVENT_BUS_NAME itself is bad: no result could go anywhere', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections', { env: { ...ENV, EVENT_BUS_NAME: 'b'.repeat(2049) } });
+
+    // Act
+    const invocation = handler(sqsEvent(sqsRecord(listConnections())), lambdaContext());
+
+    // Assess
+    await expect(invocation).rejects.toThrow(
+      'Invalid function configuration: EVENT_BUS_NAME must be at most 2048 characters long',
+    );
   });
 });
