@@ -39,7 +39,10 @@ export interface AlarmConfig {
   readonly emailSubscriptions: readonly string[];
   /** The poller-lag alarm fires when an alert has waited longer than this to be published. */
   readonly pollerLagSeconds: number;
-  /** Failed poller runs, among the last threshold + 2 runs, that raise the poller-failure alarm. */
+  /**
+   * Failed poller runs that raise the poller-failure alarm, among the last threshold + a few runs
+   * (FAILURE_WINDOW_SLACK_RUNS in poller-schedule.ts).
+   */
   readonly pollerFailureThreshold: number;
 }
 

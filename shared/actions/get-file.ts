@@ -19,10 +19,11 @@ const ACCEPT = 'application/zip, application/octet-stream';
 /** How much of an unexpected (non-zip) body the error message is taken from. */
 const ERROR_BODY_BYTES = 64 * 1024;
 /**
- * Read past ERROR_BODY_BYTES so that a secret the cut splits is whole in the longer read: longer than any
- * secret in its longest form (percent-encoded, up to 12 bytes a character).
+ * Read past ERROR_BODY_BYTES so that a secret the cut splits is whole in the longer read: a secret's
+ * longest form (percent-encoded) takes up to 12 bytes a character, so this covers secrets of up to 1,365
+ * characters, far beyond any token, session or password Tanium issues or accepts.
  */
-const SECRET_MARGIN_BYTES = 4 * 1024;
+const SECRET_MARGIN_BYTES = 16 * 1024;
 
 const evidenceResponse = z.looseObject({
   evidence: z.optional(

@@ -1,3 +1,4 @@
+import { jsonOr } from '../config/json-or.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from '../events/eventbridge-limits.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
 import type { AlertEntry } from './types.ts';
@@ -53,7 +54,7 @@ const KEPT_WHEN_SHRUNK = [
   'sha256',
 ] as const;
 
-/** Bounds the reduced entry well under the entry limit whatever the kept fields hold (19 of them). */
+/** Bounds the reduced entry well under the entry limit whatever each field of KEPT_WHEN_SHRUNK holds. */
 const MAX_KEPT_CHARACTERS = 1024;
 
 export interface AlertEntryOptions {
@@ -63,26 +64,22 @@ export interface AlertEntryOptions {
 }
 
 function makeEntry(body: Record<string, unknown>, options: AlertEntryOptions): AlertEntry {
-  const entry: AlertEntry = {
-    Source: options.source ?? ALERT_SOURCE,
-    DetailType: options.detailType ?? ALERT_DETAIL_TYPE,
-    Detail: JSON.stringify(body),
-  };
-  if (options.eventBusName) entry.EventBusName = options.eventBusName;
+  const entry = entryIfWritable(body, options);
+  if (!entry) throw new Error('An alert entry of scalar fields could not be written as JSON');
   return entry;
 }
 
-/**
- * The entry, or undefined when `body` cannot be written as JSON: JSON.parse takes a value nested
- * thousands deep that JSON.stringify then overflows the stack on, and an alert that failed every run
- * would stop the poller until Tanium dropped it.
- */
+/** The entry, or undefined when `body` cannot be written as JSON (see jsonOr): an alert failing every run would stop the poller. */
 function entryIfWritable(body: Record<string, unknown>, options: AlertEntryOptions): AlertEntry | undefined {
-  try {
-    return makeEntry(body, options);
-  } catch {
-    return undefined;
-  }
+  const detail = jsonOr(body, undefined);
+  if (detail === undefined) return undefined;
+  const entry: AlertEntry = {
+    Source: options.source ?? ALERT_SOURCE,
+    DetailType: options.detailType ?? ALERT_DETAIL_TYPE,
+    Detail: detail,
+  };
+  if (options.eventBusName) entry.EventBusName = options.eventBusName;
+  return entry;
 }
 
 /**

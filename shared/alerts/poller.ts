@@ -99,6 +99,7 @@
  * group that one run cannot finish, if members join it below its edge or leave it between runs; and, on
  * the first run, alerts past a short answer of a Tanium that sends no count and caps `limit`.
  */
+import { jsonOr } from '../config/json-or.ts';
 import type { Alert } from '../tanium/alerts.ts';
 import { causedByDeadline, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
@@ -793,7 +794,7 @@ class PollerRun {
   private reportUnidentified(alert: Alert): void {
     // Pages overlap: counted once per run by what it holds (identical ones count once; the alarm
     // needs one).
-    const seen = `${String(scalarOrUndefined(alert.createdAt))}:${jsonOrUnwritable(alert.details ?? null)}`;
+    const seen = `${String(scalarOrUndefined(alert.createdAt))}:${jsonOr(alert.details ?? null, '(unwritable)')}`;
     if (this.unidentified.has(seen)) return;
     this.unidentified.add(seen);
     this.report.unidentifiedAlerts++;
@@ -1479,23 +1480,16 @@ class PublishError extends TaniumError {
   }
 }
 
-/** What a log line says to identify an alert. */
-/** Scalars only: a log line holding a value nested thousands deep would fail to serialise. */
+/**
+ * What a log line says to identify an alert: scalars only, since a log line holding a value nested
+ * thousands deep would fail to serialise.
+ */
 function alertIdentity(detail: Record<string, unknown>) {
   return {
     alertId: scalarOrUndefined(detail.id),
     guid: scalarOrUndefined(detail.guid),
     createdAt: scalarOrUndefined(detail.createdAt),
   };
-}
-
-/** The value's JSON, or a marker when it nests too deep to write (such alerts then count as one). */
-function jsonOrUnwritable(value: unknown): string {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return '(unwritable)';
-  }
 }
 
 /** Every entry of a batch refused, even reduced, while the bus had taken nothing in the run. */

@@ -13,6 +13,9 @@ export const SECRET_MAX_AGE_SECONDS = 300;
 /**
  * How often a cached secret value that cannot be used (`{}` as the stack creates it, a missing field) is
  * read again past the cache: an operator fixing it should not see every request fail for five minutes.
+ * Here, not in the client cache, whose re-read (CREDENTIALS_RECHECK_MS) follows Tanium refusing a valid
+ * one: an unusable value never builds a client. Its time is bounded like every credentials read, by the
+ * invocation's deadline (credentials-by-deadline.ts).
  */
 export const UNUSABLE_SECRET_RECHECK_MS = 30_000;
 

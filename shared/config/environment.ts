@@ -46,7 +46,18 @@ export function readEnvironment<Shape extends z.core.$ZodShape>(
     const problems = parsed.error.issues.map(
       (issue) => `${issue.path.map(String).join('.')} ${issue.message}`,
     );
-    throw new ConfigError(`Invalid ${what}: ${problems.join('; ')}`);
+    const variables = [...new Set(parsed.error.issues.map((issue) => String(issue.path[0])))];
+    throw new InvalidEnvironment(`Invalid ${what}: ${problems.join('; ')}`, variables);
   }
   return parsed.data;
+}
+
+/** A ConfigError that also names the variables at fault, so a caller can do without them. */
+export class InvalidEnvironment extends ConfigError {
+  constructor(
+    message: string,
+    readonly variables: readonly string[],
+  ) {
+    super(message);
+  }
 }

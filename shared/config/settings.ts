@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
-import { type Env, envInteger, envText, readEnvironment } from './environment.ts';
+import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from './environment.ts';
 
 /**
  * The function configuration of design.md §3, read from the environment the stack sets. Not here:
@@ -94,16 +94,10 @@ export function loadSettingsReportingProblems(env: Env = process.env): {
   try {
     return { settings: loadSettings(env) };
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
+    if (!(error instanceof InvalidEnvironment)) throw error;
+    const bad = error.variables;
     const usable: Env = { ...env };
-    const bad: string[] = [];
-    for (const [name, schema] of Object.entries(environmentSchema.shape)) {
-      const value = env[name]?.trim();
-      if (value !== undefined && value !== '' && !schema.safeParse(value).success) {
-        delete usable[name];
-        bad.push(name);
-      }
-    }
+    for (const name of bad) delete usable[name];
     if (bad.includes('EVENT_BUS_NAME')) throw error;
     const retryable = !bad.includes('MAX_RECEIVE_COUNT');
     const problem = new TaniumError(

@@ -178,8 +178,8 @@ function parseBareRequest(payload: unknown, fallbackId: string): ParsedRequest {
 }
 
 /**
- * zod's terms for an `action` that is missing, empty or blank ("must be a string", "must be at least 1
- * characters long") do not tell the sender what to fix.
+ * zod's terms for an `action` that is missing, empty or blank ("must be a string", a failed check) do not
+ * tell the sender what to fix.
  */
 function describeRequestIssue(issue: core.$ZodIssue, payload: Record<string, unknown>): string {
   if (issue.path.length === 1 && issue.path[0] === 'action') {

@@ -88,9 +88,8 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const settingsProblem = runtime.settingsProblem();
     const processor = new RequestProcessor({
       family,
+      ...(settingsProblem ? { unrunnable: settingsProblem } : {}),
       client: () => {
-        // Before any action runs, as a failed credentials read is: retried, then published on the last attempt.
-        if (settingsProblem) return Promise.reject(settingsProblem);
         client ??= credentialsByDeadline(runtime.client(), deadline, runtime.logger);
         return client;
       },

@@ -83,6 +83,11 @@ export interface DeliveryInfo {
 /** What the processor needs from the container: built lazily, reused across requests. */
 export interface ProcessorDependencies {
   family: Family;
+  /**
+   * Why no action may run in this container (a bad function variable): every request that would run one
+   * fails with it instead, as with a failed credentials read, before Tanium, the vault or a record.
+   */
+  unrunnable?: TaniumError;
   client(): Promise<TaniumApi>;
   /** Only called for mutating actions. */
   idempotency(): IdempotentExecutor;
@@ -189,6 +194,7 @@ export class RequestProcessor {
     let recordMayRemain = false;
     let heldElsewhere = false;
     try {
+      if (this.deps.unrunnable) throw this.deps.unrunnable;
       const ctx = await this.actionContext(request, delivery);
       const run = async (): Promise<StoredOutcome> => {
         const started = this.deps.now();

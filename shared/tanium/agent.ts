@@ -33,8 +33,9 @@ const connectors = new Map<string, ReturnType<typeof buildConnector>>();
 const inFlight = new WeakMap<Agent, number>();
 
 /**
- * One keep-alive agent per container and TLS setting: sockets (and TLS sessions) are reused across
- * invocations, and a changed CA bundle or verification flag never reuses a socket made under the old one.
+ * One keep-alive agent per TLS setting: sockets are reused by the requests of a batch and by invocations
+ * that follow within a few seconds, TLS sessions beyond that, and a changed CA bundle or verification flag
+ * never reuses a socket made under the old one.
  */
 export function agentFor(tls: TlsSettings): Agent {
   const key = agentKey(tls);
@@ -43,8 +44,10 @@ export function agentFor(tls: TlsSettings): Agent {
     const open = new Map<Socket, number>();
     const connect = connectorFor(key, tls);
     agent = new Agent({
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 300_000,
+      // While the process runs, undici retires idle sockets before usableAgent would judge them stale, so
+      // only an idle spell spent frozen replaces the whole agent.
+      keepAliveTimeout: IDLE_REUSE_LIMIT_MS - 1000,
+      keepAliveMaxTimeout: IDLE_REUSE_LIMIT_MS - 1000,
       connections: 32,
       connect: (options, callback) =>
         connect(options, (...args) => {

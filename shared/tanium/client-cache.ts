@@ -6,7 +6,10 @@ import { signalAt } from './deadline-signals.ts';
 import { errorText } from './error-text.ts';
 import { TaniumError, toTaniumError } from './errors.ts';
 
-/** The least time between two early re-reads of the credentials after Tanium refused them. */
+/**
+ * The least time between two early re-reads of the credentials after Tanium refused them. (A secret that
+ * cannot even be parsed is read again by the credential source: UNUSABLE_SECRET_RECHECK_MS.)
+ */
 export const CREDENTIALS_RECHECK_MS = 60_000;
 /**
  * The longest a re-read may take. Refusals meanwhile wait for it, and the SDK's own retries of a stalled

@@ -3,6 +3,7 @@
  * server's own words where it has them, visible text of HTML pages, never a credential.
  */
 
+import { jsonOr } from '../config/json-or.ts';
 import { stripMarkup } from './html-text.ts';
 
 const MAX_TEXT = 1000;
@@ -76,19 +77,6 @@ export function errorBodyText(body: string, contentType: string, secrets: readon
   }
   if (typeof parsed === 'string') return parsed;
   return jsonOr(parsed, body.trim());
-}
-
-/**
- * JSON.stringify of a parsed body, or `fallback`: JSON.parse reads a value nested thousands deep that
- * JSON.stringify overflows the stack on, and a RangeError here would turn, say, a retryable 503 into an
- * unexpected error.
- */
-function jsonOr(value: unknown, fallback: string): string {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return fallback;
-  }
 }
 
 /** Shorter secrets are not searched for: every such run of letters in a message would be replaced. */

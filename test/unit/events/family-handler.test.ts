@@ -15,11 +15,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { deleteFile, saveFile } from '../../../shared/actions/evidence.ts';
 import type { ActionResult } from '../../../shared/actions/types.ts';
-import {
-  createFamilyHandler,
-  PUBLISH_MARGIN_MS,
-  PUBLISH_RESERVE_MS,
-} from '../../../shared/events/family-handler.ts';
+import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/family-handler.ts';
 import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
 import { hedgedForRedelivery } from '../../../shared/events/processor.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
