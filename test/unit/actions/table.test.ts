@@ -5,6 +5,7 @@ import { ACTIONS } from '../../../shared/actions/table.ts';
 import type { ActionContext } from '../../../shared/actions/types.ts';
 import type { TaniumApi } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
+import type { Vault } from '../../../shared/vault/vault.ts';
 
 /** The method of the first Tanium call `action` makes with its documented example parameters. */
 async function firstMethod(action: (typeof ACTIONS)[number]): Promise<string | undefined> {
@@ -13,9 +14,21 @@ async function firstMethod(action: (typeof ACTIONS)[number]): Promise<string | u
     method ??= request.method;
     throw new TaniumError('tanium', 'stopped after the first call');
   };
-  const client = { request: stop, stream: stop } as unknown as TaniumApi;
-  const ctx: ActionContext = { client, deadline: Date.now() + 60_000, requestId: 'req-table' };
-  await executeAction(action, ACTION_EXAMPLES[action.id] ?? {}, ctx);
+  const client = {
+    request: stop,
+    stream: stop,
+    credentials: { baseUrl: 'https://tanium.example.test' },
+  } as unknown as TaniumApi;
+  const example = ACTION_EXAMPLES[action.id];
+  if (!example) throw new Error(`${action.id} has no example in cli/action-examples.ts`);
+  const ctx: ActionContext = {
+    client,
+    deadline: Date.now() + 60_000,
+    requestId: 'req-table',
+    // Only its presence is checked before the download.
+    vault: {} as Vault,
+  };
+  await executeAction(action, example, ctx);
   return method;
 }
 
@@ -26,7 +39,9 @@ describe('Action table', () => {
       // Act
       const method = await firstMethod(action);
 
-      // Assess: the redelivery caveat on a delete's 404 relies on the flag (processor.ts)
+      // Assess: every action calls Tanium with its example, and the redelivery caveat on a delete's 404
+      // relies on the flag (processor.ts)
+      expect(method).toBeDefined();
       expect(action.deletes === true).toBe(method === 'DELETE');
     },
   );
