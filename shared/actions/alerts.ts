@@ -18,6 +18,7 @@ export const listAlerts = defineAction({
       trim: false,
       description:
         'Filters as a URL query, e.g. state=unresolved&state=inprogress&priority=high (repeat a key for OR)',
+      inUrl: true,
     }),
     limit: integer('limit', { default: 100, description: 'Maximum number of alerts to return' }),
     offset: integer('offset', { default: 0, allowZero: true, description: 'Number of alerts to skip' }),

@@ -1,7 +1,14 @@
 import * as z from 'zod/mini';
 import { LoginError, TaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { TR } from '../tanium/routes.ts';
+import { requiredText } from './params.ts';
 import type { ActionContext } from './types.ts';
+
+/** The `connection_id` parameter of every per-connection action; it goes into the request path. */
+export const connectionIdParam = requiredText('connection_id', {
+  description: 'Connection id, e.g. remote:host:123:1',
+  inUrl: true,
+});
 
 const connectionList = z.array(
   z.looseObject({ id: z.optional(z.unknown()), status: z.optional(z.unknown()) }),

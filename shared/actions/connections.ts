@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { TaniumError, toTaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { MIN_ATTEMPT_MS } from '../tanium/retry-policy.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
-import { fetchConnections } from './connection-check.ts';
+import { connectionIdParam, fetchConnections } from './connection-check.ts';
 import { failed } from './execute.ts';
 import { enumeration, integer, requiredText } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
@@ -17,10 +17,10 @@ const LOOKUP_KEY: Record<DestinationType, string> = {
   client_id: 'clientId',
 };
 
-const connectionId = requiredText('connection_id', { description: 'Connection id, e.g. remote:host:123:1' });
 const destinationParams = {
   destination: requiredText('destination', {
     description: 'Hostname, IP address or client id of the endpoint',
+    inUrl: true,
   }),
   destination_type: enumeration('destination_type', DESTINATION_TYPES, {
     default: 'hostname',
@@ -286,7 +286,7 @@ function connectionCommand(kind: 'close' | 'delete') {
     deletes: true,
     description:
       kind === 'close' ? 'Closes a live-response connection.' : 'Deletes a connection and its data.',
-    params: { connection_id: connectionId },
+    params: { connection_id: connectionIdParam },
     async run(ctx, params) {
       try {
         await ctx.client.request({

@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, pagePairs, query, segment, TR } from '../tanium/routes.ts';
-import { withConnectionCheck } from './connection-check.ts';
-import { getFile } from './get-file.ts';
+import { connectionIdParam, withConnectionCheck } from './connection-check.ts';
+import { fileIdParam, getFile } from './get-file.ts';
 import { integer, optionalText, requiredText } from './params.ts';
 import { taskIdOf } from './task-response.ts';
 import { defineAction } from './types.ts';
@@ -33,6 +33,7 @@ export const listFiles = defineAction({
     sort: optionalText('sort', {
       description:
         'Sort column (uuid, hostname, path, downloaded, size), `-` prefix for descending; passed to Tanium as given',
+      inUrl: true,
     }),
   },
   async run(ctx, params) {
@@ -64,7 +65,7 @@ export const saveFile = defineAction({
   description:
     'Collects a file from the endpoint behind a live connection; it appears in list files when done.',
   params: {
-    connection_id: requiredText('connection_id', { description: 'Connection id, e.g. remote:host:123:1' }),
+    connection_id: connectionIdParam,
     file_path: requiredText('file_path', {
       trim: false,
       description: 'Path of the file on the endpoint, e.g. C:\\Users\\bob\\evil.exe',
@@ -98,7 +99,7 @@ export const deleteFile = defineAction({
   deletes: true,
   description: 'Deletes a collected file (file evidence) by its uuid.',
   params: {
-    file_id: requiredText('file_id', { description: 'File evidence uuid, as listed by list files' }),
+    file_id: fileIdParam,
   },
   async run(ctx, params) {
     await ctx.client.request({

@@ -12,6 +12,12 @@ import { baseName } from '../vault/zip/names.ts';
 import { optionalEnumeration, requiredText } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
 
+/** The `file_id` parameter of get file and delete file; it goes into the request path. */
+export const fileIdParam = requiredText('file_id', {
+  description: 'File evidence uuid, as listed by list files',
+  inUrl: true,
+});
+
 /** get file (tanium-api.md 2.17): a collected file, downloaded as a zip and stored in the S3 vault. */
 
 const ACTION = 'get file';
@@ -230,7 +236,7 @@ export const getFile = defineAction({
   description:
     'Downloads a collected file (a zip protected with the password "infected") and stores every file in it in the S3 vault.',
   params: {
-    file_id: requiredText('file_id', { description: 'File evidence uuid, as listed by list files' }),
+    file_id: fileIdParam,
     keep: optionalEnumeration('keep', KEEP_POLICIES, {
       description:
         'What to store: the extracted files (extract), the password-protected archive as downloaded (archive), or both; default extract',

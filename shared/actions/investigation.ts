@@ -1,9 +1,9 @@
 import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, pagePairs, query, segment, TR } from '../tanium/routes.ts';
-import { withConnectionCheck } from './connection-check.ts';
+import { connectionIdParam, withConnectionCheck } from './connection-check.ts';
 import { filterPairs, filterParams } from './event-filters.ts';
-import { enumeration, integer, list, requiredId64, requiredText } from './params.ts';
+import { enumeration, integer, list, requiredId64 } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
 
 /** The investigation family (tanium-api.md 2.10-2.13): process data and recorder events of a connection. */
@@ -25,7 +25,6 @@ export const PROCESS_CONTEXTS = ['parent', 'node', 'siblings', 'children'] as co
 /** Tanium pages events by at most this many rows; a larger limit is clamped, as the connector did. */
 const MAX_EVENTS = 1000;
 
-const connectionId = requiredText('connection_id', { description: 'Connection id, e.g. remote:host:123:1' });
 const processTableId = requiredId64(
   'process_table_id',
   'Process table id of the process (a 64-bit id, kept as a decimal string)',
@@ -63,7 +62,7 @@ export const getProcess = defineAction({
   family: 'investigation',
   readOnly: true,
   description: "Gets a process's create and end events from the endpoint's recorder.",
-  params: { connection_id: connectionId, process_table_id: processTableId },
+  params: { connection_id: connectionIdParam, process_table_id: processTableId },
   async run(ctx, params) {
     const path = connectionPath(
       params.connection_id,
@@ -85,7 +84,7 @@ export const getProcessTree = defineAction({
   readOnly: true,
   description: 'Gets the process tree around a process: ancestors, the node, siblings and children.',
   params: {
-    connection_id: connectionId,
+    connection_id: connectionIdParam,
     process_table_id: processTableId,
     process_context: list('process_context', {
       values: PROCESS_CONTEXTS,
@@ -123,7 +122,7 @@ export const getEvents = defineAction({
   readOnly: true,
   description: "Gets one type of recorder events from a connection's endpoint, filtered, sorted and paged.",
   params: {
-    connection_id: connectionId,
+    connection_id: connectionIdParam,
     event_type: eventType,
     limit: integer('limit', {
       default: MAX_EVENTS,
@@ -133,6 +132,7 @@ export const getEvents = defineAction({
     sort: list('sort', {
       dedupe: true,
       description: 'Comma list of fields to sort by, `-` prefix for descending, priority left to right',
+      inUrl: true,
     }),
     ...filterParams,
   },
@@ -169,7 +169,7 @@ export const getEventsSummary = defineAction({
   readOnly: true,
   description: 'Counts one type of recorder events on a connection, with the same filters as get events.',
   params: {
-    connection_id: connectionId,
+    connection_id: connectionIdParam,
     event_type: eventType,
     ...filterParams,
   },

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { MAX_URL_CHARS } from '../tanium/routes.ts';
 
 /**
  * Parameter kinds with the contract's exact messages (tanium-api.md 1.9). Each kind is a zod schema
@@ -49,13 +50,57 @@ interface TextOptions {
   description: string;
   /** Identifiers are trimmed; free text (paths, documents, queries) is kept as given. */
   trim?: boolean;
+  /** The value goes into a Tanium request URL: see `urlValueProblem`. */
+  inUrl?: boolean;
+}
+
+/**
+ * The most one parameter may take of a Tanium request URL once percent-encoded: half of what the client
+ * sends at all (MAX_URL_CHARS, which servers' request-line limits set), so that a value too long is
+ * refused here, by name, before any call, rather than answered with a 414 or 431 that names nothing.
+ */
+export const MAX_URL_VALUE_CHARS = MAX_URL_CHARS / 2;
+
+/** A UTF-16 surrogate that is not half of a pair: no URL can carry it (encoders throw or replace it). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Characters percent-encoding leaves as they are (encodeURIComponent's set). */
+const UNRESERVED = /[A-Za-z0-9\-_.!~*'()]/;
+
+/** The length of `text` percent-encoded as UTF-8 (what encodeURIComponent would return). */
+export function encodedLength(text: string): number {
+  let length = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0) as number;
+    if (code < 0x80) length += UNRESERVED.test(char) ? 1 : 3;
+    else length += 3 * (code < 0x800 ? 2 : code < 0x10000 ? 3 : 4);
+  }
+  return length;
+}
+
+/** Why `text` cannot go into a request URL as the `name` parameter, or undefined when it can. */
+function urlValueProblem(name: string, text: string): string | undefined {
+  if (LONE_SURROGATE.test(text)) {
+    return `Please provide a valid value in the '${name}' parameter: it holds an unpaired UTF-16 surrogate, which no URL can carry`;
+  }
+  // Nine encoded characters per UTF-16 unit at most: short values skip the count.
+  if (text.length * 9 <= MAX_URL_VALUE_CHARS) return undefined;
+  const length = encodedLength(text);
+  if (length <= MAX_URL_VALUE_CHARS) return undefined;
+  return `Please provide a shorter value in the '${name}' parameter: it is ${length.toLocaleString('en-US')} characters long once URL-encoded, over the ${MAX_URL_VALUE_CHARS.toLocaleString('en-US')} one parameter may take of a Tanium request URL`;
+}
+
+/** `text` as the parameter's value, or the failure when it is meant for a URL and cannot go into one. */
+function checkedText(name: string, options: TextOptions, text: string, fail: (message: string) => never) {
+  const problem = options.inUrl ? urlValueProblem(name, text) : undefined;
+  return problem === undefined ? text : fail(problem);
 }
 
 function requiredTextParser(name: string, options: TextOptions) {
   return (value: unknown, fail: (message: string) => never): string => {
     if (isBlank(value)) return fail(requiredMessage(name));
     if (typeof value !== 'string') return fail(stringMessage(name));
-    return options.trim === false ? value : value.trim();
+    return checkedText(name, options, options.trim === false ? value : value.trim(), fail);
   };
 }
 
@@ -87,7 +132,7 @@ export function optionalText(name: string, options: TextOptions): Param<string |
   return kind({ type: 'string', required: false, description: options.description }, (value, fail) => {
     if (isBlank(value)) return undefined;
     if (typeof value !== 'string') return fail(stringMessage(name));
-    return options.trim === false ? value : value.trim();
+    return checkedText(name, options, options.trim === false ? value : value.trim(), fail);
   });
 }
 
@@ -218,6 +263,8 @@ interface ListOptions {
   values?: readonly string[];
   /** Message when a required list has no item after parsing. */
   emptyMessage?: string;
+  /** The items go into a Tanium request URL: bounded together as one value (`urlValueProblem`). */
+  inUrl?: boolean;
 }
 
 /** A comma-separated list (also accepts a JSON array of strings). Absent -> undefined. */
@@ -245,7 +292,8 @@ export function list(name: string, options: ListOptions): Param<string[] | undef
     if (items.length === 0) {
       return options.required ? fail(options.emptyMessage ?? requiredMessage(name)) : undefined;
     }
-    return items;
+    const problem = options.inUrl ? urlValueProblem(name, items.join(',')) : undefined;
+    return problem === undefined ? items : fail(problem);
   });
 }
 

@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, pagePairs, query, TR } from '../tanium/routes.ts';
-import { withConnectionCheck } from './connection-check.ts';
-import { integer, list, optionalText, requiredText } from './params.ts';
+import { connectionIdParam, withConnectionCheck } from './connection-check.ts';
+import { integer, list, optionalText } from './params.ts';
 import { taskIdOf } from './task-response.ts';
 import { defineAction } from './types.ts';
 
@@ -25,7 +25,7 @@ export const createSnapshot = defineAction({
   description:
     'Starts a snapshot of the endpoint behind a live connection; it appears in list snapshots when done.',
   params: {
-    connection_id: requiredText('connection_id', { description: 'Connection id, e.g. remote:host:123:1' }),
+    connection_id: connectionIdParam,
   },
   async run(ctx, params) {
     const path = `${TR}/conns/${connectionSegment('connection_id', params.connection_id)}/snapshot`;
@@ -71,6 +71,7 @@ export const listSnapshots = defineAction({
     }),
     sort: optionalText('sort', {
       description: 'Sort column, `-` prefix for descending (e.g. -created); passed to Tanium as given',
+      inUrl: true,
     }),
   },
   async run(ctx, params) {

@@ -23,7 +23,7 @@ import {
   RETRYABLE_STATUSES,
   retryAfterMs,
 } from './retry-policy.ts';
-import { API_V2 } from './routes.ts';
+import { API_V2, MAX_URL_CHARS } from './routes.ts';
 import { rememberSession, type SessionEntry, sessionEntry } from './session-cache.ts';
 import {
   classifyTransportError,
@@ -569,6 +569,13 @@ export class TaniumClient {
     if (!request.path.startsWith('/')) throw new TaniumError('validation', `Invalid route ${request.path}`);
     const search = request.query?.toString();
     const pathAndQuery = `${this.prefix}${request.path}${search ? `?${search}` : ''}`;
+    if (pathAndQuery.length > MAX_URL_CHARS) {
+      // Each parameter is bounded on its own (params.ts); several long ones can still add up.
+      throw new TaniumError(
+        'validation',
+        `The request URL would be ${pathAndQuery.length.toLocaleString('en-US')} characters long once its parameters are encoded, over the ${MAX_URL_CHARS.toLocaleString('en-US')} a Tanium server can be relied on to accept: shorten the parameter values`,
+      );
+    }
     const resolved = new URL(pathAndQuery, this.origin);
     if (resolved.origin !== this.origin) {
       throw new TaniumError('validation', 'Refusing a request that would leave the configured Tanium server');

@@ -128,5 +128,21 @@ export function httpError(
       ? new TaniumError('transient', message, { status, retryable: true })
       : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, { status });
   }
+  const tooLarge = TOO_LARGE[status];
+  if (tooLarge) {
+    // These answers rarely say anything (an empty body is common): the status is all there is to go on.
+    return new TaniumError(
+      'tanium',
+      `${message} The server refused the request as too large (${tooLarge}): shorten the parameter values.`,
+      { status },
+    );
+  }
   return new TaniumError('tanium', message, { status });
 }
+
+/** What a server's "too large" statuses refer to. */
+const TOO_LARGE: Readonly<Record<number, string>> = {
+  413: 'HTTP 413, its body',
+  414: 'HTTP 414, its URL',
+  431: 'HTTP 431, its URL or headers',
+};

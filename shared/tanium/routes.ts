@@ -8,6 +8,13 @@ export const DEC = '/plugin/products/dec/v1';
 export const API_V2 = '/api/v2';
 
 /**
+ * The longest path and query the client sends. Common web servers and proxies refuse request lines over
+ * 8 KB (Apache's 8,190, nginx's 8 KB buffers) with a 414 or 431 that names nothing; this stays under
+ * them with room for the method and protocol.
+ */
+export const MAX_URL_CHARS = 8000;
+
+/**
  * One dynamic path segment, encoded so that no parameter value can change the route: `/`, `?`, `#`
  * and `%` are escaped, and `.`/`..` (which URL normalisation would resolve) are refused outright.
  */

@@ -9,7 +9,7 @@ import { closeAgents, IDLE_REUSE_LIMIT_MS } from '../../../shared/tanium/agent.t
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
-import { segment, TR } from '../../../shared/tanium/routes.ts';
+import { MAX_URL_CHARS, query, segment, TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { freePort } from '../../helpers/moto.ts';
@@ -544,6 +544,30 @@ describe('Tanium client: transport, retries and responses', () => {
       }
     });
 
+    it('refuses a URL longer than servers can be relied on to accept, before sending anything', async () => {
+      // Prepare: a query that takes the path and query one character past the limit, and one at it
+      const client = clientFor(emulator);
+      const longest = (extra: number) =>
+        client.request({
+          method: 'GET',
+          path: CONNS,
+          query: query([['q', 'a'.repeat(MAX_URL_CHARS - CONNS.length - '?q='.length + extra)]]),
+        });
+
+      // Act
+      const error = await taniumFailure(longest(1));
+      const atLimit = await longest(0);
+
+      // Assess
+      expect(error.kind).toBe('validation');
+      expect(error.message).toBe(
+        'The request URL would be 8,001 characters long once its parameters are encoded, over the 8,000 a Tanium server can be relied on to accept: shorten the parameter values',
+      );
+      expect(atLimit.status).toBe(200);
+      expect(emulator.requests).toHaveLength(1);
+      expect(emulator.requests[0]?.rawQuery).toHaveLength(MAX_URL_CHARS - CONNS.length - 1);
+    });
+
     it('does not follow redirects', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'redirect' });
       const client = clientFor(emulator);
@@ -573,6 +597,24 @@ describe('Tanium client: transport, retries and responses', () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status: 400, shape: 'empty' });
       const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
       expect(error.message).toBe('Error from server. Status Code: 400 Data from server: Empty response');
+    });
+
+    it.each([
+      [413, 'its body'],
+      [414, 'its URL'],
+      [431, 'its URL or headers'],
+    ])('says what a %i refused, since such answers rarely say anything', async (status, what) => {
+      // Prepare
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status, shape: 'empty' });
+
+      // Act
+      const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
+
+      // Assess
+      expect(error.kind).toBe('tanium');
+      expect(error.message).toBe(
+        `Error from server. Status Code: ${status} Data from server: Empty response The server refused the request as too large (HTTP ${status}, ${what}): shorten the parameter values.`,
+      );
     });
 
     it('reports HTML where JSON was expected', async () => {

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
+  encodedLength,
   enumeration,
   ignoredParamNames,
   integer,
   list,
+  MAX_URL_VALUE_CHARS,
   optionalText,
   parseParams,
+  requiredNameOrId,
   requiredText,
 } from '../../../shared/actions/params.ts';
 
@@ -137,5 +140,76 @@ describe('parameters the action does not take', () => {
       'toString',
       '__proto__',
     ]);
+  });
+});
+
+describe('parameters that go into a request URL', () => {
+  const urlShape = {
+    connection_id: requiredText('connection_id', { description: 'Connection id', inUrl: true }),
+    query: optionalText('query', { description: 'Query', trim: false, inUrl: true }),
+    group: requiredNameOrId('group', { description: 'Group', inUrl: true }),
+    values: list('values', { description: 'Filter values', inUrl: true }),
+    file_path: optionalText('file_path', { description: 'Goes into a JSON body' }),
+  };
+  const valid = { connection_id: 'remote:host:1:1', group: 'All' };
+
+  it('takes a value exactly as long as one parameter may be once encoded', () => {
+    // Arrange: one character short, then a character that encodes to three
+    const parsed = parseParams(urlShape, { ...valid, query: `${'a'.repeat(MAX_URL_VALUE_CHARS - 3)}&` });
+
+    expect(parsed).toMatchObject({ ok: true, value: { query: `${'a'.repeat(MAX_URL_VALUE_CHARS - 3)}&` } });
+  });
+
+  it.each([
+    ['connection_id', 'a'.repeat(MAX_URL_VALUE_CHARS + 1), 4001],
+    // 700 characters, each two UTF-8 bytes, each byte three characters once encoded
+    ['query', 'é'.repeat(700), 4200],
+    ['group', ' '.repeat(1) + 'x'.repeat(4100), 4100],
+  ])('refuses a %s over the limit by name, counting it as encoded', (name, value, length) => {
+    const parsed = parseParams(urlShape, { ...valid, [name]: value });
+
+    expect(parsed).toEqual({
+      ok: false,
+      message: `Please provide a shorter value in the '${name}' parameter: it is ${length.toLocaleString('en-US')} characters long once URL-encoded, over the 4,000 one parameter may take of a Tanium request URL`,
+    });
+  });
+
+  it('counts the items of a list together, as they travel in one URL', () => {
+    const items = Array.from({ length: 500 }, () => 'abcdefgh');
+
+    const parsed = parseParams(urlShape, { ...valid, values: items });
+
+    // 500 items of 8 characters and 499 commas, each comma three characters once encoded
+    expect(parsed).toMatchObject({
+      ok: false,
+      message: expect.stringContaining("'values' parameter: it is 5,497"),
+    });
+  });
+
+  it('refuses an unpaired surrogate, which no URL can carry, and keeps a paired one', () => {
+    const lone = parseParams(urlShape, { ...valid, query: 'x\ud800y' });
+    const paired = parseParams(urlShape, { ...valid, query: 'x\ud83d\ude00y' });
+
+    expect(lone).toEqual({
+      ok: false,
+      message:
+        "Please provide a valid value in the 'query' parameter: it holds an unpaired UTF-16 surrogate, which no URL can carry",
+    });
+    expect(paired).toMatchObject({ ok: true, value: { query: 'x\u{1F600}y' } });
+  });
+
+  it('leaves a long value alone when it does not go into a URL', () => {
+    const path = 'C:\\'.concat('d'.repeat(20_000));
+
+    expect(parseParams(urlShape, { ...valid, file_path: path })).toMatchObject({
+      ok: true,
+      value: { file_path: path },
+    });
+  });
+
+  it('counts the encoded length as encodeURIComponent does', () => {
+    const samples = ['', "AZaz09-_.!~*'()", ' /?#&=+%,:;@$', 'é€😀', '\u0000\u007f\u0080\u07ff\u0800\uffff'];
+
+    for (const text of samples) expect(encodedLength(text)).toBe(encodeURIComponent(text).length);
   });
 });
