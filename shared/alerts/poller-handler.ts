@@ -10,8 +10,8 @@ import { clientLogger, createPowertoolsLogger } from '../events/logging.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
-import { TaniumError } from '../tanium/errors.ts';
-import { runPoller } from './poller.ts';
+import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { emptyRunReport, runPoller } from './poller.ts';
 import { EventBridgePublisher } from './publisher.ts';
 import { loadPollerConfig, type PollerConfig } from './settings.ts';
 import { TaniumAlertSource } from './source.ts';
@@ -169,12 +169,28 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
 
     let budget = remaining - settings.reserveSeconds * 1000;
     if (settings.maxRunSeconds > 0) budget = Math.min(budget, settings.maxRunSeconds * 1000);
-    // Bounded like the run itself: a stalled Secrets Manager otherwise ends the run as a bare timeout.
-    const source = await credentialsByDeadline(
-      alertSource(settings, logger),
-      started + Math.max(0, budget),
-      logger,
-    );
+    let source: AlertSource;
+    try {
+      // Bounded like the run itself: a stalled Secrets Manager otherwise ends the run as a bare timeout.
+      source = await credentialsByDeadline(
+        alertSource(settings, logger),
+        started + Math.max(0, budget),
+        logger,
+      );
+    } catch (error) {
+      // A failed run like any other (its metric, its log line): a missing or unusable secret is the
+      // commonest reason a new deployment's poller fails.
+      const failure = toTaniumError(error);
+      const report: RunReport = {
+        ...emptyRunReport(),
+        status: 'failed',
+        stoppedBy: 'error',
+        error: { kind: failure.kind, message: failure.message },
+      };
+      metrics.record(report);
+      logger.error('Alert poller run failed', { ...report });
+      throw error;
+    }
     const report = await runPoller(
       {
         source,

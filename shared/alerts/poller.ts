@@ -264,6 +264,23 @@ function oldestFirst(a: Candidate, b: Candidate): number {
   return a.ts - b.ts || byRank || compareKeys(a.key, b.key);
 }
 
+/** A run's report before it has done anything. */
+export function emptyRunReport(): RunReport {
+  return {
+    status: 'partial',
+    published: 0,
+    taniumRequests: 0,
+    intelRequests: 0,
+    putEventsCalls: 0,
+    batches: 0,
+    unparseableDetails: 0,
+    reducedAlerts: 0,
+    refusedAlerts: 0,
+    unidentifiedAlerts: 0,
+    undatedAlerts: 0,
+  };
+}
+
 /** Runs the poller once. Never throws for Tanium or publishing failures: they are in the report. */
 export async function runPoller(deps: PollerDeps, settings: PollerSettings): Promise<RunReport> {
   return new PollerRun(deps, settings).run();
@@ -324,19 +341,7 @@ class PollerRun {
   private readonly futureKeys = new Set<string>();
   private newestSeen = Number.NEGATIVE_INFINITY;
 
-  private readonly report: RunReport = {
-    status: 'partial',
-    published: 0,
-    taniumRequests: 0,
-    intelRequests: 0,
-    putEventsCalls: 0,
-    batches: 0,
-    unparseableDetails: 0,
-    reducedAlerts: 0,
-    refusedAlerts: 0,
-    unidentifiedAlerts: 0,
-    undatedAlerts: 0,
-  };
+  private readonly report: RunReport = emptyRunReport();
   /** What the alerts without an id counted in this run hold (createdAt and details). */
   private readonly unidentified = new Set<string>();
   /** Published alerts without a readable createdAt (Checkpoint.undated), oldest first, and their keys. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import { createPollerHandler } from '../../../shared/alerts/poller-handler.ts';
-import { DeadlineError } from '../../../shared/tanium/errors.ts';
+import type { RunReport } from '../../../shared/alerts/types.ts';
+import { ConfigError, DeadlineError } from '../../../shared/tanium/errors.ts';
 import { failure } from '../../helpers/failure.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
 import { CapturePublisher, silentLogger } from './fake-alerts.ts';
@@ -25,6 +26,40 @@ describe('Alert poller handler: reading the credentials', () => {
     // Assess: a retryable failure that says why, not a bare Lambda timeout; nothing published
     expect(error).toBeInstanceOf(DeadlineError);
     expect(error.message).toBe("The Tanium credentials could not be read before the invocation's deadline");
+    expect(publisher.calls).toBe(0);
+  });
+
+  it('counts and logs a run whose credentials cannot be read as a failed run', async () => {
+    // Prepare: the secret as a new stack creates it, before anyone has written the credentials
+    silentLogger.clear();
+    const recorded: RunReport[] = [];
+    const publisher = new CapturePublisher();
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' },
+      credentials: async () => {
+        throw new ConfigError('The credentials secret has no base_url');
+      },
+      store: new MemoryStateStore(),
+      publisher,
+      logger: silentLogger,
+      metrics: { record: (report) => recorded.push(report) },
+    });
+
+    // Act
+    const error = await failure(handler({}, lambdaContext({ remainingMs: 60_000 })));
+
+    // Assess: RunsFailed counts it and the log says why, as for a run that failed on Tanium
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(recorded).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        stoppedBy: 'error',
+        published: 0,
+        error: { kind: 'config', message: 'The credentials secret has no base_url' },
+      }),
+    ]);
+    expect(silentLogger.errors).toEqual(['Alert poller run failed']);
+    expect(silentLogger.errorFields[0]).toMatchObject({ error: { kind: 'config' } });
     expect(publisher.calls).toBe(0);
   });
 });
