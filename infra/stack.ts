@@ -263,6 +263,8 @@ export class TaniumThreatResponseStack extends Stack {
     for (const family of FAMILIES) {
       this.monitoring.watchFunctionErrors(pascalCase(family), this.functions[family]);
       this.monitoring.watchReplacedResults(pascalCase(family), family);
+      this.monitoring.watchUnpublishedResults(pascalCase(family), family);
+      this.monitoring.watchServiceFailures(pascalCase(family), family);
     }
     for (const family of MUTATING_FAMILIES) {
       this.monitoring.watchUnrecordedResults(pascalCase(family), family, mutatingActionNames(family));

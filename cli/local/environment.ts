@@ -4,7 +4,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { FAMILIES, type Family } from '../../shared/actions/types.ts';
 import type { FamilyHandler } from '../../shared/events/family-handler.ts';
 import type { EventLogger } from '../../shared/events/logging.ts';
-import type { ActionMetrics } from '../../shared/events/metrics.ts';
+import { type ActionMetrics, NO_METRICS } from '../../shared/events/metrics.ts';
 import type { ResultDetail } from '../../shared/events/result.ts';
 import { closeAgents } from '../../shared/tanium/agent.ts';
 import { startEmulator } from '../../test/emulator/index.ts';
@@ -44,12 +44,6 @@ export interface LocalEnvironmentOptions {
   /** Stops the start-up between steps (and moto's wait to be ready); what was started is stopped. */
   signal?: AbortSignal;
 }
-
-const quietMetrics: ActionMetrics = {
-  record: () => undefined,
-  replaced: () => undefined,
-  flush: () => undefined,
-};
 
 /**
  * Starts the emulator and moto, creates the resources and builds one handler per family. Whatever was
@@ -102,7 +96,7 @@ export async function startLocalEnvironment(
     const handlers = createLocalHandlers(
       resources,
       options.logger ?? stderrLogger(stdio),
-      options.metrics ?? quietMetrics,
+      options.metrics ?? NO_METRICS,
     );
     const controller = new AbortController();
     // Every poller, and the SDK calls each makes, listens to it at once: that is by design, not a leak.

@@ -34,6 +34,16 @@ export const UNRECORDED_RESULTS_METRIC = 'UnrecordedResults';
  */
 export const REPLACED_RESULTS_METRIC = 'ReplacedResults';
 
+/** Results the family handlers could not publish (PutEvents failing or cut short; dimension service only). */
+export const UNPUBLISHED_RESULTS_METRIC = 'UnpublishedResults';
+
+/**
+ * Final failures only the deployment's owner can fix: Tanium refusing the credentials or lacking a
+ * permission, an unusable secret or setting, the vault refusing (the family handlers', dimension service
+ * only). The queue counts those records as handled, so no other alarm sees them.
+ */
+export const SERVICE_FAILURES_METRIC = 'ServiceFailures';
+
 /**
  * The queue age alarm's threshold: three visibility timeouts. SQS leaves messages received three times
  * or more out of ApproximateAgeOfOldestMessage, so a message it counts has had at most two deliveries,
@@ -204,12 +214,51 @@ export class Monitoring extends Construct {
    * vault that refuses writes (a bucket policy, a key), which nothing else reports.
    */
   watchReplacedResults(id: string, service: string): cloudwatch.Alarm {
+    return this.watchFunctionCount(
+      id,
+      service,
+      REPLACED_RESULTS_METRIC,
+      `The ${service} function published results in place of the actions' own (not stored in the vault, or not serialisable; request ids in its log, error level)`,
+    );
+  }
+
+  /**
+   * Results that could not be published: the record is redelivered with a backoff and reaches the
+   * dead-letter queue after its last attempt, but the queue alarms only then, and the action itself
+   * succeeded, so nothing else tells meanwhile.
+   */
+  watchUnpublishedResults(id: string, service: string): cloudwatch.Alarm {
+    return this.watchFunctionCount(
+      id,
+      service,
+      UNPUBLISHED_RESULTS_METRIC,
+      `The ${service} function could not publish results to the event bus (PutEvents refused or failing; request ids in its log, error level)`,
+    );
+  }
+
+  /** See SERVICE_FAILURES_METRIC. */
+  watchServiceFailures(id: string, service: string): cloudwatch.Alarm {
+    return this.watchFunctionCount(
+      id,
+      service,
+      SERVICE_FAILURES_METRIC,
+      `The ${service} function failed requests for a reason in the deployment: credentials refused, a permission missing, a secret or setting unusable, or the vault refusing (request ids and messages in its log, warning level)`,
+    );
+  }
+
+  /** Any of `metricName` (a family handler's count, dimension service only) in 5 minutes. */
+  private watchFunctionCount(
+    id: string,
+    service: string,
+    metricName: string,
+    description: string,
+  ): cloudwatch.Alarm {
     return this.add(
-      new cloudwatch.Alarm(this, `${id}ReplacedResultsAlarm`, {
-        alarmDescription: `The ${service} function published results in place of the actions' own (not stored in the vault, or not serialisable; request ids in its log, error level)`,
+      new cloudwatch.Alarm(this, `${id}${metricName}Alarm`, {
+        alarmDescription: description,
         metric: new cloudwatch.Metric({
           namespace: this.props.metricsNamespace,
-          metricName: REPLACED_RESULTS_METRIC,
+          metricName,
           dimensionsMap: { service },
           period: Duration.minutes(5),
           statistic: 'Sum',

@@ -122,6 +122,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
           publishing ? { ...options, signal: publishing.signal } : options,
         );
       } catch (error) {
+        metrics.unpublished();
         runtime.logger.error('Could not publish the result event', {
           ...requestKeys(detail.requestId, detail.action),
           status: detail.status,
@@ -168,9 +169,26 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const info = delivery(attempt, true);
             const disposition = await processor.process(parsed, info);
             if (publishes(disposition)) {
-              const published = publish(sink, disposition, isLastAttempt(info));
+              const lastAttempt = isLastAttempt(info);
+              const published = publish(sink, disposition, lastAttempt);
               release();
-              const result = await published;
+              let result: ResultDetail;
+              try {
+                result = await published;
+              } catch (error) {
+                // Backed off like a transient failure of the action: left to the queue's own timeout, a
+                // bus that refuses every result would take hours to show in the dead-letter queue.
+                if (!lastAttempt) {
+                  redeliveries.push({
+                    messageId: record.messageId,
+                    receiptHandle: record.receiptHandle,
+                    eventSourceARN: record.eventSourceARN,
+                    attempt,
+                    recordMayRemain: disposition.kind === 'final' && disposition.unrecorded === true,
+                  });
+                }
+                throw error;
+              }
               // The vault failed transiently to store the result on the last attempt: as after any
               // transient failure there, the message goes on to the DLQ, whose redrive can publish it whole.
               if (replacementOf(result) === 'failed' && result.error?.retryable) {

@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { ErrorKind } from '../tanium/errors.ts';
 
 /** The `action` dimension of requests naming no known action: each distinct string would be a new metric. */
 export const UNKNOWN_ACTION = 'unknown';
@@ -13,7 +14,24 @@ export interface RequestObservation {
   durationMs: number;
   /** A mutating action that ran but whose idempotency record could not be completed. */
   unrecorded?: boolean;
+  /** The failure's kind, when it failed. */
+  errorKind?: ErrorKind;
+  /** The stored result of an earlier delivery, published again: it says nothing about now. */
+  replayed?: boolean;
 }
+
+/**
+ * Failures no request can avoid and only the deployment's owner can fix: Tanium refusing the credentials
+ * or lacking a permission, a secret or setting that cannot be used, the vault refusing. A playbook sees
+ * them as failed results and the queue as handled records, so without a count of their own no alarm
+ * would tell anyone (validation, not-found and connection failures are the requests').
+ */
+export const SERVICE_FAILURE_KINDS: ReadonlySet<ErrorKind> = new Set([
+  'auth',
+  'permission',
+  'config',
+  'vault',
+]);
 
 export interface ActionMetrics {
   record(observation: RequestObservation): void;
@@ -22,9 +40,19 @@ export interface ActionMetrics {
    * it could not be serialised or stored), which `record` did not see.
    */
   replaced(): void;
+  /** A result that could not be published (PutEvents failed or was cut short). */
+  unpublished(): void;
   /** Writes what this invocation recorded (EMF on stdout). */
   flush(): void;
 }
+
+/** Metrics that go nowhere (the local pipeline, tests that do not look at them). */
+export const NO_METRICS: ActionMetrics = {
+  record: () => undefined,
+  replaced: () => undefined,
+  unpublished: () => undefined,
+  flush: () => undefined,
+};
 
 export const METRIC_NAMES = {
   requests: 'Requests',
@@ -34,7 +62,20 @@ export const METRIC_NAMES = {
   unrecorded: 'UnrecordedResults',
   /** Per function (dimension `service` only): a result replaced is a vault or data problem, not an action's. */
   replaced: 'ReplacedResults',
+  /** Per function, as `replaced`: the bus or PutEvents failing is no action's doing. */
+  unpublished: 'UnpublishedResults',
+  /** Per function, as `replaced`: final failures of SERVICE_FAILURE_KINDS. */
+  serviceFailures: 'ServiceFailures',
 } as const;
+
+/** The per-function counts (dimension `service` only), written only when one of them is above zero. */
+interface FamilyTally {
+  replaced: number;
+  unpublished: number;
+  serviceFailures: number;
+}
+
+const emptyFamilyTally = (): FamilyTally => ({ replaced: 0, unpublished: 0, serviceFailures: 0 });
 
 /** What one action's requests added up to in the current invocation. */
 interface Tally {
@@ -57,7 +98,7 @@ export class PowertoolsActionMetrics implements ActionMetrics {
   private readonly byAction = new Map<string, Metrics>();
   private readonly tallies = new Map<string, Tally>();
   private familyMetrics: Metrics | undefined;
-  private replacements = 0;
+  private family = emptyFamilyTally();
 
   constructor(options: { namespace: string; serviceName: string }) {
     this.namespace = options.namespace;
@@ -76,6 +117,15 @@ export class PowertoolsActionMetrics implements ActionMetrics {
     if (observation.retrying) tally.retries += 1;
     if (observation.unrecorded) tally.unrecorded += 1;
     tally.durations.push(observation.durationMs);
+    if (
+      observation.status === 'failed' &&
+      !observation.retrying &&
+      !observation.replayed &&
+      observation.errorKind !== undefined &&
+      SERVICE_FAILURE_KINDS.has(observation.errorKind)
+    ) {
+      this.family.serviceFailures += 1;
+    }
   }
 
   flush(): void {
@@ -83,8 +133,8 @@ export class PowertoolsActionMetrics implements ActionMetrics {
     // next invocation's.
     const tallies = [...this.tallies];
     this.tallies.clear();
-    const replacements = this.replacements;
-    this.replacements = 0;
+    const family = this.family;
+    this.family = emptyFamilyTally();
     let firstFailure: unknown;
     const publish = (metrics: Metrics, add: () => void) => {
       try {
@@ -111,17 +161,24 @@ export class PowertoolsActionMetrics implements ActionMetrics {
         }
       });
     }
-    // Only when it happened, as for unrecorded results.
-    if (replacements > 0) {
+    // Only what happened, as for unrecorded results.
+    const counts = (Object.keys(family) as Array<keyof FamilyTally>).filter((name) => family[name] > 0);
+    if (counts.length > 0) {
       this.familyMetrics ??= new Metrics({ namespace: this.namespace, serviceName: this.serviceName });
-      const family = this.familyMetrics;
-      publish(family, () => family.addMetric(METRIC_NAMES.replaced, MetricUnit.Count, replacements));
+      const metrics = this.familyMetrics;
+      publish(metrics, () => {
+        for (const name of counts) metrics.addMetric(METRIC_NAMES[name], MetricUnit.Count, family[name]);
+      });
     }
     if (firstFailure !== undefined) throw firstFailure;
   }
 
   replaced(): void {
-    this.replacements += 1;
+    this.family.replaced += 1;
+  }
+
+  unpublished(): void {
+    this.family.unpublished += 1;
   }
 
   private metricsFor(name: string): Metrics {

@@ -14,7 +14,7 @@ import {
   UnreadableRecord,
 } from './idempotency.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
-import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
+import { type ActionMetrics, SERVICE_FAILURE_KINDS, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, type ResultDetail, resultDetail } from './result.ts';
 
 /**
@@ -328,6 +328,8 @@ export class RequestProcessor {
       retrying,
       durationMs: detail.durationMs,
       ...(unrecorded ? { unrecorded } : {}),
+      ...(result.error ? { errorKind: result.error.kind } : {}),
+      ...(replayed ? { replayed } : {}),
     });
     const log = {
       ...requestKeys(request.requestId, action),
@@ -351,7 +353,15 @@ export class RequestProcessor {
       return { kind: 'held', detail, error: transientError() };
     }
     if (!transient || !delivery.redelivered) {
-      this.deps.logger.info(replayed ? 'Replayed the stored result' : 'Request completed', log);
+      if (!replayed && result.error && SERVICE_FAILURE_KINDS.has(result.error.kind)) {
+        // Above INFO, so a quieter log level still shows what the ServiceFailures alarm counts.
+        this.deps.logger.warn('Request failed for a reason in the deployment, not in the request', {
+          ...log,
+          resultMessage: result.message,
+        });
+      } else {
+        this.deps.logger.info(replayed ? 'Replayed the stored result' : 'Request completed', log);
+      }
       return unrecorded ? { kind: 'final', detail, unrecorded } : { kind: 'final', detail };
     }
     if (lastAttempt) {

@@ -12,6 +12,8 @@ import {
   POLLER_REFUSED_METRIC,
   POLLER_UNIDENTIFIED_METRIC,
   REPLACED_RESULTS_METRIC,
+  SERVICE_FAILURES_METRIC,
+  UNPUBLISHED_RESULTS_METRIC,
   UNRECORDED_RESULTS_METRIC,
 } from '../../infra/constructs/monitoring.ts';
 import {
@@ -812,23 +814,31 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       },
     );
 
-    it.each(FAMILIES)(
-      "alarms when the %s function publishes results in place of the actions' own",
-      (family) => {
-        // The handlers write ReplacedResults with the service dimension only, whatever the action
-        expect(REPLACED_RESULTS_METRIC).toBe(METRIC_NAMES.replaced);
-        const service = fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME;
-        s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-          Namespace: s.config.metricsNamespace,
-          MetricName: REPLACED_RESULTS_METRIC,
-          Dimensions: [{ Name: 'service', Value: service }],
-          Statistic: 'Sum',
-          Threshold: 0,
-          ComparisonOperator: 'GreaterThanThreshold',
-          TreatMissingData: 'notBreaching',
-        });
-      },
-    );
+    it.each(
+      FAMILIES.flatMap((family) =>
+        (
+          [
+            [REPLACED_RESULTS_METRIC, METRIC_NAMES.replaced],
+            [UNPUBLISHED_RESULTS_METRIC, METRIC_NAMES.unpublished],
+            [SERVICE_FAILURES_METRIC, METRIC_NAMES.serviceFailures],
+          ] as const
+        ).map(([metric, written]) => [family, metric, written] as const),
+      ),
+    )("alarms on any of the %s function's %s", (family, metric, written) => {
+      // The handlers write these with the service dimension only, whatever the action
+      expect(metric).toBe(written);
+      const service = fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME;
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: s.config.metricsNamespace,
+        MetricName: metric,
+        Dimensions: [{ Name: 'service', Value: service }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    });
 
     it('alarms on repeated poller failures and when the poller stops running', () => {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -849,10 +859,11 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         Threshold: 1,
         TreatMissingData: 'breaching',
       });
-      // A DLQ alarm per family and for the schedule, an error, a queue age and a replaced results alarm
-      // per family, one per family with mutating actions, and five for the poller (lag, dropped alerts,
-      // alerts without id, repeated failures, stopped).
-      expect(alarms()).toHaveLength(4 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
+      // A DLQ alarm per family and for the schedule; an error, a queue age, a replaced results, an
+      // unpublished results and a service failures alarm per family; one per family with mutating
+      // actions; and five for the poller (lag, dropped alerts, alerts without id, repeated failures,
+      // stopped).
+      expect(alarms()).toHaveLength(6 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
     });
 
     it('notifies the alarm topic when the environment has one', () => {

@@ -5,6 +5,7 @@ import { credentialsFromSecret } from '../../shared/config/credential-source.ts'
 import { idempotencyKeyPrefix } from '../../shared/config/state-keys.ts';
 import { createFamilyHandler } from '../../shared/events/family-handler.ts';
 import { createIdempotentExecutor } from '../../shared/events/idempotency.ts';
+import { NO_METRICS } from '../../shared/events/metrics.ts';
 import { EventBridgeResultSink } from '../../shared/events/publisher.ts';
 import { TaniumError } from '../../shared/tanium/errors.ts';
 import { taniumFailure } from '../helpers/failure.ts';
@@ -124,7 +125,7 @@ describe('AWS clients against an endpoint that stops answering', () => {
       },
       sink: { publish: async (detail) => detail },
       logger: { debug() {}, info() {}, error() {}, warn: (message) => void warnings.push(message) },
-      metrics: { record() {}, replaced() {}, flush() {} },
+      metrics: NO_METRICS,
     });
 
     const response = await handler(

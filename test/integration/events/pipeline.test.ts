@@ -14,6 +14,7 @@ import {
 import { DEFAULT_FUNCTIONS } from '../../../infra/function-defaults.ts';
 import { FAMILIES, type Family } from '../../../shared/actions/types.ts';
 import { createFamilyHandler } from '../../../shared/events/family-handler.ts';
+import { NO_METRICS } from '../../../shared/events/metrics.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { SEEDED } from '../../emulator/index.ts';
 import { type LogLine, recordingLogger } from '../../unit/events/fixtures.ts';
@@ -319,7 +320,7 @@ describe('Pipeline: redelivery backoff', () => {
     const handler = createFamilyHandler('snapshots', {
       env: { ...functionEnv(env.resources, 'snapshots'), QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' },
       logger: recordingLogger(logs),
-      metrics: { record: () => undefined, replaced: () => undefined, flush: () => undefined },
+      metrics: NO_METRICS,
       retryBackoffBaseSeconds: 2,
     });
     env.emulator.faults.add({ method: 'GET', path: `${TR}/snapshot`, kind: 'status', status: 503 });

@@ -17,6 +17,7 @@ import { deleteFile, saveFile } from '../../../shared/actions/evidence.ts';
 import type { ActionResult } from '../../../shared/actions/types.ts';
 import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/family-handler.ts';
 import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
+import { NO_METRICS } from '../../../shared/events/metrics.ts';
 import { hedgedForRedelivery } from '../../../shared/events/processor.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
@@ -908,6 +909,34 @@ describe('Family handler: redelivery backoff', () => {
     expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand)).toHaveLength(0);
   });
 
+  it('backs off a record whose result could not be published, as after a transient failure', async () => {
+    // Prepare: the bus refuses every entry; the second record's delivery is its last
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
+    });
+    const { handler } = buildBackoffHandler();
+    const first = sqsRecord(listConnections('req-a'), { messageId: 'msg-a', receiveCount: 2 });
+
+    // Act
+    const response = await handler(
+      sqsEvent(first, sqsRecord(listConnections('req-b'), { messageId: 'msg-b', receiveCount: 5 })),
+      lambdaContext(),
+    );
+
+    // Assess: both come back; only the one with attempts left is hidden for its backoff, instead of the
+    // queue's 720 s
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-a' }, { itemIdentifier: 'msg-b' }],
+    });
+    expect(visibilityEntries()).toEqual([
+      {
+        QueueUrl: QUEUE_URL,
+        Entries: [{ Id: '0', ReceiptHandle: first.receiptHandle, VisibilityTimeout: 60 }],
+      },
+    ]);
+  });
+
   it('keeps the record failed and logs a warning when ChangeMessageVisibility fails', async () => {
     // Prepare
     sqs
@@ -1106,7 +1135,7 @@ describe('Family handler: publishing', () => {
       FailedEntryCount: 1,
       Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
     });
-    const { handler, logs } = buildHandler('connections');
+    const { handler, logs, metrics } = buildHandler('connections');
 
     // Act
     const response = await handler(
@@ -1114,8 +1143,9 @@ describe('Family handler: publishing', () => {
       lambdaContext(),
     );
 
-    // Assess
+    // Assess: counted for the UnpublishedResults alarm, the action itself having succeeded
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-pub' }] });
+    expect(metrics.unpublishedCount).toBe(1);
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(4);
     expect(logs.some((line) => line.level === 'info' && line.message === 'Request completed')).toBe(true);
     expect(logs.filter((line) => line.level === 'error')).toEqual([
@@ -2291,12 +2321,38 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(request.mock.calls[0]?.[0].logContext).toEqual({ correlation_id: 'req-log' });
   });
 
+  it('logs a failure only the deployment can fix as a warning, with its message, and counts it by kind', async () => {
+    // Prepare: Tanium refuses the token
+    request.mockRejectedValue(
+      new TaniumError('auth', 'Authentication failed (HTTP 401): Tanium rejected the API token.', {
+        status: 401,
+      }),
+    );
+    const { handler, logs, observations } = buildHandler('connections');
+
+    // Act
+    await handler(sqsEvent(sqsRecord(listConnections('req-auth'))), lambdaContext());
+
+    // Assess: a WARN log level still shows it; the ServiceFailures count reads the kind
+    expect(logs).toContainEqual({
+      level: 'warn',
+      message: 'Request failed for a reason in the deployment, not in the request',
+      extra: expect.objectContaining({
+        correlation_id: 'req-auth',
+        status: 'failed',
+        errorKind: 'auth',
+        resultMessage: expect.stringContaining('Authentication failed (HTTP 401)'),
+      }),
+    });
+    expect(logs.some((line) => line.message === 'Request completed')).toBe(false);
+    expect(observations).toEqual([expect.objectContaining({ status: 'failed', errorKind: 'auth' })]);
+  });
+
   it('keeps the batch response when writing the metrics fails, and logs it', async () => {
     // Prepare
     const { handler, logs } = buildHandler('connections', {
       metrics: {
-        record() {},
-        replaced() {},
+        ...NO_METRICS,
         flush() {
           throw new Error('Too many dimensions');
         },

@@ -56,13 +56,17 @@ export function recordingLogger(lines: LogLine[]): EventLogger {
 
 export function recordingMetrics(
   observations: RequestObservation[],
-): ActionMetrics & { flushes: number; replacements: number } {
+): ActionMetrics & { flushes: number; replacements: number; unpublishedCount: number } {
   const metrics = {
     flushes: 0,
     replacements: 0,
+    unpublishedCount: 0,
     record: (observation: RequestObservation) => void observations.push(observation),
     replaced: () => {
       metrics.replacements++;
+    },
+    unpublished: () => {
+      metrics.unpublishedCount++;
     },
     flush: () => {
       metrics.flushes++;

@@ -1,6 +1,11 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { METRIC_NAMES, PowertoolsActionMetrics } from '../../../shared/events/metrics.ts';
+import {
+  METRIC_NAMES,
+  PowertoolsActionMetrics,
+  type RequestObservation,
+} from '../../../shared/events/metrics.ts';
+import type { ErrorKind } from '../../../shared/tanium/errors.ts';
 import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
 
 interface EmfDocument {
@@ -97,6 +102,37 @@ describe('per-action metrics', () => {
     expect(family?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
     expect(documents.filter((document) => document.action === 'list connections')).toHaveLength(1);
     expect(next.some((document) => METRIC_NAMES.replaced in document)).toBe(false);
+  });
+
+  it('counts final failures only the deployment can fix, and unpublished results, per function', () => {
+    const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'connections' });
+    const failed = (errorKind: ErrorKind, more: Partial<RequestObservation> = {}) =>
+      metrics.record({
+        action: 'close connection',
+        status: 'failed',
+        retrying: false,
+        durationMs: 1,
+        errorKind,
+        ...more,
+      });
+    const documents = emitted(() => {
+      for (const kind of ['auth', 'permission', 'config', 'vault'] as const) failed(kind);
+      // The request's own faults, a transient failure left for redelivery, and a stored failure replayed
+      for (const kind of ['validation', 'not_found', 'connection', 'tanium'] as const) failed(kind);
+      failed('config', { retrying: true });
+      failed('auth', { replayed: true });
+      metrics.unpublished();
+      metrics.flush();
+    });
+
+    const family = documents.find((document) => METRIC_NAMES.serviceFailures in document);
+    expect(family).toMatchObject({
+      [METRIC_NAMES.serviceFailures]: 4,
+      [METRIC_NAMES.unpublished]: 1,
+      service: 'connections',
+    });
+    expect(family).not.toHaveProperty(METRIC_NAMES.replaced);
+    expect(family?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
   });
 
   it('starts every invocation from zero and writes nothing for an invocation without requests', () => {
