@@ -170,7 +170,9 @@ function parseBareRequest(payload: unknown, fallbackId: string): ParsedRequest {
   }
   const request: ActionRequest = {
     action: parsed.data.action.trim(),
-    parameters: parsed.data.parameters ?? {},
+    // The sender's own object, which the schema has checked: zod's copy drops an own `__proto__` key,
+    // which is echoed back and compared with a reused requestId's parameters like any other.
+    parameters: parsed.data.parameters ? (payload.parameters as Record<string, unknown>) : {},
     requestId: parsed.data.requestId ?? fallbackId,
   };
   if (parsed.data.context !== undefined) request.context = parsed.data.context;

@@ -165,7 +165,8 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
           const release = sink.hold?.() ?? (() => {});
           try {
             const attempt = Math.max(1, Number(record.attributes?.ApproximateReceiveCount) || 1);
-            const parsed = parseMessageBody(record.body, record.messageId);
+            // SQS always gives a message id; a hand-made event (a console test) may not.
+            const parsed = parseMessageBody(record.body, usableId(record.messageId) ?? randomUUID());
             const info = delivery(attempt, true);
             const disposition = await processor.process(parsed, info);
             if (publishes(disposition)) {

@@ -195,6 +195,36 @@ function isRetryable(outcome: StoredOutcome): boolean {
   return outcome.result.status === 'failed' && outcome.result.error?.retryable === true;
 }
 
+/**
+ * Powertools sorts the parameters before hashing them by building a new object with assignments, which
+ * turns an own `__proto__` key (JSON text can hold one) into a prototype and loses it: a reused requestId
+ * would then match with or without it. Such a key is renamed in the hashed copy; parameters without one,
+ * nearly all, are hashed as they always were, so records already stored still match.
+ */
+function withHashableParameters(key: IdempotencyKey): IdempotencyKey {
+  return hasOwnProtoKey(key.parameters) ? { ...key, parameters: renameProtoKeys(key.parameters) } : key;
+}
+
+const PROTO = '__proto__';
+const RENAMED_PROTO = '__proto__ (own key)';
+
+function hasOwnProtoKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasOwnProtoKey);
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.hasOwn(value, PROTO) || Object.values(value).some(hasOwnProtoKey);
+}
+
+function renameProtoKeys<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(renameProtoKeys) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([name, item]) => [
+      name === PROTO ? RENAMED_PROTO : name,
+      renameProtoKeys(item),
+    ]),
+  ) as T;
+}
+
 function causeText(error: Error): string {
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
   return `${error.message}${cause}`;
@@ -240,7 +270,7 @@ export function createIdempotentExecutor(options: {
       try {
         const record = await boundedRun(
           (hooks) =>
-            idempotent(key, async () => {
+            idempotent(withHashableParameters(key), async () => {
               // Powertools then deletes the in-progress record it has just written.
               if (!hooks.mayStart()) throw new RunAbandoned();
               produced = await run();

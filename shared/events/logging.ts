@@ -19,7 +19,18 @@ export interface EventLogger {
  * do it implicitly but turns on promise hooks for the whole process, which costs every Tanium call.
  */
 export function requestKeys(requestId: string, action: string): Record<string, string> {
-  return { correlation_id: requestId, action };
+  return { correlation_id: requestId, action: shownAction(action) };
+}
+
+/** How much of an action name that names no action is shown: the caller chose it, of any length. */
+export const SHOWN_ACTION_CHARS = 64;
+
+/**
+ * `action` cut for a log line or a message. A name of megabytes would otherwise make a log line
+ * CloudWatch splits (256 KB), which no longer parses or matches its correlation id.
+ */
+export function shownAction(action: string): string {
+  return action.length > SHOWN_ACTION_CHARS ? `${action.slice(0, SHOWN_ACTION_CHARS)}…` : action;
 }
 
 /** The Tanium client's logger (retries, TLS warnings): container-wide, so its lines carry no request id. */

@@ -13,7 +13,7 @@ import {
   type StoredOutcome,
   UnreadableRecord,
 } from './idempotency.ts';
-import { type EventLogger, requestKeys } from './logging.ts';
+import { type EventLogger, requestKeys, shownAction } from './logging.ts';
 import { type ActionMetrics, SERVICE_FAILURE_KINDS, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, type ResultDetail, resultDetail } from './result.ts';
 
@@ -124,7 +124,7 @@ export function unknownActionMessage(action: string, family: Family): string {
   const names = actionsOf(family).map((definition) => definition.name);
   const others = ACTIONS.filter((definition) => definition.family !== family).map((d) => d.name);
   // Requests the bus could not route reach one family; the sender may have meant any action.
-  return `Unknown action '${action}'. The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
+  return `Unknown action '${shownAction(action)}'. The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
 }
 
 export function otherFamilyMessage(definition: ActionDefinition, family: Family): string {

@@ -588,6 +588,35 @@ describe('Family handler: requests that fail for good', () => {
     });
   });
 
+  it('shows the start of an unknown action of any length in its message and log lines', async () => {
+    // Prepare: a name the caller made 2 MB long
+    const { handler, logs } = buildHandler('snapshots');
+    const name = 'B'.repeat(2_000_000);
+
+    // Act
+    await handler(sqsEvent(sqsRecord({ action: name, parameters: {} })), lambdaContext());
+
+    // Assess: the result names what was sent; the message and the log keep 64 characters of it
+    const [detail] = publishedDetails(eventBridge);
+    expect(detail?.message).toMatch(
+      new RegExp(`^Unknown action '${'B'.repeat(64)}…'\\. The snapshots function runs:`),
+    );
+    expect(logs.map((line) => line.extra?.action)).toContain(`${'B'.repeat(64)}…`);
+    expect(JSON.stringify(logs).length).toBeLessThan(10_000);
+  });
+
+  it('gives a request a generated id when a hand-made SQS record has no message id', async () => {
+    // Prepare: as a console test event might be written
+    const { handler } = buildHandler('connections');
+    const record = { eventSource: 'aws:sqs', body: '{"action":"list connections"}' };
+
+    // Act
+    await handler({ Records: [record] }, lambdaContext());
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]?.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('answers a body that is not JSON with a failed result under the message id', async () => {
     // Prepare
     const { handler } = buildHandler('connections');
@@ -1695,6 +1724,28 @@ describe('Family handler: idempotent mutating actions', () => {
         "Request req-reused was already used for 'close_connection' with different parameters; send a new requestId",
       error: { kind: 'validation', retryable: false },
     });
+  });
+
+  it('keeps a parameter named __proto__: echoed back, and compared when the requestId is reused', async () => {
+    // Prepare: as JSON text, so `__proto__` is an own key, as in an SQS body
+    const { handler } = buildHandler('connections');
+    const withProto = JSON.parse(
+      '{"action":"close connection","requestId":"req-proto","parameters":{"connection_id":"remote:host-a:1:1","__proto__":{"x":1}}}',
+    );
+
+    // Act
+    const first = (await handler(withProto, lambdaContext())) as ResultDetail;
+    const reused = (await handler(
+      { ...closeConnection('req-proto'), parameters: { connection_id: 'remote:host-a:1:1' } },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(JSON.stringify(first.parameter)).toBe('{"connection_id":"remote:host-a:1:1","__proto__":{"x":1}}');
+    expect(Object.getPrototypeOf(first.parameter)).toBe(Object.prototype);
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(reused).toMatchObject({ status: 'failed', error: { kind: 'validation', retryable: false } });
+    expect(reused.message).toContain('with different parameters');
   });
 
   it('retries a duplicate of a request that is still running instead of running it twice', async () => {
