@@ -29,6 +29,13 @@ const connections = new WeakMap<Agent, Map<Socket, number>>();
  * connection of a replacing agent resume a session instead of a full handshake.
  */
 const connectors = new Map<string, ReturnType<typeof buildConnector>>();
+/**
+ * TLS settings kept at once, the least recently set up forgotten first (its agent closed once its
+ * requests are done). A container meets one, or two around a rotation of `ca_bundle`; each costs about
+ * 1 MB of native memory (its secure context), which would otherwise grow with every rotation the
+ * container lives through.
+ */
+export const MAX_TLS_SETTINGS = 4;
 /** Requests of each agent not yet done with (their body read or dropped). */
 const inFlight = new WeakMap<Agent, number>();
 
@@ -111,7 +118,10 @@ function hasStaleConnection(agent: Agent, now: number): boolean {
 
 function connectorFor(key: string, tls: TlsSettings): ReturnType<typeof buildConnector> {
   let connector = connectors.get(key);
+  // Moved to the end (most recently set up); the oldest is the Map's first.
+  connectors.delete(key);
   if (!connector) {
+    forgetOldestSettings();
     connector = buildConnector({
       timeout: CONNECT_TIMEOUT_MS,
       rejectUnauthorized: tls.verifyServerCert,
@@ -119,9 +129,20 @@ function connectorFor(key: string, tls: TlsSettings): ReturnType<typeof buildCon
         ? { secureContext: createSecureContext({ ca: [...rootCertificates, tls.caBundle] }) }
         : {}),
     });
-    connectors.set(key, connector);
   }
+  connectors.set(key, connector);
   return connector;
+}
+
+function forgetOldestSettings(): void {
+  for (const oldest of connectors.keys()) {
+    if (connectors.size < MAX_TLS_SETTINGS) return;
+    connectors.delete(oldest);
+    const agent = agents.get(oldest);
+    agents.delete(oldest);
+    // A client still holding it gets a new agent for its setting at its next request (usableAgent).
+    agent?.close().catch(() => undefined);
+  }
 }
 
 function agentKey(tls: TlsSettings): string {

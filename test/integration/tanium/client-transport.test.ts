@@ -5,7 +5,12 @@ import { type AddressInfo, connect, createServer as createNetServer, type Socket
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
-import { closeAgents, IDLE_REUSE_LIMIT_MS } from '../../../shared/tanium/agent.ts';
+import {
+  agentFor,
+  closeAgents,
+  IDLE_REUSE_LIMIT_MS,
+  MAX_TLS_SETTINGS,
+} from '../../../shared/tanium/agent.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
@@ -114,6 +119,28 @@ describe('Tanium client: transport, retries and responses', () => {
         /^Error connecting to server: TLS certificate verification failed \([A-Z_]+\)\. Check ca_bundle or the server certificate\.$/,
       );
       expect(emulator.requests).toHaveLength(0);
+    });
+
+    it('keeps the agents of at most MAX_TLS_SETTINGS CA bundles, and sets a forgotten one up again', async () => {
+      // Prepare: the secret's ca_bundle rotated once more than is kept (the same CA, each with its own
+      // comment line, which PEM ignores)
+      const bundle = (rotation: number) => `${emulator.ca}\n# rotation ${rotation}\n`;
+      const clients = Array.from({ length: MAX_TLS_SETTINGS + 1 }, (_, rotation) =>
+        clientFor(emulator, { secret: { ca_bundle: bundle(rotation) } }),
+      );
+      await clients[0]?.request({ method: 'GET', path: CONNS });
+      const oldest = agentFor({ verifyServerCert: true, caBundle: bundle(0) });
+
+      // Act
+      for (const client of clients.slice(1)) await client.request({ method: 'GET', path: CONNS });
+      const newest = agentFor({ verifyServerCert: true, caBundle: bundle(MAX_TLS_SETTINGS) });
+      const again = await clients[0]?.request({ method: 'GET', path: CONNS });
+
+      // Assess: the oldest was closed, not the others; its client carries on, on a new agent
+      expect(oldest.closed).toBe(true);
+      expect(newest.closed).toBe(false);
+      expect(again?.status).toBe(200);
+      expect(agentFor({ verifyServerCert: true, caBundle: bundle(0) }).closed).toBe(false);
     });
 
     it('trusts a ca_bundle added to the secret from the next request, in the same container', async () => {
