@@ -14,6 +14,11 @@ export interface StoredOutcome {
   result: ActionResult;
   startedAt: number;
   durationMs: number;
+  /**
+   * A final failure that changed nothing in Tanium and that fixing the deployment cures: no record is
+   * kept, as for a transient failure, so the same requestId runs the action again.
+   */
+  leaveUnstored?: true;
 }
 
 /** The payload hashed for the key (`requestId` + `action`) and for validation (`parameters`). */
@@ -182,17 +187,22 @@ function boundedRun<T>(start: (hooks: RunHooks) => Promise<T>, saveBy: number | 
 export const IDEMPOTENCY_EXPIRES_SECONDS = 14 * 24 * 3600;
 
 /** Thrown out of the idempotent function so Powertools deletes the in-progress record instead of storing it. */
-class RetryableOutcome extends Error {
+/** Thrown so that Powertools deletes the in-progress record instead of storing the outcome. */
+class UnstoredOutcome extends Error {
   readonly outcome: StoredOutcome;
   constructor(outcome: StoredOutcome) {
     super(outcome.result.message);
-    this.name = 'RetryableOutcome';
+    this.name = 'UnstoredOutcome';
     this.outcome = outcome;
   }
 }
 
-function isRetryable(outcome: StoredOutcome): boolean {
-  return outcome.result.status === 'failed' && outcome.result.error?.retryable === true;
+/** Transient failures, run for real again on redelivery, and the outcomes marked `leaveUnstored`. */
+function isUnstored(outcome: StoredOutcome): boolean {
+  return (
+    outcome.leaveUnstored === true ||
+    (outcome.result.status === 'failed' && outcome.result.error?.retryable === true)
+  );
 }
 
 /**
@@ -256,7 +266,7 @@ export function createIdempotentExecutor(options: {
   const idempotent = makeIdempotent(
     async (_key: IdempotencyKey, run: () => Promise<StoredOutcome>): Promise<RecordedOutcome> => {
       const outcome = await run();
-      if (isRetryable(outcome)) throw new RetryableOutcome(outcome);
+      if (isUnstored(outcome)) throw new UnstoredOutcome(outcome);
       return recorded(outcome);
     },
     { persistenceStore, config, keyPrefix: options.keyPrefix },
@@ -282,7 +292,7 @@ export function createIdempotentExecutor(options: {
         if (produced !== undefined) return { outcome: produced, replayed: false };
         return { outcome: replayedOutcome(record, key), replayed: true };
       } catch (error) {
-        if (error instanceof RetryableOutcome) return { outcome: error.outcome, replayed: false };
+        if (error instanceof UnstoredOutcome) return { outcome: error.outcome, replayed: false };
         if (error instanceof UnreadableRecord) throw error;
         const name = error instanceof Error ? error.name : '';
         // The action ran but its record could not be completed (or deleted): a final result is published

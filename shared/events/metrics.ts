@@ -1,5 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { ErrorKind } from '../tanium/errors.ts';
+import { type ErrorKind, SERVICE_FAILURE_KINDS } from '../tanium/errors.ts';
 
 /** The `action` dimension of requests naming no known action: each distinct string would be a new metric. */
 export const UNKNOWN_ACTION = 'unknown';
@@ -19,19 +19,6 @@ export interface RequestObservation {
   /** The stored result of an earlier delivery, published again: it says nothing about now. */
   replayed?: boolean;
 }
-
-/**
- * Failures no request can avoid and only the deployment's owner can fix: Tanium refusing the credentials
- * or lacking a permission, a secret or setting that cannot be used, the vault refusing. A playbook sees
- * them as failed results and the queue as handled records, so without a count of their own no alarm
- * would tell anyone (validation, not-found and connection failures are the requests').
- */
-export const SERVICE_FAILURE_KINDS: ReadonlySet<ErrorKind> = new Set([
-  'auth',
-  'permission',
-  'config',
-  'vault',
-]);
 
 export interface ActionMetrics {
   record(observation: RequestObservation): void;

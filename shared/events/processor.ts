@@ -4,7 +4,7 @@ import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
-import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { SERVICE_FAILURE_KINDS, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT } from '../tanium/responses.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import {
@@ -14,8 +14,9 @@ import {
   UnreadableRecord,
 } from './idempotency.ts';
 import { type EventLogger, requestKeys, shownAction } from './logging.ts';
-import { type ActionMetrics, SERVICE_FAILURE_KINDS, UNKNOWN_ACTION } from './metrics.ts';
+import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, type ResultDetail, resultDetail } from './result.ts';
+import { watchWrites } from './write-watch.ts';
 
 /**
  * What to do with a request once processed:
@@ -196,6 +197,8 @@ export class RequestProcessor {
     try {
       if (this.deps.unrunnable) throw this.deps.unrunnable;
       const ctx = await this.actionContext(request, delivery);
+      const writes = definition.readOnly ? undefined : watchWrites(ctx.client);
+      if (writes) ctx.client = writes.client;
       const run = async (): Promise<StoredOutcome> => {
         const started = this.deps.now();
         const result = hedgedForRedelivery(
@@ -203,7 +206,17 @@ export class RequestProcessor {
           delivery,
           await executeAction(definition, request.parameters, ctx),
         );
-        return { result, startedAt: started, durationMs: this.deps.now() - started };
+        const outcome: StoredOutcome = { result, startedAt: started, durationMs: this.deps.now() - started };
+        // Kept, a failure the owner then fixes (a token, a permission, the secret, the vault) would answer
+        // the same requestId for 14 days; when Tanium is unchanged, running it again is harmless.
+        if (
+          result.error !== undefined &&
+          SERVICE_FAILURE_KINDS.has(result.error.kind) &&
+          writes?.mayHaveChanged() === false
+        ) {
+          outcome.leaveUnstored = true;
+        }
+        return outcome;
       };
       if (definition.readOnly) {
         outcome = await run();
@@ -215,12 +228,17 @@ export class RequestProcessor {
           .idempotency()
           .execute(key, run, delivery.lambdaContext, delivery.deadline));
         recordMayRemain = recordError !== undefined;
-        if (recordError !== undefined && outcome.result.error?.retryable === true) {
-          // A transient failure is run again on redelivery anyway; its in-progress record, which could
-          // not be deleted, expires with this invocation, and the message stays hidden until then
-          // (`recordMayRemain`).
+        if (
+          recordError !== undefined &&
+          (outcome.result.error?.retryable === true || outcome.leaveUnstored)
+        ) {
+          // A transient failure, or one that changed nothing, is run again on redelivery anyway; its
+          // in-progress record, which could not be deleted, expires with this invocation, and the message
+          // stays hidden until then (`recordMayRemain`).
           this.deps.logger.warn(
-            'The action failed transiently and its in-progress idempotency record could not be deleted',
+            outcome.leaveUnstored
+              ? 'The action failed without changing Tanium and its in-progress idempotency record could not be deleted'
+              : 'The action failed transiently and its in-progress idempotency record could not be deleted',
             {
               ...requestKeys(request.requestId, definition.name),
               reason: recordError,
@@ -273,7 +291,6 @@ export class RequestProcessor {
     return ctx;
   }
 
-  /** `requestedAction` as sent; `definition` when it names a known action (the result then uses its name). */
   /** A request that cannot run (invalid, unknown or misrouted): one failed validation result. */
   private refuse(
     request: { requestId: string; action: string; parameters: Record<string, unknown>; context?: unknown },
@@ -293,6 +310,7 @@ export class RequestProcessor {
     );
   }
 
+  /** `requestedAction` as sent; `definition` when it names a known action (the result then uses its name). */
   private finish(
     request: { requestId: string; context?: unknown },
     requestedAction: string,

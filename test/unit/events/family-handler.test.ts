@@ -1726,6 +1726,59 @@ describe('Family handler: idempotent mutating actions', () => {
     });
   });
 
+  it('keeps no result for a mutation Tanium refused before acting, so the same requestId runs once fixed', async () => {
+    // Prepare: the token is refused until the owner renews it
+    let tokenValid = false;
+    request.mockImplementation(async (req) => {
+      if (!tokenValid) throw new TaniumError('auth', 'Authentication failed (HTTP 401)', { status: 401 });
+      return taniumResponse(req.method === 'GET' ? CONNECTIONS : null);
+    });
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const refused = (await handler(closeConnection('req-fixed'), lambdaContext())) as ResultDetail;
+    tokenValid = true;
+    const again = (await handler(closeConnection('req-fixed'), lambdaContext())) as ResultDetail;
+
+    // Assess
+    expect(refused).toMatchObject({ status: 'failed', error: { kind: 'auth' } });
+    expect(again).toMatchObject({ status: 'success' });
+    expect(request.mock.calls.filter(([req]) => req.method === 'DELETE')).toHaveLength(2);
+  });
+
+  it.each([
+    ['an answered write was followed by the refusal', 'answered'],
+    ['the write was refused after an attempt of it got no answer', 'lost'],
+  ])('keeps the failed result of a mutation when %s', async (_case, write) => {
+    // Prepare: create connection's POST is answered, then its poll of the connection refused; or the POST
+    // itself is refused after a reset, when Tanium may have acted on the first attempt
+    request.mockImplementation(async (req) => {
+      if (req.path.includes('/dec/')) {
+        return taniumResponse([{ hostname: 'host-a', ip: '10.0.0.1', clientId: 1, platform: 'Windows' }]);
+      }
+      if (req.method === 'POST' && write === 'answered') return taniumResponse('remote:host-a:1:9');
+      throw new TaniumError('auth', 'Authentication failed (HTTP 401)', {
+        status: 401,
+        afterLostAnswer: req.method === 'POST',
+      });
+    });
+    const { handler } = buildHandler('connections');
+    const create = {
+      action: 'create connection',
+      parameters: { destination: 'host-a', wait_seconds: 5 },
+      requestId: 'req-created',
+    };
+
+    // Act
+    const first = (await handler(create, lambdaContext())) as ResultDetail;
+    const replay = (await handler(create, lambdaContext())) as ResultDetail;
+
+    // Assess: Tanium may hold a connection now; a redelivery must not open another
+    expect(first).toMatchObject({ status: 'failed', error: { kind: 'auth' } });
+    expect(replay).toMatchObject({ status: 'failed', message: first.message });
+    expect(request.mock.calls.filter(([req]) => req.method === 'POST')).toHaveLength(1);
+  });
+
   it('keeps a parameter named __proto__: echoed back, and compared when the requestId is reused', async () => {
     // Prepare: as JSON text, so `__proto__` is an own key, as in an SQS body
     const { handler } = buildHandler('connections');
