@@ -152,6 +152,8 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
   } finally {
     await closeAgents();
   }
-  io.out(parsed.json ? terminalSafeJson(result) : formatResult(result));
+  // The result as an event carries it: requestFault only steers the functions' metrics.
+  const { requestFault: _requestFault, ...shown } = result;
+  io.out(parsed.json ? terminalSafeJson(shown) : formatResult(shown));
   return result.status === 'success' ? 0 : 1;
 }

@@ -7,7 +7,13 @@ export function failed(
   error: TaniumError,
   extra: { data?: unknown[]; summary?: Record<string, unknown> } = {},
 ): ActionOutcome {
-  return { status: 'failed', message: error.message, error: error.info, ...extra };
+  return {
+    status: 'failed',
+    message: error.message,
+    error: error.info,
+    ...(error.requestFault ? { requestFault: true } : {}),
+    ...extra,
+  };
 }
 
 /**
@@ -46,5 +52,6 @@ export async function executeAction(
     summary: outcome.summary ?? {},
   };
   if (outcome.error) result.error = outcome.error;
+  if (outcome.requestFault) result.requestFault = true;
   return result;
 }

@@ -12,6 +12,8 @@ export interface ActionResult {
   data: unknown[];
   summary: Record<string, unknown>;
   error?: ErrorInfo;
+  /** See TaniumError.requestFault. Not part of the published result. */
+  requestFault?: true;
 }
 
 /** What an action's `run` returns; `execute` adds `parameter` and fills the defaults. */
@@ -21,6 +23,7 @@ export interface ActionOutcome {
   data?: unknown[];
   summary?: Record<string, unknown>;
   error?: ErrorInfo;
+  requestFault?: true;
 }
 
 export const FAMILIES = ['connections', 'snapshots', 'investigation', 'evidence', 'intel', 'alerts'] as const;

@@ -96,7 +96,9 @@ export const uploadIntelDoc = defineAction({
       // A failed read fails the action: posting an empty or partial body would replace a real document.
       const source = await ctx.vault.readForIntelDoc(vaultId, MAX_BYTES, ctx.deadline);
       if (source.size === 0) {
-        throw new VaultError(`Unable to read vault_id ${vaultId} from the vault: the file is empty`);
+        throw new VaultError(`Unable to read vault_id ${vaultId} from the vault: the file is empty`, {
+          requestFault: true,
+        });
       }
       body = source.bytes;
       if (name === undefined) {

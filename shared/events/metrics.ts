@@ -1,5 +1,4 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { type ErrorKind, SERVICE_FAILURE_KINDS } from '../tanium/errors.ts';
 
 /** The `action` dimension of requests naming no known action: each distinct string would be a new metric. */
 export const UNKNOWN_ACTION = 'unknown';
@@ -14,8 +13,8 @@ export interface RequestObservation {
   durationMs: number;
   /** A mutating action that ran but whose idempotency record could not be completed. */
   unrecorded?: boolean;
-  /** The failure's kind, when it failed. */
-  errorKind?: ErrorKind;
+  /** A failure only the deployment's owner can fix (isServiceFailure). */
+  serviceFailure?: boolean;
   /** The stored result of an earlier delivery, published again: it says nothing about now. */
   replayed?: boolean;
 }
@@ -51,7 +50,7 @@ export const METRIC_NAMES = {
   replaced: 'ReplacedResults',
   /** Per function, as `replaced`: the bus or PutEvents failing is no action's doing. */
   unpublished: 'UnpublishedResults',
-  /** Per function, as `replaced`: final failures of SERVICE_FAILURE_KINDS. */
+  /** Per function, as `replaced`: final failures only the deployment's owner can fix (isServiceFailure). */
   serviceFailures: 'ServiceFailures',
 } as const;
 
@@ -104,13 +103,7 @@ export class PowertoolsActionMetrics implements ActionMetrics {
     if (observation.retrying) tally.retries += 1;
     if (observation.unrecorded) tally.unrecorded += 1;
     tally.durations.push(observation.durationMs);
-    if (
-      observation.status === 'failed' &&
-      !observation.retrying &&
-      !observation.replayed &&
-      observation.errorKind !== undefined &&
-      SERVICE_FAILURE_KINDS.has(observation.errorKind)
-    ) {
+    if (observation.serviceFailure && !observation.retrying && !observation.replayed) {
       this.family.serviceFailures += 1;
     }
   }

@@ -4,7 +4,7 @@ import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
-import { SERVICE_FAILURE_KINDS, TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT } from '../tanium/responses.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import {
@@ -15,7 +15,7 @@ import {
 } from './idempotency.ts';
 import { type EventLogger, requestKeys, shownAction } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
-import { failedResult, type ResultDetail, resultDetail } from './result.ts';
+import { failedResult, isServiceFailure, type ResultDetail, resultDetail } from './result.ts';
 import { watchWrites } from './write-watch.ts';
 
 /**
@@ -209,13 +209,7 @@ export class RequestProcessor {
         const outcome: StoredOutcome = { result, startedAt: started, durationMs: this.deps.now() - started };
         // Kept, a failure the owner then fixes (a token, a permission, the secret, the vault) would answer
         // the same requestId for 14 days; when Tanium is unchanged, running it again is harmless.
-        if (
-          result.error !== undefined &&
-          SERVICE_FAILURE_KINDS.has(result.error.kind) &&
-          writes?.mayHaveChanged() === false
-        ) {
-          outcome.leaveUnstored = true;
-        }
+        if (isServiceFailure(result) && writes?.mayHaveChanged() === false) outcome.leaveUnstored = true;
         return outcome;
       };
       if (definition.readOnly) {
@@ -346,7 +340,7 @@ export class RequestProcessor {
       retrying,
       durationMs: detail.durationMs,
       ...(unrecorded ? { unrecorded } : {}),
-      ...(result.error ? { errorKind: result.error.kind } : {}),
+      ...(isServiceFailure(result) ? { serviceFailure: true } : {}),
       ...(replayed ? { replayed } : {}),
     });
     const log = {
@@ -371,7 +365,7 @@ export class RequestProcessor {
       return { kind: 'held', detail, error: transientError() };
     }
     if (!transient || !delivery.redelivered) {
-      if (!replayed && result.error && SERVICE_FAILURE_KINDS.has(result.error.kind)) {
+      if (!replayed && isServiceFailure(result)) {
         // Above INFO, so a quieter log level still shows what the ServiceFailures alarm counts.
         this.deps.logger.warn('Request failed for a reason in the deployment, not in the request', {
           ...log,

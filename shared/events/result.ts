@@ -1,5 +1,5 @@
 import type { ActionResult } from '../actions/types.ts';
-import type { ErrorInfo, ErrorKind } from '../tanium/errors.ts';
+import { type ErrorInfo, type ErrorKind, SERVICE_FAILURE_KINDS } from '../tanium/errors.ts';
 import type { ObjectRef } from '../vault/types.ts';
 
 /** The contract of result events (design.md §3). */
@@ -37,6 +37,14 @@ export function failedResult(
   retryable = false,
 ): ActionResult {
   return { status: 'failed', message, parameter, data: [], summary: {}, error: { kind, retryable } };
+}
+
+/**
+ * A final failure only the deployment's owner can fix (SERVICE_FAILURE_KINDS), not one the request's own
+ * input caused under such a kind.
+ */
+export function isServiceFailure(result: ActionResult): boolean {
+  return result.error !== undefined && SERVICE_FAILURE_KINDS.has(result.error.kind) && !result.requestFault;
 }
 
 /** Joins what was requested with what the action returned and when it ran. */

@@ -48,11 +48,22 @@ export class TaniumError extends Error {
    * it out although this final answer refused it, so it must not be sent again with other credentials.
    */
   readonly afterLostAnswer: boolean;
+  /**
+   * The kind names a part of the deployment, but the request's own input caused the failure (a vault_id
+   * with no file behind it): not one of the SERVICE_FAILURE_KINDS failures the owner must fix.
+   */
+  readonly requestFault: boolean;
 
   constructor(
     kind: ErrorKind,
     message: string,
-    options: { retryable?: boolean; status?: number; cause?: unknown; afterLostAnswer?: boolean } = {},
+    options: {
+      retryable?: boolean;
+      status?: number;
+      cause?: unknown;
+      afterLostAnswer?: boolean;
+      requestFault?: boolean;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TaniumError';
@@ -60,6 +71,7 @@ export class TaniumError extends Error {
     this.retryable = options.retryable ?? false;
     this.status = options.status;
     this.afterLostAnswer = options.afterLostAnswer ?? false;
+    this.requestFault = options.requestFault ?? false;
   }
 
   get info(): ErrorInfo {
@@ -73,6 +85,7 @@ export class TaniumError extends Error {
       status: this.status,
       cause: this,
       afterLostAnswer: this.afterLostAnswer,
+      requestFault: this.requestFault,
     });
     return copy;
   }
@@ -145,7 +158,10 @@ export class ConfigError extends TaniumError {
 
 /** Errors from the S3 vault; retryable as S3 says, never for a missing object. */
 export class VaultError extends TaniumError {
-  constructor(message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    options: { retryable?: boolean; cause?: unknown; requestFault?: boolean } = {},
+  ) {
     super('vault', message, options);
     this.name = 'VaultError';
   }

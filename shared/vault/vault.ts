@@ -500,10 +500,14 @@ export class Vault {
     maxBytes: number = DEFAULTS.intelDocMaxBytes,
     deadline?: number,
   ): Promise<IntelDocSource> {
-    const fail = (reason: string, retryable: boolean, cause?: unknown) =>
-      new VaultError(`Unable to read vault_id ${vaultId} from the vault: ${reason}`, { retryable, cause });
+    const fail = (reason: string, retryable: boolean, cause?: unknown, requestFault = false) =>
+      new VaultError(`Unable to read vault_id ${vaultId} from the vault: ${reason}`, {
+        retryable,
+        cause,
+        requestFault,
+      });
     const tooLarge = () => new TooLargeError(`Intel document is larger than ${maxBytes} bytes`);
-    if (!VAULT_ID.test(vaultId)) throw fail('not a vault id (40 hex characters)', false);
+    if (!VAULT_ID.test(vaultId)) throw fail('not a vault id (40 hex characters)', false, undefined, true);
     const stop = deadlineAbort(deadline);
     const { signal } = stop.controller;
     const late = (cause: unknown) =>
@@ -520,7 +524,8 @@ export class Vault {
         );
       } catch (error) {
         if (signal.aborted) throw late(error);
-        if (isNotFound(error)) throw fail('no such file in the vault', false, error);
+        // The request named a file the vault does not hold: its own fault, not the vault's.
+        if (isNotFound(error)) throw fail('no such file in the vault', false, error, true);
         throw fail(s3ErrorDetails(error), isRetryableAwsError(error), error);
       }
       const stream = response.Body as Readable | undefined;

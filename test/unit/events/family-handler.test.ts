@@ -8,7 +8,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -20,6 +20,7 @@ import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
 import { NO_METRICS } from '../../../shared/events/metrics.ts';
 import { hedgedForRedelivery } from '../../../shared/events/processor.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
+import { withVault } from '../../../shared/events/vault-family-handler.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT } from '../../../shared/tanium/responses.ts';
@@ -2437,7 +2438,7 @@ describe('Family handler: container state, logs and metrics', () => {
     // Act
     await handler(sqsEvent(sqsRecord(listConnections('req-auth'))), lambdaContext());
 
-    // Assess: a WARN log level still shows it; the ServiceFailures count reads the kind
+    // Assess: a WARN log level still shows it, and ServiceFailures counts it
     expect(logs).toContainEqual({
       level: 'warn',
       message: 'Request failed for a reason in the deployment, not in the request',
@@ -2449,7 +2450,34 @@ describe('Family handler: container state, logs and metrics', () => {
       }),
     });
     expect(logs.some((line) => line.message === 'Request completed')).toBe(false);
-    expect(observations).toEqual([expect.objectContaining({ status: 'failed', errorKind: 'auth' })]);
+    expect(observations).toEqual([expect.objectContaining({ status: 'failed', serviceFailure: true })]);
+  });
+
+  it.each([
+    ["a vault_id with no file behind it, the request's own fault", 'NoSuchKey', false],
+    ["the vault refusing the read, the deployment's", 'AccessDenied', true],
+  ])('counts a vault failure only when the deployment must fix it: %s', async (_case, s3Error, counted) => {
+    // Prepare
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error(s3Error), { name: s3Error }));
+    const { handler, logs, observations } = buildHandler(
+      'intel',
+      withVault({ s3Client: new S3Client({ region: 'us-east-1' }) }),
+    );
+
+    // Act
+    const result = (await handler(
+      { action: 'upload intel doc', parameters: { vault_id: 'a'.repeat(40) }, requestId: 'req-vault' },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess: kind vault either way (tanium-api.md 2.18), and nothing was sent to Tanium
+    expect(result).toMatchObject({ status: 'failed', error: { kind: 'vault', retryable: false } });
+    expect(result).not.toHaveProperty('requestFault');
+    expect(request).not.toHaveBeenCalled();
+    expect(observations[0]?.serviceFailure === true).toBe(counted);
+    expect(logs.some((line) => line.level === 'warn' && line.extra?.correlation_id === 'req-vault')).toBe(
+      counted,
+    );
   });
 
   it('keeps the batch response when writing the metrics fails, and logs it', async () => {

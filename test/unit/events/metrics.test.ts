@@ -5,7 +5,6 @@ import {
   PowertoolsActionMetrics,
   type RequestObservation,
 } from '../../../shared/events/metrics.ts';
-import type { ErrorKind } from '../../../shared/tanium/errors.ts';
 import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
 
 interface EmfDocument {
@@ -106,21 +105,20 @@ describe('per-action metrics', () => {
 
   it('counts final failures only the deployment can fix, and unpublished results, per function', () => {
     const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'connections' });
-    const failed = (errorKind: ErrorKind, more: Partial<RequestObservation> = {}) =>
+    const failed = (more: Partial<RequestObservation> = {}) =>
       metrics.record({
         action: 'close connection',
         status: 'failed',
         retrying: false,
         durationMs: 1,
-        errorKind,
         ...more,
       });
     const documents = emitted(() => {
-      for (const kind of ['auth', 'permission', 'config', 'vault'] as const) failed(kind);
-      // The request's own faults, a transient failure left for redelivery, and a stored failure replayed
-      for (const kind of ['validation', 'not_found', 'connection', 'tanium'] as const) failed(kind);
-      failed('config', { retrying: true });
-      failed('auth', { replayed: true });
+      for (let i = 0; i < 4; i++) failed({ serviceFailure: true });
+      // Other failures, a transient one left for redelivery, and a stored failure replayed
+      failed();
+      failed({ serviceFailure: true, retrying: true });
+      failed({ serviceFailure: true, replayed: true });
       metrics.unpublished();
       metrics.flush();
     });
