@@ -1,5 +1,7 @@
 import { ALERTS_READ, enrichAlert, listAlertsPage, parseAlertQuery } from '../tanium/alerts.ts';
-import { integer, optionalText } from './params.ts';
+import { ValidationError } from '../tanium/errors.ts';
+import { query } from '../tanium/routes.ts';
+import { integer, optionalText, urlValueProblem } from './params.ts';
 import { defineAction } from './types.ts';
 
 /** The alerts family (tanium-api.md 2.20). */
@@ -18,7 +20,6 @@ export const listAlerts = defineAction({
       trim: false,
       description:
         'Filters as a URL query, e.g. state=unresolved&state=inprogress&priority=high (repeat a key for OR)',
-      inUrl: true,
     }),
     limit: integer('limit', { default: 100, description: 'Maximum number of alerts to return' }),
     offset: integer('offset', { default: 0, allowZero: true, description: 'Number of alerts to skip' }),
@@ -26,6 +27,12 @@ export const listAlerts = defineAction({
   async run(ctx, params) {
     // Parsed before the call: a malformed query is a validation failure, not a request.
     const pairs = parseAlertQuery(params.query);
+    // Measured as sent: parsed and encoded again, its `&`, `=` and escapes do not cost what they do raw.
+    const problem =
+      params.query === undefined
+        ? undefined
+        : urlValueProblem('query', params.query, () => query(pairs).toString().length);
+    if (problem !== undefined) throw new ValidationError(problem);
     const page = await listAlertsPage(ctx.client, {
       limit: params.limit,
       offset: params.offset,

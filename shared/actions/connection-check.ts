@@ -7,7 +7,7 @@ import type { ActionContext } from './types.ts';
 /** The `connection_id` parameter of every per-connection action; it goes into the request path. */
 export const connectionIdParam = requiredText('connection_id', {
   description: 'Connection id, e.g. remote:host:123:1',
-  inUrl: true,
+  inUrl: 'path',
 });
 
 const connectionList = z.array(

@@ -20,7 +20,7 @@ const LOOKUP_KEY: Record<DestinationType, string> = {
 const destinationParams = {
   destination: requiredText('destination', {
     description: 'Hostname, IP address or client id of the endpoint',
-    inUrl: true,
+    inUrl: 'query',
   }),
   destination_type: enumeration('destination_type', DESTINATION_TYPES, {
     default: 'hostname',

@@ -20,16 +20,16 @@ export const OPERATORS = [
 export const filterParams = {
   fields: list('fields', {
     description: 'Comma list of event fields to filter on (parallel to operators and values)',
-    inUrl: true,
+    inUrl: 'query',
   }),
   operators: list('operators', {
     values: OPERATORS,
     description: `Comma list of operators, one per field: ${OPERATORS.join(', ')}`,
-    inUrl: true,
+    inUrl: 'query',
   }),
   values: list('values', {
     description: 'Comma list of values, one per field (isempty/isnull still need a placeholder)',
-    inUrl: true,
+    inUrl: 'query',
   }),
   filter_type: enumeration('filter_type', ['any', 'all'] as const, {
     default: 'all',

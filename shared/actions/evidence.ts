@@ -33,7 +33,7 @@ export const listFiles = defineAction({
     sort: optionalText('sort', {
       description:
         'Sort column (uuid, hostname, path, downloaded, size), `-` prefix for descending; passed to Tanium as given',
-      inUrl: true,
+      inUrl: 'query',
     }),
   },
   async run(ctx, params) {

@@ -15,7 +15,7 @@ import { type ActionContext, defineAction } from './types.ts';
 /** The `file_id` parameter of get file and delete file; it goes into the request path. */
 export const fileIdParam = requiredText('file_id', {
   description: 'File evidence uuid, as listed by list files',
-  inUrl: true,
+  inUrl: 'path',
 });
 
 /** get file (tanium-api.md 2.17): a collected file, downloaded as a zip and stored in the S3 vault. */

@@ -127,7 +127,7 @@ export const startQuickScan = defineAction({
     intel_doc_id: requiredInteger('intel_doc_id', { description: 'Id of the intel document to scan with' }),
     computer_group_name: requiredNameOrId('computer_group_name', {
       description: 'Name of the computer group, or its numeric id',
-      inUrl: true,
+      inUrl: 'path',
     }),
   },
   async run(ctx, params) {

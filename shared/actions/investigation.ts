@@ -132,7 +132,7 @@ export const getEvents = defineAction({
     sort: list('sort', {
       dedupe: true,
       description: 'Comma list of fields to sort by, `-` prefix for descending, priority left to right',
-      inUrl: true,
+      inUrl: 'query',
     }),
     ...filterParams,
   },

@@ -50,9 +50,12 @@ interface TextOptions {
   description: string;
   /** Identifiers are trimmed; free text (paths, documents, queries) is kept as given. */
   trim?: boolean;
-  /** The value goes into a Tanium request URL: see `urlValueProblem`. */
-  inUrl?: boolean;
+  /** The value goes into a Tanium request URL, in its path or its query: see `urlValueProblem`. */
+  inUrl?: UrlPlacement;
 }
+
+/** Where in a URL a value goes, which decides how it is encoded: `segment()` or URLSearchParams. */
+export type UrlPlacement = 'path' | 'query';
 
 /**
  * The most one parameter may take of a Tanium request URL once percent-encoded: half of what the client
@@ -64,35 +67,47 @@ export const MAX_URL_VALUE_CHARS = MAX_URL_CHARS / 2;
 /** A UTF-16 surrogate that is not half of a pair: no URL can carry it (encoders throw or replace it). */
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** Characters percent-encoding leaves as they are (encodeURIComponent's set). */
-const UNRESERVED = /[A-Za-z0-9\-_.!~*'()]/;
+/**
+ * The ASCII characters each encoder leaves as they are: encodeURIComponent's (path segments), and
+ * URLSearchParams', which also writes a space as `+`.
+ */
+const UNRESERVED: Record<UrlPlacement, RegExp> = {
+  path: /[A-Za-z0-9\-_.!~*'()]/,
+  query: /[A-Za-z0-9\-_.* ]/,
+};
 
-/** The length of `text` percent-encoded as UTF-8 (what encodeURIComponent would return). */
-export function encodedLength(text: string): number {
+/** The length of `text` percent-encoded as UTF-8 where `placement` puts it. */
+export function encodedLength(text: string, placement: UrlPlacement = 'path'): number {
+  const unreserved = UNRESERVED[placement];
   let length = 0;
   for (const char of text) {
     const code = char.codePointAt(0) as number;
-    if (code < 0x80) length += UNRESERVED.test(char) ? 1 : 3;
+    if (code < 0x80) length += unreserved.test(char) ? 1 : 3;
     else length += 3 * (code < 0x800 ? 2 : code < 0x10000 ? 3 : 4);
   }
   return length;
 }
 
-/** Why `text` cannot go into a request URL as the `name` parameter, or undefined when it can. */
-function urlValueProblem(name: string, text: string): string | undefined {
+/**
+ * Why `text` cannot go into a request URL as the `name` parameter, taking `sentLength` characters of it,
+ * or undefined when it can.
+ */
+export function urlValueProblem(name: string, text: string, sentLength: () => number): string | undefined {
   if (LONE_SURROGATE.test(text)) {
     return `Please provide a valid value in the '${name}' parameter: it holds an unpaired UTF-16 surrogate, which no URL can carry`;
   }
   // Nine encoded characters per UTF-16 unit at most: short values skip the count.
   if (text.length * 9 <= MAX_URL_VALUE_CHARS) return undefined;
-  const length = encodedLength(text);
+  const length = sentLength();
   if (length <= MAX_URL_VALUE_CHARS) return undefined;
   return `Please provide a shorter value in the '${name}' parameter: it is ${length.toLocaleString('en-US')} characters long once URL-encoded, over the ${MAX_URL_VALUE_CHARS.toLocaleString('en-US')} one parameter may take of a Tanium request URL`;
 }
 
 /** `text` as the parameter's value, or the failure when it is meant for a URL and cannot go into one. */
 function checkedText(name: string, options: TextOptions, text: string, fail: (message: string) => never) {
-  const problem = options.inUrl ? urlValueProblem(name, text) : undefined;
+  const placement = options.inUrl;
+  if (placement === undefined) return text;
+  const problem = urlValueProblem(name, text, () => encodedLength(text, placement));
   return problem === undefined ? text : fail(problem);
 }
 
@@ -264,7 +279,7 @@ interface ListOptions {
   /** Message when a required list has no item after parsing. */
   emptyMessage?: string;
   /** The items go into a Tanium request URL: bounded together as one value (`urlValueProblem`). */
-  inUrl?: boolean;
+  inUrl?: UrlPlacement;
 }
 
 /** A comma-separated list (also accepts a JSON array of strings). Absent -> undefined. */
@@ -292,7 +307,10 @@ export function list(name: string, options: ListOptions): Param<string[] | undef
     if (items.length === 0) {
       return options.required ? fail(options.emptyMessage ?? requiredMessage(name)) : undefined;
     }
-    const problem = options.inUrl ? urlValueProblem(name, items.join(',')) : undefined;
+    const placement = options.inUrl;
+    if (placement === undefined) return items;
+    const joined = items.join(',');
+    const problem = urlValueProblem(name, joined, () => encodedLength(joined, placement));
     return problem === undefined ? items : fail(problem);
   });
 }

@@ -71,7 +71,7 @@ export const listSnapshots = defineAction({
     }),
     sort: optionalText('sort', {
       description: 'Sort column, `-` prefix for descending (e.g. -created); passed to Tanium as given',
-      inUrl: true,
+      inUrl: 'query',
     }),
   },
   async run(ctx, params) {

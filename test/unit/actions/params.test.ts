@@ -145,10 +145,10 @@ describe('parameters the action does not take', () => {
 
 describe('parameters that go into a request URL', () => {
   const urlShape = {
-    connection_id: requiredText('connection_id', { description: 'Connection id', inUrl: true }),
-    query: optionalText('query', { description: 'Query', trim: false, inUrl: true }),
-    group: requiredNameOrId('group', { description: 'Group', inUrl: true }),
-    values: list('values', { description: 'Filter values', inUrl: true }),
+    connection_id: requiredText('connection_id', { description: 'Connection id', inUrl: 'path' }),
+    query: optionalText('query', { description: 'Query', trim: false, inUrl: 'query' }),
+    group: requiredNameOrId('group', { description: 'Group', inUrl: 'path' }),
+    values: list('values', { description: 'Filter values', inUrl: 'query' }),
     file_path: optionalText('file_path', { description: 'Goes into a JSON body' }),
   };
   const valid = { connection_id: 'remote:host:1:1', group: 'All' };
@@ -207,9 +207,13 @@ describe('parameters that go into a request URL', () => {
     });
   });
 
-  it('counts the encoded length as encodeURIComponent does', () => {
+  it('counts the encoded length as the encoder of its place in the URL does', () => {
     const samples = ['', "AZaz09-_.!~*'()", ' /?#&=+%,:;@$', 'é€😀', '\u0000\u007f\u0080\u07ff\u0800\uffff'];
 
-    for (const text of samples) expect(encodedLength(text)).toBe(encodeURIComponent(text).length);
+    for (const text of samples) {
+      // Path segments go through encodeURIComponent (segment()), query values through URLSearchParams
+      expect(encodedLength(text, 'path')).toBe(encodeURIComponent(text).length);
+      expect(encodedLength(text, 'query')).toBe(new URLSearchParams([['k', text]]).toString().length - 2);
+    }
   });
 });
