@@ -223,16 +223,16 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * Results that could not be published: the record is redelivered with a backoff and reaches the
-   * dead-letter queue after its last attempt, but the queue alarms only then, and the action itself
-   * succeeded, so nothing else tells meanwhile.
+   * Results that could not be published (PutEvents, or the vault for one too big for an event): the
+   * record is redelivered with a backoff and reaches the dead-letter queue after its last attempt, but
+   * the queue alarms only then, and the action itself succeeded, so nothing else tells meanwhile.
    */
   watchUnpublishedResults(id: string, service: string): cloudwatch.Alarm {
     return this.watchFunctionCount(
       id,
       service,
       UNPUBLISHED_RESULTS_METRIC,
-      `The ${service} function could not publish results to the event bus (PutEvents refused or failing; request ids in its log, error level)`,
+      `The ${service} function could not publish results (PutEvents refused or failing, or a result too big for an event that the vault could not store yet; request ids in its log, error level)`,
     );
   }
 

@@ -178,14 +178,17 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
                 result = await published;
               } catch (error) {
                 // Backed off like a transient failure of the action: left to the queue's own timeout, a
-                // bus that refuses every result would take hours to show in the dead-letter queue.
-                if (!lastAttempt) {
+                // bus that refuses every result would take hours to show in the dead-letter queue. Not a
+                // mutation left unrecorded: its stuck record is all that stops a redelivery from running
+                // it again, so the redelivery waits the queue's whole timeout, not just until it expires.
+                const unrecorded = disposition.kind === 'final' && disposition.unrecorded === true;
+                if (!lastAttempt && !unrecorded) {
                   redeliveries.push({
                     messageId: record.messageId,
                     receiptHandle: record.receiptHandle,
                     eventSourceARN: record.eventSourceARN,
                     attempt,
-                    recordMayRemain: disposition.kind === 'final' && disposition.unrecorded === true,
+                    recordMayRemain: disposition.kind === 'final' && disposition.recordMayRemain === true,
                   });
                 }
                 throw error;

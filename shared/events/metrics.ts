@@ -48,7 +48,7 @@ export const METRIC_NAMES = {
   unrecorded: 'UnrecordedResults',
   /** Per function (dimension `service` only): a result replaced is a vault or data problem, not an action's. */
   replaced: 'ReplacedResults',
-  /** Per function, as `replaced`: the bus or PutEvents failing is no action's doing. */
+  /** Per function, as `replaced`: PutEvents, or the vault for a result too big for an event, failing. */
   unpublished: 'UnpublishedResults',
   /** Per function, as `replaced`: final failures only the deployment's owner can fix (isServiceFailure). */
   serviceFailures: 'ServiceFailures',

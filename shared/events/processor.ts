@@ -42,6 +42,11 @@ export type Disposition =
       detail: ResultDetail;
       /** A mutation whose idempotency record could not be completed: nothing replays this result. */
       unrecorded?: true;
+      /**
+       * Its in-progress record may remain until this invocation ends (a failure left unstored whose record
+       * could not be deleted): a redelivery before then would find it.
+       */
+      recordMayRemain?: true;
     }
   | {
       kind: 'retry';
@@ -374,7 +379,12 @@ export class RequestProcessor {
       } else {
         this.deps.logger.info(replayed ? 'Replayed the stored result' : 'Request completed', log);
       }
-      return unrecorded ? { kind: 'final', detail, unrecorded } : { kind: 'final', detail };
+      return {
+        kind: 'final',
+        detail,
+        ...(unrecorded ? { unrecorded } : {}),
+        ...(recordMayRemain ? { recordMayRemain } : {}),
+      };
     }
     if (lastAttempt) {
       this.deps.logger.error(

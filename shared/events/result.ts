@@ -40,11 +40,17 @@ export function failedResult(
 }
 
 /**
- * A final failure only the deployment's owner can fix (SERVICE_FAILURE_KINDS), not one the request's own
- * input caused under such a kind.
+ * A failure only the deployment's owner can fix (SERVICE_FAILURE_KINDS): not a transient one, which may
+ * pass by itself (S3 throttling, a deadline during an upload), nor one the request's own input caused
+ * under such a kind.
  */
 export function isServiceFailure(result: ActionResult): boolean {
-  return result.error !== undefined && SERVICE_FAILURE_KINDS.has(result.error.kind) && !result.requestFault;
+  return (
+    result.error !== undefined &&
+    !result.error.retryable &&
+    SERVICE_FAILURE_KINDS.has(result.error.kind) &&
+    !result.requestFault
+  );
 }
 
 /** Joins what was requested with what the action returned and when it ran. */

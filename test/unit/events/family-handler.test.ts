@@ -967,6 +967,55 @@ describe('Family handler: redelivery backoff', () => {
     ]);
   });
 
+  it('leaves to the queue a mutation it could not record whose result could not be published either', async () => {
+    // Prepare: the record of the close cannot be completed, and the bus refuses every entry. Only the
+    // stuck in-progress record stops a redelivery from closing again, and it expires with the invocation
+    dynamo
+      .on(UpdateItemCommand)
+      .rejects(Object.assign(new Error('throttled'), { name: 'ValidationException' }));
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
+    });
+    const { handler } = buildBackoffHandler();
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-stuck'), { messageId: 'msg-stuck', receiveCount: 1 })),
+      lambdaContext(),
+    );
+
+    // Assess: failed, and hidden for the queue's own timeout, not a backoff that would end with the record
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-stuck' }] });
+    expect(visibilityEntries()).toEqual([]);
+  });
+
+  it('hides an unstored failure whose record could not be deleted until that record expires', async () => {
+    // Prepare: Tanium refuses the token (nothing changed, so nothing is stored), the in-progress record
+    // cannot be deleted, and the bus refuses the result
+    request.mockRejectedValue(new TaniumError('auth', 'Authentication failed (HTTP 401)', { status: 401 }));
+    dynamo
+      .on(DeleteItemCommand)
+      .rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException' }));
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
+    });
+    const { handler } = buildBackoffHandler();
+    const record = sqsRecord(closeConnection('req-kept'), { messageId: 'msg-kept', receiveCount: 1 });
+
+    // Act
+    await handler(sqsEvent(record), lambdaContext({ remainingMs: 60_000 }));
+
+    // Assess: past the invocation's end (60 s and a second), not the first backoff's 30 s
+    expect(visibilityEntries()).toEqual([
+      {
+        QueueUrl: QUEUE_URL,
+        Entries: [{ Id: '0', ReceiptHandle: record.receiptHandle, VisibilityTimeout: 61 }],
+      },
+    ]);
+  });
+
   it('keeps the record failed and logs a warning when ChangeMessageVisibility fails', async () => {
     // Prepare
     sqs
@@ -2454,31 +2503,35 @@ describe('Family handler: container state, logs and metrics', () => {
   });
 
   it.each([
-    ["a vault_id with no file behind it, the request's own fault", 'NoSuchKey', false],
-    ["the vault refusing the read, the deployment's", 'AccessDenied', true],
-  ])('counts a vault failure only when the deployment must fix it: %s', async (_case, s3Error, counted) => {
-    // Prepare
-    s3.on(GetObjectCommand).rejects(Object.assign(new Error(s3Error), { name: s3Error }));
-    const { handler, logs, observations } = buildHandler(
-      'intel',
-      withVault({ s3Client: new S3Client({ region: 'us-east-1' }) }),
-    );
+    ["a vault_id with no file behind it, the request's own fault", 'NoSuchKey', false, false],
+    ['S3 throttling the read, which may pass', 'SlowDown', true, false],
+    ["the vault refusing the read, the deployment's", 'AccessDenied', false, true],
+  ])(
+    'counts a vault failure only when the deployment must fix it: %s',
+    async (_case, s3Error, retryable, counted) => {
+      // Prepare
+      s3.on(GetObjectCommand).rejects(Object.assign(new Error(s3Error), { name: s3Error }));
+      const { handler, logs, observations } = buildHandler(
+        'intel',
+        withVault({ s3Client: new S3Client({ region: 'us-east-1' }) }),
+      );
 
-    // Act
-    const result = (await handler(
-      { action: 'upload intel doc', parameters: { vault_id: 'a'.repeat(40) }, requestId: 'req-vault' },
-      lambdaContext(),
-    )) as ResultDetail;
+      // Act
+      const result = (await handler(
+        { action: 'upload intel doc', parameters: { vault_id: 'a'.repeat(40) }, requestId: 'req-vault' },
+        lambdaContext(),
+      )) as ResultDetail;
 
-    // Assess: kind vault either way (tanium-api.md 2.18), and nothing was sent to Tanium
-    expect(result).toMatchObject({ status: 'failed', error: { kind: 'vault', retryable: false } });
-    expect(result).not.toHaveProperty('requestFault');
-    expect(request).not.toHaveBeenCalled();
-    expect(observations[0]?.serviceFailure === true).toBe(counted);
-    expect(logs.some((line) => line.level === 'warn' && line.extra?.correlation_id === 'req-vault')).toBe(
-      counted,
-    );
-  });
+      // Assess: kind vault either way (tanium-api.md 2.18), and nothing was sent to Tanium
+      expect(result).toMatchObject({ status: 'failed', error: { kind: 'vault', retryable } });
+      expect(result).not.toHaveProperty('requestFault');
+      expect(request).not.toHaveBeenCalled();
+      expect(observations[0]?.serviceFailure === true).toBe(counted);
+      expect(logs.some((line) => line.level === 'warn' && line.extra?.correlation_id === 'req-vault')).toBe(
+        counted,
+      );
+    },
+  );
 
   it('keeps the batch response when writing the metrics fails, and logs it', async () => {
     // Prepare
