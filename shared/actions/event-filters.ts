@@ -1,5 +1,6 @@
 import { ValidationError } from '../tanium/errors.ts';
-import { enumeration, list } from './params.ts';
+import { query } from '../tanium/routes.ts';
+import { enumeration, list, urlValueProblem } from './params.ts';
 
 /** The event filter builder of tanium-api.md 1.11 (get events, get events summary). */
 
@@ -20,16 +21,13 @@ export const OPERATORS = [
 export const filterParams = {
   fields: list('fields', {
     description: 'Comma list of event fields to filter on (parallel to operators and values)',
-    inUrl: 'query',
   }),
   operators: list('operators', {
     values: OPERATORS,
     description: `Comma list of operators, one per field: ${OPERATORS.join(', ')}`,
-    inUrl: 'query',
   }),
   values: list('values', {
     description: 'Comma list of values, one per field (isempty/isnull still need a placeholder)',
-    inUrl: 'query',
   }),
   filter_type: enumeration('filter_type', ['any', 'all'] as const, {
     default: 'all',
@@ -44,10 +42,25 @@ export interface FilterInput {
   filter_type: 'any' | 'all';
 }
 
+/** The filter lists and the prefix of their query keys (`f0`, `o0`, `v0`, ...). */
+const FILTER_LISTS = [
+  ['fields', 'f'],
+  ['operators', 'o'],
+  ['values', 'v'],
+] as const;
+
 /** The `f{i}/o{i}/v{i}`, `gm1`, `g1` pairs, or none without filters; throws a ValidationError on bad input. */
 export function filterPairs(input: FilterInput): Array<[string, string]> {
   const { fields, operators, values } = input;
   if (!fields && !operators && !values) return [];
+  // Each list as it is sent, one pair per item, so its share of the URL is named before any other check.
+  for (const [name, prefix] of FILTER_LISTS) {
+    const items = input[name];
+    if (items === undefined) continue;
+    const sent = () => query(items.map((item, i) => [`${prefix}${i}`, item] as const)).toString().length;
+    const problem = urlValueProblem(name, items.join(','), sent);
+    if (problem !== undefined) throw new ValidationError(problem);
+  }
   if (!fields || !operators || !values) {
     throw new ValidationError(
       "Parameters 'fields', 'operators' and 'values' must all be provided to filter events",

@@ -295,9 +295,12 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 function unpublished(disposition: Disposition, error: unknown): TaniumError {
   const { detail } = disposition;
   const failure = toTaniumError(error);
+  const final = disposition.kind === 'final' ? disposition : undefined;
   const again = !replayable(disposition)
     ? 'Its idempotency record could not be completed: invoking again may run the action again'
-    : `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`;
+    : final?.unstored
+      ? `Nothing of it was stored, as it changed nothing in Tanium: invoking again runs it again${final.recordMayRemain ? ', once this invocation has timed out and its in-progress record has expired' : ''}`
+      : `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`;
   return new TaniumError(
     failure.kind,
     `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. ${again}`,

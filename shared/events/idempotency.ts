@@ -15,8 +15,8 @@ export interface StoredOutcome {
   startedAt: number;
   durationMs: number;
   /**
-   * A final failure that changed nothing in Tanium and that fixing the deployment cures: no record is
-   * kept, as for a transient failure, so the same requestId runs the action again.
+   * A final failure before any write of the request may have reached Tanium: no record is kept, as for a
+   * transient failure, so the same requestId runs the action again (once its cause is fixed).
    */
   leaveUnstored?: true;
 }

@@ -47,6 +47,8 @@ export type Disposition =
        * could not be deleted): a redelivery before then would find it.
        */
       recordMayRemain?: true;
+      /** A mutation's outcome no record keeps, as it changed nothing (or failed transiently). */
+      unstored?: true;
     }
   | {
       kind: 'retry';
@@ -199,6 +201,8 @@ export class RequestProcessor {
     // Until the idempotent run says otherwise: a failure inside it may leave its record in progress.
     let recordMayRemain = false;
     let heldElsewhere = false;
+    // The outcome of a mutating action that no record replays, as it changed nothing.
+    let unstored = false;
     try {
       if (this.deps.unrunnable) throw this.deps.unrunnable;
       const ctx = await this.actionContext(request, delivery);
@@ -212,9 +216,16 @@ export class RequestProcessor {
           await executeAction(definition, request.parameters, ctx),
         );
         const outcome: StoredOutcome = { result, startedAt: started, durationMs: this.deps.now() - started };
-        // Kept, a failure the owner then fixes (a token, a permission, the secret, the vault) would answer
-        // the same requestId for 14 days; when Tanium is unchanged, running it again is harmless.
-        if (isServiceFailure(result) && writes?.mayHaveChanged() === false) outcome.leaveUnstored = true;
+        // Replaying a failure guards against a second change in Tanium. With none made, running the
+        // request again is harmless, and a failure kept would answer the same requestId for 14 days
+        // after its cause was fixed (a token, a permission, the secret, the vault, a missing file).
+        if (
+          result.status === 'failed' &&
+          result.error?.retryable !== true &&
+          writes?.mayHaveChanged() === false
+        ) {
+          outcome.leaveUnstored = true;
+        }
         return outcome;
       };
       if (definition.readOnly) {
@@ -227,6 +238,7 @@ export class RequestProcessor {
           .idempotency()
           .execute(key, run, delivery.lambdaContext, delivery.deadline));
         recordMayRemain = recordError !== undefined;
+        unstored = !replayed && (outcome.leaveUnstored === true || outcome.result.error?.retryable === true);
         if (
           recordError !== undefined &&
           (outcome.result.error?.retryable === true || outcome.leaveUnstored)
@@ -273,6 +285,7 @@ export class RequestProcessor {
       unrecorded,
       recordMayRemain,
       heldElsewhere,
+      unstored,
     });
   }
 
@@ -321,7 +334,8 @@ export class RequestProcessor {
       unrecorded = false,
       recordMayRemain = false,
       heldElsewhere = false,
-    }: { unrecorded?: boolean; recordMayRemain?: boolean; heldElsewhere?: boolean } = {},
+      unstored = false,
+    }: { unrecorded?: boolean; recordMayRemain?: boolean; heldElsewhere?: boolean; unstored?: boolean } = {},
   ): Disposition {
     const { result } = outcome;
     const transient = result.status === 'failed' && result.error?.retryable === true;
@@ -384,6 +398,7 @@ export class RequestProcessor {
         detail,
         ...(unrecorded ? { unrecorded } : {}),
         ...(recordMayRemain ? { recordMayRemain } : {}),
+        ...(unstored ? { unstored } : {}),
       };
     }
     if (lastAttempt) {

@@ -42,13 +42,15 @@ export function failedResult(
 /**
  * A failure only the deployment's owner can fix (SERVICE_FAILURE_KINDS): not a transient one, which may
  * pass by itself (S3 throttling, a deadline during an upload), nor one the request's own input caused
- * under such a kind.
+ * under such a kind. A bad function setting fails retryably (a redelivery may reach a container deployed
+ * with the fix), but no time cures it, so it counts.
  */
 export function isServiceFailure(result: ActionResult): boolean {
+  const { error } = result;
   return (
-    result.error !== undefined &&
-    !result.error.retryable &&
-    SERVICE_FAILURE_KINDS.has(result.error.kind) &&
+    error !== undefined &&
+    (!error.retryable || error.kind === 'config') &&
+    SERVICE_FAILURE_KINDS.has(error.kind) &&
     !result.requestFault
   );
 }

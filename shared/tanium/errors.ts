@@ -23,8 +23,7 @@ export type ErrorKind = (typeof ERROR_KINDS)[number];
  * Failures no request can avoid and only the deployment's owner can fix: Tanium refusing the credentials
  * or lacking a permission, a secret or setting that cannot be used, the vault refusing. A playbook sees
  * them as failed results and the queue as handled records, so they have their own count and alarm
- * (ServiceFailures), and a mutating request that failed so before changing Tanium keeps no stored result
- * (validation, not-found and connection failures are the requests').
+ * (ServiceFailures); validation, not-found and connection failures are the requests'.
  */
 export const SERVICE_FAILURE_KINDS: ReadonlySet<ErrorKind> = new Set([
   'auth',

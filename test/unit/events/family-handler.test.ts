@@ -1796,6 +1796,35 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(request.mock.calls.filter(([req]) => req.method === 'DELETE')).toHaveLength(2);
   });
 
+  it('keeps no result for a mutation that failed before any write, whatever the failure', async () => {
+    // Prepare: start quick scan's group lookup finds no such group, then the group is created
+    let groupExists = false;
+    request.mockImplementation(async (req) => {
+      if (req.method === 'GET' && !groupExists) {
+        throw new TaniumError('not_found', 'Error from server. Status Code: 404 Data from server: no group', {
+          status: 404,
+        });
+      }
+      return taniumResponse(req.method === 'GET' ? { id: 7, name: 'Servers' } : { id: 99 });
+    });
+    const { handler } = buildHandler('intel');
+    const scan = {
+      action: 'start quick scan',
+      parameters: { intel_doc_id: 11, computer_group_name: 'Servers' },
+      requestId: 'req-scan',
+    };
+
+    // Act
+    const first = (await handler(scan, lambdaContext())) as ResultDetail;
+    groupExists = true;
+    const again = (await handler(scan, lambdaContext())) as ResultDetail;
+
+    // Assess: the same requestId ran again, and its scan started once
+    expect(first.status).toBe('failed');
+    expect(again.status).toBe('success');
+    expect(request.mock.calls.filter(([req]) => req.method === 'POST')).toHaveLength(1);
+  });
+
   it.each([
     ['an answered write was followed by the refusal', 'answered'],
     ['the write was refused after an attempt of it got no answer', 'lost'],
@@ -2104,6 +2133,25 @@ describe('Family handler: idempotent mutating actions', () => {
     // Assess
     expect((failure as Error).message).toMatch(
       /could not be published: .*not authorized.*\. Its idempotency record could not be completed: invoking again may run the action again$/,
+    );
+  });
+
+  it('tells a direct caller that nothing was stored of a mutation that failed before changing Tanium', async () => {
+    // Prepare: Tanium refuses the token, and the bus refuses the result
+    request.mockRejectedValue(new TaniumError('auth', 'Authentication failed (HTTP 401)', { status: 401 }));
+    eventBridge
+      .on(PutEventsCommand)
+      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const failure = await handler(closeConnection('req-nothing'), lambdaContext()).catch(
+      (error: Error) => error,
+    );
+
+    // Assess
+    expect((failure as Error).message).toMatch(
+      /could not be published: .*not authorized.*\. Nothing of it was stored, as it changed nothing in Tanium: invoking again runs it again$/,
     );
   });
 
@@ -2610,7 +2658,7 @@ describe('Family handler: container state, logs and metrics', () => {
 
   it('retries each request under a bad function variable, then publishes that it gave up, naming it', async () => {
     // Prepare: a hand-edited variable the connections function does not even use
-    const { handler, credentialReads, logs } = buildHandler('connections', {
+    const { handler, credentialReads, logs, observations } = buildHandler('connections', {
       env: { ...ENV, GET_FILE_MAX_BYTES: '512MB' },
     });
     const expected =
@@ -2639,6 +2687,11 @@ describe('Family handler: container state, logs and metrics', () => {
     ]);
     expect(credentialReads.count).toBe(0);
     expect(logs.filter((line) => line.message === 'The function configuration is invalid')).toHaveLength(1);
+    // Retryable, yet no time cures it: a service failure, counted by the metrics once no longer retrying
+    expect(observations.map((o) => [o.serviceFailure === true, o.retrying])).toEqual([
+      [true, true],
+      [true, false],
+    ]);
   });
 
   it('fails every request at once when MAX_RECEIVE_COUNT itself is bad: no last attempt can be told', async () => {
