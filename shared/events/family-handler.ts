@@ -299,7 +299,7 @@ function unpublished(disposition: Disposition, error: unknown): TaniumError {
   const again = !replayable(disposition)
     ? 'Its idempotency record could not be completed: invoking again may run the action again'
     : final?.unstored
-      ? `Nothing of it was stored, as it changed nothing in Tanium: invoking again runs it again${final.recordMayRemain ? ', once this invocation has timed out and its in-progress record has expired' : ''}`
+      ? `Nothing of it was stored, as it failed transiently: invoking again runs it again${final.recordMayRemain ? ', once this invocation has timed out and its in-progress record has expired' : ''}`
       : `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`;
   return new TaniumError(
     failure.kind,

@@ -14,11 +14,6 @@ export interface StoredOutcome {
   result: ActionResult;
   startedAt: number;
   durationMs: number;
-  /**
-   * A final failure before any write of the request may have reached Tanium: no record is kept, as for a
-   * transient failure, so the same requestId runs the action again (once its cause is fixed).
-   */
-  leaveUnstored?: true;
 }
 
 /** The payload hashed for the key (`requestId` + `action`) and for validation (`parameters`). */
@@ -197,12 +192,9 @@ class UnstoredOutcome extends Error {
   }
 }
 
-/** Transient failures, run for real again on redelivery, and the outcomes marked `leaveUnstored`. */
+/** Transient failures: run for real again on redelivery. */
 function isUnstored(outcome: StoredOutcome): boolean {
-  return (
-    outcome.leaveUnstored === true ||
-    (outcome.result.status === 'failed' && outcome.result.error?.retryable === true)
-  );
+  return outcome.result.status === 'failed' && outcome.result.error?.retryable === true;
 }
 
 /**

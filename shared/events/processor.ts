@@ -16,7 +16,6 @@ import {
 import { type EventLogger, requestKeys, shownAction } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, isServiceFailure, type ResultDetail, resultDetail } from './result.ts';
-import { watchWrites } from './write-watch.ts';
 
 /**
  * What to do with a request once processed:
@@ -43,11 +42,11 @@ export type Disposition =
       /** A mutation whose idempotency record could not be completed: nothing replays this result. */
       unrecorded?: true;
       /**
-       * Its in-progress record may remain until this invocation ends (a failure left unstored whose record
-       * could not be deleted): a redelivery before then would find it.
+       * Its in-progress record may remain until this invocation ends (a transient failure whose record
+       * could not be deleted): a redelivery or a new invocation before then would find it.
        */
       recordMayRemain?: true;
-      /** A mutation's outcome no record keeps, as it changed nothing (or failed transiently). */
+      /** A mutation's transient failure, which no record keeps: invoking again runs it again. */
       unstored?: true;
     }
   | {
@@ -201,13 +200,11 @@ export class RequestProcessor {
     // Until the idempotent run says otherwise: a failure inside it may leave its record in progress.
     let recordMayRemain = false;
     let heldElsewhere = false;
-    // The outcome of a mutating action that no record replays, as it changed nothing.
+    // A mutating action's transient failure, which no record replays.
     let unstored = false;
     try {
       if (this.deps.unrunnable) throw this.deps.unrunnable;
       const ctx = await this.actionContext(request, delivery);
-      const writes = definition.readOnly ? undefined : watchWrites(ctx.client);
-      if (writes) ctx.client = writes.client;
       const run = async (): Promise<StoredOutcome> => {
         const started = this.deps.now();
         const result = hedgedForRedelivery(
@@ -215,18 +212,7 @@ export class RequestProcessor {
           delivery,
           await executeAction(definition, request.parameters, ctx),
         );
-        const outcome: StoredOutcome = { result, startedAt: started, durationMs: this.deps.now() - started };
-        // Replaying a failure guards against a second change in Tanium. With none made, running the
-        // request again is harmless, and a failure kept would answer the same requestId for 14 days
-        // after its cause was fixed (a token, a permission, the secret, the vault, a missing file).
-        if (
-          result.status === 'failed' &&
-          result.error?.retryable !== true &&
-          writes?.mayHaveChanged() === false
-        ) {
-          outcome.leaveUnstored = true;
-        }
-        return outcome;
+        return { result, startedAt: started, durationMs: this.deps.now() - started };
       };
       if (definition.readOnly) {
         outcome = await run();
@@ -238,18 +224,13 @@ export class RequestProcessor {
           .idempotency()
           .execute(key, run, delivery.lambdaContext, delivery.deadline));
         recordMayRemain = recordError !== undefined;
-        unstored = !replayed && (outcome.leaveUnstored === true || outcome.result.error?.retryable === true);
-        if (
-          recordError !== undefined &&
-          (outcome.result.error?.retryable === true || outcome.leaveUnstored)
-        ) {
-          // A transient failure, or one that changed nothing, is run again on redelivery anyway; its
-          // in-progress record, which could not be deleted, expires with this invocation, and the message
-          // stays hidden until then (`recordMayRemain`).
+        unstored = !replayed && outcome.result.error?.retryable === true;
+        if (recordError !== undefined && outcome.result.error?.retryable === true) {
+          // A transient failure is run again on redelivery anyway; its in-progress record, which could
+          // not be deleted, expires with this invocation, and the message stays hidden until then
+          // (`recordMayRemain`).
           this.deps.logger.warn(
-            outcome.leaveUnstored
-              ? 'The action failed without changing Tanium and its in-progress idempotency record could not be deleted'
-              : 'The action failed transiently and its in-progress idempotency record could not be deleted',
+            'The action failed transiently and its in-progress idempotency record could not be deleted',
             {
               ...requestKeys(request.requestId, definition.name),
               reason: recordError,

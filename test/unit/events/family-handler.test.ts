@@ -990,32 +990,6 @@ describe('Family handler: redelivery backoff', () => {
     expect(visibilityEntries()).toEqual([]);
   });
 
-  it('hides an unstored failure whose record could not be deleted until that record expires', async () => {
-    // Prepare: Tanium refuses the token (nothing changed, so nothing is stored), the in-progress record
-    // cannot be deleted, and the bus refuses the result
-    request.mockRejectedValue(new TaniumError('auth', 'Authentication failed (HTTP 401)', { status: 401 }));
-    dynamo
-      .on(DeleteItemCommand)
-      .rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException' }));
-    eventBridge.on(PutEventsCommand).resolves({
-      FailedEntryCount: 1,
-      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
-    });
-    const { handler } = buildBackoffHandler();
-    const record = sqsRecord(closeConnection('req-kept'), { messageId: 'msg-kept', receiveCount: 1 });
-
-    // Act
-    await handler(sqsEvent(record), lambdaContext({ remainingMs: 60_000 }));
-
-    // Assess: past the invocation's end (60 s and a second), not the first backoff's 30 s
-    expect(visibilityEntries()).toEqual([
-      {
-        QueueUrl: QUEUE_URL,
-        Entries: [{ Id: '0', ReceiptHandle: record.receiptHandle, VisibilityTimeout: 61 }],
-      },
-    ]);
-  });
-
   it('keeps the record failed and logs a warning when ChangeMessageVisibility fails', async () => {
     // Prepare
     sqs
@@ -1776,8 +1750,9 @@ describe('Family handler: idempotent mutating actions', () => {
     });
   });
 
-  it('keeps no result for a mutation Tanium refused before acting, so the same requestId runs once fixed', async () => {
-    // Prepare: the token is refused until the owner renews it
+  it('replays the failed result of a refused mutation under its requestId; a new requestId runs it', async () => {
+    // Prepare: the token is refused until the owner renews it. A held duplicate of the request may come
+    // back after the fix: replaying the failure keeps it from changing Tanium after a failure was reported
     let tokenValid = false;
     request.mockImplementation(async (req) => {
       if (!tokenValid) throw new TaniumError('auth', 'Authentication failed (HTTP 401)', { status: 401 });
@@ -1788,74 +1763,14 @@ describe('Family handler: idempotent mutating actions', () => {
     // Act
     const refused = (await handler(closeConnection('req-fixed'), lambdaContext())) as ResultDetail;
     tokenValid = true;
-    const again = (await handler(closeConnection('req-fixed'), lambdaContext())) as ResultDetail;
+    const replayed = (await handler(closeConnection('req-fixed'), lambdaContext())) as ResultDetail;
+    const resent = (await handler(closeConnection('req-fixed-2'), lambdaContext())) as ResultDetail;
 
     // Assess
     expect(refused).toMatchObject({ status: 'failed', error: { kind: 'auth' } });
-    expect(again).toMatchObject({ status: 'success' });
+    expect(replayed).toMatchObject({ status: 'failed', message: refused.message });
+    expect(resent).toMatchObject({ status: 'success' });
     expect(request.mock.calls.filter(([req]) => req.method === 'DELETE')).toHaveLength(2);
-  });
-
-  it('keeps no result for a mutation that failed before any write, whatever the failure', async () => {
-    // Prepare: start quick scan's group lookup finds no such group, then the group is created
-    let groupExists = false;
-    request.mockImplementation(async (req) => {
-      if (req.method === 'GET' && !groupExists) {
-        throw new TaniumError('not_found', 'Error from server. Status Code: 404 Data from server: no group', {
-          status: 404,
-        });
-      }
-      return taniumResponse(req.method === 'GET' ? { id: 7, name: 'Servers' } : { id: 99 });
-    });
-    const { handler } = buildHandler('intel');
-    const scan = {
-      action: 'start quick scan',
-      parameters: { intel_doc_id: 11, computer_group_name: 'Servers' },
-      requestId: 'req-scan',
-    };
-
-    // Act
-    const first = (await handler(scan, lambdaContext())) as ResultDetail;
-    groupExists = true;
-    const again = (await handler(scan, lambdaContext())) as ResultDetail;
-
-    // Assess: the same requestId ran again, and its scan started once
-    expect(first.status).toBe('failed');
-    expect(again.status).toBe('success');
-    expect(request.mock.calls.filter(([req]) => req.method === 'POST')).toHaveLength(1);
-  });
-
-  it.each([
-    ['an answered write was followed by the refusal', 'answered'],
-    ['the write was refused after an attempt of it got no answer', 'lost'],
-  ])('keeps the failed result of a mutation when %s', async (_case, write) => {
-    // Prepare: create connection's POST is answered, then its poll of the connection refused; or the POST
-    // itself is refused after a reset, when Tanium may have acted on the first attempt
-    request.mockImplementation(async (req) => {
-      if (req.path.includes('/dec/')) {
-        return taniumResponse([{ hostname: 'host-a', ip: '10.0.0.1', clientId: 1, platform: 'Windows' }]);
-      }
-      if (req.method === 'POST' && write === 'answered') return taniumResponse('remote:host-a:1:9');
-      throw new TaniumError('auth', 'Authentication failed (HTTP 401)', {
-        status: 401,
-        afterLostAnswer: req.method === 'POST',
-      });
-    });
-    const { handler } = buildHandler('connections');
-    const create = {
-      action: 'create connection',
-      parameters: { destination: 'host-a', wait_seconds: 5 },
-      requestId: 'req-created',
-    };
-
-    // Act
-    const first = (await handler(create, lambdaContext())) as ResultDetail;
-    const replay = (await handler(create, lambdaContext())) as ResultDetail;
-
-    // Assess: Tanium may hold a connection now; a redelivery must not open another
-    expect(first).toMatchObject({ status: 'failed', error: { kind: 'auth' } });
-    expect(replay).toMatchObject({ status: 'failed', message: first.message });
-    expect(request.mock.calls.filter(([req]) => req.method === 'POST')).toHaveLength(1);
   });
 
   it('keeps a parameter named __proto__: echoed back, and compared when the requestId is reused', async () => {
@@ -2136,9 +2051,9 @@ describe('Family handler: idempotent mutating actions', () => {
     );
   });
 
-  it('tells a direct caller that nothing was stored of a mutation that failed before changing Tanium', async () => {
-    // Prepare: Tanium refuses the token, and the bus refuses the result
-    request.mockRejectedValue(new TaniumError('auth', 'Authentication failed (HTTP 401)', { status: 401 }));
+  it('tells a direct caller that nothing was stored of a mutation that failed transiently', async () => {
+    // Prepare: Tanium answers 503, and the bus refuses the result
+    request.mockRejectedValue(transient());
     eventBridge
       .on(PutEventsCommand)
       .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
@@ -2151,7 +2066,7 @@ describe('Family handler: idempotent mutating actions', () => {
 
     // Assess
     expect((failure as Error).message).toMatch(
-      /could not be published: .*not authorized.*\. Nothing of it was stored, as it changed nothing in Tanium: invoking again runs it again$/,
+      /could not be published: .*not authorized.*\. Nothing of it was stored, as it failed transiently: invoking again runs it again$/,
     );
   });
 
