@@ -288,9 +288,10 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 }
 
 /**
- * The error of a direct invocation whose result could not be published. The action ran: invoking again
- * with its request id replays a mutating action's stored result instead of calling Tanium again, unless
- * its idempotency record could not be completed.
+ * The error of a direct invocation whose result could not be published, saying what invoking again
+ * does: replay a mutating action's stored result without calling Tanium; run it again after a transient
+ * failure, which nothing stores; or, when its idempotency record could not be completed, maybe run it
+ * again.
  */
 function unpublished(disposition: Disposition, error: unknown): TaniumError {
   const { detail } = disposition;

@@ -46,7 +46,7 @@ export type Disposition =
        * could not be deleted): a redelivery or a new invocation before then would find it.
        */
       recordMayRemain?: true;
-      /** A mutation's transient failure, which no record keeps: invoking again runs it again. */
+      /** A transient failure, which no record keeps: invoking again runs it again. */
       unstored?: true;
     }
   | {
@@ -200,8 +200,6 @@ export class RequestProcessor {
     // Until the idempotent run says otherwise: a failure inside it may leave its record in progress.
     let recordMayRemain = false;
     let heldElsewhere = false;
-    // A mutating action's transient failure, which no record replays.
-    let unstored = false;
     try {
       if (this.deps.unrunnable) throw this.deps.unrunnable;
       const ctx = await this.actionContext(request, delivery);
@@ -224,7 +222,6 @@ export class RequestProcessor {
           .idempotency()
           .execute(key, run, delivery.lambdaContext, delivery.deadline));
         recordMayRemain = recordError !== undefined;
-        unstored = !replayed && outcome.result.error?.retryable === true;
         if (recordError !== undefined && outcome.result.error?.retryable === true) {
           // A transient failure is run again on redelivery anyway; its in-progress record, which could
           // not be deleted, expires with this invocation, and the message stays hidden until then
@@ -259,6 +256,9 @@ export class RequestProcessor {
         );
       }
       const failure = toTaniumError(error);
+      // Only a transient failure of the idempotency step may leave this delivery's record in progress; a
+      // conflict or an unreadable record is another delivery's completed one.
+      if (!failure.retryable) recordMayRemain = false;
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
       outcome = { result, startedAt, durationMs: this.deps.now() - startedAt };
     }
@@ -266,7 +266,6 @@ export class RequestProcessor {
       unrecorded,
       recordMayRemain,
       heldElsewhere,
-      unstored,
     });
   }
 
@@ -315,8 +314,7 @@ export class RequestProcessor {
       unrecorded = false,
       recordMayRemain = false,
       heldElsewhere = false,
-      unstored = false,
-    }: { unrecorded?: boolean; recordMayRemain?: boolean; heldElsewhere?: boolean; unstored?: boolean } = {},
+    }: { unrecorded?: boolean; recordMayRemain?: boolean; heldElsewhere?: boolean } = {},
   ): Disposition {
     const { result } = outcome;
     const transient = result.status === 'failed' && result.error?.retryable === true;
@@ -379,7 +377,9 @@ export class RequestProcessor {
         detail,
         ...(unrecorded ? { unrecorded } : {}),
         ...(recordMayRemain ? { recordMayRemain } : {}),
-        ...(unstored ? { unstored } : {}),
+        // No path stores a transient outcome: the run's is thrown back out of Powertools, and a failure
+        // before or of the idempotency step never reached it.
+        ...(transient ? { unstored: true as const } : {}),
       };
     }
     if (lastAttempt) {

@@ -990,6 +990,29 @@ describe('Family handler: redelivery backoff', () => {
     expect(visibilityEntries()).toEqual([]);
   });
 
+  it('backs off a refused reuse of a requestId whose result could not be published like any other', async () => {
+    // Prepare: the requestId's record is another request's, completed; then the bus refuses every entry
+    const { handler } = buildBackoffHandler();
+    await handler(closeConnection('req-reused'), lambdaContext());
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
+    });
+    const reuse = { ...closeConnection('req-reused'), parameters: { connection_id: 'remote:host-b:2:2' } };
+    const record = sqsRecord(reuse, { messageId: 'msg-reused', receiveCount: 1 });
+
+    // Act
+    await handler(sqsEvent(record), lambdaContext({ remainingMs: 100_000 }));
+
+    // Assess: the first backoff; no record of this delivery's can be left in progress to wait for
+    expect(visibilityEntries()).toEqual([
+      {
+        QueueUrl: QUEUE_URL,
+        Entries: [{ Id: '0', ReceiptHandle: record.receiptHandle, VisibilityTimeout: 30 }],
+      },
+    ]);
+  });
+
   it('keeps the record failed and logs a warning when ChangeMessageVisibility fails', async () => {
     // Prepare
     sqs
@@ -2068,6 +2091,25 @@ describe('Family handler: idempotent mutating actions', () => {
     expect((failure as Error).message).toMatch(
       /could not be published: .*not authorized.*\. Nothing of it was stored, as it failed transiently: invoking again runs it again$/,
     );
+  });
+
+  it('tells a direct caller that nothing was stored when the request could not run at all', async () => {
+    // Prepare: a bad function setting stops every request before the idempotency step; the bus refuses
+    eventBridge
+      .on(PutEventsCommand)
+      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+    const { handler } = buildHandler('connections', { env: { ...ENV, GET_FILE_MAX_BYTES: '512MB' } });
+
+    // Act
+    const failure = await handler(closeConnection('req-unrunnable'), lambdaContext()).catch(
+      (error: Error) => error,
+    );
+
+    // Assess
+    expect((failure as Error).message).toMatch(
+      /could not be published: .*not authorized.*\. Nothing of it was stored, as it failed transiently: invoking again runs it again$/,
+    );
+    expect(request).not.toHaveBeenCalled();
   });
 
   it('publishes the result at the deadline when the table never confirms the completed record', async () => {
