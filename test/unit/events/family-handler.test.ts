@@ -69,6 +69,14 @@ function transient(message = 'Tanium answered HTTP 503') {
   return new TaniumError('transient', message, { retryable: true, status: 503 });
 }
 
+/** PutEvents accepts the calls and fails every entry, each time. */
+function busFailsEveryEntry(): void {
+  eventBridge.on(PutEventsCommand).resolves({
+    FailedEntryCount: 1,
+    Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
+  });
+}
+
 let request: MockInstance<TaniumClient['request']>;
 
 beforeEach(() => {
@@ -840,6 +848,13 @@ describe('Family handler: redelivery backoff', () => {
     });
   const visibilityEntries = () =>
     sqs.commandCalls(ChangeMessageVisibilityBatchCommand).map((call) => call.args[0].input);
+  /** The one visibility change that hides `record` for `seconds`. */
+  const hiddenFor = (record: { receiptHandle: string }, seconds: number) => [
+    {
+      QueueUrl: QUEUE_URL,
+      Entries: [{ Id: '0', ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }],
+    },
+  ];
 
   beforeEach(() => {
     sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
@@ -867,12 +882,7 @@ describe('Family handler: redelivery backoff', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-2' }] });
-    expect(visibilityEntries()).toEqual([
-      {
-        QueueUrl: QUEUE_URL,
-        Entries: [{ Id: '0', ReceiptHandle: failing.receiptHandle, VisibilityTimeout: seconds }],
-      },
-    ]);
+    expect(visibilityEntries()).toEqual(hiddenFor(failing, seconds));
   });
 
   it('sends the visibility change to the queue URL the stack configured', async () => {
@@ -941,10 +951,7 @@ describe('Family handler: redelivery backoff', () => {
 
   it('backs off a record whose result could not be published, as after a transient failure', async () => {
     // Prepare: the bus refuses every entry; the second record's delivery is its last
-    eventBridge.on(PutEventsCommand).resolves({
-      FailedEntryCount: 1,
-      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
-    });
+    busFailsEveryEntry();
     const { handler } = buildBackoffHandler();
     const first = sqsRecord(listConnections('req-a'), { messageId: 'msg-a', receiveCount: 2 });
 
@@ -959,12 +966,7 @@ describe('Family handler: redelivery backoff', () => {
     expect(response).toEqual({
       batchItemFailures: [{ itemIdentifier: 'msg-a' }, { itemIdentifier: 'msg-b' }],
     });
-    expect(visibilityEntries()).toEqual([
-      {
-        QueueUrl: QUEUE_URL,
-        Entries: [{ Id: '0', ReceiptHandle: first.receiptHandle, VisibilityTimeout: 60 }],
-      },
-    ]);
+    expect(visibilityEntries()).toEqual(hiddenFor(first, 60));
   });
 
   it('leaves to the queue a mutation it could not record whose result could not be published either', async () => {
@@ -973,10 +975,7 @@ describe('Family handler: redelivery backoff', () => {
     dynamo
       .on(UpdateItemCommand)
       .rejects(Object.assign(new Error('throttled'), { name: 'ValidationException' }));
-    eventBridge.on(PutEventsCommand).resolves({
-      FailedEntryCount: 1,
-      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
-    });
+    busFailsEveryEntry();
     const { handler } = buildBackoffHandler();
 
     // Act
@@ -994,10 +993,7 @@ describe('Family handler: redelivery backoff', () => {
     // Prepare: the requestId's record is another request's, completed; then the bus refuses every entry
     const { handler } = buildBackoffHandler();
     await handler(closeConnection('req-reused'), lambdaContext());
-    eventBridge.on(PutEventsCommand).resolves({
-      FailedEntryCount: 1,
-      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
-    });
+    busFailsEveryEntry();
     const reuse = { ...closeConnection('req-reused'), parameters: { connection_id: 'remote:host-b:2:2' } };
     const record = sqsRecord(reuse, { messageId: 'msg-reused', receiveCount: 1 });
 
@@ -1005,12 +1001,7 @@ describe('Family handler: redelivery backoff', () => {
     await handler(sqsEvent(record), lambdaContext({ remainingMs: 100_000 }));
 
     // Assess: the first backoff; no record of this delivery's can be left in progress to wait for
-    expect(visibilityEntries()).toEqual([
-      {
-        QueueUrl: QUEUE_URL,
-        Entries: [{ Id: '0', ReceiptHandle: record.receiptHandle, VisibilityTimeout: 30 }],
-      },
-    ]);
+    expect(visibilityEntries()).toEqual(hiddenFor(record, 30));
   });
 
   it('keeps the record failed and logs a warning when ChangeMessageVisibility fails', async () => {
@@ -1207,10 +1198,7 @@ describe('Family handler: publishing', () => {
 
   it('fails the record when the entry keeps failing, so the request is redelivered', async () => {
     // Prepare
-    eventBridge.on(PutEventsCommand).resolves({
-      FailedEntryCount: 1,
-      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
-    });
+    busFailsEveryEntry();
     const { handler, logs, metrics } = buildHandler('connections');
 
     // Act
