@@ -10,7 +10,7 @@ import {
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse } from 'aws-lambda';
+import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { deleteFile, saveFile } from '../../../shared/actions/evidence.ts';
@@ -75,6 +75,18 @@ function busFailsEveryEntry(): void {
     FailedEntryCount: 1,
     Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }],
   });
+}
+
+/** The error a direct invocation of `payload` ends with when PutEvents refuses every call. */
+async function unpublishedMessage(
+  handler: (event: unknown, context: Context) => Promise<unknown>,
+  payload: unknown,
+): Promise<string> {
+  eventBridge
+    .on(PutEventsCommand)
+    .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+  const failure = await handler(payload, lambdaContext()).catch((error: Error) => error);
+  return (failure as Error).message;
 }
 
 let request: MockInstance<TaniumClient['request']>;
@@ -2046,18 +2058,13 @@ describe('Family handler: idempotent mutating actions', () => {
         name: 'ValidationException',
       }),
     );
-    eventBridge
-      .on(PutEventsCommand)
-      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
     const { handler } = buildHandler('connections');
 
     // Act
-    const failure = await handler(closeConnection('req-unpublished'), lambdaContext()).catch(
-      (error: Error) => error,
-    );
+    const message = await unpublishedMessage(handler, closeConnection('req-unpublished'));
 
     // Assess
-    expect((failure as Error).message).toMatch(
+    expect(message).toMatch(
       /could not be published: .*not authorized.*\. Its idempotency record could not be completed: invoking again may run the action again$/,
     );
   });
@@ -2065,36 +2072,26 @@ describe('Family handler: idempotent mutating actions', () => {
   it('tells a direct caller that nothing was stored of a mutation that failed transiently', async () => {
     // Prepare: Tanium answers 503, and the bus refuses the result
     request.mockRejectedValue(transient());
-    eventBridge
-      .on(PutEventsCommand)
-      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
     const { handler } = buildHandler('connections');
 
     // Act
-    const failure = await handler(closeConnection('req-nothing'), lambdaContext()).catch(
-      (error: Error) => error,
-    );
+    const message = await unpublishedMessage(handler, closeConnection('req-nothing'));
 
     // Assess
-    expect((failure as Error).message).toMatch(
+    expect(message).toMatch(
       /could not be published: .*not authorized.*\. Nothing of it was stored, as it failed transiently: invoking again runs it again$/,
     );
   });
 
   it('tells a direct caller that nothing was stored when the request could not run at all', async () => {
     // Prepare: a bad function setting stops every request before the idempotency step; the bus refuses
-    eventBridge
-      .on(PutEventsCommand)
-      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
     const { handler } = buildHandler('connections', { env: { ...ENV, GET_FILE_MAX_BYTES: '512MB' } });
 
     // Act
-    const failure = await handler(closeConnection('req-unrunnable'), lambdaContext()).catch(
-      (error: Error) => error,
-    );
+    const message = await unpublishedMessage(handler, closeConnection('req-unrunnable'));
 
     // Assess
-    expect((failure as Error).message).toMatch(
+    expect(message).toMatch(
       /could not be published: .*not authorized.*\. Nothing of it was stored, as it failed transiently: invoking again runs it again$/,
     );
     expect(request).not.toHaveBeenCalled();
