@@ -2465,7 +2465,7 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(request.mock.calls[0]?.[0].logContext).toEqual({ correlation_id: 'req-log' });
   });
 
-  it('logs a failure only the deployment can fix as a warning, with its message, and counts it by kind', async () => {
+  it('logs a failure only the deployment can fix as a warning, with its message, and counts it', async () => {
     // Prepare: Tanium refuses the token
     request.mockRejectedValue(
       new TaniumError('auth', 'Authentication failed (HTTP 401): Tanium rejected the API token.', {
