@@ -289,9 +289,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 
 /**
  * The error of a direct invocation whose result could not be published, saying what invoking again
- * does: replay a mutating action's stored result without calling Tanium; run it again after a transient
- * failure, which nothing stores; or, when its idempotency record could not be completed, maybe run it
- * again.
+ * does: replay a mutating action's stored result without calling Tanium; run it again when nothing was
+ * stored (a read-only action, a transient failure, a request that never reached the idempotency step);
+ * or, when its idempotency record could not be completed, maybe run it again.
  */
 function unpublished(disposition: Disposition, error: unknown): TaniumError {
   const { detail } = disposition;
@@ -299,9 +299,9 @@ function unpublished(disposition: Disposition, error: unknown): TaniumError {
   const final = disposition.kind === 'final' ? disposition : undefined;
   const again = !replayable(disposition)
     ? 'Its idempotency record could not be completed: invoking again may run the action again'
-    : final?.unstored
-      ? `Nothing of it was stored, as it failed transiently: invoking again runs it again${final.recordMayRemain ? ', once this invocation has timed out and its in-progress record has expired' : ''}`
-      : `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns the stored result of a mutating action without running it again`;
+    : final?.stored
+      ? `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns its stored result without running the action again`
+      : `Nothing of it was stored: invoking again runs it again${final?.recordMayRemain ? ', once this invocation has timed out and its in-progress record has expired' : ''}`;
   return new TaniumError(
     failure.kind,
     `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. ${again}`,

@@ -46,8 +46,8 @@ export type Disposition =
        * could not be deleted): a redelivery or a new invocation before then would find it.
        */
       recordMayRemain?: true;
-      /** A transient failure, which no record keeps: invoking again runs it again. */
-      unstored?: true;
+      /** A mutating action's outcome its idempotency record keeps (or replayed from it). */
+      stored?: true;
     }
   | {
       kind: 'retry';
@@ -200,6 +200,10 @@ export class RequestProcessor {
     // Until the idempotent run says otherwise: a failure inside it may leave its record in progress.
     let recordMayRemain = false;
     let heldElsewhere = false;
+    // Only a mutating action's outcome that went through the idempotency step completed (or was replayed
+    // from it): a transient one is thrown back out of Powertools, and a failure before or of the step
+    // never reached it.
+    let stored = false;
     try {
       if (this.deps.unrunnable) throw this.deps.unrunnable;
       const ctx = await this.actionContext(request, delivery);
@@ -222,6 +226,7 @@ export class RequestProcessor {
           .idempotency()
           .execute(key, run, delivery.lambdaContext, delivery.deadline));
         recordMayRemain = recordError !== undefined;
+        stored = replayed || (recordError === undefined && outcome.result.error?.retryable !== true);
         if (recordError !== undefined && outcome.result.error?.retryable === true) {
           // A transient failure is run again on redelivery anyway; its in-progress record, which could
           // not be deleted, expires with this invocation, and the message stays hidden until then
@@ -266,6 +271,7 @@ export class RequestProcessor {
       unrecorded,
       recordMayRemain,
       heldElsewhere,
+      stored,
     });
   }
 
@@ -314,7 +320,8 @@ export class RequestProcessor {
       unrecorded = false,
       recordMayRemain = false,
       heldElsewhere = false,
-    }: { unrecorded?: boolean; recordMayRemain?: boolean; heldElsewhere?: boolean } = {},
+      stored = false,
+    }: { unrecorded?: boolean; recordMayRemain?: boolean; heldElsewhere?: boolean; stored?: boolean } = {},
   ): Disposition {
     const { result } = outcome;
     const transient = result.status === 'failed' && result.error?.retryable === true;
@@ -377,9 +384,7 @@ export class RequestProcessor {
         detail,
         ...(unrecorded ? { unrecorded } : {}),
         ...(recordMayRemain ? { recordMayRemain } : {}),
-        // No path stores a transient outcome: the run's is thrown back out of Powertools, and a failure
-        // before or of the idempotency step never reached it.
-        ...(transient ? { unstored: true as const } : {}),
+        ...(stored ? { stored } : {}),
       };
     }
     if (lastAttempt) {

@@ -385,7 +385,7 @@ describe('Family handler: event shapes', () => {
     // Assess: the message names the request id to invoke again with; Tanium sees one call
     expect(failure).toBeInstanceOf(TaniumError);
     expect((failure as Error).message).toMatch(
-      /^Request sync-1 ended \(success\) but its Action Result event could not be published: .*not authorized.*Invoking again with "requestId": "sync-1" returns the stored result/,
+      /^Request sync-1 ended \(success\) but its Action Result event could not be published: .*not authorized.*Invoking again with "requestId": "sync-1" returns its stored result without running the action again$/,
     );
     expect(again).toMatchObject({ requestId: 'sync-1', status: 'success' });
     expect(request).toHaveBeenCalledTimes(1);
@@ -2079,7 +2079,7 @@ describe('Family handler: idempotent mutating actions', () => {
 
     // Assess
     expect(message).toMatch(
-      /could not be published: .*not authorized.*\. Nothing of it was stored, as it failed transiently: invoking again runs it again$/,
+      /could not be published: .*not authorized.*\. Nothing of it was stored: invoking again runs it again$/,
     );
   });
 
@@ -2092,9 +2092,22 @@ describe('Family handler: idempotent mutating actions', () => {
 
     // Assess
     expect(message).toMatch(
-      /could not be published: .*not authorized.*\. Nothing of it was stored, as it failed transiently: invoking again runs it again$/,
+      /could not be published: .*not authorized.*\. Nothing of it was stored: invoking again runs it again$/,
     );
     expect(request).not.toHaveBeenCalled();
+  });
+
+  it('tells a direct caller of a read-only action that invoking again runs it again', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const message = await unpublishedMessage(handler, listConnections('req-read'));
+
+    // Assess: nothing stores a read-only result
+    expect(message).toMatch(
+      /^Request req-read ended \(success\) .*\. Nothing of it was stored: invoking again runs it again$/,
+    );
   });
 
   it('publishes the result at the deadline when the table never confirms the completed record', async () => {
