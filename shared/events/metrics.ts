@@ -13,7 +13,7 @@ export interface RequestObservation {
   durationMs: number;
   /** A mutating action that ran but whose idempotency record could not be completed. */
   unrecorded?: boolean;
-  /** A failure only the deployment's owner can fix (isServiceFailure). */
+  /** A failure only the deployment's owner can fix (isServiceFailure), to count now. */
   serviceFailure?: boolean;
   /** The stored result of an earlier delivery, published again: it says nothing about now. */
   replayed?: boolean;
@@ -103,7 +103,7 @@ export class PowertoolsActionMetrics implements ActionMetrics {
     if (observation.retrying) tally.retries += 1;
     if (observation.unrecorded) tally.unrecorded += 1;
     tally.durations.push(observation.durationMs);
-    if (observation.serviceFailure && !observation.retrying && !observation.replayed) {
+    if (observation.serviceFailure && !observation.replayed) {
       this.family.serviceFailures += 1;
     }
   }

@@ -345,6 +345,8 @@ export class RequestProcessor {
       retrying,
       durationMs: detail.durationMs,
       ...(unrecorded ? { unrecorded } : {}),
+      // Counted at every attempt: only a bad function setting is one and retried, and only a deployment
+      // cures it, so its requests would otherwise reach the alarm minutes later, once they give up.
       ...(isServiceFailure(result) ? { serviceFailure: true } : {}),
       ...(replayed ? { replayed } : {}),
     });

@@ -2642,7 +2642,7 @@ describe('Family handler: container state, logs and metrics', () => {
     ]);
     expect(credentialReads.count).toBe(0);
     expect(logs.filter((line) => line.message === 'The function configuration is invalid')).toHaveLength(1);
-    // Retryable, yet no time cures it: a service failure, counted by the metrics once no longer retrying
+    // Retryable, yet no time cures it: a service failure at every attempt, not only once it gives up
     expect(observations.map((o) => [o.serviceFailure === true, o.retrying])).toEqual([
       [true, true],
       [true, false],

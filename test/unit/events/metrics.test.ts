@@ -115,9 +115,10 @@ describe('per-action metrics', () => {
       });
     const documents = emitted(() => {
       for (let i = 0; i < 4; i++) failed({ serviceFailure: true });
-      // Other failures, a transient one left for redelivery, and a stored failure replayed
-      failed();
+      // A bad function setting on an attempt before the last counts too; other failures, and a stored
+      // failure replayed, do not
       failed({ serviceFailure: true, retrying: true });
+      failed();
       failed({ serviceFailure: true, replayed: true });
       metrics.unpublished();
       metrics.flush();
@@ -125,7 +126,7 @@ describe('per-action metrics', () => {
 
     const family = documents.find((document) => METRIC_NAMES.serviceFailures in document);
     expect(family).toMatchObject({
-      [METRIC_NAMES.serviceFailures]: 4,
+      [METRIC_NAMES.serviceFailures]: 5,
       [METRIC_NAMES.unpublished]: 1,
       service: 'connections',
     });
