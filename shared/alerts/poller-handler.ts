@@ -169,45 +169,46 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
 
     let budget = remaining - settings.reserveSeconds * 1000;
     if (settings.maxRunSeconds > 0) budget = Math.min(budget, settings.maxRunSeconds * 1000);
-    let source: AlertSource;
+    let report: RunReport;
+    // runPoller reports Tanium, publishing and state failures in its report. Anything thrown is a failed
+    // run as well (its metric, its log line), then thrown again: the credentials read above all, since a
+    // missing or unusable secret is the commonest reason a new deployment's poller fails.
+    let thrown: unknown;
     try {
       // Bounded like the run itself: a stalled Secrets Manager otherwise ends the run as a bare timeout.
-      source = await credentialsByDeadline(
+      const source = await credentialsByDeadline(
         alertSource(settings, logger),
         started + Math.max(0, budget),
         logger,
       );
+      report = await runPoller(
+        {
+          source,
+          store,
+          publisher,
+          logger,
+          owner: context?.awsRequestId ?? randomUUID(),
+          stopAt: started + Math.max(0, budget),
+          leaseUntil: started + remaining + LEASE_MARGIN_MS,
+          ...(options.now ? { now: options.now } : {}),
+        },
+        settings,
+      );
     } catch (error) {
-      // A failed run like any other (its metric, its log line): a missing or unusable secret is the
-      // commonest reason a new deployment's poller fails.
+      thrown = error;
       const failure = toTaniumError(error);
-      const report: RunReport = {
+      report = {
         ...emptyRunReport(),
         status: 'failed',
         stoppedBy: 'error',
         error: { kind: failure.kind, message: failure.message },
       };
-      metrics.record(report);
-      logger.error('Alert poller run failed', { ...report });
-      throw error;
     }
-    const report = await runPoller(
-      {
-        source,
-        store,
-        publisher,
-        logger,
-        owner: context?.awsRequestId ?? randomUUID(),
-        stopAt: started + Math.max(0, budget),
-        leaseUntil: started + remaining + LEASE_MARGIN_MS,
-        ...(options.now ? { now: options.now } : {}),
-      },
-      settings,
-    );
     metrics.record(report);
     const summary = { ...report };
     if (report.status === 'failed') {
       logger.error('Alert poller run failed', summary);
+      if (thrown !== undefined) throw thrown;
       const error = report.error;
       throw new TaniumError(
         (error?.kind as TaniumError['kind']) ?? 'tanium',

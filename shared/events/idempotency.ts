@@ -182,18 +182,16 @@ function boundedRun<T>(start: (hooks: RunHooks) => Promise<T>, saveBy: number | 
 export const IDEMPOTENCY_EXPIRES_SECONDS = 14 * 24 * 3600;
 
 /** Thrown out of the idempotent function so Powertools deletes the in-progress record instead of storing it. */
-/** Thrown so that Powertools deletes the in-progress record instead of storing the outcome. */
-class UnstoredOutcome extends Error {
+class RetryableOutcome extends Error {
   readonly outcome: StoredOutcome;
   constructor(outcome: StoredOutcome) {
     super(outcome.result.message);
-    this.name = 'UnstoredOutcome';
+    this.name = 'RetryableOutcome';
     this.outcome = outcome;
   }
 }
 
-/** Transient failures: run for real again on redelivery. */
-function isUnstored(outcome: StoredOutcome): boolean {
+function isRetryable(outcome: StoredOutcome): boolean {
   return outcome.result.status === 'failed' && outcome.result.error?.retryable === true;
 }
 
@@ -258,7 +256,7 @@ export function createIdempotentExecutor(options: {
   const idempotent = makeIdempotent(
     async (_key: IdempotencyKey, run: () => Promise<StoredOutcome>): Promise<RecordedOutcome> => {
       const outcome = await run();
-      if (isUnstored(outcome)) throw new UnstoredOutcome(outcome);
+      if (isRetryable(outcome)) throw new RetryableOutcome(outcome);
       return recorded(outcome);
     },
     { persistenceStore, config, keyPrefix: options.keyPrefix },
@@ -284,7 +282,7 @@ export function createIdempotentExecutor(options: {
         if (produced !== undefined) return { outcome: produced, replayed: false };
         return { outcome: replayedOutcome(record, key), replayed: true };
       } catch (error) {
-        if (error instanceof UnstoredOutcome) return { outcome: error.outcome, replayed: false };
+        if (error instanceof RetryableOutcome) return { outcome: error.outcome, replayed: false };
         if (error instanceof UnreadableRecord) throw error;
         const name = error instanceof Error ? error.name : '';
         // The action ran but its record could not be completed (or deleted): a final result is published
