@@ -187,7 +187,8 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
           store,
           publisher,
           logger,
-          owner: context?.awsRequestId ?? randomUUID(),
+          // One name per run: Lambda may deliver a scheduled invocation twice at once, under one request id.
+          owner: `${context?.awsRequestId ?? 'run'}/${randomUUID()}`,
           stopAt: started + Math.max(0, budget),
           leaseUntil: started + remaining + LEASE_MARGIN_MS,
           ...(options.now ? { now: options.now } : {}),

@@ -133,7 +133,7 @@ export interface PollerDeps {
   store: StateStore;
   publisher: AlertPublisher;
   logger: PollerLogger;
-  /** Identifies this run in the lease (the Lambda request id). */
+  /** Names this run in the lease: unique per run (the Lambda request id and a random part). */
   owner: string;
   /** Epoch ms (Date.now scale): no Tanium request or publish starts after this. */
   stopAt: number;
@@ -405,7 +405,7 @@ class PollerRun {
         logger.error('Another poller run took over the state; stopping without saving', {
           owner,
         });
-        return { ...this.report, status: 'lease_lost' };
+        return this.leaseLost();
       }
       failure = toTaniumError(error);
     }
@@ -422,13 +422,23 @@ class PollerRun {
       try {
         if (this.readFailed) await this.publishEligible(true);
       } catch (error) {
-        if (error instanceof LeaseLostError) return { ...this.report, status: 'lease_lost' };
+        if (error instanceof LeaseLostError) return this.leaseLost();
         logger.warn('Publishing after a failure failed too', { error: toTaniumError(error).message });
       }
       // Set after that publishing, whose time limit must not pass a thrown failure off as the limit's.
       this.report.stoppedBy = stoppedBy;
     }
     return this.finish(failure);
+  }
+
+  /**
+   * Stops a run whose save was refused. The lease is released all the same: the release only acts while
+   * this run still holds it (a refusal for any other reason than a takeover), and a lease left to expire
+   * would skip every run until the function's timeout had passed.
+   */
+  private async leaseLost(): Promise<RunReport> {
+    await this.releaseLease();
+    return { ...this.report, status: 'lease_lost' };
   }
 
   private async finish(failure?: TaniumError): Promise<RunReport> {
@@ -450,6 +460,11 @@ class PollerRun {
         { count: this.futureKeys.size, newest: new Date(this.newestSeen).toISOString() },
       );
     }
+    await this.releaseLease();
+    return report;
+  }
+
+  private async releaseLease(): Promise<void> {
     try {
       await this.deps.store.release(this.deps.owner);
     } catch (error) {
@@ -457,7 +472,6 @@ class PollerRun {
         error: toTaniumError(error).message,
       });
     }
-    return report;
   }
 
   /**

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod/mini';
 import { awsCallError } from '../config/aws-errors.ts';
 import { POLLER_KEY_PREFIX } from '../config/state-keys.ts';
@@ -125,9 +127,26 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 /**
+ * Whether the item a failed save's condition found is that save's own write: the SDK sends an update
+ * again when its answer was lost (a timeout, a reset), and the resend then fails the version check its
+ * first landing moved on. Each save writes an id of its own, so no other write passes for it.
+ */
+function ownWriteLanded(error: unknown, saveId: string): boolean {
+  const item = (error as { Item?: Parameters<typeof unmarshall>[0] }).Item;
+  if (!item) return false;
+  try {
+    return unmarshall(item).saveId === saveId;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The poller's state in the DynamoDB table shared with the idempotency records (partition key `id`).
  * The item never gets an `expiration`, so the table's TTL leaves it alone. Every write is conditional:
- * the lease on owner and expiry, a save on owner and version, so two runs can never both advance it.
+ * the lease on expiry, a save on owner and version, so two runs can never both advance it. An owner
+ * names one run: a run never takes a lease its own name holds, since two deliveries of one scheduled
+ * invocation share its request id and may run at once.
  */
 export class DynamoStateStore implements StateStore {
   private readonly documents: DynamoDBDocumentClient;
@@ -153,7 +172,7 @@ export class DynamoStateStore implements StateStore {
           Key: { id: this.key },
           UpdateExpression:
             'SET leaseOwner = :owner, leaseUntil = :until, #version = if_not_exists(#version, :zero)',
-          ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
+          ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now',
           ExpressionAttributeNames: { '#version': 'version' },
           ExpressionAttributeValues: { ':owner': owner, ':until': leaseUntil, ':now': now, ':zero': 0 },
           ReturnValues: 'ALL_NEW',
@@ -168,7 +187,9 @@ export class DynamoStateStore implements StateStore {
 
   async save(owner: string, version: number, checkpoint: Checkpoint): Promise<number> {
     const next = version + 1;
+    const saveId = randomUUID();
     const values: Record<string, unknown> = {
+      ':saveId': saveId,
       ':owner': owner,
       ':version': version,
       ':next': next,
@@ -176,7 +197,13 @@ export class DynamoStateStore implements StateStore {
       ':recent': JSON.stringify(checkpoint.recent),
       ':updatedAt': new Date().toISOString(),
     };
-    const sets = ['#version = :next', 'floor = :floor', 'recent = :recent', 'updatedAt = :updatedAt'];
+    const sets = [
+      '#version = :next',
+      'floor = :floor',
+      'recent = :recent',
+      'updatedAt = :updatedAt',
+      'saveId = :saveId',
+    ];
     const removes: string[] = [];
     const optional = {
       olderCount: checkpoint.olderCount,
@@ -202,10 +229,14 @@ export class DynamoStateStore implements StateStore {
           ConditionExpression: 'leaseOwner = :owner AND #version = :version',
           ExpressionAttributeNames: { '#version': 'version' },
           ExpressionAttributeValues: values,
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
     } catch (error) {
-      if (isConditionFailure(error)) throw new LeaseLostError(undefined, { cause: error });
+      if (isConditionFailure(error)) {
+        if (ownWriteLanded(error, saveId)) return next;
+        throw new LeaseLostError(undefined, { cause: error });
+      }
       throw awsCallError(`Unable to save the poller checkpoint ${this.where}`, error);
     }
     return next;

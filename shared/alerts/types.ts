@@ -71,7 +71,10 @@ export interface LeasedState {
 
 /** Persistence with a lease: at most one run holds it, and every save is fenced by owner and version. */
 export interface StateStore {
-  /** The state, or undefined when another live run holds the lease. */
+  /**
+   * The state, or undefined while a lease is live, whoever holds it: `owner` names one run, never reused
+   * (two deliveries of one scheduled invocation may run at once under its request id).
+   */
   acquire(owner: string, leaseUntil: number, now: number): Promise<LeasedState | undefined>;
   /** Saves and returns the new version; throws LeaseLostError when another run took over. */
   save(owner: string, version: number, checkpoint: Checkpoint): Promise<number>;

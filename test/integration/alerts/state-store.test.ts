@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../../../shared/alerts/errors.ts';
 import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.ts';
@@ -27,6 +28,51 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(first).toEqual({ checkpoint: undefined, version: 0 });
     expect(whileHeld).toBeUndefined();
     expect(afterExpiry).toEqual({ checkpoint: undefined, version: 0 });
+  });
+
+  it('gives a live lease to no run, not even one under the same name', async () => {
+    // Prepare: two deliveries of one scheduled invocation carry the same request id
+    await store.acquire('req-1', NOW + 60_000, NOW);
+
+    // Act
+    const again = await store.acquire('req-1', NOW + 60_000, NOW + 1_000);
+
+    // Assess
+    expect(again).toBeUndefined();
+  });
+
+  it('counts a save the SDK sent again after its answer was lost as saved', async () => {
+    // Prepare: the first save lands, but its answer is lost; the SDK's resend then finds version 1
+    const client = new DynamoDBClient({ maxAttempts: 3 });
+    let saves = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        const input = args.input as { ConditionExpression?: string };
+        if (input.ConditionExpression?.includes(':version') && ++saves === 1) {
+          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+        }
+        return result;
+      },
+      { step: 'finalizeRequest', name: 'loseFirstSaveAnswer', priority: 'low' },
+    );
+    const flaky = new DynamoStateStore(client, TABLE, stateKey('default'));
+    await flaky.acquire('run-a', NOW + 60_000, NOW);
+
+    // Act
+    const version = await flaky.save('run-a', 0, checkpoint(NOW - 5_000));
+    const nextVersion = await flaky.save('run-a', version, checkpoint(NOW - 4_000));
+
+    // Assess: sent twice, counted once, and the run goes on from there
+    expect(saves).toBe(2);
+    expect(version).toBe(1);
+    expect(nextVersion).toBe(2);
+    await flaky.release('run-a');
+    expect(await store.acquire('run-b', NOW + 60_000, NOW + 1_000)).toEqual({
+      checkpoint: checkpoint(NOW - 4_000),
+      version: 2,
+    });
+    client.destroy();
   });
 
   it('refuses the save of a run whose expired lease another run took, even at the same version', async () => {
@@ -69,9 +115,11 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
 
     // Act
     await store.save('run-a', 0, inside);
-    const saved = await store.acquire('run-a', NOW + 60_000, NOW + 1_000);
-    await store.save('run-a', 1, checkpoint(NOW - 3_000));
-    const after = await store.acquire('run-a', NOW + 60_000, NOW + 2_000);
+    await store.release('run-a');
+    const saved = await store.acquire('run-b', NOW + 60_000, NOW + 1_000);
+    await store.save('run-b', 1, checkpoint(NOW - 3_000));
+    await store.release('run-b');
+    const after = await store.acquire('run-c', NOW + 60_000, NOW + 2_000);
 
     // Assess: the later save omits them, so the store removes them rather than keep stale ones
     expect(saved?.checkpoint).toEqual(inside);

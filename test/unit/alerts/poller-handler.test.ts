@@ -5,7 +5,7 @@ import type { RunReport } from '../../../shared/alerts/types.ts';
 import { ConfigError, DeadlineError } from '../../../shared/tanium/errors.ts';
 import { failure } from '../../helpers/failure.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
-import { CapturePublisher, silentLogger } from './fake-alerts.ts';
+import { CapturePublisher, duplicates, FakeAlerts, silentLogger, T0 } from './fake-alerts.ts';
 
 describe('Alert poller handler: reading the credentials', () => {
   it("fails the run in time when the credentials cannot be read before the run's budget ends", async () => {
@@ -61,5 +61,34 @@ describe('Alert poller handler: reading the credentials', () => {
     expect(silentLogger.errors).toEqual(['Alert poller run failed']);
     expect(silentLogger.errorFields[0]).toMatchObject({ error: { kind: 'config' } });
     expect(publisher.calls).toBe(0);
+  });
+});
+
+describe('Alert poller handler: the lease', () => {
+  it('lets one of two deliveries of the same scheduled invocation publish, not both', async () => {
+    // Prepare: Lambda may deliver an asynchronous invocation twice at once, under one request id
+    const tanium = new FakeAlerts();
+    tanium.addSteady(30, 1000, T0 - 60_000);
+    const publisher = new CapturePublisher();
+    const store = new MemoryStateStore();
+    const handler = () =>
+      createPollerHandler({
+        env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+        source: tanium,
+        store,
+        publisher,
+        logger: silentLogger,
+        metrics: { record() {} },
+        now: () => T0,
+      });
+    const context = lambdaContext({ awsRequestId: 'scheduled-1', remainingMs: 60_000 });
+
+    // Act: two containers, one event
+    const reports = await Promise.all([handler()({}, context), handler()({}, context)]);
+
+    // Assess
+    expect(reports.map((report) => report.status).sort()).toEqual(['caught_up', 'skipped']);
+    expect(publisher.ids).toHaveLength(30);
+    expect(duplicates(publisher.ids)).toEqual([]);
   });
 });

@@ -1488,6 +1488,21 @@ describe('Alert poller: concurrency', () => {
     expect(publisher.calls).toBe(2);
     expect(store.version).toBe(2);
   });
+
+  it('releases the lease when a save is refused while it still holds it, so the next run is not skipped', async () => {
+    // Prepare: a refusal that is no takeover (the version moved under the same owner)
+    tanium.addSteady(60, 1000, T0);
+    publisher.afterPublish = (call) => {
+      if (call === 2) store.version += 1;
+    };
+    // Act
+    const report = await poll();
+    publisher.afterPublish = undefined;
+    const next = await poll();
+    // Assess
+    expect(report.status).toBe('lease_lost');
+    expect(next.status).not.toBe('skipped');
+  });
 });
 
 describe('Alert poller: intel doc names', () => {
