@@ -1,3 +1,4 @@
+import { DEFAULT_FUNCTIONS } from '../../infra/function-defaults.ts';
 import { FAMILIES, type Family } from '../../shared/actions/types.ts';
 import { createFamilyHandler, type FamilyHandler } from '../../shared/events/family-handler.ts';
 import type { EventLogger } from '../../shared/events/logging.ts';
@@ -17,6 +18,7 @@ export function functionEnv(resources: LocalResources, family: Family): Record<s
     MAX_RECEIVE_COUNT: String(LOCAL_MAX_RECEIVE_COUNT),
     QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(resources.visibilityTimeoutSeconds),
     QUEUE_URL: resources.queues[family].url,
+    BATCH_SIZE: String(DEFAULT_FUNCTIONS[family].batchSize),
     POWERTOOLS_SERVICE_NAME: family,
   };
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
+import { answerLimitBytes } from './answer-limit.ts';
 import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from './environment.ts';
 
 /**
@@ -34,6 +35,12 @@ export interface Settings {
    */
   vaultSpoolMaxBytes: number;
   metricsNamespace: string;
+  /**
+   * The largest Tanium answer one request reads (config/answer-limit.ts), from the memory Lambda gives
+   * the function (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) and BATCH_SIZE, the records its queue hands over at
+   * once.
+   */
+  maxAnswerBytes: number;
 }
 
 export const SETTING_DEFAULTS = {
@@ -57,6 +64,10 @@ const environmentSchema = z.object({
   GET_FILE_MAX_BYTES: envInteger(1, Number.MAX_SAFE_INTEGER),
   VAULT_SPOOL_MAX_BYTES: envInteger(0, Number.MAX_SAFE_INTEGER),
   POWERTOOLS_METRICS_NAMESPACE: envText,
+  // Set by Lambda: its own range.
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: envInteger(128, 10_240),
+  // SQS's own range for a Lambda event source.
+  BATCH_SIZE: envInteger(1, 10_000),
 });
 
 /** Reads and validates the function configuration (blank variables count as unset). */
@@ -67,6 +78,7 @@ export function loadSettings(env: Env = process.env): Settings {
     getFileMaxBytes: e.GET_FILE_MAX_BYTES ?? SETTING_DEFAULTS.getFileMaxBytes,
     vaultSpoolMaxBytes: e.VAULT_SPOOL_MAX_BYTES ?? SETTING_DEFAULTS.vaultSpoolMaxBytes,
     metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE ?? SETTING_DEFAULTS.metricsNamespace,
+    maxAnswerBytes: answerLimitBytes(e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, e.BATCH_SIZE),
   };
   if (e.EVENT_BUS_NAME !== undefined) settings.eventBusName = e.EVENT_BUS_NAME;
   if (e.VAULT_BUCKET !== undefined) settings.vaultBucket = e.VAULT_BUCKET;

@@ -121,7 +121,7 @@ export class FamilyRuntime {
     this.clients ??= new TaniumClientCache({
       ...credentialReads(this.options),
       logger: clientLogger(this.logger),
-      ...(this.options.clientOptions ? { clientOptions: this.options.clientOptions } : {}),
+      clientOptions: { maxJsonBytes: this.settings().maxAnswerBytes, ...this.options.clientOptions },
     });
     return this.clients.get();
   }

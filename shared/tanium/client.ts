@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
+import { MAX_ANSWER_BYTES } from '../config/answer-limit.ts';
 import {
   assertHasCredential,
   credentialFingerprint,
@@ -91,8 +92,6 @@ export interface ClientLogger {
 
 const silentLogger: ClientLogger = { debug() {}, warn() {}, debugEnabled: () => false };
 
-export const MAX_JSON_BYTES = 50 * 1024 * 1024;
-
 /**
  * The session a login answered, trimmed. One the header cannot carry would be cached and fail every
  * later call before sending, never with the 401 that starts a new login. The value is not quoted in the
@@ -159,7 +158,7 @@ export class TaniumClient {
     options: {
       logger?: ClientLogger;
       random?: () => number;
-      /** The largest JSON answer read (default MAX_JSON_BYTES); a larger one is an error. */
+      /** The largest answer read whole (default MAX_ANSWER_BYTES); a larger one is a too_large error. */
       maxJsonBytes?: number;
     } = {},
   ) {
@@ -173,7 +172,7 @@ export class TaniumClient {
     this.entry = sessionEntry(credentialFingerprint(credentials));
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
-    this.maxJsonBytes = options.maxJsonBytes ?? MAX_JSON_BYTES;
+    this.maxJsonBytes = options.maxJsonBytes ?? MAX_ANSWER_BYTES;
     this.agent = agentFor(credentials);
     // Once per origin and setting: a rotated secret that turns verification off must still be heard.
     if (!credentials.verifyServerCert) {
@@ -611,6 +610,11 @@ function header(headers: IncomingHttpHeaders, name: string): string {
  * Reads a JSON answer whole, up to `limit` bytes. Listeners rather than async iteration: this runs for
  * every request, and an async iterator costs a promise per chunk.
  */
+function megabytes(bytes: number): string {
+  if (bytes < 1_000_000) return `${bytes.toLocaleString('en-US')} bytes`;
+  return `${(bytes / 1_000_000).toLocaleString('en-US', { maximumFractionDigits: 1 })} MB`;
+}
+
 function readText(body: Body, limit: number): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -619,7 +623,11 @@ function readText(body: Body, limit: number): Promise<string> {
       size += chunk.length;
       if (size > limit) {
         body.destroy();
-        reject(new TooLargeError('Response from server is too large'));
+        reject(
+          new TooLargeError(
+            `Tanium's answer is larger than ${megabytes(limit)}, the most this function reads for one request: ask for fewer rows (a lower limit)`,
+          ),
+        );
         return;
       }
       chunks.push(chunk);

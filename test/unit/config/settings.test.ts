@@ -19,6 +19,8 @@ describe('Function settings', () => {
       GET_FILE_MAX_BYTES: '1048576',
       VAULT_SPOOL_MAX_BYTES: '0',
       POWERTOOLS_METRICS_NAMESPACE: 'TaniumTR',
+      BATCH_SIZE: '5',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
     };
 
     // Act
@@ -35,7 +37,21 @@ describe('Function settings', () => {
       getFileMaxBytes: 1_048_576,
       vaultSpoolMaxBytes: 0,
       metricsNamespace: 'TaniumTR',
+      // A tenth of 512 MiB, shared by a batch of 5 records
+      maxAnswerBytes: 10_737_418,
     });
+  });
+
+  it("caps one answer at 50 MiB however much memory the function has, and reads memory Lambda's way", () => {
+    // Act
+    const large = loadSettings({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '10240', BATCH_SIZE: '1' });
+    const small = loadSettings({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128', BATCH_SIZE: '10' });
+    const outsideLambda = loadSettings({ BATCH_SIZE: '10' });
+
+    // Assess
+    expect(large.maxAnswerBytes).toBe(52_428_800);
+    expect(small.maxAnswerBytes).toBe(1_342_177);
+    expect(outsideLambda.maxAnswerBytes).toBe(52_428_800);
   });
 
   it('uses the defaults when variables are unset or blank', () => {
@@ -48,6 +64,7 @@ describe('Function settings', () => {
       getFileMaxBytes: 536_870_912,
       vaultSpoolMaxBytes: 1_073_741_824,
       metricsNamespace: 'TaniumThreatResponse',
+      maxAnswerBytes: 52_428_800,
     });
   });
 

@@ -1,0 +1,22 @@
+/** The most of one Tanium answer the client reads whole (JSON or error text), whatever the memory. */
+export const MAX_ANSWER_BYTES = 50 * 1024 * 1024;
+
+/**
+ * An answer read whole is held about five times over while its request runs: the body, the parsed value,
+ * the result, the event and their serialisations. One answer may take a tenth of the function's memory
+ * divided among the records that run at once, which leaves the rest to the runtime, so a batch of
+ * requests with a huge `limit` fails each request by name instead of running the container out of
+ * memory, which would lose the results of the whole batch.
+ */
+const MEMORY_PER_ANSWER_DIVISOR = 10;
+
+/**
+ * The largest answer one request reads in a function of `memoryMiB` (Lambda's
+ * AWS_LAMBDA_FUNCTION_MEMORY_SIZE) running `recordsAtOnce` records concurrently (its SQS batch size).
+ * Without a memory size (the CLI, tests), MAX_ANSWER_BYTES.
+ */
+export function answerLimitBytes(memoryMiB: number | undefined, recordsAtOnce = 1): number {
+  if (memoryMiB === undefined) return MAX_ANSWER_BYTES;
+  const share = Math.floor((memoryMiB * 1024 * 1024) / (MEMORY_PER_ANSWER_DIVISOR * recordsAtOnce));
+  return Math.min(MAX_ANSWER_BYTES, share);
+}
