@@ -90,7 +90,10 @@ export interface EnvironmentConfig {
    * parses the 1.3 MB map when the function starts: about 30 ms more on every cold start.
    */
   readonly sourceMaps: boolean;
-  /** Largest archive or extracted file the evidence function accepts (tanium-api.md 2.17). */
+  /**
+   * Largest archive, extracted file, and total extracted from one archive the evidence function accepts
+   * (tanium-api.md 2.17).
+   */
   readonly getFileMaxBytes: number;
   readonly functions: Readonly<Record<FunctionName, FunctionSettings>>;
   readonly poller: PollerConfig;

@@ -23,6 +23,13 @@ export function getFileTooLarge(maxBytes: number): TooLargeError {
   );
 }
 
+/** All files of one archive together over the cap: a deflate bomb spread over entries each under it. */
+export function archiveContentTooLarge(maxBytes: number): TooLargeError {
+  return new TooLargeError(
+    `Files extracted from the archive total more than the maximum of ${maxBytes} bytes allowed by GET_FILE_MAX_BYTES`,
+  );
+}
+
 interface S3LikeError {
   name?: string;
   message?: string;

@@ -59,7 +59,7 @@ export interface StoreArchiveOptions {
   host?: string;
   remotePath?: string;
   requestId?: string;
-  /** GET_FILE_MAX_BYTES: applies to the archive and to each extracted file. */
+  /** GET_FILE_MAX_BYTES: applies to the archive, to each extracted file and to all of them together. */
   maxBytes: number;
   /** The response's Content-Length, checked against maxBytes before reading. */
   contentLength?: number;

@@ -374,8 +374,9 @@ export class Vault {
   /**
    * The get file pipeline: reads the downloaded zip once (decrypting and inflating while streaming),
    * stores every file entry (and, by policy, the archive itself) and returns one result item per stored
-   * file, extracted files first. Errors: TooLargeError (GET_FILE_MAX_BYTES), ArchiveError
-   * (`Error while creating file. ...`), VaultError, or the body's own error (a reset stays retryable).
+   * file, extracted files first. Errors: TooLargeError (GET_FILE_MAX_BYTES: the archive, each file, all
+   * files together), ArchiveError (`Error while creating file. ...`), VaultError, or the body's own
+   * error (a reset stays retryable).
    */
   async storeArchive(body: ByteStream, options: StoreArchiveOptions): Promise<VaultFileItem[]> {
     const keep = options.keep ?? 'extract';
@@ -415,6 +416,11 @@ export class Vault {
       password: options.password ?? 'infected',
       maxArchiveBytes: options.maxBytes,
       maxEntryBytes: options.maxBytes,
+      // Tanium's archive holds the one file asked for, which the per-entry cap already bounds, and the
+      // function's timeout and spool are sized for one file of the cap: all entries together get the same
+      // cap, so entries each under it cannot add up to hundreds of GiB of inflating and uploading. Checked
+      // under keep=archive too, where the entries are still inflated to verify them.
+      maxTotalBytes: options.maxBytes,
       maxEntries: this.maxArchiveEntries,
       tooLarge,
     });

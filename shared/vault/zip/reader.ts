@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import * as zlib from 'node:zlib';
-import { ArchiveError, getFileTooLarge } from '../errors.ts';
+import { ArchiveError, archiveContentTooLarge, getFileTooLarge } from '../errors.ts';
 import { crc32 } from './crc32.ts';
 import { decodeEntryName, baseName as pathBaseName } from './names.ts';
 import { ByteSource, truncatedArchive } from './source.ts';
@@ -80,6 +80,11 @@ export interface ZipReaderOptions {
   maxArchiveBytes?: number;
   /** Maximum number of extracted bytes per entry; checked while inflating. */
   maxEntryBytes?: number;
+  /**
+   * Maximum number of extracted bytes of all entries together (directories' data included); checked
+   * while inflating, failing with the `archiveContentTooLarge` TooLargeError.
+   */
+  maxTotalBytes?: number;
   /** The error thrown when a limit is exceeded (default: the GET_FILE_MAX_BYTES TooLargeError). */
   tooLarge?: (maxBytes: number) => Error;
   /** Buffer of each entry stream, in bytes (default 1 MiB). */
@@ -133,6 +138,8 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
   private readonly tooLarge: (maxBytes: number) => Error;
   private started = false;
   private entryCount = 0;
+  /** Extracted bytes of the entries already read to their end. */
+  private extractedBefore = 0;
 
   constructor(
     input: AsyncIterable<Uint8Array | string>,
@@ -168,7 +175,14 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
             `The archive holds more than ${maxEntries} entries, more than get file extracts`,
           );
         }
-        current = new EntryPump(header, this.source, this.password, this.options, this.tooLarge);
+        current = new EntryPump(
+          header,
+          this.source,
+          this.password,
+          this.options,
+          this.tooLarge,
+          this.extractedBefore,
+        );
         current.start();
         const isDirectory = /[/\\]$/.test(header.name);
         if (isDirectory) {
@@ -180,6 +194,7 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
           if (current.stream.readableFlowing === null) current.stream.resume();
         }
         await current.done;
+        this.extractedBefore += current.extracted;
         current = undefined;
       }
     } finally {
@@ -322,6 +337,8 @@ class EntryPump {
     private readonly password: Uint8Array | undefined,
     private readonly options: ZipReaderOptions,
     private readonly tooLarge: (maxBytes: number) => Error,
+    /** Bytes the archive's earlier entries extracted, counted against `maxTotalBytes`. */
+    private readonly extractedBefore: number,
   ) {
     this.displayName = header.name;
     this.stream = new Readable({
@@ -339,6 +356,11 @@ class EntryPump {
     });
     // Every failure also reaches the iterator, so an entry nobody listens to must not crash the process.
     this.stream.on('error', () => undefined);
+  }
+
+  /** Bytes extracted so far (all of the entry's once `done` resolved). */
+  get extracted(): number {
+    return this.size;
   }
 
   entry(): ZipEntry {
@@ -454,6 +476,11 @@ class EntryPump {
     const max = this.options.maxEntryBytes;
     if (max !== undefined && this.size > max) {
       this.abort(this.tooLarge(max));
+      return false;
+    }
+    const total = this.options.maxTotalBytes;
+    if (total !== undefined && this.extractedBefore + this.size > total) {
+      this.abort(archiveContentTooLarge(total));
       return false;
     }
     this.crc = crc32(plain, this.crc);

@@ -329,6 +329,28 @@ describe('Action: get file', () => {
     expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
   });
 
+  it('applies the cap to all extracted files together, each under it, keeping the files stored before', async () => {
+    // Prepare: the two files of the archive are each under a cap their sum is one byte over
+    emulator.switches.downloadMultipleEntries = true;
+    const sum = FILE_SIZE + metadataTxt.length;
+
+    // Act
+    const refused = await run({ file_id: FILE_ID }, { ...ctx, getFileMaxBytes: sum - 1 });
+    const state = await bucketState();
+    await motoBucket.reset();
+    const accepted = await run({ file_id: FILE_ID }, { ...ctx, getFileMaxBytes: sum });
+
+    // Assess: evil.exe was complete before the cap hit (immutable, content-addressed)
+    expect(refused).toMatchObject({
+      status: 'failed',
+      message: `Files extracted from the archive total more than the maximum of ${sum - 1} bytes allowed by GET_FILE_MAX_BYTES`,
+      error: { kind: 'too_large', retryable: false },
+    });
+    expect(state).toEqual({ keys: [`vault/${digest('sha1', evilExe)}`], uploads: 0 });
+    expect(accepted.status).toBe('success');
+    expect(accepted.data).toHaveLength(2);
+  });
+
   it('reads GET_FILE_MAX_BYTES from the environment when the context does not carry it', async () => {
     // Prepare
     const { getFileMaxBytes: _, ...withoutCap } = ctx;

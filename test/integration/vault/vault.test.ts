@@ -206,6 +206,64 @@ describe.each([
     expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
   });
 
+  it('fails an archive whose files total more than the limit, each under it, and leaves no partial upload', async () => {
+    // Prepare: three 6 MiB text files deflate to far less than the limit; the third takes the total over
+    // it after more than one 5 MiB part
+    const names = ['bomb-1.txt', 'bomb-2.txt', 'bomb-3.txt'];
+    const contents = names.map((name) => {
+      const content = sampleText(6 * MiB);
+      workspace.file(name, content);
+      return content;
+    });
+    const bomb = workspace.zip('bomb.zip', ['-P', 'infected', 'bomb.zip', ...names]);
+    const limit = 17.5 * MiB;
+    expect(bomb.length).toBeLessThan(limit);
+
+    // Act
+    const error = await failure(
+      vault({ partSize: 5 * MiB }).storeArchive(chunked(bomb, 65_536), {
+        archiveName: 'bomb.zip',
+        fileId: 'id-15',
+        maxBytes: limit,
+      }),
+    );
+
+    // Assess: the first two files completed before the limit and stay (immutable, content-addressed)
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(error.message).toBe(
+      `Files extracted from the archive total more than the maximum of ${limit} bytes allowed by GET_FILE_MAX_BYTES`,
+    );
+    expect(await bucketState()).toEqual({
+      keys: contents
+        .slice(0, 2)
+        .map((content) => `vault/${digest('sha1', content)}`)
+        .sort(),
+      uploads: 0,
+    });
+  });
+
+  it('applies the limit over all files with keep=archive too, and keeps no archive', async () => {
+    // Prepare
+    const names = ['bomb-a.txt', 'bomb-b.txt'];
+    for (const name of names) workspace.file(name, sampleText(2 * MiB));
+    const bomb = workspace.zip('bomb-archive.zip', ['-P', 'infected', 'bomb-archive.zip', ...names]);
+
+    // Act
+    const error = await failure(
+      vault().storeArchive(chunked(bomb, 65_536), {
+        archiveName: 'bomb-archive.zip',
+        fileId: 'id-16',
+        maxBytes: 3 * MiB,
+        keep: 'archive',
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(error.message).toMatch(/^Files extracted from the archive total more than the maximum of /);
+    expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+  });
+
   it('rejects an archive whose Content-Length is over the limit before reading it', async () => {
     // Prepare
     const body = Readable.from(chunked(archive));

@@ -547,6 +547,39 @@ describe('Vault: streaming ZIP reader', () => {
     );
   });
 
+  it('enforces the extracted byte limit over all entries together, each under the per-entry limit', async () => {
+    // Prepare: report.txt (300,000 bytes, deflated far below that) and blob.bin (150,000), each at most the per-entry limit
+    const archive = workspace.zip('two.zip', ['-P', 'infected', 'two.zip', 'report.txt', 'blob.bin']);
+    const sum = text.length + random.length;
+    const limits = { password: 'infected', maxArchiveBytes: sum, maxEntryBytes: text.length };
+
+    // Act
+    const error = await failure(extractAll(chunked(archive), { ...limits, maxTotalBytes: sum - 1 }));
+    const read = await extractAll(chunked(archive), { ...limits, maxTotalBytes: sum });
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(error.message).toBe(
+      `Files extracted from the archive total more than the maximum of ${sum - 1} bytes allowed by GET_FILE_MAX_BYTES`,
+    );
+    expect(read.map((entry) => entry.data.length)).toEqual([text.length, random.length]);
+  });
+
+  it('counts the data of a directory entry against the limit over all entries', async () => {
+    // Prepare: a directory entry carrying data, which the reader drains without yielding it
+    const archive = craftZip([
+      { name: 'hidden/', data: Buffer.alloc(100, 1) },
+      { name: 'a.txt', data: Buffer.alloc(100, 2) },
+    ]);
+
+    // Act
+    const error = await failure(extractAll(chunked(archive), { maxEntryBytes: 100, maxTotalBytes: 150 }));
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(error.message).toMatch(/^Files extracted from the archive total more than the maximum of 150 /);
+  });
+
   it('does not read ahead of a consumer that stops draining (backpressure)', async () => {
     // Prepare: a 6 MB entry; count what the reader pulls from the body
     const big = sampleText(6_000_000);
