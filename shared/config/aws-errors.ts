@@ -17,6 +17,8 @@ const RETRYABLE_NAMES = new Set([
   'InternalError',
   'ServiceUnavailable',
   'TimeoutError',
+  // S3: a conditional write met another write to the same key in progress; AWS says to retry.
+  'ConditionalRequestConflict',
 ]);
 
 const NETWORK_CODES = new Set([

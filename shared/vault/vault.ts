@@ -214,7 +214,7 @@ export class Vault {
       const deadline = deadlineAbort(options.deadline);
       let upload: Upload | undefined;
       try {
-        const alreadyStored = await this.exists(key, deadline.controller.signal);
+        let alreadyStored = await this.exists(key, deadline.controller.signal);
         if (!alreadyStored) {
           upload = new Upload({
             client: this.s3,
@@ -224,6 +224,9 @@ export class Vault {
               Body: createReadStream(file),
               ContentType: OCTET_STREAM,
               Metadata: this.objectMetadata(metadata, digests),
+              // lib-storage sends it with the PutObject or the CompleteMultipartUpload that creates the
+              // object: see storedMeanwhile.
+              IfNoneMatch: '*',
             },
             partSize: Math.max(this.partSize, Math.ceil(digests.size / DEFAULTS.maxParts)),
             // Reading from local disk costs no decryption, so more parts in flight only wait on S3.
@@ -232,7 +235,15 @@ export class Vault {
             // Stopped before the invocation times out, so the spool file is still removed below.
             abortController: deadline.controller,
           });
-          await upload.done();
+          try {
+            await upload.done();
+          } catch (error) {
+            if (deadline.controller.signal.aborted) throw error;
+            if (!(await this.storedMeanwhile(error, key, deadline.controller.signal))) throw error;
+            // Nothing to clean up: lib-storage aborts a multipart upload whose completion failed before
+            // rejecting (a failed abort leaves its parts to the bucket's lifecycle rule).
+            alreadyStored = true;
+          }
         }
         return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
       } catch (error) {
@@ -321,7 +332,13 @@ export class Vault {
         alreadyStored = await unlessAborted(this.exists(key, signal), signal);
         if (!alreadyStored) {
           const metadataOut = this.objectMetadata(metadata, digests);
-          await unlessAborted(this.copy(incomingKey, key, digests.size, metadataOut, signal), signal);
+          try {
+            await unlessAborted(this.copy(incomingKey, key, digests.size, metadataOut, signal), signal);
+          } catch (error) {
+            if (signal.aborted || !(await this.storedMeanwhile(error, key, signal))) throw error;
+            // The conditional copy created nothing (a multipart one aborted its upload): incoming/ goes below.
+            alreadyStored = true;
+          }
         }
       } catch (error) {
         // A copy S3 finished but answered too late, or an object that was there all along, is stored:
@@ -597,6 +614,22 @@ export class Vault {
     };
   }
 
+  /**
+   * Whether a write to `vault/<sha1>` made conditional (`If-None-Match: *`) failed because another request
+   * stored the same bytes after this one's HEAD: two records saving one file both miss the HEAD, and an
+   * unconditional write would replace the first one's metadata (its file name, host, request id) while
+   * its result says it stored the file. 412: the object is there. 409: a concurrent write to the key is
+   * in progress and may still fail, so only a HEAD that finds the object says it is stored; otherwise the
+   * 409 fails the file, retryably.
+   */
+  private async storedMeanwhile(error: unknown, key: string, abortSignal: AbortSignal): Promise<boolean> {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+    const status = e?.$metadata?.httpStatusCode;
+    if (e?.name === 'PreconditionFailed' || status === 412) return true;
+    if (e?.name !== 'ConditionalRequestConflict' && status !== 409) return false;
+    return this.exists(key, abortSignal).catch(() => false);
+  }
+
   /** `exists`, given at most `ms`; false when S3 does not say in time (or fails). */
   private async existsWithin(key: string, ms: number): Promise<boolean> {
     let found = false;
@@ -616,7 +649,10 @@ export class Vault {
     }
   }
 
-  /** Server-side copy with new metadata; UploadPartCopy above the single-copy limit (5 GiB). */
+  /**
+   * Server-side copy with new metadata; UploadPartCopy above the single-copy limit (5 GiB). Creates `to`
+   * only if it does not exist (see storedMeanwhile); a multipart copy refused so aborts its upload.
+   */
   private async copy(
     from: string,
     to: string,
@@ -636,6 +672,7 @@ export class Vault {
           ContentType: OCTET_STREAM,
           // A fresh full-object checksum: the source's is a per-part composite of the multipart upload.
           ChecksumAlgorithm: 'CRC32',
+          IfNoneMatch: '*',
         }),
         { abortSignal },
       );
@@ -696,6 +733,7 @@ export class Vault {
           Key: to,
           UploadId: uploadId,
           MultipartUpload: { Parts: parts },
+          IfNoneMatch: '*',
         }),
         { abortSignal },
       );

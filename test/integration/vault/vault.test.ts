@@ -10,6 +10,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
@@ -34,11 +35,31 @@ function settled<T>(work: Promise<T>): Promise<{ items: T } | { error: Error }> 
     (error: unknown) => ({ error: error as Error }),
   );
 }
+/**
+ * A client of the same moto whose HEAD never finds an object: a vault using it acts as a request whose
+ * check ran just before another request stored the same bytes.
+ */
+function clientMissingHeads(endpoint: () => string): S3Client {
+  const client = new S3Client({
+    endpoint: async () => ({ url: new URL(endpoint()) }),
+    forcePathStyle: true,
+    region: 'us-east-1',
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'HeadObjectCommand') return next(args);
+      throw Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+    },
+    { step: 'initialize', name: 'missingHeads' },
+  );
+  return client;
+}
+
 describe.each([
   ['spooled to local storage, then uploaded to vault/<sha1>', {}],
   ['streamed through incoming/, then copied to vault/<sha1>', { spoolMaxBytes: 0 }],
 ] as const)('Vault: S3 evidence store (moto), %s', (_mode, modeOptions: Partial<VaultOptions>) => {
-  const { s3 } = useMotoBucket(BUCKET);
+  const { s3, endpoint } = useMotoBucket(BUCKET);
   const workspace = new ZipWorkspace();
   const files: Record<string, Buffer> = {};
   let archive: Buffer;
@@ -180,6 +201,33 @@ describe.each([
     expect(after.ETag).toBe(before.ETag);
     expect(after.LastModified).toEqual(before.LastModified);
     expect(after.Metadata!['request-id']).toBe('first');
+    expect(await bucketState()).toEqual({ keys: first.map((item) => item.key).sort(), uploads: 0 });
+  });
+
+  it('leaves alone the object another request stored after the check, and reports it as already stored', async () => {
+    // Prepare: the first request stores the files; the second one's HEADs then miss them, as when both
+    // checked before either wrote. 5 MiB parts and multipart copies, so dump.bin goes up as a multipart
+    // upload and every copy completes one (moto ignores If-None-Match on CopyObject; the unit tests cover it).
+    const options = { archiveName: 'evidence.zip', fileId: 'id-17', requestId: 'first', maxBytes: 64 * MiB };
+    const first = await vault().storeArchive(chunked(archive), options);
+    const before = await Promise.all(
+      first.map((item) => s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: item.key }))),
+    );
+    const racing = clientMissingHeads(endpoint);
+
+    // Act
+    const second = await vault({ client: racing, partSize: 5 * MiB, multipartCopyThreshold: 0 })
+      .storeArchive(chunked(archive), { ...options, requestId: 'second' })
+      .finally(() => racing.destroy());
+
+    // Assess
+    const after = await Promise.all(
+      first.map((item) => s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: item.key }))),
+    );
+    expect(second.map((item) => item.already_stored)).toEqual([true, true, true]);
+    expect(second.map((item) => item.vault_id)).toEqual(first.map((item) => item.vault_id));
+    expect(after.map((head) => head.ETag)).toEqual(before.map((head) => head.ETag));
+    expect(after.map((head) => head.Metadata!['request-id'])).toEqual(['first', 'first', 'first']);
     expect(await bucketState()).toEqual({ keys: first.map((item) => item.key).sort(), uploads: 0 });
   });
 

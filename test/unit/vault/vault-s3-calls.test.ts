@@ -249,6 +249,60 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
   });
 });
 
+describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
+  it('reports a file another request stored after the check as already stored, and drops incoming/', async () => {
+    // Prepare: S3 refuses the copy, conditional on the key being absent, as the object is there now
+    s3.on(CopyObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    const body = Buffer.from('evidence');
+
+    // Act
+    const stored = await streamedVault().storeEvidence(Readable.from([body]), { fileName: 'a.txt' });
+
+    // Assess
+    const copy = s3.commandCalls(CopyObjectCommand)[0]!.args[0].input;
+    const incoming = s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key;
+    expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: true });
+    expect(copy).toMatchObject({ Key: stored.key, CopySource: `${BUCKET}/${incoming}`, IfNoneMatch: '*' });
+    expect(incoming).toMatch(/^incoming\//);
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(1);
+  });
+
+  it('reports a copy that met a concurrent write as already stored once a HEAD finds the object', async () => {
+    // Prepare: the first HEAD misses; by the copy another request is writing the key, then it is there
+    s3.on(CopyObjectCommand).rejects(s3Error('ConditionalRequestConflict', 409));
+    s3.on(HeadObjectCommand).rejectsOnce(s3Error('NotFound', 404)).resolves({});
+
+    // Act
+    const stored = await streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), {
+      fileName: 'a.txt',
+    });
+
+    // Assess
+    expect(stored.alreadyStored).toBe(true);
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
+  });
+
+  it('fails retryably, leaving nothing, when a concurrent write the copy met has not stored the object', async () => {
+    // Prepare: the other write may still fail, so the file is not reported as stored
+    s3.on(CopyObjectCommand).rejects(s3Error('ConditionalRequestConflict', 409));
+
+    // Act
+    const error = await failure(
+      streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), { fileName: 'a.txt' }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. ConditionalRequestConflict: ConditionalRequestConflict happened (HTTP 409)',
+    );
+    expect((error as VaultError).retryable).toBe(true);
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
+  });
+});
+
 describe('Vault: progress of a long get file', () => {
   /** A 1 MiB archive of one file, and a body that delivers it in 64 KiB chunks 10 ms apart. */
   async function slowArchive(): Promise<{ archive: Buffer; body: Readable }> {
