@@ -6,6 +6,11 @@ import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
 import { maxFailureThreshold, pollIntervalMinutes } from './poller-schedule.ts';
 import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
+import {
+  longestRetrySpanSeconds,
+  MAX_RETRY_SPAN_SECONDS,
+  SOURCE_QUEUE_RETENTION_DAYS,
+} from './queue-timing.ts';
 
 export type { FunctionSettings } from './function-defaults.ts';
 export type { PollerSettings } from './poller-settings.ts';
@@ -309,6 +314,17 @@ function merge(base: unknown, override: unknown, path = ''): unknown {
   return merged;
 }
 
+function hours(seconds: number): string {
+  return (seconds / 3600).toLocaleString('en-US', { maximumFractionDigits: 1 });
+}
+
+/** The largest maxReceiveCount whose retries stay within MAX_RETRY_SPAN_SECONDS for `settings`. */
+function mostReceives(settings: FunctionSettings): number {
+  let count = 1;
+  while (count < 1000 && longestRetrySpanSeconds(settings, count + 1) <= MAX_RETRY_SPAN_SECONDS) count++;
+  return count;
+}
+
 /** The value checks, on a configuration whose shape is already known right. */
 function validateEnvironment(config: EnvironmentConfig): void {
   const problems: string[] = [];
@@ -363,6 +379,15 @@ function validateEnvironment(config: EnvironmentConfig): void {
     // The queue's visibility timeout is six times the function timeout plus the window, at most 12 hours.
     if (6 * s.timeoutSeconds + s.maxBatchingWindowSeconds > 43_200) {
       problems.push(`${fn}: timeoutSeconds too large for the queue's visibility timeout`);
+    } else if (fn !== 'alert-poller' && Number.isInteger(config.maxReceiveCount)) {
+      // Past the retention, SQS deletes a request still retrying: no last attempt, no failed result, no
+      // dead-letter message, and no age alarm (SQS stops counting age after three receives).
+      const span = longestRetrySpanSeconds(s, config.maxReceiveCount);
+      if (span > MAX_RETRY_SPAN_SECONDS) {
+        problems.push(
+          `${fn}: maxReceiveCount ${config.maxReceiveCount} with timeoutSeconds ${s.timeoutSeconds} lets a failing request retry for up to ${hours(span)} hours, past the ${hours(MAX_RETRY_SPAN_SECONDS)} its queue allows before it could be deleted unanswered (it keeps messages ${SOURCE_QUEUE_RETENTION_DAYS} days): lower maxReceiveCount to at most ${mostReceives(s)}`,
+        );
+      }
     }
   }
   const interval = pollIntervalMinutes(config.poller.schedule);

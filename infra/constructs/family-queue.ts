@@ -4,6 +4,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { type Family, familyRequestPattern, unroutedRequestPattern } from '../families.ts';
+import { SOURCE_QUEUE_RETENTION_DAYS, visibilityTimeoutSeconds } from '../queue-timing.ts';
 
 export interface FamilyQueueProps {
   readonly family: Family;
@@ -16,14 +17,6 @@ export interface FamilyQueueProps {
   readonly requestSources: readonly string[];
   /** Keep the DLQ, and the requests that failed for good in it, when the stack is deleted. */
   readonly retainData: boolean;
-}
-
-/** Six function timeouts plus the batching window: AWS's guidance for Lambda event source queues. */
-export function visibilityTimeoutSeconds(
-  functionTimeoutSeconds: number,
-  maxBatchingWindowSeconds: number,
-): number {
-  return 6 * functionTimeoutSeconds + maxBatchingWindowSeconds;
 }
 
 /**
@@ -53,7 +46,7 @@ export class FamilyQueue extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       visibilityTimeout: Duration.seconds(this.visibilityTimeoutSeconds),
-      retentionPeriod: Duration.days(4),
+      retentionPeriod: Duration.days(SOURCE_QUEUE_RETENTION_DAYS),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
 

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_SETTINGS, esbuildBuildOptions } from '../../infra/bundling.ts';
-import { visibilityTimeoutSeconds } from '../../infra/constructs/family-queue.ts';
 import { cdkBundlingOptions, PROJECT_ROOT } from '../../infra/constructs/tanium-function.ts';
 import {
   ENVIRONMENT_NAMES,
@@ -21,6 +20,7 @@ import {
   type PollerSettings,
   pollerSettingsEnvironment,
 } from '../../infra/poller-settings.ts';
+import { longestRetrySpanSeconds, visibilityTimeoutSeconds } from '../../infra/queue-timing.ts';
 import { loadPollerConfig, POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
 
 const run = promisify(execFile);
@@ -74,6 +74,33 @@ describe('Infrastructure configuration: environments', () => {
 
   it('rejects a receive count outside 1..1000, naming the setting', () => {
     expect(() => resolveEnvironment('dev', { maxReceiveCount: 0 })).toThrow(/maxReceiveCount must be/);
+  });
+
+  it('rejects a receive count whose retries could outlast the queue, naming the function and the most it allows', () => {
+    // Act / Assess: evidence (600 s timeout, 1 hour visibility) gets there long before the other families
+    expect(() => resolveEnvironment('prod', { maxReceiveCount: 60 })).toThrow(
+      'evidence: maxReceiveCount 60 with timeoutSeconds 600 lets a failing request retry for up to 67.7 hours, past the 48 its queue allows before it could be deleted unanswered (it keeps messages 4 days): lower maxReceiveCount to at most 43',
+    );
+    expect(() => resolveEnvironment('prod', { maxReceiveCount: 60 })).not.toThrow(/connections:/);
+    expect(() => resolveEnvironment('prod', { maxReceiveCount: 43 })).not.toThrow();
+    expect(() =>
+      resolveEnvironment('prod', { maxReceiveCount: 43, functions: { evidence: { timeoutSeconds: 900 } } }),
+    ).toThrow(/evidence: maxReceiveCount 43 with timeoutSeconds 900 .* at most 29$/);
+    expect(() => resolveEnvironment('dev', { maxReceiveCount: 500 })).toThrow(
+      /connections: maxReceiveCount 500 with timeoutSeconds 120 .* at most \d+/,
+    );
+  });
+
+  it('counts retries as the functions back off: up to a function timeout, then the backoff or the queue timeout', () => {
+    // 30, 60, 120, 240 and 480 s backoffs each under the 720 s queue timeout, which comes back first
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 5)).toBe(4 * 720);
+    // From the 6th attempt the backoff (960 s and up) is capped by the queue timeout, after the invocation
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 7)).toBe(
+      5 * 720 + 840,
+    );
+    // The batching window delays each receive, and lengthens the queue timeout as well
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 10 }, 2)).toBe(730 + 10);
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 1)).toBe(0);
   });
 
   it('reserves concurrency for the poller in prod only, so dev deploys to a low-quota sandbox account', () => {

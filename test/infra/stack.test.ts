@@ -5,7 +5,6 @@ import { Match } from 'aws-cdk-lib/assertions';
 import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_SETTINGS, esbuildBuildOptions, MAX_BUNDLE_BYTES } from '../../infra/bundling.ts';
-import { visibilityTimeoutSeconds } from '../../infra/constructs/family-queue.ts';
 import {
   POLLER_LAG_METRIC,
   POLLER_NAME,
@@ -31,6 +30,7 @@ import {
   PUBLISHED_EVENTS,
 } from '../../infra/families.ts';
 import { pollerSettingsEnvironment } from '../../infra/poller-settings.ts';
+import { visibilityTimeoutSeconds } from '../../infra/queue-timing.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
 import { ACTIONS } from '../../shared/actions/table.ts';
 import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';

@@ -1,0 +1,45 @@
+/**
+ * How long a family queue keeps and hides its records, and how long a request can keep failing before
+ * its last attempt: plain numbers, shared by the queue construct and the environment checks.
+ */
+import { backoffSeconds } from '../shared/events/redelivery-backoff.ts';
+
+/** How long a family queue keeps a message (SQS's default); its dead-letter queue keeps one 14 days. */
+export const SOURCE_QUEUE_RETENTION_DAYS = 4;
+
+/**
+ * The share of the retention period a request's retries may take. The rest is for waiting in a backlog
+ * before the first attempt (maxConcurrency throttles the queue), so a request reaches its last attempt,
+ * and the dead-letter queue with a failed result, before SQS deletes it unseen.
+ */
+const RETRY_SHARE_OF_RETENTION = 0.5;
+
+/** Six function timeouts plus the batching window: AWS's guidance for Lambda event source queues. */
+export function visibilityTimeoutSeconds(
+  functionTimeoutSeconds: number,
+  maxBatchingWindowSeconds: number,
+): number {
+  return 6 * functionTimeoutSeconds + maxBatchingWindowSeconds;
+}
+
+/**
+ * The longest a request whose every attempt fails transiently takes from its first receive to its last,
+ * `maxReceiveCount`-th: each failed attempt runs up to the function timeout, then hides the record for
+ * its backoff (events/redelivery-backoff.ts), capped by the queue's visibility timeout, which also
+ * applies alone when no backoff is set; and each receive may wait out the batching window.
+ */
+export function longestRetrySpanSeconds(
+  settings: { timeoutSeconds: number; maxBatchingWindowSeconds: number },
+  maxReceiveCount: number,
+): number {
+  const visibility = visibilityTimeoutSeconds(settings.timeoutSeconds, settings.maxBatchingWindowSeconds);
+  let span = 0;
+  for (let attempt = 1; attempt < maxReceiveCount; attempt++) {
+    const hidden = Math.min(backoffSeconds(attempt), visibility);
+    span += Math.max(visibility, settings.timeoutSeconds + hidden) + settings.maxBatchingWindowSeconds;
+  }
+  return span;
+}
+
+/** The most the retries of one request may span: half the time the queue keeps it. */
+export const MAX_RETRY_SPAN_SECONDS = SOURCE_QUEUE_RETENTION_DAYS * 86_400 * RETRY_SHARE_OF_RETENTION;
