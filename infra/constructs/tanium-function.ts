@@ -77,27 +77,33 @@ export class TaniumFunction extends NodejsFunction {
       description: `Execution role of the ${props.name} function`,
     });
     logGroup.grantWrite(role);
+    let vpcAccess: iam.Policy | undefined;
     if (props.vpc) {
       // What AWSLambdaVPCAccessExecutionRole grants, without a managed policy: Lambda manages the
-      // function's network interfaces. EC2 does not scope these actions to resources.
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: [
-            'ec2:CreateNetworkInterface',
-            'ec2:DescribeNetworkInterfaces',
-            'ec2:DescribeSubnets',
-            'ec2:DeleteNetworkInterface',
-            'ec2:AssignPrivateIpAddresses',
-            'ec2:UnassignPrivateIpAddresses',
-          ],
-          resources: ['*'],
-        }),
-      );
-      acknowledgeWildcardResource(
-        role,
-        '*',
-        'Lambda creates and deletes the network interfaces of a VPC function; these EC2 actions take no resource ARN.',
-      );
+      // function's network interfaces. EC2 does not scope these actions to resources. A policy of its own,
+      // so the acknowledgement of its wildcard covers these actions only, not a later grant on `*` in the
+      // role's default policy.
+      vpcAccess = new iam.Policy(scope, `${id}VpcAccess`, {
+        roles: [role],
+        statements: [
+          new iam.PolicyStatement({
+            actions: [
+              'ec2:CreateNetworkInterface',
+              'ec2:DescribeNetworkInterfaces',
+              'ec2:DescribeSubnets',
+              'ec2:DeleteNetworkInterface',
+              'ec2:AssignPrivateIpAddresses',
+              'ec2:UnassignPrivateIpAddresses',
+            ],
+            resources: ['*'],
+          }),
+        ],
+      });
+      Validations.of(vpcAccess).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Lambda creates and deletes the network interfaces of a VPC function; these EC2 actions take no resource ARN.',
+      });
     }
 
     super(scope, id, {
@@ -129,6 +135,8 @@ export class TaniumFunction extends NodejsFunction {
       },
       bundling: cdkBundlingOptions(),
     });
+    // Lambda checks the role can manage network interfaces when it creates a VPC function.
+    if (vpcAccess) this.node.addDependency(vpcAccess);
     this.functionLogGroup = logGroup;
     this.settings = settings;
     Validations.of(this).acknowledge({
