@@ -79,6 +79,41 @@ export class TaniumThreatResponseStack extends Stack {
   public readonly monitoring: Monitoring;
   public readonly network?: Network;
 
+  /**
+   * Results and alerts drive playbooks (a fake alert can start a containment, a fake success hide a
+   * failed delete), and a consumer's rule can only match them by source and detail type. Whoever may put
+   * events on the bus could otherwise send them too: the bus denies their source to everyone but this
+   * stack's functions, whose own grants already limit each to its detail type.
+   */
+  private denyForgedEvents(): void {
+    const sources = [...new Set(Object.values(PUBLISHED_EVENTS).map((event) => event.source))];
+    const publishers = Object.values(this.functions).map((fn) => fn.role!.roleArn);
+    // The bus's own Policy property: EventBus.addToResourcePolicy makes an AWS::Events::EventBusPolicy
+    // through a deprecated property, which prints a warning at every synthesis.
+    (this.bus.node.defaultChild as events.CfnEventBus).policy = new iam.PolicyDocument({
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'OnlyTheFunctionsPublishResultsAndAlerts',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['events:PutEvents'],
+          // Its ARN from its name: the bus's own ARN attribute would make the bus depend on itself.
+          resources: [
+            this.formatArn({
+              service: 'events',
+              resource: 'event-bus',
+              resourceName: this.config.eventBusName,
+            }),
+          ],
+          conditions: {
+            StringEquals: { 'events:source': sources },
+            ArnNotEquals: { 'aws:PrincipalArn': publishers },
+          },
+        }),
+      ],
+    });
+  }
+
   constructor(scope: Construct, id: string, props: TaniumThreatResponseStackProps) {
     const { config, ...stackProps } = props;
     super(scope, id, {
@@ -197,6 +232,7 @@ export class TaniumThreatResponseStack extends Stack {
     // starts from the same checkpoint.
     poller.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
     this.functions['alert-poller'] = poller;
+    this.denyForgedEvents();
 
     this.pollerScheduleDlq = new sqs.Queue(this, 'PollerScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,

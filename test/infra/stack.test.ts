@@ -102,6 +102,40 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       s.template.hasResourceProperties('AWS::Events::EventBus', { Name: s.config.eventBusName });
     });
 
+    it('lets no one but the functions put results or alerts on the bus', () => {
+      // Prepare
+      const bus = s.template.toJSON().Resources[id(s.stack.bus)];
+      const roles = FUNCTION_NAMES.map((name) => getAtt(id(s.stack.functions[name].role as never)));
+
+      // Assess: one deny, on the source both event kinds carry, for every principal but those roles
+      expect(bus.Properties.Policy.Statement).toEqual([
+        {
+          Sid: 'OnlyTheFunctionsPublishResultsAndAlerts',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'events:PutEvents',
+          Resource: {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':events:',
+                { Ref: 'AWS::Region' },
+                ':',
+                { Ref: 'AWS::AccountId' },
+                `:event-bus/${s.config.eventBusName}`,
+              ],
+            ],
+          },
+          Condition: {
+            StringEquals: { 'events:source': ['tanium.threat-response'] },
+            ArnNotEquals: { 'aws:PrincipalArn': roles },
+          },
+        },
+      ]);
+    });
+
     it.each(FAMILIES)(
       'routes "Action Request" events for %s actions (both spellings, any case) to its queue',
       (family) => {
