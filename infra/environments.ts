@@ -433,6 +433,18 @@ function validateEnvironment(config: EnvironmentConfig): void {
     if (!EMAIL.test(address))
       problems.push(`alarms.emailSubscriptions: '${address}' is not an email address`);
   }
+  // CloudFormation would only refuse these at deploy time, CDK's own error as a stack trace.
+  if (config.account !== undefined && !ACCOUNT_ID.test(config.account)) {
+    problems.push(`account must be a 12-digit AWS account id: got '${config.account}'`);
+  }
+  if (config.region !== undefined && !REGION.test(config.region)) {
+    problems.push(`region must be an AWS region name such as eu-west-1: got '${config.region}'`);
+  }
+  if (!EVENT_BUS_NAME.test(config.eventBusName) || config.eventBusName === 'default') {
+    problems.push(
+      `eventBusName must be 1 to 256 letters, digits, '.', '-' or '_', and not 'default': got '${config.eventBusName}'`,
+    );
+  }
   const namespace = metricsNamespaceProblem(config.metricsNamespace);
   if (namespace) problems.push(namespace);
   if (config.alarms.emailSubscriptions.length > 0 && !config.alarms.topic) {
@@ -452,6 +464,11 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (problems.length > 0) throwProblems(config.name, problems);
 }
 
+const ACCOUNT_ID = /^\d{12}$/;
+/** `eu-west-1`, `us-gov-west-1`, `cn-north-1`, `eusc-de-east-1`. */
+const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d+$/;
+/** A custom bus name (EventBridge also allows '/' in partner bus names only). */
+const EVENT_BUS_NAME = /^[.\-_A-Za-z0-9]{1,256}$/;
 /** What SNS needs to send the subscription's confirmation: one @ with a dotted domain after it. */
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s.]+$/;
 /** A KMS key's ARN in any partition (aws, aws-cn, aws-us-gov, ...): the key itself, not an alias. */

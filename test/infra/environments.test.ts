@@ -72,6 +72,29 @@ describe('Infrastructure configuration: environments', () => {
     ).toThrow(/intel: maxConcurrency must be unset or an integer from 2 to 1000/);
   });
 
+  it('rejects an account, a region or a bus name that CloudFormation would refuse at deploy time', () => {
+    // Act
+    const problems = (() => {
+      try {
+        resolveEnvironment('prod', { account: '123', region: 'moon-1', eventBusName: 'tanium/tr' });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
+
+    // Assess
+    expect(problems).toContain("account must be a 12-digit AWS account id: got '123'");
+    expect(problems).toContain("region must be an AWS region name such as eu-west-1: got 'moon-1'");
+    expect(problems).toContain(
+      "eventBusName must be 1 to 256 letters, digits, '.', '-' or '_', and not 'default': got 'tanium/tr'",
+    );
+    expect(() => resolveEnvironment('dev', { eventBusName: 'default' })).toThrow(/and not 'default'/);
+    for (const region of ['eu-west-1', 'us-gov-west-1', 'cn-north-1', 'ap-southeast-5', 'eusc-de-east-1']) {
+      expect(() => resolveEnvironment('prod', { account: '111122223333', region })).not.toThrow();
+    }
+  });
+
   it('rejects a receive count outside 1..1000, naming the setting', () => {
     expect(() => resolveEnvironment('dev', { maxReceiveCount: 0 })).toThrow(/maxReceiveCount must be/);
   });
