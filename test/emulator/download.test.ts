@@ -152,4 +152,19 @@ describe('Emulator: file evidence downloads are real ZipCrypto archives', () => 
     expect(encrypted.equals(plain)).toBe(false);
     expect(decrypted.equals(plain)).toBe(true);
   });
+
+  it("makes a wrong-password archive's check byte fail for the reader's password every time", () => {
+    // Prepare: with random headers, about 8 of 2,000 would pass a one-byte check by chance
+    const checks = Array.from({ length: 2000 }, () => {
+      // Act
+      const header = new ZipCryptoCipher('not-infected').header(0xa7, { refusedBy: 'infected' });
+      return new ZipCryptoCipher('infected').decrypt(header)[11];
+    });
+
+    // Assess
+    expect(checks.filter((check) => check === 0xa7)).toEqual([]);
+    // The header still carries the check byte for its own password.
+    const own = new ZipCryptoCipher('not-infected').header(0xa7, { refusedBy: 'infected' });
+    expect(new ZipCryptoCipher('not-infected').decrypt(own)[11]).toBe(0xa7);
+  });
 });

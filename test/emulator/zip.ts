@@ -15,6 +15,8 @@ export interface ZipEntry {
   method: 'store' | 'deflate';
   encryption: 'zipcrypto' | 'none' | 'aes';
   password?: string;
+  /** A password that must fail the entry's password check (a wrong-password archive). */
+  refusedBy?: string;
   dataDescriptor: boolean;
   mtime: Date;
 }
@@ -177,7 +179,7 @@ export async function* zipChunks(entries: ZipEntry[]): AsyncGenerator<Buffer> {
       record.size = entry.data.length;
       const body = record.method === 8 ? deflateRawSync(entry.data) : entry.data;
       const encrypted = cipher
-        ? Buffer.concat([cipher.header(record.crc >>> 24), cipher.encrypt(body)])
+        ? Buffer.concat([cipher.header(record.crc >>> 24, refusal(entry)), cipher.encrypt(body)])
         : body;
       record.compressedSize = encrypted.length;
       const header = localHeader(record, false);
@@ -192,7 +194,7 @@ export async function* zipChunks(entries: ZipEntry[]): AsyncGenerator<Buffer> {
     offset += header.length;
     let compressed = 0;
     if (cipher) {
-      const encryptionHeader = cipher.header(record.time >> 8);
+      const encryptionHeader = cipher.header(record.time >> 8, refusal(entry));
       compressed += encryptionHeader.length;
       yield encryptionHeader;
     }
@@ -240,4 +242,8 @@ export function predictStoredLength(entry: ZipEntry): number | undefined {
   const name = Buffer.byteLength(entry.name, 'utf8');
   const encryption = entry.encryption === 'zipcrypto' ? ENCRYPTION_HEADER : 0;
   return LOCAL_HEADER + name + encryption + entry.size + DESCRIPTOR + CENTRAL_HEADER + name + END_RECORD;
+}
+
+function refusal(entry: ZipEntry): { refusedBy?: string } {
+  return entry.refusedBy === undefined ? {} : { refusedBy: entry.refusedBy };
 }

@@ -24,8 +24,10 @@ export class ZipCryptoCipher {
   private k0 = 0x12345678;
   private k1 = 0x23456789;
   private k2 = 0x34567890;
+  private readonly password: string;
 
   constructor(password: string) {
+    this.password = password;
     for (const byte of Buffer.from(password, 'utf8')) this.update(byte);
   }
 
@@ -66,9 +68,22 @@ export class ZipCryptoCipher {
    * The 12-byte encryption header: 11 random bytes and a check byte, which is the CRC-32's high byte, or
    * the DOS time's high byte when the sizes and CRC follow in a data descriptor (flag bit 3).
    */
-  header(checkByte: number): Buffer {
-    const plain = randomBytes(12);
+  header(checkByte: number, { refusedBy }: { refusedBy?: string } = {}): Buffer {
+    let plain = randomBytes(12);
     plain[11] = checkByte & 0xff;
+    // A wrong password passes the one-byte check once in 256 headers: a reader given `refusedBy` must
+    // always find the password wrong, so headers that would pass are drawn again. Both ciphers are at
+    // their initial state here, the header being the entry's first bytes.
+    while (refusedBy !== undefined && passesCheck(plain, this.password, refusedBy)) {
+      plain = randomBytes(12);
+      plain[11] = checkByte & 0xff;
+    }
     return this.encrypt(plain);
   }
+}
+
+/** Whether `plain`, encrypted under `password`, decrypts under `other` to the same check byte. */
+function passesCheck(plain: Buffer, password: string, other: string): boolean {
+  const encrypted = new ZipCryptoCipher(password).encrypt(plain);
+  return new ZipCryptoCipher(other).decrypt(encrypted)[11] === plain[11];
 }

@@ -31,6 +31,8 @@ function archiveEntries(state: EmulatorState, evidence: FileEvidence): ZipEntry[
           ? 'aes'
           : 'zipcrypto',
     password: switches.downloadArchive === 'wrong-password' ? 'not-infected' : 'infected',
+    // The reader tries 'infected', which must fail every time, not pass the check once in 256.
+    ...(switches.downloadArchive === 'wrong-password' ? { refusedBy: 'infected' } : {}),
     dataDescriptor: switches.downloadDataDescriptor,
     mtime: new Date(Date.parse('2021-11-16T19:19:39.000Z')),
   } as const;
