@@ -1,6 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { core } from 'zod/mini';
 import * as z from 'zod/mini';
+import { MIN_SECRET_LENGTH } from '../tanium/error-text.ts';
 import { ConfigError } from '../tanium/errors.ts';
 import { describeIssue } from './zod-messages.ts';
 
@@ -205,6 +206,18 @@ export function parseCredentials(raw: unknown, source: string): TaniumCredential
   // password is taken as it is, since spaces may be part of it.
   if (username !== undefined) credentials.username = username.trim();
   if (password !== undefined) credentials.password = password;
+  for (const [field, value] of [
+    ['api_token', credentials.apiToken],
+    ['password', credentials.password],
+  ] as const) {
+    // Tanium's answers are searched for the secrets before they reach a message; one this short would
+    // match ordinary words, so it could not be kept out of them.
+    if (value !== undefined && value.length < MIN_SECRET_LENGTH) {
+      throw new ConfigError(
+        `Invalid Tanium credentials in ${source}: field '${field}' is shorter than ${MIN_SECRET_LENGTH} characters, too short to be kept out of error messages`,
+      );
+    }
+  }
   if (domain !== undefined) credentials.domain = domain.trim();
   if (caBundle !== undefined) credentials.caBundle = caBundle;
   return credentials;

@@ -79,8 +79,11 @@ export function errorBodyText(body: string, contentType: string, secrets: readon
   return jsonOr(parsed, body.trim());
 }
 
-/** Shorter secrets are not searched for: every such run of letters in a message would be replaced. */
-const MIN_SECRET_LENGTH = 4;
+/**
+ * Shorter secrets are not searched for: every such run of letters in a message would be replaced. The
+ * credentials parser refuses a token or password this short (config/credentials.ts).
+ */
+export const MIN_SECRET_LENGTH = 4;
 
 /** Percent-escapes in lowercase hex, as some encoders write them. */
 function lowerHex(encoded: string): string {

@@ -92,19 +92,25 @@ describe('Credentials', () => {
     // Act
     const respelled = () =>
       parseCredentials(
-        { base_url: 'https://t.example.com', 'api-token': 'tok', VerifyServerCert: false },
+        { base_url: 'https://t.example.com', 'api-token': 'tok-1', VerifyServerCert: false },
         "secret 'tr'",
       );
     // A blank placeholder left beside the value spelled otherwise is as good as absent
     const besideBlank = () =>
       parseCredentials(
-        { base_url: 'https://t.example.com', api_token: ' ', API_TOKEN: 'tok', username: 'u', password: 'p' },
+        {
+          base_url: 'https://t.example.com',
+          api_token: ' ',
+          API_TOKEN: 'tok-1',
+          username: 'u',
+          password: 'pass',
+        },
         "secret 'tr'",
       );
     const withExtras = parseCredentials(
       {
         base_url: 'https://t.example.com',
-        api_token: 'tok',
+        api_token: 'tok-1',
         API_TOKEN: 'next',
         api_token_2: 'staged',
         password_v2: 'staged',
@@ -119,7 +125,7 @@ describe('Credentials', () => {
       "Invalid Tanium credentials in secret 'tr': field 'api-token' is not one this service reads: did you mean 'api_token'?; field 'VerifyServerCert' is not one this service reads: did you mean 'verify_server_cert'?",
     );
     expect(besideBlank).toThrow("field 'API_TOKEN' is not one this service reads: did you mean 'api_token'?");
-    expect(withExtras.apiToken).toBe('tok');
+    expect(withExtras.apiToken).toBe('tok-1');
   });
 
   it('trims the user name and domain, not the password', () => {
@@ -139,7 +145,7 @@ describe('Credentials', () => {
     const damaged = good.replace(/\n[A-Za-z0-9+/]{8}/, '\n!!!!!!!!');
     const escaped = good.replaceAll('\n', '\\n');
     const parse = (ca_bundle: string) => () =>
-      parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok', ca_bundle }, "secret 'tr'");
+      parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok-1', ca_bundle }, "secret 'tr'");
 
     // Act / Assess
     expect(parse(`${good}\n${damaged}`)).toThrow(
@@ -161,7 +167,7 @@ describe('Credentials', () => {
     const fromConsole = parseCredentials(
       {
         base_url: 'https://t.example.com',
-        api_token: 'tok',
+        api_token: 'tok-1',
         timeout_seconds: ' 030 ',
         verify_server_cert: ' FALSE ',
       },
@@ -206,7 +212,7 @@ describe('Credentials', () => {
     // Act
     const error = (() => {
       try {
-        parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok', [field]: value }, 'f');
+        parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok-1', [field]: value }, 'f');
       } catch (caught) {
         return caught;
       }
@@ -224,13 +230,13 @@ describe('Credentials', () => {
     ['null', { base_url: null }],
     ['blank', { base_url: '   ' }],
   ])('says base_url is required when it is %s', (_case, fields) => {
-    expect(() => parseCredentials({ api_token: 'tok', ...fields }, "secret 'x'")).toThrow(
+    expect(() => parseCredentials({ api_token: 'tok-1', ...fields }, "secret 'x'")).toThrow(
       "Invalid Tanium credentials in secret 'x': field 'base_url' is required",
     );
   });
 
   it('still calls a base_url of the wrong type a type error', () => {
-    expect(() => parseCredentials({ base_url: 5, api_token: 'tok' }, 'f')).toThrow(
+    expect(() => parseCredentials({ base_url: 5, api_token: 'tok-1' }, 'f')).toThrow(
       "field 'base_url' must be a string",
     );
   });
@@ -272,15 +278,29 @@ describe('Credentials', () => {
       'Please provide either an API token, or username and password credentials',
     );
     const both = parseCredentials(
-      { base_url: 'https://t.example.com', username: 'bob', password: 'pw' },
+      { base_url: 'https://t.example.com', username: 'bob', password: 'pass' },
       'f',
     );
     expect(() => assertHasCredential(both)).not.toThrow();
   });
 
+  it('refuses a token or password too short to be kept out of error messages, without showing it', () => {
+    // Act
+    const password = () =>
+      parseCredentials({ base_url: 'https://t.example.com', username: 'bob', password: 'pw3' }, 'f');
+    const token = () => parseCredentials({ base_url: 'https://t.example.com', api_token: 'tk3' }, 'f');
+
+    // Assess
+    expect(password).toThrow(
+      "Invalid Tanium credentials in f: field 'password' is shorter than 4 characters, too short to be kept out of error messages",
+    );
+    expect(token).toThrow(/field 'api_token' is shorter than 4 characters/);
+    expect(token).not.toThrow(/tk3/);
+  });
+
   it('gives a changed secret a different fingerprint', () => {
-    const a = parseCredentials({ base_url: 'https://t.example.com', api_token: 'a' }, 'f');
-    const b = parseCredentials({ base_url: 'https://t.example.com', api_token: 'b' }, 'f');
+    const a = parseCredentials({ base_url: 'https://t.example.com', api_token: 'aaaa' }, 'f');
+    const b = parseCredentials({ base_url: 'https://t.example.com', api_token: 'bbbb' }, 'f');
     expect(credentialFingerprint(a)).not.toBe(credentialFingerprint(b));
     expect(credentialFingerprint(a)).toBe(credentialFingerprint({ ...a }));
   });
@@ -295,7 +315,7 @@ describe('Credentials', () => {
     const credentials = credentialsFromEnv({
       TANIUM_BASE_URL: 'https://t.example.com',
       TANIUM_USERNAME: 'bob',
-      TANIUM_PASSWORD: 'pw',
+      TANIUM_PASSWORD: 'pass',
       TANIUM_DOMAIN: 'CORP',
       TANIUM_VERIFY_SERVER_CERT: 'false',
       TANIUM_CA_BUNDLE: caPath,
@@ -322,8 +342,8 @@ describe('Credentials', () => {
   it('reads a local JSON file with the secret fields', () => {
     const dir = tempDir();
     const path = join(dir, 'tanium.json');
-    writeFileSync(path, JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok' }));
-    expect(credentialsFromFile(path).apiToken).toBe('tok');
+    writeFileSync(path, JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok-1' }));
+    expect(credentialsFromFile(path).apiToken).toBe('tok-1');
     writeFileSync(path, '{not json');
     expect(() => credentialsFromFile(path)).toThrow('is not valid JSON');
   });
@@ -335,7 +355,9 @@ describe('Credentials', () => {
       secretsManager
         .on(GetSecretValueCommand)
         .resolvesOnce({ SecretString: '{}' })
-        .resolves({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok' }) });
+        .resolves({
+          SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok-1' }),
+        });
       const env = { TANIUM_SECRET_ID: 'tanium/creds' };
       const first = await loadCredentials(env).catch((e: unknown) => e);
       vi.setSystemTime(Date.now() + UNUSABLE_SECRET_RECHECK_MS - 1000);
@@ -349,7 +371,7 @@ describe('Credentials', () => {
       // Assess: one read for the first failures (cached), one past the cache, then the cache again
       expect(first).toBeInstanceOf(ConfigError);
       expect(soon).toBeInstanceOf(ConfigError);
-      expect(later.apiToken).toBe('tok');
+      expect(later.apiToken).toBe('tok-1');
       expect(cachedAgain).toBe(later);
       expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
     } finally {
@@ -360,7 +382,7 @@ describe('Credentials', () => {
   it('reads the Secrets Manager secret once and caches it for the container', async () => {
     // Prepare
     secretsManager.on(GetSecretValueCommand).resolves({
-      SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok' }),
+      SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok-1' }),
     });
 
     // Act
@@ -368,7 +390,7 @@ describe('Credentials', () => {
     const second = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
 
     // Assess: the same object, validated once, so the client cache keys it once too
-    expect(first.apiToken).toBe('tok');
+    expect(first.apiToken).toBe('tok-1');
     expect(second).toBe(first);
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(1);
   });
@@ -377,8 +399,12 @@ describe('Credentials', () => {
     // Prepare
     secretsManager
       .on(GetSecretValueCommand)
-      .resolvesOnce({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'one' }) })
-      .resolves({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'two' }) });
+      .resolvesOnce({
+        SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'token-one' }),
+      })
+      .resolves({
+        SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'token-two' }),
+      });
     const first = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
 
     // Act: a new container, or the end of the five minutes, reads it again
@@ -386,16 +412,20 @@ describe('Credentials', () => {
     const second = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
 
     // Assess
-    expect(first.apiToken).toBe('one');
-    expect(second.apiToken).toBe('two');
+    expect(first.apiToken).toBe('token-one');
+    expect(second.apiToken).toBe('token-two');
   });
 
   it('reads the secret past its cache when asked, and keeps the new value cached', async () => {
     // Prepare: the secret is rotated after the container cached it
     secretsManager
       .on(GetSecretValueCommand)
-      .resolvesOnce({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'one' }) })
-      .resolves({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'two' }) });
+      .resolvesOnce({
+        SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'token-one' }),
+      })
+      .resolves({
+        SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'token-two' }),
+      });
     const env = { TANIUM_SECRET_ID: 'tanium/creds' };
     await loadCredentials(env);
 
@@ -405,18 +435,26 @@ describe('Credentials', () => {
     const afterwards = await loadCredentials(env);
 
     // Assess
-    expect([cached.apiToken, fresh.apiToken, afterwards.apiToken]).toEqual(['one', 'two', 'two']);
+    expect([cached.apiToken, fresh.apiToken, afterwards.apiToken]).toEqual([
+      'token-one',
+      'token-two',
+      'token-two',
+    ]);
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
   });
 
   it('re-reads past the cache only where the credentials come from the configuration or a given read', async () => {
     // Prepare
     const given = async () =>
-      parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok' }, 'test');
+      parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok-1' }, 'test');
     secretsManager
       .on(GetSecretValueCommand)
-      .resolvesOnce({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'one' }) })
-      .resolves({ SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'two' }) });
+      .resolvesOnce({
+        SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'token-one' }),
+      })
+      .resolves({
+        SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'token-two' }),
+      });
 
     // Act
     const configured = credentialReads({ env: { TANIUM_SECRET_ID: 'tanium/creds' } });
@@ -426,7 +464,11 @@ describe('Credentials', () => {
     const both = credentialReads({ credentials: given, freshCredentials: given });
 
     // Assess
-    expect([...cached, fresh].map((credentials) => credentials?.apiToken)).toEqual(['one', 'one', 'two']);
+    expect([...cached, fresh].map((credentials) => credentials?.apiToken)).toEqual([
+      'token-one',
+      'token-one',
+      'token-two',
+    ]);
     expect(injected).toEqual({ credentials: given });
     expect(both).toEqual({ credentials: given, freshCredentials: given });
   });
