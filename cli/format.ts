@@ -2,6 +2,9 @@ import type { ActionResult } from '../shared/actions/types.ts';
 
 const MAX_CELL = 60;
 
+/** Printed under a result whose table lost text to MAX_CELL, so nobody takes a cut cell for the value. */
+export const CUT_FOOTER = '(some cells were cut; --json prints every value whole)';
+
 /**
  * Characters a terminal acts on or that disguise text, beyond C0: DEL and C1 controls (the one-character
  * CSI U+009B), bidi overrides and marks (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`), zero-width
@@ -43,19 +46,31 @@ export function terminalSafeJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, unicodeEscape);
 }
 
-function cell(value: unknown): string {
+function cellText(value: unknown): string {
   const text =
     value === null || value === undefined
       ? ''
       : typeof value === 'object'
         ? JSON.stringify(value)
         : String(value);
-  const flat = plain(text);
-  return flat.length > MAX_CELL ? `${flat.slice(0, MAX_CELL - 1)}…` : flat;
+  return plain(text);
 }
 
-/** A plain-text table of list items: the columns are the keys of the items, in first-seen order. */
-export function table(rows: readonly unknown[]): string {
+/**
+ * A table cell, cut to MAX_CELL only when it is free text (it has a space). Hashes, ids and paths have
+ * none, and are what an analyst copies into the next command: a cut one would be a wrong value.
+ */
+function cell(value: unknown): { text: string; cut: boolean } {
+  const flat = cellText(value);
+  if (flat.length <= MAX_CELL || !flat.includes(' ')) return { text: flat, cut: false };
+  return { text: `${flat.slice(0, MAX_CELL - 1)}…`, cut: true };
+}
+
+/**
+ * A plain-text table of list items: the columns are the keys of the items, in first-seen order. `cut`
+ * says whether a free-text cell was shortened.
+ */
+export function table(rows: readonly unknown[]): { text: string; cut: boolean } {
   const records = rows.map((row) =>
     row && typeof row === 'object' && !Array.isArray(row) ? row : { value: row },
   );
@@ -63,8 +78,13 @@ export function table(rows: readonly unknown[]): string {
   for (const record of records) {
     for (const key of Object.keys(record)) if (!columns.includes(key)) columns.push(key);
   }
+  let cut = false;
   const cells = records.map((record) =>
-    columns.map((column) => cell((record as Record<string, unknown>)[column])),
+    columns.map((column) => {
+      const shown = cell((record as Record<string, unknown>)[column]);
+      cut ||= shown.cut;
+      return shown.text;
+    }),
   );
   // The keys come from the endpoint's data as much as the values do.
   const headers = columns.map(plain);
@@ -76,7 +96,8 @@ export function table(rows: readonly unknown[]): string {
       .map((value, i) => value.padEnd(widths[i] as number))
       .join('  ')
       .trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  const text = [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  return { text, cut };
 }
 
 /** The readable form of a result: status and message, the summary, then the data as a table. */
@@ -87,8 +108,13 @@ export function formatResult(result: ActionResult): string {
   const summary = Object.entries(result.summary);
   if (summary.length > 0) {
     lines.push('', 'Summary:');
-    for (const [key, value] of summary) lines.push(`  ${plain(key)}: ${cell(value)}`);
+    // Whole, however long: a summary holds the values (hash, file name, connection id) used next.
+    for (const [key, value] of summary) lines.push(`  ${plain(key)}: ${cellText(value)}`);
   }
-  if (result.data.length > 0) lines.push('', `Data (${result.data.length}):`, table(result.data));
+  if (result.data.length > 0) {
+    const data = table(result.data);
+    lines.push('', `Data (${result.data.length}):`, data.text);
+    if (data.cut) lines.push(CUT_FOOTER);
+  }
   return lines.join('\n');
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatResult, plain, terminalSafeJson } from '../../../cli/format.ts';
+import { CUT_FOOTER, formatResult, plain, terminalSafeJson } from '../../../cli/format.ts';
 import { describeResult } from '../../../cli/local/investigation.ts';
 import type { ActionResult } from '../../../shared/actions/types.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
@@ -52,8 +52,49 @@ describe('tanium-tr run plain-text output', () => {
       'SUCCESS: \\x00\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08 \\x0e\\x0f\\x10\\x11\\x12\\x13\\x14\\x15\\x16\\x17\\x18\\x19\\x1a\\x1b\\x1c\\x1d\\x1e\\x1f\\x7f\\x80\\x81\\x82\\x83\\x84\\x85\\x86\\x87\\x88\\x89\\x8a\\x8b\\x8c\\x8d\\x8e\\x8f\\x90\\x91\\x92\\x93\\x94\\x95\\x96\\x97\\x98\\x99\\x9a\\x9b\\x9c\\x9d\\x9e\\x9f',
     );
     expect(row.startsWith('a b\\x00\\x01')).toBe(true);
-    expect(row).toHaveLength(60);
-    expect(row.endsWith('…')).toBe(true);
+  });
+
+  it('prints summary values whole, however long', () => {
+    // Prepare: a sha256 and a connection id an analyst copies into the next command
+    const sha256 = 'ab'.repeat(32);
+    const connection = `remote:host-${'x'.repeat(40)} with a space at the end of it`;
+    const shown = result({ summary: { sha256, connection } });
+
+    // Act
+    const text = formatResult(shown);
+
+    // Assess
+    expect(text).toContain(`  sha256: ${sha256}`);
+    expect(text).toContain(`  connection: ${connection}`);
+    expect(text).not.toContain('…');
+    expect(text).not.toContain(CUT_FOOTER);
+  });
+
+  it('keeps id- and hash-shaped cells whole and cuts only free text, with a footer saying so', () => {
+    // Prepare
+    const id = `conn-${'0123456789abcdef'.repeat(4)}`;
+    const path = `C:\\Users\\analyst\\AppData\\Local\\Temp\\${'d'.repeat(40)}.exe`;
+    const commandLine = `powershell -NoProfile -EncodedCommand ${'A'.repeat(80)}`;
+    const shown = result({ data: [{ id, path, commandLine }] });
+
+    // Act
+    const lines = formatResult(shown).split('\n');
+
+    // Assess
+    const row = lines.find((line) => line.startsWith(id)) ?? '';
+    expect(row).toContain(path);
+    expect(row).toContain(`${commandLine.slice(0, 59)}…`);
+    expect(row).not.toContain(commandLine);
+    expect(lines.at(-1)).toBe(CUT_FOOTER);
+  });
+
+  it('prints no footer when no cell was cut', () => {
+    // Act
+    const text = formatResult(result({ data: [{ hash: 'f'.repeat(64), note: 'short text' }] }));
+
+    // Assess
+    expect(text).toContain('f'.repeat(64));
+    expect(text).not.toContain(CUT_FOOTER);
   });
 
   it('shows bidi overrides and invisible characters as escapes, so a file name cannot pass for another', () => {
