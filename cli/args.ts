@@ -14,9 +14,12 @@ export const MAX_TIMEOUT_SECONDS = 86_400;
  */
 export const MIN_TIMEOUT_SECONDS = 2;
 
+/** A `--param` value: text, or the items of a JSON array given for a `list` parameter. */
+export type ParamValue = string | (string | number)[];
+
 export interface RunArgs {
   action: string;
-  params: Record<string, string>;
+  params: Record<string, ParamValue>;
   json: boolean;
   timeoutSeconds: number;
   /** `--help` or `-h` was given: print run's usage, run nothing. */
@@ -25,7 +28,7 @@ export interface RunArgs {
 
 /** Parses `run "<action>" --param name=value ... [--json] [--timeout <s>]` (or `run --help`). */
 export function parseRunArgs(args: readonly string[]): RunArgs {
-  const params: Record<string, string> = {};
+  const params: Record<string, ParamValue> = {};
   let action: string | undefined;
   let json = false;
   let timeoutSeconds = 900;
@@ -59,8 +62,25 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
   return { action, params, json, timeoutSeconds, help: false };
 }
 
-function addParam(params: Record<string, string>, pair: string): void {
+function addParam(params: Record<string, ParamValue>, pair: string): void {
   const at = pair.indexOf('=');
   if (at <= 0) throw new UsageError(`--param needs name=value (got '${pair}')`);
-  params[pair.slice(0, at)] = pair.slice(at + 1);
+  params[pair.slice(0, at)] = paramValue(pair.slice(at + 1));
+}
+
+/**
+ * A value that is a JSON array of strings and numbers becomes that array, as a Lambda event would carry
+ * it (a list may be "a comma list or a JSON array"); anything else, `[` or not, stays the text given.
+ */
+export function paramValue(text: string): ParamValue {
+  if (!text.startsWith('[')) return text;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  const isItem = (item: unknown): item is string | number =>
+    typeof item === 'string' || typeof item === 'number';
+  return Array.isArray(parsed) && parsed.every(isItem) ? parsed : text;
 }

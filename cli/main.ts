@@ -15,7 +15,9 @@ import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
-      Runs one action against the configured Tanium. Credentials: TANIUM_CREDENTIALS_FILE (a JSON file with
+      Runs one action against the configured Tanium. A value that is a JSON array of strings or numbers
+      (--param 'process_context=["parent","node"]') is sent as that array; any other value as text.
+      Credentials: TANIUM_CREDENTIALS_FILE (a JSON file with
       the secret's fields), or TANIUM_BASE_URL with TANIUM_API_TOKEN (or TANIUM_USERNAME/TANIUM_PASSWORD and
       TANIUM_DOMAIN), TANIUM_VERIFY_SERVER_CERT, TANIUM_CA_BUNDLE (PEM file), TANIUM_TIMEOUT_SECONDS; or
       TANIUM_SECRET_ID. get file and upload intel doc from the vault also need VAULT_BUCKET, AWS_REGION and
