@@ -3,7 +3,7 @@ import { executeAction } from '../shared/actions/execute.ts';
 import { ignoredParamNames } from '../shared/actions/params.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionResult } from '../shared/actions/types.ts';
-import { loadCredentials } from '../shared/config/credential-source.ts';
+import { credentialSourcesSet, loadCredentials } from '../shared/config/credential-source.ts';
 import { clientLogger } from '../shared/events/logging.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
@@ -17,10 +17,12 @@ import { type Io, stderrLogger, stdio } from './local/console.ts';
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
       Runs one action against the configured Tanium. A value that is a JSON array of strings or numbers
       (--param 'process_context=["parent","node"]') is sent as that array; any other value as text.
-      Credentials: TANIUM_CREDENTIALS_FILE (a JSON file with
-      the secret's fields), or TANIUM_BASE_URL with TANIUM_API_TOKEN (or TANIUM_USERNAME/TANIUM_PASSWORD and
-      TANIUM_DOMAIN), TANIUM_VERIFY_SERVER_CERT, TANIUM_CA_BUNDLE (PEM file), TANIUM_TIMEOUT_SECONDS; or
-      TANIUM_SECRET_ID. get file and upload intel doc from the vault also need VAULT_BUCKET, AWS_REGION and
+      Credentials, from the first of these set (a warning names the ones ignored):
+      1. TANIUM_SECRET_ID (the Secrets Manager secret, read with the AWS credentials),
+      2. TANIUM_CREDENTIALS_FILE (a JSON file with the secret's fields),
+      3. TANIUM_BASE_URL with TANIUM_API_TOKEN (or TANIUM_USERNAME/TANIUM_PASSWORD and TANIUM_DOMAIN),
+         TANIUM_VERIFY_SERVER_CERT, TANIUM_CA_BUNDLE (PEM file), TANIUM_TIMEOUT_SECONDS.
+      get file and upload intel doc from the vault also need VAULT_BUCKET, AWS_REGION and
       AWS credentials (and AWS_ENDPOINT_URL for a local S3 such as moto).`;
 
 const EXIT_STATUS = 'Exit status: 0 success, 1 failed result, 2 usage error.';
@@ -37,6 +39,17 @@ ${EXIT_STATUS}`;
 /** The README next to `cli/`; a file path, so a checkout path with a space works (URL paths encode it). */
 export function readmePath(moduleUrl: string): string {
   return fileURLToPath(new URL('../README.md', moduleUrl));
+}
+
+/**
+ * The warning for more than one credential source set, naming the one used and the ones ignored: a
+ * deployment shell's TANIUM_SECRET_ID would otherwise send the emulator walkthrough's actions to the real
+ * Tanium without a word.
+ */
+export function credentialSourceWarning(env: Record<string, string | undefined>): string | undefined {
+  const [used, ...ignored] = credentialSourcesSet(env);
+  if (used === undefined || ignored.length === 0) return undefined;
+  return `warning: Tanium credentials from ${used.join(', ')}; ignored: ${ignored.flat().join(', ')} (TANIUM_SECRET_ID wins over TANIUM_CREDENTIALS_FILE, which wins over the other TANIUM_* variables)`;
 }
 
 /** Runs the command line; returns the exit status. */
@@ -128,6 +141,8 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
       `warning: '${action.name}' does not take ${ignored.join(', ')}; ignored. Its parameters: ${Object.keys(action.params).join(', ') || 'none'}`,
     );
   }
+  const sources = credentialSourceWarning(process.env);
+  if (sources) io.err(sources);
   let result: ActionResult;
   try {
     // Its warnings (TLS verification off, plain http://) go to stderr, leaving stdout to the result.

@@ -175,6 +175,31 @@ export async function loadCredentials(
   return credentialsFromEnv(env);
 }
 
+/** The variables `credentialsFromEnv` reads: any one set means that source was meant. */
+const ENV_SOURCE_VARIABLES = [
+  'TANIUM_BASE_URL',
+  'TANIUM_API_TOKEN',
+  'TANIUM_USERNAME',
+  'TANIUM_PASSWORD',
+  'TANIUM_DOMAIN',
+  'TANIUM_VERIFY_SERVER_CERT',
+  'TANIUM_CA_BUNDLE',
+  'TANIUM_TIMEOUT_SECONDS',
+] as const;
+
+/**
+ * The credential sources set in `env`, each as the variables that set it, in `loadCredentials`'s order:
+ * the first is used, the rest are ignored.
+ */
+export function credentialSourcesSet(env: Env): string[][] {
+  const sources = [
+    env.TANIUM_SECRET_ID ? ['TANIUM_SECRET_ID'] : [],
+    env.TANIUM_CREDENTIALS_FILE ? ['TANIUM_CREDENTIALS_FILE'] : [],
+    ENV_SOURCE_VARIABLES.filter((name) => env[name]),
+  ];
+  return sources.filter((names) => names.length > 0);
+}
+
 export interface CredentialReads {
   /** The credentials through their cache. */
   credentials: () => Promise<TaniumCredentials>;

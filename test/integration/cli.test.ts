@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,6 +151,34 @@ describe('Command line: tanium-tr against the emulator started from the command 
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
     expect(run.stderr).toContain(warning);
+  });
+
+  it('warns that the TANIUM_* variables are ignored when TANIUM_CREDENTIALS_FILE is set too', () => {
+    // Prepare: the file holds the same emulator credentials, so only the warning tells the sources apart
+    const dir = mkdtempSync(join(tmpdir(), 'cli-credentials-'));
+    try {
+      const file = join(dir, 'tanium.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          base_url: env.TANIUM_BASE_URL,
+          api_token: env.TANIUM_API_TOKEN,
+          ca_bundle: readFileSync(env.TANIUM_CA_BUNDLE as string, 'utf8'),
+        }),
+      );
+
+      // Act
+      const run = cliWith({ TANIUM_CREDENTIALS_FILE: file }, 'run', 'list connections', '--json');
+
+      // Assess
+      expect(run.status).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
+      expect(run.stderr).toContain(
+        'warning: Tanium credentials from TANIUM_CREDENTIALS_FILE; ignored: TANIUM_BASE_URL, TANIUM_API_TOKEN, TANIUM_CA_BUNDLE',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 1 for a failed result', () => {

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { credentialSourceWarning } from '../../../cli/main.ts';
+
+describe('tanium-tr run with more than one credential source set', () => {
+  it('names the secret as the source used and the emulator variables as ignored', () => {
+    // Prepare: a deployment shell's secret id, then the emulator walkthrough's variables
+    const env = {
+      TANIUM_SECRET_ID: 'tanium/prod',
+      TANIUM_BASE_URL: 'https://127.0.0.1:8443',
+      TANIUM_API_TOKEN: 'token-1',
+      TANIUM_CA_BUNDLE: '/tmp/ca.pem',
+    };
+
+    // Act
+    const warning = credentialSourceWarning(env);
+
+    // Assess
+    expect(warning).toMatch(
+      /^warning: Tanium credentials from TANIUM_SECRET_ID; ignored: TANIUM_BASE_URL, TANIUM_API_TOKEN, TANIUM_CA_BUNDLE /,
+    );
+  });
+
+  it('names the file as used over the variables, and the secret over both', () => {
+    // Act
+    const fileWins = credentialSourceWarning({
+      TANIUM_CREDENTIALS_FILE: 'a.json',
+      TANIUM_TIMEOUT_SECONDS: '5',
+    });
+    const secretWins = credentialSourceWarning({ TANIUM_SECRET_ID: 's', TANIUM_CREDENTIALS_FILE: 'a.json' });
+
+    // Assess
+    expect(fileWins).toContain('from TANIUM_CREDENTIALS_FILE; ignored: TANIUM_TIMEOUT_SECONDS ');
+    expect(secretWins).toContain('from TANIUM_SECRET_ID; ignored: TANIUM_CREDENTIALS_FILE ');
+  });
+
+  it.each([
+    [{}],
+    [{ TANIUM_SECRET_ID: 's', TANIUM_BASE_URL: '' }],
+    [{ TANIUM_BASE_URL: 'https://t', TANIUM_API_TOKEN: 'x', TANIUM_CA_BUNDLE: 'ca.pem' }],
+  ])('says nothing when one source at most is set: %j', (env) => {
+    // Act / Assess
+    expect(credentialSourceWarning(env)).toBeUndefined();
+  });
+});
