@@ -13,8 +13,8 @@ const STEP_TIMEOUT_MS = 90_000;
  * emulator and moto, creates the resources, sends the typical investigation as SQS messages one step
  * at a time, runs the family handlers as Lambda's SQS event source would, and prints each result as it
  * arrives on the results queue. Stops everything it started on exit, Ctrl-C and failure.
- * Returns the exit status: 0 when every step succeeded, 1 when one failed, 130 when interrupted, 141 (as
- * for a command a broken pipe ended) when what it writes to was closed.
+ * Returns the exit status: 0 when every step succeeded, 1 when one failed, 130 on SIGINT (Ctrl-C), 143 on
+ * SIGTERM, 141 (as for a command a broken pipe ended) when what it writes to was closed.
  */
 export async function runLocalPipeline(args: readonly string[] = [], io: Io = stdio): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
@@ -28,7 +28,12 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     return 2;
   }
   const interrupted = new AbortController();
-  const onSignal = () => interrupted.abort();
+  /** The first signal that arrived: the exit status says which, as a shell's does (128 + its number). */
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled ??= signal;
+    interrupted.abort();
+  };
   /** Set once stdout or stderr broke: stopping the run is then all that is left to do. */
   let outputGone = false;
   const interruption = new Promise<never>((_, reject) => {
@@ -48,7 +53,7 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
   const stoppedEarly = (): number => {
     if (outputGone) return 141;
     io.err('Interrupted.');
-    return 130;
+    return signalled === 'SIGTERM' ? 143 : 130;
   };
   let environment: LocalEnvironment | undefined;
   /** Set once moto exited on its own: the reason to report, whatever call noticed it first. */

@@ -259,7 +259,7 @@ describe('npm start (the local pipeline)', () => {
     }
   }, 60_000);
 
-  it('stops moto when signalled twice while moto is still starting', async () => {
+  it('stops moto and exits 143 when sent SIGTERM twice while moto is still starting', async () => {
     // Prepare: a supervisor that signals only the CLI's process, and again while it is stopping; the
     // signals go as soon as moto's process exists
     const cli = runCli();
@@ -287,14 +287,14 @@ describe('npm start (the local pipeline)', () => {
     const motoAlive = motoPid !== undefined && isAlive(motoPid);
     if (motoAlive) process.kill(motoPid!, 'SIGKILL');
 
-    // Assess
+    // Assess: 143, as a shell reports a command SIGTERM ended
     expect(motoPid).toBeDefined();
-    expect(code).toBe(130);
+    expect(code).toBe(143);
     expect(cli.output.stderr).toContain('Interrupted.');
     expect(motoAlive).toBe(false);
   }, 60_000);
 
-  it('stops moto when signalled again while it is stopping', async () => {
+  it('stops moto and exits 143 when sent SIGTERM again while it is stopping', async () => {
     // Prepare: SIGTERM to the CLI alone once a step runs, and again once it says it is stopping
     let motoPid: number | undefined;
     let signals = 0;
@@ -320,7 +320,7 @@ describe('npm start (the local pipeline)', () => {
     // Assess
     expect(signals).toBe(2);
     expect(motoPid).toBeDefined();
-    expect(code).toBe(130);
+    expect(code).toBe(143);
     expect(motoAlive).toBe(false);
   }, 60_000);
 
