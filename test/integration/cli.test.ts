@@ -332,3 +332,86 @@ describe('Command line: tanium-tr emulator stopped while it starts', () => {
     }
   }, 90_000);
 });
+
+/** Every process under `pid`, children first found first (npm runs a script through `sh -c`). */
+function descendants(pid: number): number[] {
+  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+    .stdout.split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILL to a whole process group: what a test leaves behind, npm or not. */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch (error) {
+    // The whole group is gone already.
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+describe('Command line: npm scripts stopped with SIGTERM', () => {
+  it('ends the node process of npm run emulator when npm alone gets SIGTERM', async () => {
+    // Prepare: npm in a process group of its own, so whatever the test leaves is killed in one go
+    const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+    const port = await freePort();
+    const npm = spawn('npm', ['run', 'emulator', '--', '--port', String(port)], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const npmPid = npm.pid as number;
+    try {
+      let output = '';
+      await new Promise<void>((resolve, reject) => {
+        npm.stdout?.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('Press Ctrl+C')) resolve();
+        });
+        npm.once('exit', (code) => reject(new Error(`npm exited with ${code}: ${output}`)));
+      });
+      // The node process itself, not the `sh -c` that names the same script in its arguments.
+      const node = descendants(npmPid).find((pid) => {
+        const [program, script] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return program !== undefined && /(^|\/)node$/.test(program) && script === 'cli/tanium-tr.mjs';
+      });
+      expect(node).toBeDefined();
+
+      // Act
+      process.kill(npmPid, 'SIGTERM');
+
+      // Assess: a generous deadline for the emulator to stop, not a measure of how fast it does
+      const deadline = Date.now() + 30_000;
+      while (isAlive(node as number) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(isAlive(node as number)).toBe(false);
+    } finally {
+      killGroup(npmPid);
+    }
+  }, 60_000);
+
+  it.each(['start', 'emulator', 'docs'])(
+    'runs npm %s through exec, so the signals npm forwards reach node rather than sh',
+    (script) => {
+      // Prepare
+      const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+      const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+        scripts: Record<string, string>;
+      };
+
+      // Assess
+      expect(pkg.scripts[script]).toMatch(/^exec node cli\/tanium-tr\.mjs /);
+    },
+  );
+});
