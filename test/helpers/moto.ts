@@ -144,11 +144,11 @@ export async function startMoto(
   const unexpectedExit = new Promise<Error>((resolve) => {
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      // Werkzeug logs every request on stderr; those lines are no cause.
+      // Werkzeug logs every request and its start-up banner on stderr; those lines are no cause.
       const tail = stderr
         .trim()
         .split('\n')
-        .filter((line) => line.trim() !== '' && !/^\S+ - - \[[^\]]*\] "/.test(line))
+        .filter((line) => line.trim() !== '' && !isWerkzeugChatter(line))
         .slice(-3)
         .join('\n');
       resolve(
@@ -190,6 +190,21 @@ export async function startMoto(
       await terminate(child);
     },
   };
+}
+
+/**
+ * Werkzeug's own lines on stderr: the request log and the start-up banner (the development-server
+ * warning, `* Running on ...`, `Press CTRL+C to quit`), possibly coloured. What a crash printed is the rest.
+ */
+function isWerkzeugChatter(line: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ANSI colour codes Werkzeug may add
+  const text = line.replace(/\u001b\[[0-9;]*m/g, '').trim();
+  return (
+    /^\S+ - - \[[^\]]*\] "/.test(text) ||
+    text.startsWith('WARNING: This is a development server.') ||
+    /^\* (Running on|Serving Flask app|Debug mode|Restarting with|Debugger)/.test(text) ||
+    text === 'Press CTRL+C to quit'
+  );
 }
 
 /** Clears all of moto's state between tests without restarting it. */

@@ -379,8 +379,9 @@ describe('npm start (the local pipeline)', () => {
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(cli.output.stderr.match(/poll failed/g)?.length ?? 0).toBeLessThanOrEqual(FAMILIES.length + 1);
     expect(cli.output.stderr).not.toContain('MaxListenersExceededWarning');
-    // Neither moto's request log as the cause nor the handler's knock-on failures after it.
+    // Neither moto's request log or start-up banner as the cause nor the handler's knock-on failures after it.
     expect(cli.output.stderr).not.toMatch(/HTTP\/1\.1|Could not publish|idempotency record/);
+    expect(cli.output.stderr).not.toMatch(/development server|Running on|CTRL\+C/);
   }, 120_000);
 
   it('prints nothing but "Interrupted." on a terminal Ctrl-C during a step', async () => {

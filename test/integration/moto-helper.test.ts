@@ -122,6 +122,19 @@ describe('moto helper', () => {
     expect(stopped).toBe('stopped');
   });
 
+  it("reports a server that dies with no cause, rather than Werkzeug's banner or request log", async () => {
+    // Prepare: a server that has printed its start-up banner and logged the readiness probe
+    moto = await startMoto();
+    const { pid, unexpectedExit } = moto;
+
+    // Act
+    process.kill(pid, 'SIGKILL');
+    const error = await unexpectedExit;
+
+    // Assess
+    expect(error.message).toBe('moto (local AWS) exited unexpectedly (SIGKILL)');
+  });
+
   it('ends the server when the process that started it is killed and cannot stop it', async () => {
     // Prepare: a node process that starts moto through the helper and reports its pid
     const parent = spawn(
