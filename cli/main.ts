@@ -2,15 +2,16 @@ import { fileURLToPath } from 'node:url';
 import { executeAction } from '../shared/actions/execute.ts';
 import { ignoredParamNames } from '../shared/actions/params.ts';
 import { findAction } from '../shared/actions/table.ts';
-import type { ActionContext, ActionResult } from '../shared/actions/types.ts';
+import type { ActionContext, ActionDefinition, ActionResult } from '../shared/actions/types.ts';
 import { credentialSourcesSet, loadCredentials } from '../shared/config/credential-source.ts';
 import { clientLogger } from '../shared/events/logging.ts';
-import { closeAgents } from '../shared/tanium/agent.ts';
+import { closeAgents, destroyAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
 import { TaniumError } from '../shared/tanium/errors.ts';
+import { releaseAllSpoolFiles } from '../shared/vault/spool.ts';
 import { getVault } from '../shared/vault/vault.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
-import { parseRunArgs, UsageError } from './args.ts';
+import { parseRunArgs, type RunArgs, UsageError } from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 
@@ -25,7 +26,8 @@ const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] 
       get file and upload intel doc from the vault also need VAULT_BUCKET, AWS_REGION and
       AWS credentials (and AWS_ENDPOINT_URL for a local S3 such as moto).`;
 
-const EXIT_STATUS = 'Exit status: 0 success, 1 failed result, 2 usage error.';
+const EXIT_STATUS =
+  'Exit status: 0 success, 1 failed result, 2 usage error, 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM.';
 
 const USAGE = `Usage:
 ${RUN_USAGE}
@@ -143,7 +145,25 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
   }
   const sources = credentialSourceWarning(process.env);
   if (sources) io.err(sources);
+  const interruption = watchInterrupts();
   let result: ActionResult;
+  try {
+    const running = runAction(action, parsed, io);
+    const first = await Promise.race([running, interruption.arrived]);
+    if (typeof first === 'string') return await stopInterrupted(first, running, io);
+    result = first;
+  } finally {
+    interruption.stop();
+    await closeAgents();
+  }
+  // The result as an event carries it: requestFault only steers the functions' metrics.
+  const { requestFault: _requestFault, ...shown } = result;
+  io.out(parsed.json ? terminalSafeJson(shown) : formatResult(shown));
+  return result.status === 'success' ? 0 : 1;
+}
+
+/** Runs the action; a configuration problem (no credentials, a bad secret) is a failed result too. */
+async function runAction(action: ActionDefinition, parsed: RunArgs, io: Io): Promise<ActionResult> {
   try {
     // Its warnings (TLS verification off, plain http://) go to stderr, leaving stdout to the result.
     const client = new TaniumClient(await loadCredentials(), { logger: clientLogger(stderrLogger(io)) });
@@ -154,11 +174,10 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
     };
     // get file and upload intel doc (vault_id) need the vault; the other actions run without a bucket.
     if (process.env.VAULT_BUCKET) ctx.vault = getVault(process.env);
-    result = await executeAction(action, parsed.params, ctx);
+    return await executeAction(action, parsed.params, ctx);
   } catch (error) {
-    // Configuration problems (no credentials, bad secret) are reported like any failed action.
     if (!(error instanceof TaniumError)) throw error;
-    result = {
+    return {
       status: 'failed',
       message: error.message,
       parameter: parsed.params,
@@ -166,11 +185,53 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
       summary: {},
       error: error.info,
     };
-  } finally {
-    await closeAgents();
   }
-  // The result as an event carries it: requestFault only steers the functions' metrics.
-  const { requestFault: _requestFault, ...shown } = result;
-  io.out(parsed.json ? terminalSafeJson(shown) : formatResult(shown));
-  return result.status === 'success' ? 0 : 1;
+}
+
+/**
+ * How long a run stopped by a signal waits for its action to wind down: the vault's own cleanup after a
+ * failed store (the spool file, an aborted upload) takes a second or so.
+ */
+export const INTERRUPT_GRACE_MS = 5_000;
+
+/** The first SIGINT or SIGTERM of a run; later ones are ignored while it stops. */
+function watchInterrupts(): { arrived: Promise<NodeJS.Signals>; stop: () => void } {
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const arrived = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = resolve;
+  });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    arrived,
+    stop: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/**
+ * Stops a run a signal interrupted, leaving no evidence (a malware sample) in the spool. The actions take
+ * a deadline, not an abort signal: ending the Tanium connections fails the request in flight, and the
+ * failed store releases its spool file itself; one still held after the grace (an S3 upload) is released
+ * here. Returns 130 for SIGINT, 143 for SIGTERM, as a shell reports them.
+ */
+async function stopInterrupted(
+  signal: NodeJS.Signals,
+  running: Promise<ActionResult>,
+  io: Io,
+): Promise<number> {
+  await destroyAgents();
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([
+    running.catch(() => undefined),
+    new Promise((resolve) => {
+      grace = setTimeout(resolve, INTERRUPT_GRACE_MS);
+    }),
+  ]);
+  clearTimeout(grace);
+  await releaseAllSpoolFiles();
+  io.err('Interrupted.');
+  return signal === 'SIGTERM' ? 143 : 130;
 }

@@ -8,4 +8,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 register();
 const { main } = await import('./main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const status = await main(process.argv.slice(2));
+// Stopped by a signal (128 + its number): the command has released what it held, and whatever of it still
+// runs (an S3 upload, a poll's timer) must not hold the exit.
+if (status > 128) process.exit(status);
+process.exitCode = status;

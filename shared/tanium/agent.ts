@@ -156,3 +156,14 @@ export async function closeAgents(): Promise<void> {
   connectors.clear();
   await Promise.all(all.map((agent) => agent.close().catch(() => undefined)));
 }
+
+/**
+ * Ends every agent now, failing the requests in flight (a download included) rather than waiting for
+ * them as `closeAgents` does: for a CLI run stopped by a signal, whose action takes no abort signal.
+ */
+export async function destroyAgents(): Promise<void> {
+  const all = [...agents.values()];
+  agents.clear();
+  connectors.clear();
+  await Promise.all(all.map((agent) => agent.destroy().catch(() => undefined)));
+}

@@ -24,6 +24,14 @@ export async function releaseSpoolFile(file: string): Promise<void> {
   }
 }
 
+/**
+ * Releases every spool file this process holds: for a CLI run stopped by a signal, which exits before a
+ * store still running (an S3 upload) could release its own.
+ */
+export async function releaseAllSpoolFiles(): Promise<void> {
+  await Promise.all([...active].map((file) => releaseSpoolFile(file).catch(() => undefined)));
+}
+
 /** Whether a process with this id runs (a file or directory named after its writer's pid is stale if not). */
 export function isProcessRunning(pid: number): boolean {
   try {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,29 @@ describe('Command line: tanium-tr against the emulator started from the command 
     return { status: run.status, stdout: run.stdout, stderr: run.stderr };
   };
   const cli = (...args: string[]): Run => cliWith({}, ...args);
+
+  /** Sets emulator switches through its control surface (it trusts the CA the emulator printed). */
+  const setSwitches = (switches: Record<string, unknown>): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        new URL('/__emulator/switches', env.TANIUM_BASE_URL),
+        {
+          method: 'POST',
+          ca: readFileSync(env.TANIUM_CA_BUNDLE as string),
+          headers: { 'content-type': 'application/json' },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () =>
+            response.statusCode === 200
+              ? resolve()
+              : reject(new Error(`switches refused: ${response.statusCode}`)),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify(switches));
+    });
 
   beforeAll(async () => {
     // Prepare: `tanium-tr emulator`, reading the export lines it prints
@@ -129,6 +153,68 @@ describe('Command line: tanium-tr against the emulator started from the command 
       await moto.stop();
     }
   });
+
+  it('removes the spool file of a get file stopped by Ctrl-C mid-download, and exits 130', async () => {
+    // Prepare: a TMPDIR of the CLI's own, moto as the vault, and a large download that stalls after 1 MiB
+    // (the extracted file is then being spooled)
+    const childTmp = mkdtempSync(join(tmpdir(), 'cli-interrupted-get-file-'));
+    const moto = await startMoto();
+    let child: ChildProcess | undefined;
+    try {
+      const s3 = new S3Client({
+        endpoint: moto.endpoint,
+        forcePathStyle: true,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      });
+      await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault-interrupted' }));
+      s3.destroy();
+      await setSwitches({ downloadLargeFileBytes: 8 * 1024 * 1024, downloadStallMidBody: true });
+      const running = spawn(
+        process.execPath,
+        [BIN, 'run', 'get file', '--param', 'file_id=79478f3e-061b-4b59-a99a-349415df99a0'],
+        {
+          env: {
+            ...withoutAwsOverrides(process.env),
+            ...env,
+            TMPDIR: childTmp,
+            AWS_ENDPOINT_URL: moto.endpoint,
+            AWS_REGION: 'us-east-1',
+            AWS_ACCESS_KEY_ID: 'testing',
+            AWS_SECRET_ACCESS_KEY: 'testing',
+            VAULT_BUCKET: 'cli-vault-interrupted',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      child = running;
+      let stderr = '';
+      running.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => running.once('close', resolve));
+      const spooled = () =>
+        readdirSync(childTmp).filter((name) => name.startsWith(`tanium-vault-p${running.pid}-`));
+      const deadline = Date.now() + 60_000;
+      while (spooled().length === 0 && running.exitCode === null && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(spooled()).toHaveLength(1);
+
+      // Act
+      running.kill('SIGINT');
+      const code = await exited;
+
+      // Assess
+      expect(code).toBe(130);
+      expect(stderr).toContain('Interrupted.');
+      expect(spooled()).toEqual([]);
+    } finally {
+      if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await setSwitches({ downloadLargeFileBytes: 0, downloadStallMidBody: false });
+      await moto.stop();
+      rmSync(childTmp, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it.each([
     [

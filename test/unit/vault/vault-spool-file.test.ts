@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { releaseAllSpoolFiles } from '../../../shared/vault/spool.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
 
 const s3 = mockClient(S3Client);
@@ -50,5 +51,44 @@ describe('Vault: the spool file', () => {
 
     // Assess: other local users (a CLI run on a shared host) cannot read the evidence
     expect(modes).toEqual([0o600]);
+  });
+
+  it('is removed by releaseAllSpoolFiles while its upload still runs, as a CLI run stopped by a signal needs', async () => {
+    // Prepare: an upload that waits until the test lets it go
+    let uploading: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      uploading = resolve;
+    });
+    let finish: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(PutObjectCommand).callsFake(async () => {
+      uploading();
+      await gate;
+      return {};
+    });
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+    const store = vault.storeEvidence(
+      Readable.from([Buffer.from('malware sample')]),
+      { fileName: 'a.exe' },
+      { maxBytes: 1024 },
+    );
+    await started;
+    const held = readdirSync(spoolDir);
+
+    // Act
+    await releaseAllSpoolFiles();
+
+    // Assess
+    expect(held).toHaveLength(1);
+    expect(readdirSync(spoolDir)).toEqual([]);
+    finish();
+    await store;
   });
 });
