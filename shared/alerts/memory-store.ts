@@ -13,7 +13,8 @@ export class MemoryStateStore implements StateStore {
   saves = 0;
 
   async acquire(owner: string, leaseUntil: number, now: number): Promise<LeasedState | undefined> {
-    if (this.leaseOwner !== undefined && this.leaseUntil >= now) return undefined;
+    if (this.leaseOwner !== undefined && this.leaseOwner !== owner && this.leaseUntil >= now)
+      return undefined;
     this.leaseOwner = owner;
     this.leaseUntil = leaseUntil;
     return {

@@ -144,9 +144,9 @@ function ownWriteLanded(error: unknown, saveId: string): boolean {
 /**
  * The poller's state in the DynamoDB table shared with the idempotency records (partition key `id`).
  * The item never gets an `expiration`, so the table's TTL leaves it alone. Every write is conditional:
- * the lease on expiry, a save on owner and version, so two runs can never both advance it. An owner
- * names one run: a run never takes a lease its own name holds, since two deliveries of one scheduled
- * invocation share its request id and may run at once.
+ * the lease on expiry (or its own owner), a save on owner and version, so two runs can never both
+ * advance it. An owner names one run, never the request id alone: two deliveries of one scheduled
+ * invocation share it and may run at once.
  */
 export class DynamoStateStore implements StateStore {
   private readonly documents: DynamoDBDocumentClient;
@@ -172,7 +172,9 @@ export class DynamoStateStore implements StateStore {
           Key: { id: this.key },
           UpdateExpression:
             'SET leaseOwner = :owner, leaseUntil = :until, #version = if_not_exists(#version, :zero)',
-          ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now',
+          // The owner's own lease too: the SDK sends the update again when its answer was lost, and the
+          // resend would otherwise find the lease its first landing took. Owners are unique per run.
+          ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
           ExpressionAttributeNames: { '#version': 'version' },
           ExpressionAttributeValues: { ':owner': owner, ':until': leaseUntil, ':now': now, ':zero': 0 },
           ReturnValues: 'ALL_NEW',

@@ -72,8 +72,8 @@ export interface LeasedState {
 /** Persistence with a lease: at most one run holds it, and every save is fenced by owner and version. */
 export interface StateStore {
   /**
-   * The state, or undefined while a lease is live, whoever holds it: `owner` names one run, never reused
-   * (two deliveries of one scheduled invocation may run at once under its request id).
+   * The state, or undefined while another run's lease is live. `owner` names one run, never reused (two
+   * deliveries of one scheduled invocation may run at once under its request id).
    */
   acquire(owner: string, leaseUntil: number, now: number): Promise<LeasedState | undefined>;
   /** Saves and returns the new version; throws LeaseLostError when another run took over. */

@@ -30,15 +30,32 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(afterExpiry).toEqual({ checkpoint: undefined, version: 0 });
   });
 
-  it('gives a live lease to no run, not even one under the same name', async () => {
-    // Prepare: two deliveries of one scheduled invocation carry the same request id
-    await store.acquire('req-1', NOW + 60_000, NOW);
+  it('takes the lease when the SDK sends the request again after losing its answer', async () => {
+    // Prepare: the lease lands, but its answer is lost; the resend finds the lease it took
+    const client = new DynamoDBClient({ maxAttempts: 3 });
+    let leases = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        const input = args.input as { ConditionExpression?: string };
+        if (input.ConditionExpression?.includes('leaseUntil < :now') && ++leases === 1) {
+          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+        }
+        return result;
+      },
+      { step: 'finalizeRequest', name: 'loseFirstLeaseAnswer', priority: 'low' },
+    );
+    const flaky = new DynamoStateStore(client, TABLE, stateKey('default'));
 
     // Act
-    const again = await store.acquire('req-1', NOW + 60_000, NOW + 1_000);
+    const leased = await flaky.acquire('req-1/run-a', NOW + 60_000, NOW);
+    const other = await store.acquire('req-1/run-b', NOW + 60_000, NOW + 1_000);
 
-    // Assess
-    expect(again).toBeUndefined();
+    // Assess: sent twice, held once; another run, even of the same request id, is kept out
+    expect(leases).toBe(2);
+    expect(leased).toEqual({ checkpoint: undefined, version: 0 });
+    expect(other).toBeUndefined();
+    client.destroy();
   });
 
   it('counts a save the SDK sent again after its answer was lost as saved', async () => {
