@@ -24,9 +24,10 @@ export function visibilityTimeoutSeconds(
 
 /**
  * The longest a request whose every attempt fails transiently takes from its first receive to its last,
- * `maxReceiveCount`-th: each failed attempt runs up to the function timeout, then hides the record for
- * its backoff (events/redelivery-backoff.ts), capped by the queue's visibility timeout, which also
- * applies alone when no backoff is set; and each receive may wait out the batching window.
+ * `maxReceiveCount`-th. A failed attempt shorter than the queue's visibility timeout hides the record
+ * for its backoff (events/redelivery-backoff.ts) from when it ends, at most a function timeout after the
+ * receive; the queue's own timeout applies when that change fails, and alone once the backoff reaches
+ * it (no change is made then). Each receive may also wait out the batching window.
  */
 export function longestRetrySpanSeconds(
   settings: { timeoutSeconds: number; maxBatchingWindowSeconds: number },
@@ -35,8 +36,9 @@ export function longestRetrySpanSeconds(
   const visibility = visibilityTimeoutSeconds(settings.timeoutSeconds, settings.maxBatchingWindowSeconds);
   let span = 0;
   for (let attempt = 1; attempt < maxReceiveCount; attempt++) {
-    const hidden = Math.min(backoffSeconds(attempt), visibility);
-    span += Math.max(visibility, settings.timeoutSeconds + hidden) + settings.maxBatchingWindowSeconds;
+    const backoff = backoffSeconds(attempt);
+    const back = backoff < visibility ? Math.max(visibility, settings.timeoutSeconds + backoff) : visibility;
+    span += back + settings.maxBatchingWindowSeconds;
   }
   return span;
 }

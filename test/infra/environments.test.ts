@@ -102,24 +102,26 @@ describe('Infrastructure configuration: environments', () => {
   it('rejects a receive count whose retries could outlast the queue, naming the function and the most it allows', () => {
     // Act / Assess: evidence (600 s timeout, 1 hour visibility) gets there long before the other families
     expect(() => resolveEnvironment('prod', { maxReceiveCount: 60 })).toThrow(
-      'evidence: maxReceiveCount 60 with timeoutSeconds 600 lets a failing request retry for up to 67.7 hours, past the 48 its queue allows before it could be deleted unanswered (it keeps messages 4 days): lower maxReceiveCount to at most 43',
+      'evidence: maxReceiveCount 60 with timeoutSeconds 600 lets a failing request retry for up to 59 hours, past the 48 its queue allows before it could be deleted unanswered (it keeps messages 4 days): lower maxReceiveCount to at most 49',
     );
     expect(() => resolveEnvironment('prod', { maxReceiveCount: 60 })).not.toThrow(/connections:/);
-    expect(() => resolveEnvironment('prod', { maxReceiveCount: 43 })).not.toThrow();
+    expect(() => resolveEnvironment('prod', { maxReceiveCount: 49 })).not.toThrow();
     expect(() =>
-      resolveEnvironment('prod', { maxReceiveCount: 43, functions: { evidence: { timeoutSeconds: 900 } } }),
-    ).toThrow(/evidence: maxReceiveCount 43 with timeoutSeconds 900 .* at most 29$/);
+      resolveEnvironment('prod', { maxReceiveCount: 49, functions: { evidence: { timeoutSeconds: 900 } } }),
+    ).toThrow(/evidence: maxReceiveCount 49 with timeoutSeconds 900 .* at most 33$/);
     expect(() => resolveEnvironment('dev', { maxReceiveCount: 500 })).toThrow(
       /connections: maxReceiveCount 500 with timeoutSeconds 120 .* at most \d+/,
     );
   });
 
   it('counts retries as the functions back off: up to a function timeout, then the backoff or the queue timeout', () => {
-    // 30, 60, 120, 240 and 480 s backoffs each under the 720 s queue timeout, which comes back first
+    // 30 to 480 s backoffs after a 120 s attempt all end before the 720 s queue timeout, which applies
+    // when the change fails; from the 6th attempt (960 s) no change is made and the queue timeout applies
     expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 5)).toBe(4 * 720);
-    // From the 6th attempt the backoff (960 s and up) is capped by the queue timeout, after the invocation
-    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 7)).toBe(
-      5 * 720 + 840,
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 7)).toBe(6 * 720);
+    // A backoff that ends past the queue timeout: a 90 s attempt, then 480 s, against 540 s at attempt 5
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 90, maxBatchingWindowSeconds: 0 }, 6)).toBe(
+      4 * 540 + 90 + 480,
     );
     // The batching window delays each receive, and lengthens the queue timeout as well
     expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 10 }, 2)).toBe(730 + 10);
