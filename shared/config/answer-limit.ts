@@ -10,13 +10,24 @@ export const MAX_ANSWER_BYTES = 50 * 1024 * 1024;
  */
 const MEMORY_PER_ANSWER_DIVISOR = 10;
 
+export interface AnswerLimit {
+  bytes: number;
+  /** Why the limit is below MAX_ANSWER_BYTES (the memory share), for the message of an answer over it. */
+  why?: string;
+}
+
 /**
  * The largest answer one request reads in a function of `memoryMiB` (Lambda's
  * AWS_LAMBDA_FUNCTION_MEMORY_SIZE) running `recordsAtOnce` records concurrently (its SQS batch size).
  * Without a memory size (the CLI, tests), MAX_ANSWER_BYTES.
  */
-export function answerLimitBytes(memoryMiB: number | undefined, recordsAtOnce = 1): number {
-  if (memoryMiB === undefined) return MAX_ANSWER_BYTES;
+export function answerLimit(memoryMiB: number | undefined, recordsAtOnce = 1): AnswerLimit {
+  if (memoryMiB === undefined) return { bytes: MAX_ANSWER_BYTES };
   const share = Math.floor((memoryMiB * 1024 * 1024) / (MEMORY_PER_ANSWER_DIVISOR * recordsAtOnce));
-  return Math.min(MAX_ANSWER_BYTES, share);
+  if (share >= MAX_ANSWER_BYTES) return { bytes: MAX_ANSWER_BYTES };
+  const batch = recordsAtOnce === 1 ? 'one record' : `a batch of ${recordsAtOnce} records`;
+  return {
+    bytes: share,
+    why: `a tenth of the function's ${memoryMiB} MiB of memory, shared by ${batch}: give it more memory or a smaller batch size`,
+  };
 }

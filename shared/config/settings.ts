@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
-import { answerLimitBytes } from './answer-limit.ts';
+import { type AnswerLimit, answerLimit } from './answer-limit.ts';
 import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from './environment.ts';
 
 /**
@@ -40,7 +40,7 @@ export interface Settings {
    * the function (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) and BATCH_SIZE, the records its queue hands over at
    * once.
    */
-  maxAnswerBytes: number;
+  answerLimit: AnswerLimit;
 }
 
 export const SETTING_DEFAULTS = {
@@ -78,7 +78,7 @@ export function loadSettings(env: Env = process.env): Settings {
     getFileMaxBytes: e.GET_FILE_MAX_BYTES ?? SETTING_DEFAULTS.getFileMaxBytes,
     vaultSpoolMaxBytes: e.VAULT_SPOOL_MAX_BYTES ?? SETTING_DEFAULTS.vaultSpoolMaxBytes,
     metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE ?? SETTING_DEFAULTS.metricsNamespace,
-    maxAnswerBytes: answerLimitBytes(e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, e.BATCH_SIZE),
+    answerLimit: answerLimit(e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, e.BATCH_SIZE),
   };
   if (e.EVENT_BUS_NAME !== undefined) settings.eventBusName = e.EVENT_BUS_NAME;
   if (e.VAULT_BUCKET !== undefined) settings.vaultBucket = e.VAULT_BUCKET;

@@ -121,7 +121,7 @@ export class FamilyRuntime {
     this.clients ??= new TaniumClientCache({
       ...credentialReads(this.options),
       logger: clientLogger(this.logger),
-      clientOptions: { maxJsonBytes: this.settings().maxAnswerBytes, ...this.options.clientOptions },
+      clientOptions: { answerLimit: this.settings().answerLimit, ...this.options.clientOptions },
     });
     return this.clients.get();
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AnswerLimit } from '../config/answer-limit.ts';
 import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { type ClientLogger, type TaniumApi, TaniumClient, type TaniumRequest } from './client.ts';
@@ -27,7 +28,7 @@ export interface TaniumClientCacheOptions {
   freshCredentials?: () => Promise<TaniumCredentials>;
   logger: ClientLogger;
   /** Options for the client (tests: a fixed `random` for backoff). */
-  clientOptions?: { random?: () => number; maxJsonBytes?: number };
+  clientOptions?: { random?: () => number; answerLimit?: AnswerLimit };
   /** The clock of the re-read's rate limit (tests). */
   now?: () => number;
   /** The re-read's own limit (tests); CREDENTIALS_RECHECK_TIMEOUT_MS by default. */

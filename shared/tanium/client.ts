@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { MAX_ANSWER_BYTES } from '../config/answer-limit.ts';
+import { type AnswerLimit, MAX_ANSWER_BYTES } from '../config/answer-limit.ts';
 import {
   assertHasCredential,
   credentialFingerprint,
@@ -151,7 +151,7 @@ export class TaniumClient {
   private agent: Agent;
   private readonly errorTextOf = (body: string, contentType: string) => this.errorText(body, contentType);
   private readonly deadlines = new DeadlineSignals();
-  private readonly maxJsonBytes: number;
+  private readonly answerLimit: AnswerLimit;
 
   constructor(
     credentials: TaniumCredentials,
@@ -159,7 +159,7 @@ export class TaniumClient {
       logger?: ClientLogger;
       random?: () => number;
       /** The largest answer read whole (default MAX_ANSWER_BYTES); a larger one is a too_large error. */
-      maxJsonBytes?: number;
+      answerLimit?: AnswerLimit;
     } = {},
   ) {
     assertHasCredential(credentials);
@@ -172,7 +172,7 @@ export class TaniumClient {
     this.entry = sessionEntry(credentialFingerprint(credentials));
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
-    this.maxJsonBytes = options.maxJsonBytes ?? MAX_ANSWER_BYTES;
+    this.answerLimit = options.answerLimit ?? { bytes: MAX_ANSWER_BYTES };
     this.agent = agentFor(credentials);
     // Once per origin and setting: a rotated secret that turns verification off must still be heard.
     if (!credentials.verifyServerCert) {
@@ -559,7 +559,7 @@ export class TaniumClient {
       return { status, headers: response.headers, text: '', body: response.body };
     }
     // Read inside the retry loop, so a reset mid-body is retried like a reset before the headers.
-    const text = await readText(response.body, this.maxJsonBytes);
+    const text = await readText(response.body, this.answerLimit);
     return { status, headers: response.headers, text };
   }
 
@@ -615,17 +615,19 @@ function megabytes(bytes: number): string {
   return `${(bytes / 1_000_000).toLocaleString('en-US', { maximumFractionDigits: 1 })} MB`;
 }
 
-function readText(body: Body, limit: number): Promise<string> {
+function readText(body: Body, limit: AnswerLimit): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     body.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
+      if (size > limit.bytes) {
         body.destroy();
+        // The contract's message first; then what the limit is and what brings an answer under it.
+        const why = limit.why ? ` (${limit.why})` : '';
         reject(
           new TooLargeError(
-            `Tanium's answer is larger than ${megabytes(limit)}, the most this function reads for one request: ask for fewer rows (a lower limit)`,
+            `Response from server is too large: over ${megabytes(limit.bytes)}, the most read for one request${why}. Where the action takes a limit, ask for fewer rows`,
           ),
         );
         return;

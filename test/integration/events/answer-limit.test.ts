@@ -41,7 +41,7 @@ describe('Family handler: the largest Tanium answer one request reads', () => {
     expect(detail).toMatchObject({
       status: 'failed',
       message:
-        "Tanium's answer is larger than 1,342 bytes, the most this function reads for one request: ask for fewer rows (a lower limit)",
+        "Response from server is too large: over 1,342 bytes, the most read for one request (a tenth of the function's 128 MiB of memory, shared by a batch of 10000 records: give it more memory or a smaller batch size). Where the action takes a limit, ask for fewer rows",
       error: { kind: 'too_large', retryable: false },
     });
   });

@@ -661,11 +661,14 @@ describe('Tanium client: transport, retries and responses', () => {
     });
 
     it('refuses a JSON answer over the size limit', async () => {
-      const client = new TaniumClient(credentialsFor(emulator), { maxJsonBytes: 64, random: () => 0 });
+      const client = new TaniumClient(credentialsFor(emulator), {
+        answerLimit: { bytes: 64 },
+        random: () => 0,
+      });
       const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
       expect(error.kind).toBe('too_large');
       expect(error.message).toBe(
-        "Tanium's answer is larger than 64 bytes, the most this function reads for one request: ask for fewer rows (a lower limit)",
+        'Response from server is too large: over 64 bytes, the most read for one request. Where the action takes a limit, ask for fewer rows',
       );
       // The same request under the default limit reads the whole list.
       expect(Array.isArray((await clientFor(emulator).request({ method: 'GET', path: CONNS })).payload)).toBe(

@@ -38,7 +38,10 @@ describe('Function settings', () => {
       vaultSpoolMaxBytes: 0,
       metricsNamespace: 'TaniumTR',
       // A tenth of 512 MiB, shared by a batch of 5 records
-      maxAnswerBytes: 10_737_418,
+      answerLimit: {
+        bytes: 10_737_418,
+        why: "a tenth of the function's 512 MiB of memory, shared by a batch of 5 records: give it more memory or a smaller batch size",
+      },
     });
   });
 
@@ -49,9 +52,9 @@ describe('Function settings', () => {
     const outsideLambda = loadSettings({ BATCH_SIZE: '10' });
 
     // Assess
-    expect(large.maxAnswerBytes).toBe(52_428_800);
-    expect(small.maxAnswerBytes).toBe(1_342_177);
-    expect(outsideLambda.maxAnswerBytes).toBe(52_428_800);
+    expect(large.answerLimit).toEqual({ bytes: 52_428_800 });
+    expect(small.answerLimit.bytes).toBe(1_342_177);
+    expect(outsideLambda.answerLimit).toEqual({ bytes: 52_428_800 });
   });
 
   it('uses the defaults when variables are unset or blank', () => {
@@ -64,7 +67,7 @@ describe('Function settings', () => {
       getFileMaxBytes: 536_870_912,
       vaultSpoolMaxBytes: 1_073_741_824,
       metricsNamespace: 'TaniumThreatResponse',
-      maxAnswerBytes: 52_428_800,
+      answerLimit: { bytes: 52_428_800 },
     });
   });
 
