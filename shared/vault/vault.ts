@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { isDeepStrictEqual } from 'node:util';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -216,6 +217,7 @@ export class Vault {
       try {
         let alreadyStored = await this.exists(key, deadline.controller.signal);
         if (!alreadyStored) {
+          const written = this.objectMetadata(metadata, digests);
           upload = new Upload({
             client: this.s3,
             params: {
@@ -223,7 +225,7 @@ export class Vault {
               Key: key,
               Body: createReadStream(file),
               ContentType: OCTET_STREAM,
-              Metadata: this.objectMetadata(metadata, digests),
+              Metadata: written,
               // lib-storage sends it with the PutObject or the CompleteMultipartUpload that creates the
               // object: see storedMeanwhile.
               IfNoneMatch: '*',
@@ -239,10 +241,11 @@ export class Vault {
             await upload.done();
           } catch (error) {
             if (deadline.controller.signal.aborted) throw error;
-            if (!(await this.storedMeanwhile(error, key, deadline.controller.signal))) throw error;
+            const storedBy = await this.storedMeanwhile(error, key, written, deadline.controller.signal);
+            if (!storedBy) throw error;
             // Nothing to clean up: lib-storage aborts a multipart upload whose completion failed before
             // rejecting (a failed abort leaves its parts to the bucket's lifecycle rule).
-            alreadyStored = true;
+            alreadyStored = storedBy === 'another write';
           }
         }
         return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };
@@ -335,9 +338,11 @@ export class Vault {
           try {
             await unlessAborted(this.copy(incomingKey, key, digests.size, metadataOut, signal), signal);
           } catch (error) {
-            if (signal.aborted || !(await this.storedMeanwhile(error, key, signal))) throw error;
+            if (signal.aborted) throw error;
+            const storedBy = await this.storedMeanwhile(error, key, metadataOut, signal);
+            if (!storedBy) throw error;
             // The conditional copy created nothing (a multipart one aborted its upload): incoming/ goes below.
-            alreadyStored = true;
+            alreadyStored = storedBy === 'another write';
           }
         }
       } catch (error) {
@@ -615,19 +620,43 @@ export class Vault {
   }
 
   /**
-   * Whether a write to `vault/<sha1>` made conditional (`If-None-Match: *`) failed because another request
-   * stored the same bytes after this one's HEAD: two records saving one file both miss the HEAD, and an
+   * Whether a write to `vault/<sha1>` made conditional (`If-None-Match: *`) failed because the object is
+   * there after all, and whose write put it there. Two records saving one file both miss the HEAD, and an
    * unconditional write would replace the first one's metadata (its file name, host, request id) while
-   * its result says it stored the file. 412: the object is there. 409: a concurrent write to the key is
-   * in progress and may still fail, so only a HEAD that finds the object says it is stored; otherwise the
-   * 409 fails the file, retryably.
+   * its result says it stored the file. 412: the object is there; it is this write's own when the SDK
+   * sent the write again after losing the answer to a write that landed, which its metadata tells. 409:
+   * a concurrent write to the key is in progress and may still fail, so only an object found says it is
+   * stored; otherwise the 409 fails the file, retryably.
    */
-  private async storedMeanwhile(error: unknown, key: string, abortSignal: AbortSignal): Promise<boolean> {
+  private async storedMeanwhile(
+    error: unknown,
+    key: string,
+    written: Record<string, string>,
+    abortSignal: AbortSignal,
+  ): Promise<'this write' | 'another write' | undefined> {
     const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
     const status = e?.$metadata?.httpStatusCode;
-    if (e?.name === 'PreconditionFailed' || status === 412) return true;
-    if (e?.name !== 'ConditionalRequestConflict' && status !== 409) return false;
-    return this.exists(key, abortSignal).catch(() => false);
+    const refused = e?.name === 'PreconditionFailed' || status === 412;
+    if (!refused && e?.name !== 'ConditionalRequestConflict' && status !== 409) return undefined;
+    const found = await this.metadataOf(key, abortSignal).catch(() => undefined);
+    if (!found) return refused ? 'another write' : undefined;
+    return isDeepStrictEqual(found, written) ? 'this write' : 'another write';
+  }
+
+  /** The object's user metadata, or undefined when there is no object. */
+  private async metadataOf(
+    key: string,
+    abortSignal: AbortSignal,
+  ): Promise<Record<string, string> | undefined> {
+    try {
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), {
+        abortSignal,
+      });
+      return head.Metadata ?? {};
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 
   /** `exists`, given at most `ms`; false when S3 does not say in time (or fails). */

@@ -264,7 +264,26 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
     expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: true });
     expect(copy).toMatchObject({ Key: stored.key, CopySource: `${BUCKET}/${incoming}`, IfNoneMatch: '*' });
     expect(incoming).toMatch(/^incoming\//);
-    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(1);
+    // The second HEAD asks whose write the object is: none is found here, so another request's
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+  });
+
+  it("reports a file as this request's own when the 412 answers the SDK's resend of its own copy", async () => {
+    // Prepare: the copy lands but its answer is lost; the resend is refused, the object being there now
+    s3.on(CopyObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand)
+      .rejectsOnce(s3Error('NotFound', 404))
+      .callsFake(() => ({ Metadata: s3.commandCalls(CopyObjectCommand)[0]!.args[0].input.Metadata }));
+
+    // Act
+    const stored = await streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), {
+      fileName: 'a.txt',
+      requestId: 'req-own',
+    });
+
+    // Assess: stored by this request, not "already stored"; incoming/ is dropped all the same
+    expect(stored.alreadyStored).toBe(false);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
   });
 
   it('reports a copy that met a concurrent write as already stored once a HEAD finds the object', async () => {
