@@ -141,8 +141,12 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
       }
     } finally {
       // Only now: a signal (or a broken pipe) while stopping must not end this process before moto is gone.
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      // A run a signal stopped keeps ignoring signals until it exits with that signal's status: one more
+      // from an impatient supervisor would otherwise end it by the signal, its status lost.
+      if (signalled === undefined) {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
       stopWatchingOutput();
     }
   }
