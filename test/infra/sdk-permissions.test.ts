@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENVIRONMENT_NAMES } from '../../infra/environments.ts';
+import { FAMILIES, FUNCTION_NAMES, type FunctionName, MUTATING_FAMILIES } from '../../infra/families.ts';
+import { INCOMING_PREFIX, RESULTS_PREFIX, VAULT_PREFIX } from '../../shared/vault/constants.ts';
+import { callsOf, type FunctionCalls, type SdkCall } from './sdk-calls.ts';
+import { cleanup, logicalId, permissionsOf, type Synthesized, synthesize } from './synth.ts';
+
+/**
+ * Calls a bundle includes that its function never makes, and so is not granted. The scan works file by
+ * file, so a function carrying a module for another family's sake needs an entry here, with the reason.
+ */
+interface NeverMade {
+  readonly functions: readonly FunctionName[];
+  readonly file: string;
+  readonly actions: readonly string[];
+  readonly reason: string;
+}
+
+const NEVER_MADE: readonly NeverMade[] = [
+  {
+    functions: FAMILIES.filter((family) => !MUTATING_FAMILIES.includes(family)),
+    file: 'shared/events/idempotency-store.ts',
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+    reason:
+      'The idempotency step runs for mutating actions only (processor.ts); a read-only family has none.',
+  },
+  {
+    functions: ['intel'],
+    file: 'shared/vault/vault.ts',
+    actions: ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+    reason: "Intel only reads the vault (readForIntelDoc); storing evidence is the evidence family's.",
+  },
+];
+
+/**
+ * The vault prefixes a file's S3 object calls use: a grant on another prefix (the results store's
+ * s3:PutObject on `results/*`) does not cover them.
+ */
+const S3_PREFIXES: Readonly<Record<string, readonly string[]>> = {
+  'shared/vault/result-store.ts': [RESULTS_PREFIX],
+  // Evidence streams into incoming/ and copies to vault/; intel reads vault/.
+  'shared/vault/vault.ts': [VAULT_PREFIX, INCOMING_PREFIX],
+};
+
+/** Why the role does not allow `call`, or undefined when it does. */
+function refusal(call: SdkCall, permissions: Record<string, string[]>): string | undefined {
+  const resources = permissions[call.action];
+  if (!resources) return `its role lacks ${call.action}`;
+  if (!call.action.startsWith('s3:') || call.action === 's3:ListBucket') return undefined;
+  const prefixes = S3_PREFIXES[call.file];
+  if (!prefixes) return `S3_PREFIXES does not say which vault prefixes ${call.file} uses`;
+  if (prefixes.some((prefix) => resources.some((resource) => resource.endsWith(`/${prefix}*`))))
+    return undefined;
+  return `its role grants ${call.action} only on ${resources.join(', ')}, not on ${prefixes.join(' or ')}`;
+}
+
+function neverMade(name: FunctionName, call: SdkCall): boolean {
+  return NEVER_MADE.some(
+    (entry) =>
+      entry.functions.includes(name) && entry.file === call.file && entry.actions.includes(call.action),
+  );
+}
+
+/**
+ * The role policies against the code: the exact test in stack.test.ts compares them with a hand-written
+ * copy of the grants, and neither the SDK mocks nor moto enforce IAM, so only this ties a new SDK call
+ * to the permission it needs before AWS answers AccessDenied.
+ */
+describe('Permissions: the AWS calls in the code', () => {
+  const found = {} as Record<FunctionName, FunctionCalls>;
+
+  // One esbuild metafile build per function (about a second each), bundled as the stack bundles it.
+  beforeAll(async () => {
+    for (const name of FUNCTION_NAMES) found[name] = await callsOf(name);
+  }, 120_000);
+
+  it.each(FUNCTION_NAMES)('knows the IAM action of every call the %s bundle can send', (name) => {
+    expect(found[name].unknown).toEqual([]);
+  });
+
+  it.each(FUNCTION_NAMES)('finds the calls every function makes in the %s bundle', (name) => {
+    // Every function reads its Tanium credentials and publishes: a scan that misses these misses all.
+    const actions = found[name].calls.map((call) => call.action);
+    expect(actions).toContain('secretsmanager:GetSecretValue');
+    expect(actions).toContain('events:PutEvents');
+  });
+
+  it.each(FUNCTION_NAMES)('finds a call for every AWS SDK client in the %s bundle', (name) => {
+    // A bundled client with no call found is sent to by code the scan does not see.
+    const used = new Set(found[name].calls.map((call) => call.client));
+    expect(found[name].bundledClients.filter((client) => !used.has(client))).toEqual([]);
+  });
+
+  describe.each(ENVIRONMENT_NAMES)('the %s environment', (envName) => {
+    let s: Synthesized;
+
+    // The policies do not depend on the bundles: synthesized without esbuild.
+    beforeAll(() => {
+      s = synthesize(envName, {}, { bundling: false });
+    }, 120_000);
+
+    afterAll(() => {
+      cleanup(s);
+    });
+
+    const granted = (name: FunctionName) =>
+      permissionsOf(s.template, logicalId(s.stack, s.stack.functions[name].role as never));
+
+    it.each(FUNCTION_NAMES)('grants %s every action its code can send', (name) => {
+      // Prepare
+      const permissions = granted(name);
+
+      // Act
+      const missing = found[name].calls
+        .filter((call) => !neverMade(name, call))
+        .map((call) => [call, refusal(call, permissions)] as const)
+        .filter(([, why]) => why !== undefined)
+        .map(([call, why]) => `${name} sends ${call.command} (${call.file}) but ${why}`);
+
+      // Assess
+      expect([...new Set(missing)]).toEqual([]);
+    });
+
+    it('excuses only calls that are still in a bundle and still not granted', () => {
+      // Prepare
+      const stale: string[] = [];
+
+      // Act
+      for (const entry of NEVER_MADE) {
+        for (const name of entry.functions) {
+          const permissions = granted(name);
+          for (const action of entry.actions) {
+            const excused = found[name].calls.some(
+              (call) =>
+                call.file === entry.file &&
+                call.action === action &&
+                refusal(call, permissions) !== undefined,
+            );
+            if (!excused) stale.push(`${name}: ${action} from ${entry.file} needs no entry in NEVER_MADE`);
+          }
+        }
+      }
+
+      // Assess
+      expect(stale).toEqual([]);
+    });
+  });
+});
