@@ -9,7 +9,7 @@ import { closeAgents, destroyAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
 import { TaniumError } from '../shared/tanium/errors.ts';
 import { releaseAllSpoolFiles } from '../shared/vault/spool.ts';
-import { getVault } from '../shared/vault/vault.ts';
+import { getVault, stopSharedVault } from '../shared/vault/vault.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
 import { parseRunArgs, type RunArgs, UsageError } from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
@@ -212,10 +212,11 @@ function watchInterrupts(): { arrived: Promise<NodeJS.Signals>; stop: () => void
 }
 
 /**
- * Stops a run a signal interrupted, leaving no evidence (a malware sample) in the spool. The actions take
- * a deadline, not an abort signal: ending the Tanium connections fails the request in flight, and the
- * failed store releases its spool file itself; one still held after the grace (an S3 upload) is released
- * here. Returns 130 for SIGINT, 143 for SIGTERM, as a shell reports them.
+ * Stops a run a signal interrupted, leaving no evidence (a malware sample) in the spool or half-uploaded
+ * in the bucket. The actions take a deadline, not an abort signal: ending the Tanium connections fails
+ * the request in flight, and stopping the vault ends a store as its deadline would, with the same
+ * cleanup; a spool file still held after the grace is released here. Returns 130 for SIGINT, 143 for
+ * SIGTERM, as a shell reports them.
  */
 async function stopInterrupted(
   signal: NodeJS.Signals,
@@ -223,6 +224,9 @@ async function stopInterrupted(
   io: Io,
 ): Promise<number> {
   await destroyAgents();
+  // A store past the download (uploading to S3) stops as at its deadline, aborting its multipart upload
+  // and deleting its incoming/ object: parts of the evidence would otherwise stay in the bucket.
+  stopSharedVault();
   let grace: NodeJS.Timeout | undefined;
   await Promise.race([
     running.catch(() => undefined),

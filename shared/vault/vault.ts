@@ -144,6 +144,8 @@ export class Vault {
   private readonly maxArchiveEntries: number;
   private readonly progressIntervalMs: number;
   private readonly logger: VaultLogger;
+  /** Aborted by stopAll: every store then stops as at its deadline. */
+  private readonly stopping = new AbortController();
 
   constructor(options: VaultOptions) {
     this.bucket = options.bucket;
@@ -157,6 +159,15 @@ export class Vault {
     this.spoolMaxBytes = Math.max(0, options.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes);
     this.maxArchiveEntries = options.maxArchiveEntries ?? DEFAULTS.maxArchiveEntries;
     this.progressIntervalMs = options.progressIntervalMs ?? PROGRESS_INTERVAL_MS;
+  }
+
+  /**
+   * Stops every store in progress as if its deadline had come, so the same cleanup runs (the multipart
+   * upload aborted, `incoming/` deleted, the spool file removed), and every later one at once: for a
+   * process about to exit, such as a CLI run stopped by a signal.
+   */
+  stopAll(): void {
+    this.stopping.abort(new Error('the vault was stopped'));
   }
 
   /** The S3 client, created once on first use (not at import, so a frozen init holds no stale credential). */
@@ -212,7 +223,7 @@ export class Vault {
       }
       const digests = hasher.digests;
       const key = vaultKey(digests.sha1);
-      const deadline = deadlineAbort(options.deadline);
+      const deadline = deadlineAbort(options.deadline, this.stopping.signal);
       let upload: Upload | undefined;
       try {
         let alreadyStored = await this.exists(key, deadline.controller.signal);
@@ -297,7 +308,7 @@ export class Vault {
     // The download is bounded by the deadline, but not what S3 does after it: the last parts, and the
     // copy to vault/<sha1>, which for gigabytes takes a while. Stopped in time, the request still ends
     // in a result (a retryable failure) instead of an invocation timeout that publishes none.
-    const deadline = deadlineAbort(options.deadline);
+    const deadline = deadlineAbort(options.deadline, this.stopping.signal);
     const { signal } = deadline.controller;
     const cleanup = cleanupBudget(options.deadline);
     // Not lib-storage's own abort: it leaves the requests in flight running, and a PutObject landing
@@ -536,7 +547,7 @@ export class Vault {
       });
     const tooLarge = () => new TooLargeError(`Intel document is larger than ${maxBytes} bytes`);
     if (!VAULT_ID.test(vaultId)) throw fail('not a vault id (40 hex characters)', false, undefined, true);
-    const stop = deadlineAbort(deadline);
+    const stop = deadlineAbort(deadline, this.stopping.signal);
     const { signal } = stop.controller;
     const late = (cause: unknown) =>
       fail('the invocation deadline passed before the document was read', true, cause);
@@ -834,12 +845,24 @@ function hashingFor(options: StoreEvidenceOptions): HashingStream {
 }
 
 /** An abort controller that fires at `deadline` (epoch ms), or never without one. */
-function deadlineAbort(deadline: number | undefined): { controller: AbortController; clear: () => void } {
+/** A controller aborted at `deadline`, or when `stopped` is (Vault.stopAll), whichever comes first. */
+function deadlineAbort(
+  deadline: number | undefined,
+  stopped: AbortSignal,
+): { controller: AbortController; clear: () => void } {
   const controller = new AbortController();
-  if (deadline === undefined) return { controller, clear: () => undefined };
-  const timer = setTimeout(() => controller.abort(), Math.max(0, deadline - Date.now()));
-  timer.unref();
-  return { controller, clear: () => clearTimeout(timer) };
+  const stop = () => controller.abort();
+  if (stopped.aborted) stop();
+  else stopped.addEventListener('abort', stop, { once: true });
+  const timer = deadline === undefined ? undefined : setTimeout(stop, Math.max(0, deadline - Date.now()));
+  timer?.unref();
+  return {
+    controller,
+    clear: () => {
+      clearTimeout(timer);
+      stopped.removeEventListener('abort', stop);
+    },
+  };
 }
 
 /**
@@ -875,6 +898,11 @@ function drainOrClose(stream: PassThrough): Promise<void> {
 }
 
 let shared: Vault | undefined;
+
+/** Stops the stores of the vault getVault made, if it made one (see Vault.stopAll). */
+export function stopSharedVault(): void {
+  shared?.stopAll();
+}
 
 /** The container's Vault over VAULT_BUCKET (and VAULT_SPOOL_MAX_BYTES), created on first use. */
 export function getVault(env: NodeJS.ProcessEnv = process.env): Vault {

@@ -2,7 +2,14 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { releaseAllSpoolFiles } from '../../../shared/vault/spool.ts';
@@ -90,5 +97,45 @@ describe('Vault: the spool file', () => {
     expect(readdirSync(spoolDir)).toEqual([]);
     finish();
     await store;
+  });
+
+  it('aborts the multipart upload and removes the spool file when stopAll stops a store, as a CLI run stopped by a signal needs', async () => {
+    // Prepare: a two-part upload whose parts never finish
+    let partStarted: () => void = () => undefined;
+    const uploading = new Promise<void>((resolve) => {
+      partStarted = resolve;
+    });
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
+    s3.on(UploadPartCommand).callsFake(() => {
+      partStarted();
+      return new Promise(() => undefined);
+    });
+    s3.on(AbortMultipartUploadCommand).resolves({});
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir, partSize: 5 * 1024 * 1024 });
+    const store = vault.storeEvidence(
+      Readable.from([Buffer.alloc(6 * 1024 * 1024, 1)]),
+      { fileName: 'a.exe' },
+      { maxBytes: 8 * 1024 * 1024 },
+    );
+    const outcome = store.then(
+      () => 'stored',
+      () => 'stopped',
+    );
+    await uploading;
+
+    // Act
+    vault.stopAll();
+
+    // Assess
+    expect(await outcome).toBe('stopped');
+    expect(s3.commandCalls(AbortMultipartUploadCommand).map((call) => call.args[0].input)).toEqual([
+      expect.objectContaining({ Bucket: 'vault-unit', UploadId: 'upload-1' }),
+    ]);
+    expect(readdirSync(spoolDir)).toEqual([]);
   });
 });
