@@ -15,7 +15,7 @@ export const MAX_TIMEOUT_SECONDS = 86_400;
 export const MIN_TIMEOUT_SECONDS = 2;
 
 /** A `--param` value: text, or the items of a JSON array given for a `list` parameter. */
-export type ParamValue = string | (string | number)[];
+export type ParamValue = string | string[];
 
 export interface RunArgs {
   action: string;
@@ -65,14 +65,28 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 function addParam(params: Record<string, ParamValue>, pair: string): void {
   const at = pair.indexOf('=');
   if (at <= 0) throw new UsageError(`--param needs name=value (got '${pair}')`);
-  params[pair.slice(0, at)] = paramValue(pair.slice(at + 1));
+  params[pair.slice(0, at)] = pair.slice(at + 1);
 }
 
 /**
- * A value that is a JSON array of strings and numbers becomes that array, as a Lambda event would carry
- * it (a list may be "a comma list or a JSON array"); anything else, `[` or not, stays the text given.
+ * The action's list parameters whose value is a JSON array of strings, as that array, as a Lambda event
+ * would carry it (a list may be "a comma list or a JSON array"). Every other value stays the text given:
+ * a text parameter may well start with `[` (a file name such as `[1].exe`, a YARA rule), and a list item
+ * may too, unless the whole value is such an array.
  */
-export function paramValue(text: string): ParamValue {
+export function withListArrays(
+  params: Record<string, ParamValue>,
+  definitions: Record<string, { doc: { type: string } }>,
+): Record<string, ParamValue> {
+  const out: Record<string, ParamValue> = {};
+  for (const [name, value] of Object.entries(params)) {
+    const isList = Object.hasOwn(definitions, name) && definitions[name]?.doc.type === 'list';
+    out[name] = isList && typeof value === 'string' ? listArray(value) : value;
+  }
+  return out;
+}
+
+function listArray(text: string): ParamValue {
   if (!text.startsWith('[')) return text;
   let parsed: unknown;
   try {
@@ -80,7 +94,5 @@ export function paramValue(text: string): ParamValue {
   } catch {
     return text;
   }
-  const isItem = (item: unknown): item is string | number =>
-    typeof item === 'string' || typeof item === 'number';
-  return Array.isArray(parsed) && parsed.every(isItem) ? parsed : text;
+  return Array.isArray(parsed) && parsed.every((item) => typeof item === 'string') ? parsed : text;
 }

@@ -11,13 +11,13 @@ import { TaniumError } from '../shared/tanium/errors.ts';
 import { releaseAllSpoolFiles } from '../shared/vault/spool.ts';
 import { getVault, stopSharedVault } from '../shared/vault/vault.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
-import { parseRunArgs, type RunArgs, UsageError } from './args.ts';
+import { parseRunArgs, type RunArgs, UsageError, withListArrays } from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
-      Runs one action against the configured Tanium. A value that is a JSON array of strings or numbers
-      (--param 'process_context=["parent","node"]') is sent as that array; any other value as text.
+      Runs one action against the configured Tanium. A list parameter's value may be a comma list or
+      a JSON array of strings (--param 'process_context=["parent","node"]'); any other value is text.
       Credentials, from the first of these set (a warning names the ones ignored):
       1. TANIUM_SECRET_ID (the Secrets Manager secret, read with the AWS credentials),
       2. TANIUM_CREDENTIALS_FILE (a JSON file with the secret's fields),
@@ -137,6 +137,7 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
   if (!action) {
     throw new UsageError(`Unknown action '${parsed.action}'. Run 'tanium-tr actions' to list them.`);
   }
+  parsed.params = withListArrays(parsed.params, action.params);
   const ignored = ignoredParamNames(action.params, parsed.params, action.placeholders);
   if (ignored.length > 0) {
     io.err(

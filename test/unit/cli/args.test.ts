@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRunArgs, UsageError } from '../../../cli/args.ts';
+import { parseRunArgs, UsageError, withListArrays } from '../../../cli/args.ts';
 import { parseParams } from '../../../shared/actions/params.ts';
 import { findAction } from '../../../shared/actions/table.ts';
 
@@ -20,45 +20,59 @@ describe('tanium-tr run arguments', () => {
 });
 
 describe('tanium-tr run --param values', () => {
-  it('sends a JSON array of strings or numbers as that array', () => {
+  const processTree = findAction('get process tree')!;
+  const events = findAction('get events')!;
+  const paramsOf = (action: NonNullable<ReturnType<typeof findAction>>, args: string[]) =>
+    withListArrays(parseRunArgs([action.name, ...args]).params, action.params);
+
+  it("sends a list parameter's JSON array of strings as that array", () => {
     // Act
-    const { params } = parseRunArgs([
-      'get process tree',
-      '--param',
-      'process_context=["parent","node"]',
-      '--param=ids=[1, "2"]',
-    ]);
+    const params = paramsOf(processTree, ['--param', 'process_context=["parent","node"]']);
 
     // Assess
     expect(params.process_context).toEqual(['parent', 'node']);
-    expect(params.ids).toEqual([1, '2']);
   });
 
   it('gives get process tree a process_context it accepts', () => {
-    // Prepare
-    const action = findAction('get process tree');
-    const { params } = parseRunArgs([
-      'get process tree',
+    // Act
+    const params = paramsOf(processTree, [
       '--param=connection_id=remote:host:1:1',
       '--param=process_table_id=7',
       '--param=process_context=["parent","node"]',
     ]);
 
-    // Act
-    const parsed = action ? parseParams(action.params, params) : undefined;
-
     // Assess
-    expect(parsed).toMatchObject({ ok: true, value: { process_context: ['parent', 'node'] } });
+    expect(parseParams(processTree.params, params)).toMatchObject({
+      ok: true,
+      value: { process_context: ['parent', 'node'] },
+    });
   });
 
-  it.each(['[parent,node]', '[{"a":1}]', '[["a"]]', '[true]', '["a"'])(
-    'keeps %j, which is no JSON array of strings or numbers, as text',
+  it.each(['[parent,node]', '[{"a":1}]', '[["a"]]', '[true]', '[1]', '["a"'])(
+    "keeps %j, which is no JSON array of strings, as a list's text",
     (value) => {
       // Act
-      const { params } = parseRunArgs(['get process tree', '--param', `process_context=${value}`]);
+      const params = paramsOf(processTree, ['--param', `process_context=${value}`]);
 
       // Assess
       expect(params.process_context).toBe(value);
     },
   );
+
+  it('keeps a text parameter that looks like a JSON array as the text it is', () => {
+    // Act: a file name such as name[1].exe is searched for as `[1]`
+    const params = paramsOf(events, [
+      '--param=connection_id=remote:host:1:1',
+      '--param=event_type=file',
+      '--param=fields=file',
+      '--param=operators=co',
+      '--param=values=[1]',
+    ]);
+    const text = paramsOf(processTree, ['--param=connection_id=["remote:host:1:1"]']);
+
+    // Assess
+    expect(params.values).toBe('[1]');
+    expect(parseParams(events.params, params)).toMatchObject({ ok: true, value: { values: ['[1]'] } });
+    expect(text.connection_id).toBe('["remote:host:1:1"]');
+  });
 });
