@@ -1,6 +1,11 @@
 import type { ActionResult } from '../shared/actions/types.ts';
 
 const MAX_CELL = 60;
+/**
+ * Where a value an analyst copies (an id, a hash, a path) is cut all the same: past any id or digest,
+ * far past most paths, and short of a blob that would widen every row of the table to its length.
+ */
+const MAX_COPYABLE_CELL = 256;
 
 /** Printed under a result whose table lost text to MAX_CELL, so nobody takes a cut cell for the value. */
 export const CUT_FOOTER = '(some cells were cut; --json prints every value whole)';
@@ -47,23 +52,24 @@ export function terminalSafeJson(value: unknown): string {
 }
 
 function cellText(value: unknown): string {
-  const text =
-    value === null || value === undefined
-      ? ''
-      : typeof value === 'object'
-        ? JSON.stringify(value)
-        : String(value);
-  return plain(text);
+  if (value === null || value === undefined) return '';
+  return plain(typeof value === 'object' ? JSON.stringify(value) : String(value));
 }
 
+/** A path: `C:\...`, `\\server\...` or `/...`, spaces or not. */
+const PATH = /^(?:[A-Za-z]:\\|\\\\|\/)/;
+
 /**
- * A table cell, cut to MAX_CELL only when it is free text (it has a space). Hashes, ids and paths have
- * none, and are what an analyst copies into the next command: a cut one would be a wrong value.
+ * A table cell: free text cut to MAX_CELL, and a value an analyst copies into the next command (one word
+ * such as an id or a hash, or a path) only past MAX_COPYABLE_CELL, since a cut one would be a wrong
+ * value. An object or a list is shown as JSON, and cut as free text.
  */
 function cell(value: unknown): { text: string; cut: boolean } {
   const flat = cellText(value);
-  if (flat.length <= MAX_CELL || !flat.includes(' ')) return { text: flat, cut: false };
-  return { text: `${flat.slice(0, MAX_CELL - 1)}…`, cut: true };
+  const copyable = typeof value !== 'object' && (!flat.includes(' ') || PATH.test(flat));
+  const max = copyable ? MAX_COPYABLE_CELL : MAX_CELL;
+  if (flat.length <= max) return { text: flat, cut: false };
+  return { text: `${flat.slice(0, max - 1)}…`, cut: true };
 }
 
 /**

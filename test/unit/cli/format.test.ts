@@ -88,6 +88,29 @@ describe('tanium-tr run plain-text output', () => {
     expect(lines.at(-1)).toBe(CUT_FOOTER);
   });
 
+  it('keeps a path with spaces whole, and cuts a long JSON value or a blob of one word to keep rows readable', () => {
+    // Prepare
+    const path = 'C:\\Program Files\\Google\\Chrome\\Application\\120.0.6099.130\\chrome.exe';
+    const details = { match: { properties: { note: 'x'.repeat(300) } } };
+    const blob = 'B'.repeat(5000);
+    const shown = result({
+      data: [
+        { path, details, blob },
+        { path: 'C:\\a.exe', details: {}, blob: 'b' },
+      ],
+    });
+
+    // Act
+    const lines = formatResult(shown).split('\n');
+
+    // Assess: every row stays within the cut widths, and the footer says values were cut
+    expect(lines.some((line) => line.includes(path))).toBe(true);
+    expect(lines.some((line) => line.includes(`${JSON.stringify(details).slice(0, 59)}…`))).toBe(true);
+    expect(lines.some((line) => line.includes(`${'B'.repeat(255)}…`))).toBe(true);
+    expect(Math.max(...lines.map((line) => line.length))).toBeLessThan(path.length + 60 + 256 + 10);
+    expect(lines.at(-1)).toBe(CUT_FOOTER);
+  });
+
   it('prints no footer when no cell was cut', () => {
     // Act
     const text = formatResult(result({ data: [{ hash: 'f'.repeat(64), note: 'short text' }] }));
