@@ -12,8 +12,10 @@ import type { FunctionName } from '../../infra/families.ts';
  */
 export const COMMAND_ACTIONS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
   '@aws-sdk/client-s3': {
-    GetObjectCommand: ['s3:GetObject'],
-    HeadObjectCommand: ['s3:GetObject'],
+    // S3 answers a missing key 404 only to a caller allowed s3:ListBucket, 403 otherwise: the vault
+    // tells "not stored yet" and "no such vault_id" from a refusal by that 404.
+    GetObjectCommand: ['s3:GetObject', 's3:ListBucket'],
+    HeadObjectCommand: ['s3:GetObject', 's3:ListBucket'],
     PutObjectCommand: ['s3:PutObject'],
     DeleteObjectCommand: ['s3:DeleteObject'],
     // Reads the source object and writes the destination.

@@ -32,26 +32,46 @@ const NEVER_MADE: readonly NeverMade[] = [
   },
 ];
 
+type PrefixesByAction = Readonly<Record<string, readonly string[]>>;
+
 /**
- * The vault prefixes a file's S3 object calls use: a grant on another prefix (the results store's
- * s3:PutObject on `results/*`) does not cover them.
+ * The vault prefixes a file's S3 object calls use, action by action, every one of which must be granted:
+ * a grant on another prefix (the results store's s3:PutObject on `results/*`) does not cover them.
  */
-const S3_PREFIXES: Readonly<Record<string, readonly string[]>> = {
-  'shared/vault/result-store.ts': [RESULTS_PREFIX],
-  // Evidence streams into incoming/ and copies to vault/; intel reads vault/.
-  'shared/vault/vault.ts': [VAULT_PREFIX, INCOMING_PREFIX],
+const S3_PREFIXES: Readonly<Record<string, PrefixesByAction>> = {
+  'shared/vault/result-store.ts': { 's3:PutObject': [RESULTS_PREFIX] },
+  // Evidence streams into incoming/ and copies to vault/ (or uploads there from its spool), checks vault/
+  // first, and deletes only what it left in incoming/.
+  'shared/vault/vault.ts': {
+    's3:GetObject': [VAULT_PREFIX, INCOMING_PREFIX],
+    's3:PutObject': [VAULT_PREFIX, INCOMING_PREFIX],
+    's3:AbortMultipartUpload': [VAULT_PREFIX, INCOMING_PREFIX],
+    's3:DeleteObject': [INCOMING_PREFIX],
+  },
 };
 
-/** Why the role does not allow `call`, or undefined when it does. */
-function refusal(call: SdkCall, permissions: Record<string, string[]>): string | undefined {
+/** Where a function uses a file's calls on fewer prefixes than S3_PREFIXES says. */
+const S3_PREFIXES_OF: Partial<Record<FunctionName, Readonly<Record<string, PrefixesByAction>>>> = {
+  // Intel reads documents from vault/ and never stores evidence.
+  intel: { 'shared/vault/vault.ts': { 's3:GetObject': [VAULT_PREFIX] } },
+};
+
+/** Why the role of `name` does not allow `call`, or undefined when it does. */
+function refusal(
+  name: FunctionName,
+  call: SdkCall,
+  permissions: Record<string, string[]>,
+): string | undefined {
   const resources = permissions[call.action];
   if (!resources) return `its role lacks ${call.action}`;
   if (!call.action.startsWith('s3:') || call.action === 's3:ListBucket') return undefined;
-  const prefixes = S3_PREFIXES[call.file];
-  if (!prefixes) return `S3_PREFIXES does not say which vault prefixes ${call.file} uses`;
-  if (prefixes.some((prefix) => resources.some((resource) => resource.endsWith(`/${prefix}*`))))
-    return undefined;
-  return `its role grants ${call.action} only on ${resources.join(', ')}, not on ${prefixes.join(' or ')}`;
+  const prefixes = S3_PREFIXES_OF[name]?.[call.file]?.[call.action] ?? S3_PREFIXES[call.file]?.[call.action];
+  if (!prefixes) return `S3_PREFIXES does not say which vault prefixes ${call.file} uses for ${call.action}`;
+  const missing = prefixes.filter(
+    (prefix) => !resources.some((resource) => resource.endsWith(`/${prefix}*`)),
+  );
+  if (missing.length === 0) return undefined;
+  return `its role grants ${call.action} only on ${resources.join(', ')}, not on ${missing.join(' and ')}`;
 }
 
 function neverMade(name: FunctionName, call: SdkCall): boolean {
@@ -113,7 +133,7 @@ describe('Permissions: the AWS calls in the code', () => {
       // Act
       const missing = found[name].calls
         .filter((call) => !neverMade(name, call))
-        .map((call) => [call, refusal(call, permissions)] as const)
+        .map((call) => [call, refusal(name, call, permissions)] as const)
         .filter(([, why]) => why !== undefined)
         .map(([call, why]) => `${name} sends ${call.command} (${call.file}) but ${why}`);
 
@@ -134,7 +154,7 @@ describe('Permissions: the AWS calls in the code', () => {
               (call) =>
                 call.file === entry.file &&
                 call.action === action &&
-                refusal(call, permissions) !== undefined,
+                refusal(name, call, permissions) !== undefined,
             );
             if (!excused) stale.push(`${name}: ${action} from ${entry.file} needs no entry in NEVER_MADE`);
           }
