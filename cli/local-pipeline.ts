@@ -49,10 +49,13 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     outputGone = true;
     interrupted.abort();
   });
+  /** Whether the run ends with a signal's status: it then ignores signals until it exits. */
+  let endsBySignal = false;
   /** The exit status of a run that was cut short, saying so where someone still reads. */
   const stoppedEarly = (): number => {
     if (outputGone) return 141;
     io.err('Interrupted.');
+    endsBySignal = true;
     return signalled === 'SIGTERM' ? 143 : 130;
   };
   let environment: LocalEnvironment | undefined;
@@ -142,8 +145,9 @@ export async function runLocalPipeline(args: readonly string[] = [], io: Io = st
     } finally {
       // Only now: a signal (or a broken pipe) while stopping must not end this process before moto is gone.
       // A run a signal stopped keeps ignoring signals until it exits with that signal's status: one more
-      // from an impatient supervisor would otherwise end it by the signal, its status lost.
-      if (signalled === undefined) {
+      // from an impatient supervisor would otherwise end it by the signal, its status lost. A run whose
+      // own status was decided (a signal only came while stopping) hands signals back to Node.
+      if (!endsBySignal) {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
