@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { PassThrough, Readable } from 'node:stream';
@@ -159,6 +160,8 @@ export class Vault {
     this.spoolMaxBytes = Math.max(0, options.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes);
     this.maxArchiveEntries = options.maxArchiveEntries ?? DEFAULTS.maxArchiveEntries;
     this.progressIntervalMs = options.progressIntervalMs ?? PROGRESS_INTERVAL_MS;
+    // Every store in progress listens to it (a batch of records, two stores each with keep=both).
+    setMaxListeners(0, this.stopping.signal);
   }
 
   /**
@@ -168,6 +171,13 @@ export class Vault {
    */
   stopAll(): void {
     this.stopping.abort(new Error('the vault was stopped'));
+  }
+
+  /** A store or read after stopAll fails at once, before it reads a byte. */
+  private assertRunning(): void {
+    if (this.stopping.signal.aborted) {
+      throw new VaultError('The vault was stopped: this process is exiting', { retryable: false });
+    }
   }
 
   /** The S3 client, created once on first use (not at import, so a frozen init holds no stale credential). */
@@ -190,6 +200,7 @@ export class Vault {
     metadata: EvidenceMetadata,
     options: StoreEvidenceOptions = {},
   ): Promise<StoredEvidence> {
+    this.assertRunning();
     if (options.maxBytes !== undefined && options.maxBytes <= this.spoolMaxBytes) {
       return this.storeSpooled(toReadable(body), metadata, options);
     }
@@ -316,6 +327,7 @@ export class Vault {
     // fail once those requests settled, which is waited for (bounded) before incoming/ is deleted.
     const stopUpload = () => hasher.destroy(deadlinePassedError(signal.reason));
     signal.addEventListener('abort', stopUpload, { once: true });
+    if (signal.aborted) stopUpload();
     try {
       const upload = new Upload({
         client: this.s3,
@@ -412,6 +424,7 @@ export class Vault {
    * error (a reset stays retryable).
    */
   async storeArchive(body: ByteStream, options: StoreArchiveOptions): Promise<VaultFileItem[]> {
+    this.assertRunning();
     const keep = options.keep ?? 'extract';
     const tooLarge = getFileTooLarge;
     const source = toReadable(body);
@@ -539,6 +552,7 @@ export class Vault {
     maxBytes: number = DEFAULTS.intelDocMaxBytes,
     deadline?: number,
   ): Promise<IntelDocSource> {
+    this.assertRunning();
     const fail = (reason: string, retryable: boolean, cause?: unknown, requestFault = false) =>
       new VaultError(`Unable to read vault_id ${vaultId} from the vault: ${reason}`, {
         retryable,
@@ -851,7 +865,7 @@ function deadlineAbort(
   stopped: AbortSignal,
 ): { controller: AbortController; clear: () => void } {
   const controller = new AbortController();
-  const stop = () => controller.abort();
+  const stop = () => controller.abort(stopped.aborted ? stopped.reason : undefined);
   if (stopped.aborted) stop();
   else stopped.addEventListener('abort', stop, { once: true });
   const timer = deadline === undefined ? undefined : setTimeout(stop, Math.max(0, deadline - Date.now()));
@@ -898,9 +912,14 @@ function drainOrClose(stream: PassThrough): Promise<void> {
 }
 
 let shared: Vault | undefined;
+let sharedStopped = false;
 
-/** Stops the stores of the vault getVault made, if it made one (see Vault.stopAll). */
+/**
+ * Stops the stores of the vault getVault made (see Vault.stopAll), and of the one it makes later: a CLI
+ * run interrupted while it still read its credentials builds its vault after the signal.
+ */
 export function stopSharedVault(): void {
+  sharedStopped = true;
   shared?.stopAll();
 }
 
@@ -912,5 +931,6 @@ export function getVault(env: NodeJS.ProcessEnv = process.env): Vault {
     throw new ConfigError('VAULT_BUCKET is not set: the vault bucket is needed to store files');
   }
   shared = new Vault({ bucket: settings.vaultBucket, spoolMaxBytes: settings.vaultSpoolMaxBytes });
+  if (sharedStopped) shared.stopAll();
   return shared;
 }

@@ -13,7 +13,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { releaseAllSpoolFiles } from '../../../shared/vault/spool.ts';
-import { Vault } from '../../../shared/vault/vault.ts';
+import { getVault, stopSharedVault, Vault } from '../../../shared/vault/vault.ts';
 
 const s3 = mockClient(S3Client);
 
@@ -137,5 +137,87 @@ describe('Vault: the spool file', () => {
       expect.objectContaining({ Bucket: 'vault-unit', UploadId: 'upload-1' }),
     ]);
     expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('fails a store or read begun after stopAll at once, before reading a byte', async () => {
+    // Prepare
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+    let read = false;
+    const source = new Readable({
+      read() {
+        read = true;
+        this.push(null);
+      },
+    });
+    vault.stopAll();
+
+    // Act
+    const store = await vault
+      .storeEvidence(source, { fileName: 'a.exe' }, { maxBytes: 1024 })
+      .catch((e) => e);
+    const intel = await vault.readForIntelDoc('a'.repeat(40)).catch((e) => e);
+
+    // Assess
+    for (const error of [store, intel]) {
+      expect(error).toMatchObject({
+        kind: 'vault',
+        retryable: false,
+        message: 'The vault was stopped: this process is exiting',
+      });
+    }
+    expect(read).toBe(false);
+    expect(s3.calls()).toHaveLength(0);
+  });
+
+  it('runs a batch of concurrent stores without a listener-leak warning', async () => {
+    // Prepare: every store listens for stopAll while it runs
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    onTestFinished(() => {
+      process.off('warning', onWarning);
+    });
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(PutObjectCommand).resolves({});
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+
+    // Act
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        vault.storeEvidence(
+          Readable.from([Buffer.from(`sample ${i}`)]),
+          { fileName: `${i}.exe` },
+          { maxBytes: 1024 },
+        ),
+      ),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Assess
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+
+  it('stops the shared vault of a CLI run that was interrupted before it built one', async () => {
+    // Act: the signal comes while the run still reads its credentials; the vault is built afterwards
+    stopSharedVault();
+    const vault = getVault({ VAULT_BUCKET: 'vault-unit' });
+    const store = await vault
+      .storeEvidence(
+        Readable.from([Buffer.from('malware sample')]),
+        { fileName: 'a.exe' },
+        { maxBytes: 1024 },
+      )
+      .catch((e) => e);
+
+    // Assess
+    expect(store).toMatchObject({ kind: 'vault', message: 'The vault was stopped: this process is exiting' });
   });
 });
