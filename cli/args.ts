@@ -81,12 +81,12 @@ export function withListArrays(
   const out: Record<string, ParamValue> = {};
   for (const [name, value] of Object.entries(params)) {
     const isList = Object.hasOwn(definitions, name) && definitions[name]?.doc.type === 'list';
-    out[name] = isList && typeof value === 'string' ? listArray(value) : value;
+    out[name] = isList && typeof value === 'string' ? listArray(name, value) : value;
   }
   return out;
 }
 
-function listArray(text: string): ParamValue {
+function listArray(name: string, text: string): ParamValue {
   if (!text.startsWith('[')) return text;
   let parsed: unknown;
   try {
@@ -94,5 +94,11 @@ function listArray(text: string): ParamValue {
   } catch {
     return text;
   }
-  return Array.isArray(parsed) && parsed.every((item) => typeof item === 'string') ? parsed : text;
+  if (!Array.isArray(parsed)) return text;
+  if (parsed.every((item) => typeof item === 'string')) return parsed;
+  // As a comma list, `[1,2]` would be the items `[1` and `2]`: a delete of ids nobody meant, or a filter
+  // that matches nothing. A Lambda event with that array is refused too.
+  throw new UsageError(
+    `--param ${name}: a list's JSON array must hold strings, e.g. ${name}=${JSON.stringify(parsed.map(String))}, or write it as a comma list`,
+  );
 }

@@ -56,8 +56,10 @@ function cellText(value: unknown): string {
   return plain(typeof value === 'object' ? JSON.stringify(value) : String(value));
 }
 
-/** A path: `C:\...`, `\\server\...` or `/...`, spaces or not. */
-const PATH = /^(?:[A-Za-z]:\\|\\\\|\/)/;
+/** A path: `C:\...`, `\\server\...`, `\Device\...` or `/...`, spaces or not. */
+const PATH = /^(?:[A-Za-z]:\\|\\|\/)/;
+/** What makes a value that starts like a path a command line: a quote, or an argument (` -x`, ` /x`). */
+const ARGUMENTS = /"|\s[-/]/;
 
 /**
  * A table cell: free text cut to MAX_CELL, and a value an analyst copies into the next command (one word
@@ -66,7 +68,8 @@ const PATH = /^(?:[A-Za-z]:\\|\\\\|\/)/;
  */
 function cell(value: unknown): { text: string; cut: boolean } {
   const flat = cellText(value);
-  const copyable = typeof value !== 'object' && (!flat.includes(' ') || PATH.test(flat));
+  const copyable =
+    typeof value !== 'object' && (!flat.includes(' ') || (PATH.test(flat) && !ARGUMENTS.test(flat)));
   const max = copyable ? MAX_COPYABLE_CELL : MAX_CELL;
   if (flat.length <= max) return { text: flat, cut: false };
   return { text: `${flat.slice(0, max - 1)}…`, cut: true };

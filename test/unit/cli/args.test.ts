@@ -48,30 +48,36 @@ describe('tanium-tr run --param values', () => {
     });
   });
 
-  it.each(['[parent,node]', '[{"a":1}]', '[["a"]]', '[true]', '[1]', '["a"'])(
-    "keeps %j, which is no JSON array of strings, as a list's text",
-    (value) => {
-      // Act
-      const params = paramsOf(processTree, ['--param', `process_context=${value}`]);
+  it.each(['[parent,node]', '["a"', '[ "a" '])("keeps %j, which is no JSON, as a list's text", (value) => {
+    // Act
+    const params = paramsOf(processTree, ['--param', `process_context=${value}`]);
 
-      // Assess
-      expect(params.process_context).toBe(value);
+    // Assess
+    expect(params.process_context).toBe(value);
+  });
+
+  it.each(['[1,2]', '[{"a":1}]', '[["a"]]', '[true]'])(
+    "refuses %j, a list's JSON array of something other than strings, rather than split it on its commas",
+    (value) => {
+      // Act / Assess
+      expect(() => paramsOf(findAction('delete snapshot')!, ['--param', `snapshot_ids=${value}`])).toThrow(
+        UsageError,
+      );
     },
   );
 
-  it('keeps a text parameter that looks like a JSON array as the text it is', () => {
-    // Act: a file name such as name[1].exe is searched for as `[1]`
+  it("keeps a text parameter that looks like a JSON array as the text it is, and takes a list's item written so", () => {
+    // Act: a file name such as name[1].exe is searched for as `[1]`, written as the array's one string
     const params = paramsOf(events, [
       '--param=connection_id=remote:host:1:1',
       '--param=event_type=file',
       '--param=fields=file',
       '--param=operators=co',
-      '--param=values=[1]',
+      '--param=values=["[1]"]',
     ]);
     const text = paramsOf(processTree, ['--param=connection_id=["remote:host:1:1"]']);
 
     // Assess
-    expect(params.values).toBe('[1]');
     expect(parseParams(events.params, params)).toMatchObject({ ok: true, value: { values: ['[1]'] } });
     expect(text.connection_id).toBe('["remote:host:1:1"]');
   });

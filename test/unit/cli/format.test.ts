@@ -111,6 +111,23 @@ describe('tanium-tr run plain-text output', () => {
     expect(lines.at(-1)).toBe(CUT_FOOTER);
   });
 
+  it('keeps an NT device path whole, and cuts a command line that starts with a path as free text', () => {
+    // Prepare
+    const device = '\\Device\\HarddiskVolume3\\Program Files\\Vendor Agent\\bin\\agent service.exe';
+    const linux = `/usr/bin/python3 -c "import socket; ${'s'.repeat(100)}"`;
+    const windows = `C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe -NoProfile ${'A'.repeat(80)}`;
+    const shown = result({ data: [{ device, linux, windows }] });
+
+    // Act
+    const text = formatResult(shown);
+
+    // Assess
+    expect(text).toContain(device);
+    expect(text).toContain(`${linux.slice(0, 59)}…`);
+    expect(text).toContain(`${windows.slice(0, 59)}…`);
+    expect(text).toContain(CUT_FOOTER);
+  });
+
   it('prints no footer when no cell was cut', () => {
     // Act
     const text = formatResult(result({ data: [{ hash: 'f'.repeat(64), note: 'short text' }] }));
