@@ -86,7 +86,10 @@ export class TaniumThreatResponseStack extends Stack {
    * stack's functions, whose own grants already limit each to its detail type.
    */
   private denyForgedEvents(): void {
-    const sources = [...new Set(Object.values(PUBLISHED_EVENTS).map((event) => event.source))];
+    const published = Object.values(PUBLISHED_EVENTS);
+    const sources = [...new Set(published.map((event) => event.source))];
+    // Requests may carry the same source (senders choose theirs): only the published kinds are denied.
+    const detailTypes = [...new Set(published.map((event) => event.detailType))];
     const publishers = Object.values(this.functions).map((fn) => fn.role!.roleArn);
     // The bus's own Policy property: EventBus.addToResourcePolicy makes an AWS::Events::EventBusPolicy
     // through a deprecated property, which prints a warning at every synthesis.
@@ -106,7 +109,7 @@ export class TaniumThreatResponseStack extends Stack {
             }),
           ],
           conditions: {
-            StringEquals: { 'events:source': sources },
+            StringEquals: { 'events:source': sources, 'events:detail-type': detailTypes },
             ArnNotEquals: { 'aws:PrincipalArn': publishers },
           },
         }),
