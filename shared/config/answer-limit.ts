@@ -18,8 +18,8 @@ export interface AnswerLimit {
 
 /**
  * The largest answer one request reads in a function of `memoryMiB` (Lambda's
- * AWS_LAMBDA_FUNCTION_MEMORY_SIZE) running `recordsAtOnce` records concurrently (its SQS batch size).
- * Without a memory size (the CLI, tests), MAX_ANSWER_BYTES.
+ * AWS_LAMBDA_FUNCTION_MEMORY_SIZE) running `recordsAtOnce` records concurrently (the invocation's SQS
+ * batch, else one). Without a memory size (the CLI, tests), MAX_ANSWER_BYTES.
  */
 export function answerLimit(memoryMiB: number | undefined, recordsAtOnce = 1): AnswerLimit {
   if (memoryMiB === undefined) return { bytes: MAX_ANSWER_BYTES };

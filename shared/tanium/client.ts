@@ -151,15 +151,18 @@ export class TaniumClient {
   private agent: Agent;
   private readonly errorTextOf = (body: string, contentType: string) => this.errorText(body, contentType);
   private readonly deadlines = new DeadlineSignals();
-  private readonly answerLimit: AnswerLimit;
+  private readonly answerLimit: () => AnswerLimit;
 
   constructor(
     credentials: TaniumCredentials,
     options: {
       logger?: ClientLogger;
       random?: () => number;
-      /** The largest answer read whole (default MAX_ANSWER_BYTES); a larger one is a too_large error. */
-      answerLimit?: AnswerLimit;
+      /**
+       * The largest answer read whole (default MAX_ANSWER_BYTES), or how to get it at each answer; a
+       * larger one is a too_large error.
+       */
+      answerLimit?: AnswerLimit | (() => AnswerLimit);
     } = {},
   ) {
     assertHasCredential(credentials);
@@ -172,7 +175,8 @@ export class TaniumClient {
     this.entry = sessionEntry(credentialFingerprint(credentials));
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
-    this.answerLimit = options.answerLimit ?? { bytes: MAX_ANSWER_BYTES };
+    const limit = options.answerLimit ?? { bytes: MAX_ANSWER_BYTES };
+    this.answerLimit = typeof limit === 'function' ? limit : () => limit;
     this.agent = agentFor(credentials);
     // Once per origin and setting: a rotated secret that turns verification off must still be heard.
     if (!credentials.verifyServerCert) {
@@ -559,7 +563,7 @@ export class TaniumClient {
       return { status, headers: response.headers, text: '', body: response.body };
     }
     // Read inside the retry loop, so a reset mid-body is retried like a reset before the headers.
-    const text = await readText(response.body, this.answerLimit);
+    const text = await readText(response.body, this.answerLimit());
     return { status, headers: response.headers, text };
   }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { answerLimit } from '../../../shared/config/answer-limit.ts';
 import {
   loadSettings,
   loadSettingsReportingProblems,
@@ -19,7 +20,6 @@ describe('Function settings', () => {
       GET_FILE_MAX_BYTES: '1048576',
       VAULT_SPOOL_MAX_BYTES: '0',
       POWERTOOLS_METRICS_NAMESPACE: 'TaniumTR',
-      BATCH_SIZE: '5',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
     };
 
@@ -37,24 +37,20 @@ describe('Function settings', () => {
       getFileMaxBytes: 1_048_576,
       vaultSpoolMaxBytes: 0,
       metricsNamespace: 'TaniumTR',
-      // A tenth of 512 MiB, shared by a batch of 5 records
-      answerLimit: {
-        bytes: 10_737_418,
-        why: "a tenth of the function's 512 MiB of memory, shared by a batch of 5 records: give it more memory or a smaller batch size",
-      },
+      memoryMiB: 512,
     });
   });
 
-  it("caps one answer at 50 MiB however much memory the function has, and reads memory Lambda's way", () => {
-    // Act
-    const large = loadSettings({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '10240', BATCH_SIZE: '1' });
-    const small = loadSettings({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128', BATCH_SIZE: '10' });
-    const outsideLambda = loadSettings({ BATCH_SIZE: '10' });
-
-    // Assess
-    expect(large.answerLimit).toEqual({ bytes: 52_428_800 });
-    expect(small.answerLimit.bytes).toBe(1_342_177);
-    expect(outsideLambda.answerLimit).toEqual({ bytes: 52_428_800 });
+  it('gives one Tanium answer a tenth of the memory, shared by the records at once, and 50 MiB at most', () => {
+    // Act / Assess
+    expect(answerLimit(512, 5)).toEqual({
+      bytes: 10_737_418,
+      why: "a tenth of the function's 512 MiB of memory, shared by a batch of 5 records: give it more memory or a smaller batch size",
+    });
+    expect(answerLimit(128, 1).bytes).toBe(13_421_772);
+    expect(answerLimit(10_240, 1)).toEqual({ bytes: 52_428_800 });
+    // Outside Lambda (the CLI, tests): no memory size, the contract's 50 MiB
+    expect(answerLimit(undefined, 10)).toEqual({ bytes: 52_428_800 });
   });
 
   it('uses the defaults when variables are unset or blank', () => {
@@ -67,7 +63,6 @@ describe('Function settings', () => {
       getFileMaxBytes: 536_870_912,
       vaultSpoolMaxBytes: 1_073_741_824,
       metricsNamespace: 'TaniumThreatResponse',
-      answerLimit: { bytes: 52_428_800 },
     });
   });
 
