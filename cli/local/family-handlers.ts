@@ -18,7 +18,8 @@ export function functionEnv(resources: LocalResources, family: Family): Record<s
     MAX_RECEIVE_COUNT: String(LOCAL_MAX_RECEIVE_COUNT),
     QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(resources.visibilityTimeoutSeconds),
     QUEUE_URL: resources.queues[family].url,
-    // What Lambda sets: it bounds the Tanium answer a request reads, as deployed.
+    // With what Lambda sets, they bound the Tanium answer a request reads, as deployed.
+    QUEUE_BATCH_SIZE: String(DEFAULT_FUNCTIONS[family].batchSize),
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(DEFAULT_FUNCTIONS[family].memoryMiB),
     POWERTOOLS_SERVICE_NAME: family,
   };

@@ -216,12 +216,14 @@ export class TaniumFunction extends NodejsFunction {
   /**
    * Consume a family queue with partial batch responses; `MAX_RECEIVE_COUNT` tells the handler which
    * delivery is the last one before the DLQ, `QUEUE_VISIBILITY_TIMEOUT_SECONDS` the most a retry's backoff
-   * may hide a record for, and `QUEUE_URL` where the backoff sends that change. The event source's grant
-   * includes sqs:ChangeMessageVisibility on this queue, which the backoff uses.
+   * may hide a record for, `QUEUE_URL` where the backoff sends that change, and `QUEUE_BATCH_SIZE` how
+   * many records may share the function's memory (the largest Tanium answer each reads follows from it).
+   * The event source's grant includes sqs:ChangeMessageVisibility on this queue, which the backoff uses.
    */
   consumeQueue(queue: sqs.IQueue, maxReceiveCount: number, visibilityTimeoutSeconds: number): SqsEventSource {
     const { settings } = this;
     this.addEnvironment('MAX_RECEIVE_COUNT', String(maxReceiveCount));
+    this.addEnvironment('QUEUE_BATCH_SIZE', String(settings.batchSize));
     this.addEnvironment('QUEUE_VISIBILITY_TIMEOUT_SECONDS', String(visibilityTimeoutSeconds));
     this.addEnvironment('QUEUE_URL', queue.queueUrl);
     const source = new SqsEventSource(queue, {

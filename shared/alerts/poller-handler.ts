@@ -3,6 +3,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
+import { answerLimit, lambdaMemoryMiB } from '../config/answer-limit.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
@@ -126,7 +127,11 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
     clients ??= new TaniumClientCache({
       ...credentialReads(options),
       logger: clientLogger(log),
-      ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
+      // One run at a time: a tenth of the memory, as a family function's lone request gets.
+      clientOptions: {
+        answerLimit: answerLimit(lambdaMemoryMiB(options.env ?? process.env)),
+        ...options.clientOptions,
+      },
     });
     const client = await clients.get();
     if (cachedSource?.client !== client) {

@@ -18,16 +18,25 @@ export interface AnswerLimit {
 
 /**
  * The largest answer one request reads in a function of `memoryMiB` (Lambda's
- * AWS_LAMBDA_FUNCTION_MEMORY_SIZE) running `recordsAtOnce` records concurrently (the invocation's SQS
- * batch, else one). Without a memory size (the CLI, tests), MAX_ANSWER_BYTES.
+ * AWS_LAMBDA_FUNCTION_MEMORY_SIZE) whose queue hands it up to `batchSize` records at once. The same for
+ * every request of the function, whatever its batch-mates: a too_large failure is final, so it must not
+ * depend on how SQS happened to group a request. Without a memory size (the CLI, tests),
+ * MAX_ANSWER_BYTES.
  */
-export function answerLimit(memoryMiB: number | undefined, recordsAtOnce = 1): AnswerLimit {
+export function answerLimit(memoryMiB: number | undefined, batchSize = 1): AnswerLimit {
   if (memoryMiB === undefined) return { bytes: MAX_ANSWER_BYTES };
-  const share = Math.floor((memoryMiB * 1024 * 1024) / (MEMORY_PER_ANSWER_DIVISOR * recordsAtOnce));
+  const share = Math.floor((memoryMiB * 1024 * 1024) / (MEMORY_PER_ANSWER_DIVISOR * batchSize));
   if (share >= MAX_ANSWER_BYTES) return { bytes: MAX_ANSWER_BYTES };
-  const batch = recordsAtOnce === 1 ? 'one record' : `a batch of ${recordsAtOnce} records`;
+  const shared = batchSize === 1 ? '' : `, shared by the ${batchSize} records of a full batch`;
+  const remedy = batchSize === 1 ? 'give it more memory' : 'give it more memory or a smaller batchSize';
   return {
     bytes: share,
-    why: `a tenth of the function's ${memoryMiB} MiB of memory, shared by ${batch}: give it more memory or a smaller batch size`,
+    why: `a tenth of the function's ${memoryMiB} MiB of memory${shared}: ${remedy}`,
   };
+}
+
+/** Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE, or undefined outside Lambda (or when it is not a size). */
+export function lambdaMemoryMiB(env: Record<string, string | undefined>): number | undefined {
+  const value = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  return Number.isInteger(value) && value >= 128 && value <= 10_240 ? value : undefined;
 }

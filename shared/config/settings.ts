@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
+import { type AnswerLimit, answerLimit } from './answer-limit.ts';
 import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from './environment.ts';
 
 /**
@@ -35,10 +36,11 @@ export interface Settings {
   vaultSpoolMaxBytes: number;
   metricsNamespace: string;
   /**
-   * The memory Lambda gives the function (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): with the records of an
-   * invocation, it bounds the Tanium answer each reads (config/answer-limit.ts). Unset outside Lambda.
+   * The largest Tanium answer one request reads (config/answer-limit.ts), from the memory Lambda gives
+   * the function (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) and QUEUE_BATCH_SIZE, the most records its queue hands
+   * over at once.
    */
-  memoryMiB?: number;
+  answerLimit: AnswerLimit;
 }
 
 export const SETTING_DEFAULTS = {
@@ -64,6 +66,8 @@ const environmentSchema = z.object({
   POWERTOOLS_METRICS_NAMESPACE: envText,
   // Set by Lambda: its own range.
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE: envInteger(128, 10_240),
+  // SQS's own range for a Lambda event source.
+  QUEUE_BATCH_SIZE: envInteger(1, 10_000),
 });
 
 /** Reads and validates the function configuration (blank variables count as unset). */
@@ -74,8 +78,8 @@ export function loadSettings(env: Env = process.env): Settings {
     getFileMaxBytes: e.GET_FILE_MAX_BYTES ?? SETTING_DEFAULTS.getFileMaxBytes,
     vaultSpoolMaxBytes: e.VAULT_SPOOL_MAX_BYTES ?? SETTING_DEFAULTS.vaultSpoolMaxBytes,
     metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE ?? SETTING_DEFAULTS.metricsNamespace,
+    answerLimit: answerLimit(e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, e.QUEUE_BATCH_SIZE),
   };
-  if (e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE !== undefined) settings.memoryMiB = e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
   if (e.EVENT_BUS_NAME !== undefined) settings.eventBusName = e.EVENT_BUS_NAME;
   if (e.VAULT_BUCKET !== undefined) settings.vaultBucket = e.VAULT_BUCKET;
   if (e.STATE_TABLE !== undefined) settings.stateTable = e.STATE_TABLE;

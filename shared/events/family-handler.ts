@@ -77,7 +77,6 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 
   return async function handler(event: unknown, context?: Context): Promise<FamilyHandlerResponse> {
     if (context) runtime.addLambdaContext(context);
-    runtime.recordsAtOnce = isSqsEvent(event) ? event.Records.length : 1;
     const settings = runtime.settings();
     const metrics = runtime.metrics();
     const now = runtime.now();

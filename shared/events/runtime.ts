@@ -4,7 +4,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import type { Family, VaultPort } from '../actions/types.ts';
-import { answerLimit } from '../config/answer-limit.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
@@ -112,13 +111,6 @@ export class FamilyRuntime {
     return this.cachedSettings;
   }
 
-  /**
-   * How many requests the running invocation holds at once (an SQS batch's records, else one): they
-   * share the function's memory, so each may read a smaller Tanium answer. A container runs one
-   * invocation at a time.
-   */
-  recordsAtOnce = 1;
-
   /** Adds the Lambda context (function name, request id, cold start) to every log line. */
   addLambdaContext(context: Context): void {
     this.powertoolsLogger?.addContext(context);
@@ -129,11 +121,7 @@ export class FamilyRuntime {
     this.clients ??= new TaniumClientCache({
       ...credentialReads(this.options),
       logger: clientLogger(this.logger),
-      // Read at every answer: the invocation running decides how many records share the memory.
-      clientOptions: {
-        answerLimit: () => answerLimit(this.settings().memoryMiB, this.recordsAtOnce),
-        ...this.options.clientOptions,
-      },
+      clientOptions: { answerLimit: this.settings().answerLimit, ...this.options.clientOptions },
     });
     return this.clients.get();
   }

@@ -28,7 +28,7 @@ export interface TaniumClientCacheOptions {
   freshCredentials?: () => Promise<TaniumCredentials>;
   logger: ClientLogger;
   /** Options for the client (tests: a fixed `random` for backoff). */
-  clientOptions?: { random?: () => number; answerLimit?: AnswerLimit | (() => AnswerLimit) };
+  clientOptions?: { random?: () => number; answerLimit?: AnswerLimit };
   /** The clock of the re-read's rate limit (tests). */
   now?: () => number;
   /** The re-read's own limit (tests); CREDENTIALS_RECHECK_TIMEOUT_MS by default. */

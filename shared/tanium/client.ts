@@ -151,18 +151,15 @@ export class TaniumClient {
   private agent: Agent;
   private readonly errorTextOf = (body: string, contentType: string) => this.errorText(body, contentType);
   private readonly deadlines = new DeadlineSignals();
-  private readonly answerLimit: () => AnswerLimit;
+  private readonly answerLimit: AnswerLimit;
 
   constructor(
     credentials: TaniumCredentials,
     options: {
       logger?: ClientLogger;
       random?: () => number;
-      /**
-       * The largest answer read whole (default MAX_ANSWER_BYTES), or how to get it at each answer; a
-       * larger one is a too_large error.
-       */
-      answerLimit?: AnswerLimit | (() => AnswerLimit);
+      /** The largest answer read whole (default MAX_ANSWER_BYTES); a larger one is a too_large error. */
+      answerLimit?: AnswerLimit;
     } = {},
   ) {
     assertHasCredential(credentials);
@@ -175,8 +172,7 @@ export class TaniumClient {
     this.entry = sessionEntry(credentialFingerprint(credentials));
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
-    const limit = options.answerLimit ?? { bytes: MAX_ANSWER_BYTES };
-    this.answerLimit = typeof limit === 'function' ? limit : () => limit;
+    this.answerLimit = options.answerLimit ?? { bytes: MAX_ANSWER_BYTES };
     this.agent = agentFor(credentials);
     // Once per origin and setting: a rotated secret that turns verification off must still be heard.
     if (!credentials.verifyServerCert) {
@@ -563,7 +559,7 @@ export class TaniumClient {
       return { status, headers: response.headers, text: '', body: response.body };
     }
     // Read inside the retry loop, so a reset mid-body is retried like a reset before the headers.
-    const text = await readText(response.body, this.answerLimit());
+    const text = await readText(response.body, this.answerLimit);
     return { status, headers: response.headers, text };
   }
 

@@ -306,6 +306,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       if (name !== 'alert-poller') {
         expected.VAULT_BUCKET = ref(id(s.stack.vault.bucket));
         expected.MAX_RECEIVE_COUNT = String(s.config.maxReceiveCount);
+        // The most records that share the memory: the largest Tanium answer each may read follows.
+        expected.QUEUE_BATCH_SIZE = String(s.config.functions[name].batchSize);
         // The cap of a retry's backoff: the queue's own visibility timeout.
         expected.QUEUE_VISIBILITY_TIMEOUT_SECONDS = String(
           visibilityTimeoutSeconds(

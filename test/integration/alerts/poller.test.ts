@@ -267,6 +267,28 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(emulator.requests).toEqual([]);
   });
 
+  it("reads a page of alerts up to a tenth of the function's memory, and fails a larger one by name", async () => {
+    // Prepare: ten alerts of 1.5 MB each, 15 MB in one page: over a tenth of 128 MiB (13.4 MB)
+    emulator.state.alerts.add(
+      Array.from({ length: 10 }, (_, i) => ({
+        details: JSON.stringify({ padding: `${i}`.repeat(1_500_000) }),
+      })),
+    );
+
+    // Act
+    const small = await poller({ env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128' } })({}, lambdaContext()).then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+    const large = await poller({ env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024' } })({}, lambdaContext());
+
+    // Assess
+    expect(small).toMatch(
+      /^Response from server is too large: over 13\.4 MB, the most read for one request \(a tenth of the function's 128 MiB of memory: give it more memory\)/,
+    );
+    expect(large.published).toBe(10);
+  });
+
   it('needs one Tanium request per run in the steady state', async () => {
     // Prepare
     emulator.state.alerts.addBacklog(500, 1000);

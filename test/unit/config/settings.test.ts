@@ -21,6 +21,7 @@ describe('Function settings', () => {
       VAULT_SPOOL_MAX_BYTES: '0',
       POWERTOOLS_METRICS_NAMESPACE: 'TaniumTR',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      QUEUE_BATCH_SIZE: '5',
     };
 
     // Act
@@ -37,17 +38,22 @@ describe('Function settings', () => {
       getFileMaxBytes: 1_048_576,
       vaultSpoolMaxBytes: 0,
       metricsNamespace: 'TaniumTR',
-      memoryMiB: 512,
+      // A tenth of 512 MiB, shared by the 5 records of a full batch
+      answerLimit: {
+        bytes: 10_737_418,
+        why: "a tenth of the function's 512 MiB of memory, shared by the 5 records of a full batch: give it more memory or a smaller batchSize",
+      },
     });
   });
 
   it('gives one Tanium answer a tenth of the memory, shared by the records at once, and 50 MiB at most', () => {
     // Act / Assess
-    expect(answerLimit(512, 5)).toEqual({
-      bytes: 10_737_418,
-      why: "a tenth of the function's 512 MiB of memory, shared by a batch of 5 records: give it more memory or a smaller batch size",
+    expect(answerLimit(512, 5).bytes).toBe(10_737_418);
+    expect(answerLimit(128, 1)).toEqual({
+      bytes: 13_421_772,
+      why: "a tenth of the function's 128 MiB of memory: give it more memory",
     });
-    expect(answerLimit(128, 1).bytes).toBe(13_421_772);
+    expect(answerLimit(512, 1)).toEqual({ bytes: 52_428_800 });
     expect(answerLimit(10_240, 1)).toEqual({ bytes: 52_428_800 });
     // Outside Lambda (the CLI, tests): no memory size, the contract's 50 MiB
     expect(answerLimit(undefined, 10)).toEqual({ bytes: 52_428_800 });
@@ -63,6 +69,7 @@ describe('Function settings', () => {
       getFileMaxBytes: 536_870_912,
       vaultSpoolMaxBytes: 1_073_741_824,
       metricsNamespace: 'TaniumThreatResponse',
+      answerLimit: { bytes: 52_428_800 },
     });
   });
 
