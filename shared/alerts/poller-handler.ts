@@ -129,7 +129,10 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
       logger: clientLogger(log),
       // One run at a time: a tenth of the memory, as a family function's lone request gets.
       clientOptions: {
-        answerLimit: answerLimit(lambdaMemoryMiB(options.env ?? process.env)),
+        answerLimit: {
+          ...answerLimit(lambdaMemoryMiB(options.env ?? process.env)),
+          advice: 'Lower POLLER_PAGE_SIZE, or give the poller more memory',
+        },
         ...options.clientOptions,
       },
     });

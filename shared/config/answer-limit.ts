@@ -14,7 +14,12 @@ export interface AnswerLimit {
   bytes: number;
   /** Why the limit is below MAX_ANSWER_BYTES (the memory share), for the message of an answer over it. */
   why?: string;
+  /** What brings an answer under it, ending that message (default: ask for fewer rows). */
+  advice?: string;
 }
+
+/** What a request can do about an answer over the limit, wherever it runs. */
+export const FEWER_ROWS = 'Where the action takes a limit, ask for fewer rows';
 
 /**
  * The largest answer one request reads in a function of `memoryMiB` (Lambda's
@@ -28,10 +33,11 @@ export function answerLimit(memoryMiB: number | undefined, batchSize = 1): Answe
   const share = Math.floor((memoryMiB * 1024 * 1024) / (MEMORY_PER_ANSWER_DIVISOR * batchSize));
   if (share >= MAX_ANSWER_BYTES) return { bytes: MAX_ANSWER_BYTES };
   const shared = batchSize === 1 ? '' : `, shared by the ${batchSize} records of a full batch`;
-  const remedy = batchSize === 1 ? 'give it more memory' : 'give it more memory or a smaller batchSize';
+  const remedy = batchSize === 1 ? 'more memory' : 'more memory or a smaller batchSize';
   return {
     bytes: share,
-    why: `a tenth of the function's ${memoryMiB} MiB of memory${shared}: ${remedy}`,
+    why: `a tenth of the function's ${memoryMiB} MiB of memory${shared}`,
+    advice: `${FEWER_ROWS}, or give the function ${remedy}`,
   };
 }
 

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { type AnswerLimit, MAX_ANSWER_BYTES } from '../config/answer-limit.ts';
+import { type AnswerLimit, FEWER_ROWS, MAX_ANSWER_BYTES } from '../config/answer-limit.ts';
 import {
   assertHasCredential,
   credentialFingerprint,
@@ -627,7 +627,7 @@ function readText(body: Body, limit: AnswerLimit): Promise<string> {
         const why = limit.why ? ` (${limit.why})` : '';
         reject(
           new TooLargeError(
-            `Response from server is too large: over ${megabytes(limit.bytes)}, the most read for one request${why}. Where the action takes a limit, ask for fewer rows`,
+            `Response from server is too large: over ${megabytes(limit.bytes)}, the most read for one request${why}. ${limit.advice ?? FEWER_ROWS}`,
           ),
         );
         return;

@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../../shared/actions/table.ts';
+import { postEmulatorControl } from '../helpers/emulator-control.ts';
 import { freePort, startMoto, withoutAwsOverrides } from '../helpers/moto.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/tanium-tr.mjs', import.meta.url));
@@ -30,28 +30,23 @@ describe('Command line: tanium-tr against the emulator started from the command 
   };
   const cli = (...args: string[]): Run => cliWith({}, ...args);
 
+  /** An S3 client for the moto at `endpoint`. */
+  const motoS3 = (endpoint: string) =>
+    new S3Client({
+      endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+
   /** Sets emulator switches through its control surface (it trusts the CA the emulator printed). */
   const setSwitches = (switches: Record<string, unknown>): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        new URL('/__emulator/switches', env.TANIUM_BASE_URL),
-        {
-          method: 'POST',
-          ca: readFileSync(env.TANIUM_CA_BUNDLE as string),
-          headers: { 'content-type': 'application/json' },
-        },
-        (response) => {
-          response.resume();
-          response.on('end', () =>
-            response.statusCode === 200
-              ? resolve()
-              : reject(new Error(`switches refused: ${response.statusCode}`)),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(JSON.stringify(switches));
-    });
+    postEmulatorControl(
+      env.TANIUM_BASE_URL as string,
+      '/__emulator/switches',
+      switches,
+      readFileSync(env.TANIUM_CA_BUNDLE as string),
+    );
 
   beforeAll(async () => {
     // Prepare: `tanium-tr emulator`, reading the export lines it prints
@@ -117,12 +112,7 @@ describe('Command line: tanium-tr against the emulator started from the command 
     // Prepare: moto stands in for S3
     const moto = await startMoto();
     try {
-      const s3 = new S3Client({
-        endpoint: moto.endpoint,
-        forcePathStyle: true,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-      });
+      const s3 = motoS3(moto.endpoint);
       await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault' }));
       const aws = {
         AWS_ENDPOINT_URL: moto.endpoint,
@@ -161,12 +151,7 @@ describe('Command line: tanium-tr against the emulator started from the command 
     const moto = await startMoto();
     let child: ChildProcess | undefined;
     try {
-      const s3 = new S3Client({
-        endpoint: moto.endpoint,
-        forcePathStyle: true,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-      });
+      const s3 = motoS3(moto.endpoint);
       await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault-interrupted' }));
       s3.destroy();
       await setSwitches({ downloadLargeFileBytes: 8 * 1024 * 1024, downloadStallMidBody: true });

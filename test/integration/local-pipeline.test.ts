@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { INVESTIGATION } from '../../cli/local/investigation.ts';
 import { FAMILIES } from '../../shared/actions/types.ts';
+import { postEmulatorControl } from '../helpers/emulator-control.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -73,23 +73,7 @@ function accepts(url: string): Promise<boolean> {
  * a CA of its own; this one call to loopback control needs no trust in it.
  */
 function addFault(emulatorUrl: string, fault: Record<string, unknown>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const body = JSON.stringify(fault);
-    const req = request(
-      new URL('/__emulator/faults', emulatorUrl),
-      { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
-      (response) => {
-        response.resume();
-        response.on('end', () =>
-          response.statusCode === 200
-            ? resolve()
-            : reject(new Error(`fault refused: ${response.statusCode}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  return postEmulatorControl(emulatorUrl, '/__emulator/faults', fault);
 }
 
 /**

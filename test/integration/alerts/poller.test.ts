@@ -284,7 +284,7 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
 
     // Assess
     expect(small).toMatch(
-      /^Response from server is too large: over 13\.4 MB, the most read for one request \(a tenth of the function's 128 MiB of memory: give it more memory\)/,
+      /^Response from server is too large: over 13\.4 MB, the most read for one request \(a tenth of the function's 128 MiB of memory\)\. Lower POLLER_PAGE_SIZE, or give the poller more memory/,
     );
     expect(large.published).toBe(10);
   });

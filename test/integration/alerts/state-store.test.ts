@@ -11,6 +11,27 @@ const NOW = 1_700_000_000_000;
 const checkpoint = (floor: number): Checkpoint => ({ floor, recent: [[floor, [1, 2]]] });
 
 const table = useMotoStateTable(TABLE);
+
+/**
+ * A client whose first update with a condition containing `condition` lands in DynamoDB but loses its
+ * answer (a reset), so the SDK sends it again; `sent()` counts those updates.
+ */
+function losingFirstAnswer(condition: string): { client: DynamoDBClient; sent: () => number } {
+  const client = new DynamoDBClient({ maxAttempts: 3 });
+  let sent = 0;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const result = await next(args);
+      const input = args.input as { ConditionExpression?: string };
+      if (input.ConditionExpression?.includes(condition) && ++sent === 1) {
+        throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+      }
+      return result;
+    },
+    { step: 'finalizeRequest', name: 'loseFirstAnswer', priority: 'low' },
+  );
+  return { client, sent: () => sent };
+}
 let store: DynamoStateStore;
 
 beforeEach(() => {
@@ -32,19 +53,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
 
   it('takes the lease when the SDK sends the request again after losing its answer', async () => {
     // Prepare: the lease lands, but its answer is lost; the resend finds the lease it took
-    const client = new DynamoDBClient({ maxAttempts: 3 });
-    let leases = 0;
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        const result = await next(args);
-        const input = args.input as { ConditionExpression?: string };
-        if (input.ConditionExpression?.includes('leaseUntil < :now') && ++leases === 1) {
-          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
-        }
-        return result;
-      },
-      { step: 'finalizeRequest', name: 'loseFirstLeaseAnswer', priority: 'low' },
-    );
+    const { client, sent } = losingFirstAnswer('leaseUntil < :now');
     const flaky = new DynamoStateStore(client, TABLE, stateKey('default'));
 
     // Act
@@ -52,7 +61,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     const other = await store.acquire('req-1/run-b', NOW + 60_000, NOW + 1_000);
 
     // Assess: sent twice, held once; another run, even of the same request id, is kept out
-    expect(leases).toBe(2);
+    expect(sent()).toBe(2);
     expect(leased).toEqual({ checkpoint: undefined, version: 0 });
     expect(other).toBeUndefined();
     client.destroy();
@@ -60,19 +69,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
 
   it('counts a save the SDK sent again after its answer was lost as saved', async () => {
     // Prepare: the first save lands, but its answer is lost; the SDK's resend then finds version 1
-    const client = new DynamoDBClient({ maxAttempts: 3 });
-    let saves = 0;
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        const result = await next(args);
-        const input = args.input as { ConditionExpression?: string };
-        if (input.ConditionExpression?.includes(':version') && ++saves === 1) {
-          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
-        }
-        return result;
-      },
-      { step: 'finalizeRequest', name: 'loseFirstSaveAnswer', priority: 'low' },
-    );
+    const { client, sent } = losingFirstAnswer(':version');
     const flaky = new DynamoStateStore(client, TABLE, stateKey('default'));
     await flaky.acquire('run-a', NOW + 60_000, NOW);
 
@@ -81,7 +78,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     const nextVersion = await flaky.save('run-a', version, checkpoint(NOW - 4_000));
 
     // Assess: sent twice, counted once, and the run goes on from there
-    expect(saves).toBe(2);
+    expect(sent()).toBe(2);
     expect(version).toBe(1);
     expect(nextVersion).toBe(2);
     await flaky.release('run-a');

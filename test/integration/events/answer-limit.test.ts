@@ -44,7 +44,7 @@ const listAlerts = (requestId: string) => ({
 const TOO_LARGE = {
   status: 'failed',
   message:
-    "Response from server is too large: over 134,217 bytes, the most read for one request (a tenth of the function's 128 MiB of memory, shared by the 100 records of a full batch: give it more memory or a smaller batchSize). Where the action takes a limit, ask for fewer rows",
+    "Response from server is too large: over 134,217 bytes, the most read for one request (a tenth of the function's 128 MiB of memory, shared by the 100 records of a full batch). Where the action takes a limit, ask for fewer rows, or give the function more memory or a smaller batchSize",
   error: { kind: 'too_large', retryable: false },
 };
 

@@ -41,7 +41,9 @@ describe('Function settings', () => {
       // A tenth of 512 MiB, shared by the 5 records of a full batch
       answerLimit: {
         bytes: 10_737_418,
-        why: "a tenth of the function's 512 MiB of memory, shared by the 5 records of a full batch: give it more memory or a smaller batchSize",
+        why: "a tenth of the function's 512 MiB of memory, shared by the 5 records of a full batch",
+        advice:
+          'Where the action takes a limit, ask for fewer rows, or give the function more memory or a smaller batchSize',
       },
     });
   });
@@ -51,7 +53,8 @@ describe('Function settings', () => {
     expect(answerLimit(512, 5).bytes).toBe(10_737_418);
     expect(answerLimit(128, 1)).toEqual({
       bytes: 13_421_772,
-      why: "a tenth of the function's 128 MiB of memory: give it more memory",
+      why: "a tenth of the function's 128 MiB of memory",
+      advice: 'Where the action takes a limit, ask for fewer rows, or give the function more memory',
     });
     expect(answerLimit(512, 1)).toEqual({ bytes: 52_428_800 });
     expect(answerLimit(10_240, 1)).toEqual({ bytes: 52_428_800 });
