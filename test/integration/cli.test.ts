@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../../shared/actions/table.ts';
+import { isProcessRunning } from '../../shared/vault/spool.ts';
 import { postEmulatorControl } from '../helpers/emulator-control.ts';
 import { freePort, startMoto, withoutAwsOverrides } from '../helpers/moto.ts';
 
@@ -413,15 +414,6 @@ function descendants(pid: number): number[] {
   return children.flatMap((child) => [child, ...descendants(child)]);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** SIGKILL to a whole process group: what a test leaves behind, npm or not. */
 function killGroup(pid: number): void {
   try {
@@ -464,9 +456,9 @@ describe('Command line: npm scripts stopped with SIGTERM', () => {
 
       // Assess: a generous deadline for the emulator to stop, not a measure of how fast it does
       const deadline = Date.now() + 30_000;
-      while (isAlive(node as number) && Date.now() < deadline)
+      while (isProcessRunning(node as number) && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(isAlive(node as number)).toBe(false);
+      expect(isProcessRunning(node as number)).toBe(false);
     } finally {
       killGroup(npmPid);
     }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { INVESTIGATION } from '../../cli/local/investigation.ts';
 import { FAMILIES } from '../../shared/actions/types.ts';
+import { isProcessRunning } from '../../shared/vault/spool.ts';
 import { postEmulatorControl } from '../helpers/emulator-control.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -109,15 +110,6 @@ function runCli(
   running.add(kill);
   void exited.then(() => running.delete(kill));
   return { child, output, exited, kill };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Both servers the pipeline printed are gone. */
@@ -268,7 +260,7 @@ describe('npm start (the local pipeline)', () => {
       clearInterval(watch);
       cli.kill();
     }
-    const motoAlive = motoPid !== undefined && isAlive(motoPid);
+    const motoAlive = motoPid !== undefined && isProcessRunning(motoPid);
     if (motoAlive) process.kill(motoPid!, 'SIGKILL');
 
     // Assess: 143, as a shell reports a command SIGTERM ended
@@ -298,7 +290,7 @@ describe('npm start (the local pipeline)', () => {
 
     // Act
     const code = await cli.exited;
-    const motoAlive = motoPid !== undefined && isAlive(motoPid);
+    const motoAlive = motoPid !== undefined && isProcessRunning(motoPid);
     if (motoAlive) process.kill(motoPid!, 'SIGKILL');
 
     // Assess
