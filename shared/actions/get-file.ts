@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import * as z from 'zod/mini';
-import { loadSettings } from '../config/settings.ts';
+import { loadVaultSettings } from '../config/settings.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { segment, TR } from '../tanium/routes.ts';
@@ -224,7 +224,7 @@ function dataItem(item: VaultFileItem) {
 }
 
 function maxBytesOf(ctx: ActionContext): number {
-  return ctx.getFileMaxBytes ?? loadSettings().getFileMaxBytes;
+  return ctx.getFileMaxBytes ?? loadVaultSettings().getFileMaxBytes;
 }
 
 export const getFile = defineAction({

@@ -53,22 +53,45 @@ export const SETTING_DEFAULTS = {
   metricsNamespace: 'TaniumThreatResponse',
 } as const;
 
+/** The variables the vault and get file read: all the CLI needs of the function configuration. */
+const vaultEnvironmentShape = {
+  VAULT_BUCKET: envText,
+  GET_FILE_MAX_BYTES: envInteger(1, Number.MAX_SAFE_INTEGER),
+  VAULT_SPOOL_MAX_BYTES: envInteger(0, Number.MAX_SAFE_INTEGER),
+};
+
 const environmentSchema = z.object({
   EVENT_BUS_NAME: envText,
-  VAULT_BUCKET: envText,
+  VAULT_BUCKET: vaultEnvironmentShape.VAULT_BUCKET,
   STATE_TABLE: envText,
   MAX_RECEIVE_COUNT: envInteger(1, 1000),
   // SQS's own range.
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: envInteger(0, 43_200),
   QUEUE_URL: envText,
-  GET_FILE_MAX_BYTES: envInteger(1, Number.MAX_SAFE_INTEGER),
-  VAULT_SPOOL_MAX_BYTES: envInteger(0, Number.MAX_SAFE_INTEGER),
+  GET_FILE_MAX_BYTES: vaultEnvironmentShape.GET_FILE_MAX_BYTES,
+  VAULT_SPOOL_MAX_BYTES: vaultEnvironmentShape.VAULT_SPOOL_MAX_BYTES,
   POWERTOOLS_METRICS_NAMESPACE: envText,
   // Set by Lambda: its own range.
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE: envInteger(128, 10_240),
   // SQS's own range for a Lambda event source.
   QUEUE_BATCH_SIZE: envInteger(1, 10_000),
 });
+
+export type VaultSettings = Pick<Settings, 'vaultBucket' | 'getFileMaxBytes' | 'vaultSpoolMaxBytes'>;
+
+/**
+ * The vault's settings alone, for the CLI, which runs no function: a variable of the function
+ * configuration it never uses (a QUEUE_BATCH_SIZE set for something else in the user's shell) must not
+ * fail its get file.
+ */
+export function loadVaultSettings(env: Env = process.env): VaultSettings {
+  const e = readEnvironment(z.object(vaultEnvironmentShape), env, 'function configuration');
+  return {
+    ...(e.VAULT_BUCKET !== undefined ? { vaultBucket: e.VAULT_BUCKET } : {}),
+    getFileMaxBytes: e.GET_FILE_MAX_BYTES ?? SETTING_DEFAULTS.getFileMaxBytes,
+    vaultSpoolMaxBytes: e.VAULT_SPOOL_MAX_BYTES ?? SETTING_DEFAULTS.vaultSpoolMaxBytes,
+  };
+}
 
 /** Reads and validates the function configuration (blank variables count as unset). */
 export function loadSettings(env: Env = process.env): Settings {

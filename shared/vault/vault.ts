@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
-import { loadSettings } from '../config/settings.ts';
+import { loadVaultSettings } from '../config/settings.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
@@ -926,7 +926,7 @@ export function stopSharedVault(): void {
 /** The container's Vault over VAULT_BUCKET (and VAULT_SPOOL_MAX_BYTES), created on first use. */
 export function getVault(env: NodeJS.ProcessEnv = process.env): Vault {
   if (shared) return shared;
-  const settings = loadSettings(env);
+  const settings = loadVaultSettings(env);
   if (!settings.vaultBucket) {
     throw new ConfigError('VAULT_BUCKET is not set: the vault bucket is needed to store files');
   }

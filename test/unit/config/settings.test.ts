@@ -3,6 +3,7 @@ import { answerLimit } from '../../../shared/config/answer-limit.ts';
 import {
   loadSettings,
   loadSettingsReportingProblems,
+  loadVaultSettings,
   requireSetting,
 } from '../../../shared/config/settings.ts';
 import { ConfigError } from '../../../shared/tanium/errors.ts';
@@ -60,6 +61,26 @@ describe('Function settings', () => {
     expect(answerLimit(10_240, 1)).toEqual({ bytes: 52_428_800 });
     // Outside Lambda (the CLI, tests): no memory size, the contract's 50 MiB
     expect(answerLimit(undefined, 10)).toEqual({ bytes: 52_428_800 });
+  });
+
+  it("reads the vault's settings alone for the CLI, whatever else the shell holds", () => {
+    // Act
+    const vault = loadVaultSettings({
+      VAULT_BUCKET: 'evidence',
+      GET_FILE_MAX_BYTES: '1048576',
+      QUEUE_BATCH_SIZE: 'auto',
+      MAX_RECEIVE_COUNT: '0',
+    });
+
+    // Assess: the variables it never reads are not its business; its own are still checked
+    expect(vault).toEqual({
+      vaultBucket: 'evidence',
+      getFileMaxBytes: 1_048_576,
+      vaultSpoolMaxBytes: 1_073_741_824,
+    });
+    expect(() => loadVaultSettings({ GET_FILE_MAX_BYTES: '12MB' })).toThrow(
+      /GET_FILE_MAX_BYTES must be a whole number/,
+    );
   });
 
   it('uses the defaults when variables are unset or blank', () => {
