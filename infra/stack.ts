@@ -82,8 +82,8 @@ export class TaniumThreatResponseStack extends Stack {
   /**
    * Results and alerts drive playbooks (a fake alert can start a containment, a fake success hide a
    * failed delete), and a consumer's rule can only match them by source and detail type. Whoever may put
-   * events on the bus could otherwise send them too: the bus denies their source to everyone but this
-   * stack's functions, whose own grants already limit each to its detail type.
+   * events on the bus could otherwise send them too: the bus denies those two kinds to everyone but this
+   * stack's functions, whose own grants already limit each to its own kind.
    */
   private denyForgedEvents(): void {
     const published = Object.values(PUBLISHED_EVENTS);

@@ -1,3 +1,5 @@
+import { type Env, envInteger } from './environment.ts';
+
 /** The most of one Tanium answer the client reads whole (JSON or error text), whatever the memory. */
 export const MAX_ANSWER_BYTES = 50 * 1024 * 1024;
 
@@ -41,8 +43,11 @@ export function answerLimit(memoryMiB: number | undefined, batchSize = 1): Answe
   };
 }
 
+/** Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in its own range: the family settings read it with it too. */
+export const LAMBDA_MEMORY_MIB = envInteger(128, 10_240);
+
 /** Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE, or undefined outside Lambda (or when it is not a size). */
-export function lambdaMemoryMiB(env: Record<string, string | undefined>): number | undefined {
-  const value = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
-  return Number.isInteger(value) && value >= 128 && value <= 10_240 ? value : undefined;
+export function lambdaMemoryMiB(env: Env): number | undefined {
+  const parsed = LAMBDA_MEMORY_MIB.safeParse(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE?.trim() || undefined);
+  return parsed.success ? parsed.data : undefined;
 }

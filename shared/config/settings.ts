@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
-import { type AnswerLimit, answerLimit } from './answer-limit.ts';
+import { type AnswerLimit, answerLimit, LAMBDA_MEMORY_MIB } from './answer-limit.ts';
 import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from './environment.ts';
 
 /**
@@ -71,8 +71,7 @@ const environmentSchema = z.object({
   GET_FILE_MAX_BYTES: vaultEnvironmentShape.GET_FILE_MAX_BYTES,
   VAULT_SPOOL_MAX_BYTES: vaultEnvironmentShape.VAULT_SPOOL_MAX_BYTES,
   POWERTOOLS_METRICS_NAMESPACE: envText,
-  // Set by Lambda: its own range.
-  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: envInteger(128, 10_240),
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: LAMBDA_MEMORY_MIB,
   // SQS's own range for a Lambda event source.
   QUEUE_BATCH_SIZE: envInteger(1, 10_000),
 });

@@ -150,20 +150,21 @@ function agentKey(tls: TlsSettings): string {
 }
 
 /** Closes every agent (tests, CLI exit). */
-export async function closeAgents(): Promise<void> {
-  const all = [...agents.values()];
-  agents.clear();
-  connectors.clear();
-  await Promise.all(all.map((agent) => agent.close().catch(() => undefined)));
+export function closeAgents(): Promise<void> {
+  return endAgents((agent) => agent.close());
 }
 
 /**
  * Ends every agent now, failing the requests in flight (a download included) rather than waiting for
  * them as `closeAgents` does: for a CLI run stopped by a signal, whose action takes no abort signal.
  */
-export async function destroyAgents(): Promise<void> {
+export function destroyAgents(): Promise<void> {
+  return endAgents((agent) => agent.destroy());
+}
+
+async function endAgents(end: (agent: Agent) => Promise<void>): Promise<void> {
   const all = [...agents.values()];
   agents.clear();
   connectors.clear();
-  await Promise.all(all.map((agent) => agent.destroy().catch(() => undefined)));
+  await Promise.all(all.map((agent) => end(agent).catch(() => undefined)));
 }

@@ -671,7 +671,7 @@ export class Vault {
   /** The object's user metadata, or undefined when there is no object. */
   private async metadataOf(
     key: string,
-    abortSignal: AbortSignal,
+    abortSignal?: AbortSignal,
   ): Promise<Record<string, string> | undefined> {
     try {
       const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), {
@@ -694,13 +694,7 @@ export class Vault {
   }
 
   private async exists(key: string, abortSignal?: AbortSignal): Promise<boolean> {
-    try {
-      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
-      return true;
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
+    return (await this.metadataOf(key, abortSignal)) !== undefined;
   }
 
   /**
@@ -858,8 +852,7 @@ function hashingFor(options: StoreEvidenceOptions): HashingStream {
   return new HashingStream({ maxBytes: options.maxBytes, tooLarge: options.tooLarge ?? getFileTooLarge });
 }
 
-/** An abort controller that fires at `deadline` (epoch ms), or never without one. */
-/** A controller aborted at `deadline`, or when `stopped` is (Vault.stopAll), whichever comes first. */
+/** A controller aborted at `deadline` (epoch ms; never without one) or when `stopped` is (Vault.stopAll). */
 function deadlineAbort(
   deadline: number | undefined,
   stopped: AbortSignal,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { credentialSourceWarning } from '../../../cli/main.ts';
+import { credentialSourcesSet, credentialsFromEnv } from '../../../shared/config/credential-source.ts';
 
 describe('tanium-tr run with more than one credential source set', () => {
   it('names the secret as the source used and the emulator variables as ignored', () => {
@@ -40,5 +41,34 @@ describe('tanium-tr run with more than one credential source set', () => {
   ])('says nothing when one source at most is set: %j', (env) => {
     // Act / Assess
     expect(credentialSourceWarning(env)).toBeUndefined();
+  });
+
+  it('counts as the variables source exactly the TANIUM_* variables that source reads', () => {
+    // Prepare: an environment that records what credentialsFromEnv reads (its CA file is missing, the
+    // last thing it reads, so it stops there)
+    const read = new Set<string>();
+    const values: Record<string, string> = {
+      TANIUM_BASE_URL: 'https://tanium.example.com',
+      TANIUM_API_TOKEN: 'token-abcdef',
+      TANIUM_USERNAME: 'analyst',
+      TANIUM_PASSWORD: 'password',
+      TANIUM_DOMAIN: 'corp',
+      TANIUM_VERIFY_SERVER_CERT: 'true',
+      TANIUM_TIMEOUT_SECONDS: '60',
+      TANIUM_CA_BUNDLE: '/nonexistent/ca.pem',
+    };
+    const recording = new Proxy(values, {
+      get(target, name) {
+        if (typeof name === 'string' && name.startsWith('TANIUM_')) read.add(name);
+        return typeof name === 'string' ? target[name] : undefined;
+      },
+    });
+
+    // Act
+    expect(() => credentialsFromEnv(recording)).toThrow(/TANIUM_CA_BUNDLE/);
+    const [counted] = credentialSourcesSet(values);
+
+    // Assess: a variable added to one and not the other would hide, or invent, a conflict
+    expect([...(counted ?? [])].sort()).toEqual([...read].sort());
   });
 });
