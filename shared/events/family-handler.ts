@@ -23,6 +23,7 @@ import {
 } from './processor.ts';
 import type { ResultSink } from './publisher.ts';
 import { delayRedeliveries, type Redelivery } from './redelivery-backoff.ts';
+import { RequestTurns } from './request-turns.ts';
 import { type ResultDetail, replacementOf, serialisable } from './result.ts';
 import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 
@@ -62,7 +63,8 @@ export function isSqsEvent(event: unknown): event is SQSEvent {
 
 /**
  * The one handler of every family function. It accepts the three shapes a request arrives in:
- * - an SQS batch: records run concurrently; only the records that failed transiently are reported in
+ * - an SQS batch: records run concurrently (deliveries of one request one after another, see
+ *   RequestTurns); only the records that failed transiently are reported in
  *   `batchItemFailures` (so only they are redelivered); on a record's last attempt its failed result is
  *   published before it goes to the dead-letter queue;
  * - an EventBridge event: `detail` is the request;
@@ -160,6 +162,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         // Fails the whole invocation when no bus is configured: the messages stay queued, nothing is lost.
         const sink = runtime.sink();
         const redeliveries: Redelivery[] = [];
+        const turns = new RequestTurns();
         const recordHandler = async (record: SQSRecord): Promise<void> => {
           // The batch's results share PutEvents calls: each record holds the sink until its own is queued.
           const release = sink.hold?.() ?? (() => {});
@@ -168,7 +171,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             // SQS always gives a message id; a hand-made event (a console test) may not.
             const parsed = parseMessageBody(record.body, usableId(record.messageId) ?? randomUUID());
             const info = delivery(attempt, true);
-            const disposition = await processor.process(parsed, info);
+            const disposition = await (parsed.ok
+              ? turns.run(parsed.request.requestId, () => processor.process(parsed, info))
+              : processor.process(parsed, info));
             if (publishes(disposition)) {
               const lastAttempt = isLastAttempt(info);
               const published = publish(sink, disposition, lastAttempt);

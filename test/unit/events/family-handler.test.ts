@@ -1843,6 +1843,61 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(publishedDetails(eventBridge)).toHaveLength(1);
   });
 
+  it('runs two deliveries of one request in a batch one after the other: one Tanium call, its result twice', async () => {
+    // Prepare: the close waits inside Tanium until released, so side by side the deliveries would overlap
+    let release: () => void = () => undefined;
+    request.mockImplementation(async (req) => {
+      if (req.method === 'GET') return taniumResponse(CONNECTIONS);
+      return new Promise((resolve) => (release = () => resolve(taniumResponse(null))));
+    });
+    const { handler } = buildHandler('connections');
+    const invocation = handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-twice'), { messageId: 'msg-first' }),
+        sqsRecord(listConnections('req-other'), { messageId: 'msg-other' }),
+        sqsRecord(closeConnection('req-twice'), { messageId: 'msg-again' }),
+      ),
+      lambdaContext(),
+    );
+    await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(2));
+
+    // Act
+    await delay(20);
+    release();
+    const response = await invocation;
+
+    // Assess: the other request did not wait; the second delivery replayed the first one's result
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(request.mock.calls.map(([req]) => req.method).sort()).toEqual(['DELETE', 'GET']);
+    const twice = publishedDetails(eventBridge).filter((detail) => detail.requestId === 'req-twice');
+    expect(twice).toHaveLength(2);
+    expect(twice[1]).toEqual(twice[0]);
+    expect(twice[0]).toMatchObject({ status: 'success' });
+    expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand)).toEqual([]);
+  });
+
+  it('runs the later delivery of a request in a batch itself when the earlier one failed transiently', async () => {
+    // Prepare
+    request.mockRejectedValueOnce(transient());
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-retry'), { messageId: 'msg-first' }),
+        sqsRecord(closeConnection('req-retry'), { messageId: 'msg-again' }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: the first goes back to the queue; the second ran the close and published its result
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-first' }] });
+    expect(request).toHaveBeenCalledTimes(2);
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-retry', status: 'success' }),
+    ]);
+  });
+
   /** Runs `duplicate` while the first delivery of `closeConnection(requestId)` waits inside Tanium. */
   async function duplicateWhileRunning(
     first: unknown,
