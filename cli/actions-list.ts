@@ -10,6 +10,8 @@ export interface ActionInfo {
   id: string;
   family: string;
   readOnly: boolean;
+  /** What a non-read-only action changes. */
+  changes?: 'Tanium' | 'the vault';
   description: string;
   parameters: ParameterInfo[];
 }
@@ -21,9 +23,16 @@ export function actionInfos(): ActionInfo[] {
     id: action.id,
     family: action.family,
     readOnly: action.readOnly,
+    ...(action.readOnly ? {} : { changes: action.changesOnly === 'vault' ? 'the vault' : 'Tanium' }),
     description: action.description,
     parameters: Object.entries(action.params).map(([name, param]) => ({ name, ...param.doc })),
   }));
+}
+
+/** An integer parameter's accepted values, e.g. `0 to 900` or `1 or more`; empty for other types. */
+export function rangeText(p: ParamDoc): string {
+  if (p.min === undefined) return '';
+  return p.max === undefined ? `${p.min} or more` : `${p.min} to ${p.max}`;
 }
 
 export function formatActions(infos: readonly ActionInfo[]): string {
@@ -34,6 +43,7 @@ export function formatActions(infos: readonly ActionInfo[]): string {
     for (const p of info.parameters) {
       const extra = [
         p.required ? 'required' : 'optional',
+        rangeText(p),
         p.default !== undefined ? `default ${p.default}` : '',
         p.values ? `one of ${p.values.join('|')}` : '',
       ]

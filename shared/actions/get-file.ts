@@ -9,7 +9,7 @@ import { classifyTransportError, transportError } from '../tanium/transport-erro
 import { getFileTooLarge } from '../vault/errors.ts';
 import { KEEP_POLICIES, type KeepPolicy, type VaultFileItem } from '../vault/types.ts';
 import { baseName } from '../vault/zip/names.ts';
-import { optionalEnumeration, requiredText } from './params.ts';
+import { enumeration, requiredText } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
 
 /** The `file_id` parameter of get file and delete file; it goes into the request path. */
@@ -220,6 +220,7 @@ function dataItem(item: VaultFileItem) {
     bucket: item.bucket,
     key: item.key,
     is_archive: item.is_archive,
+    already_stored: item.already_stored,
   };
 }
 
@@ -233,20 +234,22 @@ export const getFile = defineAction({
   family: 'evidence',
   // It writes to the vault; the event layer makes it idempotent per requestId.
   readOnly: false,
+  changesOnly: 'vault',
   description:
     'Downloads a collected file (a zip protected with the password "infected") and stores every file in it in the S3 vault.',
   params: {
     file_id: fileIdParam,
-    keep: optionalEnumeration('keep', KEEP_POLICIES, {
+    keep: enumeration<KeepPolicy>('keep', KEEP_POLICIES, {
+      default: 'extract',
       description:
-        'What to store: the extracted files (extract), the password-protected archive as downloaded (archive), or both; default extract',
+        'What to store: the extracted files (extract), the password-protected archive as downloaded (archive), or both (the archive is then one of the items, with is_archive true, and counts in total_files)',
     }),
   },
   async run(ctx, params) {
     const vault = ctx.vault;
     if (!vault) throw new ConfigError('get file needs the vault: set VAULT_BUCKET');
     const maxBytes = maxBytesOf(ctx);
-    const keep: KeepPolicy = params.keep ?? 'extract';
+    const keep: KeepPolicy = params.keep;
     const fileId = params.file_id;
     const path = `${TR}/filedownload/data/${segment('file_id', fileId)}`;
 

@@ -11,6 +11,9 @@ export interface ParamDoc {
   required: boolean;
   default?: string | number;
   values?: readonly string[];
+  /** An integer's smallest and largest accepted values (the largest when there is one). */
+  min?: number;
+  max?: number;
   description: string;
 }
 
@@ -190,7 +193,7 @@ function integerParser(name: string, options: IntegerOptions) {
 export function integer(name: string, options: IntegerOptions & { default: number }): Param<number> {
   const parse = integerParser(name, options);
   return kind(
-    { type: 'integer', required: false, default: options.default, description: options.description },
+    { ...integerRange(options), required: false, default: options.default, description: options.description },
     (value, fail) => (isBlank(value) ? options.default : parse(value, fail)),
   );
 }
@@ -198,9 +201,19 @@ export function integer(name: string, options: IntegerOptions & { default: numbe
 /** A required integer. */
 export function requiredInteger(name: string, options: IntegerOptions): Param<number> {
   const parse = integerParser(name, options);
-  return kind({ type: 'integer', required: true, description: options.description }, (value, fail) =>
-    isBlank(value) ? fail(requiredMessage(name)) : parse(value, fail),
+  return kind(
+    { ...integerRange(options), required: true, description: options.description },
+    (value, fail) => (isBlank(value) ? fail(requiredMessage(name)) : parse(value, fail)),
   );
+}
+
+/** The range integerParser accepts, for the docs. */
+function integerRange(options: IntegerOptions): Pick<ParamDoc, 'type' | 'min' | 'max'> {
+  return {
+    type: 'integer',
+    min: options.allowZero ? 0 : 1,
+    ...(options.max ? { max: options.max.value } : {}),
+  };
 }
 
 /** A 64-bit id (process_table_id): positive, up to 2^64-1, kept as a canonical decimal string. */
@@ -242,20 +255,6 @@ export function enumeration<V extends string>(
   if (options.default !== undefined) doc.default = options.default;
   return kind(doc, (value, fail) => {
     if (isBlank(value)) return options.default ?? fail(requiredMessage(name));
-    if (typeof value !== 'string') return fail(stringMessage(name));
-    const trimmed = value.trim();
-    return (values as readonly string[]).includes(trimmed) ? (trimmed as V) : fail(enumMessage(name, values));
-  });
-}
-
-/** One of a fixed set of values, or absent (blank counts as absent; the caller applies its default). */
-export function optionalEnumeration<V extends string>(
-  name: string,
-  values: readonly V[],
-  options: { description: string },
-): Param<V | undefined> {
-  return kind({ type: 'enum', required: false, values, description: options.description }, (value, fail) => {
-    if (isBlank(value)) return undefined;
     if (typeof value !== 'string') return fail(stringMessage(name));
     const trimmed = value.trim();
     return (values as readonly string[]).includes(trimmed) ? (trimmed as V) : fail(enumMessage(name, values));

@@ -54,8 +54,10 @@ export interface ActionDefinition<S extends ParamShape = ParamShape> {
   /** The connector's identifier, e.g. `get_process_tree`. */
   id: string;
   family: Family;
-  /** Read-only actions never change Tanium; the others are idempotent per requestId. */
+  /** Read-only actions change nothing; the others are idempotent per requestId. */
   readOnly: boolean;
+  /** What the action changes when it is not Tanium: get file only reads Tanium and writes the vault. */
+  changesOnly?: 'vault';
   /**
    * Its Tanium call is a DELETE, which an earlier delivery may have carried out without learning so (its
    * answer cut by the deadline, a retryable failure): the 404 of a later delivery is then no proof the
