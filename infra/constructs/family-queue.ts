@@ -48,6 +48,8 @@ export class FamilyQueue extends Construct {
       visibilityTimeout: Duration.seconds(this.visibilityTimeoutSeconds),
       retentionPeriod: Duration.days(SOURCE_QUEUE_RETENTION_DAYS),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+      // Requests still waiting in it are kept like the DLQ's, should a change ever replace it.
+      removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
 
     this.rule = new events.Rule(this, 'Rule', {
