@@ -7,42 +7,50 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';
+import { POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
+import { METRIC_NAMES } from '../../shared/events/metrics.ts';
 import type { AlarmConfig } from '../environments.ts';
 import { POLLER_FUNCTION } from '../families.ts';
 import { failureAlarmWindow, stoppedAlarmMinutes } from '../poller-schedule.ts';
 import type { TaniumFunction } from './tanium-function.ts';
+
+/*
+ * The metric names the alarms watch are the ones the functions write (POLLER_METRIC_NAMES, METRIC_NAMES):
+ * a rename there renames the alarm's metric too, instead of leaving an alarm that never fires.
+ */
 
 /**
  * The poller's lag metric (Powertools, milliseconds): how long the oldest alert known to wait for
  * publishing has waited. A run that caught up sends 0; one that could not read Tanium sends nothing (the
  * failure alarm covers it), so the age of the last alert on a quiet system never pages anyone.
  */
-export const POLLER_LAG_METRIC = 'AlertLag';
+export const POLLER_LAG_METRIC = POLLER_METRIC_NAMES.lag;
 
 /** Alerts EventBridge refused even with their identifying fields only: dropped, each logged with its id. */
-export const POLLER_REFUSED_METRIC = 'AlertsRefused';
+export const POLLER_REFUSED_METRIC = POLLER_METRIC_NAMES.refused;
 
 /** Alerts Tanium sent with neither id nor guid: never published (nothing to deduplicate them by). */
-export const POLLER_UNIDENTIFIED_METRIC = 'AlertsWithoutId';
+export const POLLER_UNIDENTIFIED_METRIC = POLLER_METRIC_NAMES.unidentified;
 
 /** Results of mutating actions whose idempotency record could not be completed (the family handlers'). */
-export const UNRECORDED_RESULTS_METRIC = 'UnrecordedResults';
+export const UNRECORDED_RESULTS_METRIC = METRIC_NAMES.unrecorded;
 
 /**
  * Results published in another form than the action's own: too big for an event and not stored (the
  * vault refusing writes), or not serialisable (the family handlers', dimension service only).
  */
-export const REPLACED_RESULTS_METRIC = 'ReplacedResults';
+export const REPLACED_RESULTS_METRIC = METRIC_NAMES.replaced;
 
 /** Results the family handlers could not publish (PutEvents failing or cut short; dimension service only). */
-export const UNPUBLISHED_RESULTS_METRIC = 'UnpublishedResults';
+export const UNPUBLISHED_RESULTS_METRIC = METRIC_NAMES.unpublished;
 
 /**
  * Final failures only the deployment's owner can fix: Tanium refusing the credentials or lacking a
  * permission, an unusable secret or setting, the vault refusing (the family handlers', dimension service
  * only). The queue counts those records as handled, so no other alarm sees them.
  */
-export const SERVICE_FAILURES_METRIC = 'ServiceFailures';
+export const SERVICE_FAILURES_METRIC = METRIC_NAMES.serviceFailures;
 
 /**
  * The queue age alarm's threshold: three visibility timeouts. SQS leaves messages received three times
@@ -54,8 +62,11 @@ export function queueAgeAlarmSeconds(visibilityTimeoutSeconds: number): number {
   return 3 * visibilityTimeoutSeconds;
 }
 
-/** The poller instance the stack runs (`POLLER_NAME`): a metric dimension and its state record's key. */
-export const POLLER_NAME = 'default';
+/**
+ * The poller instance the stack runs (`POLLER_NAME`): a metric dimension and its state record's key. The
+ * stack runs one poller, under the name the poller itself takes when none is given.
+ */
+export const POLLER_NAME = POLLER_DEFAULTS.pollerName;
 
 export interface MonitoringProps {
   readonly alarms: AlarmConfig;
