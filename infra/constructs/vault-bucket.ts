@@ -3,17 +3,21 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { INCOMING_PREFIX, RESULTS_PREFIX, VAULT_PREFIX } from '../../shared/vault/constants.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
-/** Key prefixes of the vault bucket (design.md §3). */
+/**
+ * Key prefixes of the vault bucket (design.md §3), the ones the vault writes: a rename there moves the
+ * functions' grants and the lifecycle rules with it.
+ */
 export const VAULT_PREFIXES = {
   /** Evidence by content address: `vault/<sha1>`. */
-  vault: 'vault/',
+  vault: VAULT_PREFIX,
   /** Uploads in flight, renamed to their content address once hashed. */
-  incoming: 'incoming/',
+  incoming: INCOMING_PREFIX,
   /** Action results too big for an EventBridge entry. */
-  results: 'results/',
+  results: RESULTS_PREFIX,
 } as const;
 
 /** Writing an object, including lib-storage's multipart path and its clean-up after a failed upload. */
@@ -64,6 +68,7 @@ export class VaultBucket extends Construct {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       versioned: true,
       serverAccessLogsBucket: this.accessLogsBucket,
+      // A prefix in the access-logs bucket, named after the bucket it logs; not VAULT_PREFIXES.vault.
       serverAccessLogsPrefix: 'vault/',
       lifecycleRules: [
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
