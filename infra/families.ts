@@ -1,4 +1,4 @@
-import { ACTIONS } from '../shared/actions/table.ts';
+import { actionsOf } from '../shared/actions/table.ts';
 import { FAMILIES as ACTION_FAMILIES, type Family } from '../shared/actions/types.ts';
 import { ALERT_DETAIL_TYPE, ALERT_SOURCE } from '../shared/alerts/alert-event.ts';
 import { REQUEST_DETAIL_TYPE } from '../shared/events/envelope.ts';
@@ -11,7 +11,7 @@ export type { Family };
  * can never miss an action the functions handle.
  */
 export const FAMILY_ACTIONS = Object.fromEntries(
-  ACTION_FAMILIES.map((family) => [family, ACTIONS.filter((a) => a.family === family).map((a) => a.name)]),
+  ACTION_FAMILIES.map((family) => [family, actionsOf(family).map((a) => a.name)]),
 ) as unknown as Record<Family, readonly string[]>;
 
 /**
@@ -27,20 +27,20 @@ export const FAMILIES: readonly Family[] = ACTION_FAMILIES;
 
 export const FUNCTION_NAMES: readonly FunctionName[] = [...FAMILIES, POLLER_FUNCTION];
 
-/** `get process tree` -> `get_process_tree`: the connector's action identifier. */
-export function actionIdentifier(displayName: string): string {
-  return displayName.replaceAll(' ', '_');
-}
-
-/** Both spellings a request may use for the family's actions (design.md §3), display names first. */
+/**
+ * Both spellings a request may use for the family's actions (design.md §3), display names first: the
+ * table's own identifiers, the ones the functions resolve, so the rules cannot drift from them.
+ */
 export function familyActionNames(family: Family): string[] {
-  const names = FAMILY_ACTIONS[family];
-  return [...names, ...names.map(actionIdentifier)];
+  const actions = actionsOf(family);
+  return [...actions.map((a) => a.name), ...actions.map((a) => a.id)];
 }
 
 /** The family's actions that change state in Tanium and therefore keep idempotency records (design.md §4). */
 export function mutatingActionNames(family: Family): string[] {
-  return ACTIONS.filter((a) => a.family === family && !a.readOnly).map((a) => a.name);
+  return actionsOf(family)
+    .filter((a) => !a.readOnly)
+    .map((a) => a.name);
 }
 
 /** Families with at least one mutating action. */

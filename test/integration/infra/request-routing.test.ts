@@ -8,14 +8,13 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeToNewQueue } from '../../../cli/local/aws-resources.ts';
 import {
-  actionIdentifier,
   FAMILIES,
-  FAMILY_ACTIONS,
   type Family,
   familyRequestPattern,
   type RequestPattern,
   unroutedRequestPattern,
 } from '../../../infra/families.ts';
+import { actionsOf } from '../../../shared/actions/table.ts';
 import { type MotoServer, startMoto } from '../../helpers/moto.ts';
 import { drainQueue } from '../../helpers/queues.ts';
 
@@ -24,10 +23,10 @@ const MAX_PATTERN_CHARS = 4096;
 const ACCEPTED_SOURCE = 'soar.pipeline';
 
 const spellings = FAMILIES.flatMap((family: Family) =>
-  FAMILY_ACTIONS[family].flatMap(
-    (name): Array<[string, Family]> => [
+  actionsOf(family).flatMap(
+    ({ name, id }): Array<[string, Family]> => [
       [name, family],
-      [actionIdentifier(name), family],
+      [id, family],
       [name.toUpperCase(), family],
     ],
   ),
