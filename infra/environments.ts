@@ -1,5 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { SETTING_DEFAULTS } from '../shared/config/settings.ts';
+import { POLLER_DEFAULTS } from '../shared/alerts/settings.ts';
+import { InvalidEnvironment } from '../shared/config/environment.ts';
+import { loadSettings, SETTING_DEFAULTS } from '../shared/config/settings.ts';
 import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events/time-budget.ts';
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
 import type { FunctionName } from './families.ts';
@@ -10,6 +12,7 @@ import {
   longestRetrySpanSeconds,
   MAX_RETRY_SPAN_SECONDS,
   SOURCE_QUEUE_RETENTION_DAYS,
+  visibilityTimeoutSeconds,
 } from './queue-timing.ts';
 
 export type { FunctionSettings } from './function-defaults.ts';
@@ -155,11 +158,11 @@ const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName' | 'metricsNamespace'
   logRetention: RetentionDays.ONE_MONTH,
   logLevel: 'INFO',
   sourceMaps: false,
-  getFileMaxBytes: 536_870_912,
+  getFileMaxBytes: SETTING_DEFAULTS.getFileMaxBytes,
   functions: DEFAULT_FUNCTIONS,
   poller: {
     schedule: 'rate(1 minute)',
-    firstRunHours: 24,
+    firstRunHours: POLLER_DEFAULTS.firstRunHours,
     retryAttempts: 2,
     maxEventAgeSeconds: 120,
     enabled: true,
@@ -172,7 +175,7 @@ const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName' | 'metricsNamespace'
 
 /** The metrics namespace of an environment that names none (see EnvironmentConfig.metricsNamespace). */
 export function defaultMetricsNamespace(environment: string): string {
-  return `TaniumThreatResponse/${environment}`;
+  return `${SETTING_DEFAULTS.metricsNamespace}/${environment}`;
 }
 
 /**
@@ -325,22 +328,35 @@ function mostReceives(settings: FunctionSettings): number {
   return count;
 }
 
+/**
+ * The environment's settings the family functions get as variables, each as their own parser
+ * (loadSettings) judges it: a value they would refuse fails the synthesis, not every request.
+ */
+const FUNCTION_SETTING_VARIABLES = {
+  maxReceiveCount: 'MAX_RECEIVE_COUNT',
+  getFileMaxBytes: 'GET_FILE_MAX_BYTES',
+} as const satisfies Partial<Record<keyof EnvironmentConfig, string>>;
+
+function functionSettingProblems(config: EnvironmentConfig): string[] {
+  const problems: string[] = [];
+  const settings = Object.keys(FUNCTION_SETTING_VARIABLES) as Array<keyof typeof FUNCTION_SETTING_VARIABLES>;
+  for (const setting of settings) {
+    try {
+      // One variable at a time, so each problem names its own setting.
+      loadSettings({ [FUNCTION_SETTING_VARIABLES[setting]]: String(config[setting]) });
+    } catch (error) {
+      if (!(error instanceof InvalidEnvironment)) throw error;
+      problems.push(`${setting}: ${error.message}`);
+    }
+  }
+  return problems;
+}
+
 /** The value checks, on a configuration whose shape is already known right. */
 function validateEnvironment(config: EnvironmentConfig): void {
-  const problems: string[] = [];
-  if (
-    !Number.isInteger(config.maxReceiveCount) ||
-    config.maxReceiveCount < 1 ||
-    config.maxReceiveCount > 1000
-  ) {
-    problems.push('maxReceiveCount must be an integer from 1 to 1000');
-  }
+  const problems = functionSettingProblems(config);
   for (const key of ['resultsExpirationDays', 'accessLogsExpirationDays'] as const) {
     if (!Number.isInteger(config[key]) || config[key] < 1) problems.push(`${key} must be a positive integer`);
-  }
-  if (!Number.isSafeInteger(config.getFileMaxBytes) || config.getFileMaxBytes < 1) {
-    // What the evidence function's own parser accepts for GET_FILE_MAX_BYTES.
-    problems.push('getFileMaxBytes must be a positive integer');
   }
   for (const [fn, s] of Object.entries(config.functions)) {
     // CloudFormation takes whole numbers only: a fraction would synthesize and fail at deploy.
@@ -376,8 +392,8 @@ function validateEnvironment(config: EnvironmentConfig): void {
     if (s.maxBatchingWindowSeconds < 0 || s.maxBatchingWindowSeconds > 300) {
       problems.push(`${fn}: maxBatchingWindowSeconds must be 0..300`);
     }
-    // The queue's visibility timeout is six times the function timeout plus the window, at most 12 hours.
-    if (6 * s.timeoutSeconds + s.maxBatchingWindowSeconds > 43_200) {
+    // SQS allows a visibility timeout of at most 12 hours.
+    if (visibilityTimeoutSeconds(s.timeoutSeconds, s.maxBatchingWindowSeconds) > 43_200) {
       problems.push(`${fn}: timeoutSeconds too large for the queue's visibility timeout`);
     } else if (fn !== 'alert-poller' && Number.isInteger(config.maxReceiveCount)) {
       // Past the retention, SQS deletes a request still retrying: no last attempt, no failed result, no

@@ -95,8 +95,12 @@ describe('Infrastructure configuration: environments', () => {
     }
   });
 
-  it('rejects a receive count outside 1..1000, naming the setting', () => {
-    expect(() => resolveEnvironment('dev', { maxReceiveCount: 0 })).toThrow(/maxReceiveCount must be/);
+  it('rejects a receive count outside 1..1000 as the functions would, naming the setting and its variable', () => {
+    for (const maxReceiveCount of [0, 1001, 2.5]) {
+      expect(() => resolveEnvironment('dev', { maxReceiveCount })).toThrow(
+        "Invalid configuration for environment 'dev': maxReceiveCount: Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000",
+      );
+    }
   });
 
   it('rejects a receive count whose retries could outlast the queue, naming the function and the most it allows', () => {
@@ -174,7 +178,8 @@ describe('Infrastructure configuration: environments', () => {
   });
 
   it.each([
-    [{ getFileMaxBytes: 0 }, /getFileMaxBytes must be a positive integer/],
+    [{ getFileMaxBytes: 0 }, /getFileMaxBytes: .*GET_FILE_MAX_BYTES must be a whole number from 1 to /],
+    [{ getFileMaxBytes: 2 ** 53 }, /getFileMaxBytes: .*GET_FILE_MAX_BYTES must be a whole number from 1 to /],
     [{ accessLogsExpirationDays: 0 }, /accessLogsExpirationDays must be a positive integer/],
     [{ logRetention: 4 }, /logRetention must be a RetentionDays value/],
     [
