@@ -346,7 +346,7 @@ function functionSettingProblems(config: EnvironmentConfig): string[] {
       loadSettings({ [FUNCTION_SETTING_VARIABLES[setting]]: String(config[setting]) });
     } catch (error) {
       if (!(error instanceof InvalidEnvironment)) throw error;
-      problems.push(`${setting}: ${error.message}`);
+      problems.push(...error.problems.map((problem) => `${setting}: ${problem}`));
     }
   }
   return problems;

@@ -47,16 +47,20 @@ export function readEnvironment<Shape extends z.core.$ZodShape>(
       (issue) => `${issue.path.map(String).join('.')} ${issue.message}`,
     );
     const variables = [...new Set(parsed.error.issues.map((issue) => String(issue.path[0])))];
-    throw new InvalidEnvironment(`Invalid ${what}: ${problems.join('; ')}`, variables);
+    throw new InvalidEnvironment(`Invalid ${what}: ${problems.join('; ')}`, variables, problems);
   }
   return parsed.data;
 }
 
-/** A ConfigError that also names the variables at fault, so a caller can do without them. */
+/**
+ * A ConfigError that also names the variables at fault, so a caller can do without them, and lists each
+ * problem on its own, for a caller that words the message itself (the stack's environment checks).
+ */
 export class InvalidEnvironment extends ConfigError {
   constructor(
     message: string,
     readonly variables: readonly string[],
+    readonly problems: readonly string[] = [message],
   ) {
     super(message);
   }

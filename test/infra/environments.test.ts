@@ -98,7 +98,7 @@ describe('Infrastructure configuration: environments', () => {
   it('rejects a receive count outside 1..1000 as the functions would, naming the setting and its variable', () => {
     for (const maxReceiveCount of [0, 1001, 2.5]) {
       expect(() => resolveEnvironment('dev', { maxReceiveCount })).toThrow(
-        "Invalid configuration for environment 'dev': maxReceiveCount: Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000",
+        "Invalid configuration for environment 'dev': maxReceiveCount: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000",
       );
     }
   });
