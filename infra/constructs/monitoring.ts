@@ -7,7 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { POLLER_METRIC_NAMES } from '../../shared/alerts/poller-handler.ts';
+import { POLLER_METRIC_NAMES } from '../../shared/alerts/metrics.ts';
 import { POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
 import { METRIC_NAMES } from '../../shared/events/metrics.ts';
 import type { AlarmConfig } from '../environments.ts';

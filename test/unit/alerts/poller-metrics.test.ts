@@ -6,7 +6,7 @@ import {
   POLLER_UNIDENTIFIED_METRIC,
 } from '../../../infra/constructs/monitoring.ts';
 import { POLLER_FUNCTION } from '../../../infra/families.ts';
-import { PowertoolsPollerMetrics } from '../../../shared/alerts/poller-handler.ts';
+import { PowertoolsPollerMetrics } from '../../../shared/alerts/metrics.ts';
 import { loadPollerConfig } from '../../../shared/alerts/settings.ts';
 import type { RunReport } from '../../../shared/alerts/types.ts';
 import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
