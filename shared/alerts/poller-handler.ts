@@ -14,7 +14,7 @@ import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type PollerMetrics, PowertoolsPollerMetrics } from './metrics.ts';
 import { emptyRunReport, runPoller } from './poller.ts';
 import { EventBridgePublisher } from './publisher.ts';
-import { loadPollerConfig, type PollerConfig } from './settings.ts';
+import { loadPollerConfig, POLLER_DEFAULTS, type PollerConfig } from './settings.ts';
 import { TaniumAlertSource } from './source.ts';
 import { DynamoStateStore, stateKey } from './state-store.ts';
 import type { AlertPublisher, AlertSource, PollerLogger, RunReport, StateStore } from './types.ts';
@@ -90,7 +90,7 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
     const remaining = context?.getRemainingTimeInMillis?.() ?? DEFAULT_REMAINING_MS;
     if (!logger) {
       const serviceName =
-        (options.env ?? process.env).POWERTOOLS_SERVICE_NAME?.trim() || 'tanium-tr-alert-poller';
+        (options.env ?? process.env).POWERTOOLS_SERVICE_NAME?.trim() || POLLER_DEFAULTS.serviceName;
       logger = options.logger ?? createPowertoolsLogger(serviceName, options.env ?? process.env);
     }
     if (context?.awsRequestId && logger.addContext) logger.addContext(context as Context);

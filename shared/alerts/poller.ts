@@ -113,6 +113,7 @@ import {
   scalarOrUndefined,
 } from './alert-event.ts';
 import { LeaseLostError, UnpublishedEntriesError } from './errors.ts';
+import { MIN_PAGE_SIZE } from './settings.ts';
 import type {
   AlertEntry,
   AlertId,
@@ -206,8 +207,6 @@ interface GroupTrack {
 }
 
 const HOUR_MS = 3_600_000;
-/** The smallest page a run adopts from Tanium (POLLER_PAGE_SIZE's own minimum). */
-const MIN_PAGE_SIZE = 10;
 /** Clock skew between Tanium and Lambda taken as normal before an alert counts as from the future. */
 const FUTURE_TOLERANCE_MS = 60_000;
 /** How far behind this function's clock Tanium's may be at a first run with a window of 0. */

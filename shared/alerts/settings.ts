@@ -23,6 +23,9 @@ export interface PollerConfig extends PollerSettings {
   metricsNamespace: string;
 }
 
+/** The smallest page: POLLER_PAGE_SIZE's minimum, and the smallest cap a run adopts from Tanium's answers. */
+export const MIN_PAGE_SIZE = 10;
+
 export const POLLER_DEFAULTS = {
   pollerName: 'default',
   firstRunHours: 24,
@@ -50,7 +53,7 @@ const environmentSchema = z.object({
     z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -')),
   ),
   POLLER_FIRST_RUN_HOURS: envInteger(0, 24 * 366),
-  POLLER_PAGE_SIZE: envInteger(10, 1000),
+  POLLER_PAGE_SIZE: envInteger(MIN_PAGE_SIZE, 1000),
   // Below 8, a run that must locate the cursor, walk and re-read a page ending inside a burst of equal
   // createdAt could end every time before saving progress, and the poller would stall (seen at 5).
   POLLER_MAX_REQUESTS_PER_RUN: envInteger(10, 100_000),
