@@ -20,6 +20,8 @@ export const alertSchema = z.looseObject({
 export type Alert = z.infer<typeof alertSchema>;
 
 const entryList = z.array(z.unknown());
+/** A count in `meta`: a finite number, or else taken as not sent. */
+const metaCount = z.number();
 
 export interface AlertsMeta {
   totalCount?: number;
@@ -150,6 +152,21 @@ export interface AlertsPage {
   meta?: AlertsMeta;
 }
 
+/**
+ * `meta` as Tanium sent it, but for a count that is not a number: dropped, not passed on as one. The
+ * poller takes `filteredCount ?? totalCount` for where it stands in the list: a `filteredCount` of the
+ * wrong type would hide a good `totalCount`.
+ */
+function checkedMeta(meta: Json): AlertsMeta {
+  const { totalCount, filteredCount, ...rest } = meta;
+  const checked: AlertsMeta = rest;
+  const total = metaCount.safeParse(totalCount);
+  if (total.success) checked.totalCount = total.data;
+  const filtered = metaCount.safeParse(filteredCount);
+  if (filtered.success) checked.filteredCount = filtered.data;
+  return checked;
+}
+
 /** `GET TR/alerts?limit=<n>[&offset=<n>][&<pairs>]`: one page, the wrapped or the bare form. */
 export async function listAlertsPage(client: TaniumApi, request: AlertsPageRequest): Promise<AlertsPage> {
   const pairs = [...pagePairs(request.limit, request.offset), ...(request.pairs ?? [])];
@@ -171,5 +188,5 @@ export async function listAlertsPage(client: TaniumApi, request: AlertsPageReque
     else throw unexpectedResponse('a list of alerts');
   }
   const meta = asObject(response.meta);
-  return meta ? { alerts, meta: meta as AlertsMeta } : { alerts };
+  return meta ? { alerts, meta: checkedMeta(meta) } : { alerts };
 }

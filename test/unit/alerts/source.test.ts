@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { TaniumAlertSource } from '../../../shared/alerts/source.ts';
+import type { TaniumApi } from '../../../shared/tanium/client.ts';
+
+/** The poller's source over a client that answers one page of `alerts` with `meta`. */
+function sourceAnswering(alerts: unknown[], meta: unknown): TaniumAlertSource {
+  const client = {
+    request: async () => ({ status: 200, payload: alerts, meta, wrapped: true, headers: {}, auth: 'token' }),
+  } as unknown as TaniumApi;
+  return new TaniumAlertSource(client);
+}
+
+const ALERTS = [
+  { id: 2, createdAt: '2024-01-01T00:00:02.000Z' },
+  { id: 1, createdAt: '2024-01-01T00:00:01.000Z' },
+];
+
+describe('Alert source: the counts in meta', () => {
+  it.each([
+    ['a string', '40'],
+    ['null', null],
+    ['an object', { value: 40 }],
+  ])('takes totalCount when filteredCount is %s', async (_, filteredCount) => {
+    // Arrange
+    const source = sourceAnswering(ALERTS, { filteredCount, totalCount: 40 });
+
+    // Act
+    const page = await source.page(0, 2, Date.now() + 60_000);
+
+    // Assess: the count is known, but says nothing about more matching alerts
+    expect(page.filteredCount).toBe(40);
+    expect(page.more).toBeUndefined();
+  });
+
+  it('reports no count when neither count is a number', async () => {
+    // Arrange
+    const source = sourceAnswering(ALERTS, { filteredCount: '40', totalCount: 'many' });
+
+    // Act
+    const page = await source.page(0, 2, Date.now() + 60_000);
+
+    // Assess
+    expect(page.filteredCount).toBeUndefined();
+    expect(page.more).toBeUndefined();
+  });
+
+  it('reads more alerts past the page from a numeric filteredCount', async () => {
+    // Arrange
+    const source = sourceAnswering(ALERTS, { filteredCount: 5, totalCount: 40 });
+
+    // Act
+    const page = await source.page(0, 2, Date.now() + 60_000);
+
+    // Assess
+    expect(page.filteredCount).toBe(5);
+    expect(page.more).toBe(true);
+  });
+});
