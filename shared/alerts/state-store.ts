@@ -119,23 +119,17 @@ function unreadable(id: string, names: string[], problems: string, cause?: unkno
   );
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
-  );
-}
-
 /**
  * Whether the item a failed save's condition found is that save's own write: the SDK sends an update
  * again when its answer was lost (a timeout, a reset), and the resend then fails the version check its
  * first landing moved on. Each save writes an id of its own, so no other write passes for it.
  */
-function ownWriteLanded(error: unknown, saveId: string): boolean {
-  const item = (error as { Item?: Parameters<typeof unmarshall>[0] }).Item;
-  if (!item) return false;
+function ownWriteLanded(error: ConditionalCheckFailedException, saveId: string): boolean {
+  // ReturnValuesOnConditionCheckFailure puts the item found on the error, still marshalled: the document
+  // client converts results, not errors.
+  if (!error.Item) return false;
   try {
-    return unmarshall(item).saveId === saveId;
+    return unmarshall(error.Item).saveId === saveId;
   } catch {
     return false;
   }
@@ -182,7 +176,7 @@ export class DynamoStateStore implements StateStore {
       );
       return toLeased(this.key, result.Attributes);
     } catch (error) {
-      if (isConditionFailure(error)) return undefined;
+      if (error instanceof ConditionalCheckFailedException) return undefined;
       throw awsCallError(`Unable to lease the poller state ${this.where}`, error);
     }
   }
@@ -235,7 +229,7 @@ export class DynamoStateStore implements StateStore {
         }),
       );
     } catch (error) {
-      if (isConditionFailure(error)) {
+      if (error instanceof ConditionalCheckFailedException) {
         if (ownWriteLanded(error, saveId)) return next;
         throw new LeaseLostError(undefined, { cause: error });
       }
@@ -256,7 +250,7 @@ export class DynamoStateStore implements StateStore {
         }),
       );
     } catch (error) {
-      if (!isConditionFailure(error))
+      if (!(error instanceof ConditionalCheckFailedException))
         throw awsCallError(`Unable to release the poller lease ${this.where}`, error);
     }
   }
