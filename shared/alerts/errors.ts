@@ -35,3 +35,35 @@ export class UnpublishedEntriesError extends TaniumError {
     this.name = 'UnpublishedEntriesError';
   }
 }
+
+/**
+ * A PutEvents failure that survived the retries: of the batch, only the entries in `accepted` (indexes
+ * into it) went out, and only those are checkpointed.
+ */
+export class PublishError extends TaniumError {
+  constructor(
+    cause: TaniumError,
+    readonly accepted: ReadonlySet<number> = new Set(),
+  ) {
+    super(cause.kind, cause.message, { retryable: cause.retryable, cause });
+    this.name = 'PublishError';
+  }
+}
+
+/** An entry refused twice: as it was, then reduced (`index` into its batch). */
+export interface Refusal {
+  index: number;
+  first: { code: string; message: string };
+  again: { code: string; message: string };
+}
+
+/** Every entry of a batch refused, even reduced, while the bus had taken nothing in the run. */
+export class RefusedWhole extends PublishError {
+  constructor(
+    cause: TaniumError,
+    readonly refusals: Refusal[],
+  ) {
+    super(cause);
+    this.name = 'RefusedWhole';
+  }
+}

@@ -115,6 +115,24 @@ export interface AlertPublisher {
   publish(entries: AlertEntry[]): Promise<PublishOutcome>;
 }
 
+/** What one run of the poller (poller.ts) works with. */
+export interface PollerDeps {
+  source: AlertSource;
+  store: StateStore;
+  publisher: AlertPublisher;
+  logger: PollerLogger;
+  /** Names this run in the lease: unique per run (the Lambda request id and a random part). */
+  owner: string;
+  /** Epoch ms (Date.now scale): no Tanium request or publish starts after this. */
+  stopAt: number;
+  /** Epoch ms (Date.now scale) until which the lease holds: after the hardest possible end of this run. */
+  leaseUntil: number;
+  /** Wall-clock time for alert ages (first-run window, lag); Date.now by default. */
+  now?: () => number;
+  /** Date.now by default; the time limit is checked against it. */
+  clock?: () => number;
+}
+
 /** The poller logs through the same structured logger surface as the family handlers. */
 export type PollerLogger = EventLogger;
 
@@ -129,7 +147,7 @@ export interface PollerSettings {
   firstRunHours: number;
   /** Filter pairs sent after `limit`, `offset` and `sort`. */
   filterPairs: Array<[string, string]>;
-  /** Ids kept in `recent`, when below what the page size allows (`windowIds` in poller.ts). */
+  /** Ids kept in `recent`, when below what the page size allows (`Paging.windowIds` in alert-page.ts). */
   maxRecentIds: number;
   enrichIntelNames: boolean;
   source: string;

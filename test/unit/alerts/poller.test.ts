@@ -5,8 +5,9 @@ import {
   entrySize,
   UNSERIALISABLE_OMITTED,
 } from '../../../shared/alerts/alert-event.ts';
+import { alertKey } from '../../../shared/alerts/alert-order.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
-import { alertKey, runPoller } from '../../../shared/alerts/poller.ts';
+import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
 import { DeadlineError, LoginError } from '../../../shared/tanium/errors.ts';
 import {

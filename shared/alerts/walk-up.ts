@@ -1,0 +1,251 @@
+import { alertKey, storedId } from './alert-order.ts';
+import { first, last, type Page } from './alert-page.ts';
+import type { AlertReader } from './alert-reader.ts';
+import type { BatchPublisher } from './batch-publisher.ts';
+import type { CursorState } from './cursor-state.ts';
+import type { RunContext } from './run-context.ts';
+
+/**
+ * Step 4 of a run (poller.ts): from a page that straddles the floor toward offset 0, with pages that
+ * connect to what was read, publishing as coverage grows; with the positions of the members of a
+ * millisecond larger than a page, which the group cursor needs.
+ */
+export class WalkUp {
+  /** A millisecond seen to hold more alerts than a page in this walk (it gets a cursor if left unfinished). */
+  private bigAt: number | undefined;
+
+  constructor(
+    private readonly run: RunContext,
+    private readonly reader: AlertReader,
+    private readonly cursor: CursorState,
+    private readonly publisher: BatchPublisher,
+  ) {}
+
+  /** Walks toward offset 0 from a page that straddles the floor, publishing as coverage grows. */
+  async walkUp(start: Page): Promise<void> {
+    const P = this.run.paging.size;
+    const M = this.run.paging.overlap;
+    const step = P - M;
+    let top = start;
+    this.cursor.coveredTop =
+      start.offset === 0 || start.alerts.length === 0 ? Number.POSITIVE_INFINITY : first(start);
+    this.follow();
+    this.track(start);
+    if (!(await this.publisher.publishEligible(this.cursor.coveredTop === Number.POSITIVE_INFINITY))) return;
+    let target = Math.max(0, top.offset - step);
+    /** Where the walk goes on if a jump to the group cursor's edge does not land on it. */
+    let unlessMissed: number | undefined;
+    let jumps = true;
+    while (this.cursor.coveredTop !== Number.POSITIVE_INFINITY) {
+      if (!this.reader.budgetLeft()) break;
+      const page = await this.reader.readInTime(target);
+      if (!page) break;
+      const jumped = unlessMissed;
+      unlessMissed = undefined;
+      const grown =
+        top.filteredCount !== undefined && page.filteredCount !== undefined
+          ? page.filteredCount - top.filteredCount
+          : 0;
+      if (page.alerts.length === 0) {
+        // Pruning shortened the list below `target`: read its end instead (a short page connects).
+        const end = page.filteredCount;
+        target = end !== undefined && end - step < target ? Math.max(0, end - step) : Math.floor(target / 2);
+        continue;
+      }
+      if (Number.isNaN(first(page)) && page.offset > 0) {
+        // Only undated alerts, which sort first: nothing dated to connect by, and nothing dated missed
+        // (addCandidates took the undated ones). The walk goes on up through them.
+        target = Math.max(0, page.offset - step);
+        continue;
+      }
+      const bottom = last(page);
+      if (page.full && bottom > this.cursor.coveredTop) {
+        // A gap: arrivals pushed the alerts we need below this page. Read deeper.
+        const estimate = Math.max(0, top.offset + grown + this.reader.expectedGrowth() - step);
+        target = estimate > target ? estimate : target + M;
+        continue;
+      }
+      if (page.full && bottom === this.cursor.coveredTop) {
+        // Inside the cursor's group, a page connects through a member whose position is known.
+        const inGroup = this.cursor.group?.at === bottom && this.connects(page);
+        if (!inGroup && jumped !== undefined) {
+          // The jump missed the edge (arrivals or removals moved it): walk on from where it was.
+          jumps = false;
+          target = jumped;
+          continue;
+        }
+        if (!inGroup) {
+          const group = page.ts.filter((ts) => ts === bottom).length;
+          if (group < P - 1) {
+            // The page ends inside the coveredTop group: re-read it so the group sits inside the page.
+            target = target + (P - group - 1);
+            continue;
+          }
+          if (!this.sharesIds(page, top, bottom)) {
+            target = target + M;
+            continue;
+          }
+        }
+        this.bigAt = bottom;
+        this.run.deps.logger.warn(
+          'More alerts share one createdAt than fit in a page; relying on a stable order',
+          {
+            createdAt: new Date(bottom).toISOString(),
+          },
+        );
+      }
+      if (page.offset === 0) this.cursor.coveredTop = Number.POSITIVE_INFINITY;
+      if (first(page) >= this.cursor.coveredTop) {
+        if (this.cursor.coveredTop !== Number.POSITIVE_INFINITY) this.cursor.coveredTop = first(page);
+        top = page;
+      }
+      this.follow();
+      this.track(page);
+      if (!(await this.publisher.publishEligible(this.cursor.coveredTop === Number.POSITIVE_INFINITY)))
+        return;
+      const shift =
+        top.filteredCount !== undefined && page.filteredCount !== undefined
+          ? page.filteredCount - top.filteredCount
+          : 0;
+      target = Math.max(0, top.offset + Math.max(0, shift) + this.reader.expectedGrowth() - step);
+      const edge = jumps ? this.edgeTarget(top, Math.max(0, shift)) : undefined;
+      if (edge !== undefined && edge < target) {
+        unlessMissed = target;
+        target = edge;
+      }
+    }
+    // Out of budget: what is proven complete still goes out, and inside a group larger than a page so
+    // do its members read so far, or the next run would read the same pages again and never get past it.
+    if (this.bigAt === this.cursor.coveredTop) this.openGroup(this.cursor.coveredTop);
+    if (await this.publisher.publishEligible(true)) await this.keepCoverage(top);
+  }
+
+  /** Without a group cursor, positions are kept for the coveredTop millisecond, from its deepest member. */
+  private follow(): void {
+    if (
+      this.cursor.group ||
+      !Number.isFinite(this.cursor.coveredTop) ||
+      this.cursor.tracker?.at === this.cursor.coveredTop
+    )
+      return;
+    this.cursor.tracker = { at: this.cursor.coveredTop, pos: new Map(), ids: new Map() };
+  }
+
+  /**
+   * Positions the tracked millisecond's members in an accepted page: from a member already placed
+   * (pages of the walk overlap; a restored cursor places its edge), else from the group's deepest
+   * member when the page holds it (an older alert follows it, or the list ends).
+   */
+  private track(page: Page): void {
+    const tracker = this.cursor.tracker;
+    if (!tracker) return;
+    const lo = page.ts.indexOf(tracker.at);
+    if (lo < 0) return;
+    let hi = lo;
+    while (hi + 1 < page.ts.length && page.ts[hi + 1] === tracker.at) hi++;
+    let deepest: number | undefined;
+    for (let i = lo; i <= hi && deepest === undefined; i++) {
+      const key = alertKey(page.alerts[i]!);
+      const position = key === undefined ? undefined : tracker.pos.get(key);
+      if (position !== undefined) deepest = position - (hi - i);
+    }
+    if (deepest === undefined && (hi < page.ts.length - 1 || !page.full)) deepest = 0;
+    if (deepest === undefined) return;
+    for (let i = hi; i >= lo; i--) {
+      const alert = page.alerts[i]!;
+      const key = alertKey(alert);
+      if (key === undefined) continue;
+      const position = deepest + (hi - i);
+      tracker.pos.set(key, position);
+      tracker.ids.set(position, storedId(alert, key));
+      this.place(key, position);
+    }
+  }
+
+  /**
+   * In the cursor's millisecond, a member below where this run resumed is done; one above it gets its
+   * rank. (What this run publishes itself is known by id.)
+   */
+  private place(key: string, position: number): void {
+    if (!this.cursor.group || this.cursor.group.at !== this.cursor.tracker?.at) return;
+    if (position < this.cursor.group.resumed) {
+      this.run.pending.delete(key);
+      this.cursor.groupDone.add(key);
+      return;
+    }
+    const candidate = this.run.pending.get(key);
+    if (candidate) candidate.rank = position;
+  }
+
+  /**
+   * A millisecond holding more alerts than a page that a run cannot finish gets a cursor: its members
+   * read so far go out, and the next run resumes after the last of them instead of reading them again.
+   */
+  private openGroup(at: number): void {
+    if (this.cursor.group || this.cursor.tracker?.at !== at) return;
+    this.cursor.group = { at, passed: 0, resumed: 0 };
+    for (const [key, position] of this.cursor.tracker.pos) this.place(key, position);
+  }
+
+  private connects(page: Page): boolean {
+    const tracker = this.cursor.tracker;
+    if (!tracker) return false;
+    return page.alerts.some((alert, i) => {
+      const key = alertKey(alert);
+      return page.ts[i] === tracker.at && key !== undefined && tracker.pos.has(key);
+    });
+  }
+
+  /**
+   * When the walk is inside the cursor's group below its last done member (the edge), the offset of a
+   * page that holds the edge a little above its bottom, so that nothing done is read again. Counted from
+   * `top`'s newest member of the group, whose position is known.
+   */
+  private edgeTarget(top: Page, shift: number): number | undefined {
+    const group = this.cursor.group;
+    const tracker = this.cursor.tracker;
+    if (!group || tracker?.at !== group.at || this.cursor.coveredTop !== group.at) return undefined;
+    const lo = top.ts.indexOf(group.at);
+    const key = lo < 0 ? undefined : alertKey(top.alerts[lo]!);
+    const position = key === undefined ? undefined : tracker.pos.get(key);
+    const edge = group.passed - 1;
+    if (position === undefined || position >= edge - this.run.paging.overlap) return undefined;
+    const offset = top.offset + shift + this.reader.expectedGrowth() + lo - (edge - position);
+    return Math.max(0, offset - (this.run.paging.size - 2 * this.run.paging.overlap));
+  }
+
+  /**
+   * A run that stops early may have walked past alerts that were all published before (ids in R), so
+   * no batch moved the floor: the next run would repeat the same reads and, with a small budget, never
+   * get further. Everything below coveredTop is read and done, so the floor moves as if the newest of
+   * them had just been published, and the checkpoint is saved.
+   */
+  private async keepCoverage(top: Page): Promise<void> {
+    // Held alerts are not done: the floor must not pass them.
+    if (
+      this.cursor.coveredTop === Number.POSITIVE_INFINITY ||
+      this.publisher.hasEligible() ||
+      this.publisher.heldFailure() !== undefined ||
+      this.run.undatedPending.size > 0
+    )
+      return;
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const ts of top.ts) if (ts < this.cursor.coveredTop && ts > newest) newest = ts;
+    if (newest === Number.NEGATIVE_INFINITY) return;
+    const before = this.cursor.floor;
+    this.cursor.raiseFloor(this.cursor.floorAfter(newest), this.cursor.coveredTop);
+    if (this.cursor.floor !== before) await this.cursor.save();
+  }
+
+  private sharesIds(page: Page, top: Page, ts: number): boolean {
+    const keys = new Set<string>();
+    top.alerts.forEach((alert, i) => {
+      const key = alertKey(alert);
+      if (key !== undefined && top.ts[i] === ts) keys.add(key);
+    });
+    return page.alerts.some((alert) => {
+      const key = alertKey(alert);
+      return key !== undefined && keys.has(key);
+    });
+  }
+}
