@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { type AnswerLimit, FEWER_ROWS, MAX_ANSWER_BYTES } from '../config/answer-limit.ts';
 import {
@@ -148,6 +148,7 @@ export class TaniumClient {
   private readonly entry: SessionEntry;
   private readonly logger: ClientLogger;
   private readonly random: () => number;
+  private readonly sleep: (ms: number) => Promise<unknown>;
   private agent: Agent;
   private readonly errorTextOf = (body: string, contentType: string) => this.errorText(body, contentType);
   private readonly deadlines = new DeadlineSignals();
@@ -158,6 +159,8 @@ export class TaniumClient {
     options: {
       logger?: ClientLogger;
       random?: () => number;
+      /** Waits between attempts (default a timer); tests see the waits without spending them. */
+      sleep?: (ms: number) => Promise<unknown>;
       /** The largest answer read whole (default MAX_ANSWER_BYTES); a larger one is a too_large error. */
       answerLimit?: AnswerLimit;
     } = {},
@@ -172,6 +175,7 @@ export class TaniumClient {
     this.entry = sessionEntry(credentialFingerprint(credentials));
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
+    this.sleep = options.sleep ?? delay;
     this.answerLimit = options.answerLimit ?? { bytes: MAX_ANSWER_BYTES };
     this.agent = agentFor(credentials);
     // Once per origin and setting: a rotated secret that turns verification off must still be heard.
@@ -456,7 +460,7 @@ export class TaniumClient {
             attempt,
             failure,
           });
-          await sleep(wait);
+          await this.sleep(wait);
           continue;
         }
         throw transportError(failure, code, this.describe(request), error);
@@ -474,7 +478,7 @@ export class TaniumClient {
         attempt,
         waitMs: wait,
       });
-      await sleep(wait);
+      await this.sleep(wait);
     }
   }
 

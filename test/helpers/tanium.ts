@@ -18,6 +18,8 @@ export interface ClientOptions {
   /** Raw secret fields overriding the defaults. */
   secret?: Record<string, unknown>;
   logger?: ClientLogger;
+  /** The client's wait between attempts (default a real timer). */
+  sleep?: (ms: number) => Promise<unknown>;
 }
 
 /** Credentials for the emulator, trusting its CA. */
@@ -42,6 +44,7 @@ export function clientFor(emulator: Emulator, options: ClientOptions = {}): Tani
   clearSessionCache();
   return new TaniumClient(credentialsFor(emulator, options), {
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
     random: () => 0,
   });
 }

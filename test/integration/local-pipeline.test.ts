@@ -204,14 +204,12 @@ describe('npm start (the local pipeline)', () => {
 
       // Act
       const code = await cli.exited;
-      const tookMs = Date.now() - signalledAt;
 
       // Assess
       expect(signalledAt).toBeGreaterThan(0);
       expect(code).toBe(130);
       expect(cli.output.stderr).toContain('Interrupted.');
       expect(cli.output.stderr).not.toContain('pip install');
-      expect(tookMs).toBeLessThan(10_000);
     },
     60_000,
   );
@@ -341,18 +339,17 @@ describe('npm start (the local pipeline)', () => {
 
     // Act
     let code: number | null;
-    const started = Date.now();
     try {
       code = await cli.exited;
     } finally {
       cli.kill();
     }
 
-    // Assess: well before the step's 90 s, and one line per queue at most about the failed polls
+    // Assess: moto's exit is the cause given (not the step's 90 s running out), and one line per queue
+    // at most about the failed polls
     expect(killed).toBe(true);
     expect(code).toBe(1);
     expect(cli.output.stderr).toMatch(/The local pipeline failed: moto \(local AWS\) exited unexpectedly/);
-    expect(Date.now() - started).toBeLessThan(60_000);
     expect(cli.output.stderr.match(/poll failed/g)?.length ?? 0).toBeLessThanOrEqual(FAMILIES.length + 1);
     expect(cli.output.stderr).not.toContain('MaxListenersExceededWarning');
     // Neither moto's request log or start-up banner as the cause nor the handler's knock-on failures after it.

@@ -38,14 +38,12 @@ describe('An AWS endpoint that stops answering', () => {
     const store = new S3ResultStore('bucket', client);
 
     // Act
-    const started = Date.now();
     const error = await failure(store.putResult('results/x/y.json', '{}'));
 
     // Assess
     expect(error).toBeInstanceOf(VaultError);
     expect(error).toMatchObject({ kind: 'vault', retryable: true });
     expect(error.message).toContain('timed out');
-    expect(Date.now() - started).toBeLessThan(5_000);
     client.destroy();
   });
 
@@ -60,12 +58,13 @@ describe('An AWS endpoint that stops answering', () => {
     const store = new S3ResultStore('bucket', client);
 
     // Act
-    const started = Date.now();
     const error = await failure(store.putResult('results/x/y.json', '{}', AbortSignal.timeout(200)));
 
     // Assess
     expect(error).toBeInstanceOf(VaultError);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // The signal ended it, not the 30 s inactivity limit (which the test's own timeout would not outlast)
+    expect(error.message).toContain('Request aborted');
+    expect(error.message).not.toContain('timed out');
     client.destroy();
   });
 });
