@@ -155,6 +155,7 @@ export const environmentConfigSchema = settings({
     pollerFailureThreshold: number,
   } satisfies ShapeOf<AlarmConfig>),
   requestSources: strings,
+  requestSenderAccounts: strings,
   metricsNamespace: string,
 } satisfies ShapeOf<EnvironmentConfig>);
 

@@ -111,6 +111,12 @@ export interface EnvironmentConfig {
   /** Limit which event sources may send requests through the bus rules; empty accepts any source. */
   readonly requestSources: readonly string[];
   /**
+   * Other AWS accounts allowed to put events on the bus (a SOAR pipeline deployed elsewhere). The stack
+   * owns the bus's resource policy, so a grant made outside it (`aws events put-permission`) is replaced
+   * at the next deploy: cross-account senders are declared here.
+   */
+  readonly requestSenderAccounts: readonly string[];
+  /**
    * Namespace of the functions' custom metrics (Powertools), and of the alarms on them. Never inherited
    * and by default `TaniumThreatResponse/<environment>`: two environments in one account and region
    * sharing a namespace would each alarm on the other's metrics (the dimensions name no environment).
@@ -132,7 +138,7 @@ export type DeepPartial<T> = T extends readonly unknown[]
  * Only what differs from the configuration it applies to. Groups (`functions`, `functions.<name>`,
  * `poller`, `poller.settings`, `vpc`, `alarms`) merge key by key, so `functions: { evidence: {
  * timeoutSeconds: 900 } }` keeps every other setting. Lists (`alarms.emailSubscriptions`,
- * `requestSources`) replace whole, and so does `credentials`: it is a choice between creating and
+ * `requestSources`, `requestSenderAccounts`) replace whole, and so does `credentials`: it is a choice between creating and
  * importing, and a merge could keep a created secret's name beside an imported secret's ARN. A key set
  * to `undefined` unsets an optional setting, e.g. `poller: { reservedConcurrency: undefined }`.
  */
@@ -171,6 +177,7 @@ const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName' | 'metricsNamespace'
   vpc: { enabled: false, maxAzs: 2, natGateways: 1, flowLogRetention: RetentionDays.ONE_MONTH },
   alarms: { topic: false, emailSubscriptions: [], pollerLagSeconds: 900, pollerFailureThreshold: 3 },
   requestSources: [],
+  requestSenderAccounts: [],
 };
 
 /** The metrics namespace of an environment that names none (see EnvironmentConfig.metricsNamespace). */
@@ -452,6 +459,14 @@ function validateEnvironment(config: EnvironmentConfig): void {
   // CloudFormation would only refuse these at deploy time, CDK's own error as a stack trace.
   if (config.account !== undefined && !ACCOUNT_ID.test(config.account)) {
     problems.push(`account must be a 12-digit AWS account id: got '${config.account}'`);
+  }
+  for (const account of config.requestSenderAccounts) {
+    if (!ACCOUNT_ID.test(account)) {
+      problems.push(`requestSenderAccounts: '${account}' is not a 12-digit AWS account id`);
+    } else if (account === config.account) {
+      // The account's own principals need no resource policy grant (their IAM policies decide).
+      problems.push(`requestSenderAccounts: '${account}' is the stack's own account`);
+    }
   }
   if (config.region !== undefined && !REGION.test(config.region)) {
     problems.push(`region must be an AWS region name such as eu-west-1: got '${config.region}'`);

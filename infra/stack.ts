@@ -80,12 +80,15 @@ export class TaniumThreatResponseStack extends Stack {
   public readonly network?: Network;
 
   /**
-   * Results and alerts drive playbooks (a fake alert can start a containment, a fake success hide a
-   * failed delete), and a consumer's rule can only match them by source and detail type. Whoever may put
-   * events on the bus could otherwise send them too: the bus denies those two kinds to everyone but this
-   * stack's functions, whose own grants already limit each to its own kind.
+   * The bus's resource policy, which the stack owns whole (a grant made outside it is replaced at the
+   * next deploy):
+   * - results and alerts drive playbooks (a fake alert can start a containment, a fake success hide a
+   *   failed delete), and a consumer's rule can only match them by source and detail type. Whoever may
+   *   put events on the bus could otherwise send them too: the bus denies those two kinds to everyone but
+   *   this stack's functions, whose own grants already limit each to its own kind;
+   * - the accounts of `requestSenderAccounts` may put events (requests) on it.
    */
-  private denyForgedEvents(): void {
+  private busPolicy(): void {
     const published = Object.values(PUBLISHED_EVENTS);
     const sources = [...new Set(published.map((event) => event.source))];
     // Requests may carry the same source (senders choose theirs): only the published kinds are denied.
@@ -93,6 +96,13 @@ export class TaniumThreatResponseStack extends Stack {
     const publishers = Object.values(this.functions).map((fn) => fn.role!.roleArn);
     // The bus's own Policy property: EventBus.addToResourcePolicy makes an AWS::Events::EventBusPolicy
     // through a deprecated property, which prints a warning at every synthesis.
+    // Its ARN from its name: the bus's own ARN attribute would make the bus depend on itself.
+    const busArn = this.formatArn({
+      service: 'events',
+      resource: 'event-bus',
+      resourceName: this.config.eventBusName,
+    });
+    const senders = this.config.requestSenderAccounts;
     (this.bus.node.defaultChild as events.CfnEventBus).policy = new iam.PolicyDocument({
       statements: [
         new iam.PolicyStatement({
@@ -100,19 +110,23 @@ export class TaniumThreatResponseStack extends Stack {
           effect: iam.Effect.DENY,
           principals: [new iam.AnyPrincipal()],
           actions: ['events:PutEvents'],
-          // Its ARN from its name: the bus's own ARN attribute would make the bus depend on itself.
-          resources: [
-            this.formatArn({
-              service: 'events',
-              resource: 'event-bus',
-              resourceName: this.config.eventBusName,
-            }),
-          ],
+          resources: [busArn],
           conditions: {
             StringEquals: { 'events:source': sources, 'events:detail-type': detailTypes },
             ArnNotEquals: { 'aws:PrincipalArn': publishers },
           },
         }),
+        ...(senders.length > 0
+          ? [
+              new iam.PolicyStatement({
+                sid: 'RequestSenderAccounts',
+                effect: iam.Effect.ALLOW,
+                principals: senders.map((account) => new iam.AccountPrincipal(account)),
+                actions: ['events:PutEvents'],
+                resources: [busArn],
+              }),
+            ]
+          : []),
       ],
     });
   }
@@ -235,7 +249,7 @@ export class TaniumThreatResponseStack extends Stack {
     // starts from the same checkpoint.
     poller.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
     this.functions['alert-poller'] = poller;
-    this.denyForgedEvents();
+    this.busPolicy();
 
     this.pollerScheduleDlq = new sqs.Queue(this, 'PollerScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
