@@ -4,7 +4,7 @@ import { executeAction } from '../shared/actions/execute.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionResult } from '../shared/actions/types.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
-import { Vault } from '../shared/vault/index.ts';
+import { Vault } from '../shared/vault/vault.ts';
 import { type MotoServer, startMoto } from '../test/helpers/moto.ts';
 import { clientFor, contextFor, startTestEmulator } from '../test/helpers/tanium.ts';
 import { ACTION_EXAMPLES } from './action-examples.ts';

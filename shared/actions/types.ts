@@ -1,6 +1,6 @@
 import type { TaniumApi } from '../tanium/client.ts';
 import type { ErrorInfo } from '../tanium/errors.ts';
-import type { Vault } from '../vault/index.ts';
+import type { Vault } from '../vault/vault.ts';
 import type { ParamShape, ParamsOf } from './params.ts';
 
 /** The connector's result model (tanium-api.md 1.8), plus a machine-readable error on failures. */
