@@ -18,8 +18,6 @@ export const DEFAULTS = {
   multipartCopyThreshold: 5 * 1024 * 1024 * 1024,
   copyPartSize: 512 * 1024 * 1024,
   intelDocMaxBytes: 10 * 1024 * 1024,
-  /** GET_FILE_MAX_BYTES when the environment does not say. */
-  getFileMaxBytes: 536_870_912,
   /**
    * Largest per-file cap for which extracted files are spooled to local storage (Lambda's /tmp) before
    * the upload (VAULT_SPOOL_MAX_BYTES). With `keep=both` two files are spooled at once.

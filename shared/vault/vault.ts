@@ -92,8 +92,6 @@ export interface VaultOptions {
   client?: S3Client;
   /** Multipart upload part size in bytes (default 8 MiB, at least 5 MiB; raised to keep under 10,000 parts). */
   partSize?: number;
-  /** Parts uploaded at the same time (default 2). Memory held is about (queueSize + 1) x partSize. */
-  queueSize?: number;
   /** Objects above this size are copied with UploadPartCopy (default 5 GiB, the CopyObject limit). */
   multipartCopyThreshold?: number;
   /** Range per UploadPartCopy (default 512 MiB). */
@@ -137,7 +135,6 @@ export class Vault {
   readonly bucket: string;
   private client: S3Client | undefined;
   private readonly partSize: number;
-  private readonly queueSize: number;
   private readonly multipartCopyThreshold: number;
   private readonly copyPartSize: number;
   private readonly spoolDir: string;
@@ -153,7 +150,6 @@ export class Vault {
     this.client = options.client;
     this.logger = options.logger ?? silentLogger;
     this.partSize = Math.max(DEFAULTS.minPartSize, options.partSize ?? DEFAULTS.partSize);
-    this.queueSize = Math.max(1, options.queueSize ?? DEFAULTS.queueSize);
     this.multipartCopyThreshold = options.multipartCopyThreshold ?? DEFAULTS.multipartCopyThreshold;
     this.copyPartSize = Math.max(DEFAULTS.minPartSize, options.copyPartSize ?? DEFAULTS.copyPartSize);
     this.spoolDir = options.spoolDir ?? tmpdir();
@@ -254,7 +250,7 @@ export class Vault {
             },
             partSize: Math.max(this.partSize, Math.ceil(digests.size / DEFAULTS.maxParts)),
             // Reading from local disk costs no decryption, so more parts in flight only wait on S3.
-            queueSize: Math.max(this.queueSize, 4),
+            queueSize: Math.max(DEFAULTS.queueSize, 4),
             leavePartsOnError: false,
             // Stopped before the invocation times out, so the spool file is still removed below.
             abortController: deadline.controller,
@@ -333,7 +329,7 @@ export class Vault {
         client: this.s3,
         params: { Bucket: this.bucket, Key: incomingKey, Body: hasher, ContentType: OCTET_STREAM },
         partSize,
-        queueSize: this.queueSize,
+        queueSize: DEFAULTS.queueSize,
         leavePartsOnError: false,
       });
       const uploading = upload.done();
@@ -770,7 +766,7 @@ export class Vault {
       // Every part in flight settles before the abort (S3 may keep the storage of a part that completes
       // after it), and before incoming/, which the copies read, is deleted.
       const outcomes = await Promise.allSettled(
-        Array.from({ length: Math.min(this.queueSize * 2, ranges.length) }, worker),
+        Array.from({ length: Math.min(DEFAULTS.queueSize * 2, ranges.length) }, worker),
       );
       const rejected = outcomes.find((outcome) => outcome.status === 'rejected');
       if (rejected) throw rejected.reason;
