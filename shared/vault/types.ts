@@ -107,3 +107,10 @@ export interface IntelDocSource {
   name: string | undefined;
   size: number;
 }
+
+/** Where the vault reports what it worked around (the function's logger). */
+export interface VaultLogger {
+  warn(message: string, extra?: Record<string, unknown>): void;
+  /** Progress of a long get file; without it, none is logged. */
+  info?(message: string, extra?: Record<string, unknown>): void;
+}

@@ -2,38 +2,30 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isDeepStrictEqual } from 'node:util';
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
   S3Client,
-  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { loadVaultSettings } from '../config/settings.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
+import { type ArchiveVault, PROGRESS_INTERVAL_MS, storeArchive } from './archive-store.ts';
+import { abortUpload, bestEffort, type CleanupBudget, cleanupBudget, EACH_CALL } from './cleanup.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
-import {
-  ArchiveError,
-  deadlinePassedError,
-  getFileTooLarge,
-  s3ErrorDetails,
-  vaultAddError,
-} from './errors.ts';
+import { deadlinePassedError, getFileTooLarge, s3ErrorDetails, vaultAddError } from './errors.ts';
 import { type Digests, HashingStream } from './hashing.ts';
 import { buildMetadata, decodeMetadataValue, METADATA_KEYS } from './metadata.ts';
 import { s3ClientConfig } from './s3-config.ts';
-import { claimSpoolFile, releaseSpoolFile, removeStaleSpoolFiles } from './spool.ts';
+import { type CopyLimits, copyObject } from './s3-copy.ts';
+import { claimSpoolFile, releaseSpoolFile } from './spool.ts';
 import type {
   ByteStream,
   EvidenceMetadata,
@@ -42,46 +34,10 @@ import type {
   StoredEvidence,
   StoreEvidenceOptions,
   VaultFileItem,
+  VaultLogger,
 } from './types.ts';
-import { baseName } from './zip/names.ts';
-import { ZipReader } from './zip/reader.ts';
-
-/** Where the vault reports what it worked around (the function's logger). */
-export interface VaultLogger {
-  warn(message: string, extra?: Record<string, unknown>): void;
-  /** Progress of a long get file; without it, none is logged. */
-  info?(message: string, extra?: Record<string, unknown>): void;
-}
-
-/** How often a get file still running logs how far it got. */
-export const PROGRESS_INTERVAL_MS = 30_000;
 
 const silentLogger: VaultLogger = { warn() {} };
-
-/**
- * How long a cleanup after a failure (aborting an upload, deleting `incoming/`) may hold the failed
- * result: it often runs at the invocation deadline, when S3 is slow, and the bucket's lifecycle rule
- * removes what it leaves.
- */
-export const CLEANUP_WAIT_MS = 1_000;
-
-/**
- * All the cleanup calls of one store after its deadline, one after another, end within this: each may
- * wait CLEANUP_WAIT_MS, and three in a row (in-flight parts, the multipart abort, the incoming delete)
- * used up the publishing reserve the action and its idempotency record also need (time-budget.ts).
- */
-export const CLEANUP_AFTER_DEADLINE_MS = 1_500;
-
-/** How long the next cleanup call may wait now (0 or less: no time left for it). */
-type CleanupBudget = () => number;
-
-const EACH_CALL: CleanupBudget = () => CLEANUP_WAIT_MS;
-
-function cleanupBudget(deadline: number | undefined): CleanupBudget {
-  if (deadline === undefined) return EACH_CALL;
-  const end = deadline + CLEANUP_AFTER_DEADLINE_MS;
-  return () => Math.min(CLEANUP_WAIT_MS, end - Date.now());
-}
 
 export interface VaultOptions {
   /** The vault bucket (VAULT_BUCKET). */
@@ -135,8 +91,7 @@ export class Vault {
   readonly bucket: string;
   private client: S3Client | undefined;
   private readonly partSize: number;
-  private readonly multipartCopyThreshold: number;
-  private readonly copyPartSize: number;
+  private readonly copyLimits: CopyLimits;
   private readonly spoolDir: string;
   private readonly spoolMaxBytes: number;
   private readonly maxArchiveEntries: number;
@@ -150,8 +105,10 @@ export class Vault {
     this.client = options.client;
     this.logger = options.logger ?? silentLogger;
     this.partSize = Math.max(DEFAULTS.minPartSize, options.partSize ?? DEFAULTS.partSize);
-    this.multipartCopyThreshold = options.multipartCopyThreshold ?? DEFAULTS.multipartCopyThreshold;
-    this.copyPartSize = Math.max(DEFAULTS.minPartSize, options.copyPartSize ?? DEFAULTS.copyPartSize);
+    this.copyLimits = {
+      multipartCopyThreshold: options.multipartCopyThreshold ?? DEFAULTS.multipartCopyThreshold,
+      copyPartSize: Math.max(DEFAULTS.minPartSize, options.copyPartSize ?? DEFAULTS.copyPartSize),
+    };
     this.spoolDir = options.spoolDir ?? tmpdir();
     this.spoolMaxBytes = Math.max(0, options.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes);
     this.maxArchiveEntries = options.maxArchiveEntries ?? DEFAULTS.maxArchiveEntries;
@@ -272,7 +229,7 @@ export class Vault {
           // lib-storage rejects done() at once but aborts the multipart upload only after its parts in
           // flight settle, in the background: a sandbox frozen before that would leave the parts stored
           // until the lifecycle rule. The upload's key is vault/<sha1>, so nothing is deleted.
-          await this.abortUpload(key, upload?.uploadId, cleanupBudget(options.deadline));
+          await abortUpload(this.s3, this.bucket, key, upload?.uploadId, cleanupBudget(options.deadline));
           throw deadlinePassedError(error);
         }
         throw error instanceof VaultError ? error : vaultAddError(error);
@@ -355,7 +312,15 @@ export class Vault {
         if (!alreadyStored) {
           const metadataOut = this.objectMetadata(metadata, digests);
           try {
-            await unlessAborted(this.copy(incomingKey, key, digests.size, metadataOut, signal), signal);
+            const copy = {
+              bucket: this.bucket,
+              from: incomingKey,
+              to: key,
+              size: digests.size,
+              metadata: metadataOut,
+              abortSignal: signal,
+            };
+            await unlessAborted(copyObject(this.s3, copy, this.copyLimits), signal);
           } catch (error) {
             if (signal.aborted) throw error;
             const storedBy = await this.storedMeanwhile(error, key, metadataOut, signal);
@@ -413,128 +378,20 @@ export class Vault {
   }
 
   /**
-   * The get file pipeline: reads the downloaded zip once (decrypting and inflating while streaming),
-   * stores every file entry (and, by policy, the archive itself) and returns one result item per stored
-   * file, extracted files first. Errors: TooLargeError (GET_FILE_MAX_BYTES: the archive, each file, all
-   * files together), ArchiveError (`Error while creating file. ...`), VaultError, or the body's own
-   * error (a reset stays retryable).
+   * The get file pipeline (archive-store.ts): every file of the downloaded zip stored, and by policy the
+   * archive itself; one result item per stored file.
    */
   async storeArchive(body: ByteStream, options: StoreArchiveOptions): Promise<VaultFileItem[]> {
     this.assertRunning();
-    const keep = options.keep ?? 'extract';
-    const tooLarge = getFileTooLarge;
-    const source = toReadable(body);
-    if (options.contentLength !== undefined && options.contentLength > options.maxBytes) {
-      source.destroy();
-      throw tooLarge(options.maxBytes);
-    }
-    // A file left by an invocation killed at its timeout would otherwise fill the spool for good. Swept
-    // here, before any entry stream exists: an entry failing during the sweep would have no listener yet.
-    if (options.maxBytes <= this.spoolMaxBytes) await removeStaleSpoolFiles(this.spoolDir);
-    const common: Omit<EvidenceMetadata, 'fileName'> = {
-      fileId: options.fileId,
-      host: options.host,
-      remotePath: options.remotePath,
-      requestId: options.requestId,
-      archiveName: options.archiveName,
+    const vault: ArchiveVault = {
+      storeEvidence: (file, metadata, fileOptions) => this.storeEvidence(file, metadata, fileOptions),
+      spoolDir: this.spoolDir,
+      spoolMaxBytes: this.spoolMaxBytes,
+      maxArchiveEntries: this.maxArchiveEntries,
+      progressIntervalMs: this.progressIntervalMs,
+      logger: this.logger,
     };
-
-    let archiveBody: PassThrough | undefined;
-    let archiveStore: Promise<StoredEvidence> | undefined;
-    let archiveFailure: unknown;
-    if (keep !== 'extract') {
-      archiveBody = new PassThrough({ highWaterMark: 64 * 1024 });
-      archiveStore = this.storeEvidence(
-        archiveBody,
-        { ...common, fileName: options.archiveName },
-        { maxBytes: options.maxBytes, tooLarge, deadline: options.deadline },
-      );
-      archiveStore.catch((error: unknown) => {
-        archiveFailure = error;
-      });
-    }
-    const input = archiveBody ? teeInto(source, archiveBody, () => archiveFailure) : source;
-    const reader = new ZipReader(input, {
-      password: options.password ?? 'infected',
-      maxArchiveBytes: options.maxBytes,
-      maxEntryBytes: options.maxBytes,
-      // Tanium's archive holds the one file asked for, which the per-entry cap already bounds, and the
-      // function's timeout and spool are sized for one file of the cap: all entries together get the same
-      // cap, so entries each under it cannot add up to hundreds of GiB of inflating and uploading. Checked
-      // under keep=archive too, where the entries are still inflated to verify them.
-      maxTotalBytes: options.maxBytes,
-      maxEntries: this.maxArchiveEntries,
-      tooLarge,
-    });
-
-    const stored: { name: string; evidence: StoredEvidence }[] = [];
-    // Until the archive's own upload is done too (keep=both), which for gigabytes outlasts the read.
-    const stopProgress = this.logProgress(options, reader, () => stored.length);
-    try {
-      try {
-        for await (const entry of reader) {
-          const name = entry.baseName || baseName(options.remotePath ?? '') || options.fileId;
-          if (keep === 'archive') {
-            // Still read every entry: a wrong password or a corrupt archive must fail here as well.
-            entry.stream.resume();
-            continue;
-          }
-          // The reader enforces the cap per entry too; passing it here picks the spool when the cap fits it.
-          const evidence = await this.storeEvidence(
-            entry.stream,
-            { ...common, fileName: name },
-            { maxBytes: options.maxBytes, tooLarge, deadline: options.deadline },
-          );
-          stored.push({ name, evidence });
-        }
-        if (reader.entries === 0) throw new ArchiveError('The archive contains no file');
-        archiveBody?.end();
-      } catch (error) {
-        archiveBody?.destroy(error instanceof Error ? error : new Error(String(error)));
-        if (!source.destroyed) source.destroy();
-        await archiveStore?.catch(() => undefined);
-        // When storing the archive failed, the read failed because of it: report the S3 error.
-        throw archiveFailure instanceof VaultError ? archiveFailure : error;
-      }
-      const archiveSize = reader.bytesRead;
-      const items = stored.map(({ name, evidence }) =>
-        this.item(evidence, name, options, archiveSize, false),
-      );
-      if (archiveStore) {
-        const archive = await archiveStore;
-        items.push(this.item(archive, options.archiveName, options, archiveSize, true));
-      }
-      return items;
-    } finally {
-      stopProgress();
-    }
-  }
-
-  /**
-   * Logs, every progressIntervalMs while an archive is stored, how much of it was read and how many files
-   * are stored: a multi-gigabyte get file runs for minutes, and its log would otherwise show nothing
-   * between the request and its result. Returns the stop.
-   */
-  private logProgress(
-    options: StoreArchiveOptions,
-    reader: ZipReader,
-    filesStored: () => number,
-  ): () => void {
-    const info = this.logger.info?.bind(this.logger);
-    if (!info) return () => undefined;
-    const started = Date.now();
-    const timer = setInterval(() => {
-      info('get file still running', {
-        ...(options.requestId === undefined ? {} : { correlation_id: options.requestId }),
-        fileId: options.fileId,
-        archiveBytesRead: reader.bytesRead,
-        ...(options.contentLength === undefined ? {} : { archiveBytes: options.contentLength }),
-        filesStored: filesStored(),
-        elapsedSeconds: Math.round((Date.now() - started) / 1000),
-      });
-    }, this.progressIntervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+    return storeArchive(toReadable(body), options, vault);
   }
 
   /**
@@ -612,34 +469,6 @@ export class Vault {
     }
   }
 
-  private item(
-    evidence: StoredEvidence,
-    name: string,
-    options: StoreArchiveOptions,
-    archiveSize: number,
-    isArchive: boolean,
-  ): VaultFileItem {
-    const { sha1, sha256, md5, size } = evidence;
-    return {
-      vault_id: sha1,
-      name,
-      size,
-      hash: sha1,
-      sha1,
-      sha256,
-      md5,
-      archive_name: options.archiveName,
-      archive_size: archiveSize,
-      file_id: options.fileId,
-      mime_type: OCTET_STREAM,
-      metadata: { sha1, sha256, md5, size, archive_size: archiveSize, contains: [], action: 'get file' },
-      bucket: evidence.bucket,
-      key: evidence.key,
-      already_stored: evidence.alreadyStored,
-      is_archive: isArchive,
-    };
-  }
-
   /**
    * Whether a write to `vault/<sha1>` made conditional (`If-None-Match: *`) failed because the object is
    * there after all, and whose write put it there. Two records saving one file both miss the HEAD, and an
@@ -693,100 +522,6 @@ export class Vault {
     return (await this.metadataOf(key, abortSignal)) !== undefined;
   }
 
-  /**
-   * Server-side copy with new metadata; UploadPartCopy above the single-copy limit (5 GiB). Creates `to`
-   * only if it does not exist (see storedMeanwhile); a multipart copy refused so aborts its upload.
-   */
-  private async copy(
-    from: string,
-    to: string,
-    size: number,
-    metadata: Record<string, string>,
-    abortSignal?: AbortSignal,
-  ): Promise<void> {
-    const copySource = `${this.bucket}/${from}`;
-    if (size <= this.multipartCopyThreshold) {
-      await this.s3.send(
-        new CopyObjectCommand({
-          Bucket: this.bucket,
-          Key: to,
-          CopySource: copySource,
-          MetadataDirective: 'REPLACE',
-          Metadata: metadata,
-          ContentType: OCTET_STREAM,
-          // A fresh full-object checksum: the source's is a per-part composite of the multipart upload.
-          ChecksumAlgorithm: 'CRC32',
-          IfNoneMatch: '*',
-        }),
-        { abortSignal },
-      );
-      return;
-    }
-    const created = await this.s3.send(
-      new CreateMultipartUploadCommand({
-        Bucket: this.bucket,
-        Key: to,
-        Metadata: metadata,
-        ContentType: OCTET_STREAM,
-      }),
-      { abortSignal },
-    );
-    const uploadId = created.UploadId!;
-    try {
-      const ranges: { partNumber: number; start: number; end: number }[] = [];
-      for (let start = 0, partNumber = 1; start < size; start += this.copyPartSize, partNumber++) {
-        ranges.push({ partNumber, start, end: Math.min(size, start + this.copyPartSize) - 1 });
-      }
-      const parts: { PartNumber: number; ETag: string }[] = [];
-      let next = 0;
-      let failed = false;
-      const worker = async () => {
-        // After a failure no new range starts: the upload is about to be aborted.
-        while (!failed && next < ranges.length) {
-          const range = ranges[next++]!;
-          try {
-            const result = await this.s3.send(
-              new UploadPartCopyCommand({
-                Bucket: this.bucket,
-                Key: to,
-                UploadId: uploadId,
-                PartNumber: range.partNumber,
-                CopySource: copySource,
-                CopySourceRange: `bytes=${range.start}-${range.end}`,
-              }),
-              { abortSignal },
-            );
-            parts.push({ PartNumber: range.partNumber, ETag: result.CopyPartResult?.ETag ?? '' });
-          } catch (error) {
-            failed = true;
-            throw error;
-          }
-        }
-      };
-      // Every part in flight settles before the abort (S3 may keep the storage of a part that completes
-      // after it), and before incoming/, which the copies read, is deleted.
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: Math.min(DEFAULTS.queueSize * 2, ranges.length) }, worker),
-      );
-      const rejected = outcomes.find((outcome) => outcome.status === 'rejected');
-      if (rejected) throw rejected.reason;
-      parts.sort((a, b) => a.PartNumber - b.PartNumber);
-      await this.s3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: to,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: parts },
-          IfNoneMatch: '*',
-        }),
-        { abortSignal },
-      );
-    } catch (error) {
-      await this.abortUpload(to, uploadId);
-      throw error;
-    }
-  }
-
   /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */
   private async discardIncoming(
     key: string,
@@ -795,51 +530,12 @@ export class Vault {
   ): Promise<void> {
     // The abort first: a CompleteMultipartUpload still in flight then fails, instead of creating the
     // object after a delete that found nothing.
-    await this.abortUpload(key, uploadId, budget);
+    await abortUpload(this.s3, this.bucket, key, uploadId, budget);
     await bestEffort(
       (abortSignal) =>
         this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
       budget(),
     );
-  }
-
-  /** Best effort: a failure leaves the parts to the bucket's lifecycle rule for incomplete uploads. */
-  private async abortUpload(
-    key: string,
-    uploadId: string | undefined,
-    budget: CleanupBudget = EACH_CALL,
-  ): Promise<void> {
-    if (!uploadId) return;
-    await bestEffort(
-      (abortSignal) =>
-        this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), {
-          abortSignal,
-        }),
-      budget(),
-    );
-  }
-}
-
-/**
- * Runs a cleanup call for at most `ms` (none when that is 0 or less); a failed or abandoned one is left to the bucket's
- * lifecycle rules. Resolves with why it did not complete (for a caller that logs it), or undefined. The
- * race, not only the abort signal, is what bounds it: a signal reaches the HTTP request, not whatever the
- * call is waiting on first.
- */
-async function bestEffort(
-  send: (abortSignal: AbortSignal) => Promise<unknown>,
-  ms: number = CLEANUP_WAIT_MS,
-): Promise<string | undefined> {
-  if (ms <= 0) return 'no time left for cleanup';
-  const giveUp = new AbortController();
-  const timer = setTimeout(() => giveUp.abort(), ms);
-  try {
-    await unlessAborted(send(giveUp.signal), giveUp.signal);
-    return undefined;
-  } catch (error) {
-    return giveUp.signal.aborted ? `no answer within ${ms} ms` : s3ErrorDetails(error);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -866,38 +562,6 @@ function deadlineAbort(
       stopped.removeEventListener('abort', stop);
     },
   };
-}
-
-/**
- * Feeds every archive chunk to `sink` (the archive's own upload) before the zip reader sees it, waiting
- * while the sink is full, so both consumers advance together and memory stays bounded.
- */
-async function* teeInto(
-  source: Readable,
-  sink: PassThrough,
-  sinkFailure: () => unknown,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  for await (const chunk of source) {
-    if (sink.destroyed) throw sinkFailure() ?? new Error('The archive upload stopped');
-    if (!sink.write(chunk)) {
-      await drainOrClose(sink);
-      if (sink.destroyed) throw sinkFailure() ?? new Error('The archive upload stopped');
-    }
-    yield chunk as Uint8Array;
-  }
-}
-
-/** Resolves on 'drain' or 'close', removing both listeners (racing two `once()` would leave one per wait). */
-function drainOrClose(stream: PassThrough): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
 }
 
 let shared: Vault | undefined;

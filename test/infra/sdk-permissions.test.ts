@@ -30,6 +30,18 @@ const NEVER_MADE: readonly NeverMade[] = [
     actions: ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
     reason: "Intel only reads the vault (readForIntelDoc); storing evidence is the evidence family's.",
   },
+  {
+    functions: ['intel'],
+    file: 'shared/vault/s3-copy.ts',
+    actions: ['s3:GetObject', 's3:PutObject'],
+    reason: 'Copying incoming/ to vault/ is part of storing evidence, which intel never does.',
+  },
+  {
+    functions: ['intel'],
+    file: 'shared/vault/cleanup.ts',
+    actions: ['s3:AbortMultipartUpload'],
+    reason: 'Only a store of evidence has a multipart upload to abort.',
+  },
 ];
 
 type PrefixesByAction = Readonly<Record<string, readonly string[]>>;
@@ -40,14 +52,21 @@ type PrefixesByAction = Readonly<Record<string, readonly string[]>>;
  */
 const S3_PREFIXES: Readonly<Record<string, PrefixesByAction>> = {
   'shared/vault/result-store.ts': { 's3:PutObject': [RESULTS_PREFIX] },
-  // Evidence streams into incoming/ and copies to vault/ (or uploads there from its spool), checks vault/
-  // first, and deletes only what it left in incoming/.
+  // Evidence streams into incoming/ (or uploads to vault/ from its spool), checks vault/ first, and deletes
+  // only what it left in incoming/.
   'shared/vault/vault.ts': {
-    's3:GetObject': [VAULT_PREFIX, INCOMING_PREFIX],
+    's3:GetObject': [VAULT_PREFIX],
     's3:PutObject': [VAULT_PREFIX, INCOMING_PREFIX],
     's3:AbortMultipartUpload': [VAULT_PREFIX, INCOMING_PREFIX],
     's3:DeleteObject': [INCOMING_PREFIX],
   },
+  // The copy reads incoming/ and writes vault/.
+  'shared/vault/s3-copy.ts': {
+    's3:GetObject': [INCOMING_PREFIX],
+    's3:PutObject': [VAULT_PREFIX],
+  },
+  // Aborts the multipart uploads of both paths and of a multipart copy.
+  'shared/vault/cleanup.ts': { 's3:AbortMultipartUpload': [VAULT_PREFIX, INCOMING_PREFIX] },
 };
 
 /** Where a function uses a file's calls on fewer prefixes than S3_PREFIXES says. */

@@ -12,7 +12,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VaultError } from '../../../shared/tanium/errors.ts';
-import { CLEANUP_WAIT_MS, Vault } from '../../../shared/vault/vault.ts';
+import { CLEANUP_WAIT_MS } from '../../../shared/vault/cleanup.ts';
+import { Vault } from '../../../shared/vault/vault.ts';
 import { failure } from '../../helpers/failure.ts';
 import { type MotoServer, startMoto } from '../../helpers/moto.ts';
 

@@ -17,7 +17,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MIN_SAVE_MS } from '../../../shared/events/idempotency.ts';
 import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/time-budget.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
-import { CLEANUP_AFTER_DEADLINE_MS, Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { CLEANUP_AFTER_DEADLINE_MS } from '../../../shared/vault/cleanup.ts';
+import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
 import { failure } from '../../helpers/failure.ts';
 

@@ -11,7 +11,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { VaultError } from '../../../shared/tanium/errors.ts';
-import { CLEANUP_WAIT_MS, Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { CLEANUP_WAIT_MS } from '../../../shared/vault/cleanup.ts';
+import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { failure } from '../../helpers/failure.ts';
 
 const BUCKET = 'vault-unit';
