@@ -9,11 +9,11 @@ import { closeAgents, destroyAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
 import { TaniumError } from '../shared/tanium/errors.ts';
 import { releaseAllSpoolFiles } from '../shared/vault/spool.ts';
-import { getVault, stopSharedVault } from '../shared/vault/vault.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
 import { parseRunArgs, type RunArgs, UsageError, withListArrays } from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
+import { cliVault, stopCliVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
       Runs one action against the configured Tanium. A list parameter's value may be a comma list or
@@ -174,7 +174,7 @@ async function runAction(action: ActionDefinition, parsed: RunArgs, io: Io): Pro
       requestId: `cli-${Date.now()}`,
     };
     // get file and upload intel doc (vault_id) need the vault; the other actions run without a bucket.
-    if (process.env.VAULT_BUCKET) ctx.vault = getVault(process.env);
+    if (process.env.VAULT_BUCKET) ctx.vault = cliVault(process.env);
     return await executeAction(action, parsed.params, ctx);
   } catch (error) {
     if (!(error instanceof TaniumError)) throw error;
@@ -227,7 +227,7 @@ async function stopInterrupted(
   await destroyAgents();
   // A store past the download (uploading to S3) stops as at its deadline, aborting its multipart upload
   // and deleting its incoming/ object: parts of the evidence would otherwise stay in the bucket.
-  stopSharedVault();
+  stopCliVault();
   let grace: NodeJS.Timeout | undefined;
   await Promise.race([
     running.catch(() => undefined),

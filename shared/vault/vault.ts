@@ -14,9 +14,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
-import { loadVaultSettings } from '../config/settings.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
-import { ConfigError, TooLargeError, VaultError } from '../tanium/errors.ts';
+import { TooLargeError, VaultError } from '../tanium/errors.ts';
 import { type ArchiveVault, PROGRESS_INTERVAL_MS, storeArchive } from './archive-store.ts';
 import { abortUpload, bestEffort, type CleanupBudget, cleanupBudget, EACH_CALL } from './cleanup.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
@@ -562,28 +561,4 @@ function deadlineAbort(
       stopped.removeEventListener('abort', stop);
     },
   };
-}
-
-let shared: Vault | undefined;
-let sharedStopped = false;
-
-/**
- * Stops the stores of the vault getVault made (see Vault.stopAll), and of the one it makes later: a CLI
- * run interrupted while it still read its credentials builds its vault after the signal.
- */
-export function stopSharedVault(): void {
-  sharedStopped = true;
-  shared?.stopAll();
-}
-
-/** The container's Vault over VAULT_BUCKET (and VAULT_SPOOL_MAX_BYTES), created on first use. */
-export function getVault(env: NodeJS.ProcessEnv = process.env): Vault {
-  if (shared) return shared;
-  const settings = loadVaultSettings(env);
-  if (!settings.vaultBucket) {
-    throw new ConfigError('VAULT_BUCKET is not set: the vault bucket is needed to store files');
-  }
-  shared = new Vault({ bucket: settings.vaultBucket, spoolMaxBytes: settings.vaultSpoolMaxBytes });
-  if (sharedStopped) shared.stopAll();
-  return shared;
 }

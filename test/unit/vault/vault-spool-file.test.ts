@@ -13,7 +13,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { releaseAllSpoolFiles } from '../../../shared/vault/spool.ts';
-import { getVault, stopSharedVault, Vault } from '../../../shared/vault/vault.ts';
+import { Vault } from '../../../shared/vault/vault.ts';
 
 const s3 = mockClient(S3Client);
 
@@ -203,21 +203,5 @@ describe('Vault: the spool file', () => {
 
     // Assess
     expect(warnings).not.toContain('MaxListenersExceededWarning');
-  });
-
-  it('stops the shared vault of a CLI run that was interrupted before it built one', async () => {
-    // Act: the signal comes while the run still reads its credentials; the vault is built afterwards
-    stopSharedVault();
-    const vault = getVault({ VAULT_BUCKET: 'vault-unit' });
-    const store = await vault
-      .storeEvidence(
-        Readable.from([Buffer.from('malware sample')]),
-        { fileName: 'a.exe' },
-        { maxBytes: 1024 },
-      )
-      .catch((e) => e);
-
-    // Assess
-    expect(store).toMatchObject({ kind: 'vault', message: 'The vault was stopped: this process is exiting' });
   });
 });

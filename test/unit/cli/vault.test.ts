@@ -1,0 +1,21 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { cliVault, stopCliVault } from '../../../cli/vault.ts';
+
+describe('The vault of a CLI run', () => {
+  it('is stopped when the run was interrupted before it built one', async () => {
+    // Act: the signal comes while the run still reads its credentials; the vault is built afterwards
+    stopCliVault();
+    const vault = cliVault({ VAULT_BUCKET: 'vault-unit' });
+    const store = await vault
+      .storeEvidence(
+        Readable.from([Buffer.from('malware sample')]),
+        { fileName: 'a.exe' },
+        { maxBytes: 1024 },
+      )
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(store).toMatchObject({ kind: 'vault', message: 'The vault was stopped: this process is exiting' });
+  });
+});
