@@ -174,7 +174,11 @@ async function runAction(action: ActionDefinition, parsed: RunArgs, io: Io): Pro
       requestId: `cli-${Date.now()}`,
     };
     // get file and upload intel doc (vault_id) need the vault; the other actions run without a bucket.
-    if (process.env.VAULT_BUCKET) ctx.vault = cliVault(process.env);
+    if (process.env.VAULT_BUCKET) {
+      const { vault, getFileMaxBytes } = cliVault(process.env);
+      ctx.vault = vault;
+      ctx.getFileMaxBytes = getFileMaxBytes;
+    }
     return await executeAction(action, parsed.params, ctx);
   } catch (error) {
     if (!(error instanceof TaniumError)) throw error;

@@ -1,8 +1,12 @@
+import type { ActionContext } from '../shared/actions/types.ts';
 import { loadVaultSettings } from '../shared/config/settings.ts';
 import { ConfigError } from '../shared/tanium/errors.ts';
 import { Vault } from '../shared/vault/vault.ts';
 
-let shared: Vault | undefined;
+/** The vault of a run and the get file cap that goes with it, read together from one environment. */
+type RunVault = Required<Pick<ActionContext, 'vault' | 'getFileMaxBytes'>>;
+
+let shared: RunVault | undefined;
 let stopped = false;
 
 /**
@@ -11,17 +15,21 @@ let stopped = false;
  */
 export function stopCliVault(): void {
   stopped = true;
-  shared?.stopAll();
+  shared?.vault.stopAll();
 }
 
-/** The run's vault over VAULT_BUCKET (and VAULT_SPOOL_MAX_BYTES), created on first use. */
-export function cliVault(env: NodeJS.ProcessEnv = process.env): Vault {
+/**
+ * The run's vault over VAULT_BUCKET (and VAULT_SPOOL_MAX_BYTES), created on first use, with the
+ * GET_FILE_MAX_BYTES get file applies: the settings the evidence function reads, read the same way.
+ */
+export function cliVault(env: NodeJS.ProcessEnv = process.env): RunVault {
   if (shared) return shared;
   const settings = loadVaultSettings(env);
   if (!settings.vaultBucket) {
     throw new ConfigError('VAULT_BUCKET is not set: the vault bucket is needed to store files');
   }
-  shared = new Vault({ bucket: settings.vaultBucket, spoolMaxBytes: settings.vaultSpoolMaxBytes });
-  if (stopped) shared.stopAll();
+  const vault = new Vault({ bucket: settings.vaultBucket, spoolMaxBytes: settings.vaultSpoolMaxBytes });
+  if (stopped) vault.stopAll();
+  shared = { vault, getFileMaxBytes: settings.getFileMaxBytes };
   return shared;
 }

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import * as z from 'zod/mini';
-import { loadVaultSettings } from '../config/settings.ts';
+import { SETTING_DEFAULTS } from '../config/settings.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { segment, TR } from '../tanium/routes.ts';
@@ -224,10 +224,6 @@ function dataItem(item: VaultFileItem) {
   };
 }
 
-function maxBytesOf(ctx: ActionContext): number {
-  return ctx.getFileMaxBytes ?? loadVaultSettings().getFileMaxBytes;
-}
-
 export const getFile = defineAction({
   name: ACTION,
   id: 'get_file',
@@ -248,7 +244,7 @@ export const getFile = defineAction({
   async run(ctx, params) {
     const vault = ctx.vault;
     if (!vault) throw new ConfigError('get file needs the vault: set VAULT_BUCKET');
-    const maxBytes = maxBytesOf(ctx);
+    const maxBytes = ctx.getFileMaxBytes ?? SETTING_DEFAULTS.getFileMaxBytes;
     const keep: KeepPolicy = params.keep;
     const fileId = params.file_id;
     const path = `${TR}/filedownload/data/${segment('file_id', fileId)}`;

@@ -40,7 +40,10 @@ export interface ActionContext {
   requestId: string;
   /** The S3 vault (get file, upload intel doc); absent where no bucket is configured. */
   vault?: Vault;
-  /** GET_FILE_MAX_BYTES where the vault is configured; get file reads the settings when absent. */
+  /**
+   * GET_FILE_MAX_BYTES, read with the other vault settings by whoever builds the vault (the functions'
+   * settings, the CLI's cliVault); absent, get file applies the default, not the environment.
+   */
   getFileMaxBytes?: number;
   /** Injected for tests: waiting between polls. */
   sleep?: (ms: number) => Promise<void>;

@@ -145,6 +145,33 @@ describe('Command line: tanium-tr against the emulator started from the command 
     }
   });
 
+  it('caps get file at GET_FILE_MAX_BYTES, as the evidence function does', () => {
+    // Prepare: an S3 that answers nothing; the cap refuses the archive before the vault sends a request
+    const aws = {
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      VAULT_BUCKET: 'cli-vault-capped',
+      GET_FILE_MAX_BYTES: '100',
+    };
+
+    // Act
+    const run = spawnSync(
+      process.execPath,
+      [BIN, 'run', 'get file', '--param', 'file_id=79478f3e-061b-4b59-a99a-349415df99a0', '--json'],
+      { env: { ...withoutAwsOverrides(process.env), ...env, ...aws }, encoding: 'utf8' },
+    );
+
+    // Assess
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      status: 'failed',
+      message: 'File is larger than the maximum of 100 bytes allowed by GET_FILE_MAX_BYTES',
+      error: { kind: 'too_large', retryable: false },
+    });
+  });
+
   it('removes the spool file of a get file stopped by Ctrl-C mid-download, and exits 130', async () => {
     // Prepare: a TMPDIR of the CLI's own, moto as the vault, and a large download that stalls after 1 MiB
     // (the extracted file is then being spooled)

@@ -6,7 +6,7 @@ describe('The vault of a CLI run', () => {
   it('is stopped when the run was interrupted before it built one', async () => {
     // Act: the signal comes while the run still reads its credentials; the vault is built afterwards
     stopCliVault();
-    const vault = cliVault({ VAULT_BUCKET: 'vault-unit' });
+    const { vault, getFileMaxBytes } = cliVault({ VAULT_BUCKET: 'vault-unit', GET_FILE_MAX_BYTES: '2048' });
     const store = await vault
       .storeEvidence(
         Readable.from([Buffer.from('malware sample')]),
@@ -17,5 +17,6 @@ describe('The vault of a CLI run', () => {
 
     // Assess
     expect(store).toMatchObject({ kind: 'vault', message: 'The vault was stopped: this process is exiting' });
+    expect(getFileMaxBytes).toBe(2048);
   });
 });
