@@ -30,18 +30,15 @@ export function archiveContentTooLarge(maxBytes: number): TooLargeError {
   );
 }
 
-interface S3LikeError {
-  name?: string;
-  message?: string;
-  $retryable?: unknown;
-  $metadata?: { httpStatusCode?: number };
-  $fault?: string;
-  code?: string;
-}
+/**
+ * Not `instanceof S3ServiceException`: the SDK also puts `$metadata` on an error whose answer it could
+ * not parse (a proxy's HTML page instead of S3's XML), and that status is what tells what went wrong.
+ */
+type WithResponseMetadata = { $metadata?: { httpStatusCode?: number } };
 
 export function s3ErrorDetails(error: unknown): string {
   if (error instanceof Error) {
-    const status = (error as S3LikeError).$metadata?.httpStatusCode;
+    const status = (error as WithResponseMetadata).$metadata?.httpStatusCode;
     const name = error.name && error.name !== 'Error' ? `${error.name}: ` : '';
     const suffix = status ? ` (HTTP ${status})` : '';
     // The SDK's own text names no setting; Lambda always sets it, a local run may not.
@@ -58,7 +55,7 @@ export function s3ErrorDetails(error: unknown): string {
 const EXHAUSTED_LOCAL_CODES = new Set(['ENOSPC', 'EMFILE', 'ENFILE']);
 
 function isLocalExhaustion(error: unknown): boolean {
-  return EXHAUSTED_LOCAL_CODES.has((error as S3LikeError | undefined)?.code ?? '');
+  return EXHAUSTED_LOCAL_CODES.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
 /** Wraps an S3 or spool failure as `Error occurred while adding the file to vault. <details>`. */

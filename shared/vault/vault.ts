@@ -11,6 +11,7 @@ import {
   type GetObjectCommandOutput,
   HeadObjectCommand,
   S3Client,
+  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
@@ -71,8 +72,8 @@ export function vaultKey(vaultId: string): string {
 const VAULT_ID = /^[0-9a-f]{40}$/i;
 
 function isNotFound(error: unknown): boolean {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+  if (!(error instanceof S3ServiceException)) return false;
+  return error.name === 'NotFound' || error.name === 'NoSuchKey' || error.$metadata.httpStatusCode === 404;
 }
 
 function toReadable(body: ByteStream): Readable {
@@ -483,10 +484,10 @@ export class Vault {
     written: Record<string, string>,
     abortSignal: AbortSignal,
   ): Promise<'this write' | 'another write' | undefined> {
-    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-    const status = e?.$metadata?.httpStatusCode;
-    const refused = e?.name === 'PreconditionFailed' || status === 412;
-    if (!refused && e?.name !== 'ConditionalRequestConflict' && status !== 409) return undefined;
+    if (!(error instanceof S3ServiceException)) return undefined;
+    const status = error.$metadata.httpStatusCode;
+    const refused = error.name === 'PreconditionFailed' || status === 412;
+    if (!refused && error.name !== 'ConditionalRequestConflict' && status !== 409) return undefined;
     const found = await this.metadataOf(key, abortSignal).catch(() => undefined);
     if (!found) return refused ? 'another write' : undefined;
     return isDeepStrictEqual(found, written) ? 'this write' : 'another write';

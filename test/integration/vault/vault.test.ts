@@ -21,6 +21,7 @@ import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { hexDigest } from '../../helpers/digests.ts';
 import { failure } from '../../helpers/failure.ts';
 import { useMotoBucket } from '../../helpers/s3.ts';
+import { s3ServiceError } from '../../helpers/s3-errors.ts';
 import { chunked, sampleText, ZipWorkspace } from '../../unit/vault/zip-fixtures.ts';
 
 const BUCKET = 'vault-test';
@@ -48,7 +49,7 @@ function clientMissingHeads(endpoint: () => string): S3Client {
   client.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName !== 'HeadObjectCommand') return next(args);
-      throw Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+      throw s3ServiceError('NotFound', 404, 'Not Found');
     },
     { step: 'initialize', name: 'missingHeads' },
   );

@@ -32,6 +32,7 @@ import {
   sqsEvent,
   sqsRecord,
 } from '../../helpers/lambda.ts';
+import { s3ServiceError } from '../../helpers/s3-errors.ts';
 import { jsonLinesWrittenWhile } from '../../helpers/stdout.ts';
 import {
   acceptAllEntries,
@@ -2561,14 +2562,14 @@ describe('Family handler: container state, logs and metrics', () => {
   });
 
   it.each([
-    ["a vault_id with no file behind it, the request's own fault", 'NoSuchKey', false, false],
-    ['S3 throttling the read, which may pass', 'SlowDown', true, false],
-    ["the vault refusing the read, the deployment's", 'AccessDenied', false, true],
+    ["a vault_id with no file behind it, the request's own fault", 'NoSuchKey', 404, false, false],
+    ['S3 throttling the read, which may pass', 'SlowDown', 503, true, false],
+    ["the vault refusing the read, the deployment's", 'AccessDenied', 403, false, true],
   ])(
     'counts a vault failure only when the deployment must fix it: %s',
-    async (_case, s3Error, retryable, counted) => {
+    async (_case, s3Error, status, retryable, counted) => {
       // Prepare
-      s3.on(GetObjectCommand).rejects(Object.assign(new Error(s3Error), { name: s3Error }));
+      s3.on(GetObjectCommand).rejects(s3ServiceError(s3Error, status));
       const { handler, logs, observations } = buildHandler(
         'intel',
         withVault({ s3Client: new S3Client({ region: 'us-east-1' }) }),

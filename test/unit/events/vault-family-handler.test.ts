@@ -11,6 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FamilyRuntime } from '../../../shared/events/runtime.ts';
 import { withVault } from '../../../shared/events/vault-family-handler.ts';
+import { s3ServiceError } from '../../helpers/s3-errors.ts';
 
 const s3 = mockClient(S3Client);
 
@@ -22,7 +23,7 @@ describe('The vault families (evidence, intel)', () => {
   it('use one S3 client for the vault and for results too big for an event', async () => {
     // Prepare
     s3.on(PutObjectCommand).resolves({});
-    s3.on(GetObjectCommand).rejects(Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey' }));
+    s3.on(GetObjectCommand).rejects(s3ServiceError('NoSuchKey', 404));
     const options = withVault({ env: { VAULT_BUCKET: 'vault' } });
     // Built on first use, not with the handler: a frozen init must not hold a stale credential
     expect(options.s3Client).toBeUndefined();
@@ -64,7 +65,7 @@ describe('The vault families (evidence, intel)', () => {
   it("report what the vault worked around through the function's logger", async () => {
     // Prepare: the file is stored, only the cleanup of incoming/ fails
     s3.on(PutObjectCommand).resolves({});
-    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
     s3.on(CopyObjectCommand).resolves({});
     s3.on(DeleteObjectCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
     const logger = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };

@@ -21,15 +21,12 @@ import { CLEANUP_AFTER_DEADLINE_MS } from '../../../shared/vault/cleanup.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
 import { failure } from '../../helpers/failure.ts';
+import { s3ServiceError } from '../../helpers/s3-errors.ts';
 
 const BUCKET = 'vault-unit';
 const MiB = 1024 * 1024;
 
 const s3 = mockClient(S3Client);
-
-function s3Error(name: string, status: number): Error {
-  return Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status } });
-}
 
 /** A streamed vault (no spool) over the mocked client, copying in 5 MiB ranges above 1 MiB. */
 function streamedVault(options: Partial<VaultOptions> = {}): Vault {
@@ -62,7 +59,7 @@ beforeEach(() => {
   s3.on(UploadPartCommand).resolves({ ETag: '"part"' });
   s3.on(CompleteMultipartUploadCommand).resolves({});
   s3.on(PutObjectCommand).resolves({});
-  s3.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
+  s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
   s3.on(DeleteObjectCommand).resolves({});
 });
 
@@ -79,7 +76,7 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
       events.push(`start ${part}`);
       await sleep(part === 2 ? 5 : 50);
       events.push(`settled ${part}`);
-      if (part === 2) throw s3Error('InternalError', 500);
+      if (part === 2) throw s3ServiceError('InternalError', 500);
       return { CopyPartResult: { ETag: `"copy-${part}"` } };
     });
     s3.on(AbortMultipartUploadCommand).callsFake(async (input: { Key: string }) => {
@@ -137,7 +134,7 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
       // S3 refuses to abort an upload that its Complete has just finished.
       landNow();
       await completed;
-      throw s3Error('NoSuchUpload', 404);
+      throw s3ServiceError('NoSuchUpload', 404);
     });
     s3.on(DeleteObjectCommand).callsFake(async (input: { Key: string }) => {
       if (objects.delete(input.Key)) events.push(`deleted ${input.Key}`);
@@ -229,7 +226,7 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
     // Prepare
     const logger = { warn: vi.fn() };
     s3.on(CopyObjectCommand).resolves({});
-    s3.on(DeleteObjectCommand).rejects(s3Error('InternalError', 500));
+    s3.on(DeleteObjectCommand).rejects(s3ServiceError('InternalError', 500));
     const body = Buffer.from('evidence');
 
     // Act
@@ -253,7 +250,7 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
 describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
   it('reports a file another request stored after the check as already stored, and drops incoming/', async () => {
     // Prepare: S3 refuses the copy, conditional on the key being absent, as the object is there now
-    s3.on(CopyObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
     const body = Buffer.from('evidence');
 
     // Act
@@ -271,9 +268,9 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
 
   it("reports a file as this request's own when the 412 answers the SDK's resend of its own copy", async () => {
     // Prepare: the copy lands but its answer is lost; the resend is refused, the object being there now
-    s3.on(CopyObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
     s3.on(HeadObjectCommand)
-      .rejectsOnce(s3Error('NotFound', 404))
+      .rejectsOnce(s3ServiceError('NotFound', 404))
       .callsFake(() => ({ Metadata: s3.commandCalls(CopyObjectCommand)[0]!.args[0].input.Metadata }));
 
     // Act
@@ -289,8 +286,8 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
 
   it('reports a copy that met a concurrent write as already stored once a HEAD finds the object', async () => {
     // Prepare: the first HEAD misses; by the copy another request is writing the key, then it is there
-    s3.on(CopyObjectCommand).rejects(s3Error('ConditionalRequestConflict', 409));
-    s3.on(HeadObjectCommand).rejectsOnce(s3Error('NotFound', 404)).resolves({});
+    s3.on(CopyObjectCommand).rejects(s3ServiceError('ConditionalRequestConflict', 409));
+    s3.on(HeadObjectCommand).rejectsOnce(s3ServiceError('NotFound', 404)).resolves({});
 
     // Act
     const stored = await streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), {
@@ -305,7 +302,7 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
 
   it('fails retryably, leaving nothing, when a concurrent write the copy met has not stored the object', async () => {
     // Prepare: the other write may still fail, so the file is not reported as stored
-    s3.on(CopyObjectCommand).rejects(s3Error('ConditionalRequestConflict', 409));
+    s3.on(CopyObjectCommand).rejects(s3ServiceError('ConditionalRequestConflict', 409));
 
     // Act
     const error = await failure(

@@ -14,6 +14,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { releaseAllSpoolFiles } from '../../../shared/vault/spool.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
+import { s3ServiceError } from '../../helpers/s3-errors.ts';
 
 const s3 = mockClient(S3Client);
 
@@ -36,7 +37,7 @@ describe('Vault: the spool file', () => {
       process.umask(umask);
     });
     const modes: number[] = [];
-    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
     s3.on(PutObjectCommand).callsFake(() => {
       for (const name of readdirSync(spoolDir)) modes.push(statSync(join(spoolDir, name)).mode & 0o777);
       return {};
@@ -70,7 +71,7 @@ describe('Vault: the spool file', () => {
     const gate = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
     s3.on(PutObjectCommand).callsFake(async () => {
       uploading();
       await gate;
@@ -105,7 +106,7 @@ describe('Vault: the spool file', () => {
     const uploading = new Promise<void>((resolve) => {
       partStarted = resolve;
     });
-    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
     s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
     s3.on(UploadPartCommand).callsFake(() => {
       partStarted();
@@ -181,7 +182,7 @@ describe('Vault: the spool file', () => {
     onTestFinished(() => {
       process.off('warning', onWarning);
     });
-    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
     s3.on(PutObjectCommand).resolves({});
     const client = new S3Client({
       region: 'us-east-1',

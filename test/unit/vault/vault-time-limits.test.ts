@@ -14,6 +14,7 @@ import { VaultError } from '../../../shared/tanium/errors.ts';
 import { CLEANUP_WAIT_MS } from '../../../shared/vault/cleanup.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { failure } from '../../helpers/failure.ts';
+import { s3ServiceError } from '../../helpers/s3-errors.ts';
 
 const BUCKET = 'vault-unit';
 const VAULT_ID = 'a'.repeat(40);
@@ -46,7 +47,7 @@ describe('Vault: S3 calls that never answer', () => {
     const logger = { warn: vi.fn() };
     s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
     s3.on(PutObjectCommand).resolves({});
-    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound' }));
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
     s3.on(CopyObjectCommand).resolves({});
     s3.on(DeleteObjectCommand).callsFake(neverAnswers);
     const body = Buffer.from('evidence');
