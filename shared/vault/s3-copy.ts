@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { abortUpload } from './cleanup.ts';
 import { DEFAULTS, OCTET_STREAM } from './constants.ts';
+import { vaultAddError } from './errors.ts';
 
 /** One copy inside the bucket, `from` to `to`, with `metadata` replacing the source's. */
 export interface CopyRequest {
@@ -63,7 +64,9 @@ async function multipartCopy(s3: S3Client, request: CopyRequest, copyPartSize: n
     }),
     { abortSignal },
   );
-  const uploadId = created.UploadId!;
+  const uploadId = created.UploadId;
+  // Without it no part can be copied, and no upload aborted: nothing was started that could be cleaned up.
+  if (!uploadId) throw vaultAddError(new Error(`S3 started the multipart copy to ${to} without an UploadId`));
   try {
     const ranges: { partNumber: number; start: number; end: number }[] = [];
     for (let start = 0, partNumber = 1; start < size; start += copyPartSize, partNumber++) {

@@ -107,6 +107,25 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
     expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
   });
 
+  it('fails the file, copying no part, when S3 starts the multipart copy without an upload id', async () => {
+    // Prepare: 2 MiB goes to incoming/ in one PutObject, so the only multipart upload is the copy's
+    s3.on(CreateMultipartUploadCommand).resolves({});
+    s3.on(UploadPartCopyCommand).resolves({ CopyPartResult: { ETag: '"copy"' } });
+
+    // Act
+    const error = await failure(streamedVault().storeEvidence(zeros(2 * MiB), { fileName: 'big.bin' }));
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toMatch(
+      /^Error occurred while adding the file to vault\. S3 started the multipart copy to vault\/[0-9a-f]{40} without an UploadId$/,
+    );
+    expect((error as VaultError).retryable).toBe(false);
+    expect(s3.commandCalls(UploadPartCopyCommand)).toHaveLength(0);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
+  });
+
   it('leaves no incoming/ object when a CompleteMultipartUpload in flight at the deadline lands late', async () => {
     // Prepare: the deadline passes while S3 is completing the upload. Which of a late Complete and the
     // vault's abort wins cannot be told in advance: S3 here lets the Complete win (the case that leaves an
