@@ -54,13 +54,32 @@ export function credentialSourceWarning(env: Record<string, string | undefined>)
   return `warning: Tanium credentials from ${used.join(', ')}; ignored: ${ignored.flat().join(', ')} (TANIUM_SECRET_ID wins over TANIUM_CREDENTIALS_FILE, which wins over the other TANIUM_* variables)`;
 }
 
-/** Runs the command line; returns the exit status. */
-export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+/** What the command line writes to and reads its settings from: the process's own unless given (tests). */
+export interface CliContext {
+  /** Where the output and the messages go (default: stdout and stderr). */
+  io?: Io;
+  /**
+   * The variables `run` reads (the Tanium credentials, VAULT_BUCKET; default: process.env). The AWS SDK's
+   * clients (the vault's S3) still read the process's environment.
+   */
+  env?: Env;
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Runs the command line; returns the exit status. It leaves exiting to its caller, and removes the signal
+ * handlers it installs before it returns.
+ */
+export async function main(
+  argv: readonly string[],
+  { io = stdio, env = process.env }: CliContext = {},
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'run':
-        return await runCommand(rest, io);
+        return await runCommand(rest, io, env);
       case 'actions': {
         onlyOptions(rest, ['--json']);
         if (rest.some(isHelp)) {
@@ -73,7 +92,7 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       }
       case 'emulator': {
         const { main: emulatorMain } = await import('../test/emulator/cli.ts');
-        return await emulatorMain(rest);
+        return await emulatorMain(rest, io);
       }
       case 'docs': {
         onlyOptions(rest, []);
@@ -127,7 +146,7 @@ function isHelp(arg: string): boolean {
   return arg === '--help' || arg === '-h';
 }
 
-async function runCommand(args: readonly string[], io: Io): Promise<number> {
+async function runCommand(args: readonly string[], io: Io, env: Env): Promise<number> {
   const parsed = parseRunArgs(args);
   if (parsed.help) {
     io.out(`Usage:\n${RUN_USAGE}\n${EXIT_STATUS}`);
@@ -144,12 +163,12 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
       `warning: '${action.name}' does not take ${ignored.join(', ')}; ignored. Its parameters: ${Object.keys(action.params).join(', ') || 'none'}`,
     );
   }
-  const sources = credentialSourceWarning(process.env);
+  const sources = credentialSourceWarning(env);
   if (sources) io.err(sources);
   const interruption = watchInterrupts();
   let result: ActionResult;
   try {
-    const running = runAction(action, parsed, io);
+    const running = runAction(action, parsed, io, env);
     const first = await Promise.race([running, interruption.arrived]);
     if (typeof first === 'string') return await stopInterrupted(first, running, io);
     result = first;
@@ -164,18 +183,18 @@ async function runCommand(args: readonly string[], io: Io): Promise<number> {
 }
 
 /** Runs the action; a configuration problem (no credentials, a bad secret) is a failed result too. */
-async function runAction(action: ActionDefinition, parsed: RunArgs, io: Io): Promise<ActionResult> {
+async function runAction(action: ActionDefinition, parsed: RunArgs, io: Io, env: Env): Promise<ActionResult> {
   try {
     // Its warnings (TLS verification off, plain http://) go to stderr, leaving stdout to the result.
-    const client = new TaniumClient(await loadCredentials(), { logger: clientLogger(stderrLogger(io)) });
+    const client = new TaniumClient(await loadCredentials(env), { logger: clientLogger(stderrLogger(io)) });
     const ctx: ActionContext = {
       client,
       deadline: Date.now() + parsed.timeoutSeconds * 1000,
       requestId: `cli-${Date.now()}`,
     };
     // get file and upload intel doc (vault_id) need the vault; the other actions run without a bucket.
-    if (process.env.VAULT_BUCKET) {
-      const { vault, getFileMaxBytes } = cliVault(process.env);
+    if (env.VAULT_BUCKET) {
+      const { vault, getFileMaxBytes } = cliVault(env);
       ctx.vault = vault;
       ctx.getFileMaxBytes = getFileMaxBytes;
     }

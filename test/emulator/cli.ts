@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Io, stdio } from '../../cli/local/console.ts';
 import { startEmulator } from './server.ts';
 import { opensslMissing } from './tls.ts';
 import type { EmulatorOptions } from './types.ts';
@@ -30,12 +31,12 @@ export function parseArgs(argv: readonly string[]): EmulatorOptions | string {
 /**
  * Starts the emulator for manual use and the local pipeline; prints where it listens and how to log in,
  * and runs until SIGINT or SIGTERM. Returns the exit status: 0, 1 when it cannot start, 2 for bad usage,
- * 130 when signalled before it was up.
+ * 130 when signalled before it was up. Writes to `io` (default: stdout and stderr).
  */
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+export async function main(argv: readonly string[] = process.argv.slice(2), io: Io = stdio): Promise<number> {
   const options = parseArgs(argv);
   if (typeof options === 'string') {
-    process.stderr.write(`${options}\n`);
+    io.err(options);
     return options === USAGE ? 0 : 2;
   }
   // Listening from before the start: a signal while openssl makes the certificate would otherwise end
@@ -46,7 +47,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    return await serve(options, stopping.signal);
+    return await serve(options, stopping.signal, io);
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
@@ -54,14 +55,14 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
 }
 
 /** Starts the emulator and serves until `stop` is aborted; see `main`. */
-async function serve(options: EmulatorOptions, stop: AbortSignal): Promise<number> {
+async function serve(options: EmulatorOptions, stop: AbortSignal, io: Io): Promise<number> {
   let emulator: Awaited<ReturnType<typeof startEmulator>>;
   try {
     emulator = await startEmulator(options);
   } catch (error) {
     // A terminal's Ctrl-C ends openssl too: its failure is the interruption, not a reason to report.
     if (stop.aborted) return 130;
-    process.stderr.write(`The emulator could not start: ${startFailure(error, options.port)}\n`);
+    io.err(`The emulator could not start: ${startFailure(error, options.port)}`);
     return 1;
   }
   if (stop.aborted) {
@@ -92,11 +93,11 @@ async function serve(options: EmulatorOptions, stop: AbortSignal): Promise<numbe
     '',
     'Press Ctrl+C to stop.',
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  io.out(lines.join('\n'));
   if (!stop.aborted) await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }));
   await emulator.close();
   if (caDir) await rm(caDir, { recursive: true, force: true });
-  process.stdout.write('Tanium TR emulator stopped.\n');
+  io.out('Tanium TR emulator stopped.');
   return 0;
 }
 
