@@ -1,14 +1,18 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main.ts';
 import { ACTIONS } from '../../shared/actions/table.ts';
+import { resetCredentialCache } from '../../shared/config/credential-source.ts';
+import { closeAgents } from '../../shared/tanium/agent.ts';
+import { clearSessionCache } from '../../shared/tanium/session-cache.ts';
 import { isProcessRunning } from '../../shared/vault/spool.ts';
 import { postEmulatorControl } from '../helpers/emulator-control.ts';
-import { freePort, startMoto, withoutAwsOverrides } from '../helpers/moto.ts';
+import { freePort, type MotoServer, startMoto, withoutAwsOverrides } from '../helpers/moto.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/tanium-tr.mjs', import.meta.url));
 
@@ -18,18 +22,63 @@ interface Run {
   stderr: string;
 }
 
+/**
+ * Runs the command line in this process, as cli/tanium-tr.mjs does, with `env` as its environment: what it
+ * writes to stdout and stderr, line for line, and the exit status it returns. A process of its own costs
+ * two seconds and more (node, tsx, the sources); the tests of what needs one (signals, the entry script,
+ * npm) spawn it.
+ */
+async function cliInProcess(env: Record<string, string | undefined>, args: readonly string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    out: (text: string) => {
+      stdout += `${text}\n`;
+    },
+    err: (text: string) => {
+      stderr += `${text}\n`;
+    },
+  };
+  const status = await main(args, { io, env });
+  return { status, stdout, stderr };
+}
+
+/** The SIGINT and SIGTERM listeners of this process, to tell that a command left none of its own behind. */
+function signalListeners(): unknown[] {
+  return [...process.listeners('SIGINT'), ...process.listeners('SIGTERM')];
+}
+
+/**
+ * What a command run in this process may leave to the next one: the Tanium client's agents and sessions,
+ * the cached credentials, signal listeners, changes to process.env. Resets the caches after each test and
+ * fails the test that left a listener or changed the environment.
+ */
+function isolateInProcessRuns(): void {
+  let listeners: unknown[] = [];
+  let savedEnv: NodeJS.ProcessEnv = {};
+  beforeEach(() => {
+    listeners = signalListeners();
+    savedEnv = { ...process.env };
+  });
+  afterEach(async () => {
+    await closeAgents();
+    clearSessionCache();
+    resetCredentialCache();
+    expect(signalListeners()).toEqual(listeners);
+    expect(process.env).toEqual(savedEnv);
+  });
+}
+
 describe('Command line: tanium-tr against the emulator started from the command line', () => {
   let emulator: ChildProcess;
+  let motoStarted: Promise<MotoServer> | undefined;
+  let moto: MotoServer;
   let env: Record<string, string>;
 
-  const cliWith = (extraEnv: Record<string, string>, ...args: string[]): Run => {
-    const run = spawnSync(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env, ...extraEnv },
-      encoding: 'utf8',
-    });
-    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-  };
-  const cli = (...args: string[]): Run => cliWith({}, ...args);
+  isolateInProcessRuns();
+  const cliWith = (extraEnv: Record<string, string>, ...args: string[]): Promise<Run> =>
+    cliInProcess({ ...process.env, ...env, ...extraEnv }, args);
+  const cli = (...args: string[]): Promise<Run> => cliWith({}, ...args);
 
   /** An S3 client for the moto at `endpoint`. */
   const motoS3 = (endpoint: string) =>
@@ -50,7 +99,9 @@ describe('Command line: tanium-tr against the emulator started from the command 
     );
 
   beforeAll(async () => {
-    // Prepare: `tanium-tr emulator`, reading the export lines it prints
+    // Prepare: moto stands in for S3 (one server for the file: each test has a bucket of its own), started
+    // while `tanium-tr emulator` starts; the emulator's export lines are read as a shell would
+    motoStarted = startMoto();
     const port = await freePort();
     emulator = spawn(process.execPath, [BIN, 'emulator', '--port', String(port)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,9 +117,16 @@ describe('Command line: tanium-tr against the emulator started from the command 
     env = {};
     for (const match of output.matchAll(/export (TANIUM_[A-Z_]+)=(\S+)/g))
       env[match[1] as string] = match[2] as string;
+    moto = await motoStarted;
   }, 60_000);
 
   afterAll(async () => {
+    // Stopped even when the emulator did not start.
+    await motoStarted?.then(
+      (started) => started.stop(),
+      () => undefined,
+    );
+    if (!emulator || emulator.exitCode !== null || emulator.signalCode !== null) return;
     const exited = new Promise((resolve) => emulator.once('exit', resolve));
     emulator.kill('SIGTERM');
     await exited;
@@ -78,9 +136,9 @@ describe('Command line: tanium-tr against the emulator started from the command 
     expect(Object.keys(env).sort()).toEqual(['TANIUM_API_TOKEN', 'TANIUM_BASE_URL', 'TANIUM_CA_BUNDLE']);
   });
 
-  it('runs an action and prints the result readably, with a table for the data', () => {
+  it('runs an action and prints the result readably, with a table for the data', async () => {
     // Act
-    const run = cli('run', 'list connections');
+    const run = await cli('run', 'list connections');
 
     // Assess
     expect(run.status).toBe(0);
@@ -90,8 +148,8 @@ describe('Command line: tanium-tr against the emulator started from the command 
     expect(run.stdout).toContain('remote:test-client-1:2029399999:1');
   });
 
-  it('prints the result object alone with --json', () => {
-    const run = cli(
+  it('prints the result object alone with --json', async () => {
+    const run = await cli(
       'run',
       'get_process_tree',
       '--param',
@@ -109,11 +167,11 @@ describe('Command line: tanium-tr against the emulator started from the command 
     });
   });
 
-  it('stores get file evidence in the vault bucket named by VAULT_BUCKET', async () => {
-    // Prepare: moto stands in for S3
-    const moto = await startMoto();
+  it('stores get file evidence in the vault bucket named by VAULT_BUCKET, run as its own process', async () => {
+    // Prepare: the vault bucket in moto; a process of its own, the whole way a user runs it, with the AWS
+    // SDK reading its environment
+    const s3 = motoS3(moto.endpoint);
     try {
-      const s3 = motoS3(moto.endpoint);
       await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault' }));
       const aws = {
         AWS_ENDPOINT_URL: moto.endpoint,
@@ -141,7 +199,7 @@ describe('Command line: tanium-tr against the emulator started from the command 
       expect(stored.ContentLength).toBeGreaterThan(0);
       expect(result.data[0]!.name).toBe('evil.exe');
     } finally {
-      await moto.stop();
+      s3.destroy();
     }
   });
 
@@ -176,7 +234,6 @@ describe('Command line: tanium-tr against the emulator started from the command 
     // Prepare: a TMPDIR of the CLI's own, moto as the vault, and a large download that stalls after 1 MiB
     // (the extracted file is then being spooled)
     const childTmp = mkdtempSync(join(tmpdir(), 'cli-interrupted-get-file-'));
-    const moto = await startMoto();
     let child: ChildProcess | undefined;
     try {
       const s3 = motoS3(moto.endpoint);
@@ -224,7 +281,6 @@ describe('Command line: tanium-tr against the emulator started from the command 
     } finally {
       if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await setSwitches({ downloadLargeFileBytes: 0, downloadStallMidBody: false });
-      await moto.stop();
       rmSync(childTmp, { recursive: true, force: true });
     }
   }, 120_000);
@@ -242,9 +298,9 @@ describe('Command line: tanium-tr against the emulator started from the command 
       ['list connections', '--param', 'limitt=1'],
       "warning: 'list connections' does not take limitt; ignored. Its parameters: none",
     ],
-  ])('warns on stderr when %s, leaving stdout to the result', (_case, extraEnv, args, warning) => {
+  ])('warns on stderr when %s, leaving stdout to the result', async (_case, extraEnv, args, warning) => {
     // Act
-    const run = cliWith(extraEnv, 'run', ...args, '--json');
+    const run = await cliWith(extraEnv, 'run', ...args, '--json');
 
     // Assess
     expect(run.status).toBe(0);
@@ -252,7 +308,7 @@ describe('Command line: tanium-tr against the emulator started from the command 
     expect(run.stderr).toContain(warning);
   });
 
-  it('warns that the TANIUM_* variables are ignored when TANIUM_CREDENTIALS_FILE is set too', () => {
+  it('warns that the TANIUM_* variables are ignored when TANIUM_CREDENTIALS_FILE is set too', async () => {
     // Prepare: the file holds the same emulator credentials, so only the warning tells the sources apart
     const dir = mkdtempSync(join(tmpdir(), 'cli-credentials-'));
     try {
@@ -267,7 +323,7 @@ describe('Command line: tanium-tr against the emulator started from the command 
       );
 
       // Act
-      const run = cliWith({ TANIUM_CREDENTIALS_FILE: file }, 'run', 'list connections', '--json');
+      const run = await cliWith({ TANIUM_CREDENTIALS_FILE: file }, 'run', 'list connections', '--json');
 
       // Assess
       expect(run.status).toBe(0);
@@ -280,8 +336,8 @@ describe('Command line: tanium-tr against the emulator started from the command 
     }
   });
 
-  it('exits 1 for a failed result', () => {
-    const run = cli('run', 'get endpoint', '--param', 'destination=nobody', '--json');
+  it('exits 1 for a failed result', async () => {
+    const run = await cli('run', 'get endpoint', '--param', 'destination=nobody', '--json');
     expect(run.status).toBe(1);
     expect(JSON.parse(run.stdout)).toMatchObject({
       status: 'failed',
@@ -290,11 +346,8 @@ describe('Command line: tanium-tr against the emulator started from the command 
     });
   });
 
-  it('exits 1 with a clear message when no credentials are configured', () => {
-    const run = spawnSync(process.execPath, [BIN, 'run', 'list connections'], {
-      env: { PATH: process.env.PATH ?? '' },
-      encoding: 'utf8',
-    });
+  it('exits 1 with a clear message when no credentials are configured', async () => {
+    const run = await cliInProcess({ PATH: process.env.PATH ?? '' }, ['run', 'list connections']);
     expect(run.status).toBe(1);
     expect(run.stdout).toContain('FAILED: No Tanium credentials configured');
   });
@@ -317,24 +370,24 @@ describe('Command line: tanium-tr against the emulator started from the command 
     [['docs', '--check'], 'Unknown option --check'],
     [['emulator', '--bogus'], 'Unknown option: --bogus'],
     [['emulator', '--port', '99999'], 'Invalid --port value: 99999'],
-  ])('exits 2 for the usage error %j', (args, message) => {
-    const run = cli(...args);
+  ])('exits 2 for the usage error %j', async (args, message) => {
+    const run = await cli(...args);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(message);
     expect(run.stdout).toBe('');
   });
 
-  it.each([['actions'], ['docs']])('prints the usage and exits 0 for %s --help', (command) => {
-    const run = cli(command, '--help');
+  it.each([['actions'], ['docs']])('prints the usage and exits 0 for %s --help', async (command) => {
+    const run = await cli(command, '--help');
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('Usage:');
   });
 
   it.each([[['--help']], [['-h']], [['list connections', '--json', '--help']]])(
     'prints the usage of run and exits 0 for run %j, running nothing',
-    (args) => {
+    async (args) => {
       // Act
-      const run = cli('run', ...args);
+      const run = await cli('run', ...args);
 
       // Assess
       expect(run.status).toBe(0);
@@ -345,19 +398,19 @@ describe('Command line: tanium-tr against the emulator started from the command 
     },
   );
 
-  it('takes --timeout=<seconds> as it takes --timeout <seconds>', () => {
+  it('takes --timeout=<seconds> as it takes --timeout <seconds>', async () => {
     // Act
-    const run = cli('run', 'list connections', '--timeout=30', '--json');
+    const run = await cli('run', 'list connections', '--timeout=30', '--json');
 
     // Assess
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
   });
 
-  it('exits 1 with a plain message when the emulator port is taken', () => {
+  it('exits 1 with a plain message when the emulator port is taken', async () => {
     // Act: the port of the emulator this suite started
     const port = new URL(env.TANIUM_BASE_URL!).port;
-    const run = cli('emulator', '--port', port);
+    const run = await cli('emulator', '--port', port);
 
     // Assess
     expect(run.status).toBe(1);
@@ -366,8 +419,8 @@ describe('Command line: tanium-tr against the emulator started from the command 
     );
   });
 
-  it('lists every action with its parameters as JSON', () => {
-    const run = cli('actions', '--json');
+  it('lists every action with its parameters as JSON', async () => {
+    const run = await cli('actions', '--json');
     expect(run.status).toBe(0);
     const listed = JSON.parse(run.stdout) as Array<{
       name: string;
@@ -385,6 +438,23 @@ describe('Command line: tanium-tr against the emulator started from the command 
         expect.objectContaining({ name: 'limit', type: 'integer', default: 1000 }),
       ]),
     });
+  });
+});
+
+describe('Command line: the tanium-tr entry script', () => {
+  it('runs as a command through its shebang, exiting 2 with the usage for a usage error', () => {
+    // Act: the script itself, as npm links it as `tanium-tr`, with this node first on the PATH
+    const run = spawnSync(BIN, ['frobnicate'], {
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      encoding: 'utf8',
+    });
+
+    // Assess
+    expect(run.error).toBeUndefined();
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("Unknown command 'frobnicate'");
+    expect(run.stderr).toContain('Usage:');
+    expect(run.stdout).toBe('');
   });
 });
 
