@@ -4,6 +4,7 @@ import { ignoredParamNames } from '../shared/actions/params.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult } from '../shared/actions/types.ts';
 import { credentialSourcesSet, loadCredentials } from '../shared/config/credential-source.ts';
+import type { Env } from '../shared/config/environment.ts';
 import { clientLogger } from '../shared/events/logging.ts';
 import { closeAgents, destroyAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
@@ -64,8 +65,6 @@ export interface CliContext {
    */
   env?: Env;
 }
-
-type Env = Record<string, string | undefined>;
 
 /**
  * Runs the command line; returns the exit status. It leaves exiting to its caller, and removes the signal

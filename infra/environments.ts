@@ -1,6 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { POLLER_DEFAULTS } from '../shared/alerts/settings.ts';
 import { InvalidEnvironment } from '../shared/config/environment.ts';
+import { isRecord } from '../shared/config/is-record.ts';
 import { loadSettings, SETTING_DEFAULTS } from '../shared/config/settings.ts';
 import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events/time-budget.ts';
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
@@ -304,10 +305,6 @@ export class EnvironmentError extends Error {
     super(message);
     this.name = 'EnvironmentError';
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

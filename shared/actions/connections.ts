@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { isRecord } from '../config/is-record.ts';
 import { TaniumError, toTaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { MIN_ATTEMPT_MS } from '../tanium/retry-policy.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
@@ -46,15 +47,11 @@ async function lookupEndpoints(
   // An answer without `data` (`{}`, `{"meta":...}`) lists no endpoint (tanium-api.md 2.4); a `data`
   // that is not a list is a bad answer.
   const payload = response.payload ?? [];
-  const rows = endpointRows.safeParse(!response.wrapped && isPlainObject(payload) ? [] : payload);
+  const rows = endpointRows.safeParse(!response.wrapped && isRecord(payload) ? [] : payload);
   if (!rows.success) {
     throw unexpectedResponse('a list of endpoints');
   }
   return rows.data;
-}
-
-function isPlainObject(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The id Tanium answered: a JSON string, plain text, `{id}` or (unwrapped) `{data}`. */

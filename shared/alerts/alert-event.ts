@@ -1,5 +1,6 @@
 import { jsonOr } from '../config/json-or.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from '../events/eventbridge-limits.ts';
+import { RESULT_SOURCE } from '../events/result.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
 import type { AlertEntry } from './types.ts';
 
@@ -7,7 +8,8 @@ export { entrySize, MAX_ENTRIES_PER_CALL };
 /** PutEvents limit for a call: the sum of its entries' sizes (and so for one entry). */
 export const MAX_REQUEST_BYTES = MAX_ENTRY_BYTES;
 
-export const ALERT_SOURCE = 'tanium.threat-response';
+/** The source of every event the stack publishes, results and alerts alike. */
+export const ALERT_SOURCE = RESULT_SOURCE;
 export const ALERT_DETAIL_TYPE = 'Alert';
 
 export const DETAILS_OMITTED = 'details omitted: the alert exceeds the EventBridge entry size limit';

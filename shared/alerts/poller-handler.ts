@@ -6,6 +6,7 @@ import { answerLimit, lambdaMemoryMiB } from '../config/answer-limit.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
+import type { Env } from '../config/environment.ts';
 import { clientLogger, createPowertoolsLogger } from '../events/logging.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
@@ -18,8 +19,6 @@ import { loadPollerConfig, POLLER_DEFAULTS, type PollerConfig } from './settings
 import { TaniumAlertSource } from './source.ts';
 import { DynamoStateStore, stateKey } from './state-store.ts';
 import type { AlertPublisher, AlertSource, PollerLogger, RunReport, StateStore } from './types.ts';
-
-type Env = Record<string, string | undefined>;
 
 /** Everything the handler builds for itself; each piece can be replaced (tests, the benchmark, the CLI). */
 export interface PollerHandlerOptions {

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { type Env, envInteger, envText, readEnvironment } from '../config/environment.ts';
+import { SETTING_DEFAULTS } from '../config/settings.ts';
 import { parseAlertQuery } from '../tanium/alerts.ts';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { ALERT_DETAIL_TYPE, ALERT_SOURCE } from './alert-event.ts';
@@ -36,7 +37,7 @@ export const POLLER_DEFAULTS = {
   maxRunSeconds: 0,
   maxRecentIds: 20_000,
   serviceName: 'tanium-tr-alert-poller',
-  metricsNamespace: 'TaniumThreatResponse',
+  metricsNamespace: SETTING_DEFAULTS.metricsNamespace,
 } as const;
 
 const flag = z.optional(

@@ -1,3 +1,4 @@
+import { isRecord } from '../config/is-record.ts';
 import { listAlertsPage } from '../tanium/alerts.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { segment, TR } from '../tanium/routes.ts';
@@ -35,14 +36,14 @@ export class TaniumAlertSource implements AlertSource {
 
   /** `GET TR/intels/{id}`: the intel doc's `name`. */
   async intelDocName(id: string, deadline: number): Promise<string | undefined> {
-    const response = await this.client.request<{ name?: unknown } | null>({
+    const response = await this.client.request({
       method: 'GET',
       path: `${TR}/intels/${segment('intelDocId', id)}`,
       deadline,
       action: ACTION,
       permission: 'threat response use api',
     });
-    const name = response.payload?.name;
+    const name = isRecord(response.payload) ? response.payload.name : undefined;
     return typeof name === 'string' ? name : undefined;
   }
 }

@@ -4,8 +4,7 @@ import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { awsClientConfig } from './aws-client-config.ts';
 import { isRetryableAwsError } from './aws-errors.ts';
 import { HOW_TO_FILL_THE_SECRET, parseCredentials, type TaniumCredentials } from './credentials.ts';
-
-type Env = Record<string, string | undefined>;
+import type { Env } from './environment.ts';
 
 /** How long a container keeps the secret before reading it again (rotation is picked up after this). */
 export const SECRET_MAX_AGE_SECONDS = 300;
@@ -102,7 +101,7 @@ export function credentialsFromFile(path: string): TaniumCredentials {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new ConfigError(
-      `Unable to read the Tanium credentials file ${path}: ${(error as Error).message}`,
+      `Unable to read the Tanium credentials file ${path}: ${error instanceof Error ? error.message : String(error)}`,
       error,
     );
   }
@@ -153,7 +152,7 @@ export function credentialsFromEnv(env: Env): TaniumCredentials {
       raw.ca_bundle = readFileSync(env.TANIUM_CA_BUNDLE, 'utf8');
     } catch (error) {
       throw new ConfigError(
-        `Unable to read TANIUM_CA_BUNDLE ${env.TANIUM_CA_BUNDLE}: ${(error as Error).message}`,
+        `Unable to read TANIUM_CA_BUNDLE ${env.TANIUM_CA_BUNDLE}: ${error instanceof Error ? error.message : String(error)}`,
         error,
       );
     }

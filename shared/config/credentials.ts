@@ -3,6 +3,7 @@ import type { core } from 'zod/mini';
 import * as z from 'zod/mini';
 import { MIN_SECRET_LENGTH } from '../tanium/error-text.ts';
 import { ConfigError } from '../tanium/errors.ts';
+import { isRecord } from './is-record.ts';
 import { describeIssue } from './zod-messages.ts';
 
 /** The credentials secret (design.md §3, tanium-api.md 1.1), validated. */
@@ -103,10 +104,6 @@ function caBundleProblem(bundle: string): string | undefined {
     }
   }
   return undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

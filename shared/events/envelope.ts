@@ -2,6 +2,7 @@ import type { core } from 'zod/mini';
 import * as z from 'zod/mini';
 import { ruleFamilyOf, UNROUTED_FAMILY } from '../actions/table.ts';
 import type { Family } from '../actions/types.ts';
+import { isRecord } from '../config/is-record.ts';
 import { describeIssue } from '../config/zod-messages.ts';
 
 /** An action request (design.md §3) after validation; `requestId` is always set. */
@@ -97,14 +98,10 @@ const requestSchema = z.strictObject({
 
 const INVALID = 'Invalid request: ';
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** True for an EventBridge event (a bus rule delivering to a Lambda, or to a queue whose body is the event). */
 export function isEventBridgeEvent(value: unknown): value is EventBridgeEnvelope {
   return (
-    isObject(value) &&
+    isRecord(value) &&
     'detail' in value &&
     typeof value['detail-type'] === 'string' &&
     typeof value.source === 'string'
@@ -114,10 +111,10 @@ export function isEventBridgeEvent(value: unknown): value is EventBridgeEnvelope
 /** True for a Lambda invocation record (no request has these fields: the request schema is strict). */
 export function isInvocationRecord(value: unknown): value is InvocationRecord {
   return (
-    isObject(value) &&
+    isRecord(value) &&
     'requestPayload' in value &&
     typeof value.version === 'string' &&
-    isObject(value.requestContext) &&
+    isRecord(value.requestContext) &&
     typeof value.requestContext.functionArn === 'string'
   );
 }
@@ -148,7 +145,7 @@ export function parseRequest(payload: unknown, fallbackId: string): ParsedReques
 
 /** A request itself, unwrapped. */
 function parseBareRequest(payload: unknown, fallbackId: string): ParsedRequest {
-  if (!isObject(payload)) {
+  if (!isRecord(payload)) {
     return reject(
       {},
       fallbackId,
@@ -211,7 +208,7 @@ export function parseMessageBody(body: string, fallbackId: string): ParsedReques
     !parsed.ok &&
     isEventBridgeEvent(payload) &&
     payload['detail-type'] === REQUEST_DETAIL_TYPE &&
-    isObject(payload.detail)
+    isRecord(payload.detail)
   ) {
     const answeredBy = listAnswerer(payload.detail.action);
     if (answeredBy) parsed.rejected.answeredBy = answeredBy;
@@ -256,7 +253,7 @@ function reject(raw: Record<string, unknown>, fallbackId: string, message: strin
   const requestId = usableId(raw.requestId) ?? fallbackId;
   const rejected: RejectedRequest = {
     action: typeof raw.action === 'string' ? raw.action.trim() : '',
-    parameters: isObject(raw.parameters) ? raw.parameters : {},
+    parameters: isRecord(raw.parameters) ? raw.parameters : {},
     requestId,
     message,
   };

@@ -5,6 +5,7 @@ import { IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persistenc
 import type { IdempotencyRecordOptions } from '@aws-lambda-powertools/idempotency/types';
 import {
   type AttributeValue,
+  ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
@@ -21,8 +22,20 @@ const IN_PROGRESS = 'INPROGRESS';
 /** A token of the put that wrote the in-progress record (see `_putRecord`). */
 const CLAIM_ATTR = 'claim';
 
+/** The record in an item, as Powertools reads one (DynamoDBPersistenceLayer._putRecord). */
+function existingRecord(item: Record<string, unknown>): IdempotencyRecord {
+  return new IdempotencyRecord({
+    idempotencyKey: item.id as string,
+    status: item[STATUS_ATTR] as IdempotencyRecordOptions['status'],
+    expiryTimestamp: item[EXPIRY_ATTR] as number | undefined,
+    inProgressExpiryTimestamp: item[IN_PROGRESS_EXPIRY_ATTR] as number | undefined,
+    responseData: item[DATA_ATTR] as IdempotencyRecordOptions['responseData'],
+    payloadHash: item[VALIDATION_ATTR] as string | undefined,
+  });
+}
+
 /**
- * Powertools' DynamoDB persistence, with two changes.
+ * Powertools' DynamoDB persistence, knowing its own records: two changes.
  *
  * A put tells its own record from another delivery's. The SDK resends a put whose answer was lost (a
  * timeout, a reset), and the resend fails its condition against the record the first one wrote. Powertools
@@ -37,19 +50,7 @@ const CLAIM_ATTR = 'claim';
  * later duplicate call Tanium again) or be running under its own in-progress record (erasing that would
  * let a duplicate run beside it).
  */
-/** The record in an item, as Powertools reads one (DynamoDBPersistenceLayer._putRecord). */
-function existingRecord(item: Record<string, unknown>): IdempotencyRecord {
-  return new IdempotencyRecord({
-    idempotencyKey: item.id as string,
-    status: item[STATUS_ATTR] as IdempotencyRecordOptions['status'],
-    expiryTimestamp: item[EXPIRY_ATTR] as number | undefined,
-    inProgressExpiryTimestamp: item[IN_PROGRESS_EXPIRY_ATTR] as number | undefined,
-    responseData: item[DATA_ATTR] as IdempotencyRecordOptions['responseData'],
-    payloadHash: item[VALIDATION_ATTR] as string | undefined,
-  });
-}
-
-export class OwnRecordDeletes extends DynamoDBPersistenceLayer {
+export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
   readonly #client: DynamoDBClient;
   readonly #tableName: string;
   /** The in-progress expiry (epoch ms) each of this container's pending records was written with. */
@@ -100,8 +101,8 @@ export class OwnRecordDeletes extends DynamoDBPersistenceLayer {
         }),
       );
     } catch (error) {
-      if (!(error instanceof Error) || error.name !== 'ConditionalCheckFailedException') throw error;
-      const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const item = error.Item;
       const existing = item && existingRecord(unmarshall(item));
       const ours =
         item?.[CLAIM_ATTR]?.S === claim &&
@@ -152,7 +153,7 @@ export class OwnRecordDeletes extends DynamoDBPersistenceLayer {
       );
     } catch (error) {
       // Someone else's record, or none: there is nothing of ours left to delete.
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return;
+      if (error instanceof ConditionalCheckFailedException) return;
       throw error;
     }
   }

@@ -7,7 +7,7 @@ import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { UNKNOWN_OUTCOME_SUFFIX } from '../tanium/transport-errors.ts';
-import { OwnRecordDeletes } from './idempotency-store.ts';
+import { OwnRecordsPersistence } from './idempotency-store.ts';
 
 /** What a mutating request's record keeps: the result and when it ran, so a replay is identical. */
 export interface StoredOutcome {
@@ -249,7 +249,7 @@ export function createIdempotentExecutor(options: {
     expiresAfterSeconds: options.expiresAfterSeconds ?? IDEMPOTENCY_EXPIRES_SECONDS,
     throwOnNoIdempotencyKey: true,
   });
-  const persistenceStore = new OwnRecordDeletes({
+  const persistenceStore = new OwnRecordsPersistence({
     tableName: options.tableName,
     client: options.client ?? new DynamoDBClient(awsClientConfig()),
   });

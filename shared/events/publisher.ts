@@ -15,8 +15,6 @@ import {
   unserialisableResult,
 } from './result.ts';
 
-export { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
-
 /** Lambda's limit for what a synchronous invocation returns: a larger result is returned as its reference. */
 const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
 

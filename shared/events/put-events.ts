@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
+import { fullJitterMs } from '../tanium/retry-policy.ts';
 
 export interface PutEventsRetryOptions {
   /** PutEvents calls at most, the first included. */
@@ -41,22 +42,25 @@ export interface PutEventsOutcome {
  * (InvalidArgument, MalformedDetail, AccessDeniedException, NotAuthorizedForSourceException, ...) says
  * the same entry would be refused again.
  */
-const RETRYABLE_ENTRY_CODES = new Set([
-  'InternalFailure',
-  'ThrottlingException',
-  'UnknownError',
-  'CallFailed',
-]);
-
 /**
  * The code of entries left pending when a later PutEvents call threw a retryable error (a timeout, a
  * reset, throttling): the message names the error.
  */
 export const CALL_FAILED_CODE = 'CallFailed';
 
+const RETRYABLE_ENTRY_CODES = new Set([
+  'InternalFailure',
+  'ThrottlingException',
+  'UnknownError',
+  CALL_FAILED_CODE,
+]);
+
 export function isRetryableEntryCode(code: string): boolean {
   return RETRYABLE_ENTRY_CODES.has(code);
 }
+
+/** The longest wait between two PutEvents calls (before jitter). */
+const MAX_DELAY_MS = 2000;
 
 /** The code of the entries left unsent because the signal was aborted. */
 export const ABORTED_CODE = 'Aborted';
@@ -93,7 +97,7 @@ export async function putEventsWithRetry(
     let response: PutEventsCommandOutput;
     try {
       if (attempt > 1) {
-        await unlessAborted(sleep(random() * Math.min(2000, base * 2 ** (attempt - 2))), signal);
+        await unlessAborted(sleep(fullJitterMs(attempt - 1, base, MAX_DELAY_MS, random)), signal);
       }
       if (signal?.aborted) throw signal.reason;
       calls++;

@@ -7,6 +7,7 @@ import type { Family, VaultPort } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
+import type { Env } from '../config/environment.ts';
 import { loadSettingsReportingProblems, requireSetting, type Settings } from '../config/settings.ts';
 import { idempotencyKeyPrefix } from '../config/state-keys.ts';
 import type { TaniumApi } from '../tanium/client.ts';
@@ -17,8 +18,6 @@ import { createIdempotentExecutor, type IdempotentExecutor } from './idempotency
 import { clientLogger, createPowertoolsLogger, type EventLogger } from './logging.ts';
 import { type ActionMetrics, PowertoolsActionMetrics } from './metrics.ts';
 import { EventBridgeResultSink, type ResultSink } from './publisher.ts';
-
-type Env = Record<string, string | undefined>;
 
 /** Everything a family handler builds for itself; each can be replaced (tests, the local pipeline, benches). */
 export interface FamilyHandlerOptions {

@@ -106,7 +106,7 @@ function usableSession(value: string): string {
   return session;
 }
 
-/** The invocation deadline leaves this much for publishing the result. */
+/** A request without a deadline (the CLI, tests): only its own timeout bounds it. */
 const NO_DEADLINE = Number.POSITIVE_INFINITY;
 
 interface Credential {
@@ -199,8 +199,11 @@ export class TaniumClient {
     this.logger.warn(message);
   }
 
-  /** A JSON request: the payload, or a TaniumError with the contract's message and kind. */
-  async request<T = unknown>(request: TaniumRequest): Promise<TaniumResponse<T>> {
+  /**
+   * A JSON request: the payload, or a TaniumError with the contract's message and kind. The payload is
+   * whatever Tanium sent: each caller validates what it reads.
+   */
+  async request(request: TaniumRequest): Promise<TaniumResponse<unknown>> {
     const { response, credential } = await this.authenticated(request, 'json');
     const contentType = header(response.headers, 'content-type');
     if (response.status < 200 || response.status >= 300) {
@@ -215,9 +218,9 @@ export class TaniumClient {
       );
     }
     const body = parseBody(this.errorTextWith(credential), response.status, response.text, contentType);
-    const result: TaniumResponse<T> = {
+    const result: TaniumResponse<unknown> = {
       status: response.status,
-      payload: body.payload as T,
+      payload: body.payload,
       headers: response.headers,
       auth: credential.kind,
     };

@@ -14,7 +14,12 @@ export function isIdempotent(method: string): boolean {
 
 /** Full jitter: random(0, min(4 s, 250 ms x 2^(n-1))) before attempt n+1. */
 export function backoffMs(attempt: number, random: () => number = Math.random): number {
-  return Math.floor(random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1)));
+  return fullJitterMs(attempt, BASE_DELAY_MS, MAX_DELAY_MS, random);
+}
+
+/** Full jitter after the n-th failed attempt: random(0, min(maxMs, baseMs x 2^(n-1))), whole ms. */
+export function fullJitterMs(failed: number, baseMs: number, maxMs: number, random: () => number): number {
+  return Math.floor(random() * Math.min(maxMs, baseMs * 2 ** (failed - 1)));
 }
 
 /** `Retry-After` as seconds or an HTTP date, in ms from now; undefined when absent or unreadable. */

@@ -93,7 +93,7 @@ export const LIBRARY_CALLS: Readonly<Record<string, Readonly<Record<string, Libr
     },
   },
   '@aws-lambda-powertools/idempotency/dynamodb': {
-    // Our subclass (OwnRecordDeletes) replaces the put and the delete; the base keeps all four.
+    // Our subclass (OwnRecordsPersistence) replaces the put and the delete; the base keeps all four.
     DynamoDBPersistenceLayer: {
       client: '@aws-sdk/client-dynamodb',
       file: '@aws-lambda-powertools/idempotency/lib/esm/persistence/DynamoDBPersistenceLayer.js',

@@ -1,12 +1,8 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  EventBridgeResultSink,
-  entrySize,
-  MAX_ENTRY_BYTES,
-  MAX_HOLD_MS,
-} from '../../../shared/events/publisher.ts';
+import { entrySize, MAX_ENTRY_BYTES } from '../../../shared/events/eventbridge-limits.ts';
+import { EventBridgeResultSink, MAX_HOLD_MS } from '../../../shared/events/publisher.ts';
 import { type ResultDetail, replacementOf } from '../../../shared/events/result.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import { type ResultStore, resultKey } from '../../../shared/vault/result-store.ts';
