@@ -1,5 +1,6 @@
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { assertNoClashes } from './environment-clashes.ts';
 import { type EnvironmentOverrides, resolveEnvironment } from './environments.ts';
 import { TaniumThreatResponseStack } from './stack.ts';
 
@@ -18,6 +19,7 @@ export function buildApp(
   overrides: EnvironmentOverrides = {},
 ): TaniumThreatResponseStack {
   const config = resolveEnvironment(envName, overrides);
+  assertNoClashes(config);
   const stack = new TaniumThreatResponseStack(app, stackName(config.name), {
     config,
     env: {
