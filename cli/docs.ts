@@ -118,7 +118,7 @@ export async function generateActionDocs(): Promise<string> {
 }
 
 /** Replaces the generated section of a markdown text. */
-export function replaceDocsSection(markdown: string, generated: string): string {
+function replaceDocsSection(markdown: string, generated: string): string {
   const start = markdown.indexOf(DOCS_START);
   const end = markdown.indexOf(DOCS_END);
   if (start < 0 || end < start) throw new Error('README.md has no generated actions section markers');

@@ -182,7 +182,7 @@ const BASE: Omit<EnvironmentConfig, 'name' | 'eventBusName' | 'metricsNamespace'
 };
 
 /** The metrics namespace of an environment that names none (see EnvironmentConfig.metricsNamespace). */
-export function defaultMetricsNamespace(environment: string): string {
+function defaultMetricsNamespace(environment: string): string {
   return `${SETTING_DEFAULTS.metricsNamespace}/${environment}`;
 }
 

@@ -54,7 +54,7 @@ export const PUBLISHED_EVENTS = {
   alert: { source: ALERT_SOURCE, detailType: ALERT_DETAIL_TYPE },
 } as const;
 
-export const DETAIL_TYPES = {
+const DETAIL_TYPES = {
   request: REQUEST_DETAIL_TYPE,
   result: RESULT_DETAIL_TYPE,
   alert: ALERT_DETAIL_TYPE,

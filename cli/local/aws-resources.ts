@@ -26,7 +26,7 @@ export interface LocalNames {
   prefix: string;
 }
 
-export const LOCAL_NAMES: LocalNames = {
+const LOCAL_NAMES: LocalNames = {
   bus: 'tanium-tr-local',
   bucket: 'tanium-tr-local-vault',
   table: 'tanium-tr-local-state',

@@ -38,7 +38,7 @@ export function localLambdaContext(
 }
 
 /** An SQS message as Lambda's event source hands it to the function. */
-export function toSqsRecord(message: Message, queue: QueueRef): SQSRecord {
+function toSqsRecord(message: Message, queue: QueueRef): SQSRecord {
   const attributes = message.Attributes ?? {};
   return {
     messageId: message.MessageId ?? '',

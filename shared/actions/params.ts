@@ -46,7 +46,7 @@ function isBlank(value: unknown): boolean {
 
 export const requiredMessage = (name: string) => `Please provide a value for the '${name}' parameter`;
 const stringMessage = (name: string) => `Please provide a string value in the '${name}' parameter`;
-export const enumMessage = (name: string, values: readonly string[]) =>
+const enumMessage = (name: string, values: readonly string[]) =>
   `Please provide valid input from [${values.map((v) => `'${v}'`).join(', ')}] in '${name}' action parameter`;
 
 interface TextOptions {
@@ -262,7 +262,7 @@ export function enumeration<V extends string>(
 }
 
 /** Splits a comma list: trimmed, empty items dropped. */
-export function splitList(value: string): string[] {
+function splitList(value: string): string[] {
   return value
     .split(',')
     .map((item) => item.trim())

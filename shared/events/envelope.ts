@@ -109,7 +109,7 @@ export function isEventBridgeEvent(value: unknown): value is EventBridgeEnvelope
 }
 
 /** True for a Lambda invocation record (no request has these fields: the request schema is strict). */
-export function isInvocationRecord(value: unknown): value is InvocationRecord {
+function isInvocationRecord(value: unknown): value is InvocationRecord {
   return (
     isRecord(value) &&
     'requestPayload' in value &&

@@ -45,7 +45,7 @@ export type FamilyHandlerResponse = SQSBatchResponse | ResultDetail;
 
 export type FamilyHandler = (event: unknown, context?: Context) => Promise<FamilyHandlerResponse>;
 
-export function isSqsEvent(event: unknown): event is SQSEvent {
+function isSqsEvent(event: unknown): event is SQSEvent {
   if (typeof event !== 'object' || event === null) return false;
   const records = (event as { Records?: unknown }).Records;
   // Lambda never hands a function an empty batch: a payload with `Records: []` is a request to refuse.

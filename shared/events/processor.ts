@@ -127,14 +127,14 @@ export function hedgedForRedelivery(
   };
 }
 
-export function unknownActionMessage(action: string, family: Family): string {
+function unknownActionMessage(action: string, family: Family): string {
   const names = actionsOf(family).map((definition) => definition.name);
   const others = ACTIONS.filter((definition) => definition.family !== family).map((d) => d.name);
   // Requests the bus could not route reach one family; the sender may have meant any action.
   return `Unknown action '${shownAction(action)}'. The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
 }
 
-export function otherFamilyMessage(definition: ActionDefinition, family: Family): string {
+function otherFamilyMessage(definition: ActionDefinition, family: Family): string {
   // Also reached from the bus, where a spelling no family rule takes ('get  process tree') ends here.
   return `The action '${definition.name}' belongs to the ${definition.family} family, not the ${family} one: send it to the ${definition.family} queue, or on the bus name it exactly '${definition.name}' or '${definition.id}' (any case)`;
 }
@@ -144,7 +144,7 @@ export function isLastAttempt(delivery: Pick<DeliveryInfo, 'attempt' | 'maxAttem
   return delivery.attempt >= delivery.maxAttempts;
 }
 
-export function gaveUpMessage(attempts: number, message: string): string {
+function gaveUpMessage(attempts: number, message: string): string {
   return `Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${message}`;
 }
 

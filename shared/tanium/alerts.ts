@@ -11,7 +11,7 @@ import { pagePairs, query, TR } from './routes.ts';
 export const ALERTS_READ = 'threat response alerts read';
 
 /** An alert as Tanium sends it; every field passes through, `details` is a JSON-encoded string. */
-export const alertSchema = z.looseObject({
+const alertSchema = z.looseObject({
   id: z.optional(z.unknown()),
   guid: z.optional(z.unknown()),
   createdAt: z.optional(z.unknown()),

@@ -114,7 +114,7 @@ function secretForms(secret: string): string[] {
  * Occurrences are masked as character ranges merged before replacing: replacing one form after another
  * would leave the rest of an overlapping occurrence, or the outside of a secret holding another.
  */
-export function withoutSecrets(text: string, secrets: readonly string[]): string {
+function withoutSecrets(text: string, secrets: readonly string[]): string {
   const ranges: Array<[start: number, end: number]> = [];
   for (const secret of new Set(secrets)) {
     if (secret.length < MIN_SECRET_LENGTH) continue;

@@ -20,7 +20,7 @@ export interface RequestFacts {
  * The parser's message without the piece of the body V8 quotes in it (`"sess-TOPSE"... is not valid
  * JSON`): a body that does not parse may be a session or token, and the message reaches results and logs.
  */
-export function jsonParserMessage(error: unknown): string {
+function jsonParserMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   // `Unexpected token 'x', <piece of the body> is not valid JSON`: keep the token, drop the piece, which
   // V8 quotes from the start or (`..."...`) from the middle of the text. Other messages give a position.

@@ -81,7 +81,7 @@ export function encodeWithin(value: string, maxLength: number): string {
  * `<long name>.yara` stays a YARA document. A very long "extension" (over a quarter of the budget) is
  * no type suffix, and the name is cut like any value.
  */
-export function encodeFileNameValue(name: string, maxLength: number): string {
+function encodeFileNameValue(name: string, maxLength: number): string {
   const whole = encodeMetadataValue(name);
   if (whole.length <= maxLength) return whole;
   const dot = name.lastIndexOf('.');
