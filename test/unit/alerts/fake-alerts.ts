@@ -29,13 +29,21 @@ export interface FakeAlert {
 /** How alerts sharing a millisecond are ordered in each answer. */
 export type TieOrder = 'highest-id-first' | 'lowest-id-first' | 'shuffled';
 
+/** FakeAlerts' cached sort (see `FakeAlerts.cache`). */
+interface SortedAlerts {
+  tieOrder: TieOrder;
+  entries: Array<{ alert: FakeAlert; index: number; createdMs: number; id: number }>;
+  ties: Array<[number, number]>;
+}
+
 /**
  * An in-memory Tanium alert list with the behaviours of tanium-api.md 4.8: newest first, arrivals at
  * offset 0, pruning of the oldest, ties in an unspecified order, and a hook that runs before each
  * request so a test can change the list between the pages of one walk.
  */
 export class FakeAlerts implements AlertSource {
-  alerts: FakeAlert[] = [];
+  /** Changed only through `add` and `prune`, so the cached order knows when it is stale. */
+  #alerts: FakeAlert[] = [];
   nextId = 1;
   requests = 0;
   intelRequests = 0;
@@ -58,6 +66,21 @@ export class FakeAlerts implements AlertSource {
   intelNames = new Map<string, string>();
   intelFailing = new Set<string>();
   private seed = 12345;
+  /**
+   * The list newest first, ties as its `tieOrder` says, each alert with its place in `#alerts` and the
+   * createdMs and id it was sorted by; `undefined` once the list changes. Ties are `[start, end)` runs of
+   * equal createdMs, reshuffled per request when the tie order is `shuffled`.
+   */
+  private cache: SortedAlerts | undefined;
+  /**
+   * Random numbers owed to the sequence: each request draws one per alert, but only shuffled ties read
+   * them, so requests in another tie order leave their draws here until a shuffled request needs the seed.
+   */
+  private pendingDraws = 0;
+
+  get alerts(): readonly FakeAlert[] {
+    return this.#alerts;
+  }
 
   add(createdMs: number, fields: Partial<FakeAlert> = {}): FakeAlert {
     const id = fields.id ?? this.nextId;
@@ -72,7 +95,8 @@ export class FakeAlerts implements AlertSource {
       }),
       ...fields,
     };
-    this.alerts.push(alert);
+    this.#alerts.push(alert);
+    this.cache = undefined;
     return alert;
   }
 
@@ -92,8 +116,11 @@ export class FakeAlerts implements AlertSource {
 
   /** Removes alerts created before `cutoffMs`; returns their ids. */
   prune(cutoffMs: number): number[] {
-    const gone = this.alerts.filter((a) => a.createdMs < cutoffMs).map((a) => a.id);
-    this.alerts = this.alerts.filter((a) => a.createdMs >= cutoffMs);
+    const gone = this.#alerts.filter((a) => a.createdMs < cutoffMs).map((a) => a.id);
+    if (gone.length > 0) {
+      this.#alerts = this.#alerts.filter((a) => a.createdMs >= cutoffMs);
+      this.cache = undefined;
+    }
     return gone;
   }
 
@@ -102,15 +129,62 @@ export class FakeAlerts implements AlertSource {
     return this.seed / 2147483648;
   }
 
-  private ordered(): FakeAlert[] {
-    const keyed = this.alerts.map((a) => ({ a, r: this.random() }));
-    keyed.sort((x, y) => {
-      if (y.a.createdMs !== x.a.createdMs) return y.a.createdMs - x.a.createdMs;
-      if (this.tieOrder === 'lowest-id-first') return x.a.id - y.a.id;
-      if (this.tieOrder === 'shuffled') return x.r - y.r;
-      return y.a.id - x.a.id;
+  /**
+   * The list as one answer sees it: newest first, then by id as `tieOrder` says, or for `shuffled` by a
+   * fresh random key per alert and request. One random number is drawn per alert (in list order) on
+   * every request whatever the tie order, and ties with equal keys keep list order, so the answers and
+   * the random sequence are those of sorting the whole list afresh each time; only the sort is cached.
+   */
+  private ordered(): SortedAlerts['entries'] {
+    const count = this.#alerts.length;
+    const cache = this.currentCache();
+    const entries = cache.entries;
+    if (this.tieOrder !== 'shuffled') {
+      this.pendingDraws += count;
+      return entries;
+    }
+    for (; this.pendingDraws > 0; this.pendingDraws--) this.random();
+    const keys = Array.from({ length: count }, () => this.random());
+    for (const [start, end] of cache.ties) {
+      const run = entries
+        .slice(start, end)
+        .sort((x, y) => keys[x.index]! - keys[y.index]! || x.index - y.index);
+      for (let i = 0; i < run.length; i++) entries[start + i] = run[i]!;
+    }
+    return entries;
+  }
+
+  /** The cached sort, rebuilt if the list, the tie order, or an alert's createdMs or id changed. */
+  private currentCache(): SortedAlerts {
+    const cache = this.cache;
+    if (
+      cache?.tieOrder === this.tieOrder &&
+      cache.entries.every((entry) => entry.alert.createdMs === entry.createdMs && entry.alert.id === entry.id)
+    ) {
+      return cache;
+    }
+    const tieOrder = this.tieOrder;
+    const entries = this.#alerts.map((alert, index) => ({
+      alert,
+      index,
+      createdMs: alert.createdMs,
+      id: alert.id,
+    }));
+    entries.sort((x, y) => {
+      if (y.createdMs !== x.createdMs) return y.createdMs - x.createdMs;
+      if (tieOrder === 'lowest-id-first') return x.id - y.id;
+      if (tieOrder === 'highest-id-first') return y.id - x.id;
+      return x.index - y.index;
     });
-    return keyed.map((k) => k.a);
+    const ties: Array<[number, number]> = [];
+    for (let start = 0; start < entries.length; ) {
+      let end = start + 1;
+      while (end < entries.length && entries[end]!.createdMs === entries[start]!.createdMs) end++;
+      if (end - start > 1) ties.push([start, end]);
+      start = end;
+    }
+    this.cache = { tieOrder, entries, ties };
+    return this.cache;
   }
 
   async page(offset: number, limit: number, deadline: number): Promise<SourcePage> {
@@ -133,7 +207,7 @@ export class FakeAlerts implements AlertSource {
     }
     const ordered = this.ordered();
     const rows = Math.min(limit, this.maxLimit, this.shortAnswers.get(this.requests) ?? limit);
-    const alerts = ordered.slice(offset, offset + rows).map((a) => {
+    const alerts = ordered.slice(offset, offset + rows).map(({ alert: a }) => {
       const alert: Alert = a.anonymous
         ? { createdAt: a.createdAt, state: a.state ?? 'unresolved' }
         : { id: a.id, guid: a.guid, createdAt: a.createdAt, state: a.state ?? 'unresolved' };
