@@ -185,6 +185,21 @@ describe('Infrastructure variant: alarm e-mails', () => {
       TopicArn: ref(topicId),
     });
     s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    // Any alarm of this account, in this stack's partition and region, and nothing else
+    const thisAccountsAlarms = {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':cloudwatch:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':alarm:*',
+        ],
+      ],
+    };
     // Only this account's alarms may use the key (no confused deputy), and no grant without that condition
     const keyStatements = Object.values(s.template.findResources('AWS::KMS::Key')).flatMap(
       (key) => key.Properties.KeyPolicy.Statement as Array<Record<string, unknown>>,
@@ -198,7 +213,7 @@ describe('Infrastructure variant: alarm e-mails', () => {
         Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
         Condition: {
           StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
-          ArnLike: { 'aws:SourceArn': expect.anything() },
+          ArnLike: { 'aws:SourceArn': thisAccountsAlarms },
         },
       }),
     ]);
@@ -221,7 +236,7 @@ describe('Infrastructure variant: alarm e-mails', () => {
             Resource: ref(topicId),
             Condition: {
               StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
-              ArnLike: { 'aws:SourceArn': Match.anyValue() },
+              ArnLike: { 'aws:SourceArn': Match.exact(thisAccountsAlarms) },
             },
           }),
         ]),
