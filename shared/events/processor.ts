@@ -328,7 +328,7 @@ export class RequestProcessor {
     const action = definition?.name ?? requestedAction;
     const lastAttempt = isLastAttempt(delivery);
     let published: ActionResult = result;
-    if (transient && delivery.redelivered && lastAttempt && !heldElsewhere) {
+    if (transient && delivery.redelivered && lastAttempt) {
       published = { ...result, message: gaveUpMessage(delivery.attempt, result.message) };
     }
     const detail = resultDetail(
