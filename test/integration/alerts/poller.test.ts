@@ -1,7 +1,7 @@
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, it as baseIt, beforeAll, describe, expect } from 'vitest';
 import { routeToNewQueue } from '../../../cli/local/aws-resources.ts';
 import { createPollerHandler } from '../../../shared/alerts/poller-handler.ts';
 import { EventBridgePublisher } from '../../../shared/alerts/publisher.ts';
@@ -17,25 +17,37 @@ import type {
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
-import type { Alert } from '../../emulator/index.ts';
+import type { Alert, Emulator } from '../../emulator/index.ts';
 import { createStateTable } from '../../helpers/dynamo.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
 import { drainQueue } from '../../helpers/queues.ts';
-import { credentialsFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
+import { credentialsFor, startTestEmulator } from '../../helpers/tanium.ts';
 
-const TABLE = 'tanium-tr-state';
-const BUS = 'tanium-tr-bus';
 const ALERTS_PATH = `${TR}/alerts`;
 
 const quiet: PollerLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 let moto: MotoServer;
-let emulator: Emulator;
 let dynamo: DynamoDBClient;
 let eventBridge: EventBridgeClient;
 let sqs: SQSClient;
-let queueUrl: string;
+
+/**
+ * What one test owns: its own emulator, and its own state table, bus, queue and rule in moto. A test that
+ * timed out may still be running (publishing, saving, paging, adding alerts); with nothing shared by
+ * name or object, what it still does cannot reach the next test's queue, table, emulator or assertions.
+ * The helpers take the world they work in as an argument, so nothing they build follows a later test's.
+ */
+interface World {
+  readonly emulator: Emulator;
+  readonly table: string;
+  readonly bus: string;
+  /** The queue Alert events are routed to (`routeToQueue`), and the rule that routes them. */
+  readonly queueName: string;
+}
+
+let worlds = 0;
 
 /** Forwards to EventBridge (moto) and remembers what went out, so tests can count without a queue. */
 class RecordingPublisher implements AlertPublisher {
@@ -44,7 +56,11 @@ class RecordingPublisher implements AlertPublisher {
   calls = 0;
   /** Throws after this call's PutEvents succeeded, as a crash before the checkpoint would. */
   crashAfterCall: number | undefined;
-  private readonly inner = new EventBridgePublisher(eventBridge, BUS);
+  private readonly inner: EventBridgePublisher;
+
+  constructor(world: World) {
+    this.inner = new EventBridgePublisher(eventBridge, world.bus);
+  }
 
   async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
     const outcome = await this.inner.publish(entries);
@@ -78,10 +94,10 @@ class HookedSource implements AlertSource {
   }
 }
 
-function env(overrides: Record<string, string> = {}) {
+function env(world: World, overrides: Record<string, string> = {}) {
   return {
-    STATE_TABLE: TABLE,
-    EVENT_BUS_NAME: BUS,
+    STATE_TABLE: world.table,
+    EVENT_BUS_NAME: world.bus,
     POLLER_FIRST_RUN_HOURS: '48',
     POLLER_PAGE_SIZE: '100',
     POLLER_MAX_REQUESTS_PER_RUN: '25',
@@ -90,10 +106,12 @@ function env(overrides: Record<string, string> = {}) {
 }
 
 function poller(
+  world: World,
   options: { env?: Record<string, string>; publisher?: AlertPublisher; source?: AlertSource } = {},
 ) {
+  const { emulator } = world;
   return createPollerHandler({
-    env: env(options.env),
+    env: env(world, options.env),
     credentials: async () => credentialsFor(emulator),
     dynamoDBClient: dynamo,
     eventBridgeClient: eventBridge,
@@ -105,8 +123,8 @@ function poller(
   });
 }
 
-function taniumSource(filterPairs: Array<[string, string]> = []): TaniumAlertSource {
-  return new TaniumAlertSource(new TaniumClient(credentialsFor(emulator)), filterPairs);
+function taniumSource(world: World, filterPairs: Array<[string, string]> = []): TaniumAlertSource {
+  return new TaniumAlertSource(new TaniumClient(credentialsFor(world.emulator)), filterPairs);
 }
 
 async function untilCaughtUp(handler: ReturnType<typeof poller>, max = 100): Promise<RunReport[]> {
@@ -143,12 +161,16 @@ type BusEvent = { source: string; 'detail-type': string; detail: Record<string, 
  * Routes Alert events to an SQS queue (a rule with a queue target). moto delivers to the queue slowly
  * (most of a second per PutEvents), so only the test that reads events back uses it.
  */
-async function routeToQueue(): Promise<void> {
+async function routeToQueue(world: World): Promise<string> {
   const queue = await routeToNewQueue(
     { sqs, eventBridge },
-    { bus: BUS, name: 'alerts', pattern: { source: ['tanium.threat-response'], 'detail-type': ['Alert'] } },
+    {
+      bus: world.bus,
+      name: world.queueName,
+      pattern: { source: ['tanium.threat-response'], 'detail-type': ['Alert'] },
+    },
   );
-  queueUrl = queue.url;
+  return queue.url;
 }
 
 beforeAll(async () => {
@@ -157,27 +179,45 @@ beforeAll(async () => {
   dynamo = new DynamoDBClient({});
   eventBridge = new EventBridgeClient({});
   sqs = new SQSClient({});
-  emulator = await startTestEmulator({ seed: false });
 });
 
 afterAll(async () => {
-  await emulator?.close();
   dynamo?.destroy();
   eventBridge?.destroy();
   sqs?.destroy();
   await moto?.stop();
 });
 
-beforeEach(async () => {
-  emulator.reset({ seed: false });
-  clearSessionCache();
-  await resetMoto(moto.endpoint);
-  await createStateTable(dynamo, TABLE);
-  await eventBridge.send(new CreateEventBusCommand({ Name: BUS }));
+const it = baseIt.extend<{ world: World }>({
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from this pattern
+  world: async ({}, use) => {
+    const n = ++worlds;
+    const emulator = await startTestEmulator({ seed: false });
+    try {
+      clearSessionCache();
+      // Also drops an earlier test's table, bus, queue and rule: a test still running finds them gone.
+      await resetMoto(moto.endpoint);
+      const world: World = {
+        emulator,
+        table: `tanium-tr-state-${n}`,
+        bus: `tanium-tr-bus-${n}`,
+        queueName: `alerts-${n}`,
+      };
+      await createStateTable(dynamo, world.table);
+      await eventBridge.send(new CreateEventBusCommand({ Name: world.bus }));
+      await use(world);
+    } finally {
+      // Closes its connections too: a test still running after its timeout gets errors from Tanium.
+      await emulator.close();
+    }
+  },
 });
 
 describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
-  it('delivers each alert once as an Alert event with parsed details, and saves its state', async () => {
+  it('delivers each alert once as an Alert event with parsed details, and saves its state', async ({
+    world,
+  }) => {
+    const { emulator } = world;
     // Prepare
     const now = emulator.clock.now();
     const alerts = [
@@ -188,8 +228,8 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
         { createdAt: now - 50, details: null },
       ]),
     ];
-    await routeToQueue();
-    const handler = poller();
+    const queueUrl = await routeToQueue(world);
+    const handler = poller(world);
     // Act
     const report = await handler({}, lambdaContext());
     const events = await drainQueue<BusEvent>(sqs, queueUrl);
@@ -213,13 +253,14 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(typeof good.path).toBe('string');
     expect(events.filter((e) => e.detail.details === null)).toHaveLength(2);
     const item = await dynamo.send(
-      new GetItemCommand({ TableName: TABLE, Key: { id: { S: 'poller#default' } } }),
+      new GetItemCommand({ TableName: world.table, Key: { id: { S: 'poller#default' } } }),
     );
     expect(item.Item?.floor?.N).toBeDefined();
     expect(item.Item?.expiration).toBeUndefined();
   });
 
-  it('skips an entry of the list that is not an alert, and publishes the others', async () => {
+  it('skips an entry of the list that is not an alert, and publishes the others', async ({ world }) => {
+    const { emulator } = world;
     // Prepare: Tanium lists a null between two alerts
     const now = emulator.clock.now();
     const alert = (id: number, ago: number) => ({
@@ -235,10 +276,10 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
       shape: 'plain',
       message: JSON.stringify({ data: [alert(2, 1000), null, alert(1, 2000)], meta: { filteredCount: 3 } }),
     });
-    await routeToQueue();
+    const queueUrl = await routeToQueue(world);
 
     // Act
-    const report = await poller()({}, lambdaContext());
+    const report = await poller(world)({}, lambdaContext());
     const events = await drainQueue<BusEvent>(sqs, queueUrl);
 
     // Assess: not a run that fails until Tanium drops the entry
@@ -246,17 +287,20 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(sortedIds(events.map((e) => e.detail as { id: number }))).toEqual([1, 2]);
   });
 
-  it('fails with what to do when its saved state cannot be read, without calling Tanium', async () => {
+  it('fails with what to do when its saved state cannot be read, without calling Tanium', async ({
+    world,
+  }) => {
+    const { emulator } = world;
     // Prepare
     await dynamo.send(
       new PutItemCommand({
-        TableName: TABLE,
+        TableName: world.table,
         Item: { id: { S: 'poller#default' }, version: { N: '3' }, floor: { N: '1' }, recent: { S: '[[1,' } },
       }),
     );
     emulator.clearRequests();
     // Act
-    const failure = await poller()({}, lambdaContext()).then(
+    const failure = await poller(world)({}, lambdaContext()).then(
       () => undefined,
       (error: Error) => error.message,
     );
@@ -267,7 +311,10 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(emulator.requests).toEqual([]);
   });
 
-  it("reads a page of alerts up to a tenth of the function's memory, and fails a larger one by name", async () => {
+  it("reads a page of alerts up to a tenth of the function's memory, and fails a larger one by name", async ({
+    world,
+  }) => {
+    const { emulator } = world;
     // Prepare: ten alerts of 1.5 MB each, 15 MB in one page: over a tenth of 128 MiB (13.4 MB)
     emulator.state.alerts.add(
       Array.from({ length: 10 }, (_, i) => ({
@@ -276,11 +323,17 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     );
 
     // Act
-    const small = await poller({ env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128' } })({}, lambdaContext()).then(
+    const small = await poller(world, { env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128' } })(
+      {},
+      lambdaContext(),
+    ).then(
       () => undefined,
       (error: Error) => error.message,
     );
-    const large = await poller({ env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024' } })({}, lambdaContext());
+    const large = await poller(world, { env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024' } })(
+      {},
+      lambdaContext(),
+    );
 
     // Assess
     expect(small).toMatch(
@@ -289,10 +342,11 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(large.published).toBe(10);
   });
 
-  it('needs one Tanium request per run in the steady state', async () => {
+  it('needs one Tanium request per run in the steady state', async ({ world }) => {
+    const { emulator } = world;
     // Prepare
     emulator.state.alerts.addBacklog(500, 1000);
-    const handler = poller();
+    const handler = poller(world);
     await untilCaughtUp(handler);
     emulator.clearRequests();
     // Act
@@ -303,13 +357,16 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(reports.every((r) => r.published === 0)).toBe(true);
   });
 
-  it('drains a backlog oldest first over several runs while alerts keep arriving, bursting and being pruned', async () => {
+  it('drains a backlog oldest first over several runs while alerts keep arriving, bursting and being pruned', async ({
+    world,
+  }) => {
+    const { emulator } = world;
     // Prepare
     const backlog = emulator.state.alerts.addBacklog(3000, 1000);
     const all = new Map<number, Alert>(emulator.state.alerts.all().map((a) => [a.id, a]));
     expect(backlog).toBe(3000);
     const pruned = new Set<number>();
-    const source = new HookedSource(taniumSource(), (page) => {
+    const source = new HookedSource(taniumSource(world), (page) => {
       emulator.clock.advance(700);
       const arrived =
         page % 3 === 0
@@ -324,12 +381,12 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
         for (const id of before) if (!emulator.state.alerts.get(id)) pruned.add(id);
       }
     });
-    const publisher = new RecordingPublisher();
-    const handler = poller({ source, publisher });
+    const publisher = new RecordingPublisher(world);
+    const handler = poller(world, { source, publisher });
     // Act
     const during: RunReport[] = [];
     for (let run = 0; run < 8; run++) during.push(await handler({}, lambdaContext()));
-    const after = await untilCaughtUp(poller({ source: taniumSource(), publisher }));
+    const after = await untilCaughtUp(poller(world, { source: taniumSource(world), publisher }));
     // Assess
     expect(during.every((r) => r.taniumRequests <= 25)).toBe(true);
     expect(during.some((r) => r.stoppedBy === 'request_limit')).toBe(true);
@@ -341,14 +398,15 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(missing).toEqual([]);
   });
 
-  it('carries on after Tanium errors mid-walk, without losing or repeating alerts', async () => {
+  it('carries on after Tanium errors mid-walk, without losing or repeating alerts', async ({ world }) => {
+    const { emulator } = world;
     // Prepare
     emulator.state.alerts.addBacklog(1500, 1000);
-    const source = new HookedSource(taniumSource(), (page) => {
+    const source = new HookedSource(taniumSource(world), (page) => {
       if (page === 6) emulator.faults.add({ path: ALERTS_PATH, kind: 'status', status: 500, times: 1 });
     });
-    const publisher = new RecordingPublisher();
-    const handler = poller({ source, publisher });
+    const publisher = new RecordingPublisher(world);
+    const handler = poller(world, { source, publisher });
     // Act
     const failure = await handler({}, lambdaContext()).then(
       () => undefined,
@@ -362,12 +420,15 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(sorted(publisher.ids)).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
   });
 
-  it('re-publishes at most one batch after a crash between PutEvents and the checkpoint', async () => {
+  it('re-publishes at most one batch after a crash between PutEvents and the checkpoint', async ({
+    world,
+  }) => {
+    const { emulator } = world;
     // Prepare
     emulator.state.alerts.addBacklog(400, 1000);
-    const publisher = new RecordingPublisher();
+    const publisher = new RecordingPublisher(world);
     publisher.crashAfterCall = 7;
-    const handler = poller({ publisher });
+    const handler = poller(world, { publisher });
     // Act
     await expect(handler({}, lambdaContext())).rejects.toThrow();
     await untilCaughtUp(handler);
@@ -378,13 +439,14 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(sorted(new Set(publisher.ids))).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
   });
 
-  it('lets two concurrent pollers on one table publish each alert once between them', async () => {
+  it('lets two concurrent pollers on one table publish each alert once between them', async ({ world }) => {
+    const { emulator } = world;
     // Prepare
     emulator.state.alerts.addBacklog(1200, 1000);
-    const publisherA = new RecordingPublisher();
-    const publisherB = new RecordingPublisher();
-    const a = poller({ publisher: publisherA, env: { POLLER_MAX_REQUESTS_PER_RUN: '10' } });
-    const b = poller({ publisher: publisherB, env: { POLLER_MAX_REQUESTS_PER_RUN: '10' } });
+    const publisherA = new RecordingPublisher(world);
+    const publisherB = new RecordingPublisher(world);
+    const a = poller(world, { publisher: publisherA, env: { POLLER_MAX_REQUESTS_PER_RUN: '10' } });
+    const b = poller(world, { publisher: publisherB, env: { POLLER_MAX_REQUESTS_PER_RUN: '10' } });
     // Slow alert pages keep every run open long enough for the other poller to meet its lease.
     emulator.faults.add({ method: 'GET', path: ALERTS_PATH, kind: 'delay', ms: 30 });
     // Act
@@ -402,11 +464,14 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(sorted(union)).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
   });
 
-  it('applies the filters, adds intel doc names, and publishes without a name when its look-up fails', async () => {
+  it('applies the filters, adds intel doc names, and publishes without a name when its look-up fails', async ({
+    world,
+  }) => {
+    const { emulator } = world;
     // Prepare
     emulator.state.alerts.addBacklog(200, 1000);
-    const publisher = new RecordingPublisher();
-    const handler = poller({
+    const publisher = new RecordingPublisher(world);
+    const handler = poller(world, {
       publisher,
       env: {
         POLLER_FILTER_STATE: 'unresolved,inprogress',
