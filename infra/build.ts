@@ -1,6 +1,6 @@
-import { type App, Validations } from 'aws-cdk-lib';
+import { Annotations, type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { assertNoClashes } from './environment-clashes.ts';
+import { assertNoCertainClashes, nameClashes } from './environment-clashes.ts';
 import { type EnvironmentOverrides, resolveEnvironment } from './environments.ts';
 import { TaniumThreatResponseStack } from './stack.ts';
 
@@ -19,7 +19,11 @@ export function buildApp(
   overrides: EnvironmentOverrides = {},
 ): TaniumThreatResponseStack {
   const config = resolveEnvironment(envName, overrides);
-  assertNoClashes(config);
+  const clashes = nameClashes(config, {
+    account: process.env.CDK_DEFAULT_ACCOUNT,
+    region: process.env.CDK_DEFAULT_REGION,
+  });
+  assertNoCertainClashes(config.name, clashes);
   const stack = new TaniumThreatResponseStack(app, stackName(config.name), {
     config,
     env: {
@@ -27,6 +31,8 @@ export function buildApp(
       region: config.region ?? process.env.CDK_DEFAULT_REGION,
     },
   });
+  // Deployed with different profiles, such environments are apart: said, not refused.
+  for (const clash of clashes.possible) Annotations.of(stack).addWarningV2('tanium:shared-name', clash);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return stack;
 }

@@ -21,24 +21,49 @@ const UNIQUE: ReadonlyArray<readonly [string, (config: EnvironmentConfig) => str
   ],
 ];
 
-/** An environment naming no account (or region) deploys wherever the caller's credentials point. */
-function mayShareTarget(a: EnvironmentConfig, b: EnvironmentConfig): boolean {
-  const same = (x: string | undefined, y: string | undefined) =>
-    x === undefined || y === undefined || x === y;
-  return same(a.account, b.account) && same(a.region, b.region);
+/** Where the environment being synthesized goes when it names no account or region: the CLI's defaults. */
+export interface DefaultTarget {
+  account?: string | undefined;
+  region?: string | undefined;
 }
 
 /**
- * Throws when `config` (the environment being synthesized) shares a name that must be unique with
- * another declared environment that may deploy to the same account and region. Environments that do not
- * resolve are left to their own synthesis to report.
+ * Whether two environments deploy to the same account and region: `same` when both are known and
+ * equal, `apart` when either differs, `maybe` when one is unknown (an environment naming no account is
+ * deployed wherever its deployer's profile points, which may be another account).
  */
-export function assertNoClashes(
+function sharedTarget(
+  ours: { account?: string | undefined; region?: string | undefined },
+  theirs: EnvironmentConfig,
+): 'same' | 'apart' | 'maybe' {
+  const compare = (x: string | undefined, y: string | undefined) =>
+    x === undefined || y === undefined ? 'maybe' : x === y ? 'same' : 'apart';
+  const account = compare(ours.account, theirs.account);
+  const region = compare(ours.region, theirs.region);
+  if (account === 'apart' || region === 'apart') return 'apart';
+  return account === 'same' && region === 'same' ? 'same' : 'maybe';
+}
+
+export interface NameClashes {
+  /** With an environment known to deploy to the same account and region. */
+  certain: string[];
+  /** With an environment that may, depending on the profiles they are deployed with. */
+  possible: string[];
+}
+
+/**
+ * The names `config` (the environment being synthesized) shares with other declared environments that
+ * must be unique per account and region. Environments that do not resolve are left to their own
+ * synthesis to report.
+ */
+export function nameClashes(
   config: EnvironmentConfig,
+  defaults: DefaultTarget = {},
   declarations: Readonly<Record<string, EnvironmentDeclaration>> = ENVIRONMENTS,
   overridesOf: (name: string) => EnvironmentOverrides = () => ({}),
-): void {
-  const problems: string[] = [];
+): NameClashes {
+  const clashes: NameClashes = { certain: [], possible: [] };
+  const ours = { account: config.account ?? defaults.account, region: config.region ?? defaults.region };
   for (const other of Object.keys(declarations)) {
     if (other === config.name) continue;
     let resolved: EnvironmentConfig;
@@ -47,19 +72,28 @@ export function assertNoClashes(
     } catch {
       continue;
     }
-    if (!mayShareTarget(config, resolved)) continue;
+    const target = sharedTarget(ours, resolved);
+    if (target === 'apart') continue;
     for (const [setting, read] of UNIQUE) {
-      const ours = read(config);
-      if (ours !== undefined && ours === read(resolved)) {
-        problems.push(
-          `${setting} '${ours}' is also environment '${other}'s, which may deploy to the same account and region`,
-        );
-      }
+      const value = read(config);
+      if (value === undefined || value !== read(resolved)) continue;
+      const where =
+        target === 'same'
+          ? 'deploys to the same account and region'
+          : 'may deploy to the same account and region';
+      (target === 'same' ? clashes.certain : clashes.possible).push(
+        `${setting} '${value}' is also environment '${other}'s, which ${where}`,
+      );
     }
   }
-  if (problems.length > 0) {
+  return clashes;
+}
+
+/** Throws on the certain clashes of `clashes` (see nameClashes). */
+export function assertNoCertainClashes(name: string, clashes: NameClashes): void {
+  if (clashes.certain.length > 0) {
     throw new EnvironmentError(
-      `Invalid configuration for environment '${config.name}': ${problems.join('; ')}`,
+      `Invalid configuration for environment '${name}': ${clashes.certain.join('; ')}`,
     );
   }
 }

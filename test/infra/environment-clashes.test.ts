@@ -1,42 +1,80 @@
 import { describe, expect, it } from 'vitest';
-import { assertNoClashes } from '../../infra/environment-clashes.ts';
+import { assertNoCertainClashes, nameClashes } from '../../infra/environment-clashes.ts';
 import { ENVIRONMENTS, type EnvironmentDeclaration, resolveEnvironment } from '../../infra/environments.ts';
 
-function clashesOf(name: string, declarations: Record<string, EnvironmentDeclaration>): string {
-  try {
-    assertNoClashes(resolveEnvironment(name, {}, declarations), declarations);
-  } catch (error) {
-    return (error as Error).message;
-  }
-  return '';
+/** prod's names, copied by 'soc'; where each deploys is added per test. */
+function declarationsWith(prod: Partial<EnvironmentDeclaration>, soc: Partial<EnvironmentDeclaration>) {
+  return {
+    prod: { eventBusName: 'tanium-tr', credentials: { mode: 'create', secretName: 'tanium/tr' }, ...prod },
+    soc: {
+      eventBusName: 'tanium-tr',
+      metricsNamespace: 'TaniumThreatResponse/prod',
+      credentials: { mode: 'create', secretName: 'tanium/tr' },
+      ...soc,
+    },
+  } as Record<string, EnvironmentDeclaration>;
 }
 
 describe('Environments: names unique per account and region', () => {
-  it('accepts the declared environments', () => {
+  it('finds no clash among the declared environments', () => {
     for (const name of Object.keys(ENVIRONMENTS)) {
-      expect(() => assertNoClashes(resolveEnvironment(name))).not.toThrow();
+      expect(nameClashes(resolveEnvironment(name))).toEqual({ certain: [], possible: [] });
     }
   });
 
   it('refuses a bus name, metrics namespace or secret name another environment has in the same place', () => {
-    // Prepare: 'soc' copies prod's names; neither names an account, so both may land in the same one
-    const declarations: Record<string, EnvironmentDeclaration> = {
-      prod: { eventBusName: 'tanium-tr', credentials: { mode: 'create', secretName: 'tanium/tr' } },
-      soc: {
-        eventBusName: 'tanium-tr',
-        metricsNamespace: 'TaniumThreatResponse/prod',
-        credentials: { mode: 'create', secretName: 'tanium/tr' },
-      },
-    };
+    // Prepare
+    const place = { account: '111122223333', region: 'eu-west-1' };
+    const declarations = declarationsWith(place, place);
 
     // Act
-    const message = clashesOf('soc', declarations);
+    const clashes = nameClashes(resolveEnvironment('soc', {}, declarations), {}, declarations);
+    const refusal = (() => {
+      try {
+        assertNoCertainClashes('soc', clashes);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
 
     // Assess
-    expect(message).toMatch(/^Invalid configuration for environment 'soc': /);
-    expect(message).toContain("eventBusName 'tanium-tr' is also environment 'prod's");
-    expect(message).toContain("metricsNamespace 'TaniumThreatResponse/prod' is also environment 'prod's");
-    expect(message).toContain("credentials.secretName 'tanium/tr' is also environment 'prod's");
+    expect(clashes.possible).toEqual([]);
+    expect(refusal).toMatch(/^Invalid configuration for environment 'soc': /);
+    for (const [setting, value] of [
+      ['eventBusName', 'tanium-tr'],
+      ['metricsNamespace', 'TaniumThreatResponse/prod'],
+      ['credentials.secretName', 'tanium/tr'],
+    ]) {
+      expect(refusal).toContain(
+        `${setting} '${value}' is also environment 'prod's, which deploys to the same account and region`,
+      );
+    }
+  });
+
+  it('only warns of the same names when an environment names no account: its profile decides', () => {
+    // Prepare: prod names its account; soc is deployed with the CLI's default profile
+    const declarations = declarationsWith({ account: '111122223333', region: 'eu-west-1' }, {});
+
+    // Act
+    const unknown = nameClashes(resolveEnvironment('soc', {}, declarations), {}, declarations);
+    const sameProfile = nameClashes(
+      resolveEnvironment('soc', {}, declarations),
+      { account: '111122223333', region: 'eu-west-1' },
+      declarations,
+    );
+    const otherProfile = nameClashes(
+      resolveEnvironment('soc', {}, declarations),
+      { account: '444455556666', region: 'eu-west-1' },
+      declarations,
+    );
+
+    // Assess: the profile's account is where soc goes, so the same one is a certain clash
+    expect(unknown.certain).toEqual([]);
+    expect(unknown.possible).toHaveLength(3);
+    expect(unknown.possible[0]).toContain('which may deploy to the same account and region');
+    expect(sameProfile.certain).toHaveLength(3);
+    expect(otherProfile).toEqual({ certain: [], possible: [] });
   });
 
   it('lets environments in different accounts or regions share names', () => {
@@ -63,6 +101,11 @@ describe('Environments: names unique per account and region', () => {
     };
 
     // Act and assess
-    for (const name of Object.keys(declarations)) expect(clashesOf(name, declarations)).toBe('');
+    for (const name of Object.keys(declarations)) {
+      expect(nameClashes(resolveEnvironment(name, {}, declarations), {}, declarations)).toEqual({
+        certain: [],
+        possible: [],
+      });
+    }
   });
 });
