@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { findAction } from '../actions/table.ts';
 import type { Family } from '../actions/types.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
@@ -171,7 +172,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             // SQS always gives a message id; a hand-made event (a console test) may not.
             const parsed = parseMessageBody(record.body, usableId(record.messageId) ?? randomUUID());
             const info = delivery(attempt, true);
-            const disposition = await (parsed.ok
+            // Only a mutating action keeps an idempotency record a later delivery would meet.
+            const mutating = parsed.ok && findAction(parsed.request.action)?.readOnly === false;
+            const disposition = await (mutating
               ? turns.run(parsed.request.requestId, () => processor.process(parsed, info))
               : processor.process(parsed, info));
             if (publishes(disposition)) {

@@ -1,5 +1,6 @@
 /**
- * Runs the deliveries of one request that share an SQS batch one after another, in the batch's order.
+ * Runs the deliveries of one (mutating) request that share an SQS batch one after another, in the
+ * batch's order.
  * Run side by side, the later one would meet the earlier one's in-progress idempotency record and go back
  * to the queue for its whole visibility timeout (the record's expiry is unknown to it); run after, it
  * replays the stored result at once. Deliveries of different requests still run concurrently.

@@ -1877,6 +1877,30 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand)).toEqual([]);
   });
 
+  it('runs deliveries of one read-only request in a batch side by side: nothing of theirs is recorded', async () => {
+    // Prepare: every list waits inside Tanium until released
+    const releases: Array<() => void> = [];
+    request.mockImplementation(
+      () => new Promise((resolve) => releases.push(() => resolve(taniumResponse(CONNECTIONS)))),
+    );
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const invocation = handler(
+      sqsEvent(
+        sqsRecord(listConnections('req-read'), { messageId: 'msg-first' }),
+        sqsRecord(listConnections('req-read'), { messageId: 'msg-again' }),
+      ),
+      lambdaContext(),
+    );
+    await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(2));
+    for (const release of releases) release();
+
+    // Assess: both were in Tanium at once, and both published
+    expect(await invocation).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toHaveLength(2);
+  });
+
   it('runs the later delivery of a request in a batch itself when the earlier one failed transiently', async () => {
     // Prepare
     request.mockRejectedValueOnce(transient());
