@@ -6,7 +6,7 @@ import { Vault } from '../shared/vault/vault.ts';
 /** The vault of a run and the get file cap that goes with it, read together from one environment. */
 type RunVault = Required<Pick<ActionContext, 'vault' | 'getFileMaxBytes'>>;
 
-let shared: RunVault | undefined;
+let shared: { vault: RunVault; from: string } | undefined;
 let stopped = false;
 
 /**
@@ -15,21 +15,23 @@ let stopped = false;
  */
 export function stopCliVault(): void {
   stopped = true;
-  shared?.vault.stopAll();
+  shared?.vault.vault.stopAll();
 }
 
 /**
  * The run's vault over VAULT_BUCKET (and VAULT_SPOOL_MAX_BYTES), created on first use, with the
- * GET_FILE_MAX_BYTES get file applies: the settings the evidence function reads, read the same way.
+ * GET_FILE_MAX_BYTES get file applies: the settings the evidence function reads, read the same way. A
+ * later run in the same process with other settings gets a vault of its own.
  */
 export function cliVault(env: NodeJS.ProcessEnv = process.env): RunVault {
-  if (shared) return shared;
   const settings = loadVaultSettings(env);
+  const from = JSON.stringify(settings);
+  if (shared?.from === from) return shared.vault;
   if (!settings.vaultBucket) {
     throw new ConfigError('VAULT_BUCKET is not set: the vault bucket is needed to store files');
   }
   const vault = new Vault({ bucket: settings.vaultBucket, spoolMaxBytes: settings.vaultSpoolMaxBytes });
   if (stopped) vault.stopAll();
-  shared = { vault, getFileMaxBytes: settings.getFileMaxBytes };
-  return shared;
+  shared = { vault: { vault, getFileMaxBytes: settings.getFileMaxBytes }, from };
+  return shared.vault;
 }

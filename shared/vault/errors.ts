@@ -31,8 +31,8 @@ export function archiveContentTooLarge(maxBytes: number): TooLargeError {
 }
 
 /**
- * Not `instanceof S3ServiceException`: the SDK also puts `$metadata` on an error whose answer it could
- * not parse (a proxy's HTML page instead of S3's XML), and that status is what tells what went wrong.
+ * Any error the S3 client throws, not only S3's own answers: a timeout or a reset is told by its name,
+ * and an answer's HTTP status is added when the error carries one.
  */
 type WithResponseMetadata = { $metadata?: { httpStatusCode?: number } };
 

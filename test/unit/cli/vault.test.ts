@@ -19,4 +19,16 @@ describe('The vault of a CLI run', () => {
     expect(store).toMatchObject({ kind: 'vault', message: 'The vault was stopped: this process is exiting' });
     expect(getFileMaxBytes).toBe(2048);
   });
+
+  it('is the same for runs with the same settings, and another for runs with other settings', () => {
+    // Act
+    const first = cliVault({ VAULT_BUCKET: 'vault-a', GET_FILE_MAX_BYTES: '100' });
+    const again = cliVault({ VAULT_BUCKET: 'vault-a', GET_FILE_MAX_BYTES: '100' });
+    const other = cliVault({ VAULT_BUCKET: 'vault-b', GET_FILE_MAX_BYTES: '200' });
+
+    // Assess
+    expect(again).toBe(first);
+    expect(other.vault).not.toBe(first.vault);
+    expect(other.getFileMaxBytes).toBe(200);
+  });
 });
