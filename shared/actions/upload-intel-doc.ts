@@ -54,6 +54,27 @@ function isEmptyPayload(payload: unknown): boolean {
   return typeof payload === 'object' && Object.keys(payload).length === 0;
 }
 
+/** The document to upload: its text and name, or a vault id and the name given, if any. */
+type IntelDocument = { text: string; name: string } | { vaultId: string; name: string | undefined };
+
+/** Every rule checked before the vault or Tanium is touched, in the contract's order. */
+function documentOf(params: {
+  intel_doc?: string | undefined;
+  vault_id?: string | undefined;
+  file_name?: string | undefined;
+}): IntelDocument {
+  const { intel_doc: text, vault_id: vaultId, file_name: name } = params;
+  if (text !== undefined && vaultId !== undefined) throw new ValidationError(NOT_BOTH);
+  if (vaultId === undefined) {
+    if (name === undefined || text === undefined) throw new ValidationError(DOC_AND_NAME);
+    if (!isPlainFileName(name)) throw new ValidationError(NOT_PLAIN);
+    return { text, name };
+  }
+  if (!VAULT_ID.test(vaultId)) throw new ValidationError(BAD_VAULT_ID);
+  if (name !== undefined && !isPlainFileName(name)) throw new ValidationError(NOT_PLAIN);
+  return { vaultId: vaultId.toLowerCase(), name };
+}
+
 export const uploadIntelDoc = defineAction({
   name: ACTION,
   id: 'upload_intel_doc',
@@ -73,24 +94,16 @@ export const uploadIntelDoc = defineAction({
     }),
   },
   async run(ctx, params) {
-    // Every rule is checked before the vault or Tanium is touched, in the contract's order.
-    if (params.intel_doc !== undefined && params.vault_id !== undefined) throw new ValidationError(NOT_BOTH);
-    if (params.vault_id === undefined && (params.file_name === undefined || params.intel_doc === undefined)) {
-      throw new ValidationError(DOC_AND_NAME);
-    }
-    if (params.vault_id !== undefined && !VAULT_ID.test(params.vault_id))
-      throw new ValidationError(BAD_VAULT_ID);
-    if (params.file_name !== undefined && !isPlainFileName(params.file_name))
-      throw new ValidationError(NOT_PLAIN);
-
+    const document = documentOf(params);
     let body: Buffer;
-    let name = params.file_name;
-    if (params.intel_doc !== undefined) {
-      body = Buffer.from(params.intel_doc, 'utf8');
+    let name: string;
+    if ('text' in document) {
+      name = document.name;
+      body = Buffer.from(document.text, 'utf8');
       if (body.length > MAX_BYTES)
         throw new TooLargeError(`Intel document is larger than ${MAX_BYTES} bytes`);
     } else {
-      const vaultId = params.vault_id!.toLowerCase();
+      const { vaultId } = document;
       if (!ctx.vault)
         throw new ConfigError('upload intel doc needs the vault for vault_id: set VAULT_BUCKET');
       // A failed read fails the action: posting an empty or partial body would replace a real document.
@@ -101,7 +114,9 @@ export const uploadIntelDoc = defineAction({
         });
       }
       body = source.bytes;
-      if (name === undefined) {
+      if (document.name !== undefined) {
+        name = document.name;
+      } else {
         // The contract's messages, with why: the caller gave no file_name and may not know that only
         // files stored by get file carry a name.
         if (source.name === undefined || source.name === '')
@@ -122,7 +137,7 @@ export const uploadIntelDoc = defineAction({
       path: `${TR}/intels`,
       body,
       contentType: 'application/octet-stream',
-      headers: { 'content-disposition': intelDocDisposition(name!) },
+      headers: { 'content-disposition': intelDocDisposition(name) },
       deadline: ctx.deadline,
       action: ACTION,
       permission: INTELS_WRITE,
