@@ -32,6 +32,7 @@ import {
 import { acknowledgeWildcardResource } from './nag.ts';
 import { pollIntervalMinutes } from './poller-schedule.ts';
 import { pollerSettingsEnvironment } from './poller-settings.ts';
+import { serviceLimitProblems } from './service-limits.ts';
 
 /** Feature flags this stack relies on, set on the stack so they hold whatever cdk.json says. */
 const FEATURE_FLAGS = {
@@ -250,6 +251,7 @@ export class TaniumThreatResponseStack extends Stack {
     poller.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
     this.functions['alert-poller'] = poller;
     this.busPolicy();
+    this.node.addValidation({ validate: () => serviceLimitProblems(this) });
 
     this.pollerScheduleDlq = new sqs.Queue(this, 'PollerScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
