@@ -19,8 +19,6 @@ import { type MotoServer, startMoto } from '../../helpers/moto.ts';
 
 const BUCKET = 'vault-deadline-test';
 const MiB = 1024 * 1024;
-/** How long a part stays in flight after the deadline: longer than the vault may take to give up. */
-const PART_HELD_MS = 1_500;
 
 let moto: MotoServer;
 let s3: S3Client;
@@ -48,28 +46,26 @@ async function bucketState(bucket = BUCKET): Promise<{ keys: string[]; uploads: 
 }
 
 /**
- * A client of its own on moto whose `commands` S3 holds until `heldMs` after the deadline: before the
- * request is sent (a slow S3), or, `answered`, after S3 has done the work (an answer that comes late).
+ * A client of its own on moto whose `commands` S3 holds, before the request is sent (a slow S3), until
+ * `heldMs` after the deadline. `sent` has one promise per held call, settled once S3 answered it.
  */
 function holdingClient(
   commands: string[],
   deadline: number,
   heldMs: number,
-  { answered = false }: { answered?: boolean } = {},
-): S3Client {
+): { client: S3Client; sent: Promise<unknown>[] } {
   const client = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
-  const hold = () => delay(Math.max(0, deadline - Date.now()) + heldMs);
+  const sent: Promise<unknown>[] = [];
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      const held = commands.includes(context.commandName ?? '');
-      if (held && !answered) await hold();
-      const result = await next(args);
-      if (held && answered) await hold();
-      return result;
+      if (!commands.includes(context.commandName ?? '')) return next(args);
+      const call = delay(Math.max(0, deadline - Date.now()) + heldMs).then(() => next(args));
+      sent.push(call);
+      return call;
     },
     { step: 'finalizeRequest', name: 'hold' },
   );
-  return client;
+  return { client, sent };
 }
 
 /** A call to a held command: the abort signal it was sent with, and whether it has settled. */
@@ -137,10 +133,12 @@ function gatedClient(
 }
 
 /**
- * How long a test gives the vault to reach its held call: the deadline comes after that call is made,
- * and only the test's release ends the hold, so the test's outcome does not depend on this margin.
+ * How long a test gives the vault to reach its held call, so that the deadline comes after that call is
+ * made: the vault gets there within about 50 ms of the store starting on the streamed path, and within
+ * about 300 ms on the spooled one (12 MiB written and hashed first). Only the test's release ends a
+ * gated hold, so nothing else depends on this margin.
  */
-const REACH_HELD_CALL_MS = 3_000;
+const REACH_HELD_CALL_MS = 1_000;
 
 const DEADLINE_PASSED =
   'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished';
@@ -152,22 +150,26 @@ function store(vault: Vault, body: Buffer, fileName: string, deadline: number) {
 
 describe('Vault: the invocation deadline in the middle of a spooled upload', () => {
   it('aborts the multipart upload before failing, though a part is still in flight', async () => {
-    // Prepare: every part is held in flight until well after the deadline, as a slow S3 would
-    const deadline = Date.now() + 2_000;
-    const slow = holdingClient(['UploadPartCommand'], deadline, PART_HELD_MS);
-    const vault = new Vault({ bucket: BUCKET, client: slow, spoolDir });
+    // Prepare: every part is held in flight until the test lets it go, as a slow S3 would
     const body = randomBytes(12 * MiB);
+    const slow = gatedClient(['UploadPartCommand']);
+    const vault = new Vault({ bucket: BUCKET, client: slow.client, spoolDir });
+    const deadline = Date.now() + REACH_HELD_CALL_MS;
 
     // Act
     const error = await failure(store(vault, body, 'memory.dmp', deadline));
+    const parts = slow.held.map((call) => [call.abortedWhenSent, call.settled]);
     const whenFailed = await bucketState();
-    await delay(PART_HELD_MS + 500);
+    await slow.release();
     const afterwards = await bucketState();
 
-    // Assess: nothing waits on the parts lib-storage still has in flight, or on a later cleanup
+    // Assess: nothing waits on the parts lib-storage still has in flight (they were all still held when
+    // the store failed), or on a later cleanup; the parts S3 gets afterwards store nothing
     expect(error).toBeInstanceOf(VaultError);
     expect(error.message).toBe(DEADLINE_PASSED);
     expect(error).toMatchObject({ retryable: true });
+    expect(parts.length).toBeGreaterThan(0);
+    expect(parts.every(([abortedWhenSent, settled]) => !abortedWhenSent && !settled)).toBe(true);
     expect(whenFailed).toEqual({ keys: [], uploads: 0 });
     expect(afterwards).toEqual({ keys: [], uploads: 0 });
     expect(readdirSync(spoolDir)).toEqual([]);
@@ -175,13 +177,14 @@ describe('Vault: the invocation deadline in the middle of a spooled upload', () 
 
   it('fails within the cleanup bound of the deadline when S3 holds the abort too', async () => {
     // Prepare: a client of its own whose parts and abort are both held until the test releases them
-    const deadline = Date.now() + REACH_HELD_CALL_MS;
+    const body = randomBytes(12 * MiB);
     const slow = gatedClient(['UploadPartCommand', 'AbortMultipartUploadCommand']);
     const vault = new Vault({ bucket: BUCKET, client: slow.client, spoolDir });
+    const deadline = Date.now() + REACH_HELD_CALL_MS;
 
     try {
       // Act
-      const error = await failure(store(vault, randomBytes(12 * MiB), 'pagefile.sys', deadline));
+      const error = await failure(store(vault, body, 'pagefile.sys', deadline));
       const parts = slow.held.filter((call) => call.command === 'UploadPartCommand');
       const aborts = slow.held.filter((call) => call.command === 'AbortMultipartUploadCommand');
 
@@ -205,12 +208,13 @@ describe('Vault: the invocation deadline after a streamed upload', () => {
     // a bucket of its own, since the test above leaves its parts to the lifecycle rule
     const bucket = `${BUCKET}-streamed`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const body = randomBytes(2 * MiB);
     const deadline = Date.now() + REACH_HELD_CALL_MS;
     const slow = gatedClient(['CopyObjectCommand']);
     const vault = new Vault({ bucket, client: slow.client, spoolDir, spoolMaxBytes: 0 });
 
     // Act
-    const error = await failure(store(vault, randomBytes(2 * MiB), 'hiberfil.sys', deadline));
+    const error = await failure(store(vault, body, 'hiberfil.sys', deadline));
     const [copy] = slow.held;
     const copyHeldAtFailure = copy?.settled === false;
     const whenFailed = await bucketState(bucket);
@@ -235,16 +239,19 @@ describe('Vault: the deadline and S3 requests already under way on the streamed 
     // Prepare: a file of one part, whose PutObject S3 takes until just after the deadline to store
     const bucket = `${BUCKET}-put`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const deadline = Date.now() + 1_000;
+    const body = randomBytes(MiB);
+    const deadline = Date.now() + REACH_HELD_CALL_MS;
     const slow = holdingClient(['PutObjectCommand'], deadline, CLEANUP_WAIT_MS / 2);
-    const vault = new Vault({ bucket, client: slow, spoolDir, spoolMaxBytes: 0 });
+    const vault = new Vault({ bucket, client: slow.client, spoolDir, spoolMaxBytes: 0 });
 
-    // Act
-    const error = await failure(store(vault, randomBytes(MiB), 'small.bin', deadline));
-    await delay(CLEANUP_WAIT_MS * 2);
+    // Act: the state is read once S3 has answered the PutObject, so one that landed after the delete
+    // of incoming/ would be seen
+    const error = await failure(store(vault, body, 'small.bin', deadline));
+    await Promise.allSettled(slow.sent);
 
     // Assess
     expect(error.message).toBe(DEADLINE_PASSED);
+    expect(slow.sent).toHaveLength(1);
     expect(await bucketState(bucket)).toEqual({ keys: [], uploads: 0 });
   });
 
@@ -252,13 +259,14 @@ describe('Vault: the deadline and S3 requests already under way on the streamed 
     // Prepare: the copy to vault/<sha1> is done at once; its answer comes well after the deadline
     const bucket = `${BUCKET}-late-answer`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const body = randomBytes(MiB);
     const deadline = Date.now() + REACH_HELD_CALL_MS;
     const slow = gatedClient(['CopyObjectCommand'], { answered: true });
     const vault = new Vault({ bucket, client: slow.client, spoolDir, spoolMaxBytes: 0 });
 
     try {
       // Act
-      const stored = await store(vault, randomBytes(MiB), 'late.bin', deadline);
+      const stored = await store(vault, body, 'late.bin', deadline);
       const [copy] = slow.held;
 
       // Assess: reported stored without waiting for the held answer, which the deadline cancelled
