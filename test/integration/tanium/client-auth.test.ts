@@ -3,6 +3,7 @@ import { credentialFingerprint } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
 import { causedByDeadline, LoginError } from '../../../shared/tanium/errors.ts';
+import { MIN_ATTEMPT_MS } from '../../../shared/tanium/retry-policy.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import {
   MAX_REMEMBERED_SESSIONS,
@@ -130,13 +131,14 @@ describe('Tanium client: authentication', () => {
   });
 
   it('reuses the session another request already renewed instead of logging in again', async () => {
-    // Prepare: B leaves with the expired session and is answered only after A has logged in again
+    // Prepare: B leaves with the expired session and is answered only after A has logged in again (three
+    // exchanges on the loopback, a few milliseconds, well within B's delay)
     const client = clientFor(emulator, { auth: 'password' });
     await client.request(STATUS);
     emulator.expireAllSessions();
     emulator.clearRequests();
     const CONNS = `${TR}/conns`;
-    emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'delay', ms: 1500 });
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'delay', ms: 300 });
 
     // Act
     const requestB = client.request({ method: 'GET', path: CONNS });
@@ -160,7 +162,7 @@ describe('Tanium client: authentication', () => {
     const client = clientFor(emulator, { auth: 'both' });
     emulator.expireToken();
     const CONNS = `${TR}/conns`;
-    emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'delay', ms: 500 });
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'delay', ms: 300 });
 
     // Act
     const slow = client.request({ method: 'GET', path: CONNS });
@@ -463,8 +465,10 @@ describe('Tanium client: authentication', () => {
     emulator.faults.add({ method: 'POST', path: LOGIN, times: 1, kind: 'delay', ms: 4000 });
     const client = clientFor(emulator, { auth: 'password' });
 
-    // Act
-    const error = await taniumFailure(client.request({ ...STATUS, deadline: Date.now() + 1500 }));
+    // Act: a deadline that leaves the login just enough time to start
+    const error = await taniumFailure(
+      client.request({ ...STATUS, deadline: Date.now() + MIN_ATTEMPT_MS + 200 }),
+    );
 
     // Assess: the alert poller takes it for the end of its time for reading, not for a Tanium failure
     expect(error).toBeInstanceOf(LoginError);

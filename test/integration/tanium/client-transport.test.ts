@@ -14,6 +14,7 @@ import {
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
+import { MIN_ATTEMPT_MS } from '../../../shared/tanium/retry-policy.ts';
 import { MAX_URL_CHARS, query, segment, TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
@@ -28,6 +29,11 @@ import {
 } from '../../helpers/tanium.ts';
 
 const CONNS = `${TR}/conns`;
+/**
+ * A deadline that leaves an attempt just enough time to start (none starts with less than
+ * MIN_ATTEMPT_MS left): a test that waits for the deadline to cut a request waits no longer than that.
+ */
+const JUST_OVER_MIN_ATTEMPT_MS = MIN_ATTEMPT_MS + 200;
 
 /**
  * A port on 127.0.0.1 whose SYNs go unanswered: its listener's thread is blocked, so it never accepts,
@@ -48,10 +54,12 @@ async function unansweredPort(): Promise<{ port: number; close(): Promise<void> 
   for (;;) {
     const socket = connect(port, '127.0.0.1').on('error', () => undefined);
     fillers.push(socket);
-    const connected = await Promise.race([
-      once(socket, 'connect').then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(resolve, 1000, false)),
-    ]);
+    let connected = false;
+    socket.once('connect', () => (connected = true));
+    // A loopback connect the kernel accepts completes at once; one turn of the event loop after the
+    // timer (its poll phase) hears of it even when the loop was held up past the timer.
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setImmediate(resolve));
     if (!connected) break;
   }
   return {
@@ -419,10 +427,15 @@ describe('Tanium client: transport, retries and responses', () => {
 
   describe('timeouts', () => {
     it('stops waiting for headers after timeout_seconds and retries a GET', async () => {
-      // Prepare
+      // Prepare: the first and last of the three attempts time out (1 s, the least timeout_seconds
+      // takes), the one between is reset, so the timeout is waited out only where the test needs it: once
+      // to see a timed-out GET retried, once to see how the last attempt's timeout is reported.
       // Well past the timeout: a loaded machine runs both timers late, and a close margin let the answer win.
+      emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'delay', ms: 3000 });
+      emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'resetBeforeHeaders' });
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'delay', ms: 3000 });
-      const client = clientFor(emulator, { secret: { timeout_seconds: 1 } });
+      const logger = capturingLogger();
+      const client = clientFor(emulator, { secret: { timeout_seconds: 1 }, logger });
 
       // Act
       const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
@@ -433,6 +446,10 @@ describe('Tanium client: transport, retries and responses', () => {
         `Error connecting to server: no response from 127.0.0.1 within 1 s (GET ${CONNS})`,
       );
       expect(emulator.requestCount({ path: CONNS })).toBe(3);
+      const retries = logger.lines
+        .map((line) => JSON.parse(line) as { message: string; failure?: string })
+        .filter((line) => line.message === 'Retrying Tanium request after a transport failure');
+      expect(retries.map((line) => line.failure)).toEqual(['response_timeout', 'reset']);
     });
 
     it('cuts an attempt at the invocation deadline', async () => {
@@ -442,7 +459,7 @@ describe('Tanium client: transport, retries and responses', () => {
 
       // Act
       const error = await taniumFailure(
-        client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 1500 }),
+        client.request({ method: 'GET', path: CONNS, deadline: Date.now() + JUST_OVER_MIN_ATTEMPT_MS }),
       );
       const sent = emulator.requests.filter((entry) => entry.path === CONNS);
 
@@ -463,7 +480,12 @@ describe('Tanium client: transport, retries and responses', () => {
 
       // Act
       const error = await taniumFailure(
-        client.request({ method: 'POST', path: CONNS, json: { target: {} }, deadline: Date.now() + 1500 }),
+        client.request({
+          method: 'POST',
+          path: CONNS,
+          json: { target: {} },
+          deadline: Date.now() + JUST_OVER_MIN_ATTEMPT_MS,
+        }),
       );
 
       // Assess: never "nothing was sent", which would let a caller run the write again
@@ -504,7 +526,7 @@ describe('Tanium client: transport, retries and responses', () => {
         const client = clientFor(emulator, { secret: { base_url: silent.url.replace('http:', 'https:') } });
         try {
           // Act
-          const error = await requestWithin(client, method, 1500);
+          const error = await requestWithin(client, method, JUST_OVER_MIN_ATTEMPT_MS);
 
           // Assess: cut by the deadline while the handshake was still pending ("nothing was sent" comes
           // only from there), not ended by the 10 s connect timeout, which reads as a request cut mid-way
@@ -522,7 +544,7 @@ describe('Tanium client: transport, retries and responses', () => {
       const warnings: Error[] = [];
       const onWarning = (warning: Error) => warnings.push(warning);
       process.on('warning', onWarning);
-      const deadline = Date.now() + 1500;
+      const deadline = Date.now() + JUST_OVER_MIN_ATTEMPT_MS;
       // Act
       const errors = await Promise.all(
         Array.from({ length: 15 }, () =>
