@@ -361,10 +361,14 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     world,
   }) => {
     const { emulator } = world;
-    // Prepare
-    const backlog = emulator.state.alerts.addBacklog(3000, 1000);
+    // Prepare: at 10 requests a run (of 100 alerts a page), a backlog of 1,200 takes more than one run
+    // to drain, as 3,000 did at 25, with less than half the PutEvents; spread over the same 50 minutes,
+    // so the pruning below reaches as far into it; pruned every 7 pages, so it still comes mid-walk in the
+    // first run
+    const limits = { POLLER_MAX_REQUESTS_PER_RUN: '10' };
+    const backlog = emulator.state.alerts.addBacklog(1200, 2500);
     const all = new Map<number, Alert>(emulator.state.alerts.all().map((a) => [a.id, a]));
-    expect(backlog).toBe(3000);
+    expect(backlog).toBe(1200);
     const pruned = new Set<number>();
     const source = new HookedSource(taniumSource(world), (page) => {
       emulator.clock.advance(700);
@@ -375,20 +379,20 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
             ? emulator.state.alerts.addOutOfOrder(3, 100)
             : [];
       for (const alert of arrived) all.set(alert.id, alert);
-      if (page % 17 === 0) {
+      if (page % 7 === 0) {
         const before = new Set(emulator.state.alerts.all().map((a) => a.id));
         emulator.pruneAlerts(3000 * 1000 - page * 2000);
         for (const id of before) if (!emulator.state.alerts.get(id)) pruned.add(id);
       }
     });
     const publisher = new RecordingPublisher(world);
-    const handler = poller(world, { source, publisher });
+    const handler = poller(world, { source, publisher, env: limits });
     // Act
     const during: RunReport[] = [];
     for (let run = 0; run < 8; run++) during.push(await handler({}, lambdaContext()));
-    const after = await untilCaughtUp(poller(world, { source: taniumSource(world), publisher }));
+    const after = await untilCaughtUp(poller(world, { source: taniumSource(world), publisher, env: limits }));
     // Assess
-    expect(during.every((r) => r.taniumRequests <= 25)).toBe(true);
+    expect(during.every((r) => r.taniumRequests <= 10)).toBe(true);
     expect(during.some((r) => r.stoppedBy === 'request_limit')).toBe(true);
     expect(after.at(-1)?.status).toBe('caught_up');
     expect(duplicates(publisher.ids)).toEqual([]);
