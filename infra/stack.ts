@@ -320,7 +320,18 @@ export class TaniumThreatResponseStack extends Stack {
       this.monitoring.watchReplacedResults(pascalCase(family), family);
       this.monitoring.watchUnpublishedResults(pascalCase(family), family);
       this.monitoring.watchServiceFailures(pascalCase(family), family);
+      this.monitoring.watchUndeliveredRequests(
+        pascalCase(family),
+        this.queues[family].rule,
+        config.eventBusName,
+      );
+      this.monitoring.watchDestinationFailures(pascalCase(family), this.functions[family]);
     }
+    this.monitoring.watchUndeliveredRequests(
+      'UnroutedRequests',
+      this.unroutedRequestsRule,
+      config.eventBusName,
+    );
     for (const family of MUTATING_FAMILIES) {
       this.monitoring.watchUnrecordedResults(pascalCase(family), family, mutatingActionNames(family));
     }

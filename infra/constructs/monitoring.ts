@@ -1,6 +1,7 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -140,6 +141,47 @@ export class Monitoring extends Construct {
           period: Duration.minutes(5),
           statistic: 'Maximum',
         }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /**
+   * Requests the bus could deliver neither to the family queue nor to its DLQ (a request near the 1 MB
+   * event limit, whose delivered event adds an envelope; a broken queue policy): EventBridge drops them,
+   * with no result and nothing in any queue. Custom-bus rule metrics carry the bus name too.
+   */
+  watchUndeliveredRequests(id: string, rule: events.IRule, busName: string): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, `${id}UndeliveredAlarm`, {
+        alarmDescription: `Requests matched by ${rule.ruleName} reached neither their queue nor its dead-letter queue: they are lost`,
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/Events',
+          metricName: 'InvocationsFailedToBeSentToDlq',
+          dimensionsMap: { EventBusName: busName, RuleName: rule.ruleName },
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /**
+   * Asynchronous invocations that failed every attempt and could not be handed to the on-failure
+   * destination (the family's DLQ) either: the request is lost, with no result.
+   */
+  watchDestinationFailures(id: string, fn: TaniumFunction): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, `${id}DestinationFailuresAlarm`, {
+        alarmDescription: `Failed asynchronous invocations of ${fn.functionName} that could not reach its dead-letter queue: they are lost`,
+        metric: fn.metric('DestinationDeliveryFailures', { period: Duration.minutes(5), statistic: 'Sum' }),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,

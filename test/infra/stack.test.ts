@@ -910,10 +910,11 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         TreatMissingData: 'breaching',
       });
       // A DLQ alarm per family and for the schedule; an error, a queue age, a replaced results, an
-      // unpublished results and a service failures alarm per family; one per family with mutating
-      // actions; and five for the poller (lag, dropped alerts, alerts without id, repeated failures,
-      // stopped).
-      expect(alarms()).toHaveLength(6 * FAMILIES.length + MUTATING_FAMILIES.length + 6);
+      // unpublished results, a service failures, an undelivered requests and a destination failures
+      // alarm per family, and an undelivered requests one for the unrouted-requests rule; one per
+      // family with mutating actions; and five for the poller (lag, dropped alerts, alerts without id,
+      // repeated failures, stopped).
+      expect(alarms()).toHaveLength(8 * FAMILIES.length + MUTATING_FAMILIES.length + 7);
     });
 
     it('notifies the alarm topic when the environment has one', () => {
