@@ -53,10 +53,16 @@ export const SETTING_DEFAULTS = {
   metricsNamespace: 'TaniumThreatResponse',
 } as const;
 
+/**
+ * The largest GET_FILE_MAX_BYTES: 100 GiB. The vault's upload parts grow with the cap (S3 takes 10,000
+ * parts), and so does the memory they hold; no function downloads more in its 15 minutes anyway.
+ */
+export const MAX_GET_FILE_BYTES = 100 * 1024 ** 3;
+
 /** The variables the vault and get file read: all the CLI needs of the function configuration. */
 const vaultEnvironmentShape = {
   VAULT_BUCKET: envText,
-  GET_FILE_MAX_BYTES: envInteger(1, Number.MAX_SAFE_INTEGER),
+  GET_FILE_MAX_BYTES: envInteger(1, MAX_GET_FILE_BYTES),
   VAULT_SPOOL_MAX_BYTES: envInteger(0, Number.MAX_SAFE_INTEGER),
 };
 

@@ -81,6 +81,12 @@ describe('Function settings', () => {
     expect(() => loadVaultSettings({ GET_FILE_MAX_BYTES: '12MB' })).toThrow(
       /GET_FILE_MAX_BYTES must be a whole number/,
     );
+    expect(loadVaultSettings({ GET_FILE_MAX_BYTES: String(100 * 1024 ** 3) }).getFileMaxBytes).toBe(
+      107_374_182_400,
+    );
+    expect(() => loadVaultSettings({ GET_FILE_MAX_BYTES: String(100 * 1024 ** 3 + 1) })).toThrow(
+      /GET_FILE_MAX_BYTES must be a whole number from 1 to 107374182400/,
+    );
   });
 
   it('uses the defaults when variables are unset or blank', () => {
@@ -110,7 +116,7 @@ describe('Function settings', () => {
     // Assess
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(
-      'Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; QUEUE_VISIBILITY_TIMEOUT_SECONDS must be a whole number from 0 to 43200; GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991',
+      'Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; QUEUE_VISIBILITY_TIMEOUT_SECONDS must be a whole number from 0 to 43200; GET_FILE_MAX_BYTES must be a whole number from 1 to 107374182400; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991',
     );
   });
 
@@ -136,7 +142,7 @@ describe('Function settings', () => {
       kind: 'config',
       retryable: true,
       message:
-        "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991; fix the function's environment",
+        "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 107374182400; VAULT_SPOOL_MAX_BYTES must be a whole number from 0 to 9007199254740991; fix the function's environment",
     });
   });
 

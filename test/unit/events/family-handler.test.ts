@@ -2698,7 +2698,7 @@ describe('Family handler: container state, logs and metrics', () => {
       env: { ...ENV, GET_FILE_MAX_BYTES: '512MB' },
     });
     const expected =
-      "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 9007199254740991; fix the function's environment";
+      "Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 107374182400; fix the function's environment";
 
     // Act
     const first = await handler(
