@@ -134,17 +134,12 @@ export class Monitoring extends Construct {
 
   /** Any message in a dead-letter queue is work that was not done. */
   watchDeadLetterQueue(id: string, queue: sqs.IQueue, what: string): cloudwatch.Alarm {
-    return this.add(
-      new cloudwatch.Alarm(this, `${id}DlqAlarm`, {
-        alarmDescription: `Messages in the dead-letter queue of ${what}`,
-        metric: queue.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(5),
-          statistic: 'Maximum',
-        }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    return this.whenAny(
+      `${id}DlqAlarm`,
+      `Messages in the dead-letter queue of ${what}`,
+      queue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
       }),
     );
   }
@@ -155,20 +150,15 @@ export class Monitoring extends Construct {
    * with no result and nothing in any queue. Custom-bus rule metrics carry the bus name too.
    */
   watchUndeliveredRequests(id: string, rule: events.IRule, busName: string): cloudwatch.Alarm {
-    return this.add(
-      new cloudwatch.Alarm(this, `${id}UndeliveredAlarm`, {
-        alarmDescription: `Requests matched by ${rule.ruleName} reached neither their queue nor its dead-letter queue: they are lost`,
-        metric: new cloudwatch.Metric({
-          namespace: 'AWS/Events',
-          metricName: 'InvocationsFailedToBeSentToDlq',
-          dimensionsMap: { EventBusName: busName, RuleName: rule.ruleName },
-          period: Duration.minutes(5),
-          statistic: 'Sum',
-        }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    return this.whenAny(
+      `${id}UndeliveredAlarm`,
+      `Requests matched by ${rule.ruleName} reached neither their queue nor its dead-letter queue: they are lost`,
+      new cloudwatch.Metric({
+        namespace: 'AWS/Events',
+        metricName: 'InvocationsFailedToBeSentToDlq',
+        dimensionsMap: { EventBusName: busName, RuleName: rule.ruleName },
+        period: Duration.minutes(5),
+        statistic: 'Sum',
       }),
     );
   }
@@ -178,15 +168,10 @@ export class Monitoring extends Construct {
    * destination (the family's DLQ) either: the request is lost, with no result.
    */
   watchDestinationFailures(id: string, fn: TaniumFunction): cloudwatch.Alarm {
-    return this.add(
-      new cloudwatch.Alarm(this, `${id}DestinationFailuresAlarm`, {
-        alarmDescription: `Failed asynchronous invocations of ${fn.functionName} that could not reach its dead-letter queue: they are lost`,
-        metric: fn.metric('DestinationDeliveryFailures', { period: Duration.minutes(5), statistic: 'Sum' }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    return this.whenAny(
+      `${id}DestinationFailuresAlarm`,
+      `Failed asynchronous invocations of ${fn.functionName} that could not reach its dead-letter queue: they are lost`,
+      fn.metric('DestinationDeliveryFailures', { period: Duration.minutes(5), statistic: 'Sum' }),
     );
   }
 
@@ -244,19 +229,14 @@ export class Monitoring extends Construct {
         }),
       ]),
     );
-    return this.add(
-      new cloudwatch.Alarm(this, `${id}UnrecordedResultsAlarm`, {
-        alarmDescription: `The ${service} function ran an action whose idempotency record it could not complete: a redelivery may call Tanium again (request ids in its log, error level)`,
-        metric: new cloudwatch.MathExpression({
-          expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
-          usingMetrics,
-          label: `${UNRECORDED_RESULTS_METRIC} (${service})`,
-          period: Duration.minutes(5),
-        }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    return this.whenAny(
+      `${id}UnrecordedResultsAlarm`,
+      `The ${service} function ran an action whose idempotency record it could not complete: a redelivery may call Tanium again (request ids in its log, error level)`,
+      new cloudwatch.MathExpression({
+        expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
+        usingMetrics,
+        label: `${UNRECORDED_RESULTS_METRIC} (${service})`,
+        period: Duration.minutes(5),
       }),
     );
   }
@@ -306,20 +286,15 @@ export class Monitoring extends Construct {
     metricName: string,
     description: string,
   ): cloudwatch.Alarm {
-    return this.add(
-      new cloudwatch.Alarm(this, `${id}${metricName}Alarm`, {
-        alarmDescription: description,
-        metric: new cloudwatch.Metric({
-          namespace: this.props.metricsNamespace,
-          metricName,
-          dimensionsMap: { service },
-          period: Duration.minutes(5),
-          statistic: 'Sum',
-        }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    return this.whenAny(
+      `${id}${metricName}Alarm`,
+      description,
+      new cloudwatch.Metric({
+        namespace: this.props.metricsNamespace,
+        metricName,
+        dimensionsMap: { service },
+        period: Duration.minutes(5),
+        statistic: 'Sum',
       }),
     );
   }
@@ -370,16 +345,7 @@ export class Monitoring extends Construct {
 
   /** Any alert counted in `metric` (a count the poller writes every run) is one to look at by hand. */
   private onAnyAlert(id: string, metric: string, description: string): cloudwatch.Alarm {
-    return this.add(
-      new cloudwatch.Alarm(this, id, {
-        alarmDescription: description,
-        metric: this.pollerMetric(metric, 'Sum'),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
+    return this.whenAny(id, description, this.pollerMetric(metric, 'Sum'));
   }
 
   /** No poll ran for three intervals (ten minutes at least): the schedule or the function is not working. */
@@ -408,6 +374,20 @@ export class Monitoring extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: window.evaluationPeriods,
         datapointsToAlarm: window.datapointsToAlarm,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /** An alarm on any occurrence within its period: each of these is work lost or done wrong. */
+  private whenAny(id: string, description: string, metric: cloudwatch.IMetric): cloudwatch.Alarm {
+    return this.add(
+      new cloudwatch.Alarm(this, id, {
+        alarmDescription: description,
+        metric,
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
