@@ -457,8 +457,10 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (config.account !== undefined && !ACCOUNT_ID.test(config.account)) {
     problems.push(`account must be a 12-digit AWS account id: got '${config.account}'`);
   }
-  for (const account of config.requestSenderAccounts) {
-    if (!ACCOUNT_ID.test(account)) {
+  for (const [index, account] of config.requestSenderAccounts.entries()) {
+    if (config.requestSenderAccounts.indexOf(account) !== index) {
+      problems.push(`requestSenderAccounts: '${account}' is listed twice`);
+    } else if (!ACCOUNT_ID.test(account)) {
       problems.push(`requestSenderAccounts: '${account}' is not a 12-digit AWS account id`);
     } else if (account === config.account) {
       // The account's own principals need no resource policy grant (their IAM policies decide).

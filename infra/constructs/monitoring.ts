@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as events from 'aws-cdk-lib/aws-events';
@@ -156,7 +156,8 @@ export class Monitoring extends Construct {
       new cloudwatch.Metric({
         namespace: 'AWS/Events',
         metricName: 'InvocationsFailedToBeSentToDlq',
-        dimensionsMap: { EventBusName: busName, RuleName: rule.ruleName },
+        // The Ref of a rule on a custom bus is `<bus>|<rule>`: the metric names the rule alone.
+        dimensionsMap: { EventBusName: busName, RuleName: Fn.select(1, Fn.split('|', rule.ruleName)) },
         period: Duration.minutes(5),
         statistic: 'Sum',
       }),

@@ -50,7 +50,8 @@ describe('Stack: alarms on requests lost before any queue holds them', () => {
     expect(watched).toEqual(
       rules.map((rule) => [
         { Name: 'EventBusName', Value: synthesized.config.eventBusName },
-        { Name: 'RuleName', Value: ref(rule) },
+        // A custom-bus rule's Ref is `<bus>|<rule>`; its metrics name the rule alone
+        { Name: 'RuleName', Value: { 'Fn::Select': [1, { 'Fn::Split': ['|', ref(rule)] }] } },
       ]),
     );
     expect(
