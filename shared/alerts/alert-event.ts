@@ -1,5 +1,10 @@
 import { jsonOr } from '../config/json-or.ts';
-import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from '../events/eventbridge-limits.ts';
+import {
+  entrySize,
+  MAX_ENTRIES_PER_CALL,
+  MAX_ENTRY_BYTES,
+  MAX_EVENT_BYTES,
+} from '../events/eventbridge-limits.ts';
 import { RESULT_SOURCE } from '../events/result.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
 import type { AlertEntry } from './types.ts';
@@ -90,11 +95,11 @@ function entryIfWritable(body: Record<string, unknown>, options: AlertEntryOptio
  */
 export function alertEntry(detail: Record<string, unknown>, options: AlertEntryOptions = {}): AlertEntry {
   const whole = entryIfWritable(detail, options);
-  if (whole && entrySize(whole) <= MAX_REQUEST_BYTES) return whole;
+  if (whole && entrySize(whole) <= MAX_EVENT_BYTES) return whole;
   const why = whole ? DETAILS_OMITTED : UNSERIALISABLE_OMITTED;
   const { details: _details, details_raw: _raw, ...rest } = detail;
   const lighter = entryIfWritable({ ...rest, details: null, details_omitted: why }, options);
-  if (lighter && entrySize(lighter) <= MAX_REQUEST_BYTES) return lighter;
+  if (lighter && entrySize(lighter) <= MAX_EVENT_BYTES) return lighter;
   return reducedAlertEntry(detail, why, options);
 }
 

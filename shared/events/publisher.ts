@@ -4,7 +4,7 @@ import { awsClientConfig } from '../config/aws-client-config.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
-import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from './eventbridge-limits.ts';
+import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES, MAX_EVENT_BYTES } from './eventbridge-limits.ts';
 import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from './put-events.ts';
 import {
   markReplacement,
@@ -145,7 +145,7 @@ export class EventBridgeResultSink implements ResultSink {
       // JSON.stringify overflows the call stack on a value nested thousands deep.
       throw new Unserialisable(error);
     }
-    if (entrySize(whole) <= MAX_ENTRY_BYTES) return { entry: whole, returned: detail };
+    if (entrySize(whole) <= MAX_EVENT_BYTES) return { entry: whole, returned: detail };
     if (!this.store) {
       throw new ConfigError(
         `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
@@ -169,7 +169,7 @@ export class EventBridgeResultSink implements ResultSink {
     const returnable = Buffer.byteLength(whole.Detail ?? '') <= MAX_RESPONSE_BYTES;
     const { data: _data, ...withoutData } = detail;
     const referenced = this.published({ ...withoutData, dataRef });
-    if (entrySize(referenced.entry) <= MAX_ENTRY_BYTES) {
+    if (entrySize(referenced.entry) <= MAX_EVENT_BYTES) {
       return returnable ? { ...referenced, returned: detail } : referenced;
     }
     // Huge parameters, context or summary: the event keeps what identifies the request, `parameter`
@@ -242,7 +242,7 @@ export class EventBridgeResultSink implements ResultSink {
     let outcome: EntryOutcome | undefined;
     for (const event of events) {
       outcome = this.published(event);
-      if (entrySize(outcome.entry) <= MAX_ENTRY_BYTES) return outcome;
+      if (entrySize(outcome.entry) <= MAX_EVENT_BYTES) return outcome;
     }
     return outcome!;
   }

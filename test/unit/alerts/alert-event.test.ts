@@ -9,6 +9,7 @@ import {
   MAX_REQUEST_BYTES,
   UNSERIALISABLE_OMITTED,
 } from '../../../shared/alerts/alert-event.ts';
+import { MAX_EVENT_BYTES } from '../../../shared/events/eventbridge-limits.ts';
 
 const processDetails = JSON.stringify({
   match: {
@@ -94,13 +95,29 @@ describe('Alert event: entry', () => {
     expect(entrySize(entry)).toBe(14 + ALERT_SOURCE.length + ALERT_DETAIL_TYPE.length + 8);
   });
 
+  it('drops details from an alert that fits a PutEvents entry but not the room a target needs', () => {
+    // Prepare: an entry 512 bytes under EventBridge's limit, inside the 1 KiB left for the envelope
+    const small = alertEntry({ id: 6, guid: 'g6', path: 'p', details: { blob: '' } });
+    const blob = 'x'.repeat(MAX_REQUEST_BYTES - 512 - entrySize(small));
+
+    // Act
+    const entry = alertEntry({ id: 6, guid: 'g6', path: 'p', details: { blob } });
+
+    // Assess
+    expect(JSON.parse(entry.Detail)).toMatchObject({
+      id: 6,
+      details: null,
+      details_omitted: DETAILS_OMITTED,
+    });
+  });
+
   it('drops details from an alert too big for one PutEvents call, keeping the identifying fields', () => {
     // Prepare
     const huge = { match: { type: 'process', blob: 'x'.repeat(MAX_REQUEST_BYTES) } };
     // Act
     const entry = alertEntry({ id: 5, guid: 'g5', path: 'p', details: huge, details_raw: undefined });
     // Assess
-    expect(entrySize(entry)).toBeLessThanOrEqual(MAX_REQUEST_BYTES);
+    expect(entrySize(entry)).toBeLessThanOrEqual(MAX_EVENT_BYTES);
     expect(JSON.parse(entry.Detail)).toEqual({
       id: 5,
       guid: 'g5',
@@ -158,7 +175,7 @@ describe('Alert event: values too deep to serialise', () => {
     // Act
     const entry = alertEntry(detail);
     // Assess
-    expect(entrySize(entry)).toBeLessThanOrEqual(MAX_REQUEST_BYTES);
+    expect(entrySize(entry)).toBeLessThanOrEqual(MAX_EVENT_BYTES);
     expect(JSON.parse(entry.Detail)).toEqual({
       id: 8,
       computerName: 'x'.repeat(1024),

@@ -1,7 +1,7 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { entrySize, MAX_ENTRY_BYTES } from '../../../shared/events/eventbridge-limits.ts';
+import { entrySize, MAX_ENTRY_BYTES, MAX_EVENT_BYTES } from '../../../shared/events/eventbridge-limits.ts';
 import { EventBridgeResultSink, MAX_HOLD_MS } from '../../../shared/events/publisher.ts';
 import { type ResultDetail, replacementOf } from '../../../shared/events/result.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
@@ -99,7 +99,7 @@ describe('Result publishing', () => {
     expect(size).toBe(14 + 3 + 2 + 8);
   });
 
-  it('publishes an entry of exactly the limit as it is', async () => {
+  it('publishes an entry of exactly the limit as it is, and stores one a byte over it', async () => {
     // Prepare
     const store = storeWith(async () => ({ bucket: 'b', key: 'k', bytes: 0 }));
     const sink = new EventBridgeResultSink({
@@ -113,14 +113,22 @@ describe('Result publishing', () => {
       DetailType: 'Action Result',
       Detail: JSON.stringify(base),
     });
-    const exact = detail({ data: ['x'.repeat(MAX_ENTRY_BYTES - overhead)] });
+    // The limit leaves 1 KiB of EventBridge's 256 KiB for the envelope a target receives
+    expect(MAX_EVENT_BYTES).toBe(MAX_ENTRY_BYTES - 1024);
+    const exact = detail({ data: ['x'.repeat(MAX_EVENT_BYTES - overhead)] });
+    const over = detail({ requestId: 'req-over', data: ['x'.repeat(MAX_EVENT_BYTES - overhead + 1)] });
 
     // Act
     await sink.publish(exact);
+    await sink.publish(over);
 
     // Assess
-    expect(store.keys).toEqual([]);
-    expect(publishedDetails(eventBridge)).toEqual([exact]);
+    expect(store.keys).toHaveLength(1);
+    expect(publishedDetails(eventBridge)[0]).toEqual(exact);
+    expect(publishedDetails(eventBridge)[1]).toMatchObject({
+      requestId: 'req-over',
+      dataRef: { bucket: 'b' },
+    });
   });
 
   it('keeps only what identifies the request when parameters or context alone exceed the limit', async () => {
@@ -178,7 +186,7 @@ describe('Result publishing', () => {
 
     // Assess
     const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
-    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_EVENT_BYTES);
     expect(publishedDetails(eventBridge)[0]).toMatchObject({
       status: 'success',
       parameter: {},
@@ -203,7 +211,7 @@ describe('Result publishing', () => {
 
     // Assess
     const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
-    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_EVENT_BYTES);
     const [published] = publishedDetails(eventBridge);
     expect(published).toMatchObject({
       requestId: `${'r'.repeat(255)}…`,
@@ -307,7 +315,7 @@ describe('Result publishing', () => {
 
     // Assess
     const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
-    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_EVENT_BYTES);
     const [published] = publishedDetails(eventBridge);
     expect(published).toMatchObject({
       requestId: 'req-1',
@@ -430,7 +438,7 @@ describe('Result publishing', () => {
 
     // Assess: stored whole and referenced, as any result too large for an event
     const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
-    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    expect(entrySize(entry ?? {})).toBeLessThanOrEqual(MAX_EVENT_BYTES);
     expect(store.keys).toHaveLength(1);
     expect(published).toMatchObject({ status: 'failed', data: [] });
     expect(publishedDetails(eventBridge)[0]).toMatchObject({ status: 'failed', dataRef: expect.any(Object) });
