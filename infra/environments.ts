@@ -458,8 +458,12 @@ function validateEnvironment(config: EnvironmentConfig): void {
     problems.push(`account must be a 12-digit AWS account id: got '${config.account}'`);
   }
   for (const [index, account] of config.requestSenderAccounts.entries()) {
-    if (config.requestSenderAccounts.indexOf(account) !== index) {
-      problems.push(`requestSenderAccounts: '${account}' is listed twice`);
+    const first = config.requestSenderAccounts.indexOf(account);
+    if (first !== index) {
+      // Once per account, however many times it is listed.
+      if (config.requestSenderAccounts.indexOf(account, first + 1) === index) {
+        problems.push(`requestSenderAccounts: '${account}' is listed more than once`);
+      }
     } else if (!ACCOUNT_ID.test(account)) {
       problems.push(`requestSenderAccounts: '${account}' is not a 12-digit AWS account id`);
     } else if (account === config.account) {

@@ -15,7 +15,7 @@ const DEPLOY_TIME_VALUE = 'x'.repeat(256);
 /** The pseudo parameters, at their longest. */
 const PSEUDO_PARAMETERS: Record<string, string> = {
   'AWS::Partition': 'aws-us-gov',
-  'AWS::Region': 'ap-southeast-5',
+  'AWS::Region': 'us-isof-south-1',
   'AWS::AccountId': '123456789012',
   'AWS::URLSuffix': 'amazonaws.com.cn',
 };

@@ -145,19 +145,21 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * Requests the bus could deliver neither to the family queue nor to its DLQ (a request near the 1 MB
-   * event limit, whose delivered event adds an envelope; a broken queue policy): EventBridge drops them,
+   * Requests the bus could deliver neither to the family queue nor to its DLQ (a request near the event
+   * size limit, whose delivered event adds an envelope; a broken queue policy): EventBridge drops them,
    * with no result and nothing in any queue. Custom-bus rule metrics carry the bus name too.
    */
   watchUndeliveredRequests(id: string, rule: events.IRule, busName: string): cloudwatch.Alarm {
+    // The metric names the rule alone: the last part of its ARN (`...:rule/<bus>/<rule>`), where the
+    // rule's Ref would be `<bus>|<rule>`.
+    const ruleName = Fn.select(2, Fn.split('/', rule.ruleArn));
     return this.whenAny(
       `${id}UndeliveredAlarm`,
-      `Requests matched by ${rule.ruleName} reached neither their queue nor its dead-letter queue: they are lost`,
+      `Requests matched by ${ruleName} reached neither their queue nor its dead-letter queue: they are lost`,
       new cloudwatch.Metric({
         namespace: 'AWS/Events',
         metricName: 'InvocationsFailedToBeSentToDlq',
-        // The Ref of a rule on a custom bus is `<bus>|<rule>`: the metric names the rule alone.
-        dimensionsMap: { EventBusName: busName, RuleName: Fn.select(1, Fn.split('|', rule.ruleName)) },
+        dimensionsMap: { EventBusName: busName, RuleName: ruleName },
         period: Duration.minutes(5),
         statistic: 'Sum',
       }),

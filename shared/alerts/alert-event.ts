@@ -10,7 +10,7 @@ import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts
 import type { AlertEntry } from './types.ts';
 
 export { entrySize, MAX_ENTRIES_PER_CALL };
-/** PutEvents limit for a call: the sum of its entries' sizes (and so for one entry). */
+/** PutEvents limit for a call: the sum of its entries' sizes (one alert is at most MAX_EVENT_BYTES). */
 export const MAX_REQUEST_BYTES = MAX_ENTRY_BYTES;
 
 /** The source of every event the stack publishes, results and alerts alike. */
@@ -90,7 +90,7 @@ function entryIfWritable(body: Record<string, unknown>, options: AlertEntryOptio
 }
 
 /**
- * An entry for one alert. An alert too big for a PutEvents call, or too deeply nested to serialise, loses
+ * An entry for one alert. An alert too big for an event (MAX_EVENT_BYTES), or too deeply nested to serialise, loses
  * its `details` (and then every field but the identifying ones) rather than blocking the poller forever.
  */
 export function alertEntry(detail: Record<string, unknown>, options: AlertEntryOptions = {}): AlertEntry {

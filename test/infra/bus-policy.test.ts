@@ -58,7 +58,7 @@ describe('Bus policy: request senders in other accounts', () => {
       try {
         resolveEnvironment('dev', {
           account: '111122223333',
-          requestSenderAccounts: ['4444', '111122223333', '444455556666', '444455556666'],
+          requestSenderAccounts: ['4444', '111122223333', '444455556666', '444455556666', '444455556666'],
         });
       } catch (error) {
         return (error as Error).message;
@@ -69,6 +69,6 @@ describe('Bus policy: request senders in other accounts', () => {
     // Assess
     expect(problems).toContain("requestSenderAccounts: '4444' is not a 12-digit AWS account id");
     expect(problems).toContain("requestSenderAccounts: '111122223333' is the stack's own account");
-    expect(problems).toContain("requestSenderAccounts: '444455556666' is listed twice");
+    expect(problems.split("'444455556666' is listed more than once")).toHaveLength(2);
   });
 });

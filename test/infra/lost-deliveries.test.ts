@@ -50,8 +50,11 @@ describe('Stack: alarms on requests lost before any queue holds them', () => {
     expect(watched).toEqual(
       rules.map((rule) => [
         { Name: 'EventBusName', Value: synthesized.config.eventBusName },
-        // A custom-bus rule's Ref is `<bus>|<rule>`; its metrics name the rule alone
-        { Name: 'RuleName', Value: { 'Fn::Select': [1, { 'Fn::Split': ['|', ref(rule)] }] } },
+        // The rule's own name: the last part of its ARN (its Ref would be `<bus>|<rule>`)
+        {
+          Name: 'RuleName',
+          Value: { 'Fn::Select': [2, { 'Fn::Split': ['/', { 'Fn::GetAtt': [ref(rule).Ref, 'Arn'] }] }] },
+        },
       ]),
     );
     expect(
