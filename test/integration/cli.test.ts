@@ -167,26 +167,34 @@ describe('Command line: tanium-tr against the emulator started from the command 
     });
   });
 
+  /** `tanium-tr run get file` of the emulator's seeded file, as the spawned tests run it. */
+  const GET_FILE = [BIN, 'run', 'get file', '--param', 'file_id=79478f3e-061b-4b59-a99a-349415df99a0'];
+
+  /** The process environment of a spawned get file: the emulator's credentials, S3 at `endpoint`. */
+  function getFileEnv(endpoint: string, extra: Record<string, string>): NodeJS.ProcessEnv {
+    return {
+      ...withoutAwsOverrides(process.env),
+      ...env,
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      ...extra,
+    };
+  }
+
   it('stores get file evidence in the vault bucket named by VAULT_BUCKET, run as its own process', async () => {
     // Prepare: the vault bucket in moto; a process of its own, the whole way a user runs it, with the AWS
     // SDK reading its environment
     const s3 = motoS3(moto.endpoint);
     try {
       await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault' }));
-      const aws = {
-        AWS_ENDPOINT_URL: moto.endpoint,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'testing',
-        AWS_SECRET_ACCESS_KEY: 'testing',
-        VAULT_BUCKET: 'cli-vault',
-      };
 
       // Act
-      const run = spawnSync(
-        process.execPath,
-        [BIN, 'run', 'get file', '--param', 'file_id=79478f3e-061b-4b59-a99a-349415df99a0', '--json'],
-        { env: { ...withoutAwsOverrides(process.env), ...env, ...aws }, encoding: 'utf8' },
-      );
+      const run = spawnSync(process.execPath, [...GET_FILE, '--json'], {
+        env: getFileEnv(moto.endpoint, { VAULT_BUCKET: 'cli-vault' }),
+        encoding: 'utf8',
+      });
 
       // Assess
       expect(run.status).toBe(0);
@@ -205,21 +213,13 @@ describe('Command line: tanium-tr against the emulator started from the command 
 
   it('caps get file at GET_FILE_MAX_BYTES, as the evidence function does', () => {
     // Prepare: an S3 that answers nothing; the cap refuses the archive before the vault sends a request
-    const aws = {
-      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
+    const capped = getFileEnv('http://127.0.0.1:9', {
       VAULT_BUCKET: 'cli-vault-capped',
       GET_FILE_MAX_BYTES: '100',
-    };
+    });
 
     // Act
-    const run = spawnSync(
-      process.execPath,
-      [BIN, 'run', 'get file', '--param', 'file_id=79478f3e-061b-4b59-a99a-349415df99a0', '--json'],
-      { env: { ...withoutAwsOverrides(process.env), ...env, ...aws }, encoding: 'utf8' },
-    );
+    const run = spawnSync(process.execPath, [...GET_FILE, '--json'], { env: capped, encoding: 'utf8' });
 
     // Assess
     expect(run.status).toBe(1);
@@ -240,23 +240,10 @@ describe('Command line: tanium-tr against the emulator started from the command 
       await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault-interrupted' }));
       s3.destroy();
       await setSwitches({ downloadLargeFileBytes: 8 * 1024 * 1024, downloadStallMidBody: true });
-      const running = spawn(
-        process.execPath,
-        [BIN, 'run', 'get file', '--param', 'file_id=79478f3e-061b-4b59-a99a-349415df99a0'],
-        {
-          env: {
-            ...withoutAwsOverrides(process.env),
-            ...env,
-            TMPDIR: childTmp,
-            AWS_ENDPOINT_URL: moto.endpoint,
-            AWS_REGION: 'us-east-1',
-            AWS_ACCESS_KEY_ID: 'testing',
-            AWS_SECRET_ACCESS_KEY: 'testing',
-            VAULT_BUCKET: 'cli-vault-interrupted',
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
+      const running = spawn(process.execPath, GET_FILE, {
+        env: getFileEnv(moto.endpoint, { TMPDIR: childTmp, VAULT_BUCKET: 'cli-vault-interrupted' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       child = running;
       let stderr = '';
       running.stderr?.on('data', (chunk: Buffer) => {
