@@ -1,7 +1,12 @@
 import { Annotations, type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { assertNoCertainClashes, nameClashes } from './environment-clashes.ts';
-import { type EnvironmentOverrides, resolveEnvironment } from './environments.ts';
+import {
+  ENVIRONMENTS,
+  type EnvironmentDeclaration,
+  type EnvironmentOverrides,
+  resolveEnvironment,
+} from './environments.ts';
 import { TaniumThreatResponseStack } from './stack.ts';
 
 /** The stack name of an environment. */
@@ -17,12 +22,14 @@ export function buildApp(
   app: App,
   envName: string,
   overrides: EnvironmentOverrides = {},
+  declarations: Readonly<Record<string, EnvironmentDeclaration>> = ENVIRONMENTS,
 ): TaniumThreatResponseStack {
-  const config = resolveEnvironment(envName, overrides);
-  const clashes = nameClashes(config, {
-    account: process.env.CDK_DEFAULT_ACCOUNT,
-    region: process.env.CDK_DEFAULT_REGION,
-  });
+  const config = resolveEnvironment(envName, overrides, declarations);
+  const clashes = nameClashes(
+    config,
+    { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    declarations,
+  );
   assertNoCertainClashes(config.name, clashes);
   const stack = new TaniumThreatResponseStack(app, stackName(config.name), {
     config,

@@ -3,7 +3,6 @@ import {
   type EnvironmentConfig,
   type EnvironmentDeclaration,
   EnvironmentError,
-  type EnvironmentOverrides,
   resolveEnvironment,
 } from './environments.ts';
 
@@ -60,7 +59,6 @@ export function nameClashes(
   config: EnvironmentConfig,
   defaults: DefaultTarget = {},
   declarations: Readonly<Record<string, EnvironmentDeclaration>> = ENVIRONMENTS,
-  overridesOf: (name: string) => EnvironmentOverrides = () => ({}),
 ): NameClashes {
   const clashes: NameClashes = { certain: [], possible: [] };
   const ours = { account: config.account ?? defaults.account, region: config.region ?? defaults.region };
@@ -68,7 +66,7 @@ export function nameClashes(
     if (other === config.name) continue;
     let resolved: EnvironmentConfig;
     try {
-      resolved = resolveEnvironment(other, overridesOf(other), declarations);
+      resolved = resolveEnvironment(other, {}, declarations);
     } catch {
       continue;
     }

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { App } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it, vi } from 'vitest';
+import { buildApp } from '../../infra/build.ts';
 import { assertNoCertainClashes, nameClashes } from '../../infra/environment-clashes.ts';
 import { ENVIRONMENTS, type EnvironmentDeclaration, resolveEnvironment } from '../../infra/environments.ts';
 
@@ -106,6 +109,37 @@ describe('Environments: names unique per account and region', () => {
         certain: [],
         possible: [],
       });
+    }
+  });
+
+  it('is checked when the app is built: refused where certain, a synthesis warning where possible', () => {
+    // Prepare: the CLI's profile points at prod's account and region
+    vi.stubEnv('CDK_DEFAULT_ACCOUNT', '111122223333');
+    vi.stubEnv('CDK_DEFAULT_REGION', 'eu-west-1');
+    const certain = declarationsWith({ account: '111122223333', region: 'eu-west-1' }, {});
+    const possible = declarationsWith({}, {});
+    try {
+      // Act
+      const refused = (() => {
+        try {
+          buildApp(new App(), 'soc', {}, certain);
+        } catch (error) {
+          return (error as Error).message;
+        }
+        return '';
+      })();
+      const warned = buildApp(new App(), 'soc', {}, possible);
+
+      // Assess
+      expect(refused).toContain(
+        "eventBusName 'tanium-tr' is also environment 'prod's, which deploys to the same",
+      );
+      Annotations.fromStack(warned).hasWarning(
+        '*',
+        Match.stringLikeRegexp("eventBusName 'tanium-tr' is also environment 'prod's, which may deploy"),
+      );
+    } finally {
+      vi.unstubAllEnvs();
     }
   });
 });

@@ -727,13 +727,17 @@ describe('Infrastructure app entry (cdk.json)', () => {
 
   it('selects the environment -c env names, failing with the list of environments when it names none', async () => {
     // Act
-    const result = await runApp({ env: 'staging' });
+    const unknown = await runApp({ env: 'staging' });
+    const dev = await runApp({ env: 'dev' });
 
     // Assess: the name reached the environment lookup from the context
-    expect(result.ok).toBe(false);
+    expect(unknown.ok).toBe(false);
     // The message alone, not buried under a stack trace
-    expect(result.stderr.trim()).toBe("Unknown environment 'staging': use -c env=<dev|prod>");
-    expect(result.files).toEqual([]);
+    expect(unknown.stderr.trim()).toBe("Unknown environment 'staging': use -c env=<dev|prod>");
+    expect(unknown.files).toEqual([]);
+    // A known one is synthesized into the output directory (the entry ends in app.synth())
+    expect(dev.ok).toBe(true);
+    expect(dev.files).toContain('TaniumThreatResponse-dev.template.json');
   });
 
   it('synthesizes the stack of the environment it is given, cdk-nag passing', () => {

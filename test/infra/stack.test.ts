@@ -10,9 +10,6 @@ import {
   POLLER_NAME,
   POLLER_REFUSED_METRIC,
   POLLER_UNIDENTIFIED_METRIC,
-  REPLACED_RESULTS_METRIC,
-  SERVICE_FAILURES_METRIC,
-  UNPUBLISHED_RESULTS_METRIC,
   UNRECORDED_RESULTS_METRIC,
 } from '../../infra/constructs/monitoring.ts';
 import {
@@ -871,14 +868,20 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
 
     it.each(
       FAMILIES.flatMap((family) =>
-        [REPLACED_RESULTS_METRIC, UNPUBLISHED_RESULTS_METRIC, SERVICE_FAILURES_METRIC].map(
-          (metric) => [family, metric] as const,
-        ),
+        (
+          [
+            // The names the handlers write, each with what its alarm says
+            ['ReplacedResults', 'published results in place of the actions'],
+            ['UnpublishedResults', 'could not publish results'],
+            ['ServiceFailures', 'failed requests for a reason in the deployment'],
+          ] as const
+        ).map(([metric, says]) => [family, metric, says] as const),
       ),
-    )("alarms on any of the %s function's %s", (family, metric) => {
+    )("alarms on any of the %s function's %s", (family, metric, says) => {
       // The handlers write these with the service dimension only, whatever the action
       const service = fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME;
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmDescription: Match.stringLikeRegexp(says),
         Namespace: s.config.metricsNamespace,
         MetricName: metric,
         Dimensions: [{ Name: 'service', Value: service }],
