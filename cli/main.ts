@@ -14,7 +14,7 @@ import { actionInfos, formatActions } from './actions-list.ts';
 import { parseRunArgs, type RunArgs, UsageError, withListArrays } from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
-import { cliVault, stopCliVault } from './vault.ts';
+import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
       Runs one action against the configured Tanium. A list parameter's value may be a comma list or
@@ -165,11 +165,12 @@ async function runCommand(args: readonly string[], io: Io, env: Env): Promise<nu
   const sources = credentialSourceWarning(env);
   if (sources) io.err(sources);
   const interruption = watchInterrupts();
+  const vault = new RunVault();
   let result: ActionResult;
   try {
-    const running = runAction(action, parsed, io, env);
+    const running = runAction(action, parsed, io, env, vault);
     const first = await Promise.race([running, interruption.arrived]);
-    if (typeof first === 'string') return await stopInterrupted(first, running, io);
+    if (typeof first === 'string') return await stopInterrupted(first, running, io, vault);
     result = first;
   } finally {
     interruption.stop();
@@ -182,7 +183,13 @@ async function runCommand(args: readonly string[], io: Io, env: Env): Promise<nu
 }
 
 /** Runs the action; a configuration problem (no credentials, a bad secret) is a failed result too. */
-async function runAction(action: ActionDefinition, parsed: RunArgs, io: Io, env: Env): Promise<ActionResult> {
+async function runAction(
+  action: ActionDefinition,
+  parsed: RunArgs,
+  io: Io,
+  env: Env,
+  vault: RunVault,
+): Promise<ActionResult> {
   try {
     // Its warnings (TLS verification off, plain http://) go to stderr, leaving stdout to the result.
     const client = new TaniumClient(await loadCredentials(env), { logger: clientLogger(stderrLogger(io)) });
@@ -192,11 +199,7 @@ async function runAction(action: ActionDefinition, parsed: RunArgs, io: Io, env:
       requestId: `cli-${Date.now()}`,
     };
     // get file and upload intel doc (vault_id) need the vault; the other actions run without a bucket.
-    if (env.VAULT_BUCKET) {
-      const { vault, getFileMaxBytes } = cliVault(env);
-      ctx.vault = vault;
-      ctx.getFileMaxBytes = getFileMaxBytes;
-    }
+    if (env.VAULT_BUCKET) Object.assign(ctx, vault.open(env));
     return await executeAction(action, parsed.params, ctx);
   } catch (error) {
     if (!(error instanceof TaniumError)) throw error;
@@ -245,11 +248,12 @@ async function stopInterrupted(
   signal: NodeJS.Signals,
   running: Promise<ActionResult>,
   io: Io,
+  vault: RunVault,
 ): Promise<number> {
   await destroyAgents();
   // A store past the download (uploading to S3) stops as at its deadline, aborting its multipart upload
   // and deleting its incoming/ object: parts of the evidence would otherwise stay in the bucket.
-  stopCliVault();
+  vault.stop();
   let grace: NodeJS.Timeout | undefined;
   await Promise.race([
     running.catch(() => undefined),

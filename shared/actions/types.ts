@@ -42,7 +42,7 @@ export interface ActionContext {
   vault?: Vault;
   /**
    * GET_FILE_MAX_BYTES, read with the other vault settings by whoever builds the vault (the functions'
-   * settings, the CLI's cliVault); absent, get file applies the default, not the environment.
+   * settings, the CLI's RunVault); absent, get file applies the default, not the environment.
    */
   getFileMaxBytes?: number;
   /** Injected for tests: waiting between polls. */

@@ -1,18 +1,17 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { cliVault, stopCliVault } from '../../../cli/vault.ts';
+import { RunVault } from '../../../cli/vault.ts';
+
+const sample = () => Readable.from([Buffer.from('malware sample')]);
 
 describe('The vault of a CLI run', () => {
-  it('is stopped when the run was interrupted before it built one', async () => {
-    // Act: the signal comes while the run still reads its credentials; the vault is built afterwards
-    stopCliVault();
-    const { vault, getFileMaxBytes } = cliVault({ VAULT_BUCKET: 'vault-unit', GET_FILE_MAX_BYTES: '2048' });
+  it('is stopped when the run was interrupted before it opened it', async () => {
+    // Act: the signal comes while the run still reads its credentials; the vault is opened afterwards
+    const run = new RunVault();
+    run.stop();
+    const { vault, getFileMaxBytes } = run.open({ VAULT_BUCKET: 'vault-unit', GET_FILE_MAX_BYTES: '2048' });
     const store = await vault
-      .storeEvidence(
-        Readable.from([Buffer.from('malware sample')]),
-        { fileName: 'a.exe' },
-        { maxBytes: 1024 },
-      )
+      .storeEvidence(sample(), { fileName: 'a.exe' }, { maxBytes: 1024 })
       .catch((e: unknown) => e);
 
     // Assess
@@ -20,15 +19,17 @@ describe('The vault of a CLI run', () => {
     expect(getFileMaxBytes).toBe(2048);
   });
 
-  it('is the same for runs with the same settings, and another for runs with other settings', () => {
-    // Act
-    const first = cliVault({ VAULT_BUCKET: 'vault-a', GET_FILE_MAX_BYTES: '100' });
-    const again = cliVault({ VAULT_BUCKET: 'vault-a', GET_FILE_MAX_BYTES: '100' });
-    const other = cliVault({ VAULT_BUCKET: 'vault-b', GET_FILE_MAX_BYTES: '200' });
+  it('belongs to its run: another run is not stopped by this one', async () => {
+    // Act: a sample over the cap, which a running vault refuses by its size before any S3 call
+    const interrupted = new RunVault();
+    interrupted.stop();
+    const next = new RunVault().open({ VAULT_BUCKET: 'vault-b', GET_FILE_MAX_BYTES: '200' });
+    const store = await next.vault
+      .storeEvidence(sample(), { fileName: 'a.exe' }, { maxBytes: 4 })
+      .catch((e: unknown) => e);
 
     // Assess
-    expect(again).toBe(first);
-    expect(other.vault).not.toBe(first.vault);
-    expect(other.getFileMaxBytes).toBe(200);
+    expect(store).toMatchObject({ kind: 'too_large' });
+    expect(next.getFileMaxBytes).toBe(200);
   });
 });
