@@ -1,17 +1,8 @@
 import { jsonOr } from '../config/json-or.ts';
-import {
-  entrySize,
-  MAX_ENTRIES_PER_CALL,
-  MAX_ENTRY_BYTES,
-  MAX_EVENT_BYTES,
-} from '../events/eventbridge-limits.ts';
+import { entrySize, MAX_EVENT_BYTES } from '../events/eventbridge-limits.ts';
 import { RESULT_SOURCE } from '../events/result.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
 import type { AlertEntry } from './types.ts';
-
-export { entrySize, MAX_ENTRIES_PER_CALL };
-/** PutEvents limit for a call: the sum of its entries' sizes (one alert is at most MAX_EVENT_BYTES). */
-export const MAX_REQUEST_BYTES = MAX_ENTRY_BYTES;
 
 /** The source of every event the stack publishes, results and alerts alike. */
 export const ALERT_SOURCE = RESULT_SOURCE;

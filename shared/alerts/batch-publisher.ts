@@ -1,10 +1,8 @@
+import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from '../events/eventbridge-limits.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
   alertDetail,
   alertEntry,
-  entrySize,
-  MAX_ENTRIES_PER_CALL,
-  MAX_REQUEST_BYTES,
   REFUSED_OMITTED,
   reducedAlertEntry,
   scalarOrUndefined,
@@ -157,7 +155,7 @@ export class BatchPublisher {
       const detail = alertDetail(candidate.alert, name);
       const entry = alertEntry(detail, this.entryOptions());
       const size = entrySize(entry);
-      if (entries.length > 0 && bytes + size > MAX_REQUEST_BYTES) break;
+      if (entries.length > 0 && bytes + size > MAX_ENTRY_BYTES) break;
       entries.push(entry);
       details.push(detail);
       bytes += size;

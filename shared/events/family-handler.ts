@@ -64,7 +64,7 @@ function isSqsEvent(event: unknown): event is SQSEvent {
 
 /**
  * The one handler of every family function. It accepts the three shapes a request arrives in:
- * - an SQS batch: records run concurrently (deliveries of one request one after another, see
+ * - an SQS batch: records run concurrently (deliveries of one mutating request one after another, see
  *   RequestTurns); only the records that failed transiently are reported in
  *   `batchItemFailures` (so only they are redelivered); on a record's last attempt its failed result is
  *   published before it goes to the dead-letter queue;

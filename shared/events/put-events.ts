@@ -37,17 +37,17 @@ export interface PutEventsOutcome {
 }
 
 /**
- * Entry error codes worth sending again (PutEventsResultEntry: InternalFailure and ThrottlingException
- * are the retryable ones). `UnknownError` stands for an entry without an outcome. Every other code
- * (InvalidArgument, MalformedDetail, AccessDeniedException, NotAuthorizedForSourceException, ...) says
- * the same entry would be refused again.
- */
-/**
  * The code of entries left pending when a later PutEvents call threw a retryable error (a timeout, a
  * reset, throttling): the message names the error.
  */
 export const CALL_FAILED_CODE = 'CallFailed';
 
+/**
+ * Entry error codes worth sending again (PutEventsResultEntry: InternalFailure and ThrottlingException
+ * are the retryable ones). `UnknownError` stands for an entry without an outcome. Every other code
+ * (InvalidArgument, MalformedDetail, AccessDeniedException, NotAuthorizedForSourceException, ...) says
+ * the same entry would be refused again.
+ */
 const RETRYABLE_ENTRY_CODES = new Set([
   'InternalFailure',
   'ThrottlingException',

@@ -613,15 +613,16 @@ function header(headers: IncomingHttpHeaders, name: string): string {
   return (Array.isArray(value) ? value[0] : value)?.toLowerCase() ?? '';
 }
 
-/**
- * Reads a JSON answer whole, up to `limit` bytes. Listeners rather than async iteration: this runs for
- * every request, and an async iterator costs a promise per chunk.
- */
+/** A byte count for a message: bytes below a megabyte, else MB with one decimal. */
 function megabytes(bytes: number): string {
   if (bytes < 1_000_000) return `${bytes.toLocaleString('en-US')} bytes`;
   return `${(bytes / 1_000_000).toLocaleString('en-US', { maximumFractionDigits: 1 })} MB`;
 }
 
+/**
+ * Reads a JSON answer whole, up to `limit` bytes. Listeners rather than async iteration: this runs for
+ * every request, and an async iterator costs a promise per chunk.
+ */
 function readText(body: Body, limit: AnswerLimit): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -1,6 +1,7 @@
 import { ArchiveError, getFileTooLarge } from '../errors.ts';
 import { EntryPump, type ZipEntry } from './entry-pump.ts';
 import {
+  EOCD_LENGTH,
   FLAG_ENCRYPTED,
   FLAG_STRONG_ENCRYPTION,
   type LocalHeader,
@@ -219,7 +220,7 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
    * record, its longest comment and that padding are kept.
    */
   private async drainTrailer(): Promise<void> {
-    const keep = 0xffff + 22 + MAX_TRAILING_BYTES;
+    const keep = 0xffff + EOCD_LENGTH + MAX_TRAILING_BYTES;
     let tail = Buffer.alloc(0);
     for (;;) {
       const chunk = await this.source.next();
@@ -227,8 +228,9 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
       tail = Buffer.concat([tail, chunk]);
       if (tail.length > keep * 2) tail = Buffer.from(tail.subarray(tail.length - keep));
     }
-    for (let at = tail.length - 22; at >= 0 && at >= tail.length - keep; at--) {
-      if (tail.readUInt32LE(at) === SIG_EOCD && at + 22 + tail.readUInt16LE(at + 20) <= tail.length) return;
+    for (let at = tail.length - EOCD_LENGTH; at >= 0 && at >= tail.length - keep; at--) {
+      if (tail.readUInt32LE(at) === SIG_EOCD && at + EOCD_LENGTH + tail.readUInt16LE(at + 20) <= tail.length)
+        return;
     }
     throw truncatedArchive();
   }

@@ -5,11 +5,9 @@ import {
   alertDetail,
   alertEntry,
   DETAILS_OMITTED,
-  entrySize,
-  MAX_REQUEST_BYTES,
   UNSERIALISABLE_OMITTED,
 } from '../../../shared/alerts/alert-event.ts';
-import { MAX_EVENT_BYTES } from '../../../shared/events/eventbridge-limits.ts';
+import { entrySize, MAX_ENTRY_BYTES, MAX_EVENT_BYTES } from '../../../shared/events/eventbridge-limits.ts';
 
 const processDetails = JSON.stringify({
   match: {
@@ -98,7 +96,7 @@ describe('Alert event: entry', () => {
   it('drops details from an alert that fits a PutEvents entry but not the room a target needs', () => {
     // Prepare: an entry 512 bytes under EventBridge's limit, inside the 1 KiB left for the envelope
     const small = alertEntry({ id: 6, guid: 'g6', path: 'p', details: { blob: '' } });
-    const blob = 'x'.repeat(MAX_REQUEST_BYTES - 512 - entrySize(small));
+    const blob = 'x'.repeat(MAX_ENTRY_BYTES - 512 - entrySize(small));
 
     // Act
     const entry = alertEntry({ id: 6, guid: 'g6', path: 'p', details: { blob } });
@@ -113,7 +111,7 @@ describe('Alert event: entry', () => {
 
   it('drops details from an alert too big for one PutEvents call, keeping the identifying fields', () => {
     // Prepare
-    const huge = { match: { type: 'process', blob: 'x'.repeat(MAX_REQUEST_BYTES) } };
+    const huge = { match: { type: 'process', blob: 'x'.repeat(MAX_ENTRY_BYTES) } };
     // Act
     const entry = alertEntry({ id: 5, guid: 'g5', path: 'p', details: huge, details_raw: undefined });
     // Assess
@@ -170,7 +168,7 @@ describe('Alert event: values too deep to serialise', () => {
 
   it('bounds the identifying fields of a reduced entry so it always fits', () => {
     // Prepare: an alert too big even without its details, its identifying fields long text
-    const long = 'x'.repeat(MAX_REQUEST_BYTES);
+    const long = 'x'.repeat(MAX_ENTRY_BYTES);
     const detail = { id: 8, computerName: long, path: long, extra: long };
     // Act
     const entry = alertEntry(detail);

@@ -1,4 +1,3 @@
-import { entrySize } from '../../../shared/alerts/alert-event.ts';
 import { UnpublishedEntriesError } from '../../../shared/alerts/errors.ts';
 import type {
   AlertEntry,
@@ -9,6 +8,7 @@ import type {
   PublishOutcome,
   SourcePage,
 } from '../../../shared/alerts/types.ts';
+import { entrySize } from '../../../shared/events/eventbridge-limits.ts';
 import type { Alert } from '../../../shared/tanium/alerts.ts';
 import { DeadlineError, TaniumError } from '../../../shared/tanium/errors.ts';
 

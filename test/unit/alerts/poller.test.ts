@@ -1,14 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  alertDetail,
-  alertEntry,
-  entrySize,
-  UNSERIALISABLE_OMITTED,
-} from '../../../shared/alerts/alert-event.ts';
+import { alertDetail, alertEntry, UNSERIALISABLE_OMITTED } from '../../../shared/alerts/alert-event.ts';
 import { alertKey } from '../../../shared/alerts/alert-order.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
+import { entrySize } from '../../../shared/events/eventbridge-limits.ts';
 import { DeadlineError, LoginError } from '../../../shared/tanium/errors.ts';
 import {
   CapturePublisher,
