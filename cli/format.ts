@@ -1,4 +1,5 @@
 import type { ActionResult } from '../shared/actions/types.ts';
+import { isRecord } from '../shared/config/is-record.ts';
 
 const MAX_CELL = 60;
 /**
@@ -80,9 +81,7 @@ function cell(value: unknown): { text: string; cut: boolean } {
  * says whether a free-text cell was shortened.
  */
 export function table(rows: readonly unknown[]): { text: string; cut: boolean } {
-  const records = rows.map((row) =>
-    row && typeof row === 'object' && !Array.isArray(row) ? row : { value: row },
-  );
+  const records = rows.map((row) => (isRecord(row) ? row : { value: row }));
   const columns: string[] = [];
   for (const record of records) {
     for (const key of Object.keys(record)) if (!columns.includes(key)) columns.push(key);

@@ -57,7 +57,7 @@ async function lookupEndpoints(
 /** The id Tanium answered: a JSON string, plain text, `{id}` or (unwrapped) `{data}`. */
 function connectionIdFrom(payload: unknown): string | undefined {
   let value: unknown = payload;
-  if (value && typeof value === 'object' && !Array.isArray(value)) value = (value as { id?: unknown }).id;
+  if (isRecord(value)) value = value.id;
   if (typeof value === 'number') value = String(value);
   if (typeof value !== 'string') return undefined;
   const id = value

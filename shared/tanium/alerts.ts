@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { isRecord } from '../config/is-record.ts';
 import type { TaniumApi } from './client.ts';
 import { unexpectedResponse, ValidationError } from './errors.ts';
 import { pagePairs, query, TR } from './routes.ts';
@@ -44,7 +45,7 @@ export type EnrichedAlert = Alert & AlertEnrichment;
 type Json = Record<string, unknown>;
 
 function asObject(value: unknown): Json | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
+  return isRecord(value) ? value : undefined;
 }
 
 function nonEmpty(value: unknown): string | undefined {

@@ -3,6 +3,7 @@
  * server's own words where it has them, visible text of HTML pages, never a credential.
  */
 
+import { isRecord } from '../config/is-record.ts';
 import { jsonOr } from '../config/json-or.ts';
 import { stripMarkup } from './html-text.ts';
 
@@ -69,8 +70,8 @@ export function errorBodyText(body: string, contentType: string, secrets: readon
   } catch {
     return body.trim();
   }
-  if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-    const record = parsed as Record<string, unknown>;
+  if (isRecord(parsed)) {
+    const record = parsed;
     if (typeof record.text === 'string') return record.text;
     if (Array.isArray(record.errors)) return record.errors.map(itemText).join('; ');
     if (typeof record.message === 'string') return record.message;

@@ -1,3 +1,4 @@
+import { isRecord } from '../config/is-record.ts';
 import { looksLikeHtml } from './error-text.ts';
 import { TaniumError } from './errors.ts';
 import { isIdempotent, RETRYABLE_STATUSES } from './retry-policy.ts';
@@ -62,7 +63,7 @@ export function parseBody(
       return { payload: text };
     }
   }
-  if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.hasOwn(parsed, 'data')) {
+  if (isRecord(parsed) && Object.hasOwn(parsed, 'data')) {
     const wrapped = parsed as { data: unknown; meta?: unknown };
     return wrapped.meta === undefined
       ? { payload: wrapped.data, wrapped: true }
