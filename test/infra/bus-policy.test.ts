@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveEnvironment } from '../../infra/environments.ts';
+import { problemsOf } from './problems.ts';
 import { cleanup, type Synthesized, synthesize } from './synth.ts';
 
 interface Statement {
@@ -54,17 +55,12 @@ describe('Bus policy: request senders in other accounts', () => {
 
   it('refuses an account id that is not one, or the stack’s own account, naming it', () => {
     // Act
-    const problems = (() => {
-      try {
-        resolveEnvironment('dev', {
-          account: '111122223333',
-          requestSenderAccounts: ['4444', '111122223333', '444455556666', '444455556666', '444455556666'],
-        });
-      } catch (error) {
-        return (error as Error).message;
-      }
-      return '';
-    })();
+    const problems = problemsOf(() =>
+      resolveEnvironment('dev', {
+        account: '111122223333',
+        requestSenderAccounts: ['4444', '111122223333', '444455556666', '444455556666', '444455556666'],
+      }),
+    );
 
     // Assess
     expect(problems).toContain("requestSenderAccounts: '4444' is not a 12-digit AWS account id");

@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
 import { assertNoCertainClashes, nameClashes } from '../../infra/environment-clashes.ts';
 import { ENVIRONMENTS, type EnvironmentDeclaration, resolveEnvironment } from '../../infra/environments.ts';
+import { problemsOf } from './problems.ts';
 
 /** prod's names, copied by 'soc'; where each deploys is added per test. */
 function declarationsWith(prod: Partial<EnvironmentDeclaration>, soc: Partial<EnvironmentDeclaration>) {
@@ -32,14 +33,7 @@ describe('Environments: names unique per account and region', () => {
 
     // Act
     const clashes = nameClashes(resolveEnvironment('soc', {}, declarations), {}, declarations);
-    const refusal = (() => {
-      try {
-        assertNoCertainClashes('soc', clashes);
-      } catch (error) {
-        return (error as Error).message;
-      }
-      return '';
-    })();
+    const refusal = problemsOf(() => assertNoCertainClashes('soc', clashes));
 
     // Assess
     expect(clashes.possible).toEqual([]);
@@ -120,14 +114,7 @@ describe('Environments: names unique per account and region', () => {
     const possible = declarationsWith({}, {});
     try {
       // Act
-      const refused = (() => {
-        try {
-          buildApp(new App(), 'soc', {}, certain);
-        } catch (error) {
-          return (error as Error).message;
-        }
-        return '';
-      })();
+      const refused = problemsOf(() => buildApp(new App(), 'soc', {}, certain));
       const warned = buildApp(new App(), 'soc', {}, possible);
 
       // Assess

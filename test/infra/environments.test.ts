@@ -22,6 +22,7 @@ import {
 } from '../../infra/poller-settings.ts';
 import { longestRetrySpanSeconds, visibilityTimeoutSeconds } from '../../infra/queue-timing.ts';
 import { loadPollerConfig, POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
+import { problemsOf } from './problems.ts';
 import { cleanup, nagViolations, synthesize } from './synth.ts';
 
 const run = promisify(execFile);
@@ -75,14 +76,9 @@ describe('Infrastructure configuration: environments', () => {
 
   it('rejects an account, a region or a bus name that CloudFormation would refuse at deploy time', () => {
     // Act
-    const problems = (() => {
-      try {
-        resolveEnvironment('prod', { account: '123', region: 'moon-1', eventBusName: 'tanium/tr' });
-      } catch (error) {
-        return (error as Error).message;
-      }
-      return '';
-    })();
+    const problems = problemsOf(() =>
+      resolveEnvironment('prod', { account: '123', region: 'moon-1', eventBusName: 'tanium/tr' }),
+    );
 
     // Assess
     expect(problems).toContain("account must be a 12-digit AWS account id: got '123'");
@@ -262,18 +258,6 @@ describe('Infrastructure configuration: environments', () => {
 });
 
 describe('Infrastructure configuration: partial overrides', () => {
-  /** The message of the problems list, failing the test on any other error (a TypeError above all). */
-  function problemsOf(resolve: () => unknown): string {
-    try {
-      resolve();
-    } catch (error) {
-      expect(error).not.toBeInstanceOf(TypeError);
-      expect(String((error as Error).message)).toMatch(/^Invalid configuration for environment '/);
-      return (error as Error).message;
-    }
-    return expect.fail('resolved without a problem');
-  }
-
   it('keeps the other evidence settings and the other functions when one evidence setting changes', () => {
     // Prepare
     const plain = resolveEnvironment('dev');
