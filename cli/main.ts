@@ -49,7 +49,7 @@ export function readmePath(moduleUrl: string): string {
  * deployment shell's TANIUM_SECRET_ID would otherwise send the emulator walkthrough's actions to the real
  * Tanium without a word.
  */
-export function credentialSourceWarning(env: Record<string, string | undefined>): string | undefined {
+export function credentialSourceWarning(env: Env): string | undefined {
   const [used, ...ignored] = credentialSourcesSet(env);
   if (used === undefined || ignored.length === 0) return undefined;
   return `warning: Tanium credentials from ${used.join(', ')}; ignored: ${ignored.flat().join(', ')} (TANIUM_SECRET_ID wins over TANIUM_CREDENTIALS_FILE, which wins over the other TANIUM_* variables)`;

@@ -457,14 +457,18 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (config.account !== undefined && !ACCOUNT_ID.test(config.account)) {
     problems.push(`account must be a 12-digit AWS account id: got '${config.account}'`);
   }
-  for (const [index, account] of config.requestSenderAccounts.entries()) {
-    const first = config.requestSenderAccounts.indexOf(account);
-    if (first !== index) {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const account of config.requestSenderAccounts) {
+    if (seen.has(account)) {
       // Once per account, however many times it is listed.
-      if (config.requestSenderAccounts.indexOf(account, first + 1) === index) {
+      if (!repeated.has(account))
         problems.push(`requestSenderAccounts: '${account}' is listed more than once`);
-      }
-    } else if (!ACCOUNT_ID.test(account)) {
+      repeated.add(account);
+      continue;
+    }
+    seen.add(account);
+    if (!ACCOUNT_ID.test(account)) {
       problems.push(`requestSenderAccounts: '${account}' is not a 12-digit AWS account id`);
     } else if (account === config.account) {
       // The account's own principals need no resource policy grant (their IAM policies decide).

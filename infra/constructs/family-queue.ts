@@ -35,11 +35,13 @@ export class FamilyQueue extends Construct {
       props.functionTimeoutSeconds,
       props.maxBatchingWindowSeconds,
     );
+    // The requests in either queue are kept alike.
+    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
-      removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy,
     });
     this.queue = new sqs.Queue(this, 'Queue', {
       // SQS-managed keys: EventBridge can deliver to them without a customer key policy.
@@ -48,8 +50,7 @@ export class FamilyQueue extends Construct {
       visibilityTimeout: Duration.seconds(this.visibilityTimeoutSeconds),
       retentionPeriod: Duration.days(SOURCE_QUEUE_RETENTION_DAYS),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
-      // Requests still waiting in it are kept like the DLQ's, should a change ever replace it.
-      removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy,
     });
 
     this.rule = new events.Rule(this, 'Rule', {
