@@ -66,6 +66,9 @@ const vaultEnvironmentShape = {
   VAULT_SPOOL_MAX_BYTES: envInteger(0, Number.MAX_SAFE_INTEGER),
 };
 
+const vaultSchema = z.object(vaultEnvironmentShape);
+
+// The vault's variables in their places: problems are named in this order.
 const environmentSchema = z.object({
   EVENT_BUS_NAME: envText,
   VAULT_BUCKET: vaultEnvironmentShape.VAULT_BUCKET,
@@ -90,7 +93,11 @@ export type VaultSettings = Pick<Settings, 'vaultBucket' | 'getFileMaxBytes' | '
  * fail its get file.
  */
 export function loadVaultSettings(env: Env = process.env): VaultSettings {
-  const e = readEnvironment(z.object(vaultEnvironmentShape), env, 'function configuration');
+  return vaultSettingsOf(readEnvironment(vaultSchema, env, 'function configuration'));
+}
+
+/** The vault's settings from its variables, validated: the defaults where they are unset. */
+function vaultSettingsOf(e: z.infer<typeof vaultSchema>): VaultSettings {
   return {
     ...(e.VAULT_BUCKET !== undefined ? { vaultBucket: e.VAULT_BUCKET } : {}),
     getFileMaxBytes: e.GET_FILE_MAX_BYTES ?? SETTING_DEFAULTS.getFileMaxBytes,
@@ -102,14 +109,12 @@ export function loadVaultSettings(env: Env = process.env): VaultSettings {
 export function loadSettings(env: Env = process.env): Settings {
   const e = readEnvironment(environmentSchema, env, 'function configuration');
   const settings: Settings = {
+    ...vaultSettingsOf(e),
     maxReceiveCount: e.MAX_RECEIVE_COUNT ?? SETTING_DEFAULTS.maxReceiveCount,
-    getFileMaxBytes: e.GET_FILE_MAX_BYTES ?? SETTING_DEFAULTS.getFileMaxBytes,
-    vaultSpoolMaxBytes: e.VAULT_SPOOL_MAX_BYTES ?? SETTING_DEFAULTS.vaultSpoolMaxBytes,
     metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE ?? SETTING_DEFAULTS.metricsNamespace,
     answerLimit: answerLimit(e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, e.QUEUE_BATCH_SIZE),
   };
   if (e.EVENT_BUS_NAME !== undefined) settings.eventBusName = e.EVENT_BUS_NAME;
-  if (e.VAULT_BUCKET !== undefined) settings.vaultBucket = e.VAULT_BUCKET;
   if (e.STATE_TABLE !== undefined) settings.stateTable = e.STATE_TABLE;
   if (e.QUEUE_VISIBILITY_TIMEOUT_SECONDS !== undefined) {
     settings.queueVisibilityTimeoutSeconds = e.QUEUE_VISIBILITY_TIMEOUT_SECONDS;

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { type AnswerLimit, FEWER_ROWS, MAX_ANSWER_BYTES } from '../config/answer-limit.ts';
+import { type AnswerLimit, answerLimit as answerLimitFor, FEWER_ROWS } from '../config/answer-limit.ts';
 import {
   assertHasCredential,
   credentialFingerprint,
@@ -176,7 +176,7 @@ export class TaniumClient {
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? delay;
-    this.answerLimit = options.answerLimit ?? { bytes: MAX_ANSWER_BYTES };
+    this.answerLimit = options.answerLimit ?? answerLimitFor(undefined);
     this.agent = agentFor(credentials);
     // Once per origin and setting: a rotated secret that turns verification off must still be heard.
     if (!credentials.verifyServerCert) {
