@@ -9,7 +9,10 @@
  *    runs concurrently (as Lambda hands a batch to one function); the raw side sends the same bursts of
  *    `--concurrency` requests, so both sides have the same requests in flight and the ratio is the
  *    handler's own cost. Raw undici with that many requests kept in flight continuously is printed too, for
- *    reference. Alternating rounds; the ratio is the median of per-round ratios. Target: >= 0.8.
+ *    reference, and so is the same handler without its logger, metrics and publishing (a silent logger,
+ *    no metrics, a sink that keeps the result unserialised): what the rest of a record's path costs, which
+ *    bounds what any saving in those three parts could bring. Alternating rounds; the ratio is the median
+ *    of per-round ratios. Target: >= 0.8.
  * 2. Container start: every function bundled with the stack's esbuild settings (`infra/bundling.ts`);
  *    bundle size (kB = 1000 bytes, the unit of the 1.2 MB limit) and the time to import it in a fresh Node
  *    process with the NODE_OPTIONS the prod environment gives the functions (median of `--imports` runs).
@@ -34,6 +37,8 @@ import { esbuildBuildOptions, functionNodeOptions, MAX_BUNDLE_BYTES } from '../i
 import { resolveEnvironment } from '../infra/environments.ts';
 import { parseCredentials } from '../shared/config/credentials.ts';
 import { createFamilyHandler } from '../shared/events/family-handler.ts';
+import { NO_METRICS } from '../shared/events/metrics.ts';
+import type { ResultDetail } from '../shared/events/result.ts';
 import { closeAgents } from '../shared/tanium/agent.ts';
 import { TR } from '../shared/tanium/routes.ts';
 import { lambdaContext, sqsRecord } from '../test/helpers/lambda.ts';
@@ -57,6 +62,7 @@ async function handlerOverhead(): Promise<{
   ratio: number;
   handlerRps: number;
   rawRps: number;
+  bareRps: number;
   note: string;
 }> {
   const emulator = await startEmulatorProcess();
@@ -84,6 +90,21 @@ async function handlerOverhead(): Promise<{
     freshCredentials: async () => credentials,
     eventBridgeClient: new EventBridgeClient({ region: 'us-east-1' }),
   });
+  // Reference only: the same handler with nothing logged, measured or published.
+  let kept: ResultDetail[] = [];
+  const bareHandler = createFamilyHandler('connections', {
+    env: { EVENT_BUS_NAME: 'bench-bus', MAX_RECEIVE_COUNT: '3' },
+    credentials: async () => credentials,
+    freshCredentials: async () => credentials,
+    logger: { debug() {}, info() {}, warn() {}, error() {}, debugEnabled: () => false },
+    metrics: NO_METRICS,
+    sink: {
+      publish: async (detail) => {
+        kept.push(detail);
+        return detail;
+      },
+    },
+  });
   const raw = rawUndiciGet(emulator, PATH);
   let sequence = 0;
   const record = (): SQSRecord => {
@@ -94,18 +115,24 @@ async function handlerOverhead(): Promise<{
   // Far from its end, so that no round runs into the invocation deadline.
   const context = lambdaContext({ remainingMs: 3_600_000, functionName: 'bench-connections' });
 
-  const viaHandler = async () => {
-    // Lambda hands the function its event ready-made: the round's batches are built before the clock.
+  // Lambda hands the function its event ready-made: a round's batches are built before the clock.
+  const batches = () => {
     const events: Array<{ Records: SQSRecord[] }> = [];
     for (let left = REQUESTS; left > 0; left -= CONCURRENCY) {
       events.push({ Records: Array.from({ length: Math.min(CONCURRENCY, left) }, record) });
     }
+    return events;
+  };
+  const timed = async (run: typeof handler, events: Array<{ Records: SQSRecord[] }>) => {
     const started = performance.now();
     for (const event of events) {
-      const response = (await handler(event, context)) as SQSBatchResponse;
+      const response = (await run(event, context)) as SQSBatchResponse;
       if (response.batchItemFailures.length > 0) throw new Error('a bench record failed');
     }
-    const rate = REQUESTS / ((performance.now() - started) / 1000);
+    return REQUESTS / ((performance.now() - started) / 1000);
+  };
+  const viaHandler = async () => {
+    const rate = await timed(handler, batches());
     const failed = published.filter(
       (entry) => (JSON.parse(entry.Detail ?? '{}') as { status?: string }).status !== 'success',
     );
@@ -118,6 +145,17 @@ async function handlerOverhead(): Promise<{
     // sinon, under aws-sdk-client-mock, keeps every call's arguments and a captured stack: a heap that
     // would grow across the rounds. A round's calls (one per batch) are dropped once it is timed.
     eventBridge.resetHistory();
+    return rate;
+  };
+  const viaBareHandler = async () => {
+    const rate = await timed(bareHandler, batches());
+    const failed = kept.filter((detail) => detail.status !== 'success');
+    if (kept.length !== REQUESTS || failed.length > 0) {
+      throw new Error(
+        `of ${REQUESTS} bare handler requests, ${kept.length} kept a result, ${failed.length} failed: ${failed[0]?.message ?? ''}`,
+      );
+    }
+    kept = [];
     return rate;
   };
   const rawGet = raw.get;
@@ -156,10 +194,12 @@ async function handlerOverhead(): Promise<{
   const rawRates: number[] = [];
   const ratios: number[] = [];
   const continuousRates: number[] = [];
+  const bareRates: number[] = [];
   try {
     mute();
     await viaHandler();
     await viaRaw();
+    await viaBareHandler();
     for (let round = 0; round < ROUNDS; round++) {
       const handlerFirst = round % 2 === 0;
       const a = await (handlerFirst ? viaHandler : viaRaw)();
@@ -169,6 +209,7 @@ async function handlerOverhead(): Promise<{
       rawRates.push(r);
       ratios.push(h / r);
       continuousRates.push(await viaRawContinuous());
+      bareRates.push(await viaBareHandler());
     }
   } finally {
     unmute();
@@ -181,10 +222,18 @@ async function handlerOverhead(): Promise<{
     .map((r) => r.toFixed(0))
     .join(', ')} req/s; raw undici without bursts (reference): ${continuousRates
     .map((r) => r.toFixed(0))
+    .join(', ')} req/s; handler without logger, metrics and publishing (reference): ${bareRates
+    .map((r) => r.toFixed(0))
     .join(
       ', ',
     )} req/s (${REQUESTS} requests x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, HTTPS keep-alive, emulator in its own process)`;
-  return { ratio: median(ratios), handlerRps: median(handlerRates), rawRps: median(rawRates), note };
+  return {
+    ratio: median(ratios),
+    handlerRps: median(handlerRates),
+    rawRps: median(rawRates),
+    bareRps: median(bareRates),
+    note,
+  };
 }
 
 // --- 2. container start ----------------------------------------------------------------------------
@@ -261,6 +310,9 @@ console.error(overhead.note);
 console.error(
   `handler ${overhead.handlerRps.toFixed(0)} req/s vs raw undici ${overhead.rawRps.toFixed(0)} req/s: ratio ${overhead.ratio.toFixed(3)} (target >= 0.8)`,
 );
+console.error(
+  `  without logger, metrics and publishing (reference): ${overhead.bareRps.toFixed(0)} req/s, ${(overhead.bareRps / overhead.rawRps).toFixed(3)} of raw undici's median`,
+);
 for (const [name, b] of Object.entries(bundles)) {
   console.error(
     `  ${name.padEnd(14)} ${String(b.kb).padStart(7)} kB  import ${String(b.import_ms).padStart(6)} ms (median of ${IMPORTS})`,
@@ -278,6 +330,7 @@ console.log(
     handler_vs_raw_undici: Number(overhead.ratio.toFixed(3)),
     handler_rps: Math.round(overhead.handlerRps),
     raw_undici_rps: Math.round(overhead.rawRps),
+    bare_handler_rps: Math.round(overhead.bareRps),
     max_bundle_kb: maxKb,
     max_import_ms: maxImport,
     bundles,
