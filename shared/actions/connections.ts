@@ -207,6 +207,7 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
   const until = Math.min(requestedUntil, ctx.deadline - MIN_ATTEMPT_MS - TIMER_SLACK_MS);
   let status: string | undefined;
   for (;;) {
+    let pause = POLL_INTERVAL_MS;
     try {
       const rows = await fetchConnections(ctx, 'create connection');
       const row = rows.find((item) => item.id === id);
@@ -226,11 +227,13 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
           { data: [{ id, status: null }], summary: { connection_id: id, connection_status: null } },
         );
       }
+      // A throttled poll that the client could not wait out: Tanium said when to come back.
+      pause = Math.max(pause, failure.retryAfterMs ?? 0);
     }
     if (status !== undefined && status !== 'waiting') break;
     const left = until - now();
     if (left <= 0) break;
-    await sleep(Math.min(POLL_INTERVAL_MS, left));
+    await sleep(Math.min(pause, left));
   }
   const data = [{ id, status: status ?? null }];
   const summary = { connection_id: id, connection_status: status ?? null };

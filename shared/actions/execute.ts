@@ -12,6 +12,7 @@ export function failed(
     message: error.message,
     error: error.info,
     ...(error.requestFault ? { requestFault: true } : {}),
+    ...(error.retryable && error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
     ...extra,
   };
 }
@@ -53,5 +54,6 @@ export async function executeAction(
   };
   if (outcome.error) result.error = outcome.error;
   if (outcome.requestFault) result.requestFault = true;
+  if (outcome.retryAfterMs !== undefined) result.retryAfterMs = outcome.retryAfterMs;
   return result;
 }

@@ -14,6 +14,8 @@ export interface ActionResult {
   error?: ErrorInfo;
   /** See TaniumError.requestFault. Not part of the published result. */
   requestFault?: true;
+  /** See TaniumError.retryAfterMs; only on a retryable failure. Not part of the published result. */
+  retryAfterMs?: number;
 }
 
 /** What an action's `run` returns; `execute` adds `parameter` and fills the defaults. */
@@ -24,6 +26,7 @@ export interface ActionOutcome {
   summary?: Record<string, unknown>;
   error?: ErrorInfo;
   requestFault?: true;
+  retryAfterMs?: number;
 }
 
 export const FAMILIES = ['connections', 'snapshots', 'investigation', 'evidence', 'intel', 'alerts'] as const;

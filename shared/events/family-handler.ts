@@ -214,6 +214,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
                 attempt,
                 recordMayRemain: disposition.recordMayRemain,
                 heldElsewhere: disposition.heldElsewhere,
+                ...(disposition.retryAfterMs === undefined ? {} : { retryAfterMs: disposition.retryAfterMs }),
               });
             }
             if ('error' in disposition) throw disposition.error;

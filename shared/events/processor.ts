@@ -56,6 +56,8 @@ export type Disposition =
       recordMayRemain: boolean;
       /** Another delivery's in-progress record stopped this one: when that record expires is unknown. */
       heldElsewhere: boolean;
+      /** Tanium's `Retry-After`: the redelivery should not come sooner. */
+      retryAfterMs?: number;
     }
   | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError }
   | { kind: 'held'; detail: ResultDetail; error: TaniumError }
@@ -401,6 +403,13 @@ export class RequestProcessor {
       ...log,
       resultMessage: result.message,
     });
-    return { kind: 'retry', detail, error: transientError(), recordMayRemain, heldElsewhere };
+    return {
+      kind: 'retry',
+      detail,
+      error: transientError(),
+      recordMayRemain,
+      heldElsewhere,
+      ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
+    };
   }
 }

@@ -26,6 +26,11 @@ export interface Redelivery {
    * to bring the record back.
    */
   heldElsewhere?: boolean;
+  /**
+   * Tanium answered 429 or 503 with a `Retry-After` longer than the invocation could wait: coming back
+   * sooner would only meet the same refusal, and spend an attempt on it.
+   */
+  retryAfterMs?: number;
 }
 
 export function backoffSeconds(attempt: number, baseSeconds = RETRY_BACKOFF_BASE_SECONDS): number {
@@ -44,7 +49,7 @@ export interface RedeliveryTiming {
 
 /**
  * How long the record stays hidden from now on, or undefined to leave the queue's own visibility timeout:
- * - the backoff for the attempt that failed, 30 s x 2^(attempt-1);
+ * - the backoff for the attempt that failed, 30 s x 2^(attempt-1), or Tanium's `Retry-After` when longer;
  * - when the delivery may have left an in-progress record behind, at least until this invocation ends
  *   (plus a second for clocks): Powertools makes the record expire with the invocation that wrote it, and a
  *   redelivery before then would find it "already being processed" and spend an attempt failing again.
@@ -55,11 +60,14 @@ export interface RedeliveryTiming {
  *   never shorter than the invocation): at or above it, or when it is unknown, no change is made.
  */
 export function redeliveryDelaySeconds(
-  redelivery: Pick<Redelivery, 'attempt' | 'recordMayRemain' | 'heldElsewhere'>,
+  redelivery: Pick<Redelivery, 'attempt' | 'recordMayRemain' | 'heldElsewhere' | 'retryAfterMs'>,
   { queueTimeoutSeconds, remainingMs, baseSeconds }: RedeliveryTiming,
 ): number | undefined {
   if (queueTimeoutSeconds === undefined || redelivery.heldElsewhere) return undefined;
-  let delay = backoffSeconds(redelivery.attempt, baseSeconds);
+  let delay = Math.max(
+    backoffSeconds(redelivery.attempt, baseSeconds),
+    Math.ceil((redelivery.retryAfterMs ?? 0) / 1000),
+  );
   if (redelivery.recordMayRemain) {
     if (remainingMs === undefined) return undefined;
     delay = Math.max(delay, Math.ceil(remainingMs / 1000) + 1);

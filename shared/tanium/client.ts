@@ -214,7 +214,7 @@ export class TaniumClient {
         response.text,
         contentType,
         credential.kind,
-        response.afterLostAnswer,
+        failureFacts(response),
       );
     }
     const body = parseBody(this.errorTextWith(credential), response.status, response.text, contentType);
@@ -240,7 +240,7 @@ export class TaniumClient {
         response.text,
         header(response.headers, 'content-type'),
         credential.kind,
-        response.afterLostAnswer,
+        failureFacts(response),
       );
     }
     return { status: response.status, headers: response.headers, body: response.body, auth: credential.kind };
@@ -606,6 +606,15 @@ class NeverDispatched extends Error {
     super('the deadline came before the request had a connection', { cause });
     this.name = 'NeverDispatched';
   }
+}
+
+/** What a final error answer says beyond its status and body (see httpError). */
+function failureFacts(response: RawResponse): { afterLostAnswer: boolean; retryAfterMs?: number } {
+  const wait = retryAfterMs(response.headers['retry-after']);
+  return {
+    afterLostAnswer: response.afterLostAnswer ?? false,
+    ...(wait === undefined ? {} : { retryAfterMs: wait }),
+  };
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string {

@@ -52,6 +52,11 @@ export class TaniumError extends Error {
    * with no file behind it): not one of the SERVICE_FAILURE_KINDS failures the owner must fix.
    */
   readonly requestFault: boolean;
+  /**
+   * How long Tanium asked the caller to wait (the `Retry-After` of a final 429 or 503 that the client could
+   * not wait out within the invocation): a redelivery should not come sooner.
+   */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     kind: ErrorKind,
@@ -62,6 +67,7 @@ export class TaniumError extends Error {
       cause?: unknown;
       afterLostAnswer?: boolean;
       requestFault?: boolean;
+      retryAfterMs?: number;
     } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -71,6 +77,7 @@ export class TaniumError extends Error {
     this.status = options.status;
     this.afterLostAnswer = options.afterLostAnswer ?? false;
     this.requestFault = options.requestFault ?? false;
+    this.retryAfterMs = options.retryAfterMs;
   }
 
   get info(): ErrorInfo {
@@ -85,6 +92,7 @@ export class TaniumError extends Error {
       cause: this,
       afterLostAnswer: this.afterLostAnswer,
       requestFault: this.requestFault,
+      ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }),
     });
     return copy;
   }

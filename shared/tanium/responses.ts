@@ -81,7 +81,8 @@ const LOST_ANSWER_CAUSES = 'HTTP 502 or 504, or the connection dropped after sen
 /**
  * The error for a final non-2xx answer. `sentWith` is the credential of the final attempt (undefined for
  * a login, whose 401/403 are plain HTTP errors that the login reports itself). `afterLostAnswer`: an
- * earlier attempt may have been carried out (see LOST_ANSWER_CAUSES).
+ * earlier attempt may have been carried out (see LOST_ANSWER_CAUSES). `retryAfterMs`: the answer's
+ * `Retry-After`, kept on a retryable error so the redelivery waits at least that long.
  */
 export function httpError(
   errorText: ErrorText,
@@ -90,7 +91,7 @@ export function httpError(
   text: string,
   contentType: string,
   sentWith: 'token' | 'session' | undefined,
-  afterLostAnswer = false,
+  { afterLostAnswer = false, retryAfterMs }: { afterLostAnswer?: boolean; retryAfterMs?: number } = {},
 ): TaniumError {
   const isLogin = sentWith === undefined;
   const said = errorText(text, contentType);
@@ -126,7 +127,11 @@ export function httpError(
   }
   if (RETRYABLE_STATUSES.has(status)) {
     return isIdempotent(request.method)
-      ? new TaniumError('transient', message, { status, retryable: true })
+      ? new TaniumError('transient', message, {
+          status,
+          retryable: true,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        })
       : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, { status });
   }
   const tooLarge = TOO_LARGE[status];

@@ -666,6 +666,34 @@ describe('Actions: connections family', () => {
       expect(result.summary).toMatchObject({ connection_status: 'connected' });
     });
 
+    it("waits out a throttled poll's Retry-After instead of polling again in 2 s", async () => {
+      // Prepare: the first poll answers 429 asking for 100 s, more than the client may wait for it
+      emulator.faults.add({
+        method: 'GET',
+        path: `${TR}/conns`,
+        kind: 'status',
+        status: 429,
+        retryAfter: 100,
+        times: 1,
+      });
+      const sleeps: number[] = [];
+      const context = contextFor(clientFor(emulator), emulator, {
+        sleep: async (ms: number) => {
+          sleeps.push(ms);
+          emulator.clock.advance(ms);
+        },
+      });
+
+      // Act
+      const result = await run(createConnection, { destination: 'test-client-1', wait_seconds: 30 }, context);
+
+      // Assess: one pause to the end of the wait, then the poll that finds the connection
+      expect(sleeps).toHaveLength(1);
+      expect(sleeps[0]).toBeGreaterThan(25_000);
+      expect(result.summary).toMatchObject({ connection_status: 'connected' });
+      expect(emulator.requestCount({ path: `${TR}/conns` })).toBe(2);
+    });
+
     it('explains a missing endpoint with its name', async () => {
       const result = await run(createConnection, { destination: 'ghost' });
       expect(result.message).toBe(

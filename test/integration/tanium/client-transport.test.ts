@@ -254,7 +254,29 @@ describe('Tanium client: transport, retries and responses', () => {
         client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 5000 }),
       );
       expect(error.kind).toBe('transient');
+      // Kept for the redelivery, which must not come sooner than Tanium asked.
+      expect(error.retryAfterMs).toBe(30_000);
       expect(emulator.requestCount({ path: CONNS })).toBe(1);
+    });
+
+    it("keeps no Retry-After on a POST's 429, which is never retried", async () => {
+      emulator.faults.add({
+        method: 'POST',
+        path: `${TR}/conns/connect`,
+        kind: 'status',
+        status: 429,
+        retryAfter: 30,
+      });
+      const client = clientFor(emulator);
+      const error = await taniumFailure(
+        client.request({
+          method: 'POST',
+          path: `${TR}/conns/connect`,
+          json: {},
+          deadline: Date.now() + 5000,
+        }),
+      );
+      expect(error).toMatchObject({ kind: 'unknown_outcome', retryable: false, retryAfterMs: undefined });
     });
 
     it('never retries a 500', async () => {

@@ -898,6 +898,32 @@ describe('Family handler: redelivery backoff', () => {
     expect(visibilityEntries()).toEqual(hiddenFor(failing, seconds));
   });
 
+  it.each([
+    ['a read-only action', listConnections('req-throttled')],
+    ['a mutating action, through its idempotency step', closeConnection('req-throttled')],
+  ])(
+    "keeps the record hidden for Tanium's Retry-After when it is longer than the backoff: %s",
+    async (_, body) => {
+      // Prepare: Tanium throttled the request and asked for 5 minutes, more than the invocation could wait
+      request.mockRejectedValue(
+        new TaniumError('transient', 'Tanium answered HTTP 429', {
+          retryable: true,
+          status: 429,
+          retryAfterMs: 299_001,
+        }),
+      );
+      const { handler } = buildBackoffHandler();
+      const record = sqsRecord(body, { messageId: 'msg-throttled' });
+
+      // Act
+      const response = await handler(sqsEvent(record), lambdaContext());
+
+      // Assess
+      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-throttled' }] });
+      expect(visibilityEntries()).toEqual(hiddenFor(record, 300));
+    },
+  );
+
   it('sends the visibility change to the queue URL the stack configured', async () => {
     // Prepare: a partition whose queue domain the record's ARN does not give
     request.mockRejectedValue(transient());

@@ -46,6 +46,17 @@ describe('Redelivery backoff', () => {
     expect(redeliveryDelaySeconds({ attempt: 6, recordMayRemain: false }, timing)).toBeUndefined();
   });
 
+  it("waits at least Tanium's Retry-After, and leaves a longer one than the queue timeout to the queue", () => {
+    const timing = { queueTimeoutSeconds: 720, remainingMs: 100_000 };
+    const delay = (attempt: number, retryAfterMs: number) =>
+      redeliveryDelaySeconds({ attempt, recordMayRemain: false, retryAfterMs }, timing);
+
+    expect(delay(1, 300_500)).toBe(301);
+    // The backoff when it is the longer.
+    expect(delay(4, 10_000)).toBe(240);
+    expect(delay(1, 720_000)).toBeUndefined();
+  });
+
   it("leaves a record stopped by another delivery's in-progress record to the queue", () => {
     expect(
       redeliveryDelaySeconds(
