@@ -398,8 +398,13 @@ export class TaniumThreatResponseStack extends Stack {
         value: this.queues[family].deadLetterQueue.queueArn,
         description: `Requests of the ${family} family that were not done`,
       });
+      // What the runbook's receive-message and purge-queue take.
+      new CfnOutput(this, `${pascalCase(family)}DeadLetterQueueUrl`, {
+        value: this.queues[family].deadLetterQueue.queueUrl,
+      });
     }
     new CfnOutput(this, 'PollerScheduleDeadLetterQueueArn', { value: this.pollerScheduleDlq.queueArn });
+    new CfnOutput(this, 'PollerScheduleDeadLetterQueueUrl', { value: this.pollerScheduleDlq.queueUrl });
     for (const [name, fn] of Object.entries(this.functions)) {
       new CfnOutput(this, `${pascalCase(name)}FunctionName`, { value: fn.functionName });
     }

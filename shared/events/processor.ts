@@ -146,8 +146,16 @@ export function isLastAttempt(delivery: Pick<DeliveryInfo, 'attempt' | 'maxAttem
   return delivery.attempt >= delivery.maxAttempts;
 }
 
-function gaveUpMessage(attempts: number, message: string): string {
-  return `Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${message}`;
+/**
+ * The message of a request that gave up. A delete's says what a 404 means if it is sent again: one of
+ * its attempts may have reached Tanium and lost its answer, and a redriven message starts again at
+ * delivery 1, where hedgedForRedelivery does not say so.
+ */
+function gaveUpMessage(attempts: number, message: string, deletes: boolean): string {
+  const gaveUp = `Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${message}`;
+  if (!deletes) return gaveUp;
+  const end = /[.!?]$/.test(gaveUp) ? ' ' : '. ';
+  return `${gaveUp}${end}If it is sent again (or redriven) and answers 404, Tanium may have carried out one of these attempts.`;
 }
 
 /**
@@ -331,7 +339,10 @@ export class RequestProcessor {
     const lastAttempt = isLastAttempt(delivery);
     let published: ActionResult = result;
     if (transient && delivery.redelivered && lastAttempt) {
-      published = { ...result, message: gaveUpMessage(delivery.attempt, result.message) };
+      published = {
+        ...result,
+        message: gaveUpMessage(delivery.attempt, result.message, definition?.deletes === true),
+      };
     }
     const detail = resultDetail(
       { requestId: request.requestId, action, context: request.context },

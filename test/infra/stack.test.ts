@@ -935,7 +935,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
   });
 
   describe('outputs and environment', () => {
-    it('outputs the bus, the queue URLs and ARNs, the dead-letter queue ARNs, the bucket and the secret', () => {
+    it('outputs the bus, the queue URLs and ARNs, the dead-letter queue ARNs and URLs, the bucket and the secret', () => {
       // Prepare
       const outputs = s.template.toJSON().Outputs;
 
@@ -951,10 +951,15 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         expect(outputs[`${pascalCase(family)}DeadLetterQueueArn`].Value).toEqual(
           getAtt(id(s.stack.queues[family].deadLetterQueue), 'Arn'),
         );
+        // What the runbook's receive-message and purge-queue take
+        expect(outputs[`${pascalCase(family)}DeadLetterQueueUrl`].Value).toEqual(
+          ref(id(s.stack.queues[family].deadLetterQueue)),
+        );
       }
       expect(outputs.PollerScheduleDeadLetterQueueArn.Value).toEqual(
         getAtt(id(s.stack.pollerScheduleDlq), 'Arn'),
       );
+      expect(outputs.PollerScheduleDeadLetterQueueUrl.Value).toEqual(ref(id(s.stack.pollerScheduleDlq)));
       expect(outputs.VaultBucketName.Value).toEqual(ref(id(s.stack.vault.bucket)));
       expect(outputs.CredentialsSecretArn.Value).toEqual(ref(id(s.stack.credentials as never)));
     });

@@ -795,6 +795,23 @@ describe('Family handler: transient failures', () => {
     ]);
   });
 
+  it('says what a 404 would mean when a delete that gave up is sent again or redriven', async () => {
+    // Prepare
+    request.mockRejectedValue(transient('Tanium answered HTTP 504'));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(sqsRecord(closeConnection('req-del'), { messageId: 'msg-del', receiveCount: 3 })),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]?.message).toMatch(
+      /^Gave up after 3 attempts: .*Tanium answered HTTP 504\. If it is sent again \(or redriven\) and answers 404, Tanium may have carried out one of these attempts\.$/,
+    );
+  });
+
   it('reads the last attempt from the configured MAX_RECEIVE_COUNT', async () => {
     // Prepare
     request.mockRejectedValue(transient());
