@@ -334,6 +334,8 @@ export class TaniumThreatResponseStack extends Stack {
     );
     for (const family of MUTATING_FAMILIES) {
       this.monitoring.watchUnrecordedResults(pascalCase(family), family, mutatingActionNames(family));
+      // Only mutations write to Tanium (or keep a record that may be unreadable).
+      this.monitoring.watchUnknownOutcomes(pascalCase(family), family);
     }
     this.monitoring.watchPollerLag();
     this.monitoring.watchRefusedAlerts();

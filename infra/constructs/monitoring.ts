@@ -54,6 +54,13 @@ export const UNPUBLISHED_RESULTS_METRIC = METRIC_NAMES.unpublished;
 export const SERVICE_FAILURES_METRIC = METRIC_NAMES.serviceFailures;
 
 /**
+ * Writes whose outcome is unknown (`unknown_outcome`: cut off, or refused with 429/502/503/504, after
+ * they may have reached Tanium): final failures by the contract, never repeated, each needing a person
+ * to check Tanium. A throttling Tanium under a burst of creates turns many requests into these.
+ */
+export const UNKNOWN_OUTCOMES_METRIC = METRIC_NAMES.unknownOutcomes;
+
+/**
  * The queue age alarm's threshold: three visibility timeouts. SQS leaves messages received three times
  * or more out of ApproximateAgeOfOldestMessage, so a message it counts has had at most two deliveries,
  * each hidden at most one visibility timeout (the redelivery backoff stays below it). Always under the
@@ -279,6 +286,16 @@ export class Monitoring extends Construct {
       service,
       SERVICE_FAILURES_METRIC,
       `The ${service} function failed requests for a reason in the deployment: credentials refused, a permission missing, a secret or setting unusable, or the vault refusing (request ids and messages in its log, warning level)`,
+    );
+  }
+
+  /** See UNKNOWN_OUTCOMES_METRIC. */
+  watchUnknownOutcomes(id: string, service: string): cloudwatch.Alarm {
+    return this.watchFunctionCount(
+      id,
+      service,
+      UNKNOWN_OUTCOMES_METRIC,
+      `The ${service} function ended writes that Tanium may or may not have carried out (unknown_outcome: cut off, or refused with 429/502/503/504); check each in Tanium before sending it again (request ids in its log)`,
     );
   }
 

@@ -15,6 +15,8 @@ export interface RequestObservation {
   unrecorded?: boolean;
   /** A failure only the deployment's owner can fix (isServiceFailure), to count now. */
   serviceFailure?: boolean;
+  /** A write that may or may not have reached Tanium (`unknown_outcome`): someone must check it. */
+  unknownOutcome?: boolean;
   /** The stored result of an earlier delivery, published again: it says nothing about now. */
   replayed?: boolean;
 }
@@ -52,6 +54,11 @@ export const METRIC_NAMES = {
   unpublished: 'UnpublishedResults',
   /** Per function, as `replaced`: final failures only the deployment's owner can fix (isServiceFailure). */
   serviceFailures: 'ServiceFailures',
+  /**
+   * Per function, as `replaced`: `unknown_outcome` results, each a change Tanium may or may not have made
+   * (a write cut off or refused with 429/502/503/504), which a person must check before sending it again.
+   */
+  unknownOutcomes: 'UnknownOutcomes',
 } as const;
 
 /** The per-function counts (dimension `service` only), written only when one of them is above zero. */
@@ -59,9 +66,15 @@ interface FamilyTally {
   replaced: number;
   unpublished: number;
   serviceFailures: number;
+  unknownOutcomes: number;
 }
 
-const emptyFamilyTally = (): FamilyTally => ({ replaced: 0, unpublished: 0, serviceFailures: 0 });
+const emptyFamilyTally = (): FamilyTally => ({
+  replaced: 0,
+  unpublished: 0,
+  serviceFailures: 0,
+  unknownOutcomes: 0,
+});
 
 /** What one action's requests added up to in the current invocation. */
 interface Tally {
@@ -105,6 +118,10 @@ export class PowertoolsActionMetrics implements ActionMetrics {
     tally.durations.push(observation.durationMs);
     if (observation.serviceFailure && !observation.replayed) {
       this.family.serviceFailures += 1;
+    }
+    // A replay is the same uncertain write, already counted when it happened.
+    if (observation.unknownOutcome && !observation.replayed) {
+      this.family.unknownOutcomes += 1;
     }
   }
 

@@ -361,6 +361,7 @@ export class RequestProcessor {
       // Counted at every attempt: only a bad function setting is one and retried, and only a deployment
       // cures it, so its requests would otherwise reach the alarm minutes later, once they give up.
       ...(isServiceFailure(result) ? { serviceFailure: true } : {}),
+      ...(result.error?.kind === 'unknown_outcome' ? { unknownOutcome: true } : {}),
       ...(replayed ? { replayed } : {}),
     });
     const log = {
@@ -388,6 +389,12 @@ export class RequestProcessor {
       if (!replayed && isServiceFailure(result)) {
         // Above INFO, so a quieter log level still shows what the ServiceFailures alarm counts.
         this.deps.logger.warn('Request failed for a reason in the deployment, not in the request', {
+          ...log,
+          resultMessage: result.message,
+        });
+      } else if (!replayed && result.error?.kind === 'unknown_outcome') {
+        // Above INFO too, for the UnknownOutcomes alarm: each one is a change to check in Tanium.
+        this.deps.logger.warn('Request ended without knowing whether Tanium carried it out', {
           ...log,
           resultMessage: result.message,
         });

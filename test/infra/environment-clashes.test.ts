@@ -6,6 +6,12 @@ import { assertNoCertainClashes, nameClashes } from '../../infra/environment-cla
 import { ENVIRONMENTS, type EnvironmentDeclaration, resolveEnvironment } from '../../infra/environments.ts';
 import { problemsOf } from './problems.ts';
 
+/**
+ * An app that skips esbuild (CDK's `aws:cdk:bundling-stacks` switch): only the stack's annotations are
+ * looked at, and bundling the seven functions took half the test timeout on a busy machine.
+ */
+const unbundled = () => new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+
 /** prod's names, copied by 'soc'; where each deploys is added per test. */
 function declarationsWith(prod: Partial<EnvironmentDeclaration>, soc: Partial<EnvironmentDeclaration>) {
   return {
@@ -114,8 +120,8 @@ describe('Environments: names unique per account and region', () => {
     const possible = declarationsWith({}, {});
     try {
       // Act
-      const refused = problemsOf(() => buildApp(new App(), 'soc', {}, certain));
-      const warned = buildApp(new App(), 'soc', {}, possible);
+      const refused = problemsOf(() => buildApp(unbundled(), 'soc', {}, certain));
+      const warned = buildApp(unbundled(), 'soc', {}, possible);
 
       // Assess
       expect(refused).toContain(

@@ -893,6 +893,30 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       });
     });
 
+    it('alarms on any write of unknown outcome, in the families that write to Tanium only', () => {
+      const watched = FAMILIES.filter((family) => {
+        const service = fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME;
+        return (
+          Object.keys(
+            s.template.findResources('AWS::CloudWatch::Alarm', {
+              Properties: {
+                AlarmDescription: Match.stringLikeRegexp('may or may not have carried out'),
+                Namespace: s.config.metricsNamespace,
+                MetricName: 'UnknownOutcomes',
+                Dimensions: [{ Name: 'service', Value: service }],
+                Statistic: 'Sum',
+                Period: 300,
+                Threshold: 0,
+                ComparisonOperator: 'GreaterThanThreshold',
+                TreatMissingData: 'notBreaching',
+              },
+            }),
+          ).length === 1
+        );
+      });
+      expect(watched).toEqual([...MUTATING_FAMILIES]);
+    });
+
     it('alarms on repeated poller failures and when the poller stops running', () => {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -914,10 +938,10 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       });
       // A DLQ alarm per family and for the schedule; an error, a queue age, a replaced results, an
       // unpublished results, a service failures, an undelivered requests and a destination failures
-      // alarm per family, and an undelivered requests one for the unrouted-requests rule; one per
-      // family with mutating actions; and five for the poller (lag, dropped alerts, alerts without id,
-      // repeated failures, stopped).
-      expect(alarms()).toHaveLength(8 * FAMILIES.length + MUTATING_FAMILIES.length + 7);
+      // alarm per family, and an undelivered requests one for the unrouted-requests rule; two per
+      // family with mutating actions (unrecorded results, unknown outcomes); and five for the poller
+      // (lag, dropped alerts, alerts without id, repeated failures, stopped).
+      expect(alarms()).toHaveLength(8 * FAMILIES.length + 2 * MUTATING_FAMILIES.length + 7);
     });
 
     it('notifies the alarm topic when the environment has one', () => {

@@ -2628,6 +2628,34 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(observations).toEqual([expect.objectContaining({ status: 'failed', serviceFailure: true })]);
   });
 
+  it('logs a write of unknown outcome as a warning, with its message, and counts it', async () => {
+    // Prepare: Tanium throttled the close after it may have reached it
+    request.mockRejectedValue(
+      new TaniumError(
+        'unknown_outcome',
+        'Error from server. Status Code: 429 Data from server: slow down. The request may have been processed by Tanium; check before running it again.',
+        { status: 429 },
+      ),
+    );
+    const { handler, logs, observations } = buildHandler('connections');
+
+    // Act
+    await handler(sqsEvent(sqsRecord(closeConnection('req-unknown'))), lambdaContext());
+
+    // Assess: a WARN log level still shows it, and UnknownOutcomes counts it
+    expect(logs).toContainEqual({
+      level: 'warn',
+      message: 'Request ended without knowing whether Tanium carried it out',
+      extra: expect.objectContaining({
+        correlation_id: 'req-unknown',
+        errorKind: 'unknown_outcome',
+        resultMessage: expect.stringContaining('check before running it again'),
+      }),
+    });
+    expect(observations).toEqual([expect.objectContaining({ status: 'failed', unknownOutcome: true })]);
+    expect(observations[0]).not.toHaveProperty('serviceFailure');
+  });
+
   it.each([
     ["a vault_id with no file behind it, the request's own fault", 'NoSuchKey', 404, false, false],
     ['S3 throttling the read, which may pass', 'SlowDown', 503, true, false],

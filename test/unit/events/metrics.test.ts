@@ -134,6 +134,30 @@ describe('per-action metrics', () => {
     expect(family?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
   });
 
+  it('counts writes of unknown outcome per function, but not their replays', () => {
+    const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'snapshots' });
+    const failed = (more: Partial<RequestObservation> = {}) =>
+      metrics.record({
+        action: 'create snapshot',
+        status: 'failed',
+        retrying: false,
+        durationMs: 1,
+        ...more,
+      });
+    const documents = emitted(() => {
+      failed({ unknownOutcome: true });
+      failed({ unknownOutcome: true });
+      failed({ unknownOutcome: true, replayed: true });
+      failed();
+      metrics.flush();
+    });
+
+    const family = documents.find((document) => METRIC_NAMES.unknownOutcomes in document);
+    expect(family).toMatchObject({ [METRIC_NAMES.unknownOutcomes]: 2, service: 'snapshots' });
+    expect(family).not.toHaveProperty(METRIC_NAMES.serviceFailures);
+    expect(family?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+  });
+
   it('starts every invocation from zero and writes nothing for an invocation without requests', () => {
     const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
     emitted(() => {
