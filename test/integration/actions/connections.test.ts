@@ -753,28 +753,28 @@ describe('Actions: connections family', () => {
       expect(result.error?.kind).toBe('not_found');
     });
 
-    it('says Tanium may have carried it out when the first attempt lost its answer and the retry gets 404', async () => {
-      // Prepare: a gateway error on the first attempt; by the retry Tanium no longer has the connection
-      const id = 'remote:gone:1:1';
-      emulator.faults.add({
-        method: 'DELETE',
-        path: `${TR}/conns/${kind}/${id}`,
-        times: 1,
-        kind: 'status',
-        status: 502,
-      });
+    it.each([
+      ['a gateway error', { kind: 'status', status: 502 }],
+      ['the connection dropped after sending', { kind: 'resetBeforeHeaders' }],
+    ] as const)(
+      'says Tanium may have carried it out when the first attempt lost its answer (%s) and the retry gets 404',
+      async (_, fault) => {
+        // Prepare: the first attempt's answer is lost; by the retry Tanium no longer has the connection
+        const id = 'remote:gone:1:1';
+        emulator.faults.add({ method: 'DELETE', path: `${TR}/conns/${kind}/${id}`, times: 1, ...fault });
 
-      // Act
-      const result = await run(action, { connection_id: id });
+        // Act
+        const result = await run(action, { connection_id: id });
 
-      // Assess
-      expect(result.status).toBe('failed');
-      expect(result.error?.kind).toBe('not_found');
-      expect(result.message).toBe(
-        `${verb} connection failed. Error from server. Status Code: 404 Data from server: Connection not found: ${id} An earlier attempt of this request got no answer (HTTP 502 or 504, or the connection dropped after sending): Tanium may have carried it out before this 404.`,
-      );
-      expect(emulator.requests.map((r) => r.method)).toEqual(['DELETE', 'DELETE']);
-    });
+        // Assess
+        expect(result.status).toBe('failed');
+        expect(result.error?.kind).toBe('not_found');
+        expect(result.message).toBe(
+          `${verb} connection failed. Error from server. Status Code: 404 Data from server: Connection not found: ${id} An earlier attempt of this request got no answer (HTTP 502 or 504, or the connection dropped after sending): Tanium may have carried it out before this 404.`,
+        );
+        expect(emulator.requests.map((r) => r.method)).toEqual(['DELETE', 'DELETE']);
+      },
+    );
 
     it('encodes a hostile connection id and refuses dot segments', async () => {
       await run(action, { connection_id: 'remote:x/../../y?z#w:1' });

@@ -433,6 +433,29 @@ describe('Tanium client: authentication', () => {
     );
   });
 
+  it("reports a login answered 403 as the login's own failure, not a missing Threat Response permission", async () => {
+    // Prepare
+    emulator.faults.add({
+      method: 'POST',
+      path: LOGIN,
+      times: 1,
+      kind: 'status',
+      status: 403,
+      shape: 'text',
+      message: 'Account locked',
+    });
+    const client = clientFor(emulator, { auth: 'password' });
+
+    // Act
+    const error = await taniumFailure(client.request(STATUS));
+
+    // Assess
+    expect(error.kind).toBe('auth');
+    expect(error.message).toBe(
+      'Login failed: Error from server. Status Code: 403 Data from server: Account locked',
+    );
+  });
+
   it.each([429, 503])(
     'reports a login answered %d as transient, so the request is retried later rather than failed for good',
     async (status) => {

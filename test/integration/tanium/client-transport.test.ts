@@ -14,6 +14,7 @@ import {
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
+import { CARRIED_OUT_CAVEAT } from '../../../shared/tanium/responses.ts';
 import { MIN_ATTEMPT_MS } from '../../../shared/tanium/retry-policy.ts';
 import { MAX_URL_CHARS, query, segment, TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
@@ -325,6 +326,21 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(emulator.requestCount({ path: CONNS })).toBe(2);
     });
 
+    it("adds no carried-out caveat to a read's 404 after a lost answer: a GET changes nothing", async () => {
+      // Prepare: a gateway error, then the retry's 404 (no file has that id)
+      const path = `${TR}/filedownload/${segment('file_id', 'gone')}`;
+      emulator.faults.add({ method: 'GET', path, times: 1, kind: 'status', status: 502 });
+      const client = clientFor(emulator);
+
+      // Act
+      const error = await taniumFailure(client.request({ method: 'GET', path }));
+
+      // Assess
+      expect(error.kind).toBe('not_found');
+      expect(error.message).not.toContain(CARRIED_OUT_CAVEAT);
+      expect(emulator.requestCount({ path })).toBe(2);
+    });
+
     it('reports a reset that persists as a retryable transient error', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'resetBeforeHeaders' });
       const client = clientFor(emulator);
@@ -604,6 +620,14 @@ describe('Tanium client: transport, retries and responses', () => {
       // Assess
       expect(error.kind).toBe('not_found');
       expect(emulator.requests[0]).toMatchObject({ path: `${TR}/filedownload/..%2Fx%3Fy%23z`, rawQuery: '' });
+    });
+
+    it('refuses a path that would leave the configured server, before sending anything', async () => {
+      const client = clientFor(emulator);
+      const error = await taniumFailure(client.request({ method: 'GET', path: '//evil.example/x' }));
+      expect(error).toMatchObject({ kind: 'validation', retryable: false });
+      expect(error.message).toBe('Refusing a request that would leave the configured Tanium server');
+      expect(emulator.requests).toHaveLength(0);
     });
 
     it('keeps the base URL path prefix', async () => {
