@@ -277,6 +277,42 @@ describe('Action: get file', () => {
     expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
   });
 
+  it('accepts an archive whose Content-Length equals GET_FILE_MAX_BYTES and refuses one byte over, before reading it', async () => {
+    // Prepare: a stored (uncompressed) entry, so the archive is sent with an exact Content-Length and its
+    // file is smaller than the archive: a cap of the archive's size fits the file too. The cap is the
+    // largest size allowed, so an archive of exactly that size must be stored. No Content-Disposition:
+    // an evidence lookup shows the download got past the Content-Length check.
+    emulator.switches.downloadLargeFileBytes = 1000;
+    emulator.switches.downloadLargeFileMethod = 'store';
+    emulator.switches.downloadNoContentDisposition = true;
+    const measured = await run({ file_id: FILE_ID });
+    const archiveSize = (measured.data[0] as { archive_size: number }).archive_size;
+    expect(archiveSize).toBeGreaterThan(1000);
+    await motoBucket.reset();
+    emulator.clearRequests();
+
+    // Act
+    const refused = await run({ file_id: FILE_ID }, { ...ctx, getFileMaxBytes: archiveSize - 1 });
+    const refusedCalls = calls();
+    const refusedState = await bucketState();
+    emulator.clearRequests();
+    const accepted = await run({ file_id: FILE_ID }, { ...ctx, getFileMaxBytes: archiveSize });
+
+    // Assess: refused from the header alone (one request, nothing stored); accepted and stored at the cap
+    expect(refused).toMatchObject({
+      status: 'failed',
+      message: `File is larger than the maximum of ${archiveSize - 1} bytes allowed by GET_FILE_MAX_BYTES`,
+      error: { kind: 'too_large', retryable: false },
+    });
+    expect(refusedCalls).toEqual([`GET ${DATA_PATH}`]);
+    expect(refusedState).toEqual({ keys: [], uploads: 0 });
+    expect(accepted).toMatchObject({ status: 'success', message: 'File downloaded to vault' });
+    expect(accepted.data[0]).toMatchObject({ size: 1000, archive_size: archiveSize });
+    expect(calls()).toEqual([`GET ${DATA_PATH}`, `GET ${EVIDENCE_PATH}`]);
+    const { vault_id } = accepted.data[0] as { vault_id: string };
+    expect(await bucketState()).toEqual({ keys: [`vault/${vault_id}`], uploads: 0 });
+  });
+
   it('refuses a small archive over the cap that arrived whole before it was refused, without crashing', async () => {
     // Prepare: an archive of a few hundred bytes, all of it received with the headers; destroying such an
     // unread body emits an error event, which with no listener would end the process

@@ -459,6 +459,27 @@ describe('Alert poller: ties, order and arrivals', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
+  it('reads on past a full page whose last alert is at the floor, for arrivals later in that millisecond', async () => {
+    // Prepare: caught up on 5 alerts in one millisecond; then 3 more in that millisecond and 9 newer
+    // ones. With pages of 10 and the lowest id of a tie listed first, the newest page (the 9 newer alerts
+    // and the tie's first member) is full and ends exactly at the floor, with the 3 late members listed
+    // below it: a full page whose last alert is at the floor has not reached below it, so the run must
+    // read on. No overlap window, which would otherwise re-read the floor's millisecond and hide a miss.
+    tanium.tieOrder = 'lowest-id-first';
+    const limits = { pageSize: 10, overlapWindowMs: 0 };
+    const expected = tanium.addBurst(5, T0);
+    await poll(limits);
+    expected.push(...tanium.addBurst(3, T0), ...tanium.addSteady(9, 1000, T0 + 9000));
+    now = T0 + 60_000;
+    // Act
+    await poll(limits);
+    await poll(limits);
+    // Assess
+    expect(expected).toHaveLength(17);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
   it('does not rely on ids being in createdAt order', async () => {
     // Prepare
     const expected = [...tanium.addOutOfOrder(120, T0, 700)];

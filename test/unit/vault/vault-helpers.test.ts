@@ -123,6 +123,39 @@ describe('Vault: helpers', () => {
     expect(hasher.sourceError).toBe(error);
   });
 
+  it.each([
+    [10, undefined],
+    [11, TooLargeError],
+  ])(
+    'lets exactly maxBytes through the hashing stream and fails one byte more (%i of 10 bytes)',
+    async (bytes, failure) => {
+      // Prepare: the cap is the largest size allowed, not the first size refused; chunks of 5 and the
+      // rest, so the cap is met by a sum of chunks, not by one chunk
+      const content = Buffer.alloc(bytes, 1);
+      const hasher = new HashingStream({ maxBytes: 10, tooLarge: getFileTooLarge });
+
+      // Act
+      const error = await pipeline(
+        Readable.from([content.subarray(0, 5), content.subarray(5)]),
+        hasher,
+        async (source) => {
+          for await (const _chunk of source) {
+            // drain
+          }
+        },
+      ).catch((caught: unknown) => caught);
+
+      // Assess
+      if (failure === undefined) {
+        expect(error).toBeUndefined();
+        expect(hasher.digests.size).toBe(10);
+      } else {
+        expect(error).toBeInstanceOf(failure);
+        expect(hasher.sourceError).toBe(error);
+      }
+    },
+  );
+
   it('wraps S3 errors as vault errors, retryable for 5xx and throttling only', () => {
     // Prepare
     const s3Error = (name: string, status: number) =>
