@@ -866,6 +866,27 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       },
     );
 
+    /**
+     * The alarm on any of a family handler's per-function counts: the handlers write these with the
+     * service dimension only, whatever the action.
+     */
+    const functionCountAlarm = (family: FunctionName, metric: string, says: string) => ({
+      AlarmDescription: Match.stringLikeRegexp(says),
+      Namespace: s.config.metricsNamespace,
+      MetricName: metric,
+      Dimensions: [
+        {
+          Name: 'service',
+          Value: fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME,
+        },
+      ],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+
     it.each(
       FAMILIES.flatMap((family) =>
         (
@@ -878,42 +899,18 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         ).map(([metric, says]) => [family, metric, says] as const),
       ),
     )("alarms on any of the %s function's %s", (family, metric, says) => {
-      // The handlers write these with the service dimension only, whatever the action
-      const service = fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME;
-      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        AlarmDescription: Match.stringLikeRegexp(says),
-        Namespace: s.config.metricsNamespace,
-        MetricName: metric,
-        Dimensions: [{ Name: 'service', Value: service }],
-        Statistic: 'Sum',
-        Period: 300,
-        Threshold: 0,
-        ComparisonOperator: 'GreaterThanThreshold',
-        TreatMissingData: 'notBreaching',
-      });
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', functionCountAlarm(family, metric, says));
     });
 
     it('alarms on any write of unknown outcome, in the families that write to Tanium only', () => {
-      const watched = FAMILIES.filter((family) => {
-        const service = fnResource(family).Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME;
-        return (
+      const watched = FAMILIES.filter(
+        (family) =>
           Object.keys(
             s.template.findResources('AWS::CloudWatch::Alarm', {
-              Properties: {
-                AlarmDescription: Match.stringLikeRegexp('may or may not have carried out'),
-                Namespace: s.config.metricsNamespace,
-                MetricName: 'UnknownOutcomes',
-                Dimensions: [{ Name: 'service', Value: service }],
-                Statistic: 'Sum',
-                Period: 300,
-                Threshold: 0,
-                ComparisonOperator: 'GreaterThanThreshold',
-                TreatMissingData: 'notBreaching',
-              },
+              Properties: functionCountAlarm(family, 'UnknownOutcomes', 'may or may not have carried out'),
             }),
-          ).length === 1
-        );
-      });
+          ).length === 1,
+      );
       expect(watched).toEqual([...MUTATING_FAMILIES]);
     });
 
