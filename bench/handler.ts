@@ -202,6 +202,8 @@ async function handlerOverhead(): Promise<{
     await viaBareHandler();
     for (let round = 0; round < ROUNDS; round++) {
       const handlerFirst = round % 2 === 0;
+      // The reference side takes turns too: first in one round, last in the next.
+      if (!handlerFirst) bareRates.push(await viaBareHandler());
       const a = await (handlerFirst ? viaHandler : viaRaw)();
       const b = await (handlerFirst ? viaRaw : viaHandler)();
       const [h, r] = handlerFirst ? [a, b] : [b, a];
@@ -209,7 +211,7 @@ async function handlerOverhead(): Promise<{
       rawRates.push(r);
       ratios.push(h / r);
       continuousRates.push(await viaRawContinuous());
-      bareRates.push(await viaBareHandler());
+      if (handlerFirst) bareRates.push(await viaBareHandler());
     }
   } finally {
     unmute();

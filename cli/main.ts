@@ -176,8 +176,9 @@ async function runCommand(args: readonly string[], io: Io, env: Env): Promise<nu
     interruption.stop();
     await closeAgents();
   }
-  // The result as an event carries it: requestFault only steers the functions' metrics.
-  const { requestFault: _requestFault, ...shown } = result;
+  // The result as an event carries it: requestFault only steers the functions' metrics, retryAfterMs
+  // their redelivery.
+  const { requestFault: _requestFault, retryAfterMs: _retryAfterMs, ...shown } = result;
   io.out(parsed.json ? terminalSafeJson(shown) : formatResult(shown));
   return result.status === 'success' ? 0 : 1;
 }

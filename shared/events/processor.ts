@@ -148,14 +148,14 @@ export function isLastAttempt(delivery: Pick<DeliveryInfo, 'attempt' | 'maxAttem
 
 /**
  * The message of a request that gave up. A delete's says what a 404 means if it is sent again: one of
- * its attempts may have reached Tanium and lost its answer, and a redriven message starts again at
- * delivery 1, where hedgedForRedelivery does not say so.
+ * its attempts may have reached Tanium and lost its answer (or none did: the sentence holds either way),
+ * and a redriven message starts again at delivery 1, where hedgedForRedelivery does not say so.
  */
 function gaveUpMessage(attempts: number, message: string, deletes: boolean): string {
   const gaveUp = `Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${message}`;
   if (!deletes) return gaveUp;
   const end = /[.!?]$/.test(gaveUp) ? ' ' : '. ';
-  return `${gaveUp}${end}If it is sent again (or redriven) and answers 404, Tanium may have carried out one of these attempts.`;
+  return `${gaveUp}${end}If it is sent again (or redriven) and answers 404, the item is gone, possibly by one of these attempts if it reached Tanium before its answer was lost.`;
 }
 
 /**
@@ -210,6 +210,8 @@ export class RequestProcessor {
     // Until the idempotent run says otherwise: a failure inside it may leave its record in progress.
     let recordMayRemain = false;
     let heldElsewhere = false;
+    // The request ran before and its stored result cannot be read: an unknown outcome, but no new write.
+    let unreadable = false;
     // Only a mutating action's outcome that went through the idempotency step completed (or was replayed
     // from it): a transient one is thrown back out of Powertools, and a failure before or of the step
     // never reached it.
@@ -262,6 +264,7 @@ export class RequestProcessor {
       // Credentials, configuration or the idempotency store: the action itself never ran (this time).
       heldElsewhere = error instanceof HeldByAnotherDelivery;
       if (error instanceof UnreadableRecord) {
+        unreadable = true;
         this.deps.logger.error(
           'The stored result of the request cannot be read; the action is not run again',
           {
@@ -282,6 +285,7 @@ export class RequestProcessor {
       recordMayRemain,
       heldElsewhere,
       stored,
+      unreadable,
     });
   }
 
@@ -331,9 +335,18 @@ export class RequestProcessor {
       recordMayRemain = false,
       heldElsewhere = false,
       stored = false,
-    }: { unrecorded?: boolean; recordMayRemain?: boolean; heldElsewhere?: boolean; stored?: boolean } = {},
+      unreadable = false,
+    }: {
+      unrecorded?: boolean;
+      recordMayRemain?: boolean;
+      heldElsewhere?: boolean;
+      stored?: boolean;
+      unreadable?: boolean;
+    } = {},
   ): Disposition {
     const { result } = outcome;
+    // A write of this delivery whose outcome is unknown; a replayed or unreadable record is an earlier one's.
+    const unknownOutcome = result.error?.kind === 'unknown_outcome' && !replayed && !unreadable;
     const transient = result.status === 'failed' && result.error?.retryable === true;
     const action = definition?.name ?? requestedAction;
     const lastAttempt = isLastAttempt(delivery);
@@ -361,7 +374,7 @@ export class RequestProcessor {
       // Counted at every attempt: only a bad function setting is one and retried, and only a deployment
       // cures it, so its requests would otherwise reach the alarm minutes later, once they give up.
       ...(isServiceFailure(result) ? { serviceFailure: true } : {}),
-      ...(result.error?.kind === 'unknown_outcome' ? { unknownOutcome: true } : {}),
+      ...(unknownOutcome ? { unknownOutcome } : {}),
       ...(replayed ? { replayed } : {}),
     });
     const log = {
@@ -392,7 +405,7 @@ export class RequestProcessor {
           ...log,
           resultMessage: result.message,
         });
-      } else if (!replayed && result.error?.kind === 'unknown_outcome') {
+      } else if (unknownOutcome) {
         // Above INFO too, for the UnknownOutcomes alarm: each one is a change to check in Tanium.
         this.deps.logger.warn('Request ended without knowing whether Tanium carried it out', {
           ...log,

@@ -378,6 +378,7 @@ export class TaniumClient {
         throw new LoginError(kind, `Login failed: ${message}`, {
           retryable: uncertain || error.retryable,
           ...(error.status === undefined ? {} : { status: error.status }),
+          ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
           cause: error,
         });
       }
@@ -425,6 +426,7 @@ export class TaniumClient {
       response.text,
       contentType,
       undefined,
+      failureFacts(response),
     );
   }
 

@@ -53,8 +53,9 @@ export class TaniumError extends Error {
    */
   readonly requestFault: boolean;
   /**
-   * How long Tanium asked the caller to wait (the `Retry-After` of a final 429 or 503 that the client could
-   * not wait out within the invocation): a redelivery should not come sooner.
+   * How long Tanium asked the caller to wait (the `Retry-After` of a final 429, 502, 503 or 504 that the
+   * client could not wait out within the invocation): a redelivery should not come sooner. Kept by the
+   * action result of a retryable failure only (a write's unknown outcome is never repeated).
    */
   readonly retryAfterMs: number | undefined;
 
@@ -106,7 +107,13 @@ export class LoginError extends TaniumError {
   constructor(
     kind: ErrorKind,
     message: string,
-    options: { retryable?: boolean; status?: number; cause?: unknown; afterLostAnswer?: boolean },
+    options: {
+      retryable?: boolean;
+      status?: number;
+      cause?: unknown;
+      afterLostAnswer?: boolean;
+      retryAfterMs?: number;
+    },
   ) {
     super(kind, message, options);
     this.name = 'LoginError';
@@ -119,6 +126,7 @@ export class LoginError extends TaniumError {
       ...(this.status === undefined ? {} : { status: this.status }),
       cause: this.cause,
       afterLostAnswer: true,
+      ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }),
     });
   }
 }

@@ -82,7 +82,8 @@ const LOST_ANSWER_CAUSES = 'HTTP 502 or 504, or the connection dropped after sen
  * The error for a final non-2xx answer. `sentWith` is the credential of the final attempt (undefined for
  * a login, whose 401/403 are plain HTTP errors that the login reports itself). `afterLostAnswer`: an
  * earlier attempt may have been carried out (see LOST_ANSWER_CAUSES). `retryAfterMs`: the answer's
- * `Retry-After`, kept on a retryable error so the redelivery waits at least that long.
+ * `Retry-After`, kept on a 429/502/503/504 error so a retry later (a redelivery, a login's) waits at
+ * least that long.
  */
 export function httpError(
   errorText: ErrorText,
@@ -132,7 +133,11 @@ export function httpError(
           retryable: true,
           ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         })
-      : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, { status });
+      : new TaniumError('unknown_outcome', `${message}${UNKNOWN_OUTCOME_SUFFIX}`, {
+          status,
+          // Only a login's is retried (it changes nothing); an action's write never is.
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        });
   }
   const tooLarge = TOO_LARGE[status];
   if (tooLarge) {

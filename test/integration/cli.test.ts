@@ -9,6 +9,7 @@ import { main } from '../../cli/main.ts';
 import { ACTIONS } from '../../shared/actions/table.ts';
 import { resetCredentialCache } from '../../shared/config/credential-source.ts';
 import { closeAgents } from '../../shared/tanium/agent.ts';
+import { TR } from '../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../shared/tanium/session-cache.ts';
 import { isProcessRunning } from '../../shared/vault/spool.ts';
 import { postEmulatorControl } from '../helpers/emulator-control.ts';
@@ -293,6 +294,39 @@ describe('Command line: tanium-tr against the emulator started from the command 
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ status: 'success' });
     expect(run.stderr).toContain(warning);
+  });
+
+  it("prints a throttled request's result without the Retry-After kept for the functions' redelivery", async () => {
+    // Prepare: Tanium asks for an hour, more than the run may wait
+    await postEmulatorControl(
+      env.TANIUM_BASE_URL as string,
+      '/__emulator/faults',
+      {
+        method: 'GET',
+        path: `${TR}/conns`,
+        times: 1,
+        kind: 'status',
+        status: 429,
+        retryAfter: 3600,
+      },
+      readFileSync(env.TANIUM_CA_BUNDLE as string),
+    );
+
+    // Act
+    const run = await cli('run', 'list connections', '--json');
+
+    // Assess: the result as an event would carry it
+    expect(run.status).toBe(1);
+    const result = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(result).toMatchObject({ status: 'failed', error: { kind: 'transient', retryable: true } });
+    expect(Object.keys(result).sort()).toEqual([
+      'data',
+      'error',
+      'message',
+      'parameter',
+      'status',
+      'summary',
+    ]);
   });
 
   it('warns that the TANIUM_* variables are ignored when TANIUM_CREDENTIALS_FILE is set too', async () => {

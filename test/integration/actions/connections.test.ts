@@ -666,7 +666,7 @@ describe('Actions: connections family', () => {
       expect(result.summary).toMatchObject({ connection_status: 'connected' });
     });
 
-    it("waits out a throttled poll's Retry-After instead of polling again in 2 s", async () => {
+    it("pauses polling for a throttled poll's Retry-After, up to the end of the wait, instead of 2 s", async () => {
       // Prepare: the first poll answers 429 asking for 100 s, more than the client may wait for it
       emulator.faults.add({
         method: 'GET',

@@ -468,14 +468,16 @@ describe('Tanium client: authentication', () => {
         status,
         shape: 'text',
         message: 'Busy',
+        retryAfter: 3600,
       });
       const client = clientFor(emulator, { auth: 'password' });
 
       // Act
       const error = await taniumFailure(client.request(STATUS));
 
-      // Assess
+      // Assess: the redelivery is to wait as long as Tanium asked
       expect(error.info).toEqual({ kind: 'transient', retryable: true });
+      expect(error.retryAfterMs).toBe(3_600_000);
       expect(error.message).toBe(
         `Login failed: Error from server. Status Code: ${status} Data from server: Busy`,
       );

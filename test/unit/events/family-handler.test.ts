@@ -808,7 +808,7 @@ describe('Family handler: transient failures', () => {
 
     // Assess
     expect(publishedDetails(eventBridge)[0]?.message).toMatch(
-      /^Gave up after 3 attempts: .*Tanium answered HTTP 504\. If it is sent again \(or redriven\) and answers 404, Tanium may have carried out one of these attempts\.$/,
+      /^Gave up after 3 attempts: .*Tanium answered HTTP 504\. If it is sent again \(or redriven\) and answers 404, the item is gone, possibly by one of these attempts if it reached Tanium before its answer was lost\.$/,
     );
   });
 
@@ -2078,10 +2078,11 @@ describe('Family handler: idempotent mutating actions', () => {
   it('answers a request whose stored result cannot be read with an uncertain outcome, and logs it', async () => {
     // Prepare: the request ran before; its stored result was damaged since
     const items = fakeIdempotencyTable(dynamo);
-    const { handler, logs } = buildHandler('connections');
+    const { handler, logs, observations } = buildHandler('connections');
     await handler(closeConnection('req-damaged'), lambdaContext());
     for (const item of items.values()) item.data = { M: { json: { S: '{"result":' } } };
     request.mockClear();
+    observations.length = 0;
 
     // Act
     const result = (await handler(closeConnection('req-damaged'), lambdaContext())) as ResultDetail;
@@ -2094,6 +2095,9 @@ describe('Family handler: idempotent mutating actions', () => {
       message: 'The stored result of the request cannot be read; the action is not run again',
       extra: expect.objectContaining({ correlation_id: 'req-damaged', action: 'close connection' }),
     });
+    // No write of this delivery's: not an unknown outcome to count or to warn of again
+    expect(observations).toEqual([expect.not.objectContaining({ unknownOutcome: true })]);
+    expect(logs.some((line) => line.message.startsWith('Request ended without knowing'))).toBe(false);
   });
 
   it('publishes the result and reports it when the idempotency record cannot be completed', async () => {
