@@ -34,26 +34,31 @@ export class PowertoolsPollerMetrics implements PollerMetrics {
     });
   }
 
+  /**
+   * AlertsPublished every run (a zero says the poller ran and found nothing), AlertLag whenever known;
+   * every other count only when above zero. CloudWatch bills a custom metric for each hour it is written,
+   * and a run every minute writing a dozen zeros cost more than the poller itself; the alarms on those
+   * counts treat a missing value as nothing to report.
+   */
   record(report: RunReport): void {
     const m = this.metrics;
     const names = POLLER_METRIC_NAMES;
+    const count = (name: string, value: number) => {
+      if (value > 0) m.addMetric(name, MetricUnit.Count, value);
+    };
     m.addMetric(names.published, MetricUnit.Count, report.published);
-    m.addMetric(names.taniumRequests, MetricUnit.Count, report.taniumRequests);
-    m.addMetric(names.intelRequests, MetricUnit.Count, report.intelRequests);
-    m.addMetric(names.putEventsCalls, MetricUnit.Count, report.putEventsCalls);
-    m.addMetric(names.timeLimitHit, MetricUnit.Count, report.stoppedBy === 'time_limit' ? 1 : 0);
-    m.addMetric(names.requestLimitHit, MetricUnit.Count, report.stoppedBy === 'request_limit' ? 1 : 0);
-    m.addMetric(
-      names.failed,
-      MetricUnit.Count,
-      report.status === 'failed' || report.status === 'lease_lost' ? 1 : 0,
-    );
-    m.addMetric(names.skipped, MetricUnit.Count, report.status === 'skipped' ? 1 : 0);
-    m.addMetric(names.unparseable, MetricUnit.Count, report.unparseableDetails);
-    m.addMetric(names.reduced, MetricUnit.Count, report.reducedAlerts);
-    m.addMetric(names.refused, MetricUnit.Count, report.refusedAlerts);
-    m.addMetric(names.unidentified, MetricUnit.Count, report.unidentifiedAlerts);
-    m.addMetric(names.undated, MetricUnit.Count, report.undatedAlerts);
+    count(names.taniumRequests, report.taniumRequests);
+    count(names.intelRequests, report.intelRequests);
+    count(names.putEventsCalls, report.putEventsCalls);
+    count(names.timeLimitHit, report.stoppedBy === 'time_limit' ? 1 : 0);
+    count(names.requestLimitHit, report.stoppedBy === 'request_limit' ? 1 : 0);
+    count(names.failed, report.status === 'failed' || report.status === 'lease_lost' ? 1 : 0);
+    count(names.skipped, report.status === 'skipped' ? 1 : 0);
+    count(names.unparseable, report.unparseableDetails);
+    count(names.reduced, report.reducedAlerts);
+    count(names.refused, report.refusedAlerts);
+    count(names.unidentified, report.unidentifiedAlerts);
+    count(names.undated, report.undatedAlerts);
     if (report.lagMs !== undefined) m.addMetric(names.lag, MetricUnit.Milliseconds, report.lagMs);
     m.publishStoredMetrics();
   }

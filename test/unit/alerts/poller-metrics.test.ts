@@ -63,4 +63,39 @@ describe('Alert poller metrics', () => {
       RunsHitRequestLimit: 1,
     });
   });
+
+  it('writes the counts of a quiet run only when above zero, and always what was published', () => {
+    // Prepare: a run that caught up and found nothing new
+    const metrics = new PowertoolsPollerMetrics({
+      namespace: 'TaniumThreatResponse',
+      serviceName: 'p',
+      pollerName: 'q',
+    });
+    const quiet: RunReport = {
+      status: 'caught_up',
+      published: 0,
+      taniumRequests: 1,
+      intelRequests: 0,
+      putEventsCalls: 0,
+      batches: 0,
+      unparseableDetails: 0,
+      reducedAlerts: 0,
+      refusedAlerts: 0,
+      unidentifiedAlerts: 0,
+      undatedAlerts: 0,
+      lagMs: 0,
+    };
+
+    // Act
+    const [emf] = jsonLinesWrittenBy(() => metrics.record(quiet)) as Array<{
+      _aws: { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string }> }> };
+    }>;
+
+    // Assess: each metric written is one CloudWatch bills for that hour
+    expect(emf?._aws.CloudWatchMetrics[0]?.Metrics.map((metric) => metric.Name).sort()).toEqual([
+      POLLER_LAG_METRIC,
+      'AlertsPublished',
+      'TaniumRequests',
+    ]);
+  });
 });
