@@ -121,6 +121,7 @@ export const environmentConfigSchema = settings({
   eventBusName: string,
   maxReceiveCount: number,
   resultsExpirationDays: number,
+  vaultExpirationDays: z.optional(number),
   accessLogsExpirationDays: number,
   logRetention: retentionDays,
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),

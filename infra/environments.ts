@@ -90,6 +90,11 @@ export interface EnvironmentConfig {
   readonly maxReceiveCount: number;
   /** Retention of `results/` objects (oversized action results) in the vault bucket. */
   readonly resultsExpirationDays: number;
+  /**
+   * Retention of the vault's `vault/` objects (get file's evidence, the intel docs put there), after
+   * which S3 deletes them; unset keeps them until deleted by hand, as evidence usually must be.
+   */
+  readonly vaultExpirationDays?: number;
   /** Retention of the vault bucket's access logs. */
   readonly accessLogsExpirationDays: number;
   readonly logRetention: RetentionDays;
@@ -199,6 +204,8 @@ export const ENVIRONMENTS = {
     logLevel: 'DEBUG',
     sourceMaps: true,
     resultsExpirationDays: 7,
+    // Test evidence: dev's buckets are emptied on destroy anyway.
+    vaultExpirationDays: 30,
     accessLogsExpirationDays: 14,
     vpc: { flowLogRetention: RetentionDays.ONE_WEEK },
   },
@@ -361,6 +368,13 @@ function validateEnvironment(config: EnvironmentConfig): void {
   const problems = functionSettingProblems(config);
   for (const key of ['resultsExpirationDays', 'accessLogsExpirationDays'] as const) {
     if (!Number.isInteger(config[key]) || config[key] < 1) problems.push(`${key} must be a positive integer`);
+  }
+  const { vaultExpirationDays } = config;
+  if (
+    vaultExpirationDays !== undefined &&
+    (!Number.isInteger(vaultExpirationDays) || vaultExpirationDays < 1)
+  ) {
+    problems.push('vaultExpirationDays must be unset or a positive integer');
   }
   for (const [fn, s] of Object.entries(config.functions)) {
     // CloudFormation takes whole numbers only: a fraction would synthesize and fail at deploy.

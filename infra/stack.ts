@@ -153,6 +153,7 @@ export class TaniumThreatResponseStack extends Stack {
     this.vault = new VaultBucket(this, 'Vault', {
       retainData: config.retainData,
       resultsExpirationDays: config.resultsExpirationDays,
+      vaultExpirationDays: config.vaultExpirationDays,
       accessLogsExpirationDays: config.accessLogsExpirationDays,
       logRetention: config.logRetention,
     });

@@ -26,6 +26,8 @@ const WRITE_ACTIONS = ['s3:PutObject', 's3:AbortMultipartUpload'];
 export interface VaultBucketProps {
   readonly retainData: boolean;
   readonly resultsExpirationDays: number;
+  /** Unset: `vault/` objects are kept until deleted by hand. */
+  readonly vaultExpirationDays?: number | undefined;
   readonly accessLogsExpirationDays: number;
   /** Retention of the log group of the function that empties the buckets on deletion (dev). */
   readonly logRetention: logs.RetentionDays;
@@ -91,6 +93,24 @@ export class VaultBucket extends Construct {
           noncurrentVersionExpiration: Duration.days(30),
           expiredObjectDeleteMarker: true,
         },
+        // Evidence is written once and rarely read again: Intelligent-Tiering moves what nobody reads to
+        // cheaper tiers, with no retrieval fee for upload intel doc's reads and no minimum duration.
+        {
+          id: 'tier-evidence',
+          prefix: VAULT_PREFIXES.vault,
+          transitions: [
+            { storageClass: s3.StorageClass.INTELLIGENT_TIERING, transitionAfter: Duration.days(0) },
+          ],
+        },
+        ...(props.vaultExpirationDays === undefined
+          ? []
+          : [
+              {
+                id: 'expire-evidence',
+                prefix: VAULT_PREFIXES.vault,
+                expiration: Duration.days(props.vaultExpirationDays),
+              },
+            ]),
       ],
       removalPolicy,
       autoDeleteObjects,

@@ -603,7 +603,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       });
     });
 
-    it('aborts stale multipart uploads and expires incoming/ and results/', () => {
+    it('aborts stale multipart uploads, expires incoming/ and results/, and tiers (and in dev expires) evidence', () => {
       // Act
       const rules =
         s.template.toJSON().Resources[id(s.stack.vault.bucket)].Properties.LifecycleConfiguration.Rules;
@@ -623,11 +623,24 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           }),
         ]),
       );
-      expect(
-        rules.some(
+      // Evidence is kept unless the environment says for how long (dev: 30 days)
+      const vaultExpirations = rules
+        .filter(
           (r: { Prefix?: string; ExpirationInDays?: number }) => r.Prefix === 'vault/' && r.ExpirationInDays,
-        ),
-      ).toBe(false);
+        )
+        .map((r: { ExpirationInDays: number }) => r.ExpirationInDays);
+      expect(vaultExpirations).toEqual(
+        s.config.vaultExpirationDays === undefined ? [] : [s.config.vaultExpirationDays],
+      );
+      expect(s.config.vaultExpirationDays).toBe(envName === 'dev' ? 30 : undefined);
+      // and goes to Intelligent-Tiering as it is written
+      expect(rules).toContainEqual(
+        expect.objectContaining({
+          Prefix: 'vault/',
+          Transitions: [{ StorageClass: 'INTELLIGENT_TIERING', TransitionInDays: 0 }],
+          Status: 'Enabled',
+        }),
+      );
     });
 
     it('keeps the bucket and its access logs according to the environment', () => {
