@@ -94,7 +94,8 @@ export class VaultBucket extends Construct {
           expiredObjectDeleteMarker: true,
         },
         // Evidence is written once and rarely read again: Intelligent-Tiering moves what nobody reads to
-        // cheaper tiers, with no retrieval fee for upload intel doc's reads and no minimum duration.
+        // cheaper tiers, with no retrieval fee for upload intel doc's reads and no minimum duration. S3's
+        // daily lifecycle run moves objects of 128 KB or more; smaller ones would cost the same either way.
         {
           id: 'tier-evidence',
           prefix: VAULT_PREFIXES.vault,
