@@ -363,7 +363,10 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** Any alert counted in `metric` (a count the poller writes every run) is one to look at by hand. */
+  /**
+   * Any alert counted in `metric` (a count the poller writes when above zero, so a missing value is
+   * none) is one to look at by hand.
+   */
   private onAnyAlert(id: string, metric: string, description: string): cloudwatch.Alarm {
     return this.whenAny(id, description, this.pollerMetric(metric, 'Sum'));
   }

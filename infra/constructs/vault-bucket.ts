@@ -86,32 +86,24 @@ export class VaultBucket extends Construct {
           expiration: Duration.days(props.resultsExpirationDays),
           noncurrentVersionExpiration: Duration.days(1),
         },
-        // Versioning guards evidence against an accidental overwrite or delete; old versions need not live forever.
+        // One rule for all of vault/: S3 refuses two rules expiring the same prefix in the older form.
+        // Versioning guards evidence against an accidental overwrite or delete; old versions need not live
+        // forever. Evidence is written once and rarely read again: Intelligent-Tiering moves what nobody
+        // reads to cheaper tiers, with no retrieval fee for upload intel doc's reads and no minimum
+        // duration (S3's daily lifecycle run moves objects of 128 KB or more; smaller ones would cost the
+        // same either way). An expiry of the current version, when set, also removes the delete markers
+        // left behind, which S3 refuses to be asked for beside it.
         {
-          id: 'expire-noncurrent-evidence',
+          id: 'evidence',
           prefix: VAULT_PREFIXES.vault,
           noncurrentVersionExpiration: Duration.days(30),
-          expiredObjectDeleteMarker: true,
-        },
-        // Evidence is written once and rarely read again: Intelligent-Tiering moves what nobody reads to
-        // cheaper tiers, with no retrieval fee for upload intel doc's reads and no minimum duration. S3's
-        // daily lifecycle run moves objects of 128 KB or more; smaller ones would cost the same either way.
-        {
-          id: 'tier-evidence',
-          prefix: VAULT_PREFIXES.vault,
           transitions: [
             { storageClass: s3.StorageClass.INTELLIGENT_TIERING, transitionAfter: Duration.days(0) },
           ],
+          ...(props.vaultExpirationDays === undefined
+            ? { expiredObjectDeleteMarker: true }
+            : { expiration: Duration.days(props.vaultExpirationDays) }),
         },
-        ...(props.vaultExpirationDays === undefined
-          ? []
-          : [
-              {
-                id: 'expire-evidence',
-                prefix: VAULT_PREFIXES.vault,
-                expiration: Duration.days(props.vaultExpirationDays),
-              },
-            ]),
       ],
       removalPolicy,
       autoDeleteObjects,
