@@ -6,6 +6,7 @@ import type { ActionContext, ActionDefinition, ActionResult } from '../shared/ac
 import { credentialSourcesSet, loadCredentials } from '../shared/config/credential-source.ts';
 import type { Env } from '../shared/config/environment.ts';
 import { clientLogger } from '../shared/events/logging.ts';
+import { publishedResult } from '../shared/events/result.ts';
 import { closeAgents, destroyAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
 import { TaniumError } from '../shared/tanium/errors.ts';
@@ -176,9 +177,8 @@ async function runCommand(args: readonly string[], io: Io, env: Env): Promise<nu
     interruption.stop();
     await closeAgents();
   }
-  // The result as an event carries it: requestFault only steers the functions' metrics, retryAfterMs
-  // their redelivery.
-  const { requestFault: _requestFault, retryAfterMs: _retryAfterMs, ...shown } = result;
+  // The result as an event carries it.
+  const shown = publishedResult(result);
   io.out(parsed.json ? terminalSafeJson(shown) : formatResult(shown));
   return result.status === 'success' ? 0 : 1;
 }

@@ -404,10 +404,14 @@ export class TaniumThreatResponseStack extends Stack {
       // What the runbook's receive-message and purge-queue take.
       new CfnOutput(this, `${pascalCase(family)}DeadLetterQueueUrl`, {
         value: this.queues[family].deadLetterQueue.queueUrl,
+        description: `Requests of the ${family} family that were not done (receive-message, purge-queue)`,
       });
     }
     new CfnOutput(this, 'PollerScheduleDeadLetterQueueArn', { value: this.pollerScheduleDlq.queueArn });
-    new CfnOutput(this, 'PollerScheduleDeadLetterQueueUrl', { value: this.pollerScheduleDlq.queueUrl });
+    new CfnOutput(this, 'PollerScheduleDeadLetterQueueUrl', {
+      value: this.pollerScheduleDlq.queueUrl,
+      description: 'Poller runs Lambda refused (purge-queue once the poller runs again)',
+    });
     for (const [name, fn] of Object.entries(this.functions)) {
       new CfnOutput(this, `${pascalCase(name)}FunctionName`, { value: fn.functionName });
     }

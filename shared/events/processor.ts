@@ -122,11 +122,19 @@ export function hedgedForRedelivery(
   if (!definition.deletes || delivery.attempt <= 1 || result.error?.kind !== 'not_found') return result;
   // Once is enough: the client already says so when an attempt of this delivery lost its answer.
   if (result.message.includes(CARRIED_OUT_CAVEAT)) return result;
-  const end = result.message === '' ? '' : /[.!?]$/.test(result.message) ? ' ' : '. ';
   return {
     ...result,
-    message: `${result.message}${end}This is delivery ${delivery.attempt} of the request and an earlier one did not finish: ${CARRIED_OUT_CAVEAT}.`,
+    message: withSentence(
+      result.message,
+      `This is delivery ${delivery.attempt} of the request and an earlier one did not finish: ${CARRIED_OUT_CAVEAT}.`,
+    ),
   };
+}
+
+/** `message` followed by `sentence`, with the full stop or space between them that it needs. */
+function withSentence(message: string, sentence: string): string {
+  const end = message === '' ? '' : /[.!?]$/.test(message) ? ' ' : '. ';
+  return `${message}${end}${sentence}`;
 }
 
 function unknownActionMessage(action: string, family: Family): string {
@@ -154,8 +162,10 @@ export function isLastAttempt(delivery: Pick<DeliveryInfo, 'attempt' | 'maxAttem
 function gaveUpMessage(attempts: number, message: string, deletes: boolean): string {
   const gaveUp = `Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${message}`;
   if (!deletes) return gaveUp;
-  const end = /[.!?]$/.test(gaveUp) ? ' ' : '. ';
-  return `${gaveUp}${end}If it is sent again (or redriven) and answers 404, the item is gone, possibly by one of these attempts if it reached Tanium before its answer was lost.`;
+  return withSentence(
+    gaveUp,
+    'If it is sent again (or redriven) and answers 404, the item is gone, possibly by one of these attempts if it reached Tanium before its answer was lost.',
+  );
 }
 
 /**

@@ -27,7 +27,7 @@ export interface Redelivery {
    */
   heldElsewhere?: boolean;
   /**
-   * Tanium answered 429 or 503 with a `Retry-After` longer than the invocation could wait: coming back
+   * Tanium answered 429, 502, 503 or 504 with a `Retry-After` longer than the invocation could wait: coming back
    * sooner would only meet the same refusal, and spend an attempt on it.
    */
   retryAfterMs?: number;

@@ -55,26 +55,32 @@ export function isServiceFailure(result: ActionResult): boolean {
   );
 }
 
+/** An action's result as published: the fields that only steer the functions (requestFault, retryAfterMs) left out. */
+export type PublishedResult = Omit<ActionResult, 'requestFault' | 'retryAfterMs'>;
+
+/** The published part of `result` (the one list of its fields that leave the functions, and the CLI). */
+export function publishedResult(result: ActionResult): PublishedResult {
+  const { status, message, parameter, data, summary, error } = result;
+  return { status, message, parameter, data, summary, ...(error ? { error } : {}) };
+}
+
 /** Joins what was requested with what the action returned and when it ran. */
 export function resultDetail(
   request: { requestId: string; action: string; context?: unknown },
   result: ActionResult,
   timing: { startedAt: number; durationMs: number },
 ): ResultDetail {
+  const { error, ...published } = publishedResult(result);
   const detail: ResultDetail = {
     requestId: request.requestId,
     action: request.action,
-    status: result.status,
-    message: result.message,
-    parameter: result.parameter,
-    data: result.data,
-    summary: result.summary,
+    ...published,
     // Only an absent context defaults: a caller may send `null` and match its results on it.
     context: request.context === undefined ? {} : request.context,
     startedAt: new Date(timing.startedAt).toISOString(),
     durationMs: Math.max(0, Math.round(timing.durationMs)),
   };
-  if (result.error) detail.error = result.error;
+  if (error) detail.error = error;
   return detail;
 }
 

@@ -1,16 +1,10 @@
-import { App } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
 import { assertNoCertainClashes, nameClashes } from '../../infra/environment-clashes.ts';
 import { ENVIRONMENTS, type EnvironmentDeclaration, resolveEnvironment } from '../../infra/environments.ts';
 import { problemsOf } from './problems.ts';
-
-/**
- * An app that skips esbuild (CDK's `aws:cdk:bundling-stacks` switch): only the stack's annotations are
- * looked at, and bundling the seven functions took half the test timeout on a busy machine.
- */
-const unbundled = () => new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+import { unbundledApp } from './synth.ts';
 
 /** prod's names, copied by 'soc'; where each deploys is added per test. */
 function declarationsWith(prod: Partial<EnvironmentDeclaration>, soc: Partial<EnvironmentDeclaration>) {
@@ -120,8 +114,9 @@ describe('Environments: names unique per account and region', () => {
     const possible = declarationsWith({}, {});
     try {
       // Act
-      const refused = problemsOf(() => buildApp(unbundled(), 'soc', {}, certain));
-      const warned = buildApp(unbundled(), 'soc', {}, possible);
+      // Without esbuild: only the annotations matter, and bundling took half the test timeout when busy.
+      const refused = problemsOf(() => buildApp(unbundledApp(), 'soc', {}, certain));
+      const warned = buildApp(unbundledApp(), 'soc', {}, possible);
 
       // Assess
       expect(refused).toContain(

@@ -179,6 +179,7 @@ describe('Infrastructure configuration: environments', () => {
     [{ getFileMaxBytes: 2 ** 53 }, /getFileMaxBytes: .*GET_FILE_MAX_BYTES must be a whole number from 1 to /],
     [{ accessLogsExpirationDays: 0 }, /accessLogsExpirationDays must be a positive integer/],
     [{ vaultExpirationDays: 0.5 }, /vaultExpirationDays must be unset or a positive integer/],
+    [{ vaultExpirationDays: 0 }, /vaultExpirationDays must be unset or a positive integer/],
     [{ logRetention: 4 }, /logRetention must be a RetentionDays value/],
     [
       { functions: { evidence: { ephemeralStorageMiB: 256 } } },

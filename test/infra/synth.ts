@@ -24,13 +24,18 @@ export interface Synthesized {
  * temporary directory. `bundling: false` skips esbuild (CDK's `aws:cdk:bundling-stacks` switch) for
  * tests that look at configuration variants only.
  */
+/** An app that skips esbuild (CDK's `aws:cdk:bundling-stacks` switch), for tests that need no assets. */
+export function unbundledApp(outdir?: string): App {
+  return new App({ ...(outdir ? { outdir } : {}), context: { 'aws:cdk:bundling-stacks': [] } });
+}
+
 export function synthesize(
   envName: string,
   overrides: EnvironmentOverrides = {},
   { bundling = true }: { bundling?: boolean } = {},
 ): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'tanium-infra-'));
-  const app = new App({ outdir, context: bundling ? {} : { 'aws:cdk:bundling-stacks': [] } });
+  const app = bundling ? new App({ outdir }) : unbundledApp(outdir);
   const stack = buildApp(app, envName, overrides);
   const assembly = app.synth() as unknown as CloudAssembly;
   const template = Template.fromJSON(assembly.getStackByName(stack.stackName).template);

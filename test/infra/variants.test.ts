@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -18,6 +17,7 @@ import {
   ref,
   type Synthesized,
   synthesize,
+  unbundledApp,
 } from './synth.ts';
 
 // Configuration variants a platform team may switch on. Each is synthesized once, checked by cdk-nag,
@@ -133,10 +133,7 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
 
   it("still fails cdk-nag on a new grant on '*' in a function's own policy", () => {
     // Prepare: the network interface wildcard is acknowledged; a wildcard grant added later must not be
-    const app = new App({
-      outdir: mkdtempSync(join(tmpdir(), 'tanium-infra-')),
-      context: { 'aws:cdk:bundling-stacks': [] },
-    });
+    const app = unbundledApp(mkdtempSync(join(tmpdir(), 'tanium-infra-')));
     const stack = buildApp(app, 'prod', { vpc: { enabled: true, maxAzs: 2, natGateways: 2 } });
     stack.functions.evidence.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }),

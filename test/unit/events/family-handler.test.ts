@@ -2660,6 +2660,31 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(observations[0]).not.toHaveProperty('serviceFailure');
   });
 
+  it('does not count or warn of a stored unknown outcome again when it is replayed', async () => {
+    // Prepare: the first delivery ended unknown_outcome, which its idempotency record keeps
+    fakeIdempotencyTable(dynamo);
+    request.mockRejectedValue(
+      new TaniumError('unknown_outcome', 'Error from server. Status Code: 504 Data from server: timeout', {
+        status: 504,
+      }),
+    );
+    const { handler, logs, observations } = buildHandler('connections');
+    await handler(closeConnection('req-replayed'), lambdaContext());
+    expect(observations).toEqual([expect.objectContaining({ unknownOutcome: true })]);
+    logs.length = 0;
+    observations.length = 0;
+
+    // Act
+    const replayed = (await handler(closeConnection('req-replayed'), lambdaContext())) as ResultDetail;
+
+    // Assess: the same result, from the record; the warning the runbook searches for is the first one only
+    expect(replayed).toMatchObject({ status: 'failed', error: { kind: 'unknown_outcome' } });
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(observations).toEqual([expect.objectContaining({ replayed: true })]);
+    expect(observations[0]).not.toHaveProperty('unknownOutcome');
+    expect(logs.some((line) => line.message.startsWith('Request ended without knowing'))).toBe(false);
+  });
+
   it.each([
     ["a vault_id with no file behind it, the request's own fault", 'NoSuchKey', 404, false, false],
     ['S3 throttling the read, which may pass', 'SlowDown', 503, true, false],
