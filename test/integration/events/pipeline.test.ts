@@ -368,6 +368,69 @@ describe('Pipeline: redelivery backoff', () => {
   });
 });
 
+describe('Pipeline: Retry-After', () => {
+  it("keeps a throttled record hidden for Tanium's Retry-After when the invocation could not wait it out", async () => {
+    // Prepare: a queue hiding a failed record for 600 s; Tanium answers 503 asking for 200 s, longer
+    // than the function's 120 s, so the client gives up at once and the redelivery must wait instead
+    const name = `${env.resources.names.prefix}-retry-after-${Date.now()}`;
+    const created = await env.aws.sqs.send(
+      new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '600' } }),
+    );
+    const url = created.QueueUrl ?? '';
+    const attributes = await env.aws.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    );
+    const queue = { url, arn: attributes.Attributes?.QueueArn ?? '' };
+    const hidden: number[] = [];
+    const { sqs: sqsClient, destroy } = localAws(env.moto.endpoint);
+    sqsClient.middlewareStack.add(
+      (next) => async (args) => {
+        const { Entries } = args.input as { Entries?: Array<{ VisibilityTimeout?: number }> };
+        for (const entry of Entries ?? []) hidden.push(entry.VisibilityTimeout ?? -1);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const handler = createFamilyHandler('snapshots', {
+      env: { ...functionEnv(env.resources, 'snapshots'), QUEUE_VISIBILITY_TIMEOUT_SECONDS: '600' },
+      logger: recordingLogger(logs),
+      metrics: NO_METRICS,
+      sqsClient,
+    });
+    env.emulator.faults.add({
+      method: 'GET',
+      path: `${TR}/snapshot`,
+      kind: 'status',
+      status: 503,
+      retryAfter: 200,
+      times: 1,
+    });
+    await env.aws.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: url,
+        MessageBody: JSON.stringify({
+          action: 'list snapshots',
+          parameters: {},
+          requestId: requestId('retry-after'),
+        }),
+      }),
+    );
+
+    // Act
+    let first = { received: 0, failed: 0 };
+    for (let poll = 0; poll < 10 && first.received === 0; poll++) {
+      first = await deliverOnce(env.aws.sqs, queue, handler, 'snapshots');
+    }
+    destroy();
+
+    // Assess: one attempt at Tanium, and the record hidden 200 s, not the first backoff's 30
+    expect(first).toEqual({ received: 1, failed: 1 });
+    expect(env.emulator.requestCount({ path: `${TR}/snapshot` })).toBe(1);
+    expect(hidden).toEqual([200]);
+    expect(logs.filter((line) => line.message.startsWith('Could not delay'))).toEqual([]);
+  });
+});
+
 describe('Pipeline: results over the EventBridge limit', () => {
   it('stores the whole result in the vault bucket and publishes a dataRef', async () => {
     // Prepare
