@@ -306,41 +306,58 @@ describe('Pipeline: redelivery', () => {
   });
 });
 
+/**
+ * A queue of its own hiding a failed record for `visibilitySeconds`, and a snapshots handler told so,
+ * whose ChangeMessageVisibility calls to moto are recorded (`hidden`, the seconds asked for).
+ */
+async function visibilityWatch(
+  label: string,
+  visibilitySeconds: number,
+  options: { retryBackoffBaseSeconds?: number } = {},
+) {
+  const name = `${env.resources.names.prefix}-${label}-${Date.now()}`;
+  const created = await env.aws.sqs.send(
+    new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: String(visibilitySeconds) } }),
+  );
+  const url = created.QueueUrl ?? '';
+  const attributes = await env.aws.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+  );
+  const queue = { url, arn: attributes.Attributes?.QueueArn ?? '' };
+  const hidden: number[] = [];
+  const { sqs: sqsClient, destroy } = localAws(env.moto.endpoint);
+  sqsClient.middlewareStack.add(
+    (next) => async (args) => {
+      const { Entries } = args.input as { Entries?: Array<{ VisibilityTimeout?: number }> };
+      for (const entry of Entries ?? []) hidden.push(entry.VisibilityTimeout ?? -1);
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  const handler = createFamilyHandler('snapshots', {
+    env: {
+      ...functionEnv(env.resources, 'snapshots'),
+      QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(visibilitySeconds),
+    },
+    logger: recordingLogger(logs),
+    metrics: NO_METRICS,
+    sqsClient,
+    ...options,
+  });
+  return { queue, hidden, handler, destroy };
+}
+
 describe('Pipeline: redelivery backoff', () => {
   it('brings a transient failure back after its backoff, not after the queue visibility timeout', async () => {
     // Prepare: a queue that hides a failed record for 60 s, and a handler told so, whose first backoff is 2 s
-    const name = `${env.resources.names.prefix}-backoff-${Date.now()}`;
-    const created = await env.aws.sqs.send(
-      new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '60' } }),
-    );
-    const url = created.QueueUrl ?? '';
-    const attributes = await env.aws.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-    );
-    const queue = { url, arn: attributes.Attributes?.QueueArn ?? '' };
-    // What the handler asks SQS for, on its way to moto
-    const hidden: number[] = [];
-    const { sqs: sqsClient, destroy } = localAws(env.moto.endpoint);
-    sqsClient.middlewareStack.add(
-      (next) => async (args) => {
-        const { Entries } = args.input as { Entries?: Array<{ VisibilityTimeout?: number }> };
-        for (const entry of Entries ?? []) hidden.push(entry.VisibilityTimeout ?? -1);
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
-    const handler = createFamilyHandler('snapshots', {
-      env: { ...functionEnv(env.resources, 'snapshots'), QUEUE_VISIBILITY_TIMEOUT_SECONDS: '60' },
-      logger: recordingLogger(logs),
-      metrics: NO_METRICS,
+    const { queue, hidden, handler, destroy } = await visibilityWatch('backoff', 60, {
       retryBackoffBaseSeconds: 2,
-      sqsClient,
     });
     env.emulator.faults.add({ method: 'GET', path: `${TR}/snapshot`, kind: 'status', status: 503 });
     const id = requestId('backoff');
     await env.aws.sqs.send(
       new SendMessageCommand({
-        QueueUrl: url,
+        QueueUrl: queue.url,
         MessageBody: JSON.stringify({ action: 'list snapshots', parameters: {}, requestId: id }),
       }),
     );
@@ -372,31 +389,7 @@ describe('Pipeline: Retry-After', () => {
   it("keeps a throttled record hidden for Tanium's Retry-After when the invocation could not wait it out", async () => {
     // Prepare: a queue hiding a failed record for 600 s; Tanium answers 503 asking for 200 s, longer
     // than the function's 120 s, so the client gives up at once and the redelivery must wait instead
-    const name = `${env.resources.names.prefix}-retry-after-${Date.now()}`;
-    const created = await env.aws.sqs.send(
-      new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '600' } }),
-    );
-    const url = created.QueueUrl ?? '';
-    const attributes = await env.aws.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-    );
-    const queue = { url, arn: attributes.Attributes?.QueueArn ?? '' };
-    const hidden: number[] = [];
-    const { sqs: sqsClient, destroy } = localAws(env.moto.endpoint);
-    sqsClient.middlewareStack.add(
-      (next) => async (args) => {
-        const { Entries } = args.input as { Entries?: Array<{ VisibilityTimeout?: number }> };
-        for (const entry of Entries ?? []) hidden.push(entry.VisibilityTimeout ?? -1);
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
-    const handler = createFamilyHandler('snapshots', {
-      env: { ...functionEnv(env.resources, 'snapshots'), QUEUE_VISIBILITY_TIMEOUT_SECONDS: '600' },
-      logger: recordingLogger(logs),
-      metrics: NO_METRICS,
-      sqsClient,
-    });
+    const { queue, hidden, handler, destroy } = await visibilityWatch('retry-after', 600);
     env.emulator.faults.add({
       method: 'GET',
       path: `${TR}/snapshot`,
@@ -407,7 +400,7 @@ describe('Pipeline: Retry-After', () => {
     });
     await env.aws.sqs.send(
       new SendMessageCommand({
-        QueueUrl: url,
+        QueueUrl: queue.url,
         MessageBody: JSON.stringify({
           action: 'list snapshots',
           parameters: {},

@@ -7,6 +7,7 @@ import {
 } from '../../../infra/constructs/monitoring.ts';
 import { POLLER_FUNCTION } from '../../../infra/families.ts';
 import { PowertoolsPollerMetrics } from '../../../shared/alerts/metrics.ts';
+import { emptyRunReport } from '../../../shared/alerts/poller.ts';
 import { loadPollerConfig } from '../../../shared/alerts/settings.ts';
 import type { RunReport } from '../../../shared/alerts/types.ts';
 import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
@@ -71,20 +72,7 @@ describe('Alert poller metrics', () => {
       serviceName: 'p',
       pollerName: 'q',
     });
-    const quiet: RunReport = {
-      status: 'caught_up',
-      published: 0,
-      taniumRequests: 1,
-      intelRequests: 0,
-      putEventsCalls: 0,
-      batches: 0,
-      unparseableDetails: 0,
-      reducedAlerts: 0,
-      refusedAlerts: 0,
-      unidentifiedAlerts: 0,
-      undatedAlerts: 0,
-      lagMs: 0,
-    };
+    const quiet: RunReport = { ...emptyRunReport(), status: 'caught_up', taniumRequests: 1, lagMs: 0 };
 
     // Act
     const [emf] = jsonLinesWrittenBy(() => metrics.record(quiet)) as Array<{
