@@ -1,20 +1,23 @@
 import { fileURLToPath } from 'node:url';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { executeAction } from '../shared/actions/execute.ts';
 import { ignoredParamNames } from '../shared/actions/params.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult } from '../shared/actions/types.ts';
+import { awsClientConfig } from '../shared/config/aws-client-config.ts';
 import { credentialSourcesSet, loadCredentials } from '../shared/config/credential-source.ts';
 import type { Env } from '../shared/config/environment.ts';
 import { clientLogger } from '../shared/events/logging.ts';
 import { publishedResult } from '../shared/events/result.ts';
 import { closeAgents, destroyAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
-import { TaniumError } from '../shared/tanium/errors.ts';
+import { TaniumError, toTaniumError } from '../shared/tanium/errors.ts';
 import { releaseAllSpoolFiles } from '../shared/vault/spool.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
 import { parseRunArgs, type RunArgs, UsageError, withListArrays } from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
+import { parseRedriveArgs, REDRIVE_USAGE, RedriveError, redrive } from './redrive.ts';
 import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
@@ -38,6 +41,7 @@ ${RUN_USAGE}
       Starts the bundled Tanium Threat Response emulator and prints its URL and credentials.
   tanium-tr local                 Runs the whole pipeline locally on the emulator and moto (what npm start runs).
   tanium-tr docs                  Regenerates the README's action reference from the action table.
+${REDRIVE_USAGE}
 ${EXIT_STATUS}`;
 
 /** The README next to `cli/`; a file path, so a checkout path with a space works (URL paths encode it). */
@@ -65,6 +69,8 @@ export interface CliContext {
    * clients (the vault's S3) still read the process's environment.
    */
   env?: Env;
+  /** The SQS client `redrive` uses (default: one from the process's AWS settings). */
+  sqs?: SQSClient;
 }
 
 /**
@@ -73,7 +79,7 @@ export interface CliContext {
  */
 export async function main(
   argv: readonly string[],
-  { io = stdio, env = process.env }: CliContext = {},
+  { io = stdio, env = process.env, sqs }: CliContext = {},
 ): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -111,6 +117,8 @@ export async function main(
         io.out('README.md action reference regenerated');
         return 0;
       }
+      case 'redrive':
+        return await redriveCommand(rest, io, sqs);
       case 'local': {
         const { runLocalPipeline } = await import('./local-pipeline.ts');
         return await runLocalPipeline(rest);
@@ -144,6 +152,29 @@ function onlyOptions(args: readonly string[], allowed: readonly string[]): void 
 
 function isHelp(arg: string): boolean {
   return arg === '--help' || arg === '-h';
+}
+
+async function redriveCommand(args: readonly string[], io: Io, sqs: SQSClient | undefined): Promise<number> {
+  const parsed = parseRedriveArgs(args);
+  if (parsed.help) {
+    io.out(`Usage:\n${REDRIVE_USAGE}`);
+    return 0;
+  }
+  const client = sqs ?? new SQSClient(awsClientConfig());
+  try {
+    const { moved, keyed } = await redrive(client, parsed, io);
+    io.out(
+      `${parsed.dryRun ? 'would move' : 'moved'} ${moved} message${moved === 1 ? '' : 's'}${keyed > 0 ? `, ${keyed} given their message id as requestId` : ''}`,
+    );
+    return 0;
+  } catch (error) {
+    io.err(
+      `redrive stopped: ${error instanceof RedriveError ? error.message : toTaniumError(error).message}`,
+    );
+    return 1;
+  } finally {
+    if (!sqs) client.destroy();
+  }
 }
 
 async function runCommand(args: readonly string[], io: Io, env: Env): Promise<number> {

@@ -125,8 +125,17 @@ function isInvocationRecord(value: unknown): value is InvocationRecord {
  * request keeps its idempotency key.
  */
 export function parseRequest(payload: unknown, fallbackId: string): ParsedRequest {
+  const { request, wrapperId } = locateRequest(payload);
+  return parseBareRequest(request, wrapperId ?? fallbackId);
+}
+
+/**
+ * The request inside `payload` (the same object, not a copy), and the id its wrappers give it when the
+ * request has no `requestId`; undefined when none does, and the caller's fallback is its key.
+ */
+function locateRequest(payload: unknown): { request: unknown; wrapperId: string | undefined } {
   let unwrapped = payload;
-  let id = fallbackId;
+  let id: string | undefined;
   // Only the wrappers a request arrives in, in this order: unwrapping whatever else looks like one
   // would let a body of wrappers nested thousands deep overflow the call stack.
   for (let records = 0; records < MAX_INVOCATION_RECORDS && isInvocationRecord(unwrapped); records++) {
@@ -140,7 +149,26 @@ export function parseRequest(payload: unknown, fallbackId: string): ParsedReques
     id = usableId(unwrapped.id) ?? id;
     unwrapped = unwrapped.detail;
   }
-  return parseBareRequest(unwrapped, id);
+  return { request: unwrapped, wrapperId: id };
+}
+
+/**
+ * `body` with its request's `requestId` set to `messageId` when the request would otherwise be keyed on
+ * the SQS message id (one sent straight to SQS without a requestId), else `body` unchanged. Moved to
+ * another queue a message gets a new id: a request keyed on the old one would lose its idempotency key,
+ * and a mutating one that already ran would run again instead of replaying its stored result.
+ */
+export function keyedBody(body: string, messageId: string): string {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  const { request, wrapperId } = locateRequest(payload);
+  if (wrapperId !== undefined || !isRecord(request) || (request.requestId ?? null) !== null) return body;
+  request.requestId = messageId;
+  return JSON.stringify(payload);
 }
 
 /** A request itself, unwrapped. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseMessageBody, parseRequest } from '../../../shared/events/envelope.ts';
+import { keyedBody, parseMessageBody, parseRequest } from '../../../shared/events/envelope.ts';
 import { eventBridgeEvent, onFailureRecord } from '../../helpers/lambda.ts';
 
 describe('Request envelope', () => {
@@ -240,5 +240,39 @@ describe('Request envelope', () => {
 
     // Assess
     expect(parsed.ok).toBe(true);
+  });
+});
+
+describe('Request envelope: the key a moved message keeps (keyedBody)', () => {
+  /** The key the family handler gives `body` arriving under `messageId`. */
+  const keyOf = (body: string, messageId: string) => {
+    const parsed = parseMessageBody(body, messageId);
+    return parsed.ok ? parsed.request.requestId : parsed.rejected.requestId;
+  };
+  const request = { action: 'close connection', parameters: { connection_id: 'remote:web-02:1:1' } };
+
+  it.each([
+    ['a request without requestId', request],
+    ['a request whose requestId is null', { ...request, requestId: null }],
+    ['a bus event whose id cannot be a key', eventBridgeEvent(request, { id: '' })],
+  ])('gives %s the message id it ran under, so a new message id does not change its key', (_, body) => {
+    const moved = keyedBody(JSON.stringify(body), 'dlq-message-1');
+    expect(keyOf(JSON.stringify(body), 'dlq-message-1')).toBe('dlq-message-1');
+    expect(keyOf(moved, 'new-message-2')).toBe('dlq-message-1');
+  });
+
+  it.each([
+    ['a request with its own requestId', { ...request, requestId: 'soar-1' }],
+    ['a bus event, keyed on its event id', eventBridgeEvent(request, { id: 'event-1' })],
+    ['a failed asynchronous invocation, keyed on its Lambda request id', onFailureRecord(request)],
+  ])('leaves %s as it is', (_, body) => {
+    const text = JSON.stringify(body);
+    expect(keyedBody(text, 'dlq-message-1')).toBe(text);
+  });
+
+  it('leaves a body that is not JSON, or holds no request object, as it is', () => {
+    expect(keyedBody('not json', 'm')).toBe('not json');
+    expect(keyedBody('[1,2]', 'm')).toBe('[1,2]');
+    expect(keyedBody('"text"', 'm')).toBe('"text"');
   });
 });

@@ -1,0 +1,167 @@
+import {
+  CreateQueueCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type LocalAws, localAws } from '../../cli/local/aws-resources.ts';
+import { main } from '../../cli/main.ts';
+import { parseMessageBody } from '../../shared/events/envelope.ts';
+import { type MotoServer, startMoto } from '../helpers/moto.ts';
+
+let moto: MotoServer;
+let aws: LocalAws;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  aws = localAws(moto.endpoint);
+});
+
+afterAll(async () => {
+  aws?.destroy();
+  await moto?.stop();
+});
+
+/** A dead-letter queue and a family queue of their own, for one test. */
+async function queuePair(): Promise<{ dlq: string; queue: string }> {
+  const suffix = `${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+  const create = async (name: string) =>
+    (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}` }))).QueueUrl ?? '';
+  return { dlq: await create('redrive-dlq'), queue: await create('redrive-queue') };
+}
+
+async function receiveAll(sqs: SQSClient, url: string): Promise<Message[]> {
+  const messages: Message[] = [];
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }),
+    );
+    if (Messages.length === 0) return messages;
+    messages.push(...Messages);
+  }
+}
+
+async function send(url: string, body: unknown): Promise<string> {
+  const sent = await aws.sqs.send(
+    new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(body) }),
+  );
+  return sent.MessageId ?? '';
+}
+
+/** `tanium-tr redrive ...` in this process, on moto's SQS. */
+async function redrive(...args: string[]): Promise<{ status: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const status = await main(['redrive', ...args], {
+    io: { out: (line) => out.push(line), err: (line) => err.push(line) },
+    sqs: aws.sqs,
+  });
+  return { status, out, err };
+}
+
+describe('CLI: redrive', () => {
+  let queues: { dlq: string; queue: string };
+
+  beforeEach(async () => {
+    queues = await queuePair();
+  });
+
+  it('moves every message back, giving a request sent without requestId the message id it ran under', async () => {
+    // Prepare: what a family DLQ holds: a request sent straight to SQS without requestId, one with it,
+    // and a bus event (keyed on its event id)
+    const bare = { action: 'close connection', parameters: { connection_id: 'remote:web-02:1:1' } };
+    const withId = { ...bare, requestId: 'soar-42' };
+    const busEvent = {
+      version: '0',
+      id: 'event-7',
+      'detail-type': 'Action Request',
+      source: 'soar.pipeline',
+      detail: bare,
+    };
+    const bareId = await send(queues.dlq, bare);
+    await send(queues.dlq, withId);
+    await send(queues.dlq, busEvent);
+
+    // Act
+    const run = await redrive('--from', queues.dlq, '--to', queues.queue);
+
+    // Assess: the dead-letter queue is empty, and each request keeps the key it ran under
+    expect(run.status).toBe(0);
+    expect(run.out.at(-1)).toBe('moved 3 messages, 1 given their message id as requestId');
+    expect(run.out).toContain(`moved ${bareId} (requestId ${bareId} added)`);
+    expect(await receiveAll(aws.sqs, queues.dlq)).toEqual([]);
+    const moved = await receiveAll(aws.sqs, queues.queue);
+    const bodies = moved.map((message) => JSON.parse(message.Body ?? '') as Record<string, unknown>);
+    expect(bodies).toHaveLength(3);
+    expect(bodies).toContainEqual({ ...bare, requestId: bareId });
+    expect(bodies).toContainEqual(withId);
+    expect(bodies).toContainEqual(busEvent);
+    // What the family handler keys each on, under the message ids they now have
+    const keys = moved.map((message) => {
+      const parsed = parseMessageBody(message.Body ?? '', message.MessageId ?? '');
+      return parsed.ok ? parsed.request.requestId : undefined;
+    });
+    expect(keys.sort()).toEqual([bareId, 'event-7', 'soar-42'].sort());
+  });
+
+  it('moves no more than --max, and --dry-run moves nothing', async () => {
+    // Prepare
+    for (let index = 0; index < 3; index++) {
+      await send(queues.dlq, { action: 'list connections', requestId: `r-${index}` });
+    }
+
+    // Act
+    const dry = await redrive('--from', queues.dlq, '--to', queues.queue, '--dry-run');
+    const one = await redrive('--from', queues.dlq, '--to', queues.queue, '--max', '1');
+
+    // Assess: the dry run read all three and moved none; the messages it read are still hidden, so the
+    // second run finds none to move yet
+    expect(dry.status).toBe(0);
+    expect(dry.out.at(-1)).toBe('would move 3 messages');
+    expect(await receiveAll(aws.sqs, queues.queue)).toEqual([]);
+    expect(one.out.at(-1)).toBe('moved 0 messages');
+  });
+
+  it('moves one message when --max is 1', async () => {
+    for (let index = 0; index < 3; index++) {
+      await send(queues.dlq, { action: 'list connections', requestId: `r-${index}` });
+    }
+
+    const run = await redrive('--from', queues.dlq, '--to', queues.queue, '--max', '1');
+
+    expect(run.out.at(-1)).toBe('moved 1 message');
+    expect(await receiveAll(aws.sqs, queues.queue)).toHaveLength(1);
+    expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(2);
+  });
+
+  it('stops with the reason when the family queue cannot be sent to, leaving the message in the DLQ', async () => {
+    // Prepare
+    await send(queues.dlq, { action: 'list connections' });
+
+    // Act
+    const run = await redrive('--from', queues.dlq, '--to', `${moto.endpoint}/123456789012/no-such-queue`);
+
+    // Assess
+    expect(run.status).toBe(1);
+    expect(run.err.join('\n')).toMatch(
+      /^redrive stopped: Could not send .* it stays in the dead-letter queue: /,
+    );
+    expect(run.out).toEqual([]);
+    // and is visible there again at once, for the next try
+    expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(1);
+  });
+
+  it.each([
+    [[], /needs --from <dead-letter queue URL> and --to <family queue URL>/],
+    [['--from', 'x', '--to', 'https://q'], /--from must be a queue URL/],
+    [['--from', 'https://q', '--to', 'https://q'], /--from and --to name the same queue/],
+    [['--from', 'https://a', '--to', 'https://b', '--max', '0'], /--max must be a whole number from 1/],
+    [['--from', 'https://a', '--to', 'https://b', '--force'], /Unknown option --force/],
+  ])('refuses %j as a usage error', async (args, message) => {
+    const run = await redrive(...args);
+    expect(run.status).toBe(2);
+    expect(run.err.join('\n')).toMatch(message);
+  });
+});
