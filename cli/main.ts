@@ -11,13 +11,13 @@ import { clientLogger } from '../shared/events/logging.ts';
 import { publishedResult } from '../shared/events/result.ts';
 import { closeAgents, destroyAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
-import { TaniumError, toTaniumError } from '../shared/tanium/errors.ts';
+import { TaniumError } from '../shared/tanium/errors.ts';
 import { releaseAllSpoolFiles } from '../shared/vault/spool.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
 import { parseRunArgs, type RunArgs, UsageError, withListArrays } from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
-import { parseRedriveArgs, REDRIVE_USAGE, RedriveError, redrive } from './redrive.ts';
+import { parseRedriveArgs, REDRIVE_USAGE, redrive } from './redrive.ts';
 import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
@@ -162,15 +162,18 @@ async function redriveCommand(args: readonly string[], io: Io, sqs: SQSClient | 
   }
   const client = sqs ?? new SQSClient(awsClientConfig());
   try {
-    const { moved, keyed } = await redrive(client, parsed, io);
-    io.out(
-      `${parsed.dryRun ? 'would move' : 'moved'} ${moved} message${moved === 1 ? '' : 's'}${keyed > 0 ? `, ${keyed} given their message id as requestId` : ''}`,
-    );
-    return 0;
+    const { moved, keyed, left, notDeleted } = await redrive(client, parsed, io);
+    const parts = [
+      `${parsed.dryRun ? 'would move' : 'moved'} ${moved} message${moved === 1 ? '' : 's'}`,
+      ...(keyed > 0 ? [`${keyed} given their message id as requestId`] : []),
+      ...(left > 0 ? [`${left} left in the dead-letter queue`] : []),
+      ...(notDeleted > 0 ? [`${notDeleted} also still in the dead-letter queue (not deleted)`] : []),
+    ];
+    io.out(parts.join(', '));
+    return left + notDeleted > 0 ? 1 : 0;
   } catch (error) {
-    io.err(
-      `redrive stopped: ${error instanceof RedriveError ? error.message : toTaniumError(error).message}`,
-    );
+    if (error instanceof UsageError) throw error;
+    io.err(`redrive stopped: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   } finally {
     if (!sqs) client.destroy();

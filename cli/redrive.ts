@@ -1,30 +1,32 @@
 import {
-  ChangeMessageVisibilityCommand,
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { keyedBody } from '../shared/events/envelope.ts';
-import { toTaniumError } from '../shared/tanium/errors.ts';
 import { UsageError } from './args.ts';
 import type { Io } from './local/console.ts';
 
 /** How long a received message stays hidden: time to send its copy and delete it. */
 const RECEIVE_VISIBILITY_SECONDS = 60;
-const DRY_RUN_VISIBILITY_SECONDS = 30;
 const DEFAULT_MAX = 10_000;
+/** Receives in a row that bring only messages already handled before the run ends. */
+const SEEN_ONLY_RECEIVES = 3;
 
 export const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL> --to <family queue URL> [--max <n>] [--dry-run]
       Moves messages from a dead-letter queue back to a family queue, keeping each request's
       idempotency key: a request sent straight to SQS without a requestId ran under its message id,
       which a moved message loses, so it gets that id as its requestId (a mutating request that already
       ran then replays its stored result instead of running again). Other bodies (bus events, Lambda's
-      records of failed asynchronous invocations) are moved as they are. At most --max messages
-      (default ${DEFAULT_MAX}); --dry-run only says what it would do, and leaves the messages it read
-      hidden for ${DRY_RUN_VISIBILITY_SECONDS} s. Uses the AWS credentials and region of the environment (AWS_ENDPOINT_URL
-      for a local SQS such as moto).`;
+      records of failed asynchronous invocations) are moved as they are. Each message is sent before it
+      is deleted; one too large for the queue with its requestId is left in the dead-letter queue and
+      named. At most --max messages (default ${DEFAULT_MAX}); --dry-run only says what it would do and
+      leaves every message as it was. Exit status 0 when all went, 1 when any was left or the run
+      stopped. AWS credentials and region from the environment (AWS_ENDPOINT_URL for moto).`;
 
 export interface RedriveArgs {
   from: string;
@@ -63,15 +65,13 @@ export function parseRedriveArgs(args: readonly string[]): RedriveArgs {
 }
 
 function queueUrl(option: string, value: string): string {
-  let url: URL;
+  let protocol: string;
   try {
-    url = new URL(value);
+    protocol = new URL(value).protocol;
   } catch {
-    throw new UsageError(
-      `${option} must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)`,
-    );
+    protocol = '';
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+  if (protocol !== 'https:' && protocol !== 'http:') {
     throw new UsageError(
       `${option} must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)`,
     );
@@ -80,99 +80,188 @@ function queueUrl(option: string, value: string): string {
 }
 
 export interface RedriveSummary {
+  /** Sent to the family queue and deleted from the dead-letter queue (or, dry, would be). */
   moved: number;
   /** Of those, the requests given their message id as requestId. */
   keyed: number;
+  /** Left in the dead-letter queue: too large for the family queue once keyed. */
+  left: number;
+  /** Sent, but still in the dead-letter queue too: its delete failed. */
+  notDeleted: number;
 }
 
 /**
  * Moves up to `max` messages, one at a time: each is sent to `to` before it is deleted from `from`, so a
- * failure leaves it in the dead-letter queue (a failed delete leaves it in both: its key makes the copy
- * a replay). Stops at the first failure to send, or when the dead-letter queue has nothing to give.
+ * failure leaves it in the dead-letter queue (a failed delete leaves it in both: its key makes the copy a
+ * replay). A message too large for the family queue is left where it is and named; any other failure to
+ * send stops the run, and the messages of the batch not yet moved are made visible again. A dry run
+ * reads and reports, then makes what it read visible again.
  */
 export async function redrive(sqs: SQSClient, args: RedriveArgs, io: Io): Promise<RedriveSummary> {
-  const summary: RedriveSummary = { moved: 0, keyed: 0 };
-  const seen = new Set<string>();
-  while (summary.moved < args.max) {
-    const received = await sqs.send(
+  return new Redrive(sqs, args, io, await targetMessageLimit(sqs, args.to)).run();
+}
+
+class Redrive {
+  private readonly summary: RedriveSummary = { moved: 0, keyed: 0, left: 0, notDeleted: 0 };
+  private readonly seen = new Set<string>();
+  /** Received and not moved yet (a stopped run gives them back). */
+  private pending: Message[] = [];
+  /** What a dry run read, given back at its end. */
+  private readonly read: Message[] = [];
+
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly args: RedriveArgs,
+    private readonly io: Io,
+    private readonly maxBytes: number,
+  ) {}
+
+  async run(): Promise<RedriveSummary> {
+    let seenOnly = 0;
+    try {
+      while (this.handled() < this.args.max && seenOnly < SEEN_ONLY_RECEIVES) {
+        const batch = await this.receive(Math.min(10, this.args.max - this.handled()));
+        if (batch.length === 0) break;
+        // A message seen before came back (its delete failed, or its hiding ran out): handled already,
+        // and a sign the queue may hold nothing new.
+        this.pending = batch.filter((message) => !this.seen.has(message.MessageId ?? ''));
+        seenOnly = this.pending.length === 0 ? seenOnly + 1 : 0;
+        while (this.pending.length > 0) {
+          const message = this.pending[0]!;
+          this.seen.add(message.MessageId ?? '');
+          await this.moveOne(message);
+          this.pending.shift();
+        }
+      }
+    } finally {
+      await release(this.sqs, this.args.from, [...this.pending, ...this.read]);
+    }
+    return this.summary;
+  }
+
+  private handled(): number {
+    return this.summary.moved + this.summary.left;
+  }
+
+  private async receive(count: number): Promise<Message[]> {
+    const received = await this.sqs.send(
       new ReceiveMessageCommand({
-        QueueUrl: args.from,
-        MaxNumberOfMessages: Math.min(10, args.max - summary.moved),
+        QueueUrl: this.args.from,
+        MaxNumberOfMessages: count,
         WaitTimeSeconds: 1,
-        VisibilityTimeout: args.dryRun ? DRY_RUN_VISIBILITY_SECONDS : RECEIVE_VISIBILITY_SECONDS,
+        VisibilityTimeout: RECEIVE_VISIBILITY_SECONDS,
         MessageAttributeNames: ['All'],
       }),
     );
-    const messages = (received.Messages ?? []).filter((message) => !seen.has(message.MessageId ?? ''));
-    if (messages.length === 0) break;
-    for (const message of messages) {
-      seen.add(message.MessageId ?? '');
-      const body = message.Body ?? '';
-      const moved = message.MessageId ? keyedBody(body, message.MessageId) : body;
-      const keyed = moved !== body;
-      const note = keyed ? ` (requestId ${message.MessageId} added)` : '';
-      if (args.dryRun) {
-        io.out(`would move ${message.MessageId}${note}`);
-      } else {
-        await sendCopy(sqs, args, message, moved);
-        await deleteOriginal(sqs, args.from, message, io);
-        io.out(`moved ${message.MessageId}${note}`);
-      }
-      summary.moved += 1;
-      if (keyed) summary.keyed += 1;
-      if (summary.moved >= args.max) break;
+    return received.Messages ?? [];
+  }
+
+  private async moveOne(message: Message): Promise<void> {
+    const id = message.MessageId ?? '(no id)';
+    const body = message.Body ?? '';
+    const moved = message.MessageId ? keyedBody(body, message.MessageId) : body;
+    const keyed = moved !== body;
+    const note = keyed ? ` (requestId ${id} added)` : '';
+    const size = messageBytes(moved, message);
+    if (size > this.maxBytes) {
+      // Left hidden until its receive runs out, so this run does not meet it again.
+      this.summary.left += 1;
+      this.io.err(
+        `left ${id} in the dead-letter queue: ${size} bytes${keyed ? ' with its requestId' : ''}, over the queue's ${this.maxBytes}; move it by hand`,
+      );
+      return;
+    }
+    if (this.args.dryRun) {
+      this.read.push(message);
+      this.io.out(`would move ${id}${note}`);
+    } else {
+      await this.send(message, moved);
+      await this.deleteOriginal(message);
+      this.io.out(`moved ${id}${note}`);
+    }
+    this.summary.moved += 1;
+    if (keyed) this.summary.keyed += 1;
+  }
+
+  private async send(message: Message, body: string): Promise<void> {
+    try {
+      await this.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: this.args.to,
+          MessageBody: body,
+          ...(message.MessageAttributes ? { MessageAttributes: message.MessageAttributes } : {}),
+        }),
+      );
+    } catch (error) {
+      throw new Error(
+        `Could not send ${message.MessageId} to the queue; it stays in the dead-letter queue: ${errorText(error)}`,
+      );
     }
   }
-  return summary;
+
+  private async deleteOriginal(message: Message): Promise<void> {
+    try {
+      await this.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: this.args.from, ReceiptHandle: message.ReceiptHandle }),
+      );
+    } catch (error) {
+      // The copy is sent: the original comes back in the dead-letter queue, and its key makes a second
+      // copy a replay of a mutating request, not a second run.
+      this.summary.notDeleted += 1;
+      this.io.err(
+        `warning: ${message.MessageId} was sent to the queue but could not be deleted from the dead-letter queue (${errorText(error)}); delete it there by hand`,
+      );
+    }
+  }
 }
 
-async function sendCopy(
-  sqs: SQSClient,
-  { from, to }: Pick<RedriveArgs, 'from' | 'to'>,
-  message: Message,
-  body: string,
-): Promise<void> {
+/**
+ * The family queue's largest message (MaximumMessageSize); also refuses a FIFO queue, which the stack
+ * never makes and whose messages need a group id, before any message is touched.
+ */
+async function targetMessageLimit(sqs: SQSClient, to: string): Promise<number> {
+  let attributes: Record<string, string> | undefined;
   try {
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: to,
-        MessageBody: body,
-        ...(message.MessageAttributes ? { MessageAttributes: message.MessageAttributes } : {}),
-      }),
-    );
+    ({ Attributes: attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: to, AttributeNames: ['MaximumMessageSize', 'FifoQueue'] }),
+    ));
   } catch (error) {
-    // Visible again at once, for the next attempt, instead of hidden for the rest of its receive.
+    throw new Error(`Could not read the family queue ${to}; nothing was moved: ${errorText(error)}`);
+  }
+  if (attributes?.FifoQueue === 'true') {
+    throw new UsageError('--to names a FIFO queue; the family queues are standard queues');
+  }
+  return Number(attributes?.MaximumMessageSize) || SQS_DEFAULT_MAX_BYTES;
+}
+
+/** SQS's default MaximumMessageSize. */
+const SQS_DEFAULT_MAX_BYTES = 262_144;
+
+/** What SQS counts against MaximumMessageSize: the body, and each attribute's name, type and value. */
+function messageBytes(body: string, message: Message): number {
+  let bytes = Buffer.byteLength(body);
+  for (const [name, attribute] of Object.entries(message.MessageAttributes ?? {})) {
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(attribute.DataType ?? '');
+    bytes += attribute.StringValue !== undefined ? Buffer.byteLength(attribute.StringValue) : 0;
+    bytes += attribute.BinaryValue?.byteLength ?? 0;
+  }
+  return bytes;
+}
+
+/** Makes `messages` visible in the dead-letter queue again at once; best effort. */
+async function release(sqs: SQSClient, from: string, messages: readonly Message[]): Promise<void> {
+  for (let start = 0; start < messages.length; start += 10) {
+    const entries = messages.slice(start, start + 10).map((message, index) => ({
+      Id: String(index),
+      ReceiptHandle: message.ReceiptHandle,
+      VisibilityTimeout: 0,
+    }));
     await sqs
-      .send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: from,
-          ReceiptHandle: message.ReceiptHandle,
-          VisibilityTimeout: 0,
-        }),
-      )
+      .send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: from, Entries: entries }))
       .catch(() => undefined);
-    throw new RedriveError(
-      `Could not send ${message.MessageId} to the queue; it stays in the dead-letter queue: ${toTaniumError(error).message}`,
-    );
   }
 }
 
-/** Why a redrive stopped, said whole (an SQS error it wraps is already in its message). */
-export class RedriveError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RedriveError';
-  }
-}
-
-async function deleteOriginal(sqs: SQSClient, from: string, message: Message, io: Io): Promise<void> {
-  try {
-    await sqs.send(new DeleteMessageCommand({ QueueUrl: from, ReceiptHandle: message.ReceiptHandle }));
-  } catch (error) {
-    // The copy is sent: the original comes back in the dead-letter queue, and its key makes a second
-    // copy a replay of a mutating request, not a second run.
-    io.err(
-      `warning: ${message.MessageId} was sent to the queue but could not be deleted from the dead-letter queue (${toTaniumError(error).message}); delete it there by hand`,
-    );
-  }
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

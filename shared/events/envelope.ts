@@ -167,6 +167,8 @@ export function keyedBody(body: string, messageId: string): string {
   }
   const { request, wrapperId } = locateRequest(payload);
   if (wrapperId !== undefined || !isRecord(request) || (request.requestId ?? null) !== null) return body;
+  // Refused whatever its key, and too deep to serialise again (JSON.stringify would overflow the stack).
+  if (nestedDeeperThan(request, MAX_REQUEST_DEPTH)) return body;
   request.requestId = messageId;
   return JSON.stringify(payload);
 }

@@ -106,7 +106,7 @@ describe('CLI: redrive', () => {
     expect(keys.sort()).toEqual([bareId, 'event-7', 'soar-42'].sort());
   });
 
-  it('moves no more than --max, and --dry-run moves nothing', async () => {
+  it('moves nothing on --dry-run, and leaves every message it read visible again', async () => {
     // Prepare
     for (let index = 0; index < 3; index++) {
       await send(queues.dlq, { action: 'list connections', requestId: `r-${index}` });
@@ -114,14 +114,12 @@ describe('CLI: redrive', () => {
 
     // Act
     const dry = await redrive('--from', queues.dlq, '--to', queues.queue, '--dry-run');
-    const one = await redrive('--from', queues.dlq, '--to', queues.queue, '--max', '1');
 
-    // Assess: the dry run read all three and moved none; the messages it read are still hidden, so the
-    // second run finds none to move yet
+    // Assess: a real run straight after it finds them all
     expect(dry.status).toBe(0);
     expect(dry.out.at(-1)).toBe('would move 3 messages');
     expect(await receiveAll(aws.sqs, queues.queue)).toEqual([]);
-    expect(one.out.at(-1)).toBe('moved 0 messages');
+    expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(3);
   });
 
   it('moves one message when --max is 1', async () => {
@@ -136,20 +134,71 @@ describe('CLI: redrive', () => {
     expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(2);
   });
 
-  it('stops with the reason when the family queue cannot be sent to, leaving the message in the DLQ', async () => {
+  it('leaves a message too large for the queue once keyed, names it, and moves the others', async () => {
+    // Prepare: a family queue taking 1,024 bytes, and a request without requestId just under it
+    const small =
+      (
+        await aws.sqs.send(
+          new CreateQueueCommand({
+            QueueName: `redrive-small-${Date.now()}`,
+            Attributes: { MaximumMessageSize: '1024' },
+          }),
+        )
+      ).QueueUrl ?? '';
+    const bigId = await send(queues.dlq, {
+      action: 'list connections',
+      parameters: { note: 'x'.repeat(960) },
+    });
+    await send(queues.dlq, { action: 'list connections', requestId: 'r-small' });
+
+    // Act
+    const run = await redrive('--from', queues.dlq, '--to', small);
+
+    // Assess
+    expect(run.status).toBe(1);
+    expect(run.out.at(-1)).toBe('moved 1 message, 1 left in the dead-letter queue');
+    expect(run.err.join('\n')).toMatch(
+      new RegExp(
+        `^left ${bigId} in the dead-letter queue: \\d+ bytes with its requestId, over the queue's 1024; move it by hand`,
+      ),
+    );
+    expect(
+      (await receiveAll(aws.sqs, small)).map((message) => JSON.parse(message.Body ?? '').requestId),
+    ).toEqual(['r-small']);
+  });
+
+  it('touches nothing when the family queue cannot be read, and says so', async () => {
     // Prepare
-    await send(queues.dlq, { action: 'list connections' });
+    await send(queues.dlq, { action: 'list connections', requestId: 'r-1' });
 
     // Act
     const run = await redrive('--from', queues.dlq, '--to', `${moto.endpoint}/123456789012/no-such-queue`);
 
-    // Assess
+    // Assess: the message is still there, not hidden
     expect(run.status).toBe(1);
     expect(run.err.join('\n')).toMatch(
-      /^redrive stopped: Could not send .* it stays in the dead-letter queue: /,
+      /^redrive stopped: Could not read the family queue .*; nothing was moved: /,
     );
     expect(run.out).toEqual([]);
-    // and is visible there again at once, for the next try
+    expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(1);
+  });
+
+  it('refuses a FIFO family queue before touching a message', async () => {
+    const fifo =
+      (
+        await aws.sqs.send(
+          new CreateQueueCommand({
+            QueueName: `redrive-${Date.now()}.fifo`,
+            Attributes: { FifoQueue: 'true' },
+          }),
+        )
+      ).QueueUrl ?? '';
+    await send(queues.dlq, { action: 'list connections', requestId: 'r-1' });
+
+    const run = await redrive('--from', queues.dlq, '--to', fifo);
+
+    expect(run.status).toBe(2);
+    expect(run.err.join('\n')).toMatch(/--to names a FIFO queue/);
     expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(1);
   });
 

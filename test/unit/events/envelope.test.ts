@@ -270,6 +270,11 @@ describe('Request envelope: the key a moved message keeps (keyedBody)', () => {
     expect(keyedBody(text, 'dlq-message-1')).toBe(text);
   });
 
+  it('leaves a request nested too deep to run (or to serialise again) as it is', () => {
+    const deep = `{"action":"list connections","parameters":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`;
+    expect(keyedBody(deep, 'm')).toBe(deep);
+  });
+
   it('leaves a body that is not JSON, or holds no request object, as it is', () => {
     expect(keyedBody('not json', 'm')).toBe('not json');
     expect(keyedBody('[1,2]', 'm')).toBe('[1,2]');
