@@ -162,7 +162,8 @@ async function redriveCommand(args: readonly string[], io: Io, sqs: SQSClient | 
   }
   const client = sqs ?? new SQSClient(awsClientConfig());
   try {
-    const { moved, keyed, left, notDeleted } = await redrive(client, parsed, io);
+    const { moved, keyed, left, notDeleted, stopped } = await redrive(client, parsed, io);
+    // The totals also when it stopped: what moved before the failure is not to be moved again by hand.
     const parts = [
       `${parsed.dryRun ? 'would move' : 'moved'} ${moved} message${moved === 1 ? '' : 's'}`,
       ...(keyed > 0 ? [`${keyed} given their message id as requestId`] : []),
@@ -170,7 +171,8 @@ async function redriveCommand(args: readonly string[], io: Io, sqs: SQSClient | 
       ...(notDeleted > 0 ? [`${notDeleted} also still in the dead-letter queue (not deleted)`] : []),
     ];
     io.out(parts.join(', '));
-    return left + notDeleted > 0 ? 1 : 0;
+    if (stopped !== undefined) io.err(`redrive stopped: ${stopped}`);
+    return left + notDeleted > 0 || stopped !== undefined ? 1 : 0;
   } catch (error) {
     if (error instanceof UsageError) throw error;
     io.err(`redrive stopped: ${error instanceof Error ? error.message : String(error)}`);

@@ -13,6 +13,11 @@ import type { Io } from './local/console.ts';
 
 /** How long a received message stays hidden: time to send its copy and delete it. */
 const RECEIVE_VISIBILITY_SECONDS = 60;
+/**
+ * How long a message the run keeps in the dead-letter queue (one it leaves, everything a dry run reads)
+ * stays hidden, so the run does not meet it again; all are made visible again when the run ends.
+ */
+const HOLD_SECONDS = 900;
 const DEFAULT_MAX = 10_000;
 /** Receives in a row that bring only messages already handled before the run ends. */
 const SEEN_ONLY_RECEIVES = 3;
@@ -23,10 +28,12 @@ export const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL>
       which a moved message loses, so it gets that id as its requestId (a mutating request that already
       ran then replays its stored result instead of running again). Other bodies (bus events, Lambda's
       records of failed asynchronous invocations) are moved as they are. Each message is sent before it
-      is deleted; one too large for the queue with its requestId is left in the dead-letter queue and
-      named. At most --max messages (default ${DEFAULT_MAX}); --dry-run only says what it would do and
-      leaves every message as it was. Exit status 0 when all went, 1 when any was left or the run
-      stopped. AWS credentials and region from the environment (AWS_ENDPOINT_URL for moto).`;
+      is deleted. A message too large for the family queue (with its requestId, if given one), or one
+      that cannot be given its requestId, is left in the dead-letter queue and named. At most --max
+      messages are moved (default ${DEFAULT_MAX}); --dry-run only says what it would do. The messages a
+      run leaves, and all a dry run reads, are visible in the dead-letter queue again when it ends.
+      Exit status 0 when all went, 1 when any was left or the run stopped, 2 for a usage error (a FIFO
+      --to too). AWS credentials and region from the environment (AWS_ENDPOINT_URL for moto).`;
 
 export interface RedriveArgs {
   from: string;
@@ -88,14 +95,16 @@ export interface RedriveSummary {
   left: number;
   /** Sent, but still in the dead-letter queue too: its delete failed. */
   notDeleted: number;
+  /** Why the run stopped before the queue was done (a failure to send, to receive). */
+  stopped?: string;
 }
 
 /**
  * Moves up to `max` messages, one at a time: each is sent to `to` before it is deleted from `from`, so a
  * failure leaves it in the dead-letter queue (a failed delete leaves it in both: its key makes the copy a
- * replay). A message too large for the family queue is left where it is and named; any other failure to
- * send stops the run, and the messages of the batch not yet moved are made visible again. A dry run
- * reads and reports, then makes what it read visible again.
+ * replay). A message it cannot move as it should (too large, or unable to take its key) is left and
+ * named; any other failure stops the run (`stopped`). What the run keeps in the dead-letter queue is
+ * made visible again at its end.
  */
 export async function redrive(sqs: SQSClient, args: RedriveArgs, io: Io): Promise<RedriveSummary> {
   return new Redrive(sqs, args, io, await targetMessageLimit(sqs, args.to)).run();
@@ -103,11 +112,12 @@ export async function redrive(sqs: SQSClient, args: RedriveArgs, io: Io): Promis
 
 class Redrive {
   private readonly summary: RedriveSummary = { moved: 0, keyed: 0, left: 0, notDeleted: 0 };
+  /** Handled: moved, left or (dry) read. */
   private readonly seen = new Set<string>();
-  /** Received and not moved yet (a stopped run gives them back). */
+  /** Received and not handled yet (a stopped run gives them back). */
   private pending: Message[] = [];
-  /** What a dry run read, given back at its end. */
-  private readonly read: Message[] = [];
+  /** Kept in the dead-letter queue by this run (left, or read by a dry run), by message id, hidden. */
+  private readonly held = new Map<string, Message>();
 
   constructor(
     private readonly sqs: SQSClient,
@@ -119,28 +129,33 @@ class Redrive {
   async run(): Promise<RedriveSummary> {
     let seenOnly = 0;
     try {
-      while (this.handled() < this.args.max && seenOnly < SEEN_ONLY_RECEIVES) {
-        const batch = await this.receive(Math.min(10, this.args.max - this.handled()));
+      while (this.summary.moved < this.args.max && seenOnly < SEEN_ONLY_RECEIVES) {
+        const batch = await this.receive(Math.min(10, this.args.max - this.summary.moved));
         if (batch.length === 0) break;
-        // A message seen before came back (its delete failed, or its hiding ran out): handled already,
-        // and a sign the queue may hold nothing new.
-        this.pending = batch.filter((message) => !this.seen.has(message.MessageId ?? ''));
-        seenOnly = this.pending.length === 0 ? seenOnly + 1 : 0;
-        while (this.pending.length > 0) {
+        const fresh = batch.filter((message) => !this.seen.has(message.MessageId ?? ''));
+        // One seen before came back (its delete failed, or a long run outlasted its hiding): a held one
+        // is hidden again under its new receipt handle, the one that gives it back at the end.
+        await this.holdAgain(batch.filter((message) => this.held.has(message.MessageId ?? '')));
+        seenOnly = fresh.length === 0 ? seenOnly + 1 : 0;
+        this.pending = fresh;
+        while (this.pending.length > 0 && this.summary.moved < this.args.max) {
           const message = this.pending[0]!;
           this.seen.add(message.MessageId ?? '');
           await this.moveOne(message);
           this.pending.shift();
         }
       }
+    } catch (error) {
+      this.summary.stopped = errorText(error);
     } finally {
-      await release(this.sqs, this.args.from, [...this.pending, ...this.read]);
+      const released = await release(this.sqs, this.args.from, [...this.pending, ...this.held.values()]);
+      if (released.failed > 0) {
+        this.io.err(
+          `warning: ${released.failed} message(s) the run held could not be made visible again; they reappear in the dead-letter queue within ${HOLD_SECONDS / 60} minutes`,
+        );
+      }
     }
     return this.summary;
-  }
-
-  private handled(): number {
-    return this.summary.moved + this.summary.left;
   }
 
   private async receive(count: number): Promise<Message[]> {
@@ -149,7 +164,8 @@ class Redrive {
         QueueUrl: this.args.from,
         MaxNumberOfMessages: count,
         WaitTimeSeconds: 1,
-        VisibilityTimeout: RECEIVE_VISIBILITY_SECONDS,
+        // A dry run keeps everything it reads: hidden long enough not to meet it again.
+        VisibilityTimeout: this.args.dryRun ? HOLD_SECONDS : RECEIVE_VISIBILITY_SECONDS,
         MessageAttributeNames: ['All'],
       }),
     );
@@ -160,19 +176,22 @@ class Redrive {
     const id = message.MessageId ?? '(no id)';
     const body = message.Body ?? '';
     const moved = message.MessageId ? keyedBody(body, message.MessageId) : body;
+    if (moved === undefined) {
+      await this.leave(message, `it cannot be given its requestId (${id}): part of it nests too deep`);
+      return;
+    }
     const keyed = moved !== body;
-    const note = keyed ? ` (requestId ${id} added)` : '';
     const size = messageBytes(moved, message);
     if (size > this.maxBytes) {
-      // Left hidden until its receive runs out, so this run does not meet it again.
-      this.summary.left += 1;
-      this.io.err(
-        `left ${id} in the dead-letter queue: ${size} bytes${keyed ? ' with its requestId' : ''}, over the queue's ${this.maxBytes}; move it by hand`,
+      await this.leave(
+        message,
+        `${size} bytes${keyed ? ' with its requestId' : ''}, over the family queue's ${this.maxBytes}`,
       );
       return;
     }
+    const note = keyed ? ` (requestId ${id} added)` : '';
     if (this.args.dryRun) {
-      this.read.push(message);
+      this.held.set(id, message);
       this.io.out(`would move ${id}${note}`);
     } else {
       await this.send(message, moved);
@@ -181,6 +200,24 @@ class Redrive {
     }
     this.summary.moved += 1;
     if (keyed) this.summary.keyed += 1;
+  }
+
+  /** Leaves `message` in the dead-letter queue, hidden until the run ends, and says why. */
+  private async leave(message: Message, why: string): Promise<void> {
+    this.summary.left += 1;
+    this.held.set(message.MessageId ?? '', message);
+    if (!this.args.dryRun) await this.hide([message]);
+    this.io.err(`left ${message.MessageId} in the dead-letter queue: ${why}; move it by hand`);
+  }
+
+  /** Takes the new receipt handles of held messages received again, and hides them again. */
+  private async holdAgain(again: readonly Message[]): Promise<void> {
+    for (const message of again) this.held.set(message.MessageId ?? '', message);
+    await this.hide(again);
+  }
+
+  private async hide(messages: readonly Message[]): Promise<void> {
+    await changeVisibility(this.sqs, this.args.from, messages, HOLD_SECONDS);
   }
 
   private async send(message: Message, body: string): Promise<void> {
@@ -234,7 +271,7 @@ async function targetMessageLimit(sqs: SQSClient, to: string): Promise<number> {
   return Number(attributes?.MaximumMessageSize) || SQS_DEFAULT_MAX_BYTES;
 }
 
-/** SQS's default MaximumMessageSize. */
+/** When the queue does not say: the smallest MaximumMessageSize SQS has defaulted to, so nothing sent is refused. */
 const SQS_DEFAULT_MAX_BYTES = 262_144;
 
 /** What SQS counts against MaximumMessageSize: the body, and each attribute's name, type and value. */
@@ -249,17 +286,34 @@ function messageBytes(body: string, message: Message): number {
 }
 
 /** Makes `messages` visible in the dead-letter queue again at once; best effort. */
-async function release(sqs: SQSClient, from: string, messages: readonly Message[]): Promise<void> {
+function release(sqs: SQSClient, from: string, messages: readonly Message[]): Promise<{ failed: number }> {
+  return changeVisibility(sqs, from, messages, 0);
+}
+
+/** Sets the visibility of `messages`, ten a call; counts those SQS did not change. */
+async function changeVisibility(
+  sqs: SQSClient,
+  queueUrl: string,
+  messages: readonly Message[],
+  seconds: number,
+): Promise<{ failed: number }> {
+  let failed = 0;
   for (let start = 0; start < messages.length; start += 10) {
     const entries = messages.slice(start, start + 10).map((message, index) => ({
       Id: String(index),
       ReceiptHandle: message.ReceiptHandle,
-      VisibilityTimeout: 0,
+      VisibilityTimeout: seconds,
     }));
-    await sqs
-      .send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: from, Entries: entries }))
-      .catch(() => undefined);
+    try {
+      const answer = await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({ QueueUrl: queueUrl, Entries: entries }),
+      );
+      failed += answer.Failed?.length ?? 0;
+    } catch {
+      failed += entries.length;
+    }
   }
+  return { failed };
 }
 
 function errorText(error: unknown): string {

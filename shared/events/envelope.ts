@@ -156,9 +156,11 @@ function locateRequest(payload: unknown): { request: unknown; wrapperId: string 
  * `body` with its request's `requestId` set to `messageId` when the request would otherwise be keyed on
  * the SQS message id (one sent straight to SQS without a requestId), else `body` unchanged. Moved to
  * another queue a message gets a new id: a request keyed on the old one would lose its idempotency key,
- * and a mutating one that already ran would run again instead of replaying its stored result.
+ * and a mutating one that already ran would run again instead of replaying its stored result. Undefined
+ * when it needs the key but cannot be written again with it (something beside the request nests too deep
+ * to serialise): such a message must not be moved as it is.
  */
-export function keyedBody(body: string, messageId: string): string {
+export function keyedBody(body: string, messageId: string): string | undefined {
   let payload: unknown;
   try {
     payload = JSON.parse(body);
@@ -170,7 +172,11 @@ export function keyedBody(body: string, messageId: string): string {
   // Refused whatever its key, and too deep to serialise again (JSON.stringify would overflow the stack).
   if (nestedDeeperThan(request, MAX_REQUEST_DEPTH)) return body;
   request.requestId = messageId;
-  return JSON.stringify(payload);
+  try {
+    return JSON.stringify(payload);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A request itself, unwrapped. */

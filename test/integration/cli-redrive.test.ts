@@ -159,12 +159,36 @@ describe('CLI: redrive', () => {
     expect(run.out.at(-1)).toBe('moved 1 message, 1 left in the dead-letter queue');
     expect(run.err.join('\n')).toMatch(
       new RegExp(
-        `^left ${bigId} in the dead-letter queue: \\d+ bytes with its requestId, over the queue's 1024; move it by hand`,
+        `^left ${bigId} in the dead-letter queue: \\d+ bytes with its requestId, over the family queue's 1024; move it by hand`,
       ),
     );
     expect(
       (await receiveAll(aws.sqs, small)).map((message) => JSON.parse(message.Body ?? '').requestId),
     ).toEqual(['r-small']);
+    // The message left is visible in the dead-letter queue again, to be moved by hand
+    expect((await receiveAll(aws.sqs, queues.dlq)).map((message) => message.MessageId)).toEqual([bigId]);
+  });
+
+  it('leaves a request that cannot be written again with its key, and a dry run leaves it visible too', async () => {
+    // Prepare: a bus event without a usable id (keyed on the message id) with a field nested too deep to
+    // serialise again, and an ordinary request
+    const deep = `{"version":"0","id":"","detail-type":"Action Request","source":"s","detail":{"action":"close connection","parameters":{"connection_id":"c"}},"extra":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    const deepId = (await aws.sqs.send(new SendMessageCommand({ QueueUrl: queues.dlq, MessageBody: deep })))
+      .MessageId;
+    await send(queues.dlq, { action: 'list connections', requestId: 'r-ok' });
+
+    // Act
+    const dry = await redrive('--from', queues.dlq, '--to', queues.queue, '--dry-run');
+    const run = await redrive('--from', queues.dlq, '--to', queues.queue);
+
+    // Assess: the dry run gave both back; the real run moved the ordinary one and left the other, visible
+    expect(dry.out.at(-1)).toBe('would move 1 message, 1 left in the dead-letter queue');
+    expect(run.status).toBe(1);
+    expect(run.out.at(-1)).toBe('moved 1 message, 1 left in the dead-letter queue');
+    expect(run.err.join('\n')).toContain(
+      `left ${deepId} in the dead-letter queue: it cannot be given its requestId`,
+    );
+    expect((await receiveAll(aws.sqs, queues.dlq)).map((message) => message.MessageId)).toEqual([deepId]);
   });
 
   it('touches nothing when the family queue cannot be read, and says so', async () => {

@@ -258,7 +258,7 @@ describe('Request envelope: the key a moved message keeps (keyedBody)', () => {
   ])('gives %s the message id it ran under, so a new message id does not change its key', (_, body) => {
     const moved = keyedBody(JSON.stringify(body), 'dlq-message-1');
     expect(keyOf(JSON.stringify(body), 'dlq-message-1')).toBe('dlq-message-1');
-    expect(keyOf(moved, 'new-message-2')).toBe('dlq-message-1');
+    expect(keyOf(moved ?? '', 'new-message-2')).toBe('dlq-message-1');
   });
 
   it.each([
@@ -273,6 +273,11 @@ describe('Request envelope: the key a moved message keeps (keyedBody)', () => {
   it('leaves a request nested too deep to run (or to serialise again) as it is', () => {
     const deep = `{"action":"list connections","parameters":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`;
     expect(keyedBody(deep, 'm')).toBe(deep);
+  });
+
+  it('refuses to key a request whose body cannot be written again (beside it, something nests too deep)', () => {
+    const deep = `{"version":"0","id":"","detail-type":"Action Request","source":"s","detail":{"action":"list connections"},"extra":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    expect(keyedBody(deep, 'm')).toBeUndefined();
   });
 
   it('leaves a body that is not JSON, or holds no request object, as it is', () => {
