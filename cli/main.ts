@@ -161,23 +161,35 @@ async function redriveCommand(args: readonly string[], io: Io, sqs: SQSClient | 
     return 0;
   }
   const client = sqs ?? new SQSClient(awsClientConfig());
+  // Ctrl-C ends the run between messages, and the messages it holds are made visible again.
+  const interruption = watchInterrupts();
+  const stop = new AbortController();
+  let signal: NodeJS.Signals | undefined;
+  void interruption.arrived.then((arrived) => {
+    signal = arrived;
+    stop.abort(arrived);
+  });
   try {
-    const { moved, keyed, left, notDeleted, stopped } = await redrive(client, parsed, io);
+    const summary = await redrive(client, parsed, io, { signal: stop.signal });
+    const { moved, keyed, left, notDeleted, unreleased, stopped } = summary;
     // The totals also when it stopped: what moved before the failure is not to be moved again by hand.
     const parts = [
       `${parsed.dryRun ? 'would move' : 'moved'} ${moved} message${moved === 1 ? '' : 's'}`,
       ...(keyed > 0 ? [`${keyed} given their message id as requestId`] : []),
       ...(left > 0 ? [`${left} left in the dead-letter queue`] : []),
       ...(notDeleted > 0 ? [`${notDeleted} also still in the dead-letter queue (not deleted)`] : []),
+      ...(unreleased > 0 ? [`${unreleased} still hidden in the dead-letter queue`] : []),
     ];
     io.out(parts.join(', '));
     if (stopped !== undefined) io.err(`redrive stopped: ${stopped}`);
-    return left + notDeleted > 0 || stopped !== undefined ? 1 : 0;
+    if (signal) return signal === 'SIGTERM' ? 143 : 130;
+    return left + notDeleted + unreleased > 0 || stopped !== undefined ? 1 : 0;
   } catch (error) {
     if (error instanceof UsageError) throw error;
     io.err(`redrive stopped: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   } finally {
+    interruption.stop();
     if (!sqs) client.destroy();
   }
 }

@@ -15,12 +15,29 @@ import type { Io } from './local/console.ts';
 const RECEIVE_VISIBILITY_SECONDS = 60;
 /**
  * How long a message the run keeps in the dead-letter queue (one it leaves, everything a dry run reads)
- * stays hidden, so the run does not meet it again; all are made visible again when the run ends.
+ * stays hidden, so the run does not meet it again; all are made visible again when the run ends, also
+ * on Ctrl-C. Only a run killed outright leaves them hidden, for at most this long.
  */
-const HOLD_SECONDS = 900;
+const HOLD_SECONDS = 3600;
 const DEFAULT_MAX = 10_000;
-/** Receives in a row that bring only messages already handled before the run ends. */
-const SEEN_ONLY_RECEIVES = 3;
+/**
+ * Receives in a row that bring only messages the run holds (each back after a whole hold) before it
+ * ends: a run longer than the hold would otherwise keep meeting them.
+ */
+const HELD_ONLY_RECEIVES = 10;
+
+/** The run's timings and bounds; tests shorten them. */
+export interface RedriveTiming {
+  receiveSeconds: number;
+  holdSeconds: number;
+  heldOnlyReceives: number;
+}
+
+const TIMING: RedriveTiming = {
+  receiveSeconds: RECEIVE_VISIBILITY_SECONDS,
+  holdSeconds: HOLD_SECONDS,
+  heldOnlyReceives: HELD_ONLY_RECEIVES,
+};
 
 export const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL> --to <family queue URL> [--max <n>] [--dry-run]
       Moves messages from a dead-letter queue back to a family queue, keeping each request's
@@ -31,9 +48,12 @@ export const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL>
       is deleted. A message too large for the family queue (with its requestId, if given one), or one
       that cannot be given its requestId, is left in the dead-letter queue and named. At most --max
       messages are moved (default ${DEFAULT_MAX}); --dry-run only says what it would do. The messages a
-      run leaves, and all a dry run reads, are visible in the dead-letter queue again when it ends.
-      Exit status 0 when all went, 1 when any was left or the run stopped, 2 for a usage error (a FIFO
-      --to too). AWS credentials and region from the environment (AWS_ENDPOINT_URL for moto).`;
+      run leaves, and all a dry run reads, are visible in the dead-letter queue again when it ends, also
+      on Ctrl-C (a run killed outright leaves them hidden for up to an hour). Any other failure (to send,
+      to delete, to receive) stops the run after it prints what it moved. Exit status 0 when all went,
+      1 when any was left, not deleted or not made visible again, or the run stopped, 2 for a usage
+      error (a FIFO --to too), 130/143 when interrupted. AWS credentials and region from the
+      environment (AWS_ENDPOINT_URL for moto).`;
 
 export interface RedriveArgs {
   from: string;
@@ -93,9 +113,11 @@ export interface RedriveSummary {
   keyed: number;
   /** Left in the dead-letter queue: too large for the family queue once keyed. */
   left: number;
-  /** Sent, but still in the dead-letter queue too: its delete failed. */
+  /** Sent, but still in the dead-letter queue too: its delete failed (which stops the run). */
   notDeleted: number;
-  /** Why the run stopped before the queue was done (a failure to send, to receive). */
+  /** Held by the run and not made visible again at its end: hidden until their hold runs out. */
+  unreleased: number;
+  /** Why the run stopped before the queue was done (a failure, an interruption). */
   stopped?: string;
 }
 
@@ -106,12 +128,18 @@ export interface RedriveSummary {
  * named; any other failure stops the run (`stopped`). What the run keeps in the dead-letter queue is
  * made visible again at its end.
  */
-export async function redrive(sqs: SQSClient, args: RedriveArgs, io: Io): Promise<RedriveSummary> {
-  return new Redrive(sqs, args, io, await targetMessageLimit(sqs, args.to)).run();
+export async function redrive(
+  sqs: SQSClient,
+  args: RedriveArgs,
+  io: Io,
+  { signal, timing = TIMING }: { signal?: AbortSignal; timing?: RedriveTiming } = {},
+): Promise<RedriveSummary> {
+  const maxBytes = await targetMessageLimit(sqs, args.to);
+  return new Redrive(sqs, args, io, maxBytes, timing, signal).run();
 }
 
 class Redrive {
-  private readonly summary: RedriveSummary = { moved: 0, keyed: 0, left: 0, notDeleted: 0 };
+  private readonly summary: RedriveSummary = { moved: 0, keyed: 0, left: 0, notDeleted: 0, unreleased: 0 };
   /** Handled: moved, left or (dry) read. */
   private readonly seen = new Set<string>();
   /** Received and not handled yet (a stopped run gives them back). */
@@ -124,21 +152,26 @@ class Redrive {
     private readonly args: RedriveArgs,
     private readonly io: Io,
     private readonly maxBytes: number,
+    private readonly timing: RedriveTiming,
+    private readonly signal: AbortSignal | undefined,
   ) {}
 
   async run(): Promise<RedriveSummary> {
-    let seenOnly = 0;
+    let heldOnly = 0;
     try {
-      while (this.summary.moved < this.args.max && seenOnly < SEEN_ONLY_RECEIVES) {
+      while (this.summary.moved < this.args.max && heldOnly < this.timing.heldOnlyReceives) {
+        this.checkInterrupt();
         const batch = await this.receive(Math.min(10, this.args.max - this.summary.moved));
         if (batch.length === 0) break;
-        const fresh = batch.filter((message) => !this.seen.has(message.MessageId ?? ''));
-        // One seen before came back (its delete failed, or a long run outlasted its hiding): a held one
-        // is hidden again under its new receipt handle, the one that gives it back at the end.
-        await this.holdAgain(batch.filter((message) => this.held.has(message.MessageId ?? '')));
-        seenOnly = fresh.length === 0 ? seenOnly + 1 : 0;
-        this.pending = fresh;
+        // Only a held message can come back (one that outlasted its hold): hidden again, under the new
+        // receipt handle, the one that gives it back at the end. Every other message seen before was
+        // moved and deleted, or stopped the run.
+        const again = batch.filter((message) => this.held.has(message.MessageId ?? ''));
+        await this.holdAgain(again);
+        this.pending = batch.filter((message) => !this.seen.has(message.MessageId ?? ''));
+        heldOnly = this.pending.length === 0 && again.length === batch.length ? heldOnly + 1 : 0;
         while (this.pending.length > 0 && this.summary.moved < this.args.max) {
+          this.checkInterrupt();
           const message = this.pending[0]!;
           this.seen.add(message.MessageId ?? '');
           await this.moveOne(message);
@@ -149,13 +182,18 @@ class Redrive {
       this.summary.stopped = errorText(error);
     } finally {
       const released = await release(this.sqs, this.args.from, [...this.pending, ...this.held.values()]);
+      this.summary.unreleased = released.failed;
       if (released.failed > 0) {
         this.io.err(
-          `warning: ${released.failed} message(s) the run held could not be made visible again; they reappear in the dead-letter queue within ${HOLD_SECONDS / 60} minutes`,
+          `warning: ${released.failed} message(s) the run held could not be made visible again; they reappear in the dead-letter queue within ${Math.ceil(this.timing.holdSeconds / 60)} minutes`,
         );
       }
     }
     return this.summary;
+  }
+
+  private checkInterrupt(): void {
+    if (this.signal?.aborted) throw new Error(`interrupted (${String(this.signal.reason)})`);
   }
 
   private async receive(count: number): Promise<Message[]> {
@@ -165,7 +203,7 @@ class Redrive {
         MaxNumberOfMessages: count,
         WaitTimeSeconds: 1,
         // A dry run keeps everything it reads: hidden long enough not to meet it again.
-        VisibilityTimeout: this.args.dryRun ? HOLD_SECONDS : RECEIVE_VISIBILITY_SECONDS,
+        VisibilityTimeout: this.args.dryRun ? this.timing.holdSeconds : this.timing.receiveSeconds,
         MessageAttributeNames: ['All'],
       }),
     );
@@ -195,11 +233,12 @@ class Redrive {
       this.io.out(`would move ${id}${note}`);
     } else {
       await this.send(message, moved);
-      await this.deleteOriginal(message);
+      // In the family queue now, whatever the delete does.
       this.io.out(`moved ${id}${note}`);
     }
     this.summary.moved += 1;
     if (keyed) this.summary.keyed += 1;
+    if (!this.args.dryRun) await this.deleteOriginal(message);
   }
 
   /** Leaves `message` in the dead-letter queue, hidden until the run ends, and says why. */
@@ -217,7 +256,7 @@ class Redrive {
   }
 
   private async hide(messages: readonly Message[]): Promise<void> {
-    await changeVisibility(this.sqs, this.args.from, messages, HOLD_SECONDS);
+    await changeVisibility(this.sqs, this.args.from, messages, this.timing.holdSeconds);
   }
 
   private async send(message: Message, body: string): Promise<void> {
@@ -242,11 +281,12 @@ class Redrive {
         new DeleteMessageCommand({ QueueUrl: this.args.from, ReceiptHandle: message.ReceiptHandle }),
       );
     } catch (error) {
-      // The copy is sent: the original comes back in the dead-letter queue, and its key makes a second
-      // copy a replay of a mutating request, not a second run.
+      // The copy is sent and the original stays: moved again, a request would be sent twice (its key makes
+      // a mutating one a replay, not a second run). A delete that fails once (a denied permission) would
+      // fail for every message, so the run stops here instead of copying the whole queue.
       this.summary.notDeleted += 1;
-      this.io.err(
-        `warning: ${message.MessageId} was sent to the queue but could not be deleted from the dead-letter queue (${errorText(error)}); delete it there by hand`,
+      throw new Error(
+        `${message.MessageId} was sent to the queue but could not be deleted from the dead-letter queue (${errorText(error)}); delete it there by hand before moving the rest`,
       );
     }
   }

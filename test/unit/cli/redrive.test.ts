@@ -1,0 +1,211 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { main } from '../../../cli/main.ts';
+import { type RedriveArgs, redrive } from '../../../cli/redrive.ts';
+
+const DLQ = 'https://sqs.us-east-1.amazonaws.com/123456789012/tanium-tr-dev-connections-dlq';
+const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012/tanium-tr-dev-connections';
+const ARGS: RedriveArgs = { from: DLQ, to: QUEUE, max: 10_000, dryRun: false, help: false };
+
+const sqs = mockClient(SQSClient);
+
+/** A DLQ message as a receive returns it; `handle` is this receive's receipt handle. */
+function message(
+  id: string,
+  handle: string,
+  body: unknown = { action: 'list connections', requestId: id },
+): Message {
+  return {
+    MessageId: id,
+    ReceiptHandle: handle,
+    Body: typeof body === 'string' ? body : JSON.stringify(body),
+  };
+}
+
+/** The receipt handles each ChangeMessageVisibilityBatch call set to `seconds`, in order. */
+function visibilityChanges(seconds: number): string[][] {
+  return sqs
+    .commandCalls(ChangeMessageVisibilityBatchCommand)
+    .map((call) => call.args[0].input.Entries ?? [])
+    .filter((entries) => entries.every((entry) => entry.VisibilityTimeout === seconds))
+    .map((entries) => entries.map((entry) => entry.ReceiptHandle ?? ''));
+}
+
+function lines() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { out: (line: string) => out.push(line), err: (line: string) => err.push(line) } };
+}
+
+const TIMING = { receiveSeconds: 60, holdSeconds: 3600, heldOnlyReceives: 10 };
+
+describe('redrive against SQS failures (scripted SQS)', () => {
+  beforeEach(() => {
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { MaximumMessageSize: '1024' } });
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'copy' });
+    sqs.on(DeleteMessageCommand).resolves({});
+  });
+
+  afterEach(() => {
+    sqs.reset();
+  });
+
+  it('stops at the first delete that fails, counts the message sent, and gives back the rest of the batch', async () => {
+    // Prepare: DeleteMessage denied, as a role without sqs:DeleteMessage would be for every message
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', 'h1'), message('m2', 'h2'), message('m3', 'h3')] })
+      .resolves({});
+    sqs.on(DeleteMessageCommand).rejects(Object.assign(new Error('Access denied'), { name: 'AccessDenied' }));
+    const { out, err, io } = lines();
+
+    // Act
+    const status = await main(['redrive', '--from', DLQ, '--to', QUEUE], { io, sqs: new SQSClient({}) });
+
+    // Assess: one copy sent, no second; the sent one and the two untouched are visible again at once
+    expect(status).toBe(1);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(1);
+    expect(out.at(-1)).toBe('moved 1 message, 1 also still in the dead-letter queue (not deleted)');
+    expect(err.join('\n')).toMatch(
+      /^redrive stopped: m1 was sent to the queue but could not be deleted from the dead-letter queue \(Access denied\); delete it there by hand/,
+    );
+    expect(visibilityChanges(0)).toEqual([['h1', 'h2', 'h3']]);
+  });
+
+  it('stops at a send that fails, printing what it moved, and gives back the rest of the batch at once', async () => {
+    // Prepare
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', 'h1'), message('m2', 'h2'), message('m3', 'h3')] })
+      .resolves({});
+    sqs
+      .on(SendMessageCommand)
+      .resolvesOnce({ MessageId: 'copy' })
+      .rejects(Object.assign(new Error('Throttled'), { name: 'ThrottlingException' }));
+    const { out, err, io } = lines();
+
+    // Act
+    const status = await main(['redrive', '--from', DLQ, '--to', QUEUE], { io, sqs: new SQSClient({}) });
+
+    // Assess
+    expect(status).toBe(1);
+    expect(out.at(-1)).toBe('moved 1 message');
+    expect(err.join('\n')).toMatch(
+      /^redrive stopped: Could not send m2 to the queue; it stays in the dead-letter queue: Throttled/,
+    );
+    expect(sqs.commandCalls(DeleteMessageCommand).map((call) => call.args[0].input.ReceiptHandle)).toEqual([
+      'h1',
+    ]);
+    expect(visibilityChanges(0)).toEqual([['h2', 'h3']]);
+  });
+
+  it('hides a left message again under the handle it comes back with, and gives it back under the latest one', async () => {
+    // Prepare: a message too large for the queue, back twice (each receive gives a new receipt handle)
+    const big = { action: 'list connections', requestId: 'big', parameters: { note: 'x'.repeat(2000) } };
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('big', 'h1', big)] })
+      .resolvesOnce({ Messages: [message('big', 'h2', big)] })
+      .resolvesOnce({ Messages: [message('big', 'h3', big)] })
+      .resolves({});
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, { timing: TIMING });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 0, left: 1, unreleased: 0 });
+    expect(visibilityChanges(3600)).toEqual([['h1'], ['h2'], ['h3']]);
+    expect(visibilityChanges(0)).toEqual([['h3']]);
+  });
+
+  it('goes on past receives that bring back only messages it left, to the ones not yet moved', async () => {
+    // Prepare: four receives of the left message alone, then a message to move
+    const big = { action: 'list connections', requestId: 'big', parameters: { note: 'x'.repeat(2000) } };
+    let receive = sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [message('big', 'h0', big)] });
+    for (let again = 1; again <= 4; again++) {
+      receive = receive.resolvesOnce({ Messages: [message('big', `h${again}`, big)] });
+    }
+    receive.resolvesOnce({ Messages: [message('m1', 'g1')] }).resolves({});
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, { timing: TIMING });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 1, left: 1 });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(1);
+  });
+
+  it('ends a run that only meets the messages it left, after as many receives as its bound', async () => {
+    // Prepare: the left message comes back for ever (a run far longer than its hold)
+    const big = { action: 'list connections', requestId: 'big', parameters: { note: 'x'.repeat(2000) } };
+    let handle = 0;
+    sqs.on(ReceiveMessageCommand).callsFake(() => ({ Messages: [message('big', `h${handle++}`, big)] }));
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, {
+      timing: { ...TIMING, heldOnlyReceives: 3 },
+    });
+
+    // Assess: the first receive, then three bringing only it
+    expect(summary).toMatchObject({ moved: 0, left: 1 });
+    expect(sqs.commandCalls(ReceiveMessageCommand)).toHaveLength(4);
+  });
+
+  it('stops between messages when interrupted, and gives back what it had not moved', async () => {
+    // Prepare: the interruption arrives while the first copy is sent
+    const stop = new AbortController();
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', 'h1'), message('m2', 'h2')] })
+      .resolves({});
+    sqs.on(SendMessageCommand).callsFake(() => {
+      stop.abort('SIGINT');
+      return { MessageId: 'copy' };
+    });
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, { signal: stop.signal, timing: TIMING });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 1, stopped: 'interrupted (SIGINT)' });
+    expect(visibilityChanges(0)).toEqual([['h2']]);
+  });
+
+  it('fails the run when the messages it held cannot be made visible again', async () => {
+    // Prepare: a dry run, whose release SQS refuses
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', 'h1')] })
+      .resolves({});
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({
+      Successful: [],
+      Failed: [{ Id: '0', Code: 'ReceiptHandleIsInvalid', SenderFault: true }],
+    });
+    const { out, err, io } = lines();
+
+    // Act
+    const status = await main(['redrive', '--from', DLQ, '--to', QUEUE, '--dry-run'], {
+      io,
+      sqs: new SQSClient({}),
+    });
+
+    // Assess
+    expect(status).toBe(1);
+    expect(out.at(-1)).toBe('would move 1 message, 1 still hidden in the dead-letter queue');
+    expect(err.join('\n')).toContain('could not be made visible again');
+  });
+});
