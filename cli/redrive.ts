@@ -134,7 +134,7 @@ export async function redrive(
   io: Io,
   { signal, timing = TIMING }: { signal?: AbortSignal; timing?: RedriveTiming } = {},
 ): Promise<RedriveSummary> {
-  const maxBytes = await targetMessageLimit(sqs, args.to);
+  const maxBytes = await checkQueues(sqs, args);
   return new Redrive(sqs, args, io, maxBytes, timing, signal).run();
 }
 
@@ -293,22 +293,40 @@ class Redrive {
 }
 
 /**
- * The family queue's largest message (MaximumMessageSize); also refuses a FIFO queue, which the stack
- * never makes and whose messages need a group id, before any message is touched.
+ * The family queue's largest message (MaximumMessageSize), once both queues are read, before any message
+ * is touched: refuses a FIFO family queue (the stack never makes one, and its messages need a group id)
+ * and one queue named twice under two URLs (every message would be sent back where it came from).
  */
-async function targetMessageLimit(sqs: SQSClient, to: string): Promise<number> {
-  let attributes: Record<string, string> | undefined;
-  try {
-    ({ Attributes: attributes } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: to, AttributeNames: ['MaximumMessageSize', 'FifoQueue'] }),
-    ));
-  } catch (error) {
-    throw new Error(`Could not read the family queue ${to}; nothing was moved: ${errorText(error)}`);
-  }
-  if (attributes?.FifoQueue === 'true') {
+async function checkQueues(sqs: SQSClient, { from, to }: Pick<RedriveArgs, 'from' | 'to'>): Promise<number> {
+  const target = await queueAttributes(sqs, to, 'family queue', [
+    'QueueArn',
+    'MaximumMessageSize',
+    'FifoQueue',
+  ]);
+  const source = await queueAttributes(sqs, from, 'dead-letter queue', ['QueueArn']);
+  if (target.FifoQueue === 'true') {
     throw new UsageError('--to names a FIFO queue; the family queues are standard queues');
   }
-  return Number(attributes?.MaximumMessageSize) || SQS_DEFAULT_MAX_BYTES;
+  if (target.QueueArn !== undefined && target.QueueArn === source.QueueArn) {
+    throw new UsageError(`--from and --to name the same queue (${target.QueueArn})`);
+  }
+  return Number(target.MaximumMessageSize) || SQS_DEFAULT_MAX_BYTES;
+}
+
+async function queueAttributes(
+  sqs: SQSClient,
+  url: string,
+  what: string,
+  names: Array<'QueueArn' | 'MaximumMessageSize' | 'FifoQueue'>,
+): Promise<Record<string, string>> {
+  try {
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: names }),
+    );
+    return Attributes ?? {};
+  } catch (error) {
+    throw new Error(`Could not read the ${what} ${url}; nothing was moved: ${errorText(error)}`);
+  }
 }
 
 /** When the queue does not say: the smallest MaximumMessageSize SQS has defaulted to, so nothing sent is refused. */

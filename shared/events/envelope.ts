@@ -173,7 +173,12 @@ export function keyedBody(body: string, messageId: string): string | undefined {
   if (nestedDeeperThan(request, MAX_REQUEST_DEPTH)) return body;
   request.requestId = messageId;
   try {
-    return JSON.stringify(payload);
+    // JSON.stringify writes U+FFFE and U+FFFF as they are, which SQS refuses in a body (or replaces):
+    // escaped, as the sender may have written them. Both only occur inside strings.
+    return JSON.stringify(payload).replace(
+      /[\uFFFE\uFFFF]/g,
+      (char) => `\\u${char.charCodeAt(0).toString(16)}`,
+    );
   } catch {
     return undefined;
   }

@@ -129,6 +129,99 @@ describe('redrive against SQS failures (scripted SQS)', () => {
     expect(visibilityChanges(0)).toEqual([['h3']]);
   });
 
+  it('counts only receives in a row that bring back nothing but messages it left', async () => {
+    // Prepare: two such receives, a message to move, two more such receives, another message to move;
+    // the bound is three in a row, which neither stretch reaches
+    const big = { action: 'list connections', requestId: 'big', parameters: { note: 'x'.repeat(2000) } };
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('big', 'h0', big)] })
+      .resolvesOnce({ Messages: [message('big', 'h1', big)] })
+      .resolvesOnce({ Messages: [message('big', 'h2', big)] })
+      .resolvesOnce({ Messages: [message('m1', 'g1')] })
+      .resolvesOnce({ Messages: [message('big', 'h3', big)] })
+      .resolvesOnce({ Messages: [message('big', 'h4', big)] })
+      .resolvesOnce({ Messages: [message('m2', 'g2')] })
+      .resolves({});
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, {
+      timing: { ...TIMING, heldOnlyReceives: 3 },
+    });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 2, left: 1 });
+  });
+
+  it('counts message attributes in the size SQS takes, and forwards them', async () => {
+    // Prepare: a small body whose attribute takes it over the queue's 1,024 bytes, and one within it
+    const attribute = (value: string) => ({ note: { DataType: 'String', StringValue: value } });
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({
+        Messages: [
+          { ...message('big', 'h1'), MessageAttributes: attribute('x'.repeat(1000)) },
+          { ...message('ok', 'h2'), MessageAttributes: attribute('trace-7') },
+        ],
+      })
+      .resolves({});
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, { timing: TIMING });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 1, left: 1 });
+    expect(sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input.MessageAttributeNames).toEqual(['All']);
+    expect(sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input.MessageAttributes)).toEqual([
+      attribute('trace-7'),
+    ]);
+  });
+
+  it('refuses one queue named twice under two URLs before touching a message', async () => {
+    sqs.on(GetQueueAttributesCommand).resolves({
+      Attributes: { QueueArn: 'arn:aws:sqs:us-east-1:123456789012:dlq', MaximumMessageSize: '1024' },
+    });
+    const { err, io } = lines();
+
+    const status = await main(['redrive', '--from', DLQ, '--to', `${DLQ}-again`], {
+      io,
+      sqs: new SQSClient({}),
+    });
+
+    expect(status).toBe(2);
+    expect(err.join('\n')).toMatch(
+      /--from and --to name the same queue \(arn:aws:sqs:us-east-1:123456789012:dlq\)/,
+    );
+    expect(sqs.commandCalls(ReceiveMessageCommand)).toHaveLength(0);
+  });
+
+  it('exits 143 on SIGTERM, giving back what it held, and leaves no signal listener behind', async () => {
+    // Prepare: SIGTERM arrives while the first copy is sent (its listener, the newest, called as Node would)
+    const before = process.listenerCount('SIGTERM');
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', 'h1'), message('m2', 'h2')] })
+      .resolves({});
+    sqs.on(SendMessageCommand).callsFake(() => {
+      const listener = process.listeners('SIGTERM').at(-1) as (signal: NodeJS.Signals) => void;
+      listener('SIGTERM');
+      return { MessageId: 'copy' };
+    });
+    const { out, err, io } = lines();
+
+    // Act
+    const status = await main(['redrive', '--from', DLQ, '--to', QUEUE], { io, sqs: new SQSClient({}) });
+
+    // Assess
+    expect(status).toBe(143);
+    expect(out.at(-1)).toBe('moved 1 message');
+    expect(err.join('\n')).toContain('redrive stopped: interrupted (SIGTERM)');
+    expect(visibilityChanges(0)).toEqual([['h2']]);
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+  });
+
   it('goes on past receives that bring back only messages it left, to the ones not yet moved', async () => {
     // Prepare: four receives of the left message alone, then a message to move
     const big = { action: 'list connections', requestId: 'big', parameters: { note: 'x'.repeat(2000) } };

@@ -280,6 +280,13 @@ describe('Request envelope: the key a moved message keeps (keyedBody)', () => {
     expect(keyedBody(deep, 'm')).toBeUndefined();
   });
 
+  it('keeps U+FFFE and U+FFFF escaped when it writes a body again: SQS refuses them raw', () => {
+    const body = '{"action":"list connections","parameters":{"note":"a\\uffffb\\ufffe"}}';
+    const moved = keyedBody(body, 'm') ?? '';
+    expect(moved).not.toMatch(/[\uFFFE\uFFFF]/);
+    expect(JSON.parse(moved)).toEqual({ ...JSON.parse(body), requestId: 'm' });
+  });
+
   it('leaves a body that is not JSON, or holds no request object, as it is', () => {
     expect(keyedBody('not json', 'm')).toBe('not json');
     expect(keyedBody('[1,2]', 'm')).toBe('[1,2]');
