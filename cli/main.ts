@@ -41,7 +41,8 @@ ${RUN_USAGE}
       Starts the bundled Tanium Threat Response emulator and prints its URL and credentials.
   tanium-tr local                 Runs the whole pipeline locally on the emulator and moto (what npm start runs).
   tanium-tr docs                  Regenerates the README's action reference from the action table.
-${REDRIVE_USAGE}
+  tanium-tr redrive --from <dead-letter queue URL> --to <family queue URL> [--max <n>] [--dry-run]
+      Moves dead-letter queue messages back, keeping each request's idempotency key (redrive --help).
 ${EXIT_STATUS}`;
 
 /** The README next to `cli/`; a file path, so a checkout path with a space works (URL paths encode it). */

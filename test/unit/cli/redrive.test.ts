@@ -48,6 +48,23 @@ function lines() {
 
 const TIMING = { receiveSeconds: 60, holdSeconds: 3600, heldOnlyReceives: 10 };
 
+describe('redrive: usage', () => {
+  it('prints its whole usage on --help without touching SQS, and names itself in the general one', async () => {
+    const { out, io } = lines();
+    const general = lines();
+
+    expect(await main(['redrive', '--help'], { io, sqs: new SQSClient({}) })).toBe(0);
+    expect(await main(['--help'], { io: general.io })).toBe(0);
+
+    expect(out.join('\n')).toMatch(/keeping each request's\s+idempotency key/);
+    expect(out.join('\n')).toContain('130/143 when interrupted');
+    expect(sqs.calls()).toHaveLength(0);
+    expect(general.out.join('\n')).toContain(
+      'tanium-tr redrive --from <dead-letter queue URL> --to <family queue URL>',
+    );
+  });
+});
+
 describe('redrive against SQS failures (scripted SQS)', () => {
   beforeEach(() => {
     sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { MaximumMessageSize: '1024' } });
