@@ -179,7 +179,8 @@ class Redrive {
         }
       }
     } catch (error) {
-      this.summary.stopped = errorText(error);
+      // A receive the interruption cut fails with the SDK's abort error: the interruption is the reason.
+      this.summary.stopped = this.signal?.aborted ? interrupted(this.signal) : errorText(error);
     } finally {
       const released = await release(this.sqs, this.args.from, [...this.pending, ...this.held.values()]);
       this.summary.unreleased = released.failed;
@@ -193,7 +194,7 @@ class Redrive {
   }
 
   private checkInterrupt(): void {
-    if (this.signal?.aborted) throw new Error(`interrupted (${String(this.signal.reason)})`);
+    if (this.signal?.aborted) throw new Error(interrupted(this.signal));
   }
 
   private async receive(count: number): Promise<Message[]> {
@@ -206,6 +207,8 @@ class Redrive {
         VisibilityTimeout: this.args.dryRun ? this.timing.holdSeconds : this.timing.receiveSeconds,
         MessageAttributeNames: ['All'],
       }),
+      // Only the receive is cut by Ctrl-C: a send or delete cut midway could leave a copy unaccounted for.
+      this.signal ? { abortSignal: this.signal } : {},
     );
     return received.Messages ?? [];
   }
@@ -372,6 +375,10 @@ async function changeVisibility(
     }
   }
   return { failed };
+}
+
+function interrupted(signal: AbortSignal): string {
+  return `interrupted (${String(signal.reason)})`;
 }
 
 function errorText(error: unknown): string {

@@ -295,6 +295,25 @@ describe('redrive against SQS failures (scripted SQS)', () => {
     expect(visibilityChanges(0)).toEqual([['h2']]);
   });
 
+  it('names the interruption when it cuts a receive short', async () => {
+    // Prepare: the interruption arrives while a receive waits
+    const stop = new AbortController();
+    sqs.on(ReceiveMessageCommand).callsFake(() => {
+      stop.abort('SIGINT');
+      throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+    });
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, { signal: stop.signal, timing: TIMING });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 0, stopped: 'interrupted (SIGINT)' });
+    // The receive itself is given the signal, so Ctrl-C does not wait for its long poll
+    const receive = sqs.calls().find((call) => call.args[0] instanceof ReceiveMessageCommand);
+    expect((receive?.args as unknown[] | undefined)?.[1]).toMatchObject({ abortSignal: stop.signal });
+  });
+
   it('fails the run when the messages it held cannot be made visible again', async () => {
     // Prepare: a dry run, whose release SQS refuses
     sqs
