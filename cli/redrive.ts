@@ -1,5 +1,4 @@
 import {
-  ChangeMessageVisibilityBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   type Message,
@@ -8,6 +7,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { keyedBody } from '../shared/events/envelope.ts';
+import { changeVisibility } from '../shared/events/sqs-visibility.ts';
 import { UsageError } from './args.ts';
 import type { Io } from './local/console.ts';
 
@@ -259,7 +259,7 @@ class Redrive {
   }
 
   private async hide(messages: readonly Message[]): Promise<void> {
-    await changeVisibility(this.sqs, this.args.from, messages, this.timing.holdSeconds);
+    await setVisibility(this.sqs, this.args.from, messages, this.timing.holdSeconds);
   }
 
   private async send(message: Message, body: string): Promise<void> {
@@ -347,34 +347,21 @@ function messageBytes(body: string, message: Message): number {
 }
 
 /** Makes `messages` visible in the dead-letter queue again at once; best effort. */
-function release(sqs: SQSClient, from: string, messages: readonly Message[]): Promise<{ failed: number }> {
-  return changeVisibility(sqs, from, messages, 0);
+async function release(
+  sqs: SQSClient,
+  from: string,
+  messages: readonly Message[],
+): Promise<{ failed: number }> {
+  return { failed: (await setVisibility(sqs, from, messages, 0)).length };
 }
 
-/** Sets the visibility of `messages`, ten a call; counts those SQS did not change. */
-async function changeVisibility(
-  sqs: SQSClient,
-  queueUrl: string,
-  messages: readonly Message[],
-  seconds: number,
-): Promise<{ failed: number }> {
-  let failed = 0;
-  for (let start = 0; start < messages.length; start += 10) {
-    const entries = messages.slice(start, start + 10).map((message, index) => ({
-      Id: String(index),
-      ReceiptHandle: message.ReceiptHandle,
-      VisibilityTimeout: seconds,
-    }));
-    try {
-      const answer = await sqs.send(
-        new ChangeMessageVisibilityBatchCommand({ QueueUrl: queueUrl, Entries: entries }),
-      );
-      failed += answer.Failed?.length ?? 0;
-    } catch {
-      failed += entries.length;
-    }
-  }
-  return { failed };
+/** Sets how long `messages` stay hidden; the changes SQS did not make. */
+function setVisibility(sqs: SQSClient, queueUrl: string, messages: readonly Message[], seconds: number) {
+  return changeVisibility(
+    sqs,
+    queueUrl,
+    messages.map((message) => ({ receiptHandle: message.ReceiptHandle, seconds })),
+  );
 }
 
 function interrupted(signal: AbortSignal): string {

@@ -1,12 +1,10 @@
-import { ChangeMessageVisibilityBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { toTaniumError } from '../tanium/errors.ts';
 import type { EventLogger } from './logging.ts';
+import { changeVisibility, type VisibilityFailure } from './sqs-visibility.ts';
 
 /** The first redelivery's delay; each later one doubles it. */
 export const RETRY_BACKOFF_BASE_SECONDS = 30;
-
-/** SQS takes at most ten entries per ChangeMessageVisibilityBatch call. */
-const ENTRIES_PER_CALL = 10;
 
 /** A record failed transiently, before its last attempt: it comes back after a backoff. */
 export interface Redelivery {
@@ -106,8 +104,8 @@ function pathOf(url: string): string | undefined {
 }
 
 /**
- * Hides each record for its delay (`redeliveryDelaySeconds`), one ChangeMessageVisibilityBatch call per
- * queue and ten records. Never throws: a record whose change fails stays failed as it is and comes back
+ * Hides each record for its delay (`redeliveryDelaySeconds`), ten records a ChangeMessageVisibilityBatch
+ * call (changeVisibility). Never throws: a record whose change fails stays failed as it is and comes back
  * after the queue's own visibility timeout, so a warning is all that is lost.
  */
 export async function delayRedeliveries(
@@ -132,44 +130,30 @@ export async function delayRedeliveries(
     entries.push({ redelivery, seconds });
     byQueue.set(url, entries);
   }
-  const calls: Promise<void>[] = [];
-  for (const [url, entries] of byQueue) {
-    for (let start = 0; start < entries.length; start += ENTRIES_PER_CALL) {
-      calls.push(changeVisibility(sqs, url, entries.slice(start, start + ENTRIES_PER_CALL), options));
-    }
-  }
-  await Promise.all(calls);
-}
-
-async function changeVisibility(
-  sqs: () => SQSClient,
-  url: string,
-  entries: Array<{ redelivery: Redelivery; seconds: number }>,
-  options: { logger: EventLogger; signal?: AbortSignal },
-): Promise<void> {
-  try {
-    const response = await sqs().send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: url,
-        Entries: entries.map(({ redelivery, seconds }, index) => ({
-          Id: String(index),
-          ReceiptHandle: redelivery.receiptHandle,
-          VisibilityTimeout: seconds,
-        })),
-      }),
-      options.signal ? { abortSignal: options.signal } : {},
-    );
-    for (const failed of response.Failed ?? []) {
-      const entry = entries[Number(failed.Id)];
-      if (entry) warn(options.logger, [entry.redelivery], `${failed.Code}: ${failed.Message ?? ''}`.trim());
-    }
-  } catch (error) {
-    warn(
-      options.logger,
-      entries.map((entry) => entry.redelivery),
-      toTaniumError(error).message,
-    );
-  }
+  await Promise.all(
+    [...byQueue].map(async ([url, entries]) => {
+      let failures: VisibilityFailure[];
+      try {
+        failures = await changeVisibility(
+          sqs(),
+          url,
+          entries.map(({ redelivery, seconds }) => ({ receiptHandle: redelivery.receiptHandle, seconds })),
+          options.signal,
+        );
+      } catch (error) {
+        // No client could be built: none of the records is delayed.
+        const reason = toTaniumError(error).message;
+        failures = entries.map((_, index) => ({ index, reason }));
+      }
+      // One warning per reason, naming its records.
+      const byReason = new Map<string, Redelivery[]>();
+      for (const { index, reason } of failures) {
+        const entry = entries[index];
+        if (entry) byReason.set(reason, [...(byReason.get(reason) ?? []), entry.redelivery]);
+      }
+      for (const [reason, failed] of byReason) warn(options.logger, failed, reason);
+    }),
+  );
 }
 
 function warn(logger: EventLogger, redeliveries: Redelivery[], reason: string): void {

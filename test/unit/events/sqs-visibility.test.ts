@@ -1,0 +1,49 @@
+import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { changeVisibility } from '../../../shared/events/sqs-visibility.ts';
+
+const sqs = mockClient(SQSClient);
+const URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/q';
+const changes = (count: number) =>
+  Array.from({ length: count }, (_, index) => ({ receiptHandle: `h${index}`, seconds: 30 + index }));
+
+describe('SQS visibility changes', () => {
+  afterEach(() => {
+    sqs.reset();
+  });
+
+  it('sends ten entries a call and names a refused entry by its place in the whole list', async () => {
+    // Prepare: the second call refuses its second entry (the twelfth change)
+    sqs
+      .on(ChangeMessageVisibilityBatchCommand)
+      .resolvesOnce({ Successful: [], Failed: [] })
+      .resolvesOnce({
+        Successful: [],
+        Failed: [{ Id: '1', Code: 'ReceiptHandleIsInvalid', Message: 'expired', SenderFault: true }],
+      });
+
+    // Act
+    const failures = await changeVisibility(new SQSClient({}), URL, changes(12));
+
+    // Assess
+    const calls = sqs.commandCalls(ChangeMessageVisibilityBatchCommand).map((call) => call.args[0].input);
+    expect(calls.map((input) => input.Entries?.map((entry) => entry.ReceiptHandle))).toEqual([
+      changes(10).map((change) => change.receiptHandle),
+      ['h10', 'h11'],
+    ]);
+    expect(calls[1]?.Entries?.[1]).toEqual({ Id: '1', ReceiptHandle: 'h11', VisibilityTimeout: 41 });
+    expect(failures).toEqual([{ index: 11, reason: 'ReceiptHandleIsInvalid: expired' }]);
+  });
+
+  it('fails every entry of a call that fails, with its error, and never throws', async () => {
+    sqs
+      .on(ChangeMessageVisibilityBatchCommand)
+      .rejects(Object.assign(new Error('Access to the resource is denied'), { name: 'AccessDenied' }));
+
+    const failures = await changeVisibility(new SQSClient({}), URL, changes(3));
+
+    expect(failures.map((failure) => failure.index)).toEqual([0, 1, 2]);
+    expect(failures[0]?.reason).toMatch(/Access to the resource is denied/);
+  });
+});
