@@ -214,7 +214,9 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
                 attempt,
                 recordMayRemain: disposition.recordMayRemain,
                 heldElsewhere: disposition.heldElsewhere,
-                ...(disposition.retryAfterMs === undefined ? {} : { retryAfterMs: disposition.retryAfterMs }),
+                ...(disposition.error.retryAfterMs === undefined
+                  ? {}
+                  : { retryAfterMs: disposition.error.retryAfterMs }),
               });
             }
             if ('error' in disposition) throw disposition.error;

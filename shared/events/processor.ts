@@ -56,8 +56,6 @@ export type Disposition =
       recordMayRemain: boolean;
       /** Another delivery's in-progress record stopped this one: when that record expires is unknown. */
       heldElsewhere: boolean;
-      /** Tanium's `Retry-After`: the redelivery should not come sooner. */
-      retryAfterMs?: number;
     }
   | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError }
   | { kind: 'held'; detail: ResultDetail; error: TaniumError }
@@ -397,8 +395,12 @@ export class RequestProcessor {
     };
     // Built only for the dispositions that fail the delivery: an error captures a stack, and a
     // success would pay for it on every record.
+    // With Tanium's Retry-After, which the redelivery must not come sooner than.
     const transientError = () =>
-      new TaniumError(result.error?.kind ?? 'transient', result.message, { retryable: true });
+      new TaniumError(result.error?.kind ?? 'transient', result.message, {
+        retryable: true,
+        ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
+      });
     if (held) {
       this.deps.logger.warn(
         delivery.redelivered
@@ -444,13 +446,6 @@ export class RequestProcessor {
       ...log,
       resultMessage: result.message,
     });
-    return {
-      kind: 'retry',
-      detail,
-      error: transientError(),
-      recordMayRemain,
-      heldElsewhere,
-      ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
-    };
+    return { kind: 'retry', detail, error: transientError(), recordMayRemain, heldElsewhere };
   }
 }
