@@ -2605,60 +2605,57 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(request.mock.calls[0]?.[0].logContext).toEqual({ correlation_id: 'req-log' });
   });
 
-  it('logs a failure only the deployment can fix as a warning, with its message, and counts it', async () => {
-    // Prepare: Tanium refuses the token
-    request.mockRejectedValue(
-      new TaniumError('auth', 'Authentication failed (HTTP 401): Tanium rejected the API token.', {
+  it.each([
+    {
+      what: 'a failure only the deployment can fix (ServiceFailures)',
+      body: listConnections('req-warn'),
+      // Tanium refuses the token
+      error: new TaniumError('auth', 'Authentication failed (HTTP 401): Tanium rejected the API token.', {
         status: 401,
       }),
-    );
-    const { handler, logs, observations } = buildHandler('connections');
-
-    // Act
-    await handler(sqsEvent(sqsRecord(listConnections('req-auth'))), lambdaContext());
-
-    // Assess: a WARN log level still shows it, and ServiceFailures counts it
-    expect(logs).toContainEqual({
-      level: 'warn',
-      message: 'Request failed for a reason in the deployment, not in the request',
-      extra: expect.objectContaining({
-        correlation_id: 'req-auth',
-        status: 'failed',
-        errorKind: 'auth',
-        resultMessage: expect.stringContaining('Authentication failed (HTTP 401)'),
-      }),
-    });
-    expect(logs.some((line) => line.message === 'Request completed')).toBe(false);
-    expect(observations).toEqual([expect.objectContaining({ status: 'failed', serviceFailure: true })]);
-  });
-
-  it('logs a write of unknown outcome as a warning, with its message, and counts it', async () => {
-    // Prepare: Tanium throttled the close after it may have reached it
-    request.mockRejectedValue(
-      new TaniumError(
+      line: 'Request failed for a reason in the deployment, not in the request',
+      counted: { serviceFailure: true },
+      notCounted: 'unknownOutcome',
+    },
+    {
+      what: 'a write of unknown outcome (UnknownOutcomes)',
+      body: closeConnection('req-warn'),
+      // Tanium throttled the close after it may have reached it
+      error: new TaniumError(
         'unknown_outcome',
         'Error from server. Status Code: 429 Data from server: slow down. The request may have been processed by Tanium; check before running it again.',
         { status: 429 },
       ),
-    );
-    const { handler, logs, observations } = buildHandler('connections');
+      line: 'Request ended without knowing whether Tanium carried it out',
+      counted: { unknownOutcome: true },
+      notCounted: 'serviceFailure',
+    },
+  ])(
+    'logs $what as a warning, with its message, and counts it',
+    async ({ body, error, line, counted, notCounted }) => {
+      // Prepare
+      request.mockRejectedValue(error);
+      const { handler, logs, observations } = buildHandler('connections');
 
-    // Act
-    await handler(sqsEvent(sqsRecord(closeConnection('req-unknown'))), lambdaContext());
+      // Act
+      await handler(sqsEvent(sqsRecord(body)), lambdaContext());
 
-    // Assess: a WARN log level still shows it, and UnknownOutcomes counts it
-    expect(logs).toContainEqual({
-      level: 'warn',
-      message: 'Request ended without knowing whether Tanium carried it out',
-      extra: expect.objectContaining({
-        correlation_id: 'req-unknown',
-        errorKind: 'unknown_outcome',
-        resultMessage: expect.stringContaining('check before running it again'),
-      }),
-    });
-    expect(observations).toEqual([expect.objectContaining({ status: 'failed', unknownOutcome: true })]);
-    expect(observations[0]).not.toHaveProperty('serviceFailure');
-  });
+      // Assess: a WARN log level still shows it, and its alarm's metric counts it (not the other's)
+      expect(logs).toContainEqual({
+        level: 'warn',
+        message: line,
+        extra: expect.objectContaining({
+          correlation_id: 'req-warn',
+          status: 'failed',
+          errorKind: error.kind,
+          resultMessage: expect.stringContaining(error.message),
+        }),
+      });
+      expect(logs.some((entry) => entry.message === 'Request completed')).toBe(false);
+      expect(observations).toEqual([expect.objectContaining({ status: 'failed', ...counted })]);
+      expect(observations[0]).not.toHaveProperty(notCounted);
+    },
+  );
 
   it('does not count or warn of a stored unknown outcome again when it is replayed', async () => {
     // Prepare: the first delivery ended unknown_outcome, which its idempotency record keeps
