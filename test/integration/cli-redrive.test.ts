@@ -1,15 +1,10 @@
-import {
-  CreateQueueCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalAws, localAws } from '../../cli/local/aws-resources.ts';
 import { main } from '../../cli/main.ts';
 import { parseMessageBody } from '../../shared/events/envelope.ts';
 import { type MotoServer, startMoto } from '../helpers/moto.ts';
+import { receiveAll } from '../helpers/queues.ts';
 
 let moto: MotoServer;
 let aws: LocalAws;
@@ -30,17 +25,6 @@ async function queuePair(): Promise<{ dlq: string; queue: string }> {
   const create = async (name: string) =>
     (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}` }))).QueueUrl ?? '';
   return { dlq: await create('redrive-dlq'), queue: await create('redrive-queue') };
-}
-
-async function receiveAll(sqs: SQSClient, url: string): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }),
-    );
-    if (Messages.length === 0) return messages;
-    messages.push(...Messages);
-  }
 }
 
 async function send(url: string, body: unknown): Promise<string> {
