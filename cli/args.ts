@@ -102,3 +102,58 @@ function listArray(name: string, text: string): ParamValue {
     `--param ${name}: a list's JSON array must hold strings, e.g. ${name}=${JSON.stringify(parsed.map(String))}, or write it as a comma list`,
   );
 }
+
+/** How many messages a redrive moves unless `--max` says. */
+export const DEFAULT_REDRIVE_MAX = 10_000;
+
+export interface RedriveArgs {
+  from: string;
+  to: string;
+  max: number;
+  dryRun: boolean;
+  help: boolean;
+}
+
+/** Parses `redrive --from <url> --to <url> [--max <n>] [--dry-run]` (or `redrive --help`). */
+export function parseRedriveArgs(args: readonly string[]): RedriveArgs {
+  const parsed: Partial<RedriveArgs> = { max: DEFAULT_REDRIVE_MAX, dryRun: false, help: false };
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    const value = () => {
+      const next = args[index + 1];
+      if (next === undefined || next.startsWith('--')) throw new UsageError(`${arg} needs a value`);
+      index++;
+      return next;
+    };
+    if (arg === '--help' || arg === '-h') parsed.help = true;
+    else if (arg === '--dry-run') parsed.dryRun = true;
+    else if (arg === '--from') parsed.from = queueUrl(arg, value());
+    else if (arg === '--to') parsed.to = queueUrl(arg, value());
+    else if (arg === '--max') {
+      const max = Number(value());
+      if (!Number.isInteger(max) || max < 1) throw new UsageError('--max must be a whole number from 1');
+      parsed.max = max;
+    } else throw new UsageError(`Unknown option ${arg}`);
+  }
+  if (parsed.help) return parsed as RedriveArgs;
+  if (parsed.from === undefined || parsed.to === undefined) {
+    throw new UsageError('redrive needs --from <dead-letter queue URL> and --to <family queue URL>');
+  }
+  if (parsed.from === parsed.to) throw new UsageError('--from and --to name the same queue');
+  return parsed as RedriveArgs;
+}
+
+function queueUrl(option: string, value: string): string {
+  let protocol: string;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    protocol = '';
+  }
+  if (protocol !== 'https:' && protocol !== 'http:') {
+    throw new UsageError(
+      `${option} must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)`,
+    );
+  }
+  return value;
+}

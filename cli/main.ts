@@ -14,10 +14,17 @@ import { TaniumClient } from '../shared/tanium/client.ts';
 import { TaniumError } from '../shared/tanium/errors.ts';
 import { releaseAllSpoolFiles } from '../shared/vault/spool.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
-import { parseRunArgs, type RunArgs, UsageError, withListArrays } from './args.ts';
+import {
+  DEFAULT_REDRIVE_MAX,
+  parseRedriveArgs,
+  parseRunArgs,
+  type RunArgs,
+  UsageError,
+  withListArrays,
+} from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
-import { parseRedriveArgs, REDRIVE_USAGE, redrive } from './redrive.ts';
+import { redrive } from './redrive.ts';
 import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
@@ -30,6 +37,22 @@ const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] 
          TANIUM_VERIFY_SERVER_CERT, TANIUM_CA_BUNDLE (PEM file), TANIUM_TIMEOUT_SECONDS.
       get file and upload intel doc from the vault also need VAULT_BUCKET, AWS_REGION and
       AWS credentials (and AWS_ENDPOINT_URL for a local S3 such as moto).`;
+
+const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL> --to <family queue URL> [--max <n>] [--dry-run]
+      Moves messages from a dead-letter queue back to a family queue, keeping each request's
+      idempotency key: a request sent straight to SQS without a requestId ran under its message id,
+      which a moved message loses, so it gets that id as its requestId (a mutating request that already
+      ran then replays its stored result instead of running again). Other bodies (bus events, Lambda's
+      records of failed asynchronous invocations) are moved as they are. Each message is sent before it
+      is deleted. A message too large for the family queue (with its requestId, if given one), or one
+      that cannot be given its requestId, is left in the dead-letter queue and named. At most --max
+      messages are moved (default ${DEFAULT_REDRIVE_MAX}); --dry-run only says what it would do. The messages a
+      run leaves, and all a dry run reads, are visible in the dead-letter queue again when it ends, also
+      on Ctrl-C (a run killed outright leaves them hidden for up to an hour). Any other failure (to send,
+      to delete, to receive) stops the run after it prints what it moved. Exit status 0 when all went,
+      1 when any was left, not deleted or not made visible again, or the run stopped, 2 for a usage
+      error (a FIFO --to too), 130/143 when interrupted. AWS credentials and region from the
+      environment (AWS_ENDPOINT_URL for moto).`;
 
 const EXIT_STATUS =
   'Exit status: 0 success, 1 failed result, 2 usage error, 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM.';

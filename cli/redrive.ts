@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { keyedBody } from '../shared/events/envelope.ts';
 import { changeVisibility } from '../shared/events/sqs-visibility.ts';
-import { UsageError } from './args.ts';
+import { type RedriveArgs, UsageError } from './args.ts';
 import type { Io } from './local/console.ts';
 
 /** How long a received message stays hidden: time to send its copy and delete it. */
@@ -19,7 +19,6 @@ const RECEIVE_VISIBILITY_SECONDS = 60;
  * on Ctrl-C. Only a run killed outright leaves them hidden, for at most this long.
  */
 const HOLD_SECONDS = 3600;
-const DEFAULT_MAX = 10_000;
 /**
  * Receives in a row that bring only messages the run holds (each back after a whole hold) before it
  * ends: a run longer than the hold would otherwise keep meeting them.
@@ -39,79 +38,12 @@ const TIMING: RedriveTiming = {
   heldOnlyReceives: HELD_ONLY_RECEIVES,
 };
 
-export const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL> --to <family queue URL> [--max <n>] [--dry-run]
-      Moves messages from a dead-letter queue back to a family queue, keeping each request's
-      idempotency key: a request sent straight to SQS without a requestId ran under its message id,
-      which a moved message loses, so it gets that id as its requestId (a mutating request that already
-      ran then replays its stored result instead of running again). Other bodies (bus events, Lambda's
-      records of failed asynchronous invocations) are moved as they are. Each message is sent before it
-      is deleted. A message too large for the family queue (with its requestId, if given one), or one
-      that cannot be given its requestId, is left in the dead-letter queue and named. At most --max
-      messages are moved (default ${DEFAULT_MAX}); --dry-run only says what it would do. The messages a
-      run leaves, and all a dry run reads, are visible in the dead-letter queue again when it ends, also
-      on Ctrl-C (a run killed outright leaves them hidden for up to an hour). Any other failure (to send,
-      to delete, to receive) stops the run after it prints what it moved. Exit status 0 when all went,
-      1 when any was left, not deleted or not made visible again, or the run stopped, 2 for a usage
-      error (a FIFO --to too), 130/143 when interrupted. AWS credentials and region from the
-      environment (AWS_ENDPOINT_URL for moto).`;
-
-export interface RedriveArgs {
-  from: string;
-  to: string;
-  max: number;
-  dryRun: boolean;
-  help: boolean;
-}
-
-export function parseRedriveArgs(args: readonly string[]): RedriveArgs {
-  const parsed: Partial<RedriveArgs> = { max: DEFAULT_MAX, dryRun: false, help: false };
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index]!;
-    const value = () => {
-      const next = args[index + 1];
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`${arg} needs a value`);
-      index++;
-      return next;
-    };
-    if (arg === '--help' || arg === '-h') parsed.help = true;
-    else if (arg === '--dry-run') parsed.dryRun = true;
-    else if (arg === '--from') parsed.from = queueUrl(arg, value());
-    else if (arg === '--to') parsed.to = queueUrl(arg, value());
-    else if (arg === '--max') {
-      const max = Number(value());
-      if (!Number.isInteger(max) || max < 1) throw new UsageError('--max must be a whole number from 1');
-      parsed.max = max;
-    } else throw new UsageError(`Unknown option ${arg}`);
-  }
-  if (parsed.help) return parsed as RedriveArgs;
-  if (parsed.from === undefined || parsed.to === undefined) {
-    throw new UsageError('redrive needs --from <dead-letter queue URL> and --to <family queue URL>');
-  }
-  if (parsed.from === parsed.to) throw new UsageError('--from and --to name the same queue');
-  return parsed as RedriveArgs;
-}
-
-function queueUrl(option: string, value: string): string {
-  let protocol: string;
-  try {
-    protocol = new URL(value).protocol;
-  } catch {
-    protocol = '';
-  }
-  if (protocol !== 'https:' && protocol !== 'http:') {
-    throw new UsageError(
-      `${option} must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)`,
-    );
-  }
-  return value;
-}
-
 export interface RedriveSummary {
-  /** Sent to the family queue and deleted from the dead-letter queue (or, dry, would be). */
+  /** Sent to the family queue (or, dry, would be); deleted from the dead-letter queue unless `notDeleted`. */
   moved: number;
   /** Of those, the requests given their message id as requestId. */
   keyed: number;
-  /** Left in the dead-letter queue: too large for the family queue once keyed. */
+  /** Left in the dead-letter queue: too large for the family queue once keyed, or unable to take its key. */
   left: number;
   /** Sent, but still in the dead-letter queue too: its delete failed (which stops the run). */
   notDeleted: number;

@@ -9,8 +9,9 @@ import {
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RedriveArgs } from '../../../cli/args.ts';
 import { main } from '../../../cli/main.ts';
-import { type RedriveArgs, redrive } from '../../../cli/redrive.ts';
+import { redrive } from '../../../cli/redrive.ts';
 
 const DLQ = 'https://sqs.us-east-1.amazonaws.com/123456789012/tanium-tr-dev-connections-dlq';
 const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012/tanium-tr-dev-connections';
