@@ -4,7 +4,7 @@ import { buildApp } from '../../infra/build.ts';
 import { assertNoCertainClashes, nameClashes } from '../../infra/environment-clashes.ts';
 import { ENVIRONMENTS, type EnvironmentDeclaration, resolveEnvironment } from '../../infra/environments.ts';
 import { problemsOf } from './problems.ts';
-import { unbundledApp } from './synth.ts';
+import { removeApp, unbundledApp } from './synth.ts';
 
 /** prod's names, copied by 'soc'; where each deploys is added per test. */
 function declarationsWith(prod: Partial<EnvironmentDeclaration>, soc: Partial<EnvironmentDeclaration>) {
@@ -112,11 +112,12 @@ describe('Environments: names unique per account and region', () => {
     vi.stubEnv('CDK_DEFAULT_REGION', 'eu-west-1');
     const certain = declarationsWith({ account: '111122223333', region: 'eu-west-1' }, {});
     const possible = declarationsWith({}, {});
+    // Without esbuild: only the annotations matter, and bundling took half the test timeout when busy.
+    const apps = [unbundledApp(), unbundledApp()] as const;
     try {
       // Act
-      // Without esbuild: only the annotations matter, and bundling took half the test timeout when busy.
-      const refused = problemsOf(() => buildApp(unbundledApp(), 'soc', {}, certain));
-      const warned = buildApp(unbundledApp(), 'soc', {}, possible);
+      const refused = problemsOf(() => buildApp(apps[0], 'soc', {}, certain));
+      const warned = buildApp(apps[1], 'soc', {}, possible);
 
       // Assess
       expect(refused).toContain(
@@ -128,6 +129,7 @@ describe('Environments: names unique per account and region', () => {
       );
     } finally {
       vi.unstubAllEnvs();
+      for (const app of apps) removeApp(app);
     }
   });
 });

@@ -20,26 +20,40 @@ export interface Synthesized {
 }
 
 /**
- * Synthesizes one environment the way `cdk synth -c env=<name>` does (cdk-nag included), into a
- * temporary directory. `bundling: false` skips esbuild (CDK's `aws:cdk:bundling-stacks` switch) for
- * tests that look at configuration variants only.
+ * An app that skips esbuild (CDK's `aws:cdk:bundling-stacks` switch), for tests that need no assets, in
+ * a temporary directory of its own: without one, CDK makes a `cdk.out*` directory under the system's
+ * temporary directory when the app is constructed and never removes it. Remove it with `removeApp`.
  */
-/** An app that skips esbuild (CDK's `aws:cdk:bundling-stacks` switch), for tests that need no assets. */
-export function unbundledApp(outdir?: string): App {
-  return new App({ ...(outdir ? { outdir } : {}), context: { 'aws:cdk:bundling-stacks': [] } });
+export function unbundledApp(): App {
+  return new App({ outdir: temporaryOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
 }
 
+export function removeApp(app: App): void {
+  rmSync(app.outdir, { recursive: true, force: true });
+}
+
+const temporaryOutdir = () => mkdtempSync(join(tmpdir(), 'tanium-infra-'));
+
+/**
+ * Synthesizes one environment the way `cdk synth -c env=<name>` does (cdk-nag included), into a
+ * temporary directory. `bundling: false` skips esbuild for tests that look at configuration variants only.
+ */
 export function synthesize(
   envName: string,
   overrides: EnvironmentOverrides = {},
   { bundling = true }: { bundling?: boolean } = {},
 ): Synthesized {
-  const outdir = mkdtempSync(join(tmpdir(), 'tanium-infra-'));
-  const app = bundling ? new App({ outdir }) : unbundledApp(outdir);
-  const stack = buildApp(app, envName, overrides);
-  const assembly = app.synth() as unknown as CloudAssembly;
-  const template = Template.fromJSON(assembly.getStackByName(stack.stackName).template);
-  return { app, stack, config: stack.config, assembly, template, outdir };
+  const app = bundling ? new App({ outdir: temporaryOutdir() }) : unbundledApp();
+  try {
+    const stack = buildApp(app, envName, overrides);
+    const assembly = app.synth() as unknown as CloudAssembly;
+    const template = Template.fromJSON(assembly.getStackByName(stack.stackName).template);
+    return { app, stack, config: stack.config, assembly, template, outdir: app.outdir };
+  } catch (error) {
+    // The caller gets no outdir to clean up: tests that expect a refusal would leave it behind.
+    removeApp(app);
+    throw error;
+  }
 }
 
 export function cleanup(synthesized: Synthesized | undefined): void {

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -15,6 +12,7 @@ import {
   nagViolations,
   permissionsOf,
   ref,
+  removeApp,
   type Synthesized,
   synthesize,
   unbundledApp,
@@ -133,7 +131,7 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
 
   it("still fails cdk-nag on a new grant on '*' in a function's own policy", () => {
     // Prepare: the network interface wildcard is acknowledged; a wildcard grant added later must not be
-    const app = unbundledApp(mkdtempSync(join(tmpdir(), 'tanium-infra-')));
+    const app = unbundledApp();
     const stack = buildApp(app, 'prod', { vpc: { enabled: true, maxAzs: 2, natGateways: 2 } });
     stack.functions.evidence.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }),
@@ -146,7 +144,7 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
     try {
       expect(synth).toThrow(/EvidenceFunctionRole\/DefaultPolicy[\s\S]*AwsSolutions-IAM5\[Resource::\*\]/);
     } finally {
-      rmSync(app.outdir, { recursive: true, force: true });
+      removeApp(app);
     }
   });
 });
