@@ -48,6 +48,8 @@ export function htmlToText(html: string, secrets: readonly string[] = []): strin
   return withoutSecrets(text, [...secrets, ...collapsed]).slice(0, MAX_HTML_TEXT);
 }
 
+const hasText = (text: string) => text.trim() !== '';
+
 function itemText(item: unknown): string {
   if (typeof item === 'string') return item;
   if (item && typeof item === 'object') {
@@ -72,9 +74,15 @@ export function errorBodyText(body: string, contentType: string, secrets: readon
   }
   if (isRecord(parsed)) {
     const record = parsed;
-    if (typeof record.text === 'string') return record.text;
-    if (Array.isArray(record.errors)) return record.errors.map(itemText).join('; ');
-    if (typeof record.message === 'string') return record.message;
+    // An empty field is passed over: servers send `"errors": []` or `"text": ""` beside a `message`,
+    // and the result would otherwise end with nothing after "Data from server:".
+    const candidates = [
+      typeof record.text === 'string' ? record.text : '',
+      Array.isArray(record.errors) ? record.errors.map(itemText).filter(hasText).join('; ') : '',
+      typeof record.message === 'string' ? record.message : '',
+    ];
+    const text = candidates.find(hasText);
+    if (text !== undefined) return text;
   }
   if (typeof parsed === 'string') return parsed;
   return jsonOr(parsed, body.trim());

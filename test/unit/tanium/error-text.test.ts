@@ -12,6 +12,13 @@ describe('Tanium error bodies', () => {
       'Connection remote:web-02:3380012345:2 is not active; second; third',
     ],
     ['{"message":"Intel doc 9999 not found"}', 'Intel doc 9999 not found'],
+    ['{"errors":[],"message":"Intel doc 9999 not found"}', 'Intel doc 9999 not found'],
+    [
+      '{"text":"","errors":[{"message":" "}],"message":"Connection is not active"}',
+      'Connection is not active',
+    ],
+    ['{"errors":["",{"text":"second"}]}', 'second'],
+    ['{"text":"","errors":[]}', '{"text":"","errors":[]}'],
     ['{"other":{"a":1}}', '{"other":{"a":1}}'],
     ['plain words', 'plain words'],
     ['', 'Empty response'],
