@@ -105,7 +105,8 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
       ...(runtime.sleep ? { sleep: runtime.sleep } : {}),
     });
     /**
-     * Publishes a result (queued at once, before the first await) and resolves with the detail as
+     * Publishes a result (queued once its event is built: a few microtasks, or the vault write of a
+     * result too big for an event) and resolves with the detail as
      * published (see ResultSink.publish), which is what a caller gets back. A failure is logged here,
      * since the request itself was already logged as done; so is a result published in another form
      * (failed, or without part of its request: one that could not be serialised or stored), which its
