@@ -206,10 +206,14 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
   // minimum left and be refused before it was sent.
   const until = Math.min(requestedUntil, ctx.deadline - MIN_ATTEMPT_MS - TIMER_SLACK_MS);
   let status: string | undefined;
+  // Every poll may fail transiently: the message must then say nothing was read, not "not listed".
+  let listed = false;
+  let lastFailure: TaniumError | undefined;
   for (;;) {
     let pause = POLL_INTERVAL_MS;
     try {
       const rows = await fetchConnections(ctx, 'create connection');
+      listed = true;
       const row = rows.find((item) => item.id === id);
       // An empty status is no state (tanium-api.md 1.10): keep waiting, and report it as not listed.
       status = typeof row?.status === 'string' && row.status.trim() !== '' ? row.status : undefined;
@@ -227,6 +231,7 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
           { data: [{ id, status: null }], summary: { connection_id: id, connection_status: null } },
         );
       }
+      lastFailure = failure;
       // A throttled poll that the client could not wait out: Tanium said when to come back.
       pause = Math.max(pause, failure.retryAfterMs ?? 0);
     }
@@ -238,9 +243,13 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
   const data = [{ id, status: status ?? null }];
   const summary = { connection_id: id, connection_status: status ?? null };
   if (status === 'connected') return { message: 'Connection created successfully', data, summary };
+  const state =
+    !listed && lastFailure !== undefined
+      ? `unknown (the connection list could not be read: ${lastFailure.message})`
+      : (status ?? 'not listed');
   const message =
     status === undefined || status === 'waiting'
-      ? stillWaiting(status, waitSeconds, until < requestedUntil ? now() - started : undefined)
+      ? stillWaiting(state, waitSeconds, until < requestedUntil ? now() - started : undefined)
       : `Connection created but not active. Current state: ${status}`;
   return failed(new TaniumError('connection', message), { data, summary });
 }
@@ -250,8 +259,8 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
  * then says how long it really waited, or a 900 s request cut after a few seconds would read as
  * fifteen minutes of waiting.
  */
-function stillWaiting(status: string | undefined, waitSeconds: number, cutAfterMs: number | undefined) {
-  const state = `Current state: ${status ?? 'not listed'}`;
+function stillWaiting(currentState: string, waitSeconds: number, cutAfterMs: number | undefined) {
+  const state = `Current state: ${currentState}`;
   if (cutAfterMs === undefined)
     return `Connection created but still waiting after ${waitSeconds} seconds. ${state}`;
   return `Connection created but still waiting after ${Math.floor(cutAfterMs / 1000)} seconds. ${state}. The function's time limit cut the wait short (${waitSeconds} seconds requested)`;

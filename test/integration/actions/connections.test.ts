@@ -666,6 +666,54 @@ describe('Actions: connections family', () => {
       expect(result.summary).toMatchObject({ connection_status: 'connected' });
     });
 
+    it('says the state is unknown, with the last poll error, when every poll failed transiently', async () => {
+      // Prepare: every listing answers 503 while the connection comes up after 2 s
+      emulator.faults.add({
+        method: 'GET',
+        path: `${TR}/conns`,
+        kind: 'status',
+        status: 503,
+        shape: 'text',
+        message: 'Service busy',
+      });
+
+      // Act
+      const result = await run(createConnection, { destination: 'test-client-1', wait_seconds: 3 });
+
+      // Assess
+      expect(result.status).toBe('failed');
+      expect(result.message).toBe(
+        'Connection created but still waiting after 3 seconds. Current state: unknown (the connection list could not be read: Error from server. Status Code: 503 Data from server: Service busy)',
+      );
+      expect(result.error).toEqual({ kind: 'connection', retryable: false });
+      const id = (result.data[0] as { id: string }).id;
+      const { connections } = emulator.state;
+      const record = connections.get(id);
+      expect(record && connections.status(record)).toBe('connected');
+      expect(result.summary).toEqual({ connection_id: id, connection_status: null });
+      // Polls at 0, 2 and 3 s, each after the client's own 3 attempts.
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(9);
+    });
+
+    it('keeps the last state read when later polls fail transiently', async () => {
+      // Prepare: the first poll reads "waiting", every later one answers 503
+      const context = contextFor(clientFor(emulator), emulator, {
+        sleep: async (ms: number) => {
+          emulator.faults.add({ method: 'GET', path: `${TR}/conns`, kind: 'status', status: 503 });
+          emulator.clock.advance(ms);
+        },
+      });
+
+      // Act
+      const result = await run(createConnection, { destination: 'offline-01', wait_seconds: 3 }, context);
+
+      // Assess
+      expect(result.message).toBe(
+        'Connection created but still waiting after 3 seconds. Current state: waiting',
+      );
+      expect(result.summary).toMatchObject({ connection_status: 'waiting' });
+    });
+
     it("pauses polling for a throttled poll's Retry-After, up to the end of the wait, instead of 2 s", async () => {
       // Prepare: the first poll answers 429 asking for 100 s, more than the client may wait for it
       emulator.faults.add({
