@@ -167,7 +167,8 @@ export const getEventsSummary = defineAction({
   id: 'get_events_summary',
   family: 'investigation',
   readOnly: true,
-  description: 'Counts one type of recorder events on a connection, with the same filters as get events.',
+  description:
+    "Counts one type of recorder events on a connection, with the same filters as get events; above Tanium's cap the count is a lower bound and summary more_data is true (false otherwise).",
   params: {
     connection_id: connectionIdParam,
     event_type: eventType,
@@ -194,14 +195,20 @@ export const getEventsSummary = defineAction({
     const label = `${params.event_type.charAt(0).toUpperCase()}${params.event_type.slice(1)} events count`;
     const payload = response.payload;
     if (payload === null || payload === '') {
-      return { message: `${label}: 0`, data: [], summary: { [key]: 0 } };
+      return { message: `${label}: 0`, data: [], summary: { [key]: 0, more_data: false } };
     }
     const parsed = eventCount.safeParse(payload);
     if (!parsed.success) {
       throw unexpectedResponse('an event count');
     }
     const count = parsed.data.count ?? 0;
-    return { message: `${label}: ${count}`, data: [parsed.data], summary: { [key]: count } };
+    // Tanium stops counting at a cap and says so with has_more: the count is then a lower bound.
+    const moreData = parsed.data.has_more === true;
+    return {
+      message: moreData ? `${label}: ${count} or more (Tanium stopped counting)` : `${label}: ${count}`,
+      data: [parsed.data],
+      summary: { [key]: count, more_data: moreData },
+    };
   },
 });
 

@@ -677,7 +677,7 @@ describe('Actions: investigation family', () => {
         message: `Network events count: ${count}`,
         parameter: { connection_id: CONNECTED, event_type: 'network' },
         data: [{ count, has_more: false }],
-        summary: { network_events_count: count },
+        summary: { network_events_count: count, more_data: false },
       });
       expect(emulator.requestCount()).toBe(1);
       expect(emulator.requests[0]?.path).toBe(connPath(CONNECTED, 'views/network/eventsCount'));
@@ -705,11 +705,11 @@ describe('Actions: investigation family', () => {
         'f0=query&o0=co&v0=evil&f1=operation&o1=eq&v1=Nothing&gm1=any&g1=0%2C1',
       );
       expect(expected).toBeGreaterThan(0);
-      expect(result.summary).toEqual({ dns_events_count: expected });
+      expect(result.summary).toEqual({ dns_events_count: expected, more_data: false });
       expect(result.message).toBe(`Dns events count: ${expected}`);
     });
 
-    it('passes has_more on when Tanium caps the count', async () => {
+    it('says the count is a lower bound, with more_data, when Tanium caps it', async () => {
       // Prepare
       emulator.config.eventsCountCap = 10;
 
@@ -718,8 +718,10 @@ describe('Actions: investigation family', () => {
 
       // Assess
       expect(result.data).toEqual([{ count: 10, has_more: true }]);
-      expect(result.summary).toEqual({ combined_events_count: 10 });
-      expect(result.message).toBe('Combined events count: 10');
+      expect(result.summary).toEqual({ combined_events_count: 10, more_data: true });
+      expect(result.message).toBe('Combined events count: 10 or more (Tanium stopped counting)');
+      // More combined events than the cap exist, so 10 is indeed not the whole count.
+      expect(eventsOf('combined').length).toBeGreaterThan(10);
     });
 
     it('counts zero with no data for an empty body', async () => {
@@ -735,7 +737,7 @@ describe('Actions: investigation family', () => {
         message: 'Registry events count: 0',
         parameter: { connection_id: CONNECTED, event_type: 'registry' },
         data: [],
-        summary: { registry_events_count: 0 },
+        summary: { registry_events_count: 0, more_data: false },
       });
     });
 
@@ -758,11 +760,11 @@ describe('Actions: investigation family', () => {
         message: 'Network events count: 0',
         parameter: { connection_id: CONNECTED, event_type: 'network' },
         data: [{ message: 'Counting' }],
-        summary: { network_events_count: 0 },
+        summary: { network_events_count: 0, more_data: false },
       });
     });
 
-    it('counts zero with the answer as data for {"has_more": true} and for {}', async () => {
+    it('counts zero with the answer as data for {"has_more": true} (a lower bound) and for {}', async () => {
       // Prepare
       const answers = [{ has_more: true }, {}];
       const context = rewriting(connPath(CONNECTED, 'views/file/eventsCount'), () => answers.shift());
@@ -776,14 +778,20 @@ describe('Actions: investigation family', () => {
       // Assess
       expect(
         results.map(({ status, message, data, summary }) => ({ status, message, data, summary })),
-      ).toEqual(
-        [{ has_more: true }, {}].map((answer) => ({
+      ).toEqual([
+        {
+          status: 'success',
+          message: 'File events count: 0 or more (Tanium stopped counting)',
+          data: [{ has_more: true }],
+          summary: { file_events_count: 0, more_data: true },
+        },
+        {
           status: 'success',
           message: 'File events count: 0',
-          data: [answer],
-          summary: { file_events_count: 0 },
-        })),
-      );
+          data: [{}],
+          summary: { file_events_count: 0, more_data: false },
+        },
+      ]);
     });
 
     it('checks the event type and the filters before any call', async () => {
