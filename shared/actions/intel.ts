@@ -8,6 +8,7 @@ import { uploadIntelDoc } from './upload-intel-doc.ts';
 /** The intel family (tanium-api.md 2.18-2.19). */
 
 const SCANS_WRITE = 'threat response on demand scans write';
+const GROUPS_READ = 'read access to computer groups';
 
 export const GROUP_CACHE_TTL_MS = 5 * 60 * 1000;
 
@@ -51,8 +52,10 @@ async function getGroup(ctx: ActionContext, path: string): Promise<unknown> {
     path,
     deadline: ctx.deadline,
     action: 'start quick scan',
-    // No documented permission covers the group routes: naming one would send admins after a name
-    // that exists only in the emulator (tanium-api.md 1.2, 4.1).
+    // No documented permission name covers the group routes: naming one would send admins after a name
+    // that exists only in the emulator (tanium-api.md 1.2, 4.1). What they need is a platform right
+    // (2.19), not a Threat Response permission.
+    access: GROUPS_READ,
   });
   return response.payload;
 }

@@ -52,6 +52,8 @@ export interface TaniumRequest {
   accept?: string;
   /** The Tanium permission the route needs, named when a final 403 is reported. */
   permission?: string;
+  /** What the route needs in words, where no permission name is documented (responses.ts RequestFacts). */
+  access?: string;
   /** The action's display name, for messages. */
   action?: string;
   /** Epoch ms after which no attempt may run (the invocation deadline). */

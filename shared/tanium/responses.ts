@@ -15,6 +15,11 @@ export interface RequestFacts {
   action?: string | undefined;
   /** The permission the route needs, named in a final 403. */
   permission?: string | undefined;
+  /**
+   * What the route needs in words, where no permission name is documented (e.g. `read access to
+   * computer groups`), said in a final 403 instead of a Threat Response permission.
+   */
+  access?: string | undefined;
 }
 
 /**
@@ -100,7 +105,7 @@ export function httpError(
   if (status === 403 && !isLogin) {
     const what = request.permission
       ? `the '${request.permission}' permission`
-      : 'a Threat Response permission';
+      : (request.access ?? 'a Threat Response permission');
     return new TaniumError(
       'permission',
       `Permission denied (HTTP 403): the Tanium user or API token lacks ${what} needed by ${action}. Tanium said: ${said}`,

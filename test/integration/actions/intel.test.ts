@@ -212,10 +212,25 @@ describe('Action: start quick scan', () => {
 
     // Assess
     expect(result.message).toBe(
-      'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by start quick scan. Tanium said: Forbidden: missing permission computer groups read',
+      'Permission denied (HTTP 403): the Tanium user or API token lacks read access to computer groups needed by start quick scan. Tanium said: Forbidden: missing permission computer groups read',
     );
     expect(result.error).toEqual({ kind: 'permission', retryable: false });
     expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/1234`]);
+  });
+
+  it('names read access to computer groups when the name lookup is forbidden (403)', async () => {
+    // Prepare
+    emulator.removePermission(FULL_PERSONA, PERMISSIONS.groupsRead);
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+
+    // Assess
+    expect(result.message).toBe(
+      'Permission denied (HTTP 403): the Tanium user or API token lacks read access to computer groups needed by start quick scan. Tanium said: Forbidden: missing permission computer groups read',
+    );
+    expect(result.error).toEqual({ kind: 'permission', retryable: false });
+    expect(calls()).toEqual([`GET ${API_V2}/groups/by-name/All%20Windows`]);
   });
 
   it('does not fall back to the name lookup when the id lookup fails with a 500', async () => {
