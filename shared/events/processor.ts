@@ -3,6 +3,7 @@ import { executeAction } from '../actions/execute.ts';
 import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
+import { withSentence } from '../config/with-sentence.ts';
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT } from '../tanium/responses.ts';
@@ -127,12 +128,6 @@ export function hedgedForRedelivery(
       `This is delivery ${delivery.attempt} of the request and an earlier one did not finish: ${CARRIED_OUT_CAVEAT}.`,
     ),
   };
-}
-
-/** `message` followed by `sentence`, with the full stop or space between them that it needs. */
-function withSentence(message: string, sentence: string): string {
-  const end = message === '' ? '' : /[.!?]$/.test(message) ? ' ' : '. ';
-  return `${message}${end}${sentence}`;
 }
 
 function unknownActionMessage(action: string, family: Family): string {

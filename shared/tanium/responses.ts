@@ -1,4 +1,5 @@
 import { isRecord } from '../config/is-record.ts';
+import { withSentence } from '../config/with-sentence.ts';
 import { looksLikeHtml } from './error-text.ts';
 import { TaniumError } from './errors.ts';
 import { isIdempotent, RETRYABLE_STATUSES } from './retry-policy.ts';
@@ -125,11 +126,15 @@ export function httpError(
   if (status === 404) {
     // A 404 is not proof either way then: a gateway error or a dropped connection says nothing about
     // whether Tanium got the first attempt, and a mistyped id also answers 404.
-    const hedge =
+    // Tanium's text rarely ends a sentence (`Connection not found: <id>`): the caveat starts a new one.
+    const hedged =
       afterLostAnswer && request.method === 'DELETE'
-        ? ` An earlier attempt of this request got no answer (${LOST_ANSWER_CAUSES}): ${CARRIED_OUT_CAVEAT}.`
-        : '';
-    return new TaniumError('not_found', `${message}${hedge}`, { status });
+        ? withSentence(
+            message,
+            `An earlier attempt of this request got no answer (${LOST_ANSWER_CAUSES}): ${CARRIED_OUT_CAVEAT}.`,
+          )
+        : message;
+    return new TaniumError('not_found', hedged, { status });
   }
   if (RETRYABLE_STATUSES.has(status)) {
     return isIdempotent(request.method)

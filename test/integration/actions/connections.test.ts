@@ -845,7 +845,7 @@ describe('Actions: connections family', () => {
         expect(result.status).toBe('failed');
         expect(result.error?.kind).toBe('not_found');
         expect(result.message).toBe(
-          `${verb} connection failed. Error from server. Status Code: 404 Data from server: Connection not found: ${id} An earlier attempt of this request got no answer (HTTP 502 or 504, or the connection dropped after sending): Tanium may have carried it out before this 404.`,
+          `${verb} connection failed. Error from server. Status Code: 404 Data from server: Connection not found: ${id}. An earlier attempt of this request got no answer (HTTP 502 or 504, or the connection dropped after sending): Tanium may have carried it out before this 404.`,
         );
         expect(emulator.requests.map((r) => r.method)).toEqual(['DELETE', 'DELETE']);
       },

@@ -360,7 +360,7 @@ describe('Actions: evidence family', () => {
         expect(result.status).toBe('failed');
         expect(result.error).toEqual({ kind: 'not_found', retryable: false });
         expect(result.message).toBe(
-          `Error from server. Status Code: 404 Data from server: File evidence not found: ${SEEDED.fileEvidenceUuid} An earlier attempt of this request got no answer (HTTP 502 or 504, or the connection dropped after sending): Tanium may have carried it out before this 404.`,
+          `Error from server. Status Code: 404 Data from server: File evidence not found: ${SEEDED.fileEvidenceUuid}. An earlier attempt of this request got no answer (HTTP 502 or 504, or the connection dropped after sending): Tanium may have carried it out before this 404.`,
         );
         expect(emulator.requests.map((request) => request.method)).toEqual(['DELETE', 'DELETE']);
         expect(emulator.state.files.some((item) => item.uuid === SEEDED.fileEvidenceUuid)).toBe(false);

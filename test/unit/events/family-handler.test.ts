@@ -1769,7 +1769,7 @@ describe('Family handler: idempotent mutating actions', () => {
       summary: {},
       error: { kind: 'not_found', retryable: false },
     });
-    const hedged = `Error from server. Status Code: 404 Data from server: Not Found An earlier attempt of this request got no answer (lost): ${CARRIED_OUT_CAVEAT}.`;
+    const hedged = `Error from server. Status Code: 404 Data from server: Not Found. An earlier attempt of this request got no answer (lost): ${CARRIED_OUT_CAVEAT}.`;
 
     // Act / Assess
     expect(hedgedForRedelivery(deleteFile, { attempt: 2 }, notFound(hedged)).message).toBe(hedged);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
-import { parseBody } from '../../../shared/tanium/responses.ts';
+import { CARRIED_OUT_CAVEAT, httpError, parseBody } from '../../../shared/tanium/responses.ts';
 
 const keep = (text: string) => text;
 
@@ -49,6 +49,27 @@ describe('Tanium answers: JSON that does not parse', () => {
     // Newer V8 appends the line and column.
     expect(error.message).toMatch(
       /^Unable to parse JSON response\. Error: Expected ',' or '}' after property value in JSON at position 6/,
+    );
+  });
+});
+
+describe("Tanium answers: a DELETE's 404 after an attempt that got no answer", () => {
+  const notFoundAfterLostAnswer = (text: string) =>
+    httpError(keep, { method: 'DELETE', action: 'delete connection' }, 404, text, 'text/plain', 'token', {
+      afterLostAnswer: true,
+    });
+
+  it.each([
+    ['a text without a full stop', 'Connection not found: remote:db-01:6660000001:5', '. '],
+    ['a text that ends a sentence', 'Connection not found.', ' '],
+  ])('starts the caveat as a sentence of its own after %s', (_, text, joint) => {
+    // Act
+    const error = notFoundAfterLostAnswer(text);
+
+    // Assess
+    expect(error.kind).toBe('not_found');
+    expect(error.message).toBe(
+      `Error from server. Status Code: 404 Data from server: ${text}${joint}An earlier attempt of this request got no answer (HTTP 502 or 504, or the connection dropped after sending): ${CARRIED_OUT_CAVEAT}.`,
     );
   });
 });
