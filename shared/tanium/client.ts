@@ -292,14 +292,22 @@ export class TaniumClient {
     const canLogin = username !== undefined && password !== undefined;
     if (credential.kind === 'token' && !canLogin) return { response, credential };
 
+    // A session opened for the token's refusal is not stale for a request sent with the token, whenever
+    // it was sent: a slow replay of the request that opened it would otherwise let every token 401
+    // arriving in the meantime open one more.
+    const forToken =
+      credential.kind === 'token' &&
+      this.entry.tokenSession !== undefined &&
+      this.entry.tokenSession === this.entry.session;
     let session: string;
     try {
-      session = await this.login(deadline, request, sessionWhenSent);
+      session = await this.login(deadline, request, forToken ? undefined : sessionWhenSent);
     } catch (error) {
       // Shared by concurrent callers, so copied: this request's earlier attempt may have been carried out.
       throw response.afterLostAnswer && error instanceof LoginError ? error.afterLost() : error;
     }
     const sentWith = credential.kind;
+    if (sentWith === 'token') this.entry.tokenSession = session;
     credential = { kind: 'session', value: session };
     const lostBefore = response.afterLostAnswer === true;
     response = await this.withRetries(request, credential, mode);
@@ -307,10 +315,15 @@ export class TaniumClient {
     if (lostBefore) response.afterLostAnswer = true;
     if (sentWith === 'token' && response.status !== 401 && response.status !== 403) {
       // The session worked where the token did not (expired, IP not trusted): stop sending the token.
+      if (!this.entry.tokenRejected) {
+        this.logger.warn(
+          'The Tanium API token was rejected; this container now uses a username/password session',
+        );
+      }
       this.entry.tokenRejected = true;
-      this.logger.warn(
-        'The Tanium API token was rejected; this container now uses a username/password session',
-      );
+    } else if (sentWith === 'token' && this.entry.tokenSession === session) {
+      // Refused as well (a permission neither has): the next token refusal logs in afresh.
+      this.entry.tokenSession = undefined;
     }
     return { response, credential };
   }

@@ -6,6 +6,12 @@ export interface SessionEntry {
   session?: string;
   /** Set once a fresh session succeeded where the token got 401/403: the token is not sent again. */
   tokenRejected: boolean;
+  /**
+   * The session a login opened (or a request took) because Tanium refused the token, until its replay
+   * is refused too. A request sent with the token meanwhile uses it rather than logging in again: its
+   * 401 says nothing the login did not already answer, even when it was sent after that login.
+   */
+  tokenSession?: string;
   /** The login in flight, so concurrent requests share one login. */
   login?: Promise<string>;
   /** The latest sessions issued here (see MAX_REMEMBERED_SESSIONS), so messages can redact them. */

@@ -181,6 +181,57 @@ describe('Tanium client: authentication', () => {
     ]);
   });
 
+  it('logs in once when requests sent with the expired token after the login get 401s during its replay', async () => {
+    // Prepare: the first request's replay with the new session is slow, so the token is still in use
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { auth: 'both', logger });
+    emulator.expireToken();
+    const CONNS = `${TR}/conns`;
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 2, kind: 'delay', ms: 300 });
+    const first = client.request({ method: 'GET', path: CONNS });
+    await vi.waitFor(() =>
+      expect(emulator.requests.some((r) => r.path === CONNS && r.credentialKind === 'session')).toBe(true),
+    );
+
+    // Act: sent with the token after the session exists, refused while the replay is still running
+    const later = await Promise.all([client.request(STATUS), client.request(STATUS)]);
+    const replayed = await first;
+
+    // Assess: they replay with the session the first request opened, and the switch is told once
+    expect([replayed.auth, ...later.map((r) => r.auth)]).toEqual(['session', 'session', 'session']);
+    expect(emulator.requestCount({ path: LOGIN })).toBe(1);
+    expect(logger.lines.filter((line) => line.includes('API token was rejected'))).toHaveLength(1);
+    expect(
+      emulator.requests.filter((r) => r.path === `${TR}/status`).map((r) => [r.credentialKind, r.status]),
+    ).toEqual([
+      ['token', 401],
+      ['token', 401],
+      ['session', 200],
+      ['session', 200],
+    ]);
+  });
+
+  it('logs in afresh for a token refusal after a session that was refused as well', async () => {
+    // Prepare: the token and the user both lack a permission; then the token expires
+    const client = clientFor(emulator, { auth: 'both' });
+    emulator.removePermission('full', 'threat response alerts read');
+    await taniumFailure(client.request({ method: 'GET', path: `${TR}/alerts` }));
+    emulator.expireAllSessions();
+    emulator.expireToken();
+    emulator.clearRequests();
+
+    // Act
+    const response = await client.request(STATUS);
+
+    // Assess: the first session is not reused for the token's refusal (it expired meanwhile)
+    expect(response.auth).toBe('session');
+    expect(emulator.requests.map((r) => [r.path, r.credentialKind, r.status])).toEqual([
+      [`${TR}/status`, 'token', 401],
+      [LOGIN, 'none', 200],
+      [`${TR}/status`, 'session', 200],
+    ]);
+  });
+
   it('logs in again when the session in use expires, once for concurrent requests', async () => {
     // Prepare
     const client = clientFor(emulator, { auth: 'password' });
