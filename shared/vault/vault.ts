@@ -71,9 +71,14 @@ export function vaultKey(vaultId: string): string {
 
 const VAULT_ID = /^[0-9a-f]{40}$/i;
 
+/**
+ * Whether S3 said the object is missing, by the error's name, not its 404: GetObject on a missing
+ * bucket is a 404 too (`NoSuchBucket`), a deployment fault to report, not a missing file. HeadObject's
+ * 404 has no body, so the SDK names both `NotFound`; the write that follows a HEAD names the bucket.
+ */
 function isNotFound(error: unknown): boolean {
   if (!(error instanceof S3ServiceException)) return false;
-  return error.name === 'NotFound' || error.name === 'NoSuchKey' || error.$metadata.httpStatusCode === 404;
+  return error.name === 'NotFound' || error.name === 'NoSuchKey';
 }
 
 function toReadable(body: ByteStream): Readable {

@@ -617,6 +617,21 @@ describe.each([
     expect(tooBig.message).toBe('Intel document is larger than 1000 bytes');
   });
 
+  it('reports a missing bucket as the vault failing with S3 details, not as a missing file', async () => {
+    // Prepare: VAULT_BUCKET mistyped, or the bucket deleted; GetObject's 404 then names the bucket
+    const id = 'b'.repeat(40);
+
+    // Act
+    const error = await failure(vault({ bucket: 'no-such-bucket' }).readForIntelDoc(id));
+
+    // Assess: the deployment's fault, which the ServiceFailures alarm counts
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      `Unable to read vault_id ${id} from the vault: NoSuchBucket: The specified bucket does not exist (HTTP 404)`,
+    );
+    expect(error).toMatchObject({ retryable: false, requestFault: false });
+  });
+
   it('stores an oversized action result under results/<encoded requestId>/', async () => {
     // Prepare
     const result = {

@@ -2684,6 +2684,7 @@ describe('Family handler: container state, logs and metrics', () => {
 
   it.each([
     ["a vault_id with no file behind it, the request's own fault", 'NoSuchKey', 404, false, false],
+    ["the vault bucket missing (VAULT_BUCKET mistyped), the deployment's", 'NoSuchBucket', 404, false, true],
     ['S3 throttling the read, which may pass', 'SlowDown', 503, true, false],
     ["the vault refusing the read, the deployment's", 'AccessDenied', 403, false, true],
   ])(
