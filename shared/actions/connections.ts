@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { isRecord } from '../config/is-record.ts';
+import { shown } from '../config/message-text.ts';
 import { TaniumError, toTaniumError, unexpectedResponse } from '../tanium/errors.ts';
 import { MIN_ATTEMPT_MS } from '../tanium/retry-policy.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
@@ -148,7 +149,7 @@ export const createConnection = defineAction({
     if (rows.length === 0) {
       throw new TaniumError(
         'not_found',
-        `Get endpoint info for new connection failed. Endpoint does not exist: ${params.destination}`,
+        `Get endpoint info for new connection failed. Endpoint does not exist: ${shown(params.destination)}`,
       );
     }
     const wanted = params.destination.toLowerCase();

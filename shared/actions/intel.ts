@@ -1,4 +1,5 @@
 import { credentialFingerprint } from '../config/credentials.ts';
+import { shown } from '../config/message-text.ts';
 import { TaniumError, ValidationError } from '../tanium/errors.ts';
 import { API_V2, segment, TR } from '../tanium/routes.ts';
 import { requiredInteger, requiredNameOrId } from './params.ts';
@@ -30,7 +31,7 @@ export function clearGroupCache(): void {
 function noGroup(input: string): TaniumError {
   return new TaniumError(
     'not_found',
-    `No group exists with name ${input}. Also, please verify that your account has sufficient permissions to access the groups`,
+    `No group exists with name ${shown(input)}. Also, please verify that your account has sufficient permissions to access the groups`,
   );
 }
 

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { SHOWN_NAME_CHARS, shown } from '../config/message-text.ts';
 import { MAX_URL_CHARS } from '../tanium/routes.ts';
 
 /**
@@ -317,9 +318,8 @@ export function list(name: string, options: ListOptions): Param<string[] | undef
 export type ParamShape = Record<string, Param<unknown>>;
 export type ParamsOf<S extends ParamShape> = { [K in keyof S]: S[K] extends Param<infer T> ? T : never };
 
-/** How many ignored names a warning lists, and how much of each: the keys come from the caller. */
+/** How many ignored names a warning lists: the keys come from the caller. */
 const IGNORED_NAMES_SHOWN = 10;
-const IGNORED_NAME_CHARS = 64;
 
 /**
  * The parameters `raw` has that the action does not take: ignored, as SOAR did, but worth a warning,
@@ -334,7 +334,7 @@ export function ignoredParamNames(
   return Object.keys(raw)
     .filter((key) => !Object.hasOwn(shape, key) && !placeholders.includes(key))
     .slice(0, IGNORED_NAMES_SHOWN)
-    .map((key) => (key.length > IGNORED_NAME_CHARS ? `${key.slice(0, IGNORED_NAME_CHARS)}…` : key));
+    .map((key) => shown(key, SHOWN_NAME_CHARS));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 import type { Context } from 'aws-lambda';
+import { SHOWN_NAME_CHARS, shown } from '../config/message-text.ts';
 import type { ClientLogger } from '../tanium/client.ts';
 
 /** The small logging surface the event layer uses; Powertools' Logger fits behind it. */
@@ -19,18 +20,8 @@ export interface EventLogger {
  * do it implicitly but turns on promise hooks for the whole process, which costs every Tanium call.
  */
 export function requestKeys(requestId: string, action: string): Record<string, string> {
-  return { correlation_id: requestId, action: shownAction(action) };
-}
-
-/** How much of an action name that names no action is shown: the caller chose it, of any length. */
-export const SHOWN_ACTION_CHARS = 64;
-
-/**
- * `action` cut for a log line or a message. A name of megabytes would otherwise make a log line
- * CloudWatch splits (256 KB), which no longer parses or matches its correlation id.
- */
-export function shownAction(action: string): string {
-  return action.length > SHOWN_ACTION_CHARS ? `${action.slice(0, SHOWN_ACTION_CHARS)}…` : action;
+  // An action that names no action is the caller's text, of any length.
+  return { correlation_id: requestId, action: shown(action, SHOWN_NAME_CHARS) };
 }
 
 /** The Tanium client's logger (retries, TLS warnings): container-wide, so its lines carry no request id. */

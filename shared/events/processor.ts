@@ -3,6 +3,7 @@ import { executeAction } from '../actions/execute.ts';
 import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
+import { SHOWN_NAME_CHARS, shown } from '../config/message-text.ts';
 import { withSentence } from '../config/with-sentence.ts';
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
@@ -14,7 +15,7 @@ import {
   type StoredOutcome,
   UnreadableRecord,
 } from './idempotency.ts';
-import { type EventLogger, requestKeys, shownAction } from './logging.ts';
+import { type EventLogger, requestKeys } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, isServiceFailure, type ResultDetail, resultDetail } from './result.ts';
 
@@ -134,7 +135,7 @@ function unknownActionMessage(action: string, family: Family): string {
   const names = actionsOf(family).map((definition) => definition.name);
   const others = ACTIONS.filter((definition) => definition.family !== family).map((d) => d.name);
   // Requests the bus could not route reach one family; the sender may have meant any action.
-  return `Unknown action '${shownAction(action)}'. The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
+  return `Unknown action '${shown(action, SHOWN_NAME_CHARS)}'. The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
 }
 
 function otherFamilyMessage(definition: ActionDefinition, family: Family): string {

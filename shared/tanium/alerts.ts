@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { isRecord } from '../config/is-record.ts';
+import { shown } from '../config/message-text.ts';
 import type { TaniumApi } from './client.ts';
 import { unexpectedResponse, ValidationError } from './errors.ts';
 import { pagePairs, query, TR } from './routes.ts';
@@ -118,7 +119,7 @@ export function parseAlertQuery(text: string | undefined): Array<[string, string
     if (part === '') continue;
     if (part.indexOf('=') <= 0) {
       throw new ValidationError(
-        `Unable to parse provided query: every part must be key=value (got '${part}')`,
+        `Unable to parse provided query: every part must be key=value (got '${shown(part)}')`,
       );
     }
   }

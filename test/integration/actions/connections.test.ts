@@ -777,6 +777,20 @@ describe('Actions: connections family', () => {
       expect(emulator.requestCount({ path: `${TR}/conns/connect` })).toBe(0);
     });
 
+    it('cuts a long missing destination to 200 characters when it echoes it', async () => {
+      // Prepare
+      const destination = 'h'.repeat(1_300);
+
+      // Act
+      const result = await run(createConnection, { destination });
+
+      // Assess
+      expect(result).toMatchObject({ status: 'failed', error: { kind: 'not_found' } });
+      expect(result.message).toBe(
+        `Get endpoint info for new connection failed. Endpoint does not exist: ${'h'.repeat(200)}…`,
+      );
+    });
+
     it('keeps the lookup error text', async () => {
       emulator.faults.add({
         path: `${DEC}/endpoints`,

@@ -162,6 +162,18 @@ describe('Action: start quick scan', () => {
     expect(emulator.state.scans.scans).toHaveLength(0);
   });
 
+  it('cuts a long unknown group name to 200 characters when it echoes it', async () => {
+    // Prepare
+    const name = 'G'.repeat(1_300);
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: name });
+
+    // Assess
+    expect(result.message).toBe(NO_GROUP(`${'G'.repeat(200)}…`));
+    expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+  });
+
   it('reports a numeric id that is neither a management-rights group nor a name as no group', async () => {
     // Act (group 99 exists but has no management rights flag)
     const result = await scan({ intel_doc_id: 11, computer_group_name: '99' });

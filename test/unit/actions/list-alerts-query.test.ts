@@ -50,4 +50,19 @@ describe('list alerts: the length of its query', () => {
     );
     expect(sent).toHaveLength(0);
   });
+
+  it('cuts the part it cannot parse to 200 characters when it echoes it', async () => {
+    // Prepare: one part of 150,000 characters with no `=`
+    const query = 'x'.repeat(150_000);
+
+    // Act
+    const { result, sent } = await listWith(query);
+
+    // Assess
+    expect(result).toMatchObject({ status: 'failed', error: { kind: 'validation' } });
+    expect(result.message).toBe(
+      `Unable to parse provided query: every part must be key=value (got '${'x'.repeat(200)}…')`,
+    );
+    expect(sent).toHaveLength(0);
+  });
 });

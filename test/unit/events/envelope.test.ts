@@ -150,6 +150,28 @@ describe('Request envelope', () => {
     });
   });
 
+  it('cuts an unknown field name it echoes, and lists at most ten of them', () => {
+    // Prepare: a 200,000-character field name; then 25 unknown fields
+    const long = 'k'.repeat(200_000);
+    const many = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`extra${i}`, i]));
+
+    // Act
+    const oneLong = parseRequest({ action: 'list connections', [long]: 1 }, 'msg-1');
+    const manyShort = parseRequest({ action: 'list connections', ...many }, 'msg-2');
+
+    // Assess
+    expect(oneLong).toMatchObject({
+      ok: false,
+      rejected: { message: `Invalid request: unknown field '${'k'.repeat(64)}…'` },
+    });
+    expect(manyShort).toMatchObject({
+      ok: false,
+      rejected: {
+        message: `Invalid request: unknown fields ${Array.from({ length: 10 }, (_, i) => `'extra${i}'`).join(', ')} and 15 more`,
+      },
+    });
+  });
+
   it('refuses a request id longer than 256 characters', () => {
     // Act
     const parsed = parseRequest({ action: 'list connections', requestId: 'x'.repeat(257) }, 'msg-1');
