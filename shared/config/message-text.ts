@@ -15,3 +15,9 @@ export function shown(text: string, maxChars: number = SHOWN_VALUE_CHARS): strin
   const end = /[\uD800-\uDBFF]/.test(text.charAt(maxChars - 1)) ? maxChars - 1 : maxChars;
   return `${text.slice(0, end)}…`;
 }
+
+/** `message` followed by `sentence`, with the full stop or space between them that it needs. */
+export function withSentence(message: string, sentence: string): string {
+  const end = message === '' ? '' : /[.!?]$/.test(message) ? ' ' : '. ';
+  return `${message}${end}${sentence}`;
+}

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { awsClientConfig } from '../config/aws-client-config.ts';
+import { withSentence } from '../config/message-text.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
@@ -215,7 +216,7 @@ export class EventBridgeResultSink implements ResultSink {
     const failed: ResultDetail = {
       ...own,
       status: 'failed',
-      message: `${capitalised(notStored)}${succeeded(detail, replayable)}`,
+      message: succeeded(capitalised(notStored), detail, replayable),
       data: [],
       summary: {},
       // A caller resends what is retryable: with no record to replay, that could run a mutation twice.
@@ -355,26 +356,32 @@ interface EntryOutcome {
 }
 
 /**
- * What the failed stand-in for a successful result adds: a caller told only "failed" might send the
- * request again under a new id and run a mutation twice. The same id replays a mutating action's stored
- * result for the records' 14 days, unless none could be recorded (`replayable` false).
+ * `message` and what the failed stand-in for a successful result adds: a caller told only "failed"
+ * might send the request again under a new id and run a mutation twice. The same id replays a mutating
+ * action's stored result for the records' 14 days, unless none could be recorded (`replayable` false).
  */
-function succeeded(detail: ResultDetail, replayable: boolean): string {
-  if (detail.status !== 'success') return '';
+function succeeded(message: string, detail: ResultDetail, replayable: boolean): string {
+  if (detail.status !== 'success') return message;
   if (!replayable) {
-    return '. The action itself succeeded, but its result could not be recorded: sending the request again may run it again';
+    return withSentence(
+      message,
+      'The action itself succeeded, but its result could not be recorded: sending the request again may run it again',
+    );
   }
-  return `. The action itself succeeded: send the request again, with the same parameters and "requestId": ${JSON.stringify(detail.requestId)}, for its result (a mutating action is not run again within 14 days)`;
+  return withSentence(
+    message,
+    `The action itself succeeded: send the request again, with the same parameters and "requestId": ${JSON.stringify(detail.requestId)}, for its result (a mutating action is not run again within 14 days)`,
+  );
 }
 
 /** `detail` without the request's `parameter`, then without its `context` too; `why` ends the message. */
 function withoutRequest(detail: ResultDetail, why: string): ResultDetail[] {
   return [
-    { ...detail, message: `${detail.message}. Its parameter is left out: ${why}`, parameter: {} },
+    { ...detail, message: withSentence(detail.message, `Its parameter is left out: ${why}`), parameter: {} },
     {
       ...detail,
       ...identity(detail),
-      message: `${detail.message}. Its parameter and context are left out: ${why}`,
+      message: withSentence(detail.message, `Its parameter and context are left out: ${why}`),
       parameter: {},
       context: {},
     },

@@ -1,5 +1,5 @@
 import { isRecord } from '../config/is-record.ts';
-import { withSentence } from '../config/with-sentence.ts';
+import { withSentence } from '../config/message-text.ts';
 import { looksLikeHtml } from './error-text.ts';
 import { TaniumError } from './errors.ts';
 import { isIdempotent, RETRYABLE_STATUSES } from './retry-policy.ts';

@@ -300,6 +300,34 @@ describe('Result publishing', () => {
     },
   );
 
+  it('adds its sentences with one full stop after a message that ends with its own', async () => {
+    // Prepare: an upload whose outcome is unknown, its 300 KB intel doc echoed in `parameter`; then a
+    // successful result whose vault error ends with a full stop
+    const unknown = detail({
+      action: 'upload intel doc',
+      status: 'failed',
+      message:
+        'Error connecting to server: connection reset by tanium.example (POST /plugin/products/threat-response/api/v1/intels). The request may have been processed by Tanium; check before running it again.',
+      parameter: { intel_doc: 'p'.repeat(300_000) },
+      data: [],
+      summary: {},
+      error: { kind: 'unknown_outcome', retryable: false },
+    });
+    const failure = new VaultError('Error occurred while storing the result in the vault. Access Denied.');
+
+    // Act
+    const reduced = await sinkWhoseVaultFails(refused()).publish(unknown);
+    const failed = await sinkWhoseVaultFails(failure).publish(
+      detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }),
+    );
+
+    // Assess
+    expect(reduced.message).toBe(
+      `${unknown.message} Its parameter is left out: the result is larger than an EventBridge event allows and could not be stored: ${refused().message}`,
+    );
+    expect(failed.message).toMatch(/ Access Denied\. The action itself succeeded: send the request again/);
+  });
+
   it('fits the failed result in one event when the vault refuses a result whose request is itself huge', async () => {
     // Prepare
     const failure = refused();
