@@ -103,7 +103,13 @@ export function dispositionFileName(header: string | undefined): string | undefi
 }
 
 /** Turns a failure of the download body (reset, stall, deadline) into the transport error of 1.7. */
-function bodyFailure(client: TaniumApi, path: string, deadline: number, error: unknown): TaniumError {
+function bodyFailure(
+  client: TaniumApi,
+  path: string,
+  deadline: number,
+  error: unknown,
+  bytesReceived: number,
+): TaniumError {
   if (error instanceof TaniumError) return error;
   const base = new URL(client.credentials.baseUrl);
   const { failure, code } = classifyTransportError(error, Date.now() >= deadline - 5);
@@ -116,20 +122,28 @@ function bodyFailure(client: TaniumApi, path: string, deadline: number, error: u
       host: base.hostname,
       port: base.port || (base.protocol === 'https:' ? '443' : '80'),
       timeoutSeconds: client.credentials.timeoutSeconds,
+      bytesReceived,
     },
     error,
   );
 }
 
-/** The download body with its transport errors already in the contract's terms (a reset stays retryable). */
+/**
+ * The download body with its transport errors already in the contract's terms (a reset stays
+ * retryable); `toError` is told how many bytes came before the failure, which a stall reports.
+ */
 async function* translated(
   body: Readable,
-  toError: (error: unknown) => TaniumError,
+  toError: (error: unknown, bytesReceived: number) => TaniumError,
 ): AsyncGenerator<Uint8Array, void, undefined> {
+  let received = 0;
   try {
-    for await (const chunk of body) yield chunk as Uint8Array;
+    for await (const chunk of body) {
+      received += (chunk as Uint8Array).length;
+      yield chunk as Uint8Array;
+    }
   } catch (error) {
-    throw toError(error);
+    throw toError(error, received);
   }
 }
 
@@ -277,7 +291,7 @@ export const getFile = defineAction({
       // The connector always asked for the evidence; only a nameless download needs it (for its name).
       const details = nameFromHeader === undefined ? await evidenceDetails(ctx, fileId) : {};
       const items = await vault.storeArchive(
-        translated(body, (error) => bodyFailure(ctx.client, path, ctx.deadline, error)),
+        translated(body, (error, received) => bodyFailure(ctx.client, path, ctx.deadline, error, received)),
         {
           archiveName: nameFromHeader ?? `${fileId}.zip`,
           fileId,

@@ -11,6 +11,7 @@ export type TransportFailure =
   | 'connect_timeout'
   | 'handshake_closed'
   | 'response_timeout'
+  | 'body_stalled'
   | 'reset'
   | 'deadline'
   | 'no_time'
@@ -130,8 +131,9 @@ export function classifyTransportError(
     // retransmissions giving up mid-request) a POST may have reached Tanium.
     return { failure: failedSyscall(error) === 'connect' ? 'connect_timeout' : 'reset', code };
   }
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
-    return { failure: 'response_timeout', code };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { failure: 'response_timeout', code };
+  // Tanium answered, then stopped part-way through the body: not the same as never answering.
+  if (code === 'UND_ERR_BODY_TIMEOUT') return { failure: 'body_stalled', code };
   if (code === 'ECONNRESET' && closedDuringHandshake(error)) return { failure: 'handshake_closed', code };
   if (
     code === 'ECONNRESET' ||
@@ -167,6 +169,7 @@ export function transientFailure(failure: TransportFailure): boolean {
     failure === 'connect_timeout' ||
     failure === 'handshake_closed' ||
     failure === 'response_timeout' ||
+    failure === 'body_stalled' ||
     failure === 'reset'
   );
 }
@@ -180,6 +183,8 @@ export interface RequestDescription {
   host: string;
   port: string;
   timeoutSeconds: number;
+  /** Bytes of the answer's body received before it failed, when the caller counted them. */
+  bytesReceived?: number;
 }
 
 /** The contract's `Error connecting to server: ...` message and error kind for a transport failure. */
@@ -247,6 +252,16 @@ export function transportError(
             `${prefix}no response from ${host} within ${request.timeoutSeconds} s (${method} ${path})`,
             { retryable: true, cause },
           );
+    case 'body_stalled': {
+      const after =
+        request.bytesReceived === undefined
+          ? ''
+          : ` after ${request.bytesReceived.toLocaleString('en-US')} bytes`;
+      const stalled = `${prefix}${host} stopped sending the answer${after}: nothing for ${request.timeoutSeconds} s (${method} ${path})`;
+      return isWrite
+        ? new TaniumError('unknown_outcome', `${stalled}${UNKNOWN_OUTCOME_SUFFIX}`, { cause })
+        : new TaniumError('transient', stalled, { retryable: true, cause });
+    }
     case 'reset':
       return isWrite
         ? new TaniumError(

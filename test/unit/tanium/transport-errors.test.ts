@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   classifyTransportError,
   neverSent,
+  transientFailure,
   transportError,
 } from '../../../shared/tanium/transport-errors.ts';
 
@@ -237,6 +238,43 @@ describe('Transport errors', () => {
     expect(transportError(failure, 'EPROTO', POST, error)).toMatchObject({
       kind: 'transport',
       retryable: false,
+    });
+  });
+
+  it('tells an answer that stopped part-way from no answer at all, and says how much came', () => {
+    // Prepare: undici's two timeouts, before the headers and between body chunks
+    const noHeaders = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+    const stalled = Object.assign(new Error('Body Timeout Error'), { code: 'UND_ERR_BODY_TIMEOUT' });
+    const get = {
+      ...POST,
+      method: 'GET',
+      path: '/plugin/products/threat-response/api/v1/filedownload/data/f1',
+    };
+
+    // Act
+    const [waited, stopped] = [noHeaders, stalled].map((error) => classifyTransportError(error, false));
+    const counted = transportError(
+      stopped!.failure,
+      stopped!.code,
+      { ...get, bytesReceived: 1_048_576 },
+      stalled,
+    );
+    const uncounted = transportError(stopped!.failure, stopped!.code, POST, stalled);
+
+    // Assess: a stalled GET is retried like a timeout; a stalled POST may have been carried out
+    expect(waited?.failure).toBe('response_timeout');
+    expect(stopped?.failure).toBe('body_stalled');
+    expect(neverSent(stopped!.failure)).toBe(false);
+    expect(transientFailure(stopped!.failure)).toBe(true);
+    expect(counted).toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      message: `Error connecting to server: tanium.example.com stopped sending the answer after 1,048,576 bytes: nothing for 60 s (GET ${get.path})`,
+    });
+    expect(uncounted).toMatchObject({
+      kind: 'unknown_outcome',
+      retryable: false,
+      message: `Error connecting to server: tanium.example.com stopped sending the answer: nothing for 60 s (POST ${POST.path}) The request may have been processed by Tanium; check before running it again.`,
     });
   });
 });
