@@ -3,6 +3,7 @@ import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
+import { findAction } from '../actions/table.ts';
 import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { TaniumError } from '../tanium/errors.ts';
@@ -306,6 +307,14 @@ export function createIdempotentExecutor(options: {
 }
 
 /**
+ * The action's display name (`close connection`), as every other message names it; the key keeps the
+ * identifier, which stored records are matched by.
+ */
+function actionName(key: IdempotencyKey): string {
+  return findAction(key.action)?.name ?? key.action;
+}
+
+/**
  * The request's record is completed but its outcome cannot be read back: the action ran before, so it
  * is not run again, and no delivery can do better than say so.
  */
@@ -313,7 +322,7 @@ export class UnreadableRecord extends TaniumError {
   constructor(key: IdempotencyKey, reason: string) {
     super(
       'unknown_outcome',
-      `Request ${key.requestId} ran '${key.action}' before, but its stored result cannot be read (${reason}).${UNKNOWN_OUTCOME_SUFFIX}`,
+      `Request ${key.requestId} ran '${actionName(key)}' before, but its stored result cannot be read (${reason}).${UNKNOWN_OUTCOME_SUFFIX}`,
     );
     this.name = 'UnreadableRecord';
   }
@@ -324,7 +333,7 @@ export class IdempotencyConflict extends TaniumError {
   constructor(key: IdempotencyKey) {
     super(
       'validation',
-      `Request ${key.requestId} was already used for '${key.action}' with different parameters; send a new requestId`,
+      `Request ${key.requestId} was already used for '${actionName(key)}' with different parameters; send a new requestId`,
     );
     this.name = 'IdempotencyConflict';
   }

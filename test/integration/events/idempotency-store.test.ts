@@ -577,7 +577,7 @@ describe('Idempotency records in DynamoDB: what a record keeps', () => {
     expect(error).toBeInstanceOf(UnreadableRecord);
     expect(error).toMatchObject({ kind: 'unknown_outcome', retryable: false });
     expect((error as Error).message).toMatch(
-      /^Request req-late-delete ran 'close_connection' before, but its stored result cannot be read \(.+\)\. The request may have been processed by Tanium; check before running it again\.$/,
+      /^Request req-late-delete ran 'close connection' before, but its stored result cannot be read \(.+\)\. The request may have been processed by Tanium; check before running it again\.$/,
     );
   });
 });

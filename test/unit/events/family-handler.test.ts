@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -15,6 +16,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { deleteFile, saveFile } from '../../../shared/actions/evidence.ts';
 import type { ActionResult } from '../../../shared/actions/types.ts';
+import { idempotencyKeyPrefix } from '../../../shared/config/state-keys.ts';
 import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/family-handler.ts';
 import { createPowertoolsLogger } from '../../../shared/events/logging.ts';
 import { NO_METRICS } from '../../../shared/events/metrics.ts';
@@ -1796,8 +1798,9 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(first?.status).toBe('failed');
   });
 
-  it('refuses a requestId reused with different parameters', async () => {
+  it('refuses a requestId reused with different parameters, naming the action as every message does', async () => {
     // Prepare
+    const items = fakeIdempotencyTable(dynamo);
     const { handler } = buildHandler('connections');
 
     // Act
@@ -1812,9 +1815,14 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(result).toMatchObject({
       status: 'failed',
       message:
-        "Request req-reused was already used for 'close_connection' with different parameters; send a new requestId",
+        "Request req-reused was already used for 'close connection' with different parameters; send a new requestId",
       error: { kind: 'validation', retryable: false },
     });
+    // The record stays keyed on the identifier, as records already stored are (Powertools' MD5 of the key)
+    const hashed = createHash('md5')
+      .update(JSON.stringify(['req-reused', 'close_connection']))
+      .digest('base64');
+    expect([...items.keys()]).toEqual([`${idempotencyKeyPrefix('connections')}#${hashed}`]);
   });
 
   it('replays the failed result of a refused mutation under its requestId; a new requestId runs it', async () => {
