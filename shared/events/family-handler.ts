@@ -31,7 +31,7 @@ import { type FamilyHandlerOptions, FamilyRuntime } from './runtime.ts';
 export type { Family } from '../actions/types.ts';
 export type { FamilyHandlerOptions } from './runtime.ts';
 
-import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from './time-budget.ts';
+import { abortWindow, PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from './time-budget.ts';
 
 export { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS };
 
@@ -85,7 +85,17 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
     const now = runtime.now();
     const remaining = context ? context.getRemainingTimeInMillis() : NO_CONTEXT_BUDGET_MS;
     const deadline = now + Math.max(0, remaining - PUBLISH_RESERVE_MS);
-    const publishing = context ? publishWindow(remaining - PUBLISH_MARGIN_MS) : undefined;
+    const publishing = context
+      ? abortWindow(
+          remaining - PUBLISH_MARGIN_MS,
+          () =>
+            new TaniumError(
+              'transient',
+              `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+              { retryable: true },
+            ),
+        )
+      : undefined;
     // One credential read per invocation, shared by every record of the batch.
     let client: Promise<TaniumApi> | undefined;
     const settingsProblem = runtime.settingsProblem();
@@ -319,24 +329,4 @@ function unpublished(disposition: Disposition, error: unknown): TaniumError {
     `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. ${again}`,
     { retryable: failure.retryable, cause: error },
   );
-}
-
-/** A signal aborted once `ms` have passed; `close` stops its timer when the invocation ends sooner. */
-function publishWindow(ms: number): { signal: AbortSignal; close(): void } {
-  const controller = new AbortController();
-  // The reason is built only when it fires: most invocations end long before, and an error captures a stack.
-  const timer = setTimeout(
-    () =>
-      controller.abort(
-        new TaniumError(
-          'transient',
-          `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
-          { retryable: true },
-        ),
-      ),
-    Math.max(0, ms),
-  );
-  // The timer must not keep a local run's process alive.
-  timer.unref?.();
-  return { signal: controller.signal, close: () => clearTimeout(timer) };
 }

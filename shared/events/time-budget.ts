@@ -12,3 +12,16 @@ export const PUBLISH_MARGIN_MS = 1_000;
  * much again for the idempotency record and one Tanium call.
  */
 export const MIN_FAMILY_TIMEOUT_SECONDS = (2 * PUBLISH_RESERVE_MS) / 1000;
+
+/**
+ * A signal aborted with `reason()` once `ms` have passed; `close` stops its timer when the invocation
+ * ends sooner. The reason is built only when it fires: most invocations end long before, and an error
+ * captures a stack.
+ */
+export function abortWindow(ms: number, reason: () => Error): { signal: AbortSignal; close(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(reason()), Math.max(0, ms));
+  // The timer must not keep a local run's process alive.
+  timer.unref?.();
+  return { signal: controller.signal, close: () => clearTimeout(timer) };
+}
