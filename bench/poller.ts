@@ -43,8 +43,8 @@ const MAX_RUNS = 1000;
 class CountingPublisher implements AlertPublisher {
   readonly ids: number[] = [];
   constructor(private readonly inner: AlertPublisher) {}
-  async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
-    const outcome = await this.inner.publish(entries);
+  async publish(entries: AlertEntry[], signal?: AbortSignal): Promise<PublishOutcome> {
+    const outcome = await this.inner.publish(entries, signal);
     for (const entry of entries) this.ids.push((JSON.parse(entry.Detail) as { id: number }).id);
     return outcome;
   }

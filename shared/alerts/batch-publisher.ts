@@ -286,7 +286,7 @@ export class BatchPublisher {
     const send = async (sent: AlertEntry[], position: (index: number) => number, taken: number[]) => {
       let outcome: PublishOutcome;
       try {
-        outcome = await this.run.deps.publisher.publish(sent);
+        outcome = await this.run.deps.publisher.publish(sent, this.run.deps.publishSignal);
       } catch (error) {
         const accepted = new Set(taken);
         if (error instanceof UnpublishedEntriesError) {

@@ -1,3 +1,4 @@
+import { unlessAborted } from '../config/unless-aborted.ts';
 import type { RunContext } from './run-context.ts';
 import type { AlertId, Checkpoint, RecentGroup } from './types.ts';
 
@@ -154,8 +155,16 @@ export class CursorState {
     return this.recentKeys.has(key) || this.groupDone.has(key) || this.undatedDoneKeys.has(key);
   }
 
+  /**
+   * Saves the checkpoint, or throws the store signal's reason once it aborts: a store that ignores the
+   * signal must not hold the run past the invocation's end, where nothing would report it.
+   */
   async save(): Promise<void> {
-    this.version = await this.run.deps.store.save(this.run.deps.owner, this.version, this.checkpoint());
+    const { store, owner, storeSignal } = this.run.deps;
+    this.version = await unlessAborted(
+      store.save(owner, this.version, this.checkpoint(), storeSignal),
+      storeSignal,
+    );
   }
 
   private checkpoint(): Checkpoint {

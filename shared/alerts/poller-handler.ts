@@ -8,6 +8,7 @@ import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
 import type { Env } from '../config/environment.ts';
 import { clientLogger, createPowertoolsLogger } from '../events/logging.ts';
+import { abortWindow, PUBLISH_MARGIN_MS } from '../events/time-budget.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
@@ -47,12 +48,54 @@ export type PollerHandler = (event: unknown, context?: Partial<Context>) => Prom
 const LEASE_MARGIN_MS = 60_000;
 /** Remaining time assumed outside Lambda (CLI, tests) when no context says otherwise. */
 const DEFAULT_REMAINING_MS = 60_000;
+/**
+ * The share of the reserve a PutEvents call started before `stopAt` may still use; the rest is for
+ * saving what the bus confirmed and releasing the lease. Half: a healthy call takes milliseconds, and
+ * a save after a call cut at this point still has seconds at the default reserve.
+ */
+const PUBLISH_SHARE_OF_RESERVE = 0.5;
+
+/** When a run's parts must stop (epoch ms, Date.now scale). */
+export interface RunLimits {
+  /** No Tanium read or PutEvents call starts after this. */
+  stopAt: number;
+  /** PutEvents calls (and their retries) still running are cut here. */
+  publishUntil: number;
+  /** State store calls still running are cut here: a save cut fails the run. */
+  storeUntil: number;
+}
+
+/**
+ * A run's limits from the invocation's remaining time: `stopAt` keeps POLLER_RESERVE_SECONDS free (or
+ * comes at POLLER_MAX_RUN_SECONDS), the run's end is `stopAt` plus that reserve (never past the
+ * invocation's end), publishing stops halfway through the reserve and the state store's calls
+ * PUBLISH_MARGIN_MS before the end (at most a quarter of the reserve), so the run still logs and counts
+ * itself before Lambda stops it, as the family functions keep that margin to report their records.
+ */
+export function runLimits(
+  started: number,
+  remainingMs: number,
+  settings: Pick<PollerConfig, 'reserveSeconds' | 'maxRunSeconds'>,
+): RunLimits {
+  const reserveMs = settings.reserveSeconds * 1000;
+  let budget = remainingMs - reserveMs;
+  if (settings.maxRunSeconds > 0) budget = Math.min(budget, settings.maxRunSeconds * 1000);
+  const stopAt = started + Math.max(0, budget);
+  const end = Math.min(started + remainingMs, stopAt + reserveMs);
+  return {
+    stopAt,
+    publishUntil: Math.max(stopAt, end - reserveMs * (1 - PUBLISH_SHARE_OF_RESERVE)),
+    storeUntil: end - Math.min(PUBLISH_MARGIN_MS, reserveMs / 4),
+  };
+}
 
 /**
  * The alert poller's Lambda handler (functions/alert-poller). Configuration, AWS clients and the Tanium
  * client are built at the first invocation and reused; a rotated secret gets a new Tanium client. A
  * failed run (Tanium, PutEvents or DynamoDB) throws after saving what it published, so the Lambda's
- * error metric shows it; the next scheduled run carries on from the saved state.
+ * error metric shows it; the next scheduled run carries on from the saved state. PutEvents and state
+ * calls that stop answering are cut before the invocation ends (runLimits), so even then the run is
+ * logged and counted.
  */
 export function createPollerHandler(options: PollerHandlerOptions = {}): PollerHandler {
   let config: PollerConfig | undefined;
@@ -116,8 +159,25 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
         pollerName: settings.pollerName,
       });
 
-    let budget = remaining - settings.reserveSeconds * 1000;
-    if (settings.maxRunSeconds > 0) budget = Math.min(budget, settings.maxRunSeconds * 1000);
+    const limits = runLimits(started, remaining, settings);
+    const publishing = abortWindow(
+      limits.publishUntil - Date.now(),
+      () =>
+        new TaniumError(
+          'transient',
+          `the run's time for publishing ran out (halfway through POLLER_RESERVE_SECONDS, ${settings.reserveSeconds} s, the rest being kept to save the state)`,
+          { retryable: true },
+        ),
+    );
+    const storing = abortWindow(
+      limits.storeUntil - Date.now(),
+      () =>
+        new TaniumError(
+          'transient',
+          "the run was about to time out (the poller's state calls stop just before its end, so that it is still reported)",
+          { retryable: true },
+        ),
+    );
     let report: RunReport;
     // runPoller reports Tanium, publishing and state failures in its report. Anything thrown is a failed
     // run as well (its metric, its log line), then thrown again: the credentials read above all, since a
@@ -125,11 +185,7 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
     let thrown: unknown;
     try {
       // Bounded like the run itself: a stalled Secrets Manager otherwise ends the run as a bare timeout.
-      const source = await credentialsByDeadline(
-        alertSource(settings, logger),
-        started + Math.max(0, budget),
-        logger,
-      );
+      const source = await credentialsByDeadline(alertSource(settings, logger), limits.stopAt, logger);
       report = await runPoller(
         {
           source,
@@ -138,8 +194,10 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
           logger,
           // One name per run: Lambda may deliver a scheduled invocation twice at once, under one request id.
           owner: `${context?.awsRequestId ?? 'run'}/${randomUUID()}`,
-          stopAt: started + Math.max(0, budget),
+          stopAt: limits.stopAt,
           leaseUntil: started + remaining + LEASE_MARGIN_MS,
+          publishSignal: publishing.signal,
+          storeSignal: storing.signal,
           ...(options.now ? { now: options.now } : {}),
         },
         settings,
@@ -153,6 +211,9 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
         stoppedBy: 'error',
         error: { kind: failure.kind, message: failure.message },
       };
+    } finally {
+      publishing.close();
+      storing.close();
     }
     metrics.record(report);
     const summary = { ...report };

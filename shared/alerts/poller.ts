@@ -68,7 +68,11 @@
  *     alert stamped ahead of the real time must not hide the next ones), R pruned below F, and the
  *     checkpoint saved.
  *     Correct because every alert below c was read and is published (ascending order), and ties at c are
- *     still in R. A crash between PutEvents and the save re-publishes that one batch, nothing more.
+ *     still in R. A crash between PutEvents and the save re-publishes that one batch, nothing more; so
+ *     does a PutEvents call cut at the run's publish limit (its entries count as not taken, and the run
+ *     fails), which leaves the rest of the run's time for saving what the bus confirmed. A state call
+ *     still running just before the run's end is cut too: a cut save fails the run rather than leave it
+ *     to the Lambda timeout, where it would be neither logged nor counted.
  *     When PutEvents takes only part of a batch and the rest still fails after the publisher's retries,
  *     the entries taken go into R, c is the newest of those below the first entry not taken, the
  *     checkpoint is saved, and the run fails: the next run sends only what was not taken.
@@ -102,6 +106,7 @@
  * the first run, alerts past a short answer of a Tanium that sends no count and caps `limit`.
  */
 
+import { unlessAborted } from '../config/unless-aborted.ts';
 import type { Alert } from '../tanium/alerts.ts';
 import { type TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { alertKey, type Candidate, storedId } from './alert-order.ts';
@@ -194,7 +199,11 @@ class PollerRun {
     this.reader.readUntil = started + Math.floor(Math.max(0, this.deps.stopAt - started) * READ_SHARE);
     let leased: Awaited<ReturnType<StateStore['acquire']>>;
     try {
-      leased = await store.acquire(owner, this.deps.leaseUntil, this.clock());
+      const { storeSignal } = this.deps;
+      leased = await unlessAborted(
+        store.acquire(owner, this.deps.leaseUntil, this.clock(), storeSignal),
+        storeSignal,
+      );
     } catch (error) {
       // A failed run like any other (reported, counted), not a rejection that skips the metrics.
       const failure = toTaniumError(error);
@@ -292,7 +301,8 @@ class PollerRun {
 
   private async releaseLease(): Promise<void> {
     try {
-      await this.deps.store.release(this.deps.owner);
+      const { storeSignal } = this.deps;
+      await unlessAborted(this.deps.store.release(this.deps.owner, storeSignal), storeSignal);
     } catch (error) {
       this.deps.logger.warn('Could not release the poller lease; it expires on its own', {
         error: toTaniumError(error).message,

@@ -1,6 +1,11 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { awsCallError } from '../config/aws-errors.ts';
-import { isRetryableEntryCode, type PutEventsOutcome, putEventsWithRetry } from '../events/put-events.ts';
+import {
+  ABORTED_CODE,
+  isRetryableEntryCode,
+  type PutEventsOutcome,
+  putEventsWithRetry,
+} from '../events/put-events.ts';
 import { UnpublishedEntriesError } from './errors.ts';
 import type { AlertEntry, AlertPublisher, PublishOutcome } from './types.ts';
 
@@ -25,7 +30,7 @@ export class EventBridgePublisher implements AlertPublisher {
     private readonly options: { attempts?: number; baseDelayMs?: number; random?: () => number } = {},
   ) {}
 
-  async publish(entries: AlertEntry[]): Promise<PublishOutcome> {
+  async publish(entries: AlertEntry[], signal?: AbortSignal): Promise<PublishOutcome> {
     const attempts = this.options.attempts ?? PUT_EVENTS_ATTEMPTS;
     let outcome: PutEventsOutcome;
     try {
@@ -36,6 +41,7 @@ export class EventBridgePublisher implements AlertPublisher {
           attempts,
           ...(this.options.baseDelayMs === undefined ? {} : { baseDelayMs: this.options.baseDelayMs }),
           ...(this.options.random ? { random: this.options.random } : {}),
+          ...(signal ? { signal } : {}),
         },
       );
     } catch (error) {
@@ -46,17 +52,30 @@ export class EventBridgePublisher implements AlertPublisher {
     }
     const failing = outcome.errors.filter((error) => !CONTENT_CODES.has(error.code));
     if (failing.length > 0) {
-      const codes = [...new Set(failing.map((error) => error.code))].join(', ');
-      // Retried entries were sent on every call; an entry refused for good, once.
-      const retryable = failing.some((error) => isRetryableEntryCode(error.code));
-      const tries = retryable ? ` after ${outcome.calls} attempt${outcome.calls === 1 ? '' : 's'}` : '';
-      // Entries refused for good, not for their content, are refused for who sends them (access, source):
-      // the deployment's to fix.
       const notTaken = new Set(outcome.errors.map((error) => error.index));
+      const taken = entries.flatMap((_, index) => (notTaken.has(index) ? [] : [index]));
+      const tries = ` after ${outcome.calls} attempt${outcome.calls === 1 ? '' : 's'}`;
+      // Cut by the signal, an entry was not refused, only not confirmed: it may well go through next time.
+      const cut = failing.filter((error) => error.code === ABORTED_CODE);
+      const rejected = failing.filter((error) => error.code !== ABORTED_CODE);
+      if (rejected.length === 0) {
+        throw new UnpublishedEntriesError(
+          'transient',
+          `PutEvents to bus '${this.eventBusName}' stopped with ${cut.length} of ${alertEvents(entries.length)} not confirmed${tries}: ${cut[0]?.message}`,
+          taken,
+          outcome.calls,
+          { retryable: true },
+        );
+      }
+      const unconfirmed = cut.length > 0 ? `; ${cut.length} more not confirmed: ${cut[0]?.message}` : '';
+      const codes = [...new Set(rejected.map((error) => error.code))].join(', ');
+      const retryable = cut.length > 0 || rejected.some((error) => isRetryableEntryCode(error.code));
+      // Entries refused for good, not for their content, are refused for who sends them (access, source):
+      // the deployment's to fix. Retried entries were sent on every call; one refused for good, once.
       throw new UnpublishedEntriesError(
         retryable ? 'transient' : 'config',
-        `EventBridge bus '${this.eventBusName}' rejected ${failing.length} of ${alertEvents(entries.length)}${tries} (${codes}): ${failing[0]?.message}`,
-        entries.flatMap((_, index) => (notTaken.has(index) ? [] : [index])),
+        `EventBridge bus '${this.eventBusName}' rejected ${rejected.length} of ${alertEvents(entries.length)}${retryable ? tries : ''} (${codes}): ${rejected[0]?.message}${unconfirmed}`,
+        taken,
         outcome.calls,
         { retryable },
       );

@@ -13,9 +13,10 @@ export interface PollerConfig extends PollerSettings {
   /** Names the state item (`poller#<name>`): several pollers (say, with different filters) share a table. */
   pollerName: string;
   /**
-   * Seconds kept free before the Lambda deadline for the last batch and checkpoint. Of the time before
-   * them, the poller reads Tanium for the first three quarters only (READ_SHARE in poller.ts), so that
-   * what it read can still be published.
+   * Seconds kept free before the Lambda deadline for the last batch and checkpoint: a PutEvents call
+   * may run into the first half, the state calls until just before the end (runLimits in
+   * poller-handler.ts). Of the time before them, the poller reads Tanium for the first three quarters
+   * only (READ_SHARE in poller.ts), so that what it read can still be published.
    */
   reserveSeconds: number;
   /** Upper bound on one run's duration, below the Lambda timeout (0: the Lambda's remaining time). */

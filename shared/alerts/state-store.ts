@@ -158,9 +158,14 @@ export class DynamoStateStore implements StateStore {
     });
   }
 
-  async acquire(owner: string, leaseUntil: number, now: number): Promise<LeasedState | undefined> {
+  async acquire(
+    owner: string,
+    leaseUntil: number,
+    now: number,
+    signal?: AbortSignal,
+  ): Promise<LeasedState | undefined> {
     try {
-      const result = await this.documents.send(
+      const result = await this.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { id: this.key },
@@ -173,6 +178,7 @@ export class DynamoStateStore implements StateStore {
           ExpressionAttributeValues: { ':owner': owner, ':until': leaseUntil, ':now': now, ':zero': 0 },
           ReturnValues: 'ALL_NEW',
         }),
+        signal,
       );
       return toLeased(this.key, result.Attributes);
     } catch (error) {
@@ -181,7 +187,7 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
-  async save(owner: string, version: number, checkpoint: Checkpoint): Promise<number> {
+  async save(owner: string, version: number, checkpoint: Checkpoint, signal?: AbortSignal): Promise<number> {
     const next = version + 1;
     const saveId = randomUUID();
     const values: Record<string, unknown> = {
@@ -217,7 +223,7 @@ export class DynamoStateStore implements StateStore {
       }
     }
     try {
-      await this.documents.send(
+      await this.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { id: this.key },
@@ -227,6 +233,7 @@ export class DynamoStateStore implements StateStore {
           ExpressionAttributeValues: values,
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
+        signal,
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
@@ -238,9 +245,9 @@ export class DynamoStateStore implements StateStore {
     return next;
   }
 
-  async release(owner: string): Promise<void> {
+  async release(owner: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.documents.send(
+      await this.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { id: this.key },
@@ -248,10 +255,15 @@ export class DynamoStateStore implements StateStore {
           ConditionExpression: 'leaseOwner = :owner',
           ExpressionAttributeValues: { ':owner': owner, ':zero': 0 },
         }),
+        signal,
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException))
         throw awsCallError(`Unable to release the poller lease ${this.where}`, error);
     }
+  }
+
+  private send(command: UpdateCommand, signal: AbortSignal | undefined) {
+    return signal ? this.documents.send(command, { abortSignal: signal }) : this.documents.send(command);
   }
 }

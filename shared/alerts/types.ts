@@ -69,16 +69,24 @@ export interface LeasedState {
   version: number;
 }
 
-/** Persistence with a lease: at most one run holds it, and every save is fenced by owner and version. */
+/**
+ * Persistence with a lease: at most one run holds it, and every save is fenced by owner and version.
+ * `signal`, when aborted, cancels the call in flight (the invocation is about to end).
+ */
 export interface StateStore {
   /**
    * The state, or undefined while another run's lease is live. `owner` names one run, never reused (two
    * deliveries of one scheduled invocation may run at once under its request id).
    */
-  acquire(owner: string, leaseUntil: number, now: number): Promise<LeasedState | undefined>;
+  acquire(
+    owner: string,
+    leaseUntil: number,
+    now: number,
+    signal?: AbortSignal,
+  ): Promise<LeasedState | undefined>;
   /** Saves and returns the new version; throws LeaseLostError when another run took over. */
-  save(owner: string, version: number, checkpoint: Checkpoint): Promise<number>;
-  release(owner: string): Promise<void>;
+  save(owner: string, version: number, checkpoint: Checkpoint, signal?: AbortSignal): Promise<number>;
+  release(owner: string, signal?: AbortSignal): Promise<void>;
 }
 
 /** One EventBridge entry, ready for PutEvents. */
@@ -110,9 +118,11 @@ export interface AlertPublisher {
    * when some could not be published for a reason that may pass (throttling, permissions, a failed
    * call): an UnpublishedEntriesError when it knows which entries the bus took all the same, so that
    * they are not sent again. Returns the entries refused for their content, which the poller handles
-   * itself.
+   * itself. Once `signal` is aborted it sends nothing more and throws promptly, an
+   * UnpublishedEntriesError naming the entries the bus confirmed before: the others count as not
+   * published.
    */
-  publish(entries: AlertEntry[]): Promise<PublishOutcome>;
+  publish(entries: AlertEntry[], signal?: AbortSignal): Promise<PublishOutcome>;
 }
 
 /** What one run of the poller (poller.ts) works with. */
@@ -127,6 +137,16 @@ export interface PollerDeps {
   stopAt: number;
   /** Epoch ms (Date.now scale) until which the lease holds: after the hardest possible end of this run. */
   leaseUntil: number;
+  /**
+   * Aborted when PutEvents calls, and their retries, must stop so that the state can still be saved: the
+   * alerts of a call it cuts count as not published (the next run sends them again).
+   */
+  publishSignal?: AbortSignal;
+  /**
+   * Aborted shortly before the invocation ends: a state store call still running is cut, so the run
+   * ends itself (a save cut fails it) instead of running into the Lambda timeout unreported.
+   */
+  storeSignal?: AbortSignal;
   /** Wall-clock time for alert ages (first-run window, lag); Date.now by default. */
   now?: () => number;
   /** Date.now by default; the time limit is checked against it. */

@@ -1,11 +1,43 @@
-import { describe, expect, it } from 'vitest';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
-import { createPollerHandler } from '../../../shared/alerts/poller-handler.ts';
+import { createPollerHandler, runLimits } from '../../../shared/alerts/poller-handler.ts';
 import type { RunReport } from '../../../shared/alerts/types.ts';
 import { ConfigError, DeadlineError } from '../../../shared/tanium/errors.ts';
-import { failure } from '../../helpers/failure.ts';
+import { failure, taniumFailure } from '../../helpers/failure.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
-import { CapturePublisher, duplicates, FakeAlerts, silentLogger, T0 } from './fake-alerts.ts';
+import { CapturePublisher, duplicates, FakeAlerts, silentLogger, sorted, T0 } from './fake-alerts.ts';
+
+const eventBridge = mockClient(EventBridgeClient);
+
+afterEach(() => {
+  eventBridge.reset();
+  vi.useRealTimers();
+});
+
+/** PutEvents taking every entry, as the bus does when it works. */
+function acceptAll(input: { Entries?: PutEventsRequestEntry[] }) {
+  return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, i) => ({ EventId: `e-${i}` })) };
+}
+
+/** The alert ids of one PutEvents call. */
+function sentIds(call: { args: [PutEventsCommand, ...unknown[]] } | undefined): number[] {
+  return (call?.args[0].input.Entries ?? []).map(
+    (entry) => (JSON.parse(entry.Detail ?? '{}') as { id: number }).id,
+  );
+}
+
+/** Whether a promise has settled yet, and the promise to await once it has. */
+function watch<T>(promise: Promise<T>) {
+  const state = { settled: false };
+  const outcome = promise.finally(() => {
+    state.settled = true;
+  });
+  // Read later by the test; meanwhile a rejection is not unhandled.
+  outcome.catch(() => undefined);
+  return { state, outcome };
+}
 
 describe('Alert poller handler: reading the credentials', () => {
   it("fails the run in time when the credentials cannot be read before the run's budget ends", async () => {
@@ -90,5 +122,187 @@ describe('Alert poller handler: the lease', () => {
     expect(reports.map((report) => report.status).sort()).toEqual(['caught_up', 'skipped']);
     expect(publisher.ids).toHaveLength(30);
     expect(duplicates(publisher.ids)).toEqual([]);
+  });
+});
+
+describe('Alert poller handler: the run ends itself', () => {
+  it.each([
+    ['10 s', 60_000, 10, 0, { stopAt: 50_000, publishUntil: 55_000, storeUntil: 59_000 }],
+    ['1 s, the smallest', 60_000, 1, 0, { stopAt: 59_000, publishUntil: 59_500, storeUntil: 59_750 }],
+    [
+      '10 s under a 20 s run cap',
+      60_000,
+      10,
+      20,
+      { stopAt: 20_000, publishUntil: 25_000, storeUntil: 29_000 },
+    ],
+    ['10 s, more than the time left', 8_000, 10, 0, { stopAt: 0, publishUntil: 3_000, storeUntil: 7_000 }],
+  ])(
+    'cuts publishing halfway through a reserve of %s and the state calls just before the end',
+    (_case, remainingMs, reserveSeconds, maxRunSeconds, expected) => {
+      // Prepare
+      const started = 1_000_000;
+
+      // Act
+      const limits = runLimits(started, remainingMs, { reserveSeconds, maxRunSeconds });
+
+      // Assess
+      expect(limits).toEqual({
+        stopAt: started + expected.stopAt,
+        publishUntil: started + expected.publishUntil,
+        storeUntil: started + expected.storeUntil,
+      });
+    },
+  );
+
+  it.each([
+    [10, 15_000],
+    [1, 19_500],
+  ])(
+    'with a reserve of %i s, cuts a PutEvents call that does not answer at %i ms, saves what went out, and the next run sends the rest',
+    async (reserveSeconds, cutAtMs) => {
+      // Prepare: 15 alerts, two PutEvents calls; the bus takes the first and never answers the second.
+      // The clock is faked, so the cut is seen exactly at the publish limit.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      silentLogger.clear();
+      const tanium = new FakeAlerts();
+      tanium.addSteady(15, 1000, T0 - 60_000);
+      const store = new MemoryStateStore();
+      const recorded: RunReport[] = [];
+      let stalling: () => void = () => undefined;
+      const stalled = new Promise<void>((resolve) => (stalling = resolve));
+      eventBridge
+        .on(PutEventsCommand)
+        .callsFakeOnce(acceptAll)
+        .callsFake(() => {
+          stalling();
+          return new Promise(() => undefined);
+        });
+      const handler = createPollerHandler({
+        env: {
+          STATE_TABLE: 'state',
+          EVENT_BUS_NAME: 'bus',
+          POLLER_FIRST_RUN_HOURS: '1',
+          POLLER_RESERVE_SECONDS: String(reserveSeconds),
+        },
+        source: tanium,
+        store,
+        eventBridgeClient: new EventBridgeClient({ region: 'us-east-1' }),
+        logger: silentLogger,
+        metrics: { record: (report) => recorded.push(report) },
+        now: () => T0,
+      });
+
+      // Act
+      const run = watch(handler({}, lambdaContext({ remainingMs: 20_000 })));
+      await stalled;
+      await vi.advanceTimersByTimeAsync(cutAtMs - 1);
+      const settledEarly = run.state.settled;
+      await vi.advanceTimersByTimeAsync(1);
+      const error = await taniumFailure(run.outcome);
+      const leaseAfterRun = store.leaseUntil;
+      eventBridge.on(PutEventsCommand).callsFake(acceptAll);
+      const next = await handler({}, lambdaContext({ remainingMs: 20_000 }));
+
+      // Assess: not cut before the publish limit; cut then, SDK call included, and the run failed loudly
+      expect(settledEarly).toBe(false);
+      const [accepted, cut, resent] = eventBridge.commandCalls(PutEventsCommand);
+      const signal = ((cut?.args as unknown[] | undefined)?.[1] as { abortSignal?: AbortSignal } | undefined)
+        ?.abortSignal;
+      expect(signal?.aborted).toBe(true);
+      expect(error.kind).toBe('transient');
+      expect(error.message).toBe(
+        `PutEvents to bus 'bus' stopped with 5 of 5 alert events not confirmed after 1 attempt: the run's time for publishing ran out (halfway through POLLER_RESERVE_SECONDS, ${reserveSeconds} s, the rest being kept to save the state)`,
+      );
+      expect(recorded[0]).toMatchObject({ status: 'failed', published: 10, putEventsCalls: 2 });
+      expect(silentLogger.errors).toEqual(['Alert poller run failed']);
+      // The lease was released, so the next run was not skipped; it sends again only what was cut
+      expect(leaseAfterRun).toBe(0);
+      expect(next).toMatchObject({ status: 'caught_up', published: 5 });
+      expect(sentIds(resent)).toEqual(sentIds(cut));
+      expect(sorted([...sentIds(accepted), ...sentIds(resent)])).toEqual(
+        sorted(tanium.alerts.map((a) => a.id)),
+      );
+      expect(duplicates([...sentIds(accepted), ...sentIds(resent)])).toEqual([]);
+    },
+  );
+
+  it.each(['acquire', 'save'] as const)(
+    'cuts a state %s that does not answer just before the end, and fails the run with its log line and metric',
+    async (call) => {
+      // Prepare: DynamoDB never answers that call, whatever the signal says. The clock is faked.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      silentLogger.clear();
+      const tanium = new FakeAlerts();
+      tanium.addSteady(5, 1000, T0 - 60_000);
+      const store = new MemoryStateStore();
+      Object.assign(store, { [call]: () => new Promise(() => undefined) });
+      const recorded: RunReport[] = [];
+      const handler = createPollerHandler({
+        env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+        source: tanium,
+        store,
+        publisher: new CapturePublisher(),
+        logger: silentLogger,
+        metrics: { record: (report) => recorded.push(report) },
+        now: () => T0,
+      });
+
+      // Act: 20 s left, a reserve of 10 s, so the state calls stop at 19 s
+      const run = watch(handler({}, lambdaContext({ remainingMs: 20_000 })));
+      await vi.advanceTimersByTimeAsync(19_000 - 1);
+      const settledEarly = run.state.settled;
+      await vi.advanceTimersByTimeAsync(1);
+      const error = await taniumFailure(run.outcome);
+
+      // Assess
+      const reason =
+        "the run was about to time out (the poller's state calls stop just before its end, so that it is still reported)";
+      expect(settledEarly).toBe(false);
+      expect(error).toMatchObject({ kind: 'transient', message: reason });
+      expect(recorded).toEqual([
+        expect.objectContaining({
+          status: 'failed',
+          stoppedBy: 'error',
+          error: { kind: 'transient', message: reason },
+        }),
+      ]);
+      expect(silentLogger.errors).toEqual(['Alert poller run failed']);
+    },
+  );
+
+  it('cuts a lease release that does not answer just before the end, and reports the run as it went', async () => {
+    // Prepare: DynamoDB never answers the release; the clock is faked
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    silentLogger.clear();
+    const tanium = new FakeAlerts();
+    tanium.addSteady(5, 1000, T0 - 60_000);
+    const store = new MemoryStateStore();
+    store.release = () => new Promise(() => undefined);
+    const publisher = new CapturePublisher();
+    const recorded: RunReport[] = [];
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+      source: tanium,
+      store,
+      publisher,
+      logger: silentLogger,
+      metrics: { record: (report) => recorded.push(report) },
+      now: () => T0,
+    });
+
+    // Act
+    const run = watch(handler({}, lambdaContext({ remainingMs: 20_000 })));
+    await vi.advanceTimersByTimeAsync(19_000 - 1);
+    const settledEarly = run.state.settled;
+    await vi.advanceTimersByTimeAsync(1);
+    const report = await run.outcome;
+
+    // Assess: the alerts went out and were saved; only the release is given up, with a warning
+    expect(settledEarly).toBe(false);
+    expect(report).toMatchObject({ status: 'caught_up', published: 5 });
+    expect(recorded).toEqual([report]);
+    expect(publisher.ids).toHaveLength(5);
+    expect(silentLogger.warnings).toEqual(['Could not release the poller lease; it expires on its own']);
   });
 });

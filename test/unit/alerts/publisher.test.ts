@@ -221,3 +221,74 @@ describe('Alert publisher: PutEvents', () => {
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
   });
 });
+
+describe('Alert publisher: the run is running out of time', () => {
+  it('passes its signal to each PutEvents call and, aborted, names the entries the bus confirmed', async () => {
+    // Prepare: the first call takes the 1st entry and throttles the 2nd; the retry never answers
+    const stop = new AbortController();
+    let retrying: () => void = () => undefined;
+    const retried = new Promise<void>((resolve) => (retrying = resolve));
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 1,
+        Entries: [{ EventId: 'a' }, { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+      })
+      .callsFake(() => {
+        retrying();
+        return new Promise(() => undefined);
+      });
+
+    // Act
+    const attempt = publisher().publish(entries(2), stop.signal);
+    await retried;
+    stop.abort(new Error("the run's time for publishing ran out"));
+
+    // Assess: the 1st entry is published and said so; the 2nd is unknown, to be sent again, not refused
+    await expect(attempt).rejects.toMatchObject({
+      name: 'UnpublishedEntriesError',
+      kind: 'transient',
+      retryable: true,
+      accepted: [0],
+      calls: 2,
+      message: `PutEvents to bus '${BUS}' stopped with 1 of 2 alert events not confirmed after 2 attempts: the run's time for publishing ran out`,
+    });
+    // (the stub's type knows only the command; the SDK's send takes its options second)
+    const signals = eventBridge
+      .commandCalls(PutEventsCommand)
+      .map((call) => ((call.args as unknown[])[1] as { abortSignal?: AbortSignal } | undefined)?.abortSignal);
+    expect(signals).toEqual([stop.signal, stop.signal]);
+  });
+
+  it('says which entries were refused and how many were not confirmed when both happen to one batch', async () => {
+    // Prepare: the bus refuses the 1st entry for who sends it and throttles the 2nd; the retry never answers
+    const stop = new AbortController();
+    let retrying: () => void = () => undefined;
+    const retried = new Promise<void>((resolve) => (retrying = resolve));
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 2,
+        Entries: [
+          { ErrorCode: 'AccessDeniedException', ErrorMessage: 'Not allowed' },
+          { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
+        ],
+      })
+      .callsFake(() => {
+        retrying();
+        return new Promise(() => undefined);
+      });
+
+    // Act
+    const attempt = publisher().publish(entries(2), stop.signal);
+    await retried;
+    stop.abort(new Error("the run's time for publishing ran out"));
+
+    // Assess
+    await expect(attempt).rejects.toMatchObject({
+      kind: 'transient',
+      accepted: [],
+      message: `EventBridge bus '${BUS}' rejected 1 of 2 alert events after 2 attempts (AccessDeniedException): Not allowed; 1 more not confirmed: the run's time for publishing ran out`,
+    });
+  });
+});

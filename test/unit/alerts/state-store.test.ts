@@ -56,3 +56,24 @@ describe('Poller state in DynamoDB: a damaged item', () => {
     });
   });
 });
+
+describe('Poller state in DynamoDB: the invocation running out of time', () => {
+  it('passes its signal to the lease, the save and the release, so that each can be cut', async () => {
+    // Prepare
+    const store = storeHolding({ floor: NOW, recent: '[]' });
+    const stop = new AbortController();
+
+    // Act
+    const leased = await store.acquire('run-a', NOW + 60_000, NOW, stop.signal);
+    await store.save('run-a', leased!.version, { floor: NOW, recent: [] }, stop.signal);
+    await store.release('run-a', stop.signal);
+
+    // Assess (the stub's type knows only the command; the SDK's send takes its options second)
+    const options = documents.commandCalls(UpdateCommand).map((call) => (call.args as unknown[])[1]);
+    expect(options).toEqual([
+      { abortSignal: stop.signal },
+      { abortSignal: stop.signal },
+      { abortSignal: stop.signal },
+    ]);
+  });
+});
