@@ -455,6 +455,7 @@ function validateEnvironment(config: EnvironmentConfig): void {
   ) {
     problems.push('vpc.maxAzs and vpc.natGateways must be whole numbers, maxAzs at least 1');
   }
+  problems.push(...secretProblems(config.credentials));
   const kmsKeyArn = config.credentials.mode === 'import' ? config.credentials.kmsKeyArn : undefined;
   if (kmsKeyArn !== undefined && !KMS_KEY_ARN.test(kmsKeyArn)) {
     // An alias ARN synthesizes and deploys, but a grant on an alias does not cover its key: every
@@ -523,8 +524,48 @@ const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d+$/;
 const EVENT_BUS_NAME = /^[.\-_A-Za-z0-9]{1,256}$/;
 /** What SNS needs to send the subscription's confirmation: one @ with a dotted domain after it. */
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s.]+$/;
+/** Secrets Manager's rules for a secret's name. */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/**
+ * A secret's complete ARN in any partition: its name, then the hyphen and six characters Secrets Manager
+ * adds. A partial ARN (the name alone) gets a grant on that exact string, which matches no secret.
+ */
+const SECRET_COMPLETE_ARN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
 /** A KMS key's ARN in any partition (aws, aws-cn, aws-us-gov, ...): the key itself, not an alias. */
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+/**
+ * The secret's name or ARN as Secrets Manager and IAM take it. CDK takes any string: an ARN given as a
+ * name becomes the grant `secret:arn:aws:...-??????` and every action fails with AccessDenied, a name
+ * given as an ARN fails with CDK's stack trace, and a name Secrets Manager refuses fails only at deploy.
+ */
+function secretProblems(credentials: CredentialsSecretConfig): string[] {
+  const name = 'secretName' in credentials ? credentials.secretName : undefined;
+  const arn = 'secretCompleteArn' in credentials ? credentials.secretCompleteArn : undefined;
+  const problems: string[] = [];
+  if (name?.startsWith('arn:')) {
+    problems.push(
+      credentials.mode === 'import'
+        ? `credentials.secretName '${name}' is an ARN: give a complete ARN as secretCompleteArn, or the secret's name as secretName`
+        : `credentials.secretName '${name}' is an ARN: a created secret takes a name; to use an existing secret, set { mode: 'import', secretCompleteArn }`,
+    );
+  } else if (name !== undefined && !SECRET_NAME.test(name)) {
+    problems.push(
+      `credentials.secretName must be 1 to 512 letters, digits or / _ + = . @ - (Secrets Manager's rules): got '${name}'`,
+    );
+  }
+  if (arn !== undefined && !arn.startsWith('arn:') && SECRET_NAME.test(arn)) {
+    problems.push(
+      `credentials.secretCompleteArn '${arn}' is a name, not an ARN: give it as { mode: 'import', secretName: '${arn}' }`,
+    );
+  } else if (arn !== undefined && !SECRET_COMPLETE_ARN.test(arn)) {
+    problems.push(
+      `credentials.secretCompleteArn must be a secret's complete ARN (arn:<partition>:secretsmanager:<region>:<12-digit account>:secret:<name>-<6 characters>), as describe-secret prints it; for a partial ARN give the secret's name as secretName: got '${arn}'`,
+    );
+  }
+  return problems;
+}
 
 /**
  * CloudWatch's rules for a namespace: 1 to 255 of its characters, not under the reserved `AWS/`. EMF

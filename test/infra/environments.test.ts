@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { BUNDLE_SETTINGS, esbuildBuildOptions } from '../../infra/bundling.ts';
 import { cdkBundlingOptions, PROJECT_ROOT } from '../../infra/constructs/tanium-function.ts';
 import {
+  type CredentialsSecretConfig,
   ENVIRONMENT_NAMES,
   ENVIRONMENTS,
   type EnvironmentDeclaration,
@@ -26,6 +27,7 @@ import { problemsOf } from './problems.ts';
 import { cleanup, nagViolations, synthesize } from './synth.ts';
 
 const run = promisify(execFile);
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod-AbCdEf';
 
 describe('Infrastructure configuration: environments', () => {
   it('offers dev and prod', () => {
@@ -155,6 +157,80 @@ describe('Infrastructure configuration: environments', () => {
         credentials: { mode: 'import', secretName: 'tanium', kmsKeyArn },
       });
       expect(config.credentials).toEqual({ mode: 'import', secretName: 'tanium', kmsKeyArn });
+    }
+  });
+
+  it.each([
+    [
+      'an ARN given as the name of an imported secret',
+      {
+        mode: 'import',
+        secretName: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod-AbCdEf',
+      },
+      "credentials.secretName 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod-AbCdEf' is an ARN: give a complete ARN as secretCompleteArn, or the secret's name as secretName",
+    ],
+    [
+      'an ARN given as the name of a created secret',
+      { mode: 'create', secretName: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod' },
+      "credentials.secretName 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod' is an ARN: a created secret takes a name; to use an existing secret, set { mode: 'import', secretCompleteArn }",
+    ],
+    [
+      'a created name Secrets Manager refuses',
+      { mode: 'create', secretName: 'tanium prod!' },
+      "credentials.secretName must be 1 to 512 letters, digits or / _ + = . @ - (Secrets Manager's rules): got 'tanium prod!'",
+    ],
+    [
+      'a name longer than 512 characters',
+      { mode: 'import', secretName: 'a'.repeat(513) },
+      /credentials\.secretName must be 1 to 512 letters/,
+    ],
+    [
+      'a name given as the complete ARN',
+      { mode: 'import', secretCompleteArn: 'tanium/prod' },
+      "credentials.secretCompleteArn 'tanium/prod' is a name, not an ARN: give it as { mode: 'import', secretName: 'tanium/prod' }",
+    ],
+    [
+      'a partial ARN, without the suffix Secrets Manager adds',
+      {
+        mode: 'import',
+        secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod',
+      },
+      "credentials.secretCompleteArn must be a secret's complete ARN (arn:<partition>:secretsmanager:<region>:<12-digit account>:secret:<name>-<6 characters>), as describe-secret prints it; for a partial ARN give the secret's name as secretName: got 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod'",
+    ],
+    [
+      'the ARN of another service',
+      { mode: 'import', secretCompleteArn: 'arn:aws:ssm:eu-west-1:111122223333:parameter/tanium-AbCdEf' },
+      /credentials\.secretCompleteArn must be a secret's complete ARN/,
+    ],
+  ] as const)('rejects %s, saying which setting takes what', (_, credentials, message) => {
+    // Act
+    const problems = problemsOf(() =>
+      resolveEnvironment('prod', { credentials: credentials as CredentialsSecretConfig }),
+    );
+
+    // Assess
+    if (typeof message === 'string') expect(problems).toContain(message);
+    else expect(problems).toMatch(message);
+  });
+
+  it('accepts secret names and complete ARNs as Secrets Manager writes them, in any partition', () => {
+    // Prepare
+    const accepted: CredentialsSecretConfig[] = [
+      { mode: 'create', secretName: 'tanium/tr_prod+1=a.b@c-d' },
+      { mode: 'import', secretName: 'tanium/prod' },
+      {
+        mode: 'import',
+        secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod-AbCdEf',
+      },
+      {
+        mode: 'import',
+        secretCompleteArn: 'arn:aws-us-gov:secretsmanager:us-gov-west-1:111122223333:secret:tanium-a1B2c3',
+      },
+    ];
+
+    // Act and assess
+    for (const credentials of accepted) {
+      expect(resolveEnvironment('prod', { credentials }).credentials).toEqual(credentials);
     }
   });
 
@@ -510,11 +586,11 @@ describe('Infrastructure configuration: partial overrides', () => {
   it('takes a secret name given as undefined beside an imported ARN as unset, as its type allows', () => {
     // Act
     const config = resolveEnvironment('dev', {
-      credentials: { mode: 'import', secretCompleteArn: 'arn', secretName: undefined },
+      credentials: { mode: 'import', secretCompleteArn: SECRET_ARN, secretName: undefined },
     });
 
     // Assess
-    expect(config.credentials).toEqual({ mode: 'import', secretCompleteArn: 'arn' });
+    expect(config.credentials).toEqual({ mode: 'import', secretCompleteArn: SECRET_ARN });
   });
 
   it('lists every shape problem at once', () => {
