@@ -464,9 +464,19 @@ function validateEnvironment(config: EnvironmentConfig): void {
       `credentials.kmsKeyArn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), not an alias: got '${kmsKeyArn}'`,
     );
   }
+  // CDK refuses a repeated endpoint with a stack trace; mail ignores case, so 'SOC@' beside 'soc@'
+  // would be two subscriptions sending every alarm twice to one inbox.
+  const addresses = new Map<string, number>();
   for (const address of config.alarms.emailSubscriptions) {
-    if (!EMAIL.test(address))
+    const key = address.toLowerCase();
+    addresses.set(key, (addresses.get(key) ?? 0) + 1);
+    if (addresses.get(key) === 2) {
+      problems.push(
+        `alarms.emailSubscriptions: '${address}' is listed more than once (addresses are compared ignoring case)`,
+      );
+    } else if (addresses.get(key) === 1 && !EMAIL.test(address)) {
       problems.push(`alarms.emailSubscriptions: '${address}' is not an email address`);
+    }
   }
   // CloudFormation would only refuse these at deploy time, CDK's own error as a stack trace.
   if (config.account !== undefined && !ACCOUNT_ID.test(config.account)) {

@@ -242,6 +242,24 @@ describe('Infrastructure configuration: environments', () => {
     ).toThrow(/vpc.natGateways/);
   });
 
+  it('rejects an alarm e-mail listed twice, in any case, once however often it repeats', () => {
+    // Act
+    const problems = problemsOf(() =>
+      resolveEnvironment('prod', {
+        alarms: {
+          emailSubscriptions: ['soc@example.com', 'oncall@example.com', 'SOC@Example.com', 'soc@example.com'],
+        },
+      }),
+    );
+
+    // Assess
+    expect(problems).toContain(
+      "alarms.emailSubscriptions: 'SOC@Example.com' is listed more than once (addresses are compared ignoring case)",
+    );
+    expect(problems.match(/listed more than once/g)).toHaveLength(1);
+    expect(problems).not.toContain('oncall@example.com');
+  });
+
   it('rejects alarm e-mails without the alarm topic', () => {
     expect(() =>
       resolveEnvironment('dev', {
