@@ -78,7 +78,10 @@ export interface EnvironmentConfig {
   /** Account and region to deploy to; when absent the CDK CLI's defaults (the current profile) apply. */
   readonly account?: string;
   readonly region?: string;
-  /** Keep data (bucket, table, secret, logs, dead-letter queues) when the stack or a resource is deleted. */
+  /**
+   * Keep data (bucket, table, secret, logs, dead-letter queues) when the stack or a resource is deleted,
+   * but not when a failed first deploy rolls back (see removal-policy.ts).
+   */
   readonly retainData: boolean;
   readonly terminationProtection: boolean;
   readonly eventBusName: string;

@@ -1,4 +1,12 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib';
+import {
+  CfnOutput,
+  Duration,
+  type RemovalPolicy,
+  Stack,
+  type StackProps,
+  Tags,
+  Validations,
+} from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -32,6 +40,7 @@ import {
 import { acknowledgeWildcardResource } from './nag.ts';
 import { pollIntervalMinutes } from './poller-schedule.ts';
 import { pollerSettingsEnvironment } from './poller-settings.ts';
+import { dataRemovalPolicy, keptEvenOnFailedCreate } from './removal-policy.ts';
 import { serviceLimitProblems } from './service-limits.ts';
 
 /** Feature flags this stack relies on, set on the stack so they hold whatever cdk.json says. */
@@ -143,7 +152,7 @@ export class TaniumThreatResponseStack extends Stack {
     for (const [flag, value] of Object.entries(FEATURE_FLAGS)) this.node.setContext(flag, value);
     Tags.of(this).add('project', 'tanium-tr-serverless');
     Tags.of(this).add('environment', config.name);
-    const retention = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const retention = dataRemovalPolicy(config.retainData);
 
     this.bus = new events.EventBus(this, 'Bus', {
       eventBusName: config.eventBusName,
@@ -165,7 +174,8 @@ export class TaniumThreatResponseStack extends Stack {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: config.retainData,
-      removalPolicy: retention,
+      // Deletion protection refuses the delete a failed first deploy's rollback would make.
+      removalPolicy: keptEvenOnFailedCreate(config.retainData),
     });
 
     const { secret, secretId, kmsKeyArn } = this.credentialsSecret(config, retention);

@@ -1,10 +1,11 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { type Family, familyRequestPattern, unroutedRequestPattern } from '../families.ts';
 import { SOURCE_QUEUE_RETENTION_DAYS, visibilityTimeoutSeconds } from '../queue-timing.ts';
+import { dataRemovalPolicy } from '../removal-policy.ts';
 
 export interface FamilyQueueProps {
   readonly family: Family;
@@ -36,7 +37,7 @@ export class FamilyQueue extends Construct {
       props.maxBatchingWindowSeconds,
     );
     // The requests in either queue are kept alike.
-    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const removalPolicy = dataRemovalPolicy(props.retainData);
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as events from 'aws-cdk-lib/aws-events';
@@ -14,6 +14,7 @@ import { METRIC_NAMES } from '../../shared/events/metrics.ts';
 import type { AlarmConfig } from '../environments.ts';
 import { POLLER_FUNCTION } from '../families.ts';
 import { failureAlarmWindow, stoppedAlarmMinutes } from '../poller-schedule.ts';
+import { dataRemovalPolicy } from '../removal-policy.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
 /*
@@ -96,7 +97,7 @@ export class Monitoring extends Construct {
       const key = new kms.Key(this, 'AlarmTopicKey', {
         description: 'Encrypts the Tanium Threat Response alarm topic',
         enableKeyRotation: true,
-        removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+        removalPolicy: dataRemovalPolicy(props.retainData),
       });
       const stack = Stack.of(this);
       // Only for this account's alarms, as the topic policy below: the service principal alone would let

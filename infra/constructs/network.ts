@@ -1,8 +1,8 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { VpcConfig } from '../environments.ts';
+import { dataRemovalPolicy } from '../removal-policy.ts';
 
 export interface NetworkProps {
   readonly vpc: VpcConfig;
@@ -44,7 +44,7 @@ export class Network extends Construct {
     });
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
       retention: props.vpc.flowLogRetention,
-      removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy: dataRemovalPolicy(props.retainData),
     });
     this.vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup) });
 

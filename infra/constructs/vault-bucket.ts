@@ -5,6 +5,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { INCOMING_PREFIX, RESULTS_PREFIX, VAULT_PREFIX } from '../../shared/vault/constants.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
+import { dataRemovalPolicy, keptEvenOnFailedCreate } from '../removal-policy.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
 /**
@@ -46,7 +47,7 @@ export class VaultBucket extends Construct {
 
   constructor(scope: Construct, id: string, props: VaultBucketProps) {
     super(scope, id);
-    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const removalPolicy = dataRemovalPolicy(props.retainData);
     // Emptied on deletion only where data is disposable (dev); production keeps its evidence.
     const autoDeleteObjects = !props.retainData;
 
@@ -59,7 +60,9 @@ export class VaultBucket extends Construct {
       lifecycleRules: [
         { id: 'expire-access-logs', expiration: Duration.days(props.accessLogsExpirationDays) },
       ],
-      removalPolicy,
+      // S3 may deliver the vault's first access logs before a failed first deploy rolls back, and a
+      // bucket that is not empty would stop the rollback.
+      removalPolicy: keptEvenOnFailedCreate(props.retainData),
       autoDeleteObjects,
     });
 

@@ -82,7 +82,15 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
   const id = (construct: Parameters<typeof logicalId>[1]) => logicalId(s.stack, construct);
   const fnId = (name: FunctionName) => id(s.stack.functions[name]);
   const fnResource = (name: FunctionName) => s.template.toJSON().Resources[fnId(name)];
-  const retained = () => (s.config.retainData ? 'Retain' : 'Delete');
+  /**
+   * DeletionPolicy: where the environment retains data, kept on delete but deleted by a failed first
+   * deploy's rollback, unless that deletion could fail (`keptOnFailedCreate`).
+   */
+  const deletion = (keptOnFailedCreate = false) => {
+    if (!s.config.retainData) return 'Delete';
+    return keptOnFailedCreate ? 'Retain' : 'RetainExceptOnCreate';
+  };
+  const replacement = () => (s.config.retainData ? 'Retain' : 'Delete');
 
   describe('cdk-nag (AwsSolutions)', () => {
     it('reports no finding that is not acknowledged', () => {
@@ -214,8 +222,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         });
         expect(props.SqsManagedSseEnabled).toBe(true);
         expect(resources[id(queue.deadLetterQueue)].Properties.SqsManagedSseEnabled).toBe(true);
-        expect(resources[id(queue.deadLetterQueue)].DeletionPolicy).toBe(retained());
-        expect(resources[id(queue.deadLetterQueue)].UpdateReplacePolicy).toBe(retained());
+        expect(resources[id(queue.deadLetterQueue)].DeletionPolicy).toBe(deletion());
+        expect(resources[id(queue.deadLetterQueue)].UpdateReplacePolicy).toBe(replacement());
         expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * settings.timeoutSeconds);
         expect(props.VisibilityTimeout).toBe(
           visibilityTimeoutSeconds(settings.timeoutSeconds, settings.maxBatchingWindowSeconds),
@@ -276,7 +284,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(props.LoggingConfig).toEqual({ LogGroup: ref(id(fn.functionLogGroup)) });
       const logGroup = s.template.toJSON().Resources[id(fn.functionLogGroup)];
       expect(logGroup.Properties.RetentionInDays).toBe(s.config.logRetention);
-      expect(logGroup.DeletionPolicy).toBe(retained());
+      expect(logGroup.DeletionPolicy).toBe(deletion());
     });
 
     it('gives every function in the template, CDK helpers included, a log group that expires', () => {
@@ -642,9 +650,12 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
 
     it('keeps the bucket and its access logs according to the environment', () => {
       const resources = s.template.toJSON().Resources;
-      for (const bucket of [s.stack.vault.bucket, s.stack.vault.accessLogsBucket]) {
-        expect(resources[id(bucket)].DeletionPolicy).toBe(retained());
-        expect(resources[id(bucket)].UpdateReplacePolicy).toBe(retained());
+      const { bucket, accessLogsBucket } = s.stack.vault;
+      expect(resources[id(bucket)].DeletionPolicy).toBe(deletion());
+      // S3 may have delivered access logs before the rollback: a bucket not empty cannot be deleted
+      expect(resources[id(accessLogsBucket)].DeletionPolicy).toBe(deletion(true));
+      for (const each of [bucket, accessLogsBucket]) {
+        expect(resources[id(each)].UpdateReplacePolicy).toBe(replacement());
       }
       s.template.resourceCountIs('Custom::S3AutoDeleteObjects', s.config.retainData ? 0 : 2);
     });
@@ -656,7 +667,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(secret.Type).toBe('AWS::SecretsManager::Secret');
       expect(secret.Properties.SecretString).toBe('{}');
       expect(secret.Properties.GenerateSecretString).toBeUndefined();
-      expect(secret.DeletionPolicy).toBe(retained());
+      // A named secret kept by a failed first deploy would fail every retry with "already exists"
+      expect(secret.DeletionPolicy).toBe(deletion());
     });
 
     it('creates the on-demand state table with key id, TTL expiration and point-in-time recovery', () => {
@@ -669,7 +681,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         DeletionProtectionEnabled: s.config.retainData,
       });
-      expect(table.DeletionPolicy).toBe(retained());
+      // Its deletion protection would refuse a failed first deploy's rollback
+      expect(table.DeletionPolicy).toBe(deletion(true));
     });
 
     it('runs the poller on a schedule with retries and a dead-letter queue', () => {
@@ -691,8 +704,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         MessageRetentionPeriod: 1_209_600,
       });
       const dlq = s.template.toJSON().Resources[id(s.stack.pollerScheduleDlq)];
-      expect(dlq.DeletionPolicy).toBe(retained());
-      expect(dlq.UpdateReplacePolicy).toBe(retained());
+      expect(dlq.DeletionPolicy).toBe(deletion());
+      expect(dlq.UpdateReplacePolicy).toBe(replacement());
     });
 
     it("lets only this account's default schedule group assume the schedule's role", () => {

@@ -98,6 +98,14 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
       SecurityGroupIngress: Match.absent(),
     });
     s.template.resourceCountIs('AWS::EC2::FlowLog', 1);
+    // Kept as the environment's data is, but deleted when a failed first deploy rolls back
+    const [flowLog] = Object.values(s.template.findResources('AWS::EC2::FlowLog'));
+    const flowLogGroup = s.template.toJSON().Resources[flowLog!.Properties.LogGroupName.Ref];
+    expect(flowLogGroup).toMatchObject({
+      Type: 'AWS::Logs::LogGroup',
+      DeletionPolicy: 'RetainExceptOnCreate',
+      UpdateReplacePolicy: 'Retain',
+    });
   });
 
   it('grants the network interface actions inline, not through a managed policy', () => {
