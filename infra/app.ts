@@ -1,11 +1,11 @@
 import { App } from 'aws-cdk-lib';
-import { buildApp } from './build.ts';
+import { buildApp, environmentFromContext } from './build.ts';
 import { EnvironmentError } from './environments.ts';
 
-// `cdk synth -c env=prod`; cdk.json defaults to dev.
+// `cdk synth -c env=prod`, always named: see environmentFromContext.
 const app = new App();
 try {
-  buildApp(app, String(app.node.tryGetContext('env') ?? 'dev'));
+  buildApp(app, environmentFromContext(app.node.getAllContext()));
 } catch (error) {
   // A stack trace would bury the one line that says what to fix.
   if (!(error instanceof EnvironmentError)) throw error;

@@ -4,6 +4,7 @@ import { assertNoCertainClashes, nameClashes } from './environment-clashes.ts';
 import {
   ENVIRONMENTS,
   type EnvironmentDeclaration,
+  EnvironmentError,
   type EnvironmentOverrides,
   resolveEnvironment,
 } from './environments.ts';
@@ -12,6 +13,28 @@ import { TaniumThreatResponseStack } from './stack.ts';
 /** The stack name of an environment. */
 export function stackName(envName: string): string {
   return `TaniumThreatResponse-${envName}`;
+}
+
+/**
+ * The environment `-c env=<name>` names. There is none by default: a command that named none, or
+ * misspelt the key (`-c environment=prod`), would otherwise deploy dev's stack and settings (data
+ * deleted with the stack, evidence expiring) to whatever account the profile points at.
+ * @throws EnvironmentError listing the environments, and any context key that looks like a misspelt env.
+ */
+export function environmentFromContext(
+  context: Readonly<Record<string, unknown>>,
+  names: readonly string[] = Object.keys(ENVIRONMENTS),
+): string {
+  const name = context.env;
+  if (name !== undefined && name !== '') return String(name);
+  // CDK's own keys hold a ':' (`aws:cdk:...`, lookups) or start with '@' (feature flags).
+  const misspelt = Object.entries(context)
+    .filter(([key]) => /env/i.test(key) && !key.includes(':') && !key.startsWith('@'))
+    .map(([key, value]) => `-c ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  const usage = `No environment given: use -c env=<${names.join('|')}> (there is no default)`;
+  throw new EnvironmentError(
+    misspelt.length > 0 ? `${usage}; ${misspelt.join(', ')} is not read: the key is env` : usage,
+  );
 }
 
 /**

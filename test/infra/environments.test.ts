@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { environmentFromContext } from '../../infra/build.ts';
 import { BUNDLE_SETTINGS, esbuildBuildOptions } from '../../infra/bundling.ts';
 import { cdkBundlingOptions, PROJECT_ROOT } from '../../infra/constructs/tanium-function.ts';
 import {
@@ -818,6 +819,38 @@ describe('Infrastructure app entry (cdk.json)', () => {
     // A known one is synthesized into the output directory (the entry ends in app.synth())
     expect(dev.ok).toBe(true);
     expect(dev.files).toContain('TaniumThreatResponse-dev.template.json');
+  });
+
+  it('has no environment by default, so a command that names none deploys nothing', async () => {
+    // Prepare
+    const cdkJson = JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8'));
+
+    // Act: the key misspelt, as `cdk deploy -c environment=prod` gives it
+    const misspelt = await runApp({ environment: 'prod' });
+
+    // Assess
+    expect(cdkJson.context?.env).toBeUndefined();
+    expect(misspelt.ok).toBe(false);
+    expect(misspelt.stderr.trim()).toBe(
+      'No environment given: use -c env=<dev|prod> (there is no default); -c environment=prod is not read: the key is env',
+    );
+    expect(misspelt.files).toEqual([]);
+  });
+
+  it.each([
+    [{}, 'No environment given: use -c env=<dev|prod> (there is no default)'],
+    [{ env: '' }, 'No environment given: use -c env=<dev|prod> (there is no default)'],
+    [
+      // CDK's own context (its switches, lookups and feature flags) is no misspelling
+      { ENV: 'prod', envName: 7, 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:newStyleEnvironment': true },
+      'No environment given: use -c env=<dev|prod> (there is no default); -c ENV=prod, -c envName=7 is not read: the key is env',
+    ],
+  ])('refuses context %j, naming what looks like a misspelt env', (context, message) => {
+    expect(() => environmentFromContext(context)).toThrow(message);
+  });
+
+  it('takes the environment from env alone', () => {
+    expect(environmentFromContext({ env: 'prod', environment: 'dev' })).toBe('prod');
   });
 
   it('synthesizes the stack of the environment it is given, cdk-nag passing', () => {
