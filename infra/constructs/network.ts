@@ -1,3 +1,4 @@
+import { Annotations, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -42,6 +43,18 @@ export class Network extends Construct {
         },
       },
     });
+    // The environment's check compares natGateways with maxAzs; CDK makes no more gateways than the
+    // zones it finds (2 for a stack of no known region), and says nothing.
+    const zones = this.vpc.availabilityZones;
+    if (props.vpc.natGateways > zones.length) {
+      const which = zones.some((zone) => Token.isUnresolved(zone))
+        ? 'a stack of no known account and region gets 2: declare both'
+        : zones.join(', ');
+      Annotations.of(this).addWarningV2(
+        'tanium:nat-gateways',
+        `vpc.natGateways is ${props.vpc.natGateways} but the VPC has ${zones.length} availability zones (${which}): it gets ${zones.length} NAT gateways, so ${zones.length} egress addresses`,
+      );
+    }
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
       retention: props.vpc.flowLogRetention,
       removalPolicy: dataRemovalPolicy(props.retainData),

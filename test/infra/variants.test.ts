@@ -1,4 +1,5 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import type { App } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,6 +152,82 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
     // Assess
     try {
       expect(synth).toThrow(/EvidenceFunctionRole\/DefaultPolicy[\s\S]*AwsSolutions-IAM5\[Resource::\*\]/);
+    } finally {
+      removeApp(app);
+    }
+  });
+});
+
+describe('Infrastructure variant: more NAT gateways than the VPC gets zones', () => {
+  const threeGateways = { vpc: { enabled: true, maxAzs: 3, natGateways: 3 } } as const;
+  const warningAt = (app: App) => {
+    const stack = buildApp(app, 'prod', {
+      account: '111122223333',
+      region: 'eu-west-1',
+      ...threeGateways,
+    });
+    return Annotations.fromStack(stack);
+  };
+
+  it('warns when the region has fewer zones than natGateways, naming the zones and the addresses it gets', () => {
+    // Prepare: what `cdk.context.json` records for a region of two zones
+    const app = unbundledApp();
+    app.node.setContext('availability-zones:account=111122223333:region=eu-west-1', [
+      'eu-west-1a',
+      'eu-west-1b',
+    ]);
+
+    try {
+      // Act
+      const annotations = warningAt(app);
+
+      // Assess
+      annotations.hasWarning(
+        '/TaniumThreatResponse-prod/Network',
+        Match.stringLikeRegexp(
+          '^vpc.natGateways is 3 but the VPC has 2 availability zones \\(eu-west-1a, eu-west-1b\\): it gets 2 NAT gateways, so 2 egress addresses',
+        ),
+      );
+    } finally {
+      removeApp(app);
+    }
+  });
+
+  it('stays silent where the region has a zone for each gateway', () => {
+    // Prepare
+    const app = unbundledApp();
+    app.node.setContext('availability-zones:account=111122223333:region=eu-west-1', [
+      'eu-west-1a',
+      'eu-west-1b',
+      'eu-west-1c',
+    ]);
+
+    try {
+      // Act
+      const annotations = warningAt(app);
+
+      // Assess
+      annotations.hasNoWarning('*', Match.stringLikeRegexp('natGateways'));
+    } finally {
+      removeApp(app);
+    }
+  });
+
+  it('tells a stack of no known account and region, which always gets 2 zones, to declare both', () => {
+    // Prepare
+    const app = unbundledApp();
+
+    try {
+      // Act
+      const stack = buildApp(app, 'prod', threeGateways);
+
+      // Assess
+      Annotations.fromStack(stack).hasWarning(
+        '/TaniumThreatResponse-prod/Network',
+        Match.stringLikeRegexp(
+          'has 2 availability zones \\(a stack of no known account and region gets 2: declare both\\)',
+        ),
+      );
     } finally {
       removeApp(app);
     }
