@@ -13,6 +13,10 @@ export function pollIntervalMinutes(expression: string): number | string {
   if (!match) {
     return `poller.schedule must be a rate expression such as 'rate(1 minute)' or 'rate(5 minutes)' (got '${expression}'): the poller alarms are sized from its interval`;
   }
+  // The stack hands the schedule to EventBridge Scheduler exactly as written.
+  if (expression !== expression.trim()) {
+    return `poller.schedule '${expression}' has white space around it: write '${expression.trim()}'`;
+  }
   const value = Number(match[1]);
   const unit = match[2]!;
   // EventBridge Scheduler refuses 'rate(1 minutes)' and 'rate(5 minute)' at deploy time.

@@ -307,6 +307,14 @@ describe('Infrastructure configuration: environments', () => {
     [{ poller: { schedule: 'rate(1 minutes)' } }, /write 'rate\(1 minute\)' or 'rate\(<n> minutes\)'/],
     [{ poller: { schedule: 'rate(5 minute)' } }, /write 'rate\(1 minute\)'/],
     [{ poller: { schedule: 'rate(0 minutes)' } }, /is not valid/],
+    [
+      { poller: { schedule: ' rate(5 minutes)' } },
+      "poller.schedule ' rate(5 minutes)' has white space around it: write 'rate(5 minutes)'",
+    ],
+    [
+      { poller: { schedule: 'rate(1 minute)\n' } },
+      /poller.schedule 'rate\(1 minute\)\n' has white space around it/,
+    ],
     [{ poller: { schedule: 'rate(2 hours)' } }, /at least every 60 minutes/],
     [
       { poller: { schedule: 'rate(1 hour)' }, alarms: { pollerFailureThreshold: 23 } },
