@@ -1,7 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { core } from 'zod/mini';
 import * as z from 'zod/mini';
-import { MIN_SECRET_LENGTH } from '../tanium/error-text.ts';
 import { ConfigError } from '../tanium/errors.ts';
 import { isRecord } from './is-record.ts';
 import { describeIssue } from './zod-messages.ts';
@@ -21,6 +20,13 @@ export interface TaniumCredentials {
 }
 
 const optionalText = z.optional(z.nullable(z.string()));
+
+/**
+ * The shortest token or password the secret may hold. Error messages are searched for the secrets to
+ * redact them (tanium/error-text.ts), but not for shorter ones: every such run of letters in a message
+ * would be replaced.
+ */
+export const MIN_SECRET_LENGTH = 4;
 
 /** The README section that shows how to write the secret; a message about an unfilled secret points there. */
 export const CREDENTIALS_README_HEADING = 'Credentials secret';

@@ -3,6 +3,7 @@
  * server's own words where it has them, visible text of HTML pages, never a credential.
  */
 
+import { MIN_SECRET_LENGTH } from '../config/credentials.ts';
 import { isRecord } from '../config/is-record.ts';
 import { jsonOr } from '../config/json-or.ts';
 import { stripMarkup } from './html-text.ts';
@@ -87,12 +88,6 @@ export function errorBodyText(body: string, contentType: string, secrets: readon
   if (typeof parsed === 'string') return parsed;
   return jsonOr(parsed, body.trim());
 }
-
-/**
- * Shorter secrets are not searched for: every such run of letters in a message would be replaced. The
- * credentials parser refuses a token or password this short (config/credentials.ts).
- */
-export const MIN_SECRET_LENGTH = 4;
 
 /** Percent-escapes in lowercase hex, as some encoders write them. */
 function lowerHex(encoded: string): string {

@@ -52,7 +52,7 @@ function bodyAround(contentType: string, label: string, form: string, before: nu
   return Buffer.concat([body, Buffer.from(' '.repeat(Math.max(0, total - body.length)))]);
 }
 
-/** Every piece of a secret's form long enough to be recognised (MIN_SECRET_LENGTH in error-text). */
+/** Every piece of a secret's form long enough to be recognised (MIN_SECRET_LENGTH in config/credentials). */
 function pieces(form: string): string[] {
   return Array.from({ length: form.length - 3 }, (_, i) => form.slice(0, i + 4));
 }
