@@ -1,7 +1,8 @@
 /**
  * The parts of undici this client uses. undici's entry file loads everything it offers (fetch,
  * WebSocket, mocks, caches: about 530 KB in a bundle) and esbuild cannot drop what is unused; the agent
- * and the request API alone come to about 200 KB, which keeps every function under its size budget.
+ * and the request API alone come to about 290 KB (half of it llhttp's two WebAssembly builds, SIMD and
+ * the fallback undici loads only where SIMD is missing), which keeps every function under its budget.
  */
 import type { Dispatcher, Agent as UndiciAgent, buildConnector as undiciBuildConnector } from 'undici';
 import requestImpl from 'undici/lib/api/api-request.js';
