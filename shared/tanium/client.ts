@@ -73,11 +73,6 @@ export interface TaniumResponse<T = unknown> {
   headers: IncomingHttpHeaders;
   /** Which credential the successful attempt used. */
   auth: 'token' | 'session';
-  /**
-   * An API token is configured, but Tanium refused it (in this request or an earlier one of this
-   * container) and a username/password session answered instead. Only the warning log said so before.
-   */
-  tokenRefused?: true;
 }
 
 export interface TaniumStream {
@@ -233,8 +228,6 @@ export class TaniumClient {
     };
     if (body.meta !== undefined) result.meta = body.meta;
     if (body.wrapped) result.wrapped = true;
-    // A session is used while a token is configured only once Tanium refused the token (currentCredential).
-    if (credential.kind === 'session' && this.credentials.apiToken !== undefined) result.tokenRefused = true;
     return result;
   }
 
