@@ -168,7 +168,7 @@ export const getEventsSummary = defineAction({
   family: 'investigation',
   readOnly: true,
   description:
-    "Counts one type of recorder events on a connection, with the same filters as get events; above Tanium's cap the count is a lower bound and summary more_data is true (false otherwise).",
+    "Counts one type of recorder events on a connection, with the same filters as get events; above Tanium's cap the count is a lower bound, which summary more_data (additive) says (false otherwise).",
   params: {
     connection_id: connectionIdParam,
     event_type: eventType,
@@ -202,10 +202,11 @@ export const getEventsSummary = defineAction({
       throw unexpectedResponse('an event count');
     }
     const count = parsed.data.count ?? 0;
-    // Tanium stops counting at a cap and says so with has_more: the count is then a lower bound.
+    // Tanium stops counting at a cap and says so with has_more: the count is then a lower bound. The
+    // message stays the contract's exact string (1.8), so the summary carries it.
     const moreData = parsed.data.has_more === true;
     return {
-      message: moreData ? `${label}: ${count} or more (Tanium stopped counting)` : `${label}: ${count}`,
+      message: `${label}: ${count}`,
       data: [parsed.data],
       summary: { [key]: count, more_data: moreData },
     };

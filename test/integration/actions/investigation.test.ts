@@ -709,7 +709,7 @@ describe('Actions: investigation family', () => {
       expect(result.message).toBe(`Dns events count: ${expected}`);
     });
 
-    it('says the count is a lower bound, with more_data, when Tanium caps it', async () => {
+    it("marks a capped count with more_data, its message the contract's", async () => {
       // Prepare
       emulator.config.eventsCountCap = 10;
 
@@ -719,7 +719,7 @@ describe('Actions: investigation family', () => {
       // Assess
       expect(result.data).toEqual([{ count: 10, has_more: true }]);
       expect(result.summary).toEqual({ combined_events_count: 10, more_data: true });
-      expect(result.message).toBe('Combined events count: 10 or more (Tanium stopped counting)');
+      expect(result.message).toBe('Combined events count: 10');
       // More combined events than the cap exist, so 10 is indeed not the whole count.
       expect(eventsOf('combined').length).toBeGreaterThan(10);
     });
@@ -781,7 +781,7 @@ describe('Actions: investigation family', () => {
       ).toEqual([
         {
           status: 'success',
-          message: 'File events count: 0 or more (Tanium stopped counting)',
+          message: 'File events count: 0',
           data: [{ has_more: true }],
           summary: { file_events_count: 0, more_data: true },
         },
