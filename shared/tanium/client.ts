@@ -303,7 +303,18 @@ export class TaniumClient {
     if (sentWith === 'token') this.entry.tokenSession = session;
     credential = { kind: 'session', value: session };
     const lostBefore = response.afterLostAnswer === true;
-    response = await this.withRetries(request, credential, mode);
+    let replayed: RawResponse | undefined;
+    try {
+      replayed = await this.withRetries(request, credential, mode);
+    } finally {
+      // Refused as well (a permission neither has), or no answer at all: nothing says the session beats
+      // the token, and it may expire unused, so the next token refusal logs in afresh.
+      const beaten = replayed !== undefined && replayed.status !== 401 && replayed.status !== 403;
+      if (sentWith === 'token' && !beaten && this.entry.tokenSession === session) {
+        this.entry.tokenSession = undefined;
+      }
+    }
+    response = replayed;
     // An attempt before the replay got no answer: a 404 now (a DELETE) still says Tanium may have acted.
     if (lostBefore) response.afterLostAnswer = true;
     if (sentWith === 'token' && response.status !== 401 && response.status !== 403) {
@@ -314,9 +325,6 @@ export class TaniumClient {
         );
       }
       this.entry.tokenRejected = true;
-    } else if (sentWith === 'token' && this.entry.tokenSession === session) {
-      // Refused as well (a permission neither has): the next token refusal logs in afresh.
-      this.entry.tokenSession = undefined;
     }
     return { response, credential };
   }

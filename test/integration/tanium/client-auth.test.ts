@@ -231,6 +231,39 @@ describe('Tanium client: authentication', () => {
     ]);
   });
 
+  it('logs in afresh for a token refusal after the replay that opened a session got no answer', async () => {
+    // Prepare: the token is refused, the replay with the new session is never answered (every attempt
+    // reset), then that session expires unused and the token is refused again
+    const client = clientFor(emulator, { auth: 'both' });
+    const CONNS = `${TR}/conns`;
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'status', status: 401 });
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 3, kind: 'resetBeforeHeaders' });
+    const lost = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+    const firstRun = emulator.requests.map((r) => [r.path, r.credentialKind]);
+    emulator.expireAllSessions();
+    emulator.expireToken();
+    emulator.clearRequests();
+
+    // Act
+    const response = await client.request(STATUS);
+
+    // Assess
+    expect(lost.kind).toBe('transient');
+    expect(firstRun).toEqual([
+      [CONNS, 'token'],
+      [LOGIN, 'none'],
+      [CONNS, 'session'],
+      [CONNS, 'session'],
+      [CONNS, 'session'],
+    ]);
+    expect(response.auth).toBe('session');
+    expect(emulator.requests.map((r) => [r.path, r.credentialKind, r.status])).toEqual([
+      [`${TR}/status`, 'token', 401],
+      [LOGIN, 'none', 200],
+      [`${TR}/status`, 'session', 200],
+    ]);
+  });
+
   it('logs in again when the session in use expires, once for concurrent requests', async () => {
     // Prepare
     const client = clientFor(emulator, { auth: 'password' });
