@@ -10,14 +10,34 @@ export const SHOWN_VALUE_CHARS = 200;
  * (256 KB), which no longer parses or matches its correlation id.
  */
 export function shown(text: string, maxChars: number = SHOWN_VALUE_CHARS): string {
-  if (text.length <= maxChars) return text;
-  // Cut before a surrogate pair rather than through it: half a pair is not text JSON can carry as is.
-  const end = /[\uD800-\uDBFF]/.test(text.charAt(maxChars - 1)) ? maxChars - 1 : maxChars;
-  return `${text.slice(0, end)}…`;
+  return text.length <= maxChars ? text : `${wholeCharacters(text, maxChars)}…`;
+}
+
+/** `text` in at most `maxChars` characters, the `…` that marks a cut included. */
+export function cutTo(text: string, maxChars: number): string {
+  return text.length <= maxChars ? text : `${wholeCharacters(text, maxChars - 1)}…`;
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+/** Characters past the cut that decide whether it falls inside one (a long combining sequence). */
+const LOOKAHEAD = 32;
+
+/**
+ * The longest start of `text` of at most `maxUnits` UTF-16 units that ends between two characters as
+ * a reader sees them: not through a surrogate pair (which JSON cannot carry as is), a flag, an emoji
+ * sequence or a letter's accent.
+ */
+function wholeCharacters(text: string, maxUnits: number): string {
+  let end = 0;
+  for (const { index, segment } of graphemes.segment(text.slice(0, maxUnits + LOOKAHEAD))) {
+    if (index + segment.length > maxUnits) break;
+    end = index + segment.length;
+  }
+  return text.slice(0, end);
 }
 
 /** `message` followed by `sentence`, with the full stop or space between them that it needs. */
 export function withSentence(message: string, sentence: string): string {
-  const end = message === '' ? '' : /[.!?]$/.test(message) ? ' ' : '. ';
+  const end = message === '' ? '' : /[.!?…]$/.test(message) ? ' ' : '. ';
   return `${message}${end}${sentence}`;
 }

@@ -3,6 +3,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { findAction } from '../actions/table.ts';
 import type { Family } from '../actions/types.ts';
+import { withSentence } from '../config/message-text.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
@@ -326,7 +327,10 @@ function unpublished(disposition: Disposition, error: unknown): TaniumError {
       : `Nothing of it was stored: invoking again runs it again${final?.recordMayRemain ? ', once this invocation has timed out and its in-progress record has expired' : ''}`;
   return new TaniumError(
     failure.kind,
-    `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}. ${again}`,
+    withSentence(
+      `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}`,
+      again,
+    ),
     { retryable: failure.retryable, cause: error },
   );
 }

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { awsClientConfig } from '../config/aws-client-config.ts';
-import { withSentence } from '../config/message-text.ts';
+import { cutTo, withSentence } from '../config/message-text.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
@@ -179,7 +179,7 @@ export class EventBridgeResultSink implements ResultSink {
     const base: ResultDetail = {
       ...identity(detail),
       status: detail.status,
-      message: cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
+      message: cutTo(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED),
       parameter: {},
       summary: detail.summary ?? {},
       ...(detail.error ? { error: detail.error } : {}),
@@ -211,7 +211,7 @@ export class EventBridgeResultSink implements ResultSink {
    * in for it. Either way the event is marked as a replacement, which the handler logs.
    */
   private unstored(detail: ResultDetail, failure: TaniumError, replayable: boolean): EntryOutcome {
-    const notStored = `the result is larger than an EventBridge event allows and could not be stored: ${cut(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
+    const notStored = `the result is larger than an EventBridge event allows and could not be stored: ${cutTo(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
     const { dataRef: _ref, ...own } = detail;
     const failed: ResultDetail = {
       ...own,
@@ -226,7 +226,7 @@ export class EventBridgeResultSink implements ResultSink {
     const reduced = replacementOf(detail) ?? 'reduced';
     // Best first: the action's own result before a failed one; the caller's context, which it matches
     // results by, is the last thing left out.
-    const message = cut(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
+    const message = cutTo(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
     return this.firstThatFits([
       ...withoutRequest({ ...own, message }, notStored).map((event) => markReplacement(event, reduced)),
       ...[failed, ...withoutRequest(failed, 'too large for an EventBridge event')].map((event) =>
@@ -395,19 +395,12 @@ function capitalised(text: string): string {
 /** The request id and the action as far as an event stripped to fit keeps them. */
 function identity(detail: ResultDetail): { requestId: string; action: string } {
   return {
-    requestId: cut(detail.requestId, NAME_LIMIT_WHEN_STRIPPED),
-    action: cut(detail.action, NAME_LIMIT_WHEN_STRIPPED),
+    requestId: cutTo(detail.requestId, NAME_LIMIT_WHEN_STRIPPED),
+    action: cutTo(detail.action, NAME_LIMIT_WHEN_STRIPPED),
   };
 }
 
 /** `text` cut to at most `max` characters, ending in '…' when cut, never inside a surrogate pair. */
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max - 1;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return `${text.slice(0, end)}…`;
-}
 
 function abortedError(signal: AbortSignal): TaniumError {
   const reason: unknown = signal.reason;

@@ -6,6 +6,7 @@
 import { MIN_SECRET_LENGTH } from '../config/credentials.ts';
 import { isRecord } from '../config/is-record.ts';
 import { jsonOr } from '../config/json-or.ts';
+import { cutTo } from '../config/message-text.ts';
 import { stripMarkup } from './html-text.ts';
 
 const MAX_TEXT = 1000;
@@ -51,14 +52,15 @@ export function htmlToText(html: string, secrets: readonly string[] = []): strin
 
 const hasText = (text: string) => text.trim() !== '';
 
+/** An error entry's text; '' when it has none (null, `{}`, blank text fields), so it is passed over. */
 function itemText(item: unknown): string {
   if (typeof item === 'string') return item;
-  if (item && typeof item === 'object') {
-    const record = item as Record<string, unknown>;
-    for (const key of ['message', 'text', 'description']) {
-      const value = record[key];
-      if (typeof value === 'string') return value;
-    }
+  if (item === null || item === undefined) return '';
+  if (isRecord(item)) {
+    const fields = ['message', 'text', 'description'].map((key) => item[key]);
+    const texts = fields.filter((value): value is string => typeof value === 'string');
+    if (texts.length > 0) return texts.find(hasText) ?? '';
+    if (Object.keys(item).length === 0) return '';
   }
   return jsonOr(item, '(an error entry nested too deep to show)');
 }
@@ -148,8 +150,7 @@ function withoutSecrets(text: string, secrets: readonly string[]): string {
 
 /** Replaces every secret with `[redacted]` and caps the length at 1000 characters, the ellipsis included. */
 export function redact(text: string, secrets: readonly string[]): string {
-  const out = withoutSecrets(text, secrets);
-  return out.length > MAX_TEXT ? `${out.slice(0, MAX_TEXT - 1)}…` : out;
+  return cutTo(withoutSecrets(text, secrets), MAX_TEXT);
 }
 
 /**

@@ -2232,6 +2232,23 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(request).not.toHaveBeenCalled();
   });
 
+  it('starts the next sentence once when the bus error already ends with a full stop', async () => {
+    // Prepare: EventBridge's own message ends a sentence
+    eventBridge.on(PutEventsCommand).rejects(
+      Object.assign(new Error('Event bus tanium-tr does not exist.'), {
+        name: 'ResourceNotFoundException',
+      }),
+    );
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const failure = await handler(closeConnection('req-bus'), lambdaContext()).catch((error: Error) => error);
+
+    // Assess
+    expect((failure as Error).message).toMatch(/does not exist\.\)? [A-Z]/);
+    expect((failure as Error).message).not.toContain('..');
+  });
+
   it('tells a direct caller of a read-only action that invoking again runs it again', async () => {
     // Prepare
     const { handler } = buildHandler('connections');

@@ -19,6 +19,10 @@ describe('Tanium error bodies', () => {
     ],
     ['{"errors":["",{"text":"second"}]}', 'second'],
     ['{"text":"","errors":[]}', '{"text":"","errors":[]}'],
+    ['{"errors":[{}],"message":"Intel doc 9999 not found"}', 'Intel doc 9999 not found'],
+    ['{"errors":[null],"message":"Intel doc 9999 not found"}', 'Intel doc 9999 not found'],
+    ['{"errors":[{"message":"","description":"Intel doc 9999 not found"}]}', 'Intel doc 9999 not found'],
+    ['{"errors":[{"code":7}]}', '{"code":7}'],
     ['{"other":{"a":1}}', '{"other":{"a":1}}'],
     ['plain words', 'plain words'],
     ['', 'Empty response'],
@@ -72,6 +76,14 @@ describe('Tanium error bodies', () => {
     expect(redact('token token-abc123 leaked', ['token-abc123'])).toBe('token [redacted] leaked');
     expect(redact('y'.repeat(1500), [])).toHaveLength(1000);
     expect(redact('y'.repeat(1500), []).endsWith('…')).toBe(true);
+  });
+
+  it('caps the length before an emoji rather than through it', () => {
+    // Act: the 999th character would be the first half of the pair
+    const capped = redact(`${'a'.repeat(998)}😀 and more`, []);
+
+    // Assess
+    expect(capped).toBe(`${'a'.repeat(998)}…`);
   });
 
   describe('secrets in an error body', () => {
