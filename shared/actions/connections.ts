@@ -129,7 +129,7 @@ export const createConnection = defineAction({
       allowZero: true,
       max: { value: 900, message: 'Please provide a value between 0 and 900 in the wait_seconds parameter' },
       description:
-        "Seconds to wait for the connection to become connected (0: do not wait), polling every 2 s and once more at the end; the wait also ends at the function's time limit (the connections function's timeout, 120 s by default)",
+        "Seconds to wait for the connection to become connected (0: do not wait), polling every 2 s and once more at the end; the wait also ends at the function's time limit (the connections function's timeout, 120 s by default). A wait that could never read the connection list reports the state as unknown, with the reason, not as not listed",
     }),
   },
   async run(ctx, params) {
