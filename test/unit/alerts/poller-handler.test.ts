@@ -39,6 +39,36 @@ function watch<T>(promise: Promise<T>) {
   return { state, outcome };
 }
 
+/**
+ * Runs the poller handler 20 s before its invocation's end (a reserve of 10 s: state calls stop at 19 s)
+ * with the state store's `call` never answering, on a faked clock, up to that limit. `settledEarly`:
+ * whether the run had ended 1 ms before it.
+ */
+async function runWithStoreCallHanging(call: 'acquire' | 'save' | 'release') {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  silentLogger.clear();
+  const tanium = new FakeAlerts();
+  tanium.addSteady(5, 1000, T0 - 60_000);
+  const store = new MemoryStateStore();
+  Object.assign(store, { [call]: () => new Promise(() => undefined) });
+  const publisher = new CapturePublisher();
+  const recorded: RunReport[] = [];
+  const handler = createPollerHandler({
+    env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+    source: tanium,
+    store,
+    publisher,
+    logger: silentLogger,
+    metrics: { record: (report) => recorded.push(report) },
+    now: () => T0,
+  });
+  const run = watch(handler({}, lambdaContext({ remainingMs: 20_000 })));
+  await vi.advanceTimersByTimeAsync(19_000 - 1);
+  const settledEarly = run.state.settled;
+  await vi.advanceTimersByTimeAsync(1);
+  return { outcome: run.outcome, settledEarly, recorded, publisher };
+}
+
 describe('Alert poller handler: reading the credentials', () => {
   it("fails the run in time when the credentials cannot be read before the run's budget ends", async () => {
     // Prepare: Secrets Manager never answers; the run has 1 s beyond its 10 s reserve
@@ -230,30 +260,11 @@ describe('Alert poller handler: the run ends itself', () => {
   it.each(['acquire', 'save'] as const)(
     'cuts a state %s that does not answer just before the end, and fails the run with its log line and metric',
     async (call) => {
-      // Prepare: DynamoDB never answers that call, whatever the signal says. The clock is faked.
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-      silentLogger.clear();
-      const tanium = new FakeAlerts();
-      tanium.addSteady(5, 1000, T0 - 60_000);
-      const store = new MemoryStateStore();
-      Object.assign(store, { [call]: () => new Promise(() => undefined) });
-      const recorded: RunReport[] = [];
-      const handler = createPollerHandler({
-        env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
-        source: tanium,
-        store,
-        publisher: new CapturePublisher(),
-        logger: silentLogger,
-        metrics: { record: (report) => recorded.push(report) },
-        now: () => T0,
-      });
+      // Prepare: DynamoDB never answers that call, whatever the signal says (runWithStoreCallHanging)
 
-      // Act: 20 s left, a reserve of 10 s, so the state calls stop at 19 s
-      const run = watch(handler({}, lambdaContext({ remainingMs: 20_000 })));
-      await vi.advanceTimersByTimeAsync(19_000 - 1);
-      const settledEarly = run.state.settled;
-      await vi.advanceTimersByTimeAsync(1);
-      const error = await taniumFailure(run.outcome);
+      // Act
+      const { outcome, settledEarly, recorded } = await runWithStoreCallHanging(call);
+      const error = await taniumFailure(outcome);
 
       // Assess
       const reason =
@@ -272,31 +283,11 @@ describe('Alert poller handler: the run ends itself', () => {
   );
 
   it('cuts a lease release that does not answer just before the end, and reports the run as it went', async () => {
-    // Prepare: DynamoDB never answers the release; the clock is faked
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    silentLogger.clear();
-    const tanium = new FakeAlerts();
-    tanium.addSteady(5, 1000, T0 - 60_000);
-    const store = new MemoryStateStore();
-    store.release = () => new Promise(() => undefined);
-    const publisher = new CapturePublisher();
-    const recorded: RunReport[] = [];
-    const handler = createPollerHandler({
-      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
-      source: tanium,
-      store,
-      publisher,
-      logger: silentLogger,
-      metrics: { record: (report) => recorded.push(report) },
-      now: () => T0,
-    });
+    // Prepare: DynamoDB never answers the release (runWithStoreCallHanging)
 
     // Act
-    const run = watch(handler({}, lambdaContext({ remainingMs: 20_000 })));
-    await vi.advanceTimersByTimeAsync(19_000 - 1);
-    const settledEarly = run.state.settled;
-    await vi.advanceTimersByTimeAsync(1);
-    const report = await run.outcome;
+    const { outcome, settledEarly, recorded, publisher } = await runWithStoreCallHanging('release');
+    const report = await outcome;
 
     // Assess: the alerts went out and were saved; only the release is given up, with a warning
     expect(settledEarly).toBe(false);

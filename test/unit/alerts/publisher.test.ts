@@ -222,22 +222,31 @@ describe('Alert publisher: PutEvents', () => {
   });
 });
 
+/**
+ * PutEvents answers `first`, then never answers the retry; resolves once the retry was sent, when the
+ * test aborts the run's signal.
+ */
+function answerThenHang(first: { FailedEntryCount: number; Entries: object[] }): Promise<void> {
+  let retrying: () => void = () => undefined;
+  const retried = new Promise<void>((resolve) => (retrying = resolve));
+  eventBridge
+    .on(PutEventsCommand)
+    .resolvesOnce(first)
+    .callsFake(() => {
+      retrying();
+      return new Promise(() => undefined);
+    });
+  return retried;
+}
+
 describe('Alert publisher: the run is running out of time', () => {
   it('passes its signal to each PutEvents call and, aborted, names the entries the bus confirmed', async () => {
     // Prepare: the first call takes the 1st entry and throttles the 2nd; the retry never answers
     const stop = new AbortController();
-    let retrying: () => void = () => undefined;
-    const retried = new Promise<void>((resolve) => (retrying = resolve));
-    eventBridge
-      .on(PutEventsCommand)
-      .resolvesOnce({
-        FailedEntryCount: 1,
-        Entries: [{ EventId: 'a' }, { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
-      })
-      .callsFake(() => {
-        retrying();
-        return new Promise(() => undefined);
-      });
+    const retried = answerThenHang({
+      FailedEntryCount: 1,
+      Entries: [{ EventId: 'a' }, { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+    });
 
     // Act
     const attempt = publisher().publish(entries(2), stop.signal);
@@ -263,21 +272,13 @@ describe('Alert publisher: the run is running out of time', () => {
   it('says which entries were refused and how many were not confirmed when both happen to one batch', async () => {
     // Prepare: the bus refuses the 1st entry for who sends it and throttles the 2nd; the retry never answers
     const stop = new AbortController();
-    let retrying: () => void = () => undefined;
-    const retried = new Promise<void>((resolve) => (retrying = resolve));
-    eventBridge
-      .on(PutEventsCommand)
-      .resolvesOnce({
-        FailedEntryCount: 2,
-        Entries: [
-          { ErrorCode: 'AccessDeniedException', ErrorMessage: 'Not allowed' },
-          { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
-        ],
-      })
-      .callsFake(() => {
-        retrying();
-        return new Promise(() => undefined);
-      });
+    const retried = answerThenHang({
+      FailedEntryCount: 2,
+      Entries: [
+        { ErrorCode: 'AccessDeniedException', ErrorMessage: 'Not allowed' },
+        { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
+      ],
+    });
 
     // Act
     const attempt = publisher().publish(entries(2), stop.signal);
