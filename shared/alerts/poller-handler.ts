@@ -57,7 +57,7 @@ const PUBLISH_SHARE_OF_RESERVE = 0.5;
 
 /** When a run's parts must stop (epoch ms, Date.now scale). */
 export interface RunLimits {
-  /** No Tanium read or PutEvents call starts after this. */
+  /** No Tanium read or new batch of alerts starts after this (a batch's retries may). */
   stopAt: number;
   /** PutEvents calls (and their retries) still running are cut here. */
   publishUntil: number;
