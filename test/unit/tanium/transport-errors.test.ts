@@ -277,4 +277,22 @@ describe('Transport errors', () => {
       message: `Error connecting to server: tanium.example.com stopped sending the answer: nothing for 60 s (POST ${POST.path}) The request may have been processed by Tanium; check before running it again.`,
     });
   });
+
+  it('says a body that stalled before its first byte came after 0 bytes: the headers came, nothing else', () => {
+    // Prepare: the download's headers arrived, then not one byte of the body
+    const stalled = Object.assign(new Error('Body Timeout Error'), { code: 'UND_ERR_BODY_TIMEOUT' });
+    const get = {
+      ...POST,
+      method: 'GET',
+      path: '/plugin/products/threat-response/api/v1/filedownload/data/f1',
+    };
+
+    // Act
+    const error = transportError('body_stalled', stalled.code, { ...get, bytesReceived: 0 }, stalled);
+
+    // Assess
+    expect(error.message).toBe(
+      `Error connecting to server: tanium.example.com stopped sending the answer after 0 bytes: nothing for 60 s (GET ${get.path})`,
+    );
+  });
 });
