@@ -42,7 +42,7 @@ function watch<T>(promise: Promise<T>) {
 /**
  * Runs the poller handler 20 s before its invocation's end (a reserve of 10 s: state calls stop at 19 s)
  * with the state store's `call` never answering, on a faked clock, up to that limit. `settledEarly`:
- * whether the run had ended 1 ms before it.
+ * whether the run had ended 1 ms before it; `hungWith`: the last argument the hanging call was given.
  */
 async function runWithStoreCallHanging(call: 'acquire' | 'save' | 'release') {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
@@ -50,7 +50,13 @@ async function runWithStoreCallHanging(call: 'acquire' | 'save' | 'release') {
   const tanium = new FakeAlerts();
   tanium.addSteady(5, 1000, T0 - 60_000);
   const store = new MemoryStateStore();
-  Object.assign(store, { [call]: () => new Promise(() => undefined) });
+  let hungWith: unknown;
+  Object.assign(store, {
+    [call]: (...args: unknown[]) => {
+      hungWith = args.at(-1);
+      return new Promise(() => undefined);
+    },
+  });
   const publisher = new CapturePublisher();
   const recorded: RunReport[] = [];
   const handler = createPollerHandler({
@@ -66,7 +72,7 @@ async function runWithStoreCallHanging(call: 'acquire' | 'save' | 'release') {
   await vi.advanceTimersByTimeAsync(19_000 - 1);
   const settledEarly = run.state.settled;
   await vi.advanceTimersByTimeAsync(1);
-  return { outcome: run.outcome, settledEarly, recorded, publisher };
+  return { outcome: run.outcome, settledEarly, recorded, publisher, hungWith: () => hungWith };
 }
 
 describe('Alert poller handler: reading the credentials', () => {
@@ -86,6 +92,43 @@ describe('Alert poller handler: reading the credentials', () => {
     const error = await failure(handler({}, lambdaContext({ remainingMs: 11_000 })));
 
     // Assess: a retryable failure that says why, not a bare Lambda timeout; nothing published
+    expect(error).toBeInstanceOf(DeadlineError);
+    expect(error.message).toBe("The Tanium credentials could not be read before the invocation's deadline");
+    expect(publisher.calls).toBe(0);
+  });
+
+  it("gives up on credentials that come after the run's stop time, leaving the reserve to the state calls", async () => {
+    // Prepare: 20 s left and a 10 s reserve, so the run stops at 10 s; Secrets Manager takes 12 s (the
+    // faked clock moves on while it is read), then answers
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const publisher = new CapturePublisher();
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' },
+      credentials: () => {
+        vi.setSystemTime(Date.now() + 12_000);
+        return new Promise((resolve) =>
+          setTimeout(
+            () =>
+              resolve({
+                baseUrl: 'https://tanium.invalid',
+                apiToken: 'token-1',
+                verifyServerCert: true,
+                timeoutSeconds: 10,
+              }),
+            50,
+          ),
+        );
+      },
+      store: new MemoryStateStore(),
+      publisher,
+      logger: silentLogger,
+      metrics: { record() {} },
+    });
+
+    // Act
+    const error = await failure(handler({}, lambdaContext({ remainingMs: 20_000 })));
+
+    // Assess: no run starts in the reserve, which is kept for publishing and saving what was read
     expect(error).toBeInstanceOf(DeadlineError);
     expect(error.message).toBe("The Tanium credentials could not be read before the invocation's deadline");
     expect(publisher.calls).toBe(0);
@@ -279,6 +322,23 @@ describe('Alert poller handler: the run ends itself', () => {
         }),
       ]);
       expect(silentLogger.errors).toEqual(['Alert poller run failed']);
+    },
+  );
+
+  it.each(['acquire', 'save', 'release'] as const)(
+    'hands the state %s its signal, so that the cut cancels the DynamoDB call and not only the wait for it',
+    async (call) => {
+      // Prepare: DynamoDB never answers that call (runWithStoreCallHanging)
+
+      // Act
+      const { outcome, hungWith } = await runWithStoreCallHanging(call);
+      await outcome.catch(() => undefined);
+
+      // Assess: the call in flight got the signal the cut aborted; a request left running could land after
+      // the run was reported
+      const signal = hungWith();
+      expect(signal).toBeInstanceOf(AbortSignal);
+      expect((signal as AbortSignal).aborted).toBe(true);
     },
   );
 
