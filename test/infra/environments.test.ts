@@ -243,6 +243,17 @@ describe('Infrastructure configuration: environments', () => {
     ).toThrow(/vpc.natGateways/);
   });
 
+  it('says an alarm e-mail is not an address once, however often it is listed', () => {
+    // Act
+    const problems = problemsOf(() =>
+      resolveEnvironment('prod', { alarms: { emailSubscriptions: ['soc', 'soc', 'soc'] } }),
+    );
+
+    // Assess
+    expect(problems.match(/'soc' is not an email address/g)).toHaveLength(1);
+    expect(problems.match(/'soc' is listed more than once/g)).toHaveLength(1);
+  });
+
   it('rejects an alarm e-mail listed twice, in any case, once however often it repeats', () => {
     // Act
     const problems = problemsOf(() =>
@@ -855,6 +866,17 @@ describe('Infrastructure app entry (cdk.json)', () => {
     ],
   ])('refuses context %j, naming what looks like a misspelt env', (context, message) => {
     expect(() => environmentFromContext(context)).toThrow(message);
+  });
+
+  it('takes no lookup that cdk.context.json keeps for a misspelt env, whatever it looked up', () => {
+    // Prepare: a lookup's key names what it looked up, here a parameter with "environment" in its name
+    const context = { 'ssm:account=111122223333:parameterName=/tanium/environment:region=eu-west-1': 'prod' };
+
+    // Act
+    const refusal = () => environmentFromContext(context);
+
+    // Assess: the whole message, so that a key wrongly named as a misspelling would show
+    expect(refusal).toThrow(/^No environment given: use -c env=<dev\|prod> \(there is no default\)$/);
   });
 
   it('takes the environment from env alone', () => {
