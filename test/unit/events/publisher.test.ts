@@ -404,6 +404,26 @@ describe('Result publishing', () => {
     },
   );
 
+  it('says why a failed result too large for an event was left out when the vault refuses it, and nothing of success', async () => {
+    // Prepare: a failed result whose data alone is too big for an event
+    const failure = refused();
+    const big = detail({
+      status: 'failed',
+      message: 'Connection created but not active',
+      data: ['z'.repeat(MAX_ENTRY_BYTES)],
+    });
+
+    // Act
+    const returned = await sinkWhoseVaultFails(failure).publish(big);
+
+    // Assess
+    expect(returned).toMatchObject({ status: 'failed', data: [] });
+    expect(returned.message).toBe(
+      `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+    );
+    expect(publishedDetails(eventBridge)).toEqual([returned]);
+  });
+
   it('keeps a failed stand-in for an unserialisable result marked as failed when it is reduced too', async () => {
     // Prepare: Tanium's answer nests too deep to serialise, and the request's parameter is huge
     let deep: unknown = 1;
