@@ -29,7 +29,7 @@ export function environmentFromContext(
   if (name !== undefined && name !== '') return String(name);
   // CDK's own keys hold a ':' (`aws:cdk:...`, lookups) or start with '@' (feature flags).
   const misspelt = Object.entries(context)
-    .filter(([key]) => /env/i.test(key) && !key.includes(':') && !key.startsWith('@'))
+    .filter(([key]) => key !== 'env' && /env/i.test(key) && !key.includes(':') && !key.startsWith('@'))
     .map(([key, value]) => `-c ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
   const usage = `No environment given: use -c env=<${names.join('|')}> (there is no default)`;
   throw new EnvironmentError(
