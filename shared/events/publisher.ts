@@ -213,10 +213,15 @@ export class EventBridgeResultSink implements ResultSink {
   private unstored(detail: ResultDetail, failure: TaniumError, replayable: boolean): EntryOutcome {
     const notStored = `the result is larger than an EventBridge event allows and could not be stored: ${cutTo(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
     const { dataRef: _ref, ...own } = detail;
+    // An action that failed keeps its own reason first: the caller must still learn why it failed.
+    const message =
+      detail.status === 'success'
+        ? succeeded(capitalised(notStored), detail, replayable)
+        : withSentence(cutTo(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED), capitalised(notStored));
     const failed: ResultDetail = {
       ...own,
       status: 'failed',
-      message: succeeded(capitalised(notStored), detail, replayable),
+      message,
       data: [],
       summary: {},
       // A caller resends what is retryable: with no record to replay, that could run a mutation twice.
@@ -226,9 +231,11 @@ export class EventBridgeResultSink implements ResultSink {
     const reduced = replacementOf(detail) ?? 'reduced';
     // Best first: the action's own result before a failed one; the caller's context, which it matches
     // results by, is the last thing left out.
-    const message = cutTo(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED);
     return this.firstThatFits([
-      ...withoutRequest({ ...own, message }, notStored).map((event) => markReplacement(event, reduced)),
+      ...withoutRequest(
+        { ...own, message: cutTo(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED) },
+        notStored,
+      ).map((event) => markReplacement(event, reduced)),
       ...[failed, ...withoutRequest(failed, 'too large for an EventBridge event')].map((event) =>
         markReplacement(event, 'failed'),
       ),

@@ -404,7 +404,7 @@ describe('Result publishing', () => {
     },
   );
 
-  it('says why a failed result too large for an event was left out when the vault refuses it, and nothing of success', async () => {
+  it('keeps the reason a result failed, and says why it was left out, when the vault refuses it too large', async () => {
     // Prepare: a failed result whose data alone is too big for an event
     const failure = refused();
     const big = detail({
@@ -419,7 +419,7 @@ describe('Result publishing', () => {
     // Assess
     expect(returned).toMatchObject({ status: 'failed', data: [] });
     expect(returned.message).toBe(
-      `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+      `Connection created but not active. The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
     );
     expect(publishedDetails(eventBridge)).toEqual([returned]);
   });
