@@ -213,11 +213,16 @@ export class EventBridgeResultSink implements ResultSink {
   private unstored(detail: ResultDetail, failure: TaniumError, replayable: boolean): EntryOutcome {
     const notStored = `the result is larger than an EventBridge event allows and could not be stored: ${cutTo(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
     const { dataRef: _ref, ...own } = detail;
-    // An action that failed keeps its own reason first: the caller must still learn why it failed.
+    // An action that failed keeps its own reason and error kind: the caller must still learn why it
+    // failed, and a playbook branches on the kind. Its reason comes first, cut to leave room for the rest.
+    const stored = capitalised(notStored);
+    const ownFailure = detail.status === 'success' ? undefined : detail.error;
+    const room = MESSAGE_LIMIT_WHEN_STRIPPED - stored.length - 2;
     const message =
       detail.status === 'success'
-        ? succeeded(capitalised(notStored), detail, replayable)
-        : withSentence(cutTo(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED), capitalised(notStored));
+        ? succeeded(stored, detail, replayable)
+        : cutTo(withSentence(cutTo(detail.message, Math.max(1, room)), stored), MESSAGE_LIMIT_WHEN_STRIPPED);
+    const error = ownFailure ?? failure.info;
     const failed: ResultDetail = {
       ...own,
       status: 'failed',
@@ -225,7 +230,7 @@ export class EventBridgeResultSink implements ResultSink {
       data: [],
       summary: {},
       // A caller resends what is retryable: with no record to replay, that could run a mutation twice.
-      error: replayable ? failure.info : { ...failure.info, retryable: false },
+      error: replayable ? error : { ...error, retryable: false },
     };
     // A failed stand-in already (a result that could not be serialised) stays one, reduced or not.
     const reduced = replacementOf(detail) ?? 'reduced';
@@ -406,8 +411,6 @@ function identity(detail: ResultDetail): { requestId: string; action: string } {
     action: cutTo(detail.action, NAME_LIMIT_WHEN_STRIPPED),
   };
 }
-
-/** `text` cut to at most `max` characters, ending in '…' when cut, never inside a surrogate pair. */
 
 function abortedError(signal: AbortSignal): TaniumError {
   const reason: unknown = signal.reason;

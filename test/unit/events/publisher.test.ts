@@ -410,6 +410,32 @@ describe('Result publishing', () => {
     const big = detail({
       status: 'failed',
       message: 'Connection created but not active',
+      error: { kind: 'connection', retryable: false },
+      data: ['z'.repeat(MAX_ENTRY_BYTES)],
+    });
+
+    // Act
+    const returned = await sinkWhoseVaultFails(failure).publish(big);
+
+    // Assess: the action's own error kind, which a playbook branches on, not the vault's
+    expect(returned).toMatchObject({
+      status: 'failed',
+      data: [],
+      error: { kind: 'connection', retryable: false },
+    });
+    expect(returned.message).toBe(
+      `Connection created but not active. The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
+    );
+    expect(publishedDetails(eventBridge)).toEqual([returned]);
+  });
+
+  it('keeps the message of a failed result the vault refuses within the stripped limit, its reason first', async () => {
+    // Prepare: a long failure message and data too big for an event
+    const failure = refused();
+    const big = detail({
+      status: 'failed',
+      message: `Permission denied (HTTP 403): ${'w'.repeat(3000)}`,
+      error: { kind: 'permission', retryable: false },
       data: ['z'.repeat(MAX_ENTRY_BYTES)],
     });
 
@@ -417,11 +443,9 @@ describe('Result publishing', () => {
     const returned = await sinkWhoseVaultFails(failure).publish(big);
 
     // Assess
-    expect(returned).toMatchObject({ status: 'failed', data: [] });
-    expect(returned.message).toBe(
-      `Connection created but not active. The result is larger than an EventBridge event allows and could not be stored: ${failure.message}`,
-    );
-    expect(publishedDetails(eventBridge)).toEqual([returned]);
+    expect(returned.message.length).toBeLessThanOrEqual(2048);
+    expect(returned.message).toMatch(/^Permission denied \(HTTP 403\): w+… The result is larger than/);
+    expect(returned.error).toEqual({ kind: 'permission', retryable: false });
   });
 
   it('keeps a failed stand-in for an unserialisable result marked as failed when it is reduced too', async () => {
