@@ -25,13 +25,19 @@ const LOOKAHEAD = 32;
 /**
  * The longest start of `text` of at most `maxUnits` UTF-16 units that ends between two characters as
  * a reader sees them: not through a surrogate pair (which JSON cannot carry as is), a flag, an emoji
- * sequence or a letter's accent.
+ * sequence or a letter's accent. No ellipsis is added.
  */
-function wholeCharacters(text: string, maxUnits: number): string {
+export function wholeCharacters(text: string, maxUnits: number): string {
+  if (text.length <= maxUnits) return text;
   let end = 0;
   for (const { index, segment } of graphemes.segment(text.slice(0, maxUnits + LOOKAHEAD))) {
     if (index + segment.length > maxUnits) break;
     end = index + segment.length;
+  }
+  // One character longer than the whole limit (a letter under hundreds of marks, a run of flags): cut
+  // it between code points rather than keep nothing of the text.
+  if (end === 0 && maxUnits > 0) {
+    end = /[\uD800-\uDBFF]/.test(text.charAt(maxUnits - 1)) ? maxUnits - 1 : maxUnits;
   }
   return text.slice(0, end);
 }

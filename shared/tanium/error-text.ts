@@ -6,7 +6,7 @@
 import { MIN_SECRET_LENGTH } from '../config/credentials.ts';
 import { isRecord } from '../config/is-record.ts';
 import { jsonOr } from '../config/json-or.ts';
-import { cutTo } from '../config/message-text.ts';
+import { cutTo, wholeCharacters } from '../config/message-text.ts';
 import { stripMarkup } from './html-text.ts';
 
 const MAX_TEXT = 1000;
@@ -47,15 +47,22 @@ export function htmlToText(html: string, secrets: readonly string[] = []): strin
     .replace(/\s+/g, ' ')
     .trim();
   const collapsed = secrets.map((secret) => secret.replace(/\s+/g, ' '));
-  return withoutSecrets(text, [...secrets, ...collapsed]).slice(0, MAX_HTML_TEXT);
+  return wholeCharacters(withoutSecrets(text, [...secrets, ...collapsed]), MAX_HTML_TEXT);
 }
 
 const hasText = (text: string) => text.trim() !== '';
 
 /** An error entry's text; '' when it has none (null, `{}`, blank text fields), so it is passed over. */
-function itemText(item: unknown): string {
+function itemText(item: unknown, nested = false): string {
   if (typeof item === 'string') return item;
   if (item === null || item === undefined) return '';
+  // A list of lists is read one level down; deeper, it is shown as JSON (or marked, if too deep for it).
+  if (Array.isArray(item) && !nested) {
+    return item
+      .map((inner) => itemText(inner, true))
+      .filter(hasText)
+      .join('; ');
+  }
   if (isRecord(item)) {
     const fields = ['message', 'text', 'description'].map((key) => item[key]);
     const texts = fields.filter((value): value is string => typeof value === 'string');
@@ -81,7 +88,12 @@ export function errorBodyText(body: string, contentType: string, secrets: readon
     // and the result would otherwise end with nothing after "Data from server:".
     const candidates = [
       typeof record.text === 'string' ? record.text : '',
-      Array.isArray(record.errors) ? record.errors.map(itemText).filter(hasText).join('; ') : '',
+      Array.isArray(record.errors)
+        ? record.errors
+            .map((entry) => itemText(entry))
+            .filter(hasText)
+            .join('; ')
+        : '',
       typeof record.message === 'string' ? record.message : '',
     ];
     const text = candidates.find(hasText);

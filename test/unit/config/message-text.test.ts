@@ -41,6 +41,20 @@ describe('Message text: caller text echoed', () => {
     expect(cut).toBe(expected);
   });
 
+  it.each([
+    ['a letter under hundreds of marks', `x${'\u0336'.repeat(400)} rest`, 200, `x${'\u0336'.repeat(199)}…`],
+    ['a run of flags', '🇫🇷🇩🇪🇮🇹', 3, '\uD83C\uDDEB…'],
+  ])(
+    'keeps what fits of %s longer than the whole limit, between code points',
+    (_what, text, max, expected) => {
+      // Act
+      const cut = shown(text, max);
+
+      // Assess
+      expect(cut).toBe(expected);
+    },
+  );
+
   it('cuts to a total length, the ellipsis included, and only text longer than it', () => {
     // Prepare
     const exact = 'x'.repeat(10);

@@ -23,6 +23,8 @@ describe('Tanium error bodies', () => {
     ['{"errors":[null],"message":"Intel doc 9999 not found"}', 'Intel doc 9999 not found'],
     ['{"errors":[{"message":"","description":"Intel doc 9999 not found"}]}', 'Intel doc 9999 not found'],
     ['{"errors":[{"code":7}]}', '{"code":7}'],
+    ['{"errors":[[],["  "],[{"message":"inner"}]],"message":"outer"}', 'inner'],
+    ['{"errors":[[],[]],"message":"outer"}', 'outer'],
     ['{"other":{"a":1}}', '{"other":{"a":1}}'],
     ['plain words', 'plain words'],
     ['', 'Empty response'],
@@ -76,6 +78,14 @@ describe('Tanium error bodies', () => {
     expect(redact('token token-abc123 leaked', ['token-abc123'])).toBe('token [redacted] leaked');
     expect(redact('y'.repeat(1500), [])).toHaveLength(1000);
     expect(redact('y'.repeat(1500), []).endsWith('…')).toBe(true);
+  });
+
+  it('cuts the visible text of an HTML page before an emoji rather than through it', () => {
+    // Act: the 300th character would be the first half of the pair
+    const text = htmlToText(`<html><body>${'a'.repeat(299)}😀 tail</body></html>`);
+
+    // Assess
+    expect(text).toBe('a'.repeat(299));
   });
 
   it('caps the length before an emoji rather than through it', () => {
