@@ -300,18 +300,26 @@ export class TaniumClient {
       throw response.afterLostAnswer && error instanceof LoginError ? error.afterLost() : error;
     }
     const sentWith = credential.kind;
-    if (sentWith === 'token') this.entry.tokenSession = session;
+    if (sentWith === 'token') {
+      if (this.entry.tokenSession !== session) this.entry.tokenSessionReplays = 0;
+      this.entry.tokenSession = session;
+      this.entry.tokenSessionReplays += 1;
+    }
     credential = { kind: 'session', value: session };
     const lostBefore = response.afterLostAnswer === true;
     let replayed: RawResponse | undefined;
     try {
       replayed = await this.withRetries(request, credential, mode);
     } finally {
-      // Refused as well (a permission neither has), or no answer at all: nothing says the session beats
-      // the token, and it may expire unused, so the next token refusal logs in afresh.
-      const beaten = replayed !== undefined && replayed.status !== 401 && replayed.status !== 403;
-      if (sentWith === 'token' && !beaten && this.entry.tokenSession === session) {
-        this.entry.tokenSession = undefined;
+      // Once no replay with it is left and none beat the token (all refused as well, a permission
+      // neither has, or unanswered), nothing says the session beats the token, and it may expire
+      // unused: the next token refusal logs in afresh.
+      if (sentWith === 'token' && this.entry.tokenSession === session) {
+        this.entry.tokenSessionReplays -= 1;
+        const beaten = replayed !== undefined && replayed.status !== 401 && replayed.status !== 403;
+        if (this.entry.tokenSessionReplays === 0 && !beaten && !this.entry.tokenRejected) {
+          this.entry.tokenSession = undefined;
+        }
       }
     }
     response = replayed;

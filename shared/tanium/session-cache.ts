@@ -12,6 +12,8 @@ export interface SessionEntry {
    * 401 says nothing the login did not already answer, even when it was sent after that login.
    */
   tokenSession?: string;
+  /** Replays with `tokenSession` still running: it is given up only once none is left to beat the token. */
+  tokenSessionReplays: number;
   /** The login in flight, so concurrent requests share one login. */
   login?: Promise<string>;
   /** The latest sessions issued here (see MAX_REMEMBERED_SESSIONS), so messages can redact them. */
@@ -40,7 +42,7 @@ const entries = new Map<string, SessionEntry>();
 export function sessionEntry(fingerprint: string): SessionEntry {
   let entry = entries.get(fingerprint);
   if (!entry) {
-    entry = { tokenRejected: false, issued: new Set() };
+    entry = { tokenRejected: false, tokenSessionReplays: 0, issued: new Set() };
     entries.set(fingerprint, entry);
   }
   return entry;

@@ -264,6 +264,29 @@ describe('Tanium client: authentication', () => {
     ]);
   });
 
+  it('keeps the token session for refusals while another replay with it runs, though one got no answer', async () => {
+    // Prepare: two requests refused with the token share one login; the first's replay is never answered,
+    // the second's is slow
+    const client = clientFor(emulator, { auth: 'both' });
+    const CONNS = `${TR}/conns`;
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'status', status: 401 });
+    emulator.faults.add({ method: 'GET', path: CONNS, times: 3, kind: 'resetBeforeHeaders' });
+    emulator.faults.add({ method: 'GET', path: STATUS.path, times: 1, kind: 'status', status: 401 });
+    emulator.faults.add({ method: 'GET', path: STATUS.path, times: 1, kind: 'delay', ms: 3000 });
+    const lost = taniumFailure(client.request({ method: 'GET', path: CONNS }));
+    const slow = client.request(STATUS);
+    await lost;
+    emulator.faults.add({ method: 'GET', path: `${TR}/snapshot`, times: 1, kind: 'status', status: 401 });
+
+    // Act: refused with the token while the slow replay still runs
+    const later = await client.request({ method: 'GET', path: `${TR}/snapshot` });
+    await slow;
+
+    // Assess: it replays with the one session, no second login
+    expect(later.auth).toBe('session');
+    expect(emulator.requestCount({ path: LOGIN })).toBe(1);
+  });
+
   it('logs in again when the session in use expires, once for concurrent requests', async () => {
     // Prepare
     const client = clientFor(emulator, { auth: 'password' });
