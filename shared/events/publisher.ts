@@ -61,6 +61,8 @@ export const MAX_HOLD_MS = 25;
 /** Attempts for an entry PutEvents reports as failed (the SDK retries thrown errors itself). */
 export const PUBLISH_ATTEMPTS = 4;
 const MESSAGE_LIMIT_WHEN_STRIPPED = 2048;
+/** Characters of the vault's error a stand-in message keeps, so that the action's own words still fit. */
+const STORE_ERROR_CHARS = 512;
 /**
  * Characters of the request id and the action kept in an event stripped to fit. A request id is at most
  * 256 characters when validated; an unknown action's name is whatever the sender wrote.
@@ -211,36 +213,32 @@ export class EventBridgeResultSink implements ResultSink {
    * in for it. Either way the event is marked as a replacement, which the handler logs.
    */
   private unstored(detail: ResultDetail, failure: TaniumError, replayable: boolean): EntryOutcome {
-    const notStored = `the result is larger than an EventBridge event allows and could not be stored: ${cutTo(failure.message, MESSAGE_LIMIT_WHEN_STRIPPED)}`;
-    const { dataRef: _ref, ...own } = detail;
+    const notStored = `the result is larger than an EventBridge event allows and could not be stored: ${cutTo(failure.message, STORE_ERROR_CHARS)}`;
+    // A caller resends what is retryable: with no record to replay, that could run a mutation twice.
+    const resendable = (error: ResultDetail['error']) =>
+      error === undefined || replayable ? error : { ...error, retryable: false };
+    const { dataRef: _ref, error: ownError, ...rest } = detail;
+    const own: ResultDetail = { ...rest, ...(ownError ? { error: resendable(ownError) } : {}) };
     // An action that failed keeps its own reason and error kind: the caller must still learn why it
-    // failed, and a playbook branches on the kind. Its reason comes first, cut to leave room for the rest.
+    // failed, and a playbook branches on the kind.
     const stored = capitalised(notStored);
-    const ownFailure = detail.status === 'success' ? undefined : detail.error;
-    const room = MESSAGE_LIMIT_WHEN_STRIPPED - stored.length - 2;
-    const message =
-      detail.status === 'success'
-        ? succeeded(stored, detail, replayable)
-        : cutTo(withSentence(cutTo(detail.message, Math.max(1, room)), stored), MESSAGE_LIMIT_WHEN_STRIPPED);
-    const error = ownFailure ?? failure.info;
     const failed: ResultDetail = {
       ...own,
       status: 'failed',
-      message,
+      message:
+        detail.status === 'success'
+          ? succeeded(stored, detail, replayable)
+          : followedBy(detail.message, stored),
       data: [],
       summary: {},
-      // A caller resends what is retryable: with no record to replay, that could run a mutation twice.
-      error: replayable ? error : { ...error, retryable: false },
+      error: resendable(detail.status === 'success' ? failure.info : (ownError ?? failure.info)),
     };
     // A failed stand-in already (a result that could not be serialised) stays one, reduced or not.
     const reduced = replacementOf(detail) ?? 'reduced';
     // Best first: the action's own result before a failed one; the caller's context, which it matches
     // results by, is the last thing left out.
     return this.firstThatFits([
-      ...withoutRequest(
-        { ...own, message: cutTo(detail.message, MESSAGE_LIMIT_WHEN_STRIPPED) },
-        notStored,
-      ).map((event) => markReplacement(event, reduced)),
+      ...withoutRequest(own, notStored).map((event) => markReplacement(event, reduced)),
       ...[failed, ...withoutRequest(failed, 'too large for an EventBridge event')].map((event) =>
         markReplacement(event, 'failed'),
       ),
@@ -389,15 +387,24 @@ function succeeded(message: string, detail: ResultDetail, replayable: boolean): 
 /** `detail` without the request's `parameter`, then without its `context` too; `why` ends the message. */
 function withoutRequest(detail: ResultDetail, why: string): ResultDetail[] {
   return [
-    { ...detail, message: withSentence(detail.message, `Its parameter is left out: ${why}`), parameter: {} },
+    { ...detail, message: followedBy(detail.message, `Its parameter is left out: ${why}`), parameter: {} },
     {
       ...detail,
       ...identity(detail),
-      message: withSentence(detail.message, `Its parameter and context are left out: ${why}`),
+      message: followedBy(detail.message, `Its parameter and context are left out: ${why}`),
       parameter: {},
       context: {},
     },
   ];
+}
+
+/**
+ * `message` and then `sentence` in at most MESSAGE_LIMIT_WHEN_STRIPPED characters: `message` is cut to
+ * leave the sentence its room, as the sentence says why the event is not the whole result.
+ */
+function followedBy(message: string, sentence: string): string {
+  const room = Math.max(1, MESSAGE_LIMIT_WHEN_STRIPPED - sentence.length - 2);
+  return cutTo(withSentence(cutTo(message, room), sentence), MESSAGE_LIMIT_WHEN_STRIPPED);
 }
 
 function capitalised(text: string): string {

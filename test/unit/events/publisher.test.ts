@@ -448,6 +448,77 @@ describe('Result publishing', () => {
     expect(returned.error).toEqual({ kind: 'permission', retryable: false });
   });
 
+  it.each([
+    [
+      'a failed result, the vault saying much',
+      detail({
+        status: 'failed',
+        message: 'Permission denied (HTTP 403)',
+        error: { kind: 'permission', retryable: false },
+        data: ['z'.repeat(MAX_ENTRY_BYTES)],
+      }),
+      new VaultError(`AccessDenied: ${'v'.repeat(3000)}`),
+      true,
+      /^Permission denied \(HTTP 403\)\. The result is larger than/,
+    ],
+    [
+      'a successful mutation no record keeps, the vault saying much',
+      detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }),
+      new VaultError(`AccessDenied: ${'v'.repeat(3000)}`),
+      false,
+      /The action itself succeeded, but its result could not be recorded: sending the request again may run it again$/,
+    ],
+    [
+      'a long failure with a huge parameter',
+      detail({
+        status: 'failed',
+        message: `Connection not active: ${'w'.repeat(2100)}`,
+        error: { kind: 'connection', retryable: false },
+        parameter: { connection_id: 'p'.repeat(MAX_ENTRY_BYTES) },
+      }),
+      refused(),
+      true,
+      /^Connection not active: w+… Its parameter is left out: the result is larger than/,
+    ],
+  ])(
+    'keeps the message of %s within the stripped limit, with its own words and why it is not whole',
+    async (_what, big, failure, replayable, shape) => {
+      // Act
+      const returned = await sinkWhoseVaultFails(failure).publish(big, { replayable });
+
+      // Assess
+      expect(returned.message.length).toBeLessThanOrEqual(2048);
+      expect(returned.message).toMatch(shape);
+    },
+  );
+
+  it('does not call a failed, unrecorded request retryable, whichever part of it was too large', async () => {
+    // Prepare: a transient failure of a mutation whose record could not be completed
+    const failedWith = (overrides: Partial<ResultDetail>) =>
+      detail({
+        status: 'failed',
+        message: 'Tanium answered 503',
+        error: { kind: 'transient', retryable: true },
+        ...overrides,
+      });
+
+    // Act
+    const hugeData = await sinkWhoseVaultFails(refused()).publish(
+      failedWith({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }),
+      {
+        replayable: false,
+      },
+    );
+    const hugeParameter = await sinkWhoseVaultFails(refused()).publish(
+      failedWith({ parameter: { connection_id: 'p'.repeat(MAX_ENTRY_BYTES) } }),
+      { replayable: false },
+    );
+
+    // Assess
+    expect(hugeData.error).toEqual({ kind: 'transient', retryable: false });
+    expect(hugeParameter.error).toEqual({ kind: 'transient', retryable: false });
+  });
+
   it('keeps a failed stand-in for an unserialisable result marked as failed when it is reduced too', async () => {
     // Prepare: Tanium's answer nests too deep to serialise, and the request's parameter is huge
     let deep: unknown = 1;
