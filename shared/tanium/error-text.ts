@@ -51,15 +51,17 @@ export function htmlToText(html: string, secrets: readonly string[] = []): strin
 }
 
 const hasText = (text: string) => text.trim() !== '';
+const MAX_ENTRY_DEPTH = 3;
 
 /** An error entry's text; '' when it has none (null, `{}`, blank text fields), so it is passed over. */
-function itemText(item: unknown, nested = false): string {
+function itemText(item: unknown, depth = 0): string {
   if (typeof item === 'string') return item;
   if (item === null || item === undefined) return '';
-  // A list of lists is read one level down; deeper, it is shown as JSON (or marked, if too deep for it).
-  if (Array.isArray(item) && !nested) {
+  // Lists in the list are read a few levels down; deeper, an entry is shown as JSON (or marked, if too
+  // deep for that), which also bounds the recursion on a body nested thousands deep.
+  if (Array.isArray(item) && depth < MAX_ENTRY_DEPTH) {
     return item
-      .map((inner) => itemText(inner, true))
+      .map((inner) => itemText(inner, depth + 1))
       .filter(hasText)
       .join('; ');
   }

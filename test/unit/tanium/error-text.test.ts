@@ -25,6 +25,8 @@ describe('Tanium error bodies', () => {
     ['{"errors":[{"code":7}]}', '{"code":7}'],
     ['{"errors":[[],["  "],[{"message":"inner"}]],"message":"outer"}', 'inner'],
     ['{"errors":[[],[]],"message":"outer"}', 'outer'],
+    ['{"errors":[[[]]],"message":"outer"}', 'outer'],
+    ['{"errors":[[[{"message":"deep"}]]],"message":"outer"}', 'deep'],
     ['{"other":{"a":1}}', '{"other":{"a":1}}'],
     ['plain words', 'plain words'],
     ['', 'Empty response'],
