@@ -25,7 +25,13 @@ import {
   retryAfterMs,
 } from './retry-policy.ts';
 import { API_V2, MAX_URL_CHARS } from './routes.ts';
-import { rememberSession, type SessionEntry, sessionEntry } from './session-cache.ts';
+import {
+  rememberSession,
+  type SessionEntry,
+  sessionEntry,
+  tokenReplayEnded,
+  tokenReplayStarted,
+} from './session-cache.ts';
 import {
   classifyTransportError,
   neverSent,
@@ -300,40 +306,24 @@ export class TaniumClient {
       throw response.afterLostAnswer && error instanceof LoginError ? error.afterLost() : error;
     }
     const sentWith = credential.kind;
-    if (sentWith === 'token') {
-      if (this.entry.tokenSession !== session) this.entry.tokenSessionReplays = 0;
-      this.entry.tokenSession = session;
-      this.entry.tokenSessionReplays += 1;
-    }
+    if (sentWith === 'token') tokenReplayStarted(this.entry, session);
     credential = { kind: 'session', value: session };
     const lostBefore = response.afterLostAnswer === true;
     let replayed: RawResponse | undefined;
     try {
       replayed = await this.withRetries(request, credential, mode);
     } finally {
-      // Once no replay with it is left and none beat the token (all refused as well, a permission
-      // neither has, or unanswered), nothing says the session beats the token, and it may expire
-      // unused: the next token refusal logs in afresh.
-      if (sentWith === 'token' && this.entry.tokenSession === session) {
-        this.entry.tokenSessionReplays -= 1;
-        const beaten = replayed !== undefined && replayed.status !== 401 && replayed.status !== 403;
-        if (this.entry.tokenSessionReplays === 0 && !beaten && !this.entry.tokenRejected) {
-          this.entry.tokenSession = undefined;
-        }
+      // The session worked where the token did not (expired, IP not trusted): stop sending the token.
+      const beaten = replayed !== undefined && replayed.status !== 401 && replayed.status !== 403;
+      if (sentWith === 'token' && tokenReplayEnded(this.entry, session, beaten)) {
+        this.logger.warn(
+          'The Tanium API token was rejected; this container now uses a username/password session',
+        );
       }
     }
     response = replayed;
     // An attempt before the replay got no answer: a 404 now (a DELETE) still says Tanium may have acted.
     if (lostBefore) response.afterLostAnswer = true;
-    if (sentWith === 'token' && response.status !== 401 && response.status !== 403) {
-      // The session worked where the token did not (expired, IP not trusted): stop sending the token.
-      if (!this.entry.tokenRejected) {
-        this.logger.warn(
-          'The Tanium API token was rejected; this container now uses a username/password session',
-        );
-      }
-      this.entry.tokenRejected = true;
-    }
     return { response, credential };
   }
 

@@ -7,12 +7,13 @@ export interface SessionEntry {
   /** Set once a fresh session succeeded where the token got 401/403: the token is not sent again. */
   tokenRejected: boolean;
   /**
-   * The session a login opened (or a request took) because Tanium refused the token, until its replay
-   * is refused too. A request sent with the token meanwhile uses it rather than logging in again: its
-   * 401 says nothing the login did not already answer, even when it was sent after that login.
+   * The session a login opened (or a request took) because Tanium refused the token, while replays with
+   * it run and, after them, if one beat the token. A request sent with the token meanwhile uses it
+   * rather than logging in again: its 401 says nothing the login did not already answer, even when it
+   * was sent after that login.
    */
   tokenSession?: string;
-  /** Replays with `tokenSession` still running: it is given up only once none is left to beat the token. */
+  /** Replays with `tokenSession` still running (tokenReplayStarted, tokenReplayEnded). */
   tokenSessionReplays: number;
   /** The login in flight, so concurrent requests share one login. */
   login?: Promise<string>;
@@ -26,6 +27,29 @@ export interface SessionEntry {
  * the set, and the cost of redacting every error body, for the container's whole life.
  */
 export const MAX_REMEMBERED_SESSIONS = 8;
+
+/** A request refused with the token replays with `session`, which token refusals then share. */
+export function tokenReplayStarted(entry: SessionEntry, session: string): void {
+  if (entry.tokenSession !== session) entry.tokenSessionReplays = 0;
+  entry.tokenSession = session;
+  entry.tokenSessionReplays += 1;
+}
+
+/**
+ * A replay with `session` for a token refusal ended; `beaten`: it got past the 401/403 the token got.
+ * Once none is left running and none beat the token (all refused as well, a permission neither has, or
+ * unanswered), nothing says the session beats the token, and it may expire unused: the next refusal
+ * logs in afresh. Returns true when this replay is the one that sets the token aside.
+ */
+export function tokenReplayEnded(entry: SessionEntry, session: string, beaten: boolean): boolean {
+  if (entry.tokenSession === session) {
+    entry.tokenSessionReplays -= 1;
+    if (entry.tokenSessionReplays === 0 && !beaten && !entry.tokenRejected) entry.tokenSession = undefined;
+  }
+  if (!beaten || entry.tokenRejected) return false;
+  entry.tokenRejected = true;
+  return true;
+}
 
 /** Records a session issued by a login, forgetting the oldest beyond MAX_REMEMBERED_SESSIONS. */
 export function rememberSession(entry: SessionEntry, session: string): void {
