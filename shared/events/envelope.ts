@@ -70,10 +70,19 @@ const MAX_INVOCATION_RECORDS = 2;
 /** A UTF-16 surrogate without its other half: such a string has no UTF-8 form (S3 keys, the results). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/**
+ * Whether a request gives no `requestId`. Blank counts as none, as for a parameter (tanium-api.md 1.9): a
+ * bridge that writes an unset field as "" or " " would otherwise key every such request on one id, and a
+ * mutating request would replay another's stored result instead of running.
+ */
+function noRequestId(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+}
+
 /** An id given by a wrapper (an event id, a Lambda request id) when it could be a `requestId`. */
 export function usableId(value: unknown): string | undefined {
   return typeof value === 'string' &&
-    value.length > 0 &&
+    value.trim() !== '' &&
     value.length <= MAX_REQUEST_ID_LENGTH &&
     !LONE_SURROGATE.test(value)
     ? value
@@ -87,7 +96,6 @@ const requestSchema = z.strictObject({
   requestId: z.optional(
     z.nullable(
       z.string().check(
-        z.minLength(1),
         z.maxLength(MAX_REQUEST_ID_LENGTH),
         z.refine((value) => !LONE_SURROGATE.test(value), 'must be well-formed text (no lone surrogate)'),
       ),
@@ -168,7 +176,7 @@ export function keyedBody(body: string, messageId: string): string | undefined {
     return body;
   }
   const { request, wrapperId } = locateRequest(payload);
-  if (wrapperId !== undefined || !isRecord(request) || (request.requestId ?? null) !== null) return body;
+  if (wrapperId !== undefined || !isRecord(request) || !noRequestId(request.requestId)) return body;
   // Refused whatever its key, and too deep to serialise again (JSON.stringify would overflow the stack).
   if (nestedDeeperThan(request, MAX_REQUEST_DEPTH)) return body;
   request.requestId = messageId;
@@ -201,7 +209,9 @@ function parseBareRequest(payload: unknown, fallbackId: string): ParsedRequest {
       `${INVALID}it nests objects or lists more than ${MAX_REQUEST_DEPTH} levels deep`,
     );
   }
-  const parsed = requestSchema.safeParse(payload);
+  const parsed = requestSchema.safeParse(
+    noRequestId(payload.requestId) ? { ...payload, requestId: undefined } : payload,
+  );
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => describeRequestIssue(issue, payload));
     return reject(payload, fallbackId, `${INVALID}${problems.join('; ')}`);

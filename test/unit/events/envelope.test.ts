@@ -38,6 +38,34 @@ describe('Request envelope', () => {
     });
   });
 
+  it.each([
+    ['empty', ''],
+    ['blank', ' \t\n'],
+  ])('treats a requestId that is %s as none, so such requests are not all keyed on one id', (_, requestId) => {
+    // Act
+    const parsed = parseRequest({ action: 'close connection', parameters: {}, requestId }, 'msg-1');
+    const bridged = parseMessageBody(
+      JSON.stringify(eventBridgeEvent({ action: 'close connection', requestId }, { id: 'ev-1' })),
+      'msg-2',
+    );
+
+    // Assess
+    expect(parsed).toEqual({
+      ok: true,
+      request: { action: 'close connection', parameters: {}, requestId: 'msg-1' },
+    });
+    expect(bridged.ok && bridged.request.requestId).toBe('ev-1');
+  });
+
+  it('keys a refused request with a blank requestId on the fallback id', () => {
+    // Act
+    const parsed = parseRequest({ action: 'close connection', parameters: [], requestId: '  ' }, 'msg-1');
+
+    // Assess
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.rejected.requestId).toBe('msg-1');
+  });
+
   it('unwraps an EventBridge event and keys it on the event id', () => {
     // Act
     const parsed = parseMessageBody(
@@ -276,6 +304,7 @@ describe('Request envelope: the key a moved message keeps (keyedBody)', () => {
   it.each([
     ['a request without requestId', request],
     ['a request whose requestId is null', { ...request, requestId: null }],
+    ['a request whose requestId is blank', { ...request, requestId: ' ' }],
     ['a bus event whose id cannot be a key', eventBridgeEvent(request, { id: '' })],
   ])('gives %s the message id it ran under, so a new message id does not change its key', (_, body) => {
     const moved = keyedBody(JSON.stringify(body), 'dlq-message-1');
