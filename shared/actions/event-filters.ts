@@ -21,13 +21,16 @@ export const OPERATORS = [
 export const filterParams = {
   fields: list('fields', {
     description: 'Comma list of event fields to filter on (parallel to operators and values)',
+    paired: true,
   }),
   operators: list('operators', {
     values: OPERATORS,
     description: `Comma list of operators, one per field: ${OPERATORS.join(', ')}`,
+    paired: true,
   }),
   values: list('values', {
     description: 'Comma list of values, one per field (isempty/isnull still need a placeholder)',
+    paired: true,
   }),
   filter_type: enumeration('filter_type', ['any', 'all'] as const, {
     default: 'all',

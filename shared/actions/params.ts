@@ -280,6 +280,11 @@ interface ListOptions {
   emptyMessage?: string;
   /** The items go into a Tanium request URL: bounded together as one value (`urlValueProblem`). */
   inUrl?: UrlPlacement;
+  /**
+   * Items pair up by position with another list's (the event filters): an array item holding a comma is
+   * refused instead of split, which would shift every later pair onto another field.
+   */
+  paired?: boolean;
 }
 
 /** A comma-separated list (also accepts a JSON array of strings). Absent -> undefined. */
@@ -297,6 +302,12 @@ export function list(name: string, options: ListOptions): Param<string[] | undef
     else if (Array.isArray(value) && value.every((item) => typeof item === 'string')) {
       // An item can never hold a comma (tanium-api.md 1.9): Tanium splits the joined list on it, so an
       // array item 'a,b' is two items here too, and de-duplication and counts see what Tanium will.
+      const withComma = options.paired ? value.find((item) => item.includes(',')) : undefined;
+      if (withComma !== undefined) {
+        return fail(
+          `Please provide items without commas in the '${name}' parameter (got '${shown(withComma)}')`,
+        );
+      }
       items = value.flatMap(splitList);
     } else return fail(stringMessage(name));
     if (options.dedupe) items = [...new Set(items)];

@@ -611,7 +611,11 @@ describe('Actions: investigation family', () => {
       ],
       [
         { fields: ['cmdline'], operators: ['co'], values: ['a,b'] },
-        "Parameters 'fields', 'operators' and 'values' must have the same number of items (got 1, 1, 2)",
+        "Please provide items without commas in the 'values' parameter (got 'a,b')",
+      ],
+      [
+        { fields: ['cmdline', 'user_name'], operators: ['co', 'eq'], values: ['whoami,bob'] },
+        "Please provide items without commas in the 'values' parameter (got 'whoami,bob')",
       ],
       [
         { fields: 'pid', operators: 'like', values: '1' },

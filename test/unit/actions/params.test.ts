@@ -48,6 +48,21 @@ describe('comma-list parameters', () => {
     });
   });
 
+  it('refuses an array item holding a comma in a list whose items pair up by position', () => {
+    // Split, 'cmd.exe /c a,b' would be two values: the counts would no longer match, or with one value
+    // short elsewhere every later value would pair with another field.
+    const paired = { values: list('values', { description: 'Filter values', paired: true }) };
+
+    expect(parseParams(paired, { values: ['whoami', 'cmd.exe /c a,b'] })).toEqual({
+      ok: false,
+      message: "Please provide items without commas in the 'values' parameter (got 'cmd.exe /c a,b')",
+    });
+    expect(parseParams(paired, { values: 'whoami,bob' })).toEqual({
+      ok: true,
+      value: { values: ['whoami', 'bob'] },
+    });
+  });
+
   it('refuses an array with an item that is not a string', () => {
     expect(parseParams(shape, { values: ['a', 1] })).toEqual({
       ok: false,
