@@ -2,10 +2,10 @@
  * How long a family queue keeps and hides its records, and how long a request can keep failing before
  * its last attempt: plain numbers, shared by the queue construct and the environment checks.
  */
+import { SOURCE_QUEUE_RETENTION_DAYS } from '../shared/config/retention.ts';
 import { backoffSeconds } from '../shared/events/redelivery-backoff.ts';
 
-/** How long a family queue keeps a message (SQS's default); its dead-letter queue keeps one 14 days. */
-export const SOURCE_QUEUE_RETENTION_DAYS = 4;
+export { SOURCE_QUEUE_RETENTION_DAYS };
 
 /**
  * The share of the retention period a request's retries may take. The rest is for waiting in a backlog

@@ -3,6 +3,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEAD_LETTER_RETENTION_DAYS } from '../../shared/config/retention.ts';
 import { type Family, familyRequestPattern, unroutedRequestPattern } from '../families.ts';
 import { SOURCE_QUEUE_RETENTION_DAYS, visibilityTimeoutSeconds } from '../queue-timing.ts';
 import { dataRemovalPolicy } from '../removal-policy.ts';
@@ -41,7 +42,7 @@ export class FamilyQueue extends Construct {
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.days(DEAD_LETTER_RETENTION_DAYS),
       removalPolicy,
     });
     this.queue = new sqs.Queue(this, 'Queue', {

@@ -9,6 +9,7 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 
@@ -19,6 +20,7 @@ const IN_PROGRESS_EXPIRY_ATTR = 'in_progress_expiration';
 const DATA_ATTR = 'data';
 const VALIDATION_ATTR = 'validation';
 const IN_PROGRESS = 'INPROGRESS';
+const COMPLETED = 'COMPLETED';
 /** A token of the put that wrote the in-progress record (see `_putRecord`). */
 const CLAIM_ATTR = 'claim';
 
@@ -35,7 +37,15 @@ function existingRecord(item: Record<string, unknown>): IdempotencyRecord {
 }
 
 /**
- * Powertools' DynamoDB persistence, knowing its own records: two changes.
+ * Whether `existing` is the completed record `record`'s request will replay: same parameters (the payload
+ * hash), so not a reused requestId that Powertools is about to refuse.
+ */
+function isReplayOf(existing: IdempotencyRecord, record: IdempotencyRecord): boolean {
+  return existing.getStatus() === COMPLETED && existing.payloadHash === record.payloadHash;
+}
+
+/**
+ * Powertools' DynamoDB persistence, knowing its own records: three changes.
  *
  * A put tells its own record from another delivery's. The SDK resends a put whose answer was lost (a
  * timeout, a reset), and the resend fails its condition against the record the first one wrote. Powertools
@@ -49,6 +59,8 @@ function existingRecord(item: Record<string, unknown>): IdempotencyRecord {
  * it pending and thaws later. By then a redelivery may have completed the record (erasing it would let a
  * later duplicate call Tanium again) or be running under its own in-progress record (erasing that would
  * let a duplicate run beside it).
+ *
+ * A completed record found by a replay is extended (`#extend`).
  */
 export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
   readonly #client: DynamoDBClient;
@@ -110,6 +122,7 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
         existing.inProgressExpiryTimestamp === record.inProgressExpiryTimestamp;
       // Not ours: as Powertools does, with the record found, so that it needs no second read.
       if (!ours) {
+        if (existing && isReplayOf(existing, record)) await this.#extend(record);
         throw new IdempotencyItemAlreadyExistsError(
           `Failed to put record for already existing idempotency key: ${record.idempotencyKey}`,
           existing,
@@ -126,6 +139,32 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
       );
     }
     this.#written.set(record.idempotencyKey, expiry);
+  }
+
+  /**
+   * Gives a completed record that is about to be replayed the life of a new one. Its request came back,
+   * maybe from a DLQ redrive that gave it a new message to live in: that message, and any redrive of it,
+   * must still find the record, however long ago the action ran. Best effort: the replay is right either
+   * way, and a record that could not be extended keeps the life it had.
+   */
+  async #extend(record: IdempotencyRecord): Promise<void> {
+    try {
+      await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#tableName,
+          Key: this.getKey(record.idempotencyKey),
+          UpdateExpression: 'SET #expiry = :expiry',
+          ConditionExpression: '#status = :completed AND #expiry < :expiry',
+          ExpressionAttributeNames: { '#status': STATUS_ATTR, '#expiry': EXPIRY_ATTR },
+          ExpressionAttributeValues: {
+            ':completed': { S: COMPLETED },
+            ':expiry': { N: String(record.expiryTimestamp) },
+          },
+        }),
+      );
+    } catch {
+      // Already extended by a later delivery, completed anew, or the table failing: nothing to do.
+    }
   }
 
   protected override async _updateRecord(record: IdempotencyRecord): Promise<void> {

@@ -6,6 +6,7 @@ import * as z from 'zod/mini';
 import { findAction } from '../actions/table.ts';
 import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
+import { IDEMPOTENCY_RECORD_DAYS } from '../config/retention.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { UNKNOWN_OUTCOME_SUFFIX } from '../tanium/transport-errors.ts';
 import { OwnRecordsPersistence } from './idempotency-store.ts';
@@ -67,7 +68,7 @@ function replayedOutcome(record: unknown, key: IdempotencyKey): StoredOutcome {
   try {
     const stored = record as Partial<{ json: unknown; gzip: unknown; result: unknown }>;
     if (stored?.result !== undefined) {
-      // Written before outcomes were kept as text (records live 14 days): the outcome itself.
+      // Written before outcomes were kept as text (records then lived 14 days): the outcome itself.
       parsed = stored;
     } else {
       const text =
@@ -176,11 +177,8 @@ function boundedRun<T>(start: (hooks: RunHooks) => Promise<T>, saveBy: number | 
   return Promise.race([work, gaveUp]).finally(() => clearTimeout(timer));
 }
 
-/**
- * A redelivery that arrives after its DLQ redrive must still find the record, so records live as long as
- * the dead-letter queue keeps messages (14 days).
- */
-export const IDEMPOTENCY_EXPIRES_SECONDS = 14 * 24 * 3600;
+/** How long a record lives (see IDEMPOTENCY_RECORD_DAYS), the TTL Powertools writes. */
+export const IDEMPOTENCY_EXPIRES_SECONDS = IDEMPOTENCY_RECORD_DAYS * 24 * 3600;
 
 /** Thrown out of the idempotent function so Powertools deletes the in-progress record instead of storing it. */
 class RetryableOutcome extends Error {

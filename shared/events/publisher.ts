@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { cutTo, withSentence } from '../config/message-text.ts';
+import { IDEMPOTENCY_RECORD_DAYS } from '../config/retention.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
@@ -368,7 +369,7 @@ interface EntryOutcome {
 /**
  * `message` and what the failed stand-in for a successful result adds: a caller told only "failed"
  * might send the request again under a new id and run a mutation twice. The same id replays a mutating
- * action's stored result for the records' 14 days, unless none could be recorded (`replayable` false).
+ * action's stored result while its record lives, unless none could be recorded (`replayable` false).
  */
 function succeeded(message: string, detail: ResultDetail, replayable: boolean): string {
   if (detail.status !== 'success') return message;
@@ -380,7 +381,7 @@ function succeeded(message: string, detail: ResultDetail, replayable: boolean): 
   }
   return withSentence(
     message,
-    `The action itself succeeded: send the request again, with the same parameters and "requestId": ${JSON.stringify(detail.requestId)}, for its result (a mutating action is not run again within 14 days)`,
+    `The action itself succeeded: send the request again, with the same parameters and "requestId": ${JSON.stringify(detail.requestId)}, for its result (a mutating action is not run again within ${IDEMPOTENCY_RECORD_DAYS} days)`,
   );
 }
 

@@ -6,6 +6,11 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import {
+  DEAD_LETTER_RETENTION_DAYS,
+  IDEMPOTENCY_RECORD_DAYS,
+  SOURCE_QUEUE_RETENTION_DAYS,
+} from '../../../shared/config/retention.ts';
 import { idempotencyKeyPrefix } from '../../../shared/config/state-keys.ts';
 import {
   createIdempotentExecutor,
@@ -579,5 +584,80 @@ describe('Idempotency records in DynamoDB: what a record keeps', () => {
     expect((error as Error).message).toMatch(
       /^Request req-late-delete ran 'close connection' before, but its stored result cannot be read \(.+\)\. The request may have been processed by Tanium; check before running it again\.$/,
     );
+  });
+});
+
+describe('Idempotency records in DynamoDB: how long a record lives', () => {
+  const executor = () =>
+    createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client: table.client() });
+  const DAY = 86_400;
+
+  /** The `expiration` (epoch seconds) of the table's only record. */
+  async function expiration(): Promise<number> {
+    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+    expect(Items).toHaveLength(1);
+    return Number(Items[0]?.expiration?.N);
+  }
+
+  it('outlives every message that could still run its request: a DLQ message redriven on its last day', async () => {
+    // Act
+    const now = Date.now() / 1000;
+    await executor().execute(
+      KEY,
+      async () => outcome('success', 'closed'),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+
+    // Assess: the DLQ keeps a message 14 days, and a redrive gives it up to 4 more in the family queue
+    expect(await expiration()).toBeGreaterThan(
+      now + (DEAD_LETTER_RETENTION_DAYS + SOURCE_QUEUE_RETENTION_DAYS) * DAY,
+    );
+  });
+
+  it('is extended by a replay, so a request sent round the DLQ again still finds it', async () => {
+    // Prepare: a record completed 20 days ago, one day from its end
+    await executor().execute(
+      KEY,
+      async () => outcome('success', 'closed'),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+    const nearItsEnd = Math.floor(Date.now() / 1000) + DAY;
+    await setOnTheRecord({ expiration: { N: String(nearItsEnd) } });
+
+    // Act
+    const action = vi.fn(async () => outcome('success', 'closed again'));
+    const replay = await executor().execute(KEY, action, lambdaContext(), Date.now() + 30_000);
+
+    // Assess
+    expect(action).not.toHaveBeenCalled();
+    expect(replay).toMatchObject({ replayed: true, outcome: { result: { message: 'closed' } } });
+    expect(await expiration()).toBeGreaterThan(nearItsEnd + (IDEMPOTENCY_RECORD_DAYS - 2) * DAY);
+  });
+
+  it('is not extended by a reused requestId with other parameters, which is refused', async () => {
+    // Prepare
+    await executor().execute(
+      KEY,
+      async () => outcome('success', 'closed'),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+    const nearItsEnd = Math.floor(Date.now() / 1000) + DAY;
+    await setOnTheRecord({ expiration: { N: String(nearItsEnd) } });
+
+    // Act
+    const other = { ...KEY, parameters: { connection_id: 'c-2' } };
+    const refused = executor().execute(
+      other,
+      async () => outcome('success', 'other'),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+
+    // Assess
+    await expect(refused).rejects.toThrow('was already used for');
+    expect(await expiration()).toBe(nearItsEnd);
   });
 });

@@ -256,7 +256,7 @@ describe('Result publishing', () => {
     expect(published).toMatchObject({
       requestId: 'req-1',
       status: 'failed',
-      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again within 14 days)`,
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again within 21 days)`,
       error: failure.info,
       data: [],
       summary: {},
@@ -349,7 +349,7 @@ describe('Result publishing', () => {
       requestId: 'req-1',
       action: `${'a'.repeat(255)}…`,
       status: 'failed',
-      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again within 14 days). Its parameter and context are left out: too large for an EventBridge event`,
+      message: `The result is larger than an EventBridge event allows and could not be stored: ${failure.message}. The action itself succeeded: send the request again, with the same parameters and "requestId": "req-1", for its result (a mutating action is not run again within 21 days). Its parameter and context are left out: too large for an EventBridge event`,
       parameter: {},
       context: {},
       error: failure.info,
