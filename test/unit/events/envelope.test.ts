@@ -41,21 +41,24 @@ describe('Request envelope', () => {
   it.each([
     ['empty', ''],
     ['blank', ' \t\n'],
-  ])('treats a requestId that is %s as none, so such requests are not all keyed on one id', (_, requestId) => {
-    // Act
-    const parsed = parseRequest({ action: 'close connection', parameters: {}, requestId }, 'msg-1');
-    const bridged = parseMessageBody(
-      JSON.stringify(eventBridgeEvent({ action: 'close connection', requestId }, { id: 'ev-1' })),
-      'msg-2',
-    );
+  ])(
+    'treats a requestId that is %s as none, so such requests are not all keyed on one id',
+    (_, requestId) => {
+      // Act
+      const parsed = parseRequest({ action: 'close connection', parameters: {}, requestId }, 'msg-1');
+      const bridged = parseMessageBody(
+        JSON.stringify(eventBridgeEvent({ action: 'close connection', requestId }, { id: 'ev-1' })),
+        'msg-2',
+      );
 
-    // Assess
-    expect(parsed).toEqual({
-      ok: true,
-      request: { action: 'close connection', parameters: {}, requestId: 'msg-1' },
-    });
-    expect(bridged.ok && bridged.request.requestId).toBe('ev-1');
-  });
+      // Assess
+      expect(parsed).toEqual({
+        ok: true,
+        request: { action: 'close connection', parameters: {}, requestId: 'msg-1' },
+      });
+      expect(bridged.ok && bridged.request.requestId).toBe('ev-1');
+    },
+  );
 
   it('keys a refused request with a blank requestId on the fallback id', () => {
     // Act
