@@ -70,3 +70,19 @@ export function awsCallError(what: string, error: unknown): TaniumError {
     cause: error,
   });
 }
+
+/**
+ * Whether `error` (or an error it wraps) is an AWS service's refusal that retrying cannot cure: a 4xx
+ * answer other than throttling (access denied, a missing table or key, a KMS key disabled). Not an error
+ * that never reached the service, nor one that is not AWS's.
+ */
+export function isAwsRefusal(error: unknown): boolean {
+  if (isRetryableAwsError(error)) return false;
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const status = (current as AwsLikeError).$metadata?.httpStatusCode ?? 0;
+    if (status >= 400 && status < 500) return true;
+    current = (current as AwsLikeError).cause;
+  }
+  return false;
+}

@@ -6,6 +6,7 @@ import * as z from 'zod/mini';
 import { findAction } from '../actions/table.ts';
 import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
+import { isAwsRefusal } from '../config/aws-errors.ts';
 import { IDEMPOTENCY_RECORD_DAYS } from '../config/retention.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { UNKNOWN_OUTCOME_SUFFIX } from '../tanium/transport-errors.ts';
@@ -295,6 +296,15 @@ export function createIdempotentExecutor(options: {
         }
         if (name === 'IdempotencyAlreadyInProgressError') throw new HeldByAnotherDelivery(key, error);
         const reason = error instanceof Error ? causeText(error) : String(error);
+        // A refusal (the table deleted, the function's access to it or its key removed) is the
+        // deployment's to fix: a config failure, counted by ServiceFailures at every attempt instead of
+        // surfacing only in the DLQ minutes later. Still retried, so a redelivery reaches the fix.
+        if (isAwsRefusal(error)) {
+          throw new TaniumError('config', `The idempotency store refused the call: ${reason}`, {
+            retryable: true,
+            cause: error,
+          });
+        }
         throw new TaniumError('transient', `The idempotency store is unavailable: ${reason}`, {
           retryable: true,
           cause: error,

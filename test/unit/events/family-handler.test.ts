@@ -5,6 +5,7 @@ import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
+  DynamoDBServiceException,
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -67,6 +68,16 @@ const closeConnection = (requestId = 'req-close') => ({
   parameters: { connection_id: 'remote:host-a:1:1' },
   requestId,
 });
+
+/** An error as an AWS SDK client throws it for a service's error answer. */
+function awsError(name: string, status: number): DynamoDBServiceException {
+  return new DynamoDBServiceException({
+    name,
+    message: `${name} happened`,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
+}
 
 function transient(message = 'Tanium answered HTTP 503') {
   return new TaniumError('transient', message, { retryable: true, status: 503 });
@@ -2389,6 +2400,48 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(request).not.toHaveBeenCalled();
     expect(dynamo.commandCalls(DeleteItemCommand)).toHaveLength(1);
     expect(dynamo.commandCalls(UpdateItemCommand)).toHaveLength(0);
+  });
+
+  it.each([
+    {
+      what: 'refuses the call (access denied): a config failure, counted at every attempt',
+      error: () => awsError('AccessDeniedException', 400),
+      kind: 'config',
+      message: 'The idempotency store refused the call: ',
+      counted: true,
+    },
+    {
+      what: 'throttles: a transient failure, not counted',
+      error: () => awsError('ProvisionedThroughputExceededException', 400),
+      kind: 'transient',
+      message: 'The idempotency store is unavailable: ',
+      counted: false,
+    },
+  ])('retries a request whose table $what', async ({ error, kind, message, counted }) => {
+    // Prepare
+    dynamo.on(PutItemCommand).rejects(error());
+    const { handler, logs, observations } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-table'), { messageId: 'msg-table' })),
+      lambdaContext(),
+    );
+
+    // Assess: Tanium is not called, the message comes back, and ServiceFailures sees only the refusal
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-table' }] });
+    expect(request).not.toHaveBeenCalled();
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        message: 'Transient failure; the message will be redelivered',
+        extra: expect.objectContaining({
+          errorKind: kind,
+          resultMessage: expect.stringContaining(message),
+        }),
+      }),
+    );
+    expect(observations).toHaveLength(1);
+    expect(observations[0]?.serviceFailure === true).toBe(counted);
   });
 
   it('replays a stored result in an invocation that starts with its deadline already past', async () => {
