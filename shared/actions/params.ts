@@ -285,6 +285,11 @@ interface ListOptions {
    * refused instead of split, which would shift every later pair onto another field.
    */
   paired?: boolean;
+  /**
+   * What every item must look like, and the message for one that does not (given the item): a value
+   * Tanium would ignore rather than refuse (a delete of an id that is not one) is refused here instead.
+   */
+  itemFormat?: { pattern: RegExp; message: (item: string) => string };
 }
 
 /** A comma-separated list (also accepts a JSON array of strings). Absent -> undefined. */
@@ -318,6 +323,9 @@ export function list(name: string, options: ListOptions): Param<string[] | undef
     if (items.length === 0) {
       return options.required ? fail(options.emptyMessage ?? requiredMessage(name)) : undefined;
     }
+    const format = options.itemFormat;
+    const malformed = format && items.find((item) => !format.pattern.test(item));
+    if (format && malformed !== undefined) return fail(format.message(shown(malformed)));
     const placement = options.inUrl;
     if (placement === undefined) return items;
     const joined = items.join(',');

@@ -8,6 +8,9 @@ import { defineAction } from './types.ts';
 
 /** The snapshots family (tanium-api.md 2.7-2.9). */
 
+/** A snapshot's id as Tanium gives it (`uuid` in list snapshots), in either letter case. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const createResponse = z.looseObject({
   status: z.optional(z.unknown()),
   taskInfo: z.optional(z.unknown()),
@@ -103,7 +106,14 @@ export const deleteSnapshot = defineAction({
       required: true,
       dedupe: true,
       emptyMessage: "Please provide at least one snapshot id in the 'snapshot_ids' parameter",
-      description: 'Comma list of snapshot uuids',
+      // Tanium answers a delete of ids it does not have as one it carried out: a list sent as its
+      // Python or JSON text ("['59998498-…']") would be reported deleted and delete nothing.
+      itemFormat: {
+        pattern: UUID,
+        message: (item) =>
+          `Please provide snapshot uuids in the 'snapshot_ids' parameter (got '${item}'), as list snapshots gives them`,
+      },
+      description: 'Comma list of snapshot uuids, as list snapshots gives them (anything else is refused)',
     }),
   },
   async run(ctx, params) {

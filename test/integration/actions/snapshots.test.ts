@@ -357,6 +357,32 @@ describe('Actions: snapshots family', () => {
       expect(emulator.requestCount()).toBe(0);
     });
 
+    it.each([
+      ['a list written as Python text', `['${SEEDED.snapshotUuid}']`, `['${SEEDED.snapshotUuid}']`],
+      ['a list written as JSON text', `["${SEEDED.snapshotUuid}"]`, `["${SEEDED.snapshotUuid}"]`],
+      ['a snapshot name', `${SEEDED.snapshotUuid},test-client-1.db`, 'test-client-1.db'],
+    ])('refuses %s before any call, as Tanium would report it deleted', async (_, ids, item) => {
+      // Act
+      const result = await run(deleteSnapshot, { snapshot_ids: ids });
+
+      // Assess
+      expect(result.status).toBe('failed');
+      expect(result.message).toBe(
+        `Please provide snapshot uuids in the 'snapshot_ids' parameter (got '${item}'), as list snapshots gives them`,
+      );
+      expect(result.error).toEqual({ kind: 'validation', retryable: false });
+      expect(emulator.requestCount()).toBe(0);
+    });
+
+    it('takes a uuid in capitals as it is', async () => {
+      // Act
+      const result = await run(deleteSnapshot, { snapshot_ids: SEEDED.snapshotUuid.toUpperCase() });
+
+      // Assess
+      expect(result.status).toBe('success');
+      expect(emulator.requests[0]?.json).toEqual({ ids: [SEEDED.snapshotUuid.toUpperCase()] });
+    });
+
     it('fails with the server error', async () => {
       // Prepare
       emulator.faults.add({
