@@ -1,5 +1,5 @@
 import { type TaniumError, toTaniumError } from '../tanium/errors.ts';
-import { parseParams } from './params.ts';
+import { ignoredParamNames, parseParams } from './params.ts';
 import type { ActionContext, ActionDefinition, ActionOutcome, ActionResult } from './types.ts';
 
 /** A failed outcome carrying the error's message and kind. */
@@ -52,6 +52,12 @@ export async function executeAction(
     data: outcome.data ?? [],
     summary: outcome.summary ?? {},
   };
+  // Additive: the log's warning is not seen by a playbook, which would take a misspelt optional
+  // parameter's default (`wait_second`: no wait) for what it asked.
+  const ignored = ignoredParamNames(definition.params, rawParams, definition.placeholders);
+  if (ignored.length > 0 && result.status === 'success') {
+    result.summary = { ...result.summary, ignored_parameters: ignored };
+  }
   if (outcome.error) result.error = outcome.error;
   if (outcome.requestFault) result.requestFault = true;
   if (outcome.retryAfterMs !== undefined) result.retryAfterMs = outcome.retryAfterMs;

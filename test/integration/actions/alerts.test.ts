@@ -147,6 +147,7 @@ describe('Action: list alerts', () => {
     // Assess
     expect(result.status).toBe('success');
     expect(result.parameter).toEqual({ ph: 'anything' });
+    expect(result.summary).not.toHaveProperty('ignored_parameters');
     expect(emulator.requests[0]?.rawQuery).toBe('limit=100');
   });
 

@@ -279,6 +279,19 @@ describe('Actions: connections family', () => {
       });
     });
 
+    it('names a parameter it ignored in the summary, so a playbook sees its misspelt wait was not made', async () => {
+      // Act
+      const result = await run(createConnection, { destination: 'dup-host', wait_second: 30 });
+
+      // Assess: created without waiting, as the default says, and saying why
+      expect(result.status).toBe('success');
+      expect(result.summary).toEqual({
+        connection_id: expect.any(String),
+        ignored_parameters: ['wait_second'],
+      });
+      expect(emulator.requests.filter((r) => r.method === 'GET' && r.path === `${TR}/conns`)).toHaveLength(0);
+    });
+
     it.each(['hostname', 'ip', 'clientId', 'platform'])(
       'fails without connecting when the picked endpoint row has no %s',
       async (key) => {
