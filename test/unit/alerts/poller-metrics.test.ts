@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   POLLER_LAG_METRIC,
@@ -85,5 +86,21 @@ describe('Alert poller metrics', () => {
       'AlertsPublished',
       'TaniumRequests',
     ]);
+  });
+
+  it("names in README's metrics heading the dimensions every document carries", () => {
+    // Prepare: an operator builds a CloudWatch query from the heading
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const heading = readme.split('\n').find((line) => line.startsWith('### Metrics (EMF'));
+    const metrics = new PowertoolsPollerMetrics({ namespace: 'N', serviceName: 'p', pollerName: 'q' });
+
+    // Act
+    const [emf] = jsonLinesWrittenBy(() => metrics.record(emptyRunReport())) as Array<{
+      _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][] }> };
+    }>;
+
+    // Assess
+    const named = [...(heading ?? '').matchAll(/`([^`]+)`/g)].map((match) => match[1]);
+    expect(named.sort()).toEqual([...(emf?._aws.CloudWatchMetrics[0]?.Dimensions[0] ?? [])].sort());
   });
 });
