@@ -16,7 +16,7 @@ import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type PollerMetrics, PowertoolsPollerMetrics } from './metrics.ts';
 import { emptyRunReport, runPoller } from './poller.ts';
 import { EventBridgePublisher } from './publisher.ts';
-import { loadPollerConfig, POLLER_DEFAULTS, type PollerConfig } from './settings.ts';
+import { loadPollerConfig, POLLER_DEFAULTS, type PollerConfig, pollerMetricsTarget } from './settings.ts';
 import { TaniumAlertSource } from './source.ts';
 import { DynamoStateStore, stateKey } from './state-store.ts';
 import type { AlertPublisher, AlertSource, PollerLogger, RunReport, StateStore } from './types.ts';
@@ -93,15 +93,16 @@ export function runLimits(
  * The alert poller's Lambda handler (functions/alert-poller). Configuration, AWS clients and the Tanium
  * client are built at the first invocation and reused; a rotated secret gets a new Tanium client. A
  * failed run (Tanium, PutEvents or DynamoDB) throws after saving what it published, so the Lambda's
- * error metric shows it; the next scheduled run carries on from the saved state. PutEvents and state
- * calls that stop answering are cut before the invocation ends (runLimits), so even then the run is
- * logged and counted.
+ * error metric shows it; the next scheduled run carries on from the saved state. So does a run whose
+ * configuration cannot be read or whose lease another run took, each logged and counted (RunsFailed)
+ * like any failed run first. PutEvents and state calls that stop answering are cut before the
+ * invocation ends (runLimits), so even then the run is logged and counted.
  */
 export function createPollerHandler(options: PollerHandlerOptions = {}): PollerHandler {
   let config: PollerConfig | undefined;
   let logger: (PollerLogger & { addContext?(context: Context): void }) | undefined;
-  let store: StateStore | undefined;
-  let publisher: AlertPublisher | undefined;
+  let cachedStore: StateStore | undefined;
+  let cachedPublisher: AlertPublisher | undefined;
   let metrics: PollerMetrics | undefined;
   let clients: TaniumClientCache | undefined;
   let cachedSource: { client: TaniumApi; source: AlertSource } | undefined;
@@ -136,28 +137,46 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
       logger = options.logger ?? createPowertoolsLogger(serviceName, options.env ?? process.env);
     }
     if (context?.awsRequestId && logger.addContext) logger.addContext(context as Context);
-    config ??= loadPollerConfig(options.env ?? process.env);
-    const settings = config;
-    store ??=
-      options.store ??
-      new DynamoStateStore(
-        options.dynamoDBClient ?? new DynamoDBClient(awsClientConfig()),
-        settings.stateTable,
-        stateKey(settings.pollerName),
+    const log = logger;
+
+    /** A failed run's count and log line (what the runbook searches for), then its error for Lambda's. */
+    const failed = (report: RunReport, thrown: unknown): never => {
+      metrics?.record(report);
+      log.error('Alert poller run failed', { ...report });
+      if (thrown !== undefined) throw thrown;
+      const error = report.error;
+      throw new TaniumError(
+        (error?.kind as TaniumError['kind']) ?? 'tanium',
+        error?.message ?? 'Alert poller run failed',
       );
-    publisher ??=
-      options.publisher ??
-      new EventBridgePublisher(
-        options.eventBridgeClient ?? new EventBridgeClient(awsClientConfig()),
-        settings.eventBusName,
-      );
-    metrics ??=
-      options.metrics ??
-      new PowertoolsPollerMetrics({
-        namespace: settings.metricsNamespace,
-        serviceName: settings.serviceName,
-        pollerName: settings.pollerName,
-      });
+    };
+
+    let settings: PollerConfig;
+    let store: StateStore;
+    let publisher: AlertPublisher;
+    try {
+      // Read on its own and first: a run that a bad setting fails is still counted.
+      metrics ??= options.metrics ?? defaultMetrics(options.env ?? process.env);
+      config ??= loadPollerConfig(options.env ?? process.env);
+      settings = config;
+      cachedStore ??=
+        options.store ??
+        new DynamoStateStore(
+          options.dynamoDBClient ?? new DynamoDBClient(awsClientConfig()),
+          settings.stateTable,
+          stateKey(settings.pollerName),
+        );
+      cachedPublisher ??=
+        options.publisher ??
+        new EventBridgePublisher(
+          options.eventBridgeClient ?? new EventBridgeClient(awsClientConfig()),
+          settings.eventBusName,
+        );
+      store = cachedStore;
+      publisher = cachedPublisher;
+    } catch (error) {
+      return failed(failedReport(error), error);
+    }
 
     const limits = runLimits(started, remaining, settings);
     const publishing = abortWindow(
@@ -204,29 +223,32 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
       );
     } catch (error) {
       thrown = error;
-      const failure = toTaniumError(error);
-      report = {
-        ...emptyRunReport(),
-        status: 'failed',
-        stoppedBy: 'error',
-        error: { kind: failure.kind, message: failure.message },
-      };
+      report = failedReport(error);
     } finally {
       publishing.close();
       storing.close();
     }
-    metrics.record(report);
-    const summary = { ...report };
-    if (report.status === 'failed') {
-      logger.error('Alert poller run failed', summary);
-      if (thrown !== undefined) throw thrown;
-      const error = report.error;
-      throw new TaniumError(
-        (error?.kind as TaniumError['kind']) ?? 'tanium',
-        error?.message ?? 'Alert poller run failed',
-      );
-    }
-    logger.info('Alert poller run finished', summary);
+    // A lost lease is a failed run too (see PollerRun.leaseLost), though it has nothing to throw.
+    if (report.status === 'failed' || report.status === 'lease_lost') return failed(report, thrown);
+    metrics?.record(report);
+    log.info('Alert poller run finished', { ...report });
     return report;
   };
+}
+
+/** The report of a run that `error` ended before runPoller could report it. */
+function failedReport(error: unknown): RunReport {
+  const failure = toTaniumError(error);
+  return {
+    ...emptyRunReport(),
+    status: 'failed',
+    stoppedBy: 'error',
+    error: { kind: failure.kind, message: failure.message },
+  };
+}
+
+/** Powertools metrics, or none when the variables naming them are bad (the configuration's error says so). */
+function defaultMetrics(env: Env): PollerMetrics | undefined {
+  const target = pollerMetricsTarget(env);
+  return target && new PowertoolsPollerMetrics(target);
 }

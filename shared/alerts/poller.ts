@@ -235,12 +235,7 @@ class PollerRun {
       // A search that published nothing still learnt where the floor is: keep that for the next run.
       if (this.searched && this.report.batches === 0) await this.cursor.save();
     } catch (error) {
-      if (error instanceof LeaseLostError) {
-        logger.error('Another poller run took over the state; stopping without saving', {
-          owner,
-        });
-        return this.leaseLost();
-      }
+      if (error instanceof LeaseLostError) return this.leaseLost(error);
       failure = toTaniumError(error);
     }
     // Refused alerts no later one showed the bus works for: none is dropped, and the run fails. When the
@@ -257,7 +252,7 @@ class PollerRun {
       try {
         if (this.reader.readFailed) await this.publisher.publishEligible(true);
       } catch (error) {
-        if (error instanceof LeaseLostError) return this.leaseLost();
+        if (error instanceof LeaseLostError) return this.leaseLost(error);
         logger.warn('Publishing after a failure failed too', { error: toTaniumError(error).message });
       }
       // Set after that publishing, whose time limit must not pass a thrown failure off as the limit's.
@@ -270,8 +265,16 @@ class PollerRun {
    * Stops a run whose save was refused. The lease is released all the same: the release only acts while
    * this run still holds it (a refusal for any other reason than a takeover), and a lease left to expire
    * would skip every run until the function's timeout had passed.
+   * A failed run all the same (its error, unless an earlier failure already gave one): a run's lease
+   * outlasts its invocation, so a refusal means a clock, a hand-edited state item or a bug let another
+   * run in, which must reach the failure alarm. No lag: the run that took over reports its own.
    */
-  private async leaseLost(): Promise<RunReport> {
+  private async leaseLost(error: LeaseLostError): Promise<RunReport> {
+    this.deps.logger.error('Another poller run took over the state; stopping without saving', {
+      owner: this.deps.owner,
+    });
+    this.report.stoppedBy = 'error';
+    this.report.error ??= { kind: 'transient', message: error.message };
     await this.releaseLease();
     return { ...this.report, status: 'lease_lost' };
   }

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { type Env, envInteger, envText, readEnvironment } from '../config/environment.ts';
+import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from '../config/environment.ts';
 import { SETTING_DEFAULTS } from '../config/settings.ts';
 import { parseAlertQuery } from '../tanium/alerts.ts';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
@@ -48,12 +48,21 @@ const flag = z.optional(
   ),
 );
 
+const pollerName = z.optional(
+  z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -')),
+);
+
+/** The variables naming where the poller's metrics go (namespace, dimensions service and poller). */
+const metricsTargetSchema = z.object({
+  POLLER_NAME: pollerName,
+  POWERTOOLS_SERVICE_NAME: envText,
+  POWERTOOLS_METRICS_NAMESPACE: envText,
+});
+
 const environmentSchema = z.object({
   STATE_TABLE: envText,
   EVENT_BUS_NAME: envText,
-  POLLER_NAME: z.optional(
-    z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -')),
-  ),
+  POLLER_NAME: pollerName,
   POLLER_FIRST_RUN_HOURS: envInteger(0, 24 * 366),
   POLLER_PAGE_SIZE: envInteger(MIN_PAGE_SIZE, 1000),
   // Below 8, a run that must locate the cursor, walk and re-read a page ending inside a burst of equal
@@ -113,9 +122,38 @@ export function filterPairs(env: {
   return pairs;
 }
 
+/** Where the poller's metrics go: the namespace and the values of the dimensions service and poller. */
+export interface PollerMetricsTarget {
+  namespace: string;
+  serviceName: string;
+  pollerName: string;
+}
+
+function metricsTarget(e: z.infer<typeof metricsTargetSchema>): PollerMetricsTarget {
+  return {
+    namespace: e.POWERTOOLS_METRICS_NAMESPACE ?? POLLER_DEFAULTS.metricsNamespace,
+    serviceName: e.POWERTOOLS_SERVICE_NAME ?? POLLER_DEFAULTS.serviceName,
+    pollerName: e.POLLER_NAME ?? POLLER_DEFAULTS.pollerName,
+  };
+}
+
+/**
+ * The metrics target read apart from the other settings, so that a run a bad setting fails is still
+ * counted (RunsFailed); undefined when one of its own variables is bad (loadPollerConfig names it).
+ */
+export function pollerMetricsTarget(env: Env): PollerMetricsTarget | undefined {
+  try {
+    return metricsTarget(readEnvironment(metricsTargetSchema, env, 'poller configuration'));
+  } catch (error) {
+    if (error instanceof InvalidEnvironment) return undefined;
+    throw error;
+  }
+}
+
 /** Reads and validates the poller's environment; a bad value is a ConfigError naming the variable. */
 export function loadPollerConfig(env: Env = process.env): PollerConfig {
   const e = readEnvironment(environmentSchema, env, 'poller configuration');
+  const target = metricsTarget(e);
   const missing = (['STATE_TABLE', 'EVENT_BUS_NAME'] as const).filter((key) => e[key] === undefined);
   if (missing.length > 0) {
     throw new ConfigError(`Invalid poller configuration: ${missing.join(' and ')} must be set`);
@@ -123,7 +161,7 @@ export function loadPollerConfig(env: Env = process.env): PollerConfig {
   return {
     stateTable: e.STATE_TABLE!,
     eventBusName: e.EVENT_BUS_NAME!,
-    pollerName: e.POLLER_NAME ?? POLLER_DEFAULTS.pollerName,
+    pollerName: target.pollerName,
     firstRunHours: e.POLLER_FIRST_RUN_HOURS ?? POLLER_DEFAULTS.firstRunHours,
     pageSize: e.POLLER_PAGE_SIZE ?? POLLER_DEFAULTS.pageSize,
     maxRequestsPerRun: e.POLLER_MAX_REQUESTS_PER_RUN ?? POLLER_DEFAULTS.maxRequestsPerRun,
@@ -141,7 +179,7 @@ export function loadPollerConfig(env: Env = process.env): PollerConfig {
     enrichIntelNames: ['true', '1', 'yes'].includes(e.POLLER_ENRICH_INTEL_NAMES ?? 'false'),
     source: ALERT_SOURCE,
     detailType: ALERT_DETAIL_TYPE,
-    serviceName: e.POWERTOOLS_SERVICE_NAME ?? POLLER_DEFAULTS.serviceName,
-    metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE ?? POLLER_DEFAULTS.metricsNamespace,
+    serviceName: target.serviceName,
+    metricsNamespace: target.namespace,
   };
 }

@@ -1,12 +1,15 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { POLLER_NAME } from '../../../infra/constructs/monitoring.ts';
+import { POLLER_FUNCTION } from '../../../infra/families.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import { createPollerHandler, runLimits } from '../../../shared/alerts/poller-handler.ts';
 import type { RunReport } from '../../../shared/alerts/types.ts';
 import { ConfigError, DeadlineError } from '../../../shared/tanium/errors.ts';
 import { failure, taniumFailure } from '../../helpers/failure.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
+import { jsonLinesWrittenWhile } from '../../helpers/stdout.ts';
 import { CapturePublisher, duplicates, FakeAlerts, silentLogger, sorted, T0 } from './fake-alerts.ts';
 
 const eventBridge = mockClient(EventBridgeClient);
@@ -195,6 +198,143 @@ describe('Alert poller handler: the lease', () => {
     expect(reports.map((report) => report.status).sort()).toEqual(['caught_up', 'skipped']);
     expect(publisher.ids).toHaveLength(30);
     expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
+  it('fails a run whose lease another run took, after counting and logging it as a failed run', async () => {
+    // Prepare: after the second batch another run holds the state, as if this one had stalled past its lease
+    silentLogger.clear();
+    const tanium = new FakeAlerts();
+    tanium.addSteady(60, 1000, T0 - 120_000);
+    const store = new MemoryStateStore();
+    const publisher = new CapturePublisher();
+    publisher.afterPublish = (call) => {
+      if (call === 2) store.leaseOwner = 'someone-else';
+    };
+    const recorded: RunReport[] = [];
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+      source: tanium,
+      store,
+      publisher,
+      logger: silentLogger,
+      metrics: { record: (report) => recorded.push(report) },
+      now: () => T0,
+    });
+
+    // Act
+    const error = await taniumFailure(handler({}, lambdaContext({ remainingMs: 60_000 })));
+
+    // Assess: Lambda's Errors (the failure alarm) sees it, RunsFailed counts it, the runbook's line is there
+    expect(error.message).toBe('Another poller run took over the state');
+    expect(recorded).toEqual([
+      expect.objectContaining({
+        status: 'lease_lost',
+        stoppedBy: 'error',
+        published: 20,
+        error: { kind: 'transient', message: 'Another poller run took over the state' },
+      }),
+    ]);
+    expect(recorded[0]?.lagMs).toBeUndefined();
+    expect(silentLogger.errors).toEqual([
+      'Another poller run took over the state; stopping without saving',
+      'Alert poller run failed',
+    ]);
+    expect(silentLogger.errorFields[1]).toMatchObject({ status: 'lease_lost', error: { kind: 'transient' } });
+  });
+});
+
+describe('Alert poller handler: a configuration that cannot be used', () => {
+  it('counts and logs a run that a bad setting stops before it starts, then fails it', async () => {
+    // Prepare: a page size changed by hand in the Lambda console
+    silentLogger.clear();
+    const recorded: RunReport[] = [];
+    const publisher = new CapturePublisher();
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_PAGE_SIZE: 'lots' },
+      source: new FakeAlerts(),
+      store: new MemoryStateStore(),
+      publisher,
+      logger: silentLogger,
+      metrics: { record: (report) => recorded.push(report) },
+    });
+
+    // Act
+    const error = await failure(handler({}, lambdaContext({ remainingMs: 60_000 })));
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toContain('POLLER_PAGE_SIZE');
+    expect(recorded).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        stoppedBy: 'error',
+        error: { kind: 'config', message: error.message },
+      }),
+    ]);
+    expect(silentLogger.errors).toEqual(['Alert poller run failed']);
+    expect(silentLogger.errorFields[0]).toMatchObject({ error: { kind: 'config', message: error.message } });
+    expect(publisher.calls).toBe(0);
+  });
+
+  it("writes the failure as a JSON log line and RunsFailed under the alarms' dimensions, with the default logger and metrics", async () => {
+    // Prepare: the variables the stack sets, and a bad one
+    const handler = createPollerHandler({
+      env: {
+        STATE_TABLE: 'state',
+        EVENT_BUS_NAME: 'bus',
+        POLLER_NAME: POLLER_NAME,
+        POWERTOOLS_SERVICE_NAME: POLLER_FUNCTION,
+        POWERTOOLS_METRICS_NAMESPACE: 'TaniumThreatResponse/dev',
+        POLLER_PAGE_SIZE: '5',
+      },
+    });
+    let error: unknown;
+
+    // Act
+    const lines = await jsonLinesWrittenWhile(() =>
+      handler({}, lambdaContext({ remainingMs: 60_000 })).catch((thrown: unknown) => {
+        error = thrown;
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'Alert poller run failed',
+        service: POLLER_FUNCTION,
+        error: { kind: 'config', message: expect.stringContaining('POLLER_PAGE_SIZE') },
+      }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ service: POLLER_FUNCTION, poller: POLLER_NAME, RunsFailed: 1 }),
+    );
+  });
+
+  it('still logs the failure when the variables naming the metrics are bad too, counting nothing', async () => {
+    // Prepare
+    silentLogger.clear();
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_NAME: 'no spaces allowed' },
+      logger: silentLogger,
+    });
+    let error: unknown;
+
+    // Act
+    const lines = await jsonLinesWrittenWhile(() =>
+      handler({}, lambdaContext({ remainingMs: 60_000 })).catch((thrown: unknown) => {
+        error = thrown;
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(silentLogger.errors).toEqual(['Alert poller run failed']);
+    expect(silentLogger.errorFields[0]).toMatchObject({
+      error: { kind: 'config', message: expect.stringContaining('POLLER_NAME') },
+    });
+    expect(lines).toEqual([]);
   });
 });
 
