@@ -7,7 +7,7 @@ import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
 import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
-import { maxFailureThreshold, pollIntervalMinutes } from './poller-schedule.ts';
+import { intervalsPerRun, maxFailureThreshold, pollIntervalMinutes } from './poller-schedule.ts';
 import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
 import {
   longestRetrySpanSeconds,
@@ -516,18 +516,26 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (config.alarms.emailSubscriptions.length > 0 && !config.alarms.topic) {
     problems.push('alarms.emailSubscriptions needs alarms.topic = true');
   }
+  const pollerTimeout = config.functions['alert-poller'].timeoutSeconds;
   if (!(config.alarms.pollerLagSeconds > 0)) problems.push('alarms.pollerLagSeconds must be positive');
   if (!Number.isInteger(config.alarms.pollerFailureThreshold) || config.alarms.pollerFailureThreshold < 1) {
     problems.push('alarms.pollerFailureThreshold must be a positive integer');
-  } else if (
-    typeof interval === 'number' &&
-    config.alarms.pollerFailureThreshold > maxFailureThreshold(interval)
-  ) {
-    problems.push(
-      `alarms.pollerFailureThreshold must be at most ${maxFailureThreshold(interval)} with poller.schedule '${config.poller.schedule}': CloudWatch evaluates an alarm over at most a day`,
-    );
+  } else if (typeof interval === 'number' && validPollerTimeout(pollerTimeout)) {
+    // The failure alarm's window holds threshold + 2 runs at the pace failing runs can come, which a
+    // longer timeout slows (poller-schedule.ts).
+    const most = maxFailureThreshold(interval, pollerTimeout);
+    if (config.alarms.pollerFailureThreshold > most) {
+      problems.push(
+        `alarms.pollerFailureThreshold must be at most ${most} with poller.schedule '${config.poller.schedule}' and the alert-poller timeoutSeconds ${pollerTimeout}: the failure alarm spans threshold + 2 runs at the pace failing runs can come (one per ${intervalsPerRun(interval, pollerTimeout) * interval} minutes), and CloudWatch evaluates an alarm over at most a day`,
+      );
+    }
   }
   if (problems.length > 0) throwProblems(config.name, problems);
+}
+
+/** A timeout the function checks above accept (they report the others). */
+function validPollerTimeout(seconds: number): boolean {
+  return Number.isInteger(seconds) && seconds >= 1 && seconds <= 900;
 }
 
 const ACCOUNT_ID = /^\d{12}$/;

@@ -1,3 +1,5 @@
+import { LEASE_MARGIN_MS } from '../shared/alerts/lease.ts';
+
 /**
  * The poller's schedule as minutes between runs. Only rate expressions are taken: the poller's alarms
  * (stopped, repeated failures) are sized from the interval, which a cron expression does not give.
@@ -30,6 +32,39 @@ export function pollIntervalMinutes(expression: string): number | string {
   return minutes;
 }
 
+/**
+ * The longest one run keeps the next from working, in seconds: a run holds the lease until it ends, by
+ * its function's timeout at the latest, or, when it could not release it (killed at the timeout, its
+ * state calls cut), until the lease's margin past that. Runs scheduled meanwhile skip, and a skipped run
+ * is an invocation, not an error, with no AlertLag either.
+ */
+export function longestRunSeconds(timeoutSeconds: number): number {
+  return timeoutSeconds + LEASE_MARGIN_MS / 1000;
+}
+
+/**
+ * Schedule intervals from one working run to the next, at the slowest: the first run scheduled after
+ * the lease is free (a run starts a little after its scheduled time, so a lease ending exactly on the
+ * next one still holds it then).
+ */
+export function intervalsPerRun(intervalMinutes: number, timeoutSeconds: number): number {
+  return Math.floor(longestRunSeconds(timeoutSeconds) / (intervalMinutes * 60)) + 1;
+}
+
+/** CloudWatch's default period for the poller's own metrics, and the lag alarm's shortest. */
+const LAG_MIN_PERIOD_MINUTES = 5;
+
+/**
+ * The lag alarm's period: AlertLag comes once per working run, as it ends, so at most an interval plus
+ * a run's length apart (the next run starts on the first scheduled time after the last one ended, and
+ * may run its whole length). A period holding none would read as no lag, and the alarm would go back to
+ * OK between two runs of a poller that is still behind. Whole minutes, as CloudWatch needs above 60 s.
+ */
+export function lagAlarmPeriodMinutes(intervalMinutes: number, timeoutSeconds: number): number {
+  const gapSeconds = intervalMinutes * 60 + longestRunSeconds(timeoutSeconds);
+  return Math.max(LAG_MIN_PERIOD_MINUTES, Math.ceil(gapSeconds / 60));
+}
+
 /** A stopped poller: no run in three intervals, and never less than ten minutes. */
 export function stoppedAlarmMinutes(intervalMinutes: number): number {
   return Math.max(10, 3 * intervalMinutes);
@@ -42,22 +77,29 @@ const FAILURE_WINDOW_SLACK_RUNS = 2;
 export const MAX_ALARM_WINDOW_MINUTES = 1440;
 
 /**
- * Repeated failures: `threshold` of the last `threshold + 2` runs failed, one datapoint per run (a
- * window of exactly `threshold` runs would need every one of them to fail, and clock-aligned windows
- * would split a streak of failures between two of them).
+ * Repeated failures: `threshold` of the last `threshold + 2` runs failed, one datapoint per scheduled
+ * time (a window of exactly `threshold` runs would need every one of them to fail, and clock-aligned
+ * windows would split a streak of failures between two of them). The window holds those runs at the
+ * slowest pace failing runs can come (intervalsPerRun): a run that fails only at its read deadline or
+ * its timeout makes the runs scheduled meanwhile skip, and a window of one run per interval would then
+ * never see `threshold` failures. Lambda stamps a run's Errors with its start, written only as it ends:
+ * the window still holds the first failure of a streak when the last one's comes in.
  */
 export function failureAlarmWindow(
   intervalMinutes: number,
+  timeoutSeconds: number,
   threshold: number,
 ): { periodMinutes: number; evaluationPeriods: number; datapointsToAlarm: number } {
   return {
     periodMinutes: intervalMinutes,
-    evaluationPeriods: threshold + FAILURE_WINDOW_SLACK_RUNS,
+    evaluationPeriods:
+      intervalsPerRun(intervalMinutes, timeoutSeconds) * (threshold + FAILURE_WINDOW_SLACK_RUNS),
     datapointsToAlarm: threshold,
   };
 }
 
-/** The largest failure threshold whose alarm window CloudWatch accepts for this interval. */
-export function maxFailureThreshold(intervalMinutes: number): number {
-  return Math.floor(MAX_ALARM_WINDOW_MINUTES / intervalMinutes) - FAILURE_WINDOW_SLACK_RUNS;
+/** The largest failure threshold whose alarm window CloudWatch accepts for this interval and timeout. */
+export function maxFailureThreshold(intervalMinutes: number, timeoutSeconds: number): number {
+  const runMinutes = intervalsPerRun(intervalMinutes, timeoutSeconds) * intervalMinutes;
+  return Math.floor(MAX_ALARM_WINDOW_MINUTES / runMinutes) - FAILURE_WINDOW_SLACK_RUNS;
 }

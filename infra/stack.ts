@@ -348,12 +348,12 @@ export class TaniumThreatResponseStack extends Stack {
       // Only mutations write to Tanium (or keep a record that may be unreadable).
       this.monitoring.watchUnknownOutcomes(pascalCase(family), family);
     }
-    this.monitoring.watchPollerLag();
-    this.monitoring.watchRefusedAlerts();
-    this.monitoring.watchUnidentifiedAlerts();
     // validateEnvironment reports this with every other problem; a config that skipped it still stops here.
     const intervalMinutes = pollIntervalMinutes(config.poller.schedule);
     if (typeof intervalMinutes === 'string') throw new Error(intervalMinutes);
+    this.monitoring.watchPollerLag(poller, intervalMinutes);
+    this.monitoring.watchRefusedAlerts();
+    this.monitoring.watchUnidentifiedAlerts();
     this.monitoring.watchPollerFailures(poller, intervalMinutes);
     if (config.poller.enabled) this.monitoring.watchPollerStopped(poller, intervalMinutes);
 

@@ -13,7 +13,7 @@ import { POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
 import { METRIC_NAMES } from '../../shared/events/metrics.ts';
 import type { AlarmConfig } from '../environments.ts';
 import { POLLER_FUNCTION } from '../families.ts';
-import { failureAlarmWindow, stoppedAlarmMinutes } from '../poller-schedule.ts';
+import { failureAlarmWindow, lagAlarmPeriodMinutes, stoppedAlarmMinutes } from '../poller-schedule.ts';
 import { dataRemovalPolicy } from '../removal-policy.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
@@ -320,23 +320,31 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** One of the poller's own metrics (Powertools EMF, dimensions service and poller), over 5 minutes. */
-  private pollerMetric(metricName: string, statistic: 'Maximum' | 'Sum'): cloudwatch.Metric {
+  /** One of the poller's own metrics (Powertools EMF, dimensions service and poller), by default over 5 minutes. */
+  private pollerMetric(
+    metricName: string,
+    statistic: 'Maximum' | 'Sum',
+    periodMinutes = 5,
+  ): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: this.props.metricsNamespace,
       metricName,
       dimensionsMap: { service: POLLER_FUNCTION, poller: POLLER_NAME },
-      period: Duration.minutes(5),
+      period: Duration.minutes(periodMinutes),
       statistic,
     });
   }
 
-  /** An alert has waited longer than the threshold to be published: the poller is falling behind. */
-  watchPollerLag(): cloudwatch.Alarm {
+  /**
+   * An alert has waited longer than the threshold to be published: the poller is falling behind. Each
+   * period holds at least one run's lag (lagAlarmPeriodMinutes), so a poller still behind stays in alarm.
+   */
+  watchPollerLag(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
+    const minutes = lagAlarmPeriodMinutes(intervalMinutes, timeoutSeconds(fn));
     return this.add(
       new cloudwatch.Alarm(this, 'PollerLagAlarm', {
-        alarmDescription: `An alert has waited more than ${this.props.alarms.pollerLagSeconds} s to be published`,
-        metric: this.pollerMetric(POLLER_LAG_METRIC, 'Maximum'),
+        alarmDescription: `An alert has waited more than ${this.props.alarms.pollerLagSeconds} s to be published (the longest AlertLag over ${minutes} minutes)`,
+        metric: this.pollerMetric(POLLER_LAG_METRIC, 'Maximum', minutes),
         threshold: this.props.alarms.pollerLagSeconds * 1000,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -389,10 +397,14 @@ export class Monitoring extends Construct {
 
   /** Repeated poller failures: one alone heals on the next run (see failureAlarmWindow). */
   watchPollerFailures(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
-    const window = failureAlarmWindow(intervalMinutes, this.props.alarms.pollerFailureThreshold);
+    const window = failureAlarmWindow(
+      intervalMinutes,
+      timeoutSeconds(fn),
+      this.props.alarms.pollerFailureThreshold,
+    );
     return this.add(
       new cloudwatch.Alarm(this, 'PollerFailuresAlarm', {
-        alarmDescription: `Failed alert polls in ${window.datapointsToAlarm} of the last ${window.evaluationPeriods} runs`,
+        alarmDescription: `Failed alert polls in ${window.datapointsToAlarm} of the ${window.evaluationPeriods} ${window.periodMinutes}-minute periods of the last ${window.evaluationPeriods * window.periodMinutes} minutes`,
         metric: fn.metricErrors({ period: Duration.minutes(window.periodMinutes), statistic: 'Sum' }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -425,4 +437,9 @@ export class Monitoring extends Construct {
     this.alarms.push(alarm);
     return alarm;
   }
+}
+
+/** The function's timeout as deployed (Lambda's own default when none is set). */
+function timeoutSeconds(fn: TaniumFunction): number {
+  return fn.timeout?.toSeconds() ?? 3;
 }

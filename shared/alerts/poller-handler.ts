@@ -13,6 +13,7 @@ import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { LEASE_MARGIN_MS } from './lease.ts';
 import { type PollerMetrics, PowertoolsPollerMetrics } from './metrics.ts';
 import { emptyRunReport, runPoller } from './poller.ts';
 import { EventBridgePublisher } from './publisher.ts';
@@ -44,8 +45,6 @@ export interface PollerHandlerOptions {
 /** The scheduled event is ignored; the context gives the deadline and the lease owner. */
 export type PollerHandler = (event: unknown, context?: Partial<Context>) => Promise<RunReport>;
 
-/** When the Lambda is certainly dead: its deadline plus room for clock skew between two containers. */
-const LEASE_MARGIN_MS = 60_000;
 /** Remaining time assumed outside Lambda (CLI, tests) when no context says otherwise. */
 const DEFAULT_REMAINING_MS = 60_000;
 /**

@@ -331,6 +331,11 @@ describe('Infrastructure configuration: environments', () => {
       { poller: { schedule: 'rate(1 hour)' }, alarms: { pollerFailureThreshold: 23 } },
       /alarms.pollerFailureThreshold must be at most 22 with poller.schedule 'rate\(1 hour\)'/,
     ],
+    // A failing run can hold the lease 900 s and a minute: one working run in 17 minutes
+    [
+      { functions: { 'alert-poller': { timeoutSeconds: 900 } }, alarms: { pollerFailureThreshold: 83 } },
+      /alarms.pollerFailureThreshold must be at most 82 with poller.schedule 'rate\(1 minute\)' and the alert-poller timeoutSeconds 900: .*one per 17 minutes/,
+    ],
     // Values CloudFormation, SNS or CloudWatch would refuse only at deploy, or drop without a word
     [{ functions: { evidence: { memoryMiB: 512.5 } } }, /evidence: memoryMiB must be a whole number/],
     [{ functions: { intel: { batchSize: 2.5 } } }, /intel: batchSize must be a whole number/],

@@ -834,6 +834,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
     it('alarms when an alert has waited too long to be published', () => {
       hasPollerMetricAlarm(POLLER_LAG_METRIC, {
         Statistic: 'Maximum',
+        // A run every minute of up to 120 s: a lag at least every 4 minutes, so none of these is empty
+        Period: 300,
         // The metric is in milliseconds; the setting in seconds.
         Threshold: s.config.alarms.pollerLagSeconds * 1000,
         TreatMissingData: 'notBreaching',
@@ -942,11 +944,12 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         Namespace: 'AWS/Lambda',
         MetricName: 'Errors',
         Dimensions: [{ Name: 'FunctionName', Value: ref(fnId('alert-poller')) }],
-        // Failed runs in `threshold` of the last `threshold + 2`, one datapoint a run (every minute)
+        // Failed runs in `threshold` of the last `threshold + 2`, one datapoint a scheduled minute; a failing
+        // run can hold the lease for its 120 s timeout and a minute more, so those runs span 4 minutes each
         Period: 60,
         Threshold: 1,
         DatapointsToAlarm: s.config.alarms.pollerFailureThreshold,
-        EvaluationPeriods: s.config.alarms.pollerFailureThreshold + 2,
+        EvaluationPeriods: 4 * (s.config.alarms.pollerFailureThreshold + 2),
       });
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
+import { POLLER_LAG_METRIC } from '../../infra/constructs/monitoring.ts';
 import { FAMILIES, FUNCTION_NAMES, type FunctionName } from '../../infra/families.ts';
 import { DEFAULT_FUNCTIONS } from '../../infra/function-defaults.ts';
 import {
@@ -518,19 +519,9 @@ describe('Infrastructure variant: a poller every 15 minutes', () => {
   });
 
   it('sizes the stopped and failure alarms from the interval', () => {
-    // Prepare
-    const alarm = (metric: string) =>
-      Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).find(
-        (resource) =>
-          resource.Properties.MetricName === metric &&
-          JSON.stringify(resource.Properties.Dimensions).includes(
-            logicalId(s.stack, s.stack.functions['alert-poller']),
-          ),
-      )?.Properties;
-
     // Assess: three missed runs; failures in three of the last five runs
-    expect(alarm('Invocations')).toMatchObject({ Period: 45 * 60, Threshold: 1 });
-    expect(alarm('Errors')).toMatchObject({
+    expect(pollerAlarm(s, 'Invocations')).toMatchObject({ Period: 45 * 60, Threshold: 1 });
+    expect(pollerAlarm(s, 'Errors')).toMatchObject({
       Period: 15 * 60,
       Threshold: 1,
       DatapointsToAlarm: 3,
@@ -538,7 +529,53 @@ describe('Infrastructure variant: a poller every 15 minutes', () => {
     });
     s.template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(15 minutes)' });
   });
+
+  it('gives the lag alarm a period that always holds a run, so a poller still behind stays in alarm', () => {
+    // Assess: AlertLag comes as each run ends, up to 15 minutes plus a run (120 s, and the lease's minute) apart
+    expect(pollerAlarm(s, POLLER_LAG_METRIC)).toMatchObject({
+      Period: 18 * 60,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+    });
+  });
 });
+
+describe('Infrastructure variant: a poller every minute with a longer timeout', () => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize(
+      'prod',
+      { poller: { schedule: 'rate(1 minute)' }, functions: { 'alert-poller': { timeoutSeconds: 180 } } },
+      { bundling: false },
+    );
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  it('spans the failure alarm over threshold + 2 runs at the pace failing runs come, one in 5 minutes', () => {
+    // Assess: a failing run holds the lease up to 180 s and a minute; the runs scheduled meanwhile skip
+    expect(pollerAlarm(s, 'Errors')).toMatchObject({
+      Period: 60,
+      DatapointsToAlarm: s.config.alarms.pollerFailureThreshold,
+      EvaluationPeriods: 5 * (s.config.alarms.pollerFailureThreshold + 2),
+    });
+  });
+});
+
+/** The alarm on the poller's `metric`: one of the function's, or one of its own. */
+function pollerAlarm(s: Synthesized, metric: string): Record<string, unknown> | undefined {
+  return Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).find(
+    (resource) =>
+      resource.Properties.MetricName === metric &&
+      (metric === POLLER_LAG_METRIC ||
+        JSON.stringify(resource.Properties.Dimensions).includes(
+          logicalId(s.stack, s.stack.functions['alert-poller']),
+        )),
+  )?.Properties;
+}
 
 describe('Infrastructure variant: a sandbox account with a low concurrency quota', () => {
   let dev: Synthesized;
