@@ -805,7 +805,9 @@ describe('Infrastructure configuration: bundling and helpers', () => {
   });
 });
 
-describe('Infrastructure app entry (cdk.json)', () => {
+// Each app run is a fresh Node process that loads the CDK (and a synthesis for dev): about 10 s alone,
+// and well past the default timeout when the whole suite shares the cores.
+describe('Infrastructure app entry (cdk.json)', { timeout: 120_000 }, () => {
   // What the CDK CLI does for `cdk synth -c env=<name>`: run the app with the context in CDK_CONTEXT_JSON.
   // Only what needs the real entry runs it: the entry hands `-c env` to buildApp, shown by a name that
   // fails fast; what buildApp makes of a known name is checked in-process below.
