@@ -140,14 +140,25 @@ export class Monitoring extends Construct {
     }
   }
 
-  /** Any message in a dead-letter queue is work that was not done. */
+  /**
+   * Any message in a dead-letter queue is work that was not done, whether visible or not: `tanium-tr
+   * redrive` hides what it reads (for up to an hour in a dry run, or a run killed outright), and a count
+   * of visible messages alone would turn the alarm OK, notifying so, and raise it again once they
+   * reappear.
+   */
   watchDeadLetterQueue(id: string, queue: sqs.IQueue, what: string): cloudwatch.Alarm {
+    const period = Duration.minutes(5);
     return this.whenAny(
       `${id}DlqAlarm`,
-      `Messages in the dead-letter queue of ${what}`,
-      queue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
+      `Messages in the dead-letter queue of ${what} (visible, or hidden while being read or redriven)`,
+      new cloudwatch.MathExpression({
+        expression: 'visible + hidden',
+        usingMetrics: {
+          visible: queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+          hidden: queue.metricApproximateNumberOfMessagesNotVisible({ period, statistic: 'Maximum' }),
+        },
+        label: `Messages in the dead-letter queue of ${what}`,
+        period,
       }),
     );
   }

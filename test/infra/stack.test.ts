@@ -48,7 +48,7 @@ interface MetricQuery {
   Expression?: string;
   ReturnData?: boolean;
   MetricStat?: {
-    Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] };
+    Metric: { Namespace?: string; MetricName: string; Dimensions: { Name: string; Value: string }[] };
     Stat: string;
   };
 }
@@ -776,16 +776,33 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
   describe('alarms', () => {
     const alarms = () => Object.values(s.template.findResources('AWS::CloudWatch::Alarm'));
 
-    it('alarms on a visible message in every dead-letter queue', () => {
+    it('alarms on any message in every dead-letter queue, visible or hidden by a redrive', () => {
       const dlqs = [...FAMILIES.map((f) => s.stack.queues[f].deadLetterQueue), s.stack.pollerScheduleDlq];
       for (const dlq of dlqs) {
-        s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-          Namespace: 'AWS/SQS',
-          MetricName: 'ApproximateNumberOfMessagesVisible',
-          Dimensions: [{ Name: 'QueueName', Value: getAtt(id(dlq), 'QueueName') }],
-          ComparisonOperator: 'GreaterThanThreshold',
-          Threshold: 0,
-        });
+        const dimensions = JSON.stringify([{ Name: 'QueueName', Value: getAtt(id(dlq), 'QueueName') }]);
+        const onQueue = alarms().filter((alarm) =>
+          (alarm.Properties.Metrics ?? []).some(
+            (query: MetricQuery) =>
+              query.MetricStat?.Metric.Namespace === 'AWS/SQS' &&
+              JSON.stringify(query.MetricStat.Metric.Dimensions) === dimensions,
+          ),
+        );
+        expect(onQueue).toHaveLength(1);
+        const alarm = onQueue[0]!.Properties;
+        expect(alarm).toMatchObject({ ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 });
+        expect(alarm.AlarmDescription).toMatch(/^Messages in the dead-letter queue of .*hidden/);
+        const queries: MetricQuery[] = alarm.Metrics;
+        // `tanium-tr redrive` hides what it reads for up to an hour: the alarm must count those too.
+        expect(
+          queries
+            .filter((query) => query.MetricStat)
+            .map((query) => [query.Id, query.MetricStat?.Metric.MetricName, query.MetricStat?.Stat])
+            .sort(),
+        ).toEqual([
+          ['hidden', 'ApproximateNumberOfMessagesNotVisible', 'Maximum'],
+          ['visible', 'ApproximateNumberOfMessagesVisible', 'Maximum'],
+        ]);
+        expect(queries.find((query) => query.Expression)?.Expression).toBe('visible + hidden');
       }
     });
 
