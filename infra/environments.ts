@@ -2,6 +2,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { POLLER_DEFAULTS } from '../shared/alerts/settings.ts';
 import { InvalidEnvironment } from '../shared/config/environment.ts';
 import { isRecord } from '../shared/config/is-record.ts';
+import { metricsNamespaceProblem as namespaceProblem } from '../shared/config/metrics-namespace.ts';
 import { loadSettings, SETTING_DEFAULTS } from '../shared/config/settings.ts';
 import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events/time-budget.ts';
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
@@ -588,15 +589,8 @@ function secretProblems(credentials: CredentialsSecretConfig): string[] {
   return problems;
 }
 
-/**
- * CloudWatch's rules for a namespace: 1 to 255 of its characters, not under the reserved `AWS/`. EMF
- * metrics in an invalid namespace are dropped without an error, and their alarms never fire.
- */
+/** The environment's namespace under the rules the functions also apply (shared/config/metrics-namespace.ts). */
 function metricsNamespaceProblem(namespace: string): string | undefined {
-  if (!/^[0-9A-Za-z.\-_/# ][0-9A-Za-z.\-_/#: ]{0,254}$/.test(namespace) || namespace.trim() === '') {
-    return `metricsNamespace '${namespace}' must be 1 to 255 of the characters CloudWatch allows (letters, digits, space, . - _ / # :), not only spaces, not starting with ':'`;
-  }
-  if (namespace.startsWith('AWS/'))
-    return `metricsNamespace '${namespace}' must not start with AWS/ (reserved for AWS)`;
-  return undefined;
+  const problem = namespaceProblem(namespace);
+  return problem === undefined ? undefined : `metricsNamespace '${namespace}' ${problem}`;
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from '../config/environment.ts';
+import { envMetricsNamespace } from '../config/metrics-namespace.ts';
 import { SETTING_DEFAULTS } from '../config/settings.ts';
 import { parseAlertQuery } from '../tanium/alerts.ts';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
@@ -56,7 +57,7 @@ const pollerName = z.optional(
 const metricsTargetSchema = z.object({
   POLLER_NAME: pollerName,
   POWERTOOLS_SERVICE_NAME: envText,
-  POWERTOOLS_METRICS_NAMESPACE: envText,
+  POWERTOOLS_METRICS_NAMESPACE: envMetricsNamespace,
 });
 
 const environmentSchema = z.object({
@@ -79,7 +80,7 @@ const environmentSchema = z.object({
   POLLER_FILTER_QUERY: envText,
   POLLER_ENRICH_INTEL_NAMES: flag,
   POWERTOOLS_SERVICE_NAME: envText,
-  POWERTOOLS_METRICS_NAMESPACE: envText,
+  POWERTOOLS_METRICS_NAMESPACE: envMetricsNamespace,
 });
 
 function items(value: string | undefined): string[] {

@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { type AnswerLimit, answerLimit, LAMBDA_MEMORY_MIB } from './answer-limit.ts';
 import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from './environment.ts';
+import { envMetricsNamespace } from './metrics-namespace.ts';
 
 /**
  * The function configuration of design.md §3, read from the environment the stack sets. Not here:
@@ -79,7 +80,7 @@ const environmentSchema = z.object({
   QUEUE_URL: envText,
   GET_FILE_MAX_BYTES: vaultEnvironmentShape.GET_FILE_MAX_BYTES,
   VAULT_SPOOL_MAX_BYTES: vaultEnvironmentShape.VAULT_SPOOL_MAX_BYTES,
-  POWERTOOLS_METRICS_NAMESPACE: envText,
+  POWERTOOLS_METRICS_NAMESPACE: envMetricsNamespace,
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE: LAMBDA_MEMORY_MIB,
   // SQS's own range for a Lambda event source.
   QUEUE_BATCH_SIZE: envInteger(1, 10_000),

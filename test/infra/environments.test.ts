@@ -24,6 +24,7 @@ import {
 } from '../../infra/poller-settings.ts';
 import { longestRetrySpanSeconds, visibilityTimeoutSeconds } from '../../infra/queue-timing.ts';
 import { loadPollerConfig, POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
+import { loadSettingsReportingProblems } from '../../shared/config/settings.ts';
 import { problemsOf } from './problems.ts';
 import { cleanup, nagViolations, synthesize } from './synth.ts';
 
@@ -353,7 +354,10 @@ describe('Infrastructure configuration: environments', () => {
     ],
     [{ metricsNamespace: '' }, /metricsNamespace '' must be 1 to 255 of the characters CloudWatch allows/],
     [{ metricsNamespace: 'Tanium!' }, /metricsNamespace 'Tanium!' must be 1 to 255/],
-    [{ metricsNamespace: '   ' }, /metricsNamespace ' {3}' must be 1 to 255 .*not only spaces/],
+    [{ metricsNamespace: '   ' }, /metricsNamespace ' {3}' must be 1 to 255 .*no space at either end/],
+    // The functions trim their variables: they would write under 'Tanium', the alarms watch 'Tanium '
+    [{ metricsNamespace: 'Tanium ' }, /metricsNamespace 'Tanium ' must be 1 to 255 .*no space at either end/],
+    [{ metricsNamespace: 'T'.repeat(256) }, /metricsNamespace 'T{256}' must be 1 to 255/],
     [{ metricsNamespace: ':Tanium' }, /metricsNamespace ':Tanium' must be .*not starting with ':'/],
     [{ metricsNamespace: 'AWS/Lambda' }, /metricsNamespace 'AWS\/Lambda' must not start with AWS\//],
   ] as const)('rejects %j, naming the setting', (overrides, message) => {
@@ -480,6 +484,42 @@ describe('Infrastructure configuration: partial overrides', () => {
     expect(resolveEnvironment('dev', { metricsNamespace: 'Custom Ns/dev#1:a' }).metricsNamespace).toBe(
       'Custom Ns/dev#1:a',
     );
+  });
+
+  it.each([
+    ['TaniumThreatResponse/dev', true],
+    ['Custom Ns/dev#1:a', true],
+    ['N'.repeat(255), true],
+    // Over CloudWatch's 255 but within the functions' limit on other names: refused on both sides
+    ['N'.repeat(256), false],
+    ['N'.repeat(2049), false],
+    ['Tanium!', false],
+    [':Tanium', false],
+    ['AWS/Lambda', false],
+  ])('judges the metrics namespace %j as the functions and the poller do', (namespace, valid) => {
+    // Act
+    const synthesis = () => resolveEnvironment('dev', { metricsNamespace: namespace });
+    const functions = loadSettingsReportingProblems({ POWERTOOLS_METRICS_NAMESPACE: namespace });
+    const poller = () =>
+      loadPollerConfig({
+        STATE_TABLE: 'state',
+        EVENT_BUS_NAME: 'bus',
+        POWERTOOLS_METRICS_NAMESPACE: namespace,
+      });
+
+    // Assess: what synthesis would refuse, a hand-edited function refuses too, and names
+    if (valid) {
+      expect(synthesis().metricsNamespace).toBe(namespace);
+      expect(functions.problem).toBeUndefined();
+      expect(functions.settings.metricsNamespace).toBe(namespace);
+      expect(poller().metricsNamespace).toBe(namespace);
+    } else {
+      expect(synthesis).toThrow(/metricsNamespace '.*' must/);
+      expect(functions.problem?.message).toMatch(
+        /^Invalid function configuration: POWERTOOLS_METRICS_NAMESPACE must/,
+      );
+      expect(poller).toThrow(/^Invalid poller configuration: POWERTOOLS_METRICS_NAMESPACE must/);
+    }
   });
 
   it('does not inherit the names unique in an account: the bus and a created secret', () => {

@@ -77,6 +77,19 @@ describe('Alert poller settings', () => {
     );
   });
 
+  it('refuses a metrics namespace CloudWatch would refuse, which would leave its alarms blind', () => {
+    // Act / Assess
+    expect(() => loadPollerConfig({ ...base, POWERTOOLS_METRICS_NAMESPACE: 'N'.repeat(256) })).toThrow(
+      /^Invalid poller configuration: POWERTOOLS_METRICS_NAMESPACE must be 1 to 255 of the characters CloudWatch allows/,
+    );
+    expect(() => loadPollerConfig({ ...base, POWERTOOLS_METRICS_NAMESPACE: 'AWS/Poller' })).toThrow(
+      'Invalid poller configuration: POWERTOOLS_METRICS_NAMESPACE must not start with AWS/ (reserved for AWS)',
+    );
+    expect(loadPollerConfig({ ...base, POWERTOOLS_METRICS_NAMESPACE: 'Tanium/prod' }).metricsNamespace).toBe(
+      'Tanium/prod',
+    );
+  });
+
   it('rejects a raw query that is not key=value', () => {
     // Act / Assess
     expect(() => filterPairs({ query: 'state' })).toThrow(

@@ -146,6 +146,31 @@ describe('Function settings', () => {
     });
   });
 
+  it.each([
+    ['longer than CloudWatch allows', 'N'.repeat(256)],
+    ['longer than any variable', 'N'.repeat(2049)],
+    ['holding a character CloudWatch refuses', 'Tanium!'],
+    ['under AWS/', 'AWS/Tanium'],
+  ])('reports a metrics namespace %s as an invalid configuration, not echoing it', (_, namespace) => {
+    // Act: EMF under a namespace CloudWatch refuses is dropped, and every alarm on it stays silent
+    const { settings, problem } = loadSettingsReportingProblems({
+      EVENT_BUS_NAME: 'bus',
+      POWERTOOLS_METRICS_NAMESPACE: namespace,
+    });
+
+    // Assess: named, retryable (no request runs under it), the default meanwhile
+    expect(problem).toMatchObject({ kind: 'config', retryable: true });
+    expect(problem?.message).toMatch(/^Invalid function configuration: POWERTOOLS_METRICS_NAMESPACE must/);
+    expect(problem?.message).not.toContain(namespace);
+    expect(settings.metricsNamespace).toBe('TaniumThreatResponse');
+  });
+
+  it("takes a namespace of CloudWatch's longest, 255 characters", () => {
+    expect(loadSettings({ POWERTOOLS_METRICS_NAMESPACE: 'N'.repeat(255) }).metricsNamespace).toBe(
+      'N'.repeat(255),
+    );
+  });
+
   it('leaves POWERTOOLS_LOG_LEVEL to the logger: a bad level does not fail the function', () => {
     expect(loadSettings({ POWERTOOLS_LOG_LEVEL: 'verbose', EVENT_BUS_NAME: 'bus' })).toMatchObject({
       eventBusName: 'bus',
