@@ -297,7 +297,7 @@ export class Monitoring extends Construct {
       id,
       service,
       SERVICE_FAILURES_METRIC,
-      `The ${service} function failed requests for a reason in the deployment: credentials refused, a permission missing, a secret or setting unusable, or the vault refusing (request ids and messages in its log, warning level)`,
+      `The ${service} function failed requests for a reason in the deployment: credentials refused, a permission missing, a secret or setting unusable, or the vault refusing (request ids and messages in its log, error level)`,
     );
   }
 
@@ -307,7 +307,7 @@ export class Monitoring extends Construct {
       id,
       service,
       UNKNOWN_OUTCOMES_METRIC,
-      `The ${service} function ended writes that Tanium may or may not have carried out (unknown_outcome: cut off, or refused with 429/502/503/504); check each in Tanium before sending it again (request ids in its log)`,
+      `The ${service} function ended writes that Tanium may or may not have carried out (unknown_outcome: cut off, or refused with 429/502/503/504); check each in Tanium before sending it again (request ids in its log, error level)`,
     );
   }
 

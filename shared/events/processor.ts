@@ -397,24 +397,31 @@ export class RequestProcessor {
         ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
       });
     if (held) {
-      this.deps.logger.warn(
-        delivery.redelivered
-          ? 'Another delivery of the request is running it and publishes its result; this message goes to the dead-letter queue without one'
-          : 'Another delivery of the request is running it and publishes its result; this invocation fails without one',
-        log,
-      );
+      if (delivery.redelivered) {
+        // Error level: the DLQ alarm sends on-call to the log for this message's request id, and this
+        // line is all that explains it.
+        this.deps.logger.error(
+          'Another delivery of the request is running it and publishes its result; this message goes to the dead-letter queue without one',
+          log,
+        );
+      } else {
+        this.deps.logger.warn(
+          'Another delivery of the request is running it and publishes its result; this invocation fails without one',
+          log,
+        );
+      }
       return { kind: 'held', detail, error: transientError() };
     }
     if (!transient || !delivery.redelivered) {
       if (!replayed && isServiceFailure(result)) {
-        // Above INFO, so a quieter log level still shows what the ServiceFailures alarm counts.
-        this.deps.logger.warn('Request failed for a reason in the deployment, not in the request', {
+        // Error level, which every logLevel shows: the ServiceFailures alarm sends on-call to this line.
+        this.deps.logger.error('Request failed for a reason in the deployment, not in the request', {
           ...log,
           resultMessage: result.message,
         });
       } else if (unknownOutcome) {
-        // Above INFO too, for the UnknownOutcomes alarm: each one is a change to check in Tanium.
-        this.deps.logger.warn('Request ended without knowing whether Tanium carried it out', {
+        // Error level too, for the UnknownOutcomes alarm: each one is a change to check in Tanium.
+        this.deps.logger.error('Request ended without knowing whether Tanium carried it out', {
           ...log,
           resultMessage: result.message,
         });
@@ -437,10 +444,14 @@ export class RequestProcessor {
       );
       return { kind: 'gave-up', detail, error: transientError() };
     }
-    this.deps.logger.warn('Transient failure; the message will be redelivered', {
-      ...log,
-      resultMessage: result.message,
-    });
+    // A bad function setting is retried but counted by the ServiceFailures alarm at every attempt: its
+    // line must show at every logLevel, as the final ones do. Other transient failures pass by themselves.
+    const retryLine = { ...log, resultMessage: result.message };
+    if (isServiceFailure(result)) {
+      this.deps.logger.error('Transient failure; the message will be redelivered', retryLine);
+    } else {
+      this.deps.logger.warn('Transient failure; the message will be redelivered', retryLine);
+    }
     return { kind: 'retry', detail, error: transientError(), recordMayRemain, heldElsewhere };
   }
 }

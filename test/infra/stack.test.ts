@@ -936,7 +936,8 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
             // The names the handlers write, each with what its alarm says
             ['ReplacedResults', 'published results in place of the actions'],
             ['UnpublishedResults', 'could not publish results'],
-            ['ServiceFailures', 'failed requests for a reason in the deployment'],
+            // The lines it sends on-call to are logged at error level, which every logLevel shows
+            ['ServiceFailures', 'failed requests for a reason in the deployment.*error level'],
           ] as const
         ).map(([metric, says]) => [family, metric, says] as const),
       ),
@@ -949,7 +950,11 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         (family) =>
           Object.keys(
             s.template.findResources('AWS::CloudWatch::Alarm', {
-              Properties: functionCountAlarm(family, 'UnknownOutcomes', 'may or may not have carried out'),
+              Properties: functionCountAlarm(
+                family,
+                'UnknownOutcomes',
+                'may or may not have carried out.*error level',
+              ),
             }),
           ).length === 1,
       );

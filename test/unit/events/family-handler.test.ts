@@ -2066,9 +2066,10 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(publishedDetails(eventBridge)).toEqual([
       expect.objectContaining({ requestId: 'req-held', status: 'success' }),
     ]);
+    // At error level: the line that explains the DLQ alarm's message shows at every logLevel
     expect(logs).toContainEqual(
       expect.objectContaining({
-        level: 'warn',
+        level: 'error',
         message:
           'Another delivery of the request is running it and publishes its result; this message goes to the dead-letter queue without one',
       }),
@@ -2387,8 +2388,10 @@ describe('Family handler: idempotent mutating actions', () => {
     // Assess: retried without waiting for the table, and the late record neither runs the action nor
     // stays in progress
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-stuck-put' }] });
+    // A warning: a failure that passes by itself is no alarm's business
     expect(logs).toContainEqual(
       expect.objectContaining({
+        level: 'warn',
         message: 'Transient failure; the message will be redelivered',
         extra: expect.objectContaining({
           resultMessage:
@@ -2709,7 +2712,7 @@ describe('Family handler: container state, logs and metrics', () => {
       notCounted: 'serviceFailure',
     },
   ])(
-    'logs $what as a warning, with its message, and counts it',
+    'logs $what as an error, with its message, and counts it',
     async ({ body, error, line, counted, notCounted }) => {
       // Prepare
       request.mockRejectedValue(error);
@@ -2718,9 +2721,10 @@ describe('Family handler: container state, logs and metrics', () => {
       // Act
       await handler(sqsEvent(sqsRecord(body)), lambdaContext());
 
-      // Assess: a WARN log level still shows it, and its alarm's metric counts it (not the other's)
+      // Assess: every log level (ERROR too) shows the line its alarm points to, and that alarm's metric
+      // counts it (not the other's)
       expect(logs).toContainEqual({
-        level: 'warn',
+        level: 'error',
         message: line,
         extra: expect.objectContaining({
           correlation_id: 'req-warn',
@@ -2786,7 +2790,7 @@ describe('Family handler: container state, logs and metrics', () => {
       expect(result).not.toHaveProperty('requestFault');
       expect(request).not.toHaveBeenCalled();
       expect(observations[0]?.serviceFailure === true).toBe(counted);
-      expect(logs.some((line) => line.level === 'warn' && line.extra?.correlation_id === 'req-vault')).toBe(
+      expect(logs.some((line) => line.level === 'error' && line.extra?.correlation_id === 'req-vault')).toBe(
         counted,
       );
     },
@@ -2899,6 +2903,15 @@ describe('Family handler: container state, logs and metrics', () => {
     ]);
     expect(credentialReads.count).toBe(0);
     expect(logs.filter((line) => line.message === 'The function configuration is invalid')).toHaveLength(1);
+    // The retry's line too shows at every log level: the ServiceFailures alarm counts that attempt
+    expect(
+      logs
+        .filter((line) => line.extra.correlation_id === 'req-env')
+        .map((line) => [line.level, line.message]),
+    ).toEqual([
+      ['error', 'Transient failure; the message will be redelivered'],
+      ['error', 'Request gave up on its last attempt; the message goes to the dead-letter queue'],
+    ]);
     // Retryable, yet no time cures it: a service failure at every attempt, not only once it gives up
     expect(observations.map((o) => [o.serviceFailure === true, o.retrying])).toEqual([
       [true, true],
