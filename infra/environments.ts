@@ -4,6 +4,7 @@ import { InvalidEnvironment } from '../shared/config/environment.ts';
 import { isRecord } from '../shared/config/is-record.ts';
 import { metricsNamespaceProblem as namespaceProblem } from '../shared/config/metrics-namespace.ts';
 import { loadSettings, SETTING_DEFAULTS } from '../shared/config/settings.ts';
+import { IDEMPOTENCY_EXPIRES_SECONDS } from '../shared/events/idempotency.ts';
 import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events/time-budget.ts';
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
 import type { FunctionName } from './families.ts';
@@ -332,6 +333,9 @@ function merge(base: unknown, override: unknown, path = ''): unknown {
   return merged;
 }
 
+/** How long an idempotency record lives (the TTL the functions write), in whole days, rounded up. */
+const RECORD_LIFE_DAYS = Math.ceil(IDEMPOTENCY_EXPIRES_SECONDS / 86_400);
+
 function hours(seconds: number): string {
   return (seconds / 3600).toLocaleString('en-US', { maximumFractionDigits: 1 });
 }
@@ -374,11 +378,16 @@ function validateEnvironment(config: EnvironmentConfig): void {
     if (!Number.isInteger(config[key]) || config[key] < 1) problems.push(`${key} must be a positive integer`);
   }
   const { vaultExpirationDays } = config;
-  if (
-    vaultExpirationDays !== undefined &&
-    (!Number.isInteger(vaultExpirationDays) || vaultExpirationDays < 1)
-  ) {
+  if (vaultExpirationDays === undefined) {
+    // Kept until deleted by hand.
+  } else if (!Number.isInteger(vaultExpirationDays) || vaultExpirationDays < 1) {
     problems.push('vaultExpirationDays must be unset or a positive integer');
+  } else if (vaultExpirationDays <= RECORD_LIFE_DAYS) {
+    // A get file replayed with its requestId answers from its record, with the vault_ids it stored:
+    // objects expired before the record would be ids of nothing.
+    problems.push(
+      `vaultExpirationDays must be unset or more than ${RECORD_LIFE_DAYS}, the days an idempotency record lives: a get file replayed with its requestId within them returns the vault_ids it stored, which must still exist`,
+    );
   }
   for (const [fn, s] of Object.entries(config.functions)) {
     // CloudFormation takes whole numbers only: a fraction would synthesize and fail at deploy.

@@ -25,6 +25,7 @@ import {
 import { longestRetrySpanSeconds, visibilityTimeoutSeconds } from '../../infra/queue-timing.ts';
 import { loadPollerConfig, POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
 import { loadSettingsReportingProblems } from '../../shared/config/settings.ts';
+import { IDEMPOTENCY_EXPIRES_SECONDS } from '../../shared/events/idempotency.ts';
 import { problemsOf } from './problems.ts';
 import { cleanup, nagViolations, synthesize } from './synth.ts';
 
@@ -271,6 +272,23 @@ describe('Infrastructure configuration: environments', () => {
     );
     expect(problems.match(/listed more than once/g)).toHaveLength(1);
     expect(problems).not.toContain('oncall@example.com');
+  });
+
+  it('refuses a vault expiry within the life of the idempotency records that name its objects', () => {
+    // Prepare: from the TTL the functions write, however long that is
+    const recordDays = Math.ceil(IDEMPOTENCY_EXPIRES_SECONDS / 86_400);
+
+    // Act / Assess: a get file replayed with its requestId returns the vault_ids it stored
+    for (const vaultExpirationDays of [7, recordDays]) {
+      expect(() => resolveEnvironment('prod', { vaultExpirationDays })).toThrow(
+        `vaultExpirationDays must be unset or more than ${recordDays}, the days an idempotency record lives: a get file replayed with its requestId within them returns the vault_ids it stored, which must still exist`,
+      );
+    }
+    expect(resolveEnvironment('prod', { vaultExpirationDays: recordDays + 1 }).vaultExpirationDays).toBe(
+      recordDays + 1,
+    );
+    expect(resolveEnvironment('prod').vaultExpirationDays).toBeUndefined();
+    expect(resolveEnvironment('dev').vaultExpirationDays).toBeGreaterThan(recordDays);
   });
 
   it('rejects alarm e-mails without the alarm topic', () => {
