@@ -205,7 +205,9 @@ function defaultMetricsNamespace(environment: string): string {
 export const ENVIRONMENTS = {
   dev: {
     eventBusName: 'tanium-tr-dev',
-    logRetention: RetentionDays.ONE_WEEK,
+    // As long as a dead-letter queue keeps a message (the stack warns of less): a DLQ message's log
+    // lines must still be there when someone reads it, in dev too.
+    logRetention: RetentionDays.TWO_WEEKS,
     logLevel: 'DEBUG',
     sourceMaps: true,
     resultsExpirationDays: 7,

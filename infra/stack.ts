@@ -1,4 +1,5 @@
 import {
+  Annotations,
   CfnOutput,
   Duration,
   type RemovalPolicy,
@@ -17,6 +18,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { UNROUTED_FAMILY } from '../shared/actions/table.ts';
+import { DEAD_LETTER_RETENTION_DAYS } from '../shared/config/retention.ts';
 import { idempotencyKeyPrefix, POLLER_KEY_PREFIX } from '../shared/config/state-keys.ts';
 import { FamilyQueue, routeUnroutedRequests } from './constructs/family-queue.ts';
 import { Monitoring, POLLER_NAME, queueAgeAlarmSeconds } from './constructs/monitoring.ts';
@@ -153,6 +155,7 @@ export class TaniumThreatResponseStack extends Stack {
     Tags.of(this).add('project', 'tanium-tr-serverless');
     Tags.of(this).add('environment', config.name);
     const retention = dataRemovalPolicy(config.retainData);
+    this.warnOfShortLogRetention(config);
 
     this.bus = new events.EventBus(this, 'Bus', {
       eventBusName: config.eventBusName,
@@ -267,7 +270,7 @@ export class TaniumThreatResponseStack extends Stack {
     this.pollerScheduleDlq = new sqs.Queue(this, 'PollerScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.days(DEAD_LETTER_RETENTION_DAYS),
       removalPolicy: retention,
     });
     Validations.of(this.pollerScheduleDlq).acknowledge({
@@ -358,6 +361,21 @@ export class TaniumThreatResponseStack extends Stack {
     if (config.poller.enabled) this.monitoring.watchPollerStopped(poller, intervalMinutes);
 
     this.addOutputs();
+  }
+
+  /**
+   * Some failures are identified in the logs alone (the ids of alerts the bus refused, the request ids
+   * of unrecorded results), and a DLQ message's story is in its function's log: logs gone before the
+   * dead-letter queue drops the message leave on-call an alarm and nothing to read. Said, not refused:
+   * a sandbox may keep its logs briefly on purpose.
+   */
+  private warnOfShortLogRetention(config: EnvironmentConfig): void {
+    const days: number = config.logRetention;
+    if (days >= DEAD_LETTER_RETENTION_DAYS) return;
+    Annotations.of(this).addWarningV2(
+      'tanium:log-retention',
+      `logRetention keeps the function logs ${days} day${days === 1 ? '' : 's'}, fewer than the ${DEAD_LETTER_RETENTION_DAYS} a dead-letter queue keeps a message: the ids of alerts EventBridge refused (AlertsRefused) and the request ids of unrecorded results (UnrecordedResults) are only in the logs, and a DLQ message's log lines may be gone before it is; keep them at least ${DEAD_LETTER_RETENTION_DAYS} days`,
+    );
   }
 
   private credentialsSecret(

@@ -5,8 +5,10 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
 import { POLLER_LAG_METRIC } from '../../infra/constructs/monitoring.ts';
+import type { EnvironmentOverrides } from '../../infra/environments.ts';
 import { FAMILIES, FUNCTION_NAMES, type FunctionName } from '../../infra/families.ts';
 import { DEFAULT_FUNCTIONS } from '../../infra/function-defaults.ts';
+import { DEAD_LETTER_RETENTION_DAYS } from '../../shared/config/retention.ts';
 import {
   cleanup,
   getAtt,
@@ -650,6 +652,53 @@ describe('Infrastructure variant: poller filters and tuning', () => {
   it('gives no family function a poller setting', () => {
     for (const family of FAMILIES) {
       expect(Object.keys(variables(family)).filter((key) => key.startsWith('POLLER_'))).toEqual([]);
+    }
+  });
+});
+
+describe('Infrastructure variant: logs kept for less time than a dead-letter queue keeps a message', () => {
+  const annotationsOf = (app: App, envName: string, overrides: EnvironmentOverrides = {}) =>
+    Annotations.fromStack(buildApp(app, envName, overrides));
+
+  it.each([RetentionDays.ONE_DAY, RetentionDays.ONE_WEEK])(
+    'warns at synthesis when the function logs are kept %i day(s), saying what would be lost',
+    (logRetention) => {
+      // Prepare
+      const app = unbundledApp();
+
+      try {
+        // Act
+        const annotations = annotationsOf(app, 'prod', { logRetention });
+
+        // Assess
+        annotations.hasWarning(
+          '/TaniumThreatResponse-prod',
+          Match.stringLikeRegexp(
+            `^logRetention keeps the function logs ${logRetention} days?, fewer than the ${DEAD_LETTER_RETENTION_DAYS} a dead-letter queue keeps a message: .*AlertsRefused.*UnrecordedResults`,
+          ),
+        );
+      } finally {
+        removeApp(app);
+      }
+    },
+  );
+
+  it.each([
+    ['dev', {}],
+    ['prod', {}],
+    ['prod', { logRetention: RetentionDays.TWO_WEEKS }],
+  ] as const)('stays silent for %s with %j', (envName, overrides) => {
+    // Prepare
+    const app = unbundledApp();
+
+    try {
+      // Act
+      const annotations = annotationsOf(app, envName, overrides);
+
+      // Assess
+      annotations.hasNoWarning('*', Match.stringLikeRegexp('logRetention'));
+    } finally {
+      removeApp(app);
     }
   });
 });
