@@ -3,7 +3,7 @@
  * its last attempt: plain numbers, shared by the queue construct and the environment checks.
  */
 import { SOURCE_QUEUE_RETENTION_DAYS } from '../shared/config/retention.ts';
-import { backoffSeconds } from '../shared/events/redelivery-backoff.ts';
+import { backoffSeconds, longestRedeliveryDelaySeconds } from '../shared/events/redelivery-backoff.ts';
 
 export { SOURCE_QUEUE_RETENTION_DAYS };
 
@@ -24,20 +24,23 @@ export function visibilityTimeoutSeconds(
 
 /**
  * The longest a request whose every attempt fails transiently takes from its first receive to its last,
- * `maxReceiveCount`-th. A failed attempt shorter than the queue's visibility timeout hides the record
- * for its backoff (events/redelivery-backoff.ts) from when it ends, at most a function timeout after the
- * receive; the queue's own timeout applies when that change fails, and alone once the backoff reaches
- * it (no change is made then). Each receive may also wait out the batching window.
+ * `maxReceiveCount`-th. A failed attempt hides the record from when it ends, at most a function timeout
+ * after the receive, for its backoff (events/redelivery-backoff.ts), or for longer when Tanium's
+ * `Retry-After` asks: anything up to just under the queue's visibility timeout. Once the backoff itself
+ * reaches that timeout no change is made, and the queue's own timeout applies from the receive (as it
+ * does when the change fails). Each receive may also wait out the batching window.
  */
 export function longestRetrySpanSeconds(
   settings: { timeoutSeconds: number; maxBatchingWindowSeconds: number },
   maxReceiveCount: number,
 ): number {
   const visibility = visibilityTimeoutSeconds(settings.timeoutSeconds, settings.maxBatchingWindowSeconds);
+  const longestDelay = longestRedeliveryDelaySeconds(visibility);
   let span = 0;
   for (let attempt = 1; attempt < maxReceiveCount; attempt++) {
-    const backoff = backoffSeconds(attempt);
-    const back = backoff < visibility ? Math.max(visibility, settings.timeoutSeconds + backoff) : visibility;
+    // A Retry-After may stretch any backoff the functions would set to the longest delay, which with
+    // the invocation before it outlasts the queue's own timeout.
+    const back = backoffSeconds(attempt) < visibility ? settings.timeoutSeconds + longestDelay : visibility;
     span += back + settings.maxBatchingWindowSeconds;
   }
   return span;

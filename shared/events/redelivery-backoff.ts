@@ -35,6 +35,15 @@ export function backoffSeconds(attempt: number, baseSeconds = RETRY_BACKOFF_BASE
   return baseSeconds * 2 ** Math.max(0, attempt - 1);
 }
 
+/**
+ * The longest a redelivery is ever hidden from when its delay is set: just under the queue's visibility
+ * timeout, as a `Retry-After` may ask for any delay below it (redeliveryDelaySeconds makes no change
+ * from the timeout up). The stack's retry-span check (infra/queue-timing.ts) counts on it.
+ */
+export function longestRedeliveryDelaySeconds(queueTimeoutSeconds: number): number {
+  return queueTimeoutSeconds - 1;
+}
+
 /** What the delay of a redelivery depends on besides the record. */
 export interface RedeliveryTiming {
   /** The queue's visibility timeout; unknown leaves every record to it. */

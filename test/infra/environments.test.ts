@@ -26,6 +26,10 @@ import { longestRetrySpanSeconds, visibilityTimeoutSeconds } from '../../infra/q
 import { loadPollerConfig, POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
 import { loadSettingsReportingProblems } from '../../shared/config/settings.ts';
 import { IDEMPOTENCY_EXPIRES_SECONDS } from '../../shared/events/idempotency.ts';
+import {
+  longestRedeliveryDelaySeconds,
+  redeliveryDelaySeconds,
+} from '../../shared/events/redelivery-backoff.ts';
 import { problemsOf } from './problems.ts';
 import { cleanup, nagViolations, synthesize } from './synth.ts';
 
@@ -108,30 +112,58 @@ describe('Infrastructure configuration: environments', () => {
   it('rejects a receive count whose retries could outlast the queue, naming the function and the most it allows', () => {
     // Act / Assess: evidence (600 s timeout, 1 hour visibility) gets there long before the other families
     expect(() => resolveEnvironment('prod', { maxReceiveCount: 60 })).toThrow(
-      'evidence: maxReceiveCount 60 with timeoutSeconds 600 lets a failing request retry for up to 59 hours, past the 48 its queue allows before it could be deleted unanswered (it keeps messages 4 days): lower maxReceiveCount to at most 49',
+      'evidence: maxReceiveCount 60 with timeoutSeconds 600 lets a failing request retry for up to 60.2 hours, past the 48 its queue allows before it could be deleted unanswered (it keeps messages 4 days): lower maxReceiveCount to at most 47',
     );
     expect(() => resolveEnvironment('prod', { maxReceiveCount: 60 })).not.toThrow(/connections:/);
-    expect(() => resolveEnvironment('prod', { maxReceiveCount: 49 })).not.toThrow();
+    expect(() => resolveEnvironment('prod', { maxReceiveCount: 47 })).not.toThrow();
+    // Within 48 hours by the backoff alone, not with Retry-After delays of up to an hour after each attempt
+    expect(() => resolveEnvironment('prod', { maxReceiveCount: 49 })).toThrow(
+      /evidence: maxReceiveCount 49 with timeoutSeconds 600 lets a failing request retry for up to 49.2 hours/,
+    );
     expect(() =>
-      resolveEnvironment('prod', { maxReceiveCount: 49, functions: { evidence: { timeoutSeconds: 900 } } }),
-    ).toThrow(/evidence: maxReceiveCount 49 with timeoutSeconds 900 .* at most 33$/);
+      resolveEnvironment('prod', { maxReceiveCount: 47, functions: { evidence: { timeoutSeconds: 900 } } }),
+    ).toThrow(/evidence: maxReceiveCount 47 with timeoutSeconds 900 .* at most 31$/);
     expect(() => resolveEnvironment('dev', { maxReceiveCount: 500 })).toThrow(
       /connections: maxReceiveCount 500 with timeoutSeconds 120 .* at most \d+/,
     );
   });
 
-  it('counts retries as the functions back off: up to a function timeout, then the backoff or the queue timeout', () => {
-    // 30 to 480 s backoffs after a 120 s attempt all end before the 720 s queue timeout, which applies
-    // when the change fails; from the 6th attempt (960 s) no change is made and the queue timeout applies
-    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 5)).toBe(4 * 720);
-    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 7)).toBe(6 * 720);
-    // A backoff that ends past the queue timeout: a 90 s attempt, then 480 s, against 540 s at attempt 5
-    expect(longestRetrySpanSeconds({ timeoutSeconds: 90, maxBatchingWindowSeconds: 0 }, 6)).toBe(
-      4 * 540 + 90 + 480,
+  it('counts retries as the functions delay them: up to a function timeout, then up to the queue timeout', () => {
+    // Any of the 30 to 480 s backoffs after a 120 s attempt may be stretched by a Retry-After to 719 s,
+    // just under the 720 s queue timeout; from the 6th attempt (960 s) no change is made and the queue
+    // timeout applies
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 5)).toBe(
+      4 * (120 + 719),
+    );
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 7)).toBe(
+      5 * (120 + 719) + 720,
     );
     // The batching window delays each receive, and lengthens the queue timeout as well
-    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 10 }, 2)).toBe(730 + 10);
+    expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 10 }, 2)).toBe(
+      120 + 729 + 10,
+    );
     expect(longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 1)).toBe(0);
+  });
+
+  it('counts the longest delay the functions can set, whatever Retry-After Tanium sends', () => {
+    // Prepare: a 120 s function's queue hides a record 720 s; its attempt ends at most 120 s after the receive
+    const queueTimeoutSeconds = visibilityTimeoutSeconds(120, 0);
+    const delays = [1, 2, 3, 4, 5, 6].flatMap((attempt) =>
+      [0, 300_000, 719_000, 719_001, 720_000, 86_400_000].map((retryAfterMs) =>
+        redeliveryDelaySeconds(
+          { attempt, recordMayRemain: false, retryAfterMs },
+          { queueTimeoutSeconds, remainingMs: 0 },
+        ),
+      ),
+    );
+    const longest = Math.max(...delays.filter((delay) => delay !== undefined));
+
+    // Act
+    const span = longestRetrySpanSeconds({ timeoutSeconds: 120, maxBatchingWindowSeconds: 0 }, 2);
+
+    // Assess: the span of one attempt covers the invocation and the longest delay it may set
+    expect(longest).toBe(longestRedeliveryDelaySeconds(queueTimeoutSeconds));
+    expect(span).toBe(120 + longest);
   });
 
   it('reserves concurrency for the poller in prod only, so dev deploys to a low-quota sandbox account', () => {

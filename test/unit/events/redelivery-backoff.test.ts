@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  longestRedeliveryDelaySeconds,
   queueUrlFor,
   queueUrlFromArn,
   redeliveryDelaySeconds,
@@ -55,6 +56,29 @@ describe('Redelivery backoff', () => {
     // The backoff when it is the longer.
     expect(delay(4, 10_000)).toBe(240);
     expect(delay(1, 720_000)).toBeUndefined();
+  });
+
+  it('never hides a record longer than the longest delay the stack counts on, whatever asks for longer', () => {
+    // Prepare: the stack's retry-span check adds this to each attempt (infra/queue-timing.ts)
+    const timing = { queueTimeoutSeconds: 720, remainingMs: 900_000 };
+    const longest = longestRedeliveryDelaySeconds(720);
+
+    // Act
+    const delays = [1, 5, 6].flatMap((attempt) =>
+      [false, true].flatMap((recordMayRemain) =>
+        [undefined, 718_500, 719_000, 719_001, 3_600_000].map((retryAfterMs) =>
+          redeliveryDelaySeconds(
+            { attempt, recordMayRemain, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+            timing,
+          ),
+        ),
+      ),
+    );
+
+    // Assess: a Retry-After just under the queue timeout is honoured, at that longest
+    expect(longest).toBe(719);
+    expect(delays).toContain(longest);
+    expect(delays.every((delay) => delay === undefined || delay <= longest)).toBe(true);
   });
 
   it("leaves a record stopped by another delivery's in-progress record to the queue", () => {
