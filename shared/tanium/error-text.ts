@@ -7,7 +7,8 @@ import { MIN_SECRET_LENGTH } from '../config/credentials.ts';
 import { isRecord } from '../config/is-record.ts';
 import { jsonOr } from '../config/json-or.ts';
 import { cutTo, wholeCharacters } from '../config/message-text.ts';
-import { stripMarkup } from './html-text.ts';
+import { NAMED_ENTITIES, stripMarkup } from './html-text.ts';
+import { secretOccurrences } from './secret-forms.ts';
 
 const MAX_TEXT = 1000;
 const MAX_HTML_TEXT = 300;
@@ -17,15 +18,6 @@ export function looksLikeHtml(text: string, contentType = ''): boolean {
   const start = text.trimStart().slice(0, 15).toLowerCase();
   return start.startsWith('<!doctype html') || start.startsWith('<html');
 }
-
-const NAMED_ENTITIES = new Map([
-  ['nbsp', ' '],
-  ['lt', '<'],
-  ['gt', '>'],
-  ['quot', '"'],
-  ['apos', "'"],
-  ['amp', '&'],
-]);
 
 /** In one pass, so `&amp;#34;` stays the text `&#34;` rather than becoming a quote. */
 function decodeEntities(text: string): string {
@@ -105,56 +97,16 @@ export function errorBodyText(body: string, contentType: string, secrets: readon
   return jsonOr(parsed, body.trim());
 }
 
-/** Percent-escapes in lowercase hex, as some encoders write them. */
-function lowerHex(encoded: string): string {
-  return encoded.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase());
-}
-
-/**
- * The forms a secret takes in a body that echoes it: as is, escaped inside a JSON string, percent-encoded
- * (as a URI component or a form field, either hex case) and HTML-escaped. A password with a quote or a
- * backslash is never written as is in JSON.
- */
-function secretForms(secret: string): string[] {
-  const uri = encodeURIComponent(secret);
-  const form = new URLSearchParams({ s: secret }).toString().slice(2);
-  const html = secret
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-  return [
-    ...new Set([secret, JSON.stringify(secret).slice(1, -1), uri, lowerHex(uri), form, lowerHex(form), html]),
-  ];
-}
-
 /**
  * Every occurrence of every secret, in each of its forms, replaced with `[redacted]`; the text is not cut.
  * Occurrences are masked as character ranges merged before replacing: replacing one form after another
  * would leave the rest of an overlapping occurrence, or the outside of a secret holding another.
  */
 function withoutSecrets(text: string, secrets: readonly string[]): string {
-  const ranges: Array<[start: number, end: number]> = [];
-  for (const secret of new Set(secrets)) {
-    if (secret.length < MIN_SECRET_LENGTH) continue;
-    for (const form of secretForms(secret)) {
-      let last: [number, number] | undefined;
-      for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) {
-        // Overlapping occurrences of one form widen one range: a body repeating a secret's period
-        // ('aaaa' in a megabyte of 'a') would otherwise keep a range per character.
-        if (last && at <= last[1]) {
-          last[1] = at + form.length;
-        } else {
-          last = [at, at + form.length];
-          ranges.push(last);
-        }
-      }
-    }
-  }
+  const redactable = secrets.filter((secret) => secret.length >= MIN_SECRET_LENGTH);
   let out = '';
   let copied = 0;
-  for (const [start, end] of ranges.sort((a, b) => a[0] - b[0])) {
+  for (const [start, end] of secretOccurrences(text, redactable).sort((a, b) => a[0] - b[0])) {
     // An occurrence overlapping the last one masked widens that mask instead of starting another.
     if (start >= copied) out += `${text.slice(copied, start)}[redacted]`;
     copied = Math.max(copied, end);

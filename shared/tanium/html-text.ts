@@ -80,3 +80,13 @@ function withoutTags(html: string): string {
   }
   return spaced(html, ranges);
 }
+
+/** The named entities error texts decode (any other name is left as it is), and redaction knows. */
+export const NAMED_ENTITIES: ReadonlyMap<string, string> = new Map([
+  ['nbsp', ' '],
+  ['lt', '<'],
+  ['gt', '>'],
+  ['quot', '"'],
+  ['apos', "'"],
+  ['amp', '&'],
+]);

@@ -187,13 +187,34 @@ export interface RequestDescription {
   bytesReceived?: number;
 }
 
+/**
+ * `error` as the cause of a transport error: its name, message, code and stack, and its own cause the
+ * same way, but nothing else. undici's HTTPParserError keeps the raw bytes of the answer it could not
+ * parse in an enumerable `data`, which a server echoing a request header fills with the credential, and a
+ * logger printing causes (Powertools' formatError does) would print them.
+ */
+function withoutRawData(error: unknown, depth = 0): Error | undefined {
+  if (error === undefined || error === null) return undefined;
+  if (!(error instanceof Error)) {
+    return new Error(typeof error === 'string' ? error : `a thrown ${typeof error}`);
+  }
+  const { code } = error as { code?: unknown };
+  const cause = depth < 5 ? withoutRawData(error.cause, depth + 1) : undefined;
+  const bare = new Error(error.message, cause === undefined ? undefined : { cause });
+  bare.name = error.name;
+  if (error.stack !== undefined) bare.stack = error.stack;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(bare, { code });
+  return bare;
+}
+
 /** The contract's `Error connecting to server: ...` message and error kind for a transport failure. */
 export function transportError(
   failure: TransportFailure,
   code: string,
   request: RequestDescription,
-  cause: unknown,
+  error: unknown,
 ): TaniumError {
+  const cause = withoutRawData(error);
   const { method, path, host, port } = request;
   const prefix = 'Error connecting to server: ';
   const isWrite = method === 'POST' || method === 'PUT';
@@ -287,10 +308,10 @@ export function transportError(
         { retryable: true, cause },
       );
     default: {
-      const detail = cause instanceof Error ? cause.message : String(cause);
+      const detail = error instanceof Error ? error.message : String(error);
       // Anything but a failed connect (a malformed answer, an unknown socket error) may come after the
       // request reached Tanium: for a POST or PUT that is an uncertain outcome, not a connection failure.
-      if (isWrite && failedSyscall(cause) !== 'connect' && !INVALID_REQUEST_CODES.test(code)) {
+      if (isWrite && failedSyscall(error) !== 'connect' && !INVALID_REQUEST_CODES.test(code)) {
         return new TaniumError(
           'unknown_outcome',
           `${prefix}${detail}${code ? ` (${code})` : ''} (${method} ${path})${UNKNOWN_OUTCOME_SUFFIX}`,

@@ -703,4 +703,44 @@ describe('Tanium client: authentication', () => {
       expect(everything).not.toContain(secret);
     }
   });
+
+  it('never reports a password or token echoed in an escaping it does not expect, or in upper case', async () => {
+    // Prepare: a password with a quote, a backslash and a slash, which a PHP front end echoes with `\/`
+    // in the text/plain answer to the login that follows the expired token; and a token echoed upper-cased
+    const password = 'PW-canary-8b2c "q\\ /x';
+    const logger = capturingLogger();
+    const { apiToken, username } = emulator.credentials;
+    const tokenClient = clientFor(emulator, { logger });
+    emulator.faults.add({
+      kind: 'status',
+      status: 500,
+      shape: 'text',
+      message: `echo ${apiToken.toUpperCase()}`,
+      times: 1,
+    });
+    const messages = [(await taniumFailure(tokenClient.request(STATUS))).message];
+    const client = clientFor(emulator, { auth: 'both', logger, secret: { password } });
+    emulator.expireToken();
+    const echoed = JSON.stringify({ username, password }).replaceAll('/', '\\/');
+    emulator.faults.add({
+      method: 'POST',
+      path: LOGIN,
+      kind: 'status',
+      status: 400,
+      shape: 'plain',
+      message: `Bad request body: ${echoed}`,
+    });
+
+    // Act
+    messages.push((await taniumFailure(client.request(STATUS))).message);
+
+    // Assess
+    expect(messages).toEqual([
+      'Error from server. Status Code: 500 Data from server: echo [redacted]',
+      `Login failed: Error from server. Status Code: 400 Data from server: Bad request body: {"username":"${username}","password":"[redacted]"}`,
+    ]);
+    const everything = [...logger.lines, ...messages].join('\n').toLowerCase();
+    expect(everything).not.toContain('canary');
+    expect(everything).not.toContain(apiToken.toLowerCase());
+  });
 });

@@ -2,6 +2,7 @@ import dns, { type LookupAddress } from 'node:dns';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
+import { inspect } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseCredentials } from '../../../shared/config/credentials.ts';
@@ -531,6 +532,33 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(error.kind).toBe('unknown_outcome');
       expect(error.message).not.toContain('nothing was sent');
       expect(emulator.requests.some((r) => r.method === 'POST' && r.path === CONNS)).toBe(true);
+    });
+
+    it('keeps the bytes of an answer it cannot parse, where an echoed header may put the token, out of the error', async () => {
+      // Prepare: a server whose answer undici's parser refuses, on a header line echoing the token
+      const token = emulator.credentials.apiToken;
+      const echoing = createNetServer((socket) => {
+        socket
+          .on('error', () => undefined)
+          .once('data', () => socket.end(`HTTP/1.1 200 OK\r\n Session: ${token}\r\n\r\n`));
+      });
+      echoing.listen(0, '127.0.0.1');
+      await once(echoing, 'listening');
+      const { port } = echoing.address() as AddressInfo;
+      const client = clientFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } });
+      try {
+        // Act
+        const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+
+        // Assess: the parser's failure is the cause, without what it read
+        expect(error.message).toMatch(
+          /^Error connecting to server: Response does not match the HTTP\/1\.1 protocol/,
+        );
+        expect(error.cause).toMatchObject({ name: 'HTTPParserError' });
+        expect(inspect(error, { depth: null })).not.toContain(token);
+      } finally {
+        echoing.close();
+      }
     });
 
     it('says a server that answers plain HTTP is not speaking TLS, rather than blaming the certificate', async () => {

@@ -213,6 +213,97 @@ describe('Tanium error bodies', () => {
     });
   });
 
+  describe('secrets echoed in the escaping of another encoder, or in other letter case', () => {
+    const password = 'PW-canary-8b2c "q\\ /x';
+    const echoedByPhp = String.raw`Bad request body: {"username":"admin","password":"PW-canary-8b2c \"q\\ \/x"}`;
+    const redactedEcho = 'Bad request body: {"username":"admin","password":"[redacted]"}';
+
+    it.each([
+      ["with PHP's \\/ for a slash, in a text/plain body", echoedByPhp, 'text/plain', redactedEcho],
+      [
+        "with PHP's \\/, in the message of a JSON body",
+        JSON.stringify({ message: echoedByPhp }),
+        'application/json',
+        redactedEcho,
+      ],
+      [
+        'escaped twice, in a JSON body cut off before its end',
+        JSON.stringify({ text: echoedByPhp }).slice(0, -2),
+        'application/json',
+        String.raw`{"text":"Bad request body: {\"username\":\"admin\",\"password\":\"[redacted]\"}`,
+      ],
+    ])('removes a password echoed in a request body %s', (_case, body, contentType, expected) => {
+      expect(errorText(body, contentType, [password])).toBe(expected);
+    });
+
+    it.each([
+      [
+        "Python's \\u00e4 for what is not ASCII",
+        String.raw`Bad request body: {"password":"P\u00e4ssw\u00f6rd-9"}`,
+        'Pässwörd-9',
+      ],
+      [
+        "Go's \\u003c and \\u0026",
+        String.raw`Bad request body: {"password":"a\u003cb\u0026c+d'e"}`,
+        "a<b&c+d'e",
+      ],
+      [
+        ".NET's \\u003C, \\u0026, \\u002B and \\u0027",
+        String.raw`Bad request body: {"password":"a\u003Cb\u0026c\u002Bd\u0027e"}`,
+        "a<b&c+d'e",
+      ],
+      [
+        'strict percent-encoding (%21 %27)',
+        'Bad request body: {"password":"PW-canary%20it%27s%21"}',
+        "PW-canary it's!",
+      ],
+      [
+        'strict percent-encoding in lowercase hex (%28 %29 %2a)',
+        'Bad request body: {"password":"%28pass%29%2aword"}',
+        '(pass)*word',
+      ],
+      [
+        "+ for a space and ~ as it is (Python's quote_plus)",
+        'Bad request body: {"password":"my+pass~word"}',
+        'my pass~word',
+      ],
+      [
+        'decimal and hex HTML entities',
+        'Bad request body: {"password":"pa&#60;ss&#x27;wo&#0034;rd"}',
+        'pa<ss\'wo"rd',
+      ],
+      [
+        'named HTML entities, &nbsp; for a space',
+        'Bad request body: {"password":"p&amp;ss&nbsp;&lt;it&apos;s&gt; &quot;x&quot;"}',
+        'p&ss <it\'s> "x"',
+      ],
+      ['upper case', 'Bad request body: {"password":"TOKEN-CANARY-7F3A9D0C"}', 'token-canary-7f3a9d0c'],
+      [
+        'upper case, JSON-escaped',
+        String.raw`Bad request body: {"password":"P\u00C4SSW\u00D6RD-\u00C9"}`,
+        'pässwörd-é',
+      ],
+      ['lower case, percent-encoded', 'Bad request body: {"password":"p%c3%a4ss+w%c3%b6rd"}', 'PÄSS WÖRD'],
+    ])('removes a secret written with %s in a text/plain body', (_case, body, secret) => {
+      expect(errorText(body, 'text/plain', [secret])).toBe('Bad request body: {"password":"[redacted]"}');
+    });
+
+    it('finds secrets of backslashes, % and & next to long runs of them without backtracking', () => {
+      // Prepare: each secret escaped a way the fixed forms did not know (twice JSON-escaped, lowercase, a
+      // decimal entity), then runs a pattern allowing several ways per character would retry in
+      // exponentially many ways at every position
+      const secrets = ['\\', '%', '&'].map((char) => `${char.repeat(24)}X`);
+      const escaped = `${'\\\\\\\\'.repeat(24)}X ${'%25'.repeat(24)}x ${'&#38;'.repeat(24)}X`;
+      const runs = `${'\\'.repeat(100_000)} ${'%25'.repeat(30_000)} ${'&#38;'.repeat(20_000)}`;
+
+      // Act
+      const said = errorText(`${escaped} ${runs}`, 'text/plain', secrets);
+
+      // Assess
+      expect(said.startsWith('[redacted] [redacted] [redacted] \\\\')).toBe(true);
+    });
+  });
+
   it('does not double braces', () => {
     expect(errorBodyText('{"text":"bad {value}"}', 'application/json')).toBe('bad {value}');
   });

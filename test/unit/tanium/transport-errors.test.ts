@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   classifyTransportError,
@@ -208,6 +209,35 @@ describe('Transport errors', () => {
     );
     expect(get).toMatchObject({ kind: 'transport', retryable: false });
     expect(get.message).not.toContain('may have been processed');
+  });
+
+  it("keeps a failure's name, message and code as the cause, not the raw answer a parser error holds", () => {
+    // Prepare: undici's HTTPParserError keeps the bytes it could not parse in an enumerable `data`, here a
+    // header echoing the token, under a wrapper as fetch adds one
+    const parserError = Object.assign(
+      new Error('Response does not match the HTTP/1.1 protocol (Unexpected space after start line)'),
+      {
+        name: 'HTTPParserError',
+        code: 'HPE_INVALID_HEADER_TOKEN',
+        data: ' Header: TOKEN-canary-7f3a\r\n\r\n',
+      },
+    );
+    const wrapped = new TypeError('fetch failed', { cause: parserError });
+
+    // Act
+    const { failure, code } = classifyTransportError(wrapped, false);
+    const error = transportError(failure, code, { ...POST, method: 'GET' }, wrapped);
+
+    // Assess: the same failure, described as before, without the answer's bytes anywhere
+    expect(error.message).toBe('Error connecting to server: fetch failed (HPE_INVALID_HEADER_TOKEN)');
+    expect(error.cause).toMatchObject({ name: 'TypeError', message: 'fetch failed' });
+    expect((error.cause as Error).cause).toMatchObject({
+      name: 'HTTPParserError',
+      message: parserError.message,
+      code: 'HPE_INVALID_HEADER_TOKEN',
+    });
+    expect(inspect(error, { depth: null })).not.toContain('canary');
+    expect(JSON.stringify((error.cause as Error).cause)).not.toContain('canary');
   });
 
   it('keeps a request the client refused to send (an invalid argument) a plain failure, even a POST', () => {
