@@ -125,6 +125,13 @@ export function parseAlertQuery(text: string | undefined): Array<[string, string
   }
   const pairs: Array<[string, string]> = [];
   for (const [key, value] of new URLSearchParams(body)) {
+    // Tanium ignores a key it does not know, so ' state' (a space after '&' or a pasted line) would drop
+    // the filter and list every alert; 'unresolved\n' would match none. No alert filter has either.
+    if (key.trim() !== key || value.trim() !== value) {
+      throw new ValidationError(
+        `Unable to parse provided query: '${shown(`${key}=${value}`)}' has white space around its key or value`,
+      );
+    }
     if (key !== 'limit' && key !== 'offset') pairs.push([key, value]);
   }
   return pairs;

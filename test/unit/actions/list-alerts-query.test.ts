@@ -66,3 +66,32 @@ describe('list alerts: the length of its query', () => {
     expect(sent).toHaveLength(0);
   });
 });
+
+describe('list alerts: white space in its query', () => {
+  it.each([
+    [' state=unresolved', "' state=unresolved'"],
+    ['state=unresolved & priority=high', "'state=unresolved '"],
+    ['state=unresolved\n', "'state=unresolved\n'"],
+    ['state=unresolved+', "'state=unresolved '"],
+  ])('refuses %j before any call, since Tanium would drop or miss the filter', async (query, part) => {
+    // Act
+    const { result, sent } = await listWith(query);
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(result.message).toBe(
+      `Unable to parse provided query: ${part} has white space around its key or value`,
+    );
+    expect(result.error).toEqual({ kind: 'validation', retryable: false });
+    expect(sent).toEqual([]);
+  });
+
+  it('keeps white space inside a value', async () => {
+    // Act
+    const { result, sent } = await listWith('hostname=my%20host');
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(sent).toEqual(['limit=100&hostname=my+host']);
+  });
+});
