@@ -65,9 +65,14 @@ export function lagAlarmPeriodMinutes(intervalMinutes: number, timeoutSeconds: n
   return Math.max(LAG_MIN_PERIOD_MINUTES, Math.ceil(gapSeconds / 60));
 }
 
-/** A stopped poller: no run in three intervals, and never less than ten minutes. */
-export function stoppedAlarmMinutes(intervalMinutes: number): number {
-  return Math.max(10, 3 * intervalMinutes);
+/**
+ * A stopped poller: no run in three intervals, and never less than ten minutes; and never less than a
+ * run's whole length plus an interval. With one concurrent run allowed (prod's reserved concurrency),
+ * the scheduled invocations that come while a run is going are throttled and count as none, so a long
+ * run of a healthy poller would otherwise leave a period without an invocation.
+ */
+export function stoppedAlarmMinutes(intervalMinutes: number, timeoutSeconds: number): number {
+  return Math.max(10, 3 * intervalMinutes, Math.ceil((intervalMinutes * 60 + timeoutSeconds) / 60));
 }
 
 /** Runs beyond the threshold in the failure alarm's window: a run that succeeds in between still alarms. */

@@ -391,9 +391,12 @@ export class Monitoring extends Construct {
     return this.whenAny(id, description, this.pollerMetric(metric, 'Sum'));
   }
 
-  /** No poll ran for three intervals (ten minutes at least): the schedule or the function is not working. */
+  /**
+   * No poll ran for three intervals (ten minutes at least, and a run's length plus an interval): the
+   * schedule or the function is not working.
+   */
   watchPollerStopped(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
-    const minutes = stoppedAlarmMinutes(intervalMinutes);
+    const minutes = stoppedAlarmMinutes(intervalMinutes, timeoutSeconds(fn));
     return this.add(
       new cloudwatch.Alarm(this, 'PollerStoppedAlarm', {
         alarmDescription: `The alert poller has not run for ${minutes} minutes`,

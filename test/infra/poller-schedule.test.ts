@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { failureAlarmWindow, lagAlarmPeriodMinutes, longestRunSeconds } from '../../infra/poller-schedule.ts';
+import {
+  failureAlarmWindow,
+  lagAlarmPeriodMinutes,
+  longestRunSeconds,
+  stoppedAlarmMinutes,
+} from '../../infra/poller-schedule.ts';
 import { POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
 
 /*
@@ -146,5 +151,40 @@ describe('Poller lag alarm period', () => {
     expect(lagAlarmPeriodMinutes(1, 120)).toBe(5);
     // 15 minutes, plus a run of up to 120 s and the lease's minute
     expect(lagAlarmPeriodMinutes(15, 120)).toBe(18);
+  });
+});
+
+describe('Poller stopped alarm period', () => {
+  it.each(INTERVALS)(
+    'sees an invocation in every period of a healthy poller allowed one run at a time (rate(%i minutes))',
+    (intervalMinutes) => {
+      const empty: string[] = [];
+      for (const timeout of TIMEOUTS) {
+        const period = stoppedAlarmMinutes(intervalMinutes, timeout) * 60;
+        for (const offset of offsets(intervalMinutes * 60)) {
+          // Act: runs as long as the timeout allows; a scheduled invocation during one is throttled
+          const runs = workingRuns(intervalMinutes * 60, offset, 40, () => ({
+            holds: timeout - 0.5,
+            lasts: timeout - 0.5,
+          }));
+          const invoked = new Set(runs.map((run) => Math.floor(run.start / period)));
+          const first = Math.min(...invoked);
+          const last = Math.max(...invoked);
+          for (let p = first; p <= last; p++) {
+            if (!invoked.has(p)) empty.push(`timeout ${timeout}, first run at ${offset} s: period ${p}`);
+          }
+        }
+      }
+
+      // Assess: an empty period would raise "The alert poller has not run" while it runs
+      expect(empty).toEqual([]);
+    },
+  );
+
+  it('stays at ten minutes for the default schedule and timeout', () => {
+    expect(stoppedAlarmMinutes(1, 120)).toBe(10);
+    expect(stoppedAlarmMinutes(5, 120)).toBe(15);
+    // rate(1 minute) with runs of up to 15 minutes
+    expect(stoppedAlarmMinutes(1, 900)).toBe(16);
   });
 });
