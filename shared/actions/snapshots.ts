@@ -117,8 +117,9 @@ export const deleteSnapshot = defineAction({
     }),
   },
   async run(ctx, params) {
-    // `required` guarantees at least one id; the type cannot say so.
-    const ids = params.snapshot_ids ?? [];
+    // `required` guarantees at least one id; the type cannot say so. In lower case, as Tanium lists
+    // them: it matches ids exactly, and would report one in capitals deleted while deleting nothing.
+    const ids = [...new Set((params.snapshot_ids ?? []).map((id) => id.toLowerCase()))];
     await ctx.client.request({
       method: 'DELETE',
       path: `${TR}/snapshot`,

@@ -374,13 +374,15 @@ describe('Actions: snapshots family', () => {
       expect(emulator.requestCount()).toBe(0);
     });
 
-    it('takes a uuid in capitals as it is', async () => {
+    it('deletes a snapshot given by its uuid in capitals, sending it once in lower case as Tanium lists it', async () => {
       // Act
-      const result = await run(deleteSnapshot, { snapshot_ids: SEEDED.snapshotUuid.toUpperCase() });
+      const upper = SEEDED.snapshotUuid.toUpperCase();
+      const result = await run(deleteSnapshot, { snapshot_ids: `${upper},${SEEDED.snapshotUuid}` });
 
       // Assess
       expect(result.status).toBe('success');
-      expect(emulator.requests[0]?.json).toEqual({ ids: [SEEDED.snapshotUuid.toUpperCase()] });
+      expect(emulator.requests[0]?.json).toEqual({ ids: [SEEDED.snapshotUuid] });
+      expect(emulator.state.snapshots.map((snapshot) => snapshot.uuid)).not.toContain(SEEDED.snapshotUuid);
     });
 
     it('fails with the server error', async () => {
