@@ -122,7 +122,8 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
         existing.inProgressExpiryTimestamp === record.inProgressExpiryTimestamp;
       // Not ours: as Powertools does, with the record found, so that it needs no second read.
       if (!ours) {
-        if (existing && isReplayOf(existing, record)) await this.#extend(record);
+        // Not awaited: the replay must not wait on it (a slow table would turn it into a retry).
+        if (existing && isReplayOf(existing, record)) void this.#extend(record);
         throw new IdempotencyItemAlreadyExistsError(
           `Failed to put record for already existing idempotency key: ${record.idempotencyKey}`,
           existing,
@@ -144,8 +145,8 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
   /**
    * Gives a completed record that is about to be replayed the life of a new one. Its request came back,
    * maybe from a DLQ redrive that gave it a new message to live in: that message, and any redrive of it,
-   * must still find the record, however long ago the action ran. Best effort: the replay is right either
-   * way, and a record that could not be extended keeps the life it had.
+   * must still find the record, however long ago the action ran. Best effort, never thrown: the replay is
+   * right either way, and a record that could not be extended keeps the life it had.
    */
   async #extend(record: IdempotencyRecord): Promise<void> {
     try {

@@ -630,10 +630,42 @@ describe('Idempotency records in DynamoDB: how long a record lives', () => {
     const action = vi.fn(async () => outcome('success', 'closed again'));
     const replay = await executor().execute(KEY, action, lambdaContext(), Date.now() + 30_000);
 
+    // Assess: the extension is not waited for by the replay, so it is looked for until it lands
+    expect(action).not.toHaveBeenCalled();
+    expect(replay).toMatchObject({ replayed: true, outcome: { result: { message: 'closed' } } });
+    await vi.waitFor(async () =>
+      expect(await expiration()).toBeGreaterThan(nearItsEnd + (IDEMPOTENCY_RECORD_DAYS - 2) * DAY),
+    );
+  });
+
+  it('replays without waiting for the extension, which a slow table would turn into a retry', async () => {
+    // Prepare: a completed record; then a table whose UpdateItem calls hang until released
+    await executor().execute(
+      KEY,
+      async () => outcome('success', 'closed'),
+      lambdaContext(),
+      Date.now() + 30_000,
+    );
+    const client = new DynamoDBClient({});
+    const released = signal();
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UpdateItemCommand') await released.promise;
+        return next(args);
+      },
+      { step: 'initialize', name: 'holdUpdates' },
+    );
+    const slow = createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client });
+
+    // Act: a redelivery with the least time the bound gives (1 s)
+    const action = vi.fn(async () => outcome('success', 'closed again'));
+    const replay = await slow.execute(KEY, action, lambdaContext({ remainingMs: 100 }), Date.now() + 100);
+    released.open();
+
     // Assess
     expect(action).not.toHaveBeenCalled();
     expect(replay).toMatchObject({ replayed: true, outcome: { result: { message: 'closed' } } });
-    expect(await expiration()).toBeGreaterThan(nearItsEnd + (IDEMPOTENCY_RECORD_DAYS - 2) * DAY);
+    client.destroy();
   });
 
   it('is not extended by a reused requestId with other parameters, which is refused', async () => {
