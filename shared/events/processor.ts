@@ -405,7 +405,9 @@ export class RequestProcessor {
           log,
         );
       } else {
-        this.deps.logger.warn(
+        // Error level too: an asynchronous invocation held this way is retried by Lambda and may end in
+        // the family's DLQ, where the DLQ alarm sends on-call to this line.
+        this.deps.logger.error(
           'Another delivery of the request is running it and publishes its result; this invocation fails without one',
           log,
         );

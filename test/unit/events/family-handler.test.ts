@@ -2010,7 +2010,7 @@ describe('Family handler: idempotent mutating actions', () => {
     'fails a duplicate arriving as %s while the request runs, publishing nothing: the running delivery publishes',
     async (_shape, wrap) => {
       // Act
-      const { answer, observations } = await duplicateWhileRunning(
+      const { answer, observations, logs } = await duplicateWhileRunning(
         wrap(closeConnection('req-held')),
         (handler) =>
           handler(wrap(closeConnection('req-held')), lambdaContext()).catch((error: Error) => error),
@@ -2028,6 +2028,15 @@ describe('Family handler: idempotent mutating actions', () => {
       );
       expect(observations).toContainEqual(
         expect.objectContaining({ action: 'close connection', status: 'failed', retrying: true }),
+      );
+      // At error level: Lambda retries an asynchronous one and may send it to the DLQ, whose alarm
+      // sends on-call to this line
+      expect(logs).toContainEqual(
+        expect.objectContaining({
+          level: 'error',
+          message:
+            'Another delivery of the request is running it and publishes its result; this invocation fails without one',
+        }),
       );
     },
   );
