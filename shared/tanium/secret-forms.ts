@@ -129,6 +129,14 @@ function caseVariants(char: string): string[] {
 }
 
 /**
+ * Secrets shorter than this are found as they are in their own letter case only: ignoring case, a
+ * password such as `tanium` or `message` would also hide Tanium's own words and the keys of its JSON
+ * answers. Their escaped forms still ignore case, as encoders write hex digits in either, and need an
+ * escape at the secret's place to match anything.
+ */
+const MIN_CASELESS_LENGTH = 8;
+
+/**
  * The pattern matching `char` in `form`. No alternative is a prefix of another, even ignoring case
  * (duplicates in other case are dropped, the `i` flag matching them): at most one matches at a
  * position, so a failed match never backtracks into an earlier character, and a search stays linear
@@ -154,11 +162,12 @@ interface Pattern {
   marks: string;
 }
 
-/** The secret as it is, then in each form that writes it otherwise; all ignoring case. */
+/** The secret as it is (ignoring case unless it is short), then in each form that writes it otherwise. */
 function patternsOf(secret: string): Pattern[] {
   const asIs = literal(secret);
   const sources = new Set([asIs]);
-  const patterns = [{ regex: new RegExp(asIs, 'gi'), marks: '' }];
+  const asIsFlags = [...secret].length >= MIN_CASELESS_LENGTH ? 'gi' : 'g';
+  const patterns = [{ regex: new RegExp(asIs, asIsFlags), marks: '' }];
   for (const form of FORMS) {
     let source = '';
     for (const char of secret) source += group(char, form);

@@ -288,6 +288,14 @@ describe('Tanium error bodies', () => {
       expect(errorText(body, 'text/plain', [secret])).toBe('Bad request body: {"password":"[redacted]"}');
     });
 
+    it('finds a short secret as it is in its own letter case only, so it does not hide words of the text', () => {
+      // Act: a 6-character password that is also a word Tanium writes
+      const said = errorText('Tanium rejected user tanium (TANIUM)', 'text/plain', ['tanium']);
+
+      // Assess
+      expect(said).toBe('Tanium rejected user [redacted] (TANIUM)');
+    });
+
     it('finds secrets of backslashes, % and & next to long runs of them without backtracking', () => {
       // Prepare: each secret escaped a way the fixed forms did not know (twice JSON-escaped, lowercase, a
       // decimal entity), then runs a pattern allowing several ways per character would retry in
