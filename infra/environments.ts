@@ -3,8 +3,8 @@ import { POLLER_DEFAULTS } from '../shared/alerts/settings.ts';
 import { InvalidEnvironment } from '../shared/config/environment.ts';
 import { isRecord } from '../shared/config/is-record.ts';
 import { metricsNamespaceProblem as namespaceProblem } from '../shared/config/metrics-namespace.ts';
+import { IDEMPOTENCY_RECORD_DAYS } from '../shared/config/retention.ts';
 import { loadSettings, SETTING_DEFAULTS } from '../shared/config/settings.ts';
-import { IDEMPOTENCY_EXPIRES_SECONDS } from '../shared/events/idempotency.ts';
 import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events/time-budget.ts';
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
 import type { FunctionName } from './families.ts';
@@ -336,7 +336,7 @@ function merge(base: unknown, override: unknown, path = ''): unknown {
 }
 
 /** How long an idempotency record lives (the TTL the functions write), in whole days, rounded up. */
-const RECORD_LIFE_DAYS = Math.ceil(IDEMPOTENCY_EXPIRES_SECONDS / 86_400);
+const RECORD_LIFE_DAYS = IDEMPOTENCY_RECORD_DAYS;
 
 function hours(seconds: number): string {
   return (seconds / 3600).toLocaleString('en-US', { maximumFractionDigits: 1 });
