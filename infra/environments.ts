@@ -52,7 +52,7 @@ export interface AlarmConfig {
   readonly pollerLagSeconds: number;
   /**
    * Failed poller runs that raise the poller-failure alarm, among the last threshold + a few runs
-   * (FAILURE_WINDOW_SLACK_RUNS in poller-schedule.ts).
+   * (failureAlarmWindows in poller-schedule.ts).
    */
   readonly pollerFailureThreshold: number;
 }
@@ -533,12 +533,12 @@ function validateEnvironment(config: EnvironmentConfig): void {
   if (!Number.isInteger(config.alarms.pollerFailureThreshold) || config.alarms.pollerFailureThreshold < 1) {
     problems.push('alarms.pollerFailureThreshold must be a positive integer');
   } else if (typeof interval === 'number' && validPollerTimeout(pollerTimeout)) {
-    // The failure alarm's window holds threshold + 2 runs at the pace failing runs can come, which a
-    // longer timeout slows (poller-schedule.ts).
+    // The failure alarm's windows hold threshold + 2 runs, and a streak of threshold runs at the pace
+    // slow failing runs can come, which a longer timeout slows (failureAlarmWindows in poller-schedule.ts).
     const most = maxFailureThreshold(interval, pollerTimeout);
     if (config.alarms.pollerFailureThreshold > most) {
       problems.push(
-        `alarms.pollerFailureThreshold must be at most ${most} with poller.schedule '${config.poller.schedule}' and the alert-poller timeoutSeconds ${pollerTimeout}: the failure alarm spans threshold + 2 runs at the pace failing runs can come (one per ${intervalsPerRun(interval, pollerTimeout) * interval} minutes), and CloudWatch evaluates an alarm over at most a day`,
+        `alarms.pollerFailureThreshold must be at most ${most} with poller.schedule '${config.poller.schedule}' and the alert-poller timeoutSeconds ${pollerTimeout}: the failure alarm's windows span threshold + 2 runs, and a streak of threshold runs at the pace slow failing runs can come (one per ${intervalsPerRun(interval, pollerTimeout) * interval} minutes), and CloudWatch evaluates an alarm over at most a day`,
       );
     }
   }

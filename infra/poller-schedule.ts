@@ -75,36 +75,86 @@ export function stoppedAlarmMinutes(intervalMinutes: number, timeoutSeconds: num
   return Math.max(10, 3 * intervalMinutes, Math.ceil((intervalMinutes * 60 + timeoutSeconds) / 60));
 }
 
-/** Runs beyond the threshold in the failure alarm's window: a run that succeeds in between still alarms. */
+/** Runs beyond the threshold among those counted: a run that succeeds in between still alarms. */
 const FAILURE_WINDOW_SLACK_RUNS = 2;
 
 /** CloudWatch evaluates an alarm over at most a day (evaluation periods x period). */
 export const MAX_ALARM_WINDOW_MINUTES = 1440;
 
 /**
- * Repeated failures: `threshold` of the last `threshold + 2` runs failed, one datapoint per scheduled
- * time (a window of exactly `threshold` runs would need every one of them to fail, and clock-aligned
- * windows would split a streak of failures between two of them). The window holds those runs at the
- * slowest pace failing runs can come (intervalsPerRun): a run that fails only at its read deadline or
- * its timeout makes the runs scheduled meanwhile skip, and a window of one run per interval would then
- * never see `threshold` failures. Lambda stamps a run's Errors with its start, written only as it ends:
- * the window still holds the first failure of a streak when the last one's comes in.
+ * The poller-failure alarm: CloudWatch alarms on the function's Errors (and Duration), one datapoint
+ * per scheduled time (one-interval periods), combined by a composite alarm that fires on either of
+ *
+ * - `threshold` failed runs in the last `threshold + 2` periods (`runsEvaluationPeriods`): runs that fail
+ *   and free the lease within their interval come one per period, so these are the last threshold + 2
+ *   runs, and a poller whose runs fail now and then is judged over those alone;
+ * - `threshold` failed runs in the last `slowEvaluationPeriods`, while one of them lasted
+ *   `slowRunSeconds` or more. A run that fails at its read deadline, at the end of its invocation or
+ *   killed at its timeout (the lease kept a minute more) makes the runs scheduled meanwhile skip
+ *   (invocations, not errors), so a streak of such runs comes up to intervalsPerRun intervals apart and
+ *   never fits the first window. This window holds a streak of `threshold` at that pace, from the first
+ *   one's start (Lambda stamps a run's Errors with its start) to the moment the last one's datapoint is
+ *   written, as it ends. Counting only alongside a slow failure keeps it from judging runs that fail
+ *   quickly, an interval apart, over that longer window.
+ *
+ * A window of exactly `threshold` runs would need every one of them to fail, and clock-aligned windows
+ * would split a streak between two of them: hence the slack of two runs, and the write delay.
  */
-export function failureAlarmWindow(
+export interface FailureAlarmWindows {
+  /** The interval. */
+  periodMinutes: number;
+  /** The threshold: failed runs in either window. */
+  datapointsToAlarm: number;
+  /** threshold + 2. */
+  runsEvaluationPeriods: number;
+  /** The time a streak of slow failing runs takes (slowStreakPeriods). */
+  slowEvaluationPeriods: number;
+  /** How long a run that failed slowly lasted, at least (slowRunSeconds). */
+  slowRunSeconds: number;
+}
+
+export function failureAlarmWindows(
   intervalMinutes: number,
   timeoutSeconds: number,
   threshold: number,
-): { periodMinutes: number; evaluationPeriods: number; datapointsToAlarm: number } {
+): FailureAlarmWindows {
   return {
     periodMinutes: intervalMinutes,
-    evaluationPeriods:
-      intervalsPerRun(intervalMinutes, timeoutSeconds) * (threshold + FAILURE_WINDOW_SLACK_RUNS),
     datapointsToAlarm: threshold,
+    runsEvaluationPeriods: threshold + FAILURE_WINDOW_SLACK_RUNS,
+    slowEvaluationPeriods: slowStreakPeriods(intervalMinutes, timeoutSeconds, threshold),
+    slowRunSeconds: slowRunSeconds(intervalMinutes, timeoutSeconds),
   };
 }
 
-/** The largest failure threshold whose alarm window CloudWatch accepts for this interval and timeout. */
+/**
+ * Periods from a slow streak's first failed run to the datapoint of its `threshold`th: the runs' starts
+ * span (threshold - 1) x intervalsPerRun periods, the last one's datapoint comes up to its timeout after
+ * its start, and only complete periods are evaluated.
+ */
+function slowStreakPeriods(intervalMinutes: number, timeoutSeconds: number, threshold: number): number {
+  const writtenWithin = Math.ceil(timeoutSeconds / (intervalMinutes * 60));
+  return (threshold - 1) * intervalsPerRun(intervalMinutes, timeoutSeconds) + writtenWithin + 1;
+}
+
+/**
+ * How long a failed run lasts (Lambda's Duration) when it may have kept the next scheduled run from
+ * working: one released the lease as it ended, so it must have lasted about an interval; one killed at
+ * its timeout kept it a minute more, so it lasted its timeout. Half the shorter of the two: runs start a
+ * few seconds after their scheduled time, by varying delays, and a run taken for slow when it was not
+ * only lets the longer window count.
+ */
+function slowRunSeconds(intervalMinutes: number, timeoutSeconds: number): number {
+  return Math.min(intervalMinutes * 60, timeoutSeconds) / 2;
+}
+
+/** The largest failure threshold whose alarm windows CloudWatch accepts for this interval and timeout. */
 export function maxFailureThreshold(intervalMinutes: number, timeoutSeconds: number): number {
-  const runMinutes = intervalsPerRun(intervalMinutes, timeoutSeconds) * intervalMinutes;
-  return Math.floor(MAX_ALARM_WINDOW_MINUTES / runMinutes) - FAILURE_WINDOW_SLACK_RUNS;
+  const periods = Math.floor(MAX_ALARM_WINDOW_MINUTES / intervalMinutes);
+  const slowMost =
+    Math.floor(
+      (periods - slowStreakPeriods(intervalMinutes, timeoutSeconds, 1)) /
+        intervalsPerRun(intervalMinutes, timeoutSeconds),
+    ) + 1;
+  return Math.min(periods - FAILURE_WINDOW_SLACK_RUNS, slowMost);
 }

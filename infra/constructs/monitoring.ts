@@ -13,7 +13,7 @@ import { POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
 import { METRIC_NAMES } from '../../shared/events/metrics.ts';
 import type { AlarmConfig } from '../environments.ts';
 import { POLLER_FUNCTION } from '../families.ts';
-import { failureAlarmWindow, lagAlarmPeriodMinutes, stoppedAlarmMinutes } from '../poller-schedule.ts';
+import { failureAlarmWindows, lagAlarmPeriodMinutes, stoppedAlarmMinutes } from '../poller-schedule.ts';
 import { dataRemovalPolicy } from '../removal-policy.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
@@ -86,7 +86,8 @@ export interface MonitoringProps {
 /** Alarms on everything that loses or delays work, optionally notifying an encrypted SNS topic. */
 export class Monitoring extends Construct {
   public readonly topic?: sns.Topic;
-  public readonly alarms: cloudwatch.Alarm[] = [];
+  /** The alarms that notify (the parts of a composite alarm are not among them). */
+  public readonly alarms: cloudwatch.AlarmBase[] = [];
   private readonly props: MonitoringProps;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
@@ -409,22 +410,71 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** Repeated poller failures: one alone heals on the next run (see failureAlarmWindow). */
-  watchPollerFailures(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
-    const window = failureAlarmWindow(
+  /**
+   * Repeated poller failures: `threshold` failed runs among the last threshold + 2, whatever their pace
+   * (see failureAlarmWindows). One alone heals on the next run. Three alarms on the function's Errors
+   * (one with its Duration) tell the composite alarm, which alone notifies: the spread part alone would
+   * judge runs that fail quickly, every interval, over the time a streak of slow ones takes.
+   */
+  watchPollerFailures(fn: TaniumFunction, intervalMinutes: number): cloudwatch.CompositeAlarm {
+    const windows = failureAlarmWindows(
       intervalMinutes,
       timeoutSeconds(fn),
       this.props.alarms.pollerFailureThreshold,
     );
-    return this.add(
-      new cloudwatch.Alarm(this, 'PollerFailuresAlarm', {
-        alarmDescription: `Failed alert polls in ${window.datapointsToAlarm} of the ${window.evaluationPeriods} ${window.periodMinutes}-minute periods of the last ${window.evaluationPeriods * window.periodMinutes} minutes`,
-        metric: fn.metricErrors({ period: Duration.minutes(window.periodMinutes), statistic: 'Sum' }),
+    const period = Duration.minutes(windows.periodMinutes);
+    const errors = fn.metricErrors({ period, statistic: 'Sum' });
+    const threshold = windows.datapointsToAlarm;
+    const minutes = (count: number) => (count === 1 ? '1 minute' : `${count} minutes`);
+    const periods = (count: number) =>
+      `the last ${count} periods of ${minutes(windows.periodMinutes)}, one per scheduled run (${minutes(count * windows.periodMinutes)})`;
+    const part = (
+      id: string,
+      description: string,
+      metric: cloudwatch.IMetric,
+      window: { evaluationPeriods: number; datapointsToAlarm: number },
+    ) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmDescription: `Part of the poller failures alarm, which notifies: ${description}`,
+        metric,
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: window.evaluationPeriods,
-        datapointsToAlarm: window.datapointsToAlarm,
+        ...window,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    const runs = part(
+      'PollerFailedRunsAlarm',
+      `failed alert polls in ${threshold} of ${periods(windows.runsEvaluationPeriods)}`,
+      errors,
+      { evaluationPeriods: windows.runsEvaluationPeriods, datapointsToAlarm: threshold },
+    );
+    const spread = part(
+      'PollerFailedRunsSpreadAlarm',
+      `failed alert polls in ${threshold} of ${periods(windows.slowEvaluationPeriods)}, the time a streak of slow failing runs takes`,
+      errors,
+      { evaluationPeriods: windows.slowEvaluationPeriods, datapointsToAlarm: threshold },
+    );
+    const slow = part(
+      'PollerSlowFailedRunAlarm',
+      `an alert poll that failed after ${windows.slowRunSeconds} s or more in ${periods(windows.slowEvaluationPeriods)}`,
+      new cloudwatch.MathExpression({
+        // One scheduled time a period: its longest invocation is the run that worked (others skip at once).
+        expression: `IF(longest >= ${windows.slowRunSeconds * 1000}, errors, 0)`,
+        usingMetrics: { errors, longest: fn.metricDuration({ period, statistic: 'Maximum' }) },
+        label: `Poller runs failed after ${windows.slowRunSeconds} s or more`,
+        period,
+      }),
+      { evaluationPeriods: windows.slowEvaluationPeriods, datapointsToAlarm: 1 },
+    );
+    const inAlarm = (alarm: cloudwatch.IAlarm) =>
+      cloudwatch.AlarmRule.fromAlarm(alarm, cloudwatch.AlarmState.ALARM);
+    return this.add(
+      new cloudwatch.CompositeAlarm(this, 'PollerRepeatedFailuresAlarm', {
+        alarmDescription: `Failed alert polls: ${threshold} of the last ${windows.runsEvaluationPeriods} runs, or ${threshold} in the last ${minutes(windows.slowEvaluationPeriods * windows.periodMinutes)} with one that failed after ${windows.slowRunSeconds} s or more (a slow failing run keeps the next scheduled ones from running)`,
+        alarmRule: cloudwatch.AlarmRule.anyOf(
+          inAlarm(runs),
+          cloudwatch.AlarmRule.allOf(inAlarm(spread), inAlarm(slow)),
+        ),
       }),
     );
   }
@@ -443,7 +493,7 @@ export class Monitoring extends Construct {
     );
   }
 
-  private add(alarm: cloudwatch.Alarm): cloudwatch.Alarm {
+  private add<A extends cloudwatch.AlarmBase>(alarm: A): A {
     if (this.topic) {
       alarm.addAlarmAction(new actions.SnsAction(this.topic));
       alarm.addOkAction(new actions.SnsAction(this.topic));

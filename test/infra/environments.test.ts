@@ -382,10 +382,11 @@ describe('Infrastructure configuration: environments', () => {
       { poller: { schedule: 'rate(1 hour)' }, alarms: { pollerFailureThreshold: 23 } },
       /alarms.pollerFailureThreshold must be at most 22 with poller.schedule 'rate\(1 hour\)'/,
     ],
-    // A failing run can hold the lease 900 s and a minute: one working run in 17 minutes
+    // A failing run can hold the lease 900 s and a minute: one working run in 17 minutes, so a streak of
+    // 85 spans 84 x 17 minutes, and its last run's datapoint comes 15 minutes after it starts
     [
-      { functions: { 'alert-poller': { timeoutSeconds: 900 } }, alarms: { pollerFailureThreshold: 83 } },
-      /alarms.pollerFailureThreshold must be at most 82 with poller.schedule 'rate\(1 minute\)' and the alert-poller timeoutSeconds 900: .*one per 17 minutes/,
+      { functions: { 'alert-poller': { timeoutSeconds: 900 } }, alarms: { pollerFailureThreshold: 85 } },
+      /alarms.pollerFailureThreshold must be at most 84 with poller.schedule 'rate\(1 minute\)' and the alert-poller timeoutSeconds 900: .*one per 17 minutes/,
     ],
     // Values CloudFormation, SNS or CloudWatch would refuse only at deploy, or drop without a word
     [{ functions: { evidence: { memoryMiB: 512.5 } } }, /evidence: memoryMiB must be a whole number/],
@@ -412,6 +413,22 @@ describe('Infrastructure configuration: environments', () => {
     [{ metricsNamespace: 'AWS/Lambda' }, /metricsNamespace 'AWS\/Lambda' must not start with AWS\//],
   ] as const)('rejects %j, naming the setting', (overrides, message) => {
     expect(() => resolveEnvironment('dev', overrides as EnvironmentOverrides)).toThrow(message);
+  });
+
+  it('accepts the largest poller failure threshold whose alarm CloudWatch can evaluate', () => {
+    // Act / Assess: the most the messages above name
+    expect(() =>
+      resolveEnvironment('dev', {
+        functions: { 'alert-poller': { timeoutSeconds: 900 } },
+        alarms: { pollerFailureThreshold: 84 },
+      }),
+    ).not.toThrow();
+    expect(() =>
+      resolveEnvironment('dev', {
+        poller: { schedule: 'rate(1 hour)' },
+        alarms: { pollerFailureThreshold: 22 },
+      }),
+    ).not.toThrow();
   });
 
   it('rejects a function timeout the queue visibility timeout cannot cover', () => {

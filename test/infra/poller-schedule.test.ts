@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  failureAlarmWindow,
+  type FailureAlarmWindows,
+  failureAlarmWindows,
   lagAlarmPeriodMinutes,
   longestRunSeconds,
+  MAX_ALARM_WINDOW_MINUTES,
+  maxFailureThreshold,
   stoppedAlarmMinutes,
 } from '../../infra/poller-schedule.ts';
 import { POLLER_DEFAULTS } from '../../shared/alerts/settings.ts';
@@ -48,10 +51,45 @@ function workingRuns(
   return runs;
 }
 
+/** A run as CloudWatch sees it: its start stamps its datapoints, written only as it ends. */
+interface SeenRun extends Run {
+  failed: boolean;
+}
+
+/**
+ * The composite failure alarm at an evaluation at `now` (failureAlarmWindows): its parts count the
+ * complete periods before `now` (the current one may still take datapoints) that hold a failed run
+ * whose datapoints are written; the slow-run part takes the longest invocation of each period.
+ */
+function failureAlarmFires(windows: FailureAlarmWindows, runs: SeenRun[], now: number): boolean {
+  const period = windows.periodMinutes * 60;
+  const current = Math.floor(now / period) - 1;
+  const written = runs.filter((run) => run.end <= now);
+  const longest = new Map<number, number>();
+  for (const run of written) {
+    const p = Math.floor(run.start / period);
+    longest.set(p, Math.max(longest.get(p) ?? 0, run.end - run.start));
+  }
+  const failing = (evaluationPeriods: number, slowOnly: boolean) =>
+    new Set(
+      written
+        .filter((run) => run.failed)
+        .map((run) => Math.floor(run.start / period))
+        .filter((p) => p > current - evaluationPeriods && p <= current)
+        .filter((p) => !slowOnly || (longest.get(p) ?? 0) >= windows.slowRunSeconds),
+    ).size;
+  const threshold = windows.datapointsToAlarm;
+  return (
+    failing(windows.runsEvaluationPeriods, false) >= threshold ||
+    (failing(windows.slowEvaluationPeriods, false) >= threshold &&
+      failing(windows.slowEvaluationPeriods, true) >= 1)
+  );
+}
+
 describe('Poller failure alarm window', () => {
   /**
    * How a failing run can end, in seconds from its start: what it holds the lease for, and when its
-   * function ends (when Lambda writes its Errors datapoint, stamped with its start).
+   * function ends (when Lambda writes its Errors and Duration datapoints, stamped with its start).
    */
   const failures = (timeout: number) => ({
     'fails at once': { holds: 1, lasts: 1 },
@@ -63,6 +101,26 @@ describe('Poller failure alarm window', () => {
     'fails at the end of its invocation': { holds: timeout - 0.5, lasts: timeout - 0.5 },
     'is killed at its timeout, leaving the lease': { holds: longestRunSeconds(timeout), lasts: timeout },
   });
+  type Failure = ReturnType<typeof failures>[keyof ReturnType<typeof failures>];
+
+  /** Whether the alarm fires at some evaluation, once a minute, on a streak failing as `streak` says. */
+  function firesOnStreak(
+    intervalMinutes: number,
+    timeout: number,
+    threshold: number,
+    offset: number,
+    streak: (index: number) => Failure,
+  ): boolean {
+    const windows = failureAlarmWindows(intervalMinutes, timeout, threshold);
+    const runs = workingRuns(intervalMinutes * 60, offset, threshold, streak).map((run) => ({
+      ...run,
+      failed: true,
+    }));
+    const longestWindow = Math.max(windows.runsEvaluationPeriods, windows.slowEvaluationPeriods);
+    return evaluations(runs, longestWindow * windows.periodMinutes * 60).some((now) =>
+      failureAlarmFires(windows, runs, now),
+    );
+  }
 
   it.each(INTERVALS)(
     'alarms on every streak of threshold failing runs, whatever the timeout (rate(%i minutes))',
@@ -70,24 +128,14 @@ describe('Poller failure alarm window', () => {
       const missed: string[] = [];
       for (const timeout of TIMEOUTS) {
         for (const threshold of [1, 3, 5]) {
-          const window = failureAlarmWindow(intervalMinutes, timeout, threshold);
-          const period = window.periodMinutes * 60;
           for (const [how, failure] of Object.entries(failures(timeout))) {
-            for (const offset of offsets(period)) {
+            for (const offset of offsets(intervalMinutes * 60)) {
               // Act: a streak of `threshold` failing runs, and the alarm's evaluations once a minute after it
-              const runs = workingRuns(intervalMinutes * 60, offset, threshold, () => failure);
-              const fired = evaluations(runs, window.evaluationPeriods * period).some((now) => {
-                // Complete periods only: the current one may still take datapoints.
-                const current = Math.floor(now / period) - 1;
-                const breaching = new Set(
-                  runs
-                    .filter((run) => run.end <= now)
-                    .map((run) => Math.floor(run.start / period))
-                    .filter((p) => p > current - window.evaluationPeriods && p <= current),
+              if (!firesOnStreak(intervalMinutes, timeout, threshold, offset, () => failure)) {
+                missed.push(
+                  `timeout ${timeout}, threshold ${threshold}, a run that ${how}, offset ${offset}`,
                 );
-                return breaching.size >= window.datapointsToAlarm;
-              });
-              if (!fired) missed.push(`timeout ${timeout}, threshold ${threshold}, a run that ${how}`);
+              }
             }
           }
         }
@@ -98,11 +146,136 @@ describe('Poller failure alarm window', () => {
     },
   );
 
+  it.each(INTERVALS)(
+    'alarms on every streak of 3 failing runs that fail in different ways (rate(%i minutes))',
+    (intervalMinutes) => {
+      const missed: string[] = [];
+      for (const timeout of TIMEOUTS) {
+        const ways = Object.entries(failures(timeout));
+        for (const first of ways) {
+          for (const second of ways) {
+            for (const third of ways) {
+              const streak = [first, second, third];
+              for (const offset of offsets(intervalMinutes * 60)) {
+                // Act: e.g. a run killed at its timeout, then runs that fail at once
+                if (!firesOnStreak(intervalMinutes, timeout, 3, offset, (index) => streak[index]![1])) {
+                  missed.push(
+                    `timeout ${timeout}, offset ${offset}: ${streak.map(([how]) => how).join('; ')}`,
+                  );
+                }
+              }
+            }
+          }
+        }
+      }
+
+      // Assess
+      expect(missed).toEqual([]);
+    },
+  );
+
+  /**
+   * The chance that one evaluation finds the alarm firing, for a poller whose runs, every interval, each
+   * fail at once with probability `p`, independently: every pattern of failed runs over the periods the
+   * alarm reads, weighted by its probability (exact, no sampling).
+   */
+  function sporadicAlarmChance(
+    intervalMinutes: number,
+    timeout: number,
+    threshold: number,
+    p: number,
+  ): number {
+    const windows = failureAlarmWindows(intervalMinutes, timeout, threshold);
+    const interval = intervalMinutes * 60;
+    const periods = Math.max(windows.runsEvaluationPeriods, windows.slowEvaluationPeriods);
+    const count = (periods * windows.periodMinutes) / intervalMinutes;
+    // As the period of the last run closes: every period read holds its runs, their datapoints written.
+    const now = count * interval;
+    let chance = 0;
+    for (let pattern = 0; pattern < 2 ** count; pattern++) {
+      const runs: SeenRun[] = [];
+      let failedRuns = 0;
+      for (let index = 0; index < count; index++) {
+        const failed = (pattern >> index) % 2 === 1;
+        if (failed) failedRuns++;
+        // A run that succeeds ends well within its interval too, shorter than slowRunSeconds.
+        runs.push({ start: index * interval + 0.2, end: index * interval + (failed ? 1.2 : 20.2), failed });
+      }
+      if (failureAlarmFires(windows, runs, now)) {
+        chance += p ** failedRuns * (1 - p) ** (count - failedRuns);
+      }
+    }
+    return chance;
+  }
+
+  /** The chance of at least `least` failures among `runs` runs failing independently with probability `p`. */
+  function atLeast(least: number, runs: number, p: number): number {
+    let chance = 0;
+    for (let k = least; k <= runs; k++) {
+      let ways = 1;
+      for (let i = 0; i < k; i++) ways = (ways * (runs - i)) / (i + 1);
+      chance += ways * p ** k * (1 - p) ** (runs - k);
+    }
+    return chance;
+  }
+
+  it.each([
+    { schedule: 'rate(1 minute), 120 s (the defaults)', intervalMinutes: 1, timeout: 120 },
+    { schedule: 'rate(1 minute), 180 s', intervalMinutes: 1, timeout: 180 },
+    { schedule: 'rate(15 minutes), 120 s', intervalMinutes: 15, timeout: 120 },
+  ])(
+    'judges runs that fail now and then over threshold + 2 runs, not the longer window ($schedule)',
+    ({ intervalMinutes, timeout }) => {
+      // Act: one run in 20 fails, at once, and the next run comes on time
+      const chance = sporadicAlarmChance(intervalMinutes, timeout, 3, 0.05);
+
+      // Assess: 3 of the last 5 runs, about 0.12 %, below 1 %. Counted over the longer window alone (11
+      // periods at the defaults) it would be 1.5 %; over threshold + 2 runs at the slow pace (20), 7.5 %
+      expect(chance).toBeCloseTo(atLeast(3, 5, 0.05), 12);
+      expect(chance).toBeLessThan(0.01);
+    },
+  );
+
+  it.each(INTERVALS)(
+    'allows the thresholds whose windows CloudWatch can evaluate, within a day (rate(%i minutes))',
+    (intervalMinutes) => {
+      const days = (threshold: number, timeout: number) => {
+        const windows = failureAlarmWindows(intervalMinutes, timeout, threshold);
+        const periods = Math.max(windows.runsEvaluationPeriods, windows.slowEvaluationPeriods);
+        return (periods * windows.periodMinutes) / MAX_ALARM_WINDOW_MINUTES;
+      };
+      for (const timeout of TIMEOUTS) {
+        const most = maxFailureThreshold(intervalMinutes, timeout);
+        expect(most).toBeGreaterThanOrEqual(1);
+        expect(days(most, timeout)).toBeLessThanOrEqual(1);
+        expect(days(most + 1, timeout)).toBeGreaterThan(1);
+      }
+    },
+  );
+
   it('keeps the window of threshold + 2 runs when runs end well within an interval', () => {
-    expect(failureAlarmWindow(15, 120, 3)).toEqual({
+    expect(failureAlarmWindows(15, 120, 3)).toEqual({
       periodMinutes: 15,
-      evaluationPeriods: 5,
       datapointsToAlarm: 3,
+      runsEvaluationPeriods: 5,
+      // A failing run's datapoint comes within the next period
+      slowEvaluationPeriods: 4,
+      slowRunSeconds: 60,
+    });
+  });
+
+  it('waits for a streak of slow failures at the defaults, and at rate(1 minute) with a 900 s timeout', () => {
+    // 3 runs killed at 120 s 4 minutes apart, the last one's datapoint 2 minutes after its start
+    expect(failureAlarmWindows(1, 120, 3)).toMatchObject({
+      runsEvaluationPeriods: 5,
+      slowEvaluationPeriods: 11,
+      slowRunSeconds: 30,
+    });
+    // 17 minutes apart, the last one's datapoint 15 minutes after its start
+    expect(failureAlarmWindows(1, 900, 3)).toMatchObject({
+      runsEvaluationPeriods: 5,
+      slowEvaluationPeriods: 50,
+      slowRunSeconds: 30,
     });
   });
 });

@@ -962,17 +962,69 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
     });
 
     it('alarms on repeated poller failures and when the poller stops running', () => {
-      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      // Prepare
+      const threshold = s.config.alarms.pollerFailureThreshold;
+      const errors = {
         Namespace: 'AWS/Lambda',
         MetricName: 'Errors',
         Dimensions: [{ Name: 'FunctionName', Value: ref(fnId('alert-poller')) }],
-        // Failed runs in `threshold` of the last `threshold + 2`, one datapoint a scheduled minute; a failing
-        // run can hold the lease for its 120 s timeout and a minute more, so those runs span 4 minutes each
+        Statistic: 'Sum',
+        // One datapoint a scheduled minute
         Period: 60,
         Threshold: 1,
-        DatapointsToAlarm: s.config.alarms.pollerFailureThreshold,
-        EvaluationPeriods: 4 * (s.config.alarms.pollerFailureThreshold + 2),
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      };
+      const alarmId = (properties: Record<string, unknown>) => {
+        const found = Object.keys(
+          s.template.findResources('AWS::CloudWatch::Alarm', { Properties: Match.objectLike(properties) }),
+        );
+        expect(found).toHaveLength(1);
+        return found[0]!;
+      };
+
+      // Assess: runs failing one a minute, in `threshold` of the last `threshold + 2`
+      const runs = alarmId({ ...errors, DatapointsToAlarm: threshold, EvaluationPeriods: threshold + 2 });
+      // Runs failing slowly: one killed at its 120 s timeout holds the lease a minute more, so the next
+      // works 4 minutes after it, and the last one's datapoint comes 2 minutes after its start
+      const spread = alarmId({
+        ...errors,
+        DatapointsToAlarm: threshold,
+        EvaluationPeriods: 4 * (threshold - 1) + 2 + 1,
       });
+      // A failed run that lasted half a minute or more may have kept the next one from working
+      const slow = alarmId({
+        Metrics: Match.arrayWith([
+          Match.objectLike({ Expression: 'IF(longest >= 30000, errors, 0)', ReturnData: true }),
+          Match.objectLike({
+            Id: 'errors',
+            MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Errors' }), Stat: 'Sum' }),
+          }),
+          Match.objectLike({
+            Id: 'longest',
+            MetricStat: Match.objectLike({
+              Metric: Match.objectLike({
+                MetricName: 'Duration',
+                Dimensions: [{ Name: 'FunctionName', Value: ref(fnId('alert-poller')) }],
+              }),
+              Stat: 'Maximum',
+              Period: 60,
+            }),
+          }),
+        ]),
+        DatapointsToAlarm: 1,
+        EvaluationPeriods: 4 * (threshold - 1) + 2 + 1,
+        TreatMissingData: 'notBreaching',
+      });
+      const composites = Object.values(s.template.findResources('AWS::CloudWatch::CompositeAlarm'));
+      expect(composites).toHaveLength(1);
+      // Runs failing one a minute, or a streak of slow ones: the composite alone notifies
+      const rule = (composites[0]!.Properties.AlarmRule['Fn::Join'][1] as unknown[])
+        .map((part) =>
+          typeof part === 'string' ? part : `<${(part as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]}>`,
+        )
+        .join('');
+      expect(rule).toBe(`(ALARM("<${runs}>") OR (ALARM("<${spread}>") AND ALARM("<${slow}>")))`);
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
         MetricName: 'Invocations',
@@ -984,15 +1036,33 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       // A DLQ alarm per family and for the schedule; an error, a queue age, a replaced results, an
       // unpublished results, a service failures, an undelivered requests and a destination failures
       // alarm per family, and an undelivered requests one for the unrouted-requests rule; two per
-      // family with mutating actions (unrecorded results, unknown outcomes); and five for the poller
-      // (lag, dropped alerts, alerts without id, repeated failures, stopped).
-      expect(alarms()).toHaveLength(8 * FAMILIES.length + 2 * MUTATING_FAMILIES.length + 7);
+      // family with mutating actions (unrecorded results, unknown outcomes); and seven for the poller
+      // (lag, dropped alerts, alerts without id, the three parts of the repeated failures one, stopped).
+      expect(alarms()).toHaveLength(8 * FAMILIES.length + 2 * MUTATING_FAMILIES.length + 9);
     });
 
-    it('notifies the alarm topic when the environment has one', () => {
+    it('notifies the alarm topic when the environment has one, of every alarm but the parts of a composite one', () => {
       const topic = s.stack.monitoring.topic;
       s.template.resourceCountIs('AWS::SNS::Topic', s.config.alarms.topic ? 1 : 0);
-      for (const alarm of alarms()) {
+      const composites = Object.values(s.template.findResources('AWS::CloudWatch::CompositeAlarm'));
+      const parts = new Set(
+        JSON.stringify(composites.map((composite) => composite.Properties.AlarmRule))
+          .match(/"Fn::GetAtt":\["[^"]+/g)
+          ?.map((getAttr) => getAttr.slice('"Fn::GetAtt":["'.length)),
+      );
+      const resources = s.template.findResources('AWS::CloudWatch::Alarm');
+      expect(parts.size).toBe(3);
+      for (const part of parts) {
+        expect(resources[part]?.Properties.AlarmActions).toBeUndefined();
+        expect(resources[part]?.Properties.OKActions).toBeUndefined();
+      }
+      const notifying = [
+        ...Object.entries(resources)
+          .filter(([alarmId]) => !parts.has(alarmId))
+          .map(([, alarm]) => alarm),
+        ...composites,
+      ];
+      for (const alarm of notifying) {
         if (topic) {
           expect(alarm.Properties.AlarmActions).toEqual([ref(id(topic))]);
           expect(alarm.Properties.OKActions).toEqual([ref(id(topic))]);

@@ -325,9 +325,22 @@ describe('Infrastructure variant: alarm e-mails', () => {
         ]),
       },
     });
-    for (const alarm of Object.values(s.template.findResources('AWS::CloudWatch::Alarm'))) {
+    // Every alarm but the parts of the composite poller failure alarm, which notifies for them
+    const parts = FAILURE_ALARM_PARTS.map((part) =>
+      logicalId(s.stack, s.stack.monitoring.node.findChild(part)),
+    );
+    const alarms = s.template.findResources('AWS::CloudWatch::Alarm');
+    const notifying = [
+      ...Object.entries(alarms)
+        .filter(([alarmId]) => !parts.includes(alarmId))
+        .map(([, alarm]) => alarm),
+      ...Object.values(s.template.findResources('AWS::CloudWatch::CompositeAlarm')),
+    ];
+    expect(notifying.length).toBeGreaterThan(1);
+    for (const alarm of notifying) {
       expect(alarm.Properties.AlarmActions).toEqual([ref(topicId)]);
     }
+    for (const part of parts) expect(alarms[part]!.Properties.AlarmActions).toBeUndefined();
   });
 });
 
@@ -523,11 +536,21 @@ describe('Infrastructure variant: a poller every 15 minutes', () => {
   it('sizes the stopped and failure alarms from the interval', () => {
     // Assess: three missed runs; failures in three of the last five runs
     expect(pollerAlarm(s, 'Invocations')).toMatchObject({ Period: 45 * 60, Threshold: 1 });
-    expect(pollerAlarm(s, 'Errors')).toMatchObject({
+    const parts = failureAlarmParts(s);
+    expect(parts.runs).toMatchObject({
+      MetricName: 'Errors',
       Period: 15 * 60,
       Threshold: 1,
       DatapointsToAlarm: 3,
       EvaluationPeriods: 5,
+    });
+    // A failing run frees the lease within 3 minutes, before the next one: three runs in a row, the
+    // last one's datapoint in the period after it
+    expect(parts.spread).toMatchObject({ Period: 15 * 60, DatapointsToAlarm: 3, EvaluationPeriods: 4 });
+    expect(parts.slow).toMatchObject({
+      Metrics: expect.arrayContaining([
+        expect.objectContaining({ Expression: 'IF(longest >= 60000, errors, 0)' }),
+      ]),
     });
     s.template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(15 minutes)' });
   });
@@ -557,15 +580,43 @@ describe('Infrastructure variant: a poller every minute with a longer timeout', 
     cleanup(s);
   });
 
-  it('spans the failure alarm over threshold + 2 runs at the pace failing runs come, one in 5 minutes', () => {
-    // Assess: a failing run holds the lease up to 180 s and a minute; the runs scheduled meanwhile skip
-    expect(pollerAlarm(s, 'Errors')).toMatchObject({
+  it('waits for a streak of slow failing runs, one in 5 minutes, and judges the others over threshold + 2 runs', () => {
+    // Assess: a failing run holds the lease up to 180 s and a minute; the runs scheduled meanwhile skip,
+    // and the last one's datapoint comes 3 minutes after its start
+    const threshold = s.config.alarms.pollerFailureThreshold;
+    const parts = failureAlarmParts(s);
+    expect(parts.runs).toMatchObject({
       Period: 60,
-      DatapointsToAlarm: s.config.alarms.pollerFailureThreshold,
-      EvaluationPeriods: 5 * (s.config.alarms.pollerFailureThreshold + 2),
+      DatapointsToAlarm: threshold,
+      EvaluationPeriods: threshold + 2,
+    });
+    expect(parts.spread).toMatchObject({
+      Period: 60,
+      DatapointsToAlarm: threshold,
+      EvaluationPeriods: 5 * (threshold - 1) + 3 + 1,
+    });
+    expect(parts.slow).toMatchObject({
+      DatapointsToAlarm: 1,
+      EvaluationPeriods: 5 * (threshold - 1) + 3 + 1,
     });
   });
 });
+
+/** The construct ids of the poller failure alarm's parts (Monitoring.watchPollerFailures). */
+const FAILURE_ALARM_PARTS = [
+  'PollerFailedRunsAlarm',
+  'PollerFailedRunsSpreadAlarm',
+  'PollerSlowFailedRunAlarm',
+];
+
+/** The parts of the poller failure alarm, by what they count. */
+function failureAlarmParts(s: Synthesized): Record<'runs' | 'spread' | 'slow', Record<string, unknown>> {
+  const alarms = s.template.findResources('AWS::CloudWatch::Alarm');
+  const [runs, spread, slow] = FAILURE_ALARM_PARTS.map(
+    (part) => alarms[logicalId(s.stack, s.stack.monitoring.node.findChild(part))]!.Properties,
+  );
+  return { runs: runs!, spread: spread!, slow: slow! };
+}
 
 /** The alarm on the poller's `metric`: one of the function's, or one of its own. */
 function pollerAlarm(s: Synthesized, metric: string): Record<string, unknown> | undefined {
