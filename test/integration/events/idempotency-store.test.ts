@@ -599,15 +599,22 @@ describe('Idempotency records in DynamoDB: how long a record lives', () => {
     return Number(Items[0]?.expiration?.N);
   }
 
+  /** The request's record, completed by a first delivery that closed the connection. */
+  const completed = () =>
+    executor().execute(KEY, async () => outcome('success', 'closed'), lambdaContext(), Date.now() + 30_000);
+
+  /** A completed record a day from its end (completed 20 days ago); its expiration. */
+  async function completedNearItsEnd(): Promise<number> {
+    await completed();
+    const nearItsEnd = Math.floor(Date.now() / 1000) + DAY;
+    await setOnTheRecord({ expiration: { N: String(nearItsEnd) } });
+    return nearItsEnd;
+  }
+
   it('outlives every message that could still run its request: a DLQ message redriven on its last day', async () => {
     // Act
     const now = Date.now() / 1000;
-    await executor().execute(
-      KEY,
-      async () => outcome('success', 'closed'),
-      lambdaContext(),
-      Date.now() + 30_000,
-    );
+    await completed();
 
     // Assess: the DLQ keeps a message 14 days, and a redrive gives it up to 4 more in the family queue
     expect(await expiration()).toBeGreaterThan(
@@ -616,15 +623,8 @@ describe('Idempotency records in DynamoDB: how long a record lives', () => {
   });
 
   it('is extended by a replay, so a request sent round the DLQ again still finds it', async () => {
-    // Prepare: a record completed 20 days ago, one day from its end
-    await executor().execute(
-      KEY,
-      async () => outcome('success', 'closed'),
-      lambdaContext(),
-      Date.now() + 30_000,
-    );
-    const nearItsEnd = Math.floor(Date.now() / 1000) + DAY;
-    await setOnTheRecord({ expiration: { N: String(nearItsEnd) } });
+    // Prepare
+    const nearItsEnd = await completedNearItsEnd();
 
     // Act
     const action = vi.fn(async () => outcome('success', 'closed again'));
@@ -640,12 +640,7 @@ describe('Idempotency records in DynamoDB: how long a record lives', () => {
 
   it('replays without waiting for the extension, which a slow table would turn into a retry', async () => {
     // Prepare: a completed record; then a table whose UpdateItem calls hang until released
-    await executor().execute(
-      KEY,
-      async () => outcome('success', 'closed'),
-      lambdaContext(),
-      Date.now() + 30_000,
-    );
+    await completed();
     const client = new DynamoDBClient({});
     const released = signal();
     client.middlewareStack.add(
@@ -670,14 +665,7 @@ describe('Idempotency records in DynamoDB: how long a record lives', () => {
 
   it('is not extended by a reused requestId with other parameters, which is refused', async () => {
     // Prepare
-    await executor().execute(
-      KEY,
-      async () => outcome('success', 'closed'),
-      lambdaContext(),
-      Date.now() + 30_000,
-    );
-    const nearItsEnd = Math.floor(Date.now() / 1000) + DAY;
-    await setOnTheRecord({ expiration: { N: String(nearItsEnd) } });
+    const nearItsEnd = await completedNearItsEnd();
 
     // Act
     const other = { ...KEY, parameters: { connection_id: 'c-2' } };
