@@ -128,13 +128,16 @@ export function failureAlarmWindows(
 }
 
 /**
- * Periods from a slow streak's first failed run to the datapoint of its `threshold`th: the runs' starts
- * span (threshold - 1) x intervalsPerRun periods, the last one's datapoint comes up to its timeout after
- * its start, and only complete periods are evaluated.
+ * Periods from a slow streak's first failed run to the datapoint of its `threshold`th, and one slow run
+ * more: the runs' starts span (threshold - 1) x intervalsPerRun periods, the last one's datapoint comes
+ * up to its timeout after its start (and Lambda's metrics some time after that), and only complete
+ * periods are evaluated. Without the extra run, a window exactly one streak long would lose a failure
+ * off its end as the next one's datapoint arrives: an outage of slow runs would turn the alarm OK and
+ * back on every run, and a streak whose datapoints came a little late could be missed.
  */
 function slowStreakPeriods(intervalMinutes: number, timeoutSeconds: number, threshold: number): number {
   const writtenWithin = Math.ceil(timeoutSeconds / (intervalMinutes * 60));
-  return (threshold - 1) * intervalsPerRun(intervalMinutes, timeoutSeconds) + writtenWithin + 1;
+  return threshold * intervalsPerRun(intervalMinutes, timeoutSeconds) + writtenWithin + 1;
 }
 
 /**
@@ -151,10 +154,9 @@ function slowRunSeconds(intervalMinutes: number, timeoutSeconds: number): number
 /** The largest failure threshold whose alarm windows CloudWatch accepts for this interval and timeout. */
 export function maxFailureThreshold(intervalMinutes: number, timeoutSeconds: number): number {
   const periods = Math.floor(MAX_ALARM_WINDOW_MINUTES / intervalMinutes);
-  const slowMost =
-    Math.floor(
-      (periods - slowStreakPeriods(intervalMinutes, timeoutSeconds, 1)) /
-        intervalsPerRun(intervalMinutes, timeoutSeconds),
-    ) + 1;
+  const slowMost = Math.floor(
+    (periods - slowStreakPeriods(intervalMinutes, timeoutSeconds, 0)) /
+      intervalsPerRun(intervalMinutes, timeoutSeconds),
+  );
   return Math.min(periods - FAILURE_WINDOW_SLACK_RUNS, slowMost);
 }

@@ -382,11 +382,11 @@ describe('Infrastructure configuration: environments', () => {
       { poller: { schedule: 'rate(1 hour)' }, alarms: { pollerFailureThreshold: 23 } },
       /alarms.pollerFailureThreshold must be at most 22 with poller.schedule 'rate\(1 hour\)'/,
     ],
-    // A failing run can hold the lease 900 s and a minute: one working run in 17 minutes, so a streak of
-    // 85 spans 84 x 17 minutes, and its last run's datapoint comes 15 minutes after it starts
+    // A failing run can hold the lease 900 s and a minute: one working run in 17 minutes, so the window
+    // of a streak of 84 holds 84 + 1 runs (85 x 17 minutes), its last datapoint 15 minutes on: 1,461
     [
-      { functions: { 'alert-poller': { timeoutSeconds: 900 } }, alarms: { pollerFailureThreshold: 85 } },
-      /alarms.pollerFailureThreshold must be at most 84 with poller.schedule 'rate\(1 minute\)' and the alert-poller timeoutSeconds 900: .*one per 17 minutes/,
+      { functions: { 'alert-poller': { timeoutSeconds: 900 } }, alarms: { pollerFailureThreshold: 84 } },
+      /alarms.pollerFailureThreshold must be at most 83 with poller.schedule 'rate\(1 minute\)' and the alert-poller timeoutSeconds 900: .*one per 17 minutes/,
     ],
     // Values CloudFormation, SNS or CloudWatch would refuse only at deploy, or drop without a word
     [{ functions: { evidence: { memoryMiB: 512.5 } } }, /evidence: memoryMiB must be a whole number/],
@@ -420,7 +420,7 @@ describe('Infrastructure configuration: environments', () => {
     expect(() =>
       resolveEnvironment('dev', {
         functions: { 'alert-poller': { timeoutSeconds: 900 } },
-        alarms: { pollerFailureThreshold: 84 },
+        alarms: { pollerFailureThreshold: 83 },
       }),
     ).not.toThrow();
     expect(() =>

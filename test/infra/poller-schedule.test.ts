@@ -61,10 +61,16 @@ interface SeenRun extends Run {
  * complete periods before `now` (the current one may still take datapoints) that hold a failed run
  * whose datapoints are written; the slow-run part takes the longest invocation of each period.
  */
-function failureAlarmFires(windows: FailureAlarmWindows, runs: SeenRun[], now: number): boolean {
+function failureAlarmFires(
+  windows: FailureAlarmWindows,
+  runs: SeenRun[],
+  now: number,
+  /** Seconds from a run's end until CloudWatch has its datapoints. */
+  delay = 0,
+): boolean {
   const period = windows.periodMinutes * 60;
   const current = Math.floor(now / period) - 1;
-  const written = runs.filter((run) => run.end <= now);
+  const written = runs.filter((run) => run.end + delay <= now);
   const longest = new Map<number, number>();
   for (const run of written) {
     const p = Math.floor(run.start / period);
@@ -103,6 +109,9 @@ describe('Poller failure alarm window', () => {
   });
   type Failure = ReturnType<typeof failures>[keyof ReturnType<typeof failures>];
 
+  /** Metrics delays the alarm must take: none, and Lambda's datapoints up to a minute late. */
+  const DELAYS = [0, 30, 60];
+
   /** Whether the alarm fires at some evaluation, once a minute, on a streak failing as `streak` says. */
   function firesOnStreak(
     intervalMinutes: number,
@@ -117,8 +126,9 @@ describe('Poller failure alarm window', () => {
       failed: true,
     }));
     const longestWindow = Math.max(windows.runsEvaluationPeriods, windows.slowEvaluationPeriods);
-    return evaluations(runs, longestWindow * windows.periodMinutes * 60).some((now) =>
-      failureAlarmFires(windows, runs, now),
+    const span = longestWindow * windows.periodMinutes * 60 + Math.max(...DELAYS);
+    return DELAYS.every((delay) =>
+      evaluations(runs, span).some((now) => failureAlarmFires(windows, runs, now, delay)),
     );
   }
 
@@ -143,6 +153,38 @@ describe('Poller failure alarm window', () => {
 
       // Assess
       expect(missed).toEqual([]);
+    },
+  );
+
+  it.each(INTERVALS)(
+    'stays in alarm while every run keeps failing, once it has fired (rate(%i minutes))',
+    (intervalMinutes) => {
+      const flaps: string[] = [];
+      for (const timeout of TIMEOUTS) {
+        const windows = failureAlarmWindows(intervalMinutes, timeout, 3);
+        for (const [how, failure] of Object.entries(failures(timeout))) {
+          for (const offset of offsets(intervalMinutes * 60)) {
+            for (const delay of DELAYS) {
+              // Act: an outage of 30 failing runs; the alarm evaluated once a minute until the last is written
+              const runs = workingRuns(intervalMinutes * 60, offset, 30, () => failure).map((run) => ({
+                ...run,
+                failed: true,
+              }));
+              const last = Math.max(...runs.map((run) => run.end)) + delay;
+              const states: boolean[] = [];
+              for (let now = 60; now <= last; now += 60) {
+                states.push(failureAlarmFires(windows, runs, now, delay));
+              }
+              const fired = states.indexOf(true);
+              // Assess: from its first firing on, never OK again while the runs fail (an OK would notify)
+              if (fired === -1 || states.slice(fired).includes(false)) {
+                flaps.push(`timeout ${timeout}, a run that ${how}, offset ${offset}, delay ${delay}`);
+              }
+            }
+          }
+        }
+      }
+      expect(flaps).toEqual([]);
     },
   );
 
@@ -258,23 +300,23 @@ describe('Poller failure alarm window', () => {
       periodMinutes: 15,
       datapointsToAlarm: 3,
       runsEvaluationPeriods: 5,
-      // A failing run's datapoint comes within the next period
-      slowEvaluationPeriods: 4,
+      // Three runs and one more, a failing run's datapoint within the next period
+      slowEvaluationPeriods: 5,
       slowRunSeconds: 60,
     });
   });
 
   it('waits for a streak of slow failures at the defaults, and at rate(1 minute) with a 900 s timeout', () => {
-    // 3 runs killed at 120 s 4 minutes apart, the last one's datapoint 2 minutes after its start
+    // 3 runs killed at 120 s 4 minutes apart and one more, the last one's datapoint 2 minutes after its start
     expect(failureAlarmWindows(1, 120, 3)).toMatchObject({
       runsEvaluationPeriods: 5,
-      slowEvaluationPeriods: 11,
+      slowEvaluationPeriods: 15,
       slowRunSeconds: 30,
     });
     // 17 minutes apart, the last one's datapoint 15 minutes after its start
     expect(failureAlarmWindows(1, 900, 3)).toMatchObject({
       runsEvaluationPeriods: 5,
-      slowEvaluationPeriods: 50,
+      slowEvaluationPeriods: 67,
       slowRunSeconds: 30,
     });
   });

@@ -986,11 +986,11 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       // Assess: runs failing one a minute, in `threshold` of the last `threshold + 2`
       const runs = alarmId({ ...errors, DatapointsToAlarm: threshold, EvaluationPeriods: threshold + 2 });
       // Runs failing slowly: one killed at its 120 s timeout holds the lease a minute more, so the next
-      // works 4 minutes after it, and the last one's datapoint comes 2 minutes after its start
+      // works 4 minutes after it; the streak and one run more, the last one's datapoint 2 minutes on
       const spread = alarmId({
         ...errors,
         DatapointsToAlarm: threshold,
-        EvaluationPeriods: 4 * (threshold - 1) + 2 + 1,
+        EvaluationPeriods: 4 * threshold + 2 + 1,
       });
       // A failed run that lasted half a minute or more may have kept the next one from working
       const slow = alarmId({
@@ -1013,7 +1013,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           }),
         ]),
         DatapointsToAlarm: 1,
-        EvaluationPeriods: 4 * (threshold - 1) + 2 + 1,
+        EvaluationPeriods: 4 * threshold + 2 + 1,
         TreatMissingData: 'notBreaching',
       });
       const composites = Object.values(s.template.findResources('AWS::CloudWatch::CompositeAlarm'));

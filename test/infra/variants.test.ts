@@ -544,9 +544,9 @@ describe('Infrastructure variant: a poller every 15 minutes', () => {
       DatapointsToAlarm: 3,
       EvaluationPeriods: 5,
     });
-    // A failing run frees the lease within 3 minutes, before the next one: three runs in a row, the
-    // last one's datapoint in the period after it
-    expect(parts.spread).toMatchObject({ Period: 15 * 60, DatapointsToAlarm: 3, EvaluationPeriods: 4 });
+    // A failing run frees the lease within 3 minutes, before the next one: three runs in a row and one
+    // more, the last one's datapoint in the period after it
+    expect(parts.spread).toMatchObject({ Period: 15 * 60, DatapointsToAlarm: 3, EvaluationPeriods: 5 });
     expect(parts.slow).toMatchObject({
       Metrics: expect.arrayContaining([
         expect.objectContaining({ Expression: 'IF(longest >= 60000, errors, 0)' }),
@@ -593,11 +593,11 @@ describe('Infrastructure variant: a poller every minute with a longer timeout', 
     expect(parts.spread).toMatchObject({
       Period: 60,
       DatapointsToAlarm: threshold,
-      EvaluationPeriods: 5 * (threshold - 1) + 3 + 1,
+      EvaluationPeriods: 5 * threshold + 3 + 1,
     });
     expect(parts.slow).toMatchObject({
       DatapointsToAlarm: 1,
-      EvaluationPeriods: 5 * (threshold - 1) + 3 + 1,
+      EvaluationPeriods: 5 * threshold + 3 + 1,
     });
   });
 });
