@@ -131,8 +131,8 @@ function caseVariants(char: string): string[] {
 /**
  * Secrets shorter than this are found as they are in their own letter case only: ignoring case, a
  * password such as `tanium` or `message` would also hide Tanium's own words and the keys of its JSON
- * answers. Their escaped forms still ignore case, as encoders write hex digits in either, and need an
- * escape at the secret's place to match anything.
+ * answers. Their escaped forms still ignore case, as encoders write hex digits in either, but count
+ * only where they hold an escape (`escapedOnly`).
  */
 const MIN_CASELESS_LENGTH = 8;
 
@@ -160,20 +160,25 @@ function group(char: string, form: Form): string {
 interface Pattern {
   regex: RegExp;
   marks: string;
+  /**
+   * A match counts only if it holds one of `marks`: the pattern ignores case, and the secret is short
+   * (MIN_CASELESS_LENGTH), so a match without an escape would be the secret as it is in other case.
+   */
+  escapedOnly: boolean;
 }
 
 /** The secret as it is (ignoring case unless it is short), then in each form that writes it otherwise. */
 function patternsOf(secret: string): Pattern[] {
   const asIs = literal(secret);
   const sources = new Set([asIs]);
-  const asIsFlags = [...secret].length >= MIN_CASELESS_LENGTH ? 'gi' : 'g';
-  const patterns = [{ regex: new RegExp(asIs, asIsFlags), marks: '' }];
+  const short = [...secret].length < MIN_CASELESS_LENGTH;
+  const patterns = [{ regex: new RegExp(asIs, short ? 'g' : 'gi'), marks: '', escapedOnly: false }];
   for (const form of FORMS) {
     let source = '';
     for (const char of secret) source += group(char, form);
     if (sources.has(source)) continue;
     sources.add(source);
-    patterns.push({ regex: new RegExp(source, 'gi'), marks: form.marks });
+    patterns.push({ regex: new RegExp(source, 'gi'), marks: form.marks, escapedOnly: short });
   }
   return patterns;
 }
@@ -231,11 +236,15 @@ function collect(found: Occurrence[], next: (from: number) => Occurrence | undef
   }
 }
 
-function matches(text: string, regex: RegExp) {
+function matches(text: string, { regex, marks, escapedOnly }: Pattern) {
+  const escaped = (found: string) => [...marks].some((mark) => found.includes(mark));
   return (from: number): Occurrence | undefined => {
     regex.lastIndex = from;
-    const match = regex.exec(text);
-    return match ? [match.index, match.index + match[0].length] : undefined;
+    for (let match = regex.exec(text); match; match = regex.exec(text)) {
+      if (!escapedOnly || escaped(match[0])) return [match.index, match.index + match[0].length];
+      regex.lastIndex = match.index + 1;
+    }
+    return undefined;
   };
 }
 
@@ -266,8 +275,8 @@ export function secretOccurrences(text: string, secrets: Iterable<string>): Occu
       for (const form of exactForms(secret)) collect(found, indexes(text, form));
       continue;
     }
-    for (const { regex, marks } of keptPatterns(secret)) {
-      if (holdsAny(marks)) collect(found, matches(text, regex));
+    for (const pattern of keptPatterns(secret)) {
+      if (holdsAny(pattern.marks)) collect(found, matches(text, pattern));
     }
   }
   return found;

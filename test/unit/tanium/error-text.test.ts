@@ -296,6 +296,18 @@ describe('Tanium error bodies', () => {
       expect(said).toBe('Tanium rejected user [redacted] (TANIUM)');
     });
 
+    it('finds a short secret with symbols in other case only where it is escaped, whatever else the text holds', () => {
+      // Act: the text holds a backslash, a % and an & elsewhere, which the escaped forms look for
+      const said = errorText(
+        'user P@SS1 or p@ss1 or P%40SS1 rejected, path C:\\temp & 5% more',
+        'text/plain',
+        ['p@ss1'],
+      );
+
+      // Assess: as it is in its own case, and escaped in any case; not as it is in other case
+      expect(said).toBe('user P@SS1 or [redacted] or [redacted] rejected, path C:\\temp & 5% more');
+    });
+
     it('finds secrets of backslashes, % and & next to long runs of them without backtracking', () => {
       // Prepare: each secret escaped a way the fixed forms did not know (twice JSON-escaped, lowercase, a
       // decimal entity), then runs a pattern allowing several ways per character would retry in
