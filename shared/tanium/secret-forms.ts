@@ -131,8 +131,8 @@ function caseVariants(char: string): string[] {
 /**
  * Secrets shorter than this are found as they are in their own letter case only: ignoring case, a
  * password such as `tanium` or `message` would also hide Tanium's own words and the keys of its JSON
- * answers. Their escaped forms still ignore case, as encoders write hex digits in either, but count
- * only where they hold an escape (`escapedOnly`).
+ * answers. Their escaped forms still ignore case, as encoders write hex digits in either, but a match
+ * that is the secret itself in other case does not count (`unescaped`).
  */
 const MIN_CASELESS_LENGTH = 8;
 
@@ -161,10 +161,11 @@ interface Pattern {
   regex: RegExp;
   marks: string;
   /**
-   * A match counts only if it holds one of `marks`: the pattern ignores case, and the secret is short
-   * (MIN_CASELESS_LENGTH), so a match without an escape would be the secret as it is in other case.
+   * Set when a match that is the secret itself ignoring case does not count: the pattern ignores case,
+   * and the secret is short (MIN_CASELESS_LENGTH). Not a test for a mark: a form may write a character
+   * as itself where that character is a mark (`+` in the percent form).
    */
-  escapedOnly: boolean;
+  unescaped?: RegExp;
 }
 
 /** The secret as it is (ignoring case unless it is short), then in each form that writes it otherwise. */
@@ -172,13 +173,18 @@ function patternsOf(secret: string): Pattern[] {
   const asIs = literal(secret);
   const sources = new Set([asIs]);
   const short = [...secret].length < MIN_CASELESS_LENGTH;
-  const patterns = [{ regex: new RegExp(asIs, short ? 'g' : 'gi'), marks: '', escapedOnly: false }];
+  const unescaped = short ? new RegExp(`^${asIs}$`, 'i') : undefined;
+  const patterns: Pattern[] = [{ regex: new RegExp(asIs, short ? 'g' : 'gi'), marks: '' }];
   for (const form of FORMS) {
     let source = '';
     for (const char of secret) source += group(char, form);
     if (sources.has(source)) continue;
     sources.add(source);
-    patterns.push({ regex: new RegExp(source, 'gi'), marks: form.marks, escapedOnly: short });
+    patterns.push({
+      regex: new RegExp(source, 'gi'),
+      marks: form.marks,
+      ...(unescaped ? { unescaped } : {}),
+    });
   }
   return patterns;
 }
@@ -236,12 +242,11 @@ function collect(found: Occurrence[], next: (from: number) => Occurrence | undef
   }
 }
 
-function matches(text: string, { regex, marks, escapedOnly }: Pattern) {
-  const escaped = (found: string) => [...marks].some((mark) => found.includes(mark));
+function matches(text: string, { regex, unescaped }: Pattern) {
   return (from: number): Occurrence | undefined => {
     regex.lastIndex = from;
     for (let match = regex.exec(text); match; match = regex.exec(text)) {
-      if (!escapedOnly || escaped(match[0])) return [match.index, match.index + match[0].length];
+      if (!unescaped?.test(match[0])) return [match.index, match.index + match[0].length];
       regex.lastIndex = match.index + 1;
     }
     return undefined;

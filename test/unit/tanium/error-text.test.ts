@@ -306,6 +306,10 @@ describe('Tanium error bodies', () => {
 
       // Assess: as it is in its own case, and escaped in any case; not as it is in other case
       expect(said).toBe('user P@SS1 or [redacted] or [redacted] rejected, path C:\\temp & 5% more');
+      // `+` is both a character the percent form writes as itself and one of its marks
+      expect(errorText('user AB+1 or ab+1 or AB%2B1 rejected', 'text/plain', ['ab+1'])).toBe(
+        'user AB+1 or [redacted] or [redacted] rejected',
+      );
     });
 
     it('finds secrets of backslashes, % and & next to long runs of them without backtracking', () => {
