@@ -538,7 +538,7 @@ function validateEnvironment(config: EnvironmentConfig): void {
     const most = maxFailureThreshold(interval, pollerTimeout);
     if (config.alarms.pollerFailureThreshold > most) {
       problems.push(
-        `alarms.pollerFailureThreshold must be at most ${most} with poller.schedule '${config.poller.schedule}' and the alert-poller timeoutSeconds ${pollerTimeout}: the failure alarm's windows span threshold + 2 runs, and a streak of threshold runs at the pace slow failing runs can come (one per ${intervalsPerRun(interval, pollerTimeout) * interval} minutes), and CloudWatch evaluates an alarm over at most a day`,
+        `alarms.pollerFailureThreshold must be at most ${most} with poller.schedule '${config.poller.schedule}' and the alert-poller timeoutSeconds ${pollerTimeout}: the failure alarm's windows span threshold + 2 runs, and a streak of threshold runs and one more at the pace slow failing runs can come (one per ${intervalsPerRun(interval, pollerTimeout) * interval} minutes), and CloudWatch evaluates an alarm over at most a day`,
       );
     }
   }

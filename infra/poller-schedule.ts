@@ -92,10 +92,14 @@ export const MAX_ALARM_WINDOW_MINUTES = 1440;
  *   `slowRunSeconds` or more. A run that fails at its read deadline, at the end of its invocation or
  *   killed at its timeout (the lease kept a minute more) makes the runs scheduled meanwhile skip
  *   (invocations, not errors), so a streak of such runs comes up to intervalsPerRun intervals apart and
- *   never fits the first window. This window holds a streak of `threshold` at that pace, from the first
- *   one's start (Lambda stamps a run's Errors with its start) to the moment the last one's datapoint is
- *   written, as it ends. Counting only alongside a slow failure keeps it from judging runs that fail
- *   quickly, an interval apart, over that longer window.
+ *   never fits the first window. This window holds a streak of `threshold` at that pace and one run
+ *   more, from the first one's start (Lambda stamps a run's Errors with its start) to the moment the
+ *   last one's datapoint is written, as it ends. Counting only alongside a slow failure keeps it from
+ *   judging runs that fail quickly, an interval apart, over that longer window.
+ *
+ * Known gap: an outage whose runs first fail quickly, then slowly, can turn the alarm OK (notifying) for
+ * up to a run's length, until the first slow run's datapoint is written: the quick failures have left
+ * the first window, and the slow-run part has nothing yet.
  *
  * A window of exactly `threshold` runs would need every one of them to fail, and clock-aligned windows
  * would split a streak between two of them: hence the slack of two runs, and the write delay.
@@ -107,7 +111,7 @@ export interface FailureAlarmWindows {
   datapointsToAlarm: number;
   /** threshold + 2. */
   runsEvaluationPeriods: number;
-  /** The time a streak of slow failing runs takes (slowStreakPeriods). */
+  /** The time a streak of slow failing runs and one run more take (slowStreakPeriods). */
   slowEvaluationPeriods: number;
   /** How long a run that failed slowly lasted, at least (slowRunSeconds). */
   slowRunSeconds: number;
@@ -130,10 +134,10 @@ export function failureAlarmWindows(
 /**
  * Periods from a slow streak's first failed run to the datapoint of its `threshold`th, and one slow run
  * more: the runs' starts span (threshold - 1) x intervalsPerRun periods, the last one's datapoint comes
- * up to its timeout after its start (and Lambda's metrics some time after that), and only complete
- * periods are evaluated. Without the extra run, a window exactly one streak long would lose a failure
- * off its end as the next one's datapoint arrives: an outage of slow runs would turn the alarm OK and
- * back on every run, and a streak whose datapoints came a little late could be missed.
+ * up to its timeout after its start, and only complete periods are evaluated. Without the extra run, a
+ * window exactly one streak long would lose a failure off its end as the next one's datapoint arrives:
+ * an outage of slow runs would turn the alarm OK and back on every run. The extra run also absorbs
+ * Lambda's metrics coming up to a minute late (the simulation checks 0, 30 and 60 s).
  */
 function slowStreakPeriods(intervalMinutes: number, timeoutSeconds: number, threshold: number): number {
   const writtenWithin = Math.ceil(timeoutSeconds / (intervalMinutes * 60));

@@ -450,7 +450,7 @@ export class Monitoring extends Construct {
     );
     const spread = part(
       'PollerFailedRunsSpreadAlarm',
-      `failed alert polls in ${threshold} of ${periods(windows.slowEvaluationPeriods)}, the time a streak of slow failing runs takes`,
+      `failed alert polls in ${threshold} of ${periods(windows.slowEvaluationPeriods)}, the time a streak of slow failing runs and one run more take`,
       errors,
       { evaluationPeriods: windows.slowEvaluationPeriods, datapointsToAlarm: threshold },
     );

@@ -383,7 +383,7 @@ describe('Infrastructure configuration: environments', () => {
       /alarms.pollerFailureThreshold must be at most 22 with poller.schedule 'rate\(1 hour\)'/,
     ],
     // A failing run can hold the lease 900 s and a minute: one working run in 17 minutes, so the window
-    // of a streak of 84 holds 84 + 1 runs (85 x 17 minutes), its last datapoint 15 minutes on: 1,461
+    // of a streak of 84 spans 84 x 17 minutes and its last datapoint 15 minutes on, and a minute: 1,444
     [
       { functions: { 'alert-poller': { timeoutSeconds: 900 } }, alarms: { pollerFailureThreshold: 84 } },
       /alarms.pollerFailureThreshold must be at most 83 with poller.schedule 'rate\(1 minute\)' and the alert-poller timeoutSeconds 900: .*one per 17 minutes/,
