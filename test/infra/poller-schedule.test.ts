@@ -336,6 +336,14 @@ function evaluations(runs: Run[], windowSeconds: number): number[] {
   return times;
 }
 
+/** The aligned periods of `period` seconds, between the first and the last stamp, that hold none. */
+function periodsWithout(stamps: number[], period: number): number[] {
+  const held = new Set(stamps.map((stamp) => Math.floor(stamp / period)));
+  const missing: number[] = [];
+  for (let p = Math.min(...held); p <= Math.max(...held); p++) if (!held.has(p)) missing.push(p);
+  return missing;
+}
+
 describe('Poller lag alarm period', () => {
   it.each(INTERVALS)(
     "holds a lag datapoint in every period while runs report it, whatever the runs' lengths (rate(%i minutes))",
@@ -350,11 +358,11 @@ describe('Poller lag alarm period', () => {
             const lasts = lengths[index % lengths.length]!;
             return { holds: lasts, lasts };
           });
-          const written = new Set(runs.map((run) => Math.floor(run.end / period)));
-          const first = Math.min(...written);
-          const last = Math.max(...written);
-          for (let p = first; p <= last; p++) {
-            if (!written.has(p)) empty.push(`timeout ${timeout}, first run at ${offset} s: period ${p}`);
+          for (const p of periodsWithout(
+            runs.map((run) => run.end),
+            period,
+          )) {
+            empty.push(`timeout ${timeout}, first run at ${offset} s: period ${p}`);
           }
         }
       }
@@ -384,11 +392,11 @@ describe('Poller stopped alarm period', () => {
             holds: timeout - 0.5,
             lasts: timeout - 0.5,
           }));
-          const invoked = new Set(runs.map((run) => Math.floor(run.start / period)));
-          const first = Math.min(...invoked);
-          const last = Math.max(...invoked);
-          for (let p = first; p <= last; p++) {
-            if (!invoked.has(p)) empty.push(`timeout ${timeout}, first run at ${offset} s: period ${p}`);
+          for (const p of periodsWithout(
+            runs.map((run) => run.start),
+            period,
+          )) {
+            empty.push(`timeout ${timeout}, first run at ${offset} s: period ${p}`);
           }
         }
       }
