@@ -3,7 +3,7 @@ import { POLLER_DEFAULTS } from '../shared/alerts/settings.ts';
 import { InvalidEnvironment } from '../shared/config/environment.ts';
 import { isRecord } from '../shared/config/is-record.ts';
 import { metricsNamespaceProblem as namespaceProblem } from '../shared/config/metrics-namespace.ts';
-import { IDEMPOTENCY_RECORD_DAYS } from '../shared/config/retention.ts';
+import { IDEMPOTENCY_RECORD_DAYS, SOURCE_QUEUE_RETENTION_DAYS } from '../shared/config/retention.ts';
 import { loadSettings, SETTING_DEFAULTS } from '../shared/config/settings.ts';
 import { MIN_FAMILY_TIMEOUT_SECONDS, PUBLISH_RESERVE_MS } from '../shared/events/time-budget.ts';
 import { describeSettingIssue, environmentConfigSchema } from './environment-schema.ts';
@@ -11,12 +11,7 @@ import type { FunctionName } from './families.ts';
 import { DEFAULT_FUNCTIONS, type FunctionSettings } from './function-defaults.ts';
 import { intervalsPerRun, maxFailureThreshold, pollIntervalMinutes } from './poller-schedule.ts';
 import { type PollerSettings, pollerSettingsProblems } from './poller-settings.ts';
-import {
-  longestRetrySpanSeconds,
-  MAX_RETRY_SPAN_SECONDS,
-  SOURCE_QUEUE_RETENTION_DAYS,
-  visibilityTimeoutSeconds,
-} from './queue-timing.ts';
+import { longestRetrySpanSeconds, MAX_RETRY_SPAN_SECONDS, visibilityTimeoutSeconds } from './queue-timing.ts';
 
 export type { FunctionSettings } from './function-defaults.ts';
 export type { PollerSettings } from './poller-settings.ts';

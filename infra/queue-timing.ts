@@ -5,8 +5,6 @@
 import { SOURCE_QUEUE_RETENTION_DAYS } from '../shared/config/retention.ts';
 import { backoffSeconds, longestRedeliveryDelaySeconds } from '../shared/events/redelivery-backoff.ts';
 
-export { SOURCE_QUEUE_RETENTION_DAYS };
-
 /**
  * The share of the retention period a request's retries may take. The rest is for waiting in a backlog
  * before the first attempt (maxConcurrency throttles the queue), so a request reaches its last attempt,

@@ -3,9 +3,9 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DEAD_LETTER_RETENTION_DAYS } from '../../shared/config/retention.ts';
+import { DEAD_LETTER_RETENTION_DAYS, SOURCE_QUEUE_RETENTION_DAYS } from '../../shared/config/retention.ts';
 import { type Family, familyRequestPattern, unroutedRequestPattern } from '../families.ts';
-import { SOURCE_QUEUE_RETENTION_DAYS, visibilityTimeoutSeconds } from '../queue-timing.ts';
+import { visibilityTimeoutSeconds } from '../queue-timing.ts';
 import { dataRemovalPolicy } from '../removal-policy.ts';
 
 export interface FamilyQueueProps {
