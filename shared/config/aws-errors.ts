@@ -46,16 +46,22 @@ interface AwsLikeError {
  * wrap errors).
  */
 export function isRetryableAwsError(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const candidate = current as AwsLikeError;
+  for (const candidate of errorChain(error)) {
     const status = candidate.$metadata?.httpStatusCode ?? 0;
     if (candidate.$retryable || status >= 500 || status === 429) return true;
     if (candidate.name && RETRYABLE_NAMES.has(candidate.name)) return true;
     if (candidate.code && NETWORK_CODES.has(candidate.code)) return true;
-    current = candidate.cause;
   }
   return false;
+}
+
+/** `error` and its causes, a few levels down (Powertools and the SDK wrap errors). */
+function* errorChain(error: unknown): Generator<AwsLikeError> {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    yield current as AwsLikeError;
+    current = (current as AwsLikeError).cause;
+  }
 }
 
 /**
@@ -78,11 +84,9 @@ export function awsCallError(what: string, error: unknown): TaniumError {
  */
 export function isAwsRefusal(error: unknown): boolean {
   if (isRetryableAwsError(error)) return false;
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const status = (current as AwsLikeError).$metadata?.httpStatusCode ?? 0;
+  for (const candidate of errorChain(error)) {
+    const status = candidate.$metadata?.httpStatusCode ?? 0;
     if (status >= 400 && status < 500) return true;
-    current = (current as AwsLikeError).cause;
   }
   return false;
 }

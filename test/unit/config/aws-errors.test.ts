@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRetryableAwsError } from '../../../shared/config/aws-errors.ts';
+import { isAwsRefusal, isRetryableAwsError } from '../../../shared/config/aws-errors.ts';
 
 const awsError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(`${name} happened`), {
@@ -37,5 +37,24 @@ describe('AWS errors: which ones retrying can cure', () => {
     expect(isRetryableAwsError(awsError('ResourceNotFoundException', 400))).toBe(false);
     expect(isRetryableAwsError('not an error')).toBe(false);
     expect(isRetryableAwsError(undefined)).toBe(false);
+  });
+});
+
+describe('AWS errors: a refusal only the deployment can fix', () => {
+  it('finds a 4xx answer other than throttling, also under the wrappers of Powertools and the SDK', () => {
+    const wrapped = new Error('Failed to put record for idempotency key', {
+      cause: awsError('ResourceNotFoundException', 400),
+    });
+    expect(isAwsRefusal(wrapped)).toBe(true);
+    expect(isAwsRefusal(awsError('AccessDeniedException', 403))).toBe(true);
+  });
+
+  it('is not a refusal when retrying can cure it, or when no AWS service answered', () => {
+    expect(isAwsRefusal(awsError('ThrottlingException', 400))).toBe(false);
+    expect(isAwsRefusal(awsError('InternalError', 500))).toBe(false);
+    expect(isAwsRefusal(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe(false);
+    expect(
+      isAwsRefusal(new Error('it did not confirm the in-progress record before the invocation deadline')),
+    ).toBe(false);
   });
 });
