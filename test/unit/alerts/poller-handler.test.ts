@@ -4,7 +4,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { POLLER_NAME } from '../../../infra/constructs/monitoring.ts';
 import { POLLER_FUNCTION } from '../../../infra/families.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
-import { createPollerHandler, runLimits } from '../../../shared/alerts/poller-handler.ts';
+import {
+  createPollerHandler,
+  type PollerHandlerOptions,
+  runLimits,
+} from '../../../shared/alerts/poller-handler.ts';
 import type { RunReport } from '../../../shared/alerts/types.ts';
 import { ConfigError, DeadlineError } from '../../../shared/tanium/errors.ts';
 import { failure, taniumFailure } from '../../helpers/failure.ts';
@@ -79,17 +83,23 @@ async function runWithStoreCallHanging(call: 'acquire' | 'save' | 'release') {
 }
 
 describe('Alert poller handler: reading the credentials', () => {
-  it("fails the run in time when the credentials cannot be read before the run's budget ends", async () => {
-    // Prepare: Secrets Manager never answers; the run has 1 s beyond its 10 s reserve
+  /** A poller handler whose credentials come from `credentials`; what it publishes and counts. */
+  function readingCredentials(credentials: PollerHandlerOptions['credentials']) {
     const publisher = new CapturePublisher();
+    const recorded: RunReport[] = [];
     const handler = createPollerHandler({
       env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' },
-      credentials: () => new Promise(() => undefined),
+      credentials,
       store: new MemoryStateStore(),
       publisher,
       logger: silentLogger,
-      metrics: { record() {} },
+      metrics: { record: (report) => recorded.push(report) },
     });
+    return { handler, publisher, recorded };
+  }
+  it("fails the run in time when the credentials cannot be read before the run's budget ends", async () => {
+    // Prepare: Secrets Manager never answers; the run has 1 s beyond its 10 s reserve
+    const { handler, publisher } = readingCredentials(() => new Promise(() => undefined));
 
     // Act
     const error = await failure(handler({}, lambdaContext({ remainingMs: 11_000 })));
@@ -104,28 +114,20 @@ describe('Alert poller handler: reading the credentials', () => {
     // Prepare: 20 s left and a 10 s reserve, so the run stops at 10 s; Secrets Manager takes 12 s (the
     // faked clock moves on while it is read), then answers
     vi.useFakeTimers({ toFake: ['Date'] });
-    const publisher = new CapturePublisher();
-    const handler = createPollerHandler({
-      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' },
-      credentials: () => {
-        vi.setSystemTime(Date.now() + 12_000);
-        return new Promise((resolve) =>
-          setTimeout(
-            () =>
-              resolve({
-                baseUrl: 'https://tanium.invalid',
-                apiToken: 'token-1',
-                verifyServerCert: true,
-                timeoutSeconds: 10,
-              }),
-            50,
-          ),
-        );
-      },
-      store: new MemoryStateStore(),
-      publisher,
-      logger: silentLogger,
-      metrics: { record() {} },
+    const { handler, publisher } = readingCredentials(() => {
+      vi.setSystemTime(Date.now() + 12_000);
+      return new Promise((resolve) =>
+        setTimeout(
+          () =>
+            resolve({
+              baseUrl: 'https://tanium.invalid',
+              apiToken: 'token-1',
+              verifyServerCert: true,
+              timeoutSeconds: 10,
+            }),
+          50,
+        ),
+      );
     });
 
     // Act
@@ -140,17 +142,8 @@ describe('Alert poller handler: reading the credentials', () => {
   it('counts and logs a run whose credentials cannot be read as a failed run', async () => {
     // Prepare: the secret as a new stack creates it, before anyone has written the credentials
     silentLogger.clear();
-    const recorded: RunReport[] = [];
-    const publisher = new CapturePublisher();
-    const handler = createPollerHandler({
-      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' },
-      credentials: async () => {
-        throw new ConfigError('The credentials secret has no base_url');
-      },
-      store: new MemoryStateStore(),
-      publisher,
-      logger: silentLogger,
-      metrics: { record: (report) => recorded.push(report) },
+    const { handler, publisher, recorded } = readingCredentials(async () => {
+      throw new ConfigError('The credentials secret has no base_url');
     });
 
     // Act
