@@ -57,8 +57,10 @@ const LAG_MIN_PERIOD_MINUTES = 5;
 /**
  * The lag alarm's period: AlertLag comes once per working run, as it ends, so at most an interval plus
  * a run's length apart (the next run starts on the first scheduled time after the last one ended, and
- * may run its whole length). A period holding none would read as no lag, and the alarm would go back to
- * OK between two runs of a poller that is still behind. Whole minutes, as CloudWatch needs above 60 s.
+ * may run its whole length). Every period then holds one, so a poller still behind stays in alarm
+ * without leaning on CloudWatch carrying an older datapoint over an empty period (it looks back over a
+ * range of a length it does not document, then reads the missing data as no lag and goes OK). Whole
+ * minutes, as CloudWatch needs above 60 s.
  */
 export function lagAlarmPeriodMinutes(intervalMinutes: number, timeoutSeconds: number): number {
   const gapSeconds = intervalMinutes * 60 + longestRunSeconds(timeoutSeconds);
@@ -66,19 +68,32 @@ export function lagAlarmPeriodMinutes(intervalMinutes: number, timeoutSeconds: n
 }
 
 /**
- * A stopped poller: no run in three intervals, and never less than ten minutes; and never less than a
- * run's whole length plus an interval. With one concurrent run allowed (prod's reserved concurrency),
- * the scheduled invocations that come while a run is going are throttled and count as none, so a long
- * run of a healthy poller would otherwise leave a period without an invocation.
+ * How much later than its scheduled time a run's Invocations datapoint may be in CloudWatch, at most, in
+ * seconds: the scheduler and Lambda's event queue may start the run late, and Lambda writes its metrics
+ * after that. A stopped alarm that reads a late run as none would alarm on a healthy poller.
+ */
+const INVOCATION_LATENESS_SECONDS = 120;
+
+/**
+ * A stopped poller: the minutes without an invocation after which the stopped alarm fires (one-minute
+ * periods, all of them empty). Three intervals, and never less than ten minutes; and never less than a
+ * run's whole length plus an interval and the lateness above. With one concurrent run allowed (prod's
+ * reserved concurrency), the scheduled invocations that come while a run is going are throttled and
+ * count as none, so a healthy poller may go a run's length and an interval without an invocation.
  */
 export function stoppedAlarmMinutes(intervalMinutes: number, timeoutSeconds: number): number {
-  return Math.max(10, 3 * intervalMinutes, Math.ceil((intervalMinutes * 60 + timeoutSeconds) / 60));
+  const longestGapSeconds = intervalMinutes * 60 + timeoutSeconds + INVOCATION_LATENESS_SECONDS;
+  return Math.max(10, 3 * intervalMinutes, Math.ceil(longestGapSeconds / 60));
 }
 
 /** Runs beyond the threshold among those counted: a run that succeeds in between still alarms. */
 const FAILURE_WINDOW_SLACK_RUNS = 2;
 
-/** CloudWatch evaluates an alarm over at most a day (evaluation periods x period). */
+/**
+ * The longest window of a poller alarm (evaluation periods x period): CloudWatch's limit for periods
+ * under an hour. Hourly periods may span a week, but a streak of failures a day long is not worth
+ * waiting for: the stack keeps them to a day too.
+ */
 export const MAX_ALARM_WINDOW_MINUTES = 1440;
 
 /**
@@ -100,6 +115,11 @@ export const MAX_ALARM_WINDOW_MINUTES = 1440;
  * Known gap: an outage whose runs first fail quickly, then slowly, can turn the alarm OK (notifying) for
  * up to a run's length, until the first slow run's datapoint is written: the quick failures have left
  * the first window, and the slow-run part has nothing yet.
+ *
+ * The simulation that checks all this judges each window's periods as they fall. CloudWatch judges the
+ * most recent datapoints that exist, looking further back over periods that hold none (in prod, the
+ * invocations throttled during a long run write nothing): it alarms on at least the failures simulated,
+ * and may stay in alarm or go OK later.
  *
  * A window of exactly `threshold` runs would need every one of them to fail, and clock-aligned windows
  * would split a streak between two of them: hence the slack of two runs, and the write delay.

@@ -393,18 +393,32 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * No poll ran for three intervals (ten minutes at least, and a run's length plus an interval): the
-   * schedule or the function is not working.
+   * No poll ran for three intervals (ten minutes at least, and a run's length plus an interval and two
+   * minutes): the schedule or the function is not working.
+   *
+   * Every minute of the window must be empty, each filled with 0 when no invocation wrote one: CloudWatch
+   * judges an alarm on the most recent datapoints that exist within a range longer than its evaluation
+   * periods, missing-data treatment aside, so one period as long as the window stayed OK for several
+   * more after the last run (an hour at rate(15 minutes)). The treatment still applies when FILL has
+   * nothing to fill from: no invocation anywhere in that range.
    */
   watchPollerStopped(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
     const minutes = stoppedAlarmMinutes(intervalMinutes, timeoutSeconds(fn));
     return this.add(
       new cloudwatch.Alarm(this, 'PollerStoppedAlarm', {
         alarmDescription: `The alert poller has not run for ${minutes} minutes`,
-        metric: fn.metricInvocations({ period: Duration.minutes(minutes), statistic: 'Sum' }),
+        metric: new cloudwatch.MathExpression({
+          expression: 'FILL(invocations, 0)',
+          usingMetrics: {
+            invocations: fn.metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
+          },
+          period: Duration.minutes(1),
+          label: 'Poller invocations (0 where none)',
+        }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: 1,
+        evaluationPeriods: minutes,
+        datapointsToAlarm: minutes,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       }),
     );

@@ -1025,12 +1025,28 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         )
         .join('');
       expect(rule).toBe(`(ALARM("<${runs}>") OR (ALARM("<${spread}>") AND ALARM("<${slow}>")))`);
+      // Stopped: ten minutes without an invocation, each minute counted (0 where none was written)
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Invocations',
-        Dimensions: [{ Name: 'FunctionName', Value: ref(fnId('alert-poller')) }],
+        Metrics: [
+          Match.objectLike({ Id: 'expr_1', Expression: 'FILL(invocations, 0)', ReturnData: true }),
+          Match.objectLike({
+            Id: 'invocations',
+            MetricStat: {
+              Metric: {
+                Namespace: 'AWS/Lambda',
+                MetricName: 'Invocations',
+                Dimensions: [{ Name: 'FunctionName', Value: ref(fnId('alert-poller')) }],
+              },
+              Period: 60,
+              Stat: 'Sum',
+            },
+            ReturnData: false,
+          }),
+        ],
         ComparisonOperator: 'LessThanThreshold',
         Threshold: 1,
+        EvaluationPeriods: 10,
+        DatapointsToAlarm: 10,
         TreatMissingData: 'breaching',
       });
       // A DLQ alarm per family and for the schedule; an error, a queue age, a replaced results, an

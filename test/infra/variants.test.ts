@@ -535,7 +535,7 @@ describe('Infrastructure variant: a poller every 15 minutes', () => {
 
   it('sizes the stopped and failure alarms from the interval', () => {
     // Assess: three missed runs; failures in three of the last five runs
-    expect(pollerAlarm(s, 'Invocations')).toMatchObject({ Period: 45 * 60, Threshold: 1 });
+    expect(stoppedAlarm(s)).toMatchObject({ EvaluationPeriods: 45, DatapointsToAlarm: 45, Threshold: 1 });
     const parts = failureAlarmParts(s);
     expect(parts.runs).toMatchObject({
       MetricName: 'Errors',
@@ -628,6 +628,12 @@ function pollerAlarm(s: Synthesized, metric: string): Record<string, unknown> | 
           logicalId(s.stack, s.stack.functions['alert-poller']),
         )),
   )?.Properties;
+}
+
+/** The stopped-poller alarm: minutes without an invocation of the poller (FILL over one-minute periods). */
+function stoppedAlarm(s: Synthesized): Record<string, unknown> | undefined {
+  const alarms = s.template.findResources('AWS::CloudWatch::Alarm');
+  return alarms[logicalId(s.stack, s.stack.monitoring.node.findChild('PollerStoppedAlarm'))]?.Properties;
 }
 
 describe('Infrastructure variant: a sandbox account with a low concurrency quota', () => {
