@@ -64,11 +64,13 @@ const asIsInJson = (char: string) => (char === '\\' ? [] : [char]);
 /** JSON cannot hold these as they are, so an inner encoder never left one for the outer to escape. */
 const jsonMustEscape = (char: string) => char === '"' || char === '\\' || char < ' ';
 
-/** An inner escape as the outer string writes it: its backslash and any quote escaped, a slash maybe. */
+/**
+ * An inner escape as the outer string writes it: every backslash and quote escaped (both of a
+ * surrogate pair's `\u`s), and `\/`'s slash maybe too.
+ */
 function escapedAgain(inner: string): string[] {
-  const rest = inner.slice(1);
-  const tails = rest === '/' ? ['/', '\\/'] : [rest === '"' || rest === '\\' ? `\\${rest}` : rest];
-  return tails.map((tail) => `\\\\${tail}`);
+  const again = inner.replace(/["\\]/g, (char) => `\\${char}`);
+  return inner === '\\/' ? [again, '\\\\\\/'] : [again];
 }
 
 const JSON_ONCE: Form = {

@@ -288,6 +288,18 @@ describe('Tanium error bodies', () => {
       expect(errorText(body, 'text/plain', [secret])).toBe('Bad request body: {"password":"[redacted]"}');
     });
 
+    it('removes a password beyond the BMP echoed twice JSON-escaped in ASCII, both halves of its pair escaped again', () => {
+      // Prepare: Python's json.dumps(json.dumps(body)): \ud83d\ude00 for the emoji
+      const password = 'Pass\u{1F600}word-1';
+      const body = String.raw`{"text":"Bad request body: {\"password\":\"Pass\\ud83d\\ude00word-1\"}"}`;
+
+      // Act: cut off before its end, so it is searched as text
+      const said = errorText(body.slice(0, -2), 'application/json', [password]);
+
+      // Assess
+      expect(said).toBe(String.raw`{"text":"Bad request body: {\"password\":\"[redacted]\"}`);
+    });
+
     it('finds a short secret as it is in its own letter case only, so it does not hide words of the text', () => {
       // Act: a 6-character password that is also a word Tanium writes
       const said = errorText('Tanium rejected user tanium (TANIUM)', 'text/plain', ['tanium']);
