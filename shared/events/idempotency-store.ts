@@ -149,17 +149,26 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
    * right either way, and a record that could not be extended keeps the life it had.
    */
   async #extend(record: IdempotencyRecord): Promise<void> {
+    // Still the record replayed when this lands: not one deleted or expired meanwhile (an update would
+    // create a stub that blocks the key), another delivery's in-progress one, or a new one for other
+    // parameters.
+    const hash = record.payloadHash;
     try {
       await this.#client.send(
         new UpdateItemCommand({
           TableName: this.#tableName,
           Key: this.getKey(record.idempotencyKey),
           UpdateExpression: 'SET #expiry = :expiry',
-          ConditionExpression: '#status = :completed AND #expiry < :expiry',
-          ExpressionAttributeNames: { '#status': STATUS_ATTR, '#expiry': EXPIRY_ATTR },
+          ConditionExpression: `#status = :completed AND #expiry < :expiry${hash === undefined ? '' : ' AND #validation = :hash'}`,
+          ExpressionAttributeNames: {
+            '#status': STATUS_ATTR,
+            '#expiry': EXPIRY_ATTR,
+            ...(hash === undefined ? {} : { '#validation': VALIDATION_ATTR }),
+          },
           ExpressionAttributeValues: {
             ':completed': { S: COMPLETED },
             ':expiry': { N: String(record.expiryTimestamp) },
+            ...(hash === undefined ? {} : { ':hash': { S: hash } }),
           },
         }),
       );

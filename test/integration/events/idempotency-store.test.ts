@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type AttributeValue,
+  DeleteItemCommand,
   DynamoDBClient,
   ScanCommand,
   UpdateItemCommand,
@@ -70,26 +71,31 @@ async function setOnTheRecord(values: Record<string, AttributeValue>): Promise<v
 }
 
 /**
- * A client whose DeleteItem calls wait until `release()`: a delete left pending when its invocation gave
- * up on the table, sent only when a frozen sandbox thaws.
+ * A client whose `commandName` calls wait until `release()`: a delete left pending when its invocation
+ * gave up on the table, sent only when a frozen sandbox thaws; a replay's extension landing late.
+ * `sent` settles once the held call has been answered.
  */
-function heldDeletes(): { client: DynamoDBClient; release: () => void; sent: Promise<void> } {
+function heldCalls(commandName: 'DeleteItemCommand' | 'UpdateItemCommand'): {
+  client: DynamoDBClient;
+  release: () => void;
+  sent: Promise<void>;
+} {
   const client = new DynamoDBClient({});
   const released = signal();
-  const deleteSent = signal();
+  const answered = signal();
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      if (context.commandName !== 'DeleteItemCommand') return next(args);
+      if (context.commandName !== commandName) return next(args);
       await released.promise;
       try {
         return await next(args);
       } finally {
-        deleteSent.open();
+        answered.open();
       }
     },
-    { step: 'initialize', name: 'holdDeletes' },
+    { step: 'initialize', name: 'holdCalls' },
   );
-  return { client, release: released.open, sent: deleteSent.promise };
+  return { client, release: released.open, sent: answered.promise };
 }
 
 /**
@@ -97,7 +103,7 @@ function heldDeletes(): { client: DynamoDBClient; release: () => void; sent: Pro
  * minimum second and the delete stays pending. Its in-progress record expires with its short invocation.
  */
 async function abandonedDelete() {
-  const held = heldDeletes();
+  const held = heldCalls('DeleteItemCommand');
   const first = createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client: held.client });
   const run = await first.execute(
     KEY,
@@ -664,20 +670,80 @@ describe('Idempotency records in DynamoDB: how long a record lives', () => {
   });
 
   it('is not extended by a reused requestId with other parameters, which is refused', async () => {
-    // Prepare
+    // Prepare: a client that counts the UpdateItem calls it starts
     const nearItsEnd = await completedNearItsEnd();
+    const client = new DynamoDBClient({});
+    onTestFinished(() => client.destroy());
+    const updates: string[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UpdateItemCommand') updates.push(context.commandName);
+        return next(args);
+      },
+      { step: 'initialize', name: 'countUpdates' },
+    );
 
     // Act
     const other = { ...KEY, parameters: { connection_id: 'c-2' } };
-    const refused = executor().execute(
+    const refused = createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client }).execute(
       other,
       async () => outcome('success', 'other'),
       lambdaContext(),
       Date.now() + 30_000,
     );
 
-    // Assess
+    // Assess: the extension, not awaited, would have started by the next turn of the event loop
     await expect(refused).rejects.toThrow('was already used for');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(updates).toEqual([]);
     expect(await expiration()).toBe(nearItsEnd);
+  });
+
+  /** A replay whose extension is held until `release()`; the record as it was replayed. */
+  async function replayExtendedLate() {
+    await completed();
+    const held = heldCalls('UpdateItemCommand');
+    onTestFinished(() => held.client.destroy());
+    const replay = await createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: held.client,
+    }).execute(KEY, async () => outcome('success', 'closed again'), lambdaContext(), Date.now() + 30_000);
+    expect(replay.replayed).toBe(true);
+    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+    return { held, record: Items[0]! };
+  }
+
+  it('is not brought back by an extension landing after the record was deleted (expired)', async () => {
+    // Prepare: DynamoDB's TTL deletes the record while the extension is on its way
+    const { held, record } = await replayExtendedLate();
+    await table.client().send(new DeleteItemCommand({ TableName: TABLE, Key: { id: record.id! } }));
+
+    // Act
+    held.release();
+    await held.sent;
+
+    // Assess: an item with only an id and an expiration would block the key for 21 days
+    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+    expect(Items).toEqual([]);
+  });
+
+  it.each([
+    ['in progress: another delivery runs the request anew', { status: { S: 'INPROGRESS' } }],
+    [
+      'completed for other parameters: the request id reused once the record had expired',
+      { validation: { S: 'another-hash' } },
+    ],
+  ])('leaves a record %s alone when the extension lands late', async (_case, values) => {
+    // Prepare
+    const { held } = await replayExtendedLate();
+    await setOnTheRecord({ ...values, expiration: { N: '100' } });
+
+    // Act
+    held.release();
+    await held.sent;
+
+    // Assess
+    expect(await expiration()).toBe(100);
   });
 });
