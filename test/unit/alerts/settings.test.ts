@@ -97,4 +97,12 @@ describe('Alert poller settings', () => {
     );
     expect(() => filterPairs({ intelDocId: 'abc' })).toThrow(ConfigError);
   });
+
+  it('rejects white space around a key or value, which Tanium would take for an unknown key and ignore', () => {
+    // Act / Assess: every run would publish every alert, unfiltered
+    expect(() => filterPairs({ query: 'state=unresolved&priority =high' })).toThrow(
+      "Invalid poller configuration: POLLER_FILTER_QUERY: Unable to parse provided query: 'priority =high' has white space around its key or value",
+    );
+    expect(() => filterPairs({ query: ' state=unresolved' })).toThrow(ConfigError);
+  });
 });
