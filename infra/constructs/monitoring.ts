@@ -399,7 +399,7 @@ export class Monitoring extends Construct {
    * Every minute of the window must be empty, each filled with 0 when no invocation wrote one: CloudWatch
    * judges an alarm on the most recent datapoints that exist within a range longer than its evaluation
    * periods, missing-data treatment aside, so one period as long as the window stayed OK for several
-   * more after the last run (an hour at rate(15 minutes)). The treatment still applies when FILL has
+   * more after the last run (hours at rate(15 minutes)). The treatment still applies when FILL has
    * nothing to fill from: no invocation anywhere in that range.
    */
   watchPollerStopped(fn: TaniumFunction, intervalMinutes: number): cloudwatch.Alarm {
