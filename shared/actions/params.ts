@@ -341,9 +341,17 @@ export type ParamsOf<S extends ParamShape> = { [K in keyof S]: S[K] extends Para
 const IGNORED_NAMES_SHOWN = 10;
 
 /**
+ * What SOAR itself adds to every action's parameters: `context` (artifact_id, guid,
+ * parent_action_run). A bridge forwarding SOAR's `param` sends it on every call, and playbooks read it
+ * back from the echoed `parameter.context`.
+ */
+const SOAR_PLATFORM_PARAMS: readonly string[] = ['context'];
+
+/**
  * The parameters `raw` has that the action does not take: ignored, as SOAR did, but worth a warning,
  * since a misspelt optional parameter (`wait_second`) would otherwise silently fall back to its default.
- * `placeholders` are the connector's own dummy parameters, which ported playbooks send on every call.
+ * `placeholders` are the connector's own dummy parameters, which ported playbooks send on every call;
+ * SOAR's own `context` is never named either.
  */
 export function ignoredParamNames(
   shape: ParamShape,
@@ -351,7 +359,10 @@ export function ignoredParamNames(
   placeholders: readonly string[] = [],
 ): string[] {
   return Object.keys(raw)
-    .filter((key) => !Object.hasOwn(shape, key) && !placeholders.includes(key))
+    .filter(
+      (key) =>
+        !Object.hasOwn(shape, key) && !placeholders.includes(key) && !SOAR_PLATFORM_PARAMS.includes(key),
+    )
     .slice(0, IGNORED_NAMES_SHOWN)
     .map((key) => shown(key, SHOWN_NAME_CHARS));
 }

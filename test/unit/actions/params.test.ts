@@ -132,11 +132,16 @@ describe('string parameters (tanium-api.md 1.9)', () => {
 
 describe('parameters the action does not take', () => {
   it('names them, in the order given, and nothing else', () => {
-    expect(ignoredParamNames(shape, { sort: 'a', wait_second: 3, context: {}, values: 'x' })).toEqual([
+    expect(ignoredParamNames(shape, { sort: 'a', wait_second: 3, Sort: 'b', values: 'x' })).toEqual([
       'wait_second',
-      'context',
+      'Sort',
     ]);
     expect(ignoredParamNames(shape, { sort: 'a' })).toEqual([]);
+  });
+
+  it("leaves out SOAR's own context, which a bridge forwarding SOAR's param sends on every call", () => {
+    const soarContext = { artifact_id: 7, guid: 'a1b2', parent_action_run: [] };
+    expect(ignoredParamNames(shape, { context: soarContext, wait_second: 3 })).toEqual(['wait_second']);
   });
 
   it("leaves out the action's placeholders", () => {
