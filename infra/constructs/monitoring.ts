@@ -219,15 +219,19 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** Invocations that failed as a whole (a thrown error or timeout, not a partial batch failure). */
+  /**
+   * Invocations that failed as a whole (a thrown error or timeout, not a partial batch failure), in any
+   * of the periods an invocation ending now may have started in (errorsEvaluationPeriods).
+   */
   watchFunctionErrors(id: string, fn: TaniumFunction): cloudwatch.Alarm {
     return this.add(
       new cloudwatch.Alarm(this, `${id}ErrorsAlarm`, {
         alarmDescription: `Errors in the ${id} function (whole invocations, not single records)`,
-        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        metric: fn.metricErrors({ period: Duration.minutes(ERRORS_PERIOD_MINUTES), statistic: 'Sum' }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
+        evaluationPeriods: errorsEvaluationPeriods(timeoutSeconds(fn)),
+        datapointsToAlarm: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
@@ -256,7 +260,9 @@ export class Monitoring extends Construct {
       `${id}UnrecordedResultsAlarm`,
       `The ${service} function ran an action whose idempotency record it could not complete: a redelivery may call Tanium again (request ids in its log, error level)`,
       new cloudwatch.MathExpression({
-        expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
+        // Each action's count exists only in a period where it went unrecorded: `+` counts a missing
+        // value as 0 (CloudWatch says so of its arithmetic operators; it does not of SUM over an array).
+        expression: Object.keys(usingMetrics).join(' + '),
         usingMetrics,
         label: `${UNRECORDED_RESULTS_METRIC} (${service})`,
         period: Duration.minutes(5),
@@ -518,6 +524,22 @@ export class Monitoring extends Construct {
 }
 
 /** The function's timeout as deployed (Lambda's own default when none is set). */
+const ERRORS_PERIOD_MINUTES = 5;
+
+/** How late Lambda's metrics of an invocation may reach CloudWatch after it ends, at most. */
+const LAMBDA_METRIC_LATENESS_SECONDS = 60;
+
+/**
+ * The periods a function's Errors alarm judges, one breaching enough: the period an invocation ending
+ * now (at its timeout, the error these alarms are mostly for, or its metrics a minute late) started in,
+ * and every one since. Lambda stamps an invocation's Errors with its start, and CloudWatch judges the
+ * most recent datapoints that exist: with one period only, the zeros that invocations ending since
+ * wrote in newer periods hid an evidence run that timed out after 10 minutes.
+ */
+export function errorsEvaluationPeriods(timeoutSeconds: number): number {
+  return Math.ceil((timeoutSeconds + LAMBDA_METRIC_LATENESS_SECONDS) / (ERRORS_PERIOD_MINUTES * 60)) + 1;
+}
+
 function timeoutSeconds(fn: TaniumFunction): number {
   return fn.timeout?.toSeconds() ?? 3;
 }
