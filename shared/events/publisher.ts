@@ -158,7 +158,7 @@ export class EventBridgeResultSink implements ResultSink {
     let dataRef: ResultDetail['dataRef'];
     try {
       dataRef = await unlessAborted(
-        this.store().putResult(resultKey(detail), whole.Detail ?? '', signal),
+        this.store().putResult(resultKey(detail.requestId, whole.Detail ?? ''), whole.Detail ?? '', signal),
         signal,
       );
     } catch (error) {

@@ -23,17 +23,16 @@ const KEY_ID_CHARS = 200;
 /**
  * `results/<requestId>/<digest>.json`. The id is percent-encoded so a caller-chosen id cannot add key
  * segments, its dots too, and an id of one or two dots gets a `_`, so that no URL built from the key
- * resolves out of `results/`; it is cut to 200 characters. The digest of the request id, the action and
- * the start time tells apart every run sharing a request id (another action, a read-only request sent
- * twice), while a replayed result, which keeps its start time, is stored under the same key again.
+ * resolves out of `results/`; it is cut to 200 characters. The digest is of the stored result itself:
+ * every run sharing a request id (another action, a read-only request sent twice, even in the same
+ * millisecond) gets its own object, and so does a replay sent with another `context`, which must not
+ * rewrite the object an earlier event points to; the same result published again is stored again as
+ * it was.
  */
-export function resultKey(result: { requestId: string; action: string; startedAt: string }): string {
-  const digest = createHash('sha256')
-    .update(`${result.requestId}\n${result.action}\n${result.startedAt}`)
-    .digest('hex')
-    .slice(0, 32);
+export function resultKey(requestId: string, body: string): string {
+  const digest = createHash('sha256').update(body).digest('hex').slice(0, 32);
   // Cut before a partial %XX escape, so the readable part stays valid percent-encoding.
-  const id = encodeURIComponent(result.requestId)
+  const id = encodeURIComponent(requestId)
     .replaceAll('.', '%2E')
     .slice(0, KEY_ID_CHARS)
     .replace(/%[0-9A-F]?$/, '');

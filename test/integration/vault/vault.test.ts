@@ -642,7 +642,10 @@ describe.each([
     };
 
     // Act
-    const ref = await new S3ResultStore(BUCKET, s3).putResult(resultKey(result), JSON.stringify(result));
+    const ref = await new S3ResultStore(BUCKET, s3).putResult(
+      resultKey(result.requestId, JSON.stringify(result)),
+      JSON.stringify(result),
+    );
 
     // Assess
     expect(ref).toEqual({

@@ -155,7 +155,11 @@ describe('Result publishing', () => {
       context: {},
       startedAt: '2026-01-01T00:00:00.000Z',
       durationMs: 12,
-      dataRef: { bucket: 'vault', key: resultKey(huge), bytes: Buffer.byteLength(JSON.stringify(huge)) },
+      dataRef: {
+        bucket: 'vault',
+        key: resultKey(huge.requestId, JSON.stringify(huge)),
+        bytes: Buffer.byteLength(JSON.stringify(huge)),
+      },
     });
   });
 
@@ -172,7 +176,7 @@ describe('Result publishing', () => {
       parameter: {},
       summary: { total_events: 1 },
       context: { ticket: 7 },
-      dataRef: expect.objectContaining({ key: resultKey(huge) }),
+      dataRef: expect.objectContaining({ key: resultKey(huge.requestId, JSON.stringify(huge)) }),
     });
   });
 
@@ -192,7 +196,7 @@ describe('Result publishing', () => {
       parameter: {},
       summary: {},
       context: { ticket: 7 },
-      dataRef: expect.objectContaining({ key: resultKey(huge) }),
+      dataRef: expect.objectContaining({ key: resultKey(huge.requestId, JSON.stringify(huge)) }),
     });
   });
 
@@ -217,7 +221,7 @@ describe('Result publishing', () => {
       requestId: `${'r'.repeat(255)}…`,
       action: `${'x'.repeat(255)}…`,
       message: `Unknown action '${'x'.repeat(2047 - "Unknown action '".length)}…`,
-      dataRef: { bucket: 'vault', key: resultKey(huge) },
+      dataRef: { bucket: 'vault', key: resultKey(huge.requestId, JSON.stringify(huge)) },
     });
   });
 

@@ -209,20 +209,23 @@ describe('Vault: helpers', () => {
     expect(denied.info).toEqual({ kind: 'vault', retryable: false });
   });
 
-  it('gives every run sharing a request id its own result key, and a replayed result the same one', () => {
+  it('gives every result sharing a request id its own key, and the same result published again the same one', () => {
     // Prepare
-    const run = { requestId: 'req-1', action: 'get events', startedAt: START };
+    const run = { requestId: 'req-1', action: 'get events', startedAt: START, data: [1], context: { t: 1 } };
+    const key = (result: typeof run) => resultKey(result.requestId, JSON.stringify(result));
 
-    // Act
+    // Act: another action, another start, the same start with other data, a replay with another context
     const keys = [
-      resultKey(run),
-      resultKey({ ...run, action: 'get process tree' }),
-      resultKey({ ...run, startedAt: '2026-01-01T00:00:00.001Z' }),
+      key(run),
+      key({ ...run, action: 'get process tree' }),
+      key({ ...run, startedAt: '2026-01-01T00:00:00.001Z' }),
+      key({ ...run, data: [2] }),
+      key({ ...run, context: { t: 2 } }),
     ];
 
-    // Assess
-    expect(new Set(keys).size).toBe(3);
-    expect(resultKey({ ...run })).toBe(keys[0]);
+    // Assess: a replay with another context must not rewrite the object an earlier event points to
+    expect(new Set(keys).size).toBe(5);
+    expect(key({ ...run })).toBe(keys[0]);
   });
 
   it("keeps a result key under S3's 1,024 bytes and whole escapes for the longest request id", () => {
@@ -230,7 +233,7 @@ describe('Vault: helpers', () => {
     const requestId = `${'é'.repeat(255)}€`;
 
     // Act
-    const key = resultKey({ requestId, action: 'get events', startedAt: START });
+    const key = resultKey(requestId, `{"requestId":${JSON.stringify(requestId)}}`);
 
     // Assess
     expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024);
@@ -245,7 +248,7 @@ describe('Vault: helpers', () => {
     const ids = ['.', '..', 'a.b', '%2E', '...', 'a%2Eb', './x', '../..'];
 
     // Act
-    const keys = ids.map((requestId) => resultKey({ requestId, action: 'get events', startedAt: START }));
+    const keys = ids.map((requestId) => resultKey(requestId, `{"requestId":${JSON.stringify(requestId)}}`));
 
     // Assess: WHATWG URL (fetch, browsers, presigning helpers) resolves '%2E' and '%2E%2E' segments too
     for (const key of keys) {
@@ -262,9 +265,7 @@ describe('Vault: helpers', () => {
     expect(vaultKey('ABCDEF0123456789ABCDEF0123456789ABCDEF01')).toBe(
       'vault/abcdef0123456789abcdef0123456789abcdef01',
     );
-    expect(resultKey({ requestId: 'req/1 ../x', action: 'get events', startedAt: START })).toMatch(
-      /^results\/req%2F1%20%2E%2E%2Fx\/[0-9a-f]{32}\.json$/,
-    );
+    expect(resultKey('req/1 ../x', '{}')).toMatch(/^results\/req%2F1%20%2E%2E%2Fx\/[0-9a-f]{32}\.json$/);
     expect(s3ClientConfig({ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' })).toEqual({
       endpoint: 'http://127.0.0.1:5000',
       forcePathStyle: true,
