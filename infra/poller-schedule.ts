@@ -68,21 +68,23 @@ export function lagAlarmPeriodMinutes(intervalMinutes: number, timeoutSeconds: n
 }
 
 /**
- * How much later than its scheduled time a run's Invocations datapoint may be in CloudWatch, at most, in
- * seconds: the scheduler and Lambda's event queue may start the run late, and Lambda writes its metrics
- * after that. A stopped alarm that reads a late run as none would alarm on a healthy poller.
+ * How much later a run's Invocations datapoint may be in CloudWatch than its run's end, at most, in
+ * seconds: the scheduler and Lambda's event queue may start the run late, and Lambda's metrics take a
+ * while to arrive. A stopped alarm that reads a late run as none would alarm on a healthy poller.
  */
 const INVOCATION_LATENESS_SECONDS = 120;
 
 /**
  * A stopped poller: the minutes without an invocation after which the stopped alarm fires (one-minute
- * periods, all of them empty). Three intervals, and never less than ten minutes; and never less than a
- * run's whole length plus an interval and the lateness above. With one concurrent run allowed (prod's
- * reserved concurrency), the scheduled invocations that come while a run is going are throttled and
- * count as none, so a healthy poller may go a run's length and an interval without an invocation.
+ * periods, all of them empty). Three intervals, and never less than ten minutes; and never less than two
+ * runs' whole length plus an interval and the lateness above. Lambda writes an invocation's datapoint as
+ * it ends, stamped with its start; and with one concurrent run allowed (prod's reserved concurrency), the
+ * scheduled invocations that come while a run is going are throttled and count as none. So a healthy
+ * poller's last datapoint may be a run's length and an interval old when the next run starts, and that
+ * run's own datapoint comes only a run's length later.
  */
 export function stoppedAlarmMinutes(intervalMinutes: number, timeoutSeconds: number): number {
-  const longestGapSeconds = intervalMinutes * 60 + timeoutSeconds + INVOCATION_LATENESS_SECONDS;
+  const longestGapSeconds = intervalMinutes * 60 + 2 * timeoutSeconds + INVOCATION_LATENESS_SECONDS;
   return Math.max(10, 3 * intervalMinutes, Math.ceil(longestGapSeconds / 60));
 }
 

@@ -399,8 +399,8 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * No poll ran for three intervals (ten minutes at least, and a run's length plus an interval and two
-   * minutes): the schedule or the function is not working.
+   * No poll ran for three intervals (ten minutes at least, and two runs' length plus an interval and two
+   * minutes: see stoppedAlarmMinutes): the schedule or the function is not working.
    *
    * Every minute of the window must be empty, each filled with 0 when no invocation wrote one: CloudWatch
    * judges an alarm on the most recent datapoints that exist within a range longer than its evaluation
@@ -523,7 +523,6 @@ export class Monitoring extends Construct {
   }
 }
 
-/** The function's timeout as deployed (Lambda's own default when none is set). */
 const ERRORS_PERIOD_MINUTES = 5;
 
 /** How late Lambda's metrics of an invocation may reach CloudWatch after it ends, at most. */
@@ -540,6 +539,7 @@ export function errorsEvaluationPeriods(timeoutSeconds: number): number {
   return Math.ceil((timeoutSeconds + LAMBDA_METRIC_LATENESS_SECONDS) / (ERRORS_PERIOD_MINUTES * 60)) + 1;
 }
 
+/** The function's timeout as deployed (Lambda's own default when none is set). */
 function timeoutSeconds(fn: TaniumFunction): number {
   return fn.timeout?.toSeconds() ?? 3;
 }
