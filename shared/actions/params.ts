@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { isRecord } from '../config/is-record.ts';
 import { SHOWN_NAME_CHARS, shown } from '../config/message-text.ts';
 import { MAX_URL_CHARS } from '../tanium/routes.ts';
 
@@ -341,17 +342,21 @@ export type ParamsOf<S extends ParamShape> = { [K in keyof S]: S[K] extends Para
 const IGNORED_NAMES_SHOWN = 10;
 
 /**
- * What SOAR itself adds to every action's parameters: `context` (artifact_id, guid,
- * parent_action_run). A bridge forwarding SOAR's `param` sends it on every call, and playbooks read it
- * back from the echoed `parameter.context`.
+ * Whether `key` and `value` are what SOAR itself adds to every action's parameters: `context`, an
+ * object (artifact_id, guid, parent_action_run). A bridge forwarding SOAR's `param` sends it on every
+ * call, and playbooks read it back from the echoed `parameter.context`. A string there is not SOAR's: no
+ * action takes `context`, and get process tree's `process_context`, which Tanium calls `context`, written
+ * under Tanium's name is a mistake worth naming.
  */
-const SOAR_PLATFORM_PARAMS: readonly string[] = ['context'];
+export function isSoarContext(key: string, value: unknown): boolean {
+  return key === 'context' && isRecord(value);
+}
 
 /**
  * The parameters `raw` has that the action does not take: ignored, as SOAR did, but worth a warning,
  * since a misspelt optional parameter (`wait_second`) would otherwise silently fall back to its default.
  * `placeholders` are the connector's own dummy parameters, which ported playbooks send on every call;
- * SOAR's own `context` is never named either.
+ * SOAR's own `context` (isSoarContext) is never named either.
  */
 export function ignoredParamNames(
   shape: ParamShape,
@@ -360,8 +365,7 @@ export function ignoredParamNames(
 ): string[] {
   return Object.keys(raw)
     .filter(
-      (key) =>
-        !Object.hasOwn(shape, key) && !placeholders.includes(key) && !SOAR_PLATFORM_PARAMS.includes(key),
+      (key) => !Object.hasOwn(shape, key) && !placeholders.includes(key) && !isSoarContext(key, raw[key]),
     )
     .slice(0, IGNORED_NAMES_SHOWN)
     .map((key) => shown(key, SHOWN_NAME_CHARS));

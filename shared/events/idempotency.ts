@@ -3,6 +3,7 @@ import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
+import { isSoarContext } from '../actions/params.ts';
 import { findAction } from '../actions/table.ts';
 import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
@@ -196,13 +197,25 @@ function isRetryable(outcome: StoredOutcome): boolean {
 }
 
 /**
+ * The key as its parameters are hashed, which a later request with the same requestId must match.
+ *
+ * SOAR's own `context` (isSoarContext) is left out: it is no parameter of the action, and it changes
+ * with every SOAR action run, so a bridge resending a request under its requestId must get its stored
+ * result, not a refusal for other parameters. (A replay still echoes the `parameter` it was sent.)
+ *
  * Powertools sorts the parameters before hashing them by building a new object with assignments, which
  * turns an own `__proto__` key (JSON text can hold one) into a prototype and loses it: a reused requestId
  * would then match with or without it. Such a key is renamed in the hashed copy; parameters without one,
  * nearly all, are hashed as they always were, so records already stored still match.
  */
 function withHashableParameters(key: IdempotencyKey): IdempotencyKey {
-  return hasOwnProtoKey(key.parameters) ? { ...key, parameters: renameProtoKeys(key.parameters) } : key;
+  let parameters = key.parameters;
+  if (Object.hasOwn(parameters, 'context') && isSoarContext('context', parameters.context)) {
+    const { context: _soar, ...rest } = parameters;
+    parameters = rest;
+  }
+  if (hasOwnProtoKey(parameters)) parameters = renameProtoKeys(parameters);
+  return parameters === key.parameters ? key : { ...key, parameters };
 }
 
 const PROTO = '__proto__';

@@ -139,9 +139,12 @@ describe('parameters the action does not take', () => {
     expect(ignoredParamNames(shape, { sort: 'a' })).toEqual([]);
   });
 
-  it("leaves out SOAR's own context, which a bridge forwarding SOAR's param sends on every call", () => {
+  it("leaves out SOAR's own context, an object a bridge forwarding SOAR's param sends on every call", () => {
     const soarContext = { artifact_id: 7, guid: 'a1b2', parent_action_run: [] };
     expect(ignoredParamNames(shape, { context: soarContext, wait_second: 3 })).toEqual(['wait_second']);
+    // Tanium's name for get process tree's process_context is not SOAR's
+    expect(ignoredParamNames(shape, { context: 'parent,node' })).toEqual(['context']);
+    expect(ignoredParamNames(shape, { context: ['parent'] })).toEqual(['context']);
   });
 
   it("leaves out the action's placeholders", () => {

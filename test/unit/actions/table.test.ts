@@ -52,6 +52,11 @@ describe('Action table', () => {
       expect(action.deletes === true).toBe(method === 'DELETE');
     },
   );
+
+  it("takes no parameter named context, SOAR's own, which no warning names and no requestId check compares", () => {
+    // Assess: isSoarContext, ignoredParamNames, the idempotency hash
+    expect(ACTIONS.filter((action) => Object.hasOwn(action.params, 'context'))).toEqual([]);
+  });
 });
 
 /** Parameters that never go to Tanium at all. */

@@ -1881,6 +1881,35 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(reused.message).toContain('with different parameters');
   });
 
+  it('replays a request resent with another SOAR context in its parameters, echoing the new one, and warns of no ignored parameter', async () => {
+    // Prepare: a bridge forwarding SOAR's param, whose context changes with every SOAR action run
+    const { handler, logs } = buildHandler('connections');
+    const soar = (guid: string) => ({
+      ...closeConnection('req-soar'),
+      parameters: {
+        connection_id: 'remote:host-a:1:1',
+        context: { artifact_id: 7, guid, parent_action_run: [] },
+      },
+    });
+
+    // Act
+    const first = (await handler(soar('run-1'), lambdaContext())) as ResultDetail;
+    const resent = (await handler(soar('run-2'), lambdaContext())) as ResultDetail;
+    const other = (await handler(
+      { ...soar('run-3'), parameters: { ...soar('run-3').parameters, connection_id: 'remote:host-b:1:1' } },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess: one DELETE; the replay says it is one of the first run; other parameters are still refused
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(first).toMatchObject({ status: 'success', parameter: { context: { guid: 'run-1' } } });
+    expect(first.summary).not.toHaveProperty('ignored_parameters');
+    expect(resent).toMatchObject({ status: 'success', message: first.message, startedAt: first.startedAt });
+    expect(resent.parameter).toMatchObject({ context: { guid: 'run-2' } });
+    expect(other).toMatchObject({ status: 'failed', error: { kind: 'validation', retryable: false } });
+    expect(logs.filter((line) => line.level === 'warn')).toEqual([]);
+  });
+
   it('retries a duplicate of a request that is still running instead of running it twice', async () => {
     // Prepare
     let release: () => void = () => undefined;
