@@ -20,7 +20,13 @@ import { TooLargeError, VaultError } from '../tanium/errors.ts';
 import { type ArchiveVault, PROGRESS_INTERVAL_MS, storeArchive } from './archive-store.ts';
 import { abortUpload, bestEffort, type CleanupBudget, cleanupBudget, EACH_CALL } from './cleanup.ts';
 import { DEFAULTS, INCOMING_PREFIX, OCTET_STREAM, VAULT_PREFIX } from './constants.ts';
-import { deadlinePassedError, getFileTooLarge, s3ErrorDetails, vaultAddError } from './errors.ts';
+import {
+  deadlinePassedError,
+  getFileTooLarge,
+  s3ErrorDetails,
+  VAULT_ADD_ERROR_PREFIX,
+  vaultAddError,
+} from './errors.ts';
 import { type Digests, HashingStream } from './hashing.ts';
 import { buildMetadata, decodeMetadataValue, METADATA_KEYS } from './metadata.ts';
 import { s3ClientConfig } from './s3-config.ts';
@@ -195,7 +201,7 @@ export class Vault {
       const deadline = deadlineAbort(options.deadline, this.stopping.signal);
       let upload: Upload | undefined;
       try {
-        let alreadyStored = await this.exists(key, deadline.controller.signal);
+        let alreadyStored = await this.holds(key, digests, deadline.controller.signal);
         if (!alreadyStored) {
           const written = this.objectMetadata(metadata, digests);
           upload = new Upload({
@@ -313,7 +319,7 @@ export class Vault {
       let alreadyStored: boolean | undefined;
       try {
         // Raced as well: the signal reaches an HTTP request, not a retry's wait before the next one.
-        alreadyStored = await unlessAborted(this.exists(key, signal), signal);
+        alreadyStored = await unlessAborted(this.holds(key, digests, signal), signal);
         if (!alreadyStored) {
           const metadataOut = this.objectMetadata(metadata, digests);
           try {
@@ -495,7 +501,20 @@ export class Vault {
     if (!refused && error.name !== 'ConditionalRequestConflict' && status !== 409) return undefined;
     const found = await this.metadataOf(key, abortSignal).catch(() => undefined);
     if (!found) return refused ? 'another write' : undefined;
-    return isDeepStrictEqual(found, written) ? 'this write' : 'another write';
+    if (isDeepStrictEqual(found, written)) return 'this write';
+    sameBytes(key, found, written[METADATA_KEYS.sha256]);
+    return 'another write';
+  }
+
+  /**
+   * Whether `vault/<sha1>` is there already, holding these bytes: one whose SHA-256 differs fails the
+   * file (sameBytes) rather than be reported as this file's.
+   */
+  private async holds(key: string, digests: Digests, abortSignal: AbortSignal): Promise<boolean> {
+    const found = await this.metadataOf(key, abortSignal);
+    if (found === undefined) return false;
+    sameBytes(key, found, digests.sha256);
+    return true;
   }
 
   /** The object's user metadata, or undefined when there is no object. */
@@ -542,6 +561,21 @@ export class Vault {
       budget(),
     );
   }
+}
+
+/**
+ * Throws when the object at `key` (found with metadata `found`) holds other bytes than a file whose
+ * SHA-256 is `sha256`: two files with one SHA-1, which someone can make on purpose. Reported as stored,
+ * the file's result would give its own hashes with a `vault_id` of other bytes, and an analyst would open
+ * the wrong evidence. An object whose metadata has no SHA-256 cannot be told apart and counts as the same.
+ */
+function sameBytes(key: string, found: Record<string, string>, sha256: string | undefined): void {
+  const stored = found[METADATA_KEYS.sha256];
+  if (stored === undefined || sha256 === undefined || stored === sha256) return;
+  throw new VaultError(
+    `${VAULT_ADD_ERROR_PREFIX}Another file with the same SHA-1 is already stored at ${key} (SHA-256 ${stored}; this file's is ${sha256}): the file was not stored`,
+    { retryable: false },
+  );
 }
 
 /** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */

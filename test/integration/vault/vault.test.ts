@@ -56,6 +56,29 @@ function clientMissingHeads(endpoint: () => string): S3Client {
   return client;
 }
 
+/**
+ * As clientMissingHeads, but only each key's first HEAD misses: the check ran before another request
+ * stored the object, which the HEAD after a refused conditional write then finds.
+ */
+function clientMissingFirstHeads(endpoint: () => string): S3Client {
+  const client = new S3Client({
+    endpoint: async () => ({ url: new URL(endpoint()) }),
+    forcePathStyle: true,
+    region: 'us-east-1',
+  });
+  const seen = new Set<string>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const key = (args.input as { Key?: string }).Key ?? '';
+      if (context.commandName !== 'HeadObjectCommand' || seen.has(key)) return next(args);
+      seen.add(key);
+      throw s3ServiceError('NotFound', 404, 'Not Found');
+    },
+    { step: 'initialize', name: 'missingFirstHeads' },
+  );
+  return client;
+}
+
 describe.each([
   ['spooled to local storage, then uploaded to vault/<sha1>', {}],
   ['streamed through incoming/, then copied to vault/<sha1>', { spoolMaxBytes: 0 }],
@@ -204,6 +227,51 @@ describe.each([
     expect(after.Metadata!['request-id']).toBe('first');
     expect(await bucketState()).toEqual({ keys: first.map((item) => item.key).sort(), uploads: 0 });
   });
+
+  it.each([
+    ['found by the check before the write', false],
+    ['stored after the check, found when the conditional write is refused', true],
+  ])(
+    'fails a file whose SHA-1 names an object of other bytes, %s, and leaves that object alone',
+    async (_case, racing) => {
+      // Prepare: another file with report.txt's SHA-1 (a collision someone made) is already in the vault
+      const report = files['report.txt']!;
+      const key = `vault/${digest('sha1', report)}`;
+      const twinSha256 = 'ab'.repeat(32);
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: key,
+          Body: 'other bytes',
+          Metadata: { sha256: twinSha256 },
+        }),
+      );
+      const client = racing ? clientMissingFirstHeads(endpoint) : s3;
+
+      // Act
+      const outcome = await settled(
+        vault({ client, partSize: 5 * MiB, multipartCopyThreshold: 0 })
+          .storeArchive(chunked(archive), {
+            archiveName: 'evidence.zip',
+            fileId: 'id-twin',
+            requestId: 'twin',
+            maxBytes: 64 * MiB,
+          })
+          .finally(() => racing && client.destroy()),
+      );
+
+      // Assess: reported stored, its result would give report.txt's hashes for the other bytes
+      expect(outcome).toEqual({ error: expect.any(VaultError) });
+      const error = (outcome as { error: VaultError }).error;
+      expect(error.message).toBe(
+        `Error occurred while adding the file to vault. Another file with the same SHA-1 is already stored at ${key} (SHA-256 ${twinSha256}; this file's is ${digest('sha256', report)}): the file was not stored`,
+      );
+      expect(error.info).toEqual({ kind: 'vault', retryable: false });
+      const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+      expect(head.Metadata).toEqual({ sha256: twinSha256 });
+      expect((await bucketState()).uploads).toBe(0);
+    },
+  );
 
   it('leaves alone the object another request stored after the check, and reports it as already stored', async () => {
     // Prepare: the first request stores the files; the second one's HEADs then miss them, as when both
