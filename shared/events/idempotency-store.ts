@@ -152,7 +152,8 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
     // Still the record replayed when this lands: not one deleted or expired meanwhile (an update would
     // create a stub that blocks the key), another delivery's in-progress one, or a new one for other
     // parameters.
-    const hash = record.payloadHash;
+    // Powertools gives '' without payload validation, which this store always has on.
+    const hash = record.payloadHash || undefined;
     try {
       await this.#client.send(
         new UpdateItemCommand({
