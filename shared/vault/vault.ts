@@ -343,7 +343,7 @@ export class Vault {
       } catch (error) {
         // A copy S3 finished but answered too late, or an object that was there all along, is stored:
         // failing would send a "not stored" result for a file in the vault.
-        const stored = signal.aborted && (await this.existsWithin(key, cleanup()));
+        const stored = signal.aborted && (await this.holdsWithin(key, digests.sha256, cleanup()));
         await this.discardIncoming(incomingKey, undefined, cleanup);
         if (stored) {
           return {
@@ -499,7 +499,18 @@ export class Vault {
     const status = error.$metadata.httpStatusCode;
     const refused = error.name === 'PreconditionFailed' || status === 412;
     if (!refused && error.name !== 'ConditionalRequestConflict' && status !== 409) return undefined;
-    const found = await this.metadataOf(key, abortSignal).catch(() => undefined);
+    let found: Record<string, string> | undefined;
+    try {
+      found = await this.metadataOf(key, abortSignal);
+    } catch (headError) {
+      // A 409 whose object cannot be read fails the file with its own error, retryably.
+      if (!refused) return undefined;
+      // There, but not known to hold these bytes (sameBytes): a redelivery checks again.
+      throw new VaultError(
+        `${VAULT_ADD_ERROR_PREFIX}${key} is stored already, but could not be read to check it holds this file. ${s3ErrorDetails(headError)}`,
+        { retryable: true, cause: headError },
+      );
+    }
     if (!found) return refused ? 'another write' : undefined;
     if (isDeepStrictEqual(found, written)) return 'this write';
     sameBytes(key, found, written[METADATA_KEYS.sha256]);
@@ -533,17 +544,19 @@ export class Vault {
     }
   }
 
-  /** `exists`, given at most `ms`; false when S3 does not say in time (or fails). */
-  private async existsWithin(key: string, ms: number): Promise<boolean> {
+  /**
+   * Whether `vault/<sha1>` holds a file with this SHA-256 (or one its metadata does not name), given at
+   * most `ms`; false when S3 does not say in time, fails, or holds other bytes (sameBytes), which a
+   * redelivery then finds and reports.
+   */
+  private async holdsWithin(key: string, sha256: string, ms: number): Promise<boolean> {
     let found = false;
     await bestEffort(async (abortSignal) => {
-      found = await this.exists(key, abortSignal);
+      const metadata = await this.metadataOf(key, abortSignal);
+      const stored = metadata?.[METADATA_KEYS.sha256];
+      found = metadata !== undefined && (stored === undefined || stored === sha256);
     }, ms);
     return found;
-  }
-
-  private async exists(key: string, abortSignal?: AbortSignal): Promise<boolean> {
-    return (await this.metadataOf(key, abortSignal)) !== undefined;
   }
 
   /** Best effort: abort the multipart upload (if lib-storage did not) and delete the incoming object. */

@@ -285,6 +285,52 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
     expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
   });
 
+  it('fails a file retryably when the 412 says the object is there but its HEAD cannot tell whose bytes it holds', async () => {
+    // Prepare: the copy is refused, the object being there; the HEAD that would check its SHA-256 fails
+    s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand)
+      .rejectsOnce(s3ServiceError('NotFound', 404))
+      .rejects(s3ServiceError('SlowDown', 503));
+
+    // Act
+    const error = await failure(
+      streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), { fileName: 'a.txt' }),
+    );
+
+    // Assess: not reported as stored, which an object of other bytes with the same SHA-1 would be
+    expect(error).toBeInstanceOf(VaultError);
+    expect((error as VaultError).info).toEqual({ kind: 'vault', retryable: true });
+    expect((error as VaultError).message).toMatch(
+      /^Error occurred while adding the file to vault\. vault\/[0-9a-f]{40} is stored already, but could not be read to check it holds this file\. SlowDown/,
+    );
+  });
+
+  it('does not take an object of other bytes for the file when the deadline stops the copy', async () => {
+    // Prepare: the first HEAD misses, the copy never answers; by the deadline another file with the
+    // same SHA-1 is there
+    s3.on(HeadObjectCommand)
+      .rejectsOnce(s3ServiceError('NotFound', 404))
+      .resolves({ Metadata: { sha256: 'f'.repeat(64) } });
+    s3.on(CopyObjectCommand).callsFake(() => new Promise(() => undefined));
+
+    // Act
+    const error = await failure(
+      streamedVault().storeEvidence(
+        Readable.from([Buffer.from('evidence')]),
+        { fileName: 'a.txt' },
+        { deadline: Date.now() + 300 },
+      ),
+    );
+
+    // Assess: the deadline's retryable failure; the redelivery's check reports the other file
+    expect(error).toBeInstanceOf(VaultError);
+    expect((error as VaultError).info).toEqual({ kind: 'vault', retryable: true });
+    expect((error as VaultError).message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+  });
+
   it("reports a file as this request's own when the 412 answers the SDK's resend of its own copy", async () => {
     // Prepare: the copy lands but its answer is lost; the resend is refused, the object being there now
     s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
