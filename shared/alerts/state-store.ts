@@ -7,6 +7,7 @@ import { awsCallError } from '../config/aws-errors.ts';
 import { POLLER_KEY_PREFIX } from '../config/state-keys.ts';
 import { describeIssue } from '../config/zod-messages.ts';
 import { LeaseLostError } from './errors.ts';
+import { LEASE_MARGIN_MS, MAX_LEASE_AHEAD_MS } from './lease.ts';
 import type { AlertId, Checkpoint, GroupCursor, LeasedState, RecentGroup, StateStore } from './types.ts';
 
 /** The item id: a prefix that cannot collide with Powertools idempotency records in the same table. */
@@ -63,7 +64,26 @@ const UNDATED: JsonAttribute<AlertId[]> = {
   shape: 'a list of alert ids',
 };
 
-function toLeased(id: string, attributes: Record<string, unknown> | undefined): LeasedState {
+/** No poller state existed before this: an earlier floor is a value in seconds, or typed by hand. */
+const EARLIEST_FLOOR_MS = Date.UTC(2010, 0, 1);
+
+/**
+ * A floor no run writes, checked as read: one ahead of the clock (a run keeps it an overlap window
+ * behind, and runs' clocks differ by far less than the lease margin) would skip every alert until then,
+ * and one before 2010 (seconds written for milliseconds) would publish every alert Tanium holds again;
+ * both silently, each run reporting itself caught up.
+ */
+function floorProblem(floor: number, now: number): string | undefined {
+  if (floor > now + LEASE_MARGIN_MS) {
+    return `attribute 'floor' is ${floor} (${new Date(floor).toISOString()}), ahead of the clock (${new Date(now).toISOString()}): every alert until then would be skipped`;
+  }
+  if (floor < EARLIEST_FLOOR_MS) {
+    return `attribute 'floor' is ${floor} (${new Date(floor).toISOString()}), before 2010: it must be epoch milliseconds`;
+  }
+  return undefined;
+}
+
+function toLeased(id: string, attributes: Record<string, unknown> | undefined, now: number): LeasedState {
   if (attributes === undefined) return { checkpoint: undefined, version: 0 };
   const parsed = stateItemSchema.safeParse(attributes);
   if (!parsed.success) {
@@ -75,6 +95,8 @@ function toLeased(id: string, attributes: Record<string, unknown> | undefined): 
   const item = parsed.data;
   const version = item.version ?? 0;
   if (item.floor === undefined) return { checkpoint: undefined, version };
+  const problem = floorProblem(item.floor, now);
+  if (problem !== undefined) throw unreadable(id, ['floor'], problem);
   const checkpoint: Checkpoint = {
     floor: item.floor,
     recent: item.recent ? parseAttribute(id, RECENT, item.recent) : [],
@@ -107,14 +129,20 @@ function parseAttribute<T>(id: string, { name, schema, shape }: JsonAttribute<T>
   return parsed.data;
 }
 
+/**
+ * What an operator can do about a damaged item. Deleting it is the easy way, and the costly one: the
+ * next run starts as a first run and publishes the whole first-run window again.
+ */
+const REPAIR_GUIDANCE =
+  "fix it, or replace it with only {id, floor}, 'floor' the time (epoch milliseconds) from which to publish alerts; deleting it starts again from the first-run window, publishing that window's alerts again";
+
 function unreadable(id: string, names: string[], problems: string, cause?: unknown): Error {
   const what =
     names.length === 1
       ? `an unreadable '${names[0]}' attribute`
       : `unreadable attributes ${names.map((name) => `'${name}'`).join(', ')}`;
   return new Error(
-    `The poller state item ${id} has ${what} (${problems}); ` +
-      'fix or delete the item to start again from the first-run window',
+    `The poller state item ${id} has ${what} (${problems}); ${REPAIR_GUIDANCE}`,
     cause === undefined ? undefined : { cause },
   );
 }
@@ -172,15 +200,25 @@ export class DynamoStateStore implements StateStore {
           UpdateExpression:
             'SET leaseOwner = :owner, leaseUntil = :until, #version = if_not_exists(#version, :zero)',
           // The owner's own lease too: the SDK sends the update again when its answer was lost, and the
-          // resend would otherwise find the lease its first landing took. Owners are unique per run.
-          ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner',
+          // resend would otherwise find the lease its first landing took. Owners are unique per run. And
+          // a lease no run sets (beyond the longest one, or not a number: written by hand) is taken over:
+          // it would keep every run skipping, which no alarm sees.
+          ConditionExpression:
+            'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner OR leaseUntil > :latest OR NOT attribute_type(leaseUntil, :number)',
           ExpressionAttributeNames: { '#version': 'version' },
-          ExpressionAttributeValues: { ':owner': owner, ':until': leaseUntil, ':now': now, ':zero': 0 },
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ':until': leaseUntil,
+            ':now': now,
+            ':zero': 0,
+            ':latest': now + MAX_LEASE_AHEAD_MS,
+            ':number': 'N',
+          },
           ReturnValues: 'ALL_NEW',
         }),
         signal,
       );
-      return toLeased(this.key, result.Attributes);
+      return toLeased(this.key, result.Attributes, now);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw awsCallError(`Unable to lease the poller state ${this.where}`, error);

@@ -295,7 +295,12 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     await dynamo.send(
       new PutItemCommand({
         TableName: world.table,
-        Item: { id: { S: 'poller#default' }, version: { N: '3' }, floor: { N: '1' }, recent: { S: '[[1,' } },
+        Item: {
+          id: { S: 'poller#default' },
+          version: { N: '3' },
+          floor: { N: String(Date.UTC(2024, 0, 1)) },
+          recent: { S: '[[1,' },
+        },
       }),
     );
     emulator.clearRequests();
@@ -306,7 +311,7 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     );
     // Assess
     expect(failure).toMatch(
-      /The poller state item poller#default has an unreadable 'recent' attribute \(.+\); fix or delete the item/,
+      /The poller state item poller#default has an unreadable 'recent' attribute \(.+\); fix it, or replace it with only/,
     );
     expect(emulator.requests).toEqual([]);
   });
@@ -442,6 +447,72 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(twice.length).toBeLessThanOrEqual(10);
     expect(sorted(new Set(publisher.ids))).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
   });
+
+  // A lease that is not a number is taken over too (NOT attribute_type), which moto cannot evaluate.
+  it.for([
+    ['a year ahead', { N: String(Date.now() + 365 * 86_400_000) }],
+    ['a lease margin past the longest run', { N: String(Date.now() + 18 * 60_000) }],
+  ] as const)(
+    'takes over a lease no run sets (%s) instead of skipping every run',
+    async ([, leaseUntil], { world }) => {
+      const { emulator } = world;
+      // Prepare: a state item edited by hand
+      await dynamo.send(
+        new PutItemCommand({
+          TableName: world.table,
+          Item: {
+            id: { S: 'poller#default' },
+            version: { N: '1' },
+            leaseOwner: { S: 'someone' },
+            leaseUntil,
+          },
+        }),
+      );
+      emulator.state.alerts.addBacklog(5, 60_000);
+      const publisher = new RecordingPublisher(world);
+      // Act
+      const report = await poller(world, { publisher })({}, lambdaContext());
+      // Assess: the run worked; a skipped run writes no lag, and no alarm would have seen it
+      expect(report.status).not.toBe('skipped');
+      expect(sorted(publisher.ids)).toEqual(sorted(emulator.state.alerts.all().map((a) => a.id)));
+    },
+  );
+
+  it.for([
+    ['ahead of the clock', Date.now() + 7 * 86_400_000, 'ahead of the clock'],
+    [
+      'in seconds, not milliseconds',
+      Math.floor(Date.now() / 1000),
+      'before 2010: it must be epoch milliseconds',
+    ],
+  ])(
+    'fails on a floor no run writes (%s), naming it, without calling Tanium',
+    async ([, floor, said], { world }) => {
+      const { emulator } = world;
+      // Prepare
+      await dynamo.send(
+        new PutItemCommand({
+          TableName: world.table,
+          Item: {
+            id: { S: 'poller#default' },
+            version: { N: '2' },
+            floor: { N: String(floor) },
+            recent: { S: '[]' },
+          },
+        }),
+      );
+      emulator.clearRequests();
+      // Act
+      const failure = await poller(world)({}, lambdaContext()).then(
+        () => undefined,
+        (error: Error) => error.message,
+      );
+      // Assess: it would skip every alert until then, or publish every alert Tanium holds again
+      expect(failure).toContain(`The poller state item poller#default has an unreadable 'floor' attribute`);
+      expect(failure).toContain(said);
+      expect(emulator.requests).toEqual([]);
+    },
+  );
 
   it('lets two concurrent pollers on one table publish each alert once between them', async ({ world }) => {
     const { emulator } = world;

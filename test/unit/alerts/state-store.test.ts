@@ -6,7 +6,8 @@ import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.t
 import { failure } from '../../helpers/failure.ts';
 
 const NOW = 1_700_000_000_000;
-const GUIDANCE = 'fix or delete the item to start again from the first-run window';
+const GUIDANCE =
+  "fix it, or replace it with only {id, floor}, 'floor' the time (epoch milliseconds) from which to publish alerts; deleting it starts again from the first-run window, publishing that window's alerts again";
 
 const documents = mockClient(DynamoDBDocumentClient);
 
