@@ -1,3 +1,4 @@
+import { shown } from '../config/message-text.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from '../events/eventbridge-limits.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
@@ -185,7 +186,8 @@ export class BatchPublisher {
           {
             alertId: candidate.alert.id,
             guid: candidate.alert.guid,
-            createdAt: candidate.alert.createdAt,
+            // Unreadable, so anything Tanium sent: a scalar, cut like any value a log line echoes.
+            createdAt: shownScalar(candidate.alert.createdAt),
           },
         );
       }
@@ -386,4 +388,10 @@ function alertIdentity(detail: Record<string, unknown>) {
     guid: scalarOrUndefined(detail.guid),
     createdAt: scalarOrUndefined(detail.createdAt),
   };
+}
+
+/** A value Tanium sent, as a log line may echo it: a scalar, a string cut (shown); anything else left out. */
+function shownScalar(value: unknown): string | number | boolean | null | undefined {
+  const scalar = scalarOrUndefined(value);
+  return typeof scalar === 'string' ? shown(scalar) : scalar;
 }

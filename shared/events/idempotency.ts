@@ -43,7 +43,8 @@ export interface IdempotentRun {
 /**
  * What the record keeps: the outcome without `parameter` (the request's own parameters, which payload
  * validation guarantees a replay was sent with again: often the bulk of a request, an inline intel
- * document), as JSON text, gzipped above GZIP_ABOVE_BYTES. Text, because DynamoDB's marshalling refuses
+ * document; what Tanium's answer echoes of them, such as an uploaded document's `contents`, stays in
+ * the result's data), as JSON text, gzipped above GZIP_ABOVE_BYTES. Text, because DynamoDB's marshalling refuses
  * values JSON takes (undefined, numbers beyond 2^53); gzipped, because a DynamoDB item stops at 400 KB
  * and a get file of a few hundred files is more than that as JSON (its hashes and keys repeat).
  */

@@ -42,7 +42,9 @@ const DEBUG_LEVEL = 8;
 /**
  * A Powertools Logger (JSON) behind the EventLogger surface, at the level POWERTOOLS_LOG_LEVEL in `env`
  * names (any case; Powertools' own rules otherwise, Advanced Logging Controls included). Nothing the
- * event layer logs holds parameters or credentials; the Tanium client redacts its own lines.
+ * event layer logs holds parameter values or credentials; the Tanium client redacts its own lines. What
+ * it does hold from Tanium (a failure's message, with Tanium's error text; connection ids, which name
+ * the endpoint) is in the README's "What the logs and records hold".
  */
 export function createPowertoolsLogger(
   serviceName: string,

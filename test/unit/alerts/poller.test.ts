@@ -672,6 +672,21 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(publisher.ids).toEqual([undated.id]);
   });
 
+  it('logs an unreadable createdAt cut to 200 characters, and leaves out one that is not a scalar', async () => {
+    // Prepare: what Tanium sent is echoed by the warning, so it is bounded like any echoed value
+    const long = tanium.add(T0, { createdAt: 'x'.repeat(5000) });
+    const nested = tanium.add(T0 + 1, { createdAt: { when: 'yesterday' } as unknown as string });
+
+    // Act
+    await poll();
+
+    // Assess
+    const warned = (id: unknown) => silentLogger.warnFields.find((fields) => fields.alertId === id);
+    expect(warned(long.id)?.createdAt).toBe(`${'x'.repeat(200)}…`);
+    expect(warned(nested.id)).toMatchObject({ alertId: nested.id });
+    expect(warned(nested.id)?.createdAt).toBeUndefined();
+  });
+
   it('publishes one that Tanium lists last, below the floor, once', async () => {
     // Prepare
     const dated = tanium.addSteady(10, 100_000, T0 - 10_000);
