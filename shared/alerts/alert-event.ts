@@ -1,4 +1,5 @@
 import { jsonOr } from '../config/json-or.ts';
+import { shown } from '../config/message-text.ts';
 import { entrySize, MAX_EVENT_BYTES } from '../events/eventbridge-limits.ts';
 import { RESULT_SOURCE } from '../events/result.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
@@ -111,6 +112,12 @@ export function reducedAlertEntry(
       minimal[key] = typeof value === 'string' ? value.slice(0, MAX_KEPT_CHARACTERS) : value;
   }
   return makeEntry(minimal, options);
+}
+
+/** A value Tanium sent, as a log line may echo it: a scalar, a string cut (shown); anything else left out. */
+export function shownScalar(value: unknown): string | number | boolean | null | undefined {
+  const scalar = scalarOrUndefined(value);
+  return typeof scalar === 'string' ? shown(scalar) : scalar;
 }
 
 /** `value` when it is a string, number, boolean or null: what a log line or a reduced entry can carry. */

@@ -1,7 +1,7 @@
 import { jsonOr } from '../config/json-or.ts';
 import type { Alert } from '../tanium/alerts.ts';
 import { causedByDeadline, toTaniumError } from '../tanium/errors.ts';
-import { scalarOrUndefined } from './alert-event.ts';
+import { scalarOrUndefined, shownScalar } from './alert-event.ts';
 import { alertKey } from './alert-order.ts';
 import { type Page, pageTimes } from './alert-page.ts';
 import type { CursorState } from './cursor-state.ts';
@@ -179,7 +179,7 @@ export class AlertReader {
     this.unidentified.add(seen);
     this.run.report.unidentifiedAlerts++;
     this.run.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
-      createdAt: scalarOrUndefined(alert.createdAt),
+      createdAt: shownScalar(alert.createdAt),
     });
   }
 

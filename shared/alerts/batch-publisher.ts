@@ -1,13 +1,6 @@
-import { shown } from '../config/message-text.ts';
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from '../events/eventbridge-limits.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
-import {
-  alertDetail,
-  alertEntry,
-  REFUSED_OMITTED,
-  reducedAlertEntry,
-  scalarOrUndefined,
-} from './alert-event.ts';
+import { alertDetail, alertEntry, REFUSED_OMITTED, reducedAlertEntry, shownScalar } from './alert-event.ts';
 import { type Candidate, oldestFirst, storedId } from './alert-order.ts';
 import type { CursorState } from './cursor-state.ts';
 import { PublishError, type Refusal, RefusedWhole, UnpublishedEntriesError } from './errors.ts';
@@ -384,14 +377,8 @@ export class BatchPublisher {
  */
 function alertIdentity(detail: Record<string, unknown>) {
   return {
-    alertId: scalarOrUndefined(detail.id),
-    guid: scalarOrUndefined(detail.guid),
-    createdAt: scalarOrUndefined(detail.createdAt),
+    alertId: shownScalar(detail.id),
+    guid: shownScalar(detail.guid),
+    createdAt: shownScalar(detail.createdAt),
   };
-}
-
-/** A value Tanium sent, as a log line may echo it: a scalar, a string cut (shown); anything else left out. */
-function shownScalar(value: unknown): string | number | boolean | null | undefined {
-  const scalar = scalarOrUndefined(value);
-  return typeof scalar === 'string' ? shown(scalar) : scalar;
 }

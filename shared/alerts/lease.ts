@@ -7,7 +7,7 @@
 export const LEASE_MARGIN_MS = 60_000;
 
 /** Lambda's longest invocation: no run holds the state longer, its margin aside. */
-const MAX_INVOCATION_MS = 15 * 60_000;
+export const MAX_INVOCATION_MS = 15 * 60_000;
 
 /**
  * How far ahead of a run's clock a lease another run set can be: its whole invocation and the margin,

@@ -13,7 +13,7 @@ import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
-import { LEASE_MARGIN_MS } from './lease.ts';
+import { LEASE_MARGIN_MS, MAX_INVOCATION_MS } from './lease.ts';
 import { type PollerMetrics, PowertoolsPollerMetrics } from './metrics.ts';
 import { emptyRunReport, runPoller } from './poller.ts';
 import { EventBridgePublisher } from './publisher.ts';
@@ -213,7 +213,9 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
           // One name per run: Lambda may deliver a scheduled invocation twice at once, under one request id.
           owner: `${context?.awsRequestId ?? 'run'}/${randomUUID()}`,
           stopAt: limits.stopAt,
-          leaseUntil: started + remaining + LEASE_MARGIN_MS,
+          // Never past what another run would take over (MAX_LEASE_AHEAD_MS): a context outside Lambda
+          // (a local run, a bench) may give more time than an invocation can have.
+          leaseUntil: started + Math.min(remaining, MAX_INVOCATION_MS) + LEASE_MARGIN_MS,
           publishSignal: publishing.signal,
           storeSignal: storing.signal,
           ...(options.now ? { now: options.now } : {}),

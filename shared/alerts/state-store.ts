@@ -7,7 +7,7 @@ import { awsCallError } from '../config/aws-errors.ts';
 import { POLLER_KEY_PREFIX } from '../config/state-keys.ts';
 import { describeIssue } from '../config/zod-messages.ts';
 import { LeaseLostError } from './errors.ts';
-import { LEASE_MARGIN_MS, MAX_LEASE_AHEAD_MS } from './lease.ts';
+import { MAX_LEASE_AHEAD_MS } from './lease.ts';
 import type { AlertId, Checkpoint, GroupCursor, LeasedState, RecentGroup, StateStore } from './types.ts';
 
 /** The item id: a prefix that cannot collide with Powertools idempotency records in the same table. */
@@ -68,14 +68,20 @@ const UNDATED: JsonAttribute<AlertId[]> = {
 const EARLIEST_FLOOR_MS = Date.UTC(2010, 0, 1);
 
 /**
- * A floor no run writes, checked as read: one ahead of the clock (a run keeps it an overlap window
- * behind, and runs' clocks differ by far less than the lease margin) would skip every alert until then,
- * and one before 2010 (seconds written for milliseconds) would publish every alert Tanium holds again;
- * both silently, each run reporting itself caught up.
+ * How far ahead of the function's clock a floor may be. Runs follow Tanium's alert times, so a Tanium
+ * whose clock runs ahead (a time zone taken for UTC: hours) moves the floor ahead too; a floor days
+ * ahead was typed by hand.
+ */
+const MAX_FLOOR_AHEAD_MS = 2 * 86_400_000;
+
+/**
+ * A floor no run writes, checked as read: one days ahead of the clock would skip every alert until
+ * then, and one before 2010 (seconds written for milliseconds) would publish every alert Tanium holds
+ * again; both silently, each run reporting itself caught up.
  */
 function floorProblem(floor: number, now: number): string | undefined {
-  if (floor > now + LEASE_MARGIN_MS) {
-    return `attribute 'floor' is ${floor} (${new Date(floor).toISOString()}), ahead of the clock (${new Date(now).toISOString()}): every alert until then would be skipped`;
+  if (floor > now + MAX_FLOOR_AHEAD_MS) {
+    return `attribute 'floor' is ${floor} (${new Date(floor).toISOString()}), more than two days ahead of the clock (${new Date(now).toISOString()}): every alert until then would be skipped`;
   }
   if (floor < EARLIEST_FLOOR_MS) {
     return `attribute 'floor' is ${floor} (${new Date(floor).toISOString()}), before 2010: it must be epoch milliseconds`;

@@ -511,7 +511,15 @@ export class Vault {
         { retryable: true, cause: headError },
       );
     }
-    if (!found) return refused ? 'another write' : undefined;
+    if (!found) {
+      if (!refused) return undefined;
+      // Refused as there, then gone (expired, deleted): nothing holds the file now, so nothing may say
+      // it is stored; a redelivery writes it again.
+      throw new VaultError(
+        `${VAULT_ADD_ERROR_PREFIX}${key} refused the write as stored already, then was not found`,
+        { retryable: true, cause: error },
+      );
+    }
     if (isDeepStrictEqual(found, written)) return 'this write';
     sameBytes(key, found, written[METADATA_KEYS.sha256]);
     return 'another write';

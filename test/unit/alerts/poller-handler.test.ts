@@ -3,6 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { POLLER_NAME } from '../../../infra/constructs/monitoring.ts';
 import { POLLER_FUNCTION } from '../../../infra/families.ts';
+import { LEASE_MARGIN_MS, MAX_INVOCATION_MS } from '../../../shared/alerts/lease.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import {
   createPollerHandler,
@@ -191,6 +192,33 @@ describe('Alert poller handler: the lease', () => {
     expect(reports.map((report) => report.status).sort()).toEqual(['caught_up', 'skipped']);
     expect(publisher.ids).toHaveLength(30);
     expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
+  it('takes a lease no longer than an invocation can last, whatever time its context gives', async () => {
+    // Prepare: a context outside Lambda (a local run) with an hour left; a store recording the lease
+    const store = new MemoryStateStore();
+    const leases: number[] = [];
+    const acquire = store.acquire.bind(store);
+    store.acquire = (owner: string, leaseUntil: number, now: number) => {
+      leases.push(leaseUntil - now);
+      return acquire(owner, leaseUntil, now);
+    };
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+      source: new FakeAlerts(),
+      store,
+      publisher: new CapturePublisher(),
+      logger: silentLogger,
+      metrics: { record() {} },
+    });
+
+    // Act
+    await handler({}, lambdaContext({ remainingMs: 3_600_000 }));
+
+    // Assess: a longer one another run would take over at once (MAX_LEASE_AHEAD_MS), both then holding it
+    expect(leases).toHaveLength(1);
+    expect(leases[0]).toBeLessThanOrEqual(MAX_INVOCATION_MS + LEASE_MARGIN_MS);
+    expect(leases[0]).toBeGreaterThan(MAX_INVOCATION_MS);
   });
 
   it('fails a run whose lease another run took, after counting and logging it as a failed run', async () => {

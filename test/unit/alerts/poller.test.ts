@@ -876,6 +876,17 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     ]);
   });
 
+  it('logs the createdAt of an entry without id or guid cut to 200 characters', async () => {
+    // Prepare
+    tanium.add(T0, { anonymous: true, createdAt: 'y'.repeat(5000) });
+
+    // Act
+    await poll();
+
+    // Assess
+    expect(silentLogger.errorFields).toContainEqual({ createdAt: `${'y'.repeat(200)}…` });
+  });
+
   it('counts an entry with neither id nor time once per run across overlapping pages', async () => {
     // Prepare: a backlog walked over overlapping pages, one entry in it with nothing to place it by (what
     // a null in Tanium's list becomes)

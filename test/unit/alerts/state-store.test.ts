@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { MAX_LEASE_AHEAD_MS } from '../../../shared/alerts/lease.ts';
 import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.ts';
 import { failure } from '../../helpers/failure.ts';
 
@@ -76,5 +77,25 @@ describe('Poller state in DynamoDB: the invocation running out of time', () => {
       { abortSignal: stop.signal },
       { abortSignal: stop.signal },
     ]);
+  });
+});
+
+describe('Poller state in DynamoDB: a lease no run set', () => {
+  it('asks DynamoDB to let a run take over a lease beyond the longest run, or one that is not a number', async () => {
+    // Prepare: moto cannot evaluate a comparison with a string lease, so the condition is checked as sent
+    const store = storeHolding({ floor: NOW, recent: '[]' });
+
+    // Act
+    await store.acquire('run-b', NOW + 60_000, NOW);
+
+    // Assess
+    const input = documents.commandCalls(UpdateCommand)[0]!.args[0].input;
+    expect(input.ConditionExpression).toBe(
+      'attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner OR leaseUntil > :latest OR NOT attribute_type(leaseUntil, :number)',
+    );
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ':latest': NOW + MAX_LEASE_AHEAD_MS,
+      ':number': 'N',
+    });
   });
 });

@@ -20,6 +20,7 @@ import { VaultError } from '../../../shared/tanium/errors.ts';
 import { CLEANUP_AFTER_DEADLINE_MS } from '../../../shared/vault/cleanup.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
+import { hexDigest } from '../../helpers/digests.ts';
 import { failure } from '../../helpers/failure.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
 
@@ -268,9 +269,13 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
 
 describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
   it('reports a file another request stored after the check as already stored, and drops incoming/', async () => {
-    // Prepare: S3 refuses the copy, conditional on the key being absent, as the object is there now
+    // Prepare: S3 refuses the copy, conditional on the key being absent, as the object is there now:
+    // another request's, with the same SHA-256
     s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
     const body = Buffer.from('evidence');
+    s3.on(HeadObjectCommand)
+      .rejectsOnce(s3ServiceError('NotFound', 404))
+      .resolves({ Metadata: { 'request-id': 'another', sha256: hexDigest('sha256', body) } });
 
     // Act
     const stored = await streamedVault().storeEvidence(Readable.from([body]), { fileName: 'a.txt' });
@@ -281,8 +286,26 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
     expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: true });
     expect(copy).toMatchObject({ Key: stored.key, CopySource: `${BUCKET}/${incoming}`, IfNoneMatch: '*' });
     expect(incoming).toMatch(/^incoming\//);
-    // The second HEAD asks whose write the object is: none is found here, so another request's
+    // The second HEAD asks whose write the object is, and whether it holds these bytes
     expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+  });
+
+  it('fails a file retryably when the 412 says the object is there but the HEAD then finds none', async () => {
+    // Prepare: refused as stored, then deleted or expired before the HEAD
+    s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
+
+    // Act
+    const error = await failure(
+      streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), { fileName: 'a.txt' }),
+    );
+
+    // Assess: nothing holds the file, so it is not reported stored
+    expect(error).toBeInstanceOf(VaultError);
+    expect((error as VaultError).info).toEqual({ kind: 'vault', retryable: true });
+    expect((error as VaultError).message).toMatch(
+      /^Error occurred while adding the file to vault\. vault\/[0-9a-f]{40} refused the write as stored already, then was not found$/,
+    );
   });
 
   it('fails a file retryably when the 412 says the object is there but its HEAD cannot tell whose bytes it holds', async () => {
