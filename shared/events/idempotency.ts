@@ -127,6 +127,20 @@ class StoreTimedOut extends Error {
 }
 
 /** Thrown into Powertools when the in-progress record came after the run was given up: nothing runs. */
+/**
+ * What a run threw before it could start the action (its credentials, a setting): the action never ran,
+ * so nothing is stored, and the request fails with `reason` as if it had never reached the idempotency
+ * step. Thrown from inside the step only so that a replay, which needs neither, is not refused for them.
+ */
+export class NotRun extends Error {
+  readonly reason: unknown;
+  constructor(reason: unknown) {
+    super('the action could not start', { cause: reason });
+    this.name = 'NotRun';
+    this.reason = reason;
+  }
+}
+
 class RunAbandoned extends Error {
   constructor() {
     super('the run was given up before the in-progress record was confirmed');
@@ -297,7 +311,7 @@ export function createIdempotentExecutor(options: {
         return { outcome: replayedOutcome(record, key), replayed: true };
       } catch (error) {
         if (error instanceof RetryableOutcome) return { outcome: error.outcome, replayed: false };
-        if (error instanceof UnreadableRecord) throw error;
+        if (error instanceof UnreadableRecord || error instanceof NotRun) throw error;
         const name = error instanceof Error ? error.name : '';
         // The action ran but its record could not be completed (or deleted): a final result is published
         // now, since running it again on redelivery would repeat the call; a transient one is retried anyway.

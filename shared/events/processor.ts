@@ -11,6 +11,7 @@ import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import {
   HeldByAnotherDelivery,
   type IdempotentExecutor,
+  NotRun,
   type StoredOutcome,
   UnreadableRecord,
 } from './idempotency.ts';
@@ -220,9 +221,16 @@ export class RequestProcessor {
     // never reached it.
     let stored = false;
     try {
-      if (this.deps.unrunnable) throw this.deps.unrunnable;
-      const ctx = await this.actionContext(request, delivery);
       const run = async (): Promise<StoredOutcome> => {
+        // Read only to run the action: a replay of a stored result needs neither credentials nor
+        // settings, and must not be answered with their failure after the success it stored.
+        let ctx: ActionContext;
+        try {
+          if (this.deps.unrunnable) throw this.deps.unrunnable;
+          ctx = await this.actionContext(request, delivery);
+        } catch (error) {
+          throw new NotRun(error);
+        }
         const started = this.deps.now();
         const result = hedgedForRedelivery(
           definition,
@@ -263,8 +271,11 @@ export class RequestProcessor {
           });
         }
       }
-    } catch (error) {
+    } catch (thrown) {
       // Credentials, configuration or the idempotency store: the action itself never ran (this time).
+      // A run that could not start left no record behind: Powertools deletes it as the run throws.
+      const error = thrown instanceof NotRun ? thrown.reason : thrown;
+      if (thrown instanceof NotRun) recordMayRemain = false;
       heldElsewhere = error instanceof HeldByAnotherDelivery;
       if (error instanceof UnreadableRecord) {
         unreadable = true;

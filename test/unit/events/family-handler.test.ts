@@ -25,7 +25,7 @@ import { hedgedForRedelivery } from '../../../shared/events/processor.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { withVault } from '../../../shared/events/vault-family-handler.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
-import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { ConfigError, TaniumError } from '../../../shared/tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT } from '../../../shared/tanium/responses.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
 import {
@@ -752,6 +752,30 @@ describe('Family handler: requests that fail for good', () => {
       message: "Unable to read the Tanium credentials secret 'tr': AccessDenied",
       error: { kind: 'config', retryable: false },
     });
+  });
+
+  it('stores nothing for a mutating request whose credentials cannot be read, so it runs once they can', async () => {
+    // Prepare
+    const broken = buildHandler('connections', {
+      credentials: async () => {
+        throw new ConfigError("Unable to read the Tanium credentials secret 'tr': AccessDenied");
+      },
+    });
+
+    // Act: the same request before and after the secret is fixed (another container)
+    const refused = (await broken.handler(
+      closeConnection('req-fixed-secret'),
+      lambdaContext(),
+    )) as ResultDetail;
+    const ran = (await buildHandler('connections').handler(
+      closeConnection('req-fixed-secret'),
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess: the failure was not stored as the request's result
+    expect(refused).toMatchObject({ status: 'failed', error: { kind: 'config' } });
+    expect(ran).toMatchObject({ status: 'success' });
+    expect(request.mock.calls.filter(([req]) => req.method === 'DELETE')).toHaveLength(1);
   });
 });
 
@@ -1909,6 +1933,46 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(other).toMatchObject({ status: 'failed', error: { kind: 'validation', retryable: false } });
     expect(logs.filter((line) => line.level === 'warn')).toEqual([]);
   });
+
+  it.each([
+    [
+      'its credentials can no longer be read',
+      {
+        credentials: async (): Promise<never> => {
+          throw new ConfigError(
+            "Unable to read the Tanium credentials secret 'tanium': AccessDeniedException",
+          );
+        },
+      },
+    ],
+    ['a setting of its container is unusable', { env: { ...ENV, GET_FILE_MAX_BYTES: '512MB' } }],
+  ])(
+    'replays a stored success to a redelivery in a container where %s, instead of contradicting it',
+    async (_case, broken) => {
+      // Prepare: the first delivery closes the connection; its redelivery lands in another container
+      const first = (await buildHandler('connections').handler(
+        closeConnection('req-stored'),
+        lambdaContext(),
+      )) as ResultDetail;
+
+      // Act
+      const { handler, logs } = buildHandler('connections', broken);
+      const replayed = (await handler(closeConnection('req-stored'), lambdaContext())) as ResultDetail;
+
+      // Assess: the stored result needs neither; an action to run would still fail on them
+      expect(first).toMatchObject({ status: 'success' });
+      expect(replayed).toMatchObject({
+        status: 'success',
+        message: first.message,
+        startedAt: first.startedAt,
+      });
+      expect(request).toHaveBeenCalledTimes(1);
+      expect(logs.filter((line) => line.message === 'Replayed the stored result')).toHaveLength(1);
+      const other = (await handler(closeConnection('req-new'), lambdaContext())) as ResultDetail;
+      expect(other).toMatchObject({ status: 'failed', error: { kind: 'config' } });
+      expect(request).toHaveBeenCalledTimes(1);
+    },
+  );
 
   it('retries a duplicate of a request that is still running instead of running it twice', async () => {
     // Prepare
