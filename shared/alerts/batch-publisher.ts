@@ -1,6 +1,13 @@
 import { entrySize, MAX_ENTRIES_PER_CALL, MAX_ENTRY_BYTES } from '../events/eventbridge-limits.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
-import { alertDetail, alertEntry, REFUSED_OMITTED, reducedAlertEntry, shownScalar } from './alert-event.ts';
+import {
+  alertDetail,
+  alertEntry,
+  REFUSED_OMITTED,
+  reducedAlertEntry,
+  shownAlertId,
+  shownScalar,
+} from './alert-event.ts';
 import { type Candidate, oldestFirst, storedId } from './alert-order.ts';
 import type { CursorState } from './cursor-state.ts';
 import { PublishError, type Refusal, RefusedWhole, UnpublishedEntriesError } from './errors.ts';
@@ -377,8 +384,8 @@ export class BatchPublisher {
  */
 function alertIdentity(detail: Record<string, unknown>) {
   return {
-    alertId: shownScalar(detail.id),
-    guid: shownScalar(detail.guid),
+    alertId: shownAlertId(detail.id),
+    guid: shownAlertId(detail.guid),
     createdAt: shownScalar(detail.createdAt),
   };
 }

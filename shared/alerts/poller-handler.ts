@@ -129,7 +129,12 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
 
   return async (_event, context) => {
     const started = Date.now();
-    const remaining = context?.getRemainingTimeInMillis?.() ?? DEFAULT_REMAINING_MS;
+    // Never more than an invocation can have: a context outside Lambda (a local run, a bench) may give
+    // more, and a run outliving its lease (MAX_LEASE_AHEAD_MS) could share the state with another.
+    const remaining = Math.min(
+      context?.getRemainingTimeInMillis?.() ?? DEFAULT_REMAINING_MS,
+      MAX_INVOCATION_MS,
+    );
     if (!logger) {
       const serviceName =
         (options.env ?? process.env).POWERTOOLS_SERVICE_NAME?.trim() || POLLER_DEFAULTS.serviceName;
@@ -213,9 +218,7 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
           // One name per run: Lambda may deliver a scheduled invocation twice at once, under one request id.
           owner: `${context?.awsRequestId ?? 'run'}/${randomUUID()}`,
           stopAt: limits.stopAt,
-          // Never past what another run would take over (MAX_LEASE_AHEAD_MS): a context outside Lambda
-          // (a local run, a bench) may give more time than an invocation can have.
-          leaseUntil: started + Math.min(remaining, MAX_INVOCATION_MS) + LEASE_MARGIN_MS,
+          leaseUntil: started + remaining + LEASE_MARGIN_MS,
           publishSignal: publishing.signal,
           storeSignal: storing.signal,
           ...(options.now ? { now: options.now } : {}),

@@ -134,6 +134,8 @@ class StoreTimedOut extends Error {
  */
 export class NotRun extends Error {
   readonly reason: unknown;
+  /** Its in-progress record could not be deleted in time, and stays until it expires with the invocation. */
+  recordMayRemain = false;
   constructor(reason: unknown) {
     super('the action could not start', { cause: reason });
     this.name = 'NotRun';
@@ -295,13 +297,23 @@ export function createIdempotentExecutor(options: {
       // The in-progress record expires with the invocation, so a crashed attempt does not block redelivery.
       if (context) config.registerLambdaContext(context);
       let produced: StoredOutcome | undefined;
+      let notRun: NotRun | undefined;
       try {
         const record = await boundedRun(
           (hooks) =>
             idempotent(withHashableParameters(key), async () => {
               // Powertools then deletes the in-progress record it has just written.
               if (!hooks.mayStart()) throw new RunAbandoned();
-              produced = await run();
+              try {
+                produced = await run();
+              } catch (error) {
+                // Powertools deletes the in-progress record next: bounded like the completion's write.
+                if (error instanceof NotRun) {
+                  notRun = error;
+                  hooks.ran();
+                }
+                throw error;
+              }
               hooks.ran();
               return produced;
             }),
@@ -311,7 +323,12 @@ export function createIdempotentExecutor(options: {
         return { outcome: replayedOutcome(record, key), replayed: true };
       } catch (error) {
         if (error instanceof RetryableOutcome) return { outcome: error.outcome, replayed: false };
-        if (error instanceof UnreadableRecord || error instanceof NotRun) throw error;
+        if (error instanceof UnreadableRecord) throw error;
+        if (notRun !== undefined) {
+          // Its own failure, not the store's: the delete that failed or timed out only leaves the record.
+          notRun.recordMayRemain = error !== notRun;
+          throw notRun;
+        }
         const name = error instanceof Error ? error.name : '';
         // The action ran but its record could not be completed (or deleted): a final result is published
         // now, since running it again on redelivery would repeat the call; a transient one is retried anyway.

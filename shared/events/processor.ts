@@ -94,7 +94,9 @@ export interface ProcessorDependencies {
   family: Family;
   /**
    * Why no action may run in this container (a bad function variable): every request that would run one
-   * fails with it instead, as with a failed credentials read, before Tanium, the vault or a record.
+   * fails with it instead, before Tanium, the vault or a record (a failed credentials read also fails
+   * it before Tanium and the vault, but after a mutating action's record is written, so that a replay
+   * does not need the credentials).
    */
   unrunnable?: TaniumError;
   client(): Promise<TaniumApi>;
@@ -221,12 +223,13 @@ export class RequestProcessor {
     // never reached it.
     let stored = false;
     try {
+      // A setting may be the state table's own: a bad one fails before the idempotency step.
+      if (this.deps.unrunnable) throw this.deps.unrunnable;
       const run = async (): Promise<StoredOutcome> => {
-        // Read only to run the action: a replay of a stored result needs neither credentials nor
-        // settings, and must not be answered with their failure after the success it stored.
+        // Read only to run the action: a replay of a stored result does not need the credentials, and
+        // must not be answered with their failure after the success it stored.
         let ctx: ActionContext;
         try {
-          if (this.deps.unrunnable) throw this.deps.unrunnable;
           ctx = await this.actionContext(request, delivery);
         } catch (error) {
           throw new NotRun(error);
@@ -275,7 +278,7 @@ export class RequestProcessor {
       // Credentials, configuration or the idempotency store: the action itself never ran (this time).
       // A run that could not start left no record behind: Powertools deletes it as the run throws.
       const error = thrown instanceof NotRun ? thrown.reason : thrown;
-      if (thrown instanceof NotRun) recordMayRemain = false;
+      if (thrown instanceof NotRun) recordMayRemain = thrown.recordMayRemain;
       heldElsewhere = error instanceof HeldByAnotherDelivery;
       if (error instanceof UnreadableRecord) {
         unreadable = true;

@@ -754,6 +754,46 @@ describe('Family handler: requests that fail for good', () => {
     });
   });
 
+  it('reports the credentials failure of a mutating request even when its in-progress record cannot be deleted', async () => {
+    // Prepare: the record written before the credentials read, then a table that refuses the delete
+    dynamo.on(DeleteItemCommand).rejects(new Error('InternalServerError'));
+    const { handler, observations } = buildHandler('connections', {
+      credentials: async () => {
+        throw new ConfigError("Unable to read the Tanium credentials secret 'tr': AccessDenied");
+      },
+    });
+
+    // Act
+    const refused = (await handler(closeConnection('req-undeleted'), lambdaContext())) as ResultDetail;
+
+    // Assess: the credentials' own failure, which ServiceFailures counts and on-call is pointed to
+    expect(refused).toMatchObject({
+      status: 'failed',
+      message: "Unable to read the Tanium credentials secret 'tr': AccessDenied",
+      error: { kind: 'config' },
+    });
+    expect(observations).toContainEqual(expect.objectContaining({ serviceFailure: true }));
+    expect(request).not.toHaveBeenCalled();
+  });
+
+  it('bounds the delete of the in-progress record after credentials that could not be read in time', async () => {
+    // Prepare: the secret does not answer before the deadline, nor does the table's delete after it
+    dynamo.on(DeleteItemCommand).callsFake(() => new Promise(() => undefined));
+    const { handler } = buildHandler('connections', { credentials: () => new Promise(() => undefined) });
+    const context = lambdaContext({ remainingMs: 7_000 });
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-slow-secret'), { messageId: 'msg-slow-secret' })),
+      context,
+    );
+
+    // Assess: the batch response comes back before the invocation ends, the record retried
+    expect(context.getRemainingTimeInMillis()).toBeGreaterThan(0);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-slow-secret' }] });
+    expect(request).not.toHaveBeenCalled();
+  });
+
   it('stores nothing for a mutating request whose credentials cannot be read, so it runs once they can', async () => {
     // Prepare
     const broken = buildHandler('connections', {
@@ -1945,7 +1985,6 @@ describe('Family handler: idempotent mutating actions', () => {
         },
       },
     ],
-    ['a setting of its container is unusable', { env: { ...ENV, GET_FILE_MAX_BYTES: '512MB' } }],
   ])(
     'replays a stored success to a redelivery in a container where %s, instead of contradicting it',
     async (_case, broken) => {
