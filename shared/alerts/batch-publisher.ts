@@ -184,8 +184,8 @@ export class BatchPublisher {
         this.run.deps.logger.warn(
           'Publishing an alert without a readable createdAt; it is remembered by its id',
           {
-            alertId: candidate.alert.id,
-            guid: candidate.alert.guid,
+            alertId: shownAlertId(candidate.alert.id),
+            guid: shownAlertId(candidate.alert.guid),
             // Unreadable, so anything Tanium sent: a scalar, cut like any value a log line echoes.
             createdAt: shownScalar(candidate.alert.createdAt),
           },

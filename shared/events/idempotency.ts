@@ -126,16 +126,18 @@ class StoreTimedOut extends Error {
   }
 }
 
-/** Thrown into Powertools when the in-progress record came after the run was given up: nothing runs. */
 /**
- * What a run threw before it could start the action (its credentials, a setting): the action never ran,
- * so nothing is stored, and the request fails with `reason` as if it had never reached the idempotency
- * step. Thrown from inside the step only so that a replay, which needs neither, is not refused for them.
+ * What a run threw before it could start the action (its credentials): the action never ran, so nothing
+ * is stored, and the request fails with `reason`. Thrown from inside the step only so that a replay,
+ * which does not need the credentials, is not refused for them.
  */
 export class NotRun extends Error {
   readonly reason: unknown;
-  /** Its in-progress record could not be deleted in time, and stays until it expires with the invocation. */
-  recordMayRemain = false;
+  /**
+   * Why its in-progress record could not be deleted (in time), when it could not: the record then stays
+   * until it expires with the invocation.
+   */
+  recordError: string | undefined;
   constructor(reason: unknown) {
     super('the action could not start', { cause: reason });
     this.name = 'NotRun';
@@ -143,6 +145,7 @@ export class NotRun extends Error {
   }
 }
 
+/** Thrown into Powertools when the in-progress record came after the run was given up: nothing runs. */
 class RunAbandoned extends Error {
   constructor() {
     super('the run was given up before the in-progress record was confirmed');
@@ -326,7 +329,8 @@ export function createIdempotentExecutor(options: {
         if (error instanceof UnreadableRecord) throw error;
         if (notRun !== undefined) {
           // Its own failure, not the store's: the delete that failed or timed out only leaves the record.
-          notRun.recordMayRemain = error !== notRun;
+          if (error !== notRun)
+            notRun.recordError = error instanceof Error ? causeText(error) : String(error);
           throw notRun;
         }
         const name = error instanceof Error ? error.name : '';

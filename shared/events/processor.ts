@@ -276,9 +276,7 @@ export class RequestProcessor {
       }
     } catch (thrown) {
       // Credentials, configuration or the idempotency store: the action itself never ran (this time).
-      // A run that could not start left no record behind: Powertools deletes it as the run throws.
       const error = thrown instanceof NotRun ? thrown.reason : thrown;
-      if (thrown instanceof NotRun) recordMayRemain = thrown.recordMayRemain;
       heldElsewhere = error instanceof HeldByAnotherDelivery;
       if (error instanceof UnreadableRecord) {
         unreadable = true;
@@ -291,9 +289,21 @@ export class RequestProcessor {
         );
       }
       const failure = toTaniumError(error);
-      // Only a transient failure of the idempotency step may leave this delivery's record in progress; a
-      // conflict or an unreadable record is another delivery's completed one.
-      if (!failure.retryable) recordMayRemain = false;
+      if (thrown instanceof NotRun) {
+        // Powertools deletes the record of a run that could not start; when it could not, the record stays
+        // until the invocation ends, whatever the failure.
+        recordMayRemain = thrown.recordError !== undefined;
+        if (recordMayRemain) {
+          this.deps.logger.warn(
+            'The action could not start and its in-progress idempotency record could not be deleted',
+            { ...requestKeys(request.requestId, definition.name), reason: thrown.recordError },
+          );
+        }
+      } else if (!failure.retryable) {
+        // Only a transient failure of the idempotency step may leave this delivery's record in progress;
+        // a conflict or an unreadable record is another delivery's completed one.
+        recordMayRemain = false;
+      }
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
       outcome = { result, startedAt, durationMs: this.deps.now() - startedAt };
     }

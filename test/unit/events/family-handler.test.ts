@@ -757,7 +757,7 @@ describe('Family handler: requests that fail for good', () => {
   it('reports the credentials failure of a mutating request even when its in-progress record cannot be deleted', async () => {
     // Prepare: the record written before the credentials read, then a table that refuses the delete
     dynamo.on(DeleteItemCommand).rejects(new Error('InternalServerError'));
-    const { handler, observations } = buildHandler('connections', {
+    const { handler, observations, logs } = buildHandler('connections', {
       credentials: async () => {
         throw new ConfigError("Unable to read the Tanium credentials secret 'tr': AccessDenied");
       },
@@ -766,7 +766,8 @@ describe('Family handler: requests that fail for good', () => {
     // Act
     const refused = (await handler(closeConnection('req-undeleted'), lambdaContext())) as ResultDetail;
 
-    // Assess: the credentials' own failure, which ServiceFailures counts and on-call is pointed to
+    // Assess: the credentials' own failure, which ServiceFailures counts and on-call is pointed to; the
+    // record left behind is said, since it holds the request id until the invocation ends
     expect(refused).toMatchObject({
       status: 'failed',
       message: "Unable to read the Tanium credentials secret 'tr': AccessDenied",
@@ -774,6 +775,13 @@ describe('Family handler: requests that fail for good', () => {
     });
     expect(observations).toContainEqual(expect.objectContaining({ serviceFailure: true }));
     expect(request).not.toHaveBeenCalled();
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'The action could not start and its in-progress idempotency record could not be deleted',
+        extra: expect.objectContaining({ reason: expect.stringContaining('InternalServerError') }),
+      }),
+    );
   });
 
   it('bounds the delete of the in-progress record after credentials that could not be read in time', async () => {
