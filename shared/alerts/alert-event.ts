@@ -114,18 +114,16 @@ export function reducedAlertEntry(
   return makeEntry(minimal, options);
 }
 
-/**
- * A value Tanium sent, as a log line may echo it: a scalar, a string cut (shown, or at `maxChars`);
- * anything else left out.
- */
-export function shownScalar(value: unknown, maxChars?: number): string | number | boolean | null | undefined {
+/** A value Tanium sent, as a log line may echo it: a scalar, a string cut (shown); anything else left out. */
+export function shownScalar(value: unknown): string | number | boolean | null | undefined {
   const scalar = scalarOrUndefined(value);
-  return typeof scalar === 'string' ? shown(scalar, maxChars) : scalar;
+  return typeof scalar === 'string' ? shown(scalar) : scalar;
 }
 
-/** An alert's id or guid as a log line names it: as long as a reduced event keeps it, to be searched for. */
+/** An alert's id or guid as a log line names it: cut as a reduced event cuts it, to be searched for. */
 export function shownAlertId(value: unknown): string | number | boolean | null | undefined {
-  return shownScalar(value, MAX_KEPT_CHARACTERS);
+  const scalar = scalarOrUndefined(value);
+  return typeof scalar === 'string' ? scalar.slice(0, MAX_KEPT_CHARACTERS) : scalar;
 }
 
 /** `value` when it is a string, number, boolean or null: what a log line or a reduced entry can carry. */
