@@ -5,6 +5,9 @@ import {
   alertDetail,
   alertEntry,
   DETAILS_OMITTED,
+  REFUSED_OMITTED,
+  reducedAlertEntry,
+  shownAlertId,
   UNSERIALISABLE_OMITTED,
 } from '../../../shared/alerts/alert-event.ts';
 import { entrySize, MAX_ENTRY_BYTES, MAX_EVENT_BYTES } from '../../../shared/events/eventbridge-limits.ts';
@@ -181,5 +184,20 @@ describe('Alert event: values too deep to serialise', () => {
       details: null,
       details_omitted: DETAILS_OMITTED,
     });
+  });
+});
+
+describe('Alert event: ids in log lines', () => {
+  it('logs an id as a reduced event carries it, so the event is found by its id', () => {
+    // Prepare: longer than a reduced event keeps, with a character of two UTF-16 units at the cut
+    const id = `${'a'.repeat(1023)}\u{1F600}b`;
+
+    // Act
+    const entry = reducedAlertEntry({ id, guid: 'g' }, REFUSED_OMITTED);
+
+    // Assess
+    expect(shownAlertId(id)).toBe((JSON.parse(entry.Detail ?? '{}') as { id: string }).id);
+    expect(shownAlertId({ nested: true })).toBeUndefined();
+    expect(shownAlertId(42)).toBe(42);
   });
 });
