@@ -111,9 +111,16 @@ export interface IdempotentExecutor {
 /** The least time the completed record is given, even for an action that ran up to its deadline. */
 export const MIN_SAVE_MS = 1_000;
 
+/** What the table is left to do once the run is over: complete its record, or delete it. */
+type RecordWrite = 'complete' | 'delete';
+
 class SaveTimedOut extends Error {
-  constructor() {
-    super('the table did not confirm it before the invocation deadline');
+  constructor(write: RecordWrite) {
+    super(
+      write === 'complete'
+        ? 'the table did not confirm the completed record before the invocation deadline'
+        : 'the table did not confirm the delete of the in-progress record before the invocation deadline',
+    );
     this.name = 'SaveTimedOut';
   }
 }
@@ -127,9 +134,9 @@ class StoreTimedOut extends Error {
 }
 
 /**
- * What a run threw before it could start the action (its credentials): the action never ran, so nothing
- * is stored, and the request fails with `reason`. Thrown from inside the step only so that a replay,
- * which does not need the credentials, is not refused for them.
+ * What a run throws when it cannot start the action (its credentials could not be read): the action
+ * never ran, so nothing is stored, and the request fails with `reason`. Thrown from inside the step only
+ * so that a replay, which does not need the credentials, is not refused for them.
  */
 export class NotRun extends Error {
   readonly reason: unknown;
@@ -156,7 +163,7 @@ class RunAbandoned extends Error {
 /** What the idempotent function tells the bound: whether the action may still start, and when it has run. */
 interface RunHooks {
   mayStart(): boolean;
-  ran(): void;
+  ran(next: RecordWrite): void;
 }
 
 /**
@@ -176,11 +183,11 @@ function boundedRun<T>(start: (hooks: RunHooks) => Promise<T>, saveBy: number | 
       state = 'running';
       return true;
     },
-    ran: () => {
+    ran: (next) => {
       state = 'ran';
       if (saveBy === undefined) return;
       clearTimeout(timer);
-      timer = setTimeout(() => giveUp(new SaveTimedOut()), Math.max(MIN_SAVE_MS, saveBy - Date.now()));
+      timer = setTimeout(() => giveUp(new SaveTimedOut(next)), Math.max(MIN_SAVE_MS, saveBy - Date.now()));
     },
   });
   if (saveBy === undefined) return work;
@@ -313,11 +320,12 @@ export function createIdempotentExecutor(options: {
                 // Powertools deletes the in-progress record next: bounded like the completion's write.
                 if (error instanceof NotRun) {
                   notRun = error;
-                  hooks.ran();
+                  hooks.ran('delete');
                 }
                 throw error;
               }
-              hooks.ran();
+              // A transient outcome is thrown back out, and Powertools deletes its record.
+              hooks.ran(isRetryable(produced) ? 'delete' : 'complete');
               return produced;
             }),
           saveBy,

@@ -94,9 +94,9 @@ export interface ProcessorDependencies {
   family: Family;
   /**
    * Why no action may run in this container (a bad function variable): every request that would run one
-   * fails with it instead, before Tanium, the vault or a record (a failed credentials read also fails
-   * it before Tanium and the vault, but after a mutating action's record is written, so that a replay
-   * does not need the credentials).
+   * fails with it instead, before Tanium, the vault or a record (a failed credentials read fails it
+   * before Tanium and the vault, a mutating action's through the idempotency step, so that a stored
+   * result is still replayed).
    */
   unrunnable?: TaniumError;
   client(): Promise<TaniumApi>;
@@ -225,15 +225,20 @@ export class RequestProcessor {
     try {
       // A setting may be the state table's own: a bad one fails before the idempotency step.
       if (this.deps.unrunnable) throw this.deps.unrunnable;
+      // Read before the idempotency step, as a slow read would otherwise hold the request's record (and
+      // every duplicate of it) for its length. A mutating request whose credentials cannot be read
+      // still goes through the step, which replays a stored result (a redelivery must not answer the
+      // success it stored with this failure) and otherwise stores nothing (NotRun).
+      let ctx: ActionContext | undefined;
+      let credentialsFailure: unknown;
+      try {
+        ctx = await this.actionContext(request, delivery);
+      } catch (error) {
+        if (definition.readOnly) throw error;
+        credentialsFailure = error;
+      }
       const run = async (): Promise<StoredOutcome> => {
-        // Read only to run the action: a replay of a stored result does not need the credentials, and
-        // must not be answered with their failure after the success it stored.
-        let ctx: ActionContext;
-        try {
-          ctx = await this.actionContext(request, delivery);
-        } catch (error) {
-          throw new NotRun(error);
-        }
+        if (ctx === undefined) throw new NotRun(credentialsFailure);
         const started = this.deps.now();
         const result = hedgedForRedelivery(
           definition,

@@ -42,6 +42,7 @@ import {
   BUCKET,
   BUS,
   buildHandler,
+  credentials,
   ENV,
   fakeIdempotencyTable,
   publishedDetails,
@@ -800,6 +801,28 @@ describe('Family handler: requests that fail for good', () => {
     expect(context.getRemainingTimeInMillis()).toBeGreaterThan(0);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-slow-secret' }] });
     expect(request).not.toHaveBeenCalled();
+  });
+
+  it('lets a duplicate run while another delivery still reads its credentials, the action running once', async () => {
+    // Prepare: one container's secret read is slow; a duplicate arrives at a container that has it
+    let release: () => void = () => undefined;
+    const slow = buildHandler('connections', {
+      credentials: () => new Promise((resolve) => (release = () => resolve(credentials()))),
+    });
+    const reading = slow.handler(closeConnection('req-slow-read'), lambdaContext());
+
+    // Act: the request's record is not held while the secret is read
+    const duplicate = (await buildHandler('connections').handler(
+      closeConnection('req-slow-read'),
+      lambdaContext(),
+    )) as ResultDetail;
+    release();
+    const first = (await reading) as ResultDetail;
+
+    // Assess: the duplicate ran it; the slow one replays its result
+    expect(duplicate).toMatchObject({ status: 'success' });
+    expect(first).toMatchObject({ status: 'success', startedAt: duplicate.startedAt });
+    expect(request).toHaveBeenCalledTimes(1);
   });
 
   it('stores nothing for a mutating request whose credentials cannot be read, so it runs once they can', async () => {
@@ -2457,7 +2480,7 @@ describe('Family handler: idempotent mutating actions', () => {
         expect.objectContaining({
           message: 'The action ran but its idempotency record could not be completed',
           extra: expect.objectContaining({
-            reason: 'the table did not confirm it before the invocation deadline',
+            reason: 'the table did not confirm the completed record before the invocation deadline',
           }),
         }),
       ]);
