@@ -1,4 +1,9 @@
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, it as baseIt, beforeAll, describe, expect } from 'vitest';
@@ -92,6 +97,13 @@ class HookedSource implements AlertSource {
   intelDocName(id: string, deadline: number) {
     return this.inner.intelDocName(id, deadline);
   }
+}
+
+/** Writes the poller's state item as a hand edit, a restore or another version would leave it. */
+async function putStateItem(world: World, attributes: Record<string, AttributeValue>): Promise<void> {
+  await dynamo.send(
+    new PutItemCommand({ TableName: world.table, Item: { id: { S: 'poller#default' }, ...attributes } }),
+  );
 }
 
 function env(world: World, overrides: Record<string, string> = {}) {
@@ -292,17 +304,11 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
   }) => {
     const { emulator } = world;
     // Prepare
-    await dynamo.send(
-      new PutItemCommand({
-        TableName: world.table,
-        Item: {
-          id: { S: 'poller#default' },
-          version: { N: '3' },
-          floor: { N: String(Date.UTC(2024, 0, 1)) },
-          recent: { S: '[[1,' },
-        },
-      }),
-    );
+    await putStateItem(world, {
+      version: { N: '3' },
+      floor: { N: String(Date.UTC(2024, 0, 1)) },
+      recent: { S: '[[1,' },
+    });
     emulator.clearRequests();
     // Act
     const failure = await poller(world)({}, lambdaContext()).then(
@@ -457,17 +463,7 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     async ([, leaseUntil], { world }) => {
       const { emulator } = world;
       // Prepare: a state item edited by hand
-      await dynamo.send(
-        new PutItemCommand({
-          TableName: world.table,
-          Item: {
-            id: { S: 'poller#default' },
-            version: { N: '1' },
-            leaseOwner: { S: 'someone' },
-            leaseUntil,
-          },
-        }),
-      );
+      await putStateItem(world, { version: { N: '1' }, leaseOwner: { S: 'someone' }, leaseUntil });
       emulator.state.alerts.addBacklog(5, 60_000);
       const publisher = new RecordingPublisher(world);
       // Act
@@ -490,17 +486,7 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     async ([, floor, said], { world }) => {
       const { emulator } = world;
       // Prepare
-      await dynamo.send(
-        new PutItemCommand({
-          TableName: world.table,
-          Item: {
-            id: { S: 'poller#default' },
-            version: { N: '2' },
-            floor: { N: String(floor) },
-            recent: { S: '[]' },
-          },
-        }),
-      );
+      await putStateItem(world, { version: { N: '2' }, floor: { N: String(floor) }, recent: { S: '[]' } });
       emulator.clearRequests();
       // Act
       const failure = await poller(world)({}, lambdaContext()).then(
@@ -518,17 +504,11 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     world,
   }) => {
     // Prepare: the floor follows Tanium's alert times, here ten minutes ahead of the function's clock
-    await dynamo.send(
-      new PutItemCommand({
-        TableName: world.table,
-        Item: {
-          id: { S: 'poller#default' },
-          version: { N: '2' },
-          floor: { N: String(Date.now() + 10 * 60_000) },
-          recent: { S: '[]' },
-        },
-      }),
-    );
+    await putStateItem(world, {
+      version: { N: '2' },
+      floor: { N: String(Date.now() + 10 * 60_000) },
+      recent: { S: '[]' },
+    });
     // Act
     const report = await poller(world)({}, lambdaContext());
     // Assess

@@ -24,6 +24,20 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/**
+ * A poller handler on fakes (alerts, store, publisher as given), its first run reading the last hour, at
+ * T0 unless told otherwise, its reports recorded in `recorded`.
+ */
+function fakeHandler(options: Partial<PollerHandlerOptions>, recorded: RunReport[] = []) {
+  return createPollerHandler({
+    env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+    logger: silentLogger,
+    metrics: { record: (report) => recorded.push(report) },
+    now: () => T0,
+    ...options,
+  });
+}
+
 /** PutEvents taking every entry, as the bus does when it works. */
 function acceptAll(input: { Entries?: PutEventsRequestEntry[] }) {
   return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, i) => ({ EventId: `e-${i}` })) };
@@ -67,15 +81,7 @@ async function runWithStoreCallHanging(call: 'acquire' | 'save' | 'release') {
   });
   const publisher = new CapturePublisher();
   const recorded: RunReport[] = [];
-  const handler = createPollerHandler({
-    env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
-    source: tanium,
-    store,
-    publisher,
-    logger: silentLogger,
-    metrics: { record: (report) => recorded.push(report) },
-    now: () => T0,
-  });
+  const handler = fakeHandler({ source: tanium, store, publisher }, recorded);
   const run = watch(handler({}, lambdaContext({ remainingMs: 20_000 })));
   await vi.advanceTimersByTimeAsync(19_000 - 1);
   const settledEarly = run.state.settled;
@@ -173,16 +179,7 @@ describe('Alert poller handler: the lease', () => {
     tanium.addSteady(30, 1000, T0 - 60_000);
     const publisher = new CapturePublisher();
     const store = new MemoryStateStore();
-    const handler = () =>
-      createPollerHandler({
-        env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
-        source: tanium,
-        store,
-        publisher,
-        logger: silentLogger,
-        metrics: { record() {} },
-        now: () => T0,
-      });
+    const handler = () => fakeHandler({ source: tanium, store, publisher });
     const context = lambdaContext({ awsRequestId: 'scheduled-1', remainingMs: 60_000 });
 
     // Act: two containers, one event
@@ -203,13 +200,12 @@ describe('Alert poller handler: the lease', () => {
       leases.push(leaseUntil - now);
       return acquire(owner, leaseUntil, now);
     };
-    const handler = createPollerHandler({
-      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+    // The real clock: the lease is measured against it.
+    const handler = fakeHandler({
       source: new FakeAlerts(),
       store,
       publisher: new CapturePublisher(),
-      logger: silentLogger,
-      metrics: { record() {} },
+      now: () => Date.now(),
     });
 
     // Act
@@ -232,15 +228,7 @@ describe('Alert poller handler: the lease', () => {
       if (call === 2) store.leaseOwner = 'someone-else';
     };
     const recorded: RunReport[] = [];
-    const handler = createPollerHandler({
-      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
-      source: tanium,
-      store,
-      publisher,
-      logger: silentLogger,
-      metrics: { record: (report) => recorded.push(report) },
-      now: () => T0,
-    });
+    const handler = fakeHandler({ source: tanium, store, publisher }, recorded);
 
     // Act
     const error = await taniumFailure(handler({}, lambdaContext({ remainingMs: 60_000 })));
