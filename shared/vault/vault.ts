@@ -561,8 +561,7 @@ export class Vault {
     let found = false;
     await bestEffort(async (abortSignal) => {
       const metadata = await this.metadataOf(key, abortSignal);
-      const stored = metadata?.[METADATA_KEYS.sha256];
-      found = metadata !== undefined && (stored === undefined || stored === sha256);
+      found = metadata !== undefined && holdsSameBytes(metadata, sha256);
     }, ms);
     return found;
   }
@@ -591,12 +590,17 @@ export class Vault {
  * the wrong evidence. An object whose metadata has no SHA-256 cannot be told apart and counts as the same.
  */
 function sameBytes(key: string, found: Record<string, string>, sha256: string | undefined): void {
-  const stored = found[METADATA_KEYS.sha256];
-  if (stored === undefined || sha256 === undefined || stored === sha256) return;
+  if (holdsSameBytes(found, sha256)) return;
   throw new VaultError(
-    `${VAULT_ADD_ERROR_PREFIX}Another file with the same SHA-1 is already stored at ${key} (SHA-256 ${stored}; this file's is ${sha256}): the file was not stored`,
+    `${VAULT_ADD_ERROR_PREFIX}Another file with the same SHA-1 is already stored at ${key} (SHA-256 ${found[METADATA_KEYS.sha256]}; this file's is ${sha256}): the file was not stored`,
     { retryable: false },
   );
+}
+
+/** Whether an object with metadata `found` holds the file whose SHA-256 is `sha256`, as far as it says. */
+function holdsSameBytes(found: Record<string, string>, sha256: string | undefined): boolean {
+  const stored = found[METADATA_KEYS.sha256];
+  return stored === undefined || sha256 === undefined || stored === sha256;
 }
 
 /** Hashes a file on its way and enforces its size cap (GET_FILE_MAX_BYTES by default). */
