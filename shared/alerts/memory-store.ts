@@ -11,21 +11,31 @@ export class MemoryStateStore implements StateStore {
   leaseOwner: string | undefined;
   leaseUntil = 0;
   saves = 0;
+  unsavedSince: number | undefined;
 
-  async acquire(owner: string, leaseUntil: number, now: number): Promise<LeasedState | undefined> {
+  async acquire(
+    owner: string,
+    leaseUntil: number,
+    now: number,
+    _signal?: AbortSignal,
+    startedAt = now,
+  ): Promise<LeasedState | undefined> {
     if (this.leaseOwner !== undefined && this.leaseOwner !== owner && this.leaseUntil >= now)
       return undefined;
     this.leaseOwner = owner;
     this.leaseUntil = leaseUntil;
+    this.unsavedSince ??= startedAt;
     return {
       checkpoint: this.checkpoint ? structuredClone(this.checkpoint) : undefined,
       version: this.version,
+      unsavedSince: this.unsavedSince,
     };
   }
 
   async save(owner: string, version: number, checkpoint: Checkpoint): Promise<number> {
     if (this.leaseOwner !== owner || this.version !== version) throw new LeaseLostError();
     this.checkpoint = structuredClone(checkpoint);
+    this.unsavedSince = undefined;
     this.version = version + 1;
     this.saves++;
     return this.version;

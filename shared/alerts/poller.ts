@@ -33,7 +33,9 @@
  * The first run sets F to now − the first-run window; with a window of 0, to W below the newest alert
  * (its ids in R), but never lower than now − W − 1 h, even on an empty list: an alert older than that
  * existed at the first run, whenever it appears or starts matching the filters (the hour is what a
- * Tanium clock behind this function's may lag by without losing the first new alerts).
+ * Tanium clock behind this function's may lag by without losing the first new alerts). "now" is when the
+ * first run that took the lease started: a first run after failed ones (the item's `unsavedSince`) reads
+ * back from there, with a window of 0 down to that time − W − 1 h, publishing what it finds.
  * Near the top of the list F trails the newest published createdAt by the overlap window W (bounded to
  * about one page of alerts, so the steady state stays one request), so an alert that becomes visible a
  * little late (commit delay), or shares the cursor's millisecond, is still found and published once. Deep in a backlog F follows the cursor itself: anything older than (newest alert
@@ -196,12 +198,13 @@ class PollerRun {
   async run(): Promise<RunReport> {
     const { store, owner, logger } = this.deps;
     const started = this.clock();
+    const startedAt = this.now();
     this.reader.readUntil = started + Math.floor(Math.max(0, this.deps.stopAt - started) * READ_SHARE);
     let leased: Awaited<ReturnType<StateStore['acquire']>>;
     try {
       const { storeSignal } = this.deps;
       leased = await unlessAborted(
-        store.acquire(owner, this.deps.leaseUntil, this.clock(), storeSignal),
+        store.acquire(owner, this.deps.leaseUntil, this.clock(), storeSignal, startedAt),
         storeSignal,
       );
     } catch (error) {
@@ -224,7 +227,8 @@ class PollerRun {
       // dated alerts start: -Infinity keeps the whole window W open below what is published.
       if (head.alerts.length > 0)
         this.cursor.headTop = Number.isNaN(first(head)) ? Number.NEGATIVE_INFINITY : first(head);
-      if (!leased.checkpoint && (await this.firstRun(head))) return this.finish();
+      if (!leased.checkpoint && (await this.firstRun(head, leased.unsavedSince, startedAt)))
+        return this.finish();
       let start: Page | undefined = head;
       if (classify(head, this.cursor.floor) !== 'found') {
         this.searched = true;
@@ -334,15 +338,35 @@ class PollerRun {
     return Math.max(0, this.now() - oldest);
   }
 
-  /** Sets the initial floor; returns true when the run is over (nothing to publish). */
-  private async firstRun(head: Page): Promise<boolean> {
+  /**
+   * Sets the initial floor; returns true when the run is over (nothing to publish). `unsavedSince` is
+   * when the first run that took the lease started: before this one when the runs between failed.
+   */
+  private async firstRun(head: Page, unsavedSince: number, startedAt: number): Promise<boolean> {
     const { firstRunHours, overlapWindowMs } = this.settings;
-    if (firstRunHours > 0) {
-      this.cursor.floor = this.now() - firstRunHours * HOUR_MS;
-      this.deps.logger.info('First run: publishing the alerts of the last hours', {
-        hours: firstRunHours,
-        floor: new Date(this.cursor.floor).toISOString(),
-      });
+    const since = Math.min(unsavedSince, startedAt);
+    const failedBefore = since < startedAt;
+    if (firstRunHours > 0 || failedBefore) {
+      // The window is counted from the first run that tried: failed runs lose none of its alerts. With
+      // a window of 0, everything created since then is new, with the hour a lagging Tanium clock may
+      // need: which existing alerts the failed runs would have seen, nothing tells.
+      this.cursor.floor =
+        firstRunHours > 0
+          ? since - firstRunHours * HOUR_MS
+          : since - FIRST_RUN_CLOCK_ALLOWANCE_MS - overlapWindowMs;
+      const floor = new Date(this.cursor.floor).toISOString();
+      if (failedBefore) {
+        this.deps.logger.info('First run after failed ones: publishing the alerts since the first of them', {
+          hours: firstRunHours,
+          firstTriedAt: new Date(since).toISOString(),
+          floor,
+        });
+      } else {
+        this.deps.logger.info('First run: publishing the alerts of the last hours', {
+          hours: firstRunHours,
+          floor,
+        });
+      }
       // The head page was read before the floor existed.
       this.pending.clear();
       for (const page of this.context.pages) this.reader.addCandidates(page);

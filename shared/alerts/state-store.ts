@@ -39,6 +39,7 @@ const stateItemSchema = z.object({
   groupCursor: z.optional(z.string()),
   /** JSON of AlertId[], like `recent`. */
   undated: z.optional(z.string()),
+  unsavedSince: z.optional(epochMs),
 });
 
 /** An attribute held as JSON text, and the shape it must have in words (for the error). */
@@ -89,8 +90,13 @@ function floorProblem(floor: number, now: number): string | undefined {
   return undefined;
 }
 
-function toLeased(id: string, attributes: Record<string, unknown> | undefined, now: number): LeasedState {
-  if (attributes === undefined) return { checkpoint: undefined, version: 0 };
+function toLeased(
+  id: string,
+  attributes: Record<string, unknown> | undefined,
+  now: number,
+  startedAt: number,
+): LeasedState {
+  if (attributes === undefined) return { checkpoint: undefined, version: 0, unsavedSince: startedAt };
   const parsed = stateItemSchema.safeParse(attributes);
   if (!parsed.success) {
     const { issues } = parsed.error;
@@ -100,7 +106,19 @@ function toLeased(id: string, attributes: Record<string, unknown> | undefined, n
   }
   const item = parsed.data;
   const version = item.version ?? 0;
-  if (item.floor === undefined) return { checkpoint: undefined, version };
+  // Written by every lease since the last save, so absent only from an item written by hand.
+  const unsavedSince = item.unsavedSince ?? startedAt;
+  if (item.floor === undefined) {
+    // A first run reads from here: before 2010 it would publish every alert Tanium holds.
+    if (unsavedSince < EARLIEST_FLOOR_MS) {
+      throw unreadable(
+        id,
+        ['unsavedSince'],
+        `attribute 'unsavedSince' is ${unsavedSince} (${new Date(unsavedSince).toISOString()}), before 2010: it must be epoch milliseconds`,
+      );
+    }
+    return { checkpoint: undefined, version, unsavedSince };
+  }
   const problem = floorProblem(item.floor, now);
   if (problem !== undefined) throw unreadable(id, ['floor'], problem);
   const checkpoint: Checkpoint = {
@@ -115,7 +133,7 @@ function toLeased(id: string, attributes: Record<string, unknown> | undefined, n
     checkpoint.group = parseAttribute(id, GROUP_CURSOR, item.groupCursor);
   }
   if (item.undated !== undefined) checkpoint.undated = parseAttribute(id, UNDATED, item.undated);
-  return { checkpoint, version };
+  return { checkpoint, version, unsavedSince };
 }
 
 function parseAttribute<T>(id: string, { name, schema, shape }: JsonAttribute<T>, text: string): T {
@@ -197,6 +215,7 @@ export class DynamoStateStore implements StateStore {
     leaseUntil: number,
     now: number,
     signal?: AbortSignal,
+    startedAt = now,
   ): Promise<LeasedState | undefined> {
     try {
       const result = await this.send(
@@ -204,7 +223,7 @@ export class DynamoStateStore implements StateStore {
           TableName: this.table,
           Key: { id: this.key },
           UpdateExpression:
-            'SET leaseOwner = :owner, leaseUntil = :until, #version = if_not_exists(#version, :zero)',
+            'SET leaseOwner = :owner, leaseUntil = :until, #version = if_not_exists(#version, :zero), unsavedSince = if_not_exists(unsavedSince, :startedAt)',
           // The owner's own lease too: the SDK sends the update again when its answer was lost, and the
           // resend would otherwise find the lease its first landing took. Owners are unique per run. And
           // a lease no run sets (beyond the longest one, or not a number: written by hand) is taken over:
@@ -219,12 +238,13 @@ export class DynamoStateStore implements StateStore {
             ':zero': 0,
             ':latest': now + MAX_LEASE_AHEAD_MS,
             ':number': 'N',
+            ':startedAt': startedAt,
           },
           ReturnValues: 'ALL_NEW',
         }),
         signal,
       );
-      return toLeased(this.key, result.Attributes, now);
+      return toLeased(this.key, result.Attributes, now, startedAt);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw awsCallError(`Unable to lease the poller state ${this.where}`, error);
@@ -250,7 +270,8 @@ export class DynamoStateStore implements StateStore {
       'updatedAt = :updatedAt',
       'saveId = :saveId',
     ];
-    const removes: string[] = [];
+    // The next lease marks its own run as the earliest unsaved one.
+    const removes = ['unsavedSince'];
     const optional = {
       olderCount: checkpoint.olderCount,
       olderBounds: checkpoint.olderBounds,

@@ -67,6 +67,12 @@ export interface LeasedState {
   /** Undefined on the very first run. */
   checkpoint: Checkpoint | undefined;
   version: number;
+  /**
+   * When the earliest run since the state was last saved took the lease (this run's own clock reading
+   * when it is that run). Before the first save, when the poller first tried to run: a first run after
+   * failed ones reads from then, so the alerts created while they failed are not lost.
+   */
+  unsavedSince: number;
 }
 
 /**
@@ -76,13 +82,15 @@ export interface LeasedState {
 export interface StateStore {
   /**
    * The state, or undefined while another run's lease is live. `owner` names one run, never reused (two
-   * deliveries of one scheduled invocation may run at once under its request id).
+   * deliveries of one scheduled invocation may run at once under its request id). `startedAt`, in the
+   * alerts' time (`now` by default), becomes `unsavedSince` unless an earlier unsaved run set it.
    */
   acquire(
     owner: string,
     leaseUntil: number,
     now: number,
     signal?: AbortSignal,
+    startedAt?: number,
   ): Promise<LeasedState | undefined>;
   /** Saves and returns the new version; throws LeaseLostError when another run took over. */
   save(owner: string, version: number, checkpoint: Checkpoint, signal?: AbortSignal): Promise<number>;

@@ -45,10 +45,10 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     const whileHeld = await store.acquire('run-b', NOW + 60_000, NOW + 1_000);
     const afterExpiry = await store.acquire('run-b', NOW + 200_000, NOW + 61_000);
 
-    // Assess
-    expect(first).toEqual({ checkpoint: undefined, version: 0 });
+    // Assess: nothing was saved, so the second run learns when the first one started
+    expect(first).toEqual({ checkpoint: undefined, version: 0, unsavedSince: NOW });
     expect(whileHeld).toBeUndefined();
-    expect(afterExpiry).toEqual({ checkpoint: undefined, version: 0 });
+    expect(afterExpiry).toEqual({ checkpoint: undefined, version: 0, unsavedSince: NOW });
   });
 
   it('takes the lease when the SDK sends the request again after losing its answer', async () => {
@@ -62,7 +62,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
 
     // Assess: sent twice, held once; another run, even of the same request id, is kept out
     expect(sent()).toBe(2);
-    expect(leased).toEqual({ checkpoint: undefined, version: 0 });
+    expect(leased).toEqual({ checkpoint: undefined, version: 0, unsavedSince: NOW });
     expect(other).toBeUndefined();
     client.destroy();
   });
@@ -85,6 +85,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(await store.acquire('run-b', NOW + 60_000, NOW + 1_000)).toEqual({
       checkpoint: checkpoint(NOW - 4_000),
       version: 2,
+      unsavedSince: NOW + 1_000,
     });
     client.destroy();
   });
@@ -101,7 +102,7 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     await expect(late).rejects.toBeInstanceOf(LeaseLostError);
     expect(await store.save('run-b', 0, checkpoint(NOW - 1_000))).toBe(1);
     const next = await store.acquire('run-c', NOW + 400_000, NOW + 300_000);
-    expect(next).toEqual({ checkpoint: checkpoint(NOW - 1_000), version: 1 });
+    expect(next).toEqual({ checkpoint: checkpoint(NOW - 1_000), version: 1, unsavedSince: NOW + 300_000 });
   });
 
   it('refuses a save from a stale version of the same owner', async () => {
@@ -152,7 +153,24 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
 
     // Assess
     expect(afterOtherRelease).toBeUndefined();
-    expect(afterOwnRelease).toEqual({ checkpoint: undefined, version: 0 });
+    expect(afterOwnRelease).toEqual({ checkpoint: undefined, version: 0, unsavedSince: NOW });
+  });
+
+  it('keeps when the earliest run since the last save started, in the time it was given, until a save', async () => {
+    // Prepare: the alerts' time (startedAt) differs from the lease's clock, as in the poller's tests
+    const startedAt = NOW - 86_400_000;
+    await store.acquire('run-a', NOW + 60_000, NOW, undefined, startedAt);
+    await store.release('run-a');
+
+    // Act
+    const second = await store.acquire('run-b', NOW + 60_000, NOW + 1_000, undefined, startedAt + 1_000);
+    await store.save('run-b', 0, checkpoint(NOW - 5_000));
+    await store.release('run-b');
+    const afterSave = await store.acquire('run-c', NOW + 60_000, NOW + 2_000, undefined, startedAt + 2_000);
+
+    // Assess
+    expect(second?.unsavedSince).toBe(startedAt);
+    expect(afterSave?.unsavedSince).toBe(startedAt + 2_000);
   });
 
   it('names the table and the poller when the table is missing, as a configuration to fix', async () => {

@@ -64,7 +64,7 @@ function watch<T>(promise: Promise<T>) {
 /**
  * Runs the poller handler 20 s before its invocation's end (a reserve of 10 s: state calls stop at 19 s)
  * with the state store's `call` never answering, on a faked clock, up to that limit. `settledEarly`:
- * whether the run had ended 1 ms before it; `hungWith`: the last argument the hanging call was given.
+ * whether the run had ended 1 ms before it; `hungWith`: the signal the hanging call was given.
  */
 async function runWithStoreCallHanging(call: 'acquire' | 'save' | 'release') {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
@@ -75,7 +75,7 @@ async function runWithStoreCallHanging(call: 'acquire' | 'save' | 'release') {
   let hungWith: unknown;
   Object.assign(store, {
     [call]: (...args: unknown[]) => {
-      hungWith = args.at(-1);
+      hungWith = args.find((arg) => arg instanceof AbortSignal);
       return new Promise(() => undefined);
     },
   });

@@ -163,6 +163,55 @@ describe('Alert poller: first run', () => {
     expect(publisher.ids).toEqual([added.id]);
   });
 
+  it.for([
+    // window 0: everything created since the first try, and the hour a lagging Tanium clock may need
+    { hours: 0, from: T0 - 3_600_000 - 60_000 },
+    // a window of N hours counts from the first try, however long the failures lasted
+    { hours: 2, from: T0 - 2 * 3_600_000 },
+  ])(
+    'loses none of the alerts created while the first runs failed (window $hours)',
+    async ({ hours, from }) => {
+      // Prepare: alerts every 10 minutes for a day; the first runs (from T0 for 5 hours) all fail
+      const settingsUsed = { firstRunHours: hours, overlapWindowMs: 60_000 };
+      const all = tanium.addSteady(24 * 6 + 1, 600_000, T0 + 12 * 3_600_000);
+      const failedRuns: RunReport[] = [];
+      for (let hour = 0; hour < 5; hour++) {
+        now = T0 + hour * 3_600_000;
+        tanium.failing.add(tanium.requests + 1);
+        failedRuns.push(await poll(settingsUsed));
+      }
+
+      // Act: Tanium answers again at T0 + 12 h
+      now = T0 + 12 * 3_600_000;
+      await pollUntilCaughtUp(settingsUsed);
+
+      // Assess: every alert from the first try's window on, each once, and none older
+      expect(failedRuns.map((r) => r.status)).toEqual(Array(5).fill('failed'));
+      expect(store.saves).toBeGreaterThan(0);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(sorted(publisher.ids)).toEqual(ids(all.filter((a) => a.createdMs >= from)));
+    },
+  );
+
+  it('counts a first run that failed only once it took the lease: a skipped one does not move the window', async () => {
+    // Prepare: another run holds the lease at T0, so that run is skipped, not failed
+    tanium.addSteady(6, 600_000, T0 + 3_600_000);
+    store.leaseOwner = 'other';
+    store.leaseUntil = Number.MAX_SAFE_INTEGER;
+    const skipped = await poll({ firstRunHours: 0 });
+    store.leaseOwner = undefined;
+    store.leaseUntil = 0;
+
+    // Act: the next run, an hour later, is the first to take the lease
+    now = T0 + 3_600_000;
+    const first = await poll({ firstRunHours: 0 });
+
+    // Assess: it publishes none of what exists, as a first run with window 0 does
+    expect(skipped.status).toBe('skipped');
+    expect(first.published).toBe(0);
+    expect(publisher.ids).toEqual([]);
+  });
+
   it.each([
     { window: '0 h', hours: 0, seen: 'no alert' },
     { window: '0 h', hours: 0, seen: 'week-old alerts only' },

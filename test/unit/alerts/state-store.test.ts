@@ -41,6 +41,16 @@ describe('Poller state in DynamoDB: a damaged item', () => {
       { floor: 'abc', recent: '[]' },
       "has an unreadable 'floor' attribute (attribute 'floor' must be a number)",
     ],
+    [
+      'a first run start in seconds, from which a first run would publish every alert Tanium holds',
+      { unsavedSince: NOW / 1000 },
+      "has an unreadable 'unsavedSince' attribute (attribute 'unsavedSince' is 1700000000 (1970-01-20T16:13:20.000Z), before 2010: it must be epoch milliseconds)",
+    ],
+    [
+      'a first run start that is not a number',
+      { unsavedSince: 'yesterday' },
+      "has an unreadable 'unsavedSince' attribute (attribute 'unsavedSince' must be a number)",
+    ],
   ])('refuses %s, naming the item, what is wrong and what to do', async (_case, item, expected) => {
     // Prepare
     const store = storeHolding(item);
