@@ -46,6 +46,8 @@ export class CursorState {
   coveredTop = Number.NEGATIVE_INFINITY;
   /** createdAt of the newest alert at the head read. */
   headTop: number | undefined;
+  /** Whether this run moved the floor past alerts stamped ahead, there being more than `recent` holds. */
+  aheadDropped = false;
   /** Published alerts without a readable createdAt (Checkpoint.undated), oldest first, and their keys. */
   private undatedDone: AlertId[] = [];
   readonly undatedDoneKeys = new Set<string>();
@@ -103,12 +105,14 @@ export class CursorState {
    */
   raiseFloor(floor: number, newest: number): void {
     const before = this.floor;
-    // Never past the real time minus W: one alert stamped ahead (a Tanium clock stepped back, a wrong
-    // createdAt) would otherwise put every alert of the next hours below the floor, skipped unseen. The
-    // ids above the cap stay in `recent`, so nothing is published twice.
-    const capped = Math.min(floor, this.run.now() - this.run.settings.overlapWindowMs);
+    // Never past the real time minus W, nor past it at all by forgetting ids: alerts stamped ahead (a
+    // Tanium clock stepped back, a wrong createdAt) would otherwise put every alert of the next hours
+    // below the floor, skipped unseen. The ids above it stay in `recent`, and a done group stays, so
+    // nothing is published twice.
+    const present = this.run.now();
+    const capped = Math.min(floor, present - this.run.settings.overlapWindowMs);
     if (capped > this.floor) this.floor = capped;
-    if (this.group && this.group.at < newest) {
+    if (this.group && this.group.at < newest && this.group.at <= present) {
       // The whole group is done and holds more than a page: like R's own, it leaves no ids behind.
       this.floor = Math.max(this.floor, this.group.at + 1);
       // Members without a position were read only in pages off the walk: the cursor already had them.
@@ -117,10 +121,19 @@ export class CursorState {
       this.group = undefined;
       this.tracker = undefined;
     }
-    const limit = Math.min(this.run.settings.maxRecentIds, this.run.paging.windowIds);
+    const { maxRecentIds, maxRequestsPerRun } = this.run.settings;
+    const { windowIds } = this.run.paging;
+    const limit = Math.min(maxRecentIds, windowIds);
+    // Ahead of the clock, ids are kept past the page's worth, costing requests rather than alerts, as
+    // long as half a run's requests can read past them (or the setting allows); beyond that the floor
+    // passes them, losing the alerts stamped below them: a run that could not read past would never
+    // reach the newest ones.
+    const aheadLimit = Math.min(maxRecentIds, windowIds * Math.max(1, Math.floor(maxRequestsPerRun / 2)));
     let size = this.recentKeys.size;
     for (const ts of [...this.recent.keys()].sort((a, b) => a - b)) {
       if (ts >= this.floor && (size <= limit || ts >= newest)) break;
+      if (ts > present && size <= aheadLimit) break;
+      if (ts > present) this.aheadDropped = true;
       if (ts >= this.floor) this.floor = ts + 1;
       for (const id of this.recent.get(ts) ?? []) this.recentKeys.delete(String(id));
       this.recent.delete(ts);

@@ -302,6 +302,12 @@ class PollerRun {
         { count: this.reader.futureKeys.size, newest: new Date(this.reader.newestSeen).toISOString() },
       );
     }
+    if (this.cursor.aheadDropped) {
+      this.deps.logger.warn(
+        "More alerts stamped ahead of this function's clock than a run can read past: the floor passed some of them, so alerts created until the clock reaches them are skipped",
+        { floor: report.floor },
+      );
+    }
     await this.releaseLease();
     return report;
   }

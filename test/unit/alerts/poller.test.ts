@@ -559,8 +559,10 @@ describe('Alert poller: ties, order and arrivals', () => {
     const expected = tanium.addSteady(2000, 1000, T0);
     let clock = T0;
     tanium.beforeRequest = () => {
-      // 0 to 30 new alerts before every request, sometimes several in one millisecond
+      // 0 to 30 new alerts before every request, sometimes several in one millisecond, a second apart:
+      // this function's clock moves with Tanium's (alerts far ahead of it are kept in `recent`)
       clock += 1000;
+      now = clock;
       const count = (tanium.requests * 37) % 31;
       for (let i = 0; i < count; i++) expected.push(tanium.add(clock + (i % 3)));
     };
@@ -1515,6 +1517,67 @@ describe('Alert poller: clock and lag', () => {
     expect(publisher.ids.filter((id) => id === future.id)).toHaveLength(1);
     expect(sorted(publisher.ids.filter((id) => id > future.id))).toEqual(ids(later));
     expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
+  it.for([
+    { case: 'more than a page of alerts an hour ahead', aheadMs: 3_600_000, spread: 100, requests: 100 },
+    {
+      case: 'more than a page of alerts three days ahead',
+      aheadMs: 3 * 86_400_000,
+      spread: 100,
+      requests: 100,
+    },
+    // Read over several runs, so the walk keeps a group cursor until the newer ones are done
+    {
+      case: 'a millisecond of more alerts than a run reads, then newer ones',
+      aheadMs: 3_600_000,
+      spread: 0,
+      requests: 4,
+    },
+  ])(
+    'does not let $case hide the alerts created after them, nor damage the state',
+    async ({ aheadMs, spread, requests }) => {
+      // Prepare: caught up, then alerts from the future: a Tanium clock that ran ahead and was corrected
+      const limits = { pageSize: 50, maxRequestsPerRun: requests };
+      tanium.addSteady(30, 1000, T0);
+      await pollUntilCaughtUp(limits);
+      const ahead = Array.from({ length: 250 }, (_, i) => tanium.add(T0 + aheadMs + i * spread));
+      if (spread === 0) ahead.push(...tanium.addSteady(5, 100, T0 + aheadMs + 1000));
+      now = T0 + 1000;
+      await pollUntilCaughtUp(limits);
+      // Act: one real alert a minute for ten minutes
+      const later: FakeAlert[] = [];
+      const reports: RunReport[] = [];
+      for (let minute = 1; minute <= 10; minute++) {
+        now = T0 + minute * 60_000;
+        later.push(tanium.add(now - 1000));
+        reports.push(...(await pollUntilCaughtUp(limits)));
+      }
+      // Assess: every alert once; no run failed (a floor days ahead would make the state unreadable)
+      expect(reports.filter((r) => r.status === 'failed')).toEqual([]);
+      expect(store.checkpoint!.floor).toBeLessThanOrEqual(now);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(sorted(publisher.ids.filter((id) => id >= ahead[0]!.id))).toEqual(ids([...ahead, ...later]));
+    },
+  );
+
+  it('lets the floor pass alerts stamped ahead beyond what a run can read past, saying so', async () => {
+    // Prepare: caught up; then 400 alerts an hour ahead, more than half a run's requests read past
+    const limits = { pageSize: 50, maxRequestsPerRun: 10, maxRecentIds: 100 };
+    tanium.addSteady(30, 1000, T0);
+    await pollUntilCaughtUp(limits);
+    const ahead = Array.from({ length: 400 }, (_, i) => tanium.add(T0 + 3_600_000 + i * 100));
+    now = T0 + 1000;
+    // Act
+    const reports = await pollUntilCaughtUp(limits);
+    // Assess: each published once, and the floor passed some of them with a warning
+    expect(reports.every((r) => r.status !== 'failed')).toBe(true);
+    expect(sorted(publisher.ids.filter((id) => id >= ahead[0]!.id))).toEqual(ids(ahead));
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(store.checkpoint!.floor).toBeGreaterThan(now);
+    expect(silentLogger.warnings.some((w) => w.includes('More alerts stamped ahead of this function'))).toBe(
+      true,
+    );
   });
 
   it('reports no lag once caught up, even after publishing alerts hours old', async () => {
