@@ -14,7 +14,7 @@ import {
   parseRequest,
   usableId,
 } from './envelope.ts';
-import { requestKeys } from './logging.ts';
+import { type EventLogger, requestKeys } from './logging.ts';
 import {
   type DeliveryInfo,
   type Disposition,
@@ -175,7 +175,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         // Fails the whole invocation when no bus is configured: the messages stay queued, nothing is lost.
         const sink = runtime.sink();
         const redeliveries: Redelivery[] = [];
-        const turns = new RequestTurns();
+        const turns = new RequestTurns<Disposition>();
         const recordHandler = async (record: SQSRecord): Promise<void> => {
           // The batch's results share PutEvents calls: each record holds the sink until its own is queued.
           const release = sink.hold?.() ?? (() => {});
@@ -187,7 +187,11 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             // Only a mutating action keeps an idempotency record a later delivery would meet.
             const mutating = parsed.ok && findAction(parsed.request.action)?.readOnly === false;
             const disposition = await (mutating
-              ? turns.run(parsed.request.requestId, () => processor.process(parsed, info))
+              ? turns.run(parsed.request.requestId, ({ previous, later }) =>
+                  previous && previous.kind !== 'answered-elsewhere' && Date.now() >= deadline
+                    ? afterDeadline(previous, runtime.logger)
+                    : processor.process(parsed, { ...info, laterInBatch: later }),
+                )
               : processor.process(parsed, info));
             if (publishes(disposition)) {
               const lastAttempt = isLastAttempt(info);
@@ -307,6 +311,41 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         });
       }
     }
+  };
+}
+
+/**
+ * The turn of a later delivery of a request in an SQS batch, starting past the deadline: run, it would
+ * wait on the idempotency table again, at least a second each past the deadline, so that a batch of
+ * copies could outlast the invocation and lose every record's outcome. The earlier delivery answered
+ * the request, or goes back to the queue, as this one then does.
+ */
+function afterDeadline(previous: Disposition, logger: EventLogger): Disposition {
+  const { detail } = previous;
+  const keys = requestKeys(detail.requestId, detail.action);
+  if (previous.kind === 'final' || previous.kind === 'gave-up') {
+    logger.info(
+      'An earlier delivery of the request in this batch answered it; this one ends unrun past the deadline',
+      keys,
+    );
+    return { kind: 'answered-elsewhere', detail };
+  }
+  logger.warn(
+    'Past the deadline, this delivery goes back to the queue unrun, as the earlier one of the request did',
+    keys,
+  );
+  return {
+    kind: 'retry',
+    detail,
+    error: new TaniumError(
+      'transient',
+      'The invocation ran out of time before this delivery of the request could run',
+      {
+        retryable: true,
+      },
+    ),
+    recordMayRemain: previous.kind === 'retry' && previous.recordMayRemain,
+    heldElsewhere: previous.kind === 'held' || (previous.kind === 'retry' && previous.heldElsewhere),
   };
 }
 

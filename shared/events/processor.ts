@@ -28,8 +28,11 @@ import { failedResult, isServiceFailure, type ResultDetail, resultDetail } from 
  *   record stopped it, which expires with that delivery's invocation.
  * - `gave-up`: a transient failure on the last attempt; publish the failed result and fail the delivery
  *   so the message lands in the dead-letter queue.
- * - `answered-elsewhere`: an invalid request the bus also delivered to another family, whose function
- *   answers it (RejectedRequest.answeredBy); publish nothing, the delivery is done.
+ * - `answered-elsewhere`: another delivery answers the request; publish nothing, the delivery is done.
+ *   An invalid request the bus also delivered to another family, whose function answers it
+ *   (RejectedRequest.answeredBy), or a transient failure on the last attempt with a later delivery of
+ *   the request in the same SQS batch, which runs it again (a "gave up" beside its result would
+ *   contradict it).
  * - `held`: another delivery of the request holds its in-progress record, so it is running it and will
  *   publish its result; this one publishes nothing (a failed result beside that one would contradict
  *   it) and fails. Reached where an SQS `retry` cannot be: an SQS message on its last attempt (it lands
@@ -87,6 +90,8 @@ export interface DeliveryInfo {
   deadline: number;
   /** The Lambda context, for the idempotency record's in-progress expiry. */
   lambdaContext?: Context;
+  /** Whether another delivery of the request waits in this SQS batch to take its turn after this one. */
+  laterInBatch?: () => boolean;
 }
 
 /** What the processor needs from the container: built lazily, reused across requests. */
@@ -395,8 +400,16 @@ export class RequestProcessor {
       outcome,
     );
     const held = heldElsewhere && (!delivery.redelivered || lastAttempt);
-    // A held delivery is counted as a retry too: the request's result comes from another delivery.
-    const retrying = (transient && delivery.redelivered && !lastAttempt) || held;
+    // Not when its record may remain: the later delivery would find it and be held, leaving no result.
+    const handedOn =
+      transient &&
+      delivery.redelivered &&
+      lastAttempt &&
+      !held &&
+      !recordMayRemain &&
+      delivery.laterInBatch?.() === true;
+    // A held or handed-on delivery is counted as a retry too: the request's result comes from another.
+    const retrying = (transient && delivery.redelivered && !lastAttempt) || held || handedOn;
     this.deps.metrics.record({
       action: definition?.name ?? UNKNOWN_ACTION,
       status: result.status,
@@ -466,6 +479,16 @@ export class RequestProcessor {
         ...(recordMayRemain ? { recordMayRemain } : {}),
         ...(stored ? { stored } : {}),
       };
+    }
+    if (handedOn) {
+      this.deps.logger.warn(
+        'Transient failure on the last attempt; a later delivery of the request in this batch runs it again',
+        {
+          ...log,
+          resultMessage: result.message,
+        },
+      );
+      return { kind: 'answered-elsewhere', detail };
     }
     if (lastAttempt) {
       this.deps.logger.error(

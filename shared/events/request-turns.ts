@@ -5,17 +5,25 @@
  * to the queue for its whole visibility timeout (the record's expiry is unknown to it); run after, it
  * replays the stored result at once. Deliveries of different requests still run concurrently.
  */
-export class RequestTurns {
-  private readonly last = new Map<string, Promise<unknown>>();
+export class RequestTurns<T> {
+  private readonly requests = new Map<string, { last: Promise<T | undefined>; count: number }>();
 
-  run<T>(requestId: string, work: () => Promise<T>): Promise<T> {
-    const before = this.last.get(requestId);
-    const turn = before ? before.then(work) : work();
+  /**
+   * `work` learns what the request's previous delivery in the batch ended with (undefined for the first,
+   * or when it threw), and whether a later one waits: every delivery of the batch takes its turn as its
+   * record handler starts, before any turn ends.
+   */
+  run(
+    requestId: string,
+    work: (turn: { previous: T | undefined; later: () => boolean }) => T | Promise<T>,
+  ): Promise<T> {
+    const entry = this.requests.get(requestId) ?? { last: Promise.resolve(undefined), count: 0 };
+    const index = entry.count++;
+    const later = () => entry.count > index + 1;
+    const turn = entry.last.then((previous) => work({ previous, later }));
     // Whatever the earlier delivery ended with, the next one still runs.
-    this.last.set(
-      requestId,
-      turn.catch(() => undefined),
-    );
+    entry.last = turn.catch(() => undefined);
+    this.requests.set(requestId, entry);
     return turn;
   }
 }

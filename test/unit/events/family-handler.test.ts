@@ -2148,6 +2148,124 @@ describe('Family handler: idempotent mutating actions', () => {
     ]);
   });
 
+  it.for([
+    { case: 'a resend (another message)', ids: ['msg-first', 'msg-again'], failures: [] as string[] },
+    { case: 'an SQS duplicate (the same message)', ids: ['msg-dup', 'msg-dup'], failures: [] as string[] },
+  ])(
+    'hands a transient failure on the last attempt to a later delivery in the batch: one result, not a "gave up" beside it ($case)',
+    async ({ ids, failures }) => {
+      // Prepare: both on their last attempt; the first one's close fails transiently
+      request.mockRejectedValueOnce(transient());
+      const { handler, logs } = buildHandler('connections');
+
+      // Act
+      const response = await handler(
+        sqsEvent(
+          sqsRecord(closeConnection('req-last'), { messageId: ids[0], receiveCount: 3 }),
+          sqsRecord(closeConnection('req-last'), { messageId: ids[1], receiveCount: 3 }),
+        ),
+        lambdaContext(),
+      );
+
+      // Assess: the second ran the close; only its result went out, and no message goes to the DLQ
+      expect(response).toEqual({ batchItemFailures: failures });
+      expect(request).toHaveBeenCalledTimes(2);
+      expect(publishedDetails(eventBridge)).toEqual([
+        expect.objectContaining({ requestId: 'req-last', status: 'success' }),
+      ]);
+      expect(logs).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          message:
+            'Transient failure on the last attempt; a later delivery of the request in this batch runs it again',
+        }),
+      );
+    },
+  );
+
+  it('gives up on the last delivery of a request in the batch that fails on its last attempt: one result', async () => {
+    // Prepare: every close fails transiently
+    request.mockRejectedValue(transient());
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-down'), { messageId: 'msg-first', receiveCount: 3 }),
+        sqsRecord(closeConnection('req-down'), { messageId: 'msg-again', receiveCount: 3 }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: the first handed on, the second gave up: one failed result, one message to the DLQ
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-again' }] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        requestId: 'req-down',
+        status: 'failed',
+        message: expect.stringMatching(/^Gave up after 3 attempts/),
+      }),
+    ]);
+  });
+
+  it('gives up rather than hand on a last attempt whose in-progress record may remain: the later one would be held', async () => {
+    // Prepare: the close fails transiently and deleting its in-progress record hangs
+    request.mockRejectedValueOnce(transient());
+    dynamo.on(DeleteItemCommand).callsFake(() => new Promise(() => undefined));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-stuck'), { messageId: 'msg-first', receiveCount: 3 }),
+        sqsRecord(closeConnection('req-stuck'), { messageId: 'msg-again', receiveCount: 3 }),
+      ),
+      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 1_000 }),
+    );
+
+    // Assess: one result, the first one's, and its message to the DLQ; the second, past the deadline
+    // once the delete gave up, ends unrun as answered
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        requestId: 'req-stuck',
+        status: 'failed',
+        message: expect.stringMatching(/^Gave up after 3 attempts/),
+      }),
+    ]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-first' }] });
+    expect(request).toHaveBeenCalledTimes(1);
+  });
+
+  it('ends the later deliveries of a request in the batch unrun once the deadline passed, within the invocation', async () => {
+    // Prepare: the table never answers, so the first delivery waits for its in-progress record until the
+    // deadline; seven more copies of the request follow it in the batch
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
+      const { handler } = buildHandler('connections');
+      const context = lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 });
+      const ids = Array.from({ length: 8 }, (_, i) => `msg-${i}`);
+      let settled = false;
+
+      // Act
+      const invocation = handler(
+        sqsEvent(...ids.map((messageId) => sqsRecord(closeConnection('req-chain'), { messageId }))),
+        context,
+      ).finally(() => (settled = true));
+      await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS + 2_000 - PUBLISH_MARGIN_MS);
+
+      // Assess: answered before publishing stops; only the first touched the table, and all go back
+      expect(settled).toBe(true);
+      expect(await invocation).toEqual({
+        batchItemFailures: ids.map((itemIdentifier) => ({ itemIdentifier })),
+      });
+      expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
+      expect(request).not.toHaveBeenCalled();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   /** Runs `duplicate` while the first delivery of `closeConnection(requestId)` waits inside Tanium. */
   async function duplicateWhileRunning(
     first: unknown,

@@ -4,7 +4,7 @@ import { RequestTurns } from '../../../shared/events/request-turns.ts';
 describe('RequestTurns', () => {
   it('runs the work of one request in order, and of other requests at once', async () => {
     // Prepare
-    const turns = new RequestTurns();
+    const turns = new RequestTurns<void>();
     const events: string[] = [];
     let finishFirst: () => void = () => undefined;
 
@@ -26,16 +26,43 @@ describe('RequestTurns', () => {
 
   it('still runs the next work of a request when the one before it failed', async () => {
     // Prepare
-    const turns = new RequestTurns();
+    const turns = new RequestTurns<string>();
 
     // Act
     const failed = turns.run('req-a', async () => {
       throw new Error('boom');
     });
-    const next = turns.run('req-a', async () => 'ran');
+    const next = turns.run('req-a', async ({ previous }) => `ran after ${previous}`);
 
     // Assess: the failure reaches its own caller only
     await expect(failed).rejects.toThrow('boom');
-    await expect(next).resolves.toBe('ran');
+    await expect(next).resolves.toBe('ran after undefined');
+  });
+
+  it("tells each turn what the request's previous one ended with, and whether a later one waits", async () => {
+    // Prepare
+    const turns = new RequestTurns<string>();
+    const seen: string[] = [];
+    const work =
+      (name: string) =>
+      async ({ previous, later }: { previous: string | undefined; later: () => boolean }) => {
+        seen.push(`${name}: after ${previous}, later ${later()}`);
+        return name;
+      };
+
+    // Act
+    const runs = [
+      turns.run('req-a', work('a1')),
+      turns.run('req-b', work('b1')),
+      turns.run('req-a', work('a2')),
+    ];
+    await Promise.all(runs);
+
+    // Assess
+    expect(seen).toEqual([
+      'a1: after undefined, later true',
+      'b1: after undefined, later false',
+      'a2: after a1, later false',
+    ]);
   });
 });
