@@ -10,6 +10,7 @@ import { CARRIED_OUT_CAVEAT } from '../tanium/responses.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import {
   HeldByAnotherDelivery,
+  type IdempotencyKey,
   type IdempotentExecutor,
   NotRun,
   type StoredOutcome,
@@ -18,6 +19,9 @@ import {
 import { type EventLogger, requestKeys } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
 import { failedResult, isServiceFailure, type ResultDetail, resultDetail } from './result.ts';
+
+/** How often a last attempt that another delivery holds asks whether the holder is done. */
+const HOLDER_POLL_MS = 1_000;
 
 /**
  * What to do with a request once processed:
@@ -258,9 +262,13 @@ export class RequestProcessor {
         const key = { requestId: request.requestId, action: definition.id, parameters: request.parameters };
         let recordError: string | undefined;
         recordMayRemain = true;
-        ({ outcome, replayed, recordError } = await this.deps
-          .idempotency()
-          .execute(key, run, delivery.lambdaContext, delivery.deadline));
+        ({ outcome, replayed, recordError } = await this.executeOnceFree(
+          key,
+          run,
+          request,
+          definition,
+          delivery,
+        ));
         recordMayRemain = recordError !== undefined;
         stored = replayed || (recordError === undefined && outcome.result.error?.retryable !== true);
         if (recordError !== undefined && outcome.result.error?.retryable === true) {
@@ -324,6 +332,42 @@ export class RequestProcessor {
       stored,
       unreadable,
     });
+  }
+
+  /**
+   * The idempotent run. On an SQS message's last attempt, a request another delivery holds is waited
+   * for until the deadline: nothing redelivers this message, and the holder may be its own earlier
+   * receive (an SQS duplicate), whose transient failure would then leave the request with no result.
+   * Once the holder is done, the run replays its result, or runs the action when it stored none.
+   */
+  private async executeOnceFree(
+    key: IdempotencyKey,
+    run: () => Promise<StoredOutcome>,
+    request: ActionRequest,
+    definition: ActionDefinition,
+    delivery: DeliveryInfo,
+  ): ReturnType<IdempotentExecutor['execute']> {
+    const idempotency = this.deps.idempotency();
+    let waiting = false;
+    for (;;) {
+      try {
+        return await idempotency.execute(key, run, delivery.lambdaContext, delivery.deadline);
+      } catch (error) {
+        const mayWait = delivery.redelivered && isLastAttempt(delivery);
+        if (!(error instanceof HeldByAnotherDelivery) || !mayWait) throw error;
+        if (this.deps.now() + HOLDER_POLL_MS >= delivery.deadline) throw error;
+        if (!waiting) {
+          waiting = true;
+          this.deps.logger.info(
+            'Another delivery of the request is running it; this last attempt waits for its outcome',
+            {
+              ...requestKeys(request.requestId, definition.name),
+            },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, HOLDER_POLL_MS));
+      }
+    }
   }
 
   private async actionContext(request: ActionRequest, delivery: DeliveryInfo): Promise<ActionContext> {

@@ -2340,18 +2340,78 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(publishedDetails(eventBridge)).toEqual([]);
   });
 
-  it('sends a duplicate met on its last attempt to the DLQ without a failed result beside the real one', async () => {
-    // Act
-    const { answer, logs } = await duplicateWhileRunning(
-      sqsEvent(sqsRecord(closeConnection('req-held'))),
-      (handler) =>
-        handler(
-          sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-last', receiveCount: 3 })),
-          lambdaContext(),
-        ),
+  /**
+   * A last attempt of `closeConnection('req-held')` (msg-last) arriving while an earlier delivery waits
+   * inside Tanium; `settle` ends that Tanium call once the last attempt has started waiting for it.
+   */
+  async function lastAttemptWhileHeld(
+    settle: (release: (answer: unknown) => void) => void,
+    remainingMs = 60_000,
+  ) {
+    let release: (answer: unknown) => void = () => undefined;
+    request.mockImplementationOnce(
+      () =>
+        new Promise((resolve, reject) => {
+          release = (answer) => (answer instanceof Error ? reject(answer) : resolve(answer as never));
+        }),
     );
+    const kit = buildHandler('connections');
+    const running = kit.handler(
+      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-held' })),
+      lambdaContext(),
+    );
+    await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(1));
+    const last = kit.handler(
+      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-last', receiveCount: 3 })),
+      lambdaContext({ remainingMs }),
+    );
+    await vi.waitFor(() =>
+      expect(kit.logs).toContainEqual(
+        expect.objectContaining({
+          message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
+        }),
+      ),
+    );
+    settle(release);
+    const answer = await last;
+    // A holder still running when the last attempt gave up answers now (else a no-op)
+    release(taniumResponse(null));
+    return { first: await running, answer, logs: kit.logs };
+  }
 
-    // Assess
+  it('lets a last attempt met by a running delivery wait and replay its result: nothing to the DLQ', async () => {
+    // Act
+    const { first, answer } = await lastAttemptWhileHeld((release) => release(taniumResponse(null)));
+
+    // Assess: one Tanium call, the same result twice, both messages done
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(first).toEqual({ batchItemFailures: [] });
+    expect(answer).toEqual({ batchItemFailures: [] });
+    const published = publishedDetails(eventBridge);
+    expect(published).toHaveLength(2);
+    expect(published[1]).toEqual(published[0]);
+    expect(published[0]).toMatchObject({ requestId: 'req-held', status: 'success' });
+  });
+
+  it('lets a last attempt run the request itself once the delivery it waited for failed transiently', async () => {
+    // Act: the holder's close fails transiently (its message would come back, but an SQS duplicate's
+    // would not: it already used its receives)
+    const { first, answer } = await lastAttemptWhileHeld((release) => release(transient()));
+
+    // Assess: the last attempt ran the close and published the request's only result
+    expect(request).toHaveBeenCalledTimes(2);
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-held' }] });
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-held', status: 'success' }),
+    ]);
+  });
+
+  it('sends a last attempt still held at its deadline to the DLQ without a failed result beside the real one', async () => {
+    // Act: the holder answers only after the last attempt's deadline, 2.5 s away
+    const { answer, logs } = await lastAttemptWhileHeld(() => undefined, PUBLISH_RESERVE_MS + 2_500);
+
+    // Assess: the holder's result is the only one
     expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-last' }] });
     expect(publishedDetails(eventBridge)).toEqual([
       expect.objectContaining({ requestId: 'req-held', status: 'success' }),
