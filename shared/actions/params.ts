@@ -72,6 +72,13 @@ export const MAX_URL_VALUE_CHARS = MAX_URL_CHARS / 2;
 /** A UTF-16 surrogate that is not half of a pair: no URL can carry it (encoders throw or replace it). */
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/** Whether `text` holds a UTF-16 surrogate that is not half of a pair, which no UTF-8 encoding keeps. */
+export const hasLoneSurrogate = (text: string): boolean => LONE_SURROGATE.test(text);
+
+/** The failure for a parameter holding a lone surrogate, saying what cannot carry it. */
+export const loneSurrogateMessage = (name: string, carrier: string) =>
+  `Please provide a valid value in the '${name}' parameter: it holds an unpaired UTF-16 surrogate, which ${carrier} can carry`;
+
 /**
  * The ASCII characters each encoder leaves as they are: encodeURIComponent's (path segments), and
  * URLSearchParams', which also writes a space as `+`.
@@ -98,9 +105,7 @@ export function encodedLength(text: string, placement: UrlPlacement = 'path'): n
  * or undefined when it can.
  */
 export function urlValueProblem(name: string, text: string, sentLength: () => number): string | undefined {
-  if (LONE_SURROGATE.test(text)) {
-    return `Please provide a valid value in the '${name}' parameter: it holds an unpaired UTF-16 surrogate, which no URL can carry`;
-  }
+  if (LONE_SURROGATE.test(text)) return loneSurrogateMessage(name, 'no URL');
   // Nine encoded characters per UTF-16 unit at most: short values skip the count.
   if (text.length * 9 <= MAX_URL_VALUE_CHARS) return undefined;
   const length = sentLength();

@@ -1,7 +1,7 @@
 import { ConfigError, TooLargeError, ValidationError, VaultError } from '../tanium/errors.ts';
 import { TR } from '../tanium/routes.ts';
 import { DEFAULTS } from '../vault/constants.ts';
-import { optionalText, requiredMessage } from './params.ts';
+import { hasLoneSurrogate, loneSurrogateMessage, optionalText, requiredMessage } from './params.ts';
 import { defineAction } from './types.ts';
 
 /** upload intel doc (tanium-api.md 2.18): a YARA / OpenIOC / STIX document, from text or the vault. */
@@ -16,6 +16,10 @@ const NOT_BOTH = "Please provide either 'intel_doc' or 'vault_id', not both";
 const DOC_AND_NAME = 'Error: please provide an intel doc and target file name';
 const BAD_VAULT_ID = "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter";
 const NOT_PLAIN = "Please provide a plain file name in the 'file_name' parameter";
+// Both go out as UTF-8 (the name percent-encoded in a header): a lone surrogate would make
+// encodeURIComponent throw, or the document reach Tanium with U+FFFD in its place.
+const BROKEN_NAME = loneSurrogateMessage('file_name', 'no file name');
+const BROKEN_DOC = loneSurrogateMessage('intel_doc', 'no UTF-8 document');
 
 /** A name Tanium can store as is: no directories, no control characters, at most 255 UTF-8 bytes. */
 function isPlainFileName(name: string): boolean {
@@ -65,8 +69,10 @@ function documentOf(params: {
 }): IntelDocument {
   const { intel_doc: text, vault_id: vaultId, file_name: name } = params;
   if (text !== undefined && vaultId !== undefined) throw new ValidationError(NOT_BOTH);
+  if (name !== undefined && hasLoneSurrogate(name)) throw new ValidationError(BROKEN_NAME);
   if (vaultId === undefined) {
     if (name === undefined || text === undefined) throw new ValidationError(DOC_AND_NAME);
+    if (hasLoneSurrogate(text)) throw new ValidationError(BROKEN_DOC);
     if (!isPlainFileName(name)) throw new ValidationError(NOT_PLAIN);
     return { text, name };
   }

@@ -105,6 +105,20 @@ describe('Action: upload intel doc', () => {
     expect(result.data).toEqual([expect.objectContaining({ name, md5: hexDigest('md5', text) })]);
   });
 
+  it('uploads a name and a document holding surrogate pairs (emoji) as they are', async () => {
+    // Prepare
+    const name = 'rule😀.yara';
+    const text = 'rule R { strings: $a = "😀" condition: $a }';
+
+    // Act
+    const result = await run({ file_name: name, intel_doc: text });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.data[0]).toMatchObject({ name });
+    expect(emulator.requests[0]?.bodyDigest).toBe(sha256(Buffer.from(text, 'utf8')));
+  });
+
   it('keeps the document text exactly as given (no trimming)', async () => {
     // Prepare
     const text = `\n  ${RULE}  \n`;
@@ -387,6 +401,18 @@ describe('Action: upload intel doc', () => {
       "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter",
     ],
     [{ file_name: 7, intel_doc: RULE }, "Please provide a string value in the 'file_name' parameter"],
+    [
+      { file_name: 'rule\uD83D.yara', intel_doc: RULE },
+      "Please provide a valid value in the 'file_name' parameter: it holds an unpaired UTF-16 surrogate, which no file name can carry",
+    ],
+    [
+      { file_name: 'rule\uDE00.yara', vault_id: MISSING_ID },
+      "Please provide a valid value in the 'file_name' parameter: it holds an unpaired UTF-16 surrogate, which no file name can carry",
+    ],
+    [
+      { file_name: 'a.yara', intel_doc: 'rule a { strings: $a = "\uD800" condition: $a }' },
+      "Please provide a valid value in the 'intel_doc' parameter: it holds an unpaired UTF-16 surrogate, which no UTF-8 document can carry",
+    ],
   ])('rejects %j before touching the vault or Tanium', async (params, message) => {
     // Act
     const result = await run(params);
