@@ -1,5 +1,5 @@
 import { jsonOr } from '../config/json-or.ts';
-import { shown } from '../config/message-text.ts';
+import { shown, wholeCharacters } from '../config/message-text.ts';
 import { entrySize, MAX_EVENT_BYTES } from '../events/eventbridge-limits.ts';
 import { RESULT_SOURCE } from '../events/result.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
@@ -56,6 +56,12 @@ const KEPT_WHEN_SHRUNK = [
 /** Bounds the reduced entry well under the entry limit whatever each field of KEPT_WHEN_SHRUNK holds. */
 const MAX_KEPT_CHARACTERS = 1024;
 
+/**
+ * A kept string field as a reduced entry and a log line both carry it: cut between whole characters,
+ * since half a surrogate pair would reach consumers as a lone surrogate (or U+FFFD once re-encoded).
+ */
+const keptText = (value: string): string => wholeCharacters(value, MAX_KEPT_CHARACTERS);
+
 export interface AlertEntryOptions {
   source?: string;
   detailType?: string;
@@ -108,8 +114,7 @@ export function reducedAlertEntry(
   const minimal: Record<string, unknown> = { details: null, details_omitted: why };
   for (const key of KEPT_WHEN_SHRUNK) {
     const value = scalarOrUndefined(detail[key]);
-    if (value !== undefined)
-      minimal[key] = typeof value === 'string' ? value.slice(0, MAX_KEPT_CHARACTERS) : value;
+    if (value !== undefined) minimal[key] = typeof value === 'string' ? keptText(value) : value;
   }
   return makeEntry(minimal, options);
 }
@@ -123,7 +128,7 @@ export function shownScalar(value: unknown): string | number | boolean | null | 
 /** An alert's id or guid as a log line names it: cut as a reduced event cuts it, to be searched for. */
 export function shownAlertId(value: unknown): string | number | boolean | null | undefined {
   const scalar = scalarOrUndefined(value);
-  return typeof scalar === 'string' ? scalar.slice(0, MAX_KEPT_CHARACTERS) : scalar;
+  return typeof scalar === 'string' ? keptText(scalar) : scalar;
 }
 
 /** `value` when it is a string, number, boolean or null: what a log line or a reduced entry can carry. */

@@ -187,6 +187,32 @@ describe('Alert event: values too deep to serialise', () => {
   });
 });
 
+describe('Alert event: cutting identifying fields', () => {
+  it('cuts a long field of a reduced entry between whole characters, never through a surrogate pair', () => {
+    // Prepare: the 1,024th UTF-16 unit is the first half of an emoji
+    const path = `${'a'.repeat(1023)}\u{1F600}tail`;
+
+    // Act
+    const entry = reducedAlertEntry({ id: 1, path }, REFUSED_OMITTED);
+
+    // Assess
+    expect(entry.Detail).not.toMatch(/\\ud83d/i);
+    expect((JSON.parse(entry.Detail) as { path: string }).path).toBe('a'.repeat(1023));
+  });
+
+  it('logs a long id cut as the reduced entry cuts it, with no lone surrogate', () => {
+    // Prepare
+    const id = `${'a'.repeat(1023)}\u{1F600}b`;
+
+    // Act
+    const logged = shownAlertId(id);
+
+    // Assess
+    expect(logged).toBe('a'.repeat(1023));
+    expect(logged).toBe((JSON.parse(reducedAlertEntry({ id }, REFUSED_OMITTED).Detail) as { id: string }).id);
+  });
+});
+
 describe('Alert event: ids in log lines', () => {
   it('logs an id as a reduced event carries it, so the event is found by its id', () => {
     // Prepare: longer than a reduced event keeps, with a character of two UTF-16 units at the cut
