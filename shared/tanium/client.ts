@@ -652,6 +652,12 @@ function megabytes(bytes: number): string {
 }
 
 /**
+ * UTF-8 that drops a leading byte order mark (TextDecoder's default, unlike Buffer's toString): some
+ * servers start their answers with one, and JSON.parse refuses it as an unexpected token.
+ */
+const UTF8 = new TextDecoder();
+
+/**
  * Reads a JSON answer whole, up to `limit` bytes. Listeners rather than async iteration: this runs for
  * every request, and an async iterator costs a promise per chunk.
  */
@@ -678,7 +684,7 @@ function readText(body: Body, limit: AnswerLimit): Promise<string> {
     body.once('end', () => {
       // undici frees the socket for reuse a moment after the body ends; resolving on the next turn lets
       // the caller's next request find it idle instead of opening a second connection.
-      setImmediate(() => resolve(Buffer.concat(chunks, size).toString('utf8')));
+      setImmediate(() => resolve(UTF8.decode(Buffer.concat(chunks, size))));
     });
   });
 }

@@ -775,6 +775,35 @@ describe('Tanium client: transport, retries and responses', () => {
       );
     });
 
+    it.each([
+      ['application/json; charset=utf-8', '{"data":[{"id":1}]}', [{ id: 1 }]],
+      ['text/plain', '{"id":1}', { id: 1 }],
+      ['text/plain', 'plain text', 'plain text'],
+    ])(
+      'reads a %s answer %j that starts with a UTF-8 byte order mark',
+      async (contentType, body, payload) => {
+        // Prepare: a server that writes the mark before the body
+        const marking = createHttpServer((_request, response) => {
+          response.writeHead(200, { 'content-type': contentType });
+          response.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body)]));
+        });
+        marking.listen(0, '127.0.0.1');
+        await once(marking, 'listening');
+        const { port } = marking.address() as AddressInfo;
+        const client = clientFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } });
+        try {
+          // Act
+          const response = await client.request({ method: 'GET', path: CONNS });
+
+          // Assess
+          expect(response.payload).toEqual(payload);
+        } finally {
+          marking.closeAllConnections();
+          marking.close();
+        }
+      },
+    );
+
     it('unwraps {data} and keeps meta', async () => {
       const response = await clientFor(emulator).request({ method: 'GET', path: `${TR}/alerts` });
       expect(Array.isArray(response.payload)).toBe(true);
