@@ -12,8 +12,8 @@ function decodeCp437(bytes: Uint8Array): string {
 
 /**
  * Decodes an entry name: UTF-8 when the language-encoding flag (bit 11) is set or an Info-ZIP Unicode
- * path field is present; otherwise UTF-8 when the bytes are valid UTF-8 (what Info-ZIP writes on Unix),
- * else CP437.
+ * path field written for this raw name is present (the reader checks its CRC); otherwise UTF-8 when the
+ * bytes are valid UTF-8 (what Info-ZIP writes on Unix), else CP437.
  */
 export function decodeEntryName(raw: Uint8Array, flags: number, unicodePath: string | undefined): string {
   if (unicodePath !== undefined) return unicodePath;

@@ -1,4 +1,5 @@
 import { ArchiveError, getFileTooLarge } from '../errors.ts';
+import { crc32 } from './crc32.ts';
 import { EntryPump, type ZipEntry } from './entry-pump.ts';
 import {
   EOCD_LENGTH,
@@ -190,7 +191,14 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
         if (compressedSize === 0xffffffff && at + 8 <= body.length) {
           compressedSize = Number(body.readBigUInt64LE(at));
         }
-      } else if (id === 0x7075 && body.length >= 5 && body[0] === 1) {
+      } else if (
+        id === 0x7075 &&
+        body.length >= 5 &&
+        body[0] === 1 &&
+        body.readUInt32LE(1) === crc32(rawName)
+      ) {
+        // The field holds the CRC of the name it was written beside: another one means a tool renamed
+        // the entry and kept the field, which is stale, so the header's own name is the one (APPNOTE 4.6.9).
         unicodePath = body.subarray(5).toString('utf8');
       }
       offset += 4 + length;

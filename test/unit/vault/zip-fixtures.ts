@@ -69,6 +69,23 @@ export interface CraftedEntry {
   flags?: number;
   /** Overrides the CRC written in the header. */
   crc?: number;
+  /** Extra fields, written in both the local and the central header. */
+  extra?: Uint8Array;
+}
+
+/**
+ * An Info-ZIP Unicode Path extra field (0x7075, version 1) giving `path`, for the header name
+ * `nameInHeader` (whose CRC-32 it carries).
+ */
+export function unicodePathField(path: string, nameInHeader: string): Buffer {
+  const utf8 = Buffer.from(path, 'utf8');
+  const field = Buffer.alloc(9 + utf8.length);
+  field.writeUInt16LE(0x7075, 0);
+  field.writeUInt16LE(5 + utf8.length, 2);
+  field.writeUInt8(1, 4);
+  field.writeUInt32LE(crc32(Buffer.from(nameInHeader, 'utf8')), 5);
+  utf8.copy(field, 9);
+  return field;
 }
 
 /** Builds a minimal unencrypted stored archive by hand, for headers Info-ZIP never writes. */
@@ -79,6 +96,7 @@ export function craftZip(entries: CraftedEntry[]): Buffer {
   for (const entry of entries) {
     const name = Buffer.from(entry.name, 'utf8');
     const crc = entry.crc ?? crc32(entry.data);
+    const extra = Buffer.from(entry.extra ?? []);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
@@ -88,6 +106,7 @@ export function craftZip(entries: CraftedEntry[]): Buffer {
     local.writeUInt32LE(entry.data.length, 18);
     local.writeUInt32LE(entry.data.length, 22);
     local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(extra.length, 28);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
@@ -98,10 +117,11 @@ export function craftZip(entries: CraftedEntry[]): Buffer {
     central.writeUInt32LE(entry.data.length, 20);
     central.writeUInt32LE(entry.data.length, 24);
     central.writeUInt16LE(name.length, 28);
+    central.writeUInt16LE(extra.length, 30);
     central.writeUInt32LE(offset, 42);
-    locals.push(local, name, Buffer.from(entry.data));
-    centrals.push(central, name);
-    offset += 30 + name.length + entry.data.length;
+    locals.push(local, name, extra, Buffer.from(entry.data));
+    centrals.push(central, name, extra);
+    offset += 30 + name.length + extra.length + entry.data.length;
   }
   const centralBytes = Buffer.concat(centrals);
   const end = Buffer.alloc(22);

@@ -8,7 +8,7 @@ import { baseName } from '../../../shared/vault/zip/names.ts';
 import { ZipReader, type ZipReaderOptions } from '../../../shared/vault/zip/reader.ts';
 import { ZipCryptoDecoder } from '../../../shared/vault/zip/zipcrypto.ts';
 import { failure } from '../../helpers/failure.ts';
-import { chunked, craftZip, sampleText, sha256, ZipWorkspace } from './zip-fixtures.ts';
+import { chunked, craftZip, sampleText, sha256, unicodePathField, ZipWorkspace } from './zip-fixtures.ts';
 
 interface Extracted {
   name: string;
@@ -294,6 +294,35 @@ describe('Vault: streaming ZIP reader', () => {
       'Error while creating file. The archive holds more than 2 entries, more than get file extracts',
     );
     expect(read.map((entry) => entry.name)).toEqual(['folder/sub/inner.txt']);
+  });
+
+  it('names an entry from its Info-ZIP Unicode Path field when the field was written for the header name', async () => {
+    // Prepare
+    const archive = craftZip([
+      { name: 'resume.txt', data: small, extra: unicodePathField('dossier/résumé.txt', 'resume.txt') },
+    ]);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+
+    // Assess
+    expect(entries.map((entry) => [entry.name, entry.baseName])).toEqual([
+      ['dossier/résumé.txt', 'résumé.txt'],
+    ]);
+  });
+
+  it('ignores a stale Unicode Path field, whose name CRC is not that of the header name (renamed entry)', async () => {
+    // Prepare: renamed from old.txt to new.txt by a tool that kept the field written for old.txt
+    const archive = craftZip([
+      { name: 'new.txt', data: small, extra: unicodePathField('old.txt', 'old.txt') },
+    ]);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['new.txt']);
+    expect(entries[0]!.data.equals(small)).toBe(true);
   });
 
   it('splits names on both slashes and backslashes for the base name', () => {
