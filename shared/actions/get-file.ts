@@ -75,9 +75,29 @@ function decodeExtendedValue(value: string): string | undefined {
   return undefined;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A plain `filename` as servers mean it: undici hands header bytes over as Latin-1, so a name sent as
+ * raw UTF-8 (common, though RFC 6266 wants `filename*`) reads as mojibake. Bytes that decode as UTF-8
+ * are taken as UTF-8, as browsers do; others stay Latin-1.
+ */
+function headerText(value: string): string {
+  if (!/[\u0080-\uffff]/.test(value)) return value;
+  const bytes = Buffer.from(value, 'latin1');
+  // A character above U+00FF cannot come from Latin-1 bytes: the text was decoded already.
+  if (bytes.toString('latin1') !== value) return value;
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return value;
+  }
+}
+
 /**
  * The file name a `Content-Disposition` header carries: `filename*` (RFC 5987) wins over `filename`
- * (quoted or not), reduced to its base name. Undefined when the header names no usable file.
+ * (quoted or not, raw UTF-8 read as such), reduced to its base name. Undefined when the header names no
+ * usable file.
  */
 export function dispositionFileName(header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -91,9 +111,10 @@ export function dispositionFileName(header: string | undefined): string | undefi
     if (!params.has(key)) params.set(key, value);
   }
   const extended = params.get('filename*');
+  const plain = params.get('filename');
   const candidates = [
     extended === undefined ? undefined : decodeExtendedValue(extended),
-    params.get('filename'),
+    plain === undefined ? undefined : headerText(plain),
   ];
   for (const candidate of candidates) {
     const name = candidate === undefined ? '' : baseName(candidate.trim());

@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -14,7 +17,8 @@ import { executeAction } from '../../../shared/actions/execute.ts';
 import { dispositionFileName, getFile } from '../../../shared/actions/get-file.ts';
 import { findAction } from '../../../shared/actions/table.ts';
 import type { ActionContext, ActionDefinition } from '../../../shared/actions/types.ts';
-import type { TaniumClient } from '../../../shared/tanium/client.ts';
+import { parseCredentials } from '../../../shared/config/credentials.ts';
+import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import { decodeMetadataValue } from '../../../shared/vault/metadata.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
@@ -665,10 +669,43 @@ describe('get file: Content-Disposition file names', () => {
     ['attachment; filename="fallback.zip"; filename*=UTF-8\'\'r%C3%A9sum%C3%A9.zip', 'résumé.zip'],
     ["attachment; filename*=iso-8859-1'en'%E9t%E9.zip", 'été.zip'],
     ['attachment; filename*=UTF-8\'\'%FF%FE.zip; filename="plain.zip"', 'plain.zip'],
+    ['attachment; filename="rÃ©sumÃ©.zip"', 'résumé.zip'],
+    ['attachment; filename="æ\u0097¥æ\u009c¬.zip"', '日本.zip'],
+    ['attachment; filename="\u00e9t\u00e9.zip"', 'été.zip'],
+    ['attachment; filename="日本.zip"', '日本.zip'],
+    ['attachment; filename="rÃ©sumÃ©.zip"; filename*=UTF-8\'\'%C3%A9t%C3%A9.zip', 'été.zip'],
     ['attachment', undefined],
     ['attachment; filename=""', undefined],
     [undefined, undefined],
   ])('reads %j as %j', (header, name) => {
     expect(dispositionFileName(header)).toBe(name);
+  });
+
+  it('reads a file name sent as raw UTF-8 bytes, which undici hands over as Latin-1', async () => {
+    // Prepare: Node writes a header string's characters as single bytes, so these are the UTF-8 bytes
+    const raw = Buffer.from('attachment; filename="résumé.zip"', 'utf8').toString('latin1');
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/zip', 'content-disposition': raw });
+      response.end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const client = new TaniumClient(
+      parseCredentials({ base_url: `http://127.0.0.1:${port}`, api_token: 'token-abcdef' }, 'test'),
+    );
+    try {
+      // Act
+      const download = await client.stream({ method: 'GET', path: DATA_PATH });
+      download.body.resume();
+      const header = download.headers['content-disposition'];
+
+      // Assess
+      expect(header).toBe(raw);
+      expect(dispositionFileName(typeof header === 'string' ? header : undefined)).toBe('résumé.zip');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
