@@ -19,13 +19,21 @@ export function looksLikeHtml(text: string, contentType = ''): boolean {
   return start.startsWith('<!doctype html') || start.startsWith('<html');
 }
 
-/** In one pass, so `&amp;#34;` stays the text `&#34;` rather than becoming a quote. */
+/**
+ * In one pass, so `&amp;#34;` stays the text `&#34;` rather than becoming a quote. NUL, a number past
+ * Unicode and a surrogate left unpaired become U+FFFD, as HTML parsers make them: a lone surrogate would
+ * reach messages and events as broken UTF-16. Unlike HTML, two references that make a surrogate pair
+ * (what encoders working on UTF-16 units write) give their character, so a secret echoed so is still
+ * found and redacted.
+ */
 function decodeEntities(text: string): string {
-  return text.replace(/&(?:#(\d{1,7})|#x([0-9a-f]{1,6})|([a-z]+));/gi, (entity, decimal, hex, name) => {
-    if (name !== undefined) return NAMED_ENTITIES.get(name) ?? entity;
-    const code = decimal !== undefined ? Number.parseInt(decimal, 10) : Number.parseInt(hex, 16);
-    return code <= 0x10ffff ? String.fromCodePoint(code) : entity;
-  });
+  return text
+    .replace(/&(?:#(\d{1,7})|#x([0-9a-f]{1,6})|([a-z]+));/gi, (entity, decimal, hex, name) => {
+      if (name !== undefined) return NAMED_ENTITIES.get(name) ?? entity;
+      const code = decimal !== undefined ? Number.parseInt(decimal, 10) : Number.parseInt(hex, 16);
+      return code === 0 || code > 0x10ffff ? '\uFFFD' : String.fromCodePoint(code);
+    })
+    .replace(/\p{Cs}/gu, '\uFFFD');
 }
 
 /**

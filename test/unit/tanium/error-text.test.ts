@@ -54,6 +54,27 @@ describe('Tanium error bodies', () => {
     expect(htmlToText('<p>&amp;#34; &#x26;lt; &#60;b&#x3E;</p>')).toBe('&#34; &lt; <b>');
   });
 
+  it.each([
+    ['a high surrogate', '&#xD83D;'],
+    ['a low surrogate', '&#56832;'],
+    ['NUL', '&#0;'],
+    ['a number past Unicode', '&#x110000;'],
+  ])('decodes a numeric reference to %s as U+FFFD, as HTML parsers do', (_what, reference) => {
+    // Act
+    const text = htmlToText(`<html><body>bad ${reference} here</body></html>`);
+
+    // Assess
+    expect(text).toBe('bad \uFFFD here');
+  });
+
+  it('decodes numeric references to characters beyond the BMP, and pairs of surrogate references, as whole characters', () => {
+    // Act
+    const text = htmlToText('<p>&#x1F600; &#128512; &#xD83D;&#xDE00; &#xDE00;&#xD83D;</p>');
+
+    // Assess
+    expect(text).toBe('😀 😀 😀 \uFFFD\uFFFD');
+  });
+
   it('reads large pages whose markup never closes in one pass', () => {
     // Each of these took the old regular expressions a scan to the end of the page per opener: hours at
     // this size, so the test's own timeout is what fails.
@@ -150,6 +171,13 @@ describe('Tanium error bodies', () => {
         "<p>bad password pa&#34;ss'wd</p>",
         'text/html',
         ['pa"ss\'wd'],
+        'bad password [redacted]',
+      ],
+      [
+        'beyond the BMP, written as two surrogate references',
+        '<p>bad password pass&#55357;&#56832;word</p>',
+        'text/html',
+        ['pass😀word'],
         'bad password [redacted]',
       ],
       [
