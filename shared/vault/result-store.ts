@@ -23,19 +23,22 @@ const KEY_ID_CHARS = 200;
 /**
  * `results/<requestId>/<digest>.json`. The id is percent-encoded so a caller-chosen id cannot add key
  * segments, its dots too, and an id of one or two dots gets a `_`, so that no URL built from the key
- * resolves out of `results/`; it is cut to 200 characters. The digest is of the stored result itself:
- * every run sharing a request id (another action, a read-only request sent twice, even in the same
- * millisecond) gets its own object, and so does a replay sent with another `context`, which must not
- * rewrite the object an earlier event points to; the same result published again is stored again as
- * it was.
+ * resolves out of `results/`; it is cut to 200 characters, between whole characters. The digest is of
+ * the stored result itself: every run sharing a request id (another action, a read-only request sent
+ * twice, even in the same millisecond) gets its own object, and so does a replay sent with another
+ * `context`, which must not rewrite the object an earlier event points to; the same result published
+ * again is stored again as it was.
  */
 export function resultKey(requestId: string, body: string): string {
   const digest = createHash('sha256').update(body).digest('hex').slice(0, 32);
-  // Cut before a partial %XX escape, so the readable part stays valid percent-encoding.
-  const id = encodeURIComponent(requestId)
-    .replaceAll('.', '%2E')
-    .slice(0, KEY_ID_CHARS)
-    .replace(/%[0-9A-F]?$/, '');
+  // Encoded a character at a time and cut before the one that would pass the limit: a cut inside one
+  // character's escapes would leave a partial UTF-8 sequence, which decodeURIComponent refuses.
+  let id = '';
+  for (const char of requestId) {
+    const encoded = encodeURIComponent(char).replaceAll('.', '%2E');
+    if (id.length + encoded.length > KEY_ID_CHARS) break;
+    id += encoded;
+  }
   // WHATWG URL takes '%2E' and '%2E%2E' for dot segments too; the digest keeps such ids' results apart.
   const segment = /^(%2E){1,2}$/.test(id) ? `${id}_` : id;
   return `${RESULTS_PREFIX}${segment}/${digest}.json`;

@@ -243,6 +243,25 @@ describe('Vault: helpers', () => {
     expect(decodeURIComponent(readable)).toMatch(/^é+$/);
   });
 
+  it.each([
+    ['three-byte characters and an emoji', '日本語😀'.repeat(40)],
+    ['emoji only', '😀'.repeat(100)],
+  ])(
+    'cuts a long request id of %s between whole characters, so its key segment decodes',
+    (_what, requestId) => {
+      // Act
+      const key = resultKey(requestId, `{"requestId":${JSON.stringify(requestId)}}`);
+
+      // Assess: the longest whole-character start of the id that fits
+      const readable = key.split('/')[1] ?? '';
+      expect(readable.length).toBeLessThanOrEqual(200);
+      const decoded = decodeURIComponent(readable);
+      expect(requestId.startsWith(decoded)).toBe(true);
+      const next = String.fromCodePoint(requestId.codePointAt(decoded.length) ?? 0);
+      expect(readable.length + encodeURIComponent(next).length).toBeGreaterThan(200);
+    },
+  );
+
   it('keeps every result key inside results/ for a URL built from it, and distinct ids apart', () => {
     // Prepare
     const ids = ['.', '..', 'a.b', '%2E', '...', 'a%2Eb', './x', '../..'];
