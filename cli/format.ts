@@ -1,5 +1,6 @@
 import type { ActionResult } from '../shared/actions/types.ts';
 import { isRecord } from '../shared/config/is-record.ts';
+import { cutTo } from '../shared/config/message-text.ts';
 
 const MAX_CELL = 60;
 /**
@@ -72,8 +73,9 @@ function cell(value: unknown): { text: string; cut: boolean } {
   const copyable =
     typeof value !== 'object' && (!flat.includes(' ') || (PATH.test(flat) && !ARGUMENTS.test(flat)));
   const max = copyable ? MAX_COPYABLE_CELL : MAX_CELL;
-  if (flat.length <= max) return { text: flat, cut: false };
-  return { text: `${flat.slice(0, max - 1)}…`, cut: true };
+  // Cut between whole characters: half a surrogate pair prints as a replacement character, or breaks
+  // the line for a terminal that refuses it.
+  return { text: cutTo(flat, max), cut: flat.length > max };
 }
 
 /**

@@ -128,6 +128,19 @@ describe('tanium-tr run plain-text output', () => {
     expect(text).toContain(CUT_FOOTER);
   });
 
+  it('cuts a free-text cell before an emoji rather than through it', () => {
+    // Prepare: the cut at 59 characters falls between the two halves of the first emoji
+    const note = `${'x '.repeat(29)}😀😀😀 and more words here`;
+
+    // Act
+    const text = formatResult(result({ data: [{ note }] }));
+
+    // Assess
+    expect(text).toContain(`${'x '.repeat(29)}…`);
+    expect(text).not.toMatch(/\p{Cs}/u);
+    expect(text).toContain(CUT_FOOTER);
+  });
+
   it('prints no footer when no cell was cut', () => {
     // Act
     const text = formatResult(result({ data: [{ hash: 'f'.repeat(64), note: 'short text' }] }));
