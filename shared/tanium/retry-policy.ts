@@ -1,3 +1,5 @@
+import { parseHttpDate } from './http-date.ts';
+
 /** Retry rules of tanium-api.md 1.4, in one place. */
 
 export const MAX_ATTEMPTS = 3;
@@ -22,13 +24,21 @@ export function fullJitterMs(failed: number, baseMs: number, maxMs: number, rand
   return Math.floor(random() * Math.min(maxMs, baseMs * 2 ** (failed - 1)));
 }
 
-/** `Retry-After` as seconds or an HTTP date, in ms from now; undefined when absent or unreadable. */
+/**
+ * `Retry-After` as seconds (a fraction too, which some servers send, rounded up to whole ms) or an HTTP
+ * date, in ms from now; undefined when absent or unreadable, so the jittered backoff applies.
+ */
 export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.trim() === '') return undefined;
+  if (value === undefined) return undefined;
   const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
+  const seconds = /^(\d+)(?:\.(\d+))?$/.exec(trimmed);
+  if (seconds) {
+    // Milliseconds from the digits: in floating point, 1.1 x 1000 is 1100.0000000000002.
+    const fraction = (seconds[2] ?? '').padEnd(3, '0');
+    const past = /[1-9]/.test(fraction.slice(3)) ? 1 : 0;
+    return Number(seconds[1]) * 1000 + Number(fraction.slice(0, 3)) + past;
+  }
+  const date = parseHttpDate(trimmed, now);
+  return date === undefined ? undefined : Math.max(0, date - now);
 }

@@ -249,6 +249,34 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(emulator.requestCount({ path: CONNS })).toBe(2);
     });
 
+    it.each([
+      ['1.5', [1_500]],
+      ['0.5', [500]],
+      ['not a date', [0]],
+    ])(
+      'waits for a Retry-After of %j on a 429 as seconds, or the backoff when unreadable',
+      async (retryAfter, expected) => {
+        // Prepare: with this client's random the backoff is 0, so only Retry-After makes a wait
+        emulator.faults.add({
+          method: 'GET',
+          path: CONNS,
+          times: 1,
+          kind: 'status',
+          status: 429,
+          retryAfter,
+        });
+        const waits: number[] = [];
+        const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms) });
+
+        // Act
+        const response = await client.request({ method: 'GET', path: CONNS });
+
+        // Assess
+        expect(waits).toEqual(expected);
+        expect(response.status).toBe(200);
+      },
+    );
+
     it('does not wait past the deadline for a Retry-After', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'status', status: 429, retryAfter: 30 });
       const client = clientFor(emulator);

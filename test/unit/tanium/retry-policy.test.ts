@@ -17,6 +17,51 @@ describe('Retry policy', () => {
     expect(retryAfterMs(undefined, now)).toBeUndefined();
   });
 
+  it.each([
+    ['1.5', 1_500],
+    ['0.5', 500],
+    [' 1.1 ', 1_100],
+    ['2.0', 2_000],
+    ['0.0001', 1],
+    ['120', 120_000],
+  ])('reads a Retry-After of %j seconds as %i ms, fractions rounded up to whole ms', (header, ms) => {
+    // Act
+    const wait = retryAfterMs(header, Date.parse('2026-01-01T00:00:00Z'));
+
+    // Assess
+    expect(wait).toBe(ms);
+  });
+
+  it.each([
+    ['IMF-fixdate', 'Thu, 01 Jan 2026 00:00:03 GMT'],
+    ['RFC 850', 'Thursday, 01-Jan-26 00:00:03 GMT'],
+    ['asctime, read as UTC', 'Thu Jan  1 00:00:03 2026'],
+  ])('reads a Retry-After HTTP date in %s form', (_form, header) => {
+    // Act
+    const wait = retryAfterMs(header, Date.parse('2026-01-01T00:00:00Z'));
+
+    // Assess
+    expect(wait).toBe(3_000);
+  });
+
+  it.each([
+    '1.5e1',
+    '0x10',
+    '-1',
+    '1.',
+    '.5',
+    '2026-01-01T00:00:03Z',
+    'Thu, 01 Jan 2026 00:00:03',
+    'Jan 1 2026',
+    ' ',
+  ])('treats a Retry-After of %j as absent, so the backoff applies', (header) => {
+    // Act
+    const wait = retryAfterMs(header, Date.parse('2026-01-01T00:00:00Z'));
+
+    // Assess
+    expect(wait).toBeUndefined();
+  });
+
   it('treats only GET and DELETE as safe to repeat', () => {
     expect(isIdempotent('GET')).toBe(true);
     expect(isIdempotent('DELETE')).toBe(true);
