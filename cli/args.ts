@@ -130,7 +130,9 @@ export function parseRedriveArgs(args: readonly string[]): RedriveArgs {
     else if (arg === '--from') parsed.from = queueUrl(arg, value());
     else if (arg === '--to') parsed.to = queueUrl(arg, value());
     else if (arg === '--max') {
-      const max = Number(value());
+      // Digits only, as --timeout: Number() would also take 0x10 or 1e2.
+      const text = value();
+      const max = /^\d+$/.test(text) ? Number(text) : Number.NaN;
       if (!Number.isInteger(max) || max < 1) throw new UsageError('--max must be a whole number from 1');
       parsed.max = max;
     } else throw new UsageError(`Unknown option ${arg}`);

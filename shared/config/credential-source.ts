@@ -139,13 +139,13 @@ export function credentialsFromEnv(env: Env): TaniumCredentials {
     raw.verify_server_cert = parseBoolean('TANIUM_VERIFY_SERVER_CERT', env.TANIUM_VERIFY_SERVER_CERT);
   }
   if (env.TANIUM_TIMEOUT_SECONDS) {
-    const seconds = Number(env.TANIUM_TIMEOUT_SECONDS);
-    if (!Number.isInteger(seconds)) {
+    // Digits only, as in the secret: Number() would also take 0x10, 1e2 or 1.5e1, and read a blank as 0.
+    if (!/^\s*\d+\s*$/.test(env.TANIUM_TIMEOUT_SECONDS)) {
       throw new ConfigError(
-        'Invalid Tanium credentials in environment: TANIUM_TIMEOUT_SECONDS must be an integer',
+        'Invalid Tanium credentials in environment: TANIUM_TIMEOUT_SECONDS must be a whole number of seconds',
       );
     }
-    raw.timeout_seconds = seconds;
+    raw.timeout_seconds = Number(env.TANIUM_TIMEOUT_SECONDS);
   }
   if (env.TANIUM_CA_BUNDLE) {
     try {

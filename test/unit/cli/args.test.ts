@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRunArgs, UsageError, withListArrays } from '../../../cli/args.ts';
+import { parseRedriveArgs, parseRunArgs, UsageError, withListArrays } from '../../../cli/args.ts';
 import { parseParams } from '../../../shared/actions/params.ts';
 import { findAction } from '../../../shared/actions/table.ts';
 
@@ -15,6 +15,25 @@ describe('tanium-tr run arguments', () => {
     (value) => {
       // Act / Assess
       expect(() => parseRunArgs(['list connections', `--timeout=${value}`])).toThrow(UsageError);
+    },
+  );
+});
+
+describe('tanium-tr redrive arguments', () => {
+  const queues = ['--from', 'https://sqs.example/1/dlq', '--to', 'https://sqs.example/1/q'];
+
+  it('takes --max as a whole number of messages', () => {
+    // Act / Assess
+    expect(parseRedriveArgs([...queues, '--max', '25']).max).toBe(25);
+  });
+
+  it.each(['0x10', '1e2', '0b11', '1.5e1', '2.0', ' ', ' 5', '0'])(
+    'refuses --max %j, which is no whole number from 1',
+    (value) => {
+      // Act / Assess
+      expect(() => parseRedriveArgs([...queues, '--max', value])).toThrow(
+        new UsageError('--max must be a whole number from 1'),
+      );
     },
   );
 });

@@ -332,6 +332,34 @@ describe('Credentials', () => {
     });
   });
 
+  it.each(['0x10', '1e2', '0b11', '1.5e1', '30.0', ' ', '-5'])(
+    'refuses TANIUM_TIMEOUT_SECONDS=%j, which is no whole number of seconds',
+    (value) => {
+      // Act / Assess
+      expect(() =>
+        credentialsFromEnv({
+          TANIUM_BASE_URL: 'https://t.example.com',
+          TANIUM_API_TOKEN: 'token-abcdef',
+          TANIUM_TIMEOUT_SECONDS: value,
+        }),
+      ).toThrow(
+        'Invalid Tanium credentials in environment: TANIUM_TIMEOUT_SECONDS must be a whole number of seconds',
+      );
+    },
+  );
+
+  it('reads TANIUM_TIMEOUT_SECONDS with spaces around its digits', () => {
+    // Act
+    const credentials = credentialsFromEnv({
+      TANIUM_BASE_URL: 'https://t.example.com',
+      TANIUM_API_TOKEN: 'token-abcdef',
+      TANIUM_TIMEOUT_SECONDS: ' 60 ',
+    });
+
+    // Assess
+    expect(credentials.timeoutSeconds).toBe(60);
+  });
+
   it('explains how to configure credentials when none are set', () => {
     expect(() => credentialsFromEnv({})).toThrow('No Tanium credentials configured: set TANIUM_SECRET_ID');
     expect(() =>
