@@ -69,16 +69,21 @@ function documentOf(params: {
 }): IntelDocument {
   const { intel_doc: text, vault_id: vaultId, file_name: name } = params;
   if (text !== undefined && vaultId !== undefined) throw new ValidationError(NOT_BOTH);
-  if (name !== undefined && hasLoneSurrogate(name)) throw new ValidationError(BROKEN_NAME);
   if (vaultId === undefined) {
     if (name === undefined || text === undefined) throw new ValidationError(DOC_AND_NAME);
+    checkName(name);
     if (hasLoneSurrogate(text)) throw new ValidationError(BROKEN_DOC);
-    if (!isPlainFileName(name)) throw new ValidationError(NOT_PLAIN);
     return { text, name };
   }
   if (!VAULT_ID.test(vaultId)) throw new ValidationError(BAD_VAULT_ID);
-  if (name !== undefined && !isPlainFileName(name)) throw new ValidationError(NOT_PLAIN);
+  if (name !== undefined) checkName(name);
   return { vaultId: vaultId.toLowerCase(), name };
+}
+
+/** The contract's rule for a file name, then the one its encoding adds (the contract's messages first). */
+function checkName(name: string): void {
+  if (!isPlainFileName(name)) throw new ValidationError(NOT_PLAIN);
+  if (hasLoneSurrogate(name)) throw new ValidationError(BROKEN_NAME);
 }
 
 export const uploadIntelDoc = defineAction({

@@ -413,6 +413,20 @@ describe('Action: upload intel doc', () => {
       { file_name: 'a.yara', intel_doc: 'rule a { strings: $a = "\uD800" condition: $a }' },
       "Please provide a valid value in the 'intel_doc' parameter: it holds an unpaired UTF-16 surrogate, which no UTF-8 document can carry",
     ],
+    // The contract's messages come before the ones a broken encoding adds
+    [{ file_name: 'a\uD800.yara' }, 'Error: please provide an intel doc and target file name'],
+    [
+      { file_name: 'a\uD800.yara', vault_id: 'zz' },
+      "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter",
+    ],
+    [
+      { file_name: 'a/b.yara', intel_doc: 'x\uD800' },
+      "Please provide a plain file name in the 'file_name' parameter",
+    ],
+    [
+      { file_name: 'a\u0001\uD800.yara', intel_doc: RULE },
+      "Please provide a plain file name in the 'file_name' parameter",
+    ],
   ])('rejects %j before touching the vault or Tanium', async (params, message) => {
     // Act
     const result = await run(params);
