@@ -36,6 +36,13 @@ describe('Retry policy', () => {
     ['IMF-fixdate', 'Thu, 01 Jan 2026 00:00:03 GMT'],
     ['RFC 850', 'Thursday, 01-Jan-26 00:00:03 GMT'],
     ['asctime, read as UTC', 'Thu Jan  1 00:00:03 2026'],
+    ['IMF-fixdate with a one-digit day (as Java writes it)', 'Thu, 1 Jan 2026 00:00:03 GMT'],
+    ['IMF-fixdate in lower case', 'thu, 01 jan 2026 00:00:03 gmt'],
+    ['IMF-fixdate with UTC', 'Thu, 01 Jan 2026 00:00:03 UTC'],
+    ['IMF-fixdate with +0000', 'Thu, 01 Jan 2026 00:00:03 +0000'],
+    ['IMF-fixdate with an offset', 'Thu, 01 Jan 2026 01:00:03 +0100'],
+    ['IMF-fixdate with runs of spaces', 'Thu,  01 Jan  2026 00:00:03   GMT'],
+    ['RFC 850 with a four-digit year', 'Thursday, 01-Jan-2026 00:00:03 GMT'],
   ])('reads a Retry-After HTTP date in %s form', (_form, header) => {
     // Act
     const wait = retryAfterMs(header, Date.parse('2026-01-01T00:00:00Z'));
@@ -54,6 +61,10 @@ describe('Retry policy', () => {
     'Thu, 01 Jan 2026 00:00:03',
     'Jan 1 2026',
     ' ',
+    'Sat, 31 Feb 2026 00:00:00 GMT',
+    'Thu, 01 Jan 2026 99:99:99 GMT',
+    'Thu, 00 Jan 2026 00:00:03 GMT',
+    'Thu, 01 Jan 2026 24:00:00 GMT',
   ])('treats a Retry-After of %j as absent, so the backoff applies', (header) => {
     // Act
     const wait = retryAfterMs(header, Date.parse('2026-01-01T00:00:00Z'));
