@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { isSoarContext } from '../actions/params.ts';
 import { findAction } from '../actions/table.ts';
 import type { Family } from '../actions/types.ts';
 import { withSentence } from '../config/message-text.ts';
@@ -8,6 +9,7 @@ import type { TaniumApi } from '../tanium/client.ts';
 import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
 import { TaniumError, toTaniumError } from '../tanium/errors.ts';
 import {
+  type ActionRequest,
   isEventBridgeEvent,
   type ParsedRequest,
   parseMessageBody,
@@ -175,7 +177,7 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         // Fails the whole invocation when no bus is configured: the messages stay queued, nothing is lost.
         const sink = runtime.sink();
         const redeliveries: Redelivery[] = [];
-        const turns = new RequestTurns<Disposition>();
+        const turns = new RequestTurns<Turned>();
         const recordHandler = async (record: SQSRecord): Promise<void> => {
           // The batch's results share PutEvents calls: each record holds the sink until its own is queued.
           const release = sink.hold?.() ?? (() => {});
@@ -186,13 +188,36 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const info = delivery(attempt, true);
             // Only a mutating action keeps an idempotency record a later delivery would meet.
             const mutating = parsed.ok && findAction(parsed.request.action)?.readOnly === false;
+            const messageId = record.messageId;
             const disposition = await (mutating
-              ? turns.run(parsed.request.requestId, ({ previous, later }) =>
-                  previous && previous.kind !== 'answered-elsewhere' && Date.now() >= deadline
-                    ? afterDeadline(previous, runtime.logger)
-                    : processor.process(parsed, { ...info, laterInBatch: later }),
-                )
-              : processor.process(parsed, info));
+              ? turns
+                  .run(
+                    parsed.request.requestId,
+                    copyKey(parsed.request),
+                    async ({ previous, earlier, later }) => {
+                      // A delivery handed on to runs, whatever the time: the request's result is its own.
+                      const mustRun =
+                        previous?.disposition.kind === 'answered-elsewhere' && previous.disposition.handedOn;
+                      if (previous && !mustRun && Date.now() >= deadline) {
+                        return {
+                          disposition: afterDeadline(previous.disposition, info, runtime.logger),
+                          messageId,
+                        };
+                      }
+                      const comesBack =
+                        previous?.disposition.kind === 'retry' && previous.messageId !== messageId;
+                      const turnInfo: DeliveryInfo = {
+                        ...info,
+                        messageId,
+                        earlierInBatch: earlier,
+                        laterInBatch: later,
+                        earlierComesBack: comesBack,
+                      };
+                      return { disposition: await processor.process(parsed, turnInfo), messageId };
+                    },
+                  )
+                  .then((turned) => turned.disposition)
+              : processor.process(parsed, { ...info, messageId }));
             if (publishes(disposition)) {
               const lastAttempt = isLastAttempt(info);
               const published = publish(sink, disposition, lastAttempt);
@@ -314,21 +339,52 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
   };
 }
 
+/** A delivery's turn among those of its requestId in an SQS batch: how it ended, and its message. */
+interface Turned {
+  disposition: Disposition;
+  messageId: string;
+}
+
+/**
+ * What makes two deliveries copies of one request: its action and parameters, SOAR's context aside, as
+ * the idempotency key hashes them. Compared as text, so parameters in another order count as another
+ * request: that only costs the hand-on between them.
+ */
+function copyKey(request: ActionRequest): string {
+  const parameters = Object.entries(request.parameters).filter(
+    ([name, value]) => !isSoarContext(name, value),
+  );
+  return JSON.stringify([findAction(request.action)?.id ?? request.action, parameters]);
+}
+
 /**
  * The turn of a later delivery of a request in an SQS batch, starting past the deadline: run, it would
  * wait on the idempotency table again, at least a second each past the deadline, so that a batch of
  * copies could outlast the invocation and lose every record's outcome. The earlier delivery answered
- * the request, or goes back to the queue, as this one then does.
+ * the request, or goes back to the queue, as this one then does; on its last attempt, to the DLQ.
  */
-function afterDeadline(previous: Disposition, logger: EventLogger): Disposition {
+function afterDeadline(previous: Disposition, delivery: DeliveryInfo, logger: EventLogger): Disposition {
   const { detail } = previous;
   const keys = requestKeys(detail.requestId, detail.action);
-  if (previous.kind === 'final' || previous.kind === 'gave-up') {
+  if (previous.kind === 'final' || previous.kind === 'gave-up' || previous.kind === 'answered-elsewhere') {
     logger.info(
       'An earlier delivery of the request in this batch answered it; this one ends unrun past the deadline',
       keys,
     );
     return { kind: 'answered-elsewhere', detail };
+  }
+  const error = new TaniumError(
+    'transient',
+    'The invocation ran out of time before this delivery of the request could run',
+    { retryable: true },
+  );
+  if (isLastAttempt(delivery)) {
+    // Error level: the DLQ alarm sends on-call to this line.
+    logger.error(
+      'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier one of the request in this batch goes back to the queue',
+      keys,
+    );
+    return { kind: 'held', detail, error };
   }
   logger.warn(
     'Past the deadline, this delivery goes back to the queue unrun, as the earlier one of the request did',
@@ -337,13 +393,7 @@ function afterDeadline(previous: Disposition, logger: EventLogger): Disposition 
   return {
     kind: 'retry',
     detail,
-    error: new TaniumError(
-      'transient',
-      'The invocation ran out of time before this delivery of the request could run',
-      {
-        retryable: true,
-      },
-    ),
+    error,
     recordMayRemain: previous.kind === 'retry' && previous.recordMayRemain,
     heldElsewhere: previous.kind === 'held' || (previous.kind === 'retry' && previous.heldElsewhere),
   };

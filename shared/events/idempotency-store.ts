@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { IdempotencyItemAlreadyExistsError } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
@@ -23,6 +24,20 @@ const IN_PROGRESS = 'INPROGRESS';
 const COMPLETED = 'COMPLETED';
 /** A token of the put that wrote the in-progress record (see `_putRecord`). */
 const CLAIM_ATTR = 'claim';
+/** The SQS message whose delivery wrote the in-progress record (see `_putRecord`). */
+const HOLDER_ATTR = 'holder';
+
+/**
+ * What one idempotent run's put knows beyond the record: the SQS message it runs for, and, when it found
+ * another delivery's record in progress, the message that one runs for (undefined: not an SQS one).
+ */
+export interface PutScope {
+  messageId?: string;
+  heldBy?: string;
+}
+
+/** The scope of the idempotent run in progress on this async path. */
+export const putScope = new AsyncLocalStorage<PutScope>();
 
 /** The record in an item, as Powertools reads one (DynamoDBPersistenceLayer._putRecord). */
 function existingRecord(item: Record<string, unknown>): IdempotencyRecord {
@@ -61,6 +76,10 @@ function isReplayOf(existing: IdempotencyRecord, record: IdempotencyRecord): boo
  * let a duplicate run beside it).
  *
  * A completed record found by a replay is extended (`#extend`).
+ *
+ * A put names the SQS message it runs for (`holder`, from putScope), and a put that finds another's
+ * record in progress learns that one's: a last attempt waits for its holder only when the holder is its
+ * own message's earlier receive (an SQS duplicate), which nothing delivers again.
  */
 export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
   readonly #client: DynamoDBClient;
@@ -89,6 +108,8 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
     if (this.isPayloadValidationEnabled() && record.payloadHash !== undefined) {
       item[VALIDATION_ATTR] = { S: record.payloadHash };
     }
+    const scope = putScope.getStore();
+    if (scope?.messageId !== undefined) item[HOLDER_ATTR] = { S: scope.messageId };
     const now = Date.now();
     try {
       await this.#client.send(
@@ -122,6 +143,8 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
         existing.inProgressExpiryTimestamp === record.inProgressExpiryTimestamp;
       // Not ours: as Powertools does, with the record found, so that it needs no second read.
       if (!ours) {
+        if (scope !== undefined && existing?.getStatus() === IN_PROGRESS)
+          scope.heldBy = item?.[HOLDER_ATTR]?.S;
         // Not awaited: the replay must not wait on it (a slow table would turn it into a retry).
         if (existing && isReplayOf(existing, record)) void this.#extend(record);
         throw new IdempotencyItemAlreadyExistsError(

@@ -11,7 +11,7 @@ import { isAwsRefusal } from '../config/aws-errors.ts';
 import { IDEMPOTENCY_RECORD_DAYS } from '../config/retention.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { UNKNOWN_OUTCOME_SUFFIX } from '../tanium/transport-errors.ts';
-import { OwnRecordsPersistence } from './idempotency-store.ts';
+import { OwnRecordsPersistence, type PutScope, putScope } from './idempotency-store.ts';
 
 /** What a mutating request's record keeps: the result and when it ran, so a replay is identical. */
 export interface StoredOutcome {
@@ -105,6 +105,8 @@ export interface IdempotentExecutor {
     run: () => Promise<StoredOutcome>,
     context?: Context,
     saveBy?: number,
+    /** The SQS message the run is for: its record names it (see HeldByAnotherDelivery.holder). */
+    messageId?: string,
   ): Promise<IdempotentRun>;
 }
 
@@ -303,7 +305,8 @@ export function createIdempotentExecutor(options: {
   );
 
   return {
-    async execute(key, run, context, saveBy) {
+    async execute(key, run, context, saveBy, messageId) {
+      const scope: PutScope = messageId === undefined ? {} : { messageId };
       // The in-progress record expires with the invocation, so a crashed attempt does not block redelivery.
       if (context) config.registerLambdaContext(context);
       let produced: StoredOutcome | undefined;
@@ -311,23 +314,25 @@ export function createIdempotentExecutor(options: {
       try {
         const record = await boundedRun(
           (hooks) =>
-            idempotent(withHashableParameters(key), async () => {
-              // Powertools then deletes the in-progress record it has just written.
-              if (!hooks.mayStart()) throw new RunAbandoned();
-              try {
-                produced = await run();
-              } catch (error) {
-                // Powertools deletes the in-progress record next: bounded like the completion's write.
-                if (error instanceof NotRun) {
-                  notRun = error;
-                  hooks.ran('delete');
+            putScope.run(scope, () =>
+              idempotent(withHashableParameters(key), async () => {
+                // Powertools then deletes the in-progress record it has just written.
+                if (!hooks.mayStart()) throw new RunAbandoned();
+                try {
+                  produced = await run();
+                } catch (error) {
+                  // Powertools deletes the in-progress record next: bounded like the completion's write.
+                  if (error instanceof NotRun) {
+                    notRun = error;
+                    hooks.ran('delete');
+                  }
+                  throw error;
                 }
-                throw error;
-              }
-              // A transient outcome is thrown back out, and Powertools deletes its record.
-              hooks.ran(isRetryable(produced) ? 'delete' : 'complete');
-              return produced;
-            }),
+                // A transient outcome is thrown back out, and Powertools deletes its record.
+                hooks.ran(isRetryable(produced) ? 'delete' : 'complete');
+                return produced;
+              }),
+            ),
           saveBy,
         );
         if (produced !== undefined) return { outcome: produced, replayed: false };
@@ -351,7 +356,8 @@ export function createIdempotentExecutor(options: {
         if (name === 'IdempotencyValidationError') {
           throw new IdempotencyConflict(key);
         }
-        if (name === 'IdempotencyAlreadyInProgressError') throw new HeldByAnotherDelivery(key, error);
+        if (name === 'IdempotencyAlreadyInProgressError')
+          throw new HeldByAnotherDelivery(key, error, scope.heldBy);
         const reason = error instanceof Error ? causeText(error) : String(error);
         // A refusal (the table deleted, the function's access to it or its key removed) is the
         // deployment's to fix: a config failure, counted by ServiceFailures at every attempt instead of
@@ -410,12 +416,15 @@ export class IdempotencyConflict extends TaniumError {
  * ago or just now); otherwise this delivery publishes nothing and leaves the result to that one.
  */
 export class HeldByAnotherDelivery extends TaniumError {
-  constructor(key: IdempotencyKey, cause: unknown) {
+  /** The SQS message the holding delivery runs for, when its record names one. */
+  readonly holder: string | undefined;
+  constructor(key: IdempotencyKey, cause: unknown, holder?: string) {
     super(
       'transient',
       `Request ${key.requestId} is already being processed by another delivery, which publishes its result`,
       { retryable: true, cause },
     );
     this.name = 'HeldByAnotherDelivery';
+    this.holder = holder;
   }
 }

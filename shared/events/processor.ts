@@ -68,7 +68,12 @@ export type Disposition =
     }
   | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError }
   | { kind: 'held'; detail: ResultDetail; error: TaniumError }
-  | { kind: 'answered-elsewhere'; detail: ResultDetail };
+  | {
+      kind: 'answered-elsewhere';
+      detail: ResultDetail;
+      /** Left to a later delivery of the request in the same batch, which must run, even past the deadline. */
+      handedOn?: true;
+    };
 
 /**
  * Whether an idempotency record replays the disposition's result to a redelivery or a resend: not the
@@ -94,8 +99,17 @@ export interface DeliveryInfo {
   deadline: number;
   /** The Lambda context, for the idempotency record's in-progress expiry. */
   lambdaContext?: Context;
+  /** The SQS message delivering the request. */
+  messageId?: string;
   /** Whether another delivery of the request waits in this SQS batch to take its turn after this one. */
   laterInBatch?: () => boolean;
+  /** Whether a delivery with this requestId took its turn before this one in this SQS batch. */
+  earlierInBatch?: boolean;
+  /**
+   * Whether the delivery before this one in the batch, another message, failed transiently and goes
+   * back to the queue: its redelivery answers the request, so this one gives up without a result.
+   */
+  earlierComesBack?: boolean;
 }
 
 /** What the processor needs from the container: built lazily, reused across requests. */
@@ -335,10 +349,10 @@ export class RequestProcessor {
   }
 
   /**
-   * The idempotent run. On an SQS message's last attempt, a request another delivery holds is waited
-   * for until the deadline: nothing redelivers this message, and the holder may be its own earlier
-   * receive (an SQS duplicate), whose transient failure would then leave the request with no result.
-   * Once the holder is done, the run replays its result, or runs the action when it stored none.
+   * The idempotent run. On an SQS message's last attempt, a request held by its own message's earlier
+   * receive (an SQS duplicate) is waited for until the deadline: nothing delivers the message again, so
+   * the holder's transient failure would leave the request with no result. Once the holder is done, the
+   * run replays its result, or runs the action when it stored none.
    */
   private async executeOnceFree(
     key: IdempotencyKey,
@@ -351,10 +365,24 @@ export class RequestProcessor {
     let waiting = false;
     for (;;) {
       try {
-        return await idempotency.execute(key, run, delivery.lambdaContext, delivery.deadline);
+        return await idempotency.execute(
+          key,
+          run,
+          delivery.lambdaContext,
+          delivery.deadline,
+          delivery.messageId,
+        );
       } catch (error) {
-        const mayWait = delivery.redelivered && isLastAttempt(delivery);
-        if (!(error instanceof HeldByAnotherDelivery) || !mayWait) throw error;
+        // Only its own message's earlier receive: another message holding it comes back if it fails,
+        // and this invocation's own earlier delivery in the batch is done, whatever record it left.
+        const mayWait =
+          error instanceof HeldByAnotherDelivery &&
+          error.holder !== undefined &&
+          error.holder === delivery.messageId &&
+          delivery.redelivered &&
+          isLastAttempt(delivery) &&
+          delivery.earlierInBatch !== true;
+        if (!mayWait) throw error;
         if (this.deps.now() + HOLDER_POLL_MS >= delivery.deadline) throw error;
         if (!waiting) {
           waiting = true;
@@ -445,15 +473,17 @@ export class RequestProcessor {
     );
     const held = heldElsewhere && (!delivery.redelivered || lastAttempt);
     // Not when its record may remain: the later delivery would find it and be held, leaving no result.
+    const givingUp = transient && delivery.redelivered && lastAttempt && !held;
+    // Not when its record may remain: the later delivery would find it and be held, leaving no result;
+    // nor past the deadline: handed on and on, the copies would outlast the invocation.
     const handedOn =
-      transient &&
-      delivery.redelivered &&
-      lastAttempt &&
-      !held &&
+      givingUp &&
       !recordMayRemain &&
+      this.deps.now() < delivery.deadline &&
       delivery.laterInBatch?.() === true;
-    // A held or handed-on delivery is counted as a retry too: the request's result comes from another.
-    const retrying = (transient && delivery.redelivered && !lastAttempt) || held || handedOn;
+    const leftToEarlier = givingUp && !handedOn && delivery.earlierComesBack === true;
+    // Counted as a retry too: the request's result comes from another delivery.
+    const retrying = (transient && delivery.redelivered && !lastAttempt) || held || handedOn || leftToEarlier;
     this.deps.metrics.record({
       action: definition?.name ?? UNKNOWN_ACTION,
       status: result.status,
@@ -532,7 +562,15 @@ export class RequestProcessor {
           resultMessage: result.message,
         },
       );
-      return { kind: 'answered-elsewhere', detail };
+      return { kind: 'answered-elsewhere', detail, handedOn: true };
+    }
+    if (leftToEarlier) {
+      // Error level, as for a held delivery: the DLQ alarm sends on-call to this line.
+      this.deps.logger.error(
+        'An earlier delivery of the request in this batch goes back to the queue and publishes its result; this message goes to the dead-letter queue without one',
+        { ...log, resultMessage: result.message },
+      );
+      return { kind: 'held', detail, error: transientError() };
     }
     if (lastAttempt) {
       this.deps.logger.error(

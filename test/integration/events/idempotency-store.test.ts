@@ -387,6 +387,45 @@ describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
   });
 });
 
+describe('Idempotency records in DynamoDB: which message holds a record', () => {
+  it.for([
+    { case: 'an SQS message', holder: 'msg-1' as string | undefined },
+    { case: 'no SQS message (an EventBridge event)', holder: undefined },
+  ])("names the holding delivery's message to a delivery it holds back ($case)", async ({ holder }) => {
+    // Prepare: the first delivery runs, its record in progress
+    const executor = createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: table.client(),
+    });
+    const started = signal();
+    const finish = signal();
+    const first = executor.execute(
+      KEY,
+      async () => {
+        started.open();
+        await finish.promise;
+        return outcome('success', 'closed');
+      },
+      lambdaContext(),
+      Date.now() + 30_000,
+      holder,
+    );
+    await started.promise;
+
+    // Act
+    const held = await executor
+      .execute(KEY, vi.fn(), lambdaContext(), Date.now() + 30_000, 'msg-2')
+      .catch((error: unknown) => error);
+    finish.open();
+    await first;
+
+    // Assess
+    expect(held).toBeInstanceOf(HeldByAnotherDelivery);
+    expect((held as HeldByAnotherDelivery).holder).toBe(holder);
+  });
+});
+
 describe('Idempotency records in DynamoDB: deliveries of one batch', () => {
   it('holds back a second delivery whose put fails before the first put has its answer', async () => {
     // Prepare: the first put is written, but its answer waits until the second put has failed

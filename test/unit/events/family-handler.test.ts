@@ -64,9 +64,9 @@ const listConnections = (requestId = 'req-list') => ({
   parameters: {},
   requestId,
 });
-const closeConnection = (requestId = 'req-close') => ({
+const closeConnection = (requestId = 'req-close', connectionId = 'remote:host-a:1:1') => ({
   action: 'close_connection',
-  parameters: { connection_id: 'remote:host-a:1:1' },
+  parameters: { connection_id: connectionId },
   requestId,
 });
 
@@ -2236,34 +2236,188 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(request).toHaveBeenCalledTimes(1);
   });
 
-  it('ends the later deliveries of a request in the batch unrun once the deadline passed, within the invocation', async () => {
-    // Prepare: the table never answers, so the first delivery waits for its in-progress record until the
-    // deadline; seven more copies of the request follow it in the batch
+  it.for([
+    { attempt: 1, failures: 10, results: 0 },
+    // The first gives up (its record may remain, so it hands on to none); the others end answered by it
+    { attempt: 3, failures: 1, results: 1 },
+  ])(
+    'ends the later copies of a request in the batch unrun once the deadline passed, within the invocation (attempt $attempt)',
+    async ({ attempt, failures, results }) => {
+      // Prepare: the table never answers, so the first delivery waits for its in-progress record until the
+      // deadline; nine more copies of the request follow it in the batch
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      try {
+        dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
+        const { handler } = buildHandler('connections');
+        const context = lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 });
+        const ids = Array.from({ length: 10 }, (_, i) => `msg-${i}`);
+        let settled = false;
+
+        // Act
+        const invocation = handler(
+          sqsEvent(
+            ...ids.map((messageId) =>
+              sqsRecord(closeConnection('req-chain'), { messageId, receiveCount: attempt }),
+            ),
+          ),
+          context,
+        ).finally(() => (settled = true));
+        // Past the deadline, then a few real turns for the sink's immediate flush (setImmediate is not faked)
+        await vi.advanceTimersByTimeAsync(2_100);
+        for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+        await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS - PUBLISH_MARGIN_MS - 100);
+
+        // Assess: answered before publishing stops; only the first touched the table
+        expect(settled).toBe(true);
+        expect(await invocation).toEqual({
+          batchItemFailures: ids.slice(0, failures).map((itemIdentifier) => ({ itemIdentifier })),
+        });
+        expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
+        expect(publishedDetails(eventBridge)).toHaveLength(results);
+        expect(request).not.toHaveBeenCalled();
+      } finally {
+        vi.useRealTimers();
+      }
+    },
+  );
+
+  it('sends a last attempt whose turn comes past the deadline behind a retried copy to the DLQ, saying so', async () => {
+    // Prepare: the table never answers, so the first copy (attempts left) goes back to the queue
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {
       dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
-      const { handler } = buildHandler('connections');
-      const context = lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 });
-      const ids = Array.from({ length: 8 }, (_, i) => `msg-${i}`);
-      let settled = false;
+      const { handler, logs } = buildHandler('connections');
 
       // Act
       const invocation = handler(
-        sqsEvent(...ids.map((messageId) => sqsRecord(closeConnection('req-chain'), { messageId }))),
-        context,
-      ).finally(() => (settled = true));
+        sqsEvent(
+          sqsRecord(closeConnection('req-behind'), { messageId: 'msg-early' }),
+          sqsRecord(closeConnection('req-behind'), { messageId: 'msg-last', receiveCount: 3 }),
+        ),
+        lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 }),
+      );
       await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS + 2_000 - PUBLISH_MARGIN_MS);
 
-      // Assess: answered before publishing stops; only the first touched the table, and all go back
-      expect(settled).toBe(true);
+      // Assess: both fail, no result; the line the DLQ alarm leads to is at error level
       expect(await invocation).toEqual({
-        batchItemFailures: ids.map((itemIdentifier) => ({ itemIdentifier })),
+        batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-last' }],
       });
-      expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
-      expect(request).not.toHaveBeenCalled();
+      expect(publishedDetails(eventBridge)).toEqual([]);
+      expect(logs).toContainEqual(
+        expect.objectContaining({
+          level: 'error',
+          message:
+            'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier one of the request in this batch goes back to the queue',
+        }),
+      );
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('hands a last attempt on only to a later copy of the same request, not to a reuse of its requestId', async () => {
+    // Prepare: the close fails transiently; a later message reuses the requestId for another connection
+    request.mockRejectedValueOnce(transient());
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-reused'), { messageId: 'msg-close', receiveCount: 3 }),
+        sqsRecord(closeConnection('req-reused', 'remote:host-b:2:2'), { messageId: 'msg-other' }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: the first request gave up with its own result; the other ran on its own
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-close' }] });
+    expect(publishedDetails(eventBridge).map((d) => [d.status, d.parameter])).toEqual([
+      ['failed', { connection_id: 'remote:host-a:1:1' }],
+      ['success', { connection_id: 'remote:host-b:2:2' }],
+    ]);
+  });
+
+  it('hands nothing on past the deadline: the last attempt that fails then gives up, and its copies end unrun', async () => {
+    // Prepare: each close fails transiently 600 ms in, past the deadline 500 ms away
+    request.mockImplementation(
+      () => new Promise((_resolve, reject) => setTimeout(() => reject(transient()), 600)),
+    );
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        ...['msg-1', 'msg-2', 'msg-3'].map((messageId) =>
+          sqsRecord(closeConnection('req-late'), { messageId, receiveCount: 3 }),
+        ),
+      ),
+      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 500 }),
+    );
+
+    // Assess
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        message: expect.stringMatching(/^Gave up after 3 attempts/),
+      }),
+    ]);
+  });
+
+  it('gives up without a result on a last attempt whose earlier copy in the batch goes back to the queue', async () => {
+    // Prepare: both closes fail transiently; the earlier copy, another message, has attempts left
+    request.mockRejectedValue(transient());
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-early'), { messageId: 'msg-early' }),
+        sqsRecord(closeConnection('req-early'), { messageId: 'msg-last', receiveCount: 3 }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: no "Gave up" that the early message's redelivery could contradict
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-last' }],
+    });
+    expect(publishedDetails(eventBridge)).toEqual([]);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message:
+          'An earlier delivery of the request in this batch goes back to the queue and publishes its result; this message goes to the dead-letter queue without one',
+      }),
+    );
+  });
+
+  it('does not wait on a last attempt for the record an earlier copy in its own batch left in progress', async () => {
+    // Prepare: completing the record fails, so the first copy's stays in progress until the invocation
+    // ends; the second is the same message again, on the same last attempt
+    dynamo.on(UpdateItemCommand).rejects(new Error('table unavailable'));
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-self'), { messageId: 'msg-dup', receiveCount: 3 }),
+        sqsRecord(closeConnection('req-self'), { messageId: 'msg-dup', receiveCount: 3 }),
+      ),
+      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 3_000 }),
+    );
+
+    // Assess: the first published its result; the second did not wait for its own batch's record
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-self', status: 'success' }),
+    ]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-dup' }] });
+    expect(logs).not.toContainEqual(
+      expect.objectContaining({
+        message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
+      }),
+    );
   });
 
   /** Runs `duplicate` while the first delivery of `closeConnection(requestId)` waits inside Tanium. */
@@ -2341,8 +2495,8 @@ describe('Family handler: idempotent mutating actions', () => {
   });
 
   /**
-   * A last attempt of `closeConnection('req-held')` (msg-last) arriving while an earlier delivery waits
-   * inside Tanium; `settle` ends that Tanium call once the last attempt has started waiting for it.
+   * The last receive (3) of msg-dup, `closeConnection('req-held')`, arriving while its earlier receive (an
+   * SQS duplicate) waits inside Tanium; `settle` ends that Tanium call once the last one waits for it.
    */
   async function lastAttemptWhileHeld(
     settle: (release: (answer: unknown) => void) => void,
@@ -2357,12 +2511,12 @@ describe('Family handler: idempotent mutating actions', () => {
     );
     const kit = buildHandler('connections');
     const running = kit.handler(
-      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-held' })),
+      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-dup', receiveCount: 2 })),
       lambdaContext(),
     );
     await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(1));
     const last = kit.handler(
-      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-last', receiveCount: 3 })),
+      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-dup', receiveCount: 3 })),
       lambdaContext({ remainingMs }),
     );
     await vi.waitFor(() =>
@@ -2379,6 +2533,29 @@ describe('Family handler: idempotent mutating actions', () => {
     return { first: await running, answer, logs: kit.logs };
   }
 
+  it("sends a last attempt held by another message's delivery to the DLQ at once, without a result beside its", async () => {
+    // Act: a resend of the request (another message) on its last attempt meets the original running
+    const { answer, logs } = await duplicateWhileRunning(
+      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-original' })),
+      (handler) =>
+        handler(
+          sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-resend', receiveCount: 3 })),
+          lambdaContext(),
+        ),
+    );
+
+    // Assess: no wait (the original comes back if it fails), and only the original's result
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-resend' }] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-held', status: 'success' }),
+    ]);
+    expect(logs).not.toContainEqual(
+      expect.objectContaining({
+        message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
+      }),
+    );
+  });
+
   it('lets a last attempt met by a running delivery wait and replay its result: nothing to the DLQ', async () => {
     // Act
     const { first, answer } = await lastAttemptWhileHeld((release) => release(taniumResponse(null)));
@@ -2394,13 +2571,13 @@ describe('Family handler: idempotent mutating actions', () => {
   });
 
   it('lets a last attempt run the request itself once the delivery it waited for failed transiently', async () => {
-    // Act: the holder's close fails transiently (its message would come back, but an SQS duplicate's
-    // would not: it already used its receives)
+    // Act: the holder's close fails transiently; its message does not come back, this receive being
+    // its last
     const { first, answer } = await lastAttemptWhileHeld((release) => release(transient()));
 
     // Assess: the last attempt ran the close and published the request's only result
     expect(request).toHaveBeenCalledTimes(2);
-    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-held' }] });
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-dup' }] });
     expect(answer).toEqual({ batchItemFailures: [] });
     expect(publishedDetails(eventBridge)).toEqual([
       expect.objectContaining({ requestId: 'req-held', status: 'success' }),
@@ -2412,7 +2589,7 @@ describe('Family handler: idempotent mutating actions', () => {
     const { answer, logs } = await lastAttemptWhileHeld(() => undefined, PUBLISH_RESERVE_MS + 2_500);
 
     // Assess: the holder's result is the only one
-    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-last' }] });
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-dup' }] });
     expect(publishedDetails(eventBridge)).toEqual([
       expect.objectContaining({ requestId: 'req-held', status: 'success' }),
     ]);
