@@ -21,6 +21,8 @@ export class AlertReader {
   readUntil = Number.POSITIVE_INFINITY;
   /** Whether a Tanium read failed (not cut by the deadline): what is proven complete may still go out. */
   readFailed = false;
+  /** Whether this run publishes nothing it reads: a first run with a window of 0, no run failed before. */
+  publishesNone = false;
   /** Whether this run already read past a short answer to see if Tanium capped it (continuesPast). */
   private probed = false;
   /** filteredCount growth between recent consecutive reads: arrivals to expect before the next one. */
@@ -116,12 +118,12 @@ export class AlertReader {
    * caps it silently would let the floor pass every alert below the page. So once a run, a short answer
    * that does not already reach below the floor (nothing under it is still to publish) is checked by
    * reading on from its end; alerts there mean it was capped. Also on a first run that backfills a
-   * window (one more request, once), not on one with a window of 0, which publishes nothing it reads.
+   * window (one more request, once), not on one that publishes nothing it reads.
    */
   private async continuesPast(result: SourcePage, offset: number, ts: number[]): Promise<boolean> {
     const length = result.alerts.length;
     if (result.filteredCount !== undefined || this.probed) return false;
-    if (!this.cursor.restored && this.run.settings.firstRunHours === 0) return false;
+    if (this.publishesNone) return false;
     if (length < MIN_PAGE_SIZE || length >= this.run.paging.size) return false;
     if ((ts[length - 1] ?? Number.NaN) < this.cursor.floor) return false;
     this.probed = true;

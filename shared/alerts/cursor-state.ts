@@ -8,6 +8,12 @@ import type { AlertId, Checkpoint, RecentGroup } from './types.ts';
  */
 const UNDATED_MEMORY = 1000;
 
+/**
+ * Ids ahead of the clock `recent` keeps at most: about 230 KB of the state item's 400 KB even as guids
+ * each in its own millisecond, beside a page's worth of others.
+ */
+const MAX_AHEAD_IDS = 4_000;
+
 /** Positions of the members read of one millisecond, counted from its member deepest in the list. */
 export interface GroupTrack {
   at: number;
@@ -124,20 +130,40 @@ export class CursorState {
     const { maxRecentIds, maxRequestsPerRun } = this.run.settings;
     const { windowIds } = this.run.paging;
     const limit = Math.min(maxRecentIds, windowIds);
-    // Ahead of the clock, ids are kept past the page's worth, costing requests rather than alerts, as
-    // long as half a run's requests can read past them (or the setting allows); beyond that the floor
-    // passes them, losing the alerts stamped below them: a run that could not read past would never
-    // reach the newest ones.
-    const aheadLimit = Math.min(maxRecentIds, windowIds * Math.max(1, Math.floor(maxRequestsPerRun / 2)));
-    let size = this.recentKeys.size;
-    for (const ts of [...this.recent.keys()].sort((a, b) => a - b)) {
-      if (ts >= this.floor && (size <= limit || ts >= newest)) break;
-      if (ts > present && size <= aheadLimit) break;
-      if (ts > present) this.aheadDropped = true;
-      if (ts >= this.floor) this.floor = ts + 1;
+    const drop = (ts: number) => {
       for (const id of this.recent.get(ts) ?? []) this.recentKeys.delete(String(id));
       this.recent.delete(ts);
-      size = this.recentKeys.size;
+    };
+    const count = (ts: number) => this.recent.get(ts)?.length ?? 0;
+    const times = [...this.recent.keys()].sort((a, b) => a - b);
+    let ahead = 0;
+    for (const ts of times) if (ts > present) ahead += count(ts);
+    let behind = this.recentKeys.size - ahead;
+    // At or before the clock: below the floor, ids go; past a page's worth, the oldest go and the floor
+    // with them (never the newest millisecond, whose other members may still be unpublished).
+    for (const ts of times) {
+      if (ts > present) break;
+      const below = ts < this.floor;
+      if (!below && (behind <= limit || ts >= newest)) break;
+      if (!below) this.floor = ts + 1;
+      behind -= count(ts);
+      drop(ts);
+    }
+    // Ahead of the clock, ids are kept beyond that, costing requests rather than alerts, as long as half a
+    // run's requests can read past all the ids kept and the state item holds them; beyond that the floor
+    // passes the oldest, losing the alerts stamped below them: a run that could not read past them would
+    // never reach the newest ones.
+    const readable = Math.min(maxRecentIds, windowIds * Math.max(1, Math.floor(maxRequestsPerRun / 2)));
+    const aheadLimit = Math.min(MAX_AHEAD_IDS, Math.max(0, readable - behind));
+    if (ahead > aheadLimit) {
+      for (const ts of times) {
+        if (!this.recent.has(ts) || ts <= present) continue;
+        if (ahead <= aheadLimit || ts >= newest) break;
+        ahead -= count(ts);
+        this.floor = Math.max(this.floor, ts + 1);
+        this.aheadDropped = true;
+      }
+      for (const ts of times) if (ts < this.floor) drop(ts);
     }
     if (this.floor !== before) {
       this.olderMin = 0;

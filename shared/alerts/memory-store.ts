@@ -41,6 +41,10 @@ export class MemoryStateStore implements StateStore {
     return this.version;
   }
 
+  async noteTried(startedAt: number): Promise<void> {
+    this.unsavedSince ??= startedAt;
+  }
+
   async release(owner: string): Promise<void> {
     if (this.leaseOwner === owner) this.leaseUntil = 0;
   }

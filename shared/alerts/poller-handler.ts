@@ -7,6 +7,7 @@ import { awsClientConfig } from '../config/aws-client-config.ts';
 import { credentialReads } from '../config/credential-source.ts';
 import type { TaniumCredentials } from '../config/credentials.ts';
 import type { Env } from '../config/environment.ts';
+import { unlessAborted } from '../config/unless-aborted.ts';
 import { clientLogger, createPowertoolsLogger } from '../events/logging.ts';
 import { abortWindow, PUBLISH_MARGIN_MS } from '../events/time-budget.ts';
 import type { TaniumApi } from '../tanium/client.ts';
@@ -208,7 +209,12 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
     let thrown: unknown;
     try {
       // Bounded like the run itself: a stalled Secrets Manager otherwise ends the run as a bare timeout.
-      const source = await credentialsByDeadline(alertSource(settings, logger), limits.stopAt, logger);
+      const source = await credentialsByDeadline(alertSource(settings, logger), limits.stopAt, logger).catch(
+        async (error: unknown) => {
+          await noteTried(store, (options.now ?? Date.now)(), storing.signal, log);
+          throw error;
+        },
+      );
       report = await runPoller(
         {
           source,
@@ -241,6 +247,21 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
 }
 
 /** The report of a run that `error` ended before runPoller could report it. */
+/**
+ * A run failing before its lease (the credentials read: a new deployment's empty or wrong secret) still
+ * marks the first try, so that the first run to succeed loses none of the alerts created meanwhile.
+ * Best effort: the run's own failure is what is reported.
+ */
+async function noteTried(store: StateStore, startedAt: number, signal: AbortSignal, logger: PollerLogger) {
+  try {
+    await unlessAborted(store.noteTried(startedAt, signal), signal);
+  } catch (error) {
+    logger.warn('Could not record the failed run in the poller state', {
+      reason: toTaniumError(error).message,
+    });
+  }
+}
+
 function failedReport(error: unknown): RunReport {
   const failure = toTaniumError(error);
   return {

@@ -220,6 +220,8 @@ class PollerRun {
     }
     this.cursor.version = leased.version;
     if (leased.checkpoint) this.cursor.restore(leased.checkpoint);
+    this.reader.publishesNone =
+      !leased.checkpoint && this.settings.firstRunHours === 0 && leased.unsavedSince >= startedAt;
     let failure: TaniumError | undefined;
     try {
       const head = await this.reader.readInTime(0, true);

@@ -310,6 +310,22 @@ export class DynamoStateStore implements StateStore {
     return next;
   }
 
+  async noteTried(startedAt: number, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id: this.key },
+          UpdateExpression: 'SET unsavedSince = if_not_exists(unsavedSince, :startedAt)',
+          ExpressionAttributeValues: { ':startedAt': startedAt },
+        }),
+        signal,
+      );
+    } catch (error) {
+      throw awsCallError(`Unable to note the failed poller run ${this.where}`, error);
+    }
+  }
+
   async release(owner: string, signal?: AbortSignal): Promise<void> {
     try {
       await this.send(

@@ -95,6 +95,11 @@ export interface StateStore {
   /** Saves and returns the new version; throws LeaseLostError when another run took over. */
   save(owner: string, version: number, checkpoint: Checkpoint, signal?: AbortSignal): Promise<number>;
   release(owner: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Records that a run started at `startedAt` (the alerts' time) and failed before taking the lease,
+   * unless an earlier unsaved run did: a first run counts from the earliest (`unsavedSince`).
+   */
+  noteTried(startedAt: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** One EventBridge entry, ready for PutEvents. */

@@ -156,6 +156,16 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(afterOwnRelease).toEqual({ checkpoint: undefined, version: 0, unsavedSince: NOW });
   });
 
+  it('keeps the start of a run that failed before its lease as the earliest unsaved one', async () => {
+    // Act: two runs fail before their lease (their credentials), then a run takes it
+    await store.noteTried(NOW - 7_200_000);
+    await store.noteTried(NOW - 3_600_000);
+    const leased = await store.acquire('run-a', NOW + 60_000, NOW);
+
+    // Assess
+    expect(leased).toEqual({ checkpoint: undefined, version: 0, unsavedSince: NOW - 7_200_000 });
+  });
+
   it('keeps when the earliest run since the last save started, in the time it was given, until a save', async () => {
     // Prepare: the alerts' time (startedAt) differs from the lease's clock, as in the poller's tests
     const startedAt = NOW - 86_400_000;

@@ -104,6 +104,34 @@ describe('Alert poller handler: reading the credentials', () => {
     });
     return { handler, publisher, recorded };
   }
+  it('counts a run that could not read the credentials as the first try: the first run to succeed loses nothing', async () => {
+    // Prepare: a new deployment whose secret is still empty; alerts older than the first try and during it
+    const store = new MemoryStateStore();
+    const tanium = new FakeAlerts();
+    tanium.addSteady(5, 1000, T0 - 2 * 3_600_000);
+    const publisher = new CapturePublisher();
+    const env = { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '0' };
+    const common = { env, store, publisher, logger: silentLogger, metrics: { record: () => undefined } };
+    const emptySecret = createPollerHandler({
+      ...common,
+      credentials: async () => {
+        throw new ConfigError('Invalid Tanium credentials in the secret: base_url is missing');
+      },
+      now: () => T0,
+    });
+    const failed = await failure(emptySecret({}, lambdaContext()));
+    const created = tanium.addSteady(5, 60_000, T0 + 600_000);
+
+    // Act: the secret is filled in; the next run, an hour later, is the first to take the lease
+    const working = createPollerHandler({ ...common, source: tanium, now: () => T0 + 3_600_000 });
+    const report = await working({}, lambdaContext());
+
+    // Assess: the alerts created since the first try went out, none older than its hour of allowance
+    expect(failed).toBeInstanceOf(ConfigError);
+    expect(report).toMatchObject({ status: 'caught_up', published: 5 });
+    expect(sorted(publisher.ids)).toEqual(sorted(created.map((a) => a.id)));
+  });
+
   it("fails the run in time when the credentials cannot be read before the run's budget ends", async () => {
     // Prepare: Secrets Manager never answers; the run has 1 s beyond its 10 s reserve
     const { handler, publisher } = readingCredentials(() => new Promise(() => undefined));

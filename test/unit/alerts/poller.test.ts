@@ -1125,6 +1125,21 @@ describe('Alert poller: a Tanium that caps the page size', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
     expect(silentLogger.warnings.filter((w) => w.includes('caps the page size'))).toHaveLength(1);
   });
+
+  it('backfills past a cap on `limit` at a first run with a window of 0 that follows failed ones', async () => {
+    // Prepare: the first try fails; 45 alerts are created meanwhile; Tanium caps `limit` at 20, no count
+    tanium.omitFilteredCount = true;
+    tanium.maxLimit = 20;
+    tanium.failing.add(1);
+    await poll({ firstRunHours: 0, pageSize: 50 });
+    now = T0 + 600_000;
+    const created = tanium.addSteady(45, 1000, now - 60_000);
+    // Act
+    await pollUntilCaughtUp({ firstRunHours: 0, pageSize: 50 });
+    // Assess
+    expect(sorted(publisher.ids)).toEqual(ids(created));
+    expect(silentLogger.warnings.filter((w) => w.includes('caps the page size'))).toHaveLength(1);
+  });
 });
 
 describe('Alert poller: failures', () => {
@@ -1560,6 +1575,48 @@ describe('Alert poller: clock and lag', () => {
       expect(sorted(publisher.ids.filter((id) => id >= ahead[0]!.id))).toEqual(ids([...ahead, ...later]));
     },
   );
+
+  it('keeps the overlap window for real alerts while alerts stamped ahead are remembered', async () => {
+    // Prepare: caught up; 100 alerts an hour ahead (two pages' worth), then three real ones published
+    const limits = { pageSize: 50, maxRequestsPerRun: 100 };
+    tanium.addSteady(30, 1000, T0);
+    await pollUntilCaughtUp(limits);
+    tanium.addSteady(100, 100, T0 + 3_600_000);
+    now = T0 + 1000;
+    await pollUntilCaughtUp(limits);
+    now = T0 + 300_000;
+    for (const age of [50_000, 30_000, 1000]) tanium.add(now - age);
+    await pollUntilCaughtUp(limits);
+
+    // Act: an alert created 40 s ago, inside the overlap window (60 s), becomes visible only now
+    const late = tanium.add(now - 40_000);
+    now += 5000;
+    await pollUntilCaughtUp(limits);
+
+    // Assess
+    expect(publisher.ids).toContain(late.id);
+    expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
+  it('keeps no more ids stamped ahead than the state item holds, whatever the settings allow', async () => {
+    // Prepare: settings under which half a run reads past 25,000 ids; 6,000 alerts a day ahead
+    const limits = { pageSize: 1000, maxRequestsPerRun: 100, maxRecentIds: 40_000 };
+    tanium.addSteady(30, 1000, T0);
+    await pollUntilCaughtUp(limits);
+    tanium.addSteady(6000, 10, T0 + 86_400_000);
+    now = T0 + 1000;
+
+    // Act
+    await pollUntilCaughtUp(limits);
+
+    // Assess: at most 4,000 ahead, well under DynamoDB's 400 KB item, and the warning
+    const kept = store.checkpoint!.recent.reduce((n, [, group]) => n + group.length, 0);
+    expect(kept).toBeLessThanOrEqual(4_000 + 800);
+    expect(JSON.stringify(store.checkpoint!.recent).length).toBeLessThan(200_000);
+    expect(silentLogger.warnings.some((w) => w.includes('More alerts stamped ahead of this function'))).toBe(
+      true,
+    );
+  });
 
   it('lets the floor pass alerts stamped ahead beyond what a run can read past, saying so', async () => {
     // Prepare: caught up; then 400 alerts an hour ahead, more than half a run's requests read past
