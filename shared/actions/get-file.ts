@@ -199,7 +199,8 @@ function decodeStart(bytes: Uint8Array): string {
  * texts agree on is shown: it holds a piece of neither.
  */
 function unexpectedBodyText(client: TaniumApi, start: { bytes: Buffer; cut: boolean }, contentType: string) {
-  if (!start.cut) return client.errorText(start.bytes.toString('utf8'), contentType);
+  // TextDecoder, unlike Buffer, drops a leading byte order mark, which would keep JSON from parsing.
+  if (!start.cut) return client.errorText(new TextDecoder().decode(start.bytes), contentType);
   const shortBytes = start.bytes.subarray(0, Math.max(0, start.bytes.length - SECRET_MARGIN_BYTES));
   // errorText would call it an empty response, which it was not.
   if (shortBytes.length === 0) return '';

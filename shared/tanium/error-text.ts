@@ -133,5 +133,10 @@ export function redact(text: string, secrets: readonly string[]): string {
  * before it is cut, where decoding HTML entities or JSON escapes wrote one out as is.
  */
 export function errorText(body: string, contentType: string, secrets: readonly string[]): string {
-  return redact(errorBodyText(withoutSecrets(body, secrets), contentType, secrets), secrets);
+  // A JSON body's escapes can hold what decodeEntities keeps out of HTML: a lone surrogate or NUL would
+  // reach messages, logs and events as broken text.
+  return redact(errorBodyText(withoutSecrets(body, secrets), contentType, secrets), secrets).replace(
+    /\p{Cs}|\0/gu,
+    '\uFFFD',
+  );
 }

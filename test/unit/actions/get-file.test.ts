@@ -114,4 +114,20 @@ describe('get file: a body that is not a zip', () => {
       'Expected a zip archive but Tanium returned text/html: session: [redacted] more text',
     );
   });
+
+  it('reads a JSON body that starts with a byte order mark as JSON', async () => {
+    // Prepare
+    const body = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from('{"message":"File 7 not found"}'),
+    ]);
+
+    // Act
+    const result = await run(contextFor('application/json', [body]));
+
+    // Assess
+    expect(result.message).toBe(
+      'Expected a zip archive but Tanium returned application/json: File 7 not found',
+    );
+  });
 });

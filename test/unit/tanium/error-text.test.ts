@@ -75,6 +75,18 @@ describe('Tanium error bodies', () => {
     expect(text).toBe('😀 😀 😀 \uFFFD\uFFFD');
   });
 
+  it.each([
+    ['a lone surrogate', '{"message":"bad \\ud83d here"}', 'bad \uFFFD here'],
+    ['NUL', '{"message":"bad \\u0000 here"}', 'bad \uFFFD here'],
+    ['a surrogate pair', '{"message":"ok \\ud83d\\ude00 here"}', 'ok 😀 here'],
+  ])('reads %s escaped in a JSON body as HTML parsers read its reference', (_case, body, expected) => {
+    // Act
+    const text = errorText(body, 'application/json', []);
+
+    // Assess
+    expect(text).toBe(expected);
+  });
+
   it('reads large pages whose markup never closes in one pass', () => {
     // Each of these took the old regular expressions a scan to the end of the page per opener: hours at
     // this size, so the test's own timeout is what fails.
