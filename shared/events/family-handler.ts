@@ -191,30 +191,8 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const messageId = record.messageId;
             const disposition = await (mutating
               ? turns
-                  .run(
-                    parsed.request.requestId,
-                    copyKey(parsed.request),
-                    async ({ previous, earlier, later }) => {
-                      // A delivery handed on to runs, whatever the time: the request's result is its own.
-                      const mustRun =
-                        previous?.disposition.kind === 'answered-elsewhere' && previous.disposition.handedOn;
-                      if (previous && !mustRun && Date.now() >= deadline) {
-                        return {
-                          disposition: afterDeadline(previous.disposition, info, runtime.logger),
-                          messageId,
-                        };
-                      }
-                      const comesBack =
-                        previous?.disposition.kind === 'retry' && previous.messageId !== messageId;
-                      const turnInfo: DeliveryInfo = {
-                        ...info,
-                        messageId,
-                        earlierInBatch: earlier,
-                        laterInBatch: later,
-                        earlierComesBack: comesBack,
-                      };
-                      return { disposition: await processor.process(parsed, turnInfo), messageId };
-                    },
+                  .run(recordKey(parsed.request), copyKey(parsed.request), (turn) =>
+                    takeTurn(processor, parsed, { ...info, messageId }, turn, runtime.logger),
                   )
                   .then((turned) => turned.disposition)
               : processor.process(parsed, { ...info, messageId }));
@@ -345,30 +323,80 @@ interface Turned {
   messageId: string;
 }
 
+/** The idempotency record a mutating request runs under: its requestId and action. */
+function recordKey(request: ActionRequest): string {
+  return JSON.stringify([request.requestId, findAction(request.action)?.id ?? request.action]);
+}
+
 /**
  * What makes two deliveries copies of one request: its action and parameters, SOAR's context aside, as
- * the idempotency key hashes them. Compared as text, so parameters in another order count as another
- * request: that only costs the hand-on between them.
+ * the idempotency key hashes them (keys in any order).
  */
 function copyKey(request: ActionRequest): string {
   const parameters = Object.entries(request.parameters).filter(
     ([name, value]) => !isSoarContext(name, value),
   );
-  return JSON.stringify([findAction(request.action)?.id ?? request.action, parameters]);
+  return JSON.stringify([findAction(request.action)?.id ?? request.action, sortedEntries(parameters)]);
+}
+
+/** Entries sorted by key, each value's own objects in turn as sorted entries (an own `__proto__` key stays a key). */
+function sortedEntries(entries: [string, unknown][]): unknown {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (typeof value !== 'object' || value === null) return value;
+    return sortedEntries(Object.entries(value));
+  };
+  return entries
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => [name, canonical(value)]);
 }
 
 /**
- * The turn of a later delivery of a request in an SQS batch, starting past the deadline: run, it would
- * wait on the idempotency table again, at least a second each past the deadline, so that a batch of
- * copies could outlast the invocation and lose every record's outcome. The earlier delivery answered
- * the request, or goes back to the queue, as this one then does; on its last attempt, to the DLQ.
+ * A delivery's turn under its idempotency record (RequestTurns), shaped by the earlier copies of its
+ * request in the batch: past the deadline it ends unrun, unless one handed the request on to it.
+ */
+async function takeTurn(
+  processor: RequestProcessor,
+  parsed: ParsedRequest,
+  info: DeliveryInfo & { messageId: string },
+  { copies, behindOthers, later }: { copies: Turned[]; behindOthers: boolean; later: () => boolean },
+  logger: EventLogger,
+): Promise<Turned> {
+  const { messageId } = info;
+  const previous = copies.at(-1);
+  const pastDeadline = Date.now() >= info.deadline;
+  // A delivery handed on to runs, whatever the time: the request's result is its own.
+  const mustRun =
+    previous?.disposition.kind === 'answered-elsewhere' && previous.disposition.handedOn === true;
+  if (previous && !mustRun && pastDeadline) {
+    return { disposition: afterDeadline(previous.disposition, info, logger), messageId };
+  }
+  const turnInfo: DeliveryInfo = {
+    ...info,
+    laterInBatch: later,
+    ownCopyBefore: copies.some((copy) => copy.messageId === messageId),
+    copyRanBefore: copies.length > 0,
+    earlierComesBack: copies.some(
+      (copy) => copy.disposition.kind === 'retry' && copy.messageId !== messageId,
+    ),
+    outOfTime: !mustRun && behindOthers && pastDeadline,
+  };
+  return { disposition: await processor.process(parsed, turnInfo), messageId };
+}
+
+/**
+ * The turn of a later copy of a request in an SQS batch, starting past the deadline: run, it would wait
+ * on the idempotency table again, at least a second each past the deadline, so that a batch of copies
+ * could outlast the invocation and lose every record's outcome. The earlier copy answered the request,
+ * or goes back to the queue (or was held by another delivery), as this one then does; on its last
+ * attempt, to the DLQ.
  */
 function afterDeadline(previous: Disposition, delivery: DeliveryInfo, logger: EventLogger): Disposition {
   const { detail } = previous;
   const keys = requestKeys(detail.requestId, detail.action);
   if (previous.kind === 'final' || previous.kind === 'gave-up' || previous.kind === 'answered-elsewhere') {
     logger.info(
-      'An earlier delivery of the request in this batch answered it; this one ends unrun past the deadline',
+      'An earlier copy of the request in this batch answered it; this one ends unrun past the deadline',
       keys,
     );
     return { kind: 'answered-elsewhere', detail };
@@ -378,18 +406,16 @@ function afterDeadline(previous: Disposition, delivery: DeliveryInfo, logger: Ev
     'The invocation ran out of time before this delivery of the request could run',
     { retryable: true },
   );
+  const because =
+    previous.kind === 'held'
+      ? 'another delivery holds the request and publishes its result'
+      : 'the earlier copy of the request in this batch goes back to the queue';
   if (isLastAttempt(delivery)) {
     // Error level: the DLQ alarm sends on-call to this line.
-    logger.error(
-      'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier one of the request in this batch goes back to the queue',
-      keys,
-    );
+    logger.error(`Past the deadline, this delivery goes to the dead-letter queue unrun; ${because}`, keys);
     return { kind: 'held', detail, error };
   }
-  logger.warn(
-    'Past the deadline, this delivery goes back to the queue unrun, as the earlier one of the request did',
-    keys,
-  );
+  logger.warn(`Past the deadline, this delivery goes back to the queue unrun; ${because}`, keys);
   return {
     kind: 'retry',
     detail,

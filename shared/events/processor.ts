@@ -5,7 +5,7 @@ import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { SHOWN_NAME_CHARS, shown, withSentence } from '../config/message-text.ts';
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
-import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { DeadlineError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT } from '../tanium/responses.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import {
@@ -22,6 +22,8 @@ import { failedResult, isServiceFailure, type ResultDetail, resultDetail } from 
 
 /** How often a last attempt that another delivery holds asks whether the holder is done. */
 const HOLDER_POLL_MS = 1_000;
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * What to do with a request once processed:
@@ -103,10 +105,20 @@ export interface DeliveryInfo {
   messageId?: string;
   /** Whether another delivery of the request waits in this SQS batch to take its turn after this one. */
   laterInBatch?: () => boolean;
-  /** Whether a delivery with this requestId took its turn before this one in this SQS batch. */
-  earlierInBatch?: boolean;
   /**
-   * Whether the delivery before this one in the batch, another message, failed transiently and goes
+   * Whether a copy of the request from this same message took its turn before this one in the SQS batch
+   * (an SQS duplicate): a record left in progress is that copy's, which no waiting frees.
+   */
+  ownCopyBefore?: boolean;
+  /** Whether a copy of the request took its turn before this one in the batch: it may have reached Tanium. */
+  copyRanBefore?: boolean;
+  /**
+   * Whether its turn came past the deadline behind other requests under its record: it fails as run out
+   * of time without touching the table, whose waits would run past the invocation's end.
+   */
+  outOfTime?: boolean;
+  /**
+   * Whether an earlier copy of the request in the batch, another message, failed transiently and goes
    * back to the queue: its redelivery answers the request, so this one gives up without a result.
    */
   earlierComesBack?: boolean;
@@ -141,19 +153,18 @@ export interface ProcessorDependencies {
  */
 export function hedgedForRedelivery(
   definition: ActionDefinition,
-  delivery: Pick<DeliveryInfo, 'attempt'>,
+  delivery: Pick<DeliveryInfo, 'attempt' | 'copyRanBefore'>,
   result: ActionResult,
 ): ActionResult {
-  if (!definition.deletes || delivery.attempt <= 1 || result.error?.kind !== 'not_found') return result;
+  const again = delivery.attempt > 1 || delivery.copyRanBefore === true;
+  if (!definition.deletes || !again || result.error?.kind !== 'not_found') return result;
   // Once is enough: the client already says so when an attempt of this delivery lost its answer.
   if (result.message.includes(CARRIED_OUT_CAVEAT)) return result;
-  return {
-    ...result,
-    message: withSentence(
-      result.message,
-      `This is delivery ${delivery.attempt} of the request and an earlier one did not finish: ${CARRIED_OUT_CAVEAT}.`,
-    ),
-  };
+  const which =
+    delivery.attempt > 1
+      ? `This is delivery ${delivery.attempt} of the request and an earlier one did not finish`
+      : 'An earlier delivery of the request in the same batch did not finish';
+  return { ...result, message: withSentence(result.message, `${which}: ${CARRIED_OUT_CAVEAT}.`) };
 }
 
 function unknownActionMessage(action: string, family: Family): string {
@@ -248,6 +259,11 @@ export class RequestProcessor {
     try {
       // A setting may be the state table's own: a bad one fails before the idempotency step.
       if (this.deps.unrunnable) throw this.deps.unrunnable;
+      if (delivery.outOfTime) {
+        throw new DeadlineError('transient', 'The invocation ran out of time before the request could run', {
+          retryable: true,
+        });
+      }
       // Read before the idempotency step, as a slow read would otherwise hold the request's record (and
       // every duplicate of it) for its length. A mutating request whose credentials cannot be read
       // still goes through the step, which replays a stored result (a redelivery must not answer the
@@ -381,7 +397,7 @@ export class RequestProcessor {
           error.holder === delivery.messageId &&
           delivery.redelivered &&
           isLastAttempt(delivery) &&
-          delivery.earlierInBatch !== true;
+          delivery.ownCopyBefore !== true;
         if (!mayWait) throw error;
         if (this.deps.now() + HOLDER_POLL_MS >= delivery.deadline) throw error;
         if (!waiting) {
@@ -393,7 +409,8 @@ export class RequestProcessor {
             },
           );
         }
-        await new Promise((resolve) => setTimeout(resolve, HOLDER_POLL_MS));
+        // A timer of its own: the actions' sleep may be faked away, which would spin this loop.
+        await pause(HOLDER_POLL_MS);
       }
     }
   }
@@ -476,12 +493,14 @@ export class RequestProcessor {
     const givingUp = transient && delivery.redelivered && lastAttempt && !held;
     // Not when its record may remain: the later delivery would find it and be held, leaving no result;
     // nor past the deadline: handed on and on, the copies would outlast the invocation.
+    // An earlier copy coming back answers the request: no later copy needs it handed on.
+    const leftToEarlier = givingUp && delivery.earlierComesBack === true;
     const handedOn =
       givingUp &&
+      !leftToEarlier &&
       !recordMayRemain &&
       this.deps.now() < delivery.deadline &&
       delivery.laterInBatch?.() === true;
-    const leftToEarlier = givingUp && !handedOn && delivery.earlierComesBack === true;
     // Counted as a retry too: the request's result comes from another delivery.
     const retrying = (transient && delivery.redelivered && !lastAttempt) || held || handedOn || leftToEarlier;
     this.deps.metrics.record({

@@ -2307,9 +2307,36 @@ describe('Family handler: idempotent mutating actions', () => {
         expect.objectContaining({
           level: 'error',
           message:
-            'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier one of the request in this batch goes back to the queue',
+            'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier copy of the request in this batch goes back to the queue',
         }),
       );
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('fails another request under the record whose turn comes past the deadline as out of time, unrun', async () => {
+    // Prepare: the table never answers; a reuse of the requestId for another connection follows
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
+      const { handler } = buildHandler('connections');
+
+      // Act
+      const invocation = handler(
+        sqsEvent(
+          sqsRecord(closeConnection('req-reuse'), { messageId: 'msg-a' }),
+          sqsRecord(closeConnection('req-reuse', 'remote:host-b:2:2'), { messageId: 'msg-b' }),
+        ),
+        lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 }),
+      );
+      await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS + 2_000 - PUBLISH_MARGIN_MS);
+
+      // Assess: both go back to the queue; only the first waited on the table
+      expect(await invocation).toEqual({
+        batchItemFailures: [{ itemIdentifier: 'msg-a' }, { itemIdentifier: 'msg-b' }],
+      });
+      expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
     } finally {
       vi.useRealTimers();
     }
@@ -2363,6 +2390,184 @@ describe('Family handler: idempotent mutating actions', () => {
         message: expect.stringMatching(/^Gave up after 3 attempts/),
       }),
     ]);
+  });
+
+  it('runs the copy a last attempt handed on to even past the deadline, behind another request under its record', async () => {
+    // Prepare: the first close fails transiently; a reuse of its requestId for another connection then
+    // fails transiently too, past the deadline (500 ms away); the copy comes last
+    request
+      .mockRejectedValueOnce(transient())
+      .mockImplementationOnce(
+        () => new Promise((_resolve, reject) => setTimeout(() => reject(transient()), 600)),
+      );
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-mixed'), { messageId: 'msg-a1', receiveCount: 3 }),
+        sqsRecord(closeConnection('req-mixed', 'remote:host-b:2:2'), { messageId: 'msg-b' }),
+        sqsRecord(closeConnection('req-mixed'), { messageId: 'msg-a2' }),
+      ),
+      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 500 }),
+    );
+
+    // Assess: the copy ran the close and gave the request its result; the other goes back
+    expect(request).toHaveBeenCalledTimes(3);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-b' }] });
+    expect(publishedDetails(eventBridge).map((d) => [d.status, d.parameter])).toEqual([
+      ['success', { connection_id: 'remote:host-a:1:1' }],
+    ]);
+  });
+
+  it('runs another action under the same requestId beside a slow one, not behind it past the deadline', async () => {
+    // Prepare: the delete takes 600 ms, past the deadline 500 ms away
+    request.mockImplementationOnce(
+      () => new Promise((resolve) => setTimeout(() => resolve(taniumResponse(null)), 600)),
+    );
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(
+          {
+            action: 'delete_connection',
+            parameters: { connection_id: 'remote:host-a:1:1' },
+            requestId: 'req-pair',
+          },
+          { messageId: 'msg-delete' },
+        ),
+        sqsRecord(closeConnection('req-pair'), { messageId: 'msg-close' }),
+      ),
+      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 500 }),
+    );
+
+    // Assess: both ran and answered
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(
+      publishedDetails(eventBridge)
+        .map((d) => [d.action, d.status])
+        .sort(),
+    ).toEqual([
+      ['close connection', 'success'],
+      ['delete connection', 'success'],
+    ]);
+  });
+
+  it('gives up with its own result on a last attempt behind another action under its requestId going back', async () => {
+    // Prepare: every Tanium call fails transiently; a delete with attempts left shares the requestId
+    request.mockRejectedValue(transient());
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(
+          {
+            action: 'delete_connection',
+            parameters: { connection_id: 'remote:host-a:1:1' },
+            requestId: 'req-two',
+          },
+          { messageId: 'msg-delete' },
+        ),
+        sqsRecord(closeConnection('req-two'), { messageId: 'msg-close', receiveCount: 3 }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: the delete's redelivery answers only the delete; the close says it gave up
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-delete' }, { itemIdentifier: 'msg-close' }],
+    });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        action: 'close connection',
+        message: expect.stringMatching(/^Gave up after 3/),
+      }),
+    ]);
+  });
+
+  it('leaves the request to an earlier copy going back, not to a later one: no "Gave up" it could contradict', async () => {
+    // Prepare: three copies, the first with attempts left, all failing transiently
+    request.mockRejectedValue(transient());
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-three'), { messageId: 'msg-1' }),
+        sqsRecord(closeConnection('req-three'), { messageId: 'msg-2', receiveCount: 3 }),
+        sqsRecord(closeConnection('req-three'), { messageId: 'msg-3', receiveCount: 3 }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: msg-1 comes back and answers; the two last attempts go to the DLQ without results
+    expect(response).toEqual({
+      batchItemFailures: [
+        { itemIdentifier: 'msg-1' },
+        { itemIdentifier: 'msg-2' },
+        { itemIdentifier: 'msg-3' },
+      ],
+    });
+    expect(publishedDetails(eventBridge)).toEqual([]);
+  });
+
+  it('takes copies with their parameters in another order for copies of one request', async () => {
+    // Prepare: the last attempt fails transiently; the copy lists the same parameters in another order
+    request.mockRejectedValueOnce(transient());
+    const { handler } = buildHandler('connections');
+    const copy = (parameters: Record<string, unknown>, messageId: string, receiveCount: number) =>
+      sqsRecord(
+        { action: 'close_connection', parameters, requestId: 'req-order' },
+        { messageId, receiveCount },
+      );
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        copy({ connection_id: 'remote:host-a:1:1', note: 'x' }, 'msg-1', 3),
+        copy({ note: 'x', connection_id: 'remote:host-a:1:1' }, 'msg-2', 1),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: handed on, one result
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([expect.objectContaining({ status: 'success' })]);
+  });
+
+  it("says a delete's 404 may follow Tanium carrying out the copy that handed the request on", async () => {
+    // Prepare: the last attempt's delete loses its answer (504); its copy then gets a 404
+    request
+      .mockRejectedValueOnce(
+        new TaniumError('transient', 'Tanium answered HTTP 504', { retryable: true, status: 504 }),
+      )
+      .mockRejectedValueOnce(
+        new TaniumError('not_found', 'Error from server. Status Code: 404', { status: 404 }),
+      );
+    const { handler } = buildHandler('connections');
+    const deletion = {
+      action: 'delete_connection',
+      parameters: { connection_id: 'remote:host-a:1:1' },
+      requestId: 'req-del',
+    };
+
+    // Act
+    await handler(
+      sqsEvent(
+        sqsRecord(deletion, { messageId: 'msg-1', receiveCount: 3 }),
+        sqsRecord(deletion, { messageId: 'msg-2' }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    const [result] = publishedDetails(eventBridge);
+    expect(result?.message).toContain(
+      'An earlier delivery of the request in the same batch did not finish: Tanium may have carried it out before this 404',
+    );
   });
 
   it('gives up without a result on a last attempt whose earlier copy in the batch goes back to the queue', async () => {

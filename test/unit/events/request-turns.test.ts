@@ -32,47 +32,49 @@ describe('RequestTurns', () => {
     const failed = turns.run('req-a', 'copy', async () => {
       throw new Error('boom');
     });
-    const next = turns.run('req-a', 'copy', async ({ previous }) => `ran after ${previous}`);
+    const next = turns.run('req-a', 'copy', async ({ copies }) => `ran after [${copies.join()}]`);
 
-    // Assess: the failure reaches its own caller only
+    // Assess: the failure reaches its own caller only, and the next turn sees no outcome of it
     await expect(failed).rejects.toThrow('boom');
-    await expect(next).resolves.toBe('ran after undefined');
+    await expect(next).resolves.toBe('ran after []');
   });
 
-  it("tells each turn what the requestId's previous one ended with, and whether a later copy of the same request waits", async () => {
+  it('tells each turn how the earlier copies of its request ended, whether others came first, and whether a later copy waits', async () => {
     // Prepare
     const turns = new RequestTurns<string>();
     const seen: string[] = [];
     const work =
       (name: string) =>
       async ({
-        previous,
-        earlier,
+        copies,
+        behindOthers,
         later,
       }: {
-        previous: string | undefined;
-        earlier: boolean;
+        copies: string[];
+        behindOthers: boolean;
         later: () => boolean;
       }) => {
-        seen.push(`${name}: after ${previous}, earlier ${earlier}, later ${later()}`);
+        seen.push(`${name}: copies [${copies.join()}], behind ${behindOthers}, later ${later()}`);
         return name;
       };
 
-    // Act: a2 reuses a1's requestId for another request; a3 is a copy of a1
+    // Act: under record a, a2 is another request (other parameters); a3 and a4 are copies of a1
     const runs = [
-      turns.run('req-a', 'close 1', work('a1')),
-      turns.run('req-b', 'close 1', work('b1')),
-      turns.run('req-a', 'close 2', work('a2')),
-      turns.run('req-a', 'close 1', work('a3')),
+      turns.run('record a', 'close 1', work('a1')),
+      turns.run('record b', 'close 1', work('b1')),
+      turns.run('record a', 'close 2', work('a2')),
+      turns.run('record a', 'close 1', work('a3')),
+      turns.run('record a', 'close 1', work('a4')),
     ];
     await Promise.all(runs);
 
     // Assess
     expect(seen).toEqual([
-      'a1: after undefined, earlier false, later true',
-      'b1: after undefined, earlier false, later false',
-      'a2: after a1, earlier true, later false',
-      'a3: after a2, earlier true, later false',
+      'a1: copies [], behind false, later true',
+      'b1: copies [], behind false, later false',
+      'a2: copies [], behind true, later false',
+      'a3: copies [a1], behind true, later true',
+      'a4: copies [a1,a3], behind true, later false',
     ]);
   });
 });
