@@ -10,7 +10,7 @@ import { MIN_PAGE_SIZE } from './settings.ts';
 import type { SourcePage } from './types.ts';
 
 /** Clock skew between Tanium and Lambda taken as normal before an alert counts as from the future. */
-const FUTURE_TOLERANCE_MS = 60_000;
+export const FUTURE_TOLERANCE_MS = 60_000;
 
 /**
  * Reads pages of the alert list within the run's request budget and time for reading, and takes from

@@ -153,7 +153,9 @@ export class CursorState {
     // run's requests can read past all the ids kept and the state item holds them; beyond that the floor
     // passes the oldest, losing the alerts stamped below them: a run that could not read past them would
     // never reach the newest ones.
-    const readable = Math.min(maxRecentIds, windowIds * Math.max(1, Math.floor(maxRequestsPerRun / 2)));
+    // Not bounded by POLLER_MAX_RECENT_IDS, which only lowers the ids kept at or before the clock: with
+    // those at that bound, two alerts stamped ahead would have the floor pass them.
+    const readable = windowIds * Math.max(1, Math.floor(maxRequestsPerRun / 2));
     const aheadLimit = Math.min(MAX_AHEAD_IDS, Math.max(0, readable - behind));
     if (ahead > aheadLimit) {
       for (const ts of times) {

@@ -113,7 +113,7 @@ import type { Alert } from '../tanium/alerts.ts';
 import { type TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { alertKey, type Candidate, storedId } from './alert-order.ts';
 import { first, last, type Page, Paging } from './alert-page.ts';
-import { AlertReader } from './alert-reader.ts';
+import { AlertReader, FUTURE_TOLERANCE_MS } from './alert-reader.ts';
 import { BatchPublisher } from './batch-publisher.ts';
 import { CursorState } from './cursor-state.ts';
 import { LeaseLostError } from './errors.ts';
@@ -149,6 +149,18 @@ export function emptyRunReport(): RunReport {
     unidentifiedAlerts: 0,
     undatedAlerts: 0,
   };
+}
+
+/**
+ * The newest alert of a head read that this function's clock can vouch for (CursorState.headTop): one
+ * stamped ahead would close the window W below the newest published alert (floorAfter). A head page
+ * with no readable time first (undated alerts sort first), or only ahead, hides it: -Infinity keeps the
+ * whole window open.
+ */
+function visibleTop(head: Page, now: number): number {
+  if (Number.isNaN(first(head))) return Number.NEGATIVE_INFINITY;
+  for (const ts of head.ts) if (!Number.isNaN(ts) && ts <= now + FUTURE_TOLERANCE_MS) return ts;
+  return Number.NEGATIVE_INFINITY;
 }
 
 /** Runs the poller once. Never throws for Tanium or publishing failures: they are in the report. */
@@ -227,8 +239,7 @@ class PollerRun {
       const head = await this.reader.readInTime(0, true);
       // A non-empty head page with no readable time at all (undated alerts sort first) hides where the
       // dated alerts start: -Infinity keeps the whole window W open below what is published.
-      if (head.alerts.length > 0)
-        this.cursor.headTop = Number.isNaN(first(head)) ? Number.NEGATIVE_INFINITY : first(head);
+      if (head.alerts.length > 0) this.cursor.headTop = visibleTop(head, this.now());
       if (!leased.checkpoint && (await this.firstRun(head, leased.unsavedSince, startedAt)))
         return this.finish();
       let start: Page | undefined = head;
@@ -393,7 +404,10 @@ class PollerRun {
     // ones may go out, rather than, with a floor near now, a lagging Tanium clock's first new ones be lost.
     const newest = Number.isNaN(first(head)) ? Number.NEGATIVE_INFINITY : Math.min(first(head), this.now());
     const floor = Math.max(newest, this.now() - FIRST_RUN_CLOCK_ALLOWANCE_MS) - overlapWindowMs;
-    this.cursor.floor = head.full && !Number.isNaN(last(head)) ? Math.max(floor, last(head) + 1) : floor;
+    // A full head page: everything below it existed too. Never past the clock, though: a page stamped
+    // all ahead would put the alerts created until the clock reaches it below the floor, unseen.
+    this.cursor.floor =
+      head.full && !Number.isNaN(last(head)) ? Math.min(Math.max(floor, last(head) + 1), this.now()) : floor;
     head.alerts.forEach((alert, i) => {
       const key = alertKey(alert);
       if (key === undefined) return;

@@ -1618,6 +1618,69 @@ describe('Alert poller: clock and lag', () => {
     );
   });
 
+  it('keeps the overlap window below the newest published alert when the head holds alerts stamped ahead', async () => {
+    // Prepare: caught up; ten alerts an hour ahead; then a real alert created 70 s ago is published
+    const limits = { pageSize: 50, maxRequestsPerRun: 100 };
+    tanium.addSteady(30, 1000, T0);
+    await pollUntilCaughtUp(limits);
+    tanium.addSteady(10, 100, T0 + 3_600_000);
+    now = T0 + 1000;
+    await pollUntilCaughtUp(limits);
+    now = T0 + 300_000;
+    tanium.add(now - 70_000);
+    await pollUntilCaughtUp(limits);
+
+    // Act: an alert created 5 s before it (inside W = 60 s) becomes visible only now
+    const late = tanium.add(now - 75_000);
+    now += 5000;
+    await pollUntilCaughtUp(limits);
+
+    // Assess
+    expect(publisher.ids).toContain(late.id);
+    expect(duplicates(publisher.ids)).toEqual([]);
+  });
+
+  it.for([
+    { case: 'an hour', aheadMs: 3_600_000 },
+    { case: 'ten days', aheadMs: 10 * 86_400_000 },
+  ])(
+    'does not let a first run with a window of 0 whose full head page is $case ahead put the floor past the clock',
+    async ({ aheadMs }) => {
+      // Prepare: more than a page of alerts stamped ahead when the poller first runs
+      tanium.addSteady(60, 1000, T0 + aheadMs);
+      await poll({ firstRunHours: 0, pageSize: 50 });
+      const floor = store.checkpoint!.floor;
+      // Act
+      now = T0 + 60_000;
+      const real = tanium.add(now - 1000);
+      await pollUntilCaughtUp({ firstRunHours: 0, pageSize: 50 });
+      // Assess
+      expect(floor).toBeLessThanOrEqual(T0);
+      expect(publisher.ids).toContain(real.id);
+    },
+  );
+
+  it('keeps two alerts stamped ahead when POLLER_MAX_RECENT_IDS already bounds the ids behind the clock', async () => {
+    // Prepare: 150 alerts in the last 30 s fill the 100 ids the setting keeps; then two an hour ahead
+    const limits = { pageSize: 200, maxRequestsPerRun: 100, maxRecentIds: 100 };
+    tanium.addSteady(150, 200, T0);
+    await pollUntilCaughtUp(limits);
+    now = T0 + 1000;
+    tanium.add(T0 + 3_600_000);
+    tanium.add(T0 + 3_601_000);
+    await pollUntilCaughtUp(limits);
+    // Act
+    now = T0 + 60_000;
+    const real = tanium.add(now - 1000);
+    await pollUntilCaughtUp(limits);
+    // Assess
+    expect(store.checkpoint!.floor).toBeLessThanOrEqual(now);
+    expect(publisher.ids).toContain(real.id);
+    expect(silentLogger.warnings.some((w) => w.includes('More alerts stamped ahead of this function'))).toBe(
+      false,
+    );
+  });
+
   it('lets the floor pass alerts stamped ahead beyond what a run can read past, saying so', async () => {
     // Prepare: caught up; then 400 alerts an hour ahead, more than half a run's requests read past
     const limits = { pageSize: 50, maxRequestsPerRun: 10, maxRecentIds: 100 };
