@@ -248,6 +248,9 @@ export class BatchPublisher {
     await this.countSettled(details, taken, dropped);
     // The batch is sorted oldest first: below its first alert not taken, everything read is published.
     let newest = Number.NEGATIVE_INFINITY;
+    // The floor follows only alerts the clock vouches for: one stamped ahead would close the window W.
+    let newestReal = Number.NEGATIVE_INFINITY;
+    const present = this.run.now();
     let complete = true;
     batch.forEach((candidate, index) => {
       if (!taken.has(index)) {
@@ -257,6 +260,7 @@ export class BatchPublisher {
       this.cursor.remember(storedId(candidate.alert, candidate.key), candidate.key, candidate.ts, complete);
       this.run.pending.delete(candidate.key);
       if (complete && candidate.ts > newest) newest = candidate.ts;
+      if (complete && candidate.ts <= present && candidate.ts > newestReal) newestReal = candidate.ts;
       if (this.cursor.newestPublishedAt === undefined || candidate.ts > this.cursor.newestPublishedAt)
         this.cursor.newestPublishedAt = candidate.ts;
     });
@@ -264,7 +268,8 @@ export class BatchPublisher {
       // Everything read below `newest` is published (oldest first). The window W stays open only near
       // the top of the list: an alert older than (newest at the head read − W) was visible before this
       // walk.
-      this.cursor.raiseFloor(this.cursor.floorAfter(newest), newest);
+      const floor = newestReal === Number.NEGATIVE_INFINITY ? newestReal : this.cursor.floorAfter(newestReal);
+      this.cursor.raiseFloor(floor, newest);
     }
     await this.cursor.save();
   }

@@ -153,13 +153,14 @@ export function emptyRunReport(): RunReport {
 
 /**
  * The newest alert of a head read that this function's clock can vouch for (CursorState.headTop): one
- * stamped ahead would close the window W below the newest published alert (floorAfter). A head page
+ * stamped ahead, even within the skew taken as normal, would close the window W below the newest
+ * published alert (floorAfter); one lower only keeps more of it open. A head page
  * with no readable time first (undated alerts sort first), or only ahead, hides it: -Infinity keeps the
  * whole window open.
  */
 function visibleTop(head: Page, now: number): number {
   if (Number.isNaN(first(head))) return Number.NEGATIVE_INFINITY;
-  for (const ts of head.ts) if (!Number.isNaN(ts) && ts <= now + FUTURE_TOLERANCE_MS) return ts;
+  for (const ts of head.ts) if (!Number.isNaN(ts) && ts <= now) return ts;
   return Number.NEGATIVE_INFINITY;
 }
 
@@ -404,10 +405,12 @@ class PollerRun {
     // ones may go out, rather than, with a floor near now, a lagging Tanium clock's first new ones be lost.
     const newest = Number.isNaN(first(head)) ? Number.NEGATIVE_INFINITY : Math.min(first(head), this.now());
     const floor = Math.max(newest, this.now() - FIRST_RUN_CLOCK_ALLOWANCE_MS) - overlapWindowMs;
-    // A full head page: everything below it existed too. Never past the clock, though: a page stamped
-    // all ahead would put the alerts created until the clock reaches it below the floor, unseen.
-    this.cursor.floor =
-      head.full && !Number.isNaN(last(head)) ? Math.min(Math.max(floor, last(head) + 1), this.now()) : floor;
+    // A full head page: everything below it existed too. Not past the clock beyond the skew taken as
+    // normal, though: a page stamped all ahead would put the alerts created until the clock reaches it
+    // below the floor, unseen (the existing ones below it, stamped ahead too, then go out).
+    const bottom = last(head);
+    const below = bottom > this.now() + FUTURE_TOLERANCE_MS ? this.now() : bottom + 1;
+    this.cursor.floor = head.full && !Number.isNaN(bottom) ? Math.max(floor, below) : floor;
     head.alerts.forEach((alert, i) => {
       const key = alertKey(alert);
       if (key === undefined) return;

@@ -1660,6 +1660,47 @@ describe('Alert poller: clock and lag', () => {
     },
   );
 
+  it('publishes nothing existing at a first run with a window of 0 on a busy list under a Tanium clock 30 s ahead', async () => {
+    // Prepare: 100 alerts in 10 s, stamped by a clock 30 s ahead (skew taken as normal)
+    tanium.addSteady(100, 100, T0 + 30_000);
+    await poll({ firstRunHours: 0, pageSize: 50 });
+    // Act
+    now = T0 + 1000;
+    await poll({ firstRunHours: 0, pageSize: 50 });
+    // Assess
+    expect(publisher.ids).toEqual([]);
+  });
+
+  it.for([
+    { case: 'in the same batch', apart: false, aheadMs: 3_600_000 },
+    { case: 'published before, within the skew taken as normal', apart: true, aheadMs: 50_000 },
+  ])(
+    'keeps the overlap window below the newest real alert with one stamped ahead $case',
+    async ({ apart, aheadMs }) => {
+      // Prepare: caught up; an alert with a wrong createdAt ahead and a real one 70 s old are published
+      const limits = { pageSize: 50, maxRequestsPerRun: 100 };
+      tanium.addSteady(30, 1000, T0);
+      await pollUntilCaughtUp(limits);
+      if (apart) {
+        now = T0 + 250_000;
+        tanium.add(T0 + 300_000 + aheadMs);
+        await pollUntilCaughtUp(limits);
+      } else tanium.add(T0 + 300_000 + aheadMs);
+      now = T0 + 300_000;
+      tanium.add(now - 70_000);
+      await pollUntilCaughtUp(limits);
+
+      // Act: an alert created 5 s before the real one becomes visible only now
+      const late = tanium.add(now - 75_000);
+      now += 5000;
+      await pollUntilCaughtUp(limits);
+
+      // Assess
+      expect(publisher.ids).toContain(late.id);
+      expect(duplicates(publisher.ids)).toEqual([]);
+    },
+  );
+
   it('keeps two alerts stamped ahead when POLLER_MAX_RECENT_IDS already bounds the ids behind the clock', async () => {
     // Prepare: 150 alerts in the last 30 s fill the 100 ids the setting keeps; then two an hour ahead
     const limits = { pageSize: 200, maxRequestsPerRun: 100, maxRecentIds: 100 };
