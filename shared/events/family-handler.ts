@@ -365,6 +365,16 @@ async function takeTurn(
   const { messageId } = info;
   const previous = copies.at(-1);
   const pastDeadline = Date.now() >= info.deadline;
+  // An earlier copy's result that no record replays (it gave up, or its record could not be completed),
+  // or one past the deadline, is the request's: sent again for this copy, under its own context, rather
+  // than the request run again beside it (a success after a "Gave up", a second delete or POST).
+  if (previous && (previous.disposition.kind === 'final' || previous.disposition.kind === 'gave-up')) {
+    const settled = previous.disposition;
+    const unreplayable =
+      settled.kind === 'gave-up' || settled.unrecorded === true || settled.recordMayRemain === true;
+    if (unreplayable || pastDeadline)
+      return { disposition: answeredAgain(settled, parsed, logger), messageId };
+  }
   // A delivery handed on to runs, whatever the time: the request's result is its own.
   const mustRun =
     previous?.disposition.kind === 'answered-elsewhere' && previous.disposition.handedOn === true;
@@ -382,6 +392,28 @@ async function takeTurn(
     outOfTime: !mustRun && behindOthers && pastDeadline,
   };
   return { disposition: await processor.process(parsed, turnInfo), messageId };
+}
+
+/** An earlier copy's settled result as this copy's own: the same outcome, echoing this copy's context. */
+function answeredAgain(
+  settled: Extract<Disposition, { kind: 'final' | 'gave-up' }>,
+  parsed: ParsedRequest,
+  logger: EventLogger,
+): Disposition {
+  const { detail } = settled;
+  const context = parsed.ok ? parsed.request.context : undefined;
+  logger.info(
+    'An earlier copy of the request in this batch ended it; its result is sent again for this one',
+    {
+      ...requestKeys(detail.requestId, detail.action),
+      status: detail.status,
+    },
+  );
+  return {
+    kind: 'final',
+    detail: { ...detail, context: context === undefined ? {} : context },
+    ...(settled.kind === 'final' && settled.unrecorded ? { unrecorded: true as const } : {}),
+  };
 }
 
 /**

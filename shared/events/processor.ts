@@ -389,15 +389,21 @@ export class RequestProcessor {
           delivery.messageId,
         );
       } catch (error) {
-        // Only its own message's earlier receive: another message holding it comes back if it fails,
-        // and this invocation's own earlier delivery in the batch is done, whatever record it left.
-        const mayWait =
+        const ownMessage =
           error instanceof HeldByAnotherDelivery &&
           error.holder !== undefined &&
-          error.holder === delivery.messageId &&
-          delivery.redelivered &&
-          isLastAttempt(delivery) &&
-          delivery.ownCopyBefore !== true;
+          error.holder === delivery.messageId;
+        if (ownMessage && delivery.ownCopyBefore === true) {
+          // Its own message's earlier copy in this batch, done and failed, left the record: no other
+          // delivery holds the request, and none is to come if this is the message's last.
+          throw new TaniumError(
+            'transient',
+            'The request could not run: an earlier delivery of it in this batch failed and left its record in progress',
+            { retryable: true, cause: error },
+          );
+        }
+        // Only its own message's earlier receive: another message holding it comes back if it fails.
+        const mayWait = ownMessage && delivery.redelivered && isLastAttempt(delivery);
         if (!mayWait) throw error;
         if (this.deps.now() + HOLDER_POLL_MS >= delivery.deadline) throw error;
         if (!waiting) {

@@ -2223,23 +2223,25 @@ describe('Family handler: idempotent mutating actions', () => {
       lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 1_000 }),
     );
 
-    // Assess: one result, the first one's, and its message to the DLQ; the second, past the deadline
-    // once the delete gave up, ends unrun as answered
-    expect(publishedDetails(eventBridge)).toEqual([
+    // Assess: the first gave up, its message to the DLQ; the second, unrun, is sent the same result
+    const published = publishedDetails(eventBridge);
+    expect(published).toEqual([
       expect.objectContaining({
         requestId: 'req-stuck',
         status: 'failed',
         message: expect.stringMatching(/^Gave up after 3 attempts/),
       }),
+      expect.objectContaining({ status: 'failed' }),
     ]);
+    expect(published[1]?.message).toBe(published[0]?.message);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-first' }] });
     expect(request).toHaveBeenCalledTimes(1);
   });
 
   it.for([
     { attempt: 1, failures: 10, results: 0 },
-    // The first gives up (its record may remain, so it hands on to none); the others end answered by it
-    { attempt: 3, failures: 1, results: 1 },
+    // The first gives up (its record may remain, so it hands on to none); the others are sent its result
+    { attempt: 3, failures: 1, results: 10 },
   ])(
     'ends the later copies of a request in the batch unrun once the deadline passed, within the invocation (attempt $attempt)',
     async ({ attempt, failures, results }) => {
@@ -2364,7 +2366,7 @@ describe('Family handler: idempotent mutating actions', () => {
     ]);
   });
 
-  it('hands nothing on past the deadline: the last attempt that fails then gives up, and its copies end unrun', async () => {
+  it('hands nothing on past the deadline: the last attempt that fails then gives up, and its copies are sent its result unrun', async () => {
     // Prepare: each close fails transiently 600 ms in, past the deadline 500 ms away
     request.mockImplementation(
       () => new Promise((_resolve, reject) => setTimeout(() => reject(transient()), 600)),
@@ -2384,12 +2386,9 @@ describe('Family handler: idempotent mutating actions', () => {
     // Assess
     expect(request).toHaveBeenCalledTimes(1);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }] });
-    expect(publishedDetails(eventBridge)).toEqual([
-      expect.objectContaining({
-        status: 'failed',
-        message: expect.stringMatching(/^Gave up after 3 attempts/),
-      }),
-    ]);
+    const published = publishedDetails(eventBridge);
+    expect(published.map((d) => d.message)).toEqual(Array(3).fill(published[0]?.message));
+    expect(published[0]?.message).toMatch(/^Gave up after 3 attempts/);
   });
 
   it('runs the copy a last attempt handed on to even past the deadline, behind another request under its record', async () => {
@@ -2570,6 +2569,49 @@ describe('Family handler: idempotent mutating actions', () => {
     );
   });
 
+  it.for([
+    {
+      case: 'gave up when the table refused its record once',
+      prepare: () => {
+        dynamo.on(PutItemCommand).rejectsOnce(awsError('ProvisionedThroughputExceededException', 400));
+      },
+      status: 'failed',
+    },
+    {
+      case: 'ended without knowing whether Tanium carried it out, its record not completed',
+      prepare: () => {
+        request.mockRejectedValueOnce(new TaniumError('unknown_outcome', 'The answer to the close was lost'));
+        dynamo.on(UpdateItemCommand).rejectsOnce(new Error('table unavailable'));
+      },
+      status: 'failed',
+    },
+  ])(
+    'sends a later copy the result of an earlier one that $case, running nothing again',
+    async ({ prepare, status }) => {
+      // Prepare
+      prepare();
+      const { handler } = buildHandler('connections');
+
+      // Act
+      await handler(
+        sqsEvent(
+          sqsRecord(closeConnection('req-once'), { messageId: 'msg-1', receiveCount: 3 }),
+          sqsRecord({ ...closeConnection('req-once'), context: { run: 'again' } }, { messageId: 'msg-2' }),
+        ),
+        lambdaContext(),
+      );
+
+      // Assess: one outcome, sent to each copy under its own context; Tanium saw at most one close
+      const published = publishedDetails(eventBridge);
+      expect(published.map((d) => [d.status, d.message])).toEqual([
+        [status, published[0]?.message],
+        [status, published[0]?.message],
+      ]);
+      expect(published[1]?.context).toEqual({ run: 'again' });
+      expect(request.mock.calls.length).toBeLessThanOrEqual(1);
+    },
+  );
+
   it('gives up without a result on a last attempt whose earlier copy in the batch goes back to the queue', async () => {
     // Prepare: both closes fail transiently; the earlier copy, another message, has attempts left
     request.mockRejectedValue(transient());
@@ -2598,32 +2640,52 @@ describe('Family handler: idempotent mutating actions', () => {
     );
   });
 
-  it('does not wait on a last attempt for the record an earlier copy in its own batch left in progress', async () => {
-    // Prepare: completing the record fails, so the first copy's stays in progress until the invocation
-    // ends; the second is the same message again, on the same last attempt
-    dynamo.on(UpdateItemCommand).rejects(new Error('table unavailable'));
-    const { handler, logs } = buildHandler('connections');
+  it.for([
+    {
+      case: 'completed unrecorded: the later copy is sent its result',
+      failing: 'update',
+      failures: [] as string[],
+      statuses: ['success', 'success'],
+    },
+    {
+      case: 'failed transiently: the later copy, its last attempt, gives up with a result',
+      failing: 'delete',
+      // Each receive of the message is a record of the batch: both fail, and the message goes to the DLQ
+      failures: ['msg-dup', 'msg-dup'],
+      statuses: ['failed'],
+    },
+  ])(
+    'does not wait on a last attempt for the record its own earlier copy in the batch left in progress ($case)',
+    async ({ failing, failures, statuses }) => {
+      // Prepare: the same message twice (an SQS duplicate), receives 2 and 3; the first copy's record
+      // stays in progress: completing it fails, or its close fails transiently and deleting it fails
+      if (failing === 'update') dynamo.on(UpdateItemCommand).rejects(new Error('table unavailable'));
+      else {
+        request.mockRejectedValueOnce(transient());
+        dynamo.on(DeleteItemCommand).rejects(new Error('table unavailable'));
+      }
+      const { handler, logs } = buildHandler('connections');
 
-    // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-self'), { messageId: 'msg-dup', receiveCount: 3 }),
-        sqsRecord(closeConnection('req-self'), { messageId: 'msg-dup', receiveCount: 3 }),
-      ),
-      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 3_000 }),
-    );
+      // Act
+      const response = await handler(
+        sqsEvent(
+          sqsRecord(closeConnection('req-self'), { messageId: 'msg-dup', receiveCount: 2 }),
+          sqsRecord(closeConnection('req-self'), { messageId: 'msg-dup', receiveCount: 3 }),
+        ),
+        lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 3_000 }),
+      );
 
-    // Assess: the first published its result; the second did not wait for its own batch's record
-    expect(publishedDetails(eventBridge)).toEqual([
-      expect.objectContaining({ requestId: 'req-self', status: 'success' }),
-    ]);
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-dup' }] });
-    expect(logs).not.toContainEqual(
-      expect.objectContaining({
-        message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
-      }),
-    );
-  });
+      // Assess: the request ran once and has its result; no wait for its own batch's record
+      expect(request).toHaveBeenCalledTimes(1);
+      expect(publishedDetails(eventBridge).map((d) => d.status)).toEqual(statuses);
+      expect(response).toEqual({ batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) });
+      expect(logs).not.toContainEqual(
+        expect.objectContaining({
+          message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
+        }),
+      );
+    },
+  );
 
   /** Runs `duplicate` while the first delivery of `closeConnection(requestId)` waits inside Tanium. */
   async function duplicateWhileRunning(
