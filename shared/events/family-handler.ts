@@ -204,6 +204,17 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
               try {
                 result = await published;
               } catch (error) {
+                if (disposition.kind === 'final' && disposition.answeredAgain) {
+                  // Run again, the redelivery could contradict the earlier copy's result, which stands.
+                  runtime.logger.error(
+                    "The earlier copy's result could not be sent again for this one; the message is done without it",
+                    {
+                      ...requestKeys(disposition.detail.requestId, disposition.detail.action),
+                      error: toTaniumError(error).message,
+                    },
+                  );
+                  return;
+                }
                 // Backed off like a transient failure of the action: left to the queue's own timeout, a
                 // bus that refuses every result would take hours to show in the dead-letter queue. Not a
                 // mutation left unrecorded: its stuck record is all that stops a redelivery from running
@@ -222,7 +233,8 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
               }
               // The vault failed transiently to store the result on the last attempt: as after any
               // transient failure there, the message goes on to the DLQ, whose redrive can publish it whole.
-              if (replacementOf(result) === 'failed' && result.error?.retryable) {
+              const echoed = disposition.kind === 'final' && disposition.answeredAgain === true;
+              if (replacementOf(result) === 'failed' && result.error?.retryable && !echoed) {
                 throw new TaniumError(result.error.kind, result.message, { retryable: true });
               }
             } else if (disposition.kind === 'retry') {
@@ -368,12 +380,11 @@ async function takeTurn(
   // An earlier copy's result that no record replays (it gave up, or its record could not be completed),
   // or one past the deadline, is the request's: sent again for this copy, under its own context, rather
   // than the request run again beside it (a success after a "Gave up", a second delete or POST).
-  if (previous && (previous.disposition.kind === 'final' || previous.disposition.kind === 'gave-up')) {
-    const settled = previous.disposition;
-    const unreplayable =
-      settled.kind === 'gave-up' || settled.unrecorded === true || settled.recordMayRemain === true;
-    if (unreplayable || pastDeadline)
-      return { disposition: answeredAgain(settled, parsed, logger), messageId };
+  const unreplayable = copies.map((copy) => copy.disposition).find(settledUnreplayable);
+  if (unreplayable) return { disposition: answeredAgain(unreplayable, parsed, logger), messageId };
+  const settled = previous?.disposition;
+  if (pastDeadline && (settled?.kind === 'final' || settled?.kind === 'gave-up')) {
+    return { disposition: answeredAgain(settled, parsed, logger), messageId };
   }
   // A delivery handed on to runs, whatever the time: the request's result is its own.
   const mustRun =
@@ -384,7 +395,10 @@ async function takeTurn(
   const turnInfo: DeliveryInfo = {
     ...info,
     laterInBatch: later,
-    ownCopyBefore: copies.some((copy) => copy.messageId === messageId),
+    ownCopyLeftRecord: copies.some(
+      (copy) =>
+        copy.messageId === messageId && copy.disposition.kind === 'retry' && copy.disposition.recordMayRemain,
+    ),
     copyRanBefore: copies.length > 0,
     earlierComesBack: copies.some(
       (copy) => copy.disposition.kind === 'retry' && copy.messageId !== messageId,
@@ -392,6 +406,16 @@ async function takeTurn(
     outOfTime: !mustRun && behindOthers && pastDeadline,
   };
   return { disposition: await processor.process(parsed, turnInfo), messageId };
+}
+
+/** A copy's outcome no record replays: it gave up, or its result could not be recorded (an echo of one too). */
+function settledUnreplayable(
+  disposition: Disposition,
+): disposition is Extract<Disposition, { kind: 'final' | 'gave-up' }> {
+  if (disposition.kind === 'gave-up') return true;
+  return (
+    disposition.kind === 'final' && (disposition.unrecorded === true || disposition.recordMayRemain === true)
+  );
 }
 
 /** An earlier copy's settled result as this copy's own: the same outcome, echoing this copy's context. */
@@ -413,6 +437,7 @@ function answeredAgain(
     kind: 'final',
     detail: { ...detail, context: context === undefined ? {} : context },
     ...(settled.kind === 'final' && settled.unrecorded ? { unrecorded: true as const } : {}),
+    answeredAgain: true,
   };
 }
 

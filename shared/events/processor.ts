@@ -59,6 +59,8 @@ export type Disposition =
       recordMayRemain?: true;
       /** A mutating action's outcome its idempotency record keeps (or replayed from it). */
       stored?: true;
+      /** An earlier copy's result in the same batch, sent again for this one (family-handler's takeTurn). */
+      answeredAgain?: true;
     }
   | {
       kind: 'retry';
@@ -106,10 +108,10 @@ export interface DeliveryInfo {
   /** Whether another delivery of the request waits in this SQS batch to take its turn after this one. */
   laterInBatch?: () => boolean;
   /**
-   * Whether a copy of the request from this same message took its turn before this one in the SQS batch
-   * (an SQS duplicate): a record left in progress is that copy's, which no waiting frees.
+   * Whether a copy of the request from this same message (an SQS duplicate) failed transiently before
+   * this one in the SQS batch and left its record in progress, which no waiting frees.
    */
-  ownCopyBefore?: boolean;
+  ownCopyLeftRecord?: boolean;
   /** Whether a copy of the request took its turn before this one in the batch: it may have reached Tanium. */
   copyRanBefore?: boolean;
   /**
@@ -347,9 +349,10 @@ export class RequestProcessor {
             { ...requestKeys(request.requestId, definition.name), reason: thrown.recordError },
           );
         }
-      } else if (!failure.retryable) {
+      } else if (!failure.retryable || heldElsewhere) {
         // Only a transient failure of the idempotency step may leave this delivery's record in progress;
-        // a conflict or an unreadable record is another delivery's completed one.
+        // a conflict or an unreadable record is another delivery's completed one, a held one another's
+        // running one.
         recordMayRemain = false;
       }
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
@@ -393,7 +396,7 @@ export class RequestProcessor {
           error instanceof HeldByAnotherDelivery &&
           error.holder !== undefined &&
           error.holder === delivery.messageId;
-        if (ownMessage && delivery.ownCopyBefore === true) {
+        if (ownMessage && delivery.ownCopyLeftRecord === true) {
           // Its own message's earlier copy in this batch, done and failed, left the record: no other
           // delivery holds the request, and none is to come if this is the message's last.
           throw new TaniumError(

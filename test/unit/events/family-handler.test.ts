@@ -2612,6 +2612,99 @@ describe('Family handler: idempotent mutating actions', () => {
     },
   );
 
+  it('sends every later copy the result of one that gave up, not only the next: nothing runs after it', async () => {
+    // Prepare: the table refuses the first copy's record once, so it gives up; two copies follow
+    dynamo.on(PutItemCommand).rejectsOnce(awsError('ProvisionedThroughputExceededException', 400));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-3'), { messageId: 'msg-1', receiveCount: 3 }),
+        sqsRecord({ ...closeConnection('req-3'), context: { copy: 2 } }, { messageId: 'msg-2' }),
+        sqsRecord({ ...closeConnection('req-3'), context: { copy: 3 } }, { messageId: 'msg-3' }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    const published = publishedDetails(eventBridge);
+    expect(published.map((d) => d.message)).toEqual(Array(3).fill(published[0]?.message));
+    expect(published[0]?.message).toMatch(/^Gave up after 3 attempts/);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }] });
+    expect(request).not.toHaveBeenCalled();
+  });
+
+  it('ends a copy whose resent result the bus refused, rather than run the request after its "Gave up"', async () => {
+    // Prepare: the first copy gives up; the bus refuses only the entry of the copy (its own context)
+    dynamo.on(PutItemCommand).rejectsOnce(awsError('ProvisionedThroughputExceededException', 400));
+    eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: { Detail?: string }[] }) => {
+      const entries = (input.Entries ?? []).map((entry) =>
+        (entry.Detail ?? '').includes('"copy"')
+          ? { ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' }
+          : { EventId: 'ok' },
+      );
+      return { FailedEntryCount: entries.filter((entry) => 'ErrorCode' in entry).length, Entries: entries };
+    });
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-4'), { messageId: 'msg-1', receiveCount: 3 }),
+        sqsRecord({ ...closeConnection('req-4'), context: { copy: true } }, { messageId: 'msg-2' }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: the copy's message is done (no redelivery to run it), said at error level
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }] });
+    expect(request).not.toHaveBeenCalled();
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message:
+          "The earlier copy's result could not be sent again for this one; the message is done without it",
+      }),
+    );
+  });
+
+  it('lets a last attempt behind its own held copy in the batch wait for the holder elsewhere: no "Gave up"', async () => {
+    // Prepare: the message's first receive runs the close in another invocation
+    let release: () => void = () => undefined;
+    request.mockImplementationOnce(
+      () => new Promise((resolve) => (release = () => resolve(taniumResponse(null)))),
+    );
+    const kit = buildHandler('connections');
+    const running = kit.handler(
+      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-dup', receiveCount: 1 })),
+      lambdaContext(),
+    );
+    await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(1));
+
+    // Act: receives 2 and 3 of the same message arrive in one batch; the holder finishes meanwhile
+    const answer = kit.handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-held'), { messageId: 'msg-dup', receiveCount: 2 }),
+        sqsRecord(closeConnection('req-held'), { messageId: 'msg-dup', receiveCount: 3 }),
+      ),
+      lambdaContext(),
+    );
+    await vi.waitFor(() =>
+      expect(kit.logs).toContainEqual(
+        expect.objectContaining({
+          message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
+        }),
+      ),
+    );
+    release();
+    await Promise.all([running, answer]);
+
+    // Assess: only successes, the same result replayed
+    expect(new Set(publishedDetails(eventBridge).map((d) => d.status))).toEqual(new Set(['success']));
+    expect(request).toHaveBeenCalledTimes(1);
+  });
+
   it('gives up without a result on a last attempt whose earlier copy in the batch goes back to the queue', async () => {
     // Prepare: both closes fail transiently; the earlier copy, another message, has attempts left
     request.mockRejectedValue(transient());
