@@ -17,6 +17,8 @@ import {
   createIdempotentExecutor,
   HeldByAnotherDelivery,
   type IdempotencyKey,
+  type IdempotentExecutor,
+  type IdempotentRun,
   type StoredOutcome,
   UnreadableRecord,
 } from '../../../shared/events/idempotency.ts';
@@ -53,6 +55,32 @@ function signal(): { promise: Promise<void>; open: () => void } {
     open = resolve;
   });
   return { promise, open };
+}
+
+/**
+ * A delivery of KEY running its action through `executor` until `finish()`: resolved once its
+ * in-progress record is written and the action started.
+ */
+async function runningDelivery(
+  executor: IdempotentExecutor,
+  context = lambdaContext(),
+  messageId?: string,
+): Promise<{ run: Promise<IdempotentRun>; finish: () => void }> {
+  const started = signal();
+  const finish = signal();
+  const run = executor.execute(
+    KEY,
+    async () => {
+      started.open();
+      await finish.promise;
+      return outcome('success', 'closed');
+    },
+    context,
+    Date.now() + 30_000,
+    messageId,
+  );
+  await started.promise;
+  return { run, finish: finish.open };
 }
 
 /** Sets attributes of the table's only record, as another writer (or damage) would. */
@@ -156,19 +184,7 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
       keyPrefix: KEY_PREFIX,
       client: table.client(),
     });
-    const running = signal();
-    const bStarted = signal();
-    const b = second.execute(
-      KEY,
-      async () => {
-        bStarted.open();
-        await running.promise;
-        return outcome('success', 'closed');
-      },
-      lambdaContext(),
-      Date.now() + 30_000,
-    );
-    await bStarted.promise;
+    const { run: b, finish } = await runningDelivery(second);
 
     // Act: A's delete goes out while B runs, then a duplicate C arrives
     held.release();
@@ -179,7 +195,7 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
     // Assess: C is told to retry later instead of running the action beside B
     await expect(c).rejects.toThrow('is already being processed by another delivery');
     expect(action).not.toHaveBeenCalled();
-    running.open();
+    finish();
     await expect(b).resolves.toMatchObject({ replayed: false });
     held.client.destroy();
   });
@@ -359,26 +375,14 @@ describe('Idempotency records in DynamoDB: a put whose answer was lost', () => {
       client: table.client(),
     });
     const context = lambdaContext();
-    const started = signal();
-    const finish = signal();
-    const first = executor.execute(
-      KEY,
-      async () => {
-        started.open();
-        await finish.promise;
-        return outcome('success', 'closed');
-      },
-      context,
-      Date.now() + 30_000,
-    );
-    await started.promise;
+    const { run: first, finish } = await runningDelivery(executor, context);
 
     // Act
     const second = vi.fn(async () => outcome('success', 'closed again'));
     const held = await executor
       .execute(KEY, second, context, Date.now() + 30_000)
       .catch((error: unknown) => error);
-    finish.open();
+    finish();
     await first;
 
     // Assess
@@ -398,26 +402,13 @@ describe('Idempotency records in DynamoDB: which message holds a record', () => 
       keyPrefix: KEY_PREFIX,
       client: table.client(),
     });
-    const started = signal();
-    const finish = signal();
-    const first = executor.execute(
-      KEY,
-      async () => {
-        started.open();
-        await finish.promise;
-        return outcome('success', 'closed');
-      },
-      lambdaContext(),
-      Date.now() + 30_000,
-      holder,
-    );
-    await started.promise;
+    const { run: first, finish } = await runningDelivery(executor, lambdaContext(), holder);
 
     // Act
     const held = await executor
       .execute(KEY, vi.fn(), lambdaContext(), Date.now() + 30_000, 'msg-2')
       .catch((error: unknown) => error);
-    finish.open();
+    finish();
     await first;
 
     // Assess

@@ -55,6 +55,20 @@ async function pollUntilCaughtUp(overrides: Partial<PollerSettings> = {}, max = 
   throw new Error(`not caught up after ${max} runs`);
 }
 
+/** Thirty alerts a second apart up to T0, all published. */
+async function caughtUpAtT0(overrides: Partial<PollerSettings> = {}): Promise<void> {
+  tanium.addSteady(30, 1000, T0);
+  await pollUntilCaughtUp(overrides);
+}
+
+/** An alert created `ageMs` before now that becomes visible only 5 s later, then runs until caught up. */
+async function visibleLate(ageMs: number, overrides: Partial<PollerSettings> = {}): Promise<FakeAlert> {
+  const late = tanium.add(now - ageMs);
+  now += 5000;
+  await pollUntilCaughtUp(overrides);
+  return late;
+}
+
 /**
  * An alert whose event is exactly `bytes` long as EventBridge counts it (`entrySize`, itself pinned to
  * the API's rule in test/unit/events/publisher.test.ts), padded inside its details.
@@ -1554,8 +1568,7 @@ describe('Alert poller: clock and lag', () => {
     async ({ aheadMs, spread, requests }) => {
       // Prepare: caught up, then alerts from the future: a Tanium clock that ran ahead and was corrected
       const limits = { pageSize: 50, maxRequestsPerRun: requests };
-      tanium.addSteady(30, 1000, T0);
-      await pollUntilCaughtUp(limits);
+      await caughtUpAtT0(limits);
       const ahead = Array.from({ length: 250 }, (_, i) => tanium.add(T0 + aheadMs + i * spread));
       if (spread === 0) ahead.push(...tanium.addSteady(5, 100, T0 + aheadMs + 1000));
       now = T0 + 1000;
@@ -1579,8 +1592,7 @@ describe('Alert poller: clock and lag', () => {
   it('keeps the overlap window for real alerts while alerts stamped ahead are remembered', async () => {
     // Prepare: caught up; 100 alerts an hour ahead (two pages' worth), then three real ones published
     const limits = { pageSize: 50, maxRequestsPerRun: 100 };
-    tanium.addSteady(30, 1000, T0);
-    await pollUntilCaughtUp(limits);
+    await caughtUpAtT0(limits);
     tanium.addSteady(100, 100, T0 + 3_600_000);
     now = T0 + 1000;
     await pollUntilCaughtUp(limits);
@@ -1589,9 +1601,7 @@ describe('Alert poller: clock and lag', () => {
     await pollUntilCaughtUp(limits);
 
     // Act: an alert created 40 s ago, inside the overlap window (60 s), becomes visible only now
-    const late = tanium.add(now - 40_000);
-    now += 5000;
-    await pollUntilCaughtUp(limits);
+    const late = await visibleLate(40_000, limits);
 
     // Assess
     expect(publisher.ids).toContain(late.id);
@@ -1601,8 +1611,7 @@ describe('Alert poller: clock and lag', () => {
   it('keeps no more ids stamped ahead than the state item holds, whatever the settings allow', async () => {
     // Prepare: settings under which half a run reads past 25,000 ids; 6,000 alerts a day ahead
     const limits = { pageSize: 1000, maxRequestsPerRun: 100, maxRecentIds: 40_000 };
-    tanium.addSteady(30, 1000, T0);
-    await pollUntilCaughtUp(limits);
+    await caughtUpAtT0(limits);
     tanium.addSteady(6000, 10, T0 + 86_400_000);
     now = T0 + 1000;
 
@@ -1621,8 +1630,7 @@ describe('Alert poller: clock and lag', () => {
   it('keeps the overlap window below the newest published alert when the head holds alerts stamped ahead', async () => {
     // Prepare: caught up; ten alerts an hour ahead; then a real alert created 70 s ago is published
     const limits = { pageSize: 50, maxRequestsPerRun: 100 };
-    tanium.addSteady(30, 1000, T0);
-    await pollUntilCaughtUp(limits);
+    await caughtUpAtT0(limits);
     tanium.addSteady(10, 100, T0 + 3_600_000);
     now = T0 + 1000;
     await pollUntilCaughtUp(limits);
@@ -1631,9 +1639,7 @@ describe('Alert poller: clock and lag', () => {
     await pollUntilCaughtUp(limits);
 
     // Act: an alert created 5 s before it (inside W = 60 s) becomes visible only now
-    const late = tanium.add(now - 75_000);
-    now += 5000;
-    await pollUntilCaughtUp(limits);
+    const late = await visibleLate(75_000, limits);
 
     // Assess
     expect(publisher.ids).toContain(late.id);
@@ -1679,8 +1685,7 @@ describe('Alert poller: clock and lag', () => {
     async ({ apart, aheadMs }) => {
       // Prepare: caught up; an alert with a wrong createdAt ahead and a real one 70 s old are published
       const limits = { pageSize: 50, maxRequestsPerRun: 100 };
-      tanium.addSteady(30, 1000, T0);
-      await pollUntilCaughtUp(limits);
+      await caughtUpAtT0(limits);
       if (apart) {
         now = T0 + 250_000;
         tanium.add(T0 + 300_000 + aheadMs);
@@ -1691,9 +1696,7 @@ describe('Alert poller: clock and lag', () => {
       await pollUntilCaughtUp(limits);
 
       // Act: an alert created 5 s before the real one becomes visible only now
-      const late = tanium.add(now - 75_000);
-      now += 5000;
-      await pollUntilCaughtUp(limits);
+      const late = await visibleLate(75_000, limits);
 
       // Assess
       expect(publisher.ids).toContain(late.id);
@@ -1725,8 +1728,7 @@ describe('Alert poller: clock and lag', () => {
   it('lets the floor pass alerts stamped ahead beyond what a run can read past, saying so', async () => {
     // Prepare: caught up; then 400 alerts an hour ahead, more than half a run's requests read past
     const limits = { pageSize: 50, maxRequestsPerRun: 10, maxRecentIds: 100 };
-    tanium.addSteady(30, 1000, T0);
-    await pollUntilCaughtUp(limits);
+    await caughtUpAtT0(limits);
     const ahead = Array.from({ length: 400 }, (_, i) => tanium.add(T0 + 3_600_000 + i * 100));
     now = T0 + 1000;
     // Act

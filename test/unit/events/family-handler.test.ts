@@ -12,7 +12,7 @@ import {
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { deleteFile, saveFile } from '../../../shared/actions/evidence.ts';
@@ -2238,6 +2238,31 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(request).toHaveBeenCalledTimes(1);
   });
 
+  /**
+   * `records` through the connections handler with the table never answering, on a faked clock, up to
+   * when publishing stops (the deadline 2 s away): whether it had answered by then, its answer, its logs.
+   */
+  async function withTableHung(records: SQSRecord[]) {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
+      const { handler, logs } = buildHandler('connections');
+      let settled = false;
+      const invocation = handler(
+        sqsEvent(...records),
+        lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 }),
+      ).finally(() => (settled = true));
+      // Past the deadline, then a few real turns for the sink's immediate flush (setImmediate is not faked)
+      await vi.advanceTimersByTimeAsync(2_100);
+      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+      await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS - PUBLISH_MARGIN_MS - 100);
+      const inTime = settled;
+      return { inTime, response: await invocation, logs };
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
   it.for([
     { attempt: 1, failures: 10, results: 0 },
     // The first gives up (its record may remain, so it hands on to none); the others are sent its result
@@ -2245,103 +2270,59 @@ describe('Family handler: idempotent mutating actions', () => {
   ])(
     'ends the later copies of a request in the batch unrun once the deadline passed, within the invocation (attempt $attempt)',
     async ({ attempt, failures, results }) => {
-      // Prepare: the table never answers, so the first delivery waits for its in-progress record until the
-      // deadline; nine more copies of the request follow it in the batch
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-      try {
-        dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
-        const { handler } = buildHandler('connections');
-        const context = lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 });
-        const ids = Array.from({ length: 10 }, (_, i) => `msg-${i}`);
-        let settled = false;
+      // Prepare: the first delivery waits for its in-progress record until the deadline; nine more copies
+      // of the request follow it in the batch
+      const ids = Array.from({ length: 10 }, (_, i) => `msg-${i}`);
 
-        // Act
-        const invocation = handler(
-          sqsEvent(
-            ...ids.map((messageId) =>
-              sqsRecord(closeConnection('req-chain'), { messageId, receiveCount: attempt }),
-            ),
-          ),
-          context,
-        ).finally(() => (settled = true));
-        // Past the deadline, then a few real turns for the sink's immediate flush (setImmediate is not faked)
-        await vi.advanceTimersByTimeAsync(2_100);
-        for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
-        await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS - PUBLISH_MARGIN_MS - 100);
+      // Act
+      const { inTime, response } = await withTableHung(
+        ids.map((messageId) => sqsRecord(closeConnection('req-chain'), { messageId, receiveCount: attempt })),
+      );
 
-        // Assess: answered before publishing stops; only the first touched the table
-        expect(settled).toBe(true);
-        expect(await invocation).toEqual({
-          batchItemFailures: ids.slice(0, failures).map((itemIdentifier) => ({ itemIdentifier })),
-        });
-        expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
-        expect(publishedDetails(eventBridge)).toHaveLength(results);
-        expect(request).not.toHaveBeenCalled();
-      } finally {
-        vi.useRealTimers();
-      }
+      // Assess: answered before publishing stops; only the first touched the table
+      expect(inTime).toBe(true);
+      expect(response).toEqual({
+        batchItemFailures: ids.slice(0, failures).map((itemIdentifier) => ({ itemIdentifier })),
+      });
+      expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
+      expect(publishedDetails(eventBridge)).toHaveLength(results);
+      expect(request).not.toHaveBeenCalled();
     },
   );
 
   it('sends a last attempt whose turn comes past the deadline behind a retried copy to the DLQ, saying so', async () => {
-    // Prepare: the table never answers, so the first copy (attempts left) goes back to the queue
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
-      const { handler, logs } = buildHandler('connections');
+    // Act: the first copy (attempts left) goes back to the queue
+    const { response, logs } = await withTableHung([
+      sqsRecord(closeConnection('req-behind'), { messageId: 'msg-early' }),
+      sqsRecord(closeConnection('req-behind'), { messageId: 'msg-last', receiveCount: 3 }),
+    ]);
 
-      // Act
-      const invocation = handler(
-        sqsEvent(
-          sqsRecord(closeConnection('req-behind'), { messageId: 'msg-early' }),
-          sqsRecord(closeConnection('req-behind'), { messageId: 'msg-last', receiveCount: 3 }),
-        ),
-        lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 }),
-      );
-      await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS + 2_000 - PUBLISH_MARGIN_MS);
-
-      // Assess: both fail, no result; the line the DLQ alarm leads to is at error level
-      expect(await invocation).toEqual({
-        batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-last' }],
-      });
-      expect(publishedDetails(eventBridge)).toEqual([]);
-      expect(logs).toContainEqual(
-        expect.objectContaining({
-          level: 'error',
-          message:
-            'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier copy of the request in this batch goes back to the queue',
-        }),
-      );
-    } finally {
-      vi.useRealTimers();
-    }
+    // Assess: both fail, no result; the line the DLQ alarm leads to is at error level
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-last' }],
+    });
+    expect(publishedDetails(eventBridge)).toEqual([]);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message:
+          'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier copy of the request in this batch goes back to the queue',
+      }),
+    );
   });
 
   it('fails another request under the record whose turn comes past the deadline as out of time, unrun', async () => {
-    // Prepare: the table never answers; a reuse of the requestId for another connection follows
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
-      const { handler } = buildHandler('connections');
+    // Act: a reuse of the requestId for another connection follows
+    const { response } = await withTableHung([
+      sqsRecord(closeConnection('req-reuse'), { messageId: 'msg-a' }),
+      sqsRecord(closeConnection('req-reuse', 'remote:host-b:2:2'), { messageId: 'msg-b' }),
+    ]);
 
-      // Act
-      const invocation = handler(
-        sqsEvent(
-          sqsRecord(closeConnection('req-reuse'), { messageId: 'msg-a' }),
-          sqsRecord(closeConnection('req-reuse', 'remote:host-b:2:2'), { messageId: 'msg-b' }),
-        ),
-        lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 }),
-      );
-      await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS + 2_000 - PUBLISH_MARGIN_MS);
-
-      // Assess: both go back to the queue; only the first waited on the table
-      expect(await invocation).toEqual({
-        batchItemFailures: [{ itemIdentifier: 'msg-a' }, { itemIdentifier: 'msg-b' }],
-      });
-      expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
-    } finally {
-      vi.useRealTimers();
-    }
+    // Assess: both go back to the queue; only the first waited on the table
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-a' }, { itemIdentifier: 'msg-b' }],
+    });
+    expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
   });
 
   it('hands a last attempt on only to a later copy of the same request, not to a reuse of its requestId', async () => {
