@@ -381,10 +381,10 @@ async function takeTurn(
   // or one past the deadline, is the request's: sent again for this copy, under its own context, rather
   // than the request run again beside it (a success after a "Gave up", a second delete or POST).
   const unreplayable = copies.map((copy) => copy.disposition).find(settledUnreplayable);
-  if (unreplayable) return { disposition: answeredAgain(unreplayable, parsed, logger), messageId };
+  if (unreplayable) return { disposition: answeredAgain(unreplayable, parsed, logger, true), messageId };
   const settled = previous?.disposition;
   if (pastDeadline && (settled?.kind === 'final' || settled?.kind === 'gave-up')) {
-    return { disposition: answeredAgain(settled, parsed, logger), messageId };
+    return { disposition: answeredAgain(settled, parsed, logger, false), messageId };
   }
   // A delivery handed on to runs, whatever the time: the request's result is its own.
   const mustRun =
@@ -396,8 +396,10 @@ async function takeTurn(
     ...info,
     laterInBatch: later,
     ownCopyLeftRecord: copies.some(
-      (copy) =>
-        copy.messageId === messageId && copy.disposition.kind === 'retry' && copy.disposition.recordMayRemain,
+      ({ messageId: copyMessage, disposition: copy }) =>
+        copyMessage === messageId &&
+        (copy.kind === 'retry' || copy.kind === 'held') &&
+        copy.recordMayRemain === true,
     ),
     copyRanBefore: copies.length > 0,
     earlierComesBack: copies.some(
@@ -418,11 +420,15 @@ function settledUnreplayable(
   );
 }
 
-/** An earlier copy's settled result as this copy's own: the same outcome, echoing this copy's context. */
+/**
+ * An earlier copy's settled result as this copy's own: the same outcome, echoing this copy's context.
+ * `final`: no record replays it, so this copy must not run again if its event cannot be published.
+ */
 function answeredAgain(
   settled: Extract<Disposition, { kind: 'final' | 'gave-up' }>,
   parsed: ParsedRequest,
   logger: EventLogger,
+  final: boolean,
 ): Disposition {
   const { detail } = settled;
   const context = parsed.ok ? parsed.request.context : undefined;
@@ -437,7 +443,7 @@ function answeredAgain(
     kind: 'final',
     detail: { ...detail, context: context === undefined ? {} : context },
     ...(settled.kind === 'final' && settled.unrecorded ? { unrecorded: true as const } : {}),
-    answeredAgain: true,
+    ...(final ? { answeredAgain: true as const } : {}),
   };
 }
 

@@ -59,7 +59,10 @@ export type Disposition =
       recordMayRemain?: true;
       /** A mutating action's outcome its idempotency record keeps (or replayed from it). */
       stored?: true;
-      /** An earlier copy's result in the same batch, sent again for this one (family-handler's takeTurn). */
+      /**
+       * An earlier copy's result in the same batch that no record replays, sent again for this one
+       * (family-handler's takeTurn): run again, this copy could contradict it.
+       */
       answeredAgain?: true;
     }
   | {
@@ -71,7 +74,13 @@ export type Disposition =
       heldElsewhere: boolean;
     }
   | { kind: 'gave-up'; detail: ResultDetail; error: TaniumError }
-  | { kind: 'held'; detail: ResultDetail; error: TaniumError }
+  | {
+      kind: 'held';
+      detail: ResultDetail;
+      error: TaniumError;
+      /** Its own in-progress record may remain (see `final`): a later copy of the message would meet it. */
+      recordMayRemain?: true;
+    }
   | {
       kind: 'answered-elsewhere';
       detail: ResultDetail;
@@ -598,7 +607,12 @@ export class RequestProcessor {
         'An earlier delivery of the request in this batch goes back to the queue and publishes its result; this message goes to the dead-letter queue without one',
         { ...log, resultMessage: result.message },
       );
-      return { kind: 'held', detail, error: transientError() };
+      return {
+        kind: 'held',
+        detail,
+        error: transientError(),
+        ...(recordMayRemain ? { recordMayRemain: true as const } : {}),
+      };
     }
     if (lastAttempt) {
       this.deps.logger.error(

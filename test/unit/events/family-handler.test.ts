@@ -2650,6 +2650,60 @@ describe('Family handler: idempotent mutating actions', () => {
     );
   });
 
+  it("does not wait on a record its own message's copy left when that copy went to the DLQ behind another", async () => {
+    // Prepare: msg-x goes back; msg-y's first copy fails behind it and cannot delete its record; then
+    // msg-y's second copy (the same last receive)
+    request.mockRejectedValueOnce(transient()).mockRejectedValueOnce(transient());
+    const items = fakeIdempotencyTable(dynamo);
+    let deletes = 0;
+    dynamo.on(DeleteItemCommand).callsFake((input: { Key: { id: { S: string } } }) => {
+      if (++deletes === 2) throw awsError('InternalServerError', 500);
+      items.delete(input.Key.id.S);
+      return {};
+    });
+    const { handler, logs } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-l'), { messageId: 'msg-x' }),
+        sqsRecord(closeConnection('req-l'), { messageId: 'msg-y', receiveCount: 3 }),
+        sqsRecord(closeConnection('req-l'), { messageId: 'msg-y', receiveCount: 3 }),
+      ),
+      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 3_000 }),
+    );
+
+    // Assess: no wait for a record no other delivery holds
+    expect(logs).not.toContainEqual(
+      expect.objectContaining({
+        message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
+      }),
+    );
+  });
+
+  it('sends a copy past the deadline back when the stored result sent again for it is refused', async () => {
+    // Prepare: the bus refuses every entry; the copy's turn comes past the deadline
+    eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: unknown[] }) => ({
+      FailedEntryCount: (input.Entries ?? []).length,
+      Entries: (input.Entries ?? []).map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' })),
+    }));
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-e'), { messageId: 'msg-1', receiveCount: 3 }),
+        sqsRecord({ ...closeConnection('req-e'), context: { copy: 2 } }, { messageId: 'msg-2' }),
+      ),
+      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS }),
+    );
+
+    // Assess: the copy comes back, to replay the stored result then
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-1' }, { itemIdentifier: 'msg-2' }],
+    });
+  });
+
   it('lets a last attempt behind its own held copy in the batch wait for the holder elsewhere: no "Gave up"', async () => {
     // Prepare: the message's first receive runs the close in another invocation
     let release: () => void = () => undefined;
