@@ -246,7 +246,6 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
   };
 }
 
-/** The report of a run that `error` ended before runPoller could report it. */
 /**
  * A run failing before its lease (the credentials read: a new deployment's empty or wrong secret) still
  * marks the first try, so that the first run to succeed loses none of the alerts created meanwhile.
@@ -262,6 +261,7 @@ async function noteTried(store: StateStore, startedAt: number, signal: AbortSign
   }
 }
 
+/** The report of a run that `error` ended before runPoller could report it. */
 function failedReport(error: unknown): RunReport {
   const failure = toTaniumError(error);
   return {
