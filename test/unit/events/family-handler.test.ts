@@ -69,6 +69,11 @@ const closeConnection = (requestId = 'req-close', connectionId = 'remote:host-a:
   parameters: { connection_id: connectionId },
   requestId,
 });
+const deleteConnection = (requestId: string) => ({
+  action: 'delete_connection',
+  parameters: { connection_id: 'remote:host-a:1:1' },
+  requestId,
+});
 
 /** An error as an AWS SDK client throws it for a service's error answer. */
 function awsError(name: string, status: number): DynamoDBServiceException {
@@ -2410,14 +2415,7 @@ describe('Family handler: idempotent mutating actions', () => {
     // Act
     const response = await handler(
       sqsEvent(
-        sqsRecord(
-          {
-            action: 'delete_connection',
-            parameters: { connection_id: 'remote:host-a:1:1' },
-            requestId: 'req-pair',
-          },
-          { messageId: 'msg-delete' },
-        ),
+        sqsRecord(deleteConnection('req-pair'), { messageId: 'msg-delete' }),
         sqsRecord(closeConnection('req-pair'), { messageId: 'msg-close' }),
       ),
       lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 500 }),
@@ -2443,14 +2441,7 @@ describe('Family handler: idempotent mutating actions', () => {
     // Act
     const response = await handler(
       sqsEvent(
-        sqsRecord(
-          {
-            action: 'delete_connection',
-            parameters: { connection_id: 'remote:host-a:1:1' },
-            requestId: 'req-two',
-          },
-          { messageId: 'msg-delete' },
-        ),
+        sqsRecord(deleteConnection('req-two'), { messageId: 'msg-delete' }),
         sqsRecord(closeConnection('req-two'), { messageId: 'msg-close', receiveCount: 3 }),
       ),
       lambdaContext(),
@@ -2528,11 +2519,7 @@ describe('Family handler: idempotent mutating actions', () => {
         new TaniumError('not_found', 'Error from server. Status Code: 404', { status: 404 }),
       );
     const { handler } = buildHandler('connections');
-    const deletion = {
-      action: 'delete_connection',
-      parameters: { connection_id: 'remote:host-a:1:1' },
-      requestId: 'req-del',
-    };
+    const deletion = deleteConnection('req-del');
 
     // Act
     await handler(
