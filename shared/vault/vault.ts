@@ -248,6 +248,9 @@ export class Vault {
         deadline.clear();
       }
     } finally {
+      // A write stream destroyed while its file was still opening (the data failed at once, the thread
+      // pool busy) creates the file afterwards: removed before then, it would stay in the spool.
+      if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
       await releaseSpoolFile(file);
     }
   }
