@@ -2637,6 +2637,33 @@ describe('Family handler: idempotent mutating actions', () => {
     );
   });
 
+  it('sends a last-attempt copy the resent result without its too-large context when the vault cannot store it', async () => {
+    // Prepare: the first copy gives up; the copy's own context makes the resent result too large for an
+    // event, and the vault is throttled, so a stand-in goes out for it
+    dynamo.on(PutItemCommand).rejectsOnce(awsError('ProvisionedThroughputExceededException', 400));
+    vaultThrottles();
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-big'), { messageId: 'msg-1', receiveCount: 3 }),
+        sqsRecord(
+          { ...closeConnection('req-big'), context: { note: 'x'.repeat(300_000) } },
+          { messageId: 'msg-2', receiveCount: 3 },
+        ),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: only the first copy's message goes to the DLQ; the copy's result went out reduced
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }] });
+    const published = publishedDetails(eventBridge);
+    expect(published.map((d) => d.status)).toEqual(['failed', 'failed']);
+    expect(published[1]?.context).toEqual({});
+    expect(request).not.toHaveBeenCalled();
+  });
+
   it("does not wait on a record its own message's copy left when that copy went to the DLQ behind another", async () => {
     // Prepare: msg-x goes back; msg-y's first copy fails behind it and cannot delete its record; then
     // msg-y's second copy (the same last receive)
