@@ -187,12 +187,15 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
             const parsed = parseMessageBody(record.body, usableId(record.messageId) ?? randomUUID());
             const info = delivery(attempt, true);
             // Only a mutating action keeps an idempotency record a later delivery would meet.
-            const mutating = parsed.ok && findAction(parsed.request.action)?.readOnly === false;
+            const definition = parsed.ok ? findAction(parsed.request.action) : undefined;
+            const mutating = parsed.ok && definition?.readOnly === false;
             const messageId = record.messageId;
             const disposition = await (mutating
               ? turns
-                  .run(recordKey(parsed.request), copyKey(parsed.request), (turn) =>
-                    takeTurn(processor, parsed, { ...info, messageId }, turn, runtime.logger),
+                  .run(
+                    recordKey(parsed.request, definition.id),
+                    copyKey(parsed.request, definition.id),
+                    (turn) => takeTurn(processor, parsed, { ...info, messageId }, turn, runtime.logger),
                   )
                   .then((turned) => turned.disposition)
               : processor.process(parsed, { ...info, messageId }));
@@ -336,19 +339,19 @@ interface Turned {
 }
 
 /** The idempotency record a mutating request runs under: its requestId and action. */
-function recordKey(request: ActionRequest): string {
-  return JSON.stringify([request.requestId, findAction(request.action)?.id ?? request.action]);
+function recordKey(request: ActionRequest, actionId: string): string {
+  return JSON.stringify([request.requestId, actionId]);
 }
 
 /**
  * What makes two deliveries copies of one request: its action and parameters, SOAR's context aside, as
  * the idempotency key hashes them (keys in any order).
  */
-function copyKey(request: ActionRequest): string {
+function copyKey(request: ActionRequest, actionId: string): string {
   const parameters = Object.entries(request.parameters).filter(
     ([name, value]) => !isSoarContext(name, value),
   );
-  return JSON.stringify([findAction(request.action)?.id ?? request.action, sortedEntries(parameters)]);
+  return JSON.stringify([actionId, sortedEntries(parameters)]);
 }
 
 /** Entries sorted by key, each value's own objects in turn as sorted entries (an own `__proto__` key stays a key). */

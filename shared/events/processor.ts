@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
 import { executeAction } from '../actions/execute.ts';
 import { ignoredParamNames } from '../actions/params.ts';
@@ -22,8 +23,6 @@ import { failedResult, isServiceFailure, type ResultDetail, resultDetail } from 
 
 /** How often a last attempt that another delivery holds asks whether the holder is done. */
 const HOLDER_POLL_MS = 1_000;
-
-const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * What to do with a request once processed:
@@ -428,7 +427,7 @@ export class RequestProcessor {
           );
         }
         // A timer of its own: the actions' sleep may be faked away, which would spin this loop.
-        await pause(HOLDER_POLL_MS);
+        await delay(HOLDER_POLL_MS);
       }
     }
   }

@@ -61,6 +61,14 @@ async function caughtUpAtT0(overrides: Partial<PollerSettings> = {}): Promise<vo
   await pollUntilCaughtUp(overrides);
 }
 
+/** Caught up at T0, then the alerts `add` stamps ahead of the clock published, the clock at T0 + 1 s. */
+async function publishedAhead(add: () => unknown, overrides: Partial<PollerSettings> = {}): Promise<void> {
+  await caughtUpAtT0(overrides);
+  add();
+  now = T0 + 1000;
+  await pollUntilCaughtUp(overrides);
+}
+
 /** Runs until caught up after an alert created `ageMs` before now becomes visible only 5 s later; it went out once. */
 async function publishedOnceWhenLate(ageMs: number, overrides: Partial<PollerSettings> = {}): Promise<void> {
   const late = tanium.add(now - ageMs);
@@ -1593,10 +1601,7 @@ describe('Alert poller: clock and lag', () => {
   it('keeps the overlap window for real alerts while alerts stamped ahead are remembered', async () => {
     // Prepare: caught up; 100 alerts an hour ahead (two pages' worth), then three real ones published
     const limits = { pageSize: 50, maxRequestsPerRun: 100 };
-    await caughtUpAtT0(limits);
-    tanium.addSteady(100, 100, T0 + 3_600_000);
-    now = T0 + 1000;
-    await pollUntilCaughtUp(limits);
+    await publishedAhead(() => tanium.addSteady(100, 100, T0 + 3_600_000), limits);
     now = T0 + 300_000;
     for (const age of [50_000, 30_000, 1000]) tanium.add(now - age);
     await pollUntilCaughtUp(limits);
@@ -1627,10 +1632,7 @@ describe('Alert poller: clock and lag', () => {
   it('keeps the overlap window below the newest published alert when the head holds alerts stamped ahead', async () => {
     // Prepare: caught up; ten alerts an hour ahead; then a real alert created 70 s ago is published
     const limits = { pageSize: 50, maxRequestsPerRun: 100 };
-    await caughtUpAtT0(limits);
-    tanium.addSteady(10, 100, T0 + 3_600_000);
-    now = T0 + 1000;
-    await pollUntilCaughtUp(limits);
+    await publishedAhead(() => tanium.addSteady(10, 100, T0 + 3_600_000), limits);
     now = T0 + 300_000;
     tanium.add(now - 70_000);
     await pollUntilCaughtUp(limits);

@@ -2134,16 +2134,12 @@ describe('Family handler: idempotent mutating actions', () => {
   it('runs the later delivery of a request in a batch itself when the earlier one failed transiently', async () => {
     // Prepare
     request.mockRejectedValueOnce(transient());
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-retry'), { messageId: 'msg-first' }),
-        sqsRecord(closeConnection('req-retry'), { messageId: 'msg-again' }),
-      ),
-      lambdaContext(),
-    );
+    const { response } = await runBatch([
+      sqsRecord(closeConnection('req-retry'), { messageId: 'msg-first' }),
+      sqsRecord(closeConnection('req-retry'), { messageId: 'msg-again' }),
+    ]);
 
     // Assess: the first goes back to the queue; the second ran the close and published its result
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-first' }] });
@@ -2161,16 +2157,12 @@ describe('Family handler: idempotent mutating actions', () => {
     async ({ ids, failures }) => {
       // Prepare: both on their last attempt; the first one's close fails transiently
       request.mockRejectedValueOnce(transient());
-      const { handler, logs } = buildHandler('connections');
 
       // Act
-      const response = await handler(
-        sqsEvent(
-          sqsRecord(closeConnection('req-last'), { messageId: ids[0], receiveCount: 3 }),
-          sqsRecord(closeConnection('req-last'), { messageId: ids[1], receiveCount: 3 }),
-        ),
-        lambdaContext(),
-      );
+      const { response, logs } = await runBatch([
+        sqsRecord(closeConnection('req-last'), { messageId: ids[0], receiveCount: 3 }),
+        sqsRecord(closeConnection('req-last'), { messageId: ids[1], receiveCount: 3 }),
+      ]);
 
       // Assess: the second ran the close; only its result went out, and no message goes to the DLQ
       expect(response).toEqual({ batchItemFailures: failures });
@@ -2191,16 +2183,12 @@ describe('Family handler: idempotent mutating actions', () => {
   it('gives up on the last delivery of a request in the batch that fails on its last attempt: one result', async () => {
     // Prepare: every close fails transiently
     request.mockRejectedValue(transient());
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-down'), { messageId: 'msg-first', receiveCount: 3 }),
-        sqsRecord(closeConnection('req-down'), { messageId: 'msg-again', receiveCount: 3 }),
-      ),
-      lambdaContext(),
-    );
+    const { response } = await runBatch([
+      sqsRecord(closeConnection('req-down'), { messageId: 'msg-first', receiveCount: 3 }),
+      sqsRecord(closeConnection('req-down'), { messageId: 'msg-again', receiveCount: 3 }),
+    ]);
 
     // Assess: the first handed on, the second gave up: one failed result, one message to the DLQ
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-again' }] });
@@ -2217,14 +2205,13 @@ describe('Family handler: idempotent mutating actions', () => {
     // Prepare: the close fails transiently and deleting its in-progress record hangs
     request.mockRejectedValueOnce(transient());
     dynamo.on(DeleteItemCommand).callsFake(() => new Promise(() => undefined));
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
+    const { response } = await runBatch(
+      [
         sqsRecord(closeConnection('req-stuck'), { messageId: 'msg-first', receiveCount: 3 }),
         sqsRecord(closeConnection('req-stuck'), { messageId: 'msg-again', receiveCount: 3 }),
-      ),
+      ],
       lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 1_000 }),
     );
 
@@ -2242,6 +2229,13 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-first' }] });
     expect(request).toHaveBeenCalledTimes(1);
   });
+
+  /** `records` as one SQS batch through the connections handler: its answer, and its log lines. */
+  async function runBatch(records: SQSRecord[], context = lambdaContext()) {
+    const { handler, logs } = buildHandler('connections');
+    const response = (await handler(sqsEvent(...records), context)) as SQSBatchResponse;
+    return { response, logs };
+  }
 
   /**
    * `records` through the connections handler with the table never answering, on a faked clock, up to
@@ -2333,16 +2327,12 @@ describe('Family handler: idempotent mutating actions', () => {
   it('hands a last attempt on only to a later copy of the same request, not to a reuse of its requestId', async () => {
     // Prepare: the close fails transiently; a later message reuses the requestId for another connection
     request.mockRejectedValueOnce(transient());
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-reused'), { messageId: 'msg-close', receiveCount: 3 }),
-        sqsRecord(closeConnection('req-reused', 'remote:host-b:2:2'), { messageId: 'msg-other' }),
-      ),
-      lambdaContext(),
-    );
+    const { response } = await runBatch([
+      sqsRecord(closeConnection('req-reused'), { messageId: 'msg-close', receiveCount: 3 }),
+      sqsRecord(closeConnection('req-reused', 'remote:host-b:2:2'), { messageId: 'msg-other' }),
+    ]);
 
     // Assess: the first request gave up with its own result; the other ran on its own
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-close' }] });
@@ -2357,15 +2347,14 @@ describe('Family handler: idempotent mutating actions', () => {
     request.mockImplementation(
       () => new Promise((_resolve, reject) => setTimeout(() => reject(transient()), 600)),
     );
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
+    const { response } = await runBatch(
+      [
         ...['msg-1', 'msg-2', 'msg-3'].map((messageId) =>
           sqsRecord(closeConnection('req-late'), { messageId, receiveCount: 3 }),
         ),
-      ),
+      ],
       lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 500 }),
     );
 
@@ -2385,15 +2374,14 @@ describe('Family handler: idempotent mutating actions', () => {
       .mockImplementationOnce(
         () => new Promise((_resolve, reject) => setTimeout(() => reject(transient()), 600)),
       );
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
+    const { response } = await runBatch(
+      [
         sqsRecord(closeConnection('req-mixed'), { messageId: 'msg-a1', receiveCount: 3 }),
         sqsRecord(closeConnection('req-mixed', 'remote:host-b:2:2'), { messageId: 'msg-b' }),
         sqsRecord(closeConnection('req-mixed'), { messageId: 'msg-a2' }),
-      ),
+      ],
       lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 500 }),
     );
 
@@ -2410,14 +2398,13 @@ describe('Family handler: idempotent mutating actions', () => {
     request.mockImplementationOnce(
       () => new Promise((resolve) => setTimeout(() => resolve(taniumResponse(null)), 600)),
     );
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
+    const { response } = await runBatch(
+      [
         sqsRecord(deleteConnection('req-pair'), { messageId: 'msg-delete' }),
         sqsRecord(closeConnection('req-pair'), { messageId: 'msg-close' }),
-      ),
+      ],
       lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 500 }),
     );
 
@@ -2436,16 +2423,12 @@ describe('Family handler: idempotent mutating actions', () => {
   it('gives up with its own result on a last attempt behind another action under its requestId going back', async () => {
     // Prepare: every Tanium call fails transiently; a delete with attempts left shares the requestId
     request.mockRejectedValue(transient());
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(deleteConnection('req-two'), { messageId: 'msg-delete' }),
-        sqsRecord(closeConnection('req-two'), { messageId: 'msg-close', receiveCount: 3 }),
-      ),
-      lambdaContext(),
-    );
+    const { response } = await runBatch([
+      sqsRecord(deleteConnection('req-two'), { messageId: 'msg-delete' }),
+      sqsRecord(closeConnection('req-two'), { messageId: 'msg-close', receiveCount: 3 }),
+    ]);
 
     // Assess: the delete's redelivery answers only the delete; the close says it gave up
     expect(response).toEqual({
@@ -2462,17 +2445,13 @@ describe('Family handler: idempotent mutating actions', () => {
   it('leaves the request to an earlier copy going back, not to a later one: no "Gave up" it could contradict', async () => {
     // Prepare: three copies, the first with attempts left, all failing transiently
     request.mockRejectedValue(transient());
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-three'), { messageId: 'msg-1' }),
-        sqsRecord(closeConnection('req-three'), { messageId: 'msg-2', receiveCount: 3 }),
-        sqsRecord(closeConnection('req-three'), { messageId: 'msg-3', receiveCount: 3 }),
-      ),
-      lambdaContext(),
-    );
+    const { response } = await runBatch([
+      sqsRecord(closeConnection('req-three'), { messageId: 'msg-1' }),
+      sqsRecord(closeConnection('req-three'), { messageId: 'msg-2', receiveCount: 3 }),
+      sqsRecord(closeConnection('req-three'), { messageId: 'msg-3', receiveCount: 3 }),
+    ]);
 
     // Assess: msg-1 comes back and answers; the two last attempts go to the DLQ without results
     expect(response).toEqual({
@@ -2583,17 +2562,13 @@ describe('Family handler: idempotent mutating actions', () => {
   it('sends every later copy the result of one that gave up, not only the next: nothing runs after it', async () => {
     // Prepare: the table refuses the first copy's record once, so it gives up; two copies follow
     dynamo.on(PutItemCommand).rejectsOnce(awsError('ProvisionedThroughputExceededException', 400));
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-3'), { messageId: 'msg-1', receiveCount: 3 }),
-        sqsRecord({ ...closeConnection('req-3'), context: { copy: 2 } }, { messageId: 'msg-2' }),
-        sqsRecord({ ...closeConnection('req-3'), context: { copy: 3 } }, { messageId: 'msg-3' }),
-      ),
-      lambdaContext(),
-    );
+    const { response } = await runBatch([
+      sqsRecord(closeConnection('req-3'), { messageId: 'msg-1', receiveCount: 3 }),
+      sqsRecord({ ...closeConnection('req-3'), context: { copy: 2 } }, { messageId: 'msg-2' }),
+      sqsRecord({ ...closeConnection('req-3'), context: { copy: 3 } }, { messageId: 'msg-3' }),
+    ]);
 
     // Assess
     const published = publishedDetails(eventBridge);
@@ -2614,16 +2589,12 @@ describe('Family handler: idempotent mutating actions', () => {
       );
       return { FailedEntryCount: entries.filter((entry) => 'ErrorCode' in entry).length, Entries: entries };
     });
-    const { handler, logs } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-4'), { messageId: 'msg-1', receiveCount: 3 }),
-        sqsRecord({ ...closeConnection('req-4'), context: { copy: true } }, { messageId: 'msg-2' }),
-      ),
-      lambdaContext(),
-    );
+    const { response, logs } = await runBatch([
+      sqsRecord(closeConnection('req-4'), { messageId: 'msg-1', receiveCount: 3 }),
+      sqsRecord({ ...closeConnection('req-4'), context: { copy: true } }, { messageId: 'msg-2' }),
+    ]);
 
     // Assess: the copy's message is done (no redelivery to run it), said at error level
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }] });
@@ -2642,19 +2613,15 @@ describe('Family handler: idempotent mutating actions', () => {
     // event, and the vault is throttled, so a stand-in goes out for it
     dynamo.on(PutItemCommand).rejectsOnce(awsError('ProvisionedThroughputExceededException', 400));
     vaultThrottles();
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-big'), { messageId: 'msg-1', receiveCount: 3 }),
-        sqsRecord(
-          { ...closeConnection('req-big'), context: { note: 'x'.repeat(300_000) } },
-          { messageId: 'msg-2', receiveCount: 3 },
-        ),
+    const { response } = await runBatch([
+      sqsRecord(closeConnection('req-big'), { messageId: 'msg-1', receiveCount: 3 }),
+      sqsRecord(
+        { ...closeConnection('req-big'), context: { note: 'x'.repeat(300_000) } },
+        { messageId: 'msg-2', receiveCount: 3 },
       ),
-      lambdaContext(),
-    );
+    ]);
 
     // Assess: only the first copy's message goes to the DLQ; the copy's result went out reduced
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }] });
@@ -2701,14 +2668,13 @@ describe('Family handler: idempotent mutating actions', () => {
       FailedEntryCount: (input.Entries ?? []).length,
       Entries: (input.Entries ?? []).map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' })),
     }));
-    const { handler } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
+    const { response } = await runBatch(
+      [
         sqsRecord(closeConnection('req-e'), { messageId: 'msg-1', receiveCount: 3 }),
         sqsRecord({ ...closeConnection('req-e'), context: { copy: 2 } }, { messageId: 'msg-2' }),
-      ),
+      ],
       lambdaContext({ remainingMs: PUBLISH_RESERVE_MS }),
     );
 
@@ -2757,16 +2723,12 @@ describe('Family handler: idempotent mutating actions', () => {
   it('gives up without a result on a last attempt whose earlier copy in the batch goes back to the queue', async () => {
     // Prepare: both closes fail transiently; the earlier copy, another message, has attempts left
     request.mockRejectedValue(transient());
-    const { handler, logs } = buildHandler('connections');
 
     // Act
-    const response = await handler(
-      sqsEvent(
-        sqsRecord(closeConnection('req-early'), { messageId: 'msg-early' }),
-        sqsRecord(closeConnection('req-early'), { messageId: 'msg-last', receiveCount: 3 }),
-      ),
-      lambdaContext(),
-    );
+    const { response, logs } = await runBatch([
+      sqsRecord(closeConnection('req-early'), { messageId: 'msg-early' }),
+      sqsRecord(closeConnection('req-early'), { messageId: 'msg-last', receiveCount: 3 }),
+    ]);
 
     // Assess: no "Gave up" that the early message's redelivery could contradict
     expect(response).toEqual({
@@ -2806,14 +2768,13 @@ describe('Family handler: idempotent mutating actions', () => {
         request.mockRejectedValueOnce(transient());
         dynamo.on(DeleteItemCommand).rejects(new Error('table unavailable'));
       }
-      const { handler, logs } = buildHandler('connections');
 
       // Act
-      const response = await handler(
-        sqsEvent(
+      const { response, logs } = await runBatch(
+        [
           sqsRecord(closeConnection('req-self'), { messageId: 'msg-dup', receiveCount: 2 }),
           sqsRecord(closeConnection('req-self'), { messageId: 'msg-dup', receiveCount: 3 }),
-        ),
+        ],
         lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 3_000 }),
       );
 
