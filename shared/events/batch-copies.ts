@@ -85,9 +85,16 @@ export async function takeTurn(
     earlierComesBack: copies.some(
       (copy) => copy.disposition.kind === 'retry' && copy.messageId !== messageId,
     ),
+    ...endedBy(copies),
     outOfTime: !mustRun && behindOthers && pastDeadline,
   };
   return { disposition: await processor.process(parsed, turnInfo), messageId };
+}
+
+/** The result of the last earlier copy that ended the request, if one did (see DeliveryInfo.endedByCopy). */
+function endedBy(copies: Turned[]): Pick<DeliveryInfo, 'endedByCopy'> {
+  const ended = copies.findLast(({ disposition }) => disposition.kind === 'final');
+  return ended ? { endedByCopy: ended.disposition.detail } : {};
 }
 
 /** A copy's outcome no record replays: it gave up, or its result could not be recorded (an echo of one too). */

@@ -132,6 +132,12 @@ export interface DeliveryInfo {
    * back to the queue: its redelivery answers the request, so this one gives up without a result.
    */
   earlierComesBack?: boolean;
+  /**
+   * The result of an earlier copy of the request in the batch that ended it (a run or a replay): a last
+   * attempt that would give up behind it (the idempotency table failing just then) is sent this instead,
+   * where a "Gave up" would contradict it.
+   */
+  endedByCopy?: ResultDetail;
 }
 
 /** What the processor needs from the container: built lazily, reused across requests. */
@@ -511,15 +517,22 @@ export class RequestProcessor {
     // Not when its record may remain: the later delivery would find it and be held, leaving no result;
     // nor past the deadline: handed on and on, the copies would outlast the invocation.
     // An earlier copy coming back answers the request: no later copy needs it handed on.
-    const leftToEarlier = givingUp && delivery.earlierComesBack === true;
+    const answeredByCopy = givingUp && delivery.endedByCopy !== undefined;
+    const leftToEarlier = givingUp && !answeredByCopy && delivery.earlierComesBack === true;
     const handedOn =
       givingUp &&
+      !answeredByCopy &&
       !leftToEarlier &&
       !recordMayRemain &&
       this.deps.now() < delivery.deadline &&
       delivery.laterInBatch?.() === true;
     // Counted as a retry too: the request's result comes from another delivery.
-    const retrying = (transient && delivery.redelivered && !lastAttempt) || held || handedOn || leftToEarlier;
+    const retrying =
+      (transient && delivery.redelivered && !lastAttempt) ||
+      held ||
+      handedOn ||
+      leftToEarlier ||
+      answeredByCopy;
     this.deps.metrics.record({
       action: definition?.name ?? UNKNOWN_ACTION,
       status: result.status,
@@ -588,6 +601,16 @@ export class RequestProcessor {
         ...(unrecorded ? { unrecorded } : {}),
         ...(recordMayRemain ? { recordMayRemain } : {}),
         ...(stored ? { stored } : {}),
+      };
+    }
+    if (answeredByCopy && delivery.endedByCopy) {
+      this.deps.logger.warn(
+        'Transient failure on the last attempt; an earlier copy of the request in this batch ended it, and its result is sent again for this one',
+        { ...log, resultMessage: result.message },
+      );
+      return {
+        kind: 'final',
+        detail: { ...delivery.endedByCopy, context: request.context === undefined ? {} : request.context },
       };
     }
     if (handedOn) {

@@ -2720,6 +2720,42 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(request).toHaveBeenCalledTimes(1);
   });
 
+  it('sends a last attempt that fails on the table the result of an earlier copy in its batch, not a "Gave up"', async () => {
+    // Prepare: the earlier copy runs the close; the table refuses the last attempt's own write
+    let puts = 0;
+    fakeIdempotencyTable(dynamo, (call) => {
+      if (call === 'put' && ++puts === 2) throw awsError('ProvisionedThroughputExceededException', 400);
+    });
+
+    // Act
+    const { response, logs } = await runBatch([
+      sqsRecord(
+        { ...closeConnection('req-ended'), context: { copy: 1 } },
+        { messageId: 'msg-ran', receiveCount: 2 },
+      ),
+      sqsRecord(
+        { ...closeConnection('req-ended'), context: { copy: 2 } },
+        { messageId: 'msg-last', receiveCount: 3 },
+      ),
+    ]);
+
+    // Assess: both messages done, each sent the one outcome under its own context; one Tanium call
+    expect(response).toEqual({ batchItemFailures: [] });
+    const published = publishedDetails(eventBridge);
+    expect(published.map(({ status, message, context }) => ({ status, message, context }))).toEqual([
+      { status: 'success', message: 'Close connection requested', context: { copy: 1 } },
+      { status: 'success', message: 'Close connection requested', context: { copy: 2 } },
+    ]);
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message:
+          'Transient failure on the last attempt; an earlier copy of the request in this batch ended it, and its result is sent again for this one',
+      }),
+    );
+  });
+
   it('gives up without a result on a last attempt whose earlier copy in the batch goes back to the queue', async () => {
     // Prepare: both closes fail transiently; the earlier copy, another message, has attempts left
     request.mockRejectedValue(transient());

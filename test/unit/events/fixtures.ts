@@ -91,16 +91,22 @@ export function publishedDetails(eventBridge: AwsClientStub<EventBridgeClient>):
     .map((entry) => JSON.parse(entry.Detail ?? '{}') as ResultDetail);
 }
 
+/** A call on the fake idempotency table, for a test that makes some of them fail. */
+export type TableCall = 'put' | 'update' | 'get' | 'delete';
+
 /**
  * A DynamoDB table in memory behind aws-sdk-client-mock, with the conditional put Powertools
- * idempotency relies on, so the real persistence layer runs in unit tests.
+ * idempotency relies on, so the real persistence layer runs in unit tests. `fails` may throw an error
+ * for a call, before it changes anything (as a throttled or refused request does).
  */
 export function fakeIdempotencyTable(
   dynamo: AwsClientStub<DynamoDBClient>,
+  fails: (call: TableCall) => void = () => undefined,
 ): Map<string, Record<string, AttributeValue>> {
   const items = new Map<string, Record<string, AttributeValue>>();
   const keyOf = (key: Record<string, AttributeValue> | undefined) => key?.id?.S ?? '';
   dynamo.on(PutItemCommand).callsFake((input: { Item: Record<string, AttributeValue> }) => {
+    fails('put');
     const id = keyOf(input.Item);
     const existing = items.get(id);
     const nowSeconds = Date.now() / 1000;
@@ -128,6 +134,7 @@ export function fakeIdempotencyTable(
         ExpressionAttributeValues: Record<string, AttributeValue>;
         UpdateExpression: string;
       }) => {
+        fails('update');
         const id = keyOf(input.Key);
         const item = { ...(items.get(id) ?? input.Key) };
         const assignments = input.UpdateExpression.replace(/^SET /, '').split(', ');
@@ -140,10 +147,12 @@ export function fakeIdempotencyTable(
         return {};
       },
     );
-  dynamo.on(GetItemCommand).callsFake((input: { Key: Record<string, AttributeValue> }) => ({
-    Item: items.get(keyOf(input.Key)),
-  }));
+  dynamo.on(GetItemCommand).callsFake((input: { Key: Record<string, AttributeValue> }) => {
+    fails('get');
+    return { Item: items.get(keyOf(input.Key)) };
+  });
   dynamo.on(DeleteItemCommand).callsFake((input: { Key: Record<string, AttributeValue> }) => {
+    fails('delete');
     items.delete(keyOf(input.Key));
     return {};
   });

@@ -1,0 +1,363 @@
+import { DynamoDBClient, DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
+import {
+  EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsRequestEntry,
+  type PutEventsResultEntry,
+} from '@aws-sdk/client-eventbridge';
+import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PUBLISH_ATTEMPTS } from '../../../shared/events/publisher.ts';
+import type { ResultDetail } from '../../../shared/events/result.ts';
+import { TaniumClient } from '../../../shared/tanium/client.ts';
+import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
+import { buildHandler, ENV, fakeIdempotencyTable, type TableCall, taniumResponse } from './fixtures.ts';
+
+/**
+ * The delivery guarantee under random histories: seeded batches of requests, their copies (one request
+ * sent more than once, now and then with other parameters under its requestId) and the failures of
+ * Tanium, the idempotency table and the bus, delivered the way SQS does (random batches, redelivery of
+ * what failed until the queue's maxReceiveCount, then the DLQ). Each request carries its message's id in
+ * its context, which every result echoes, so each result is traced to the message it answered.
+ * Invocations follow each other and each starts past the last one's deadline, as a redelivery comes
+ * after the visibility timeout; time stands still inside one.
+ */
+
+const eventBridge = mockClient(EventBridgeClient);
+const dynamo = mockClient(DynamoDBClient);
+const sqs = mockClient(SQSClient);
+
+const MAX_RECEIVE_COUNT = Number(ENV.MAX_RECEIVE_COUNT);
+const ACTIONS = ['close_connection', 'delete_connection', 'list connections'] as const;
+const SEEDS = Array.from({ length: 1000 }, (_, index) => index + 1);
+const RAN_UNRECORDED = 'The action ran but its idempotency record could not be completed';
+
+interface Message {
+  id: string;
+  requestId: string;
+  action: (typeof ACTIONS)[number];
+  parameters: Record<string, string>;
+  receiveCount: number;
+}
+
+/** A result as the bus accepted it, with the invocation that published it. */
+interface Accepted {
+  detail: ResultDetail;
+  invocation: number;
+}
+
+/** A reproducible random sequence in [0, 1) per seed (Park-Miller). */
+function seededRandom(seed: number): () => number {
+  let state = (seed * 7919) % 2147483647;
+  return () => {
+    state = (state * 16807) % 2147483647;
+    return (state - 1) / 2147483646;
+  };
+}
+
+function throttled(): DynamoDBServiceException {
+  return new DynamoDBServiceException({
+    name: 'ProvisionedThroughputExceededException',
+    message: 'The level of configured provisioned throughput for the table was exceeded',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 400 },
+  });
+}
+
+/** The requests of one history, as messages in the order they were sent. */
+function messagesOf(random: () => number, seed: number): Message[] {
+  const messages: Message[] = [];
+  const requests = 1 + Math.floor(random() * 4);
+  for (let request = 1; request <= requests; request++) {
+    const action = ACTIONS[Math.floor(random() * ACTIONS.length)] as Message['action'];
+    const copies = 1 + Math.floor(random() * 4);
+    for (let copy = 1; copy <= copies; copy++) {
+      // Now and then a requestId reused with other parameters: not a copy, and refused or run on its own.
+      const host = random() < 0.1 ? `${request}-other` : `${request}`;
+      messages.push({
+        id: `msg-${seed}-${request}-${copy}`,
+        requestId: `req-${request}`,
+        action,
+        parameters: action === 'list connections' ? {} : { connection_id: `remote:host-${host}:1:1` },
+        receiveCount: 0,
+      });
+    }
+  }
+  // SQS keeps no order: copies of a request arrive among the others.
+  return messages.sort(() => random() - 0.5);
+}
+
+interface History {
+  messages: Message[];
+  accepted: Accepted[];
+  /** The invocation in which each message was deleted or moved to the DLQ. */
+  ended: Map<string, { invocation: number; dlq: boolean }>;
+  /** Per invocation, the messages of its batch and their receive counts. */
+  batches: Array<Array<{ id: string; receiveCount: number }>>;
+  /** The Tanium mutations that succeeded: request path and invocation. */
+  mutations: Array<{ path: string; invocation: number }>;
+  unrecorded: Set<string>;
+}
+
+async function run(seed: number): Promise<History> {
+  const random = seededRandom(seed);
+  const rate = (max: number) => (random() < 0.25 ? 0 : random() * max);
+  const tanium = { transient: rate(0.7), refuses: rate(0.08) };
+  const table: Record<TableCall, number> = {
+    put: rate(0.12),
+    update: rate(0.08),
+    get: rate(0.1),
+    delete: rate(0.5),
+  };
+  const bus = rate(0.35);
+
+  const history: History = {
+    messages: messagesOf(random, seed),
+    accepted: [],
+    ended: new Map(),
+    batches: [],
+    mutations: [],
+    unrecorded: new Set(),
+  };
+  let invocation = 0;
+  vi.spyOn(TaniumClient.prototype, 'request').mockImplementation(async (req) => {
+    if (random() < tanium.transient) {
+      throw new TaniumError('transient', 'Tanium answered HTTP 503', { retryable: true, status: 503 });
+    }
+    if (req.method === 'GET') return taniumResponse([{ id: 'remote:host-1:1:1', status: 'connected' }]);
+    if (random() < tanium.refuses) {
+      throw new TaniumError('validation', 'Tanium answered HTTP 400: the connection is busy', {
+        status: 400,
+      });
+    }
+    history.mutations.push({ path: req.path, invocation });
+    return taniumResponse(null);
+  });
+  fakeIdempotencyTable(dynamo, (call) => {
+    if (random() < table[call]) throw throttled();
+  });
+  // An entry fails at most PUBLISH_ATTEMPTS - 1 times: every result is published in the end (the bus
+  // refusing for good has tests of its own).
+  const entryFailures = new Map<string, number>();
+  eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }) => {
+    const entries: PutEventsResultEntry[] = (input.Entries ?? []).map((entry) => {
+      const failures = entryFailures.get(entry.Detail ?? '') ?? 0;
+      if (failures < PUBLISH_ATTEMPTS - 1 && random() < bus) {
+        entryFailures.set(entry.Detail ?? '', failures + 1);
+        return { ErrorCode: 'InternalFailure', ErrorMessage: 'Try again' };
+      }
+      history.accepted.push({ detail: JSON.parse(entry.Detail ?? '{}') as ResultDetail, invocation });
+      return { EventId: `event-${history.accepted.length}` };
+    });
+    return { FailedEntryCount: entries.filter((entry) => entry.ErrorCode).length, Entries: entries };
+  });
+  sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+  const { handler, logs } = buildHandler('connections');
+
+  let queue = [...history.messages];
+  while (queue.length > 0) {
+    invocation++;
+    if (invocation > 200) throw new Error(`seed ${seed}: the queue never drained`);
+    const size = 1 + Math.floor(random() * Math.min(10, queue.length));
+    const batch = queue.slice(0, size);
+    queue = queue.slice(size);
+    for (const message of batch) message.receiveCount++;
+    history.batches.push(batch.map(({ id, receiveCount }) => ({ id, receiveCount })));
+    const records = batch.map((message) =>
+      sqsRecord(
+        {
+          action: message.action,
+          parameters: message.parameters,
+          requestId: message.requestId,
+          context: { message: message.id },
+        },
+        { messageId: message.id, receiveCount: message.receiveCount },
+      ),
+    );
+    const response = (await handler(sqsEvent(...records), lambdaContext())) as SQSBatchResponse;
+    const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
+    for (const message of batch) {
+      if (!failed.has(message.id)) {
+        history.ended.set(message.id, { invocation, dlq: false });
+      } else if (message.receiveCount >= MAX_RECEIVE_COUNT) {
+        history.ended.set(message.id, { invocation, dlq: true });
+      } else {
+        // Back after its visibility timeout, among the messages sent meanwhile.
+        queue.splice(Math.floor(random() * (queue.length + 1)), 0, message);
+      }
+    }
+    // The next receive comes after the visibility timeout, past this invocation's deadline.
+    vi.setSystemTime(Date.now() + 5 * 60_000);
+  }
+  for (const line of logs) {
+    if (line.message === RAN_UNRECORDED) history.unrecorded.add(String(line.extra.correlation_id));
+  }
+  return history;
+}
+
+/** `items` by key, in their order (Map.groupBy, which Node 20 lacks). */
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  return groups;
+}
+
+/** The message a result answered: the id its echoed context carries. */
+function answered(result: Accepted): string {
+  return String((result.detail.context as { message?: unknown } | undefined)?.message);
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-06-01T00:00:00Z') });
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+  eventBridge.reset();
+  dynamo.reset();
+  sqs.reset();
+});
+
+describe('Family handler: the delivery guarantee over random histories', () => {
+  it.for(SEEDS)('history %i: every message answered once, a mutation run once', async (seed) => {
+    // Prepare, act
+    const history = await run(seed);
+
+    // Assess
+    expectAnsweredOnce(history);
+    expectCopiesAgree(history);
+    expectMutationsOnce(history);
+    expectTransientResultsOnLastAttempts(history);
+    expectNoSuccessAfterGivingUp(history);
+  });
+});
+
+/**
+ * No result twice for one message, and each in the invocation that deleted it or sent it to the DLQ (a
+ * result published for a message that comes back would be followed by another). Every message is
+ * answered: by its own result, or by that of a copy (the same request and parameters) which ran or gave
+ * up for it.
+ */
+function expectAnsweredOnce(history: History): void {
+  const byMessage = groupBy(history.accepted, answered);
+  for (const [message, results] of byMessage) {
+    expect(results, `results for ${message}`).toHaveLength(1);
+    expect(history.ended.get(message)?.invocation, `the invocation of ${message}'s result`).toBe(
+      results[0]?.invocation,
+    );
+  }
+  for (const message of history.messages) {
+    expect(history.ended.has(message.id), `${message.id} ended`).toBe(true);
+    if (byMessage.has(message.id)) continue;
+    const copies = history.messages.filter(
+      (other) =>
+        other.requestId === message.requestId &&
+        JSON.stringify(other.parameters) === JSON.stringify(message.parameters) &&
+        byMessage.has(other.id),
+    );
+    expect(copies.length, `a result for ${message.id} or a copy of it`).toBeGreaterThan(0);
+  }
+}
+
+/**
+ * Copies of a mutating request answered in one invocation are sent one outcome (a run, a replay, or a
+ * "Gave up" sent again), never a success beside a failure; a replay in a later invocation repeats a
+ * stored success. (Copies of a read-only request run side by side, each on its own.)
+ */
+function expectCopiesAgree(history: History): void {
+  const copies = groupBy(
+    history.accepted.filter(({ detail }) => detail.action !== 'list connections'),
+    ({ detail }) => `${detail.requestId} ${JSON.stringify(detail.parameter)}`,
+  );
+  for (const [copy, results] of copies) {
+    for (const [invocation, together] of groupBy(results, (result) => String(result.invocation))) {
+      const outcomes = together.map(({ detail }) => ({ status: detail.status, message: detail.message }));
+      expect(
+        new Set(outcomes.map((outcome) => JSON.stringify(outcome))).size,
+        `${copy} in ${invocation}`,
+      ).toBe(1);
+    }
+    const successes = results.filter(({ detail }) => detail.status === 'success');
+    for (const { detail } of successes) {
+      expect({ message: detail.message, data: detail.data }).toEqual({
+        message: successes[0]?.detail.message,
+        data: successes[0]?.detail.data,
+      });
+    }
+  }
+}
+
+/**
+ * A mutation reaches Tanium once per request (each connection path is one request's: a reused requestId
+ * names a host of its own). One whose idempotency record could not be completed may run again, but only
+ * for a copy it did not answer: one still in the queue then, or received later. The copies after it in
+ * its batch are sent its result.
+ */
+function expectMutationsOnce(history: History): void {
+  for (const [path, calls] of groupBy(history.mutations, ({ path }) => path)) {
+    const requestId = `req-${/host-(\d+)/.exec(path)?.[1]}`;
+    if (!history.unrecorded.has(requestId)) {
+      expect(calls, `successful Tanium calls to ${path}`).toHaveLength(1);
+      continue;
+    }
+    const ran = calls[0]?.invocation ?? 0;
+    const copies = history.messages
+      .filter(
+        ({ requestId: id, parameters }) => id === requestId && path.endsWith(`/${parameters.connection_id}`),
+      )
+      .map(({ id }) => id);
+    const batch = (history.batches[ran - 1] ?? []).map(({ id }) => id).filter((id) => copies.includes(id));
+    const answeredThen = new Set(
+      history.accepted.filter((result) => result.invocation === ran).map(answered),
+    );
+    const runner = batch.findIndex((id) => answeredThen.has(id));
+    const behindRunner = new Set(runner < 0 ? [] : batch.slice(runner));
+    const notAnswered = copies.filter(
+      (id) => !behindRunner.has(id) && (history.ended.get(id)?.invocation ?? 0) > ran,
+    );
+    expect(calls.length, `successful Tanium calls to ${path}`).toBeLessThanOrEqual(1 + notAnswered.length);
+  }
+}
+
+/**
+ * A "Gave up" is the last word for the copies that shared its batch: none of them is sent a success
+ * later (a copy going back instead leaves the request to it; see leftToEarlier).
+ */
+function expectNoSuccessAfterGivingUp(history: History): void {
+  for (const gaveUp of history.accepted) {
+    const { detail } = gaveUp;
+    if (detail.status !== 'failed' || detail.error?.retryable !== true) continue;
+    const batch = new Set((history.batches[gaveUp.invocation - 1] ?? []).map(({ id }) => id));
+    const contradicted = history.accepted.filter(
+      (other) =>
+        other.invocation > gaveUp.invocation &&
+        other.detail.status === 'success' &&
+        other.detail.action !== 'list connections' &&
+        other.detail.requestId === detail.requestId &&
+        JSON.stringify(other.detail.parameter) === JSON.stringify(detail.parameter) &&
+        batch.has(answered(other)),
+    );
+    expect(contradicted.map(answered), `successes after "${detail.message}"`).toEqual([]);
+  }
+}
+
+/**
+ * A retryable failed result comes from an invocation in which a delivery of its request was on its last
+ * attempt (its own, or a copy's whose "Gave up" it was sent): before that, the message is redelivered.
+ */
+function expectTransientResultsOnLastAttempts(history: History): void {
+  for (const result of history.accepted) {
+    if (result.detail.status !== 'failed' || result.detail.error?.retryable !== true) continue;
+    const batch = history.batches[result.invocation - 1] ?? [];
+    const lastAttempts = batch.filter(
+      ({ id, receiveCount }) =>
+        receiveCount >= MAX_RECEIVE_COUNT &&
+        history.messages.find((message) => message.id === id)?.requestId === result.detail.requestId,
+    );
+    expect(lastAttempts.length, `a last attempt behind "${result.detail.message}"`).toBeGreaterThan(0);
+  }
+}
