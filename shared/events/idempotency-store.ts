@@ -34,6 +34,8 @@ const HOLDER_ATTR = 'holder';
 export interface PutScope {
   messageId?: string;
   heldBy?: string;
+  /** Epoch ms: when the invocation ends, the in-progress record's expiry where Powertools gives none. */
+  invocationEnd?: number;
 }
 
 /** The scope of the idempotent run in progress on this async path. */
@@ -95,6 +97,17 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
 
   /** Powertools' conditional put (DynamoDBPersistenceLayer._putRecord), plus the claim token. */
   protected override async _putRecord(record: IdempotencyRecord): Promise<void> {
+    const scope = putScope.getStore();
+    // Powertools writes no in-progress expiry when the invocation has no time left (or no Lambda
+    // context): such a record would hold the request until the record's own expiry, 21 days. Past the
+    // invocation's end, nothing is written at all.
+    record.inProgressExpiryTimestamp ??= scope?.invocationEnd;
+    const ends = record.inProgressExpiryTimestamp;
+    if (ends === undefined || ends <= Date.now()) {
+      throw new Error(
+        `The in-progress record of ${record.idempotencyKey} was not written: its invocation has no time left`,
+      );
+    }
     const claim = randomUUID();
     const item: Record<string, AttributeValue> = {
       ...this.getKey(record.idempotencyKey),
@@ -108,7 +121,6 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
     if (this.isPayloadValidationEnabled() && record.payloadHash !== undefined) {
       item[VALIDATION_ATTR] = { S: record.payloadHash };
     }
-    const scope = putScope.getStore();
     if (scope?.messageId !== undefined) item[HOLDER_ATTR] = { S: scope.messageId };
     const now = Date.now();
     try {

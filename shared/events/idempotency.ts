@@ -12,6 +12,7 @@ import { IDEMPOTENCY_RECORD_DAYS } from '../config/retention.ts';
 import { TaniumError } from '../tanium/errors.ts';
 import { UNKNOWN_OUTCOME_SUFFIX } from '../tanium/transport-errors.ts';
 import { OwnRecordsPersistence, type PutScope, putScope } from './idempotency-store.ts';
+import { PUBLISH_RESERVE_MS } from './time-budget.ts';
 
 /** What a mutating request's record keeps: the result and when it ran, so a replay is identical. */
 export interface StoredOutcome {
@@ -109,6 +110,9 @@ export interface IdempotentExecutor {
     messageId?: string,
   ): Promise<IdempotentRun>;
 }
+
+/** Lambda's longest invocation: the in-progress record's expiry when nothing tells when this one ends. */
+const MAX_INVOCATION_MS = 15 * 60_000;
 
 /** The least time the completed record is given, even for an action that ran up to its deadline. */
 export const MIN_SAVE_MS = 1_000;
@@ -306,7 +310,14 @@ export function createIdempotentExecutor(options: {
 
   return {
     async execute(key, run, context, saveBy, messageId) {
-      const scope: PutScope = messageId === undefined ? {} : { messageId };
+      const scope: PutScope = {
+        ...(messageId === undefined ? {} : { messageId }),
+        invocationEnd: context
+          ? Date.now() + context.getRemainingTimeInMillis()
+          : saveBy === undefined
+            ? Date.now() + MAX_INVOCATION_MS
+            : saveBy + PUBLISH_RESERVE_MS,
+      };
       // The in-progress record expires with the invocation, so a crashed attempt does not block redelivery.
       if (context) config.registerLambdaContext(context);
       let produced: StoredOutcome | undefined;

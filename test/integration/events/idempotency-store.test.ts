@@ -494,6 +494,76 @@ describe('Idempotency records in DynamoDB: deliveries of one batch', () => {
   });
 });
 
+describe('Idempotency records in DynamoDB: when an in-progress record expires', () => {
+  const executor = () =>
+    createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client: table.client() });
+
+  /** The in-progress expiry of the table's only record, as the action sees it while it runs. */
+  async function expiryWhileRunning(context: Parameters<IdempotentExecutor['execute']>[2], saveBy?: number) {
+    let expiry: string | undefined;
+    await executor().execute(
+      KEY,
+      async () => {
+        const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+        expiry = Items[0]?.in_progress_expiration?.N;
+        return outcome('success', 'closed');
+      },
+      context,
+      saveBy,
+    );
+    return Number(expiry);
+  }
+
+  it('writes no record for an invocation with no time left, where Powertools would give it no expiry', async () => {
+    // Prepare: a Lambda context at its end (Powertools then writes an in-progress record without an
+    // expiry, which would hold the request for the record's 21 days)
+    const action = vi.fn(async () => outcome('success', 'closed'));
+
+    // Act
+    const failure = await executor()
+      .execute(KEY, action, lambdaContext({ remainingMs: 0 }), Date.now())
+      .catch((error: unknown) => error);
+
+    // Assess: a transient failure, nothing run, nothing left in the table
+    expect(failure).toMatchObject({ kind: 'transient', retryable: true });
+    expect((failure as Error).message).toContain('its invocation has no time left');
+    expect(action).not.toHaveBeenCalled();
+    const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
+    expect(Items).toEqual([]);
+  });
+
+  it.for([
+    {
+      case: 'the deadline it was given, and the publishing reserve after it',
+      saveBy: 60_000,
+      expected: 65_000,
+    },
+    { case: "Lambda's longest invocation when it was given none", saveBy: undefined, expected: 15 * 60_000 },
+  ])('expires a record written without a Lambda context at $case', async ({ saveBy, expected }) => {
+    // Prepare
+    const now = Date.now();
+
+    // Act
+    const expiry = await expiryWhileRunning(undefined, saveBy === undefined ? undefined : now + saveBy);
+
+    // Assess: within the second the run took to start
+    expect(expiry - now).toBeGreaterThanOrEqual(expected);
+    expect(expiry - now).toBeLessThan(expected + 1_000);
+  });
+
+  it("expires a record written with a Lambda context at the invocation's end", async () => {
+    // Prepare
+    const now = Date.now();
+
+    // Act
+    const expiry = await expiryWhileRunning(lambdaContext({ remainingMs: 40_000 }), now + 35_000);
+
+    // Assess
+    expect(expiry - now).toBeGreaterThanOrEqual(39_000);
+    expect(expiry - now).toBeLessThanOrEqual(40_000);
+  });
+});
+
 describe('Idempotency records in DynamoDB: what a record keeps', () => {
   const executor = () =>
     createIdempotentExecutor({ tableName: TABLE, keyPrefix: KEY_PREFIX, client: table.client() });

@@ -113,7 +113,14 @@ interface History {
 /** What the bus does with a PutEvents call it fails: one entry at a time, or the whole call. */
 type Bus = 'recovers' | 'refuses';
 
-async function run(seed: number, busFails: Bus = 'recovers'): Promise<History> {
+/**
+ * One history. `bus`: how PutEvents fails; `slowTanium`: Tanium answers take up to 20 s (of the
+ * invocation's 60), so that turns start past the deadline.
+ */
+async function run(
+  seed: number,
+  { bus: busFails = 'recovers', slowTanium = false }: { bus?: Bus; slowTanium?: boolean } = {},
+): Promise<History> {
   const random = seededRandom(seed);
   const rate = (max: number) => (random() < 0.25 ? 0 : random() * max);
   const tanium = { transient: rate(0.7), refuses: rate(0.08) };
@@ -137,6 +144,7 @@ async function run(seed: number, busFails: Bus = 'recovers'): Promise<History> {
   };
   let invocation = 0;
   vi.spyOn(TaniumClient.prototype, 'request').mockImplementation(async (req) => {
+    if (slowTanium) vi.setSystemTime(Date.now() + random() * 20_000);
     if (random() < tanium.transient) {
       throw new TaniumError('transient', 'Tanium answered HTTP 503', { retryable: true, status: 503 });
     }
@@ -262,7 +270,22 @@ describe('Family handler: the delivery guarantee over random histories', () => {
     'history %i with a bus that refuses calls: no message answered twice',
     async (seed) => {
       // Prepare, act
-      const history = await run(seed, 'refuses');
+      const history = await run(seed, { bus: 'refuses' });
+
+      // Assess
+      expectAnsweredOnce(history);
+      expectCopiesAgree(history);
+      expectMutationsOnce(history);
+      expectTransientResultsOnLastAttempts(history);
+      expectNoSuccessAfterGivingUp(history);
+    },
+  );
+
+  it.for(SEEDS.slice(0, 500))(
+    'history %i with slow Tanium answers: turns past the deadline',
+    async (seed) => {
+      // Prepare, act
+      const history = await run(seed, { slowTanium: true });
 
       // Assess
       expectAnsweredOnce(history);
