@@ -5,6 +5,7 @@ import {
   type PutEventsRequestEntry,
   type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -14,6 +15,7 @@ import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
+import { s3ServiceError } from '../../helpers/s3-errors.ts';
 import { buildHandler, ENV, fakeIdempotencyTable, type TableCall, taniumResponse } from './fixtures.ts';
 
 /**
@@ -44,11 +46,18 @@ vi.mock('node:timers/promises', async (importOriginal) => {
 });
 
 const eventBridge = mockClient(EventBridgeClient);
+const s3 = mockClient(S3Client);
 const dynamo = mockClient(DynamoDBClient);
 const sqs = mockClient(SQSClient);
 
 const MAX_RECEIVE_COUNT = Number(ENV.MAX_RECEIVE_COUNT);
-const ACTIONS = ['close_connection', 'delete_connection', 'list connections'] as const;
+/** The actions each simulated family is sent: mutating ones take a connection, read-only ones nothing. */
+const ACTIONS = {
+  connections: ['close_connection', 'delete_connection', 'list connections'],
+  snapshots: ['create snapshot', 'list snapshots'],
+} as const;
+type SimulatedFamily = keyof typeof ACTIONS;
+const READ_ONLY: ReadonlySet<string> = new Set(['list connections', 'list snapshots']);
 const SEEDS = Array.from({ length: 1000 }, (_, index) => index + 1);
 const RAN_UNRECORDED = 'The action ran but its idempotency record could not be completed';
 const UNPUBLISHED = 'Could not publish the result event';
@@ -58,7 +67,7 @@ const RESEND_REFUSED =
 interface Message {
   id: string;
   requestId: string;
-  action: (typeof ACTIONS)[number];
+  action: string;
   parameters: Record<string, string>;
   receiveCount: number;
 }
@@ -88,11 +97,11 @@ function throttled(): DynamoDBServiceException {
 }
 
 /** The requests of one history, as messages in the order they were sent. */
-function messagesOf(random: () => number, seed: number): Message[] {
+function messagesOf(random: () => number, seed: number, actions: readonly string[]): Message[] {
   const messages: Message[] = [];
   const requests = 1 + Math.floor(random() * 4);
   for (let request = 1; request <= requests; request++) {
-    const action = ACTIONS[Math.floor(random() * ACTIONS.length)] as Message['action'];
+    const action = actions[Math.floor(random() * actions.length)] ?? '';
     const copies = 1 + Math.floor(random() * 4);
     for (let copy = 1; copy <= copies; copy++) {
       // Now and then a requestId reused with other parameters: not a copy, and refused or run on its own.
@@ -101,7 +110,7 @@ function messagesOf(random: () => number, seed: number): Message[] {
         id: `msg-${seed}-${request}-${copy}`,
         requestId: `req-${request}`,
         action,
-        parameters: action === 'list connections' ? {} : { connection_id: `remote:host-${host}:1:1` },
+        parameters: READ_ONLY.has(action) ? {} : { connection_id: `remote:host-${host}:1:1` },
         receiveCount: 0,
       });
     }
@@ -135,7 +144,9 @@ type Bus = 'recovers' | 'refuses';
 /**
  * One history. `bus`: how PutEvents fails; `slowTanium`: Tanium answers take up to 20 s (of the
  * invocation's 60), so that turns start past the deadline; `duplicates`: SQS now and then hands a
- * message of the batch to a second container at the same time (its at-least-once delivery).
+ * message of the batch to a second container at the same time (its at-least-once delivery);
+ * `family`: snapshots, whose snapshot tasks are now and then too large for an event, so that results
+ * go through the vault, which fails too.
  */
 async function run(
   seed: number,
@@ -143,7 +154,8 @@ async function run(
     bus: busFails = 'recovers',
     slowTanium = false,
     duplicates = false,
-  }: { bus?: Bus; slowTanium?: boolean; duplicates?: boolean } = {},
+    family = 'connections',
+  }: { bus?: Bus; slowTanium?: boolean; duplicates?: boolean; family?: SimulatedFamily } = {},
 ): Promise<History> {
   const random = seededRandom(seed);
   const rate = (max: number) => (random() < 0.25 ? 0 : random() * max);
@@ -156,9 +168,11 @@ async function run(
   };
   const bus = rate(0.35);
   const refused = busFails === 'refuses' ? rate(0.3) : 0;
+  const vault =
+    family === 'snapshots' ? { large: rate(0.8), fails: rate(0.6), refuses: rate(0.1) } : undefined;
 
   const history: History = {
-    messages: messagesOf(random, seed),
+    messages: messagesOf(random, seed, ACTIONS[family]),
     accepted: [],
     ended: new Map(),
     batches: [],
@@ -173,14 +187,27 @@ async function run(
     if (random() < tanium.transient) {
       throw new TaniumError('transient', 'Tanium answered HTTP 503', { retryable: true, status: 503 });
     }
-    if (req.method === 'GET') return taniumResponse([{ id: 'remote:host-1:1:1', status: 'connected' }]);
+    if (req.method === 'GET' && req.path.endsWith('/snapshot')) {
+      return taniumResponse({ snapshots: [], totalCount: 0 });
+    }
+    if (req.method === 'GET') {
+      // Every connection of the history when a failed snapshot call asks whether its connection exists.
+      const ids = vault
+        ? history.messages.flatMap(({ parameters }) =>
+            parameters.connection_id ? [parameters.connection_id] : [],
+          )
+        : ['remote:host-1:1:1'];
+      return taniumResponse(ids.map((id) => ({ id, status: 'connected' })));
+    }
     if (random() < tanium.refuses) {
       throw new TaniumError('validation', 'Tanium answered HTTP 400: the connection is busy', {
         status: 400,
       });
     }
     history.mutations.push({ path: req.path, invocation });
-    return taniumResponse(null);
+    if (!vault) return taniumResponse(null);
+    const note = random() < vault.large ? 'x'.repeat(300_000) : 'queued';
+    return taniumResponse({ status: 'ACCEPTED', taskInfo: { id: 7, note } });
   });
   fakeIdempotencyTable(dynamo, (call) => {
     if (random() < table[call]) throw throttled();
@@ -208,9 +235,17 @@ async function run(
     return { FailedEntryCount: entries.filter((entry) => entry.ErrorCode).length, Entries: entries };
   });
   sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
-  const { handler, logs } = buildHandler('connections');
+  s3.on(PutObjectCommand).callsFake(() => {
+    if (vault && random() < vault.fails) {
+      throw random() < vault.refuses
+        ? s3ServiceError('AccessDenied', 403, 'Access Denied')
+        : s3ServiceError('SlowDown', 503, 'Please reduce your request rate.');
+    }
+    return {};
+  });
+  const { handler, logs } = buildHandler(family);
   // Another container of the function: its own caches, the same table, bus and Tanium.
-  const second = buildHandler('connections');
+  const second = buildHandler(family);
 
   let queue = [...history.messages];
   while (queue.length > 0) {
@@ -271,6 +306,26 @@ async function run(
   return history;
 }
 
+/**
+ * A result the vault failed to store on the last attempt, for a request whose record keeps it (a
+ * retryable stand-in), sends its message on to the DLQ, whose redrive publishes it whole.
+ */
+function expectUnstoredToTheDlq(history: History): void {
+  for (const result of history.accepted) {
+    if (!unstored(result.detail) || result.detail.error?.retryable !== true) continue;
+    const message = answered(result);
+    expect(history.ended.get(message), `where ${message} went`).toEqual({
+      invocation: result.invocation,
+      dlq: true,
+    });
+  }
+}
+
+/** The failed result standing in for one too large for an event that the vault did not store. */
+function unstored(detail: ResultDetail): boolean {
+  return detail.message.includes('larger than an EventBridge event allows and could not be stored');
+}
+
 /** `items` by key, in their order (Map.groupBy, which Node 20 lacks). */
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
@@ -291,6 +346,7 @@ afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
   eventBridge.reset();
+  s3.reset();
   dynamo.reset();
   sqs.reset();
 });
@@ -352,6 +408,22 @@ describe('Family handler: the delivery guarantee over random histories', () => {
       expectNoSuccessAfterGivingUp(history);
     },
   );
+
+  it.for(SEEDS.slice(0, 300))(
+    'history %i of snapshots whose results the vault stores or fails to: each answered once',
+    async (seed) => {
+      // Prepare, act
+      const history = await run(seed, { family: 'snapshots', bus: 'refuses' });
+
+      // Assess
+      expectAnsweredOnce(history);
+      expectUnstoredToTheDlq(history);
+      expectCopiesAgree(history);
+      expectMutationsOnce(history);
+      expectTransientResultsOnLastAttempts(history);
+      expectNoSuccessAfterGivingUp(history);
+    },
+  );
 });
 
 /**
@@ -407,9 +479,11 @@ function expectCopiesAgree(history: History): void {
       .filter((message) => message.parameters.connection_id?.includes('-other'))
       .map((message) => message.requestId),
   );
+  // A result the vault could not store goes out as a failed one saying the action succeeded: not an
+  // outcome of its own.
   const copies = groupBy(
     history.accepted.filter(
-      ({ detail }) => detail.action !== 'list connections' && !reused.has(detail.requestId),
+      ({ detail }) => !READ_ONLY.has(detail.action) && !reused.has(detail.requestId) && !unstored(detail),
     ),
     ({ detail }) => `${detail.requestId} ${JSON.stringify(detail.parameter)}`,
   );
@@ -454,13 +528,13 @@ function expectMutationsOnce(history: History): void {
 function expectNoSuccessAfterGivingUp(history: History): void {
   for (const gaveUp of history.accepted) {
     const { detail } = gaveUp;
-    if (detail.status !== 'failed' || detail.error?.retryable !== true) continue;
+    if (!detail.message.startsWith('Gave up after')) continue;
     const batch = new Set((history.batches[gaveUp.invocation - 1] ?? []).map(({ id }) => id));
     const contradicted = history.accepted.filter(
       (other) =>
         other.invocation > gaveUp.invocation &&
         other.detail.status === 'success' &&
-        other.detail.action !== 'list connections' &&
+        !READ_ONLY.has(other.detail.action) &&
         other.detail.requestId === detail.requestId &&
         JSON.stringify(other.detail.parameter) === JSON.stringify(detail.parameter) &&
         batch.has(answered(other)),
