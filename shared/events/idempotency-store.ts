@@ -38,6 +38,14 @@ export interface PutScope {
   invocationEnd?: number;
 }
 
+/** A put refused because its invocation has no time left: nothing was written. */
+export class InvocationEnded extends Error {
+  constructor() {
+    super('the invocation has no time left to write the in-progress record');
+    this.name = 'InvocationEnded';
+  }
+}
+
 /** The scope of the idempotent run in progress on this async path. */
 export const putScope = new AsyncLocalStorage<PutScope>();
 
@@ -103,11 +111,7 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
     // invocation's end, nothing is written at all.
     record.inProgressExpiryTimestamp ??= scope?.invocationEnd;
     const ends = record.inProgressExpiryTimestamp;
-    if (ends === undefined || ends <= Date.now()) {
-      throw new Error(
-        `The in-progress record of ${record.idempotencyKey} was not written: its invocation has no time left`,
-      );
-    }
+    if (ends === undefined || ends <= Date.now()) throw new InvocationEnded();
     const claim = randomUUID();
     const item: Record<string, AttributeValue> = {
       ...this.getKey(record.idempotencyKey),

@@ -9,9 +9,9 @@ import type { ActionResult } from '../actions/types.ts';
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { isAwsRefusal } from '../config/aws-errors.ts';
 import { IDEMPOTENCY_RECORD_DAYS } from '../config/retention.ts';
-import { TaniumError } from '../tanium/errors.ts';
+import { DeadlineError, TaniumError } from '../tanium/errors.ts';
 import { UNKNOWN_OUTCOME_SUFFIX } from '../tanium/transport-errors.ts';
-import { OwnRecordsPersistence, type PutScope, putScope } from './idempotency-store.ts';
+import { InvocationEnded, OwnRecordsPersistence, type PutScope, putScope } from './idempotency-store.ts';
 import { PUBLISH_RESERVE_MS } from './time-budget.ts';
 
 /** What a mutating request's record keeps: the result and when it ran, so a replay is identical. */
@@ -369,6 +369,8 @@ export function createIdempotentExecutor(options: {
         }
         if (name === 'IdempotencyAlreadyInProgressError')
           throw new HeldByAnotherDelivery(key, error, scope.heldBy);
+        if (error instanceof Error && error.cause instanceof InvocationEnded)
+          throw new RecordNotWritten(error);
         const reason = error instanceof Error ? causeText(error) : String(error);
         // A refusal (the table deleted, the function's access to it or its key removed) is the
         // deployment's to fix: a config failure, counted by ServiceFailures at every attempt instead of
@@ -407,6 +409,24 @@ export class UnreadableRecord extends TaniumError {
       `Request ${key.requestId} ran '${actionName(key)}' before, but its stored result cannot be read (${reason}).${UNKNOWN_OUTCOME_SUFFIX}`,
     );
     this.name = 'UnreadableRecord';
+  }
+}
+
+/**
+ * The invocation ended before the request's in-progress record could be written (see
+ * OwnRecordsPersistence): nothing was written or run, and a redelivery runs it.
+ */
+export class RecordNotWritten extends DeadlineError {
+  constructor(cause: unknown) {
+    super(
+      'transient',
+      "The invocation ran out of time before the request's idempotency record could be written",
+      {
+        retryable: true,
+        cause,
+      },
+    );
+    this.name = 'RecordNotWritten';
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type IdempotencyKey,
   type IdempotentExecutor,
   NotRun,
+  RecordNotWritten,
   type StoredOutcome,
   UnreadableRecord,
 } from './idempotency.ts';
@@ -363,10 +364,10 @@ export class RequestProcessor {
             { ...requestKeys(request.requestId, definition.name), reason: thrown.recordError },
           );
         }
-      } else if (!failure.retryable || heldElsewhere) {
+      } else if (!failure.retryable || heldElsewhere || error instanceof RecordNotWritten) {
         // Only a transient failure of the idempotency step may leave this delivery's record in progress;
         // a conflict or an unreadable record is another delivery's completed one, a held one another's
-        // running one.
+        // running one, and a put refused for want of time wrote none.
         recordMayRemain = false;
       }
       const result = failedResult(failure.message, failure.kind, request.parameters, failure.retryable);
@@ -606,7 +607,7 @@ export class RequestProcessor {
     if (answeredByCopy && delivery.endedByCopy) {
       this.deps.logger.warn(
         'Transient failure on the last attempt; an earlier copy of the request in this batch ended it, and its result is sent again for this one',
-        { ...log, resultMessage: result.message },
+        { ...log, resultMessage: result.message, sentStatus: delivery.endedByCopy.status },
       );
       return {
         kind: 'final',

@@ -19,6 +19,7 @@ import {
   type IdempotencyKey,
   type IdempotentExecutor,
   type IdempotentRun,
+  RecordNotWritten,
   type StoredOutcome,
   UnreadableRecord,
 } from '../../../shared/events/idempotency.ts';
@@ -524,9 +525,13 @@ describe('Idempotency records in DynamoDB: when an in-progress record expires', 
       .execute(KEY, action, lambdaContext({ remainingMs: 0 }), Date.now())
       .catch((error: unknown) => error);
 
-    // Assess: a transient failure, nothing run, nothing left in the table
-    expect(failure).toMatchObject({ kind: 'transient', retryable: true });
-    expect((failure as Error).message).toContain('its invocation has no time left');
+    // Assess: a transient failure saying why, nothing run, nothing left in the table
+    expect(failure).toBeInstanceOf(RecordNotWritten);
+    expect(failure).toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      message: "The invocation ran out of time before the request's idempotency record could be written",
+    });
     expect(action).not.toHaveBeenCalled();
     const { Items = [] } = await table.client().send(new ScanCommand({ TableName: TABLE }));
     expect(Items).toEqual([]);

@@ -1781,6 +1781,38 @@ describe('Family handler: credentials read late', () => {
       }),
     );
   });
+  it('gives up saying time ran out, not blaming the table, when the invocation ends before the record is written', async () => {
+    // Prepare: the credentials read takes the invocation past its end, before the idempotency step
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { handler } = buildHandler('connections', {
+        credentials: async () => {
+          vi.setSystemTime(Date.now() + 61_000);
+          return credentials();
+        },
+      });
+
+      // Act
+      const response = (await handler(
+        sqsEvent(sqsRecord(closeConnection('req-ended'), { messageId: 'msg-ended', receiveCount: 3 })),
+        lambdaContext({ remainingMs: 60_000 }),
+      )) as SQSBatchResponse;
+
+      // Assess: to the DLQ with its reason; Tanium never called, nothing left in the table
+      expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'msg-ended' }]);
+      expect(publishedDetails(eventBridge)).toEqual([
+        expect.objectContaining({
+          status: 'failed',
+          message:
+            "Gave up after 3 attempts: The invocation ran out of time before the request's idempotency record could be written. If it is sent again (or redriven) and answers 404, the item is gone, possibly by one of these attempts if it reached Tanium before its answer was lost.",
+        }),
+      ]);
+      expect(request).not.toHaveBeenCalled();
+      expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('Family handler: idempotent mutating actions', () => {
@@ -2720,41 +2752,67 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(request).toHaveBeenCalledTimes(1);
   });
 
-  it('sends a last attempt that fails on the table the result of an earlier copy in its batch, not a "Gave up"', async () => {
-    // Prepare: the earlier copy runs the close; the table refuses the last attempt's own write
-    let puts = 0;
-    fakeIdempotencyTable(dynamo, (call) => {
-      if (call === 'put' && ++puts === 2) throw awsError('ProvisionedThroughputExceededException', 400);
-    });
+  it.for([
+    {
+      case: 'a success, before a copy that goes back',
+      tanium: async () => taniumResponse(null),
+      // msg-back, attempt 1, meets the same throttled table and goes back; the rule before it stands
+      records: ['msg-ran', 'msg-back', 'msg-last'],
+      failing: ['msg-back'],
+      sent: { status: 'success', message: 'Close connection requested' },
+    },
+    {
+      case: "Tanium's refusal",
+      tanium: async () => {
+        throw new TaniumError('validation', 'Tanium answered HTTP 400: the connection is busy', {
+          status: 400,
+        });
+      },
+      records: ['msg-ran', 'msg-last'],
+      failing: [],
+      sent: {
+        status: 'failed',
+        message: 'Tanium answered HTTP 400: the connection is busy',
+      },
+    },
+  ])(
+    "sends a last attempt failing on the table the earlier copy's result: $case",
+    async ({ tanium, records, failing, sent }) => {
+      // Prepare: the table refuses every put after the first
+      let puts = 0;
+      fakeIdempotencyTable(dynamo, (call) => {
+        if (call === 'put' && ++puts > 1) throw awsError('ProvisionedThroughputExceededException', 400);
+      });
+      request.mockImplementation(tanium);
+      const receives: Record<string, number> = { 'msg-ran': 2, 'msg-back': 1, 'msg-last': 3 };
 
-    // Act
-    const { response, logs } = await runBatch([
-      sqsRecord(
-        { ...closeConnection('req-ended'), context: { copy: 1 } },
-        { messageId: 'msg-ran', receiveCount: 2 },
-      ),
-      sqsRecord(
-        { ...closeConnection('req-ended'), context: { copy: 2 } },
-        { messageId: 'msg-last', receiveCount: 3 },
-      ),
-    ]);
+      // Act
+      const { response, logs } = await runBatch(
+        records.map((messageId) =>
+          sqsRecord(
+            { ...closeConnection('req-ended'), context: { messageId } },
+            { messageId, receiveCount: receives[messageId] },
+          ),
+        ),
+      );
 
-    // Assess: both messages done, each sent the one outcome under its own context; one Tanium call
-    expect(response).toEqual({ batchItemFailures: [] });
-    const published = publishedDetails(eventBridge);
-    expect(published.map(({ status, message, context }) => ({ status, message, context }))).toEqual([
-      { status: 'success', message: 'Close connection requested', context: { copy: 1 } },
-      { status: 'success', message: 'Close connection requested', context: { copy: 2 } },
-    ]);
-    expect(request).toHaveBeenCalledTimes(1);
-    expect(logs).toContainEqual(
-      expect.objectContaining({
-        level: 'warn',
-        message:
-          'Transient failure on the last attempt; an earlier copy of the request in this batch ended it, and its result is sent again for this one',
-      }),
-    );
-  });
+      // Assess: the last attempt done with the earlier copy's outcome, which the log line names
+      expect(response).toEqual({ batchItemFailures: failing.map((itemIdentifier) => ({ itemIdentifier })) });
+      const published = publishedDetails(eventBridge);
+      expect(published.map(({ status, message, context }) => ({ status, message, context }))).toEqual([
+        { ...sent, context: { messageId: 'msg-ran' } },
+        { ...sent, context: { messageId: 'msg-last' } },
+      ]);
+      expect(request).toHaveBeenCalledTimes(1);
+      expect(logs).toContainEqual(
+        expect.objectContaining({
+          message:
+            'Transient failure on the last attempt; an earlier copy of the request in this batch ended it, and its result is sent again for this one',
+          extra: expect.objectContaining({ sentStatus: sent.status }),
+        }),
+      );
+    },
+  );
 
   it('gives up without a result on a last attempt whose earlier copy in the batch goes back to the queue', async () => {
     // Prepare: both closes fail transiently; the earlier copy, another message, has attempts left
