@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PUBLISH_ATTEMPTS } from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
-import { TaniumError } from '../../../shared/tanium/errors.ts';
+import { DeadlineError, TaniumError } from '../../../shared/tanium/errors.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
 import { buildHandler, ENV, fakeIdempotencyTable, type TableCall, taniumResponse } from './fixtures.ts';
@@ -25,10 +25,13 @@ import { buildHandler, ENV, fakeIdempotencyTable, type TableCall, taniumResponse
  * what failed until the queue's maxReceiveCount, then the DLQ). Each request carries its message's id in
  * its context, which every result echoes, so each result is traced to the message it answered.
  * Invocations follow each other and each starts past the last one's deadline, as a redelivery comes
- * after the visibility timeout; time stands still inside one, unless Tanium is slow. Four sets of
+ * after the visibility timeout; time stands still inside one, unless Tanium is slow. Sets of
  * histories: failures that recover, a bus that refuses whole calls, slow Tanium answers (turns past
  * the deadline), and SQS duplicates (a message's next receive handed to a second container while the
- * first still runs it).
+ * first still runs it); then a busy idempotency table, and snapshots whose results go through a
+ * failing vault. The fake table applies Powertools' conditional put but not the conditions of deletes
+ * and updates, and fails a call only before it writes: the claim token, the conditional delete and a
+ * record's extension are tested against moto (test/integration/events/idempotency-store.test.ts).
  */
 
 // Time stands still inside an invocation but for the waits the code makes itself (a last attempt
@@ -143,10 +146,11 @@ type Bus = 'recovers' | 'refuses';
 
 /**
  * One history. `bus`: how PutEvents fails; `slowTanium`: Tanium answers take up to 20 s (of the
- * invocation's 60), so that turns start past the deadline; `duplicates`: SQS now and then hands a
+ * invocation's 60), so that turns start past the deadline and calls are cut at it; `duplicates`: SQS now and then hands a
  * message of the batch to a second container at the same time (its at-least-once delivery);
  * `family`: snapshots, whose snapshot tasks are now and then too large for an event, so that results
- * go through the vault, which fails too.
+ * go through the vault, which fails too; `busyTable`: half the idempotency table's puts are throttled,
+ * so that copies meet a table failing right after another copy ended their request.
  */
 async function run(
   seed: number,
@@ -155,7 +159,14 @@ async function run(
     slowTanium = false,
     duplicates = false,
     family = 'connections',
-  }: { bus?: Bus; slowTanium?: boolean; duplicates?: boolean; family?: SimulatedFamily } = {},
+    busyTable = false,
+  }: {
+    bus?: Bus;
+    slowTanium?: boolean;
+    duplicates?: boolean;
+    family?: SimulatedFamily;
+    busyTable?: boolean;
+  } = {},
 ): Promise<History> {
   const random = seededRandom(seed);
   const rate = (max: number) => (random() < 0.25 ? 0 : random() * max);
@@ -166,6 +177,7 @@ async function run(
     get: rate(0.1),
     delete: rate(0.5),
   };
+  if (busyTable) table.put = 0.5;
   const bus = rate(0.35);
   const refused = busFails === 'refuses' ? rate(0.3) : 0;
   const vault =
@@ -183,7 +195,23 @@ async function run(
   };
   let invocation = 0;
   vi.spyOn(TaniumClient.prototype, 'request').mockImplementation(async (req) => {
-    if (slowTanium) vi.setSystemTime(Date.now() + random() * 20_000);
+    if (slowTanium) {
+      // As the client does: nothing is sent past the deadline, and an answer not in by then is cut
+      // there, a write then maybe carried out.
+      const deadline = req.deadline ?? Number.POSITIVE_INFINITY;
+      const lost = `the invocation ran out of time during ${req.method} ${req.path}`;
+      if (Date.now() >= deadline) {
+        throw new DeadlineError('transient', `${lost} (nothing was sent)`, { retryable: true });
+      }
+      const answerAt = Date.now() + random() * 20_000;
+      if (answerAt > deadline) {
+        vi.setSystemTime(deadline);
+        if (req.method === 'GET') throw new DeadlineError('transient', lost, { retryable: true });
+        if (random() < 0.5) history.mutations.push({ path: req.path, invocation });
+        throw new DeadlineError('unknown_outcome', lost, { retryable: false });
+      }
+      vi.setSystemTime(answerAt);
+    }
     if (random() < tanium.transient) {
       throw new TaniumError('transient', 'Tanium answered HTTP 503', { retryable: true, status: 503 });
     }
@@ -410,6 +438,21 @@ describe('Family handler: the delivery guarantee over random histories', () => {
   );
 
   it.for(SEEDS.slice(0, 300))(
+    'history %i with a busy idempotency table: copies behind one that ended the request',
+    async (seed) => {
+      // Prepare, act
+      const history = await run(seed, { busyTable: true });
+
+      // Assess
+      expectAnsweredOnce(history);
+      expectCopiesAgree(history);
+      expectMutationsOnce(history);
+      expectTransientResultsOnLastAttempts(history);
+      expectNoSuccessAfterGivingUp(history);
+    },
+  );
+
+  it.for(SEEDS.slice(0, 300))(
     'history %i of snapshots whose results the vault stores or fails to: each answered once',
     async (seed) => {
       // Prepare, act
@@ -443,54 +486,56 @@ function expectAnsweredOnce(history: History): void {
       expect(ended, `the invocation of ${message}'s result`).toBe(result.invocation);
     }
   }
-  // A message left without one is a result the bus refused for good, in the invocation that ended it:
-  // on the message's last attempt (to the DLQ), or sent again for a copy (done: run again, it could
-  // contradict that copy's result).
+  // A message left without its own result is answered by a copy's (the same request and parameters),
+  // published as it ended or later: one whose result it ended behind past the deadline, one it handed
+  // the request on to (which may go back to the queue in turn), the delivery holding the request, an
+  // earlier copy going back. Or the bus refused its result for good: on its last attempt (to the DLQ),
+  // or sent again for a copy (done: run again, it could contradict that copy's result).
   for (const message of history.messages) {
     const ended = history.ended.get(message.id);
     expect(ended, `${message.id} ended`).toBeDefined();
-    if (byMessage.has(message.id)) continue;
-    const copies = history.messages.filter(
-      (other) =>
-        other.requestId === message.requestId &&
-        JSON.stringify(other.parameters) === JSON.stringify(message.parameters) &&
-        byMessage.has(other.id),
+    if (byMessage.has(message.id) || ended === undefined) continue;
+    const copyResults = history.accepted.filter(
+      (result) =>
+        result.detail.requestId === message.requestId &&
+        JSON.stringify(result.detail.parameter) === JSON.stringify(message.parameters),
     );
-    if (copies.length > 0) continue;
-    const when = `${ended?.invocation} ${message.requestId}`;
-    const refusedOnLastAttempt =
-      ended?.dlq === true &&
-      message.receiveCount >= MAX_RECEIVE_COUNT &&
-      history.unpublished.refused.has(when);
-    const resendRefused = ended?.dlq === false && history.unpublished.resend.has(when);
-    expect(refusedOnLastAttempt || resendRefused, `${message.id} answered by no result`).toBe(true);
+    const when = `${ended.invocation} ${message.requestId}`;
+    const refused = history.unpublished.refused.has(when);
+    const answeredByCopy = copyResults.some((result) => result.invocation >= ended.invocation);
+    const refusedOnLastAttempt = ended.dlq && message.receiveCount >= MAX_RECEIVE_COUNT && refused;
+    const resendRefused = !ended.dlq && history.unpublished.resend.has(when);
+    expect(
+      answeredByCopy || refusedOnLastAttempt || resendRefused,
+      `${message.id} answered by no result`,
+    ).toBe(true);
   }
 }
 
 /**
  * Copies of a mutating request answered in one invocation are sent one outcome (a run, a replay, or a
- * "Gave up" sent again), never a success beside a failure (two deliveries of one message failing apart
- * may say why in other words); a replay in a later invocation repeats a stored success. (Copies of a read-only request run side by side, each on its own.)
+ * "Gave up" sent again): the same status and message. Not compared: a failed result standing in for one
+ * the vault could not store (the action succeeded), a refusal for a requestId reused with other
+ * parameters, and an invocation beside which a second container ran a duplicate (the containers share
+ * only the table). A success in a later invocation repeats the stored one. (Copies of a read-only
+ * request run side by side, each on its own.)
  */
 function expectCopiesAgree(history: History): void {
-  // A requestId reused with other parameters: the deliveries that meet the other's record are refused.
-  const reused = new Set(
-    history.messages
-      .filter((message) => message.parameters.connection_id?.includes('-other'))
-      .map((message) => message.requestId),
+  const compared = history.accepted.filter(
+    ({ detail, invocation }) =>
+      !READ_ONLY.has(detail.action) &&
+      !unstored(detail) &&
+      !detail.message.includes('was already used for') &&
+      !history.messages.some(
+        (message) =>
+          message.requestId === detail.requestId && history.duplicated.has(`${invocation} ${message.id}`),
+      ),
   );
-  // A result the vault could not store goes out as a failed one saying the action succeeded: not an
-  // outcome of its own.
-  const copies = groupBy(
-    history.accepted.filter(
-      ({ detail }) => !READ_ONLY.has(detail.action) && !reused.has(detail.requestId) && !unstored(detail),
-    ),
-    ({ detail }) => `${detail.requestId} ${JSON.stringify(detail.parameter)}`,
-  );
+  const copies = groupBy(compared, ({ detail }) => `${detail.requestId} ${JSON.stringify(detail.parameter)}`);
   for (const [copy, results] of copies) {
     for (const [invocation, together] of groupBy(results, (result) => String(result.invocation))) {
-      const statuses = new Set(together.map(({ detail }) => detail.status));
-      expect([...statuses], `${copy} in ${invocation}`).toHaveLength(1);
+      const outcomes = new Set(together.map(({ detail }) => `${detail.status}: ${detail.message}`));
+      expect([...outcomes], `${copy} in ${invocation}`).toHaveLength(1);
     }
     const successes = results.filter(({ detail }) => detail.status === 'success');
     for (const { detail } of successes) {
@@ -504,9 +549,8 @@ function expectCopiesAgree(history: History): void {
 
 /**
  * A mutation reaches Tanium once per request (each connection path is one request's: a reused requestId
- * names a host of its own). One whose idempotency record could not be completed may run again in a
- * later invocation, for a copy it did not answer or for its own message when the bus refused its
- * result; never twice in one, where the copies after it are sent its result.
+ * names a host of its own). One whose idempotency record could not be completed (a requestId whose
+ * run logged so, whichever of its parameters) may run again in a later invocation, never twice in one.
  */
 function expectMutationsOnce(history: History): void {
   for (const [path, calls] of groupBy(history.mutations, ({ path }) => path)) {
