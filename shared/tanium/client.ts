@@ -570,7 +570,14 @@ export class TaniumClient {
       if (signal?.aborted && !settled) {
         // A request on a connection fails at once when aborted; one that still has none was not sent.
         await new Promise((resolve) => setImmediate(resolve));
-        if (!settled) throw new NeverDispatched(error);
+        if (!settled) {
+          // Not counted as in flight any longer: undici drops it unsent once it connects (by its connect
+          // timeout at the latest, whose timer counts no frozen time), and until then the agent's
+          // connections would not be judged idle, so the next invocation's first POST could go on one a
+          // freeze left dead.
+          done();
+          throw new NeverDispatched(error);
+        }
       }
       throw error;
     }

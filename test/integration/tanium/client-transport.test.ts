@@ -875,6 +875,32 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(fresh.requestCount({ path: SCANS })).toBe(1);
     });
 
+    it('judges the connections idle after a freeze even when a request given up before connecting is still queued', async () => {
+      // Prepare: one call opens a connection; another, on a connection that stalls in its handshake, is
+      // given up at its deadline as never sent (undici keeps it queued until its connect timeout, whose
+      // timer counts no frozen time); then the container sits frozen and the first connection is forgotten
+      await get();
+      const silent = await startSilentEndpoint();
+      try {
+        const stalled = clientFor(fresh, { secret: { base_url: silent.url.replace('http:', 'https:') } });
+        await taniumFailure(
+          stalled.request({ method: 'GET', path: CONNS, deadline: Date.now() + JUST_OVER_MIN_ATTEMPT_MS }),
+        );
+        fresh.faults.add({ reusedConnectionOnly: true, kind: 'resetBeforeHeaders' });
+        vi.useFakeTimers({ toFake: ['Date'] });
+        vi.setSystemTime(Date.now() + 10 * 60_000);
+
+        // Act
+        const response = await scan();
+
+        // Assess: a new connection, not an unknown outcome on the forgotten one
+        expect(response.status).toBe(200);
+        expect(fresh.connectionCount).toBe(2);
+      } finally {
+        silent.close();
+      }
+    });
+
     it('judges each pooled connection by its own idle time, not by the last request of the agent', async () => {
       // Prepare: a batch's concurrent calls open two connections; later calls, one at a time, keep only
       // the first busy (undici takes the first free one), so the second idles past the limit unseen
