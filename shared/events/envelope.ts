@@ -4,6 +4,7 @@ import { ruleFamilyOf, UNROUTED_FAMILY } from '../actions/table.ts';
 import type { Family } from '../actions/types.ts';
 import { isRecord } from '../config/is-record.ts';
 import { describeIssue } from '../config/zod-messages.ts';
+import { RESULT_SOURCE } from './result.ts';
 
 /** An action request (design.md §3) after validation; `requestId` is always set. */
 export interface ActionRequest {
@@ -29,6 +30,11 @@ export interface RejectedRequest {
    * list when any element matches, so several family rules (and the unrouted one) can each deliver it.
    */
   answeredBy?: Family;
+  /**
+   * The detail-type of an event the stack itself published (an `Action Result`, an `Alert`) that a bus
+   * rule delivered as if it were a request: answered, it would come back through the same rule.
+   */
+  ownEvent?: string;
 }
 
 export type ParsedRequest = { ok: true; request: ActionRequest } | { ok: false; rejected: RejectedRequest };
@@ -133,15 +139,46 @@ function isInvocationRecord(value: unknown): value is InvocationRecord {
  * request keeps its idempotency key.
  */
 export function parseRequest(payload: unknown, fallbackId: string): ParsedRequest {
-  const { request, wrapperId } = locateRequest(payload);
-  return parseBareRequest(request, wrapperId ?? fallbackId);
+  const { request, wrapperId, event } = locateRequest(payload);
+  const id = wrapperId ?? fallbackId;
+  return (event && ownEventRejection(event, request, id)) ?? parseBareRequest(request, id);
+}
+
+/** An EventBridge event delivered to the function: its `detail` is the request, keyed on its id. */
+export function parseEventBridgeEvent(event: EventBridgeEnvelope, fallbackId: string): ParsedRequest {
+  const id = usableId(event.id) ?? fallbackId;
+  return ownEventRejection(event, event.detail, id) ?? parseRequest(event.detail, id);
+}
+
+/**
+ * Under the stack's source only requests are taken (the bus refuses its other detail-types from anyone
+ * but the functions): a result or an alert answered as a request would come back through the rule that
+ * delivered it, without end.
+ */
+function ownEventRejection(
+  event: EventBridgeEnvelope,
+  detail: unknown,
+  id: string,
+): ParsedRequest | undefined {
+  if (event.source !== RESULT_SOURCE || event['detail-type'] === REQUEST_DETAIL_TYPE) return undefined;
+  const parsed = reject(
+    isRecord(detail) ? detail : {},
+    id,
+    `${INVALID}an '${event['detail-type']}' event the stack published is not a request`,
+  );
+  if (!parsed.ok) parsed.rejected.ownEvent = event['detail-type'];
+  return parsed;
 }
 
 /**
  * The request inside `payload` (the same object, not a copy), and the id its wrappers give it when the
  * request has no `requestId`; undefined when none does, and the caller's fallback is its key.
  */
-function locateRequest(payload: unknown): { request: unknown; wrapperId: string | undefined } {
+function locateRequest(payload: unknown): {
+  request: unknown;
+  wrapperId: string | undefined;
+  event?: EventBridgeEnvelope;
+} {
   let unwrapped = payload;
   let id: string | undefined;
   // Only the wrappers a request arrives in, in this order: unwrapping whatever else looks like one
@@ -154,8 +191,9 @@ function locateRequest(payload: unknown): { request: unknown; wrapperId: string 
     unwrapped = unwrapped.requestPayload;
   }
   if (isEventBridgeEvent(unwrapped)) {
-    id = usableId(unwrapped.id) ?? id;
-    unwrapped = unwrapped.detail;
+    const event = unwrapped;
+    id = usableId(event.id) ?? id;
+    return { request: event.detail, wrapperId: id, event };
   }
   return { request: unwrapped, wrapperId: id };
 }

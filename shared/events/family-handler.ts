@@ -11,6 +11,7 @@ import { copyKey, recordKey, type Turned, takeTurn } from './batch-copies.ts';
 import {
   isEventBridgeEvent,
   type ParsedRequest,
+  parseEventBridgeEvent,
   parseMessageBody,
   parseRequest,
   usableId,
@@ -287,15 +288,19 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
         const sink = runtime.sink();
         // An event id no request id can be (a hand-made event) is not used, as in SQS; Lambda's request id,
         // which its retries of an asynchronous invocation keep, is the next stable key.
-        parsed = parseRequest(
-          event.detail,
-          usableId(event.id) ?? usableId(context?.awsRequestId) ?? randomUUID(),
-        );
+        parsed = parseEventBridgeEvent(event, usableId(context?.awsRequestId) ?? randomUUID());
         const disposition = await processor.process(parsed, delivery(1, false));
         if (disposition.kind === 'held') throw disposition.error;
         // Not left to Lambda's retries of the invocation, which would meet the same vault: a transient
         // failure to store an oversized result is published as such, like a transient failure of the action.
-        return publishes(disposition) ? await publish(sink, disposition, true) : disposition.detail;
+        if (!publishes(disposition)) return disposition.detail;
+        try {
+          return await publish(sink, disposition, true);
+        } catch (error) {
+          // As for a direct invocation: a synchronous caller (a console test, a workflow) must learn the
+          // request id, which may be Lambda's, and what invoking again does.
+          throw unpublished(disposition, error);
+        }
       }
       // Lambda keeps the request id across its retries of an asynchronous invocation: with it as the
       // fallback, a retried mutating request finds its idempotency record instead of running again.
@@ -340,18 +345,34 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 function unpublished(disposition: Disposition, error: unknown): TaniumError {
   const { detail } = disposition;
   const failure = toTaniumError(error);
-  const final = disposition.kind === 'final' ? disposition : undefined;
-  const again = !replayable(disposition)
-    ? 'Its idempotency record could not be completed: invoking again may run the action again'
-    : final?.stored
-      ? `Invoking again with "requestId": ${JSON.stringify(detail.requestId)} returns its stored result without running the action again`
-      : `Nothing of it was stored: invoking again runs it again${final?.recordMayRemain ? ', once this invocation has timed out and its in-progress record has expired' : ''}`;
   return new TaniumError(
     failure.kind,
     withSentence(
       `Request ${detail.requestId} ended (${detail.status}) but its Action Result event could not be published: ${failure.message}`,
-      again,
+      invokingAgain(disposition),
     ),
     { retryable: failure.retryable, cause: error },
   );
+}
+
+/** What invoking again with the same request does, for a caller whose result was not published. */
+function invokingAgain(disposition: Disposition): string {
+  const id = JSON.stringify(disposition.detail.requestId);
+  if (!replayable(disposition)) {
+    return 'Its idempotency record could not be completed: invoking again may run the action again';
+  }
+  const final = disposition.kind === 'final' ? disposition : undefined;
+  if (final?.refusedBy === 'conflict') {
+    return `Invoking again with "requestId": ${id} and these parameters is refused again: send a new requestId`;
+  }
+  if (final?.refusedBy === 'unreadable') {
+    return 'It ran before and its stored result cannot be read: invoking again does not run it again';
+  }
+  if (final?.stored) {
+    return `Invoking again with "requestId": ${id} returns its stored result without running the action again`;
+  }
+  const expiry = final?.recordMayRemain
+    ? ', once this invocation has timed out and its in-progress record has expired'
+    : '';
+  return `Nothing of it was stored: invoking again runs it again${expiry}`;
 }

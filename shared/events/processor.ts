@@ -11,6 +11,7 @@ import { CARRIED_OUT_CAVEAT } from '../tanium/responses.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import {
   HeldByAnotherDelivery,
+  IdempotencyConflict,
   type IdempotencyKey,
   type IdempotentExecutor,
   NotRun,
@@ -59,6 +60,11 @@ export type Disposition =
       recordMayRemain?: true;
       /** A mutating action's outcome its idempotency record keeps (or replayed from it). */
       stored?: true;
+      /**
+       * The request's record refused this delivery without running it: its requestId was used with other
+       * parameters (`conflict`), or it ran before and its stored result cannot be read (`unreadable`).
+       */
+      refusedBy?: 'conflict' | 'unreadable';
       /**
        * An earlier copy's result in the same batch that no record replays, sent again for this one
        * (family-handler's takeTurn): run again, this copy could contradict it.
@@ -230,6 +236,21 @@ export class RequestProcessor {
     const startedAt = this.deps.now();
     if (!parsed.ok) {
       const { rejected } = parsed;
+      if (rejected.ownEvent !== undefined) {
+        // Error level: a rule of the deployment's owner routes the stack's own events here; nothing is
+        // published, as a result would match that rule again.
+        this.deps.logger.error(
+          `An '${rejected.ownEvent}' event this stack published reached the function as a request; it is dropped (a bus rule sends it here: match "detail-type": ["Action Request"])`,
+          requestKeys(rejected.requestId, rejected.action),
+        );
+        return {
+          kind: 'answered-elsewhere',
+          detail: resultDetail(rejected, failedResult(rejected.message, 'validation', rejected.parameters), {
+            startedAt,
+            durationMs: 0,
+          }),
+        };
+      }
       if (rejected.answeredBy !== undefined && rejected.answeredBy !== this.deps.family) {
         this.deps.logger.warn(
           `The bus delivered this request to several families (its action is a list); the ${rejected.answeredBy} function answers it`,
@@ -267,6 +288,7 @@ export class RequestProcessor {
     // Until the idempotent run says otherwise: a failure inside it may leave its record in progress.
     let recordMayRemain = false;
     let heldElsewhere = false;
+    let conflict = false;
     // The request ran before and its stored result cannot be read: an unknown outcome, but no new write.
     let unreadable = false;
     // Only a mutating action's outcome that went through the idempotency step completed (or was replayed
@@ -343,6 +365,7 @@ export class RequestProcessor {
       // Credentials, configuration or the idempotency store: the action itself never ran (this time).
       const error = thrown instanceof NotRun ? thrown.reason : thrown;
       heldElsewhere = error instanceof HeldByAnotherDelivery;
+      conflict = error instanceof IdempotencyConflict;
       if (error instanceof UnreadableRecord) {
         unreadable = true;
         this.deps.logger.error(
@@ -379,6 +402,7 @@ export class RequestProcessor {
       heldElsewhere,
       stored,
       unreadable,
+      conflict,
     });
   }
 
@@ -486,12 +510,14 @@ export class RequestProcessor {
       heldElsewhere = false,
       stored = false,
       unreadable = false,
+      conflict = false,
     }: {
       unrecorded?: boolean;
       recordMayRemain?: boolean;
       heldElsewhere?: boolean;
       stored?: boolean;
       unreadable?: boolean;
+      conflict?: boolean;
     } = {},
   ): Disposition {
     const { result } = outcome;
@@ -602,6 +628,11 @@ export class RequestProcessor {
         ...(unrecorded ? { unrecorded } : {}),
         ...(recordMayRemain ? { recordMayRemain } : {}),
         ...(stored ? { stored } : {}),
+        ...(conflict
+          ? { refusedBy: 'conflict' as const }
+          : unreadable
+            ? { refusedBy: 'unreadable' as const }
+            : {}),
       };
     }
     if (answeredByCopy && delivery.endedByCopy) {

@@ -489,6 +489,63 @@ describe('Family handler: event shapes', () => {
 });
 
 describe('Family handler: requests that fail for good', () => {
+  it.for([
+    { case: "an 'Action Result' as an SQS body", detailType: 'Action Result', via: 'sqs' },
+    { case: "an 'Alert' as an SQS body", detailType: 'Alert', via: 'sqs' },
+    { case: "an 'Action Result' delivered to the function", detailType: 'Action Result', via: 'eventbridge' },
+  ])(
+    "drops $case, the stack's own event, publishing nothing a rule could bring back",
+    async ({ detailType, via }) => {
+      // Prepare: a rule of the owner's matching the stack's source delivers what the stack published
+      const published = eventBridgeEvent(
+        {
+          requestId: 'req-looped',
+          action: 'close connection',
+          status: 'success',
+          message: 'Close connection requested',
+        },
+        { source: 'tanium.threat-response', detailType, id: 'event-looped' },
+      );
+      const { handler, logs } = buildHandler('connections');
+
+      // Act
+      const response =
+        via === 'sqs'
+          ? await handler(sqsEvent(sqsRecord(published, { messageId: 'msg-looped' })), lambdaContext())
+          : await handler(published, lambdaContext());
+
+      // Assess: handled, not retried, nothing published or run; the owner is told which rule to fix
+      if (via === 'sqs') expect(response).toEqual({ batchItemFailures: [] });
+      expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+      expect(request).not.toHaveBeenCalled();
+      expect(logs).toContainEqual(
+        expect.objectContaining({
+          level: 'error',
+          message: `An '${detailType}' event this stack published reached the function as a request; it is dropped (a bus rule sends it here: match "detail-type": ["Action Request"])`,
+          extra: expect.objectContaining({ correlation_id: 'req-looped' }),
+        }),
+      );
+    },
+  );
+
+  it("still runs an 'Action Request' sent under the stack's own source", async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    await handler(
+      sqsEvent(
+        sqsRecord(eventBridgeEvent(listConnections('req-own-source'), { source: 'tanium.threat-response' })),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-own-source', status: 'success' }),
+    ]);
+  });
+
   it('answers an action of another family with one failed result and never retries it', async () => {
     // Prepare
     const { handler } = buildHandler('connections');
@@ -3207,6 +3264,25 @@ describe('Family handler: idempotent mutating actions', () => {
     );
   });
 
+  it('tells a caller invoking with an EventBridge event which request id its unpublished result has', async () => {
+    // Prepare: an event whose id cannot be a request id, so Lambda's request id keys the request
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const message = await unpublishedMessage(
+      (event, context) => handler(event, context),
+      eventBridgeEvent(
+        { action: 'close connection', parameters: { connection_id: 'remote:host-a:1:1' } },
+        { id: ' ' },
+      ),
+    );
+
+    // Assess: the key it has, and what invoking again with it does
+    expect(message).toMatch(
+      /^Request [0-9a-f-]{36} ended \(success\) but its Action Result event could not be published: .*not authorized.*\. Invoking again with "requestId": "[0-9a-f-]{36}" returns its stored result/,
+    );
+  });
+
   it('tells a direct caller that nothing was stored of a mutation that failed transiently', async () => {
     // Prepare: Tanium answers 503, and the bus refuses the result
     request.mockRejectedValue(transient());
@@ -3250,6 +3326,35 @@ describe('Family handler: idempotent mutating actions', () => {
     // Assess
     expect((failure as Error).message).toMatch(/does not exist\.\)? [A-Z]/);
     expect((failure as Error).message).not.toContain('..');
+  });
+
+  it.for([
+    {
+      case: 'refused for a reused requestId, that it is refused again',
+      damage: false,
+      parameters: { connection_id: 'remote:host-b:2:2' },
+      expected:
+        /could not be published: .*not authorized.*\. Invoking again with "requestId": "req-refused" and these parameters is refused again: send a new requestId$/,
+    },
+    {
+      case: 'whose stored result cannot be read, that it does not run again',
+      damage: true,
+      parameters: { connection_id: 'remote:host-a:1:1' },
+      expected:
+        /could not be published: .*not authorized.*\. It ran before and its stored result cannot be read: invoking again does not run it again$/,
+    },
+  ])('tells a direct caller of a request $case', async ({ damage, parameters, expected }) => {
+    // Prepare: the request ran before under its requestId
+    const items = fakeIdempotencyTable(dynamo);
+    const { handler } = buildHandler('connections');
+    await handler(closeConnection('req-refused'), lambdaContext());
+    if (damage) for (const item of items.values()) item.data = { M: { json: { S: '{"result":' } } };
+
+    // Act
+    const message = await unpublishedMessage(handler, { ...closeConnection('req-refused'), parameters });
+
+    // Assess
+    expect(message).toMatch(expected);
   });
 
   it('tells a direct caller of a read-only action that invoking again runs it again', async () => {
