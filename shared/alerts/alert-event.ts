@@ -1,13 +1,13 @@
 import { jsonOr } from '../config/json-or.ts';
 import { shown, wholeCharacters } from '../config/message-text.ts';
 import { entrySize, MAX_EVENT_BYTES } from '../events/eventbridge-limits.ts';
-import { RESULT_SOURCE } from '../events/result.ts';
+import { ALERT_DETAIL_TYPE, RESULT_SOURCE } from '../events/result.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
 import type { AlertEntry } from './types.ts';
 
 /** The source of every event the stack publishes, results and alerts alike. */
 export const ALERT_SOURCE = RESULT_SOURCE;
-export const ALERT_DETAIL_TYPE = 'Alert';
+export { ALERT_DETAIL_TYPE };
 
 export const DETAILS_OMITTED = 'details omitted: the alert exceeds the EventBridge entry size limit';
 export const REFUSED_OMITTED = 'details omitted: EventBridge refused the whole alert';

@@ -4,7 +4,7 @@ import { ruleFamilyOf, UNROUTED_FAMILY } from '../actions/table.ts';
 import type { Family } from '../actions/types.ts';
 import { isRecord } from '../config/is-record.ts';
 import { describeIssue } from '../config/zod-messages.ts';
-import { RESULT_SOURCE } from './result.ts';
+import { ALERT_DETAIL_TYPE, RESULT_DETAIL_TYPE, RESULT_SOURCE } from './result.ts';
 
 /** An action request (design.md §3) after validation; `requestId` is always set. */
 export interface ActionRequest {
@@ -150,17 +150,19 @@ export function parseEventBridgeEvent(event: EventBridgeEnvelope, fallbackId: st
   return ownEventRejection(event, event.detail, id) ?? parseRequest(event.detail, id);
 }
 
+/** What the stack itself publishes; the bus refuses these from anyone but its functions. */
+const PUBLISHED_DETAIL_TYPES: ReadonlySet<string> = new Set([RESULT_DETAIL_TYPE, ALERT_DETAIL_TYPE]);
+
 /**
- * Under the stack's source only requests are taken (the bus refuses its other detail-types from anyone
- * but the functions): a result or an alert answered as a request would come back through the rule that
- * delivered it, without end.
+ * A result or an alert the stack published, delivered as a request: answered, the answer would come back
+ * through the rule that delivered it, without end.
  */
 function ownEventRejection(
   event: EventBridgeEnvelope,
   detail: unknown,
   id: string,
 ): ParsedRequest | undefined {
-  if (event.source !== RESULT_SOURCE || event['detail-type'] === REQUEST_DETAIL_TYPE) return undefined;
+  if (event.source !== RESULT_SOURCE || !PUBLISHED_DETAIL_TYPES.has(event['detail-type'])) return undefined;
   const parsed = reject(
     isRecord(detail) ? detail : {},
     id,

@@ -363,8 +363,9 @@ function invokingAgain(disposition: Disposition): string {
   }
   const final = disposition.kind === 'final' ? disposition : undefined;
   if (final?.refusedBy === 'conflict') {
-    return `Invoking again with "requestId": ${id} and these parameters is refused again: send a new requestId`;
+    return `Invoking again with "requestId": ${id} and these parameters is refused as long as its record for other parameters stands: send a new requestId`;
   }
+  if (final?.refusedBy === 'invalid') return 'Invoking again with the same request is refused again';
   if (final?.refusedBy === 'unreadable') {
     return 'It ran before and its stored result cannot be read: invoking again does not run it again';
   }

@@ -61,10 +61,11 @@ export type Disposition =
       /** A mutating action's outcome its idempotency record keeps (or replayed from it). */
       stored?: true;
       /**
-       * The request's record refused this delivery without running it: its requestId was used with other
-       * parameters (`conflict`), or it ran before and its stored result cannot be read (`unreadable`).
+       * Refused without running, as it would be again: its requestId was used with other parameters
+       * (`conflict`), it ran before and its stored result cannot be read (`unreadable`), or the request
+       * itself cannot run here (`invalid`: malformed, unknown, another family's).
        */
-      refusedBy?: 'conflict' | 'unreadable';
+      refusedBy?: 'conflict' | 'unreadable' | 'invalid';
       /**
        * An earlier copy's result in the same batch that no record replays, sent again for this one
        * (family-handler's takeTurn): run again, this copy could contradict it.
@@ -237,8 +238,16 @@ export class RequestProcessor {
     if (!parsed.ok) {
       const { rejected } = parsed;
       if (rejected.ownEvent !== undefined) {
-        // Error level: a rule of the deployment's owner routes the stack's own events here; nothing is
-        // published, as a result would match that rule again.
+        // Error level, and counted as a service failure, whose alarm sends on-call to this line: a rule
+        // of the deployment's owner routes the stack's own events here. Nothing is published, as a
+        // result would match that rule again.
+        this.deps.metrics.record({
+          action: UNKNOWN_ACTION,
+          status: 'failed',
+          retrying: false,
+          durationMs: 0,
+          serviceFailure: true,
+        });
         this.deps.logger.error(
           `An '${rejected.ownEvent}' event this stack published reached the function as a request; it is dropped (a bus rule sends it here: match "detail-type": ["Action Request"])`,
           requestKeys(rejected.requestId, rejected.action),
@@ -493,6 +502,7 @@ export class RequestProcessor {
       { result, startedAt, durationMs: 0 },
       delivery,
       false,
+      { invalid: true },
     );
   }
 
@@ -511,6 +521,7 @@ export class RequestProcessor {
       stored = false,
       unreadable = false,
       conflict = false,
+      invalid = false,
     }: {
       unrecorded?: boolean;
       recordMayRemain?: boolean;
@@ -518,6 +529,7 @@ export class RequestProcessor {
       stored?: boolean;
       unreadable?: boolean;
       conflict?: boolean;
+      invalid?: boolean;
     } = {},
   ): Disposition {
     const { result } = outcome;
@@ -628,11 +640,7 @@ export class RequestProcessor {
         ...(unrecorded ? { unrecorded } : {}),
         ...(recordMayRemain ? { recordMayRemain } : {}),
         ...(stored ? { stored } : {}),
-        ...(conflict
-          ? { refusedBy: 'conflict' as const }
-          : unreadable
-            ? { refusedBy: 'unreadable' as const }
-            : {}),
+        ...refusal(conflict, unreadable, invalid),
       };
     }
     if (answeredByCopy && delivery.endedByCopy) {
@@ -686,4 +694,16 @@ export class RequestProcessor {
     }
     return { kind: 'retry', detail, error: transientError(), recordMayRemain, heldElsewhere };
   }
+}
+
+/** Why a final result was refused without running, as it would be again (see Disposition.refusedBy). */
+function refusal(
+  conflict: boolean,
+  unreadable: boolean,
+  invalid: boolean,
+): { refusedBy?: 'conflict' | 'unreadable' | 'invalid' } {
+  if (conflict) return { refusedBy: 'conflict' };
+  if (unreadable) return { refusedBy: 'unreadable' };
+  if (invalid) return { refusedBy: 'invalid' };
+  return {};
 }

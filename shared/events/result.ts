@@ -5,6 +5,8 @@ import type { ObjectRef } from '../vault/types.ts';
 /** The contract of result events (design.md §3). */
 export const RESULT_SOURCE = 'tanium.threat-response';
 export const RESULT_DETAIL_TYPE = 'Action Result';
+/** The detail-type of the alert poller's events, under the same source. */
+export const ALERT_DETAIL_TYPE = 'Alert';
 
 /** Where a result too big for an event was stored whole. */
 export type DataRef = ObjectRef;

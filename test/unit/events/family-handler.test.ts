@@ -506,7 +506,7 @@ describe('Family handler: requests that fail for good', () => {
         },
         { source: 'tanium.threat-response', detailType, id: 'event-looped' },
       );
-      const { handler, logs } = buildHandler('connections');
+      const { handler, logs, observations } = buildHandler('connections');
 
       // Act
       const response =
@@ -525,6 +525,7 @@ describe('Family handler: requests that fail for good', () => {
           extra: expect.objectContaining({ correlation_id: 'req-looped' }),
         }),
       );
+      expect(observations).toEqual([expect.objectContaining({ status: 'failed', serviceFailure: true })]);
     },
   );
 
@@ -3334,7 +3335,7 @@ describe('Family handler: idempotent mutating actions', () => {
       damage: false,
       parameters: { connection_id: 'remote:host-b:2:2' },
       expected:
-        /could not be published: .*not authorized.*\. Invoking again with "requestId": "req-refused" and these parameters is refused again: send a new requestId$/,
+        /could not be published: .*not authorized.*\. Invoking again with "requestId": "req-refused" and these parameters is refused as long as its record for other parameters stands: send a new requestId$/,
     },
     {
       case: 'whose stored result cannot be read, that it does not run again',
@@ -3343,7 +3344,15 @@ describe('Family handler: idempotent mutating actions', () => {
       expected:
         /could not be published: .*not authorized.*\. It ran before and its stored result cannot be read: invoking again does not run it again$/,
     },
-  ])('tells a direct caller of a request $case', async ({ damage, parameters, expected }) => {
+    {
+      case: 'that cannot run at all, that it is refused again',
+      damage: false,
+      action: 'reboot endpoint',
+      parameters: {},
+      expected:
+        /could not be published: .*not authorized.*\. Invoking again with the same request is refused again$/,
+    },
+  ])('tells a direct caller of a request $case', async ({ damage, parameters, expected, ...request }) => {
     // Prepare: the request ran before under its requestId
     const items = fakeIdempotencyTable(dynamo);
     const { handler } = buildHandler('connections');
@@ -3351,7 +3360,11 @@ describe('Family handler: idempotent mutating actions', () => {
     if (damage) for (const item of items.values()) item.data = { M: { json: { S: '{"result":' } } };
 
     // Act
-    const message = await unpublishedMessage(handler, { ...closeConnection('req-refused'), parameters });
+    const message = await unpublishedMessage(handler, {
+      ...closeConnection('req-refused'),
+      ...('action' in request ? { action: request.action } : {}),
+      parameters,
+    });
 
     // Assess
     expect(message).toMatch(expected);
