@@ -304,7 +304,7 @@ export class Monitoring extends Construct {
       id,
       service,
       SERVICE_FAILURES_METRIC,
-      `The ${service} function failed requests for a reason in the deployment: credentials refused, a permission missing, a secret or setting unusable, or the vault refusing (request ids and messages in its log, error level)`,
+      `The ${service} function failed requests for a reason in the deployment: credentials refused, a permission missing, a secret or setting unusable, the vault refusing, or a bus rule delivering the stack's own results or alerts to it (request ids and messages in its log, error level)`,
     );
   }
 

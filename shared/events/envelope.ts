@@ -141,7 +141,10 @@ function isInvocationRecord(value: unknown): value is InvocationRecord {
 export function parseRequest(payload: unknown, fallbackId: string): ParsedRequest {
   const { request, wrapperId, event } = locateRequest(payload);
   const id = wrapperId ?? fallbackId;
-  return (event && ownEventRejection(event, request, id)) ?? parseBareRequest(request, id);
+  return (
+    (event ? ownEventRejection(event, request, id) : bareResultRejection(request, id)) ??
+    parseBareRequest(request, id)
+  );
 }
 
 /** An EventBridge event delivered to the function: its `detail` is the request, keyed on its id. */
@@ -170,6 +173,20 @@ function ownEventRejection(
   );
   if (!parsed.ok) parsed.rejected.ownEvent = event['detail-type'];
   return parsed;
+}
+
+/**
+ * The `detail` of a result without its event (a rule passing on `$.detail`): answered as a request, its
+ * failed result would come back the same way. No request has these fields (the schema refuses them).
+ */
+function bareResultRejection(payload: unknown, id: string): ParsedRequest | undefined {
+  if (!isRecord(payload) || typeof payload.status !== 'string') return undefined;
+  if (!('startedAt' in payload) || !('durationMs' in payload)) return undefined;
+  return ownEventRejection(
+    { source: RESULT_SOURCE, 'detail-type': RESULT_DETAIL_TYPE, detail: payload },
+    payload,
+    id,
+  );
 }
 
 /**

@@ -337,10 +337,8 @@ export function createFamilyHandler(family: Family, options: FamilyHandlerOption
 }
 
 /**
- * The error of a direct invocation whose result could not be published, saying what invoking again
- * does: replay a mutating action's stored result without calling Tanium; run it again when nothing was
- * stored (a read-only action, a transient failure, a request that never reached the idempotency step);
- * or, when its idempotency record could not be completed, maybe run it again.
+ * The error of a direct invocation (or one with an EventBridge event) whose result could not be
+ * published, naming its request id and saying what invoking again does (invokingAgain).
  */
 function unpublished(disposition: Disposition, error: unknown): TaniumError {
   const { detail } = disposition;
@@ -365,7 +363,9 @@ function invokingAgain(disposition: Disposition): string {
   if (final?.refusedBy === 'conflict') {
     return `Invoking again with "requestId": ${id} and these parameters is refused as long as its record for other parameters stands: send a new requestId`;
   }
-  if (final?.refusedBy === 'invalid') return 'Invoking again with the same request is refused again';
+  if (final?.refusedBy === 'invalid') {
+    return 'Invoking again with the same request is refused again by this deployment';
+  }
   if (final?.refusedBy === 'unreadable') {
     return 'It ran before and its stored result cannot be read: invoking again does not run it again';
   }

@@ -493,6 +493,11 @@ describe('Family handler: requests that fail for good', () => {
     { case: "an 'Action Result' as an SQS body", detailType: 'Action Result', via: 'sqs' },
     { case: "an 'Alert' as an SQS body", detailType: 'Alert', via: 'sqs' },
     { case: "an 'Action Result' delivered to the function", detailType: 'Action Result', via: 'eventbridge' },
+    {
+      case: "the bare detail of an 'Action Result' as an SQS body",
+      detailType: 'Action Result',
+      via: 'detail',
+    },
   ])(
     "drops $case, the stack's own event, publishing nothing a rule could bring back",
     async ({ detailType, via }) => {
@@ -503,19 +508,22 @@ describe('Family handler: requests that fail for good', () => {
           action: 'close connection',
           status: 'success',
           message: 'Close connection requested',
+          startedAt: '2026-12-05T10:00:00.000Z',
+          durationMs: 12,
         },
         { source: 'tanium.threat-response', detailType, id: 'event-looped' },
       );
       const { handler, logs, observations } = buildHandler('connections');
 
       // Act
+      const body = via === 'detail' ? published.detail : published;
       const response =
-        via === 'sqs'
-          ? await handler(sqsEvent(sqsRecord(published, { messageId: 'msg-looped' })), lambdaContext())
-          : await handler(published, lambdaContext());
+        via === 'eventbridge'
+          ? await handler(published, lambdaContext())
+          : await handler(sqsEvent(sqsRecord(body, { messageId: 'msg-looped' })), lambdaContext());
 
       // Assess: handled, not retried, nothing published or run; the owner is told which rule to fix
-      if (via === 'sqs') expect(response).toEqual({ batchItemFailures: [] });
+      if (via !== 'eventbridge') expect(response).toEqual({ batchItemFailures: [] });
       expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
       expect(request).not.toHaveBeenCalled();
       expect(logs).toContainEqual(
@@ -3350,7 +3358,7 @@ describe('Family handler: idempotent mutating actions', () => {
       action: 'reboot endpoint',
       parameters: {},
       expected:
-        /could not be published: .*not authorized.*\. Invoking again with the same request is refused again$/,
+        /could not be published: .*not authorized.*\. Invoking again with the same request is refused again by this deployment$/,
     },
   ])('tells a direct caller of a request $case', async ({ damage, parameters, expected, ...request }) => {
     // Prepare: the request ran before under its requestId
