@@ -3,6 +3,7 @@ import { TaniumError } from '../tanium/errors.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
 import { type DeliveryInfo, type Disposition, isLastAttempt, type RequestProcessor } from './processor.ts';
+import { resultForCopy } from './result.ts';
 
 /**
  * The deliveries of one mutating request that share an SQS batch (see RequestTurns): the key they take
@@ -118,7 +119,6 @@ function answeredAgain(
   final: boolean,
 ): Disposition {
   const { detail } = settled;
-  const context = parsed.ok ? parsed.request.context : undefined;
   logger.info(
     'An earlier copy of the request in this batch ended it; its result is sent again for this one',
     {
@@ -128,7 +128,7 @@ function answeredAgain(
   );
   return {
     kind: 'final',
-    detail: { ...detail, context: context === undefined ? {} : context },
+    detail: resultForCopy(detail, parsed.ok ? parsed.request : undefined),
     ...(settled.kind === 'final' && settled.unrecorded ? { unrecorded: true as const } : {}),
     ...(final ? { answeredAgain: true as const } : {}),
   };

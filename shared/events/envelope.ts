@@ -181,7 +181,8 @@ function ownEventRejection(
  */
 function bareResultRejection(payload: unknown, id: string): ParsedRequest | undefined {
   if (!isRecord(payload) || typeof payload.status !== 'string') return undefined;
-  if (!('startedAt' in payload) || !('durationMs' in payload)) return undefined;
+  // A result echoes `parameter`; a request, however malformed, that sends `parameters` is answered.
+  if (!('startedAt' in payload) || !('durationMs' in payload) || 'parameters' in payload) return undefined;
   return ownEventRejection(
     { source: RESULT_SOURCE, 'detail-type': RESULT_DETAIL_TYPE, detail: payload },
     payload,

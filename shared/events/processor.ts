@@ -21,7 +21,7 @@ import {
 } from './idempotency.ts';
 import { type EventLogger, requestKeys } from './logging.ts';
 import { type ActionMetrics, UNKNOWN_ACTION } from './metrics.ts';
-import { failedResult, isServiceFailure, type ResultDetail, resultDetail } from './result.ts';
+import { failedResult, isServiceFailure, type ResultDetail, resultDetail, resultForCopy } from './result.ts';
 
 /** How often a last attempt that another delivery holds asks whether the holder is done. */
 const HOLDER_POLL_MS = 1_000;
@@ -508,7 +508,7 @@ export class RequestProcessor {
 
   /** `requestedAction` as sent; `definition` when it names a known action (the result then uses its name). */
   private finish(
-    request: { requestId: string; context?: unknown },
+    request: { requestId: string; parameters: Record<string, unknown>; context?: unknown },
     requestedAction: string,
     definition: ActionDefinition | undefined,
     outcome: StoredOutcome,
@@ -650,7 +650,7 @@ export class RequestProcessor {
       );
       return {
         kind: 'final',
-        detail: { ...delivery.endedByCopy, context: request.context === undefined ? {} : request.context },
+        detail: resultForCopy(delivery.endedByCopy, request),
       };
     }
     if (handedOn) {

@@ -87,6 +87,24 @@ export function resultDetail(
 }
 
 /**
+ * An earlier copy's result sent for a later copy of the request (one action, the same parameters but for
+ * SOAR's `context`): under the later copy's own `context`, and with its own `parameter.context`, which a
+ * playbook reads back as it would from a replay.
+ */
+export function resultForCopy(
+  detail: ResultDetail,
+  request: { parameters: Record<string, unknown>; context?: unknown } | undefined,
+): ResultDetail {
+  const { context: _earlier, ...parameter } = detail.parameter;
+  const own = request?.parameters;
+  return {
+    ...detail,
+    parameter: own && 'context' in own ? { ...parameter, context: own.context } : parameter,
+    context: request?.context === undefined ? {} : request.context,
+  };
+}
+
+/**
  * The failed result that stands in for one JSON.stringify cannot serialise: only Tanium's answer, in
  * `data` or `summary`, can nest that deep (the request's own fields are checked on arrival).
  */

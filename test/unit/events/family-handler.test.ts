@@ -2856,7 +2856,12 @@ describe('Family handler: idempotent mutating actions', () => {
       const { response, logs } = await runBatch(
         records.map((messageId) =>
           sqsRecord(
-            { ...closeConnection('req-ended'), context: { messageId } },
+            {
+              ...closeConnection('req-ended'),
+              // Copies from two SOAR action runs: SOAR's own context aside, the same parameters
+              parameters: { connection_id: 'remote:host-a:1:1', context: { artifact_id: messageId } },
+              context: { messageId },
+            },
             { messageId, receiveCount: receives[messageId] },
           ),
         ),
@@ -2865,10 +2870,16 @@ describe('Family handler: idempotent mutating actions', () => {
       // Assess: the last attempt done with the earlier copy's outcome, which the log line names
       expect(response).toEqual({ batchItemFailures: failing.map((itemIdentifier) => ({ itemIdentifier })) });
       const published = publishedDetails(eventBridge);
-      expect(published.map(({ status, message, context }) => ({ status, message, context }))).toEqual([
-        { ...sent, context: { messageId: 'msg-ran' } },
-        { ...sent, context: { messageId: 'msg-last' } },
-      ]);
+      // each under its own context and SOAR context, which a playbook files the result by
+      expect(
+        published.map(({ status, message, context, parameter }) => ({ status, message, context, parameter })),
+      ).toEqual(
+        ['msg-ran', 'msg-last'].map((messageId) => ({
+          ...sent,
+          context: { messageId },
+          parameter: { connection_id: 'remote:host-a:1:1', context: { artifact_id: messageId } },
+        })),
+      );
       expect(request).toHaveBeenCalledTimes(1);
       expect(logs).toContainEqual(
         expect.objectContaining({
@@ -2949,6 +2960,31 @@ describe('Family handler: idempotent mutating actions', () => {
       );
     },
   );
+
+  it('sends a copy behind one left unrecorded that result under its own SOAR context', async () => {
+    // Prepare: the table cannot complete the first copy's record; the copies come from two SOAR runs
+    dynamo.on(UpdateItemCommand).rejects(new Error('table unavailable'));
+    const copy = (messageId: string) =>
+      sqsRecord(
+        {
+          ...closeConnection('req-soar'),
+          parameters: { connection_id: 'remote:host-a:1:1', context: { artifact_id: messageId } },
+        },
+        { messageId },
+      );
+
+    // Act
+    await runBatch([copy('msg-a'), copy('msg-b')]);
+
+    // Assess: one close; each result names its own SOAR run, which a playbook files it by
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(publishedDetails(eventBridge).map(({ status, parameter }) => ({ status, parameter }))).toEqual(
+      ['msg-a', 'msg-b'].map((messageId) => ({
+        status: 'success',
+        parameter: { connection_id: 'remote:host-a:1:1', context: { artifact_id: messageId } },
+      })),
+    );
+  });
 
   /** Runs `duplicate` while the first delivery of `closeConnection(requestId)` waits inside Tanium. */
   async function duplicateWhileRunning(
