@@ -45,6 +45,7 @@ import {
   credentials,
   ENV,
   fakeIdempotencyTable,
+  type LogLine,
   publishedDetails,
   taniumResponse,
 } from './fixtures.ts';
@@ -2336,6 +2337,21 @@ describe('Family handler: idempotent mutating actions', () => {
   }
 
   /**
+   * A batch whose early copy goes back to the queue and whose last attempt goes to the DLQ behind it:
+   * both fail, nothing is published, and the line the DLQ alarm leads to is `line`, at error level.
+   */
+  function expectBothBackBehindEarlyCopy(
+    { response, logs }: { response: unknown; logs: LogLine[] },
+    line: string,
+  ): void {
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-last' }],
+    });
+    expect(publishedDetails(eventBridge)).toEqual([]);
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'error', message: line }));
+  }
+
+  /**
    * `records` through the connections handler with the table never answering, on a faked clock, up to
    * when publishing stops (the deadline 2 s away): whether it had answered by then, its answer, its logs.
    */
@@ -2389,22 +2405,15 @@ describe('Family handler: idempotent mutating actions', () => {
 
   it('sends a last attempt whose turn comes past the deadline behind a retried copy to the DLQ, saying so', async () => {
     // Act: the first copy (attempts left) goes back to the queue
-    const { response, logs } = await withTableHung([
+    const batch = await withTableHung([
       sqsRecord(closeConnection('req-behind'), { messageId: 'msg-early' }),
       sqsRecord(closeConnection('req-behind'), { messageId: 'msg-last', receiveCount: 3 }),
     ]);
 
-    // Assess: both fail, no result; the line the DLQ alarm leads to is at error level
-    expect(response).toEqual({
-      batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-last' }],
-    });
-    expect(publishedDetails(eventBridge)).toEqual([]);
-    expect(logs).toContainEqual(
-      expect.objectContaining({
-        level: 'error',
-        message:
-          'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier copy of the request in this batch goes back to the queue',
-      }),
+    // Assess
+    expectBothBackBehindEarlyCopy(
+      batch,
+      'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier copy of the request in this batch goes back to the queue',
     );
   });
 
@@ -2896,22 +2905,15 @@ describe('Family handler: idempotent mutating actions', () => {
     request.mockRejectedValue(transient());
 
     // Act
-    const { response, logs } = await runBatch([
+    const batch = await runBatch([
       sqsRecord(closeConnection('req-early'), { messageId: 'msg-early' }),
       sqsRecord(closeConnection('req-early'), { messageId: 'msg-last', receiveCount: 3 }),
     ]);
 
     // Assess: no "Gave up" that the early message's redelivery could contradict
-    expect(response).toEqual({
-      batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-last' }],
-    });
-    expect(publishedDetails(eventBridge)).toEqual([]);
-    expect(logs).toContainEqual(
-      expect.objectContaining({
-        level: 'error',
-        message:
-          'An earlier delivery of the request in this batch goes back to the queue and publishes its result; this message goes to the dead-letter queue without one',
-      }),
+    expectBothBackBehindEarlyCopy(
+      batch,
+      'An earlier delivery of the request in this batch goes back to the queue and publishes its result; this message goes to the dead-letter queue without one',
     );
   });
 
