@@ -1,12 +1,28 @@
-import { first, last, type Page, type Paging } from './alert-page.ts';
+import type { Page, Paging } from './alert-page.ts';
 import type { AlertReader } from './alert-reader.ts';
 import type { CursorState } from './cursor-state.ts';
 
-/** found: the page straddles the floor; shallow: the floor is deeper; deep: the page is all older. */
+/**
+ * The page's first and last alerts with a readable createdAt (index): the others only borrow a
+ * neighbour's time, which says nothing about the floor. The whole page when none is dated.
+ */
+function datedSpan(page: Page): { first: number; last: number } {
+  const firstDated = page.dated.indexOf(true);
+  if (firstDated < 0) return { first: 0, last: page.alerts.length - 1 };
+  return { first: firstDated, last: page.dated.lastIndexOf(true) };
+}
+
+/**
+ * found: the page straddles the floor; shallow: the floor is deeper; deep: the page is all older. Judged
+ * by its dated alerts: undated ones at its top or bottom borrow a time from their only neighbour, so a
+ * page ending in undated alerts would pass for reaching as deep as they do (and one starting with them
+ * for starting as low), and the search would bound the floor's offset where it is not.
+ */
 export function classify(page: Page, floor: number): 'found' | 'shallow' | 'deep' {
   if (page.alerts.length === 0) return page.offset === 0 ? 'found' : 'deep';
-  const reachesBelow = !page.full || last(page) < floor;
-  const startsAbove = page.offset === 0 || first(page) >= floor;
+  const span = datedSpan(page);
+  const reachesBelow = !page.full || (page.ts[span.last] ?? Number.NaN) < floor;
+  const startsAbove = page.offset === 0 || (page.ts[span.first] ?? Number.NaN) >= floor;
   if (reachesBelow && startsAbove) return 'found';
   return startsAbove ? 'shallow' : 'deep';
 }
@@ -27,7 +43,8 @@ export async function locate(
 ): Promise<Page | undefined> {
   const P = paging.size;
   const M = paging.overlap;
-  const headLength = head.alerts.length;
+  // The head proves the dated alerts down to its last one above the floor, not the undated below them.
+  const headLength = head.alerts.length === 0 ? 0 : datedSpan(head).last + 1;
   let count = head.filteredCount;
   let kLow = Math.max(headLength, cursor.belowAtLeast);
   let kHigh: number | undefined;
@@ -65,16 +82,20 @@ export async function locate(
     if (page.filteredCount !== undefined) count = page.filteredCount;
     const verdict = classify(page, cursor.floor);
     if (verdict === 'found') return page;
+    const span = datedSpan(page);
     if (verdict === 'shallow') {
-      kLow = Math.max(kLow, page.offset + page.alerts.length);
+      // Every dated alert down to the page's last one is at or above the floor.
+      const above = page.offset + span.last + 1;
+      kLow = Math.max(kLow, above);
       if (page.filteredCount !== undefined) {
-        cursor.olderMax = Math.min(cursor.olderMax, page.filteredCount - page.offset - page.alerts.length);
+        cursor.olderMax = Math.min(cursor.olderMax, page.filteredCount - above);
       }
       if (page.filteredCount === undefined) cursor.belowAtLeast = kLow;
     } else {
-      kHigh = page.offset;
+      // The page's first dated alert is below the floor.
+      kHigh = page.offset + span.first;
       if (page.filteredCount !== undefined) {
-        cursor.olderMin = Math.max(cursor.olderMin, page.filteredCount - page.offset);
+        cursor.olderMin = Math.max(cursor.olderMin, page.filteredCount - kHigh);
       }
     }
     if (kHigh !== undefined && kHigh <= kLow) {

@@ -76,9 +76,14 @@ export class WalkUp {
         }
         if (!inGroup) {
           const group = page.ts.filter((ts) => ts === bottom).length;
-          if (group < P - 1) {
-            // The page ends inside the coveredTop group: re-read it so the group sits inside the page.
-            target = target + (P - group - 1);
+          // Undated alerts right above the group go with it: one leading the re-read page would take
+          // the group's time, so coveredTop would not move, and the walk would step back up to this
+          // page and back down again until the run's requests ran out, every run.
+          const undated = undatedAbove(page, page.ts.length - group);
+          if (group + undated < P - 1) {
+            // The page ends inside the coveredTop group: re-read it so the group sits inside the page,
+            // below a dated alert.
+            target = target + (P - group - undated - 1);
             continue;
           }
           if (!this.sharesIds(page, top, bottom)) {
@@ -248,4 +253,11 @@ export class WalkUp {
       return key !== undefined && keys.has(key);
     });
   }
+}
+
+/** How many undated alerts lie right above index `end` of the page. */
+function undatedAbove(page: Page, end: number): number {
+  let count = 0;
+  while (end - count - 1 >= 0 && !page.dated[end - count - 1]) count++;
+  return count;
 }

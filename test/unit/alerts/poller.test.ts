@@ -1007,6 +1007,55 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids([older, undated, newer]));
   });
+
+  it.for([
+    [true, 1],
+    [false, 1],
+    [false, 3],
+  ] as const)(
+    'walks up past undated alerts right above a group (counts %s, %i undated) instead of between two pages',
+    async ([counts, undatedCount]) => {
+      // Prepare: pages of 10 (each re-read to hold the group whole, with a dated alert above it) and
+      // two runs' requests at most; undated alerts right above the group took the dated alert's place
+      tanium.omitFilteredCount = !counts;
+      const dated = [...tanium.addSteady(1, 1000, T0 - 600_000), ...tanium.addBurst(5, T0 - 400_000)];
+      const undated = Array.from({ length: undatedCount }, () =>
+        tanium.add(T0 - 300_000, { createdAt: 'not a time' }),
+      );
+      dated.push(...tanium.addSteady(8, 1000, T0 - 200_000));
+
+      // Act
+      const first = await poll({ pageSize: 10, maxRequestsPerRun: 10 });
+      const second = await poll({ pageSize: 10, maxRequestsPerRun: 10 });
+
+      // Assess
+      expect(first).toMatchObject({ status: 'caught_up', published: dated.length + undatedCount });
+      expect(second).toMatchObject({ status: 'caught_up', published: 0, taniumRequests: 1 });
+      expect(sorted(publisher.ids)).toEqual(ids([...dated, ...undated]));
+    },
+  );
+
+  it.for([true, false])(
+    'finds the floor past undated alerts at the edges of the pages it probes (counts %s)',
+    async (counts) => {
+      // Prepare: the floor lies between the newest dated alerts and three undated ones; the head page
+      // ends with two of them (borrowing the newer time), and a probe below starts with them
+      // (borrowing the older one)
+      tanium.omitFilteredCount = !counts;
+      tanium.addSteady(1, 1000, T0 - 600_000);
+      tanium.addBurst(10, T0 - 400_000);
+      const undated = Array.from({ length: 3 }, () => tanium.add(T0 - 300_000, { createdAt: 'not a time' }));
+      const newest = tanium.addSteady(8, 1000, T0 - 200_000);
+      store.checkpoint = { floor: T0 - 260_000, recent: [] };
+
+      // Act
+      const report = await poll({ pageSize: 10, maxRequestsPerRun: 10 });
+
+      // Assess
+      expect(report).toMatchObject({ status: 'caught_up', published: 11 });
+      expect(sorted(publisher.ids)).toEqual(ids([...undated, ...newest]));
+    },
+  );
 });
 
 describe('Alert poller: alerts without an id', () => {
