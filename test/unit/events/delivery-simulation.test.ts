@@ -16,6 +16,7 @@ import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { DeadlineError, TaniumError } from '../../../shared/tanium/errors.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
+import { seededRandom } from '../../helpers/seeded-random.ts';
 import { buildHandler, ENV, fakeIdempotencyTable, type TableCall, taniumResponse } from './fixtures.ts';
 
 /**
@@ -84,15 +85,6 @@ interface Message {
 interface Accepted {
   detail: ResultDetail;
   invocation: number;
-}
-
-/** A reproducible random sequence in [0, 1) per seed (Park-Miller). */
-function seededRandom(seed: number): () => number {
-  let state = (seed * 7919) % 2147483647;
-  return () => {
-    state = (state * 16807) % 2147483647;
-    return (state - 1) / 2147483646;
-  };
 }
 
 function throttled(): DynamoDBServiceException {
