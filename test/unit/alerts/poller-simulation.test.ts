@@ -26,7 +26,7 @@ import { type FakeAlert, FakeAlerts, settings, T0 } from './fake-alerts.ts';
  * The poller's promise (design §4: each alert published once in the normal case, at most one batch again
  * after a crash, none ever skipped) under random histories: a backlog and live arrivals (bursts in one
  * millisecond, some larger than a page, alerts that become visible late inside the overlap window,
- * alerts whose createdAt does not read, pruning of the oldest) while Tanium fails, runs slow and answers
+ * alerts whose createdAt does not read, alerts stamped ahead of the clock, pruning of the oldest) while Tanium fails, runs slow and answers
  * short, the bus refuses, throttles and loses its answers or refuses everything for a run (through the
  * real EventBridgePublisher and its retry), the state store refuses or loses its answers, and the
  * runtime dies in the middle of any call.
@@ -63,6 +63,8 @@ const RUN_BUDGET_MS = 30_000;
 const LEASE_MS = 45_000;
 /** How far below the clock an alert may become visible: inside the overlap window, as the design needs. */
 const LATE_MS = 30_000;
+/** How far ahead of the function's clock Tanium may stamp an alert. */
+const AHEAD_MS = 180_000;
 /** Arrivals stop, and the faults end, after this many runs; then the poller must catch up. */
 const FAULTY_RUNS = 40;
 const MAX_RECOVERY_RUNS = 400;
@@ -95,6 +97,8 @@ interface Faults {
   crash?: number;
   /** Now and then an arrival whose createdAt does not read. */
   undated?: boolean;
+  /** Now and then an arrival stamped up to AHEAD_MS ahead of the function's clock (Tanium's runs ahead). */
+  ahead?: boolean;
   /** Alerts become visible up to LATE_MS after their createdAt. */
   late?: boolean;
   /** Tanium sends no `meta` counts. */
@@ -194,7 +198,9 @@ class History {
   }
 
   /** True with the chance the fault is given (never while `faults` is off). */
-  fault(name: Exclude<keyof Faults, 'taniumMs' | 'undated' | 'late' | 'noCounts' | 'capped'>): boolean {
+  fault(
+    name: Exclude<keyof Faults, 'taniumMs' | 'undated' | 'ahead' | 'late' | 'noCounts' | 'capped'>,
+  ): boolean {
     const chance = this.faults[name] ?? 0;
     return chance > 0 && this.random() < chance;
   }
@@ -242,6 +248,10 @@ class History {
       const largest =
         this.tanium.tieOrder === 'shuffled' ? page - 2 - (this.faults.undated ? 2 : 0) : 2 * page;
       this.addAlerts(this.tanium.addBurst(1 + Math.floor(this.random() * largest), even));
+    } else if (this.faults.ahead && this.random() < 0.15) {
+      // A single alert, in an odd millisecond: when the clock gets there, arrivals may share it, and
+      // a group larger than a page must not grow below its edge
+      this.addAlerts([this.tanium.add(even - 1 + 2 * Math.floor((this.random() * AHEAD_MS) / 2))]);
     } else {
       this.addAlerts([this.tanium.add(even - 1)]);
     }
@@ -553,6 +563,11 @@ const HISTORIES: Array<{ name: string; count: number; faults: Faults; strict?: b
     name: 'the runtime dies in any call',
     count: 50,
     faults: { crash: 0.02, taniumMs: 1500, late: true },
+  },
+  {
+    name: "Tanium's clock runs ahead, with failures",
+    count: 50,
+    faults: { ahead: true, late: true, taniumFails: 0.05, busLost: 0.03, storeFails: 0.03, crash: 0.01 },
   },
   {
     name: 'everything at once, with undated alerts and no counts',
