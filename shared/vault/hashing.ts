@@ -82,7 +82,12 @@ export class HashingStream extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (error && this.sourceError === undefined) this.sourceError = error;
+    // A reader that stops early (lib-storage once S3 failed a part: its for-await returns) destroys the
+    // stream with Node's AbortError. That is the destination giving up, not a failure of the data, and
+    // kept here it would be reported instead of the S3 error (as a non-retryable "Unexpected error").
+    const readerStopped =
+      error?.name === 'AbortError' && (error as NodeJS.ErrnoException).code === 'ABORT_ERR';
+    if (error && !readerStopped && this.sourceError === undefined) this.sourceError = error;
     if (this.result === undefined) this.digester.cancel();
     callback(error);
   }

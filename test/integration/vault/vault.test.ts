@@ -548,6 +548,24 @@ describe.each([
     expect(body.destroyed).toBe(true);
   });
 
+  it('wraps an S3 failure met while a file larger than a part still streams as a vault error', async () => {
+    // Prepare: more than the parts lib-storage reads ahead, so S3 fails before the body has ended
+    const body = Readable.from(Array.from({ length: 40 }, () => randomBytes(MiB)));
+
+    // Act
+    const error = await failure(
+      vault({ bucket: 'no-such-bucket' }).storeEvidence(
+        body,
+        { fileName: 'dump.bin' },
+        { maxBytes: 64 * MiB },
+      ),
+    );
+
+    // Assess: S3's own error, not the AbortError of a stream its reader left early
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toMatch(/^Error occurred while adding the file to vault\. NoSuchBucket/);
+  });
+
   it('reports a spool it cannot write as a vault error and leaves nothing behind', async () => {
     // Prepare: a spool directory that does not exist (in streamed mode the spool is not used at all)
     const unwritable = vault({ spoolDir: join(spoolDir, 'missing', 'dir') });
