@@ -43,9 +43,23 @@ export function s3ErrorDetails(error: unknown): string {
     const suffix = status ? ` (HTTP ${status})` : '';
     // The SDK's own text names no setting; Lambda always sets it, a local run may not.
     const hint = error.message === 'Region is missing' ? ': set AWS_REGION' : '';
-    return `${name}${error.message || 'unknown error'}${hint}${suffix}`;
+    return `${name}${withoutLocalPath(error) || 'unknown error'}${hint}${suffix}`;
   }
   return String(error);
+}
+
+/**
+ * A file system error's message without the local path Node appends (`ENOENT: ..., open '/tmp/...'`):
+ * the message goes into a result event, which must not show the function's file system.
+ */
+function withoutLocalPath(error: Error): string {
+  const { path, dest } = error as NodeJS.ErrnoException & { dest?: unknown };
+  let message = error.message;
+  for (const local of [dest, path]) {
+    if (typeof local === 'string' && local !== '')
+      message = message.replaceAll(`'${local}'`, 'the spool file');
+  }
+  return message.replaceAll(' -> the spool file', '');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -189,6 +189,9 @@ export class Vault {
     sink.once('error', (error) => {
       writeError = error;
     });
+    // The upload's read of the spool file: lib-storage keeps reading it while parts it sent without an
+    // abort signal are still in flight, after done() rejected at the deadline.
+    let spoolRead: ReadStream | undefined;
     try {
       try {
         await pipeline(source, hasher, sink);
@@ -204,12 +207,13 @@ export class Vault {
         let alreadyStored = await this.holds(key, digests, deadline.controller.signal);
         if (!alreadyStored) {
           const written = this.objectMetadata(metadata, digests);
+          spoolRead = createReadStream(file);
           upload = new Upload({
             client: this.s3,
             params: {
               Bucket: this.bucket,
               Key: key,
-              Body: createReadStream(file),
+              Body: spoolRead,
               ContentType: OCTET_STREAM,
               Metadata: written,
               // lib-storage sends it with the PutObject or the CompleteMultipartUpload that creates the
@@ -251,6 +255,15 @@ export class Vault {
       // A write stream destroyed while its file was still opening (the data failed at once, the thread
       // pool busy) creates the file afterwards: removed before then, it would stay in the spool.
       if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
+      // Closed, not only unlinked: an open descriptor keeps the file's blocks in the spool (Lambda's /tmp)
+      // until the abandoned upload's requests end, which a stalled S3 holds into the next invocation.
+      if (spoolRead && !spoolRead.closed) {
+        const read = spoolRead;
+        read.on('error', () => undefined);
+        const closed = new Promise<void>((resolve) => read.once('close', () => resolve()));
+        read.destroy();
+        await closed;
+      }
       await releaseSpoolFile(file);
     }
   }

@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -13,7 +16,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MIN_SAVE_MS } from '../../../shared/events/idempotency.ts';
 import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/time-budget.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
@@ -264,6 +267,96 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
       'Could not delete the incoming object after storing the file; the lifecycle rule of the bucket expires it',
       { bucket: BUCKET, key: incoming, error: 'InternalError: InternalError happened (HTTP 500)' },
     );
+  });
+});
+
+describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
+  it('reports a failed upload part as a retryable vault error naming S3, not its own stream cut short', async () => {
+    // Prepare: 12 MiB goes to incoming/ in 5 MiB parts, and S3 fails every part; the SDK does not retry
+    s3.on(UploadPartCommand).rejects(s3ServiceError('InternalError', 500));
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+
+    // Act
+    const error = await failure(
+      streamedVault({ client }).storeEvidence(
+        zeros(12 * MiB),
+        { fileName: 'big.bin' },
+        { maxBytes: 64 * MiB },
+      ),
+    );
+
+    // Assess: not the AbortError lib-storage's early stop gives the stream (a non-retryable failure)
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500)',
+    );
+    expect((error as VaultError).retryable).toBe(true);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
+  });
+});
+
+describe('Vault: the spool (mocked S3)', () => {
+  const spoolRoot = mkdtempSync(join(tmpdir(), 'vault-spool-unit-'));
+  afterAll(() => rmSync(spoolRoot, { recursive: true, force: true }));
+
+  /** Descriptors of this process open on files under `dir`, deleted ones included. */
+  function openFilesUnder(dir: string): string[] {
+    return readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        const target = readlinkSync(`/proc/self/fd/${fd}`);
+        return target.startsWith(dir) ? [target] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  it('closes the spool file when the deadline stops an upload S3 stalls, so /tmp gets its space back', async () => {
+    // Prepare: S3 never answers the parts of the upload from the spool, which holds more than the
+    // parts lib-storage reads ahead
+    const spoolDir = mkdtempSync(join(spoolRoot, 'stall-'));
+    s3.on(UploadPartCommand).callsFake(() => new Promise(() => undefined));
+    const client = new S3Client({ region: 'us-east-1' });
+    const vault = new Vault({ bucket: BUCKET, client, spoolDir, partSize: 5 * MiB });
+
+    // Act
+    const error = await failure(
+      vault.storeEvidence(
+        zeros(40 * MiB),
+        { fileName: 'x.bin' },
+        {
+          maxBytes: 64 * MiB,
+          deadline: Date.now() + 2000,
+        },
+      ),
+    );
+
+    // Assess: the upload had begun; the file is gone, and so is every descriptor on it
+    expect(error).toBeInstanceOf(VaultError);
+    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(1);
+    expect(readdirSync(spoolDir)).toEqual([]);
+    expect(openFilesUnder(spoolDir)).toEqual([]);
+  });
+
+  it("says what failed on the spool without naming the function's files", async () => {
+    // Prepare: a spool directory that does not exist
+    const spoolDir = join(spoolRoot, 'missing');
+    const vault = new Vault({ bucket: BUCKET, client: new S3Client({ region: 'us-east-1' }), spoolDir });
+
+    // Act
+    const error = await failure(
+      vault.storeEvidence(Readable.from([Buffer.from('x')]), { fileName: 'x' }, { maxBytes: 1024 }),
+    );
+
+    // Assess
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. ENOENT: no such file or directory, open the spool file',
+    );
+    expect(error.message).not.toContain(spoolRoot);
   });
 });
 
