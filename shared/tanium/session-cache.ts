@@ -61,14 +61,28 @@ export function rememberSession(entry: SessionEntry, session: string): void {
   }
 }
 
+/**
+ * Credentials remembered at once, the least recently used forgotten first. A container uses one, or two
+ * around a rotation; without a bound, every credential it ever rotated away from would keep its entry
+ * (and the sessions issued for it) for the container's whole life. A client keeps its own entry, so one
+ * still finishing a request under a forgotten credential is not affected.
+ */
+export const MAX_REMEMBERED_CREDENTIALS = 4;
+
 const entries = new Map<string, SessionEntry>();
 
 export function sessionEntry(fingerprint: string): SessionEntry {
   let entry = entries.get(fingerprint);
+  // Moved to the end (most recently used); the oldest is the Map's first.
+  entries.delete(fingerprint);
   if (!entry) {
     entry = { tokenRejected: false, tokenSessionReplays: 0, issued: new Set() };
-    entries.set(fingerprint, entry);
+    for (const oldest of entries.keys()) {
+      if (entries.size < MAX_REMEMBERED_CREDENTIALS) break;
+      entries.delete(oldest);
+    }
   }
+  entries.set(fingerprint, entry);
   return entry;
 }
 
