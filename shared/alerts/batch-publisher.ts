@@ -47,10 +47,14 @@ export class BatchPublisher {
   private readonly held: HeldBatch[] = [];
   private readonly heldKeys = new Set<string>();
   /**
-   * The bus refused a whole batch of them before taking anything in the run: they wait, nothing
-   * dropped, while dated batches go; once one is taken they go again (and a refusal then drops them).
+   * The bus refused a whole batch of undated alerts before taking anything in the run: held (nothing
+   * dropped) while the other batches go; the first entry taken drops them before its batch moves the
+   * floor. Still set at the run's end, the bus took nothing: the run fails with them pending.
    */
   undatedRefusal: RefusedWhole | undefined;
+  /** Undated batches refused whole while the bus had taken nothing: dropped once it takes an entry. */
+  private readonly undatedHeld: HeldBatch[] = [];
+  private readonly undatedHeldKeys = new Set<string>();
   private readonly intelNames: IntelNames;
 
   constructor(
@@ -170,12 +174,9 @@ export class BatchPublisher {
    * stopped it.
    */
   async publishUndated(): Promise<boolean> {
-    if (this.undatedRefusal && !this.busTookAnEntry) return true;
-    const waiting: Candidate[] = [...this.run.undatedPending].map(([key, alert]) => ({
-      alert,
-      key,
-      ts: Number.NaN,
-    }));
+    const waiting: Candidate[] = [...this.run.undatedPending]
+      .filter(([key]) => !this.undatedHeldKeys.has(key))
+      .map(([key, alert]) => ({ alert, key, ts: Number.NaN }));
     for (let next = 0; next < waiting.length; ) {
       if (this.publishingTimeUp()) return false;
       const prepared = await this.entriesFor(waiting.slice(next, next + MAX_ENTRIES_PER_CALL));
@@ -195,8 +196,10 @@ export class BatchPublisher {
         await this.send(prepared, (taken, dropped) => this.settleUndated(batch, details, taken, dropped));
       } catch (error) {
         if (!(error instanceof RefusedWhole)) throw error;
+        // Held like a dated batch: the first entry the bus takes drops them, before its batch moves F.
         this.undatedRefusal = error;
-        return true;
+        this.undatedHeld.push({ batch, details, refusals: error.refusals, error });
+        for (const candidate of batch) this.undatedHeldKeys.add(candidate.key);
       }
       next += batch.length;
     }
@@ -227,6 +230,7 @@ export class BatchPublisher {
   ): Promise<void> {
     // The bus took an alert after refusing the held ones: they are dropped, and done before this batch
     // raises the floor past them.
+    if (taken.size > 0 && this.undatedHeld.length > 0) this.dropUndatedHeld();
     if (taken.size > 0 && this.held.length > 0) await this.dropHeld();
     this.run.report.batches++;
     this.run.report.published += taken.size - dropped.size;
@@ -367,6 +371,21 @@ export class BatchPublisher {
         firstCode: first.code,
         firstError: first.message,
       });
+    }
+  }
+
+  /** Drops the undated batches held, remembered by id as done (saved with the batch that took an entry). */
+  private dropUndatedHeld(): void {
+    const held = this.undatedHeld.splice(0);
+    this.undatedHeldKeys.clear();
+    this.undatedRefusal = undefined;
+    for (const { batch, details, refusals } of held) {
+      this.logDropped(refusals, details);
+      this.run.report.refusedAlerts += refusals.length;
+      for (const { alert, key } of batch) {
+        this.cursor.rememberUndated(storedId(alert, key));
+        this.run.undatedPending.delete(key);
+      }
     }
   }
 

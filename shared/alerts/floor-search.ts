@@ -18,11 +18,23 @@ function datedSpan(page: Page): { first: number; last: number } {
  * page ending in undated alerts would pass for reaching as deep as they do (and one starting with them
  * for starting as low), and the search would bound the floor's offset where it is not.
  */
-export function classify(page: Page, floor: number): 'found' | 'shallow' | 'deep' {
+export function classify(page: Page, floor: number, provenAbove = 0): 'found' | 'shallow' | 'deep' {
   if (page.alerts.length === 0) return page.offset === 0 ? 'found' : 'deep';
+  if (!page.dated.includes(true)) {
+    // No time at all says nothing about the floor. A full page of them is taken for the block that
+    // sorts first (NULL createdAt), above every dated alert; a short one ends the list, which bounds
+    // the floor's offset from above and nothing more (locate).
+    if (page.offset === 0) return page.full ? 'shallow' : 'found';
+    return page.full ? 'shallow' : 'deep';
+  }
   const span = datedSpan(page);
   const reachesBelow = !page.full || (page.ts[span.last] ?? Number.NaN) < floor;
-  const startsAbove = page.offset === 0 || (page.ts[span.first] ?? Number.NaN) >= floor;
+  // Undated alerts leading the page, right below alerts proven at or above the floor (provenAbove: the
+  // offset down to which every dated alert is), start it above the floor as well as a dated one would.
+  const startsAbove =
+    page.offset === 0 ||
+    (page.ts[span.first] ?? Number.NaN) >= floor ||
+    (page.offset <= provenAbove && provenAbove <= page.offset + span.first);
   if (reachesBelow && startsAbove) return 'found';
   return startsAbove ? 'shallow' : 'deep';
 }
@@ -80,7 +92,11 @@ export async function locate(
     const page = await reader.readInTime(Math.max(0, offset));
     if (!page) break;
     if (page.filteredCount !== undefined) count = page.filteredCount;
-    const verdict = classify(page, cursor.floor);
+    const provenAbove =
+      count !== undefined && Number.isFinite(cursor.olderMax)
+        ? Math.max(headLength, count - cursor.olderMax)
+        : kLow;
+    const verdict = classify(page, cursor.floor, provenAbove);
     if (verdict === 'found') return page;
     const span = datedSpan(page);
     if (verdict === 'shallow') {
@@ -92,13 +108,13 @@ export async function locate(
       }
       if (page.filteredCount === undefined) cursor.belowAtLeast = kLow;
     } else {
-      // The page's first dated alert is below the floor.
-      kHigh = page.offset + span.first;
+      // The page's first dated alert is below the floor; a page without any ends the list.
+      kHigh = page.dated.includes(true) ? page.offset + span.first : page.offset + page.alerts.length;
       if (page.filteredCount !== undefined) {
         cursor.olderMin = Math.max(cursor.olderMin, page.filteredCount - kHigh);
       }
     }
-    if (kHigh !== undefined && kHigh <= kLow) {
+    if (kHigh !== undefined && kHigh < kLow) {
       // A saved bound the list no longer bears out (alerts above the floor were pruned): start over.
       kLow = headLength;
       cursor.belowAtLeast = 0;

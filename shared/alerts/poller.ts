@@ -98,17 +98,22 @@
  *     newest alert below coveredTop had just been published, and the checkpoint is saved.
  *  7. An alert without a readable createdAt takes its neighbours' time for the walk's positions, but is
  *     never a candidate: a borrowed time moves as the list does. At a page's edge it can only borrow
- *     from inside the page, so the floor search judges a page by its dated alerts alone, and a page
- *     re-read to hold a group whole also holds the undated alerts right above it (else the one leading
- *     the page would take the group's time, and the walk would step between two pages for ever). It
- *     goes out before the next batch (which may move F past where it was read) and is remembered by id
- *     (U, the last UNDATED_MEMORY), never moving F; an id in R or U is done whether its createdAt reads
- *     now or not.
+ *     from inside the page, so the floor search judges a page by its dated alerts alone (a full page of
+ *     none is the block that sorts first, NULLs, above the floor; undated alerts right below alerts
+ *     proven above the floor start a page above it too), a page re-read to hold a group whole also
+ *     holds the undated alerts right above it (else the one leading the page would take the group's
+ *     time, and the walk would step between two pages for ever), and a run of at least a page less one
+ *     of them inside the list, which no page can hold with dated alerts on both sides, connects by the
+ *     undated ids two pages share. It goes out before the next batch (which may move F past where it
+ *     was read) and is remembered by id (U, the last UNDATED_MEMORY), never moving F; an id in R or U
+ *     is done whether its createdAt reads now or not. Refused whole while the bus has taken nothing, it
+ *     is held like a dated batch (step 5) and dropped, logged, before the first batch taken moves F.
  *
  * WHAT CANNOT BE GUARANTEED: alerts Tanium prunes before they are read, alerts that become visible (or
  * start matching a filter) more than W below the newest published createdAt, the members of a
  * single-millisecond group larger than a page (undated alerts listed right above it count as members:
- * they take its time) if Tanium reorders them between requests, or, for such a
+ * they take its time) if Tanium reorders them between requests, the alerts next to a run of undated
+ * alerts longer than a page less one if Tanium moves them within it between requests, or, for such a
  * group that one run cannot finish, if members join it below its edge or leave it between runs; and, on
  * the first run, alerts past a short answer of a Tanium that sends no count and caps `limit`.
  */

@@ -54,12 +54,14 @@ export class WalkUp {
       }
       if (Number.isNaN(first(page)) && page.offset > 0) {
         // Only undated alerts, which sort first: nothing dated to connect by, and nothing dated missed
-        // (addCandidates took the undated ones). The walk goes on up through them.
+        // (addCandidates took the undated ones). The walk goes on up through them, from this page when
+        // it continues the undated alerts that lead `top` (a block of them inside the list).
+        if (linksThroughUndated(page, top, P)) top = page;
         target = Math.max(0, page.offset - step);
         continue;
       }
       const bottom = last(page);
-      if (page.full && bottom > this.cursor.coveredTop) {
+      if (page.full && bottom > this.cursor.coveredTop && !linksThroughUndated(page, top, P)) {
         // A gap: arrivals pushed the alerts we need below this page. Read deeper.
         const estimate = Math.max(0, top.offset + grown + this.reader.expectedGrowth() - step);
         target = estimate > target ? estimate : target + M;
@@ -253,6 +255,31 @@ export class WalkUp {
       return key !== undefined && keys.has(key);
     });
   }
+}
+
+/**
+ * Whether the page ends in undated alerts that include one of those leading `top`, together a run of
+ * at least P - 1: then only undated alerts lie between its last dated alert and top's first, and no
+ * page could hold both with a dated alert above, so it connects although its bottom borrowed a time
+ * above coveredTop. A shorter run is not linked: it may sit inside a group of equal createdAt whose
+ * order changes between requests (a dated member could pass from above the shared alert to below it);
+ * the walk re-reads deeper, as for any gap, until the page holds top's first dated alert.
+ */
+function linksThroughUndated(page: Page, top: Page, P: number): boolean {
+  const run = new Set<string>();
+  for (let i = 0; i < top.alerts.length && !top.dated[i]; i++) {
+    const key = alertKey(top.alerts[i]!);
+    if (key !== undefined) run.add(key);
+  }
+  if (run.size === 0) return false;
+  let shared = false;
+  for (let i = page.alerts.length - 1; i >= 0 && !page.dated[i]; i--) {
+    const key = alertKey(page.alerts[i]!);
+    if (key === undefined) continue;
+    if (run.has(key)) shared = true;
+    else run.add(key);
+  }
+  return shared && run.size >= P - 1;
 }
 
 /** How many undated alerts lie right above index `end` of the page. */

@@ -1058,6 +1058,134 @@ describe('Alert poller: alerts without a readable createdAt', () => {
   );
 });
 
+describe('Alert poller: runs of alerts without a readable createdAt', () => {
+  const NULL = null as unknown as string;
+  /** Pages of 10, so that a few undated alerts fill one. */
+  const SMALL = { pageSize: 10, maxRequestsPerRun: 20 };
+
+  it('keeps publishing once more alerts with a null createdAt than two pages top the list (no counts)', async () => {
+    // Prepare: caught up, then 40 alerts listed first (NULLs sort under -createdAt) and a newer one
+    tanium.omitFilteredCount = true;
+    const dated = tanium.addSteady(30, 1000, T0 - 1000);
+    await poll(SMALL);
+    const nulls = Array.from({ length: 40 }, () => tanium.add(8.6e15, { createdAt: NULL }));
+    now = T0 + 60_000;
+    const newer = tanium.add(now - 1000);
+
+    // Act
+    const report = await poll(SMALL);
+    now = T0 + 120_000;
+    const next = await poll(SMALL);
+
+    // Assess: a page of them tells nothing about the floor; it used to bound the search and loop
+    expect([report.status, next.status]).toEqual(['caught_up', 'caught_up']);
+    expect(sorted(publisher.ids)).toEqual(ids([...dated, ...nulls, newer]));
+  });
+
+  it('finds the floor under 60 alerts with a null createdAt, with counts and no hint', async () => {
+    // Prepare
+    tanium.addSteady(20, 1000, T0 - 400_000);
+    const newer = tanium.addSteady(5, 1000, T0 - 200_000);
+    const nulls = Array.from({ length: 60 }, () => tanium.add(8.6e15, { createdAt: NULL }));
+    store.checkpoint = { floor: T0 - 300_000, recent: [] };
+
+    // Act
+    const report = await poll(SMALL);
+
+    // Assess
+    expect(report.status).toBe('caught_up');
+    expect(sorted(publisher.ids)).toEqual(ids([...newer, ...nulls]));
+  });
+
+  it('reads a list that ends in undated alerts at a first run without counts', async () => {
+    // Prepare
+    tanium.omitFilteredCount = true;
+    const undated = Array.from({ length: 3 }, () => tanium.add(1, { createdAt: 'not a time' }));
+    const dated = tanium.addSteady(19, 1000, T0 - 1000);
+
+    // Act
+    const report = await poll(SMALL);
+
+    // Assess
+    expect(report.status).toBe('caught_up');
+    expect(sorted(publisher.ids)).toEqual(ids([...dated, ...undated]));
+  });
+
+  it.for([true, false])(
+    'finds the floor when only alerts with a null createdAt lie above it (counts %s)',
+    async (counts) => {
+      // Prepare: the newest dated alerts stopped matching the filter, say
+      tanium.omitFilteredCount = !counts;
+      tanium.addSteady(30, 1000, T0 - 400_000);
+      const nulls = Array.from({ length: 25 }, () => tanium.add(8.6e15, { createdAt: NULL }));
+      store.checkpoint = { floor: T0 - 100_000, recent: [] };
+
+      // Act
+      const report = await poll(SMALL);
+
+      // Assess
+      expect(report.status).toBe('caught_up');
+      expect(sorted(publisher.ids)).toEqual(ids(nulls));
+    },
+  );
+
+  it.for([true, false])(
+    'walks up past a block of undated alerts longer than a page inside the list (counts %s)',
+    async (counts) => {
+      // Prepare
+      tanium.omitFilteredCount = !counts;
+      const older = tanium.addSteady(20, 1000, T0 - 400_000);
+      const block = Array.from({ length: 12 }, () => tanium.add(T0 - 300_000, { createdAt: 'not a time' }));
+      const newer = tanium.addSteady(15, 1000, T0 - 200_000);
+
+      // Act
+      const report = await poll(SMALL);
+
+      // Assess
+      expect(report.status).toBe('caught_up');
+      expect(sorted(publisher.ids)).toEqual(ids([...older, ...block, ...newer]));
+    },
+  );
+
+  it('needs no more than the head read once caught up past a page of undated alerts at the floor', async () => {
+    // Prepare
+    tanium.addSteady(5, 1000, T0 - 400_000);
+    for (let i = 0; i < 10; i++) tanium.add(T0 - 300_000, { createdAt: 'not a time' });
+    tanium.addSteady(2, 1000, T0 - 200_000);
+    await poll({ ...SMALL, maxRequestsPerRun: 30 });
+
+    // Act
+    const next = await poll({ ...SMALL, maxRequestsPerRun: 30 });
+
+    // Assess
+    expect(next).toMatchObject({ status: 'caught_up', published: 0 });
+  });
+
+  it('drops, logs and counts an undated alert the bus refuses whole before the floor passes it', async () => {
+    // Prepare: the undated alert is refused (calls 1 and 2: whole, then reduced), a dated batch is taken
+    // (call 3, moving the floor past where it was read), then PutEvents fails (call 4)
+    tanium.addSteady(3, 100_000, T0 - 3_000_000);
+    const refused = tanium.add(T0 - 2_750_000, { createdAt: 'not a time' });
+    tanium.addSteady(25, 100_000, T0 - 1000);
+    store.checkpoint = { floor: T0 - 3_500_000, recent: [] };
+    publisher.refuse = (detail) => detail.id === refused.id;
+    publisher.failOnCall = 4;
+
+    // Act
+    const reports: RunReport[] = [];
+    for (let i = 0; i < 3; i++) {
+      now += 60_000;
+      reports.push(await poll({ ...SMALL, maxRequestsPerRun: 100 }));
+    }
+
+    // Assess: not lost in silence: dropped like a refused dated alert, once
+    expect(reports.map((report) => report.status)).toEqual(['failed', 'caught_up', 'caught_up']);
+    expect(reports.reduce((sum, report) => sum + report.refusedAlerts, 0)).toBe(1);
+    expect(silentLogger.errorFields.map((fields) => fields.alertId)).toEqual([refused.id]);
+    expect(duplicates(publisher.ids)).toEqual([]);
+  });
+});
+
 describe('Alert poller: alerts without an id', () => {
   it('identifies an alert by a number or string id, else its guid, never by an object', () => {
     // Act / Assess
