@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -463,7 +463,19 @@ export class Vault {
       }
       const stream = response.Body as Readable | undefined;
       const name = decodeMetadataValue(response.Metadata?.[METADATA_KEYS.fileName]);
-      if (!stream) return { bytes: Buffer.alloc(0), name, size: 0 };
+      // The vault's objects are its content's SHA-1: bytes that are not (an object written or changed
+      // outside this service) must not reach Tanium as an intel document under that id.
+      const checked = (bytes: Buffer): IntelDocSource => {
+        const sha1 = createHash('sha1').update(bytes).digest('hex');
+        if (sha1 !== vaultId.toLowerCase()) {
+          throw fail(
+            `its content does not match the vault_id (its SHA-1 is ${sha1}): the object was written or changed outside this service, and is not sent`,
+            false,
+          );
+        }
+        return { bytes, name, size: bytes.length };
+      };
+      if (!stream) return checked(Buffer.alloc(0));
       if (response.ContentLength !== undefined && response.ContentLength > maxBytes) {
         // Unread: an error its destruction emits must find a listener, or it would end the process.
         stream.on('error', () => undefined);
@@ -490,7 +502,7 @@ export class Vault {
       } finally {
         signal.removeEventListener('abort', cut);
       }
-      return { bytes: Buffer.concat(chunks, size), name, size };
+      return checked(Buffer.concat(chunks, size));
     } finally {
       stop.clear();
     }

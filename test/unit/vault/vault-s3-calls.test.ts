@@ -9,6 +9,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -296,6 +297,41 @@ describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
     );
     expect((error as VaultError).retryable).toBe(true);
     expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
+  });
+});
+
+describe('Vault: intel documents (mocked S3)', () => {
+  const content = Buffer.from('rule demo { condition: true }');
+  const sha1 = hexDigest('sha1', content);
+
+  it('reads an object whose content is its vault_id', async () => {
+    // Prepare
+    s3.on(GetObjectCommand).resolves({
+      Body: Readable.from([content]) as never,
+      ContentLength: content.length,
+    });
+
+    // Act
+    const read = await streamedVault().readForIntelDoc(sha1.toUpperCase());
+
+    // Assess
+    expect(read).toMatchObject({ bytes: content, size: content.length });
+  });
+
+  it('refuses to send an object whose content is not its vault_id, naming what it holds', async () => {
+    // Prepare: the object under vault/<sha1> was overwritten outside the service
+    const other = Buffer.from('rule planted { condition: true }');
+    s3.on(GetObjectCommand).resolves({ Body: Readable.from([other]) as never, ContentLength: other.length });
+
+    // Act
+    const error = await failure(streamedVault().readForIntelDoc(sha1));
+
+    // Assess: the vault's fault (an alarm's business), not retried
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      `Unable to read vault_id ${sha1} from the vault: its content does not match the vault_id (its SHA-1 is ${hexDigest('sha1', other)}): the object was written or changed outside this service, and is not sent`,
+    );
+    expect(error).toMatchObject({ retryable: false, requestFault: false });
   });
 });
 
