@@ -19,6 +19,7 @@ import type {
   RunReport,
   SourcePage,
 } from '../../../shared/alerts/types.ts';
+import { MAX_ENTRIES_PER_CALL } from '../../../shared/events/eventbridge-limits.ts';
 import { seededRandom } from '../../helpers/seeded-random.ts';
 import { type FakeAlert, FakeAlerts, settings, T0 } from './fake-alerts.ts';
 
@@ -68,7 +69,6 @@ const AHEAD_MS = 180_000;
 /** Arrivals stop, and the faults end, after this many runs; then the poller must catch up. */
 const FAULTY_RUNS = 40;
 const MAX_RECOVERY_RUNS = 400;
-const BATCH = 10;
 
 interface Faults {
   /** Chance a Tanium page request fails (503). */
@@ -527,7 +527,7 @@ function expectRepeatsExplained(h: History): void {
   }
   expect(unexplained, 'alerts published again without a lost answer, refused save or crash').toEqual([]);
   expect(
-    h.unconfirmed.filter((set) => set.size > BATCH).map((set) => set.size),
+    h.unconfirmed.filter((set) => set.size > MAX_ENTRIES_PER_CALL).map((set) => set.size),
     'more than one batch unconfirmed at once',
   ).toEqual([]);
 }
