@@ -5,6 +5,7 @@ import { TaniumError, toTaniumError, unexpectedResponse } from '../tanium/errors
 import { MIN_ATTEMPT_MS } from '../tanium/retry-policy.ts';
 import { connectionSegment, DEC, query, TR } from '../tanium/routes.ts';
 import { connectionIdParam, fetchConnections } from './connection-check.ts';
+import { isEmptyPayload } from './empty-payload.ts';
 import { failed } from './execute.ts';
 import { enumeration, integer, requiredText } from './params.ts';
 import { type ActionContext, defineAction } from './types.ts';
@@ -45,10 +46,11 @@ async function lookupEndpoints(
     deadline: ctx.deadline,
     action,
   });
-  // An answer without `data` (`{}`, `{"meta":...}`) lists no endpoint (tanium-api.md 2.4); a `data`
-  // that is not a list is a bad answer.
-  const payload = response.payload ?? [];
-  const rows = endpointRows.safeParse(!response.wrapped && isRecord(payload) ? [] : payload);
+  // An answer without `data` (`{}`, `{"meta":...}`) or with an empty one (`{"data":{}}`) lists no
+  // endpoint (tanium-api.md 2.4); any other `data` that is not a list is a bad answer.
+  const payload = response.payload;
+  const none = isEmptyPayload(payload) || (!response.wrapped && isRecord(payload));
+  const rows = endpointRows.safeParse(none ? [] : payload);
   if (!rows.success) {
     throw unexpectedResponse('a list of endpoints');
   }

@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, pagePairs, query, segment, TR } from '../tanium/routes.ts';
 import { connectionIdParam, withConnectionCheck } from './connection-check.ts';
+import { isEmptyPayload } from './empty-payload.ts';
 import { fileIdParam, getFile } from './get-file.ts';
 import { integer, optionalText, requiredText } from './params.ts';
 import { taskIdOf } from './task-response.ts';
@@ -13,13 +14,6 @@ const filePage = z.looseObject({
   fileEvidence: z.optional(z.nullable(z.array(z.unknown()))),
   totalCount: z.optional(z.nullable(z.number())),
 });
-
-/** True for the bodies the connector reported as "No results found": empty, `{}` or `[]`. */
-function isEmptyBody(payload: unknown): boolean {
-  if (payload === null || payload === undefined || payload === '') return true;
-  if (Array.isArray(payload)) return payload.length === 0;
-  return typeof payload === 'object' && Object.keys(payload).length === 0;
-}
 
 export const listFiles = defineAction({
   name: 'list files',
@@ -45,7 +39,7 @@ export const listFiles = defineAction({
       action: 'list files',
     });
     const payload = response.payload;
-    if (isEmptyBody(payload)) return { message: 'No results found' };
+    if (isEmptyPayload(payload)) return { message: 'No results found' };
     const parsed = filePage.safeParse(payload);
     if (!parsed.success || Array.isArray(payload)) throw unexpectedResponse('a list of files');
     const total = parsed.data.totalCount ?? 0;

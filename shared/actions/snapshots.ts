@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { unexpectedResponse } from '../tanium/errors.ts';
 import { connectionSegment, pagePairs, query, TR } from '../tanium/routes.ts';
 import { connectionIdParam, withConnectionCheck } from './connection-check.ts';
+import { isEmptyPayload } from './empty-payload.ts';
 import { integer, list, optionalText } from './params.ts';
 import { taskIdOf } from './task-response.ts';
 import { defineAction } from './types.ts';
@@ -44,7 +45,7 @@ export const createSnapshot = defineAction({
       }),
     );
     const payload = response.payload;
-    if (payload === null || payload === undefined || payload === '') {
+    if (isEmptyPayload(payload)) {
       return { message: 'Create snapshot request status' };
     }
     const parsed = createResponse.safeParse(payload);

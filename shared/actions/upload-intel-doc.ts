@@ -1,6 +1,7 @@
 import { ConfigError, TooLargeError, ValidationError, VaultError } from '../tanium/errors.ts';
 import { TR } from '../tanium/routes.ts';
 import { DEFAULTS } from '../vault/constants.ts';
+import { isEmptyPayload } from './empty-payload.ts';
 import { hasLoneSurrogate, loneSurrogateMessage, optionalText, requiredMessage } from './params.ts';
 import { defineAction } from './types.ts';
 
@@ -50,12 +51,6 @@ function intelDocIdOf(payload: unknown): unknown {
   if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return null;
   const id = (payload as { id?: unknown }).id;
   return typeof id === 'number' || typeof id === 'string' ? id : null;
-}
-
-function isEmptyPayload(payload: unknown): boolean {
-  if (payload === null || payload === undefined || payload === '') return true;
-  if (Array.isArray(payload)) return payload.length === 0;
-  return typeof payload === 'object' && Object.keys(payload).length === 0;
 }
 
 /** The document to upload: its text and name, or a vault id and the name given, if any. */

@@ -227,6 +227,41 @@ describe('Actions: connections family', () => {
       expect(result).toMatchObject({ status: 'failed', message, error: { kind: 'not_found' } });
     });
 
+    it.for([
+      ['get endpoint', '{"data":{}}', {}],
+      ['get endpoint', '{"data":""}', ''],
+      ['create connection', '{"data":{}}', {}],
+    ] as const)(
+      '%s: an empty data (%s) means no endpoint, as the connector read it',
+      async ([action, , payload]) => {
+        // Prepare: the lookup's answer replaced by a wrapped empty value
+        const client = clientFor(emulator);
+        const request = client.request.bind(client);
+        client.request = (async (req: Parameters<typeof client.request>[0]) => {
+          const response = await request(req);
+          return req.path === `${DEC}/endpoints` ? { ...response, payload, wrapped: true } : response;
+        }) as typeof client.request;
+
+        // Act
+        const result = await run(
+          action === 'get endpoint' ? getEndpoint : createConnection,
+          { destination: 'web-02' },
+          contextFor(client, emulator),
+        );
+
+        // Assess
+        expect(result).toMatchObject({
+          status: 'failed',
+          message:
+            action === 'get endpoint'
+              ? 'Get endpoint info failed or endpoint does not exist'
+              : 'Get endpoint info for new connection failed. Endpoint does not exist: web-02',
+          error: { kind: 'not_found' },
+        });
+        expect(emulator.requests.filter((logged) => logged.method === 'POST')).toHaveLength(0);
+      },
+    );
+
     it('reports a data that is not a list as a bad answer, not as a missing endpoint', async () => {
       // Prepare: {"data": {...}} answered for the lookup
       const client = clientFor(emulator);

@@ -116,6 +116,34 @@ describe('Actions: snapshots family', () => {
       expect(emulator.requestCount()).toBe(1);
     });
 
+    it.for([
+      ['{}', {}],
+      ['[]', []],
+    ] as const)('reads %s as the empty response, as the connector did', async ([, payload]) => {
+      // Prepare: the snapshot request's answer replaced by an empty JSON value
+      const client = clientFor(emulator);
+      const request = client.request.bind(client);
+      client.request = (async (req: Parameters<typeof client.request>[0]) => {
+        const response = await request(req);
+        return req.method === 'POST' ? { ...response, payload } : response;
+      }) as typeof client.request;
+
+      // Act
+      const result = await executeAction(
+        createSnapshot as unknown as ActionDefinition,
+        { connection_id: CONNECTED },
+        contextFor(client, emulator),
+      );
+
+      // Assess
+      expect(result).toMatchObject({
+        status: 'success',
+        message: 'Create snapshot request status',
+        data: [],
+        summary: {},
+      });
+    });
+
     it('says the connection could not be found after the route fails for an unknown id', async () => {
       // Act
       const result = await run(createSnapshot, { connection_id: 'remote:nobody:1:9' });
