@@ -20,6 +20,9 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
+/** moto's server with DynamoDB's atomic conditional writes restored (see the script's docstring). */
+const LAUNCHER = fileURLToPath(new URL('./moto_server.py', import.meta.url));
+
 const INSTALL_HINT = "moto's server is not available to python3. Install it with: pip install 'moto[server]'";
 
 /**
@@ -60,11 +63,24 @@ export class MotoInterrupted extends Error {
 const INTERRUPTS: readonly string[] = ['SIGINT', 'SIGTERM'];
 
 export function motoAvailable(): boolean {
-  const probe = spawnSync('python3', ['-c', 'import moto.server, flask'], { stdio: 'ignore' });
+  return motoProblem() === undefined;
+}
+
+/**
+ * Why moto's server cannot run here, with what to do; undefined when it can. The launcher imports what
+ * the server will (moto without its server extras imports, then fails at start or on a first request).
+ */
+export function motoProblem(): string | undefined {
+  const probe = spawnSync('python3', [LAUNCHER, '--check'], { stdio: ['ignore', 'ignore', 'pipe'] });
   // An interrupted probe says nothing about moto: the install hint would mislead.
   if (probe.signal && INTERRUPTS.includes(probe.signal)) throw new MotoInterrupted(probe.signal);
-  return probe.status === 0;
+  if (probe.status === 0) return undefined;
+  const said = probe.stderr?.toString('utf8').trim().split('\n').at(-1)?.trim();
+  return said && probe.status === MISSING_EXIT_CODE ? `${INSTALL_HINT} (${said})` : INSTALL_HINT;
 }
+
+/** moto_server.py --check's exit code when a module the server needs is missing. */
+const MISSING_EXIT_CODE = 3;
 
 /** Whether the child has ended: by a signal it has no exit code, only a signal code. */
 function ended(child: ChildProcess): boolean {
@@ -82,9 +98,6 @@ async function terminate(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** moto's server with DynamoDB's atomic conditional writes restored (see the script's docstring). */
-const LAUNCHER = fileURLToPath(new URL('./moto_server.py', import.meta.url));
-
 /** Starts moto's server (`python3 -m moto.server`, through LAUNCHER) on a free loopback port. */
 export async function startMoto(
   options: {
@@ -94,7 +107,8 @@ export async function startMoto(
     signal?: AbortSignal;
   } = {},
 ): Promise<MotoServer> {
-  if (!motoAvailable()) throw new Error(INSTALL_HINT);
+  const problem = motoProblem();
+  if (problem !== undefined) throw new Error(problem);
   const port = await freePort();
   const child: ChildProcess = spawn('python3', [LAUNCHER, '127.0.0.1', String(port)], {
     // stdin is a pipe this process never writes to or closes: the server exits at its end of file, which

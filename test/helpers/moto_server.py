@@ -7,6 +7,8 @@ lease requests). The code under test relies on the real service's guarantee, so 
 it; every other service is served as moto serves it, only faster (see cache_jsonpath_parsing).
 
 Usage: python3 moto_server.py HOST PORT
+       python3 moto_server.py --check   (exits 0 when everything the server needs imports; else prints
+                                         the missing module and exits 3)
 
 stdin is the parent's lifeline: the server exits when it reaches end of file. moto.ts passes a pipe it
 never writes to or closes, so the server goes when its parent does, however that parent ends (SIGKILL,
@@ -15,14 +17,35 @@ OOM, a crash, `| head` closing its output), instead of running on with no one to
 """
 
 import functools
+import importlib
 import os
 import signal
 import stat
 import sys
 import threading
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
+# What the server imports, at start or on a service's first request. moto without its `[server]` extras
+# (flask-cors, jsonpath-ng) imports as `moto.server` and then fails its first request or its start.
+NEEDED_MODULES = (
+    "flask",
+    "flask_cors",
+    "werkzeug.serving",
+    "jsonpath_ng.ext",
+    "moto.moto_server.werkzeug_app",
+    *(f"moto.{service}.{part}" for service in ("s3", "sqs", "events", "dynamodb", "secretsmanager")
+      for part in ("models", "urls")),
+)
+MISSING_EXIT_CODE = 3
+
+
+def check() -> int:
+    for name in NEEDED_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            print(f"python3 cannot import {error.name or name} (needed for {name})", file=sys.stderr)
+            return MISSING_EXIT_CODE
+    return 0
 
 
 class SerializedDynamoDB:
@@ -69,6 +92,9 @@ def exit_when_parent_dies() -> None:
 
 
 def main() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import run_simple
+
     host, port = sys.argv[1], int(sys.argv[2])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
@@ -83,4 +109,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--check"]:
+        sys.exit(check())
     main()

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -75,6 +77,36 @@ describe('moto helper', () => {
     for (const [key, value] of Object.entries(SHELL)) expect(process.env[key]).toBe(value);
     expect(process.env.AWS_ENDPOINT_URL).toBe(before.AWS_ENDPOINT_URL);
   });
+
+  it.for(['jsonpath_ng', 'flask_cors'])(
+    'names the install when moto lacks its server extras (%s missing), before starting anything',
+    async (module) => {
+      // Prepare: a module of moto's server extras that fails to import, as when it is not installed
+      const stubs = mkdtempSync(join(tmpdir(), 'moto-extras-'));
+      mkdirSync(join(stubs, module));
+      writeFileSync(
+        join(stubs, module, '__init__.py'),
+        `raise ModuleNotFoundError("No module named '${module}'", name='${module}')\n`,
+      );
+      const pythonPath = process.env.PYTHONPATH;
+      process.env.PYTHONPATH = stubs;
+      let spawned = 0;
+      try {
+        // Act
+        const started = startMoto({ onSpawn: (pid) => (spawned = pid) });
+
+        // Assess
+        await expect(started).rejects.toThrow(
+          `moto's server is not available to python3. Install it with: pip install 'moto[server]' (python3 cannot import ${module}`,
+        );
+        expect(spawned).toBe(0);
+      } finally {
+        if (pythonPath === undefined) delete process.env.PYTHONPATH;
+        else process.env.PYTHONPATH = pythonPath;
+        rmSync(stubs, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('gives up waiting at once when Ctrl-C ends the server before it is ready', async () => {
     // Prepare: the terminal's SIGINT reaches python3 too, which then has no exit code, only a signal
