@@ -6,6 +6,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { isRecord } from '../shared/config/is-record.ts';
 import { keyedBody } from '../shared/events/envelope.ts';
 import { changeVisibility } from '../shared/events/sqs-visibility.ts';
 import { type RedriveArgs, UsageError } from './args.ts';
@@ -229,14 +230,18 @@ class Redrive {
 
 /**
  * The family queue's largest message (MaximumMessageSize), once both queues are read, before any message
- * is touched: refuses a FIFO family queue (the stack never makes one, and its messages need a group id)
- * and one queue named twice under two URLs (every message would be sent back where it came from).
+ * is touched: refuses a FIFO family queue (the stack never makes one, and its messages need a group id),
+ * one queue named twice under two URLs (every message would be sent back where it came from), and a
+ * queue whose dead-letter queue is not `from`. Another family's queue would answer each request with a
+ * failed "belongs to another family" result and delete it, and the two URLs swapped would move live
+ * requests into the dead-letter queue; both empty the queue they read, and the requests are lost.
  */
 async function checkQueues(sqs: SQSClient, { from, to }: Pick<RedriveArgs, 'from' | 'to'>): Promise<number> {
   const target = await queueAttributes(sqs, to, 'family queue', [
     'QueueArn',
     'MaximumMessageSize',
     'FifoQueue',
+    'RedrivePolicy',
   ]);
   const source = await queueAttributes(sqs, from, 'dead-letter queue', ['QueueArn']);
   if (target.FifoQueue === 'true') {
@@ -245,14 +250,34 @@ async function checkQueues(sqs: SQSClient, { from, to }: Pick<RedriveArgs, 'from
   if (target.QueueArn !== undefined && target.QueueArn === source.QueueArn) {
     throw new UsageError(`--from and --to name the same queue (${target.QueueArn})`);
   }
+  const deadLetters = deadLetterTarget(target.RedrivePolicy);
+  if (deadLetters !== source.QueueArn) {
+    const what =
+      deadLetters === undefined ? 'has no dead-letter queue' : `sends its dead letters to ${deadLetters}`;
+    throw new UsageError(
+      `--to (${target.QueueArn ?? to}) ${what}, not to --from (${source.QueueArn ?? from}): give --to the family queue whose dead-letter queue --from is (outputs <Family>QueueUrl and <Family>DeadLetterQueueUrl)`,
+    );
+  }
   return Number(target.MaximumMessageSize) || SQS_DEFAULT_MAX_BYTES;
+}
+
+/** The ARN a queue's RedrivePolicy sends its dead letters to, if it has a readable one. */
+function deadLetterTarget(policy: string | undefined): string | undefined {
+  if (policy === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(policy);
+    const arn = isRecord(parsed) ? parsed.deadLetterTargetArn : undefined;
+    return typeof arn === 'string' ? arn : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function queueAttributes(
   sqs: SQSClient,
   url: string,
   what: string,
-  names: Array<'QueueArn' | 'MaximumMessageSize' | 'FifoQueue'>,
+  names: Array<'QueueArn' | 'MaximumMessageSize' | 'FifoQueue' | 'RedrivePolicy'>,
 ): Promise<Record<string, string>> {
   try {
     const { Attributes } = await sqs.send(

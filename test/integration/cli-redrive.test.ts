@@ -1,4 +1,4 @@
-import { CreateQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalAws, localAws } from '../../cli/local/aws-resources.ts';
 import { main } from '../../cli/main.ts';
@@ -19,12 +19,26 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-/** A dead-letter queue and a family queue of their own, for one test. */
+/** A dead-letter queue and a family queue that sends its dead letters there, for one test. */
 async function queuePair(): Promise<{ dlq: string; queue: string }> {
   const suffix = `${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
-  const create = async (name: string) =>
-    (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}` }))).QueueUrl ?? '';
-  return { dlq: await create('redrive-dlq'), queue: await create('redrive-queue') };
+  const dlq = await createQueue(`redrive-dlq-${suffix}`);
+  return { dlq, queue: await createQueue(`redrive-queue-${suffix}`, await redrivePolicy(dlq)) };
+}
+
+async function createQueue(name: string, attributes?: Record<string, string>): Promise<string> {
+  const created = await aws.sqs.send(
+    new CreateQueueCommand({ QueueName: name, ...(attributes ? { Attributes: attributes } : {}) }),
+  );
+  return created.QueueUrl ?? '';
+}
+
+/** The attribute that makes a queue send its dead letters to `dlq`, as each family queue does. */
+async function redrivePolicy(dlq: string): Promise<{ RedrivePolicy: string }> {
+  const { Attributes } = await aws.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }),
+  );
+  return { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: 5 }) };
 }
 
 async function send(url: string, body: unknown): Promise<string> {
@@ -120,15 +134,10 @@ describe('CLI: redrive', () => {
 
   it('leaves a message too large for the queue once keyed, names it, and moves the others', async () => {
     // Prepare: a family queue taking 1,024 bytes, and a request without requestId just under it
-    const small =
-      (
-        await aws.sqs.send(
-          new CreateQueueCommand({
-            QueueName: `redrive-small-${Date.now()}`,
-            Attributes: { MaximumMessageSize: '1024' },
-          }),
-        )
-      ).QueueUrl ?? '';
+    const small = await createQueue(`redrive-small-${Date.now()}`, {
+      MaximumMessageSize: '1024',
+      ...(await redrivePolicy(queues.dlq)),
+    });
     const bigId = await send(queues.dlq, {
       action: 'list connections',
       parameters: { note: 'x'.repeat(960) },
@@ -208,6 +217,40 @@ describe('CLI: redrive', () => {
     expect(run.status).toBe(2);
     expect(run.err.join('\n')).toMatch(/--to names a FIFO queue/);
     expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(1);
+  });
+
+  it('refuses a family queue whose dead-letter queue is not --from (another family) before touching a message', async () => {
+    // Prepare: another family's queue and dead-letter queue
+    const other = await queuePair();
+    await send(queues.dlq, { action: 'list connections', requestId: 'r-1' });
+
+    // Act
+    const run = await redrive('--from', queues.dlq, '--to', other.queue);
+
+    // Assess
+    expect(run.status).toBe(2);
+    expect(run.err.join('\n')).toMatch(
+      /--to \(arn:aws:sqs:[^)]*redrive-queue-[^)]*\) sends its dead letters to arn:[^ ]*redrive-dlq-[^ ]*, not to --from \(arn:[^)]*\): give --to the family queue whose dead-letter queue --from is/,
+    );
+    expect(run.out).toEqual([]);
+    expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(1);
+    expect(await receiveAll(aws.sqs, other.queue)).toHaveLength(0);
+  });
+
+  it('refuses --from and --to swapped, leaving the family queue as it was', async () => {
+    // Prepare: a live request in the family queue
+    await send(queues.queue, { action: 'list connections', requestId: 'r-live' });
+
+    // Act
+    const run = await redrive('--from', queues.queue, '--to', queues.dlq);
+
+    // Assess
+    expect(run.status).toBe(2);
+    expect(run.err.join('\n')).toMatch(
+      /--to \(arn:[^)]*redrive-dlq-[^)]*\) has no dead-letter queue, not to --from/,
+    );
+    expect(await receiveAll(aws.sqs, queues.queue)).toHaveLength(1);
+    expect(await receiveAll(aws.sqs, queues.dlq)).toHaveLength(0);
   });
 
   it.each([
