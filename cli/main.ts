@@ -24,7 +24,7 @@ import {
 } from './args.ts';
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
-import { redrive } from './redrive.ts';
+import { queueRegion, redrive } from './redrive.ts';
 import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
@@ -51,8 +51,9 @@ const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL> --to <
       on Ctrl-C (a run killed outright leaves them hidden for up to an hour). Any other failure (to send,
       to delete, to receive) stops the run after it prints what it moved. Exit status 0 when all went,
       1 when any was left, not deleted or not made visible again, or the run stopped, 2 for a usage
-      error (a FIFO --to too), 130/143 when interrupted. AWS credentials and region from the
-      environment (AWS_ENDPOINT_URL for moto).`;
+      error (a FIFO --to too, or one whose dead-letter queue is not --from), 130/143 when interrupted.
+      AWS credentials from the environment (AWS_ENDPOINT_URL for moto), the region from the queue URL
+      (else the environment's).`;
 
 const EXIT_STATUS =
   'Exit status: 0 success, 1 failed result, 2 usage error, 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM.';
@@ -184,7 +185,8 @@ async function redriveCommand(args: readonly string[], io: Io, sqs: SQSClient | 
     io.out(`Usage:\n${REDRIVE_USAGE}`);
     return 0;
   }
-  const client = sqs ?? new SQSClient(awsClientConfig());
+  const region = queueRegion(parsed.from);
+  const client = sqs ?? new SQSClient(awsClientConfig(region ? { region } : {}));
   // Ctrl-C ends the run between messages, and the messages it holds are made visible again.
   const interruption = watchInterrupts();
   const stop = new AbortController();

@@ -55,6 +55,23 @@ export interface RedriveSummary {
 }
 
 /**
+ * The region an AWS queue URL names (`https://sqs.<region>.amazonaws.com/...`, the legacy
+ * `https://<region>.queue.amazonaws.com/...`, FIFO-endpoint and China forms alike); undefined for
+ * another host (a local endpoint). A queue is called in its own region, whatever the shell's is, and a
+ * shell without one can still redrive.
+ */
+export function queueRegion(url: string): string | undefined {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return undefined;
+  }
+  const match = /^(?:sqs(?:-fips)?\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?$/.exec(host);
+  return match?.[1] ?? match?.[2];
+}
+
+/**
  * Moves up to `max` messages, one at a time: each is sent to `to` before it is deleted from `from`, so a
  * failure leaves it in the dead-letter queue (a failed delete leaves it in both: its key makes the copy a
  * replay). A message it cannot move as it should (too large, or unable to take its key) is left and
@@ -100,8 +117,10 @@ class Redrive {
         // receipt handle, the one that gives it back at the end. Every other message seen before was
         // moved and deleted, or stopped the run.
         const again = batch.filter((message) => this.held.has(message.MessageId ?? ''));
-        await this.holdAgain(again);
         this.pending = batch.filter((message) => !this.seen.has(message.MessageId ?? ''));
+        await this.holdAgain(again);
+        // A dry run keeps everything it reads: hidden long enough not to meet it again.
+        if (this.args.dryRun) await this.hide(this.pending);
         heldOnly = this.pending.length === 0 && again.length === batch.length ? heldOnly + 1 : 0;
         while (this.pending.length > 0 && this.summary.moved < this.args.max) {
           this.checkInterrupt();
@@ -112,7 +131,6 @@ class Redrive {
         }
       }
     } catch (error) {
-      // A receive the interruption cut fails with the SDK's abort error: the interruption is the reason.
       this.summary.stopped = this.signal?.aborted ? interrupted(this.signal) : errorText(error);
     } finally {
       const released = await release(this.sqs, this.args.from, [...this.pending, ...this.held.values()]);
@@ -130,18 +148,21 @@ class Redrive {
     if (this.signal?.aborted) throw new Error(interrupted(this.signal));
   }
 
+  /**
+   * Not cut by Ctrl-C, which waits for its long poll (a second): SQS hides what it answers as it answers,
+   * so a receive cut on its way back would leave those messages hidden with no handle to give them back.
+   * Hidden for the short receive time even on a dry run, which holds them for longer once in hand: an
+   * answer lost on the network hides them for a minute, not the hold.
+   */
   private async receive(count: number): Promise<Message[]> {
     const received = await this.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: this.args.from,
         MaxNumberOfMessages: count,
         WaitTimeSeconds: 1,
-        // A dry run keeps everything it reads: hidden long enough not to meet it again.
-        VisibilityTimeout: this.args.dryRun ? this.timing.holdSeconds : this.timing.receiveSeconds,
+        VisibilityTimeout: this.timing.receiveSeconds,
         MessageAttributeNames: ['All'],
       }),
-      // Only the receive is cut by Ctrl-C: a send or delete cut midway could leave a copy unaccounted for.
-      this.signal ? { abortSignal: this.signal } : {},
     );
     return received.Messages ?? [];
   }

@@ -11,7 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RedriveArgs } from '../../../cli/args.ts';
 import { main } from '../../../cli/main.ts';
-import { redrive } from '../../../cli/redrive.ts';
+import { queueRegion, redrive } from '../../../cli/redrive.ts';
 
 const DLQ = 'https://sqs.us-east-1.amazonaws.com/123456789012/tanium-tr-dev-connections-dlq';
 const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012/tanium-tr-dev-connections';
@@ -63,6 +63,20 @@ describe('redrive: usage', () => {
     expect(general.out.join('\n')).toContain(
       'tanium-tr redrive --from <dead-letter queue URL> --to <family queue URL>',
     );
+  });
+});
+
+describe('redrive: the region of a queue URL', () => {
+  it.for([
+    ['https://sqs.eu-west-1.amazonaws.com/123456789012/tanium-tr-prod-connections-dlq', 'eu-west-1'],
+    ['https://sqs-fips.us-gov-west-1.amazonaws.com/123456789012/q', 'us-gov-west-1'],
+    ['https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q', 'cn-north-1'],
+    ['https://ap-southeast-2.queue.amazonaws.com/123456789012/q', 'ap-southeast-2'],
+    ['http://127.0.0.1:4566/123456789012/q', undefined],
+    ['https://sqs.eu-west-1.amazonaws.com.example.org/123456789012/q', undefined],
+    ['not a url', undefined],
+  ] as const)('reads %s as %s', ([url, region]) => {
+    expect(queueRegion(url)).toBe(region);
   });
 });
 
@@ -296,23 +310,57 @@ describe('redrive against SQS failures (scripted SQS)', () => {
     expect(visibilityChanges(0)).toEqual([['h2']]);
   });
 
-  it('names the interruption when it cuts a receive short', async () => {
-    // Prepare: the interruption arrives while a receive waits
-    const stop = new AbortController();
-    sqs.on(ReceiveMessageCommand).callsFake(() => {
-      stop.abort('SIGINT');
-      throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
-    });
+  it.for([
+    ['a run', false],
+    ['a dry run', true],
+  ] as const)(
+    'lets %s finish the receive Ctrl-C arrives in, and gives back what it brought',
+    async ([, dryRun]) => {
+      // Prepare: the interruption arrives while a receive waits; SQS has hidden what it answers
+      const stop = new AbortController();
+      sqs.on(ReceiveMessageCommand).callsFake(() => {
+        stop.abort('SIGINT');
+        return { Messages: [message('m1', 'h1'), message('m2', 'h2')] };
+      });
+      const { io } = lines();
+
+      // Act
+      const summary = await redrive(new SQSClient({}), { ...ARGS, dryRun }, io, {
+        signal: stop.signal,
+        timing: TIMING,
+      });
+
+      // Assess
+      expect(summary).toMatchObject({ moved: 0, stopped: 'interrupted (SIGINT)', unreleased: 0 });
+      expect(visibilityChanges(0)).toEqual([['h1', 'h2']]);
+      // The receive is not given the signal: cut on its way back, its messages would stay hidden, no
+      // handle to give them back with
+      const receive = sqs.calls().find((call) => call.args[0] instanceof ReceiveMessageCommand);
+      expect((receive?.args as unknown[] | undefined)?.[1]).toBeUndefined();
+      expect(sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input.VisibilityTimeout).toBe(
+        TIMING.receiveSeconds,
+      );
+    },
+  );
+
+  it('holds what a dry run receives for the hold, once it has the messages in hand', async () => {
+    // Prepare
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', 'h1'), message('m2', 'h2')] })
+      .resolves({});
     const { io } = lines();
 
     // Act
-    const summary = await redrive(new SQSClient({}), ARGS, io, { signal: stop.signal, timing: TIMING });
+    const summary = await redrive(new SQSClient({}), { ...ARGS, dryRun: true }, io, { timing: TIMING });
 
-    // Assess
-    expect(summary).toMatchObject({ moved: 0, stopped: 'interrupted (SIGINT)' });
-    // The receive itself is given the signal, so Ctrl-C does not wait for its long poll
-    const receive = sqs.calls().find((call) => call.args[0] instanceof ReceiveMessageCommand);
-    expect((receive?.args as unknown[] | undefined)?.[1]).toMatchObject({ abortSignal: stop.signal });
+    // Assess: received for the short receive time, then hidden for the hold, then given back
+    expect(summary).toMatchObject({ moved: 2, unreleased: 0 });
+    expect(sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input.VisibilityTimeout).toBe(
+      TIMING.receiveSeconds,
+    );
+    expect(visibilityChanges(TIMING.holdSeconds)).toEqual([['h1', 'h2']]);
+    expect(visibilityChanges(0)).toEqual([['h1', 'h2']]);
   });
 
   it('fails the run when the messages it held cannot be made visible again', async () => {
