@@ -93,11 +93,8 @@ export async function startLocalEnvironment(
         : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds },
     );
     options.signal?.throwIfAborted();
-    const handlers = createLocalHandlers(
-      resources,
-      options.logger ?? stderrLogger(stdio),
-      options.metrics ?? NO_METRICS,
-    );
+    const logger = options.logger ?? stderrLogger(stdio);
+    const handlers = createLocalHandlers(resources, logger, options.metrics ?? NO_METRICS);
     const controller = new AbortController();
     // Every poller, and the SDK calls each makes, listens to it at once: that is by design, not a leak.
     setMaxListeners(0, controller.signal);
@@ -151,6 +148,13 @@ export async function startLocalEnvironment(
               deliverOnce(aws.sqs, resources.queues[family], handlers[family], family, {
                 waitSeconds: 1,
                 abortSignal: controller.signal,
+                onInvokeError: (error, records) => {
+                  if (controller.signal.aborted) return;
+                  logger.error(
+                    `The ${family} function failed (Lambda's Invoke Error): its ${records.length} message(s) come back until their attempts are spent, then go to the dead-letter queue`,
+                    { message: error instanceof Error ? error.message : String(error) },
+                  );
+                },
               }).then(() => undefined),
             ),
           );

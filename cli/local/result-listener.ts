@@ -60,7 +60,11 @@ export class ResultListener {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(requestId);
-        reject(new Error(`No result for request ${requestId} within ${Math.round(timeoutMs / 1000)} s`));
+        reject(
+          new Error(
+            `No result for request ${requestId} within ${Math.round(timeoutMs / 1000)} s (a request whose function failed every attempt is in its family's dead-letter queue)`,
+          ),
+        );
       }, timeoutMs);
       // A wait cut short by Ctrl-C must not keep the process alive.
       timer.unref();

@@ -95,7 +95,12 @@ export async function deliverOnce(
   queue: QueueRef,
   handler: FamilyHandler,
   family: Family,
-  options: { waitSeconds?: number; abortSignal?: AbortSignal } = {},
+  options: {
+    waitSeconds?: number;
+    abortSignal?: AbortSignal;
+    /** What Lambda logs as the invocation's error when the handler throws: the batch comes back whole. */
+    onInvokeError?: (error: unknown, records: readonly SQSRecord[]) => void;
+  } = {},
 ): Promise<{ received: number; failed: number }> {
   // As many records per invocation as the stack's event source hands the function.
   const records = await receiveRecords(sqs, queue, { ...options, max: DEFAULT_FUNCTIONS[family].batchSize });
@@ -104,7 +109,8 @@ export async function deliverOnce(
   try {
     const response = (await handler({ Records: records }, localLambdaContext(family))) as SQSBatchResponse;
     failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
-  } catch {
+  } catch (error) {
+    options.onInvokeError?.(error, records);
     failedIds = new Set(records.map((record) => record.messageId));
   }
   await deleteRecords(

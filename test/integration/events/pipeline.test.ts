@@ -2,8 +2,8 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { localAws } from '../../../cli/local/aws-resources.ts';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LOCAL_MAX_RECEIVE_COUNT, localAws } from '../../../cli/local/aws-resources.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../cli/local/environment.ts';
 import { functionEnv } from '../../../cli/local/family-handlers.ts';
 import {
@@ -448,5 +448,53 @@ describe('Pipeline: results over the EventBridge limit', () => {
     const stored = JSON.parse(await (object.Body?.transformToString() ?? '')) as ResultDetail;
     expect(stored).toMatchObject({ requestId: detail.requestId, status: 'success', summary: detail.summary });
     expect(stored.data).toHaveLength(1000);
+  });
+});
+
+describe('Pipeline: a function that throws', () => {
+  it("logs Lambda's Invoke Error for the batch, which comes back until it goes to the DLQ", async () => {
+    // Prepare: an environment of its own, whose connections function has a bug
+    const lines: LogLine[] = [];
+    const own = await startLocalEnvironment({ visibilityTimeoutSeconds: 1, logger: recordingLogger(lines) });
+    try {
+      own.handlers.connections = async () => {
+        throw new Error('handler bug: boom');
+      };
+      own.startPollers();
+
+      // Act
+      await own.send('connections', {
+        action: 'list connections',
+        parameters: {},
+        requestId: requestId('bug'),
+      });
+
+      // Assess: every attempt is logged, as Lambda logs each failed invocation
+      const errors = () => lines.filter((line) => line.level === 'error');
+      await vi.waitFor(() => expect(errors()).toHaveLength(LOCAL_MAX_RECEIVE_COUNT), {
+        timeout: 20_000,
+        interval: 200,
+      });
+      expect(errors()).toEqual(
+        Array.from({ length: LOCAL_MAX_RECEIVE_COUNT }, () => ({
+          level: 'error',
+          message:
+            "The connections function failed (Lambda's Invoke Error): its 1 message(s) come back until their attempts are spent, then go to the dead-letter queue",
+          extra: { message: 'handler bug: boom' },
+        })),
+      );
+      const dlq = own.resources.queues.connections.deadLetter.url;
+      await vi.waitFor(
+        async () => {
+          const { Attributes } = await own.aws.sqs.send(
+            new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['ApproximateNumberOfMessages'] }),
+          );
+          expect(Attributes?.ApproximateNumberOfMessages).toBe('1');
+        },
+        { timeout: 5_000, interval: 200 },
+      );
+    } finally {
+      await own.stop();
+    }
   });
 });
