@@ -130,6 +130,9 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
 
   return async (_event, context) => {
     const started = Date.now();
+    // The first try, on the alerts' clock, is when the invocation began: a first-run window counted from
+    // after a slow credentials read (up to the run's budget) would start that much late.
+    const startedAt = (options.now ?? Date.now)();
     // Never more than an invocation can have: a context outside Lambda (a local run, a bench) may give
     // more, and a run outliving its lease (MAX_LEASE_AHEAD_MS) could share the state with another.
     const remaining = Math.min(
@@ -211,7 +214,7 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
       // Bounded like the run itself: a stalled Secrets Manager otherwise ends the run as a bare timeout.
       const source = await credentialsByDeadline(alertSource(settings, logger), limits.stopAt, logger).catch(
         async (error: unknown) => {
-          await noteTried(store, (options.now ?? Date.now)(), storing.signal, log);
+          await noteTried(store, startedAt, storing.signal, log);
           throw error;
         },
       );
@@ -227,6 +230,7 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
           leaseUntil: started + remaining + LEASE_MARGIN_MS,
           publishSignal: publishing.signal,
           storeSignal: storing.signal,
+          startedAt,
           ...(options.now ? { now: options.now } : {}),
         },
         settings,

@@ -221,7 +221,7 @@ class PollerRun {
   async run(): Promise<RunReport> {
     const { store, owner, logger } = this.deps;
     const started = this.clock();
-    const startedAt = this.now();
+    const startedAt = this.deps.startedAt ?? this.now();
     this.reader.readUntil = started + Math.floor(Math.max(0, this.deps.stopAt - started) * READ_SHARE);
     let leased: Awaited<ReturnType<StateStore['acquire']>>;
     try {
@@ -316,7 +316,9 @@ class PollerRun {
       this.undatedPending.size === 0
     )
       report.status = 'caught_up';
-    report.floor = new Date(this.cursor.floor).toISOString();
+    // 0 until a state is read or a first run sets one: a run that failed before has no floor to report
+    // (1970 in the runbook's log line would read as a state reset to publish everything again).
+    if (this.cursor.floor !== 0) report.floor = new Date(this.cursor.floor).toISOString();
     const lag = this.lagMs(report.status);
     if (lag !== undefined) report.lagMs = lag;
     if (this.reader.futureKeys.size > 0) {

@@ -162,6 +162,11 @@ export interface PollerDeps {
   storeSignal?: AbortSignal;
   /** Wall-clock time for alert ages (first-run window, lag); Date.now by default. */
   now?: () => number;
+  /**
+   * When the invocation started, on `now`'s clock (`now()` at the run's start by default): a first run
+   * publishes from its first-run window before it, however long reading the credentials took.
+   */
+  startedAt?: number;
   /** Date.now by default; the time limit is checked against it. */
   clock?: () => number;
 }

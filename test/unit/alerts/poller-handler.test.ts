@@ -18,6 +18,7 @@ import { jsonLinesWrittenWhile } from '../../helpers/stdout.ts';
 import { CapturePublisher, duplicates, FakeAlerts, silentLogger, sorted, T0 } from './fake-alerts.ts';
 
 const eventBridge = mockClient(EventBridgeClient);
+const HOUR_MS = 3_600_000;
 
 afterEach(() => {
   eventBridge.reset();
@@ -130,6 +131,72 @@ describe('Alert poller handler: reading the credentials', () => {
     expect(failed).toBeInstanceOf(ConfigError);
     expect(report).toMatchObject({ status: 'caught_up', published: 5 });
     expect(sorted(publisher.ids)).toEqual(sorted(created.map((a) => a.id)));
+  });
+
+  it('records the first try as when the run began, not when it gave up waiting for Secrets Manager', async () => {
+    // Prepare: Secrets Manager hangs (the clock moves 110 s on while it is read) on a new deployment
+    // whose first-run window is an hour
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(T0);
+    const store = new MemoryStateStore();
+    const env = { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' };
+    const common = { env, store, logger: silentLogger, metrics: { record: () => undefined } };
+    const hanging = createPollerHandler({
+      ...common,
+      publisher: new CapturePublisher(),
+      credentials: () => {
+        vi.setSystemTime(Date.now() + 110_000);
+        return new Promise(() => undefined);
+      },
+      now: () => Date.now(),
+    });
+    const failed = await failure(hanging({}, lambdaContext({ remainingMs: 120_000 })));
+
+    // Act: an hour later the secret works
+    vi.setSystemTime(T0 + HOUR_MS);
+    const tanium = new FakeAlerts();
+    const [inWindow] = tanium.addSteady(1, 1000, T0 - HOUR_MS + 30_000);
+    tanium.addSteady(1, 1000, T0 - HOUR_MS - 30_000);
+    const publisher = new CapturePublisher();
+    const working = createPollerHandler({ ...common, source: tanium, publisher, now: () => T0 + HOUR_MS });
+    const report = await working({}, lambdaContext({ remainingMs: 120_000 }));
+
+    // Assess: the window is the hour before the first try began, no less
+    expect(failed).toBeInstanceOf(DeadlineError);
+    expect(store.unsavedSince).toBeUndefined();
+    expect(report).toMatchObject({ status: 'caught_up', published: 1 });
+    expect(publisher.ids).toEqual([inWindow?.id]);
+  });
+
+  it("counts a first run's window from when the invocation began, however long its credentials took", async () => {
+    // Prepare: getting the alert source (reading the credentials) takes 100 s of the alerts' clock
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(T0);
+    const tanium = new FakeAlerts();
+    const [inWindow] = tanium.addSteady(1, 1000, T0 - HOUR_MS + 30_000);
+    const publisher = new CapturePublisher();
+    const options: PollerHandlerOptions = {
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1' },
+      logger: silentLogger,
+      metrics: { record: () => undefined },
+      store: new MemoryStateStore(),
+      publisher,
+      now: () => Date.now(),
+    };
+    // Read by the handler when it runs (a spread would read it once, before): the clock moves then.
+    Object.defineProperty(options, 'source', {
+      get: () => {
+        vi.setSystemTime(Date.now() + 100_000);
+        return tanium;
+      },
+    });
+
+    // Act: 900 s to run, 100 of them spent on the credentials
+    const report = await createPollerHandler(options)({}, lambdaContext({ remainingMs: 900_000 }));
+
+    // Assess: the alert created 59.5 minutes before the invocation began is in its hour
+    expect(report).toMatchObject({ status: 'caught_up', published: 1 });
+    expect(publisher.ids).toEqual([inWindow?.id]);
   });
 
   it("fails the run in time when the credentials cannot be read before the run's budget ends", async () => {
@@ -501,6 +568,26 @@ describe('Alert poller handler: the run ends itself', () => {
       expect(silentLogger.errors).toEqual(['Alert poller run failed']);
     },
   );
+
+  it('leaves the floor out of the failure of a run that never read its state, rather than 1970', async () => {
+    // Act: the lease is never taken (runWithStoreCallHanging)
+    const { outcome, recorded } = await runWithStoreCallHanging('acquire');
+    await outcome.catch(() => undefined);
+
+    // Assess: the report and the runbook's log line have no floor to give
+    expect(recorded[0]).not.toHaveProperty('floor');
+    expect(silentLogger.errorFields[0]).not.toHaveProperty('floor');
+  });
+
+  it('names the floor a first run set in the failure of its save', async () => {
+    // Act: the first run's save never answers (runWithStoreCallHanging): its window is the hour before T0
+    const { outcome, recorded } = await runWithStoreCallHanging('save');
+    await outcome.catch(() => undefined);
+
+    // Assess
+    expect(recorded[0]?.floor).toBe(new Date(T0 - HOUR_MS).toISOString());
+    expect(silentLogger.errorFields[0]?.floor).toBe(new Date(T0 - HOUR_MS).toISOString());
+  });
 
   it.each(['acquire', 'save', 'release'] as const)(
     'hands the state %s its signal, so that the cut cancels the DynamoDB call and not only the wait for it',
