@@ -1,4 +1,4 @@
-import { loadPollerConfig, POLLER_DEFAULTS } from '../shared/alerts/settings.ts';
+import { loadPollerConfig, MIN_RUN_SECONDS, POLLER_DEFAULTS } from '../shared/alerts/settings.ts';
 
 /**
  * The alert poller's tuning and filters (README "Alert events"), each given to the function as its
@@ -74,13 +74,13 @@ export function pollerSettingsProblems(
   } catch (error) {
     problems.push(`poller.settings: ${error instanceof Error ? error.message : String(error)}`);
   }
-  // A reserve as long as the function's timeout leaves every run no time to poll; the default counts too
-  // (a short timeout with the default reserve polls nothing).
+  // A reserve within MIN_RUN_SECONDS of the function's timeout leaves every run no time to read Tanium;
+  // the default counts too (a short timeout with the default reserve polls nothing).
   const reserve = settings.reserveSeconds ?? POLLER_DEFAULTS.reserveSeconds;
-  if (reserve >= timeoutSeconds) {
+  if (timeoutSeconds - reserve < MIN_RUN_SECONDS) {
     const which = settings.reserveSeconds === undefined ? ', the default' : '';
     problems.push(
-      `poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds (${reserve}${which}, against ${timeoutSeconds})`,
+      `poller.settings.reserveSeconds must be at least ${MIN_RUN_SECONDS} s below the alert-poller timeoutSeconds, the time a run needs to read Tanium (${reserve}${which}, against ${timeoutSeconds})`,
     );
   }
   return problems;

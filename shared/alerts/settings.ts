@@ -26,6 +26,13 @@ export interface PollerConfig extends PollerSettings {
   metricsNamespace: string;
 }
 
+/**
+ * The shortest run that can read Tanium: it reads for three quarters of its time (READ_SHARE in
+ * poller.ts), and the Tanium client starts no request with less than a second left (MIN_ATTEMPT_MS). A
+ * shorter POLLER_MAX_RUN_SECONDS, or a timeout this close to the reserve, would fail every run.
+ */
+export const MIN_RUN_SECONDS = 5;
+
 /** The smallest page: POLLER_PAGE_SIZE's minimum, and the smallest cap a run adopts from Tanium's answers. */
 export const MIN_PAGE_SIZE = 10;
 
@@ -71,7 +78,7 @@ const environmentSchema = z.object({
   POLLER_MAX_REQUESTS_PER_RUN: envInteger(10, 100_000),
   POLLER_OVERLAP_SECONDS: envInteger(0, 86_400),
   POLLER_RESERVE_SECONDS: envInteger(1, 600),
-  POLLER_MAX_RUN_SECONDS: envInteger(0, 900),
+  POLLER_MAX_RUN_SECONDS: envInteger(MIN_RUN_SECONDS, 900, { orZero: true }),
   POLLER_MAX_RECENT_IDS: envInteger(100, 40_000),
   POLLER_FILTER_STATE: envText,
   POLLER_FILTER_PRIORITY: envText,

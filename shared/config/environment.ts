@@ -15,8 +15,8 @@ export const envText = z.optional(
 );
 
 /** A whole number from `min` to `max`, written in decimal digits only. */
-export const envInteger = (min: number, max: number) => {
-  const message = `must be a whole number from ${min} to ${max}`;
+export const envInteger = (min: number, max: number, { orZero = false } = {}) => {
+  const message = `must be ${orZero ? '0 or ' : ''}a whole number from ${min} to ${max}`;
   return z.optional(
     z.pipe(
       z.string().check(z.refine((text) => /^\d+$/.test(text), message)),
@@ -24,7 +24,13 @@ export const envInteger = (min: number, max: number) => {
         z.transform((text: string) => Number(text)),
         z
           .number()
-          .check(z.refine((value) => Number.isSafeInteger(value) && value >= min && value <= max, message)),
+          .check(
+            z.refine(
+              (value) =>
+                Number.isSafeInteger(value) && ((value >= min && value <= max) || (orZero && value === 0)),
+              message,
+            ),
+          ),
       ),
     ),
   );

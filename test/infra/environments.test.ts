@@ -818,8 +818,15 @@ describe('Infrastructure configuration: poller settings', () => {
         functions: { 'alert-poller': { timeoutSeconds: 10 } },
       }),
     ).toThrow(
-      'poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds (10, the default, against 10)',
+      'poller.settings.reserveSeconds must be at least 5 s below the alert-poller timeoutSeconds, the time a run needs to read Tanium (10, the default, against 10)',
     );
+  });
+
+  it('accepts a reserve that leaves a run exactly the time it needs to read Tanium', () => {
+    const resolved = resolveEnvironment('dev', {
+      functions: { 'alert-poller': { timeoutSeconds: 15 } },
+    });
+    expect(resolved.functions['alert-poller'].timeoutSeconds).toBe(15);
   });
 
   it('accepts every setting with a valid value', () => {
@@ -830,7 +837,18 @@ describe('Infrastructure configuration: poller settings', () => {
     [{ pageSize: 5 }, /poller.settings: .*POLLER_PAGE_SIZE must be a whole number from 10 to 1000/],
     [{ filterIntelDocId: 'abc' }, /poller.settings: .*POLLER_FILTER_INTEL_DOC_ID must list integers/],
     [{ maxRecentIds: 50_000 }, /POLLER_MAX_RECENT_IDS/],
-    [{ reserveSeconds: 120 }, /poller.settings.reserveSeconds must be below the alert-poller timeoutSeconds/],
+    [
+      { reserveSeconds: 120 },
+      /poller.settings.reserveSeconds must be at least 5 s below the alert-poller timeoutSeconds/,
+    ],
+    [
+      { reserveSeconds: 116 },
+      /poller.settings.reserveSeconds must be at least 5 s below the alert-poller timeoutSeconds/,
+    ],
+    [
+      { maxRunSeconds: 4 },
+      /poller.settings: .*POLLER_MAX_RUN_SECONDS must be 0 or a whole number from 5 to 900/,
+    ],
     [{ pageSiz: 100 } as PollerSettings, /poller.settings: unknown pageSiz \(known: pageSize, /],
   ])('rejects %j as the poller would, naming the setting', (settings, message) => {
     expect(() => resolveEnvironment('dev', withPoller(settings))).toThrow(message);

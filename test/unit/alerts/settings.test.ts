@@ -77,6 +77,27 @@ describe('Alert poller settings', () => {
     );
   });
 
+  it.for([
+    ['0', 0],
+    ['5', 5],
+    ['900', 900],
+    ['4', undefined],
+    ['1', undefined],
+    ['901', undefined],
+  ] as const)(
+    'reads POLLER_MAX_RUN_SECONDS %s: no limit, or long enough for a run to read Tanium',
+    ([text, seconds]) => {
+      const read = () => loadPollerConfig({ ...base, POLLER_MAX_RUN_SECONDS: text }).maxRunSeconds;
+      if (seconds === undefined) {
+        expect(read).toThrow(
+          'Invalid poller configuration: POLLER_MAX_RUN_SECONDS must be 0 or a whole number from 5 to 900',
+        );
+      } else {
+        expect(read()).toBe(seconds);
+      }
+    },
+  );
+
   it('refuses a metrics namespace CloudWatch would refuse, which would leave its alarms blind', () => {
     // Act / Assess
     expect(() => loadPollerConfig({ ...base, POWERTOOLS_METRICS_NAMESPACE: 'N'.repeat(256) })).toThrow(
