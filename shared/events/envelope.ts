@@ -260,9 +260,16 @@ function parseBareRequest(payload: unknown, fallbackId: string): ParsedRequest {
     );
   }
   if (nestedDeeperThan(payload, MAX_REQUEST_DEPTH)) {
-    // Nothing nested is echoed back: only the id and a string action.
+    // What nests too deep is not echoed back (serialising it would overflow the stack); the rest is, the
+    // context above all, which a playbook matches its results by.
+    const echoed = (value: unknown) => !nestedDeeperThan(value, MAX_REQUEST_DEPTH - 1);
     return reject(
-      { requestId: payload.requestId, action: payload.action },
+      {
+        requestId: payload.requestId,
+        action: payload.action,
+        ...(echoed(payload.parameters) ? { parameters: payload.parameters } : {}),
+        ...(echoed(payload.context) ? { context: payload.context } : {}),
+      },
       fallbackId,
       `${INVALID}it nests objects or lists more than ${MAX_REQUEST_DEPTH} levels deep`,
     );

@@ -246,6 +246,44 @@ describe('Request envelope', () => {
     },
   );
 
+  it.each([
+    ['parameters', 'context'],
+    ['context', 'parameters'],
+  ])(
+    'refuses %s nested too deep but echoes the %s, which a playbook matches its result by',
+    (deepField, kept) => {
+      // Prepare: one field a level past the limit (the request itself is the first level), the other
+      // exactly at it
+      const nest = (levels: number) => {
+        let value: unknown = 'leaf';
+        for (let level = 0; level < levels; level++) value = { x: value };
+        return value as Record<string, unknown>;
+      };
+      const request = {
+        action: 'close connection',
+        requestId: 'req-deep',
+        [deepField]: nest(100),
+        [kept]: nest(99),
+      };
+
+      // Act
+      const parsed = parseRequest(request, 'msg-1');
+
+      // Assess
+      expect(parsed).toEqual({
+        ok: false,
+        rejected: {
+          action: 'close connection',
+          parameters: kept === 'parameters' ? nest(99) : {},
+          ...(kept === 'context' ? { context: nest(99) } : {}),
+          requestId: 'req-deep',
+          message: 'Invalid request: it nests objects or lists more than 100 levels deep',
+        },
+      });
+      expect(() => JSON.stringify(parsed)).not.toThrow();
+    },
+  );
+
   it('unwraps no more than an invocation record and an EventBridge event, however deep the wrappers nest', () => {
     // Prepare: 240 KB of event-shaped wrappers; unwrapping each in turn overflowed the call stack
     let body = '{"action":"list connections"}';
