@@ -1,5 +1,5 @@
 import { type TaniumError, toTaniumError } from '../tanium/errors.ts';
-import { ignoredParamNames, parseParams } from './params.ts';
+import { ignoredParamNames, type ParamShape, type ParamsOf, parseParams } from './params.ts';
 import type { ActionContext, ActionDefinition, ActionOutcome, ActionResult } from './types.ts';
 
 /** A failed outcome carrying the error's message and kind. */
@@ -37,9 +37,19 @@ export async function executeAction(
       error: { kind: 'validation', retryable: false },
     };
   }
+  return executeParsed(definition, parsed.value, rawParams, ctx);
+}
+
+/** executeAction for parameters already parsed (`params`) from `rawParams`. */
+export async function executeParsed(
+  definition: ActionDefinition,
+  params: ParamsOf<ParamShape>,
+  rawParams: Record<string, unknown>,
+  ctx: ActionContext,
+): Promise<ActionResult> {
   let outcome: ActionOutcome;
   try {
-    outcome = await definition.run(ctx, parsed.value);
+    outcome = await definition.run(ctx, params);
   } catch (error) {
     outcome = failed(toTaniumError(error));
   }

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
-import { executeAction } from '../actions/execute.ts';
-import { ignoredParamNames } from '../actions/params.ts';
+import { executeParsed } from '../actions/execute.ts';
+import { ignoredParamNames, parseParams } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { SHOWN_NAME_CHARS, shown, withSentence } from '../config/message-text.ts';
@@ -283,6 +283,10 @@ export class RequestProcessor {
     if (!definition || routingProblem) {
       return this.refuse(request, definition, routingProblem ?? '', startedAt, delivery);
     }
+    // Checked before anything is called: a request that can never run gets its validation result and is
+    // never retried, whatever the secret or the idempotency table are going through.
+    const params = parseParams(definition.params, request.parameters);
+    if (!params.ok) return this.refuse(request, definition, params.message, startedAt, delivery);
     const ignored = ignoredParamNames(definition.params, request.parameters, definition.placeholders);
     if (ignored.length > 0) {
       this.deps.logger.warn('Parameters the action does not take were ignored', {
@@ -330,7 +334,7 @@ export class RequestProcessor {
         const result = hedgedForRedelivery(
           definition,
           delivery,
-          await executeAction(definition, request.parameters, ctx),
+          await executeParsed(definition, params.value, request.parameters, ctx),
         );
         return { result, startedAt: started, durationMs: this.deps.now() - started };
       };

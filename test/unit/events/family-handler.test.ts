@@ -827,6 +827,44 @@ describe('Family handler: requests that fail for good', () => {
     });
   });
 
+  it.for([
+    ['unusable', new ConfigError("The secret's field 'base_url' is missing")],
+    ['throttled', new TaniumError('transient', 'Secrets Manager throttled the read', { retryable: true })],
+  ] as const)(
+    'refuses invalid parameters for good while the secret is %s, before the table or Tanium',
+    async ([, secretFailure]) => {
+      // Prepare: a mutating request without its connection id, on its last attempt
+      const { handler } = buildHandler('connections', {
+        credentials: async () => {
+          throw secretFailure;
+        },
+      });
+      const invalid = {
+        action: 'close connection',
+        parameters: {},
+        requestId: 'req-invalid',
+        context: { t: 1 },
+      };
+
+      // Act
+      const response = await handler(sqsEvent(sqsRecord(invalid, { receiveCount: 3 })), lambdaContext());
+
+      // Assess: the parameter's own message, not the secret's failure nor "Gave up after 3 attempts"
+      expect(response).toEqual({ batchItemFailures: [] });
+      expect(publishedDetails(eventBridge)).toEqual([
+        expect.objectContaining({
+          requestId: 'req-invalid',
+          status: 'failed',
+          message: "Please provide a value for the 'connection_id' parameter",
+          error: { kind: 'validation', retryable: false },
+          context: { t: 1 },
+        }),
+      ]);
+      expect(dynamo.calls()).toHaveLength(0);
+      expect(request).not.toHaveBeenCalled();
+    },
+  );
+
   it('reports the credentials failure of a mutating request even when its in-progress record cannot be deleted', async () => {
     // Prepare: the record written before the credentials read, then a table that refuses the delete
     dynamo.on(DeleteItemCommand).rejects(new Error('InternalServerError'));
