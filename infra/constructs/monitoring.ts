@@ -145,7 +145,9 @@ export class Monitoring extends Construct {
    * Any message in a dead-letter queue is work that was not done, whether visible or not: `tanium-tr
    * redrive` hides what it reads (for up to an hour in a dry run, or a run killed outright), and a count
    * of visible messages alone would turn the alarm OK, notifying so, and raise it again once they
-   * reappear.
+   * reappear. Missing data keeps the alarm as it is: SQS stops sending a queue's metrics once nothing has
+   * accessed it for six hours, messages in it or not, and a DLQ nobody reads would otherwise go OK
+   * (notifying so) with its messages still waiting.
    */
   watchDeadLetterQueue(id: string, queue: sqs.IQueue, what: string): cloudwatch.Alarm {
     const period = Duration.minutes(5);
@@ -161,6 +163,7 @@ export class Monitoring extends Construct {
         label: `Messages in the dead-letter queue of ${what}`,
         period,
       }),
+      cloudwatch.TreatMissingData.IGNORE,
     );
   }
 
@@ -499,8 +502,16 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** An alarm on any occurrence within its period: each of these is work lost or done wrong. */
-  private whenAny(id: string, description: string, metric: cloudwatch.IMetric): cloudwatch.Alarm {
+  /**
+   * An alarm on any occurrence within its period: each of these is work lost or done wrong. No data is
+   * no occurrence, unless `missing` says otherwise.
+   */
+  private whenAny(
+    id: string,
+    description: string,
+    metric: cloudwatch.IMetric,
+    missing = cloudwatch.TreatMissingData.NOT_BREACHING,
+  ): cloudwatch.Alarm {
     return this.add(
       new cloudwatch.Alarm(this, id, {
         alarmDescription: description,
@@ -508,7 +519,7 @@ export class Monitoring extends Construct {
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        treatMissingData: missing,
       }),
     );
   }
