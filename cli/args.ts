@@ -65,7 +65,22 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 function addParam(params: Record<string, ParamValue>, pair: string): void {
   const at = pair.indexOf('=');
   if (at <= 0) throw new UsageError(`--param needs name=value (got '${pair}')`);
-  params[pair.slice(0, at)] = pair.slice(at + 1);
+  const name = pair.slice(0, at);
+  // The second value would silently replace the first: a filter dropped widens a search unseen.
+  if (Object.hasOwn(params, name)) {
+    throw new UsageError(
+      `--param ${name} is given twice; give a list parameter its items in one value (a comma list or a JSON array)`,
+    );
+  }
+  setOwn(params, name, pair.slice(at + 1));
+}
+
+/**
+ * Sets an own property, as JSON.parse makes one: a parameter named `__proto__` is then one the action
+ * warns it does not take, as it would in a request, not the object's prototype.
+ */
+function setOwn(target: Record<string, ParamValue>, name: string, value: ParamValue): void {
+  Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /**
@@ -81,7 +96,7 @@ export function withListArrays(
   const out: Record<string, ParamValue> = {};
   for (const [name, value] of Object.entries(params)) {
     const isList = Object.hasOwn(definitions, name) && definitions[name]?.doc.type === 'list';
-    out[name] = isList && typeof value === 'string' ? listArray(name, value) : value;
+    setOwn(out, name, isList && typeof value === 'string' ? listArray(name, value) : value);
   }
   return out;
 }

@@ -1,16 +1,21 @@
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { executeAction } from '../shared/actions/execute.ts';
-import { ignoredParamNames } from '../shared/actions/params.ts';
+import { executeParsed } from '../shared/actions/execute.ts';
+import { ignoredParamNames, parseParams } from '../shared/actions/params.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult } from '../shared/actions/types.ts';
 import { awsClientConfig } from '../shared/config/aws-client-config.ts';
-import { credentialSourcesSet, loadCredentials } from '../shared/config/credential-source.ts';
+import {
+  closeCredentialReads,
+  credentialSourcesSet,
+  loadCredentials,
+} from '../shared/config/credential-source.ts';
 import type { Env } from '../shared/config/environment.ts';
 import { clientLogger } from '../shared/events/logging.ts';
-import { publishedResult } from '../shared/events/result.ts';
+import { failedResult, publishedResult } from '../shared/events/result.ts';
 import { closeAgents, destroyAgents } from '../shared/tanium/agent.ts';
 import { TaniumClient } from '../shared/tanium/client.ts';
+import { credentialsByDeadline } from '../shared/tanium/credentials-by-deadline.ts';
 import { TaniumError } from '../shared/tanium/errors.ts';
 import { releaseAllSpoolFiles } from '../shared/vault/spool.ts';
 import { actionInfos, formatActions } from './actions-list.ts';
@@ -28,8 +33,10 @@ import { queueRegion, redrive } from './redrive.ts';
 import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
-      Runs one action against the configured Tanium. A list parameter's value may be a comma list or
-      a JSON array of strings (--param 'process_context=["parent","node"]'); any other value is text.
+      Runs one action against the configured Tanium, --timeout bounding the whole run (the
+      credentials read included). A list parameter's value may be a comma list or a JSON array of
+      strings (--param 'process_context=["parent","node"]'); any other value is text. Each parameter
+      is given once.
       Credentials, from the first of these set (a warning names the ones ignored):
       1. TANIUM_SECRET_ID (the Secrets Manager secret, read with the AWS credentials),
       2. TANIUM_CREDENTIALS_FILE (a JSON file with the secret's fields),
@@ -149,11 +156,14 @@ export async function main(
         return await runLocalPipeline(rest);
       }
       case undefined:
+        // A usage error, told where usage errors go.
+        io.err(USAGE);
+        return 2;
       case 'help':
       case '--help':
       case '-h':
         io.out(USAGE);
-        return command === undefined ? 2 : 0;
+        return 0;
       default:
         throw new UsageError(`Unknown command '${command}'`);
     }
@@ -249,6 +259,7 @@ async function runCommand(args: readonly string[], io: Io, env: Env): Promise<nu
     result = first;
   } finally {
     interruption.stop();
+    closeCredentialReads();
     await closeAgents();
   }
   // The result as an event carries it.
@@ -265,17 +276,20 @@ async function runAction(
   env: Env,
   vault: RunVault,
 ): Promise<ActionResult> {
+  // Checked first, as a function checks them: invalid input is its own answer, whatever the credentials.
+  const params = parseParams(action.params, parsed.params);
+  if (!params.ok) return failedResult(params.message, 'validation', parsed.params);
+  // The whole run, the credentials read included, as a function's deadline bounds its invocation.
+  const deadline = Date.now() + parsed.timeoutSeconds * 1000;
   try {
+    const logger = stderrLogger(io);
+    const credentials = await credentialsByDeadline(loadCredentials(env), deadline, logger);
     // Its warnings (TLS verification off, plain http://) go to stderr, leaving stdout to the result.
-    const client = new TaniumClient(await loadCredentials(env), { logger: clientLogger(stderrLogger(io)) });
-    const ctx: ActionContext = {
-      client,
-      deadline: Date.now() + parsed.timeoutSeconds * 1000,
-      requestId: `cli-${Date.now()}`,
-    };
-    // get file and upload intel doc (vault_id) need the vault; the other actions run without a bucket.
-    if (env.VAULT_BUCKET) Object.assign(ctx, vault.open(env));
-    return await executeAction(action, parsed.params, ctx);
+    const client = new TaniumClient(credentials, { logger: clientLogger(logger) });
+    const ctx: ActionContext = { client, deadline, requestId: `cli-${Date.now()}` };
+    // Only what reads or writes the vault opens it: a vault setting is no concern of the other actions.
+    if (env.VAULT_BUCKET && usesVault(action, params.value)) Object.assign(ctx, vault.open(env));
+    return await executeParsed(action, params.value, parsed.params, ctx);
   } catch (error) {
     if (!(error instanceof TaniumError)) throw error;
     return {
@@ -287,6 +301,11 @@ async function runAction(
       error: error.info,
     };
   }
+}
+
+/** get file writes the vault; upload intel doc reads it when given a vault_id. */
+function usesVault(action: ActionDefinition, params: Record<string, unknown>): boolean {
+  return action.id === 'get_file' || (action.id === 'upload_intel_doc' && params.vault_id !== undefined);
 }
 
 /**

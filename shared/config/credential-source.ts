@@ -3,7 +3,13 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { awsClientConfig } from './aws-client-config.ts';
 import { isRetryableAwsError } from './aws-errors.ts';
-import { HOW_TO_FILL_THE_SECRET, parseCredentials, type TaniumCredentials } from './credentials.ts';
+import {
+  assertHasCredential,
+  HOW_TO_FILL_THE_SECRET,
+  NO_CREDENTIALS_MESSAGE,
+  parseCredentials,
+  type TaniumCredentials,
+} from './credentials.ts';
 import type { Env } from './environment.ts';
 
 /** How long a container keeps the secret before reading it again (rotation is picked up after this). */
@@ -157,7 +163,42 @@ export function credentialsFromEnv(env: Env): TaniumCredentials {
       );
     }
   }
-  return parseCredentials(raw, 'environment (TANIUM_*)');
+  try {
+    const credentials = parseCredentials(raw, 'environment (TANIUM_*)');
+    // Checked here, not at the first request as for a secret, so that the message names the variables.
+    assertHasCredential(credentials);
+    return credentials;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(namingVariables(error.message, env.TANIUM_CA_BUNDLE), error);
+  }
+}
+
+/** The variable each credentials field is read from in `credentialsFromEnv`. */
+const FIELD_VARIABLES: Readonly<Record<string, string>> = {
+  base_url: 'TANIUM_BASE_URL',
+  api_token: 'TANIUM_API_TOKEN',
+  username: 'TANIUM_USERNAME',
+  password: 'TANIUM_PASSWORD',
+  domain: 'TANIUM_DOMAIN',
+  verify_server_cert: 'TANIUM_VERIFY_SERVER_CERT',
+  timeout_seconds: 'TANIUM_TIMEOUT_SECONDS',
+  ca_bundle: 'TANIUM_CA_BUNDLE',
+};
+
+/**
+ * The credentials' messages name the secret's fields (`field 'base_url'`); read from the environment, the
+ * operator sets variables, so each is named instead (the CA bundle with the file it was read from).
+ */
+function namingVariables(message: string, caBundlePath: string | undefined): string {
+  if (message === NO_CREDENTIALS_MESSAGE) {
+    return `${message} (TANIUM_API_TOKEN, or TANIUM_USERNAME and TANIUM_PASSWORD)`;
+  }
+  return message.replace(/field '([a-z_]+)'/g, (whole, field: string) => {
+    const variable = FIELD_VARIABLES[field];
+    if (variable === undefined) return whole;
+    return field === 'ca_bundle' && caBundlePath ? `${variable} (${caBundlePath})` : variable;
+  });
 }
 
 /**
@@ -221,6 +262,16 @@ export function credentialReads(options: Partial<CredentialReads> & { env?: Env 
     credentials: () => loadCredentials(env),
     freshCredentials: () => loadCredentials(env, { fresh: true }),
   };
+}
+
+/**
+ * Ends the Secrets Manager client's connections, forgetting the cached secret: a read its caller stopped
+ * waiting for (at a command-line run's deadline) would otherwise keep the process alive until the SDK
+ * gives up on it, retries included. The next read makes a new client.
+ */
+export function closeCredentialReads(): void {
+  provider?.client.destroy();
+  provider = undefined;
 }
 
 /** Forgets the cached secret (tests). */

@@ -14,6 +14,7 @@ import { clearSessionCache } from '../../shared/tanium/session-cache.ts';
 import { isProcessRunning } from '../../shared/vault/spool.ts';
 import { postEmulatorControl } from '../helpers/emulator-control.ts';
 import { freePort, type MotoServer, startMoto, withoutAwsOverrides } from '../helpers/moto.ts';
+import { startSilentEndpoint } from '../helpers/silent-endpoint.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/tanium-tr.mjs', import.meta.url));
 
@@ -367,6 +368,25 @@ describe('Command line: tanium-tr against the emulator started from the command 
     });
   });
 
+  it('answers invalid parameters with what to fix, before reading credentials, as a function does', async () => {
+    const run = await cliInProcess({ PATH: process.env.PATH ?? '' }, ['run', 'close connection']);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain("FAILED: Please provide a value for the 'connection_id' parameter");
+  });
+
+  it('runs an action that does not use the vault whatever the vault settings say', async () => {
+    // Act: settings exported for get file, one of them bad
+    const run = await cliWith(
+      { VAULT_BUCKET: 'evidence', GET_FILE_MAX_BYTES: 'abc' },
+      'run',
+      'list connections',
+    );
+
+    // Assess
+    expect(run.stdout).not.toContain('GET_FILE_MAX_BYTES');
+    expect(run.status).toBe(0);
+  });
+
   it('exits 1 with a clear message when no credentials are configured', async () => {
     const run = await cliInProcess({ PATH: process.env.PATH ?? '' }, ['run', 'list connections']);
     expect(run.status).toBe(1);
@@ -391,6 +411,7 @@ describe('Command line: tanium-tr against the emulator started from the command 
     [['docs', '--check'], 'Unknown option --check'],
     [['emulator', '--bogus'], 'Unknown option: --bogus'],
     [['emulator', '--port', '99999'], 'Invalid --port value: 99999'],
+    [[], 'Usage:'],
   ])('exits 2 for the usage error %j', async (args, message) => {
     const run = await cli(...args);
     expect(run.status).toBe(2);
@@ -477,6 +498,43 @@ describe('Command line: the tanium-tr entry script', () => {
     expect(run.stderr).toContain('Usage:');
     expect(run.stdout).toBe('');
   });
+});
+
+describe('Command line: a credentials secret that does not answer', () => {
+  it('ends the run at --timeout, the secret read included, and exits without waiting for the SDK', async () => {
+    // Prepare: Secrets Manager accepts the connection and never answers (a proxy that hangs)
+    const silent = await startSilentEndpoint();
+    let child: ChildProcess | undefined;
+    try {
+      child = spawn(process.execPath, [BIN, 'run', 'list connections', '--timeout', '2'], {
+        env: {
+          ...withoutAwsOverrides(process.env),
+          TANIUM_SECRET_ID: 'tanium/creds',
+          AWS_ENDPOINT_URL: silent.url,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'testing',
+          AWS_SECRET_ACCESS_KEY: 'testing',
+          AWS_MAX_ATTEMPTS: '1',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+      });
+
+      // Act: the SDK alone would give up after its 30 s socket timeout, past this test's own limit
+      const running = child;
+      const status = await new Promise<number | null>((resolve) => running.on('exit', resolve));
+
+      // Assess
+      expect(status).toBe(1);
+      expect(stdout).toContain("The Tanium credentials could not be read before the invocation's deadline");
+    } finally {
+      if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      silent.close();
+    }
+  }, 20_000);
 });
 
 describe('Command line: tanium-tr emulator stopped while it starts', () => {

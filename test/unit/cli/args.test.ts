@@ -44,6 +44,26 @@ describe('tanium-tr run --param values', () => {
   const paramsOf = (action: NonNullable<ReturnType<typeof findAction>>, args: string[]) =>
     withListArrays(parseRunArgs([action.name, ...args]).params, action.params);
 
+  it('refuses a parameter given twice, rather than keep the last (a filter dropped widens a search)', () => {
+    expect(() =>
+      parseRunArgs(['get events', '--param', 'values=evil.exe', '--param', 'values=cmd.exe']),
+    ).toThrow(
+      new UsageError(
+        '--param values is given twice; give a list parameter its items in one value (a comma list or a JSON array)',
+      ),
+    );
+  });
+
+  it("keeps a parameter named __proto__ as a parameter, as a request's JSON would, not as the prototype", () => {
+    // Act
+    const params = paramsOf(processTree, ['--param', '__proto__=x']);
+
+    // Assess
+    expect(Object.getPrototypeOf(params)).toBe(Object.prototype);
+    expect(Object.keys(params)).toEqual(['__proto__']);
+    expect(Object.getOwnPropertyDescriptor(params, '__proto__')?.value).toBe('x');
+  });
+
   it("sends a list parameter's JSON array of strings as that array", () => {
     // Act
     const params = paramsOf(processTree, ['--param', 'process_context=["parent","node"]']);

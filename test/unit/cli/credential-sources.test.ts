@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { credentialSourceWarning } from '../../../cli/main.ts';
 import { credentialSourcesSet, credentialsFromEnv } from '../../../shared/config/credential-source.ts';
 
@@ -70,5 +73,39 @@ describe('tanium-tr run with more than one credential source set', () => {
 
     // Assess: a variable added to one and not the other would hide, or invent, a conflict
     expect([...(counted ?? [])].sort()).toEqual([...read].sort());
+  });
+});
+
+describe('tanium-tr run with a TANIUM_* variable it cannot use', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tanium-env-'));
+  const notPem = join(dir, 'not-a-ca.pem');
+  writeFileSync(notPem, 'hello\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const BASE = { TANIUM_BASE_URL: 'https://127.0.0.1:9', TANIUM_API_TOKEN: 'token-abcdef' };
+
+  it.for([
+    [
+      { ...BASE, TANIUM_BASE_URL: 'tanium.example.com' },
+      'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_BASE_URL must be a URL like https://tanium.example.com',
+    ],
+    [
+      { ...BASE, TANIUM_TIMEOUT_SECONDS: '0' },
+      'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_TIMEOUT_SECONDS',
+    ],
+    [
+      { ...BASE, TANIUM_API_TOKEN: 'abc' },
+      'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_API_TOKEN is shorter than',
+    ],
+    [
+      { ...BASE, TANIUM_CA_BUNDLE: notPem },
+      `Invalid Tanium credentials in environment (TANIUM_*): TANIUM_CA_BUNDLE (${notPem}) must hold PEM certificates`,
+    ],
+    [
+      { TANIUM_BASE_URL: 'https://127.0.0.1:9', TANIUM_USERNAME: 'analyst' },
+      'Please provide either an API token, or username and password credentials (TANIUM_API_TOKEN, or TANIUM_USERNAME and TANIUM_PASSWORD)',
+    ],
+  ] as const)('names the variable to fix: %j', ([env, message]) => {
+    expect(() => credentialsFromEnv(env)).toThrow(message);
+    expect(() => credentialsFromEnv(env)).not.toThrow(/field '/);
   });
 });
