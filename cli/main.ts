@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { executeParsed } from '../shared/actions/execute.ts';
@@ -63,7 +64,7 @@ const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL> --to <
       (else the environment's).`;
 
 const EXIT_STATUS =
-  'Exit status: 0 success, 1 failed result, 2 usage error, 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM.';
+  'Exit status: 0 success, 1 failed result, 2 usage error, 130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM, 129 by SIGHUP.';
 
 const USAGE = `Usage:
 ${RUN_USAGE}
@@ -218,7 +219,7 @@ async function redriveCommand(args: readonly string[], io: Io, sqs: SQSClient | 
     ];
     io.out(parts.join(', '));
     if (stopped !== undefined) io.err(`redrive stopped: ${stopped}`);
-    if (signal) return signal === 'SIGTERM' ? 143 : 130;
+    if (signal) return signalStatus(signal);
     return left + notDeleted + unreleased > 0 || stopped !== undefined ? 1 : 0;
   } catch (error) {
     if (error instanceof UsageError) throw error;
@@ -314,29 +315,38 @@ function usesVault(action: ActionDefinition, params: Record<string, unknown>): b
  */
 export const INTERRUPT_GRACE_MS = 5_000;
 
-/** The first SIGINT or SIGTERM of a run; later ones are ignored while it stops. */
+/** The first of the INTERRUPTS of a run; later ones are ignored while it stops. */
 function watchInterrupts(): { arrived: Promise<NodeJS.Signals>; stop: () => void } {
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
   const arrived = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = resolve;
   });
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of INTERRUPTS) process.on(signal, onSignal);
   return {
     arrived,
     stop: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const signal of INTERRUPTS) process.off(signal, onSignal);
     },
   };
+}
+
+/**
+ * The signals that stop a run, which then cleans up: Ctrl-C, a supervisor's SIGTERM, and the terminal
+ * closing (SIGHUP), which would otherwise end the process with a spool file of evidence left behind.
+ */
+const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** The exit status a shell reports for a process ended by `signal`: 130 for SIGINT, 143 SIGTERM, 129 SIGHUP. */
+function signalStatus(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
 }
 
 /**
  * Stops a run a signal interrupted, leaving no evidence (a malware sample) in the spool or half-uploaded
  * in the bucket. The actions take a deadline, not an abort signal: ending the Tanium connections fails
  * the request in flight, and stopping the vault ends a store as its deadline would, with the same
- * cleanup; a spool file still held after the grace is released here. Returns 130 for SIGINT, 143 for
- * SIGTERM, as a shell reports them.
+ * cleanup; a spool file still held after the grace is released here. Returns the status a shell
+ * reports for the signal (signalStatus).
  */
 async function stopInterrupted(
   signal: NodeJS.Signals,
@@ -358,5 +368,5 @@ async function stopInterrupted(
   clearTimeout(grace);
   await releaseAllSpoolFiles();
   io.err('Interrupted.');
-  return signal === 'SIGTERM' ? 143 : 130;
+  return signalStatus(signal);
 }

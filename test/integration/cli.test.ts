@@ -232,47 +232,54 @@ describe('Command line: tanium-tr against the emulator started from the command 
     });
   });
 
-  it('removes the spool file of a get file stopped by Ctrl-C mid-download, and exits 130', async () => {
-    // Prepare: a TMPDIR of the CLI's own, moto as the vault, and a large download that stalls after 1 MiB
-    // (the extracted file is then being spooled)
-    const childTmp = mkdtempSync(join(tmpdir(), 'cli-interrupted-get-file-'));
-    let child: ChildProcess | undefined;
-    try {
-      const s3 = motoS3(moto.endpoint);
-      await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault-interrupted' }));
-      s3.destroy();
-      await setSwitches({ downloadLargeFileBytes: 8 * 1024 * 1024, downloadStallMidBody: true });
-      const running = spawn(process.execPath, GET_FILE, {
-        env: getFileEnv(moto.endpoint, { TMPDIR: childTmp, VAULT_BUCKET: 'cli-vault-interrupted' }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child = running;
-      let stderr = '';
-      running.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      const exited = new Promise<number | null>((resolve) => running.once('close', resolve));
-      const spooled = () =>
-        readdirSync(childTmp).filter((name) => name.startsWith(`tanium-vault-p${running.pid}-`));
-      const deadline = Date.now() + 60_000;
-      while (spooled().length === 0 && running.exitCode === null && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(spooled()).toHaveLength(1);
+  it.for([
+    ['Ctrl-C', 130, 'SIGINT'],
+    ['its terminal closing', 129, 'SIGHUP'],
+  ] as const)(
+    'removes the spool file of a get file stopped by %s mid-download, and exits %s',
+    { timeout: 120_000 },
+    async ([, status, signal]) => {
+      // Prepare: a TMPDIR of the CLI's own, moto as the vault, and a large download that stalls after 1 MiB
+      // (the extracted file is then being spooled)
+      const childTmp = mkdtempSync(join(tmpdir(), 'cli-interrupted-get-file-'));
+      let child: ChildProcess | undefined;
+      try {
+        const s3 = motoS3(moto.endpoint);
+        await s3.send(new CreateBucketCommand({ Bucket: 'cli-vault-interrupted' }));
+        s3.destroy();
+        await setSwitches({ downloadLargeFileBytes: 8 * 1024 * 1024, downloadStallMidBody: true });
+        const running = spawn(process.execPath, GET_FILE, {
+          env: getFileEnv(moto.endpoint, { TMPDIR: childTmp, VAULT_BUCKET: 'cli-vault-interrupted' }),
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        child = running;
+        let stderr = '';
+        running.stderr?.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+        });
+        const exited = new Promise<number | null>((resolve) => running.once('close', resolve));
+        const spooled = () =>
+          readdirSync(childTmp).filter((name) => name.startsWith(`tanium-vault-p${running.pid}-`));
+        const deadline = Date.now() + 60_000;
+        while (spooled().length === 0 && running.exitCode === null && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(spooled()).toHaveLength(1);
 
-      // Act
-      running.kill('SIGINT');
-      const code = await exited;
+        // Act
+        running.kill(signal);
+        const code = await exited;
 
-      // Assess
-      expect(code).toBe(130);
-      expect(stderr).toContain('Interrupted.');
-      expect(spooled()).toEqual([]);
-    } finally {
-      if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await setSwitches({ downloadLargeFileBytes: 0, downloadStallMidBody: false });
-      rmSync(childTmp, { recursive: true, force: true });
-    }
-  }, 120_000);
+        // Assess
+        expect(code).toBe(status);
+        expect(stderr).toContain('Interrupted.');
+        expect(spooled()).toEqual([]);
+      } finally {
+        if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await setSwitches({ downloadLargeFileBytes: 0, downloadStallMidBody: false });
+        rmSync(childTmp, { recursive: true, force: true });
+      }
+    },
+  );
 
   it.each([
     [
