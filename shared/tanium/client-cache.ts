@@ -65,12 +65,14 @@ function clientKey(credentials: TaniumCredentials): string {
 /**
  * A final 401, or a failed login (refused, or answered with something that is no session): either way a
  * request Tanium never carried out, which a new credential may pass. Deadlines and the network end in
- * other kinds. Not when an earlier attempt got no answer: that one may have been carried out. Not a 403
- * either: that is a credential Tanium accepted lacking a permission, which a rotation does not explain
- * (an expired session's 403 ends in a login).
+ * other kinds. Not when an earlier attempt of a write got no answer: that one may have been carried out
+ * (a GET may be sent again, as the client itself just did). Not a 403 either: that is a credential Tanium
+ * accepted lacking a permission, which a rotation does not explain (an expired session's 403 ends in a
+ * login).
  */
-function refusedCredential(error: unknown): boolean {
-  return error instanceof TaniumError && error.kind === 'auth' && !error.afterLostAnswer;
+function refusedCredential(error: unknown, request: TaniumRequest): boolean {
+  if (!(error instanceof TaniumError) || error.kind !== 'auth') return false;
+  return !error.afterLostAnswer || request.method === 'GET';
 }
 
 /**
@@ -131,7 +133,7 @@ export class TaniumClientCache {
       try {
         return await call(used.client);
       } catch (error) {
-        if (!refusedCredential(error)) throw error;
+        if (!refusedCredential(error, request)) throw error;
         const fresh = await this.afterRefusal(used, request.deadline);
         if (!fresh) throw error;
         // Later calls of the same action go straight to the new client.

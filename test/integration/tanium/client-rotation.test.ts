@@ -197,6 +197,27 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     expect(secret.freshReads).toBe(0);
   });
 
+  it('sends a refused GET once more with the new token though its first attempt got no answer', async () => {
+    // Prepare: the gateway answers the first attempt 502; by the retry the token was revoked and rotated
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret).get();
+    const newToken = rotate(secret);
+    emulator.expireToken(emulator.credentials.apiToken);
+    emulator.faults.add({ method: 'GET', path: STATUS.path, times: 1, kind: 'status', status: 502 });
+
+    // Act
+    const response = await api.request(STATUS);
+
+    // Assess: a GET has no outcome a repeat could spoil; the client itself repeated it
+    expect(response.status).toBe(200);
+    expect(emulator.requests.map((r) => [r.credentialDigest, r.status])).toEqual([
+      [digestCredential(emulator.credentials.apiToken), 502],
+      [digestCredential(emulator.credentials.apiToken), 401],
+      [digestCredential(newToken), 200],
+    ]);
+    expect(secret.freshReads).toBe(1);
+  });
+
   it('reads the secret once for a batch of requests refused at once, and sends each once more', async () => {
     // Prepare
     const secret = new SecretStandIn(credentialsFor(emulator));
