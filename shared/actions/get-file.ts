@@ -193,8 +193,8 @@ function decodeStart(bytes: Uint8Array): string {
 }
 
 /**
- * The text of a non-zip body for the message. errorText redacts only whole secrets, so a cut through one
- * would show its start. A secret split by the cut SECRET_MARGIN_BYTES before the end of what was read is
+ * The text of a non-zip body for the message. errorText redacts whole secrets and starts of at least half
+ * of one, so a cut through one could show a shorter start. A secret split by the cut SECRET_MARGIN_BYTES before the end of what was read is
  * whole, so redacted, in all of it; one split by the end starts after that earlier cut. Only what the two
  * texts agree on is shown: it holds a piece of neither.
  */

@@ -170,13 +170,37 @@ interface Pattern {
   unescaped?: RegExp;
 }
 
-/** The secret as it is (ignoring case unless it is short), then in each form that writes it otherwise. */
+/** The shortest start of a secret an echo cut short is hidden by (see cutPattern). */
+const MIN_CUT_LENGTH = 8;
+
+/**
+ * A secret cut short by whoever echoes it (a server quoting the start of a header or a token, base64
+ * without its `=` padding), as it is: any start at least half its length, and MIN_CUT_LENGTH characters,
+ * matching as far as it goes. A shorter start tells little of the secret, and hiding it would hide
+ * ordinary words. Each character after the required start is optional only if the one before it
+ * matched, so a match never backtracks past the point where the text leaves the secret.
+ */
+function cutPattern(secret: string): RegExp | undefined {
+  const chars = [...secret];
+  const required = Math.max(MIN_CUT_LENGTH, Math.ceil(chars.length / 2));
+  if (chars.length <= required) return undefined;
+  let rest = '';
+  for (let at = chars.length - 1; at >= required; at--) rest = `(?:${literal(chars[at] as string)}${rest})?`;
+  return new RegExp(`${literal(chars.slice(0, required).join(''))}${rest}`, 'gi');
+}
+
+/**
+ * The secret as it is (ignoring case unless it is short), cut short, then in each form that writes it
+ * otherwise.
+ */
 function patternsOf(secret: string): Pattern[] {
   const asIs = literal(secret);
   const sources = new Set([asIs]);
   const short = [...secret].length < MIN_CASELESS_LENGTH;
   const unescaped = short ? new RegExp(`^${asIs}$`, 'i') : undefined;
   const patterns: Pattern[] = [{ regex: new RegExp(asIs, short ? 'g' : 'gi'), marks: '' }];
+  const cut = cutPattern(secret);
+  if (cut) patterns.push({ regex: cut, marks: '' });
   for (const form of FORMS) {
     let source = '';
     for (const char of secret) source += group(char, form);
