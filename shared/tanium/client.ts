@@ -26,6 +26,7 @@ import {
 } from './retry-policy.ts';
 import { API_V2, MAX_URL_CHARS } from './routes.ts';
 import {
+  REFUSED_LOGIN_MEMORY_MS,
   rememberSession,
   type SessionEntry,
   sessionEntry,
@@ -340,6 +341,10 @@ export class TaniumClient {
    */
   private login(deadline: number, request: TaniumRequest, stale: string | undefined): Promise<string> {
     if (this.entry.login) return this.entry.login;
+    const refused = this.entry.refusedLogin;
+    if (refused && Date.now() - refused.at < REFUSED_LOGIN_MEMORY_MS) {
+      return Promise.reject(refused.error.repeated());
+    }
     // Another request logged in since this one was sent (its session failed, or its token did): use that
     // session instead of opening another one on Tanium.
     if (this.entry.session !== undefined && this.entry.session !== stale) {
@@ -383,6 +388,7 @@ export class TaniumClient {
         session = usableSession(typeof value === 'string' ? value : '');
       }
       this.entry.session = session;
+      this.entry.refusedLogin = undefined;
       rememberSession(this.entry, session);
       this.logger.debug('Logged in to Tanium with username and password');
       return session;
@@ -396,12 +402,18 @@ export class TaniumClient {
             ? 'auth'
             : error.kind;
         const message = uncertain ? error.message.replace(UNKNOWN_OUTCOME_SUFFIX, '') : error.message;
-        throw new LoginError(kind, `Login failed: ${message}`, {
+        const failure = new LoginError(kind, `Login failed: ${message}`, {
           retryable: uncertain || error.retryable,
           ...(error.status === undefined ? {} : { status: error.status }),
           ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
           cause: error,
         });
+        // The credentials refused (a wrong password, a locked or disabled account: 401 or 403), not a
+        // login answered with something unusable: not tried again for a while.
+        if (failure.kind === 'auth' && (failure.status === 401 || failure.status === 403)) {
+          this.entry.refusedLogin = { at: Date.now(), error: failure };
+        }
+        throw failure;
       }
       throw error;
     }

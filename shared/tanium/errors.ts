@@ -119,6 +119,19 @@ export class LoginError extends TaniumError {
     this.name = 'LoginError';
   }
 
+  /** This refusal, answered again without a login (see REFUSED_LOGIN_MEMORY_MS in session-cache.ts). */
+  repeated(): LoginError {
+    return new LoginError(
+      this.kind,
+      `${this.message} (the same credentials were refused less than a minute ago: not tried again yet, so that Tanium does not lock the account)`,
+      {
+        retryable: this.retryable,
+        ...(this.status === undefined ? {} : { status: this.status }),
+        cause: this.cause,
+      },
+    );
+  }
+
   /** The same failure for a request an earlier attempt of which got no answer (see afterLostAnswer). */
   afterLost(): LoginError {
     return new LoginError(this.kind, this.message, {

@@ -1,3 +1,5 @@
+import type { LoginError } from './errors.ts';
+
 /**
  * Per-container memory of which credential works, keyed by the credential fingerprint (tanium-api.md
  * 1.2). Nothing here is ever persisted: sessions live only in memory.
@@ -17,9 +19,19 @@ export interface SessionEntry {
   tokenSessionReplays: number;
   /** The login in flight, so concurrent requests share one login. */
   login?: Promise<string>;
+  /** The last login Tanium refused these credentials, and when (see REFUSED_LOGIN_MEMORY_MS). */
+  refusedLogin?: { at: number; error: LoginError };
   /** The latest sessions issued here (see MAX_REMEMBERED_SESSIONS), so messages can redact them. */
   issued: Set<string>;
 }
+
+/**
+ * How long a refused login is answered without asking Tanium again. Records of one batch, and the
+ * batches after it, would each log in with the refused password: enough failed logins lock the account
+ * at Tanium (or at its directory), for the people who share it too. A rotated secret is another
+ * credential, with its own entry, and logs in at once.
+ */
+export const REFUSED_LOGIN_MEMORY_MS = 60_000;
 
 /**
  * Sessions remembered for redaction. Tanium can only echo a session it was sent, and older ones are no

@@ -6,7 +6,9 @@ import { causedByDeadline, LoginError } from '../../../shared/tanium/errors.ts';
 import { MIN_ATTEMPT_MS } from '../../../shared/tanium/retry-policy.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import {
+  clearSessionCache,
   MAX_REMEMBERED_SESSIONS,
+  REFUSED_LOGIN_MEMORY_MS,
   rememberSession,
   sessionEntry,
 } from '../../../shared/tanium/session-cache.ts';
@@ -608,6 +610,39 @@ describe('Tanium client: authentication', () => {
       `Login failed: Error connecting to server: the invocation ran out of time during POST ${LOGIN}`,
     );
     expect(causedByDeadline(error)).toBe(true);
+  });
+
+  it('does not log in again for a minute with credentials Tanium refused, so that the account is not locked', async () => {
+    // Prepare: a wrong password; the records after the first each need a login
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      clearSessionCache();
+      const client = clientFor(emulator, { auth: 'password', secret: { password: 'wrong-password-456' } });
+      const logins = () => emulator.requests.filter((request) => request.path === LOGIN).length;
+
+      // Act: two requests within the minute, then one after it
+      const first = await taniumFailure(client.request(STATUS));
+      const second = await taniumFailure(client.request(STATUS));
+      const withinTheMinute = logins();
+      vi.setSystemTime(Date.now() + REFUSED_LOGIN_MEMORY_MS);
+      const third = await taniumFailure(client.request(STATUS));
+
+      // Assess: one login a minute; the refusal said again, and why Tanium was not asked
+      expect([withinTheMinute, logins()]).toEqual([1, 2]);
+      expect(first.message).toBe(
+        'Login failed: Error from server. Status Code: 401 Data from server: Invalid credentials',
+      );
+      expect(second).toMatchObject({
+        kind: 'auth',
+        retryable: false,
+        message: `${first.message} (the same credentials were refused less than a minute ago: not tried again yet, so that Tanium does not lock the account)`,
+      });
+      expect(third.message).toBe(first.message);
+      // Other credentials (the secret rotated to the right password) log in at once
+      expect((await clientFor(emulator, { auth: 'password' }).request(STATUS)).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('reports bad credentials on the legacy route as a failed login', async () => {
