@@ -3777,6 +3777,33 @@ describe('Family handler: log lines through Powertools', () => {
   });
 });
 
+describe('Family handler: the Lambda context in its log lines', () => {
+  it('tags every line of an invocation with its function and request id, with its own logger', async () => {
+    // Prepare: the logger the handler builds itself, as deployed
+    request.mockResolvedValue(taniumResponse(CONNECTIONS));
+    const { handler } = buildHandler('connections', {
+      logger: undefined,
+      env: { ...ENV, POWERTOOLS_LOG_LEVEL: 'INFO' },
+    });
+    const context = lambdaContext({
+      functionName: 'tanium-tr-dev-connections',
+      awsRequestId: 'lambda-req-1',
+    });
+
+    // Act
+    const lines = await jsonLinesWrittenWhile(() => handler(listConnections('req-ctx'), context));
+
+    // Assess
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      expect(line).toMatchObject({
+        function_name: 'tanium-tr-dev-connections',
+        function_request_id: 'lambda-req-1',
+      });
+    }
+  });
+});
+
 describe('Family handler: container state, logs and metrics', () => {
   it('reads the credentials once per invocation and keeps one Tanium client across invocations', async () => {
     // Prepare
