@@ -288,8 +288,8 @@ async function runAction(
     // Its warnings (TLS verification off, plain http://) go to stderr, leaving stdout to the result.
     const client = new TaniumClient(credentials, { logger: clientLogger(logger) });
     const ctx: ActionContext = { client, deadline, requestId: `cli-${Date.now()}` };
-    // Only what reads or writes the vault opens it: a vault setting is no concern of the other actions.
-    if (env.VAULT_BUCKET && usesVault(action, params.value)) Object.assign(ctx, vault.open(env));
+    // get file and upload intel doc (vault_id) need the vault; the other actions run without a bucket.
+    if (env.VAULT_BUCKET) vault.attachTo(ctx, env);
     return await executeParsed(action, params.value, parsed.params, ctx);
   } catch (error) {
     if (!(error instanceof TaniumError)) throw error;
@@ -302,11 +302,6 @@ async function runAction(
       error: error.info,
     };
   }
-}
-
-/** get file writes the vault; upload intel doc reads it when given a vault_id. */
-function usesVault(action: ActionDefinition, params: Record<string, unknown>): boolean {
-  return action.id === 'get_file' || (action.id === 'upload_intel_doc' && params.vault_id !== undefined);
 }
 
 /**

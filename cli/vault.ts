@@ -30,6 +30,22 @@ export class RunVault {
     return { vault: this.vault, getFileMaxBytes: settings.getFileMaxBytes };
   }
 
+  /**
+   * Gives `ctx` the vault and its get file cap, opened (their settings read) only when an action reads
+   * them: a vault setting, even a bad one, is no concern of an action that does not use the vault.
+   */
+  attachTo(ctx: ActionContext, env: Env): void {
+    let opened: OpenedVault | undefined;
+    const open = () => {
+      opened ??= this.open(env);
+      return opened;
+    };
+    Object.defineProperties(ctx, {
+      vault: { get: () => open().vault, enumerable: true, configurable: true },
+      getFileMaxBytes: { get: () => open().getFileMaxBytes, enumerable: true, configurable: true },
+    });
+  }
+
   stop(): void {
     this.stopped = true;
     this.vault?.stopAll();

@@ -127,6 +127,18 @@ function parseBoolean(name: string, value: string): boolean {
   throw new ConfigError(`Invalid Tanium credentials in environment: ${name} must be true or false`);
 }
 
+/** The secret's fields and the variable `credentialsFromEnv` reads each from. */
+const FIELD_VARIABLES: Readonly<Record<string, string>> = {
+  base_url: 'TANIUM_BASE_URL',
+  api_token: 'TANIUM_API_TOKEN',
+  username: 'TANIUM_USERNAME',
+  password: 'TANIUM_PASSWORD',
+  domain: 'TANIUM_DOMAIN',
+  verify_server_cert: 'TANIUM_VERIFY_SERVER_CERT',
+  ca_bundle: 'TANIUM_CA_BUNDLE',
+  timeout_seconds: 'TANIUM_TIMEOUT_SECONDS',
+};
+
 /** Reads `TANIUM_*` environment variables (for the CLI and local runs). */
 export function credentialsFromEnv(env: Env): TaniumCredentials {
   if (!env.TANIUM_BASE_URL) {
@@ -174,18 +186,6 @@ export function credentialsFromEnv(env: Env): TaniumCredentials {
   }
 }
 
-/** The variable each credentials field is read from in `credentialsFromEnv`. */
-const FIELD_VARIABLES: Readonly<Record<string, string>> = {
-  base_url: 'TANIUM_BASE_URL',
-  api_token: 'TANIUM_API_TOKEN',
-  username: 'TANIUM_USERNAME',
-  password: 'TANIUM_PASSWORD',
-  domain: 'TANIUM_DOMAIN',
-  verify_server_cert: 'TANIUM_VERIFY_SERVER_CERT',
-  timeout_seconds: 'TANIUM_TIMEOUT_SECONDS',
-  ca_bundle: 'TANIUM_CA_BUNDLE',
-};
-
 /**
  * The credentials' messages name the secret's fields (`field 'base_url'`); read from the environment, the
  * operator sets variables, so each is named instead (the CA bundle with the file it was read from).
@@ -216,16 +216,7 @@ export async function loadCredentials(
 }
 
 /** The variables `credentialsFromEnv` reads: any one set means that source was meant. */
-const ENV_SOURCE_VARIABLES = [
-  'TANIUM_BASE_URL',
-  'TANIUM_API_TOKEN',
-  'TANIUM_USERNAME',
-  'TANIUM_PASSWORD',
-  'TANIUM_DOMAIN',
-  'TANIUM_VERIFY_SERVER_CERT',
-  'TANIUM_CA_BUNDLE',
-  'TANIUM_TIMEOUT_SECONDS',
-] as const;
+const ENV_SOURCE_VARIABLES = Object.values(FIELD_VARIABLES);
 
 /**
  * The credential sources set in `env`, each as the variables that set it, in `loadCredentials`'s order:

@@ -394,6 +394,21 @@ describe('Command line: tanium-tr against the emulator started from the command 
     expect(run.status).toBe(0);
   });
 
+  it('fails get file on a bad vault setting, naming it', async () => {
+    // Act
+    const run = await cliWith(
+      { VAULT_BUCKET: 'evidence', GET_FILE_MAX_BYTES: 'abc' },
+      'run',
+      'get file',
+      '--param',
+      'file_id=79478f3e-061b-4b59-a99a-349415df99a0',
+    );
+
+    // Assess
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain('GET_FILE_MAX_BYTES');
+  });
+
   it('exits 1 with a clear message when no credentials are configured', async () => {
     const run = await cliInProcess({ PATH: process.env.PATH ?? '' }, ['run', 'list connections']);
     expect(run.status).toBe(1);
