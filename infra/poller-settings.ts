@@ -14,9 +14,10 @@ export interface PollerSettings {
   readonly maxRecentIds?: number;
   /** Comma list, e.g. `unresolved,inprogress`. */
   readonly filterState?: string;
+  /** One value each: Tanium takes alternatives for `state` alone (filterPairs in shared/alerts/settings.ts). */
   readonly filterPriority?: string;
   readonly filterSeverity?: string;
-  /** Comma list of intel doc ids. */
+  /** One intel doc id. */
   readonly filterIntelDocId?: string;
   /** Raw query like list alerts' `query`. */
   readonly filterQuery?: string;

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { type Env, envInteger, envText, InvalidEnvironment, readEnvironment } from '../config/environment.ts';
+import { SHOWN_NAME_CHARS, shown } from '../config/message-text.ts';
 import { envMetricsNamespace } from '../config/metrics-namespace.ts';
 import { SETTING_DEFAULTS } from '../config/settings.ts';
 import { parseAlertQuery } from '../tanium/alerts.ts';
@@ -98,9 +99,25 @@ function items(value: string | undefined): string[] {
 }
 
 /**
- * The filters as query pairs, in a fixed order: the named filters (each comma list becoming repeated keys,
- * which Tanium treats as alternatives), then the raw query. `limit`, `offset` and `sort` belong to the
- * poller and are dropped from the raw query.
+ * The one filter Tanium's alerts API takes repeated, as alternatives (tanium-api.md 4.8). What a server
+ * does with another key given twice is nowhere written: keeping one of the values would drop the alerts
+ * of the others while the poller reports itself caught up, so the poller never sends one.
+ */
+const REPEATABLE_FILTER = 'state';
+
+/** The variable behind each named filter, for the message that refuses a repeated key. */
+const NAMED_FILTER_VARIABLES: Readonly<Record<string, string>> = {
+  state: 'POLLER_FILTER_STATE',
+  priority: 'POLLER_FILTER_PRIORITY',
+  severity: 'POLLER_FILTER_SEVERITY',
+  intelDocId: 'POLLER_FILTER_INTEL_DOC_ID',
+};
+
+/**
+ * The filters as query pairs, in a fixed order: the named filters (a comma list of states becoming
+ * repeated `state`, which Tanium treats as alternatives), then the raw query. `limit`, `offset` and `sort`
+ * belong to the poller and are dropped from the raw query. Any other key given more than once, by a comma
+ * list, the raw query, or both, is a ConfigError (REPEATABLE_FILTER).
  */
 export function filterPairs(env: {
   state?: string | undefined;
@@ -109,15 +126,15 @@ export function filterPairs(env: {
   intelDocId?: string | undefined;
   query?: string | undefined;
 }): Array<[string, string]> {
-  const pairs: Array<[string, string]> = [];
-  for (const state of items(env.state)) pairs.push(['state', state]);
-  for (const priority of items(env.priority)) pairs.push(['priority', priority]);
-  for (const severity of items(env.severity)) pairs.push(['severity', severity]);
+  const named: Array<[string, string]> = [];
+  for (const state of items(env.state)) named.push(['state', state]);
+  for (const priority of items(env.priority)) named.push(['priority', priority]);
+  for (const severity of items(env.severity)) named.push(['severity', severity]);
   for (const id of items(env.intelDocId)) {
     if (!/^\d+$/.test(id)) {
       throw new ConfigError('Invalid poller configuration: POLLER_FILTER_INTEL_DOC_ID must list integers');
     }
-    pairs.push(['intelDocId', id]);
+    named.push(['intelDocId', id]);
   }
   let raw: Array<[string, string]>;
   try {
@@ -126,7 +143,23 @@ export function filterPairs(env: {
     const message = error instanceof TaniumError ? error.message : String(error);
     throw new ConfigError(`Invalid poller configuration: POLLER_FILTER_QUERY: ${message}`);
   }
-  for (const pair of raw) if (pair[0] !== 'sort') pairs.push(pair);
+  const queried = raw.filter((pair) => pair[0] !== 'sort');
+  const pairs = [...named, ...queried];
+  const repeated = pairs.find(
+    ([key], index) => key !== REPEATABLE_FILTER && pairs.findIndex((pair) => pair[0] === key) !== index,
+  );
+  if (repeated) {
+    const key = repeated[0];
+    const values = pairs.filter((pair) => pair[0] === key).map((pair) => pair[1]);
+    const variables = [
+      ...(named.some((pair) => pair[0] === key) ? [NAMED_FILTER_VARIABLES[key]] : []),
+      ...(queried.some((pair) => pair[0] === key) ? ['POLLER_FILTER_QUERY'] : []),
+    ];
+    const name = shown(key, SHOWN_NAME_CHARS);
+    throw new ConfigError(
+      `Invalid poller configuration: ${variables.join(' and ')} ${variables.length > 1 ? 'list' : 'lists'} ${values.length} values of ${name} (${shown(values.join(', '))}); Tanium takes alternatives for ${REPEATABLE_FILTER} alone and may keep one value, dropping the alerts of the others unseen. Give one value, run a poller per value (POLLER_NAME), or leave the filter out and match ${name} in the EventBridge rule that takes the Alert events`,
+    );
+  }
   return pairs;
 }
 

@@ -44,6 +44,21 @@ describe('Emulator: alerts, arrival and pruning', () => {
     expect(tanium.emulator.requests.at(-1)?.notes).toEqual(['ignored query key: bogus']);
   });
 
+  it('counts a repeated key other than state with its last value only, and notes it', async () => {
+    // Act
+    const both = await page('priority=high&priority=low');
+    const low = await page('priority=low');
+    const high = await page('priority=high');
+
+    // Assess
+    expect(both.data.map((alert) => alert.id)).toEqual(low.data.map((alert) => alert.id));
+    expect(low.data.length).toBeGreaterThan(0);
+    expect(high.data.length).toBeGreaterThan(0);
+    expect(tanium.emulator.requests.at(-3)?.notes).toEqual([
+      'repeated query key priority: only its last value counts',
+    ]);
+  });
+
   it('pages with limit (default 100) and offset, and sorts ascending on request', async () => {
     // Prepare
     tanium.emulator.state.alerts.addBacklog(250, 1000);

@@ -790,7 +790,7 @@ describe('Infrastructure configuration: poller settings', () => {
     filterState: 'unresolved,inprogress',
     filterPriority: 'high',
     filterSeverity: 'critical',
-    filterIntelDocId: '12,34',
+    filterIntelDocId: '12',
     filterQuery: 'computerName=web-02',
     enrichIntelNames: true,
   };
@@ -836,6 +836,10 @@ describe('Infrastructure configuration: poller settings', () => {
   it.each([
     [{ pageSize: 5 }, /poller.settings: .*POLLER_PAGE_SIZE must be a whole number from 10 to 1000/],
     [{ filterIntelDocId: 'abc' }, /poller.settings: .*POLLER_FILTER_INTEL_DOC_ID must list integers/],
+    [
+      { filterSeverity: 'critical,high' },
+      /poller.settings: .*POLLER_FILTER_SEVERITY lists 2 values of severity/,
+    ],
     [{ maxRecentIds: 50_000 }, /POLLER_MAX_RECENT_IDS/],
     [
       { reserveSeconds: 120 },

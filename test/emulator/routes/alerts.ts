@@ -29,11 +29,15 @@ export const alertRoutes: Route[] = [
         if (!PAGING_KEYS.has(key) && !(FILTER_KEYS as readonly string[]).includes(key))
           note(`ignored query key: ${key}`);
       }
-      // Repeated values of one key are alternatives; different keys must all match; comparison is on the string form.
-      const filters = FILTER_KEYS.filter((key) => query.has(key)).map((key) => ({
-        key,
-        values: new Set(query.getAll(key)),
-      }));
+      // Repeated `state` values are alternatives (tanium-api.md 4.8); the contract says nothing of another
+      // key given twice, so the emulator assumes the least: the last value counts, as in the connector's
+      // own query parsing, and the rest are noted. Different keys must all match, on the string form.
+      const filters = FILTER_KEYS.filter((key) => query.has(key)).map((key) => {
+        const given = query.getAll(key);
+        if (key === 'state' || given.length === 1) return { key, values: new Set(given) };
+        note(`repeated query key ${key}: only its last value counts`);
+        return { key, values: new Set(given.slice(-1)) };
+      });
       const ordered = state.alerts.ordered(state.switches.alertsSameMsLowestIdFirst);
       const sort = parseSort(query.get('sort'));
       const newestFirst =

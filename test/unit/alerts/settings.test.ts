@@ -78,6 +78,44 @@ describe('Alert poller settings', () => {
   });
 
   it.for([
+    [
+      { POLLER_FILTER_PRIORITY: 'high, low' },
+      'POLLER_FILTER_PRIORITY lists 2 values of priority (high, low)',
+    ],
+    [{ POLLER_FILTER_SEVERITY: 'critical,high,low' }, 'POLLER_FILTER_SEVERITY lists 3 values of severity'],
+    [{ POLLER_FILTER_INTEL_DOC_ID: '11,12' }, 'POLLER_FILTER_INTEL_DOC_ID lists 2 values of intelDocId'],
+    [{ POLLER_FILTER_QUERY: 'type=a&type=b' }, 'POLLER_FILTER_QUERY lists 2 values of type (a, b)'],
+    [
+      { POLLER_FILTER_PRIORITY: 'high', POLLER_FILTER_QUERY: 'priority=low' },
+      'POLLER_FILTER_PRIORITY and POLLER_FILTER_QUERY list 2 values of priority (high, low)',
+    ],
+  ] as const)('refuses %o: Tanium takes alternatives for state alone', ([env, text]) => {
+    // Act / Assess
+    const load = () => loadPollerConfig({ ...base, ...env });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(`Invalid poller configuration: ${text}`);
+    expect(load).toThrow(/run a poller per value \(POLLER_NAME\)/);
+  });
+
+  it('takes repeated states from the list and the query, and one value of every other filter', () => {
+    // Act
+    const config = loadPollerConfig({
+      ...base,
+      POLLER_FILTER_STATE: 'unresolved',
+      POLLER_FILTER_PRIORITY: 'high,',
+      POLLER_FILTER_QUERY: 'state=inprogress&type=detect.match&sort=id&sort=-id',
+    });
+
+    // Assess
+    expect(config.filterPairs).toEqual([
+      ['state', 'unresolved'],
+      ['priority', 'high'],
+      ['state', 'inprogress'],
+      ['type', 'detect.match'],
+    ]);
+  });
+
+  it.for([
     ['0', 0],
     ['5', 5],
     ['900', 900],
