@@ -10,6 +10,7 @@ import {
   secretValues,
   type TaniumCredentials,
 } from '../config/credentials.ts';
+import { SHOWN_NAME_CHARS, shown } from '../config/message-text.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { agentFor, requestStarted, usableAgent } from './agent.ts';
 import { DeadlineSignals } from './deadline-signals.ts';
@@ -139,6 +140,13 @@ interface RawResponse {
 const LOST_ANSWER_STATUSES = new Set([502, 504]);
 
 type Mode = 'json' | 'stream';
+
+/** A content coding other than identity that an answer declares, else undefined. */
+function contentCoding(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers['content-encoding'];
+  const coding = (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim();
+  return coding === '' || coding.toLowerCase() === 'identity' ? undefined : coding;
+}
 
 /** Warnings already logged by this container, keyed by what they are about. */
 const warned = new Set<string>();
@@ -531,6 +539,9 @@ export class TaniumClient {
     const headers: Record<string, string> = {
       'user-agent': USER_AGENT,
       accept: request.accept ?? 'application/json',
+      // undici does not decode content codings, and a request without this header accepts any (RFC 9110
+      // 12.5.3): a proxy in front of Tanium could gzip the JSON or the evidence archive.
+      'accept-encoding': 'identity',
       ...request.headers,
     };
     if (credential) headers.session = credential.value;
@@ -604,6 +615,17 @@ export class TaniumClient {
       });
     }
     const status = response.statusCode;
+    const coding = contentCoding(response.headers);
+    if (coding !== undefined && status >= 200 && status < 300) {
+      // Read as it is, it would fail as "not JSON" or "not a zip archive", pointing at Tanium's data.
+      response.body.on('error', () => undefined);
+      response.body.destroy();
+      throw new TaniumError(
+        'tanium',
+        `Tanium's answer came with Content-Encoding ${shown(coding, SHOWN_NAME_CHARS)}, which was not asked for (the client sends accept-encoding: identity) and is not decoded: a proxy between the function and Tanium may be compressing answers`,
+        { status },
+      );
+    }
     if (mode === 'stream' && status >= 200 && status < 300) {
       return { status, headers: response.headers, text: '', body: response.body };
     }

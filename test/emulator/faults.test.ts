@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { TR_PATH } from './test-client.ts';
@@ -89,6 +90,24 @@ describe('Emulator: faults, request log and control surface', () => {
     expect(html.headers['content-type']).toMatch(/^text\/html/);
     expect(redirect.status).toBe(302);
     expect(redirect.headers.location).toBe(`https://elsewhere.invalid${STATUS}`);
+  });
+
+  it("compresses the route's answer with gzip when asked, JSON and streamed downloads alike", async () => {
+    // Prepare
+    const plainList = await tanium.client.get(`${TR_PATH}/conns`);
+    tanium.emulator.faults.add({ times: 2, kind: 'compressed' });
+
+    // Act
+    const list = await tanium.client.get(`${TR_PATH}/conns`);
+    const [file] = tanium.emulator.state.files;
+    const download = await tanium.client.get(`${TR_PATH}/filedownload/data/${file!.uuid}`);
+
+    // Assess
+    expect(list.status).toBe(200);
+    expect(list.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(list.body).toString('utf8')).toBe(plainList.text);
+    expect(download.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(download.body).subarray(0, 4)).toEqual(Buffer.from('PK\x03\x04', 'latin1'));
   });
 
   it('processes the request before failing when asked, so the state changes', async () => {

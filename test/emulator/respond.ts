@@ -1,5 +1,7 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { createGzip, gzipSync } from 'node:zlib';
 import type { Reply } from './http.ts';
 import type { FaultSpec } from './types.ts';
 
@@ -173,4 +175,18 @@ export function faultReply(spec: FaultSpec, path: string): Reply | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * The route's answer gzipped, as a proxy in front of Tanium might send it to a client that did not say
+ * which codings it accepts (the `compressed` fault). The client says `identity`, so this is a proxy
+ * that ignores it.
+ */
+export function compressedReply(reply: Reply): Reply {
+  const { length: _announced, body, ...rest } = reply;
+  const headers = { ...reply.headers, 'content-encoding': 'gzip' };
+  if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
+    return { ...rest, headers, body: gzipSync(body ?? '') };
+  }
+  return { ...rest, headers, body: Readable.from(body).pipe(createGzip()) };
 }

@@ -12,7 +12,7 @@ import { handleControl } from './control.ts';
 import { FaultRegistry } from './faults.ts';
 import { json, parseJson, type Reply, type RouteContext } from './http.ts';
 import { credentialKind, digestCredential, maskHeaders, maskJsonBody, matchesFilter } from './request-log.ts';
-import { faultReply, resetSocket, writeReply } from './respond.ts';
+import { compressedReply, faultReply, resetSocket, writeReply } from './respond.ts';
 import { Router } from './router.ts';
 import { routes } from './routes/index.ts';
 import { DEFAULT_CONFIG, EmulatorState } from './state/index.ts';
@@ -204,6 +204,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (respondFault(fault)) return;
       reply = faultReply(fault, rawPath)!;
     }
+    if (fault?.kind === 'compressed') reply = compressedReply(reply);
     if (fault?.kind === 'resetMidBody') return writeReply(res, reply, { mode: 'reset' });
     if (fault?.kind === 'stallMidBody') {
       return writeReply(res, reply, {

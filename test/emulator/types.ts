@@ -96,6 +96,8 @@ export type FaultAction =
   | { kind: 'stallMidBody'; ms?: number }
   | { kind: 'malformedJson' }
   | { kind: 'html200' }
+  /** The route runs and its answer goes out gzipped with Content-Encoding, asked for or not (a proxy). */
+  | { kind: 'compressed' }
   | { kind: 'redirect'; location?: string; status?: number };
 
 export type FaultSpec = FaultMatch & FaultAction;

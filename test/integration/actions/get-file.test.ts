@@ -507,6 +507,25 @@ describe('Action: get file', () => {
     expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
   });
 
+  it('asks for the archive as it is, and fails clearly on one a proxy compressed anyway, storing nothing', async () => {
+    // Prepare
+    emulator.faults.add({ method: 'GET', path: DATA_PATH, kind: 'compressed' });
+
+    // Act
+    const result = await run({ file_id: FILE_ID });
+
+    // Assess
+    expect(result).toMatchObject({
+      status: 'failed',
+      message:
+        "Tanium's answer came with Content-Encoding gzip, which was not asked for (the client sends accept-encoding: identity) and is not decoded: a proxy between the function and Tanium may be compressing answers",
+      error: { kind: 'tanium', retryable: false },
+    });
+    expect(emulator.requests.map((request) => request.headers['accept-encoding'])).toEqual(['identity']);
+    expect(calls()).toEqual([`GET ${DATA_PATH}`]);
+    expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+  });
+
   it.each([
     ['aes', /^Error while creating file\. .*AES/i],
     ['wrong-password', /^Error while creating file\. Wrong password for entry evil\.exe$/],

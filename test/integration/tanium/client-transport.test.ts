@@ -760,6 +760,30 @@ describe('Tanium client: transport, retries and responses', () => {
       );
     });
 
+    it('asks for answers as they are, and names the coding of one a proxy compressed anyway', async () => {
+      // Prepare
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'compressed', times: 1 });
+      const client = clientFor(emulator);
+
+      // Act
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+      const next = await client.request({ method: 'GET', path: CONNS });
+
+      // Assess
+      expect(error.kind).toBe('tanium');
+      expect(error.retryable).toBe(false);
+      expect(error.status).toBe(200);
+      expect(error.message).toMatch(
+        /^Tanium's answer came with Content-Encoding gzip, which was not asked for/,
+      );
+      expect(emulator.requests.map((request) => request.headers['accept-encoding'])).toEqual([
+        'identity',
+        'identity',
+      ]);
+      // The connection the compressed answer came on is still good for the next request.
+      expect(Array.isArray(next.payload)).toBe(true);
+    });
+
     it('reports JSON that does not parse', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'malformedJson' });
       const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
