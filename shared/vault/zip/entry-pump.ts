@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import * as zlib from 'node:zlib';
+import { shown } from '../../config/message-text.ts';
 import { ArchiveError, archiveContentTooLarge } from '../errors.ts';
 import { crc32 } from './crc32.ts';
 import {
@@ -113,7 +114,8 @@ export class EntryPump {
     /** Bytes the archive's earlier entries extracted, counted against `maxTotalBytes`. */
     private readonly extractedBefore: number,
   ) {
-    this.displayName = header.name;
+    // Names come from the archive: up to 64 KiB, which a failed result would otherwise carry whole.
+    this.displayName = shown(header.name);
     this.stream = new Readable({
       highWaterMark: options.highWaterMark ?? 1024 * 1024,
       read: () => {
@@ -196,6 +198,9 @@ export class EntryPump {
   private async run(): Promise<void> {
     const { header } = this;
     const hasDescriptor = (header.flags & FLAG_DESCRIPTOR) !== 0;
+    const max = this.options.maxEntryBytes;
+    // A size the header declares over the cap fails before any byte is read, as it would after.
+    if (!hasDescriptor && max !== undefined && header.size > max) throw this.tooLarge(max);
     let consumed = 0;
     if (header.flags & FLAG_ENCRYPTED) {
       const encryptionHeader = await this.wait(this.source.readExact(ZIPCRYPTO_HEADER_LENGTH));
@@ -246,6 +251,12 @@ export class EntryPump {
   /** Counts, checks and checksums extracted bytes; false when the entry went over its limit. */
   private account(plain: Buffer): boolean {
     this.size += plain.length;
+    // Past the size its header declares, an entry is corrupt or a bomb: stop now, not after inflating
+    // (and hashing and spooling) up to the cap only to fail on the size at its end.
+    if (!(this.header.flags & FLAG_DESCRIPTOR) && this.size > this.header.size) {
+      this.abort(this.checkError('size'));
+      return false;
+    }
     const max = this.options.maxEntryBytes;
     if (max !== undefined && this.size > max) {
       this.abort(this.tooLarge(max));

@@ -1,3 +1,4 @@
+import { shown } from '../../config/message-text.ts';
 import { ArchiveError, getFileTooLarge } from '../errors.ts';
 import { crc32 } from './crc32.ts';
 import { EntryPump, type ZipEntry } from './entry-pump.ts';
@@ -206,16 +207,16 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
     const name = decodeEntryName(rawName, flags, unicodePath);
     if (method === METHOD_AES || flags & FLAG_STRONG_ENCRYPTION) {
       throw new ArchiveError(
-        `Entry ${name} uses AES or strong encryption, which is not supported (only traditional PKWARE encryption is)`,
+        `Entry ${shown(name)} uses AES or strong encryption, which is not supported (only traditional PKWARE encryption is)`,
       );
     }
     if (method !== METHOD_STORE && method !== METHOD_DEFLATE) {
       throw new ArchiveError(
-        `Entry ${name} uses compression method ${method}, which is not supported (only stored and deflated)`,
+        `Entry ${shown(name)} uses compression method ${method}, which is not supported (only stored and deflated)`,
       );
     }
     if (flags & FLAG_ENCRYPTED && this.password === undefined) {
-      throw new ArchiveError(`Entry ${name} is encrypted and no password was given`);
+      throw new ArchiveError(`Entry ${shown(name)} is encrypted and no password was given`);
     }
     return { name, flags, method, modTime, crc, compressedSize, size, zip64 };
   }
@@ -224,18 +225,22 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
    * Reads the central directory to the end, so the whole body is consumed (and counted against the
    * limit), and checks that a complete end-of-central-directory record is there: otherwise the download
    * was cut. Bytes after the record (padding some writers and transfers add; every entry is read and
-   * verified by then) are ignored, up to MAX_TRAILING_BYTES. Only the last bytes that can hold the
-   * record, its longest comment and that padding are kept.
+   * verified by then) are ignored, up to MAX_TRAILING_BYTES. Only the last chunks that can hold the
+   * record, its longest comment and that padding are kept, and joined once at the end: joining on every
+   * chunk would copy the kept bytes again for each small chunk a slow server sends.
    */
   private async drainTrailer(): Promise<void> {
     const keep = 0xffff + EOCD_LENGTH + MAX_TRAILING_BYTES;
-    let tail = Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let kept = 0;
     for (;;) {
       const chunk = await this.source.next();
       if (chunk === null) break;
-      tail = Buffer.concat([tail, chunk]);
-      if (tail.length > keep * 2) tail = Buffer.from(tail.subarray(tail.length - keep));
+      chunks.push(chunk);
+      kept += chunk.length;
+      while (kept - chunks[0]!.length >= keep) kept -= chunks.shift()!.length;
     }
+    const tail = Buffer.concat(chunks, kept);
     for (let at = tail.length - EOCD_LENGTH; at >= 0 && at >= tail.length - keep; at--) {
       if (tail.readUInt32LE(at) === SIG_EOCD && at + EOCD_LENGTH + tail.readUInt16LE(at + 20) <= tail.length)
         return;

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TooLargeError } from '../../../shared/tanium/errors.ts';
 import { ArchiveError } from '../../../shared/vault/errors.ts';
+import { crc32 } from '../../../shared/vault/zip/crc32.ts';
 import { baseName } from '../../../shared/vault/zip/names.ts';
 import { ZipReader, type ZipReaderOptions } from '../../../shared/vault/zip/reader.ts';
 import { ZipCryptoDecoder } from '../../../shared/vault/zip/zipcrypto.ts';
@@ -405,6 +407,92 @@ describe('Vault: streaming ZIP reader', () => {
     expect(error.message).toBe(
       'Error while creating file. Entry x.bz2 uses compression method 12, which is not supported (only stored and deflated)',
     );
+  });
+
+  it.for([
+    ['an unsupported method', { method: 12 }],
+    ['a CRC-32 that does not match', { crc: 0x12345678 }],
+  ] as const)("cuts an archive's long entry name in the message of %s", async ([, fault]) => {
+    // Prepare: a name of 20,000 characters, as a hostile archive may carry (up to 64 KiB)
+    const name = `${'A'.repeat(20_000)}.exe`;
+    const archive = craftZip([{ name, data: small, ...fault }]);
+
+    // Act
+    const error = await failure(extractAll(chunked(archive)));
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message.length).toBeLessThan(400);
+    expect(error.message).toContain(`${'A'.repeat(200)}…`);
+  });
+
+  it('stops an entry as soon as it inflates past the size its header declares', async () => {
+    // Prepare: 4 MiB that deflates to a few KiB, under a local header declaring 10 bytes
+    const data = Buffer.alloc(4 * 1024 * 1024, 0x41);
+    const archive = craftZip([{ name: 'bomb.txt', data: deflateRawSync(data), method: 8, crc: crc32(data) }]);
+    archive.writeUInt32LE(10, 22);
+    let delivered = 0;
+
+    // Act
+    const error = await failure(
+      (async () => {
+        for await (const entry of new ZipReader(chunked(archive))) {
+          for await (const chunk of entry.stream) delivered += (chunk as Buffer).length;
+        }
+      })(),
+    );
+
+    // Assess
+    expect(error.message).toBe(
+      'Error while creating file. Corrupt archive: size mismatch for entry bomb.txt',
+    );
+    expect(delivered).toBeLessThanOrEqual(10);
+  });
+
+  it('refuses an entry whose header declares more than the cap before reading its data', async () => {
+    // Prepare: a stored entry of 4 MiB against a cap of 1 MiB, read in chunks of 64 KiB
+    const archive = craftZip([{ name: 'big.bin', data: Buffer.alloc(4 * 1024 * 1024, 1) }]);
+    const reader = new ZipReader(chunked(archive, 64 * 1024), { maxEntryBytes: 1024 * 1024 });
+
+    // Act
+    const error = await failure(
+      (async () => {
+        for await (const entry of reader) entry.stream.resume();
+      })(),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(reader.bytesRead).toBeLessThanOrEqual(128 * 1024);
+  });
+
+  it('reads a large central directory in small chunks copying each byte a bounded number of times', async () => {
+    // Prepare: 1,000 entries with long names make a central directory of about 1 MB
+    const archive = craftZip(
+      Array.from({ length: 1000 }, (_, index) => ({ name: `${'n'.repeat(990)}${index}`, data: small })),
+    );
+    const concat = Buffer.concat;
+    let copied = 0;
+    Buffer.concat = (list: readonly Uint8Array[], totalLength?: number) => {
+      const joined = concat(list, totalLength);
+      copied += joined.length;
+      return joined;
+    };
+
+    // Act
+    let entries = 0;
+    try {
+      for await (const entry of new ZipReader(chunked(archive, 100), { maxEntries: 1000 })) {
+        entry.stream.resume();
+        entries++;
+      }
+    } finally {
+      Buffer.concat = concat;
+    }
+
+    // Assess
+    expect(entries).toBe(1000);
+    expect(copied).toBeLessThan(4 * archive.length);
   });
 
   it('reports a CRC-32 mismatch instead of ending the entry stream', async () => {
