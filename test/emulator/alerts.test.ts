@@ -59,6 +59,23 @@ describe('Emulator: alerts, arrival and pruning', () => {
     ]);
   });
 
+  it('caps its pages unsaid, and answers the bare array, when switched to', async () => {
+    // Prepare
+    const asked = await page('limit=8');
+    tanium.emulator.switches.alertsMaxLimit = 5;
+
+    // Act
+    const capped = await page('limit=8');
+    tanium.emulator.switches.alertsBareArray = true;
+    const bare = (await page('limit=3')) as unknown as Page['data'];
+
+    // Assess
+    expect(asked.data).toHaveLength(8);
+    expect(capped.data.map((alert) => alert.id)).toEqual(asked.data.slice(0, 5).map((alert) => alert.id));
+    expect(capped.meta).toEqual(asked.meta);
+    expect(bare.map((alert) => alert.id)).toEqual(asked.data.slice(0, 3).map((alert) => alert.id));
+  });
+
   it('pages with limit (default 100) and offset, and sorts ascending on request', async () => {
     // Prepare
     tanium.emulator.state.alerts.addBacklog(250, 1000);

@@ -6,6 +6,8 @@ export const DEFAULT_SWITCHES: Readonly<Switches> = Object.freeze({
   eventsCountEmptyBody: false,
   groupsByNameEmptyData: false,
   alertsSameMsLowestIdFirst: false,
+  alertsMaxLimit: 0,
+  alertsBareArray: false,
   taskFailure: false,
   downloadNoContentDisposition: false,
   downloadOctetStream: false,

@@ -40,6 +40,13 @@ export interface Switches {
   groupsByNameEmptyData: boolean;
   /** Alerts sharing a `createdAt` come lowest id first (default: highest id first). */
   alertsSameMsLowestIdFirst: boolean;
+  /**
+   * When > 0, `TR/alerts` answers at most this many alerts a page whatever `limit` asks, without saying so
+   * (a server capping its page size), `meta` counting as before.
+   */
+  alertsMaxLimit: number;
+  /** `TR/alerts` answers the bare array of alerts, without `data` and `meta` (accepted by 2.20). */
+  alertsBareArray: boolean;
   /** Every task fails; a string is used as the task's `error` text. */
   taskFailure: boolean | string;
   /** The download omits `Content-Disposition`. */

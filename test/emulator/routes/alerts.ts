@@ -23,8 +23,10 @@ export const alertRoutes: Route[] = [
     pattern: 'TR/alerts',
     permission: 'threat response alerts read',
     handler: ({ state, query, note }) => {
-      const page = paging(query, 100);
-      if (isReply(page)) return page;
+      const asked = paging(query, 100);
+      if (isReply(asked)) return asked;
+      const cap = state.switches.alertsMaxLimit;
+      const page = cap > 0 ? { ...asked, limit: Math.min(asked.limit, cap) } : asked;
       for (const key of new Set(query.keys())) {
         if (!PAGING_KEYS.has(key) && !(FILTER_KEYS as readonly string[]).includes(key))
           note(`ignored query key: ${key}`);
@@ -58,6 +60,7 @@ export const alertRoutes: Route[] = [
           page.offset + page.limit,
         );
       }
+      if (state.switches.alertsBareArray) return json(200, rows);
       return json(200, { data: rows, meta: { totalCount: ordered.length, filteredCount } });
     },
   },

@@ -368,6 +368,31 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     expect(reports.every((r) => r.published === 0)).toBe(true);
   });
 
+  it.for([
+    ['with its counts', false],
+    ['as a bare array', true],
+  ] as const)(
+    'publishes every alert once from a Tanium that caps its page size unsaid, answering %s',
+    async ([, bare], { world }) => {
+      const { emulator } = world;
+      // Prepare: pages of 200 asked, 50 answered
+      emulator.switches.alertsMaxLimit = 50;
+      emulator.switches.alertsBareArray = bare;
+      emulator.state.alerts.addBacklog(500, 1000);
+      const publisher = new RecordingPublisher(world);
+      // Act
+      await untilCaughtUp(poller(world, { publisher, env: { POLLER_PAGE_SIZE: '200' } }));
+      // Assess
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(sorted(publisher.ids)).toEqual(sortedIds(emulator.state.alerts.all()));
+      const limits = emulator.requests
+        .filter((request) => request.path === ALERTS_PATH)
+        .map((request) => new URLSearchParams(request.rawQuery).get('limit'));
+      expect(limits[0]).toBe('200');
+      expect(limits).toContain('50');
+    },
+  );
+
   it('drains a backlog oldest first over several runs while alerts keep arriving, bursting and being pruned', async ({
     world,
   }) => {
