@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { TransformParameterError } from '@aws-lambda-powertools/parameters/errors';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { awsClientConfig } from './aws-client-config.ts';
@@ -56,6 +57,31 @@ export async function credentialsFromSecret(
   }
 }
 
+/** The JSON parser's error of an answer the SDK could not parse, which Powertools wraps. */
+function unparsedAnswer(
+  error: unknown,
+): (SyntaxError & { $metadata?: { httpStatusCode?: number } }) | undefined {
+  let current = error;
+  for (let depth = 0; depth < 3 && current instanceof Error; depth++) {
+    if (current instanceof SyntaxError) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+/**
+ * Why Secrets Manager's answer failed: its own text or, for an answer the SDK could not parse (whose
+ * message quotes that body and explains the SDK's internals), the status it came with.
+ */
+function secretsManagerReason(error: unknown): string {
+  const unparsed = unparsedAnswer(error);
+  if (unparsed !== undefined) {
+    const status = unparsed.$metadata?.httpStatusCode;
+    return `Secrets Manager's answer could not be read${status === undefined ? '' : ` (HTTP ${status})`}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** A secret read fine whose value holds no usable credentials. */
 class UnusableSecret extends ConfigError {}
 
@@ -70,15 +96,18 @@ async function readSecret(secretId: string, fresh: boolean): Promise<TaniumCrede
     });
   } catch (error) {
     // The SDK's and Powertools' messages name the secret and the problem, never the value.
-    const reason = error instanceof Error ? error.message : String(error);
-    const notJson = reason.includes('JSON');
-    const message = `Unable to read the Tanium credentials secret '${secretId}': ${notJson ? 'it is not valid JSON' : reason}`;
+    // Only Powertools' transform says the value is not JSON: an answer of Secrets Manager the SDK could not
+    // parse (a 5xx or a proxy's HTML page) fails with a JSON SyntaxError too, and the secret is fine.
+    const notJson = error instanceof TransformParameterError;
+    const reason = notJson ? 'it is not valid JSON' : secretsManagerReason(error);
+    const message = `Unable to read the Tanium credentials secret '${secretId}': ${reason}`;
+    // A JSON parser's message quotes part of what it parsed, the secret's value or Secrets Manager's
+    // answer holding it: not kept, even as the cause.
+    const cause = notJson || unparsedAnswer(error) !== undefined ? undefined : error;
     // Throttling, a 5xx or a network failure is worth another delivery; a missing secret or a denied
     // read is not.
-    if (isRetryableAwsError(error))
-      throw new TaniumError('transient', message, { retryable: true, cause: error });
-    // The JSON parser's message quotes the start of the value: not kept, even as the cause.
-    throw new ConfigError(message, notJson ? undefined : error);
+    if (isRetryableAwsError(error)) throw new TaniumError('transient', message, { retryable: true, cause });
+    throw new ConfigError(message, cause);
   }
   if (value === undefined || value === null) {
     throw new UnusableSecret(

@@ -375,13 +375,15 @@ export function createIdempotentExecutor(options: {
         // A refusal (the table deleted, the function's access to it or its key removed) is the
         // deployment's to fix: a config failure, counted by ServiceFailures at every attempt instead of
         // surfacing only in the DLQ minutes later. Still retried, so a redelivery reaches the fix.
+        // AWS's texts rarely name the table (ResourceNotFound names none): the message does.
+        const store = `The idempotency store (DynamoDB table ${options.tableName})`;
         if (isAwsRefusal(error)) {
-          throw new TaniumError('config', `The idempotency store refused the call: ${reason}`, {
+          throw new TaniumError('config', `${store} refused the call: ${reason}`, {
             retryable: true,
             cause: error,
           });
         }
-        throw new TaniumError('transient', `The idempotency store is unavailable: ${reason}`, {
+        throw new TaniumError('transient', `${store} is unavailable: ${reason}`, {
           retryable: true,
           cause: error,
         });

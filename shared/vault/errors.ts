@@ -36,9 +36,23 @@ export function archiveContentTooLarge(maxBytes: number): TooLargeError {
  */
 type WithResponseMetadata = { $metadata?: { httpStatusCode?: number } };
 
+/**
+ * What a status means when S3 answered without an error body (a HEAD never carries one): the SDK then
+ * says only `Unknown: UnknownError`.
+ */
+const BODILESS_MEANINGS: Readonly<Record<number, string>> = {
+  301: 'the bucket is in another region than the client',
+  400: 'S3 refused the request',
+  403: 'access denied: check the function role and the bucket and key policies',
+  404: 'no such bucket or object',
+};
+
 export function s3ErrorDetails(error: unknown): string {
   if (error instanceof Error) {
     const status = (error as WithResponseMetadata).$metadata?.httpStatusCode;
+    if (status !== undefined && error.name === 'Unknown' && error.message === 'UnknownError') {
+      return `${BODILESS_MEANINGS[status] ?? 'S3 failed the request'} (HTTP ${status}, no error text)`;
+    }
     const name = error.name && error.name !== 'Error' ? `${error.name}: ` : '';
     const suffix = status ? ` (HTTP ${status})` : '';
     // The SDK's own text names no setting; Lambda always sets it, a local run may not.
@@ -72,12 +86,21 @@ function isLocalExhaustion(error: unknown): boolean {
   return EXHAUSTED_LOCAL_CODES.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
-/** Wraps an S3 or spool failure as `Error occurred while adding the file to vault. <details>`. */
-export function vaultAddError(error: unknown): VaultError {
-  return new VaultError(`${VAULT_ADD_ERROR_PREFIX}${s3ErrorDetails(error)}`, {
+/**
+ * Wraps an S3 or spool failure as `Error occurred while adding the file to vault. <details>`, naming the
+ * bucket when the failure came from S3 (AWS's own texts often name none).
+ */
+export function vaultAddError(error: unknown, bucket?: string): VaultError {
+  const where = bucket !== undefined && isS3Answer(error) ? ` (bucket ${bucket})` : '';
+  return new VaultError(`${VAULT_ADD_ERROR_PREFIX}${s3ErrorDetails(error)}${where}`, {
     retryable: isRetryableAwsError(error) || isLocalExhaustion(error),
     cause: error,
   });
+}
+
+/** An error S3 answered (it carries the answer's status), not a spool or network failure. */
+function isS3Answer(error: unknown): boolean {
+  return (error as WithResponseMetadata | undefined)?.$metadata?.httpStatusCode !== undefined;
 }
 
 /** The invocation deadline stopped an upload: retryable, as any timeout is (tanium-api.md 1.7). */

@@ -197,7 +197,7 @@ export class Vault {
         await pipeline(source, hasher, sink);
       } catch (error) {
         // A full or unwritable spool is a vault problem; the data's own failure is reported as it is.
-        throw writeError ? vaultAddError(writeError) : (hasher.sourceError ?? error);
+        throw writeError ? vaultAddError(writeError, this.bucket) : (hasher.sourceError ?? error);
       }
       const digests = hasher.digests;
       const key = vaultKey(digests.sha1);
@@ -247,7 +247,7 @@ export class Vault {
           await abortUpload(this.s3, this.bucket, key, upload?.uploadId, cleanupBudget(options.deadline));
           throw deadlinePassedError(error);
         }
-        throw error instanceof VaultError ? error : vaultAddError(error);
+        throw error instanceof VaultError ? error : vaultAddError(error, this.bucket);
       } finally {
         deadline.clear();
       }
@@ -323,7 +323,8 @@ export class Vault {
         if (signal.aborted) await bestEffort(() => uploading, cleanup());
         const sourceError = hasher.sourceError;
         // Stop the source too when S3 failed (an archive entry stream aborts the whole archive read).
-        const stop = sourceError ?? (signal.aborted ? deadlinePassedError(error) : vaultAddError(error));
+        const stop =
+          sourceError ?? (signal.aborted ? deadlinePassedError(error) : vaultAddError(error, this.bucket));
         hasher.destroy(stop);
         if (!source.destroyed) source.destroy(stop);
         await this.discardIncoming(incomingKey, upload.uploadId, cleanup);
@@ -371,7 +372,7 @@ export class Vault {
           };
         }
         if (signal.aborted) throw deadlinePassedError(error);
-        throw error instanceof VaultError ? error : vaultAddError(error);
+        throw error instanceof VaultError ? error : vaultAddError(error, this.bucket);
       }
       await this.removeIncoming(incomingKey, metadata.requestId);
       return { vaultId: digests.sha1, bucket: this.bucket, key, ...digests, alreadyStored };

@@ -109,7 +109,7 @@ describe('AWS clients against an endpoint that stops answering', () => {
     );
 
     expect(error).toMatchObject({ kind: 'transient', retryable: true });
-    expect(error.message).toContain('The idempotency store is unavailable');
+    expect(error.message).toContain('The idempotency store (DynamoDB table state) is unavailable');
     expect(ran).toBe(false);
   });
 

@@ -19,7 +19,7 @@ import {
   credentialFingerprint,
   parseCredentials,
 } from '../../../shared/config/credentials.ts';
-import { ConfigError } from '../../../shared/tanium/errors.ts';
+import { ConfigError, type TaniumError } from '../../../shared/tanium/errors.ts';
 import { CLIENT_VERSION } from '../../../shared/tanium/version.ts';
 
 const secretsManager = mockClient(SecretsManagerClient);
@@ -518,13 +518,48 @@ describe('Credentials', () => {
   it('reports a secret that is not JSON without showing its value', async () => {
     secretsManager.on(GetSecretValueCommand).resolves({ SecretString: 'hunter2-not-json' });
     const failure = loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
-    await expect(failure).rejects.toThrow("Unable to read the Tanium credentials secret 'tanium/creds'");
+    await expect(failure).rejects.toThrow(
+      "Unable to read the Tanium credentials secret 'tanium/creds': it is not valid JSON",
+    );
     await expect(failure).rejects.not.toThrow('hunter2');
     // Not even as the cause, whose parser message quotes the value
     const error = (await failure.catch((e: unknown) => e)) as Error;
     expect(JSON.stringify(error, Object.getOwnPropertyNames(error))).not.toContain('hunter2');
     expect(error.cause).toBeUndefined();
   });
+
+  it.for([
+    [502, 'transient'],
+    [200, 'config'],
+  ] as const)(
+    'reports an answer of Secrets Manager the SDK could not parse (HTTP %i) as such, not as a secret that is not JSON',
+    async ([status, kind]) => {
+      // Prepare: what the SDK throws for a proxy's HTML page in place of Secrets Manager's JSON
+      secretsManager
+        .on(GetSecretValueCommand)
+        .rejects(
+          Object.assign(
+            new SyntaxError(
+              `Unexpected token '<', "<html><bod"... is not valid JSON\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.`,
+            ),
+            { $metadata: { httpStatusCode: status } },
+          ),
+        );
+
+      // Act
+      const error = (await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' }).catch((e: unknown) => e)) as
+        | TaniumError
+        | undefined;
+
+      // Assess
+      expect(error).toMatchObject({ kind, retryable: kind === 'transient' });
+      expect(error?.message).toBe(
+        `Unable to read the Tanium credentials secret 'tanium/creds': Secrets Manager's answer could not be read (HTTP ${status})`,
+      );
+      // The parser's message quotes what it read, which may hold the secret: not kept as the cause.
+      expect(error?.cause).toBeUndefined();
+    },
+  );
 
   it('reports throttling while reading the secret as retryable, and a missing secret as not', async () => {
     // Prepare

@@ -47,6 +47,7 @@ import {
   fakeIdempotencyTable,
   type LogLine,
   publishedDetails,
+  TABLE,
   taniumResponse,
 } from './fixtures.ts';
 
@@ -3587,8 +3588,7 @@ describe('Family handler: idempotent mutating actions', () => {
         level: 'warn',
         message: 'Transient failure; the message will be redelivered',
         extra: expect.objectContaining({
-          resultMessage:
-            'The idempotency store is unavailable: it did not confirm the in-progress record before the invocation deadline',
+          resultMessage: `The idempotency store (DynamoDB table ${TABLE}) is unavailable: it did not confirm the in-progress record before the invocation deadline`,
         }),
       }),
     );
@@ -3603,14 +3603,14 @@ describe('Family handler: idempotent mutating actions', () => {
       what: 'refuses the call (access denied): a config failure, counted at every attempt',
       error: () => awsError('AccessDeniedException', 400),
       kind: 'config',
-      message: 'The idempotency store refused the call: ',
+      message: `The idempotency store (DynamoDB table ${TABLE}) refused the call: `,
       counted: true,
     },
     {
       what: 'throttles: a transient failure, not counted',
       error: () => awsError('ProvisionedThroughputExceededException', 400),
       kind: 'transient',
-      message: 'The idempotency store is unavailable: ',
+      message: `The idempotency store (DynamoDB table ${TABLE}) is unavailable: `,
       counted: false,
     },
   ])('retries a request whose table $what', async ({ error, kind, message, counted }) => {

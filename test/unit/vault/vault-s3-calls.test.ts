@@ -97,7 +97,7 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
     // Assess
     expect(error).toBeInstanceOf(VaultError);
     expect(error.message).toBe(
-      'Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500)',
+      `Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500) (bucket ${BUCKET})`,
     );
     expect((error as VaultError).retryable).toBe(true);
     expect(events.filter((event) => event.startsWith('start')).sort()).toEqual([
@@ -293,10 +293,35 @@ describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
     // Assess: not the AbortError lib-storage's early stop gives the stream (a non-retryable failure)
     expect(error).toBeInstanceOf(VaultError);
     expect(error.message).toBe(
-      'Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500)',
+      `Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500) (bucket ${BUCKET})`,
     );
     expect((error as VaultError).retryable).toBe(true);
     expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
+  });
+});
+
+describe('Vault: S3 answers without an error text', () => {
+  it.for([
+    [403, 'access denied: check the function role and the bucket and key policies (HTTP 403, no error text)'],
+    [301, 'the bucket is in another region than the client (HTTP 301, no error text)'],
+    [418, 'S3 failed the request (HTTP 418, no error text)'],
+  ] as const)('says what a bodiless HEAD answered %i means, and names the bucket', async ([status, text]) => {
+    // Prepare: what the SDK throws for a HEAD refused, which carries no error body to name it
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('Unknown', status, 'UnknownError'));
+
+    // Act
+    const error = await failure(
+      streamedVault().storeEvidence(
+        Readable.from([Buffer.from('evidence')]),
+        { fileName: 'a.txt' },
+        { maxBytes: MiB },
+      ),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(`Error occurred while adding the file to vault. ${text} (bucket ${BUCKET})`);
+    expect((error as VaultError).retryable).toBe(false);
   });
 });
 
@@ -529,7 +554,7 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
     // Assess
     expect(error).toBeInstanceOf(VaultError);
     expect(error.message).toBe(
-      'Error occurred while adding the file to vault. ConditionalRequestConflict: ConditionalRequestConflict happened (HTTP 409)',
+      `Error occurred while adding the file to vault. ConditionalRequestConflict: ConditionalRequestConflict happened (HTTP 409) (bucket ${BUCKET})`,
     );
     expect((error as VaultError).retryable).toBe(true);
     expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
