@@ -8,6 +8,7 @@ import {
   MAX_URL_VALUE_CHARS,
   optionalText,
   parseParams,
+  requiredId64,
   requiredNameOrId,
   requiredText,
 } from '../../../shared/actions/params.ts';
@@ -238,5 +239,89 @@ describe('parameters that go into a request URL', () => {
       expect(encodedLength(text, 'path')).toBe(encodeURIComponent(text).length);
       expect(encodedLength(text, 'query')).toBe(new URLSearchParams([['k', text]]).toString().length - 2);
     }
+  });
+});
+
+describe('parameters sent as null, arrays or with white space', () => {
+  const shapeM = {
+    connection_id: requiredText('connection_id', { description: 'Connection id' }),
+    limit: integer('limit', { default: 1000, description: 'Page size' }),
+    sort: optionalText('sort', { description: 'Sort column' }),
+  };
+
+  it('treats null like an absent parameter: the default, or the missing-value message', () => {
+    expect(parseParams(shapeM, { connection_id: 'remote:x:1:1', limit: null, sort: null })).toEqual({
+      ok: true,
+      value: { connection_id: 'remote:x:1:1', limit: 1000 },
+    });
+    expect(parseParams(shapeM, { connection_id: null })).toEqual({
+      ok: false,
+      message: "Please provide a value for the 'connection_id' parameter",
+    });
+  });
+
+  it('refuses an integer sent as a JSON array with the integer message, without throwing', () => {
+    expect(parseParams(shapeM, { connection_id: 'remote:x:1:1', limit: ['10'] })).toEqual({
+      ok: false,
+      message: 'Please provide a valid integer value in the limit parameter',
+    });
+  });
+
+  it('trims an enumeration value before checking it', () => {
+    const enumShape = {
+      filter_type: enumeration('filter_type', ['any', 'all'] as const, {
+        default: 'all',
+        description: 'Mode',
+      }),
+    };
+    expect(parseParams(enumShape, { filter_type: ' any ' })).toEqual({
+      ok: true,
+      value: { filter_type: 'any' },
+    });
+  });
+});
+
+describe('64-bit ids (process_table_id)', () => {
+  const idShape = { process_table_id: requiredId64('process_table_id', 'Process table id') };
+
+  it.each([['abc12'], ['12abc'], ['1 2'], [['12']]])(
+    'refuses %j with the integer message, without throwing',
+    (value) => {
+      expect(parseParams(idShape, { process_table_id: value })).toEqual({
+        ok: false,
+        message: 'Please provide a valid integer value in the process_table_id parameter',
+      });
+    },
+  );
+
+  it('keeps a value past 2^53 sent as digits exactly, trimmed', () => {
+    expect(parseParams(idShape, { process_table_id: ' 18446744073709551615 ' })).toEqual({
+      ok: true,
+      value: { process_table_id: '18446744073709551615' },
+    });
+  });
+});
+
+describe('lists that go into a request body', () => {
+  it('leaves a long list alone when it goes into a request body', () => {
+    const bodyList = { values: list('values', { description: 'Filter values', paired: true }) };
+    const items = Array.from({ length: 600 }, (_, i) => `value-${i}`);
+
+    expect(parseParams(bodyList, { values: items })).toEqual({ ok: true, value: { values: items } });
+  });
+});
+
+describe('warnings for parameters the action does not take', () => {
+  it('names an unknown parameter whose value is an object: only context belongs to the SOAR platform', () => {
+    expect(ignoredParamNames(shape, { wait_second: { seconds: 3 }, context: { guid: 'g' } })).toEqual([
+      'wait_second',
+    ]);
+  });
+});
+
+describe('the encoded length of a value', () => {
+  it('counts a character from U+10000 on as four UTF-8 bytes', () => {
+    expect(encodedLength('\u{10000}', 'path')).toBe(encodeURIComponent('\u{10000}').length);
+    expect(encodedLength('\u{10000}', 'query')).toBe(12);
   });
 });

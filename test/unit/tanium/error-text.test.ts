@@ -429,3 +429,70 @@ describe('Tanium error bodies', () => {
     expect(errorBodyText('{"text":"bad {value}"}', 'application/json')).toBe('bad {value}');
   });
 });
+
+describe('Tanium error bodies: the forms a secret is echoed in', () => {
+  it('removes a secret longer than 256 characters in each fixed form: as is, JSON, URL, form and HTML escaped', () => {
+    const secret = `${'k'.repeat(280)} <a&b> "q'/\u00e9`;
+    const uri = encodeURIComponent(secret);
+    const forms = [
+      secret,
+      JSON.stringify(secret).slice(1, -1),
+      uri,
+      uri.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase()),
+      new URLSearchParams({ s: secret }).toString().slice(2),
+      secret
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/"/g, '&quot;')
+        .replace(/'/g, '&#39;'),
+    ];
+
+    for (const form of forms) {
+      expect(errorText(`echo [${form}] end`, 'text/plain', [secret])).toBe('echo [[redacted]] end');
+    }
+  });
+
+  it('ignores letter case for a secret of exactly 8 characters, the shortest that is not short', () => {
+    expect(errorText('user PASSW0RD rejected', 'text/plain', ['passw0rd'])).toBe('user [redacted] rejected');
+  });
+
+  it('removes a secret whose inner JSON left a character as it is and the outer escaped it', () => {
+    // Prepare: JSON.stringify inside (leaves \u00f6 as is), an ASCII-only encoder outside (Python's json.dumps)
+    const password = 'Pa"ss/w\u00f6rd-1';
+    const inner = JSON.stringify({ password });
+    const body = JSON.stringify({ text: `Bad request body: ${inner}` }).replace(
+      /[\u0080-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+
+    // Act: cut off before its end, so it is searched as text
+    const said = errorText(body.slice(0, -2), 'application/json', [password]);
+
+    // Assess
+    expect(said).toBe(String.raw`{"text":"Bad request body: {\"password\":\"[redacted]\"}`);
+  });
+
+  it.each([
+    ['once more by a JSON encoder that leaves / as it is', String.raw`{\"password\":\"ab\\/cd/ef-1\"}`],
+    ['once more by PHP, which escapes the slash too', String.raw`{\"password\":\"ab\\\/cd\\\/ef-1\"}`],
+  ])('removes a secret holding / escaped by PHP as \\/, then escaped %s', (_case, echo) => {
+    const said = errorText(`{"text":"Bad request body: ${echo}`, 'application/json', ['ab/cd/ef-1']);
+
+    expect(said).toBe(String.raw`{"text":"Bad request body: {\"password\":\"[redacted]\"}`);
+  });
+
+  it('removes a secret holding a carriage return written as JSON writes it, \\r', () => {
+    const secret = 'line-one\rline-two';
+    const body = `Bad request body: {"password":${JSON.stringify(secret)}}`;
+
+    expect(errorText(body, 'text/plain', [secret])).toBe('Bad request body: {"password":"[redacted]"}');
+  });
+
+  it('finds a secret in a text that holds nothing but the secret', () => {
+    expect(errorText('ABCD1234', 'text/plain', ['ABCD1234'])).toBe('[redacted]');
+    expect(errorText('ABCD1234EFGH5678', 'text/plain', ['ABCD1234EFGH5678'])).toBe('[redacted]');
+    // cut short by whoever echoed it
+    expect(errorText('ABCD1234EFGH', 'text/plain', ['ABCD1234EFGH5678'])).toBe('[redacted]');
+  });
+});
