@@ -127,6 +127,8 @@ export const SENDS_NOTHING: Readonly<Record<string, readonly string[]>> = {
     'IdempotencyItemAlreadyExistsError',
   ],
   '@aws-lambda-powertools/idempotency/persistence': ['IdempotencyRecord'],
+  // An error class, to tell a secret that is not JSON from a failed read.
+  '@aws-lambda-powertools/parameters/errors': ['TransformParameterError'],
 };
 
 const AWS_MODULE = /^@(aws-sdk|aws-lambda-powertools|smithy)\//;
