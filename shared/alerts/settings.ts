@@ -105,9 +105,8 @@ function items(value: string | undefined): string[] {
  */
 const REPEATABLE_FILTER = 'state';
 
-/** The variable behind each named filter, for the message that refuses a repeated key. */
+/** The variable behind each named filter that takes one value, for the message refusing a repeat. */
 const NAMED_FILTER_VARIABLES: Readonly<Record<string, string>> = {
-  state: 'POLLER_FILTER_STATE',
   priority: 'POLLER_FILTER_PRIORITY',
   severity: 'POLLER_FILTER_SEVERITY',
   intelDocId: 'POLLER_FILTER_INTEL_DOC_ID',
