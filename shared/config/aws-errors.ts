@@ -56,7 +56,7 @@ export function isRetryableAwsError(error: unknown): boolean {
 }
 
 /** `error` and its causes, a few levels down (Powertools and the SDK wrap errors). */
-function* errorChain(error: unknown): Generator<AwsLikeError> {
+export function* errorChain(error: unknown): Generator<AwsLikeError> {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
     yield current as AwsLikeError;

@@ -3,7 +3,7 @@ import { TransformParameterError } from '@aws-lambda-powertools/parameters/error
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { ConfigError, TaniumError } from '../tanium/errors.ts';
 import { awsClientConfig } from './aws-client-config.ts';
-import { isRetryableAwsError } from './aws-errors.ts';
+import { errorChain, isRetryableAwsError } from './aws-errors.ts';
 import {
   assertHasCredential,
   HOW_TO_FILL_THE_SECRET,
@@ -61,11 +61,7 @@ export async function credentialsFromSecret(
 function unparsedAnswer(
   error: unknown,
 ): (SyntaxError & { $metadata?: { httpStatusCode?: number } }) | undefined {
-  let current = error;
-  for (let depth = 0; depth < 3 && current instanceof Error; depth++) {
-    if (current instanceof SyntaxError) return current;
-    current = current.cause;
-  }
+  for (const candidate of errorChain(error)) if (candidate instanceof SyntaxError) return candidate;
   return undefined;
 }
 
