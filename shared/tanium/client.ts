@@ -289,11 +289,14 @@ export class TaniumClient {
     mode: Mode,
   ): Promise<{ response: RawResponse; credential: Credential }> {
     const deadline = request.deadline ?? NO_DEADLINE;
+    // Checked before the credentials: a URL that can never be sent must not cost a login (tanium-api.md
+    // 1.9), nor wait on one that fails transiently and be retried for it.
+    const url = this.url(request);
     let credential = await this.currentCredential(deadline, request);
     // The session this container had when the request went out: one that differs after the 401/403 was
     // made by another request meanwhile, and is used instead of logging in again.
     const sessionWhenSent = this.entry.session;
-    let response = await this.withRetries(request, credential, mode);
+    let response = await this.withRetries(request, credential, mode, url);
     if (response.status !== 401 && response.status !== 403) return { response, credential };
 
     const { username, password } = this.credentials;
@@ -320,7 +323,7 @@ export class TaniumClient {
     const lostBefore = response.afterLostAnswer === true;
     let replayed: RawResponse | undefined;
     try {
-      replayed = await this.withRetries(request, credential, mode);
+      replayed = await this.withRetries(request, credential, mode, url);
     } finally {
       // The session worked where the token did not (expired, IP not trusted): stop sending the token.
       const beaten = replayed !== undefined && replayed.status !== 401 && replayed.status !== 403;
@@ -477,6 +480,7 @@ export class TaniumClient {
     request: TaniumRequest,
     credential: Credential | undefined,
     mode: Mode,
+    url = this.url(request),
   ): Promise<RawResponse> {
     const deadline = request.deadline ?? NO_DEADLINE;
     const idempotent = isIdempotent(request.method);
@@ -487,7 +491,7 @@ export class TaniumClient {
       }
       let response: RawResponse;
       try {
-        response = await this.exchange(request, credential, deadline, mode);
+        response = await this.exchange(request, url, credential, deadline, mode);
       } catch (error) {
         if (error instanceof TaniumError) throw error;
         if (error instanceof NeverDispatched) {
@@ -531,11 +535,11 @@ export class TaniumClient {
   /** One HTTP exchange, bounded by the per-request timeout and the invocation deadline. */
   private async exchange(
     request: TaniumRequest,
+    url: string,
     credential: Credential | undefined,
     deadline: number,
     mode: Mode,
   ): Promise<RawResponse> {
-    const url = this.url(request);
     const headers: Record<string, string> = {
       'user-agent': USER_AGENT,
       accept: request.accept ?? 'application/json',

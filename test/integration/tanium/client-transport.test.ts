@@ -702,6 +702,21 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(emulator.requests[0]?.rawQuery).toHaveLength(MAX_URL_CHARS - CONNS.length - 1);
     });
 
+    it('refuses a URL too long before logging in for it', async () => {
+      // Prepare: username and password only, so the first request would log in first
+      const client = clientFor(emulator, { auth: 'password' });
+
+      // Act
+      const error = await taniumFailure(
+        client.request({ method: 'GET', path: CONNS, query: query([['q', 'a'.repeat(MAX_URL_CHARS)]]) }),
+      );
+
+      // Assess: refused as it was, and Tanium saw nothing, not even a login
+      expect(error.kind).toBe('validation');
+      expect(error.message).toMatch(/^The request URL would be 8,\d{3} characters long/);
+      expect(emulator.requests).toHaveLength(0);
+    });
+
     it('does not follow redirects', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'redirect' });
       const client = clientFor(emulator);
