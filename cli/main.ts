@@ -1,8 +1,8 @@
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { executeParsed } from '../shared/actions/execute.ts';
-import { ignoredParamNames, parseParams } from '../shared/actions/params.ts';
+import { executeParsed, validateParams } from '../shared/actions/execute.ts';
+import { ignoredParamNames } from '../shared/actions/params.ts';
 import { findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult } from '../shared/actions/types.ts';
 import { awsClientConfig } from '../shared/config/aws-client-config.ts';
@@ -278,8 +278,8 @@ async function runAction(
   vault: RunVault,
 ): Promise<ActionResult> {
   // Checked first, as a function checks them: invalid input is its own answer, whatever the credentials.
-  const params = parseParams(action.params, parsed.params);
-  if (!params.ok) return failedResult(params.message, 'validation', parsed.params);
+  const params = validateParams(action, parsed.params);
+  if (!params.ok) return failedResult(params.message, params.kind, parsed.params);
   // The whole run, the credentials read included, as a function's deadline bounds its invocation.
   const deadline = Date.now() + parsed.timeoutSeconds * 1000;
   try {

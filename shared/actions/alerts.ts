@@ -6,6 +6,16 @@ import { defineAction } from './types.ts';
 
 /** The alerts family (tanium-api.md 2.20). */
 
+/** The query's pairs; a query malformed or too long for the URL is a validation failure. */
+function queryPairs(text: string | undefined): Array<[string, string]> {
+  const pairs = parseAlertQuery(text);
+  // Measured as sent: parsed and encoded again, its `&`, `=` and escapes do not cost what they do raw.
+  const problem =
+    text === undefined ? undefined : urlValueProblem('query', text, () => query(pairs).toString().length);
+  if (problem !== undefined) throw new ValidationError(problem);
+  return pairs;
+}
+
 export const listAlerts = defineAction({
   name: 'list alerts',
   id: 'list_alerts',
@@ -24,15 +34,11 @@ export const listAlerts = defineAction({
     limit: integer('limit', { default: 100, description: 'Maximum number of alerts to return' }),
     offset: integer('offset', { default: 0, allowZero: true, description: 'Number of alerts to skip' }),
   },
+  check(params) {
+    queryPairs(params.query);
+  },
   async run(ctx, params) {
-    // Parsed before the call: a malformed query is a validation failure, not a request.
-    const pairs = parseAlertQuery(params.query);
-    // Measured as sent: parsed and encoded again, its `&`, `=` and escapes do not cost what they do raw.
-    const problem =
-      params.query === undefined
-        ? undefined
-        : urlValueProblem('query', params.query, () => query(pairs).toString().length);
-    if (problem !== undefined) throw new ValidationError(problem);
+    const pairs = queryPairs(params.query);
     const page = await listAlertsPage(ctx.client, {
       limit: params.limit,
       offset: params.offset,

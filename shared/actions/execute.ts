@@ -1,4 +1,4 @@
-import { type TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { type ErrorKind, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { ignoredParamNames, type ParamShape, type ParamsOf, parseParams } from './params.ts';
 import type { ActionContext, ActionDefinition, ActionOutcome, ActionResult } from './types.ts';
 
@@ -26,7 +26,7 @@ export async function executeAction(
   rawParams: Record<string, unknown>,
   ctx: ActionContext,
 ): Promise<ActionResult> {
-  const parsed = parseParams(definition.params, rawParams);
+  const parsed = validateParams(definition, rawParams);
   if (!parsed.ok) {
     return {
       status: 'failed',
@@ -34,13 +34,33 @@ export async function executeAction(
       parameter: rawParams,
       data: [],
       summary: {},
-      error: { kind: 'validation', retryable: false },
+      error: { kind: parsed.kind, retryable: false },
     };
   }
   return executeParsed(definition, parsed.value, rawParams, ctx);
 }
 
-/** executeAction for parameters already parsed (`params`) from `rawParams`. */
+/**
+ * `rawParams` parsed by the action's parameter types, then checked by its own rules (`check`): the
+ * values to run with, or the failure's message and kind. Nothing is called.
+ */
+export function validateParams(
+  definition: ActionDefinition,
+  rawParams: Record<string, unknown>,
+): { ok: true; value: ParamsOf<ParamShape> } | { ok: false; message: string; kind: ErrorKind } {
+  const parsed = parseParams(definition.params, rawParams);
+  if (!parsed.ok) return { ...parsed, kind: 'validation' };
+  try {
+    definition.check?.(parsed.value);
+  } catch (error) {
+    // Anything else is a fault in the check itself, for the caller's own handling.
+    if (!(error instanceof TaniumError) || error.retryable) throw error;
+    return { ok: false, message: error.message, kind: error.kind };
+  }
+  return parsed;
+}
+
+/** executeAction for parameters already validated (`params`, by validateParams) from `rawParams`. */
 export async function executeParsed(
   definition: ActionDefinition,
   params: ParamsOf<ParamShape>,

@@ -134,9 +134,12 @@ export const startQuickScan = defineAction({
       inUrl: 'path',
     }),
   },
+  check(params) {
+    // An all-digit input too large for an id is a parameter error.
+    numericGroupId(params.computer_group_name);
+  },
   async run(ctx, params) {
     const input = params.computer_group_name;
-    // Checked before any call: an all-digit input too large for an id is a parameter error.
     const numericId = numericGroupId(input);
     const groupId = await resolveGroup(ctx, input, numericId);
     // POSTs are never retried after they may have reached Tanium (client rule), so one request starts

@@ -136,6 +136,9 @@ export const getEvents = defineAction({
     }),
     ...filterParams,
   },
+  check(params) {
+    filterPairs(params);
+  },
   async run(ctx, params) {
     const filters = filterPairs(params);
     const limit = Math.min(params.limit, MAX_EVENTS);
@@ -173,6 +176,9 @@ export const getEventsSummary = defineAction({
     connection_id: connectionIdParam,
     event_type: eventType,
     ...filterParams,
+  },
+  check(params) {
+    filterPairs(params);
   },
   async run(ctx, params) {
     const filters = filterPairs(params);

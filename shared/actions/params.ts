@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { isRecord } from '../config/is-record.ts';
 import { SHOWN_NAME_CHARS, shown } from '../config/message-text.ts';
-import { MAX_URL_CHARS } from '../tanium/routes.ts';
+import { dotSegmentMessage, isDotSegment, MAX_URL_CHARS } from '../tanium/routes.ts';
 
 /**
  * Parameter kinds with the contract's exact messages (tanium-api.md 1.9). Each kind is a zod schema
@@ -117,6 +117,8 @@ export function urlValueProblem(name: string, text: string, sentLength: () => nu
 function checkedText(name: string, options: TextOptions, text: string, fail: (message: string) => never) {
   const placement = options.inUrl;
   if (placement === undefined) return text;
+  // As segment() would refuse it when the action builds its path, but before anything is called.
+  if (placement === 'path' && isDotSegment(text)) return fail(dotSegmentMessage(name));
   const problem = urlValueProblem(name, text, () => encodedLength(text, placement));
   return problem === undefined ? text : fail(problem);
 }

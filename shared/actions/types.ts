@@ -76,6 +76,14 @@ export interface ActionDefinition<S extends ParamShape = ParamShape> {
   params: S;
   /** Parameters the connector declared but never used (list alerts' `ph`): accepted without a warning. */
   placeholders?: readonly string[];
+  /**
+   * Rules beyond what each parameter's own type checks (one parameter against another, a document's
+   * size): run with the parameters, before the credentials, the idempotency record or Tanium are touched,
+   * so a request that can never run is refused at once and the refusal is not stored under its
+   * requestId. Throws a ValidationError (or another non-retryable TaniumError, such as too_large).
+   */
+  check?(params: ParamsOf<S>): void;
+  /** Runs with parameters that passed `params` and `check` (validateParams). */
   run(ctx: ActionContext, params: ParamsOf<S>): Promise<ActionOutcome>;
 }
 

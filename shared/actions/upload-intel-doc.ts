@@ -56,7 +56,7 @@ function intelDocIdOf(payload: unknown): unknown {
 /** The document to upload: its text and name, or a vault id and the name given, if any. */
 type IntelDocument = { text: string; name: string } | { vaultId: string; name: string | undefined };
 
-/** Every rule checked before the vault or Tanium is touched, in the contract's order. */
+/** The document, by every rule the parameters alone decide (`check`), in the contract's order. */
 function documentOf(params: {
   intel_doc?: string | undefined;
   vault_id?: string | undefined;
@@ -99,6 +99,12 @@ export const uploadIntelDoc = defineAction({
       description: 'Vault id (SHA-1, 40 hex characters) of the document',
     }),
   },
+  check(params) {
+    const document = documentOf(params);
+    if ('text' in document && Buffer.byteLength(document.text, 'utf8') > MAX_BYTES) {
+      throw new TooLargeError(`Intel document is larger than ${MAX_BYTES} bytes`);
+    }
+  },
   async run(ctx, params) {
     const document = documentOf(params);
     let body: Buffer;
@@ -106,8 +112,6 @@ export const uploadIntelDoc = defineAction({
     if ('text' in document) {
       name = document.name;
       body = Buffer.from(document.text, 'utf8');
-      if (body.length > MAX_BYTES)
-        throw new TooLargeError(`Intel document is larger than ${MAX_BYTES} bytes`);
     } else {
       const { vaultId } = document;
       if (!ctx.vault)

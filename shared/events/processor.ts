@@ -1,12 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
-import { executeParsed } from '../actions/execute.ts';
-import { ignoredParamNames, parseParams } from '../actions/params.ts';
+import { executeParsed, validateParams } from '../actions/execute.ts';
+import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { SHOWN_NAME_CHARS, shown, withSentence } from '../config/message-text.ts';
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
-import { DeadlineError, TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { DeadlineError, type ErrorKind, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT } from '../tanium/responses.ts';
 import type { ActionRequest, ParsedRequest } from './envelope.ts';
 import {
@@ -285,8 +285,10 @@ export class RequestProcessor {
     }
     // Checked before anything is called: a request that can never run gets its validation result and is
     // never retried, whatever the secret or the idempotency table are going through.
-    const params = parseParams(definition.params, request.parameters);
-    if (!params.ok) return this.refuse(request, definition, params.message, startedAt, delivery);
+    const params = validateParams(definition, request.parameters);
+    if (!params.ok) {
+      return this.refuse(request, definition, params.message, startedAt, delivery, params.kind);
+    }
     const ignored = ignoredParamNames(definition.params, request.parameters, definition.placeholders);
     if (ignored.length > 0) {
       this.deps.logger.warn('Parameters the action does not take were ignored', {
@@ -490,15 +492,19 @@ export class RequestProcessor {
     return ctx;
   }
 
-  /** A request that cannot run (invalid, unknown or misrouted): one failed validation result. */
+  /**
+   * A request that cannot run (invalid, unknown or misrouted): one failed result, of kind validation or
+   * the one an action's own check gave (too_large).
+   */
   private refuse(
     request: { requestId: string; action: string; parameters: Record<string, unknown>; context?: unknown },
     definition: ActionDefinition | undefined,
     message: string,
     startedAt: number,
     delivery: DeliveryInfo,
+    kind: ErrorKind = 'validation',
   ): Disposition {
-    const result = failedResult(message, 'validation', request.parameters);
+    const result = failedResult(message, kind, request.parameters);
     return this.finish(
       request,
       request.action,

@@ -20,13 +20,15 @@ export const MAX_URL_CHARS = 8000;
  */
 export function segment(name: string, value: string | number): string {
   const text = String(value);
-  if (text === '.' || text === '..') {
-    throw new ValidationError(
-      `Please provide a valid value in the '${name}' parameter: '.' and '..' are not allowed`,
-    );
-  }
+  if (isDotSegment(text)) throw new ValidationError(dotSegmentMessage(name));
   return encodeURIComponent(text);
 }
+
+/** Whether `text` is a path segment URL normalisation would resolve, moving the request elsewhere. */
+export const isDotSegment = (text: string): boolean => text === '.' || text === '..';
+
+export const dotSegmentMessage = (name: string) =>
+  `Please provide a valid value in the '${name}' parameter: '.' and '..' are not allowed`;
 
 /** A connection id segment: encoded like any other, but `:` stays literal as Tanium writes it. */
 export function connectionSegment(name: string, value: string): string {

@@ -222,6 +222,20 @@ describe('parameters that go into a request URL', () => {
     expect(paired).toMatchObject({ ok: true, value: { query: 'x\u{1F600}y' } });
   });
 
+  it.each(['.', '..', ' .. '])(
+    'refuses %j where it would be a path segment, which URL normalisation would resolve, but not in a query',
+    (value) => {
+      const inPath = parseParams(urlShape, { ...valid, group: value });
+      const inQuery = parseParams(urlShape, { ...valid, query: value.trim() });
+
+      expect(inPath).toEqual({
+        ok: false,
+        message: "Please provide a valid value in the 'group' parameter: '.' and '..' are not allowed",
+      });
+      expect(inQuery).toMatchObject({ ok: true, value: { query: value.trim() } });
+    },
+  );
+
   it('leaves a long value alone when it does not go into a URL', () => {
     const path = 'C:\\'.concat('d'.repeat(20_000));
 

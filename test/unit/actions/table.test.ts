@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACTION_EXAMPLES } from '../../../cli/action-examples.ts';
-import { executeAction } from '../../../shared/actions/execute.ts';
+import { executeAction, validateParams } from '../../../shared/actions/execute.ts';
 import { MAX_URL_VALUE_CHARS } from '../../../shared/actions/params.ts';
 import { ACTIONS } from '../../../shared/actions/table.ts';
 import type { ActionContext } from '../../../shared/actions/types.ts';
@@ -100,6 +100,55 @@ describe('Parameters in request URLs', () => {
       if (refused) expect(call).toBeUndefined();
       // The example's own URL is far shorter than one parameter's limit
       else expect(`${call?.path}?${call?.query}`.length).toBeLessThan(MAX_URL_VALUE_CHARS);
+    },
+  );
+});
+
+/** For each action with rules beyond its parameters' types (`check`), input those rules refuse. */
+const REFUSED_BY_CHECK: Record<string, { params: Record<string, unknown>; message: string }> = {
+  start_quick_scan: {
+    params: { intel_doc_id: 1, computer_group_name: '9007199254740993' },
+    message: 'Please provide a valid integer value in the computer_group_name parameter',
+  },
+  get_events: {
+    params: { connection_id: 'remote:host:1:1', event_type: 'process', fields: 'pid' },
+    message: "Parameters 'fields', 'operators' and 'values' must all be provided to filter events",
+  },
+  get_events_summary: {
+    params: { connection_id: 'remote:host:1:1', event_type: 'process', fields: 'pid', operators: 'eq' },
+    message: "Parameters 'fields', 'operators' and 'values' must all be provided to filter events",
+  },
+  list_alerts: {
+    params: { query: 'state=unresolved&priority=high&'.repeat(200) },
+    message: "Please provide a shorter value in the 'query' parameter",
+  },
+  upload_intel_doc: {
+    params: { intel_doc: 'rule a { condition: true }', vault_id: 'a'.repeat(40), file_name: 'a.yara' },
+    message: "Please provide either 'intel_doc' or 'vault_id', not both",
+  },
+};
+
+describe("Rules of an action beyond its parameters' types", () => {
+  it('has a refused example for every action that checks such rules', () => {
+    expect(
+      ACTIONS.filter((action) => action.check)
+        .map((action) => action.id)
+        .sort(),
+    ).toEqual(Object.keys(REFUSED_BY_CHECK).sort());
+  });
+
+  it.each(Object.entries(REFUSED_BY_CHECK))(
+    '%s: refused with the parameters, before anything is called',
+    (id, { params, message }) => {
+      const action = ACTIONS.find((candidate) => candidate.id === id);
+      if (!action) throw new Error(`no action ${id}`);
+
+      // Act: validateParams has nothing to call; the processor and the CLI refuse on its answer
+      const validated = validateParams(action, params);
+
+      // Assess
+      expect(validated).toMatchObject({ ok: false, kind: 'validation' });
+      expect(validated.ok ? '' : validated.message).toContain(message);
     },
   );
 });

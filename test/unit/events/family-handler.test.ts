@@ -791,6 +791,67 @@ describe('Family handler: requests that fail for good', () => {
     expect(request).not.toHaveBeenCalled();
   });
 
+  it("refuses what an action's own rules forbid before the credentials and the record, so a corrected request may reuse the requestId", async () => {
+    // Prepare: upload intel doc given both a document and a vault id, which its rules forbid
+    const items = fakeIdempotencyTable(dynamo);
+    request.mockResolvedValue(taniumResponse({ id: 7 }));
+    const { handler, credentialReads } = buildHandler('intel');
+    const upload = (parameters: Record<string, unknown>) => ({
+      action: 'upload intel doc',
+      requestId: 'req-doc',
+      parameters,
+    });
+
+    // Act
+    const refused = (await handler(
+      upload({ intel_doc: 'rule a { condition: true }', vault_id: 'a'.repeat(40), file_name: 'a.yara' }),
+      lambdaContext(),
+    )) as ResultDetail;
+    const readsWhenRefused = credentialReads.count;
+    const itemsWhenRefused = items.size;
+    const corrected = (await handler(
+      upload({ intel_doc: 'rule a { condition: true }', file_name: 'a.yara' }),
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(refused).toMatchObject({
+      status: 'failed',
+      message: "Please provide either 'intel_doc' or 'vault_id', not both",
+      error: { kind: 'validation', retryable: false },
+    });
+    expect(readsWhenRefused).toBe(0);
+    expect(itemsWhenRefused).toBe(0);
+    expect(corrected).toMatchObject({ status: 'success' });
+    expect(request).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses an intel document over the size limit as too_large before anything is called', async () => {
+    // Prepare
+    const items = fakeIdempotencyTable(dynamo);
+    const { handler, credentialReads } = buildHandler('intel');
+
+    // Act
+    const result = (await handler(
+      {
+        action: 'upload intel doc',
+        requestId: 'req-big',
+        parameters: { intel_doc: 'é'.repeat(5 * 1024 * 1024 + 1), file_name: 'big.yara' },
+      },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess: 10 MiB + 2 bytes once UTF-8 encoded, from fewer characters than that
+    expect(result).toMatchObject({
+      status: 'failed',
+      message: 'Intel document is larger than 10485760 bytes',
+      error: { kind: 'too_large', retryable: false },
+    });
+    expect(credentialReads.count).toBe(0);
+    expect(items.size).toBe(0);
+    expect(request).not.toHaveBeenCalled();
+  });
+
   it("publishes Tanium's own error for a final Tanium failure and does not retry", async () => {
     // Prepare
     request.mockRejectedValue(new TaniumError('not_found', 'Connection not found', { status: 404 }));
