@@ -29,7 +29,7 @@ export const listAlerts = defineAction({
     query: optionalText('query', {
       trim: false,
       description:
-        'Filters as a URL query, e.g. state=unresolved&state=inprogress&priority=high (repeat state for OR: the API takes alternatives for state alone, another key given twice may count once); white space around a key or value is refused, limit and offset in it are ignored (the parameters win)',
+        'Filters as a URL query, e.g. state=unresolved&state=inprogress&priority=high (repeat state for OR: the API takes alternatives for state alone, another key given twice may count once); white space around a key or value, a key that is no filter name (an &amp; copied from HTML, a whole URL) and escapes that are not UTF-8 are refused, limit and offset in it are ignored (the parameters win)',
     }),
     limit: integer('limit', { default: 100, description: 'Maximum number of alerts to return' }),
     offset: integer('offset', { default: 0, allowZero: true, description: 'Number of alerts to skip' }),

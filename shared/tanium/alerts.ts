@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { isRecord } from '../config/is-record.ts';
-import { shown } from '../config/message-text.ts';
+import { SHOWN_NAME_CHARS, shown } from '../config/message-text.ts';
 import type { TaniumApi } from './client.ts';
 import { unexpectedResponse, ValidationError } from './errors.ts';
 import { pagePairs, query, TR } from './routes.ts';
@@ -122,6 +122,12 @@ export function parseAlertQuery(text: string | undefined): Array<[string, string
         `Unable to parse provided query: every part must be key=value (got '${shown(part)}')`,
       );
     }
+    const badEscape = nonUtf8Escape(part);
+    if (badEscape !== undefined) {
+      throw new ValidationError(
+        `Unable to parse provided query: '${shown(part)}' has ${badEscape}, which is not UTF-8 percent-encoding and would be sent as U+FFFD (write é as %C3%A9, not %E9)`,
+      );
+    }
   }
   const pairs: Array<[string, string]> = [];
   for (const [key, value] of new URLSearchParams(body)) {
@@ -132,9 +138,39 @@ export function parseAlertQuery(text: string | undefined): Array<[string, string
         `Unable to parse provided query: '${shown(`${key}=${value}`)}' has white space around its key or value`,
       );
     }
+    // For the same reason: '&amp;' copied from HTML makes the key 'amp;priority', a pasted URL makes it
+    // 'https://...alerts?state'. Every alert filter (tanium-api.md 4.8) is a plain name.
+    if (!FILTER_NAME.test(key)) {
+      throw new ValidationError(
+        `Unable to parse provided query: '${shown(key, SHOWN_NAME_CHARS)}' is not a filter name (letters, digits, '_', '.', '-', '[' and ']'), and Tanium would ignore it; write '&' between filters, not '&amp;', and give the query alone, not a URL`,
+      );
+    }
     if (key !== 'limit' && key !== 'offset') pairs.push([key, value]);
   }
   return pairs;
+}
+
+/** What a filter's name may hold: Tanium's are camelCase words, and bracket or dotted forms are kept. */
+const FILTER_NAME = /^[A-Za-z0-9_.\-[\]]+$/;
+
+const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The first run of `%xx` escapes in `part` that is not UTF-8, which URLSearchParams would turn into
+ * U+FFFD and so filter on something else; undefined when there is none. A `%` not followed by two hex
+ * digits stays a literal `%`, as URLSearchParams keeps it.
+ */
+function nonUtf8Escape(part: string): string | undefined {
+  for (const [run] of part.matchAll(PERCENT_RUN)) {
+    const bytes = Uint8Array.from(run.slice(1).split('%'), (hex) => Number.parseInt(hex, 16));
+    try {
+      strictUtf8.decode(bytes);
+    } catch {
+      return shown(run, SHOWN_NAME_CHARS);
+    }
+  }
+  return undefined;
 }
 
 export interface AlertsPageRequest {

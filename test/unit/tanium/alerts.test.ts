@@ -215,6 +215,54 @@ describe('Alert query parsing', () => {
     ]);
   });
 
+  it.each([
+    ['state=unresolved&amp;priority=high', 'amp;priority'],
+    ['https://tanium.example/api/alerts?state=unresolved', 'https://tanium.example/api/alerts?state'],
+    ['state:unresolved=1', 'state:unresolved'],
+  ])('refuses %j, whose key Tanium would ignore, naming the key', (text, key) => {
+    // Act
+    const act = () => parseAlertQuery(text);
+
+    // Assess
+    expect(act).toThrow(ValidationError);
+    expect(act).toThrow(
+      `Unable to parse provided query: '${key}' is not a filter name (letters, digits, '_', '.', '-', '[' and ']'), and Tanium would ignore it; write '&' between filters, not '&amp;', and give the query alone, not a URL`,
+    );
+  });
+
+  it('keeps keys in bracket, dotted and dashed forms', () => {
+    expect(parseAlertQuery('state[]=a&details.type=b&scan-id=c&intel_doc=d')).toEqual([
+      ['state[]', 'a'],
+      ['details.type', 'b'],
+      ['scan-id', 'c'],
+      ['intel_doc', 'd'],
+    ]);
+  });
+
+  it.each([
+    ['computerName=caf%E9', '%E9'],
+    ['computerName=%C3%A9%C3', '%C3%A9%C3'],
+    ['computerName=%C3x%A9', '%C3'],
+    ['name%FF=x', '%FF'],
+  ])('refuses %j, whose escapes are not UTF-8 and would be sent as U+FFFD', (text, run) => {
+    // Act
+    const act = () => parseAlertQuery(text);
+
+    // Assess
+    expect(act).toThrow(ValidationError);
+    expect(act).toThrow(
+      `Unable to parse provided query: '${text}' has ${run}, which is not UTF-8 percent-encoding and would be sent as U+FFFD (write é as %C3%A9, not %E9)`,
+    );
+  });
+
+  it('decodes UTF-8 escapes and keeps a % that starts no escape, as URLSearchParams does', () => {
+    expect(parseAlertQuery('computerName=caf%C3%A9&note=100%&x=%zz')).toEqual([
+      ['computerName', 'café'],
+      ['note', '100%'],
+      ['x', '%zz'],
+    ]);
+  });
+
   it('returns no pairs without a query', () => {
     expect(parseAlertQuery(undefined)).toEqual([]);
     expect(parseAlertQuery('?')).toEqual([]);
