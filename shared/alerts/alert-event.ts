@@ -1,5 +1,6 @@
 import { jsonOr } from '../config/json-or.ts';
 import { shown, wholeCharacters } from '../config/message-text.ts';
+import { sqsSafeJson } from '../config/sqs-safe-json.ts';
 import { entrySize, MAX_EVENT_BYTES } from '../events/eventbridge-limits.ts';
 import { ALERT_DETAIL_TYPE, RESULT_SOURCE } from '../events/result.ts';
 import { type Alert, alertEnrichment, parseAlertDetails } from '../tanium/alerts.ts';
@@ -76,8 +77,11 @@ function makeEntry(body: Record<string, unknown>, options: AlertEntryOptions): A
 
 /** The entry, or undefined when `body` cannot be written as JSON (see jsonOr): an alert failing every run would stop the poller. */
 function entryIfWritable(body: Record<string, unknown>, options: AlertEntryOptions): AlertEntry | undefined {
-  const detail = jsonOr(body, undefined);
-  if (detail === undefined) return undefined;
+  const json = jsonOr(body, undefined);
+  if (json === undefined) return undefined;
+  // An alert's strings come from the endpoint (file names, command lines): one U+FFFF in them must not
+  // make the event undeliverable to a rule's queue.
+  const detail = sqsSafeJson(json);
   const entry: AlertEntry = {
     Source: options.source ?? ALERT_SOURCE,
     DetailType: options.detailType ?? ALERT_DETAIL_TYPE,

@@ -3,6 +3,7 @@ import * as z from 'zod/mini';
 import { ruleFamilyOf, UNROUTED_FAMILY } from '../actions/table.ts';
 import type { Family } from '../actions/types.ts';
 import { isRecord } from '../config/is-record.ts';
+import { sqsSafeJson } from '../config/sqs-safe-json.ts';
 import { describeIssue } from '../config/zod-messages.ts';
 import { ALERT_DETAIL_TYPE, RESULT_DETAIL_TYPE, RESULT_SOURCE } from './result.ts';
 
@@ -239,12 +240,8 @@ export function keyedBody(body: string, messageId: string): string | undefined {
   if (nestedDeeperThan(request, MAX_REQUEST_DEPTH)) return body;
   request.requestId = messageId;
   try {
-    // JSON.stringify writes U+FFFE and U+FFFF as they are, which SQS refuses in a body (or replaces):
-    // escaped, as the sender may have written them. Both only occur inside strings.
-    return JSON.stringify(payload).replace(
-      /[\uFFFE\uFFFF]/g,
-      (char) => `\\u${char.charCodeAt(0).toString(16)}`,
-    );
+    // Escaped as the sender may have written them.
+    return sqsSafeJson(JSON.stringify(payload));
   } catch {
     return undefined;
   }

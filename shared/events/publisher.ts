@@ -3,6 +3,7 @@ import { EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-e
 import { awsClientConfig } from '../config/aws-client-config.ts';
 import { cutTo, withSentence } from '../config/message-text.ts';
 import { IDEMPOTENCY_RECORD_DAYS } from '../config/retention.ts';
+import { sqsSafeJson } from '../config/sqs-safe-json.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
 import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { type ResultStore, resultKey } from '../vault/result-store.ts';
@@ -135,7 +136,7 @@ export class EventBridgeResultSink implements ResultSink {
       EventBusName: this.busName,
       Source: RESULT_SOURCE,
       DetailType: RESULT_DETAIL_TYPE,
-      Detail: JSON.stringify(detail),
+      Detail: sqsSafeJson(JSON.stringify(detail)),
     };
   }
 

@@ -96,6 +96,22 @@ describe('Alert event: entry', () => {
     expect(entrySize(entry)).toBe(14 + ALERT_SOURCE.length + ALERT_DETAIL_TYPE.length + 8);
   });
 
+  it('escapes U+FFFE and U+FFFF from the endpoint, which an SQS target would refuse, keeping their meaning', () => {
+    // Prepare: a file name on the endpoint may hold either
+    const alert = {
+      id: 1,
+      details: '{"match":{"properties":{"fullpath":"C:\\\\x\uFFFF.exe"}}}',
+      note: '\uFFFE',
+    };
+
+    // Act
+    const entry = alertEntry(alert);
+
+    // Assess
+    expect(entry.Detail).not.toMatch(/[\uFFFE\uFFFF]/);
+    expect(JSON.parse(entry.Detail)).toEqual(alert);
+  });
+
   it('drops details from an alert that fits a PutEvents entry but not the room a target needs', () => {
     // Prepare: an entry 512 bytes under EventBridge's limit, inside the 1 KiB left for the envelope
     const small = alertEntry({ id: 6, guid: 'g6', path: 'p', details: { blob: '' } });

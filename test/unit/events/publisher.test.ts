@@ -99,6 +99,21 @@ describe('Result publishing', () => {
     expect(size).toBe(14 + 3 + 2 + 8);
   });
 
+  it('escapes U+FFFE and U+FFFF in the event, which an SQS target would refuse, keeping their meaning', async () => {
+    // Prepare: characters a request or Tanium can hold, echoed back in the result
+    const sink = retryingSink();
+    const sent = detail({ parameter: { file_path: 'C:\\a\uFFFFb\uFFFE' }, data: [{ name: 'x\uFFFF' }] });
+
+    // Act
+    await sink.publish(sent);
+
+    // Assess
+    const entry = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
+    expect(entry?.Detail).not.toMatch(/[\uFFFE\uFFFF]/);
+    expect(entry?.Detail).toContain('a\\uffffb\\ufffe');
+    expect(JSON.parse(entry?.Detail ?? '')).toEqual(sent);
+  });
+
   it('publishes an entry of exactly the limit as it is, and stores one a byte over it', async () => {
     // Prepare
     const store = storeWith(async () => ({ bucket: 'b', key: 'k', bytes: 0 }));
