@@ -78,7 +78,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const faults = new FaultRegistry();
   const router = new Router(routes);
   const requests: RequestLogEntry[] = [];
-  const prefix = (options.pathPrefix ?? '').replace(/\/+$/, '');
+  // As it arrives: a client sends the prefix of its base URL percent-encoded ('/my tanium' as
+  // '/my%20tanium'), which the raw request path is compared with.
+  const prefix = encodedPath(options.pathPrefix ?? '').replace(/\/+$/, '');
   let seq = 0;
   let connectionCount = 0;
   let tcpConnectionCount = 0;
@@ -292,4 +294,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       }),
   };
   return emulator;
+}
+
+/** `path` as a URL carries it: characters a path cannot hold percent-encoded, escapes kept. */
+function encodedPath(path: string): string {
+  if (path === '') return '';
+  return new URL(path.startsWith('/') ? path : `/${path}`, 'http://emulator.invalid').pathname;
 }

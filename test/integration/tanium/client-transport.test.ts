@@ -678,6 +678,18 @@ describe('Tanium client: transport, retries and responses', () => {
       }
     });
 
+    it('keeps a base URL path prefix that needs encoding, encoded once', async () => {
+      const prefixed = await startTestEmulator({ pathPrefix: '/my tanium' });
+      try {
+        const client = clientFor(prefixed);
+        const response = await client.request({ method: 'GET', path: CONNS });
+        expect(response.status).toBe(200);
+        expect(prefixed.requests[0]?.path).toBe(`/my%20tanium${CONNS}`);
+      } finally {
+        await prefixed.close();
+      }
+    });
+
     it('refuses a URL longer than servers can be relied on to accept, before sending anything', async () => {
       // Prepare: a query that takes the path and query one character past the limit, and one at it
       const client = clientFor(emulator);
