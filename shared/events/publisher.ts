@@ -74,9 +74,17 @@ const NAME_LIMIT_WHEN_STRIPPED = 256;
 export interface EventBridgeSinkOptions {
   busName: string;
   client?: EventBridgeClient;
-  /** Needed only when a result is over the size limit. */
+  /**
+   * Where a result over the size limit goes. Without one, such a result is answered as a function
+   * without VAULT_BUCKET answers it: a failed result saying the vault is not set.
+   */
   store?: () => ResultStore;
   sleep?: (ms: number) => Promise<void>;
+}
+
+/** The store of a sink given none, failing as the functions' result store does without a bucket. */
+function noVault(): ResultStore {
+  throw new ConfigError('VAULT_BUCKET is not set: results too big for an EventBridge event are stored there');
 }
 
 /**
@@ -88,7 +96,7 @@ export interface EventBridgeSinkOptions {
 export class EventBridgeResultSink implements ResultSink {
   readonly busName: string;
   private client: EventBridgeClient | undefined;
-  private readonly store: (() => ResultStore) | undefined;
+  private readonly store: () => ResultStore;
   private readonly sleep: (ms: number) => Promise<void>;
   private queue: Pending[] = [];
   private queuedBytes = 0;
@@ -98,7 +106,7 @@ export class EventBridgeResultSink implements ResultSink {
   constructor(options: EventBridgeSinkOptions) {
     this.busName = options.busName;
     this.client = options.client;
-    this.store = options.store;
+    this.store = options.store ?? noVault;
     this.sleep = options.sleep ?? ((ms) => delay(ms));
   }
 
@@ -151,11 +159,6 @@ export class EventBridgeResultSink implements ResultSink {
       throw new Unserialisable(error);
     }
     if (entrySize(whole) <= MAX_EVENT_BYTES) return { entry: whole, returned: detail };
-    if (!this.store) {
-      throw new ConfigError(
-        `VAULT_BUCKET is not set: the result of request ${detail.requestId} is larger than an EventBridge event allows and must be stored in the vault`,
-      );
-    }
     let dataRef: ResultDetail['dataRef'];
     try {
       dataRef = await unlessAborted(

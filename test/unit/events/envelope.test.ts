@@ -334,6 +334,158 @@ describe('Request envelope', () => {
   });
 });
 
+describe('Request envelope: what the stack published, and what only looks like it', () => {
+  const request = { action: 'list connections', parameters: {}, requestId: 'r-1' };
+
+  it('recognises an event the stack published by its source and detail type, naming the type', () => {
+    // Act
+    const parsed = parseRequest(
+      eventBridgeEvent(request, { detailType: 'Alert', source: 'tanium.threat-response' }),
+      'msg-1',
+    );
+
+    // Assess
+    expect(parsed).toMatchObject({
+      ok: false,
+      rejected: {
+        ownEvent: 'Alert',
+        message: "Invalid request: an 'Alert' event the stack published is not a request",
+      },
+    });
+  });
+
+  it("runs an 'Action Result' or 'Alert' sent under another source: only the stack's own are dropped", () => {
+    // Act
+    const result = parseRequest(
+      eventBridgeEvent(request, { detailType: 'Action Result', source: 'soar.pipeline' }),
+      'msg-1',
+    );
+    const alert = parseRequest(
+      eventBridgeEvent(request, { detailType: 'Alert', source: 'soar.pipeline' }),
+      'msg-2',
+    );
+
+    // Assess
+    expect(result).toMatchObject({ ok: true, request: { requestId: 'r-1' } });
+    expect(alert).toMatchObject({ ok: true, request: { requestId: 'r-1' } });
+  });
+
+  it.each([
+    [
+      'with parameters (a request, however malformed)',
+      { ...request, status: 'success', startedAt: 't', durationMs: 1 },
+    ],
+    ['without a status', { action: 'close connection', startedAt: 't', durationMs: 1 }],
+    [
+      'with a status that is not text',
+      { action: 'close connection', status: 1, startedAt: 't', durationMs: 1 },
+    ],
+    ['without startedAt', { action: 'close connection', status: 'success', durationMs: 1 }],
+    ['without durationMs', { action: 'close connection', status: 'success', startedAt: 't' }],
+  ])('answers a body shaped like a bare result but %s, instead of dropping it', (_case, body) => {
+    // Act
+    const parsed = parseRequest(body, 'msg-1');
+
+    // Assess: refused for its unknown fields, with a failed result, not taken for the stack's own result
+    expect(parsed).toMatchObject({
+      ok: false,
+      rejected: { message: expect.stringContaining('unknown field') },
+    });
+    expect(parsed.ok ? 'ran' : parsed.rejected.ownEvent).toBeUndefined();
+  });
+
+  it("takes a bare result detail (status, startedAt, durationMs, no parameters) for the stack's own", () => {
+    // Act
+    const parsed = parseRequest(
+      { action: 'close connection', status: 'success', startedAt: 't', durationMs: 1 },
+      'msg-1',
+    );
+
+    // Assess
+    expect(parsed).toMatchObject({ ok: false, rejected: { ownEvent: 'Action Result' } });
+  });
+});
+
+describe('Request envelope: wrappers', () => {
+  const request = { action: 'list connections', parameters: {} };
+
+  it.each([
+    ['without a detail type', { source: 'soar.pipeline', detail: request }],
+    ['without a source', { 'detail-type': 'Action Request', detail: request }],
+  ])('does not unwrap an event %s, which is no EventBridge event', (_case, body) => {
+    // Act
+    const parsed = parseRequest(body, 'msg-1');
+
+    // Assess
+    expect(parsed.ok).toBe(false);
+  });
+
+  it('does not unwrap an invocation record without its version or its function ARN', () => {
+    // Prepare
+    const record = onFailureRecord(request, { requestId: 'lambda-1' });
+    const { version: _version, ...withoutVersion } = record;
+    const withoutArn = { ...record, requestContext: { requestId: 'lambda-1' } };
+
+    // Act
+    const parsed = [parseRequest(withoutVersion, 'msg-1'), parseRequest(withoutArn, 'msg-2')];
+
+    // Assess
+    expect(parsed.map((one) => one.ok)).toEqual([false, false]);
+  });
+
+  it('unwraps two invocation records, keyed on the inner one, and refuses a third', () => {
+    // Prepare: a redrive by invocation that failed again, and one more wrapping
+    const two = onFailureRecord(onFailureRecord(request, { requestId: 'lambda-inner' }), {
+      requestId: 'lambda-outer',
+    });
+    const three = onFailureRecord(two, { requestId: 'lambda-third' });
+
+    // Act
+    const parsedTwo = parseRequest(two, 'msg-1');
+    const parsedThree = parseRequest(three, 'msg-2');
+
+    // Assess
+    expect(parsedTwo).toMatchObject({ ok: true, request: { requestId: 'lambda-inner' } });
+    expect(parsedThree.ok).toBe(false);
+  });
+
+  it('keys a request on an event id of exactly 256 characters', () => {
+    // Act
+    const id = 'e'.repeat(256);
+    const parsed = parseRequest(eventBridgeEvent(request, { id }), 'msg-1');
+
+    // Assess
+    expect(parsed).toMatchObject({ ok: true, request: { requestId: id } });
+  });
+});
+
+describe('Request envelope: request ids and messages', () => {
+  it('takes a requestId holding a surrogate pair, and refuses one with a lone surrogate inside', () => {
+    // Act
+    const paired = parseRequest({ action: 'list connections', requestId: 'r-\u{1F600}-1' }, 'msg-1');
+    const loneHigh = parseRequest({ action: 'list connections', requestId: 'a\uD800b' }, 'msg-2');
+    const loneLow = parseRequest({ action: 'list connections', requestId: 'a\uDC00' }, 'msg-3');
+
+    // Assess
+    expect(paired).toMatchObject({ ok: true, request: { requestId: 'r-\u{1F600}-1' } });
+    expect(loneHigh).toMatchObject({ ok: false, rejected: { requestId: 'msg-2' } });
+    expect(loneLow).toMatchObject({ ok: false, rejected: { requestId: 'msg-3' } });
+  });
+
+  it('names each problem of a request once, joined', () => {
+    // Act
+    const parsed = parseRequest({ parameters: 5 }, 'msg-1');
+
+    // Assess
+    expect(parsed).toMatchObject({
+      ok: false,
+      rejected: {
+        message: "Invalid request: field 'action' is required; field 'parameters' must be an object",
+      },
+    });
+  });
+});
+
 describe('Request envelope: the key a moved message keeps (keyedBody)', () => {
   /** The key the family handler gives `body` arriving under `messageId`. */
   const keyOf = (body: string, messageId: string) => {

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { entrySize, MAX_ENTRY_BYTES, MAX_EVENT_BYTES } from '../../../shared/events/eventbridge-limits.ts';
 import { EventBridgeResultSink, MAX_HOLD_MS } from '../../../shared/events/publisher.ts';
 import { type ResultDetail, replacementOf } from '../../../shared/events/result.ts';
-import { VaultError } from '../../../shared/tanium/errors.ts';
+import { TaniumError, VaultError } from '../../../shared/tanium/errors.ts';
 import { type ResultStore, resultKey } from '../../../shared/vault/result-store.ts';
 import { acceptAllEntries, publishedDetails } from './fixtures.ts';
 
@@ -910,5 +910,264 @@ describe('Result publishing', () => {
       retryable: true,
       message: 'Unable to publish the result to EventBridge: Bus not found',
     });
+  });
+});
+
+describe('Result publishing: holds', () => {
+  const turns = async (count: number) => {
+    for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  const calls = () => eventBridge.commandCalls(PutEventsCommand).length;
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('counts a hold released twice once, so a result still held elsewhere keeps waiting', async () => {
+    // Prepare: the family handler may release a record's hold on two paths
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+    const first = sink.hold();
+    const second = sink.hold();
+
+    // Act
+    first();
+    first();
+    const published = sink.publish(detail());
+    await turns(5);
+    const callsWhileSecondHolds = calls();
+    second();
+    await published;
+
+    // Assess
+    expect(callsWhileSecondHolds).toBe(0);
+    expect(calls()).toBe(1);
+  });
+
+  it('sends a waiting result as soon as the last hold is released, not at MAX_HOLD_MS', async () => {
+    // Prepare: the result is queued while held (the hold timer never fires here)
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+    const release = sink.hold();
+    const published = sink.publish(detail());
+    await turns(5);
+    const callsWhileHeld = calls();
+
+    // Act
+    release();
+    await turns(5);
+
+    // Assess
+    expect(callsWhileHeld).toBe(0);
+    expect(calls()).toBe(1);
+    await published;
+  });
+
+  it('sends a held result MAX_HOLD_MS after it was queued, however many results follow it', async () => {
+    // Prepare: a record that never finishes keeps its hold
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+    sink.hold();
+
+    // Act: a second result queued just before the first one's time is up
+    const first = sink.publish(detail({ requestId: 'a' }));
+    await turns(5);
+    vi.advanceTimersByTime(MAX_HOLD_MS - 10);
+    const second = sink.publish(detail({ requestId: 'b' }));
+    await turns(5);
+    vi.advanceTimersByTime(10);
+    await Promise.all([first, second]);
+
+    // Assess: both in the one call the first result's timer made
+    expect(
+      eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries?.length),
+    ).toEqual([2]);
+  });
+
+  it('does not let the timer of results already sent send a later held result early', async () => {
+    // Prepare: a result sent by its release, leaving its hold timer cancelled
+    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+    const release = sink.hold();
+    const first = sink.publish(detail({ requestId: 'a' }));
+    await turns(5);
+    release();
+    await first;
+    sink.hold();
+    vi.advanceTimersByTime(MAX_HOLD_MS - 5);
+
+    // Act: a held result queued just before the first timer's time
+    const second = sink.publish(detail({ requestId: 'b' }));
+    await turns(5);
+    vi.advanceTimersByTime(10);
+    await turns(5);
+    const callsPastTheFirstTimer = calls();
+    vi.advanceTimersByTime(MAX_HOLD_MS);
+    await second;
+
+    // Assess
+    expect(callsPastTheFirstTimer).toBe(1);
+    expect(calls()).toBe(2);
+  });
+});
+
+describe('Result publishing: the client, aborts and stand-ins', () => {
+  it('sends through the client it was given', async () => {
+    // Prepare: a client of its own, not the mocked prototype
+    const send = vi.fn(async (command: PutEventsCommand) => ({
+      FailedEntryCount: 0,
+      Entries: (command.input.Entries ?? []).map(() => ({ EventId: 'e' })),
+    }));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: { send } as unknown as EventBridgeClient,
+    });
+
+    // Act
+    await sink.publish(detail());
+
+    // Assess
+    expect(send).toHaveBeenCalledTimes(1);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('sends nothing for a result whose publishing was stopped before it began, and says only why', async () => {
+    // Prepare
+    const sink = retryingSink();
+
+    // Act
+    const publishing = sink.publish(detail(), { signal: AbortSignal.abort(new Error('late')) });
+
+    // Assess
+    await expect(publishing).rejects.toThrow(/^Unable to publish the result to EventBridge: late$/);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('says why publishing stopped when it stops while the vault is storing the result', async () => {
+    // Prepare: a vault that never answers, and the invocation's deadline as the reason to stop
+    const controller = new AbortController();
+    const store = storeWith(() => new Promise(() => undefined));
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+
+    // Act
+    const publishing = sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), {
+      signal: controller.signal,
+    });
+    controller.abort(new TaniumError('transient', 'about to time out', { retryable: true }));
+
+    // Assess
+    await expect(publishing).rejects.toThrow(
+      /^Unable to publish the result to EventBridge: about to time out$/,
+    );
+  });
+
+  it("keeps the request's parameter in the event of a result stored for its data alone", async () => {
+    // Prepare
+    const { sink } = storingSink();
+
+    // Act
+    await sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
+
+    // Assess
+    const published = publishedDetails(eventBridge)[0];
+    expect(published).toMatchObject({ parameter: { connection_id: 'c' }, summary: { total_events: 1 } });
+    expect(published?.dataRef).toBeDefined();
+    expect(published?.data).toBeUndefined();
+  });
+
+  it('keeps what identifies the request when its summary and its context are both too big', async () => {
+    // Prepare
+    const { sink } = storingSink();
+
+    // Act
+    await sink.publish(
+      detail({ summary: { s: 'y'.repeat(MAX_ENTRY_BYTES) }, context: { c: 'x'.repeat(MAX_ENTRY_BYTES) } }),
+    );
+
+    // Assess
+    const published = publishedDetails(eventBridge)[0];
+    expect(published).toMatchObject({
+      requestId: 'req-1',
+      action: 'get events',
+      status: 'success',
+      parameter: {},
+      summary: {},
+      context: {},
+    });
+    expect(published?.dataRef).toBeDefined();
+  });
+
+  it('gives a caller the result without its data, parameter kept, when the whole would exceed what Lambda returns', async () => {
+    // Prepare: a parameter too big for an event, data past Lambda's 6 MB response
+    const { sink } = storingSink();
+    const parameter = { p: 'p'.repeat(MAX_ENTRY_BYTES) };
+
+    // Act
+    const returned = await sink.publish(detail({ parameter, data: ['z'.repeat(7 * 1024 * 1024)] }));
+
+    // Assess
+    expect(returned.data).toBeUndefined();
+    expect(returned.dataRef).toBeDefined();
+    expect(returned.parameter).toEqual(parameter);
+  });
+
+  it('says why a result could not be serialised in the failed result that stands in for it', async () => {
+    // Prepare: data nested deeper than JSON.stringify's stack allows
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const sink = retryingSink();
+
+    // Act
+    const returned = await sink.publish(detail({ data: [deep] }));
+
+    // Assess
+    expect(returned.status).toBe('failed');
+    expect(returned.message).toMatch(/Unable to serialise the result.*call stack/i);
+  });
+
+  it("ends a long failed result's message with the whole reason the vault did not store it", async () => {
+    // Prepare
+    const store = storeWith(async () => {
+      throw new VaultError('Access Denied');
+    });
+    const sink = new EventBridgeResultSink({
+      busName: 'bus',
+      client: new EventBridgeClient({}),
+      store: () => store,
+    });
+
+    // Act
+    const returned = await sink.publish(
+      detail({
+        status: 'failed',
+        message: 'm'.repeat(3000),
+        error: { kind: 'tanium', retryable: false },
+        data: ['z'.repeat(MAX_ENTRY_BYTES)],
+      }),
+    );
+
+    // Assess
+    expect(returned.message).toMatch(/Access Denied$/);
+    expect(returned.message.startsWith('mmm')).toBe(true);
+  });
+
+  it('answers a result too big for an event, with no vault given, as a function without VAULT_BUCKET does', async () => {
+    // Prepare
+    const sink = retryingSink();
+
+    // Act
+    const returned = await sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }));
+
+    // Assess: a failed result, published, saying what is missing
+    expect(returned).toMatchObject({ status: 'failed', error: { kind: 'config', retryable: false } });
+    expect(returned.message).toContain(
+      'VAULT_BUCKET is not set: results too big for an EventBridge event are stored there',
+    );
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({ status: 'failed', requestId: 'req-1' });
   });
 });
