@@ -13,6 +13,13 @@ const GROUPS_READ = 'read access to computer groups';
 
 export const GROUP_CACHE_TTL_MS = 5 * 60 * 1000;
 
+/**
+ * Resolutions kept at once, the least recently used forgotten first: a container meets a handful of
+ * groups, but each spelling of an input is its own entry ('1', '01', '001' up to the URL limit all name
+ * group 1), and a pipeline sending many would otherwise grow the cache for five minutes at a time.
+ */
+export const MAX_CACHED_GROUPS = 256;
+
 interface CachedGroup {
   id: number;
   expires: number;
@@ -79,7 +86,12 @@ async function resolveGroup(ctx: ActionContext, input: string, numericId: number
   const now = ctx.now ?? Date.now;
   const key = `${credentialFingerprint(ctx.client.credentials)}\n${input}`;
   const cached = groupCache.get(key);
-  if (cached && cached.expires > now()) return cached.id;
+  if (cached && cached.expires > now()) {
+    // Moved to the end: the Map's order is the order of use.
+    groupCache.delete(key);
+    groupCache.set(key, cached);
+    return cached.id;
+  }
 
   let payload: unknown;
   if (numericId !== undefined) {
@@ -99,7 +111,14 @@ async function resolveGroup(ctx: ActionContext, input: string, numericId: number
   if (id === undefined) throw noGroup(input);
 
   const at = now();
-  for (const [entryKey, entry] of groupCache) if (entry.expires <= at) groupCache.delete(entryKey);
+  groupCache.delete(key);
+  if (groupCache.size >= MAX_CACHED_GROUPS) {
+    for (const [entryKey, entry] of groupCache) if (entry.expires <= at) groupCache.delete(entryKey);
+    for (const entryKey of groupCache.keys()) {
+      if (groupCache.size < MAX_CACHED_GROUPS) break;
+      groupCache.delete(entryKey);
+    }
+  }
   groupCache.set(key, { id, expires: at + GROUP_CACHE_TTL_MS });
   return id;
 }

@@ -1,6 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { executeAction } from '../../../shared/actions/execute.ts';
-import { clearGroupCache, GROUP_CACHE_TTL_MS, startQuickScan } from '../../../shared/actions/intel.ts';
+import {
+  clearGroupCache,
+  GROUP_CACHE_TTL_MS,
+  MAX_CACHED_GROUPS,
+  startQuickScan,
+} from '../../../shared/actions/intel.ts';
 import { findAction } from '../../../shared/actions/table.ts';
 import type { ActionContext, ActionDefinition } from '../../../shared/actions/types.ts';
 import type { TaniumClient } from '../../../shared/tanium/client.ts';
@@ -323,6 +328,30 @@ describe('Action: start quick scan', () => {
       expect(result.summary.computer_group_id).toBe(34);
       expect(calls()).toEqual([`POST ${TR}/on-demand-scans`]);
       expect(emulator.state.scans.scans).toHaveLength(2);
+    });
+
+    it('keeps at most MAX_CACHED_GROUPS resolutions, forgetting the least recently used first', async () => {
+      // Prepare: 'All Windows', then spellings of group 34 ('034', '0034', ...) up to the limit, then
+      // 'All Windows' used again
+      const spelling = (zeros: number) => `${'0'.repeat(zeros)}34`;
+      await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+      for (let zeros = 1; zeros < MAX_CACHED_GROUPS; zeros++) {
+        await scan({ intel_doc_id: 11, computer_group_name: spelling(zeros) });
+      }
+      await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+
+      // Act: one spelling more than the cache holds
+      await scan({ intel_doc_id: 11, computer_group_name: spelling(MAX_CACHED_GROUPS) });
+      emulator.clearRequests();
+      await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+      await scan({ intel_doc_id: 11, computer_group_name: spelling(2) });
+      const keptUsed = calls();
+      emulator.clearRequests();
+      await scan({ intel_doc_id: 11, computer_group_name: spelling(1) });
+
+      // Assess: the recently used name and a later spelling are still cached; the oldest spelling is not
+      expect(keptUsed).toEqual([`POST ${TR}/on-demand-scans`, `POST ${TR}/on-demand-scans`]);
+      expect(calls()).toEqual([`GET ${API_V2}/management_rights_groups/34`, `POST ${TR}/on-demand-scans`]);
     });
 
     it('looks the group up again after five minutes', async () => {
