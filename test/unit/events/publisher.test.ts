@@ -71,15 +71,20 @@ function storeWith(
   };
 }
 
-/** A sink whose vault stores every oversized result it is given. */
-function storingSink() {
-  const store = storeWith(async (key, body) => ({ bucket: 'vault', key, bytes: Buffer.byteLength(body) }));
+/** A sink whose vault answers every oversized result with `put`. */
+function sinkWithStore(put: ResultStore['putResult']) {
+  const store = storeWith(put);
   const sink = new EventBridgeResultSink({
     busName: 'bus',
     client: new EventBridgeClient({}),
     store: () => store,
   });
   return { store, sink };
+}
+
+/** A sink whose vault stores every oversized result it is given. */
+function storingSink() {
+  return sinkWithStore(async (key, body) => ({ bucket: 'vault', key, bytes: Buffer.byteLength(body) }));
 }
 
 beforeEach(() => {
@@ -874,12 +879,7 @@ describe('Result publishing', () => {
 
   it('stops waiting for the vault to store an oversized result when its time is up', async () => {
     // Prepare: the vault never answers
-    const store = storeWith(() => new Promise(() => undefined));
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      store: () => store,
-    });
+    const { store, sink } = sinkWithStore(() => new Promise(() => undefined));
 
     // Act
     const publishing = sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), {
@@ -1047,12 +1047,7 @@ describe('Result publishing: the client, aborts and stand-ins', () => {
   it('says why publishing stopped when it stops while the vault is storing the result', async () => {
     // Prepare: a vault that never answers, and the invocation's deadline as the reason to stop
     const controller = new AbortController();
-    const store = storeWith(() => new Promise(() => undefined));
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      store: () => store,
-    });
+    const { sink } = sinkWithStore(() => new Promise(() => undefined));
 
     // Act
     const publishing = sink.publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), {
@@ -1132,13 +1127,8 @@ describe('Result publishing: the client, aborts and stand-ins', () => {
 
   it("ends a long failed result's message with the whole reason the vault did not store it", async () => {
     // Prepare
-    const store = storeWith(async () => {
+    const { sink } = sinkWithStore(async () => {
       throw new VaultError('Access Denied');
-    });
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      store: () => store,
     });
 
     // Act
