@@ -1,5 +1,6 @@
 import { credentialFingerprint } from '../config/credentials.ts';
 import { shown } from '../config/message-text.ts';
+import { setMostRecent } from '../config/recent-map.ts';
 import { TaniumError, ValidationError } from '../tanium/errors.ts';
 import { API_V2, segment, TR } from '../tanium/routes.ts';
 import { requiredInteger, requiredNameOrId } from './params.ts';
@@ -87,9 +88,7 @@ async function resolveGroup(ctx: ActionContext, input: string, numericId: number
   const key = `${credentialFingerprint(ctx.client.credentials)}\n${input}`;
   const cached = groupCache.get(key);
   if (cached && cached.expires > now()) {
-    // Moved to the end: the Map's order is the order of use.
-    groupCache.delete(key);
-    groupCache.set(key, cached);
+    setMostRecent(groupCache, key, cached, MAX_CACHED_GROUPS);
     return cached.id;
   }
 
@@ -111,15 +110,11 @@ async function resolveGroup(ctx: ActionContext, input: string, numericId: number
   if (id === undefined) throw noGroup(input);
 
   const at = now();
-  groupCache.delete(key);
+  // Expired entries go before used ones; swept only at the bound, as an insert would otherwise walk them all.
   if (groupCache.size >= MAX_CACHED_GROUPS) {
     for (const [entryKey, entry] of groupCache) if (entry.expires <= at) groupCache.delete(entryKey);
-    for (const entryKey of groupCache.keys()) {
-      if (groupCache.size < MAX_CACHED_GROUPS) break;
-      groupCache.delete(entryKey);
-    }
   }
-  groupCache.set(key, { id, expires: at + GROUP_CACHE_TTL_MS });
+  setMostRecent(groupCache, key, { id, expires: at + GROUP_CACHE_TTL_MS }, MAX_CACHED_GROUPS);
   return id;
 }
 

@@ -154,7 +154,6 @@ export function parseAlertQuery(text: string | undefined): Array<[string, string
 const FILTER_NAME = /^[A-Za-z0-9_.\-[\]]+$/;
 
 const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * The first run of `%xx` escapes in `part` that is not UTF-8, which URLSearchParams would turn into
@@ -163,9 +162,9 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  */
 function nonUtf8Escape(part: string): string | undefined {
   for (const [run] of part.matchAll(PERCENT_RUN)) {
-    const bytes = Uint8Array.from(run.slice(1).split('%'), (hex) => Number.parseInt(hex, 16));
     try {
-      strictUtf8.decode(bytes);
+      // Throws URIError for escapes that are not UTF-8, and only for those in a run of valid escapes.
+      decodeURIComponent(run);
     } catch {
       return shown(run, SHOWN_NAME_CHARS);
     }

@@ -8,6 +8,7 @@
  * any of the ways that form writes it, in any letter case.
  */
 
+import { setMostRecent } from '../config/recent-map.ts';
 import { NAMED_ENTITIES } from './html-text.ts';
 
 export type Occurrence = [start: number, end: number];
@@ -225,9 +226,7 @@ const kept = new Map<string, readonly Pattern[]>();
  */
 function keptPatterns(secret: string): readonly Pattern[] {
   const patterns = kept.get(secret) ?? patternsOf(secret);
-  kept.delete(secret);
-  if (kept.size >= MAX_KEPT) kept.delete(kept.keys().next().value as string);
-  kept.set(secret, patterns);
+  setMostRecent(kept, secret, patterns, MAX_KEPT);
   return patterns;
 }
 

@@ -1,3 +1,4 @@
+import { setMostRecent } from '../config/recent-map.ts';
 import type { LoginError } from './errors.ts';
 
 /**
@@ -84,17 +85,12 @@ export const MAX_REMEMBERED_CREDENTIALS = 4;
 const entries = new Map<string, SessionEntry>();
 
 export function sessionEntry(fingerprint: string): SessionEntry {
-  let entry = entries.get(fingerprint);
-  // Moved to the end (most recently used); the oldest is the Map's first.
-  entries.delete(fingerprint);
-  if (!entry) {
-    entry = { tokenRejected: false, tokenSessionReplays: 0, issued: new Set() };
-    for (const oldest of entries.keys()) {
-      if (entries.size < MAX_REMEMBERED_CREDENTIALS) break;
-      entries.delete(oldest);
-    }
-  }
-  entries.set(fingerprint, entry);
+  const entry = entries.get(fingerprint) ?? {
+    tokenRejected: false,
+    tokenSessionReplays: 0,
+    issued: new Set<string>(),
+  };
+  setMostRecent(entries, fingerprint, entry, MAX_REMEMBERED_CREDENTIALS);
   return entry;
 }
 
