@@ -186,6 +186,40 @@ describe('Alert poller: first run', () => {
     expect(publisher.ids).toEqual([added.id]);
   });
 
+  it('publishes nothing that exists when the window is 0 and a millisecond runs past the full head page', async () => {
+    // Prepare: the head page ends inside a burst that goes on below it, older than W below the newest
+    tanium.addBurst(10, T0 - 50_000);
+    tanium.addSteady(45, 1000, T0);
+    // Act
+    await poll({ firstRunHours: 0 });
+    const later = tanium.addSteady(3, 10, T0 + 5000);
+    now = T0 + 10_000;
+    await poll({ firstRunHours: 0 });
+    // Assess
+    expect(sorted(publisher.ids)).toEqual(ids(later));
+  });
+
+  it('publishes an alert that becomes visible late after a first run with a window of 0 on a short list', async () => {
+    // Prepare: the whole list fits a page, so the floor stays W below its newest alert
+    tanium.addSteady(5, 5000, T0);
+    await poll({ firstRunHours: 0 });
+    // Act and Assess
+    await publishedOnceWhenLate(40_000);
+  });
+
+  it('does not publish an alert created exactly W below the newest one at a first run with a window of 0', async () => {
+    // Prepare
+    tanium.add(T0 - 60_000);
+    tanium.add(T0);
+    // Act
+    await poll({ firstRunHours: 0 });
+    const later = tanium.add(T0 + 5000);
+    now = T0 + 10_000;
+    await poll({ firstRunHours: 0 });
+    // Assess
+    expect(publisher.ids).toEqual([later.id]);
+  });
+
   it.for([
     // window 0: everything created since the first try, and the hour a lagging Tanium clock may need
     { hours: 0, from: T0 - 3_600_000 - 60_000 },
@@ -780,15 +814,17 @@ describe('Alert poller: alerts without a readable createdAt', () => {
   it('does not publish one that existed at a first run that publishes nothing existing', async () => {
     // Prepare
     tanium.add(T0 - 5000);
-    tanium.add(T0 - 1000, { createdAt: NULL });
+    const undated = tanium.add(T0 - 1000, { createdAt: NULL });
 
     // Act
     await poll({ firstRunHours: 0 });
+    const remembered = store.checkpoint?.undated;
     now = T0 + 60_000;
     const later = tanium.add(T0 + 30_000);
     await poll({ firstRunHours: 0 });
 
-    // Assess
+    // Assess: remembered by id, not under a borrowed time that leaves R once the floor passes it
+    expect(remembered).toEqual([undated.id]);
     expect(publisher.ids).toEqual([later.id]);
   });
 
@@ -849,6 +885,39 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     // Assess
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('fails the run when the PutEvents call for an undated alert fails, and publishes nothing twice', async () => {
+    // Prepare: the undated alert goes out first, on the call that fails
+    const undated = tanium.add(T0 - 5000, { createdAt: 'garbage' });
+    const dated = tanium.addSteady(5, 1000, T0);
+    publisher.failOnCall = 1;
+
+    // Act
+    const failed = await poll();
+    const next = await poll();
+
+    // Assess: a failed run (RunsFailed counts it), not one that holds the alert as refused and goes on
+    expect(failed).toMatchObject({ status: 'failed', published: 0 });
+    expect(failed.error?.message).toMatch(/PutEvents failed/);
+    expect(next.status).toBe('caught_up');
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids([undated, ...dated]));
+  });
+
+  it('reports the PutEvents failure that stopped the run, not the refusal of an undated alert held before it', async () => {
+    // Prepare: the undated alert is refused even reduced (calls 1 and 2), then the dated batch's call fails
+    const bad = tanium.add(8.6e15, { createdAt: NULL });
+    tanium.addSteady(5, 1000, T0 - 1000);
+    publisher.refuse = (detail) => detail.id === bad.id;
+    publisher.failOnCall = 3;
+
+    // Act
+    const failed = await poll();
+
+    // Assess
+    expect(failed).toMatchObject({ status: 'failed', stoppedBy: 'error', published: 0, refusedAlerts: 0 });
+    expect(failed.error?.message).toMatch(/PutEvents failed/);
   });
 
   it.each([
@@ -1481,7 +1550,12 @@ describe('Alert poller: failures', () => {
     // Assess: the failed run still saved what went out; the next one sends only the rest
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
-    expect(failed).toMatchObject({ status: 'failed', published: 17, error: { kind: 'transient' } });
+    expect(failed).toMatchObject({
+      status: 'failed',
+      published: 17,
+      reducedAlerts: 0,
+      error: { kind: 'transient' },
+    });
     expect(failed.error?.message).toMatch(/rejected 3 of 10 alert events after 5 attempts/);
     expect(sorted(takenInFailedRun)).toEqual(ids(expected.slice(0, 20).filter((a) => !throttled.has(a.id))));
     expect(next).toMatchObject({ status: 'caught_up', published: 8 });
@@ -1501,6 +1575,25 @@ describe('Alert poller: failures', () => {
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
     expect(failed).toMatchObject({ status: 'failed', published: 9, reducedAlerts: 0 });
+    expect(next).toMatchObject({ status: 'caught_up', published: 3, reducedAlerts: 1 });
+  });
+
+  it('remembers a refused alert taken reduced when the reduced form of another in its call kept failing', async () => {
+    // Prepare: the bus refuses the 3rd and 6th alerts whole; of their reduced forms, sent together, it
+    // takes the 3rd's and throttles the 6th's during the first run
+    const expected = tanium.addSteady(12, 300_000, T0);
+    const [takenReduced, throttled] = [expected[2]!, expected[5]!];
+    publisher.refuse = (detail) =>
+      (detail.id === takenReduced.id || detail.id === throttled.id) && detail.details_omitted === undefined;
+    publisher.throttle = (detail) => detail.id === throttled.id && detail.details_omitted !== undefined;
+    // Act
+    const failed = await poll();
+    publisher.throttle = undefined;
+    const next = await poll();
+    // Assess: the next run sends only what the bus did not take
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+    expect(failed).toMatchObject({ status: 'failed', published: 9, reducedAlerts: 1 });
     expect(next).toMatchObject({ status: 'caught_up', published: 3, reducedAlerts: 1 });
   });
 
