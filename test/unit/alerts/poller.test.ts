@@ -186,6 +186,16 @@ describe('Alert poller: first run', () => {
     expect(publisher.ids).toEqual([added.id]);
   });
 
+  it('reads only the head at a first run with a window of 0 on a short page when Tanium sends no count', async () => {
+    // Prepare: whatever lies past a short page existed at this run, and none of it would go out
+    tanium.omitFilteredCount = true;
+    tanium.addSteady(20, 1000, T0);
+    // Act
+    const report = await poll({ firstRunHours: 0 });
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', published: 0, taniumRequests: 1 });
+  });
+
   it('publishes nothing that exists when the window is 0 and a millisecond runs past the full head page', async () => {
     // Prepare: the head page ends inside a burst that goes on below it, older than W below the newest
     tanium.addBurst(10, T0 - 50_000);
@@ -309,6 +319,17 @@ describe('Alert poller: steady state', () => {
     expect(reports.every((r) => r.status === 'caught_up' && r.published === 0)).toBe(true);
     expect(publisher.calls).toBeGreaterThan(0);
     expect(publisher.batches).toHaveLength(0);
+  });
+
+  it('keeps the floor W below the newest published alert, which an older late one does not lower', async () => {
+    // Prepare
+    await caughtUpAtT0();
+    const caughtUp = store.checkpoint;
+    // Act
+    await publishedOnceWhenLate(40_000);
+    // Assess
+    expect(caughtUp).toMatchObject({ floor: T0 - 60_000, newestPublishedAt: T0 });
+    expect(store.checkpoint?.newestPublishedAt).toBe(T0);
   });
 
   it('publishes every alert of a steady arrival exactly once over many runs', async () => {
@@ -736,6 +757,18 @@ describe('Alert poller: backlog', () => {
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
+
+  it('moves the floor up to the newest published alert deep in a backlog, not W below it', async () => {
+    // Prepare: alerts older than W below the newest alert at the head read were visible before the walk
+    tanium.addSteady(600, 1000, T0);
+    // Act
+    const report = await poll({ maxRequestsPerRun: 6 });
+    // Assess
+    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'request_limit' });
+    expect(report.published).toBeGreaterThan(0);
+    expect(store.checkpoint?.newestPublishedAt).toBeLessThan(T0 - 120_000);
+    expect(store.checkpoint?.floor).toBe(store.checkpoint?.newestPublishedAt);
+  });
 });
 
 describe('Alert poller: alerts without a readable createdAt', () => {
@@ -952,6 +985,20 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(sorted(publisher.ids)).toEqual(ids(dated));
     expect(silentLogger.errorFields.map((fields) => fields.alertId)).toEqual([bad.id]);
     expect(next).toMatchObject({ status: 'caught_up', published: 0, putEventsCalls: 0 });
+  });
+
+  it('counts an undated alert the bus refuses even reduced as refused, not as published undated', async () => {
+    // Prepare: two undated alerts go out in one call; the bus takes one and refuses the other for good
+    const bad = tanium.add(8.6e15, { createdAt: NULL });
+    const good = tanium.add(8.6e15, { createdAt: NULL });
+    publisher.refuse = (detail) => detail.id === bad.id;
+
+    // Act
+    const report = await poll();
+
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', published: 1, undatedAlerts: 1, refusedAlerts: 1 });
+    expect(publisher.ids).toEqual([good.id]);
   });
 
   it('keeps a lone refused undated alert, failing the run, until a dated one shows the bus works', async () => {
@@ -1460,6 +1507,60 @@ describe('Alert poller: failures', () => {
     expect(failed.published).toBeGreaterThan(0);
   });
 
+  it('reports a PutEvents failure as the reason the run stopped, even after its reads reached the request limit', async () => {
+    // Prepare: the last call, for what the walk read before its budget ran out, fails
+    tanium.addSteady(600, 1000, T0);
+    publisher.failOnCall = 8;
+
+    // Act
+    const failed = await poll({ maxRequestsPerRun: 6 });
+
+    // Assess: RunsFailed, not RunsHitRequestLimit
+    expect(publisher.calls).toBe(8);
+    expect(failed).toMatchObject({ status: 'failed', stoppedBy: 'error', published: 70 });
+    expect(failed.error?.message).toMatch(/PutEvents failed/);
+  });
+
+  it('reports the Tanium failure when publishing what was proven complete after it fails too', async () => {
+    // Prepare: the eighth read fails, then the first PutEvents call after it
+    const expected = tanium.addSteady(1200, 1000, T0);
+    tanium.failing = new Set([8]);
+    tanium.beforeRequest = (request) => {
+      if (request === 8) publisher.failOnCall = publisher.calls + 1;
+    };
+
+    // Act
+    const failed = await poll({ pageSize: 100 });
+    const warnings = [...silentLogger.warnings];
+    const warnFields = [...silentLogger.warnFields];
+    tanium.beforeRequest = undefined;
+    await pollUntilCaughtUp({ pageSize: 100 });
+
+    // Assess: the run's error is the first failure; the second one is logged
+    expect(failed).toMatchObject({ status: 'failed', stoppedBy: 'error', error: { kind: 'transient' } });
+    expect(failed.error?.message).toMatch(/Status Code: 503/);
+    expect(warnings).toEqual(['Publishing after a failure failed too']);
+    expect(warnFields).toEqual([{ error: expect.stringMatching(/PutEvents failed/) }]);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('stops without saving when another run takes over while it publishes after a Tanium failure', async () => {
+    // Prepare: the eighth read fails; another run takes the state over before the next save
+    tanium.addSteady(1200, 1000, T0);
+    tanium.failing = new Set([8]);
+    tanium.beforeRequest = (request) => {
+      if (request === 8) store.leaseOwner = 'someone-else';
+    };
+
+    // Act
+    const report = await poll({ pageSize: 100 });
+
+    // Assess
+    expect(report).toMatchObject({ status: 'lease_lost', stoppedBy: 'error', error: { kind: 'transient' } });
+    expect(silentLogger.warnings).not.toContain('Publishing after a failure failed too');
+  });
+
   it('fails a head request without touching the state', async () => {
     // Prepare
     const expected = tanium.addSteady(30, 1000, T0);
@@ -1529,8 +1630,8 @@ describe('Alert poller: failures', () => {
     const failed = await poll();
     const next = await poll();
     // Assess
-    expect(failed.status).toBe('failed');
-    expect(failed.published).toBe(20);
+    expect(failed).toMatchObject({ status: 'failed', published: 20, putEventsCalls: 2 });
+    expect(failed.error?.message).toMatch(/PutEvents failed/);
     expect(next.published).toBe(25);
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
@@ -1728,7 +1829,8 @@ describe('Alert poller: failures', () => {
     const next = await poll();
 
     // Assess: not a poller that fails on the same batch every run; the refused ones logged, not again
-    expect(report).toMatchObject({ status: 'caught_up', refusedAlerts: 10, published: 5 });
+    // Two calls for the refused batch, one for the newer alerts: dropped, it is not sent again
+    expect(report).toMatchObject({ status: 'caught_up', refusedAlerts: 10, published: 5, putEventsCalls: 3 });
     expect(sorted(publisher.ids)).toEqual(ids(good));
     expect(sorted(silentLogger.errorFields.map((fields) => fields.alertId as number))).toEqual(ids(bad));
     expect(next).toMatchObject({ status: 'caught_up', published: 0, putEventsCalls: 0 });
@@ -1751,15 +1853,22 @@ describe('Alert poller: failures', () => {
   it('stops trying batches after five refused whole when the bus takes none, and drops nothing', async () => {
     // Prepare
     const expected = tanium.addSteady(80, 100, T0 - 60_000);
-    publisher.refuse = () => true;
+    const triedWhole: number[] = [];
+    publisher.refuse = (detail) => {
+      if (detail.details_omitted === undefined) triedWhole.push(detail.id as number);
+      return true;
+    };
 
     // Act
     const failed = await poll();
     publisher.refuse = undefined;
     const next = await poll();
 
-    // Assess: two calls (whole, then reduced) for each of the six batches tried, not one per alert read
+    // Assess: two calls (whole, then reduced) for each of the six batches tried, not one per alert read;
+    // a batch held is not tried again while the next ones tell whether the bus works
     expect(failed).toMatchObject({ status: 'failed', refusedAlerts: 0, published: 0, putEventsCalls: 12 });
+    expect(triedWhole).toHaveLength(60);
+    expect(duplicates(triedWhole)).toEqual([]);
     expect(next.status).toBe('caught_up');
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
@@ -1772,8 +1881,8 @@ describe('Alert poller: failures', () => {
     const failed = await poll();
     publisher.refuse = undefined;
     const next = await poll();
-    // Assess
-    expect(failed.status).toBe('failed');
+    // Assess: a failure of its own (RunsFailed), to be retried by the next run
+    expect(failed).toMatchObject({ status: 'failed', stoppedBy: 'error', error: { kind: 'transient' } });
     expect(failed.error?.message).toMatch(
       /^EventBridge refused every alert event of this run, even reduced to identifying fields \(InvalidArgument: Event refused\); none was dropped/,
     );
@@ -1911,6 +2020,42 @@ describe('Alert poller: clock and lag', () => {
     await publishedOnceWhenLate(75_000, limits);
   });
 
+  it('keeps the overlap window below the newest real alert when the one the head read lists first is stamped ahead', async () => {
+    // Prepare: caught up; then an alert an hour ahead and a real one created 10 s ago are published
+    await caughtUpAtT0();
+    tanium.add(T0 + 3_600_000);
+    tanium.add(T0 + 20_000);
+    now = T0 + 30_000;
+    await pollUntilCaughtUp();
+
+    // Act / Assess: an alert created 55 s before the real one (inside W = 60 s) becomes visible only now
+    await publishedOnceWhenLate(65_000);
+  });
+
+  it('counts an alert stamped exactly at the clock as real when it moves the floor', async () => {
+    // Prepare: a backlog 100 s old and one alert created now; the clock passes the run's end after the
+    // backlog's two batches, before that alert goes out
+    tanium.addSteady(20, 1000, T0 - 100_000);
+    tanium.add(T0);
+    let late = 0;
+    publisher.afterPublish = (call) => {
+      if (call === 2) late = 120_000;
+    };
+
+    // Act
+    const report = await poll({}, { stopAt: Date.now() + 60_000, clock: () => Date.now() + late });
+    const floorBehind = store.checkpoint?.floor;
+    publisher.afterPublish = undefined;
+    const next = await poll();
+
+    // Assess: everything older than W below the newest alert at the head read was visible before the
+    // walk, so the floor follows the published alerts themselves; once that alert is out, W below it
+    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'time_limit', published: 20 });
+    expect(floorBehind).toBe(T0 - 100_000);
+    expect(next).toMatchObject({ status: 'caught_up', published: 1 });
+    expect(store.checkpoint?.floor).toBe(T0 - 60_000);
+  });
+
   it.for([
     { case: 'an hour', aheadMs: 3_600_000 },
     { case: 'ten days', aheadMs: 10 * 86_400_000 },
@@ -2038,6 +2183,89 @@ describe('Alert poller: clock and lag', () => {
     expect(report.status).toBe('partial');
     expect(report.published).toBeGreaterThan(0);
     expect(report.lagMs).toBe(now - oldestWaiting);
+  });
+
+  it('reports a run the time limit stopped after its first batch as behind, although it read the whole list', async () => {
+    // Prepare: the clock passes the run's end once the first batch is out
+    const backlog = tanium.addSteady(25, 1000, T0);
+    now = T0 + 10_000;
+    let late = 0;
+    publisher.afterPublish = () => {
+      late = 120_000;
+    };
+
+    // Act
+    const report = await poll({}, { stopAt: Date.now() + 60_000, clock: () => Date.now() + late });
+
+    // Assess
+    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'time_limit', published: 10 });
+    expect(report.lagMs).toBe(now - backlog[10]!.createdMs);
+  });
+
+  it('reports the lag of the oldest alert left when newer ones were read after it', async () => {
+    // Prepare: the clock passes the run's end during the read that follows the fifth batch, so alerts
+    // read before that page and after it both wait
+    const backlog = tanium.addSteady(120, 1000, T0);
+    now = T0 + 10_000;
+    let late = 0;
+    tanium.beforeRequest = () => {
+      if (publisher.calls === 5) late = 120_000;
+    };
+
+    // Act
+    const report = await poll({}, { stopAt: Date.now() + 60_000, clock: () => Date.now() + late });
+
+    // Assess
+    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'time_limit', published: 50 });
+    expect(report.lagMs).toBe(now - backlog[50]!.createdMs);
+  });
+
+  it.for([
+    { saved: 'the newest published alert', newestPublishedAt: T0 - 30_000, lagMs: 30_000 },
+    {
+      saved: 'the floor, when the state has no newest published alert',
+      newestPublishedAt: undefined,
+      lagMs: 129_000,
+    },
+  ])(
+    'reports, while behind with no alert read left to publish, the lag from $saved',
+    async ({ newestPublishedAt, lagMs }) => {
+      // Prepare: every alert above the floor is published, more than a page of them, so the head read
+      // does not reach the floor and the one request of the run is spent
+      const published = tanium.addSteady(100, 1000, T0 - 30_000);
+      store.checkpoint = {
+        floor: published[0]!.createdMs,
+        recent: published.map((alert) => [alert.createdMs, [alert.id]]),
+        ...(newestPublishedAt === undefined ? {} : { newestPublishedAt }),
+      };
+
+      // Act
+      const report = await poll({ maxRequestsPerRun: 1 });
+
+      // Assess
+      expect(report).toMatchObject({ status: 'partial', stoppedBy: 'request_limit', published: 0, lagMs });
+    },
+  );
+
+  it('sends no lag when a quiet poller that read the whole list cannot save what it learnt', async () => {
+    // Prepare: every alert above the floor is published, more than a page of them, so the run searches
+    // for the floor and saves what it found; that save fails
+    const published = tanium.addSteady(100, 1000, T0 - 30_000);
+    store.checkpoint = {
+      floor: published[0]!.createdMs,
+      recent: published.map((alert) => [alert.createdMs, [alert.id]]),
+      newestPublishedAt: T0 - 30_000,
+    };
+    store.save = async () => {
+      throw new Error('DynamoDB is unavailable');
+    };
+
+    // Act
+    const report = await poll();
+
+    // Assess: nothing waits, and the failure alarm covers the failed run
+    expect(report).toMatchObject({ status: 'failed', published: 0 });
+    expect(report.lagMs).toBeUndefined();
   });
 });
 
