@@ -312,9 +312,11 @@ describe('Alert poller: steady state', () => {
     tanium.addSteady(400, 1000, T0);
     await pollUntilCaughtUp();
     publisher.batches.length = 0;
+    const saves = store.saves;
     // Act: the 60 s overlap window holds 60 alerts, more than the 50 of a page
     const reports = [await poll(), await poll(), await poll()];
-    // Assess
+    // Assess: nor a write to the state item
+    expect(store.saves).toBe(saves);
     expect(reports.map((r) => r.taniumRequests)).toEqual([1, 1, 1]);
     expect(reports.every((r) => r.status === 'caught_up' && r.published === 0)).toBe(true);
     expect(publisher.calls).toBeGreaterThan(0);
@@ -353,6 +355,20 @@ describe('Alert poller: steady state', () => {
     await poll();
     // Assess
     expect(publisher.batches.map((b) => b.length)).toEqual([10, 10, 10, 5]);
+  });
+
+  it('sends each full batch of 10 as soon as the walk has read it, before reading the next page', async () => {
+    // Prepare: pages of 21 over a backlog of 60, so pages of the walk end with 10 or 20 alerts ready
+    tanium.addSteady(60, 1000, T0);
+    const publishedAtEachRead: number[] = [];
+    tanium.beforeRequest = () => {
+      publishedAtEachRead.push(publisher.ids.length);
+    };
+    // Act
+    await poll({ pageSize: 21 });
+    // Assess
+    expect(publishedAtEachRead).toEqual([0, 0, 0, 10, 20, 40]);
+    expect(publisher.batches.map((b) => b.length)).toEqual([10, 10, 10, 10, 10, 10]);
   });
 });
 
@@ -409,6 +425,32 @@ describe('Alert poller: ties, order and arrivals', () => {
     // Assess
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('does not pass a member of a group larger than a page the bus did not take, sent with newer alerts', async () => {
+    // Prepare: a millisecond of 130 alerts under pages of 20 takes more than one run; its member last in
+    // list order goes out in one batch with newer alerts, and stays throttled past the retries in that run
+    tanium.tieOrder = 'lowest-id-first';
+    const older = tanium.addSteady(10, 1000, T0 - 20_000);
+    const burst = tanium.addBurst(130, T0 - 10_000);
+    const newer = tanium.addSteady(10, 500, T0);
+    const lastMember = burst[0]!;
+    publisher.throttle = (detail) => detail.id === lastMember.id;
+    const limits = { pageSize: 20, maxRequestsPerRun: 10 };
+    const first = await poll(limits);
+    const groupLeft = store.checkpoint?.group;
+    let failed = first;
+    for (let run = 0; run < 10 && failed.status !== 'failed'; run++) failed = await poll(limits);
+    const takenWithIt = publisher.batches.at(-1)!.map((detail) => detail.id as number);
+    publisher.throttle = undefined;
+    // Act
+    await pollUntilCaughtUp(limits);
+    // Assess
+    expect(groupLeft?.at).toBe(T0 - 10_000);
+    expect(failed.status).toBe('failed');
+    expect(takenWithIt).toContain(newer[0]!.id);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids([...older, ...burst, ...newer]));
   });
 
   it.each([
@@ -768,6 +810,8 @@ describe('Alert poller: backlog', () => {
     expect(report.published).toBeGreaterThan(0);
     expect(store.checkpoint?.newestPublishedAt).toBeLessThan(T0 - 120_000);
     expect(store.checkpoint?.floor).toBe(store.checkpoint?.newestPublishedAt);
+    // Saved when the first run set the floor and after each batch, not once more for the search
+    expect(store.saves).toBe(1 + report.batches);
   });
 });
 
@@ -1630,7 +1674,7 @@ describe('Alert poller: failures', () => {
     const failed = await poll();
     const next = await poll();
     // Assess
-    expect(failed).toMatchObject({ status: 'failed', published: 20, putEventsCalls: 2 });
+    expect(failed).toMatchObject({ status: 'failed', published: 20, putEventsCalls: 2, batches: 2 });
     expect(failed.error?.message).toMatch(/PutEvents failed/);
     expect(next.published).toBe(25);
     expect(duplicates(publisher.ids)).toEqual([]);
@@ -1696,6 +1740,23 @@ describe('Alert poller: failures', () => {
     expect(sorted(publisher.ids)).toEqual(ids(expected));
     expect(failed).toMatchObject({ status: 'failed', published: 9, reducedAlerts: 1 });
     expect(next).toMatchObject({ status: 'caught_up', published: 3, reducedAlerts: 1 });
+  });
+
+  it('keeps the ids above an alert PutEvents did not take when a small page size bounds the ids kept', async () => {
+    // Prepare: pages of 10 keep 6 ids below the newest published millisecond; the second oldest alert
+    // stays throttled past the retries, below alerts the bus took in the same batch
+    const expected = tanium.addSteady(12, 1000, T0);
+    const throttled = expected[1]!;
+    publisher.throttle = (detail) => detail.id === throttled.id;
+    // Act
+    const failed = await poll({ pageSize: 10 });
+    publisher.throttle = undefined;
+    const next = await poll({ pageSize: 10 });
+    // Assess
+    expect(failed.status).toBe('failed');
+    expect(next.status).toBe('caught_up');
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
 
   it('publishes an alert EventBridge refuses whole with its identifying fields only', async () => {
