@@ -500,6 +500,11 @@ describe('Family handler: requests that fail for good', () => {
       detailType: 'Action Result',
       via: 'detail',
     },
+    {
+      case: "the bare detail of an 'Action Result' invoked directly",
+      detailType: 'Action Result',
+      via: 'direct',
+    },
   ])(
     "drops $case, the stack's own event, publishing nothing a rule could bring back",
     async ({ detailType, via }) => {
@@ -522,10 +527,21 @@ describe('Family handler: requests that fail for good', () => {
       const response =
         via === 'eventbridge'
           ? await handler(published, lambdaContext())
-          : await handler(sqsEvent(sqsRecord(body, { messageId: 'msg-looped' })), lambdaContext());
+          : via === 'direct'
+            ? await handler(published.detail, lambdaContext())
+            : await handler(sqsEvent(sqsRecord(body, { messageId: 'msg-looped' })), lambdaContext());
 
       // Assess: handled, not retried, nothing published or run; the owner is told which rule to fix
-      if (via !== 'eventbridge') expect(response).toEqual({ batchItemFailures: [] });
+      if (via === 'eventbridge' || via === 'direct') {
+        // The invoker alone is answered: refused as no request
+        expect(response).toMatchObject({
+          requestId: 'req-looped',
+          status: 'failed',
+          error: { kind: 'validation' },
+        });
+      } else {
+        expect(response).toEqual({ batchItemFailures: [] });
+      }
       expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
       expect(request).not.toHaveBeenCalled();
       expect(logs).toContainEqual(
@@ -535,7 +551,9 @@ describe('Family handler: requests that fail for good', () => {
           extra: expect.objectContaining({ correlation_id: 'req-looped' }),
         }),
       );
-      expect(observations).toEqual([expect.objectContaining({ status: 'failed', serviceFailure: true })]);
+      expect(observations).toEqual([
+        expect.objectContaining({ status: 'failed', serviceFailure: true, retrying: false }),
+      ]);
     },
   );
 
@@ -889,6 +907,25 @@ describe('Family handler: requests that fail for good', () => {
     });
   });
 
+  it("times a request that failed before its action ran by the handler's clock", async () => {
+    // Prepare: the handler's clock moves on only while the credentials are read
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const { handler, observations } = buildHandler('connections', {
+      now: () => clock,
+      credentials: async () => {
+        clock += 40;
+        throw new ConfigError("Unable to read the Tanium credentials secret 'tr': AccessDenied");
+      },
+    });
+
+    // Act
+    const result = (await handler(listConnections('req-timed'), lambdaContext())) as ResultDetail;
+
+    // Assess: the 40 ms of the read
+    expect(result).toMatchObject({ status: 'failed', error: { kind: 'config' }, durationMs: 40 });
+    expect(observations).toEqual([expect.objectContaining({ durationMs: 40 })]);
+  });
+
   it.for([
     ['unusable', new ConfigError("The secret's field 'base_url' is missing")],
     ['throttled', new TaniumError('transient', 'Secrets Manager throttled the read', { retryable: true })],
@@ -956,6 +993,44 @@ describe('Family handler: requests that fail for good', () => {
       }),
     );
   });
+
+  it.for([
+    {
+      case: 'its in-progress record deleted',
+      deleteFails: false,
+      ending: /\. Nothing of it was stored: invoking again runs it again$/,
+    },
+    {
+      case: 'its in-progress record left behind',
+      deleteFails: true,
+      ending:
+        /\. Nothing of it was stored: invoking again runs it again, once this invocation has timed out and its in-progress record has expired$/,
+    },
+  ])(
+    'tells a direct caller when invoking again runs a mutating request whose credentials could not be read: $case',
+    async ({ deleteFails, ending }) => {
+      // Prepare: the record written before the credentials read; the bus refuses the result
+      if (deleteFails) dynamo.on(DeleteItemCommand).rejects(new Error('InternalServerError'));
+      const { handler, logs } = buildHandler('connections', {
+        credentials: async () => {
+          throw new ConfigError("Unable to read the Tanium credentials secret 'tr': AccessDenied");
+        },
+      });
+
+      // Act
+      const message = await unpublishedMessage(handler, closeConnection('req-no-secret'));
+
+      // Assess: a record left behind holds the request id until it expires, and only then
+      expect(message).toMatch(ending);
+      expect(
+        logs.some(
+          (line) =>
+            line.message ===
+            'The action could not start and its in-progress idempotency record could not be deleted',
+        ),
+      ).toBe(deleteFails);
+    },
+  );
 
   it('bounds the delete of the in-progress record after credentials that could not be read in time', async () => {
     // Prepare: the secret does not answer before the deadline, nor does the table's delete after it
@@ -1029,7 +1104,7 @@ describe('Family handler: transient failures', () => {
       if (req.method === 'DELETE') throw transient();
       return taniumResponse(CONNECTIONS);
     });
-    const { handler } = buildHandler('connections');
+    const { handler, logs } = buildHandler('connections');
     const failing = sqsRecord(closeConnection('req-transient'), { messageId: 'msg-2' });
 
     // Act
@@ -1049,6 +1124,10 @@ describe('Family handler: transient failures', () => {
         .map((d) => d.requestId)
         .sort(),
     ).toEqual(['req-a', 'req-c']);
+    // Its in-progress record was deleted: nothing to warn of but the retry
+    expect(logs.filter((line) => line.level === 'warn').map((line) => line.message)).toEqual([
+      'Transient failure; the message will be redelivered',
+    ]);
   });
 
   it('publishes a failed result saying it gave up when the record is on its last attempt', async () => {
@@ -1106,6 +1185,18 @@ describe('Family handler: transient failures', () => {
     expect(early).toMatchObject({ batchItemFailures: [expect.anything()] });
     expect(published).toBe(0);
     expect(publishedDetails(eventBridge)[0]?.message).toMatch(/^Gave up after 5 attempts: /);
+  });
+
+  it('says it gave up after 1 attempt when MAX_RECEIVE_COUNT allows only one', async () => {
+    // Prepare
+    request.mockRejectedValue(transient());
+    const { handler } = buildHandler('connections', { env: { ...ENV, MAX_RECEIVE_COUNT: '1' } });
+
+    // Act
+    await handler(sqsEvent(sqsRecord(listConnections(), { receiveCount: 1 })), lambdaContext());
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]?.message).toMatch(/^Gave up after 1 attempt: Unable to list/);
   });
 
   it('publishes a transient failure of an EventBridge event as it is, since nothing redelivers it', async () => {
@@ -1337,6 +1428,20 @@ describe('Family handler: redelivery backoff', () => {
     await handler(sqsEvent(record), lambdaContext({ remainingMs: 100_000 }));
 
     // Assess: the first backoff; no record of this delivery's can be left in progress to wait for
+    expect(visibilityEntries()).toEqual(hiddenFor(record, 30));
+  });
+
+  it('backs off an invalid request whose result could not be published like any other', async () => {
+    // Prepare: a close without its connection id, refused before the idempotency step
+    busFailsEveryEntry();
+    const { handler } = buildBackoffHandler();
+    const invalid = { action: 'close connection', parameters: {}, requestId: 'req-invalid' };
+    const record = sqsRecord(invalid, { messageId: 'msg-invalid', receiveCount: 1 });
+
+    // Act
+    await handler(sqsEvent(record), lambdaContext({ remainingMs: 100_000 }));
+
+    // Assess: the first backoff; it wrote no record that could be left in progress
     expect(visibilityEntries()).toEqual(hiddenFor(record, 30));
   });
 
@@ -2400,6 +2505,24 @@ describe('Family handler: idempotent mutating actions', () => {
     ]);
   });
 
+  it('counts no retry for copies of a request in the batch that end it on their last attempt', async () => {
+    // Prepare
+    const { handler, observations } = buildHandler('connections');
+
+    // Act: the first closes the connection, the second replays its result
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-both'), { messageId: 'msg-first', receiveCount: 3 }),
+        sqsRecord(closeConnection('req-both'), { messageId: 'msg-again', receiveCount: 3 }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess: neither is left to another delivery
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(observations.map((observation) => observation.retrying)).toEqual([false, false]);
+  });
+
   it('gives up rather than hand on a last attempt whose in-progress record may remain: the later one would be held', async () => {
     // Prepare: the close fails transiently and deleting its in-progress record hangs
     request.mockRejectedValueOnce(transient());
@@ -3017,6 +3140,30 @@ describe('Family handler: idempotent mutating actions', () => {
     );
   });
 
+  it('sends both copies of a request in the batch back when they fail with attempts left, neither to the DLQ', async () => {
+    // Prepare: both closes fail transiently; the later copy, another message, has attempts left too
+    request.mockRejectedValue(transient());
+
+    // Act
+    const { response, logs } = await runBatch([
+      sqsRecord(closeConnection('req-early'), { messageId: 'msg-early', receiveCount: 1 }),
+      sqsRecord(closeConnection('req-early'), { messageId: 'msg-later', receiveCount: 1 }),
+    ]);
+
+    // Assess: both come back; no DLQ line sends on-call anywhere
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-later' }],
+    });
+    expect(publishedDetails(eventBridge)).toEqual([]);
+    expect(logs.filter((line) => line.level === 'error')).toEqual([]);
+    expect(
+      logs.filter(
+        (line) =>
+          line.level === 'warn' && line.message === 'Transient failure; the message will be redelivered',
+      ),
+    ).toHaveLength(2);
+  });
+
   it.for([
     {
       case: 'completed unrecorded: the later copy is sent its result',
@@ -3222,6 +3369,29 @@ describe('Family handler: idempotent mutating actions', () => {
         message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
       }),
     );
+  });
+
+  it("sends a resend held by another message's delivery back while it has attempts left, as a transient failure", async () => {
+    // Act: a resend of the request (another message) on its first receive meets the original running
+    const { answer, logs } = await duplicateWhileRunning(
+      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-original' })),
+      (handler) =>
+        handler(
+          sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-resend', receiveCount: 1 })),
+          lambdaContext(),
+        ),
+    );
+
+    // Assess: it comes back to replay the original's result; no DLQ line sends on-call to it
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-resend' }] });
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'Transient failure; the message will be redelivered',
+        extra: expect.objectContaining({ correlation_id: 'req-held' }),
+      }),
+    );
+    expect(logs.filter((line) => line.level === 'error')).toEqual([]);
   });
 
   it('lets a last attempt met by a running delivery wait and replay its result: nothing to the DLQ', async () => {
@@ -3748,6 +3918,7 @@ describe('Family handler: idempotent mutating actions', () => {
       expect.objectContaining({
         level: 'warn',
         message: 'The action failed transiently and its in-progress idempotency record could not be deleted',
+        extra: expect.objectContaining({ correlation_id: 'req-stuck-delete', reason: expect.any(String) }),
       }),
     );
     expect(observations[0]).not.toHaveProperty('unrecorded');
@@ -3796,6 +3967,35 @@ describe('Family handler: settings reach the actions', () => {
       message: 'File is larger than the maximum of 10 bytes allowed by GET_FILE_MAX_BYTES',
       error: { kind: 'too_large', retryable: false },
     });
+  });
+
+  it("gives the actions the handler's sleep", async () => {
+    // Prepare: the new connection is still waiting at the first poll, connected at the second
+    let polls = 0;
+    request.mockImplementation(async (req) => {
+      if (req.method === 'POST') return taniumResponse({ id: 'conn-new' });
+      if (req.path.includes('/endpoints')) {
+        return taniumResponse([{ hostname: 'host-a', ip: '10.0.0.1', clientId: 1, platform: 'Linux' }]);
+      }
+      polls += 1;
+      return taniumResponse([{ id: 'conn-new', status: polls === 1 ? 'waiting' : 'connected' }]);
+    });
+    const sleep = vi.fn(async () => undefined);
+    const { handler } = buildHandler('connections', { sleep });
+
+    // Act
+    const result = (await handler(
+      {
+        action: 'create connection',
+        parameters: { destination: 'host-a', wait_seconds: 2 },
+        requestId: 'req-sleep',
+      },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess: the pause between the polls went through it, not a timer of the action's own
+    expect(result).toMatchObject({ status: 'success', message: 'Connection created successfully' });
+    expect(sleep).toHaveBeenCalledTimes(1);
   });
 });
 
