@@ -2479,6 +2479,10 @@ describe('Family handler: idempotent mutating actions', () => {
           level: 'warn',
           message:
             'Transient failure on the last attempt; a later delivery of the request in this batch runs it again',
+          extra: expect.objectContaining({
+            correlation_id: 'req-last',
+            resultMessage: 'Close connection failed. Tanium answered HTTP 503',
+          }),
         }),
       );
     },
@@ -2565,13 +2569,20 @@ describe('Family handler: idempotent mutating actions', () => {
    */
   function expectBothBackBehindEarlyCopy(
     { response, logs }: { response: unknown; logs: LogLine[] },
+    requestId: string,
     line: string,
   ): void {
     expect(response).toEqual({
       batchItemFailures: [{ itemIdentifier: 'msg-early' }, { itemIdentifier: 'msg-last' }],
     });
     expect(publishedDetails(eventBridge)).toEqual([]);
-    expect(logs).toContainEqual(expect.objectContaining({ level: 'error', message: line }));
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message: line,
+        extra: expect.objectContaining({ correlation_id: requestId }),
+      }),
+    );
   }
 
   /**
@@ -2636,13 +2647,14 @@ describe('Family handler: idempotent mutating actions', () => {
     // Assess
     expectBothBackBehindEarlyCopy(
       batch,
+      'req-behind',
       'Past the deadline, this delivery goes to the dead-letter queue unrun; the earlier copy of the request in this batch goes back to the queue',
     );
   });
 
   it('fails another request under the record whose turn comes past the deadline as out of time, unrun', async () => {
     // Act: a reuse of the requestId for another connection follows
-    const { response } = await withTableHung([
+    const { response, logs } = await withTableHung([
       sqsRecord(closeConnection('req-reuse'), { messageId: 'msg-a' }),
       sqsRecord(closeConnection('req-reuse', 'remote:host-b:2:2'), { messageId: 'msg-b' }),
     ]);
@@ -2652,6 +2664,16 @@ describe('Family handler: idempotent mutating actions', () => {
       batchItemFailures: [{ itemIdentifier: 'msg-a' }, { itemIdentifier: 'msg-b' }],
     });
     expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
+    // A transient failure, as the time it lacked may be there on redelivery
+    expect(logs).toContainEqual({
+      level: 'warn',
+      message: 'Transient failure; the message will be redelivered',
+      extra: expect.objectContaining({
+        correlation_id: 'req-reuse',
+        errorKind: 'transient',
+        resultMessage: 'The invocation ran out of time before the request could run',
+      }),
+    });
   });
 
   it('hands a last attempt on only to a later copy of the same request, not to a reuse of its requestId', async () => {
@@ -2984,12 +3006,20 @@ describe('Family handler: idempotent mutating actions', () => {
       lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 3_000 }),
     );
 
-    // Assess: no wait for a record no other delivery holds
+    // Assess: no wait for a record no other delivery holds; msg-y's second copy says why it did not run
     expect(logs).not.toContainEqual(
       expect.objectContaining({
         message: 'Another delivery of the request is running it; this last attempt waits for its outcome',
       }),
     );
+    expect(logs.filter((line) => line.level === 'error').at(-1)?.extra).toMatchObject({
+      correlation_id: 'req-l',
+      attempt: 3,
+      errorKind: 'transient',
+      resultMessage: expect.stringMatching(
+        /^The request could not run: an earlier delivery of it in this batch failed/,
+      ),
+    });
   });
 
   it('sends a copy past the deadline back when the stored result sent again for it is refused', async () => {
@@ -3136,6 +3166,7 @@ describe('Family handler: idempotent mutating actions', () => {
     // Assess: no "Gave up" that the early message's redelivery could contradict
     expectBothBackBehindEarlyCopy(
       batch,
+      'req-early',
       'An earlier delivery of the request in this batch goes back to the queue and publishes its result; this message goes to the dead-letter queue without one',
     );
   });
@@ -3330,6 +3361,7 @@ describe('Family handler: idempotent mutating actions', () => {
       lambdaContext(),
     );
     await vi.waitFor(() => expect(request).toHaveBeenCalledTimes(1));
+    const sent = Date.now();
     const last = kit.handler(
       sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-dup', receiveCount: 3 })),
       lambdaContext({ remainingMs }),
@@ -3343,9 +3375,10 @@ describe('Family handler: idempotent mutating actions', () => {
     );
     settle(release);
     const answer = await last;
+    const lastMs = Date.now() - sent;
     // A holder still running when the last attempt gave up answers now (else a no-op)
     release(taniumResponse(null));
-    return { first: await running, answer, logs: kit.logs };
+    return { first: await running, answer, logs: kit.logs, lastMs };
   }
 
   it("sends a last attempt held by another message's delivery to the DLQ at once, without a result beside its", async () => {
@@ -3424,7 +3457,7 @@ describe('Family handler: idempotent mutating actions', () => {
 
   it('sends a last attempt still held at its deadline to the DLQ without a failed result beside the real one', async () => {
     // Act: the holder answers only after the last attempt's deadline, 2.5 s away
-    const { answer, logs } = await lastAttemptWhileHeld(() => undefined, PUBLISH_RESERVE_MS + 2_500);
+    const { answer, logs, lastMs } = await lastAttemptWhileHeld(() => undefined, PUBLISH_RESERVE_MS + 2_500);
 
     // Assess: the holder's result is the only one
     expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-dup' }] });
@@ -3439,6 +3472,20 @@ describe('Family handler: idempotent mutating actions', () => {
           'Another delivery of the request is running it and publishes its result; this message goes to the dead-letter queue without one',
       }),
     );
+    // Given up before its deadline, 2.5 s away, rather than a poll past it; the wait said once
+    expect(lastMs).toBeLessThan(2_500);
+    expect(
+      logs.filter(
+        (line) =>
+          line.message ===
+          'Another delivery of the request is running it; this last attempt waits for its outcome',
+      ),
+    ).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        extra: expect.objectContaining({ correlation_id: 'req-held' }),
+      }),
+    ]);
   });
 
   it('keeps the parameters out of the stored record and replays them from the request', async () => {
@@ -4243,6 +4290,11 @@ describe('Family handler: container state, logs and metrics', () => {
     expect(observations).toEqual([expect.objectContaining({ replayed: true })]);
     expect(observations[0]).not.toHaveProperty('unknownOutcome');
     expect(logs.some((line) => line.message.startsWith('Request ended without knowing'))).toBe(false);
+    expect(logs).toContainEqual({
+      level: 'info',
+      message: 'Replayed the stored result',
+      extra: expect.objectContaining({ correlation_id: 'req-replayed', replayed: true }),
+    });
   });
 
   it.each([
