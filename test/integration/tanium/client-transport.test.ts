@@ -328,6 +328,96 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(emulator.state.scans.scans).toHaveLength(1);
     });
 
+    it('never retries a POST whose connection was reset after sending, and says its outcome is unknown', async () => {
+      // Prepare
+      const path = `${TR}/on-demand-scans`;
+      emulator.faults.add({ method: 'POST', path, kind: 'resetBeforeHeaders' });
+      const client = clientFor(emulator);
+
+      // Act
+      const error = await taniumFailure(
+        client.request({ method: 'POST', path, json: { intelDocId: 11, computerGroupId: 34 } }),
+      );
+
+      // Assess
+      expect(error).toMatchObject({ kind: 'unknown_outcome', retryable: false });
+      expect(emulator.requestCount({ path })).toBe(1);
+    });
+
+    it.each([
+      ['answered at once', [], false],
+      ['after a 503, which Tanium answers without acting', [503], false],
+      ['after a 502, whose answer may have been lost', [502], true],
+      ['after a reset once sent, whose answer was lost', ['reset'], true],
+    ] as const)(
+      "warns that a DELETE's 404 may follow its own earlier attempt only when one lost its answer: %s",
+      async (_case, before, caveat) => {
+        // Prepare: no connection has this id, so the last attempt answers 404
+        const path = `${TR}/conns/remote/remote:gone:1:1`;
+        for (const fault of before) {
+          emulator.faults.add(
+            fault === 'reset'
+              ? { method: 'DELETE', path, times: 1, kind: 'resetBeforeHeaders' }
+              : { method: 'DELETE', path, times: 1, kind: 'status', status: fault },
+          );
+        }
+
+        // Act
+        const error = await taniumFailure(clientFor(emulator).request({ method: 'DELETE', path }));
+
+        // Assess
+        expect(error.kind).toBe('not_found');
+        expect(error.message.includes(CARRIED_OUT_CAVEAT)).toBe(caveat);
+        expect(emulator.requestCount({ path })).toBe(before.length + 1);
+      },
+    );
+
+    it("reports a transport failure rather than retrying when the backoff would leave less than an attempt's time", async () => {
+      // Prepare: the backoff after the first attempt is 250 ms, and the deadline leaves less than that
+      // beyond MIN_ATTEMPT_MS
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'resetBeforeHeaders' });
+      const waits: number[] = [];
+      const client = new TaniumClient(credentialsFor(emulator), {
+        random: () => 1,
+        sleep: async (ms) => waits.push(ms),
+      });
+
+      // Act
+      const error = await taniumFailure(
+        client.request({ method: 'GET', path: CONNS, deadline: Date.now() + MIN_ATTEMPT_MS + 200 }),
+      );
+
+      // Assess: the reset itself, not a deadline reached after a wasted wait
+      expect(error).toMatchObject({ kind: 'transient', retryable: true });
+      expect(error.message).toBe(`Error connecting to server: connection reset by 127.0.0.1 (GET ${CONNS})`);
+      expect(waits).toEqual([]);
+      expect(emulator.requestCount({ path: CONNS })).toBe(1);
+    });
+
+    it("returns a 429 rather than waiting when its Retry-After would leave less than an attempt's time", async () => {
+      // Prepare
+      emulator.faults.add({
+        method: 'GET',
+        path: CONNS,
+        times: 1,
+        kind: 'status',
+        status: 429,
+        retryAfter: 1,
+      });
+      const waits: number[] = [];
+      const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms) });
+
+      // Act
+      const error = await taniumFailure(
+        client.request({ method: 'GET', path: CONNS, deadline: Date.now() + MIN_ATTEMPT_MS + 500 }),
+      );
+
+      // Assess
+      expect(error).toMatchObject({ kind: 'transient', retryAfterMs: 1_000 });
+      expect(waits).toEqual([]);
+      expect(emulator.requestCount({ path: CONNS })).toBe(1);
+    });
+
     it('retries a GET whose connection is reset mid-body', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'resetMidBody' });
       const client = clientFor(emulator);
@@ -644,6 +734,40 @@ describe('Tanium client: transport, retries and responses', () => {
     );
   });
 
+  describe('request headers', () => {
+    it('sends a raw body with its own content type, an empty one with a zero length, and the accept asked for', async () => {
+      // Prepare
+      const client = clientFor(emulator);
+
+      // Act
+      await client
+        .request({
+          method: 'POST',
+          path: `${TR}/intels`,
+          body: 'x',
+          contentType: 'application/xml',
+        })
+        .catch(() => undefined);
+      await client.request({ method: 'POST', path: `${TR}/intels`, body: '' }).catch(() => undefined);
+      await client.request({ method: 'GET', path: CONNS, accept: 'application/zip' }).catch(() => undefined);
+      await client.request({ method: 'GET', path: CONNS });
+
+      // Assess
+      expect(
+        emulator.requests.map((request) => [
+          request.headers['content-type'],
+          request.headers['content-length'],
+          request.headers.accept,
+        ]),
+      ).toEqual([
+        ['application/xml', '1', 'application/json'],
+        [undefined, '0', 'application/json'],
+        [undefined, undefined, 'application/zip'],
+        [undefined, undefined, 'application/json'],
+      ]);
+    });
+  });
+
   describe('URLs', () => {
     it('keeps a hostile value inside its path segment', async () => {
       // Prepare
@@ -834,6 +958,39 @@ describe('Tanium client: transport, retries and responses', () => {
       );
     });
 
+    it('reads an answer of exactly the size limit, and names why the limit is lower and what to do over it', async () => {
+      // Prepare: a server whose answer is a known number of bytes
+      const body = '{"data":[{"id":1}]}';
+      const server = createHttpServer((_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(body);
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const credentials = credentialsFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } });
+      const limited = (bytes: number) =>
+        new TaniumClient(credentials, {
+          answerLimit: { bytes, why: 'a tenth of the memory', advice: 'Give it more memory' },
+          random: () => 0,
+        });
+      try {
+        // Act
+        const exact = await limited(body.length).request({ method: 'GET', path: CONNS });
+        const error = await taniumFailure(limited(body.length - 1).request({ method: 'GET', path: CONNS }));
+
+        // Assess
+        expect(exact.payload).toEqual([{ id: 1 }]);
+        expect(error.kind).toBe('too_large');
+        expect(error.message).toBe(
+          `Response from server is too large: over ${body.length - 1} bytes, the most read for one request (a tenth of the memory). Give it more memory`,
+        );
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    });
+
     it.each([
       ['application/json; charset=utf-8', '{"data":[{"id":1}]}', [{ id: 1 }]],
       ['text/plain', '{"id":1}', { id: 1 }],
@@ -867,6 +1024,20 @@ describe('Tanium client: transport, retries and responses', () => {
       const response = await clientFor(emulator).request({ method: 'GET', path: `${TR}/alerts` });
       expect(Array.isArray(response.payload)).toBe(true);
       expect(response.meta).toMatchObject({ totalCount: 8, filteredCount: 8 });
+    });
+
+    it('marks only a {data} answer as wrapped, and gives a bare answer no meta', async () => {
+      // Prepare
+      const client = clientFor(emulator);
+
+      // Act
+      const wrapped = await client.request({ method: 'GET', path: `${TR}/alerts` });
+      const bare = await client.request({ method: 'GET', path: CONNS });
+
+      // Assess: callers tell the two shapes apart by these fields alone
+      expect(wrapped.wrapped).toBe(true);
+      expect(bare).not.toHaveProperty('wrapped');
+      expect(bare).not.toHaveProperty('meta');
     });
 
     it('accepts a bare body and an empty body', async () => {
