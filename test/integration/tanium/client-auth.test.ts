@@ -693,6 +693,29 @@ describe('Tanium client: authentication', () => {
     for (const line of lines) expect(line.requestId).toBe('req-44');
   });
 
+  it("says in each request's debug line which credential it carried and how long it took", async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { auth: 'password', logger });
+    const started = Date.now();
+
+    // Act
+    await client.request(STATUS);
+
+    // Assess
+    const lines = logger.lines
+      .map((line) => JSON.parse(line) as { message: string; path?: string; auth?: string; ms?: number })
+      .filter((line) => line.message === 'Tanium request');
+    expect(lines.map((line) => [line.path, line.auth])).toEqual([
+      [LOGIN, 'none'],
+      [`${TR}/status`, 'session'],
+    ]);
+    for (const line of lines) {
+      expect(line.ms).toBeGreaterThanOrEqual(0);
+      expect(line.ms).toBeLessThanOrEqual(Date.now() - started);
+    }
+  });
+
   it('skips the per-request debug line when its logger drops debug lines', async () => {
     // Prepare
     const logger = { ...capturingLogger(), debugEnabled: () => false };

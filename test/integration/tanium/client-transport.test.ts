@@ -853,6 +853,15 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(emulator.requests).toHaveLength(0);
     });
 
+    it.each([300, 302])('reports a %i as an error, not as an empty answer or a download', async (status) => {
+      emulator.faults.add({ method: 'GET', path: CONNS, kind: 'redirect', status });
+      const client = clientFor(emulator);
+      const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+      const streamed = await taniumFailure(client.stream({ method: 'GET', path: CONNS }));
+      expect(error).toMatchObject({ kind: 'tanium', status });
+      expect(streamed).toMatchObject({ kind: 'tanium', status });
+    });
+
     it('does not follow redirects', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'redirect' });
       const client = clientFor(emulator);
@@ -933,6 +942,74 @@ describe('Tanium client: transport, retries and responses', () => {
       ]);
       // The connection the compressed answer came on is still good for the next request.
       expect(Array.isArray(next.payload)).toBe(true);
+    });
+
+    it('reads a compressed error answer as the error it is, not as an unasked-for coding', async () => {
+      // Prepare: no connection has this id; a proxy compresses the 404 all the same
+      const path = `${TR}/conns/remote/remote:gone:1:1`;
+      emulator.faults.add({ method: 'DELETE', path, kind: 'compressed' });
+
+      // Act
+      const error = await taniumFailure(clientFor(emulator).request({ method: 'DELETE', path }));
+
+      // Assess
+      expect(error).toMatchObject({ kind: 'not_found', status: 404 });
+      expect(error.message).not.toContain('Content-Encoding');
+    });
+
+    it('hands over the unread body of a streamed 2xx, and reads the body of a streamed error into its message', async () => {
+      // Prepare
+      const client = clientFor(emulator);
+      emulator.faults.add({
+        method: 'GET',
+        path: `${TR}/status`,
+        kind: 'status',
+        status: 400,
+        shape: 'message',
+        message: 'streamed refusal',
+      });
+
+      // Act
+      const stream = await client.stream({ method: 'GET', path: CONNS });
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream.body) chunks.push(chunk as Buffer);
+      const error = await taniumFailure(client.stream({ method: 'GET', path: `${TR}/status` }));
+
+      // Assess
+      expect(stream).toMatchObject({ status: 200, auth: 'token' });
+      expect(Array.isArray(JSON.parse(Buffer.concat(chunks).toString('utf8')))).toBe(true);
+      expect(error.message).toBe('Error from server. Status Code: 400 Data from server: streamed refusal');
+    });
+
+    it.each([
+      [1_000_000, '1 MB'],
+      [1_250_000, '1.3 MB'],
+    ])('names a size limit of %i bytes in megabytes', async (bytes, shown) => {
+      // Prepare: an answer over either limit
+      const server = createHttpServer((_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(`"${'x'.repeat(1_300_000)}"`);
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const client = new TaniumClient(
+        credentialsFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } }),
+        { answerLimit: { bytes }, random: () => 0 },
+      );
+      try {
+        // Act
+        const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+
+        // Assess
+        expect(error.kind).toBe('too_large');
+        expect(error.message).toMatch(
+          new RegExp(`^Response from server is too large: over ${shown.replace('.', '\\.')}, `),
+        );
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
     });
 
     it('reports JSON that does not parse', async () => {
