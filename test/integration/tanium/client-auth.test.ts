@@ -3,6 +3,7 @@ import { credentialFingerprint } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
 import { withLogContext } from '../../../shared/tanium/client.ts';
 import { causedByDeadline, LoginError } from '../../../shared/tanium/errors.ts';
+import { CARRIED_OUT_CAVEAT } from '../../../shared/tanium/responses.ts';
 import { MIN_ATTEMPT_MS } from '../../../shared/tanium/retry-policy.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import {
@@ -653,6 +654,143 @@ describe('Tanium client: authentication', () => {
     expect(error.message).toBe(
       'Login failed: Error from server. Status Code: 401 Data from server: Unauthorized',
     );
+  });
+
+  it.each(['username', 'password'])(
+    'does not log in for a refused token when the %s is missing, and reports the token refusal',
+    async (missing) => {
+      // Prepare
+      const client = clientFor(emulator, { auth: 'both', secret: { [missing]: undefined } });
+      emulator.expireToken();
+
+      // Act
+      const error = await taniumFailure(client.request(STATUS));
+
+      // Assess
+      expect(error.kind).toBe('auth');
+      expect(error.message).toContain('Tanium rejected the API token');
+      expect(emulator.requests.map((r) => r.path)).toEqual([`${TR}/status`]);
+    },
+  );
+
+  it('does not log in again for a minute after a login answered 403, so that the account is not locked', async () => {
+    // Prepare
+    emulator.faults.add({
+      method: 'POST',
+      path: LOGIN,
+      kind: 'status',
+      status: 403,
+      shape: 'text',
+      message: 'Account locked',
+    });
+    const client = clientFor(emulator, { auth: 'password' });
+
+    // Act
+    await taniumFailure(client.request(STATUS));
+    const second = await taniumFailure(client.request(STATUS));
+
+    // Assess
+    expect(second.message).toContain('the same credentials were refused less than a minute ago');
+    expect(emulator.requestCount({ path: LOGIN })).toBe(1);
+  });
+
+  it("adds no carried-out caveat to a DELETE's 404 after a token refusal, which carried nothing out", async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'both' });
+    const path = `${TR}/conns/remote/remote:gone:1:1`;
+    emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 401 });
+
+    // Act
+    const error = await taniumFailure(client.request({ method: 'DELETE', path }));
+
+    // Assess
+    expect(error.kind).toBe('not_found');
+    expect(error.message).not.toContain(CARRIED_OUT_CAVEAT);
+    expect(emulator.requests.map((r) => [r.path, r.status])).toEqual([
+      [path, 401],
+      [LOGIN, 200],
+      [path, 404],
+    ]);
+  });
+
+  it('does not mark a failed login after a plain token refusal as following a lost answer', async () => {
+    // Prepare
+    const client = clientFor(emulator, { auth: 'both', secret: { password: 'wrong-password-789' } });
+    const path = `${TR}/conns/remote/remote:gone:1:1`;
+    emulator.faults.add({ method: 'DELETE', path, times: 1, kind: 'status', status: 401 });
+
+    // Act
+    const error = await taniumFailure(client.request({ method: 'DELETE', path }));
+
+    // Assess
+    expect(error).toBeInstanceOf(LoginError);
+    expect(error.afterLostAnswer).toBe(false);
+  });
+
+  it('keeps sending the token, without a warning, after a 401 that the replay with a fresh session also got', async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { auth: 'both', logger });
+    emulator.faults.add({ method: 'GET', path: `${TR}/status`, times: 2, kind: 'status', status: 401 });
+    await taniumFailure(client.request(STATUS));
+
+    // Act
+    const next = await client.request(STATUS);
+
+    // Assess
+    expect(next.auth).toBe('token');
+    expect(logger.lines.filter((line) => line.includes('"level":"warn"'))).toEqual([]);
+  });
+
+  it('logs in again when the session that replaced a refused token expires, and never warns of the token for a session', async () => {
+    // Prepare: the token is refused and set aside; then the session that replaced it expires
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { auth: 'both', logger });
+    emulator.expireToken();
+    await client.request(STATUS);
+    emulator.expireAllSessions();
+    emulator.clearRequests();
+
+    // Act
+    const response = await client.request(STATUS);
+
+    // Assess
+    expect(response).toMatchObject({ status: 200, auth: 'session' });
+    expect(emulator.requests.map((r) => [r.path, r.credentialKind])).toEqual([
+      [`${TR}/status`, 'session'],
+      [LOGIN, 'none'],
+      [`${TR}/status`, 'session'],
+    ]);
+    const messages = logger.lines.map((line) => JSON.parse(line) as { level: string; message: string });
+    expect(messages.filter((line) => line.level === 'warn').map((line) => line.message)).toEqual([
+      'The Tanium API token was rejected; this container now uses a username/password session',
+    ]);
+    expect(
+      messages.filter((line) => line.message === 'Logged in to Tanium with username and password'),
+    ).toHaveLength(2);
+  });
+
+  it('never warns of a rejected token when a client without one renews its session', async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { auth: 'password', logger });
+    await client.request(STATUS);
+    emulator.expireAllSessions();
+
+    // Act
+    await client.request(STATUS);
+
+    // Assess
+    expect(emulator.requestCount({ path: LOGIN })).toBe(2);
+    expect(logger.lines.filter((line) => line.includes('"level":"warn"'))).toEqual([]);
+  });
+
+  it("reports a legacy login answered 404 as the login's failure", async () => {
+    emulator.switches.loginRoute404 = true;
+    emulator.faults.add({ method: 'POST', path: '/auth', kind: 'status', status: 404 });
+    const error = await taniumFailure(clientFor(emulator, { auth: 'password' }).request(STATUS));
+    expect(error).toBeInstanceOf(LoginError);
+    expect(error.kind).toBe('auth');
   });
 
   it('tags its log lines with the request they serve', async () => {
