@@ -418,6 +418,42 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(emulator.requestCount({ path: CONNS })).toBe(1);
     });
 
+    it('starts an attempt, and retries one that never reached Tanium, with exactly MIN_ATTEMPT_MS left', async () => {
+      // Prepare: time stands still, so exactly MIN_ATTEMPT_MS is left at each check
+      const port = await freePort();
+      const waits: number[] = [];
+      const client = clientFor(emulator, {
+        secret: { base_url: `https://127.0.0.1:${port}` },
+        sleep: async (ms) => waits.push(ms),
+      });
+      const now = Date.now();
+      vi.spyOn(Date, 'now').mockReturnValue(now);
+
+      // Act
+      const error = await taniumFailure(
+        client.request({ method: 'GET', path: CONNS, deadline: now + MIN_ATTEMPT_MS }),
+      );
+
+      // Assess: every attempt ran and met the closed port, rather than being refused for want of time
+      expect(error.message).toBe(`Error connecting to server: connection refused by 127.0.0.1:${port}`);
+      expect(waits).toEqual([0, 0]);
+    });
+
+    it('retries a 503 when the wait still leaves exactly MIN_ATTEMPT_MS', async () => {
+      // Prepare
+      emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'status', status: 503 });
+      const client = clientFor(emulator, { sleep: async () => undefined });
+      const now = Date.now();
+      vi.spyOn(Date, 'now').mockReturnValue(now);
+
+      // Act
+      const response = await client.request({ method: 'GET', path: CONNS, deadline: now + MIN_ATTEMPT_MS });
+
+      // Assess
+      expect(response.status).toBe(200);
+      expect(emulator.requestCount({ path: CONNS })).toBe(2);
+    });
+
     it('retries a GET whose connection is reset mid-body', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'resetMidBody' });
       const client = clientFor(emulator);
