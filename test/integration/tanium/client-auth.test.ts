@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { credentialFingerprint } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
@@ -792,6 +795,71 @@ describe('Tanium client: authentication', () => {
     expect(error).toBeInstanceOf(LoginError);
     expect(error.kind).toBe('auth');
   });
+
+  it('logs in with the username and password alone when no domain is configured', async () => {
+    const client = clientFor(emulator, { auth: 'password', secret: { domain: undefined } });
+    await client.request(STATUS);
+    expect(emulator.requests[0]?.path).toBe(LOGIN);
+    expect(emulator.requests[0]?.json).toEqual({
+      username: emulator.credentials.username,
+      password: '[masked]',
+    });
+  });
+
+  it.each([false, true])(
+    'reports a login answered 300 as a failed login (legacy route: %s)',
+    async (legacy) => {
+      // Prepare
+      emulator.switches.loginRoute404 = legacy;
+      emulator.faults.add({ method: 'POST', path: legacy ? '/auth' : LOGIN, kind: 'redirect', status: 300 });
+
+      // Act
+      const error = await taniumFailure(clientFor(emulator, { auth: 'password' }).request(STATUS));
+
+      // Assess
+      expect(error).toBeInstanceOf(LoginError);
+      expect(error.message).toMatch(/^Login failed: Error from server\. Status Code: 300 /);
+    },
+  );
+
+  it('sends the legacy login with an empty body', async () => {
+    emulator.switches.loginRoute404 = true;
+    await clientFor(emulator, { auth: 'password' }).request(STATUS);
+    const legacy = emulator.requests.find((request) => request.path === '/auth');
+    expect(legacy?.headers['content-length']).toBe('0');
+  });
+
+  it.each(['', 'null', '{"data":{"session":12345}}'])(
+    'reports a login answered 200 with %j as a login without a session',
+    async (body) => {
+      // Prepare: a server whose login answer carries no session string
+      const server = createHttpServer((_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(body);
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const client = clientFor(emulator, {
+        auth: 'password',
+        secret: { base_url: `http://127.0.0.1:${port}` },
+      });
+      try {
+        // Act
+        const error = await taniumFailure(client.request(STATUS));
+
+        // Assess
+        expect(error).toBeInstanceOf(LoginError);
+        expect(error).toMatchObject({
+          kind: 'auth',
+          message: 'Login failed: Tanium answered the login without a session',
+        });
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    },
+  );
 
   it('tags its log lines with the request they serve', async () => {
     // Prepare
