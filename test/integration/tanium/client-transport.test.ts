@@ -597,6 +597,38 @@ describe('Tanium client: transport, retries and responses', () => {
         closing.close();
       }
     });
+
+    it("adds no carried-out caveat to a DELETE's 404 after an attempt that never reached Tanium", async () => {
+      // Prepare: the first connection is hung up on during the TLS handshake; later ones reach the emulator
+      const target = new URL(emulator.url);
+      let connections = 0;
+      const proxy = createNetServer((socket) => {
+        socket.on('error', () => undefined);
+        if (++connections === 1) {
+          socket.once('data', () => socket.end());
+          return;
+        }
+        const upstream = connect(Number(target.port), target.hostname).on('error', () => socket.destroy());
+        socket.pipe(upstream).pipe(socket);
+      });
+      proxy.listen(0, '127.0.0.1');
+      await once(proxy, 'listening');
+      const { port } = proxy.address() as AddressInfo;
+      const client = clientFor(emulator, { secret: { base_url: `https://127.0.0.1:${port}` } });
+      const path = `${TR}/conns/remote/remote:gone:1:1`;
+      try {
+        // Act
+        const error = await taniumFailure(client.request({ method: 'DELETE', path }));
+
+        // Assess
+        expect(error.kind).toBe('not_found');
+        expect(error.message).not.toContain(CARRIED_OUT_CAVEAT);
+        expect(connections).toBe(2);
+      } finally {
+        await closeAgents();
+        proxy.close();
+      }
+    });
   });
 
   describe('timeouts', () => {
