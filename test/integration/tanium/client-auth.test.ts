@@ -494,6 +494,16 @@ describe('Tanium client: authentication', () => {
     expect(emulator.requests.filter((r) => r.path === '/auth').map((r) => r.status)).toEqual([200, 200]);
   });
 
+  it('reports the status and the text of a page answered 200 by the legacy route', async () => {
+    emulator.switches.loginRoute404 = true;
+    emulator.faults.add({ method: 'POST', path: '/auth', kind: 'html200' });
+    const error = await taniumFailure(clientFor(emulator, { auth: 'password' }).request(STATUS));
+    expect(error).toMatchObject({ kind: 'auth', status: 200 });
+    expect(error.message).toBe(
+      'Login failed: Unexpected HTML response from server. Status Code: 200 Data from server: Tanium Console Sign in Your session has ended.',
+    );
+  });
+
   it.each([
     { route: 'login', legacy: false, session: 'session with a space' },
     { route: 'login', legacy: false, session: '1-224-sé' },
