@@ -871,6 +871,26 @@ describe('Tanium client: authentication', () => {
     },
   );
 
+  it('keeps the error text and the streams of a client given a log context', async () => {
+    // Prepare
+    const logger = capturingLogger();
+    const client = clientFor(emulator, { logger });
+    const tagged = withLogContext(client, { requestId: 'req-44' });
+    const secret = `echoed ${emulator.credentials.apiToken}`;
+
+    // Act
+    const text = tagged.errorText(secret, 'text/plain');
+    const stream = await tagged.stream(STATUS);
+    stream.body.resume();
+
+    // Assess
+    expect(text).toBe(client.errorText(secret, 'text/plain'));
+    expect(text).not.toContain(emulator.credentials.apiToken);
+    expect(stream.status).toBe(200);
+    const lines = logger.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => [line.message, line.requestId])).toEqual([['Tanium request', 'req-44']]);
+  });
+
   it('tags its log lines with the request they serve', async () => {
     // Prepare
     const logger = capturingLogger();

@@ -195,6 +195,38 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(again).toEqual([]);
     });
 
+    it('warns once per origin that credentials travel unencrypted over http, and that verification is off', async () => {
+      // Prepare: origins no other test uses (the warnings are once per container)
+      const warningsFor = (base: string, verify = true) => {
+        const logger = capturingLogger();
+        new TaniumClient(
+          parseCredentials({ base_url: base, api_token: 'token-abcdef', verify_server_cert: verify }, 'test'),
+          { logger },
+        );
+        return logger.lines.map((line) => (JSON.parse(line) as { message: string }).message);
+      };
+      const [first, second, third, fourth] = [
+        await freePort(),
+        await freePort(),
+        await freePort(),
+        await freePort(),
+      ];
+      const plain = 'The Tanium base URL uses plain http://; credentials travel unencrypted';
+      const off = 'TLS certificate verification is disabled for Tanium (verify_server_cert is false)';
+
+      // Act
+      const warnings = [
+        warningsFor(`http://127.0.0.1:${first}/`),
+        warningsFor(`http://127.0.0.1:${first}/`),
+        warningsFor(`http://127.0.0.1:${second}/`),
+        warningsFor(`https://127.0.0.1:${third}/`, false),
+        warningsFor(`https://127.0.0.1:${fourth}/`, false),
+      ];
+
+      // Assess
+      expect(warnings).toEqual([[plain], [], [plain], [off], [off]]);
+    });
+
     it('accepts any certificate when verify_server_cert is false', async () => {
       const client = clientFor(emulator, { secret: { ca_bundle: null, verify_server_cert: false } });
       await expect(client.request({ method: 'GET', path: CONNS })).resolves.toMatchObject({ status: 200 });
@@ -856,6 +888,12 @@ describe('Tanium client: transport, retries and responses', () => {
       const error = await taniumFailure(client.request({ method: 'GET', path: '//evil.example/x' }));
       expect(error).toMatchObject({ kind: 'validation', retryable: false });
       expect(error.message).toBe('Refusing a request that would leave the configured Tanium server');
+      expect(emulator.requests).toHaveLength(0);
+    });
+
+    it('refuses a path that does not start with a slash, before sending anything', async () => {
+      const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: 'status' }));
+      expect(error).toMatchObject({ kind: 'validation', message: 'Invalid route status' });
       expect(emulator.requests).toHaveLength(0);
     });
 
