@@ -1118,6 +1118,28 @@ describe('Tanium client: transport, retries and responses', () => {
       }
     });
 
+    it('reads an answer that declares the identity coding, in any case', async () => {
+      // Prepare
+      const server = createHttpServer((_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'Identity' });
+        response.end('{"id":1}');
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const client = clientFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } });
+      try {
+        // Act
+        const response = await client.request({ method: 'GET', path: CONNS });
+
+        // Assess
+        expect(response.payload).toEqual({ id: 1 });
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    });
+
     it('reports JSON that does not parse', async () => {
       emulator.faults.add({ method: 'GET', path: CONNS, kind: 'malformedJson' });
       const error = await taniumFailure(clientFor(emulator).request({ method: 'GET', path: CONNS }));
