@@ -1,6 +1,3 @@
-import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { credentialFingerprint } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
@@ -17,6 +14,7 @@ import {
   sessionEntry,
 } from '../../../shared/tanium/session-cache.ts';
 import { digestCredential } from '../../emulator/index.ts';
+import { startAnsweringServer } from '../../helpers/answering-server.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { capturingLogger, clientFor, type Emulator, startTestEmulator } from '../../helpers/tanium.ts';
 
@@ -843,16 +841,13 @@ describe('Tanium client: authentication', () => {
     'reports a login answered 200 with %j as a login without a session',
     async (body) => {
       // Prepare: a server whose login answer carries no session string
-      const server = createHttpServer((_request, response) => {
+      const server = await startAnsweringServer((response) => {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(body);
       });
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const { port } = server.address() as AddressInfo;
       const client = clientFor(emulator, {
         auth: 'password',
-        secret: { base_url: `http://127.0.0.1:${port}` },
+        secret: { base_url: server.url },
       });
       try {
         // Act
@@ -865,7 +860,6 @@ describe('Tanium client: authentication', () => {
           message: 'Login failed: Tanium answered the login without a session',
         });
       } finally {
-        server.closeAllConnections();
         server.close();
       }
     },

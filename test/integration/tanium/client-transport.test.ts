@@ -19,6 +19,7 @@ import { CARRIED_OUT_CAVEAT } from '../../../shared/tanium/responses.ts';
 import { MIN_ATTEMPT_MS } from '../../../shared/tanium/retry-policy.ts';
 import { MAX_URL_CHARS, query, segment, TR } from '../../../shared/tanium/routes.ts';
 import { clearSessionCache } from '../../../shared/tanium/session-cache.ts';
+import { startAnsweringServer } from '../../helpers/answering-server.ts';
 import { taniumFailure } from '../../helpers/failure.ts';
 import { freePort } from '../../helpers/moto.ts';
 import { startSilentEndpoint } from '../../helpers/silent-endpoint.ts';
@@ -1092,17 +1093,14 @@ describe('Tanium client: transport, retries and responses', () => {
       [1_250_000, '1.3 MB'],
     ])('names a size limit of %i bytes in megabytes', async (bytes, shown) => {
       // Prepare: an answer over either limit
-      const server = createHttpServer((_request, response) => {
+      const server = await startAnsweringServer((response) => {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(`"${'x'.repeat(1_300_000)}"`);
       });
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const { port } = server.address() as AddressInfo;
-      const client = new TaniumClient(
-        credentialsFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } }),
-        { answerLimit: { bytes }, random: () => 0 },
-      );
+      const client = new TaniumClient(credentialsFor(emulator, { secret: { base_url: server.url } }), {
+        answerLimit: { bytes },
+        random: () => 0,
+      });
       try {
         // Act
         const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
@@ -1113,21 +1111,17 @@ describe('Tanium client: transport, retries and responses', () => {
           new RegExp(`^Response from server is too large: over ${shown.replace('.', '\\.')}, `),
         );
       } finally {
-        server.closeAllConnections();
         server.close();
       }
     });
 
     it('reads an answer that declares the identity coding, in any case', async () => {
       // Prepare
-      const server = createHttpServer((_request, response) => {
+      const server = await startAnsweringServer((response) => {
         response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'Identity' });
         response.end('{"id":1}');
       });
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const { port } = server.address() as AddressInfo;
-      const client = clientFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } });
+      const client = clientFor(emulator, { secret: { base_url: server.url } });
       try {
         // Act
         const response = await client.request({ method: 'GET', path: CONNS });
@@ -1135,7 +1129,6 @@ describe('Tanium client: transport, retries and responses', () => {
         // Assess
         expect(response.payload).toEqual({ id: 1 });
       } finally {
-        server.closeAllConnections();
         server.close();
       }
     });
@@ -1166,14 +1159,11 @@ describe('Tanium client: transport, retries and responses', () => {
     it('reads an answer of exactly the size limit, and names why the limit is lower and what to do over it', async () => {
       // Prepare: a server whose answer is a known number of bytes
       const body = '{"data":[{"id":1}]}';
-      const server = createHttpServer((_request, response) => {
+      const server = await startAnsweringServer((response) => {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(body);
       });
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const { port } = server.address() as AddressInfo;
-      const credentials = credentialsFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } });
+      const credentials = credentialsFor(emulator, { secret: { base_url: server.url } });
       const limited = (bytes: number) =>
         new TaniumClient(credentials, {
           answerLimit: { bytes, why: 'a tenth of the memory', advice: 'Give it more memory' },
@@ -1191,7 +1181,6 @@ describe('Tanium client: transport, retries and responses', () => {
           `Response from server is too large: over ${body.length - 1} bytes, the most read for one request (a tenth of the memory). Give it more memory`,
         );
       } finally {
-        server.closeAllConnections();
         server.close();
       }
     });
@@ -1204,14 +1193,11 @@ describe('Tanium client: transport, retries and responses', () => {
       'reads a %s answer %j that starts with a UTF-8 byte order mark',
       async (contentType, body, payload) => {
         // Prepare: a server that writes the mark before the body
-        const marking = createHttpServer((_request, response) => {
+        const marking = await startAnsweringServer((response) => {
           response.writeHead(200, { 'content-type': contentType });
           response.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body)]));
         });
-        marking.listen(0, '127.0.0.1');
-        await once(marking, 'listening');
-        const { port } = marking.address() as AddressInfo;
-        const client = clientFor(emulator, { secret: { base_url: `http://127.0.0.1:${port}` } });
+        const client = clientFor(emulator, { secret: { base_url: marking.url } });
         try {
           // Act
           const response = await client.request({ method: 'GET', path: CONNS });
@@ -1219,7 +1205,6 @@ describe('Tanium client: transport, retries and responses', () => {
           // Assess
           expect(response.payload).toEqual(payload);
         } finally {
-          marking.closeAllConnections();
           marking.close();
         }
       },
