@@ -1706,30 +1706,22 @@ describe('Alert poller: failures', () => {
     expect(next).toMatchObject({ status: 'caught_up', published: 8 });
   });
 
-  it('remembers the events PutEvents took when the reduced form of a refused alert keeps failing', async () => {
-    // Prepare: the bus refuses the 3rd alert whole, and throttles its reduced form during the first run
+  it.each([
+    // the bus refuses the 3rd alert whole and throttles its reduced form during the first run
+    { case: 'the reduced form of a refused alert keeps failing', refusedWhole: [2], reducedTaken: 0 },
+    // it refuses the 3rd and 6th whole; of their reduced forms, sent together, it takes the 3rd's and
+    // throttles the 6th's: the 3rd must not go out again
+    {
+      case: 'one refused alert is taken reduced beside another whose reduced form keeps failing',
+      refusedWhole: [2, 5],
+      reducedTaken: 1,
+    },
+  ])('remembers the events PutEvents took when $case', async ({ refusedWhole, reducedTaken }) => {
+    // Prepare: the last refused alert's reduced form is the one throttled
     const expected = tanium.addSteady(12, 300_000, T0);
-    const refused = expected[2]!;
-    publisher.refuse = (detail) => detail.id === refused.id && detail.details_omitted === undefined;
-    publisher.throttle = (detail) => detail.id === refused.id && detail.details_omitted !== undefined;
-    // Act
-    const failed = await poll();
-    publisher.throttle = undefined;
-    const next = await poll();
-    // Assess
-    expect(duplicates(publisher.ids)).toEqual([]);
-    expect(sorted(publisher.ids)).toEqual(ids(expected));
-    expect(failed).toMatchObject({ status: 'failed', published: 9, reducedAlerts: 0 });
-    expect(next).toMatchObject({ status: 'caught_up', published: 3, reducedAlerts: 1 });
-  });
-
-  it('remembers a refused alert taken reduced when the reduced form of another in its call kept failing', async () => {
-    // Prepare: the bus refuses the 3rd and 6th alerts whole; of their reduced forms, sent together, it
-    // takes the 3rd's and throttles the 6th's during the first run
-    const expected = tanium.addSteady(12, 300_000, T0);
-    const [takenReduced, throttled] = [expected[2]!, expected[5]!];
-    publisher.refuse = (detail) =>
-      (detail.id === takenReduced.id || detail.id === throttled.id) && detail.details_omitted === undefined;
+    const refused = new Set(refusedWhole.map((index) => expected[index]!.id));
+    const throttled = expected[refusedWhole.at(-1)!]!;
+    publisher.refuse = (detail) => refused.has(detail.id as number) && detail.details_omitted === undefined;
     publisher.throttle = (detail) => detail.id === throttled.id && detail.details_omitted !== undefined;
     // Act
     const failed = await poll();
@@ -1738,7 +1730,7 @@ describe('Alert poller: failures', () => {
     // Assess: the next run sends only what the bus did not take
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
-    expect(failed).toMatchObject({ status: 'failed', published: 9, reducedAlerts: 1 });
+    expect(failed).toMatchObject({ status: 'failed', published: 9, reducedAlerts: reducedTaken });
     expect(next).toMatchObject({ status: 'caught_up', published: 3, reducedAlerts: 1 });
   });
 

@@ -3381,16 +3381,20 @@ describe('Family handler: idempotent mutating actions', () => {
     return { first: await running, answer, logs: kit.logs, lastMs };
   }
 
-  it("sends a last attempt held by another message's delivery to the DLQ at once, without a result beside its", async () => {
-    // Act: a resend of the request (another message) on its last attempt meets the original running
-    const { answer, logs } = await duplicateWhileRunning(
+  /** A resend of the request (another message) on its `receiveCount`th receive meets the original running. */
+  const resendWhileOriginalRuns = (receiveCount: number) =>
+    duplicateWhileRunning(
       sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-original' })),
       (handler) =>
         handler(
-          sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-resend', receiveCount: 3 })),
+          sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-resend', receiveCount })),
           lambdaContext(),
         ),
     );
+
+  it("sends a last attempt held by another message's delivery to the DLQ at once, without a result beside its", async () => {
+    // Act: the resend is on its last attempt
+    const { answer, logs } = await resendWhileOriginalRuns(3);
 
     // Assess: no wait (the original comes back if it fails), and only the original's result
     expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-resend' }] });
@@ -3405,15 +3409,8 @@ describe('Family handler: idempotent mutating actions', () => {
   });
 
   it("sends a resend held by another message's delivery back while it has attempts left, as a transient failure", async () => {
-    // Act: a resend of the request (another message) on its first receive meets the original running
-    const { answer, logs } = await duplicateWhileRunning(
-      sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-original' })),
-      (handler) =>
-        handler(
-          sqsEvent(sqsRecord(closeConnection('req-held'), { messageId: 'msg-resend', receiveCount: 1 })),
-          lambdaContext(),
-        ),
-    );
+    // Act: the resend is on its first receive
+    const { answer, logs } = await resendWhileOriginalRuns(1);
 
     // Assess: it comes back to replay the original's result; no DLQ line sends on-call to it
     expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-resend' }] });
