@@ -79,11 +79,13 @@ function isReplayOf(existing: IdempotencyRecord, record: IdempotencyRecord): boo
  * (deliveries of one batch share the invocation's expiry), so each put writes a random token, which only
  * a resend of the same put finds again.
  *
- * A delete removes only the in-progress record this container wrote. Powertools deletes by key alone,
- * and a delete can outlive its invocation: the bound on the table gives up on it, the sandbox freezes with
- * it pending and thaws later. By then a redelivery may have completed the record (erasing it would let a
- * later duplicate call Tanium again) or be running under its own in-progress record (erasing that would
- * let a duplicate run beside it).
+ * A delete removes only the in-progress record its own put wrote, the one with that put's token.
+ * Powertools deletes by key alone, and a delete can outlive its invocation: the bound on the table gives
+ * up on it, the sandbox freezes with it pending and thaws later, or the SDK resends it after its answer
+ * was lost. By then a redelivery may have completed the record (erasing it would let a later duplicate
+ * call Tanium again) or be running under its own in-progress record (erasing that would let a duplicate
+ * run beside it), which may carry the same in-progress expiry when it is a delivery of the same
+ * invocation.
  *
  * A completed record found by a replay is extended (`#extend`).
  *
@@ -94,8 +96,8 @@ function isReplayOf(existing: IdempotencyRecord, record: IdempotencyRecord): boo
 export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
   readonly #client: DynamoDBClient;
   readonly #tableName: string;
-  /** The in-progress expiry (epoch ms) each of this container's pending records was written with. */
-  readonly #written = new Map<string, number | undefined>();
+  /** The claim token each of this container's pending records was written with. */
+  readonly #written = new Map<string, string>();
 
   constructor(options: { tableName: string; client: DynamoDBClient }) {
     super({ tableName: options.tableName, awsSdkV3Client: options.client });
@@ -178,7 +180,7 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
         `The in-progress record of ${record.idempotencyKey} was written after its invocation had ended`,
       );
     }
-    this.#written.set(record.idempotencyKey, expiry);
+    this.#written.set(record.idempotencyKey, claim);
   }
 
   /**
@@ -224,20 +226,19 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
 
   protected override async _deleteRecord(record: IdempotencyRecord): Promise<void> {
     const key = record.idempotencyKey;
-    const expiry = this.#written.get(key);
+    const claim = this.#written.get(key);
     this.#written.delete(key);
-    const ours = expiry === undefined ? 'attribute_not_exists(#expiry)' : '#expiry = :expiry';
+    // Powertools deletes only a record its own put wrote: with no claim, none of this container's is left.
+    if (claim === undefined) return;
     try {
       await this.#client.send(
         new DeleteItemCommand({
           TableName: this.#tableName,
           Key: this.getKey(key),
-          ConditionExpression: `#status = :inProgress AND ${ours}`,
-          ExpressionAttributeNames: { '#status': STATUS_ATTR, '#expiry': IN_PROGRESS_EXPIRY_ATTR },
-          ExpressionAttributeValues: {
-            ':inProgress': { S: IN_PROGRESS },
-            ...(expiry === undefined ? {} : { ':expiry': { N: String(expiry) } }),
-          },
+          // The claim, not the in-progress expiry: deliveries of one invocation write the same expiry.
+          ConditionExpression: '#status = :inProgress AND #claim = :claim',
+          ExpressionAttributeNames: { '#status': STATUS_ATTR, '#claim': CLAIM_ATTR },
+          ExpressionAttributeValues: { ':inProgress': { S: IN_PROGRESS }, ':claim': { S: claim } },
         }),
       );
     } catch (error) {

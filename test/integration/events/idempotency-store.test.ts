@@ -101,20 +101,30 @@ async function setOnTheRecord(values: Record<string, AttributeValue>): Promise<v
 
 /**
  * A client whose `commandName` calls wait until `release()`: a delete left pending when its invocation
- * gave up on the table, sent only when a frozen sandbox thaws; a replay's extension landing late.
- * `sent` settles once the held call has been answered.
+ * gave up on the table, sent only when a frozen sandbox thaws; a replay's extension landing late. With
+ * `landsFirst`, a call is sent once before it waits (`landed`), as when its answer is lost and the SDK
+ * resends it. `sent` settles once the held call has been answered.
  */
-function heldCalls(commandName: 'DeleteItemCommand' | 'UpdateItemCommand'): {
+function heldCalls(
+  commandName: 'DeleteItemCommand' | 'UpdateItemCommand',
+  options: { landsFirst?: boolean } = {},
+): {
   client: DynamoDBClient;
   release: () => void;
+  landed: Promise<void>;
   sent: Promise<void>;
 } {
   const client = new DynamoDBClient({});
   const released = signal();
+  const landed = signal();
   const answered = signal();
   client.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName !== commandName) return next(args);
+      if (options.landsFirst) {
+        await next(args);
+        landed.open();
+      }
       await released.promise;
       try {
         return await next(args);
@@ -124,7 +134,7 @@ function heldCalls(commandName: 'DeleteItemCommand' | 'UpdateItemCommand'): {
     },
     { step: 'initialize', name: 'holdCalls' },
   );
-  return { client, release: released.open, sent: answered.promise };
+  return { client, release: released.open, landed: landed.promise, sent: answered.promise };
 }
 
 /**
@@ -199,6 +209,49 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
     finish();
     await expect(b).resolves.toMatchObject({ replayed: false });
     held.client.destroy();
+  });
+
+  it("does not erase the record of the same invocation's next delivery when the SDK resends the delete", async () => {
+    // Prepare: deliveries of one invocation write the same in-progress expiry (the clock is held still
+    // so that they do to the millisecond). A fails transiently; its delete lands, its answer is lost,
+    // and the SDK's resend is held; a delivery B of the same invocation then runs the action
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const context = lambdaContext();
+    const resent = heldCalls('DeleteItemCommand', { landsFirst: true });
+    onTestFinished(() => resent.client.destroy());
+    const a = createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: resent.client,
+    }).execute(
+      KEY,
+      async () => outcome('failed', 'Tanium did not answer', true),
+      context,
+      Date.now() + 30_000,
+    );
+    await resent.landed;
+    const executor = createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: KEY_PREFIX,
+      client: table.client(),
+    });
+    const { run: b, finish } = await runningDelivery(executor, context);
+
+    // Act: the resend lands while B runs, then a duplicate C arrives
+    resent.release();
+    await resent.sent;
+    const action = vi.fn(async () => outcome('success', 'closed twice'));
+    const c = executor.execute(KEY, action, lambdaContext(), Date.now() + 30_000);
+
+    // Assess: C is held back instead of running the action beside B
+    await expect(c).rejects.toThrow('is already being processed by another delivery');
+    expect(action).not.toHaveBeenCalled();
+    finish();
+    await expect(b).resolves.toMatchObject({ replayed: false });
+    await expect(a).resolves.toMatchObject({ replayed: false });
   });
 
   it('still deletes its own in-progress record after a transient failure, so the redelivery runs', async () => {
@@ -833,22 +886,30 @@ describe('Idempotency records in DynamoDB: how long a record lives', () => {
     expect(Items).toEqual([]);
   });
 
+  const expired = { N: '100' };
   it.each([
-    ['in progress: another delivery runs the request anew', { status: { S: 'INPROGRESS' } }],
+    [
+      'in progress: another delivery runs the request anew',
+      { status: { S: 'INPROGRESS' }, expiration: expired },
+    ],
     [
       'completed for other parameters: the request id reused once the record had expired',
-      { validation: { S: 'another-hash' } },
+      { validation: { S: 'another-hash' }, expiration: expired },
+    ],
+    [
+      'extended further by a later replay, whose extension landed first',
+      { expiration: { N: String(Math.floor(Date.now() / 1000) + IDEMPOTENCY_RECORD_DAYS * DAY + 60) } },
     ],
   ])('leaves a record %s alone when the extension lands late', async (_case, values) => {
     // Prepare
     const { held } = await replayExtendedLate();
-    await setOnTheRecord({ ...values, expiration: { N: '100' } });
+    await setOnTheRecord(values);
 
     // Act
     held.release();
     await held.sent;
 
     // Assess
-    expect(await expiration()).toBe(100);
+    expect(await expiration()).toBe(Number(values.expiration.N));
   });
 });
