@@ -63,8 +63,9 @@ export async function takeTurn(
   // than the request run again beside it (a success after a "Gave up", a second delete or POST).
   const unreplayable = copies.map((copy) => copy.disposition).find(settledUnreplayable);
   if (unreplayable) return { disposition: answeredAgain(unreplayable, parsed, logger, true), messageId };
+  // (A copy that gave up was answered above.)
   const settled = previous?.disposition;
-  if (pastDeadline && (settled?.kind === 'final' || settled?.kind === 'gave-up')) {
+  if (pastDeadline && settled?.kind === 'final') {
     return { disposition: answeredAgain(settled, parsed, logger, false), messageId };
   }
   // A delivery handed on to runs, whatever the time: the request's result is its own.

@@ -2816,8 +2816,9 @@ describe('Family handler: idempotent mutating actions', () => {
     expect(publishedDetails(eventBridge)).toEqual([]);
   });
 
-  it('takes copies with their parameters in another order for copies of one request', async () => {
-    // Prepare: the last attempt fails transiently; the copy lists the same parameters in another order
+  it('takes copies with their parameters in another order, nested ones too, for copies of one request', async () => {
+    // Prepare: the last attempt fails transiently; the copy lists the same parameters in another order,
+    // as it does the keys of an object inside a list inside one
     request.mockRejectedValueOnce(transient());
     const { handler } = buildHandler('connections');
     const copy = (parameters: Record<string, unknown>, messageId: string, receiveCount: number) =>
@@ -2829,8 +2830,8 @@ describe('Family handler: idempotent mutating actions', () => {
     // Act
     const response = await handler(
       sqsEvent(
-        copy({ connection_id: 'remote:host-a:1:1', note: 'x' }, 'msg-1', 3),
-        copy({ note: 'x', connection_id: 'remote:host-a:1:1' }, 'msg-2', 1),
+        copy({ connection_id: 'remote:host-a:1:1', note: { tags: [{ a: 1, b: 2 }], by: 'x' } }, 'msg-1', 3),
+        copy({ note: { by: 'x', tags: [{ b: 2, a: 1 }] }, connection_id: 'remote:host-a:1:1' }, 'msg-2', 1),
       ),
       lambdaContext(),
     );
