@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../../../shared/alerts/errors.ts';
 import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.ts';
@@ -105,6 +105,25 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(next).toEqual({ checkpoint: checkpoint(NOW - 1_000), version: 1, unsavedSince: NOW + 300_000 });
   });
 
+  it('refuses the save of a run whose state item was deleted while it ran', async () => {
+    // Prepare: an operator deletes the item mid-run, so the failed condition finds no item at all
+    await store.acquire('run-a', NOW + 60_000, NOW);
+    await table
+      .client()
+      .send(new DeleteItemCommand({ TableName: TABLE, Key: { id: { S: stateKey('default') } } }));
+
+    // Act
+    const late = store.save('run-a', 0, checkpoint(NOW - 5_000));
+
+    // Assess: not counted as its own write landing; the next run starts from a fresh item
+    await expect(late).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await store.acquire('run-b', NOW + 60_000, NOW + 1_000)).toEqual({
+      checkpoint: undefined,
+      version: 0,
+      unsavedSince: NOW + 1_000,
+    });
+  });
+
   it('refuses a save from a stale version of the same owner', async () => {
     // Prepare
     await store.acquire('run-a', NOW + 60_000, NOW);
@@ -183,13 +202,15 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
     expect(afterSave?.unsavedSince).toBe(startedAt + 2_000);
   });
 
-  it('names the table and the poller when the table is missing, as a configuration to fix', async () => {
+  it('names the table and the poller in every call when the table is missing, as a configuration to fix', async () => {
     // Prepare
     const missing = new DynamoStateStore(table.client(), 'no-such-table', stateKey('edr'));
 
     // Act
     const lease = await failure(missing.acquire('run-a', NOW + 60_000, NOW));
     const save = await failure(missing.save('run-a', 0, checkpoint(NOW)));
+    const noted = await failure(missing.noteTried(NOW));
+    const release = await failure(missing.release('run-a'));
 
     // Assess
     expect(lease).toMatchObject({
@@ -203,6 +224,18 @@ describe('Poller state in DynamoDB: the lease and fenced saves', () => {
       kind: 'config',
       message: expect.stringContaining(
         "Unable to save the poller checkpoint (item 'poller#edr' of DynamoDB table 'no-such-table')",
+      ),
+    });
+    expect(noted).toMatchObject({
+      kind: 'config',
+      message: expect.stringContaining(
+        "Unable to note the failed poller run (item 'poller#edr' of DynamoDB table 'no-such-table')",
+      ),
+    });
+    expect(release).toMatchObject({
+      kind: 'config',
+      message: expect.stringContaining(
+        "Unable to release the poller lease (item 'poller#edr' of DynamoDB table 'no-such-table')",
       ),
     });
   });

@@ -7,6 +7,9 @@ import { DynamoStateStore, stateKey } from '../../../shared/alerts/state-store.t
 import { failure } from '../../helpers/failure.ts';
 
 const NOW = 1_700_000_000_000;
+const TWO_DAYS = 2 * 86_400_000;
+/** The furthest from 1970 a Date reaches (ECMA-262). */
+const MAX_DATE_MS = 8.64e15;
 const GUIDANCE =
   "fix it, or replace it with only {id, floor}, 'floor' the time (epoch milliseconds) from which to publish alerts; deleting it starts again from the first-run window, publishing that window's alerts again";
 
@@ -51,6 +54,36 @@ describe('Poller state in DynamoDB: a damaged item', () => {
       { unsavedSince: 'yesterday' },
       "has an unreadable 'unsavedSince' attribute (attribute 'unsavedSince' must be a number)",
     ],
+    [
+      'a floor more than two days ahead of the clock, which would skip every alert until then',
+      { floor: NOW + TWO_DAYS + 1, recent: '[]' },
+      "has an unreadable 'floor' attribute (attribute 'floor' is 1700172800001 (2023-11-16T22:13:20.001Z), more than two days ahead of the clock (2023-11-14T22:13:20.000Z): every alert until then would be skipped)",
+    ],
+    [
+      'a floor in seconds, which would publish every alert Tanium holds again',
+      { floor: NOW / 1000, recent: '[]' },
+      "has an unreadable 'floor' attribute (attribute 'floor' is 1700000000 (1970-01-20T16:13:20.000Z), before 2010: it must be epoch milliseconds)",
+    ],
+    [
+      'a time past the furthest a date reaches',
+      { floor: NOW, recent: '[]', newestPublishedAt: MAX_DATE_MS + 1 },
+      "has an unreadable 'newestPublishedAt' attribute (attribute 'newestPublishedAt': must be epoch milliseconds a date can hold)",
+    ],
+    [
+      'two attributes of the wrong type, naming both',
+      { version: 'three', floor: 'abc', recent: '[]' },
+      "has unreadable attributes 'version', 'floor' (attribute 'version' must be a number; attribute 'floor' must be a number)",
+    ],
+    [
+      'a group cursor without its position and edge',
+      { floor: NOW, recent: '[]', groupCursor: `{"at":${NOW}}` },
+      "has an unreadable 'groupCursor' attribute (attribute 'groupCursor.passed' must be a number; attribute 'groupCursor.edge' must be an array; it must hold an object {at, passed, edge})",
+    ],
+    [
+      'undated ids that are objects',
+      { floor: NOW, recent: '[]', undated: '[{"id":1}]' },
+      "has an unreadable 'undated' attribute (attribute 'undated.0' is invalid; it must hold a list of alert ids)",
+    ],
   ])('refuses %s, naming the item, what is wrong and what to do', async (_case, item, expected) => {
     // Prepare
     const store = storeHolding(item);
@@ -66,6 +99,56 @@ describe('Poller state in DynamoDB: a damaged item', () => {
         "Unable to lease the poller state (item 'poller#default' of DynamoDB table 'state'): " +
         `The poller state item poller#default ${expected}; ${GUIDANCE}`,
     });
+  });
+});
+
+describe('Poller state in DynamoDB: an item edited by hand', () => {
+  it.each([
+    [
+      'only its id and floor (the repair guidance)',
+      { floor: NOW - 60_000 },
+      { floor: NOW - 60_000, recent: [] },
+    ],
+    [
+      'a floor exactly two days ahead of the clock',
+      { floor: NOW + TWO_DAYS, recent: '[]' },
+      { floor: NOW + TWO_DAYS, recent: [] },
+    ],
+    [
+      'a floor at the first millisecond of 2010',
+      { floor: Date.UTC(2010, 0, 1), recent: '[]' },
+      { floor: Date.UTC(2010, 0, 1), recent: [] },
+    ],
+    [
+      'a time at the furthest a date reaches',
+      { floor: NOW, recent: '[]', newestPublishedAt: MAX_DATE_MS },
+      { floor: NOW, recent: [], newestPublishedAt: MAX_DATE_MS },
+    ],
+  ])('reads an item holding %s as its checkpoint', async (_case, item, checkpoint) => {
+    // Prepare
+    const store = storeHolding(item);
+
+    // Act
+    const leased = await store.acquire('run-a', NOW + 60_000, NOW);
+
+    // Assess
+    expect(leased).toStrictEqual({ checkpoint, version: 3, unsavedSince: NOW });
+  });
+
+  it('names the JSON error of an attribute that does not parse, and keeps it as the cause', async () => {
+    // Prepare
+    const store = storeHolding({ floor: NOW, recent: '[[1700000000000, [1, 2]' });
+    const syntax = await failure(Promise.resolve().then(() => JSON.parse('[[1700000000000, [1, 2]')));
+
+    // Act
+    const error = await failure(store.acquire('run-a', NOW + 60_000, NOW));
+
+    // Assess
+    expect(error.message).toBe(
+      "Unable to lease the poller state (item 'poller#default' of DynamoDB table 'state'): " +
+        `The poller state item poller#default has an unreadable 'recent' attribute (${syntax.message}); ${GUIDANCE}`,
+    );
+    expect((error.cause as Error).cause).toBeInstanceOf(SyntaxError);
   });
 });
 
