@@ -1152,6 +1152,21 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(publisher.ids).toEqual([later.id]);
   });
 
+  it('remembers the last 1,000 alerts it published without a readable createdAt, forgetting the oldest', async () => {
+    // Prepare: a checkpoint that already remembers 1,000 of them (long gone from Tanium), and one more
+    const remembered = Array.from({ length: 1000 }, (_, i) => i + 1);
+    store.checkpoint = { floor: T0 - 60_000, recent: [], undated: remembered };
+    tanium.nextId = 5000;
+    const undated = tanium.add(T0, { createdAt: 'not a time' });
+
+    // Act
+    const report = await poll();
+
+    // Assess: the state item stays bounded; the newest is kept, the oldest dropped
+    expect(report).toMatchObject({ status: 'caught_up', published: 1, undatedAlerts: 1 });
+    expect(store.checkpoint?.undated).toEqual([...remembered.slice(1), undated.id]);
+  });
+
   it('publishes a newer alert once when the alert read first had a createdAt that does not parse', async () => {
     // Prepare: the undated alert is the newest when first read; then a newer one arrives
     const older = tanium.add(T0 - 5000);
