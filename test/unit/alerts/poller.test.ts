@@ -621,9 +621,11 @@ describe('Alert poller: ties, order and arrivals', () => {
       if (request === 5) expected.push(...tanium.addSteady(10, 1, T0 + 1000));
     };
     // Act
+    const reports = await pollUntilCaughtUp({ pageSize: 20, overlapWindowMs: 0 });
     await pollUntilCaughtUp({ pageSize: 20, overlapWindowMs: 0 });
-    await pollUntilCaughtUp({ pageSize: 20, overlapWindowMs: 0 });
-    // Assess
+    // Assess: the re-read goes deeper, toward what it read, so the one run catches up
+    expect(reports.map((report) => report.status)).toEqual(['caught_up']);
+    expect(reports[0]!.taniumRequests).toBeLessThanOrEqual(14);
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
@@ -673,6 +675,33 @@ describe('Alert poller: ties, order and arrivals', () => {
     expect(report.published).toBe(1);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
   });
+
+  it.each([
+    ['with', false, 4, 60, 14],
+    ['without', true, 7, 30, 18],
+  ])(
+    'reads deeper past a page arrivals pushed above what it read, %s filteredCount, in a bounded number of requests',
+    async (_, omitFilteredCount, request, arrivals, maxRequests) => {
+      // Prepare: 300 alerts a second apart below a floor 310 s back; a burst of arrivals just before the
+      // walk's second (with counts) or fourth (without) page pushes that page above what was read: a gap
+      tanium.omitFilteredCount = omitFilteredCount;
+      tanium.addSteady(300, 1000, T0 - 60_000);
+      store.checkpoint = { floor: T0 - 310_000, recent: [] };
+      tanium.beforeRequest = (n) => {
+        if (n === request) tanium.addSteady(arrivals, 100, T0 - 10_000);
+      };
+
+      // Act
+      const report = await poll({ pageSize: 50 });
+
+      // Assess: with counts, the re-read goes down by the growth counted, at once; without, a step at a
+      // time from where it was, never the same page again
+      expect(report.status).toBe('caught_up');
+      expect(report.taniumRequests).toBeLessThanOrEqual(maxRequests);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(sorted(publisher.ids)).toEqual(ids(tanium.alerts.filter((a) => a.createdMs >= T0 - 310_000)));
+    },
+  );
 
   it('loses nothing when alerts arrive between the pages of a walk', async () => {
     // Prepare
@@ -764,6 +793,25 @@ describe('Alert poller: backlog', () => {
     expect(pruned.size).toBeGreaterThan(0);
     const missing = all.filter((a) => !published.has(a.id) && !pruned.has(a.id));
     expect(missing).toEqual([]);
+  });
+
+  it('reads further up when pruning empties the page the walk asks for and Tanium sends no count', async () => {
+    // Prepare: 300 alerts a second apart, the floor 250 s back, no counts; just before the walk's third
+    // page (offset 175) Tanium prunes everything older than 100 s, leaving 101 alerts
+    tanium.omitFilteredCount = true;
+    tanium.addSteady(300, 1000, T0);
+    store.checkpoint = { floor: T0 - 250_000, recent: [] };
+    tanium.beforeRequest = (request) => {
+      if (request === 7) tanium.prune(T0 - 100_000);
+    };
+
+    // Act
+    const report = await poll();
+
+    // Assess: with nothing there it reads higher up, not deeper, and still catches up in this run
+    expect(report).toMatchObject({ status: 'caught_up', taniumRequests: 11 });
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(publisher.ids).toEqual(expect.arrayContaining(ids([...tanium.alerts])));
   });
 
   it('finds a backlog deeper than one run can search when Tanium sends no count', async () => {
@@ -1062,6 +1110,38 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     expect(publisher.ids).toEqual([newer.id]);
   });
 
+  it.each([
+    ['an undated alert', (): FakeAlert => tanium.add(T0 - 250_000, { createdAt: 'not a time' })],
+    ['a dated alert', (): FakeAlert => tanium.alerts.find((a) => a.createdMs === T0 - 250_000)!],
+  ])(
+    'keeps the floor below %s the bus refused in a run that only walked past published ones',
+    async (_, refusedAlert) => {
+      // Prepare: 200 alerts whose ids the checkpoint holds (published before a crash, say) but one the
+      // bus refuses, and 4 requests a run: the walk stops below the top of the list
+      const dated = tanium.addSteady(200, 1000, T0 - 100_000);
+      const refusedOne = refusedAlert();
+      const floor = T0 - 280_000;
+      const recent = dated
+        .filter((a) => a.createdMs >= floor && a !== refusedOne)
+        .map((a): [number, number[]] => [a.createdMs, [a.id]]);
+      store.checkpoint = { floor, recent };
+      publisher.refuse = (detail) => detail.id === refusedOne.id;
+      const limits = { maxRequestsPerRun: 4 };
+
+      // Act
+      const refused = await poll(limits);
+      const floorAfter = store.checkpoint?.floor;
+      publisher.refuse = undefined;
+      const next = await poll(limits);
+
+      // Assess: held, it is not done, so the floor does not pass where it was read; the next run finds it
+      expect(refused).toMatchObject({ status: 'failed', published: 0 });
+      expect(floorAfter).toBe(floor);
+      expect(next.published).toBe(1);
+      expect(publisher.ids).toEqual([refusedOne.id]);
+    },
+  );
+
   it('reports lag while only undated alerts wait, the time limit having stopped the run', async () => {
     // Prepare: the clock passes the run's end once the first batch is out
     for (let i = 0; i < 15; i++) tanium.add(8.6e15, { createdAt: NULL });
@@ -1304,13 +1384,18 @@ describe('Alert poller: runs of alerts without a readable createdAt', () => {
     },
   );
 
-  it.for([true, false])(
-    'walks up past a block of undated alerts longer than a page inside the list (counts %s)',
-    async (counts) => {
-      // Prepare
+  it.for([
+    [true, 12],
+    [false, 12],
+    [true, 9],
+    [false, 9],
+  ] as const)(
+    'walks up past a block of undated alerts inside the list, longer than a page or a page less one (counts %s, %i)',
+    async ([counts, length]) => {
+      // Prepare: 9 is the shortest block two pages of 10 link through by its ids alone
       tanium.omitFilteredCount = !counts;
       const older = tanium.addSteady(20, 1000, T0 - 400_000);
-      const block = Array.from({ length: 12 }, () => tanium.add(T0 - 300_000, { createdAt: 'not a time' }));
+      const block = Array.from({ length }, () => tanium.add(T0 - 300_000, { createdAt: 'not a time' }));
       const newer = tanium.addSteady(15, 1000, T0 - 200_000);
 
       // Act
