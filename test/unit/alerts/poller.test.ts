@@ -315,8 +315,11 @@ describe('Alert poller: steady state', () => {
     const saves = store.saves;
     // Act: the 60 s overlap window holds 60 alerts, more than the 50 of a page
     const reports = [await poll(), await poll(), await poll()];
-    // Assess: nor a write to the state item
+    // Assess: nor a write to the state item, which keeps the ids of a page less two overlaps (40), the
+    // floor right above the newest alert whose id it dropped
     expect(store.saves).toBe(saves);
+    expect(store.checkpoint?.recent.flatMap(([, group]) => group)).toHaveLength(40);
+    expect(store.checkpoint?.floor).toBe(T0 - 39_999);
     expect(reports.map((r) => r.taniumRequests)).toEqual([1, 1, 1]);
     expect(reports.every((r) => r.status === 'caught_up' && r.published === 0)).toBe(true);
     expect(publisher.calls).toBeGreaterThan(0);
@@ -410,6 +413,24 @@ describe('Alert poller: ties, order and arrivals', () => {
     // Assess
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it('keeps every id of the newest millisecond when it holds more alerts than the ids kept, for its late members', async () => {
+    // Prepare: caught up on a millisecond of 45 alerts, more than the 40 ids pages of 50 keep below it
+    // but fewer than a page; then 3 more of that millisecond become visible
+    tanium.tieOrder = 'lowest-id-first';
+    const expected = [...tanium.addSteady(20, 1000, T0 - 30_000), ...tanium.addBurst(45, T0 - 5000)];
+    await poll({ pageSize: 50 });
+    const late = tanium.addBurst(3, T0 - 5000);
+    now = T0 + 1000;
+
+    // Act
+    const report = await poll({ pageSize: 50 });
+
+    // Assess: the floor stayed at or below that millisecond, its ids in R, so only the late ones go out
+    expect(report.published).toBe(3);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids([...expected, ...late]));
   });
 
   it('publishes a single-millisecond group larger than a page when Tanium keeps its order', async () => {
