@@ -468,6 +468,8 @@ describe('Alert poller: ties, order and arrivals', () => {
     await pollUntilCaughtUp(limits);
     // Assess
     expect(groupLeft?.at).toBe(T0 - 10_000);
+    // The edge: the ids of the last M (2 with pages of 20) members done, to find the group again by
+    expect(groupLeft?.edge).toHaveLength(2);
     expect(failed.status).toBe('failed');
     expect(takenWithIt).toContain(newer[0]!.id);
     expect(duplicates(publisher.ids)).toEqual([]);
