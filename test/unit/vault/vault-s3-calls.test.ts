@@ -20,7 +20,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MIN_SAVE_MS } from '../../../shared/events/idempotency.ts';
 import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/time-budget.ts';
-import { VaultError } from '../../../shared/tanium/errors.ts';
+import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { CLEANUP_AFTER_DEADLINE_MS } from '../../../shared/vault/cleanup.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
@@ -358,6 +358,84 @@ describe('Vault: intel documents (mocked S3)', () => {
     );
     expect(error).toMatchObject({ retryable: false, requestFault: false });
   });
+
+  it.each([
+    ['39 hex characters', 'a'.repeat(39)],
+    ['41 hex characters', 'a'.repeat(41)],
+    ['a non-hex character', `${'a'.repeat(39)}g`],
+    ['a vault id after other text', `x${'a'.repeat(40)}`],
+    ['a vault id before other text', `${'a'.repeat(40)}x`],
+  ])('refuses %s as a vault_id, the request at fault, without asking S3', async (_case, vaultId) => {
+    // Act
+    const error = await failure(streamedVault().readForIntelDoc(vaultId));
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      `Unable to read vault_id ${vaultId} from the vault: not a vault id (40 hex characters)`,
+    );
+    expect(error).toMatchObject({ retryable: false, requestFault: true });
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
+  });
+
+  it.each(['NoSuchKey', 'NotFound'])(
+    'reports an object S3 says is missing (%s) as the request at fault, not retried',
+    async (name) => {
+      // Prepare
+      s3.on(GetObjectCommand).rejects(s3ServiceError(name, 404));
+
+      // Act
+      const error = await failure(streamedVault().readForIntelDoc(sha1));
+
+      // Assess
+      expect(error.message).toBe(`Unable to read vault_id ${sha1} from the vault: no such file in the vault`);
+      expect(error).toMatchObject({ retryable: false, requestFault: true });
+    },
+  );
+
+  it.each([
+    ['says its length', content.length],
+    ['does not say its length', undefined],
+  ])('reads a document of exactly the limit whose answer %s', async (_case, length) => {
+    // Prepare
+    s3.on(GetObjectCommand).resolves({ Body: Readable.from([content]) as never, ContentLength: length });
+
+    // Act
+    const read = await streamedVault().readForIntelDoc(sha1, content.length);
+
+    // Assess
+    expect(read).toMatchObject({ bytes: content, size: content.length });
+  });
+
+  it('refuses a document over the limit whose answer does not say its length, once it reads past it', async () => {
+    // Prepare: no Content-Length, so only the bytes read tell
+    const body = Readable.from([content.subarray(0, 10), content.subarray(10)]);
+    s3.on(GetObjectCommand).resolves({ Body: body as never });
+
+    // Act
+    const error = await failure(streamedVault().readForIntelDoc(sha1, content.length - 1));
+
+    // Assess
+    expect(error).toBeInstanceOf(TooLargeError);
+    expect(error.message).toBe(`Intel document is larger than ${content.length - 1} bytes`);
+    expect(body.destroyed).toBe(true);
+  });
+
+  it('fails retryably, with what went wrong, when the body breaks off while it is read', async () => {
+    // Prepare: the connection resets after the first bytes
+    const body = new Readable({ read() {} });
+    body.push(content.subarray(0, 10));
+    setImmediate(() => body.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
+    s3.on(GetObjectCommand).resolves({ Body: body as never, ContentLength: content.length });
+
+    // Act
+    const error = await failure(streamedVault().readForIntelDoc(sha1));
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(`Unable to read vault_id ${sha1} from the vault: socket hang up`);
+    expect(error).toMatchObject({ retryable: true, requestFault: false });
+  });
 });
 
 describe('Vault: the spool (mocked S3)', () => {
@@ -396,9 +474,11 @@ describe('Vault: the spool (mocked S3)', () => {
       ),
     );
 
-    // Assess: the upload had begun; the file is gone, and so is every descriptor on it
+    // Assess: the upload had begun, four parts in flight (reading local disk, more than streamed
+    // uploads keep); the file is gone, and so is every descriptor on it
     expect(error).toBeInstanceOf(VaultError);
     expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(1);
+    expect(s3.commandCalls(UploadPartCommand)).toHaveLength(4);
     expect(readdirSync(spoolDir)).toEqual([]);
     expect(openFilesUnder(spoolDir)).toEqual([]);
   });
@@ -422,27 +502,38 @@ describe('Vault: the spool (mocked S3)', () => {
 });
 
 describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
-  it('reports a file another request stored after the check as already stored, and drops incoming/', async () => {
-    // Prepare: S3 refuses the copy, conditional on the key being absent, as the object is there now:
-    // another request's, with the same SHA-256
-    s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
-    const body = Buffer.from('evidence');
-    s3.on(HeadObjectCommand)
-      .rejectsOnce(s3ServiceError('NotFound', 404))
-      .resolves({ Metadata: { 'request-id': 'another', sha256: hexDigest('sha256', body) } });
+  it.each([
+    ['a 412', 'PreconditionFailed', 412],
+    ['a 412 without an error text', 'Unknown', 412],
+    ['a refusal inside a 200 answer', 'PreconditionFailed', 200],
+    ['a 409', 'ConditionalRequestConflict', 409],
+    ['a 409 without an error text', 'Unknown', 409],
+    ['a conflict inside a 200 answer', 'ConditionalRequestConflict', 200],
+  ])(
+    'reports a file another request stored after the check as already stored, and drops incoming/, given %s',
+    async (_case, name, status) => {
+      // Prepare: S3 refuses the copy, conditional on the key being absent, as the object is there now:
+      // another request's, with the same SHA-256. A bodiless answer carries only its status, and an error
+      // S3 puts in a 200 answer to a copy only its name
+      s3.on(CopyObjectCommand).rejects(s3ServiceError(name, status));
+      const body = Buffer.from('evidence');
+      s3.on(HeadObjectCommand)
+        .rejectsOnce(s3ServiceError('NotFound', 404))
+        .resolves({ Metadata: { 'request-id': 'another', sha256: hexDigest('sha256', body) } });
 
-    // Act
-    const stored = await streamedVault().storeEvidence(Readable.from([body]), { fileName: 'a.txt' });
+      // Act
+      const stored = await streamedVault().storeEvidence(Readable.from([body]), { fileName: 'a.txt' });
 
-    // Assess
-    const copy = s3.commandCalls(CopyObjectCommand)[0]!.args[0].input;
-    const incoming = s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key;
-    expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: true });
-    expect(copy).toMatchObject({ Key: stored.key, CopySource: `${BUCKET}/${incoming}`, IfNoneMatch: '*' });
-    expect(incoming).toMatch(/^incoming\//);
-    // The second HEAD asks whose write the object is, and whether it holds these bytes
-    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
-  });
+      // Assess
+      const copy = s3.commandCalls(CopyObjectCommand)[0]!.args[0].input;
+      const incoming = s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key;
+      expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: true });
+      expect(copy).toMatchObject({ Key: stored.key, CopySource: `${BUCKET}/${incoming}`, IfNoneMatch: '*' });
+      expect(incoming).toMatch(/^incoming\//);
+      // The second HEAD asks whose write the object is, and whether it holds these bytes
+      expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+    },
+  );
 
   it('fails a file retryably when the 412 says the object is there but the HEAD then finds none', async () => {
     // Prepare: refused as stored, then deleted or expired before the HEAD
@@ -508,23 +599,64 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
     expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
   });
 
-  it("reports a file as this request's own when the 412 answers the SDK's resend of its own copy", async () => {
-    // Prepare: the copy lands but its answer is lost; the resend is refused, the object being there now
-    s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
+  it('reports a file as already stored when the deadline stops its check but the object holds its bytes', async () => {
+    // Prepare: the check before the copy never answers; by the deadline the file is there, another
+    // request's, with the same SHA-256
+    const body = Buffer.from('evidence');
     s3.on(HeadObjectCommand)
-      .rejectsOnce(s3ServiceError('NotFound', 404))
-      .callsFake(() => ({ Metadata: s3.commandCalls(CopyObjectCommand)[0]!.args[0].input.Metadata }));
+      .callsFakeOnce(() => new Promise(() => undefined))
+      .resolves({ Metadata: { 'request-id': 'another', sha256: hexDigest('sha256', body) } });
 
     // Act
-    const stored = await streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), {
-      fileName: 'a.txt',
-      requestId: 'req-own',
-    });
+    const stored = await streamedVault().storeEvidence(
+      Readable.from([body]),
+      { fileName: 'a.txt' },
+      { deadline: Date.now() + 300 },
+    );
 
-    // Assess: stored by this request, not "already stored"; incoming/ is dropped all the same
-    expect(stored.alreadyStored).toBe(false);
+    // Assess: not this request's write, so "already stored"; nothing copied, incoming/ dropped
+    expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: true });
+    expect(s3.commandCalls(CopyObjectCommand)).toHaveLength(0);
     expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
   });
+
+  it.each([
+    ['its copy from incoming/', {}, 'incoming'],
+    ['its upload from the spool', { spoolMaxBytes: MiB }, undefined],
+  ] as const)(
+    "reports a file as this request's own when the 412 answers the SDK's resend of %s",
+    async (_case, options, dropped) => {
+      // Prepare: the write to vault/<sha1> lands but its answer is lost; the resend is refused, the object
+      // being there now, with the metadata this request wrote
+      const refused = s3ServiceError('PreconditionFailed', 412);
+      const vaultWrites = () =>
+        [...s3.commandCalls(CopyObjectCommand), ...s3.commandCalls(PutObjectCommand)]
+          .map((call) => call.args[0].input)
+          .filter((input) => input.Key?.startsWith('vault/'));
+      s3.on(CopyObjectCommand).rejects(refused);
+      s3.on(PutObjectCommand).callsFake(async (input: { Key: string }) => {
+        if (input.Key.startsWith('vault/')) throw refused;
+        return {};
+      });
+      s3.on(HeadObjectCommand)
+        .rejectsOnce(s3ServiceError('NotFound', 404))
+        .callsFake(() => ({ Metadata: vaultWrites()[0]!.Metadata }));
+
+      // Act
+      const stored = await streamedVault(options).storeEvidence(
+        Readable.from([Buffer.from('evidence')]),
+        { fileName: 'a.txt', requestId: 'req-own' },
+        { maxBytes: 1024 },
+      );
+
+      // Assess: stored by this request, not "already stored"; incoming/, if used, is dropped all the same
+      expect(stored.alreadyStored).toBe(false);
+      expect(vaultWrites()).toHaveLength(1);
+      expect(
+        s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key?.split('/')[0]),
+      ).toEqual(dropped ? [dropped] : []);
+    },
+  );
 
   it('reports a copy that met a concurrent write as already stored once a HEAD finds the object', async () => {
     // Prepare: the first HEAD misses; by the copy another request is writing the key, then it is there
@@ -542,24 +674,31 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
     expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
   });
 
-  it('fails retryably, leaving nothing, when a concurrent write the copy met has not stored the object', async () => {
-    // Prepare: the other write may still fail, so the file is not reported as stored
-    s3.on(CopyObjectCommand).rejects(s3ServiceError('ConditionalRequestConflict', 409));
+  it.each([
+    ['finds no object', s3ServiceError('NotFound', 404)],
+    ['cannot be read', s3ServiceError('SlowDown', 503)],
+  ])(
+    'fails retryably, leaving nothing, when a concurrent write the copy met has not stored the object: the HEAD %s',
+    async (_case, headError) => {
+      // Prepare: the other write may still fail, so the file is not reported as stored
+      s3.on(CopyObjectCommand).rejects(s3ServiceError('ConditionalRequestConflict', 409));
+      s3.on(HeadObjectCommand).rejectsOnce(s3ServiceError('NotFound', 404)).rejects(headError);
 
-    // Act
-    const error = await failure(
-      streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), { fileName: 'a.txt' }),
-    );
+      // Act
+      const error = await failure(
+        streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), { fileName: 'a.txt' }),
+      );
 
-    // Assess
-    expect(error).toBeInstanceOf(VaultError);
-    expect(error.message).toBe(
-      `Error occurred while adding the file to vault. ConditionalRequestConflict: ConditionalRequestConflict happened (HTTP 409) (bucket ${BUCKET})`,
-    );
-    expect((error as VaultError).retryable).toBe(true);
-    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
-    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
-  });
+      // Assess
+      expect(error).toBeInstanceOf(VaultError);
+      expect(error.message).toBe(
+        `Error occurred while adding the file to vault. ConditionalRequestConflict: ConditionalRequestConflict happened (HTTP 409) (bucket ${BUCKET})`,
+      );
+      expect((error as VaultError).retryable).toBe(true);
+      expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+      expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
+    },
+  );
 });
 
 describe('Vault: progress of a long get file', () => {

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -14,6 +16,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { releaseAllSpoolFiles } from '../../../shared/vault/spool.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
+import { failure } from '../../helpers/failure.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
 
 const s3 = mockClient(S3Client);
@@ -60,6 +63,39 @@ describe('Vault: the spool file', () => {
     // Assess: other local users (a CLI run on a shared host) cannot read the evidence
     expect(modes).toEqual([0o600]);
   });
+
+  it.each([
+    ['a cap of exactly spoolMaxBytes', 1024, 'vault'],
+    ['a cap above spoolMaxBytes', 1025, 'incoming'],
+    ['no cap', undefined, 'incoming'],
+  ])(
+    'takes %s to the right path: uploaded straight to its content address, or streamed through incoming/',
+    async (_case, maxBytes, uploadedTo) => {
+      // Prepare
+      s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
+      s3.on(PutObjectCommand).resolves({});
+      s3.on(CopyObjectCommand).resolves({});
+      s3.on(DeleteObjectCommand).resolves({});
+      const client = new S3Client({
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      });
+      const vault = new Vault({ bucket: 'vault-unit', client, spoolDir, spoolMaxBytes: 1024 });
+
+      // Act
+      const stored = await vault.storeEvidence(
+        Readable.from([Buffer.from('malware sample')]),
+        { fileName: 'a.exe' },
+        { maxBytes },
+      );
+
+      // Assess
+      const [put] = s3.commandCalls(PutObjectCommand);
+      expect(put?.args[0].input.Key?.split('/')[0]).toBe(uploadedTo);
+      expect(s3.commandCalls(CopyObjectCommand)).toHaveLength(uploadedTo === 'incoming' ? 1 : 0);
+      expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, alreadyStored: false });
+    },
+  );
 
   it('is removed by releaseAllSpoolFiles while its upload still runs, as a CLI run stopped by a signal needs', async () => {
     // Prepare: an upload that waits until the test lets it go
@@ -137,6 +173,38 @@ describe('Vault: the spool file', () => {
     expect(s3.commandCalls(AbortMultipartUploadCommand).map((call) => call.args[0].input)).toEqual([
       expect.objectContaining({ Bucket: 'vault-unit', UploadId: 'upload-1' }),
     ]);
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('stops a store when stopAll comes while its file is still being spooled, storing nothing', async () => {
+    // Prepare: the vault is stopped as the last bytes are read into the spool, before anything is sent
+    s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
+    s3.on(PutObjectCommand).resolves({});
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+    const chunks = [Buffer.from('malware '), Buffer.from('sample')];
+    const source = new Readable({
+      read() {
+        const chunk = chunks.shift();
+        if (chunk === undefined) vault.stopAll();
+        this.push(chunk ?? null);
+      },
+    });
+
+    // Act
+    const error = await failure(vault.storeEvidence(source, { fileName: 'a.exe' }, { maxBytes: 1024 }));
+
+    // Assess
+    expect(error).toMatchObject({
+      kind: 'vault',
+      retryable: true,
+      message:
+        'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    });
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
     expect(readdirSync(spoolDir)).toEqual([]);
   });
 
