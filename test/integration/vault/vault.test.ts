@@ -18,6 +18,7 @@ import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { buildMetadata, decodeMetadataValue } from '../../../shared/vault/metadata.ts';
 import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { buildZip } from '../../emulator/zip.ts';
 import { hexDigest } from '../../helpers/digests.ts';
 import { failure } from '../../helpers/failure.ts';
 import { useMotoBucket } from '../../helpers/s3.ts';
@@ -166,6 +167,7 @@ describe.each([
       host: 'host-1.example',
       'remote-path': 'C:\\Users\\Bob\\Desktop\\évidence',
       'request-id': 'req-1',
+      action: 'get file',
     });
     expect(head.Metadata!['file-name']).toBe('r%C3%A9sum%C3%A9.txt');
     expect(await bucketState()).toEqual({ keys: items.map((item) => item.key).sort(), uploads: 0 });
@@ -440,10 +442,27 @@ describe.each([
     expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
   });
 
-  it('fails an archive with more entries than the vault extracts', async () => {
-    // Act: three files against a limit of two
+  it.each([
+    ['three files against a limit of two', { maxArchiveEntries: 2 }, async () => archive, 2],
+    [
+      '1,001 folders against the default limit',
+      {},
+      () =>
+        buildZip(
+          Array.from({ length: 1001 }, (_, i) => ({
+            name: `folder-${i}/`,
+            method: 'store' as const,
+            encryption: 'none' as const,
+            dataDescriptor: false,
+            mtime: new Date('2024-01-15T10:00:00Z'),
+          })),
+        ),
+      1000,
+    ],
+  ])('fails an archive with more entries than the vault extracts: %s', async (_case, options, zip, limit) => {
+    // Act
     const error = await failure(
-      vault({ maxArchiveEntries: 2 }).storeArchive(chunked(archive), {
+      vault(options).storeArchive(chunked(await zip()), {
         archiveName: 'evidence.zip',
         fileId: 'id-14',
         maxBytes: 64 * MiB,
@@ -453,7 +472,7 @@ describe.each([
     // Assess
     expect(error).toBeInstanceOf(ArchiveError);
     expect(error.message).toBe(
-      'Error while creating file. The archive holds more than 2 entries, more than get file extracts',
+      `Error while creating file. The archive holds more than ${limit} entries, more than get file extracts`,
     );
     expect((await bucketState()).uploads).toBe(0);
   });

@@ -112,6 +112,22 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
     expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
   });
 
+  it.each([
+    ['uploads in 8 MiB parts by default', { partSize: undefined }, UploadPartCommand, 12, 2],
+    ["uploads in parts of S3's 5 MiB minimum at least", { partSize: 1 }, UploadPartCommand, 12, 3],
+    ['copies in 512 MiB ranges by default', { copyPartSize: undefined }, UploadPartCopyCommand, 6, 1],
+    ["copies in ranges of S3's 5 MiB minimum at least", { copyPartSize: 1 }, UploadPartCopyCommand, 6, 2],
+  ])('%s', async (_case, options, command, mebibytes, parts) => {
+    // Prepare
+    s3.on(UploadPartCopyCommand).resolves({ CopyPartResult: { ETag: '"copy"' } });
+
+    // Act
+    await streamedVault(options).storeEvidence(zeros(mebibytes * MiB), { fileName: 'big.bin' });
+
+    // Assess
+    expect(s3.calls().filter((call) => call.args[0] instanceof command)).toHaveLength(parts);
+  });
+
   it('fails the file, copying no part, when S3 starts the multipart copy without an upload id', async () => {
     // Prepare: 2 MiB goes to incoming/ in one PutObject, so the only multipart upload is the copy's
     s3.on(CreateMultipartUploadCommand).resolves({});
@@ -300,6 +316,30 @@ describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
   });
 });
 
+describe('Vault: the size cap of one file (mocked S3)', () => {
+  it.each([
+    ['streamed through incoming/', {}],
+    ['spooled', { spoolMaxBytes: MiB }],
+  ])(
+    'fails a file %s over its cap with the GET_FILE_MAX_BYTES error when no other is given',
+    async (_case, options) => {
+      // Act
+      const error = await failure(
+        streamedVault(options).storeEvidence(zeros(2048), { fileName: 'a.bin' }, { maxBytes: 1024 }),
+      );
+
+      // Assess: nothing written to vault/
+      expect(error).toBeInstanceOf(TooLargeError);
+      expect(error.message).toBe(
+        'File is larger than the maximum of 1024 bytes allowed by GET_FILE_MAX_BYTES',
+      );
+      expect(
+        s3.commandCalls(PutObjectCommand).filter((call) => call.args[0].input.Key?.startsWith('vault/')),
+      ).toEqual([]);
+    },
+  );
+});
+
 describe('Vault: S3 answers without an error text', () => {
   it.for([
     [403, 'access denied: check the function role and the bucket and key policies (HTTP 403, no error text)'],
@@ -341,6 +381,18 @@ describe('Vault: intel documents (mocked S3)', () => {
 
     // Assess
     expect(read).toMatchObject({ bytes: content, size: content.length });
+  });
+
+  it('reads an empty document S3 answers without a body', async () => {
+    // Prepare
+    const empty = Buffer.alloc(0);
+    s3.on(GetObjectCommand).resolves({ ContentLength: 0 });
+
+    // Act
+    const read = await streamedVault().readForIntelDoc(hexDigest('sha1', empty));
+
+    // Assess
+    expect(read).toMatchObject({ bytes: empty, size: 0 });
   });
 
   it('refuses to send an object whose content is not its vault_id, naming what it holds', async () => {
@@ -474,13 +526,36 @@ describe('Vault: the spool (mocked S3)', () => {
       ),
     );
 
-    // Assess: the upload had begun, four parts in flight (reading local disk, more than streamed
-    // uploads keep); the file is gone, and so is every descriptor on it
+    // Assess: the upload had begun; the file is gone, and so is every descriptor on it
     expect(error).toBeInstanceOf(VaultError);
     expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(1);
-    expect(s3.commandCalls(UploadPartCommand)).toHaveLength(4);
     expect(readdirSync(spoolDir)).toEqual([]);
     expect(openFilesUnder(spoolDir)).toEqual([]);
+  });
+
+  it('keeps four parts of an upload from the spool in flight', async () => {
+    // Prepare: 8 parts, whose uploads S3 holds until the test lets them go
+    const spoolDir = mkdtempSync(join(spoolRoot, 'parallel-'));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    s3.on(UploadPartCommand).callsFake(async () => {
+      await held;
+      return { ETag: '"part"' };
+    });
+    const client = new S3Client({ region: 'us-east-1' });
+    const vault = new Vault({ bucket: BUCKET, client, spoolDir, partSize: 5 * MiB });
+
+    // Act
+    const storing = vault.storeEvidence(zeros(40 * MiB), { fileName: 'x.bin' }, { maxBytes: 64 * MiB });
+    try {
+      await vi.waitFor(() => expect(s3.commandCalls(UploadPartCommand)).toHaveLength(4), { timeout: 10_000 });
+      await sleep(100);
+      // Assess: no fifth part starts while four are held
+      expect(s3.commandCalls(UploadPartCommand)).toHaveLength(4);
+    } finally {
+      release();
+      await storing;
+    }
   });
 
   it("says what failed on the spool without naming the function's files", async () => {
@@ -573,30 +648,57 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
     );
   });
 
-  it('does not take an object of other bytes for the file when the deadline stops the copy', async () => {
-    // Prepare: the first HEAD misses, the copy never answers; by the deadline another file with the
-    // same SHA-1 is there
+  it.each([
+    ['finds another file with the same SHA-1', { Metadata: { sha256: 'f'.repeat(64) } }],
+    ['fails', s3ServiceError('SlowDown', 503)],
+  ])(
+    'does not take the file as stored when the deadline stops the copy and the HEAD then %s',
+    async (_case, afterDeadline) => {
+      // Prepare: the first HEAD misses, the copy never answers; the HEAD after the deadline cannot show
+      // the file is there
+      const head = s3.on(HeadObjectCommand).rejectsOnce(s3ServiceError('NotFound', 404));
+      if (afterDeadline instanceof Error) head.rejects(afterDeadline);
+      else head.resolves(afterDeadline);
+      s3.on(CopyObjectCommand).callsFake(() => new Promise(() => undefined));
+
+      // Act
+      const error = await failure(
+        streamedVault().storeEvidence(
+          Readable.from([Buffer.from('evidence')]),
+          { fileName: 'a.txt' },
+          { deadline: Date.now() + 300 },
+        ),
+      );
+
+      // Assess: the deadline's retryable failure; the redelivery's check tells what is there
+      expect(error).toBeInstanceOf(VaultError);
+      expect((error as VaultError).info).toEqual({ kind: 'vault', retryable: true });
+      expect((error as VaultError).message).toBe(
+        'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+      );
+      expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+    },
+  );
+
+  it('fails a file whose copy S3 failed before the deadline, though the object appears meanwhile', async () => {
+    // Prepare: the copy fails; another request stores the same bytes meanwhile. Only a deadline leaves it
+    // unknown whether the copy landed, so only then is the object looked at again
+    const body = Buffer.from('evidence');
+    s3.on(CopyObjectCommand).rejects(s3ServiceError('InternalError', 500));
     s3.on(HeadObjectCommand)
       .rejectsOnce(s3ServiceError('NotFound', 404))
-      .resolves({ Metadata: { sha256: 'f'.repeat(64) } });
-    s3.on(CopyObjectCommand).callsFake(() => new Promise(() => undefined));
+      .resolves({ Metadata: { 'request-id': 'another', sha256: hexDigest('sha256', body) } });
 
     // Act
-    const error = await failure(
-      streamedVault().storeEvidence(
-        Readable.from([Buffer.from('evidence')]),
-        { fileName: 'a.txt' },
-        { deadline: Date.now() + 300 },
-      ),
-    );
+    const error = await failure(streamedVault().storeEvidence(Readable.from([body]), { fileName: 'a.txt' }));
 
-    // Assess: the deadline's retryable failure; the redelivery's check reports the other file
+    // Assess: retried, and the redelivery finds the object
     expect(error).toBeInstanceOf(VaultError);
-    expect((error as VaultError).info).toEqual({ kind: 'vault', retryable: true });
-    expect((error as VaultError).message).toBe(
-      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    expect(error.message).toBe(
+      `Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500) (bucket ${BUCKET})`,
     );
-    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+    expect((error as VaultError).retryable).toBe(true);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
   });
 
   it('reports a file as already stored when the deadline stops its check but the object holds its bytes', async () => {
