@@ -288,32 +288,44 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
 });
 
 describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
-  it('reports a failed upload part as a retryable vault error naming S3, not its own stream cut short', async () => {
-    // Prepare: 12 MiB goes to incoming/ in 5 MiB parts, and S3 fails every part; the SDK does not retry
-    s3.on(UploadPartCommand).rejects(s3ServiceError('InternalError', 500));
-    const client = new S3Client({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      maxAttempts: 1,
-    });
+  it.each([
+    ['to incoming/', {}, 'incoming'],
+    ['from the spool', { spoolMaxBytes: 64 * MiB }, 'vault'],
+  ])(
+    'reports a failed part of an upload %s as a retryable vault error naming S3, and aborts the upload',
+    async (_case, options, prefix) => {
+      // Prepare: 12 MiB goes up in 5 MiB parts, and S3 fails every part; the SDK does not retry
+      s3.on(UploadPartCommand).rejects(s3ServiceError('InternalError', 500));
+      const client = new S3Client({
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        maxAttempts: 1,
+      });
 
-    // Act
-    const error = await failure(
-      streamedVault({ client }).storeEvidence(
-        zeros(12 * MiB),
-        { fileName: 'big.bin' },
-        { maxBytes: 64 * MiB },
-      ),
-    );
+      // Act
+      const error = await failure(
+        streamedVault({ client, ...options }).storeEvidence(
+          zeros(12 * MiB),
+          { fileName: 'big.bin' },
+          { maxBytes: 64 * MiB },
+        ),
+      );
 
-    // Assess: not the AbortError lib-storage's early stop gives the stream (a non-retryable failure)
-    expect(error).toBeInstanceOf(VaultError);
-    expect(error.message).toBe(
-      `Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500) (bucket ${BUCKET})`,
-    );
-    expect((error as VaultError).retryable).toBe(true);
-    expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toMatch(/^incoming\//);
-  });
+      // Assess: not the AbortError lib-storage's early stop gives the stream (a non-retryable failure),
+      // and no parts left stored; incoming/, if used, deleted
+      expect(error).toBeInstanceOf(VaultError);
+      expect(error.message).toBe(
+        `Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500) (bucket ${BUCKET})`,
+      );
+      expect((error as VaultError).retryable).toBe(true);
+      expect(s3.commandCalls(AbortMultipartUploadCommand).map((call) => call.args[0].input)).toContainEqual(
+        expect.objectContaining({ UploadId: 'upload-1', Key: expect.stringMatching(`^${prefix}/`) }),
+      );
+      expect(
+        s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key?.split('/')[0]),
+      ).toEqual(prefix === 'incoming' ? ['incoming'] : []);
+    },
+  );
 });
 
 describe('Vault: the size cap of one file (mocked S3)', () => {
