@@ -113,16 +113,31 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
   });
 
   it.each([
-    ['uploads in 8 MiB parts by default', { partSize: undefined }, UploadPartCommand, 12, 2],
-    ["uploads in parts of S3's 5 MiB minimum at least", { partSize: 1 }, UploadPartCommand, 12, 3],
-    ['copies in 512 MiB ranges by default', { copyPartSize: undefined }, UploadPartCopyCommand, 6, 1],
-    ["copies in ranges of S3's 5 MiB minimum at least", { copyPartSize: 1 }, UploadPartCopyCommand, 6, 2],
-  ])('%s', async (_case, options, command, mebibytes, parts) => {
+    ['uploads in 8 MiB parts by default', { partSize: undefined }, undefined, UploadPartCommand, 12, 2],
+    ["uploads in parts of S3's 5 MiB minimum at least", { partSize: 1 }, undefined, UploadPartCommand, 12, 3],
+    ['uploads a cap of 9,000 x 6 MiB in 6 MiB parts', {}, 9000 * 6 * MiB, UploadPartCommand, 12, 2],
+    [
+      'copies in 512 MiB ranges by default',
+      { copyPartSize: undefined },
+      undefined,
+      UploadPartCopyCommand,
+      6,
+      1,
+    ],
+    [
+      "copies in ranges of S3's 5 MiB minimum at least",
+      { copyPartSize: 1 },
+      undefined,
+      UploadPartCopyCommand,
+      6,
+      2,
+    ],
+  ])('%s', async (_case, options, maxBytes, command, mebibytes, parts) => {
     // Prepare
     s3.on(UploadPartCopyCommand).resolves({ CopyPartResult: { ETag: '"copy"' } });
 
     // Act
-    await streamedVault(options).storeEvidence(zeros(mebibytes * MiB), { fileName: 'big.bin' });
+    await streamedVault(options).storeEvidence(zeros(mebibytes * MiB), { fileName: 'big.bin' }, { maxBytes });
 
     // Assess
     expect(s3.calls().filter((call) => call.args[0] instanceof command)).toHaveLength(parts);
@@ -294,8 +309,10 @@ describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
   ])(
     'reports a failed part of an upload %s as a retryable vault error naming S3, and aborts the upload',
     async (_case, options, prefix) => {
-      // Prepare: 12 MiB goes up in 5 MiB parts, and S3 fails every part; the SDK does not retry
+      // Prepare: 40 MiB, more than lib-storage reads ahead, goes up in 5 MiB parts, and S3 fails every
+      // part; the SDK does not retry
       s3.on(UploadPartCommand).rejects(s3ServiceError('InternalError', 500));
+      const body = zeros(40 * MiB);
       const client = new S3Client({
         region: 'us-east-1',
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
@@ -305,15 +322,16 @@ describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
       // Act
       const error = await failure(
         streamedVault({ client, ...options }).storeEvidence(
-          zeros(12 * MiB),
+          body,
           { fileName: 'big.bin' },
           { maxBytes: 64 * MiB },
         ),
       );
 
-      // Assess: not the AbortError lib-storage's early stop gives the stream (a non-retryable failure),
-      // and no parts left stored; incoming/, if used, deleted
+      // Assess: not the AbortError lib-storage's early stop gives the stream (a non-retryable failure);
+      // the body stopped, not left open; no parts left stored; incoming/, if used, deleted
       expect(error).toBeInstanceOf(VaultError);
+      expect(body.destroyed).toBe(true);
       expect(error.message).toBe(
         `Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500) (bucket ${BUCKET})`,
       );
@@ -568,6 +586,46 @@ describe('Vault: the spool (mocked S3)', () => {
       release();
       await storing;
     }
+  });
+
+  it('uploads nothing for a spooled file the vault already holds', async () => {
+    // Prepare
+    const body = Buffer.from('evidence');
+    s3.on(HeadObjectCommand).resolves({ Metadata: { sha256: hexDigest('sha256', body) } });
+    const vault = streamedVault({ spoolDir: spoolRoot, spoolMaxBytes: MiB });
+
+    // Act
+    const stored = await vault.storeEvidence(
+      Readable.from([body]),
+      { fileName: 'a.txt' },
+      { maxBytes: 1024 },
+    );
+
+    // Assess
+    expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, alreadyStored: true });
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it.each([
+    ['an upstream reset', new Error('upstream reset')],
+    [
+      'an abort',
+      Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }),
+    ],
+  ])('fails a spooled file with the error its data failed with: %s', async (_case, cause) => {
+    // Prepare
+    const source = new Readable({ read() {} });
+    source.push(Buffer.from('evid'));
+    setImmediate(() => source.destroy(cause));
+    const vault = streamedVault({ spoolDir: spoolRoot, spoolMaxBytes: MiB });
+
+    // Act
+    const error = await failure(vault.storeEvidence(source, { fileName: 'a.txt' }, { maxBytes: 1024 }));
+
+    // Assess
+    expect(error).toBe(cause);
+    expect(s3.calls()).toHaveLength(0);
   });
 
   it("says what failed on the spool without naming the function's files", async () => {
