@@ -187,72 +187,75 @@ describe('Idempotency records in DynamoDB: a delete that arrives late', () => {
     held.client.destroy();
   });
 
-  it("does not erase a redelivery's own in-progress record while that delivery runs", async () => {
-    // Prepare: A's delete is pending; redelivery B is running the action
-    const held = await abandonedDelete();
-    const second = createIdempotentExecutor({
-      tableName: TABLE,
-      keyPrefix: KEY_PREFIX,
-      client: table.client(),
-    });
-    const { run: b, finish } = await runningDelivery(second);
+  it.for([
+    {
+      case: 'a redelivery',
+      // A's delete is pending; redelivery B is running the action
+      prepare: async () => {
+        const held = await abandonedDelete();
+        onTestFinished(() => held.client.destroy());
+        const executor = createIdempotentExecutor({
+          tableName: TABLE,
+          keyPrefix: KEY_PREFIX,
+          client: table.client(),
+        });
+        return { held, executor, b: await runningDelivery(executor) };
+      },
+    },
+    {
+      case: 'a delivery of the same invocation',
+      // Deliveries of one invocation write the same in-progress expiry (the clock is held still so that
+      // they do to the millisecond). A fails transiently; its delete lands, its answer is lost, and the
+      // SDK's resend is held; a delivery B of the same invocation then runs the action
+      prepare: async () => {
+        vi.useFakeTimers({ toFake: ['Date'] });
+        onTestFinished(() => {
+          vi.useRealTimers();
+        });
+        const context = lambdaContext();
+        const held = heldCalls('DeleteItemCommand', { landsFirst: true });
+        onTestFinished(() => held.client.destroy());
+        const a = createIdempotentExecutor({
+          tableName: TABLE,
+          keyPrefix: KEY_PREFIX,
+          client: held.client,
+        }).execute(
+          KEY,
+          async () => outcome('failed', 'Tanium did not answer', true),
+          context,
+          Date.now() + 30_000,
+        );
+        onTestFinished(async () => {
+          await a;
+        });
+        await held.landed;
+        const executor = createIdempotentExecutor({
+          tableName: TABLE,
+          keyPrefix: KEY_PREFIX,
+          client: table.client(),
+        });
+        return { held, executor, b: await runningDelivery(executor, context) };
+      },
+    },
+  ])(
+    "does not let A's late delete erase the in-progress record of $case while it runs",
+    async ({ prepare }) => {
+      // Prepare
+      const { held, executor, b } = await prepare();
 
-    // Act: A's delete goes out while B runs, then a duplicate C arrives
-    held.release();
-    await held.sent;
-    const action = vi.fn(async () => outcome('success', 'closed twice'));
-    const c = second.execute(KEY, action, lambdaContext(), Date.now() + 30_000);
+      // Act: A's delete goes out while B runs, then a duplicate C arrives
+      held.release();
+      await held.sent;
+      const action = vi.fn(async () => outcome('success', 'closed twice'));
+      const c = executor.execute(KEY, action, lambdaContext(), Date.now() + 30_000);
 
-    // Assess: C is told to retry later instead of running the action beside B
-    await expect(c).rejects.toThrow('is already being processed by another delivery');
-    expect(action).not.toHaveBeenCalled();
-    finish();
-    await expect(b).resolves.toMatchObject({ replayed: false });
-    held.client.destroy();
-  });
-
-  it("does not erase the record of the same invocation's next delivery when the SDK resends the delete", async () => {
-    // Prepare: deliveries of one invocation write the same in-progress expiry (the clock is held still
-    // so that they do to the millisecond). A fails transiently; its delete lands, its answer is lost,
-    // and the SDK's resend is held; a delivery B of the same invocation then runs the action
-    vi.useFakeTimers({ toFake: ['Date'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    const context = lambdaContext();
-    const resent = heldCalls('DeleteItemCommand', { landsFirst: true });
-    onTestFinished(() => resent.client.destroy());
-    const a = createIdempotentExecutor({
-      tableName: TABLE,
-      keyPrefix: KEY_PREFIX,
-      client: resent.client,
-    }).execute(
-      KEY,
-      async () => outcome('failed', 'Tanium did not answer', true),
-      context,
-      Date.now() + 30_000,
-    );
-    await resent.landed;
-    const executor = createIdempotentExecutor({
-      tableName: TABLE,
-      keyPrefix: KEY_PREFIX,
-      client: table.client(),
-    });
-    const { run: b, finish } = await runningDelivery(executor, context);
-
-    // Act: the resend lands while B runs, then a duplicate C arrives
-    resent.release();
-    await resent.sent;
-    const action = vi.fn(async () => outcome('success', 'closed twice'));
-    const c = executor.execute(KEY, action, lambdaContext(), Date.now() + 30_000);
-
-    // Assess: C is held back instead of running the action beside B
-    await expect(c).rejects.toThrow('is already being processed by another delivery');
-    expect(action).not.toHaveBeenCalled();
-    finish();
-    await expect(b).resolves.toMatchObject({ replayed: false });
-    await expect(a).resolves.toMatchObject({ replayed: false });
-  });
+      // Assess: C is told to retry later instead of running the action beside B
+      await expect(c).rejects.toThrow('is already being processed by another delivery');
+      expect(action).not.toHaveBeenCalled();
+      b.finish();
+      await expect(b.run).resolves.toMatchObject({ replayed: false });
+    },
+  );
 
   it('still deletes its own in-progress record after a transient failure, so the redelivery runs', async () => {
     // Prepare

@@ -27,6 +27,17 @@ describe('Vault: the spool file', () => {
   beforeEach(() => {
     spoolDir = mkdtempSync(join(tmpdir(), 'vault-spool-mode-'));
   });
+  /** A vault over the mocked S3 that spools into this test's directory. */
+  const spoolingVault = (options: Partial<ConstructorParameters<typeof Vault>[0]> = {}) =>
+    new Vault({
+      bucket: 'vault-unit',
+      client: new S3Client({
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      }),
+      spoolDir,
+      ...options,
+    });
   afterEach(() => {
     s3.reset();
     rmSync(spoolDir, { recursive: true, force: true });
@@ -45,11 +56,7 @@ describe('Vault: the spool file', () => {
       for (const name of readdirSync(spoolDir)) modes.push(statSync(join(spoolDir, name)).mode & 0o777);
       return {};
     });
-    const client = new S3Client({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
-    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+    const vault = spoolingVault();
 
     // Act
     await vault.storeEvidence(
@@ -76,11 +83,7 @@ describe('Vault: the spool file', () => {
       s3.on(PutObjectCommand).resolves({});
       s3.on(CopyObjectCommand).resolves({});
       s3.on(DeleteObjectCommand).resolves({});
-      const client = new S3Client({
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      });
-      const vault = new Vault({ bucket: 'vault-unit', client, spoolDir, spoolMaxBytes: 1024 });
+      const vault = spoolingVault({ spoolMaxBytes: 1024 });
 
       // Act
       const stored = await vault.storeEvidence(
@@ -113,11 +116,7 @@ describe('Vault: the spool file', () => {
       await gate;
       return {};
     });
-    const client = new S3Client({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
-    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+    const vault = spoolingVault();
     const store = vault.storeEvidence(
       Readable.from([Buffer.from('malware sample')]),
       { fileName: 'a.exe' },
@@ -149,11 +148,7 @@ describe('Vault: the spool file', () => {
       return new Promise(() => undefined);
     });
     s3.on(AbortMultipartUploadCommand).resolves({});
-    const client = new S3Client({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
-    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir, partSize: 5 * 1024 * 1024 });
+    const vault = spoolingVault({ partSize: 5 * 1024 * 1024 });
     const store = vault.storeEvidence(
       Readable.from([Buffer.alloc(6 * 1024 * 1024, 1)]),
       { fileName: 'a.exe' },
@@ -180,11 +175,7 @@ describe('Vault: the spool file', () => {
     // Prepare: the vault is stopped as the last bytes are read into the spool, before anything is sent
     s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
     s3.on(PutObjectCommand).resolves({});
-    const client = new S3Client({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
-    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+    const vault = spoolingVault();
     const chunks = [Buffer.from('malware '), Buffer.from('sample')];
     const source = new Readable({
       read() {
@@ -210,11 +201,7 @@ describe('Vault: the spool file', () => {
 
   it('fails a store or read begun after stopAll at once, before reading a byte', async () => {
     // Prepare
-    const client = new S3Client({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
-    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+    const vault = spoolingVault();
     let read = false;
     const source = new Readable({
       read() {
@@ -252,11 +239,7 @@ describe('Vault: the spool file', () => {
     });
     s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
     s3.on(PutObjectCommand).resolves({});
-    const client = new S3Client({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
-    const vault = new Vault({ bucket: 'vault-unit', client, spoolDir });
+    const vault = spoolingVault();
 
     // Act
     await Promise.all(
