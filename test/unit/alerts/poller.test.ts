@@ -858,6 +858,23 @@ describe('Alert poller: backlog', () => {
     expect(reports.at(-1)?.status).toBe('caught_up');
   });
 
+  it('starts its search over in the same run when the depth it saved is deeper than the list now holds', async () => {
+    // Prepare: no counts; the last run learnt that the floor lies at least 2,000 alerts down, but Tanium
+    // has pruned the list to 300 since, 200 of them above the floor
+    tanium.omitFilteredCount = true;
+    const all = tanium.addSteady(300, 1000, T0);
+    store.checkpoint = { floor: T0 - 199_500, recent: [], belowAtLeast: 2000 };
+
+    // Act
+    const report = await poll({ pageSize: 50 });
+
+    // Assess: not the rest of the run's budget spent reading past the end of the list
+    expect(report.status).toBe('caught_up');
+    expect(report.taniumRequests).toBeLessThanOrEqual(12);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(all.filter((alert) => alert.createdMs >= T0 - 199_500)));
+  });
+
   it('stops at the time limit with the cursor saved, and the next run continues', async () => {
     // Prepare
     const expected = tanium.addSteady(1500, 1000, T0);
