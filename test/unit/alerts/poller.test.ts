@@ -600,6 +600,29 @@ describe('Alert poller: ties, order and arrivals', () => {
     expect(duplicates(publisher.ids)).toEqual([]);
   });
 
+  it('does not take a short page for the end of the list when the read that checks it is cut by the deadline', async () => {
+    // Prepare: no counts; the first answer is capped at 20 of 60 alerts, silently, and the read on from
+    // its end that would show the cap runs out of time
+    tanium.omitFilteredCount = true;
+    const expected = tanium.addSteady(60, 1000, T0);
+    const page = tanium.page.bind(tanium);
+    let reads = 0;
+    tanium.page = async (offset, limit, deadline) => {
+      reads++;
+      if (reads === 1) return page(offset, 20, deadline);
+      if (reads === 2)
+        throw new DeadlineError('transient', 'the invocation ran out of time', { retryable: true });
+      return page(offset, limit, deadline);
+    };
+
+    // Act
+    await pollUntilCaughtUp({ pageSize: 50 });
+
+    // Assess: the 40 alerts below the capped page still go out
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
   it('does not count a group member the bus did not take as done when later members of its batch went out', async () => {
     // Prepare: a 1,000-alert millisecond drained over several runs; in the first of them the bus keeps
     // refusing the group's 3rd member while the rest of its batch goes out
