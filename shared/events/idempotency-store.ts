@@ -155,10 +155,8 @@ export class OwnRecordsPersistence extends DynamoDBPersistenceLayer {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const item = error.Item;
       const existing = item && existingRecord(unmarshall(item));
-      const ours =
-        item?.[CLAIM_ATTR]?.S === claim &&
-        existing?.getStatus() === IN_PROGRESS &&
-        existing.inProgressExpiryTimestamp === record.inProgressExpiryTimestamp;
+      // Only this put writes its claim: found in progress, the record is the one its first attempt wrote.
+      const ours = item?.[CLAIM_ATTR]?.S === claim && existing?.getStatus() === IN_PROGRESS;
       // Not ours: as Powertools does, with the record found, so that it needs no second read.
       if (!ours) {
         if (scope !== undefined && existing?.getStatus() === IN_PROGRESS)

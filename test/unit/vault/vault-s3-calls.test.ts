@@ -572,8 +572,7 @@ describe('Vault: the spool (mocked S3)', () => {
       await held;
       return { ETag: '"part"' };
     });
-    const client = new S3Client({ region: 'us-east-1' });
-    const vault = new Vault({ bucket: BUCKET, client, spoolDir, partSize: 5 * MiB });
+    const vault = streamedVault({ spoolDir, spoolMaxBytes: 64 * MiB });
 
     // Act
     const storing = vault.storeEvidence(zeros(40 * MiB), { fileName: 'x.bin' }, { maxBytes: 64 * MiB });
