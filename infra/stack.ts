@@ -185,7 +185,11 @@ export class TaniumThreatResponseStack extends Stack {
     this.credentials = secret;
 
     if (config.vpc.enabled)
-      this.network = new Network(this, 'Network', { vpc: config.vpc, retainData: config.retainData });
+      this.network = new Network(this, 'Network', {
+        vpc: config.vpc,
+        retainData: config.retainData,
+        logRetention: config.logRetention,
+      });
 
     const common = (name: FunctionName): TaniumFunctionProps => ({
       name,

@@ -4,11 +4,16 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { VpcConfig } from '../environments.ts';
 import { dataRemovalPolicy } from '../removal-policy.ts';
+import { manageProviderLogs } from './provider-logs.ts';
 
 export interface NetworkProps {
   readonly vpc: VpcConfig;
   readonly retainData: boolean;
+  /** How long the logs of CDK's function that restricts the default security group are kept. */
+  readonly logRetention: logs.RetentionDays;
 }
+
+const RESTRICT_DEFAULT_SG_PROVIDER_ID = 'Custom::VpcRestrictDefaultSGCustomResourceProvider';
 
 /**
  * A VPC whose private subnets reach the internet only through NAT gateways with Elastic IPs, so every
@@ -25,6 +30,9 @@ export class Network extends Construct {
     super(scope, id);
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: props.vpc.maxAzs,
+      // The functions use their own group; the default one would let anything placed in it later talk to
+      // everything else in it (Security Hub EC2.2). CDK empties it with a custom resource.
+      restrictDefaultSecurityGroup: true,
       natGateways: props.vpc.natGateways,
       subnetConfiguration: [
         { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
@@ -60,6 +68,12 @@ export class Network extends Construct {
       removalPolicy: dataRemovalPolicy(props.retainData),
     });
     this.vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup) });
+    manageProviderLogs(
+      this,
+      'RestrictDefaultSecurityGroupLogs',
+      RESTRICT_DEFAULT_SG_PROVIDER_ID,
+      props.logRetention,
+    );
 
     // Outbound only: the functions call Tanium and AWS APIs; nothing connects to them.
     this.securityGroup = new ec2.SecurityGroup(this, 'FunctionsSecurityGroup', {

@@ -1,11 +1,12 @@
-import { type CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { INCOMING_PREFIX, RESULTS_PREFIX, VAULT_PREFIX } from '../../shared/vault/constants.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { dataRemovalPolicy, keptEvenOnFailedCreate } from '../removal-policy.ts';
+import { manageProviderLogs } from './provider-logs.ts';
 import type { TaniumFunction } from './tanium-function.ts';
 
 /**
@@ -111,24 +112,8 @@ export class VaultBucket extends Construct {
       removalPolicy,
       autoDeleteObjects,
     });
-    if (autoDeleteObjects) this.manageAutoDeleteLogs(props.logRetention);
-  }
-
-  /**
-   * CDK's function that empties the buckets writes to a log group Lambda creates on its own, which
-   * never expires and outlives `cdk destroy`. It gets one of the stack's own, deleted after it.
-   */
-  private manageAutoDeleteLogs(retention: logs.RetentionDays): void {
-    const stack = Stack.of(this);
-    const handler = stack.node.tryFindChild(AUTO_DELETE_PROVIDER_ID)?.node.tryFindChild('Handler');
-    if (!handler) throw new Error(`CDK's ${AUTO_DELETE_PROVIDER_ID} function was not found`);
-    const logGroup = new logs.LogGroup(this, 'AutoDeleteObjectsLogs', {
-      retention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const cfnHandler = handler as CfnResource;
-    cfnHandler.addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
-    cfnHandler.addResourceDependency(logGroup.node.defaultChild as CfnResource);
+    if (autoDeleteObjects)
+      manageProviderLogs(this, 'AutoDeleteObjectsLogs', AUTO_DELETE_PROVIDER_ID, props.logRetention);
   }
 
   /** `VAULT_BUCKET` for the function. */

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { describe, expect, it } from 'vitest';
 import { environmentFromContext } from '../../infra/build.ts';
 import { BUNDLE_SETTINGS, esbuildBuildOptions } from '../../infra/bundling.ts';
@@ -31,7 +32,7 @@ import {
   redeliveryDelaySeconds,
 } from '../../shared/events/redelivery-backoff.ts';
 import { problemsOf } from './problems.ts';
-import { cleanup, nagViolations, synthesize } from './synth.ts';
+import { CDK_JSON_CONTEXT, cleanup, nagViolations, synthesize } from './synth.ts';
 
 const run = promisify(execFile);
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tanium/prod-AbCdEf';
@@ -949,7 +950,11 @@ describe('Infrastructure app entry (cdk.json)', { timeout: 120_000 }, () => {
           ...process.env,
           CDK_OUTDIR: outdir,
           // Bundling is covered by stack.test.ts; skip it here.
-          CDK_CONTEXT_JSON: JSON.stringify({ ...context, 'aws:cdk:bundling-stacks': [] }),
+          CDK_CONTEXT_JSON: JSON.stringify({
+            ...CDK_JSON_CONTEXT,
+            ...context,
+            'aws:cdk:bundling-stacks': [],
+          }),
         },
       }).then(
         () => ({ ok: true as const, stderr: '' }),
@@ -974,6 +979,17 @@ describe('Infrastructure app entry (cdk.json)', { timeout: 120_000 }, () => {
     // A known one is synthesized into the output directory (the entry ends in app.synth())
     expect(dev.ok).toBe(true);
     expect(dev.files).toContain('TaniumThreatResponse-dev.template.json');
+  });
+
+  it('sets every feature flag the installed aws-cdk-lib recommends, at the recommended value', () => {
+    // Unset, a flag keeps CDK's legacy behaviour for any construct added later, and every synth and deploy
+    // warns about it. A CDK upgrade that brings new flags fails here: check what each changes in the
+    // templates (`npx cdk flags --unstable=flags -c env=dev`, `cdk diff`), then set it in cdk.json.
+    const unset = Object.entries(CURRENTLY_RECOMMENDED_FLAGS)
+      .filter(([flag, value]) => JSON.stringify(CDK_JSON_CONTEXT[flag]) !== JSON.stringify(value))
+      .map(([flag, value]) => `${flag}: ${JSON.stringify(value)}`);
+
+    expect(unset).toEqual([]);
   });
 
   it('has no environment by default, so a command that names none deploys nothing', async () => {

@@ -254,7 +254,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
             Statement: Match.arrayWith([
               Match.objectLike({
                 Effect: 'Allow',
-                Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+                Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
                 Principal: { Service: 'events.amazonaws.com' },
                 Condition: { ArnEquals: { 'aws:SourceArn': getAtt(id(queue.rule)) } },
               }),

@@ -25,8 +25,21 @@ export interface Synthesized {
  * temporary directory when the app is constructed and never removes it. Remove it with `removeApp`.
  */
 export function unbundledApp(): App {
-  return new App({ outdir: temporaryOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
+  return new App({
+    outdir: temporaryOutdir(),
+    context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [] },
+  });
 }
+
+/**
+ * The context `cdk.json` gives every `cdk` command, its feature flags above all: tests synthesize the
+ * templates `cdk deploy` would deploy, not the ones CDK's legacy defaults would give.
+ */
+export const CDK_JSON_CONTEXT: Readonly<Record<string, unknown>> = (
+  JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
+    context: Record<string, unknown>;
+  }
+).context;
 
 export function removeApp(app: App): void {
   rmSync(app.outdir, { recursive: true, force: true });
@@ -43,7 +56,9 @@ export function synthesize(
   overrides: EnvironmentOverrides = {},
   { bundling = true }: { bundling?: boolean } = {},
 ): Synthesized {
-  const app = bundling ? new App({ outdir: temporaryOutdir() }) : unbundledApp();
+  const app = bundling
+    ? new App({ outdir: temporaryOutdir(), context: { ...CDK_JSON_CONTEXT } })
+    : unbundledApp();
   try {
     const stack = buildApp(app, envName, overrides);
     const assembly = app.synth() as unknown as CloudAssembly;

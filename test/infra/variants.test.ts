@@ -96,10 +96,24 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
     }
   });
 
+  it("gives every function, CDK's default-group one included, a log group that expires", () => {
+    const functions = Object.values(s.template.findResources('AWS::Lambda::Function'));
+    const logGroups = s.template.findResources('AWS::Logs::LogGroup');
+    expect(functions).toHaveLength(FUNCTION_NAMES.length + 1);
+    for (const fn of functions) {
+      const logGroupId = String(fn.Properties?.LoggingConfig?.LogGroup?.Ref);
+      expect(logGroups[logGroupId]?.Properties?.RetentionInDays).toBe(s.config.logRetention);
+    }
+  });
+
   it('opens no inbound port and records flow logs', () => {
     s.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: 'Tanium Threat Response functions (egress only)',
       SecurityGroupIngress: Match.absent(),
+    });
+    // The default group, which nothing of ours uses, is emptied (CDK's custom resource)
+    s.template.hasResourceProperties('Custom::VpcRestrictDefaultSG', {
+      DefaultSecurityGroupId: getAtt(logicalId(s.stack, s.stack.network!.vpc), 'DefaultSecurityGroup'),
     });
     s.template.resourceCountIs('AWS::EC2::FlowLog', 1);
     // Kept as the environment's data is, but deleted when a failed first deploy rolls back
@@ -130,8 +144,11 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
     ]) {
       expect(permissions[action]).toEqual(['*']);
     }
-    const roles = Object.values(s.template.findResources('AWS::IAM::Role'));
-    expect(roles.filter((role) => role.Properties.ManagedPolicyArns)).toEqual([]);
+    // Only CDK's own custom resource function (the default group's) logs through the managed basic role
+    const roles = s.template.findResources('AWS::IAM::Role');
+    expect(Object.keys(roles).filter((role) => roles[role]!.Properties.ManagedPolicyArns)).toEqual([
+      expect.stringMatching(/^CustomVpcRestrictDefaultSGCustomResourceProviderRole/),
+    ]);
     // Lambda checks these permissions when it creates a VPC function: the policy must come first.
     const policies = s.template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [ref(logicalId(s.stack, fn.role as never))] },
