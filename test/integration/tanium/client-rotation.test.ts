@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TaniumCredentials } from '../../../shared/config/credentials.ts';
 import { closeAgents } from '../../../shared/tanium/agent.ts';
-import { withLogContext } from '../../../shared/tanium/client.ts';
+import { type TaniumApi, withLogContext } from '../../../shared/tanium/client.ts';
 import { CREDENTIALS_RECHECK_MS, TaniumClientCache } from '../../../shared/tanium/client-cache.ts';
 import { ConfigError, LoginError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
@@ -219,9 +219,27 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
   });
 
   it('reads the secret once for a batch of requests refused at once, and sends each once more', async () => {
-    // Prepare
+    // Prepare: the read answers only once every request was refused, so each refusal finds it in flight.
+    // The clock is asked once per refusal that finds no newer credential yet: it counts them.
     const secret = new SecretStandIn(credentialsFor(emulator));
-    const api = await cacheOver(secret).get();
+    let refusals = 0;
+    let everyRefusal: () => void = () => undefined;
+    const allRefused = new Promise<void>((resolve) => {
+      everyRefusal = resolve;
+    });
+    const api = await new TaniumClientCache({
+      credentials: secret.credentials,
+      freshCredentials: async () => {
+        await allRefused;
+        return secret.freshCredentials();
+      },
+      logger: capturingLogger(),
+      clientOptions: { random: () => 0 },
+      now: () => {
+        if (++refusals === 10) everyRefusal();
+        return now;
+      },
+    }).get();
     const newToken = rotate(secret);
     emulator.expireToken(emulator.credentials.apiToken);
 
@@ -235,6 +253,69 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     expect(emulator.requests.filter((r) => r.credentialDigest === digestCredential(newToken))).toHaveLength(
       10,
     );
+  });
+
+  it.for([
+    ['a streamed request', (api: TaniumApi) => api.stream(STATUS)],
+    // What the client itself takes for no deadline: no timer can be armed for it
+    [
+      'a request whose deadline is Infinity',
+      (api: TaniumApi) => api.request({ ...STATUS, deadline: Number.POSITIVE_INFINITY }),
+    ],
+  ] as const)('sends %s the revoked token got refused once more with the new token', async ([, send]) => {
+    // Prepare
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret).get();
+    const newToken = rotate(secret);
+    emulator.expireToken(emulator.credentials.apiToken);
+
+    // Act
+    const response = await send(api);
+    if ('body' in response) response.body.resume();
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(emulator.requests.map((r) => [r.credentialDigest, r.status])).toEqual([
+      [digestCredential(emulator.credentials.apiToken), 401],
+      [digestCredential(newToken), 200],
+    ]);
+  });
+
+  it('keeps both tokens out of error texts once a refused request moved to the new one', async () => {
+    // Prepare: a record of the batch may still read a body the old client fetched, echoing the old token
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const api = await cacheOver(secret).get();
+    const oldToken = emulator.credentials.apiToken;
+    const newToken = rotate(secret);
+    emulator.expireToken(oldToken);
+    await api.request(STATUS);
+
+    // Act
+    const text = api.errorText(`refused ${oldToken}, then ${newToken}`, 'text/plain');
+
+    // Assess
+    expect(api.credentials.apiToken).toBe(newToken);
+    expect(text).toContain('refused');
+    expect(text).not.toContain(oldToken);
+    expect(text).not.toContain(newToken);
+  });
+
+  it('reports a refusal as final, warning of no re-read, when the cache was given no read past its cache', async () => {
+    // Prepare: the secret was rotated, but this cache can only wait for its own cache to expire
+    const logger = capturingLogger();
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const cache = new TaniumClientCache({ credentials: secret.credentials, logger });
+    rotate(secret);
+    emulator.expireToken(emulator.credentials.apiToken);
+
+    // Act
+    const error = await taniumFailure((await cache.get()).request(STATUS));
+
+    // Assess
+    expect(error.kind).toBe('auth');
+    expect(emulator.requests).toHaveLength(1);
+    const lines = logger.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.filter((line) => line.level === 'warn')).toEqual([]);
   });
 
   it('stops waiting for a secret read that does not answer, and reports the refusal', async () => {

@@ -50,6 +50,27 @@ describe('Tanium client cache', () => {
     expect(await cache.get()).toBe(after);
   });
 
+  it('gives its clients the logger it was given, so their warnings reach the function logs', async () => {
+    // Prepare: a secret that turns certificate verification off, which the client warns of once per origin
+    const warnings: string[] = [];
+    const cache = new TaniumClientCache({
+      credentials: async () =>
+        secretWith('token-one-123', {
+          base_url: 'https://unverified.example.com',
+          verify_server_cert: false,
+        }),
+      logger: { debug() {}, warn: (message) => warnings.push(message) },
+    });
+
+    // Act
+    await cache.get();
+
+    // Assess
+    expect(warnings).toEqual([
+      'TLS certificate verification is disabled for Tanium (verify_server_cert is false)',
+    ]);
+  });
+
   it.each([
     ['ca_bundle is added', {}, { ca_bundle: CA_ONE }],
     ['ca_bundle is replaced', { ca_bundle: CA_ONE }, { ca_bundle: CA_TWO }],
