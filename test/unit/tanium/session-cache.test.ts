@@ -3,6 +3,8 @@ import {
   clearSessionCache,
   MAX_REMEMBERED_CREDENTIALS,
   sessionEntry,
+  tokenReplayEnded,
+  tokenReplayStarted,
 } from '../../../shared/tanium/session-cache.ts';
 
 describe('Session cache', () => {
@@ -42,5 +44,23 @@ describe('Session cache', () => {
     expect(kept.issued).toEqual(new Set(['session-of-rotation-0']));
     expect(firstRotated).not.toBe(rotated[0]);
     expect(firstRotated.issued.size).toBe(0);
+  });
+
+  it('counts only the replays with the latest token session, so that its own last one decides', () => {
+    // Prepare: a replay with session-a still runs when a later token refusal replays with session-b
+    const entry = sessionEntry('fingerprint-a');
+    tokenReplayStarted(entry, 'session-a');
+    tokenReplayStarted(entry, 'session-b');
+
+    // Act: the replay with session-a ends, then the one with session-b, neither getting past the refusal
+    const endedA = tokenReplayEnded(entry, 'session-a', false);
+    const whileBRuns = entry.tokenSession;
+    const endedB = tokenReplayEnded(entry, 'session-b', false);
+
+    // Assess: session-a's end says nothing of session-b, which token refusals keep sharing; once its own
+    // replay ends unbeaten, nothing says it beats the token, and the next refusal logs in afresh
+    expect(whileBRuns).toBe('session-b');
+    expect(entry.tokenSession).toBeUndefined();
+    expect([endedA, endedB, entry.tokenRejected]).toEqual([false, false, false]);
   });
 });
