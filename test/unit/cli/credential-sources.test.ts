@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { credentialSourceWarning } from '../../../cli/main.ts';
 import { credentialSourcesSet, credentialsFromEnv } from '../../../shared/config/credential-source.ts';
@@ -80,6 +81,8 @@ describe('tanium-tr run with a TANIUM_* variable it cannot use', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tanium-env-'));
   const notPem = join(dir, 'not-a-ca.pem');
   writeFileSync(notPem, 'hello\n');
+  const goodPem = join(dir, 'ca.pem');
+  writeFileSync(goodPem, `${rootCertificates[0]}\n`);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const BASE = { TANIUM_BASE_URL: 'https://127.0.0.1:9', TANIUM_API_TOKEN: 'token-abcdef' };
 
@@ -99,6 +102,11 @@ describe('tanium-tr run with a TANIUM_* variable it cannot use', () => {
     [
       { ...BASE, TANIUM_CA_BUNDLE: notPem },
       `Invalid Tanium credentials in environment (TANIUM_*): TANIUM_CA_BUNDLE (${notPem}) must hold PEM certificates`,
+    ],
+    // The CA file is named with the CA bundle only
+    [
+      { ...BASE, TANIUM_BASE_URL: 'tanium.example.com', TANIUM_CA_BUNDLE: goodPem },
+      'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_BASE_URL must be a URL like https://tanium.example.com',
     ],
     [
       { TANIUM_BASE_URL: 'https://127.0.0.1:9', TANIUM_USERNAME: 'analyst' },

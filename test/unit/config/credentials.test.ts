@@ -5,12 +5,15 @@ import { rootCertificates } from 'node:tls';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { errorChain } from '../../../shared/config/aws-errors.ts';
 import {
+  closeCredentialReads,
   credentialReads,
   credentialsFromEnv,
   credentialsFromFile,
   loadCredentials,
   resetCredentialCache,
+  SECRET_MAX_AGE_SECONDS,
   UNUSABLE_SECRET_RECHECK_MS,
 } from '../../../shared/config/credential-source.ts';
 import {
@@ -360,6 +363,27 @@ describe('Credentials', () => {
     expect(credentials.timeoutSeconds).toBe(60);
   });
 
+  it.each([
+    ['true', true],
+    [' TRUE\n', true],
+    ['1', true],
+    ['yes', true],
+    ['false', false],
+    [' False ', false],
+    ['0', false],
+    ['no', false],
+  ])('reads TANIUM_VERIFY_SERVER_CERT=%j as %s', (value, verifyServerCert) => {
+    // Act
+    const credentials = credentialsFromEnv({
+      TANIUM_BASE_URL: 'https://t.example.com',
+      TANIUM_API_TOKEN: 'token-abcdef',
+      TANIUM_VERIFY_SERVER_CERT: value,
+    });
+
+    // Assess
+    expect(credentials.verifyServerCert).toBe(verifyServerCert);
+  });
+
   it('explains how to configure credentials when none are set', () => {
     expect(() => credentialsFromEnv({})).toThrow('No Tanium credentials configured: set TANIUM_SECRET_ID');
     expect(() =>
@@ -374,6 +398,49 @@ describe('Credentials', () => {
     expect(credentialsFromFile(path).apiToken).toBe('tok-1');
     writeFileSync(path, '{not json');
     expect(() => credentialsFromFile(path)).toThrow('is not valid JSON');
+  });
+
+  it('names the credentials file it cannot read, and the file whose field is wrong', () => {
+    // Prepare
+    const dir = tempDir();
+    const missing = join(dir, 'missing.json');
+    const wrong = join(dir, 'wrong.json');
+    writeFileSync(wrong, JSON.stringify({ base_url: 'tanium.example.com', api_token: 'tok-1' }));
+
+    // Act / Assess
+    expect(() => credentialsFromFile(missing)).toThrow(ConfigError);
+    expect(() => credentialsFromFile(missing)).toThrow(
+      `Unable to read the Tanium credentials file ${missing}: ENOENT`,
+    );
+    expect(() => credentialsFromFile(wrong)).toThrow(
+      `Invalid Tanium credentials in file ${wrong}: field 'base_url' must be a URL`,
+    );
+  });
+
+  it('takes the credentials from the secret, else the file, else the TANIUM_* variables', async () => {
+    // Prepare: each source holds a token of its own
+    secretsManager.on(GetSecretValueCommand).resolves({
+      SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'from-secret' }),
+    });
+    const file = join(tempDir(), 'tanium.json');
+    writeFileSync(file, JSON.stringify({ base_url: 'https://t.example.com', api_token: 'from-file' }));
+    const variables = { TANIUM_BASE_URL: 'https://t.example.com', TANIUM_API_TOKEN: 'from-variables' };
+
+    // Act
+    const all = await loadCredentials({
+      TANIUM_SECRET_ID: 'tanium/creds',
+      TANIUM_CREDENTIALS_FILE: file,
+      ...variables,
+    });
+    const fileAndVariables = await loadCredentials({ TANIUM_CREDENTIALS_FILE: file, ...variables });
+    const variablesOnly = await loadCredentials(variables);
+
+    // Assess
+    expect([all, fileAndVariables, variablesOnly].map((credentials) => credentials.apiToken)).toEqual([
+      'from-secret',
+      'from-file',
+      'from-variables',
+    ]);
   });
 
   it('reads a secret that held no usable settings again after 30 s, not after the cache expires', async () => {
@@ -391,8 +458,8 @@ describe('Credentials', () => {
       vi.setSystemTime(Date.now() + UNUSABLE_SECRET_RECHECK_MS - 1000);
       const soon = await loadCredentials(env).catch((e: unknown) => e);
 
-      // Act
-      vi.setSystemTime(Date.now() + 2000);
+      // Act: 30 s on exactly
+      vi.setSystemTime(Date.now() + 1000);
       const later = await loadCredentials(env);
       const cachedAgain = await loadCredentials(env);
 
@@ -401,6 +468,38 @@ describe('Credentials', () => {
       expect(soon).toBeInstanceOf(ConfigError);
       expect(later.apiToken).toBe('tok-1');
       expect(cachedAgain).toBe(later);
+      expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('reports a read that failed, without reading again at once, though the value before was unusable', async () => {
+    // Prepare: the container cached the stack's {}; when that cache expires, Secrets Manager throttles
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      secretsManager
+        .on(GetSecretValueCommand)
+        .resolvesOnce({ SecretString: '{}' })
+        .rejectsOnce(
+          Object.assign(new Error('Rate exceeded'), {
+            name: 'ThrottlingException',
+            $metadata: { httpStatusCode: 400 },
+          }),
+        )
+        .resolves({
+          SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok-1' }),
+        });
+      const env = { TANIUM_SECRET_ID: 'tanium/creds' };
+      await loadCredentials(env).catch((e: unknown) => e);
+
+      // Act
+      vi.setSystemTime(Date.now() + (SECRET_MAX_AGE_SECONDS + 1) * 1000);
+      const failure = await loadCredentials(env).catch((e: unknown) => e);
+
+      // Assess: the read again past the cache is for a value that cannot be used, not for a failed
+      // read: that one is the delivery's to retry, and a second call at once would only add to the load
+      expect(failure).toMatchObject({ kind: 'transient', retryable: true });
       expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
     } finally {
       vi.useRealTimers();
@@ -421,6 +520,26 @@ describe('Credentials', () => {
     expect(first.apiToken).toBe('tok-1');
     expect(second).toBe(first);
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
+  it('ends the Secrets Manager client when the reads are closed, and reads the secret anew after', async () => {
+    // Prepare
+    secretsManager.on(GetSecretValueCommand).resolves({
+      SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok-1' }),
+    });
+    const destroy = vi.spyOn(SecretsManagerClient.prototype, 'destroy');
+    // A command-line run closes them whatever its credentials came from: nothing to end yet
+    closeCredentialReads();
+    await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
+
+    // Act
+    closeCredentialReads();
+    const again = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
+
+    // Assess
+    expect(again.apiToken).toBe('tok-1');
+    expect(destroy).toHaveBeenCalledTimes(1);
+    expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
   });
 
   it('validates a secret read again (after the cache) anew', async () => {
@@ -501,9 +620,12 @@ describe('Credentials', () => {
     expect(both).toEqual({ credentials: given, freshCredentials: given });
   });
 
-  it('explains how to fill a secret that has no string value', async () => {
+  it.each([
+    ['no string value', {}],
+    ['the JSON value null', { SecretString: 'null' }],
+  ])('explains how to fill a secret that has %s', async (_case, answer) => {
     // Prepare
-    secretsManager.on(GetSecretValueCommand).resolves({});
+    secretsManager.on(GetSecretValueCommand).resolves(answer);
 
     // Act
     const failure = await loadCredentials({ TANIUM_SECRET_ID: 'tanium/unset' }).catch((e: unknown) => e);
@@ -529,11 +651,13 @@ describe('Credentials', () => {
   });
 
   it.for([
-    [502, 'transient'],
-    [200, 'config'],
+    [502, 'transient', ' (HTTP 502)'],
+    [200, 'config', ' (HTTP 200)'],
+    // Without the SDK's metadata, so without a status to name
+    [undefined, 'config', ''],
   ] as const)(
-    'reports an answer of Secrets Manager the SDK could not parse (HTTP %i) as such, not as a secret that is not JSON',
-    async ([status, kind]) => {
+    'reports an answer of Secrets Manager the SDK could not parse (status %s) as such, not as a secret that is not JSON',
+    async ([status, kind, statusText]) => {
       // Prepare: what the SDK throws for a proxy's HTML page in place of Secrets Manager's JSON
       secretsManager
         .on(GetSecretValueCommand)
@@ -542,7 +666,7 @@ describe('Credentials', () => {
             new SyntaxError(
               `Unexpected token '<', "<html><bod"... is not valid JSON\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.`,
             ),
-            { $metadata: { httpStatusCode: status } },
+            status === undefined ? {} : { $metadata: { httpStatusCode: status } },
           ),
         );
 
@@ -554,7 +678,7 @@ describe('Credentials', () => {
       // Assess
       expect(error).toMatchObject({ kind, retryable: kind === 'transient' });
       expect(error?.message).toBe(
-        `Unable to read the Tanium credentials secret 'tanium/creds': Secrets Manager's answer could not be read (HTTP ${status})`,
+        `Unable to read the Tanium credentials secret 'tanium/creds': Secrets Manager's answer could not be read${statusText}`,
       );
       // The parser's message quotes what it read, which may hold the secret: not kept as the cause.
       expect(error?.cause).toBeUndefined();
@@ -584,6 +708,9 @@ describe('Credentials', () => {
     expect(transient).toMatchObject({ kind: 'transient', retryable: true });
     expect(missing).toBeInstanceOf(ConfigError);
     expect((missing as ConfigError).message).toContain("can't find the specified secret");
+    // The SDK's error names the secret, never its value: kept, as the cause, for diagnosis
+    expect([...errorChain(transient)]).toContain(throttled);
+    expect([...errorChain(missing)].map((error) => error.name)).toContain('ResourceNotFoundException');
   });
 
   it('keeps the client version equal to package.json', () => {
