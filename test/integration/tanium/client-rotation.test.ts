@@ -43,6 +43,11 @@ class SecretStandIn {
     this.cached = this.value;
     return this.value;
   };
+
+  /** The cache's time ran out: the next cached read answers with the secret's value. */
+  expireCache(): void {
+    this.cached = this.value;
+  }
 }
 
 describe('Tanium client: a secret rotated while its value is cached', () => {
@@ -279,6 +284,29 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
       [digestCredential(emulator.credentials.apiToken), 401],
       [digestCredential(newToken), 200],
     ]);
+  });
+
+  it('sends a refused request once more with the credentials a later cached read took, reading nothing', async () => {
+    // Prepare: an action still holds the old client when the next invocation's read, its cache
+    // expired, takes the rotated secret
+    const secret = new SecretStandIn(credentialsFor(emulator));
+    const cache = cacheOver(secret);
+    const held = await cache.get();
+    const newToken = rotate(secret);
+    secret.expireCache();
+    await cache.get();
+    emulator.expireToken(emulator.credentials.apiToken);
+
+    // Act
+    const response = await held.request(STATUS);
+
+    // Assess: the secret is not read again for what the container already knows
+    expect(response.status).toBe(200);
+    expect(emulator.requests.map((r) => [r.credentialDigest, r.status])).toEqual([
+      [digestCredential(emulator.credentials.apiToken), 401],
+      [digestCredential(newToken), 200],
+    ]);
+    expect(secret.freshReads).toBe(0);
   });
 
   it('keeps both tokens out of error texts once a refused request moved to the new one', async () => {
