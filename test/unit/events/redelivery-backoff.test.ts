@@ -1,10 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
+  delayRedeliveries,
   longestRedeliveryDelaySeconds,
   queueUrlFor,
   queueUrlFromArn,
   redeliveryDelaySeconds,
 } from '../../../shared/events/redelivery-backoff.ts';
+import { type LogLine, recordingLogger } from './fixtures.ts';
 
 describe('Redelivery backoff', () => {
   it('derives the queue URL from the event source ARN, in the China partition too', () => {
@@ -16,6 +20,16 @@ describe('Redelivery backoff', () => {
     );
     expect(queueUrlFromArn('arn:aws:sns:eu-west-1:111122223333:topic')).toBeUndefined();
     expect(queueUrlFromArn('not an arn')).toBeUndefined();
+  });
+
+  it.each([
+    ['another scheme', 'urn:aws:sqs:eu-west-1:111122223333:q'],
+    ['a part too many', 'arn:aws:sqs:eu-west-1:111122223333:q:extra'],
+    ['no region', 'arn:aws:sqs::111122223333:q'],
+    ['no account', 'arn:aws:sqs:eu-west-1::q'],
+    ['no name', 'arn:aws:sqs:eu-west-1:111122223333:'],
+  ])('builds no queue URL from an ARN with %s', (_, arn) => {
+    expect(queueUrlFromArn(arn)).toBeUndefined();
   });
 
   it("takes the configured queue URL for that queue's records, in a partition whose domain the ARN does not give", () => {
@@ -35,6 +49,8 @@ describe('Redelivery backoff', () => {
     expect(queueUrlFor('arn:aws:sqs:us-east-1:111122223333:q', undefined)).toBe(
       'https://sqs.us-east-1.amazonaws.com/111122223333/q',
     );
+    // Neither names a queue: two paths that cannot be read are no match.
+    expect(queueUrlFor('not an arn', 'not a url')).toBeUndefined();
   });
 
   it('doubles the backoff per attempt and leaves what would reach the queue timeout to the queue', () => {
@@ -109,5 +125,68 @@ describe('Redelivery backoff', () => {
         { queueTimeoutSeconds: 720, remainingMs: undefined },
       ),
     ).toBe(30);
+  });
+});
+
+describe('Redelivery backoff: the visibility changes', () => {
+  const sqs = mockClient(SQSClient);
+  const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/111122223333/q';
+  const redelivery = (messageId: string, eventSourceARN = 'arn:aws:sqs:us-east-1:111122223333:q') => ({
+    messageId,
+    receiptHandle: `handle-${messageId}`,
+    eventSourceARN,
+    attempt: 1,
+    recordMayRemain: false,
+  });
+  const timing = { queueTimeoutSeconds: 720, remainingMs: 100_000 };
+
+  afterEach(() => {
+    sqs.reset();
+  });
+
+  it('delays the records of a queue and warns about one whose event source ARN names no queue', async () => {
+    // Prepare
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+    const lines: LogLine[] = [];
+
+    // Act
+    await delayRedeliveries(
+      () => new SQSClient({}),
+      [redelivery('msg-a'), redelivery('msg-odd', 'not an arn')],
+      { ...timing, logger: recordingLogger(lines) },
+    );
+
+    // Assess: no call goes to a queue nobody named
+    expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand).map((call) => call.args[0].input)).toEqual([
+      { QueueUrl: QUEUE_URL, Entries: [{ Id: '0', ReceiptHandle: 'handle-msg-a', VisibilityTimeout: 30 }] },
+    ]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        extra: { messageIds: ['msg-odd'], reason: "the event source ARN 'not an arn' names no queue" },
+      }),
+    ]);
+  });
+
+  it('warns, naming every record, when no SQS client can be built, and does not throw', async () => {
+    // Prepare
+    const lines: LogLine[] = [];
+    const noClient = () => {
+      throw new Error('Region is missing');
+    };
+
+    // Act
+    await delayRedeliveries(noClient, [redelivery('msg-a'), redelivery('msg-b')], {
+      ...timing,
+      logger: recordingLogger(lines),
+    });
+
+    // Assess
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        extra: { messageIds: ['msg-a', 'msg-b'], reason: expect.stringMatching(/Region is missing/) },
+      }),
+    ]);
   });
 });
