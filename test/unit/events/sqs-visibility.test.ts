@@ -36,6 +36,15 @@ describe('SQS visibility changes', () => {
     expect(failures).toEqual([{ index: 11, reason: 'ReceiptHandleIsInvalid: expired' }]);
   });
 
+  it('takes an answer that leaves out its Failed list for every change made', async () => {
+    // The SDK's answer type allows the list to be missing, as an empty list may be left out.
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [{ Id: '0' }, { Id: '1' }] });
+
+    const failures = await changeVisibility(new SQSClient({}), URL, changes(2));
+
+    expect(failures).toEqual([]);
+  });
+
   it('fails every entry of a call that fails, with its error, and never throws', async () => {
     sqs
       .on(ChangeMessageVisibilityBatchCommand)
