@@ -1,8 +1,19 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventBridgePublisher } from '../../../shared/alerts/publisher.ts';
 import type { AlertEntry } from '../../../shared/alerts/types.ts';
+
+// The publisher takes no sleep of its own: the waits between PutEvents calls go through node's timer,
+// recorded here instead of waited.
+const timer = vi.hoisted(() => ({ waits: [] as number[] }));
+
+vi.mock('node:timers/promises', async (original) => ({
+  ...(await original<typeof import('node:timers/promises')>()),
+  setTimeout: async (ms: number) => {
+    timer.waits.push(ms);
+  },
+}));
 
 const BUS = 'tanium-tr-bus';
 const eventBridge = mockClient(EventBridgeClient);
@@ -15,6 +26,11 @@ function entries(count: number): AlertEntry[] {
   }));
 }
 
+/** `entries` as the publisher sends them, to its bus. */
+function onBus(sent: AlertEntry[]) {
+  return sent.map((entry) => ({ ...entry, EventBusName: BUS }));
+}
+
 function publisher(attempts = 5) {
   return new EventBridgePublisher(new EventBridgeClient({ region: 'us-east-1' }), BUS, {
     attempts,
@@ -22,6 +38,10 @@ function publisher(attempts = 5) {
     random: () => 0,
   });
 }
+
+beforeEach(() => {
+  timer.waits = [];
+});
 
 afterEach(() => {
   eventBridge.reset();
@@ -65,6 +85,28 @@ describe('Alert publisher: PutEvents', () => {
     expect(retried.map((entry) => JSON.parse(entry.Detail!).id)).toEqual([2, 4]);
   });
 
+  it('waits before each resend, a full jitter of 100 ms doubling per call, with no delay options given', async () => {
+    // Prepare: the entry is throttled four times, then taken; the jitter draws half of each ceiling
+    const throttled = { FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException' }] };
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce(throttled)
+      .resolvesOnce(throttled)
+      .resolvesOnce(throttled)
+      .resolvesOnce(throttled)
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'a' }] });
+    const halfway = new EventBridgePublisher(new EventBridgeClient({ region: 'us-east-1' }), BUS, {
+      random: () => 0.5,
+    });
+
+    // Act
+    const { calls } = await halfway.publish(entries(1));
+
+    // Assess
+    expect(calls).toBe(5);
+    expect(timer.waits).toEqual([50, 100, 200, 400]);
+  });
+
   it('sends every entry again when PutEvents reports a failure count without saying which', async () => {
     // Prepare
     eventBridge
@@ -80,20 +122,32 @@ describe('Alert publisher: PutEvents', () => {
     expect(sent).toEqual([2, 2, 2]);
   });
 
-  it('throws when entries still fail after the last attempt', async () => {
+  it.each([
+    [
+      'an entry failing without a message',
+      { FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure' }] },
+      '(InternalFailure): no error message',
+    ],
+    ['no entry outcomes', { FailedEntryCount: 1 }, '(UnknownError): no entry outcome returned'],
+    [
+      'a failure count without a failed entry',
+      { FailedEntryCount: 1, Entries: [{ EventId: 'a' }] },
+      '(UnknownError): a failure count without entry outcomes',
+    ],
+  ])('throws when entries still fail after the last attempt: %s', async (_, answer, reason) => {
     // Prepare
-    eventBridge
-      .on(PutEventsCommand)
-      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure' }] });
+    eventBridge.on(PutEventsCommand).resolves(answer);
     // Act
     const attempt = publisher(3).publish(entries(1));
     // Assess
     await expect(attempt).rejects.toMatchObject({
       kind: 'transient',
       retryable: true,
-      message: `EventBridge bus '${BUS}' rejected 1 of 1 alert event after 3 attempts (InternalFailure): no error message`,
+      message: `EventBridge bus '${BUS}' rejected 1 of 1 alert event after 3 attempts ${reason}`,
     });
-    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(3);
+    // The same entry on every call, whatever the answer left unsaid
+    const sent = eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries);
+    expect(sent).toEqual(Array.from({ length: 3 }, () => onBus(entries(1))));
   });
 
   it('names the entries the bus took when others still fail after the last attempt', async () => {
@@ -178,6 +232,37 @@ describe('Alert publisher: PutEvents', () => {
     });
   });
 
+  it.each([
+    ['a plain error', new Error('boom'), '(RequestFailed): RequestFailed: boom'],
+    [
+      'a named error',
+      Object.assign(new Error('boom'), { name: 'SerializationException' }),
+      '(SerializationException): SerializationException: boom',
+    ],
+    ['a value that is no Error', 'boom', '(RequestFailed): boom'],
+  ])(
+    'names what the call resending a throttled entry threw when it is %s, keeping the entry taken',
+    async (_, thrown, reason) => {
+      // Prepare: the first call takes one entry and throttles the other; the retry throws
+      eventBridge
+        .on(PutEventsCommand)
+        .resolvesOnce({
+          FailedEntryCount: 1,
+          Entries: [{ EventId: 'a' }, { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+        })
+        .callsFake(() => Promise.reject(thrown));
+      // Act
+      const attempt = publisher().publish(entries(2));
+      // Assess
+      await expect(attempt).rejects.toMatchObject({
+        name: 'UnpublishedEntriesError',
+        accepted: [0],
+        calls: 2,
+        message: `EventBridge bus '${BUS}' rejected 1 of 2 alert events ${reason}`,
+      });
+    },
+  );
+
   it.each(['InvalidArgument', 'MalformedDetail'])(
     'returns the entries refused with %s, without sending them again',
     async (code) => {
@@ -200,6 +285,38 @@ describe('Alert publisher: PutEvents', () => {
       expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
     },
   );
+
+  it('returns the refused entries in the order given, whichever call refused them', async () => {
+    // Prepare: the 2nd entry is refused at once; the 1st is throttled, then refused on the retry
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 2,
+        Entries: [
+          { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
+          { ErrorCode: 'InvalidArgument', ErrorMessage: 'Detail is not valid' },
+        ],
+      })
+      .resolves({
+        FailedEntryCount: 1,
+        Entries: [{ ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed' }],
+      });
+    // Act
+    const { refused } = await publisher().publish(entries(2));
+    // Assess
+    expect(refused).toEqual([
+      { index: 0, code: 'MalformedDetail', message: 'Detail is malformed' },
+      { index: 1, code: 'InvalidArgument', message: 'Detail is not valid' },
+    ]);
+  });
+
+  it('makes no call for no entries, which PutEvents would refuse', async () => {
+    // Act
+    const outcome = await publisher().publish([]);
+    // Assess
+    expect(outcome).toEqual({ calls: 0, refused: [] });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
 
   it('throws at once when the bus refuses the source: a configuration to fix, not an alert to drop', async () => {
     // Prepare
@@ -267,6 +384,24 @@ describe('Alert publisher: the run is running out of time', () => {
       .commandCalls(PutEventsCommand)
       .map((call) => ((call.args as unknown[])[1] as { abortSignal?: AbortSignal } | undefined)?.abortSignal);
     expect(signals).toEqual([stop.signal, stop.signal]);
+  });
+
+  it('sends nothing once its signal is aborted, and names no entry as taken', async () => {
+    // Prepare
+    const stop = new AbortController();
+    stop.abort(new Error("the run's time for publishing ran out"));
+
+    // Act
+    const attempt = publisher().publish(entries(2), stop.signal);
+
+    // Assess
+    await expect(attempt).rejects.toMatchObject({
+      name: 'UnpublishedEntriesError',
+      retryable: true,
+      accepted: [],
+      calls: 0,
+    });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
   it('says which entries were refused and how many were not confirmed when both happen to one batch', async () => {
