@@ -85,6 +85,10 @@ export async function putEventsWithRetry(
   entries: PutEventsRequestEntry[],
   options: PutEventsRetryOptions,
 ): Promise<PutEventsOutcome> {
+  // Fewer than one call would send nothing and report nothing: every entry lost without a word.
+  if (!Number.isInteger(options.attempts) || options.attempts < 1) {
+    throw new RangeError(`PutEvents attempts must be a whole number of at least 1, not ${options.attempts}`);
+  }
   const sleep = options.sleep ?? ((ms: number) => delay(ms));
   const random = options.random ?? Math.random;
   const base = options.baseDelayMs ?? 100;

@@ -310,6 +310,21 @@ describe('Alert publisher: PutEvents', () => {
     ]);
   });
 
+  it.each([0, 1.5, Number.NaN])(
+    'refuses %s attempts, which would drop the entries unreported',
+    async (attempts) => {
+      // Act
+      const attempt = publisher(attempts).publish(entries(1));
+      // Assess
+      await expect(attempt).rejects.toMatchObject({
+        kind: 'config',
+        retryable: false,
+        cause: expect.any(RangeError),
+      });
+      expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+    },
+  );
+
   it('makes no call for no entries, which PutEvents would refuse', async () => {
     // Act
     const outcome = await publisher().publish([]);
