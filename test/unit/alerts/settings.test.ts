@@ -21,6 +21,11 @@ describe('Alert poller settings', () => {
       enrichIntelNames: false,
       source: 'tanium.threat-response',
       detailType: 'Alert',
+      reserveSeconds: 10,
+      maxRunSeconds: 0,
+      maxRecentIds: POLLER_DEFAULTS.maxRecentIds,
+      serviceName: 'tanium-tr-alert-poller',
+      metricsNamespace: POLLER_DEFAULTS.metricsNamespace,
     });
   });
 
@@ -33,9 +38,13 @@ describe('Alert poller settings', () => {
       POLLER_PAGE_SIZE: '500',
       POLLER_MAX_REQUESTS_PER_RUN: '20',
       POLLER_OVERLAP_SECONDS: '30',
+      POLLER_RESERVE_SECONDS: '20',
+      POLLER_MAX_RECENT_IDS: '500',
       POLLER_ENRICH_INTEL_NAMES: 'true',
       POLLER_FILTER_STATE: 'unresolved, inprogress',
       POLLER_FILTER_PRIORITY: 'high',
+      POLLER_FILTER_SEVERITY: 'critical',
+      POWERTOOLS_SERVICE_NAME: 'poller-high',
       POLLER_FILTER_INTEL_DOC_ID: '11',
       POLLER_FILTER_QUERY: '?computerName=web%2002&sort=id&limit=5',
     });
@@ -46,12 +55,16 @@ describe('Alert poller settings', () => {
       pageSize: 500,
       maxRequestsPerRun: 20,
       overlapWindowMs: 30_000,
+      reserveSeconds: 20,
+      maxRecentIds: 500,
       enrichIntelNames: true,
+      serviceName: 'poller-high',
     });
     expect(config.filterPairs).toEqual([
       ['state', 'unresolved'],
       ['state', 'inprogress'],
       ['priority', 'high'],
+      ['severity', 'critical'],
       ['intelDocId', '11'],
       ['computerName', 'web 02'],
     ]);
@@ -75,6 +88,41 @@ describe('Alert poller settings', () => {
     expect(() => loadPollerConfig({ ...base, POLLER_MAX_REQUESTS_PER_RUN: '9' })).toThrow(
       'Invalid poller configuration: POLLER_MAX_REQUESTS_PER_RUN must be a whole number from 10 to 100000',
     );
+  });
+
+  it.for([
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    ['Yes', true],
+    ['false', false],
+    ['0', false],
+    ['no', false],
+  ] as const)('reads POLLER_ENRICH_INTEL_NAMES %s as %s', ([text, enrich]) => {
+    // Act / Assess
+    expect(loadPollerConfig({ ...base, POLLER_ENRICH_INTEL_NAMES: text }).enrichIntelNames).toBe(enrich);
+  });
+
+  it('names both missing variables at once, so one redeploy fixes both', () => {
+    // Act / Assess
+    expect(() => loadPollerConfig({})).toThrow(
+      'Invalid poller configuration: STATE_TABLE and EVENT_BUS_NAME must be set',
+    );
+  });
+
+  it.for([
+    ['a'.repeat(64), 'a'.repeat(64)],
+    ['prod_high.v-2', 'prod_high.v-2'],
+    ['a'.repeat(65), undefined],
+    ['high only', undefined],
+    ['high/only', undefined],
+  ] as const)('reads POLLER_NAME %s, which names the state item and a metric dimension', ([text, name]) => {
+    const read = () => loadPollerConfig({ ...base, POLLER_NAME: text }).pollerName;
+    if (name === undefined) {
+      expect(read).toThrow('Invalid poller configuration: POLLER_NAME must be 1-64 letters, digits, _ . -');
+    } else {
+      expect(read()).toBe(name);
+    }
   });
 
   it.for([
@@ -156,6 +204,16 @@ describe('Alert poller settings', () => {
     );
     expect(() => filterPairs({ intelDocId: 'abc' })).toThrow(ConfigError);
   });
+
+  it.for(['abc', '11a', 'a11', '-11', '1.5'])(
+    'refuses POLLER_FILTER_INTEL_DOC_ID %s, which Tanium would not match to any intel doc',
+    (id) => {
+      // Act / Assess
+      expect(() => filterPairs({ intelDocId: id })).toThrow(
+        'Invalid poller configuration: POLLER_FILTER_INTEL_DOC_ID must list integers',
+      );
+    },
+  );
 
   it('rejects white space around a key or value, which Tanium would take for an unknown key and ignore', () => {
     // Act / Assess: every run would publish every alert, unfiltered
