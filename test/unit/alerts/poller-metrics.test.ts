@@ -88,6 +88,59 @@ describe('Alert poller metrics', () => {
     ]);
   });
 
+  it.for([
+    [{ published: 3 }, 'AlertsPublished', 3],
+    [{ taniumRequests: 2 }, 'TaniumRequests', 2],
+    [{ intelRequests: 2 }, 'IntelDocLookups', 2],
+    [{ putEventsCalls: 2 }, 'PutEventsCalls', 2],
+    [{ stoppedBy: 'time_limit' }, 'RunsHitTimeLimit', 1],
+    [{ stoppedBy: 'request_limit' }, 'RunsHitRequestLimit', 1],
+    [{ status: 'failed', stoppedBy: 'error' }, 'RunsFailed', 1],
+    [{ status: 'lease_lost', stoppedBy: 'error' }, 'RunsFailed', 1],
+    [{ status: 'skipped' }, 'RunsSkipped', 1],
+    [{ unparseableDetails: 2 }, 'UnparseableDetails', 2],
+    [{ reducedAlerts: 2 }, 'AlertsReduced', 2],
+    [{ refusedAlerts: 2 }, 'AlertsRefused', 2],
+    [{ unidentifiedAlerts: 2 }, 'AlertsWithoutId', 2],
+    [{ undatedAlerts: 2 }, 'AlertsWithoutTime', 2],
+  ] as const)('writes a run of %o as %s, a count, and no other count above zero', ([fields, name, value]) => {
+    // Prepare
+    const metrics = new PowertoolsPollerMetrics({ namespace: 'N', serviceName: 'p', pollerName: 'q' });
+    const report: RunReport = { ...emptyRunReport(), ...fields };
+
+    // Act
+    const [emf] = jsonLinesWrittenBy(() => metrics.record(report)) as Array<
+      { _aws: { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string; Unit: string }> }> } } & Record<
+        string,
+        unknown
+      >
+    >;
+
+    // Assess: the alarms and dashboards read each count by its name
+    const written = emf?._aws.CloudWatchMetrics[0]?.Metrics ?? [];
+    expect(written).toContainEqual({ Name: name, Unit: 'Count' });
+    expect(written.map((metric) => metric.Name).sort()).toEqual(
+      [...new Set(['AlertsPublished', name])].sort(),
+    );
+    expect(emf?.[name]).toBe(value);
+  });
+
+  it('writes the lag in milliseconds', () => {
+    // Prepare
+    const metrics = new PowertoolsPollerMetrics({ namespace: 'N', serviceName: 'p', pollerName: 'q' });
+
+    // Act
+    const [emf] = jsonLinesWrittenBy(() => metrics.record({ ...emptyRunReport(), lagMs: 1500 })) as Array<{
+      _aws: { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string; Unit: string }> }> };
+    }>;
+
+    // Assess
+    expect(emf?._aws.CloudWatchMetrics[0]?.Metrics).toContainEqual({
+      Name: POLLER_LAG_METRIC,
+      Unit: 'Milliseconds',
+    });
+  });
+
   it("names in README's metrics heading the dimensions every document carries", () => {
     // Prepare: an operator builds a CloudWatch query from the heading
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
