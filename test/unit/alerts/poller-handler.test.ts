@@ -265,6 +265,37 @@ describe('Alert poller handler: reading the credentials', () => {
     expect(silentLogger.errorFields[0]).toMatchObject({ error: { kind: 'config' } });
     expect(publisher.calls).toBe(0);
   });
+
+  it('reports a run whose credentials cannot be read by that failure, when noting its first try fails too', async () => {
+    // Prepare: the secret is empty and DynamoDB refuses the note of the first try
+    silentLogger.clear();
+    const store = new MemoryStateStore();
+    store.noteTried = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' },
+      credentials: async () => {
+        throw new ConfigError('The credentials secret has no base_url');
+      },
+      store,
+      publisher: new CapturePublisher(),
+      logger: silentLogger,
+      metrics: { record: () => undefined },
+    });
+
+    // Act
+    const error = await failure(handler({}, lambdaContext()));
+
+    // Assess: the secret is what the operator must fix; the state's trouble is a warning beside it
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toBe('The credentials secret has no base_url');
+    expect(silentLogger.warnings).toEqual(['Could not record the failed run in the poller state']);
+    expect(silentLogger.warnFields[0]).toEqual({
+      reason: expect.stringContaining('ProvisionedThroughputExceededException'),
+    });
+    expect(silentLogger.errors).toEqual(['Alert poller run failed']);
+  });
 });
 
 describe('Alert poller handler: the lease', () => {
@@ -312,6 +343,33 @@ describe('Alert poller handler: the lease', () => {
     expect(leases[0]).toBeGreaterThan(MAX_INVOCATION_MS);
   });
 
+  it.each([
+    ['no context (a local run)', undefined, /^run\//],
+    ['a context that gives no remaining time', { awsRequestId: 'request-1' }, /^request-1\//],
+  ])(
+    'takes a lease of a minute and its margin with %s, named after the request',
+    async (_case, context, owner) => {
+      // Prepare: a store recording the lease
+      const store = new MemoryStateStore();
+      const leases: Array<{ owner: string; length: number }> = [];
+      const acquire = store.acquire.bind(store);
+      store.acquire = (name: string, leaseUntil: number, now: number) => {
+        leases.push({ owner: name, length: leaseUntil - now });
+        return acquire(name, leaseUntil, now);
+      };
+      const handler = fakeHandler({ source: new FakeAlerts(), store, publisher: new CapturePublisher() });
+
+      // Act
+      const report = await handler({}, context);
+
+      // Assess: the owner says which invocation holds the state, when there is one to name
+      expect(report.status).toBe('caught_up');
+      expect(leases).toEqual([{ owner: expect.stringMatching(owner), length: expect.any(Number) }]);
+      expect(leases[0]?.length).toBeLessThanOrEqual(60_000 + LEASE_MARGIN_MS);
+      expect(leases[0]?.length).toBeGreaterThan(50_000 + LEASE_MARGIN_MS);
+    },
+  );
+
   it('fails a run whose lease another run took, after counting and logging it as a failed run', async () => {
     // Prepare: after the second batch another run holds the state, as if this one had stalled past its lease
     silentLogger.clear();
@@ -344,6 +402,63 @@ describe('Alert poller handler: the lease', () => {
       'Alert poller run failed',
     ]);
     expect(silentLogger.errorFields[1]).toMatchObject({ status: 'lease_lost', error: { kind: 'transient' } });
+  });
+});
+
+describe('Alert poller handler: reporting a run', () => {
+  it("logs a finished run's report as the line the runbook reads", async () => {
+    // Prepare
+    const tanium = new FakeAlerts();
+    tanium.addSteady(3, 1000, T0 - 60_000);
+    const infos: Array<[string, Record<string, unknown> | undefined]> = [];
+    const logger = {
+      ...silentLogger,
+      info: (message: string, extra?: Record<string, unknown>) => infos.push([message, extra]),
+    };
+    const handler = fakeHandler({
+      source: tanium,
+      store: new MemoryStateStore(),
+      publisher: new CapturePublisher(),
+      logger,
+    });
+
+    // Act
+    const report = await handler({}, lambdaContext());
+
+    // Assess
+    expect(infos).toContainEqual(['Alert poller run finished', report]);
+    expect(report).toMatchObject({ status: 'caught_up', published: 3 });
+  });
+
+  it("measures a run's lag on the clock it is given, the one alert ages are read on", async () => {
+    // Prepare: more alerts than ten requests of ten read; the clock says T0
+    const tanium = new FakeAlerts();
+    tanium.addSteady(300, 1000, T0 - 60_000);
+    const recorded: RunReport[] = [];
+    const handler = fakeHandler(
+      {
+        env: {
+          STATE_TABLE: 'state',
+          EVENT_BUS_NAME: 'bus',
+          POLLER_FIRST_RUN_HOURS: '1',
+          POLLER_PAGE_SIZE: '10',
+          POLLER_MAX_REQUESTS_PER_RUN: '10',
+        },
+        source: tanium,
+        store: new MemoryStateStore(),
+        publisher: new CapturePublisher(),
+      },
+      recorded,
+    );
+
+    // Act
+    const report = await handler({}, lambdaContext());
+
+    // Assess: behind by minutes of alerts, not by the years between T0 and the machine's clock
+    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'request_limit' });
+    expect(report.lagMs).toBeGreaterThan(60_000);
+    expect(report.lagMs).toBeLessThan(HOUR_MS);
+    expect(recorded).toEqual([report]);
   });
 });
 
