@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { filterPairs, loadPollerConfig, POLLER_DEFAULTS } from '../../../shared/alerts/settings.ts';
+import {
+  filterPairs,
+  loadPollerConfig,
+  POLLER_DEFAULTS,
+  pollerMetricsTarget,
+} from '../../../shared/alerts/settings.ts';
 import { ConfigError } from '../../../shared/tanium/errors.ts';
 
 const base = { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus' };
@@ -137,6 +142,18 @@ describe('Alert poller settings', () => {
       { POLLER_FILTER_PRIORITY: 'high', POLLER_FILTER_QUERY: 'priority=low' },
       'POLLER_FILTER_PRIORITY and POLLER_FILTER_QUERY list 2 values of priority (high, low)',
     ],
+    [
+      {
+        POLLER_FILTER_STATE: 'unresolved',
+        POLLER_FILTER_PRIORITY: 'high,low',
+        POLLER_FILTER_QUERY: 'type=a',
+      },
+      'POLLER_FILTER_PRIORITY lists 2 values of priority (high, low)',
+    ],
+    [
+      { POLLER_FILTER_SEVERITY: 'critical', POLLER_FILTER_QUERY: 'type=a&type=b' },
+      'POLLER_FILTER_QUERY lists 2 values of type (a, b)',
+    ],
   ] as const)('refuses %o: Tanium takes alternatives for state alone', ([env, text]) => {
     // Act / Assess
     const load = () => loadPollerConfig({ ...base, ...env });
@@ -183,6 +200,24 @@ describe('Alert poller settings', () => {
       }
     },
   );
+
+  it('reads where the metrics go apart from the other settings, so that a run they fail is still counted', () => {
+    // Act / Assess
+    expect(pollerMetricsTarget({ POLLER_PAGE_SIZE: 'lots' })).toEqual({
+      namespace: POLLER_DEFAULTS.metricsNamespace,
+      serviceName: POLLER_DEFAULTS.serviceName,
+      pollerName: POLLER_DEFAULTS.pollerName,
+    });
+    expect(
+      pollerMetricsTarget({
+        POLLER_NAME: 'high',
+        POWERTOOLS_SERVICE_NAME: 'p',
+        POWERTOOLS_METRICS_NAMESPACE: 'N',
+      }),
+    ).toEqual({ namespace: 'N', serviceName: 'p', pollerName: 'high' });
+    // A bad one of its own leaves the run uncounted; loadPollerConfig's error names it
+    expect(pollerMetricsTarget({ POLLER_NAME: 'high only' })).toBeUndefined();
+  });
 
   it('refuses a metrics namespace CloudWatch would refuse, which would leave its alarms blind', () => {
     // Act / Assess
