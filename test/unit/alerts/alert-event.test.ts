@@ -8,6 +8,7 @@ import {
   REFUSED_OMITTED,
   reducedAlertEntry,
   shownAlertId,
+  shownScalar,
   UNSERIALISABLE_OMITTED,
 } from '../../../shared/alerts/alert-event.ts';
 import { entrySize, MAX_ENTRY_BYTES, MAX_EVENT_BYTES } from '../../../shared/events/eventbridge-limits.ts';
@@ -84,6 +85,21 @@ describe('Alert event: detail', () => {
     // Assess
     expect(detail.intelDocName).toBe('Mimikatz');
   });
+
+  it.for([
+    ['missing', {}],
+    ['null', { details: null }],
+  ] as const)(
+    'sets details null with no raw text when they are %s, and no intel doc name when none is given',
+    ([_case, fields]) => {
+      // Act
+      const detail = alertDetail({ id: 5, ...fields });
+      // Assess: consumers matching on detail.details_raw see only text Tanium sent
+      expect(detail.details).toBeNull();
+      expect(Object.keys(detail)).not.toContain('details_raw');
+      expect(Object.keys(detail)).not.toContain('intelDocName');
+    },
+  );
 });
 
 describe('Alert event: entry', () => {
@@ -94,6 +110,13 @@ describe('Alert event: entry', () => {
     expect(entry).toEqual({ Source: ALERT_SOURCE, DetailType: ALERT_DETAIL_TYPE, Detail: '{"id":1}' });
     // The same size rule as result events, with the 14 bytes EventBridge counts for the time field
     expect(entrySize(entry)).toBe(14 + ALERT_SOURCE.length + ALERT_DETAIL_TYPE.length + 8);
+  });
+
+  it('takes the source, detail type and bus it is given', () => {
+    // Act
+    const entry = alertEntry({ id: 1 }, { source: 's', detailType: 'd', eventBusName: 'b' });
+    // Assess
+    expect(entry).toEqual({ Source: 's', DetailType: 'd', Detail: '{"id":1}', EventBusName: 'b' });
   });
 
   it('escapes U+FFFE and U+FFFF from the endpoint, which an SQS target would refuse, keeping their meaning', () => {
@@ -126,6 +149,37 @@ describe('Alert event: entry', () => {
       details: null,
       details_omitted: DETAILS_OMITTED,
     });
+  });
+
+  it('keeps the details of an alert exactly the size a target takes', () => {
+    // Prepare
+    const small = alertEntry({ id: 9, details: { blob: '' } });
+    const blob = 'x'.repeat(MAX_EVENT_BYTES - entrySize(small));
+
+    // Act
+    const entry = alertEntry({ id: 9, details: { blob } });
+
+    // Assess
+    expect(entrySize(entry)).toBe(MAX_EVENT_BYTES);
+    expect(JSON.parse(entry.Detail)).toEqual({ id: 9, details: { blob } });
+  });
+
+  it('keeps every other field of an alert that fits exactly without its details', () => {
+    // Prepare: a field outside the identifying ones, sized so the alert without details is the limit
+    const lighter = { id: 9, note: '', details: null, details_omitted: DETAILS_OMITTED };
+    const room = entrySize({
+      Source: ALERT_SOURCE,
+      DetailType: ALERT_DETAIL_TYPE,
+      Detail: JSON.stringify(lighter),
+    });
+    const note = 'x'.repeat(MAX_EVENT_BYTES - room);
+
+    // Act
+    const entry = alertEntry({ id: 9, note, details: { blob: 'y'.repeat(100) } });
+
+    // Assess
+    expect(entrySize(entry)).toBe(MAX_EVENT_BYTES);
+    expect(JSON.parse(entry.Detail)).toEqual({ ...lighter, note });
   });
 
   it('drops details from an alert too big for one PutEvents call, keeping the identifying fields', () => {
@@ -204,6 +258,25 @@ describe('Alert event: values too deep to serialise', () => {
 });
 
 describe('Alert event: cutting identifying fields', () => {
+  it('keeps the scalar identifying fields of a reduced entry, null and booleans included, and no other', () => {
+    // Prepare
+    const detail = { id: 0, guid: null, state: false, priority: 'high', severity: { level: 3 }, note: 'n' };
+
+    // Act
+    const entry = reducedAlertEntry(detail, REFUSED_OMITTED, { source: 's', detailType: 'd' });
+
+    // Assess
+    expect(entry).toMatchObject({ Source: 's', DetailType: 'd' });
+    expect(JSON.parse(entry.Detail)).toEqual({
+      id: 0,
+      guid: null,
+      state: false,
+      priority: 'high',
+      details: null,
+      details_omitted: REFUSED_OMITTED,
+    });
+  });
+
   it('cuts a long field of a reduced entry between whole characters, never through a surrogate pair', () => {
     // Prepare: the 1,024th UTF-16 unit is the first half of an emoji
     const path = `${'a'.repeat(1023)}\u{1F600}tail`;
@@ -241,5 +314,14 @@ describe('Alert event: ids in log lines', () => {
     expect(shownAlertId(id)).toBe((JSON.parse(entry.Detail ?? '{}') as { id: string }).id);
     expect(shownAlertId({ nested: true })).toBeUndefined();
     expect(shownAlertId(42)).toBe(42);
+  });
+
+  it('logs a value Tanium sent cut to what a message shows, and only a scalar', () => {
+    // Act / Assess: a createdAt of megabytes would make a log line CloudWatch splits
+    expect(shownScalar('x'.repeat(5000))).toBe(`${'x'.repeat(200)}…`);
+    expect(shownScalar('2026-12-05T00:00:00Z')).toBe('2026-12-05T00:00:00Z');
+    expect(shownScalar(1733356800000)).toBe(1733356800000);
+    expect(shownScalar(null)).toBeNull();
+    expect(shownScalar({ at: 'noon' })).toBeUndefined();
   });
 });
