@@ -462,6 +462,26 @@ describe('Alert poller handler: reporting a run', () => {
   });
 });
 
+describe('Alert poller handler: the clients it is given', () => {
+  it('publishes through the EventBridge client it is given, not one of its own', async () => {
+    // Prepare: the given client answers; any other would reach the unanswering class-wide mock
+    const tanium = new FakeAlerts();
+    tanium.addSteady(3, 1000, T0 - 60_000);
+    const client = new EventBridgeClient({ region: 'us-east-1' });
+    const given = mockClient(client);
+    given.on(PutEventsCommand).callsFake(acceptAll);
+    const handler = fakeHandler({ source: tanium, store: new MemoryStateStore(), eventBridgeClient: client });
+
+    // Act
+    const report = await handler({}, lambdaContext());
+
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', published: 3 });
+    expect(given.commandCalls(PutEventsCommand)).toHaveLength(1);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+});
+
 describe('Alert poller handler: a configuration that cannot be used', () => {
   it('counts and logs a run that a bad setting stops before it starts, then fails it', async () => {
     // Prepare: a page size changed by hand in the Lambda console
