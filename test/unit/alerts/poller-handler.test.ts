@@ -462,6 +462,45 @@ describe('Alert poller handler: reporting a run', () => {
   });
 });
 
+describe('Alert poller handler: its default logger', () => {
+  /** A run on fakes logging through the default logger; the JSON lines it writes and its report. */
+  async function loggedRun(env: Record<string, string>) {
+    const tanium = new FakeAlerts();
+    tanium.addSteady(3, 1000, T0 - 60_000);
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1', ...env },
+      source: tanium,
+      store: new MemoryStateStore(),
+      publisher: new CapturePublisher(),
+      metrics: { record: () => undefined },
+      now: () => T0,
+    });
+    return jsonLinesWrittenWhile(() => handler({}, lambdaContext({ awsRequestId: 'request-7' })));
+  }
+
+  it("names its lines after the trimmed service name and the invocation's request id", async () => {
+    // Act: the service name as a hand edit in the console may leave it
+    const lines = await loggedRun({ POWERTOOLS_SERVICE_NAME: ` ${POLLER_FUNCTION} ` });
+
+    // Assess: the service the metrics' dimension names, and the request the Lambda's own lines name
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        message: 'Alert poller run finished',
+        service: POLLER_FUNCTION,
+        function_request_id: 'request-7',
+      }),
+    );
+  });
+
+  it('logs at the level its environment sets', async () => {
+    // Act
+    const lines = await loggedRun({ POWERTOOLS_LOG_LEVEL: 'ERROR' });
+
+    // Assess
+    expect(lines).toEqual([]);
+  });
+});
+
 describe('Alert poller handler: the clients it is given', () => {
   it('publishes through the EventBridge client it is given, not one of its own', async () => {
     // Prepare: the given client answers; any other would reach the unanswering class-wide mock
