@@ -326,13 +326,7 @@ describe('Alert poller handler: the lease', () => {
       leases.push(leaseUntil - now);
       return acquire(owner, leaseUntil, now);
     };
-    // The real clock: the lease is measured against it.
-    const handler = fakeHandler({
-      source: new FakeAlerts(),
-      store,
-      publisher: new CapturePublisher(),
-      now: () => Date.now(),
-    });
+    const handler = fakeHandler({ source: new FakeAlerts(), store, publisher: new CapturePublisher() });
 
     // Act
     await handler({}, lambdaContext({ remainingMs: 3_600_000 }));
