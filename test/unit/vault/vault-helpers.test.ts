@@ -246,6 +246,7 @@ describe('Vault: helpers', () => {
   it.each([
     ['three-byte characters and an emoji', '日本語😀'.repeat(40)],
     ['emoji only', '😀'.repeat(100)],
+    ['ASCII, one character past the limit', 'a'.repeat(201)],
   ])(
     'cuts a long request id of %s between whole characters, so its key segment decodes',
     (_what, requestId) => {

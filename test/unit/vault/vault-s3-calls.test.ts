@@ -22,6 +22,7 @@ import { MIN_SAVE_MS } from '../../../shared/events/idempotency.ts';
 import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/time-budget.ts';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { CLEANUP_AFTER_DEADLINE_MS } from '../../../shared/vault/cleanup.ts';
+import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
 import { hexDigest } from '../../helpers/digests.ts';
@@ -56,6 +57,11 @@ function zeros(bytes: number): Readable {
       for (let left = bytes; left > 0; left -= MiB) yield Buffer.alloc(Math.min(MiB, left));
     })(),
   );
+}
+
+/** The options a call was sent with, which the client mock's types leave out (they name the command only). */
+function sendOptions(call: { args: readonly unknown[] }): unknown {
+  return call.args[1];
 }
 
 beforeEach(() => {
@@ -141,6 +147,83 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
 
     // Assess
     expect(s3.calls().filter((call) => call.args[0] instanceof command)).toHaveLength(parts);
+  });
+
+  it('copies a file under the copy threshold in one CopyObject that replaces the metadata of incoming/', async () => {
+    // Act
+    const stored = await streamedVault().storeEvidence(Readable.from([Buffer.from('evidence')]), {
+      fileName: 'a.txt',
+    });
+
+    // Assess: without REPLACE, S3 keeps the metadata of incoming/ and drops the hashes the vault checks
+    // later; the checksum of incoming/ is a multipart composite, not one of the whole object
+    const incoming = s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key;
+    const copies = s3.commandCalls(CopyObjectCommand);
+    expect(copies.map((call) => call.args[0].input)).toEqual([
+      {
+        Bucket: BUCKET,
+        Key: stored.key,
+        CopySource: `${BUCKET}/${incoming}`,
+        MetadataDirective: 'REPLACE',
+        Metadata: expect.objectContaining({ 'file-name': 'a.txt', sha256: stored.sha256 }),
+        ContentType: 'application/octet-stream',
+        ChecksumAlgorithm: 'CRC32',
+        IfNoneMatch: '*',
+      },
+    ]);
+    expect(sendOptions(copies[0]!)).toEqual({ abortSignal: expect.any(AbortSignal) });
+  });
+
+  it('copies a file of whole ranges part by part and completes the parts in order, whatever order they finish in', async () => {
+    // Prepare: 15 MiB is exactly three 5 MiB ranges, so no empty range may follow the last; the last
+    // part finishes first
+    s3.on(UploadPartCopyCommand).callsFake(async (input: { PartNumber: number }) => {
+      await sleep(60 - 20 * input.PartNumber);
+      return { CopyPartResult: { ETag: `"copy-${input.PartNumber}"` } };
+    });
+
+    // Act
+    const stored = await streamedVault().storeEvidence(zeros(15 * MiB), { fileName: 'big.bin' });
+
+    // Assess
+    const incoming = s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key;
+    const toVault = (calls: { args: [{ input: { Key?: string } }, unknown?] }[]) =>
+      calls.filter((call) => call.args[0].input.Key === stored.key);
+    const created = toVault(s3.commandCalls(CreateMultipartUploadCommand));
+    const copied = s3.commandCalls(UploadPartCopyCommand);
+    const completed = toVault(s3.commandCalls(CompleteMultipartUploadCommand));
+    expect(created.map((call) => call.args[0].input)).toEqual([
+      {
+        Bucket: BUCKET,
+        Key: stored.key,
+        Metadata: expect.objectContaining({ 'file-name': 'big.bin', sha256: stored.sha256 }),
+        ContentType: 'application/octet-stream',
+      },
+    ]);
+    expect(copied.map((call) => call.args[0].input)).toEqual(
+      [1, 2, 3].map((part) => ({
+        Bucket: BUCKET,
+        Key: stored.key,
+        UploadId: 'upload-1',
+        PartNumber: part,
+        CopySource: `${BUCKET}/${incoming}`,
+        CopySourceRange: `bytes=${(part - 1) * 5 * MiB}-${part * 5 * MiB - 1}`,
+      })),
+    );
+    // Conditional like the single copy: evidence another request stored meanwhile is never replaced
+    expect(completed.map((call) => call.args[0].input)).toEqual([
+      {
+        Bucket: BUCKET,
+        Key: stored.key,
+        UploadId: 'upload-1',
+        MultipartUpload: { Parts: [1, 2, 3].map((part) => ({ PartNumber: part, ETag: `"copy-${part}"` })) },
+        IfNoneMatch: '*',
+      },
+    ]);
+    // The deadline's signal reaches every request of the copy
+    for (const call of [...created, ...copied, ...completed]) {
+      expect(sendOptions(call)).toEqual({ abortSignal: expect.any(AbortSignal) });
+    }
   });
 
   it('fails the file, copying no part, when S3 starts the multipart copy without an upload id', async () => {
@@ -956,4 +1039,62 @@ describe('Vault: progress of a long get file', () => {
     expect(items).toHaveLength(2);
     expect(lines.filter((line) => line.filesStored === 1).length).toBeGreaterThan(2);
   });
+});
+
+describe('Vault: results too big for an event (mocked S3)', () => {
+  it('stores a result as JSON under its key and counts its size in UTF-8 bytes', async () => {
+    // Prepare: non-ASCII data, so the result has more bytes than characters
+    const body = JSON.stringify({ requestId: 'req-1', data: ['résumé', '日本'] });
+    const key = resultKey('req-1', body);
+
+    // Act
+    const ref = await new S3ResultStore(BUCKET, new S3Client({ region: 'us-east-1' })).putResult(
+      key,
+      body,
+      new AbortController().signal,
+    );
+
+    // Assess: the signal reaches the request, so the end of the invocation stops the write
+    const puts = s3.commandCalls(PutObjectCommand);
+    expect(puts.map((call) => call.args[0].input)).toEqual([
+      { Bucket: BUCKET, Key: key, Body: Buffer.from(body, 'utf8'), ContentType: 'application/json' },
+    ]);
+    expect(sendOptions(puts[0]!)).toEqual({ abortSignal: expect.any(AbortSignal) });
+    expect(ref).toEqual({ bucket: BUCKET, key, bytes: Buffer.byteLength(body) });
+  });
+
+  it.each([
+    [
+      'retryably when S3 is slow',
+      s3ServiceError('SlowDown', 503),
+      true,
+      'SlowDown: SlowDown happened (HTTP 503)',
+    ],
+    [
+      'for good when the role may not write',
+      s3ServiceError('AccessDenied', 403),
+      false,
+      'AccessDenied: AccessDenied happened (HTTP 403)',
+    ],
+  ])(
+    'fails a result write %s, as a vault error saying what S3 answered',
+    async (_case, refusal, retryable, details) => {
+      // Prepare
+      s3.on(PutObjectCommand).rejects(refusal);
+
+      // Act
+      const error = await failure(
+        new S3ResultStore(BUCKET, new S3Client({ region: 'us-east-1' })).putResult(
+          'results/req-1/r.json',
+          '{}',
+        ),
+      );
+
+      // Assess
+      expect(error).toBeInstanceOf(VaultError);
+      expect(error.message).toBe(`Error occurred while storing the result in the vault. ${details}`);
+      expect((error as VaultError).retryable).toBe(retryable);
+      expect(error.cause).toBe(refusal);
+    },
+  );
 });
