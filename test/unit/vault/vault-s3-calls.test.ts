@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -670,6 +671,36 @@ describe('Vault: the spool (mocked S3)', () => {
     }
   });
 
+  it('removes the spool files of a killed invocation before an archive whose cap the spool just fits', async () => {
+    // Prepare: a file of this process that no call holds, as a run killed at its timeout leaves one; a cap
+    // equal to the spool size still spools every file, so the sweep must run for it too
+    const spoolDir = mkdtempSync(join(spoolRoot, 'sweep-'));
+    writeFileSync(join(spoolDir, `tanium-vault-p${process.pid}-${randomUUID()}`), 'x');
+    const archive = await buildZip([
+      {
+        name: 'a.txt',
+        data: Buffer.from('evidence'),
+        method: 'store',
+        encryption: 'zipcrypto',
+        password: 'infected',
+        dataDescriptor: false,
+        mtime: new Date('2024-01-15T10:00:00Z'),
+      },
+    ]);
+    const vault = streamedVault({ spoolDir, spoolMaxBytes: MiB });
+
+    // Act
+    const items = await vault.storeArchive(Readable.from([archive]), {
+      archiveName: 'a.zip',
+      fileId: 'file-1',
+      maxBytes: MiB,
+    });
+
+    // Assess
+    expect(items.map((item) => item.name)).toEqual(['a.txt']);
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
   it('uploads nothing for a spooled file the vault already holds', async () => {
     // Prepare
     const body = Buffer.from('evidence');
@@ -991,6 +1022,7 @@ describe('Vault: progress of a long get file', () => {
     const { archive, body } = await slowArchive();
     const { lines, logger } = progressLines();
     const vault = streamedVault({ logger, progressIntervalMs: 25 });
+    const started = Date.now();
 
     // Act
     const items = await vault.storeArchive(body, {
@@ -1000,6 +1032,7 @@ describe('Vault: progress of a long get file', () => {
       maxBytes: 64 * MiB,
       contentLength: archive.length,
     });
+    const seconds = Math.ceil((Date.now() - started) / 1000);
     const after = lines.length;
     await sleep(80);
 
@@ -1014,7 +1047,25 @@ describe('Vault: progress of a long get file', () => {
     });
     const read = lines.map((line) => line.archiveBytesRead as number);
     expect(read.at(-1)).toBeGreaterThan(read[0]!);
+    for (const line of lines) expect(line.elapsedSeconds).toBeGreaterThanOrEqual(0);
+    for (const line of lines) expect(line.elapsedSeconds).toBeLessThanOrEqual(seconds);
     expect(lines.length).toBe(after);
+  });
+
+  it('stores an archive without progress lines for a logger that has no info', async () => {
+    // Prepare: the interval would fire several times during the read
+    const { body } = await slowArchive();
+    const vault = streamedVault({ logger: { warn: () => undefined }, progressIntervalMs: 25 });
+
+    // Act
+    const items = await vault.storeArchive(body, {
+      archiveName: 'memory.zip',
+      fileId: 'file-11',
+      maxBytes: 64 * MiB,
+    });
+
+    // Assess
+    expect(items.map((item) => item.name)).toEqual(['memory.dmp']);
   });
 
   it('keeps logging while the archive itself is still being stored after the read (keep=both)', async () => {
