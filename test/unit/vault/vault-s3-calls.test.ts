@@ -52,6 +52,21 @@ function streamedVault(options: Partial<VaultOptions> = {}): Vault {
   });
 }
 
+/** A zip of one file, encrypted with Tanium's password, as a get file downloads it. */
+function oneFileArchive(name: string, data: Buffer): Promise<Buffer> {
+  return buildZip([
+    {
+      name,
+      data,
+      method: 'store',
+      encryption: 'zipcrypto',
+      password: 'infected',
+      dataDescriptor: false,
+      mtime: new Date('2024-01-15T10:00:00Z'),
+    },
+  ]);
+}
+
 function zeros(bytes: number): Readable {
   return Readable.from(
     (function* () {
@@ -452,6 +467,44 @@ describe('Vault: the size cap of one file (mocked S3)', () => {
       ).toEqual([]);
     },
   );
+  it.each([
+    ['one byte over the cap fails before any of it is read', 1, TooLargeError],
+    ['exactly at the cap is stored', 0, undefined],
+  ])('an archive whose Content-Length is %s', async (_case, over, refusal) => {
+    // Prepare: a body that records whether it was read; unread, not even the first file is stored
+    const archive = await oneFileArchive('a.txt', Buffer.from('evidence'));
+    let read = false;
+    const body = new Readable({
+      read() {
+        read = true;
+        this.push(archive);
+        this.push(null);
+      },
+    });
+
+    // Act
+    const outcome = await streamedVault()
+      .storeArchive(body, {
+        archiveName: 'a.zip',
+        fileId: 'file-1',
+        maxBytes: archive.length - over,
+        contentLength: archive.length,
+      })
+      .catch((error: unknown) => error);
+
+    // Assess
+    if (refusal === undefined) {
+      expect(outcome).toMatchObject([{ name: 'a.txt', archive_size: archive.length }]);
+    } else {
+      expect(outcome).toBeInstanceOf(refusal);
+      expect((outcome as Error).message).toBe(
+        `File is larger than the maximum of ${archive.length - over} bytes allowed by GET_FILE_MAX_BYTES`,
+      );
+      expect(read).toBe(false);
+      expect(body.destroyed).toBe(true);
+      expect(s3.calls()).toHaveLength(0);
+    }
+  });
 });
 
 describe('Vault: S3 answers without an error text', () => {
@@ -676,17 +729,7 @@ describe('Vault: the spool (mocked S3)', () => {
     // equal to the spool size still spools every file, so the sweep must run for it too
     const spoolDir = mkdtempSync(join(spoolRoot, 'sweep-'));
     writeFileSync(join(spoolDir, `tanium-vault-p${process.pid}-${randomUUID()}`), 'x');
-    const archive = await buildZip([
-      {
-        name: 'a.txt',
-        data: Buffer.from('evidence'),
-        method: 'store',
-        encryption: 'zipcrypto',
-        password: 'infected',
-        dataDescriptor: false,
-        mtime: new Date('2024-01-15T10:00:00Z'),
-      },
-    ]);
+    const archive = await oneFileArchive('a.txt', Buffer.from('evidence'));
     const vault = streamedVault({ spoolDir, spoolMaxBytes: MiB });
 
     // Act
@@ -984,6 +1027,30 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
       expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input.Key).toMatch(/^incoming\//);
     },
   );
+});
+
+describe('Vault: the names of the files of an archive (mocked S3)', () => {
+  it.each([
+    ['its own name, whatever the remote path', 'notes.txt', 'C:\\Temp\\dump.bin', 'notes.txt'],
+    ["the remote path's last segment for an entry without one", '..', 'C:\\Temp\\dump.bin', 'dump.bin'],
+    ['the file id for an entry without one and no remote path', '..', undefined, 'file-1'],
+    ['the file id for an entry named "." and an empty remote path', '.', '', 'file-1'],
+  ])('names a stored file by %s', async (_case, entryName, remotePath, name) => {
+    // Prepare
+    const archive = await oneFileArchive(entryName, Buffer.from('evidence'));
+
+    // Act
+    const items = await streamedVault().storeArchive(Readable.from([archive]), {
+      archiveName: 'a.zip',
+      fileId: 'file-1',
+      remotePath,
+      maxBytes: MiB,
+    });
+
+    // Assess: the name is also the file-name metadata of vault/<sha1>
+    expect(items.map((item) => item.name)).toEqual([name]);
+    expect(s3.commandCalls(CopyObjectCommand)[0]!.args[0].input.Metadata?.['file-name']).toBe(name);
+  });
 });
 
 describe('Vault: progress of a long get file', () => {
