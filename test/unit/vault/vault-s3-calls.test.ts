@@ -443,6 +443,41 @@ describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
       ).toEqual(prefix === 'incoming' ? ['incoming'] : []);
     },
   );
+
+  it('reports a failed part of the upload of the archive itself as the vault error naming S3, and stops reading it', async () => {
+    // Prepare: keep=archive, so the only upload is the archive's, 40 MiB in 5 MiB parts, which S3 fails
+    // while the zip is still being read; the SDK does not retry
+    s3.on(UploadPartCommand).rejects(s3ServiceError('InternalError', 500));
+    const archive = await oneFileArchive('memory.dmp', Buffer.alloc(40 * MiB, 7));
+    const body = Readable.from(
+      (function* () {
+        for (let at = 0; at < archive.length; at += MiB) yield archive.subarray(at, at + MiB);
+      })(),
+    );
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+
+    // Act
+    const error = await failure(
+      streamedVault({ client }).storeArchive(body, {
+        archiveName: 'memory.zip',
+        fileId: 'file-1',
+        maxBytes: 64 * MiB,
+        keep: 'archive',
+      }),
+    );
+
+    // Assess: S3's failure, not the stopped read it caused
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      `Error occurred while adding the file to vault. InternalError: InternalError happened (HTTP 500) (bucket ${BUCKET})`,
+    );
+    expect((error as VaultError).retryable).toBe(true);
+    expect(body.destroyed).toBe(true);
+  });
 });
 
 describe('Vault: the size cap of one file (mocked S3)', () => {
