@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import { CLEANUP_WAIT_MS } from '../../../shared/vault/cleanup.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
+import { buildZip } from '../../emulator/zip.ts';
 import { failure } from '../../helpers/failure.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
 
@@ -72,6 +73,48 @@ describe('Vault: S3 calls that never answer', () => {
       },
     );
   });
+
+  it.each(['archive', 'both'] as const)(
+    'stops storing the archive itself at the deadline when S3 does not answer (keep=%s)',
+    async (keep) => {
+      // Prepare: every file is stored but the archive, whose copy to vault/<sha1> never gets an answer
+      s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
+      s3.on(PutObjectCommand).resolves({});
+      s3.on(DeleteObjectCommand).resolves({});
+      s3.on(CopyObjectCommand).callsFake(async (input: { Metadata?: Record<string, string> }) =>
+        input.Metadata?.['file-name'] === 'a.zip' ? neverAnswers() : {},
+      );
+      const archive = await buildZip([
+        {
+          name: 'a.txt',
+          data: Buffer.from('evidence'),
+          method: 'store',
+          encryption: 'zipcrypto',
+          password: 'infected',
+          dataDescriptor: false,
+          mtime: new Date('2024-01-15T10:00:00Z'),
+        },
+      ]);
+
+      // Act
+      const error = await failure(
+        vault({ spoolMaxBytes: 0 }).storeArchive(Readable.from([archive]), {
+          archiveName: 'a.zip',
+          fileId: 'file-1',
+          maxBytes: 1024 * 1024,
+          keep,
+          deadline: Date.now() + 300,
+        }),
+      );
+
+      // Assess: a retryable failure, so the request is delivered again instead of timing out
+      expect(error).toBeInstanceOf(VaultError);
+      expect(error.message).toBe(
+        'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+      );
+      expect((error as VaultError).retryable).toBe(true);
+    },
+  );
 
   it('stops reading an intel document at the deadline when S3 does not answer', async () => {
     // Prepare
