@@ -1,10 +1,13 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { DeadlineError } from '../../../shared/tanium/errors.ts';
 import {
   classifyTransportError,
   neverSent,
+  type TransportFailure,
   transientFailure,
   transportError,
+  UNKNOWN_OUTCOME_SUFFIX,
 } from '../../../shared/tanium/transport-errors.ts';
 
 const POST = {
@@ -33,6 +36,173 @@ function multiAddressConnectFailure(first: string, second: string): AggregateErr
 }
 
 describe('Transport errors', () => {
+  it.each([
+    ...[
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'UNABLE_TO_GET_ISSUER_CERT',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+      'CERT_HAS_EXPIRED',
+      'CERT_NOT_YET_VALID',
+      'CERT_UNTRUSTED',
+      'CERT_REJECTED',
+      'CERT_SIGNATURE_FAILURE',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      'HOSTNAME_MISMATCH',
+      // Codes OpenSSL and Node may add later, by their prefix
+      'ERR_TLS_INVALID_STATE',
+      'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+    ].map((code) => [code, 'tls'] as const),
+    ...[
+      'ERR_SSL_WRONG_VERSION_NUMBER',
+      'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+      'ERR_SSL_HTTP_REQUEST',
+      'ERR_SSL_UNKNOWN_PROTOCOL',
+    ].map((code) => [code, 'not_tls'] as const),
+    ['ECONNREFUSED', 'refused'],
+    ['UND_ERR_CONNECT_TIMEOUT', 'connect_timeout'],
+    ['UND_ERR_HEADERS_TIMEOUT', 'response_timeout'],
+    ['UND_ERR_BODY_TIMEOUT', 'body_stalled'],
+    ...[
+      'ECONNRESET',
+      'EPIPE',
+      'UND_ERR_SOCKET',
+      'UND_ERR_CLOSED',
+      'ECONNABORTED',
+      'ERR_STREAM_PREMATURE_CLOSE',
+    ].map((code) => [code, 'reset'] as const),
+    ['EPROTO', 'other'],
+  ] as const)('classifies a failure with code %s as %s', (code, failure) => {
+    // Act
+    const classified = classifyTransportError(Object.assign(new Error(`${code} happened`), { code }), false);
+
+    // Assess
+    expect(classified).toEqual({ failure, code });
+  });
+
+  it('classifies any failure once the deadline passed as the deadline, keeping its code', () => {
+    // Act
+    const classified = classifyTransportError(connectFailure('ECONNREFUSED'), true);
+
+    // Assess
+    expect(classified).toEqual({ failure: 'deadline', code: 'ECONNREFUSED' });
+  });
+
+  it.each([
+    // Only a failure before any byte left may be retried for a POST
+    ['tls', false, false],
+    ['not_tls', false, false],
+    ['dns', true, false],
+    ['refused', true, false],
+    ['unreachable', true, false],
+    ['connect_timeout', true, true],
+    ['handshake_closed', true, true],
+    ['response_timeout', false, true],
+    ['body_stalled', false, true],
+    ['reset', false, true],
+    ['deadline', false, false],
+    ['no_time', true, false],
+    ['other', false, false],
+  ] as const)(
+    'takes %s as never sent: %s, and as transient: %s',
+    (failure: TransportFailure, sent, transient) => {
+      // Assess
+      expect(neverSent(failure)).toBe(sent);
+      expect(transientFailure(failure)).toBe(transient);
+    },
+  );
+
+  it.each([
+    [
+      'tls',
+      'POST',
+      'CERT_HAS_EXPIRED',
+      'transport',
+      false,
+      'TLS certificate verification failed (CERT_HAS_EXPIRED). Check ca_bundle or the server certificate.',
+    ],
+    [
+      'not_tls',
+      'GET',
+      'ERR_SSL_WRONG_VERSION_NUMBER',
+      'transport',
+      false,
+      "tanium.example.com:443 did not answer with TLS (ERR_SSL_WRONG_VERSION_NUMBER). Check that base_url names Tanium's HTTPS address and port.",
+    ],
+    ['refused', 'POST', 'ECONNREFUSED', 'transport', true, 'connection refused by tanium.example.com:443'],
+    [
+      'handshake_closed',
+      'GET',
+      'ECONNRESET',
+      'transient',
+      true,
+      'tanium.example.com:443 closed the connection during the TLS handshake',
+    ],
+    [
+      'response_timeout',
+      'POST',
+      'UND_ERR_HEADERS_TIMEOUT',
+      'unknown_outcome',
+      false,
+      `no response from tanium.example.com within 60 s (POST ${POST.path})${UNKNOWN_OUTCOME_SUFFIX}`,
+    ],
+    [
+      'response_timeout',
+      'GET',
+      'UND_ERR_HEADERS_TIMEOUT',
+      'transient',
+      true,
+      `no response from tanium.example.com within 60 s (GET ${POST.path})`,
+    ],
+    [
+      'reset',
+      'GET',
+      'ECONNRESET',
+      'transient',
+      true,
+      `connection reset by tanium.example.com (GET ${POST.path})`,
+    ],
+    [
+      'deadline',
+      'PUT',
+      'ECONNRESET',
+      'unknown_outcome',
+      false,
+      `the invocation ran out of time during PUT ${POST.path}${UNKNOWN_OUTCOME_SUFFIX}`,
+    ],
+    [
+      'deadline',
+      'GET',
+      'ECONNRESET',
+      'transient',
+      true,
+      `the invocation ran out of time during GET ${POST.path}`,
+    ],
+    [
+      'no_time',
+      'POST',
+      '',
+      'transient',
+      true,
+      `the invocation ran out of time during POST ${POST.path} (nothing was sent)`,
+    ],
+  ] as const)(
+    'reports %s for a %s (%s) as %s, retryable: %s',
+    (failure: TransportFailure, method, code, kind, retryable, message) => {
+      // Prepare
+      const cause = Object.assign(new Error(`${code} happened`), { code });
+
+      // Act
+      const error = transportError(failure, code, { ...POST, method }, cause);
+
+      // Assess: the time limits' failures are DeadlineErrors, which the handler tells from the rest
+      expect(error).toMatchObject({ kind, retryable, message: `Error connecting to server: ${message}` });
+      expect(error instanceof DeadlineError).toBe(failure === 'deadline' || failure === 'no_time');
+      expect(error.cause).toMatchObject({ message: cause.message, code });
+    },
+  );
+
   it.each(['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])(
     'treats %s as a connection never made: a POST may run again',
     (code) => {
