@@ -408,6 +408,44 @@ describe('Transport errors', () => {
     });
     expect(inspect(error, { depth: null })).not.toContain('canary');
     expect(JSON.stringify((error.cause as Error).cause)).not.toContain('canary');
+    // Where it failed stays readable
+    expect((error.cause as Error).stack).toBe(wrapped.stack);
+  });
+
+  it.each([
+    ['nothing', undefined, undefined],
+    ['a string', 'socket gone', 'socket gone'],
+    ['an object holding raw bytes', { data: 'Header: TOKEN-canary-7f3a' }, 'a thrown object'],
+  ])('keeps as the cause of a failure that threw %s only what says what it was', (_case, thrown, message) => {
+    // Act
+    const error = transportError('other', '', { ...POST, method: 'GET' }, thrown);
+
+    // Assess
+    if (message === undefined) expect(error.cause).toBeUndefined();
+    else expect(error.cause).toEqual(new Error(message));
+    expect(inspect(error, { depth: null })).not.toContain('canary');
+  });
+
+  it('keeps five causes of a longer chain, and ends a chain that loops', () => {
+    // Prepare
+    const looping: Error = new Error('looping');
+    looping.cause = looping;
+    const long = Array.from({ length: 10 }, (_, i) => i).reduce<Error | undefined>(
+      (cause, i) => new Error(`level ${9 - i}`, { cause }),
+      undefined,
+    );
+
+    // Act
+    const kept = [looping, long].map((thrown) => {
+      const messages: string[] = [];
+      for (let at: unknown = transportError('other', '', POST, thrown).cause; at; at = (at as Error).cause) {
+        messages.push((at as Error).message);
+      }
+      return messages;
+    });
+
+    // Assess
+    expect(kept).toEqual([Array(6).fill('looping'), Array.from({ length: 6 }, (_, i) => `level ${i}`)]);
   });
 
   it('keeps a request the client refused to send (an invalid argument) a plain failure, even a POST', () => {
