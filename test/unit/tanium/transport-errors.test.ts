@@ -130,6 +130,7 @@ describe('Transport errors', () => {
       false,
       "tanium.example.com:443 did not answer with TLS (ERR_SSL_WRONG_VERSION_NUMBER). Check that base_url names Tanium's HTTPS address and port.",
     ],
+    ['dns', 'GET', 'ENOTFOUND', 'transport', true, 'DNS lookup failed for tanium.example.com (ENOTFOUND)'],
     ['refused', 'POST', 'ECONNREFUSED', 'transport', true, 'connection refused by tanium.example.com:443'],
     [
       'handshake_closed',
@@ -156,6 +157,22 @@ describe('Transport errors', () => {
       `no response from tanium.example.com within 60 s (GET ${POST.path})`,
     ],
     [
+      'body_stalled',
+      'POST',
+      'UND_ERR_BODY_TIMEOUT',
+      'unknown_outcome',
+      false,
+      `tanium.example.com stopped sending the answer: nothing for 60 s (POST ${POST.path})${UNKNOWN_OUTCOME_SUFFIX}`,
+    ],
+    [
+      'reset',
+      'POST',
+      'ECONNRESET',
+      'unknown_outcome',
+      false,
+      `connection reset by tanium.example.com (POST ${POST.path})${UNKNOWN_OUTCOME_SUFFIX}`,
+    ],
+    [
       'reset',
       'GET',
       'ECONNRESET',
@@ -163,6 +180,9 @@ describe('Transport errors', () => {
       true,
       `connection reset by tanium.example.com (GET ${POST.path})`,
     ],
+    // A failure without a code names none
+    ['other', 'POST', '', 'unknown_outcome', false, ` happened (POST ${POST.path})${UNKNOWN_OUTCOME_SUFFIX}`],
+    ['other', 'GET', '', 'transport', false, ' happened'],
     [
       'deadline',
       'PUT',
