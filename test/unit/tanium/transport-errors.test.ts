@@ -81,6 +81,27 @@ describe('Transport errors', () => {
     expect(classified).toEqual({ failure, code });
   });
 
+  it('classifies a failure whose causes loop or end in null, looking no further than five down', () => {
+    // Prepare: no code anywhere in a loop; a null cause; a code six levels down
+    const looping: Error = new Error('looping');
+    looping.cause = looping;
+    const nullCause = Object.assign(new Error('closed', { cause: null }), { code: 'ECONNRESET' });
+    const deep = Array.from({ length: 5 }).reduce<Error>(
+      (cause) => new Error('wrapped', { cause }),
+      Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }),
+    );
+
+    // Act
+    const classified = [looping, nullCause, deep].map((error) => classifyTransportError(error, false));
+
+    // Assess
+    expect(classified).toEqual([
+      { failure: 'other', code: '' },
+      { failure: 'reset', code: 'ECONNRESET' },
+      { failure: 'other', code: '' },
+    ]);
+  });
+
   it('classifies any failure once the deadline passed as the deadline, keeping its code', () => {
     // Act
     const classified = classifyTransportError(connectFailure('ECONNREFUSED'), true);
