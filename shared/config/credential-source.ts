@@ -149,7 +149,10 @@ function parseBoolean(name: string, value: string): boolean {
   const normalized = value.trim().toLowerCase();
   if (['true', '1', 'yes'].includes(normalized)) return true;
   if (['false', '0', 'no'].includes(normalized)) return false;
-  throw new ConfigError(`Invalid Tanium credentials in environment: ${name} must be true or false`);
+  // The value is not echoed: a variable mixed up with another may hold a token.
+  throw new ConfigError(
+    `Invalid Tanium credentials in environment: ${name} must be true or false (1, 0, yes and no are read too)`,
+  );
 }
 
 /** The secret's fields and the variable `credentialsFromEnv` reads each from. */
