@@ -27,9 +27,15 @@ describe('Tanium error bodies', () => {
     ['{"errors":[[],[]],"message":"outer"}', 'outer'],
     ['{"errors":[[[]]],"message":"outer"}', 'outer'],
     ['{"errors":[[[{"message":"deep"}]]],"message":"outer"}', 'deep'],
+    ['{"errors":[[[[["deeper"]]]]],"message":"outer"}', '["deeper"]'],
+    ['{"errors":[["first","","second"]]}', 'first; second'],
+    ['{"errors":[404,"second"]}', '404; second'],
     ['{"other":{"a":1}}', '{"other":{"a":1}}'],
     ['plain words', 'plain words'],
+    ['"Service unavailable"', 'Service unavailable'],
+    ['null', 'null'],
     ['', 'Empty response'],
+    [' \n ', 'Empty response'],
   ])('takes the server text from %s', (body, expected) => {
     expect(errorBodyText(body, 'application/json')).toBe(expected);
   });
@@ -55,6 +61,17 @@ describe('Tanium error bodies', () => {
   });
 
   it.each([
+    ['<!DOCTYPE html><html><body><h1>Bad Gateway</h1></body></html>', 'text/plain', 'Bad Gateway'],
+    ['\n  <HTML><body>Down for maintenance</body></HTML>', 'application/json', 'Down for maintenance'],
+    ['<html><body></body></html>', 'application/json', 'Empty response'],
+  ])(
+    'reads %j as an HTML page by how it starts, whatever its content type (%s)',
+    (body, contentType, expected) => {
+      expect(errorBodyText(body, contentType)).toBe(expected);
+    },
+  );
+
+  it.each([
     ['a high surrogate', '&#xD83D;'],
     ['a low surrogate', '&#56832;'],
     ['NUL', '&#0;'],
@@ -69,10 +86,10 @@ describe('Tanium error bodies', () => {
 
   it('decodes numeric references to characters beyond the BMP, and pairs of surrogate references, as whole characters', () => {
     // Act
-    const text = htmlToText('<p>&#x1F600; &#128512; &#xD83D;&#xDE00; &#xDE00;&#xD83D;</p>');
+    const text = htmlToText('<p>&#x1F600; &#128512; &#xD83D;&#xDE00; &#xDE00;&#xD83D; &#x10FFFF;</p>');
 
-    // Assess
-    expect(text).toBe('😀 😀 😀 \uFFFD\uFFFD');
+    // Assess: U+10FFFF, the last code point, is a character still
+    expect(text).toBe('😀 😀 😀 \uFFFD\uFFFD \u{10FFFF}');
   });
 
   it.each([
@@ -256,6 +273,13 @@ describe('Tanium error bodies', () => {
         'text/html',
         ['correct horse battery'],
         `${'x'.repeat(290)} [redacted]`.slice(0, 300),
+      ],
+      [
+        'holding a run of spaces that the page wrote as other whitespace',
+        '<p>bad password correct \n horse battery</p>',
+        'text/html',
+        ['correct  horse battery'],
+        'bad password [redacted]',
       ],
       [
         'in a body that repeats its period',
