@@ -47,6 +47,8 @@ describe('HTML markup removal', () => {
     ['<script a="</script>">var k=1</script>ok'],
     ['<p>a</p><SCRIPT type="x">b</script ><style>c</STYLE><!-- d -->e<!-->f'],
     ['<script>never closed <b>x</b>'],
+    ['Busy<style type="text/css">p{}</style\n>try later'],
+    ['Busy<!-- node web-3 -->, retry --> later'],
   ])('removes what the old expressions removed from %j', (html) => {
     expect(stripMarkup(html)).toBe(reference(html));
   });
