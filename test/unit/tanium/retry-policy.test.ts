@@ -41,6 +41,8 @@ describe('Retry policy', () => {
     ['IMF-fixdate with UTC', 'Thu, 01 Jan 2026 00:00:03 UTC'],
     ['IMF-fixdate with +0000', 'Thu, 01 Jan 2026 00:00:03 +0000'],
     ['IMF-fixdate with an offset', 'Thu, 01 Jan 2026 01:00:03 +0100'],
+    ['IMF-fixdate with an offset in hours and minutes', 'Thu, 01 Jan 2026 01:30:03 +0130'],
+    ['IMF-fixdate with an offset behind UTC', 'Wed, 31 Dec 2025 22:30:03 -0130'],
     ['IMF-fixdate with runs of spaces', 'Thu,  01 Jan  2026 00:00:03   GMT'],
     ['RFC 850 with a four-digit year', 'Thursday, 01-Jan-2026 00:00:03 GMT'],
   ])('reads a Retry-After HTTP date in %s form', (_form, header) => {
@@ -49,6 +51,56 @@ describe('Retry policy', () => {
 
     // Assess
     expect(wait).toBe(3_000);
+  });
+
+  it.each([
+    ['Thu, 01 Jan 2026 23:00:00 GMT', 82_800_000],
+    ['Thu, 01 Jan 2026 00:59:00 GMT', 3_540_000],
+    ['Thu, 01 Jan 2026 00:00:60 GMT', 60_000],
+  ])('reads a Retry-After of %j, at the last hour, minute or (leap) second, as %i ms', (header, ms) => {
+    // Act
+    const wait = retryAfterMs(header, Date.parse('2026-01-01T00:00:00Z'));
+
+    // Assess
+    expect(wait).toBe(ms);
+  });
+
+  it.each(
+    ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].map(
+      (name, month) => [name, month],
+    ),
+  )('reads the month %s in a Retry-After HTTP date', (name, month) => {
+    // Prepare: the 15th of that month in 2026, as JavaScript writes an HTTP date
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const date = Date.UTC(2026, month, 15);
+    const header = new Date(date).toUTCString();
+
+    // Act
+    const wait = retryAfterMs(header, now);
+
+    // Assess
+    expect(header).toContain(` ${name} 2026 `);
+    expect(wait).toBe(date - now);
+  });
+
+  it.each([
+    [
+      'exactly 50 years ahead, in this century',
+      'Wednesday, 01-Jan-76 00:00:03 GMT',
+      Date.UTC(2076, 0, 1, 0, 0, 3),
+    ],
+    [
+      'more than 50 years ahead, in the last century',
+      'Saturday, 01-Jan-77 00:00:03 GMT',
+      Date.UTC(1977, 0, 1, 0, 0, 3),
+    ],
+  ])('reads the two-digit year of an RFC 850 Retry-After %s', (_year, header, date) => {
+    // Act
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const wait = retryAfterMs(header, now);
+
+    // Assess: a date in the past is no wait at all
+    expect(wait).toBe(Math.max(0, date - now));
   });
 
   it.each([
@@ -65,6 +117,8 @@ describe('Retry policy', () => {
     'Thu, 01 Jan 2026 99:99:99 GMT',
     'Thu, 00 Jan 2026 00:00:03 GMT',
     'Thu, 01 Jan 2026 24:00:00 GMT',
+    'Thu, 01 Jan 2026 00:60:00 GMT',
+    'Thu, 01 Jan 2026 00:00:61 GMT',
   ])('treats a Retry-After of %j as absent, so the backoff applies', (header) => {
     // Act
     const wait = retryAfterMs(header, Date.parse('2026-01-01T00:00:00Z'));
@@ -73,9 +127,10 @@ describe('Retry policy', () => {
     expect(wait).toBeUndefined();
   });
 
-  it('treats only GET and DELETE as safe to repeat', () => {
+  it('treats only GET, DELETE and HEAD as safe to repeat', () => {
     expect(isIdempotent('GET')).toBe(true);
     expect(isIdempotent('DELETE')).toBe(true);
+    expect(isIdempotent('HEAD')).toBe(true);
     expect(isIdempotent('POST')).toBe(false);
     expect(isIdempotent('PUT')).toBe(false);
   });
