@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { errorText } from '../../../shared/tanium/error-text.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT, httpError, parseBody } from '../../../shared/tanium/responses.ts';
 
@@ -25,6 +26,17 @@ describe('Tanium answers: JSON that does not parse', () => {
     );
     expect(error.message).not.toContain('TOPSE');
     expect(error.kind).toBe('tanium');
+    expect(error.status).toBe(200);
+  });
+
+  it('says only that the input was unexpected when the parser quotes the whole body', () => {
+    // Act: V8 writes `"undefined" is not valid JSON`, naming no token
+    const error = parseFailure('undefined');
+
+    // Assess
+    expect(error.message).toBe(
+      'Unable to parse JSON response. Error: Unexpected input (the body is not valid JSON)',
+    );
   });
 
   it.each([
@@ -50,6 +62,92 @@ describe('Tanium answers: JSON that does not parse', () => {
     expect(error.message).toMatch(
       /^Unable to parse JSON response\. Error: Expected ',' or '}' after property value in JSON at position 6/,
     );
+  });
+});
+
+describe('Tanium answers: 2xx bodies', () => {
+  it('reads a body of only whitespace as no payload', () => {
+    expect(parseBody(keep, 200, ' \r\n', 'application/json')).toEqual({ payload: null });
+  });
+
+  it.each([
+    ['without meta', '{"data":[1]}', { payload: [1], wrapped: true }],
+    ['with meta', '{"data":[1],"meta":{"n":1}}', { payload: [1], meta: { n: 1 }, wrapped: true }],
+  ])('unwraps a body in data, %s, and says it was wrapped', (_case, text, expected) => {
+    expect(parseBody(keep, 200, text, 'application/json')).toEqual(expected);
+  });
+
+  it('refuses an HTML page served as text/html, quoting its visible text', () => {
+    // Prepare: a fragment, which only its content type shows to be HTML
+    const read = (body: string, contentType: string) => errorText(body, contentType, []);
+
+    // Act
+    let error: unknown;
+    try {
+      parseBody(read, 200, '<h1>Down for maintenance</h1>', 'text/html');
+    } catch (thrown) {
+      error = thrown;
+    }
+
+    // Assess
+    expect(error).toBeInstanceOf(TaniumError);
+    expect(error).toMatchObject({
+      kind: 'tanium',
+      status: 200,
+      message:
+        'Unexpected HTML response from server. Status Code: 200 Data from server: Down for maintenance',
+    });
+  });
+});
+
+describe('Tanium answers: final HTTP errors', () => {
+  it('says a 403 lacks a Threat Response permission, needed by this request, when neither route nor action is named', () => {
+    // Act
+    const error = httpError(keep, { method: 'GET' }, 403, 'Forbidden', 'text/plain', 'token', {
+      afterLostAnswer: true,
+    });
+
+    // Assess
+    expect(error).toMatchObject({
+      kind: 'permission',
+      status: 403,
+      afterLostAnswer: true,
+      message:
+        'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by this request. Tanium said: Forbidden',
+    });
+  });
+
+  it("says a 401 on a session rejected the session, not an API token's trusted addresses", () => {
+    // Act
+    const error = httpError(keep, { method: 'GET' }, 401, 'Session expired', 'text/plain', 'session', {
+      afterLostAnswer: true,
+    });
+
+    // Assess
+    expect(error).toMatchObject({
+      kind: 'auth',
+      status: 401,
+      afterLostAnswer: true,
+      message: 'Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: Session expired',
+    });
+  });
+
+  it("adds no caveat to a DELETE's 404 when no earlier attempt went unanswered", () => {
+    // Act
+    const error = httpError(keep, { method: 'DELETE' }, 404, 'Connection not found', 'text/plain', 'token');
+
+    // Assess
+    expect(error.kind).toBe('not_found');
+    expect(error.message).toBe('Error from server. Status Code: 404 Data from server: Connection not found');
+  });
+
+  it('keeps the status of a request refused as too large', () => {
+    // Act
+    const error = httpError(keep, { method: 'POST' }, 413, '', 'text/plain', 'token');
+
+    // Assess
+    expect(error).toMatchObject({ kind: 'tanium', status: 413 });
+    expect(error.message).toContain('too large (HTTP 413, its body)');
   });
 });
 
