@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type Turned, takeTurn } from '../../../shared/events/batch-copies.ts';
 import { parseMessageBody } from '../../../shared/events/envelope.ts';
 import type { Disposition, RequestProcessor } from '../../../shared/events/processor.ts';
-import { failedResult, resultDetail } from '../../../shared/events/result.ts';
+import { failedResult, resultDetail, resultForCopy } from '../../../shared/events/result.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { type LogLine, recordingLogger } from './fixtures.ts';
 
@@ -73,5 +73,31 @@ describe('Batch copies: a turn past the deadline behind a copy that goes back to
       ...carried,
     });
     expect(logs.map((line) => line.level)).toEqual(['warn']);
+  });
+});
+
+describe("Batch copies: an earlier copy's result sent for a later copy", () => {
+  const earlier = resultDetail(
+    { ...REQUEST, context: { run: 1 } },
+    failedResult('Tanium did not answer', 'transient', { ...REQUEST.parameters, context: 'run 1' }, true),
+    { startedAt: 0, durationMs: 1 },
+  );
+
+  it.each<[string, Parameters<typeof resultForCopy>[1], Record<string, unknown>, unknown]>([
+    [
+      'with its own context and parameter.context',
+      { parameters: { ...REQUEST.parameters, context: 'run 2' }, context: { run: 2 } },
+      { ...REQUEST.parameters, context: 'run 2' },
+      { run: 2 },
+    ],
+    ['with a null context', { parameters: REQUEST.parameters, context: null }, REQUEST.parameters, null],
+    ['without a context', { parameters: REQUEST.parameters }, REQUEST.parameters, {}],
+    ['whose body did not parse', undefined, REQUEST.parameters, {}],
+  ])('goes out under the later copy %s', (_case, request, parameter, context) => {
+    // Act
+    const detail = resultForCopy(earlier, request);
+
+    // Assess: the earlier copy's outcome, with nothing of its context left
+    expect(detail).toEqual({ ...earlier, parameter, context });
   });
 });
