@@ -44,6 +44,21 @@ describe('the Powertools logger behind the event layer', () => {
     expect(debugLogger.debugEnabled?.()).toBe(true);
   });
 
+  it('hands the Tanium client its debug and warn lines with their keys', () => {
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'DEBUG');
+    const forClient = clientLogger(createPowertoolsLogger('tanium-tr-test'));
+    const lines = jsonLinesWrittenBy(() => {
+      forClient.debug('Tanium request', { status: 200 });
+      forClient.warn('Retrying Tanium request', { attempt: 2 });
+    });
+    expect(lines.map(({ level, message, status, attempt }) => ({ level, message, status, attempt }))).toEqual(
+      [
+        { level: 'DEBUG', message: 'Tanium request', status: 200, attempt: undefined },
+        { level: 'WARN', message: 'Retrying Tanium request', status: undefined, attempt: 2 },
+      ],
+    );
+  });
+
   it('assumes debug lines are printed when a logger cannot tell', () => {
     const forClient = clientLogger({
       debug: () => {},
@@ -59,6 +74,15 @@ describe('the Powertools logger behind the event layer', () => {
     const logger = createPowertoolsLogger('tanium-tr-test');
     const lines = jsonLinesWrittenBy(() => logger.debug('Tanium request', { status: 200 }));
     expect(lines).toEqual([expect.objectContaining({ level: 'DEBUG', message: 'Tanium request' })]);
+  });
+
+  it.each([
+    ['unset', undefined],
+    ['blank', '  '],
+    ['a known level', 'WARN'],
+  ])('says nothing of POWERTOOLS_LOG_LEVEL when it is %s', (_, level) => {
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', level);
+    expect(jsonLinesWrittenBy(() => createPowertoolsLogger('tanium-tr-test'))).toEqual([]);
   });
 
   it('says once that POWERTOOLS_LOG_LEVEL is not a level, and logs at INFO', () => {
