@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ACTION_EXAMPLES } from '../../../cli/action-examples.ts';
 import { executeAction, validateParams } from '../../../shared/actions/execute.ts';
-import { MAX_URL_VALUE_CHARS } from '../../../shared/actions/params.ts';
+import { integer, MAX_URL_VALUE_CHARS } from '../../../shared/actions/params.ts';
 import { ACTIONS } from '../../../shared/actions/table.ts';
-import type { ActionContext } from '../../../shared/actions/types.ts';
+import { type ActionContext, type ActionOutcome, defineAction } from '../../../shared/actions/types.ts';
 import type { TaniumApi } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import type { Vault } from '../../../shared/vault/vault.ts';
@@ -151,4 +151,123 @@ describe("Rules of an action beyond its parameters' types", () => {
       expect(validated.ok ? '' : validated.message).toContain(message);
     },
   );
+});
+
+/** An action with one integer parameter, `count`, whose run and rules are the test's own. */
+function probeAction(run: () => Promise<ActionOutcome>, check?: () => void) {
+  return defineAction({
+    name: 'probe',
+    id: 'probe',
+    family: 'alerts',
+    readOnly: true,
+    description: 'A probe',
+    params: { count: integer('count', { default: 1, description: 'A count' }) },
+    run,
+    ...(check ? { check } : {}),
+  });
+}
+
+const probeCtx = (): ActionContext => ({
+  client: {} as TaniumApi,
+  deadline: Date.now() + 60_000,
+  requestId: 'req-probe',
+});
+
+describe('Running an action', () => {
+  it('answers parameters its types refuse with a failed result and nothing else, as they were sent', async () => {
+    // Arrange
+    const raw = { count: 'many', note: 'kept' };
+
+    // Act
+    const result = await executeAction(
+      probeAction(async () => ({ message: 'ran' })),
+      raw,
+      probeCtx(),
+    );
+
+    // Assess
+    expect(result).toEqual({
+      status: 'failed',
+      message: 'Please provide a valid integer value in the count parameter',
+      parameter: raw,
+      data: [],
+      summary: {},
+      error: { kind: 'validation', retryable: false },
+    });
+  });
+
+  it.each([
+    ['a fault in the rules themselves', new TypeError('rules broke')],
+    ['a retryable failure', new TaniumError('tanium', 'try later', { retryable: true })],
+  ])('leaves %s to the caller, instead of refusing the request', (_, thrown) => {
+    // Arrange
+    const action = probeAction(
+      async () => ({ message: 'ran' }),
+      () => {
+        throw thrown;
+      },
+    );
+
+    // Act / Assess
+    expect(() => validateParams(action, { count: 2 })).toThrow(thrown);
+  });
+
+  it.each([
+    [true, { retryAfterMs: 5000 }],
+    [false, {}],
+  ])(
+    'keeps the wait Tanium asked for only on a retryable failure (retryable: %s)',
+    async (retryable, more) => {
+      // Arrange
+      const error = new TaniumError('tanium', 'Tanium is busy', {
+        retryable,
+        status: 503,
+        retryAfterMs: 5000,
+      });
+
+      // Act
+      const result = await executeAction(
+        probeAction(async () => {
+          throw error;
+        }),
+        { count: 2 },
+        probeCtx(),
+      );
+
+      // Assess
+      expect(result).toEqual({
+        status: 'failed',
+        message: 'Tanium is busy',
+        parameter: { count: 2 },
+        data: [],
+        summary: {},
+        error: { kind: 'tanium', retryable },
+        ...more,
+      });
+    },
+  );
+
+  it('names the parameters it ignored on a success only', async () => {
+    // Arrange: the same misspelt parameter, once on a run that works and once on one that fails
+    const raw = { count: 2, cuont: 3 };
+    const failure = new TaniumError('tanium', 'Tanium said no');
+
+    // Act
+    const succeeded = await executeAction(
+      probeAction(async () => ({ message: 'ran' })),
+      raw,
+      probeCtx(),
+    );
+    const failed = await executeAction(
+      probeAction(async () => {
+        throw failure;
+      }),
+      raw,
+      probeCtx(),
+    );
+
+    // Assess
+    expect(succeeded.summary).toEqual({ ignored_parameters: ['cuont'] });
+    expect(failed.summary).toEqual({});
+  });
 });
