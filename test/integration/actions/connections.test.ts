@@ -172,13 +172,19 @@ describe('Actions: connections family', () => {
       });
     });
 
-    it('prefixes a Tanium error', async () => {
-      emulator.faults.add({ path: `${TR}/conns`, kind: 'status', status: 500, message: 'database down' });
+    it.each([
+      [500, 'Error from server. Status Code: 500 Data from server: database down', 'tanium'],
+      // The message names the action that was refused
+      [
+        403,
+        'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by list connections. Tanium said: database down',
+        'permission',
+      ],
+    ])('prefixes a Tanium error (%i)', async (status, message, kind) => {
+      emulator.faults.add({ path: `${TR}/conns`, kind: 'status', status, message: 'database down' });
       const result = await run(listConnectionsAction);
-      expect(result.message).toBe(
-        'Unable to list connections. Error message: Error from server. Status Code: 500 Data from server: database down',
-      );
-      expect(result.error).toEqual({ kind: 'tanium', retryable: false });
+      expect(result.message).toBe(`Unable to list connections. Error message: ${message}`);
+      expect(result.error).toEqual({ kind, retryable: false });
     });
   });
 

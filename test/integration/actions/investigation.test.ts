@@ -225,19 +225,46 @@ describe('Actions: investigation family', () => {
       expect(emulator.requestCount()).toBe(4);
     });
 
-    it('reports a 403 without a connection lookup', async () => {
-      // Prepare
-      emulator.faults.add({ path: `${TR}/conns/*`, kind: 'status', status: 403, message: 'Forbidden' });
+    it.each([
+      [
+        403,
+        'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by get process. Tanium said: Refused',
+        'permission',
+      ],
+      [
+        401,
+        "Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: Refused Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).",
+        'auth',
+      ],
+    ])('reports a %i without a connection lookup', async (status, message, kind) => {
+      // Prepare: the connection is waiting, and Tanium would list it so
+      emulator.faults.add({ path: `${TR}/conns/*`, kind: 'status', status, message: 'Refused' });
 
       // Act
-      const result = await run(getProcess, { connection_id: CONNECTED, process_table_id: SEEDED_PTIDS.cmd });
+      const result = await run(getProcess, {
+        connection_id: SEEDED.waitingConnectionId,
+        process_table_id: SEEDED_PTIDS.cmd,
+      });
 
       // Assess
-      expect(result.message).toBe(
-        'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by get process. Tanium said: Forbidden',
-      );
-      expect(result.error?.kind).toBe('permission');
+      expect(result.message).toBe(message);
+      expect(result.error?.kind).toBe(kind);
       expect(emulator.requestCount()).toBe(1);
+    });
+
+    it('looks the connection up after any status from 300', async () => {
+      // Prepare
+      emulator.faults.add({ path: `${TR}/conns/*`, kind: 'status', status: 300, message: 'Choose' });
+
+      // Act
+      const result = await run(getProcess, {
+        connection_id: SEEDED.waitingConnectionId,
+        process_table_id: SEEDED_PTIDS.cmd,
+      });
+
+      // Assess
+      expect(result.message).toBe('Connection not active. Current state: waiting');
+      expect(emulator.requestCount()).toBe(2);
     });
 
     it('fails clearly when Tanium answers something other than a list', async () => {
