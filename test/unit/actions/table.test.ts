@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ACTION_EXAMPLES } from '../../../cli/action-examples.ts';
 import { executeAction, validateParams } from '../../../shared/actions/execute.ts';
 import { integer, MAX_URL_VALUE_CHARS } from '../../../shared/actions/params.ts';
-import { ACTIONS } from '../../../shared/actions/table.ts';
+import { ACTIONS, findAction } from '../../../shared/actions/table.ts';
 import { type ActionContext, type ActionOutcome, defineAction } from '../../../shared/actions/types.ts';
 import type { TaniumApi } from '../../../shared/tanium/client.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
@@ -50,6 +50,13 @@ describe('Action table', () => {
       // relies on the flag (processor.ts)
       expect(method).toBeDefined();
       expect(action.deletes === true).toBe(method === 'DELETE');
+    },
+  );
+
+  it.each([[' Get Process Tree\t'], ['GET_PROCESS_TREE'], ['get  process\ttree'], ['get_process tree']])(
+    'finds get process tree by %j',
+    (spelling) => {
+      expect(findAction(spelling)?.id).toBe('get_process_tree');
     },
   );
 
