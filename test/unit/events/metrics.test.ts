@@ -176,6 +176,36 @@ describe('per-action metrics', () => {
     });
   });
 
+  it('writes only the action documents, no line of an empty per-function document, when nothing counted there', () => {
+    // Prepare
+    const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
+    metrics.record({ action: 'list connections', status: 'success', retrying: false, durationMs: 3 });
+    const chunks: string[] = [];
+    const keep = (chunk: string | Uint8Array) => {
+      chunks.push(String(chunk));
+      return true;
+    };
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(keep);
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(keep);
+
+    // Act: this invocation's flush, then one of an invocation without requests
+    try {
+      metrics.flush();
+      metrics.flush();
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+
+    // Assess: Powertools warns on stderr of a document published with no metric in it
+    const lines = chunks
+      .join('')
+      .split('\n')
+      .filter((line) => line !== '');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ action: 'list connections' });
+  });
+
   it("writes the other documents when one fails, and none of a failed flush's counts again later", () => {
     // Prepare: writing the first action's document fails
     const metrics = new PowertoolsActionMetrics({ namespace: 'TaniumTR', serviceName: 'svc' });
