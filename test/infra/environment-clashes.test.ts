@@ -106,30 +106,53 @@ describe('Environments: names unique per account and region', () => {
     }
   });
 
-  it('is checked when the app is built: refused where certain, a synthesis warning where possible', () => {
-    // Prepare: the CLI's profile points at prod's account and region
-    vi.stubEnv('CDK_DEFAULT_ACCOUNT', '111122223333');
-    vi.stubEnv('CDK_DEFAULT_REGION', 'eu-west-1');
-    const certain = declarationsWith({ account: '111122223333', region: 'eu-west-1' }, {});
-    const possible = declarationsWith({}, {});
-    // Without esbuild: only the annotations matter, and bundling took half the test timeout when busy.
-    const apps = [unbundledApp(), unbundledApp()] as const;
-    try {
-      // Act
-      const refused = problemsOf(() => buildApp(apps[0], 'soc', {}, certain));
-      const warned = buildApp(apps[1], 'soc', {}, possible);
+  // A file's first build of the whole stack loads most of the CDK: about 10 s alone, and past the default
+  // timeout when the whole suite shares the cores.
+  describe('is checked when the app is built', { timeout: 120_000 }, () => {
+    // The CLI's profile points at prod's account and region
+    const profileAtProd = () => {
+      vi.stubEnv('CDK_DEFAULT_ACCOUNT', '111122223333');
+      vi.stubEnv('CDK_DEFAULT_REGION', 'eu-west-1');
+    };
 
-      // Assess
-      expect(refused).toContain(
-        "eventBusName 'tanium-tr' is also environment 'prod's, which deploys to the same",
-      );
-      Annotations.fromStack(warned).hasWarning(
-        '*',
-        Match.stringLikeRegexp("eventBusName 'tanium-tr' is also environment 'prod's, which may deploy"),
-      );
-    } finally {
-      vi.unstubAllEnvs();
-      for (const app of apps) removeApp(app);
-    }
+    it('refused where the clash is certain', () => {
+      // Prepare
+      profileAtProd();
+      const certain = declarationsWith({ account: '111122223333', region: 'eu-west-1' }, {});
+      // Without esbuild: only the annotations matter.
+      const app = unbundledApp();
+      try {
+        // Act
+        const refused = problemsOf(() => buildApp(app, 'soc', {}, certain));
+
+        // Assess
+        expect(refused).toContain(
+          "eventBusName 'tanium-tr' is also environment 'prod's, which deploys to the same",
+        );
+      } finally {
+        vi.unstubAllEnvs();
+        removeApp(app);
+      }
+    });
+
+    it('a synthesis warning where it is possible', () => {
+      // Prepare
+      profileAtProd();
+      const possible = declarationsWith({}, {});
+      const app = unbundledApp();
+      try {
+        // Act
+        const warned = buildApp(app, 'soc', {}, possible);
+
+        // Assess
+        Annotations.fromStack(warned).hasWarning(
+          '*',
+          Match.stringLikeRegexp("eventBusName 'tanium-tr' is also environment 'prod's, which may deploy"),
+        );
+      } finally {
+        vi.unstubAllEnvs();
+        removeApp(app);
+      }
+    });
   });
 });
