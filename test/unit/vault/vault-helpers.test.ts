@@ -38,8 +38,19 @@ describe('Vault: helpers', () => {
     expect(encodeMetadataValue(`${' '.repeat(3)}x${' '.repeat(1_000)}y `)).toBe(
       `${'%20'.repeat(3)}x${' '.repeat(1_000)}y%20`,
     );
+    // A control character's escape keeps its leading zero; the last printable character stays as it is,
+    // the one after it does not, and escapes are upper case
+    expect(encoded[3]).toBe('tab%09here');
+    expect(encodeMetadataValue('a~b\x7f')).toBe('a~b%7F');
     for (const value of encoded) expect(value).toMatch(/^[\x20-\x7e]*$/);
     expect(encoded.map(decodeMetadataValue)).toEqual(names);
+  });
+
+  it('reads an absent metadata value as absent, and a value that is no valid percent-encoding as it is', () => {
+    // Assess
+    expect(decodeMetadataValue(undefined)).toBeUndefined();
+    expect(decodeMetadataValue('100%')).toBe('100%');
+    expect(decodeMetadataValue('%E6%97')).toBe('%E6%97');
   });
 
   it('cuts long metadata values at an escape boundary', () => {
@@ -49,6 +60,10 @@ describe('Vault: helpers', () => {
     // Assess
     expect(encoded.length).toBeLessThanOrEqual(512);
     expect(decodeMetadataValue(encoded)).toBe('é'.repeat(encoded.length / 6));
+    // A value that exactly fills the budget is kept whole; a character that does not fit is left out whole
+    expect(encodeWithin('abc', 3)).toBe('abc');
+    expect(encodeWithin('aé', 7)).toBe('a%C3%A9');
+    expect(encodeWithin('aé', 6)).toBe('a');
   });
 
   it("keeps every file name of at most 255 UTF-8 bytes whole, within S3's 2 KB of metadata", () => {
@@ -92,12 +107,55 @@ describe('Vault: helpers', () => {
     expect(decodeMetadataValue(metadata['remote-path'])).toMatch(/^C:\\マルウェア/);
   });
 
+  it.each([
+    ['without an extension', `${'x'.repeat(254)} Z`],
+    ['whose extension is longer than a quarter of the budget', `a.${'b'.repeat(300)}`],
+  ])('cuts a file name %s like any value, keeping its start', (_case, name) => {
+    // Act
+    const metadata = buildMetadata({ archiveName: name });
+
+    // Assess
+    expect(metadata['archive-name']).toBe(name.slice(0, METADATA_VALUE_BUDGETS.archiveName));
+  });
+
   it('leaves unknown values out of the metadata', () => {
     // Act
     const metadata = buildMetadata({ fileName: 'a.txt', size: 3, host: undefined, remotePath: '' });
 
     // Assess
     expect(metadata).toEqual({ 'file-name': 'a.txt', size: '3' });
+  });
+
+  it('stores each value under its own S3 metadata key', () => {
+    // Act
+    const metadata = buildMetadata({
+      fileName: 'a.txt',
+      size: 3,
+      sha1: 's1',
+      sha256: 's256',
+      md5: 'm5',
+      fileId: '42',
+      host: 'ws-01',
+      remotePath: 'C:\\a.txt',
+      requestId: 'req-1',
+      archiveName: 'a.zip',
+      action: 'get-file',
+    });
+
+    // Assess: the keys the vault's own checks and every reader of x-amz-meta-* rely on
+    expect(metadata).toEqual({
+      'file-name': 'a.txt',
+      size: '3',
+      sha1: 's1',
+      sha256: 's256',
+      md5: 'm5',
+      'file-id': '42',
+      host: 'ws-01',
+      'remote-path': 'C:\\a.txt',
+      'request-id': 'req-1',
+      'archive-name': 'a.zip',
+      action: 'get-file',
+    });
   });
 
   it('fails the hashing stream above its byte limit and remembers the error', async () => {
