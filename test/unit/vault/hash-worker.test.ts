@@ -64,6 +64,23 @@ describe('hashing on the worker thread', () => {
     expect(inline.digests).toEqual(digestsOf(data));
   });
 
+  it('hashes on the calling thread when told to, starting no job on the worker', async () => {
+    const hasher = new HashingStream({ worker: false });
+    hasher.write(randomBytes(HASH_BLOCK_BYTES + 10));
+    expect(activeHashJobs()).toBe(0);
+    hasher.destroy();
+  });
+
+  it('refuses the digests until the stream has ended', async () => {
+    const data = randomBytes(100);
+    const hasher = new HashingStream({ worker: false });
+    const out = collector();
+    const done = pipeline(Readable.from([data]), hasher, out.sink);
+    expect(() => hasher.digests).toThrow('The digests are only known once the stream has ended');
+    await done;
+    expect(hasher.digests).toEqual({ ...digestsOf(data), size: 100 });
+  });
+
   it('hashes an empty file', async () => {
     const { digests } = await hashThrough(Buffer.alloc(0), true);
     expect(digests).toEqual(digestsOf(Buffer.alloc(0)));

@@ -207,12 +207,61 @@ describe('Vault: helpers', () => {
       if (failure === undefined) {
         expect(error).toBeUndefined();
         expect(hasher.digests.size).toBe(10);
+        expect(hasher.sourceError).toBeUndefined();
       } else {
         expect(error).toBeInstanceOf(failure);
         expect(hasher.sourceError).toBe(error);
       }
     },
   );
+
+  it('fails the hashing stream above its byte limit with a RangeError when no error is given', async () => {
+    // Prepare
+    const hasher = new HashingStream({ maxBytes: 10 });
+
+    // Act
+    const error = await pipeline(Readable.from([Buffer.alloc(11)]), hasher, async (source) => {
+      for await (const _chunk of source) {
+        // drain
+      }
+    }).catch((caught: unknown) => caught);
+
+    // Assess
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toBe('More than 10 bytes');
+  });
+
+  it('does not take a reader that stops early as a failure of the data', async () => {
+    // Prepare
+    const hasher = new HashingStream({ worker: false });
+    hasher.write(Buffer.alloc(8));
+
+    // Act: what lib-storage does once S3 failed a part
+    for await (const _chunk of hasher) break;
+
+    // Assess
+    expect(hasher.destroyed).toBe(true);
+    expect(hasher.sourceError).toBeUndefined();
+  });
+
+  it.each([
+    ['an error of its own', new Error('the download broke')],
+    [
+      'an AbortError that is not a reader stopping',
+      new DOMException('The operation was aborted', 'AbortError'),
+    ],
+  ])('remembers the hashing stream was destroyed with %s', async (_case, failure) => {
+    // Prepare
+    const hasher = new HashingStream({ worker: false });
+    const failed = new Promise((resolve) => hasher.once('error', resolve));
+
+    // Act
+    hasher.destroy(failure);
+    await failed;
+
+    // Assess
+    expect(hasher.sourceError).toBe(failure);
+  });
 
   it('wraps S3 errors as vault errors, retryable for 5xx and throttling only', () => {
     // Prepare
