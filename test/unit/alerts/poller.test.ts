@@ -320,6 +320,8 @@ describe('Alert poller: steady state', () => {
     expect(store.saves).toBe(saves);
     expect(store.checkpoint?.recent.flatMap(([, group]) => group)).toHaveLength(40);
     expect(store.checkpoint?.floor).toBe(T0 - 39_999);
+    // and counts the alerts below the floor, which the next run's head read is checked against
+    expect(store.checkpoint?.olderCount).toBe(360);
     expect(reports.map((r) => r.taniumRequests)).toEqual([1, 1, 1]);
     expect(reports.every((r) => r.status === 'caught_up' && r.published === 0)).toBe(true);
     expect(publisher.calls).toBeGreaterThan(0);
@@ -333,8 +335,29 @@ describe('Alert poller: steady state', () => {
     // Act
     await publishedOnceWhenLate(40_000);
     // Assess
-    expect(caughtUp).toMatchObject({ floor: T0 - 60_000, newestPublishedAt: T0 });
+    expect(caughtUp).toMatchObject({ floor: T0 - 60_000, newestPublishedAt: T0, olderCount: 0 });
     expect(store.checkpoint?.newestPublishedAt).toBe(T0);
+  });
+
+  it('saves the ids of the checkpoint in createdAt order, a late alert among them', async () => {
+    // Prepare
+    await caughtUpAtT0();
+
+    // Act: the late alert is published after newer ones
+    await publishedOnceWhenLate(40_000);
+
+    // Assess
+    const times = store.checkpoint!.recent.map(([ts]) => ts);
+    expect(times).toContain(T0 - 40_000);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  it('saves only the floor and the ids when a run knows nothing more', async () => {
+    // Act: nothing to read, nothing published
+    await poll();
+
+    // Assess: no empty or undefined fields beside them
+    expect(store.checkpoint).toStrictEqual({ floor: expect.any(Number), recent: [] });
   });
 
   it('publishes every alert of a steady arrival exactly once over many runs', async () => {
