@@ -280,5 +280,61 @@ describe('Action: list alerts', () => {
       expect(page.alerts.map((alert) => alert.id)).toEqual([5, 4, 3]);
       expect(page.alerts[0]).not.toHaveProperty('path');
     });
+
+    it('names list alerts in its failures unless told another action', async () => {
+      // Prepare
+      emulator.removePermission(FULL_PERSONA, PERMISSIONS.alertsRead);
+
+      // Act
+      const page = listAlertsPage(client, { limit: 3, deadline: Date.now() + 60_000 });
+
+      // Assess
+      await expect(page).rejects.toThrow(
+        "lacks the 'threat response alerts read' permission needed by list alerts.",
+      );
+    });
+
+    it('sends the limit alone without pairs, and takes an answer of null as no alerts', async () => {
+      // Prepare
+      emulator.faults.add({
+        path: `${TR}/alerts`,
+        kind: 'status',
+        status: 200,
+        shape: 'plain',
+        message: 'null',
+      });
+
+      // Act
+      const page = await listAlertsPage(client, { limit: 3, deadline: Date.now() + 60_000 });
+
+      // Assess
+      expect(emulator.requests[0]?.rawQuery).toBe('limit=3');
+      expect(page).toEqual({ alerts: [] });
+    });
+
+    it('refuses an entry that is not an alert, or puts an empty alert in its place when asked', async () => {
+      // Prepare
+      emulator.faults.add({
+        path: `${TR}/alerts`,
+        kind: 'status',
+        status: 200,
+        shape: 'plain',
+        message: JSON.stringify([{ id: 1 }, 'junk', { id: 3 }]),
+      });
+
+      // Act / Assess: refused by default, as the list alerts action wants
+      const strict = listAlertsPage(client, { limit: 3, deadline: Date.now() + 60_000 });
+      await expect(strict).rejects.toThrow(
+        'Error occurred while processing the response from server. Expected a list of alerts',
+      );
+      const lenient = await listAlertsPage(client, {
+        limit: 3,
+        deadline: Date.now() + 60_000,
+        placeholders: true,
+      });
+
+      // Assess: the poller's placeholder keeps the positions it counts
+      expect(lenient.alerts).toEqual([{ id: 1 }, {}, { id: 3 }]);
+    });
   });
 });

@@ -11,6 +11,16 @@ function details(match: unknown): string {
   return JSON.stringify({ match });
 }
 
+/** What JSON.parse says of `text`: the reason a details error gives. */
+function syntaxErrorOf(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`${text} is valid JSON`);
+}
+
 describe('Alert enrichment', () => {
   it('derives path, event_type and the three hashes from the contract example and keeps details as received', () => {
     // Prepare
@@ -97,8 +107,21 @@ describe('Alert enrichment', () => {
       details({ type: 'file', properties: { md5: '', file: { md5: 'file-md5', sha1: '', sha256: '' } } }),
     );
 
+    // Assess: no key at all, not one holding undefined that a spread would copy over the alert's own
+    expect(enriched).toStrictEqual({ path: '', event_type: 'file', md5: 'file-md5' });
+  });
+
+  it('skips a hash or path that is not a string and uses the next candidate', () => {
+    // Act
+    const enriched = alertEnrichment(
+      details({
+        type: 'file',
+        properties: { fullpath: 7, md5: 42, file: { fullpath: 9, md5: 'file-md5', sha1: 1, sha256: true } },
+      }),
+    );
+
     // Assess
-    expect(enriched).toEqual({ path: '', event_type: 'file', md5: 'file-md5' });
+    expect(enriched).toStrictEqual({ path: '', event_type: 'file', md5: 'file-md5' });
   });
 
   it('uses file.fullpath when properties.fullpath is not a string', () => {
@@ -124,7 +147,7 @@ describe('Alert enrichment', () => {
     const enriched = alertEnrichment({ match: { type: 'network', properties: { fullpath: '/bin/nc' } } });
 
     // Assess
-    expect(enriched).toEqual({ path: '/bin/nc', event_type: 'network' });
+    expect(enriched).toStrictEqual({ path: '/bin/nc', event_type: 'network' });
   });
 
   it('keeps an alert with invalid JSON details and explains why', () => {
@@ -139,7 +162,7 @@ describe('Alert enrichment', () => {
     expect(enriched.details).toBe('{"match": ');
     expect(enriched.path).toBe('');
     expect(enriched.event_type).toBe('');
-    expect(enriched.details_error).toMatch(/^Unable to parse details: .+/);
+    expect(enriched.details_error).toBe(`Unable to parse details: ${syntaxErrorOf('{"match": ')}`);
     expect(enriched).not.toHaveProperty('md5');
   });
 
@@ -228,6 +251,19 @@ describe('Alert query parsing', () => {
     expect(act).toThrow(
       `Unable to parse provided query: '${key}' is not a filter name (letters, digits, '_', '.', '-', '[' and ']'), and Tanium would ignore it; write '&' between filters, not '&amp;', and give the query alone, not a URL`,
     );
+  });
+
+  it.each([
+    ['state=unresolved& priority=high', ' priority=high'],
+    ['state=unresolved+', 'state=unresolved '],
+    ['state=unresolved%0A', 'state=unresolved\n'],
+  ])('refuses %j, whose white space would make Tanium ignore or miss the filter', (text, pair) => {
+    // Act
+    const act = () => parseAlertQuery(text);
+
+    // Assess
+    expect(act).toThrow(ValidationError);
+    expect(act).toThrow(`Unable to parse provided query: '${pair}' has white space around its key or value`);
   });
 
   it('keeps keys in bracket, dotted and dashed forms', () => {
