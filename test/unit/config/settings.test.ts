@@ -79,7 +79,7 @@ describe('Function settings', () => {
       vaultSpoolMaxBytes: 1_073_741_824,
     });
     expect(() => loadVaultSettings({ GET_FILE_MAX_BYTES: '12MB' })).toThrow(
-      /GET_FILE_MAX_BYTES must be a whole number/,
+      'Invalid function configuration: GET_FILE_MAX_BYTES must be a whole number from 1 to 107374182400',
     );
     expect(loadVaultSettings({ GET_FILE_MAX_BYTES: String(100 * 1024 ** 3) }).getFileMaxBytes).toBe(
       107_374_182_400,
@@ -146,6 +146,35 @@ describe('Function settings', () => {
     });
   });
 
+  it('reports a bad MAX_RECEIVE_COUNT as a problem to fix before sending the request again, not retried', () => {
+    // Act: with no count, no attempt can be told to be the last, so none is retried
+    const { settings, problem } = loadSettingsReportingProblems({
+      EVENT_BUS_NAME: 'bus',
+      MAX_RECEIVE_COUNT: '0',
+    });
+
+    // Assess
+    expect(settings).toMatchObject({ eventBusName: 'bus', maxReceiveCount: 5 });
+    expect(problem).toMatchObject({
+      kind: 'config',
+      retryable: false,
+      message:
+        "Invalid function configuration: MAX_RECEIVE_COUNT must be a whole number from 1 to 1000; fix the function's environment, then send the request again",
+    });
+  });
+
+  it('still throws for a bad EVENT_BUS_NAME, with which no result can be published', () => {
+    // Act
+    const load = () =>
+      loadSettingsReportingProblems({ EVENT_BUS_NAME: 'b'.repeat(2049), GET_FILE_MAX_BYTES: '12MB' });
+
+    // Assess
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(
+      'Invalid function configuration: EVENT_BUS_NAME must be at most 2048 characters long; GET_FILE_MAX_BYTES must be a whole number from 1 to 107374182400',
+    );
+  });
+
   it.each([
     ['longer than CloudWatch allows', 'N'.repeat(256)],
     ['longer than any variable', 'N'.repeat(2049)],
@@ -187,5 +216,16 @@ describe('Function settings', () => {
 
     // Assess
     expect(require).toThrow('STATE_TABLE is not set: mutating actions keep their idempotency records there');
+  });
+
+  it('gives the value of a setting an operation needs when it is set', () => {
+    // Prepare
+    const settings = loadSettings({ VAULT_BUCKET: 'evidence' });
+
+    // Act
+    const bucket = requireSetting(settings, 'vaultBucket', 'get file stores its files there');
+
+    // Assess
+    expect(bucket).toBe('evidence');
   });
 });
