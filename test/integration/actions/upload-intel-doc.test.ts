@@ -221,6 +221,8 @@ describe('Action: upload intel doc', () => {
       status: 'failed',
       message: `Unable to read vault_id ${emptySha1} from the vault: the file is empty`,
       error: { kind: 'vault', retryable: false },
+      // The request's fault, not the vault's: no service failure for the owner to fix
+      requestFault: true,
     });
     expect(emulator.requests).toHaveLength(0);
   });
@@ -239,6 +241,29 @@ describe('Action: upload intel doc', () => {
       `Please provide a value for the 'file_name' parameter: vault_id ${sha1} has no stored file name (files stored by get file have one)`,
     );
     expect(result.error).toEqual({ kind: 'validation', retryable: false });
+    expect(emulator.requests).toHaveLength(0);
+  });
+
+  it('asks for file_name when the name stored with the vault file is empty, before posting', async () => {
+    // Prepare: an object put by hand, with the name's metadata present but empty
+    const content = Buffer.from(`${RULE}\n`);
+    const sha1 = hexDigest('sha1', content);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: `vault/${sha1}`,
+        Body: content,
+        Metadata: { [METADATA_KEYS.fileName]: '' },
+      }),
+    );
+
+    // Act
+    const result = await run({ vault_id: sha1 });
+
+    // Assess
+    expect(result.message).toBe(
+      `Please provide a value for the 'file_name' parameter: vault_id ${sha1} has no stored file name (files stored by get file have one)`,
+    );
     expect(emulator.requests).toHaveLength(0);
   });
 
@@ -280,6 +305,18 @@ describe('Action: upload intel doc', () => {
       error: { kind: 'too_large', retryable: false },
     });
     expect(emulator.requests).toHaveLength(0);
+  });
+
+  it('uploads a text document of exactly 10 MiB', async () => {
+    // Prepare
+    const text = 'é'.repeat(5 * 1024 * 1024);
+
+    // Act
+    const result = await run({ file_name: 'limit.yara', intel_doc: text });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(emulator.requests[0]?.bodyLength).toBe(10_485_760);
   });
 
   it('refuses a text document over 10 MiB without posting', async () => {
@@ -393,6 +430,22 @@ describe('Action: upload intel doc', () => {
       "Please provide a plain file name in the 'file_name' parameter",
     ],
     [
+      { file_name: 'a\u001f.yara', intel_doc: RULE },
+      "Please provide a plain file name in the 'file_name' parameter",
+    ],
+    [
+      { file_name: 'a\u007f.yara', intel_doc: RULE },
+      "Please provide a plain file name in the 'file_name' parameter",
+    ],
+    [
+      { file_name: 'a\u0085.yara', intel_doc: RULE },
+      "Please provide a plain file name in the 'file_name' parameter",
+    ],
+    [
+      { file_name: 'a\u009f.yara', intel_doc: RULE },
+      "Please provide a plain file name in the 'file_name' parameter",
+    ],
+    [
       { file_name: `${'é'.repeat(126)}.yara`, intel_doc: RULE },
       "Please provide a plain file name in the 'file_name' parameter",
     ],
@@ -438,6 +491,34 @@ describe('Action: upload intel doc', () => {
     expect(emulator.requests).toHaveLength(0);
   });
 
+  it.each([
+    ['{"id":"abc-1","name":"a.yara"}', [{ id: 'abc-1', name: 'a.yara' }], 'abc-1'],
+    ['{"id":true}', [{ id: true }], null],
+    ['[{"id":5}]', [[{ id: 5 }]], null],
+    ['"stored"', ['stored'], null],
+    ['{}', [], null],
+    ['null', [], null],
+  ])(
+    'passes on the answer %s and takes only a number or text as the intel doc id',
+    async (answer, data, id) => {
+      // Prepare
+      emulator.faults.add({
+        method: 'POST',
+        path: INTELS,
+        kind: 'status',
+        status: 200,
+        shape: 'plain',
+        message: answer,
+      });
+
+      // Act
+      const result = await run({ file_name: 'test_file_1.yara', intel_doc: RULE });
+
+      // Assess
+      expect(result).toMatchObject({ status: 'success', data, summary: { intel_doc_id: id } });
+    },
+  );
+
   it('accepts a file name of exactly 255 UTF-8 bytes', async () => {
     // Prepare
     const name = `${'é'.repeat(125)}.yara`;
@@ -458,6 +539,8 @@ describe('upload intel doc: Content-Disposition', () => {
     ["it's (1)*.ioc", `attachment; filename="it's (1)*.ioc"; filename*=UTF-8''it%27s%20%281%29%2A.ioc`],
     ['a"b\\c.xml', `attachment; filename="a_b_c.xml"; filename*=UTF-8''a%22b%5Cc.xml`],
     ['😀.stix', `attachment; filename="_.stix"; filename*=UTF-8''%F0%9F%98%80.stix`],
+    ['~a~.yar', `attachment; filename="~a~.yar"; filename*=UTF-8''~a~.yar`],
+    ['a\u007f.yar', `attachment; filename="a_.yar"; filename*=UTF-8''a%7F.yar`],
   ])('writes %j as %j', (name, header) => {
     expect(intelDocDisposition(name)).toBe(header);
   });
