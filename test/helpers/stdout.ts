@@ -1,7 +1,7 @@
 import { vi } from 'vitest';
 
-/** Captures what is written to stdout and stderr until `stop`, which returns it as JSON lines. */
-function capture(): { stop(): Record<string, unknown>[] } {
+/** Captures what is written to stdout and stderr until `stop`, which returns its non-empty lines. */
+function capture(): { stop(): string[] } {
   const chunks: string[] = [];
   const keep = (chunk: string | Uint8Array) => {
     chunks.push(String(chunk));
@@ -14,20 +14,20 @@ function capture(): { stop(): Record<string, unknown>[] } {
       out.mockRestore();
       err.mockRestore();
       return chunks
-        .flatMap((chunk) => chunk.split('\n'))
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
+        .join('')
+        .split('\n')
+        .filter((line) => line !== '');
     },
   };
 }
 
-/**
- * The JSON lines (Powertools log lines, EMF documents) written to stdout and stderr while `run` runs;
- * nothing reaches the terminal meanwhile.
- */
-export function jsonLinesWrittenBy(run: () => void): Record<string, unknown>[] {
+const jsonLines = (lines: string[]) =>
+  lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+
+/** Every non-empty line written to stdout and stderr while `run` runs, JSON or not (a warning's text). */
+export function linesWrittenBy(run: () => void): string[] {
   const capturing = capture();
-  let lines: Record<string, unknown>[] = [];
+  let lines: string[] = [];
   try {
     run();
   } finally {
@@ -37,14 +37,22 @@ export function jsonLinesWrittenBy(run: () => void): Record<string, unknown>[] {
   return lines;
 }
 
+/**
+ * The JSON lines (Powertools log lines, EMF documents) written to stdout and stderr while `run` runs;
+ * nothing reaches the terminal meanwhile.
+ */
+export function jsonLinesWrittenBy(run: () => void): Record<string, unknown>[] {
+  return jsonLines(linesWrittenBy(run));
+}
+
 /** As jsonLinesWrittenBy, for work that ends when the promise `run` returns settles. */
 export async function jsonLinesWrittenWhile(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
   const capturing = capture();
-  let lines: Record<string, unknown>[] = [];
+  let lines: string[] = [];
   try {
     await run();
   } finally {
     lines = capturing.stop();
   }
-  return lines;
+  return jsonLines(lines);
 }
