@@ -32,6 +32,9 @@ describe('Action: list alerts', () => {
     executeAction(listAlerts as unknown as ActionDefinition, params, ctx);
   const byId = (data: unknown[]) => new Map((data as Row[]).map((row) => [row.id, row]));
   const ids = (data: unknown[]) => (data as Row[]).map((row) => row.id);
+  /** Tanium's alerts route answers 200 with `body` as it is, not the emulator's own page. */
+  const answerAlertsWith = (body: string) =>
+    emulator.faults.add({ path: `${TR}/alerts`, kind: 'status', status: 200, shape: 'plain', message: body });
 
   it('is registered in the alerts family with its permission', () => {
     expect(findAction('list_alerts')?.family).toBe('alerts');
@@ -153,15 +156,9 @@ describe('Action: list alerts', () => {
 
   it('accepts a bare array of alerts and then reports only total_alerts', async () => {
     // Prepare
-    emulator.faults.add({
-      path: `${TR}/alerts`,
-      kind: 'status',
-      status: 200,
-      shape: 'plain',
-      message: JSON.stringify([
-        { id: 41, details: { match: { type: 'file', properties: { fullpath: '/x' } } } },
-      ]),
-    });
+    answerAlertsWith(
+      JSON.stringify([{ id: 41, details: { match: { type: 'file', properties: { fullpath: '/x' } } } }]),
+    );
 
     // Act
     const result = await list({});
@@ -180,13 +177,7 @@ describe('Action: list alerts', () => {
 
   it('fails clearly when Tanium answers something that is not a list of alerts', async () => {
     // Prepare
-    emulator.faults.add({
-      path: `${TR}/alerts`,
-      kind: 'status',
-      status: 200,
-      shape: 'plain',
-      message: '{"alerts":"none"}',
-    });
+    answerAlertsWith('{"alerts":"none"}');
 
     // Act
     const result = await list({});
@@ -296,13 +287,7 @@ describe('Action: list alerts', () => {
 
     it('sends the limit alone without pairs, and takes an answer of null as no alerts', async () => {
       // Prepare
-      emulator.faults.add({
-        path: `${TR}/alerts`,
-        kind: 'status',
-        status: 200,
-        shape: 'plain',
-        message: 'null',
-      });
+      answerAlertsWith('null');
 
       // Act
       const page = await listAlertsPage(client, { limit: 3, deadline: Date.now() + 60_000 });
@@ -314,13 +299,7 @@ describe('Action: list alerts', () => {
 
     it('refuses an entry that is not an alert, or puts an empty alert in its place when asked', async () => {
       // Prepare
-      emulator.faults.add({
-        path: `${TR}/alerts`,
-        kind: 'status',
-        status: 200,
-        shape: 'plain',
-        message: JSON.stringify([{ id: 1 }, 'junk', { id: 3 }]),
-      });
+      answerAlertsWith(JSON.stringify([{ id: 1 }, 'junk', { id: 3 }]));
 
       // Act / Assess: refused by default, as the list alerts action wants
       const strict = listAlertsPage(client, { limit: 3, deadline: Date.now() + 60_000 });

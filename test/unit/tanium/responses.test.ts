@@ -101,35 +101,31 @@ describe('Tanium answers: 2xx bodies', () => {
 });
 
 describe('Tanium answers: final HTTP errors', () => {
-  it('says a 403 lacks a Threat Response permission, needed by this request, when neither route nor action is named', () => {
+  it.each([
+    [
+      'a 403 lacks a Threat Response permission, needed by this request, when neither route nor action is named',
+      403,
+      'Forbidden',
+      'token',
+      'permission',
+      'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by this request. Tanium said: Forbidden',
+    ],
+    [
+      "a 401 on a session rejected the session, not an API token's trusted addresses",
+      401,
+      'Session expired',
+      'session',
+      'auth',
+      'Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: Session expired',
+    ],
+  ] as const)('says %s', (_case, status, text, auth, kind, message) => {
     // Act
-    const error = httpError(keep, { method: 'GET' }, 403, 'Forbidden', 'text/plain', 'token', {
+    const error = httpError(keep, { method: 'GET' }, status, text, 'text/plain', auth, {
       afterLostAnswer: true,
     });
 
     // Assess
-    expect(error).toMatchObject({
-      kind: 'permission',
-      status: 403,
-      afterLostAnswer: true,
-      message:
-        'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by this request. Tanium said: Forbidden',
-    });
-  });
-
-  it("says a 401 on a session rejected the session, not an API token's trusted addresses", () => {
-    // Act
-    const error = httpError(keep, { method: 'GET' }, 401, 'Session expired', 'text/plain', 'session', {
-      afterLostAnswer: true,
-    });
-
-    // Assess
-    expect(error).toMatchObject({
-      kind: 'auth',
-      status: 401,
-      afterLostAnswer: true,
-      message: 'Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: Session expired',
-    });
+    expect(error).toMatchObject({ kind, status, afterLostAnswer: true, message });
   });
 
   it("adds no caveat to a DELETE's 404 when no earlier attempt went unanswered", () => {
