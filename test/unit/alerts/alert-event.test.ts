@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   ALERT_DETAIL_TYPE,
@@ -323,5 +324,23 @@ describe('Alert event: ids in log lines', () => {
     expect(shownScalar(1733356800000)).toBe(1733356800000);
     expect(shownScalar(null)).toBeNull();
     expect(shownScalar({ at: 'noon' })).toBeUndefined();
+  });
+});
+
+describe('Alert event: omitted details', () => {
+  // Rules and consumers match on these texts (the README lists them, and a `prefix` on `details omitted`
+  // covers them all): a reworded or empty reason would silently stop matching.
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+
+  it.each([DETAILS_OMITTED, REFUSED_OMITTED, UNSERIALISABLE_OMITTED])(
+    'says why under the documented prefix, in the words the README gives: %s',
+    (reason) => {
+      expect(reason).toMatch(/^details omitted: \S/);
+      expect(readme).toContain(`\`${reason}\``);
+    },
+  );
+
+  it('gives each case its own reason', () => {
+    expect(new Set([DETAILS_OMITTED, REFUSED_OMITTED, UNSERIALISABLE_OMITTED]).size).toBe(3);
   });
 });
