@@ -25,8 +25,14 @@ export function decodeEntryName(raw: Uint8Array, flags: number, unicodePath: str
   }
 }
 
-/** The last path segment, splitting on both `/` and `\` (Windows endpoints send backslashes). */
+/**
+ * The last path segment, splitting on both `/` and `\` (Windows endpoints send backslashes). A leading
+ * drive (`C:`, `C:\`, or drive-relative `C:name`) is not part of any name: a drive root alone has none.
+ */
 export function baseName(path: string): string {
-  const parts = path.split(/[/\\]/).filter((part) => part !== '' && part !== '.' && part !== '..');
+  const parts = path
+    .replace(/^[A-Za-z]:/, '')
+    .split(/[/\\]/)
+    .filter((part) => part !== '' && part !== '.' && part !== '..');
   return parts.at(-1) ?? '';
 }

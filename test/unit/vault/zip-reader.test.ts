@@ -335,6 +335,18 @@ describe('Vault: streaming ZIP reader', () => {
     expect(baseName('')).toBe('');
   });
 
+  it.each([
+    ['C:\\', ''],
+    ['c:', ''],
+    ['C:/', ''],
+    ['C:notes.txt', 'notes.txt'],
+    ['D:\\cases\\C:', 'C:'],
+    ['CD:', 'CD:'],
+  ])('takes a leading drive of %s for no name, and nothing else for a drive', (path, name) => {
+    // A drive root alone names no file: get file falls back to the file id instead of storing "C:".
+    expect(baseName(path)).toBe(name);
+  });
+
   it('delivers the next entry when the consumer skipped reading the previous one', async () => {
     // Prepare
     const names: string[] = [];
