@@ -8,6 +8,7 @@ import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventb
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, it as baseIt, beforeAll, describe, expect } from 'vitest';
 import { routeToNewQueue } from '../../../cli/local/aws-resources.ts';
+import { LEASE_MARGIN_MS, MAX_LEASE_AHEAD_MS } from '../../../shared/alerts/lease.ts';
 import { createPollerHandler } from '../../../shared/alerts/poller-handler.ts';
 import { EventBridgePublisher } from '../../../shared/alerts/publisher.ts';
 import { TaniumAlertSource } from '../../../shared/alerts/source.ts';
@@ -481,13 +482,15 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
 
   // A lease that is not a number is taken over too (NOT attribute_type), which moto cannot evaluate.
   it.for([
-    ['a year ahead', { N: String(Date.now() + 365 * 86_400_000) }],
-    ['a lease margin past the longest run', { N: String(Date.now() + 18 * 60_000) }],
+    ['a year ahead', 365 * 86_400_000],
+    ['a lease margin past the longest run', MAX_LEASE_AHEAD_MS + LEASE_MARGIN_MS],
   ] as const)(
     'takes over a lease no run sets (%s) instead of skipping every run',
-    async ([, leaseUntil], { world }) => {
+    async ([, ahead], { world }) => {
       const { emulator } = world;
-      // Prepare: a state item edited by hand
+      // Prepare: a state item edited by hand. Timed from now, not from when the file was collected: the
+      // tests before this one can take longer than the minute past the limit.
+      const leaseUntil = { N: String(Date.now() + ahead) };
       await putStateItem(world, { version: { N: '1' }, leaseOwner: { S: 'someone' }, leaseUntil });
       emulator.state.alerts.addBacklog(5, 60_000);
       const publisher = new RecordingPublisher(world);
