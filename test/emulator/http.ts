@@ -50,6 +50,11 @@ export function badRequest(message: string): Reply {
   return json(400, { text: message });
 }
 
+/** A `Content-Type` header's media type, lower case, without its parameters (`charset=...`). */
+export function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 /** Parses a JSON request body; undefined when it is not JSON. */
 export function parseJson(body: Buffer): unknown {
   if (body.length === 0) return undefined;

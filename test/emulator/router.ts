@@ -9,6 +9,12 @@ export interface Route {
   pattern: string;
   /** Permission the persona needs; null for the login routes (no session). */
   permission: string | null;
+  /**
+   * The media type a request's `Content-Type` must name (parameters such as `charset` aside), or the
+   * route answers 415 as a strict server would: the contract (tanium-api.md 1.3) says what each POST
+   * sends, and a client that sent another type would otherwise pass every test here.
+   */
+  accepts?: 'application/json' | 'application/octet-stream';
   handler: Handler;
 }
 

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createClock, DEFAULT_START_TIME } from './clock.ts';
 import { handleControl } from './control.ts';
 import { FaultRegistry } from './faults.ts';
-import { json, parseJson, type Reply, type RouteContext } from './http.ts';
+import { json, mediaType, parseJson, type Reply, type RouteContext } from './http.ts';
 import { credentialKind, digestCredential, maskHeaders, maskJsonBody, matchesFilter } from './request-log.ts';
 import { compressedReply, faultReply, resetSocket, writeReply } from './respond.ts';
 import { Router } from './router.ts';
@@ -101,6 +101,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (!state.auth.hasPermission(outcome.persona, match.route.permission)) {
         return json(403, { text: `Forbidden: missing permission ${match.route.permission}` });
       }
+    }
+    const { accepts } = match.route;
+    if (accepts && mediaType(ctx.headers['content-type']) !== accepts) {
+      return json(415, { text: `Unsupported Media Type: expected ${accepts}` });
     }
     return match.route.handler({ ...ctx, params: match.params });
   }

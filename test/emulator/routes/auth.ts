@@ -6,6 +6,7 @@ export const authRoutes: Route[] = [
     method: 'POST',
     pattern: 'api/v2/session/login',
     permission: null,
+    accepts: 'application/json',
     handler: ({ state, body }) => {
       if (state.switches.loginRoute404) return notFound();
       const input = parseJson(body) as

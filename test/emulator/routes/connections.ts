@@ -64,6 +64,7 @@ export const connectionRoutes: Route[] = [
     method: 'POST',
     pattern: 'TR/conns/connect',
     permission: 'threat response use api',
+    accepts: 'application/json',
     handler: ({ state, body }) => {
       const input = parseJson(body) as { target?: ConnectTarget } | undefined;
       const target = input?.target;

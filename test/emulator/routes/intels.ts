@@ -24,6 +24,7 @@ export const intelRoutes: Route[] = [
     method: 'POST',
     pattern: 'TR/intels',
     permission: 'threat response intels write',
+    accepts: 'application/octet-stream',
     handler: ({ state, headers, body }) => {
       const name = dispositionFileName(headers['content-disposition']);
       if (!name) return badRequest('Missing file name');

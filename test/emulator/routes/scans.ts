@@ -6,6 +6,7 @@ export const scanRoutes: Route[] = [
     method: 'POST',
     pattern: 'TR/on-demand-scans',
     permission: 'threat response on demand scans write',
+    accepts: 'application/json',
     handler: ({ state, body }) => {
       const input = parseJson(body) as { intelDocId?: unknown; computerGroupId?: unknown } | undefined;
       if (!input || typeof input !== 'object') return badRequest('Invalid JSON body');

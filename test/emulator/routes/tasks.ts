@@ -13,6 +13,7 @@ export const taskRoutes: Route[] = [
     method: 'POST',
     pattern: 'TR/conns/:cid/snapshot',
     permission: USE_API,
+    accepts: 'application/json',
     handler: ({ state, params }) => {
       const connection = activeConnection(state, params.cid!);
       if (isReply(connection)) return connection;
@@ -39,6 +40,7 @@ export const taskRoutes: Route[] = [
     method: 'POST',
     pattern: 'TR/conns/:cid/file',
     permission: USE_API,
+    accepts: 'application/json',
     handler: ({ state, params, body }) => {
       const connection = activeConnection(state, params.cid!);
       if (isReply(connection)) return connection;
