@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { executeParsed, validateParams } from '../shared/actions/execute.ts';
 import { ignoredParamNames } from '../shared/actions/params.ts';
-import { findAction } from '../shared/actions/table.ts';
+import { ACTIONS, findAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult } from '../shared/actions/types.ts';
 import { awsClientConfig } from '../shared/config/aws-client-config.ts';
 import {
@@ -31,6 +31,7 @@ import {
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 import { queueRegion, redrive } from './redrive.ts';
+import { closestName } from './suggest.ts';
 import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
@@ -239,13 +240,24 @@ async function runCommand(args: readonly string[], io: Io, env: Env): Promise<nu
   }
   const action = findAction(parsed.action);
   if (!action) {
-    throw new UsageError(`Unknown action '${parsed.action}'. Run 'tanium-tr actions' to list them.`);
+    const meant = closestName(
+      parsed.action,
+      ACTIONS.map((known) => known.name),
+    );
+    throw new UsageError(
+      `Unknown action '${parsed.action}'.${meant ? ` Did you mean '${meant}'?` : ''} Run 'tanium-tr actions' to list them.`,
+    );
   }
   parsed.params = withListArrays(parsed.params, action.params);
   const ignored = ignoredParamNames(action.params, parsed.params, action.placeholders);
   if (ignored.length > 0) {
+    const names = Object.keys(action.params);
+    const described = ignored.map((name) => {
+      const meant = closestName(name, names);
+      return meant ? `${name} (did you mean ${meant}?)` : name;
+    });
     io.err(
-      `warning: '${action.name}' does not take ${ignored.join(', ')}; ignored. Its parameters: ${Object.keys(action.params).join(', ') || 'none'}`,
+      `warning: '${action.name}' does not take ${described.join(', ')}; ignored. Its parameters: ${names.join(', ') || 'none'}`,
     );
   }
   const sources = credentialSourceWarning(env);

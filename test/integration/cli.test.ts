@@ -294,6 +294,12 @@ describe('Command line: tanium-tr against the emulator started from the command 
       ['list connections', '--param', 'limitt=1'],
       "warning: 'list connections' does not take limitt; ignored. Its parameters: none",
     ],
+    [
+      'a parameter looks like a typo of one the action takes',
+      {},
+      ['list snapshots', '--param', 'limt=1'],
+      "warning: 'list snapshots' does not take limt (did you mean limit?); ignored. Its parameters: limit, offset",
+    ],
   ])('warns on stderr when %s, leaving stdout to the result', async (_case, extraEnv, args, warning) => {
     // Act
     const run = await cliWith(extraEnv, 'run', ...args, '--json');
@@ -416,7 +422,8 @@ describe('Command line: tanium-tr against the emulator started from the command 
   });
 
   it.each([
-    [['run', 'no such action'], "Unknown action 'no such action'"],
+    [['run', 'no such action'], "Unknown action 'no such action'. Run 'tanium-tr actions' to list them."],
+    [['run', 'list conections'], "Unknown action 'list conections'. Did you mean 'list connections'?"],
     [['run'], 'Name the action to run'],
     [['run', 'list connections', '--param', 'novalue'], '--param needs name=value'],
     [['frobnicate'], "Unknown command 'frobnicate'"],

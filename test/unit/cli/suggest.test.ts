@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { closestName } from '../../../cli/suggest.ts';
+import { ACTIONS } from '../../../shared/actions/table.ts';
+
+const actionNames = ACTIONS.map((action) => action.name);
+
+describe('closestName', () => {
+  it.each([
+    ['list conections', 'list connections'],
+    ['list_connectoins', 'list connections'],
+    ['Get Proces Tree', 'get process tree'],
+    ['get  process   tree', 'get process tree'],
+    ['delete snapshots', 'delete snapshot'],
+    ['start quickscan', 'start quick scan'],
+  ])('takes %j for %j', (typed, meant) => {
+    expect(closestName(typed, actionNames)).toBe(meant);
+  });
+
+  it.each([
+    ['frobnicate', 'nothing near it'],
+    ['list', 'a short name is allowed one edit, and every action is further'],
+    ['', 'empty'],
+  ])('suggests nothing for %j (%s)', (typed) => {
+    expect(closestName(typed, actionNames)).toBeUndefined();
+  });
+
+  it('suggests nothing when two names are equally close', () => {
+    // "gat file" is one edit from "get file" and from "got file", and four from "list files".
+    expect(closestName('gat file', ['get file', 'got file'])).toBeUndefined();
+    expect(closestName('gat file', ['get file', 'list files'])).toBe('get file');
+  });
+
+  it('suggests a parameter name in another letter case or with a slip of the keys', () => {
+    const params = ['connection_id', 'limit', 'offset', 'event_type'];
+    expect(closestName('LIMIT', params)).toBe('limit');
+    expect(closestName('limt', params)).toBe('limit');
+    // Two letters swapped is one slip, not two edits: "lmiit" is allowed one, being short.
+    expect(closestName('lmiit', params)).toBe('limit');
+    expect(closestName('connectionid', params)).toBe('connection_id');
+    expect(closestName('evnet_type', params)).toBe('event_type');
+    expect(closestName('sort', params)).toBeUndefined();
+  });
+
+  it('allows at most three edits, whatever the length', () => {
+    const long = 'abcdefghijklmnopqrstuvwxyz';
+    expect(closestName(`${long.slice(0, 23)}123`, [long])).toBe(long);
+    expect(closestName(`${long.slice(0, 22)}1234`, [long])).toBeUndefined();
+  });
+});
