@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { closestName } from '../shared/actions/closest-name.ts';
 import { executeParsed, validateParams } from '../shared/actions/execute.ts';
 import { ignoredParamNames } from '../shared/actions/params.ts';
 import { ACTIONS, findAction } from '../shared/actions/table.ts';
@@ -31,7 +32,7 @@ import {
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 import { queueRegion, redrive } from './redrive.ts';
-import { closestName } from './suggest.ts';
+
 import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
+import { closestName } from '../actions/closest-name.ts';
 import { executeParsed, validateParams } from '../actions/execute.ts';
 import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
@@ -194,8 +195,13 @@ export function hedgedForRedelivery(
 function unknownActionMessage(action: string, family: Family): string {
   const names = actionsOf(family).map((definition) => definition.name);
   const others = ACTIONS.filter((definition) => definition.family !== family).map((d) => d.name);
+  const meant = closestName(
+    action,
+    ACTIONS.map((definition) => definition.name),
+  );
+  const guess = meant ? ` Did you mean '${meant}'?` : '';
   // Requests the bus could not route reach one family; the sender may have meant any action.
-  return `Unknown action '${shown(action, SHOWN_NAME_CHARS)}'. The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
+  return `Unknown action '${shown(action, SHOWN_NAME_CHARS)}'.${guess} The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
 }
 
 function otherFamilyMessage(definition: ActionDefinition, family: Family): string {
@@ -291,10 +297,19 @@ export class RequestProcessor {
     }
     const ignored = ignoredParamNames(definition.params, request.parameters, definition.placeholders);
     if (ignored.length > 0) {
+      const known = Object.keys(definition.params);
+      // A misspelt optional parameter leaves the action on its default: the likely name says which.
+      const likely = Object.fromEntries(
+        ignored.flatMap((name) => {
+          const meant = closestName(name, known);
+          return meant ? [[name, meant]] : [];
+        }),
+      );
       this.deps.logger.warn('Parameters the action does not take were ignored', {
         ...requestKeys(request.requestId, definition.name),
         ignored,
-        known: Object.keys(definition.params),
+        known,
+        ...(Object.keys(likely).length > 0 ? { likely } : {}),
       });
     }
     let outcome: StoredOutcome;

@@ -190,6 +190,31 @@ describe('Family handler: event shapes', () => {
         }),
       },
     ]);
+    // Nothing close to suggest: no likely names, rather than an empty list of them.
+    expect(logs.find((line) => line.level === 'warn')?.extra).not.toHaveProperty('likely');
+  });
+
+  it('says in the warning which parameter a misspelt one most likely meant', async () => {
+    // Prepare: limt is ignored, so the listing runs with the default limit
+    request.mockResolvedValue(taniumResponse({ snapshots: [], totalCount: 0 }));
+    const { handler, logs } = buildHandler('snapshots');
+
+    // Act
+    await handler(
+      { action: 'list snapshots', parameters: { limt: 5, colour: 'x' }, requestId: 'req-limt' },
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(logs.filter((line) => line.level === 'warn')).toEqual([
+      expect.objectContaining({
+        message: 'Parameters the action does not take were ignored',
+        extra: expect.objectContaining({
+          ignored: ['limt', 'colour'],
+          likely: { limt: 'limit' },
+        }),
+      }),
+    ]);
   });
 
   it("takes the connector's placeholder parameter of list alerts without a warning", async () => {
@@ -711,6 +736,23 @@ describe('Family handler: requests that fail for good', () => {
       status: 'failed',
       message:
         "Unknown action 'reboot endpoint'. The snapshots function runs: create snapshot, list snapshots, delete snapshot; the other actions are: test connectivity, list connections, create connection, get endpoint, close connection, delete connection, get process, get process tree, get events, get events summary, list files, save file, delete file, get file, upload intel doc, start quick scan, list alerts",
+      error: { kind: 'validation', retryable: false },
+    });
+  });
+
+  it('names the action a misspelt one most likely meant, whichever function runs it', async () => {
+    // Prepare
+    const { handler } = buildHandler('snapshots');
+
+    // Act
+    await handler(sqsEvent(sqsRecord({ action: 'list conections', parameters: {} })), lambdaContext());
+
+    // Assess
+    expect(publishedDetails(eventBridge)[0]).toMatchObject({
+      status: 'failed',
+      message: expect.stringMatching(
+        /^Unknown action 'list conections'\. Did you mean 'list connections'\? The snapshots function runs: /,
+      ),
       error: { kind: 'validation', retryable: false },
     });
   });

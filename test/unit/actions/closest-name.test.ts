@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closestName } from '../../../cli/suggest.ts';
+import { closestName } from '../../../shared/actions/closest-name.ts';
 import { ACTIONS } from '../../../shared/actions/table.ts';
 
 const actionNames = ACTIONS.map((action) => action.name);
@@ -39,6 +39,14 @@ describe('closestName', () => {
     expect(closestName('connectionid', params)).toBe('connection_id');
     expect(closestName('evnet_type', params)).toBe('event_type');
     expect(closestName('sort', params)).toBeUndefined();
+  });
+
+  it('looks no further at input far longer than any name', () => {
+    // 256 characters that normalise to "list connections" (a run of spaces counts as one), then 257.
+    const padded = `list${' '.repeat(241)}connections`;
+    expect(padded.length).toBe(256);
+    expect(closestName(padded, actionNames)).toBe('list connections');
+    expect(closestName(`${padded} `, actionNames)).toBeUndefined();
   });
 
   it('allows at most three edits, whatever the length', () => {

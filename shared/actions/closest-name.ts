@@ -1,3 +1,6 @@
+/** Longer input is no name's typo (names are under 40 characters), and a caller may send megabytes. */
+const MAX_INPUT_CHARS = 256;
+
 /**
  * What a mistyped name most likely meant, for a usage message: the one candidate closest to `input` by
  * edit distance (letter case, `_` for a space and runs of spaces aside), if it is close enough to be a
@@ -5,6 +8,7 @@
  * guess that could be either of two names is no help, so none is made.
  */
 export function closestName(input: string, candidates: readonly string[]): string | undefined {
+  if (input.length > MAX_INPUT_CHARS) return undefined;
   const typed = normalised(input);
   if (typed === '') return undefined;
   const limit = Math.min(3, Math.max(1, Math.floor(typed.length / 3)));
