@@ -37,6 +37,16 @@ export interface ErrorInfo {
   retryable: boolean;
 }
 
+/** What a TaniumError carries besides its kind and message (see the fields of the same names). */
+export interface TaniumErrorOptions {
+  retryable?: boolean;
+  status?: number;
+  cause?: unknown;
+  afterLostAnswer?: boolean;
+  requestFault?: boolean;
+  retryAfterMs?: number;
+}
+
 export class TaniumError extends Error {
   readonly kind: ErrorKind;
   readonly retryable: boolean;
@@ -59,18 +69,7 @@ export class TaniumError extends Error {
    */
   readonly retryAfterMs: number | undefined;
 
-  constructor(
-    kind: ErrorKind,
-    message: string,
-    options: {
-      retryable?: boolean;
-      status?: number;
-      cause?: unknown;
-      afterLostAnswer?: boolean;
-      requestFault?: boolean;
-      retryAfterMs?: number;
-    } = {},
-  ) {
+  constructor(kind: ErrorKind, message: string, options: TaniumErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TaniumError';
     this.kind = kind;
@@ -104,17 +103,8 @@ export class TaniumError extends Error {
  * a route's own HTTP error (the connection check of 1.10) must not read it as one.
  */
 export class LoginError extends TaniumError {
-  constructor(
-    kind: ErrorKind,
-    message: string,
-    options: {
-      retryable?: boolean;
-      status?: number;
-      cause?: unknown;
-      afterLostAnswer?: boolean;
-      retryAfterMs?: number;
-    },
-  ) {
+  /** Never a fault of the request: the credentials, not the action's input, were refused. */
+  constructor(kind: ErrorKind, message: string, options: Omit<TaniumErrorOptions, 'requestFault'>) {
     super(kind, message, options);
     this.name = 'LoginError';
   }
@@ -188,7 +178,7 @@ export class ConfigError extends TaniumError {
 export class VaultError extends TaniumError {
   constructor(
     message: string,
-    options: { retryable?: boolean; cause?: unknown; requestFault?: boolean } = {},
+    options: Pick<TaniumErrorOptions, 'retryable' | 'cause' | 'requestFault'> = {},
   ) {
     super('vault', message, options);
     this.name = 'VaultError';
