@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { closestName } from '../shared/actions/closest-name.ts';
+import { closestName, likelyNames } from '../shared/actions/closest-name.ts';
 import { executeParsed, validateParams } from '../shared/actions/execute.ts';
 import { ignoredParamNames } from '../shared/actions/params.ts';
 import { ACTIONS, findAction } from '../shared/actions/table.ts';
@@ -253,10 +253,10 @@ async function runCommand(args: readonly string[], io: Io, env: Env): Promise<nu
   const ignored = ignoredParamNames(action.params, parsed.params, action.placeholders);
   if (ignored.length > 0) {
     const names = Object.keys(action.params);
-    const described = ignored.map((name) => {
-      const meant = closestName(name, names);
-      return meant ? `${name} (did you mean ${meant}?)` : name;
-    });
+    const likely = likelyNames(ignored, names);
+    const described = ignored.map((name) =>
+      likely[name] === undefined ? name : `${name} (did you mean ${likely[name]}?)`,
+    );
     io.err(
       `warning: '${action.name}' does not take ${described.join(', ')}; ignored. Its parameters: ${names.join(', ') || 'none'}`,
     );

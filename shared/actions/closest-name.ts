@@ -28,6 +28,16 @@ export function closestName(input: string, candidates: readonly string[]): strin
   return tied ? undefined : best;
 }
 
+/** Each of `names` that looks like a typo of one of `known`, with the name it most likely meant. */
+export function likelyNames(names: readonly string[], known: readonly string[]): Record<string, string> {
+  const likely: Record<string, string> = {};
+  for (const name of names) {
+    const meant = closestName(name, known);
+    if (meant !== undefined) likely[name] = meant;
+  }
+  return likely;
+}
+
 function normalised(name: string): string {
   return name
     .trim()

@@ -1,4 +1,5 @@
 import { type ErrorKind, TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { likelyNames } from './closest-name.ts';
 import { ignoredParamNames, type ParamShape, type ParamsOf, parseParams } from './params.ts';
 import type { ActionContext, ActionDefinition, ActionOutcome, ActionResult } from './types.ts';
 
@@ -86,7 +87,12 @@ export async function executeParsed(
   // parameter's default (`wait_second`: no wait) for what it asked.
   const ignored = ignoredParamNames(definition.params, rawParams, definition.placeholders);
   if (ignored.length > 0 && result.status === 'success') {
-    result.summary = { ...result.summary, ignored_parameters: ignored };
+    const likely = likelyNames(ignored, Object.keys(definition.params));
+    result.summary = {
+      ...result.summary,
+      ignored_parameters: ignored,
+      ...(Object.keys(likely).length > 0 ? { likely_parameters: likely } : {}),
+    };
   }
   if (outcome.error) result.error = outcome.error;
   if (outcome.requestFault) result.requestFault = true;

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
-import { closestName } from '../actions/closest-name.ts';
+import { closestName, likelyNames } from '../actions/closest-name.ts';
 import { executeParsed, validateParams } from '../actions/execute.ts';
 import { ignoredParamNames } from '../actions/params.ts';
 import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
@@ -299,12 +299,7 @@ export class RequestProcessor {
     if (ignored.length > 0) {
       const known = Object.keys(definition.params);
       // A misspelt optional parameter leaves the action on its default: the likely name says which.
-      const likely = Object.fromEntries(
-        ignored.flatMap((name) => {
-          const meant = closestName(name, known);
-          return meant ? [[name, meant]] : [];
-        }),
-      );
+      const likely = likelyNames(ignored, known);
       this.deps.logger.warn('Parameters the action does not take were ignored', {
         ...requestKeys(request.requestId, definition.name),
         ignored,

@@ -329,6 +329,7 @@ describe('Actions: connections family', () => {
       expect(result.summary).toEqual({
         connection_id: expect.any(String),
         ignored_parameters: ['wait_second'],
+        likely_parameters: { wait_second: 'wait_seconds' },
       });
       expect(emulator.requests.filter((r) => r.method === 'GET' && r.path === `${TR}/conns`)).toHaveLength(0);
     });

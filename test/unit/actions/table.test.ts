@@ -274,7 +274,22 @@ describe('Running an action', () => {
     );
 
     // Assess
-    expect(succeeded.summary).toEqual({ ignored_parameters: ['cuont'] });
+    expect(succeeded.summary).toEqual({
+      ignored_parameters: ['cuont'],
+      likely_parameters: { cuont: 'count' },
+    });
     expect(failed.summary).toEqual({});
+  });
+
+  it('suggests no parameter for an ignored name that is no typo of one', async () => {
+    // Act
+    const result = await executeAction(
+      probeAction(async () => ({ message: 'ran' })),
+      { count: 2, colour: 'red' },
+      probeCtx(),
+    );
+
+    // Assess: no empty map for a playbook to read
+    expect(result.summary).toEqual({ ignored_parameters: ['colour'] });
   });
 });
