@@ -136,10 +136,11 @@ function gatedClient(
  * How long a test gives the vault to reach its held call, so that the deadline comes after that call is
  * made: the vault gets there within about 50 ms of the store starting on the streamed path, and within
  * about 300 ms on the spooled one (12 MiB written and hashed first), several times that on a machine
- * busy with other work (1 s was seen to fall short there). Only the test's release ends a gated hold, so
- * nothing else depends on this margin.
+ * busy with other work: 1 s was seen to fall short there, and 2.5 s with the whole suite running beside
+ * two mutation-testing runs on two cores. Only the test's release ends a gated hold, so nothing else
+ * depends on this margin; it costs the two spooled tests that much time each.
  */
-const REACH_HELD_CALL_MS = 2_500;
+const REACH_HELD_CALL_MS = 5_000;
 
 const DEADLINE_PASSED =
   'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished';
