@@ -2,10 +2,10 @@
 const MAX_INPUT_CHARS = 256;
 
 /**
- * What a mistyped name most likely meant, for a usage message: the one candidate closest to `input` by
- * edit distance (letter case, `_` for a space and runs of spaces aside), if it is close enough to be a
- * typo, at most a third of the name's length and never more than 3 edits, and no other is as close. A
- * guess that could be either of two names is no help, so none is made.
+ * What a mistyped name most likely meant, for a message or a warning: the one candidate closest to
+ * `input` by edit distance (letter case, `_` for a space and runs of spaces aside), if it is close
+ * enough to be a typo, at most a third of the name's length and never more than 3 edits, and no other
+ * is as close. A guess that could be either of two names is no help, so none is made.
  */
 export function closestName(input: string, candidates: readonly string[]): string | undefined {
   if (input.length > MAX_INPUT_CHARS) return undefined;
