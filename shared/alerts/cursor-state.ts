@@ -39,8 +39,6 @@ export class CursorState {
   olderMax = Number.POSITIVE_INFINITY;
   /** Without counts: the offset of the first alert below the floor is at least this (see floor-search.ts). */
   belowAtLeast = 0;
-  /** Whether the state came from a checkpoint (not the first run). */
-  restored = false;
   newestPublishedAt: number | undefined;
   /** The millisecond larger than a page the walk is inside, and how many of its members are done. */
   group: { at: number; passed: number; resumed: number } | undefined;
@@ -61,7 +59,6 @@ export class CursorState {
   constructor(private readonly run: RunContext) {}
 
   restore(checkpoint: Checkpoint): void {
-    this.restored = true;
     this.floor = checkpoint.floor;
     for (const [ts, ids] of checkpoint.recent) {
       this.recent.set(ts, [...ids]);

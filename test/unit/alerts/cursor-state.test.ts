@@ -84,7 +84,6 @@ async function saved(state: CursorState, store: MemoryStateStore): Promise<Check
 describe('CursorState.restore', () => {
   it('starts as a first run: nothing restored, nothing done', () => {
     const { state } = cursor();
-    expect(state.restored).toBe(false);
     expect([state.floor, state.recent.size, state.aheadDropped]).toEqual([0, 0, false]);
   });
 
@@ -103,7 +102,6 @@ describe('CursorState.restore', () => {
       undated: ['u-1', 4],
     });
 
-    expect(state.restored).toBe(true);
     expect(state.floor).toBe(LOW);
     expect(recentOf(state)).toEqual([
       [LOW + 10, [1, 'guid-2']],
