@@ -1,10 +1,10 @@
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { closestName, likelyNames } from '../shared/actions/closest-name.ts';
+import { likelyNames } from '../shared/actions/closest-name.ts';
 import { executeParsed, validateParams } from '../shared/actions/execute.ts';
 import { ignoredParamNames } from '../shared/actions/params.ts';
-import { ACTIONS, findAction } from '../shared/actions/table.ts';
+import { findAction, likelyAction } from '../shared/actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult } from '../shared/actions/types.ts';
 import { awsClientConfig } from '../shared/config/aws-client-config.ts';
 import {
@@ -32,7 +32,6 @@ import {
 import { formatResult, terminalSafeJson } from './format.ts';
 import { type Io, stderrLogger, stdio } from './local/console.ts';
 import { queueRegion, redrive } from './redrive.ts';
-
 import { RunVault } from './vault.ts';
 
 const RUN_USAGE = `  tanium-tr run "<action>" [--param name=value ...] [--json] [--timeout <seconds>]
@@ -241,10 +240,7 @@ async function runCommand(args: readonly string[], io: Io, env: Env): Promise<nu
   }
   const action = findAction(parsed.action);
   if (!action) {
-    const meant = closestName(
-      parsed.action,
-      ACTIONS.map((known) => known.name),
-    );
+    const meant = likelyAction(parsed.action);
     throw new UsageError(
       `Unknown action '${parsed.action}'.${meant ? ` Did you mean '${meant}'?` : ''} Run 'tanium-tr actions' to list them.`,
     );

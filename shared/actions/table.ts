@@ -1,4 +1,5 @@
 import { alertActions } from './alerts.ts';
+import { closestName } from './closest-name.ts';
 import { connectionActions } from './connections.ts';
 import { evidenceActions } from './evidence.ts';
 import { intelActions } from './intel.ts';
@@ -41,6 +42,14 @@ export function ruleFamilyOf(value: string): Family | undefined {
 export function findAction(nameOrId: string): ActionDefinition | undefined {
   const key = nameOrId.trim().toLowerCase();
   return byKey.get(key) ?? byKey.get(key.replace(/\s+/g, '_')) ?? byKey.get(key.replace(/_/g, ' '));
+}
+
+/** The action an unknown name most likely meant, when it looks like a typo of one (see closestName). */
+export function likelyAction(nameOrId: string): string | undefined {
+  return closestName(
+    nameOrId,
+    ACTIONS.map((action) => action.name),
+  );
 }
 
 export function actionsOf(family: Family): ActionDefinition[] {

@@ -1,9 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
-import { closestName, likelyNames } from '../actions/closest-name.ts';
+import { likelyNames } from '../actions/closest-name.ts';
 import { executeParsed, validateParams } from '../actions/execute.ts';
 import { ignoredParamNames } from '../actions/params.ts';
-import { ACTIONS, actionsOf, findAction } from '../actions/table.ts';
+import { ACTIONS, actionsOf, findAction, likelyAction } from '../actions/table.ts';
 import type { ActionContext, ActionDefinition, ActionResult, Family, VaultPort } from '../actions/types.ts';
 import { SHOWN_NAME_CHARS, shown, withSentence } from '../config/message-text.ts';
 import { type TaniumApi, withLogContext } from '../tanium/client.ts';
@@ -195,10 +195,7 @@ export function hedgedForRedelivery(
 function unknownActionMessage(action: string, family: Family): string {
   const names = actionsOf(family).map((definition) => definition.name);
   const others = ACTIONS.filter((definition) => definition.family !== family).map((d) => d.name);
-  const meant = closestName(
-    action,
-    ACTIONS.map((definition) => definition.name),
-  );
+  const meant = likelyAction(action);
   const guess = meant ? ` Did you mean '${meant}'?` : '';
   // Requests the bus could not route reach one family; the sender may have meant any action.
   return `Unknown action '${shown(action, SHOWN_NAME_CHARS)}'.${guess} The ${family} function runs: ${names.join(', ')}; the other actions are: ${others.join(', ')}`;
