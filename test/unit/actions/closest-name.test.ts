@@ -10,6 +10,7 @@ describe('closestName', () => {
     ['list_connectoins', 'list connections'],
     ['Get Proces Tree', 'get process tree'],
     ['get  process   tree', 'get process tree'],
+    ['  get proces tree  ', 'get process tree'],
     ['delete snapshots', 'delete snapshot'],
     ['start quickscan', 'start quick scan'],
   ])('takes %j for %j', (typed, meant) => {
@@ -22,6 +23,31 @@ describe('closestName', () => {
     ['', 'empty'],
   ])('suggests nothing for %j (%s)', (typed) => {
     expect(closestName(typed, actionNames)).toBeUndefined();
+  });
+
+  it('allows a name a third of its length in edits: one for up to five characters, two from six', () => {
+    // "lmt" is two edits from "limit": too many for three characters.
+    expect(closestName('lmt', ['limit'])).toBeUndefined();
+    expect(closestName('limt', ['limit'])).toBe('limit');
+    expect(closestName('ofset', ['offset'])).toBe('offset');
+    expect(closestName('ofsetx', ['offset'])).toBe('offset');
+    // Blank is no name, even beside a one-letter candidate one edit away.
+    expect(closestName('  ', ['a'])).toBeUndefined();
+  });
+
+  it('takes the closest name when another is further off but still within reach', () => {
+    // One edit from the first, two (the most six characters allow) from the second: not a tie.
+    expect(closestName('abcdef', ['abcdeg', 'abcdgh'])).toBe('abcdeg');
+    // Two edits from each, at the very limit: a tie, so no guess.
+    expect(closestName('abcdef', ['abcdgh', 'abcdij'])).toBeUndefined();
+  });
+
+  it('counts only a true swap of two letters as one edit', () => {
+    // "ab" is two edits from "bc" and from "ca" (neither is "ab" with two letters swapped).
+    expect(closestName('ab', ['bc'])).toBeUndefined();
+    expect(closestName('ab', ['ca'])).toBeUndefined();
+    // A swap costs one edit, no less: as far as a substitution, so a tie.
+    expect(closestName('lmiit', ['limit', 'lmiix'])).toBeUndefined();
   });
 
   it('suggests nothing when two names are equally close', () => {
