@@ -398,61 +398,33 @@ describe('Action: upload intel doc', () => {
     expect(posts()).toBe(1);
   });
 
-  it.each([
-    [
-      { intel_doc: RULE, vault_id: MISSING_ID, file_name: 'a.yara' },
-      "Please provide either 'intel_doc' or 'vault_id', not both",
-    ],
-    [{ intel_doc: RULE, vault_id: 'not-hex' }, "Please provide either 'intel_doc' or 'vault_id', not both"],
-    [{}, 'Error: please provide an intel doc and target file name'],
-    [{ file_name: 'a.yara' }, 'Error: please provide an intel doc and target file name'],
-    [{ intel_doc: RULE }, 'Error: please provide an intel doc and target file name'],
-    [{ file_name: 'a.yara', intel_doc: '   ' }, 'Error: please provide an intel doc and target file name'],
-    [{ vault_id: 'abc' }, "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter"],
-    [
-      { vault_id: 'g'.repeat(40) },
-      "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter",
-    ],
-    [
-      { vault_id: `${'a'.repeat(40)}0` },
-      "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter",
-    ],
-    [
-      { file_name: 'rules/a.yara', intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: 'rules\\a.yara', intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: 'a\u0007.yara', intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: 'a\u001f.yara', intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: 'a\u007f.yara', intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: 'a\u0085.yara', intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: 'a\u009f.yara', intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: `${'é'.repeat(126)}.yara`, intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: 'a.yara', vault_id: 'xyz' },
-      "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter",
-    ],
+  const NOT_BOTH = "Please provide either 'intel_doc' or 'vault_id', not both";
+  const NO_DOC = 'Error: please provide an intel doc and target file name';
+  const BAD_VAULT_ID = "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter";
+  const NOT_PLAIN = "Please provide a plain file name in the 'file_name' parameter";
+
+  it.each<[Record<string, unknown>, string]>([
+    [{ intel_doc: RULE, vault_id: MISSING_ID, file_name: 'a.yara' }, NOT_BOTH],
+    [{ intel_doc: RULE, vault_id: 'not-hex' }, NOT_BOTH],
+    [{}, NO_DOC],
+    [{ file_name: 'a.yara' }, NO_DOC],
+    [{ intel_doc: RULE }, NO_DOC],
+    [{ file_name: 'a.yara', intel_doc: '   ' }, NO_DOC],
+    [{ vault_id: 'abc' }, BAD_VAULT_ID],
+    [{ vault_id: 'g'.repeat(40) }, BAD_VAULT_ID],
+    [{ vault_id: `${'a'.repeat(40)}0` }, BAD_VAULT_ID],
+    // A path, C0, DEL and C1 controls, and a name of over 255 UTF-8 bytes
+    ...[
+      'rules/a.yara',
+      'rules\\a.yara',
+      'a\u0007.yara',
+      'a\u001f.yara',
+      'a\u007f.yara',
+      'a\u0085.yara',
+      'a\u009f.yara',
+      `${'é'.repeat(126)}.yara`,
+    ].map((name): [Record<string, unknown>, string] => [{ file_name: name, intel_doc: RULE }, NOT_PLAIN]),
+    [{ file_name: 'a.yara', vault_id: 'xyz' }, BAD_VAULT_ID],
     [{ file_name: 7, intel_doc: RULE }, "Please provide a string value in the 'file_name' parameter"],
     [
       { file_name: 'rule\uD83D.yara', intel_doc: RULE },
@@ -467,19 +439,10 @@ describe('Action: upload intel doc', () => {
       "Please provide a valid value in the 'intel_doc' parameter: it holds an unpaired UTF-16 surrogate, which no UTF-8 document can carry",
     ],
     // The contract's messages come before the ones a broken encoding adds
-    [{ file_name: 'a\uD800.yara' }, 'Error: please provide an intel doc and target file name'],
-    [
-      { file_name: 'a\uD800.yara', vault_id: 'zz' },
-      "Please provide a valid vault id (40 hex characters) in the 'vault_id' parameter",
-    ],
-    [
-      { file_name: 'a/b.yara', intel_doc: 'x\uD800' },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
-    [
-      { file_name: 'a\u0001\uD800.yara', intel_doc: RULE },
-      "Please provide a plain file name in the 'file_name' parameter",
-    ],
+    [{ file_name: 'a\uD800.yara' }, NO_DOC],
+    [{ file_name: 'a\uD800.yara', vault_id: 'zz' }, BAD_VAULT_ID],
+    [{ file_name: 'a/b.yara', intel_doc: 'x\uD800' }, NOT_PLAIN],
+    [{ file_name: 'a\u0001\uD800.yara', intel_doc: RULE }, NOT_PLAIN],
   ])('rejects %j before touching the vault or Tanium', async (params, message) => {
     // Act
     const result = await run(params);
