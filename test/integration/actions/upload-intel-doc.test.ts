@@ -227,69 +227,41 @@ describe('Action: upload intel doc', () => {
     expect(emulator.requests).toHaveLength(0);
   });
 
-  it('asks for file_name when the vault file has no stored name, before posting', async () => {
-    // Prepare
-    const content = Buffer.from(RULE);
-    const sha1 = hexDigest('sha1', content);
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `vault/${sha1}`, Body: content }));
+  // Objects put by hand: get file always stores a plain name, so only such a file can lack one.
+  it.each([
+    ['has no stored name', `${RULE} `, undefined, 'no name'],
+    ['has an empty stored name', `${RULE}\n`, '', 'no name'],
+    ['has a stored name with a path in it', RULE, 'rules/a.yara', 'not plain'],
+  ] as const)(
+    'asks for file_name when the vault file %s, before posting',
+    async (_case, text, stored, refusal) => {
+      // Prepare
+      const content = Buffer.from(text);
+      const sha1 = hexDigest('sha1', content);
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: `vault/${sha1}`,
+          Body: content,
+          ...(stored === undefined
+            ? {}
+            : { Metadata: { [METADATA_KEYS.fileName]: encodeMetadataValue(stored) } }),
+        }),
+      );
 
-    // Act
-    const result = await run({ vault_id: sha1 });
+      // Act
+      const result = await run({ vault_id: sha1 });
 
-    // Assess
-    expect(result.message).toBe(
-      `Please provide a value for the 'file_name' parameter: vault_id ${sha1} has no stored file name (files stored by get file have one)`,
-    );
-    expect(result.error).toEqual({ kind: 'validation', retryable: false });
-    expect(emulator.requests).toHaveLength(0);
-  });
-
-  it('asks for file_name when the name stored with the vault file is empty, before posting', async () => {
-    // Prepare: an object put by hand, with the name's metadata present but empty
-    const content = Buffer.from(`${RULE}\n`);
-    const sha1 = hexDigest('sha1', content);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: `vault/${sha1}`,
-        Body: content,
-        Metadata: { [METADATA_KEYS.fileName]: '' },
-      }),
-    );
-
-    // Act
-    const result = await run({ vault_id: sha1 });
-
-    // Assess
-    expect(result.message).toBe(
-      `Please provide a value for the 'file_name' parameter: vault_id ${sha1} has no stored file name (files stored by get file have one)`,
-    );
-    expect(emulator.requests).toHaveLength(0);
-  });
-
-  it('asks for file_name when the name stored with the vault file is not a plain one, before posting', async () => {
-    // Prepare: an object put by hand, whose stored name has a path in it
-    const content = Buffer.from(RULE);
-    const sha1 = hexDigest('sha1', content);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: `vault/${sha1}`,
-        Body: content,
-        Metadata: { [METADATA_KEYS.fileName]: encodeMetadataValue('rules/a.yara') },
-      }),
-    );
-
-    // Act
-    const result = await run({ vault_id: sha1 });
-
-    // Assess
-    expect(result.message).toBe(
-      `Please provide a plain file name in the 'file_name' parameter: the name stored with vault_id ${sha1} is not a plain file name`,
-    );
-    expect(result.error).toEqual({ kind: 'validation', retryable: false });
-    expect(emulator.requests).toHaveLength(0);
-  });
+      // Assess
+      expect(result.message).toBe(
+        refusal === 'no name'
+          ? `Please provide a value for the 'file_name' parameter: vault_id ${sha1} has no stored file name (files stored by get file have one)`
+          : `Please provide a plain file name in the 'file_name' parameter: the name stored with vault_id ${sha1} is not a plain file name`,
+      );
+      expect(result.error).toEqual({ kind: 'validation', retryable: false });
+      expect(emulator.requests).toHaveLength(0);
+    },
+  );
 
   it('refuses a vault file over 10 MiB without posting', async () => {
     // Prepare
