@@ -456,28 +456,39 @@ describe('CursorState.raiseFloor', () => {
       expect(state.olderMin).toBe(0);
     });
 
-    it('keeps exactly as many as a run can read past', () => {
+    // Two requests a run: 30 ids can be read past (a page of 40 less the 10 kept at the clock).
+    it.each([
+      [
+        'keeps exactly as many as a run can read past',
+        15,
+        15,
+        LOW,
+        [
+          [NOW, ids(1, 10)],
+          [NOW + 1_000, ids(101, 15)],
+          [NOW + 2_000, ids(201, 15)],
+        ],
+        false,
+      ],
+      // 35 ids ahead: passing the oldest 5 (and the 10 at the clock below them) leaves exactly 30.
+      [
+        'stops passing them once what is left can be read past',
+        5,
+        30,
+        NOW + 1_001,
+        [[NOW + 2_000, ids(201, 30)]],
+        true,
+      ],
+    ] as const)('%s', (_case, older, newer, floor, recent, dropped) => {
       const { state } = cursor({ maxRequestsPerRun: 2 });
       publish(state, NOW, ids(1, 10));
-      publish(state, NOW + 1_000, ids(101, 15));
-      publish(state, NOW + 2_000, ids(201, 15));
+      publish(state, NOW + 1_000, ids(101, older));
+      publish(state, NOW + 2_000, ids(201, newer));
       state.raiseFloor(LOW, NOW + 3_000);
 
-      expect(state.floor).toBe(LOW);
-      expect(state.recentKeys.size).toBe(40);
-      expect(state.aheadDropped).toBe(false);
-    });
-
-    it('stops passing them once what is left can be read past', () => {
-      const { state } = cursor({ maxRequestsPerRun: 2 });
-      publish(state, NOW, ids(1, 10));
-      publish(state, NOW + 1_000, ids(101, 5));
-      publish(state, NOW + 2_000, ids(201, 30));
-      state.raiseFloor(LOW, NOW + 3_000);
-
-      // 35 ids ahead > 30: passing the oldest 5 leaves exactly 30, which stay.
-      expect(state.floor).toBe(NOW + 1_001);
-      expect(recentOf(state)).toEqual([[NOW + 2_000, ids(201, 30)]]);
+      expect(state.floor).toBe(floor);
+      expect(recentOf(state)).toEqual(recent);
+      expect(state.aheadDropped).toBe(dropped);
     });
 
     it('reads a page per two requests, and at least one page', () => {
