@@ -354,37 +354,31 @@ describe('CursorState.raiseFloor', () => {
   });
 
   describe('at or before the clock, recent keeps about a page of ids', () => {
-    it('drops the oldest milliseconds past 40 ids, the floor with them', () => {
-      const { state } = cursor();
-      publish(state, NOW - 3 * W, ids(1, 30));
-      publish(state, NOW - 2 * W, ids(101, 20));
-      state.raiseFloor(LOW, NOW - 2 * W);
-
-      expect(state.floor).toBe(NOW - 3 * W + 1);
-      expect(recentOf(state)).toEqual([[NOW - 2 * W, ids(101, 20)]]);
-      expect(state.isDone('1')).toBe(false);
-    });
-
-    it('keeps exactly 40', () => {
-      const { state } = cursor();
-      publish(state, NOW - 3 * W, ids(1, 20));
-      publish(state, NOW - 2 * W, ids(101, 20));
-      state.raiseFloor(LOW, NOW - 2 * W);
-
-      expect(state.floor).toBe(LOW);
-      expect(state.recentKeys.size).toBe(40);
-    });
-
-    it('goes by time, not by the order the ids were published in', () => {
-      const { state } = cursor();
+    const older: [number, AlertId[]] = [NOW - 3 * W, ids(1, 30)];
+    const newer: [number, AlertId[]] = [NOW - 2 * W, ids(101, 20)];
+    it.each([
+      [
+        'drops the oldest milliseconds past 40 ids, the floor with them',
+        [older, newer],
+        NOW - 3 * W + 1,
+        [newer],
+      ],
+      ['keeps exactly 40', [[NOW - 3 * W, ids(1, 20)], newer], LOW, [[NOW - 3 * W, ids(1, 20)], newer]],
       // A partly failed batch can leave a newer millisecond in recent before an older one.
-      publish(state, NOW - 2 * W, ids(101, 20));
-      publish(state, NOW - 3 * W, ids(1, 30));
-      state.raiseFloor(LOW, NOW - 2 * W);
+      ['goes by time, not by the order the ids were published in', [newer, older], NOW - 3 * W + 1, [newer]],
+    ] as Array<[string, Array<[number, AlertId[]]>, number, Array<[number, AlertId[]]>]>)(
+      '%s',
+      (_case, published, floor, recent) => {
+        const { state } = cursor();
+        for (const [ts, batch] of published) publish(state, ts, batch);
+        state.raiseFloor(LOW, NOW - 2 * W);
 
-      expect(state.floor).toBe(NOW - 3 * W + 1);
-      expect(recentOf(state)).toEqual([[NOW - 2 * W, ids(101, 20)]]);
-    });
+        expect(state.floor).toBe(floor);
+        expect(recentOf(state)).toEqual(recent);
+        // An id passed by the floor is no longer one the run counts as done.
+        expect(state.isDone('1')).toBe(floor === LOW);
+      },
+    );
 
     it('never drops the newest millisecond, whose other members may still be unpublished', () => {
       const { state } = cursor();
