@@ -21,7 +21,9 @@ import {
   backoffMs,
   isIdempotent,
   MAX_ATTEMPTS,
+  MAX_PAUSE_MS,
   MIN_ATTEMPT_MS,
+  PAUSE_STATUSES,
   RETRYABLE_STATUSES,
   retryAfterMs,
 } from './retry-policy.ts';
@@ -170,6 +172,11 @@ export class TaniumClient {
   private readonly errorTextOf = (body: string, contentType: string) => this.errorText(body, contentType);
   private readonly deadlines = new DeadlineSignals();
   private readonly answerLimit: AnswerLimit;
+  /**
+   * Until when Tanium asked this container to hold off (a 429 or 503 with `Retry-After`), and the status
+   * that asked. The records of a batch share the client: without it, each would meet the same refusal.
+   */
+  private pause = { until: 0, status: 0 };
 
   constructor(
     credentials: TaniumCredentials,
@@ -485,9 +492,14 @@ export class TaniumClient {
     const deadline = request.deadline ?? NO_DEADLINE;
     const idempotent = isIdempotent(request.method);
     let lostAnswer = false;
+    // The time this request's own waits have run to: the pause its own answer asked for is not waited twice.
+    let waitedTo = 0;
     for (let attempt = 1; ; attempt++) {
       if (deadline - Date.now() < MIN_ATTEMPT_MS) {
         throw transportError('no_time', '', this.describe(request), undefined);
+      }
+      if (this.pause.until > Date.now()) {
+        waitedTo = await this.waitOutPause(request, deadline, waitedTo);
       }
       let response: RawResponse;
       try {
@@ -503,6 +515,7 @@ export class TaniumClient {
         const wait = backoffMs(attempt, this.random);
         if (retryable && attempt < MAX_ATTEMPTS && Date.now() + wait + MIN_ATTEMPT_MS <= deadline) {
           if (!neverSent(failure)) lostAnswer = true;
+          waitedTo = Math.max(Date.now(), waitedTo) + wait;
           this.logger.debug('Retrying Tanium request after a transport failure', {
             ...request.logContext,
             method: request.method,
@@ -516,10 +529,16 @@ export class TaniumClient {
         throw transportError(failure, code, this.describe(request), error);
       }
       if (lostAnswer) response.afterLostAnswer = true;
-      if (!idempotent || !RETRYABLE_STATUSES.has(response.status) || attempt >= MAX_ATTEMPTS) return response;
-      const wait = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt, this.random);
+      if (!RETRYABLE_STATUSES.has(response.status)) return response;
+      const askedMs = retryAfterMs(response.headers['retry-after']);
+      if (askedMs !== undefined && PAUSE_STATUSES.has(response.status)) {
+        this.notePause(response.status, askedMs);
+      }
+      if (!idempotent || attempt >= MAX_ATTEMPTS) return response;
+      const wait = askedMs ?? backoffMs(attempt, this.random);
       if (Date.now() + wait + MIN_ATTEMPT_MS > deadline) return response;
       if (LOST_ANSWER_STATUSES.has(response.status)) lostAnswer = true;
+      waitedTo = Math.max(Date.now(), waitedTo) + wait;
       this.logger.debug('Retrying Tanium request', {
         ...request.logContext,
         method: request.method,
@@ -529,6 +548,49 @@ export class TaniumClient {
         waitMs: wait,
       });
       await this.sleep(wait);
+    }
+  }
+
+  /** Holds this container's requests for what Tanium asked, up to MAX_PAUSE_MS (a later ask may extend it). */
+  private notePause(status: number, askedMs: number): void {
+    const until = Date.now() + Math.min(askedMs, MAX_PAUSE_MS);
+    if (until <= this.pause.until) return;
+    // Once a pause, not once a refused request: a batch's requests in flight may all meet it.
+    if (this.pause.until <= Date.now()) {
+      this.logger.warn("Tanium asked to hold off; this container's requests wait", {
+        status,
+        pauseMs: until - Date.now(),
+      });
+    }
+    this.pause = { until, status };
+  }
+
+  /**
+   * Waits out the pause Tanium asked for, beyond what this request waited already (`waitedTo`), and
+   * returns the time waited to. A pause that would leave less than an attempt's time before the deadline
+   * fails the request unsent, as transient: its redelivery waits as long (`retryAfterMs`).
+   */
+  private async waitOutPause(request: TaniumRequest, deadline: number, waitedTo: number): Promise<number> {
+    for (;;) {
+      const from = Math.max(Date.now(), waitedTo);
+      const held = this.pause.until - from;
+      if (held <= 0) return waitedTo;
+      if (from + held + MIN_ATTEMPT_MS > deadline) {
+        const { method, path } = this.describe(request);
+        throw new TaniumError(
+          'transient',
+          `Tanium asked to hold off for ${Math.ceil(held / 1000)} s more (a ${this.pause.status} answer with Retry-After); ${method} ${path} was not sent, as the wait would outlast the invocation`,
+          { retryable: true, retryAfterMs: held },
+        );
+      }
+      this.logger.debug('Holding a Tanium request while Tanium asked to hold off', {
+        ...request.logContext,
+        method: request.method,
+        path: request.path,
+        waitMs: held,
+      });
+      waitedTo = from + held;
+      await this.sleep(held);
     }
   }
 

@@ -10,6 +10,17 @@ const MAX_DELAY_MS = 4000;
 
 export const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
 
+/**
+ * Answers whose `Retry-After` speaks for the server, not for the one request (RFC 9110 10.2.3): the
+ * container's other requests hold off as long, instead of each meeting the same refusal.
+ */
+export const PAUSE_STATUSES = new Set([429, 503]);
+/**
+ * The longest such a pause holds the container's requests, whatever `Retry-After` asked: a proxy's bad
+ * clock or a stale header then costs at most a minute, and a throttled Tanium sees one request a minute.
+ */
+export const MAX_PAUSE_MS = 60_000;
+
 export function isIdempotent(method: string): boolean {
   return method === 'GET' || method === 'DELETE' || method === 'HEAD';
 }

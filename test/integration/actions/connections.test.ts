@@ -769,33 +769,65 @@ describe('Actions: connections family', () => {
       expect(result.summary).toMatchObject({ connection_status: 'waiting' });
     });
 
-    it("pauses polling for a throttled poll's Retry-After, up to the end of the wait, instead of 2 s", async () => {
-      // Prepare: the first poll answers 429 asking for 100 s, more than the client may wait for it
-      emulator.faults.add({
-        method: 'GET',
-        path: `${TR}/conns`,
-        kind: 'status',
-        status: 429,
-        retryAfter: 100,
-        times: 1,
-      });
-      const sleeps: number[] = [];
-      const context = contextFor(clientFor(emulator), emulator, {
-        sleep: async (ms: number) => {
-          sleeps.push(ms);
-          emulator.clock.advance(ms);
-        },
-      });
+    it.each([
+      {
+        // The client holds the last poll for the rest of Tanium's pause (its cap, a minute), time allowing
+        name: 'the invocation has time for the rest of the pause',
+        deadlineMs: 90_000,
+        holds: 1,
+        polls: 2,
+        status: 'connected',
+        message: 'Connection created successfully',
+      },
+      {
+        name: 'the rest of the pause would outlast the invocation',
+        deadlineMs: 60_000,
+        holds: 0,
+        polls: 1,
+        status: null,
+        message:
+          'Connection created but still waiting after 30 seconds. Current state: unknown (the connection list could not be read: Tanium asked to hold off for 60 s more (a 429 answer with Retry-After); GET /plugin/products/threat-response/api/v1/conns was not sent, as the wait would outlast the invocation)',
+      },
+    ])(
+      "pauses polling for a throttled poll's Retry-After, up to the end of the wait, instead of 2 s, when $name",
+      async ({ deadlineMs, holds, polls, status, message }) => {
+        // Prepare: the first poll answers 429 asking for 100 s, more than the client may wait for it
+        emulator.faults.add({
+          method: 'GET',
+          path: `${TR}/conns`,
+          kind: 'status',
+          status: 429,
+          retryAfter: 100,
+          times: 1,
+        });
+        const sleeps: number[] = [];
+        const clientWaits: number[] = [];
+        const client = clientFor(emulator, { sleep: async (ms) => clientWaits.push(ms) });
+        const context = contextFor(client, emulator, {
+          deadline: Date.now() + deadlineMs,
+          sleep: async (ms: number) => {
+            sleeps.push(ms);
+            emulator.clock.advance(ms);
+          },
+        });
 
-      // Act
-      const result = await run(createConnection, { destination: 'test-client-1', wait_seconds: 30 }, context);
+        // Act
+        const result = await run(
+          createConnection,
+          { destination: 'test-client-1', wait_seconds: 30 },
+          context,
+        );
 
-      // Assess: one pause to the end of the wait, then the poll that finds the connection
-      expect(sleeps).toHaveLength(1);
-      expect(sleeps[0]).toBeGreaterThan(25_000);
-      expect(result.summary).toMatchObject({ connection_status: 'connected' });
-      expect(emulator.requestCount({ path: `${TR}/conns` })).toBe(2);
-    });
+        // Assess: one pause to the end of the wait, then the last poll
+        expect(sleeps).toHaveLength(1);
+        expect(sleeps[0]).toBeGreaterThan(25_000);
+        expect(clientWaits).toHaveLength(holds);
+        for (const wait of clientWaits) expect(wait).toBeGreaterThan(50_000);
+        expect(result.message).toBe(message);
+        expect(result.summary).toMatchObject({ connection_status: status });
+        expect(emulator.requestCount({ path: `${TR}/conns` })).toBe(polls);
+      },
+    );
 
     it('explains a missing endpoint with its name', async () => {
       const result = await run(createConnection, { destination: 'ghost' });

@@ -538,6 +538,182 @@ describe('Tanium client: transport, retries and responses', () => {
     });
   });
 
+  describe("a pause Tanium asks for (a 429 or 503 with Retry-After) holds the client's other requests", () => {
+    /** The waits a request made, and its answer or error. */
+    async function waitsOf(waits: number[], request: () => Promise<unknown>) {
+      const before = waits.length;
+      const outcome = await request().then(
+        (response) => (response as { status: number }).status,
+        (error: unknown) => error,
+      );
+      return { waits: waits.slice(before), outcome };
+    }
+
+    it.each([
+      { status: 429, retryAfter: 2, holds: true },
+      { status: 503, retryAfter: 2, holds: true },
+      // A gateway's Retry-After speaks for the one request the gateway failed
+      { status: 502, retryAfter: 2, holds: false },
+      { status: 504, retryAfter: 2, holds: false },
+      { status: 429, retryAfter: undefined, holds: false },
+      { status: 503, retryAfter: undefined, holds: false },
+    ])(
+      'a $status with Retry-After $retryAfter holds the next request: $holds',
+      async ({ status, retryAfter, holds }) => {
+        // Prepare: the first GET is refused once; waits are recorded, not spent (time stands still)
+        emulator.faults.add({
+          method: 'GET',
+          path: CONNS,
+          times: 1,
+          kind: 'status',
+          status,
+          ...(retryAfter === undefined ? {} : { retryAfter }),
+        });
+        const waits: number[] = [];
+        const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms) });
+        const first = await waitsOf(waits, () => client.request({ method: 'GET', path: CONNS }));
+
+        // Act: another request, to another route
+        const next = await waitsOf(waits, () => client.request({ method: 'GET', path: `${TR}/alerts` }));
+
+        // Assess: the first waited its own retry only (Retry-After, or a backoff of 0 with this client's
+        // random); the next one waits what is left of the pause, or not at all
+        expect(first).toEqual({ waits: [(retryAfter ?? 0) * 1000], outcome: 200 });
+        expect(next.outcome).toBe(200);
+        if (holds) {
+          expect(next.waits).toHaveLength(1);
+          expect(next.waits[0]).toBeGreaterThan(1000);
+          expect(next.waits[0]).toBeLessThanOrEqual(2000);
+        } else {
+          expect(next.waits).toEqual([]);
+        }
+        expect(emulator.requestCount({ path: `${TR}/alerts` })).toBe(1);
+      },
+    );
+
+    it("holds requests after a POST's 429 too, though the POST itself is not retried", async () => {
+      // Prepare
+      emulator.faults.add({
+        method: 'POST',
+        path: `${TR}/conns/connect`,
+        times: 1,
+        kind: 'status',
+        status: 429,
+        retryAfter: 2,
+      });
+      const waits: number[] = [];
+      const logger = capturingLogger();
+      const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms), logger });
+      const refused = await taniumFailure(
+        client.request({ method: 'POST', path: `${TR}/conns/connect`, json: {} }),
+      );
+
+      // Act
+      const next = await waitsOf(waits, () => client.request({ method: 'GET', path: CONNS }));
+
+      // Assess: one warning for the pause, and the hold in the debug log with the request it held
+      expect(refused.kind).toBe('unknown_outcome');
+      expect(next.outcome).toBe(200);
+      expect(next.waits).toHaveLength(1);
+      expect(next.waits[0]).toBeGreaterThan(1000);
+      const lines = logger.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines.filter((line) => line.level === 'warn')).toEqual([
+        {
+          level: 'warn',
+          message: "Tanium asked to hold off; this container's requests wait",
+          status: 429,
+          pauseMs: expect.any(Number),
+        },
+      ]);
+      expect(
+        lines.filter((line) => line.message === 'Holding a Tanium request while Tanium asked to hold off'),
+      ).toEqual([
+        { level: 'debug', message: expect.any(String), method: 'GET', path: CONNS, waitMs: next.waits[0] },
+      ]);
+    });
+
+    it('fails a request unsent, as transient, when the rest of the pause would outlast its deadline', async () => {
+      // Prepare: the GET cannot wait out its 30 s inside its deadline, so it fails with the 429
+      emulator.faults.add({
+        method: 'GET',
+        path: CONNS,
+        times: 1,
+        kind: 'status',
+        status: 429,
+        retryAfter: 30,
+      });
+      const client = clientFor(emulator, { sleep: async () => undefined });
+      await taniumFailure(client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 5000 }));
+
+      // Act: a POST, which is never retried once sent, whose deadline leaves the rest of the pause but
+      // not an attempt's time after it
+      const error = await taniumFailure(
+        client.request({
+          method: 'POST',
+          path: `${TR}/conns/connect`,
+          json: {},
+          deadline: Date.now() + 30_000 + MIN_ATTEMPT_MS / 2,
+        }),
+      );
+
+      // Assess: safe to run again (nothing was sent), and not before the pause ends
+      expect(error).toMatchObject({ kind: 'transient', retryable: true });
+      expect(error.message).toBe(
+        `Tanium asked to hold off for 30 s more (a 429 answer with Retry-After); POST ${TR}/conns/connect was not sent, as the wait would outlast the invocation`,
+      );
+      expect(error.retryAfterMs).toBeGreaterThan(28_000);
+      expect(error.retryAfterMs).toBeLessThanOrEqual(30_000);
+      expect(emulator.requestCount({ path: `${TR}/conns/connect` })).toBe(0);
+    });
+
+    it('holds for a minute at most, a longer ask extends the pause, a shorter one does not end it', async () => {
+      // Prepare: waits are recorded, not spent, so time stands still; every GET below is refused once
+      const refuse = (retryAfter: number) =>
+        emulator.faults.add({
+          method: 'GET',
+          path: CONNS,
+          times: 1,
+          kind: 'status',
+          status: 429,
+          retryAfter,
+        });
+      const waits: number[] = [];
+      const logger = capturingLogger();
+      const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms), logger });
+      const get = (deadline?: number) =>
+        waitsOf(waits, () =>
+          client.request({ method: 'GET', path: CONNS, ...(deadline === undefined ? {} : { deadline }) }),
+        );
+
+      // Act
+      refuse(2);
+      const first = await get();
+      // Asked for an hour while held: it cannot wait that out before its deadline, so it fails
+      refuse(3600);
+      const extended = await get(Date.now() + 5000);
+      const capped = await get();
+      refuse(2);
+      const shorter = await get();
+      const after = await get();
+
+      // Assess
+      expect(first).toEqual({ waits: [2000], outcome: 200 });
+      expect(extended.waits).toHaveLength(1);
+      expect(extended.outcome).toMatchObject({ kind: 'transient', retryAfterMs: 3_600_000 });
+      expect(capped.outcome).toBe(200);
+      expect(capped.waits).toHaveLength(1);
+      expect(capped.waits[0]).toBeGreaterThan(59_000);
+      expect(capped.waits[0]).toBeLessThanOrEqual(60_000);
+      // The minute's hold, then its own retry's 2 s
+      expect(shorter.outcome).toBe(200);
+      expect(shorter.waits.slice(1)).toEqual([2000]);
+      expect(after.waits).toHaveLength(1);
+      expect(after.waits[0]).toBeGreaterThan(59_000);
+      // One warning: the later asks came while the pause was on
+      expect(logger.lines.filter((line) => JSON.parse(line).level === 'warn')).toHaveLength(1);
+    });
+  });
+
   describe('transport failures', () => {
     it('names the host whose DNS lookup failed', async () => {
       // Prepare: `.invalid` never resolves (RFC 6761)
