@@ -2,6 +2,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import {
   clearSessionCache,
   MAX_REMEMBERED_CREDENTIALS,
+  MAX_REMEMBERED_SESSIONS,
+  rememberSession,
   sessionEntry,
   tokenReplayEnded,
   tokenReplayStarted,
@@ -62,5 +64,105 @@ describe('Session cache', () => {
     expect(whileBRuns).toBe('session-b');
     expect(entry.tokenSession).toBeUndefined();
     expect([endedA, endedB, entry.tokenRejected]).toEqual([false, false, false]);
+  });
+
+  it.each([
+    {
+      case: 'another replay with the session still runs',
+      started: ['session-a', 'session-a'],
+      rejected: false,
+      ended: [['session-a', false]],
+      returned: [false],
+      tokenSession: 'session-a',
+      tokenRejected: false,
+    },
+    {
+      // The one replay that beats the token sets it aside, once; the session stays the one refusals share
+      case: 'two replays got past the refusal',
+      started: ['session-a', 'session-a'],
+      rejected: false,
+      ended: [
+        ['session-a', true],
+        ['session-a', true],
+      ],
+      returned: [true, false],
+      tokenSession: 'session-a',
+      tokenRejected: true,
+    },
+    {
+      // The token is set aside for good, so the session that beat it must stay for the next refusal
+      case: 'the token was already set aside',
+      started: ['session-a'],
+      rejected: true,
+      ended: [['session-a', false]],
+      returned: [false],
+      tokenSession: 'session-a',
+      tokenRejected: true,
+    },
+    {
+      case: 'a replay with an older session got past the refusal',
+      started: ['session-a', 'session-b'],
+      rejected: false,
+      ended: [['session-a', true]],
+      returned: [true],
+      tokenSession: 'session-b',
+      tokenRejected: true,
+    },
+  ] as const)(
+    'keeps the token session and says who set the token aside when $case',
+    ({ started, rejected, ended, returned, tokenSession, tokenRejected }) => {
+      // Prepare
+      const entry = sessionEntry('fingerprint-a');
+      entry.tokenRejected = rejected;
+      for (const session of started) tokenReplayStarted(entry, session);
+
+      // Act
+      const results = ended.map(([session, beaten]) => tokenReplayEnded(entry, session, beaten));
+
+      // Assess
+      expect(results).toEqual(returned);
+      expect(entry.tokenSession).toBe(tokenSession);
+      expect(entry.tokenRejected).toBe(tokenRejected);
+    },
+  );
+
+  it('remembers the latest sessions issued for redaction, a session issued again counting as new', () => {
+    // Prepare: one more session than remembered, then the second one again
+    const entry = sessionEntry('fingerprint-a');
+    const sessions = Array.from({ length: MAX_REMEMBERED_SESSIONS + 1 }, (_, i) => `session-${i + 1}`);
+    for (const session of sessions) rememberSession(entry, session);
+
+    // Act
+    rememberSession(entry, 'session-2');
+    rememberSession(entry, 'session-10');
+
+    // Assess: the oldest go first; the one issued again outlived those issued after it the first time
+    expect(MAX_REMEMBERED_SESSIONS).toBe(8);
+    expect([...entry.issued]).toEqual([
+      'session-4',
+      'session-5',
+      'session-6',
+      'session-7',
+      'session-8',
+      'session-9',
+      'session-2',
+      'session-10',
+    ]);
+  });
+
+  it('starts every credential afresh once the cache is cleared', () => {
+    // Prepare: an entry that learnt something
+    const before = sessionEntry('fingerprint-a');
+    before.tokenRejected = true;
+    rememberSession(before, 'session-a');
+    tokenReplayStarted(before, 'session-a');
+
+    // Act
+    clearSessionCache();
+    const after = sessionEntry('fingerprint-a');
+
+    // Assess
+    expect(after).not.toBe(before);
+    expect(after).toEqual({ tokenRejected: false, tokenSessionReplays: 0, issued: new Set() });
   });
 });
