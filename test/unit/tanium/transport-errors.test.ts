@@ -28,11 +28,19 @@ function connectFailure(code: string): Error {
  * Node's happy-eyeballs connect to a host with several addresses: an AggregateError with the first
  * address's code and no syscall; each address's own error is in `errors`.
  */
-function multiAddressConnectFailure(first: string, second: string): AggregateError {
-  const errors = [first, second].map((code, i) =>
+function multiAddressConnectFailure(...codes: string[]): AggregateError {
+  const errors = codes.map((code, i) =>
     Object.assign(new Error(`connect ${code} 192.0.2.${i + 1}:443`), { code, syscall: 'connect' }),
   );
-  return Object.assign(new AggregateError(errors), { code: first });
+  return Object.assign(new AggregateError(errors), { code: codes[0] });
+}
+
+/** Node's error for a server that closed the connection before the TLS handshake completed. */
+function handshakeClosed(): Error {
+  return Object.assign(
+    new Error('Client network socket disconnected before secure TLS connection was established'),
+    { code: 'ECONNRESET', host: 'tanium.example.com', port: 443 },
+  );
 }
 
 describe('Transport errors', () => {
@@ -275,10 +283,7 @@ describe('Transport errors', () => {
 
   it('tells a connection closed during the TLS handshake from a reset mid-request', () => {
     // Prepare: Node's two ECONNRESETs, told apart only by the message
-    const duringHandshake = Object.assign(
-      new Error('Client network socket disconnected before secure TLS connection was established'),
-      { code: 'ECONNRESET', host: 'tanium.example.com', port: 443 },
-    );
+    const duringHandshake = handshakeClosed();
     const midRequest = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' });
 
     // Act
@@ -331,15 +336,16 @@ describe('Transport errors', () => {
   it.each([
     // A refusal anywhere is reported, else the last address's outcome: the aggregate's own code is the
     // first address's, often a 250 ms attempt timing out, which the 10 s timeout message would misname.
-    { first: 'ETIMEDOUT', second: 'ECONNREFUSED', failure: 'refused', code: 'ECONNREFUSED' },
-    { first: 'ENETUNREACH', second: 'ETIMEDOUT', failure: 'connect_timeout', code: 'ETIMEDOUT' },
-    { first: 'ECONNREFUSED', second: 'EHOSTUNREACH', failure: 'refused', code: 'ECONNREFUSED' },
-    { first: 'ETIMEDOUT', second: 'EHOSTUNREACH', failure: 'unreachable', code: 'EHOSTUNREACH' },
+    { codes: ['ETIMEDOUT', 'ECONNREFUSED'], failure: 'refused', code: 'ECONNREFUSED' },
+    { codes: ['ENETUNREACH', 'ETIMEDOUT'], failure: 'connect_timeout', code: 'ETIMEDOUT' },
+    { codes: ['ECONNREFUSED', 'EHOSTUNREACH'], failure: 'refused', code: 'ECONNREFUSED' },
+    { codes: ['ETIMEDOUT', 'EHOSTUNREACH'], failure: 'unreachable', code: 'EHOSTUNREACH' },
+    { codes: ['ETIMEDOUT', 'ETIMEDOUT', 'EHOSTUNREACH'], failure: 'unreachable', code: 'EHOSTUNREACH' },
   ])(
-    'treats a connect to several addresses that all failed ($first, $second) as never sent',
-    ({ first, second, failure: expected, code: expectedCode }) => {
+    'treats a connect to several addresses that all failed ($codes) as never sent',
+    ({ codes, failure: expected, code: expectedCode }) => {
       // Prepare: as the request API rejects, and as fetch wraps it
-      const bare = multiAddressConnectFailure(first, second);
+      const bare = multiAddressConnectFailure(...codes);
       const wrapped = new TypeError('fetch failed', { cause: bare });
 
       // Act
@@ -358,16 +364,77 @@ describe('Transport errors', () => {
     },
   );
 
-  it('keeps a several-address failure a reset when an address failed after connecting', () => {
+  it.each([
+    {
+      case: 'an address failed after connecting',
+      errors: [
+        connectFailure('ETIMEDOUT').cause,
+        Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' }),
+      ],
+    },
+    // Nothing shows that every address failed in connect: a POST may have left
+    { case: 'it names no address', errors: [] },
+    { case: 'an entry is not an error', errors: [null, connectFailure('ETIMEDOUT').cause] },
+  ])('keeps a timeout of a several-address failure a reset when $case', ({ errors }) => {
     // Prepare
-    const error = multiAddressConnectFailure('ETIMEDOUT', 'ECONNREFUSED');
-    Object.assign(error.errors[1] as Error, { syscall: 'read' });
+    const error = Object.assign(new AggregateError(errors), { code: 'ETIMEDOUT' });
 
     // Act
-    const { failure } = classifyTransportError(error, false);
+    const classified = classifyTransportError(error, false);
 
     // Assess
-    expect(failure).toBe('reset');
+    expect(classified).toEqual({ failure: 'reset', code: 'ETIMEDOUT' });
+  });
+
+  it.each([
+    // A throw without an error still gets the contract's message, not a TypeError of its own
+    { case: 'nothing', thrown: undefined, failure: 'other', code: '' },
+    { case: 'null', thrown: null, failure: 'other', code: '' },
+    {
+      case: 'several addresses naming no code',
+      thrown: Object.assign(new AggregateError([{ syscall: 'connect' }, { syscall: 'connect' }]), {
+        code: 'ETIMEDOUT',
+      }),
+      failure: 'connect_timeout',
+      code: 'ETIMEDOUT',
+    },
+    // undici's socket error says less than the system error under it
+    {
+      case: "undici's socket error over a close during the TLS handshake",
+      thrown: Object.assign(new Error('other side closed', { cause: handshakeClosed() }), {
+        code: 'UND_ERR_SOCKET',
+      }),
+      failure: 'handshake_closed',
+      code: 'ECONNRESET',
+    },
+    // A handshake close makes even a POST run again: only Node's own error, its code and its message
+    // together, proves that no byte left
+    {
+      case: 'a reset under a wrapper quoting the handshake text',
+      thrown: new Error(`request failed: ${handshakeClosed().message}`, {
+        cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' }),
+      }),
+      failure: 'reset',
+      code: 'ECONNRESET',
+    },
+    {
+      case: 'a handshake close under an error naming its own code',
+      thrown: Object.assign(new Error('write EPIPE', { cause: handshakeClosed() }), { code: 'EPIPE' }),
+      failure: 'reset',
+      code: 'EPIPE',
+    },
+    {
+      case: 'a reset without a message',
+      thrown: new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } }),
+      failure: 'reset',
+      code: 'ECONNRESET',
+    },
+  ])('classifies a throw of $case as $failure', ({ thrown, failure, code }) => {
+    // Act
+    const classified = classifyTransportError(thrown, false);
+
+    // Assess
+    expect(classified).toEqual({ failure, code });
   });
 
   it('reports a GET whose connect to several addresses timed out with the connect-timeout text', () => {
@@ -455,6 +522,7 @@ describe('Transport errors', () => {
 
   it.each([
     ['nothing', undefined, undefined],
+    ['null', null, undefined],
     ['a string', 'socket gone', 'socket gone'],
     ['an object holding raw bytes', { data: 'Header: TOKEN-canary-7f3a' }, 'a thrown object'],
   ])('keeps as the cause of a failure that threw %s only what says what it was', (_case, thrown, message) => {
@@ -466,6 +534,29 @@ describe('Transport errors', () => {
     else expect(error.cause).toEqual(new Error(message));
     expect(inspect(error, { depth: null })).not.toContain('canary');
   });
+
+  it.each([
+    { case: 'a string', code: 'HPE_INVALID_CONSTANT', kept: true },
+    { case: 'a number', code: 35, kept: true },
+    // Anything else may hold what a message must not: only a string or a number says what happened
+    { case: 'an object', code: { data: 'Header: TOKEN-canary-7f3a' }, kept: false },
+    { case: 'absent', code: undefined, kept: false },
+  ])(
+    'keeps the code of a cause when it is $case: $kept, adding nothing its error lacked',
+    ({ code, kept }) => {
+      // Prepare
+      const thrown = Object.assign(new Error('socket gone'), code === undefined ? {} : { code });
+
+      // Act
+      const { cause } = transportError('other', '', { ...POST, method: 'GET' }, thrown);
+
+      // Assess
+      expect(Object.hasOwn(cause as Error, 'code')).toBe(kept);
+      if (kept) expect(cause).toMatchObject({ code });
+      expect(Object.hasOwn(cause as Error, 'cause')).toBe(false);
+      expect(inspect(cause, { depth: null })).not.toContain('canary');
+    },
+  );
 
   it('keeps five causes of a longer chain, and ends a chain that loops', () => {
     // Prepare
