@@ -549,6 +549,25 @@ describe('Tanium client: transport, retries and responses', () => {
       return { waits: waits.slice(before), outcome };
     }
 
+    /** Tanium refuses the next such request once, with `status`, asking for `retryAfter` seconds. */
+    function refuseOnce(
+      retryAfter: number | undefined,
+      {
+        method = 'GET',
+        path = CONNS,
+        status = 429,
+      }: { method?: 'GET' | 'POST'; path?: string; status?: number } = {},
+    ) {
+      emulator.faults.add({
+        method,
+        path,
+        times: 1,
+        kind: 'status',
+        status,
+        ...(retryAfter === undefined ? {} : { retryAfter }),
+      });
+    }
+
     it.each([
       { status: 429, retryAfter: 2, holds: true },
       { status: 503, retryAfter: 2, holds: true },
@@ -561,14 +580,7 @@ describe('Tanium client: transport, retries and responses', () => {
       'a $status with Retry-After $retryAfter holds the next request: $holds',
       async ({ status, retryAfter, holds }) => {
         // Prepare: the first GET is refused once; waits are recorded, not spent (time stands still)
-        emulator.faults.add({
-          method: 'GET',
-          path: CONNS,
-          times: 1,
-          kind: 'status',
-          status,
-          ...(retryAfter === undefined ? {} : { retryAfter }),
-        });
+        refuseOnce(retryAfter, { status });
         const waits: number[] = [];
         const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms) });
         const first = await waitsOf(waits, () => client.request({ method: 'GET', path: CONNS }));
@@ -593,14 +605,7 @@ describe('Tanium client: transport, retries and responses', () => {
 
     it("holds requests after a POST's 429 too, though the POST itself is not retried", async () => {
       // Prepare
-      emulator.faults.add({
-        method: 'POST',
-        path: `${TR}/conns/connect`,
-        times: 1,
-        kind: 'status',
-        status: 429,
-        retryAfter: 2,
-      });
+      refuseOnce(2, { method: 'POST', path: `${TR}/conns/connect` });
       const waits: number[] = [];
       const logger = capturingLogger();
       const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms), logger });
@@ -634,14 +639,7 @@ describe('Tanium client: transport, retries and responses', () => {
 
     it('fails a request unsent, as transient, when the rest of the pause would outlast its deadline', async () => {
       // Prepare: the GET cannot wait out its 30 s inside its deadline, so it fails with the 429
-      emulator.faults.add({
-        method: 'GET',
-        path: CONNS,
-        times: 1,
-        kind: 'status',
-        status: 429,
-        retryAfter: 30,
-      });
+      refuseOnce(30);
       const client = clientFor(emulator, { sleep: async () => undefined });
       await taniumFailure(client.request({ method: 'GET', path: CONNS, deadline: Date.now() + 5000 }));
 
@@ -667,16 +665,7 @@ describe('Tanium client: transport, retries and responses', () => {
     });
 
     it('holds for a minute at most, a longer ask extends the pause, a shorter one does not end it', async () => {
-      // Prepare: waits are recorded, not spent, so time stands still; every GET below is refused once
-      const refuse = (retryAfter: number) =>
-        emulator.faults.add({
-          method: 'GET',
-          path: CONNS,
-          times: 1,
-          kind: 'status',
-          status: 429,
-          retryAfter,
-        });
+      // Prepare: waits are recorded, not spent, so time stands still
       const waits: number[] = [];
       const logger = capturingLogger();
       const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms), logger });
@@ -686,13 +675,13 @@ describe('Tanium client: transport, retries and responses', () => {
         );
 
       // Act
-      refuse(2);
+      refuseOnce(2);
       const first = await get();
       // Asked for an hour while held: it cannot wait that out before its deadline, so it fails
-      refuse(3600);
+      refuseOnce(3600);
       const extended = await get(Date.now() + 5000);
       const capped = await get();
-      refuse(2);
+      refuseOnce(2);
       const shorter = await get();
       const after = await get();
 
@@ -706,7 +695,8 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(capped.waits[0]).toBeLessThanOrEqual(60_000);
       // The minute's hold, then its own retry's 2 s
       expect(shorter.outcome).toBe(200);
-      expect(shorter.waits.slice(1)).toEqual([2000]);
+      expect(shorter.waits).toEqual([expect.any(Number), 2000]);
+      expect(shorter.waits[0]).toBeGreaterThan(59_000);
       expect(after.waits).toHaveLength(1);
       expect(after.waits[0]).toBeGreaterThan(59_000);
       // One warning: the later asks came while the pause was on
