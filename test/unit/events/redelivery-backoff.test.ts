@@ -168,6 +168,34 @@ describe('Redelivery backoff: the visibility changes', () => {
     ]);
   });
 
+  it('warns about the refused records SQS names, and does not throw over a refusal it names by an Id never sent', async () => {
+    // Prepare: the second entry is refused, and so is an entry '7' this call never had
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({
+      Successful: [{ Id: '0' }],
+      Failed: [
+        { Id: '1', Code: 'ReceiptHandleIsInvalid', Message: 'expired', SenderFault: true },
+        { Id: '7', Code: 'InternalError', SenderFault: false },
+      ],
+    });
+    const lines: LogLine[] = [];
+
+    // Act
+    await delayRedeliveries(() => new SQSClient({}), [redelivery('msg-a'), redelivery('msg-b')], {
+      ...timing,
+      logger: recordingLogger(lines),
+    });
+
+    // Assess: a refusal that names no record of ours has no record to warn about
+    expect(lines).toEqual([
+      {
+        level: 'warn',
+        message:
+          'Could not delay the redelivery of failed records; they come back after the queue visibility timeout',
+        extra: { messageIds: ['msg-b'], reason: 'ReceiptHandleIsInvalid: expired' },
+      },
+    ]);
+  });
+
   it('warns, naming every record, when no SQS client can be built, and does not throw', async () => {
     // Prepare
     const lines: LogLine[] = [];
