@@ -385,6 +385,38 @@ describe('Pipeline: redelivery backoff', () => {
   });
 });
 
+describe('Pipeline: credentials', () => {
+  it("keeps Tanium's token out of every log line and result, also when Tanium's answer quotes it", async () => {
+    // Prepare: an error answer that quotes the token back, as a proxy or a debug build might
+    const token = env.emulator.credentials.apiToken;
+    env.emulator.faults.add({
+      method: 'GET',
+      path: `${TR}/conns`,
+      kind: 'status',
+      status: 500,
+      shape: 'message',
+      message: `invalid session ${token}`,
+      times: 1,
+    });
+    const from = logs.length;
+
+    // Act
+    const failed = await roundTrip('connections', { action: 'list connections', parameters: {} });
+    const succeeded = await roundTrip('connections', { action: 'list connections', parameters: {} });
+
+    // Assess: the lines of both runs, debug ones included (the client's own), and both results
+    const lines = logs.slice(from);
+    expect(failed).toMatchObject({
+      status: 'failed',
+      message:
+        'Unable to list connections. Error message: Error from server. Status Code: 500 Data from server: invalid session [redacted]',
+    });
+    expect(succeeded.status).toBe('success');
+    expect(lines.some((line) => line.level === 'debug')).toBe(true);
+    expect(JSON.stringify([lines, failed, succeeded])).not.toContain(token);
+  });
+});
+
 describe('Pipeline: Retry-After', () => {
   it("keeps a throttled record hidden for Tanium's Retry-After when the invocation could not wait it out", async () => {
     // Prepare: a queue hiding a failed record for 600 s; Tanium answers 503 asking for 200 s, longer
