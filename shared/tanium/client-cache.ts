@@ -125,6 +125,8 @@ export class TaniumClientCache {
   /** `entry`'s client, sending a request Tanium refused once more when a re-read finds a new secret. */
   private rechecking(entry: Entry): TaniumApi {
     let current = entry;
+    /** Every entry this client sent with: a body any of them fetched may still be read. */
+    const senders = [entry];
     const send = async <T>(
       request: TaniumRequest,
       call: (client: TaniumClient) => Promise<T>,
@@ -138,6 +140,7 @@ export class TaniumClientCache {
         if (!fresh) throw error;
         // Later calls of the same action go straight to the new client.
         current = fresh;
+        if (!senders.includes(fresh)) senders.push(fresh);
         return call(fresh.client);
       }
     };
@@ -145,11 +148,15 @@ export class TaniumClientCache {
       get credentials() {
         return current.client.credentials;
       },
-      // A record of the batch may still read a body the old client fetched: both clients' secrets go.
+      // A record of the batch may still read a body an earlier client fetched: every one's secrets go.
       errorText: (body, contentType) =>
-        current === entry
+        senders.length === 1
           ? entry.client.errorText(body, contentType)
-          : errorText(body, contentType, [...entry.client.secrets(), ...current.client.secrets()]),
+          : errorText(
+              body,
+              contentType,
+              senders.flatMap((sender) => sender.client.secrets()),
+            ),
       request: (request) => send(request, (client) => client.request(request)),
       stream: (request) => send(request, (client) => client.stream(request)),
     };
