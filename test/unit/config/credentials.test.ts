@@ -20,7 +20,10 @@ import {
   assertHasCredential,
   CREDENTIALS_README_HEADING,
   credentialFingerprint,
+  NO_CREDENTIALS_MESSAGE,
   parseCredentials,
+  secretValues,
+  type TaniumCredentials,
 } from '../../../shared/config/credentials.ts';
 import { ConfigError, type TaniumError } from '../../../shared/tanium/errors.ts';
 import { CLIENT_VERSION } from '../../../shared/tanium/version.ts';
@@ -48,8 +51,8 @@ describe('Credentials', () => {
       'test',
     );
 
-    // Assess
-    expect(credentials).toEqual({
+    // Assess: strictly, so that no field the secret left out is even present
+    expect(credentials).toStrictEqual({
       baseUrl: 'https://tanium.example.com/prefix',
       apiToken: 'token-1',
       verifyServerCert: true,
@@ -64,8 +67,11 @@ describe('Credentials', () => {
         'secret x',
       );
     expect(attempt).toThrow(ConfigError);
-    expect(attempt).toThrow("Invalid Tanium credentials in secret x: field 'password' must be a string");
-    expect(attempt).toThrow("field 'timeout_seconds' must be at most 900");
+    expect(attempt).toThrow(
+      new ConfigError(
+        "Invalid Tanium credentials in secret x: field 'password' must be a string; field 'timeout_seconds' must be at most 900",
+      ),
+    );
     try {
       attempt();
     } catch (error) {
@@ -131,6 +137,82 @@ describe('Credentials', () => {
     expect(withExtras.apiToken).toBe('tok-1');
   });
 
+  it('names a field spelled another way beside a null placeholder, and not beside a value that is no text', () => {
+    // Act
+    const besideNull = () =>
+      parseCredentials({ base_url: 'https://t.example.com', api_token: null, API_TOKEN: 'tok-1' }, 'f');
+    const besideFalse = parseCredentials(
+      {
+        base_url: 'https://t.example.com',
+        api_token: 'tok-1',
+        verify_server_cert: false,
+        VerifyServerCert: true,
+      },
+      'f',
+    );
+
+    // Assess: the token would otherwise never be sent; false is a value given, not a blank one
+    expect(besideNull).toThrow(
+      new ConfigError(
+        "Invalid Tanium credentials in f: field 'API_TOKEN' is not one this service reads: did you mean 'api_token'?",
+      ),
+    );
+    expect(besideFalse.verifyServerCert).toBe(false);
+  });
+
+  it.each([
+    ['null', null],
+    ['empty', ''],
+    ['blank', ' \n'],
+  ])('takes an optional field that is %s for an absent one', (_case, blank) => {
+    // Act
+    const withToken = parseCredentials(
+      {
+        base_url: 'https://t.example.com',
+        api_token: 'tok-1',
+        username: blank,
+        password: blank,
+        domain: blank,
+        ca_bundle: blank,
+      },
+      'f',
+    );
+    const withPassword = parseCredentials(
+      { base_url: 'https://t.example.com', api_token: blank, username: 'bob', password: 'pass' },
+      'f',
+    );
+
+    // Assess: not a field that fails as too short, or a bundle without certificates
+    expect(withToken).toStrictEqual({
+      baseUrl: 'https://t.example.com',
+      apiToken: 'tok-1',
+      verifyServerCert: true,
+      timeoutSeconds: 60,
+    });
+    expect(withPassword).toStrictEqual({
+      baseUrl: 'https://t.example.com',
+      username: 'bob',
+      password: 'pass',
+      verifyServerCert: true,
+      timeoutSeconds: 60,
+    });
+  });
+
+  it.each([
+    ['a string', 'hunter2-token'],
+    ['an array', ['hunter2-token']],
+    ['null', null],
+    ['a number', 12345678],
+  ])('says a secret that is %s must be an object, without showing it', (_case, raw) => {
+    // Act
+    const attempt = () => parseCredentials(raw, 'f');
+
+    // Assess: whole, so neither the value nor a made-up field name is part of it
+    expect(attempt).toThrow(
+      new ConfigError("Invalid Tanium credentials in f: field '(root)' must be an object"),
+    );
+  });
+
   it('trims the user name and domain, not the password', () => {
     // Act
     const credentials = parseCredentials(
@@ -151,10 +233,17 @@ describe('Credentials', () => {
       parseCredentials({ base_url: 'https://t.example.com', api_token: 'tok-1', ca_bundle }, "secret 'tr'");
 
     // Act / Assess
+    // Whole messages: the note on escapes only where the block holds them
     expect(parse(`${good}\n${damaged}`)).toThrow(
-      "Invalid Tanium credentials in secret 'tr': field 'ca_bundle' holds a certificate that cannot be read (certificate 2 of 2)",
+      new ConfigError(
+        "Invalid Tanium credentials in secret 'tr': field 'ca_bundle' holds a certificate that cannot be read (certificate 2 of 2)",
+      ),
     );
-    expect(parse(escaped)).toThrow('(it holds \\n escapes where line breaks belong)');
+    expect(parse(escaped)).toThrow(
+      new ConfigError(
+        "Invalid Tanium credentials in secret 'tr': field 'ca_bundle' holds a certificate that cannot be read (certificate 1 of 1) (it holds \\n escapes where line breaks belong)",
+      ),
+    );
     expect(parse('not a certificate')).toThrow("field 'ca_bundle' must hold PEM certificates");
     expect(parse(`${good}\n${rootCertificates[1]}`)().caBundle).toContain('-----BEGIN CERTIFICATE-----');
   });
@@ -176,8 +265,9 @@ describe('Credentials', () => {
       },
       'f',
     );
+    // With spaces around it too: such a true must not turn verification off
     const trueInAnyCase = parseCredentials(
-      { base_url: 'https://t.example.com', timeout_seconds: '900', verify_server_cert: 'True' },
+      { base_url: 'https://t.example.com', timeout_seconds: '900', verify_server_cert: ' True\n' },
       'f',
     );
     const fromJson = parseCredentials(
@@ -263,28 +353,41 @@ describe('Credentials', () => {
     expect(readme).toContain(`\n### ${CREDENTIALS_README_HEADING}\n`);
   });
 
-  it('rejects a base URL without a scheme or with a query', () => {
-    expect(() => parseCredentials({ base_url: 'tanium.example.com' }, 'f')).toThrow(
-      "field 'base_url' must be a URL",
-    );
-    expect(() => parseCredentials({ base_url: 'ftp://t.example.com' }, 'f')).toThrow(
-      'must start with https://',
-    );
-    expect(() => parseCredentials({ base_url: 'https://t.example.com/?a=b' }, 'f')).toThrow(
-      'must not contain a query',
+  it.each([
+    ['tanium.example.com', 'must be a URL like https://tanium.example.com'],
+    ['ftp://t.example.com', 'must start with https:// (or http://)'],
+    ['https://t.example.com/?a=b', 'must not contain a query, fragment or user info'],
+    ['https://t.example.com/#top', 'must not contain a query, fragment or user info'],
+    ['https://admin:hunter2@t.example.com', 'must not contain a query, fragment or user info'],
+  ])('rejects the base URL %s, without showing it', (baseUrl, problem) => {
+    expect(() => parseCredentials({ base_url: baseUrl, api_token: 'tok-1' }, 'f')).toThrow(
+      new ConfigError(`Invalid Tanium credentials in f: field 'base_url' ${problem}`),
     );
   });
 
-  it('requires a token or both username and password', () => {
-    const onlyUser = parseCredentials({ base_url: 'https://t.example.com', username: 'bob' }, 'f');
-    expect(() => assertHasCredential(onlyUser)).toThrow(
-      'Please provide either an API token, or username and password credentials',
-    );
-    const both = parseCredentials(
-      { base_url: 'https://t.example.com', username: 'bob', password: 'pass' },
-      'f',
-    );
-    expect(() => assertHasCredential(both)).not.toThrow();
+  it('takes a plain http:// base URL (the client warns of it)', () => {
+    expect(
+      parseCredentials({ base_url: 'http://t.example.com:8080/x/', api_token: 'tok-1' }, 'f').baseUrl,
+    ).toBe('http://t.example.com:8080/x');
+  });
+
+  it.each([
+    ['a token', { api_token: 'tok-1' }, true],
+    ['a username and password', { username: 'bob', password: 'pass' }, true],
+    ['a token and a username', { api_token: 'tok-1', username: 'bob' }, true],
+    ['a username alone', { username: 'bob' }, false],
+    ['a password alone', { password: 'pass' }, false],
+    ['a domain alone', { domain: 'CORP' }, false],
+  ])('takes %s as a credential: %s', (_case, fields, usable) => {
+    // Prepare
+    const credentials = parseCredentials({ base_url: 'https://t.example.com', ...fields }, 'f');
+
+    // Act
+    const check = () => assertHasCredential(credentials);
+
+    // Assess
+    if (usable) expect(check).not.toThrow();
+    else expect(check).toThrow(new ConfigError(NO_CREDENTIALS_MESSAGE));
   });
 
   it('refuses a token or password too short to be kept out of error messages, without showing it', () => {
@@ -306,6 +409,64 @@ describe('Credentials', () => {
     const b = parseCredentials({ base_url: 'https://t.example.com', api_token: 'bbbb' }, 'f');
     expect(credentialFingerprint(a)).not.toBe(credentialFingerprint(b));
     expect(credentialFingerprint(a)).toBe(credentialFingerprint({ ...a }));
+  });
+
+  it('changes the fingerprint with each field that identifies the credential, and with no other', () => {
+    // Prepare: the session cache keys on it, so a changed password or user must start a new session
+    const base = {
+      base_url: 'https://t.example.com',
+      api_token: 'tok-1',
+      username: 'bob',
+      password: 'pass',
+      domain: 'CORP',
+    };
+    const fingerprint = (fields: Record<string, unknown>) =>
+      credentialFingerprint(parseCredentials({ ...base, ...fields }, 'f'));
+
+    // Act
+    const identifying = [
+      {},
+      { base_url: 'https://other.example.com' },
+      { api_token: 'tok-2' },
+      { username: 'alice' },
+      { password: 'pass-2' },
+      { domain: 'OTHER' },
+    ].map(fingerprint);
+    const settingsOnly = [
+      { verify_server_cert: false },
+      { timeout_seconds: 30 },
+      { ca_bundle: rootCertificates[0] },
+    ].map(fingerprint);
+
+    // Assess
+    expect(new Set(identifying).size).toBe(identifying.length);
+    expect(settingsOnly).toEqual(Array(3).fill(identifying[0]));
+  });
+
+  it.each([
+    ['a token', { apiToken: 'tok-1' }, ['tok-1']],
+    ['a password without a username', { password: 'pass' }, ['pass']],
+    // What the Basic login header carries
+    ['a username and password', { username: 'bob', password: 'pass' }, ['pass', 'Ym9iOnBhc3M=']],
+    [
+      'a token, username and password',
+      { apiToken: 'tok-1', username: 'bob', password: 'pass' },
+      ['tok-1', 'pass', 'Ym9iOnBhc3M='],
+    ],
+    ['a username alone', { username: 'bob' }, []],
+    // An empty one would match everywhere in a text it is searched for
+    ['empty values', { apiToken: '', password: '' }, []],
+  ])('lists the secrets of %s that must never show', (_case, fields, expected) => {
+    // Prepare
+    const credentials: TaniumCredentials = {
+      baseUrl: 'https://t.example.com',
+      verifyServerCert: true,
+      timeoutSeconds: 60,
+      ...fields,
+    };
+
+    // Act / Assess
+    expect(secretValues(credentials)).toEqual(expected);
   });
 
   it('reads TANIUM_* environment variables, including a CA bundle file', () => {
