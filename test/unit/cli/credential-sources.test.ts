@@ -86,33 +86,44 @@ describe('tanium-tr run with a TANIUM_* variable it cannot use', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const BASE = { TANIUM_BASE_URL: 'https://127.0.0.1:9', TANIUM_API_TOKEN: 'token-abcdef' };
 
+  // Named by case, not by the variables: a title holding the temporary directory changes with every
+  // process, and a runner that selects tests by title (vitest -t, Stryker's per-test runs) never finds it.
   it.for([
-    [
-      { ...BASE, TANIUM_BASE_URL: 'tanium.example.com' },
-      'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_BASE_URL must be a URL like https://tanium.example.com',
-    ],
-    [
-      { ...BASE, TANIUM_TIMEOUT_SECONDS: '0' },
-      'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_TIMEOUT_SECONDS',
-    ],
-    [
-      { ...BASE, TANIUM_API_TOKEN: 'abc' },
-      'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_API_TOKEN is shorter than',
-    ],
-    [
-      { ...BASE, TANIUM_CA_BUNDLE: notPem },
-      `Invalid Tanium credentials in environment (TANIUM_*): TANIUM_CA_BUNDLE (${notPem}) must hold PEM certificates`,
-    ],
+    {
+      case: 'a base URL that is no URL',
+      env: { ...BASE, TANIUM_BASE_URL: 'tanium.example.com' },
+      message:
+        'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_BASE_URL must be a URL like https://tanium.example.com',
+    },
+    {
+      case: 'a timeout out of range',
+      env: { ...BASE, TANIUM_TIMEOUT_SECONDS: '0' },
+      message: 'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_TIMEOUT_SECONDS',
+    },
+    {
+      case: 'a token too short',
+      env: { ...BASE, TANIUM_API_TOKEN: 'abc' },
+      message: 'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_API_TOKEN is shorter than',
+    },
+    {
+      case: 'a CA bundle file holding no PEM',
+      env: { ...BASE, TANIUM_CA_BUNDLE: notPem },
+      message: `Invalid Tanium credentials in environment (TANIUM_*): TANIUM_CA_BUNDLE (${notPem}) must hold PEM certificates`,
+    },
     // The CA file is named with the CA bundle only
-    [
-      { ...BASE, TANIUM_BASE_URL: 'tanium.example.com', TANIUM_CA_BUNDLE: goodPem },
-      'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_BASE_URL must be a URL like https://tanium.example.com',
-    ],
-    [
-      { TANIUM_BASE_URL: 'https://127.0.0.1:9', TANIUM_USERNAME: 'analyst' },
-      'Please provide either an API token, or username and password credentials (TANIUM_API_TOKEN, or TANIUM_USERNAME and TANIUM_PASSWORD)',
-    ],
-  ] as const)('names the variable to fix: %j', ([env, message]) => {
+    {
+      case: 'a base URL that is no URL, beside a good CA bundle',
+      env: { ...BASE, TANIUM_BASE_URL: 'tanium.example.com', TANIUM_CA_BUNDLE: goodPem },
+      message:
+        'Invalid Tanium credentials in environment (TANIUM_*): TANIUM_BASE_URL must be a URL like https://tanium.example.com',
+    },
+    {
+      case: 'a username without a password',
+      env: { TANIUM_BASE_URL: 'https://127.0.0.1:9', TANIUM_USERNAME: 'analyst' },
+      message:
+        'Please provide either an API token, or username and password credentials (TANIUM_API_TOKEN, or TANIUM_USERNAME and TANIUM_PASSWORD)',
+    },
+  ])('names the variable to fix: $case', ({ env, message }) => {
     expect(() => credentialsFromEnv(env)).toThrow(message);
     expect(() => credentialsFromEnv(env)).not.toThrow(/field '/);
   });

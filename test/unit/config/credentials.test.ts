@@ -5,6 +5,7 @@ import { rootCertificates } from 'node:tls';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AWS_HTTP_OPTIONS } from '../../../shared/config/aws-client-config.ts';
 import { errorChain } from '../../../shared/config/aws-errors.ts';
 import {
   closeCredentialReads,
@@ -704,6 +705,22 @@ describe('Credentials', () => {
     expect(again.apiToken).toBe('tok-1');
     expect(destroy).toHaveBeenCalledTimes(1);
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+
+  it('reads the secret with the HTTP timeouts of every AWS client, so a stuck read fails in time', async () => {
+    // Prepare
+    secretsManager.on(GetSecretValueCommand).resolves({
+      SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: 'tok-1' }),
+    });
+
+    // Act
+    await loadCredentials({ TANIUM_SECRET_ID: 'tanium/creds' });
+
+    // Assess: the SDK's default would wait five minutes, past the function's timeout (the handler's
+    // settings are read where the SDK keeps them, having built its HTTP handler from them)
+    const client = secretsManager.send.thisValues[0] as SecretsManagerClient;
+    const handler = client.config.requestHandler as unknown as { configProvider: Promise<object> };
+    expect(await handler.configProvider).toMatchObject(AWS_HTTP_OPTIONS);
   });
 
   it('validates a secret read again (after the cache) anew', async () => {
