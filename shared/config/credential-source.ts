@@ -125,16 +125,34 @@ async function readSecret(secretId: string, fresh: boolean): Promise<TaniumCrede
   return parsed;
 }
 
+/** What the file system's error codes mean, for the ones a mistyped or misplaced path gives. */
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+/**
+ * A file named by a variable could not be read. Neither the path nor the file system's own message (which
+ * quotes it) is given, nor kept as the cause: a variable mixed up with another may hold a token.
+ */
+function unreadableFile(what: string, error: unknown): ConfigError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reason =
+    typeof code === 'string'
+      ? `${FILE_ERRORS[code] ?? 'the file system refused'} (${code})`
+      : 'unknown error';
+  return new ConfigError(`Unable to read ${what}: ${reason}`);
+}
+
 /** Reads a local JSON file with the secret's fields (for the CLI and local runs). */
 export function credentialsFromFile(path: string): TaniumCredentials {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(
-      `Unable to read the Tanium credentials file ${path}: ${error instanceof Error ? error.message : String(error)}`,
-      error,
-    );
+    throw unreadableFile('the Tanium credentials file TANIUM_CREDENTIALS_FILE names', error);
   }
   let json: unknown;
   try {
@@ -197,10 +215,7 @@ export function credentialsFromEnv(env: Env): TaniumCredentials {
     try {
       raw.ca_bundle = readFileSync(env.TANIUM_CA_BUNDLE, 'utf8');
     } catch (error) {
-      throw new ConfigError(
-        `Unable to read TANIUM_CA_BUNDLE ${env.TANIUM_CA_BUNDLE}: ${error instanceof Error ? error.message : String(error)}`,
-        error,
-      );
+      throw unreadableFile('the CA bundle TANIUM_CA_BUNDLE names', error);
     }
   }
   try {

@@ -565,7 +565,7 @@ describe('Credentials', () => {
     expect(() => credentialsFromFile(path)).toThrow('is not valid JSON');
   });
 
-  it('names the credentials file it cannot read, and the file whose field is wrong', () => {
+  it('names the variable of a credentials file it cannot read, and the file whose field is wrong', () => {
     // Prepare
     const dir = tempDir();
     const missing = join(dir, 'missing.json');
@@ -575,7 +575,9 @@ describe('Credentials', () => {
     // Act / Assess
     expect(() => credentialsFromFile(missing)).toThrow(ConfigError);
     expect(() => credentialsFromFile(missing)).toThrow(
-      `Unable to read the Tanium credentials file ${missing}: ENOENT`,
+      new ConfigError(
+        'Unable to read the Tanium credentials file TANIUM_CREDENTIALS_FILE names: no such file (ENOENT)',
+      ),
     );
     expect(() => credentialsFromFile(wrong)).toThrow(
       `Invalid Tanium credentials in file ${wrong}: field 'base_url' must be a URL`,
