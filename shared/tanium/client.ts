@@ -492,7 +492,8 @@ export class TaniumClient {
     const deadline = request.deadline ?? NO_DEADLINE;
     const idempotent = isIdempotent(request.method);
     let lostAnswer = false;
-    // The time this request's own waits have run to: the pause its own answer asked for is not waited twice.
+    // The time this request's own waits have run to, so that the pause its own answer asked for is not
+    // waited again after its retry's wait: by the clock alone that holds only when sleeps are real.
     let waitedTo = 0;
     for (let attempt = 1; ; attempt++) {
       if (deadline - Date.now() < MIN_ATTEMPT_MS) {
