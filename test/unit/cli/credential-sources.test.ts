@@ -150,9 +150,10 @@ describe('tanium-tr run with a TANIUM_* variable it cannot use', () => {
         'Unable to read the Tanium credentials file TANIUM_CREDENTIALS_FILE names: no such file (ENOENT)',
     },
     {
+      // This block's own directory: a stack trace may name the directory the checkout is in
       case: 'a directory in TANIUM_CA_BUNDLE',
-      value: tmpdir(),
-      env: { ...BASE, TANIUM_CA_BUNDLE: tmpdir() },
+      value: dir,
+      env: { ...BASE, TANIUM_CA_BUNDLE: dir },
       message: 'Unable to read the CA bundle TANIUM_CA_BUNDLE names: it is a directory (EISDIR)',
     },
   ])(
