@@ -3,7 +3,13 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { AWS_HTTP_OPTIONS } from '../../../shared/config/aws-client-config.ts';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
-import { getFileTooLarge, vaultAddError } from '../../../shared/vault/errors.ts';
+import {
+  ArchiveError,
+  archiveContentTooLarge,
+  deadlinePassedError,
+  getFileTooLarge,
+  vaultAddError,
+} from '../../../shared/vault/errors.ts';
 import { HashingStream } from '../../../shared/vault/hashing.ts';
 import {
   buildMetadata,
@@ -300,6 +306,106 @@ describe('Vault: helpers', () => {
     expect(error.message).toBe(
       'Error occurred while adding the file to vault. Region is missing: set AWS_REGION',
     );
+  });
+
+  it.each([
+    [
+      'a bodiless 400',
+      Object.assign(new Error('UnknownError'), { name: 'Unknown', $metadata: { httpStatusCode: 400 } }),
+      'S3 refused the request (HTTP 400, no error text) (bucket evidence)',
+    ],
+    [
+      'a bodiless 404',
+      Object.assign(new Error('UnknownError'), { name: 'Unknown', $metadata: { httpStatusCode: 404 } }),
+      'no such bucket or object (HTTP 404, no error text) (bucket evidence)',
+    ],
+    // Without a status the SDK's text is all there is, and it is no S3 answer: no bucket either.
+    [
+      'an Unknown error without a status',
+      Object.assign(new Error('UnknownError'), { name: 'Unknown' }),
+      'Unknown: UnknownError',
+    ],
+    [
+      'an Unknown error with its own text',
+      Object.assign(new Error('socket hang up'), { name: 'Unknown', $metadata: { httpStatusCode: 400 } }),
+      'Unknown: socket hang up (HTTP 400) (bucket evidence)',
+    ],
+    ['a plain Error, whose name says nothing', new Error('write EPIPE'), 'write EPIPE'],
+    ['an error with an empty name', Object.assign(new Error('reset'), { name: '' }), 'reset'],
+    [
+      'an error with no text',
+      Object.assign(new Error(''), { name: 'TimeoutError' }),
+      'TimeoutError: unknown error',
+    ],
+    ['a value that is no Error', 'socket closed', 'socket closed'],
+    [
+      'an error with a status of 0',
+      Object.assign(new Error('aborted'), { name: 'AbortError', $metadata: { httpStatusCode: 0 } }),
+      'AbortError: aborted (bucket evidence)',
+    ],
+    [
+      'a file system error naming its local path',
+      Object.assign(new Error("EACCES: permission denied, open 'spool-1'"), {
+        code: 'EACCES',
+        path: 'spool-1',
+      }),
+      'EACCES: permission denied, open the spool file',
+    ],
+    [
+      'a rename naming both local paths',
+      Object.assign(new Error("EXDEV: cross-device link not permitted, rename 'spool-1' -> 'spool-2'"), {
+        code: 'EXDEV',
+        path: 'spool-1',
+        dest: 'spool-2',
+      }),
+      'EXDEV: cross-device link not permitted, rename the spool file',
+    ],
+    // An empty path would turn every '' of the message into the spool file.
+    [
+      'a file system error with an empty path',
+      Object.assign(new Error("EIO: i/o error, read ''"), { code: 'EIO', path: '' }),
+      "EIO: i/o error, read ''",
+    ],
+  ])('describes %s as the vault error a result carries', (_case, failure, details) => {
+    // Act
+    const error = vaultAddError(failure, 'evidence');
+
+    // Assess
+    expect(error.message).toBe(`Error occurred while adding the file to vault. ${details}`);
+    expect(error.cause).toBe(failure);
+  });
+
+  it('tells an archive error, the cap of all files and the deadline apart by kind, retry and text', () => {
+    // Prepare
+    const cause = new Error('bad CRC');
+
+    // Act
+    const archive = new ArchiveError('The archive is corrupt', { cause });
+    const total = archiveContentTooLarge(1024);
+    const deadline = deadlinePassedError(cause);
+
+    // Assess: downloading the same bytes again cannot help an archive error; a deadline can pass
+    expect(archive).toMatchObject({ name: 'ArchiveError', kind: 'tanium', retryable: false, cause });
+    expect(archive.message).toBe('Error while creating file. The archive is corrupt');
+    expect(new ArchiveError('No file').cause).toBeUndefined();
+    expect(total).toBeInstanceOf(TooLargeError);
+    expect(total.message).toBe(
+      'Files extracted from the archive total more than the maximum of 1024 bytes allowed by GET_FILE_MAX_BYTES',
+    );
+    expect(deadline).toBeInstanceOf(VaultError);
+    expect(deadline).toMatchObject({ retryable: true, cause });
+    expect(deadline.message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+  });
+
+  it('wraps a failure that is no error at all as a vault error that is not retried', () => {
+    // Act
+    const error = vaultAddError(undefined, 'evidence');
+
+    // Assess
+    expect(error.message).toBe('Error occurred while adding the file to vault. undefined');
+    expect(error.info).toEqual({ kind: 'vault', retryable: false });
   });
 
   it('wraps a full spool or exhausted file descriptors as a retryable vault error', () => {
