@@ -1,10 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { VaultError } from '../../../shared/tanium/errors.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { type ArchiveVault, storeArchive } from '../../../shared/vault/archive-store.ts';
-import type { ByteStream, EvidenceMetadata, StoredEvidence } from '../../../shared/vault/types.ts';
+import { ArchiveError, getFileTooLarge } from '../../../shared/vault/errors.ts';
+import type {
+  ByteStream,
+  EvidenceMetadata,
+  StoredEvidence,
+  StoreEvidenceOptions,
+  VaultFileItem,
+} from '../../../shared/vault/types.ts';
+import { buildZip } from '../../emulator/zip.ts';
 import { craftZip } from './zip-fixtures.ts';
 
 const MiB = 1024 * 1024;
@@ -125,4 +133,301 @@ describe('storeArchive: the archive kept whole as well (keep=both)', () => {
     expect(error).toBe(refused);
     expect(source.destroyed).toBe(true);
   }, 5_000);
+});
+
+/** A zip of `files`, encrypted with `password` as Tanium encrypts a get file's archive. */
+function encryptedZip(files: Record<string, Buffer>, password = 'infected'): Promise<Buffer> {
+  return buildZip(
+    Object.entries(files).map(([name, data]) => ({
+      name,
+      data,
+      method: 'store' as const,
+      encryption: data.length === 0 && name.endsWith('/') ? ('none' as const) : ('zipcrypto' as const),
+      password,
+      dataDescriptor: false,
+      mtime: new Date('2024-01-15T10:00:00Z'),
+    })),
+  );
+}
+
+/** A vault recording every store it is asked for: the file's name, its metadata, its options, its bytes. */
+function recordingVault(overrides: Partial<ArchiveVault> = {}): {
+  vault: ArchiveVault;
+  stores: { metadata: EvidenceMetadata; options: StoreEvidenceOptions; bytes: number }[];
+} {
+  const stores: { metadata: EvidenceMetadata; options: StoreEvidenceOptions; bytes: number }[] = [];
+  const vault = archiveVault(async (body, metadata, options) => {
+    const evidence = await drained(body, metadata.fileName);
+    stores.push({ metadata, options, bytes: evidence.size });
+    return evidence;
+  });
+  return { vault: { ...vault, ...overrides }, stores };
+}
+
+describe('storeArchive: what it stores and returns', () => {
+  const OPTIONS = {
+    archiveName: 'evidence.zip',
+    fileId: 'file-7',
+    host: 'ws-01',
+    remotePath: 'C:\\Users\\kim\\report.docx',
+    requestId: 'req-7',
+    maxBytes: MiB,
+    deadline: 1_900_000_000_000,
+  };
+
+  it.each([
+    ['extract', ['report.docx'], [['report.docx', false]]],
+    ['archive', ['evidence.zip'], [['evidence.zip', true]]],
+    [
+      'both',
+      ['evidence.zip', 'report.docx'],
+      [
+        ['report.docx', false],
+        ['evidence.zip', true],
+      ],
+    ],
+  ] as const)(
+    'stores, for keep=%s, %j with the evidence metadata, the cap and the deadline',
+    async (keep, names, items) => {
+      // Prepare
+      const archive = await encryptedZip({ 'report.docx': Buffer.from('quarterly figures') });
+      const { vault, stores } = recordingVault();
+
+      // Act
+      const result = await storeArchive(download(archive), { ...OPTIONS, keep }, vault);
+
+      // Assess: every store names where the file came from and is held to GET_FILE_MAX_BYTES and the
+      // deadline; the archive is stored whole, and extracted files come first in the result
+      expect(stores.map((store) => store.metadata.fileName).sort()).toEqual(names);
+      for (const { metadata, options, bytes } of stores) {
+        expect(metadata).toEqual({
+          fileName: metadata.fileName,
+          fileId: 'file-7',
+          host: 'ws-01',
+          remotePath: 'C:\\Users\\kim\\report.docx',
+          requestId: 'req-7',
+          archiveName: 'evidence.zip',
+        });
+        expect(options).toEqual({ maxBytes: MiB, tooLarge: getFileTooLarge, deadline: 1_900_000_000_000 });
+        expect(bytes).toBe(metadata.fileName === 'evidence.zip' ? archive.length : 17);
+      }
+      expect(result.map((item) => [item.name, item.is_archive])).toEqual(items);
+    },
+  );
+
+  it('returns for each stored file its hashes, where it is stored and the archive it came from', async () => {
+    // Prepare
+    const archive = await encryptedZip({ 'report.docx': Buffer.from('quarterly figures') });
+    const vault = archiveVault(async (body, metadata) => ({
+      ...(await drained(body, metadata.fileName)),
+      sha1: `sha1-${metadata.fileName}`,
+      sha256: `sha256-${metadata.fileName}`,
+      md5: `md5-${metadata.fileName}`,
+      bucket: 'evidence-bucket',
+      key: `vault/sha1-${metadata.fileName}`,
+      alreadyStored: metadata.fileName === 'evidence.zip',
+    }));
+
+    // Act
+    const items = await storeArchive(download(archive), { ...OPTIONS, keep: 'both' }, vault);
+
+    // Assess
+    const item = (name: string, size: number, isArchive: boolean) => ({
+      vault_id: `sha1-${name}`,
+      name,
+      size,
+      hash: `sha1-${name}`,
+      sha1: `sha1-${name}`,
+      sha256: `sha256-${name}`,
+      md5: `md5-${name}`,
+      archive_name: 'evidence.zip',
+      archive_size: archive.length,
+      file_id: 'file-7',
+      mime_type: 'application/octet-stream',
+      metadata: {
+        sha1: `sha1-${name}`,
+        sha256: `sha256-${name}`,
+        md5: `md5-${name}`,
+        size,
+        archive_size: archive.length,
+        contains: [],
+        action: 'get file',
+      },
+      bucket: 'evidence-bucket',
+      key: `vault/sha1-${name}`,
+      already_stored: isArchive,
+      is_archive: isArchive,
+    });
+    expect(items).toEqual([item('report.docx', 17, false), item('evidence.zip', archive.length, true)]);
+  });
+
+  it.each([
+    ['the remote path', 'C:\\Users\\kim\\report.docx', 'report.docx'],
+    ['the file id, without a remote path', undefined, 'file-7'],
+    ['the file id, for a remote path that is a drive root', 'C:\\', 'file-7'],
+  ])('names a file whose entry name has no base name after %s', async (_case, remotePath, name) => {
+    // Prepare: an entry named as a drive alone, which has no base name
+    const archive = await encryptedZip({ 'C:': Buffer.from('data') });
+    const { vault, stores } = recordingVault();
+
+    // Act
+    const items = await storeArchive(download(archive), { ...OPTIONS, remotePath }, vault);
+
+    // Assess
+    expect(items.map((item) => item.name)).toEqual([name]);
+    expect(stores.map((store) => store.metadata.fileName)).toEqual([name]);
+  });
+
+  it('opens an archive encrypted with the password given instead of the Tanium default', async () => {
+    // Prepare
+    const archive = await encryptedZip({ 'report.docx': Buffer.from('quarterly figures') }, 'other-secret');
+    const { vault } = recordingVault();
+
+    // Act
+    const items = await storeArchive(download(archive), { ...OPTIONS, password: 'other-secret' }, vault);
+
+    // Assess
+    expect(items.map((item) => [item.name, item.size])).toEqual([['report.docx', 17]]);
+  });
+
+  it.each(['extract', 'archive', 'both'] as const)(
+    'fails an archive holding only a directory as an archive error (keep=%s), storing nothing kept',
+    async (keep) => {
+      // Prepare
+      const archive = await encryptedZip({ 'Users/': Buffer.alloc(0) });
+      const { vault, stores } = recordingVault();
+
+      // Act
+      const error = await storeArchive(download(archive), { ...OPTIONS, keep }, vault).catch(
+        (thrown: unknown) => thrown,
+      );
+
+      // Assess: the archive's own upload (keep=archive, both) is stopped rather than completed
+      expect(error).toBeInstanceOf(ArchiveError);
+      expect((error as Error).message).toBe('Error while creating file. The archive contains no file');
+      expect(stores).toEqual([]);
+    },
+  );
+
+  it.each([
+    ['over the cap', MiB + 1, true],
+    ['exactly at the cap', MiB, false],
+  ])(
+    'refuses a download whose Content-Length is %s before reading it',
+    async (_case, contentLength, refused) => {
+      // Prepare
+      const archive = await encryptedZip({ 'report.docx': Buffer.from('quarterly figures') });
+      const source = download(archive);
+      const { vault, stores } = recordingVault();
+
+      // Act
+      const outcome = await storeArchive(source, { ...OPTIONS, contentLength }, vault).catch(
+        (thrown: unknown) => thrown,
+      );
+
+      // Assess: a refused download is let go unread, with the GET_FILE_MAX_BYTES error
+      if (refused) {
+        expect(outcome).toBeInstanceOf(TooLargeError);
+        expect((outcome as Error).message).toBe(getFileTooLarge(MiB).message);
+        expect(source.destroyed).toBe(true);
+        expect(stores).toEqual([]);
+      } else {
+        expect((outcome as VaultFileItem[]).map((item) => item.name)).toEqual(['report.docx']);
+      }
+    },
+  );
+});
+
+describe('storeArchive: progress lines and cleanup', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('logs every interval how far the archive got, leaving out what it does not know, and stops at the end', async () => {
+    // Prepare: the clock is faked so the elapsed seconds are exact; the second file's store is held
+    // until released, so the read stands still with one file stored
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const archive = await encryptedZip({ 'a.txt': Buffer.from('first'), 'b.txt': Buffer.from('second') });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let storing!: () => void;
+    const heldUp = new Promise<void>((resolve) => {
+      storing = resolve;
+    });
+    const lines: [string, Record<string, unknown>][] = [];
+    const vault: ArchiveVault = {
+      ...archiveVault(async (body, metadata) => {
+        if (metadata.fileName === 'b.txt') {
+          storing();
+          await released;
+        }
+        return drained(body, metadata.fileName);
+      }),
+      progressIntervalMs: 30_000,
+      logger: { warn() {}, info: (message: string, extra = {}) => lines.push([message, extra]) },
+    };
+
+    // Act: 75 s pass while b.txt is stored, then it ends; a minute later nothing more is logged
+    const result = storeArchive(
+      download(archive),
+      { archiveName: 'e.zip', fileId: 'file-3', maxBytes: MiB },
+      vault,
+    );
+    await heldUp;
+    vi.advanceTimersByTime(75_000);
+    const bytesRead = lines.map(([, extra]) => extra.archiveBytesRead);
+    release();
+    await result;
+    vi.advanceTimersByTime(60_000);
+
+    // Assess: no correlation_id without a request id, no archiveBytes without a Content-Length
+    expect(lines).toEqual([
+      [
+        'get file still running',
+        { fileId: 'file-3', archiveBytesRead: bytesRead[0], filesStored: 1, elapsedSeconds: 30 },
+      ],
+      [
+        'get file still running',
+        { fileId: 'file-3', archiveBytesRead: bytesRead[0], filesStored: 1, elapsedSeconds: 60 },
+      ],
+    ]);
+    expect(bytesRead[0]).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['an error', new Error('InternalError happened'), 'InternalError happened'],
+    ['a value that is no error', 'socket closed', 'socket closed'],
+  ])(
+    'stops the archive upload and the download when storing a file fails with %s',
+    async (_case, failure, text) => {
+      // Prepare: keep=both; the extracted file's store fails, the archive's upload reads until it fails
+      const archive = await encryptedZip({ 'report.docx': Buffer.from('quarterly figures') });
+      const source = download(archive);
+      let archiveUpload: unknown;
+      const vault = archiveVault(async (body, metadata) => {
+        if (metadata.fileName !== 'report.docx') {
+          archiveUpload = await drained(body, metadata.fileName).catch((error: unknown) => error);
+          throw archiveUpload;
+        }
+        await drained(body, metadata.fileName);
+        throw failure;
+      });
+
+      // Act
+      const error = await storeArchive(
+        source,
+        { archiveName: 'e.zip', fileId: 'file-4', maxBytes: MiB, keep: 'both' },
+        vault,
+      ).catch((thrown: unknown) => thrown);
+
+      // Assess: the file's own failure is reported; the archive's upload got an error (never a complete
+      // body it would store), and the download is let go
+      expect(error).toBe(failure);
+      expect(archiveUpload).toBeInstanceOf(Error);
+      expect((archiveUpload as Error).message).toBe(text);
+      expect(source.destroyed).toBe(true);
+    },
+  );
 });
