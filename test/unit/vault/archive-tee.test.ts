@@ -164,6 +164,92 @@ function recordingVault(overrides: Partial<ArchiveVault> = {}): {
   return { vault: { ...vault, ...overrides }, stores };
 }
 
+describe('storeArchive: the archive upload stopping the read (keep=both)', () => {
+  it.each([
+    ['before the read starts', 0],
+    ['while the read waits on it', 50],
+  ])(
+    'stops the read when the upload stops %s, before its own failure is known',
+    async (_case, delay) => {
+      // Prepare: the upload destroys its body, and its promise rejects only later (as a partial upload
+      // being discarded): the read cannot report the upload's error yet
+      const archive = craftZip([{ name: 'memory.dmp', data: randomBytes(4 * MiB) }]);
+      const source = download(archive);
+      const vault = archiveVault(async (body: ByteStream, metadata: EvidenceMetadata) => {
+        if (metadata.fileName !== 'memory.zip') return drained(body, metadata.fileName);
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+        (body as Readable).destroy();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        throw new Error('the upload gave up');
+      });
+
+      // Act
+      const error = await storeArchive(
+        source,
+        { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
+        vault,
+      ).catch((thrown: unknown) => thrown);
+
+      // Assess: only a VaultError of the upload replaces the read's own error
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toBe('The archive upload stopped');
+      expect(source.destroyed).toBe(true);
+    },
+    5_000,
+  );
+
+  it("stops the read with the upload's own error when the upload failed before the read went on", async () => {
+    // Prepare: an upload that fails at once, with an error that is no VaultError
+    const archive = craftZip([{ name: 'memory.dmp', data: randomBytes(MiB) }]);
+    const refused = new Error('the upload refused its body');
+    const vault = archiveVault(async (body: ByteStream, metadata: EvidenceMetadata) => {
+      if (metadata.fileName !== 'memory.zip') return drained(body, metadata.fileName);
+      (body as Readable).destroy();
+      throw refused;
+    });
+
+    // Act
+    const error = await storeArchive(
+      download(archive),
+      { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
+      vault,
+    ).catch((thrown: unknown) => thrown);
+
+    // Assess
+    expect(error).toBe(refused);
+  }, 5_000);
+
+  it('leaves no listener behind on the archive upload for each wait on it', async () => {
+    // Prepare: a slow upload, so the read waits on it many times; the listeners are counted per chunk
+    const archive = craftZip([{ name: 'memory.dmp', data: randomBytes(4 * MiB) }]);
+    const counts = { drain: 0, close: 0 };
+    const vault = archiveVault(async (body: ByteStream, metadata: EvidenceMetadata) => {
+      if (metadata.fileName !== 'memory.zip') return drained(body, metadata.fileName);
+      const stream = body as Readable;
+      let size = 0;
+      for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+        size += chunk.length;
+        counts.drain = Math.max(counts.drain, stream.listenerCount('drain'));
+        counts.close = Math.max(counts.close, stream.listenerCount('close'));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return { ...(await drained(Readable.from([]), metadata.fileName)), size };
+    });
+
+    // Act
+    const items = await storeArchive(
+      download(archive),
+      { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
+      vault,
+    );
+
+    // Assess: one wait at a time (the iterator of the upload holds close listeners of its own)
+    expect(items.at(-1)?.size).toBe(archive.length);
+    expect(counts.drain).toBe(1);
+    expect(counts.close).toBeLessThanOrEqual(3);
+  }, 10_000);
+});
+
 describe('storeArchive: what it stores and returns', () => {
   const OPTIONS = {
     archiveName: 'evidence.zip',
