@@ -330,6 +330,17 @@ describe('Vault: helpers', () => {
       Object.assign(new Error('socket hang up'), { name: 'Unknown', $metadata: { httpStatusCode: 400 } }),
       'Unknown: socket hang up (HTTP 400) (bucket evidence)',
     ],
+    // Only the SDK's bodiless answer is read by its status; a named error keeps its own text.
+    [
+      'a named error whose text is UnknownError',
+      Object.assign(new Error('UnknownError'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }),
+      'NotFound: UnknownError (HTTP 404) (bucket evidence)',
+    ],
+    [
+      'a text quoting undefined, without a local path',
+      Object.assign(new Error("EBADF: bad file descriptor, read 'undefined'"), { code: 'EBADF' }),
+      "EBADF: bad file descriptor, read 'undefined'",
+    ],
     ['a plain Error, whose name says nothing', new Error('write EPIPE'), 'write EPIPE'],
     ['an error with an empty name', Object.assign(new Error('reset'), { name: '' }), 'reset'],
     [
