@@ -198,6 +198,35 @@ describe('storeArchive: the archive upload stopping the read (keep=both)', () =>
     5_000,
   );
 
+  it('stops the read when the upload stopped while a file store held the read up', async () => {
+    // Prepare: the first file's store waits before reading; meanwhile the upload destroys its body, which
+    // is then closed long before the read goes on, and its promise rejects only later
+    const archive = craftZip([
+      { name: 'a.bin', data: randomBytes(1024) },
+      { name: 'b.bin', data: randomBytes(MiB) },
+    ]);
+    const source = download(archive);
+    const vault = archiveVault(async (body: ByteStream, metadata: EvidenceMetadata) => {
+      if (metadata.fileName === 'a.bin') await new Promise((resolve) => setTimeout(resolve, 50));
+      if (metadata.fileName !== 'memory.zip') return drained(body, metadata.fileName);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      (body as Readable).destroy();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      throw new Error('the upload gave up');
+    });
+
+    // Act
+    const error = await storeArchive(
+      source,
+      { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
+      vault,
+    ).catch((thrown: unknown) => thrown);
+
+    // Assess: no write waits on a body that will never drain or close again
+    expect((error as Error).message).toBe('The archive upload stopped');
+    expect(source.destroyed).toBe(true);
+  }, 5_000);
+
   it("stops the read with the upload's own error when the upload failed before the read went on", async () => {
     // Prepare: an upload that fails at once, with an error that is no VaultError
     const archive = craftZip([{ name: 'memory.dmp', data: randomBytes(MiB) }]);
@@ -480,6 +509,9 @@ describe('storeArchive: progress lines and cleanup', () => {
       ],
     ]);
     expect(bytesRead[0]).toBeGreaterThan(0);
+    for (const [, extra] of lines) {
+      expect(Object.keys(extra)).toEqual(['fileId', 'archiveBytesRead', 'filesStored', 'elapsedSeconds']);
+    }
   });
 
   it.each([
