@@ -1010,6 +1010,10 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     // Assess
     const warned = (id: unknown) => silentLogger.warnFields.find((fields) => fields.alertId === id);
     expect(warned(long.id)?.createdAt).toBe(`${'x'.repeat(200)}…`);
+    const at = silentLogger.warnFields.findIndex((fields) => fields.alertId === long.id);
+    expect(silentLogger.warnings[at]).toBe(
+      'Publishing an alert without a readable createdAt; it is remembered by its id',
+    );
     expect(warned(nested.id)).toMatchObject({ alertId: nested.id });
     expect(warned(nested.id)?.createdAt).toBeUndefined();
   });
@@ -1889,10 +1893,12 @@ describe('Alert poller: failures', () => {
     // Assess: the failed run still saved what went out; the next one sends only the rest
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
+    // One call for the first batch, and the five attempts the publisher made at the second
     expect(failed).toMatchObject({
       status: 'failed',
       published: 17,
       reducedAlerts: 0,
+      putEventsCalls: 6,
       error: { kind: 'transient' },
     });
     expect(failed.error?.message).toMatch(/rejected 3 of 10 alert events after 5 attempts/);
@@ -1974,6 +1980,44 @@ describe('Alert poller: failures', () => {
     expect(publisher.details.find((detail) => detail.id === expected[3]!.id)).toMatchObject({
       details: { match: { type: 'process' } },
     });
+    // The warning names the alert as its reduced event does, so that the two can be matched up
+    expect(silentLogger.warnings).toEqual([
+      'EventBridge refused an alert event; publishing its identifying fields only',
+    ]);
+    expect(silentLogger.warnFields).toEqual([
+      {
+        alertId: refused.id,
+        guid: refused.guid,
+        createdAt: refused.createdAt,
+        code: 'InvalidArgument',
+        error: 'Event refused',
+      },
+    ]);
+  });
+
+  it('sends both the full and the reduced event with the source and detail type of its settings', async () => {
+    // Prepare: rules match on both, so an alert sent again reduced must not fall back to the defaults
+    const [taken, refused] = tanium.addSteady(2, 1000, T0);
+    publisher.refuse = (detail) => detail.id === refused!.id && detail.details_omitted === undefined;
+    const sent: Array<{ Source: string; DetailType: string; id: unknown }> = [];
+    const publish = publisher.publish.bind(publisher);
+    publisher.publish = (entries) => {
+      for (const { Source, DetailType, Detail } of entries)
+        sent.push({ Source, DetailType, id: (JSON.parse(Detail) as { id: unknown }).id });
+      return publish(entries);
+    };
+
+    // Act
+    const report = await poll({ source: 'custom.source', detailType: 'Custom Alert' });
+
+    // Assess
+    expect(report).toMatchObject({ status: 'caught_up', published: 2, reducedAlerts: 1 });
+    const custom = { Source: 'custom.source', DetailType: 'Custom Alert' };
+    expect(sent).toEqual([
+      { ...custom, id: taken!.id },
+      { ...custom, id: refused!.id },
+      { ...custom, id: refused!.id },
+    ]);
   });
 
   it('drops an alert EventBridge refuses even reduced, logs it, and carries on with the later ones', async () => {
