@@ -2476,22 +2476,30 @@ describe('Alert poller: clock and lag', () => {
     expect(report.lagMs).toBe(now - oldestWaiting);
   });
 
-  it('reports a run the time limit stopped after its first batch as behind, although it read the whole list', async () => {
-    // Prepare: the clock passes the run's end once the first batch is out
-    const backlog = tanium.addSteady(25, 1000, T0);
-    now = T0 + 10_000;
-    let late = 0;
-    publisher.afterPublish = () => {
-      late = 120_000;
-    };
+  it.each([
+    { case: 'passes', past: 60_000 },
+    // the run's end itself is already past it: no batch starts at that instant
+    { case: 'reaches exactly', past: 0 },
+  ])(
+    'reports a run the time limit stopped after its first batch as behind, although it read the whole list, when the clock $case its end',
+    async ({ past }) => {
+      // Prepare: the clock moves to the run's end (or past it) once the first batch is out
+      const backlog = tanium.addSteady(25, 1000, T0);
+      now = T0 + 10_000;
+      const stopAt = Date.now() + 60_000;
+      let ended = false;
+      publisher.afterPublish = () => {
+        ended = true;
+      };
 
-    // Act
-    const report = await poll({}, { stopAt: Date.now() + 60_000, clock: () => Date.now() + late });
+      // Act
+      const report = await poll({}, { stopAt, clock: () => (ended ? stopAt + past : Date.now()) });
 
-    // Assess
-    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'time_limit', published: 10 });
-    expect(report.lagMs).toBe(now - backlog[10]!.createdMs);
-  });
+      // Assess
+      expect(report).toMatchObject({ status: 'partial', stoppedBy: 'time_limit', published: 10 });
+      expect(report.lagMs).toBe(now - backlog[10]!.createdMs);
+    },
+  );
 
   it('reports the lag of the oldest alert left when newer ones were read after it', async () => {
     // Prepare: the clock passes the run's end during the read that follows the fifth batch, so alerts
