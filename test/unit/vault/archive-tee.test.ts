@@ -59,6 +59,9 @@ function download(archive: Buffer, pulled: (bytes: number) => void = () => undef
   );
 }
 
+/** The options of the keep=both tests: a memory dump and its archive, well under the size cap. */
+const KEEP_BOTH = { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' } as const;
+
 describe('storeArchive: the archive kept whole as well (keep=both)', () => {
   it('reads no further ahead of a stalled archive upload than its buffers hold, then finishes', async () => {
     // Prepare: a 4 MiB archive read in 16 KiB chunks, counted as they are pulled; the extracted file is
@@ -80,11 +83,7 @@ describe('storeArchive: the archive kept whole as well (keep=both)', () => {
     });
 
     // Act: start, and wait until the read stops moving
-    const storing = storeArchive(
-      source,
-      { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
-      vault,
-    );
+    const storing = storeArchive(source, KEEP_BOTH, vault);
     let seen = -1;
     while (seen !== pulled) {
       seen = pulled;
@@ -123,11 +122,7 @@ describe('storeArchive: the archive kept whole as well (keep=both)', () => {
     });
 
     // Act
-    const error = await storeArchive(
-      source,
-      { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
-      vault,
-    ).catch((thrown: unknown) => thrown);
+    const error = await storeArchive(source, KEEP_BOTH, vault).catch((thrown: unknown) => thrown);
 
     // Assess: the S3 failure, not a read error it caused, and the download is let go
     expect(error).toBe(refused);
@@ -184,11 +179,7 @@ describe('storeArchive: the archive upload stopping the read (keep=both)', () =>
       });
 
       // Act
-      const error = await storeArchive(
-        source,
-        { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
-        vault,
-      ).catch((thrown: unknown) => thrown);
+      const error = await storeArchive(source, KEEP_BOTH, vault).catch((thrown: unknown) => thrown);
 
       // Assess: only a VaultError of the upload replaces the read's own error
       expect(error).toBeInstanceOf(Error);
@@ -216,11 +207,7 @@ describe('storeArchive: the archive upload stopping the read (keep=both)', () =>
     });
 
     // Act
-    const error = await storeArchive(
-      source,
-      { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
-      vault,
-    ).catch((thrown: unknown) => thrown);
+    const error = await storeArchive(source, KEEP_BOTH, vault).catch((thrown: unknown) => thrown);
 
     // Assess: no write waits on a body that will never drain or close again
     expect((error as Error).message).toBe('The archive upload stopped');
@@ -238,11 +225,7 @@ describe('storeArchive: the archive upload stopping the read (keep=both)', () =>
     });
 
     // Act
-    const error = await storeArchive(
-      download(archive),
-      { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
-      vault,
-    ).catch((thrown: unknown) => thrown);
+    const error = await storeArchive(download(archive), KEEP_BOTH, vault).catch((thrown: unknown) => thrown);
 
     // Assess
     expect(error).toBe(refused);
@@ -266,11 +249,7 @@ describe('storeArchive: the archive upload stopping the read (keep=both)', () =>
     });
 
     // Act
-    const items = await storeArchive(
-      download(archive),
-      { archiveName: 'memory.zip', fileId: 'file-1', maxBytes: 64 * MiB, keep: 'both' },
-      vault,
-    );
+    const items = await storeArchive(download(archive), KEEP_BOTH, vault);
 
     // Assess: one wait at a time (the iterator of the upload holds close listeners of its own)
     expect(items.at(-1)?.size).toBe(archive.length);
