@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import type { AnswerLimit } from '../config/answer-limit.ts';
 import { credentialFingerprint, type TaniumCredentials } from '../config/credentials.ts';
 import { unlessAborted } from '../config/unless-aborted.ts';
-import { type ClientLogger, type TaniumApi, TaniumClient, type TaniumRequest } from './client.ts';
+import {
+  type ClientLogger,
+  newPause,
+  type TaniumApi,
+  TaniumClient,
+  type TaniumPause,
+  type TaniumRequest,
+} from './client.ts';
 import { signalAt } from './deadline-signals.ts';
 import { errorText } from './error-text.ts';
 import { TaniumError, toTaniumError } from './errors.ts';
@@ -27,8 +34,12 @@ export interface TaniumClientCacheOptions {
    */
   freshCredentials?: () => Promise<TaniumCredentials>;
   logger: ClientLogger;
-  /** Options for the client (tests: a fixed `random` for backoff). */
-  clientOptions?: { random?: () => number; answerLimit?: AnswerLimit };
+  /** Options for the client (tests: a fixed `random` for backoff, `sleep` to see the waits unspent). */
+  clientOptions?: {
+    random?: () => number;
+    answerLimit?: AnswerLimit;
+    sleep?: (ms: number) => Promise<unknown>;
+  };
   /** The clock of the re-read's rate limit (tests). */
   now?: () => number;
   /** The re-read's own limit (tests); CREDENTIALS_RECHECK_TIMEOUT_MS by default. */
@@ -91,6 +102,8 @@ export class TaniumClientCache {
   /** Reads of the credentials started, and the latest re-read (by that count) whose value was adopted. */
   private reads = 0;
   private latestReread = 0;
+  /** Each server's pause (by origin), shared by the clients built for it: a rotation does not end one. */
+  private readonly pauses = new Map<string, TaniumPause>();
 
   constructor(private readonly options: TaniumClientCacheOptions) {}
 
@@ -114,12 +127,23 @@ export class TaniumClientCache {
     const client = new TaniumClient(credentials, {
       logger: this.options.logger,
       ...this.options.clientOptions,
+      pause: this.pauseOf(credentials),
     });
     const fingerprint = credentialFingerprint(credentials);
     const entry: Entry = { credentials, key, fingerprint, client, api: client };
     if (this.options.freshCredentials) entry.api = this.rechecking(entry);
     this.cached = entry;
     return entry;
+  }
+
+  private pauseOf(credentials: TaniumCredentials): TaniumPause {
+    const origin = new URL(credentials.baseUrl).origin;
+    let pause = this.pauses.get(origin);
+    if (!pause) {
+      pause = newPause();
+      this.pauses.set(origin, pause);
+    }
+    return pause;
   }
 
   /** `entry`'s client, sending a request Tanium refused once more when a re-read finds a new secret. */

@@ -150,6 +150,20 @@ function contentCoding(headers: IncomingHttpHeaders): string | undefined {
   return coding === '' || coding.toLowerCase() === 'identity' ? undefined : coding;
 }
 
+/**
+ * Until when Tanium asked to hold off, and the status that asked; `until` 0 when it never did. Clients
+ * that talk to the same server may share one: the client a rotated secret brings must not send what the
+ * one before it was asked to hold.
+ */
+export interface TaniumPause {
+  until: number;
+  status: number;
+}
+
+export function newPause(): TaniumPause {
+  return { until: 0, status: 0 };
+}
+
 /** Warnings already logged by this container, keyed by what they are about. */
 const warned = new Set<string>();
 
@@ -176,7 +190,7 @@ export class TaniumClient {
    * Until when Tanium asked this container to hold off (a 429 or 503 with `Retry-After`), and the status
    * that asked. The records of a batch share the client: without it, each would meet the same refusal.
    */
-  private pause = { until: 0, status: 0 };
+  private readonly pause: TaniumPause;
 
   constructor(
     credentials: TaniumCredentials,
@@ -187,6 +201,8 @@ export class TaniumClient {
       sleep?: (ms: number) => Promise<unknown>;
       /** The largest answer read whole (default MAX_ANSWER_BYTES); a larger one is a too_large error. */
       answerLimit?: AnswerLimit;
+      /** The pause to share (see TaniumPause); default one of the client's own. */
+      pause?: TaniumPause;
     } = {},
   ) {
     assertHasCredential(credentials);
@@ -201,6 +217,7 @@ export class TaniumClient {
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? delay;
     this.answerLimit = options.answerLimit ?? answerLimitFor(undefined);
+    this.pause = options.pause ?? newPause();
     this.agent = agentFor(credentials);
     // Once per origin and setting: a rotated secret that turns verification off must still be heard.
     if (!credentials.verifyServerCert) {
@@ -563,7 +580,8 @@ export class TaniumClient {
         pauseMs: until - Date.now(),
       });
     }
-    this.pause = { until, status };
+    this.pause.until = until;
+    this.pause.status = status;
   }
 
   /**

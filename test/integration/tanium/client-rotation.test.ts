@@ -67,12 +67,16 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
     now = 1_000_000;
   });
 
-  function cacheOver(secret: SecretStandIn, logger = capturingLogger()): TaniumClientCache {
+  function cacheOver(
+    secret: SecretStandIn,
+    logger = capturingLogger(),
+    sleep?: (ms: number) => Promise<unknown>,
+  ): TaniumClientCache {
     return new TaniumClientCache({
       credentials: secret.credentials,
       freshCredentials: secret.freshCredentials,
       logger,
-      clientOptions: { random: () => 0 },
+      clientOptions: { random: () => 0, ...(sleep ? { sleep } : {}) },
       now: () => now,
     });
   }
@@ -81,9 +85,13 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
    * Rotates the secret to a second token of the full persona (created before the first is revoked, as a
    * rotation does), unknown to the container's cache yet. Returns the new token.
    */
-  function rotate(secret: SecretStandIn, auth: 'token' | 'both' = 'token'): string {
+  function rotate(
+    secret: SecretStandIn,
+    auth: 'token' | 'both' = 'token',
+    fields: Record<string, unknown> = {},
+  ): string {
     const token = emulator.state.auth.addToken({ persona: 'full' }).value;
-    secret.value = credentialsFor(emulator, { auth, secret: { api_token: token } });
+    secret.value = credentialsFor(emulator, { auth, secret: { api_token: token, ...fields } });
     return token;
   }
 
@@ -501,4 +509,51 @@ describe('Tanium client: a secret rotated while its value is cached', () => {
       error: "Unable to read the Tanium credentials secret 'tanium': not allowed",
     });
   });
+
+  it.each([
+    { server: 'the same server', baseUrl: (url: string) => url, holds: true },
+    // The emulator under another name: to the client, another server
+    {
+      server: 'another server',
+      baseUrl: (url: string) => url.replace('127.0.0.1', 'localhost'),
+      holds: false,
+    },
+  ])(
+    'makes the client a rotation brings wait out a pause Tanium asked for, when it is $server: $holds',
+    async ({ baseUrl, holds }) => {
+      // Prepare: a 429 asks for 2 s; waits are recorded, not spent (time stands still)
+      const waits: number[] = [];
+      const secret = new SecretStandIn(credentialsFor(emulator));
+      const cache = cacheOver(secret, capturingLogger(), async (ms) => waits.push(ms));
+      emulator.faults.add({
+        method: 'GET',
+        path: STATUS.path,
+        times: 1,
+        kind: 'status',
+        status: 429,
+        retryAfter: 2,
+      });
+      const before = await cache.get();
+      await before.request(STATUS);
+      rotate(secret, 'token', { base_url: baseUrl(emulator.url) });
+      secret.expireCache();
+
+      // Act
+      const after = await cache.get();
+      const waited = waits.length;
+      const response = await after.request(STATUS);
+
+      // Assess: a new client, which holds its request for what is left of the pause on that server only
+      expect(after).not.toBe(before);
+      expect(response.status).toBe(200);
+      const held = waits.slice(waited);
+      if (holds) {
+        expect(held).toHaveLength(1);
+        expect(held[0]).toBeGreaterThan(1000);
+        expect(held[0]).toBeLessThanOrEqual(2000);
+      } else {
+        expect(held).toEqual([]);
+      }
+    },
+  );
 });
