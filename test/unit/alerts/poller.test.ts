@@ -466,9 +466,13 @@ describe('Alert poller: ties, order and arrivals', () => {
     ];
     // Act
     await pollUntilCaughtUp({ pageSize: 40, maxRequestsPerRun: 8 });
-    // Assess
+    // Assess: the operator is told which millisecond relies on Tanium's order
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
+    const warning = silentLogger.warnings.indexOf(
+      'More alerts share one createdAt than fit in a page; relying on a stable order',
+    );
+    expect(silentLogger.warnFields[warning]).toEqual({ createdAt: new Date(T0 - 10_000).toISOString() });
   });
 
   it('does not pass a member of a group larger than a page the bus did not take, sent with newer alerts', async () => {
@@ -500,17 +504,20 @@ describe('Alert poller: ties, order and arrivals', () => {
   });
 
   it.each([
-    ['with', false],
-    ['without', true],
+    ['with', 5, false],
+    ['without', 5, true],
+    ['with', 0, false],
+    ['without', 0, true],
   ])(
-    'drains a single-millisecond group larger than one run can read over successive runs (%s filteredCount)',
-    async (_, omitFilteredCount) => {
+    'drains a single-millisecond group larger than one run can read over successive runs (%s filteredCount, %i alerts below it)',
+    async (_, below, omitFilteredCount) => {
       // Prepare: caught up; then 1,000 alerts in one millisecond and 3 later ones, with pages of 50
-      // and 20 requests a run: getting past the group needs more pages than one run may read
+      // and 20 requests a run: getting past the group needs more pages than one run may read. Without
+      // alerts below it, the group ends the list: its deepest member is known by the short last page
       tanium.tieOrder = 'lowest-id-first';
       tanium.omitFilteredCount = omitFilteredCount;
       const limits = { pageSize: 50, maxRequestsPerRun: 20, firstRunHours: 24 };
-      const expected = tanium.addSteady(5, 1000, T0 - 10_000);
+      const expected = tanium.addSteady(below, 1000, T0 - 10_000);
       await poll(limits);
       expected.push(...tanium.addBurst(1000, T0), ...tanium.addSteady(3, 1000, T0 + 5000));
       now = T0 + 60_000;
@@ -955,6 +962,27 @@ describe('Alert poller: backlog', () => {
     // Saved when the first run set the floor and after each batch, not once more for the search
     expect(store.saves).toBe(1 + report.batches);
   });
+
+  it('saves the floor past the published alerts it walked by after publishing a late one, when its requests run out', async () => {
+    // Prepare: 300 alerts a second apart, all published before but one near the floor (a late one);
+    // the hint finds the floor in one request, and 4 requests a run stop the walk at the page at offset 165
+    const all = tanium.addSteady(300, 1000, T0);
+    const late = all[10]!;
+    const floor = T0 - 300_000;
+    const recent = all.filter((a) => a !== late).map((a): [number, number[]] => [a.createdMs, [a.id]]);
+    store.checkpoint = { floor, recent, olderCount: 0 };
+
+    // Act
+    const report = await poll({ maxRequestsPerRun: 4 });
+
+    // Assess: the late alert's batch put the floor at its createdAt; everything read below the top of
+    // the last page (T0 − 165 s, whose millisecond may hold members not read yet) is done, so the saved
+    // floor passes every alert below that top, not the top itself
+    expect(report).toMatchObject({ status: 'partial', stoppedBy: 'request_limit', published: 1 });
+    expect(publisher.ids).toEqual([late.id]);
+    expect(store.checkpoint?.floor).toBeGreaterThan(T0 - 166_000);
+    expect(store.checkpoint?.floor).toBeLessThanOrEqual(T0 - 165_000);
+  });
 });
 
 describe('Alert poller: alerts without a readable createdAt', () => {
@@ -1365,11 +1393,14 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     [true, 1],
     [false, 1],
     [false, 3],
+    [false, 4],
+    [false, 8],
   ] as const)(
     'walks up past undated alerts right above a group (counts %s, %i undated) instead of between two pages',
     async ([counts, undatedCount]) => {
       // Prepare: pages of 10 (each re-read to hold the group whole, with a dated alert above it) and
       // two runs' requests at most; undated alerts right above the group took the dated alert's place
+      // (from 4 on, they and the group fill at least a page less one: no re-read fits a dated alert above)
       tanium.omitFilteredCount = !counts;
       const dated = [...tanium.addSteady(1, 1000, T0 - 600_000), ...tanium.addBurst(5, T0 - 400_000)];
       const undated = Array.from({ length: undatedCount }, () =>
