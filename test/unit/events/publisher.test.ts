@@ -3,7 +3,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { entrySize, MAX_ENTRY_BYTES, MAX_EVENT_BYTES } from '../../../shared/events/eventbridge-limits.ts';
 import { EventBridgeResultSink, MAX_HOLD_MS } from '../../../shared/events/publisher.ts';
-import { type ResultDetail, replacementOf } from '../../../shared/events/result.ts';
+import {
+  RESULT_DETAIL_TYPE,
+  RESULT_SOURCE,
+  type ResultDetail,
+  replacementOf,
+} from '../../../shared/events/result.ts';
 import { TaniumError, VaultError } from '../../../shared/tanium/errors.ts';
 import { type ResultStore, resultKey } from '../../../shared/vault/result-store.ts';
 import { acceptAllEntries, publishedDetails } from './fixtures.ts';
@@ -24,6 +29,25 @@ function detail(overrides: Partial<ResultDetail> = {}): ResultDetail {
     durationMs: 12,
     ...overrides,
   };
+}
+
+/** The bytes EventBridge counts for `event` as an `Action Result` entry. */
+function entryBytes(event: ResultDetail): number {
+  return entrySize({ Source: RESULT_SOURCE, DetailType: RESULT_DETAIL_TYPE, Detail: JSON.stringify(event) });
+}
+
+/** `event` as JSON, in bytes: what Lambda counts against the 6 MB it returns. */
+function jsonBytes(event: ResultDetail): number {
+  return Buffer.byteLength(JSON.stringify(event));
+}
+
+/** The result `build` makes with filler of one-byte characters that brings it to `bytes` as `measure` counts. */
+function sized(
+  bytes: number,
+  measure: (event: ResultDetail) => number,
+  build: (filler: string) => ResultDetail,
+): ResultDetail {
+  return build('x'.repeat(bytes - measure(build(''))));
 }
 
 /** A sink that retries failed entries at once (no backoff wait). */
@@ -127,16 +151,12 @@ describe('Result publishing', () => {
       client: new EventBridgeClient({}),
       store: () => store,
     });
-    const base = detail({ data: [''] });
-    const overhead = entrySize({
-      Source: 'tanium.threat-response',
-      DetailType: 'Action Result',
-      Detail: JSON.stringify(base),
-    });
     // The limit leaves 1 KiB of EventBridge's 256 KiB for the envelope a target receives
     expect(MAX_EVENT_BYTES).toBe(MAX_ENTRY_BYTES - 1024);
-    const exact = detail({ data: ['x'.repeat(MAX_EVENT_BYTES - overhead)] });
-    const over = detail({ requestId: 'req-over', data: ['x'.repeat(MAX_EVENT_BYTES - overhead + 1)] });
+    const exact = sized(MAX_EVENT_BYTES, entryBytes, (filler) => detail({ data: [filler] }));
+    const over = sized(MAX_EVENT_BYTES + 1, entryBytes, (filler) =>
+      detail({ requestId: 'req-over', data: [filler] }),
+    );
 
     // Act
     await sink.publish(exact);
@@ -150,6 +170,41 @@ describe('Result publishing', () => {
       dataRef: { bucket: 'b' },
     });
   });
+
+  it.each([
+    [
+      "the request's parameter, when only the data is left out",
+      (filler: string) => detail({ context: { note: filler }, data: ['z'.repeat(MAX_ENTRY_BYTES)] }),
+      (event: ResultDetail): ResultDetail => ({ ...event, data: undefined }),
+      { parameter: { connection_id: 'c' } },
+      { parameter: {} },
+    ],
+    [
+      'the summary, when the parameter is left out',
+      (filler: string) =>
+        detail({ parameter: { intel_doc: 'p'.repeat(MAX_ENTRY_BYTES) }, context: { note: filler } }),
+      (event: ResultDetail): ResultDetail => ({ ...event, parameter: {}, data: undefined }),
+      { summary: { total_events: 1 } },
+      { summary: {} },
+    ],
+  ])(
+    'keeps %s, while the event is exactly the limit, not a byte over',
+    async (_what, build, published, atLimit, overLimit) => {
+      // Prepare: the context brings the event the result makes to the limit
+      const dataRef = { bucket: 'vault', key: 'results/req-1', bytes: 0 };
+      const { sink } = sinkWithStore(async () => dataRef);
+      const measure = (result: ResultDetail) => entryBytes({ ...published(result), dataRef });
+
+      // Act
+      await sink.publish(sized(MAX_EVENT_BYTES, measure, build));
+      await sink.publish(sized(MAX_EVENT_BYTES + 1, measure, build));
+
+      // Assess
+      const [exact, over] = publishedDetails(eventBridge);
+      expect(exact).toMatchObject(atLimit);
+      expect(over).toMatchObject(overLimit);
+    },
+  );
 
   it('keeps only what identifies the request when parameters or context alone exceed the limit', async () => {
     // Prepare
@@ -271,11 +326,13 @@ describe('Result publishing', () => {
     const failure = error();
 
     // Act
-    await sinkWhoseVaultFails(failure).publish(detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }), {
-      lastAttempt,
-    });
+    const returned = await sinkWhoseVaultFails(failure).publish(
+      detail({ data: ['z'.repeat(MAX_ENTRY_BYTES)] }),
+      { lastAttempt },
+    );
 
-    // Assess
+    // Assess: marked as the failed result standing in for the action's own, which the handler logs
+    expect(replacementOf(returned)).toBe('failed');
     const [published] = publishedDetails(eventBridge);
     expect(published).toMatchObject({
       requestId: 'req-1',
@@ -612,12 +669,13 @@ describe('Result publishing', () => {
   });
 
   it.each([
-    ['whole, under the 6 MB Lambda can return', 1, true],
-    ['as its reference, over the 6 MB Lambda can return', 7, false],
-  ])('gives a caller an oversized result %s', async (_case, mebibytes, whole) => {
+    ['whole, under the 6 MB Lambda can return', 1024 * 1024, true],
+    ['whole, of exactly the 6 MB Lambda can return', 6 * 1024 * 1024, true],
+    ['as its reference, a byte over the 6 MB Lambda can return', 6 * 1024 * 1024 + 1, false],
+  ])('gives a caller an oversized result %s', async (_case, bytes, whole) => {
     // Prepare
     const { sink } = storingSink();
-    const large = detail({ data: ['z'.repeat(mebibytes * 1024 * 1024)] });
+    const large = sized(bytes, jsonBytes, (filler) => detail({ data: [filler] }));
 
     // Act
     const returned = await sink.publish(large);
@@ -629,18 +687,27 @@ describe('Result publishing', () => {
     else expect(returned).toEqual({ ...large, data: undefined, dataRef: event?.dataRef });
   });
 
-  it('gives a caller no more than Lambda can return when the request itself is near its 6 MB', async () => {
+  it.each([
+    ['the result without its data, when that is exactly the 6 MB Lambda can return', 0, true],
+    ['what the event has, when the result without its data is a byte over', 1, false],
+  ])('gives a caller %s, the request itself being near its 6 MB', async (_what, extra, contextKept) => {
     // Prepare: a direct invocation may carry up to 6 MB; the result adds a message, timings and more
-    const { sink } = storingSink();
-    const large = detail({ data: ['z'.repeat(1024)], context: { note: 'c'.repeat(6 * 1024 * 1024 - 150) } });
+    const dataRef = { bucket: 'vault', key: 'results/req-1', bytes: 0 };
+    const { sink } = sinkWithStore(async () => dataRef);
+    const large = sized(
+      6 * 1024 * 1024 + extra,
+      (event) => jsonBytes({ ...event, data: undefined, dataRef }),
+      (filler) => detail({ data: ['z'.repeat(1024)], context: { note: filler } }),
+    );
 
     // Act
     const returned = await sink.publish(large);
 
-    // Assess: what the event has, dataRef included
-    expect(Buffer.byteLength(JSON.stringify(returned))).toBeLessThanOrEqual(6 * 1024 * 1024);
-    expect(returned).toMatchObject({ requestId: 'req-1', status: 'success', dataRef: expect.any(Object) });
+    // Assess: dataRef included, the data never
+    expect(jsonBytes(returned)).toBeLessThanOrEqual(6 * 1024 * 1024);
+    expect(returned).toMatchObject({ requestId: 'req-1', status: 'success', dataRef });
     expect(returned.data).toBeUndefined();
+    expect(returned.context).toEqual(contextKept ? large.context : {});
   });
 
   it('throws when the vault fails transiently, so the delivery is retried', async () => {
@@ -828,54 +895,67 @@ describe('Result publishing', () => {
     expect(sizes).toEqual([10, 10, 3]);
   });
 
-  it('keeps each PutEvents call within 256 KB in total', async () => {
+  it.each([
+    ['three results of 100 KB', [100_000, 100_000, 100_000], [2, 1]],
+    ['two results of exactly 256 KiB together', [MAX_ENTRY_BYTES / 2, MAX_ENTRY_BYTES / 2], [2]],
+    ['two results a byte over 256 KiB together', [MAX_ENTRY_BYTES / 2, MAX_ENTRY_BYTES / 2 + 1], [1, 1]],
+  ])('keeps each PutEvents call within 256 KB in total: %s', async (_results, bytes, entriesPerCall) => {
     // Prepare
     const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
-    const big = (id: string) => detail({ requestId: id, data: ['x'.repeat(100_000)] });
+    const results = bytes.map((size, i) =>
+      sized(size, entryBytes, (filler) => detail({ requestId: `r-${i}`, data: [filler] })),
+    );
 
     // Act
-    await Promise.all([sink.publish(big('a')), sink.publish(big('b')), sink.publish(big('c'))]);
+    await Promise.all(results.map((result) => sink.publish(result)));
 
     // Assess
     const sizes = eventBridge
       .commandCalls(PutEventsCommand)
       .map((call) => call.args[0].input.Entries?.length);
-    expect(sizes).toEqual([2, 1]);
+    expect(sizes).toEqual(entriesPerCall);
   });
 
-  it('stops retrying when its time is up: the accepted result is published, the throttled one fails', async () => {
-    // Prepare: the first call throttles 'b'; the time runs out during the backoff, which would outlast it
-    const controller = new AbortController();
-    eventBridge.on(PutEventsCommand).callsFakeOnce((input: { Entries: unknown[] }) => {
-      setTimeout(() => controller.abort(new Error('the invocation is about to end')), 10);
-      return {
-        FailedEntryCount: 1,
-        Entries: input.Entries.map((_, index) =>
-          index === 1
-            ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
-            : { EventId: 'e' },
-        ),
-      };
-    });
-    const sink = new EventBridgeResultSink({
-      busName: 'bus',
-      client: new EventBridgeClient({}),
-      sleep: () => new Promise(() => undefined),
-    });
-    const outcome = (requestId: string) =>
-      sink.publish(detail({ requestId }), { signal: controller.signal }).then(
-        () => 'published',
-        (error: Error) => error.message,
-      );
+  it.each([
+    ['the deadline they share', false],
+    ["the throttled result's own deadline, the other's still running", true],
+  ])(
+    'stops retrying at %s: the accepted result is published, the throttled one fails',
+    async (_deadline, ownDeadlines) => {
+      // Prepare: the first call throttles 'b'; its time runs out during the backoff, which would outlast it
+      const forB = new AbortController();
+      const forA = ownDeadlines ? new AbortController() : forB;
+      eventBridge.on(PutEventsCommand).callsFakeOnce((input: { Entries: unknown[] }) => {
+        setTimeout(() => forB.abort(new Error('the invocation is about to end')), 10);
+        return {
+          FailedEntryCount: 1,
+          Entries: input.Entries.map((_, index) =>
+            index === 1
+              ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }
+              : { EventId: 'e' },
+          ),
+        };
+      });
+      const sink = new EventBridgeResultSink({
+        busName: 'bus',
+        client: new EventBridgeClient({}),
+        sleep: () => new Promise((resolve) => setTimeout(resolve, 1000)),
+      });
+      const outcome = (requestId: string, signal: AbortSignal) =>
+        sink.publish(detail({ requestId }), { signal }).then(
+          () => 'published',
+          (error: Error) => error.message,
+        );
 
-    // Act
-    const [a, b] = await Promise.all([outcome('a'), outcome('b')]);
+      // Act
+      const [a, b] = await Promise.all([outcome('a', forA.signal), outcome('b', forB.signal)]);
 
-    // Assess
-    expect(a).toBe('published');
-    expect(b).toBe('Unable to publish the result to EventBridge: Aborted: the invocation is about to end');
-    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
-  });
+      // Assess
+      expect(a).toBe('published');
+      expect(b).toBe('Unable to publish the result to EventBridge: Aborted: the invocation is about to end');
+      expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+    },
+  );
 
   it('stops waiting for the vault to store an oversized result when its time is up', async () => {
     // Prepare: the vault never answers
@@ -985,30 +1065,73 @@ describe('Result publishing: holds', () => {
     ).toEqual([2]);
   });
 
-  it('does not let the timer of results already sent send a later held result early', async () => {
-    // Prepare: a result sent by its release, leaving its hold timer cancelled
-    const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
-    const release = sink.hold();
-    const first = sink.publish(detail({ requestId: 'a' }));
-    await turns(5);
-    release();
-    await first;
-    sink.hold();
-    vi.advanceTimersByTime(MAX_HOLD_MS - 5);
+  it.each([
+    [
+      'results sent by their release',
+      1,
+      async (sink: EventBridgeResultSink) => {
+        const release = sink.hold();
+        const first = sink.publish(detail({ requestId: 'a' }));
+        await turns(5);
+        release();
+        await first;
+        sink.hold();
+      },
+    ],
+    [
+      'results sent as a full call of ten',
+      1,
+      async (sink: EventBridgeResultSink) => {
+        sink.hold();
+        await Promise.all(
+          Array.from({ length: 10 }, (_, i) => sink.publish(detail({ requestId: `a-${i}` }))),
+        );
+      },
+    ],
+    [
+      'results sent as a full call of ten once their hold was released',
+      1,
+      async (sink: EventBridgeResultSink) => {
+        const release = sink.hold();
+        const first = Array.from({ length: 9 }, (_, i) => sink.publish(detail({ requestId: `a-${i}` })));
+        await turns(5);
+        // The release sets an immediate send; the tenth result sends the call before it comes
+        release();
+        first.push(sink.publish(detail({ requestId: 'a-9' })));
+        sink.hold();
+      },
+    ],
+    [
+      'a record released with no result waiting',
+      0,
+      async (sink: EventBridgeResultSink) => {
+        const release = sink.hold();
+        sink.hold();
+        release();
+      },
+    ],
+  ])(
+    'does not let an earlier timer, of %s, send a later held result early',
+    async (_earlier, earlierCalls, prepare) => {
+      // Prepare: a timer started (and cancelled, or never needed) before the held result is queued
+      const sink = new EventBridgeResultSink({ busName: 'bus', client: new EventBridgeClient({}) });
+      await prepare(sink);
+      vi.advanceTimersByTime(MAX_HOLD_MS - 5);
 
-    // Act: a held result queued just before the first timer's time
-    const second = sink.publish(detail({ requestId: 'b' }));
-    await turns(5);
-    vi.advanceTimersByTime(10);
-    await turns(5);
-    const callsPastTheFirstTimer = calls();
-    vi.advanceTimersByTime(MAX_HOLD_MS);
-    await second;
+      // Act: a held result queued just before the earlier timer's time
+      const second = sink.publish(detail({ requestId: 'b' }));
+      await turns(5);
+      vi.advanceTimersByTime(10);
+      await turns(5);
+      const callsPastTheEarlierTimer = calls();
+      vi.advanceTimersByTime(MAX_HOLD_MS);
+      await second;
 
-    // Assess
-    expect(callsPastTheFirstTimer).toBe(1);
-    expect(calls()).toBe(2);
-  });
+      // Assess
+      expect(callsPastTheEarlierTimer).toBe(earlierCalls);
+      expect(calls()).toBe(earlierCalls + 1);
+    },
+  );
 });
 
 describe('Result publishing: the client, aborts and stand-ins', () => {
@@ -1031,18 +1154,24 @@ describe('Result publishing: the client, aborts and stand-ins', () => {
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
-  it('sends nothing for a result whose publishing was stopped before it began, and says only why', async () => {
-    // Prepare
-    const sink = retryingSink();
+  it.each([
+    ['an error', new Error('late')],
+    ['a string', 'late'],
+  ])(
+    'sends nothing for a result whose publishing was stopped before it began, and says only why, the reason being %s',
+    async (_reason, reason) => {
+      // Prepare
+      const sink = retryingSink();
 
-    // Act
-    const publishing = sink.publish(detail(), { signal: AbortSignal.abort(new Error('late')) });
+      // Act
+      const publishing = sink.publish(detail(), { signal: AbortSignal.abort(reason) });
 
-    // Assess
-    await expect(publishing).rejects.toThrow(/^Unable to publish the result to EventBridge: late$/);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
-  });
+      // Assess
+      await expect(publishing).rejects.toThrow(/^Unable to publish the result to EventBridge: late$/);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+    },
+  );
 
   it('says why publishing stopped when it stops while the vault is storing the result', async () => {
     // Prepare: a vault that never answers, and the invocation's deadline as the reason to stop
