@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AWS_HTTP_OPTIONS } from '../../../shared/config/aws-client-config.ts';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
+import { bestEffort } from '../../../shared/vault/cleanup.ts';
 import {
   ArchiveError,
   archiveContentTooLarge,
@@ -503,6 +504,32 @@ describe('Vault: helpers', () => {
     expect(segments.slice(3).map((segment) => decodeURIComponent(segment))).toEqual(ids.slice(3));
     expect(new Set(segments).size).toBe(ids.length);
   });
+
+  it.each([
+    ['answers', 20, () => Promise.resolve({}), 0, undefined, 1],
+    ['has no time left', 0, () => Promise.resolve({}), 0, 'no time left for cleanup', 0],
+    ['fails', 20, () => Promise.reject(new Error('socket hang up')), 0, 'socket hang up', 1],
+    ['does not answer in time', 20, () => new Promise(() => undefined), 20, 'no answer within 20 ms', 1],
+  ])(
+    'tells why a cleanup call that %s did not complete (undefined: it did), and leaves no timer behind',
+    async (_case, ms, answer, elapsed, why, calls) => {
+      // Prepare: a pending timer would keep a CLI run alive after its result
+      vi.useFakeTimers();
+      onTestFinished(() => {
+        vi.useRealTimers();
+      });
+      const send = vi.fn(answer);
+
+      // Act
+      const outcome = bestEffort(send, ms);
+      await vi.advanceTimersByTimeAsync(elapsed);
+
+      // Assess
+      expect(await outcome).toBe(why);
+      expect(send).toHaveBeenCalledTimes(calls);
+      expect(vi.getTimerCount()).toBe(0);
+    },
+  );
 
   it('builds vault and result keys and a path-style client config when an endpoint is set', () => {
     // Assess

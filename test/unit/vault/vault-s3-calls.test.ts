@@ -444,6 +444,30 @@ describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
     },
   );
 
+  it('gives each cleanup call of a store without a deadline its full wait, and the signal that ends it', async () => {
+    // Prepare: S3 fails a part; aborting the upload and deleting incoming/ answer, if slowly
+    s3.on(UploadPartCommand).rejects(s3ServiceError('AccessDenied', 403));
+    s3.on(AbortMultipartUploadCommand).callsFake(async () => {
+      await sleep(50);
+      return {};
+    });
+    s3.on(DeleteObjectCommand).callsFake(async () => {
+      await sleep(50);
+      return {};
+    });
+
+    // Act
+    await failure(streamedVault().storeEvidence(zeros(12 * MiB), { fileName: 'big.bin' }));
+
+    // Assess: the vault's abort (lib-storage sends its own, without options) and delete each came with a
+    // signal, which their answers came before
+    const unbounded = { abortSignal: expect.objectContaining({ aborted: false }) };
+    expect(s3.commandCalls(AbortMultipartUploadCommand).map(sendOptions).filter(Boolean)).toEqual([
+      unbounded,
+    ]);
+    expect(s3.commandCalls(DeleteObjectCommand).map(sendOptions)).toEqual([unbounded]);
+  });
+
   it('reports a failed part of the upload of the archive itself as the vault error naming S3, and stops reading it', async () => {
     // Prepare: keep=archive, so the only upload is the archive's, 40 MiB in 5 MiB parts, which S3 fails
     // while the zip is still being read; the SDK does not retry
@@ -1214,6 +1238,17 @@ describe('Vault: results too big for an event (mocked S3)', () => {
     ]);
     expect(sendOptions(puts[0]!)).toEqual({ abortSignal: expect.any(AbortSignal) });
     expect(ref).toEqual({ bucket: BUCKET, key, bytes: Buffer.byteLength(body) });
+  });
+
+  it('builds its S3 client on first use when none is given', async () => {
+    // Act
+    const ref = await new S3ResultStore(BUCKET).putResult('results/req-1/r.json', '{}');
+
+    // Assess
+    expect(s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
+      'results/req-1/r.json',
+    ]);
+    expect(ref).toEqual({ bucket: BUCKET, key: 'results/req-1/r.json', bytes: 2 });
   });
 
   it.each([

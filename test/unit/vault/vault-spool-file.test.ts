@@ -1,6 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -14,7 +16,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { releaseAllSpoolFiles } from '../../../shared/vault/spool.ts';
+import {
+  claimSpoolFile,
+  isProcessRunning,
+  releaseAllSpoolFiles,
+  releaseSpoolFile,
+  removeStaleSpoolFiles,
+} from '../../../shared/vault/spool.ts';
 import { Vault } from '../../../shared/vault/vault.ts';
 import { failure } from '../../helpers/failure.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
@@ -227,6 +235,57 @@ describe('Vault: the spool file', () => {
     }
     expect(read).toBe(false);
     expect(s3.calls()).toHaveLength(0);
+  });
+
+  it('sweeps the files of a gone process, of no pid, and those of this process no call holds, and keeps the rest', async () => {
+    // Prepare: a killed invocation's file, one named before the pid was in the name, one of this process
+    // that no call holds, one a parallel live process writes, one this process still holds, someone else's
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    const stale = `tanium-vault-p${gone}-${randomUUID()}`;
+    const unnumbered = `tanium-vault-${randomUUID()}`;
+    const unheld = `tanium-vault-p${process.pid}-${randomUUID()}`;
+    const live = `tanium-vault-p${process.ppid}-${randomUUID()}`;
+    const other = 'someone-else.tmp';
+    const held = claimSpoolFile(spoolDir);
+    onTestFinished(() => releaseSpoolFile(held));
+    for (const name of [stale, unnumbered, unheld, live, other]) writeFileSync(join(spoolDir, name), 'x');
+    writeFileSync(held, 'x');
+
+    // Act
+    await removeStaleSpoolFiles(spoolDir);
+
+    // Assess: parallel runs on one machine share the directory
+    expect(readdirSync(spoolDir).sort()).toEqual([live, other, basename(held)].sort());
+  });
+
+  it('forgets a spool file once released, so a sweep removes it should a late write bring it back', async () => {
+    // Prepare
+    const file = claimSpoolFile(spoolDir);
+    await releaseSpoolFile(file);
+    writeFileSync(file, 'x');
+
+    // Act
+    await removeStaleSpoolFiles(spoolDir);
+
+    // Assess
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('leaves a spool directory that is not there as it is', async () => {
+    // Act
+    const sweep = removeStaleSpoolFiles(join(spoolDir, 'missing'));
+
+    // Assess
+    await expect(sweep).resolves.toBeUndefined();
+  });
+
+  it.each([
+    ['this process', () => process.pid, true],
+    ['the init process, whoever owns it', () => 1, true],
+    ['a process that has exited', () => spawnSync(process.execPath, ['-e', '']).pid, false],
+  ])('tells whether %s runs', (_case, pid, running) => {
+    // Assess
+    expect(isProcessRunning(pid())).toBe(running);
   });
 
   it('runs a batch of concurrent stores without a listener-leak warning', async () => {
