@@ -8,6 +8,11 @@ const URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/q';
 const changes = (count: number) =>
   Array.from({ length: count }, (_, index) => ({ receiptHandle: `h${index}`, seconds: 30 + index }));
 
+/** The options a call was sent with, which the client mock's types leave out (they name the command only). */
+function sendOptions(call: { args: readonly unknown[] }): unknown {
+  return call.args[1];
+}
+
 describe('SQS visibility changes', () => {
   afterEach(() => {
     sqs.reset();
@@ -34,6 +39,52 @@ describe('SQS visibility changes', () => {
     ]);
     expect(calls[1]?.Entries?.[1]).toEqual({ Id: '1', ReceiptHandle: 'h11', VisibilityTimeout: 41 });
     expect(failures).toEqual([{ index: 11, reason: 'ReceiptHandleIsInvalid: expired' }]);
+  });
+
+  it.each([
+    [0, 0],
+    [10, 1],
+    [11, 2],
+    [20, 2],
+  ])('sends %i changes in %i calls, none of them empty', async (count, calls) => {
+    // Prepare
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+
+    // Act
+    const failures = await changeVisibility(new SQSClient({}), URL, changes(count));
+
+    // Assess
+    const sent = sqs.commandCalls(ChangeMessageVisibilityBatchCommand).map((call) => call.args[0].input);
+    expect(sent).toHaveLength(calls);
+    expect(sent.flatMap((input) => input.Entries ?? [])).toHaveLength(count);
+    expect(failures).toEqual([]);
+  });
+
+  it('names a refused entry by its code alone when SQS sends no message', async () => {
+    // Prepare
+    sqs
+      .on(ChangeMessageVisibilityBatchCommand)
+      .resolves({ Successful: [], Failed: [{ Id: '0', Code: 'ReceiptHandleIsInvalid', SenderFault: true }] });
+
+    // Act
+    const failures = await changeVisibility(new SQSClient({}), URL, changes(1));
+
+    // Assess: no trailing space after the code
+    expect(failures).toEqual([{ index: 0, reason: 'ReceiptHandleIsInvalid:' }]);
+  });
+
+  it('passes the abort signal to every call, and no signal when it has none', async () => {
+    // Prepare
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+    const window = new AbortController();
+
+    // Act
+    await changeVisibility(new SQSClient({}), URL, changes(11), window.signal);
+    await changeVisibility(new SQSClient({}), URL, changes(1));
+
+    // Assess
+    const options = sqs.commandCalls(ChangeMessageVisibilityBatchCommand).map(sendOptions);
+    expect(options).toEqual([{ abortSignal: window.signal }, { abortSignal: window.signal }, {}]);
   });
 
   it('takes an answer that leaves out its Failed list for every change made', async () => {

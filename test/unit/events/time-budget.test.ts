@@ -28,10 +28,11 @@ describe('Time budget: the abort window of an invocation', () => {
     window.close();
   });
 
-  it('aborts with the reason once its time is up, and not after it is closed', async () => {
+  it('aborts with the reason once its time is up, not before, and not after it is closed', async () => {
     // Prepare
     const ended = abortWindow(0, () => new Error('out of time'));
     const closed = abortWindow(0, () => new Error('never'));
+    const running = abortWindow(60_000, () => new Error('too early'));
     closed.close();
 
     // Act
@@ -41,5 +42,7 @@ describe('Time budget: the abort window of an invocation', () => {
     expect(ended.signal.aborted).toBe(true);
     expect(ended.signal.reason).toEqual(new Error('out of time'));
     expect(closed.signal.aborted).toBe(false);
+    expect(running.signal.aborted).toBe(false);
+    running.close();
   });
 });
