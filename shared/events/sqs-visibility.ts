@@ -54,7 +54,7 @@ async function changeBatch(
     );
     return (response.Failed ?? []).map((failed) => ({
       index: offset + Number(failed.Id),
-      reason: `${failed.Code}: ${failed.Message ?? ''}`.trim(),
+      reason: failed.Message ? `${failed.Code}: ${failed.Message}` : `${failed.Code}`,
     }));
   } catch (error) {
     const reason = toTaniumError(error).message;

@@ -15,6 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type CopyRequest, copyObject } from '../../../shared/vault/s3-copy.ts';
 import { failure } from '../../helpers/failure.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
+import { sendOptions } from '../../helpers/sdk-mock.ts';
 
 const BUCKET = 'vault-unit';
 const FROM = 'incoming/abc';
@@ -37,11 +38,6 @@ function inputs<T extends object>(command: new (input: T) => unknown): T[] {
     .calls()
     .filter((call) => call.args[0] instanceof command)
     .map((call) => (call.args[0] as unknown as { input: T }).input);
-}
-
-/** The options a call was sent with, which the client mock's types leave out (they name the command only). */
-function sendOptions(call: { args: readonly unknown[] }): unknown {
-  return call.args[1];
 }
 
 /** The command names of every call, in the order they were sent. */

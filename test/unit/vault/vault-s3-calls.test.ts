@@ -29,6 +29,7 @@ import { buildZip } from '../../emulator/zip.ts';
 import { hexDigest } from '../../helpers/digests.ts';
 import { failure } from '../../helpers/failure.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
+import { sendOptions } from '../../helpers/sdk-mock.ts';
 
 const BUCKET = 'vault-unit';
 const MiB = 1024 * 1024;
@@ -73,11 +74,6 @@ function zeros(bytes: number): Readable {
       for (let left = bytes; left > 0; left -= MiB) yield Buffer.alloc(Math.min(MiB, left));
     })(),
   );
-}
-
-/** The options a call was sent with, which the client mock's types leave out (they name the command only). */
-function sendOptions(call: { args: readonly unknown[] }): unknown {
-  return call.args[1];
 }
 
 beforeEach(() => {
