@@ -79,8 +79,10 @@ export function parseHttpDate(text: string, now = Date.now()): number | undefine
   const { day, month, year, hours, minutes, seconds } = fields;
   // Date.UTC rolls 31 Feb over to March and 99:99 into later days: such a date is no date at all.
   if (hours > 23 || minutes > 59 || seconds > 60) return undefined;
-  const local = Date.UTC(year, month, day, hours, minutes, seconds);
-  const check = new Date(Date.UTC(year, month, day));
-  if (check.getUTCDate() !== day || check.getUTCMonth() !== month) return undefined;
-  return local - fields.offsetMinutes * 60_000;
+  const date = new Date(0);
+  // Not Date.UTC: it reads a year below 100 as 19xx, and `0026` is the year 26.
+  date.setUTCFullYear(year, month, day);
+  if (date.getUTCDate() !== day || date.getUTCMonth() !== month) return undefined;
+  date.setUTCHours(hours, minutes, seconds);
+  return date.getTime() - fields.offsetMinutes * 60_000;
 }
