@@ -1,4 +1,6 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { POLLER_NAME } from '../../../infra/constructs/monitoring.ts';
@@ -11,17 +13,22 @@ import {
   runLimits,
 } from '../../../shared/alerts/poller-handler.ts';
 import type { RunReport } from '../../../shared/alerts/types.ts';
+import { parseCredentials } from '../../../shared/config/credentials.ts';
 import { ConfigError, DeadlineError } from '../../../shared/tanium/errors.ts';
+import { startAnsweringServer } from '../../helpers/answering-server.ts';
 import { failure, taniumFailure } from '../../helpers/failure.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
 import { jsonLinesWrittenWhile } from '../../helpers/stdout.ts';
 import { CapturePublisher, duplicates, FakeAlerts, silentLogger, sorted, T0 } from './fake-alerts.ts';
 
 const eventBridge = mockClient(EventBridgeClient);
+/** Every DynamoDB client's state calls (none answers unless a test says so). */
+const documents = mockClient(DynamoDBDocumentClient);
 const HOUR_MS = 3_600_000;
 
 afterEach(() => {
   eventBridge.reset();
+  documents.reset();
   vi.useRealTimers();
 });
 
@@ -298,6 +305,38 @@ describe('Alert poller handler: reading the credentials', () => {
   });
 });
 
+describe('Alert poller handler: its Tanium client', () => {
+  it('reads a page of alerts up to a tenth of the memory its environment gives, and says what to lower past that', async () => {
+    // Prepare: a Tanium answering 14 MB, over a tenth of 128 MiB (13.4 MB); the memory is in the
+    // environment the handler is given, not the process's
+    const server = await startAnsweringServer((response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(`"${'x'.repeat(14_000_000)}"`);
+    });
+    const publisher = new CapturePublisher();
+    const handler = createPollerHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128' },
+      credentials: async () =>
+        parseCredentials({ base_url: server.url, api_token: 'token-1', timeout_seconds: 10 }, 'test'),
+      store: new MemoryStateStore(),
+      publisher,
+      logger: silentLogger,
+      metrics: { record: () => undefined },
+    });
+
+    // Act
+    const error = await taniumFailure(handler({}, lambdaContext({ remainingMs: 60_000 }))).finally(() =>
+      server.close(),
+    );
+
+    // Assess: the poller's own advice, not a family function's
+    expect(error.message).toBe(
+      "Response from server is too large: over 13.4 MB, the most read for one request (a tenth of the function's 128 MiB of memory). Lower POLLER_PAGE_SIZE, or give the poller more memory",
+    );
+    expect(publisher.calls).toBe(0);
+  });
+});
+
 describe('Alert poller handler: the lease', () => {
   it('lets one of two deliveries of the same scheduled invocation publish, not both', async () => {
     // Prepare: Lambda may deliver an asynchronous invocation twice at once, under one request id
@@ -512,6 +551,39 @@ describe('Alert poller handler: the clients it is given', () => {
     expect(report).toMatchObject({ status: 'caught_up', published: 3 });
     expect(given.commandCalls(PutEventsCommand)).toHaveLength(1);
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('keeps its state through the DynamoDB client it is given, in the item of its table and poller', async () => {
+    // Prepare: the class-wide mock answers every client's state calls and records which client sent each
+    // (a document client shares the configuration of the client it wraps)
+    const tanium = new FakeAlerts();
+    tanium.addSteady(3, 1000, T0 - 60_000);
+    documents
+      .on(UpdateCommand)
+      .callsFake((input: UpdateCommandInput) =>
+        input.ReturnValues === 'ALL_NEW'
+          ? { Attributes: { id: 'poller#edr', version: 0, unsavedSince: T0 } }
+          : {},
+      );
+    const client = new DynamoDBClient({ region: 'us-east-1' });
+    const handler = fakeHandler({
+      env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_FIRST_RUN_HOURS: '1', POLLER_NAME: 'edr' },
+      source: tanium,
+      publisher: new CapturePublisher(),
+      dynamoDBClient: client,
+    });
+
+    // Act
+    const report = await handler({}, lambdaContext());
+
+    // Assess: the lease, the saves and the release, each through the given client
+    expect(report).toMatchObject({ status: 'caught_up', published: 3 });
+    const calls = documents.commandCalls(UpdateCommand);
+    expect(calls.length).toBeGreaterThanOrEqual(3);
+    expect(calls.map((call) => [call.args[0].input.TableName, call.args[0].input.Key])).toEqual(
+      calls.map(() => ['state', { id: 'poller#edr' }]),
+    );
+    expect(calls.every((call) => call.thisValue.config === client.config)).toBe(true);
   });
 });
 
