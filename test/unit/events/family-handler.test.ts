@@ -1458,6 +1458,32 @@ describe('Family handler: redelivery backoff', () => {
     expect(visibilityEntries()).toEqual([]);
   });
 
+  it('keeps a record hidden until the invocation ends when its result could not be published and its in-progress record may remain', async () => {
+    // Prepare: the credentials cannot be read (a final failure) and the in-progress record cannot be
+    // deleted, so it holds the request until the invocation ends; the bus refuses every entry
+    dynamo.on(DeleteItemCommand).rejects(new Error('InternalServerError'));
+    busFailsEveryEntry();
+    const { handler } = buildBackoffHandler({
+      credentials: async () => {
+        throw new ConfigError("Unable to read the Tanium credentials secret 'tr': AccessDenied");
+      },
+    });
+    const context = lambdaContext({ remainingMs: 90_000 });
+
+    // Act
+    const response = await handler(
+      sqsEvent(sqsRecord(closeConnection('req-kept'), { messageId: 'msg-kept', receiveCount: 1 })),
+      context,
+    );
+    const remainingMs = context.getRemainingTimeInMillis();
+
+    // Assess: hidden past the record's expiry, not only for the first attempt's backoff (30 s)
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-kept' }] });
+    const seconds = visibilityEntries()[0]?.Entries?.[0]?.VisibilityTimeout ?? 0;
+    expect(seconds * 1000).toBeGreaterThan(remainingMs);
+    expect(seconds).toBeLessThanOrEqual(Math.ceil(remainingMs / 1000) + 2);
+  });
+
   it('backs off a refused reuse of a requestId whose result could not be published like any other', async () => {
     // Prepare: the requestId's record is another request's, completed; then the bus refuses every entry
     const { handler } = buildBackoffHandler();
@@ -2123,6 +2149,61 @@ describe('Family handler: credentials read late', () => {
       ]);
       expect(request).not.toHaveBeenCalled();
       expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('Family handler: a record the invocation ended before, outside SQS', () => {
+  it('publishes a transient, retryable failure saying time ran out', async () => {
+    // Prepare: the credentials read takes the invocation past its end, before the idempotency step
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { handler } = buildHandler('connections', {
+        credentials: async () => {
+          vi.setSystemTime(Date.now() + 61_000);
+          return credentials();
+        },
+      });
+
+      // Act
+      const result = (await handler(
+        closeConnection('req-ended-direct'),
+        lambdaContext({ remainingMs: 60_000 }),
+      )) as ResultDetail;
+
+      // Assess
+      expect(result).toMatchObject({
+        requestId: 'req-ended-direct',
+        status: 'failed',
+        message: "The invocation ran out of time before the request's idempotency record could be written",
+        error: { kind: 'transient', retryable: true },
+      });
+      expect(request).not.toHaveBeenCalled();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('Family handler: the in-progress record of a short invocation', () => {
+  it('lets the in-progress record expire with the invocation even when less than the publishing reserve is left', async () => {
+    // Prepare: 4 s left, less than PUBLISH_RESERVE_MS; the clock stands still, so the end is exact
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { handler } = buildHandler('connections');
+      const end = Date.now() + 4_000;
+
+      // Act
+      await handler(
+        sqsEvent(sqsRecord(closeConnection('req-short'), { messageId: 'msg-short' })),
+        lambdaContext({ remainingMs: 4_000 }),
+      );
+
+      // Assess: the record written holds the request no longer than the invocation runs
+      const written = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.Item;
+      expect(Number(written?.in_progress_expiration?.N)).toBe(end);
     } finally {
       vi.useRealTimers();
     }
@@ -2999,6 +3080,11 @@ describe('Family handler: idempotent mutating actions', () => {
         level: 'error',
         message:
           "The earlier copy's result could not be sent again for this one; the message is done without it",
+        extra: expect.objectContaining({
+          correlation_id: 'req-4',
+          action: 'close connection',
+          error: expect.stringContaining('Try again'),
+        }),
       }),
     );
   });
@@ -4151,6 +4237,26 @@ describe('Family handler: the Lambda context in its log lines', () => {
       });
     }
   });
+
+  it('answers a local run without a context with its own logger, its lines untagged', async () => {
+    // Prepare: the logger the handler builds itself, and no Lambda context to tag its lines with
+    request.mockResolvedValue(taniumResponse(CONNECTIONS));
+    const { handler } = buildHandler('connections', {
+      logger: undefined,
+      env: { ...ENV, POWERTOOLS_LOG_LEVEL: 'INFO' },
+    });
+
+    // Act
+    let result: unknown;
+    const lines = await jsonLinesWrittenWhile(async () => {
+      result = await handler(listConnections('req-no-ctx'));
+    });
+
+    // Assess
+    expect(result).toMatchObject({ requestId: 'req-no-ctx', status: 'success' });
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).not.toHaveProperty('function_request_id');
+  });
 });
 
 describe('Family handler: container state, logs and metrics', () => {
@@ -4522,5 +4628,164 @@ describe('Family handler: container state, logs and metrics', () => {
     await expect(invocation).rejects.toThrow(
       'Invalid function configuration: EVENT_BUS_NAME must be at most 2048 characters long',
     );
+  });
+});
+
+describe('Family handler: payloads that are no SQS batch', () => {
+  it.each([
+    ['null', null],
+    ['a string', 'list connections'],
+    ['a number', 42],
+  ])('answers a direct invocation whose payload is %s with a failed result', async (_what, payload) => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(payload, lambdaContext({ awsRequestId: 'lambda-odd-1' }))) as ResultDetail;
+
+    // Assess: one failed result under Lambda's request id, and no Tanium call
+    expect(result).toMatchObject({
+      requestId: 'lambda-odd-1',
+      status: 'failed',
+      error: { kind: 'validation' },
+    });
+    expect(publishedDetails(eventBridge)).toEqual([result]);
+    expect(request).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    ['a null record', () => [null]],
+    ['a record from another source', () => [{ eventSource: 'aws:s3' }]],
+    [
+      'an SQS record beside one from another source',
+      () => [sqsRecord(listConnections('req-in-records')), { eventSource: 'aws:s3' }],
+    ],
+  ])('answers a payload with %s in its Records as a request, not as a batch', async (_what, records) => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      { action: 'list connections', parameters: {}, requestId: 'req-records', Records: records() },
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess: the request's own failed result naming the field; nothing of the records ran
+    expect(result).toMatchObject({
+      requestId: 'req-records',
+      status: 'failed',
+      error: { kind: 'validation' },
+    });
+    expect(result.message).toMatch(/Records/);
+    expect(publishedDetails(eventBridge)).toEqual([result]);
+    expect(request).not.toHaveBeenCalled();
+  });
+});
+
+describe('Family handler: invocations without a Lambda context (a local run)', () => {
+  it('answers an SQS batch, failing the record that failed transiently', async () => {
+    // Prepare: the second request fails transiently; the queue timeout is known, so a backoff is set
+    request.mockImplementation(async (req) => {
+      if (req.method === 'DELETE') throw transient();
+      return taniumResponse(CONNECTIONS);
+    });
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+    const { handler } = buildHandler('connections', {
+      env: { ...ENV, QUEUE_VISIBILITY_TIMEOUT_SECONDS: '720' },
+      sqsClient: new SQSClient({ region: 'us-east-1' }),
+    });
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(listConnections('req-local-1'), { messageId: 'msg-local-1' }),
+        sqsRecord(closeConnection('req-local-2'), { messageId: 'msg-local-2' }),
+      ),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-local-2' }] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-local-1', status: 'success' }),
+    ]);
+  });
+
+  it('answers an EventBridge event under its event id', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      eventBridgeEvent({ action: 'list connections', parameters: {} }, { id: 'event-local-1' }),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result).toMatchObject({ requestId: 'event-local-1', status: 'success' });
+    expect(publishedDetails(eventBridge)).toEqual([result]);
+  });
+
+  it('answers an EventBridge event whose id is no request id under a generated one', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      eventBridgeEvent({ action: 'list connections', parameters: {} }, { id: ' ' }),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers a direct invocation without a request id under a generated one', async () => {
+    // Prepare
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const result = (await handler({ action: 'list connections', parameters: {} })) as ResultDetail;
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(publishedDetails(eventBridge)).toEqual([result]);
+  });
+});
+
+describe('Family handler: an EventBridge event runs once', () => {
+  it('calls Tanium once and publishes one result', async () => {
+    // Prepare
+    const { handler, observations } = buildHandler('connections');
+
+    // Act
+    const result = (await handler(
+      eventBridgeEvent(listConnections('req-eb-once')),
+      lambdaContext(),
+    )) as ResultDetail;
+
+    // Assess
+    expect(result).toMatchObject({ requestId: 'req-eb-once', status: 'success' });
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(observations).toHaveLength(1);
+    expect(publishedDetails(eventBridge)).toEqual([result]);
+  });
+
+  it('fails once its result cannot be published, without running the request again', async () => {
+    // Prepare
+    const { handler, observations } = buildHandler('connections');
+
+    // Act
+    const message = await unpublishedMessage(
+      (event, context) => handler(event, context),
+      eventBridgeEvent(listConnections('req-eb-unpublished')),
+    );
+
+    // Assess
+    expect(message).toMatch(
+      /^Request req-eb-unpublished ended \(success\) but its Action Result event could not be published: .*not authorized/,
+    );
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(observations).toHaveLength(1);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
   });
 });

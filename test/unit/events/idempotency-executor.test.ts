@@ -9,12 +9,14 @@ import {
   createIdempotentExecutor,
   GZIP_ABOVE_BYTES,
   HeldByAnotherDelivery,
+  IDEMPOTENCY_EXPIRES_SECONDS,
   IdempotencyConflict,
   type IdempotencyKey,
   NotRun,
   type StoredOutcome,
   UnreadableRecord,
 } from '../../../shared/events/idempotency.ts';
+import { PUBLISH_RESERVE_MS } from '../../../shared/events/time-budget.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
 import { fakeIdempotencyTable, type TableCall } from './fixtures.ts';
 
@@ -111,6 +113,53 @@ describe('Idempotent executor: stored outcomes', () => {
     const data = onlyRecord().data?.M;
     expect(Object.keys(data ?? {})).toEqual(['json']);
     expect(Buffer.byteLength(data!.json!.S!)).toBe(GZIP_ABOVE_BYTES);
+  });
+});
+
+describe('Idempotent executor: outcomes over GZIP_ABOVE_BYTES', () => {
+  it('keeps a larger outcome gzipped and replays it as it ran', async () => {
+    const large = outcome('success', 'x'.repeat(GZIP_ABOVE_BYTES + 1));
+    await executor().execute(KEY, async () => large, lambdaContext(), deadline());
+    expect(Object.keys(onlyRecord().data?.M ?? {})).toEqual(['gzip']);
+    const action = vi.fn(async () => outcome('success', 'again'));
+    const replay = await executor().execute(KEY, action, lambdaContext(), deadline());
+    expect(action).not.toHaveBeenCalled();
+    expect(replay).toEqual({ outcome: large, replayed: true });
+  });
+});
+
+describe('Idempotent executor: records written before outcomes were kept as text', () => {
+  it('replays a record whose data is the outcome itself', async () => {
+    const replay = await replayWithData({
+      M: {
+        result: {
+          M: {
+            status: { S: 'success' },
+            message: { S: 'closed before' },
+            data: { L: [] },
+            summary: { M: {} },
+          },
+        },
+        startedAt: { N: '1600000000000' },
+        durationMs: { N: '7' },
+      },
+    });
+    expect(replay).toEqual({
+      notThrown: {
+        outcome: {
+          result: {
+            status: 'success',
+            message: 'closed before',
+            data: [],
+            summary: {},
+            parameter: KEY.parameters,
+          },
+          startedAt: 1_600_000_000_000,
+          durationMs: 7,
+        },
+        replayed: true,
+      },
+    });
   });
 });
 
@@ -285,5 +334,79 @@ describe('Idempotent executor: a request another delivery runs', () => {
     await first;
     expect(second).toBeInstanceOf(HeldByAnotherDelivery);
     expect(second).toMatchObject({ kind: 'transient', retryable: true });
+  });
+});
+
+describe('Idempotent executor: what it keeps and for how long', () => {
+  it('keeps a final failure without an error detail, so a redelivery replays it', async () => {
+    const refused = outcome('failed', 'refused by Tanium');
+    const run = await executor().execute(KEY, async () => refused, lambdaContext(), deadline());
+    expect(run).toEqual({ outcome: refused, replayed: false });
+    const action = vi.fn(async () => outcome('success', 'again'));
+    const replay = await executor().execute(KEY, action, lambdaContext(), deadline());
+    expect(action).not.toHaveBeenCalled();
+    expect(replay).toEqual({ outcome: refused, replayed: true });
+  });
+
+  it('runs and keeps a request with a null parameter', async () => {
+    const parameters = { connection_id: 'c-1', note: null };
+    const action = vi.fn(async () => outcome('success', 'closed', undefined, parameters));
+    const run = await executor().execute({ ...KEY, parameters }, action, lambdaContext(), deadline());
+    expect(action).toHaveBeenCalledTimes(1);
+    expect(run).toEqual({ outcome: outcome('success', 'closed', undefined, parameters), replayed: false });
+    expect(onlyRecord().status?.S).toBe('COMPLETED');
+  });
+
+  it('keeps a record for IDEMPOTENCY_EXPIRES_SECONDS unless told otherwise', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    await executor().execute(KEY, async () => outcome('success', 'closed'), lambdaContext(), deadline());
+    const after = Math.ceil(Date.now() / 1000);
+    const expiration = Number(onlyRecord().expiration?.N);
+    expect(expiration).toBeGreaterThanOrEqual(before + IDEMPOTENCY_EXPIRES_SECONDS);
+    expect(expiration).toBeLessThanOrEqual(after + IDEMPOTENCY_EXPIRES_SECONDS);
+  });
+
+  it('sends its calls through the DynamoDB client it is given', async () => {
+    const client = new DynamoDBClient({ region: 'us-east-1' });
+    const given = createIdempotentExecutor({
+      tableName: TABLE,
+      keyPrefix: idempotencyKeyPrefix('connections'),
+      client,
+    });
+    await given.execute(KEY, async () => outcome('success', 'closed'), lambdaContext(), deadline());
+    expect(dynamo.send.thisValues.length).toBeGreaterThan(0);
+    expect(dynamo.send.thisValues.every((value) => value === client)).toBe(true);
+  });
+});
+
+describe('Idempotent executor: the in-progress expiry without a Lambda context', () => {
+  /** The in_progress_expiration of the record while the action runs. */
+  async function inProgressExpiry(saveBy: number | undefined): Promise<number> {
+    let expiry = Number.NaN;
+    await executor().execute(
+      KEY,
+      async () => {
+        expiry = Number(onlyRecord().in_progress_expiration?.N);
+        return outcome('success', 'closed');
+      },
+      undefined,
+      saveBy,
+    );
+    return expiry;
+  }
+
+  it('lets the record expire with the invocation, PUBLISH_RESERVE_MS after the deadline', async () => {
+    const saveBy = Date.now() + 30_000;
+    expect(await inProgressExpiry(saveBy)).toBe(saveBy + PUBLISH_RESERVE_MS);
+  });
+
+  it("lets the record expire after Lambda's longest invocation when nothing tells its end", async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(1_800_000_000_000);
+      expect(await inProgressExpiry(undefined)).toBe(1_800_000_000_000 + 15 * 60_000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

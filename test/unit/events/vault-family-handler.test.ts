@@ -10,7 +10,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FamilyRuntime } from '../../../shared/events/runtime.ts';
-import { withVault } from '../../../shared/events/vault-family-handler.ts';
+import { createFamilyHandler, withVault } from '../../../shared/events/vault-family-handler.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
 
 const s3 = mockClient(S3Client);
@@ -42,6 +42,25 @@ describe('The vault families (evidence, intel)', () => {
       'GetObjectCommand',
     ]);
     expect(new Set(s3.send.thisValues).size).toBe(1);
+    // The vault the client was built for reads from VAULT_BUCKET
+    expect(runtime.vault()?.bucket).toBe('vault');
+    expect(s3.commandCalls(GetObjectCommand)[0]?.args[0].input.Bucket).toBe('vault');
+  });
+
+  it('have no vault when VAULT_BUCKET is not set', () => {
+    const runtime = new FamilyRuntime('evidence', withVault({ env: {} }));
+    expect(runtime.vault()).toBeUndefined();
+  });
+
+  it('get a working family handler from this module', async () => {
+    // Prepare: no bus configured, so a direct invocation only returns its result
+    const handler = createFamilyHandler('intel', { env: { VAULT_BUCKET: 'vault' } });
+
+    // Act
+    const result = await handler({ action: 'no such action', parameters: {}, requestId: 'req-vault-1' });
+
+    // Assess
+    expect(result).toMatchObject({ requestId: 'req-vault-1', status: 'failed' });
   });
 
   it('use the S3 client they are given', async () => {
