@@ -4752,6 +4752,35 @@ describe('Family handler: invocations without a Lambda context (a local run)', (
   });
 });
 
+describe('Family handler: a result sink of its own', () => {
+  it('publishes each result of a batch through a sink that holds none back', async () => {
+    // Prepare: a sink with publish alone, as a local harness gives one
+    const sent: ResultDetail[] = [];
+    const { handler } = buildHandler('connections', {
+      sink: {
+        publish: async (detail) => {
+          sent.push(detail);
+          return detail;
+        },
+      },
+    });
+
+    // Act
+    const response = await handler(
+      sqsEvent(
+        sqsRecord(listConnections('req-own-1'), { messageId: 'msg-own-1' }),
+        sqsRecord(listConnections('req-own-2'), { messageId: 'msg-own-2' }),
+      ),
+      lambdaContext(),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(sent.map((detail) => detail.requestId).sort()).toEqual(['req-own-1', 'req-own-2']);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+});
+
 describe('Family handler: an EventBridge event runs once', () => {
   it('calls Tanium once and publishes one result', async () => {
     // Prepare
