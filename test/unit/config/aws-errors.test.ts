@@ -31,6 +31,25 @@ describe('AWS errors: which ones retrying can cure', () => {
     expect(isRetryableAwsError(wrapped)).toBe(true);
   });
 
+  it.each([
+    ['a 500 of any name', 500],
+    ['a 429 of any name', 429],
+  ])('retries %s', (_case, status) => {
+    expect(isRetryableAwsError(awsError('SomethingNew', status))).toBe(true);
+  });
+
+  it('stops following causes that go round in a circle, and takes a null cause for none', () => {
+    // Prepare
+    const circle: Error = awsError('AccessDeniedException', 403);
+    circle.cause = new Error('wrapper', { cause: circle });
+    const nullCause = Object.assign(awsError('AccessDeniedException', 403), { cause: null });
+
+    // Act / Assess
+    expect(isRetryableAwsError(circle)).toBe(false);
+    expect(isRetryableAwsError(nullCause)).toBe(false);
+    expect(isRetryableAwsError(null)).toBe(false);
+  });
+
   it('does not retry what the caller must fix', () => {
     expect(isRetryableAwsError(awsError('AccessDeniedException', 403))).toBe(false);
     expect(isRetryableAwsError(awsError('NoSuchKey', 404))).toBe(false);

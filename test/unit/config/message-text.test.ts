@@ -44,6 +44,9 @@ describe('Message text: caller text echoed', () => {
   it.each([
     ['a letter under hundreds of marks', `x${'\u0336'.repeat(400)} rest`, 200, `x${'\u0336'.repeat(199)}…`],
     ['a run of flags', '🇫🇷🇩🇪🇮🇹', 3, '\uD83C\uDDEB…'],
+    // U+1D167 is a combining mark outside the BMP: a surrogate pair inside the one long character
+    ['a letter under astral marks', `x\u{1D167}\u0336${'\u{1D167}'.repeat(50)}`, 3, 'x\u{1D167}…'],
+    ['a letter under astral marks, cut after a mark', `x\u0336${'\u{1D167}'.repeat(50)}`, 3, 'x\u0336…'],
   ])(
     'keeps what fits of %s longer than the whole limit, between code points',
     (_what, text, max, expected) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerLimit } from '../../../shared/config/answer-limit.ts';
+import { answerLimit, lambdaMemoryMiB } from '../../../shared/config/answer-limit.ts';
 import {
   loadSettings,
   loadSettingsReportingProblems,
@@ -58,9 +58,26 @@ describe('Function settings', () => {
       advice: 'Where the action takes a limit, ask for fewer rows, or give the function more memory',
     });
     expect(answerLimit(512, 1)).toEqual({ bytes: 52_428_800 });
+    // A tenth of 500 MiB is exactly 50 MiB: the cap itself, not a limit the memory set below it
+    expect(answerLimit(500, 1)).toEqual({ bytes: 52_428_800 });
     expect(answerLimit(10_240, 1)).toEqual({ bytes: 52_428_800 });
     // Outside Lambda (the CLI, tests): no memory size, the contract's 50 MiB
     expect(answerLimit(undefined, 10)).toEqual({ bytes: 52_428_800 });
+  });
+
+  it.each([
+    ['a size', '1024', 1024],
+    ['a size with spaces around it', ' 512 ', 512],
+    ['no size (outside Lambda)', undefined, undefined],
+    ['a blank size', '  ', undefined],
+    ["a size below Lambda's least", '64', undefined],
+    ['no number', 'lots', undefined],
+  ])("reads Lambda's memory size from %s", (_case, value, expected) => {
+    // Act
+    const memory = lambdaMemoryMiB({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: value });
+
+    // Assess
+    expect(memory).toBe(expected);
   });
 
   it("reads the vault's settings alone for the CLI, whatever else the shell holds", () => {

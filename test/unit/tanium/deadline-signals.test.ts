@@ -44,6 +44,22 @@ describe('Deadline signals', () => {
     expect(signal.aborted).toBe(true);
   });
 
+  it('keeps the signals of a handful of overlapping invocations', () => {
+    // Prepare: eight invocations' deadlines, asked for in turn
+    const signals = new DeadlineSignals();
+    const base = Date.now() + 60_000;
+    const deadlines = Array.from({ length: 8 }, (_, i) => base + i);
+    const first = deadlines.map((deadline) => signals.at(deadline));
+
+    // Act: their requests ask again
+    const again = deadlines.map((deadline) => signals.at(deadline));
+
+    // Assess: one signal (one timer) per deadline still
+    again.forEach((signal, i) => {
+      expect(signal).toBe(first[i]);
+    });
+  });
+
   it('keeps a bounded number of deadlines and still answers for a forgotten one', () => {
     // Prepare
     const signals = new DeadlineSignals();

@@ -9,6 +9,7 @@ describe('HTTP dates', () => {
     ['29 February 2000, a leap year', 'Tue, 29 Feb 2000 12:00:00 GMT', '2000-02-29T12:00:00Z'],
     ['a leap second as the next minute', 'Thu, 01 Jan 2026 00:00:60 GMT', '2026-01-01T00:01:00Z'],
     ['an offset ahead of UTC', 'Thu, 01 Jan 0026 01:00:00 +0100', '0026-01-01T00:00:00Z'],
+    ['a date with spaces around it', '  Thu, 01 Jan 2026 00:00:03 GMT \t', '2026-01-01T00:00:03Z'],
   ])('reads %s', (_case, text, iso) => {
     // Act
     const time = parseHttpDate(text, Date.parse('2026-01-01T00:00:00Z'));
