@@ -14,14 +14,18 @@ import {
 
 describe('Tanium errors', () => {
   it.each([
-    ['TaniumError', new TaniumError('tanium', 'm')],
-    ['LoginError', new LoginError('auth', 'm', {})],
-    ['DeadlineError', new DeadlineError('transient', 'm', {})],
-    ['ValidationError', new ValidationError('m')],
-    ['ConfigError', new ConfigError('m')],
-    ['VaultError', new VaultError('m')],
-    ['TooLargeError', new TooLargeError('m')],
-  ])('names a %s as such in logs and stacks', (name, error) => {
+    ['TaniumError', () => new TaniumError('tanium', 'm')],
+    ['LoginError', () => new LoginError('auth', 'm', {})],
+    ['DeadlineError', () => new DeadlineError('transient', 'm', {})],
+    ['ValidationError', () => new ValidationError('m')],
+    ['ConfigError', () => new ConfigError('m')],
+    ['VaultError', () => new VaultError('m')],
+    ['TooLargeError', () => new TooLargeError('m')],
+  ])('names a %s as such in logs and stacks', (name, create) => {
+    // Act
+    const error = create();
+
+    // Assess
     expect(error.name).toBe(name);
     expect(String(error)).toBe(`${name}: m`);
   });
