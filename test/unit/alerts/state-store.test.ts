@@ -20,6 +20,18 @@ const MAX_DATE_MS = 8.64e15;
 const GUIDANCE =
   "fix it, or replace it with only {id, floor}, 'floor' the time (epoch milliseconds) from which to publish alerts; deleting it starts again from the first-run window, publishing that window's alerts again";
 
+/** A checkpoint holding every field: every hint and an unfinished walk's and search's progress. */
+const FULL_CHECKPOINT: Checkpoint = {
+  floor: NOW - 5_000,
+  recent: [[NOW - 5_000, [1, 'guid-2']]],
+  olderCount: 5_120,
+  olderBounds: [4_800, 5_300],
+  belowAtLeast: 4_800,
+  newestPublishedAt: NOW - 2_000,
+  group: { at: NOW - 4_000, passed: 420, edge: [7, 'guid-8'] },
+  undated: [12, 'guid-13'],
+};
+
 const documents = mockClient(DynamoDBDocumentClient);
 
 beforeEach(() => {
@@ -143,16 +155,7 @@ describe('Poller state in DynamoDB: an item edited by hand', () => {
         groupCursor: `{"at":${NOW - 4_000},"passed":420,"edge":[7,"guid-8"]}`,
         undated: '[12,"guid-13"]',
       },
-      {
-        floor: NOW - 5_000,
-        recent: [[NOW - 5_000, [1, 'guid-2']]],
-        olderCount: 5_120,
-        olderBounds: [4_800, 5_300],
-        belowAtLeast: 4_800,
-        newestPublishedAt: NOW - 2_000,
-        group: { at: NOW - 4_000, passed: 420, edge: [7, 'guid-8'] },
-        undated: [12, 'guid-13'],
-      },
+      FULL_CHECKPOINT,
     ],
   ])('reads an item holding %s as its checkpoint', async (_case, item, checkpoint) => {
     // Prepare
@@ -322,23 +325,12 @@ describe('Poller state in DynamoDB: taking the lease', () => {
 });
 
 describe('Poller state in DynamoDB: saving a checkpoint', () => {
-  const full: Checkpoint = {
-    floor: NOW - 5_000,
-    recent: [[NOW - 5_000, [1, 'guid-2']]],
-    olderCount: 5_120,
-    olderBounds: [4_800, 5_300],
-    belowAtLeast: 4_800,
-    newestPublishedAt: NOW - 2_000,
-    group: { at: NOW - 4_000, passed: 420, edge: [7, 'guid-8'] },
-    undated: [12, 'guid-13'],
-  };
-
   it('writes every field of a checkpoint, fenced on the owner and the version, and returns the next version', async () => {
     // Prepare
     documents.on(UpdateCommand).resolves({});
 
     // Act
-    const version = await newStore().save('run-a', 4, full);
+    const version = await newStore().save('run-a', 4, FULL_CHECKPOINT);
 
     // Assess
     expect(version).toBe(5);
@@ -393,7 +385,7 @@ describe('Poller state in DynamoDB: saving a checkpoint', () => {
     });
 
     // Act
-    const version = await newStore().save('run-a', 4, full);
+    const version = await newStore().save('run-a', 4, FULL_CHECKPOINT);
 
     // Assess
     expect(version).toBe(5);
@@ -418,7 +410,7 @@ describe('Poller state in DynamoDB: saving a checkpoint', () => {
     documents.on(UpdateCommand).rejects(refusal);
 
     // Act
-    const error = await failure(newStore().save('run-a', 4, full));
+    const error = await failure(newStore().save('run-a', 4, FULL_CHECKPOINT));
 
     // Assess: the run stops without counting the save, the refusal kept as the cause
     expect(error).toBeInstanceOf(LeaseLostError);
@@ -430,7 +422,7 @@ describe('Poller state in DynamoDB: saving a checkpoint', () => {
     documents.on(UpdateCommand).rejects(tableMissing());
 
     // Act
-    const error = await failure(newStore().save('run-a', 4, full));
+    const error = await failure(newStore().save('run-a', 4, FULL_CHECKPOINT));
 
     // Assess
     expect(error).not.toBeInstanceOf(LeaseLostError);

@@ -92,6 +92,19 @@ function transient(message = 'Tanium answered HTTP 503') {
 }
 
 /** PutEvents accepts the calls and fails every entry, each time. */
+/**
+ * A connections handler whose credentials read takes the invocation (60 s) past its end, before the
+ * idempotency step. Needs Date faked (`vi.useFakeTimers({ toFake: ['Date'] })`).
+ */
+function outlivedByItsCredentialsRead() {
+  return buildHandler('connections', {
+    credentials: async () => {
+      vi.setSystemTime(Date.now() + 61_000);
+      return credentials();
+    },
+  }).handler;
+}
+
 function busFailsEveryEntry(): void {
   eventBridge.on(PutEventsCommand).resolves({
     FailedEntryCount: 1,
@@ -2125,12 +2138,7 @@ describe('Family handler: credentials read late', () => {
     // Prepare: the credentials read takes the invocation past its end, before the idempotency step
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      const { handler } = buildHandler('connections', {
-        credentials: async () => {
-          vi.setSystemTime(Date.now() + 61_000);
-          return credentials();
-        },
-      });
+      const handler = outlivedByItsCredentialsRead();
 
       // Act
       const response = (await handler(
@@ -2160,12 +2168,7 @@ describe('Family handler: a record the invocation ended before, outside SQS', ()
     // Prepare: the credentials read takes the invocation past its end, before the idempotency step
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      const { handler } = buildHandler('connections', {
-        credentials: async () => {
-          vi.setSystemTime(Date.now() + 61_000);
-          return credentials();
-        },
-      });
+      const handler = outlivedByItsCredentialsRead();
 
       // Act
       const result = (await handler(
