@@ -537,3 +537,41 @@ describe('Request envelope: the key a moved message keeps (keyedBody)', () => {
     expect(keyedBody('"text"', 'm')).toBe('"text"');
   });
 });
+
+describe('Request envelope: malformed fields answered, not thrown on', () => {
+  it.each([
+    ['a number', 5],
+    ['a boolean', true],
+    ['an object', { id: 'r-1' }],
+  ])('refuses a requestId that is %s with a failed result keyed on the fallback id', (_case, requestId) => {
+    // Act: reading the id as text would throw, and the record would be retried instead of answered
+    const parsed = parseRequest({ action: 'close connection', parameters: {}, requestId }, 'msg-1');
+    const moved = keyedBody(JSON.stringify({ action: 'close connection', requestId }), 'msg-2');
+
+    // Assess
+    expect(parsed).toMatchObject({
+      ok: false,
+      rejected: {
+        action: 'close connection',
+        requestId: 'msg-1',
+        message: expect.stringContaining('requestId'),
+      },
+    });
+    expect(moved).toBe(JSON.stringify({ action: 'close connection', requestId }));
+  });
+
+  it.each([
+    ['text, with an unknown field', { action: 'close connection', requestId: 'r-1', extra: 1 }],
+    ['a number', { action: 42, requestId: 'r-1' }],
+  ])(
+    'names no answering family for a malformed Action Request event whose action is %s: the family that got it answers',
+    (_case, detail) => {
+      // Act
+      const parsed = parseMessageBody(JSON.stringify(eventBridgeEvent(detail, { id: 'ev-1' })), 'msg-1');
+
+      // Assess
+      expect(parsed).toMatchObject({ ok: false, rejected: { requestId: 'r-1' } });
+      expect(parsed.ok ? 'ran' : parsed.rejected.answeredBy).toBeUndefined();
+    },
+  );
+});

@@ -4821,3 +4821,32 @@ describe('Family handler: an EventBridge event runs once', () => {
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
   });
 });
+
+describe('Family handler: a missing setting named with what it is for', () => {
+  it.each([
+    [
+      'no bus',
+      { STATE_TABLE: TABLE, VAULT_BUCKET: BUCKET },
+      listConnections('req-nobus'),
+      'EVENT_BUS_NAME is not set: results are published to this EventBridge bus',
+    ],
+    [
+      'no state table',
+      { EVENT_BUS_NAME: BUS, VAULT_BUCKET: BUCKET },
+      closeConnection('req-notable'),
+      'STATE_TABLE is not set: mutating actions keep their idempotency records in this DynamoDB table',
+    ],
+  ])('says why the setting is needed when there is %s', async (_case, env, body, message) => {
+    // Prepare
+    const { handler } = buildHandler('connections', { env });
+
+    // Act
+    const outcome = await handler(sqsEvent(sqsRecord(body)), lambdaContext()).then(
+      () => publishedDetails(eventBridge).map((detail) => detail.message ?? ''),
+      (error: Error) => [error.message],
+    );
+
+    // Assess
+    expect(outcome.join('\n')).toContain(message);
+  });
+});

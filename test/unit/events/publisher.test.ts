@@ -128,6 +128,18 @@ describe('Result publishing', () => {
     expect(size).toBe(14 + 3 + 2 + 8);
   });
 
+  it.each([
+    ['no source', { DetailType: 'de', Detail: '{}' }, 14 + 2 + 2],
+    ['no detail type', { Source: 'abc', Detail: '{}' }, 14 + 3 + 2],
+    ['no detail', { Source: 'abc', DetailType: 'de' }, 14 + 3 + 2],
+  ])('counts a field an entry has %s for as no bytes', (_case, entry, expected) => {
+    // Act
+    const size = entrySize(entry);
+
+    // Assess
+    expect(size).toBe(expected);
+  });
+
   it('escapes U+FFFE and U+FFFF in the event, which an SQS target would refuse, keeping their meaning', async () => {
     // Prepare: characters a request or Tanium can hold, echoed back in the result
     const sink = retryingSink();
