@@ -4585,7 +4585,12 @@ describe('Family handler: container state, logs and metrics', () => {
       }),
     ]);
     expect(credentialReads.count).toBe(0);
-    expect(logs.filter((line) => line.message === 'The function configuration is invalid')).toHaveLength(1);
+    // Once per container, naming what to fix
+    expect(
+      logs
+        .filter((line) => line.message === 'The function configuration is invalid')
+        .map((line) => line.extra.error),
+    ).toEqual([expected]);
     // The retry's line too shows at every log level: the ServiceFailures alarm counts that attempt
     expect(
       logs
