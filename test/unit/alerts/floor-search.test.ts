@@ -94,3 +94,21 @@ describe('Floor search: classify', () => {
     },
   );
 });
+
+describe('Floor search: the times of a page', () => {
+  it.each([
+    ['after a dated one takes its time', [F, null, F - SECOND], [F, F, F - SECOND]],
+    ['at the bottom of the page takes the time above it', [F, F - SECOND, null], [F, F - SECOND, F - SECOND]],
+    ['at the top of the page takes the time below it', [null, F, F - SECOND], [F, F, F - SECOND]],
+  ])('gives an alert whose createdAt is unreadable %s', (_, times, expected) => {
+    // Prepare
+    const { alerts, dated } = page(0, times, false);
+
+    // Act
+    const { ts } = pageTimes(alerts);
+
+    // Assess: the page keeps the list's newest-first order, and its oldest time is a real one
+    expect(ts).toEqual(expected);
+    expect(dated).toEqual(times.map((time) => time !== null));
+  });
+});

@@ -2661,6 +2661,47 @@ describe('Alert poller: intel doc names', () => {
       true,
     );
   });
+
+  it.each([
+    ['enrichment is off', false, 11],
+    ['the intel doc id is null', true, null],
+    ['the intel doc id is empty', true, ''],
+    ['the alert has no intel doc id', true, undefined],
+  ])('looks up no intel doc name and adds none when %s', async (_, enrichIntelNames, intelDocId) => {
+    // Prepare: a Tanium that knows the name of intel doc 11
+    tanium.intelNames.set('11', 'Mimikatz');
+    for (let i = 0; i < 3; i++) tanium.add(T0 - 1000 * i, { intelDocId: intelDocId as number });
+    // Act
+    const report = await poll({ enrichIntelNames });
+    // Assess: every alert goes out as Tanium sent it, without a request per alert for a name
+    expect(report.published).toBe(3);
+    expect(report.intelRequests).toBe(0);
+    expect(tanium.intelRequests).toBe(0);
+    expect(publisher.details.every((d) => d.intelDocId === intelDocId && !('intelDocName' in d))).toBe(true);
+  });
+
+  it("looks up no more intel doc names once the run's time is up, and still publishes the batch", async () => {
+    // Prepare: the first lookup takes the clock to the run's stop time
+    const stopAt = T0 + 60_000;
+    let clock = T0;
+    for (const id of [11, 12, 13]) tanium.intelNames.set(String(id), `intel ${id}`);
+    for (const id of [11, 12, 13]) tanium.add(T0 - id * 1000, { intelDocId: id });
+    const lookup = tanium.intelDocName.bind(tanium);
+    tanium.intelDocName = async (id: string) => {
+      clock = stopAt;
+      return lookup(id);
+    };
+    // Act
+    const report = await poll({ enrichIntelNames: true }, { stopAt, clock: () => clock });
+    // Assess: only the oldest alert, looked up first, has its name
+    expect(report.intelRequests).toBe(1);
+    expect(tanium.intelRequests).toBe(1);
+    expect(publisher.details.map((d) => [d.intelDocId, d.intelDocName])).toEqual([
+      [13, 'intel 13'],
+      [12, undefined],
+      [11, undefined],
+    ]);
+  });
 });
 
 /** A reproducible random sequence in [0, 1) per seed (Park-Miller). */

@@ -354,6 +354,28 @@ describe('Alert publisher: PutEvents', () => {
   });
 });
 
+describe('Alert publisher: entries rejected for different reasons', () => {
+  it('calls a failure transient when one rejected entry was throttled and another refused for good, naming both codes', async () => {
+    // Prepare: one attempt; the bus throttles the 1st entry and denies the 2nd
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 2,
+      Entries: [
+        { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' },
+        { ErrorCode: 'AccessDeniedException', ErrorMessage: 'Not allowed' },
+      ],
+    });
+    // Act
+    const attempt = publisher(1).publish(entries(2));
+    // Assess: the throttled entry may go through on the next run, so the run is not failed as a configuration
+    await expect(attempt).rejects.toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      accepted: [],
+      message: `EventBridge bus '${BUS}' rejected 2 of 2 alert events after 1 attempt (ThrottlingException, AccessDeniedException): Rate exceeded`,
+    });
+  });
+});
+
 /**
  * PutEvents answers `first`, then never answers the retry; resolves once the retry was sent, when the
  * test aborts the run's signal.

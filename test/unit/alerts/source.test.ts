@@ -56,3 +56,21 @@ describe('Alert source: the counts in meta', () => {
     expect(page.more).toBe(true);
   });
 });
+
+describe('Alert source: the end of the list', () => {
+  it.each([
+    ['the head page that holds every match', 0, 2, undefined],
+    ['a deeper page that ends on the last match', 3, 5, undefined],
+    ['a deeper page with matches past it', 3, 6, true],
+  ])('says whether more alerts follow %s', async (_, offset, filteredCount, more) => {
+    // Arrange
+    const source = sourceAnswering(ALERTS, { filteredCount });
+
+    // Act
+    const page = await source.page(offset, 2, Date.now() + 60_000);
+
+    // Assess: only the matches past this page's last alert make it not the end
+    expect(page.filteredCount).toBe(filteredCount);
+    expect(page.more).toBe(more);
+  });
+});
