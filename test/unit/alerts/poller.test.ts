@@ -5,7 +5,7 @@ import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
 import { entrySize } from '../../../shared/events/eventbridge-limits.ts';
-import { DeadlineError, LoginError } from '../../../shared/tanium/errors.ts';
+import { DeadlineError, LoginError, TaniumError } from '../../../shared/tanium/errors.ts';
 import {
   CapturePublisher,
   duplicates,
@@ -651,6 +651,38 @@ describe('Alert poller: ties, order and arrivals', () => {
     // Assess: the 40 alerts below the capped page still go out
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(ids(expected));
+  });
+
+  it.each([
+    [
+      'cut by the deadline, takes the page for capped and publishes every alert in the run',
+      new DeadlineError('transient', 'the invocation ran out of time', { retryable: true }),
+      { status: 'caught_up', published: 60 },
+    ],
+    [
+      'failing on Tanium, fails the run and says why',
+      new TaniumError('transient', 'Error from server. Status Code: 503', { retryable: true, status: 503 }),
+      { status: 'failed', stoppedBy: 'error', error: { message: 'Error from server. Status Code: 503' } },
+    ],
+  ])('when the read that checks a short page is %s', async (_, error, expected) => {
+    // Prepare: no counts; the first answer is capped at 20 of 60 alerts, silently, and the read on from
+    // its end that would show the cap fails
+    tanium.omitFilteredCount = true;
+    tanium.addSteady(60, 1000, T0);
+    const page = tanium.page.bind(tanium);
+    let reads = 0;
+    tanium.page = async (offset, limit, deadline) => {
+      reads++;
+      if (reads === 1) return page(offset, 20, deadline);
+      if (reads === 2) throw error;
+      return page(offset, limit, deadline);
+    };
+
+    // Act
+    const report = await poll({ pageSize: 50 });
+
+    // Assess: only a read the deadline cut is no failure of Tanium's
+    expect(report).toMatchObject(expected);
   });
 
   it('does not count a group member the bus did not take as done when later members of its batch went out', async () => {

@@ -58,6 +58,17 @@ describe('Alert source: the counts in meta', () => {
 });
 
 describe('Alert source: the end of the list', () => {
+  it('passes on the alerts of an answer that has no meta, with no count and nothing said of more', async () => {
+    // Arrange: a Tanium that sends the bare list
+    const source = sourceAnswering(ALERTS, undefined);
+
+    // Act
+    const page = await source.page(0, 2, Date.now() + 60_000);
+
+    // Assess
+    expect(page).toEqual({ alerts: ALERTS });
+  });
+
   it.each([
     ['the head page that holds every match', 0, 2, undefined],
     ['a deeper page that ends on the last match', 3, 5, undefined],
