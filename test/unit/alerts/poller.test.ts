@@ -1633,6 +1633,24 @@ describe('Alert poller: alerts without an id', () => {
       'An alert without id or guid cannot be deduplicated; it is skipped',
     ]);
   });
+
+  it.each([
+    ['createdAt', T0 - 2000, {}],
+    ['details', T0 - 1000, { details: JSON.stringify({ match: { type: 'file' } }) }],
+  ])(
+    'counts two alerts without id or guid that differ only in their %s as two',
+    async (_, createdMs, other) => {
+      // Prepare: two alerts without id or guid, the second unlike the first in one field
+      const all = tanium.addSteady(10, 1000, T0);
+      const first = tanium.add(T0 - 1000, { anonymous: true });
+      tanium.add(createdMs, { anonymous: true, details: first.details, ...other });
+      // Act
+      const report = await poll();
+      // Assess: each is an alert of its own the alarm on AlertsWithoutId should count
+      expect(report.unidentifiedAlerts).toBe(2);
+      expect(sorted(publisher.ids)).toEqual(ids(all));
+    },
+  );
 });
 
 describe('Alert poller: alerts too deep to serialise', () => {
