@@ -9,9 +9,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { RequestObservation } from '../../../shared/events/metrics.ts';
 import { FamilyRuntime } from '../../../shared/events/runtime.ts';
 import { createFamilyHandler, withVault } from '../../../shared/events/vault-family-handler.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
+import { recordingLogger, recordingMetrics } from './fixtures.ts';
 
 const s3 = mockClient(S3Client);
 
@@ -53,14 +55,21 @@ describe('The vault families (evidence, intel)', () => {
   });
 
   it('get a working family handler from this module', async () => {
-    // Prepare: no bus configured, so a direct invocation only returns its result
-    const handler = createFamilyHandler('intel', { env: { VAULT_BUCKET: 'vault' } });
+    // Prepare: no bus configured, so a direct invocation only returns its result; logs and metrics
+    // recorded, not written to the test run's output
+    const observations: RequestObservation[] = [];
+    const handler = createFamilyHandler('intel', {
+      env: { VAULT_BUCKET: 'vault' },
+      logger: recordingLogger([]),
+      metrics: recordingMetrics(observations),
+    });
 
     // Act
     const result = await handler({ action: 'no such action', parameters: {}, requestId: 'req-vault-1' });
 
     // Assess
     expect(result).toMatchObject({ requestId: 'req-vault-1', status: 'failed' });
+    expect(observations).toHaveLength(1);
   });
 
   it('use the S3 client they are given', async () => {
