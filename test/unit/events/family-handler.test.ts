@@ -141,6 +141,8 @@ afterEach(() => {
   s3.reset();
   dynamo.reset();
   sqs.reset();
+  // Tests that fake the clock or timers need not restore them themselves, even when they fail.
+  vi.useRealTimers();
 });
 
 describe('Family handler: event shapes', () => {
@@ -155,24 +157,20 @@ describe('Family handler: event shapes', () => {
     const { handler } = buildHandler('connections');
     const turn = () => new Promise((resolve) => setImmediate(resolve));
 
-    try {
-      // Act
-      const records = Array.from({ length: 6 }, (_, i) => sqsRecord(listConnections(`req-${i}`)));
-      const invocation = handler(sqsEvent(...records), lambdaContext());
-      for (let answered = 0; answered < 6; answered++) {
-        for (let i = 0; i < 100 && answers.length === 0; i++) await turn();
-        answers.shift()?.();
-        for (let i = 0; i < 3; i++) await turn();
-      }
-      const response = (await invocation) as SQSBatchResponse;
-
-      // Assess
-      expect(response).toEqual({ batchItemFailures: [] });
-      const calls = eventBridge.commandCalls(PutEventsCommand);
-      expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([6]);
-    } finally {
-      vi.useRealTimers();
+    // Act
+    const records = Array.from({ length: 6 }, (_, i) => sqsRecord(listConnections(`req-${i}`)));
+    const invocation = handler(sqsEvent(...records), lambdaContext());
+    for (let answered = 0; answered < 6; answered++) {
+      for (let i = 0; i < 100 && answers.length === 0; i++) await turn();
+      answers.shift()?.();
+      for (let i = 0; i < 3; i++) await turn();
     }
+    const response = (await invocation) as SQSBatchResponse;
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const calls = eventBridge.commandCalls(PutEventsCommand);
+    expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([6]);
   });
 
   it('runs a request with a parameter its action does not take, and logs a warning naming it', async () => {
@@ -1582,45 +1580,41 @@ describe('Family handler: redelivery backoff', () => {
     // Prepare: SQS never answers; only the invocation's end stops the call. The clock is faked, so the
     // call is seen cut exactly when publishing stops, PUBLISH_MARGIN_MS before the invocation's end.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      request.mockRejectedValue(transient());
-      const client = new SQSClient({ region: 'us-east-1' });
-      let sent: (signal: AbortSignal | undefined) => void = () => undefined;
-      const sending = new Promise<AbortSignal | undefined>((resolve) => (sent = resolve));
-      const hang = (_command: unknown, options?: { abortSignal?: AbortSignal }) =>
-        new Promise((_resolve, reject) => {
-          options?.abortSignal?.addEventListener('abort', () => reject(options.abortSignal?.reason));
-          sent(options?.abortSignal);
-        });
-      vi.spyOn(client, 'send').mockImplementation(hang as never);
-      const { handler, logs } = buildBackoffHandler({ sqsClient: client });
-      const context = lambdaContext({ remainingMs: PUBLISH_MARGIN_MS + 300 });
+    request.mockRejectedValue(transient());
+    const client = new SQSClient({ region: 'us-east-1' });
+    let sent: (signal: AbortSignal | undefined) => void = () => undefined;
+    const sending = new Promise<AbortSignal | undefined>((resolve) => (sent = resolve));
+    const hang = (_command: unknown, options?: { abortSignal?: AbortSignal }) =>
+      new Promise((_resolve, reject) => {
+        options?.abortSignal?.addEventListener('abort', () => reject(options.abortSignal?.reason));
+        sent(options?.abortSignal);
+      });
+    vi.spyOn(client, 'send').mockImplementation(hang as never);
+    const { handler, logs } = buildBackoffHandler({ sqsClient: client });
+    const context = lambdaContext({ remainingMs: PUBLISH_MARGIN_MS + 300 });
 
-      // Act
-      const invocation = handler(sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-slow' })), context);
-      const signal = await sending;
-      await vi.advanceTimersByTimeAsync(299);
-      const abortedEarly = signal?.aborted;
-      await vi.advanceTimersByTimeAsync(1);
+    // Act
+    const invocation = handler(sqsEvent(sqsRecord(listConnections(), { messageId: 'msg-slow' })), context);
+    const signal = await sending;
+    await vi.advanceTimersByTimeAsync(299);
+    const abortedEarly = signal?.aborted;
+    await vi.advanceTimersByTimeAsync(1);
 
-      // Assess: the call is cancelled when publishing stops, not before, and the record is still reported
-      expect(abortedEarly).toBe(false);
-      expect(signal?.aborted).toBe(true);
-      const response = await invocation;
-      expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_MARGIN_MS);
-      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-slow' }] });
-      expect(logs).toContainEqual(
-        expect.objectContaining({
-          level: 'warn',
-          extra: {
-            messageIds: ['msg-slow'],
-            reason: `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
-          },
-        }),
-      );
-    } finally {
-      vi.useRealTimers();
-    }
+    // Assess: the call is cancelled when publishing stops, not before, and the record is still reported
+    expect(abortedEarly).toBe(false);
+    expect(signal?.aborted).toBe(true);
+    const response = await invocation;
+    expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_MARGIN_MS);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-slow' }] });
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        extra: {
+          messageIds: ['msg-slow'],
+          reason: `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+        },
+      }),
+    );
   });
 
   it('keeps a record whose in-progress idempotency record may remain hidden until the invocation ends', async () => {
@@ -1747,62 +1741,58 @@ describe('Family handler: publishing', () => {
     // accepted, the second never answers. The clock is faked, so the stop is seen exactly when
     // publishing stops, PUBLISH_MARGIN_MS before the invocation's end.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      let stalling: () => void = () => undefined;
-      const stalledCall = new Promise<void>((resolve) => (stalling = resolve));
-      eventBridge
-        .on(PutEventsCommand)
-        .callsFakeOnce((input: { Entries: unknown[] }) => ({
-          FailedEntryCount: 0,
-          Entries: input.Entries.map((_, index) => ({ EventId: `e-${index}` })),
-        }))
-        .callsFake(() => {
-          stalling();
-          return new Promise(() => undefined);
-        });
-      const { handler } = buildHandler('connections');
-      const records = Array.from({ length: 11 }, (_, i) =>
-        sqsRecord(listConnections(`req-${i}`), { messageId: `msg-${i}` }),
-      );
-      const context = lambdaContext({ remainingMs: 3_000 });
-      let settled = false;
-
-      // Act
-      const invocation = handler(sqsEvent(...records), context).finally(() => {
-        settled = true;
+    let stalling: () => void = () => undefined;
+    const stalledCall = new Promise<void>((resolve) => (stalling = resolve));
+    eventBridge
+      .on(PutEventsCommand)
+      .callsFakeOnce((input: { Entries: unknown[] }) => ({
+        FailedEntryCount: 0,
+        Entries: input.Entries.map((_, index) => ({ EventId: `e-${index}` })),
+      }))
+      .callsFake(() => {
+        stalling();
+        return new Promise(() => undefined);
       });
-      await stalledCall;
-      await vi.advanceTimersByTimeAsync(3_000 - PUBLISH_MARGIN_MS - 1);
-      const settledEarly = settled;
-      await vi.advanceTimersByTimeAsync(1);
+    const { handler } = buildHandler('connections');
+    const records = Array.from({ length: 11 }, (_, i) =>
+      sqsRecord(listConnections(`req-${i}`), { messageId: `msg-${i}` }),
+    );
+    const context = lambdaContext({ remainingMs: 3_000 });
+    let settled = false;
 
-      // Assess: still waiting until publishing stops, and stopped then, with the invocation's margin left
-      expect(settledEarly).toBe(false);
-      expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_MARGIN_MS);
-      const [accepted, stalled] = eventBridge.commandCalls(PutEventsCommand);
-      // The SDK call itself is cancelled, not only left behind
-      // (the stub's type knows only the command; the SDK's send takes its options second)
-      const options = (stalled?.args as unknown[] | undefined)?.[1] as
-        | { abortSignal?: AbortSignal }
-        | undefined;
-      expect(options?.abortSignal?.aborted).toBe(true);
-      expect((options?.abortSignal?.reason as Error | undefined)?.message).toBe(
-        `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+    // Act
+    const invocation = handler(sqsEvent(...records), context).finally(() => {
+      settled = true;
+    });
+    await stalledCall;
+    await vi.advanceTimersByTimeAsync(3_000 - PUBLISH_MARGIN_MS - 1);
+    const settledEarly = settled;
+    await vi.advanceTimersByTimeAsync(1);
+
+    // Assess: still waiting until publishing stops, and stopped then, with the invocation's margin left
+    expect(settledEarly).toBe(false);
+    expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_MARGIN_MS);
+    const [accepted, stalled] = eventBridge.commandCalls(PutEventsCommand);
+    // The SDK call itself is cancelled, not only left behind
+    // (the stub's type knows only the command; the SDK's send takes its options second)
+    const options = (stalled?.args as unknown[] | undefined)?.[1] as
+      | { abortSignal?: AbortSignal }
+      | undefined;
+    expect(options?.abortSignal?.aborted).toBe(true);
+    expect((options?.abortSignal?.reason as Error | undefined)?.message).toBe(
+      `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+    );
+    const response = (await invocation) as SQSBatchResponse;
+    const requestIds = (call: typeof accepted) =>
+      (call?.args[0].input.Entries ?? []).map(
+        (entry) => (JSON.parse(entry.Detail ?? '{}') as ResultDetail).requestId,
       );
-      const response = (await invocation) as SQSBatchResponse;
-      const requestIds = (call: typeof accepted) =>
-        (call?.args[0].input.Entries ?? []).map(
-          (entry) => (JSON.parse(entry.Detail ?? '{}') as ResultDetail).requestId,
-        );
-      expect(requestIds(accepted)).toHaveLength(10);
-      const unpublished = requestIds(stalled);
-      expect(unpublished).toHaveLength(1);
-      expect(response).toEqual({
-        batchItemFailures: unpublished.map((id) => ({ itemIdentifier: id.replace('req-', 'msg-') })),
-      });
-    } finally {
-      vi.useRealTimers();
-    }
+    expect(requestIds(accepted)).toHaveLength(10);
+    const unpublished = requestIds(stalled);
+    expect(unpublished).toHaveLength(1);
+    expect(response).toEqual({
+      batchItemFailures: unpublished.map((id) => ({ itemIdentifier: id.replace('req-', 'msg-') })),
+    });
   });
 
   it('stores a result over the EventBridge limit in the vault and publishes a dataRef instead of data', async () => {
@@ -2137,29 +2127,25 @@ describe('Family handler: credentials read late', () => {
   it('gives up saying time ran out, not blaming the table, when the invocation ends before the record is written', async () => {
     // Prepare: the credentials read takes the invocation past its end, before the idempotency step
     vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      const handler = outlivedByItsCredentialsRead();
+    const handler = outlivedByItsCredentialsRead();
 
-      // Act
-      const response = (await handler(
-        sqsEvent(sqsRecord(closeConnection('req-ended'), { messageId: 'msg-ended', receiveCount: 3 })),
-        lambdaContext({ remainingMs: 60_000 }),
-      )) as SQSBatchResponse;
+    // Act
+    const response = (await handler(
+      sqsEvent(sqsRecord(closeConnection('req-ended'), { messageId: 'msg-ended', receiveCount: 3 })),
+      lambdaContext({ remainingMs: 60_000 }),
+    )) as SQSBatchResponse;
 
-      // Assess: to the DLQ with its reason; Tanium never called, nothing left in the table
-      expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'msg-ended' }]);
-      expect(publishedDetails(eventBridge)).toEqual([
-        expect.objectContaining({
-          status: 'failed',
-          message:
-            "Gave up after 3 attempts: The invocation ran out of time before the request's idempotency record could be written. If it is sent again (or redriven) and answers 404, the item is gone, possibly by one of these attempts if it reached Tanium before its answer was lost.",
-        }),
-      ]);
-      expect(request).not.toHaveBeenCalled();
-      expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(0);
-    } finally {
-      vi.useRealTimers();
-    }
+    // Assess: to the DLQ with its reason; Tanium never called, nothing left in the table
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'msg-ended' }]);
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        message:
+          "Gave up after 3 attempts: The invocation ran out of time before the request's idempotency record could be written. If it is sent again (or redriven) and answers 404, the item is gone, possibly by one of these attempts if it reached Tanium before its answer was lost.",
+      }),
+    ]);
+    expect(request).not.toHaveBeenCalled();
+    expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(0);
   });
 });
 
@@ -2167,26 +2153,22 @@ describe('Family handler: a record the invocation ended before, outside SQS', ()
   it('publishes a transient, retryable failure saying time ran out', async () => {
     // Prepare: the credentials read takes the invocation past its end, before the idempotency step
     vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      const handler = outlivedByItsCredentialsRead();
+    const handler = outlivedByItsCredentialsRead();
 
-      // Act
-      const result = (await handler(
-        closeConnection('req-ended-direct'),
-        lambdaContext({ remainingMs: 60_000 }),
-      )) as ResultDetail;
+    // Act
+    const result = (await handler(
+      closeConnection('req-ended-direct'),
+      lambdaContext({ remainingMs: 60_000 }),
+    )) as ResultDetail;
 
-      // Assess
-      expect(result).toMatchObject({
-        requestId: 'req-ended-direct',
-        status: 'failed',
-        message: "The invocation ran out of time before the request's idempotency record could be written",
-        error: { kind: 'transient', retryable: true },
-      });
-      expect(request).not.toHaveBeenCalled();
-    } finally {
-      vi.useRealTimers();
-    }
+    // Assess
+    expect(result).toMatchObject({
+      requestId: 'req-ended-direct',
+      status: 'failed',
+      message: "The invocation ran out of time before the request's idempotency record could be written",
+      error: { kind: 'transient', retryable: true },
+    });
+    expect(request).not.toHaveBeenCalled();
   });
 });
 
@@ -2194,22 +2176,18 @@ describe('Family handler: the in-progress record of a short invocation', () => {
   it('lets the in-progress record expire with the invocation even when less than the publishing reserve is left', async () => {
     // Prepare: 4 s left, less than PUBLISH_RESERVE_MS; the clock stands still, so the end is exact
     vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      const { handler } = buildHandler('connections');
-      const end = Date.now() + 4_000;
+    const { handler } = buildHandler('connections');
+    const end = Date.now() + 4_000;
 
-      // Act
-      await handler(
-        sqsEvent(sqsRecord(closeConnection('req-short'), { messageId: 'msg-short' })),
-        lambdaContext({ remainingMs: 4_000 }),
-      );
+    // Act
+    await handler(
+      sqsEvent(sqsRecord(closeConnection('req-short'), { messageId: 'msg-short' })),
+      lambdaContext({ remainingMs: 4_000 }),
+    );
 
-      // Assess: the record written holds the request no longer than the invocation runs
-      const written = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.Item;
-      expect(Number(written?.in_progress_expiration?.N)).toBe(end);
-    } finally {
-      vi.useRealTimers();
-    }
+    // Assess: the record written holds the request no longer than the invocation runs
+    const written = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.Item;
+    expect(Number(written?.in_progress_expiration?.N)).toBe(end);
   });
 });
 
@@ -2717,23 +2695,19 @@ describe('Family handler: idempotent mutating actions', () => {
    */
   async function withTableHung(records: SQSRecord[]) {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
-      const { handler, logs } = buildHandler('connections');
-      let settled = false;
-      const invocation = handler(
-        sqsEvent(...records),
-        lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 }),
-      ).finally(() => (settled = true));
-      // Past the deadline, then a few real turns for the sink's immediate flush (setImmediate is not faked)
-      await vi.advanceTimersByTimeAsync(2_100);
-      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
-      await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS - PUBLISH_MARGIN_MS - 100);
-      const inTime = settled;
-      return { inTime, response: await invocation, logs };
-    } finally {
-      vi.useRealTimers();
-    }
+    dynamo.on(PutItemCommand).callsFake(() => new Promise(() => undefined));
+    const { handler, logs } = buildHandler('connections');
+    let settled = false;
+    const invocation = handler(
+      sqsEvent(...records),
+      lambdaContext({ remainingMs: PUBLISH_RESERVE_MS + 2_000 }),
+    ).finally(() => (settled = true));
+    // Past the deadline, then a few real turns for the sink's immediate flush (setImmediate is not faked)
+    await vi.advanceTimersByTimeAsync(2_100);
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    await vi.advanceTimersByTimeAsync(PUBLISH_RESERVE_MS - PUBLISH_MARGIN_MS - 100);
+    const inTime = settled;
+    return { inTime, response: await invocation, logs };
   }
 
   it.for([
@@ -3880,46 +3854,40 @@ describe('Family handler: idempotent mutating actions', () => {
     // Prepare: the record's completion hangs; 6 s left leaves 1 s before the Tanium deadline. The clock
     // is faked, so the result is seen published exactly at the deadline.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      let completing: () => void = () => undefined;
-      const completion = new Promise<void>((resolve) => (completing = resolve));
-      dynamo.on(UpdateItemCommand).callsFake(() => {
-        completing();
-        return new Promise(() => undefined);
-      });
-      const { handler, logs, observations } = buildHandler('connections');
-      const context = lambdaContext({ remainingMs: 6_000 });
+    let completing: () => void = () => undefined;
+    const completion = new Promise<void>((resolve) => (completing = resolve));
+    dynamo.on(UpdateItemCommand).callsFake(() => {
+      completing();
+      return new Promise(() => undefined);
+    });
+    const { handler, logs, observations } = buildHandler('connections');
+    const context = lambdaContext({ remainingMs: 6_000 });
 
-      // Act
-      const invocation = handler(sqsEvent(sqsRecord(closeConnection('req-stuck-table'))), context);
-      await completion;
-      await vi.advanceTimersByTimeAsync(6_000 - PUBLISH_RESERVE_MS - 1);
-      const gaveUpEarly = logs.some((line) => line.level === 'error');
-      await vi.advanceTimersByTimeAsync(1);
-      const response = await invocation;
+    // Act
+    const invocation = handler(sqsEvent(sqsRecord(closeConnection('req-stuck-table'))), context);
+    await completion;
+    await vi.advanceTimersByTimeAsync(6_000 - PUBLISH_RESERVE_MS - 1);
+    const gaveUpEarly = logs.some((line) => line.level === 'error');
+    await vi.advanceTimersByTimeAsync(1);
+    const response = await invocation;
 
-      // Assess: given up and published at the deadline, the whole publishing reserve left, with the
-      // record reported missing
-      expect(gaveUpEarly).toBe(false);
-      expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_RESERVE_MS);
-      expect(response).toEqual({ batchItemFailures: [] });
-      expect(publishedDetails(eventBridge)).toEqual([
-        expect.objectContaining({ requestId: 'req-stuck-table', status: 'success' }),
-      ]);
-      expect(logs.filter((line) => line.level === 'error')).toEqual([
-        expect.objectContaining({
-          message: 'The action ran but its idempotency record could not be completed',
-          extra: expect.objectContaining({
-            reason: 'the table did not confirm the completed record before the invocation deadline',
-          }),
+    // Assess: given up and published at the deadline, the whole publishing reserve left, with the
+    // record reported missing
+    expect(gaveUpEarly).toBe(false);
+    expect(context.getRemainingTimeInMillis()).toBe(PUBLISH_RESERVE_MS);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({ requestId: 'req-stuck-table', status: 'success' }),
+    ]);
+    expect(logs.filter((line) => line.level === 'error')).toEqual([
+      expect.objectContaining({
+        message: 'The action ran but its idempotency record could not be completed',
+        extra: expect.objectContaining({
+          reason: 'the table did not confirm the completed record before the invocation deadline',
         }),
-      ]);
-      expect(observations).toEqual([
-        expect.objectContaining({ action: 'close connection', unrecorded: true }),
-      ]);
-    } finally {
-      vi.useRealTimers();
-    }
+      }),
+    ]);
+    expect(observations).toEqual([expect.objectContaining({ action: 'close connection', unrecorded: true })]);
   });
 
   it('waits for a slow completed record until the deadline, not only the minimum', async () => {
