@@ -77,7 +77,7 @@ export function parseHttpDate(text: string, now = Date.now()): number | undefine
   const fields = fieldsOf(text.trim().replace(/\s+/g, ' '), now);
   if (fields === undefined) return undefined;
   const { day, month, year, hours, minutes, seconds } = fields;
-  // Date.UTC rolls 31 Feb over to March and 99:99 into later days: such a date is no date at all.
+  // A Date rolls 31 Feb over to March and 99:99 into later days: such a date is no date at all.
   if (hours > 23 || minutes > 59 || seconds > 60) return undefined;
   const date = new Date(0);
   // Not Date.UTC: it reads a year below 100 as 19xx, and `0026` is the year 26.
