@@ -284,7 +284,7 @@ async function containerStart(): Promise<{
     for (const name of functions) {
       const outfile = join(out, name, 'index.mjs');
       await build({
-        ...esbuildBuildOptions(join(ROOT, 'functions', name, 'index.ts'), outfile),
+        ...esbuildBuildOptions(name, outfile),
         logLevel: 'error',
       });
       figures[name] = {

@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+
 /**
  * The one definition of how a function is bundled. The CDK functions (infra/constructs/tanium-function.ts)
  * and the benchmarks build with these settings, so a measured bundle is the deployed bundle.
@@ -39,6 +41,33 @@ export const BUNDLE_SETTINGS = {
   outFile: 'index.mjs',
 } as const;
 
+/**
+ * The functions with a vault: get file streams evidence into it, upload intel doc reads from it. They
+ * bundle the S3 client (and lib-storage, for evidence).
+ */
+export const VAULT_FUNCTIONS: readonly string[] = ['evidence', 'intel'];
+
+/** The S3 client, which only the vault functions bundle. */
+export const S3_CLIENT_MODULE = '@aws-sdk/client-s3';
+
+/**
+ * What a function's bundle leaves out: the credential providers above, and for the functions without a
+ * vault the S3 client too. They use S3 for one thing, a result too big for an EventBridge event, and
+ * import the client only then (shared/vault/result-store.ts), from the AWS SDK v3 the Lambda runtime
+ * provides (nodejs18.x and later; CDK leaves all of `@aws-sdk/*` to it by default). Bundled, it was
+ * 103 kB of each of those bundles and about a tenth of their import time (BENCHMARKS.md). A PutObject is
+ * the one call made through that copy, so its version, which AWS updates, does not matter.
+ */
+export function externalModules(functionName: string): string[] {
+  const external = [...BUNDLE_SETTINGS.external];
+  return VAULT_FUNCTIONS.includes(functionName) ? external : [...external, S3_CLIENT_MODULE];
+}
+
+/** A function's entry point, `functions/<name>/index.ts`. */
+export function functionEntry(functionName: string): string {
+  return fileURLToPath(new URL(`../functions/${functionName}/index.ts`, import.meta.url));
+}
+
 /** Roughly esbuild's BuildOptions, kept structural so this file needs no esbuild types at runtime. */
 export interface EsbuildBuildOptions {
   entryPoints: string[];
@@ -57,10 +86,15 @@ export interface EsbuildBuildOptions {
 }
 
 /**
- * esbuild options equivalent to what CDK's NodejsFunction runs for `entry`, writing `outfile`.
- * Pass the result to `esbuild.build()`.
+ * esbuild options equivalent to what CDK's NodejsFunction runs for the function `functionName`, writing
+ * `outfile`; `entry` replaces its entry point (a test bundling part of a function). Pass the result to
+ * `esbuild.build()`.
  */
-export function esbuildBuildOptions(entry: string, outfile: string): EsbuildBuildOptions {
+export function esbuildBuildOptions(
+  functionName: string,
+  outfile: string,
+  entry = functionEntry(functionName),
+): EsbuildBuildOptions {
   return {
     entryPoints: [entry],
     outfile,
@@ -72,7 +106,7 @@ export function esbuildBuildOptions(entry: string, outfile: string): EsbuildBuil
     sourcemap: BUNDLE_SETTINGS.sourcemap,
     sourcesContent: BUNDLE_SETTINGS.sourcesContent,
     mainFields: [...BUNDLE_SETTINGS.mainFields],
-    external: [...BUNDLE_SETTINGS.external],
+    external: externalModules(functionName),
     banner: { js: BUNDLE_SETTINGS.banner },
     metafile: true,
   };

@@ -16,7 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { BUNDLE_SETTINGS, functionNodeOptions } from '../bundling.ts';
+import { BUNDLE_SETTINGS, externalModules, functionEntry, functionNodeOptions } from '../bundling.ts';
 import type { FunctionSettings } from '../environments.ts';
 import type { FunctionName } from '../families.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
@@ -107,7 +107,7 @@ export class TaniumFunction extends NodejsFunction {
     }
 
     super(scope, id, {
-      entry: `${PROJECT_ROOT}functions/${props.name}/index.ts`,
+      entry: functionEntry(props.name),
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
@@ -133,7 +133,7 @@ export class TaniumFunction extends NodejsFunction {
         ...functionNodeOptions(props.sourceMaps ?? false),
         ...props.environment,
       },
-      bundling: cdkBundlingOptions(),
+      bundling: cdkBundlingOptions(props.name),
     });
     // Lambda checks the role can manage network interfaces when it creates a VPC function.
     if (vpcAccess) this.node.addDependency(vpcAccess);
@@ -240,8 +240,8 @@ export class TaniumFunction extends NodejsFunction {
   }
 }
 
-/** CDK's spelling of BUNDLE_SETTINGS, for `NodejsFunction`. */
-export function cdkBundlingOptions(): BundlingOptions {
+/** CDK's spelling of BUNDLE_SETTINGS, for the `NodejsFunction` of the function `name`. */
+export function cdkBundlingOptions(name: FunctionName): BundlingOptions {
   return {
     format: OutputFormat.ESM,
     target: BUNDLE_SETTINGS.target,
@@ -250,7 +250,7 @@ export function cdkBundlingOptions(): BundlingOptions {
     sourceMapMode: SourceMapMode.DEFAULT,
     sourcesContent: BUNDLE_SETTINGS.sourcesContent,
     mainFields: [...BUNDLE_SETTINGS.mainFields],
-    externalModules: [...BUNDLE_SETTINGS.external],
+    externalModules: externalModules(name),
     banner: BUNDLE_SETTINGS.banner,
     // esbuild is a devDependency; bundling never needs Docker.
     forceDockerBundling: false,

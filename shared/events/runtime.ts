@@ -12,8 +12,9 @@ import { loadSettingsReportingProblems, requireSetting, type Settings } from '..
 import { idempotencyKeyPrefix } from '../config/state-keys.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
-import type { TaniumError } from '../tanium/errors.ts';
-import { type ResultStore, S3ResultStore } from '../vault/result-store.ts';
+import { type TaniumError, VaultError } from '../tanium/errors.ts';
+import { RESULT_STORE_FAILED } from '../vault/errors.ts';
+import { type ResultStore, type S3ApiSource, S3ResultStore } from '../vault/result-store.ts';
 import { createIdempotentExecutor, type IdempotentExecutor } from './idempotency.ts';
 import { clientLogger, createPowertoolsLogger, type EventLogger } from './logging.ts';
 import { type ActionMetrics, PowertoolsActionMetrics } from './metrics.ts';
@@ -29,6 +30,8 @@ export interface FamilyHandlerOptions {
   /** Options for the Tanium client (tests: a fixed `random` for backoff). */
   clientOptions?: { random?: () => number };
   eventBridgeClient?: EventBridgeClient;
+  /** The S3 client package for results too big for an event: the bundle's or the Lambda runtime's. */
+  s3Api?: S3ApiSource;
   s3Client?: S3Client;
   dynamoDBClient?: DynamoDBClient;
   /** Delays the redelivery of records that failed transiently. */
@@ -153,15 +156,22 @@ export class FamilyRuntime {
 
   resultStore(): ResultStore {
     if (this.options.resultStore) return this.options.resultStore;
-    this.cachedStore ??= new S3ResultStore(
-      requireSetting(
+    if (!this.cachedStore) {
+      const bucket = requireSetting(
         this.settings(),
         'vaultBucket',
         'results too big for an EventBridge event are stored there',
-      ),
+      );
+      const api = this.options.s3Api;
+      // Types make the entry modules give one; a handler built otherwise says what it lacks.
+      if (!api) {
+        throw new VaultError(`${RESULT_STORE_FAILED}The handler was built without an S3 client package`, {
+          retryable: false,
+        });
+      }
       // The vault's client where there is a vault: one S3 client per container.
-      this.options.s3Client ?? this.vault()?.s3,
-    );
+      this.cachedStore = new S3ResultStore(bucket, api, this.options.s3Client ?? this.vault()?.s3);
+    }
     return this.cachedStore;
   }
 

@@ -1,6 +1,7 @@
 import type { Family } from '../actions/types.ts';
+import { bundledS3Api } from '../vault/s3-api.ts';
 import { Vault } from '../vault/vault.ts';
-import { createFamilyHandler as createBaseHandler, type FamilyHandler } from './family-handler.ts';
+import { buildFamilyHandler, type FamilyHandler } from './handler-factory.ts';
 import type { FamilyHandlerOptions } from './runtime.ts';
 
 /**
@@ -9,16 +10,20 @@ import type { FamilyHandlerOptions } from './runtime.ts';
  * those bundles carry the vault and lib-storage.
  */
 export function createFamilyHandler(family: Family, options: FamilyHandlerOptions = {}): FamilyHandler {
-  return createBaseHandler(family, withVault(options));
+  return buildFamilyHandler(family, withVault(options));
 }
 
 /**
  * `options` with the vault added. The vault builds its S3 client on first use (not at import: a frozen
  * init would hold a stale credential); the result store (results too big for an event) borrows it, so a
- * container has one connection pool and one set of credentials, not two.
+ * container has one connection pool and one set of credentials, not two, and it uses the S3 client
+ * package the vault bundles.
  */
-export function withVault(options: FamilyHandlerOptions): FamilyHandlerOptions {
+export function withVault(
+  options: FamilyHandlerOptions,
+): FamilyHandlerOptions & Required<Pick<FamilyHandlerOptions, 's3Api'>> {
   return {
+    s3Api: bundledS3Api,
     vault: (settings, logger) => {
       if (settings.vaultBucket === undefined) return undefined;
       const client = options.s3Client;

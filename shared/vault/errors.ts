@@ -5,6 +5,8 @@ import { TaniumError, TooLargeError, VaultError } from '../tanium/errors.ts';
 export const ARCHIVE_ERROR_PREFIX = 'Error while creating file. ';
 /** Prefix of every S3 failure while storing evidence (tanium-api.md 2.17). */
 export const VAULT_ADD_ERROR_PREFIX = 'Error occurred while adding the file to vault. ';
+/** Prefix of every failure to store a result too big for an EventBridge event. */
+export const RESULT_STORE_FAILED = 'Error occurred while storing the result in the vault. ';
 
 /**
  * The download was not a usable archive: corrupt, truncated, wrong password, AES, no file entry. Kind

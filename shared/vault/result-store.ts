@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { isRetryableAwsError } from '../config/aws-errors.ts';
 import { VaultError } from '../tanium/errors.ts';
 import { RESULTS_PREFIX } from './constants.ts';
-import { s3ErrorDetails } from './errors.ts';
+import { RESULT_STORE_FAILED, s3ErrorDetails } from './errors.ts';
 import { s3ClientConfig } from './s3-config.ts';
 import type { ObjectRef } from './types.ts';
 
 /**
  * Where action results too big for an EventBridge entry go (`results/` in the vault bucket). Kept apart
- * from the Vault class so the functions that never touch evidence bundle one S3 client and not
- * lib-storage.
+ * from the Vault class so the functions that never touch evidence carry no vault code.
  */
 export interface ResultStore {
   /** `signal` cancels the write (the invocation is about to end). */
@@ -44,18 +43,32 @@ export function resultKey(requestId: string, body: string): string {
   return `${RESULTS_PREFIX}${segment}/${digest}.json`;
 }
 
+/** What a result store needs of the S3 client package. */
+export type S3Api = Pick<typeof import('@aws-sdk/client-s3'), 'S3Client' | 'PutObjectCommand'>;
+
+/**
+ * Where the S3 client package comes from: the function's bundle (s3-api.ts) where its vault bundles it
+ * anyway, the Lambda runtime's AWS SDK otherwise (runtime-s3-api.ts). Called at each write; it fails
+ * with a VaultError.
+ */
+export type S3ApiSource = () => Promise<S3Api>;
+
 /** Stores results with one PutObject. */
 export class S3ResultStore implements ResultStore {
   readonly bucket: string;
+  private readonly api: S3ApiSource;
   private client: S3Client | undefined;
 
-  constructor(bucket: string, client?: S3Client) {
+  /** `client` is one to share (the vault's); else the store builds its own at the first write. */
+  constructor(bucket: string, api: S3ApiSource, client?: S3Client) {
     this.bucket = bucket;
+    this.api = api;
     this.client = client;
   }
 
   async putResult(key: string, body: string, signal?: AbortSignal): Promise<ObjectRef> {
     const bytes = Buffer.from(body, 'utf8');
+    const { PutObjectCommand, S3Client } = await this.api();
     this.client ??= new S3Client(s3ClientConfig());
     const command = new PutObjectCommand({
       Bucket: this.bucket,
@@ -66,7 +79,7 @@ export class S3ResultStore implements ResultStore {
     try {
       await (signal ? this.client.send(command, { abortSignal: signal }) : this.client.send(command));
     } catch (error) {
-      throw new VaultError(`Error occurred while storing the result in the vault. ${s3ErrorDetails(error)}`, {
+      throw new VaultError(`${RESULT_STORE_FAILED}${s3ErrorDetails(error)}`, {
         retryable: isRetryableAwsError(error),
         cause: error,
       });

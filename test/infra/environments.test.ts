@@ -6,7 +6,12 @@ import { promisify } from 'node:util';
 import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { describe, expect, it } from 'vitest';
 import { environmentFromContext } from '../../infra/build.ts';
-import { BUNDLE_SETTINGS, esbuildBuildOptions } from '../../infra/bundling.ts';
+import {
+  BUNDLE_SETTINGS,
+  esbuildBuildOptions,
+  externalModules,
+  VAULT_FUNCTIONS,
+} from '../../infra/bundling.ts';
 import { cdkBundlingOptions, PROJECT_ROOT } from '../../infra/constructs/tanium-function.ts';
 import {
   type CredentialsSecretConfig,
@@ -16,7 +21,7 @@ import {
   type EnvironmentOverrides,
   resolveEnvironment,
 } from '../../infra/environments.ts';
-import { FAMILIES, FAMILY_ACTIONS, familyActionNames } from '../../infra/families.ts';
+import { FAMILIES, FAMILY_ACTIONS, FUNCTION_NAMES, familyActionNames } from '../../infra/families.ts';
 import { flattenCfnReference } from '../../infra/nag.ts';
 import {
   POLLER_SETTING_VARIABLES,
@@ -886,10 +891,10 @@ describe('Infrastructure configuration: families', () => {
 });
 
 describe('Infrastructure configuration: bundling and helpers', () => {
-  it('feeds CDK and esbuild the same settings', () => {
+  it.each(FUNCTION_NAMES)('feeds CDK and esbuild the same settings for %s', (name) => {
     // Act
-    const cdk = cdkBundlingOptions();
-    const direct = esbuildBuildOptions('entry.ts', 'out/index.mjs');
+    const cdk = cdkBundlingOptions(name);
+    const direct = esbuildBuildOptions(name, 'out/index.mjs');
 
     // Assess
     expect(cdk).toMatchObject({
@@ -899,7 +904,10 @@ describe('Infrastructure configuration: bundling and helpers', () => {
       sourceMapMode: 'default',
       sourcesContent: false,
       target: 'node22',
-      externalModules: BUNDLE_SETTINGS.external,
+      externalModules: [
+        ...BUNDLE_SETTINGS.external,
+        ...(VAULT_FUNCTIONS.includes(name) ? [] : ['@aws-sdk/client-s3']),
+      ],
       mainFields: ['module', 'main'],
       banner: BUNDLE_SETTINGS.banner,
       forceDockerBundling: false,
@@ -915,7 +923,29 @@ describe('Infrastructure configuration: bundling and helpers', () => {
       external: cdk.externalModules,
       mainFields: cdk.mainFields,
       banner: { js: cdk.banner },
+      entryPoints: [join(PROJECT_ROOT, 'functions', name, 'index.ts')],
     });
+  });
+
+  it('leaves the S3 client to the Lambda runtime in every function without a vault', () => {
+    // Act
+    const leftOut = FUNCTION_NAMES.filter((name) => externalModules(name).includes('@aws-sdk/client-s3'));
+
+    // Assess
+    expect(leftOut).toEqual(['connections', 'snapshots', 'investigation', 'alerts', 'alert-poller']);
+  });
+
+  it('bundles the S3 client into exactly the functions whose entry builds a vault', () => {
+    // Prepare: an entry that builds a vault uses the vault family handler.
+    const withVault = FUNCTION_NAMES.filter((name) =>
+      readFileSync(join(PROJECT_ROOT, 'functions', name, 'index.ts'), 'utf8').includes(
+        'vault-family-handler',
+      ),
+    );
+
+    // Assess
+    expect(withVault).toEqual(['evidence', 'intel']);
+    expect([...VAULT_FUNCTIONS]).toEqual(withVault);
   });
 
   it('hides a queued record for six function timeouts plus the batching window', () => {

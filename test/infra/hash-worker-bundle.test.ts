@@ -26,7 +26,7 @@ process.stdout.write(JSON.stringify(hasher.digests));
 `,
     );
     const outfile = join(dir, 'out', 'index.mjs');
-    await esbuild.build({ ...esbuildBuildOptions(entry, outfile), logLevel: 'error' });
+    await esbuild.build({ ...esbuildBuildOptions('evidence', outfile, entry), logLevel: 'error' });
 
     // Act: a fresh Node process, which must end on its own (an idle worker keeps nothing alive).
     const run = spawnSync(process.execPath, [outfile], { encoding: 'utf8', timeout: 20_000 });

@@ -157,7 +157,7 @@ export interface FunctionCalls {
 /** The bundle's inputs, as the stack builds it (paths relative to the project root). */
 async function bundleInputs(name: FunctionName): Promise<string[]> {
   const result = await esbuild.build({
-    ...esbuildBuildOptions(join('functions', name, 'index.ts'), join('out', name, 'index.mjs')),
+    ...esbuildBuildOptions(name, join('out', name, 'index.mjs')),
     absWorkingDir: PROJECT_ROOT,
     metafile: true,
     write: false,
@@ -207,9 +207,35 @@ function awsImports(file: string, unknown: string[]): Array<[string, string]> {
       if (!element.isTypeOnly) found.push([module, (element.propertyName ?? element.name).text]);
     }
   }
-  if (/\bimport\(\s*['"]@(aws-sdk|aws-lambda-powertools|smithy)\//.test(text))
-    unknown.push(`${file}: a dynamic import of an AWS package; import it statically so the test sees it`);
+  for (const module of dynamicImports(source)) {
+    if (!AWS_MODULE.test(module)) continue;
+    // A client loaded when first needed (left to the runtime's copy of the SDK): the file may send any
+    // of its commands it names.
+    if (CLIENT_MODULE.test(module) && COMMAND_ACTIONS[module]) {
+      const named = new Set([...text.matchAll(/\b(\w+Command)\b/g)].map((m) => m[1]!));
+      for (const command of named) found.push([module, command]);
+    } else {
+      unknown.push(`${file}: a dynamic import of ${module}; import it statically so the test sees it`);
+    }
+  }
   return found;
+}
+
+/** The modules a source loads with `import('...')` (a `typeof import('...')` type loads nothing). */
+function dynamicImports(source: ts.SourceFile): string[] {
+  const modules: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] &&
+      ts.isStringLiteral(node.arguments[0])
+    )
+      modules.push(node.arguments[0].text);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return modules;
 }
 
 /** The calls a project file can make through one import, or why it is not known. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VAULT_FUNCTIONS } from '../../infra/bundling.ts';
 import { ENVIRONMENT_NAMES } from '../../infra/environments.ts';
 import { FAMILIES, FUNCTION_NAMES, type FunctionName, MUTATING_FAMILIES } from '../../infra/families.ts';
 import { INCOMING_PREFIX, RESULTS_PREFIX, VAULT_PREFIX } from '../../shared/vault/constants.ts';
@@ -51,7 +52,9 @@ type PrefixesByAction = Readonly<Record<string, readonly string[]>>;
  * a grant on another prefix (the results store's s3:PutObject on `results/*`) does not cover them.
  */
 const S3_PREFIXES: Readonly<Record<string, PrefixesByAction>> = {
-  'shared/vault/result-store.ts': { 's3:PutObject': [RESULTS_PREFIX] },
+  // The S3 client packages the result store writes with (bundled, or the Lambda runtime's).
+  'shared/vault/s3-api.ts': { 's3:PutObject': [RESULTS_PREFIX] },
+  'shared/vault/runtime-s3-api.ts': { 's3:PutObject': [RESULTS_PREFIX] },
   // Evidence streams into incoming/ (or uploads to vault/ from its spool), checks vault/ first, and deletes
   // only what it left in incoming/.
   'shared/vault/vault.ts': {
@@ -122,6 +125,21 @@ describe('Permissions: the AWS calls in the code', () => {
     const actions = found[name].calls.map((call) => call.action);
     expect(actions).toContain('secretsmanager:GetSecretValue');
     expect(actions).toContain('events:PutEvents');
+  });
+
+  it.each(FAMILIES)("finds the result store's S3 write in the %s bundle", (name) => {
+    // Every family stores results too big for an event, with the S3 client its vault bundles or, where
+    // there is no vault, the Lambda runtime's, which only a dynamic import names.
+    // Act
+    const writers = found[name].calls
+      .filter((call) => call.action === 's3:PutObject')
+      .map((call) => call.file)
+      .filter((file) => S3_PREFIXES[file]?.['s3:PutObject']?.includes(RESULTS_PREFIX));
+
+    // Assess
+    expect([...new Set(writers)]).toEqual([
+      VAULT_FUNCTIONS.includes(name) ? 'shared/vault/s3-api.ts' : 'shared/vault/runtime-s3-api.ts',
+    ]);
   });
 
   it.each(FUNCTION_NAMES)('finds a call for every AWS SDK client in the %s bundle', (name) => {

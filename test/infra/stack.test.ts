@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE_SETTINGS, esbuildBuildOptions, MAX_BUNDLE_BYTES } from '../../infra/bundling.ts';
+import {
+  BUNDLE_SETTINGS,
+  esbuildBuildOptions,
+  externalModules,
+  MAX_BUNDLE_BYTES,
+  VAULT_FUNCTIONS,
+} from '../../infra/bundling.ts';
 import {
   POLLER_LAG_METRIC,
   POLLER_NAME,
@@ -12,11 +18,7 @@ import {
   POLLER_UNIDENTIFIED_METRIC,
   UNRECORDED_RESULTS_METRIC,
 } from '../../infra/constructs/monitoring.ts';
-import {
-  IDEMPOTENCY_TABLE_ACTIONS,
-  POLLER_TABLE_ACTIONS,
-  PROJECT_ROOT,
-} from '../../infra/constructs/tanium-function.ts';
+import { IDEMPOTENCY_TABLE_ACTIONS, POLLER_TABLE_ACTIONS } from '../../infra/constructs/tanium-function.ts';
 import { ENVIRONMENT_NAMES } from '../../infra/environments.ts';
 import {
   FAMILIES,
@@ -24,6 +26,7 @@ import {
   type FunctionName,
   familyActionNames,
   MUTATING_FAMILIES,
+  POLLER_FUNCTION,
   PUBLISHED_EVENTS,
 } from '../../infra/families.ts';
 import { pollerSettingsEnvironment } from '../../infra/poller-settings.ts';
@@ -418,15 +421,22 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           );
           expect(map.sourcesContent, 'map without sources').toBeUndefined();
           // The AWS SDK is bundled, not left to the runtime's copy: no static import of it at all, and the
-          // only dynamic ones are the credential providers Lambda never reaches.
+          // only dynamic ones are the credential providers Lambda never reaches and, in the functions
+          // without a vault, the S3 client for results too big for an event.
           expect(/from\s*["']@(aws-sdk|smithy)\//.test(code), 'no static external SDK import').toBe(false);
           const dynamic = [...code.matchAll(/import\(\s*["'](@(?:aws-sdk|smithy)\/[^"']+)["']\s*\)/g)].map(
-            (m) => m[1],
+            (m) => m[1] ?? '',
           );
           expect(
-            dynamic.every((name) => BUNDLE_SETTINGS.external.includes(name ?? '')),
+            dynamic.every((module) => externalModules(name).includes(module)),
             dynamic.join(),
           ).toBe(true);
+          // Only the vault functions carry the S3 client ("AmazonS3" names the service in its commands).
+          const vault = VAULT_FUNCTIONS.includes(name);
+          expect(code.includes('"AmazonS3"'), 'bundles the S3 client').toBe(vault);
+          expect(dynamic.includes('@aws-sdk/client-s3'), 'imports the S3 client when needed').toBe(
+            !vault && name !== POLLER_FUNCTION,
+          );
           expect(existsSync(join(dir, 'index.js'))).toBe(false);
         },
       );
@@ -439,7 +449,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
 
           // Act
           await esbuild.build({
-            ...esbuildBuildOptions(join(PROJECT_ROOT, 'functions/connections/index.ts'), outfile),
+            ...esbuildBuildOptions('connections', outfile),
             logLevel: 'silent',
           });
 

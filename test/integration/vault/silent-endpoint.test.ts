@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AWS_HTTP_OPTIONS } from '../../../shared/config/aws-client-config.ts';
 import { VaultError } from '../../../shared/tanium/errors.ts';
 import { S3ResultStore } from '../../../shared/vault/result-store.ts';
+import { bundledS3Api } from '../../../shared/vault/s3-api.ts';
 import { s3ClientConfig } from '../../../shared/vault/s3-config.ts';
 import { failure } from '../../helpers/failure.ts';
 import { type SilentEndpoint, startSilentEndpoint } from '../../helpers/silent-endpoint.ts';
@@ -35,7 +36,7 @@ describe('An AWS endpoint that stops answering', () => {
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       maxAttempts: 1,
     });
-    const store = new S3ResultStore('bucket', client);
+    const store = new S3ResultStore('bucket', bundledS3Api, client);
 
     // Act
     const error = await failure(store.putResult('results/x/y.json', '{}'));
@@ -55,7 +56,7 @@ describe('An AWS endpoint that stops answering', () => {
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       maxAttempts: 1,
     });
-    const store = new S3ResultStore('bucket', client);
+    const store = new S3ResultStore('bucket', bundledS3Api, client);
 
     // Act
     const error = await failure(store.putResult('results/x/y.json', '{}', AbortSignal.timeout(200)));

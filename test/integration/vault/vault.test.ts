@@ -17,6 +17,7 @@ import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { buildMetadata, decodeMetadataValue } from '../../../shared/vault/metadata.ts';
 import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
+import { bundledS3Api } from '../../../shared/vault/s3-api.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
 import { hexDigest } from '../../helpers/digests.ts';
@@ -728,7 +729,7 @@ describe.each([
     };
 
     // Act
-    const ref = await new S3ResultStore(BUCKET, s3).putResult(
+    const ref = await new S3ResultStore(BUCKET, bundledS3Api, s3).putResult(
       resultKey(result.requestId, JSON.stringify(result)),
       JSON.stringify(result),
     );

@@ -24,6 +24,8 @@ import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/ti
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { CLEANUP_AFTER_DEADLINE_MS } from '../../../shared/vault/cleanup.ts';
 import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
+import { runtimeS3Api } from '../../../shared/vault/runtime-s3-api.ts';
+import { bundledS3Api } from '../../../shared/vault/s3-api.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
 import { hexDigest } from '../../helpers/digests.ts';
@@ -1221,11 +1223,11 @@ describe('Vault: results too big for an event (mocked S3)', () => {
     const key = resultKey('req-1', body);
 
     // Act
-    const ref = await new S3ResultStore(BUCKET, new S3Client({ region: 'us-east-1' })).putResult(
-      key,
-      body,
-      new AbortController().signal,
-    );
+    const ref = await new S3ResultStore(
+      BUCKET,
+      bundledS3Api,
+      new S3Client({ region: 'us-east-1' }),
+    ).putResult(key, body, new AbortController().signal);
 
     // Assess: the signal reaches the request, so the end of the invocation stops the write
     const puts = s3.commandCalls(PutObjectCommand);
@@ -1236,9 +1238,12 @@ describe('Vault: results too big for an event (mocked S3)', () => {
     expect(ref).toEqual({ bucket: BUCKET, key, bytes: Buffer.byteLength(body) });
   });
 
-  it('builds its S3 client on first use when none is given', async () => {
+  it.each([
+    ['the bundled one', bundledS3Api],
+    ["the Lambda runtime's, imported then", runtimeS3Api],
+  ])('builds its S3 client on first use when none is given: %s', async (_source, api) => {
     // Act
-    const ref = await new S3ResultStore(BUCKET).putResult('results/req-1/r.json', '{}');
+    const ref = await new S3ResultStore(BUCKET, api).putResult('results/req-1/r.json', '{}');
 
     // Assess
     expect(s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
@@ -1268,7 +1273,7 @@ describe('Vault: results too big for an event (mocked S3)', () => {
 
       // Act
       const error = await failure(
-        new S3ResultStore(BUCKET, new S3Client({ region: 'us-east-1' })).putResult(
+        new S3ResultStore(BUCKET, bundledS3Api, new S3Client({ region: 'us-east-1' })).putResult(
           'results/req-1/r.json',
           '{}',
         ),
