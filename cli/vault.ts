@@ -5,7 +5,8 @@ import { ConfigError } from '../shared/tanium/errors.ts';
 import { Vault } from '../shared/vault/vault.ts';
 
 /** The vault of a run and the get file cap that goes with it, read together from one environment. */
-type OpenedVault = Required<Pick<ActionContext, 'vault' | 'getFileMaxBytes'>>;
+/** A CLI run's vault stores and reads: the run may be any action. */
+type OpenedVault = { vault: Vault } & Required<Pick<ActionContext, 'getFileMaxBytes'>>;
 
 /**
  * The vault of one CLI run: opened when its action needs one, stopped when the run is interrupted (see

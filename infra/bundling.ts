@@ -43,7 +43,8 @@ export const BUNDLE_SETTINGS = {
 
 /**
  * The functions with a vault: get file streams evidence into it, upload intel doc reads from it. They
- * bundle the S3 client (and lib-storage, for evidence).
+ * bundle the S3 client; evidence also lib-storage and the rest of the store code, which intel's vault
+ * (shared/vault/vault-reader.ts) leaves out.
  */
 export const VAULT_FUNCTIONS: readonly string[] = ['evidence', 'intel'];
 

@@ -4,9 +4,18 @@ import { createFamilyHandler, type FamilyHandler } from '../../shared/events/fam
 import type { EventLogger } from '../../shared/events/logging.ts';
 import type { ActionMetrics } from '../../shared/events/metrics.ts';
 import { createFamilyHandler as createVaultFamilyHandler } from '../../shared/events/vault-family-handler.ts';
+import { createFamilyHandler as createVaultReaderFamilyHandler } from '../../shared/events/vault-reader-family-handler.ts';
 import { LOCAL_MAX_RECEIVE_COUNT, type LocalResources } from './aws-resources.ts';
 
-const VAULT_FAMILIES: ReadonlySet<Family> = new Set(['evidence', 'intel']);
+/** The handler factory of each family's Lambda entry point (functions/<family>/index.ts). */
+const FACTORIES: Readonly<Record<Family, typeof createFamilyHandler>> = {
+  connections: createFamilyHandler,
+  snapshots: createFamilyHandler,
+  investigation: createFamilyHandler,
+  evidence: createVaultFamilyHandler,
+  intel: createVaultReaderFamilyHandler,
+  alerts: createFamilyHandler,
+};
 
 /** The function configuration the stack would set (design.md §3). */
 export function functionEnv(resources: LocalResources, family: Family): Record<string, string> {
@@ -33,9 +42,7 @@ export function createLocalHandlers(
 ): Record<Family, FamilyHandler> {
   const handlers = {} as Record<Family, FamilyHandler>;
   for (const family of FAMILIES) {
-    // As the entry points do: only evidence and intel get the vault.
-    const create = VAULT_FAMILIES.has(family) ? createVaultFamilyHandler : createFamilyHandler;
-    handlers[family] = create(family, { env: functionEnv(resources, family), logger, metrics });
+    handlers[family] = FACTORIES[family](family, { env: functionEnv(resources, family), logger, metrics });
   }
   return handlers;
 }

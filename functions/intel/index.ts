@@ -1,3 +1,3 @@
-import { createFamilyHandler } from '../../shared/events/vault-family-handler.ts';
+import { createFamilyHandler } from '../../shared/events/vault-reader-family-handler.ts';
 
 export const handler = createFamilyHandler('intel');

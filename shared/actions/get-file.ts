@@ -280,6 +280,10 @@ export const getFile = defineAction({
   async run(ctx, params) {
     const vault = ctx.vault;
     if (!vault) throw new ConfigError('get file needs the vault: set VAULT_BUCKET');
+    // Only the evidence function's vault stores files (the intel function's only reads them).
+    if (!('storeArchive' in vault)) {
+      throw new ConfigError('get file needs a vault that stores files: the evidence function has one');
+    }
     const maxBytes = ctx.getFileMaxBytes ?? SETTING_DEFAULTS.getFileMaxBytes;
     const keep: KeepPolicy = params.keep;
     const fileId = params.file_id;

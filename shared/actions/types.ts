@@ -1,6 +1,7 @@
 import type { TaniumApi } from '../tanium/client.ts';
 import type { ErrorInfo } from '../tanium/errors.ts';
 import type { Vault } from '../vault/vault.ts';
+import type { VaultReader } from '../vault/vault-reader.ts';
 import type { ParamShape, ParamsOf } from './params.ts';
 
 /** The connector's result model (tanium-api.md 1.8), plus a machine-readable error on failures. */
@@ -32,8 +33,11 @@ export interface ActionOutcome {
 export const FAMILIES = ['connections', 'snapshots', 'investigation', 'evidence', 'intel', 'alerts'] as const;
 export type Family = (typeof FAMILIES)[number];
 
-/** The vault operations actions use (the S3 vault of `shared/vault/`). */
-export type VaultPort = Vault;
+/**
+ * The S3 vault of `shared/vault/` as an action gets it: the evidence function's stores and reads, the
+ * intel function's only reads (upload intel doc), so its bundle holds no store code.
+ */
+export type VaultPort = Vault | VaultReader;
 
 /** Everything an action may use besides its parameters. */
 export interface ActionContext {
@@ -42,7 +46,7 @@ export interface ActionContext {
   deadline: number;
   requestId: string;
   /** The S3 vault (get file, upload intel doc); absent where no bucket is configured. */
-  vault?: Vault;
+  vault?: VaultPort;
   /**
    * GET_FILE_MAX_BYTES, read with the other vault settings by whoever builds the vault (the functions'
    * settings, the CLI's RunVault); absent, get file applies the default, not the environment.

@@ -936,10 +936,10 @@ describe('Infrastructure configuration: bundling and helpers', () => {
   });
 
   it('bundles the S3 client into exactly the functions whose entry builds a vault', () => {
-    // Prepare: an entry that builds a vault uses the vault family handler.
+    // Prepare: an entry that builds a vault uses a vault family handler (one that stores, one that reads).
     const withVault = FUNCTION_NAMES.filter((name) =>
-      readFileSync(join(PROJECT_ROOT, 'functions', name, 'index.ts'), 'utf8').includes(
-        'vault-family-handler',
+      /vault(-reader)?-family-handler/.test(
+        readFileSync(join(PROJECT_ROOT, 'functions', name, 'index.ts'), 'utf8'),
       ),
     );
 

@@ -25,24 +25,6 @@ const NEVER_MADE: readonly NeverMade[] = [
     reason:
       'The idempotency step runs for mutating actions only (processor.ts); a read-only family has none.',
   },
-  {
-    functions: ['intel'],
-    file: 'shared/vault/vault.ts',
-    actions: ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-    reason: "Intel only reads the vault (readForIntelDoc); storing evidence is the evidence family's.",
-  },
-  {
-    functions: ['intel'],
-    file: 'shared/vault/s3-copy.ts',
-    actions: ['s3:GetObject', 's3:PutObject'],
-    reason: 'Copying incoming/ to vault/ is part of storing evidence, which intel never does.',
-  },
-  {
-    functions: ['intel'],
-    file: 'shared/vault/cleanup.ts',
-    actions: ['s3:AbortMultipartUpload'],
-    reason: 'Only a store of evidence has a multipart upload to abort.',
-  },
 ];
 
 type PrefixesByAction = Readonly<Record<string, readonly string[]>>;
@@ -55,6 +37,8 @@ const S3_PREFIXES: Readonly<Record<string, PrefixesByAction>> = {
   // The S3 client packages the result store writes with (bundled, or the Lambda runtime's).
   'shared/vault/s3-api.ts': { 's3:PutObject': [RESULTS_PREFIX] },
   'shared/vault/runtime-s3-api.ts': { 's3:PutObject': [RESULTS_PREFIX] },
+  // Upload intel doc reads documents from vault/ (the intel function's whole vault).
+  'shared/vault/vault-reader.ts': { 's3:GetObject': [VAULT_PREFIX] },
   // Evidence streams into incoming/ (or uploads to vault/ from its spool), checks vault/ first, and deletes
   // only what it left in incoming/.
   'shared/vault/vault.ts': {
@@ -72,22 +56,12 @@ const S3_PREFIXES: Readonly<Record<string, PrefixesByAction>> = {
   'shared/vault/cleanup.ts': { 's3:AbortMultipartUpload': [VAULT_PREFIX, INCOMING_PREFIX] },
 };
 
-/** Where a function uses a file's calls on fewer prefixes than S3_PREFIXES says. */
-const S3_PREFIXES_OF: Partial<Record<FunctionName, Readonly<Record<string, PrefixesByAction>>>> = {
-  // Intel reads documents from vault/ and never stores evidence.
-  intel: { 'shared/vault/vault.ts': { 's3:GetObject': [VAULT_PREFIX] } },
-};
-
-/** Why the role of `name` does not allow `call`, or undefined when it does. */
-function refusal(
-  name: FunctionName,
-  call: SdkCall,
-  permissions: Record<string, string[]>,
-): string | undefined {
+/** Why a role with `permissions` does not allow `call`, or undefined when it does. */
+function refusal(call: SdkCall, permissions: Record<string, string[]>): string | undefined {
   const resources = permissions[call.action];
   if (!resources) return `its role lacks ${call.action}`;
   if (!call.action.startsWith('s3:') || call.action === 's3:ListBucket') return undefined;
-  const prefixes = S3_PREFIXES_OF[name]?.[call.file]?.[call.action] ?? S3_PREFIXES[call.file]?.[call.action];
+  const prefixes = S3_PREFIXES[call.file]?.[call.action];
   if (!prefixes) return `S3_PREFIXES does not say which vault prefixes ${call.file} uses for ${call.action}`;
   const missing = prefixes.filter(
     (prefix) => !resources.some((resource) => resource.endsWith(`/${prefix}*`)),
@@ -142,6 +116,16 @@ describe('Permissions: the AWS calls in the code', () => {
     ]);
   });
 
+  it('finds the vault writes (lib-storage among them) in the evidence bundle only', () => {
+    // Act: intel's vault only reads; the other functions have none
+    const writers = FUNCTION_NAMES.filter((name) =>
+      found[name].calls.some((call) => call.command.startsWith('Upload ->')),
+    );
+
+    // Assess
+    expect(writers).toEqual(['evidence']);
+  });
+
   it.each(FUNCTION_NAMES)('finds a call for every AWS SDK client in the %s bundle', (name) => {
     // A bundled client with no call found is sent to by code the scan does not see.
     const used = new Set(found[name].calls.map((call) => call.client));
@@ -170,7 +154,7 @@ describe('Permissions: the AWS calls in the code', () => {
       // Act
       const missing = found[name].calls
         .filter((call) => !neverMade(name, call))
-        .map((call) => [call, refusal(name, call, permissions)] as const)
+        .map((call) => [call, refusal(call, permissions)] as const)
         .filter(([, why]) => why !== undefined)
         .map(([call, why]) => `${name} sends ${call.command} (${call.file}) but ${why}`);
 
@@ -191,7 +175,7 @@ describe('Permissions: the AWS calls in the code', () => {
               (call) =>
                 call.file === entry.file &&
                 call.action === action &&
-                refusal(name, call, permissions) !== undefined,
+                refusal(call, permissions) !== undefined,
             );
             if (!excused) stale.push(`${name}: ${action} from ${entry.file} needs no entry in NEVER_MADE`);
           }

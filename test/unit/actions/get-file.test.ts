@@ -10,6 +10,7 @@ import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { TR } from '../../../shared/tanium/routes.ts';
 import type { StoreArchiveOptions, VaultFileItem } from '../../../shared/vault/types.ts';
 import type { Vault } from '../../../shared/vault/vault.ts';
+import { VaultReader } from '../../../shared/vault/vault-reader.ts';
 
 /** Where get file cuts a non-zip body for its message. */
 const CUT = 64 * 1024;
@@ -328,6 +329,22 @@ describe('get file: storing the download', () => {
     expect(result).toMatchObject({
       status: 'failed',
       message: 'get file needs the vault: set VAULT_BUCKET',
+      error: { kind: 'config', retryable: false },
+    });
+    expect(seen.streams).toEqual([]);
+  });
+
+  it("fails with a configuration error, before any call, given the intel function's vault, which only reads", async () => {
+    // Prepare
+    const { ctx, seen } = fakeTanium();
+
+    // Act
+    const result = await run({ ...ctx, vault: new VaultReader({ bucket: 'vault' }) });
+
+    // Assess
+    expect(result).toMatchObject({
+      status: 'failed',
+      message: 'get file needs a vault that stores files: the evidence function has one',
       error: { kind: 'config', retryable: false },
     });
     expect(seen.streams).toEqual([]);

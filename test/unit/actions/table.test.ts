@@ -31,8 +31,8 @@ async function firstCall(action: (typeof ACTIONS)[number], raw: Record<string, u
     client,
     deadline: Date.now() + 60_000,
     requestId: 'req-table',
-    // Only its presence is checked before the download.
-    vault: {} as Vault,
+    // Only that it can store files is checked before the download.
+    vault: { storeArchive: stop } as unknown as Vault,
   };
   const result = await executeAction(action, raw, ctx);
   return { call, result };

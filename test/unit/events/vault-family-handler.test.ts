@@ -12,6 +12,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RequestObservation } from '../../../shared/events/metrics.ts';
 import { FamilyRuntime } from '../../../shared/events/runtime.ts';
 import { createFamilyHandler, withVault } from '../../../shared/events/vault-family-handler.ts';
+import {
+  createFamilyHandler as createReaderFamilyHandler,
+  withVaultReader,
+} from '../../../shared/events/vault-reader-family-handler.ts';
+import { Vault } from '../../../shared/vault/vault.ts';
+import { VaultReader } from '../../../shared/vault/vault-reader.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
 import { recordingLogger, recordingMetrics } from './fixtures.ts';
 
@@ -21,15 +27,40 @@ afterEach(() => {
   s3.reset();
 });
 
-describe('The vault families (evidence, intel)', () => {
+describe.each([
+  {
+    module: 'vault-family-handler (evidence: stores and reads)',
+    family: 'evidence' as const,
+    withVaultOf: withVault,
+    create: createFamilyHandler,
+    stores: true,
+  },
+  {
+    module: 'vault-reader-family-handler (intel: reads)',
+    family: 'intel' as const,
+    withVaultOf: withVaultReader,
+    create: createReaderFamilyHandler,
+    stores: false,
+  },
+])('The vault families: $module', ({ family, withVaultOf, create, stores }) => {
+  it('build the vault their function needs, and no more', () => {
+    // Act
+    const vault = new FamilyRuntime(family, withVaultOf({ env: { VAULT_BUCKET: 'vault' } })).vault();
+
+    // Assess: only the evidence function's vault has the store code (and lib-storage) behind it
+    expect(vault).toBeInstanceOf(VaultReader);
+    expect(vault instanceof Vault).toBe(stores);
+    expect(vault !== undefined && 'storeArchive' in vault).toBe(stores);
+  });
+
   it('use one S3 client for the vault and for results too big for an event', async () => {
     // Prepare
     s3.on(PutObjectCommand).resolves({});
     s3.on(GetObjectCommand).rejects(s3ServiceError('NoSuchKey', 404));
-    const options = withVault({ env: { VAULT_BUCKET: 'vault' } });
+    const options = withVaultOf({ env: { VAULT_BUCKET: 'vault' } });
     // Built on first use, not with the handler: a frozen init must not hold a stale credential
     expect(options.s3Client).toBeUndefined();
-    const runtime = new FamilyRuntime('evidence', options);
+    const runtime = new FamilyRuntime(family, options);
 
     // Act
     await runtime.resultStore().putResult('results/req-1.json', '{}');
@@ -50,7 +81,7 @@ describe('The vault families (evidence, intel)', () => {
   });
 
   it('have no vault when VAULT_BUCKET is not set', () => {
-    const runtime = new FamilyRuntime('evidence', withVault({ env: {} }));
+    const runtime = new FamilyRuntime(family, withVaultOf({ env: {} }));
     expect(runtime.vault()).toBeUndefined();
   });
 
@@ -58,7 +89,7 @@ describe('The vault families (evidence, intel)', () => {
     // Prepare: no bus configured, so a direct invocation only returns its result; logs and metrics
     // recorded, not written to the test run's output
     const observations: RequestObservation[] = [];
-    const handler = createFamilyHandler('intel', {
+    const handler = create(family, {
       env: { VAULT_BUCKET: 'vault' },
       logger: recordingLogger([]),
       metrics: recordingMetrics(observations),
@@ -77,8 +108,8 @@ describe('The vault families (evidence, intel)', () => {
     s3.on(PutObjectCommand).resolves({});
     const client = new S3Client({ region: 'us-east-1' });
     const runtime = new FamilyRuntime(
-      'intel',
-      withVault({ env: { VAULT_BUCKET: 'vault' }, s3Client: client }),
+      family,
+      withVaultOf({ env: { VAULT_BUCKET: 'vault' }, s3Client: client }),
     );
 
     // Act
@@ -89,8 +120,10 @@ describe('The vault families (evidence, intel)', () => {
     expect(s3.send.thisValues).toHaveLength(1);
     expect(s3.send.thisValues[0]).toBe(client);
   });
+});
 
-  it("report what the vault worked around through the function's logger", async () => {
+describe('The evidence vault', () => {
+  it("reports what it worked around through the function's logger", async () => {
     // Prepare: the file is stored, only the cleanup of incoming/ fails
     s3.on(PutObjectCommand).resolves({});
     s3.on(HeadObjectCommand).rejects(s3ServiceError('NotFound', 404));
@@ -104,7 +137,7 @@ describe('The vault families (evidence, intel)', () => {
     );
 
     // Act
-    await runtime.vault()?.storeEvidence(Readable.from([Buffer.from('x')]), { fileName: 'x.txt' });
+    await (runtime.vault() as Vault).storeEvidence(Readable.from([Buffer.from('x')]), { fileName: 'x.txt' });
 
     // Assess
     expect(logger.warn).toHaveBeenCalledWith(

@@ -23,7 +23,7 @@ import {
 } from '../../../shared/vault/metadata.ts';
 import { resultKey } from '../../../shared/vault/result-store.ts';
 import { s3ClientConfig } from '../../../shared/vault/s3-config.ts';
-import { vaultKey } from '../../../shared/vault/vault.ts';
+import { vaultKey } from '../../../shared/vault/vault-reader.ts';
 
 const START = '2026-01-01T00:00:00.000Z';
 
