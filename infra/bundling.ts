@@ -54,9 +54,9 @@ export const S3_CLIENT_MODULE = '@aws-sdk/client-s3';
 /**
  * What a function's bundle leaves out: the credential providers above, and for the functions without a
  * vault the S3 client too. They use S3 for one thing, a result too big for an EventBridge event, and
- * import the client only then (shared/vault/result-store.ts), from the AWS SDK v3 the Lambda runtime
+ * import the client only then (shared/vault/runtime-s3-api.ts), from the AWS SDK v3 the Lambda runtime
  * provides (nodejs18.x and later; CDK leaves all of `@aws-sdk/*` to it by default). Bundled, it was
- * 103 kB of each of those bundles and about a tenth of their import time (BENCHMARKS.md). A PutObject is
+ * 163 kB of each of those bundles and about a fifth of their import time (BENCHMARKS.md). A PutObject is
  * the one call made through that copy, so its version, which AWS updates, does not matter.
  */
 export function externalModules(functionName: string): string[] {

@@ -66,9 +66,9 @@ function isSqsEvent(event: unknown): event is SQSEvent {
 }
 
 /**
- * The one handler of every family function, built by the function's entry module (family-handler.ts, or
- * vault-family-handler.ts for the families with a vault), which says where its S3 client comes from.
- * It accepts the three shapes a request arrives in:
+ * The one handler of every family function, built by the function's entry module (family-handler.ts;
+ * vault-family-handler.ts for evidence, vault-reader-family-handler.ts for intel), which says what vault
+ * the function has and where its S3 client comes from. It accepts the three shapes a request arrives in:
  * - an SQS batch: records run concurrently (deliveries of one mutating request one after another, see
  *   RequestTurns); only the records that failed transiently are reported in
  *   `batchItemFailures` (so only they are redelivered); on a record's last attempt its failed result is
