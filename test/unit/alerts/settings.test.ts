@@ -219,6 +219,19 @@ describe('Alert poller settings', () => {
     expect(pollerMetricsTarget({ POLLER_NAME: 'high only' })).toBeUndefined();
   });
 
+  it('lets a failure other than a bad setting through when reading where the metrics go, instead of counting nothing', () => {
+    // Prepare: an environment that cannot be read at all, which is no bad setting to report
+    const failure = new Error('environment unavailable');
+    const env = {
+      get POLLER_NAME(): string {
+        throw failure;
+      },
+    };
+
+    // Act / Assess
+    expect(() => pollerMetricsTarget(env)).toThrow(failure);
+  });
+
   it('refuses a metrics namespace CloudWatch would refuse, which would leave its alarms blind', () => {
     // Act / Assess
     expect(() => loadPollerConfig({ ...base, POWERTOOLS_METRICS_NAMESPACE: 'N'.repeat(256) })).toThrow(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../shared/tanium/errors.ts';
-import { connectionSegment, query, segment } from '../../../shared/tanium/routes.ts';
+import { connectionSegment, pagePairs, query, segment } from '../../../shared/tanium/routes.ts';
 
 describe('Tanium routes', () => {
   it('encodes a hostile value so it cannot change the path, query or fragment', () => {
@@ -31,5 +31,52 @@ describe('Tanium routes', () => {
       ['v0', 'C:\\Windows cmd'],
     ]);
     expect(built.toString()).toBe('limit=1000&sort=-timestamp%2Cid&v0=C%3A%5CWindows+cmd');
+  });
+
+  it.each([
+    { offset: undefined, sort: undefined, pairs: [['limit', 50]] },
+    { offset: 0, sort: '', pairs: [['limit', 50]] },
+    {
+      offset: 100,
+      sort: undefined,
+      pairs: [
+        ['limit', 50],
+        ['offset', 100],
+      ],
+    },
+    {
+      offset: 0,
+      sort: '-id',
+      pairs: [
+        ['limit', 50],
+        ['sort', '-id'],
+      ],
+    },
+    {
+      offset: 100,
+      sort: 'id',
+      pairs: [
+        ['limit', 50],
+        ['offset', 100],
+        ['sort', 'id'],
+      ],
+    },
+  ])(
+    'pages with limit, offset only above 0, and sort only when given (offset $offset, sort $sort)',
+    ({ offset, sort, pairs }) => {
+      // Act
+      const built = pagePairs(50, offset, sort);
+
+      // Assess
+      expect(built).toEqual(pairs);
+    },
+  );
+
+  it('sends the paging pairs in the order the connector sent them', () => {
+    // Act
+    const built = query(pagePairs(1000, 2000, '-timestamp'));
+
+    // Assess
+    expect(built.toString()).toBe('limit=1000&offset=2000&sort=-timestamp');
   });
 });
