@@ -24,9 +24,10 @@ const LAMBDA_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY
 const OVERSIZED_CONTEXT = { note: 'x'.repeat(300_000) };
 
 /**
- * The deployed bundle, not the sources: the stack leaves the credential providers Lambda never reaches
- * out of it (infra/bundling.ts), so this shows the bundle still reads its secret with the credentials
- * Lambda puts in the environment, and says what is missing when there are none.
+ * The deployed bundle, not the sources: the stack leaves out of it the credential providers Lambda never
+ * reaches and, in the functions without a vault, the S3 client (infra/bundling.ts). So this shows the
+ * bundle still reads its secret with the credentials Lambda puts in the environment and stores a result
+ * too big for an event with the runtime's S3 client, and says what is missing when either is not there.
  */
 describe('a bundled function in a fresh process', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bundled-function-'));
