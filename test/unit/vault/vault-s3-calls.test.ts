@@ -10,7 +10,6 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -586,131 +585,6 @@ describe('Vault: S3 answers without an error text', () => {
     expect(error).toBeInstanceOf(VaultError);
     expect(error.message).toBe(`Error occurred while adding the file to vault. ${text} (bucket ${BUCKET})`);
     expect((error as VaultError).retryable).toBe(false);
-  });
-});
-
-describe('Vault: intel documents (mocked S3)', () => {
-  const content = Buffer.from('rule demo { condition: true }');
-  const sha1 = hexDigest('sha1', content);
-
-  it('reads an object whose content is its vault_id', async () => {
-    // Prepare
-    s3.on(GetObjectCommand).resolves({
-      Body: Readable.from([content]) as never,
-      ContentLength: content.length,
-    });
-
-    // Act
-    const read = await streamedVault().readForIntelDoc(sha1.toUpperCase());
-
-    // Assess
-    expect(read).toMatchObject({ bytes: content, size: content.length });
-  });
-
-  it('reads an empty document S3 answers without a body', async () => {
-    // Prepare
-    const empty = Buffer.alloc(0);
-    s3.on(GetObjectCommand).resolves({ ContentLength: 0 });
-
-    // Act
-    const read = await streamedVault().readForIntelDoc(hexDigest('sha1', empty));
-
-    // Assess
-    expect(read).toMatchObject({ bytes: empty, size: 0 });
-  });
-
-  it('refuses to send an object whose content is not its vault_id, naming what it holds', async () => {
-    // Prepare: the object under vault/<sha1> was overwritten outside the service
-    const other = Buffer.from('rule planted { condition: true }');
-    s3.on(GetObjectCommand).resolves({ Body: Readable.from([other]) as never, ContentLength: other.length });
-
-    // Act
-    const error = await failure(streamedVault().readForIntelDoc(sha1));
-
-    // Assess: the vault's fault (an alarm's business), not retried
-    expect(error).toBeInstanceOf(VaultError);
-    expect(error.message).toBe(
-      `Unable to read vault_id ${sha1} from the vault: its content does not match the vault_id (its SHA-1 is ${hexDigest('sha1', other)}): the object was written or changed outside this service, and is not sent`,
-    );
-    expect(error).toMatchObject({ retryable: false, requestFault: false });
-  });
-
-  it.each([
-    ['39 hex characters', 'a'.repeat(39)],
-    ['41 hex characters', 'a'.repeat(41)],
-    ['a non-hex character', `${'a'.repeat(39)}g`],
-    ['a vault id after other text', `x${'a'.repeat(40)}`],
-    ['a vault id before other text', `${'a'.repeat(40)}x`],
-  ])('refuses %s as a vault_id, the request at fault, without asking S3', async (_case, vaultId) => {
-    // Act
-    const error = await failure(streamedVault().readForIntelDoc(vaultId));
-
-    // Assess
-    expect(error).toBeInstanceOf(VaultError);
-    expect(error.message).toBe(
-      `Unable to read vault_id ${vaultId} from the vault: not a vault id (40 hex characters)`,
-    );
-    expect(error).toMatchObject({ retryable: false, requestFault: true });
-    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
-  });
-
-  it.each(['NoSuchKey', 'NotFound'])(
-    'reports an object S3 says is missing (%s) as the request at fault, not retried',
-    async (name) => {
-      // Prepare
-      s3.on(GetObjectCommand).rejects(s3ServiceError(name, 404));
-
-      // Act
-      const error = await failure(streamedVault().readForIntelDoc(sha1));
-
-      // Assess
-      expect(error.message).toBe(`Unable to read vault_id ${sha1} from the vault: no such file in the vault`);
-      expect(error).toMatchObject({ retryable: false, requestFault: true });
-    },
-  );
-
-  it.each([
-    ['says its length', content.length],
-    ['does not say its length', undefined],
-  ])('reads a document of exactly the limit whose answer %s', async (_case, length) => {
-    // Prepare
-    s3.on(GetObjectCommand).resolves({ Body: Readable.from([content]) as never, ContentLength: length });
-
-    // Act
-    const read = await streamedVault().readForIntelDoc(sha1, content.length);
-
-    // Assess
-    expect(read).toMatchObject({ bytes: content, size: content.length });
-  });
-
-  it('refuses a document over the limit whose answer does not say its length, once it reads past it', async () => {
-    // Prepare: no Content-Length, so only the bytes read tell
-    const body = Readable.from([content.subarray(0, 10), content.subarray(10)]);
-    s3.on(GetObjectCommand).resolves({ Body: body as never });
-
-    // Act
-    const error = await failure(streamedVault().readForIntelDoc(sha1, content.length - 1));
-
-    // Assess
-    expect(error).toBeInstanceOf(TooLargeError);
-    expect(error.message).toBe(`Intel document is larger than ${content.length - 1} bytes`);
-    expect(body.destroyed).toBe(true);
-  });
-
-  it('fails retryably, with what went wrong, when the body breaks off while it is read', async () => {
-    // Prepare: the connection resets after the first bytes
-    const body = new Readable({ read() {} });
-    body.push(content.subarray(0, 10));
-    setImmediate(() => body.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
-    s3.on(GetObjectCommand).resolves({ Body: body as never, ContentLength: content.length });
-
-    // Act
-    const error = await failure(streamedVault().readForIntelDoc(sha1));
-
-    // Assess
-    expect(error).toBeInstanceOf(VaultError);
-    expect(error.message).toBe(`Unable to read vault_id ${sha1} from the vault: socket hang up`);
-    expect(error).toMatchObject({ retryable: true, requestFault: false });
   });
 });
 
