@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TooLargeError } from '../../../shared/tanium/errors.ts';
 import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { crc32 } from '../../../shared/vault/zip/crc32.ts';
-import { baseName } from '../../../shared/vault/zip/names.ts';
+import { baseName, decodeEntryName } from '../../../shared/vault/zip/names.ts';
 import { ZipReader, type ZipReaderOptions } from '../../../shared/vault/zip/reader.ts';
 import { ZipCryptoDecoder } from '../../../shared/vault/zip/zipcrypto.ts';
 import { failure } from '../../helpers/failure.ts';
@@ -345,6 +345,265 @@ describe('Vault: streaming ZIP reader', () => {
   ])('takes a leading drive of %s for no name, and nothing else for a drive', (path, name) => {
     // A drive root alone names no file: get file falls back to the file id instead of storing "C:".
     expect(baseName(path)).toBe(name);
+  });
+
+  it.each([
+    ['dir/..', 'dir'],
+    ['dir\\.', 'dir'],
+    ['a//b//', 'b'],
+    ['..', ''],
+  ])('skips empty, . and .. segments when taking the base name of %s', (path, name) => {
+    expect(baseName(path)).toBe(name);
+  });
+
+  it.each([
+    ['ASCII bytes, as they are', [0x61, 0x7e, 0x7f], 0, 'a~\u007f'],
+    ['valid UTF-8 without the flag, as UTF-8 (Info-ZIP on Unix)', [0xc3, 0xa9, 0x2e, 0x74], 0, 'é.t'],
+    ['invalid UTF-8 without the flag, as CP437', [0x80, 0x81, 0x9b, 0xe1, 0xfe, 0xff], 0, 'Çü¢ß■\u00a0'],
+    [
+      'invalid UTF-8 under the UTF-8 flag, as UTF-8 with replacement characters',
+      [0x80, 0x41],
+      0x800,
+      '\ufffdA',
+    ],
+    ['valid UTF-8 under the UTF-8 flag among other flags', [0xe2, 0x82, 0xac], 0x809, '€'],
+  ])('decodes an entry name of %s', (_, bytes, flags, expected) => {
+    // Act
+    const name = decodeEntryName(Uint8Array.from(bytes), flags, undefined);
+
+    // Assess
+    expect(name).toBe(expected);
+  });
+
+  it('takes the Unicode Path name over the header bytes whatever the flags', () => {
+    // Act
+    const name = decodeEntryName(Uint8Array.from([0x80]), 0x800, 'résumé.txt');
+
+    // Assess
+    expect(name).toBe('résumé.txt');
+  });
+
+  it.each([
+    ['a spanning marker (PK00)', 0x30304b50],
+    ['a split-archive marker (PK\x07\x08)', 0x08074b50],
+  ])('reads an archive that starts with %s', async (_, marker) => {
+    // Prepare
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32LE(marker);
+    const archive = Buffer.concat([prefix, craftZip([{ name: 'a.txt', data: small }])]);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['a.txt']);
+    expect(entries[0]!.data.equals(small)).toBe(true);
+  });
+
+  it('takes a marker signature between entries for corruption, not for a marker', async () => {
+    // Prepare: the marker is only valid before the first entry
+    const first = craftZip([{ name: 'a.txt', data: small }]);
+    const localLength = 30 + 'a.txt'.length + small.length;
+    const marker = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
+    const archive = Buffer.concat([
+      first.subarray(0, localLength),
+      marker,
+      craftZip([{ name: 'b.txt', data: small }]),
+    ]);
+
+    // Act
+    const error = await failure(extractAll(chunked(archive)));
+
+    // Assess
+    expect(error.message).toBe(
+      'Error while creating file. Corrupt archive: unexpected signature 0x08074b50 after entry 1',
+    );
+  });
+
+  it.each([
+    ['the central directory', 0x02014b50],
+    ['a Zip64 end-of-central-directory record', 0x06064b50],
+    ['a Zip64 end-of-central-directory locator', 0x07064b50],
+    ['a digital signature', 0x05054b50],
+  ])('ends the entries at %s', async (_, signature) => {
+    // Prepare: one entry, then the record and the end-of-central-directory record
+    const entry = craftZip([{ name: 'a.txt', data: small }]);
+    const localLength = 30 + 'a.txt'.length + small.length;
+    const record = Buffer.alloc(16);
+    record.writeUInt32LE(signature);
+    const archive = Buffer.concat([entry.subarray(0, localLength), record, entry.subarray(-22)]);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+
+    // Assess
+    expect(entries.map((item) => item.name)).toEqual(['a.txt']);
+  });
+
+  it('reads an archive of no entries (an end-of-central-directory record alone) as empty', async () => {
+    // Act
+    const entries = await extractAll(chunked(craftZip([])));
+
+    // Assess
+    expect(entries).toEqual([]);
+  });
+
+  it('says an input shorter than a signature is not a zip archive', async () => {
+    // Act
+    const error = await failure(extractAll(chunked(Buffer.from('PK'))));
+
+    // Assess
+    expect(error.message).toBe('Error while creating file. The download is not a zip archive');
+  });
+
+  it('rejects an archive whose central directory is encrypted (archive extra data record)', async () => {
+    // Prepare
+    const record = Buffer.alloc(8);
+    record.writeUInt32LE(0x08064b50);
+    const archive = Buffer.concat([record, craftZip([])]);
+
+    // Act
+    const error = await failure(extractAll(chunked(archive)));
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toBe(
+      'Error while creating file. The archive uses strong encryption (encrypted central directory), which is not supported',
+    );
+  });
+
+  it('skips a directory entry whose name ends with a backslash', async () => {
+    // Prepare
+    const archive = craftZip([
+      { name: 'folder\\', data: Buffer.alloc(0) },
+      { name: 'folder\\a.txt', data: small },
+    ]);
+
+    // Act
+    const reader = new ZipReader(chunked(archive));
+    const entries: string[] = [];
+    for await (const entry of reader) {
+      entries.push(entry.name);
+      entry.stream.resume();
+    }
+
+    // Assess
+    expect(entries).toEqual(['folder\\a.txt']);
+    expect(reader.entries).toBe(1);
+    expect(reader.bytesRead).toBe(archive.length);
+  });
+
+  it('takes the sizes of a local header from its Zip64 extra field, size first', async () => {
+    // Prepare: a deflated entry whose 32-bit sizes are 0xffffffff, the real ones in the Zip64 field
+    const data = sampleText(5000);
+    const deflated = deflateRawSync(data);
+    const zip64 = Buffer.alloc(20);
+    zip64.writeUInt16LE(0x0001, 0);
+    zip64.writeUInt16LE(16, 2);
+    zip64.writeBigUInt64LE(BigInt(data.length), 4);
+    zip64.writeBigUInt64LE(BigInt(deflated.length), 12);
+    const archive = craftZip([
+      { name: 'big.txt', data: deflated, method: 8, crc: crc32(data), extra: zip64 },
+    ]);
+    archive.writeUInt32LE(0xffffffff, 18);
+    archive.writeUInt32LE(0xffffffff, 22);
+
+    // Act
+    const entries = await extractAll(chunked(archive, 1000));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['big.txt']);
+    expect(entries[0]!.data.equals(data)).toBe(true);
+  });
+
+  it('takes only the compressed size from a Zip64 extra field when only that one overflows', async () => {
+    // Prepare: the field holds just the compressed size, as APPNOTE 4.5.3 says when the size fits
+    const data = sampleText(5000);
+    const deflated = deflateRawSync(data);
+    const zip64 = Buffer.alloc(12);
+    zip64.writeUInt16LE(0x0001, 0);
+    zip64.writeUInt16LE(8, 2);
+    zip64.writeBigUInt64LE(BigInt(deflated.length), 4);
+    const archive = craftZip([
+      { name: 'big.txt', data: deflated, method: 8, crc: crc32(data), extra: zip64 },
+    ]);
+    archive.writeUInt32LE(0xffffffff, 18);
+    archive.writeUInt32LE(data.length, 22);
+
+    // Act
+    const entries = await extractAll(chunked(archive, 1000));
+
+    // Assess
+    expect(entries[0]!.data.equals(data)).toBe(true);
+  });
+
+  it('ignores a Unicode Path field of a version other than 1', async () => {
+    // Prepare
+    const field = unicodePathField('other.txt', 'plain.txt');
+    field.writeUInt8(2, 4);
+    const archive = craftZip([{ name: 'plain.txt', data: small, extra: field }]);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['plain.txt']);
+  });
+
+  it('ignores 100,000 bytes of padding after the end-of-central-directory record', async () => {
+    // Prepare: up to 64 KiB past the longest (64 KiB) comment is ignored
+    const archive = Buffer.concat([craftZip([{ name: 'a.txt', data: small }]), Buffer.alloc(100_000)]);
+
+    // Act
+    const entries = await extractAll(chunked(archive, 1000));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['a.txt']);
+  });
+
+  it('reports 200,000 bytes after the end-of-central-directory record as a truncated archive', async () => {
+    // Prepare: that far past the record, it is no end record of this archive
+    const archive = Buffer.concat([craftZip([{ name: 'a.txt', data: small }]), Buffer.alloc(200_000)]);
+
+    // Act
+    const inSmallChunks = await failure(extractAll(chunked(archive, 1000)));
+    const inOneChunk = await failure(extractAll(chunked(archive, archive.length)));
+
+    // Assess
+    for (const error of [inSmallChunks, inOneChunk]) {
+      expect(error.message).toBe(
+        'Error while creating file. The archive is truncated (the data ended before the end of the archive)',
+      );
+    }
+  });
+
+  it('reports an archive cut right after an entry as truncated, not as empty', async () => {
+    // Prepare
+    const archive = craftZip([{ name: 'a.txt', data: small }]);
+    const localLength = 30 + 'a.txt'.length + small.length;
+
+    // Act
+    const error = await failure(extractAll(chunked(archive.subarray(0, localLength))));
+
+    // Assess
+    expect(error.message).toBe(
+      'Error while creating file. The archive is truncated (the data ended before the end of the archive)',
+    );
+  });
+
+  it('reads an archive whose end record has a comment, and reports one cut inside the comment as truncated', async () => {
+    // Prepare
+    const plain = craftZip([{ name: 'a.txt', data: small }]);
+    const archive = Buffer.concat([plain, Buffer.from('a comment')]);
+    archive.writeUInt16LE('a comment'.length, plain.length - 2);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+    const error = await failure(extractAll(chunked(archive.subarray(0, archive.length - 1))));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['a.txt']);
+    expect(error.message).toMatch(/The archive is truncated/);
   });
 
   it('delivers the next entry when the consumer skipped reading the previous one', async () => {
