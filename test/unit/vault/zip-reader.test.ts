@@ -606,6 +606,101 @@ describe('Vault: streaming ZIP reader', () => {
     expect(error.message).toMatch(/The archive is truncated/);
   });
 
+  it('can be iterated only once', async () => {
+    // Prepare
+    const reader = new ZipReader(chunked(craftZip([{ name: 'a.txt', data: small }])));
+    for await (const entry of reader) entry.stream.resume();
+
+    // Act
+    const error = await failure(
+      (async () => {
+        for await (const entry of reader) entry.stream.resume();
+      })(),
+    );
+
+    // Assess
+    expect(error.message).toBe('A ZipReader can be iterated only once');
+  });
+
+  it('drains entries and directory data larger than the entry buffer that the consumer never reads', async () => {
+    // Prepare: a 1 KiB entry buffer, so neither the skipped file nor the directory data fit in it
+    const archive = craftZip([
+      { name: 'dir/', data: randomBytes(64 * 1024) },
+      { name: 'skipped.bin', data: randomBytes(64 * 1024) },
+      { name: 'read.txt', data: small },
+    ]);
+    const names: string[] = [];
+    let last = Buffer.alloc(0);
+
+    // Act
+    for await (const entry of new ZipReader(chunked(archive), { highWaterMark: 1024 })) {
+      names.push(entry.name);
+      if (entry.name === 'read.txt') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry.stream) chunks.push(chunk as Buffer);
+        last = Buffer.concat(chunks);
+      }
+    }
+
+    // Assess
+    expect(names).toEqual(['skipped.bin', 'read.txt']);
+    expect(last.equals(small)).toBe(true);
+  }, 5_000);
+
+  it('fails the stream of an entry left unread when the consumer stops iterating', async () => {
+    // Prepare
+    const archive = craftZip([{ name: 'big.bin', data: randomBytes(64 * 1024) }]);
+    let stream: NodeJS.ReadableStream | undefined;
+
+    // Act
+    for await (const entry of new ZipReader(chunked(archive), { highWaterMark: 1024 })) {
+      stream = entry.stream;
+      break;
+    }
+    const error = await failure(
+      (async () => {
+        for await (const _ of stream!) {
+          // drain
+        }
+      })(),
+    );
+
+    // Assess
+    expect(error.message).toBe('The archive reader was closed before the entry ended');
+  });
+
+  it('ignores a Unicode Path field too short to hold its version and name CRC', async () => {
+    // Prepare
+    const field = Buffer.from([0x75, 0x70, 0x02, 0x00, 0x01, 0x00]);
+    const archive = craftZip([{ name: 'plain.txt', data: small, extra: field }]);
+
+    // Act
+    const entries = await extractAll(chunked(archive));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['plain.txt']);
+  });
+
+  it.each([
+    [0xffff + 64 * 1024, 'a.txt'],
+    [0xffff + 64 * 1024 + 1, 'truncated'],
+  ])(
+    'looks for the end record at most 64 KiB past the longest comment: %i bytes of padding read %s',
+    async (padding, outcome) => {
+      // Prepare: the whole archive in one chunk, so every byte is there to be searched
+      const archive = Buffer.concat([craftZip([{ name: 'a.txt', data: small }]), Buffer.alloc(padding)]);
+
+      // Act
+      const names = await extractAll(chunked(archive, archive.length)).then(
+        (entries) => entries.map((entry) => entry.name).join(),
+        (error: Error) => (/The archive is truncated/.test(error.message) ? 'truncated' : error.message),
+      );
+
+      // Assess
+      expect(names).toBe(outcome);
+    },
+  );
+
   it('delivers the next entry when the consumer skipped reading the previous one', async () => {
     // Prepare
     const names: string[] = [];

@@ -54,7 +54,24 @@ describe('Vault: ZIP byte source', () => {
     const chunk = await source.next();
 
     // Assess
-    expect([...chunk!]).toEqual([3, 4, 5]);
+    expect(Buffer.isBuffer(chunk)).toBe(true);
+    expect(chunk!.readUInt16LE(0)).toBe(0x0403);
+    expect(chunk!.length).toBe(3);
+  });
+
+  it('closes an upstream iterator that has no return method', async () => {
+    // Prepare
+    const iterator = {
+      next: async (): Promise<IteratorResult<Uint8Array>> => ({ done: false, value: Uint8Array.from([1]) }),
+    };
+    const source = new ByteSource({ [Symbol.asyncIterator]: () => iterator }, undefined, tooLarge);
+    await source.next();
+
+    // Act
+    await source.close();
+
+    // Assess
+    expect(await source.next()).toBeNull();
   });
 
   it('skips empty upstream chunks instead of taking them for data or for the end', async () => {
