@@ -115,6 +115,12 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
           if (current.stream.readableFlowing === null) current.stream.resume();
         }
         await current.done;
+        // A directory holds no bytes; ones under a directory's name would be evidence dropped unseen.
+        if (isDirectory && current.extracted > 0) {
+          throw new ArchiveError(
+            `Entry ${shown(header.name)} is named as a directory but holds ${current.extracted} bytes of data, which are not stored`,
+          );
+        }
         this.extractedBefore += current.extracted;
         current = undefined;
       }

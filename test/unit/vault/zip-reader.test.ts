@@ -477,6 +477,31 @@ describe('Vault: streaming ZIP reader', () => {
     );
   });
 
+  it.each([
+    ['a slash', 'folder/'],
+    ['a backslash', 'folder\\'],
+    ['a slash from its Unicode Path field', 'folder'],
+  ])(
+    'refuses an entry named as a directory by %s that holds data, instead of dropping it',
+    async (_case, name) => {
+      // Prepare: the header name, or the Unicode Path field written for it, ends like a directory's
+      const extra = name === 'folder' ? unicodePathField('folder/', name) : undefined;
+      const archive = craftZip([
+        { name, data: small, ...(extra ? { extra } : {}) },
+        { name: 'b.txt', data: small },
+      ]);
+
+      // Act
+      const error = await failure(extractAll(chunked(archive)));
+
+      // Assess
+      expect(error).toBeInstanceOf(ArchiveError);
+      expect(error.message).toBe(
+        `Error while creating file. Entry ${extra ? 'folder/' : name} is named as a directory but holds ${small.length} bytes of data, which are not stored`,
+      );
+    },
+  );
+
   it('skips a directory entry whose name ends with a backslash', async () => {
     // Prepare
     const archive = craftZip([
@@ -627,10 +652,10 @@ describe('Vault: streaming ZIP reader', () => {
     expect(error.message).toBe('A ZipReader can be iterated only once');
   });
 
-  it('drains entries and directory data larger than the entry buffer that the consumer never reads', async () => {
-    // Prepare: a 1 KiB entry buffer, so neither the skipped file nor the directory data fit in it
+  it('drains entries larger than the entry buffer that the consumer never reads', async () => {
+    // Prepare: a 1 KiB entry buffer, which the skipped file does not fit in
     const archive = craftZip([
-      { name: 'dir/', data: randomBytes(64 * 1024) },
+      { name: 'dir/', data: Buffer.alloc(0) },
       { name: 'skipped.bin', data: randomBytes(64 * 1024) },
       { name: 'read.txt', data: small },
     ]);
@@ -650,6 +675,21 @@ describe('Vault: streaming ZIP reader', () => {
     // Assess
     expect(names).toEqual(['skipped.bin', 'read.txt']);
     expect(last.equals(small)).toBe(true);
+  }, 5_000);
+
+  it('drains the data of a directory entry larger than the entry buffer, then refuses the entry', async () => {
+    // Prepare
+    const archive = craftZip([
+      { name: 'dir/', data: randomBytes(64 * 1024) },
+      { name: 'read.txt', data: small },
+    ]);
+
+    // Act
+    const error = await failure(extractAll(chunked(archive), { highWaterMark: 1024 }));
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toMatch(/Entry dir\/ is named as a directory but holds 65536 bytes of data/);
   }, 5_000);
 
   it('fails the stream of an entry left unread when the consumer stops iterating', async () => {
@@ -1053,15 +1093,15 @@ describe('Vault: streaming ZIP reader', () => {
     expect(read.map((entry) => entry.data.length)).toEqual([text.length, random.length]);
   });
 
-  it('counts the data of a directory entry against the limit over all entries', async () => {
-    // Prepare: a directory entry carrying data, which the reader drains without yielding it
+  it('cuts the data of a directory entry at the limit over all entries', async () => {
+    // Prepare: a directory entry carrying more data than the archive may extract, drained unyielded
     const archive = craftZip([
-      { name: 'hidden/', data: Buffer.alloc(100, 1) },
+      { name: 'hidden/', data: Buffer.alloc(200, 1) },
       { name: 'a.txt', data: Buffer.alloc(100, 2) },
     ]);
 
     // Act
-    const error = await failure(extractAll(chunked(archive), { maxEntryBytes: 100, maxTotalBytes: 150 }));
+    const error = await failure(extractAll(chunked(archive), { maxEntryBytes: 1000, maxTotalBytes: 150 }));
 
     // Assess
     expect(error).toBeInstanceOf(TooLargeError);
