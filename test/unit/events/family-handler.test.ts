@@ -400,26 +400,6 @@ describe('Family handler: event shapes', () => {
     expect(result.requestId).toBe('lambda-request-1');
   });
 
-  it('answers a direct invocation with an empty Records list as a request, not as an empty batch', async () => {
-    // Prepare
-    const { handler } = buildHandler('connections');
-
-    // Act
-    const result = (await handler(
-      { action: 'list connections', parameters: {}, requestId: 'req-records', Records: [] },
-      lambdaContext(),
-    )) as ResultDetail;
-
-    // Assess: one failed result naming the field, rather than no result at all
-    expect(result).toMatchObject({
-      requestId: 'req-records',
-      status: 'failed',
-      error: { kind: 'validation' },
-    });
-    expect(result.message).toMatch(/Records/);
-    expect(publishedDetails(eventBridge)).toEqual([result]);
-  });
-
   it('fails a direct invocation whose result cannot be published with its request id, and replays it', async () => {
     // Prepare: the caller gave no request id, so it is the Lambda request id
     let calls = 0;
@@ -4630,6 +4610,8 @@ describe('Family handler: payloads that are no SQS batch', () => {
   });
 
   it.each([
+    // Lambda never hands a function an empty batch.
+    ['an empty list', () => []],
     ['a null record', () => [null]],
     ['a record from another source', () => [{ eventSource: 'aws:s3' }]],
     [
