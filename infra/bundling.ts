@@ -49,7 +49,7 @@ export const BUNDLE_SETTINGS = {
 export const VAULT_FUNCTIONS: readonly string[] = ['evidence', 'intel'];
 
 /** The S3 client, which only the vault functions bundle. */
-export const S3_CLIENT_MODULE = '@aws-sdk/client-s3';
+const S3_CLIENT_MODULE = '@aws-sdk/client-s3';
 
 /**
  * What a function's bundle leaves out: the credential providers above, and for the functions without a
