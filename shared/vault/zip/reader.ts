@@ -4,6 +4,7 @@ import { crc32 } from './crc32.ts';
 import { EntryPump, type ZipEntry } from './entry-pump.ts';
 import {
   EOCD_LENGTH,
+  FLAG_DESCRIPTOR,
   FLAG_ENCRYPTED,
   FLAG_STRONG_ENCRYPTION,
   type LocalHeader,
@@ -25,6 +26,8 @@ import { ByteSource, truncatedArchive } from './source.ts';
 
 /** Bytes after the end-of-central-directory record that are ignored (more is a truncated archive). */
 const MAX_TRAILING_BYTES = 64 * 1024;
+/** A 32-bit size in a local header that stands for "see the Zip64 extra field". */
+const ZIP64_MARK = 0xffffffff;
 
 export interface ZipReaderOptions {
   /** Password for ZipCrypto entries (the Tanium convention is `infected`). Unencrypted entries need none. */
@@ -183,6 +186,9 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
     const extra = await source.readExact(extraLength);
 
     let zip64 = false;
+    // 0xffffffff in the header says "the size is in the Zip64 field" (APPNOTE 4.4.8).
+    let sizeInZip64 = size === ZIP64_MARK;
+    let compressedSizeInZip64 = compressedSize === ZIP64_MARK;
     let unicodePath: string | undefined;
     for (let offset = 0; offset + 4 <= extra.length; ) {
       const id = extra.readUInt16LE(offset);
@@ -191,12 +197,14 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
       if (id === 0x0001) {
         zip64 = true;
         let at = 0;
-        if (size === 0xffffffff && at + 8 <= body.length) {
+        if (sizeInZip64 && at + 8 <= body.length) {
           size = Number(body.readBigUInt64LE(at));
+          sizeInZip64 = false;
           at += 8;
         }
-        if (compressedSize === 0xffffffff && at + 8 <= body.length) {
+        if (compressedSizeInZip64 && at + 8 <= body.length) {
           compressedSize = Number(body.readBigUInt64LE(at));
+          compressedSizeInZip64 = false;
         }
       } else if (
         id === 0x7075 &&
@@ -211,6 +219,14 @@ export class ZipReader implements AsyncIterable<ZipEntry> {
       offset += 4 + length;
     }
     const name = decodeEntryName(rawName, flags, unicodePath);
+    // Taken as they stand, the marks would be sizes of 4 GiB: the entry would be refused as too large, or
+    // read on to the archive's end and called truncated. An entry with a data descriptor has its sizes
+    // there, whatever its header says.
+    if ((sizeInZip64 || compressedSizeInZip64) && !(flags & FLAG_DESCRIPTOR)) {
+      throw new ArchiveError(
+        `Corrupt archive: entry ${shown(name)} puts its ${sizeInZip64 ? 'size' : 'compressed size'} in a Zip64 extra field it does not have or that is too short`,
+      );
+    }
     if (method === METHOD_AES || flags & FLAG_STRONG_ENCRYPTION) {
       throw new ArchiveError(
         `Entry ${shown(name)} uses AES or strong encryption, which is not supported (only traditional PKWARE encryption is)`,

@@ -88,6 +88,15 @@ export function unicodePathField(path: string, nameInHeader: string): Buffer {
   return field;
 }
 
+/** A Zip64 extended information extra field (0x0001) holding `sizes` as 64-bit values, in order. */
+export function zip64Field(sizes: number[]): Buffer {
+  const field = Buffer.alloc(4 + 8 * sizes.length);
+  field.writeUInt16LE(0x0001, 0);
+  field.writeUInt16LE(8 * sizes.length, 2);
+  sizes.forEach((size, i) => field.writeBigUInt64LE(BigInt(size), 4 + 8 * i));
+  return field;
+}
+
 /** Builds a minimal unencrypted stored archive by hand, for headers Info-ZIP never writes. */
 export function craftZip(entries: CraftedEntry[]): Buffer {
   const locals: Buffer[] = [];

@@ -10,7 +10,15 @@ import { baseName, decodeEntryName } from '../../../shared/vault/zip/names.ts';
 import { ZipReader, type ZipReaderOptions } from '../../../shared/vault/zip/reader.ts';
 import { ZipCryptoDecoder } from '../../../shared/vault/zip/zipcrypto.ts';
 import { failure } from '../../helpers/failure.ts';
-import { chunked, craftZip, sampleText, sha256, unicodePathField, ZipWorkspace } from './zip-fixtures.ts';
+import {
+  chunked,
+  craftZip,
+  sampleText,
+  sha256,
+  unicodePathField,
+  ZipWorkspace,
+  zip64Field,
+} from './zip-fixtures.ts';
 
 interface Extracted {
   name: string;
@@ -527,13 +535,14 @@ describe('Vault: streaming ZIP reader', () => {
     // Prepare: a deflated entry whose 32-bit sizes are 0xffffffff, the real ones in the Zip64 field
     const data = sampleText(5000);
     const deflated = deflateRawSync(data);
-    const zip64 = Buffer.alloc(20);
-    zip64.writeUInt16LE(0x0001, 0);
-    zip64.writeUInt16LE(16, 2);
-    zip64.writeBigUInt64LE(BigInt(data.length), 4);
-    zip64.writeBigUInt64LE(BigInt(deflated.length), 12);
     const archive = craftZip([
-      { name: 'big.txt', data: deflated, method: 8, crc: crc32(data), extra: zip64 },
+      {
+        name: 'big.txt',
+        data: deflated,
+        method: 8,
+        crc: crc32(data),
+        extra: zip64Field([data.length, deflated.length]),
+      },
     ]);
     archive.writeUInt32LE(0xffffffff, 18);
     archive.writeUInt32LE(0xffffffff, 22);
@@ -550,12 +559,8 @@ describe('Vault: streaming ZIP reader', () => {
     // Prepare: the field holds just the compressed size, as APPNOTE 4.5.3 says when the size fits
     const data = sampleText(5000);
     const deflated = deflateRawSync(data);
-    const zip64 = Buffer.alloc(12);
-    zip64.writeUInt16LE(0x0001, 0);
-    zip64.writeUInt16LE(8, 2);
-    zip64.writeBigUInt64LE(BigInt(deflated.length), 4);
     const archive = craftZip([
-      { name: 'big.txt', data: deflated, method: 8, crc: crc32(data), extra: zip64 },
+      { name: 'big.txt', data: deflated, method: 8, crc: crc32(data), extra: zip64Field([deflated.length]) },
     ]);
     archive.writeUInt32LE(0xffffffff, 18);
     archive.writeUInt32LE(data.length, 22);
@@ -564,6 +569,55 @@ describe('Vault: streaming ZIP reader', () => {
     const entries = await extractAll(chunked(archive, 1000));
 
     // Assess
+    expect(entries[0]!.data.equals(data)).toBe(true);
+  });
+
+  it.each([
+    ['no Zip64 field', Buffer.alloc(0), 'size'],
+    ['an empty Zip64 field', zip64Field([]), 'size'],
+    ['a Zip64 field holding the size alone', zip64Field([5000]), 'compressed size'],
+  ])(
+    'fails an entry whose sizes are 0xffffffff with %s, naming the size it lacks',
+    async (_label, extra, missing) => {
+      // Prepare: sizes marked as "in the Zip64 field" where it does not hold them
+      const data = sampleText(5000);
+      const archive = craftZip([
+        { name: 'big.txt', data: deflateRawSync(data), method: 8, crc: crc32(data), extra },
+      ]);
+      archive.writeUInt32LE(0xffffffff, 18);
+      archive.writeUInt32LE(0xffffffff, 22);
+
+      // Act: with a cap, the marks taken as sizes would read as an entry too large
+      const error = await failure(extractAll(chunked(archive, 1000), { maxEntryBytes: 1_000_000 }));
+
+      // Assess
+      expect(error).toBeInstanceOf(ArchiveError);
+      expect((error as Error).message).toBe(
+        `Error while creating file. Corrupt archive: entry big.txt puts its ${missing} in a Zip64 extra field it does not have or that is too short`,
+      );
+    },
+  );
+
+  it('reads an entry with a data descriptor whose header sizes are 0xffffffff without a Zip64 field', async () => {
+    // Prepare: bit 3 puts the sizes in the descriptor, so the header's marks are not looked up
+    const data = sampleText(5000);
+    const deflated = deflateRawSync(data);
+    const descriptor = Buffer.alloc(16);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeUInt32LE(crc32(data), 4);
+    descriptor.writeUInt32LE(deflated.length, 8);
+    descriptor.writeUInt32LE(data.length, 12);
+    const archive = craftZip([
+      { name: 'streamed.txt', data: Buffer.concat([deflated, descriptor]), method: 8, flags: 8, crc: 0 },
+    ]);
+    archive.writeUInt32LE(0xffffffff, 18);
+    archive.writeUInt32LE(0xffffffff, 22);
+
+    // Act
+    const entries = await extractAll(chunked(archive, 1000));
+
+    // Assess
+    expect(entries.map((entry) => entry.name)).toEqual(['streamed.txt']);
     expect(entries[0]!.data.equals(data)).toBe(true);
   });
 
