@@ -105,6 +105,9 @@ function items(value: string | undefined): string[] {
  */
 const REPEATABLE_FILTER = 'state';
 
+/** What an intel doc id filter may be: Tanium's ids are integers. */
+const INTEGER = /^\d+$/;
+
 /** The variable behind each named filter that takes one value, for the message refusing a repeat. */
 const NAMED_FILTER_VARIABLES: Readonly<Record<string, string>> = {
   priority: 'POLLER_FILTER_PRIORITY',
@@ -130,7 +133,7 @@ export function filterPairs(env: {
   for (const priority of items(env.priority)) named.push(['priority', priority]);
   for (const severity of items(env.severity)) named.push(['severity', severity]);
   for (const id of items(env.intelDocId)) {
-    if (!/^\d+$/.test(id)) {
+    if (!INTEGER.test(id)) {
       throw new ConfigError('Invalid poller configuration: POLLER_FILTER_INTEL_DOC_ID must list integers');
     }
     named.push(['intelDocId', id]);
@@ -143,6 +146,14 @@ export function filterPairs(env: {
     throw new ConfigError(`Invalid poller configuration: POLLER_FILTER_QUERY: ${message}`);
   }
   const queried = raw.filter((pair) => pair[0] !== 'sort');
+  // Tanium matches an id that is no integer to no intel doc: the poller would report itself caught up
+  // while it never saw an alert.
+  const badId = queried.find(([key, value]) => key === 'intelDocId' && !INTEGER.test(value));
+  if (badId) {
+    throw new ConfigError(
+      `Invalid poller configuration: POLLER_FILTER_QUERY: intelDocId must be an integer (got '${shown(badId[1])}')`,
+    );
+  }
   const pairs = [...named, ...queried];
   const repeated = pairs.find(
     ([key], index) => key !== REPEATABLE_FILTER && pairs.findIndex((pair) => pair[0] === key) !== index,

@@ -254,14 +254,22 @@ describe('Alert poller settings', () => {
   });
 
   it.for(['abc', '11a', 'a11', '-11', '1.5'])(
-    'refuses POLLER_FILTER_INTEL_DOC_ID %s, which Tanium would not match to any intel doc',
+    'refuses an intel doc id %j, which Tanium would not match to any intel doc, whichever variable gives it',
     (id) => {
       // Act / Assess
-      expect(() => filterPairs({ intelDocId: id })).toThrow(
+      expect(() => filterPairs({ intelDocId: `7,${id}` })).toThrow(
         'Invalid poller configuration: POLLER_FILTER_INTEL_DOC_ID must list integers',
+      );
+      expect(() => filterPairs({ query: `state=unresolved&intelDocId=${encodeURIComponent(id)}` })).toThrow(
+        `Invalid poller configuration: POLLER_FILTER_QUERY: intelDocId must be an integer (got '${id}')`,
       );
     },
   );
+
+  it('takes an integer intel doc id from the raw query', () => {
+    // Act / Assess
+    expect(filterPairs({ query: 'intelDocId=42' })).toEqual([['intelDocId', '42']]);
+  });
 
   it('rejects white space around a key or value, which Tanium would take for an unknown key and ignore', () => {
     // Act / Assess: every run would publish every alert, unfiltered
