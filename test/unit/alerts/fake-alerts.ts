@@ -280,20 +280,27 @@ export class CapturePublisher implements AlertPublisher {
   }
 }
 
-/** Keeps warnings and errors (message and fields) for the tests to read; `clear()` between tests. */
+/** Keeps infos, warnings and errors (message and fields) for the tests to read; `clear()` between tests. */
 export const silentLogger: PollerLogger & {
+  infos: string[];
+  infoFields: Array<Record<string, unknown>>;
   warnings: string[];
   warnFields: Array<Record<string, unknown>>;
   errors: string[];
   errorFields: Array<Record<string, unknown>>;
   clear(): void;
 } = {
+  infos: [],
+  infoFields: [],
   warnings: [],
   warnFields: [],
   errors: [],
   errorFields: [],
   debug() {},
-  info() {},
+  info(message: string, extra: Record<string, unknown> = {}) {
+    silentLogger.infos.push(message);
+    silentLogger.infoFields.push(extra);
+  },
   warn(message: string, extra: Record<string, unknown> = {}) {
     silentLogger.warnings.push(message);
     silentLogger.warnFields.push(extra);
@@ -303,6 +310,8 @@ export const silentLogger: PollerLogger & {
     silentLogger.errorFields.push(extra);
   },
   clear() {
+    silentLogger.infos.length = 0;
+    silentLogger.infoFields.length = 0;
     silentLogger.warnings.length = 0;
     silentLogger.warnFields.length = 0;
     silentLogger.errors.length = 0;

@@ -859,5 +859,6 @@ describe('Alert poller handler: the run ends itself', () => {
     expect(recorded).toEqual([report]);
     expect(publisher.ids).toHaveLength(5);
     expect(silentLogger.warnings).toEqual(['Could not release the poller lease; it expires on its own']);
+    expect(silentLogger.warnFields).toEqual([{ error: expect.stringContaining('about to time out') }]);
   });
 });

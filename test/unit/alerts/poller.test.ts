@@ -217,6 +217,17 @@ describe('Alert poller: first run', () => {
     await publishedOnceWhenLate(40_000);
   });
 
+  it('keeps as done only the ids at or above the floor a first run with a window of 0 sets', async () => {
+    // Prepare: a short list reaching 2 minutes below its newest alert, twice W
+    const all = tanium.addSteady(5, 30_000, T0);
+    // Act
+    await poll({ firstRunHours: 0 });
+    // Assess: the floor is W below the newest alert; the ids below it need no keeping
+    expect(store.checkpoint!.floor).toBe(T0 - 60_000);
+    const remembered = store.checkpoint!.recent.flatMap(([, group]) => group);
+    expect(sorted(remembered as number[])).toEqual(ids(all.slice(-3)));
+  });
+
   it('does not publish an alert created exactly W below the newest one at a first run with a window of 0', async () => {
     // Prepare
     tanium.add(T0 - 60_000);
@@ -275,9 +286,62 @@ describe('Alert poller: first run', () => {
 
     // Assess: it publishes none of what exists, as a first run with window 0 does
     expect(skipped.status).toBe('skipped');
+    expect(silentLogger.infos).toContain('Another poller run holds the lease; skipping this run');
     expect(first.published).toBe(0);
     expect(publisher.ids).toEqual([]);
   });
+
+  it.each([
+    {
+      run: 'with a window of hours',
+      hours: 2,
+      triedAt: T0,
+      message: 'First run: publishing the alerts of the last hours',
+      fields: { hours: 2, floor: new Date(T0 - 2 * 3_600_000).toISOString() },
+    },
+    {
+      run: 'with a window of 0',
+      hours: 0,
+      triedAt: T0,
+      message: 'First run: existing alerts are not published',
+      fields: { floor: new Date(T0 - 3_600_000 - 60_000).toISOString() },
+    },
+    {
+      run: 'with a window of hours after failed ones',
+      hours: 2,
+      triedAt: T0 - 600_000,
+      message: 'First run after failed ones: publishing the alerts since the first of them',
+      fields: {
+        hours: 2,
+        firstTriedAt: new Date(T0 - 600_000).toISOString(),
+        floor: new Date(T0 - 600_000 - 2 * 3_600_000).toISOString(),
+      },
+    },
+    {
+      run: 'with a window of 0 after failed ones',
+      hours: 0,
+      triedAt: T0 - 600_000,
+      message: 'First run after failed ones: publishing the alerts since the first of them',
+      fields: {
+        hours: 0,
+        firstTriedAt: new Date(T0 - 600_000).toISOString(),
+        floor: new Date(T0 - 600_000 - 3_600_000 - 60_000).toISOString(),
+      },
+    },
+  ])(
+    'logs which first run it is and the floor it starts from ($run)',
+    async ({ hours, triedAt, message, fields }) => {
+      // Prepare: runs that failed before this one left when the first of them tried
+      if (triedAt < T0) await store.noteTried(triedAt);
+      // Act
+      await poll({ firstRunHours: hours });
+      // Assess: exactly one first-run line, which says where the floor went
+      const firstRunLines = silentLogger.infos.flatMap((line, i) =>
+        line.startsWith('First run') ? [{ line, fields: silentLogger.infoFields[i] }] : [],
+      );
+      expect(firstRunLines).toEqual([{ line: message, fields }]);
+    },
+  );
 
   it.each([
     { window: '0 h', hours: 0, seen: 'no alert' },
@@ -1618,6 +1682,19 @@ describe('Alert poller: alerts without an id', () => {
     expect(alertKey({ id: null, guid: { value: 'g' } })).toBeUndefined();
   });
 
+  it('remembers only the identified alerts of the head at a first run with a window of 0', async () => {
+    // Prepare: existing alerts, one of them without id or guid
+    const all = tanium.addSteady(5, 1000, T0);
+    all[2]!.anonymous = true;
+    // Act
+    const report = await poll({ firstRunHours: 0 });
+    // Assess: the ids kept as done are the others', and nothing stands for the one without an id
+    expect(report).toMatchObject({ status: 'caught_up', published: 0 });
+    const remembered = store.checkpoint!.recent.flatMap(([, group]) => group);
+    expect(remembered).toHaveLength(4);
+    expect(sorted(remembered as number[])).toEqual(ids(all.filter((a) => a !== all[2])));
+  });
+
   it('skips an alert without id or guid, counts it once per run, and publishes the others', async () => {
     // Prepare: a backlog whose walk ends by reading the head page again, one alert there without id or guid
     const all = tanium.addSteady(120, 1000, T0);
@@ -2302,7 +2379,11 @@ describe('Alert poller: clock and lag', () => {
     }
     // Assess
     expect(withFuture).toMatchObject({ published: 1, futureAlerts: 1 });
-    expect(silentLogger.warnings.some((w) => w.includes('created in the future'))).toBe(true);
+    const warned = silentLogger.warnings.findIndex((w) => w.includes('created in the future'));
+    expect(silentLogger.warnFields[warned]).toEqual({
+      count: 1,
+      newest: new Date(future.createdMs).toISOString(),
+    });
     expect(publisher.ids.filter((id) => id === future.id)).toHaveLength(1);
     expect(sorted(publisher.ids.filter((id) => id > future.id))).toEqual(ids(later));
     expect(duplicates(publisher.ids)).toEqual([]);
@@ -2516,9 +2597,11 @@ describe('Alert poller: clock and lag', () => {
     expect(sorted(publisher.ids.filter((id) => id >= ahead[0]!.id))).toEqual(ids(ahead));
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(store.checkpoint!.floor).toBeGreaterThan(now);
-    expect(silentLogger.warnings.some((w) => w.includes('More alerts stamped ahead of this function'))).toBe(
-      true,
+    const passed = silentLogger.warnFields.filter((_, i) =>
+      silentLogger.warnings[i]!.includes('More alerts stamped ahead of this function'),
     );
+    expect(passed.length).toBeGreaterThan(0);
+    for (const fields of passed) expect(reports.map((r) => r.floor)).toContain(fields.floor);
   });
 
   it('reports no lag once caught up, even after publishing alerts hours old', async () => {
@@ -2671,10 +2754,34 @@ describe('Alert poller: concurrency', () => {
     };
     // Act
     const report = await poll();
-    // Assess
+    const next = await poll();
+    // Assess: the run that took over keeps its lease, and the log names the run that lost it
     expect(report.status).toBe('lease_lost');
     expect(publisher.calls).toBe(2);
     expect(store.version).toBe(2);
+    expect(next.status).toBe('skipped');
+    expect(silentLogger.errorFields).toEqual([{ owner: 'run-1' }]);
+  });
+
+  it.each([
+    { holder: 'another run, until this very instant', owner: 'other', until: T0, status: 'skipped' },
+    { holder: 'another run, until just before now', owner: 'other', until: T0 - 1, status: 'caught_up' },
+    {
+      holder: 'this same run (its answer lost, sent again)',
+      owner: 'run-1',
+      until: T0 + 60_000,
+      status: 'caught_up',
+    },
+  ])('takes the lease held by $holder: $status', async ({ owner, until, status }) => {
+    // Prepare
+    tanium.addSteady(3, 1000, T0);
+    store.leaseOwner = owner;
+    store.leaseUntil = until;
+    // Act
+    const report = await poll({}, { clock: () => T0 });
+    // Assess
+    expect(report.status).toBe(status);
+    expect(publisher.ids).toHaveLength(status === 'skipped' ? 0 : 3);
   });
 
   it('releases the lease when a save is refused while it still holds it, so the next run is not skipped', async () => {
