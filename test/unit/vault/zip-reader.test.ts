@@ -9,6 +9,8 @@ import { crc32 } from '../../../shared/vault/zip/crc32.ts';
 import { baseName, decodeEntryName } from '../../../shared/vault/zip/names.ts';
 import { ZipReader, type ZipReaderOptions } from '../../../shared/vault/zip/reader.ts';
 import { ZipCryptoDecoder } from '../../../shared/vault/zip/zipcrypto.ts';
+import { buildZip, type ZipEntry as WrittenEntry } from '../../emulator/zip.ts';
+import { ZipCryptoCipher } from '../../emulator/zipcrypto.ts';
 import { failure } from '../../helpers/failure.ts';
 import {
   chunked,
@@ -26,8 +28,25 @@ interface Extracted {
   method: number;
   encrypted: boolean;
   hasDataDescriptor: boolean;
+  declaredSize: number | undefined;
   data: Buffer;
 }
+
+/** One entry as the emulator's zip writer writes it: unencrypted, its sizes in a data descriptor. */
+function written(name: string, data: Buffer, overrides: Partial<WrittenEntry> = {}): WrittenEntry {
+  return {
+    name,
+    data,
+    method: 'deflate',
+    encryption: 'none',
+    password: 'infected',
+    dataDescriptor: true,
+    mtime: new Date('2024-05-01T12:34:56Z'),
+    ...overrides,
+  };
+}
+
+const DESCRIPTOR_SIGNATURE = Buffer.from('PK\x07\x08');
 
 async function extractAll(
   input: AsyncIterable<Uint8Array>,
@@ -43,6 +62,7 @@ async function extractAll(
       method: entry.method,
       encrypted: entry.encrypted,
       hasDataDescriptor: entry.hasDataDescriptor,
+      declaredSize: entry.declaredSize,
       data: Buffer.concat(chunks),
     });
   }
@@ -121,6 +141,7 @@ describe('Vault: streaming ZIP reader', () => {
     // Assess
     expect(rest).toEqual([]);
     expect(entry!.hasDataDescriptor).toBe(true);
+    expect(entry!.declaredSize).toBeUndefined();
     expect(entry!.method).toBe(8);
     expect(entry!.name).toBe('-');
     expect(sha256(entry!.data)).toBe(sha256(text));
@@ -270,9 +291,17 @@ describe('Vault: streaming ZIP reader', () => {
     const entries = await extractAll(chunked(archive));
 
     // Assess
-    expect(entries.map((entry) => [entry.name, entry.encrypted, sha256(entry.data)])).toEqual([
-      ['report.txt', false, sha256(text)],
-      ['blob.bin', false, sha256(random)],
+    expect(
+      entries.map((entry) => [
+        entry.name,
+        entry.encrypted,
+        entry.hasDataDescriptor,
+        entry.declaredSize,
+        sha256(entry.data),
+      ]),
+    ).toEqual([
+      ['report.txt', false, false, text.length, sha256(text)],
+      ['blob.bin', false, false, random.length, sha256(random)],
     ]);
   });
 
@@ -1001,7 +1030,9 @@ describe('Vault: streaming ZIP reader', () => {
 
     // Assess
     expect(error).toBeInstanceOf(ArchiveError);
-    expect(error.message).toMatch(/^Error while creating file\. Corrupt archive: .*report\.txt/);
+    expect(error.message).toMatch(
+      /^Error while creating file\. Corrupt archive: .* in entry report\.txt \(wrong password or corrupt data\)$/,
+    );
   });
 
   it('says a stored entry of unknown size without a descriptor signature is not supported, not truncated', async () => {
@@ -1012,27 +1043,57 @@ describe('Vault: streaming ZIP reader', () => {
 
     // Act
     const error = await failure(extractAll(chunked(unsigned)));
+    const cut = await failure(extractAll(chunked(unsigned.subarray(0, unsigned.length - 5))));
 
-    // Assess
+    // Assess: cut inside its end record, the archive did not end whole
     expect(error).toBeInstanceOf(ArchiveError);
     expect(error.message).toBe(
       'Error while creating file. Entry - is stored without its size and without a data descriptor signature, which is not supported',
     );
+    expect(cut.message).toBe(
+      'Error while creating file. The archive is truncated (the data ended before the end of the archive)',
+    );
   });
 
-  it('detects a corrupt data descriptor', async () => {
+  it('reads an entry whose header declares exactly the per-entry cap', async () => {
+    // Act
+    const entries = await extractAll(chunked(craftZip([{ name: 'a.txt', data: small }])), {
+      maxEntryBytes: small.length,
+    });
+
+    // Assess
+    expect(entries.map((entry) => entry.data.toString())).toEqual([small.toString()]);
+  });
+
+  it.each([
+    ['stored (too small to deflate)', () => small],
+    ['deflated', () => text],
+  ])('detects a corrupt data descriptor of an entry %s', async (_case, data) => {
     // Prepare: change the CRC in the descriptor of the stdin entry (just after "PK\x07\x08")
-    const archive = Buffer.from(workspace.zip('-', ['-P', 'infected', '-', '-'], small));
-    const at = archive.indexOf(Buffer.from('PK\x07\x08'), 30);
+    const archive = Buffer.from(workspace.zip('-', ['-P', 'infected', '-', '-'], data()));
+    const at = archive.lastIndexOf(DESCRIPTOR_SIGNATURE, archive.indexOf(Buffer.from('PK\x01\x02')));
     archive[at + 4] = archive[at + 4]! ^ 0xff;
 
     // Act
     const error = await failure(extractAll(chunked(archive)));
 
     // Assess
-    expect(error.message).toMatch(
-      /^Error while creating file\. Corrupt archive: CRC-32 mismatch for entry -/,
+    expect(error.message).toBe(
+      'Error while creating file. Corrupt archive: CRC-32 mismatch for entry - (wrong password or corrupt data)',
     );
+  });
+
+  it('reports a size that does not match the size its local header declares', async () => {
+    // Prepare: a stored entry of 12 bytes whose header says 13, with the right CRC-32
+    const archive = craftZip([{ name: 'a.txt', data: small }]);
+    archive.writeUInt32LE(small.length + 1, 22);
+
+    // Act
+    const error = await failure(extractAll(chunked(archive)));
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toBe('Error while creating file. Corrupt archive: size mismatch for entry a.txt');
   });
 
   it('fails on input that is not a zip archive, or is empty', async () => {
@@ -1242,5 +1303,234 @@ describe('Vault: streaming ZIP reader', () => {
 
     // Assess
     expect(closed).toBe(true);
+  });
+
+  it.each([
+    ['a 32-bit data descriptor with its signature', 'deflate', false],
+    ['a 32-bit data descriptor without its signature', 'deflate', true],
+    ['a stored entry of unknown size and a 32-bit data descriptor', 'store', false],
+  ] as const)('reads an entry followed by %s, and the entry after it', async (_case, method, unsigned) => {
+    // Prepare
+    const first = sampleText(20_000);
+    const built = await buildZip([
+      written('first.txt', first, { method }),
+      written('second.txt', small, { dataDescriptor: false }),
+    ]);
+    const at = built.indexOf(DESCRIPTOR_SIGNATURE, 30);
+    const archive = unsigned ? Buffer.concat([built.subarray(0, at), built.subarray(at + 4)]) : built;
+
+    for (const size of [1, 7, 23, 4096]) {
+      // Act
+      const entries = await extractAll(chunked(archive, size));
+
+      // Assess
+      expect(entries.map((entry) => [entry.name, sha256(entry.data)])).toEqual([
+        ['first.txt', sha256(first)],
+        ['second.txt', sha256(small)],
+      ]);
+    }
+  });
+
+  it('reads a Zip64 data descriptor without its signature (deflated entry streamed from stdin)', async () => {
+    // Prepare
+    const built = workspace.zip('-', ['-P', 'infected', '-', '-'], text);
+    const at = built.indexOf(DESCRIPTOR_SIGNATURE, 30);
+    const archive = Buffer.concat([built.subarray(0, at), built.subarray(at + 4)]);
+
+    // Act
+    const entries = await extractAll(chunked(archive, 4096));
+
+    // Assess
+    expect(entries.map((entry) => [entry.name, sha256(entry.data)])).toEqual([['-', sha256(text)]]);
+  });
+
+  it.each([
+    ['sizes that match and a CRC-32 that does not', false, 100, 100, null],
+    ['the CRC-32 and compressed size that match and a size that does not', true, 100, 99, null],
+    ['the CRC-32 and size that match and a compressed size that does not', true, 99, 100, null],
+    ['sizes that match and a CRC-32 that does not, the real one corrupt', false, 100, 100, 'CRC-32 mismatch'],
+  ])(
+    'takes a descriptor signature inside stored data of unknown size with %s for data',
+    async (_case, crcMatches, compressedSize, size, message) => {
+      // Prepare: "PK\x07\x08", a CRC and sizes, after 100 bytes of data
+      const prefix = Buffer.alloc(100, 0x61);
+      const fake = Buffer.alloc(16);
+      DESCRIPTOR_SIGNATURE.copy(fake);
+      fake.writeUInt32LE(crcMatches ? crc32(prefix) : 0x12345678, 4);
+      fake.writeUInt32LE(compressedSize, 8);
+      fake.writeUInt32LE(size, 12);
+      const data = Buffer.concat([prefix, fake, Buffer.alloc(50, 0x62)]);
+      const archive = await buildZip([written('stored.bin', data, { method: 'store' })]);
+      if (message !== null) {
+        const at = archive.indexOf(DESCRIPTOR_SIGNATURE, 30 + 'stored.bin'.length + 117);
+        archive[at + 4] = archive[at + 4]! ^ 0xff;
+      }
+
+      for (const chunk of [64, archive.length]) {
+        // Act
+        const result = await extractAll(chunked(archive, chunk)).then(
+          (entries) => entries.map((entry) => sha256(entry.data)),
+          (error: Error) => error.message,
+        );
+
+        // Assess
+        expect(result).toEqual(
+          message === null
+            ? [sha256(data)]
+            : `Error while creating file. Corrupt archive: ${message} for entry stored.bin`,
+        );
+      }
+    },
+  );
+
+  it.each([
+    ['the CRC-32 byte, the local header carrying the CRC-32', 0x9, 'crc', 'crc', null],
+    ['the time byte, the local header carrying no CRC-32', 0x9, 'time', 0, null],
+    ['zero, the local header carrying a CRC-32 of zero', 0x9, 0, 0, 'Wrong password for entry a.txt'],
+    ['the CRC-32 byte, without a data descriptor', 0x1, 'crc', 'crc', null],
+    ['the time byte, without a data descriptor', 0x1, 'time', 'crc', 'Wrong password for entry a.txt'],
+  ] as const)(
+    'checks the password of an entry whose check byte is %s',
+    async (_case, flags, checkByte, headerCrc, message) => {
+      // Prepare: the DOS time's high byte is 0x64, the CRC-32's high byte that of `small` (0x0c)
+      const crc = crc32(small);
+      const time = 0x64 << 8;
+      const check = checkByte === 'crc' ? crc >>> 24 : checkByte === 'time' ? time >>> 8 : checkByte;
+      const cipher = new ZipCryptoCipher('infected');
+      const data = Buffer.concat([cipher.header(check), cipher.encrypt(deflateRawSync(small))]);
+      const crafted = craftZip([
+        { name: 'a.txt', data, method: 8, flags, crc: headerCrc === 'crc' ? crc : headerCrc },
+      ]);
+      crafted.writeUInt16LE(time, 10);
+      crafted.writeUInt32LE(small.length, 22);
+      const dataEnd = 30 + 'a.txt'.length + data.length;
+      const descriptor = Buffer.alloc(16);
+      DESCRIPTOR_SIGNATURE.copy(descriptor);
+      descriptor.writeUInt32LE(crc, 4);
+      descriptor.writeUInt32LE(data.length, 8);
+      descriptor.writeUInt32LE(small.length, 12);
+      const archive =
+        flags & 0x8
+          ? Buffer.concat([crafted.subarray(0, dataEnd), descriptor, crafted.subarray(dataEnd)])
+          : crafted;
+
+      // Act
+      const result = await extractAll(chunked(archive)).then(
+        (entries) => entries.map((entry) => entry.data.toString()),
+        (error: Error) => error.message,
+      );
+
+      // Assess
+      expect(result).toEqual(message === null ? [small.toString()] : `Error while creating file. ${message}`);
+    },
+  );
+
+  it.each([
+    ['stored', 'store'],
+    ['deflated', 'deflate'],
+  ] as const)(
+    'refuses an encrypted %s entry whose compressed size cannot hold its encryption header',
+    async (_case, method) => {
+      // Prepare: 11 bytes, one fewer than the encryption header
+      const archive = await buildZip([
+        written('a.txt', small, { method, encryption: 'zipcrypto', dataDescriptor: false }),
+      ]);
+      archive.writeUInt32LE(11, 18);
+
+      // Act
+      const error = await failure(extractAll(chunked(archive)));
+
+      // Assess
+      expect(error).toBeInstanceOf(ArchiveError);
+      expect(error.message).toBe('Error while creating file. Corrupt archive: bad sizes for entry a.txt');
+    },
+  );
+
+  it('skips bytes after the end of a deflate stream inside the compressed size its header declares', async () => {
+    // Prepare: 1 MB of junk after the deflated data, counted in the compressed size: more than the
+    // reader queues for inflation before zlib tells it where the deflate stream ended
+    const data = sampleText(5000);
+    const archive = craftZip([
+      {
+        name: 'a.txt',
+        data: Buffer.concat([deflateRawSync(data), randomBytes(1_000_000)]),
+        method: 8,
+        crc: crc32(data),
+      },
+      { name: 'b.txt', data: small },
+    ]);
+    archive.writeUInt32LE(data.length, 22);
+
+    // Act
+    const entries = await extractAll(chunked(archive, 1000));
+
+    // Assess
+    expect(entries.map((entry) => [entry.name, sha256(entry.data)])).toEqual([
+      ['a.txt', sha256(data)],
+      ['b.txt', sha256(small)],
+    ]);
+  });
+
+  it.each([
+    ['unencrypted', 'none', ''],
+    ['encrypted', 'zipcrypto', ' (wrong password or corrupt data)'],
+  ] as const)(
+    'reports a data descriptor whose sizes do not match the %s data before it',
+    async (_case, encryption, hint) => {
+      // Prepare: one more compressed byte in the descriptor than the entry has
+      const archive = await buildZip([written('a.txt', sampleText(5000), { encryption })]);
+      const at = archive.indexOf(DESCRIPTOR_SIGNATURE, 30);
+      archive.writeUInt32LE(archive.readUInt32LE(at + 8) + 1, at + 8);
+
+      // Act
+      const error = await failure(extractAll(chunked(archive)));
+
+      // Assess
+      expect(error).toBeInstanceOf(ArchiveError);
+      expect(error.message).toBe(
+        `Error while creating file. Corrupt archive: the data descriptor of entry a.txt does not match its data${hint}`,
+      );
+    },
+  );
+
+  it.each([
+    ['inside the data descriptor of a deflated entry', { method: 'deflate' }, -8],
+    ['inside the signature of the data descriptor of a deflated entry', { method: 'deflate' }, -14],
+    ['inside the data of a stored entry of unknown size, past a signature in it', { method: 'store' }, -2000],
+    ['inside the data of a stored entry of known size', { method: 'store', dataDescriptor: false }, -2000],
+  ] as const)('reports an archive cut %s as truncated', async (_case, overrides, cut) => {
+    // Prepare: data holding a descriptor signature that is none (its sizes do not match); `cut` counts
+    // back from the central directory, which a data descriptor of 16 bytes comes just before
+    const data = Buffer.concat([sampleText(5000), DESCRIPTOR_SIGNATURE, Buffer.alloc(20), sampleText(5000)]);
+    const archive = await buildZip([written('a.txt', data, overrides)]);
+    const central = archive.indexOf(Buffer.from('PK\x01\x02'));
+
+    // Act
+    const error = await failure(extractAll(chunked(archive.subarray(0, central + cut))));
+
+    // Assess
+    expect(error.message).toBe(
+      'Error while creating file. The archive is truncated (the data ended before the end of the archive)',
+    );
+  });
+
+  it('fails the iteration when the consumer destroys an entry stream before its end', async () => {
+    // Prepare: an entry larger than the entry buffer, so it cannot be done by the time it is destroyed
+    const archive = craftZip([
+      { name: 'big.bin', data: randomBytes(64 * 1024) },
+      { name: 'b.txt', data: small },
+    ]);
+
+    // Act
+    const error = await failure(
+      (async () => {
+        for await (const entry of new ZipReader(chunked(archive), { highWaterMark: 1024 })) {
+          entry.stream.destroy();
+        }
+      })(),
+    );
+
+    // Assess
+    expect(error.message).toBe('The entry stream was destroyed before its end');
   });
 });
