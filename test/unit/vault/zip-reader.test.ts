@@ -1387,6 +1387,13 @@ describe('Vault: streaming ZIP reader', () => {
     ['the CRC-32 byte, the local header carrying the CRC-32', 0x9, 'crc', 'crc', null],
     ['the time byte, the local header carrying no CRC-32', 0x9, 'time', 0, null],
     ['zero, the local header carrying a CRC-32 of zero', 0x9, 0, 0, 'Wrong password for entry a.txt'],
+    [
+      'neither byte, the local header carrying the CRC-32',
+      0x9,
+      0x55,
+      'crc',
+      'Wrong password for entry a.txt',
+    ],
     ['the CRC-32 byte, without a data descriptor', 0x1, 'crc', 'crc', null],
     ['the time byte, without a data descriptor', 0x1, 'time', 'crc', 'Wrong password for entry a.txt'],
   ] as const)(
@@ -1472,15 +1479,16 @@ describe('Vault: streaming ZIP reader', () => {
   });
 
   it.each([
-    ['unencrypted', 'none', ''],
-    ['encrypted', 'zipcrypto', ' (wrong password or corrupt data)'],
+    ['compressed size', 'unencrypted', 'none', 8, ''],
+    ['compressed size', 'encrypted', 'zipcrypto', 8, ' (wrong password or corrupt data)'],
+    ['size', 'unencrypted', 'none', 12, ''],
   ] as const)(
-    'reports a data descriptor whose sizes do not match the %s data before it',
-    async (_case, encryption, hint) => {
-      // Prepare: one more compressed byte in the descriptor than the entry has
+    'reports a data descriptor whose %s does not match the %s data before it',
+    async (_field, _case, encryption, offset, hint) => {
+      // Prepare: one byte more in the descriptor's field than the entry has
       const archive = await buildZip([written('a.txt', sampleText(5000), { encryption })]);
       const at = archive.indexOf(DESCRIPTOR_SIGNATURE, 30);
-      archive.writeUInt32LE(archive.readUInt32LE(at + 8) + 1, at + 8);
+      archive.writeUInt32LE(archive.readUInt32LE(at + offset) + 1, at + offset);
 
       // Act
       const error = await failure(extractAll(chunked(archive)));
