@@ -33,6 +33,8 @@ const MIN_INFLATE_CHUNK_BYTES = 16 * 1024;
 const INFLATE_BATCHES_AHEAD = 2;
 /** Decrypted bytes between two turns of the event loop (about half a millisecond of decryption). */
 const YIELD_EVERY_BYTES = 64 * 1024;
+/** The longest data descriptor: a signature, a CRC-32 and two 64-bit sizes. */
+const DESCRIPTOR_PEEK_BYTES = 24;
 
 /** Decrypted bytes on their way to zlib, and the raw bytes they came from (given back if past the end). */
 interface InflateBatch {
@@ -420,7 +422,7 @@ export class EntryPump {
 
   /** Reads the data descriptor after a bit-3 entry, in its 32-bit or Zip64 form, with or without signature. */
   private async readDescriptor(consumed: number): Promise<void> {
-    const bytes = await this.wait(this.source.peek(24));
+    const bytes = await this.wait(this.source.peek(DESCRIPTOR_PEEK_BYTES));
     const hasSignature = bytes.length >= 4 && bytes.readUInt32LE(0) === SIG_DESCRIPTOR;
     const widths = this.header.zip64 ? [8, 4] : [4, 8];
     const offsets = hasSignature ? [4, 0] : [0];
@@ -440,7 +442,9 @@ export class EntryPump {
         return;
       }
     }
-    if (bytes.length < 12) throw truncatedArchive();
+    // A whole archive has at least its end record (22 bytes) after any descriptor, so the 24 bytes asked
+    // for are there unless the archive ends early: a form cut short is a truncated archive, not a corrupt one.
+    if (bytes.length < DESCRIPTOR_PEEK_BYTES) throw truncatedArchive();
     throw new ArchiveError(
       `Corrupt archive: the data descriptor of entry ${this.displayName} does not match its data${
         this.decoder ? ' (wrong password or corrupt data)' : ''

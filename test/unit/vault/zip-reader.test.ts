@@ -1503,6 +1503,8 @@ describe('Vault: streaming ZIP reader', () => {
 
   it.each([
     ['inside the data descriptor of a deflated entry', { method: 'deflate' }, -8],
+    ['two bytes before the end of the data descriptor of a deflated entry', { method: 'deflate' }, -2],
+    ['four bytes before the end of the data descriptor of a deflated entry', { method: 'deflate' }, -4],
     ['inside the signature of the data descriptor of a deflated entry', { method: 'deflate' }, -14],
     ['inside the data of a stored entry of unknown size, past a signature in it', { method: 'store' }, -2000],
     ['inside the data of a stored entry of known size', { method: 'store', dataDescriptor: false }, -2000],
