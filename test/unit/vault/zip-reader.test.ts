@@ -627,28 +627,52 @@ describe('Vault: streaming ZIP reader', () => {
     },
   );
 
-  it('reads an entry with a data descriptor whose header sizes are 0xffffffff without a Zip64 field', async () => {
-    // Prepare: bit 3 puts the sizes in the descriptor, so the header's marks are not looked up
-    const data = sampleText(5000);
-    const deflated = deflateRawSync(data);
-    const descriptor = Buffer.alloc(16);
-    descriptor.writeUInt32LE(0x08074b50, 0);
-    descriptor.writeUInt32LE(crc32(data), 4);
-    descriptor.writeUInt32LE(deflated.length, 8);
-    descriptor.writeUInt32LE(data.length, 12);
-    const archive = craftZip([
-      { name: 'streamed.txt', data: Buffer.concat([deflated, descriptor]), method: 8, flags: 8, crc: 0 },
-    ]);
-    archive.writeUInt32LE(0xffffffff, 18);
-    archive.writeUInt32LE(0xffffffff, 22);
+  it.each([
+    ['sizes of 0xffffffff and no Zip64 field, then a 32-bit descriptor', 'marks', 4, 5000],
+    ['a Zip64 field, then a 32-bit descriptor', 'zip64', 4, 5000],
+    ['no Zip64 field, then a Zip64 descriptor', 'none', 8, 5000],
+    // Read in 32 bits, this one's sizes match too (2 and 0): only the header's width first gets it right.
+    ['a Zip64 field, then a Zip64 descriptor, for no data', 'zip64', 8, 0],
+  ] as const)(
+    'reads a data-descriptor entry with %s, and the entry after it',
+    async (_case, header, width, length) => {
+      // Prepare: bit 3 puts the sizes in the descriptor, whatever the header says; both widths are tried,
+      // the header's first, and the one whose sizes match the data is taken
+      const data = sampleText(length);
+      const deflated = deflateRawSync(data);
+      const descriptor = Buffer.alloc(8 + 2 * width);
+      descriptor.writeUInt32LE(0x08074b50, 0);
+      descriptor.writeUInt32LE(crc32(data), 4);
+      const writeSize = (value: number, at: number) =>
+        width === 8 ? descriptor.writeBigUInt64LE(BigInt(value), at) : descriptor.writeUInt32LE(value, at);
+      writeSize(deflated.length, 8);
+      writeSize(data.length, 8 + width);
+      const archive = craftZip([
+        {
+          name: 'streamed.txt',
+          data: Buffer.concat([deflated, descriptor]),
+          method: 8,
+          flags: 8,
+          crc: 0,
+          ...(header === 'zip64' ? { extra: zip64Field([0, 0]) } : {}),
+        },
+        { name: 'after.txt', data: small },
+      ]);
+      if (header === 'marks') {
+        archive.writeUInt32LE(0xffffffff, 18);
+        archive.writeUInt32LE(0xffffffff, 22);
+      }
 
-    // Act
-    const entries = await extractAll(chunked(archive, 1000));
+      // Act
+      const entries = await extractAll(chunked(archive, 1000));
 
-    // Assess
-    expect(entries.map((entry) => entry.name)).toEqual(['streamed.txt']);
-    expect(entries[0]!.data.equals(data)).toBe(true);
-  });
+      // Assess
+      expect(entries.map((entry) => [entry.name, sha256(entry.data)])).toEqual([
+        ['streamed.txt', sha256(data)],
+        ['after.txt', sha256(small)],
+      ]);
+    },
+  );
 
   it('ignores a Unicode Path field of a version other than 1', async () => {
     // Prepare
