@@ -105,8 +105,10 @@ function items(value: string | undefined): string[] {
  */
 const REPEATABLE_FILTER = 'state';
 
-/** What an intel doc id filter may be: Tanium's ids are integers. */
+/** What an id filter may be: Tanium's ids are integers. */
 const INTEGER = /^\d+$/;
+/** The alert filters that take an id (tanium-api.md 4.8). */
+const ID_FILTERS: readonly string[] = ['intelDocId', 'scanConfigId'];
 
 /** The variable behind each named filter that takes one value, for the message refusing a repeat. */
 const NAMED_FILTER_VARIABLES: Readonly<Record<string, string>> = {
@@ -148,10 +150,10 @@ export function filterPairs(env: {
   const queried = raw.filter((pair) => pair[0] !== 'sort');
   // Tanium matches an id that is no integer to no intel doc: the poller would report itself caught up
   // while it never saw an alert.
-  const badId = queried.find(([key, value]) => key === 'intelDocId' && !INTEGER.test(value));
+  const badId = queried.find(([key, value]) => ID_FILTERS.includes(key) && !INTEGER.test(value));
   if (badId) {
     throw new ConfigError(
-      `Invalid poller configuration: POLLER_FILTER_QUERY: intelDocId must be an integer (got '${shown(badId[1])}')`,
+      `Invalid poller configuration: POLLER_FILTER_QUERY: ${badId[0]} must be an integer (got '${shown(badId[1])}')`,
     );
   }
   const pairs = [...named, ...queried];

@@ -263,12 +263,22 @@ describe('Alert poller settings', () => {
       expect(() => filterPairs({ query: `state=unresolved&intelDocId=${encodeURIComponent(id)}` })).toThrow(
         `Invalid poller configuration: POLLER_FILTER_QUERY: intelDocId must be an integer (got '${id}')`,
       );
+      expect(() => filterPairs({ query: `scanConfigId=${encodeURIComponent(id)}` })).toThrow(
+        `Invalid poller configuration: POLLER_FILTER_QUERY: scanConfigId must be an integer (got '${id}')`,
+      );
     },
   );
 
-  it('takes an integer intel doc id from the raw query', () => {
+  it('takes integer ids from the raw query, and any value of the other filters', () => {
     // Act / Assess
-    expect(filterPairs({ query: 'intelDocId=42' })).toEqual([['intelDocId', '42']]);
+    expect(
+      filterPairs({ query: 'intelDocId=42&scanConfigId=7&computerName=web-02&type=detect.match' }),
+    ).toEqual([
+      ['intelDocId', '42'],
+      ['scanConfigId', '7'],
+      ['computerName', 'web-02'],
+      ['type', 'detect.match'],
+    ]);
   });
 
   it('rejects white space around a key or value, which Tanium would take for an unknown key and ignore', () => {
