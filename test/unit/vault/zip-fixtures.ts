@@ -93,7 +93,7 @@ export function zip64Field(sizes: number[]): Buffer {
   const field = Buffer.alloc(4 + 8 * sizes.length);
   field.writeUInt16LE(0x0001, 0);
   field.writeUInt16LE(8 * sizes.length, 2);
-  sizes.forEach((size, i) => field.writeBigUInt64LE(BigInt(size), 4 + 8 * i));
+  for (const [i, size] of sizes.entries()) field.writeBigUInt64LE(BigInt(size), 4 + 8 * i);
   return field;
 }
 
