@@ -1,6 +1,6 @@
 import dns, { type LookupAddress } from 'node:dns';
 import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -630,6 +630,9 @@ describe('Tanium client: transport, retries and responses', () => {
           pauseMs: expect.any(Number),
         },
       ]);
+      const { pauseMs } = lines.find((line) => line.level === 'warn') as { pauseMs: number };
+      expect(pauseMs).toBeGreaterThan(1000);
+      expect(pauseMs).toBeLessThanOrEqual(2000);
       expect(
         lines.filter((line) => line.message === 'Holding a Tanium request while Tanium asked to hold off'),
       ).toEqual([
@@ -701,6 +704,27 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(after.waits[0]).toBeGreaterThan(59_000);
       // One warning: the later asks came while the pause was on
       expect(logger.lines.filter((line) => JSON.parse(line).level === 'warn')).toHaveLength(1);
+    });
+
+    it('does not hold a request again for the pause its own answer asked for, after a transport failure it waited out', async () => {
+      // Prepare: a 429 asking for 2 s, then a reset; waits are recorded, not spent (time stands still),
+      // and this client's backoff is not 0
+      refuseOnce(2);
+      emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'resetBeforeHeaders' });
+      const waits: number[] = [];
+      const client = new TaniumClient(credentialsFor(emulator), {
+        random: () => 1,
+        sleep: async (ms) => waits.push(ms),
+      });
+
+      // Act
+      const response = await client.request({ method: 'GET', path: CONNS });
+
+      // Assess: Retry-After, then the backoff after the reset; the pause was over by then
+      expect(response.status).toBe(200);
+      expect(waits).toEqual([2000, expect.any(Number)]);
+      expect(waits[1]).toBeGreaterThan(0);
+      expect(emulator.requestCount({ path: CONNS })).toBe(3);
     });
   });
 
@@ -1436,6 +1460,19 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(fresh.connectionCount).toBe(1);
     });
 
+    it('shares the kept-alive connection with a later client of the same TLS setting (a rotated secret)', async () => {
+      // Prepare: one client's call opens a connection
+      await get();
+
+      // Act: the client a rotated secret brings, with the same TLS setting
+      const rotated = clientFor(fresh);
+      await rotated.request({ method: 'GET', path: CONNS });
+
+      // Assess
+      expect(fresh.requestCount()).toBe(2);
+      expect(fresh.connectionCount).toBe(1);
+    });
+
     it('sends a POST after an idle spell on a new connection, not on one the server may have forgotten', async () => {
       // Prepare: one call opens a connection; then the container sits idle (a frozen Lambda runs no
       // timers, so undici never retires the socket), and the server, or a NAT gateway, forgets it
@@ -1498,6 +1535,25 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(fresh.requestCount({ path: SCANS })).toBe(2);
     });
 
+    it('forgets a connection once it closes, rather than judging the agent stale for it', async () => {
+      // Prepare: a connection is opened; a while later the server resets it under a GET, which is retried
+      // on a new connection
+      vi.useFakeTimers({ toFake: ['Date'] });
+      await get();
+      vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS - 1000);
+      fresh.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'resetBeforeHeaders' });
+      await get();
+      expect(fresh.connectionCount).toBe(2);
+
+      // Act: past the idle limit of the closed connection, not of the live one
+      vi.setSystemTime(Date.now() + 2000);
+      const response = await scan();
+
+      // Assess: the live connection was used again
+      expect(response.status).toBe(200);
+      expect(fresh.connectionCount).toBe(2);
+    });
+
     it('keeps its connections while a slow answer is awaited, which is not an idle connection', async () => {
       // Prepare: Tanium takes a while to answer two calls; the second starts after more than the limit
       vi.useFakeTimers({ toFake: ['Date'] });
@@ -1512,6 +1568,53 @@ describe('Tanium client: transport, retries and responses', () => {
       await Promise.all([get(), get()]);
 
       // Assess: the two connections the slow calls used are used again, not dropped with their agent
+      expect(fresh.connectionCount).toBe(2);
+    });
+
+    it('keeps the agent while one request on it is awaited, though another has finished since', async () => {
+      // Prepare: a server that holds its first answer until the test releases it, and counts connections
+      const held: ServerResponse[] = [];
+      const sockets = new Set<unknown>();
+      const server = await startAnsweringServer((response) => {
+        sockets.add(response.socket);
+        if (held.length === 0) held.push(response);
+        else response.writeHead(200, { 'content-type': 'application/json' }).end('[]');
+      });
+      try {
+        const slowServer = clientFor(fresh, { secret: { base_url: server.url } });
+        const getThere = () => slowServer.request({ method: 'GET', path: CONNS });
+        vi.useFakeTimers({ toFake: ['Date'] });
+        const slow = getThere();
+        await vi.waitFor(() => expect(held).toHaveLength(1));
+        await getThere();
+
+        // Act: past the idle limit, while the first answer is still awaited
+        vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS + 1000);
+        const during = await getThere();
+        held[0]?.writeHead(200, { 'content-type': 'application/json' }).end('[]');
+        await slow;
+
+        // Assess: the finished request's connection was used again, not a new agent's
+        expect(during.status).toBe(200);
+        expect(sockets.size).toBe(2);
+      } finally {
+        server.close();
+      }
+    });
+
+    it('moves another client of the setting onto the agent that replaced a stale one, without replacing it again', async () => {
+      // Prepare: two clients share the agent and its connection; then the container sits frozen
+      const other = clientFor(fresh);
+      await get();
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + IDLE_REUSE_LIMIT_MS + 1);
+
+      // Act: the first client replaces the stale agent; the other, still holding it, follows
+      await get();
+      await other.request({ method: 'GET', path: CONNS });
+
+      // Assess: one connection before the freeze, one after, shared by both
+      expect(fresh.requestCount({ path: CONNS })).toBe(3);
       expect(fresh.connectionCount).toBe(2);
     });
   });
