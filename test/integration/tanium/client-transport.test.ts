@@ -667,6 +667,28 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(emulator.requestCount({ path: `${TR}/conns/connect` })).toBe(0);
     });
 
+    it('sends a held request when the rest of the pause leaves exactly MIN_ATTEMPT_MS before its deadline', async () => {
+      // Prepare: time stands still; a GET's 429 asks for 2 s
+      refuseOnce(2);
+      const waits: number[] = [];
+      const client = clientFor(emulator, { sleep: async (ms) => waits.push(ms) });
+      const now = Date.now();
+      vi.spyOn(Date, 'now').mockReturnValue(now);
+      await client.request({ method: 'GET', path: CONNS });
+
+      // Act: another request, whose deadline leaves an attempt's time once the pause is over
+      const response = await client.request({
+        method: 'GET',
+        path: `${TR}/alerts`,
+        deadline: now + 2000 + MIN_ATTEMPT_MS,
+      });
+
+      // Assess: held for the pause, then sent
+      expect(response.status).toBe(200);
+      expect(waits).toEqual([2000, 2000]);
+      expect(emulator.requestCount({ path: `${TR}/alerts` })).toBe(1);
+    });
+
     it('holds for a minute at most, a longer ask extends the pause, a shorter one does not end it', async () => {
       // Prepare: waits are recorded, not spent, so time stands still
       const waits: number[] = [];
