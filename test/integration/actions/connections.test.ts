@@ -452,10 +452,13 @@ describe('Actions: connections family', () => {
       });
 
       it.each([
-        ['{"id"}', `{"id":"${ID}"}`],
-        ['{"data"} (wrapped)', `{"data":"${ID}"}`],
-        ['a JSON string with whitespace', ` "${ID}"\n`],
-      ])('reads the id from %s', async (_, body) => {
+        ['{"id"}', `{"id":"${ID}"}`, ID],
+        ['{"data"} (wrapped)', `{"data":"${ID}"}`, ID],
+        ['a JSON string with whitespace', ` "${ID}"\n`, ID],
+        // A numeric id is kept as its decimal text, as every other id is a string
+        ['{"id"} as a number', '{"id":42}', '42'],
+        ['a JSON number', '42', '42'],
+      ])('reads the id from %s', async (_, body, id) => {
         // Prepare: the body as the client reads it
         const context = rewriting(CONNECT, (response) => ({
           ...response,
@@ -469,13 +472,14 @@ describe('Actions: connections family', () => {
         expect(result).toMatchObject({
           status: 'success',
           message: 'Connection created successfully',
-          data: [{ id: ID }],
-          summary: { connection_id: ID },
+          data: [{ id }],
+          summary: { connection_id: id },
         });
       });
 
       it.each([
         ['quoted', `  "${ID}"  `],
+        ['quoted with whitespace inside the quotes', ` " ${ID}\t" `],
         // Not JSON, so the action strips the quotes itself, not the client's JSON reading
         ['doubly quoted', ` ""${ID}"" `],
         ['bare', `\n ${ID} \n`],
@@ -574,7 +578,8 @@ describe('Actions: connections family', () => {
       expect(result.status).toBe('success');
       expect(result.data[0]).toMatchObject({ status: 'connected' });
       expect(result.summary).toMatchObject({ connection_status: 'connected' });
-      expect(emulator.requestCount({ path: `${TR}/conns` })).toBeGreaterThanOrEqual(2);
+      // Polls at 0 and 2 s: it stops at the first connected poll, not at the end of the wait
+      expect(emulator.requestCount({ path: `${TR}/conns` })).toBe(2);
     });
 
     it('polls once more at the end of a wait that is not a multiple of the 2 s step', async () => {
@@ -603,14 +608,20 @@ describe('Actions: connections family', () => {
       expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(2);
     });
 
-    it('treats an empty status as no state: it keeps waiting and reports it as not listed', async () => {
-      // Prepare: Tanium lists the connection with an empty status
+    it.each([
+      ['an empty status', (row: Record<string, unknown>) => [{ ...row, status: '' }]],
+      ['a blank status', (row: Record<string, unknown>) => [{ ...row, status: '  ' }]],
+      ['a row without status', ({ status: _, ...row }: Record<string, unknown>) => [row]],
+      ['a status that is not text', (row: Record<string, unknown>) => [{ ...row, status: 1 }]],
+      ['no row for the connection', () => []],
+    ])('treats %s as no state: it keeps waiting and reports it as not listed', async (_, rewrite) => {
+      // Prepare: Tanium lists the connection so
       const client = clientFor(emulator);
       const request = client.request.bind(client);
       vi.spyOn(client, 'request').mockImplementation(async (call) => {
         const response = await request(call);
         if (call.path !== `${TR}/conns` || !Array.isArray(response.payload)) return response;
-        return { ...response, payload: response.payload.map((row: object) => ({ ...row, status: '' })) };
+        return { ...response, payload: response.payload.flatMap(rewrite) };
       });
 
       // Act
@@ -668,6 +679,20 @@ describe('Actions: connections family', () => {
       expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBe(5);
     });
 
+    it('pauses between polls on the real clock when no sleep is injected', async () => {
+      // Prepare: the production defaults for the clock and the pause
+      const real = contextFor(clientFor(emulator));
+
+      // Act
+      const result = await run(createConnection, { destination: 'offline-01', wait_seconds: 1 }, real);
+
+      // Assess: a poll at the start and one at the end of the second, not a burst of them
+      expect(result.message).toBe(
+        'Connection created but still waiting after 1 seconds. Current state: waiting',
+      );
+      expect(emulator.requestCount({ method: 'GET', path: `${TR}/conns` })).toBeLessThanOrEqual(2);
+    });
+
     it('sends the last poll before a deadline that cuts the wait, on real timers', async () => {
       // Prepare: 3.6 s of the invocation left, on the real clock the client reads too; timers fire a
       // little late, as they do on a busy machine
@@ -701,7 +726,9 @@ describe('Actions: connections family', () => {
 
       // Assess
       expect(result.status).toBe('failed');
-      expect(result.message).toMatch(/^Connection created but its state could not be read\. .*No access/);
+      expect(result.message).toBe(
+        'Connection created but its state could not be read. Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by create connection. Tanium said: No access',
+      );
       expect(result.error).toEqual({ kind: 'permission', retryable: false });
       const id = (result.data[0] as { id: string }).id;
       expect(id).toMatch(/^remote:offline-01:/);
@@ -933,6 +960,46 @@ describe('Actions: connections family', () => {
         "Please provide a valid value in the 'connection_id' parameter: '.' and '..' are not allowed",
       );
       expect(emulator.requests).toHaveLength(1);
+    });
+  });
+
+  describe('Permission failures name the action that was refused', () => {
+    const denied = (action: string) =>
+      `Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by ${action}. Tanium said: No access`;
+
+    it.each([
+      ['get endpoint', getEndpoint, { destination: 'web-02' }, `${DEC}/endpoints`, denied('get endpoint')],
+      [
+        'create connection',
+        createConnection,
+        { destination: 'web-02' },
+        `${DEC}/endpoints`,
+        `Get endpoint info for new connection failed. ${denied('create connection')}`,
+      ],
+      [
+        'close connection',
+        closeConnection,
+        { connection_id: SEEDED.connectedConnectionId },
+        `${TR}/conns/close/*`,
+        `Close connection failed. ${denied('close connection')}`,
+      ],
+      [
+        'delete connection',
+        deleteConnection,
+        { connection_id: SEEDED.connectedConnectionId },
+        `${TR}/conns/delete/*`,
+        `Delete connection failed. ${denied('delete connection')}`,
+      ],
+    ])('%s', async (_, action, params, path, message) => {
+      // Prepare
+      emulator.faults.add({ path, kind: 'status', status: 403, message: 'No access' });
+
+      // Act
+      const result = await run(action, params);
+
+      // Assess
+      expect(result).toMatchObject({ status: 'failed', message, error: { kind: 'permission' } });
+      expect(emulator.requestCount()).toBe(1);
     });
   });
 

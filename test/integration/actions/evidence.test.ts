@@ -117,6 +117,24 @@ describe('Actions: evidence family', () => {
       });
     });
 
+    it('returns no data when Tanium counts files but lists none', async () => {
+      // Prepare
+      emulator.faults.add({
+        path: `${TR}/filedownload`,
+        kind: 'status',
+        status: 200,
+        shape: 'plain',
+        message: JSON.stringify({ totalCount: 3 }),
+      });
+
+      // Act
+      const result = await run(listFiles, {});
+
+      // Assess
+      expect(result).toMatchObject({ status: 'success', message: 'File count: 3', data: [] });
+      expect(result.summary).toEqual({ file_count: 3 });
+    });
+
     it('uses 0 for file_count when totalCount is absent', async () => {
       // Prepare
       emulator.faults.add({
@@ -273,6 +291,30 @@ describe('Actions: evidence family', () => {
       expect(emulator.requestCount()).toBe(2);
     });
 
+    it('names the action in a permission failure, without a connection lookup', async () => {
+      // Prepare
+      emulator.faults.add({
+        method: 'POST',
+        path: `${TR}/conns/*`,
+        kind: 'status',
+        status: 403,
+        message: 'Refused',
+      });
+
+      // Act
+      const result = await run(saveFile, {
+        connection_id: SEEDED.connectedConnectionId,
+        file_path: 'C:\\a.txt',
+      });
+
+      // Assess
+      expect(result.message).toBe(
+        'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by save file. Tanium said: Refused',
+      );
+      expect(result.error).toEqual({ kind: 'permission', retryable: false });
+      expect(emulator.requestCount()).toBe(1);
+    });
+
     it("keeps Tanium's error when the connection is connected, and does not retry the POST", async () => {
       // Prepare
       emulator.faults.add({
@@ -404,6 +446,22 @@ describe('Actions: evidence family', () => {
         'Error from server. Status Code: 404 Data from server: File evidence not found: data/x?y#z',
       );
       expect(result.error).toEqual({ kind: 'not_found', retryable: false });
+    });
+
+    it('names the action in a permission failure', async () => {
+      // Prepare
+      const path = `${TR}/filedownload/${SEEDED.fileEvidenceUuid}`;
+      emulator.faults.add({ method: 'DELETE', path, kind: 'status', status: 403, message: 'Refused' });
+
+      // Act
+      const result = await run(deleteFile, { file_id: SEEDED.fileEvidenceUuid });
+
+      // Assess
+      expect(result.message).toBe(
+        'Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by delete file. Tanium said: Refused',
+      );
+      expect(result.error).toEqual({ kind: 'permission', retryable: false });
+      expect(emulator.requestCount()).toBe(1);
     });
 
     it.each([

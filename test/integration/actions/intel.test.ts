@@ -130,6 +130,48 @@ describe('Action: start quick scan', () => {
     ]);
   });
 
+  it('looks a name that only starts with digits up by name', async () => {
+    // Prepare
+    emulator.state.groups.push({ ...emulator.state.groups[2]!, id: 70, name: '2024 Servers' });
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: '2024 Servers' });
+
+    // Assess
+    expect(result.status).toBe('success');
+    expect(result.summary.computer_group_id).toBe(70);
+    expect(calls()).toEqual([`GET ${API_V2}/groups/by-name/2024%20Servers`, `POST ${TR}/on-demand-scans`]);
+  });
+
+  it.each([
+    ['a string id', { id: 'scan-7' }, 'scan-7'],
+    ['no id', { status: 'queued' }, null],
+    ['an id that is an object', { id: { value: 7 } }, null],
+    ['a list', [{ id: 7 }], null],
+    ['an empty body', undefined, null],
+  ])('reports the scan_id of a scan answer with %s', async (_, answer, scanId) => {
+    // Prepare
+    emulator.faults.add({
+      method: 'POST',
+      path: `${TR}/on-demand-scans`,
+      kind: 'status',
+      status: 200,
+      shape: 'plain',
+      message: answer === undefined ? '' : JSON.stringify({ data: answer }),
+    });
+
+    // Act
+    const result = await scan({ intel_doc_id: 11, computer_group_name: 'All Windows' });
+
+    // Assess: the answer is returned wrapped as it came, its id only when Tanium gave one
+    expect(result).toMatchObject({
+      status: 'success',
+      message: 'Started quick scan successfully',
+      data: [{ data: answer ?? null }],
+      summary: { scan_id: scanId, computer_group_id: 34 },
+    });
+  });
+
   it('keeps the digits as typed in the name fallback (007 is not 7)', async () => {
     // Act
     const result = await scan({ intel_doc_id: 11, computer_group_name: '007' });
@@ -202,14 +244,20 @@ describe('Action: start quick scan', () => {
     expect(emulator.requestCount({ method: 'POST' })).toBe(0);
   });
 
-  it('reports a group without a numeric id as no group', async () => {
+  it.each([
+    ['a string id', JSON.stringify({ data: { id: '34', name: 'All Windows' } })],
+    ['a fractional id', JSON.stringify({ data: { id: 34.5, name: 'All Windows' } })],
+    ['an id beyond 2^53', JSON.stringify({ data: { id: 2 ** 53, name: 'All Windows' } })],
+    ['a list', JSON.stringify({ data: [{ id: 34, name: 'All Windows' }] })],
+    ['an empty body', ''],
+  ])('reports a group answer with %s as no group', async (_, body) => {
     // Prepare
     emulator.faults.add({
       path: `${API_V2}/groups/by-name/*`,
       kind: 'status',
       status: 200,
       shape: 'plain',
-      message: JSON.stringify({ data: { id: '34', name: 'All Windows' } }),
+      message: body,
     });
 
     // Act

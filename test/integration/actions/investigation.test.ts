@@ -108,6 +108,18 @@ describe('Actions: investigation family', () => {
       expect(emulator.requests[0]?.path).toBe(connPath(CONNECTED, 'processevents/72057594038528503/process'));
     });
 
+    it('says no process information was found for an empty body', async () => {
+      // Prepare
+      emulator.faults.add({ path: `${TR}/conns/*`, kind: 'status', status: 200, shape: 'empty' });
+
+      // Act
+      const result = await run(getProcess, { connection_id: CONNECTED, process_table_id: SEEDED_PTIDS.cmd });
+
+      // Assess
+      expect(result).toMatchObject({ status: 'success', message: 'No process information found', data: [] });
+      expect(emulator.requestCount()).toBe(1);
+    });
+
     it('says no process information was found for an empty array', async () => {
       // Act
       const result = await run(getProcess, {
@@ -946,6 +958,27 @@ describe('Actions: investigation family', () => {
       expect(rows.length).toBeGreaterThan(0);
       expect(rows.every((row) => row.user_name === 'bob')).toBe(true);
       expect(eventsOf('process').some((row) => row.user_name !== 'bob')).toBe(true);
+    });
+  });
+
+  describe('Permission failures name the action that was refused', () => {
+    it.each([
+      ['get process tree', getProcessTree, { process_table_id: SEEDED_PTIDS.cmd }],
+      ['get events', getEvents, { event_type: 'dns' }],
+      ['get events summary', getEventsSummary, { event_type: 'dns' }],
+    ] as const)('%s', async (name, action, params) => {
+      // Prepare
+      emulator.faults.add({ path: `${TR}/conns/*`, kind: 'status', status: 403, message: 'Refused' });
+
+      // Act
+      const result = await run(action, { connection_id: CONNECTED, ...params });
+
+      // Assess: a 403 is reported as it is, without a connection lookup
+      expect(result.message).toBe(
+        `Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by ${name}. Tanium said: Refused`,
+      );
+      expect(result.error).toEqual({ kind: 'permission', retryable: false });
+      expect(emulator.requestCount()).toBe(1);
     });
   });
 

@@ -76,9 +76,20 @@ describe('Actions: snapshots family', () => {
       );
     });
 
-    it('reports status None and a null task id when Tanium answers without them', async () => {
+    it.each([
+      ['without them', undefined, { text: 'OK' }],
+      // As the connector's `status or None` read them
+      ['with a null status', 'plain', { status: null }],
+      ['with an empty status', 'plain', { status: '' }],
+    ] as const)('reports status None and a null task id when Tanium answers %s', async (_, shape, answer) => {
       // Prepare
-      emulator.faults.add({ method: 'POST', path: snapshotPath(CONNECTED), kind: 'status', status: 200 });
+      emulator.faults.add({
+        method: 'POST',
+        path: snapshotPath(CONNECTED),
+        kind: 'status',
+        status: 200,
+        ...(shape ? { shape, message: JSON.stringify(answer) } : {}),
+      });
 
       // Act
       const result = await run(createSnapshot, { connection_id: CONNECTED });
@@ -87,7 +98,7 @@ describe('Actions: snapshots family', () => {
       expect(result).toMatchObject({
         status: 'success',
         message: 'Create snapshot request status: None',
-        data: [{ text: 'OK' }],
+        data: [answer],
         summary: { task_id: null },
       });
     });
@@ -431,6 +442,32 @@ describe('Actions: snapshots family', () => {
       expect(result.message).toBe('Error from server. Status Code: 404 Data from server: Snapshot not found');
       expect(result.error).toEqual({ kind: 'not_found', retryable: false });
       expect(emulator.state.snapshots).toHaveLength(3);
+    });
+  });
+
+  describe('Permission failures name the action that was refused', () => {
+    it.each([
+      ['list snapshots', listSnapshots, {}, 'GET'],
+      ['delete snapshot', deleteSnapshot, { snapshot_ids: SEEDED.snapshotUuid }, 'DELETE'],
+    ] as const)('%s', async (name, action, params, method) => {
+      // Prepare
+      emulator.faults.add({
+        method,
+        path: `${TR}/snapshot`,
+        kind: 'status',
+        status: 403,
+        message: 'Refused',
+      });
+
+      // Act
+      const result = await run(action, params);
+
+      // Assess
+      expect(result.message).toBe(
+        `Permission denied (HTTP 403): the Tanium user or API token lacks a Threat Response permission needed by ${name}. Tanium said: Refused`,
+      );
+      expect(result.error).toEqual({ kind: 'permission', retryable: false });
+      expect(emulator.requestCount()).toBe(1);
     });
   });
 
