@@ -49,6 +49,32 @@ function lines() {
 
 const TIMING = { receiveSeconds: 60, holdSeconds: 3600, heldOnlyReceives: 10 };
 
+const DLQ_ARN = 'arn:aws:sqs:us-east-1:123456789012:tanium-tr-dev-connections-dlq';
+const QUEUE_ARN = 'arn:aws:sqs:us-east-1:123456789012:tanium-tr-dev-connections';
+
+/**
+ * GetQueueAttributes answered as SQS answers it: only the attributes asked for. By default the family
+ * queue sends its dead letters to the dead-letter queue and takes messages up to 1,024 bytes; `family`
+ * changes its attributes (undefined: one it does not have).
+ */
+function queues(family: Record<string, string | undefined> = {}): void {
+  const attributes: Record<string, Record<string, string | undefined>> = {
+    [QUEUE]: {
+      QueueArn: QUEUE_ARN,
+      MaximumMessageSize: '1024',
+      FifoQueue: 'false',
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: DLQ_ARN, maxReceiveCount: 3 }),
+      ...family,
+    },
+    [DLQ]: { QueueArn: DLQ_ARN, MaximumMessageSize: '262144' },
+  };
+  sqs.on(GetQueueAttributesCommand).callsFake(({ QueueUrl, AttributeNames }) => {
+    const known = attributes[QueueUrl] ?? {};
+    const asked = (AttributeNames ?? []).filter((name: string) => known[name] !== undefined);
+    return { Attributes: Object.fromEntries(asked.map((name: string) => [name, known[name]])) };
+  });
+}
+
 describe('redrive: usage', () => {
   it('prints its whole usage on --help without touching SQS, and names itself in the general one', async () => {
     const { out, io } = lines();
@@ -74,6 +100,7 @@ describe('redrive: the region of a queue URL', () => {
     ['https://ap-southeast-2.queue.amazonaws.com/123456789012/q', 'ap-southeast-2'],
     ['http://127.0.0.1:4566/123456789012/q', undefined],
     ['https://sqs.eu-west-1.amazonaws.com.example.org/123456789012/q', undefined],
+    ['https://notsqs.eu-west-1.amazonaws.com/123456789012/q', undefined],
     ['not a url', undefined],
   ] as const)('reads %s as %s', ([url, region]) => {
     expect(queueRegion(url)).toBe(region);
@@ -82,7 +109,7 @@ describe('redrive: the region of a queue URL', () => {
 
 describe('redrive against SQS failures (scripted SQS)', () => {
   beforeEach(() => {
-    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { MaximumMessageSize: '1024' } });
+    queues();
     sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
     sqs.on(SendMessageCommand).resolves({ MessageId: 'copy' });
     sqs.on(DeleteMessageCommand).resolves({});
@@ -384,6 +411,187 @@ describe('redrive against SQS failures (scripted SQS)', () => {
     // Assess
     expect(status).toBe(1);
     expect(out.at(-1)).toBe('would move 1 message, 1 still hidden in the dead-letter queue');
-    expect(err.join('\n')).toContain('could not be made visible again');
+    expect(err).toContain(
+      'warning: 1 message(s) the run held could not be made visible again; they reappear in the dead-letter queue within 60 minutes',
+    );
   });
+
+  it.for([
+    [
+      'has no dead-letter queue',
+      { RedrivePolicy: undefined },
+      `--to (${QUEUE_ARN}) has no dead-letter queue, not to --from (${DLQ_ARN})`,
+    ],
+    [
+      'sends its dead letters to another queue',
+      { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: `${DLQ_ARN}-other` }) },
+      `--to (${QUEUE_ARN}) sends its dead letters to ${DLQ_ARN}-other, not to --from (${DLQ_ARN})`,
+    ],
+    [
+      'is a FIFO queue',
+      { FifoQueue: 'true' },
+      '--to names a FIFO queue; the family queues are standard queues',
+    ],
+  ] as const)('refuses a --to that %s before touching a message', async ([, family, refusal]) => {
+    // Prepare
+    queues(family);
+    const { err, io } = lines();
+
+    // Act
+    const status = await main(['redrive', '--from', DLQ, '--to', QUEUE], { io, sqs: new SQSClient({}) });
+
+    // Assess
+    expect(status).toBe(2);
+    expect(err[0]?.split('\n')[0]).toContain(refusal);
+    expect(sqs.commandCalls(ReceiveMessageCommand)).toHaveLength(0);
+  });
+
+  it.for([
+    ['dead-letter queue', DLQ],
+    ['family queue', QUEUE],
+  ] as const)(
+    'stops before touching a message when the %s cannot be read, saying which',
+    async ([what, url]) => {
+      // Prepare
+      sqs.on(GetQueueAttributesCommand, { QueueUrl: url }).rejects(new Error('Access denied'));
+      const { err, io } = lines();
+
+      // Act
+      const status = await main(['redrive', '--from', DLQ, '--to', QUEUE], { io, sqs: new SQSClient({}) });
+
+      // Assess
+      expect(status).toBe(1);
+      expect(err).toEqual([
+        `redrive stopped: Could not read the ${what} ${url}; nothing was moved: Access denied`,
+      ]);
+      expect(sqs.commandCalls(ReceiveMessageCommand)).toHaveLength(0);
+    },
+  );
+
+  it('stops at a receive that fails, with nothing to give back', async () => {
+    // Prepare
+    sqs.on(ReceiveMessageCommand).rejects(new Error('Access denied'));
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, { timing: TIMING });
+
+    // Assess
+    expect(summary).toEqual({
+      moved: 0,
+      keyed: 0,
+      left: 0,
+      notDeleted: 0,
+      unreleased: 0,
+      stopped: 'Access denied',
+    });
+    expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand)).toHaveLength(0);
+  });
+
+  it('moves no more than --max, asking each receive for no more than are still to move', async () => {
+    // Prepare: a queue that always has more (each receive brings as many as asked, new ones)
+    let next = 0;
+    sqs.on(ReceiveMessageCommand).callsFake(({ MaxNumberOfMessages }) => ({
+      Messages: Array.from({ length: MaxNumberOfMessages }, () => message(`m${++next}`, `h${next}`)),
+    }));
+    const { io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), { ...ARGS, max: 12 }, io, { timing: TIMING });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 12, left: 0 });
+    expect(
+      sqs.commandCalls(ReceiveMessageCommand).map((call) => call.args[0].input.MaxNumberOfMessages),
+    ).toEqual([10, 2]);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(12);
+    expect(sqs.commandCalls(DeleteMessageCommand)).toHaveLength(12);
+  });
+
+  it('gives a request without a key its message id as requestId, and says so', async () => {
+    // Prepare
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', 'h1', { action: 'list connections' }), message('m2', 'h2')] })
+      .resolves({});
+    const { out, io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), ARGS, io, { timing: TIMING });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 2, keyed: 1 });
+    expect(out).toEqual(['moved m1 (requestId m1 added)', 'moved m2']);
+    expect(
+      sqs.commandCalls(SendMessageCommand).map((call) => JSON.parse(call.args[0].input.MessageBody ?? '')),
+    ).toEqual([
+      { action: 'list connections', requestId: 'm1' },
+      { action: 'list connections', requestId: 'm2' },
+    ]);
+  });
+
+  it('changes nothing on a dry run: sends and deletes nothing, and says what it would move', async () => {
+    // Prepare: one to key, one too large to move
+    const big = { action: 'list connections', parameters: { note: 'x'.repeat(2000) } };
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({
+        Messages: [
+          message('m1', 'h1', { action: 'list connections' }),
+          message('m2', 'h2'),
+          message('big', 'h3', big),
+        ],
+      })
+      .resolves({});
+    const { out, err, io } = lines();
+
+    // Act
+    const summary = await redrive(new SQSClient({}), { ...ARGS, dryRun: true }, io, { timing: TIMING });
+
+    // Assess
+    expect(summary).toMatchObject({ moved: 2, keyed: 1, left: 1, unreleased: 0 });
+    expect(out).toEqual(['would move m1 (requestId m1 added)', 'would move m2']);
+    expect(err).toEqual([
+      expect.stringMatching(
+        /^left big in the dead-letter queue: \d+ bytes with its requestId, over the family queue's 1024; move it by hand$/,
+      ),
+    ]);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(sqs.commandCalls(DeleteMessageCommand)).toHaveLength(0);
+    expect(visibilityChanges(0)).toEqual([['h1', 'h2', 'h3']]);
+    // Done at the first receive that brings nothing
+    expect(sqs.commandCalls(ReceiveMessageCommand)).toHaveLength(2);
+  });
+
+  it.for([
+    ['a string attribute', { note: { DataType: 'String', StringValue: 'v' } }, 4 + 6 + 1],
+    ['a binary attribute', { blob: { DataType: 'Binary', BinaryValue: new Uint8Array(5) } }, 4 + 6 + 5],
+  ] as const)(
+    "moves a message with %s that just fits the family queue's limit, and leaves one a byte over",
+    async ([, attributes, attributeBytes]) => {
+      // Prepare: the body, the attribute's name, its type and its value count against the 1,024 bytes
+      sqs
+        .on(ReceiveMessageCommand)
+        .resolvesOnce({
+          Messages: [
+            { ...message('fits', 'h1', 'x'.repeat(1024 - attributeBytes)), MessageAttributes: attributes },
+            { ...message('over', 'h2', 'x'.repeat(1025 - attributeBytes)), MessageAttributes: attributes },
+          ],
+        })
+        .resolves({});
+      const { err, io } = lines();
+
+      // Act
+      const summary = await redrive(new SQSClient({}), ARGS, io, { timing: TIMING });
+
+      // Assess
+      expect(summary).toMatchObject({ moved: 1, left: 1 });
+      expect(
+        sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input.MessageBody?.length),
+      ).toEqual([1024 - attributeBytes]);
+      expect(err).toEqual([
+        "left over in the dead-letter queue: 1025 bytes, over the family queue's 1024; move it by hand",
+      ]);
+    },
+  );
 });
