@@ -545,6 +545,50 @@ describe('Tanium client: authentication', () => {
     },
   );
 
+  it.each([
+    {
+      what: 'a legacy /auth page declared HTML but not shaped like it',
+      answers: [
+        { status: 404, type: 'application/json', body: '{"text":"Not Found"}' },
+        { status: 200, type: 'text/html', body: 'Maintenance&amp;Repair' },
+      ],
+      message:
+        'Login failed: Unexpected HTML response from server. Status Code: 200 Data from server: Maintenance&Repair',
+    },
+    {
+      what: 'a login refusal declared HTML',
+      answers: [{ status: 401, type: 'text/html', body: 'Account&amp;password refused' }],
+      message: 'Login failed: Error from server. Status Code: 401 Data from server: Account&password refused',
+    },
+    {
+      what: 'a login page answered 200, declared HTML but not shaped like it',
+      answers: [{ status: 200, type: 'text/html', body: 'Maintenance&amp;Repair' }],
+      message: /^Login failed: Unexpected HTML response from server\. Status Code: 200 /,
+    },
+  ])('reads $what by its declared content type', async ({ answers, message }) => {
+    // Prepare: a server that answers the logins in turn, then anything else with an empty JSON object
+    let call = 0;
+    const server = await startAnsweringServer((response) => {
+      const answer = answers[call++] ?? { status: 200, type: 'application/json', body: '{}' };
+      response.writeHead(answer.status, { 'content-type': answer.type });
+      response.end(answer.body);
+    });
+    const client = clientFor(emulator, { auth: 'password', secret: { base_url: server.url } });
+    try {
+      // Act
+      const error = await taniumFailure(client.request(STATUS));
+
+      // Assess: the page is neither taken as the session nor quoted with its markup
+      expect(error).toBeInstanceOf(LoginError);
+      expect(error.kind).toBe('auth');
+      if (typeof message === 'string') expect(error.message).toBe(message);
+      else expect(error.message).toMatch(message);
+      expect(call).toBe(answers.length);
+    } finally {
+      server.close();
+    }
+  });
+
   it('reports bad credentials as a failed login', async () => {
     const client = clientFor(emulator, { auth: 'password', secret: { password: 'wrong-password-123' } });
     const error = await taniumFailure(client.request(STATUS));

@@ -1276,6 +1276,36 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(error.message).not.toContain('Content-Encoding');
     });
 
+    it.each([
+      { coding: 'none', headers: { 'content-type': 'text/plain' } },
+      {
+        coding: 'br, not decoded for an error',
+        headers: { 'content-type': 'text/plain', 'content-encoding': 'br' },
+      },
+    ])(
+      'reads the body of a 300 into its error, streamed or not (content coding: $coding)',
+      async ({ headers }) => {
+        // Prepare: 300 is the first status past 2xx, neither a download nor an answer to decode
+        const server = await startAnsweringServer((response) => {
+          response.writeHead(300, headers);
+          response.end('Pick one');
+        });
+        const client = clientFor(emulator, { secret: { base_url: server.url } });
+        try {
+          // Act
+          const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+          const streamed = await taniumFailure(client.stream({ method: 'GET', path: CONNS }));
+
+          // Assess
+          const message = 'Error from server. Status Code: 300 Data from server: Pick one';
+          expect(error).toMatchObject({ kind: 'tanium', status: 300, message });
+          expect(streamed).toMatchObject({ kind: 'tanium', status: 300, message });
+        } finally {
+          server.close();
+        }
+      },
+    );
+
     it('hands over the unread body of a streamed 2xx, and reads the body of a streamed error into its message', async () => {
       // Prepare
       const client = clientFor(emulator);
