@@ -148,8 +148,8 @@ export function filterPairs(env: {
     throw new ConfigError(`Invalid poller configuration: POLLER_FILTER_QUERY: ${message}`);
   }
   const queried = raw.filter((pair) => pair[0] !== 'sort');
-  // Tanium matches an id that is no integer to no intel doc: the poller would report itself caught up
-  // while it never saw an alert.
+  // Tanium matches an id that is no integer to nothing: the poller would report itself caught up while
+  // it never saw an alert.
   const badId = queried.find(([key, value]) => ID_FILTERS.includes(key) && !INTEGER.test(value));
   if (badId) {
     throw new ConfigError(
