@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,12 +22,13 @@ import { MIN_SAVE_MS } from '../../../shared/events/idempotency.ts';
 import { PUBLISH_MARGIN_MS, PUBLISH_RESERVE_MS } from '../../../shared/events/time-budget.ts';
 import { TooLargeError, VaultError } from '../../../shared/tanium/errors.ts';
 import { CLEANUP_AFTER_DEADLINE_MS } from '../../../shared/vault/cleanup.ts';
+import { ArchiveError } from '../../../shared/vault/errors.ts';
 import { resultKey, S3ResultStore } from '../../../shared/vault/result-store.ts';
 import { runtimeS3Api } from '../../../shared/vault/runtime-s3-api.ts';
 import { bundledS3Api } from '../../../shared/vault/s3-api.ts';
 import { Vault, type VaultOptions } from '../../../shared/vault/vault.ts';
 import { buildZip } from '../../emulator/zip.ts';
-import { hexDigest } from '../../helpers/digests.ts';
+import { digestsOf, hexDigest } from '../../helpers/digests.ts';
 import { failure } from '../../helpers/failure.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
 import { sendOptions } from '../../helpers/sdk-mock.ts';
@@ -186,6 +187,108 @@ describe('Vault: S3 calls of the streamed path (mocked S3)', () => {
     ]);
     expect(sendOptions(copies[0]!)).toEqual({ abortSignal: expect.any(AbortSignal) });
   });
+
+  it.each([
+    ['copied from incoming/', {}, CopyObjectCommand, undefined, 'get file'],
+    [
+      'uploaded from the spool, whose size its cap just fits',
+      { spoolMaxBytes: 1024 },
+      PutObjectCommand,
+      undefined,
+      'get file',
+    ],
+    [
+      'copied from incoming/, for another action',
+      {},
+      CopyObjectCommand,
+      'upload intel doc',
+      'upload intel doc',
+    ],
+    [
+      'uploaded from the spool, for another action',
+      { spoolMaxBytes: MiB },
+      PutObjectCommand,
+      'upload intel doc',
+      'upload intel doc',
+    ],
+  ] as const)(
+    'writes every field of a file %s to the metadata of vault/<sha1> and reports its digests (action %s)',
+    async (_case, options, command, action, writtenAction) => {
+      // Prepare
+      const body = Buffer.from('evidence');
+      const metadata = {
+        fileName: 'a.txt',
+        fileId: 'file-7',
+        host: 'host-1',
+        remotePath: 'C:\\Temp\\a.txt',
+        requestId: 'req-7',
+        archiveName: 'a.zip',
+        ...(action === undefined ? {} : { action }),
+      };
+
+      const logger = { warn: vi.fn() };
+
+      // Act
+      const stored = await streamedVault({ ...options, logger }).storeEvidence(
+        Readable.from([body]),
+        metadata,
+        {
+          maxBytes: 1024,
+        },
+      );
+
+      // Assess: one check of vault/<sha1>, which the deadline's signal can stop; the result names the
+      // object by its SHA-1, and the object's metadata says what it holds
+      const heads = s3.commandCalls(HeadObjectCommand);
+      expect(heads.map((call) => [call.args[0].input, sendOptions(call)])).toEqual([
+        [{ Bucket: BUCKET, Key: stored.key }, { abortSignal: expect.any(AbortSignal) }],
+      ]);
+      const digests = digestsOf(body);
+      expect(stored).toEqual({
+        vaultId: digests.sha1,
+        bucket: BUCKET,
+        key: `vault/${digests.sha1}`,
+        ...digests,
+        alreadyStored: false,
+      });
+      const writes = s3
+        .calls()
+        .map((call) => call.args[0])
+        .filter((sent) => sent instanceof command && sent.input.Key === stored.key);
+      // Conditional, so evidence another request stored meanwhile is never replaced
+      expect(writes.map((sent) => sent.input)).toEqual([
+        expect.objectContaining({
+          Bucket: BUCKET,
+          IfNoneMatch: '*',
+          ContentType: 'application/octet-stream',
+        }),
+      ]);
+      expect(writes.map((sent) => (sent.input as { Metadata?: Record<string, string> }).Metadata)).toEqual([
+        {
+          'file-name': 'a.txt',
+          size: String(body.length),
+          sha1: digests.sha1,
+          sha256: digests.sha256,
+          md5: digests.md5,
+          'file-id': 'file-7',
+          host: 'host-1',
+          'remote-path': 'C:\\Temp\\a.txt',
+          'request-id': 'req-7',
+          'archive-name': 'a.zip',
+          action: writtenAction,
+        },
+      ]);
+      // incoming/, if used, is deleted with a signal that bounds the wait, and nothing is worth a warning
+      expect(
+        s3
+          .commandCalls(DeleteObjectCommand)
+          .map((call) => [call.args[0].input.Key?.split('/')[0], sendOptions(call)]),
+      ).toEqual(
+        command === CopyObjectCommand ? [['incoming', { abortSignal: expect.any(AbortSignal) }]] : [],
+      );
+      expect(logger.warn).not.toHaveBeenCalled();
+    },
+  );
 
   it('copies a file of whole ranges part by part and completes the parts in order, whatever order they finish in', async () => {
     // Prepare: 15 MiB is exactly three 5 MiB ranges, so no empty range may follow the last; the last
@@ -502,6 +605,35 @@ describe('Vault: S3 failing while the file still streams (mocked S3)', () => {
 });
 
 describe('Vault: the size cap of one file (mocked S3)', () => {
+  it('fails an archive holding more files than the vault is set to extract, with an archive error', async () => {
+    // Prepare: two files, for a vault that extracts one
+    const entry = (name: string) => ({
+      name,
+      data: Buffer.from(name),
+      method: 'store' as const,
+      encryption: 'zipcrypto' as const,
+      password: 'infected',
+      dataDescriptor: false,
+      mtime: new Date('2024-01-15T10:00:00Z'),
+    });
+    const archive = await buildZip([entry('a.txt'), entry('b.txt')]);
+
+    // Act
+    const error = await failure(
+      streamedVault({ maxArchiveEntries: 1 }).storeArchive(Readable.from([archive]), {
+        archiveName: 'a.zip',
+        fileId: 'file-1',
+        maxBytes: MiB,
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect(error.message).toBe(
+      'Error while creating file. The archive holds more than 1 entries, more than get file extracts',
+    );
+  });
+
   it.each([
     ['streamed through incoming/', {}],
     ['spooled', { spoolMaxBytes: MiB }],
@@ -624,14 +756,49 @@ describe('Vault: the spool (mocked S3)', () => {
       ),
     );
 
-    // Assess: the upload had begun; the file is gone, and so is every descriptor on it
+    // Assess: the deadline's retryable failure; the upload had begun, and the vault aborted it (lib-storage
+    // would only once the stalled parts settle); the file is gone, and so is every descriptor on it
     expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+    expect((error as VaultError).retryable).toBe(true);
     expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(1);
+    expect(s3.commandCalls(AbortMultipartUploadCommand).map((call) => call.args[0].input)).toEqual([
+      expect.objectContaining({ UploadId: 'upload-1', Key: expect.stringMatching(/^vault\//) }),
+    ]);
     expect(readdirSync(spoolDir)).toEqual([]);
     expect(openFilesUnder(spoolDir)).toEqual([]);
   });
 
-  it('keeps four parts of an upload from the spool in flight', async () => {
+  it('fails a spooled file retryably, uploading nothing, when its check of vault/<sha1> fails after the deadline', async () => {
+    // Prepare: the HEAD answers with an error only once the deadline has passed
+    s3.on(HeadObjectCommand).callsFake(async () => {
+      await sleep(400);
+      throw s3ServiceError('SlowDown', 503);
+    });
+    const vault = streamedVault({ spoolDir: spoolRoot, spoolMaxBytes: MiB });
+
+    // Act
+    const error = await failure(
+      vault.storeEvidence(
+        Readable.from([Buffer.from('evidence')]),
+        { fileName: 'a.txt' },
+        { maxBytes: 1024, deadline: Date.now() + 100 },
+      ),
+    );
+
+    // Assess: the deadline's failure, not S3's answer to a request it cut short
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.message).toBe(
+      'Error occurred while adding the file to vault. The invocation deadline passed before the upload finished',
+    );
+    expect((error as VaultError).retryable).toBe(true);
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('keeps four parts of an upload from the spool in flight, from a file only this user may read', async () => {
     // Prepare: 8 parts, whose uploads S3 holds until the test lets them go
     const spoolDir = mkdtempSync(join(spoolRoot, 'parallel-'));
     let release: () => void = () => undefined;
@@ -647,8 +814,12 @@ describe('Vault: the spool (mocked S3)', () => {
     try {
       await vi.waitFor(() => expect(s3.commandCalls(UploadPartCommand)).toHaveLength(4), { timeout: 10_000 });
       await sleep(100);
-      // Assess: no fifth part starts while four are held
+      // Assess: no fifth part starts while four are held; the spool file (extracted evidence, possibly
+      // malware) is not readable by other users
       expect(s3.commandCalls(UploadPartCommand)).toHaveLength(4);
+      expect(readdirSync(spoolDir).map((name) => statSync(join(spoolDir, name)).mode & 0o777)).toEqual([
+        0o600,
+      ]);
     } finally {
       release();
       await storing;
@@ -675,10 +846,44 @@ describe('Vault: the spool (mocked S3)', () => {
     expect(readdirSync(spoolDir)).toEqual([]);
   });
 
-  it('uploads nothing for a spooled file the vault already holds', async () => {
-    // Prepare
+  it.each([
+    ['spooled', { spoolMaxBytes: MiB }, []],
+    ['streamed through incoming/', {}, ['incoming']],
+  ] as const)(
+    'uploads nothing to vault/<sha1> for a %s file the vault already holds',
+    async (_case, options, dropped) => {
+      // Prepare
+      const body = Buffer.from('evidence');
+      s3.on(HeadObjectCommand).resolves({ Metadata: { sha256: hexDigest('sha256', body) } });
+      const vault = streamedVault({ spoolDir: spoolRoot, ...options });
+
+      // Act
+      const stored = await vault.storeEvidence(
+        Readable.from([body]),
+        { fileName: 'a.txt' },
+        { maxBytes: 1024 },
+      );
+
+      // Assess
+      expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, alreadyStored: true });
+      const toVault = s3
+        .calls()
+        .filter((call) => (call.args[0].input as { Key?: string }).Key === stored.key);
+      expect(toVault.map((call) => call.args[0].constructor.name)).toEqual(['HeadObjectCommand']);
+      expect(
+        s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key?.split('/')[0]),
+      ).toEqual(dropped);
+    },
+  );
+
+  it('reports a spooled file another request stored after the check as already stored', async () => {
+    // Prepare: the upload to vault/<sha1>, conditional on the key being absent, is refused: the object
+    // is there now, another request's, with the same SHA-256
     const body = Buffer.from('evidence');
-    s3.on(HeadObjectCommand).resolves({ Metadata: { sha256: hexDigest('sha256', body) } });
+    s3.on(PutObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand)
+      .rejectsOnce(s3ServiceError('NotFound', 404))
+      .resolves({ Metadata: { 'request-id': 'another', sha256: hexDigest('sha256', body) } });
     const vault = streamedVault({ spoolDir: spoolRoot, spoolMaxBytes: MiB });
 
     // Act
@@ -689,30 +894,38 @@ describe('Vault: the spool (mocked S3)', () => {
     );
 
     // Assess
-    expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, alreadyStored: true });
-    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
-    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
+    expect(stored).toMatchObject({ key: `vault/${stored.sha1}`, size: body.length, alreadyStored: true });
+    expect(s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key)).toEqual([stored.key]);
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
   });
 
   it.each([
-    ['an upstream reset', new Error('upstream reset')],
+    ['a spooled file', { spoolMaxBytes: MiB }, new Error('upstream reset'), []],
     [
-      'an abort',
+      'a spooled file',
+      { spoolMaxBytes: MiB },
       Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }),
+      [],
     ],
-  ])('fails a spooled file with the error its data failed with: %s', async (_case, cause) => {
+    ['a file streamed through incoming/', {}, new Error('upstream reset'), ['incoming']],
+  ] as const)('fails %s with the error its data failed with: %s', async (_case, options, cause, dropped) => {
     // Prepare
     const source = new Readable({ read() {} });
     source.push(Buffer.from('evid'));
     setImmediate(() => source.destroy(cause));
-    const vault = streamedVault({ spoolDir: spoolRoot, spoolMaxBytes: MiB });
+    const vault = streamedVault({ spoolDir: spoolRoot, ...options });
 
     // Act
     const error = await failure(vault.storeEvidence(source, { fileName: 'a.txt' }, { maxBytes: 1024 }));
 
-    // Assess
+    // Assess: nothing reached vault/; incoming/, if used, is dropped
     expect(error).toBe(cause);
-    expect(s3.calls()).toHaveLength(0);
+    expect(
+      s3.calls().filter((call) => (call.args[0].input as { Key?: string }).Key?.startsWith('vault/')),
+    ).toEqual([]);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key?.split('/')[0])).toEqual(
+      dropped,
+    );
   });
 
   it("says what failed on the spool without naming the function's files", async () => {
@@ -764,6 +977,50 @@ describe('Vault: the conditional copy to vault/<sha1> (mocked S3)', () => {
       expect(incoming).toMatch(/^incoming\//);
       // The second HEAD asks whose write the object is, and whether it holds these bytes
       expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+    },
+  );
+
+  it.each([
+    ['the check before its copy from incoming/ finds', {}, false],
+    ['the check before its upload from the spool finds', { spoolMaxBytes: MiB }, false],
+    ['the copy is refused (412), and the HEAD then finds', {}, true],
+  ] as const)(
+    'fails a file for good, storing nothing, when %s another file with the same SHA-1',
+    async (_case, options, refused) => {
+      // Prepare: vault/<sha1> holds other bytes (a SHA-1 collision, which can be made on purpose)
+      const body = Buffer.from('evidence');
+      const other = { Metadata: { 'request-id': 'another', sha256: 'f'.repeat(64) } };
+      if (refused) {
+        s3.on(CopyObjectCommand).rejects(s3ServiceError('PreconditionFailed', 412));
+        s3.on(HeadObjectCommand).rejectsOnce(s3ServiceError('NotFound', 404)).resolves(other);
+      } else {
+        s3.on(HeadObjectCommand).resolves(other);
+      }
+
+      // Act
+      const error = await failure(
+        streamedVault(options).storeEvidence(
+          Readable.from([body]),
+          { fileName: 'a.txt' },
+          { maxBytes: 1024 },
+        ),
+      );
+
+      // Assess: not reported as stored (its vault_id would open the other file); not retried, as a
+      // redelivery meets the same object; nothing written to vault/, incoming/ (if used) dropped
+      const { sha1, sha256 } = digestsOf(body);
+      expect(error).toBeInstanceOf(VaultError);
+      expect(error.message).toBe(
+        `Error occurred while adding the file to vault. Another file with the same SHA-1 is already stored at vault/${sha1} (SHA-256 ${'f'.repeat(64)}; this file's is ${sha256}): the file was not stored`,
+      );
+      expect((error as VaultError).retryable).toBe(false);
+      expect(s3.commandCalls(CopyObjectCommand)).toHaveLength(refused ? 1 : 0);
+      expect(
+        s3.commandCalls(PutObjectCommand).filter((call) => call.args[0].input.Key?.startsWith('vault/')),
+      ).toEqual([]);
+      expect(
+        s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key?.split('/')[0]),
+      ).toEqual('spoolMaxBytes' in options ? [] : ['incoming']);
     },
   );
 
