@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { alertEnrichment, enrichAlert, parseAlertQuery } from '../../../shared/tanium/alerts.ts';
+import {
+  ALERTS_READ,
+  alertEnrichment,
+  enrichAlert,
+  listAlertsPage,
+  parseAlertQuery,
+} from '../../../shared/tanium/alerts.ts';
+import type { TaniumApi, TaniumRequest } from '../../../shared/tanium/client.ts';
 import { ValidationError } from '../../../shared/tanium/errors.ts';
 
 const FULLPATH = 'C:\\Windows\\System32\\test.exe';
@@ -219,6 +226,10 @@ describe('Alert query parsing', () => {
     ]);
   });
 
+  it('keeps a trailing ? as part of the last value: only a leading one is dropped', () => {
+    expect(parseAlertQuery('computerName=web?')).toEqual([['computerName', 'web?']]);
+  });
+
   it('drops limit and offset keys so the parameters win', () => {
     // Act
     const pairs = parseAlertQuery('limit=5&priority=high&offset=10');
@@ -315,5 +326,87 @@ describe('Alert query parsing', () => {
     // Assess
     expect(act).toThrow(ValidationError);
     expect(act).toThrow(`Unable to parse provided query: every part must be key=value (got '${part}')`);
+  });
+});
+
+describe('One page of alerts', () => {
+  /** A client that answers every request with `payload` and `meta`, and keeps what it was asked. */
+  function clientAnswering(payload: unknown, meta?: unknown) {
+    const requests: TaniumRequest[] = [];
+    const client = {
+      request: async (request: TaniumRequest) => {
+        requests.push(request);
+        return { status: 200, payload, meta, wrapped: true, headers: {}, auth: 'token' };
+      },
+    } as unknown as TaniumApi;
+    return { client, requests };
+  }
+
+  it('asks for limit, offset and the pairs in that order, as list alerts with the alerts read permission', async () => {
+    // Prepare
+    const { client, requests } = clientAnswering([]);
+
+    // Act
+    await listAlertsPage(client, { limit: 3, offset: 6, pairs: [['sort', '-createdAt']], deadline: 1_000 });
+
+    // Assess
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({
+      method: 'GET',
+      path: '/plugin/products/threat-response/api/v1/alerts',
+      deadline: 1_000,
+      action: 'list alerts',
+      permission: ALERTS_READ,
+    });
+    expect(String(requests[0]?.query)).toBe('limit=3&offset=6&sort=-createdAt');
+  });
+
+  it('sends the limit alone without offset or pairs, and takes an answer of null as no alerts', async () => {
+    // Prepare
+    const { client, requests } = clientAnswering(null);
+
+    // Act
+    const page = await listAlertsPage(client, { limit: 3, deadline: 1_000 });
+
+    // Assess
+    expect(String(requests[0]?.query)).toBe('limit=3');
+    expect(page).toEqual({ alerts: [] });
+  });
+
+  it('refuses a payload that is not a list', async () => {
+    // Act
+    const page = listAlertsPage(clientAnswering({ id: 1 }).client, { limit: 3, deadline: 1_000 });
+
+    // Assess
+    await expect(page).rejects.toThrow(
+      'Error occurred while processing the response from server. Expected a list of alerts',
+    );
+  });
+
+  it('refuses an entry that is not an object, unless asked to put an empty alert in its place', async () => {
+    // Prepare
+    const { client } = clientAnswering([{ id: 1 }, 'junk', { id: 3 }]);
+
+    // Act / Assess
+    await expect(listAlertsPage(client, { limit: 3, deadline: 1_000 })).rejects.toThrow(
+      'Error occurred while processing the response from server. Expected a list of alerts',
+    );
+    await expect(listAlertsPage(client, { limit: 3, deadline: 1_000, placeholders: true })).resolves.toEqual({
+      alerts: [{ id: 1 }, {}, { id: 3 }],
+    });
+  });
+
+  it('keeps the counts of meta that are numbers and drops the others, with the rest of meta', async () => {
+    // Prepare
+    const numbers = clientAnswering([], { totalCount: 40, filteredCount: 5, page: 1 });
+    const text = clientAnswering([], { totalCount: 'many', filteredCount: null, page: 1 });
+
+    // Act
+    const counted = await listAlertsPage(numbers.client, { limit: 3, deadline: 1_000 });
+    const uncounted = await listAlertsPage(text.client, { limit: 3, deadline: 1_000 });
+
+    // Assess: no count key at all, which `filteredCount ?? totalCount` would read past
+    expect(counted.meta).toStrictEqual({ page: 1, totalCount: 40, filteredCount: 5 });
+    expect(uncounted.meta).toStrictEqual({ page: 1 });
   });
 });

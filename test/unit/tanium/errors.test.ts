@@ -14,20 +14,55 @@ import {
 
 describe('Tanium errors', () => {
   it.each([
-    ['TaniumError', () => new TaniumError('tanium', 'm')],
-    ['LoginError', () => new LoginError('auth', 'm', {})],
-    ['DeadlineError', () => new DeadlineError('transient', 'm', {})],
-    ['ValidationError', () => new ValidationError('m')],
-    ['ConfigError', () => new ConfigError('m')],
-    ['VaultError', () => new VaultError('m')],
-    ['TooLargeError', () => new TooLargeError('m')],
-  ])('names a %s as such in logs and stacks', (name, create) => {
+    ['TaniumError', () => new TaniumError('tanium', 'm'), 'tanium'],
+    ['LoginError', () => new LoginError('auth', 'm', {}), 'auth'],
+    ['DeadlineError', () => new DeadlineError('transient', 'm', {}), 'transient'],
+    ['ValidationError', () => new ValidationError('m'), 'validation'],
+    ['ConfigError', () => new ConfigError('m'), 'config'],
+    ['VaultError', () => new VaultError('m'), 'vault'],
+    ['TooLargeError', () => new TooLargeError('m'), 'too_large'],
+  ])('names a %s as such in logs and stacks, with its kind', (name, create, kind) => {
     // Act
     const error = create();
 
     // Assess
     expect(error.name).toBe(name);
     expect(String(error)).toBe(`${name}: m`);
+    expect(error.kind).toBe(kind);
+  });
+
+  it('keeps the cause of a configuration error', () => {
+    // Prepare
+    const cause = new SyntaxError('Unexpected end of JSON input');
+
+    // Act / Assess
+    expect(new ConfigError('Secret is not JSON', cause).cause).toBe(cause);
+  });
+
+  it('copies every field with a prefix on the message, the original as its cause', () => {
+    // Prepare
+    const original = new TaniumError('transient', 'Error from server. Status Code: 503', {
+      retryable: true,
+      status: 503,
+      afterLostAnswer: true,
+      requestFault: true,
+      retryAfterMs: 5_000,
+    });
+
+    // Act
+    const prefixed = original.withPrefix('Close connection failed. ');
+
+    // Assess
+    expect(prefixed).toMatchObject({
+      message: 'Close connection failed. Error from server. Status Code: 503',
+      kind: 'transient',
+      retryable: true,
+      status: 503,
+      afterLostAnswer: true,
+      requestFault: true,
+      retryAfterMs: 5_000,
+    });
+    expect(prefixed.cause).toBe(original);
   });
 
   it('is neither retryable nor a fault of the request unless told so', () => {
@@ -38,6 +73,8 @@ describe('Tanium errors', () => {
     expect(error.retryable).toBe(false);
     expect(error.requestFault).toBe(false);
     expect(error.afterLostAnswer).toBe(false);
+    // No `cause` key either, which a log would show as `[cause]: undefined`
+    expect(Object.hasOwn(error, 'cause')).toBe(false);
   });
 
   it('turns anything else thrown into an unexpected Tanium failure that keeps it as its cause', () => {
@@ -51,6 +88,14 @@ describe('Tanium errors', () => {
     expect(error.info).toEqual({ kind: 'tanium', retryable: false });
     expect(error.message).toBe('Unexpected error: bad');
     expect(error.cause).toBe(thrown);
+  });
+
+  it('passes a Tanium error through as it is', () => {
+    // Prepare
+    const thrown = new ValidationError('limit must be a whole number');
+
+    // Act / Assess
+    expect(toTaniumError(thrown)).toBe(thrown);
   });
 
   it('words a 2xx body of the wrong shape', () => {
@@ -131,6 +176,19 @@ describe('Tanium errors: stopped by the deadline', () => {
     // Act / Assess
     expect(causedByDeadline(login.withPrefix('Close connection failed. '))).toBe(true);
     expect(causedByDeadline(new TaniumError('tanium', 'refused'))).toBe(false);
+  });
+
+  it('looks eight errors deep for the deadline, and no deeper', () => {
+    // Prepare: each wrapping error one level above the deadline
+    const wrapped = (levels: number) => {
+      let error: Error = new DeadlineError('transient', 'no time left', { retryable: true });
+      for (let i = 0; i < levels; i++) error = new Error(`level ${i}`, { cause: error });
+      return error;
+    };
+
+    // Act / Assess
+    expect(causedByDeadline(wrapped(7))).toBe(true);
+    expect(causedByDeadline(wrapped(8))).toBe(false);
   });
 
   it('stops following causes that go round in a circle', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { errorText } from '../../../shared/tanium/error-text.ts';
 import { TaniumError } from '../../../shared/tanium/errors.ts';
 import { CARRIED_OUT_CAVEAT, httpError, parseBody } from '../../../shared/tanium/responses.ts';
+import { UNKNOWN_OUTCOME_SUFFIX } from '../../../shared/tanium/transport-errors.ts';
 
 const keep = (text: string) => text;
 
@@ -74,7 +75,18 @@ describe('Tanium answers: 2xx bodies', () => {
     ['without meta', '{"data":[1]}', { payload: [1], wrapped: true }],
     ['with meta', '{"data":[1],"meta":{"n":1}}', { payload: [1], meta: { n: 1 }, wrapped: true }],
   ])('unwraps a body in data, %s, and says it was wrapped', (_case, text, expected) => {
-    expect(parseBody(keep, 200, text, 'application/json')).toEqual(expected);
+    // Assess: no meta key at all without meta
+    expect(parseBody(keep, 200, text, 'application/json')).toStrictEqual(expected);
+  });
+
+  it.each([
+    ['an object without data', '{"id":1}', 'application/json', { id: 1 }],
+    ['JSON null', 'null', 'application/json', null],
+    ['a JSON string', '"data"', 'application/json', 'data'],
+    ['JSON served as text/plain', '{"id":1}', 'text/plain', { id: 1 }],
+    ['text that is neither JSON nor HTML', 'session-token-value', 'text/plain', 'session-token-value'],
+  ])('passes on %s as the payload, not wrapped', (_case, text, contentType, payload) => {
+    expect(parseBody(keep, 200, text, contentType)).toStrictEqual({ payload });
   });
 
   it('refuses an HTML page served as text/html, quoting its visible text', () => {
@@ -118,6 +130,14 @@ describe('Tanium answers: final HTTP errors', () => {
       'auth',
       'Authentication failed (HTTP 401): Tanium rejected the session. Tanium said: Session expired',
     ],
+    [
+      'a 401 on an API token rejected the token, and points at its expiry and trusted addresses',
+      401,
+      'Unauthorized',
+      'token',
+      'auth',
+      "Authentication failed (HTTP 401): Tanium rejected the API token. Tanium said: Unauthorized Check that the token has not expired and that this service's egress IP is in the token's trusted IP addresses (api_token_trusted_ip_address_list).",
+    ],
   ] as const)('says %s', (_case, status, text, auth, kind, message) => {
     // Act
     const error = httpError(keep, { method: 'GET' }, status, text, 'text/plain', auth, {
@@ -133,8 +153,96 @@ describe('Tanium answers: final HTTP errors', () => {
     const error = httpError(keep, { method: 'DELETE' }, 404, 'Connection not found', 'text/plain', 'token');
 
     // Assess
-    expect(error.kind).toBe('not_found');
+    expect(error).toMatchObject({ kind: 'not_found', status: 404 });
     expect(error.message).toBe('Error from server. Status Code: 404 Data from server: Connection not found');
+  });
+
+  it("adds no caveat to another method's 404, even after an attempt that got no answer", () => {
+    // Act
+    const error = httpError(keep, { method: 'GET' }, 404, 'Intel doc not found', 'text/plain', 'token', {
+      afterLostAnswer: true,
+    });
+
+    // Assess
+    expect(error).toMatchObject({ kind: 'not_found', status: 404 });
+    expect(error.message).toBe('Error from server. Status Code: 404 Data from server: Intel doc not found');
+  });
+
+  it("names the route's permission in a 403", () => {
+    // Act
+    const error = httpError(
+      keep,
+      { method: 'GET', action: 'list alerts', permission: 'threat response alerts read' },
+      403,
+      'Forbidden',
+      'text/plain',
+      'session',
+    );
+
+    // Assess
+    expect(error.message).toBe(
+      "Permission denied (HTTP 403): the Tanium user or API token lacks the 'threat response alerts read' permission needed by list alerts. Tanium said: Forbidden",
+    );
+  });
+
+  it.each([401, 403])(
+    'leaves a login its %i as a plain HTTP error, which the login reports itself',
+    (status) => {
+      // Act
+      const error = httpError(keep, { method: 'POST' }, status, 'Bad credentials', 'text/plain', undefined);
+
+      // Assess
+      expect(error).toMatchObject({
+        kind: 'tanium',
+        status,
+        message: `Error from server. Status Code: ${status} Data from server: Bad credentials`,
+      });
+    },
+  );
+
+  it('takes a 503 on a GET for transient and retryable, keeping its Retry-After', () => {
+    // Act
+    const error = httpError(keep, { method: 'GET' }, 503, 'Busy', 'text/plain', 'token', {
+      retryAfterMs: 7_000,
+    });
+
+    // Assess
+    expect(error).toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      status: 503,
+      retryAfterMs: 7_000,
+      message: 'Error from server. Status Code: 503 Data from server: Busy',
+    });
+  });
+
+  it('takes a 503 on a POST for an unknown outcome, never retried, keeping its Retry-After', () => {
+    // Act
+    const error = httpError(keep, { method: 'POST' }, 503, 'Busy', 'text/plain', 'token', {
+      retryAfterMs: 7_000,
+    });
+
+    // Assess
+    expect(error).toMatchObject({
+      kind: 'unknown_outcome',
+      retryable: false,
+      status: 503,
+      retryAfterMs: 7_000,
+      message: `Error from server. Status Code: 503 Data from server: Busy${UNKNOWN_OUTCOME_SUFFIX}`,
+    });
+  });
+
+  it('takes any other status for a Tanium failure that says only what the server said', () => {
+    // Act
+    const error = httpError(keep, { method: 'GET' }, 500, 'index busy', 'text/plain', 'token');
+
+    // Assess
+    expect(error).toMatchObject({
+      kind: 'tanium',
+      retryable: false,
+      status: 500,
+      message: 'Error from server. Status Code: 500 Data from server: index busy',
+    });
   });
 
   it('keeps the status of a request refused as too large', () => {
