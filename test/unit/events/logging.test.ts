@@ -1,3 +1,4 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { clientLogger, createPowertoolsLogger } from '../../../shared/events/logging.ts';
 import { FamilyRuntime } from '../../../shared/events/runtime.ts';
@@ -21,6 +22,14 @@ describe('the Powertools logger behind the event layer', () => {
       correlation_id: 'req-1',
       action: 'list connections',
     });
+  });
+
+  it('does not hand a debug line to Powertools at all when debug lines are dropped', () => {
+    // Powertools prepares a line (trace id, level lookups) before it drops it
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'INFO');
+    const debug = vi.spyOn(Logger.prototype, 'debug');
+    createPowertoolsLogger('tanium-tr-test').debug('Tanium request', { status: 200 });
+    expect(debug).not.toHaveBeenCalled();
   });
 
   it('prints debug lines when the level is DEBUG', () => {
