@@ -846,6 +846,25 @@ describe('Alert poller handler: the run ends itself', () => {
     },
   );
 
+  it('leaves no timer of its limits behind once a run has ended', async () => {
+    // Prepare: a run on a faked clock, its limits minutes away
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const tanium = new FakeAlerts();
+    tanium.addSteady(3, 1000, T0 - 60_000);
+    const handler = fakeHandler({
+      source: tanium,
+      store: new MemoryStateStore(),
+      publisher: new CapturePublisher(),
+    });
+
+    // Act
+    const report = await handler({}, lambdaContext({ remainingMs: 600_000 }));
+
+    // Assess: the publishing and state cut-offs are cleared, so neither fires later in a warm container
+    expect(report).toMatchObject({ status: 'caught_up', published: 3 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('cuts a lease release that does not answer just before the end, and reports the run as it went', async () => {
     // Prepare: DynamoDB never answers the release (runWithStoreCallHanging)
 
