@@ -403,6 +403,50 @@ describe('Infrastructure configuration: environments', () => {
       /alerts: maxBatchingWindowSeconds must be a whole number/,
     ],
     [{ poller: { retryAttempts: 186 } }, /poller.retryAttempts must be an integer from 0 to 185/],
+    [{ resultsExpirationDays: 0 }, /resultsExpirationDays must be a positive integer/],
+    [{ resultsExpirationDays: 7.5 }, /resultsExpirationDays must be a positive integer/],
+    [{ functions: { evidence: { timeoutSeconds: 0 } } }, /evidence: timeoutSeconds must be 1..900/],
+    [{ functions: { evidence: { memoryMiB: 127 } } }, /evidence: memoryMiB must be 128..10240/],
+    [{ functions: { evidence: { memoryMiB: 10_241 } } }, /evidence: memoryMiB must be 128..10240/],
+    [{ functions: { intel: { batchSize: 0 } } }, /intel: batchSize must be 1..10/],
+    [{ functions: { intel: { batchSize: 11 } } }, /intel: batchSize must be 1..10/],
+    [
+      { functions: { alerts: { maxBatchingWindowSeconds: -1 } } },
+      /alerts: maxBatchingWindowSeconds must be 0..300/,
+    ],
+    [
+      { functions: { alerts: { maxBatchingWindowSeconds: 301 } } },
+      /alerts: maxBatchingWindowSeconds must be 0..300/,
+    ],
+    [
+      { functions: { evidence: { ephemeralStorageMiB: 10_241 } } },
+      /evidence: ephemeralStorageMiB must be unset or an integer from 512 to 10240/,
+    ],
+    [
+      { functions: { evidence: { ephemeralStorageMiB: 1024.5 } } },
+      /evidence: ephemeralStorageMiB must be unset or an integer from 512 to 10240/,
+    ],
+    [{ poller: { retryAttempts: -1 } }, /poller.retryAttempts must be an integer from 0 to 185/],
+    [{ poller: { retryAttempts: 1.5 } }, /poller.retryAttempts must be an integer from 0 to 185/],
+    [
+      { poller: { maxEventAgeSeconds: 86_401 } },
+      /poller.maxEventAgeSeconds must be an integer from 60 to 86400/,
+    ],
+    [
+      { poller: { maxEventAgeSeconds: 90.5 } },
+      /poller.maxEventAgeSeconds must be an integer from 60 to 86400/,
+    ],
+    [
+      { vpc: { enabled: true, natGateways: 0 } },
+      'vpc.natGateways must be 1..vpc.maxAzs: the fixed egress addresses are the NAT gateways',
+    ],
+    [{ vpc: { maxAzs: 1.5 } }, /vpc.maxAzs and vpc.natGateways must be whole numbers, maxAzs at least 1/],
+    [
+      { vpc: { natGateways: 1.5 } },
+      /vpc.maxAzs and vpc.natGateways must be whole numbers, maxAzs at least 1/,
+    ],
+    [{ alarms: { pollerFailureThreshold: 0 } }, /alarms.pollerFailureThreshold must be a positive integer/],
+    [{ alarms: { pollerLagSeconds: -1 } }, /alarms.pollerLagSeconds must be positive/],
     [{ poller: { maxEventAgeSeconds: 30 } }, /poller.maxEventAgeSeconds must be an integer from 60 to 86400/],
     [{ vpc: { maxAzs: 0 } }, /vpc.maxAzs and vpc.natGateways must be whole numbers, maxAzs at least 1/],
     [
@@ -419,6 +463,26 @@ describe('Infrastructure configuration: environments', () => {
     [{ metricsNamespace: 'AWS/Lambda' }, /metricsNamespace 'AWS\/Lambda' must not start with AWS\//],
   ] as const)('rejects %j, naming the setting', (overrides, message) => {
     expect(() => resolveEnvironment('dev', overrides as EnvironmentOverrides)).toThrow(message);
+  });
+
+  it.each([
+    { resultsExpirationDays: 1, accessLogsExpirationDays: 1 },
+    { functions: { evidence: { memoryMiB: 128, batchSize: 1, maxBatchingWindowSeconds: 0 } } },
+    { functions: { evidence: { memoryMiB: 10_240, batchSize: 10, maxBatchingWindowSeconds: 300 } } },
+    { functions: { intel: { maxConcurrency: 2, ephemeralStorageMiB: 512 } } },
+    { functions: { intel: { maxConcurrency: 1000, ephemeralStorageMiB: 10_240 } } },
+    { functions: { 'alert-poller': { timeoutSeconds: 900 } } },
+    { poller: { retryAttempts: 0, maxEventAgeSeconds: 60, reservedConcurrency: 1000 } },
+    { poller: { retryAttempts: 185, maxEventAgeSeconds: 86_400 } },
+    { vpc: { enabled: true, maxAzs: 2, natGateways: 2 } },
+    { vpc: { enabled: true, maxAzs: 1, natGateways: 1 } },
+    { alarms: { pollerFailureThreshold: 1 } },
+  ] as const)('accepts %j, at the edge of its range', (overrides) => {
+    // Act
+    const config = resolveEnvironment('dev', overrides as EnvironmentOverrides);
+
+    // Assess
+    expect(config).toMatchObject(overrides);
   });
 
   it('accepts the largest poller failure threshold whose alarm CloudWatch can evaluate', () => {
@@ -620,6 +684,10 @@ describe('Infrastructure configuration: partial overrides', () => {
     expect(problemsOf(() => resolveEnvironment('nameless', {}, declarations))).toBe(
       "Invalid configuration for environment 'nameless': eventBusName is required in every environment: it is never inherited, since a bus name is unique in an account and region",
     );
+    // The bus may come with the overrides instead
+    expect(
+      resolveEnvironment('nameless', { eventBusName: 'tanium-tr-nameless' }, declarations).eventBusName,
+    ).toBe('tanium-tr-nameless');
   });
 
   it('replaces lists and the credentials choice whole instead of merging them', () => {
@@ -768,7 +836,9 @@ describe('Infrastructure configuration: partial overrides', () => {
   it('names an environment that extends an unknown one, or a cycle of them', () => {
     expect(
       problemsOf(() => resolveEnvironment('b', {}, { b: { extends: 'prd', eventBusName: 'bus-b' } })),
-    ).toMatch(/extends 'prd', which is not an environment \(known: b\)/);
+    ).toBe(
+      "Invalid configuration for environment 'b': b extends 'prd', which is not an environment (known: b)",
+    );
     expect(
       problemsOf(() =>
         resolveEnvironment(
