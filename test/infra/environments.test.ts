@@ -386,7 +386,7 @@ describe('Infrastructure configuration: environments', () => {
     [{ poller: { schedule: 'rate(2 hours)' } }, /at least every 60 minutes/],
     [
       { poller: { schedule: 'rate(1 hour)' }, alarms: { pollerFailureThreshold: 23 } },
-      /alarms.pollerFailureThreshold must be at most 22 with poller.schedule 'rate\(1 hour\)'/,
+      /alarms.pollerFailureThreshold must be at most 22 with poller.schedule 'rate\(1 hour\)' .*\(one per 60 minutes\)/,
     ],
     // A failing run can hold the lease 900 s and a minute: one working run in 17 minutes, so the window
     // of a streak of 84 spans 84 x 17 minutes and its last datapoint 15 minutes on, and a minute: 1,444
