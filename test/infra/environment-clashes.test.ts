@@ -72,6 +72,38 @@ describe('Environments: names unique per account and region', () => {
     expect(unknown.possible[0]).toContain('which may deploy to the same account and region');
     expect(sameProfile.certain).toHaveLength(3);
     expect(otherProfile).toEqual({ certain: [], possible: [] });
+    expect(() => assertNoCertainClashes('soc', unknown)).not.toThrow();
+  });
+
+  it('only warns when the account is the same and the region unknown', () => {
+    // Prepare: both name the account; soc's region is the profile's
+    const declarations = declarationsWith(
+      { account: '111122223333', region: 'eu-west-1' },
+      { account: '111122223333' },
+    );
+
+    // Act
+    const clashes = nameClashes(resolveEnvironment('soc', {}, declarations), {}, declarations);
+
+    // Assess
+    expect(clashes.certain).toEqual([]);
+    expect(clashes.possible).toHaveLength(3);
+  });
+
+  it('lets two environments in one place import the same secret: only a created one is theirs alone', () => {
+    // Prepare
+    const place = { account: '111122223333', region: 'eu-west-1' };
+    const imported = { mode: 'import', secretName: 'tanium/tr' } as const;
+    const declarations = declarationsWith(
+      { ...place, eventBusName: 'tanium-tr-prod', credentials: imported },
+      { ...place, eventBusName: 'tanium-tr-soc', metricsNamespace: 'Tanium/soc', credentials: imported },
+    );
+
+    // Act / Assess
+    expect(nameClashes(resolveEnvironment('soc', {}, declarations), {}, declarations)).toEqual({
+      certain: [],
+      possible: [],
+    });
   });
 
   it('lets environments in different accounts or regions share names', () => {
