@@ -888,6 +888,10 @@ describe('Infrastructure configuration: poller settings', () => {
     },
   );
 
+  it('passes no variable for a setting left undefined, nor for a name the poller does not know', () => {
+    expect(pollerSettingsEnvironment({ pageSize: undefined, pageSiz: 100 } as PollerSettings)).toEqual({});
+  });
+
   it('rejects a poller timeout the default reserve would use up, naming both settings', () => {
     expect(() =>
       resolveEnvironment('dev', {
@@ -923,7 +927,7 @@ describe('Infrastructure configuration: poller settings', () => {
     ],
     [
       { reserveSeconds: 116 },
-      /poller.settings.reserveSeconds must be at least 5 s below the alert-poller timeoutSeconds/,
+      'poller.settings.reserveSeconds must be at least 5 s below the alert-poller timeoutSeconds, the time a run needs to read Tanium (116, against 120)',
     ],
     [
       { maxRunSeconds: 4 },
