@@ -169,6 +169,91 @@ describe('tanium-tr run plain-text output', () => {
     expect(text.split('\n').length).toBeGreaterThan(5);
     expect(JSON.parse(text)).toEqual(hostile);
   });
+  it('lays out a failed result: its error, the summary, and the data as a table of first-seen columns', () => {
+    // Prepare: rows with different keys, a null value, and a value in a column wider than its header
+    const failed = result({
+      status: 'failed',
+      message: 'Tanium is busy',
+      error: { kind: 'transient', retryable: true },
+      summary: { count: 2, missing: null },
+      data: [
+        { id: 'a', note: null },
+        { id: 'bb', extra: 12345678 },
+      ],
+    });
+
+    // Act
+    const text = formatResult(failed);
+
+    // Assess
+    expect(text).toBe(
+      [
+        'FAILED: Tanium is busy',
+        'error: transient (retryable)',
+        '',
+        'Summary:',
+        '  count: 2',
+        '  missing: ',
+        '',
+        'Data (2):',
+        'id  note  extra',
+        '--  ----  --------',
+        'a',
+        'bb        12345678',
+      ].join('\n'),
+    );
+  });
+
+  it('prints only the status line of a result with no error, summary or data', () => {
+    // Act / Assess
+    expect(formatResult(result({ message: 'Connection closed' }))).toBe('SUCCESS: Connection closed');
+  });
+
+  it('names the error of a result that is not worth retrying without "(retryable)", and lists plain values under "value"', () => {
+    // Act
+    const text = formatResult(
+      result({
+        status: 'failed',
+        message: 'No',
+        error: { kind: 'not_found', retryable: false },
+        data: ['x', 7],
+      }),
+    );
+
+    // Assess
+    expect(text).toBe(
+      ['FAILED: No', 'error: not_found', '', 'Data (2):', 'value', '-----', 'x', '7'].join('\n'),
+    );
+  });
+
+  it.each([
+    ['free text of exactly 60 characters', `${'w '.repeat(29)}ww`, false],
+    ['free text of 61 characters', `${'w '.repeat(30)}w`, true],
+    ['one word of exactly 256 characters', 'h'.repeat(256), false],
+    ['one word of 257 characters', 'h'.repeat(257), true],
+    [
+      'a path of 75 characters with spaces',
+      '/home/analyst/My Documents/quarterly report of the finance team (final).pdf',
+      false,
+    ],
+    [
+      'a command line of 71 characters with a quoted argument',
+      'C:\\Program Files\\Vendor\\app.exe "C:\\Users\\analyst\\Documents\\a file.txt"',
+      true,
+    ],
+    [
+      'free text of 69 characters with a slash inside',
+      'the user moved and/or renamed the file before the scan could reach it',
+      true,
+    ],
+  ])('cuts %s only past the limit for its kind of value', (_case, value, cut) => {
+    // Act
+    const lines = formatResult(result({ data: [{ value }] })).split('\n');
+
+    // Assess
+    expect(lines.includes(value)).toBe(!cut);
+    expect(lines.at(-1) === CUT_FOOTER).toBe(cut);
+  });
 });
 
 describe('tanium-tr local result lines', () => {

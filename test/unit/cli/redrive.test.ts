@@ -8,7 +8,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RedriveArgs } from '../../../cli/args.ts';
 import { main } from '../../../cli/main.ts';
 import { queueRegion, redrive } from '../../../cli/redrive.ts';
@@ -117,6 +117,26 @@ describe('redrive against SQS failures (scripted SQS)', () => {
 
   afterEach(() => {
     sqs.reset();
+  });
+
+  it('leaves the SQS client it was given open, for its caller to use again', async () => {
+    // Prepare
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', 'h1')] })
+      .resolves({});
+    const client = new SQSClient({});
+    const destroy = vi.spyOn(client, 'destroy');
+    const { out, err, io } = lines();
+
+    // Act
+    const status = await main(['redrive', '--from', DLQ, '--to', QUEUE], { io, sqs: client });
+
+    // Assess
+    expect(status).toBe(0);
+    expect(out.at(-1)).toBe('moved 1 message');
+    expect(err).toEqual([]);
+    expect(destroy).not.toHaveBeenCalled();
   });
 
   it('stops at the first delete that fails, counts the message sent, and gives back the rest of the batch', async () => {

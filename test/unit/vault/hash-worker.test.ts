@@ -179,6 +179,20 @@ describe('hashing on the worker thread', () => {
     expect(activeHashJobs()).toBe(0);
   });
 
+  it('gathers small chunks into one block, so the stream does not wait after a few of them', async () => {
+    // Prepare
+    const digester = new WorkerDigester();
+    const chunks = Array.from({ length: HASH_BLOCKS_PER_FILE + 1 }, () => randomBytes(10));
+
+    // Act
+    const waited = chunks.map((chunk) => digester.update(chunk));
+
+    // Assess
+    expect(waited).toEqual(Array(HASH_BLOCKS_PER_FILE + 1).fill(undefined));
+    const { size: _size, ...expected } = digestsOf(Buffer.concat(chunks));
+    expect(await digester.digests()).toEqual(expected);
+  });
+
   it('refuses more bytes once cancelled, and closes the file', async () => {
     // Prepare
     const before = activeHashJobs();
@@ -195,5 +209,41 @@ describe('hashing on the worker thread', () => {
       'Hashing was cancelled',
     );
     await expect(digester.digests()).rejects.toThrow('Hashing was cancelled');
+  });
+
+  it('keeps the worker failure as the reason when a failed file is then cancelled', async () => {
+    // Prepare: a file whose worker stopped under it
+    const digester = new WorkerDigester();
+    digester.update(randomBytes(HASH_BLOCK_BYTES));
+    await terminateHashWorker();
+
+    // Act: the stream fails and cancels the file
+    digester.cancel();
+
+    // Assess
+    await expect(digester.digests()).rejects.toThrow(
+      /^Error occurred while adding the file to vault\. The hashing worker stopped \(exit code \d+\)$/,
+    );
+    expect(activeHashJobs()).toBe(0);
+  });
+
+  it('goes on hashing on the replacement once the stopped worker has gone: stopping that one fails its files', async () => {
+    // Prepare: a file on the first worker, which is stopping while the next file starts on a replacement
+    const first = new WorkerDigester();
+    first.update(randomBytes(10));
+    const stopping = terminateHashWorker();
+    const second = new WorkerDigester();
+    await stopping;
+    const third = new WorkerDigester();
+    third.update(randomBytes(10));
+
+    // Act: stop the worker files now hash on
+    await terminateHashWorker();
+
+    // Assess: the second and third files were on the same worker
+    await expect(first.digests()).rejects.toThrow(/The hashing worker stopped/);
+    await expect(second.digests()).rejects.toThrow(/The hashing worker stopped/);
+    await expect(third.digests()).rejects.toThrow(/The hashing worker stopped/);
+    expect(activeHashJobs()).toBe(0);
   });
 });
