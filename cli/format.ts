@@ -14,20 +14,27 @@ export const CUT_FOOTER = '(some cells were cut; --json prints every value whole
 
 /**
  * Characters a terminal acts on or that disguise text, beyond C0: DEL and C1 controls (the one-character
- * CSI U+009B), bidi overrides and marks (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`), zero-width
- * characters, and the Unicode line separators.
+ * CSI U+009B), the Unicode line separators and interlinear annotation marks, and every character Unicode
+ * says to render invisibly (Default_Ignorable_Code_Point): bidi overrides and marks
+ * (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`), zero-width characters, the soft hyphen, variation
+ * selectors, Hangul fillers and tag characters (U+E0000-U+E007F, which can carry a hidden second text).
  */
-const UNSAFE_BEYOND_C0 = '\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff';
+const UNSAFE_BEYOND_C0 = '\\u007f-\\u009f\\u2028\\u2029\\ufff9-\\ufffb\\p{Default_Ignorable_Code_Point}';
 
 /** With the C0 controls (ESC, BEL, ...): what plain text must not carry. */
-const UNSAFE = new RegExp(`[\\u0000-\\u001f${UNSAFE_BEYOND_C0}]`, 'g');
+const UNSAFE = new RegExp(`[\\u0000-\\u001f${UNSAFE_BEYOND_C0}]`, 'gu');
 
 /** In JSON, C0 is escaped in strings by JSON.stringify itself (and its \n lays out the lines). */
-const UNSAFE_IN_JSON = new RegExp(`[${UNSAFE_BEYOND_C0}]`, 'g');
+const UNSAFE_IN_JSON = new RegExp(`[${UNSAFE_BEYOND_C0}]`, 'gu');
 
-/** `\uNNNN`: visible, and what a JSON or JavaScript reader takes back. */
+/**
+ * `\uNNNN` for each UTF-16 unit (a tag character is a surrogate pair): visible, and what a JSON or
+ * JavaScript reader takes back.
+ */
 function unicodeEscape(char: string): string {
-  return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  let text = '';
+  for (let i = 0; i < char.length; i++) text += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return text;
 }
 
 /** `\xNN` for a control character (shorter, as terminals and C show them), `\uNNNN` above. */

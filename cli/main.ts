@@ -155,7 +155,7 @@ export async function main(
         return await redriveCommand(rest, io, sqs);
       case 'local': {
         const { runLocalPipeline } = await import('./local-pipeline.ts');
-        return await runLocalPipeline(rest);
+        return await runLocalPipeline(rest, io);
       }
       case undefined:
         // A usage error, told where usage errors go.

@@ -154,18 +154,27 @@ describe('tanium-tr run plain-text output', () => {
     // Act / Assess: U+202E would show invoice\u202Efdp.exe as invoiceexe.pdf
     expect(plain('invoice\u202Efdp.exe')).toBe('invoice\\u202efdp.exe');
     expect(plain('a\u200Bb\u2066c\u061Cd')).toBe('a\\u200bb\\u2066c\\u061cd');
+    // Invisible in any terminal: a soft hyphen, a variation selector, a Hangul filler, an annotation mark
+    expect(plain('pay\u00ADroll\uFE0F\u3164\uFFF9.exe')).toBe('pay\\xadroll\\ufe0f\\u3164\\ufff9.exe');
+    // Tag characters spell a hidden second text ('EVIL' here) after a name; each is a surrogate pair
+    expect(plain('notes.txt\u{E0045}\u{E0056}\u{E0049}\u{E004C}')).toBe(
+      'notes.txt\\udb40\\udc45\\udb40\\udc56\\udb40\\udc49\\udb40\\udc4c',
+    );
+    // What no terminal hides is left as it is: accents, other scripts, a whole emoji
+    expect(plain('café 東京 \u{1F600}')).toBe('café 東京 \u{1F600}');
   });
 
   it('escapes what JSON.stringify leaves raw in --json output, and keeps the same document', () => {
     // Prepare: a one-character CSI (U+009B), DEL and a bidi override, which JSON.stringify passes through
-    const hostile = result({ message: 'a\u009b2J\u007fb\u202Ec', data: [{ path: 'x\ny' }] });
+    const hostile = result({ message: 'a\u009b2J\u007fb\u202Ec', data: [{ path: 'x\ny\u{E0041}' }] });
 
     // Act
     const text = terminalSafeJson(hostile);
 
     // Assess
-    expect(text).not.toMatch(/[\u007f-\u009f\u202e]/);
+    expect(text).not.toMatch(/[\u007f-\u009f\u202e\u{E0041}]/u);
     expect(text).toContain('a\\u009b2J\\u007fb\\u202ec');
+    expect(text).toContain('x\\ny\\udb40\\udc41');
     expect(text.split('\n').length).toBeGreaterThan(5);
     expect(JSON.parse(text)).toEqual(hostile);
   });

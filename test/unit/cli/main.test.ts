@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { actionInfos, formatActions } from '../../../cli/actions-list.ts';
 import { main } from '../../../cli/main.ts';
 
@@ -43,15 +43,18 @@ describe('tanium-tr commands that need no Tanium', () => {
     expect(err).toEqual([]);
   });
 
-  it('answers local --help without starting the pipeline, exiting 0', async () => {
-    // Prepare: the process's stdout silenced, where local writes its usage
-    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const { io } = lines();
+  it('answers local --help without starting the pipeline, on the output it is given, exiting 0', async () => {
+    // Prepare
+    const { out, err, io } = lines();
 
     // Act
     const status = await main(['local', '--help'], { io, env: {} });
 
     // Assess
     expect(status).toBe(0);
+    expect(out).toEqual([
+      'Usage: tanium-tr local\n  Runs the typical investigation through the whole pipeline on this machine.',
+    ]);
+    expect(err).toEqual([]);
   });
 });
