@@ -1759,9 +1759,12 @@ describe('Family handler: publishing', () => {
       | { abortSignal?: AbortSignal }
       | undefined;
     expect(options?.abortSignal?.aborted).toBe(true);
-    expect((options?.abortSignal?.reason as Error | undefined)?.message).toBe(
-      `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
-    );
+    expect(options?.abortSignal?.reason).toBeInstanceOf(TaniumError);
+    expect(options?.abortSignal?.reason).toMatchObject({
+      kind: 'transient',
+      retryable: true,
+      message: `the invocation was about to time out (publishing stops ${PUBLISH_MARGIN_MS} ms before its end)`,
+    });
     const response = (await invocation) as SQSBatchResponse;
     const requestIds = (call: typeof accepted) =>
       (call?.args[0].input.Entries ?? []).map(
@@ -3731,6 +3734,26 @@ describe('Family handler: idempotent mutating actions', () => {
     );
   });
 
+  it('fails a direct invocation whose result the bus kept failing as retryable, carrying the bus error as its cause', async () => {
+    // Prepare: every entry fails, each time (a transient failure of the bus)
+    busFailsEveryEntry();
+    const { handler } = buildHandler('connections');
+
+    // Act
+    const failure = await handler(listConnections('req-bus-down'), lambdaContext()).catch(
+      (error: unknown) => error,
+    );
+
+    // Assess: the caller may invoke again; the bus's own error stays reachable
+    expect(failure).toBeInstanceOf(TaniumError);
+    expect(failure).toMatchObject({ kind: 'transient', retryable: true });
+    expect((failure as Error).message).toMatch(
+      /^Request req-bus-down ended \(success\) but its Action Result event could not be published: /,
+    );
+    expect((failure as Error).cause).toBeInstanceOf(Error);
+    expect((failure as Error).message).toContain(((failure as Error).cause as Error).message);
+  });
+
   it('tells a direct caller that nothing was stored of a mutation that failed transiently', async () => {
     // Prepare: Tanium answers 503, and the bus refuses the result
     request.mockRejectedValue(transient());
@@ -4638,6 +4661,32 @@ describe('Family handler: payloads that are no SQS batch', () => {
     expect(publishedDetails(eventBridge)).toEqual([result]);
     expect(request).not.toHaveBeenCalled();
   });
+
+  it.each([
+    ['null', null],
+    ['a string', 'list connections'],
+  ])(
+    'answers a direct invocation whose payload is %s with a failed result under the Lambda request id',
+    async (_what, payload) => {
+      // Prepare
+      const { handler } = buildHandler('connections');
+
+      // Act
+      const result = (await handler(
+        payload,
+        lambdaContext({ awsRequestId: 'lambda-not-object' }),
+      )) as ResultDetail;
+
+      // Assess: refused as a request, not taken for a batch; nothing ran
+      expect(result).toMatchObject({
+        requestId: 'lambda-not-object',
+        status: 'failed',
+        error: { kind: 'validation', retryable: false },
+      });
+      expect(publishedDetails(eventBridge)).toEqual([result]);
+      expect(request).not.toHaveBeenCalled();
+    },
+  );
 });
 
 describe('Family handler: invocations without a Lambda context (a local run)', () => {
