@@ -17,7 +17,7 @@ import { type ResultStore, S3ResultStore } from '../../../shared/vault/result-st
 import { bundledS3Api } from '../../../shared/vault/s3-api.ts';
 import { startAnsweringServer } from '../../helpers/answering-server.ts';
 import { jsonLinesWrittenBy } from '../../helpers/stdout.ts';
-import { credentials, recordingLogger } from './fixtures.ts';
+import { recordingLogger } from './fixtures.ts';
 
 const ENV = { EVENT_BUS_NAME: 'bus', VAULT_BUCKET: 'vault', STATE_TABLE: 'state' };
 const CLIENTS = {
