@@ -200,35 +200,24 @@ describe('Tanium answers: final HTTP errors', () => {
     },
   );
 
-  it('takes a 503 on a GET for transient and retryable, keeping its Retry-After', () => {
+  it.each([
+    ['GET', 'transient and retryable', { kind: 'transient', retryable: true }, ''],
+    [
+      'POST',
+      'an unknown outcome, never retried',
+      { kind: 'unknown_outcome', retryable: false },
+      UNKNOWN_OUTCOME_SUFFIX,
+    ],
+  ] as const)('takes a 503 on a %s for %s, keeping its Retry-After', (method, _what, verdict, suffix) => {
     // Act
-    const error = httpError(keep, { method: 'GET' }, 503, 'Busy', 'text/plain', 'token', {
-      retryAfterMs: 7_000,
-    });
+    const error = httpError(keep, { method }, 503, 'Busy', 'text/plain', 'token', { retryAfterMs: 7_000 });
 
     // Assess
     expect(error).toMatchObject({
-      kind: 'transient',
-      retryable: true,
+      ...verdict,
       status: 503,
       retryAfterMs: 7_000,
-      message: 'Error from server. Status Code: 503 Data from server: Busy',
-    });
-  });
-
-  it('takes a 503 on a POST for an unknown outcome, never retried, keeping its Retry-After', () => {
-    // Act
-    const error = httpError(keep, { method: 'POST' }, 503, 'Busy', 'text/plain', 'token', {
-      retryAfterMs: 7_000,
-    });
-
-    // Assess
-    expect(error).toMatchObject({
-      kind: 'unknown_outcome',
-      retryable: false,
-      status: 503,
-      retryAfterMs: 7_000,
-      message: `Error from server. Status Code: 503 Data from server: Busy${UNKNOWN_OUTCOME_SUFFIX}`,
+      message: `Error from server. Status Code: 503 Data from server: Busy${suffix}`,
     });
   });
 
