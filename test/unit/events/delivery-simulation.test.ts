@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { DynamoDBClient, DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import {
   EventBridgeClient,
@@ -8,7 +9,7 @@ import {
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PUBLISH_ATTEMPTS } from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
@@ -50,10 +51,16 @@ vi.mock('node:timers/promises', async (importOriginal) => {
   };
 });
 
-const eventBridge = mockClient(EventBridgeClient);
-const s3 = mockClient(S3Client);
-const dynamo = mockClient(DynamoDBClient);
-const sqs = mockClient(SQSClient);
+// Made afresh for each history in a sandbox of this file's own, emptied after it: a stub reset for the
+// next history is a new stub in sinon's default sandbox, which keeps them all, and past 10,000 (four
+// clients, thousands of histories) sinon warns of a leak. The sandbox must come from the sinon
+// aws-sdk-client-mock requires (CommonJS): the ES module build is another copy, whose stubs do not
+// know its matchers.
+const sandbox = (createRequire(import.meta.url)('sinon') as typeof import('sinon')).createSandbox();
+let eventBridge: AwsClientStub<EventBridgeClient>;
+let s3: AwsClientStub<S3Client>;
+let dynamo: AwsClientStub<DynamoDBClient>;
+let sqs: AwsClientStub<SQSClient>;
 
 const MAX_RECEIVE_COUNT = Number(ENV.MAX_RECEIVE_COUNT);
 /** The actions each simulated family is sent: mutating ones take a connection, read-only ones nothing. */
@@ -384,15 +391,16 @@ function answered(result: Accepted): string {
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-06-01T00:00:00Z') });
+  eventBridge = mockClient(EventBridgeClient, { sandbox });
+  s3 = mockClient(S3Client, { sandbox });
+  dynamo = mockClient(DynamoDBClient, { sandbox });
+  sqs = mockClient(SQSClient, { sandbox });
 });
 
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
-  eventBridge.reset();
-  s3.reset();
-  dynamo.reset();
-  sqs.reset();
+  sandbox.restore();
 });
 
 /** The sets of histories: how many of each, and what their world does (see run). */
