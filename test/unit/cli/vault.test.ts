@@ -81,7 +81,8 @@ describe('The vault of a CLI run', () => {
 
     // Assess
     expect(ctx.getFileMaxBytes).toBe(300);
-    expect(ctx.vault).toBe(ctx.vault);
+    const first = ctx.vault;
+    expect(ctx.vault).toBe(first); // opened once, not on every read
     expect(() => bad.vault).toThrow(/GET_FILE_MAX_BYTES/);
   });
 
