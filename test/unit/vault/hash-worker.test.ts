@@ -160,6 +160,35 @@ describe('hashing on the worker thread', () => {
     expect((await next).digests).toEqual(digestsOf(data));
   });
 
+  it('fails a stream waiting for a block, and one waiting for the digests, when the worker stops', async () => {
+    // Prepare: each file started on a worker that has yet to run; stopping it now leaves one update
+    // waiting for a block (far more bytes than are in flight) and one file waiting for its digests.
+    const pending = (promise: Promise<unknown> | undefined) =>
+      Promise.race([
+        (promise ?? Promise.resolve()).then(
+          () => 'settled',
+          (error: Error) => error.message,
+        ),
+        new Promise((resolve) => setTimeout(resolve, 10_000, 'still waiting').unref()),
+      ]);
+    const streaming = new WorkerDigester();
+    const waitingForBlock = streaming.update(randomBytes(HASH_BLOCK_BYTES * HASH_BLOCKS_PER_FILE * 4));
+    const ended = new WorkerDigester();
+    expect(ended.update(randomBytes(HASH_BLOCK_BYTES * HASH_BLOCKS_PER_FILE))).toBeUndefined();
+    const waitingForDigests = ended.digests();
+
+    // Act
+    await terminateHashWorker();
+
+    // Assess
+    expect(waitingForBlock).toBeInstanceOf(Promise);
+    const stopped =
+      /^Error occurred while adding the file to vault\. The hashing worker stopped \(exit code \d+\)$/;
+    expect(await pending(waitingForBlock)).toMatch(stopped);
+    expect(await pending(waitingForDigests)).toMatch(stopped);
+    expect(activeHashJobs()).toBe(0);
+  });
+
   it('has at most HASH_BLOCKS_PER_FILE blocks in flight, then makes the stream wait for one', async () => {
     // Prepare
     const digester = new WorkerDigester();
