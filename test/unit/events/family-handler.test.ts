@@ -173,6 +173,37 @@ describe('Family handler: event shapes', () => {
     expect(calls.map((call) => call.args[0].input.Entries?.length)).toEqual([6]);
   });
 
+  it('sends a result at once when the other record of the batch publishes none: it lets go of the sink too', async () => {
+    // Prepare: the close fails transiently (redelivered, no result); the list succeeds. Timers are
+    // faked, so the sink's hold timer never fires: the list's result goes out only once no record holds it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    request.mockImplementation(async (req) => {
+      if (req.method === 'GET') return taniumResponse(CONNECTIONS);
+      throw transient();
+    });
+    const { handler } = buildHandler('connections');
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+    // Act
+    let response: SQSBatchResponse | undefined;
+    void handler(
+      sqsEvent(
+        sqsRecord(closeConnection('req-retry'), { messageId: 'msg-retry' }),
+        sqsRecord(listConnections('req-ok'), { messageId: 'msg-ok' }),
+      ),
+      lambdaContext(),
+    ).then((answer) => {
+      response = answer as SQSBatchResponse;
+    });
+    for (let i = 0; i < 500 && response === undefined; i++) await turn();
+
+    // Assess: the invocation ended without the hold timer; only the list's result was sent
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-retry' }] });
+    expect(publishedDetails(eventBridge).map(({ requestId, status }) => ({ requestId, status }))).toEqual([
+      { requestId: 'req-ok', status: 'success' },
+    ]);
+  });
+
   it('runs a request with a parameter its action does not take, and logs a warning naming it', async () => {
     // Prepare: a typo of create connection's wait_seconds would otherwise pass unnoticed
     const { handler, logs } = buildHandler('connections');
@@ -4613,6 +4644,7 @@ describe('Family handler: container state, logs and metrics', () => {
 describe('Family handler: payloads that are no SQS batch', () => {
   it.each([
     ['null', null],
+    ['undefined', undefined],
     ['a string', 'list connections'],
     ['a number', 42],
   ])('answers a direct invocation whose payload is %s with a failed result', async (_what, payload) => {
@@ -4715,6 +4747,24 @@ describe('Family handler: invocations without a Lambda context (a local run)', (
     expect(publishedDetails(eventBridge)).toEqual([
       expect.objectContaining({ requestId: 'req-local-1', status: 'success' }),
     ]);
+  });
+
+  it("waits for a slow credentials read: the invocation's budget is Lambda's longest, not none", async () => {
+    // Prepare: the credentials come a few timer turns late
+    const { handler } = buildHandler('connections', {
+      credentials: async () => {
+        await delay(50);
+        return credentials();
+      },
+    });
+
+    // Act
+    const result = (await handler(listConnections('req-local-slow'))) as ResultDetail;
+
+    // Assess: the request ran and its result went out
+    expect(result).toMatchObject({ requestId: 'req-local-slow', status: 'success' });
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(publishedDetails(eventBridge)).toEqual([result]);
   });
 
   it('answers an EventBridge event under its event id', async () => {
