@@ -1,0 +1,310 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
+import { runPoller } from '../../../shared/alerts/poller.ts';
+import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
+import {
+  CapturePublisher,
+  duplicates,
+  FakeAlerts,
+  settings,
+  silentLogger,
+  sorted,
+  T0,
+} from './fake-alerts.ts';
+
+/**
+ * The walk toward offset 0 (shared/alerts/walk-up.ts), pinned by what Tanium sees: the offsets each run
+ * asks for. Other tests check that nothing is lost; these check that the walk takes the reads it means
+ * to (a jump inside a group larger than a page, a re-read for arrivals, the end of a pruned list), so a
+ * walk that still gets there by reading more pages, or stops short, is caught.
+ */
+
+let tanium: FakeAlerts;
+let store: MemoryStateStore;
+let publisher: CapturePublisher;
+/** The offsets of the requests of each run, in order. */
+let offsets: number[][];
+let runs: number;
+const now = T0 + 60_000;
+
+beforeEach(() => {
+  silentLogger.clear();
+  tanium = new FakeAlerts();
+  store = new MemoryStateStore();
+  publisher = new CapturePublisher();
+  offsets = [];
+  runs = 0;
+  const page = tanium.page.bind(tanium);
+  tanium.page = (offset, limit, deadline) => {
+    offsets.at(-1)?.push(offset);
+    return page(offset, limit, deadline);
+  };
+});
+
+function poll(overrides: Partial<PollerSettings>): Promise<RunReport> {
+  runs++;
+  offsets.push([]);
+  return runPoller(
+    {
+      source: tanium,
+      store,
+      publisher,
+      logger: silentLogger,
+      owner: `run-${runs}`,
+      stopAt: Date.now() + 60_000,
+      leaseUntil: Date.now() + 120_000,
+      now: () => now,
+    },
+    settings(overrides),
+  );
+}
+
+async function pollUntilCaughtUp(overrides: Partial<PollerSettings>, max = 50): Promise<RunReport[]> {
+  const reports: RunReport[] = [];
+  for (let i = 0; i < max; i++) {
+    const report = await poll(overrides);
+    reports.push(report);
+    if (report.status === 'caught_up') return reports;
+  }
+  throw new Error(`not caught up after ${max} runs`);
+}
+
+const summary = (reports: RunReport[]) => reports.map((r) => [r.status, r.published, r.taniumRequests]);
+
+describe('Walk-up: reads', () => {
+  it("jumps to the group cursor's edge in each run inside a millisecond larger than a page, and saves the cursor", async () => {
+    // Prepare: 130 alerts in one millisecond under pages of 20 and 6 requests a run: the cursor it leaves
+    // (passed, edge) lets each later run jump from the floor's page to just below the edge
+    tanium.tieOrder = 'lowest-id-first';
+    const expected = [
+      ...tanium.addSteady(10, 1000, T0 - 20_000),
+      ...tanium.addBurst(130, T0 - 10_000),
+      ...tanium.addSteady(10, 500, T0),
+    ];
+    const groups: unknown[] = [];
+    const reports: RunReport[] = [];
+    for (let i = 0; i < 30; i++) {
+      const report = await poll({ pageSize: 20, maxRequestsPerRun: 6 });
+      reports.push(report);
+      groups.push(store.checkpoint?.group);
+      if (report.status === 'caught_up') break;
+    }
+    // Assess: each run after the first jumps from the head straight to the group cursor's edge
+    expect(summary(reports)).toEqual([
+      ['partial', 55, 6],
+      ['partial', 52, 6],
+      ['caught_up', 43, 6],
+    ]);
+    expect(offsets).toEqual([
+      [0, 75, 112, 131, 113, 95],
+      [0, 132, 114, 79, 61, 43],
+      [0, 132, 114, 27, 9, 0],
+    ]);
+    expect(groups).toEqual([
+      { at: T0 - 10_000, passed: 45, edge: [97, 96] },
+      { at: T0 - 10_000, passed: 97, edge: [45, 44] },
+      undefined,
+    ]);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(sorted(expected.map((a) => a.id)));
+  });
+
+  it('allows for arrivals between reads inside a millisecond larger than a page', async () => {
+    // Prepare: 4 arrivals before every third request, while the walk is inside a 70-alert millisecond
+    const expected = [
+      ...tanium.addSteady(10, 1000, T0 - 20_000),
+      ...tanium.addBurst(70, T0 - 10_000),
+      ...tanium.addSteady(10, 500, T0),
+    ];
+    tanium.beforeRequest = (request) => {
+      if (request % 3 === 0) expected.push(...tanium.addSteady(4, 1, T0 + request * 10));
+    };
+    const reports = await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 8 });
+    expect(summary(reports)).toEqual([
+      ['partial', 73, 8],
+      ['partial', 0, 8],
+      ['caught_up', 49, 8],
+    ]);
+    expect(offsets).toEqual([
+      [0, 45, 67, 85, 67, 53, 39, 25],
+      [0, 84, 66, 13, 48, 50, 52, 54],
+      [0, 92, 110, 92, 29, 15, 1, 0],
+    ]);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(sorted(expected.map((a) => a.id)));
+  });
+
+  it('reads deeper for arrivals and reads the new end of a list that pruning shortened', async () => {
+    // Prepare: 7 arrivals during the walk (a gap it reads deeper for), then a prune of the oldest 50
+    const expected = tanium.addSteady(200, 1000, T0);
+    tanium.beforeRequest = (request) => {
+      if (request === 3) expected.push(...tanium.addSteady(7, 1, T0 + 100));
+      if (request === 5) tanium.prune(T0 - 150_000);
+    };
+    const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 10 });
+    expect(summary(reports)).toEqual([
+      ['partial', 138, 10],
+      ['caught_up', 62, 4],
+    ]);
+    expect(offsets).toEqual([
+      [0, 100, 150, 179, 202, 153, 130, 107, 84, 61],
+      [0, 45, 22, 0],
+    ]);
+    const left = new Set(tanium.alerts.map((a) => a.id));
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids.filter((id) => left.has(id)))).toEqual(
+      sorted(tanium.alerts.map((a) => a.id)),
+    );
+  });
+
+  it('walks a group larger than a page under arrivals when Tanium sends no count', async () => {
+    // Prepare: no filteredCount (arrivals cannot be counted), a 50-alert millisecond, and 6 arrivals
+    tanium.omitFilteredCount = true;
+    tanium.tieOrder = 'lowest-id-first';
+    const expected = [
+      ...tanium.addSteady(60, 1000, T0 - 100_000),
+      ...tanium.addBurst(50, T0 - 30_000),
+      ...tanium.addSteady(30, 1000, T0),
+    ];
+    tanium.beforeRequest = (request) => {
+      if (request === 4) expected.push(...tanium.addSteady(6, 1, T0 + 100));
+    };
+    const reports = await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 7 });
+    expect(summary(reports)).toEqual([
+      ['partial', 13, 7],
+      ['partial', 18, 7],
+      ['partial', 29, 7],
+      ['partial', 0, 7],
+      ['partial', 68, 7],
+      ['caught_up', 18, 4],
+    ]);
+    expect(offsets).toEqual([
+      [0, 22, 66, 154, 110, 132, 146],
+      [0, 22, 66, 154, 110, 132, 114],
+      [0, 22, 66, 154, 110, 92, 74],
+      [0, 22, 66, 154, 110, 88, 84],
+      [0, 84, 66, 48, 30, 35, 17],
+      [0, 22, 4, 0],
+    ]);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    expect(sorted(publisher.ids)).toEqual(sorted(expected.map((a) => a.id)));
+  });
+
+  it('walks up through a block of undated alerts longer than a page at the top of the list', async () => {
+    // Prepare: 45 alerts with a null createdAt (listed first) above a backlog of 100
+    const NULL = null as unknown as string;
+    const dated = tanium.addSteady(100, 1000, T0 - 1000);
+    const undated = Array.from({ length: 45 }, () => tanium.add(8.6e15, { createdAt: NULL }));
+    const reports = await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 40 });
+    expect(summary(reports)).toEqual([['caught_up', 145, 11]]);
+    expect(offsets).toEqual([[0, 72, 108, 126, 108, 90, 72, 54, 36, 18, 0]]);
+    expect(sorted(publisher.ids)).toEqual(sorted([...dated, ...undated].map((a) => a.id)));
+  });
+
+  it('walks up through a block of undated alerts inside the list', async () => {
+    // Prepare: 30 alerts with a null createdAt listed between dated ones, longer than a page
+    const NULL = null as unknown as string;
+    const all = [
+      ...tanium.addSteady(60, 1000, T0 - 100_000),
+      ...Array.from({ length: 30 }, () => tanium.add(T0 - 50_000, { createdAt: NULL })),
+      ...tanium.addSteady(40, 1000, T0),
+    ];
+    const reports = await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 8 });
+    expect(summary(reports)).toEqual([
+      ['partial', 86, 8],
+      ['caught_up', 44, 5],
+    ]);
+    expect(offsets).toEqual([
+      [0, 65, 97, 115, 97, 79, 61, 43],
+      [0, 54, 36, 18, 0],
+    ]);
+    expect(sorted(publisher.ids)).toEqual(sorted(all.map((a) => a.id)));
+  });
+
+  it('moves the floor to just past the newest alert below the last page read when its requests run out', async () => {
+    // Prepare: as in poller.test.ts, 300 alerts all published but one near the floor, 4 requests a run
+    const all = tanium.addSteady(300, 1000, T0);
+    const late = all[10]!;
+    const recent = all.filter((a) => a !== late).map((a): [number, number[]] => [a.createdMs, [a.id]]);
+    store.checkpoint = { floor: T0 - 300_000, recent, olderCount: 0 };
+    const report = await poll({ maxRequestsPerRun: 4 });
+    // Assess: the floor passes every alert below the top of the last page (T0 - 165 s), exactly
+    expect(summary([report])).toEqual([['partial', 1, 4]]);
+    expect(publisher.ids).toEqual([late.id]);
+    expect(offsets).toEqual([[0, 255, 210, 165]]);
+    expect(store.checkpoint?.floor).toBe(T0 - 165_999);
+  });
+
+  it.each([
+    ['counts', false, 2, 150_000, [[0, 100, 126, 149, 126, 103, 80, 57, 34, 11, 0]]],
+    [
+      'counts',
+      false,
+      6,
+      160_000,
+      [
+        [0, 100, 150, 175, 198, 175, 138, 115, 92, 69, 46, 23],
+        [0, 22, 0],
+      ],
+    ],
+    [
+      'counts',
+      false,
+      6,
+      150_000,
+      [
+        [0, 100, 150, 175, 198, 175, 128, 105, 82, 59, 36, 13],
+        [0, 12, 0],
+      ],
+    ],
+    ['no counts', true, 2, 150_000, [[0, 27, 81, 189, 135, 151, 112, 89, 66, 43, 20, 0]]],
+    ['no counts', true, 5, 60_000, [[0, 27, 81, 189, 200, 166, 83, 41, 18, 0]]],
+    ['no counts', true, 5, 100_000, [[0, 27, 81, 189, 200, 166, 83, 60, 37, 14, 0]]],
+  ])(
+    'reads the end of a list that pruning shortened below the page asked for (%s: omitted %s, prune before request %i, cut %i ms)',
+    async (_case, omit, request, cut, expected) => {
+      // Prepare: a backlog of 200 alerts walked from the end of the list; before one request, Tanium
+      // prunes the oldest, so the page the walk asks for may lie past the end of the list: with a count
+      // the walk reads the list's end (one step above filteredCount), without one it halves the offset
+      tanium.omitFilteredCount = omit;
+      tanium.addSteady(200, 1000, T0);
+      tanium.beforeRequest = (n) => {
+        if (n === request) tanium.prune(T0 - cut);
+      };
+      // Act
+      await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 12 });
+      // Assess: every alert left went out once, through exactly these reads
+      expect(offsets).toEqual(expected);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      const published = new Set(publisher.ids);
+      expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+    },
+  );
+
+  it.each([
+    [10, [[0, 55, 82, 100, 82, 64, 46, 28, 30, 32, 14, 0]]],
+    [19, [[0, 59, 89, 107, 89, 71, 53, 35, 17, 0]]],
+    [20, [[0, 60, 90, 108, 90, 72, 54, 36, 18, 0]]],
+    [21, [[0, 60, 90, 108, 90, 72, 54, 36, 18, 0]]],
+    [39, [[0, 69, 104, 122, 104, 86, 68, 50, 32, 14, 0]]],
+  ])(
+    'walks up through a block of %i undated alerts inside the list, pages of 20',
+    async (block, expected) => {
+      // Prepare: a run of undated alerts between dated ones; from P - 1 = 19 on, a page that ends in it
+      // and shares one with `top` connects; a shorter run makes the walk re-read deeper instead
+      const NULL = null as unknown as string;
+      const all = [
+        ...tanium.addSteady(60, 1000, T0 - 100_000),
+        ...Array.from({ length: block }, () => tanium.add(T0 - 50_000, { createdAt: NULL })),
+        ...tanium.addSteady(40, 1000, T0),
+      ];
+      // Act
+      const reports = await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 40 });
+      // Assess
+      expect(reports.map((r) => r.status)).toEqual(['caught_up']);
+      expect(offsets).toEqual(expected);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(sorted(publisher.ids)).toEqual(sorted(all.map((a) => a.id)));
+    },
+  );
+});
