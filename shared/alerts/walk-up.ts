@@ -36,6 +36,8 @@ export class WalkUp {
     /** Where the walk goes on if a jump to the group cursor's edge does not land on it. */
     let unlessMissed: number | undefined;
     let jumps = true;
+    /** The shallowest offset this walk read past the list's end, while nothing since says it grew. */
+    let beyond: number | undefined;
     while (this.cursor.coveredTop !== Number.POSITIVE_INFINITY) {
       if (!this.reader.budgetLeft()) break;
       const page = await this.reader.readInTime(target);
@@ -48,10 +50,12 @@ export class WalkUp {
           : 0;
       if (page.alerts.length === 0) {
         // Pruning shortened the list below `target`: read its end instead (a short page connects).
+        beyond = Math.min(beyond ?? page.offset, page.offset);
         const end = page.filteredCount;
         target = end !== undefined && end - step < target ? Math.max(0, end - step) : Math.floor(target / 2);
         continue;
       }
+      if (beyond !== undefined && page.offset + page.alerts.length > beyond) beyond = undefined;
       if (Number.isNaN(first(page)) && page.offset > 0) {
         // Only undated alerts, which sort first: nothing dated to connect by, and nothing dated missed
         // (addCandidates took the undated ones). The walk goes on up through them, from this page when
@@ -65,6 +69,9 @@ export class WalkUp {
         // A gap: arrivals pushed the alerts we need below this page. Read deeper.
         const estimate = Math.max(0, top.offset + grown + this.reader.expectedGrowth() - step);
         target = estimate > target ? estimate : target + M;
+        // Counted from a `top` read before the list shrank, the estimate can lie past its end, which the
+        // walk would halve back to here, and so on until the run's requests ran out: halve between them.
+        if (beyond !== undefined && target >= beyond) target = Math.floor((page.offset + beyond) / 2);
         continue;
       }
       if (page.full && bottom === this.cursor.coveredTop) {
@@ -102,7 +109,10 @@ export class WalkUp {
         );
       }
       if (page.offset === 0) this.cursor.coveredTop = Number.POSITIVE_INFINITY;
-      if (first(page) >= this.cursor.coveredTop) {
+      // A page wholly below coveredTop holds nothing new: alerts above the walk left the list (they stopped
+      // matching a state filter, say) and everything moved up.
+      const rises = first(page) >= this.cursor.coveredTop;
+      if (rises) {
         if (this.cursor.coveredTop !== Number.POSITIVE_INFINITY) this.cursor.coveredTop = first(page);
         top = page;
       }
@@ -115,6 +125,9 @@ export class WalkUp {
           ? page.filteredCount - top.filteredCount
           : 0;
       target = Math.max(0, top.offset + Math.max(0, shift) + this.reader.expectedGrowth() - step);
+      // Counted from `top`, the next read would be this one again, every time until the run's requests
+      // ran out: go on up from this page, which overlaps the next by M.
+      if (!rises) target = Math.max(0, Math.min(target, page.offset - step));
       const edge = jumps ? this.edgeTarget(top, Math.max(0, shift)) : undefined;
       if (edge !== undefined && edge < target) {
         unlessMissed = target;

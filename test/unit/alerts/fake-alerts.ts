@@ -124,6 +124,16 @@ export class FakeAlerts implements AlertSource {
     return gone;
   }
 
+  /**
+   * Removes the alerts with these ids, as alerts that stop matching the poller's filters (say, resolved
+   * under `state=unresolved`) leave the list wherever they stand.
+   */
+  remove(ids: Iterable<number>): void {
+    const gone = new Set(ids);
+    this.#alerts = this.#alerts.filter((a) => !gone.has(a.id));
+    this.cache = undefined;
+  }
+
   private random(): number {
     this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
     return this.seed / 2147483648;

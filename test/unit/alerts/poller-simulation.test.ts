@@ -105,6 +105,8 @@ interface Faults {
   noCounts?: boolean;
   /** Tanium caps `limit` below the page size (with counts, so the poller sees it). */
   capped?: boolean;
+  /** Chance, per Tanium request, that alerts leave the list first (they stop matching a state filter). */
+  leaves?: number;
 }
 
 /** A call that never settles: the runtime died in it. */
@@ -226,10 +228,28 @@ class History {
     this.clock += 2 + Math.floor(this.random() * (this.faults.taniumMs ?? 300));
     if (this.random() < 0.3) this.arriveNewest();
     if (this.fault('taniumFails')) this.tanium.failing.add(request);
+    if (this.fault('leaves')) this.leave();
     // Short answers only where they cannot split a group for good: with counts (a short page is read
     // past) and a Tanium keeping one order among equal createdAt (one read as a cap shrinks the page)
     if (!this.faults.noCounts && this.tanium.tieOrder !== 'shuffled' && this.fault('shortAnswers'))
       this.tanium.shortAnswers.set(request, 1 + Math.floor(this.random() * (this.settings.pageSize / 2)));
+  }
+
+  /**
+   * Up to two pages of alerts, next to each other in the list, leave it wherever they stand (resolved
+   * under a state filter, say): only alerts alone in their millisecond, as a group larger than a page
+   * that loses members below its edge while a run is inside it is outside the guarantee.
+   */
+  private leave(): void {
+    const members = new Map<number, number>();
+    for (const alert of this.tanium.alerts)
+      members.set(alert.createdMs, (members.get(alert.createdMs) ?? 0) + 1);
+    const alone = this.tanium.alerts.filter(
+      (alert) => members.get(alert.createdMs) === 1 && !this.undated.has(alert.id),
+    );
+    const count = 1 + Math.floor(this.random() * 2 * this.settings.pageSize);
+    const start = Math.floor(this.random() * alone.length);
+    this.tanium.remove(alone.slice(start, start + count).map((alert) => alert.id));
   }
 
   /**
@@ -568,6 +588,18 @@ const HISTORIES: Array<{ name: string; count: number; faults: Faults; strict?: b
     name: "Tanium's clock runs ahead, with failures",
     count: 50,
     faults: { ahead: true, late: true, taniumFails: 0.05, busLost: 0.03, storeFails: 0.03, crash: 0.01 },
+  },
+  {
+    name: 'alerts leave the list while runs walk it',
+    count: 25,
+    faults: { leaves: 0.15, taniumFails: 0.03, late: true },
+    strict: true,
+  },
+  {
+    name: 'alerts leave the list while runs walk it, and Tanium sends no counts',
+    count: 25,
+    faults: { leaves: 0.15, taniumFails: 0.03, late: true, noCounts: true },
+    strict: true,
   },
   {
     name: 'everything at once, with undated alerts and no counts',

@@ -308,3 +308,103 @@ describe('Walk-up: reads', () => {
     },
   );
 });
+
+describe('Walk-up: alerts that leave the list above the walk', () => {
+  it.each([
+    // Before the fix, each of these runs read one offset again and again until its requests ran out
+    // (263 nine times; 240 eight times; 251 seven times; 274 and 137 in turn), the next run recovering.
+    [
+      'a count, 25 alerts gone before request 6',
+      false,
+      25,
+      6,
+      [
+        [0, 150, 225, 263, 286, 263, 240, 217, 194, 171, 148, 125, 102, 79],
+        [0, 58, 35, 12, 0],
+      ],
+    ],
+    [
+      'a count, 40 alerts gone before request 7',
+      false,
+      40,
+      7,
+      [
+        [0, 150, 225, 263, 286, 263, 240, 217, 194, 171, 148, 125, 102, 79],
+        [0, 58, 35, 12, 0],
+      ],
+    ],
+    [
+      'no count, 25 alerts gone before request 8',
+      true,
+      25,
+      8,
+      [
+        [0, 27, 81, 189, 405, 297, 274, 251, 228, 205, 182, 159, 136, 113],
+        [0, 27, 81, 189, 135, 108, 85, 62, 39, 16, 0],
+      ],
+    ],
+    [
+      'no count, 40 alerts gone before request 7: the estimate lies past the shrunken end',
+      true,
+      40,
+      7,
+      [
+        [0, 27, 81, 189, 405, 297, 274, 137, 205, 239, 260, 216, 193, 170],
+        [0, 27, 81, 189, 135, 162, 139, 116, 93, 70, 47, 24, 1, 0],
+      ],
+    ],
+  ])(
+    'goes on up when alerts above it stop matching the filters (%s)',
+    async (_case, omit, gone, request, expected) => {
+      // Prepare: a backlog of 300 walked from its end; before one request, alerts well above the walk
+      // leave the list (resolved under a state filter, say), so everything above the walk moves up
+      tanium.omitFilteredCount = omit;
+      const all = tanium.addSteady(300, 1000, T0);
+      const leaving = all.slice(150, 150 + gone).map((a) => a.id);
+      tanium.beforeRequest = (n) => {
+        if (n === request) tanium.remove(leaving);
+      };
+
+      // Act
+      const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 14 });
+
+      // Assess: no read repeats the one before it, and every alert still listed went out once
+      expect(offsets).toEqual(expected);
+      expect(reports.map((r) => r.status)).toEqual(['partial', 'caught_up']);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      const left = new Set(tanium.alerts.map((a) => a.id));
+      expect(sorted(publisher.ids.filter((id) => left.has(id)))).toEqual(sorted(left));
+    },
+  );
+
+  it('reads past an offset it found beyond the end once arrivals have lengthened the list', async () => {
+    // Prepare: without counts, 40 alerts leave the list, so offset 274 is read empty; then 60 arrive,
+    // so the alerts the walk needs lie below 274 after all
+    tanium.omitFilteredCount = true;
+    const all = tanium.addSteady(300, 1000, T0);
+    tanium.beforeRequest = (n) => {
+      if (n === 7) tanium.remove(all.slice(150, 190).map((a) => a.id));
+      if (n === 8) tanium.addSteady(60, 1, T0 + 100);
+    };
+
+    // Act
+    const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 24 });
+
+    // Assess: once 274 answers with alerts, the walk reads deeper than it (it read 273 until its
+    // requests ran out when it held on to the end it had seen)
+    expect(offsets).toEqual([
+      [
+        0, 27, 81, 189, 405, 297, 274, 137, 205, 239, 256, 274, 276, 278, 280, 282, 284, 286, 288, 290, 292,
+        294, 271, 248,
+      ],
+      [0, 27, 81, 189, 405, 297, 243, 220, 197, 174, 151, 128, 105, 82, 59, 36, 13, 0],
+    ]);
+    expect(reports.map((r) => [r.status, r.published])).toEqual([
+      ['partial', 71],
+      ['caught_up', 249],
+    ]);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    const published = new Set(publisher.ids);
+    expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+  });
+});
