@@ -211,7 +211,9 @@ describe('Action: upload intel doc', () => {
   it('fails without posting anything when the vault file is empty', async () => {
     // Prepare: an empty object placed directly (get file never stores one, but a bucket can hold it).
     const emptySha1 = hexDigest('sha1', '');
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `vault/${emptySha1}`, Body: '' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: `vault/${emptySha1}`, Body: new Uint8Array(0) }),
+    );
 
     // Act
     const result = await run({ vault_id: emptySha1, file_name: 'rules.yara' });
