@@ -25,6 +25,8 @@ export function classify(page: Page, floor: number, provenAbove = 0): 'found' | 
     // sorts first (NULL createdAt), above every dated alert; a short one ends the list, which bounds
     // the floor's offset from above and nothing more (locate).
     if (page.offset === 0) return page.full ? 'shallow' : 'found';
+    // The end of a list that holds no dated alert below what is proven above the floor: it straddles.
+    if (!page.full && page.offset <= provenAbove) return 'found';
     return page.full ? 'shallow' : 'deep';
   }
   const span = datedSpan(page);
@@ -56,7 +58,7 @@ export async function locate(
   const P = paging.size;
   const M = paging.overlap;
   // The head proves the dated alerts down to its last one above the floor, not the undated below them.
-  const headLength = head.alerts.length === 0 ? 0 : datedSpan(head).last + 1;
+  let headLength = head.alerts.length === 0 ? 0 : datedSpan(head).last + 1;
   let count = head.filteredCount;
   let kLow = Math.max(headLength, cursor.belowAtLeast);
   let kHigh: number | undefined;
@@ -78,6 +80,11 @@ export async function locate(
       if (high < low) {
         cursor.olderMax = Number.POSITIVE_INFINITY;
         low = headLength;
+      }
+      // The list is now shorter than the head read: alerts it held left, and it proves nothing.
+      if (high < low) {
+        headLength = 0;
+        low = 0;
       }
       if (guess !== undefined && count - guess >= low && count - guess <= high) target = count - guess;
     }
@@ -115,9 +122,16 @@ export async function locate(
       }
     }
     if (kHigh !== undefined && kHigh < kLow) {
-      // A saved bound the list no longer bears out (alerts above the floor were pruned): start over.
-      kLow = headLength;
-      cursor.belowAtLeast = 0;
+      if (verdict === 'shallow') {
+        // Arrivals pushed the floor below an end read before them: that end no longer holds.
+        kHigh = undefined;
+      } else {
+        // A lower bound the list no longer bears out (alerts above the floor were pruned or left the
+        // list): start over, from offset 0 when even the head's alerts are no longer all there.
+        if (kHigh < headLength) headLength = 0;
+        kLow = headLength;
+        cursor.belowAtLeast = 0;
+      }
     }
   }
   return undefined;

@@ -13,8 +13,8 @@ import {
 } from './fake-alerts.ts';
 
 /**
- * The walk toward offset 0 (shared/alerts/walk-up.ts), pinned by what Tanium sees: the offsets each run
- * asks for. Other tests check that nothing is lost; these check that the walk takes the reads it means
+ * The walk toward offset 0 (shared/alerts/walk-up.ts) and the search for the floor's page that starts it
+ * (floor-search.ts), pinned by what Tanium sees: the offsets each run asks for. Other tests check that nothing is lost; these check that the walk takes the reads it means
  * to (a jump inside a group larger than a page, a re-read for arrivals, the end of a pruned list), so a
  * walk that still gets there by reading more pages, or stops short, is caught.
  */
@@ -406,5 +406,117 @@ describe('Walk-up: alerts that leave the list above the walk', () => {
     expect(duplicates(publisher.ids)).toEqual([]);
     const published = new Set(publisher.ids);
     expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+  });
+});
+
+describe('Floor search: a list that changes under it', () => {
+  /** Every alert still listed went out, once. */
+  const expectAllOnce = () => {
+    expect(duplicates(publisher.ids)).toEqual([]);
+    const published = new Set(publisher.ids);
+    expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+  };
+
+  it.each([
+    ['a count', false, [[0, 100, 0]]],
+    ['no count', true, [[0, 27, 23, 0, 10]]],
+  ])(
+    'starts over from offset 0 when the list becomes shorter than the head it read (%s)',
+    async (_case, omit, expected) => {
+      // Prepare: all but the newest 10 of 200 alerts leave the list after the head is read. Before, the
+      // search read offset 23, past the new end, until the run's requests ran out
+      tanium.omitFilteredCount = omit;
+      const all = tanium.addSteady(200, 1000, T0);
+      tanium.beforeRequest = (n) => {
+        if (n === 2) tanium.remove(all.slice(10).map((a) => a.id));
+      };
+
+      // Act
+      const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 14 });
+
+      // Assess
+      expect(offsets).toEqual(expected);
+      expect(reports.map((r) => r.status)).toEqual(['caught_up']);
+      expectAllOnce();
+    },
+  );
+
+  it('drops an end it read before arrivals pushed the floor below it (no count)', async () => {
+    // Prepare: 44 arrivals after the search read the list's end at 110. Before, it kept that end and
+    // dropped the fresh bound above it, reading 100 and 55 in turn until its requests ran out
+    tanium.omitFilteredCount = true;
+    tanium.addSteady(110, 1000, T0);
+    tanium.beforeRequest = (n) => {
+      if (n === 5) tanium.addSteady(44, 1, T0 + 100);
+    };
+
+    // Act
+    const reports = await pollUntilCaughtUp({ pageSize: 50, maxRequestsPerRun: 20 });
+
+    // Assess
+    expect(offsets).toEqual([[0, 55, 165, 110, 100, 255, 177, 145, 100, 55, 10, 0]]);
+    expect(reports.map((r) => r.status)).toEqual(['caught_up']);
+    expectAllOnce();
+  });
+
+  it.each([
+    [
+      'a count',
+      false,
+      [
+        [0, 23, 0],
+        [0, 17, 0],
+        [0, 17, 0],
+      ],
+    ],
+    [
+      'no count',
+      true,
+      [
+        [0, 27, 40, 23, 0],
+        [0, 27, 40, 23, 0],
+        [0, 27, 40, 23, 0],
+      ],
+    ],
+  ])(
+    'ends the search at the end of a list holding only undated alerts, more than a page (%s)',
+    async (_case, omit, expected) => {
+      // Prepare: 40 alerts with a null createdAt and nothing else. Before, every run read offset 23 until
+      // its requests ran out and ended partial, forever
+      tanium.omitFilteredCount = omit;
+      const NULL = null as unknown as string;
+      for (let i = 0; i < 40; i++) tanium.add(8.6e15, { createdAt: NULL });
+
+      // Act
+      const reports: RunReport[] = [];
+      for (let i = 0; i < 3; i++) reports.push(await poll({ pageSize: 25, maxRequestsPerRun: 10 }));
+
+      // Assess
+      expect(offsets).toEqual(expected);
+      expect(reports.map((r) => r.status)).toEqual(['caught_up', 'caught_up', 'caught_up']);
+      expectAllOnce();
+    },
+  );
+
+  it('ends the search when the dated alerts leave a list that keeps more than a page of undated ones', async () => {
+    // Prepare: 30 dated alerts below 40 undated ones, published by a first run; then the dated ones leave
+    const NULL = null as unknown as string;
+    const dated = tanium.addSteady(30, 1000, T0);
+    for (let i = 0; i < 40; i++) tanium.add(8.6e15, { createdAt: NULL });
+    const reports = [await poll({ pageSize: 25, maxRequestsPerRun: 10 })];
+    tanium.remove(dated.map((a) => a.id));
+
+    // Act
+    for (let i = 0; i < 3; i++) reports.push(await poll({ pageSize: 25, maxRequestsPerRun: 10 }));
+
+    // Assess: before, the runs after the first read offset 31 until their requests ran out
+    expect(offsets).toEqual([
+      [0, 35, 58, 35, 12, 0],
+      [0, 8, 31, 8, 0],
+      [0, 17, 0],
+      [0, 17, 0],
+    ]);
+    expect(reports.map((r) => r.status)).toEqual(['caught_up', 'caught_up', 'caught_up', 'caught_up']);
+    expectAllOnce();
   });
 });
