@@ -27,6 +27,7 @@ import type { Alert, Emulator } from '../../emulator/index.ts';
 import { createStateTable } from '../../helpers/dynamo.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
 import { type MotoServer, resetMoto, startMoto } from '../../helpers/moto.ts';
+import { runsUntilCaughtUp } from '../../helpers/poller-runs.ts';
 import { drainQueue } from '../../helpers/queues.ts';
 import { credentialsFor, startTestEmulator } from '../../helpers/tanium.ts';
 
@@ -140,14 +141,8 @@ function taniumSource(world: World, filterPairs: Array<[string, string]> = []): 
   return new TaniumAlertSource(new TaniumClient(credentialsFor(world.emulator)), filterPairs);
 }
 
-async function untilCaughtUp(handler: ReturnType<typeof poller>, max = 100): Promise<RunReport[]> {
-  const reports: RunReport[] = [];
-  for (let i = 0; i < max; i++) {
-    const report = await handler({}, lambdaContext());
-    reports.push(report);
-    if (report.status === 'caught_up') return reports;
-  }
-  throw new Error(`not caught up after ${max} runs`);
+function untilCaughtUp(handler: ReturnType<typeof poller>, max = 100): Promise<RunReport[]> {
+  return runsUntilCaughtUp(() => handler({}, lambdaContext()), max);
 }
 
 function duplicates(ids: number[]): number[] {

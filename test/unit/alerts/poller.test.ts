@@ -6,6 +6,7 @@ import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
 import { entrySize } from '../../../shared/events/eventbridge-limits.ts';
 import { DeadlineError, LoginError, TaniumError } from '../../../shared/tanium/errors.ts';
+import { runsUntilCaughtUp } from '../../helpers/poller-runs.ts';
 import {
   CapturePublisher,
   duplicates,
@@ -45,14 +46,8 @@ function poll(
 }
 
 /** Runs until the poller reports it is caught up (or `max` runs). */
-async function pollUntilCaughtUp(overrides: Partial<PollerSettings> = {}, max = 200): Promise<RunReport[]> {
-  const reports: RunReport[] = [];
-  for (let i = 0; i < max; i++) {
-    const report = await poll(overrides);
-    reports.push(report);
-    if (report.status === 'caught_up') return reports;
-  }
-  throw new Error(`not caught up after ${max} runs`);
+function pollUntilCaughtUp(overrides: Partial<PollerSettings> = {}, max = 200): Promise<RunReport[]> {
+  return runsUntilCaughtUp(() => poll(overrides), max);
 }
 
 /** Thirty alerts a second apart up to T0, all published. */

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
 import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
+import { runsUntilCaughtUp } from '../../helpers/poller-runs.ts';
 import {
   CapturePublisher,
   duplicates,
@@ -14,9 +15,10 @@ import {
 
 /**
  * The walk toward offset 0 (shared/alerts/walk-up.ts) and the search for the floor's page that starts it
- * (floor-search.ts), pinned by what Tanium sees: the offsets each run asks for. Other tests check that nothing is lost; these check that the walk takes the reads it means
- * to (a jump inside a group larger than a page, a re-read for arrivals, the end of a pruned list), so a
- * walk that still gets there by reading more pages, or stops short, is caught.
+ * (floor-search.ts), pinned by what Tanium sees: the offsets each run asks for. Other tests check that
+ * nothing is lost; these check that the reads are the ones meant (a jump inside a group larger than a
+ * page, a re-read for arrivals, the end of a pruned list, a list that alerts leave), so a walk or search
+ * that still gets there by reading more pages, or by reading one again and again, is caught.
  */
 
 let tanium: FakeAlerts;
@@ -59,14 +61,8 @@ function poll(overrides: Partial<PollerSettings>): Promise<RunReport> {
   );
 }
 
-async function pollUntilCaughtUp(overrides: Partial<PollerSettings>, max = 50): Promise<RunReport[]> {
-  const reports: RunReport[] = [];
-  for (let i = 0; i < max; i++) {
-    const report = await poll(overrides);
-    reports.push(report);
-    if (report.status === 'caught_up') return reports;
-  }
-  throw new Error(`not caught up after ${max} runs`);
+function pollUntilCaughtUp(overrides: Partial<PollerSettings>, max = 50): Promise<RunReport[]> {
+  return runsUntilCaughtUp(() => poll(overrides), max);
 }
 
 const summary = (reports: RunReport[]) => reports.map((r) => [r.status, r.published, r.taniumRequests]);
