@@ -112,3 +112,17 @@ describe('Floor search: the times of a page', () => {
     expect(dated).toEqual(times.map((time) => time !== null));
   });
 });
+
+describe('Floor search: the end of a list of undated alerts', () => {
+  /** The last two alerts of a list, neither dated, at offset 40. */
+  const end = page(40, [null, null], false);
+
+  it.each([
+    ['right down to the page', 40, 'found'],
+    ['past it', 45, 'found'],
+    ['to one above the page', 39, 'deep'],
+  ])('takes it for straddling F when alerts proven above F reach %s', (_, provenAbove, verdict) => {
+    // Act / Assess
+    expect(classify(end, F, provenAbove)).toBe(verdict);
+  });
+});

@@ -516,3 +516,68 @@ describe('Floor search: a list that changes under it', () => {
     expectAllOnce();
   });
 });
+
+describe('Floor search: what it starts from and what it saves', () => {
+  /**
+   * 200 alerts a second apart under a floor 100 s below the newest: offsets 0..100 are at or above it,
+   * so K (the first offset below it) is 101 and 99 alerts are older. The ids above it are already
+   * published (in `recent`).
+   */
+  const backlog = (extra: Record<string, unknown>, depth = 100) => {
+    const all = tanium.addSteady(200, 1000, T0);
+    const floor = T0 - depth * 1000;
+    const recent = all
+      .filter((a) => a.createdMs >= floor)
+      .map((a): [number, number[]] => [a.createdMs, [a.id]]);
+    store.checkpoint = { floor, recent, ...extra };
+  };
+
+  it.each([
+    ['a guess at the lower bound', { olderCount: 99, olderBounds: [0, 99] }, [0, 78, 55, 32, 9, 0]],
+    [
+      'a guess above the bounds (K below the lower one), ignored',
+      { olderCount: 170, olderBounds: [0, 99] },
+      [0, 138, 107, 99, 76, 53, 30, 7, 0],
+    ],
+    [
+      'a guess below the bounds (K above the upper one), ignored',
+      { olderCount: 10, olderBounds: [50, 99] },
+      [0, 113, 99, 76, 53, 30, 7, 0],
+    ],
+    ['bounds that meet', { olderBounds: [99, 99] }, [0, 99, 76, 53, 30, 7, 0]],
+    ['bounds one page apart (P - M - 1)', { olderBounds: [77, 99] }, [0, 99, 76, 53, 30, 7, 0]],
+    ['bounds one page and one apart (P - M)', { olderBounds: [76, 99] }, [0, 100, 77, 54, 31, 8, 0]],
+    [
+      'a lower bound on K saved while Tanium sent no counts',
+      { belowAtLeast: 60 },
+      [0, 100, 77, 54, 31, 8, 0],
+    ],
+  ])('starts the search from the saved state (%s)', async (_case, extra, expected) => {
+    // Prepare
+    backlog(extra);
+    // Act
+    const report = await poll({ pageSize: 25, maxRequestsPerRun: 40 });
+    // Assess: the search's first read is the page ending at K = count − guess when the guess lies within
+    // the bounds (78), else the bisection of the bounds (low = count − olderMax, high = count − olderMin),
+    // or low − M once they fit in one page (99); a lower bound on K alone does not decide it with a count
+    expect(offsets).toEqual([expected]);
+    expect([report.status, report.published]).toEqual(['caught_up', 0]);
+  });
+
+  it.each([
+    ['a count: bounds on the older alerts, no bound on K', false, [0, 100], { olderBounds: [0, 75] }],
+    ['no count: a bound on K, no bounds on the older alerts', true, [0, 27], { belowAtLeast: 52 }],
+  ])('saves what a search cut short by its requests learnt (%s)', async (_case, omit, read, saved) => {
+    // Prepare: K is 151, so the one page the search may read (with a count, 100; without, 27) is
+    // shallow: all it learns is a bound
+    tanium.omitFilteredCount = omit;
+    backlog({}, 150);
+    // Act
+    const report = await poll({ pageSize: 25, maxRequestsPerRun: 2 });
+    // Assess
+    expect(offsets).toEqual([read]);
+    expect([report.status, report.published]).toEqual(['partial', 0]);
+    // Assess: only the bound this kind of answer keeps is saved (no bound to go NaN without a count)
+    expect({ ...store.checkpoint, recent: undefined }).toEqual({ floor: T0 - 150_000, ...saved });
+  });
+});
