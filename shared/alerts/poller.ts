@@ -6,8 +6,9 @@
  * WHAT THE API GIVES US (tanium-api.md 4.8). Only `sort=-createdAt` (newest first) with `limit`/`offset`
  * paging, plus `meta.filteredCount`. No ascending sort, no id order, no time filter. Between two requests
  * new alerts are inserted at offset 0 (every later alert moves to a higher offset), Tanium prunes the
- * OLDEST alerts (the highest offsets; lower offsets do not move), alerts sharing a `createdAt` come in an
- * unspecified order, and ids say nothing about time.
+ * OLDEST alerts (the highest offsets; lower offsets do not move), an alert that stops matching the
+ * filters (a state change) leaves the list wherever it stands (every later alert moves up), alerts
+ * sharing a `createdAt` come in an unspecified order, and ids say nothing about time.
  *
  * WHY REASON IN TIME, NOT OFFSETS. Offsets move under us, and a page boundary inside a group of equal
  * `createdAt` can drop or repeat members. What a page proves is a time range: a page whose first item is
@@ -56,8 +57,10 @@
  *     everything from F up was read. A new page is accepted only if it CONNECTS to what was read:
  *     its last item is older than coveredTop (the whole coveredTop group lies inside it), or it is short
  *     (end of list). If arrivals pushed it too high (a gap), it is re-read deeper, shifted by the growth
- *     of filteredCount (or by M when unknown). If its bottom falls inside the coveredTop group, it is
- *     re-read so that the group sits inside the page; only a group bigger than a page is accepted on
+ *     of filteredCount (or by M when unknown), halfway to an offset read past the list's end when that
+ *     would reach it. A page wholly below coveredTop (alerts above it left the list) sends the walk on up
+ *     from that page. If its bottom falls inside the coveredTop group, it is re-read so that the group
+ *     sits inside the page; only a group bigger than a page is accepted on
  *     shared ids (that alone relies on Tanium keeping one order between two requests). The members of
  *     the coveredTop millisecond get positions, counted from its deepest member (a page holding it ends
  *     with an older alert) and carried over by the shared ids. Inside g, a page connects through any
