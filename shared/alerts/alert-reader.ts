@@ -85,8 +85,9 @@ export class AlertReader {
     if (!more && (await this.continuesPast(result, offset, ts))) more = true;
     // Taken for the end of the list, a short page Tanium says is not the end would let the floor pass
     // every alert below it: it counts as full. Only the head read (before the walk has fixed its steps)
-    // sets the page size for the run; deeper, a short page is as likely a count taken before a prune.
-    if (more && offset === 0 && length >= MIN_PAGE_SIZE && length < limit) {
+    // sets the page size for the run; deeper, a short page is as likely a count taken before a prune,
+    // and at offset 0 later on, without counts, alerts that arrived before the check past its end.
+    if (more && head && length >= MIN_PAGE_SIZE && length < limit) {
       this.run.deps.logger.warn(
         'Tanium answered fewer alerts than asked although more match: it caps the page size; reading on with the smaller pages',
         { limit, answered: length, offset, filteredCount: result.filteredCount, setting: 'POLLER_PAGE_SIZE' },

@@ -517,6 +517,31 @@ describe('Floor search: a list that changes under it', () => {
   });
 });
 
+describe('Floor search: offset 0 read again', () => {
+  it('takes arrivals found past a short page at offset 0, read after the head, for arrivals, not a cap (no count)', async () => {
+    // Prepare: after the head read, all but 10 of 200 alerts leave the list, so the search starts over
+    // and reads offset 0 again (10 alerts); 12 arrive before the check past its end, which finds them
+    tanium.omitFilteredCount = true;
+    const all = tanium.addSteady(200, 1000, T0);
+    tanium.beforeRequest = (n) => {
+      if (n === 2) tanium.remove(all.slice(0, 190).map((a) => a.id));
+      if (n === 5) tanium.addSteady(12, 1, T0 + 100);
+    };
+
+    // Act
+    const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 14 });
+
+    // Assess: the run keeps its pages of 25 (before, it took 10 for Tanium's cap, warned about it, and
+    // read 0, 27, 23, 0, 10, 8, 16, 8, 0)
+    expect(offsets).toEqual([[0, 27, 23, 0, 10, 8, 0]]);
+    expect(reports.map((r) => [r.status, r.published])).toEqual([['caught_up', 37]]);
+    expect(silentLogger.warnings).toEqual([]);
+    expect(duplicates(publisher.ids)).toEqual([]);
+    const published = new Set(publisher.ids);
+    expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+  });
+});
+
 describe('Floor search: what it starts from and what it saves', () => {
   /**
    * 200 alerts a second apart under a floor 100 s below the newest: offsets 0..100 are at or above it,
