@@ -65,6 +65,13 @@ function pollUntilCaughtUp(overrides: Partial<PollerSettings>, max = 50): Promis
   return runsUntilCaughtUp(() => poll(overrides), max);
 }
 
+/** Every alert still listed went out, once. */
+function expectAllOnce(): void {
+  expect(duplicates(publisher.ids)).toEqual([]);
+  const published = new Set(publisher.ids);
+  expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+}
+
 const summary = (reports: RunReport[]) => reports.map((r) => [r.status, r.published, r.taniumRequests]);
 
 describe('Walk-up: reads', () => {
@@ -271,9 +278,7 @@ describe('Walk-up: reads', () => {
       await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 12 });
       // Assess: every alert left went out once, through exactly these reads
       expect(offsets).toEqual(expected);
-      expect(duplicates(publisher.ids)).toEqual([]);
-      const published = new Set(publisher.ids);
-      expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+      expectAllOnce();
     },
   );
 
@@ -399,20 +404,11 @@ describe('Walk-up: alerts that leave the list above the walk', () => {
       ['partial', 71],
       ['caught_up', 249],
     ]);
-    expect(duplicates(publisher.ids)).toEqual([]);
-    const published = new Set(publisher.ids);
-    expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+    expectAllOnce();
   });
 });
 
 describe('Floor search: a list that changes under it', () => {
-  /** Every alert still listed went out, once. */
-  const expectAllOnce = () => {
-    expect(duplicates(publisher.ids)).toEqual([]);
-    const published = new Set(publisher.ids);
-    expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
-  };
-
   it.each([
     ['a count', false, [[0, 100, 0]]],
     ['no count', true, [[0, 27, 23, 0, 10]]],
@@ -536,9 +532,7 @@ describe('Floor search: offset 0 read again', () => {
     expect(offsets).toEqual([[0, 27, 23, 0, 10, 8, 0]]);
     expect(reports.map((r) => [r.status, r.published])).toEqual([['caught_up', 37]]);
     expect(silentLogger.warnings).toEqual([]);
-    expect(duplicates(publisher.ids)).toEqual([]);
-    const published = new Set(publisher.ids);
-    expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+    expectAllOnce();
   });
 });
 
