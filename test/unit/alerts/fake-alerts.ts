@@ -1,4 +1,5 @@
 import { UnpublishedEntriesError } from '../../../shared/alerts/errors.ts';
+import { runPoller } from '../../../shared/alerts/poller.ts';
 import type {
   AlertEntry,
   AlertPublisher,
@@ -6,7 +7,9 @@ import type {
   PollerLogger,
   PollerSettings,
   PublishOutcome,
+  RunReport,
   SourcePage,
+  StateStore,
 } from '../../../shared/alerts/types.ts';
 import { entrySize } from '../../../shared/events/eventbridge-limits.ts';
 import type { Alert } from '../../../shared/tanium/alerts.ts';
@@ -342,6 +345,33 @@ export function settings(overrides: Partial<PollerSettings> = {}): PollerSetting
     detailType: 'Alert',
     ...overrides,
   };
+}
+
+/**
+ * One run of the poller against the fake Tanium, as the unit tests drive it: silent logs, a minute to
+ * run (or until `stopAt`), a lease that outlasts it, and the test's clock.
+ */
+export function pollFake(
+  world: { tanium: FakeAlerts; store: StateStore; publisher: AlertPublisher },
+  owner: string,
+  now: () => number,
+  overrides: Partial<PollerSettings> = {},
+  extra: { stopAt?: number; clock?: () => number } = {},
+): Promise<RunReport> {
+  return runPoller(
+    {
+      source: world.tanium,
+      store: world.store,
+      publisher: world.publisher,
+      logger: silentLogger,
+      owner,
+      stopAt: extra.stopAt ?? Date.now() + 60_000,
+      leaseUntil: Date.now() + 120_000,
+      now,
+      ...(extra.clock ? { clock: extra.clock } : {}),
+    },
+    settings(overrides),
+  );
 }
 
 /** Ids that occur more than once. */

@@ -2,7 +2,6 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { alertDetail, alertEntry, UNSERIALISABLE_OMITTED } from '../../../shared/alerts/alert-event.ts';
 import { alertKey } from '../../../shared/alerts/alert-order.ts';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
-import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
 import { entrySize } from '../../../shared/events/eventbridge-limits.ts';
 import { DeadlineError, LoginError, TaniumError } from '../../../shared/tanium/errors.ts';
@@ -12,7 +11,7 @@ import {
   duplicates,
   type FakeAlert,
   FakeAlerts,
-  settings,
+  pollFake,
   silentLogger,
   sorted,
   T0,
@@ -29,20 +28,7 @@ function poll(
   extra: { stopAt?: number; clock?: () => number } = {},
 ) {
   runs++;
-  return runPoller(
-    {
-      source: tanium,
-      store,
-      publisher,
-      logger: silentLogger,
-      owner: `run-${runs}`,
-      stopAt: extra.stopAt ?? Date.now() + 60_000,
-      leaseUntil: Date.now() + 120_000,
-      now: () => now,
-      ...(extra.clock ? { clock: extra.clock } : {}),
-    },
-    settings(overrides),
-  );
+  return pollFake({ tanium, store, publisher }, `run-${runs}`, () => now, overrides, extra);
 }
 
 /** Runs until the poller reports it is caught up (or `max` runs). */

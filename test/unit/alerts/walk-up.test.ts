@@ -1,13 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStateStore } from '../../../shared/alerts/memory-store.ts';
-import { runPoller } from '../../../shared/alerts/poller.ts';
 import type { PollerSettings, RunReport } from '../../../shared/alerts/types.ts';
 import { runsUntilCaughtUp } from '../../helpers/poller-runs.ts';
 import {
   CapturePublisher,
   duplicates,
   FakeAlerts,
-  settings,
+  pollFake,
   silentLogger,
   sorted,
   T0,
@@ -46,19 +45,7 @@ beforeEach(() => {
 function poll(overrides: Partial<PollerSettings>): Promise<RunReport> {
   runs++;
   offsets.push([]);
-  return runPoller(
-    {
-      source: tanium,
-      store,
-      publisher,
-      logger: silentLogger,
-      owner: `run-${runs}`,
-      stopAt: Date.now() + 60_000,
-      leaseUntil: Date.now() + 120_000,
-      now: () => now,
-    },
-    settings(overrides),
-  );
+  return pollFake({ tanium, store, publisher }, `run-${runs}`, () => now, overrides);
 }
 
 function pollUntilCaughtUp(overrides: Partial<PollerSettings>, max = 50): Promise<RunReport[]> {
