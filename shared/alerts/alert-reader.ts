@@ -105,8 +105,7 @@ export class AlertReader {
     };
     const previous = this.run.pages.at(-1);
     if (previous?.filteredCount !== undefined && page.filteredCount !== undefined) {
-      this.growth.push(Math.max(0, page.filteredCount - previous.filteredCount));
-      if (this.growth.length > 4) this.growth.shift();
+      this.noteGrowth(page.filteredCount - previous.filteredCount);
     }
     this.run.pages.push(page);
     if (this.run.pages.length > 8) this.run.pages.shift();
@@ -184,6 +183,15 @@ export class AlertReader {
     this.run.deps.logger.error('An alert without id or guid cannot be deduplicated; it is skipped', {
       createdAt: shownScalar(alert.createdAt),
     });
+  }
+
+  /**
+   * Arrivals between two consecutive reads: from the counts, or without them from where an alert read
+   * before stands now (walk-up.ts).
+   */
+  noteGrowth(perRead: number): void {
+    this.growth.push(Math.max(0, perRead));
+    if (this.growth.length > 4) this.growth.shift();
   }
 
   /** Arrivals to allow for before the next read: the largest recent growth, so gaps stay rare. */

@@ -57,8 +57,9 @@
  *     everything from F up was read. A new page is accepted only if it CONNECTS to what was read:
  *     its last item is older than coveredTop (the whole coveredTop group lies inside it), or it is short
  *     (end of list). If arrivals pushed it too high (a gap), it is re-read deeper, shifted by the growth
- *     of filteredCount (or by M when unknown), halfway to an offset read past the list's end when that
- *     would reach it. A page wholly below coveredTop (alerts above it left the list) sends the walk on up
+ *     of filteredCount, or when that says nothing new by M, 2M, 4M, ... (up to P − M) in turn, halfway to
+ *     an offset read past the list's end when that would reach it. Without counts, the growth a read is
+ *     measured by how far top's first alert moved down by the time a page connects. A page wholly below coveredTop (alerts above it left the list) sends the walk on up
  *     from that page. If its bottom falls inside the coveredTop group, it is re-read so that the group
  *     sits inside the page; only a group bigger than a page is accepted on
  *     shared ids (that alone relies on Tanium keeping one order between two requests). The members of

@@ -38,10 +38,20 @@ export class WalkUp {
     let jumps = true;
     /** The shallowest offset this walk read past the list's end, while nothing since says it grew. */
     let beyond: number | undefined;
+    /** How much deeper the next gap read goes when the estimate says nothing new: doubles each time. */
+    let gapStep = M;
+    /** Reads since `top` was read, over which its alerts moved down by what arrived. */
+    let readsSinceTop = 0;
+    const moveTop = (page: Page) => {
+      if (page.filteredCount === undefined) this.measureGrowth(top, page, readsSinceTop);
+      top = page;
+      readsSinceTop = 0;
+    };
     while (this.cursor.coveredTop !== Number.POSITIVE_INFINITY) {
       if (!this.reader.budgetLeft()) break;
       const page = await this.reader.readInTime(target);
       if (!page) break;
+      readsSinceTop++;
       const jumped = unlessMissed;
       unlessMissed = undefined;
       const grown =
@@ -60,20 +70,27 @@ export class WalkUp {
         // Only undated alerts, which sort first: nothing dated to connect by, and nothing dated missed
         // (addCandidates took the undated ones). The walk goes on up through them, from this page when
         // it continues the undated alerts that lead `top` (a block of them inside the list).
-        if (linksThroughUndated(page, top, P)) top = page;
+        if (linksThroughUndated(page, top, P)) moveTop(page);
         target = Math.max(0, page.offset - step);
         continue;
       }
       const bottom = last(page);
       if (page.full && bottom > this.cursor.coveredTop && !linksThroughUndated(page, top, P)) {
-        // A gap: arrivals pushed the alerts we need below this page. Read deeper.
+        // A gap: arrivals pushed the alerts we need below this page. Read deeper, by twice as much each
+        // time the estimate says nothing new: a step of M a read never reaches them while more than M
+        // arrive a read.
         const estimate = Math.max(0, top.offset + grown + this.reader.expectedGrowth() - step);
-        target = estimate > target ? estimate : target + M;
+        if (estimate > target) target = estimate;
+        else {
+          target += gapStep;
+          gapStep = Math.min(2 * gapStep, step);
+        }
         // Counted from a `top` read before the list shrank, the estimate can lie past its end, which the
         // walk would halve back to here, and so on until the run's requests ran out: halve between them.
         if (beyond !== undefined && target >= beyond) target = Math.floor((page.offset + beyond) / 2);
         continue;
       }
+      gapStep = M;
       if (page.full && bottom === this.cursor.coveredTop) {
         // Inside the cursor's group, a page connects through a member whose position is known.
         const inGroup = this.cursor.group?.at === bottom && this.connects(page);
@@ -114,7 +131,7 @@ export class WalkUp {
       const rises = first(page) >= this.cursor.coveredTop;
       if (rises) {
         if (this.cursor.coveredTop !== Number.POSITIVE_INFINITY) this.cursor.coveredTop = first(page);
-        top = page;
+        moveTop(page);
       }
       this.follow();
       this.track(page);
@@ -138,6 +155,21 @@ export class WalkUp {
     // do its members read so far, or the next run would read the same pages again and never get past it.
     if (this.bigAt === this.cursor.coveredTop) this.openGroup(this.cursor.coveredTop);
     if (await this.publisher.publishEligible(true)) await this.keepCoverage(top);
+  }
+
+  /**
+   * Without counts, what arrived while the walk read from `top` to `page`: how far the first alert of
+   * `top` with an id moved down, a read's share of it, for the reader to allow for before the next read.
+   * Without it, arrivals of more than the overlap a read would open a gap above every page the walk read.
+   */
+  private measureGrowth(top: Page, page: Page, reads: number): void {
+    const from = top.alerts.findIndex((alert) => alertKey(alert) !== undefined);
+    if (from < 0) return;
+    const key = alertKey(top.alerts[from]!);
+    const to = page.alerts.findIndex((alert) => alertKey(alert) === key);
+    // Not in the page: the page reached above it only, or the alert left the list.
+    if (to < 0) return;
+    this.reader.noteGrowth(Math.round((page.offset + to - (top.offset + from)) / reads));
   }
 
   /** Without a group cursor, positions are kept for the coveredTop millisecond, from its deepest member. */

@@ -270,7 +270,7 @@ describe('Walk-up: reads', () => {
   );
 
   it.each([
-    [10, [[0, 55, 82, 100, 82, 64, 46, 28, 30, 32, 14, 0]]],
+    [10, [[0, 55, 82, 100, 82, 64, 46, 28, 30, 34, 16, 0]]],
     [19, [[0, 59, 89, 107, 89, 71, 53, 35, 17, 0]]],
     [20, [[0, 60, 90, 108, 90, 72, 54, 36, 18, 0]]],
     [21, [[0, 60, 90, 108, 90, 72, 54, 36, 18, 0]]],
@@ -293,6 +293,46 @@ describe('Walk-up: reads', () => {
       expect(offsets).toEqual(expected);
       expect(duplicates(publisher.ids)).toEqual([]);
       expect(sorted(publisher.ids)).toEqual(sorted(all.map((a) => a.id)));
+    },
+  );
+});
+
+describe('Walk-up: arrivals while it walks', () => {
+  it.each([
+    [
+      1,
+      [0, 27, 81, 189, 405, 297, 274, 297, 275, 253, 231, 209, 187, 165, 143, 121, 99, 77, 55, 33, 11, 0],
+      [['caught_up', 316, 22]],
+    ],
+    [
+      3,
+      [
+        0, 27, 81, 189, 405, 297, 274, 276, 280, 288, 312, 268, 270, 274, 282, 263, 244, 225, 206, 186, 166,
+        146, 126, 106, 86, 66, 46, 26, 6, 0,
+      ],
+      [['caught_up', 372, 30]],
+    ],
+  ])(
+    'connects and walks on up without counts while alerts arrive before each request (%i a request)',
+    async (perRequest, expected, runs) => {
+      // Prepare: without counts, alerts arrive before each request from the walk's second read on, for
+      // 60 requests: 1 a read made the walk read two offsets in turn for whole runs, more than the 2
+      // that pages of 25 overlap by kept its gap reads (2 deeper each) from ever catching up
+      tanium.omitFilteredCount = true;
+      tanium.addSteady(300, 1000, T0);
+      let arrived = 0;
+      tanium.beforeRequest = (n) => {
+        if (n >= 7 && n < 67) tanium.addSteady(perRequest, 1, T0 + 100 + 10 * arrived++);
+      };
+
+      // Act
+      const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 30 });
+
+      // Assess: gap reads go deeper faster than the list grows, and once a page connects, the walk
+      // allows for the arrivals it measured by how far an alert it had read moved down
+      expect(offsets).toEqual([expected]);
+      expect(summary(reports)).toEqual(runs);
+      expectAllOnce();
     },
   );
 });
@@ -382,14 +422,14 @@ describe('Walk-up: alerts that leave the list above the walk', () => {
     // requests ran out when it held on to the end it had seen)
     expect(offsets).toEqual([
       [
-        0, 27, 81, 189, 405, 297, 274, 137, 205, 239, 256, 274, 276, 278, 280, 282, 284, 286, 288, 290, 292,
-        294, 271, 248,
+        0, 27, 81, 189, 405, 297, 274, 137, 205, 239, 256, 274, 276, 280, 288, 304, 320, 283, 262, 241, 220,
+        197, 174, 151,
       ],
-      [0, 27, 81, 189, 405, 297, 243, 220, 197, 174, 151, 128, 105, 82, 59, 36, 13, 0],
+      [0, 27, 81, 189, 135, 112, 89, 66, 43, 20, 0],
     ]);
     expect(reports.map((r) => [r.status, r.published])).toEqual([
-      ['partial', 71],
-      ['caught_up', 249],
+      ['partial', 168],
+      ['caught_up', 152],
     ]);
     expectAllOnce();
   });
