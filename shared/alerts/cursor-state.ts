@@ -216,7 +216,8 @@ export class CursorState {
       checkpoint.olderBounds = [this.olderMin, Math.min(this.olderMax, Number.MAX_SAFE_INTEGER)];
     }
     if (this.newestPublishedAt !== undefined) checkpoint.newestPublishedAt = this.newestPublishedAt;
-    if (this.belowAtLeast > 0) checkpoint.belowAtLeast = this.belowAtLeast;
+    const belowAtLeast = this.belowAtLeastHint();
+    if (belowAtLeast > 0) checkpoint.belowAtLeast = belowAtLeast;
     if (this.undatedDone.length > 0) checkpoint.undated = [...this.undatedDone];
     if (this.group) {
       const { at, passed } = this.group;
@@ -229,6 +230,30 @@ export class CursorState {
       checkpoint.group = { at, passed, edge };
     }
     return checkpoint;
+  }
+
+  /**
+   * Without counts, how deep the first alert below the floor was at least, from the latest page that
+   * shows it: the dated alerts down to its last one at or above the floor. Arrivals only push it deeper,
+   * so the next run's search reads just below it first instead of doubling its way down from the head
+   * again after every run that raised the floor (a backlog drained at a few requests a run took three
+   * times the runs it takes with counts).
+   */
+  private belowAtLeastHint(): number {
+    if (this.belowAtLeast > 0) return this.belowAtLeast;
+    for (let i = this.run.pages.length - 1; i >= 0; i--) {
+      const page = this.run.pages[i]!;
+      // With counts the older-count hint finds the floor; a bound kept with them would outlive a prune.
+      if (page.filteredCount !== undefined) return 0;
+      let lastAbove = -1;
+      for (let j = 0; j < page.ts.length; j++) {
+        if (!page.dated[j]) continue;
+        if (page.ts[j]! < this.floor) break;
+        lastAbove = j;
+      }
+      if (lastAbove >= 0 && lastAbove < page.ts.length - 1) return page.offset + lastAbove + 1;
+    }
+    return 0;
   }
 
   /** Alerts older than the floor, from the latest page that shows where the floor falls. */

@@ -24,7 +24,8 @@
  *   recent R      the ids of every published alert with createdAt >= F (grouped by millisecond);
  *   olderCount    a hint: how many filtered alerts were older than F, to find F's offset in one request
  *                 (olderBounds: what an unfinished search learnt, so a tiny budget still converges;
- *                 without counts, belowAtLeast: how deep F's offset was found to be at least);
+ *                 without counts, belowAtLeast: how deep F's offset was found to be at least, by
+ *                 an unfinished search or, once a run raised F, by the last page that showed it);
  *   group G       only while a run left a single-millisecond group larger than a page unfinished (step
  *                 6): its millisecond g >= F, how many of its members are done counted from its end
  *                 deepest in the list (`passed`), and the ids of the last of them (the edge, M ids).
@@ -52,7 +53,8 @@
  *     from filteredCount − olderCount; otherwise a binary search over offsets, bounds kept in "index of
  *     the first alert below F" and widened by filteredCount growth (arrivals) between probes. Without
  *     counts the search doubles its offset from belowAtLeast (arrivals only push F deeper), reading the
- *     page just below that bound first, so each run gets further than the last.
+ *     page just below that bound first, so each run gets further than the last, and a run after one
+ *     that raised F starts where that one left it.
  *  4. Walk up toward offset 0 with pages that overlap by M items. `coveredTop` is the time below which
  *     everything from F up was read. A new page is accepted only if it CONNECTS to what was read:
  *     its last item is older than coveredTop (the whole coveredTop group lies inside it), or it is short

@@ -162,19 +162,13 @@ describe('Walk-up: reads', () => {
     const reports = await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 7 });
     expect(summary(reports)).toEqual([
       ['partial', 13, 7],
-      ['partial', 18, 7],
-      ['partial', 29, 7],
-      ['partial', 0, 7],
-      ['partial', 68, 7],
-      ['caught_up', 18, 4],
+      ['partial', 91, 7],
+      ['caught_up', 42, 6],
     ]);
     expect(offsets).toEqual([
       [0, 22, 66, 154, 110, 132, 146],
-      [0, 22, 66, 154, 110, 132, 114],
-      [0, 22, 66, 154, 110, 92, 74],
-      [0, 22, 66, 154, 110, 88, 84],
-      [0, 84, 66, 48, 30, 35, 17],
-      [0, 22, 4, 0],
+      [0, 132, 114, 96, 78, 60, 42],
+      [0, 84, 66, 26, 8, 0],
     ]);
     expect(duplicates(publisher.ids)).toEqual([]);
     expect(sorted(publisher.ids)).toEqual(sorted(expected.map((a) => a.id)));
@@ -368,7 +362,7 @@ describe('Walk-up: alerts that leave the list above the walk', () => {
       8,
       [
         [0, 27, 81, 189, 405, 297, 274, 251, 228, 205, 182, 159, 136, 113],
-        [0, 27, 81, 189, 135, 108, 85, 62, 39, 16, 0],
+        [0, 113, 90, 67, 44, 21, 0],
       ],
     ],
     [
@@ -378,7 +372,7 @@ describe('Walk-up: alerts that leave the list above the walk', () => {
       7,
       [
         [0, 27, 81, 189, 405, 297, 274, 137, 205, 239, 260, 216, 193, 170],
-        [0, 27, 81, 189, 135, 162, 139, 116, 93, 70, 47, 24, 1, 0],
+        [0, 170, 147, 124, 101, 78, 55, 32, 9, 0],
       ],
     ],
   ])(
@@ -425,12 +419,56 @@ describe('Walk-up: alerts that leave the list above the walk', () => {
         0, 27, 81, 189, 405, 297, 274, 137, 205, 239, 256, 274, 276, 280, 288, 304, 320, 283, 262, 241, 220,
         197, 174, 151,
       ],
-      [0, 27, 81, 189, 135, 112, 89, 66, 43, 20, 0],
+      [0, 151, 128, 105, 82, 59, 36, 13, 0],
     ]);
     expect(reports.map((r) => [r.status, r.published])).toEqual([
       ['partial', 168],
       ['caught_up', 152],
     ]);
+    expectAllOnce();
+  });
+});
+
+describe('Floor search: the runs that drain a backlog', () => {
+  it('starts each run without counts just below where the last one left the floor', async () => {
+    // Prepare: without counts, a backlog of 1,000 drained at 10 requests a run
+    tanium.omitFilteredCount = true;
+    tanium.addSteady(1000, 50, T0);
+
+    // Act
+    const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 10 });
+
+    // Assess: after the first search, a run reads right below the bound the last one saved and walks
+    // on (19 runs when each searched down from the head again, doubling its offset)
+    expect(offsets).toEqual([
+      [0, 27, 81, 189, 405, 837, 1701, 1269, 1053, 945],
+      [0, 968, 1963, 1466, 1217, 1093, 1031, 1000, 991, 968],
+      [0, 988, 965, 942, 919, 896, 873, 850, 827, 804],
+      [0, 824, 801, 778, 755, 732, 709, 686, 663, 640],
+      [0, 660, 637, 614, 591, 568, 545, 522, 499, 476],
+      [0, 496, 473, 450, 427, 404, 381, 358, 335, 312],
+      [0, 332, 309, 286, 263, 240, 217, 194, 171, 148],
+      [0, 168, 145, 122, 99, 76, 53, 30, 7, 0],
+    ]);
+    expect(reports.at(-1)?.status).toBe('caught_up');
+    expectAllOnce();
+  });
+
+  it('starts over from the head when alerts above the saved bound left the list between runs', async () => {
+    // Prepare: without counts, the newest 300 of a backlog of 1,000 leave the list after two runs, so
+    // the saved bound lies past the first alert below the floor
+    tanium.omitFilteredCount = true;
+    const all = tanium.addSteady(1000, 50, T0);
+    await poll({ pageSize: 25, maxRequestsPerRun: 10 });
+    await poll({ pageSize: 25, maxRequestsPerRun: 10 });
+    tanium.remove(all.slice(700).map((a) => a.id));
+
+    // Act
+    const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 10 });
+
+    // Assess: the read below the bound finds only older alerts, and the search bisects from the head
+    expect(offsets[2]).toEqual([0, 988, 494, 741, 618, 680, 657, 634, 611, 588]);
+    expect(summary(reports).at(-1)).toEqual(['caught_up', 97, 8]);
     expectAllOnce();
   });
 });
