@@ -474,6 +474,7 @@ function validateEnvironment(config: EnvironmentConfig): void {
       `credentials.kmsKeyArn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), not an alias: got '${kmsKeyArn}'`,
     );
   }
+  problems.push(...importedSecretPlacementProblems(config));
   // CDK refuses a repeated endpoint with a stack trace; mail ignores case, so 'SOC@' beside 'soc@'
   // would be two subscriptions sending every alarm twice to one inbox.
   const addresses = new Map<string, number>();
@@ -590,6 +591,46 @@ function secretProblems(credentials: CredentialsSecretConfig): string[] {
   } else if (arn !== undefined && !SECRET_COMPLETE_ARN.test(arn)) {
     problems.push(
       `credentials.secretCompleteArn must be a secret's complete ARN (arn:<partition>:secretsmanager:<region>:<12-digit account>:secret:<name>-<6 characters>), as describe-secret prints it; for a partial ARN give the secret's name as secretName: got '${arn}'`,
+    );
+  }
+  return problems;
+}
+
+/** The region and account of an ARN that matched its pattern above. */
+function arnPlace(arn: string): { region: string; account: string } {
+  const [, , , region = '', account = ''] = arn.split(':');
+  return { region, account };
+}
+
+/**
+ * Where an imported secret (and its key) can be read from, against where the stack deploys, as far as
+ * either is known. Each of these deploys, and then every request and every poll fails on the secret:
+ * the functions call Secrets Manager in their own region, the key grant's kms:ViaService names that
+ * region, and a secret read from another account must use a customer managed key the role may decrypt.
+ */
+function importedSecretPlacementProblems(config: EnvironmentConfig): string[] {
+  const c = config.credentials;
+  if (c.mode !== 'import') return [];
+  const secret =
+    'secretCompleteArn' in c && SECRET_COMPLETE_ARN.test(c.secretCompleteArn)
+      ? arnPlace(c.secretCompleteArn)
+      : undefined;
+  const key = c.kmsKeyArn !== undefined && KMS_KEY_ARN.test(c.kmsKeyArn) ? arnPlace(c.kmsKeyArn) : undefined;
+  const problems: string[] = [];
+  if (secret && config.region !== undefined && secret.region !== config.region) {
+    problems.push(
+      `credentials.secretCompleteArn is a secret of region ${secret.region}, but the stack deploys to ${config.region}: the functions read it from their own region's Secrets Manager, which does not find it (import its replica in ${config.region})`,
+    );
+  }
+  const secretRegion = secret?.region ?? config.region;
+  if (key && secretRegion !== undefined && key.region !== secretRegion) {
+    problems.push(
+      `credentials.kmsKeyArn is a key of region ${key.region}, but the secret is in ${secretRegion}: the key that encrypts a secret is in its region`,
+    );
+  }
+  if (secret && config.account !== undefined && secret.account !== config.account && !key) {
+    problems.push(
+      `credentials.secretCompleteArn is a secret of account ${secret.account}, but the stack deploys to ${config.account}: a secret read from another account is encrypted with a customer managed key (aws/secretsmanager cannot be used across accounts), which kmsKeyArn must name so that the functions may decrypt it`,
     );
   }
   return problems;

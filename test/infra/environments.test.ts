@@ -275,6 +275,50 @@ describe('Infrastructure configuration: environments', () => {
     }
   });
 
+  it.each([
+    [
+      'a secret of another region than the stack',
+      { region: 'us-east-1', credentials: { mode: 'import', secretCompleteArn: SECRET_ARN } },
+      "credentials.secretCompleteArn is a secret of region eu-west-1, but the stack deploys to us-east-1: the functions read it from their own region's Secrets Manager, which does not find it (import its replica in us-east-1)",
+    ],
+    [
+      'a key of another region than the secret',
+      {
+        credentials: {
+          mode: 'import',
+          secretCompleteArn: SECRET_ARN,
+          kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+        },
+      },
+      'credentials.kmsKeyArn is a key of region us-east-1, but the secret is in eu-west-1: the key that encrypts a secret is in its region',
+    ],
+    [
+      'a secret of another account without its customer managed key',
+      { account: '444455556666', credentials: { mode: 'import', secretCompleteArn: SECRET_ARN } },
+      'credentials.secretCompleteArn is a secret of account 111122223333, but the stack deploys to 444455556666: a secret read from another account is encrypted with a customer managed key (aws/secretsmanager cannot be used across accounts), which kmsKeyArn must name so that the functions may decrypt it',
+    ],
+  ] as const)('rejects %s, which every function would fail to read', (_, overrides, message) => {
+    expect(problemsOf(() => resolveEnvironment('prod', overrides as EnvironmentOverrides))).toContain(
+      message,
+    );
+  });
+
+  it('accepts a secret of the stack’s region and account, or of another account with its key', () => {
+    const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    for (const overrides of [
+      { account: '111122223333', region: 'eu-west-1' },
+      { account: '444455556666', region: 'eu-west-1', kmsKeyArn: key },
+    ]) {
+      const { kmsKeyArn, ...target } = overrides as { kmsKeyArn?: string; account: string; region: string };
+      const credentials: CredentialsSecretConfig = {
+        mode: 'import',
+        secretCompleteArn: SECRET_ARN,
+        ...(kmsKeyArn ? { kmsKeyArn } : {}),
+      };
+      expect(resolveEnvironment('prod', { ...target, credentials }).credentials).toEqual(credentials);
+    }
+  });
+
   it('rejects more NAT gateways than availability zones', () => {
     expect(() =>
       resolveEnvironment('prod', {
