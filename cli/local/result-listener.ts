@@ -8,7 +8,8 @@ import { deleteRecords, receiveRecords } from './sqs-event-source.ts';
 export class ResultListener {
   private readonly sqs: SQSClient;
   private readonly queue: QueueRef;
-  private readonly waiting = new Map<string, (detail: ResultDetail) => void>();
+  /** Per request id, a check for each pending `waitFor`: two may wait for the same id (its 1st and 2nd result). */
+  private readonly waiting = new Map<string, Set<() => void>>();
   private readonly arrived = new Map<string, ResultDetail[]>();
   private readonly onResult: ((detail: ResultDetail) => void) | undefined;
 
@@ -39,7 +40,7 @@ export class ResultListener {
         const list = this.arrived.get(detail.requestId) ?? [];
         list.push(detail);
         this.arrived.set(detail.requestId, list);
-        this.waiting.get(detail.requestId)?.(detail);
+        for (const check of this.waiting.get(detail.requestId) ?? []) check();
       }
       await deleteRecords(this.sqs, this.queue, records);
       // Deleted first, so it is reported once instead of on every redelivery.
@@ -58,8 +59,14 @@ export class ResultListener {
     const have = this.resultsFor(requestId);
     if (have.length >= count) return Promise.resolve(have[count - 1] as ResultDetail);
     return new Promise((resolve, reject) => {
+      const checks = this.waiting.get(requestId) ?? new Set<() => void>();
+      this.waiting.set(requestId, checks);
+      const stopWaiting = () => {
+        checks.delete(check);
+        if (checks.size === 0) this.waiting.delete(requestId);
+      };
       const timer = setTimeout(() => {
-        this.waiting.delete(requestId);
+        stopWaiting();
         reject(
           new Error(
             `No result for request ${requestId} within ${Math.round(timeoutMs / 1000)} s (a request whose function failed every attempt is in its family's dead-letter queue)`,
@@ -68,13 +75,14 @@ export class ResultListener {
       }, timeoutMs);
       // A wait cut short by Ctrl-C must not keep the process alive.
       timer.unref();
-      this.waiting.set(requestId, () => {
+      const check = () => {
         const all = this.resultsFor(requestId);
         if (all.length < count) return;
         clearTimeout(timer);
-        this.waiting.delete(requestId);
+        stopWaiting();
         resolve(all[count - 1] as ResultDetail);
-      });
+      };
+      checks.add(check);
     });
   }
 }

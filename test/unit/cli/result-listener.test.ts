@@ -200,6 +200,39 @@ describe('ResultListener.waitFor', () => {
     await expect(listener.waitFor('req-a', 10, 2)).resolves.toMatchObject({ message: 'second' });
   });
 
+  it('resolves every wait for the same request, each with the result it waits for', async () => {
+    const controller = new AbortController();
+    receives(controller, [
+      [resultMessage('1', detail('req-a', 'first'))],
+      [resultMessage('2', detail('req-a', 'second'))],
+    ]);
+    const listener = new ResultListener(client, QUEUE);
+    const second = listener.waitFor('req-a', 5_000, 2);
+    const first = listener.waitFor('req-a', 5_000);
+    const again = listener.waitFor('req-a', 5_000);
+
+    await listener.run(controller.signal);
+
+    await expect(first).resolves.toMatchObject({ message: 'first' });
+    await expect(again).resolves.toMatchObject({ message: 'first' });
+    await expect(second).resolves.toMatchObject({ message: 'second' });
+  });
+
+  it('keeps the other waits for a request when one of them times out', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const controller = new AbortController();
+    receives(controller, [[resultMessage('1', detail('req-a'))]]);
+    const listener = new ResultListener(client, QUEUE);
+    const patient = listener.waitFor('req-a', 60_000);
+    const hasty = listener.waitFor('req-a', 1_000).catch(() => 'timed out');
+    await vi.advanceTimersByTimeAsync(1_000);
+
+    await listener.run(controller.signal);
+
+    expect(await hasty).toBe('timed out');
+    await expect(patient).resolves.toMatchObject({ requestId: 'req-a' });
+  });
+
   it('rejects after the timeout, saying where a request that never answered went', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const listener = new ResultListener(client, QUEUE);
