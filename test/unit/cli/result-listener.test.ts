@@ -263,9 +263,9 @@ describe('ResultListener.waitFor', () => {
     expect(await waiting).toBe('timed out');
   });
 
-  it('clears its timer once the result arrived', async () => {
+  it('clears its timer once the result arrived, and is done with later results', async () => {
     const controller = new AbortController();
-    receives(controller, [[resultMessage('1', detail('req-a'))]]);
+    receives(controller, [[resultMessage('1', detail('req-a'))], [resultMessage('2', detail('req-a'))]]);
     const listener = new ResultListener(client, QUEUE);
     const clear = vi.spyOn(globalThis, 'clearTimeout');
     const waiting = listener.waitFor('req-a', 60_000);
