@@ -36,6 +36,9 @@ const unrouted: Array<[string, Record<string, unknown>]> = [
   ['an empty action', { action: '' }],
   ['no action', { parameters: {} }],
   ['a number for an action', { action: 7 }],
+  ['a null action', { action: null }],
+  ['a boolean for an action', { action: true }],
+  ['an object for an action', { action: { name: 'list connections' } }],
 ];
 
 /** The pattern as PutRule takes it (`detail-type`, not CDK's `detailType`). */
