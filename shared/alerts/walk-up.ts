@@ -137,6 +137,10 @@ export class WalkUp {
       this.track(page);
       if (!(await this.publisher.publishEligible(this.cursor.coveredTop === Number.POSITIVE_INFINITY)))
         return;
+      if (await this.retireGroup()) {
+        this.follow();
+        this.track(page);
+      }
       const shift =
         top.filteredCount !== undefined && page.filteredCount !== undefined
           ? page.filteredCount - top.filteredCount
@@ -170,6 +174,28 @@ export class WalkUp {
     // Not in the page: the page reached above it only, or the alert left the list.
     if (to < 0) return;
     this.reader.noteGrowth(Math.round((page.offset + to - (top.offset + from)) / reads));
+  }
+
+  /**
+   * The group cursor's millisecond is done once the walk has risen above it with all of it out, as when
+   * a newer alert goes out (raiseFloor). Waiting for one deadlocks when the next millisecond is itself
+   * larger than a page and the run ends inside it: nothing newer goes out, that millisecond can get no
+   * cursor (nor positions) while this one holds it, and every later run walks the same pages again.
+   */
+  private async retireGroup(): Promise<boolean> {
+    const group = this.cursor.group;
+    if (
+      !group ||
+      !(this.cursor.coveredTop > group.at) ||
+      this.publisher.hasEligible() ||
+      this.publisher.heldFailure() !== undefined ||
+      this.run.undatedPending.size > 0
+    )
+      return false;
+    this.cursor.raiseFloor(this.cursor.floor, group.at + 1);
+    if (this.cursor.group) return false;
+    await this.cursor.save();
+    return true;
   }
 
   /** Without a group cursor, positions are kept for the coveredTop millisecond, from its deepest member. */

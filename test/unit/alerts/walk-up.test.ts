@@ -99,6 +99,46 @@ describe('Walk-up: reads', () => {
     expect(sorted(publisher.ids)).toEqual(sorted(expected.map((a) => a.id)));
   });
 
+  it('hands the group cursor on to a next millisecond larger than a page once its own is all out', async () => {
+    // Prepare: without counts, a 30-alert millisecond right below a 100-alert one, pages of 10 and 10
+    // requests a run: the second run finishes the first group and stops inside the second, which can get
+    // no cursor while the first one's is kept, and only an alert newer than the first going out ends it
+    tanium.omitFilteredCount = true;
+    tanium.addSteady(5, 1000, T0 - 100_000);
+    tanium.addBurst(30, T0 - 50_000);
+    tanium.addBurst(100, T0 - 40_000);
+    tanium.addSteady(5, 1000, T0);
+    const groups: unknown[] = [];
+    const reports: RunReport[] = [];
+    for (let i = 0; i < 8; i++) {
+      const report = await poll({ pageSize: 10, maxRequestsPerRun: 10 });
+      reports.push(report);
+      groups.push(store.checkpoint?.group);
+      if (report.status === 'caught_up') break;
+    }
+    // Assess: the third run, with the first group all out, hands the cursor on to the 100-alert
+    // millisecond (before, every run from the third read these pages and published nothing)
+    expect(summary(reports)).toEqual([
+      ['partial', 32, 10],
+      ['partial', 3, 10],
+      ['partial', 54, 10],
+      ['caught_up', 51, 10],
+    ]);
+    expect(offsets).toEqual([
+      [0, 12, 36, 84, 180, 132, 124, 116, 108, 100],
+      [0, 133, 125, 102, 94, 86, 78, 70, 62, 54],
+      [0, 133, 125, 99, 91, 83, 75, 67, 59, 51],
+      [0, 103, 95, 45, 37, 29, 21, 13, 5, 0],
+    ]);
+    expect(groups).toEqual([
+      { at: T0 - 50_000, passed: 27, edge: [31, 32] },
+      { at: T0 - 50_000, passed: 30, edge: [34, 35] },
+      { at: T0 - 40_000, passed: 54, edge: [88, 89] },
+      undefined,
+    ]);
+    expectAllOnce();
+  });
+
   it('allows for arrivals between reads inside a millisecond larger than a page', async () => {
     // Prepare: 4 arrivals before every third request, while the walk is inside a 70-alert millisecond
     const expected = [
