@@ -144,6 +144,15 @@ process.stdout.write(JSON.stringify(await handler(event, context)));`;
     expect(result).toMatchObject({ status: 'success', message: 'Test Connectivity Passed' });
   }, 40_000);
 
+  it("names undici's HTTP parser without SIMD, left out, when a process asks for it", async () => {
+    // Act
+    const result = await invoke({ ...LAMBDA_CREDENTIALS, UNDICI_NO_WASM_SIMD: '1' });
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(result.message).toContain("Cannot find module '../llhttp/llhttp-wasm.js'");
+  }, 40_000);
+
   it('names the provider left out when the environment has no credentials', async () => {
     // Act
     const result = await invoke({});
