@@ -29,14 +29,21 @@ describe('stdio', () => {
   it('writes nothing more to a stream that failed: writing to it would throw', () => {
     const out = vi.spyOn(process.stdout, 'write').mockReturnValue(true);
     const err = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
-    vi.spyOn(process.stdout, 'destroyed', 'get').mockReturnValue(true);
-    vi.spyOn(process.stderr, 'destroyed', 'get').mockReturnValue(true);
+    // Undone by hand: restoreMocks does not undo a getter's spy, which would outlive this test.
+    const gone = [
+      vi.spyOn(process.stdout, 'destroyed', 'get').mockReturnValue(true),
+      vi.spyOn(process.stderr, 'destroyed', 'get').mockReturnValue(true),
+    ];
+    try {
+      stdio.out('lost');
+      stdio.err('lost');
 
-    stdio.out('lost');
-    stdio.err('lost');
-
-    expect(out).not.toHaveBeenCalled();
-    expect(err).not.toHaveBeenCalled();
+      expect(out).not.toHaveBeenCalled();
+      expect(err).not.toHaveBeenCalled();
+    } finally {
+      for (const spy of gone) spy.mockRestore();
+    }
+    expect(process.stdout.destroyed).toBe(false);
   });
 });
 
