@@ -705,3 +705,26 @@ describe('Floor search: what it starts from and what it saves', () => {
     expect({ ...store.checkpoint, recent: undefined }).toEqual({ floor: T0 - 150_000, ...saved });
   });
 });
+
+describe('Floor search: the bound a run that raised the floor saves', () => {
+  it.each([
+    ['no count', true, [0, 55, 165, 385, 275, 300], T0 - 275_999, 276],
+    ['a count', false, [0, 255, 210, 165, 120, 75], T0 - 75_999, undefined],
+  ])('saves belowAtLeast only without counts (%s)', async (_case, omit, read, floor, bound) => {
+    // Prepare: 300 alerts all published but one near the floor, 6 requests a run
+    tanium.omitFilteredCount = omit;
+    const all = tanium.addSteady(300, 1000, T0);
+    const late = all[10]!;
+    const recent = all.filter((a) => a !== late).map((a): [number, number[]] => [a.createdMs, [a.id]]);
+    store.checkpoint = { floor: T0 - 300_000, recent, olderCount: 0 };
+    // Act
+    const report = await poll({ maxRequestsPerRun: 6 });
+    // Assess: without a count, the last page (300) lies wholly below the floor the run leaves, and the
+    // one before it (275) starts with the last alert at or above it, so the first below it is at 276
+    // at least; with a count, the older-count hint finds the floor and a bound would outlive a prune
+    expect(report.status).toBe('partial');
+    expect(offsets).toEqual([read]);
+    expect(store.checkpoint?.floor).toBe(floor);
+    expect(store.checkpoint?.belowAtLeast).toBe(bound);
+  });
+});
