@@ -727,4 +727,28 @@ describe('Floor search: the bound a run that raised the floor saves', () => {
     expect(store.checkpoint?.floor).toBe(floor);
     expect(store.checkpoint?.belowAtLeast).toBe(bound);
   });
+
+  it('takes the bound from the last page that shows a dated alert, past one of undated alerts only', async () => {
+    // Prepare: without counts, 45 undated alerts (listed first) above 100 dated ones; the first run's
+    // requests run out on a page of undated alerts only (offset 24), which says nothing about the floor
+    tanium.omitFilteredCount = true;
+    const NULL = null as unknown as string;
+    tanium.addSteady(100, 1000, T0 - 1000);
+    for (let i = 0; i < 45; i++) tanium.add(8.6e15, { createdAt: NULL });
+
+    // Act
+    const reports = [await poll({ pageSize: 20, maxRequestsPerRun: 13 })];
+    const saved = store.checkpoint?.belowAtLeast;
+    reports.push(...(await pollUntilCaughtUp({ pageSize: 20, maxRequestsPerRun: 13 })));
+
+    // Assess: the bound comes from the page before (42), so the next run starts its search at it (62)
+    // rather than at or below the undated page's own offset
+    expect(saved).toBe(62);
+    expect(offsets).toEqual([
+      [0, 22, 66, 154, 110, 132, 145, 114, 96, 78, 60, 42, 24],
+      [0, 60, 42, 24, 6, 0],
+    ]);
+    expect(reports.map((r) => r.status)).toEqual(['partial', 'caught_up']);
+    expectAllOnce();
+  });
 });
