@@ -371,6 +371,49 @@ describe('Walk-up: arrivals while it walks', () => {
   );
 });
 
+describe('Walk-up: arrivals measured past alerts without an id', () => {
+  it.each([
+    [
+      1,
+      [0, 27, 81, 189, 405, 297, 274, 297, 275, 253, 231, 209, 187, 165, 143, 121, 99, 77, 55, 33, 11, 0],
+      [['caught_up', 166, 22]],
+    ],
+    [
+      3,
+      [
+        0, 27, 81, 189, 405, 297, 274, 276, 280, 288, 312, 268, 270, 274, 282, 263, 244, 225, 206, 186, 166,
+        146, 126, 106, 86, 66, 46, 26, 6, 0,
+      ],
+      [['caught_up', 222, 30]],
+    ],
+  ])(
+    'measures how far the first alert with an id moved down (%i a request, every other alert without one)',
+    async (perRequest, expected, runs) => {
+      // Prepare: as above, but every other alert of the backlog comes with neither id nor guid, so half
+      // the pages the walk reads start with one that cannot be found again in a later page
+      tanium.omitFilteredCount = true;
+      tanium.addSteady(300, 1000, T0).forEach((alert, i) => {
+        if (i % 2 === 0) alert.anonymous = true;
+      });
+      let arrived = 0;
+      tanium.beforeRequest = (n) => {
+        if (n >= 7 && n < 67) tanium.addSteady(perRequest, 1, T0 + 100 + 10 * arrived++);
+      };
+
+      // Act
+      const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 30 });
+
+      // Assess: the same reads as with every alert keyed; measured from the page's first alert instead,
+      // which matches any other alert without one, the walk reads 297 and 274 in turn for whole runs
+      expect(offsets).toEqual([expected]);
+      expect(summary(reports)).toEqual(runs);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      const published = new Set(publisher.ids);
+      expect(tanium.alerts.filter((a) => !a.anonymous && !published.has(a.id))).toEqual([]);
+    },
+  );
+});
+
 describe('Walk-up: alerts that leave the list above the walk', () => {
   it.each([
     // Before the fix, each of these runs read one offset again and again until its requests ran out
