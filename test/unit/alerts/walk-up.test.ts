@@ -412,6 +412,46 @@ describe('Walk-up: arrivals measured past alerts without an id', () => {
       expect(tanium.alerts.filter((a) => !a.anonymous && !published.has(a.id))).toEqual([]);
     },
   );
+
+  it.each([
+    [
+      1,
+      [0, 27, 81, 189, 405, 297, 274, 297, 275, 253, 231, 209, 187, 165, 143, 121, 99, 77, 55, 33, 11, 0],
+      [['caught_up', 266, 22]],
+    ],
+    [
+      3,
+      [
+        0, 27, 81, 189, 405, 297, 274, 276, 280, 288, 312, 268, 270, 274, 282, 263, 244, 225, 206, 187, 168,
+        148, 128, 108, 88, 68, 48, 28, 8, 0,
+      ],
+      [['caught_up', 322, 30]],
+    ],
+  ])(
+    'measures nothing from a page of alerts without an id, nor from a page that lacks its alert (%i a request)',
+    async (perRequest, expected, runs) => {
+      // Prepare: 50 alerts in a row without an id or guid, two pages' worth, inside the backlog: some
+      // pages the walk reads hold none to follow, and the next page up need not hold the one followed
+      tanium.omitFilteredCount = true;
+      tanium.addSteady(300, 1000, T0).forEach((alert, i) => {
+        if (i >= 100 && i < 150) alert.anonymous = true;
+      });
+      let arrived = 0;
+      tanium.beforeRequest = (n) => {
+        if (n >= 7 && n < 67) tanium.addSteady(perRequest, 1, T0 + 100 + 10 * arrived++);
+      };
+
+      // Act
+      const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 30 });
+
+      // Assess: one run, every keyed alert once (looking for an alert without an id failed every run)
+      expect(offsets).toEqual([expected]);
+      expect(summary(reports)).toEqual(runs);
+      expect(duplicates(publisher.ids)).toEqual([]);
+      const published = new Set(publisher.ids);
+      expect(tanium.alerts.filter((a) => !a.anonymous && !published.has(a.id))).toEqual([]);
+    },
+  );
 });
 
 describe('Walk-up: alerts that leave the list above the walk', () => {
