@@ -52,11 +52,42 @@ function pollUntilCaughtUp(overrides: Partial<PollerSettings>, max = 50): Promis
   return runsUntilCaughtUp(() => poll(overrides), max);
 }
 
-/** Every alert still listed went out, once. */
+/** Every alert still listed went out, once (but those without id or guid, which are never published). */
 function expectAllOnce(): void {
   expect(duplicates(publisher.ids)).toEqual([]);
   const published = new Set(publisher.ids);
-  expect(tanium.alerts.filter((a) => !published.has(a.id))).toEqual([]);
+  expect(tanium.alerts.filter((a) => !a.anonymous && !published.has(a.id))).toEqual([]);
+}
+
+/** Runs until caught up (at most `max` runs), with the group cursor each run leaves in the store. */
+async function pollRecordingGroups(
+  overrides: Partial<PollerSettings>,
+  max: number,
+): Promise<{ reports: RunReport[]; groups: unknown[] }> {
+  const groups: unknown[] = [];
+  const reports = await runsUntilCaughtUp(async () => {
+    const report = await poll(overrides);
+    groups.push(store.checkpoint?.group);
+    return report;
+  }, max);
+  return { reports, groups };
+}
+
+/**
+ * Without counts, a backlog of 300 (the alerts `keyless` picks without id or guid) walked in pages of 25
+ * at 30 requests a run, while `perRequest` alerts arrive before each request from the walk's second
+ * read on, for 60 requests.
+ */
+function walkUnderArrivals(perRequest: number, keyless: (index: number) => boolean): Promise<RunReport[]> {
+  tanium.omitFilteredCount = true;
+  tanium.addSteady(300, 1000, T0).forEach((alert, i) => {
+    if (keyless(i)) alert.anonymous = true;
+  });
+  let arrived = 0;
+  tanium.beforeRequest = (n) => {
+    if (n >= 7 && n < 67) tanium.addSteady(perRequest, 1, T0 + 100 + 10 * arrived++);
+  };
+  return pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 30 });
 }
 
 const summary = (reports: RunReport[]) => reports.map((r) => [r.status, r.published, r.taniumRequests]);
@@ -71,14 +102,7 @@ describe('Walk-up: reads', () => {
       ...tanium.addBurst(130, T0 - 10_000),
       ...tanium.addSteady(10, 500, T0),
     ];
-    const groups: unknown[] = [];
-    const reports: RunReport[] = [];
-    for (let i = 0; i < 30; i++) {
-      const report = await poll({ pageSize: 20, maxRequestsPerRun: 6 });
-      reports.push(report);
-      groups.push(store.checkpoint?.group);
-      if (report.status === 'caught_up') break;
-    }
+    const { reports, groups } = await pollRecordingGroups({ pageSize: 20, maxRequestsPerRun: 6 }, 30);
     // Assess: each run after the first jumps from the head straight to the group cursor's edge
     expect(summary(reports)).toEqual([
       ['partial', 55, 6],
@@ -108,14 +132,7 @@ describe('Walk-up: reads', () => {
     tanium.addBurst(30, T0 - 50_000);
     tanium.addBurst(100, T0 - 40_000);
     tanium.addSteady(5, 1000, T0);
-    const groups: unknown[] = [];
-    const reports: RunReport[] = [];
-    for (let i = 0; i < 8; i++) {
-      const report = await poll({ pageSize: 10, maxRequestsPerRun: 10 });
-      reports.push(report);
-      groups.push(store.checkpoint?.group);
-      if (report.status === 'caught_up') break;
-    }
+    const { reports, groups } = await pollRecordingGroups({ pageSize: 10, maxRequestsPerRun: 10 }, 8);
     // Assess: the third run, with the first group all out, hands the cursor on to the 100-alert
     // millisecond (before, every run from the third read these pages and published nothing)
     expect(summary(reports)).toEqual([
@@ -349,18 +366,9 @@ describe('Walk-up: arrivals while it walks', () => {
   ])(
     'connects and walks on up without counts while alerts arrive before each request (%i a request)',
     async (perRequest, expected, runs) => {
-      // Prepare: without counts, alerts arrive before each request from the walk's second read on, for
-      // 60 requests: 1 a read made the walk read two offsets in turn for whole runs, more than the 2
-      // that pages of 25 overlap by kept its gap reads (2 deeper each) from ever catching up
-      tanium.omitFilteredCount = true;
-      tanium.addSteady(300, 1000, T0);
-      let arrived = 0;
-      tanium.beforeRequest = (n) => {
-        if (n >= 7 && n < 67) tanium.addSteady(perRequest, 1, T0 + 100 + 10 * arrived++);
-      };
-
-      // Act
-      const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 30 });
+      // Act: 1 arrival a read made the walk read two offsets in turn for whole runs; more than the 2 that
+      // pages of 25 overlap by kept its gap reads (2 deeper each) from ever catching up
+      const reports = await walkUnderArrivals(perRequest, () => false);
 
       // Assess: gap reads go deeper faster than the list grows, and once a page connects, the walk
       // allows for the arrivals it measured by how far an alert it had read moved down
@@ -389,27 +397,15 @@ describe('Walk-up: arrivals measured past alerts without an id', () => {
   ])(
     'measures how far the first alert with an id moved down (%i a request, every other alert without one)',
     async (perRequest, expected, runs) => {
-      // Prepare: as above, but every other alert of the backlog comes with neither id nor guid, so half
-      // the pages the walk reads start with one that cannot be found again in a later page
-      tanium.omitFilteredCount = true;
-      tanium.addSteady(300, 1000, T0).forEach((alert, i) => {
-        if (i % 2 === 0) alert.anonymous = true;
-      });
-      let arrived = 0;
-      tanium.beforeRequest = (n) => {
-        if (n >= 7 && n < 67) tanium.addSteady(perRequest, 1, T0 + 100 + 10 * arrived++);
-      };
-
-      // Act
-      const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 30 });
+      // Act: every other alert of the backlog comes with neither id nor guid, so half the pages the walk
+      // reads start with one that cannot be found again in a later page
+      const reports = await walkUnderArrivals(perRequest, (i) => i % 2 === 0);
 
       // Assess: the same reads as with every alert keyed; measured from the page's first alert instead,
       // which matches any other alert without one, the walk reads 297 and 274 in turn for whole runs
       expect(offsets).toEqual([expected]);
       expect(summary(reports)).toEqual(runs);
-      expect(duplicates(publisher.ids)).toEqual([]);
-      const published = new Set(publisher.ids);
-      expect(tanium.alerts.filter((a) => !a.anonymous && !published.has(a.id))).toEqual([]);
+      expectAllOnce();
     },
   );
 
@@ -430,26 +426,14 @@ describe('Walk-up: arrivals measured past alerts without an id', () => {
   ])(
     'measures nothing from a page of alerts without an id, nor from a page that lacks its alert (%i a request)',
     async (perRequest, expected, runs) => {
-      // Prepare: 50 alerts in a row without an id or guid, two pages' worth, inside the backlog: some
-      // pages the walk reads hold none to follow, and the next page up need not hold the one followed
-      tanium.omitFilteredCount = true;
-      tanium.addSteady(300, 1000, T0).forEach((alert, i) => {
-        if (i >= 100 && i < 150) alert.anonymous = true;
-      });
-      let arrived = 0;
-      tanium.beforeRequest = (n) => {
-        if (n >= 7 && n < 67) tanium.addSteady(perRequest, 1, T0 + 100 + 10 * arrived++);
-      };
-
-      // Act
-      const reports = await pollUntilCaughtUp({ pageSize: 25, maxRequestsPerRun: 30 });
+      // Act: 50 alerts in a row without an id or guid, two pages' worth, inside the backlog: some pages
+      // the walk reads hold none to follow, and the next page up need not hold the one followed
+      const reports = await walkUnderArrivals(perRequest, (i) => i >= 100 && i < 150);
 
       // Assess: one run, every keyed alert once (looking for an alert without an id failed every run)
       expect(offsets).toEqual([expected]);
       expect(summary(reports)).toEqual(runs);
-      expect(duplicates(publisher.ids)).toEqual([]);
-      const published = new Set(publisher.ids);
-      expect(tanium.alerts.filter((a) => !a.anonymous && !published.has(a.id))).toEqual([]);
+      expectAllOnce();
     },
   );
 });
