@@ -1345,6 +1345,45 @@ describe('Alert poller: alerts without a readable createdAt', () => {
     },
   );
 
+  it.each([
+    ['an undated alert', (): FakeAlert => tanium.add(T0 - 25_500, { createdAt: 'not a time' })],
+    ['a dated alert', (): FakeAlert => tanium.alerts.find((a) => a.createdMs === T0 - 25_000)!],
+  ])(
+    "keeps the floor below %s the bus refused in a run that rises above the group cursor's millisecond",
+    async (_, refusedAlert) => {
+      // Prepare: a group cursor whose 30 members are all out (as a run whose requests run out before it
+      // reads above them leaves it), over older alerts whose ids the checkpoint holds but one the bus
+      // refuses; the head is all members, so only the floor keeps the next run reading down to that one.
+      // Rising above the group ends its cursor by moving the floor past its millisecond.
+      tanium.tieOrder = 'lowest-id-first';
+      const older = tanium.addSteady(10, 1000, T0 - 20_000);
+      const burst = tanium.addBurst(30, T0 - 10_000);
+      const refusedOne = refusedAlert();
+      const floor = T0 - 30_000;
+      const recent = older
+        .filter((a) => a !== refusedOne)
+        .map((a): [number, number[]] => [a.createdMs, [a.id]]);
+      // Positions count from the member deepest in the list: with the lowest id listed first, burst[0]
+      // is the newest in list order (29), the last done.
+      const edge = [burst[1]!.id, burst[0]!.id];
+      store.checkpoint = { floor, recent, group: { at: T0 - 10_000, passed: 30, edge } };
+      publisher.refuse = (detail) => detail.id === refusedOne.id;
+      const limits = { pageSize: 20 };
+
+      // Act
+      const refused = await poll(limits);
+      const floorAfter = store.checkpoint?.floor;
+      publisher.refuse = undefined;
+      const next = await poll(limits);
+
+      // Assess: held, it is not done, so the cursor is not ended past it; the next run finds it
+      expect(refused).toMatchObject({ status: 'failed', published: 0 });
+      expect(floorAfter).toBe(floor);
+      expect(next).toMatchObject({ status: 'caught_up', published: 1 });
+      expect(publisher.ids).toEqual([refusedOne.id]);
+    },
+  );
+
   it('reports lag while only undated alerts wait, the time limit having stopped the run', async () => {
     // Prepare: the clock passes the run's end once the first batch is out
     for (let i = 0; i < 15; i++) tanium.add(8.6e15, { createdAt: NULL });
