@@ -9,10 +9,22 @@ interface AlarmResource {
     MetricName?: string;
     Dimensions?: Array<{ Name: string; Value: unknown }>;
     Statistic?: string;
+    Period?: number;
     Threshold?: number;
     ComparisonOperator?: string;
+    EvaluationPeriods?: number;
+    TreatMissingData?: string;
   };
 }
+
+/** Whether `alarm` fires on the first lost request of a 5-minute period, and stays OK while none is counted. */
+const firesOnTheFirst = (alarm: AlarmResource['Properties']) =>
+  alarm.Statistic === 'Sum' &&
+  alarm.Period === 300 &&
+  alarm.Threshold === 0 &&
+  alarm.ComparisonOperator === 'GreaterThanThreshold' &&
+  alarm.EvaluationPeriods === 1 &&
+  alarm.TreatMissingData === 'notBreaching';
 
 describe('Stack: alarms on requests lost before any queue holds them', () => {
   let synthesized: Synthesized;
@@ -58,14 +70,7 @@ describe('Stack: alarms on requests lost before any queue holds them', () => {
       ]),
     );
     expect(
-      alarms
-        .filter((alarm) => alarm.MetricName === 'InvocationsFailedToBeSentToDlq')
-        .every(
-          (alarm) =>
-            alarm.Statistic === 'Sum' &&
-            alarm.Threshold === 0 &&
-            alarm.ComparisonOperator === 'GreaterThanThreshold',
-        ),
+      alarms.filter((alarm) => alarm.MetricName === 'InvocationsFailedToBeSentToDlq').every(firesOnTheFirst),
     ).toBe(true);
   });
 
@@ -81,5 +86,8 @@ describe('Stack: alarms on requests lost before any queue holds them', () => {
     expect(watched).toEqual(
       FAMILIES.map((family) => [{ Name: 'FunctionName', Value: ref(synthesized.stack.functions[family]) }]),
     );
+    expect(
+      alarms.filter((alarm) => alarm.MetricName === 'DestinationDeliveryFailures').every(firesOnTheFirst),
+    ).toBe(true);
   });
 });

@@ -851,10 +851,14 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           Namespace: 'AWS/Lambda',
           MetricName: 'Errors',
           Dimensions: [{ Name: 'FunctionName', Value: ref(fnId(name)) }],
+          // Every failed invocation in the period counts, not their average
+          Statistic: 'Sum',
           Period: 300,
           Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
           DatapointsToAlarm: 1,
           EvaluationPeriods: name === 'evidence' ? 4 : 2,
+          TreatMissingData: 'notBreaching',
         });
       },
     );
@@ -1111,6 +1115,82 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           expect(alarm.Properties.AlarmActions).toBeUndefined();
         }
       }
+    });
+
+    it('tells whoever an alarm pages what it watches, and labels the graphs of the metric math ones', () => {
+      // Prepare: the alarm resources by construct id, descriptions with their CloudFormation values as JSON
+      const resources = {
+        ...s.template.findResources('AWS::CloudWatch::Alarm'),
+        ...s.template.findResources('AWS::CloudWatch::CompositeAlarm'),
+      };
+      const properties = (construct: string) =>
+        resources[id(s.stack.monitoring.node.findChild(construct))]!.Properties;
+      const description = (construct: string) => {
+        const text = properties(construct).AlarmDescription;
+        return typeof text === 'string' ? text : JSON.stringify(text);
+      };
+      const label = (construct: string) =>
+        (properties(construct).Metrics as (MetricQuery & { Label?: string })[]).find(
+          (query) => query.Expression,
+        )?.Label;
+      const t = s.config.alarms.pollerFailureThreshold;
+      // At rate(1 minute): one period a minute, a streak of slow runs taking 4 minutes each
+      const runs = t + 2;
+      const spread = 4 * t + 3;
+
+      // Assess
+      for (const family of FAMILIES) {
+        const name = pascalCase(family);
+        expect(description(`${name}DlqAlarm`)).toBe(
+          `Messages in the dead-letter queue of the ${family} queue (visible, or hidden while being read or redriven)`,
+        );
+        expect(label(`${name}DlqAlarm`)).toBe(`Messages in the dead-letter queue of the ${family} queue`);
+        expect(description(`${name}QueueAgeAlarm`)).toBe(
+          `A request has waited more than ${3 * s.stack.queues[family].visibilityTimeoutSeconds} s in the ${family} queue: nothing consumes the queue, or it is backed up`,
+        );
+        expect(description(`${name}ErrorsAlarm`)).toMatch(/^Errors in the \w+ function \(whole invocations/);
+        // The rule's name and the function's are known at deploy time only
+        expect(description(`${name}UndeliveredAlarm`)).toMatch(
+          /^\{"Fn::Join":\["",\["Requests matched by ",\{"Fn::Select".*," reached neither their queue nor its dead-letter queue: they are lost"\]\]\}$/,
+        );
+        expect(description(`${name}DestinationFailuresAlarm`)).toMatch(
+          /^\{"Fn::Join":\["",\["Failed asynchronous invocations of ",\{"Ref":.*," that could not reach its dead-letter queue: they are lost"\]\]\}$/,
+        );
+      }
+      for (const family of MUTATING_FAMILIES) {
+        expect(description(`${pascalCase(family)}UnrecordedResultsAlarm`)).toMatch(
+          new RegExp(`^The ${family} function ran an action whose idempotency record it could not complete`),
+        );
+        expect(label(`${pascalCase(family)}UnrecordedResultsAlarm`)).toBe(
+          `${UNRECORDED_RESULTS_METRIC} (${family})`,
+        );
+      }
+      expect(description('PollerScheduleDlqAlarm')).toMatch(
+        /^Messages in the dead-letter queue of the poller schedule/,
+      );
+      expect(description('PollerLagAlarm')).toBe(
+        `An alert has waited more than ${s.config.alarms.pollerLagSeconds} s to be published (the longest AlertLag over 5 minutes)`,
+      );
+      expect(description('PollerRefusedAlertsAlarm')).toMatch(
+        /dropped an alert EventBridge refused; its id is in/,
+      );
+      expect(description('PollerUnidentifiedAlertsAlarm')).toMatch(/skipped an alert without id or guid/);
+      expect(description('PollerStoppedAlarm')).toBe('The alert poller has not run for 10 minutes');
+      expect(label('PollerStoppedAlarm')).toBe('Poller invocations (0 where none)');
+      // One minute, singular; any other count, plural
+      expect(description('PollerFailedRunsAlarm')).toBe(
+        `Part of the poller failures alarm, which notifies: failed alert polls in ${t} of the last ${runs} periods of 1 minute, one per scheduled run (${runs} minutes)`,
+      );
+      expect(description('PollerFailedRunsSpreadAlarm')).toBe(
+        `Part of the poller failures alarm, which notifies: failed alert polls in ${t} of the last ${spread} periods of 1 minute, one per scheduled run (${spread} minutes), the time a streak of slow failing runs and one run more take`,
+      );
+      expect(description('PollerSlowFailedRunAlarm')).toBe(
+        `Part of the poller failures alarm, which notifies: an alert poll that failed after 30 s or more in the last ${spread} periods of 1 minute, one per scheduled run (${spread} minutes)`,
+      );
+      expect(label('PollerSlowFailedRunAlarm')).toBe('Poller runs failed after 30 s or more');
+      expect(description('PollerRepeatedFailuresAlarm')).toBe(
+        `Failed alert polls: ${t} of the last ${runs} runs, or ${t} in the last ${spread} minutes with one that failed after 30 s or more (a slow failing run keeps the next scheduled ones from running)`,
+      );
     });
   });
 
