@@ -564,6 +564,14 @@ describe('Infrastructure variant: a poller every 15 minutes', () => {
     // A failing run frees the lease within 3 minutes, before the next one: three runs in a row and one
     // more, the last one's datapoint in the period after it
     expect(parts.spread).toMatchObject({ Period: 15 * 60, DatapointsToAlarm: 3, EvaluationPeriods: 5 });
+    // What on-call reads counts the windows in minutes: five periods of 15 minutes each
+    expect(parts.runs.AlarmDescription).toMatch(
+      / 3 of the last 5 periods of 15 minutes, one per scheduled run \(75 minutes\)$/,
+    );
+    const [composite] = Object.values(s.template.findResources('AWS::CloudWatch::CompositeAlarm'));
+    expect(composite?.Properties.AlarmDescription).toMatch(
+      / or 3 in the last 75 minutes with one that failed after 60 s /,
+    );
     expect(parts.slow).toMatchObject({
       Metrics: expect.arrayContaining([
         expect.objectContaining({ Expression: 'IF(longest >= 60000, errors, 0)' }),
