@@ -86,8 +86,6 @@ export interface MonitoringProps {
 /** Alarms on everything that loses or delays work, optionally notifying an encrypted SNS topic. */
 export class Monitoring extends Construct {
   public readonly topic?: sns.Topic;
-  /** The alarms that notify (the parts of a composite alarm are not among them). */
-  public readonly alarms: cloudwatch.AlarmBase[] = [];
   private readonly props: MonitoringProps;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
@@ -529,7 +527,6 @@ export class Monitoring extends Construct {
       alarm.addAlarmAction(new actions.SnsAction(this.topic));
       alarm.addOkAction(new actions.SnsAction(this.topic));
     }
-    this.alarms.push(alarm);
     return alarm;
   }
 }
