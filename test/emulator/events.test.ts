@@ -91,15 +91,27 @@ describe('Emulator: recorder events, counts and process trees', () => {
 
   it('sorts by several keys, descending with -, stably', async () => {
     // Act
+    const listed = await rows('limit=1000');
     const sorted = await rows('limit=1000&sort=operation%2C-timestamp_raw');
+    const byOperation = await rows('limit=1000&sort=operation');
 
-    // Assess
+    // Assess: every row, several operations and several rows of one, so that both keys decide somewhere
+    const operations = [...new Set(listed.map((row) => String(row.operation)))].sort();
+    expect(operations.length).toBeGreaterThan(1);
+    expect(operations.length).toBeLessThan(listed.length);
+    expect(sorted).toHaveLength(listed.length);
     for (let i = 1; i < sorted.length; i++) {
       const [a, b] = [sorted[i - 1]!, sorted[i]!];
       expect(String(a.operation) <= String(b.operation)).toBe(true);
       if (a.operation === b.operation)
         expect(Number(a.timestamp_raw)).toBeGreaterThanOrEqual(Number(b.timestamp_raw));
     }
+    // Stably: rows the one key ties keep the order they are listed in
+    expect(byOperation.map((row) => row.id)).toEqual(
+      operations.flatMap((operation) =>
+        listed.filter((row) => row.operation === operation).map((row) => row.id),
+      ),
+    );
   });
 
   it('keeps 64-bit ids as strings and sorts them numerically', async () => {

@@ -602,6 +602,10 @@ describe('Actions: investigation family', () => {
       expect(result.parameter.sort).toBe('user_name, -create_time_raw,user_name');
       expect(emulator.requests[0]?.rawQuery).toBe('limit=1000&sort=user_name%2C-create_time_raw');
       const rows = result.data as Array<{ user_name: string; create_time_raw: number }>;
+      // Rows of several users, some sharing one, or the loop below would check neither key
+      const users = new Set(rows.map((row) => row.user_name));
+      expect(users.size).toBeGreaterThan(1);
+      expect(users.size).toBeLessThan(rows.length);
       for (let i = 1; i < rows.length; i++) {
         const [a, b] = [rows[i - 1]!, rows[i]!];
         expect(a.user_name <= b.user_name).toBe(true);

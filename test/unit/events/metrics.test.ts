@@ -100,6 +100,8 @@ describe('per-action metrics', () => {
     // The stack's alarm names exactly this dimension: any action, known or not, counts.
     expect(family?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
     expect(documents.filter((document) => document.action === 'list connections')).toHaveLength(1);
+    // The next invocation was written, without the replaced count: an empty flush would not show it
+    expect(next.filter((document) => document.action === 'list connections')).toHaveLength(1);
     expect(next.some((document) => METRIC_NAMES.replaced in document)).toBe(false);
   });
 
