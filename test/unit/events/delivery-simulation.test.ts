@@ -10,7 +10,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PUBLISH_ATTEMPTS } from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
@@ -353,6 +353,7 @@ async function run(
 function expectUnstoredToTheDlq(history: History): void {
   for (const result of history.accepted) {
     if (!unstored(result.detail) || result.detail.error?.retryable !== true) continue;
+    note('unstored result to the DLQ');
     const message = answered(result);
     expect(history.ended.get(message), `where ${message} went`).toEqual({
       invocation: result.invocation,
@@ -384,6 +385,25 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   return groups;
 }
 
+/**
+ * How often each conditional check of a set of histories found something to check: a check that never
+ * fires passes whatever the handler does, so each set names the ones its world must reach.
+ */
+const exercised = new Map<Exercised, number>();
+type Exercised =
+  | 'unstored result to the DLQ'
+  | 'message answered by a copy'
+  | 'result refused on the last attempt'
+  | 'copies answered together'
+  | 'mutation run again after an unrecorded result'
+  | 'gave up'
+  | 'transient result on a last attempt'
+  | 'duplicate delivery';
+
+function note(check: Exercised): void {
+  exercised.set(check, (exercised.get(check) ?? 0) + 1);
+}
+
 /** The message a result answered: the id its echoed context carries. */
 function answered(result: Accepted): string {
   return String((result.detail.context as { message?: unknown } | undefined)?.message);
@@ -403,24 +423,64 @@ afterEach(() => {
   sandbox.restore();
 });
 
-/** The sets of histories: how many of each, and what their world does (see run). */
-const HISTORIES: Array<{ name: string; count: number; options: RunOptions }> = [
-  { name: 'failures that recover', count: 1000, options: {} },
-  { name: 'a bus that refuses calls', count: 500, options: { bus: 'refuses' } },
-  { name: 'slow Tanium answers, turns past the deadline', count: 500, options: { slowTanium: true } },
-  { name: 'SQS duplicates in a second container', count: 300, options: { duplicates: true } },
-  { name: 'a busy idempotency table', count: 300, options: { busyTable: true } },
-  {
-    name: 'snapshots whose results a failing vault stores',
-    count: 300,
-    options: { family: 'snapshots', bus: 'refuses' },
-  },
+/** What every set of histories reaches: copies, giving up, reruns after an unrecorded result. */
+const EVERY_SET: readonly Exercised[] = [
+  'copies answered together',
+  'message answered by a copy',
+  'gave up',
+  'transient result on a last attempt',
+  'mutation run again after an unrecorded result',
 ];
 
-describe.for(HISTORIES)('Family handler: the delivery guarantee, $name', ({ count, options }) => {
+/**
+ * The sets of histories: how many of each, what their world does (see run), and the conditional checks
+ * some history of the set must reach.
+ */
+const HISTORIES: Array<{ name: string; count: number; options: RunOptions; reaches: readonly Exercised[] }> =
+  [
+    { name: 'failures that recover', count: 1000, options: {}, reaches: EVERY_SET },
+    {
+      name: 'a bus that refuses calls',
+      count: 500,
+      options: { bus: 'refuses' },
+      reaches: [...EVERY_SET, 'result refused on the last attempt'],
+    },
+    {
+      name: 'slow Tanium answers, turns past the deadline',
+      count: 500,
+      options: { slowTanium: true },
+      reaches: EVERY_SET,
+    },
+    {
+      name: 'SQS duplicates in a second container',
+      count: 300,
+      options: { duplicates: true },
+      reaches: [...EVERY_SET, 'duplicate delivery'],
+    },
+    { name: 'a busy idempotency table', count: 300, options: { busyTable: true }, reaches: EVERY_SET },
+    {
+      name: 'snapshots whose results a failing vault stores',
+      count: 300,
+      options: { family: 'snapshots', bus: 'refuses' },
+      reaches: [...EVERY_SET, 'result refused on the last attempt', 'unstored result to the DLQ'],
+    },
+  ];
+
+describe.for(HISTORIES)('Family handler: the delivery guarantee, $name', ({ count, options, reaches }) => {
+  let ran = 0;
+  beforeAll(() => exercised.clear());
+  // Only once every history of the set ran: a run filtered to one seed reaches less.
+  afterAll(() => {
+    if (ran < count) return;
+    expect(
+      reaches.filter((check) => !exercised.has(check)),
+      'checks no history reached',
+    ).toEqual([]);
+  });
   it.for(SEEDS.slice(0, count))('history %i', async (seed) => {
     // Prepare, act
     const history = await run(seed, options);
+    ran++;
 
     // Assess
     expectAnsweredOnce(history);
@@ -429,6 +489,7 @@ describe.for(HISTORIES)('Family handler: the delivery guarantee, $name', ({ coun
     expectTransientResultsOnLastAttempts(history);
     expectNoSuccessAfterGivingUp(history);
     expectUnstoredToTheDlq(history);
+    if (history.duplicated.size > 0) note('duplicate delivery');
   });
 });
 
@@ -484,6 +545,8 @@ function expectAnsweredOnce(history: History): void {
       });
     // Its last receive held by its own earlier one, which then failed transiently (documented).
     const heldByItself = ended.dlq && history.heldToDlq.has(when);
+    if (answeredByCopy) note('message answered by a copy');
+    if (refusedOnLastAttempt) note('result refused on the last attempt');
     expect(
       answeredByCopy || refusedOnLastAttempt || resendRefused || copyRefused || heldByItself,
       `${message.id} answered by no result`,
@@ -517,6 +580,7 @@ function expectCopiesAgree(history: History): void {
   for (const [copy, results] of copies) {
     for (const [invocation, together] of groupBy(results, (result) => String(result.invocation))) {
       const outcomes = new Set(together.map(({ detail }) => `${detail.status}: ${detail.message}`));
+      if (together.length > 1) note('copies answered together');
       expect([...outcomes], `${copy} in ${invocation}`).toHaveLength(1);
     }
     // A request whose record could not be completed may have run again, with another answer.
@@ -544,6 +608,7 @@ function expectMutationsOnce(history: History): void {
       expect(calls, `successful Tanium calls to ${path}`).toHaveLength(1);
       continue;
     }
+    if (calls.length > 1) note('mutation run again after an unrecorded result');
     for (const [invocation, together] of groupBy(calls, (call) => String(call.invocation))) {
       expect(together, `successful Tanium calls to ${path} in invocation ${invocation}`).toHaveLength(1);
     }
@@ -558,6 +623,7 @@ function expectNoSuccessAfterGivingUp(history: History): void {
   for (const gaveUp of history.accepted) {
     const { detail } = gaveUp;
     if (!detail.message.startsWith('Gave up after')) continue;
+    note('gave up');
     // A second container's "Gave up" knows nothing of the first's batch (they share only the table).
     const beside = history.messages.some(
       (message) =>
@@ -586,6 +652,7 @@ function expectNoSuccessAfterGivingUp(history: History): void {
 function expectTransientResultsOnLastAttempts(history: History): void {
   for (const result of history.accepted) {
     if (result.detail.status !== 'failed' || result.detail.error?.retryable !== true) continue;
+    note('transient result on a last attempt');
     const batch = history.batches[result.invocation - 1] ?? [];
     const lastAttempts = batch.filter(
       ({ id, receiveCount }) =>
