@@ -19,7 +19,6 @@ import type { Construct } from 'constructs';
 import { BUNDLE_SETTINGS, externalModules, functionEntry, functionNodeOptions } from '../bundling.ts';
 import type { FunctionSettings } from '../environments.ts';
 import type { FunctionName } from '../families.ts';
-import { acknowledgeWildcardResource } from '../nag.ts';
 
 /** The repository root: entry points and the lock file are found from here, whatever the cwd. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -156,13 +155,7 @@ export class TaniumFunction extends NodejsFunction {
       actions: ['secretsmanager:GetSecretValue'],
       resourceArns: [secretArn],
     });
-    if (!secret.secretFullArn) {
-      acknowledgeWildcardResource(
-        this.role!,
-        secretArn,
-        'The suffix wildcard matches the random suffix of the one secret imported by name.',
-      );
-    }
+    // No cdk-nag acknowledgement for the suffix: AwsSolutions-IAM5 flags `*` only, not `?`.
     if (kmsKeyArn) {
       // Only as Secrets Manager's caller for this one secret: without the conditions the role could
       // decrypt anything else encrypted under the key, directly.
