@@ -628,21 +628,32 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       const rules =
         s.template.toJSON().Resources[id(s.stack.vault.bucket)].Properties.LifecycleConfiguration.Rules;
 
-      // Assess
+      // Assess: old versions of uploads in flight and of results go a day after they are replaced, so a
+      // versioned bucket does not keep what the current-version expiry removed
       expect(rules).toEqual(
         expect.arrayContaining([
-          expect.objectContaining({
+          {
+            Id: 'abort-incomplete-multipart-uploads',
             AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
             Status: 'Enabled',
-          }),
-          expect.objectContaining({ Prefix: 'incoming/', ExpirationInDays: 1, Status: 'Enabled' }),
-          expect.objectContaining({
+          },
+          {
+            Id: 'expire-incoming',
+            Prefix: 'incoming/',
+            ExpirationInDays: 1,
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+            Status: 'Enabled',
+          },
+          {
+            Id: 'expire-results',
             Prefix: 'results/',
             ExpirationInDays: s.config.resultsExpirationDays,
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
             Status: 'Enabled',
-          }),
+          },
         ]),
       );
+      expect(rules).toHaveLength(4);
       // One rule for all of vault/ (S3 refuses two expiring one prefix in the older form): evidence goes
       // to Intelligent-Tiering as written, old versions go after 30 days, and the current version is kept
       // unless the environment says for how long (dev: 30 days), which also clears expired delete markers
@@ -658,6 +669,43 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           ...(envName === 'dev' ? { ExpirationInDays: 30 } : { ExpiredObjectDeleteMarker: true }),
         },
       ]);
+    });
+
+    it('keeps access logs private, TLS only and encrypted under a prefix of their own, for the configured days', () => {
+      // Prepare
+      const resources = s.template.toJSON().Resources;
+      const logs = resources[id(s.stack.vault.accessLogsBucket)].Properties;
+
+      // Assess
+      expect(resources[id(s.stack.vault.bucket)].Properties.LoggingConfiguration).toEqual({
+        DestinationBucketName: ref(id(s.stack.vault.accessLogsBucket)),
+        LogFilePrefix: 'vault/',
+      });
+      expect(logs.LifecycleConfiguration.Rules).toEqual([
+        { Id: 'expire-access-logs', ExpirationInDays: s.config.accessLogsExpirationDays, Status: 'Enabled' },
+      ]);
+      expect(logs.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(logs.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
+        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+      ]);
+      expect(logs.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: ref(id(s.stack.vault.accessLogsBucket)),
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 's3:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
     });
 
     it('keeps the bucket and its access logs according to the environment', () => {
