@@ -60,6 +60,27 @@ async function publishedOnceWhenLate(ageMs: number, overrides: Partial<PollerSet
 }
 
 /**
+ * A run in which the bus refuses `refused` fails and leaves the floor at `floor`, so the next run, the bus
+ * working again, publishes that alert alone. Returns the next run's report.
+ */
+async function refusedKeptAboveFloor(
+  refused: FakeAlert,
+  floor: number,
+  overrides: Partial<PollerSettings>,
+): Promise<RunReport> {
+  publisher.refuse = (detail) => detail.id === refused.id;
+  const failed = await poll(overrides);
+  const floorAfter = store.checkpoint?.floor;
+  publisher.refuse = undefined;
+  const next = await poll(overrides);
+  expect(failed).toMatchObject({ status: 'failed', published: 0 });
+  expect(floorAfter).toBe(floor);
+  expect(next.published).toBe(1);
+  expect(publisher.ids).toEqual([refused.id]);
+  return next;
+}
+
+/**
  * An alert whose event is exactly `bytes` long as EventBridge counts it (`entrySize`, itself pinned to
  * the API's rule in test/unit/events/publisher.test.ts), padded inside its details.
  */
@@ -1328,20 +1349,10 @@ describe('Alert poller: alerts without a readable createdAt', () => {
         .filter((a) => a.createdMs >= floor && a !== refusedOne)
         .map((a): [number, number[]] => [a.createdMs, [a.id]]);
       store.checkpoint = { floor, recent };
-      publisher.refuse = (detail) => detail.id === refusedOne.id;
-      const limits = { maxRequestsPerRun: 4 };
 
-      // Act
-      const refused = await poll(limits);
-      const floorAfter = store.checkpoint?.floor;
-      publisher.refuse = undefined;
-      const next = await poll(limits);
-
-      // Assess: held, it is not done, so the floor does not pass where it was read; the next run finds it
-      expect(refused).toMatchObject({ status: 'failed', published: 0 });
-      expect(floorAfter).toBe(floor);
-      expect(next.published).toBe(1);
-      expect(publisher.ids).toEqual([refusedOne.id]);
+      // Act, assess: held, it is not done, so the floor does not pass where it was read; the next run
+      // finds it
+      await refusedKeptAboveFloor(refusedOne, floor, { maxRequestsPerRun: 4 });
     },
   );
 
@@ -1367,20 +1378,10 @@ describe('Alert poller: alerts without a readable createdAt', () => {
       // is the newest in list order (29), the last done.
       const edge = [burst[1]!.id, burst[0]!.id];
       store.checkpoint = { floor, recent, group: { at: T0 - 10_000, passed: 30, edge } };
-      publisher.refuse = (detail) => detail.id === refusedOne.id;
-      const limits = { pageSize: 20 };
 
-      // Act
-      const refused = await poll(limits);
-      const floorAfter = store.checkpoint?.floor;
-      publisher.refuse = undefined;
-      const next = await poll(limits);
-
-      // Assess: held, it is not done, so the cursor is not ended past it; the next run finds it
-      expect(refused).toMatchObject({ status: 'failed', published: 0 });
-      expect(floorAfter).toBe(floor);
-      expect(next).toMatchObject({ status: 'caught_up', published: 1 });
-      expect(publisher.ids).toEqual([refusedOne.id]);
+      // Act, assess: held, it is not done, so the cursor is not ended past it; the next run finds it
+      const next = await refusedKeptAboveFloor(refusedOne, floor, { pageSize: 20 });
+      expect(next.status).toBe('caught_up');
     },
   );
 
