@@ -588,29 +588,21 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
   });
 
   describe('vault bucket', () => {
-    it('blocks public access, enforces TLS, encrypts, versions and disables ACLs', () => {
-      // Prepare
-      const bucket = s.template.toJSON().Resources[id(s.stack.vault.bucket)];
-
-      // Assess
-      expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+    /** `bucket` blocks public access, disables ACLs, encrypts, and its policy denies requests without TLS. */
+    const expectPrivateAndTlsOnly = (bucket: Parameters<typeof id>[0]) => {
+      const properties = s.template.toJSON().Resources[id(bucket)].Properties;
+      expect(properties.PublicAccessBlockConfiguration).toEqual({
         BlockPublicAcls: true,
         BlockPublicPolicy: true,
         IgnorePublicAcls: true,
         RestrictPublicBuckets: true,
       });
-      expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
+      expect(properties.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
         { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
       ]);
-      expect(bucket.Properties.OwnershipControls).toEqual({
-        Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }],
-      });
-      expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
-      expect(bucket.Properties.LoggingConfiguration.DestinationBucketName).toEqual(
-        ref(id(s.stack.vault.accessLogsBucket)),
-      );
+      expect(properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
       s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
-        Bucket: ref(id(s.stack.vault.bucket)),
+        Bucket: ref(id(bucket)),
         PolicyDocument: {
           Statement: Match.arrayWith([
             Match.objectLike({
@@ -621,6 +613,18 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
           ]),
         },
       });
+    };
+
+    it('blocks public access, enforces TLS, encrypts, versions and disables ACLs', () => {
+      // Prepare
+      const bucket = s.template.toJSON().Resources[id(s.stack.vault.bucket)];
+
+      // Assess
+      expectPrivateAndTlsOnly(s.stack.vault.bucket);
+      expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(bucket.Properties.LoggingConfiguration.DestinationBucketName).toEqual(
+        ref(id(s.stack.vault.accessLogsBucket)),
+      );
     });
 
     it('aborts stale multipart uploads, expires incoming/ and results/, and tiers (and in dev expires) evidence', () => {
@@ -684,28 +688,7 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(logs.LifecycleConfiguration.Rules).toEqual([
         { Id: 'expire-access-logs', ExpirationInDays: s.config.accessLogsExpirationDays, Status: 'Enabled' },
       ]);
-      expect(logs.PublicAccessBlockConfiguration).toEqual({
-        BlockPublicAcls: true,
-        BlockPublicPolicy: true,
-        IgnorePublicAcls: true,
-        RestrictPublicBuckets: true,
-      });
-      expect(logs.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
-        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
-      ]);
-      expect(logs.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
-      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
-        Bucket: ref(id(s.stack.vault.accessLogsBucket)),
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({
-              Effect: 'Deny',
-              Action: 's3:*',
-              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-            }),
-          ]),
-        },
-      });
+      expectPrivateAndTlsOnly(s.stack.vault.accessLogsBucket);
     });
 
     it('keeps the bucket and its access logs according to the environment', () => {
