@@ -10,6 +10,7 @@ import {
   BUNDLE_SETTINGS,
   esbuildBuildOptions,
   externalModules,
+  functionNodeOptions,
   VAULT_FUNCTIONS,
 } from '../../infra/bundling.ts';
 import { cdkBundlingOptions, PROJECT_ROOT } from '../../infra/constructs/tanium-function.ts';
@@ -21,7 +22,15 @@ import {
   type EnvironmentOverrides,
   resolveEnvironment,
 } from '../../infra/environments.ts';
-import { FAMILIES, FAMILY_ACTIONS, FUNCTION_NAMES, familyActionNames } from '../../infra/families.ts';
+import {
+  FAMILIES,
+  FAMILY_ACTIONS,
+  type Family,
+  FUNCTION_NAMES,
+  familyActionNames,
+  MUTATING_FAMILIES,
+  mutatingActionNames,
+} from '../../infra/families.ts';
 import { flattenCfnReference } from '../../infra/nag.ts';
 import {
   POLLER_SETTING_VARIABLES,
@@ -1006,6 +1015,24 @@ describe('Infrastructure configuration: families', () => {
   it('has the families of design.md §1', () => {
     expect(FAMILIES).toEqual(['connections', 'snapshots', 'investigation', 'evidence', 'intel', 'alerts']);
   });
+
+  // The stack gives these families the state table and alarms on their unrecorded results: a family
+  // missing here would replay a create or a delete on redelivery.
+  it.each<[Family, string[]]>([
+    ['connections', ['create connection', 'close connection', 'delete connection']],
+    ['snapshots', ['create snapshot', 'delete snapshot']],
+    ['investigation', []],
+    // get file changes only the vault, and a replay must return the vault_ids it stored.
+    ['evidence', ['save file', 'delete file', 'get file']],
+    ['intel', ['upload intel doc', 'start quick scan']],
+    ['alerts', []],
+  ])('keeps idempotency records for the %s actions that change state: %j', (family, mutating) => {
+    expect(mutatingActionNames(family)).toEqual(mutating);
+  });
+
+  it('counts as mutating exactly the families with an action that changes state', () => {
+    expect(MUTATING_FAMILIES).toEqual(['connections', 'snapshots', 'evidence', 'intel']);
+  });
 });
 
 describe('Infrastructure configuration: bundling and helpers', () => {
@@ -1043,6 +1070,14 @@ describe('Infrastructure configuration: bundling and helpers', () => {
       banner: { js: cdk.banner },
       entryPoints: [join(PROJECT_ROOT, 'functions', name, 'index.ts')],
     });
+  });
+
+  it.each<[boolean, Record<string, string>]>([
+    [true, { NODE_OPTIONS: '--enable-source-maps' }],
+    // Without source maps Node need not parse a .map file at every cold start.
+    [false, {}],
+  ])('with source maps %s, sets the NODE_OPTIONS %j', (sourceMaps, options) => {
+    expect(functionNodeOptions(sourceMaps)).toEqual(options);
   });
 
   it('leaves the S3 client to the Lambda runtime in every function without a vault', () => {
