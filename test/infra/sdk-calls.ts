@@ -152,6 +152,8 @@ export interface FunctionCalls {
   readonly unknown: string[];
   /** The `@aws-sdk/client-*` packages in the bundle. */
   readonly bundledClients: string[];
+  /** Every package with a file in the bundle. */
+  readonly bundledPackages: string[];
 }
 
 /** The bundle's inputs, as the stack builds it (paths relative to the project root). */
@@ -317,8 +319,7 @@ export async function callsOf(name: FunctionName): Promise<FunctionCalls> {
       calls.push(...callsOfImport(file, module, exported, unknown));
   }
   checkLibraries(inputs, unknown);
-  const bundledClients = [
-    ...new Set(inputs.map(packageOf).filter((p): p is string => !!p && CLIENT_MODULE.test(p))),
-  ];
-  return { calls, unknown, bundledClients: bundledClients.sort() };
+  const bundledPackages = [...new Set(inputs.map(packageOf).filter((p): p is string => !!p))].sort();
+  const bundledClients = bundledPackages.filter((p) => CLIENT_MODULE.test(p));
+  return { calls, unknown, bundledClients, bundledPackages };
 }

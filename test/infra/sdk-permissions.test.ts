@@ -132,6 +132,16 @@ describe('Permissions: the AWS calls in the code', () => {
     expect(found[name].bundledClients.filter((client) => !used.has(client))).toEqual([]);
   });
 
+  it.each(FUNCTION_NAMES)(
+    'leaves the credential providers Lambda never reaches out of the %s bundle',
+    (name) => {
+      // Lambda puts the role's credentials in the environment, so the default chain stops at fromEnv:
+      // the later links only add size and import time (infra/bundling.ts).
+      const providers = found[name].bundledPackages.filter((p) => p.includes('credential-provider'));
+      expect(providers).toEqual(['@aws-sdk/credential-provider-env', '@aws-sdk/credential-provider-node']);
+    },
+  );
+
   describe.each(ENVIRONMENT_NAMES)('the %s environment', (envName) => {
     let s: Synthesized;
 
