@@ -63,11 +63,12 @@ describe('Emulator: faults, request log and control surface', () => {
 
     // Act
     const beforeHeaders = tanium.client.get(STATUS);
-    await expect(beforeHeaders).rejects.toThrow();
+    // A reset, not a clean close: the client must see the connection torn down
+    await expect(beforeHeaders).rejects.toMatchObject({ code: 'ECONNRESET' });
     const midBody = tanium.client.get(`${TR_PATH}/conns`);
 
     // Assess
-    await expect(midBody).rejects.toThrow();
+    await expect(midBody).rejects.toMatchObject({ code: 'ECONNRESET' });
     expect(tanium.emulator.requests[0]?.status).toBe(0);
     expect(tanium.emulator.requests[1]?.status).toBe(200);
   });

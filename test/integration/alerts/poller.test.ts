@@ -466,7 +466,7 @@ describe('Alert poller (emulator, DynamoDB and EventBridge)', () => {
     publisher.crashAfterCall = 7;
     const handler = poller(world, { publisher });
     // Act
-    await expect(handler({}, lambdaContext())).rejects.toThrow();
+    await expect(handler({}, lambdaContext())).rejects.toThrow('Runtime.ExitError');
     await untilCaughtUp(handler);
     // Assess
     const twice = duplicates(publisher.ids);
