@@ -441,13 +441,19 @@ describe('startLocalEnvironment', () => {
     expect(events).toEqual(['start emulator', 'close emulator']);
   });
 
+  /** A stand-in for a start-up step that logs `step`, aborts `controller` meanwhile, and returns `value`. */
+  const abortingStep = (controller: AbortController, step: string, value: unknown) =>
+    (async () => {
+      events.push(step);
+      controller.abort();
+      return value;
+    }) as never;
+
   it('stops before moto when aborted while the emulator starts', async () => {
     const controller = new AbortController();
-    vi.mocked(startEmulator).mockImplementationOnce((async () => {
-      events.push('start emulator');
-      controller.abort();
-      return { close: async () => events.push('close emulator') };
-    }) as never);
+    vi.mocked(startEmulator).mockImplementationOnce(
+      abortingStep(controller, 'start emulator', { close: async () => events.push('close emulator') }),
+    );
 
     await expect(startLocalEnvironment({ signal: controller.signal })).rejects.toThrow(/abort/i);
 
@@ -456,11 +462,9 @@ describe('startLocalEnvironment', () => {
 
   it('stops moto and the emulator when aborted while moto starts', async () => {
     const controller = new AbortController();
-    vi.mocked(startMoto).mockImplementationOnce((async () => {
-      events.push('start moto');
-      controller.abort();
-      return { stop: async () => events.push('stop moto') };
-    }) as never);
+    vi.mocked(startMoto).mockImplementationOnce(
+      abortingStep(controller, 'start moto', { stop: async () => events.push('stop moto') }),
+    );
 
     await expect(startLocalEnvironment({ signal: controller.signal })).rejects.toThrow(/abort/i);
 
@@ -469,11 +473,9 @@ describe('startLocalEnvironment', () => {
 
   it('builds no handler and stops everything when aborted while provisioning', async () => {
     const controller = new AbortController();
-    vi.mocked(provisionLocalResources).mockImplementationOnce((async () => {
-      events.push('provision');
-      controller.abort();
-      return RESOURCES;
-    }) as never);
+    vi.mocked(provisionLocalResources).mockImplementationOnce(
+      abortingStep(controller, 'provision', RESOURCES),
+    );
 
     await expect(startLocalEnvironment({ signal: controller.signal })).rejects.toThrow(/abort/i);
 
