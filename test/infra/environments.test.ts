@@ -1106,15 +1106,31 @@ describe('Infrastructure configuration: bundling and helpers', () => {
     expect(visibilityTimeoutSeconds(60, 5)).toBe(365);
   });
 
-  it('spells CloudFormation references the way cdk-nag names findings', () => {
-    expect(
-      flattenCfnReference({ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket1', 'Arn'] }, '/results/*']] }),
-    ).toBe('<Bucket1.Arn>/results/*');
-    expect(flattenCfnReference({ Ref: 'Secret1' })).toBe('<Secret1>');
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: an Fn::Sub template, not a JavaScript one.
-    expect(flattenCfnReference({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::x' })).toBe(
-      'arn:<AWS::Partition>:s3:::x',
-    );
+  it.each([
+    [
+      'a join of an attribute and a path',
+      { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket1', 'Arn'] }, '/results/*']] },
+      '<Bucket1.Arn>/results/*',
+    ],
+    [
+      'a join keeps its delimiter',
+      { 'Fn::Join': [':', ['arn', { Ref: 'AWS::Partition' }, 's3']] },
+      'arn:<AWS::Partition>:s3',
+    ],
+    ['a reference', { Ref: 'Secret1' }, '<Secret1>'],
+    [
+      'a substitution, every placeholder',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an Fn::Sub template, not a JavaScript one.
+      { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${Bucket1}/*' },
+      'arn:<AWS::Partition>:s3:::<Bucket1>/*',
+    ],
+    ['an imported value', { 'Fn::ImportValue': 'shared-bucket-arn' }, 'shared-bucket-arn'],
+    ['a missing part', undefined, ''],
+    ['a number', 42, '42'],
+    ['null', null, 'null'],
+    ['an object that is no reference', { Bucket: 'b' }, '{"Bucket":"b"}'],
+  ])('spells %s the way cdk-nag names findings', (_, value, expected) => {
+    expect(flattenCfnReference(value)).toBe(expected);
   });
 });
 

@@ -33,6 +33,7 @@ import { pollerSettingsEnvironment } from '../../infra/poller-settings.ts';
 import { visibilityTimeoutSeconds } from '../../infra/queue-timing.ts';
 import { pascalCase, spoolMaxBytes } from '../../infra/stack.ts';
 import { ACTIONS } from '../../shared/actions/table.ts';
+import { DEAD_LETTER_RETENTION_DAYS, SOURCE_QUEUE_RETENTION_DAYS } from '../../shared/config/retention.ts';
 import { POLLER_KEY_PREFIX } from '../../shared/config/state-keys.ts';
 import {
   cleanup,
@@ -44,6 +45,8 @@ import {
   type Synthesized,
   synthesize,
 } from './synth.ts';
+
+const DAY_SECONDS = 86_400;
 
 /** An entry of an alarm's `Metrics` (a metric math alarm). */
 interface MetricQuery {
@@ -227,6 +230,11 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
         expect(resources[id(queue.deadLetterQueue)].Properties.SqsManagedSseEnabled).toBe(true);
         expect(resources[id(queue.deadLetterQueue)].DeletionPolicy).toBe(deletion());
         expect(resources[id(queue.deadLetterQueue)].UpdateReplacePolicy).toBe(replacement());
+        // IDEMPOTENCY_RECORD_DAYS is sized from these two: a record must outlive every redelivery.
+        expect(props.MessageRetentionPeriod).toBe(SOURCE_QUEUE_RETENTION_DAYS * DAY_SECONDS);
+        expect(resources[id(queue.deadLetterQueue)].Properties.MessageRetentionPeriod).toBe(
+          DEAD_LETTER_RETENTION_DAYS * DAY_SECONDS,
+        );
         expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * settings.timeoutSeconds);
         expect(props.VisibilityTimeout).toBe(
           visibilityTimeoutSeconds(settings.timeoutSeconds, settings.maxBatchingWindowSeconds),

@@ -1,10 +1,11 @@
-import type { App } from 'aws-cdk-lib';
+import { type App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
 import { POLLER_LAG_METRIC } from '../../infra/constructs/monitoring.ts';
+import { manageProviderLogs } from '../../infra/constructs/provider-logs.ts';
 import type { EnvironmentOverrides } from '../../infra/environments.ts';
 import { FAMILIES, FUNCTION_NAMES, type FunctionName } from '../../infra/families.ts';
 import { DEFAULT_FUNCTIONS } from '../../infra/function-defaults.ts';
@@ -106,10 +107,29 @@ describe('Infrastructure variant: VPC placement with fixed egress', () => {
     }
   });
 
+  it('refuses, naming it, a CDK provider function it cannot find (one a CDK upgrade renamed)', () => {
+    // Prepare
+    const app = unbundledApp();
+    const stack = new Stack(app, 'Empty');
+
+    try {
+      // Act
+      const manage = () =>
+        manageProviderLogs(stack, 'Logs', 'Custom::RenamedCustomResourceProvider', RetentionDays.ONE_WEEK);
+
+      // Assess
+      expect(manage).toThrow("CDK's Custom::RenamedCustomResourceProvider function was not found");
+    } finally {
+      removeApp(app);
+    }
+  });
+
   it('opens no inbound port and records flow logs', () => {
     s.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: 'Tanium Threat Response functions (egress only)',
       SecurityGroupIngress: Match.absent(),
+      // The functions reach Tanium and the AWS APIs on any address and port.
+      SecurityGroupEgress: [Match.objectLike({ CidrIp: '0.0.0.0/0', IpProtocol: '-1' })],
     });
     // The default group, which nothing of ours uses, is emptied (CDK's custom resource)
     s.template.hasResourceProperties('Custom::VpcRestrictDefaultSG', {
@@ -205,7 +225,8 @@ describe('Infrastructure variant: more NAT gateways than the VPC gets zones', ()
       annotations.hasWarning(
         '/TaniumThreatResponse-prod/Network',
         Match.stringLikeRegexp(
-          '^vpc.natGateways is 3 but the VPC has 2 availability zones \\(eu-west-1a, eu-west-1b\\): it gets 2 NAT gateways, so 2 egress addresses',
+          // The id is what `Annotations.acknowledgeWarning` takes to silence it.
+          '^vpc.natGateways is 3 but the VPC has 2 availability zones \\(eu-west-1a, eu-west-1b\\): it gets 2 NAT gateways, so 2 egress addresses.*\\[ack: tanium:nat-gateways\\]',
         ),
       );
     } finally {
@@ -228,6 +249,22 @@ describe('Infrastructure variant: more NAT gateways than the VPC gets zones', ()
 
       // Assess
       annotations.hasNoWarning('*', Match.stringLikeRegexp('natGateways'));
+    } finally {
+      removeApp(app);
+    }
+  });
+
+  it('gives one egress address per NAT gateway when there are fewer gateways than zones', () => {
+    // Prepare: the zones without a gateway have a public subnet but no Elastic IP
+    const app = unbundledApp();
+
+    try {
+      // Act
+      const stack = buildApp(app, 'prod', { vpc: { enabled: true, maxAzs: 2, natGateways: 1 } });
+
+      // Assess
+      expect(stack.network!.vpc.publicSubnets).toHaveLength(2);
+      expect(stack.network!.egressIps).toHaveLength(1);
     } finally {
       removeApp(app);
     }
