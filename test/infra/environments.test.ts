@@ -1215,6 +1215,11 @@ describe('Infrastructure app entry (cdk.json)', { timeout: 120_000 }, () => {
       { ENV: 'prod', envName: 7, 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:newStyleEnvironment': true },
       'No environment given: use -c env=<dev|prod> (there is no default); -c ENV=prod, -c envName=7 is not read: the key is env',
     ],
+    [
+      // A value given as JSON is shown as JSON; a key starting with '@' is a flag even without a ':'
+      { environments: ['prod'], '@environment-flag': true },
+      'No environment given: use -c env=<dev|prod> (there is no default); -c environments=["prod"] is not read: the key is env',
+    ],
   ])('refuses context %j, naming what looks like a misspelt env', (context, message) => {
     // Act
     const refusal = () => environmentFromContext(context);
