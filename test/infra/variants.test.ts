@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
 import { POLLER_LAG_METRIC } from '../../infra/constructs/monitoring.ts';
 import { manageProviderLogs } from '../../infra/constructs/provider-logs.ts';
-import type { EnvironmentOverrides } from '../../infra/environments.ts';
+import { type EnvironmentOverrides, resolveEnvironment } from '../../infra/environments.ts';
 import { FAMILIES, FUNCTION_NAMES, type FunctionName } from '../../infra/families.ts';
 import { DEFAULT_FUNCTIONS } from '../../infra/function-defaults.ts';
+import { TaniumThreatResponseStack } from '../../infra/stack.ts';
 import { DEAD_LETTER_RETENTION_DAYS } from '../../shared/config/retention.ts';
 import {
   cleanup,
@@ -816,6 +817,44 @@ describe('Infrastructure variant: logs kept for less time than a dead-letter que
 
       // Assess
       annotations.hasNoWarning('*', Match.stringLikeRegexp('logRetention'));
+    } finally {
+      removeApp(app);
+    }
+  });
+});
+
+describe('Infrastructure variant: a poller switched off', () => {
+  let s: Synthesized;
+
+  beforeAll(() => {
+    s = synthesize('dev', { poller: { enabled: false } }, { bundling: false });
+  });
+
+  afterAll(() => {
+    cleanup(s);
+  });
+
+  it('keeps the schedule, disabled, and no stopped-poller alarm that would page for a poller off on purpose', () => {
+    s.template.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'DISABLED' });
+    expect(s.stack.monitoring.node.tryFindChild('PollerStoppedAlarm')).toBeUndefined();
+  });
+});
+
+describe('Infrastructure variant: a configuration that skipped validation', () => {
+  it('refuses a poller schedule the alarms cannot be sized from', () => {
+    // Prepare: the stack alone, without resolveEnvironment's validation that would report it first
+    const config = resolveEnvironment('dev');
+    const app = unbundledApp();
+
+    // Act
+    const build = () =>
+      new TaniumThreatResponseStack(app, 'Unvalidated', {
+        config: { ...config, poller: { ...config.poller, schedule: 'cron(0 * * * ? *)' } },
+      });
+
+    // Assess
+    try {
+      expect(build).toThrow(/^poller\.schedule must be a rate expression/);
     } finally {
       removeApp(app);
     }
