@@ -71,6 +71,15 @@ it('bundles the functions of an environment the stack tests synthesize', () => {
   expect(ENVIRONMENT_NAMES).toContain(BUNDLED_ENVIRONMENT);
 });
 
+// Construct ids and output keys come from it: a change renames outputs the README and the runbook name
+// (ConnectionsQueueUrl, AlertPollerFunctionName) and replaces every resource under a renamed construct.
+it.each([
+  ['connections', 'Connections'],
+  ['alert-poller', 'AlertPoller'],
+])('names %s %s in construct ids and output keys', (name, expected) => {
+  expect(pascalCase(name)).toBe(expected);
+});
+
 // One synthesis per environment, with cdk-nag, shared by every test below.
 describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName) => {
   let s: Synthesized;
@@ -1263,6 +1272,13 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(outputs.PollerScheduleDeadLetterQueueUrl.Value).toEqual(ref(id(s.stack.pollerScheduleDlq)));
       expect(outputs.VaultBucketName.Value).toEqual(ref(id(s.stack.vault.bucket)));
       expect(outputs.CredentialsSecretArn.Value).toEqual(ref(id(s.stack.credentials as never)));
+      // The rest of what README's list of outputs promises; the alarm topic only where there is one
+      for (const name of FUNCTION_NAMES) {
+        expect(outputs[`${pascalCase(name)}FunctionName`].Value).toEqual(ref(fnId(name)));
+      }
+      expect(outputs.StateTableName.Value).toEqual(ref(id(s.stack.stateTable)));
+      const topic = s.stack.monitoring.topic;
+      expect(outputs.AlarmTopicArn?.Value).toEqual(topic ? ref(id(topic)) : undefined);
     });
 
     it('names the stack after the environment and protects production from deletion', () => {
