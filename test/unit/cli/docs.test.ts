@@ -16,6 +16,7 @@ const servers = vi.hoisted(() => ({
   executeAction: vi.fn(),
   infos: [] as ActionInfo[],
   examples: {} as Record<string, Record<string, unknown>>,
+  differences: {} as Record<string, readonly string[]>,
 }));
 vi.mock('../../../test/helpers/tanium.ts', () => ({
   startTestEmulator: async () => servers.emulator,
@@ -26,6 +27,7 @@ vi.mock('../../../test/helpers/moto.ts', () => ({ startMoto: vi.fn(async () => s
 vi.mock('../../../shared/tanium/agent.ts', () => ({ closeAgents: servers.closeAgents }));
 vi.mock('../../../shared/actions/execute.ts', () => ({ executeAction: servers.executeAction }));
 vi.mock('../../../cli/action-examples.ts', () => ({ ACTION_EXAMPLES: servers.examples }));
+vi.mock('../../../cli/connector-differences.ts', () => ({ CONNECTOR_DIFFERENCES: servers.differences }));
 vi.mock('../../../cli/actions-list.ts', async (importOriginal) => ({
   ...(await importOriginal<typeof import('../../../cli/actions-list.ts')>()),
   actionInfos: () => servers.infos,
@@ -87,6 +89,10 @@ beforeEach(() => {
   servers.infos = [LIST, DELETE];
   for (const key of Object.keys(servers.examples)) delete servers.examples[key];
   Object.assign(servers.examples, { list_things: {}, delete_thing: { kind: 'a' } });
+  for (const key of Object.keys(servers.differences)) delete servers.differences[key];
+  Object.assign(servers.differences, {
+    delete_thing: ['Deletes only the thing named.', 'Adds `summary.count`.'],
+  });
   servers.executeAction.mockImplementation(async (action: { id: string }) =>
     action.id === 'list_things' ? result([{ n: 1 }, { n: 2 }, { n: 3 }]) : result([{ n: 1 }, { n: 2 }]),
   );
@@ -147,6 +153,11 @@ describe('generateActionDocs', () => {
         '| `kind` | enum: `a`, `b` | yes |  | Which \\| kind of thing. |',
         '| `limit` | integer (1 to 50) | no | `10` | At most. |',
         '| `id` | string | no |  | The id. |',
+        '',
+        '**Differs from the connector:**',
+        '',
+        '- Deletes only the thing named.',
+        '- Adds `summary.count`.',
         '',
         '<details><summary>Example</summary>',
         '',
@@ -229,6 +240,25 @@ describe('generateActionDocs', () => {
 
     await expect(generateActionDocs()).rejects.toThrow("moto's server is not available to python3");
 
+    expect(servers.emulator.close).toHaveBeenCalledOnce();
+  });
+
+  it('lists no differences for an action whose entry is empty', async () => {
+    servers.differences.delete_thing = [];
+
+    const docs = await generateActionDocs();
+
+    expect(docs).not.toContain('Differs from the connector');
+  });
+
+  it('fails on differences listed for an action the table does not have, before running any example', async () => {
+    servers.differences.list_thing = ['A typo of list_things.'];
+
+    await expect(generateActionDocs()).rejects.toThrow(
+      'cli/connector-differences.ts names no action of the table: list_thing',
+    );
+
+    expect(servers.executeAction).not.toHaveBeenCalled();
     expect(servers.emulator.close).toHaveBeenCalledOnce();
   });
 
