@@ -186,6 +186,45 @@ describe('Infrastructure configuration: environments', () => {
     expect(resolveEnvironment('dev').poller.reservedConcurrency).toBeUndefined();
   });
 
+  // README's environment table and its load-on-Tanium figure state these; a change here changes both.
+  it.each(ENVIRONMENT_NAMES)(
+    'gives the %s functions the sizes and limits the README documents',
+    (envName) => {
+      // Act
+      const { functions } = resolveEnvironment(envName);
+
+      // Assess
+      const family = {
+        memoryMiB: 512,
+        timeoutSeconds: 120,
+        batchSize: 5,
+        maxBatchingWindowSeconds: 0,
+        maxConcurrency: 5,
+      };
+      expect(functions).toEqual({
+        connections: family,
+        snapshots: family,
+        investigation: family,
+        evidence: {
+          ...family,
+          memoryMiB: 1024,
+          timeoutSeconds: 600,
+          ephemeralStorageMiB: 2048,
+          batchSize: 1,
+        },
+        intel: family,
+        alerts: family,
+        'alert-poller': { ...family, batchSize: 1 },
+      });
+      // "at most the sum over the families of maxConcurrency x batchSize requests in flight: 130"
+      const inFlight = FAMILIES.reduce((sum, name) => {
+        const f = functions[name];
+        return sum + (f.maxConcurrency ?? 0) * f.batchSize;
+      }, 0);
+      expect(inFlight).toBe(130);
+    },
+  );
+
   it('turns source maps on in dev only: Node parses the map at every cold start', () => {
     expect(resolveEnvironment('dev').sourceMaps).toBe(true);
     expect(resolveEnvironment('prod').sourceMaps).toBe(false);
