@@ -61,6 +61,12 @@ function exampleJson(result: ActionResult): string {
 
 /** Runs every example against a fresh emulator (and moto's S3 for the vault) and renders the reference. */
 export async function generateActionDocs(): Promise<string> {
+  const infos = actionInfos();
+  // Before any server starts: a typo in the file is the author's to fix, not a run to wait for.
+  const unknown = Object.keys(CONNECTOR_DIFFERENCES).filter((id) => !infos.some((i) => i.id === id));
+  if (unknown.length > 0) {
+    throw new Error(`cli/connector-differences.ts names no action of the table: ${unknown.join(', ')}`);
+  }
   const emulator = await startTestEmulator();
   let moto: MotoServer | undefined;
   const saved = { ...process.env };
@@ -71,11 +77,6 @@ export async function generateActionDocs(): Promise<string> {
     const s3 = new S3Client({ forcePathStyle: true });
     await s3.send(new CreateBucketCommand({ Bucket: EXAMPLE_BUCKET }));
     const vault = new Vault({ bucket: EXAMPLE_BUCKET, client: s3 });
-    const infos = actionInfos();
-    const unknown = Object.keys(CONNECTOR_DIFFERENCES).filter((id) => !infos.some((i) => i.id === id));
-    if (unknown.length > 0) {
-      throw new Error(`cli/connector-differences.ts names no action of the table: ${unknown.join(', ')}`);
-    }
     const overview = [
       '| action | identifier | family | read-only |',
       '|---|---|---|---|',

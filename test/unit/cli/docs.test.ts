@@ -11,6 +11,7 @@ import type { ActionResult } from '../../../shared/actions/types.ts';
 // what the actions return, and that everything started is stopped.
 const servers = vi.hoisted(() => ({
   emulator: { reset: vi.fn(), close: vi.fn(async () => undefined) },
+  startEmulator: vi.fn(),
   moto: { applyEnv: vi.fn(), stop: vi.fn(async () => undefined) },
   closeAgents: vi.fn(async () => undefined),
   executeAction: vi.fn(),
@@ -19,7 +20,7 @@ const servers = vi.hoisted(() => ({
   differences: {} as Record<string, readonly string[]>,
 }));
 vi.mock('../../../test/helpers/tanium.ts', () => ({
-  startTestEmulator: async () => servers.emulator,
+  startTestEmulator: servers.startEmulator,
   clientFor: () => ({}),
   contextFor: () => ({}),
 }));
@@ -85,6 +86,7 @@ function result(data: unknown[], status: ActionResult['status'] = 'success'): Ac
 
 beforeEach(() => {
   vi.clearAllMocks();
+  servers.startEmulator.mockResolvedValue(servers.emulator);
   s3.reset();
   servers.infos = [LIST, DELETE];
   for (const key of Object.keys(servers.examples)) delete servers.examples[key];
@@ -251,15 +253,16 @@ describe('generateActionDocs', () => {
     expect(docs).not.toContain('Differs from the connector');
   });
 
-  it('fails on differences listed for an action the table does not have, before running any example', async () => {
+  it('fails on differences listed for an action the table does not have, before starting any server', async () => {
     servers.differences.list_thing = ['A typo of list_things.'];
+    const { startMoto } = await import('../../../test/helpers/moto.ts');
 
     await expect(generateActionDocs()).rejects.toThrow(
       'cli/connector-differences.ts names no action of the table: list_thing',
     );
 
-    expect(servers.executeAction).not.toHaveBeenCalled();
-    expect(servers.emulator.close).toHaveBeenCalledOnce();
+    expect(servers.startEmulator).not.toHaveBeenCalled();
+    expect(startMoto).not.toHaveBeenCalled();
   });
 
   it('fails on an example that does not succeed, saying why', async () => {
