@@ -312,12 +312,6 @@ describe('Infrastructure variant: alarm e-mails', () => {
     expect(nagViolations(s)).toEqual([]);
   });
 
-  it('outputs the topic ARN, for subscriptions other than e-mail', () => {
-    expect(s.template.toJSON().Outputs.AlarmTopicArn.Value).toEqual(
-      ref(logicalId(s.stack, s.stack.monitoring.topic!)),
-    );
-  });
-
   it('subscribes the addresses to a TLS-only topic encrypted with a rotated key CloudWatch may use', () => {
     // Prepare
     const topic = s.stack.monitoring.topic!;
