@@ -128,7 +128,9 @@ export class Vault extends VaultReader {
     const sink = createWriteStream(file, { highWaterMark: 1024 * 1024, mode: 0o600, flags: 'wx' });
     let writeError: Error | undefined;
     sink.once('error', (error) => {
-      writeError = error;
+      // pipeline destroys the sink with the data's own failure too, after the hasher, and Node 22 emits it
+      // before pipeline rejects (Node 20 after): the spool's own failure is one that came first.
+      if (hasher.errored === null) writeError = error;
     });
     // The upload's read of the spool file: lib-storage keeps reading it while parts it sent without an
     // abort signal are still in flight, after done() rejected at the deadline.
