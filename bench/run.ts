@@ -20,7 +20,8 @@ for (const bench of names) {
     console.error(`Unknown benchmark '${bench}'. Known: ${[...BENCHMARKS, ...BY_NAME_ONLY].join(', ')}`);
     process.exit(2);
   }
-  console.error(`\n=== bench ${bench} ===`);
+  // Figures differ between Node majors (the tests run on the machine's, Lambda on 22): say which ran.
+  console.error(`\n=== bench ${bench} (Node ${process.version}) ===`);
   const run = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', file, ...args], {
     stdio: 'inherit',
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
