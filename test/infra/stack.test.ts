@@ -307,6 +307,21 @@ describe.each(ENVIRONMENT_NAMES)('Infrastructure: the %s environment', (envName)
       expect(logGroup.DeletionPolicy).toBe(deletion());
     });
 
+    it('has npm run test:lambda-node run the suite on the Node major the functions run on', () => {
+      // Prepare: a runtime moved to another major leaves the script testing the old one
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+        scripts: Record<string, string>;
+      };
+
+      // Act
+      const majors = new Set(
+        FUNCTION_NAMES.map((name) => /^nodejs(\d+)\.x$/.exec(fnResource(name).Properties.Runtime)?.[1]),
+      );
+
+      // Assess
+      expect([...majors]).toEqual([/--package=node@(\d+) /.exec(pkg.scripts['test:lambda-node'] ?? '')?.[1]]);
+    });
+
     it('gives every function in the template, CDK helpers included, a log group that expires', () => {
       // Prepare: Lambda's own log group for a function would never expire and outlive the stack
       const functions = s.template.findResources('AWS::Lambda::Function');
