@@ -2627,6 +2627,54 @@ describe('Family handler: idempotent mutating actions', () => {
     ]);
   });
 
+  it('leaves the request with the copy it handed on to when the bus refuses that copy result: to the DLQ, whose redrive replays it', async () => {
+    // Prepare: both on their last attempt; the first close fails transiently; the bus refuses every call
+    request.mockRejectedValueOnce(transient());
+    eventBridge.reset();
+    eventBridge.on(PutEventsCommand).rejects(
+      Object.assign(new Error('We encountered an internal error. Please try again.'), {
+        name: 'InternalException',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 500 },
+      }),
+    );
+
+    // Act
+    const { response, logs } = await runBatch([
+      sqsRecord(closeConnection('req-refused'), { messageId: 'msg-first', receiveCount: 3 }),
+      sqsRecord(closeConnection('req-refused'), { messageId: 'msg-again', receiveCount: 3 }),
+    ]);
+
+    // Assess: the first is done, handed on; the second ran the close and goes to the DLQ with its result
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-again' }] });
+    expect(request).toHaveBeenCalledTimes(2);
+    expect(logs.map((line) => [line.level, line.message])).toEqual(
+      expect.arrayContaining([
+        [
+          'warn',
+          'Transient failure on the last attempt; a later delivery of the request in this batch runs it again',
+        ],
+        ['error', 'Could not publish the result event'],
+      ]),
+    );
+
+    // Act: the DLQ's redrive, with the bus back
+    eventBridge.reset();
+    acceptAllEntries(eventBridge);
+    const redriven = await runBatch([sqsRecord(closeConnection('req-refused'), { messageId: 'msg-again' })]);
+
+    // Assess: the stored result answers the request; Tanium is not called again
+    expect(redriven.response).toEqual({ batchItemFailures: [] });
+    expect(request).toHaveBeenCalledTimes(2);
+    expect(publishedDetails(eventBridge)).toEqual([
+      expect.objectContaining({
+        requestId: 'req-refused',
+        status: 'success',
+        message: 'Close connection requested',
+      }),
+    ]);
+  });
+
   it('counts no retry for copies of a request in the batch that end it on their last attempt', async () => {
     // Prepare
     const { handler, observations } = buildHandler('connections');
