@@ -273,7 +273,7 @@ export class BatchPublisher {
       // the top of the list: an alert older than (newest at the head read − W) was visible before this
       // walk.
       const floor = newestReal === Number.NEGATIVE_INFINITY ? newestReal : this.cursor.floorAfter(newestReal);
-      this.cursor.raiseFloor(floor, newest);
+      this.cursor.raiseFloor(floor, newest, newestReal);
     }
     await this.cursor.save();
   }

@@ -105,8 +105,12 @@ export class CursorState {
    * Moves the floor up and forgets the ids below it. Besides the time window, `recent` keeps at most
    * about one page of ids (never dropping the newest millisecond, whose other members may still be
    * unpublished), so the steady state's head page always reaches below the floor: one request.
+   * `newestInTime`: the newest of them at or before the clock, when an alert stamped ahead went out
+   * with them. The walk reaches an alert stamped ahead before it has read all of a millisecond larger
+   * than a page below it, so that millisecond is still the newest for the ids at or before the clock,
+   * and its group is not done.
    */
-  raiseFloor(floor: number, newest: number): void {
+  raiseFloor(floor: number, newest: number, newestInTime = newest): void {
     const before = this.floor;
     // Never past the real time minus W, nor past it at all by forgetting ids: alerts stamped ahead (a
     // Tanium clock stepped back, a wrong createdAt) would otherwise put every alert of the next hours
@@ -115,7 +119,7 @@ export class CursorState {
     const present = this.run.now();
     const capped = Math.min(floor, present - this.run.settings.overlapWindowMs);
     if (capped > this.floor) this.floor = capped;
-    if (this.group && this.group.at < newest && this.group.at <= present) {
+    if (this.group && this.group.at < newestInTime && this.group.at <= present) {
       // The whole group is done and holds more than a page: like R's own, it leaves no ids behind.
       this.floor = Math.max(this.floor, this.group.at + 1);
       // Members without a position were read only in pages off the walk: the cursor already had them.
@@ -141,7 +145,7 @@ export class CursorState {
     for (const ts of times) {
       if (ts > present) break;
       const below = ts < this.floor;
-      if (!below && (behind <= limit || ts >= newest)) break;
+      if (!below && (behind <= limit || ts >= newestInTime)) break;
       if (!below) this.floor = ts + 1;
       behind -= count(ts);
       drop(ts);

@@ -92,7 +92,10 @@
  *     own batch moves F. If none is taken, the run fails with nothing dropped.
  *     Inside g the members above the edge go out as soon as their position is known (coveredTop = g is
  *     enough), in list order; each batch moves `passed` past them instead of adding them to R. Once a
- *     newer alert is published, g is done: F = g + 1 and G is gone (as R's own trim would drop it); so
+ *     newer alert is published, g is done: F = g + 1 and G is gone (as R's own trim would drop it).
+ *     One stamped ahead does not count: the walk reaches it at the head of the list before all of g,
+ *     or of R's newest millisecond at or before the clock, is read, so neither is passed for it
+ *     (raiseFloor's newestInTime). So
  *     it is once the walk has risen above g with all of it out, or a next millisecond larger than a page
  *     that a run ends inside could get no G and every later run would repeat that run.
  *  6. Stop before the request budget or the time for reading runs out (three quarters of the run's

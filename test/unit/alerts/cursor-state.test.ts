@@ -339,6 +339,14 @@ describe('CursorState.raiseFloor', () => {
       expect(state.group?.at).toBe(G);
     });
 
+    it('stays when the only newer alert published is stamped ahead', () => {
+      const { state } = inGroup();
+      state.raiseFloor(LOW, NOW + 5_000, G);
+
+      expect(state.floor).toBe(LOW);
+      expect(state.group?.at).toBe(G);
+    });
+
     it('is done at the clock, but stays while ahead of it', () => {
       // A group stamped ahead is not passed: the alerts of the coming moments would go below the floor.
       const atClock = inGroup(NOW);
@@ -387,6 +395,21 @@ describe('CursorState.raiseFloor', () => {
 
       expect(state.floor).toBe(LOW);
       expect(state.recentKeys.size).toBe(50);
+    });
+
+    it('never drops the newest millisecond at or before the clock when an alert stamped ahead went out with it', () => {
+      // The walk reached the alert stamped ahead, at the head of the list, before it had read all of the
+      // millisecond larger than a page below it: that millisecond's other members may be unpublished.
+      const { state } = cursor();
+      publish(state, NOW - 2 * W, ids(1, 45));
+      publish(state, NOW + 5_000, [900]);
+      state.raiseFloor(LOW, NOW + 5_000, NOW - 2 * W);
+
+      expect(state.floor).toBe(LOW);
+      expect(recentOf(state)).toEqual([
+        [NOW - 2 * W, ids(1, 45)],
+        [NOW + 5_000, [900]],
+      ]);
     });
 
     it('uses POLLER_MAX_RECENT_IDS when it is below the page', () => {

@@ -563,7 +563,18 @@ function expectRepeatsExplained(h: History): void {
 
 const SEEDS = Array.from({ length: 200 }, (_, index) => index + 1);
 
-const HISTORIES: Array<{ name: string; count: number; faults: Faults; strict?: boolean }> = [
+/**
+ * The sets of histories. `found`: seeds past the usual range that once failed, kept for good (run with
+ * other seeds, 8011 found the floor passing a millisecond larger than a page while an alert stamped
+ * ahead went out with part of it).
+ */
+const HISTORIES: Array<{
+  name: string;
+  count: number;
+  faults: Faults;
+  strict?: boolean;
+  found?: readonly number[];
+}> = [
   {
     name: 'Tanium fails, runs slow and answers short',
     count: 50,
@@ -597,6 +608,7 @@ const HISTORIES: Array<{ name: string; count: number; faults: Faults; strict?: b
     name: "Tanium's clock runs ahead, with failures",
     count: 50,
     faults: { ahead: true, late: true, taniumFails: 0.05, busLost: 0.03, storeFails: 0.03, crash: 0.01 },
+    found: [8011],
   },
   {
     name: 'alerts leave the list while runs walk it',
@@ -632,34 +644,37 @@ const HISTORIES: Array<{ name: string; count: number; faults: Faults; strict?: b
   },
 ];
 
-describe.for(HISTORIES)('Alert poller: the publishing guarantee, $name', ({ count, faults, strict }) => {
-  let ran = 0;
-  beforeAll(() => fired.clear());
-  // Only once every history of the set ran: a run filtered to one seed sees fewer faults.
-  afterAll(() => {
-    if (ran < count) return;
-    const given = Object.entries(faults)
-      .filter(([name, value]) => typeof value === 'number' && name !== 'taniumMs' && value > 0)
-      .map(([name]) => name as ChanceFault);
-    expect(
-      given.filter((name) => !fired.has(name)),
-      'faults that never fired',
-    ).toEqual([]);
-  });
+describe.for(HISTORIES)(
+  'Alert poller: the publishing guarantee, $name',
+  ({ count, faults, strict, found }) => {
+    let ran = 0;
+    beforeAll(() => fired.clear());
+    // Only once every history of the set ran: a run filtered to one seed sees fewer faults.
+    afterAll(() => {
+      if (ran < count) return;
+      const given = Object.entries(faults)
+        .filter(([name, value]) => typeof value === 'number' && name !== 'taniumMs' && value > 0)
+        .map(([name]) => name as ChanceFault);
+      expect(
+        given.filter((name) => !fired.has(name)),
+        'faults that never fired',
+      ).toEqual([]);
+    });
 
-  it.for(SEEDS.slice(0, count))('history %i', async (seed) => {
-    // Act
-    const reports = await live(seed, faults);
-    ran++;
+    it.for([...SEEDS.slice(0, count), ...(found ?? [])])('history %i', async (seed) => {
+      // Act
+      const reports = await live(seed, faults);
+      ran++;
 
-    // Assess
-    expect(reports.at(-1)).toMatchObject({ status: 'caught_up' });
-    expect(history.violations).toEqual([]);
-    expectNoneSkipped(history);
-    expectRepeatsExplained(history);
-    if (strict) {
-      expect(history.unconfirmed).toEqual([]);
-      expect([...history.takes.values()].filter((n) => n > 1)).toEqual([]);
-    }
-  });
-});
+      // Assess
+      expect(reports.at(-1)).toMatchObject({ status: 'caught_up' });
+      expect(history.violations).toEqual([]);
+      expectNoneSkipped(history);
+      expectRepeatsExplained(history);
+      if (strict) {
+        expect(history.unconfirmed).toEqual([]);
+        expect([...history.takes.values()].filter((n) => n > 1)).toEqual([]);
+      }
+    });
+  },
+);
