@@ -440,11 +440,9 @@ const EVERY_SET: readonly Exercised[] = [
 
 /**
  * The sets of histories: how many of each, what their world does (see run), and the conditional checks
- * some history of the set must reach.
- */
-/**
- * `found`: seeds past the usual range that once failed, kept for good (3200, 7475 and 10238: a copy
- * that handed its request on to a later one, which then ended in the DLQ without a result).
+ * some history of the set must reach. `found`: seeds past the usual range that once failed, kept for
+ * good (3200, 7475 and 10238: a copy that handed its request on to a later one, which then ended in the
+ * DLQ without a result).
  */
 const HISTORIES: Array<{
   name: string;
