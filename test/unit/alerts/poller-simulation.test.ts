@@ -20,7 +20,7 @@ import type {
   SourcePage,
 } from '../../../shared/alerts/types.ts';
 import { MAX_ENTRIES_PER_CALL } from '../../../shared/events/eventbridge-limits.ts';
-import { seededRandom } from '../../helpers/seeded-random.ts';
+import { historySeeds, seededRandom } from '../../helpers/seeded-random.ts';
 import { type FakeAlert, FakeAlerts, settings, T0 } from './fake-alerts.ts';
 
 /**
@@ -561,8 +561,6 @@ function expectRepeatsExplained(h: History): void {
   ).toEqual([]);
 }
 
-const SEEDS = Array.from({ length: 200 }, (_, index) => index + 1);
-
 /**
  * The sets of histories. `found`: seeds past the usual range that once failed, kept for good (run with
  * other seeds, 8011 found the floor passing a millisecond larger than a page while an alert stamped
@@ -661,7 +659,7 @@ describe.for(HISTORIES)(
       ).toEqual([]);
     });
 
-    it.for([...SEEDS.slice(0, count), ...(found ?? [])])('history %i', async (seed) => {
+    it.for(historySeeds(count, found))('history %i', async (seed) => {
       // Act
       const reports = await live(seed, faults);
       ran++;

@@ -17,7 +17,7 @@ import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { DeadlineError, TaniumError } from '../../../shared/tanium/errors.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
-import { seededRandom } from '../../helpers/seeded-random.ts';
+import { historySeeds, seededRandom } from '../../helpers/seeded-random.ts';
 import { buildHandler, ENV, fakeIdempotencyTable, type TableCall, taniumResponse } from './fixtures.ts';
 
 /**
@@ -70,7 +70,6 @@ const ACTIONS = {
 } as const;
 type SimulatedFamily = keyof typeof ACTIONS;
 const READ_ONLY: ReadonlySet<string> = new Set(['list connections', 'list snapshots']);
-const SEEDS = Array.from({ length: 1000 }, (_, index) => index + 1);
 const RAN_UNRECORDED = 'The action ran but its idempotency record could not be completed';
 const UNPUBLISHED = 'Could not publish the result event';
 const HELD_TO_DLQ =
@@ -500,7 +499,7 @@ describe.for(HISTORIES)(
         'checks no history reached',
       ).toEqual([]);
     });
-    it.for([...SEEDS.slice(0, count), ...(found ?? [])])('history %i', async (seed) => {
+    it.for(historySeeds(count, found))('history %i', async (seed) => {
       // Prepare, act
       const history = await run(seed, options);
       ran++;
