@@ -14,7 +14,7 @@ import { MAX_ENTRIES_PER_CALL } from '../../../shared/events/eventbridge-limits.
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
 import { MIN_ATTEMPT_MS } from '../../../shared/tanium/retry-policy.ts';
 import { lambdaContext } from '../../helpers/lambda.ts';
-import { seededRandom } from '../../helpers/seeded-random.ts';
+import { historySeeds, seededRandom } from '../../helpers/seeded-random.ts';
 import { FakeAlerts, T0 } from './fake-alerts.ts';
 
 /**
@@ -258,7 +258,7 @@ describe('Alert poller handler: seeded histories of slow dependencies', () => {
     'ends every run itself and loses nothing with a $reserveSeconds s reserve and a $timeoutMs ms timeout',
     async (setting) => {
       const problems: unknown[] = [];
-      for (let seed = 1; seed <= SEEDS_PER_SETTING; seed++) {
+      for (const seed of historySeeds(SEEDS_PER_SETTING)) {
         const result = await history(
           seed * 1000 + setting.reserveSeconds * 7 + setting.timeoutMs / 1000,
           setting,
