@@ -240,6 +240,11 @@ function isRetryable(outcome: StoredOutcome): boolean {
  * turns an own `__proto__` key (JSON text can hold one) into a prototype and loses it: a reused requestId
  * would then match with or without it. Such a key is renamed in the hashed copy; parameters without one,
  * nearly all, are hashed as they always were, so records already stored still match.
+ *
+ * Its sort also compares keys ignoring case and never calls two keys equal, so keys that differ only in
+ * case (`Note`, `note`) stay in the order they came in, and a copy sending them in another order would be
+ * refused for other parameters. An object holding such keys has them all renamed to their code units in
+ * the hashed copy, which no two keys share and which sort the same whatever the order they came in.
  */
 function withHashableParameters(key: IdempotencyKey): IdempotencyKey {
   let parameters = key.parameters;
@@ -248,6 +253,7 @@ function withHashableParameters(key: IdempotencyKey): IdempotencyKey {
     parameters = rest;
   }
   if (hasOwnProtoKey(parameters)) parameters = renameProtoKeys(parameters);
+  if (hasCaseTiedKeys(parameters)) parameters = renameCaseTiedKeys(parameters);
   return parameters === key.parameters ? key : { ...key, parameters };
 }
 
@@ -268,6 +274,32 @@ function renameProtoKeys<T>(value: T): T {
       name === PROTO ? RENAMED_PROTO : name,
       renameProtoKeys(item),
     ]),
+  ) as T;
+}
+
+function caseTied(keys: string[]): boolean {
+  return new Set(keys.map((name) => name.toLowerCase())).size < keys.length;
+}
+
+function hasCaseTiedKeys(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasCaseTiedKeys);
+  if (typeof value !== 'object' || value === null) return false;
+  return caseTied(Object.keys(value)) || Object.values(value).some(hasCaseTiedKeys);
+}
+
+/** `case-tied ` and the name's UTF-16 code units in hex: lower case already, and one name each. */
+function codeUnitName(name: string): string {
+  let hex = '';
+  for (let i = 0; i < name.length; i++) hex += name.charCodeAt(i).toString(16).padStart(4, '0');
+  return `case-tied ${hex}`;
+}
+
+function renameCaseTiedKeys<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(renameCaseTiedKeys) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  const rename = caseTied(Object.keys(value)) ? codeUnitName : (name: string) => name;
+  return Object.fromEntries(
+    Object.entries(value).map(([name, item]) => [rename(name), renameCaseTiedKeys(item)]),
   ) as T;
 }
 

@@ -276,6 +276,21 @@ describe('Idempotent executor: parameters named __proto__', () => {
   });
 });
 
+describe('Idempotent executor: parameter names that differ only in case', () => {
+  it('replays a copy sending them in the other order', async () => {
+    expect(await reuse({ c: 'x', Note: 1, note: 2 }, { note: 2, c: 'x', Note: 1 })).toBe('replayed');
+  });
+  it('replays a copy sending nested ones in the other order', async () => {
+    expect(await reuse({ list: [{ A: 1, a: 2 }] }, { list: [{ a: 2, A: 1 }] })).toBe('replayed');
+  });
+  it('still tells which value went with which name', async () => {
+    expect(await reuse({ Note: 1, note: 2 }, { note: 1, Note: 2 })).toBe('conflict');
+  });
+  it('still tells them from the same values under other names', async () => {
+    expect(await reuse({ Note: 1, note: 2 }, { NOTE: 1, note: 2 })).toBe('conflict');
+  });
+});
+
 describe('Idempotent executor: what it reports', () => {
   it('reports no record error for a run that could not start when its record was deleted', async () => {
     const reason = new Error('the credentials could not be read');
