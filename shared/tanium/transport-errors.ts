@@ -68,6 +68,20 @@ function* causeChain(error: unknown): Generator<object> {
   }
 }
 
+/**
+ * undici's parser found the connection closed before the answer's end: a chunked body cut short. It
+ * gives this error no code (as of undici 7), so its text tells it; a later undici may name the code.
+ */
+function endedMidAnswer(error: unknown): boolean {
+  for (const current of causeChain(error)) {
+    const { name, message, code } = current as { name?: unknown; message?: unknown; code?: unknown };
+    if (code === 'HPE_INVALID_EOF_STATE') return true;
+    if (name === 'HTTPParserError' && typeof message === 'string' && message.includes('(Invalid EOF state)'))
+      return true;
+  }
+  return false;
+}
+
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']);
 
 /** connect() failed locally or on the route: no socket was ever open, so nothing reached Tanium. */
@@ -135,6 +149,11 @@ export function classifyTransportError(
   // Tanium answered, then stopped part-way through the body: not the same as never answering.
   if (code === 'UND_ERR_BODY_TIMEOUT') return { failure: 'body_stalled', code };
   if (code === 'ECONNRESET' && closedDuringHandshake(error)) return { failure: 'handshake_closed', code };
+  // On an answer sent with `Connection: close` (a proxy's, or HTTP/1.0), undici takes the connection's
+  // end, a FIN or a reset alike, for the answer's end, and reports a body cut short as a length mismatch
+  // or a parser error rather than a socket error: the same lost answer as a reset.
+  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || endedMidAnswer(error))
+    return { failure: 'reset', code };
   if (
     code === 'ECONNRESET' ||
     code === 'EPIPE' ||

@@ -73,6 +73,23 @@ describe('Emulator: faults, request log and control surface', () => {
     expect(tanium.emulator.requests[1]?.status).toBe(200);
   });
 
+  it.for([
+    { chunked: false, error: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' },
+    { chunked: true, error: 'Invalid EOF state' },
+  ])('ends a Connection: close answer after half its body (chunked $chunked)', async ({ chunked, error }) => {
+    // Prepare
+    tanium.emulator.faults.add({ times: 1, kind: 'closeMidBody', chunked });
+
+    // Act
+    const cut = tanium.client.get(`${TR_PATH}/conns`);
+
+    // Assess: undici reads the end of a Connection: close answer as its end, which the body missed
+    const failure = (await cut.catch((caught: unknown) => caught)) as Error & { code?: string };
+    expect(`${failure.code} ${failure.message}`).toContain(error);
+    expect(tanium.emulator.requests[0]).toMatchObject({ status: 200, fault: 'closeMidBody' });
+    expect((await tanium.client.get(`${TR_PATH}/conns`)).status).toBe(200);
+  });
+
   it('answers malformed JSON, HTML with 200 and a redirect to another host', async () => {
     // Prepare
     tanium.emulator.faults.add({ times: 1, kind: 'malformedJson' });

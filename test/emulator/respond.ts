@@ -6,7 +6,10 @@ import type { Reply } from './http.ts';
 import type { FaultSpec } from './types.ts';
 
 export interface BodyBreak {
-  mode: 'reset' | 'stall';
+  /** `close`: a `Connection: close` answer whose connection ends (FIN) mid-body. */
+  mode: 'reset' | 'stall' | 'close';
+  /** Close mode: send the body chunked, without a Content-Length. */
+  chunked?: boolean;
   /** Body bytes sent before breaking; default half the body. */
   after?: number;
   /** Stall only: resume after this many ms (default: never). */
@@ -44,6 +47,10 @@ async function breakBody(res: ServerResponse, action: BodyBreak): Promise<'stop'
     resetSocket(res.socket);
     return 'stop';
   }
+  if (action.mode === 'close') {
+    res.socket?.end();
+    return 'stop';
+  }
   if (action.resumeAfterMs === undefined) return 'stop';
   await sleep(action.resumeAfterMs);
   return res.destroyed ? 'stop' : 'resume';
@@ -60,7 +67,8 @@ export async function writeReply(res: ServerResponse, reply: Reply, bodyBreak?: 
     let buffer = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
     // A break needs a body to break; an empty answer gets a stand-in the client never sees whole.
     if (breakAction && buffer.length < 2) buffer = Buffer.from('{"data":[]}');
-    headers['content-length'] = buffer.length;
+    if (breakAction?.mode === 'close') headers.connection = 'close';
+    if (!breakAction?.chunked) headers['content-length'] = buffer.length;
     res.writeHead(reply.status, headers);
     if (!breakAction) {
       res.end(buffer);
@@ -71,7 +79,8 @@ export async function writeReply(res: ServerResponse, reply: Reply, bodyBreak?: 
     if ((await breakBody(res, breakAction)) === 'resume') res.end(buffer.subarray(cut));
     return;
   }
-  if (reply.length !== undefined) headers['content-length'] = reply.length;
+  if (breakAction?.mode === 'close') headers.connection = 'close';
+  if (reply.length !== undefined && !breakAction?.chunked) headers['content-length'] = reply.length;
   res.writeHead(reply.status, headers);
   const breakAt = breakAction
     ? (breakAction.after ?? Math.floor((reply.length ?? 2 * 65536) / 2))

@@ -212,6 +212,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
     if (fault?.kind === 'compressed') reply = compressedReply(reply);
     if (fault?.kind === 'resetMidBody') return writeReply(res, reply, { mode: 'reset' });
+    if (fault?.kind === 'closeMidBody') {
+      return writeReply(res, reply, { mode: 'close', ...(fault.chunked ? { chunked: true } : {}) });
+    }
     if (fault?.kind === 'stallMidBody') {
       return writeReply(res, reply, {
         mode: 'stall',

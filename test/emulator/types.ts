@@ -99,6 +99,12 @@ export type FaultAction =
   | { kind: 'retryAfterDate'; inMs: number; status?: number }
   | { kind: 'resetBeforeHeaders' }
   | { kind: 'resetMidBody' }
+  /**
+   * The answer goes out with `Connection: close` and the connection ends (a FIN) after half its body,
+   * as a proxy cutting an upstream answer short does; `chunked` sends the body chunked instead of with a
+   * Content-Length.
+   */
+  | { kind: 'closeMidBody'; chunked?: boolean }
   | { kind: 'delay'; ms: number }
   | { kind: 'stallMidBody'; ms?: number }
   | { kind: 'malformedJson' }

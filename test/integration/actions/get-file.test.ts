@@ -414,24 +414,32 @@ describe('Action: get file', () => {
     expect(result.status).toBe('success');
   });
 
-  it('reports a download reset mid-body as a retryable failure and leaves nothing in the bucket', async () => {
-    // Prepare
-    emulator.faults.add({ method: 'GET', path: DATA_PATH, kind: 'resetMidBody' });
+  it.for([
+    { cut: 'reset', fault: { kind: 'resetMidBody' } },
+    // undici takes the end of a Connection: close answer for its end, and says the body is short
+    { cut: 'closed', fault: { kind: 'closeMidBody' } },
+    { cut: 'closed (chunked)', fault: { kind: 'closeMidBody', chunked: true } },
+  ] as const)(
+    'reports a download $cut mid-body as a retryable failure and leaves nothing in the bucket',
+    async ({ fault }) => {
+      // Prepare
+      emulator.faults.add({ method: 'GET', path: DATA_PATH, ...fault });
 
-    // Act
-    const result = await run({ file_id: FILE_ID });
+      // Act
+      const result = await run({ file_id: FILE_ID });
 
-    // Assess
-    expect(result.status).toBe('failed');
-    expect(result.message).toBe(
-      `Error connecting to server: connection reset by 127.0.0.1 (GET ${DATA_PATH})`,
-    );
-    expect(result.error).toEqual({ kind: 'transient', retryable: true });
-    // A reset that reaches the client with the headers is retried by the client like any GET (1.4); one
-    // after the headers is left to the redelivery. Either way only the download route is called.
-    expect(new Set(calls())).toEqual(new Set([`GET ${DATA_PATH}`]));
-    expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
-  });
+      // Assess
+      expect(result.status).toBe('failed');
+      expect(result.message).toBe(
+        `Error connecting to server: connection reset by 127.0.0.1 (GET ${DATA_PATH})`,
+      );
+      expect(result.error).toEqual({ kind: 'transient', retryable: true });
+      // A reset that reaches the client with the headers is retried by the client like any GET (1.4); one
+      // after the headers is left to the redelivery. Either way only the download route is called.
+      expect(new Set(calls())).toEqual(new Set([`GET ${DATA_PATH}`]));
+      expect(await bucketState()).toEqual({ keys: [], uploads: 0 });
+    },
+  );
 
   it('reports a large download cut mid-body after the upload started as retryable, aborting the upload', async () => {
     // Prepare: reset half-way through a 24 MiB stored entry, after at least one 8 MiB part went up. The

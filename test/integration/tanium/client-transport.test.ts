@@ -377,6 +377,25 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(emulator.requestCount({ path })).toBe(1);
     });
 
+    it('never retries a POST whose Connection: close answer ended mid-body, and says its outcome is unknown', async () => {
+      // Prepare
+      const path = `${TR}/on-demand-scans`;
+      emulator.faults.add({ method: 'POST', path, kind: 'closeMidBody' });
+      const client = clientFor(emulator);
+
+      // Act
+      const error = await taniumFailure(
+        client.request({ method: 'POST', path, json: { intelDocId: 11, computerGroupId: 34 } }),
+      );
+
+      // Assess
+      expect(error).toMatchObject({ kind: 'unknown_outcome', retryable: false });
+      expect(error.message).toBe(
+        `Error connecting to server: connection reset by 127.0.0.1 (POST ${path}) The request may have been processed by Tanium; check before running it again.`,
+      );
+      expect(emulator.requestCount({ path })).toBe(1);
+    });
+
     it.each([
       ['answered at once', [], false],
       ['after a 503, which Tanium answers without acting', [503], false],
@@ -494,6 +513,28 @@ describe('Tanium client: transport, retries and responses', () => {
       expect(Array.isArray(response.payload)).toBe(true);
       expect(emulator.requestCount({ path: CONNS })).toBe(2);
     });
+
+    it.for([false, true])(
+      'retries a GET whose Connection: close answer ends mid-body (chunked %s), and reports it as a reset if it persists',
+      async (chunked) => {
+        // Prepare: undici reads the connection's end as the answer's end, not as a socket error
+        emulator.faults.add({ method: 'GET', path: CONNS, times: 1, kind: 'closeMidBody', chunked });
+        const client = clientFor(emulator);
+
+        // Act
+        const response = await client.request({ method: 'GET', path: CONNS });
+        emulator.faults.add({ method: 'GET', path: CONNS, kind: 'closeMidBody', chunked });
+        const error = await taniumFailure(client.request({ method: 'GET', path: CONNS }));
+
+        // Assess
+        expect(Array.isArray(response.payload)).toBe(true);
+        expect(emulator.requestCount({ path: CONNS })).toBeGreaterThan(3);
+        expect(error).toMatchObject({ kind: 'transient', retryable: true });
+        expect(error.message).toBe(
+          `Error connecting to server: connection reset by 127.0.0.1 (GET ${CONNS})`,
+        );
+      },
+    );
 
     it("adds no carried-out caveat to a read's 404 after a lost answer: a GET changes nothing", async () => {
       // Prepare: a gateway error, then the retry's 404 (no file has that id)

@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import { errors } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { DeadlineError } from '../../../shared/tanium/errors.ts';
 import {
@@ -428,6 +429,37 @@ describe('Transport errors', () => {
       thrown: new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } }),
       failure: 'reset',
       code: 'ECONNRESET',
+    },
+    // A Connection: close answer cut short: undici reports the connection's end as the answer's end
+    {
+      case: "undici's length mismatch on a body cut short",
+      thrown: new errors.ResponseContentLengthMismatchError(),
+      failure: 'reset',
+      code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+    },
+    {
+      case: "undici's parser error at the end of a chunked body cut short",
+      thrown: new errors.HTTPParserError('Response does not match the HTTP/1.1 protocol (Invalid EOF state)'),
+      failure: 'reset',
+      code: '',
+    },
+    {
+      case: 'a parser error at the end of the answer naming its code',
+      thrown: new TypeError('fetch failed', {
+        cause: Object.assign(new errors.HTTPParserError('Response does not match the HTTP/1.1 protocol'), {
+          code: 'HPE_INVALID_EOF_STATE',
+        }),
+      }),
+      failure: 'reset',
+      code: 'HPE_INVALID_EOF_STATE',
+    },
+    {
+      case: 'any other parser error',
+      thrown: new errors.HTTPParserError(
+        'Response does not match the HTTP/1.1 protocol (Invalid header value char)',
+      ),
+      failure: 'other',
+      code: '',
     },
   ])('classifies a throw of $case as $failure', ({ thrown, failure, code }) => {
     // Act
