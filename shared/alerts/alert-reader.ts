@@ -114,7 +114,8 @@ export class AlertReader {
   }
 
   /**
-   * Without any count, a short answer is the end of the list only if Tanium honours `limit`: one that
+   * Without the matching count (none, or only `totalCount`, which cannot say where the matching alerts
+   * end), a short answer is the end of the list only if Tanium honours `limit`: one that
    * caps it silently would let the floor pass every alert below the page. So once a run, a short answer
    * that does not already reach below the floor (nothing under it is still to publish) is checked by
    * reading on from its end; alerts there mean it was capped. Also on a first run that backfills a
@@ -122,7 +123,7 @@ export class AlertReader {
    */
   private async continuesPast(result: SourcePage, offset: number, ts: number[]): Promise<boolean> {
     const length = result.alerts.length;
-    if (result.filteredCount !== undefined || this.probed) return false;
+    if ((result.filteredCount !== undefined && !result.totalOnly) || this.probed) return false;
     if (this.publishesNone) return false;
     if (length < MIN_PAGE_SIZE || length >= this.run.paging.size) return false;
     if ((ts[length - 1] ?? Number.NaN) < this.cursor.floor) return false;

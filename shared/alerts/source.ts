@@ -30,7 +30,9 @@ export class TaniumAlertSource implements AlertSource {
     if (typeof count === 'number' && Number.isFinite(count)) result.filteredCount = count;
     // Only the matching count can say the list goes on: totalCount also counts what the filters hide.
     const matching = page.meta?.filteredCount;
-    if (typeof matching === 'number' && offset + page.alerts.length < matching) result.more = true;
+    if (typeof matching === 'number') {
+      if (offset + page.alerts.length < matching) result.more = true;
+    } else if (result.filteredCount !== undefined) result.totalOnly = true;
     return result;
   }
 

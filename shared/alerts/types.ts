@@ -7,6 +7,11 @@ export interface SourcePage {
   /** `meta.filteredCount` (else `totalCount`) when Tanium sent it: the length of the filtered list. */
   filteredCount?: number;
   /**
+   * True when `filteredCount` is Tanium's `totalCount`, sent without a numeric `filteredCount`: it also
+   * counts the alerts the filters hide, so it cannot tell that a short page is the end of the list.
+   */
+  totalOnly?: boolean;
+  /**
    * True when Tanium's own `meta.filteredCount` says matching alerts lie past this page: a page shorter
    * than the limit is then not the end of the list (Tanium capped the limit).
    */

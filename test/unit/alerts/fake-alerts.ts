@@ -57,6 +57,8 @@ export class FakeAlerts implements AlertSource {
   failing = new Set<number>();
   /** Answer without `filteredCount`, as a Tanium that sends no `meta` does: arrivals cannot be counted. */
   omitFilteredCount = false;
+  /** Send the count as Tanium's `totalCount` alone (no `filteredCount`), which says nothing of the end. */
+  totalCountOnly = false;
   /** The most alerts one answer holds whatever the limit, as a server capping `limit` would. */
   maxLimit = Number.POSITIVE_INFINITY;
   /** Requests (by number) answered with only this many rows, counts unchanged. */
@@ -229,6 +231,7 @@ export class FakeAlerts implements AlertSource {
       return alert;
     });
     if (this.omitFilteredCount) return { alerts };
+    if (this.totalCountOnly) return { alerts, filteredCount: ordered.length, totalOnly: true };
     const more = offset + alerts.length < ordered.length;
     return more ? { alerts, filteredCount: ordered.length, more } : { alerts, filteredCount: ordered.length };
   }

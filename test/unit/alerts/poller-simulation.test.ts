@@ -103,14 +103,19 @@ interface Faults {
   late?: boolean;
   /** Tanium sends no `meta` counts. */
   noCounts?: boolean;
-  /** Tanium caps `limit` below the page size (with counts, so the poller sees it). */
+  /** Tanium sends only `meta.totalCount`, which cannot say where the list ends. */
+  totalCountOnly?: boolean;
+  /** Tanium caps `limit` below the page size, and says so only by a count, if it sends one. */
   capped?: boolean;
   /** Chance, per Tanium request, that alerts leave the list first (they stop matching a state filter). */
   leaves?: number;
 }
 
 /** The faults given as a chance. */
-type ChanceFault = Exclude<keyof Faults, 'taniumMs' | 'undated' | 'ahead' | 'late' | 'noCounts' | 'capped'>;
+type ChanceFault = Exclude<
+  keyof Faults,
+  'taniumMs' | 'undated' | 'ahead' | 'late' | 'noCounts' | 'totalCountOnly' | 'capped'
+>;
 
 /**
  * The faults that fired in the current set of histories: one that never fires leaves the set testing
@@ -179,9 +184,9 @@ class History {
     this.faults = faults;
     this.tanium.tieOrder = (['shuffled', 'lowest-id-first', 'highest-id-first'] as const)[seed % 3]!;
     this.tanium.omitFilteredCount = faults.noCounts === true;
+    this.tanium.totalCountOnly = faults.totalCountOnly === true;
     const pageSize = 20 + Math.floor(this.random() * 40);
-    if (faults.capped && !faults.noCounts)
-      this.tanium.maxLimit = pageSize - 1 - Math.floor(this.random() * 8);
+    if (faults.capped) this.tanium.maxLimit = pageSize - 1 - Math.floor(this.random() * 8);
     this.settings = settings({
       pageSize,
       maxRequestsPerRun: 10 + Math.floor(this.random() * 20),
@@ -238,9 +243,11 @@ class History {
     if (this.random() < 0.3) this.arriveNewest();
     if (this.fault('taniumFails')) this.tanium.failing.add(request);
     if (this.fault('leaves')) this.leave();
-    // Short answers only where they cannot split a group for good: with counts (a short page is read
-    // past) and a Tanium keeping one order among equal createdAt (one read as a cap shrinks the page)
-    if (!this.faults.noCounts && this.tanium.tieOrder !== 'shuffled' && this.fault('shortAnswers'))
+    // Short answers only where they cannot split a group for good: with the matching count (a short
+    // page is read past) and a Tanium keeping one order among equal createdAt (one read as a cap
+    // shrinks the page)
+    const matchingCount = !this.faults.noCounts && !this.faults.totalCountOnly;
+    if (matchingCount && this.tanium.tieOrder !== 'shuffled' && this.fault('shortAnswers'))
       this.tanium.shortAnswers.set(request, 1 + Math.floor(this.random() * (this.settings.pageSize / 2)));
   }
 
@@ -506,8 +513,12 @@ async function live(seed: number, faults: Faults): Promise<Array<RunReport | 'di
   }
   // The faults end: Tanium keeps its shape (counts, cap), and one last arrival shows the bus works, so
   // alerts it refuses in every form can be dropped
-  const { noCounts, capped } = faults;
-  history.faults = { ...(noCounts ? { noCounts } : {}), ...(capped ? { capped } : {}) };
+  const { noCounts, totalCountOnly, capped } = faults;
+  history.faults = {
+    ...(noCounts ? { noCounts } : {}),
+    ...(totalCountOnly ? { totalCountOnly } : {}),
+    ...(capped ? { capped } : {}),
+  };
   history.tanium.failing.clear();
   history.tanium.shortAnswers.clear();
   history.tanium.beforeRequest = (request) => {
@@ -577,6 +588,18 @@ const HISTORIES: Array<{
     name: 'Tanium fails, runs slow and answers short',
     count: 50,
     faults: { taniumFails: 0.1, taniumMs: 4000, shortAnswers: 0.1, capped: true, late: true },
+    strict: true,
+  },
+  {
+    name: 'Tanium caps `limit` and sends only its totalCount',
+    count: 25,
+    faults: { taniumFails: 0.05, taniumMs: 2000, capped: true, totalCountOnly: true, late: true },
+    strict: true,
+  },
+  {
+    name: 'Tanium caps `limit` and sends no counts',
+    count: 25,
+    faults: { taniumFails: 0.05, taniumMs: 2000, capped: true, noCounts: true, late: true },
     strict: true,
   },
   {

@@ -27,9 +27,18 @@ describe('Alert source: the counts in meta', () => {
     // Act
     const page = await source.page(0, 2, Date.now() + 60_000);
 
-    // Assess: the count is known, but says nothing about more matching alerts
+    // Assess: the count is known, but says nothing about more matching alerts, nor about their end
     expect(page.filteredCount).toBe(40);
     expect(page.more).toBeUndefined();
+    expect(page.totalOnly).toBe(true);
+  });
+
+  it('takes totalCount when there is no filteredCount, marking it as the total', async () => {
+    // Act
+    const page = await sourceAnswering(ALERTS, { totalCount: 40 }).page(0, 2, Date.now() + 60_000);
+
+    // Assess
+    expect(page).toEqual({ alerts: ALERTS, filteredCount: 40, totalOnly: true });
   });
 
   it('reports no count when neither count is a number', async () => {
@@ -54,6 +63,7 @@ describe('Alert source: the counts in meta', () => {
     // Assess
     expect(page.filteredCount).toBe(5);
     expect(page.more).toBe(true);
+    expect(page.totalOnly).toBeUndefined();
   });
 });
 
