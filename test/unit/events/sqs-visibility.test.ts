@@ -1,7 +1,7 @@
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { changeVisibility } from '../../../shared/events/sqs-visibility.ts';
+import { CALLS_AT_ONCE, changeVisibility } from '../../../shared/events/sqs-visibility.ts';
 import { sendOptions } from '../../helpers/sdk-mock.ts';
 
 const sqs = mockClient(SQSClient);
@@ -54,6 +54,50 @@ describe('SQS visibility changes', () => {
     expect(sent).toHaveLength(calls);
     expect(sent.flatMap((input) => input.Entries ?? [])).toHaveLength(count);
     expect(failures).toEqual([]);
+  });
+
+  it('keeps CALLS_AT_ONCE calls in flight at most, and makes every change', async () => {
+    // Prepare: each call answers a little later, counting the calls in flight
+    let inFlight = 0;
+    let most = 0;
+    sqs.on(ChangeMessageVisibilityBatchCommand).callsFake(async () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      inFlight--;
+      return { Successful: [], Failed: [] };
+    });
+
+    // Act: a dry run's release of a thousand messages
+    const failures = await changeVisibility(new SQSClient({}), URL, changes(1000));
+
+    // Assess
+    const sent = sqs.commandCalls(ChangeMessageVisibilityBatchCommand).map((call) => call.args[0].input);
+    expect(sent.flatMap((input) => input.Entries ?? []).map((entry) => entry.ReceiptHandle)).toEqual(
+      changes(1000).map((change) => change.receiptHandle),
+    );
+    expect(most).toBe(CALLS_AT_ONCE);
+    expect(failures).toEqual([]);
+  });
+
+  it("names a failed call's entries by their place in the whole list, in order, past the first calls", async () => {
+    // Prepare: the 12th and 25th calls fail whole
+    let call = 0;
+    sqs.on(ChangeMessageVisibilityBatchCommand).callsFake(async () => {
+      call++;
+      if (call === 12 || call === 25)
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      return { Successful: [], Failed: [] };
+    });
+
+    // Act
+    const failures = await changeVisibility(new SQSClient({}), URL, changes(250));
+
+    // Assess
+    expect(failures.map((failure) => failure.index)).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => 110 + i),
+      ...Array.from({ length: 10 }, (_, i) => 240 + i),
+    ]);
   });
 
   it('names a refused entry by its code alone when SQS sends no message', async () => {
