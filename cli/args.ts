@@ -26,17 +26,23 @@ export interface RunArgs {
   help: boolean;
 }
 
+/**
+ * Whether the line asks for help: whatever else is on it, even a malformed option before it, someone
+ * asking for help wants the usage, not an error about the rest.
+ */
+function asksForHelp(args: readonly string[]): boolean {
+  return args.some((arg) => arg === '--help' || arg === '-h');
+}
+
 /** Parses `run "<action>" --param name=value ... [--json] [--timeout <s>]` (or `run --help`). */
 export function parseRunArgs(args: readonly string[]): RunArgs {
   const params: Record<string, ParamValue> = {};
   let action: string | undefined;
   let json = false;
   let timeoutSeconds = 900;
+  if (asksForHelp(args)) return { action: '', params, json, timeoutSeconds, help: true };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
-    // Whatever else is on the line: someone asking for help wants the usage, not an error about the rest.
-    if (arg === '--help' || arg === '-h')
-      return { action: action ?? '', params, json, timeoutSeconds, help: true };
     if (arg === '--json') json = true;
     else if (arg === '--param' || arg === '-p') {
       const pair = args[++i];
@@ -132,6 +138,7 @@ export interface RedriveArgs {
 /** Parses `redrive --from <url> --to <url> [--max <n>] [--dry-run]` (or `redrive --help`). */
 export function parseRedriveArgs(args: readonly string[]): RedriveArgs {
   const parsed: Partial<RedriveArgs> = { max: DEFAULT_REDRIVE_MAX, dryRun: false, help: false };
+  if (asksForHelp(args)) return { ...parsed, help: true } as RedriveArgs;
   for (let index = 0; index < args.length; index++) {
     const arg = args[index]!;
     const value = () => {
@@ -140,8 +147,7 @@ export function parseRedriveArgs(args: readonly string[]): RedriveArgs {
       index++;
       return next;
     };
-    if (arg === '--help' || arg === '-h') parsed.help = true;
-    else if (arg === '--dry-run') parsed.dryRun = true;
+    if (arg === '--dry-run') parsed.dryRun = true;
     else if (arg === '--from') parsed.from = queueUrl(arg, value());
     else if (arg === '--to') parsed.to = queueUrl(arg, value());
     else if (arg === '--max') {
@@ -152,7 +158,6 @@ export function parseRedriveArgs(args: readonly string[]): RedriveArgs {
       parsed.max = max;
     } else throw new UsageError(`Unknown option ${arg}`);
   }
-  if (parsed.help) return parsed as RedriveArgs;
   if (parsed.from === undefined || parsed.to === undefined) {
     throw new UsageError('redrive needs --from <dead-letter queue URL> and --to <family queue URL>');
   }

@@ -35,15 +35,22 @@ describe('tanium-tr run arguments: options and usage errors', () => {
   });
 
   it.each([['--help'], ['-h']])('answers %s with help, whatever else is on the line', (help) => {
-    // Act / Assess
-    expect(parseRunArgs(['list connections', help, '--bogus'])).toEqual({
-      action: 'list connections',
-      params: {},
-      json: false,
-      timeoutSeconds: 900,
-      help: true,
-    });
-    expect(parseRunArgs([help]).action).toBe('');
+    // Act / Assess: malformed options before it or after it change nothing
+    for (const line of [
+      ['list connections', help, '--bogus'],
+      ['--timeout', '0', help],
+      ['--bogus', help],
+      ['--param', 'oops', help],
+      [help],
+    ]) {
+      expect(parseRunArgs(line)).toEqual({
+        action: '',
+        params: {},
+        json: false,
+        timeoutSeconds: 900,
+        help: true,
+      });
+    }
   });
 
   it.each([
@@ -104,6 +111,17 @@ describe('tanium-tr redrive arguments', () => {
   it.each([['--help'], ['-h']])('answers %s with help, even without the queues', (help) => {
     // Act / Assess
     expect(parseRedriveArgs([help]).help).toBe(true);
+  });
+
+  it.each([['--help'], ['-h']])('answers %s with help after a malformed option too', (help) => {
+    // Act / Assess
+    for (const line of [
+      ['--max', '0', help],
+      ['--from', 'not a url', help],
+      ['--bogus', help],
+    ]) {
+      expect(parseRedriveArgs(line).help).toBe(true);
+    }
   });
 
   it.each([
