@@ -1,5 +1,6 @@
 import type { Alert } from '../tanium/alerts.ts';
 import { toTaniumError } from '../tanium/errors.ts';
+import { shownAlertId } from './alert-event.ts';
 import type { RunContext } from './run-context.ts';
 
 /** The intel doc names of the optional enrichment, each looked up at most once a run. */
@@ -25,7 +26,8 @@ export class IntelNames {
       return name;
     } catch (error) {
       this.run.deps.logger.warn('Intel doc name lookup failed; alerts are published without it', {
-        intelDocId: key,
+        // Tanium's text, unchecked: cut as an alert's own id is, or a long one would split the line.
+        intelDocId: shownAlertId(key),
         error: toTaniumError(error).message,
       });
       return undefined;

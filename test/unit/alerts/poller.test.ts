@@ -2859,6 +2859,23 @@ describe('Alert poller: intel doc names', () => {
     );
   });
 
+  it('names a failed lookup by its intel doc id cut as an alert id is, not whole', async () => {
+    // Prepare: an alert whose intel doc id is 20,000 characters, whose lookup fails
+    const long = '7'.repeat(20_000);
+    tanium.intelFailing.add(long);
+    tanium.add(T0 - 1000, { intelDocId: long as unknown as number });
+    // Act
+    const report = await poll({ enrichIntelNames: true });
+    // Assess: published as Tanium sent it; the warning carries the id's first 1,024 characters
+    expect(report.published).toBe(1);
+    expect(publisher.details[0]?.intelDocId).toBe(long);
+    const field =
+      silentLogger.warnFields[
+        silentLogger.warnings.indexOf('Intel doc name lookup failed; alerts are published without it')
+      ];
+    expect(field?.intelDocId).toBe(long.slice(0, 1024));
+  });
+
   it.each([
     ['enrichment is off', false, 11],
     ['the intel doc id is null', true, null],
