@@ -13,12 +13,18 @@ import { abortWindow, PUBLISH_MARGIN_MS } from '../events/time-budget.ts';
 import type { TaniumApi } from '../tanium/client.ts';
 import { TaniumClientCache } from '../tanium/client-cache.ts';
 import { credentialsByDeadline } from '../tanium/credentials-by-deadline.ts';
-import { TaniumError, toTaniumError } from '../tanium/errors.ts';
+import { ConfigError, TaniumError, toTaniumError } from '../tanium/errors.ts';
 import { LEASE_MARGIN_MS, MAX_INVOCATION_MS } from './lease.ts';
 import { type PollerMetrics, PowertoolsPollerMetrics } from './metrics.ts';
 import { emptyRunReport, runPoller } from './poller.ts';
 import { EventBridgePublisher } from './publisher.ts';
-import { loadPollerConfig, POLLER_DEFAULTS, type PollerConfig, pollerMetricsTarget } from './settings.ts';
+import {
+  loadPollerConfig,
+  MIN_RUN_SECONDS,
+  POLLER_DEFAULTS,
+  type PollerConfig,
+  pollerMetricsTarget,
+} from './settings.ts';
 import { TaniumAlertSource } from './source.ts';
 import { DynamoStateStore, stateKey } from './state-store.ts';
 import type { AlertPublisher, AlertSource, PollerLogger, RunReport, StateStore } from './types.ts';
@@ -167,6 +173,7 @@ export function createPollerHandler(options: PollerHandlerOptions = {}): PollerH
       metrics ??= options.metrics ?? defaultMetrics(options.env ?? process.env);
       config ??= loadPollerConfig(options.env ?? process.env);
       settings = config;
+      refuseReserveAtTimeout(settings.reserveSeconds, remaining);
       cachedStore ??=
         options.store ??
         new DynamoStateStore(
@@ -266,6 +273,18 @@ async function noteTried(store: StateStore, startedAt: number, signal: AbortSign
 }
 
 /** The report of a run that `error` ended before runPoller could report it. */
+/**
+ * Synthesis keeps POLLER_RESERVE_SECONDS at least MIN_RUN_SECONDS below the function's timeout, but the
+ * variable or the timeout can be changed in the console: a reserve that takes all the invocation's time
+ * would fail every run for want of time to read the credentials, a message that points at the secret.
+ */
+function refuseReserveAtTimeout(reserveSeconds: number, remainingMs: number): void {
+  if (reserveSeconds * 1000 < remainingMs) return;
+  throw new ConfigError(
+    `POLLER_RESERVE_SECONDS (${reserveSeconds} s) leaves this invocation (${Math.floor(remainingMs / 1000)} s left) no time to run: keep it at least ${MIN_RUN_SECONDS} s below the function's timeout`,
+  );
+}
+
 function failedReport(error: unknown): RunReport {
   const failure = toTaniumError(error);
   return {

@@ -219,6 +219,41 @@ describe('Alert poller handler: reading the credentials', () => {
     expect(publisher.calls).toBe(0);
   });
 
+  it.each([
+    ['a reserve longer than the time left', '600', 120_000],
+    ['a reserve as long as the time left', '120', 120_000],
+  ])(
+    'fails the run as a config error naming POLLER_RESERVE_SECONDS for %s',
+    async (_, reserve, remainingMs) => {
+      // Prepare: the variable raised in the console past the function's timeout
+      silentLogger.clear();
+      const recorded: RunReport[] = [];
+      const credentials = vi.fn(async () => {
+        throw new Error('not read: the reserve is refused first');
+      });
+      const handler = createPollerHandler({
+        env: { STATE_TABLE: 'state', EVENT_BUS_NAME: 'bus', POLLER_RESERVE_SECONDS: reserve },
+        credentials,
+        store: new MemoryStateStore(),
+        publisher: new CapturePublisher(),
+        logger: silentLogger,
+        metrics: { record: (report) => recorded.push(report) },
+      });
+
+      // Act
+      const error = await failure(handler({}, lambdaContext({ remainingMs })));
+
+      // Assess: counted and logged as a failed run, saying what to change
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error.message).toBe(
+        `POLLER_RESERVE_SECONDS (${reserve} s) leaves this invocation (120 s left) no time to run: keep it at least 5 s below the function's timeout`,
+      );
+      expect(credentials).not.toHaveBeenCalled();
+      expect(recorded.map((report) => report.status)).toEqual(['failed']);
+      expect(silentLogger.errors).toEqual(['Alert poller run failed']);
+    },
+  );
+
   it("gives up on credentials that come after the run's stop time, leaving the reserve to the state calls", async () => {
     // Prepare: 20 s left and a 10 s reserve, so the run stops at 10 s; Secrets Manager takes 12 s (the
     // faked clock moves on while it is read), then answers
