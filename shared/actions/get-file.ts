@@ -60,7 +60,12 @@ function decodeExtendedValue(value: string): string | undefined {
       bytes.push(Number.parseInt(text.slice(i + 1, i + 3), 16));
       i += 2;
     } else {
-      bytes.push(...Buffer.from(char, 'utf8'));
+      // RFC 5987 wants every other byte escaped, but a server may send raw ones, which undici hands
+      // over one Latin-1 character a byte: that character is the byte. Only text decoded already has
+      // characters past U+00FF.
+      const code = char.charCodeAt(0);
+      if (code <= 0xff) bytes.push(code);
+      else bytes.push(...Buffer.from(char, 'utf8'));
     }
   }
   const buffer = Buffer.from(bytes);

@@ -655,6 +655,11 @@ describe('get file: Content-Disposition file names', () => {
     ['attachment; filename*=UTF-8\'\'%FF%FE.zip; filename="plain.zip"', 'plain.zip'],
     ["attachment; filename*=windows-1252''%E9t%E9.zip; filename=plain.zip", 'plain.zip'],
     ['attachment; filename*=evidence.zip; filename=plain.zip', 'plain.zip'],
+    // Raw bytes in filename*, as undici hands them over (a Latin-1 character a byte), are those bytes
+    ["attachment; filename*=UTF-8''rÃ©sumÃ©.zip; filename=plain.zip", 'résumé.zip'],
+    ["attachment; filename*=iso-8859-1''caf\u00e9.zip", 'café.zip'],
+    ["attachment; filename*=UTF-8''caf\u00e9.zip; filename=plain.zip", 'plain.zip'],
+    ["attachment; filename*=UTF-8''日本.zip", '日本.zip'],
     // A plain name sent as raw UTF-8 is read as such; one decoded already stays as it is
     ['attachment; filename="rÃ©sumÃ©.zip"', 'résumé.zip'],
     ['attachment; filename="æ\u0097¥æ\u009c¬.zip"', '日本.zip'],
