@@ -25,7 +25,19 @@ export const SECRET_MAX_AGE_SECONDS = 300;
  */
 export const UNUSABLE_SECRET_RECHECK_MS = 30_000;
 
+/**
+ * How long the credentials last read stand in for the secret after Secrets Manager failed in a way worth
+ * retrying (throttling, a 5xx, the network) once the cache expired: the container keeps working, as
+ * AWS's own caching clients do, and tries Secrets Manager again after this, not at every record.
+ */
+export const STALE_SECRET_RETRY_MS = 30_000;
+
 let provider: SecretsProvider | undefined;
+/**
+ * Per secret: the last value read that held usable credentials, and until when it stands in without
+ * asking Secrets Manager (0: ask).
+ */
+const lastGood = new Map<string, { credentials: TaniumCredentials; quietUntil: number }>();
 /** Each secret value Powertools cached, validated (see credentialsFromSecret). */
 const parsedSecrets = new WeakMap<object, TaniumCredentials>();
 /** Per secret: when its cached value was last found unusable, or read again for being so. */
@@ -83,6 +95,9 @@ class UnusableSecret extends ConfigError {}
 
 async function readSecret(secretId: string, fresh: boolean): Promise<TaniumCredentials> {
   provider ??= new SecretsProvider({ clientConfig: awsClientConfig() });
+  // Not for a read past the cache: Tanium refused these credentials, so only a new value can help.
+  const kept = fresh ? undefined : lastGood.get(secretId);
+  if (kept !== undefined && Date.now() < kept.quietUntil) return kept.credentials;
   let value: unknown;
   try {
     value = await provider.get(secretId, {
@@ -100,11 +115,19 @@ async function readSecret(secretId: string, fresh: boolean): Promise<TaniumCrede
     // A JSON parser's message quotes part of what it parsed, the secret's value or Secrets Manager's
     // answer holding it: not kept, even as the cause.
     const cause = notJson || unparsedAnswer(error) !== undefined ? undefined : error;
-    // Throttling, a 5xx or a network failure is worth another delivery; a missing secret or a denied
-    // read is not.
-    if (isRetryableAwsError(error)) throw new TaniumError('transient', message, { retryable: true, cause });
+    // Throttling, a 5xx or a network failure is worth another delivery, unless the credentials last read
+    // can stand in meanwhile; a missing secret or a denied read is not, and ends the standing in.
+    if (isRetryableAwsError(error)) {
+      if (kept !== undefined) {
+        kept.quietUntil = Date.now() + STALE_SECRET_RETRY_MS;
+        return kept.credentials;
+      }
+      throw new TaniumError('transient', message, { retryable: true, cause });
+    }
+    lastGood.delete(secretId);
     throw new ConfigError(message, cause);
   }
+  lastGood.delete(secretId);
   if (value === undefined || value === null) {
     throw new UnusableSecret(
       `The Tanium credentials secret '${secretId}' has no value yet: ${HOW_TO_FILL_THE_SECRET}`,
@@ -122,6 +145,7 @@ async function readSecret(secretId: string, fresh: boolean): Promise<TaniumCrede
     }
     if (typeof value === 'object') parsedSecrets.set(value, parsed);
   }
+  lastGood.set(secretId, { credentials: parsed, quietUntil: 0 });
   return parsed;
 }
 
@@ -312,4 +336,5 @@ export function closeCredentialReads(): void {
 export function resetCredentialCache(): void {
   provider = undefined;
   unusableSince.clear();
+  lastGood.clear();
 }

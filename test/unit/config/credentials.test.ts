@@ -15,6 +15,7 @@ import {
   loadCredentials,
   resetCredentialCache,
   SECRET_MAX_AGE_SECONDS,
+  STALE_SECRET_RETRY_MS,
   UNUSABLE_SECRET_RECHECK_MS,
 } from '../../../shared/config/credential-source.ts';
 import {
@@ -671,6 +672,100 @@ describe('Credentials', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  describe('when Secrets Manager fails after the cache expired', () => {
+    const throttled = () =>
+      Object.assign(new Error('Rate exceeded'), {
+        name: 'ThrottlingException',
+        $metadata: { httpStatusCode: 400 },
+      });
+    const good = (token: string) => ({
+      SecretString: JSON.stringify({ base_url: 'https://t.example.com', api_token: token }),
+    });
+    const env = { TANIUM_SECRET_ID: 'tanium/creds' };
+    const pastCache = () => vi.setSystemTime(Date.now() + (SECRET_MAX_AGE_SECONDS + 1) * 1000);
+
+    it(`keeps using the credentials last read, asking again ${STALE_SECRET_RETRY_MS / 1000} s later`, async () => {
+      // Prepare: a good value, then Secrets Manager throttles once the cache expired, then answers
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        secretsManager
+          .on(GetSecretValueCommand)
+          .resolvesOnce(good('tok-1'))
+          .rejectsOnce(throttled())
+          .resolves(good('tok-2'));
+        const first = await loadCredentials(env);
+        pastCache();
+
+        // Act
+        const during = await loadCredentials(env);
+        const quiet = await loadCredentials(env);
+        const callsQuiet = secretsManager.commandCalls(GetSecretValueCommand).length;
+        vi.setSystemTime(Date.now() + STALE_SECRET_RETRY_MS);
+        const after = await loadCredentials(env);
+
+        // Assess: the failed read stands in with what was read, without a read per record meanwhile
+        expect(during).toBe(first);
+        expect(quiet).toBe(first);
+        expect(callsQuiet).toBe(2);
+        expect(after.apiToken).toBe('tok-2');
+        expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(3);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it('fails a read past the cache, for credentials Tanium refused, as a transient error', async () => {
+      // Prepare
+      secretsManager.on(GetSecretValueCommand).resolvesOnce(good('tok-1')).rejects(throttled());
+      await loadCredentials(env);
+
+      // Act
+      const refreshed = await loadCredentials(env, { fresh: true }).catch((e: unknown) => e);
+
+      // Assess: only a new value could help, and none came
+      expect(refreshed).toMatchObject({ kind: 'transient', retryable: true });
+    });
+
+    it('stands in with nothing after a read that was denied or found the secret unusable', async () => {
+      // Prepare: good, then denied; good, then emptied; each followed by throttling
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        const denied = Object.assign(new Error('not authorized to perform: secretsmanager:GetSecretValue'), {
+          name: 'AccessDeniedException',
+          $metadata: { httpStatusCode: 400 },
+        });
+        secretsManager
+          .on(GetSecretValueCommand)
+          .resolvesOnce(good('tok-1'))
+          .rejectsOnce(denied)
+          .rejectsOnce(throttled())
+          .resolvesOnce(good('tok-2'))
+          .resolvesOnce({ SecretString: '{}' })
+          .rejects(throttled());
+        await loadCredentials(env);
+        pastCache();
+
+        // Act
+        const refused = await loadCredentials(env).catch((e: unknown) => e);
+        const afterRefusal = await loadCredentials(env).catch((e: unknown) => e);
+        resetCredentialCache();
+        await loadCredentials(env);
+        pastCache();
+        const emptied = await loadCredentials(env).catch((e: unknown) => e);
+        vi.setSystemTime(Date.now() + UNUSABLE_SECRET_RECHECK_MS);
+        const afterEmptied = await loadCredentials(env).catch((e: unknown) => e);
+
+        // Assess
+        expect(refused).toBeInstanceOf(ConfigError);
+        expect(afterRefusal).toMatchObject({ kind: 'transient', retryable: true });
+        expect(emptied).toBeInstanceOf(ConfigError);
+        expect(afterEmptied).toMatchObject({ kind: 'transient', retryable: true });
+      } finally {
+        vi.useRealTimers();
+      }
+    });
   });
 
   it('reads the Secrets Manager secret once and caches it for the container', async () => {
