@@ -60,7 +60,8 @@ const REDRIVE_USAGE = `  tanium-tr redrive --from <dead-letter queue URL> --to <
       on Ctrl-C (a run killed outright leaves them hidden for up to an hour). Any other failure (to send,
       to delete, to receive) stops the run after it prints what it moved. Exit status 0 when all went,
       1 when any was left, not deleted or not made visible again, or the run stopped, 2 for a usage
-      error (a FIFO --to too, or one whose dead-letter queue is not --from), 130/143 when interrupted.
+      error (a FIFO --to too, or one whose dead-letter queue is not --from), 130/143/129 when interrupted
+      (SIGINT, SIGTERM, SIGHUP).
       AWS credentials from the environment (AWS_ENDPOINT_URL for moto), the region from the queue URL
       (else the environment's).`;
 
@@ -171,7 +172,8 @@ export async function main(
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      io.err(`${error.message}\n\n${USAGE}`);
+      // A command with a usage of its own is answered with it, not with every command's.
+      io.err(`${error.message}\n\n${command === 'redrive' ? `Usage:\n${REDRIVE_USAGE}` : USAGE}`);
       return 2;
     }
     throw error;

@@ -84,11 +84,24 @@ describe('redrive: usage', () => {
     expect(await main(['--help'], { io: general.io })).toBe(0);
 
     expect(out.join('\n')).toMatch(/keeping each request's\s+idempotency key/);
-    expect(out.join('\n')).toContain('130/143 when interrupted');
+    expect(out.join('\n')).toContain('130/143/129 when interrupted');
     expect(sqs.calls()).toHaveLength(0);
     expect(general.out.join('\n')).toContain(
       'tanium-tr redrive --from <dead-letter queue URL> --to <family queue URL>',
     );
+  });
+});
+
+describe('redrive: usage errors', () => {
+  it("answers a usage error with its own usage, not every command's", async () => {
+    const { err, io } = lines();
+
+    expect(await main(['redrive', '--max', '0'], { io, sqs: new SQSClient({}) })).toBe(2);
+
+    const text = err.join('\n');
+    expect(text).toMatch(/^--max must be a whole number from 1\n\nUsage:\n {2}tanium-tr redrive --from/);
+    expect(text).not.toContain('tanium-tr run');
+    expect(sqs.calls()).toHaveLength(0);
   });
 });
 
