@@ -148,10 +148,14 @@ export function parseRequest(payload: unknown, fallbackId: string): ParsedReques
   );
 }
 
-/** An EventBridge event delivered to the function: its `detail` is the request, keyed on its id. */
+/**
+ * An EventBridge event delivered to the function: its `detail` is the request, keyed on its id, read as
+ * the queue path reads the `detail` of an event in a message body (no further wrapper taken off), so an
+ * event gets the same answer whether its rule targets the function or the function's queue.
+ */
 export function parseEventBridgeEvent(event: EventBridgeEnvelope, fallbackId: string): ParsedRequest {
   const id = usableId(event.id) ?? fallbackId;
-  return ownEventRejection(event, event.detail, id) ?? parseRequest(event.detail, id);
+  return ownEventRejection(event, event.detail, id) ?? parseBareRequest(event.detail, id);
 }
 
 /** What the stack itself publishes; the bus refuses these from anyone but its functions. */

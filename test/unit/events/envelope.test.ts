@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { keyedBody, parseMessageBody, parseRequest } from '../../../shared/events/envelope.ts';
+import {
+  keyedBody,
+  parseEventBridgeEvent,
+  parseMessageBody,
+  parseRequest,
+} from '../../../shared/events/envelope.ts';
 import { eventBridgeEvent, onFailureRecord } from '../../helpers/lambda.ts';
 
 describe('Request envelope', () => {
@@ -408,6 +413,26 @@ describe('Request envelope: what the stack published, and what only looks like i
 
 describe('Request envelope: wrappers', () => {
   const request = { action: 'list connections', parameters: {} };
+
+  it.each([
+    ['a whole EventBridge event', eventBridgeEvent(request, { id: 'inner-1' })],
+    ['an invocation record', onFailureRecord(request, { requestId: 'lambda-1' })],
+    [
+      'what looks like a result',
+      { action: 'list connections', status: 'success', startedAt: 't', durationMs: 1 },
+    ],
+  ])('reads an event delivered to the function whose detail is %s as its queue would', (_case, detail) => {
+    // Prepare: the same event, targeted at the function and carried in a queue message
+    const event = eventBridgeEvent(detail, { id: 'outer-1' });
+
+    // Act
+    const direct = parseEventBridgeEvent(event, 'fallback');
+    const queued = parseMessageBody(JSON.stringify(event), 'msg-1');
+
+    // Assess: one wrapper taken off either way, the detail refused as a request, keyed on the event
+    expect(direct).toEqual(queued);
+    expect(direct).toMatchObject({ ok: false, rejected: { requestId: 'outer-1' } });
+  });
 
   it.each([
     ['without a detail type', { source: 'soar.pipeline', detail: request }],
