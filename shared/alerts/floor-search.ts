@@ -65,6 +65,8 @@ export async function locate(
   let guess = cursor.olderCount;
   // A saved lower bound is first read just below it: each run gets at least a page further.
   let resume = kLow > headLength;
+  /** What the last page read proved: the bound it set is the one to keep when the two disagree. */
+  let lastVerdict: 'shallow' | 'deep' | undefined;
   while (reader.budgetLeft()) {
     let low = kLow;
     let high = kHigh;
@@ -72,7 +74,14 @@ export async function locate(
     if (count !== undefined) {
       low = Math.max(headLength, count - cursor.olderMax);
       high = count - cursor.olderMin;
-      // Pruning lowers the number of older alerts, which can leave a stale lower bound behind.
+      // The bounds disagree: the one the last page did not just prove is stale. Pruning lowers the number
+      // of older alerts (a stale lower bound); alerts that come back below the floor (reopened under a
+      // state filter) raise it (a stale upper bound, which kept every page read below the floor, so
+      // that the search stalled there run after run, publishing nothing).
+      if (high < low && lastVerdict === 'deep') {
+        cursor.olderMax = Number.POSITIVE_INFINITY;
+        low = headLength;
+      }
       if (high < low) {
         cursor.olderMin = 0;
         high = count;
@@ -105,6 +114,7 @@ export async function locate(
         : kLow;
     const verdict = classify(page, cursor.floor, provenAbove);
     if (verdict === 'found') return page;
+    lastVerdict = verdict;
     const span = datedSpan(page);
     if (verdict === 'shallow') {
       // Every dated alert down to the page's last one is at or above the floor.

@@ -121,9 +121,10 @@
  *     is held like a dated batch (step 5) and dropped, logged, before the first batch taken moves F.
  *
  * WHAT CANNOT BE GUARANTEED: alerts Tanium prunes before they are read, alerts that become visible (or
- * start matching a filter) more than W below the newest published createdAt, the members of a
- * single-millisecond group larger than a page (undated alerts listed right above it count as members:
- * they take its time) if Tanium reorders them between requests, the alerts next to a run of undated
+ * start matching a filter) more than W below the newest published createdAt (reopened ones below F
+ * among them), the members of a single-millisecond group of a page less one or more (undated alerts
+ * listed right above it count as members: they take its time) if Tanium reorders them between requests
+ * (no page holds such a group between two neighbours, so walk-up takes it on shared ids), the alerts next to a run of undated
  * alerts longer than a page less one if Tanium moves them within it between requests, or, for such a
  * group that one run cannot finish, if members join it below its edge or leave it between runs; and, on
  * the first run, alerts past a short answer of a Tanium that sends no count and caps `limit`.

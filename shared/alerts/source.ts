@@ -25,7 +25,10 @@ export class TaniumAlertSource implements AlertSource {
       action: ACTION,
       placeholders: true,
     });
-    const count = page.meta?.filteredCount ?? page.meta?.totalCount;
+    // totalCount counts every alert, also those the filters hide: the list's length only when there are
+    // no filters. With filters it would let the floor search take hidden alerts for listed ones.
+    const total = this.filterPairs.length === 0 ? page.meta?.totalCount : undefined;
+    const count = page.meta?.filteredCount ?? total;
     const result: SourcePage = { alerts: page.alerts };
     if (typeof count === 'number' && Number.isFinite(count)) result.filteredCount = count;
     // Only the matching count can say the list goes on: totalCount also counts what the filters hide.

@@ -4,7 +4,10 @@ import type { Alert } from '../tanium/alerts.ts';
 /** One page of `GET TR/alerts?sort=-createdAt&limit&offset` (newest first). */
 export interface SourcePage {
   alerts: Alert[];
-  /** `meta.filteredCount` (else `totalCount`) when Tanium sent it: the length of the filtered list. */
+  /**
+   * `meta.filteredCount` (else, with no filters, `totalCount`) when Tanium sent it: the length of the
+   * filtered list.
+   */
   filteredCount?: number;
   /**
    * True when `filteredCount` is Tanium's `totalCount`, sent without a numeric `filteredCount`: it also

@@ -139,6 +139,12 @@ export class FakeAlerts implements AlertSource {
     this.cache = undefined;
   }
 
+  /** Lists alerts that left again, as they were (reopened: they match the filters once more). */
+  restore(alerts: Iterable<FakeAlert>): void {
+    for (const alert of alerts) if (!this.#alerts.includes(alert)) this.#alerts.push(alert);
+    this.cache = undefined;
+  }
+
   private random(): number {
     this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
     return this.seed / 2147483648;

@@ -1785,6 +1785,24 @@ describe('Alert poller: alerts too deep to serialise', () => {
   });
 });
 
+describe('Alert poller: saved search bounds the list no longer bears out', () => {
+  it('finds the floor when more alerts lie below it than an earlier search saved (they came back)', async () => {
+    // Prepare: 2,000 alerts below the floor, where an unfinished search saved that at most 10 are (the
+    // rest reopened since, under a state filter), and a backlog of 300 above it, deeper than the head
+    const floor = T0 - 3_600_000 + 1;
+    tanium.addSteady(2000, 1000, floor - 1);
+    store.checkpoint = { floor, recent: [], olderBounds: [0, 10], newestPublishedAt: floor };
+    const backlog = tanium.addSteady(300, 1000, T0);
+    now = T0 + 1000;
+    // Act
+    const reports = await pollUntilCaughtUp({}, 20);
+    // Assess: the page that proves the saved bound wrong wins over it, and the backlog goes out
+    expect(reports.at(-1)?.status).toBe('caught_up');
+    expect(sorted(publisher.ids)).toEqual(ids(backlog));
+    expect(duplicates(publisher.ids)).toEqual([]);
+  });
+});
+
 describe('Alert poller: a Tanium that caps the page size', () => {
   it('reads past a short page when Tanium counts more alerts, and loses none of a burst', async () => {
     // Prepare: caught up, then a burst of 250 while Tanium answers at most 30 rows for a limit of 50

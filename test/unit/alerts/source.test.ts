@@ -3,11 +3,15 @@ import { TaniumAlertSource } from '../../../shared/alerts/source.ts';
 import type { TaniumApi } from '../../../shared/tanium/client.ts';
 
 /** The poller's source over a client that answers one page of `alerts` with `meta`. */
-function sourceAnswering(alerts: unknown[], meta: unknown): TaniumAlertSource {
+function sourceAnswering(
+  alerts: unknown[],
+  meta: unknown,
+  filterPairs: ReadonlyArray<readonly [string, string]> = [],
+): TaniumAlertSource {
   const client = {
     request: async () => ({ status: 200, payload: alerts, meta, wrapped: true, headers: {}, auth: 'token' }),
   } as unknown as TaniumApi;
-  return new TaniumAlertSource(client);
+  return new TaniumAlertSource(client, filterPairs);
 }
 
 const ALERTS = [
@@ -39,6 +43,18 @@ describe('Alert source: the counts in meta', () => {
 
     // Assess
     expect(page).toEqual({ alerts: ALERTS, filteredCount: 40, totalOnly: true });
+  });
+
+  it('takes no totalCount when the poller filters the list: it counts the alerts the filters hide', async () => {
+    // Act
+    const page = await sourceAnswering(ALERTS, { totalCount: 40 }, [['state', 'unresolved']]).page(
+      0,
+      2,
+      Date.now() + 60_000,
+    );
+
+    // Assess: as with no count at all
+    expect(page).toEqual({ alerts: ALERTS });
   });
 
   it('reports no count when neither count is a number', async () => {
