@@ -1837,41 +1837,31 @@ describe('Alert poller: a Tanium that caps the page size', () => {
     },
   );
 
-  it('reads past a short page when Tanium sends no count, and adopts the page size it caps `limit` at', async () => {
-    // Prepare: caught up, then 150 alerts while Tanium answers at most 100 rows and sends no meta
-    tanium.omitFilteredCount = true;
-    tanium.maxLimit = 100;
-    const expected = tanium.addSteady(10, 1000, T0 - 120_000);
-    await poll({ pageSize: 200 });
-    expected.push(...tanium.addSteady(150, 100, T0 + 300_000));
-    now = T0 + 600_000;
-    // Act
-    const report = await poll({ pageSize: 200 });
-    const next = await poll({ pageSize: 200 });
-    // Assess
-    expect(report.status).toBe('caught_up');
-    expect(duplicates(publisher.ids)).toEqual([]);
-    expect(sorted(publisher.ids)).toEqual(ids(expected));
-    expect(silentLogger.warnings.filter((w) => w.includes('caps the page size'))).toHaveLength(1);
-    expect(next).toMatchObject({ status: 'caught_up', published: 0, taniumRequests: 1 });
-  });
-
-  it('reads past a short page when Tanium sends only its totalCount, which cannot say where the list ends', async () => {
-    // Prepare: as above, with a count that is the total (`filteredCount` missing or null), not the matching one
-    tanium.totalCountOnly = true;
-    tanium.maxLimit = 100;
-    const expected = tanium.addSteady(10, 1000, T0 - 120_000);
-    await poll({ pageSize: 200 });
-    expected.push(...tanium.addSteady(150, 100, T0 + 300_000));
-    now = T0 + 600_000;
-    // Act
-    const report = await poll({ pageSize: 200 });
-    // Assess
-    expect(report.status).toBe('caught_up');
-    expect(duplicates(publisher.ids)).toEqual([]);
-    expect(sorted(publisher.ids)).toEqual(ids(expected));
-    expect(silentLogger.warnings.filter((w) => w.includes('caps the page size'))).toHaveLength(1);
-  });
+  it.each([
+    ['no count', () => (tanium.omitFilteredCount = true)],
+    // totalCount alone (`filteredCount` missing or null) cannot say where the list ends either
+    ['only its totalCount', () => (tanium.totalCountOnly = true)],
+  ])(
+    'reads past a short page when Tanium sends %s, and adopts the page size it caps `limit` at',
+    async (_, counts) => {
+      // Prepare: caught up, then 150 alerts while Tanium answers at most 100 rows
+      counts();
+      tanium.maxLimit = 100;
+      const expected = tanium.addSteady(10, 1000, T0 - 120_000);
+      await poll({ pageSize: 200 });
+      expected.push(...tanium.addSteady(150, 100, T0 + 300_000));
+      now = T0 + 600_000;
+      // Act
+      const report = await poll({ pageSize: 200 });
+      const next = await poll({ pageSize: 200 });
+      // Assess
+      expect(report.status).toBe('caught_up');
+      expect(duplicates(publisher.ids)).toEqual([]);
+      expect(sorted(publisher.ids)).toEqual(ids(expected));
+      expect(silentLogger.warnings.filter((w) => w.includes('caps the page size'))).toHaveLength(1);
+      expect(next).toMatchObject({ status: 'caught_up', published: 0, taniumRequests: 1 });
+    },
+  );
 
   it('takes a short page for the end of the list when Tanium sends no count, once checked', async () => {
     // Prepare
