@@ -217,7 +217,10 @@ async function waitForConnection(ctx: ActionContext, id: string, waitSeconds: nu
     try {
       const rows = await fetchConnections(ctx, 'create connection');
       listed = true;
-      const row = rows.find((item) => item.id === id);
+      // As the connect answer was read: a numeric id is its decimal text.
+      const row = rows.find(
+        (item) => (typeof item.id === 'string' || typeof item.id === 'number') && String(item.id) === id,
+      );
       // An empty status is no state (tanium-api.md 1.10): keep waiting, and report it as not listed.
       status = typeof row?.status === 'string' && row.status.trim() !== '' ? row.status : undefined;
     } catch (error) {

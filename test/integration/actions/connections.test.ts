@@ -477,6 +477,31 @@ describe('Actions: connections family', () => {
         });
       });
 
+      it('finds a numeric id in the list it polls while it waits', async () => {
+        // Prepare: Tanium answers the connect and lists the connection with the number 42
+        const client = clientFor(emulator);
+        const request = client.request.bind(client);
+        vi.spyOn(client, 'request').mockImplementation(async (call) => {
+          const response = await request(call);
+          if (call.path === CONNECT) return { ...response, payload: 42 };
+          if (call.path === `${TR}/conns`) return { ...response, payload: [{ id: 42, status: 'connected' }] };
+          return response;
+        });
+
+        // Act
+        const result = await run(
+          createConnection,
+          { destination: 'web-02', wait_seconds: 4 },
+          contextFor(client, emulator),
+        );
+
+        // Assess: the id read as its decimal text is the row listed as a number
+        expect(result).toMatchObject({
+          status: 'success',
+          summary: { connection_id: '42', connection_status: 'connected' },
+        });
+      });
+
       it.each([
         ['quoted', `  "${ID}"  `],
         ['quoted with whitespace inside the quotes', ` " ${ID}\t" `],
