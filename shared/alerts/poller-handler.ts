@@ -272,7 +272,6 @@ async function noteTried(store: StateStore, startedAt: number, signal: AbortSign
   }
 }
 
-/** The report of a run that `error` ended before runPoller could report it. */
 /**
  * Synthesis keeps POLLER_RESERVE_SECONDS at least MIN_RUN_SECONDS below the function's timeout, but the
  * variable or the timeout can be changed in the console: a reserve that takes all the invocation's time
@@ -285,6 +284,7 @@ function refuseReserveAtTimeout(reserveSeconds: number, remainingMs: number): vo
   );
 }
 
+/** The report of a run that `error` ended before runPoller could report it. */
 function failedReport(error: unknown): RunReport {
   const failure = toTaniumError(error);
   return {

@@ -124,8 +124,8 @@
  * start matching a filter) more than W below the newest published createdAt (reopened ones below F
  * among them), the members of a single-millisecond group of a page less one or more (undated alerts
  * listed right above it count as members: they take its time) if Tanium reorders them between requests
- * (no page holds such a group between two neighbours, so walk-up takes it on shared ids), the alerts next to a run of undated
- * alerts longer than a page less one if Tanium moves them within it between requests, or, for such a
+ * (no page holds such a group between two neighbours, so walk-up takes it on shared ids), the alerts
+ * next to a run of undated alerts longer than a page less one if Tanium moves them within it between requests, or, for such a
  * group that one run cannot finish, if members join it below its edge or leave it between runs; and, on
  * the first run, alerts past a short answer of a Tanium that sends no count and caps `limit`.
  */

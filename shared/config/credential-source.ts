@@ -127,8 +127,8 @@ async function readSecret(secretId: string, fresh: boolean): Promise<TaniumCrede
     lastGood.delete(secretId);
     throw new ConfigError(message, cause);
   }
-  lastGood.delete(secretId);
   if (value === undefined || value === null) {
+    lastGood.delete(secretId);
     throw new UnusableSecret(
       `The Tanium credentials secret '${secretId}' has no value yet: ${HOW_TO_FILL_THE_SECRET}`,
     );
@@ -141,11 +141,15 @@ async function readSecret(secretId: string, fresh: boolean): Promise<TaniumCrede
       parsed = parseCredentials(value, `secret '${secretId}'`);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
+      lastGood.delete(secretId);
       throw new UnusableSecret(error.message);
     }
     if (typeof value === 'object') parsedSecrets.set(value, parsed);
   }
-  lastGood.set(secretId, { credentials: parsed, quietUntil: 0 });
+  // Kept once per value read (a cached read returns the same object), not once per record.
+  if (kept?.credentials !== parsed || kept.quietUntil !== 0) {
+    lastGood.set(secretId, { credentials: parsed, quietUntil: 0 });
+  }
   return parsed;
 }
 
