@@ -10,14 +10,15 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, vi } from 'vitest';
 import { PUBLISH_ATTEMPTS } from '../../../shared/events/publisher.ts';
 import type { ResultDetail } from '../../../shared/events/result.ts';
 import { TaniumClient } from '../../../shared/tanium/client.ts';
 import { DeadlineError, TaniumError } from '../../../shared/tanium/errors.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/lambda.ts';
 import { s3ServiceError } from '../../helpers/s3-errors.ts';
-import { historySeeds, seededRandom } from '../../helpers/seeded-random.ts';
+import { seededHistories } from '../../helpers/seeded-histories.ts';
+import { seededRandom } from '../../helpers/seeded-random.ts';
 import { buildHandler, ENV, fakeIdempotencyTable, type TableCall, taniumResponse } from './fixtures.ts';
 
 /**
@@ -489,20 +490,14 @@ const HISTORIES: Array<{
 describe.for(HISTORIES)(
   'Family handler: the delivery guarantee, $name',
   ({ count, options, reaches, found }) => {
-    let ran = 0;
-    beforeAll(() => exercised.clear());
-    // Only once every history of the set ran: a run filtered to one seed reaches less.
-    afterAll(() => {
-      if (ran < count) return;
-      expect(
-        reaches.filter((check) => !exercised.has(check)),
-        'checks no history reached',
-      ).toEqual([]);
-    });
-    it.for(historySeeds(count, found))('history %i', async (seed) => {
+    const coverage = {
+      reset: () => exercised.clear(),
+      unreached: () => reaches.filter((check) => !exercised.has(check)),
+      what: 'checks no history reached',
+    };
+    seededHistories({ count, found }, coverage, async (seed) => {
       // Prepare, act
       const history = await run(seed, options);
-      ran++;
 
       // Assess
       expectAnsweredOnce(history);
